@@ -1,0 +1,73 @@
+namespace ParNet.Data;
+
+/// <summary>How a <see cref="DataLoader"/> batches, shuffles and parallelizes.</summary>
+public sealed record LoaderOptions
+{
+    /// <summary>128: the paper's CIFAR batch size, and small enough for 2-core CPU training.</summary>
+    public int BatchSize { get; init; } = 128;
+
+    /// <summary>Seeds the shuffle and every augmentation; same seed, same batches.</summary>
+    public int Seed { get; init; }
+
+    /// <summary>Reshuffle every epoch (training); false keeps file order (evaluation).</summary>
+    public bool Shuffle { get; init; } = true;
+
+    /// <summary>Drop a last incomplete batch (off: evaluation must see every image).</summary>
+    public bool DropLast { get; init; }
+
+    /// <summary>Background decode/augment threads; 0 works inline on the consumer's thread.
+    /// Default min(2, cores): this project's machines have 2 cores, shared with training.</summary>
+    public int Workers { get; init; } = Math.Min(2, Environment.ProcessorCount);
+
+    /// <summary>Batches decoded ahead of the consumer at most (null: 2 per worker, so each worker has one in
+    /// progress while one waits). Bounds memory: buffers never exceed this many batches.</summary>
+    public int? Prefetch { get; init; }
+
+    /// <summary>Quick runs on part of the data (null: all).</summary>
+    public Subset? Subset { get; init; }
+
+    /// <summary>Short side below which file decoders must not scale down (0: decode at full size).</summary>
+    public int DecodeMinShortSide { get; init; }
+
+    /// <summary>Test-time ten-crop of this final transform's output (null: one view per image).</summary>
+    public TenCrop? TenCrop { get; init; }
+
+    /// <summary>Drop and count images whose decoding fails instead of failing the epoch (off: a broken
+    /// data set should stop a run, not shrink it silently).</summary>
+    public bool SkipUnreadableImages { get; init; }
+}
+
+/// <summary>Which images of a data set to use for a quick run.</summary>
+public abstract record Subset
+{
+    /// <summary>The first <paramref name="count"/> images in data set order.</summary>
+    public static Subset First(int count) => new FirstN(count);
+
+    /// <summary><paramref name="count"/> images per class, chosen at random with <paramref name="seed"/> (fewer if a class has fewer).</summary>
+    public static Subset PerClass(int count, int seed = 0) => new RandomPerClass(count, seed);
+
+    /// <summary>Data set indices, ascending.</summary>
+    public abstract int[] Select(IImageDataset dataset);
+
+    sealed record FirstN(int Count) : Subset
+    {
+        public override int[] Select(IImageDataset dataset) => Enumerable.Range(0, Math.Min(Count, dataset.Count)).ToArray();
+    }
+
+    sealed record RandomPerClass(int Count, int Seed) : Subset
+    {
+        public override int[] Select(IImageDataset dataset)
+        {
+            var byClass = Enumerable.Range(0, dataset.Count).GroupBy(dataset.LabelOf);
+            var chosen = new List<int>();
+            foreach (var group in byClass)
+            {
+                var members = group.ToArray();
+                SampleRandom.For(Seed, -1, -10 - group.Key).Shuffle(members);
+                chosen.AddRange(members.Take(Count));
+            }
+            chosen.Sort();
+            return chosen.ToArray();
+        }
+    }
+}

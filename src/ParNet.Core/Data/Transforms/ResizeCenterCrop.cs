@@ -1,0 +1,55 @@
+namespace ParNet.Data;
+
+/// <summary>torchvision Resize(int): the short side becomes <see cref="ShortSide"/>, the long side int(size * long / short).</summary>
+public sealed class ResizeShortSide(int shortSide, ResampleFilter filter = ResampleFilter.Bicubic) : IImageTransform
+{
+    public int ShortSide { get; } = shortSide;
+    public ResampleFilter Filter { get; } = filter;
+
+    public (int Height, int Width) TargetSize(int height, int width) => height <= width
+        ? (ShortSide, (int)((long)ShortSide * width / height))
+        : ((int)((long)ShortSide * height / width), ShortSide);
+
+    public ImageF Apply(ImageF image, SampleRandom random)
+    {
+        var (h, w) = TargetSize(image.Height, image.Width);
+        return h == image.Height && w == image.Width ? image : Resampler.Resize(image, h, w, Filter);
+    }
+
+    public (int Channels, int Height, int Width) OutputShape((int Channels, int Height, int Width) input)
+        => input.Height > 0 ? (input.Channels, TargetSize(input.Height, input.Width).Height, TargetSize(input.Height, input.Width).Width) : (input.Channels, 0, 0);
+}
+
+/// <summary>torchvision CenterCrop: top = round((H - size) / 2), left likewise (round half to even, as Python).</summary>
+public sealed class CenterCrop(int size) : IImageTransform
+{
+    public int Size { get; } = size;
+
+    public static (int Top, int Left) Offset(int height, int width, int cropHeight, int cropWidth)
+        => ((int)Math.Round((height - cropHeight) / 2.0), (int)Math.Round((width - cropWidth) / 2.0));
+
+    public ImageF Apply(ImageF image, SampleRandom random)
+    {
+        var (top, left) = Offset(image.Height, image.Width, Size, Size);
+        return image.Crop(top, left, Size, Size);
+    }
+
+    public (int Channels, int Height, int Width) OutputShape((int Channels, int Height, int Width) input) => (input.Channels, Size, Size);
+}
+
+/// <summary>
+/// Evaluation preprocessing (timm/torchvision): resize the short side to floor(size / cropFraction)
+/// bicubic, then centre-crop size x size. Crop fraction 0.875 gives the classic 256 -> 224.
+/// </summary>
+public sealed class ResizeCenterCrop(int size, double cropFraction = 0.875, ResampleFilter filter = ResampleFilter.Bicubic) : IImageTransform
+{
+    readonly ResizeShortSide _resize = new((int)Math.Floor(size / cropFraction), filter);
+    readonly CenterCrop _crop = new(size);
+
+    public int Size { get; } = size;
+    public int ResizeTo => _resize.ShortSide;
+
+    public ImageF Apply(ImageF image, SampleRandom random) => _crop.Apply(_resize.Apply(image, random), random);
+
+    public (int Channels, int Height, int Width) OutputShape((int Channels, int Height, int Width) input) => (input.Channels, Size, Size);
+}

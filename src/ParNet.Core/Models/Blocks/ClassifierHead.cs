@@ -1,0 +1,35 @@
+using TorchSharp.Modules;
+using ParNet.Analysis;
+using static TorchSharp.torch;
+
+namespace ParNet.Models.Blocks;
+
+/// <summary>Global average pool, dropout, linear (timm's ClassifierHead; key fc.*).</summary>
+public sealed class ClassifierHead : nn.Module<Tensor, Tensor>, ITraceable
+{
+    private readonly Linear fc;
+    private readonly nn.Module<Tensor, Tensor>? drop;
+    private readonly double _dropout;
+
+    public ClassifierHead(int features, int classes, double dropout) : base(nameof(ClassifierHead))
+    {
+        fc = nn.Linear(features, classes);
+        drop = dropout > 0 ? nn.Dropout(dropout) : null;
+        _dropout = dropout;
+        RegisterComponents();
+    }
+
+    public Linear Fc => fc;
+
+    public override Tensor forward(Tensor x)
+    {
+        var pooled = x.mean([2, 3]);
+        return fc.call(drop is null ? pooled : drop.call(pooled));
+    }
+
+    public GraphNode Trace(LayerGraph g, string prefix, GraphNode x)
+    {
+        var pooled = g.Flatten(g.GlobalAvgPool(x));
+        return g.Linear(fc, prefix + "fc", drop is null ? pooled : g.Dropout(pooled, _dropout));
+    }
+}

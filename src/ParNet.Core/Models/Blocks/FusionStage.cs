@@ -1,0 +1,93 @@
+using TorchSharp.Modules;
+using ParNet.Analysis;
+using static TorchSharp.torch;
+
+namespace ParNet.Models.Blocks;
+
+/// <summary>
+/// Joins a stream with the path coming from the previous streams (the released code's Sequential,
+/// hence the numeric keys): "0" one BN per input (b1 = this stream, b2 = previous path) and a channel
+/// interleave (2k = stream, 2k+1 = path); "2" a block with groups 2; then a 2-group channel shuffle;
+/// "3" (optional) the block that follows in the same Sequential (the wide block of `combine`).
+/// With a single stream there is nothing to join and only "3" exists.
+/// </summary>
+public sealed class FusionStage : nn.Module<Tensor, Tensor?, Tensor>
+{
+    // Held in a tuple, not in module fields: TorchSharp would register fields a second time under their names.
+    private readonly (FusionInputs? Inputs, nn.Module<Tensor, Tensor>? Block, nn.Module<Tensor, Tensor>? Next) _parts;
+
+    public FusionStage(FusionInputs? inputs, nn.Module<Tensor, Tensor>? block, nn.Module<Tensor, Tensor>? next)
+        : base(nameof(FusionStage))
+    {
+        if ((inputs is null) != (block is null)) throw new ArgumentException("a fusion needs both its input BNs and its block");
+        if (inputs is null && next is null) throw new ArgumentException("an empty fusion stage");
+        _parts = (inputs, block, next);
+        // Numeric child names, as the released Sequential: no C# field can be called "0".
+        if (inputs is not null) register_module("0", inputs);
+        if (block is not null) register_module("2", block);
+        if (next is not null) register_module("3", next);
+    }
+
+    public FusionInputs? Inputs => _parts.Inputs;
+    public nn.Module<Tensor, Tensor>? Block => _parts.Block;
+    public nn.Module<Tensor, Tensor>? Next => _parts.Next;
+
+    public override Tensor forward(Tensor stream, Tensor? path)
+    {
+        var y = stream;
+        if (Inputs is not null)
+        {
+            if (path is null) throw new ArgumentException("this fusion stage joins two paths; the previous path is missing");
+            y = ChannelShuffle(Block!.call(Inputs.call(stream, path)), groups: 2);
+        }
+        return Next is null ? y : Next.call(y);
+    }
+
+    public GraphNode Trace(LayerGraph g, string prefix, GraphNode stream, GraphNode? path)
+    {
+        var y = stream;
+        if (Inputs is not null)
+        {
+            var joined = Inputs.Trace(g, prefix + "0.", stream, path!);
+            y = g.ChannelShuffle(((ITraceable)Block!).Trace(g, prefix + "2.", joined), 2);
+        }
+        return Next is null ? y : ((ITraceable)Next).Trace(g, prefix + "3.", y);
+    }
+
+    /// <summary>View (N, groups, C/groups, H, W), swap axes 1 and 2, flatten back.</summary>
+    public static Tensor ChannelShuffle(Tensor x, int groups)
+    {
+        long n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3];
+        return x.view(n, groups, c / groups, h, w).transpose(1, 2).reshape(n, c, h, w);
+    }
+}
+
+/// <summary>The two input BNs of a fusion (keys b1.*, b2.*) and the channel interleave.</summary>
+public sealed class FusionInputs : nn.Module<Tensor, Tensor, Tensor>
+{
+    private readonly BatchNorm2d b1;
+    private readonly BatchNorm2d b2;
+
+    public FusionInputs(int channels) : base(nameof(FusionInputs))
+    {
+        b1 = nn.BatchNorm2d(channels);
+        b2 = nn.BatchNorm2d(channels);
+        RegisterComponents();
+    }
+
+    public BatchNorm2d StreamNorm => b1;
+    public BatchNorm2d PathNorm => b2;
+
+    public override Tensor forward(Tensor stream, Tensor path) => Interleave(b1.call(stream), b2.call(path));
+
+    public GraphNode Trace(LayerGraph g, string prefix, GraphNode stream, GraphNode path) =>
+        g.Interleave(g.BatchNorm(b1, prefix + "b1", stream), g.BatchNorm(b2, prefix + "b2", path));
+
+    /// <summary>Output channel 2k = a[k], 2k+1 = b[k].</summary>
+    public static Tensor Interleave(Tensor a, Tensor b)
+    {
+        if (!a.shape.SequenceEqual(b.shape))
+            throw new ArgumentException($"fusion inputs differ in shape: [{string.Join(",", a.shape)}] vs [{string.Join(",", b.shape)}]");
+        return stack([a, b], dim: 2).flatten(1, 2);
+    }
+}

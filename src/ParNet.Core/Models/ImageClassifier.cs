@@ -1,0 +1,48 @@
+using ParNet.Analysis;
+using static TorchSharp.torch;
+
+namespace ParNet.Models;
+
+/// <summary>Every network of the registry: images [N, C, H, W] in, logits [N, classes] out.</summary>
+public abstract class ImageClassifier : nn.Module<Tensor, Tensor>
+{
+    protected ImageClassifier(string name, ModelConfig config) : base(name) => Config = config;
+
+    public ModelConfig Config { get; }
+
+    /// <summary>Everything up to the classifier's global pool: [N, FinalWidth, h, w].</summary>
+    public abstract Tensor forward_features(Tensor x);
+
+    /// <summary>Global pool, dropout, linear.</summary>
+    public abstract Tensor forward_head(Tensor features);
+
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        CheckInput(x);
+        return forward_head(forward_features(x)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The symbolic graph of this network for one image of the given size.</summary>
+    public abstract LayerGraph Trace(int height, int width);
+
+    /// <summary>Rejects inputs the network cannot take, with a message that says why.</summary>
+    public void CheckInput(Tensor x) => CheckInputShape(x.shape);
+
+    public void CheckInputShape(long[] shape)
+    {
+        if (shape.Length != 4)
+            throw new ArgumentException($"{Config.Name}: expects images [N, C, H, W]; got a tensor of shape [{string.Join(", ", shape)}]");
+        if (shape[1] != Config.InChannels)
+            throw new ArgumentException($"{Config.Name}: expects {Config.InChannels} input channel(s); got {shape[1]}");
+        CheckImageSize(shape[2], shape[3]);
+    }
+
+    public void CheckImageSize(long height, long width)
+    {
+        int m = Config.InputSizeMultiple;
+        if (height < m || width < m || height % m != 0 || width % m != 0)
+            throw new ArgumentException($"{Config.Name}: image height and width must be positive multiples of {m} " +
+                                        $"(every stride-2 block needs an even size); got {height}x{width}");
+    }
+}

@@ -1,0 +1,114 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace ParNet.Models;
+
+/// <summary>Where the network starts: ImageNet (stride-2 stem, 224 px) or CIFAR (paper section 3.3, 32 px).</summary>
+public enum Layout { ImageNet, Cifar }
+
+/// <summary>
+/// RepVggSse: ParNet's streams of RepVGG-SSE blocks. ResNetBasic: the depth-12 baseline of Table 8
+/// (ResNet12-Wide), one stream of basic residual blocks, one stage per entry of Planes.
+/// </summary>
+public enum BlockType { RepVggSse, ResNetBasic }
+
+/// <summary>
+/// One record per variant (timm style). Every knob of the paper's scaling and ablation studies is here.
+/// Construct through <see cref="Validate"/> (the factory does) so a bad value fails with a message naming it.
+/// </summary>
+public sealed record ModelConfig
+{
+    /// <summary>Registry name, or "custom".</summary>
+    public string Name { get; init; } = "custom";
+
+    /// <summary>Width of each stream, P0..P(S-1); the number of entries is the number of streams (Table 10: 1-4).</summary>
+    public required int[] Planes { get; init; }
+
+    /// <summary>Width of the block at depth 11 (ImageNet: the wide downsampling; CIFAR: a 1x1 conv).</summary>
+    public required int FinalWidth { get; init; }
+
+    /// <summary>Stream blocks per stream: 4/5/5 gives depth 12; 1/2/2 depth 9 and 7/8/8 depth 15 (Table 11).</summary>
+    public required int[] BlocksPerStream { get; init; }
+
+    public Layout Layout { get; init; } = Layout.ImageNet;
+    public BlockType BlockType { get; init; } = BlockType.RepVggSse;
+
+    /// <summary>SiLU is the paper's choice.</summary>
+    public ActivationKind Activation { get; init; } = ActivationKind.SiLU;
+
+    /// <summary>Skip-Squeeze-Excitation in the stream blocks (Table 7 ablation turns it off).</summary>
+    public bool UseSse { get; init; } = true;
+
+    public int NumClasses { get; init; } = 1000;
+
+    /// <summary>3 for RGB; 1 lets grey images (Fashion-MNIST) in without replication.</summary>
+    public int InChannels { get; init; } = 3;
+
+    /// <summary>Dropout before the classifier: 0 for S/M, 0.1 for L/XL, 0.2 in the CIFAR recipe.</summary>
+    public double HeadDropout { get; init; }
+
+    /// <summary>Dropout after every block (the CIFAR recipe's "dropout in the convolutions", 0.2).</summary>
+    public double BlockDropout { get; init; }
+
+    [JsonIgnore] public int Streams => Planes.Length;
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the first wrong value; returns this config.</summary>
+    public ModelConfig Validate()
+    {
+        if (Planes is null || Planes.Length is < 1 or > 4)
+            throw new ArgumentException($"{Name}: Planes must list 1 to 4 stream widths (Table 10 studies 1-4 streams); got {Planes?.Length ?? 0}");
+        if (Planes.Any(p => p < 1))
+            throw new ArgumentException($"{Name}: every entry of Planes must be positive; got [{string.Join(",", Planes)}]");
+        if (FinalWidth < 1) throw new ArgumentException($"{Name}: FinalWidth must be positive; got {FinalWidth}");
+        if (BlocksPerStream is null || BlocksPerStream.Length != Planes.Length)
+            throw new ArgumentException($"{Name}: BlocksPerStream must have one entry per stream ({Planes.Length}); got {BlocksPerStream?.Length ?? 0}");
+        if (BlocksPerStream.Any(b => b < (BlockType == BlockType.ResNetBasic ? 1 : 0)))
+            throw new ArgumentException($"{Name}: BlocksPerStream entries must be >= {(BlockType == BlockType.ResNetBasic ? 1 : 0)}; got [{string.Join(",", BlocksPerStream)}]");
+        if (NumClasses < 1) throw new ArgumentException($"{Name}: NumClasses must be positive; got {NumClasses}");
+        if (InChannels < 1) throw new ArgumentException($"{Name}: InChannels must be positive; got {InChannels}");
+        if (HeadDropout is < 0 or >= 1) throw new ArgumentException($"{Name}: HeadDropout must be in [0, 1); got {HeadDropout}");
+        if (BlockDropout is < 0 or >= 1) throw new ArgumentException($"{Name}: BlockDropout must be in [0, 1); got {BlockDropout}");
+        if (!Enum.IsDefined(Activation)) throw new ArgumentException($"{Name}: unknown Activation {Activation}");
+        if (!Enum.IsDefined(Layout)) throw new ArgumentException($"{Name}: unknown Layout {Layout}");
+        if (!Enum.IsDefined(BlockType)) throw new ArgumentException($"{Name}: unknown BlockType {BlockType}");
+        return this;
+    }
+
+    /// <summary>Side of the input must be a multiple of this: every stride-2 block halves an even size.</summary>
+    [JsonIgnore]
+    public int InputSizeMultiple => 1 << StrideTwoStages;
+
+    int StrideTwoStages => (BlockType, Layout) switch
+    {
+        // stem (2 blocks), one per later stream, the wide downsampling at depth 11
+        (BlockType.RepVggSse, Layout.ImageNet) => 2 + (Planes.Length - 1) + 1,
+        // the added block at depth 3, one per later stream; the final 1x1 conv keeps the size
+        (BlockType.RepVggSse, Layout.Cifar) => 1 + (Planes.Length - 1),
+        // stride-2 stem conv and max-pool, then one per later stage
+        (BlockType.ResNetBasic, Layout.ImageNet) => 2 + (Planes.Length - 1),
+        _ => Planes.Length - 1,
+    };
+
+    /// <summary>The natural input side: 224 for ImageNet layouts, 32 for CIFAR.</summary>
+    [JsonIgnore]
+    public int DefaultImageSize => Layout == Layout.ImageNet ? 224 : 32;
+
+    static readonly JsonSerializerOptions Json = new()
+    {
+        WriteIndented = true,
+        Converters = { new JsonStringEnumConverter() },
+        UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+    };
+
+    public string ToJson() => JsonSerializer.Serialize(this, Json);
+
+    public static ModelConfig FromJson(string json) =>
+        (JsonSerializer.Deserialize<ModelConfig>(json, Json) ?? throw new InvalidDataException("empty model configuration")).Validate();
+
+    public static ModelConfig Load(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"model configuration not found: {path}", path);
+        try { return FromJson(File.ReadAllText(path)); }
+        catch (JsonException e) { throw new InvalidDataException($"{path}: not a valid model configuration ({e.Message})", e); }
+    }
+}

@@ -1,0 +1,45 @@
+using ParNet.Models;
+using ParNet.Weights;
+using TorchSharp.PyBridge;
+using static TorchSharp.torch;
+
+namespace ParNet.Tests.Models;
+
+/// <summary>Our model against tensors produced by the authors' released PyTorch code.</summary>
+public class OfficialParityTests
+{
+    /// <summary>The fixture network: planes 16,32,64,128, SiLU, 1000 classes (fixtures/*.json).</summary>
+    public static readonly ModelConfig TinyConfig = new()
+    {
+        Name = "parnet_official_tiny_silu",
+        Planes = [16, 32, 64],
+        FinalWidth = 128,
+        BlocksPerStream = [4, 5, 5],
+        Activation = ActivationKind.SiLU,
+    };
+
+    public static double RelativeL2(Tensor actual, Tensor expected) =>
+        (actual - expected).norm().item<float>() / expected.norm().item<float>();
+
+    [Theory]
+    [InlineData("parnet_official_tiny_silu.safetensors")]
+    [InlineData("parnet_official_tiny_silu.pt")]
+    public void Tiny_model_reproduces_the_official_logits(string weights)
+    {
+        using var model = new ParNetModel(TinyConfig);
+        StateDict.Load(model, Fixtures.Path(weights));
+        model.eval();
+        var io = Safetensors.LoadStateDict(Fixtures.Path("parnet_official_tiny_silu.io.safetensors"));
+        using var noGrad = no_grad();
+        using var logits = model.call(io["input"]);
+        Assert.Equal(io["logits"].shape, logits.shape);
+        Assert.True(RelativeL2(logits, io["logits"]) <= 1e-5, $"relative L2 error {RelativeL2(logits, io["logits"]):E3}");
+    }
+
+    [Fact]
+    public void Tiny_model_has_the_official_parameter_count()
+    {
+        using var model = new ParNetModel(TinyConfig);
+        Assert.Equal(622_008, ParNet.Analysis.ModelSummary.CountTrainableParameters(model));
+    }
+}
