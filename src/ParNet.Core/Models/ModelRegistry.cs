@@ -6,10 +6,10 @@ namespace ParNet.Models;
 /// </summary>
 public static class ModelRegistry
 {
-    static ModelConfig ImageNet(string name, int p0, int finalWidth, double headDropout) => new()
+    static ModelConfig ImageNet(string name, int[] planes, int finalWidth, double headDropout) => new()
     {
         Name = name,
-        Planes = [p0, 2 * p0, 4 * p0],
+        Planes = planes,
         FinalWidth = finalWidth,
         BlocksPerStream = [4, 5, 5],   // depth 12
         HeadDropout = headDropout,     // spec: 0 for S/M, 0.1 for L/XL
@@ -32,11 +32,11 @@ public static class ModelRegistry
 
     static readonly ModelConfig[] Variants =
     [
-        ImageNet("parnet_s", 96, 1280, 0.0),     // Table A1
-        ImageNet("parnet_s92", 92, 1280, 0.0),   // the released S checkpoint
-        ImageNet("parnet_m", 128, 2048, 0.0),
-        ImageNet("parnet_l", 160, 2560, 0.1),
-        ImageNet("parnet_xl", 200, 3200, 0.1),
+        ImageNet("parnet_s", [96, 192, 384], 1280, 0.0),     // Table A1
+        ImageNet("parnet_s92", [92, 192, 384], 1280, 0.0),   // the released S checkpoint: only stream 1 is narrower
+        ImageNet("parnet_m", [128, 256, 512], 2048, 0.0),
+        ImageNet("parnet_l", [160, 320, 640], 2560, 0.1),
+        ImageNet("parnet_xl", [200, 400, 800], 3200, 0.1),
         Cifar("parnet_cifar_small", 32),
         Cifar("parnet_cifar_medium", 110),
         Cifar("parnet_cifar_large", 165),

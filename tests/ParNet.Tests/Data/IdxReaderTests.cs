@@ -1,0 +1,141 @@
+using ParNet.Data;
+
+namespace ParNet.Tests.Data;
+
+public class IdxReaderTests
+{
+    static readonly string[] ThreeClasses = ["a", "b", "c"];
+    static byte Pixel(int i, int y, int x) => (byte)(i * 50 + y * 4 + x);
+
+    static void WriteSplit(TempDirectory dir, bool gzip, byte[]? labels = null, byte[]? images = null)
+    {
+        images ??= TempDirectory.IdxImages(3, 2, 4, Pixel);
+        var labelBytes = TempDirectory.IdxLabels(labels ?? [2, 0, 1]);
+        System.IO.File.WriteAllBytes(dir.File("train-images-idx3-ubyte" + (gzip ? ".gz" : "")), gzip ? TempDirectory.Gzip(images) : images);
+        System.IO.File.WriteAllBytes(dir.File("train-labels-idx1-ubyte" + (gzip ? ".gz" : "")), gzip ? TempDirectory.Gzip(labelBytes) : labelBytes);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void ReadsPixelsAndLabelsRawOrGzip(bool gzip)
+    {
+        using var dir = new TempDirectory();
+        WriteSplit(dir, gzip);
+        var dataset = IdxReader.LoadSplit(dir.Path, train: true, ThreeClasses);
+        Assert.Equal(3, dataset.Count);
+        Assert.Equal((2, 4), dataset.FixedSize);
+        Assert.Equal([2, 0, 1], Enumerable.Range(0, 3).Select(dataset.LabelOf));
+        var image = dataset.Load(1);
+        Assert.Equal(Pixel(1, 1, 3) / 255f, image[0, 1, 3], 6);
+        Assert.Equal(Pixel(1, 0, 0) / 255f, image[0, 0, 0], 6);
+    }
+
+    [Fact]
+    public void WrongMagicIsRejectedNamingTheFile()
+    {
+        using var dir = new TempDirectory();
+        WriteSplit(dir, gzip: false, images: TempDirectory.IdxImages(3, 2, 4, Pixel, magic: 0x801));
+        var e = Assert.Throws<InvalidDataException>(() => IdxReader.LoadSplit(dir.Path, true, ThreeClasses));
+        Assert.Contains("train-images-idx3-ubyte", e.Message);
+        Assert.Contains("magic", e.Message);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void TruncatedImagesAreRejected(bool gzip)
+    {
+        using var dir = new TempDirectory();
+        var images = TempDirectory.IdxImages(3, 2, 4, Pixel);
+        WriteSplit(dir, gzip, images: images[..^5]);
+        var e = Assert.Throws<InvalidDataException>(() => IdxReader.LoadSplit(dir.Path, true, ThreeClasses));
+        Assert.Contains("truncated", e.Message);
+        Assert.Contains("train-images", e.Message);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void ExtraBytesBeyondTheHeaderCountsAreRejected(bool gzip)
+    {
+        using var dir = new TempDirectory();
+        WriteSplit(dir, gzip, images: [.. TempDirectory.IdxImages(3, 2, 4, Pixel), 7, 7]);
+        var e = Assert.Throws<InvalidDataException>(() => IdxReader.LoadSplit(dir.Path, true, ThreeClasses));
+        Assert.Contains("disagree", e.Message);
+    }
+
+    [Fact]
+    public void TruncatedHeaderIsRejected()
+    {
+        using var dir = new TempDirectory();
+        WriteSplit(dir, false, images: TempDirectory.IdxImages(3, 2, 4, Pixel)[..10]);
+        var e = Assert.Throws<InvalidDataException>(() => IdxReader.LoadSplit(dir.Path, true, ThreeClasses));
+        Assert.Contains("header", e.Message);
+    }
+
+    [Fact]
+    public void LabelOutOfRangeIsRejected()
+    {
+        using var dir = new TempDirectory();
+        WriteSplit(dir, false, labels: [0, 3, 1]);
+        var e = Assert.Throws<InvalidDataException>(() => IdxReader.LoadSplit(dir.Path, true, ThreeClasses));
+        Assert.Contains("train-labels", e.Message);
+        Assert.Contains("label 3 at index 1", e.Message);
+    }
+
+    [Fact]
+    public void LabelCountDifferentFromImageCountIsRejected()
+    {
+        using var dir = new TempDirectory();
+        WriteSplit(dir, false, labels: [0, 1]);
+        Assert.Throws<InvalidDataException>(() => IdxReader.LoadSplit(dir.Path, true, ThreeClasses));
+    }
+
+    [Fact]
+    public void CorruptGzipIsAnInvalidDataExceptionNamingTheFile()
+    {
+        using var dir = new TempDirectory();
+        WriteSplit(dir, gzip: true);
+        var path = dir.File("train-images-idx3-ubyte.gz");
+        var bytes = System.IO.File.ReadAllBytes(path);
+        for (int i = 12; i < bytes.Length - 8; i++) bytes[i] ^= 0x5A;
+        System.IO.File.WriteAllBytes(path, bytes);
+        var e = Assert.Throws<InvalidDataException>(() => IdxReader.LoadSplit(dir.Path, true, ThreeClasses));
+        Assert.Contains(path, e.Message);
+    }
+
+    [Fact]
+    public void ResolverPrefersDataArgumentThenLocalThenSystem()
+    {
+        using var work = new TempDirectory();
+        using var system = new TempDirectory();
+        using var explicitDir = new TempDirectory();
+        WriteSplit(system, gzip: true);
+        WriteSplit(explicitDir, gzip: false);
+        Assert.Equal(system.Path, DataLocations.ResolveFashionMnist(null, work.Path, system.Path));
+        var local = Path.Combine(work.Path, "data", "fashion-mnist");
+        Directory.CreateDirectory(local);
+        System.IO.File.Copy(system.File("train-images-idx3-ubyte.gz"), Path.Combine(local, "train-images-idx3-ubyte.gz"));
+        Assert.Equal(local, DataLocations.ResolveFashionMnist(null, work.Path, system.Path));
+        Assert.Equal(explicitDir.Path, DataLocations.ResolveFashionMnist(explicitDir.Path, work.Path, system.Path));
+        Assert.Throws<DirectoryNotFoundException>(() => DataLocations.ResolveFashionMnist(Path.Combine(work.Path, "nothing"), work.Path, system.Path));
+    }
+
+    [Fact]
+    public void InstalledFashionMnistHasTheDocumentedShapeAndStatistics()
+    {
+        string dir;
+        try { dir = DataLocations.ResolveFashionMnist(null); }
+        catch (DirectoryNotFoundException) { return; } // CI installs it; a bare machine may not have it
+        var train = IdxReader.LoadSplit(dir, true, DatasetInfo.FashionMnist.ClassNames);
+        var test = IdxReader.LoadSplit(dir, false, DatasetInfo.FashionMnist.ClassNames);
+        Assert.Equal(60000, train.Count);
+        Assert.Equal(10000, test.Count);
+        Assert.Equal((28, 28), train.FixedSize);
+        Assert.All(Enumerable.Range(0, train.Count).GroupBy(train.LabelOf), g => Assert.Equal(6000, g.Count()));
+        var (mean, std) = train.ComputeMeanStd();
+        Assert.Equal(DatasetInfo.FashionMnist.Mean[0], mean[0], 3);
+        Assert.Equal(DatasetInfo.FashionMnist.Std[0], std[0], 3);
+    }
+}
