@@ -71,10 +71,14 @@ public class MarkGlibcxxVersionWeak : Task
                         ushort flags = BitConverter.ToUInt16(elf, flagsAt);
                         if ((flags & VerFlgWeak) != 0) return VersionName + " already weak, nothing to do";
                         BitConverter.GetBytes((ushort)(flags | VerFlgWeak)).CopyTo(elf, flagsAt);
+                        // Keep the timestamp: MSBuild's incremental copy compares size and time, so an
+                        // unchanged stamp stops the next build from copying the unpatched file back.
+                        DateTime stamp = File.GetLastWriteTimeUtc(path);
                         string tmp = path + ".patching";
                         File.WriteAllBytes(tmp, elf);
                         File.Copy(tmp, path, true);
                         File.Delete(tmp);
+                        File.SetLastWriteTimeUtc(path, stamp);
                         return "marked " + VersionName + " weak";
                     }
                     aux += BitConverter.ToUInt32(elf, (int)aux + 12);

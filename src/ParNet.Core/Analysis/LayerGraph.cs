@@ -5,7 +5,7 @@ namespace ParNet.Analysis;
 public enum LayerKind
 {
     Input, Conv, Linear, BatchNorm, Activation, Sigmoid, Scale, Add, Mul,
-    AvgPool2x2, MaxPool3x3Stride2, GlobalAvgPool, Flatten, Interleave, ChannelShuffle, Dropout,
+    AvgPool2x2, Subsample2, MaxPool3x3Stride2, GlobalAvgPool, Flatten, Interleave, ChannelShuffle, Dropout,
 }
 
 /// <summary>One operation of a traced model. Shape is per image: [C, H, W] or [features].</summary>
@@ -70,7 +70,7 @@ public sealed class LayerGraph
     {
         if (x.Shape[0] != conv.in_channels)
             throw new InvalidOperationException($"{name}: expects {conv.in_channels} channels, gets {x.Shape[0]}");
-        long Out(long size, int d) => (size + 2 * conv.padding[d] - conv.kernel_size[d]) / conv.stride[d] + 1;
+        long Out(long size, int d) => (size + 2 * conv.padding![d] - conv.kernel_size[d]) / conv.stride[d] + 1;
         long[] shape = [conv.out_channels, Out(x.Shape[1], 0), Out(x.Shape[2], 1)];
         long macsPerOutput = conv.in_channels / conv.groups * conv.kernel_size[0] * conv.kernel_size[1];
         return Add(LayerKind.Conv, name, shape, shape[0] * shape[1] * shape[2] * macsPerOutput, conv, null, x);
@@ -100,6 +100,9 @@ public sealed class LayerGraph
     public GraphNode Mul(GraphNode x, GraphNode gate) => Add(LayerKind.Mul, "", x.Shape, x, gate);
 
     public GraphNode AvgPool2x2(GraphNode x) => Add(LayerKind.AvgPool2x2, "", [x.Shape[0], x.Shape[1] / 2, x.Shape[2] / 2], x);
+
+    /// <summary>Every second row and column, x[:, :, ::2, ::2] (a stride-2 1x1 conv's sampling).</summary>
+    public GraphNode Subsample2(GraphNode x) => Add(LayerKind.Subsample2, "", [x.Shape[0], (x.Shape[1] + 1) / 2, (x.Shape[2] + 1) / 2], x);
 
     /// <summary>ResNet stem pool: kernel 3, stride 2, padding 1.</summary>
     public GraphNode MaxPool3x3Stride2(GraphNode x) =>

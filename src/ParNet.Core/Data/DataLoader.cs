@@ -71,7 +71,10 @@ public sealed class DataLoader : IBatchSource
         }
         using var run = new EpochRun(this, order, epoch, batches, cancel);
         for (int b = 0; b < batches; b++)
+        {
+            cancel.ThrowIfCancellationRequested(); // a prefetched batch must not outrun a cancellation
             yield return ToTensors(run.Take(b));
+        }
     }
 
     /// <summary>One batch decoded and augmented into managed arrays (a worker's whole job).</summary>

@@ -21,15 +21,19 @@ public sealed class ParNetModel : ImageClassifier
     private readonly FusionStage combine;
     private readonly ClassifierHead head;
 
-    public ParNetModel(ModelConfig config) : base(nameof(ParNetModel), config.Validate())
+    public ParNetModel(ModelConfig config) : this(config, TrainingBlocks.Instance) { }
+
+    /// <summary>The same network assembled from other blocks (the fused inference form: ParNet.Fusion).</summary>
+    public ParNetModel(ModelConfig config, IParNetBlockFactory blocks) : base(nameof(ParNetModel), config.Validate())
     {
+        BlockFactory = blocks;
         if (config.BlockType != BlockType.RepVggSse) throw new ArgumentException($"{config.Name}: ParNetModel builds RepVggSse networks; use ModelFactory");
         int[] p = config.Planes;
         int s = config.Streams;
         var act = config.Activation;
         double drop = config.BlockDropout;
         WrappedBlock Wrap(nn.Module<Tensor, Tensor> block) => new(block, drop);
-        WrappedBlock Down(int cin, int cout, int stride, int groups = 1) => Wrap(new DownsamplingBlock(cin, cout, stride, groups, act));
+        WrappedBlock Down(int cin, int cout, int stride, int groups = 1) => Wrap(blocks.DownsamplingBlock(cin, cout, stride, groups, act));
 
         int stemWidth = Math.Min(64, p[0]);
         var stem = config.Layout == Layout.ImageNet
@@ -39,7 +43,7 @@ public sealed class ParNetModel : ImageClassifier
 
         streams = nn.ModuleList<nn.Module<Tensor, Tensor>>(Enumerable.Range(0, s).Select(i => config.BlocksPerStream[i] == 0
             ? (nn.Module<Tensor, Tensor>)nn.Identity()
-            : nn.Sequential(Enumerable.Range(0, config.BlocksPerStream[i]).Select(_ => Wrap(new StreamBlock(p[i], act, config.UseSse))))).ToArray());
+            : nn.Sequential(Enumerable.Range(0, config.BlocksPerStream[i]).Select(_ => Wrap(blocks.StreamBlock(p[i], act, config.UseSse))))).ToArray());
 
         FusionStage Fusion(int width, int outWidth, int stride, nn.Module<Tensor, Tensor>? next) =>
             new(new FusionInputs(width), Down(2 * width, outWidth, stride, groups: 2), next);
@@ -49,7 +53,7 @@ public sealed class ParNetModel : ImageClassifier
         int last = p[s - 1];
         nn.Module<Tensor, Tensor> final = config.Layout == Layout.ImageNet
             ? Down(last, config.FinalWidth, 2)
-            : Wrap(new ConvBnAct(last, config.FinalWidth, kernel: 1, stride: 1, act));
+            : Wrap(blocks.FinalConv(last, config.FinalWidth, act));
         combine = s == 1 ? new FusionStage(null, null, final) : Fusion(last, last, 1, final);
 
         head = new ClassifierHead(config.FinalWidth, config.NumClasses, config.HeadDropout);
@@ -57,6 +61,9 @@ public sealed class ParNetModel : ImageClassifier
     }
 
     public int Streams => Config.Streams;
+
+    /// <summary>What the blocks were made by: <see cref="TrainingBlocks"/> unless built fused.</summary>
+    public IParNetBlockFactory BlockFactory { get; }
 
     public override Tensor forward_features(Tensor x)
     {

@@ -18,27 +18,56 @@ public class RegistryTests
         Assert.Equal(expected, ModelSummary.CountTrainableParameters(model));
     }
 
-    [Theory]
-    [InlineData("parnet_s", 9.67)]
-    [InlineData("parnet_m", 17.16)]
-    [InlineData("parnet_l", 26.65)]
-    [InlineData("parnet_xl", 41.43)]
-    public void Print(string name, double gflops)
+    [Fact]
+    public void Every_registered_ParNet_and_ResNet12_Wide_has_depth_12()
     {
-        using var model = ModelRegistry.Create(name);
-        var s = ModelSummary.Of(model, 224);
-        Assert.Fail($"{name} {s.GFlops} vs {gflops} depth {s.Depth}");
+        foreach (var name in ModelRegistry.Names)
+        {
+            using var model = ModelRegistry.Create(name);
+            Assert.True(ModelSummary.Of(model, model.Config.DefaultImageSize).Depth == 12, $"{name}: depth is not 12");
+        }
     }
 
+    /// <summary>Table 11: depth follows the blocks per stream; the longest path runs through stream 3.</summary>
     [Theory]
-    [InlineData("parnet_cifar_small")]
-    [InlineData("parnet_cifar_medium")]
-    [InlineData("parnet_cifar_large")]
-    [InlineData("resnet12_wide")]
-    public void Print2(string name)
+    [InlineData(new[] { 1, 2, 2 }, 9)]
+    [InlineData(new[] { 4, 5, 5 }, 12)]
+    [InlineData(new[] { 7, 8, 8 }, 15)]
+    public void Depth_comes_from_the_blocks_per_stream(int[] blocks, int depth)
     {
-        using var model = ModelRegistry.Create(name);
-        var s = ModelSummary.Of(model, model.Config.DefaultImageSize);
-        Assert.Fail($"{name} {s.TrainableParameters} depth {s.Depth} {s.GFlops}");
+        using var model = ModelFactory.Create(ModelRegistry.Get("parnet_s") with { BlocksPerStream = blocks });
+        Assert.Equal(depth, ModelSummary.Of(model, 224).Depth);
+    }
+
+    /// <summary>Without stream 0's blocks the longest path is still the one through stream 3.</summary>
+    [Fact]
+    public void Depth_counts_parallel_branches_once_and_takes_the_longest_path()
+    {
+        using var model = ModelFactory.Create(ModelRegistry.Get("parnet_s") with { BlocksPerStream = [0, 5, 8] });
+        // stem 2 + inits.1 + inits.2 = 4, stream 3: 8 blocks -> 12, combine 13, wide 14, fc 15
+        Assert.Equal(15, ModelSummary.Of(model, 224).Depth);
+    }
+
+    [Fact]
+    public void Multiply_adds_of_a_conv_layer_match_the_hand_count()
+    {
+        using var block = new ParNet.Models.Blocks.ConvBn(3, 4, kernel: 3, stride: 2);
+        var g = new LayerGraph();
+        block.Trace(g, "", g.Input(3, 8, 8));
+        Assert.Equal(new long[] { 4, 4, 4 }, g.Output.Shape);
+        Assert.Equal(4L * 4 * 4 * (3 * 3 * 3), g.MultiplyAdds());   // outputs x (Cin x k x k)
+    }
+
+    /// <summary>Stage shapes of ParNet-S at 224: stream resolutions 56/28/14, 7x7 before the head (spec table).</summary>
+    [Fact]
+    public void Stage_shapes_follow_the_spec_layout()
+    {
+        using var model = ModelRegistry.Create("parnet_s");
+        var stages = ModelSummary.Of(model, 224).Stages.ToDictionary(s => s.Stage, s => s.Shape);
+        Assert.Equal(new long[] { 96, 56, 56 }, stages["streams.0"]);
+        Assert.Equal(new long[] { 192, 28, 28 }, stages["streams.1"]);
+        Assert.Equal(new long[] { 384, 14, 14 }, stages["streams.2"]);
+        Assert.Equal(new long[] { 1280, 7, 7 }, stages["combine"]);
+        Assert.Equal(new long[] { 1000 }, stages["head"]);
     }
 }

@@ -75,7 +75,7 @@ public sealed class RandAugment(int opsPerImage = 2, double magnitude = 9, doubl
         }
     }
 
-    /// <summary>PIL ImageOps.autocontrast (cutoff 0): stretch each channel's 8-bit range to 0-255.</summary>
+    /// <summary>PIL ImageOps.autocontrast (cutoff 0): stretch each channel's 8-bit range to 0-255 (truncating, as PIL).</summary>
     static void AutoContrast(ImageF image)
     {
         var (low, high) = (new int[image.Channels], new int[image.Channels]);
@@ -85,7 +85,7 @@ public sealed class RandAugment(int opsPerImage = 2, double magnitude = 9, doubl
             low[c] = 255; high[c] = 0;
             foreach (float x in image.Data.AsSpan(c * plane, plane)) { int v = PixelOps.ToByte(x); low[c] = Math.Min(low[c], v); high[c] = Math.Max(high[c], v); }
         }
-        PixelOps.LookupInPlace(image, (c, v) => high[c] <= low[c] ? v : (int)((v - low[c]) * (255.0 / (high[c] - low[c])) + 0.5));
+        PixelOps.LookupInPlace(image, (c, v) => high[c] <= low[c] ? v : (v - low[c]) * 255 / (high[c] - low[c])); // exact integer form of PIL's int(v * scale + offset)
     }
 
     /// <summary>PIL ImageOps.equalize: per-channel histogram equalization on 8-bit values.</summary>

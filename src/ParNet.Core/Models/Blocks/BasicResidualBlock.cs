@@ -4,7 +4,12 @@ using static TorchSharp.torch;
 
 namespace ParNet.Models.Blocks;
 
-/// <summary>ResNet basic block: act(BN(conv3x3(act(BN(conv3x3 stride s(x))))) + shortcut(x)), torchvision keys.</summary>
+/// <summary>
+/// ResNet basic block: act(BN(conv3x3(act(BN(conv3x3 stride s(x))))) + shortcut(x)), torchvision keys.
+/// The stride-2 1x1 shortcut is computed as a stride-1 1x1 conv on x[:, :, ::2, ::2] (the same function,
+/// the same weights): libtorch 2.10's oneDNN brgemm backward of a stride-2 1x1 conv 512 -> 1024 dies with
+/// SIGFPE (divide error in brg_blocking_t::est_eff_1x1) on this AVX-512 CPU, killing the process.
+/// </summary>
 public sealed class BasicResidualBlock : nn.Module<Tensor, Tensor>, ITraceable
 {
     private readonly Conv2d conv1;
@@ -14,6 +19,7 @@ public sealed class BasicResidualBlock : nn.Module<Tensor, Tensor>, ITraceable
     private readonly ConvBn? downsample;
     private readonly nn.Module<Tensor, Tensor> act;
     private readonly ActivationKind _activation;
+    private readonly int _stride;
 
     public BasicResidualBlock(int inChannels, int outChannels, int stride, ActivationKind activation) : base(nameof(BasicResidualBlock))
     {
@@ -21,7 +27,8 @@ public sealed class BasicResidualBlock : nn.Module<Tensor, Tensor>, ITraceable
         bn1 = nn.BatchNorm2d(outChannels);
         conv2 = nn.Conv2d(outChannels, outChannels, 3, padding: 1, bias: false);
         bn2 = nn.BatchNorm2d(outChannels);
-        downsample = stride != 1 || inChannels != outChannels ? new ConvBn(inChannels, outChannels, 1, stride) : null;
+        downsample = stride != 1 || inChannels != outChannels ? new ConvBn(inChannels, outChannels, 1) : null;
+        _stride = stride;
         act = Activations.Create(activation);
         _activation = activation;
         RegisterComponents();
@@ -30,14 +37,16 @@ public sealed class BasicResidualBlock : nn.Module<Tensor, Tensor>, ITraceable
     public override Tensor forward(Tensor x)
     {
         var residual = bn2.call(conv2.call(act.call(bn1.call(conv1.call(x)))));
-        return act.call(residual + (downsample is null ? x : downsample.call(x)));
+        return act.call(residual + (downsample is null ? x : downsample.call(Subsample(x))));
     }
 
     public GraphNode Trace(LayerGraph g, string prefix, GraphNode x)
     {
         var h = g.Activation(_activation, g.BatchNorm(bn1, prefix + "bn1", g.Conv(conv1, prefix + "conv1", x)));
         var residual = g.BatchNorm(bn2, prefix + "bn2", g.Conv(conv2, prefix + "conv2", h));
-        var shortcut = downsample is null ? x : downsample.Trace(g, prefix + "downsample.", x);
+        var shortcut = downsample is null ? x : downsample.Trace(g, prefix + "downsample.", _stride == 2 ? g.Subsample2(x) : x);
         return g.Activation(_activation, g.Sum(residual, shortcut));
     }
+
+    Tensor Subsample(Tensor x) => _stride == 2 ? x[.., .., TensorIndex.Slice(null, null, 2), TensorIndex.Slice(null, null, 2)] : x;
 }

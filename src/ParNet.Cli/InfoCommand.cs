@@ -1,0 +1,53 @@
+using System.Text.Json;
+using ParNet.Analysis;
+using ParNet.Models;
+
+namespace ParNet.Cli;
+
+/// <summary>`parnet info`: parameters, GFLOPs, depth and stage shapes, all computed from the model.</summary>
+public sealed class InfoCommand : ICommand
+{
+    public string Name => "info";
+    public string Summary => "parameters, GFLOPs, depth and stage shapes of a model";
+    public string Usage => $"""
+        usage: parnet info {ModelOptions.Usage} [--image-size N] [--json]
+          --image-size N   input side in pixels (default: 224 for ImageNet layouts, 32 for CIFAR)
+          --json           machine-readable output
+        """;
+
+    public int Run(CliArgs args, TextWriter stdout)
+    {
+        var config = ModelOptions.Read(args);
+        int size = args.Int("image-size") ?? config.DefaultImageSize;
+        bool json = args.Flag("json");
+        args.ThrowIfUnused();
+
+        using var model = ModelFactory.Create(config);
+        var summary = ModelSummary.Of(model, size);
+        if (json)
+        {
+            stdout.WriteLine(JsonSerializer.Serialize(new
+            {
+                name = summary.Name,
+                image_size = size,
+                parameters = summary.TrainableParameters,
+                multiply_adds = summary.MultiplyAdds,
+                gflops = summary.GFlops,
+                depth = summary.Depth,
+                stages = summary.Stages.Select(s => new { stage = s.Stage, shape = s.Shape }),
+                config = JsonDocument.Parse(config.ToJson()).RootElement,
+            }, new JsonSerializerOptions { WriteIndented = true }));
+            return 0;
+        }
+
+        stdout.WriteLine($"model        {summary.Name}");
+        stdout.WriteLine($"input        {config.InChannels}x{size}x{size}");
+        stdout.WriteLine($"parameters   {summary.TrainableParameters:N0} (training form)");
+        stdout.WriteLine($"GFLOPs       {summary.GFlops:F2} (2 x multiply-adds, training form)");
+        stdout.WriteLine($"depth        {summary.Depth} (conv/linear layers on the longest path)");
+        stdout.WriteLine("stages");
+        foreach (var (stage, shape) in summary.Stages)
+            stdout.WriteLine($"  {stage,-16} [{string.Join(", ", shape)}]");
+        return 0;
+    }
+}

@@ -1,0 +1,101 @@
+using ParNet.Data;
+using SkiaSharp;
+
+namespace ParNet.Tests.Data;
+
+public class ImageFolderTests
+{
+    static (byte, byte, byte) Pattern(int x, int y) => ((byte)(x * 10), (byte)(y * 20), 77);
+
+    static TempDirectory ThreeClassFolder()
+    {
+        var dir = new TempDirectory();
+        foreach (var (cls, format, ext) in new[] { ("zebra", SKEncodedImageFormat.Png, "png"), ("ant", SKEncodedImageFormat.Jpeg, "JPG"), ("moth", SKEncodedImageFormat.Webp, "webp") })
+        {
+            Directory.CreateDirectory(dir.File(cls));
+            for (int i = 0; i < 2; i++)
+                System.IO.File.WriteAllBytes(Path.Combine(dir.File(cls), $"img{i}.{ext}"), TempDirectory.EncodeImage(12, 8, Pattern, format));
+            System.IO.File.WriteAllText(Path.Combine(dir.File(cls), "notes.txt"), "not an image");
+        }
+        return dir;
+    }
+
+    [Fact]
+    public void LabelsFollowSortedFolderNamesAndPngPixelsAreExact()
+    {
+        using var dir = ThreeClassFolder();
+        var dataset = new ImageFolderDataset(dir.Path);
+        Assert.Equal(["ant", "moth", "zebra"], dataset.ClassNames);
+        Assert.Equal(6, dataset.Count);
+        Assert.Equal([0, 0, 1, 1, 2, 2], Enumerable.Range(0, 6).Select(dataset.LabelOf));
+        var png = dataset.Load(4);
+        Assert.Equal((3, 8, 12), (png.Channels, png.Height, png.Width));
+        Assert.Equal(50 / 255f, png[0, 3, 5], 5);
+        Assert.Equal(60 / 255f, png[1, 3, 5], 5);
+        Assert.Equal(77 / 255f, png[2, 3, 5], 5);
+        var jpeg = dataset.Load(0); // lossy: close, not exact
+        Assert.InRange(jpeg[0, 3, 5] * 255, 50 - 12, 50 + 12);
+        var webp = dataset.Load(2);
+        Assert.InRange(webp[1, 3, 5] * 255, 60 - 12, 60 + 12);
+    }
+
+    [Fact]
+    public void LargeJpegIsDecodedAtReducedScaleButNeverBelowTheRequestedSide()
+    {
+        using var dir = new TempDirectory();
+        var path = dir.File("big.jpg");
+        System.IO.File.WriteAllBytes(path, TempDirectory.EncodeImage(800, 640, (x, y) => ((byte)x, (byte)y, 0), SKEncodedImageFormat.Jpeg, 80));
+        var full = ImageFolderDataset.Decode(path);
+        var reduced = ImageFolderDataset.Decode(path, minShortSide: 150);
+        Assert.Equal((640, 800), (full.Height, full.Width));
+        Assert.True(reduced.Height >= 150 && reduced.Height < 640, $"decoded {reduced.Width}x{reduced.Height}");
+        Assert.Equal(800.0 / 640, (double)reduced.Width / reduced.Height, 1);
+    }
+
+    [Fact]
+    public void CorruptAndTruncatedImagesAreInvalidDataNamingTheFile()
+    {
+        using var dir = new TempDirectory();
+        var garbage = dir.File("garbage.jpg");
+        System.IO.File.WriteAllBytes(garbage, Enumerable.Range(0, 500).Select(i => (byte)(i * 37)).ToArray());
+        var e1 = Assert.Throws<InvalidDataException>(() => ImageFolderDataset.Decode(garbage));
+        Assert.Contains(garbage, e1.Message);
+
+        var truncated = dir.File("truncated.png");
+        var png = TempDirectory.EncodeImage(64, 64, (x, y) => ((byte)(x * 3 + y), (byte)(y * x), (byte)x), SKEncodedImageFormat.Png);
+        System.IO.File.WriteAllBytes(truncated, png[..(png.Length / 2)]);
+        var e2 = Assert.Throws<InvalidDataException>(() => ImageFolderDataset.Decode(truncated));
+        Assert.Contains(truncated, e2.Message);
+
+        var empty = dir.File("empty.webp");
+        System.IO.File.WriteAllBytes(empty, []);
+        Assert.Throws<InvalidDataException>(() => ImageFolderDataset.Decode(empty));
+    }
+
+    [Fact]
+    public void EmptyClassFolderIsRejected()
+    {
+        using var dir = ThreeClassFolder();
+        Directory.CreateDirectory(dir.File("empty"));
+        var e = Assert.Throws<InvalidDataException>(() => new ImageFolderDataset(dir.Path));
+        Assert.Contains("empty", e.Message);
+    }
+
+    [Fact]
+    public void UnreadableImageFailsTheEpochUnlessSkippingIsOn()
+    {
+        using var dir = ThreeClassFolder();
+        var bad = Path.Combine(dir.File("moth"), "img1.webp");
+        System.IO.File.WriteAllBytes(bad, [1, 2, 3, 4]);
+        var transform = new CenterCrop(8);
+        var strict = new DataLoader(new ImageFolderDataset(dir.Path), transform, new LoaderOptions { BatchSize = 4, Workers = 2 });
+        var e = Assert.Throws<InvalidDataException>(() => { foreach (var b in strict.Epoch(0)) b.Dispose(); });
+        Assert.Contains("img1.webp", e.Message);
+
+        var lenient = new DataLoader(new ImageFolderDataset(dir.Path), transform, new LoaderOptions { BatchSize = 4, Workers = 2, SkipUnreadableImages = true });
+        int images = 0;
+        foreach (var b in lenient.Epoch(0)) { images += b.Count; Assert.Equal(b.Count, (int)b.Images.shape[0]); b.Dispose(); }
+        Assert.Equal(5, images);
+        Assert.Equal(1, lenient.SkippedImages);
+    }
+}
