@@ -1,0 +1,25 @@
+using ParNet.Cli;
+
+namespace ParNet.Tests.Cli;
+
+/// <summary>Runs `parnet ARGS` in-process and captures what a user would see.</summary>
+public static class CliRunner
+{
+    public static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        int code = CommandRunner.Run(args, stdout, stderr);
+        return (code, stdout.ToString(), stderr.ToString());
+    }
+
+    /// <summary>A user error: exit code 2, exactly one line on stderr containing the message, no stack trace.</summary>
+    public static void AssertUserError((int Code, string Out, string Err) result, string message)
+    {
+        Assert.Equal(2, result.Code);
+        var lines = result.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Single(lines);
+        Assert.Contains(message, lines[0]);
+        Assert.DoesNotContain("   at ", result.Err);
+    }
+}

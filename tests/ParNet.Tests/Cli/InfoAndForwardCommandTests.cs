@@ -1,0 +1,102 @@
+using System.Text.Json;
+using ParNet.Tests.Models;
+using TorchSharp.PyBridge;
+using static TorchSharp.torch;
+
+namespace ParNet.Tests.Cli;
+
+public class InfoAndForwardCommandTests
+{
+    [Fact]
+    public void Info_json_reports_what_the_model_computes()
+    {
+        var (code, stdout, _) = CliRunner.Run("info", "--model", "parnet_m", "--json");
+        Assert.Equal(0, code);
+        var json = JsonDocument.Parse(stdout).RootElement;
+        Assert.Equal(38_953_256, json.GetProperty("parameters").GetInt64());   // spec, training form
+        Assert.Equal(12, json.GetProperty("depth").GetInt32());
+        Assert.Equal(224, json.GetProperty("image_size").GetInt32());
+        var head = json.GetProperty("stages").EnumerateArray().Last();
+        Assert.Equal("head", head.GetProperty("stage").GetString());
+    }
+
+    [Fact]
+    public void Info_at_another_image_size_changes_the_stage_shapes()
+    {
+        var (code, stdout, _) = CliRunner.Run("info", "--model", "parnet_s", "--image-size", "320");
+        Assert.Equal(0, code);
+        Assert.Contains("combine          [1280, 10, 10]", stdout);   // 320 / 32
+    }
+
+    [Fact]
+    public void Forward_reproduces_the_official_logits_through_files()
+    {
+        string dir = Directory.CreateTempSubdirectory("parnet-forward-").FullName;
+        try
+        {
+            string config = Path.Combine(dir, "tiny.json");
+            File.WriteAllText(config, OfficialParityTests.TinyConfig.ToJson());
+            string output = Path.Combine(dir, "out.safetensors");
+            string io = Fixtures.Path("parnet_official_tiny_silu.io.safetensors");
+            var (code, _, err) = CliRunner.Run("forward", "--config", config, "--weights",
+                Fixtures.Path("parnet_official_tiny_silu.safetensors"), "--input", io, "--output", output);
+            Assert.True(code == 0, err);
+            var logits = Safetensors.LoadStateDict(output)["logits"];
+            var expected = Safetensors.LoadStateDict(io)["logits"];
+            Assert.True(OfficialParityTests.RelativeL2(logits, expected) <= 1e-5);
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
+
+    [Fact]
+    public void Unknown_model_is_one_clear_line()
+    {
+        CliRunner.AssertUserError(CliRunner.Run("info", "--model", "parnet_xxl"), "unknown model 'parnet_xxl'; known models: parnet_s,");
+    }
+
+    [Fact]
+    public void Odd_image_size_is_one_clear_line()
+    {
+        CliRunner.AssertUserError(CliRunner.Run("info", "--model", "parnet_s", "--image-size", "225"), "multiples of 32");
+    }
+
+    [Fact]
+    public void Unknown_option_and_unknown_command_are_rejected()
+    {
+        CliRunner.AssertUserError(CliRunner.Run("info", "--model", "parnet_s", "--imagesize", "224"), "unknown option: --imagesize");
+        CliRunner.AssertUserError(CliRunner.Run("infoo"), "unknown command 'infoo'");
+    }
+
+    [Fact]
+    public void Missing_weights_file_is_one_clear_line()
+    {
+        CliRunner.AssertUserError(CliRunner.Run("forward", "--model", "parnet_s", "--weights", "/nonexistent/w.safetensors",
+            "--input", "/nonexistent/x.safetensors", "--output", "/tmp/y.safetensors"), "weights file not found: /nonexistent/w.safetensors");
+    }
+
+    [Fact]
+    public void Wrong_channel_count_is_one_clear_line()
+    {
+        string dir = Directory.CreateTempSubdirectory("parnet-forward-").FullName;
+        try
+        {
+            string input = Path.Combine(dir, "grey.safetensors");
+            Safetensors.SaveStateDict(input, new Dictionary<string, Tensor> { ["input"] = zeros(1, 1, 64, 64) });
+            string config = Path.Combine(dir, "tiny.json");
+            File.WriteAllText(config, OfficialParityTests.TinyConfig.ToJson());
+            CliRunner.AssertUserError(CliRunner.Run("forward", "--config", config, "--weights",
+                Fixtures.Path("parnet_official_tiny_silu.safetensors"), "--input", input, "--output", Path.Combine(dir, "o.safetensors")),
+                "expects 3 input channel(s); got 1");
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
+
+    [Fact]
+    public void Malformed_config_file_is_one_clear_line()
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"parnet-bad-{Guid.NewGuid():N}.json");
+        File.WriteAllText(path, """{ "Planes": [16, 32], "FinalWidth": 64, "BlocksPerStream": [1, 1, 1] }""");
+        try { CliRunner.AssertUserError(CliRunner.Run("info", "--config", path), "BlocksPerStream must have one entry per stream (2)"); }
+        finally { File.Delete(path); }
+    }
+}
