@@ -6,7 +6,11 @@ namespace ParNet.Models;
 /// <summary>Every network of the registry: images [N, C, H, W] in, logits [N, classes] out.</summary>
 public abstract class ImageClassifier : nn.Module<Tensor, Tensor>
 {
-    protected ImageClassifier(string name, ModelConfig config) : base(name) => Config = config;
+    protected ImageClassifier(string name, ModelConfig config) : base(name)
+    {
+        Config = config;
+        _oneDnnCheck = new(() => (LibTorchWorkarounds.NeedsOneDnnOff(this, Config.InChannels, out var example), example));
+    }
 
     public ModelConfig Config { get; }
 
@@ -20,8 +24,17 @@ public abstract class ImageClassifier : nn.Module<Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         CheckInput(x);
+        LibTorchWorkarounds.EnsureCorrectConvolutions(this);
         return forward_head(forward_features(x)).MoveToOuterDisposeScope();
     }
+
+    /// <summary>Some conv width is one that libtorch's oneDNN gets wrong (see <see cref="LibTorchWorkarounds"/>).</summary>
+    public bool NeedsOneDnnOff => _oneDnnCheck.Value.Needed;
+
+    /// <summary>The first conv found with such a width, for messages.</summary>
+    public string? OneDnnOffReason => _oneDnnCheck.Value.Example;
+
+    readonly Lazy<(bool Needed, string? Example)> _oneDnnCheck;
 
     /// <summary>The symbolic graph of this network for one image of the given size.</summary>
     public abstract LayerGraph Trace(int height, int width);

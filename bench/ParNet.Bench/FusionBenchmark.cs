@@ -1,0 +1,82 @@
+// Suite "fusion": batch-1 224x224 latency of a ParNet (default ParNet-S, random weights, eval, no grad):
+//  1. unfused (training form), sequential forward
+//  2. fused (ParNetFuser), sequential forward
+//  3. fused, streams run concurrently by StreamParallelExecutor (threads per stream: cores / streams, >= 1)
+// Each: warm-up runs, then N timed runs; median / min / max in ms, and ratios of medians to the unfused one.
+// Intra-op threads: torch.set_num_threads(cores) for 1 and 2 (the executor sets its workers' own counts).
+// Measured on the project's build machine: 2-core AMD EPYC (Zen 4, AVX-512), Debian 12, .NET 10,
+// TorchSharp-cpu 0.107 (libtorch 2.10). The machine is shared and noisy: compare ratios from one run.
+// Run: dotnet run -c Release --project bench/ParNet.Bench -- fusion [--model parnet_s] [--runs 20] [--warmup 5]
+using System.Diagnostics;
+using ParNet.Fusion;
+using ParNet.Inference;
+using ParNet.Models;
+using static TorchSharp.torch;
+
+namespace ParNet.Bench;
+
+public sealed class FusionBenchmark : IBenchmark
+{
+    public string Name => "fusion";
+
+    public int Run(string[] args)
+    {
+        string model = StringOption(args, "--model", "parnet_s");
+        int runs = IntOption(args, "--runs", 20);
+        int warmup = IntOption(args, "--warmup", 5);
+        int cores = Environment.ProcessorCount;
+        set_num_threads(cores);
+        Console.WriteLine($"fusion benchmark: {model}, batch 1, 224x224, fp32, {cores} cores (build machine: 2-core AMD EPYC Zen 4), " +
+                          $".NET {Environment.Version}, intra-op threads {get_num_threads()}, {warmup} warm-up + {runs} timed runs");
+
+        using var noGrad = no_grad();
+        using var trained = (ParNetModel)ModelRegistry.Create(model);
+        trained.eval();
+        using var fused = ParNetFuser.Fuse(trained);
+        var executor = new StreamParallelExecutor(fused);
+        manual_seed(0);
+        using var x = randn(1, 3, 224, 224);
+
+        var rows = new List<(string Name, double[] Ms)>
+        {
+            ("unfused, sequential", Time(() => trained.call(x), warmup, runs)),
+            ("fused, sequential", Time(() => fused.call(x), warmup, runs)),
+            ($"fused, stream-parallel ({executor.ThreadsPerStream} thread(s)/stream)", Time(() => executor.Forward(x), warmup, runs)),
+        };
+        double baseline = Median(rows[0].Ms);
+        Console.WriteLine("| form | median ms | min ms | max ms | unfused / this |");
+        Console.WriteLine("|---|---|---|---|---|");
+        foreach (var (name, ms) in rows)
+            Console.WriteLine($"| {name} | {Median(ms):F1} | {ms.Min():F1} | {ms.Max():F1} | {baseline / Median(ms):F2}x |");
+        return 0;
+    }
+
+    static double[] Time(Func<Tensor> forward, int warmup, int runs)
+    {
+        for (int i = 0; i < warmup; i++) forward().Dispose();
+        var ms = new double[runs];
+        for (int i = 0; i < runs; i++)
+        {
+            long start = Stopwatch.GetTimestamp();
+            forward().Dispose();
+            ms[i] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+        }
+        return ms;
+    }
+
+    static double Median(double[] values)
+    {
+        var sorted = values.Order().ToArray();
+        int n = sorted.Length;
+        return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+    }
+
+    static string StringOption(string[] args, string name, string fallback)
+    {
+        int i = Array.IndexOf(args, name);
+        return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
+    }
+
+    static int IntOption(string[] args, string name, int fallback) =>
+        int.TryParse(StringOption(args, name, fallback.ToString()), out int v) && v > 0 ? v : fallback;
+}

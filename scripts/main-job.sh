@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The main job: install Fashion-MNIST if missing, train the default ParNet (recipe fashion-mnist), evaluate it,
+# print the test accuracy, the time taken and the run folder. Target on a quiet 2-core CPU: >= 93% in <= 15 min.
+# Longer run (target >= 95%): EPOCHS=40 WIDTH=32 TIME_BUDGET=0 scripts/main-job.sh   (see results/training.md)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+start=$(date +%s)
+RUN_DIR=${RUN_DIR:-runs/main-$(date +%Y%m%d-%H%M%S)}
+EPOCHS=${EPOCHS:-}
+WIDTH=${WIDTH:-}
+TIME_BUDGET=${TIME_BUDGET:-12}   # minutes of training at most (0: no limit); the schedule is sized to fit well inside it
+
+bash scripts/install-data.sh
+dotnet build -c Release src/ParNet.Cli >/dev/null
+
+args=(train --recipe fashion-mnist --out "$RUN_DIR")
+[[ -n "$EPOCHS" ]] && args+=(--epochs "$EPOCHS")
+[[ -n "$WIDTH" ]] && args+=(--width "$WIDTH")
+[[ "$TIME_BUDGET" != "0" ]] && args+=(--time-budget "$TIME_BUDGET")
+dotnet run -c Release --no-build --project src/ParNet.Cli -- "${args[@]}"
+dotnet run -c Release --no-build --project src/ParNet.Cli -- eval --run "$RUN_DIR" | tee "$RUN_DIR/eval.txt"
+
+end=$(date +%s)
+acc=$(grep -m1 -o 'top-1 [0-9.]*%' "$RUN_DIR/eval.txt" | cut -d' ' -f2)
+echo "main job: Fashion-MNIST test accuracy $acc, total time $(( (end - start) / 60 ))m$(( (end - start) % 60 ))s, run folder $(realpath "$RUN_DIR")"

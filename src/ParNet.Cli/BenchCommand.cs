@@ -1,0 +1,75 @@
+using ParNet.Benchmarking;
+
+namespace ParNet.Cli;
+
+/// <summary>`parnet bench`: inference latency/throughput of ParNet variants, ONNX Runtime and TorchVision ResNets.</summary>
+public sealed class BenchCommand : ICommand
+{
+    public string Name => "bench";
+    public string Summary => "inference latency and throughput: ParNet unfused/fused/parallel/bf16/ONNX Runtime vs ResNets";
+    public string Usage => $"""
+        usage: parnet bench [{ModelOptions.Usage}] [--weights W] [--image-size N] [--batch N] [--warmup N] [--repeats N]
+                            [--throughput-repeats N] [--threads N] [--only KEY,KEY...] [--investigate] [--omp-wait-policy passive|active] [--out DIR]
+          --model        the ParNet to measure (default parnet_s)
+          --only         a subset of: {string.Join(", ", InferenceBenchmark.VariantKeys)}
+          --investigate  also time ResNet-18 with no_grad, channels_last and 1 thread (TorchSharp vs PyTorch speed)
+          --omp-wait-policy passive|active  OpenMP threads sleep (passive) or spin (active) between parallel regions;
+                         passive is far faster when other processes share the cores (see results/inference.md)
+          --out          folder for bench.json, bench.md, bench.png (default results/bench)
+          defaults: image 224 (32 for CIFAR layouts), batch 8, warm-up 3, 15 batch-1 runs, 4 batch-N runs,
+                    threads = logical cores ({Environment.ProcessorCount} here). Quiet machines only: other processes skew timings.
+        """;
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "setenv")]
+    static extern int SetNativeEnvironment(string name, string value, int overwrite);
+
+    public int Run(CliArgs args, TextWriter stdout)
+    {
+        var config = ModelOptions.Read(args, defaultModel: "parnet_s");
+        string? weights = args.String("weights");
+        int size = args.Int("image-size") ?? config.DefaultImageSize;
+        int batch = args.Int("batch") ?? 8;
+        int warmup = args.Int("warmup") ?? 3;
+        int repeats = args.Int("repeats") ?? 15;
+        int throughputRepeats = args.Int("throughput-repeats") ?? 4;
+        int threads = args.Int("threads") ?? Environment.ProcessorCount;
+        string? only = args.String("only");
+        bool investigate = args.Flag("investigate");
+        string output = args.String("out") ?? Path.Combine("results", "bench");
+        string? waitPolicy = args.String("omp-wait-policy");
+        args.ThrowIfUnused();
+        if (waitPolicy is not null)
+        {
+            if (waitPolicy is not ("passive" or "active")) throw new UsageException($"--omp-wait-policy {waitPolicy}: use passive or active");
+            // read by libgomp when libtorch loads: effective only before the first torch call of the process
+            SetNativeEnvironment("OMP_WAIT_POLICY", waitPolicy.ToUpperInvariant(), 1);
+            Environment.SetEnvironmentVariable("OMP_WAIT_POLICY", waitPolicy.ToUpperInvariant());
+        }
+
+        if (batch < 1 || repeats < 1 || throughputRepeats < 1 || threads < 1 || warmup < 0)
+            throw new UsageException("--batch, --repeats, --throughput-repeats and --threads must be >= 1, --warmup >= 0");
+        HashSet<string>? keys = null;
+        if (only is not null)
+        {
+            keys = only.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet(StringComparer.Ordinal);
+            var unknown = keys.Except(InferenceBenchmark.VariantKeys).ToList();
+            if (unknown.Count > 0)
+                throw new UsageException($"--only: unknown variant(s) {string.Join(", ", unknown)}; known: {string.Join(", ", InferenceBenchmark.VariantKeys)}");
+        }
+        if (size < config.InputSizeMultiple || size % config.InputSizeMultiple != 0)
+            throw new UsageException($"--image-size {size}: {config.Name} needs a multiple of {config.InputSizeMultiple}");
+
+        var options = new InferenceBenchmarkOptions
+        {
+            Model = config, Weights = weights, ImageSize = size, Batch = batch, Warmup = warmup, Repeats = repeats,
+            ThroughputRepeats = throughputRepeats, Threads = threads, Only = keys, Investigate = investigate,
+            Log = line => stdout.WriteLine($"  timing {line} ..."),
+        };
+        string command = "parnet bench " + string.Join(" ", Environment.GetCommandLineArgs().Skip(2));
+        var report = InferenceBenchmark.Run(options, command);
+        var files = BenchmarkReportWriter.Write(report, output);
+        stdout.WriteLine(BenchmarkReportWriter.ToMarkdown(report));
+        stdout.WriteLine($"wrote {string.Join(", ", files)}");
+        return 0;
+    }
+}

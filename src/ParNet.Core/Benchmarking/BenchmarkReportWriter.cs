@@ -1,0 +1,113 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using SkiaSharp;
+
+namespace ParNet.Benchmarking;
+
+/// <summary>bench.json, bench.md (header: machine, command, conditions) and bench.png (latency bars) in a folder.</summary>
+public static class BenchmarkReportWriter
+{
+    public static IReadOnlyList<string> Write(BenchmarkReport report, string directory)
+    {
+        Directory.CreateDirectory(directory);
+        string json = Path.Combine(directory, "bench.json"), md = Path.Combine(directory, "bench.md"), png = Path.Combine(directory, "bench.png");
+        File.WriteAllText(json, ToJson(report));
+        File.WriteAllText(md, ToMarkdown(report));
+        Chart(report, png);
+        return [json, md, png];
+    }
+
+    static string F(double v, string format) => v.ToString(format, CultureInfo.InvariantCulture);
+
+    public static string ToJson(BenchmarkReport r) => JsonSerializer.Serialize(new
+    {
+        command = r.Command,
+        machine = r.Machine,
+        started_utc = r.StartedUtc,
+        seconds = r.Seconds,
+        load_average_before = r.LoadBefore,
+        load_average_after = r.LoadAfter,
+        model = r.Options.Model.Name,
+        image_size = r.Options.ImageSize,
+        batch = r.Options.Batch,
+        threads = r.Options.Threads,
+        warmup = r.Options.Warmup,
+        repeats = r.Options.Repeats,
+        throughput_repeats = r.Options.ThroughputRepeats,
+        matmul_2048_gflops = r.MatmulGflops,
+        matmul_2048_gflops_median = r.MatmulGflopsMedian,
+        results = r.Results.Select(x => new
+        {
+            key = x.Key, name = x.Name, engine = x.Engine, gflop_per_image = x.GflopPerImage,
+            latency_ms = new { median = x.Latency.Median * 1e3, min = x.Latency.Min * 1e3, max = x.Latency.Max * 1e3, runs = x.Latency.Runs },
+            batch = x.Batch,
+            batch_ms = new { median = x.BatchTime.Median * 1e3, min = x.BatchTime.Min * 1e3, max = x.BatchTime.Max * 1e3, runs = x.BatchTime.Runs },
+            images_per_second = x.ImagesPerSecond,
+            gflops_batch1 = x.GflopsBatch1, gflops_batchN = x.GflopsBatchN,
+            fraction_of_matmul_peak_batch1 = x.GflopsBatch1 / r.MatmulGflops,
+            fraction_of_matmul_peak_batchN = x.GflopsBatchN / r.MatmulGflops,
+            note = x.Note,
+        }),
+    }, new JsonSerializerOptions { WriteIndented = true });
+
+    public static string ToMarkdown(BenchmarkReport r)
+    {
+        var o = r.Options;
+        var sb = new StringBuilder();
+        sb.AppendLine($"# Inference benchmark: {o.Model.Name} at {o.ImageSize}x{o.ImageSize}");
+        sb.AppendLine();
+        sb.AppendLine($"- machine: {r.Machine}");
+        sb.AppendLine($"- command: `{r.Command}`");
+        sb.AppendLine($"- started {r.StartedUtc:yyyy-MM-dd HH:mm} UTC, took {F(r.Seconds, "F0")} s; load average before `{r.LoadBefore}`, after `{r.LoadAfter}` " +
+                      "(anything well above 0 means other processes shared the cores: compare rows of one run as ratios)");
+        sb.AppendLine($"- {o.Threads} intra-op thread(s); eval mode, torch.inference_mode(); warm-up {o.Warmup}; batch 1 x {o.Repeats} runs, " +
+                      $"batch {o.Batch} x {o.ThroughputRepeats} runs; median (min-max)");
+        sb.AppendLine($"- matmul 2048^3 float32: {F(r.MatmulGflops, "F0")} GFLOP/s best, {F(r.MatmulGflopsMedian, "F0")} median (the \"peak\" column's reference)");
+        sb.AppendLine("- GFLOP = 2 x multiply-adds per image of the network as run (LayerGraph; fused counts for fused rows; torchvision's table for ResNets)");
+        sb.AppendLine();
+        sb.AppendLine($"| variant | engine | GFLOP | batch 1 ms, median (min-max) | GFLOP/s b1 | % peak b1 | batch {o.Batch} img/s | GFLOP/s b{o.Batch} | % peak b{o.Batch} | note |");
+        sb.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---|");
+        foreach (var x in r.Results)
+            sb.AppendLine($"| {x.Name} | {x.Engine} | {F(x.GflopPerImage, "F2")} | {F(x.LatencyMs, "F1")} ({F(x.Latency.Min * 1e3, "F1")}-{F(x.Latency.Max * 1e3, "F1")}) | " +
+                          $"{F(x.GflopsBatch1, "F0")} | {F(100 * x.GflopsBatch1 / r.MatmulGflops, "F0")}% | {F(x.ImagesPerSecond, "F1")} | {F(x.GflopsBatchN, "F0")} | " +
+                          $"{F(100 * x.GflopsBatchN / r.MatmulGflops, "F0")}% | {x.Note ?? ""} |");
+        return sb.ToString();
+    }
+
+    public static void Chart(BenchmarkReport r, string path)
+    {
+        var rows = r.Results;
+        const int width = 900, rowHeight = 28, left = 330, right = 90, top = 50, bottom = 40;
+        int height = top + bottom + Math.Max(1, rows.Count) * rowHeight;
+        using var surface = SKSurface.Create(new SKImageInfo(width, height));
+        var canvas = surface.Canvas;
+        canvas.Clear(SKColors.White);
+        using var font = new SKFont(SKTypeface.Default, 13);
+        using var titleFont = new SKFont(SKTypeface.Default, 16);
+        using var text = new SKPaint { Color = SKColors.Black, IsAntialias = true };
+        using var bar = new SKPaint { Color = new SKColor(0x1f, 0x77, 0xb4), IsAntialias = true };
+        using var onnx = new SKPaint { Color = new SKColor(0xff, 0x7f, 0x0e), IsAntialias = true };
+        using var baseline = new SKPaint { Color = new SKColor(0x99, 0x99, 0x99), IsAntialias = true };
+        using var whisker = new SKPaint { Color = SKColors.Black, StrokeWidth = 1.5f, IsAntialias = true, Style = SKPaintStyle.Stroke };
+        canvas.DrawText($"batch-1 latency, ms (median, min-max whiskers), {r.Options.Model.Name} {r.Options.ImageSize}px, {r.Options.Threads} threads", 10, 25, titleFont, text);
+        double max = rows.Count == 0 ? 1 : rows.Max(x => x.Latency.Max) * 1e3;
+        float plotWidth = width - left - right;
+        float X(double ms) => left + (float)(ms / max) * plotWidth;
+        for (int i = 0; i < rows.Count; i++)
+        {
+            var x = rows[i];
+            float y = top + i * rowHeight;
+            var paint = x.Engine == "ONNX Runtime" ? onnx : x.Key.StartsWith("resnet", StringComparison.Ordinal) ? baseline : bar;
+            canvas.DrawText(x.Name.Length > 44 ? x.Name[..44] : x.Name, 10, y + 18, font, text);
+            canvas.DrawRect(left, y + 5, X(x.LatencyMs) - left, rowHeight - 10, paint);
+            float ym = y + rowHeight / 2f;
+            canvas.DrawLine(X(x.Latency.Min * 1e3), ym, X(x.Latency.Max * 1e3), ym, whisker);
+            canvas.DrawText(F(x.LatencyMs, "F1"), X(x.Latency.Max * 1e3) + 6, y + 18, font, text);
+        }
+        using var image = surface.Snapshot();
+        using var data = image.Encode(SKEncodedImageFormat.Png, 100);
+        using var file = File.Create(path);
+        data.SaveTo(file);
+    }
+}

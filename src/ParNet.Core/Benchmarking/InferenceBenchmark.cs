@@ -1,0 +1,282 @@
+using TorchSharp;
+using ParNet.Export;
+using ParNet.Fusion;
+using ParNet.Inference;
+using ParNet.Models;
+using static TorchSharp.torch;
+
+namespace ParNet.Benchmarking;
+
+/// <summary>What `parnet bench` measures and how often.</summary>
+public sealed record InferenceBenchmarkOptions
+{
+    /// <summary>The ParNet under test (weights do not change speed: random initialization unless given).</summary>
+    public required ModelConfig Model { get; init; }
+    public string? Weights { get; init; }
+    public int ImageSize { get; init; } = 224;
+    /// <summary>Batch of the throughput measurement (batch 1 is always measured for latency).</summary>
+    public int Batch { get; init; } = 8;
+    public int Warmup { get; init; } = 3;
+    public int Repeats { get; init; } = 15;
+    public int ThroughputRepeats { get; init; } = 4;
+    /// <summary>torch.set_num_threads and ONNX Runtime's intra-op threads.</summary>
+    public int Threads { get; init; } = Environment.ProcessorCount;
+    /// <summary>Variant keys to run (null: all). See <see cref="InferenceBenchmark.VariantKeys"/>.</summary>
+    public IReadOnlySet<string>? Only { get; init; }
+    /// <summary>Also time ResNet-18 under alternative settings (no_grad, 1 thread, channels_last) to explain its speed.</summary>
+    public bool Investigate { get; init; }
+    /// <summary>Progress lines (variant names as they start).</summary>
+    public Action<string>? Log { get; init; }
+}
+
+/// <summary>One measured configuration.</summary>
+public sealed record BenchmarkResult
+{
+    public required string Key { get; init; }
+    public required string Name { get; init; }
+    public required string Engine { get; init; }
+    /// <summary>2 x multiply-adds per image of the network as run (fused counts for fused variants).</summary>
+    public required double GflopPerImage { get; init; }
+    public required TimingStats Latency { get; init; }
+    public required int Batch { get; init; }
+    public required TimingStats BatchTime { get; init; }
+    public double LatencyMs => Latency.Median * 1e3;
+    public double ImagesPerSecond => Batch / BatchTime.Median;
+    public double GflopsBatch1 => GflopPerImage / Latency.Median;
+    public double GflopsBatchN => GflopPerImage * Batch / BatchTime.Median;
+    public string? Note { get; init; }
+}
+
+public sealed record BenchmarkReport
+{
+    public required InferenceBenchmarkOptions Options { get; init; }
+    public required string Command { get; init; }
+    public required string Machine { get; init; }
+    public required DateTime StartedUtc { get; init; }
+    public required double Seconds { get; init; }
+    public required string LoadBefore { get; init; }
+    public required string LoadAfter { get; init; }
+    public required double MatmulGflops { get; init; }
+    public required double MatmulGflopsMedian { get; init; }
+    public required IReadOnlyList<BenchmarkResult> Results { get; init; }
+}
+
+/// <summary>
+/// Batch-1 latency and batch-N throughput of ParNet (unfused, fused, fused + stream-parallel, fused bfloat16, ONNX
+/// Runtime sequential and parallel) and TorchVision's ResNet-18/34/50, in one process and one run, after warm-up;
+/// median/min/max of repeated runs; GFLOP/s from the LayerGraph's multiply-adds against a 2048^3 float32 matmul
+/// measured in the same run. TorchSharp runs in eval mode under torch.inference_mode() with set_num_threads(Threads).
+/// </summary>
+public static class InferenceBenchmark
+{
+    public static readonly IReadOnlyList<string> VariantKeys =
+        ["unfused", "fused", "fused-parallel", "fused-bf16", "onnx-sequential", "onnx-parallel", "resnet18", "resnet34", "resnet50"];
+
+    /// <summary>Multiply-adds of TorchVision's ResNets at 224x224 (torchvision's model table; scale with area).</summary>
+    static readonly Dictionary<string, double> ResNetGMacs224 = new() { ["resnet18"] = 1.814, ["resnet34"] = 3.664, ["resnet50"] = 4.089 };
+
+    public static BenchmarkReport Run(InferenceBenchmarkOptions o, string command)
+    {
+        if (o.Batch < 1 || o.Repeats < 1 || o.ThroughputRepeats < 1 || o.Warmup < 0 || o.Threads < 1)
+            throw new ArgumentException("batch, repeats and threads must be >= 1, warm-up >= 0");
+        var started = DateTime.UtcNow;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        string loadBefore = LoadAverage();
+        int previousThreads = get_num_threads();
+        set_num_threads(o.Threads);
+        try
+        {
+            bool Wants(string key) => o.Only is null || o.Only.Contains(key);
+            var results = new List<BenchmarkResult>();
+            o.Log?.Invoke("matmul 2048^3 float32 (peak reference)");
+            var (peak, peakMedian) = MatmulPeak.Measure();
+
+            var size = o.ImageSize;
+            var (trained, info) = o.Weights is null ? (ModelFactory.Create(o.Model), null) : ClassifierLoader.Load(o.Weights, o.Model, fuse: false);
+            using (trained)
+            {
+                trained.eval();
+                if (ClassifierLoader.HasFusedKeys(trained.state_dict().Keys))
+                    throw new ArgumentException("bench needs trained (unfused) weights: it fuses them itself");
+                bool fusable = o.Model.BlockType == BlockType.RepVggSse;
+                double unfusedGflop = 2.0 * trained.Trace(size, size).MultiplyAdds() / 1e9;
+                if (Wants("unfused"))
+                    results.Add(TimeTorch(o, "unfused", $"{o.Model.Name} unfused", "TorchSharp", unfusedGflop, trained, ScalarType.Float32));
+
+                if (fusable)
+                {
+                    using var fused = ParNetFuser.Fuse(trained);
+                    double fusedGflop = 2.0 * fused.Trace(size, size).MultiplyAdds() / 1e9;
+                    if (Wants("fused"))
+                        results.Add(TimeTorch(o, "fused", $"{o.Model.Name} fused", "TorchSharp", fusedGflop, fused, ScalarType.Float32));
+                    if (Wants("fused-parallel"))
+                    {
+                        var executor = new StreamParallelExecutor(fused);
+                        results.Add(Time(o, "fused-parallel", $"{o.Model.Name} fused + stream-parallel", "TorchSharp", fusedGflop,
+                            batch => TorchRunner(batch, o, ScalarType.Float32, x => executor.Forward(x)),
+                            $"{fused.Streams} streams on worker threads, {executor.ThreadsPerStream} intra-op thread(s) each"));
+                    }
+                    if (Wants("fused-bf16"))
+                    {
+                        using var bf16 = ParNetFuser.Fuse(trained);
+                        bf16.to(ScalarType.BFloat16);
+                        results.Add(TimeTorch(o, "fused-bf16", $"{o.Model.Name} fused bfloat16", "TorchSharp", fusedGflop, bf16, ScalarType.BFloat16));
+                    }
+                    if (Wants("onnx-sequential") || Wants("onnx-parallel"))
+                    {
+                        var bytes = OnnxExporter.ExportToBytes(fused, size);
+                        foreach (bool parallel in new[] { false, true })
+                        {
+                            string key = parallel ? "onnx-parallel" : "onnx-sequential";
+                            if (!Wants(key)) continue;
+                            var options = new OnnxRuntimeOptions { IntraOpThreads = o.Threads, Parallel = parallel, InterOpThreads = parallel ? o.Model.Streams : 0 };
+                            using var engine = new OnnxRuntimeEngine(bytes, options);
+                            results.Add(Time(o, key, $"{o.Model.Name} fused, ONNX Runtime {(parallel ? "parallel" : "sequential")}", "ONNX Runtime", fusedGflop,
+                                batch => OnnxRunner(engine, batch, o),
+                                parallel ? $"ORT_PARALLEL, {o.Model.Streams} inter-op threads, {o.Threads} intra-op" : $"ORT_SEQUENTIAL, {o.Threads} intra-op threads"));
+                        }
+                    }
+                }
+            }
+
+            foreach (var name in new[] { "resnet18", "resnet34", "resnet50" })
+            {
+                if (!Wants(name)) continue;
+                using var resnet = TorchVisionResNet(name);
+                double gflop = 2 * ResNetGMacs224[name] * size * size / (224.0 * 224.0);
+                results.Add(TimeTorch(o, name, $"TorchVision {name}", "TorchSharp", gflop, resnet, ScalarType.Float32));
+            }
+
+            if (o.Investigate) results.AddRange(InvestigateResNet18(o));
+
+            return new BenchmarkReport
+            {
+                Options = o, Command = command, Machine = MachineDescription(), StartedUtc = started, Seconds = clock.Elapsed.TotalSeconds,
+                LoadBefore = loadBefore, LoadAfter = LoadAverage(), MatmulGflops = peak, MatmulGflopsMedian = peakMedian, Results = results,
+            };
+        }
+        finally
+        {
+            set_num_threads(previousThreads);
+        }
+    }
+
+    public static nn.Module<Tensor, Tensor> TorchVisionResNet(string name)
+    {
+        nn.Module<Tensor, Tensor> model = name switch
+        {
+            "resnet18" => torchvision.models.resnet18(),
+            "resnet34" => torchvision.models.resnet34(),
+            "resnet50" => torchvision.models.resnet50(),
+            _ => throw new ArgumentException($"unknown ResNet {name}"),
+        };
+        model.eval();
+        return model;
+    }
+
+    /// <summary>
+    /// ResNet-18 under the settings that could explain TorchSharp being slower than PyTorch: no_grad instead of
+    /// inference_mode, one intra-op thread, channels_last activations (oneDNN's native NHWC path, no reorders).
+    /// </summary>
+    static IEnumerable<BenchmarkResult> InvestigateResNet18(InferenceBenchmarkOptions o)
+    {
+        using var resnet = TorchVisionResNet("resnet18");
+        double gflop = 2 * ResNetGMacs224["resnet18"] * o.ImageSize * o.ImageSize / (224.0 * 224.0);
+        var results = new List<BenchmarkResult>
+        {
+            Time(o, "resnet18-nograd", "TorchVision resnet18, no_grad (not inference_mode)", "TorchSharp", gflop,
+                batch => TorchRunner(batch, o, ScalarType.Float32, x => resnet.call(x), inferenceMode: false)),
+            Time(o, "resnet18-channels-last", "TorchVision resnet18, channels_last input", "TorchSharp", gflop,
+                batch => TorchRunner(batch, o, ScalarType.Float32, x => resnet.call(x), channelsLast: true)),
+        };
+        ChannelsLastWeights(resnet);
+        results.Add(Time(o, "resnet18-channels-last-weights", "TorchVision resnet18, channels_last input and weights", "TorchSharp", gflop,
+            batch => TorchRunner(batch, o, ScalarType.Float32, x => resnet.call(x), channelsLast: true)));
+        set_num_threads(1);
+        try
+        {
+            results.Add(Time(o, "resnet18-1thread", "TorchVision resnet18, 1 thread", "TorchSharp", gflop,
+                batch => TorchRunner(batch, o, ScalarType.Float32, x => resnet.call(x))));
+        }
+        finally { set_num_threads(o.Threads); }
+        return results;
+    }
+
+    /// <summary>
+    /// TorchSharp has no memory_format argument: a channels_last tensor is made by permuting to NHWC, copying, and
+    /// permuting the view back; libtorch recognizes the strides (suggest_memory_format) and oneDNN runs NHWC.
+    /// </summary>
+    public static Tensor ToChannelsLast(Tensor x) => x.dim() != 4 ? x : x.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2);
+
+    /// <summary>Every 4-d parameter of the module re-laid out as channels_last, in place.</summary>
+    public static void ChannelsLastWeights(nn.Module module)
+    {
+        using var noGrad = no_grad();
+        foreach (var p in module.parameters())
+            if (p.dim() == 4) p.set_(ToChannelsLast(p));
+    }
+
+    static BenchmarkResult TimeTorch(InferenceBenchmarkOptions o, string key, string name, string engine, double gflop,
+                                     nn.Module<Tensor, Tensor> model, ScalarType dtype) =>
+        Time(o, key, name, engine, gflop, batch => TorchRunner(batch, o, dtype, x => model.call(x)), dtype == ScalarType.BFloat16 ? "bfloat16 weights and activations" : null);
+
+    static BenchmarkResult Time(InferenceBenchmarkOptions o, string key, string name, string engine, double gflop,
+                                Func<int, (Action Run, IDisposable Owner)> runner, string? note = null)
+    {
+        o.Log?.Invoke(name);
+        TimingStats Measure(int batch, int repeats)
+        {
+            var (run, owner) = runner(batch);
+            using (owner) return TimingStats.Measure(run, batch == 1 ? o.Warmup : Math.Min(o.Warmup, 1), repeats);
+        }
+        var latency = Measure(1, o.Repeats);
+        var batchTime = Measure(o.Batch, o.ThroughputRepeats);
+        return new BenchmarkResult { Key = key, Name = name, Engine = engine, GflopPerImage = gflop, Latency = latency, Batch = o.Batch, BatchTime = batchTime, Note = note };
+    }
+
+    static (Action, IDisposable) TorchRunner(int batch, InferenceBenchmarkOptions o, ScalarType dtype, Func<Tensor, Tensor> forward,
+                                             bool inferenceMode = true, bool channelsLast = false)
+    {
+        manual_seed(1);
+        var x = randn(batch, o.Model.InChannels, o.ImageSize, o.ImageSize).to(dtype);
+        if (channelsLast) x = ToChannelsLast(x);
+        return (() =>
+        {
+            using var mode = inferenceMode ? inference_mode(true) : no_grad();
+            using var scope = NewDisposeScope();
+            forward(x);
+        }, x);
+    }
+
+    static (Action, IDisposable) OnnxRunner(OnnxRuntimeEngine engine, int batch, InferenceBenchmarkOptions o)
+    {
+        var rng = new Random(1);
+        long[] shape = [batch, o.Model.InChannels, o.ImageSize, o.ImageSize];
+        var data = new float[shape.Aggregate(1L, (a, b) => a * b)];
+        for (int i = 0; i < data.Length; i++) data[i] = (float)(rng.NextDouble() * 2 - 1);
+        return (() => engine.Run(data, shape), new NoOwner());
+    }
+
+    sealed class NoOwner : IDisposable { public void Dispose() { } }
+
+    static string LoadAverage()
+    {
+        try { return File.ReadAllText("/proc/loadavg").Trim(); } catch (IOException) { return "n/a"; } catch (UnauthorizedAccessException) { return "n/a"; }
+    }
+
+    public static string MachineDescription()
+    {
+        string cpu = "unknown CPU";
+        try
+        {
+            cpu = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? cpu;
+        }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
+        string torchSharp = typeof(torch).Assembly.GetName().Version?.ToString() ?? "?";
+        string ort = typeof(Microsoft.ML.OnnxRuntime.InferenceSession).Assembly.GetName().Version?.ToString() ?? "?";
+        return $"{cpu}, {Environment.ProcessorCount} logical cores, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, " +
+               $".NET {Environment.Version}, TorchSharp {torchSharp}, ONNX Runtime {ort}, " +
+               $"OMP_WAIT_POLICY={Environment.GetEnvironmentVariable("OMP_WAIT_POLICY") ?? "(unset: libgomp spins, then sleeps)"}";
+    }
+}

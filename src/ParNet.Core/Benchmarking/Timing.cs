@@ -1,0 +1,49 @@
+using System.Diagnostics;
+using static TorchSharp.torch;
+
+namespace ParNet.Benchmarking;
+
+/// <summary>Wall-clock times of repeated runs (seconds), summarized robustly: the median is what we compare.</summary>
+public sealed record TimingStats(double Median, double Min, double Max, int Runs)
+{
+    public static TimingStats Of(IReadOnlyList<double> seconds)
+    {
+        if (seconds.Count == 0) throw new ArgumentException("no runs");
+        var sorted = seconds.OrderBy(s => s).ToArray();
+        int n = sorted.Length;
+        double median = n % 2 == 1 ? sorted[n / 2] : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]);
+        return new TimingStats(median, sorted[0], sorted[^1], n);
+    }
+
+    /// <summary>Runs <paramref name="run"/> <paramref name="warmup"/> times untimed, then <paramref name="repeats"/> times timed.</summary>
+    public static TimingStats Measure(Action run, int warmup, int repeats)
+    {
+        if (repeats < 1) throw new ArgumentException($"repeats must be >= 1; got {repeats}");
+        for (int i = 0; i < warmup; i++) run();
+        var times = new double[repeats];
+        for (int i = 0; i < repeats; i++)
+        {
+            long start = Stopwatch.GetTimestamp();
+            run();
+            times[i] = Stopwatch.GetElapsedTime(start).TotalSeconds;
+        }
+        return Of(times);
+    }
+}
+
+/// <summary>This machine's practical float32 peak: a square matmul through libtorch (oneDNN/MKL GEMM).</summary>
+public static class MatmulPeak
+{
+    /// <summary>2 n^3 / time of the fastest of <paramref name="repeats"/> runs, in GFLOP/s.</summary>
+    public static (double GflopsBest, double GflopsMedian) Measure(int n = 2048, int warmup = 2, int repeats = 5)
+    {
+        using var scope = NewDisposeScope();
+        using var mode = inference_mode(true);
+        manual_seed(0);
+        var a = randn(n, n);
+        var b = randn(n, n);
+        var stats = TimingStats.Measure(() => { using var c = a.matmul(b); }, warmup, repeats);
+        double flop = 2.0 * n * n * (double)n;
+        return (flop / stats.Min / 1e9, flop / stats.Median / 1e9);
+    }
+}

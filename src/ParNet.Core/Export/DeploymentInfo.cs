@@ -1,0 +1,210 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using ParNet.Data;
+using ParNet.Models;
+
+namespace ParNet.Export;
+
+/// <summary>
+/// What a deployed model needs besides its weights: the model configuration, class names, the data set (which
+/// fixes the preprocessing: normalization statistics, grey or RGB) and the input size. Travels as ONNX
+/// metadata_props, as a sidecar JSON next to a weights file, or is read from a training checkpoint's state.json.
+/// </summary>
+public sealed record DeploymentInfo
+{
+    public ModelConfig? Model { get; init; }
+    public IReadOnlyList<string>? ClassNames { get; init; }
+    /// <summary>fashion-mnist, mnist, cifar10, cifar100, imagenet/folder (or null: unknown).</summary>
+    public string? Dataset { get; init; }
+    public float[]? Mean { get; init; }
+    public float[]? Std { get; init; }
+    public int? ImageSize { get; init; }
+    public bool? Fused { get; init; }
+    /// <summary>Where this came from (for messages); not serialized.</summary>
+    public string? Source { get; init; }
+
+    public const string KeyConfig = "parnet.model_config", KeyClassNames = "parnet.class_names", KeyDataset = "parnet.dataset",
+                        KeyMean = "parnet.mean", KeyStd = "parnet.std", KeyImageSize = "parnet.image_size", KeyFused = "parnet.fused";
+
+    /// <summary>The metadata entries (ONNX metadata_props, safetensors __metadata__): strings only.</summary>
+    public IEnumerable<KeyValuePair<string, string>> ToMetadata()
+    {
+        if (Model is not null) yield return new(KeyConfig, Model.ToJson());
+        if (ClassNames is not null) yield return new(KeyClassNames, JsonSerializer.Serialize(ClassNames));
+        if (Dataset is not null) yield return new(KeyDataset, Dataset);
+        if (Mean is not null) yield return new(KeyMean, JsonSerializer.Serialize(Mean));
+        if (Std is not null) yield return new(KeyStd, JsonSerializer.Serialize(Std));
+        if (ImageSize is int size) yield return new(KeyImageSize, size.ToString(CultureInfo.InvariantCulture));
+        if (Fused is bool fused) yield return new(KeyFused, fused ? "true" : "false");
+    }
+
+    public static DeploymentInfo FromMetadata(IReadOnlyDictionary<string, string> metadata, string? source = null)
+    {
+        string? Get(string key) => metadata.TryGetValue(key, out var v) && v.Length > 0 ? v : null;
+        try
+        {
+            return new DeploymentInfo
+            {
+                Model = Get(KeyConfig) is { } config ? ModelConfig.FromJson(config) : null,
+                ClassNames = Get(KeyClassNames) is { } names ? JsonSerializer.Deserialize<string[]>(names) : null,
+                Dataset = Get(KeyDataset),
+                Mean = Get(KeyMean) is { } mean ? JsonSerializer.Deserialize<float[]>(mean) : null,
+                Std = Get(KeyStd) is { } std ? JsonSerializer.Deserialize<float[]>(std) : null,
+                ImageSize = Get(KeyImageSize) is { } size ? int.Parse(size, CultureInfo.InvariantCulture) : null,
+                Fused = Get(KeyFused) is { } fused ? fused == "true" : null,
+                Source = source,
+            };
+        }
+        catch (Exception e) when (e is JsonException or FormatException or ArgumentException)
+        {
+            throw new InvalidDataException($"{source ?? "model metadata"}: unreadable ParNet metadata ({e.Message})", e);
+        }
+    }
+
+    /// <summary>Fields of <paramref name="fallback"/> fill the ones this record leaves null.</summary>
+    public DeploymentInfo OrElse(DeploymentInfo? fallback) => fallback is null ? this : new DeploymentInfo
+    {
+        Model = Model ?? fallback.Model,
+        ClassNames = ClassNames ?? fallback.ClassNames,
+        Dataset = Dataset ?? fallback.Dataset,
+        Mean = Mean ?? fallback.Mean,
+        Std = Std ?? fallback.Std,
+        ImageSize = ImageSize ?? fallback.ImageSize,
+        Fused = Fused ?? fallback.Fused,
+        Source = Source ?? fallback.Source,
+    };
+
+    /// <summary>The data set's statistics and names when the data set is known.</summary>
+    public static DatasetInfo? KnownDataset(string? name) => name?.ToLowerInvariant() switch
+    {
+        "fashion-mnist" or "fashion_mnist" or "fashionmnist" => DatasetInfo.FashionMnist,
+        "mnist" => DatasetInfo.Mnist,
+        "cifar10" or "cifar-10" => DatasetInfo.Cifar10,
+        "cifar100" or "cifar-100" => DatasetInfo.Cifar100,
+        _ => null,
+    };
+
+    /// <summary>With class names, mean and std filled from the data set when it is known, and from the model otherwise.</summary>
+    public DeploymentInfo Completed()
+    {
+        var known = KnownDataset(Dataset);
+        var names = ClassNames ?? known?.ClassNames;
+        if (names is null && Model is not null) names = Enumerable.Range(0, Model.NumClasses).Select(i => $"class {i}").ToArray();
+        bool grey = known?.Mean.Length == 1 || (known is null && Model?.InChannels == 1);
+        return this with
+        {
+            ClassNames = names,
+            Mean = Mean ?? known?.Mean ?? (grey ? [0.5f] : DatasetInfo.ImageNetMean),
+            Std = Std ?? known?.Std ?? (grey ? [0.5f] : DatasetInfo.ImageNetStd),
+        };
+    }
+
+    // ---- files ----------------------------------------------------------------------------------------------
+
+    /// <summary>Sidecar paths tried for weights W: W.json (W with its extension replaced), then W + ".json".</summary>
+    public static IEnumerable<string> SidecarCandidates(string weightsPath) =>
+        [Path.ChangeExtension(weightsPath, ".json"), weightsPath + ".json"];
+
+    static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+
+    /// <summary>Writes the sidecar W.json next to a weights file (the format <see cref="ForWeights"/> reads).</summary>
+    public void WriteSidecar(string weightsPath)
+    {
+        var obj = new JsonObject();
+        if (Model is not null) obj["model"] = JsonNode.Parse(Model.ToJson());
+        if (ClassNames is not null) obj["class_names"] = new JsonArray(ClassNames.Select(n => (JsonNode?)JsonValue.Create(n)).ToArray());
+        if (Dataset is not null) obj["dataset"] = Dataset;
+        if (Mean is not null) obj["mean"] = new JsonArray(Mean.Select(v => (JsonNode?)JsonValue.Create(v)).ToArray());
+        if (Std is not null) obj["std"] = new JsonArray(Std.Select(v => (JsonNode?)JsonValue.Create(v)).ToArray());
+        if (ImageSize is int size) obj["image_size"] = size;
+        if (Fused is bool fused) obj["fused"] = fused;
+        File.WriteAllText(Path.ChangeExtension(weightsPath, ".json"), obj.ToJsonString(Indented));
+    }
+
+    /// <summary>
+    /// Everything known about a weights file, from (first wins, field by field): a sidecar W.json; the safetensors
+    /// header's __metadata__ (parnet.* keys); a training checkpoint's state.json in the same folder (model config
+    /// and data set of the run). Empty when nothing is found.
+    /// </summary>
+    public static DeploymentInfo ForWeights(string weightsPath)
+    {
+        var info = new DeploymentInfo();
+        foreach (var sidecar in SidecarCandidates(weightsPath))
+            if (File.Exists(sidecar)) { info = info.OrElse(ReadSidecar(sidecar)); break; }
+        if (weightsPath.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase) && File.Exists(weightsPath))
+            info = info.OrElse(FromMetadata(ReadSafetensorsMetadata(weightsPath), weightsPath));
+        string state = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(weightsPath))!, Training.Checkpoint.StateFile);
+        if (File.Exists(state)) info = info.OrElse(ReadTrainingState(state));
+        return info;
+    }
+
+    static DeploymentInfo ReadSidecar(string path)
+    {
+        try
+        {
+            var root = JsonNode.Parse(File.ReadAllText(path))?.AsObject() ?? throw new InvalidDataException($"{path}: empty");
+            if (root.ContainsKey("Planes"))   // a plain model configuration
+                return new DeploymentInfo { Model = ModelConfig.FromJson(root.ToJsonString()), Source = path };
+            return new DeploymentInfo
+            {
+                Model = root["model"] is JsonNode model ? ModelConfig.FromJson(model.ToJsonString()) : null,
+                ClassNames = root["class_names"]?.Deserialize<string[]>(),
+                Dataset = root["dataset"]?.GetValue<string>(),
+                Mean = root["mean"]?.Deserialize<float[]>(),
+                Std = root["std"]?.Deserialize<float[]>(),
+                ImageSize = root["image_size"]?.GetValue<int>(),
+                Fused = root["fused"]?.GetValue<bool>(),
+                Source = path,
+            };
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException)
+        {
+            throw new InvalidDataException($"{path}: not a valid weights sidecar ({e.Message})", e);
+        }
+    }
+
+    /// <summary>A training checkpoint's state.json: the run's model configuration and data set.</summary>
+    static DeploymentInfo ReadTrainingState(string path)
+    {
+        try
+        {
+            var state = Training.TrainingState.FromJson(File.ReadAllText(path));
+            string dataset = state.Recipe.Dataset;
+            return new DeploymentInfo
+            {
+                Model = state.Model,
+                Dataset = dataset,
+                ImageSize = dataset is "folder" or "imagenet" ? state.Recipe.ImageSize : null,
+                Source = path,
+            };
+        }
+        catch (Exception e) when (e is JsonException or InvalidDataException or ArgumentException)
+        {
+            throw new InvalidDataException($"{path}: unreadable training state ({e.Message})", e);
+        }
+    }
+
+    /// <summary>The string map under "__metadata__" in a safetensors header (empty when there is none).</summary>
+    public static Dictionary<string, string> ReadSafetensorsMetadata(string path)
+    {
+        using var f = File.OpenRead(path);
+        Span<byte> lengthBytes = stackalloc byte[8];
+        if (f.Read(lengthBytes) != 8) throw new InvalidDataException($"{path}: not a safetensors file (too short)");
+        ulong length = BitConverter.ToUInt64(lengthBytes);
+        if (length > 100_000_000 || (long)length > f.Length - 8) throw new InvalidDataException($"{path}: not a safetensors file (bad header length)");
+        var header = new byte[length];
+        f.ReadExactly(header);
+        try
+        {
+            var root = JsonNode.Parse(Encoding.UTF8.GetString(header))?.AsObject();
+            var result = new Dictionary<string, string>(StringComparer.Ordinal);
+            if (root?["__metadata__"] is JsonObject meta)
+                foreach (var (k, v) in meta)
+                    if (v is JsonValue value && value.TryGetValue<string>(out var s)) result[k] = s;
+            return result;
+        }
+        catch (JsonException e) { throw new InvalidDataException($"{path}: unreadable safetensors header ({e.Message})", e); }
+    }
+}

@@ -1,0 +1,87 @@
+using ParNet.Data;
+using ParNet.Models;
+
+namespace ParNet.Export;
+
+/// <summary>
+/// The evaluation transform of a deployed model, for one image file:
+///   grey data sets (Fashion-MNIST, MNIST): decode, to grey (luma), resize to 28x28, then as `parnet eval` feeds the
+///     network: content scaled to the input side, centred zero padding (28 -> 32 for the CIFAR layout), replicated
+///     to 3 channels if the model takes RGB, normalized with the data set's statistics;
+///   RGB: decode, resize the short side to size/0.875 (bicubic) and centre-crop size x size (an image already
+///     size x size, e.g. CIFAR's, is used as is), normalized with the data set's (default: ImageNet) statistics.
+/// </summary>
+public sealed class DeploymentPreprocessing
+{
+    readonly IImageTransform _transform;
+    readonly bool _grey;
+
+    public DeploymentPreprocessing(ModelConfig model, DeploymentInfo info, int imageSize)
+    {
+        info = info.Completed();
+        Size = imageSize;
+        var known = DeploymentInfo.KnownDataset(info.Dataset);
+        _grey = known is not null ? known.Mean.Length == 1 : model.InChannels == 1;
+        var mean = info.Mean!;
+        var std = info.Std!;
+        var steps = new List<IImageTransform>();
+        if (_grey)
+        {
+            int side = (28 + model.InputSizeMultiple - 1) / model.InputSizeMultiple * model.InputSizeMultiple;
+            int content = (int)Math.Round(28.0 * imageSize / side);
+            if (content != 28) steps.Add(new ResizeShortSide(content, ResampleFilter.Bicubic));
+            if ((imageSize - content) % 2 != 0 || content > imageSize)
+                throw new ArgumentException($"image size {imageSize} does not hold the {content}-pixel content centred");
+            steps.Add(new RandomCrop(imageSize, (imageSize - content) / 2));   // centred: a single crop is possible
+        }
+        else
+        {
+            steps.Add(new ResizeUnlessExactly(imageSize));
+        }
+        if (mean.Length != model.InChannels)
+        {
+            steps.Add(new ToChannels(model.InChannels));
+            mean = Enumerable.Repeat(mean.Average(), model.InChannels).ToArray();
+            std = Enumerable.Repeat(std.Average(), model.InChannels).ToArray();
+        }
+        steps.Add(new Normalize(mean, std));
+        _transform = new Compose(steps.ToArray());
+    }
+
+    public int Size { get; }
+
+    /// <summary>The network input for one file, [C, size, size]; InvalidDataException naming the file when it cannot be read.</summary>
+    public ImageF Load(string path)
+    {
+        var image = ImageFolderDataset.Decode(path, _grey ? 0 : (int)Math.Floor(Size / 0.875));
+        if (_grey)
+        {
+            image = ToGrey(image);
+            if (image.Height != 28 || image.Width != 28)
+                image = new CenterCrop(28).Apply(new ResizeShortSide(28, ResampleFilter.Bicubic).Apply(image, Fixed), Fixed);
+        }
+        return _transform.Apply(image, Fixed);
+    }
+
+    static readonly SampleRandom Fixed = new(0);
+
+    /// <summary>ITU-R 601 luma, as PIL's convert("L").</summary>
+    static ImageF ToGrey(ImageF rgb)
+    {
+        var grey = new ImageF(1, rgb.Height, rgb.Width);
+        int plane = rgb.PlaneSize;
+        for (int i = 0; i < plane; i++)
+            grey.Data[i] = 0.299f * rgb.Data[i] + 0.587f * rgb.Data[plane + i] + 0.114f * rgb.Data[2 * plane + i];
+        return grey;
+    }
+
+    sealed class ResizeUnlessExactly(int size) : IImageTransform
+    {
+        readonly ResizeCenterCrop _resize = new(size);
+
+        public ImageF Apply(ImageF image, SampleRandom random) =>
+            image.Height == size && image.Width == size ? image : _resize.Apply(image, random);
+
+        public (int Channels, int Height, int Width) OutputShape((int Channels, int Height, int Width) input) => (input.Channels, size, size);
+    }
+}

@@ -1,0 +1,56 @@
+using static TorchSharp.torch;
+
+namespace ParNet.Fusion;
+
+/// <summary>
+/// The re-parameterization identities, as pure functions on tensors (nothing here touches a module).
+/// Kernels are [Cout, Cin/groups, k, k]; every BN statistic is per output channel, so groups change nothing.
+/// </summary>
+public static class FusionMath
+{
+    /// <summary>BN(conv(x)) = conv'(x) + b': w' = w * gamma/sqrt(var+eps), b' = beta - mean * gamma/sqrt(var+eps).</summary>
+    public static (Tensor Weight, Tensor Bias) FoldBatchNorm(
+        Tensor weight, Tensor runningMean, Tensor runningVar, Tensor gamma, Tensor beta, double eps)
+    {
+        var scale = gamma / (runningVar + eps).sqrt();
+        var w = weight * scale.reshape(-1, 1, 1, 1);
+        var b = beta - runningMean * scale;
+        return (w, b);
+    }
+
+    /// <summary>A 1x1 kernel as the equivalent 3x3 kernel at padding 1: zero ring on every side.</summary>
+    public static Tensor PadOneByOneToThreeByThree(Tensor kernel1x1)
+    {
+        CheckKernel(kernel1x1, 1);
+        return nn.functional.pad(kernel1x1, [1, 1, 1, 1]);
+    }
+
+    /// <summary>
+    /// AvgPool2d(2, 2) then a 1x1 conv, as a 3x3 stride-2 padding-1 kernel: the 1x1 kernel upsampled to 2x2
+    /// (nearest), divided by 4, padded by one at the top and left only. Output (i, j) of the stride-2 conv reads
+    /// rows 2i-1..2i+1; the pool reads rows 2i, 2i+1, i.e. kernel rows 1 and 2. Exact when H and W are even.
+    /// </summary>
+    public static Tensor PooledOneByOneToThreeByThree(Tensor kernel1x1)
+    {
+        CheckKernel(kernel1x1, 1);
+        var upsampled = kernel1x1.repeat(1, 1, 2, 2) / 4.0;
+        return nn.functional.pad(upsampled, [1, 0, 1, 0]);   // (left, right, top, bottom)
+    }
+
+    /// <summary>The 3x3 kernel of x -> x for a conv with the given groups: 1 at the centre, channel c to itself.</summary>
+    public static Tensor IdentityKernel(int channels, int groups, ScalarType dtype = ScalarType.Float32)
+    {
+        if (groups < 1 || channels % groups != 0)
+            throw new ArgumentException($"{channels} channels are not divisible by groups {groups}");
+        int perGroup = channels / groups;
+        var kernel = zeros(channels, perGroup, 3, 3, dtype: dtype);
+        for (int c = 0; c < channels; c++) kernel[c, c % perGroup, 1, 1] = tensor(1.0, dtype: dtype);
+        return kernel;
+    }
+
+    static void CheckKernel(Tensor kernel, int size)
+    {
+        if (kernel.dim() != 4 || kernel.shape[2] != size || kernel.shape[3] != size)
+            throw new ArgumentException($"expected a {size}x{size} kernel [Cout, Cin/groups, {size}, {size}]; got [{string.Join(",", kernel.shape)}]");
+    }
+}

@@ -1,0 +1,54 @@
+using TorchSharp;
+using ParNet.Models;
+using static TorchSharp.torch;
+
+namespace ParNet.Fusion;
+
+/// <summary>
+/// Whole-model structural re-parameterization. The fused model is a <see cref="ParNetModel"/> built from
+/// <see cref="FusedBlocks"/>: same layout and key prefixes as the trained model; inside each block the
+/// dense and 1x1 branches become `rbr_reparam` (e.g. `streams.0.0.block.rbr_reparam.weight`); identity BNs,
+/// gates, fusion input BNs (b1/b2: zero padding of the following conv keeps them from folding) and the
+/// classifier keep their keys. Exact in eval mode (running statistics), for even H and W.
+/// </summary>
+public static class ParNetFuser
+{
+    /// <summary>An empty fused model of this configuration, ready for a fused checkpoint (StateDict.Load).</summary>
+    public static ParNetModel CreateFused(ModelConfig config)
+    {
+        if (config.Validate().BlockType != BlockType.RepVggSse) throw NotFusable(config);
+        return new ParNetModel(config, FusedBlocks.Instance);
+    }
+
+    public static bool IsFused(ImageClassifier model) => model is ParNetModel { BlockFactory: FusedBlocks };
+
+    /// <summary>
+    /// A new fused model, in eval mode, on the trained model's device. The trained model is not modified
+    /// (not even its train/eval mode). Its BN running statistics are what gets folded.
+    /// </summary>
+    public static ParNetModel Fuse(ImageClassifier trained)
+    {
+        if (trained is not ParNetModel parnet) throw NotFusable(trained.Config);
+        if (IsFused(parnet)) throw new ArgumentException($"{trained.Config.Name}: the model is already fused");
+        if (parnet.BlockFactory is not Models.Blocks.TrainingBlocks)
+            throw new NotSupportedException($"{trained.Config.Name}: cannot fuse blocks made by {parnet.BlockFactory.GetType().Name}");
+
+        var fused = CreateFused(parnet.Config);
+        using (var scope = NewDisposeScope())
+        {
+            var reparams = new Dictionary<string, (Tensor, Tensor)>(StringComparer.Ordinal);
+            foreach (var (name, module) in parnet.named_modules())
+                if (BlockReparameterization.OfAny(module) is { } reparam)
+                    reparams[name + "."] = reparam;
+            FusedWeights.Load(fused, parnet, reparams);
+        }
+        var device = parnet.parameters().First().device;
+        if (device.type != DeviceType.CPU) fused.to(device);
+        fused.eval();
+        return fused;
+    }
+
+    static NotSupportedException NotFusable(ModelConfig config) => new(
+        $"{config.Name}: fusion re-parameterizes ParNet (RepVGG-SSE) blocks only; a {config.BlockType} network " +
+        "has an activation between its convs and has no single-conv form");
+}

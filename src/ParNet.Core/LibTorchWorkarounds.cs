@@ -1,0 +1,87 @@
+using System.Runtime.InteropServices;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace ParNet;
+
+/// <summary>
+/// Known defects of libtorch 2.10 (TorchSharp-cpu 0.107) on this CPU class, and what we do about them.
+///
+/// oneDNN's float32 convolutions are wrong whenever a conv's channel count per group is not a multiple
+/// of 16 (the AVX-512 channel block): the kernels read the padding of the blocked layout, which holds
+/// garbage. Measured on this machine (2-core AMD EPYC Zen 4):
+///  - forward, 3x3, x [2, C, 8, 8]: 6-19% relative L2 error for C = 20, 24, 40, 92, 110, 165, 200, ...;
+///    exact for C = 16, 32, 48, 64, 96, 128, ...; at batch 1, C = 440 and 660 still wrong;
+///  - backward-data: intermittent NaN input gradients (ConvBn 24 -> 24 at 32x32: 5 of 8 passes).
+/// So ParNet-S92 (92), XL (200) and the CIFAR medium/large widths (110, 165) compute wrong logits
+/// with oneDNN on, and widths like 8 or 24 cannot be trained. With oneDNN off, libtorch's own
+/// convolution is exact. PyTorch's switch `torch.backends.mkldnn.enabled` is not exposed by
+/// TorchSharp, so <see cref="OneDnnEnabled"/> calls the same libtorch function
+/// (at::Context::setUserEnabledMkldnn). <see cref="EnsureCorrectConvolutions"/> turns oneDNN off,
+/// process-wide, before a model that needs it runs; models whose widths are multiples of 16 keep it.
+/// </summary>
+public static class LibTorchWorkarounds
+{
+    const string LibTorchCpu = "libtorch_cpu.so";
+
+    [DllImport(LibTorchCpu, EntryPoint = "_ZN2at13globalContextEv")]
+    static extern IntPtr GlobalContext();
+
+    [DllImport(LibTorchCpu, EntryPoint = "_ZN2at7Context20setUserEnabledMkldnnEb")]
+    static extern void SetUserEnabledMkldnn(IntPtr context, [MarshalAs(UnmanagedType.U1)] bool enabled);
+
+    [DllImport(LibTorchCpu, EntryPoint = "_ZNK2at7Context17userEnabledMkldnnEv")]
+    [return: MarshalAs(UnmanagedType.U1)]
+    static extern bool UserEnabledMkldnn(IntPtr context);
+
+    /// <summary>PyTorch's torch.backends.mkldnn.enabled (process-wide).</summary>
+    public static bool OneDnnEnabled
+    {
+        get { EnsureLoaded(); return UserEnabledMkldnn(GlobalContext()); }
+        set { EnsureLoaded(); SetUserEnabledMkldnn(GlobalContext(), value); }
+    }
+
+    /// <summary>Makes TorchSharp load libtorch, so that the P/Invokes above resolve.</summary>
+    static void EnsureLoaded() => empty(0).Dispose();
+
+    /// <summary>
+    /// Channel block of oneDNN's blocked layouts on this machine's ISA. 16 covers AVX-512 and AVX2
+    /// (a multiple of 16 is also a multiple of 8).
+    /// </summary>
+    public const int SafeChannelMultiple = 16;
+
+    /// <summary>
+    /// True when some conv has a per-group channel count that is not a multiple of
+    /// <see cref="SafeChannelMultiple"/>. The convs that read the image itself (1 or 3 channels) take
+    /// another oneDNN path, checked exact by the parity tests, and need no input gradient: not counted.
+    /// </summary>
+    public static bool NeedsOneDnnOff(nn.Module model, int imageChannels, out string? example)
+    {
+        foreach (var (name, module) in model.named_modules())
+        {
+            if (module is not Conv2d conv) continue;
+            long cin = conv.in_channels / conv.groups, cout = conv.out_channels / conv.groups;
+            bool readsImage = conv.in_channels == imageChannels && name.StartsWith("inits.0.0.", StringComparison.Ordinal)
+                              || name.StartsWith("stem.", StringComparison.Ordinal);
+            if (cout % SafeChannelMultiple != 0 || (!readsImage && cin % SafeChannelMultiple != 0))
+            {
+                example = $"{name}: {conv.in_channels} -> {conv.out_channels} channels, groups {conv.groups}";
+                return true;
+            }
+        }
+        example = null;
+        return false;
+    }
+
+    /// <summary>
+    /// Turns oneDNN off (process-wide, for the rest of the process) if this model needs it; returns
+    /// the reason when it did. Called by every forward pass; the check itself is done once per model.
+    /// </summary>
+    public static string? EnsureCorrectConvolutions(Models.ImageClassifier model)
+    {
+        if (!model.NeedsOneDnnOff || !OneDnnEnabled) return null;
+        OneDnnEnabled = false;
+        return $"oneDNN convolutions turned off: {model.OneDnnOffReason} is not a multiple of {SafeChannelMultiple} " +
+               "channels, and libtorch 2.10's oneDNN computes such convolutions wrongly (see LibTorchWorkarounds)";
+    }
+}

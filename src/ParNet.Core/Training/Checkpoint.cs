@@ -1,0 +1,169 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using ParNet.Models;
+using ParNet.Weights;
+using static TorchSharp.torch;
+
+namespace ParNet.Training;
+
+/// <summary>One epoch's numbers, as written to metrics.csv / TensorBoard / plots.</summary>
+public sealed record EpochMetrics
+{
+    public int Epoch { get; init; }             // 1-based: the epoch just finished
+    public double Lr { get; init; }             // LR of the epoch's last step
+    public double TrainLoss { get; init; }
+    public double TrainAccuracy { get; init; }
+    public double? TestLoss { get; init; }
+    public double? TestAccuracy { get; init; }
+    public double? TestTop5 { get; init; }
+    public double EpochSeconds { get; init; }
+    public double ImagesPerSecond { get; init; }
+    public double ElapsedSeconds { get; init; } // training time since the run began, resumes included
+    public double RssMiB { get; init; }         // process resident memory at the end of the epoch
+}
+
+/// <summary>Everything but the tensors: where the run is, how to continue it, what it has measured.</summary>
+public sealed record TrainingState
+{
+    /// <summary>Epochs completed (0-based index of the epoch to run next).</summary>
+    public int Epoch { get; init; }
+    /// <summary>Batches of epoch <see cref="Epoch"/> already trained (non-zero after an interruption).</summary>
+    public int BatchInEpoch { get; init; }
+    public long GlobalStep { get; init; }
+    /// <summary>Running sums of the interrupted epoch, so its reported metrics stay exact after a resume.</summary>
+    public double PartialLossSum { get; init; }
+    public long PartialCorrect { get; init; }
+    public long PartialSeen { get; init; }
+    public double PartialSeconds { get; init; }
+    public double ElapsedSeconds { get; init; }
+    public double BestAccuracy { get; init; } = -1;
+    public int BestEpoch { get; init; }
+    public long EmaUpdates { get; init; }
+    /// <summary>torch's CPU generator state (dropout), base64.</summary>
+    public string? TorchRngState { get; init; }
+    public bool BFloat16 { get; init; }
+    public bool Finished { get; init; }
+    public required Recipe Recipe { get; init; }
+    [JsonIgnore] public ModelConfig Model { get; init; } = null!;
+    /// <summary>The model configuration as its own JSON (ModelConfig's serializer).</summary>
+    public string ModelJson { get => Model.ToJson(); init => Model = ModelConfig.FromJson(value); }
+    public List<EpochMetrics> History { get; init; } = new();
+
+    static readonly JsonSerializerOptions Json = new() { WriteIndented = true, Converters = { new JsonStringEnumConverter() } };
+    public string ToJson() => JsonSerializer.Serialize(this, Json);
+    public static TrainingState FromJson(string json) => JsonSerializer.Deserialize<TrainingState>(json, Json) ?? throw new InvalidDataException("empty training state");
+}
+
+/// <summary>A loaded checkpoint; owns its tensors.</summary>
+public sealed class LoadedCheckpoint : IDisposable
+{
+    public required string Directory { get; init; }
+    public required TrainingState State { get; init; }
+    public required Dictionary<string, Tensor> Weights { get; init; }
+    public required Dictionary<string, Tensor> Optimizer { get; init; }
+    public Dictionary<string, Tensor>? Ema { get; init; }
+
+    public void Dispose()
+    {
+        foreach (var t in Weights.Values) t.Dispose();
+        foreach (var t in Optimizer.Values) t.Dispose();
+        if (Ema is not null) foreach (var t in Ema.Values) t.Dispose();
+    }
+}
+
+/// <summary>
+/// A checkpoint is a directory (RUN/checkpoints/last, RUN/checkpoints/best) holding
+///   model.safetensors      the weights, loadable on their own (StateDict.Load, `parnet eval --weights`)
+///   ema.safetensors        the EMA weights, when EMA is on
+///   optimizer.safetensors  momentum buffers (and float32 master weights in bfloat16 training)
+///   state.json             epoch, step, RNG state, recipe, model config, metrics history
+/// Written atomically: everything goes to a fresh temporary directory which then replaces the old one by
+/// two renames (old -> NAME.old, new -> NAME); a crash at any point leaves NAME or NAME.old complete,
+/// and <see cref="Load"/> falls back to NAME.old.
+/// </summary>
+public static class Checkpoint
+{
+    public const string WeightsFile = "model.safetensors", EmaFile = "ema.safetensors",
+                        OptimizerFile = "optimizer.safetensors", StateFile = "state.json";
+
+    /// <summary>Test hook: called after each file is written into the temporary directory.</summary>
+    public static Action<string>? AfterFileWritten { get; set; }
+
+    public static void Save(string directory, nn.Module model, Sgd optimizer, ModelEma? ema, TrainingState state)
+    {
+        string full = Path.GetFullPath(directory);
+        string parent = Path.GetDirectoryName(full)!;
+        System.IO.Directory.CreateDirectory(parent);
+        string tmp = full + ".tmp-" + Environment.ProcessId;
+        if (System.IO.Directory.Exists(tmp)) System.IO.Directory.Delete(tmp, true);
+        System.IO.Directory.CreateDirectory(tmp);
+        try
+        {
+            Write(Path.Combine(tmp, WeightsFile), Float32(model.state_dict()));
+            if (ema is not null) Write(Path.Combine(tmp, EmaFile), new Dictionary<string, Tensor>(ema.StateDict()));
+            Write(Path.Combine(tmp, OptimizerFile), optimizer.StateDict());
+            string statePath = Path.Combine(tmp, StateFile);
+            using (var f = new FileStream(statePath, FileMode.CreateNew, FileAccess.Write))
+            {
+                f.Write(System.Text.Encoding.UTF8.GetBytes(state.ToJson()));
+                f.Flush(flushToDisk: true);
+            }
+            AfterFileWritten?.Invoke(statePath);
+        }
+        catch
+        {
+            try { System.IO.Directory.Delete(tmp, true); } catch (IOException) { }
+            throw;
+        }
+        string old = full + ".old";
+        if (System.IO.Directory.Exists(old)) System.IO.Directory.Delete(old, true);
+        if (System.IO.Directory.Exists(full)) System.IO.Directory.Move(full, old);
+        System.IO.Directory.Move(tmp, full);
+        if (System.IO.Directory.Exists(old)) System.IO.Directory.Delete(old, true);
+    }
+
+    static Dictionary<string, Tensor> Float32(IDictionary<string, Tensor> dict)
+        => dict.ToDictionary(kv => kv.Key, kv => kv.Value.is_floating_point() && kv.Value.dtype != ScalarType.Float32
+            ? kv.Value.detach().to(ScalarType.Float32) : kv.Value.detach());
+
+    static void Write(string path, Dictionary<string, Tensor> dict)
+    {
+        var contiguous = dict.ToDictionary(kv => kv.Key, kv => kv.Value.contiguous());
+        TorchSharp.PyBridge.Safetensors.SaveStateDict(path, contiguous);
+        using (var f = new FileStream(path, FileMode.Open, FileAccess.ReadWrite)) f.Flush(flushToDisk: true);
+        AfterFileWritten?.Invoke(path);
+    }
+
+    /// <summary>The directory that holds a complete checkpoint: NAME, else NAME.old (interrupted save), else null.</summary>
+    public static string? Locate(string directory)
+    {
+        string full = Path.GetFullPath(directory);
+        foreach (var candidate in new[] { full, full + ".old" })
+            if (File.Exists(Path.Combine(candidate, StateFile)) && File.Exists(Path.Combine(candidate, WeightsFile)))
+                return candidate;
+        return null;
+    }
+
+    public static TrainingState ReadState(string directory)
+    {
+        string dir = Locate(directory) ?? throw new FileNotFoundException($"no checkpoint in {directory} (expected {StateFile} and {WeightsFile})");
+        return TrainingState.FromJson(File.ReadAllText(Path.Combine(dir, StateFile)));
+    }
+
+    public static LoadedCheckpoint Load(string directory)
+    {
+        string dir = Locate(directory) ?? throw new FileNotFoundException($"no checkpoint in {directory} (expected {StateFile} and {WeightsFile})");
+        TrainingState state;
+        try { state = TrainingState.FromJson(File.ReadAllText(Path.Combine(dir, StateFile))); }
+        catch (JsonException e) { throw new InvalidDataException($"{dir}/{StateFile}: unreadable training state ({e.Message})", e); }
+        string emaPath = Path.Combine(dir, EmaFile), optPath = Path.Combine(dir, OptimizerFile);
+        return new LoadedCheckpoint
+        {
+            Directory = dir,
+            State = state,
+            Weights = StateDict.Read(Path.Combine(dir, WeightsFile)),
+            Optimizer = File.Exists(optPath) ? StateDict.Read(optPath) : new(),
+            Ema = File.Exists(emaPath) ? StateDict.Read(emaPath) : null,
+        };
+    }
+}

@@ -1,0 +1,146 @@
+using System.Globalization;
+using System.Text;
+using ParNet.Data;
+using static TorchSharp.torch;
+
+namespace ParNet.Training;
+
+/// <summary>What one pass over an evaluation set measured.</summary>
+public sealed record EvalResult
+{
+    public required int Count { get; init; }
+    public required double Loss { get; init; }
+    public required double Top1 { get; init; }
+    public required double Top5 { get; init; }
+    /// <summary>[true class, predicted class] counts.</summary>
+    public required long[,] Confusion { get; init; }
+    public required IReadOnlyList<string> ClassNames { get; init; }
+    public double Seconds { get; init; }
+
+    /// <summary>Recall per class (correct / images of that class); NaN for a class with no images.</summary>
+    public double[] PerClassAccuracy
+    {
+        get
+        {
+            int k = Confusion.GetLength(0);
+            var acc = new double[k];
+            for (int r = 0; r < k; r++)
+            {
+                long total = 0;
+                for (int c = 0; c < k; c++) total += Confusion[r, c];
+                acc[r] = total == 0 ? double.NaN : (double)Confusion[r, r] / total;
+            }
+            return acc;
+        }
+    }
+
+    public string ConfusionCsv()
+    {
+        int k = Confusion.GetLength(0);
+        var sb = new StringBuilder("true\\predicted");
+        for (int c = 0; c < k; c++) sb.Append(',').Append(Csv(Name(c)));
+        sb.Append('\n');
+        for (int r = 0; r < k; r++)
+        {
+            sb.Append(Csv(Name(r)));
+            for (int c = 0; c < k; c++) sb.Append(',').Append(Confusion[r, c].ToString(CultureInfo.InvariantCulture));
+            sb.Append('\n');
+        }
+        return sb.ToString();
+    }
+
+    public string PerClassCsv()
+    {
+        var sb = new StringBuilder("class,name,images,correct,accuracy\n");
+        var acc = PerClassAccuracy;
+        int k = Confusion.GetLength(0);
+        for (int r = 0; r < k; r++)
+        {
+            long total = 0;
+            for (int c = 0; c < k; c++) total += Confusion[r, c];
+            sb.Append(CultureInfo.InvariantCulture, $"{r},{Csv(Name(r))},{total},{Confusion[r, r]},{acc[r].ToString("G6", CultureInfo.InvariantCulture)}\n");
+        }
+        return sb.ToString();
+    }
+
+    string Name(int i) => i < ClassNames.Count ? ClassNames[i] : i.ToString(CultureInfo.InvariantCulture);
+    static string Csv(string s) => s.Contains(',') || s.Contains('"') ? "\"" + s.Replace("\"", "\"\"") + "\"" : s;
+}
+
+/// <summary>Top-1/top-5, loss, confusion matrix over an <see cref="IBatchSource"/>; ten-crop aware.</summary>
+public static class Evaluator
+{
+    /// <summary>
+    /// Runs the model in eval mode without gradients. A batch whose image count is a multiple k of its label
+    /// count (a ten-crop loader) is scored by averaging the k views' softmax probabilities per image.
+    /// The model's training mode is restored afterwards.
+    /// </summary>
+    public static EvalResult Evaluate(nn.Module<Tensor, Tensor> model, IBatchSource source, int numClasses,
+                                      ScalarType? inputType = null, CancellationToken cancel = default, Action<int, int>? onBatch = null)
+    {
+        bool wasTraining = model.training;
+        model.eval();
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        var confusion = new long[numClasses, numClasses];
+        double lossSum = 0;
+        long seen = 0, top5 = 0;
+        int batchIndex = 0, batches = (source.Count + source.BatchSize - 1) / source.BatchSize;
+        try
+        {
+            using var noGrad = no_grad();
+            foreach (var batch in source.Epoch(0, cancel))
+            {
+                using (batch)
+                using (var scope = NewDisposeScope())
+                {
+                    var images = inputType is ScalarType t ? batch.Images.to(t) : batch.Images;
+                    var logits = model.call(images).to(ScalarType.Float32);
+                    long n = batch.Labels.shape[0];
+                    Tensor logProbs;
+                    if (logits.shape[0] == n) logProbs = logits.log_softmax(1);
+                    else
+                    {
+                        if (logits.shape[0] % n != 0) throw new InvalidDataException($"batch has {logits.shape[0]} images for {n} labels");
+                        long views = logits.shape[0] / n;
+                        logProbs = logits.softmax(1).view(n, views, -1).mean([1L]).clamp_min(1e-12).log();
+                    }
+                    if (logProbs.shape[1] != numClasses) throw new InvalidDataException($"model gives {logProbs.shape[1]} classes, the data has {numClasses}");
+                    lossSum += -logProbs.gather(1, batch.Labels.unsqueeze(1)).sum().item<float>();
+                    int k = Math.Min(5, numClasses);
+                    var topk = logProbs.topk(k, 1).indexes;
+                    top5 += topk.eq(batch.Labels.unsqueeze(1)).any(1).sum().item<long>();
+                    var predicted = topk.select(1, 0).data<long>().ToArray();
+                    var labels = batch.Labels.data<long>().ToArray();
+                    for (int i = 0; i < labels.Length; i++) confusion[labels[i], predicted[i]]++;
+                    seen += n;
+                }
+                onBatch?.Invoke(++batchIndex, batches);
+            }
+        }
+        finally { model.train(wasTraining); }
+        long correct = 0;
+        for (int c = 0; c < numClasses; c++) correct += confusion[c, c];
+        return new EvalResult
+        {
+            Count = (int)seen,
+            Loss = seen > 0 ? lossSum / seen : double.NaN,
+            Top1 = seen > 0 ? (double)correct / seen : double.NaN,
+            Top5 = seen > 0 ? (double)top5 / seen : double.NaN,
+            Confusion = confusion,
+            ClassNames = source.ClassNames,
+            Seconds = started.Elapsed.TotalSeconds,
+        };
+    }
+
+    /// <summary>Writes confusion.csv, confusion.png, per_class.csv and summary.json into a folder.</summary>
+    public static void WriteReport(EvalResult r, string directory)
+    {
+        Directory.CreateDirectory(directory);
+        File.WriteAllText(Path.Combine(directory, "confusion.csv"), r.ConfusionCsv());
+        File.WriteAllText(Path.Combine(directory, "per_class.csv"), r.PerClassCsv());
+        Charts.Confusion(Path.Combine(directory, "confusion.png"), r.Confusion, r.ClassNames);
+        File.WriteAllText(Path.Combine(directory, "summary.json"),
+            System.Text.Json.JsonSerializer.Serialize(new { r.Count, r.Loss, r.Top1, r.Top5, r.Seconds, PerClass = r.PerClassAccuracy.Select(a => double.IsNaN(a) ? (double?)null : a) },
+                new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
+    }
+}

@@ -1,0 +1,59 @@
+namespace ParNet.Training;
+
+/// <summary>
+/// Learning-rate schedules as small pure functions of the (fractional) epoch: epoch 3.5 is half-way
+/// through the fourth epoch. Step decays apply from the first step of their epoch on.
+/// </summary>
+public static class LrSchedules
+{
+    /// <summary>x gamma every <paramref name="stepEpochs"/> epochs: lr * gamma^floor(epoch / stepEpochs).</summary>
+    public static double Step(double baseLr, double epoch, int stepEpochs, double gamma)
+        => baseLr * Math.Pow(gamma, Math.Floor(epoch / stepEpochs + 1e-9));
+
+    /// <summary>x gamma at each milestone epoch reached (milestones in epochs).</summary>
+    public static double MultiStep(double baseLr, double epoch, IReadOnlyList<int> milestoneEpochs, double gamma)
+        => baseLr * Math.Pow(gamma, milestoneEpochs.Count(m => epoch + 1e-9 >= m));
+
+    /// <summary>Half cosine from baseLr at <paramref name="start"/> to minLr at <paramref name="end"/>.</summary>
+    public static double Cosine(double baseLr, double epoch, double start, double end, double minLr = 0)
+    {
+        if (end <= start) return baseLr;
+        double t = Math.Clamp((epoch - start) / (end - start), 0, 1);
+        return minLr + (baseLr - minLr) * 0.5 * (1 + Math.Cos(Math.PI * t));
+    }
+
+    /// <summary>Straight line from baseLr at <paramref name="start"/> to minLr at <paramref name="end"/>.</summary>
+    public static double Linear(double baseLr, double epoch, double start, double end, double minLr = 0)
+    {
+        if (end <= start) return baseLr;
+        double t = Math.Clamp((epoch - start) / (end - start), 0, 1);
+        return baseLr + (minLr - baseLr) * t;
+    }
+
+    /// <summary>
+    /// Linear warm-up: during the first <paramref name="warmupEpochs"/> the LR rises from
+    /// startFactor * lr to lr; afterwards <paramref name="lr"/> unchanged.
+    /// </summary>
+    public static double Warmup(double lr, double epoch, double warmupEpochs, double startFactor = 0)
+        => warmupEpochs > 0 && epoch < warmupEpochs ? lr * (startFactor + (1 - startFactor) * epoch / warmupEpochs) : lr;
+
+    /// <summary>The milestone epochs of a multi-step schedule: round(fraction * epochs).</summary>
+    public static int[] MilestoneEpochs(IEnumerable<double> fractions, int epochs)
+        => fractions.Select(f => (int)Math.Round(f * epochs, MidpointRounding.AwayFromZero)).ToArray();
+
+    /// <summary>The recipe's LR at a fractional epoch, for a run with this batch size.</summary>
+    public static double At(Recipe r, double epoch, int? batchSize = null)
+    {
+        double baseLr = r.ScaledLr(batchSize ?? r.BatchSize);
+        double lr = r.Schedule switch
+        {
+            ScheduleKind.Step => Step(baseLr, epoch, r.StepEpochs, r.StepGamma),
+            ScheduleKind.MultiStep => MultiStep(baseLr, epoch, MilestoneEpochs(r.Milestones, r.Epochs), r.StepGamma),
+            ScheduleKind.Cosine => Cosine(baseLr, epoch, r.WarmupEpochs, r.Epochs, r.MinLr),
+            ScheduleKind.Linear => Linear(baseLr, epoch, r.WarmupEpochs, r.Epochs, r.MinLr),
+            ScheduleKind.Constant => baseLr,
+            _ => throw new ArgumentException($"unknown schedule {r.Schedule}"),
+        };
+        return Warmup(lr, epoch, r.WarmupEpochs, r.WarmupStartFactor);
+    }
+}

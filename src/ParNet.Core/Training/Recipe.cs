@@ -1,0 +1,169 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace ParNet.Training;
+
+/// <summary>How the learning rate moves over training (see <see cref="LrSchedules"/>).</summary>
+public enum ScheduleKind
+{
+    /// <summary>x <see cref="Recipe.StepGamma"/> every <see cref="Recipe.StepEpochs"/> epochs.</summary>
+    Step,
+    /// <summary>x <see cref="Recipe.StepGamma"/> at each fraction of training in <see cref="Recipe.Milestones"/>.</summary>
+    MultiStep,
+    /// <summary>Half cosine from the base LR down to <see cref="Recipe.MinLr"/>.</summary>
+    Cosine,
+    /// <summary>Linear decay to <see cref="Recipe.MinLr"/> (used by short "one-cycle-like" CPU schedules).</summary>
+    Linear,
+    Constant,
+}
+
+/// <summary>
+/// A training recipe: every hyper-parameter of a run, as data. Presets live in <see cref="Recipes"/>;
+/// the CLI overrides any field with `with { ... }`. Epochs are whole passes over the training set;
+/// schedules are evaluated per step at fractional epochs (warm-up and cosine are smooth, step decays
+/// happen exactly at their epoch boundaries).
+/// </summary>
+public sealed record Recipe
+{
+    public string Name { get; init; } = "custom";
+    public string Description { get; init; } = "";
+
+    /// <summary>Data set the preset was made for: fashion-mnist, cifar10, cifar100, imagenet (folders).</summary>
+    public string Dataset { get; init; } = "fashion-mnist";
+
+    /// <summary>Model registry name used when none is given on the command line.</summary>
+    public string Model { get; init; } = "parnet_cifar_small";
+
+    /// <summary>CIFAR-layout width override (planes [w, 2w, 4w], final 4w); null keeps the registry's.</summary>
+    public int? Width { get; init; }
+
+    public int Epochs { get; init; } = 10;
+    public int BatchSize { get; init; } = 128;
+
+    /// <summary>Learning rate at <see cref="ReferenceBatchSize"/>; scaled linearly with the batch size.</summary>
+    public double Lr { get; init; } = 0.1;
+
+    /// <summary>Batch size at which <see cref="Lr"/> holds (linear scaling rule); null: no scaling.</summary>
+    public int? ReferenceBatchSize { get; init; }
+
+    public double Momentum { get; init; } = 0.9;
+    public bool Nesterov { get; init; }
+    public double WeightDecay { get; init; } = 5e-4;
+
+    /// <summary>No weight decay on BatchNorm weights/biases and on biases (timm's "filter_bias_and_bn").</summary>
+    public bool NoDecayBnBias { get; init; }
+
+    public ScheduleKind Schedule { get; init; } = ScheduleKind.Cosine;
+    public double WarmupEpochs { get; init; }
+    /// <summary>Warm-up starts at Lr x this factor and rises linearly to Lr.</summary>
+    public double WarmupStartFactor { get; init; } = 0.0;
+    public int StepEpochs { get; init; } = 30;
+    public double StepGamma { get; init; } = 0.1;
+    /// <summary>Fractions of <see cref="Epochs"/> at which a multi-step schedule multiplies by <see cref="StepGamma"/>.</summary>
+    public double[] Milestones { get; init; } = [];
+    public double MinLr { get; init; }
+
+    public double LabelSmoothing { get; init; }
+
+    /// <summary>EMA decay of the weights per step (0: off). Evaluation uses the EMA weights when on.</summary>
+    public double EmaDecay { get; init; }
+
+    /// <summary>Dropout overrides applied to the model config (null keeps the model's).</summary>
+    public double? HeadDropout { get; init; }
+    public double? BlockDropout { get; init; }
+
+    // augmentation
+    public int CropPadding { get; init; } = 4;
+    public bool Flip { get; init; } = true;
+    public double RandomErasing { get; init; }
+    public bool RandAugment { get; init; }
+    public float ColorJitter { get; init; }
+    /// <summary>Training/test image side for image-folder data sets (ImageNet: 224; the paper's long run 320).</summary>
+    public int ImageSize { get; init; } = 224;
+
+    public int Seed { get; init; }
+
+    /// <summary>The effective base LR for <paramref name="batchSize"/> under the linear scaling rule.</summary>
+    public double ScaledLr(int batchSize) => ReferenceBatchSize is int reference ? Lr * batchSize / reference : Lr;
+
+    public Recipe Validate()
+    {
+        if (Epochs < 1) throw new ArgumentException($"recipe {Name}: epochs must be >= 1; got {Epochs}");
+        if (BatchSize < 1) throw new ArgumentException($"recipe {Name}: batch size must be >= 1; got {BatchSize}");
+        if (!(Lr > 0) || double.IsInfinity(Lr)) throw new ArgumentException($"recipe {Name}: learning rate must be positive; got {Lr}");
+        if (Momentum is < 0 or >= 1) throw new ArgumentException($"recipe {Name}: momentum must be in [0, 1); got {Momentum}");
+        if (Nesterov && Momentum == 0) throw new ArgumentException($"recipe {Name}: Nesterov needs a momentum > 0");
+        if (WeightDecay < 0) throw new ArgumentException($"recipe {Name}: weight decay must be >= 0; got {WeightDecay}");
+        if (LabelSmoothing is < 0 or >= 1) throw new ArgumentException($"recipe {Name}: label smoothing must be in [0, 1); got {LabelSmoothing}");
+        if (EmaDecay is < 0 or >= 1) throw new ArgumentException($"recipe {Name}: EMA decay must be in [0, 1); got {EmaDecay}");
+        if (WarmupEpochs < 0 || WarmupEpochs > Epochs) throw new ArgumentException($"recipe {Name}: warm-up epochs must be in [0, {Epochs}]; got {WarmupEpochs}");
+        if (StepEpochs < 1) throw new ArgumentException($"recipe {Name}: step epochs must be >= 1; got {StepEpochs}");
+        if (Milestones.Any(m => m is <= 0 or >= 1)) throw new ArgumentException($"recipe {Name}: milestones are fractions of training in (0, 1)");
+        if (HeadDropout is < 0 or >= 1 || BlockDropout is < 0 or >= 1) throw new ArgumentException($"recipe {Name}: dropout must be in [0, 1)");
+        if (CropPadding < 0) throw new ArgumentException($"recipe {Name}: crop padding must be >= 0");
+        return this;
+    }
+
+    static readonly JsonSerializerOptions Json = new() { WriteIndented = true, Converters = { new JsonStringEnumConverter() } };
+    public string ToJson() => JsonSerializer.Serialize(this, Json);
+    public static Recipe FromJson(string json) => JsonSerializer.Deserialize<Recipe>(json, Json) ?? throw new InvalidDataException("empty recipe");
+}
+
+/// <summary>The named presets (data, not code paths).</summary>
+public static class Recipes
+{
+    /// <summary>
+    /// Paper section 3.3 (CIFAR-10/100): SGD momentum 0.9, batch 128, LR 0.1 divided by 5 at 30/60/80% of
+    /// 400 epochs, weight decay 3e-4, dropout 0.2 in the blocks and before the classifier, crop + flip.
+    /// </summary>
+    public static Recipe Cifar { get; } = new()
+    {
+        Name = "cifar", Description = "paper: CIFAR, SGD 0.9, batch 128, LR 0.1 /5 at 30/60/80%, wd 3e-4, dropout 0.2/0.2, 400 epochs",
+        Dataset = "cifar10", Model = "parnet_cifar_medium",
+        Epochs = 400, BatchSize = 128, Lr = 0.1, Momentum = 0.9, WeightDecay = 3e-4,
+        Schedule = ScheduleKind.MultiStep, Milestones = [0.3, 0.6, 0.8], StepGamma = 0.2,
+        HeadDropout = 0.2, BlockDropout = 0.2, CropPadding = 4, Flip = true, ImageSize = 32,
+    };
+
+    /// <summary>
+    /// Paper (ImageNet): SGD, LR 0.8 at batch 2048 scaled linearly, 5 warm-up epochs, x0.1 every 30 epochs,
+    /// 120 epochs, label smoothing 0.1, random-resized-crop, flip, colour jitter, RandAugment.
+    /// </summary>
+    public static Recipe ImageNet { get; } = new()
+    {
+        Name = "imagenet", Description = "paper: ImageNet, SGD, LR 0.8 @ batch 2048 (linear scaling), 5 warm-up epochs, x0.1 every 30, 120 epochs, LS 0.1",
+        Dataset = "imagenet", Model = "parnet_s",
+        Epochs = 120, BatchSize = 256, Lr = 0.8, ReferenceBatchSize = 2048, Momentum = 0.9, WeightDecay = 5e-5,
+        Schedule = ScheduleKind.Step, StepEpochs = 30, StepGamma = 0.1, WarmupEpochs = 5,
+        LabelSmoothing = 0.1, RandAugment = true, ColorJitter = 0.4f, Flip = true, ImageSize = 224, CropPadding = 0,
+    };
+
+    /// <summary>Paper's longer ImageNet run: 200 epochs, cosine (same warm-up and scaling).</summary>
+    public static Recipe ImageNetLong { get; } = ImageNet with
+    {
+        Name = "imagenet-long", Description = "paper: ImageNet long, 200 epochs, cosine, otherwise as imagenet",
+        Epochs = 200, Schedule = ScheduleKind.Cosine,
+    };
+
+    /// <summary>
+    /// Ours, for a 2-core CPU (see results/training.md for the measurements behind it): ParNet in the CIFAR
+    /// layout, width 16 (planes 16/32/64), on 28x28 grey images padded to 32x32 with a random shift;
+    /// SGD Nesterov 0.9, batch 128, LR 0.1 with a 1-epoch warm-up then cosine to 0, weight decay 5e-4
+    /// (not on BN/bias), label smoothing 0.1, no dropout (the data set is small, the epochs few).
+    /// </summary>
+    public static Recipe FashionMnist { get; } = new()
+    {
+        Name = "fashion-mnist", Description = "ours: ParNet CIFAR layout w=16 on 32x32-padded Fashion-MNIST, 8 epochs, Nesterov SGD, warm-up 1 + cosine, LS 0.1",
+        Dataset = "fashion-mnist", Model = "parnet_cifar_small", Width = 16,
+        Epochs = 8, BatchSize = 128, Lr = 0.1, Momentum = 0.9, Nesterov = true, WeightDecay = 5e-4, NoDecayBnBias = true,
+        Schedule = ScheduleKind.Cosine, WarmupEpochs = 1, WarmupStartFactor = 0.1,
+        LabelSmoothing = 0.1, HeadDropout = 0.0, BlockDropout = 0.0, CropPadding = 2, Flip = true, ImageSize = 32,
+    };
+
+    public static IReadOnlyList<Recipe> All { get; } = [FashionMnist, Cifar, ImageNet, ImageNetLong];
+
+    public static IReadOnlyList<string> Names { get; } = All.Select(r => r.Name).ToList();
+
+    public static Recipe Get(string name) => All.FirstOrDefault(r => r.Name == name)
+        ?? throw new ArgumentException($"unknown recipe '{name}'; known recipes: {string.Join(", ", Names)}");
+}

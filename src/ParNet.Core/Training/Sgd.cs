@@ -1,0 +1,129 @@
+using static TorchSharp.torch;
+
+namespace ParNet.Training;
+
+/// <summary>
+/// SGD with momentum, Nesterov and decoupled-per-parameter weight decay, with exactly PyTorch's update
+/// (torch.optim.SGD, dampening 0):
+///   d = g + wd * p;  buf = d (first step) or momentum * buf + d;  d = nesterov ? d + momentum * buf : buf;  p -= lr * d.
+/// Written here rather than using TorchSharp's optimizer so that its state (one momentum buffer per named
+/// parameter) is plain named tensors that checkpoint to safetensors, and so that bfloat16 training can keep
+/// float32 master weights: with <see cref="MasterWeights"/> the update happens on a float32 copy which is
+/// then rounded into the (bfloat16) parameter.
+/// </summary>
+public sealed class Sgd : IDisposable
+{
+    readonly List<(string Name, TorchSharp.Modules.Parameter Param, double Decay)> _params = new();
+    readonly Dictionary<string, Tensor> _momentum = new(StringComparer.Ordinal);
+    readonly Dictionary<string, Tensor> _master = new(StringComparer.Ordinal);
+
+    public Sgd(IEnumerable<(string Name, TorchSharp.Modules.Parameter Param)> parameters, double momentum, bool nesterov,
+               double weightDecay, bool noDecayBnBias, bool masterWeights = false)
+    {
+        Momentum = momentum;
+        Nesterov = nesterov;
+        MasterWeights = masterWeights;
+        foreach (var (name, p) in parameters)
+        {
+            if (!p.requires_grad) continue;
+            double decay = noDecayBnBias && IsBnOrBias(name, p) ? 0 : weightDecay;
+            _params.Add((name, p, decay));
+            if (masterWeights) _master[name] = p.detach().to(ScalarType.Float32).clone().DetachFromDisposeScope();
+        }
+    }
+
+    public double Momentum { get; }
+    public bool Nesterov { get; }
+    public bool MasterWeights { get; }
+    public double LearningRate { get; set; }
+    public long Steps { get; private set; }
+
+    /// <summary>Parameters that get no weight decay with noDecayBnBias: 1-D tensors (BN weight/bias, biases).</summary>
+    public static bool IsBnOrBias(string name, Tensor p) => p.dim() <= 1 || name.EndsWith(".bias", StringComparison.Ordinal);
+
+    /// <summary>Names of the parameters with their weight decay.</summary>
+    public IReadOnlyList<(string Name, double Decay)> Groups => _params.Select(p => (p.Name, p.Decay)).ToList();
+
+    public void ZeroGrad()
+    {
+        foreach (var (_, p, _) in _params)
+        {
+            var g = p.grad;
+            if (g is not null) { g.detach_(); g.zero_(); }
+        }
+    }
+
+    public void Step()
+    {
+        using var noGrad = no_grad();
+        using var scope = NewDisposeScope();
+        foreach (var (name, p, decay) in _params)
+        {
+            var grad = p.grad;
+            if (grad is null) continue;
+            var weight = MasterWeights ? _master[name] : (Tensor)p;
+            var d = grad.dtype == weight.dtype ? grad : grad.to(weight.dtype);
+            if (decay != 0) d = d.add(weight, alpha: decay);
+            if (Momentum != 0)
+            {
+                if (_momentum.TryGetValue(name, out var buf)) buf.mul_(Momentum).add_(d);
+                else
+                {
+                    buf = d.detach().clone();
+                    buf.DetachFromDisposeScope();
+                    _momentum[name] = buf;
+                }
+                d = Nesterov ? d.add(buf, alpha: Momentum) : buf;
+            }
+            weight.add_(d, alpha: -LearningRate);
+            if (MasterWeights) p.copy_(weight);
+        }
+        Steps++;
+    }
+
+    /// <summary>The state to checkpoint: "momentum.NAME" and (with master weights) "master.NAME".</summary>
+    public Dictionary<string, Tensor> StateDict()
+    {
+        var state = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        foreach (var (k, v) in _momentum) state["momentum." + k] = v;
+        foreach (var (k, v) in _master) state["master." + k] = v;
+        return state;
+    }
+
+    public void LoadStateDict(IReadOnlyDictionary<string, Tensor> state, long steps)
+    {
+        using var noGrad = no_grad();
+        var names = _params.Select(p => p.Name).ToHashSet(StringComparer.Ordinal);
+        foreach (var key in state.Keys)
+        {
+            string name = key.StartsWith("momentum.", StringComparison.Ordinal) ? key["momentum.".Length..]
+                        : key.StartsWith("master.", StringComparison.Ordinal) ? key["master.".Length..]
+                        : throw new InvalidDataException($"optimizer state: unexpected entry '{key}'");
+            if (!names.Contains(name)) throw new InvalidDataException($"optimizer state: '{key}' names no trainable parameter of this model");
+        }
+        foreach (var v in _momentum.Values) v.Dispose();
+        _momentum.Clear();
+        foreach (var (name, p, _) in _params)
+        {
+            if (state.TryGetValue("momentum." + name, out var m))
+            {
+                if (!m.shape.SequenceEqual(p.shape)) throw new InvalidDataException($"optimizer state: momentum of {name} has the wrong shape");
+                _momentum[name] = m.detach().to(MasterWeights ? ScalarType.Float32 : p.dtype).clone().DetachFromDisposeScope();
+            }
+            if (MasterWeights)
+            {
+                if (state.TryGetValue("master." + name, out var w)) _master[name].copy_(w);
+                else _master[name].copy_(p);   // a float32 checkpoint resumed in bfloat16
+            }
+        }
+        Steps = steps;
+    }
+
+    public void Dispose()
+    {
+        foreach (var v in _momentum.Values) v.Dispose();
+        foreach (var v in _master.Values) v.Dispose();
+        _momentum.Clear();
+        _master.Clear();
+    }
+}

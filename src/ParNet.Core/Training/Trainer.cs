@@ -1,0 +1,316 @@
+using System.Diagnostics;
+using ParNet.Data;
+using TorchSharp;
+using ParNet.Models;
+using ParNet.Weights;
+using static TorchSharp.torch;
+
+namespace ParNet.Training;
+
+/// <summary>Things a run reports while it works; the library prints nothing, the CLI renders these.</summary>
+public abstract record TrainEvent;
+
+public sealed record StepEvent(int Epoch, int Epochs, int Batch, int Batches, double Loss, double Accuracy, double Lr,
+                               double ImagesPerSecond, TimeSpan Eta) : TrainEvent;
+
+public sealed record EvalProgressEvent(int Epoch, int Batch, int Batches) : TrainEvent;
+
+public sealed record EpochEvent(EpochMetrics Metrics, int Epochs, bool IsBest) : TrainEvent;
+
+public sealed record MessageEvent(string Text) : TrainEvent;
+
+public enum StopReason { Completed, Interrupted, TimeBudget }
+
+/// <summary>A NaN or infinite loss: the run stops, the last good checkpoint is left as it was.</summary>
+public sealed class TrainingDivergedException(string message) : Exception(message);
+
+public sealed record TrainOptions
+{
+    public required Recipe Recipe { get; init; }
+    /// <summary>Run folder: checkpoints/, metrics.csv, tensorboard/, *.png.</summary>
+    public required string RunDirectory { get; init; }
+    /// <summary>Stop (saving a resumable checkpoint) once this much training time has passed in this process.</summary>
+    public TimeSpan? TimeBudget { get; init; }
+    /// <summary>Model weights and activations in bfloat16; the optimizer keeps float32 master weights.</summary>
+    public bool BFloat16 { get; init; }
+    /// <summary>Continue from this checkpoint (see <see cref="Checkpoint.Load"/>); null starts fresh.</summary>
+    public LoadedCheckpoint? ResumeFrom { get; init; }
+    /// <summary>Evaluate on the test source every this many epochs (and always after the last).</summary>
+    public int EvalEvery { get; init; } = 1;
+    /// <summary>Per-step TensorBoard scalars every this many steps (0: none).</summary>
+    public int StepLogEvery { get; init; } = 20;
+    public IProgress<TrainEvent>? Progress { get; init; }
+    /// <summary>Test hook: stop as if interrupted once this many steps have run in this process.</summary>
+    public long? StopAfterSteps { get; init; }
+}
+
+public sealed record TrainResult(StopReason Reason, TrainingState State, string LastCheckpoint, string? BestCheckpoint);
+
+/// <summary>
+/// Supervised training with SGD on an <see cref="IBatchSource"/>: <see cref="Run"/> resumes or starts,
+/// loops <see cref="TrainOneEpoch"/> and <see cref="Evaluator.Evaluate"/>, logs and checkpoints each epoch.
+/// Seed torch (<see cref="Seed"/>) before building the model for reproducible initialization.
+/// </summary>
+public sealed class Trainer : IDisposable
+{
+    readonly ImageClassifier _model;
+    readonly IBatchSource _train;
+    readonly IBatchSource? _test;
+    readonly TrainOptions _o;
+    readonly Recipe _r;
+    readonly Sgd _optimizer;
+    readonly ModelEma? _ema;
+    readonly MetricsLog _log;
+    ImageClassifier? _emaModel;
+    TrainingState _state;
+    long _stepsThisProcess;
+    readonly Stopwatch _clock = new();
+
+    public static void Seed(int seed) => manual_seed(seed);
+
+    /// <summary>
+    /// Builds a model (random initialization) and puts the global generator back as it was, so that
+    /// when a helper model is built (the EMA copy, built at the first evaluation) does not change the
+    /// dropout masks that follow: a resumed run builds it at another point than an uninterrupted one.
+    /// </summary>
+    static ImageClassifier CreateWithoutConsumingRandomness(ModelConfig config)
+    {
+        using var saved = random.get_rng_state();
+        var model = ModelFactory.Create(config);
+        random.set_rng_state(saved);
+        return model;
+    }
+
+    public Trainer(ImageClassifier model, IBatchSource train, IBatchSource? test, TrainOptions options)
+    {
+        _model = model;
+        _train = train;
+        _test = test;
+        _o = options;
+        _r = options.Recipe.Validate();
+        if (train.BatchSize != _r.BatchSize)
+            throw new ArgumentException($"the training data gives batches of {train.BatchSize}, the recipe says {_r.BatchSize}");
+        if (LibTorchWorkarounds.EnsureCorrectConvolutions(model) is { } why) options.Progress?.Report(new MessageEvent(why));
+        if (options.BFloat16) _model.to(ScalarType.BFloat16);
+        _model.train();
+        _optimizer = new Sgd(_model.named_parameters(), _r.Momentum, _r.Nesterov, _r.WeightDecay, _r.NoDecayBnBias, masterWeights: options.BFloat16);
+        _ema = _r.EmaDecay > 0 ? new ModelEma(_model, _r.EmaDecay) : null;
+        _state = new TrainingState { Recipe = _r, Model = model.Config, BFloat16 = options.BFloat16 };
+        if (options.ResumeFrom is { } ckpt) Restore(ckpt);
+        _log = new MetricsLog(options.RunDirectory);
+    }
+
+    public TrainingState State => _state;
+    public Sgd Optimizer => _optimizer;
+    public string CheckpointDirectory => Path.Combine(_o.RunDirectory, "checkpoints");
+    public string LastPath => Path.Combine(CheckpointDirectory, "last");
+    public string BestPath => Path.Combine(CheckpointDirectory, "best");
+
+    void Restore(LoadedCheckpoint ckpt)
+    {
+        var s = ckpt.State;
+        if (s.Model.ToJson() != _model.Config.ToJson())
+            throw new InvalidDataException($"{ckpt.Directory}: the checkpoint was trained with another model configuration");
+        StateDict.Load(_model, ckpt.Weights, strict: true, what: $"{ckpt.Directory}/{Checkpoint.WeightsFile}");
+        _optimizer.LoadStateDict(ckpt.Optimizer, s.GlobalStep);
+        if (_ema is not null)
+        {
+            if (ckpt.Ema is null) throw new InvalidDataException($"{ckpt.Directory}: EMA is on but the checkpoint has no {Checkpoint.EmaFile}");
+            _ema.Load(ckpt.Ema, s.EmaUpdates);
+        }
+        if (s.TorchRngState is { } rng)
+        {
+            using var t = tensor(Convert.FromBase64String(rng), ScalarType.Byte);
+            random.set_rng_state(t);
+        }
+        // The recipe of this run wins (a resumed run may, e.g., get more epochs); progress comes from the checkpoint.
+        _state = s with { Recipe = _r, BFloat16 = _o.BFloat16, Finished = false };
+    }
+
+    /// <summary>Trains until the recipe's last epoch, an interruption (cancel), or the time budget.</summary>
+    public TrainResult Run(CancellationToken cancel = default)
+    {
+        _clock.Restart();
+        int epochs = _r.Epochs;
+        if (_state.Epoch > 0 || _state.BatchInEpoch > 0)
+            Report(new MessageEvent($"resuming at epoch {_state.Epoch + 1}, batch {_state.BatchInEpoch}, step {_state.GlobalStep}"));
+        while (_state.Epoch < epochs)
+        {
+            int epoch = _state.Epoch;
+            var outcome = TrainOneEpoch(epoch, cancel);
+            if (outcome is not null)
+            {
+                SaveLast();
+                return new TrainResult(outcome.Value, _state, LastPath, Checkpoint.Locate(BestPath));
+            }
+            FinishEpoch(epoch);
+        }
+        _state = _state with { Finished = true };
+        SaveLast();
+        return new TrainResult(StopReason.Completed, _state, LastPath, Checkpoint.Locate(BestPath));
+    }
+
+    /// <summary>
+    /// One pass over the training data from <see cref="TrainingState.BatchInEpoch"/> on. Returns null when the
+    /// epoch completed, or why it stopped early (the state then records the position for a resume).
+    /// </summary>
+    public StopReason? TrainOneEpoch(int epoch, CancellationToken cancel)
+    {
+        int batches = (_train.Count + _train.BatchSize - 1) / _train.BatchSize;
+        int start = _state.BatchInEpoch;
+        double lossSum = _state.PartialLossSum, seconds = _state.PartialSeconds;
+        long correct = _state.PartialCorrect, seen = _state.PartialSeen, step = _state.GlobalStep;
+        var epochClock = Stopwatch.StartNew();
+        double rate = 0;
+        int b = -1;
+        StopReason? stop = null;
+        _model.train();
+        foreach (var batch in _train.Epoch(epoch, CancellationToken.None))
+        {
+            using (batch)
+            {
+                b++;
+                if (b < start) continue;
+                stop = cancel.IsCancellationRequested || (_o.StopAfterSteps is long max && _stepsThisProcess >= max) ? StopReason.Interrupted
+                     : _o.TimeBudget is { } budget && _clock.Elapsed >= budget ? StopReason.TimeBudget : null;
+                if (stop is not null) { b--; break; }
+
+                double lr = LrSchedules.At(_r, epoch + (double)b / batches, _train.BatchSize);
+                var (loss, hits) = TrainStep(batch, lr, epoch, b);
+                step++;
+                _stepsThisProcess++;
+                lossSum += loss * batch.Count;
+                correct += hits;
+                seen += batch.Count;
+                double elapsed = seconds + epochClock.Elapsed.TotalSeconds;
+                rate = seen / Math.Max(1e-9, elapsed);
+                if (_o.StepLogEvery > 0 && step % _o.StepLogEvery == 0) _log.Step(step, loss, lr);
+                double remainingImages = (batches - b - 1) * (double)_train.BatchSize + (_r.Epochs - epoch - 1) * (double)_train.Count;
+                Report(new StepEvent(epoch + 1, _r.Epochs, b + 1, batches, lossSum / seen, (double)correct / seen, lr, rate,
+                    TimeSpan.FromSeconds(remainingImages / Math.Max(1e-9, rate))));
+            }
+        }
+        _state = _state with
+        {
+            GlobalStep = step, BatchInEpoch = stop is null ? 0 : b + 1,
+            PartialLossSum = lossSum, PartialCorrect = correct, PartialSeen = seen,
+            PartialSeconds = seconds + epochClock.Elapsed.TotalSeconds,
+            ElapsedSeconds = _state.ElapsedSeconds + epochClock.Elapsed.TotalSeconds,
+            EmaUpdates = _ema?.Updates ?? 0,
+        };
+        return stop;
+    }
+
+    /// <summary>Forward, loss, backward, SGD update (and EMA); returns the loss and the number of correct predictions.</summary>
+    (double Loss, long Correct) TrainStep(Batch batch, double lr, int epoch, int batchIndex)
+    {
+        using var scope = NewDisposeScope();
+        var images = _o.BFloat16 ? batch.Images.to(ScalarType.BFloat16) : batch.Images;
+        var logits = _model.call(images);
+        var loss = Losses.CrossEntropy(logits, batch.Labels, _r.LabelSmoothing);
+        double value = loss.item<float>();
+        if (!double.IsFinite(value))
+            throw new TrainingDivergedException(
+                $"the loss became {value} at epoch {epoch + 1}, batch {batchIndex + 1} (step {_optimizer.Steps + 1}, LR {lr:G4}); " +
+                $"training stopped; the last good checkpoint is {Checkpoint.Locate(LastPath) ?? "(none yet)"}. Try a lower --lr or more --warmup.");
+        _optimizer.ZeroGrad();
+        loss.backward();
+        using (no_grad())
+        {
+            // a finite loss can still come with NaN/inf gradients: never let them reach the weights
+            var norms = _model.parameters().Select(p => p.grad).Where(g => g is not null).Select(g => g!.abs().max().to(ScalarType.Float32)).ToArray();
+            if (norms.Length > 0 && !stack(norms).isfinite().all().item<bool>())
+                throw new TrainingDivergedException(
+                    $"non-finite gradients at epoch {epoch + 1}, batch {batchIndex + 1} (step {_optimizer.Steps + 1}, LR {lr:G4}, loss {value:G4}); " +
+                    $"training stopped before the update; the last good checkpoint is {Checkpoint.Locate(LastPath) ?? "(none yet)"}.");
+        }
+        _optimizer.LearningRate = lr;
+        _optimizer.Step();
+        _ema?.Update(_model);
+        long hits;
+        using (no_grad()) hits = logits.argmax(1).eq(batch.Labels).sum().item<long>();
+        return (value, hits);
+    }
+
+    void FinishEpoch(int epoch)
+    {
+        int epochs = _r.Epochs;
+        EvalResult? eval = null;
+        if (_test is not null && ((epoch + 1) % Math.Max(1, _o.EvalEvery) == 0 || epoch + 1 == epochs))
+            eval = Evaluate(epoch + 1);
+        double lr = LrSchedules.At(_r, epoch + 1 - 1e-9, _train.BatchSize);
+        var m = new EpochMetrics
+        {
+            Epoch = epoch + 1,
+            Lr = lr,
+            TrainLoss = _state.PartialLossSum / Math.Max(1, _state.PartialSeen),
+            TrainAccuracy = (double)_state.PartialCorrect / Math.Max(1, _state.PartialSeen),
+            TestLoss = eval?.Loss, TestAccuracy = eval?.Top1, TestTop5 = eval?.Top5,
+            EpochSeconds = _state.PartialSeconds,
+            ImagesPerSecond = _state.PartialSeen / Math.Max(1e-9, _state.PartialSeconds),
+            ElapsedSeconds = _state.ElapsedSeconds,
+            RssMiB = ResidentMiB(),
+        };
+        bool best = eval is not null && eval.Top1 > _state.BestAccuracy;
+        var history = new List<EpochMetrics>(_state.History) { m };
+        _state = _state with
+        {
+            Epoch = epoch + 1, BatchInEpoch = 0, PartialLossSum = 0, PartialCorrect = 0, PartialSeen = 0, PartialSeconds = 0,
+            History = history,
+            BestAccuracy = best ? eval!.Top1 : _state.BestAccuracy,
+            BestEpoch = best ? epoch + 1 : _state.BestEpoch,
+        };
+        _log.Epoch(m, history);
+        SaveLast();
+        if (best) Checkpoint.Save(BestPath, _model, _optimizer, _ema, CaptureState());
+        Report(new EpochEvent(m, epochs, best));
+    }
+
+    /// <summary>Evaluates the weights training would ship: the EMA weights when EMA is on, else the model.</summary>
+    public EvalResult Evaluate(int epoch)
+    {
+        if (_test is null) throw new InvalidOperationException("no evaluation data");
+        int classes = _model.Config.NumClasses;
+        Action<int, int> onBatch = (b, n) => Report(new EvalProgressEvent(epoch, b, n));
+        if (_ema is null)
+            return Evaluator.Evaluate(_model, _test, classes, _o.BFloat16 ? ScalarType.BFloat16 : null, onBatch: onBatch);
+        _emaModel ??= CreateWithoutConsumingRandomness(_model.Config);
+        StateDict.Load(_emaModel, _ema.StateDict(), strict: true, what: "EMA weights");
+        return Evaluator.Evaluate(_emaModel, _test, classes, onBatch: onBatch);
+    }
+
+    TrainingState CaptureState()
+    {
+        using var rng = random.get_rng_state();
+        return _state with { TorchRngState = Convert.ToBase64String(rng.data<byte>().ToArray()), EmaUpdates = _ema?.Updates ?? 0 };
+    }
+
+    void SaveLast()
+    {
+        _state = CaptureState();
+        Checkpoint.Save(LastPath, _model, _optimizer, _ema, _state);
+    }
+
+    void Report(TrainEvent e) => _o.Progress?.Report(e);
+
+    /// <summary>Resident set size of this process in MiB (VmRSS), native memory included.</summary>
+    public static double ResidentMiB()
+    {
+        try
+        {
+            foreach (var line in File.ReadLines("/proc/self/status"))
+                if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
+                    return double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture) / 1024.0;
+        }
+        catch (IOException) { }
+        return Environment.WorkingSet / (1024.0 * 1024.0);
+    }
+
+    public void Dispose()
+    {
+        _log.Dispose();
+        _optimizer.Dispose();
+        _ema?.Dispose();
+        _emaModel?.Dispose();
+    }
+}

@@ -1,0 +1,45 @@
+using System.Text.Json;
+using ParNet.Benchmarking;
+using ParNet.Cli;
+using ParNet.Tests.Export;
+
+namespace ParNet.Tests.Benchmarking;
+
+/// <summary>The benchmark's bookkeeping (no timing is asserted: the machine is shared).</summary>
+public class BenchmarkTests
+{
+    [Fact]
+    public void Timing_stats_take_median_min_and_max()
+    {
+        var s = TimingStats.Of([0.3, 0.1, 0.2, 0.5]);
+        Assert.Equal((0.25, 0.1, 0.5, 4), (s.Median, s.Min, s.Max, s.Runs));
+        Assert.Equal(0.2, TimingStats.Of([0.3, 0.1, 0.2]).Median);
+        int calls = 0;
+        var measured = TimingStats.Measure(() => calls++, warmup: 2, repeats: 3);
+        Assert.Equal(5, calls);
+        Assert.Equal(3, measured.Runs);
+    }
+
+    [Fact]
+    public void Bench_writes_json_markdown_and_png_for_the_chosen_variants()
+    {
+        using var folder = new ExportTempFolder();
+        string config = folder.File("small.json");
+        File.WriteAllText(config, (ParNet.Models.ModelRegistry.Get("parnet_cifar_small") with { Planes = [8, 16, 32], FinalWidth = 32, BlocksPerStream = [1, 1, 1] }).ToJson());
+        var (stdout, stderr) = (new StringWriter(), new StringWriter());
+        int code = CommandRunner.Run(["bench", "--config", config, "--only", "unfused,fused,fused-parallel,onnx-parallel", "--repeats", "1",
+            "--throughput-repeats", "1", "--warmup", "0", "--batch", "2", "--out", folder.File("out")], stdout, stderr);
+        Assert.True(code == 0, stderr.ToString());
+        var json = JsonDocument.Parse(File.ReadAllText(folder.File("out/bench.json"))).RootElement;
+        Assert.Equal(["unfused", "fused", "fused-parallel", "onnx-parallel"],
+            json.GetProperty("results").EnumerateArray().Select(r => r.GetProperty("key").GetString()));
+        var fused = json.GetProperty("results")[1];
+        var unfused = json.GetProperty("results")[0];
+        Assert.True(fused.GetProperty("gflop_per_image").GetDouble() < unfused.GetProperty("gflop_per_image").GetDouble());
+        Assert.True(json.GetProperty("matmul_2048_gflops").GetDouble() > 0);
+        string md = File.ReadAllText(folder.File("out/bench.md"));
+        Assert.Contains("- machine: ", md);
+        Assert.Contains("- command: `parnet bench", md);
+        Assert.True(new FileInfo(folder.File("out/bench.png")).Length > 1000);
+    }
+}

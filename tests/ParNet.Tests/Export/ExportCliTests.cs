@@ -1,0 +1,203 @@
+using System.Text.Json;
+using SkiaSharp;
+using ParNet.Cli;
+using ParNet.Data;
+using ParNet.Export;
+using ParNet.Inference;
+using ParNet.Models;
+using ParNet.Tests.Models;
+using ParNet.Weights;
+using TorchSharp.PyBridge;
+using static TorchSharp.torch;
+
+namespace ParNet.Tests.Export;
+
+/// <summary>`parnet export` and `parnet predict` end to end.</summary>
+public class ExportCliTests
+{
+    static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        var (stdout, stderr) = (new StringWriter(), new StringWriter());
+        int code = CommandRunner.Run(args, stdout, stderr);
+        return (code, stdout.ToString(), stderr.ToString());
+    }
+
+    static string TinyConfigFile(ExportTempFolder folder)
+    {
+        string path = folder.File("tiny.json");
+        File.WriteAllText(path, OfficialParityTests.TinyConfig.ToJson());
+        return path;
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Export_writes_onnx_that_reproduces_the_authors_logits(bool fused)
+    {
+        using var folder = new ExportTempFolder();
+        string output = folder.File("tiny.onnx");
+        var args = new List<string> { "export", "--config", TinyConfigFile(folder), "--weights", Fixtures.Path("parnet_official_tiny_silu.pt"),
+                                      "--out", output, "--image-size", "64", "--format", "onnx" };
+        if (fused) args.Add("--fused");
+        var (code, stdout, stderr) = Run(args.ToArray());
+        Assert.True(code == 0, stderr);
+        Assert.Contains(fused ? "fused" : "training form", stdout);
+
+        using var engine = new OnnxRuntimeEngine(output);
+        var io = Safetensors.LoadStateDict(Fixtures.Path("parnet_official_tiny_silu.io.safetensors"));
+        double err = ExportTestSupport.RelativeL2(engine.Run(io["input"]), io["logits"]);
+        Assert.True(err <= 1e-4, $"relative L2 {err:E3}");
+        Assert.Equal(fused, engine.Info.Fused);
+        Assert.Equal(1000, engine.Info.ClassNames!.Count);
+    }
+
+    [Theory]
+    [InlineData("export", "--model", "parnet_s", "--weights", "w.safetensors", "--out", "m.onnx", "--format", "tflite")]
+    [InlineData("export", "--model", "parnet_s", "--weights", "w.safetensors")]                          // no --out
+    [InlineData("export", "--model", "parnet_s", "--out", "m.onnx")]                                      // no --weights
+    [InlineData("export", "--model", "parnet_s", "--weights", "/no/such.safetensors", "--out", "m.onnx")]
+    [InlineData("predict", "--model", "parnet_s", "--weights", "w.safetensors")]                          // no image
+    [InlineData("predict", "--model", "parnet_s", "--weights", "w.safetensors", "--engine", "tensorrt", "a.png")]
+    [InlineData("predict", "--model", "parnet_s", "--weights", "/no/such.safetensors", "a.png")]
+    [InlineData("bench", "--only", "unfused,warp-drive")]
+    [InlineData("bench", "--repeats", "0")]
+    public void Bad_arguments_exit_2_with_one_line(params string[] args)
+    {
+        var (code, _, stderr) = Run(args);
+        Assert.Equal(2, code);
+        Assert.Single(stderr.TrimEnd().Split('\n'));
+        Assert.StartsWith($"parnet {args[0]}: ", stderr);
+        if (args.Contains("tflite")) Assert.Contains("onnx", stderr);
+    }
+
+    [Fact]
+    public void Export_without_a_stored_configuration_asks_for_one()
+    {
+        var (code, _, stderr) = Run("export", "--weights", Fixtures.Path("parnet_official_tiny_silu.safetensors"), "--out", "/tmp/x.onnx");
+        Assert.Equal(2, code);
+        Assert.Contains("--model", stderr);
+    }
+
+    static void WritePng(string path, int size, Func<int, int, SKColor> pixel)
+    {
+        using var bitmap = new SKBitmap(new SKImageInfo(size, size, SKColorType.Rgba8888, SKAlphaType.Unpremul));
+        for (int y = 0; y < size; y++)
+            for (int x = 0; x < size; x++) bitmap.SetPixel(x, y, pixel(x, y));
+        using var data = bitmap.Encode(SKEncodedImageFormat.Png, 100);
+        File.WriteAllBytes(path, data.ToArray());
+    }
+
+    static SKColor Pattern(int x, int y) => new((byte)(x * 4), (byte)(y * 4), (byte)((x * y) % 256));
+
+    /// <summary>Our own copy of the fixture weights with a sidecar naming the classes (predict reads it).</summary>
+    static (string Weights, string[] Names) WeightsWithSidecar(ExportTempFolder folder)
+    {
+        string weights = folder.File("tiny.safetensors");
+        File.Copy(Fixtures.Path("parnet_official_tiny_silu.safetensors"), weights);
+        var names = Enumerable.Range(0, 1000).Select(i => $"label-{i}").ToArray();
+        new DeploymentInfo { Model = OfficialParityTests.TinyConfig, ClassNames = names, Dataset = "imagenet", ImageSize = 64 }.WriteSidecar(weights);
+        return (weights, names);
+    }
+
+    [Fact]
+    public void Predict_reports_top5_from_the_sidecar_and_keeps_going_past_unreadable_files()
+    {
+        using var folder = new ExportTempFolder();
+        var (weights, names) = WeightsWithSidecar(folder);
+        string good = folder.File("good.png"), broken = folder.File("broken.png"), missing = folder.File("missing.png");
+        WritePng(good, 64, Pattern);
+        File.WriteAllBytes(broken, [1, 2, 3, 4, 5, 6, 7, 8]);
+
+        var (code, stdout, stderr) = Run("predict", "--weights", weights, "--json", good, broken, missing);
+        Assert.Equal(1, code);
+        var results = JsonDocument.Parse(stdout).RootElement;
+        Assert.Equal(3, results.GetArrayLength());
+        var top = results[0].GetProperty("top").EnumerateArray().ToList();
+        Assert.Equal(5, top.Count);
+        var probs = top.Select(t => t.GetProperty("probability").GetDouble()).ToList();
+        Assert.Equal(probs.OrderByDescending(p => p), probs);
+        Assert.All(top, t => Assert.Equal(names[t.GetProperty("class").GetInt32()], t.GetProperty("name").GetString()));
+        Assert.Contains("broken.png", results[1].GetProperty("error").GetString());
+        Assert.True(results[2].TryGetProperty("error", out _));
+
+        // the image is exactly 64x64: used as is, ImageNet-normalized; the probabilities are the model's on that tensor
+        using var model = new ParNetModel(OfficialParityTests.TinyConfig);
+        StateDict.Load(model, weights);
+        model.eval();
+        var input = ExpectedRgbInput(64, Pattern, DatasetInfo.ImageNetMean, DatasetInfo.ImageNetStd);
+        using var noGrad = no_grad();
+        var expected = nn.functional.softmax(model.call(input), 1)[0];
+        foreach (var t in top)
+            Assert.Equal(expected[t.GetProperty("class").GetInt32()].item<float>(), t.GetProperty("probability").GetDouble(), 5);
+    }
+
+    static Tensor ExpectedRgbInput(int size, Func<int, int, SKColor> pixel, float[] mean, float[] std)
+    {
+        var data = new float[3 * size * size];
+        for (int y = 0; y < size; y++)
+            for (int x = 0; x < size; x++)
+            {
+                var c = pixel(x, y);
+                byte[] rgb = [c.Red, c.Green, c.Blue];
+                for (int ch = 0; ch < 3; ch++) data[(ch * size + y) * size + x] = (rgb[ch] / 255f - mean[ch]) / std[ch];
+            }
+        return tensor(data, [1, 3, size, size]);
+    }
+
+    [Fact]
+    public void Predict_with_onnxruntime_and_from_an_onnx_file_agree_with_torch()
+    {
+        using var folder = new ExportTempFolder();
+        var (weights, _) = WeightsWithSidecar(folder);
+        string image = folder.File("img.png");
+        WritePng(image, 80, Pattern);   // not 64: resized to 73 and centre-cropped
+
+        var torchRun = Run("predict", "--weights", weights, "--json", image);
+        var ortRun = Run("predict", "--weights", weights, "--engine", "onnxruntime", "--json", image);
+        string onnx = folder.File("tiny.onnx");
+        Assert.Equal(0, Run("export", "--weights", weights, "--out", onnx).Code);
+        var fileRun = Run("predict", "--weights", onnx, "--json", image);
+        foreach (var run in new[] { torchRun, ortRun, fileRun }) Assert.True(run.Code == 0, run.Err);
+
+        static List<(int, double)> Top(string json) => JsonDocument.Parse(json).RootElement[0].GetProperty("top").EnumerateArray()
+            .Select(t => (t.GetProperty("class").GetInt32(), t.GetProperty("probability").GetDouble())).ToList();
+        var reference = Top(torchRun.Out);
+        foreach (var other in new[] { Top(ortRun.Out), Top(fileRun.Out) })
+        {
+            Assert.Equal(reference.Select(r => r.Item1), other.Select(r => r.Item1));
+            for (int i = 0; i < reference.Count; i++) Assert.Equal(reference[i].Item2, other[i].Item2, 4);
+        }
+        Assert.Contains("label-", fileRun.Out);   // names travelled in the ONNX metadata
+    }
+
+    [Fact]
+    public void Predict_feeds_fashion_mnist_models_grey_28px_padded_like_training()
+    {
+        using var folder = new ExportTempFolder();
+        var config = ModelRegistry.Get("parnet_cifar_small") with { Planes = [8, 16, 32], FinalWidth = 32, BlocksPerStream = [1, 1, 1], InChannels = 1 };
+        using var model = ModelFactory.Create(config);
+        ExportTestSupport.Randomize(model, seed: 21);
+        model.eval();
+        string weights = folder.File("fm.safetensors");
+        StateDict.Save(model, weights);
+        new DeploymentInfo { Model = config, Dataset = "fashion-mnist" }.WriteSidecar(weights);
+        string image = folder.File("shirt.png");
+        static SKColor Grey(int x, int y) { byte v = (byte)((x * 9 + y * 5) % 256); return new SKColor(v, v, v); }
+        WritePng(image, 28, Grey);
+
+        var (code, stdout, stderr) = Run("predict", "--weights", weights, "--json", image);
+        Assert.True(code == 0, stderr);
+        var top = JsonDocument.Parse(stdout).RootElement[0].GetProperty("top").EnumerateArray().ToList();
+        Assert.Contains(top[0].GetProperty("name").GetString(), DatasetInfo.FashionMnist.ClassNames);
+
+        // expected input: 28x28 grey, zero-padded by 2 to 32x32, then normalized with Fashion-MNIST's statistics
+        float mean = DatasetInfo.FashionMnist.Mean[0], std = DatasetInfo.FashionMnist.Std[0];
+        var data = Enumerable.Repeat((0f - mean) / std, 32 * 32).ToArray();
+        for (int y = 0; y < 28; y++)
+            for (int x = 0; x < 28; x++) data[(y + 2) * 32 + x + 2] = (Grey(x, y).Red / 255f - mean) / std;
+        using var noGrad = no_grad();
+        var expected = nn.functional.softmax(model.call(tensor(data, [1, 1, 32, 32])), 1)[0];
+        foreach (var t in top)
+            Assert.Equal(expected[t.GetProperty("class").GetInt32()].item<float>(), t.GetProperty("probability").GetDouble(), 4);
+    }
+}

@@ -1,0 +1,66 @@
+using ParNet.Cli;
+using ParNet.Fusion;
+using ParNet.Tests.Models;
+using ParNet.Weights;
+using TorchSharp.PyBridge;
+using static TorchSharp.torch;
+
+namespace ParNet.Tests.Fusion;
+
+public class FuseCommandTests
+{
+    static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        var (stdout, stderr) = (new StringWriter(), new StringWriter());
+        int code = CommandRunner.Run(args, stdout, stderr);
+        return (code, stdout.ToString(), stderr.ToString());
+    }
+
+    [Fact]
+    public void Fuse_writes_weights_that_reproduce_the_official_fused_logits()
+    {
+        using var folder = new TempFolder();
+        string config = folder.File("tiny.json");
+        File.WriteAllText(config, OfficialParityTests.TinyConfig.ToJson());
+        string output = folder.File("out/tiny_fused.safetensors");
+
+        var (code, stdout, stderr) = Run("fuse", "--config", config, "--weights", Fixtures.Path("parnet_official_tiny_silu.pt"), "--out", output);
+        Assert.True(code == 0, stderr);
+        Assert.Contains("574,792", stdout);
+
+        using var fused = ParNetFuser.CreateFused(OfficialParityTests.TinyConfig);
+        StateDict.Load(fused, output);
+        fused.eval();
+        var io = Safetensors.LoadStateDict(Fixtures.Path("parnet_official_tiny_silu.io.safetensors"));
+        using var noGrad = no_grad();
+        Assert.True(OfficialParityTests.RelativeL2(fused.call(io["input"]), io["logits_fused"]) <= 1e-5);
+    }
+
+    [Theory]
+    [InlineData("fuse", "--model", "parnet_s", "--out", "x.safetensors")]                                  // no --weights
+    [InlineData("fuse", "--model", "parnet_s", "--weights", "w.safetensors")]                              // no --out
+    [InlineData("fuse", "--weights", "w.safetensors", "--out", "x.safetensors")]                           // no model
+    [InlineData("fuse", "--model", "parnet_s", "--config", "c.json", "--weights", "w", "--out", "x.safetensors")]
+    [InlineData("fuse", "--model", "no_such_model", "--weights", "w.safetensors", "--out", "x.safetensors")]
+    [InlineData("fuse", "--model", "resnet12_wide", "--weights", "w.safetensors", "--out", "x.safetensors")]
+    [InlineData("fuse", "--model", "parnet_s", "--weights", "/no/such/file.safetensors", "--out", "x.safetensors")]
+    [InlineData("fuse", "--model", "parnet_s", "--weights", "w.safetensors", "--out", "x.safetensors", "--typo", "1")]
+    public void Bad_arguments_exit_2_with_one_line(params string[] args)
+    {
+        var (code, stdout, stderr) = Run(args);
+        Assert.Equal(2, code);
+        Assert.Single(stderr.TrimEnd().Split('\n'));
+        Assert.StartsWith("parnet fuse: ", stderr);
+    }
+
+    [Fact]
+    public void Weights_that_do_not_match_the_model_exit_2_and_write_nothing()
+    {
+        using var folder = new TempFolder();
+        string output = folder.File("fused.safetensors");
+        var (code, _, stderr) = Run("fuse", "--model", "parnet_s", "--weights", Fixtures.Path("parnet_official_tiny_silu.safetensors"), "--out", output);
+        Assert.Equal(2, code);
+        Assert.Contains("mis-shaped", stderr);
+        Assert.False(File.Exists(output));
+    }
+}

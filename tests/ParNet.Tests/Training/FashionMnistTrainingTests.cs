@@ -1,0 +1,33 @@
+using ParNet.Cli;
+using ParNet.Data;
+using ParNet.Training;
+
+namespace ParNet.Tests.Training;
+
+/// <summary>CI's short real training: `parnet train` on a Fashion-MNIST subset, then `parnet eval` (under ~3 min on 2 cores).</summary>
+public class FashionMnistTrainingTests
+{
+    [Fact]
+    public void ShortRealTrainingBeatsChanceByFar()
+    {
+        // Fashion-MNIST must be installed (scripts/install-data.sh; CI runs it as root): a missing data set fails loudly.
+        Assert.True(IdxReader.HasSplit(DataLocations.SystemFashionMnist, train: true) || IdxReader.HasSplit(DataLocations.LocalFashionMnist, train: true),
+            "Fashion-MNIST is not installed: run scripts/install-data.sh");
+        using var dir = new TempDir();
+        var output = new StringWriter();
+        int code = CommandRunner.Run(["train", "--width", "8", "--subset", "150", "--test-subset", "50", "--epochs", "3",
+            "--warmup", "0.5", "--out", dir.Path, "--seed", "1"], output, output);
+        Assert.True(code == 0, output.ToString());
+        var state = Checkpoint.ReadState(Path.Combine(dir.Path, "checkpoints", "last"));
+        Assert.Equal(3, state.History.Count);
+        double accuracy = state.History[^1].TestAccuracy!.Value;
+        Assert.True(accuracy > 0.5, $"test accuracy {accuracy:P1} after 3 short epochs (chance 10%)\n{output}");
+
+        var evalOut = new StringWriter();
+        Assert.Equal(0, CommandRunner.Run(["eval", "--run", dir.Path, "--subset", "50"], evalOut, evalOut));
+        Assert.Contains("top-1", evalOut.ToString());
+        Assert.True(File.Exists(Path.Combine(dir.Path, "eval-last", "confusion.png")));
+        // bad input: one line, exit code 2
+        Assert.Equal(2, CommandRunner.Run(["train", "--epochs", "x"], evalOut, evalOut));
+    }
+}

@@ -1,0 +1,107 @@
+using System.Text;
+using ParNet.Data;
+using ParNet.Training;
+using SkiaSharp;
+using static TorchSharp.torch;
+
+namespace ParNet.Tests.Training;
+
+public class LoggingAndEvalTests
+{
+    [Fact]
+    public void Crc32CKnownAnswer() => Assert.Equal(0xE3069283u, TensorBoardWriter.Crc32C(Encoding.ASCII.GetBytes("123456789")));
+
+    [Fact]
+    public void TensorBoardScalarsReadBack()
+    {
+        using var dir = new TempDir();
+        string path;
+        using (var tb = new TensorBoardWriter(dir.Path))
+        {
+            tb.AddScalar("loss", 1.5, 1);
+            tb.AddScalars([("loss", 0.75), ("acc", 0.5)], 2);
+            path = tb.Path;
+        }
+        Assert.StartsWith("events.out.tfevents.", Path.GetFileName(path));
+        var scalars = TensorBoardWriter.ReadScalars(path);
+        Assert.Equal([("loss", 1L, 1.5f), ("loss", 2L, 0.75f), ("acc", 2L, 0.5f)], scalars);
+        var bytes = File.ReadAllBytes(path);
+        bytes[^3] ^= 0xFF;   // corrupt the last record's payload
+        File.WriteAllBytes(path, bytes);
+        Assert.Throws<InvalidDataException>(() => TensorBoardWriter.ReadScalars(path));
+    }
+
+    /// <summary>Passes its input through: the "images" are the logits.</summary>
+    sealed class Logits() : nn.Module<Tensor, Tensor>("logits")
+    {
+        public override Tensor forward(Tensor x) => x.alias();
+    }
+
+    sealed class FixedSource(float[] logits, long[] labels, int views, int classes) : IBatchSource
+    {
+        public int Count => labels.Length;
+        public int BatchSize => labels.Length;
+        public (int Channels, int Height, int Width) ImageShape => (classes, 1, 1);
+        public IReadOnlyList<string> ClassNames => Enumerable.Range(0, classes).Select(i => $"k{i}").ToArray();
+        public IEnumerable<Batch> Epoch(int epoch, CancellationToken cancel = default)
+        {
+            yield return new Batch(tensor(logits, [labels.Length * views, classes]), tensor(labels, [(long)labels.Length]));
+        }
+    }
+
+    [Fact]
+    public void Top1Top5PerClassAndConfusion()
+    {
+        // 6 classes, 3 images: image 0 (class 0) right; image 1 (class 1) predicted 2, true class ranked 2nd;
+        // image 2 (class 5) predicted 0, true class ranked last (outside the top 5)
+        float[] logits =
+        [
+            9, 1, 2, 3, 4, 5,
+            0, 8, 9, 1, 2, 3,
+            9, 8, 7, 6, 5, 0,
+        ];
+        var r = Evaluator.Evaluate(new Logits(), new FixedSource(logits, [0, 1, 5], 1, 6), 6);
+        Assert.Equal(3, r.Count);
+        Assert.Equal(1 / 3.0, r.Top1, 9);
+        Assert.Equal(2 / 3.0, r.Top5, 9);
+        Assert.Equal(1, r.Confusion[0, 0]);
+        Assert.Equal(1, r.Confusion[1, 2]);
+        Assert.Equal(1, r.Confusion[5, 0]);
+        Assert.Equal(new[] { 1.0, 0.0, double.NaN, double.NaN, double.NaN, 0.0 }, r.PerClassAccuracy);
+        Assert.StartsWith("true\\predicted,k0,k1", r.ConfusionCsv());
+        Assert.Contains("k1,0,0,1,0,0,0", r.ConfusionCsv());
+
+        using var dir = new TempDir();
+        Evaluator.WriteReport(r, dir.Path);
+        using var png = SKBitmap.Decode(Path.Combine(dir.Path, "confusion.png"));
+        Assert.True(png.Width > 100);
+        Assert.Contains("1,k1,1,0,0", File.ReadAllText(Path.Combine(dir.Path, "per_class.csv")));
+    }
+
+    [Fact]
+    public void MultiViewBatchesAverageTheViewsProbabilities()
+    {
+        // one image, two views: view 1 votes class 0 weakly, view 2 votes class 1 strongly -> class 1
+        float[] logits = [1, 0, 0, 6];
+        var r = Evaluator.Evaluate(new Logits(), new FixedSource(logits, [1], 2, 2), 2);
+        Assert.Equal(1.0, r.Top1);
+        Assert.Equal(1, r.Confusion[1, 1]);
+    }
+
+    [Fact]
+    public void PlotsAreWritten()
+    {
+        using var dir = new TempDir();
+        var history = Enumerable.Range(1, 3).Select(e => new EpochMetrics { Epoch = e, Lr = 0.1 / e, TrainLoss = 1.0 / e, TrainAccuracy = 0.5 + e / 10.0, TestAccuracy = 0.5 }).ToList();
+        MetricsLog.Plot(dir.Path, history);
+        MetricsLog.WriteCsv(Path.Combine(dir.Path, "m.csv"), history);
+        foreach (var name in new[] { "loss.png", "accuracy.png", "lr.png" })
+        {
+            using var bmp = SKBitmap.Decode(Path.Combine(dir.Path, name));
+            Assert.Equal((800, 500), (bmp.Width, bmp.Height));
+        }
+        var lines = File.ReadAllLines(Path.Combine(dir.Path, "m.csv"));
+        Assert.Equal(MetricsLog.CsvHeader, lines[0]);
+        Assert.StartsWith("2,0.05,0.5,0.7,,0.5,", lines[2]);
+    }
+}

@@ -1,0 +1,176 @@
+using ParNet.Models;
+using ParNet.Training;
+using ParNet.Weights;
+using static TorchSharp.torch;
+
+namespace ParNet.Tests.Training;
+
+public class TrainerTests
+{
+    static Recipe Quick(int epochs, double lr = 0.05) => new()
+    {
+        Name = "test", Epochs = epochs, BatchSize = 32, Lr = lr, Momentum = 0.9, Nesterov = true, WeightDecay = 1e-4,
+        Schedule = ScheduleKind.Cosine, WarmupEpochs = 0, Seed = 3,
+    };
+
+    static Dictionary<string, float[]> Snapshot(nn.Module m)
+        => m.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.to(ScalarType.Float32).data<float>().ToArray());
+
+    [Fact]
+    public void TinyModelOverfitsTinySetTo100Percent()
+    {
+        using var dir = new TempDir();
+        var data = SyntheticSource.Patterns(64, 4, 8, 32, noise: 0.2);
+        Trainer.Seed(0);
+        using var model = ModelFactory.Create(TinyModels.Config(width: 8));
+        using var trainer = new Trainer(model, data, data, new TrainOptions { Recipe = Quick(30, lr: 0.05) with { WeightDecay = 0 }, RunDirectory = dir.Path, EvalEvery = 30 });
+        var result = trainer.Run();
+        Assert.Equal(StopReason.Completed, result.Reason);
+        var eval = Evaluator.Evaluate(model, data, 4);
+        Assert.Equal(1.0, eval.Top1);
+        Assert.Equal(1.0, result.State.History[^1].TestAccuracy);
+        // the run folder has the logs, plots and both checkpoints
+        foreach (var f in new[] { "metrics.csv", "loss.png", "accuracy.png", "lr.png" }) Assert.True(File.Exists(Path.Combine(dir.Path, f)), f);
+        Assert.Equal(31, File.ReadAllLines(Path.Combine(dir.Path, "metrics.csv")).Length);
+        Assert.NotNull(Checkpoint.Locate(Path.Combine(dir.Path, "checkpoints", "best")));
+        var tb = Directory.GetFiles(Path.Combine(dir.Path, "tensorboard")).Single();
+        Assert.Contains(TensorBoardWriter.ReadScalars(tb), s => s.Tag == "epoch/test_acc" && s.Step == 30 && s.Value == 1f);
+    }
+
+    [Fact]
+    public void CheckpointRoundTripRestoresWeightsOptimizerAndState()
+    {
+        using var dir = new TempDir();
+        var data = SyntheticSource.Patterns(64, 4, 8, 32);
+        Trainer.Seed(1);
+        using var model = ModelFactory.Create(TinyModels.Config());
+        using var trainer = new Trainer(model, data, null, new TrainOptions { Recipe = Quick(1) with { EmaDecay = 0.9 }, RunDirectory = dir.Path });
+        trainer.Run();
+        var saved = Snapshot(model);
+        var momentum = trainer.Optimizer.StateDict().ToDictionary(kv => kv.Key, kv => kv.Value.data<float>().ToArray());
+
+        using var ckpt = Checkpoint.Load(trainer.LastPath);
+        Assert.Equal(1, ckpt.State.Epoch);
+        Assert.Equal(2, ckpt.State.GlobalStep);
+        Assert.True(ckpt.State.Finished);
+        Assert.Equal(model.Config.ToJson(), ckpt.State.Model.ToJson());
+        Assert.Equal(0.9, ckpt.State.Recipe.EmaDecay);
+        Assert.NotNull(ckpt.Ema);
+        Assert.NotNull(ckpt.State.TorchRngState);
+        using var copy = ModelFactory.Create(ckpt.State.Model);
+        StateDict.Load(copy, ckpt.Weights);
+        foreach (var (k, v) in Snapshot(copy)) Assert.Equal(saved[k], v);
+        using var sgd = new Sgd(copy.named_parameters(), 0.9, true, 1e-4, false);
+        sgd.LoadStateDict(ckpt.Optimizer, ckpt.State.GlobalStep);
+        Assert.Equal(momentum.Keys.Order(), sgd.StateDict().Keys.Order());
+        foreach (var (k, v) in sgd.StateDict()) Assert.Equal(momentum[k], v.data<float>().ToArray());
+        // the weights file alone loads into a fresh model (what `parnet eval --weights` does)
+        using var plain = ModelFactory.Create(ckpt.State.Model);
+        StateDict.Load(plain, Path.Combine(ckpt.Directory, Checkpoint.WeightsFile));
+    }
+
+    [Fact]
+    public void ResumedRunEndsWithTheSameWeightsAsAnUninterruptedOne()
+    {
+        // One intra-op thread: multi-threaded CPU reductions may sum in another order from run to run,
+        // and this test asks for bit-identical weights.
+        int threads = get_num_threads();
+        try { ResumeEqualityOnOneThread(); }
+        finally { set_num_threads(threads); }
+    }
+
+    void ResumeEqualityOnOneThread()
+    {
+        var config = TinyModels.Config(blockDropout: 0.1);   // dropout: the RNG state must be restored too
+        var data = SyntheticSource.Patterns(160, 4, 8, 32);
+        var recipe = Quick(3) with { EmaDecay = 0.5, WarmupEpochs = 1 };
+        Dictionary<string, float[]> straight;
+        using (var dir = new TempDir())
+        {
+            Trainer.Seed(recipe.Seed);
+            using var model = ModelFactory.Create(config);
+            using var trainer = new Trainer(model, data, data, new TrainOptions { Recipe = recipe, RunDirectory = dir.Path });
+            Assert.Equal(StopReason.Completed, trainer.Run().Reason);
+            straight = Snapshot(model);
+        }
+        using (var dir = new TempDir())
+        {
+            Trainer.Seed(recipe.Seed);
+            using (var model = ModelFactory.Create(config))
+            using (var trainer = new Trainer(model, data, data, new TrainOptions { Recipe = recipe, RunDirectory = dir.Path, StopAfterSteps = 7 }))
+            {
+                var first = trainer.Run();   // 5 steps per epoch: stops in the middle of epoch 2
+                Assert.Equal(StopReason.Interrupted, first.Reason);
+                Assert.Equal((1, 2), (first.State.Epoch, first.State.BatchInEpoch));
+            }
+            Trainer.Seed(12345);   // a different seed: everything must come from the checkpoint
+            manual_seed(999);
+            using var resumed = ModelFactory.Create(config);
+            using var ckpt = Checkpoint.Load(Path.Combine(dir.Path, "checkpoints", "last"));
+            using var trainer2 = new Trainer(resumed, data, data, new TrainOptions { Recipe = recipe, RunDirectory = dir.Path, ResumeFrom = ckpt });
+            var result = trainer2.Run();
+            Assert.Equal(StopReason.Completed, result.Reason);
+            Assert.Equal(3, result.State.History.Count);
+            Assert.Equal(15, result.State.GlobalStep);
+            var differing = Snapshot(resumed).Where(kv => !kv.Value.SequenceEqual(straight[kv.Key])).Select(kv => $"{kv.Key} max diff {kv.Value.Zip(straight[kv.Key]).Max(p => Math.Abs(p.First - p.Second))}").ToList();
+            Assert.True(differing.Count == 0, string.Join("; ", differing));
+        }
+    }
+
+    [Fact]
+    public void NaNLossStopsTheRunAndKeepsTheLastGoodCheckpoint()
+    {
+        using var dir = new TempDir();
+        var data = SyntheticSource.Patterns(64, 4, 8, 32);
+        data.Corrupt = (epoch, images) => epoch < 1 ? images : images.Select(_ => float.NaN).ToArray();
+        Trainer.Seed(0);
+        using var model = ModelFactory.Create(TinyModels.Config());
+        using var trainer = new Trainer(model, data, null, new TrainOptions { Recipe = Quick(3), RunDirectory = dir.Path });
+        var e = Assert.Throws<TrainingDivergedException>(() => trainer.Run());
+        Assert.Contains("NaN", e.Message);
+        Assert.Contains("epoch 2", e.Message);
+        using var ckpt = Checkpoint.Load(trainer.LastPath);
+        Assert.Equal(1, ckpt.State.Epoch);
+        Assert.All(ckpt.Weights.Values, t => Assert.True(t.isfinite().all().item<bool>()));
+    }
+
+    [Fact]
+    public void InterruptedCheckpointWriteLeavesThePreviousOneReadable()
+    {
+        using var dir = new TempDir();
+        var data = SyntheticSource.Patterns(64, 4, 8, 32);
+        Trainer.Seed(0);
+        using var model = ModelFactory.Create(TinyModels.Config());
+        using var trainer = new Trainer(model, data, null, new TrainOptions { Recipe = Quick(2), RunDirectory = dir.Path });
+        int written = 0;
+        try
+        {
+            // epoch 1 saves 3 files; the crash happens in the middle of epoch 2's save
+            Checkpoint.AfterFileWritten = path => { if (Path.GetFileName(path) == Checkpoint.WeightsFile && ++written > 1) throw new IOException("simulated crash"); };
+            Assert.Throws<IOException>(() => trainer.Run());
+        }
+        finally { Checkpoint.AfterFileWritten = null; }
+        using var ckpt = Checkpoint.Load(trainer.LastPath);
+        Assert.Equal(1, ckpt.State.Epoch);
+        Assert.Empty(Directory.GetDirectories(Path.Combine(dir.Path, "checkpoints"), "*.tmp-*"));
+
+        // a crash between the two renames leaves only last.old: still found
+        Directory.Move(trainer.LastPath, trainer.LastPath + ".old");
+        Assert.Equal(trainer.LastPath + ".old", Checkpoint.Locate(trainer.LastPath));
+        Assert.Equal(1, Checkpoint.ReadState(trainer.LastPath).Epoch);
+    }
+
+    [Fact]
+    public void BFloat16TrainingKeepsFloat32MasterWeightsAndLearns()
+    {
+        using var dir = new TempDir();
+        var data = SyntheticSource.Patterns(64, 4, 8, 32, noise: 0.2);
+        Trainer.Seed(0);
+        using var model = ModelFactory.Create(TinyModels.Config(width: 8));
+        using var trainer = new Trainer(model, data, data, new TrainOptions { Recipe = Quick(15) with { WeightDecay = 0 }, RunDirectory = dir.Path, BFloat16 = true, EvalEvery = 15 });
+        var result = trainer.Run();
+        Assert.Equal(ScalarType.BFloat16, model.parameters().First().dtype);
+        Assert.Contains(trainer.Optimizer.StateDict(), kv => kv.Key.StartsWith("master.") && kv.Value.dtype == ScalarType.Float32);
+        Assert.True(result.State.History[^1].TestAccuracy >= 0.9, $"accuracy {result.State.History[^1].TestAccuracy}");
+    }
+}
