@@ -23,7 +23,7 @@ public sealed class InfoCommand : ICommand
         args.ThrowIfUnused();
 
         using var model = ModelFactory.Create(config);
-        var summary = ModelSummary.Of(model, size);
+        var summary = ModelSummary.OfBothForms(model, size);
         if (json)
         {
             stdout.WriteLine(JsonSerializer.Serialize(new
@@ -33,6 +33,7 @@ public sealed class InfoCommand : ICommand
                 parameters = summary.TrainableParameters,
                 multiply_adds = summary.MultiplyAdds,
                 gflops = summary.GFlops,
+                fused = summary.Fused is { } fs ? new { parameters = fs.TrainableParameters, multiply_adds = fs.MultiplyAdds, gflops = fs.GFlops, depth = fs.Depth } : null,
                 depth = summary.Depth,
                 stages = summary.Stages.Select(s => new { stage = s.Stage, shape = s.Shape }),
                 config = JsonDocument.Parse(config.ToJson()).RootElement,
@@ -42,8 +43,10 @@ public sealed class InfoCommand : ICommand
 
         stdout.WriteLine($"model        {summary.Name}");
         stdout.WriteLine($"input        {config.InChannels}x{size}x{size}");
-        stdout.WriteLine($"parameters   {summary.TrainableParameters:N0} (training form)");
-        stdout.WriteLine($"GFLOPs       {summary.GFlops:F2} (2 x multiply-adds, training form)");
+        stdout.WriteLine($"parameters   {summary.TrainableParameters:N0} training form, " +
+                         (summary.Fused is { } f ? $"{f.TrainableParameters:N0} fused" : "no fused form (fusion applies to ParNets)"));
+        stdout.WriteLine($"GFLOPs       {summary.GFlops:F2} training form" +
+                         (summary.Fused is { } g ? $", {g.GFlops:F2} fused (the paper's FLOPs: 2 x multiply-adds of the fused model)" : " (2 x multiply-adds)"));
         stdout.WriteLine($"depth        {summary.Depth} (conv/linear layers on the longest path)");
         stdout.WriteLine("stages");
         foreach (var (stage, shape) in summary.Stages)

@@ -32,14 +32,15 @@ public sealed class PredictCommand : ICommand
         ModelConfig? config = args.Has("model") || args.Has("config") ? ModelOptions.Read(args) : null;
         string weights = args.Required("weights");
         string engineName = args.String("engine") ?? (weights.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase) ? "onnxruntime" : "torch");
-        bool fuse = Switch(args, "fused");
+        bool fuse = args.Flag("fused");
         string? dataset = args.String("dataset");
         int? size = args.Int("image-size");
         int top = args.Int("top") ?? 5;
-        bool json = Switch(args, "json");
+        bool json = args.Flag("json");
+        var images = args.Positional;
         args.ThrowIfUnused();
         if (engineName is not ("torch" or "onnxruntime")) throw new UsageException($"--engine {engineName}: use torch or onnxruntime");
-        if (args.Positional.Count == 0) throw new UsageException("no IMAGE given");
+        if (images.Count == 0) throw new UsageException("no IMAGE given");
         if (top < 1) throw new UsageException($"--top must be >= 1; got {top}");
         bool onnxFile = weights.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase);
         if (onnxFile && engineName == "torch") throw new UsageException("an .onnx file runs with --engine onnxruntime");
@@ -63,7 +64,7 @@ public sealed class PredictCommand : ICommand
 
         var results = new List<object>();
         int failures = 0;
-        foreach (var file in args.Positional)
+        foreach (var file in images)
         {
             try
             {
@@ -93,21 +94,6 @@ public sealed class PredictCommand : ICommand
         }
         if (json) stdout.WriteLine(JsonSerializer.Serialize(results, new JsonSerializerOptions { WriteIndented = true }));
         return failures == 0 ? 0 : 1;
-    }
-
-    /// <summary>
-    /// A switch that CliArgs may have given the following IMAGE as its value (`--json a.png`): the value goes back
-    /// to the images (first, so `--json` is best placed last or before another option).
-    /// </summary>
-    static bool Switch(CliArgs args, string name)
-    {
-        if (!args.Has(name)) return false;
-        try { return args.Flag(name); }
-        catch (UsageException)
-        {
-            args.Positional.Insert(0, args.String(name)!);
-            return true;
-        }
     }
 
     /// <summary>One model behind either engine: image in, class probabilities out.</summary>

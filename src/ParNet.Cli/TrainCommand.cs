@@ -28,6 +28,7 @@ public sealed class TrainCommand : ICommand
           --seed N --threads N (torch threads, default all cores) --workers N (data threads, default 1)
           --time-budget MINUTES  stop (resumably) after this much training time
           --bf16                 bfloat16 weights/activations, float32 master weights in the optimizer
+          --channels-last false  keep NCHW tensors (default: channels_last, faster oneDNN convolutions)
           --subset N             N training images per class; --test-subset N: likewise for the test set
           --eval-every N         evaluate every N epochs (default 1; always after the last)
         Ctrl-C saves a resumable checkpoint and exits (code 130). A NaN/infinite loss stops the run (code 3).
@@ -64,6 +65,7 @@ public sealed class TrainCommand : ICommand
         int workers = args.Int("workers") ?? 1;
         double? budgetMinutes = args.Double("time-budget");
         bool bf16 = args.Flag("bf16");
+        bool channelsLast = !args.Has("channels-last") || args.Flag("channels-last");
         int? subset = args.Int("subset"), testSubset = args.Int("test-subset");
         int evalEvery = args.Int("eval-every") ?? 1;
         args.ThrowIfUnused();
@@ -109,7 +111,7 @@ public sealed class TrainCommand : ICommand
         {
             using var trainer = new Trainer(net, train, test, new TrainOptions
             {
-                Recipe = recipe, RunDirectory = runDir, BFloat16 = bf16, ResumeFrom = resume, EvalEvery = evalEvery,
+                Recipe = recipe, RunDirectory = runDir, BFloat16 = bf16, ChannelsLast = channelsLast, ResumeFrom = resume, EvalEvery = evalEvery,
                 TimeBudget = budgetMinutes is double m ? TimeSpan.FromMinutes(m) : null, Progress = renderer,
             });
             resume?.Dispose();

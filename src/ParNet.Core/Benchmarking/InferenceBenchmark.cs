@@ -189,7 +189,7 @@ public static class InferenceBenchmark
             Time(o, "resnet18-channels-last", "TorchVision resnet18, channels_last input", "TorchSharp", gflop,
                 batch => TorchRunner(batch, o, ScalarType.Float32, x => resnet.call(x), channelsLast: true)),
         };
-        ChannelsLastWeights(resnet);
+        MemoryFormat.ToChannelsLast(resnet);
         results.Add(Time(o, "resnet18-channels-last-weights", "TorchVision resnet18, channels_last input and weights", "TorchSharp", gflop,
             batch => TorchRunner(batch, o, ScalarType.Float32, x => resnet.call(x), channelsLast: true)));
         set_num_threads(1);
@@ -206,15 +206,6 @@ public static class InferenceBenchmark
     /// TorchSharp has no memory_format argument: a channels_last tensor is made by permuting to NHWC, copying, and
     /// permuting the view back; libtorch recognizes the strides (suggest_memory_format) and oneDNN runs NHWC.
     /// </summary>
-    public static Tensor ToChannelsLast(Tensor x) => x.dim() != 4 ? x : x.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2);
-
-    /// <summary>Every 4-d parameter of the module re-laid out as channels_last, in place.</summary>
-    public static void ChannelsLastWeights(nn.Module module)
-    {
-        using var noGrad = no_grad();
-        foreach (var p in module.parameters())
-            if (p.dim() == 4) p.set_(ToChannelsLast(p));
-    }
 
     static BenchmarkResult TimeTorch(InferenceBenchmarkOptions o, string key, string name, string engine, double gflop,
                                      nn.Module<Tensor, Tensor> model, ScalarType dtype) =>
@@ -239,7 +230,7 @@ public static class InferenceBenchmark
     {
         manual_seed(1);
         var x = randn(batch, o.Model.InChannels, o.ImageSize, o.ImageSize).to(dtype);
-        if (channelsLast) x = ToChannelsLast(x);
+        if (channelsLast) x = MemoryFormat.ToChannelsLast(x);
         return (() =>
         {
             using var mode = inferenceMode ? inference_mode(true) : no_grad();

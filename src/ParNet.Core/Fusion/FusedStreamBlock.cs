@@ -39,7 +39,7 @@ public sealed class FusedStreamBlock : nn.Module<Tensor, Tensor>, ITraceable
         var y = rbr_reparam.call(x);
         if (rbr_identity is not null)
         {
-            var identity = rbr_identity.call(x);
+            var identity = BatchNorms.Forward(rbr_identity, x);
             y = y + identity * se!.call(identity);
         }
         return act.call(y);

@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace ParNet.Training;
@@ -28,12 +29,13 @@ public sealed class ModelEma : IDisposable
     public void Update(nn.Module model)
     {
         double d = EffectiveDecay;
+        using Scalar decay = d, rest = 1 - d;   // held for the loop: see BatchNorms on temporary Scalars
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
         foreach (var (k, v) in model.state_dict())
         {
             var s = _shadow[k];
-            if (s.is_floating_point()) s.mul_(d).add_(v.to(ScalarType.Float32), alpha: 1 - d);
+            if (s.is_floating_point()) s.mul_(decay).add_(v.to(ScalarType.Float32), alpha: rest);
             else s.copy_(v);
         }
         Updates++;

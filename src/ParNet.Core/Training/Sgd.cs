@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace ParNet.Training;
@@ -57,25 +58,32 @@ public sealed class Sgd : IDisposable
     {
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
+        // Scalars held by `using` for the whole update: a temporary Scalar may be finalized while libtorch
+        // still reads it (see BatchNorms).
+        using Scalar momentum = Momentum, stepSize = -LearningRate;
         foreach (var (name, p, decay) in _params)
         {
             var grad = p.grad;
             if (grad is null) continue;
             var weight = MasterWeights ? _master[name] : (Tensor)p;
             var d = grad.dtype == weight.dtype ? grad : grad.to(weight.dtype);
-            if (decay != 0) d = d.add(weight, alpha: decay);
+            if (decay != 0)
+            {
+                using Scalar decayScalar = decay;
+                d = d.add(weight, alpha: decayScalar);
+            }
             if (Momentum != 0)
             {
-                if (_momentum.TryGetValue(name, out var buf)) buf.mul_(Momentum).add_(d);
+                if (_momentum.TryGetValue(name, out var buf)) buf.mul_(momentum).add_(d);
                 else
                 {
                     buf = d.detach().clone();
                     buf.DetachFromDisposeScope();
                     _momentum[name] = buf;
                 }
-                d = Nesterov ? d.add(buf, alpha: Momentum) : buf;
+                d = Nesterov ? d.add(buf, alpha: momentum) : buf;
             }
-            weight.add_(d, alpha: -LearningRate);
+            weight.add_(d, alpha: stepSize);
             if (MasterWeights) p.copy_(weight);
         }
         Steps++;

@@ -15,6 +15,9 @@ public class InfoAndForwardCommandTests
         var json = JsonDocument.Parse(stdout).RootElement;
         Assert.Equal(38_953_256, json.GetProperty("parameters").GetInt64());   // spec, training form
         Assert.Equal(12, json.GetProperty("depth").GetInt32());
+        var fused = json.GetProperty("fused");
+        Assert.Equal(35_576_616, fused.GetProperty("parameters").GetInt64());   // spec, fused
+        Assert.Equal(17.16, fused.GetProperty("gflops").GetDouble(), 0.005);   // paper Table 2
         Assert.Equal(224, json.GetProperty("image_size").GetInt32());
         var head = json.GetProperty("stages").EnumerateArray().Last();
         Assert.Equal("head", head.GetProperty("stage").GetString());

@@ -70,4 +70,16 @@ public class RegistryTests
         Assert.Equal(new long[] { 1280, 7, 7 }, stages["combine"]);
         Assert.Equal(new long[] { 1000 }, stages["head"]);
     }
+
+    /// <summary>Paper section 3.3: the CIFAR ParNets have 1.3M, 15.5M and 35M parameters (fused); within 10%.</summary>
+    [Theory]
+    [InlineData("parnet_cifar_small", 1.3e6)]
+    [InlineData("parnet_cifar_medium", 15.5e6)]
+    [InlineData("parnet_cifar_large", 35e6)]
+    public void CIFAR_layouts_land_near_the_paper_sizes(string name, double paper)
+    {
+        using var fused = ParNet.Fusion.ParNetFuser.CreateFused(ModelRegistry.Get(name));
+        long count = ModelSummary.CountTrainableParameters(fused);
+        Assert.True(Math.Abs(count - paper) <= 0.1 * paper, $"{name}: {count:N0} fused parameters, paper {paper:N0}");
+    }
 }

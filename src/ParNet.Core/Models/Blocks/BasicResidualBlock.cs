@@ -36,7 +36,7 @@ public sealed class BasicResidualBlock : nn.Module<Tensor, Tensor>, ITraceable
 
     public override Tensor forward(Tensor x)
     {
-        var residual = bn2.call(conv2.call(act.call(bn1.call(conv1.call(x)))));
+        var residual = BatchNorms.Forward(bn2, conv2.call(act.call(BatchNorms.Forward(bn1, conv1.call(x)))));
         return act.call(residual + (downsample is null ? x : downsample.call(Subsample(x))));
     }
 

@@ -28,11 +28,13 @@ public sealed class ChannelGate : nn.Module<Tensor, Tensor>, ITraceable
 {
     private readonly GateConv cvsig;
     private readonly double _scale;
+    private readonly TorchSharp.Scalar _scaleScalar;   // kept alive with the module (see BatchNorms)
 
     public ChannelGate(int inChannels, int outChannels, int groups = 1, double scale = 1.0) : base(nameof(ChannelGate))
     {
         cvsig = new GateConv(inChannels, outChannels, groups);
         _scale = scale;
+        _scaleScalar = TorchSharp.ScalarExtensionMethods.ToScalar(scale);
         RegisterComponents();
     }
 
@@ -42,7 +44,7 @@ public sealed class ChannelGate : nn.Module<Tensor, Tensor>, ITraceable
     public override Tensor forward(Tensor x)
     {
         var gate = nn.functional.sigmoid(cvsig.call(x.mean([2, 3], keepdim: true)));
-        return _scale == 1.0 ? gate : gate * _scale;
+        return _scale == 1.0 ? gate : gate.mul(_scaleScalar);
     }
 
     public GraphNode Trace(LayerGraph g, string prefix, GraphNode x)

@@ -78,7 +78,7 @@ public sealed class FusionInputs : nn.Module<Tensor, Tensor, Tensor>
     public BatchNorm2d StreamNorm => b1;
     public BatchNorm2d PathNorm => b2;
 
-    public override Tensor forward(Tensor stream, Tensor path) => Interleave(b1.call(stream), b2.call(path));
+    public override Tensor forward(Tensor stream, Tensor path) => Interleave(BatchNorms.Forward(b1, stream), BatchNorms.Forward(b2, path));
 
     public GraphNode Trace(LayerGraph g, string prefix, GraphNode stream, GraphNode path) =>
         g.Interleave(g.BatchNorm(b1, prefix + "b1", stream), g.BatchNorm(b2, prefix + "b2", path));

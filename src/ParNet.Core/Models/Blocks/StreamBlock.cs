@@ -37,7 +37,7 @@ public sealed class StreamBlock : nn.Module<Tensor, Tensor>, ITraceable
 
     public override Tensor forward(Tensor x)
     {
-        var identity = rbr_identity.call(x);
+        var identity = BatchNorms.Forward(rbr_identity, x);
         var skip = se is null ? identity : identity * se.call(identity);
         return act.call(rbr_dense.call(x) + rbr_1x1.call(x) + skip);
     }
