@@ -296,9 +296,13 @@ public sealed class Trainer : IDisposable
 
     void Report(TrainEvent e) => _o.Progress?.Report(e);
 
-    /// <summary>Resident set size of this process in MiB (VmRSS), native memory included.</summary>
+    /// <summary>
+    /// Resident set size of this process in MiB (VmRSS), native memory included, after returning the
+    /// heap's free memory (kept for reuse by NativeSetup's malloc settings) so that it measures use.
+    /// </summary>
     public static double ResidentMiB()
     {
+        NativeSetup.ReleaseFreeHeapMemory();
         try
         {
             foreach (var line in File.ReadLines("/proc/self/status"))
