@@ -14,7 +14,25 @@ namespace ParNet.Models.Blocks;
 /// </summary>
 public static class BatchNorms
 {
-    static readonly Scalar One = 1.ToScalar();
+    static readonly Scalar One = PersistentScalar(1L);
+
+    /// <summary>
+    /// A Scalar no dispose scope owns: TorchSharp registers every new Scalar in the current thread's
+    /// dispose scope (and frees it when the scope ends, e.g. after the first training step), and scopes
+    /// are per thread, so it is made on a thread that has none.
+    /// </summary>
+    public static Scalar PersistentScalar(long value) => OnScopelessThread(() => value.ToScalar());
+
+    public static Scalar PersistentScalar(double value) => OnScopelessThread(() => value.ToScalar());
+
+    static Scalar OnScopelessThread(Func<Scalar> make)
+    {
+        Scalar? made = null;
+        var thread = new Thread(() => made = make());
+        thread.Start();
+        thread.Join();
+        return made!;
+    }
 
     public static Tensor Forward(BatchNorm2d bn, Tensor x)
     {
