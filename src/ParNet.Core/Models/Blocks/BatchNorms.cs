@@ -6,15 +6,17 @@ namespace ParNet.Models.Blocks;
 
 /// <summary>
 /// BatchNorm2d's forward, as TorchSharp 0.107 computes it, without its one hazard: it bumps
-/// num_batches_tracked with `add_(1)`, and the temporary Scalar built from that 1 becomes unreachable
-/// while libtorch still reads it, so the finalizer thread may free it mid-call. Seen once in ~375,000
-/// training calls: "Unknown scalar type" from c10/core/Scalar.h, and the process aborted. Here the
-/// Scalar is a static field, alive for the whole process. (The module type stays TorchSharp's
+/// num_batches_tracked with `add_(1)`, which TorchSharp turns into `add_(scalar, alpha: 1)`; both
+/// temporary Scalars become unreachable while libtorch still reads them, so the finalizer thread may
+/// free them mid-call. Seen twice in about 2,000 training steps (~200,000 calls), each time aborting
+/// the process: "Unknown scalar type" (c10/core/Scalar.h) and "For integral input tensors, argument
+/// alpha must not be a floating point number". Here both are one static Scalar, alive for the process. (The module type stays TorchSharp's
 /// BatchNorm2d, sealed, so state dicts and every other use are unchanged.)
 /// </summary>
 public static class BatchNorms
 {
-    static readonly Scalar One = PersistentScalar(1L);
+    /// <summary>1, alive for the whole process (pass it as alpha to avoid TorchSharp's temporary one).</summary>
+    public static readonly Scalar One = PersistentScalar(1L);
 
     /// <summary>
     /// A Scalar no dispose scope owns: TorchSharp registers every new Scalar in the current thread's
@@ -37,7 +39,7 @@ public static class BatchNorms
     public static Tensor Forward(BatchNorm2d bn, Tensor x)
     {
         if (bn.training && bn.track_running_stats && bn.num_batches_tracked is { } count)
-            count.add_(One);
+            count.add_(One, One);
         bool useBatchStatistics = bn.training || bn.running_mean is null || bn.running_var is null;
         return nn.functional.batch_norm(x, bn.running_mean, bn.running_var, bn.weight, bn.bias,
                                         useBatchStatistics, bn.momentum ?? 0.1, bn.eps);
