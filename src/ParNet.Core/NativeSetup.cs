@@ -18,8 +18,10 @@ public static class NativeSetup
 
     const int M_TRIM_THRESHOLD = -1, M_MMAP_THRESHOLD = -3;
 
+#pragma warning disable CA2255 // a library initializer on purpose: libtorch reads these settings once, when it loads
     [ModuleInitializer]
     internal static void OnLoad() => Configure();
+#pragma warning restore CA2255
 
     /// <summary>
     /// TORCH_CPP_LOG_LEVEL=ERROR unless the user chose a level: libtorch logs "Could not initialize
