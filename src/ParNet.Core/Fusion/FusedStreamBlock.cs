@@ -40,7 +40,7 @@ public sealed class FusedStreamBlock : nn.Module<Tensor, Tensor>, ITraceable
         if (rbr_identity is not null)
         {
             var identity = BatchNorms.Forward(rbr_identity, x);
-            y = y + identity * se!.call(identity);
+            y = y.add(identity * se!.call(identity), PersistentScalars.One);
         }
         return act.call(y);
     }

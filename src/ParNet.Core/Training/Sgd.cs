@@ -74,7 +74,7 @@ public sealed class Sgd : IDisposable
             }
             if (Momentum != 0)
             {
-                if (_momentum.TryGetValue(name, out var buf)) buf.mul_(momentum).add_(d, alpha: ParNet.Models.Blocks.BatchNorms.One);
+                if (_momentum.TryGetValue(name, out var buf)) buf.mul_(momentum).add_(d, alpha: PersistentScalars.One);
                 else
                 {
                     buf = d.detach().clone();

@@ -15,31 +15,10 @@ namespace ParNet.Models.Blocks;
 /// </summary>
 public static class BatchNorms
 {
-    /// <summary>1, alive for the whole process (pass it as alpha to avoid TorchSharp's temporary one).</summary>
-    public static readonly Scalar One = PersistentScalar(1L);
-
-    /// <summary>
-    /// A Scalar no dispose scope owns: TorchSharp registers every new Scalar in the current thread's
-    /// dispose scope (and frees it when the scope ends, e.g. after the first training step), and scopes
-    /// are per thread, so it is made on a thread that has none.
-    /// </summary>
-    public static Scalar PersistentScalar(long value) => OnScopelessThread(() => value.ToScalar());
-
-    public static Scalar PersistentScalar(double value) => OnScopelessThread(() => value.ToScalar());
-
-    static Scalar OnScopelessThread(Func<Scalar> make)
-    {
-        Scalar? made = null;
-        var thread = new Thread(() => made = make());
-        thread.Start();
-        thread.Join();
-        return made!;
-    }
-
     public static Tensor Forward(BatchNorm2d bn, Tensor x)
     {
         if (bn.training && bn.track_running_stats && bn.num_batches_tracked is { } count)
-            count.add_(One, One);
+            count.add_(PersistentScalars.One, PersistentScalars.One);
         bool useBatchStatistics = bn.training || bn.running_mean is null || bn.running_var is null;
         return nn.functional.batch_norm(x, bn.running_mean, bn.running_var, bn.weight, bn.bias,
                                         useBatchStatistics, bn.momentum ?? 0.1, bn.eps);

@@ -34,7 +34,7 @@ public sealed class ChannelGate : nn.Module<Tensor, Tensor>, ITraceable
     {
         cvsig = new GateConv(inChannels, outChannels, groups);
         _scale = scale;
-        _scaleScalar = BatchNorms.PersistentScalar(scale);
+        _scaleScalar = PersistentScalars.PersistentScalar(scale);
         RegisterComponents();
     }
 

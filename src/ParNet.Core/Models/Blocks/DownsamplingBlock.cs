@@ -42,7 +42,7 @@ public sealed class DownsamplingBlock : nn.Module<Tensor, Tensor>, ITraceable
     public ActivationKind Activation => _activation;
 
     public override Tensor forward(Tensor x) =>
-        act.call((rbr_dense.call(x) + rbr_1x1.call(x)) * se.call(x));
+        act.call(rbr_dense.call(x).add(rbr_1x1.call(x), PersistentScalars.One) * se.call(x));
 
     public GraphNode Trace(LayerGraph g, string prefix, GraphNode x)
     {

@@ -39,7 +39,7 @@ public sealed class StreamBlock : nn.Module<Tensor, Tensor>, ITraceable
     {
         var identity = BatchNorms.Forward(rbr_identity, x);
         var skip = se is null ? identity : identity * se.call(identity);
-        return act.call(rbr_dense.call(x) + rbr_1x1.call(x) + skip);
+        return act.call(rbr_dense.call(x).add(rbr_1x1.call(x), PersistentScalars.One).add_(skip, PersistentScalars.One));
     }
 
     public GraphNode Trace(LayerGraph g, string prefix, GraphNode x)
