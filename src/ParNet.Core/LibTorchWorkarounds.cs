@@ -42,7 +42,14 @@ public static class LibTorchWorkarounds
     }
 
     /// <summary>Makes TorchSharp load libtorch, so that the P/Invokes above resolve.</summary>
-    static void EnsureLoaded() => empty(0).Dispose();
+    static void EnsureLoaded()
+    {
+        if (_loaded) return;   // checked on every forward of a flagged model: allocate once only
+        empty(0).Dispose();
+        _loaded = true;
+    }
+
+    static bool _loaded;
 
     /// <summary>
     /// Channel block of oneDNN's blocked layouts on this machine's ISA. 16 covers AVX-512 and AVX2

@@ -22,9 +22,7 @@ public sealed class FusedDownsamplingBlock : nn.Module<Tensor, Tensor>, ITraceab
     public FusedDownsamplingBlock(int inChannels, int outChannels, int stride, int groups, ActivationKind activation)
         : base(nameof(FusedDownsamplingBlock))
     {
-        if (stride is not (1 or 2)) throw new ArgumentException($"stride must be 1 or 2; got {stride}");
-        if (inChannels % groups != 0 || outChannels % groups != 0)
-            throw new ArgumentException($"channels {inChannels} -> {outChannels} are not divisible by groups {groups}");
+        DownsamplingBlock.CheckArguments(inChannels, outChannels, stride, groups);
         rbr_reparam = nn.Conv2d(inChannels, outChannels, 3, stride: stride, padding: 1, groups: groups, bias: true);
         se = new ChannelGate(inChannels, outChannels, groups, scale: 2.0);
         act = Activations.Create(activation);

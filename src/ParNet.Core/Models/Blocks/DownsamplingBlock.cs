@@ -21,9 +21,7 @@ public sealed class DownsamplingBlock : nn.Module<Tensor, Tensor>, ITraceable
     public DownsamplingBlock(int inChannels, int outChannels, int stride, int groups, ActivationKind activation)
         : base(nameof(DownsamplingBlock))
     {
-        if (stride is not (1 or 2)) throw new ArgumentException($"stride must be 1 or 2; got {stride}");
-        if (inChannels % groups != 0 || outChannels % groups != 0)
-            throw new ArgumentException($"channels {inChannels} -> {outChannels} are not divisible by groups {groups}");
+        CheckArguments(inChannels, outChannels, stride, groups);
         rbr_dense = new ConvBn(inChannels, outChannels, kernel: 3, stride: stride, groups: groups);
         var pointwise = new ConvBn(inChannels, outChannels, kernel: 1, groups: groups);
         rbr_1x1 = stride == 2 ? nn.Sequential(nn.AvgPool2d(2, stride: 2), pointwise) : pointwise;
@@ -35,6 +33,14 @@ public sealed class DownsamplingBlock : nn.Module<Tensor, Tensor>, ITraceable
     }
 
     public int Stride { get; }
+
+    /// <summary>The shape rules shared with the fused form (Fusion/FusedDownsamplingBlock).</summary>
+    public static void CheckArguments(int inChannels, int outChannels, int stride, int groups)
+    {
+        if (stride is not (1 or 2)) throw new ArgumentException($"stride must be 1 or 2; got {stride}");
+        if (inChannels % groups != 0 || outChannels % groups != 0)
+            throw new ArgumentException($"channels {inChannels} -> {outChannels} are not divisible by groups {groups}");
+    }
     public ConvBn Dense => rbr_dense;
     /// <summary>The 1x1 conv+BN (behind the 2x2 average pool when Stride is 2).</summary>
     public ConvBn Pointwise => rbr_1x1 as ConvBn ?? (ConvBn)((Sequential)rbr_1x1)[1];
