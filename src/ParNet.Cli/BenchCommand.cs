@@ -10,11 +10,17 @@ public sealed class BenchCommand : ICommand
     public string Usage => $"""
         usage: parnet bench [{ModelOptions.Usage}] [--weights W] [--image-size N] [--batch N] [--warmup N] [--repeats N]
                             [--throughput-repeats N] [--threads N] [--only KEY,KEY...] [--investigate] [--omp-wait-policy passive|active] [--out DIR]
+                            [--pytorch-code DIR [--python PATH] [--pytorch-fixture FILE]]
           --model        the ParNet to measure (default parnet_s)
           --only         a subset of: {string.Join(", ", InferenceBenchmark.VariantKeys)}
           --investigate  also time ResNet-18 with no_grad, channels_last and 1 thread (TorchSharp vs PyTorch speed)
           --omp-wait-policy passive|active  OpenMP threads sleep (passive) or spin (active) between parallel regions;
                          passive is far faster when other processes share the cores (see results/inference.md)
+          --pytorch-code DIR  also time the authors' released PyTorch code (a checkout of github.com/imankgoyal/NonDeepNetworks)
+                         unfused and fused, and torchvision's ResNets, on PyTorch in a child process after our rows
+                         (Debian: apt-get install python3-torch python3-torchvision)
+          --python       the Python with PyTorch (default /usr/bin/python3, where Debian's python3-torch lives)
+          --pytorch-fixture FILE  parnet_official_tiny_silu.safetensors: check first that DIR reproduces the fixture's logits
           --out          folder for bench.json, bench.md, bench.png (default results/bench)
           defaults: image 224 (32 for CIFAR layouts), batch 8, warm-up 3, 15 batch-1 runs, 4 batch-N runs,
                     threads = logical cores ({Environment.ProcessorCount} here). Quiet machines only: other processes skew timings.
@@ -37,6 +43,9 @@ public sealed class BenchCommand : ICommand
         bool investigate = args.Flag("investigate");
         string output = args.String("out") ?? Path.Combine("results", "bench");
         string? waitPolicy = args.String("omp-wait-policy");
+        string? pytorchCode = args.String("pytorch-code");
+        string? python = args.String("python");
+        string? pytorchFixture = args.String("pytorch-fixture");
         args.ThrowIfUnused();
         if (waitPolicy is not null)
         {
@@ -56,6 +65,17 @@ public sealed class BenchCommand : ICommand
             if (unknown.Count > 0)
                 throw new UsageException($"--only: unknown variant(s) {string.Join(", ", unknown)}; known: {string.Join(", ", InferenceBenchmark.VariantKeys)}");
         }
+        if ((python is not null || pytorchFixture is not null) && pytorchCode is null)
+            throw new UsageException("--python and --pytorch-fixture go with --pytorch-code DIR");
+        if (pytorchCode is not null && !Directory.Exists(pytorchCode))
+            throw new UsageException($"--pytorch-code {pytorchCode}: no such folder (a checkout of github.com/imankgoyal/NonDeepNetworks)");
+        if (pytorchFixture is not null && !File.Exists(pytorchFixture))
+            throw new UsageException($"--pytorch-fixture {pytorchFixture}: no such file");
+        if (keys is not null && keys.Any(k => k.StartsWith("pytorch-", StringComparison.Ordinal)) && pytorchCode is null)
+            throw new UsageException("the pytorch-* rows need --pytorch-code DIR");
+        if (pytorchCode is not null && PyTorchReference.WhyUnsupported(config) is string why
+            && (keys is null || keys.Contains("pytorch-unfused") || keys.Contains("pytorch-fused")))
+            throw new UsageException($"--pytorch-code: {why}");
         if (size < config.InputSizeMultiple || size % config.InputSizeMultiple != 0)
             throw new UsageException($"--image-size {size}: {config.Name} needs a multiple of {config.InputSizeMultiple}");
 
@@ -63,6 +83,8 @@ public sealed class BenchCommand : ICommand
         {
             Model = config, Weights = weights, ImageSize = size, Batch = batch, Warmup = warmup, Repeats = repeats,
             ThroughputRepeats = throughputRepeats, Threads = threads, Only = keys, Investigate = investigate,
+            PyTorch = pytorchCode is null ? null
+                : new PyTorchReferenceOptions { AuthorsCode = pytorchCode, Python = python ?? "/usr/bin/python3", Fixture = pytorchFixture },
             Log = line => stdout.WriteLine($"  timing {line} ..."),
         };
         string command = "parnet bench " + string.Join(" ", Environment.GetCommandLineArgs().Skip(2));

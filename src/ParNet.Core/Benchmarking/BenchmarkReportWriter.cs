@@ -37,6 +37,7 @@ public static class BenchmarkReportWriter
         throughput_repeats = r.Options.ThroughputRepeats,
         matmul_2048_gflops = r.MatmulGflops,
         matmul_2048_gflops_median = r.MatmulGflopsMedian,
+        notes = r.Notes,
         results = r.Results.Select(x => new
         {
             key = x.Key, name = x.Name, engine = x.Engine, gflop_per_image = x.GflopPerImage,
@@ -65,6 +66,7 @@ public static class BenchmarkReportWriter
                       $"batch {o.Batch} x {o.ThroughputRepeats} runs; median (min-max)");
         sb.AppendLine($"- matmul 2048^3 float32: {F(r.MatmulGflops, "F0")} GFLOP/s best, {F(r.MatmulGflopsMedian, "F0")} median (the \"peak\" column's reference)");
         sb.AppendLine("- GFLOP = 2 x multiply-adds per image of the network as run (LayerGraph; fused counts for fused rows; torchvision's table for ResNets)");
+        foreach (var note in r.Notes) sb.AppendLine($"- {note}");
         sb.AppendLine();
         sb.AppendLine($"| variant | engine | GFLOP | batch 1 ms, median (min-max) | GFLOP/s b1 | % peak b1 | batch {o.Batch} img/s | GFLOP/s b{o.Batch} | % peak b{o.Batch} | note |");
         sb.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---|");
@@ -89,6 +91,7 @@ public static class BenchmarkReportWriter
         using var bar = new SKPaint { Color = new SKColor(0x1f, 0x77, 0xb4), IsAntialias = true };
         using var onnx = new SKPaint { Color = new SKColor(0xff, 0x7f, 0x0e), IsAntialias = true };
         using var baseline = new SKPaint { Color = new SKColor(0x99, 0x99, 0x99), IsAntialias = true };
+        using var pytorch = new SKPaint { Color = new SKColor(0x2c, 0xa0, 0x2c), IsAntialias = true };
         using var whisker = new SKPaint { Color = SKColors.Black, StrokeWidth = 1.5f, IsAntialias = true, Style = SKPaintStyle.Stroke };
         canvas.DrawText($"batch-1 latency, ms (median, min-max whiskers), {r.Options.Model.Name} {r.Options.ImageSize}px, {r.Options.Threads} threads", 10, 25, titleFont, text);
         double max = rows.Count == 0 ? 1 : rows.Max(x => x.Latency.Max) * 1e3;
@@ -98,7 +101,8 @@ public static class BenchmarkReportWriter
         {
             var x = rows[i];
             float y = top + i * rowHeight;
-            var paint = x.Engine == "ONNX Runtime" ? onnx : x.Key.StartsWith("resnet", StringComparison.Ordinal) ? baseline : bar;
+            var paint = x.Engine == "ONNX Runtime" ? onnx : x.Key.StartsWith("pytorch-", StringComparison.Ordinal) ? pytorch
+                : x.Key.StartsWith("resnet", StringComparison.Ordinal) ? baseline : bar;
             canvas.DrawText(x.Name.Length > 44 ? x.Name[..44] : x.Name, 10, y + 18, font, text);
             canvas.DrawRect(left, y + 5, X(x.LatencyMs) - left, rowHeight - 10, paint);
             float ym = y + rowHeight / 2f;

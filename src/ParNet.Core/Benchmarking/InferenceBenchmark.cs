@@ -25,6 +25,8 @@ public sealed record InferenceBenchmarkOptions
     public IReadOnlySet<string>? Only { get; init; }
     /// <summary>Also time ResNet-18 under alternative settings (no_grad, 1 thread, channels_last) to explain its speed.</summary>
     public bool Investigate { get; init; }
+    /// <summary>Also run the authors' PyTorch code and torchvision on PyTorch, in a child process after our rows (null: no).</summary>
+    public PyTorchReferenceOptions? PyTorch { get; init; }
     /// <summary>Progress lines (variant names as they start).</summary>
     public Action<string>? Log { get; init; }
 }
@@ -59,6 +61,8 @@ public sealed record BenchmarkReport
     public required double MatmulGflops { get; init; }
     public required double MatmulGflopsMedian { get; init; }
     public required IReadOnlyList<BenchmarkResult> Results { get; init; }
+    /// <summary>Facts about the run worth printing with the table (the PyTorch version, its fixture check).</summary>
+    public IReadOnlyList<string> Notes { get; init; } = [];
 }
 
 /// <summary>
@@ -70,7 +74,8 @@ public sealed record BenchmarkReport
 public static class InferenceBenchmark
 {
     public static readonly IReadOnlyList<string> VariantKeys =
-        ["unfused", "fused", "fused-parallel", "fused-bf16", "onnx-sequential", "onnx-parallel", "resnet18", "resnet34", "resnet50"];
+        ["unfused", "fused", "fused-parallel", "fused-bf16", "onnx-sequential", "onnx-parallel", "resnet18", "resnet34", "resnet50",
+         .. PyTorchReference.Keys];
 
     /// <summary>Multiply-adds of TorchVision's ResNets at 224x224 (torchvision's model table; scale with area).</summary>
     static readonly Dictionary<string, double> ResNetGMacs224 = new() { ["resnet18"] = 1.814, ["resnet34"] = 3.664, ["resnet50"] = 4.089 };
@@ -88,6 +93,8 @@ public static class InferenceBenchmark
         {
             bool Wants(string key) => o.Only is null || o.Only.Contains(key);
             var results = new List<BenchmarkResult>();
+            var notes = new List<string>();
+            double unfusedGflop = 0, fusedGflop = 0;
             o.Log?.Invoke("matmul 2048^3 float32 (peak reference)");
             var (peak, peakMedian) = MatmulPeak.Measure();
 
@@ -99,14 +106,14 @@ public static class InferenceBenchmark
                 if (ClassifierLoader.HasFusedKeys(trained.state_dict().Keys))
                     throw new ArgumentException("bench needs trained (unfused) weights: it fuses them itself");
                 bool fusable = o.Model.BlockType == BlockType.RepVggSse;
-                double unfusedGflop = 2.0 * trained.Trace(size, size).MultiplyAdds() / 1e9;
+                unfusedGflop = 2.0 * trained.Trace(size, size).MultiplyAdds() / 1e9;
                 if (Wants("unfused"))
                     results.Add(TimeTorch(o, "unfused", $"{o.Model.Name} unfused", "TorchSharp", unfusedGflop, trained, ScalarType.Float32));
 
                 if (fusable)
                 {
                     using var fused = ParNetFuser.Fuse(trained);
-                    double fusedGflop = 2.0 * fused.Trace(size, size).MultiplyAdds() / 1e9;
+                    fusedGflop = 2.0 * fused.Trace(size, size).MultiplyAdds() / 1e9;
                     if (Wants("fused"))
                         results.Add(TimeTorch(o, "fused", $"{o.Model.Name} fused", "TorchSharp", fusedGflop, fused, ScalarType.Float32));
                     if (Wants("fused-parallel"))
@@ -143,16 +150,25 @@ public static class InferenceBenchmark
             {
                 if (!Wants(name)) continue;
                 using var resnet = TorchVisionResNet(name);
-                double gflop = 2 * ResNetGMacs224[name] * size * size / (224.0 * 224.0);
+                double gflop = ResNetGflop(name, size);
                 results.Add(TimeTorch(o, name, $"TorchVision {name}", "TorchSharp", gflop, resnet, ScalarType.Float32));
             }
 
             if (o.Investigate) results.AddRange(InvestigateResNet18(o));
 
+            var pytorchKeys = PyTorchReference.Keys.Where(Wants).ToHashSet();
+            if (o.PyTorch is not null && pytorchKeys.Count > 0)
+            {
+                var outcome = PyTorchReference.Run(o.PyTorch, o, pytorchKeys, unfusedGflop, fusedGflop, name => ResNetGflop(name, size));
+                results.AddRange(outcome.Results);
+                notes.Add($"PyTorch {outcome.TorchVersion} (rows marked PyTorch) ran in a child process after the TorchSharp rows, with the same sizes, threads and repeats");
+                if (outcome.FixtureCheck is not null) notes.Add($"the authors' code used for the PyTorch ParNet rows reproduces the fixture {outcome.FixtureCheck}");
+            }
+
             return new BenchmarkReport
             {
                 Options = o, Command = command, Machine = MachineDescription(), StartedUtc = started, Seconds = clock.Elapsed.TotalSeconds,
-                LoadBefore = loadBefore, LoadAfter = LoadAverage(), MatmulGflops = peak, MatmulGflopsMedian = peakMedian, Results = results,
+                LoadBefore = loadBefore, LoadAfter = LoadAverage(), MatmulGflops = peak, MatmulGflopsMedian = peakMedian, Results = results, Notes = notes,
             };
         }
         finally
@@ -160,6 +176,8 @@ public static class InferenceBenchmark
             set_num_threads(previousThreads);
         }
     }
+
+    static double ResNetGflop(string name, int size) => 2 * ResNetGMacs224[name] * size * size / (224.0 * 224.0);
 
     public static nn.Module<Tensor, Tensor> TorchVisionResNet(string name)
     {
@@ -181,7 +199,7 @@ public static class InferenceBenchmark
     static IEnumerable<BenchmarkResult> InvestigateResNet18(InferenceBenchmarkOptions o)
     {
         using var resnet = TorchVisionResNet("resnet18");
-        double gflop = 2 * ResNetGMacs224["resnet18"] * o.ImageSize * o.ImageSize / (224.0 * 224.0);
+        double gflop = ResNetGflop("resnet18", o.ImageSize);
         var results = new List<BenchmarkResult>
         {
             Time(o, "resnet18-nograd", "TorchVision resnet18, no_grad (not inference_mode)", "TorchSharp", gflop,

@@ -1,0 +1,129 @@
+using System.Diagnostics;
+using System.Text.Json;
+using ParNet.Models;
+
+namespace ParNet.Benchmarking;
+
+/// <summary>Where the PyTorch reference rows of `parnet bench` come from (all optional: no PyTorch, no rows).</summary>
+public sealed record PyTorchReferenceOptions
+{
+    /// <summary>A checkout of the authors' repository (github.com/imankgoyal/NonDeepNetworks) or its imagenet folder.</summary>
+    public string? AuthorsCode { get; init; }
+    /// <summary>Debian's PyTorch runs under /usr/bin/python3, not the python3 first on PATH (environment.md).</summary>
+    public string Python { get; init; } = "/usr/bin/python3";
+    /// <summary>parnet_official_tiny_silu.safetensors: prove first that <see cref="AuthorsCode"/> computes the fixture's logits.</summary>
+    public string? Fixture { get; init; }
+}
+
+/// <summary>
+/// Runs bench/pytorch/pytorch_reference.py (embedded in this assembly) with the same sizes, threads and repeat counts
+/// as our own rows, after them and never concurrently, and turns its raw timings into <see cref="BenchmarkResult"/>s:
+/// the authors' ParNet code unfused and fused (their own fuse_repvgg_block) and torchvision's ResNets, on PyTorch.
+/// </summary>
+public static class PyTorchReference
+{
+    public static readonly IReadOnlyList<string> Keys =
+        ["pytorch-unfused", "pytorch-fused", "pytorch-resnet18", "pytorch-resnet34", "pytorch-resnet50"];
+
+    public sealed record Outcome(IReadOnlyList<BenchmarkResult> Results, string TorchVersion, string? FixtureCheck);
+
+    /// <summary>Null when the model cannot be built by the authors' code; otherwise the arguments for it.</summary>
+    public static string? WhyUnsupported(ModelConfig c) =>
+        c.Layout != Layout.ImageNet || c.BlockType != BlockType.RepVggSse || !c.UseSse || c.Streams != 3
+            ? $"{c.Name}: the authors' code builds only the ImageNet layout with 3 streams of RepVGG-SSE blocks"
+            : c.InChannels != 3 ? $"{c.Name}: the authors' code takes 3 input channels" : null;
+
+    public static Outcome Run(PyTorchReferenceOptions p, InferenceBenchmarkOptions o, IReadOnlySet<string> keys,
+                              double unfusedGflop, double fusedGflop, Func<string, double> resNetGflop)
+    {
+        if (!File.Exists(p.Python))
+            throw new ArgumentException($"PyTorch reference: {p.Python} not found (Debian: apt-get install python3-torch python3-torchvision)");
+        var c = o.Model;
+        bool wantsParNet = keys.Contains("pytorch-unfused") || keys.Contains("pytorch-fused");
+        if (wantsParNet && WhyUnsupported(c) is string why) throw new ArgumentException($"PyTorch reference: {why}");
+        if (wantsParNet && p.AuthorsCode is null) throw new ArgumentException("PyTorch reference: the ParNet rows need the authors' code (--pytorch-code DIR)");
+
+        string script = Path.Combine(Path.GetTempPath(), $"parnet_pytorch_reference_{Environment.ProcessId}.py");
+        File.WriteAllText(script, EmbeddedScript());
+        try
+        {
+            var args = new List<string>
+            {
+                script, "--planes", string.Join(",", c.Planes.Append(c.FinalWidth)),
+                "--num-blocks", string.Join(",", c.BlocksPerStream.Select(b => b + 1).Append(1)),   // theirs count the stream's first (init) block
+                "--activation", c.Activation == ActivationKind.SiLU ? "silu" : "relu",
+                "--image-size", $"{o.ImageSize}", "--batch", $"{o.Batch}", "--threads", $"{o.Threads}", "--warmup", $"{o.Warmup}",
+                "--repeats", $"{o.Repeats}", "--throughput-repeats", $"{o.ThroughputRepeats}", "--only", string.Join(",", keys),
+            };
+            if (p.AuthorsCode is not null) args.AddRange(["--code", p.AuthorsCode]);
+            if (p.Fixture is not null) args.AddRange(["--fixture", p.Fixture]);
+            string json = RunProcess(p.Python, args, o.Log);
+            return Parse(json, o, unfusedGflop, fusedGflop, resNetGflop);
+        }
+        finally { File.Delete(script); }
+    }
+
+    static string EmbeddedScript()
+    {
+        using var stream = typeof(PyTorchReference).Assembly.GetManifestResourceStream("ParNet.Benchmarking.pytorch_reference.py")
+            ?? throw new InvalidOperationException("pytorch_reference.py is not embedded in ParNet.Core");
+        using var reader = new StreamReader(stream);
+        return reader.ReadToEnd();
+    }
+
+    static string RunProcess(string python, IEnumerable<string> args, Action<string>? log)
+    {
+        var info = new ProcessStartInfo(python) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in args) info.ArgumentList.Add(a);
+        using var process = Process.Start(info) ?? throw new InvalidOperationException($"could not start {python}");
+        var stderr = new List<string>();
+        process.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is null) return;
+            lock (stderr) stderr.Add(e.Data);
+            if (e.Data.StartsWith("  timing ", StringComparison.Ordinal)) log?.Invoke(e.Data["  timing ".Length..].TrimEnd('.', ' '));
+        };
+        process.BeginErrorReadLine();
+        string stdout = process.StandardOutput.ReadToEnd();
+        process.WaitForExit();
+        if (process.ExitCode != 0)
+        {
+            string tail;
+            lock (stderr) tail = string.Join("\n", stderr.TakeLast(15));
+            throw new InvalidOperationException($"PyTorch reference ({python}) exited with {process.ExitCode}:\n{tail}");
+        }
+        return stdout;
+    }
+
+    static Outcome Parse(string json, InferenceBenchmarkOptions o, double unfusedGflop, double fusedGflop, Func<string, double> resNetGflop)
+    {
+        using var doc = JsonDocument.Parse(json);
+        var root = doc.RootElement;
+        string version = root.GetProperty("torch").GetString() ?? "?";
+        int threads = root.GetProperty("threads").GetInt32();
+        string? fixture = root.TryGetProperty("fixture_check", out var f)
+            ? $"{f.GetProperty("fixture").GetString()}: relative L2 unfused {f.GetProperty("relative_l2_unfused").GetDouble():E2}, fused {f.GetProperty("relative_l2_fused").GetDouble():E2}"
+            : null;
+        var results = new List<BenchmarkResult>();
+        foreach (var r in root.GetProperty("results").EnumerateArray())
+        {
+            string key = r.GetProperty("key").GetString()!;
+            double gflop = key switch
+            {
+                "pytorch-unfused" => unfusedGflop,
+                "pytorch-fused" => fusedGflop,
+                _ => resNetGflop(key["pytorch-".Length..]),
+            };
+            results.Add(new BenchmarkResult
+            {
+                Key = key, Name = r.GetProperty("name").GetString()!, Engine = $"PyTorch {version}", GflopPerImage = gflop,
+                Latency = TimingStats.Of(Seconds(r.GetProperty("latency_s"))), Batch = r.GetProperty("batch").GetInt32(),
+                BatchTime = TimingStats.Of(Seconds(r.GetProperty("batch_s"))),
+                Note = $"separate process, {threads} threads, inference_mode" + (key == "pytorch-fused" ? ", the authors' fuse_repvgg_block" : ""),
+            });
+        }
+        return new Outcome(results, version, fixture);
+    }
+
+    static double[] Seconds(JsonElement array) => array.EnumerateArray().Select(e => e.GetDouble()).ToArray();
+}
