@@ -74,7 +74,7 @@ public sealed record BenchmarkReport
 public static class InferenceBenchmark
 {
     public static readonly IReadOnlyList<string> VariantKeys =
-        ["unfused", "fused", "fused-parallel", "fused-bf16", "onnx-sequential", "onnx-parallel", "resnet18", "resnet34", "resnet50",
+        ["unfused", "fused", "fused-channels-last", "fused-parallel", "fused-bf16", "onnx-sequential", "onnx-parallel", "resnet18", "resnet34", "resnet50",
          .. PyTorchReference.Keys];
 
     /// <summary>Multiply-adds of TorchVision's ResNets at 224x224 (torchvision's model table; scale with area).</summary>
@@ -116,6 +116,14 @@ public static class InferenceBenchmark
                     fusedGflop = 2.0 * fused.Trace(size, size).MultiplyAdds() / 1e9;
                     if (Wants("fused"))
                         results.Add(TimeTorch(o, "fused", $"{o.Model.Name} fused", "TorchSharp", fusedGflop, fused, ScalarType.Float32));
+                    if (Wants("fused-channels-last"))
+                    {
+                        using var nhwc = ParNetFuser.Fuse(trained);
+                        MemoryFormat.ToChannelsLast(nhwc);
+                        results.Add(Time(o, "fused-channels-last", $"{o.Model.Name} fused, channels_last", "TorchSharp", fusedGflop,
+                            batch => TorchRunner(batch, o, ScalarType.Float32, x => nhwc.call(x), channelsLast: true),
+                            "channels_last weights and input (oneDNN's NHWC kernels)"));
+                    }
                     if (Wants("fused-parallel"))
                     {
                         var executor = new StreamParallelExecutor(fused);
