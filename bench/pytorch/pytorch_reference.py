@@ -148,6 +148,45 @@ def time_model(torch, model, shape, warmup, repeats):
     return times
 
 
+def print_stages(torch, model, image_size, warmup, repeats):
+    """--stages: batch-1 median ms of each stage of the (fused) model, the layout of the C# suite `stages`."""
+    def median_ms(f):
+        for _ in range(warmup):
+            f()
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            f()
+            times.append((time.perf_counter() - start) * 1e3)
+        return sorted(times)[len(times) // 2] if len(times) % 2 else sum(sorted(times)[len(times) // 2 - 1:len(times) // 2 + 1]) / 2
+
+    with torch.inference_mode():
+        torch.manual_seed(0)
+        x = torch.randn(1, 3, image_size, image_size)
+        inputs, h = [], x
+        for init in model.inits:
+            h = init(h)
+            inputs.append(h)
+        outputs = [stream(inputs[i]) for i, stream in enumerate(model.streams)]
+
+        def fuse():
+            y = model.downsamples_2[0](outputs[0])
+            for i in range(1, len(model.downsamples_2)):
+                y = model.downsamples_2[i]((outputs[i], y))
+            return model.combine((outputs[-1], y))
+
+        rows = [(f"inits.{i}", median_ms(lambda i=i: model.inits[i](([x] + inputs)[i]))) for i in range(len(model.inits))]
+        rows += [(f"streams.{i}", median_ms(lambda i=i: model.streams[i](inputs[i]))) for i in range(len(model.streams))]
+        rows.append(("downsamples_2 + combine", median_ms(fuse)))
+        features = fuse()
+        rows.append(("head", median_ms(lambda: model.head(features))))
+        print("| stage | median ms |\n|---|---:|")
+        for name, ms in rows:
+            print(f"| {name} | {ms:.2f} |")
+        print(f"| sum of stages | {sum(ms for _, ms in rows):.2f} |")
+        print(f"| whole forward | {median_ms(lambda: model(x)):.2f} |")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--code', help="checkout of the authors' repository (NonDeepNetworks)")
@@ -161,6 +200,7 @@ def main():
     p.add_argument('--repeats', type=int, default=15)
     p.add_argument('--throughput-repeats', type=int, default=4)
     p.add_argument('--only', default='pytorch-unfused,pytorch-fused,pytorch-resnet18,pytorch-resnet34,pytorch-resnet50')
+    p.add_argument('--stages', action='store_true', help='print per-stage batch-1 times of the fused ParNet (markdown) and exit')
     p.add_argument('--fixture', help='parnet_official_tiny_silu.safetensors: check the code at --code against it first')
     a = p.parse_args()
 
@@ -177,7 +217,7 @@ def main():
         batch = time_model(torch, model, (a.batch, 3) + size, min(a.warmup, 1), a.throughput_repeats)
         out['results'].append({'key': key, 'name': name, 'latency_s': latency, 'batch': a.batch, 'batch_s': batch})
 
-    if wanted & {'pytorch-unfused', 'pytorch-fused'}:
+    if a.stages or wanted & {'pytorch-unfused', 'pytorch-fused'}:
         if not a.code:
             raise SystemExit("the ParNet rows need --code (a checkout of the authors' repository)")
         install_timm_helpers(torch)
@@ -187,6 +227,11 @@ def main():
         planes = [int(v) for v in a.planes.split(',')]
         num_blocks = [int(v) for v in a.num_blocks.split(',')]
         model = build_authors_parnet(simpnet, planes, num_blocks, a.activation)
+        if a.stages:
+            with torch.no_grad():
+                fuse_authors_parnet(model)
+            print_stages(torch, model, a.image_size, a.warmup, a.repeats)
+            return
         label = f"authors' ParNet {planes} {a.activation}"
         if 'pytorch-unfused' in wanted:
             measure('pytorch-unfused', f"{label} unfused", model)

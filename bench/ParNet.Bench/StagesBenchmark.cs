@@ -1,0 +1,94 @@
+// Suite "stages": where the batch-1 time of a fused ParNet goes. Times each stage of the fused model on its own
+// (inits.i, streams.i, downsamples_2.i, combine, head; inputs precomputed), then the whole forward, at batch 1,
+// 224x224, fp32, eval, inference_mode; median of N runs after warm-up. The stages' sum vs the whole shows the
+// per-forward overhead; each stage against the same stage of the authors' code on PyTorch 1.13
+// (`/usr/bin/python3 bench/pytorch/pytorch_reference.py --code DIR --stages --repeats 30 --warmup 5`) shows which layers are slower in libtorch 2.10.
+// Machine: the project's 2-core AMD EPYC (Zen 4), Debian 12, TorchSharp-cpu 0.107; shared and noisy.
+// Run: dotnet run -c Release --project bench/ParNet.Bench -- stages [--model parnet_s] [--runs 30] [--warmup 5] [--threads N] [--onednn on|off]
+using System.Diagnostics;
+using ParNet.Fusion;
+using ParNet.Models;
+using ParNet.Models.Blocks;
+using static TorchSharp.torch;
+
+namespace ParNet.Bench;
+
+public sealed class StagesBenchmark : IBenchmark
+{
+    public string Name => "stages";
+
+    public int Run(string[] args)
+    {
+        string model = Options.String(args, "--model", "parnet_s");
+        int runs = Options.Int(args, "--runs", 30), warmup = Options.Int(args, "--warmup", 5);
+        set_num_threads(Options.Int(args, "--threads", Environment.ProcessorCount));
+        string oneDnn = Options.String(args, "--onednn", "on");
+        LibTorchWorkarounds.OneDnnEnabled = oneDnn != "off";
+        Console.WriteLine($"stages benchmark: {model} fused, batch 1, 224x224, fp32, {get_num_threads()} intra-op threads, " +
+                          $"oneDNN {(LibTorchWorkarounds.OneDnnEnabled ? "on" : "off")}, {warmup} warm-up + {runs} runs");
+
+        using var mode = inference_mode(true);
+        using var trained = (ParNetModel)ModelRegistry.Create(model);
+        trained.eval();
+        using var fused = ParNetFuser.Fuse(trained);
+        Console.WriteLine($"trained needs oneDNN off: {trained.NeedsOneDnnOff} ({trained.OneDnnOffReason}); fused: {fused.NeedsOneDnnOff} ({fused.OneDnnOffReason})");
+        manual_seed(0);
+        using var x = randn(1, 3, 224, 224);
+        var inputs = fused.StreamInputs(x);
+        var outputs = inputs.Select((input, i) => fused.RunStream(i, input)).ToArray();
+
+        var rows = new List<(string Name, double Ms)>();
+        Tensor previous = x;
+        for (int i = 0; i < fused.Streams; i++)
+        {
+            var input = previous;
+            int s = i;
+            rows.Add(($"inits.{i}", Median(() => fused.RunInit(s, input), warmup, runs)));
+            previous = inputs[i];
+        }
+        for (int i = 0; i < fused.Streams; i++)
+        {
+            int s = i;
+            rows.Add(($"streams.{i}", Median(() => fused.RunStream(s, inputs[s]), warmup, runs)));
+        }
+        rows.Add(("downsamples_2 + combine", Median(() => fused.Fuse(outputs), warmup, runs)));
+        using var features = fused.Fuse(outputs);
+        rows.Add(("head", Median(() => fused.forward_head(features), warmup, runs)));
+        double sum = rows.Sum(r => r.Ms);
+        double whole = Median(() => fused.call(x), warmup, runs);
+
+        Console.WriteLine("| stage | median ms |");
+        Console.WriteLine("|---|---:|");
+        foreach (var (name, ms) in rows) Console.WriteLine($"| {name} | {ms:F2} |");
+        Console.WriteLine($"| sum of stages | {sum:F2} |");
+        Console.WriteLine($"| whole forward | {whole:F2} |");
+        return 0;
+    }
+
+    static double Median(Func<Tensor> forward, int warmup, int runs)
+    {
+        for (int i = 0; i < warmup; i++) { using var scope = NewDisposeScope(); forward(); }
+        var ms = new double[runs];
+        for (int i = 0; i < runs; i++)
+        {
+            using var scope = NewDisposeScope();
+            long start = Stopwatch.GetTimestamp();
+            forward();
+            ms[i] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+        }
+        Array.Sort(ms);
+        return runs % 2 == 1 ? ms[runs / 2] : (ms[runs / 2 - 1] + ms[runs / 2]) / 2;
+    }
+}
+
+static class Options
+{
+    public static string String(string[] args, string name, string fallback)
+    {
+        int i = Array.IndexOf(args, name);
+        return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
+    }
+
+    public static int Int(string[] args, string name, int fallback) =>
+        int.TryParse(String(args, name, fallback.ToString()), out int v) && v > 0 ? v : fallback;
+}
