@@ -1,4 +1,6 @@
 using ParNet.Benchmarking;
+using ParNet.Inference;
+using static TorchSharp.torch;
 
 namespace ParNet.Cli;
 
@@ -10,12 +12,15 @@ public sealed class BenchCommand : ICommand
     public string Usage => $"""
         usage: parnet bench [{ModelOptions.Usage}] [--weights W] [--image-size N] [--batch N] [--warmup N] [--repeats N]
                             [--throughput-repeats N] [--threads N] [--only KEY,KEY...] [--investigate] [--omp-wait-policy passive|active] [--out DIR]
+                            [--stream-devices cuda:0,cuda:1,cuda:2]
                             [--pytorch-code DIR [--python PATH] [--pytorch-fixture FILE]]
           --model        the ParNet to measure (default parnet_s)
           --only         a subset of: {string.Join(", ", InferenceBenchmark.VariantKeys)}
           --investigate  also time ResNet-18 with no_grad, channels_last and 1 thread (TorchSharp vs PyTorch speed)
           --omp-wait-policy passive|active  OpenMP threads sleep (passive) or spin (active) between parallel regions;
                          passive is far faster when other processes share the cores (see results/inference.md)
+          --stream-devices  adds the row "fused-devices": one device per stream (the paper's Table 3); GPUs need a
+                         CUDA build of TorchSharp (this one is TorchSharp-cpu: cpu,cpu,cpu runs the same code path)
           --pytorch-code DIR  also time the authors' released PyTorch code (a checkout of github.com/imankgoyal/NonDeepNetworks)
                          unfused and fused, and torchvision's ResNets, on PyTorch in a child process after our rows
                          (Debian: apt-get install python3-torch python3-torchvision)
@@ -28,6 +33,12 @@ public sealed class BenchCommand : ICommand
 
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "setenv")]
     static extern int SetNativeEnvironment(string name, string value, int overwrite);
+
+    static Device[] ParseDevices(string spec)
+    {
+        try { return MultiDeviceStreamExecutor.ParseDevices(spec); }
+        catch (ArgumentException e) { throw new UsageException($"--stream-devices {spec}: {e.Message}"); }
+    }
 
     public int Run(CliArgs args, TextWriter stdout)
     {
@@ -43,6 +54,7 @@ public sealed class BenchCommand : ICommand
         bool investigate = args.Flag("investigate");
         string output = args.String("out") ?? Path.Combine("results", "bench");
         string? waitPolicy = args.String("omp-wait-policy");
+        string? streamDevices = args.String("stream-devices");
         string? pytorchCode = args.String("pytorch-code");
         string? python = args.String("python");
         string? pytorchFixture = args.String("pytorch-fixture");
@@ -83,6 +95,7 @@ public sealed class BenchCommand : ICommand
         {
             Model = config, Weights = weights, ImageSize = size, Batch = batch, Warmup = warmup, Repeats = repeats,
             ThroughputRepeats = throughputRepeats, Threads = threads, Only = keys, Investigate = investigate,
+            StreamDevices = streamDevices is null ? null : ParseDevices(streamDevices),
             PyTorch = pytorchCode is null ? null
                 : new PyTorchReferenceOptions { AuthorsCode = pytorchCode, Python = python ?? "/usr/bin/python3", Fixture = pytorchFixture },
             Log = line => stdout.WriteLine($"  timing {line} ..."),

@@ -25,6 +25,8 @@ public sealed record InferenceBenchmarkOptions
     public IReadOnlySet<string>? Only { get; init; }
     /// <summary>Also time ResNet-18 under alternative settings (no_grad, 1 thread, channels_last) to explain its speed.</summary>
     public bool Investigate { get; init; }
+    /// <summary>One device per stream for the "fused-devices" row (null: no such row). See <see cref="MultiDeviceStreamExecutor"/>.</summary>
+    public IReadOnlyList<Device>? StreamDevices { get; init; }
     /// <summary>Also run the authors' PyTorch code and torchvision on PyTorch, in a child process after our rows (null: no).</summary>
     public PyTorchReferenceOptions? PyTorch { get; init; }
     /// <summary>Progress lines (variant names as they start).</summary>
@@ -74,7 +76,7 @@ public sealed record BenchmarkReport
 public static class InferenceBenchmark
 {
     public static readonly IReadOnlyList<string> VariantKeys =
-        ["unfused", "fused", "fused-channels-last", "fused-parallel", "fused-bf16", "onnx-sequential", "onnx-parallel", "resnet18", "resnet34", "resnet50",
+        ["unfused", "fused", "fused-channels-last", "fused-parallel", "fused-devices", "fused-bf16", "onnx-sequential", "onnx-parallel", "resnet18", "resnet34", "resnet50",
          .. PyTorchReference.Keys];
 
     /// <summary>Multiply-adds of TorchVision's ResNets at 224x224 (torchvision's model table; scale with area).</summary>
@@ -130,6 +132,14 @@ public static class InferenceBenchmark
                         results.Add(Time(o, "fused-parallel", $"{o.Model.Name} fused + stream-parallel", "TorchSharp", fusedGflop,
                             batch => TorchRunner(batch, o, ScalarType.Float32, x => executor.Forward(x)),
                             $"{fused.Streams} streams on worker threads, {executor.ThreadsPerStream} intra-op thread(s) each"));
+                    }
+                    if (o.StreamDevices is not null && Wants("fused-devices"))
+                    {
+                        using var placed = ParNetFuser.Fuse(trained);
+                        var executor = new MultiDeviceStreamExecutor(placed, o.StreamDevices);
+                        results.Add(Time(o, "fused-devices", $"{o.Model.Name} fused, one device per stream", "TorchSharp", fusedGflop,
+                            batch => TorchRunner(batch, o, ScalarType.Float32, x => executor.Forward(x).cpu()),
+                            $"streams on {string.Join(", ", o.StreamDevices)}; input from and logits back to the host (the copy-back synchronizes)"));
                     }
                     if (Wants("fused-bf16"))
                     {

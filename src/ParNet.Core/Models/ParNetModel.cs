@@ -1,3 +1,4 @@
+using TorchSharp;
 using TorchSharp.Modules;
 using ParNet.Analysis;
 using ParNet.Models.Blocks;
@@ -86,6 +87,9 @@ public sealed class ParNetModel : ImageClassifier
 
     /// <summary>The blocks of stream i; streams share nothing, so they may run concurrently.</summary>
     public Tensor RunStream(int i, Tensor x) => streams[i].call(x);
+
+    /// <summary>Places stream i's parameters and buffers on <paramref name="device"/> (one device per stream, Table 3).</summary>
+    public void MoveStream(int i, Device device) => streams[i].to(device);
 
     /// <summary>downsamples_2 and combine: stream 0 is downsampled, each later stream fused with the path.</summary>
     public Tensor Fuse(IReadOnlyList<Tensor> streamOutputs)

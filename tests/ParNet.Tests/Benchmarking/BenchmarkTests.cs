@@ -27,11 +27,11 @@ public class BenchmarkTests
         string config = folder.File("small.json");
         File.WriteAllText(config, (ParNet.Models.ModelRegistry.Get("parnet_cifar_small") with { Planes = [8, 16, 32], FinalWidth = 32, BlocksPerStream = [1, 1, 1] }).ToJson());
         var (stdout, stderr) = (new StringWriter(), new StringWriter());
-        int code = CommandRunner.Run(["bench", "--config", config, "--only", "unfused,fused,fused-parallel,onnx-parallel", "--repeats", "1",
+        int code = CommandRunner.Run(["bench", "--config", config, "--only", "unfused,fused,fused-parallel,fused-devices,onnx-parallel", "--stream-devices", "cpu,cpu,cpu", "--repeats", "1",
             "--throughput-repeats", "1", "--warmup", "0", "--batch", "2", "--out", folder.File("out")], stdout, stderr);
         Assert.True(code == 0, stderr.ToString());
         var json = JsonDocument.Parse(File.ReadAllText(folder.File("out/bench.json"))).RootElement;
-        Assert.Equal(["unfused", "fused", "fused-parallel", "onnx-parallel"],
+        Assert.Equal(["unfused", "fused", "fused-parallel", "fused-devices", "onnx-parallel"],
             json.GetProperty("results").EnumerateArray().Select(r => r.GetProperty("key").GetString()));
         var fused = json.GetProperty("results")[1];
         var unfused = json.GetProperty("results")[0];
