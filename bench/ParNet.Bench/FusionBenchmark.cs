@@ -21,9 +21,9 @@ public sealed class FusionBenchmark : IBenchmark
 
     public int Run(string[] args)
     {
-        string model = StringOption(args, "--model", "parnet_s");
-        int runs = IntOption(args, "--runs", 20);
-        int warmup = IntOption(args, "--warmup", 5);
+        string model = BenchOptions.String(args, "--model", "parnet_s");
+        int runs = BenchOptions.Int(args, "--runs", 20);
+        int warmup = BenchOptions.Int(args, "--warmup", 5);
         int cores = Environment.ProcessorCount;
         set_num_threads(cores);
         Console.WriteLine($"fusion benchmark: {model}, batch 1, 224x224, fp32, {cores} cores (build machine: 2-core AMD EPYC Zen 4), " +
@@ -70,13 +70,4 @@ public sealed class FusionBenchmark : IBenchmark
         int n = sorted.Length;
         return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
     }
-
-    static string StringOption(string[] args, string name, string fallback)
-    {
-        int i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
-    }
-
-    static int IntOption(string[] args, string name, int fallback) =>
-        int.TryParse(StringOption(args, name, fallback.ToString()), out int v) && v > 0 ? v : fallback;
 }

@@ -20,8 +20,8 @@ public sealed class LoaderBenchmark : IBenchmark
 
     public int Run(string[] args)
     {
-        int folderImages = IntOption(args, "--images", 300);
-        int rssEpochs = IntOption(args, "--epochs", 5);
+        int folderImages = BenchOptions.Int(args, "--images", 300);
+        int rssEpochs = BenchOptions.Int(args, "--epochs", 5);
         Console.WriteLine($"loader benchmark: {Environment.ProcessorCount} cores, .NET {Environment.Version}");
         Console.WriteLine("| data | transform | workers | images/s |");
         Console.WriteLine("|---|---|---|---|");
@@ -105,11 +105,5 @@ public sealed class LoaderBenchmark : IBenchmark
             using var data = image.Encode(SKEncodedImageFormat.Jpeg, 90);
             File.WriteAllBytes(Path.Combine(dir, $"img{i:D4}.jpg"), data.ToArray());
         }
-    }
-
-    static int IntOption(string[] args, string name, int fallback)
-    {
-        int at = Array.IndexOf(args, name);
-        return at >= 0 && at + 1 < args.Length && int.TryParse(args[at + 1], out int value) ? value : fallback;
     }
 }

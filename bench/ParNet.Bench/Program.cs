@@ -13,4 +13,12 @@ if (args.Length == 0 || suites.All(s => s.Name != args[0]))
     Console.Error.WriteLine("usage: ParNet.Bench SUITE [options]; suites: " + string.Join(", ", suites.Select(s => s.Name)));
     return 2;
 }
-return suites.First(s => s.Name == args[0]).Run(args.Skip(1).ToArray());
+try
+{
+    return suites.First(s => s.Name == args[0]).Run(args.Skip(1).ToArray());
+}
+catch (ArgumentException e)
+{
+    Console.Error.WriteLine($"{args[0]}: {e.Message}");
+    return 2;
+}

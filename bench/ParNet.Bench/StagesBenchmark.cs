@@ -5,7 +5,7 @@
 // (`/usr/bin/python3 bench/pytorch/pytorch_reference.py --code DIR --stages --repeats 30 --warmup 5`) shows which layers are slower in libtorch 2.10.
 // Machine: the project's 2-core AMD EPYC (Zen 4), Debian 12, TorchSharp-cpu 0.107; shared and noisy.
 // Run: dotnet run -c Release --project bench/ParNet.Bench -- stages [--model parnet_s] [--runs 30] [--warmup 5] [--threads N] [--onednn on|off]
-using System.Diagnostics;
+using ParNet.Benchmarking;
 using ParNet.Fusion;
 using ParNet.Models;
 using ParNet.Models.Blocks;
@@ -19,10 +19,10 @@ public sealed class StagesBenchmark : IBenchmark
 
     public int Run(string[] args)
     {
-        string model = Options.String(args, "--model", "parnet_s");
-        int runs = Options.Int(args, "--runs", 30), warmup = Options.Int(args, "--warmup", 5);
-        set_num_threads(Options.Int(args, "--threads", Environment.ProcessorCount));
-        string oneDnn = Options.String(args, "--onednn", "on");
+        string model = BenchOptions.String(args, "--model", "parnet_s");
+        int runs = BenchOptions.Int(args, "--runs", 30), warmup = BenchOptions.Int(args, "--warmup", 5);
+        set_num_threads(BenchOptions.Int(args, "--threads", Environment.ProcessorCount));
+        string oneDnn = BenchOptions.String(args, "--onednn", "on");
         LibTorchWorkarounds.OneDnnEnabled = oneDnn != "off";
         Console.WriteLine($"stages benchmark: {model} fused, batch 1, 224x224, fp32, {get_num_threads()} intra-op threads, " +
                           $"oneDNN {(LibTorchWorkarounds.OneDnnEnabled ? "on" : "off")}, {warmup} warm-up + {runs} runs");
@@ -65,30 +65,6 @@ public sealed class StagesBenchmark : IBenchmark
         return 0;
     }
 
-    static double Median(Func<Tensor> forward, int warmup, int runs)
-    {
-        for (int i = 0; i < warmup; i++) { using var scope = NewDisposeScope(); forward(); }
-        var ms = new double[runs];
-        for (int i = 0; i < runs; i++)
-        {
-            using var scope = NewDisposeScope();
-            long start = Stopwatch.GetTimestamp();
-            forward();
-            ms[i] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-        }
-        Array.Sort(ms);
-        return runs % 2 == 1 ? ms[runs / 2] : (ms[runs / 2 - 1] + ms[runs / 2]) / 2;
-    }
-}
-
-static class Options
-{
-    public static string String(string[] args, string name, string fallback)
-    {
-        int i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
-    }
-
-    public static int Int(string[] args, string name, int fallback) =>
-        int.TryParse(String(args, name, fallback.ToString()), out int v) && v > 0 ? v : fallback;
+    static double Median(Func<Tensor> forward, int warmup, int runs) =>
+        TimingStats.Measure(() => { using var scope = NewDisposeScope(); forward(); }, warmup, runs).Median * 1e3;
 }
