@@ -1,12 +1,14 @@
 // Suite "fusion": batch-1 224x224 latency of a ParNet (default ParNet-S, random weights, eval, no grad):
 //  1. unfused (training form), sequential forward
 //  2. fused (ParNetFuser), sequential forward
-//  3. fused, streams run concurrently by StreamParallelExecutor (threads per stream: cores / streams, >= 1)
+//  3. fused, streams run concurrently by StreamParallelExecutor, with the default thread split (threads per
+//     stream: cores / streams, >= 1) and the alternatives: every stream worker using all cores (oversubscribed),
+//     and workers left at libtorch's own per-thread default (threadsPerStream 0)
 // Each: warm-up runs, then N timed runs; median / min / max in ms, and ratios of medians to the unfused one.
 // Intra-op threads: torch.set_num_threads(cores) for 1 and 2 (the executor sets its workers' own counts).
 // Measured on the project's build machine: 2-core AMD EPYC (Zen 4, AVX-512), Debian 12, .NET 10,
 // TorchSharp-cpu 0.107 (libtorch 2.10). The machine is shared and noisy: compare ratios from one run.
-// Run: dotnet run -c Release --project bench/ParNet.Bench -- fusion [--model parnet_s] [--runs 20] [--warmup 5]
+// Run: dotnet run -c Release --project bench/ParNet.Bench -- fusion [--model parnet_s] [--image-size 224] [--runs 20] [--warmup 5]
 using System.Diagnostics;
 using ParNet.Fusion;
 using ParNet.Inference;
@@ -24,9 +26,10 @@ public sealed class FusionBenchmark : IBenchmark
         string model = BenchOptions.String(args, "--model", "parnet_s");
         int runs = BenchOptions.Int(args, "--runs", 20);
         int warmup = BenchOptions.Int(args, "--warmup", 5);
+        int size = BenchOptions.Int(args, "--image-size", 224);
         int cores = Environment.ProcessorCount;
         set_num_threads(cores);
-        Console.WriteLine($"fusion benchmark: {model}, batch 1, 224x224, fp32, {cores} cores (build machine: 2-core AMD EPYC Zen 4), " +
+        Console.WriteLine($"fusion benchmark: {model}, batch 1, {size}x{size}, fp32, {cores} cores (build machine: 2-core AMD EPYC Zen 4), " +
                           $".NET {Environment.Version}, intra-op threads {get_num_threads()}, {warmup} warm-up + {runs} timed runs");
 
         using var noGrad = no_grad();
@@ -35,13 +38,17 @@ public sealed class FusionBenchmark : IBenchmark
         using var fused = ParNetFuser.Fuse(trained);
         var executor = new StreamParallelExecutor(fused);
         manual_seed(0);
-        using var x = randn(1, 3, 224, 224);
+        using var x = randn(1, 3, size, size);
+        var oversubscribed = new StreamParallelExecutor(fused, threadsPerStream: cores);
+        var untouched = new StreamParallelExecutor(fused, threadsPerStream: 0);
 
         var rows = new List<(string Name, double[] Ms)>
         {
             ("unfused, sequential", Time(() => trained.call(x), warmup, runs)),
             ("fused, sequential", Time(() => fused.call(x), warmup, runs)),
-            ($"fused, stream-parallel ({executor.ThreadsPerStream} thread(s)/stream)", Time(() => executor.Forward(x), warmup, runs)),
+            ($"fused, stream-parallel ({executor.ThreadsPerStream} thread(s)/stream, default)", Time(() => executor.Forward(x), warmup, runs)),
+            ($"fused, stream-parallel ({cores} threads/stream, oversubscribed)", Time(() => oversubscribed.Forward(x), warmup, runs)),
+            ("fused, stream-parallel (workers' thread counts left alone)", Time(() => untouched.Forward(x), warmup, runs)),
         };
         double baseline = Median(rows[0].Ms);
         Console.WriteLine("| form | median ms | min ms | max ms | unfused / this |");
