@@ -36,8 +36,16 @@ public sealed class BenchCommand : ICommand
 
     static Device[] ParseDevices(string spec)
     {
-        try { return MultiDeviceStreamExecutor.ParseDevices(spec); }
-        catch (ArgumentException e) { throw new UsageException($"--stream-devices {spec}: {e.Message}"); }
+        try
+        {
+            var devices = MultiDeviceStreamExecutor.ParseDevices(spec);
+            foreach (var device in devices) MultiDeviceStreamExecutor.CheckAvailable(device);   // fail before minutes of timing
+            return devices;
+        }
+        catch (Exception e) when (e is ArgumentException or NotSupportedException)
+        {
+            throw new UsageException($"--stream-devices {spec}: {e.Message}");
+        }
     }
 
     public int Run(CliArgs args, TextWriter stdout)
@@ -83,6 +91,8 @@ public sealed class BenchCommand : ICommand
             throw new UsageException($"--pytorch-code {pytorchCode}: no such folder (a checkout of github.com/imankgoyal/NonDeepNetworks)");
         if (pytorchFixture is not null && !File.Exists(pytorchFixture))
             throw new UsageException($"--pytorch-fixture {pytorchFixture}: no such file");
+        if (keys is not null && keys.Contains("fused-devices") && streamDevices is null)
+            throw new UsageException("the fused-devices row needs --stream-devices LIST");
         if (keys is not null && keys.Any(k => k.StartsWith("pytorch-", StringComparison.Ordinal)) && pytorchCode is null)
             throw new UsageException("the pytorch-* rows need --pytorch-code DIR");
         if (pytorchCode is not null && PyTorchReference.WhyUnsupported(config) is string why

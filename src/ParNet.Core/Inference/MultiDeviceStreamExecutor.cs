@@ -50,7 +50,8 @@ public sealed class MultiDeviceStreamExecutor
             }
         }).ToArray();
 
-    static void CheckAvailable(Device device)
+    /// <summary>Throws when this process cannot use <paramref name="device"/> (NotSupportedException says why).</summary>
+    public static void CheckAvailable(Device device)
     {
         if (device.type == DeviceType.CPU) return;
         if (device.type != DeviceType.CUDA)

@@ -42,4 +42,16 @@ public class BenchmarkTests
         Assert.Contains("- command: `parnet bench", md);
         Assert.True(new FileInfo(folder.File("out/bench.png")).Length > 1000);
     }
+
+    [Theory]
+    [InlineData("cuda:0,cuda:1,cuda:2", "TorchSharp-cuda-linux")]
+    [InlineData("gpu0,cpu,cpu", "not a device")]
+    public void Bench_refuses_stream_devices_it_cannot_use_before_timing_anything(string devices, string reason)
+    {
+        var (stdout, stderr) = (new StringWriter(), new StringWriter());
+        int code = CommandRunner.Run(["bench", "--stream-devices", devices], stdout, stderr);
+        Assert.Equal(2, code);
+        Assert.Contains(reason, stderr.ToString());
+        Assert.DoesNotContain("timing", stdout.ToString());
+    }
 }
