@@ -9,7 +9,7 @@
 // Measured on the project's build machine: 2-core AMD EPYC (Zen 4, AVX-512), Debian 12, .NET 10,
 // TorchSharp-cpu 0.107 (libtorch 2.10). The machine is shared and noisy: compare ratios from one run.
 // Run: dotnet run -c Release --project bench/ParNet.Bench -- fusion [--model parnet_s] [--image-size 224] [--runs 20] [--warmup 5]
-using System.Diagnostics;
+using ParNet.Benchmarking;
 using ParNet.Fusion;
 using ParNet.Inference;
 using ParNet.Models;
@@ -42,7 +42,7 @@ public sealed class FusionBenchmark : IBenchmark
         var oversubscribed = new StreamParallelExecutor(fused, threadsPerStream: cores);
         var untouched = new StreamParallelExecutor(fused, threadsPerStream: 0);
 
-        var rows = new List<(string Name, double[] Ms)>
+        var rows = new List<(string Name, TimingStats Stats)>
         {
             ("unfused, sequential", Time(() => trained.call(x), warmup, runs)),
             ("fused, sequential", Time(() => fused.call(x), warmup, runs)),
@@ -50,31 +50,13 @@ public sealed class FusionBenchmark : IBenchmark
             ($"fused, stream-parallel ({cores} threads/stream, oversubscribed)", Time(() => oversubscribed.Forward(x), warmup, runs)),
             ("fused, stream-parallel (workers' thread counts left alone)", Time(() => untouched.Forward(x), warmup, runs)),
         };
-        double baseline = Median(rows[0].Ms);
+        double baseline = rows[0].Stats.Median;
         Console.WriteLine("| form | median ms | min ms | max ms | unfused / this |");
         Console.WriteLine("|---|---|---|---|---|");
-        foreach (var (name, ms) in rows)
-            Console.WriteLine($"| {name} | {Median(ms):F1} | {ms.Min():F1} | {ms.Max():F1} | {baseline / Median(ms):F2}x |");
+        foreach (var (name, t) in rows)
+            Console.WriteLine($"| {name} | {t.Median * 1e3:F1} | {t.Min * 1e3:F1} | {t.Max * 1e3:F1} | {baseline / t.Median:F2}x |");
         return 0;
     }
 
-    static double[] Time(Func<Tensor> forward, int warmup, int runs)
-    {
-        for (int i = 0; i < warmup; i++) forward().Dispose();
-        var ms = new double[runs];
-        for (int i = 0; i < runs; i++)
-        {
-            long start = Stopwatch.GetTimestamp();
-            forward().Dispose();
-            ms[i] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-        }
-        return ms;
-    }
-
-    static double Median(double[] values)
-    {
-        var sorted = values.Order().ToArray();
-        int n = sorted.Length;
-        return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
-    }
+    static TimingStats Time(Func<Tensor> forward, int warmup, int runs) => TimingStats.Measure(() => forward().Dispose(), warmup, runs);
 }

@@ -69,34 +69,8 @@ public sealed class MultiDeviceStreamExecutor
         using var scope = NewDisposeScope();
         Model.CheckInput(x);
         LibTorchWorkarounds.EnsureCorrectConvolutions(Model);
-        bool gradEnabled = is_grad_enabled();
-        var workers = new Task<Tensor>[Model.Streams];
-        try
-        {
-            var h = x.to(Main);
-            for (int i = 0; i < Model.Streams; i++)
-            {
-                h = Model.RunInit(i, h);
-                int stream = i;
-                var input = h;
-                workers[i] = Task.Factory.StartNew(() => RunStream(stream, input, gradEnabled),
-                    CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
-            }
-        }
-        finally
-        {
-            // Never leave a worker reading tensors this scope is about to free, whatever failed.
-            foreach (var w in workers) ((IAsyncResult?)w)?.AsyncWaitHandle.WaitOne();
-        }
-        var outputs = workers.Select(w => w.GetAwaiter().GetResult()).ToArray();
-        scope.Attach(outputs);
+        var outputs = StreamWorkers.Run(Model, x.to(Main), scope,
+            (stream, input) => Model.RunStream(stream, input.to(_streamDevices[stream])).to(Main));
         return Model.forward_head(Model.Fuse(outputs)).MoveToOuterDisposeScope();
-    }
-
-    Tensor RunStream(int stream, Tensor input, bool gradEnabled)
-    {
-        using var gradMode = enable_grad(gradEnabled);
-        using var scope = NewDisposeScope();
-        return Model.RunStream(stream, input.to(_streamDevices[stream])).to(Main).MoveToOuterDisposeScope();
     }
 }

@@ -41,44 +41,13 @@ public sealed class StreamParallelExecutor
         using var scope = NewDisposeScope();
         Model.CheckInput(x);
         LibTorchWorkarounds.EnsureCorrectConvolutions(Model);
-        var streamOutputs = RunStreamsConcurrently(x, scope);
-        return Model.forward_head(Model.Fuse(streamOutputs)).MoveToOuterDisposeScope();
-    }
-
-    /// <summary>Outputs of every stream (inits on this thread, streams on workers), owned by <paramref name="scope"/>.</summary>
-    Tensor[] RunStreamsConcurrently(Tensor x, DisposeScope scope)
-    {
-        bool gradEnabled = is_grad_enabled();
         int processDefault = get_num_threads();
-        var workers = new Task<Tensor>[Model.Streams];
-        try
-        {
-            var h = x;
-            for (int i = 0; i < Model.Streams; i++)
+        var streamOutputs = StreamWorkers.Run(Model, x, scope, (stream, input) =>
             {
-                h = Model.RunInit(i, h);
-                int stream = i;
-                var input = h;
-                workers[i] = Task.Factory.StartNew(() => RunStream(stream, input, gradEnabled),
-                    CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
-            }
-        }
-        finally
-        {
-            // Never leave a worker reading tensors this scope is about to free, whatever failed.
-            foreach (var w in workers) ((IAsyncResult?)w)?.AsyncWaitHandle.WaitOne();
-            if (ThreadsPerStream > 0) set_num_threads(processDefault);
-        }
-        var outputs = workers.Select(w => w.GetAwaiter().GetResult()).ToArray();   // rethrows a worker's exception as is
-        scope.Attach(outputs);
-        return outputs;
-    }
-
-    Tensor RunStream(int stream, Tensor input, bool gradEnabled)
-    {
-        if (ThreadsPerStream > 0) set_num_threads(ThreadsPerStream);
-        using var gradMode = enable_grad(gradEnabled);
-        using var scope = NewDisposeScope();
-        return Model.RunStream(stream, input).MoveToOuterDisposeScope();
+                if (ThreadsPerStream > 0) set_num_threads(ThreadsPerStream);
+                return Model.RunStream(stream, input);
+            },
+            afterJoin: () => { if (ThreadsPerStream > 0) set_num_threads(processDefault); });
+        return Model.forward_head(Model.Fuse(streamOutputs)).MoveToOuterDisposeScope();
     }
 }

@@ -1,7 +1,6 @@
 using TorchSharp;
 using ParNet.Fusion;
 using ParNet.Inference;
-using ParNet.Models;
 using ParNet.Tests.Models;
 using ParNet.Weights;
 using TorchSharp.PyBridge;
@@ -15,18 +14,10 @@ namespace ParNet.Tests.Fusion;
 /// </summary>
 public class MultiDeviceStreamExecutorTests
 {
-    static ParNetModel Trained()
-    {
-        var model = new ParNetModel(OfficialParityTests.TinyConfig);
-        StateDict.Load(model, Fixtures.Path("parnet_official_tiny_silu.safetensors"));
-        model.eval();
-        return model;
-    }
-
     [Fact]
     public void Streams_on_their_devices_give_the_authors_fused_logits()
     {
-        using var trained = Trained();
+        using var trained = OfficialParityTests.TrainedTinyModel();
         using var fused = ParNetFuser.Fuse(trained);
         var executor = new MultiDeviceStreamExecutor(fused, MultiDeviceStreamExecutor.ParseDevices("cpu, cpu, cpu"));
         Assert.Equal([DeviceType.CPU, DeviceType.CPU, DeviceType.CPU], executor.StreamDevices.Select(d => d.type));
@@ -44,7 +35,7 @@ public class MultiDeviceStreamExecutorTests
     [Fact]
     public void Devices_this_build_cannot_reach_are_refused_with_the_reason()
     {
-        using var model = Trained();
+        using var model = OfficialParityTests.TrainedTinyModel();
         Assert.False(cuda.is_available());   // this repository builds with TorchSharp-cpu
         var e = Assert.Throws<NotSupportedException>(() => new MultiDeviceStreamExecutor(model, MultiDeviceStreamExecutor.ParseDevices("cuda:0,cuda:1,cuda:2")));
         Assert.Contains("TorchSharp-cuda-linux", e.Message);

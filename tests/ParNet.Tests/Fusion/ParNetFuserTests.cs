@@ -11,20 +11,12 @@ namespace ParNet.Tests.Fusion;
 /// <summary>Whole-model fusion: the authors' fused logits, the paper's fused sizes, every registered variant.</summary>
 public class ParNetFuserTests
 {
-    static ParNetModel TrainedTinyModel()
-    {
-        var model = new ParNetModel(OfficialParityTests.TinyConfig);
-        StateDict.Load(model, Fixtures.Path("parnet_official_tiny_silu.safetensors"));
-        model.eval();
-        return model;
-    }
-
     static Dictionary<string, Tensor> FixtureIo() => Safetensors.LoadStateDict(Fixtures.Path("parnet_official_tiny_silu.io.safetensors"));
 
     [Fact]
     public void Fused_tiny_model_reproduces_the_official_fused_logits()
     {
-        using var trained = TrainedTinyModel();
+        using var trained = OfficialParityTests.TrainedTinyModel();
         using var fused = ParNetFuser.Fuse(trained);
         var io = FixtureIo();
         using var noGrad = no_grad();
@@ -89,7 +81,7 @@ public class ParNetFuserTests
     [Fact]
     public void Fusing_does_not_modify_the_input_model()
     {
-        using var trained = TrainedTinyModel();
+        using var trained = OfficialParityTests.TrainedTinyModel();
         FusionTestSupport.Randomize(trained, seed: 60, strength: 0.3);
         trained.train();
         var before = FusionTestSupport.Snapshot(trained);
@@ -108,7 +100,7 @@ public class ParNetFuserTests
     [Fact]
     public void Fused_checkpoint_round_trips_through_safetensors()
     {
-        using var trained = TrainedTinyModel();
+        using var trained = OfficialParityTests.TrainedTinyModel();
         using var fused = ParNetFuser.Fuse(trained);
         using var folder = new TempFolder();
         string path = folder.File("fused.safetensors");

@@ -11,14 +11,6 @@ namespace ParNet.Tests.Fusion;
 /// <summary>Concurrent streams give the sequential model's output, for trained and fused models.</summary>
 public class StreamParallelExecutorTests
 {
-    static ParNetModel Trained()
-    {
-        var model = new ParNetModel(OfficialParityTests.TinyConfig);
-        StateDict.Load(model, Fixtures.Path("parnet_official_tiny_silu.safetensors"));
-        model.eval();
-        return model;
-    }
-
     static Tensor Input() => Safetensors.LoadStateDict(Fixtures.Path("parnet_official_tiny_silu.io.safetensors"))["input"];
 
     static void AssertSameAsSequential(ParNetModel model, int? threadsPerStream)
@@ -42,14 +34,14 @@ public class StreamParallelExecutorTests
     [InlineData(0)]
     public void Trained_model_gives_the_sequential_output(int? threadsPerStream)
     {
-        using var model = Trained();
+        using var model = OfficialParityTests.TrainedTinyModel();
         AssertSameAsSequential(model, threadsPerStream);
     }
 
     [Fact]
     public void Fused_model_gives_the_sequential_output_and_the_official_fused_logits()
     {
-        using var trained = Trained();
+        using var trained = OfficialParityTests.TrainedTinyModel();
         using var fused = ParNetFuser.Fuse(trained);
         AssertSameAsSequential(fused, null);
         var io = Safetensors.LoadStateDict(Fixtures.Path("parnet_official_tiny_silu.io.safetensors"));
@@ -74,7 +66,7 @@ public class StreamParallelExecutorTests
     [Fact]
     public void The_callers_thread_count_is_left_as_it_was()
     {
-        using var model = Trained();
+        using var model = OfficialParityTests.TrainedTinyModel();
         int before = get_num_threads();
         using var noGrad = no_grad();
         using var _ = new StreamParallelExecutor(model, threadsPerStream: 1).Forward(Input());
@@ -84,7 +76,7 @@ public class StreamParallelExecutorTests
     [Fact]
     public void Workers_follow_the_callers_grad_mode()
     {
-        using var model = Trained();
+        using var model = OfficialParityTests.TrainedTinyModel();
         var executor = new StreamParallelExecutor(model);
         using (no_grad())
         {
@@ -100,7 +92,7 @@ public class StreamParallelExecutorTests
     [Fact]
     public void Bad_inputs_fail_before_any_worker_starts()
     {
-        using var model = Trained();
+        using var model = OfficialParityTests.TrainedTinyModel();
         Assert.Throws<ArgumentException>(() => new StreamParallelExecutor(model).Forward(zeros(1, 3, 60, 60)));
         Assert.Throws<ArgumentException>(() => new StreamParallelExecutor(model, threadsPerStream: -1));
     }

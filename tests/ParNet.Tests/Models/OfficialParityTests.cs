@@ -8,6 +8,15 @@ namespace ParNet.Tests.Models;
 /// <summary>Our model against tensors produced by the authors' released PyTorch code.</summary>
 public class OfficialParityTests
 {
+    /// <summary>The fixture's model with the authors' weights, in eval mode.</summary>
+    public static ParNetModel TrainedTinyModel()
+    {
+        var model = new ParNetModel(TinyConfig);
+        StateDict.Load(model, Fixtures.Path("parnet_official_tiny_silu.safetensors"));
+        model.eval();
+        return model;
+    }
+
     /// <summary>The fixture network: planes 16,32,64,128, SiLU, 1000 classes (fixtures/*.json).</summary>
     public static readonly ModelConfig TinyConfig = new()
     {
