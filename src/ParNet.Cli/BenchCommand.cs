@@ -75,26 +75,13 @@ public sealed class BenchCommand : ICommand
             Environment.SetEnvironmentVariable("OMP_WAIT_POLICY", waitPolicy.ToUpperInvariant());
         }
 
-        if (batch < 1 || repeats < 1 || throughputRepeats < 1 || threads < 1 || warmup < 0)
-            throw new UsageException("--batch, --repeats, --throughput-repeats and --threads must be >= 1, --warmup >= 0");
-        HashSet<string>? keys = null;
-        if (only is not null)
-        {
-            keys = only.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet(StringComparer.Ordinal);
-            var unknown = keys.Except(InferenceBenchmark.VariantKeys).ToList();
-            if (unknown.Count > 0)
-                throw new UsageException($"--only: unknown variant(s) {string.Join(", ", unknown)}; known: {string.Join(", ", InferenceBenchmark.VariantKeys)}");
-        }
+        HashSet<string>? keys = only?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet(StringComparer.Ordinal);
         if ((python is not null || pytorchFixture is not null) && pytorchCode is null)
             throw new UsageException("--python and --pytorch-fixture go with --pytorch-code DIR");
         if (pytorchCode is not null && !Directory.Exists(pytorchCode))
             throw new UsageException($"--pytorch-code {pytorchCode}: no such folder (a checkout of github.com/imankgoyal/NonDeepNetworks)");
         if (pytorchFixture is not null && !File.Exists(pytorchFixture))
             throw new UsageException($"--pytorch-fixture {pytorchFixture}: no such file");
-        if (keys is not null && keys.Contains("fused-devices") && streamDevices is null)
-            throw new UsageException("the fused-devices row needs --stream-devices LIST");
-        if (keys is not null && keys.Any(k => k.StartsWith("pytorch-", StringComparison.Ordinal)) && pytorchCode is null)
-            throw new UsageException("the pytorch-* rows need --pytorch-code DIR");
         if (pytorchCode is not null && PyTorchReference.WhyUnsupported(config) is string why
             && (keys is null || keys.Contains("pytorch-unfused") || keys.Contains("pytorch-fused")))
             throw new UsageException($"--pytorch-code: {why}");
@@ -110,6 +97,7 @@ public sealed class BenchCommand : ICommand
                 : new PyTorchReferenceOptions { AuthorsCode = pytorchCode, Python = python ?? "/usr/bin/python3", Fixture = pytorchFixture },
             Log = line => stdout.WriteLine($"  timing {line} ..."),
         };
+        try { options.Validate(); } catch (ArgumentException e) { throw new UsageException(e.Message); }
         string command = "parnet bench " + string.Join(" ", Environment.GetCommandLineArgs().Skip(2));
         var report = InferenceBenchmark.Run(options, command);
         var files = BenchmarkReportWriter.Write(report, output);

@@ -31,6 +31,22 @@ public sealed record InferenceBenchmarkOptions
     public PyTorchReferenceOptions? PyTorch { get; init; }
     /// <summary>Progress lines (variant names as they start).</summary>
     public Action<string>? Log { get; init; }
+
+    /// <summary>Throws <see cref="ArgumentException"/> for values no run can use, before anything is timed.</summary>
+    public void Validate()
+    {
+        if (Batch < 1 || Repeats < 1 || ThroughputRepeats < 1 || Warmup < 0 || Threads < 1)
+            throw new ArgumentException("batch, repeats, throughput repeats and threads must be >= 1, warm-up >= 0");
+        if (Only is null) return;
+        var unknown = Only.Except(InferenceBenchmark.VariantKeys).ToList();
+        if (unknown.Count > 0)
+            throw new ArgumentException($"unknown variant(s) {string.Join(", ", unknown)}; known: {string.Join(", ", InferenceBenchmark.VariantKeys)}");
+        // a row asked for by name must not silently go missing for want of its option
+        if (Only.Contains("fused-devices") && StreamDevices is null)
+            throw new ArgumentException("the fused-devices row needs stream devices (--stream-devices LIST)");
+        if (Only.Any(k => k.StartsWith("pytorch-", StringComparison.Ordinal)) && PyTorch is null)
+            throw new ArgumentException("the pytorch-* rows need the authors' code (--pytorch-code DIR)");
+    }
 }
 
 /// <summary>One measured configuration.</summary>
@@ -84,8 +100,7 @@ public static class InferenceBenchmark
 
     public static BenchmarkReport Run(InferenceBenchmarkOptions o, string command)
     {
-        if (o.Batch < 1 || o.Repeats < 1 || o.ThroughputRepeats < 1 || o.Warmup < 0 || o.Threads < 1)
-            throw new ArgumentException("batch, repeats and threads must be >= 1, warm-up >= 0");
+        o.Validate();
         var started = DateTime.UtcNow;
         var clock = System.Diagnostics.Stopwatch.StartNew();
         string loadBefore = LoadAverage();

@@ -54,4 +54,20 @@ public class BenchmarkTests
         Assert.Contains(reason, stderr.ToString());
         Assert.DoesNotContain("timing", stdout.ToString());
     }
+
+    [Theory]
+    [InlineData("fused,fused-devices", "stream devices")]
+    [InlineData("pytorch-fused", "authors' code")]
+    [InlineData("fused,no-such-row", "unknown variant(s) no-such-row")]
+    public void Benchmark_refuses_rows_it_cannot_produce_before_timing_anything(string only, string reason)
+    {
+        var timed = new List<string>();
+        var options = new InferenceBenchmarkOptions
+        {
+            Model = ParNet.Models.ModelRegistry.Get("parnet_cifar_small"), Only = only.Split(',').ToHashSet(), Log = timed.Add,
+        };
+        var e = Assert.Throws<ArgumentException>(() => InferenceBenchmark.Run(options, "test"));
+        Assert.Contains(reason, e.Message);
+        Assert.Empty(timed);
+    }
 }

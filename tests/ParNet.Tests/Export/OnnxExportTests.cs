@@ -17,14 +17,6 @@ public class OnnxExportTests
 
     static Dictionary<string, Tensor> FixtureIo() => Safetensors.LoadStateDict(Fixtures.Path("parnet_official_tiny_silu.io.safetensors"));
 
-    static ParNetModel TinyOfficial()
-    {
-        var model = new ParNetModel(OfficialParityTests.TinyConfig);
-        StateDict.Load(model, Fixtures.Path("parnet_official_tiny_silu.safetensors"));
-        model.eval();
-        return model;
-    }
-
     /// <summary>Eval-mode TorchSharp logits and ONNX Runtime logits of the exported model, same input.</summary>
     static (Tensor Torch, Tensor Onnx) RunBoth(ImageClassifier model, Tensor input, OnnxRuntimeOptions? options = null)
     {
@@ -46,7 +38,7 @@ public class OnnxExportTests
     [Fact]
     public void Tiny_official_model_unfused_matches_torch_and_the_authors_logits()
     {
-        using var model = TinyOfficial();
+        using var model = OfficialParityTests.TrainedTinyModel();
         var io = FixtureIo();
         var (torchLogits, onnxLogits) = RunBoth(model, io["input"]);
         AssertClose(onnxLogits, torchLogits);
@@ -56,7 +48,7 @@ public class OnnxExportTests
     [Fact]
     public void Tiny_official_model_fused_matches_torch_and_the_authors_logits()
     {
-        using var trained = TinyOfficial();
+        using var trained = OfficialParityTests.TrainedTinyModel();
         using var fused = ParNet.Fusion.ParNetFuser.Fuse(trained);
         var io = FixtureIo();
         var (torchLogits, onnxLogits) = RunBoth(fused, io["input"]);
@@ -73,7 +65,7 @@ public class OnnxExportTests
     [Fact]
     public void Initializers_are_named_by_state_dict_keys_and_metadata_carries_config_and_class_names()
     {
-        using var model = TinyOfficial();
+        using var model = OfficialParityTests.TrainedTinyModel();
         var names = Enumerable.Range(0, 1000).Select(i => $"name {i}").ToArray();
         var bytes = OnnxExporter.ExportToBytes(model, 64, new OnnxExportOptions { Info = new DeploymentInfo { ClassNames = names, Dataset = "imagenet" } });
         string text = System.Text.Encoding.ASCII.GetString(bytes);
@@ -92,7 +84,7 @@ public class OnnxExportTests
     [Fact]
     public void Export_to_a_file_and_dynamic_batch()
     {
-        using var model = TinyOfficial();
+        using var model = OfficialParityTests.TrainedTinyModel();
         using var folder = new ExportTempFolder();
         string path = folder.File("sub/tiny.onnx");
         OnnxExporter.Export(model, path, 64);

@@ -54,8 +54,7 @@ public class StateDictKeyTests
     [Fact]
     public void Safetensors_round_trip_keeps_every_tensor()
     {
-        using var model = new ParNetModel(OfficialParityTests.TinyConfig);
-        StateDict.Load(model, Fixtures.Path("parnet_official_tiny_silu.safetensors"));
+        using var model = OfficialParityTests.TrainedTinyModel();
         string path = Path.Combine(Path.GetTempPath(), $"parnet-roundtrip-{Guid.NewGuid():N}.safetensors");
         try
         {
