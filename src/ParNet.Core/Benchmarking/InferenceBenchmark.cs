@@ -32,11 +32,15 @@ public sealed record InferenceBenchmarkOptions
     /// <summary>Progress lines (variant names as they start).</summary>
     public Action<string>? Log { get; init; }
 
-    /// <summary>Throws <see cref="ArgumentException"/> for values no run can use, before anything is timed.</summary>
+    /// <summary>
+    /// Throws <see cref="ArgumentException"/> for values no run can use, and <see cref="NotSupportedException"/> for
+    /// stream devices this process cannot use, before anything is timed.
+    /// </summary>
     public void Validate()
     {
         if (Batch < 1 || Repeats < 1 || ThroughputRepeats < 1 || Warmup < 0 || Threads < 1)
             throw new ArgumentException("batch, repeats, throughput repeats and threads must be >= 1, warm-up >= 0");
+        foreach (var device in StreamDevices ?? []) MultiDeviceStreamExecutor.CheckAvailable(device);
         if (Only is null) return;
         var unknown = Only.Except(InferenceBenchmark.VariantKeys).ToList();
         if (unknown.Count > 0)
