@@ -74,11 +74,6 @@ public sealed class BenchCommand : ICommand
             throw new UsageException($"--pytorch-code {pytorchCode}: no such folder (a checkout of github.com/imankgoyal/NonDeepNetworks)");
         if (pytorchFixture is not null && !File.Exists(pytorchFixture))
             throw new UsageException($"--pytorch-fixture {pytorchFixture}: no such file");
-        if (pytorchCode is not null && PyTorchReference.WhyUnsupported(config) is string why
-            && (keys is null || keys.Contains("pytorch-unfused") || keys.Contains("pytorch-fused")))
-            throw new UsageException($"--pytorch-code: {why}");
-        if (size < config.InputSizeMultiple || size % config.InputSizeMultiple != 0)
-            throw new UsageException($"--image-size {size}: {config.Name} needs a multiple of {config.InputSizeMultiple}");
 
         var options = new InferenceBenchmarkOptions
         {

@@ -40,7 +40,12 @@ public sealed record InferenceBenchmarkOptions
     {
         if (Batch < 1 || Repeats < 1 || ThroughputRepeats < 1 || Warmup < 0 || Threads < 1)
             throw new ArgumentException("batch, repeats, throughput repeats and threads must be >= 1, warm-up >= 0");
+        if (ImageSize < Model.InputSizeMultiple || ImageSize % Model.InputSizeMultiple != 0)
+            throw new ArgumentException($"image size {ImageSize}: {Model.Name} needs a multiple of {Model.InputSizeMultiple}");
         foreach (var device in StreamDevices ?? []) MultiDeviceStreamExecutor.CheckAvailable(device);
+        bool wantsAuthorsParNet = Only is null || Only.Contains("pytorch-unfused") || Only.Contains("pytorch-fused");
+        if (PyTorch is not null && wantsAuthorsParNet && PyTorchReference.WhyUnsupported(Model) is string why)
+            throw new ArgumentException($"PyTorch reference: {why}");
         if (Only is null) return;
         var unknown = Only.Except(InferenceBenchmark.VariantKeys).ToList();
         if (unknown.Count > 0)

@@ -71,6 +71,13 @@ public sealed record EvalResult
 public static class Evaluator
 {
     /// <summary>
+    /// A ten-crop batch holds 10 views per label: run it in chunks of one loader batch, so that activations stay
+    /// the size of a plain batch's (RESULTS.md, ten-crop evaluation).
+    /// </summary>
+    static Tensor ForwardInChunks(nn.Module<Tensor, Tensor> model, Tensor images, long chunk)
+        => images.shape[0] <= chunk ? model.call(images) : cat(images.split(chunk).Select(model.call).ToArray());
+
+    /// <summary>
     /// Runs the model in eval mode without gradients. A batch whose image count is a multiple k of its label
     /// count (a ten-crop loader) is scored by averaging the k views' softmax probabilities per image.
     /// The model's training mode is restored afterwards.
@@ -94,8 +101,8 @@ public static class Evaluator
                 using (var scope = NewDisposeScope())
                 {
                     var images = inputType is ScalarType t ? batch.Images.to(t) : batch.Images;
-                    var logits = model.call(images).to(ScalarType.Float32);
                     long n = batch.Labels.shape[0];
+                    var logits = ForwardInChunks(model, images, n).to(ScalarType.Float32);
                     Tensor logProbs;
                     if (logits.shape[0] == n) logProbs = logits.log_softmax(1);
                     else

@@ -70,4 +70,20 @@ public class BenchmarkTests
         Assert.Contains(reason, e.Message);
         Assert.Empty(timed);
     }
+
+    [Theory]
+    [InlineData(30, false, "needs a multiple of 8")]
+    [InlineData(32, true, "only the ImageNet layout")]
+    public void Benchmark_refuses_settings_the_model_cannot_run_before_timing_anything(int imageSize, bool authorsCode, string reason)
+    {
+        var timed = new List<string>();
+        var options = new InferenceBenchmarkOptions
+        {
+            Model = ParNet.Models.ModelRegistry.Get("parnet_cifar_small"), ImageSize = imageSize, Log = timed.Add,
+            PyTorch = authorsCode ? new PyTorchReferenceOptions { AuthorsCode = "/nonexistent" } : null,
+        };
+        var e = Assert.Throws<ArgumentException>(() => InferenceBenchmark.Run(options, "test"));
+        Assert.Contains(reason, e.Message);
+        Assert.Empty(timed);
+    }
 }
