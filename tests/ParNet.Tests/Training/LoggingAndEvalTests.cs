@@ -89,6 +89,17 @@ public class LoggingAndEvalTests
     }
 
     [Fact]
+    public void MultiViewBatchesKeepEachImagesViewsTogether()
+    {
+        // two images, two views each (run in two chunks): image 0 -> class 1, image 1 -> class 0; swapped chunks would score 0
+        float[] logits = [1, 0, 0, 6, 5, 0, 0, 1];
+        var r = Evaluator.Evaluate(new Logits(), new FixedSource(logits, [1, 0], 2, 2), 2);
+        Assert.Equal(1.0, r.Top1);
+        Assert.Equal(1, r.Confusion[1, 1]);
+        Assert.Equal(1, r.Confusion[0, 0]);
+    }
+
+    [Fact]
     public void PlotsAreWritten()
     {
         using var dir = new TempDir();
