@@ -129,7 +129,7 @@ public sealed class TrainCommand : ICommand
                     break;
             }
             stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"done in {ProgressRenderer.Eta(clock.Elapsed)}: {result.State.Epoch} epochs; last test top-1 {(last?.TestAccuracy is double a ? $"{a * 100:F2}%" : "n/a")}, " +
+                $"done in {ProgressRenderer.Eta(clock.Elapsed)}: {result.State.Epoch} epochs; last test top-1 {(last?.TestAccuracy is double a ? $"{a * 100:F2}% (epoch {last.Epoch})" : "n/a")}, " +
                 $"best {result.State.BestAccuracy * 100:F2}% (epoch {result.State.BestEpoch}); run folder {Path.GetFullPath(runDir)}"));
             return 0;
         }
