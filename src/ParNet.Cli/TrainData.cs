@@ -108,8 +108,8 @@ public static class TrainData
 
     static void CheckSize(ModelConfig model, int n)
     {
-        if (n < model.InputSizeMultiple || n % model.InputSizeMultiple != 0)
-            throw new UsageException($"--size {n}: {model.Name} needs a multiple of {model.InputSizeMultiple}");
+        try { model.CheckImageSize(n, n); }
+        catch (ArgumentException e) { throw new UsageException($"--size {n}: {e.Message}"); }
     }
 
     static (InMemoryImageDataset, DatasetInfo) Cifar(string dataset, string dir, bool train) => dataset == "cifar10"

@@ -40,8 +40,7 @@ public sealed record InferenceBenchmarkOptions
     {
         if (Batch < 1 || Repeats < 1 || ThroughputRepeats < 1 || Warmup < 0 || Threads < 1)
             throw new ArgumentException("batch, repeats, throughput repeats and threads must be >= 1, warm-up >= 0");
-        if (ImageSize < Model.InputSizeMultiple || ImageSize % Model.InputSizeMultiple != 0)
-            throw new ArgumentException($"image size {ImageSize}: {Model.Name} needs a multiple of {Model.InputSizeMultiple}");
+        Model.CheckImageSize(ImageSize, ImageSize);
         foreach (var device in StreamDevices ?? []) MultiDeviceStreamExecutor.CheckAvailable(device);
         bool wantsAuthorsParNet = Only is null || Only.Contains("pytorch-unfused") || Only.Contains("pytorch-fused");
         if (PyTorch is not null && wantsAuthorsParNet && PyTorchReference.WhyUnsupported(Model) is string why)

@@ -51,11 +51,5 @@ public abstract class ImageClassifier : nn.Module<Tensor, Tensor>
         CheckImageSize(shape[2], shape[3]);
     }
 
-    public void CheckImageSize(long height, long width)
-    {
-        int m = Config.InputSizeMultiple;
-        if (height < m || width < m || height % m != 0 || width % m != 0)
-            throw new ArgumentException($"{Config.Name}: image height and width must be positive multiples of {m} " +
-                                        $"(every stride-2 block needs an even size); got {height}x{width}");
-    }
+    public void CheckImageSize(long height, long width) => Config.CheckImageSize(height, width);
 }

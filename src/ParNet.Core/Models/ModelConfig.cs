@@ -78,6 +78,15 @@ public sealed record ModelConfig
     [JsonIgnore]
     public int InputSizeMultiple => 1 << StrideTwoStages;
 
+    /// <summary>Throws <see cref="ArgumentException"/> for an input size this model cannot take.</summary>
+    public void CheckImageSize(long height, long width)
+    {
+        int m = InputSizeMultiple;
+        if (height < m || width < m || height % m != 0 || width % m != 0)
+            throw new ArgumentException($"{Name}: image height and width must be positive multiples of {m} " +
+                                        $"(every stride-2 block needs an even size); got {height}x{width}");
+    }
+
     int StrideTwoStages => (BlockType, Layout) switch
     {
         // stem (2 blocks), one per later stream, the wide downsampling at depth 11

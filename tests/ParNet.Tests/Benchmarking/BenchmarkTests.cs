@@ -61,28 +61,28 @@ public class BenchmarkTests
     [InlineData("fused,no-such-row", "unknown variant(s) no-such-row")]
     public void Benchmark_refuses_rows_it_cannot_produce_before_timing_anything(string only, string reason)
     {
-        var timed = new List<string>();
-        var options = new InferenceBenchmarkOptions
-        {
-            Model = ParNet.Models.ModelRegistry.Get("parnet_cifar_small"), Only = only.Split(',').ToHashSet(), Log = timed.Add,
-        };
-        var e = Assert.Throws<ArgumentException>(() => InferenceBenchmark.Run(options, "test"));
-        Assert.Contains(reason, e.Message);
-        Assert.Empty(timed);
+        AssertRefusedBeforeTiming(new InferenceBenchmarkOptions { Model = CifarSmall, Only = only.Split(',').ToHashSet() }, reason);
     }
 
     [Theory]
-    [InlineData(30, false, "needs a multiple of 8")]
+    [InlineData(30, false, "multiples of 8")]
     [InlineData(32, true, "only the ImageNet layout")]
     public void Benchmark_refuses_settings_the_model_cannot_run_before_timing_anything(int imageSize, bool authorsCode, string reason)
     {
-        var timed = new List<string>();
-        var options = new InferenceBenchmarkOptions
+        AssertRefusedBeforeTiming(new InferenceBenchmarkOptions
         {
-            Model = ParNet.Models.ModelRegistry.Get("parnet_cifar_small"), ImageSize = imageSize, Log = timed.Add,
+            Model = CifarSmall, ImageSize = imageSize,
             PyTorch = authorsCode ? new PyTorchReferenceOptions { AuthorsCode = "/nonexistent" } : null,
-        };
-        var e = Assert.Throws<ArgumentException>(() => InferenceBenchmark.Run(options, "test"));
+        }, reason);
+    }
+
+    static ParNet.Models.ModelConfig CifarSmall => ParNet.Models.ModelRegistry.Get("parnet_cifar_small");
+
+    /// <summary>Run refuses the options with <paramref name="reason"/> before it logs (times) any row.</summary>
+    static void AssertRefusedBeforeTiming(InferenceBenchmarkOptions options, string reason)
+    {
+        var timed = new List<string>();
+        var e = Assert.Throws<ArgumentException>(() => InferenceBenchmark.Run(options with { Log = timed.Add }, "test"));
         Assert.Contains(reason, e.Message);
         Assert.Empty(timed);
     }
