@@ -26,7 +26,9 @@ public sealed class TrainCommand : ICommand
           --label-smoothing X --ema DECAY (0: off) --head-dropout X --block-dropout X
           --padding PX (random shift) --no-flip --erasing P
           --seed N --threads N (torch threads, default all cores) --workers N (data threads, default 1)
-          --time-budget MINUTES  stop (resumably) after this much training time
+          --time-budget MINUTES  stop (resumably) after this much time in this process
+          --schedule-budget MINUTES  fit the LR schedule into this much wall time of the run: a machine too slow for
+                                 the epochs anneals the LR anyway and ends early, complete (default: none)
           --bf16                 bfloat16 weights/activations, float32 master weights in the optimizer
           --channels-last false  keep NCHW tensors (default: channels_last, faster oneDNN convolutions)
           --subset N             N training images per class; --test-subset N: likewise for the test set
@@ -64,6 +66,7 @@ public sealed class TrainCommand : ICommand
         int threads = args.Int("threads") ?? Environment.ProcessorCount;
         int workers = args.Int("workers") ?? 1;
         double? budgetMinutes = args.Double("time-budget");
+        double? scheduleMinutes = args.Double("schedule-budget");
         bool bf16 = args.Flag("bf16");
         bool channelsLast = !args.Has("channels-last") || args.Flag("channels-last");
         int? subset = args.Int("subset"), testSubset = args.Int("test-subset");
@@ -72,6 +75,7 @@ public sealed class TrainCommand : ICommand
         try { recipe.Validate(); } catch (ArgumentException e) { throw new UsageException(e.Message); }
         if (threads < 1) throw new UsageException("--threads must be >= 1");
         if (budgetMinutes is <= 0) throw new UsageException("--time-budget must be positive (minutes)");
+        if (scheduleMinutes is <= 0) throw new UsageException("--schedule-budget must be positive (minutes)");
 
         set_num_threads(threads);
         var loaderOptions = new LoaderOptions
@@ -113,6 +117,7 @@ public sealed class TrainCommand : ICommand
             {
                 Recipe = recipe, RunDirectory = runDir, BFloat16 = bf16, ChannelsLast = channelsLast, ResumeFrom = resume, EvalEvery = evalEvery,
                 TimeBudget = budgetMinutes is double m ? TimeSpan.FromMinutes(m) : null, Progress = renderer,
+                ScheduleBudget = scheduleMinutes is double sm ? TimeSpan.FromMinutes(sm) : null,
             });
             resume?.Dispose();
             resume = null;
@@ -126,6 +131,10 @@ public sealed class TrainCommand : ICommand
                     return 130;
                 case StopReason.TimeBudget:
                     stdout.WriteLine($"time budget reached after {ProgressRenderer.Eta(clock.Elapsed)}: checkpoint saved; continue with: parnet train --resume {runDir} --time-budget MINUTES");
+                    break;
+                case StopReason.Completed when result.State.Epoch < recipe.Epochs:
+                    stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"the schedule budget ({result.State.ScheduleBudgetSeconds / 60:0.#} min) ended the LR schedule, annealed, in epoch {result.State.Epoch} of {recipe.Epochs}"));
                     break;
             }
             stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,

@@ -36,6 +36,10 @@ public sealed record TrainingState
     public long PartialSeen { get; init; }
     public double PartialSeconds { get; init; }
     public double ElapsedSeconds { get; init; }
+    /// <summary>Wall time of the run (training, evaluation, checkpoints), resumes included.</summary>
+    public double WallSeconds { get; init; }
+    /// <summary>The run's schedule budget (see <see cref="TrainOptions.ScheduleBudget"/>), null when it has none.</summary>
+    public double? ScheduleBudgetSeconds { get; init; }
     public double BestAccuracy { get; init; } = -1;
     public int BestEpoch { get; init; }
     public long EmaUpdates { get; init; }

@@ -37,6 +37,13 @@ public static class LrSchedules
     public static double Warmup(double lr, double epoch, double warmupEpochs, double startFactor = 0)
         => warmupEpochs > 0 && epoch < warmupEpochs ? lr * (startFactor + (1 - startFactor) * epoch / warmupEpochs) : lr;
 
+    /// <summary>
+    /// Where a schedule of <paramref name="epochs"/> stands under a time budget: the epoch position, or the
+    /// budget's used fraction of the epochs when that is further along (the schedule then ends with the budget).
+    /// </summary>
+    public static double BudgetedPosition(double epochPosition, int epochs, double secondsUsed, double budgetSeconds)
+        => Math.Max(epochPosition, epochs * secondsUsed / budgetSeconds);
+
     /// <summary>The milestone epochs of a multi-step schedule: round(fraction * epochs).</summary>
     public static int[] MilestoneEpochs(IEnumerable<double> fractions, int epochs)
         => fractions.Select(f => (int)Math.Round(f * epochs, MidpointRounding.AwayFromZero)).ToArray();

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using ParNet.Data;
 using TorchSharp;
 using ParNet.Models;
@@ -31,6 +30,16 @@ public sealed record TrainOptions
     public required string RunDirectory { get; init; }
     /// <summary>Stop (saving a resumable checkpoint) once this much training time has passed in this process.</summary>
     public TimeSpan? TimeBudget { get; init; }
+    /// <summary>
+    /// Fit the LR schedule into this much wall time of the run (training, evaluation and checkpoints, resumes
+    /// included; a resumed run keeps the budget it was started with unless given another): the schedule stands at
+    /// the epoch position or at the fraction of this time used, whichever is further along, so a machine too slow
+    /// for the recipe's epochs still anneals the LR to its end and the run ends early but complete ("budgeted
+    /// training", Li, Yumer and Ramanan, ICLR 2020). On a machine fast enough for the epochs it changes nothing.
+    /// </summary>
+    public TimeSpan? ScheduleBudget { get; init; }
+    /// <summary>Where time comes from (tests pass a manual clock).</summary>
+    public TimeProvider Clock { get; init; } = TimeProvider.System;
     /// <summary>Model weights and activations in bfloat16; the optimizer keeps float32 master weights.</summary>
     public bool BFloat16 { get; init; }
     /// <summary>Weights and batches in channels_last (see <see cref="MemoryFormat"/>): same numbers, faster convs.</summary>
@@ -66,7 +75,9 @@ public sealed class Trainer : IDisposable
     ImageClassifier? _emaModel;
     TrainingState _state;
     long _stepsThisProcess;
-    readonly Stopwatch _clock = new();
+    TimeSpan? _scheduleBudget;
+    long _runStart;
+    double _wallSecondsBefore;
 
     public static void Seed(int seed) => manual_seed(seed);
 
@@ -90,6 +101,8 @@ public sealed class Trainer : IDisposable
         _test = test;
         _o = options;
         _r = options.Recipe.Validate();
+        if (options.ScheduleBudget is { } budget && budget <= TimeSpan.Zero)
+            throw new ArgumentException($"the schedule budget must be positive, not {budget}");
         if (train.BatchSize != _r.BatchSize)
             throw new ArgumentException($"the training data gives batches of {train.BatchSize}, the recipe says {_r.BatchSize}");
         if (LibTorchWorkarounds.EnsureCorrectConvolutions(model) is { } why) options.Progress?.Report(new MessageEvent(why));
@@ -98,8 +111,11 @@ public sealed class Trainer : IDisposable
         _model.train();
         _optimizer = new Sgd(_model.named_parameters(), _r.Momentum, _r.Nesterov, _r.WeightDecay, _r.NoDecayBnBias, masterWeights: options.BFloat16);
         _ema = _r.EmaDecay > 0 ? new ModelEma(_model, _r.EmaDecay) : null;
+        _scheduleBudget = options.ScheduleBudget;
         _state = new TrainingState { Recipe = _r, Model = model.Config, BFloat16 = options.BFloat16 };
+        _runStart = options.Clock.GetTimestamp();
         if (options.ResumeFrom is { } ckpt) Restore(ckpt);
+        _wallSecondsBefore = _state.WallSeconds;
         _log = new MetricsLog(options.RunDirectory);
     }
 
@@ -128,42 +144,71 @@ public sealed class Trainer : IDisposable
         }
         // The recipe of this run wins (a resumed run may, e.g., get more epochs); progress comes from the checkpoint.
         _state = s with { Recipe = _r, BFloat16 = _o.BFloat16, Finished = false };
+        if (_scheduleBudget is null && s.ScheduleBudgetSeconds is double seconds) _scheduleBudget = TimeSpan.FromSeconds(seconds);
     }
 
-    /// <summary>Trains until the recipe's last epoch, an interruption (cancel), or the time budget.</summary>
+    /// <summary>
+    /// Trains until the recipe's last epoch or the end of the schedule budget (both <see cref="StopReason.Completed"/>),
+    /// an interruption (cancel), or the time budget.
+    /// </summary>
     public TrainResult Run(CancellationToken cancel = default)
     {
-        _clock.Restart();
+        _runStart = _o.Clock.GetTimestamp();
+        _wallSecondsBefore = _state.WallSeconds;
         int epochs = _r.Epochs;
         if (_state.Epoch > 0 || _state.BatchInEpoch > 0)
             Report(new MessageEvent($"resuming at epoch {_state.Epoch + 1}, batch {_state.BatchInEpoch}, step {_state.GlobalStep}"));
         while (_state.Epoch < epochs)
         {
             int epoch = _state.Epoch;
+            double position = SchedulePosition(epoch + (double)_state.BatchInEpoch / BatchesPerEpoch);
+            if (position >= epochs)
+            {
+                // resumed after the schedule budget had already ended the run: close its partial epoch, train nothing more
+                if (_state.BatchInEpoch > 0) FinishEpoch(epoch, position, last: true);
+                break;
+            }
             var outcome = TrainOneEpoch(epoch, cancel);
+            if (outcome == StopReason.Completed)
+            {
+                FinishEpoch(epoch, SchedulePosition(epoch + (double)_state.BatchInEpoch / BatchesPerEpoch - 1e-9), last: true);
+                break;
+            }
             if (outcome is not null)
             {
                 SaveLast();
                 return new TrainResult(outcome.Value, _state, LastPath, Checkpoint.Locate(BestPath));
             }
-            FinishEpoch(epoch);
+            FinishEpoch(epoch, SchedulePosition(epoch + 1 - 1e-9));
         }
         _state = _state with { Finished = true };
         SaveLast();
         return new TrainResult(StopReason.Completed, _state, LastPath, Checkpoint.Locate(BestPath));
     }
 
+    int BatchesPerEpoch => (_train.Count + _train.BatchSize - 1) / _train.BatchSize;
+
+    /// <summary>Wall time of the run so far (training, evaluation, checkpoints), resumes included.</summary>
+    double WallSeconds => _wallSecondsBefore + _o.Clock.GetElapsedTime(_runStart).TotalSeconds;
+
+    /// <summary>Where the LR schedule stands, in epochs, when training has reached this epoch position.</summary>
+    double SchedulePosition(double epochPosition) => _scheduleBudget is { } budget
+        ? LrSchedules.BudgetedPosition(epochPosition, _r.Epochs, WallSeconds, budget.TotalSeconds)
+        : epochPosition;
+
     /// <summary>
     /// One pass over the training data from <see cref="TrainingState.BatchInEpoch"/> on. Returns null when the
-    /// epoch completed, or why it stopped early (the state then records the position for a resume).
+    /// epoch completed, <see cref="StopReason.Completed"/> when the schedule budget ended the run in this epoch
+    /// (its last epoch then), or why it stopped early (the state then records the position for a resume).
     /// </summary>
     public StopReason? TrainOneEpoch(int epoch, CancellationToken cancel)
     {
-        int batches = (_train.Count + _train.BatchSize - 1) / _train.BatchSize;
+        int batches = BatchesPerEpoch;
         int start = _state.BatchInEpoch;
         double lossSum = _state.PartialLossSum, seconds = _state.PartialSeconds;
         long correct = _state.PartialCorrect, seen = _state.PartialSeen, step = _state.GlobalStep;
-        var epochClock = Stopwatch.StartNew();
+        long epochStart = _o.Clock.GetTimestamp();
+        double EpochSeconds() => _o.Clock.GetElapsedTime(epochStart).TotalSeconds;
         double rate = 0;
         int b = -1;
         StopReason? stop = null;
@@ -175,30 +220,37 @@ public sealed class Trainer : IDisposable
                 b++;
                 if (b < start) continue;
                 stop = cancel.IsCancellationRequested || (_o.StopAfterSteps is long max && _stepsThisProcess >= max) ? StopReason.Interrupted
-                     : _o.TimeBudget is { } budget && _clock.Elapsed >= budget ? StopReason.TimeBudget : null;
+                     : _o.TimeBudget is { } budget && _o.Clock.GetElapsedTime(_runStart) >= budget ? StopReason.TimeBudget : null;
                 if (stop is not null) { b--; break; }
 
-                double lr = LrSchedules.At(_r, epoch + (double)b / batches, _train.BatchSize);
+                double lr = LrSchedules.At(_r, SchedulePosition(epoch + (double)b / batches), _train.BatchSize);
                 var (loss, hits) = TrainStep(batch, lr, epoch, b);
                 step++;
                 _stepsThisProcess++;
                 lossSum += loss * batch.Count;
                 correct += hits;
                 seen += batch.Count;
-                double elapsed = seconds + epochClock.Elapsed.TotalSeconds;
+                double elapsed = seconds + EpochSeconds();
                 rate = seen / Math.Max(1e-9, elapsed);
                 if (_o.StepLogEvery > 0 && step % _o.StepLogEvery == 0) _log.Step(step, loss, lr);
                 double remainingImages = (batches - b - 1) * (double)_train.BatchSize + (_r.Epochs - epoch - 1) * (double)_train.Count;
+                double eta = remainingImages / Math.Max(1e-9, rate);
+                if (_scheduleBudget is { } sb) eta = Math.Clamp(sb.TotalSeconds - WallSeconds, 0, eta);
                 Report(new StepEvent(epoch + 1, _r.Epochs, b + 1, batches, lossSum / seen, (double)correct / seen, lr, rate,
-                    TimeSpan.FromSeconds(remainingImages / Math.Max(1e-9, rate))));
+                    TimeSpan.FromSeconds(eta)));
+                if (_scheduleBudget is not null && SchedulePosition(epoch + (b + 1.0) / batches) >= _r.Epochs)
+                {
+                    stop = StopReason.Completed;
+                    break;
+                }
             }
         }
         _state = _state with
         {
             GlobalStep = step, BatchInEpoch = stop is null ? 0 : b + 1,
             PartialLossSum = lossSum, PartialCorrect = correct, PartialSeen = seen,
-            PartialSeconds = seconds + epochClock.Elapsed.TotalSeconds,
-            ElapsedSeconds = _state.ElapsedSeconds + epochClock.Elapsed.TotalSeconds,
+            PartialSeconds = seconds + EpochSeconds(),
+            ElapsedSeconds = _state.ElapsedSeconds + EpochSeconds(),
             EmaUpdates = _ema?.Updates ?? 0,
         };
         return stop;
@@ -235,13 +287,14 @@ public sealed class Trainer : IDisposable
         return (value, hits);
     }
 
-    void FinishEpoch(int epoch)
+    /// <summary>Evaluates (when due), logs and checkpoints an epoch; <paramref name="position"/>: the schedule's at its end.</summary>
+    void FinishEpoch(int epoch, double position, bool last = false)
     {
         int epochs = _r.Epochs;
         EvalResult? eval = null;
-        if (_test is not null && ((epoch + 1) % Math.Max(1, _o.EvalEvery) == 0 || epoch + 1 == epochs))
+        if (_test is not null && ((epoch + 1) % Math.Max(1, _o.EvalEvery) == 0 || epoch + 1 == epochs || last))
             eval = Evaluate(epoch + 1);
-        double lr = LrSchedules.At(_r, epoch + 1 - 1e-9, _train.BatchSize);
+        double lr = LrSchedules.At(_r, Math.Min(position, epochs - 1e-9), _train.BatchSize);
         var m = new EpochMetrics
         {
             Epoch = epoch + 1,
@@ -285,7 +338,11 @@ public sealed class Trainer : IDisposable
     TrainingState CaptureState()
     {
         using var rng = random.get_rng_state();
-        return _state with { TorchRngState = Convert.ToBase64String(rng.data<byte>().ToArray()), EmaUpdates = _ema?.Updates ?? 0 };
+        return _state with
+        {
+            TorchRngState = Convert.ToBase64String(rng.data<byte>().ToArray()), EmaUpdates = _ema?.Updates ?? 0,
+            WallSeconds = WallSeconds, ScheduleBudgetSeconds = _scheduleBudget?.TotalSeconds,
+        };
     }
 
     void SaveLast()
