@@ -161,7 +161,7 @@ public sealed class Trainer : IDisposable
         while (_state.Epoch < epochs)
         {
             int epoch = _state.Epoch;
-            double position = SchedulePosition(epoch + (double)_state.BatchInEpoch / BatchesPerEpoch);
+            double position = SchedulePosition(TrainedEpochs);
             if (position >= epochs)
             {
                 // resumed after the schedule budget had already ended the run: close its partial epoch, train nothing more
@@ -171,7 +171,7 @@ public sealed class Trainer : IDisposable
             var outcome = TrainOneEpoch(epoch, cancel);
             if (outcome == StopReason.Completed)
             {
-                FinishEpoch(epoch, SchedulePosition(epoch + (double)_state.BatchInEpoch / BatchesPerEpoch - 1e-9), last: true);
+                FinishEpoch(epoch, SchedulePosition(TrainedEpochs - 1e-9), last: true);
                 break;
             }
             if (outcome is not null)
@@ -187,6 +187,9 @@ public sealed class Trainer : IDisposable
     }
 
     int BatchesPerEpoch => (_train.Count + _train.BatchSize - 1) / _train.BatchSize;
+
+    /// <summary>Epochs trained so far, fractional: epoch 3.5 is half-way through the fourth.</summary>
+    double TrainedEpochs => _state.Epoch + (double)_state.BatchInEpoch / BatchesPerEpoch;
 
     /// <summary>Wall time of the run so far (training, evaluation, checkpoints), resumes included.</summary>
     double WallSeconds => _wallSecondsBefore + _o.Clock.GetElapsedTime(_runStart).TotalSeconds;
