@@ -1,6 +1,9 @@
 namespace ParNet.Tests;
 
-/// <summary>Finds ../shared/fixtures (beside the repository root), or $PARNET_FIXTURES.</summary>
+/// <summary>
+/// The authors' fixtures, tracked in the repository under tests/fixtures (copied from ../shared/fixtures,
+/// see tests/fixtures/README.md), or $PARNET_FIXTURES when set.
+/// </summary>
 public static class Fixtures
 {
     public static string Directory { get; } = Locate();
@@ -13,10 +16,10 @@ public static class Fixtures
         if (!string.IsNullOrEmpty(env)) return env;
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
         {
-            string candidate = System.IO.Path.Combine(dir.FullName, "..", "shared", "fixtures");
+            string candidate = System.IO.Path.Combine(dir.FullName, "tests", "fixtures");
             if (System.IO.File.Exists(System.IO.Path.Combine(dir.FullName, "ParNet.slnx")) && System.IO.Directory.Exists(candidate))
-                return System.IO.Path.GetFullPath(candidate);
+                return candidate;
         }
-        throw new DirectoryNotFoundException("shared/fixtures not found beside the repository; set PARNET_FIXTURES");
+        throw new DirectoryNotFoundException("tests/fixtures not found above the test assembly; set PARNET_FIXTURES");
     }
 }
