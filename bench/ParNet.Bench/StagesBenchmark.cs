@@ -10,6 +10,7 @@ using ParNet.Fusion;
 using ParNet.Models;
 using ParNet.Models.Blocks;
 using static TorchSharp.torch;
+using ParNet.Runtime;
 
 namespace ParNet.Bench;
 

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using SkiaSharp;
+using ParNet.Models.Tracing;
 
 namespace ParNet.Benchmarking;
 

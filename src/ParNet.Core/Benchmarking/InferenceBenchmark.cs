@@ -4,6 +4,8 @@ using ParNet.Fusion;
 using ParNet.Inference;
 using ParNet.Models;
 using static TorchSharp.torch;
+using ParNet.Models.Tracing;
+using ParNet.Runtime;
 
 namespace ParNet.Benchmarking;
 

@@ -1,8 +1,8 @@
 using System.Globalization;
 using TorchSharp.Modules;
-using ParNet.Analysis;
 using ParNet.Models;
 using static TorchSharp.torch;
+using ParNet.Models.Tracing;
 
 namespace ParNet.Export;
 

@@ -1,8 +1,8 @@
 using TorchSharp.Modules;
-using ParNet.Analysis;
 using ParNet.Models;
 using ParNet.Models.Blocks;
 using static TorchSharp.torch;
+using ParNet.Models.Tracing;
 
 namespace ParNet.Fusion;
 

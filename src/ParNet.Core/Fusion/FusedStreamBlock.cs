@@ -1,8 +1,9 @@
 using TorchSharp.Modules;
-using ParNet.Analysis;
 using ParNet.Models;
 using ParNet.Models.Blocks;
 using static TorchSharp.torch;
+using ParNet.Models.Tracing;
+using ParNet.Runtime;
 
 namespace ParNet.Fusion;
 

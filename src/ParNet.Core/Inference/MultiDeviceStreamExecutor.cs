@@ -68,7 +68,7 @@ public sealed class MultiDeviceStreamExecutor
     {
         using var scope = NewDisposeScope();
         Model.CheckInput(x);
-        LibTorchWorkarounds.EnsureCorrectConvolutions(Model);
+        Model.EnsureCorrectConvolutions();
         var outputs = StreamWorkers.Run(Model, x.to(Main), scope,
             (stream, input) => Model.RunStream(stream, input.to(_streamDevices[stream])).to(Main));
         return Model.forward_head(Model.Fuse(outputs)).MoveToOuterDisposeScope();

@@ -40,7 +40,7 @@ public sealed class StreamParallelExecutor
     {
         using var scope = NewDisposeScope();
         Model.CheckInput(x);
-        LibTorchWorkarounds.EnsureCorrectConvolutions(Model);
+        Model.EnsureCorrectConvolutions();
         int processDefault = get_num_threads();
         var streamOutputs = StreamWorkers.Run(Model, x, scope, (stream, input) =>
             {

@@ -1,4 +1,5 @@
-using ParNet.Analysis;
+using ParNet.Runtime;
+using ParNet.Models.Tracing;
 using static TorchSharp.torch;
 
 namespace ParNet.Models;
@@ -9,7 +10,7 @@ public abstract class ImageClassifier : nn.Module<Tensor, Tensor>
     protected ImageClassifier(string name, ModelConfig config) : base(name)
     {
         Config = config;
-        _oneDnnCheck = new(() => (LibTorchWorkarounds.NeedsOneDnnOff(this, Config.InChannels, out var example), example));
+        _oneDnnCheck = new(() => (OneDnnConvolutionCheck.NeedsOneDnnOff(this, Config.InChannels, out var example), example));
     }
 
     public ModelConfig Config { get; }
@@ -24,7 +25,7 @@ public abstract class ImageClassifier : nn.Module<Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         CheckInput(x);
-        LibTorchWorkarounds.EnsureCorrectConvolutions(this);
+        EnsureCorrectConvolutions();
         return forward_head(forward_features(x)).MoveToOuterDisposeScope();
     }
 
@@ -35,6 +36,18 @@ public abstract class ImageClassifier : nn.Module<Tensor, Tensor>
     public string? OneDnnOffReason => _oneDnnCheck.Value.Example;
 
     readonly Lazy<(bool Needed, string? Example)> _oneDnnCheck;
+
+    /// <summary>
+    /// Turns oneDNN off (process-wide, for the rest of the process) if this model needs it; returns the
+    /// reason when it did. Called by every forward pass; the check itself is done once per model.
+    /// </summary>
+    public string? EnsureCorrectConvolutions()
+    {
+        if (!NeedsOneDnnOff || !LibTorchWorkarounds.OneDnnEnabled) return null;
+        LibTorchWorkarounds.OneDnnEnabled = false;
+        return $"oneDNN convolutions turned off: {OneDnnOffReason} is not a multiple of {LibTorchWorkarounds.SafeChannelMultiple} " +
+               "channels, and libtorch 2.10's oneDNN computes such convolutions wrongly (see LibTorchWorkarounds)";
+    }
 
     /// <summary>The symbolic graph of this network for one image of the given size.</summary>
     public abstract LayerGraph Trace(int height, int width);

@@ -1,7 +1,7 @@
 using TorchSharp.Modules;
-using ParNet.Analysis;
 using ParNet.Models.Blocks;
 using static TorchSharp.torch;
+using ParNet.Models.Tracing;
 
 namespace ParNet.Models;
 

@@ -3,6 +3,7 @@ using TorchSharp;
 using ParNet.Models;
 using ParNet.Weights;
 using static TorchSharp.torch;
+using ParNet.Runtime;
 
 namespace ParNet.Training;
 
@@ -105,7 +106,7 @@ public sealed class Trainer : IDisposable
             throw new ArgumentException($"the schedule budget must be positive, not {budget}");
         if (train.BatchSize != _r.BatchSize)
             throw new ArgumentException($"the training data gives batches of {train.BatchSize}, the recipe says {_r.BatchSize}");
-        if (LibTorchWorkarounds.EnsureCorrectConvolutions(model) is { } why) options.Progress?.Report(new MessageEvent(why));
+        if (model.EnsureCorrectConvolutions() is { } why) options.Progress?.Report(new MessageEvent(why));
         if (options.BFloat16) _model.to(ScalarType.BFloat16);
         if (options.ChannelsLast) MemoryFormat.ToChannelsLast(_model);
         _model.train();

@@ -152,7 +152,7 @@ public class DataLoaderTests
         var loader = new DataLoader(Numbered(4096, side: 28), new Compose(new RandomCrop(28, 4), new HorizontalFlip()), new LoaderOptions { BatchSize = 256, Workers = 2 });
         long Rss()
         {
-            ParNet.NativeSetup.ReleaseFreeHeapMemory();   // free heap memory kept for reuse is not a leak
+            ParNet.Runtime.NativeSetup.ReleaseFreeHeapMemory();   // free heap memory kept for reuse is not a leak
             using var p = System.Diagnostics.Process.GetCurrentProcess();
             p.Refresh();
             return p.WorkingSet64;

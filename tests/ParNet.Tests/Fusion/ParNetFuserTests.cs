@@ -5,6 +5,7 @@ using ParNet.Tests.Models;
 using ParNet.Weights;
 using TorchSharp.PyBridge;
 using static TorchSharp.torch;
+using ParNet.Runtime;
 
 namespace ParNet.Tests.Fusion;
 

@@ -1,5 +1,6 @@
 using ParNet.Models;
 using static TorchSharp.torch;
+using ParNet.Runtime;
 
 namespace ParNet.Tests.Models;
 

@@ -1,5 +1,6 @@
 using ParNet.Analysis;
 using ParNet.Models;
+using ParNet.Models.Tracing;
 
 namespace ParNet.Tests.Models;
 

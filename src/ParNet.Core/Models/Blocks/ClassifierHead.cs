@@ -1,6 +1,6 @@
 using TorchSharp.Modules;
-using ParNet.Analysis;
 using static TorchSharp.torch;
+using ParNet.Models.Tracing;
 
 namespace ParNet.Models.Blocks;
 

@@ -1,6 +1,7 @@
 using TorchSharp.Modules;
-using ParNet.Analysis;
 using static TorchSharp.torch;
+using ParNet.Models.Tracing;
+using ParNet.Runtime;
 
 namespace ParNet.Models.Blocks;
 

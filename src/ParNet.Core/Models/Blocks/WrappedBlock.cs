@@ -1,5 +1,5 @@
-using ParNet.Analysis;
 using static TorchSharp.torch;
+using ParNet.Models.Tracing;
 
 namespace ParNet.Models.Blocks;
 

@@ -1,8 +1,7 @@
 using System.Runtime.InteropServices;
-using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace ParNet;
+namespace ParNet.Runtime;
 
 /// <summary>
 /// Known defects of libtorch 2.10 (TorchSharp-cpu 0.107) on this CPU class, and what we do about them.
@@ -17,8 +16,9 @@ namespace ParNet;
 /// with oneDNN on, and widths like 8 or 24 cannot be trained. With oneDNN off, libtorch's own
 /// convolution is exact. PyTorch's switch `torch.backends.mkldnn.enabled` is not exposed by
 /// TorchSharp, so <see cref="OneDnnEnabled"/> calls the same libtorch function
-/// (at::Context::setUserEnabledMkldnn). <see cref="EnsureCorrectConvolutions"/> turns oneDNN off,
-/// process-wide, before a model that needs it runs; models whose widths are multiples of 16 keep it.
+/// (at::Context::setUserEnabledMkldnn). Which models need it off is a question about their convolutions,
+/// answered in Models (<c>ImageClassifier.EnsureCorrectConvolutions</c>): it turns oneDNN off, process-wide,
+/// before a model that needs it runs; models whose widths are multiples of 16 keep it.
 /// </summary>
 public static class LibTorchWorkarounds
 {
@@ -56,39 +56,4 @@ public static class LibTorchWorkarounds
     /// (a multiple of 16 is also a multiple of 8).
     /// </summary>
     public const int SafeChannelMultiple = 16;
-
-    /// <summary>
-    /// True when some conv has a per-group channel count that is not a multiple of
-    /// <see cref="SafeChannelMultiple"/>. The convs that read the image itself (1 or 3 channels) take
-    /// another oneDNN path, checked exact by the parity tests, and need no input gradient: not counted.
-    /// </summary>
-    public static bool NeedsOneDnnOff(nn.Module model, int imageChannels, out string? example)
-    {
-        foreach (var (name, module) in model.named_modules())
-        {
-            if (module is not Conv2d conv) continue;
-            long cin = conv.in_channels / conv.groups, cout = conv.out_channels / conv.groups;
-            bool readsImage = conv.in_channels == imageChannels && name.StartsWith("inits.0.0.", StringComparison.Ordinal)
-                              || name.StartsWith("stem.", StringComparison.Ordinal);
-            if (cout % SafeChannelMultiple != 0 || (!readsImage && cin % SafeChannelMultiple != 0))
-            {
-                example = $"{name}: {conv.in_channels} -> {conv.out_channels} channels, groups {conv.groups}";
-                return true;
-            }
-        }
-        example = null;
-        return false;
-    }
-
-    /// <summary>
-    /// Turns oneDNN off (process-wide, for the rest of the process) if this model needs it; returns
-    /// the reason when it did. Called by every forward pass; the check itself is done once per model.
-    /// </summary>
-    public static string? EnsureCorrectConvolutions(Models.ImageClassifier model)
-    {
-        if (!model.NeedsOneDnnOff || !OneDnnEnabled) return null;
-        OneDnnEnabled = false;
-        return $"oneDNN convolutions turned off: {model.OneDnnOffReason} is not a multiple of {SafeChannelMultiple} " +
-               "channels, and libtorch 2.10's oneDNN computes such convolutions wrongly (see LibTorchWorkarounds)";
-    }
 }

@@ -1,4 +1,4 @@
-namespace ParNet.Analysis;
+namespace ParNet.Models.Tracing;
 
 /// <summary>A module that can describe its computation symbolically (see <see cref="LayerGraph"/>).</summary>
 public interface ITraceable

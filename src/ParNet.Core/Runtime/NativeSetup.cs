@@ -1,7 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
-namespace ParNet;
+namespace ParNet.Runtime;
 
 /// <summary>
 /// Settings that libtorch reads from the environment once, when it loads: they must be in place before
@@ -30,7 +30,7 @@ public static class NativeSetup
     /// </summary>
     public static void Configure()
     {
-        KeepTensorMemoryMapped();
+        KeepFreedTensorMemoryInHeap();
         if (OperatingSystem.IsLinux() && Environment.GetEnvironmentVariable("TORCH_CPP_LOG_LEVEL") is null)
         {
             SetNativeEnvironment("TORCH_CPP_LOG_LEVEL", "ERROR", 0);
@@ -45,7 +45,7 @@ public static class NativeSetup
     /// threshold to 1 GiB lets freed tensor memory be reused from the heap (what PyTorch users get with
     /// jemalloc or MALLOC_MMAP_THRESHOLD_). Skipped when the user set either variable.
     /// </summary>
-    static void KeepTensorMemoryMapped()
+    static void KeepFreedTensorMemoryInHeap()
     {
         if (!OperatingSystem.IsLinux() || Environment.GetEnvironmentVariable("MALLOC_MMAP_THRESHOLD_") is not null
             || Environment.GetEnvironmentVariable("MALLOC_TRIM_THRESHOLD_") is not null || _mallocConfigured) return;

@@ -1,6 +1,6 @@
 using TorchSharp.Modules;
 
-namespace ParNet.Analysis;
+namespace ParNet.Models.Tracing;
 
 public enum LayerKind
 {
@@ -81,7 +81,7 @@ public sealed class LayerGraph
 
     public GraphNode BatchNorm(BatchNorm2d bn, string name, GraphNode x) => Add(LayerKind.BatchNorm, name, x.Shape, 0, bn, null, x);
 
-    public GraphNode Activation(Models.ActivationKind kind, GraphNode x) => Add(LayerKind.Activation, "", x.Shape, 0, null, kind, x);
+    public GraphNode Activation(ActivationKind kind, GraphNode x) => Add(LayerKind.Activation, "", x.Shape, 0, null, kind, x);
 
     public GraphNode Sigmoid(GraphNode x) => Add(LayerKind.Sigmoid, "", x.Shape, x);
 

@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace ParNet;
+namespace ParNet.Runtime;
 
 /// <summary>
 /// channels_last (NHWC strides) for TorchSharp, which has no memory_format argument: permute, copy,

@@ -2,7 +2,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace ParNet.Models.Blocks;
+namespace ParNet.Runtime;
 
 /// <summary>
 /// BatchNorm2d's forward, as TorchSharp 0.107 computes it, without its one hazard: it bumps

@@ -1,6 +1,6 @@
 using TorchSharp;
 
-namespace ParNet;
+namespace ParNet.Runtime;
 
 /// <summary>
 /// Scalars that live for the whole process. TorchSharp turns `a + b` into `a.add(b, alpha: 1)` and
