@@ -71,6 +71,6 @@ public sealed class MultiDeviceStreamExecutor
         Model.EnsureCorrectConvolutions();
         var outputs = StreamWorkers.Run(Model, x.to(Main), scope,
             (stream, input) => Model.RunStream(stream, input.to(_streamDevices[stream])).to(Main));
-        return Model.forward_head(Model.Fuse(outputs)).MoveToOuterDisposeScope();
+        return Model.forward_head(Model.MergeStreams(outputs)).MoveToOuterDisposeScope();
     }
 }

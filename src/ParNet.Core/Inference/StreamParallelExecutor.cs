@@ -48,6 +48,6 @@ public sealed class StreamParallelExecutor
                 return Model.RunStream(stream, input);
             },
             afterJoin: () => { if (ThreadsPerStream > 0) set_num_threads(processDefault); });
-        return Model.forward_head(Model.Fuse(streamOutputs)).MoveToOuterDisposeScope();
+        return Model.forward_head(Model.MergeStreams(streamOutputs)).MoveToOuterDisposeScope();
     }
 }

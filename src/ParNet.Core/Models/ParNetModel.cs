@@ -19,7 +19,7 @@ public sealed class ParNetModel : ImageClassifier
     private readonly ModuleList<nn.Module<Tensor, Tensor>> inits;
     private readonly ModuleList<nn.Module<Tensor, Tensor>> streams;
     private readonly ModuleList<nn.Module> downsamples_2;
-    private readonly FusionStage combine;
+    private readonly StreamMergeStage combine;
     private readonly ClassifierHead head;
 
     public ParNetModel(ModelConfig config) : this(config, TrainingBlocks.Instance) { }
@@ -46,16 +46,16 @@ public sealed class ParNetModel : ImageClassifier
             ? (nn.Module<Tensor, Tensor>)nn.Identity()
             : nn.Sequential(Enumerable.Range(0, config.BlocksPerStream[i]).Select(_ => Wrap(blocks.StreamBlock(p[i], act, config.UseSse))))).ToArray());
 
-        FusionStage Fusion(int width, int outWidth, int stride, nn.Module<Tensor, Tensor>? next) =>
-            new(new FusionInputs(width), Down(2 * width, outWidth, stride, groups: 2), next);
+        StreamMergeStage Merge(int width, int outWidth, int stride, nn.Module<Tensor, Tensor>? next) =>
+            new(new StreamMergeInputs(width), Down(2 * width, outWidth, stride, groups: 2), next);
         downsamples_2 = nn.ModuleList<nn.Module>(Enumerable.Range(0, Math.Max(0, s - 1))
-            .Select(i => i == 0 ? (nn.Module)Down(p[0], p[1], 2) : Fusion(p[i], p[i + 1], 2, null)).ToArray());
+            .Select(i => i == 0 ? (nn.Module)Down(p[0], p[1], 2) : Merge(p[i], p[i + 1], 2, null)).ToArray());
 
         int last = p[s - 1];
         nn.Module<Tensor, Tensor> final = config.Layout == Layout.ImageNet
             ? Down(last, config.FinalWidth, 2)
             : Wrap(blocks.FinalConv(last, config.FinalWidth, act));
-        combine = s == 1 ? new FusionStage(null, null, final) : Fusion(last, last, 1, final);
+        combine = s == 1 ? new StreamMergeStage(null, null, final) : Merge(last, last, 1, final);
 
         head = new ClassifierHead(config.FinalWidth, config.NumClasses, config.HeadDropout);
         RegisterComponents();
@@ -70,7 +70,7 @@ public sealed class ParNetModel : ImageClassifier
     {
         var streamInputs = StreamInputs(x);
         var streamOutputs = streamInputs.Select((input, i) => RunStream(i, input)).ToArray();
-        return Fuse(streamOutputs);
+        return MergeStreams(streamOutputs);
     }
 
     public override Tensor forward_head(Tensor features) => head.call(features);
@@ -91,14 +91,14 @@ public sealed class ParNetModel : ImageClassifier
     /// <summary>Places stream i's parameters and buffers on <paramref name="device"/> (one device per stream, Table 3).</summary>
     public void MoveStream(int i, Device device) => streams[i].to(device);
 
-    /// <summary>downsamples_2 and combine: stream 0 is downsampled, each later stream fused with the path.</summary>
-    public Tensor Fuse(IReadOnlyList<Tensor> streamOutputs)
+    /// <summary>downsamples_2 and combine: stream 0 is downsampled, each later stream merged with the path (the paper's fusion blocks).</summary>
+    public Tensor MergeStreams(IReadOnlyList<Tensor> streamOutputs)
     {
         Tensor? path = null;
         for (int i = 0; i < Streams - 1; i++)
             path = i == 0
                 ? ((nn.Module<Tensor, Tensor>)downsamples_2[0]).call(streamOutputs[0])
-                : ((FusionStage)downsamples_2[i]).call(streamOutputs[i], path);
+                : ((StreamMergeStage)downsamples_2[i]).call(streamOutputs[i], path);
         return combine.call(streamOutputs[Streams - 1], path);
     }
 
@@ -117,7 +117,7 @@ public sealed class ParNetModel : ImageClassifier
         for (int i = 0; i < Streams - 1; i++)
             path = g.Stage($"downsamples_2.{i}", i == 0
                 ? ((ITraceable)downsamples_2[0]).Trace(g, "downsamples_2.0.", outputs[0])
-                : ((FusionStage)downsamples_2[i]).Trace(g, $"downsamples_2.{i}.", outputs[i], path));
+                : ((StreamMergeStage)downsamples_2[i]).Trace(g, $"downsamples_2.{i}.", outputs[i], path));
         var features = g.Stage("combine", combine.Trace(g, "combine.", outputs[Streams - 1], path));
         g.Stage("head", head.Trace(g, "head.", features));
         return g;

@@ -5,7 +5,8 @@ using ParNet.Runtime;
 namespace ParNet.Training;
 
 /// <summary>
-/// SGD with momentum, Nesterov and decoupled-per-parameter weight decay, with exactly PyTorch's update
+/// SGD with momentum, Nesterov and L2 weight decay set per parameter (added to the gradient, not decoupled
+/// as in AdamW/SGDW), with exactly PyTorch's update
 /// (torch.optim.SGD, dampening 0):
 ///   d = g + wd * p;  buf = d (first step) or momentum * buf + d;  d = nesterov ? d + momentum * buf : buf;  p -= lr * d.
 /// Written here rather than using TorchSharp's optimizer so that its state (one momentum buffer per named

@@ -71,9 +71,9 @@ public class FusedBlockTests
     {
         const int width = 8, outWidth = 16;
         var block = new DownsamplingBlock(2 * width, outWidth, stride, groups: 2, ActivationKind.SiLU);
-        using var trained = new FusionStage(new FusionInputs(width), block, null);
+        using var trained = new StreamMergeStage(new StreamMergeInputs(width), block, null);
         FusionTestSupport.Randomize(trained, seed: 40 + stride);
-        using var fused = new FusionStage(new FusionInputs(width), new FusedDownsamplingBlock(2 * width, outWidth, stride, 2, ActivationKind.SiLU), null);
+        using var fused = new StreamMergeStage(new StreamMergeInputs(width), new FusedDownsamplingBlock(2 * width, outWidth, stride, 2, ActivationKind.SiLU), null);
         FusedWeights.Load(fused, trained, new Dictionary<string, (Tensor, Tensor)> { ["2."] = BlockReparameterization.Of(block) });
         Assert.Contains("0.b1.running_mean", fused.state_dict().Keys);
 

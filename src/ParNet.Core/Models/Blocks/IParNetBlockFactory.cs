@@ -4,7 +4,7 @@ namespace ParNet.Models.Blocks;
 
 /// <summary>
 /// Makes the blocks a <see cref="ParNetModel"/> is assembled from. The model's layout (keys, widths,
-/// strides, fusion stages, head) is the same whatever the factory; only the blocks differ:
+/// strides, stream-merge stages, head) is the same whatever the factory; only the blocks differ:
 /// <see cref="TrainingBlocks"/> (multi-branch, the default) or the fused inference blocks (ParNet.Fusion).
 /// </summary>
 public interface IParNetBlockFactory
@@ -17,19 +17,4 @@ public interface IParNetBlockFactory
 
     /// <summary>The CIFAR layout's narrow 1x1 conv at depth 11.</summary>
     nn.Module<Tensor, Tensor> FinalConv(int inChannels, int outChannels, ActivationKind activation);
-}
-
-/// <summary>The training form: <see cref="Blocks.StreamBlock"/>, <see cref="Blocks.DownsamplingBlock"/>, <see cref="ConvBnAct"/>.</summary>
-public sealed class TrainingBlocks : IParNetBlockFactory
-{
-    public static TrainingBlocks Instance { get; } = new();
-
-    public nn.Module<Tensor, Tensor> StreamBlock(int channels, ActivationKind activation, bool useSse) =>
-        new StreamBlock(channels, activation, useSse);
-
-    public nn.Module<Tensor, Tensor> DownsamplingBlock(int inChannels, int outChannels, int stride, int groups, ActivationKind activation) =>
-        new DownsamplingBlock(inChannels, outChannels, stride, groups, activation);
-
-    public nn.Module<Tensor, Tensor> FinalConv(int inChannels, int outChannels, ActivationKind activation) =>
-        new ConvBnAct(inChannels, outChannels, kernel: 1, stride: 1, activation);
 }

@@ -1,8 +1,9 @@
 using ParNet.Models;
 using static TorchSharp.torch;
 using ParNet.Runtime;
+using ParNet.Tests.Models;
 
-namespace ParNet.Tests.Models;
+namespace ParNet.Tests.Runtime;
 
 /// <summary>
 /// libtorch 2.10's oneDNN gets convolutions with widths that are not multiples of 16 wrong (see

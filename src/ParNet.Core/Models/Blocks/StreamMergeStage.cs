@@ -11,17 +11,19 @@ namespace ParNet.Models.Blocks;
 /// interleave (2k = stream, 2k+1 = path); "2" a block with groups 2; then a 2-group channel shuffle;
 /// "3" (optional) the block that follows in the same Sequential (the wide block of `combine`).
 /// With a single stream there is nothing to join and only "3" exists.
+/// The paper calls this a fusion block; here "fuse" means only re-parameterization (ParNet.Fusion, `parnet
+/// fuse`, the authors' fuse_repvgg_block), so joining streams is called merging.
 /// </summary>
-public sealed class FusionStage : nn.Module<Tensor, Tensor?, Tensor>
+public sealed class StreamMergeStage : nn.Module<Tensor, Tensor?, Tensor>
 {
     // Held in a tuple, not in module fields: TorchSharp would register fields a second time under their names.
-    private readonly (FusionInputs? Inputs, nn.Module<Tensor, Tensor>? Block, nn.Module<Tensor, Tensor>? Next) _parts;
+    private readonly (StreamMergeInputs? Inputs, nn.Module<Tensor, Tensor>? Block, nn.Module<Tensor, Tensor>? Next) _parts;
 
-    public FusionStage(FusionInputs? inputs, nn.Module<Tensor, Tensor>? block, nn.Module<Tensor, Tensor>? next)
-        : base(nameof(FusionStage))
+    public StreamMergeStage(StreamMergeInputs? inputs, nn.Module<Tensor, Tensor>? block, nn.Module<Tensor, Tensor>? next)
+        : base(nameof(StreamMergeStage))
     {
         if ((inputs is null) != (block is null)) throw new ArgumentException("a fusion needs both its input BNs and its block");
-        if (inputs is null && next is null) throw new ArgumentException("an empty fusion stage");
+        if (inputs is null && next is null) throw new ArgumentException("an empty stream-merge stage");
         _parts = (inputs, block, next);
         // Numeric child names, as the released Sequential: no C# field can be called "0".
         if (inputs is not null) register_module("0", inputs);
@@ -29,7 +31,7 @@ public sealed class FusionStage : nn.Module<Tensor, Tensor?, Tensor>
         if (next is not null) register_module("3", next);
     }
 
-    public FusionInputs? Inputs => _parts.Inputs;
+    public StreamMergeInputs? Inputs => _parts.Inputs;
     public nn.Module<Tensor, Tensor>? Block => _parts.Block;
     public nn.Module<Tensor, Tensor>? Next => _parts.Next;
 
@@ -38,7 +40,7 @@ public sealed class FusionStage : nn.Module<Tensor, Tensor?, Tensor>
         var y = stream;
         if (Inputs is not null)
         {
-            if (path is null) throw new ArgumentException("this fusion stage joins two paths; the previous path is missing");
+            if (path is null) throw new ArgumentException("this stream-merge stage joins two paths; the previous path is missing");
             y = ChannelShuffle(Block!.call(Inputs.call(stream, path)), groups: 2);
         }
         return Next is null ? y : Next.call(y);
@@ -63,13 +65,13 @@ public sealed class FusionStage : nn.Module<Tensor, Tensor?, Tensor>
     }
 }
 
-/// <summary>The two input BNs of a fusion (keys b1.*, b2.*) and the channel interleave.</summary>
-public sealed class FusionInputs : nn.Module<Tensor, Tensor, Tensor>
+/// <summary>The two input BNs of a stream merge (keys b1.*, b2.*) and the channel interleave.</summary>
+public sealed class StreamMergeInputs : nn.Module<Tensor, Tensor, Tensor>
 {
     private readonly BatchNorm2d b1;
     private readonly BatchNorm2d b2;
 
-    public FusionInputs(int channels) : base(nameof(FusionInputs))
+    public StreamMergeInputs(int channels) : base(nameof(StreamMergeInputs))
     {
         b1 = nn.BatchNorm2d(channels);
         b2 = nn.BatchNorm2d(channels);
@@ -88,7 +90,7 @@ public sealed class FusionInputs : nn.Module<Tensor, Tensor, Tensor>
     public static Tensor Interleave(Tensor a, Tensor b)
     {
         if (!a.shape.SequenceEqual(b.shape))
-            throw new ArgumentException($"fusion inputs differ in shape: [{string.Join(",", a.shape)}] vs [{string.Join(",", b.shape)}]");
+            throw new ArgumentException($"stream-merge inputs differ in shape: [{string.Join(",", a.shape)}] vs [{string.Join(",", b.shape)}]");
         return stack([a, b], dim: 2).flatten(1, 2);
     }
 }

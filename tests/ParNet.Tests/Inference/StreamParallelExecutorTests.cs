@@ -6,7 +6,7 @@ using ParNet.Weights;
 using TorchSharp.PyBridge;
 using static TorchSharp.torch;
 
-namespace ParNet.Tests.Fusion;
+namespace ParNet.Tests.Inference;
 
 /// <summary>Concurrent streams give the sequential model's output, for trained and fused models.</summary>
 public class StreamParallelExecutorTests
@@ -85,8 +85,15 @@ public class StreamParallelExecutorTests
         }
         using var z = executor.Forward(Input());
         Assert.True(z.requires_grad);
-        z.sum().backward();   // the graph built on the workers reaches the stem's weights
-        Assert.NotNull(model.parameters().First().grad);
+        z.sum().backward();   // the graph built on the workers reaches every parameter ...
+        var parallelGrads = model.named_parameters().ToDictionary(p => p.name, p => p.parameter.grad!.clone());
+        model.zero_grad();
+        model.call(Input()).sum().backward();
+        foreach (var (name, p) in model.named_parameters())   // ... with the sequential model's gradients
+        {
+            double error = OfficialParityTests.RelativeL2(parallelGrads[name], p.grad!);
+            Assert.True(error <= 1e-5, $"{name}: relative L2 {error:E3} between parallel and sequential gradients");
+        }
     }
 
     [Fact]

@@ -6,7 +6,7 @@ using ParNet.Weights;
 using TorchSharp.PyBridge;
 using static TorchSharp.torch;
 
-namespace ParNet.Tests.Fusion;
+namespace ParNet.Tests.Inference;
 
 /// <summary>
 /// One device per stream. Only the CPU device exists in this build (TorchSharp-cpu), so these run every stream on

@@ -2,7 +2,7 @@ using ParNet.Models.Blocks;
 using static TorchSharp.torch;
 using ParNet.Runtime;
 
-namespace ParNet.Tests.Models;
+namespace ParNet.Tests.Runtime;
 
 public class BatchNormsTests
 {
