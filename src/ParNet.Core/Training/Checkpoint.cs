@@ -53,7 +53,12 @@ public sealed record TrainingState
     public string ModelJson { get => Model.ToJson(); init => Model = ModelConfig.FromJson(value); }
     public List<EpochMetrics> History { get; init; } = new();
 
-    static readonly JsonSerializerOptions Json = new() { WriteIndented = true, Converters = { new JsonStringEnumConverter() } };
+    // Named floating-point literals: a diverged run's metrics (an infinite loss) must not make the checkpoint unwritable.
+    static readonly JsonSerializerOptions Json = new()
+    {
+        WriteIndented = true, Converters = { new JsonStringEnumConverter() },
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
     public string ToJson() => JsonSerializer.Serialize(this, Json);
     public static TrainingState FromJson(string json) => JsonSerializer.Deserialize<TrainingState>(json, Json) ?? throw new InvalidDataException("empty training state");
 }
@@ -99,6 +104,7 @@ public static class Checkpoint
         string parent = Path.GetDirectoryName(full)!;
         System.IO.Directory.CreateDirectory(parent);
         string tmp = full + ".tmp-" + Environment.ProcessId;
+        DeleteStaleTemporaries(full);
         if (System.IO.Directory.Exists(tmp)) System.IO.Directory.Delete(tmp, true);
         System.IO.Directory.CreateDirectory(tmp);
         try
@@ -138,35 +144,76 @@ public static class Checkpoint
         AfterFileWritten?.Invoke(path);
     }
 
-    /// <summary>The directory that holds a complete checkpoint: NAME, else NAME.old (interrupted save), else null.</summary>
+    /// <summary>
+    /// Removes NAME.tmp-PID folders that a killed process left behind (its PID no longer runs), so they do
+    /// not pile up; a folder of a process still running (another writer) is left alone.
+    /// </summary>
+    static void DeleteStaleTemporaries(string full)
+    {
+        string parent = Path.GetDirectoryName(full)!, prefix = Path.GetFileName(full) + ".tmp-";
+        foreach (var dir in System.IO.Directory.EnumerateDirectories(parent, prefix + "*"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir)[prefix.Length..], out int pid) || pid == Environment.ProcessId) continue;
+            if (!IsRunning(pid)) System.IO.Directory.Delete(dir, true);
+        }
+    }
+
+    static bool IsRunning(int pid)
+    {
+        try { using var p = System.Diagnostics.Process.GetProcessById(pid); return !p.HasExited; }
+        catch (ArgumentException) { return false; }
+    }
+
+    /// <summary>The files every checkpoint has; <see cref="EmaFile"/> too when its recipe averages weights.</summary>
+    static readonly string[] RequiredFiles = [StateFile, WeightsFile, OptimizerFile];
+
+    static IEnumerable<string> Missing(string dir) => RequiredFiles.Where(f => !File.Exists(Path.Combine(dir, f)));
+
+    /// <summary>
+    /// The directory that holds a complete checkpoint: NAME, else NAME.old (interrupted save), else null.
+    /// Complete: state, weights and optimizer files present (EMA weights are checked by <see cref="Load"/>).
+    /// </summary>
     public static string? Locate(string directory)
     {
         string full = Path.GetFullPath(directory);
         foreach (var candidate in new[] { full, full + ".old" })
-            if (File.Exists(Path.Combine(candidate, StateFile)) && File.Exists(Path.Combine(candidate, WeightsFile)))
+            if (System.IO.Directory.Exists(candidate) && !Missing(candidate).Any())
                 return candidate;
         return null;
     }
 
-    public static TrainingState ReadState(string directory)
+    /// <summary>The complete checkpoint's directory, or FileNotFoundException naming what is missing.</summary>
+    static string LocateOrThrow(string directory)
     {
-        string dir = Locate(directory) ?? throw new FileNotFoundException($"no checkpoint in {directory} (expected {StateFile} and {WeightsFile})");
-        return TrainingState.FromJson(File.ReadAllText(Path.Combine(dir, StateFile)));
+        if (Locate(directory) is { } dir) return dir;
+        string full = Path.GetFullPath(directory);
+        if (!System.IO.Directory.Exists(full)) throw new FileNotFoundException($"no checkpoint in {directory}");
+        throw new FileNotFoundException($"incomplete checkpoint {directory}: missing {string.Join(", ", Missing(full))} " +
+                                        "(a checkpoint is complete or refused: resuming without them would silently differ)");
+    }
+
+    public static TrainingState ReadState(string directory) => ReadStateFile(LocateOrThrow(directory));
+
+    static TrainingState ReadStateFile(string dir)
+    {
+        string path = Path.Combine(dir, StateFile);
+        try { return TrainingState.FromJson(File.ReadAllText(path)); }
+        catch (JsonException e) { throw new InvalidDataException($"{path}: unreadable training state ({e.Message})", e); }
     }
 
     public static LoadedCheckpoint Load(string directory)
     {
-        string dir = Locate(directory) ?? throw new FileNotFoundException($"no checkpoint in {directory} (expected {StateFile} and {WeightsFile})");
-        TrainingState state;
-        try { state = TrainingState.FromJson(File.ReadAllText(Path.Combine(dir, StateFile))); }
-        catch (JsonException e) { throw new InvalidDataException($"{dir}/{StateFile}: unreadable training state ({e.Message})", e); }
-        string emaPath = Path.Combine(dir, EmaFile), optPath = Path.Combine(dir, OptimizerFile);
+        string dir = LocateOrThrow(directory);
+        TrainingState state = ReadStateFile(dir);
+        string emaPath = Path.Combine(dir, EmaFile);
+        if (state.Recipe.EmaDecay > 0 && !File.Exists(emaPath))
+            throw new FileNotFoundException($"incomplete checkpoint {dir}: its recipe averages weights (EMA {state.Recipe.EmaDecay}) but {EmaFile} is missing");
         return new LoadedCheckpoint
         {
             Directory = dir,
             State = state,
             Weights = StateDict.Read(Path.Combine(dir, WeightsFile)),
-            Optimizer = File.Exists(optPath) ? StateDict.Read(optPath) : new(),
+            Optimizer = StateDict.Read(Path.Combine(dir, OptimizerFile)),
             Ema = File.Exists(emaPath) ? StateDict.Read(emaPath) : null,
         };
     }

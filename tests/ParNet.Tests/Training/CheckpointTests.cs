@@ -1,0 +1,99 @@
+using ParNet.Models;
+using ParNet.Training;
+using static TorchSharp.torch;
+
+namespace ParNet.Tests.Training;
+
+/// <summary>A checkpoint is complete or refused; what a killed writer leaves behind is cleaned up.</summary>
+public class CheckpointTests
+{
+    static string SaveTiny(string root, double emaDecay = 0, double trainLoss = 1.5)
+    {
+        var config = TinyModels.Config();
+        using var model = new ParNetModel(config);
+        using var optimizer = new Sgd(model.named_parameters(), momentum: 0.9, nesterov: false, weightDecay: 1e-4, noDecayBnBias: true);
+        var ema = emaDecay > 0 ? new ModelEma(model, emaDecay) : null;
+        var state = new TrainingState
+        {
+            Recipe = Recipes.FashionMnist with { EmaDecay = emaDecay },
+            Model = config,
+            History = [new EpochMetrics { Epoch = 1, TrainLoss = trainLoss }],
+        };
+        string dir = Path.Combine(root, "checkpoints", "last");
+        Checkpoint.Save(dir, model, optimizer, ema, state);
+        return dir;
+    }
+
+    [Fact]
+    public void A_missing_optimizer_file_is_refused_naming_it()
+    {
+        using var root = new TempDir();
+        string dir = SaveTiny(root.Path);
+        File.Delete(Path.Combine(dir, Checkpoint.OptimizerFile));
+        Assert.Null(Checkpoint.Locate(dir));
+        var e = Assert.Throws<FileNotFoundException>(() => Checkpoint.Load(dir));
+        Assert.Contains(Checkpoint.OptimizerFile, e.Message);
+    }
+
+    [Fact]
+    public void A_missing_ema_file_is_refused_when_the_recipe_averages_weights()
+    {
+        using var root = new TempDir();
+        string dir = SaveTiny(root.Path, emaDecay: 0.99);
+        using (var complete = Checkpoint.Load(dir)) Assert.NotNull(complete.Ema);
+        File.Delete(Path.Combine(dir, Checkpoint.EmaFile));
+        var e = Assert.Throws<FileNotFoundException>(() => Checkpoint.Load(dir));
+        Assert.Contains(Checkpoint.EmaFile, e.Message);
+    }
+
+    [Fact]
+    public void An_incomplete_checkpoint_falls_back_to_the_complete_previous_one()
+    {
+        using var root = new TempDir();
+        string dir = SaveTiny(root.Path);
+        Directory.Move(dir, dir + ".old");
+        Directory.CreateDirectory(dir);
+        File.Copy(Path.Combine(dir + ".old", Checkpoint.StateFile), Path.Combine(dir, Checkpoint.StateFile));
+        Assert.Equal(dir + ".old", Checkpoint.Locate(dir));
+    }
+
+    [Fact]
+    public void A_truncated_state_file_is_invalid_data_naming_the_file()
+    {
+        using var root = new TempDir();
+        string dir = SaveTiny(root.Path);
+        string state = Path.Combine(dir, Checkpoint.StateFile);
+        File.WriteAllText(state, File.ReadAllText(state)[..40]);
+        var e = Assert.Throws<InvalidDataException>(() => Checkpoint.ReadState(dir));
+        Assert.Contains(state, e.Message);
+    }
+
+    [Fact]
+    public void A_killed_writers_temporary_folder_is_removed_and_a_running_ones_kept()
+    {
+        using var root = new TempDir();
+        string dir = SaveTiny(root.Path);
+        string dead = dir + ".tmp-" + DeadPid(), running = dir + ".tmp-1";   // PID 1 always runs
+        Directory.CreateDirectory(dead);
+        Directory.CreateDirectory(running);
+        SaveTiny(root.Path);
+        Assert.False(Directory.Exists(dead));
+        Assert.True(Directory.Exists(running));
+    }
+
+    [Fact]
+    public void An_infinite_metric_does_not_make_the_checkpoint_unwritable()
+    {
+        using var root = new TempDir();
+        string dir = SaveTiny(root.Path, trainLoss: double.PositiveInfinity);
+        Assert.Equal(double.PositiveInfinity, Checkpoint.ReadState(dir).History[0].TrainLoss);
+    }
+
+    /// <summary>The PID of a process that has exited (a child started and waited for).</summary>
+    static int DeadPid()
+    {
+        using var p = System.Diagnostics.Process.Start("true")!;
+        p.WaitForExit();
+        return p.Id;
+    }
+}
