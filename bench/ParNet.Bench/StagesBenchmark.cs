@@ -52,8 +52,8 @@ public sealed class StagesBenchmark : IBenchmark
             int s = i;
             rows.Add(($"streams.{i}", Median(() => fused.RunStream(s, inputs[s]), warmup, runs)));
         }
-        rows.Add(("downsamples_2 + combine", Median(() => fused.Fuse(outputs), warmup, runs)));
-        using var features = fused.Fuse(outputs);
+        rows.Add(("downsamples_2 + combine", Median(() => fused.MergeStreams(outputs), warmup, runs)));
+        using var features = fused.MergeStreams(outputs);
         rows.Add(("head", Median(() => fused.forward_head(features), warmup, runs)));
         double sum = rows.Sum(r => r.Ms);
         double whole = Median(() => fused.call(x), warmup, runs);
