@@ -97,9 +97,12 @@ public class OptionSyntaxTests
     [Theory, InlineData(false), InlineData(true)]
     public void Train_reads_data_and_dataset(bool equals)
     {
-        // the folder data set is looked up in --data before anything trains: the error names the DIR that was read
-        var (code, _, stderr) = CliRunner.Run(Args(["train"], Opt(equals, "--dataset", "folder"), Opt(equals, "--data", "/no/such/parnet-data")));
-        CliRunner.AssertUserError((code, "", stderr), "/no/such/parnet-data/train: image folder not found");
+        // --data is used twice (model classes, then the loaders); the data set is opened before anything trains,
+        // so the refusal names the DIR that reached the loader (the old parser failed here with "--data needs a value")
+        var (code, _, stderr) = CliRunner.Run(Args(["train"], Opt(equals, "--dataset", "fashion-mnist"), Opt(equals, "--data", "/no/such/parnet-fm")));
+        CliRunner.AssertUserError((code, "", stderr), "--data /no/such/parnet-fm: no Fashion-MNIST IDX files");
+        var folder = CliRunner.Run(Args(["train"], Opt(equals, "--dataset", "folder"), Opt(equals, "--data", "/no/such/parnet-data")));
+        CliRunner.AssertUserError(folder, "/no/such/parnet-data/train: image folder not found");
     }
 
     [Theory, InlineData(false), InlineData(true)]
