@@ -9,6 +9,7 @@
 // Measured on the project's build machine: 2-core AMD EPYC (Zen 4, AVX-512), Debian 12, .NET 10,
 // TorchSharp-cpu 0.107 (libtorch 2.10). The machine is shared and noisy: compare ratios from one run.
 // Run: dotnet run -c Release --project bench/ParNet.Bench -- fusion [--model parnet_s] [--image-size 224] [--runs 20] [--warmup 5]
+using System.CommandLine;
 using ParNet.Benchmarking;
 using ParNet.Fusion;
 using ParNet.Inference;
@@ -19,14 +20,21 @@ namespace ParNet.Bench;
 
 public sealed class FusionBenchmark : IBenchmark
 {
-    public string Name => "fusion";
+    readonly Option<string> _model = SuiteOption.Model();
+    readonly Option<int> _runs = SuiteOption.PositiveInt("--runs", 20, "timed runs per form (20: a stable median on a noisy 2-core machine)");
+    readonly Option<int> _warmup = SuiteOption.PositiveInt("--warmup", 5, "untimed runs first (5: allocator and oneDNN caches settle)");
+    readonly Option<int> _imageSize = SuiteOption.PositiveInt("--image-size", 224, "input side (224: the paper's ImageNet latency setting)");
 
-    public int Run(string[] args)
+    public Command Build()
     {
-        string model = BenchOptions.String(args, "--model", "parnet_s");
-        int runs = BenchOptions.Int(args, "--runs", 20);
-        int warmup = BenchOptions.Int(args, "--warmup", 5);
-        int size = BenchOptions.Int(args, "--image-size", 224);
+        var command = new Command("fusion", "batch-1 latency: unfused, fused and stream-parallel forms of a ParNet (random weights)")
+            .WithOptions(_model, _runs, _warmup, _imageSize);
+        command.SetAction(parse => Run(parse.GetValue(_model)!, parse.GetValue(_runs), parse.GetValue(_warmup), parse.GetValue(_imageSize)));
+        return command;
+    }
+
+    static int Run(string model, int runs, int warmup, int size)
+    {
         int cores = Environment.ProcessorCount;
         set_num_threads(cores);
         Console.WriteLine($"fusion benchmark: {model}, batch 1, {size}x{size}, fp32, {cores} cores (build machine: 2-core AMD EPYC Zen 4), " +

@@ -1,8 +1,38 @@
+using System.CommandLine;
+
 namespace ParNet.Bench;
 
-/// <summary>One benchmark suite, run by name. Results are printed and written as files the suite names.</summary>
+/// <summary>
+/// One benchmark suite, run by name: a System.CommandLine command whose options are declared once (help is
+/// generated from them; an unknown option is an error). Results are printed and written as files the suite names.
+/// </summary>
 public interface IBenchmark
 {
-    string Name { get; }
-    int Run(string[] args);
+    /// <summary>The suite's command: name, description, options and the action that runs it (returns the exit code).</summary>
+    Command Build();
+}
+
+/// <summary>Option factories of the suites: positive integers, as every count of the suites is.</summary>
+static class SuiteOption
+{
+    public static Option<int> PositiveInt(string name, int defaultValue, string description)
+    {
+        var option = new Option<int>(name) { Description = description, HelpName = "N", DefaultValueFactory = _ => defaultValue };
+        option.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<int>() < 1) r.AddError($"{name} must be a positive integer");
+        });
+        return option;
+    }
+
+    public static Option<string> Model() => new Option<string>("--model")
+    {
+        Description = "a registered model (default parnet_s: the paper's headline model)", HelpName = "NAME", DefaultValueFactory = _ => "parnet_s",
+    }.AcceptOnlyFromAmong([.. ParNet.Models.ModelRegistry.Names]);
+
+    public static Command WithOptions(this Command command, params Option[] options)
+    {
+        foreach (var option in options) command.Options.Add(option);
+        return command;
+    }
 }

@@ -8,6 +8,7 @@
 // several Fashion-MNIST epochs (native memory must not grow: tensors are disposed per batch).
 // Measured on the project's build machine: 2-core AMD EPYC (Zen 4), Debian 12, .NET 10, TorchSharp-cpu 0.107.
 // Run: dotnet run -c Release --project bench/ParNet.Bench -- loader [--images N] [--epochs N]
+using System.CommandLine;
 using System.Diagnostics;
 using ParNet.Data;
 using SkiaSharp;
@@ -16,12 +17,18 @@ namespace ParNet.Bench;
 
 public sealed class LoaderBenchmark : IBenchmark
 {
-    public string Name => "loader";
+    readonly Option<int> _images = SuiteOption.PositiveInt("--images", 300, "generated JPEGs of the folder rows (300: about 10 batches of 32)");
+    readonly Option<int> _epochs = SuiteOption.PositiveInt("--epochs", 5, "Fashion-MNIST epochs of the RSS check (5: growth shows within a few)");
 
-    public int Run(string[] args)
+    public Command Build()
     {
-        int folderImages = BenchOptions.Int(args, "--images", 300);
-        int rssEpochs = BenchOptions.Int(args, "--epochs", 5);
+        var command = new Command("loader", "data loader throughput (images/s) and memory").WithOptions(_images, _epochs);
+        command.SetAction(parse => Run(parse.GetValue(_images), parse.GetValue(_epochs)));
+        return command;
+    }
+
+    static int Run(int folderImages, int rssEpochs)
+    {
         Console.WriteLine($"loader benchmark: {Environment.ProcessorCount} cores, .NET {Environment.Version}");
         Console.WriteLine("| data | transform | workers | images/s |");
         Console.WriteLine("|---|---|---|---|");

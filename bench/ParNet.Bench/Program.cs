@@ -1,24 +1,22 @@
 // `dotnet run -c Release --project bench/ParNet.Bench -- SUITE [options]`: each class implementing
-// IBenchmark is a suite. A suite's header states what it measures and on what.
+// IBenchmark is a suite. A suite's header states what it measures and on what. `SUITE --help` lists its options.
+using System.CommandLine;
+using System.CommandLine.Invocation;
 using ParNet.Bench;
 
-var suites = typeof(IBenchmark).Assembly.GetTypes()
-    .Where(t => typeof(IBenchmark).IsAssignableFrom(t) && t is { IsClass: true, IsAbstract: false })
-    .Select(t => (IBenchmark)Activator.CreateInstance(t)!)
-    .OrderBy(s => s.Name, StringComparer.Ordinal)
-    .ToList();
+var root = new RootCommand("ParNet benchmark suites; `SUITE --help` lists a suite's options");
+foreach (var suite in typeof(IBenchmark).Assembly.GetTypes()
+             .Where(t => typeof(IBenchmark).IsAssignableFrom(t) && t is { IsClass: true, IsAbstract: false })
+             .Select(t => ((IBenchmark)Activator.CreateInstance(t)!).Build())
+             .OrderBy(c => c.Name, StringComparer.Ordinal))
+    root.Subcommands.Add(suite);
 
-if (args.Length == 0 || suites.All(s => s.Name != args[0]))
+var parse = root.Parse(args.Length == 0 ? ["--help"] : args);
+if (parse.Errors.Count > 0 && parse.Action is not CommandLineAction { ClearsParseErrors: true })
 {
-    Console.Error.WriteLine("usage: ParNet.Bench SUITE [options]; suites: " + string.Join(", ", suites.Select(s => s.Name)));
+    string prefix = ReferenceEquals(parse.CommandResult.Command, root) ? "ParNet.Bench" : parse.CommandResult.Command.Name;
+    Console.Error.WriteLine($"{prefix}: {parse.Errors[0].Message} (suites: {string.Join(", ", root.Subcommands.Select(c => c.Name))}; SUITE --help)");
     return 2;
 }
-try
-{
-    return suites.First(s => s.Name == args[0]).Run(args.Skip(1).ToArray());
-}
-catch (ArgumentException e)
-{
-    Console.Error.WriteLine($"{args[0]}: {e.Message}");
-    return 2;
-}
+int code = parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+return args.Length == 0 ? 2 : code;   // a suite is required

@@ -5,6 +5,7 @@
 // (`/usr/bin/python3 bench/pytorch/pytorch_reference.py --code DIR --stages --repeats 30 --warmup 5`) shows which layers are slower in libtorch 2.10.
 // Machine: the project's 2-core AMD EPYC (Zen 4), Debian 12, TorchSharp-cpu 0.107; shared and noisy.
 // Run: dotnet run -c Release --project bench/ParNet.Bench -- stages [--model parnet_s] [--runs 30] [--warmup 5] [--threads N] [--onednn on|off]
+using System.CommandLine;
 using ParNet.Benchmarking;
 using ParNet.Fusion;
 using ParNet.Models;
@@ -16,14 +17,26 @@ namespace ParNet.Bench;
 
 public sealed class StagesBenchmark : IBenchmark
 {
-    public string Name => "stages";
-
-    public int Run(string[] args)
+    readonly Option<string> _model = SuiteOption.Model();
+    readonly Option<int> _runs = SuiteOption.PositiveInt("--runs", 30, "timed runs per stage (30: stages are short, medians need more runs)");
+    readonly Option<int> _warmup = SuiteOption.PositiveInt("--warmup", 5, "untimed runs first (5: allocator and oneDNN caches settle)");
+    readonly Option<int> _threads = SuiteOption.PositiveInt("--threads", Environment.ProcessorCount, "intra-op threads (default: the logical cores)");
+    readonly Option<string> _oneDnn = new Option<string>("--onednn")
     {
-        string model = BenchOptions.String(args, "--model", "parnet_s");
-        int runs = BenchOptions.Int(args, "--runs", 30), warmup = BenchOptions.Int(args, "--warmup", 5);
-        set_num_threads(BenchOptions.Int(args, "--threads", Environment.ProcessorCount));
-        string oneDnn = BenchOptions.String(args, "--onednn", "on");
+        Description = "on or off: libtorch's oneDNN convolutions (on: libtorch's default)", HelpName = "on|off", DefaultValueFactory = _ => "on",
+    }.AcceptOnlyFromAmong("on", "off");
+
+    public Command Build()
+    {
+        var command = new Command("stages", "where the batch-1 time of a fused ParNet goes, stage by stage")
+            .WithOptions(_model, _runs, _warmup, _threads, _oneDnn);
+        command.SetAction(parse => Run(parse.GetValue(_model)!, parse.GetValue(_runs), parse.GetValue(_warmup), parse.GetValue(_threads), parse.GetValue(_oneDnn)!));
+        return command;
+    }
+
+    static int Run(string model, int runs, int warmup, int threads, string oneDnn)
+    {
+        set_num_threads(threads);
         LibTorchWorkarounds.OneDnnEnabled = oneDnn != "off";
         Console.WriteLine($"stages benchmark: {model} fused, batch 1, 224x224, fp32, {get_num_threads()} intra-op threads, " +
                           $"oneDNN {(LibTorchWorkarounds.OneDnnEnabled ? "on" : "off")}, {warmup} warm-up + {runs} runs");

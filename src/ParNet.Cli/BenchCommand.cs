@@ -1,35 +1,46 @@
+using System.CommandLine;
 using ParNet.Benchmarking;
+using ParNet.Export;
 using ParNet.Inference;
 using static TorchSharp.torch;
 
 namespace ParNet.Cli;
 
 /// <summary>`parnet bench`: inference latency/throughput of ParNet variants, ONNX Runtime and TorchVision ResNets.</summary>
-public sealed class BenchCommand : ICommand
+public sealed class BenchCommand : CliCommand
 {
-    public string Name => "bench";
-    public string Summary => "inference latency and throughput: ParNet unfused/fused/parallel/bf16/ONNX Runtime vs ResNets";
-    public string Usage => $"""
-        usage: parnet bench [{ModelOptions.Usage}] [--weights W] [--image-size N] [--batch N] [--warmup N] [--repeats N]
-                            [--throughput-repeats N] [--threads N] [--only KEY,KEY...] [--investigate] [--omp-wait-policy passive|active] [--out DIR]
-                            [--stream-devices cuda:0,cuda:1,cuda:2]
-                            [--pytorch-code DIR [--python PATH] [--pytorch-fixture FILE]]
-          --model        the ParNet to measure (default parnet_s)
-          --only         a subset of: {string.Join(", ", InferenceBenchmark.VariantKeys)}
-          --investigate  also time ResNet-18 with no_grad, channels_last and 1 thread (TorchSharp vs PyTorch speed)
-          --omp-wait-policy passive|active  OpenMP threads sleep (passive) or spin (active) between parallel regions;
-                         passive is far faster when other processes share the cores (see results/inference.md)
-          --stream-devices  adds the row "fused-devices": one device per stream (the paper's Table 3); GPUs need a
-                         CUDA build of TorchSharp (this one is TorchSharp-cpu: cpu,cpu,cpu runs the same code path)
-          --pytorch-code DIR  also time the authors' released PyTorch code (a checkout of github.com/imankgoyal/NonDeepNetworks)
-                         unfused and fused, and torchvision's ResNets, on PyTorch in a child process after our rows
-                         (Debian: apt-get install python3-torch python3-torchvision)
-          --python       the Python with PyTorch (default /usr/bin/python3, where Debian's python3-torch lives)
-          --pytorch-fixture FILE  parnet_official_tiny_silu.safetensors: check first that DIR reproduces the fixture's logits
-          --out          folder for bench.json, bench.md, bench.png (default results/bench)
-          defaults: image 224 (32 for CIFAR layouts), batch 8, warm-up 3, 15 batch-1 runs, 4 batch-N runs,
-                    threads = logical cores ({Environment.ProcessorCount} here). Quiet machines only: other processes skew timings.
-        """;
+    readonly ModelOptions _model = new();
+    readonly Option<string?> _weights = CliOption.Text("--weights", "trained (unfused) weights of the model; bench fuses them itself " +
+        "(default: a seeded random initialization, with a warning: timings do not depend on the weights' values)", "W");
+    readonly Option<int?> _imageSize = CliOption.Int("--image-size", "input side (default: 224 for ImageNet layouts, 32 for CIFAR: the paper's sizes)");
+    readonly Option<int?> _batch = CliOption.Int("--batch", "batch of the throughput rows (default 8: large enough to fill 2 cores, small enough for 224 px in memory)");
+    readonly Option<int?> _warmup = CliOption.Int("--warmup", "untimed runs first (default 3: allocator and oneDNN caches settle)");
+    readonly Option<int?> _repeats = CliOption.Int("--repeats", "timed batch-1 runs, the median is reported (default 15)");
+    readonly Option<int?> _throughputRepeats = CliOption.Int("--throughput-repeats", "timed batch-N runs (default 4: each is N images)");
+    readonly Option<int?> _threads = CliOption.Int("--threads", $"intra-op threads (default: the logical cores, {Environment.ProcessorCount} here)");
+    readonly Option<string?> _only = CliOption.Text("--only", "a subset of: " + string.Join(", ", InferenceBenchmark.VariantKeys), "KEY,KEY...");
+    readonly Option<bool> _investigate = CliOption.Switch("--investigate",
+        "also time ResNet-18 with no_grad, channels_last and 1 thread (TorchSharp vs PyTorch speed)");
+    readonly Option<string?> _waitPolicy = CliOption.Text("--omp-wait-policy", "passive|active: OpenMP threads sleep (passive) or spin (active) " +
+        "between parallel regions; passive is far faster when other processes share the cores (default: libgomp's own)", "POLICY");
+    readonly Option<string?> _out = CliOption.Text("--out", "folder for bench.json, bench.md, bench.png (default results/bench, next to the other results)", "DIR");
+    readonly Option<string?> _streamDevices = CliOption.Text("--stream-devices", "adds the row \"fused-devices\": one device per stream " +
+        "(the paper's Table 3); GPUs need a CUDA build of TorchSharp (this one is TorchSharp-cpu: cpu,cpu,cpu runs the same code path)", "cuda:0,cuda:1,...");
+    readonly Option<string?> _pytorchCode = CliOption.Text("--pytorch-code", "also time the authors' released PyTorch code (a checkout of " +
+        "github.com/imankgoyal/NonDeepNetworks) unfused and fused, and torchvision's ResNets, on PyTorch in a child process after our rows", "DIR");
+    readonly Option<string?> _python = CliOption.Text("--python", "the Python with PyTorch, with --pytorch-code (default /usr/bin/python3, where Debian's python3-torch lives)", "PATH");
+    readonly Option<string?> _pytorchFixture = CliOption.Text("--pytorch-fixture",
+        "parnet_official_tiny_silu.safetensors: with --pytorch-code, check first that DIR reproduces the fixture's logits", "FILE");
+
+    public override string Name => "bench";
+    public override string Summary => "inference latency and throughput: ParNet unfused/fused/parallel/bf16/ONNX Runtime vs ResNets (quiet machines only)";
+
+    protected override void Declare(Command command)
+    {
+        _model.AddTo(command);
+        command.Add(_weights, _imageSize, _batch, _warmup, _repeats, _throughputRepeats, _threads, _only, _investigate, _waitPolicy, _out,
+                    _streamDevices, _pytorchCode, _python, _pytorchFixture);
+    }
 
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "setenv")]
     static extern int SetNativeEnvironment(string name, string value, int overwrite);
@@ -40,25 +51,24 @@ public sealed class BenchCommand : ICommand
         catch (ArgumentException e) { throw new UsageException($"--stream-devices {spec}: {e.Message}"); }
     }
 
-    public int Run(CliArgs args, TextWriter stdout)
+    protected override int Run(ParseResult parse, TextWriter stdout, TextWriter stderr)
     {
-        var config = ModelOptions.Read(args, defaultModel: "parnet_s");
-        string? weights = args.String("weights");
-        int size = args.Int("image-size") ?? config.DefaultImageSize;
-        int batch = args.Int("batch") ?? 8;
-        int warmup = args.Int("warmup") ?? 3;
-        int repeats = args.Int("repeats") ?? 15;
-        int throughputRepeats = args.Int("throughput-repeats") ?? 4;
-        int threads = args.Int("threads") ?? Environment.ProcessorCount;
-        string? only = args.String("only");
-        bool investigate = args.Flag("investigate");
-        string output = args.String("out") ?? Path.Combine("results", "bench");
-        string? waitPolicy = args.String("omp-wait-policy");
-        string? streamDevices = args.String("stream-devices");
-        string? pytorchCode = args.String("pytorch-code");
-        string? python = args.String("python");
-        string? pytorchFixture = args.String("pytorch-fixture");
-        args.ThrowIfUnused();
+        var config = _model.Read(parse, defaultModel: "parnet_s");   // the paper's headline model
+        string? weights = parse.GetValue(_weights);
+        int size = parse.GetValue(_imageSize) ?? config.DefaultImageSize;
+        int batch = parse.GetValue(_batch) ?? 8;
+        int warmup = parse.GetValue(_warmup) ?? 3;
+        int repeats = parse.GetValue(_repeats) ?? 15;
+        int throughputRepeats = parse.GetValue(_throughputRepeats) ?? 4;
+        int threads = parse.GetValue(_threads) ?? Environment.ProcessorCount;
+        string? only = parse.GetValue(_only);
+        bool investigate = parse.GetValue(_investigate);
+        string output = parse.GetValue(_out) ?? Path.Combine("results", "bench");
+        string? waitPolicy = parse.GetValue(_waitPolicy);
+        string? streamDevices = parse.GetValue(_streamDevices);
+        string? pytorchCode = parse.GetValue(_pytorchCode);
+        string? python = parse.GetValue(_python);
+        string? pytorchFixture = parse.GetValue(_pytorchFixture);
         if (waitPolicy is not null)
         {
             if (waitPolicy is not ("passive" or "active")) throw new UsageException($"--omp-wait-policy {waitPolicy}: use passive or active");
@@ -86,6 +96,13 @@ public sealed class BenchCommand : ICommand
         };
         try { options.Validate(); }
         catch (Exception e) when (e is ArgumentException or NotSupportedException) { throw new UsageException(e.Message); }
+        if (weights is null)
+        {
+            WeightsLoading.WarnRandomInitialization(stderr, Name, config);
+            manual_seed(ClassifierLoader.RandomInitializationSeed);   // the benchmark initializes the model itself
+        }
+        else if (ClassifierLoader.IsFusedFile(weights))
+            throw new UsageException($"--weights {weights}: fused weights; bench needs the trained (unfused) ones, it fuses them itself");
         string command = "parnet bench " + string.Join(" ", Environment.GetCommandLineArgs().Skip(2));
         var report = InferenceBenchmark.Run(options, command);
         var files = BenchmarkReportWriter.Write(report, output);

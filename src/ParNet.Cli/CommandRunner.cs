@@ -1,53 +1,77 @@
-using System.Reflection;
+using System.CommandLine;
+using System.CommandLine.Invocation;
 
 namespace ParNet.Cli;
 
-/// <summary>Dispatches `parnet COMMAND ...` and turns every expected failure into one line on stderr.</summary>
+/// <summary>
+/// Dispatches `parnet COMMAND ...` with System.CommandLine. Exit code 2 and one line `parnet COMMAND: message` on
+/// stderr for user errors: a bad command line (unknown or misspelt option, missing or malformed value) and the
+/// exceptions of <see cref="IsUserError"/>. Anything else is a bug and propagates with its stack trace.
+/// </summary>
 public static class CommandRunner
 {
-    public static IReadOnlyList<ICommand> Commands { get; } = typeof(CommandRunner).Assembly.GetTypes()
-        .Where(t => typeof(ICommand).IsAssignableFrom(t) && t is { IsClass: true, IsAbstract: false })
-        .Select(t => (ICommand)Activator.CreateInstance(t)!)
+    public const int UsageExitCode = 2;
+
+    /// <summary>A fresh instance of every command (each run builds its own command tree, bound to its writers).</summary>
+    public static IReadOnlyList<CliCommand> CreateCommands() => typeof(CommandRunner).Assembly.GetTypes()
+        .Where(t => typeof(CliCommand).IsAssignableFrom(t) && t is { IsClass: true, IsAbstract: false })
+        .Select(t => (CliCommand)Activator.CreateInstance(t)!)
         .OrderBy(c => c.Name, StringComparer.Ordinal)
         .ToList();
 
+    public static RootCommand CreateRoot(TextWriter stdout, TextWriter stderr)
+    {
+        var root = new RootCommand("parnet: ParNet (\"Non-deep Networks\") models on TorchSharp. `parnet COMMAND --help` lists a command's options.");
+        foreach (var command in CreateCommands()) root.Subcommands.Add(command.Build(stdout, stderr));
+        return root;
+    }
+
     public static int Run(string[] argv, TextWriter stdout, TextWriter stderr)
     {
-        if (argv.Length == 0 || argv[0] is "-h" or "--help" or "help")
+        var root = CreateRoot(stdout, stderr);
+        // no response files: `@name` is an ordinary argument (an image file may be called that)
+        var parse = root.Parse(argv.Length == 0 ? ["--help"] : argv, new ParserConfiguration { ResponseFileTokenReplacer = null });
+        var invocation = new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false };
+        if (argv.Length == 0)
         {
-            stdout.WriteLine("usage: parnet COMMAND [options]   (parnet COMMAND --help for its options)");
-            foreach (var c in Commands) stdout.WriteLine($"  {c.Name,-10} {c.Summary}");
-            return argv.Length == 0 ? 2 : 0;
+            parse.Invoke(invocation);
+            return UsageExitCode;   // a command is required
         }
 
-        var command = Commands.FirstOrDefault(c => c.Name == argv[0]);
-        if (command is null)
+        var command = parse.CommandResult.Command;
+        string prefix = ReferenceEquals(command, root) ? "parnet" : $"parnet {command.Name}";
+        bool helpOrVersion = parse.Action is CommandLineAction { ClearsParseErrors: true };
+        if (parse.Errors.Count > 0 && !helpOrVersion)
         {
-            stderr.WriteLine($"parnet: unknown command '{argv[0]}'; commands: {string.Join(", ", Commands.Select(c => c.Name))}");
-            return 2;
+            stderr.WriteLine($"{prefix}: {ErrorLine(parse, root)}");
+            return UsageExitCode;
         }
 
-        try
-        {
-            var args = CliArgs.Parse(argv.Skip(1));
-            if (args.Flag("help") || args.Flag("h"))
-            {
-                stdout.WriteLine(command.Usage);
-                return 0;
-            }
-            int code = command.Run(args, stdout);
-            args.ThrowIfUnused();
-            return code;
-        }
+        try { return parse.Invoke(invocation); }
         catch (Exception e) when (IsUserError(e))
         {
-            stderr.WriteLine($"parnet {command.Name}: {e.Message}");
-            return 2;
+            stderr.WriteLine($"{prefix}: {e.Message}");
+            return UsageExitCode;
         }
     }
 
-    /// <summary>Errors caused by the user's input (arguments, files, configurations), not by a bug.</summary>
-    static bool IsUserError(Exception e) => e is UsageException or ArgumentException or FileNotFoundException
-        or DirectoryNotFoundException or InvalidDataException or UnauthorizedAccessException
-        or System.Text.Json.JsonException or OperationCanceledException;
+    /// <summary>The first parse error, in our words for the common cases (unknown command, unknown option).</summary>
+    static string ErrorLine(ParseResult parse, RootCommand root)
+    {
+        if (ReferenceEquals(parse.CommandResult.Command, root) && parse.UnmatchedTokens.Count > 0 && !parse.UnmatchedTokens[0].StartsWith('-'))
+            return $"unknown command '{parse.UnmatchedTokens[0]}'; commands: {string.Join(", ", root.Subcommands.Select(c => c.Name))}";
+        var unknown = parse.UnmatchedTokens.Where(t => t.StartsWith('-') && t.Length > 1 && !double.TryParse(t, out _)).ToList();
+        if (unknown.Count > 0)
+            return $"unknown option{(unknown.Count > 1 ? "s" : "")}: {string.Join(", ", unknown)} (see --help)";
+        return parse.Errors[0].Message;
+    }
+
+    /// <summary>
+    /// Failures caused by the user's input, not by a bug: the CLI's own <see cref="UsageException"/> (which also wraps the
+    /// ArgumentExceptions of library calls that validate user input, see <see cref="UsageException.Wrap{T}"/>), and missing,
+    /// unreadable or malformed files (weights, configurations, data, images). A plain ArgumentException is not here: from
+    /// inside the library it is a bug and keeps its stack trace.
+    /// </summary>
+    public static bool IsUserError(Exception e) => e is UsageException or FileNotFoundException or DirectoryNotFoundException
+        or InvalidDataException or UnauthorizedAccessException or System.Text.Json.JsonException;
 }

@@ -1,45 +1,59 @@
+using System.CommandLine;
 using System.Globalization;
 using ParNet.Data;
-using ParNet.Fusion;
 using ParNet.Models;
 using ParNet.Training;
-using ParNet.Weights;
 using static TorchSharp.torch;
 
 namespace ParNet.Cli;
 
 /// <summary>`parnet eval`: top-1/top-5, per-class accuracy, confusion matrix (CSV + PNG); ten-crop, other resolutions, fused weights.</summary>
-public sealed class EvalCommand : ICommand
+public sealed class EvalCommand : CliCommand
 {
-    /// <summary>The fusion hook: unfused trained model in, re-parameterized (fused) model out.</summary>
-    public static Func<ImageClassifier, ImageClassifier> Fuse { get; set; } = ParNetFuser.Fuse;
+    readonly Option<string?> _run = CliOption.Text("--run", "a training run folder (model, data set and recipe come from it); or give --weights", "DIR");
+    readonly Option<string?> _checkpoint = CliOption.Text("--checkpoint", "last or best, with --run (default last: the end of training)", "NAME");
+    readonly Option<bool> _ema = CliOption.Switch("--ema", "use the EMA weights of the checkpoint (default: on when the run trained with EMA)");
+    readonly Option<string?> _weights = CliOption.Text("--weights", WeightsLoading.Description + "; instead of --run", "FILE");
+    readonly Option<string?> _recipe = CliOption.Text("--recipe", "with --weights: the recipe whose data set, crop padding and " +
+        "default model apply (default fashion-mnist, the main job's)", "NAME");
+    readonly TrainModelOptions _model = new();
+    readonly Option<string?> _dataset = CliOption.Text("--dataset", "fashion-mnist | cifar10 | cifar100 | folder (default: the run's or recipe's)", "NAME");
+    readonly Option<string?> _data = CliOption.Text("--data", "where the data set is (as for train)", "DIR");
+    readonly Option<string?> _split = CliOption.Text("--split", "test or train (default test; folders: val/)", "SPLIT");
+    readonly Option<bool> _tenCrop = CliOption.Switch("--ten-crop", "average the 10 crops (corners, centre, mirrored) of the image padded by the crop padding");
+    readonly Option<int?> _size = CliOption.Int("--size", "evaluate at another input side (Fashion-MNIST content is scaled by N/32) (default: the training side)");
+    readonly Option<bool> _fused = CliOption.Switch("--fused", "re-parameterize the trained model first (ParNet fusion) and evaluate that");
+    readonly Option<int?> _batchSize = CliOption.Int("--batch-size", "images per batch (default 256: no gradients, so larger than training's)");
+    readonly Option<int?> _threads = CliOption.Int("--threads", "torch threads (default: all logical cores)");
+    readonly Option<int?> _subset = CliOption.Int("--subset", "N images per class (default: all)");
+    readonly Option<string?> _out = CliOption.Text("--out", "report folder: confusion.csv, confusion.png, per_class.csv, summary.json " +
+        "(default RUN/eval-CHECKPOINT[-Npx][-tencrop][-fused], or runs/eval-... with --weights)", "DIR");
 
-    public string Name => "eval";
-    public string Summary => "evaluate a run or weights: top-1/5, per-class accuracy, confusion matrix";
-    public string Usage => """
-        usage: parnet eval --run DIR [--checkpoint last|best] [--ema] | --weights FILE (--model NAME | --config FILE.json) [--width W]
-                           [--dataset NAME] [--data DIR] [--split test|train] [--ten-crop] [--size N] [--fused]
-                           [--batch-size 256] [--threads N] [--subset N] [--out DIR]
-          --run DIR        a training run folder (model, data set and recipe come from it)
-          --ema            use the EMA weights of the checkpoint (default when the run trained with EMA)
-          --size N         evaluate at another input side (Fashion-MNIST content is scaled by N/32)
-          --ten-crop       average the 10 crops (corners, centre, mirrored) of the image padded by the crop padding
-          --fused          re-parameterize the trained model first (ParNet fusion) and evaluate that
-        Writes confusion.csv, confusion.png, per_class.csv, summary.json into --out (default RUN/eval-CHECKPOINT[...]).
-        """;
+    public override string Name => "eval";
+    public override string Summary => "evaluate a run or weights: top-1/5, per-class accuracy, confusion matrix";
 
-    public int Run(CliArgs args, TextWriter stdout)
+    protected override void Declare(Command command)
     {
-        string? run = args.String("run");
-        string? weights = args.String("weights");
+        command.Add(_run, _checkpoint, _ema, _weights, _recipe);
+        _model.AddTo(command);
+        command.Add(_dataset, _data, _split, _tenCrop, _size, _fused, _batchSize, _threads, _subset, _out);
+    }
+
+    protected override int Run(ParseResult parse, TextWriter stdout, TextWriter stderr)
+    {
+        string? run = parse.GetValue(_run);
+        string? weights = parse.GetValue(_weights);
         if ((run is null) == (weights is null)) throw new UsageException("give --run DIR or --weights FILE");
-        string checkpointName = args.String("checkpoint") ?? "last";
-        bool? emaFlag = args.Has("ema") ? args.Flag("ema") : null;
+        string checkpointName = parse.GetValue(_checkpoint) ?? "last";
+        bool? emaFlag = parse.Given(_ema) ? parse.GetValue(_ema) : null;
+        string? data = parse.GetValue(_data);
         Recipe recipe;
         ModelConfig config;
         string? weightsPath = weights;
         if (run is not null)
         {
+            if (parse.Given(_recipe) || _model.Given(parse))
+                throw new UsageException("--run evaluates the run's own recipe and model; do not pass --recipe/--model/--config/--width");
             string ckpt = Path.Combine(run, "checkpoints", checkpointName);
             string dir = Checkpoint.Locate(ckpt) ?? throw new UsageException($"--run {run}: no checkpoint '{checkpointName}' there");
             var state = Checkpoint.ReadState(ckpt);
@@ -51,35 +65,25 @@ public sealed class EvalCommand : ICommand
         }
         else
         {
-            recipe = Recipes.Get(args.String("recipe") ?? "fashion-mnist");
-            config = TrainCommand.BuildModelConfig(args, recipe, args.String("dataset") ?? recipe.Dataset, args.String("data"));
+            string recipeName = parse.GetValue(_recipe) ?? "fashion-mnist";
+            recipe = UsageException.Wrap(() => Recipes.Get(recipeName));
+            config = _model.Build(parse, recipe, parse.GetValue(_dataset) ?? recipe.Dataset, data);
         }
-        string dataset = args.String("dataset") ?? recipe.Dataset;
-        string? data = args.String("data");
-        string split = args.String("split") ?? "test";
-        bool tenCrop = args.Flag("ten-crop");
-        int? size = args.Int("size");
-        bool fused = args.Flag("fused");
-        int batchSize = args.Int("batch-size") ?? 256;
-        int threads = args.Int("threads") ?? Environment.ProcessorCount;
-        int? subset = args.Int("subset");
-        string? outDir = args.String("out");
-        args.ThrowIfUnused();
+        string dataset = parse.GetValue(_dataset) ?? recipe.Dataset;
+        string split = parse.GetValue(_split) ?? "test";
+        bool tenCrop = parse.GetValue(_tenCrop);
+        int? size = parse.GetValue(_size);
+        bool fused = parse.GetValue(_fused);
+        int batchSize = parse.GetValue(_batchSize) ?? 256;
+        int threads = parse.GetValue(_threads) ?? Environment.ProcessorCount;
+        int? subset = parse.GetValue(_subset);
+        string? outDir = parse.GetValue(_out);
 
         set_num_threads(threads);
         var source = TrainData.Eval(dataset, data, config, recipe,
             new LoaderOptions { BatchSize = batchSize, Workers = 1, Subset = subset is int s ? Subset.PerClass(s, 1) : null }, split, size, tenCrop);
-        using var model = ModelFactory.Create(config);
-        StateDict.Load(model, weightsPath!);
-        model.eval();
-        ImageClassifier evaluated = model;
-        if (fused)
-        {
-            try { evaluated = Fuse(model); }
-            catch (Exception e) when (e is NotSupportedException or ArgumentException) { throw new UsageException($"--fused: {e.Message}"); }
-        }
-        var r = Evaluator.Evaluate(evaluated, source, config.NumClasses);
-        if (!ReferenceEquals(evaluated, model)) evaluated.Dispose();
+        using var model = WeightsLoading.Load(weightsPath!, config, fused).Model;
+        var r = Evaluator.Evaluate(model, source, config.NumClasses);
 
         string suffix = (size is int n ? $"-{n}px" : "") + (tenCrop ? "-tencrop" : "") + (fused ? "-fused" : "") + (split != "test" ? "-" + split : "");
         outDir ??= run is not null ? Path.Combine(run, $"eval-{checkpointName}{suffix}") : Path.Combine("runs", $"eval{suffix}-{DateTime.Now:yyyyMMdd-HHmmss}");

@@ -1,45 +1,69 @@
+using System.CommandLine;
 using ParNet.Export;
 using ParNet.Models;
 
 namespace ParNet.Cli;
 
-/// <summary>`parnet export`: a model with its weights as a standard ONNX file.</summary>
-public sealed class ExportCommand : ICommand
+/// <summary>`parnet export`: a model with its weights (or a seeded random initialization) as a standard ONNX file.</summary>
+public sealed class ExportCommand : CliCommand
 {
-    public string Name => "export";
-    public string Summary => "write a model with its weights as ONNX (opset 17, dynamic batch)";
-    public string Usage => $"""
-        usage: parnet export [{ModelOptions.Usage}] --weights W.safetensors|W.pt [--fused] [--format onnx] --out M.onnx [--image-size N] [--dataset NAME]
-          --weights      trained or fused weights; model config and class names also come from a sidecar W.json,
-                         the safetensors metadata or a training checkpoint's state.json when present
-          --model/--config  required unless stored with the weights
-          --fused        re-parameterize trained ParNet weights first (a fused weights file is exported fused anyway)
-          --format       onnx (the only format)
-          --image-size N input side the graph is fixed to (default: 224 ImageNet layouts, 32 CIFAR, or the stored one)
-          --dataset NAME class names and normalization to store (fashion-mnist, mnist, cifar10, cifar100, imagenet)
-        """;
-
-    public int Run(CliArgs args, TextWriter stdout)
+    readonly ModelOptions _model = new();
+    readonly Option<string?> _weights = CliOption.Text("--weights", WeightsLoading.Description + "; model config and class names also come " +
+        "from a sidecar W.json, the safetensors metadata or a training checkpoint's state.json. Without it: a seeded random " +
+        "initialization (a warning says so), to export a model before training it", "W");
+    readonly Option<bool> _fused = CliOption.Switch("--fused", WeightsLoading.FusedDescription);
+    readonly Option<string> _format = new("--format")
     {
-        ModelConfig? config = args.Has("model") || args.Has("config") ? ModelOptions.Read(args) : null;
-        string weights = args.Required("weights");
-        string output = args.Required("out");
-        bool fuse = args.Flag("fused");
-        string format = args.String("format") ?? "onnx";
-        int? size = args.Int("image-size");
-        string? dataset = args.String("dataset");
-        args.ThrowIfUnused();
+        Description = "onnx, the only format (default onnx)", HelpName = "FORMAT", DefaultValueFactory = _ => "onnx",
+    };
+    readonly Option<string> _out = new("--out") { Description = "the ONNX file to write", HelpName = "M.onnx", Required = true };
+    readonly Option<int?> _imageSize = CliOption.Int("--image-size",
+        "input side the graph is fixed to (default: the stored one, else 224 for ImageNet layouts, 32 for CIFAR)");
+    readonly Option<string?> _dataset = CliOption.Text("--dataset",
+        "class names and normalization to store: fashion-mnist, mnist, cifar10, cifar100, imagenet (default: the stored ones)", "NAME");
+
+    public override string Name => "export";
+    public override string Summary => "write a model with its weights as ONNX (opset 17, dynamic batch)";
+
+    protected override void Declare(Command command)
+    {
+        _model.AddTo(command);
+        command.Add(_weights, _fused, _format, _out, _imageSize, _dataset);
+    }
+
+    protected override int Run(ParseResult parse, TextWriter stdout, TextWriter stderr)
+    {
+        var config = _model.ReadOptional(parse);
+        string? weights = parse.GetValue(_weights);
+        string output = parse.GetValue(_out)!, format = parse.GetValue(_format)!;
+        bool fuse = parse.GetValue(_fused);
+        int? size = parse.GetValue(_imageSize);
+        string? dataset = parse.GetValue(_dataset);
         if (!format.Equals("onnx", StringComparison.OrdinalIgnoreCase))
             throw new UsageException($"--format {format}: not supported; the only export format is onnx");
         if (dataset is not null && DeploymentInfo.KnownDataset(dataset) is null && dataset is not ("imagenet" or "folder"))
             throw new UsageException($"--dataset {dataset}: unknown; known: fashion-mnist, mnist, cifar10, cifar100, imagenet");
 
-        var (model, info) = ClassifierLoader.Load(weights, config, fuse);
+        ImageClassifier model;
+        DeploymentInfo info;
+        if (weights is not null)
+        {
+            var loaded = WeightsLoading.Load(weights, config, fuse);
+            (model, info) = (loaded.Model, loaded.Info);
+        }
+        else
+        {
+            if (config is null) throw new UsageException("without --weights, give --model NAME or --config FILE.json (the model to initialize randomly)");
+            if (fuse && config.BlockType != BlockType.RepVggSse)
+                throw new UsageException($"--fused: {config.Name}: only ParNet (RepVGG-SSE) models can be fused; this one is {config.BlockType}");
+            WeightsLoading.WarnRandomInitialization(stderr, Name, config);
+            (model, info) = ClassifierLoader.RandomlyInitialized(config, fuse);
+        }
         using (model)
         {
             if (dataset is not null) info = (info with { Dataset = dataset, ClassNames = null, Mean = null, Std = null }).Completed();
             int side = size ?? info.ImageSize ?? model.Config.DefaultImageSize;
-            model.CheckImageSize(side, side);
+            UsageException.Wrap(() => model.CheckImageSize(side, side), "--image-size");
             OnnxExporter.Export(model, output, side, new OnnxExportOptions { Info = info });
             stdout.WriteLine($"exported {model.Config.Name} ({(info.Fused == true ? "fused" : "training form")}, " +
                              $"{model.Config.InChannels}x{side}x{side}, dynamic batch, opset {OnnxExporter.Opset}) to {output} " +

@@ -1,42 +1,46 @@
-using ParNet.Models;
+using System.CommandLine;
 using ParNet.Weights;
-using TorchSharp.PyBridge;
 using static TorchSharp.torch;
 
 namespace ParNet.Cli;
 
 /// <summary>`parnet forward`: logits of a tensor file, for scripted parity checks against other frameworks.</summary>
-public sealed class ForwardCommand : ICommand
+public sealed class ForwardCommand : CliCommand
 {
-    public string Name => "forward";
-    public string Summary => "run a model on a tensor file and write the logits";
-    public string Usage => $"""
-        usage: parnet forward {ModelOptions.Usage} --weights W.safetensors|W.pt --input X.safetensors --output Y.safetensors
-          --input    a safetensors file holding the tensor 'input' (or exactly one tensor), float32 [N, C, H, W]
-          --output   written with the tensor 'logits' [N, classes]
-        """;
-
-    public int Run(CliArgs args, TextWriter stdout)
+    readonly ModelOptions _model = new();
+    readonly Option<string> _weights = new("--weights") { Description = WeightsLoading.Description, HelpName = "W", Required = true };
+    readonly Option<bool> _fused = CliOption.Switch("--fused", WeightsLoading.FusedDescription);
+    readonly Option<string> _input = new("--input")
     {
-        var config = ModelOptions.Read(args);
-        string weights = args.Required("weights");
-        string inputPath = args.Required("input");
-        string outputPath = args.Required("output");
-        args.ThrowIfUnused();
+        Description = "a safetensors file holding the tensor 'input' (or exactly one tensor), float32 [N, C, H, W]", HelpName = "X.safetensors", Required = true,
+    };
+    readonly Option<string> _output = new("--output") { Description = "written with the tensor 'logits' [N, classes]", HelpName = "Y.safetensors", Required = true };
 
-        using var model = ModelFactory.Create(config);
-        StateDict.Load(model, weights);
-        model.eval();
+    public override string Name => "forward";
+    public override string Summary => "run a model on a tensor file and write the logits (--model/--config: unless stored with the weights)";
+
+    protected override void Declare(Command command)
+    {
+        _model.AddTo(command);
+        command.Add(_weights, _fused, _input, _output);
+    }
+
+    protected override int Run(ParseResult parse, TextWriter stdout, TextWriter stderr)
+    {
+        var config = _model.ReadOptional(parse);
+        string inputPath = parse.GetValue(_input)!, outputPath = parse.GetValue(_output)!;
+        using var model = WeightsLoading.Load(parse.GetValue(_weights)!, config, parse.GetValue(_fused)).Model;
         var tensors = StateDict.Read(inputPath);
         var input = tensors.TryGetValue("input", out var named) ? named
             : tensors.Count == 1 ? tensors.Values.Single()
             : throw new InvalidDataException($"{inputPath}: expected a tensor named 'input' or exactly one tensor; found {string.Join(", ", tensors.Keys)}");
-        model.CheckInput(input);
+        UsageException.Wrap(() => model.CheckInput(input), inputPath);
 
         using var noGrad = no_grad();
         using var logits = model.call(input.to(float32));
         StateDict.Write(new Dictionary<string, Tensor> { ["logits"] = logits }, outputPath);
         stdout.WriteLine($"wrote logits [{string.Join(", ", logits.shape)}] to {outputPath}");
+        foreach (var t in tensors.Values) t.Dispose();
         return 0;
     }
 }

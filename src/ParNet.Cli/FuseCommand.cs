@@ -1,3 +1,4 @@
+using System.CommandLine;
 using ParNet.Analysis;
 using ParNet.Fusion;
 using ParNet.Models;
@@ -6,32 +7,44 @@ using ParNet.Weights;
 namespace ParNet.Cli;
 
 /// <summary>`parnet fuse`: trained weights in, re-parameterized (fused) inference weights out.</summary>
-public sealed class FuseCommand : ICommand
+public sealed class FuseCommand : CliCommand
 {
-    public string Name => "fuse";
-    public string Summary => "re-parameterize trained weights into the fused inference form";
-    public string Usage => $"""
-        usage: parnet fuse {ModelOptions.Usage} --weights IN.safetensors|IN.pt --out OUT.safetensors
-          --weights  trained weights (released key names; BN running statistics are folded)
-          --out      fused weights, safetensors; load them into ParNetFuser.CreateFused(config)
-        """;
-
-    public int Run(CliArgs args, TextWriter stdout)
+    readonly ModelOptions _model = new();
+    readonly Option<string> _weights = new("--weights")
     {
-        var config = ModelOptions.Read(args);
-        string weights = args.Required("weights");
-        string output = args.Required("out");
-        args.ThrowIfUnused();
-        if (config.BlockType != BlockType.RepVggSse)
+        Description = "trained weights (released key names; BN running statistics are folded)", HelpName = "IN", Required = true,
+    };
+    readonly Option<string> _out = new("--out")
+    {
+        Description = "fused weights, safetensors; every command taking --weights loads them", HelpName = "OUT.safetensors", Required = true,
+    };
+
+    public override string Name => "fuse";
+    public override string Summary => "re-parameterize trained weights into the fused inference form";
+
+    protected override void Declare(Command command)
+    {
+        _model.AddTo(command);
+        command.Add(_weights, _out);
+    }
+
+    protected override int Run(ParseResult parse, TextWriter stdout, TextWriter stderr)
+    {
+        var config = _model.ReadOptional(parse);
+        string weights = parse.GetValue(_weights)!, output = parse.GetValue(_out)!;
+        if (config is not null && config.BlockType != BlockType.RepVggSse)
             throw new UsageException($"{config.Name}: only ParNet (RepVGG-SSE) models can be fused; this one is {config.BlockType}");
         if (!output.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
             throw new UsageException($"--out must be a .safetensors file; got '{output}'");
 
-        using var trained = new ParNetModel(config);
-        StateDict.Load(trained, weights);
+        var loaded = WeightsLoading.Load(weights, config, fuse: false);
+        using var trained = loaded.Model;
+        if (loaded.FusedFile) throw new UsageException($"--weights {weights}: these weights are fused already");
+        if (trained.Config.BlockType != BlockType.RepVggSse)
+            throw new UsageException($"{trained.Config.Name}: only ParNet (RepVGG-SSE) models can be fused; this one is {trained.Config.BlockType}");
         using var fused = ParNetFuser.Fuse(trained);
         StateDict.Save(fused, output);
-        stdout.WriteLine($"fused {config.Name}: {ModelSummary.CountTrainableParameters(trained):N0} -> " +
+        stdout.WriteLine($"fused {trained.Config.Name}: {ModelSummary.CountTrainableParameters(trained):N0} -> " +
                          $"{ModelSummary.CountTrainableParameters(fused):N0} parameters; wrote {output}");
         return 0;
     }

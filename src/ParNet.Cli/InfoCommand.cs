@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Text.Json;
 using ParNet.Analysis;
 using ParNet.Models;
@@ -5,22 +6,27 @@ using ParNet.Models;
 namespace ParNet.Cli;
 
 /// <summary>`parnet info`: parameters, GFLOPs, depth and stage shapes, all computed from the model.</summary>
-public sealed class InfoCommand : ICommand
+public sealed class InfoCommand : CliCommand
 {
-    public string Name => "info";
-    public string Summary => "parameters, GFLOPs, depth and stage shapes of a model";
-    public string Usage => $"""
-        usage: parnet info {ModelOptions.Usage} [--image-size N] [--json]
-          --image-size N   input side in pixels (default: 224 for ImageNet layouts, 32 for CIFAR)
-          --json           machine-readable output
-        """;
+    readonly ModelOptions _model = new();
+    readonly Option<int?> _imageSize = CliOption.Int("--image-size", "input side in pixels (default: 224 for ImageNet layouts, 32 for CIFAR: the sizes the paper reports)");
+    readonly Option<bool> _json = CliOption.Switch("--json", "machine-readable output");
 
-    public int Run(CliArgs args, TextWriter stdout)
+    public override string Name => "info";
+    public override string Summary => "parameters, GFLOPs, depth and stage shapes of a model";
+
+    protected override void Declare(Command command)
     {
-        var config = ModelOptions.Read(args);
-        int size = args.Int("image-size") ?? config.DefaultImageSize;
-        bool json = args.Flag("json");
-        args.ThrowIfUnused();
+        _model.AddTo(command);
+        command.Add(_imageSize, _json);
+    }
+
+    protected override int Run(ParseResult parse, TextWriter stdout, TextWriter stderr)
+    {
+        var config = _model.Read(parse);
+        int size = parse.GetValue(_imageSize) ?? config.DefaultImageSize;
+        bool json = parse.GetValue(_json);
+        UsageException.Wrap(() => config.CheckImageSize(size, size), "--image-size");
 
         using var model = ModelFactory.Create(config);
         var summary = ModelSummary.OfBothForms(model, size);

@@ -1,19 +1,31 @@
+using System.CommandLine;
 using ParNet.Models;
 
 namespace ParNet.Cli;
 
-/// <summary>`--model NAME` or `--config FILE`: the model options shared by every command.</summary>
-public static class ModelOptions
+/// <summary>`--model NAME` or `--config FILE.json`: the model options shared by every command.</summary>
+public sealed class ModelOptions
 {
-    public const string Usage = "--model NAME | --config FILE.json";
+    public Option<string?> Model { get; } = CliOption.Text("--model", "a registered model: " + string.Join(", ", ModelRegistry.Names), "NAME");
 
-    public static ModelConfig Read(CliArgs args, string? defaultModel = null)
+    public Option<string?> Config { get; } = CliOption.Text("--config",
+        "a ModelConfig JSON file (property names in any case), instead of --model", "FILE.json");
+
+    public void AddTo(Command command) => command.Add(Model, Config);
+
+    public bool Given(ParseResult parse) => parse.Given(Model) || parse.Given(Config);
+
+    /// <summary>The model the user named; null when neither option is given.</summary>
+    public ModelConfig? ReadOptional(ParseResult parse)
     {
-        string? name = args.String("model");
-        string? configPath = args.String("config");
+        string? name = parse.GetValue(Model);
+        string? configPath = parse.GetValue(Config);
         if (name is not null && configPath is not null) throw new UsageException("give --model or --config, not both");
-        if (configPath is not null) return ModelConfig.Load(configPath);
-        name ??= defaultModel ?? throw new UsageException($"{Usage} is required; models: {string.Join(", ", ModelRegistry.Names)}");
-        return ModelRegistry.Get(name);
+        if (configPath is not null) return UsageException.Wrap(() => ModelConfig.Load(configPath), configPath);
+        return name is null ? null : UsageException.Wrap(() => ModelRegistry.Get(name));
     }
+
+    public ModelConfig Read(ParseResult parse, string? defaultModel = null) =>
+        ReadOptional(parse) ?? (defaultModel is not null ? UsageException.Wrap(() => ModelRegistry.Get(defaultModel))
+            : throw new UsageException($"--model NAME or --config FILE.json is required; models: {string.Join(", ", ModelRegistry.Names)}"));
 }

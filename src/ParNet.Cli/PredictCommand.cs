@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Text.Json;
 using ParNet.Data;
 using ParNet.Export;
@@ -8,39 +9,54 @@ using static TorchSharp.torch;
 namespace ParNet.Cli;
 
 /// <summary>`parnet predict`: top-5 classes of image files, with TorchSharp or ONNX Runtime.</summary>
-public sealed class PredictCommand : ICommand
+public sealed class PredictCommand : CliCommand
 {
-    public string Name => "predict";
-    public string Summary => "top-5 classes of image files (TorchSharp or ONNX Runtime)";
-    public string Usage => $"""
-        usage: parnet predict --weights W.safetensors|W.pt|M.onnx [{ModelOptions.Usage}] [--engine torch|onnxruntime] [--fused]
-                              [--dataset NAME] [--image-size N] [--top K] [--json] IMAGE...
-          --weights    weights (.safetensors/.pt; trained or fused) or an exported .onnx (implies --engine onnxruntime)
-          --model/--config  required unless stored with the weights: sidecar W.json, safetensors metadata, or the
-                       state.json of a training checkpoint folder (RUN/checkpoints/best/model.safetensors)
-          --engine     torch (default) or onnxruntime (weights are exported in memory first)
-          --dataset    fashion-mnist, mnist, cifar10, cifar100 or imagenet: class names and preprocessing
-                       (default: what is stored with the weights; otherwise ImageNet statistics and "class i")
-          --top K      classes shown per image (default 5)
-          IMAGE        JPEG/PNG/WebP files; an unreadable one is reported and the others still run (exit code 1)
-        preprocessing: RGB models resize the short side to size/0.875 (bicubic) and centre-crop; Fashion-MNIST/MNIST
-        models take the image in grey at 28x28 (white object on black, like the data set), padded as in training.
-        """;
-
-    public int Run(CliArgs args, TextWriter stdout)
+    readonly ModelOptions _model = new();
+    readonly Option<string> _weights = new("--weights")
     {
-        ModelConfig? config = args.Has("model") || args.Has("config") ? ModelOptions.Read(args) : null;
-        string weights = args.Required("weights");
-        string engineName = args.String("engine") ?? (weights.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase) ? "onnxruntime" : "torch");
-        bool fuse = args.Flag("fused");
-        string? dataset = args.String("dataset");
-        int? size = args.Int("image-size");
-        int top = args.Int("top") ?? 5;
-        bool json = args.Flag("json");
-        var images = args.Positional;
-        args.ThrowIfUnused();
+        Description = WeightsLoading.Description + ", or an exported .onnx (implies --engine onnxruntime); model config and class names " +
+                      "also come from a sidecar W.json, the safetensors metadata or a training checkpoint's state.json",
+        HelpName = "W", Required = true,
+    };
+    readonly Option<string?> _engine = CliOption.Text("--engine",
+        "torch or onnxruntime (weights are exported in memory first) (default: onnxruntime for an .onnx file, else torch)", "ENGINE");
+    readonly Option<bool> _fused = CliOption.Switch("--fused", WeightsLoading.FusedDescription);
+    readonly Option<string?> _dataset = CliOption.Text("--dataset", "fashion-mnist, mnist, cifar10, cifar100 or imagenet: class names and " +
+        "preprocessing (default: what is stored with the weights; otherwise ImageNet statistics and \"class i\")", "NAME");
+    readonly Option<int?> _imageSize = CliOption.Int("--image-size", "network input side (default: the stored one, else the model's natural size)");
+    readonly Option<int?> _top = CliOption.Int("--top", "classes shown per image (default 5, as the paper's top-5)", "K");
+    readonly Option<bool> _json = CliOption.Switch("--json", "machine-readable output");
+    readonly Argument<string[]> _images = new("IMAGE")
+    {
+        Description = "JPEG/PNG/WebP files; an unreadable one is reported and the others still run (exit code 1). RGB models resize the " +
+                      "short side to size/0.875 (bicubic) and centre-crop; Fashion-MNIST/MNIST models take the image in grey at 28x28 " +
+                      "(white object on black, like the data set), padded as in training",
+        Arity = ArgumentArity.OneOrMore,
+    };
+
+    public override string Name => "predict";
+    public override string Summary => "top-5 classes of image files (TorchSharp or ONNX Runtime)";
+
+    protected override void Declare(Command command)
+    {
+        _model.AddTo(command);
+        command.Add(_weights, _engine, _fused, _dataset, _imageSize, _top, _json);
+        command.Arguments.Add(_images);
+    }
+
+    protected override int Run(ParseResult parse, TextWriter stdout, TextWriter stderr)
+    {
+        var config = _model.ReadOptional(parse);
+        string weights = parse.GetValue(_weights)!;
+        string engineName = parse.GetValue(_engine) ?? (weights.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase) ? "onnxruntime" : "torch");
+        bool fuse = parse.GetValue(_fused);
+        string? dataset = parse.GetValue(_dataset);
+        int? size = parse.GetValue(_imageSize);
+        int top = parse.GetValue(_top) ?? 5;
+        bool json = parse.GetValue(_json);
+        var images = parse.GetValue(_images) ?? [];
         if (engineName is not ("torch" or "onnxruntime")) throw new UsageException($"--engine {engineName}: use torch or onnxruntime");
-        if (images.Count == 0) throw new UsageException("no IMAGE given");
+        if (images.Length == 0) throw new UsageException("no IMAGE given");
         if (top < 1) throw new UsageException($"--top must be >= 1; got {top}");
         bool onnxFile = weights.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase);
         if (onnxFile && engineName == "torch") throw new UsageException("an .onnx file runs with --engine onnxruntime");
@@ -56,7 +72,7 @@ public sealed class PredictCommand : ICommand
         int side = predictor.FixedSize ?? size ?? info.ImageSize ?? predictor.Config.DefaultImageSize;
         if (size is int requested && requested != side)
             throw new UsageException($"--image-size {requested}: the ONNX model was exported for {side}x{side}");
-        int multiple = predictor.Config.Validate().InputSizeMultiple;
+        int multiple = predictor.Config.InputSizeMultiple;
         if (side < multiple || side % multiple != 0)
             throw new UsageException($"image size {side}: {predictor.Config.Name} needs a multiple of {multiple}");
         var preprocessing = new DeploymentPreprocessing(predictor.Config, info, side);
@@ -89,7 +105,7 @@ public sealed class PredictCommand : ICommand
                 failures++;
                 string message = e.Message.Contains(file, StringComparison.Ordinal) ? e.Message : $"{file}: {e.Message}";
                 if (json) results.Add(new { file, error = message });
-                else Console.Error.WriteLine($"parnet predict: {message}");
+                else stderr.WriteLine($"parnet predict: {message}");
             }
         }
         if (json) stdout.WriteLine(JsonSerializer.Serialize(results, new JsonSerializerOptions { WriteIndented = true }));
@@ -109,12 +125,12 @@ public sealed class PredictCommand : ICommand
 
         public static Predictor FromWeights(string weights, ModelConfig? config, bool fuse, bool onnxRuntime, int? size)
         {
-            var (model, info) = ClassifierLoader.Load(weights, config, fuse);
+            var (model, info, _) = WeightsLoading.Load(weights, config, fuse);
             if (!onnxRuntime) return new Predictor { Config = model.Config, Info = info, _torch = model };
             using (model)
             {
                 int side = size ?? info.ImageSize ?? model.Config.DefaultImageSize;
-                model.CheckImageSize(side, side);
+                UsageException.Wrap(() => model.CheckImageSize(side, side), "--image-size");
                 var bytes = OnnxExporter.ExportToBytes(model, side, new OnnxExportOptions { Info = info });
                 return new Predictor { Config = model.Config, Info = info, FixedSize = side, _onnx = new OnnxRuntimeEngine(bytes) };
             }

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using ParNet.Models;
@@ -8,24 +9,35 @@ using static TorchSharp.torch;
 namespace ParNet.Cli;
 
 /// <summary>`parnet train-bench`: training throughput (images/s) of a model on random data, float32 vs bfloat16.</summary>
-public sealed class TrainBenchCommand : ICommand
+public sealed class TrainBenchCommand : CliCommand
 {
-    public string Name => "train-bench";
-    public string Summary => "measure training throughput (forward+backward+SGD step) on random data";
-    public string Usage => """
-        usage: parnet train-bench [--model NAME | --config FILE.json] [--width W] [--size 32] [--batch-size 128]
-                                  [--steps 10] [--threads N] [--bf16] [--channels 1] [--classes 10]
-        """;
+    readonly TrainModelOptions _model = new();
+    readonly Option<int?> _size = CliOption.Int("--size", "input side (default 32: the Fashion-MNIST/CIFAR training side)");
+    readonly Option<int?> _batchSize = CliOption.Int("--batch-size", "images per step (default 128: the fashion-mnist recipe's batch)");
+    readonly Option<int?> _steps = CliOption.Int("--steps", "timed steps, after 2 untimed ones (default 10)");
+    readonly Option<int?> _threads = CliOption.Int("--threads", "torch threads (default: all logical cores)");
+    readonly Option<bool> _bf16 = CliOption.Switch("--bf16", "bfloat16 weights/activations, float32 master weights in the optimizer");
+    readonly Option<bool> _forwardOnly = CliOption.Switch("--forward-only", "time only the eval-mode forward pass under no_grad (inference cost of the same model)");
 
-    public int Run(CliArgs args, TextWriter stdout)
+    public override string Name => "train-bench";
+    public override string Summary => "measure training throughput (forward+backward+SGD step) of the fashion-mnist recipe's model on random data";
+
+    protected override void Declare(Command command)
+    {
+        _model.AddTo(command);
+        command.Add(_size, _batchSize, _steps, _threads, _bf16, _forwardOnly);
+    }
+
+    protected override int Run(ParseResult parse, TextWriter stdout, TextWriter stderr)
     {
         var recipe = Recipes.FashionMnist;
-        var config = TrainCommand.BuildModelConfig(args, recipe, "fashion-mnist", null);
-        int size = args.Int("size") ?? 32, batch = args.Int("batch-size") ?? 128, steps = args.Int("steps") ?? 10;
-        int threads = args.Int("threads") ?? Environment.ProcessorCount;
-        bool bf16 = args.Flag("bf16");
-        bool forwardOnly = args.Flag("forward-only");
-        args.ThrowIfUnused();
+        var config = _model.Build(parse, recipe, "fashion-mnist", null);
+        int size = parse.GetValue(_size) ?? 32, batch = parse.GetValue(_batchSize) ?? 128, steps = parse.GetValue(_steps) ?? 10;
+        int threads = parse.GetValue(_threads) ?? Environment.ProcessorCount;
+        bool bf16 = parse.GetValue(_bf16);
+        bool forwardOnly = parse.GetValue(_forwardOnly);
+        if (steps < 1 || batch < 1 || threads < 1) throw new UsageException("--steps, --batch-size and --threads must be >= 1");
+        UsageException.Wrap(() => config.CheckImageSize(size, size), "--size");
         set_num_threads(threads);
         manual_seed(0);
         using var model = ModelFactory.Create(config);

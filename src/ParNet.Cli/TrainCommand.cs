@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using ParNet.Data;
@@ -8,37 +9,47 @@ using static TorchSharp.torch;
 namespace ParNet.Cli;
 
 /// <summary>`parnet train`: a recipe preset, every value overridable; checkpoints, logs and plots in a run folder.</summary>
-public sealed class TrainCommand : ICommand
+public sealed class TrainCommand : CliCommand
 {
-    public string Name => "train";
-    public string Summary => "train a model (recipes: " + string.Join(", ", Recipes.Names) + ")";
-    public string Usage => """
-        usage: parnet train [--recipe NAME] [--model NAME | --config FILE.json] [--width W] [options]
-          --recipe NAME          fashion-mnist (default), cifar, imagenet, imagenet-long
-          --model/--config       model (default: the recipe's); --width W: CIFAR-layout planes [W,2W,4W]
-          --dataset NAME         fashion-mnist | cifar10 | cifar100 | folder (DIR/train, DIR/val)  (default: the recipe's)
-          --data DIR             where the data set is (fashion-mnist: data/fashion-mnist or /usr/share/datasets/fashion-mnist)
-          --out DIR              run folder (default runs/RECIPE-yyyyMMdd-HHmmss)
-          --resume DIR           continue the run in DIR from checkpoints/last (options given here override its recipe)
-          --epochs N --batch-size N --lr X (at the recipe's reference batch, scaled linearly if it has one)
-          --momentum X --nesterov [false] --weight-decay X --no-decay-bn-bias [false]
-          --schedule step|multistep|cosine|linear|constant --warmup EPOCHS --min-lr X --step-epochs N --gamma X
-          --label-smoothing X --ema DECAY (0: off) --head-dropout X --block-dropout X
-          --padding PX (random shift) --no-flip --erasing P
-          --seed N --threads N (torch threads, default all cores) --workers N (data threads, default 1)
-          --time-budget MINUTES  stop (resumably) after this much time in this process
-          --schedule-budget MINUTES  fit the LR schedule into this much wall time of the run: a machine too slow for
-                                 the epochs anneals the LR anyway and ends early, complete (default: none)
-          --bf16                 bfloat16 weights/activations, float32 master weights in the optimizer
-          --channels-last false  keep NCHW tensors (default: channels_last, faster oneDNN convolutions)
-          --subset N             N training images per class; --test-subset N: likewise for the test set
-          --eval-every N         evaluate every N epochs (default 1; always after the last)
-        Ctrl-C saves a resumable checkpoint and exits (code 130). A NaN/infinite loss stops the run (code 3).
-        """;
-
-    public int Run(CliArgs args, TextWriter stdout)
+    readonly Option<string?> _recipe = CliOption.Text("--recipe", "fashion-mnist (default: the main job's), cifar, imagenet, imagenet-long", "NAME");
+    readonly TrainModelOptions _model = new();
+    readonly Option<string?> _dataset = CliOption.Text("--dataset", "fashion-mnist | cifar10 | cifar100 | folder (DIR/train, DIR/val) (default: the recipe's)", "NAME");
+    readonly Option<string?> _data = CliOption.Text("--data", "where the data set is (default for fashion-mnist: data/fashion-mnist, then " +
+        "/usr/share/datasets/fashion-mnist, where scripts/install-data.sh puts it; required for the others)", "DIR");
+    readonly Option<string?> _out = CliOption.Text("--out", "run folder (default runs/RECIPE-yyyyMMdd-HHmmss: one new folder per run)", "DIR");
+    readonly Option<string?> _resume = CliOption.Text("--resume", "continue the run in DIR from checkpoints/last (options given here override its recipe)", "DIR");
+    readonly RecipeOptions _recipeOptions = new();
+    readonly Option<int?> _threads = CliOption.Int("--threads", "torch threads (default: all logical cores)");
+    readonly Option<int?> _workers = CliOption.Int("--workers", "data loader threads (default 1: the cores are better spent on the model)");
+    readonly Option<double?> _timeBudget = CliOption.Number("--time-budget", "stop (resumably) after this much time in this process", "MINUTES");
+    readonly Option<double?> _scheduleBudget = CliOption.Number("--schedule-budget", "fit the LR schedule into this much wall time of the run: " +
+        "a machine too slow for the epochs anneals the LR anyway and ends early, complete (default: none)", "MINUTES");
+    readonly Option<bool> _bf16 = CliOption.Switch("--bf16", "bfloat16 weights/activations, float32 master weights in the optimizer");
+    readonly Option<bool> _channelsLast = new("--channels-last")
     {
-        string? resumeDir = args.String("resume");
+        Description = "channels_last tensors; --channels-last false keeps NCHW (default on: faster oneDNN convolutions)", DefaultValueFactory = _ => true,
+    };
+    readonly Option<int?> _subset = CliOption.Int("--subset", "N training images per class (default: all)");
+    readonly Option<int?> _testSubset = CliOption.Int("--test-subset", "N test images per class (default: all)");
+    readonly Option<int?> _evalEvery = CliOption.Int("--eval-every", "evaluate every N epochs (default 1; always after the last)");
+
+    public override string Name => "train";
+    public override string Summary => "train a model (recipes: " + string.Join(", ", Recipes.Names) + "). " +
+        "Ctrl-C saves a resumable checkpoint and exits (code 130). A NaN/infinite loss stops the run (code 3).";
+
+    protected override void Declare(Command command)
+    {
+        command.Add(_recipe);
+        _model.AddTo(command);
+        command.Add(_dataset, _data, _out, _resume);
+        _recipeOptions.AddTo(command);
+        command.Add(_threads, _workers, _timeBudget, _scheduleBudget, _bf16, _channelsLast, _subset, _testSubset, _evalEvery);
+    }
+
+    protected override int Run(ParseResult parse, TextWriter stdout, TextWriter stderr)
+    {
+        string? resumeDir = parse.GetValue(_resume);
+        string? data = parse.GetValue(_data);
         LoadedCheckpoint? resume = null;
         Recipe recipe;
         ModelConfig model;
@@ -48,31 +59,29 @@ public sealed class TrainCommand : ICommand
             if (Checkpoint.Locate(Path.Combine(resumeDir, "checkpoints", "last")) is null)
                 throw new UsageException($"--resume {resumeDir}: no checkpoints/last there");
             var state = Checkpoint.ReadState(Path.Combine(resumeDir, "checkpoints", "last"));
-            if (args.Has("recipe") || args.Has("model") || args.Has("config") || args.Has("width"))
+            if (parse.Given(_recipe) || _model.Given(parse))
                 throw new UsageException("--resume continues the run's own recipe and model; do not pass --recipe/--model/--config/--width");
-            recipe = Overrides(args, state.Recipe);
+            recipe = _recipeOptions.Apply(parse, state.Recipe);
             model = state.Model;
-            dataset = args.String("dataset") ?? recipe.Dataset;
+            dataset = parse.GetValue(_dataset) ?? recipe.Dataset;
         }
         else
         {
-            recipe = Recipes.Get(args.String("recipe") ?? "fashion-mnist");
-            recipe = Overrides(args, recipe);
-            dataset = args.String("dataset") ?? recipe.Dataset;
-            model = BuildModelConfig(args, recipe, dataset, args.String("data"));
+            string recipeName = parse.GetValue(_recipe) ?? "fashion-mnist";
+            recipe = _recipeOptions.Apply(parse, UsageException.Wrap(() => Recipes.Get(recipeName)));
+            dataset = parse.GetValue(_dataset) ?? recipe.Dataset;
+            model = _model.Build(parse, recipe, dataset, data);
         }
-        string? data = args.String("data");
-        string runDir = resumeDir ?? args.String("out") ?? Path.Combine("runs", $"{recipe.Name}-{DateTime.Now:yyyyMMdd-HHmmss}");
-        int threads = args.Int("threads") ?? Environment.ProcessorCount;
-        int workers = args.Int("workers") ?? 1;
-        double? budgetMinutes = args.Double("time-budget");
-        double? scheduleMinutes = args.Double("schedule-budget");
-        bool bf16 = args.Flag("bf16");
-        bool channelsLast = !args.Has("channels-last") || args.Flag("channels-last");
-        int? subset = args.Int("subset"), testSubset = args.Int("test-subset");
-        int evalEvery = args.Int("eval-every") ?? 1;
-        args.ThrowIfUnused();
-        try { recipe.Validate(); } catch (ArgumentException e) { throw new UsageException(e.Message); }
+        string runDir = resumeDir ?? parse.GetValue(_out) ?? Path.Combine("runs", $"{recipe.Name}-{DateTime.Now:yyyyMMdd-HHmmss}");
+        int threads = parse.GetValue(_threads) ?? Environment.ProcessorCount;
+        int workers = parse.GetValue(_workers) ?? 1;
+        double? budgetMinutes = parse.GetValue(_timeBudget);
+        double? scheduleMinutes = parse.GetValue(_scheduleBudget);
+        bool bf16 = parse.GetValue(_bf16);
+        bool channelsLast = parse.GetValue(_channelsLast);
+        int? subset = parse.GetValue(_subset), testSubset = parse.GetValue(_testSubset);
+        int evalEvery = parse.GetValue(_evalEvery) ?? 1;
+        UsageException.Wrap(() => recipe.Validate());
         if (threads < 1) throw new UsageException("--threads must be >= 1");
         if (budgetMinutes is <= 0) throw new UsageException("--time-budget must be positive (minutes)");
         if (scheduleMinutes is <= 0) throw new UsageException("--schedule-budget must be positive (minutes)");
@@ -145,7 +154,7 @@ public sealed class TrainCommand : ICommand
         catch (TrainingDivergedException e)
         {
             renderer.EndLine();
-            Console.Error.WriteLine($"parnet train: {e.Message}");
+            stderr.WriteLine($"parnet train: {e.Message}");
             return 3;
         }
         finally
@@ -156,64 +165,4 @@ public sealed class TrainCommand : ICommand
     }
 
     static string Analysis(nn.Module module) => module.parameters().Sum(p => p.numel()).ToString("N0", CultureInfo.InvariantCulture);
-
-    /// <summary>The model: --model/--config (default the recipe's), --width, classes/channels of the data set, the recipe's dropout.</summary>
-    public static ModelConfig BuildModelConfig(CliArgs args, Recipe recipe, string dataset, string? data)
-    {
-        bool fromFile = args.Has("config") && args.String("config") is not null;
-        var model = ModelOptions.Read(args, recipe.Model);
-        int? width = args.Int("width") ?? (args.Has("model") || fromFile ? null : recipe.Width);
-        if (width is int w)
-        {
-            if (model.Layout != Layout.Cifar) throw new UsageException("--width applies to CIFAR-layout models (planes [W, 2W, 4W])");
-            if (w < 1) throw new UsageException("--width must be positive");
-            model = model with { Name = $"{model.Name}_w{w}", Planes = [w, 2 * w, 4 * w], FinalWidth = 4 * w };
-        }
-        if (!fromFile)
-        {
-            model = model with { NumClasses = TrainData.NumClasses(dataset, data) };
-            if (dataset == "fashion-mnist") model = model with { InChannels = 1 };
-        }
-        if (recipe.HeadDropout is double hd) model = model with { HeadDropout = hd };
-        if (recipe.BlockDropout is double bd) model = model with { BlockDropout = bd };
-        try { return model.Validate(); } catch (ArgumentException e) { throw new UsageException(e.Message); }
-    }
-
-    /// <summary>Applies the command-line overrides to a recipe.</summary>
-    public static Recipe Overrides(CliArgs a, Recipe r)
-    {
-        r = r with
-        {
-            Epochs = a.Int("epochs") ?? r.Epochs,
-            BatchSize = a.Int("batch-size") ?? r.BatchSize,
-            Lr = a.Double("lr") ?? r.Lr,
-            Momentum = a.Double("momentum") ?? r.Momentum,
-            WeightDecay = a.Double("weight-decay") ?? r.WeightDecay,
-            LabelSmoothing = a.Double("label-smoothing") ?? r.LabelSmoothing,
-            EmaDecay = a.Double("ema") ?? r.EmaDecay,
-            WarmupEpochs = a.Double("warmup") ?? r.WarmupEpochs,
-            MinLr = a.Double("min-lr") ?? r.MinLr,
-            StepEpochs = a.Int("step-epochs") ?? r.StepEpochs,
-            StepGamma = a.Double("gamma") ?? r.StepGamma,
-            HeadDropout = a.Double("head-dropout") ?? r.HeadDropout,
-            BlockDropout = a.Double("block-dropout") ?? r.BlockDropout,
-            CropPadding = a.Int("padding") ?? r.CropPadding,
-            RandomErasing = a.Double("erasing") ?? r.RandomErasing,
-            Seed = a.Int("seed") ?? r.Seed,
-        };
-        if (a.Has("nesterov")) r = r with { Nesterov = a.Flag("nesterov") };
-        if (a.Has("no-decay-bn-bias")) r = r with { NoDecayBnBias = a.Flag("no-decay-bn-bias") };
-        if (a.Has("no-flip")) r = r with { Flip = !a.Flag("no-flip") };
-        if (a.String("schedule") is string s)
-            r = r with
-            {
-                Schedule = s.ToLowerInvariant() switch
-                {
-                    "step" => ScheduleKind.Step, "multistep" => ScheduleKind.MultiStep, "cosine" => ScheduleKind.Cosine,
-                    "linear" => ScheduleKind.Linear, "constant" => ScheduleKind.Constant,
-                    _ => throw new UsageException($"--schedule must be step, multistep, cosine, linear or constant; got '{s}'"),
-                },
-            };
-        return r;
-    }
 }

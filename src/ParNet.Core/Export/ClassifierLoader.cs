@@ -6,20 +6,47 @@ using static TorchSharp.torch;
 namespace ParNet.Export;
 
 /// <summary>
-/// A model with its weights for deployment (export, predict, bench): the configuration from the caller or from the
-/// weights' metadata (<see cref="DeploymentInfo.ForWeights"/>), trained or fused weights recognized by their keys
-/// (fused files hold `rbr_reparam` convs), optionally fused after loading. Returned in eval mode.
+/// The one weights loader of every command that takes weights (forward, eval, fuse, export, predict, bench): the
+/// configuration from the caller or from the weights' metadata (<see cref="DeploymentInfo.ForWeights"/>), trained
+/// or fused weights recognized by their keys (fused files hold `rbr_reparam` convs), optionally fused after loading.
+/// Returned in eval mode.
 /// </summary>
 public static class ClassifierLoader
 {
+    /// <summary>The seed of <see cref="RandomlyInitialized"/>: fixed, so two runs on an untrained model see the same weights.</summary>
+    public const int RandomInitializationSeed = 0;
+
+    /// <summary>A loaded model; <paramref name="FusedFile"/>: the file held fused weights (not fused here).</summary>
+    public sealed record Loaded(ImageClassifier Model, DeploymentInfo Info, bool FusedFile);
+
     public static bool HasFusedKeys(IEnumerable<string> keys) => keys.Any(k => k.Contains(".rbr_reparam.", StringComparison.Ordinal));
+
+    /// <summary>Whether a weights file holds fused weights (reads the file).</summary>
+    public static bool IsFusedFile(string weightsPath)
+    {
+        var dict = StateDict.Read(weightsPath);
+        try { return HasFusedKeys(dict.Keys); }
+        finally { foreach (var t in dict.Values) t.Dispose(); }
+    }
 
     /// <param name="config">null: the configuration stored with the weights (sidecar, metadata, checkpoint state)</param>
     /// <param name="fuse">re-parameterize trained weights (a fused file stays fused either way)</param>
     public static (ImageClassifier Model, DeploymentInfo Info) Load(string weightsPath, ModelConfig? config, bool fuse)
     {
+        var loaded = LoadWeights(weightsPath, config, fuse);
+        return (loaded.Model, loaded.Info);
+    }
+
+    /// <summary>
+    /// Like <see cref="Load"/>, and says whether the file was fused. Throws <see cref="InvalidDataException"/> when no
+    /// configuration is given nor stored, or the weights do not fit it; <see cref="NotSupportedException"/> when
+    /// <paramref name="fuse"/> asks to fuse a network that has no fused form.
+    /// </summary>
+    public static Loaded LoadWeights(string weightsPath, ModelConfig? config, bool fuse)
+    {
+        if (!File.Exists(weightsPath)) throw new FileNotFoundException($"weights file not found: {weightsPath}", weightsPath);
         var info = DeploymentInfo.ForWeights(weightsPath);
-        config ??= info.Model ?? throw new ArgumentException(
+        config ??= info.Model ?? throw new InvalidDataException(
             $"{weightsPath}: no model configuration stored with these weights; give --model NAME or --config FILE " +
             $"(or put a sidecar {Path.ChangeExtension(Path.GetFileName(weightsPath), ".json")} next to them)");
         var dict = StateDict.Read(weightsPath);
@@ -33,25 +60,48 @@ public static class ClassifierLoader
             {
                 StateDict.Load(model, dict, strict: true, what: weightsPath);
                 model.eval();
-                if (fuse && !fusedFile)
-                {
-                    if (config.BlockType != BlockType.RepVggSse)
-                        throw new ArgumentException($"{config.Name}: only ParNet (RepVGG-SSE) models can be fused; this one is {config.BlockType}");
-                    var fused = ParNetFuser.Fuse(model);
-                    model.Dispose();
-                    model = fused;
-                }
+                if (fuse && !fusedFile) model = FuseReplacing(model);
             }
             catch
             {
                 model.Dispose();
                 throw;
             }
-            return (model, (info with { Model = config, Fused = fusedFile || fuse }).Completed());
+            return new Loaded(model, (info with { Model = config, Fused = fusedFile || fuse }).Completed(), fusedFile);
         }
         finally
         {
             foreach (var t in dict.Values) t.Dispose();
         }
+    }
+
+    /// <summary>
+    /// An untrained model, initialized from <see cref="RandomInitializationSeed"/> (export or time a model before training
+    /// it); fused after initialization when <paramref name="fuse"/>.
+    /// </summary>
+    public static (ImageClassifier Model, DeploymentInfo Info) RandomlyInitialized(ModelConfig config, bool fuse)
+    {
+        manual_seed(RandomInitializationSeed);
+        ImageClassifier model = ModelFactory.Create(config);
+        try
+        {
+            model.eval();
+            if (fuse) model = FuseReplacing(model);
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+        return (model, new DeploymentInfo { Model = config, Fused = fuse }.Completed());
+    }
+
+    static ImageClassifier FuseReplacing(ImageClassifier model)
+    {
+        if (model.Config.BlockType != BlockType.RepVggSse)
+            throw new NotSupportedException($"{model.Config.Name}: only ParNet (RepVGG-SSE) models can be fused; this one is {model.Config.BlockType}");
+        var fused = ParNetFuser.Fuse(model);
+        model.Dispose();
+        return fused;
     }
 }

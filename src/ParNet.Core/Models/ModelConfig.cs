@@ -107,6 +107,7 @@ public sealed record ModelConfig
         WriteIndented = true,
         Converters = { new JsonStringEnumConverter() },
         UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+        PropertyNameCaseInsensitive = true,   // hand-written configs say "planes" as often as "Planes"
     };
 
     public string ToJson() => JsonSerializer.Serialize(this, Json);

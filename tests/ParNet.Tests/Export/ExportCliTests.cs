@@ -54,7 +54,8 @@ public class ExportCliTests
     [Theory]
     [InlineData("export", "--model", "parnet_s", "--weights", "w.safetensors", "--out", "m.onnx", "--format", "tflite")]
     [InlineData("export", "--model", "parnet_s", "--weights", "w.safetensors")]                          // no --out
-    [InlineData("export", "--model", "parnet_s", "--out", "m.onnx")]                                      // no --weights
+    [InlineData("export", "--out", "m.onnx")]                                                             // no --weights and no model
+    [InlineData("export", "--model", "parnet_s", "--weights", "w.safetensors", "--out")]                  // --out without its value
     [InlineData("export", "--model", "parnet_s", "--weights", "/no/such.safetensors", "--out", "m.onnx")]
     [InlineData("predict", "--model", "parnet_s", "--weights", "w.safetensors")]                          // no image
     [InlineData("predict", "--model", "parnet_s", "--weights", "w.safetensors", "--engine", "tensorrt", "a.png")]
@@ -76,6 +77,28 @@ public class ExportCliTests
         var (code, _, stderr) = Run("export", "--weights", Fixtures.Path("parnet_official_tiny_silu.safetensors"), "--out", "/tmp/x.onnx");
         Assert.Equal(2, code);
         Assert.Contains("--model", stderr);
+    }
+
+    [Fact]
+    public void Export_without_weights_writes_a_seeded_random_model_and_warns()
+    {
+        using var folder = new ExportTempFolder();
+        string first = folder.File("random1.onnx"), second = folder.File("random2.onnx");
+        var (code, stdout, stderr) = Run("export", "--config", TinyConfigFile(folder), "--out", first, "--image-size", "64");
+        Assert.True(code == 0, stderr);
+        Assert.Contains("warning: no --weights", stderr);
+        Assert.Contains("random initialization", stderr);
+        Assert.Contains("3x64x64", stdout);
+        Assert.Equal(0, Run("export", "--config", TinyConfigFile(folder), "--out", second, "--image-size", "64").Code);
+
+        // a real model: ONNX Runtime runs it on the fixture's input; seeded: a second export computes the same logits
+        var io = Safetensors.LoadStateDict(Fixtures.Path("parnet_official_tiny_silu.io.safetensors"));
+        using var one = new OnnxRuntimeEngine(first);
+        using var two = new OnnxRuntimeEngine(second);
+        var logits = one.Run(io["input"]);
+        Assert.Equal(io["logits"].shape, logits.shape);
+        Assert.True(ExportTestSupport.RelativeL2(two.Run(io["input"]), logits) <= 1e-6);
+        Assert.False(one.Info.Fused);
     }
 
     static void WritePng(string path, int size, Func<int, int, SKColor> pixel)

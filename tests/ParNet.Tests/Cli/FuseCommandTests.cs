@@ -1,11 +1,12 @@
 using ParNet.Cli;
 using ParNet.Fusion;
+using ParNet.Tests.Fusion;
 using ParNet.Tests.Models;
 using ParNet.Weights;
 using TorchSharp.PyBridge;
 using static TorchSharp.torch;
 
-namespace ParNet.Tests.Fusion;
+namespace ParNet.Tests.Cli;
 
 public class FuseCommandTests
 {
@@ -34,6 +35,38 @@ public class FuseCommandTests
         var io = Safetensors.LoadStateDict(Fixtures.Path("parnet_official_tiny_silu.io.safetensors"));
         using var noGrad = no_grad();
         Assert.True(OfficialParityTests.RelativeL2(fused.call(io["input"]), io["logits_fused"]) <= 1e-5);
+    }
+
+    [Fact]
+    public void Forward_accepts_the_weights_fuse_wrote_and_gives_the_fused_logits()
+    {
+        using var folder = new TempFolder();
+        string config = folder.File("tiny.json");
+        File.WriteAllText(config, OfficialParityTests.TinyConfig.ToJson());
+        string fusedWeights = folder.File("tiny_fused.safetensors");
+        Assert.Equal(0, Run("fuse", "--config", config, "--weights", Fixtures.Path("parnet_official_tiny_silu.pt"), "--out", fusedWeights).Code);
+
+        string ioPath = Fixtures.Path("parnet_official_tiny_silu.io.safetensors");
+        string output = folder.File("logits.safetensors");
+        var (code, _, stderr) = Run("forward", "--config", config, "--weights", fusedWeights, "--input", ioPath, "--output", output);
+        Assert.True(code == 0, stderr);
+        var io = Safetensors.LoadStateDict(ioPath);
+        Assert.True(OfficialParityTests.RelativeL2(Safetensors.LoadStateDict(output)["logits"], io["logits_fused"]) <= 1e-5);
+    }
+
+    [Fact]
+    public void Forward_fused_fuses_trained_weights_after_loading()
+    {
+        using var folder = new TempFolder();
+        string config = folder.File("tiny.json");
+        File.WriteAllText(config, OfficialParityTests.TinyConfig.ToJson());
+        string ioPath = Fixtures.Path("parnet_official_tiny_silu.io.safetensors");
+        string output = folder.File("logits.safetensors");
+        var (code, _, stderr) = Run("forward", "--config", config, "--weights", Fixtures.Path("parnet_official_tiny_silu.safetensors"), "--fused",
+            "--input", ioPath, "--output", output);
+        Assert.True(code == 0, stderr);
+        var io = Safetensors.LoadStateDict(ioPath);
+        Assert.True(OfficialParityTests.RelativeL2(Safetensors.LoadStateDict(output)["logits"], io["logits_fused"]) <= 1e-5);
     }
 
     [Theory]

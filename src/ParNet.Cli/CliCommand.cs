@@ -1,0 +1,46 @@
+using System.CommandLine;
+
+namespace ParNet.Cli;
+
+/// <summary>
+/// One sub-command of `parnet`: its options are declared once (<see cref="Declare"/>), System.CommandLine parses them
+/// and generates `parnet NAME --help` from the declarations. Implementations are discovered by reflection.
+/// </summary>
+public abstract class CliCommand
+{
+    public abstract string Name { get; }
+
+    /// <summary>One line for `parnet --help`, and the first line of `parnet NAME --help`.</summary>
+    public abstract string Summary { get; }
+
+    /// <summary>Adds the command's options and arguments.</summary>
+    protected abstract void Declare(Command command);
+
+    /// <summary>Runs the parsed command; returns the exit code. Throw <see cref="UsageException"/> for bad input.</summary>
+    protected abstract int Run(ParseResult parse, TextWriter stdout, TextWriter stderr);
+
+    public Command Build(TextWriter stdout, TextWriter stderr)
+    {
+        var command = new Command(Name, Summary);
+        Declare(command);
+        command.SetAction(parse => Run(parse, stdout, stderr));
+        return command;
+    }
+}
+
+/// <summary>Bad input from the user: reported as one line, exit code 2, no stack trace.</summary>
+public sealed class UsageException(string message) : Exception(message)
+{
+    /// <summary>
+    /// Runs a validating library call on user input; its <see cref="ArgumentException"/> is the user's error.
+    /// Only for calls whose arguments come from the command line or the user's files: elsewhere an
+    /// ArgumentException is a bug and keeps its stack trace.
+    /// </summary>
+    public static T Wrap<T>(Func<T> call, string? context = null)
+    {
+        try { return call(); }
+        catch (ArgumentException e) { throw new UsageException(context is null ? e.Message : $"{context}: {e.Message}"); }
+    }
+
+    public static void Wrap(Action call, string? context = null) => Wrap<bool>(() => { call(); return true; }, context);
+}

@@ -1,0 +1,51 @@
+using System.CommandLine;
+using System.CommandLine.Parsing;
+using System.Globalization;
+
+namespace ParNet.Cli;
+
+/// <summary>
+/// Option factories: numbers parse with the invariant culture (a German locale must not turn `--lr 0.1` into 1),
+/// and a value that is absent reads as null, so each command states its own default beside the code that applies it.
+/// Every option accepts `--name value` and `--name=value` (System.CommandLine).
+/// </summary>
+public static class CliOption
+{
+    public static Option<string?> Text(string name, string description, string helpName = "VALUE") =>
+        new(name) { Description = description, HelpName = helpName };
+
+    public static Option<int?> Int(string name, string description, string helpName = "N") => new(name)
+    {
+        Description = description, HelpName = helpName,
+        CustomParser = r => Parse(r, s => int.Parse(s, NumberStyles.Integer, CultureInfo.InvariantCulture), "an integer"),
+    };
+
+    public static Option<double?> Number(string name, string description, string helpName = "X") => new(name)
+    {
+        Description = description, HelpName = helpName,
+        CustomParser = r => Parse(r, s => double.Parse(s, NumberStyles.Float, CultureInfo.InvariantCulture), "a number"),
+    };
+
+    /// <summary>A switch: `--json`, also `--json true|false`.</summary>
+    public static Option<bool> Switch(string name, string description) => new(name) { Description = description };
+
+    /// <summary>Whether the user wrote the option (a switch can be given as false, which differs from absent).</summary>
+    public static bool Given(this ParseResult parse, Option option) => parse.GetResult(option) is { Implicit: false };
+
+    public static void Add(this Command command, params Option[] options)
+    {
+        foreach (var option in options) command.Options.Add(option);
+    }
+
+    static T? Parse<T>(ArgumentResult result, Func<string, T> parse, string what) where T : struct
+    {
+        string text = result.Tokens.Count > 0 ? result.Tokens[^1].Value : "";
+        try { return parse(text); }
+        catch (Exception e) when (e is FormatException or OverflowException)
+        {
+            string name = result.Parent is OptionResult o ? o.Option.Name : "value";
+            result.AddError($"{name} must be {what} (got '{text}')");
+            return null;
+        }
+    }
+}

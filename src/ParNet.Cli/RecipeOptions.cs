@@ -1,0 +1,70 @@
+using System.CommandLine;
+using ParNet.Training;
+
+namespace ParNet.Cli;
+
+/// <summary>The recipe overrides of `parnet train`: each absent option keeps the recipe's value (the paper's, per recipe).</summary>
+public sealed class RecipeOptions
+{
+    readonly Option<int?> _epochs = CliOption.Int("--epochs", "training epochs");
+    readonly Option<int?> _batchSize = CliOption.Int("--batch-size", "images per step");
+    readonly Option<double?> _lr = CliOption.Number("--lr", "peak learning rate at the recipe's reference batch, scaled linearly if it has one");
+    readonly Option<double?> _momentum = CliOption.Number("--momentum", "SGD momentum");
+    readonly Option<bool> _nesterov = CliOption.Switch("--nesterov", "Nesterov momentum (--nesterov false turns it off)");
+    readonly Option<double?> _weightDecay = CliOption.Number("--weight-decay", "L2 weight decay");
+    readonly Option<bool> _noDecayBnBias = CliOption.Switch("--no-decay-bn-bias", "no weight decay on BN parameters and biases (--no-decay-bn-bias false: decay them)");
+    readonly Option<string?> _schedule = CliOption.Text("--schedule", "LR schedule: step, multistep, cosine, linear or constant", "KIND");
+    readonly Option<double?> _warmup = CliOption.Number("--warmup", "linear LR warm-up", "EPOCHS");
+    readonly Option<double?> _minLr = CliOption.Number("--min-lr", "final LR of the cosine/linear schedules");
+    readonly Option<int?> _stepEpochs = CliOption.Int("--step-epochs", "epochs between LR steps (step schedule)");
+    readonly Option<double?> _gamma = CliOption.Number("--gamma", "LR factor at each step (step/multistep schedules)");
+    readonly Option<double?> _labelSmoothing = CliOption.Number("--label-smoothing", "label smoothing of the cross-entropy");
+    readonly Option<double?> _ema = CliOption.Number("--ema", "EMA decay of the weights (0: off)", "DECAY");
+    readonly Option<double?> _headDropout = CliOption.Number("--head-dropout", "dropout before the classifier");
+    readonly Option<double?> _blockDropout = CliOption.Number("--block-dropout", "dropout inside the blocks");
+    readonly Option<int?> _padding = CliOption.Int("--padding", "random-shift padding of the crop", "PX");
+    readonly Option<bool> _noFlip = CliOption.Switch("--no-flip", "no random horizontal flip");
+    readonly Option<double?> _erasing = CliOption.Number("--erasing", "random-erasing probability", "P");
+    readonly Option<int?> _seed = CliOption.Int("--seed", "seed of initialization, shuffling and augmentation");
+
+    public void AddTo(Command command) => command.Add(_epochs, _batchSize, _lr, _momentum, _nesterov, _weightDecay, _noDecayBnBias, _schedule,
+        _warmup, _minLr, _stepEpochs, _gamma, _labelSmoothing, _ema, _headDropout, _blockDropout, _padding, _noFlip, _erasing, _seed);
+
+    /// <summary>The recipe with the given options applied.</summary>
+    public Recipe Apply(ParseResult p, Recipe r)
+    {
+        r = r with
+        {
+            Epochs = p.GetValue(_epochs) ?? r.Epochs,
+            BatchSize = p.GetValue(_batchSize) ?? r.BatchSize,
+            Lr = p.GetValue(_lr) ?? r.Lr,
+            Momentum = p.GetValue(_momentum) ?? r.Momentum,
+            WeightDecay = p.GetValue(_weightDecay) ?? r.WeightDecay,
+            LabelSmoothing = p.GetValue(_labelSmoothing) ?? r.LabelSmoothing,
+            EmaDecay = p.GetValue(_ema) ?? r.EmaDecay,
+            WarmupEpochs = p.GetValue(_warmup) ?? r.WarmupEpochs,
+            MinLr = p.GetValue(_minLr) ?? r.MinLr,
+            StepEpochs = p.GetValue(_stepEpochs) ?? r.StepEpochs,
+            StepGamma = p.GetValue(_gamma) ?? r.StepGamma,
+            HeadDropout = p.GetValue(_headDropout) ?? r.HeadDropout,
+            BlockDropout = p.GetValue(_blockDropout) ?? r.BlockDropout,
+            CropPadding = p.GetValue(_padding) ?? r.CropPadding,
+            RandomErasing = p.GetValue(_erasing) ?? r.RandomErasing,
+            Seed = p.GetValue(_seed) ?? r.Seed,
+        };
+        if (p.Given(_nesterov)) r = r with { Nesterov = p.GetValue(_nesterov) };
+        if (p.Given(_noDecayBnBias)) r = r with { NoDecayBnBias = p.GetValue(_noDecayBnBias) };
+        if (p.Given(_noFlip)) r = r with { Flip = !p.GetValue(_noFlip) };
+        if (p.GetValue(_schedule) is string s)
+            r = r with
+            {
+                Schedule = s.ToLowerInvariant() switch
+                {
+                    "step" => ScheduleKind.Step, "multistep" => ScheduleKind.MultiStep, "cosine" => ScheduleKind.Cosine,
+                    "linear" => ScheduleKind.Linear, "constant" => ScheduleKind.Constant,
+                    _ => throw new UsageException($"--schedule must be step, multistep, cosine, linear or constant; got '{s}'"),
+                },
+            };
+        return r;
+    }
+}

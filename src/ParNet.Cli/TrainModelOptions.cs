@@ -1,0 +1,47 @@
+using System.CommandLine;
+using ParNet.Models;
+using ParNet.Training;
+
+namespace ParNet.Cli;
+
+/// <summary>
+/// The model of `train`, `eval --weights` and `train-bench`: `--model`/`--config` (default the recipe's) and `--width`,
+/// with the data set's classes and channels and the recipe's dropout applied.
+/// </summary>
+public sealed class TrainModelOptions
+{
+    readonly ModelOptions _model = new();
+
+    public Option<int?> Width { get; } = CliOption.Int("--width",
+        "CIFAR-layout planes [W, 2W, 4W] (default: the recipe's width, unless --model/--config is given)", "W");
+
+    public void AddTo(Command command)
+    {
+        _model.AddTo(command);
+        command.Add(Width);
+    }
+
+    /// <summary>Whether --model, --config or --width was given.</summary>
+    public bool Given(ParseResult parse) => _model.Given(parse) || parse.Given(Width);
+
+    public ModelConfig Build(ParseResult parse, Recipe recipe, string dataset, string? data)
+    {
+        bool fromFile = parse.GetValue(_model.Config) is not null;
+        var model = _model.Read(parse, recipe.Model);
+        int? width = parse.GetValue(Width) ?? (_model.Given(parse) ? null : recipe.Width);
+        if (width is int w)
+        {
+            if (model.Layout != Layout.Cifar) throw new UsageException("--width applies to CIFAR-layout models (planes [W, 2W, 4W])");
+            if (w < 1) throw new UsageException("--width must be positive");
+            model = model with { Name = $"{model.Name}_w{w}", Planes = [w, 2 * w, 4 * w], FinalWidth = 4 * w };
+        }
+        if (!fromFile)
+        {
+            model = model with { NumClasses = TrainData.NumClasses(dataset, data) };
+            if (dataset == "fashion-mnist") model = model with { InChannels = 1 };
+        }
+        if (recipe.HeadDropout is double hd) model = model with { HeadDropout = hd };
+        if (recipe.BlockDropout is double bd) model = model with { BlockDropout = bd };
+        return UsageException.Wrap(() => model.Validate());
+    }
+}

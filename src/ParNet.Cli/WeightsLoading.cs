@@ -1,0 +1,25 @@
+using ParNet.Export;
+using ParNet.Models;
+
+namespace ParNet.Cli;
+
+/// <summary>`--weights` of every command: the library's one loader (<see cref="ClassifierLoader"/>), its refusals made user errors.</summary>
+public static class WeightsLoading
+{
+    public const string Description =
+        "trained or fused weights (.safetensors, .pt; released key names), recognized by their keys";
+
+    public const string FusedDescription = "re-parameterize trained ParNet weights after loading (fused weights stay fused)";
+
+    /// <summary>Loads <paramref name="path"/>; --fused on a network without a fused form is the user's error.</summary>
+    public static ClassifierLoader.Loaded Load(string path, ModelConfig? config, bool fuse)
+    {
+        try { return ClassifierLoader.LoadWeights(path, config, fuse); }
+        catch (NotSupportedException e) when (fuse) { throw new UsageException($"--fused: {e.Message}"); }
+    }
+
+    /// <summary>The warning of commands that run an untrained model when no --weights is given.</summary>
+    public static void WarnRandomInitialization(TextWriter stderr, string command, ModelConfig config) =>
+        stderr.WriteLine($"parnet {command}: warning: no --weights; using a random initialization of {config.Name} " +
+                         $"(seed {ClassifierLoader.RandomInitializationSeed}): its outputs are meaningless, its size and speed are not");
+}

@@ -1,0 +1,172 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using ParNet.Cli;
+using ParNet.Models;
+using ParNet.Tests.Fusion;
+using ParNet.Tests.Models;
+using SkiaSharp;
+using TorchSharp.PyBridge;
+
+namespace ParNet.Tests.Cli;
+
+/// <summary>
+/// Every command reads a representative option written as `--name value` and as `--name=value` (System.CommandLine
+/// parses both); the old hand-written parser refused `train --data DIR` with a space because it read the value twice.
+/// </summary>
+public class OptionSyntaxTests
+{
+    /// <summary>`--name value` or `--name=value`.</summary>
+    static string[] Opt(bool equals, string name, string value) => equals ? [$"{name}={value}"] : [name, value];
+
+    static string[] Args(params IEnumerable<string>[] parts) => parts.SelectMany(p => p).ToArray();
+
+    static string TinyConfig(TempFolder folder)
+    {
+        string path = folder.File("tiny.json");
+        File.WriteAllText(path, OfficialParityTests.TinyConfig.ToJson());
+        return path;
+    }
+
+    [Theory, InlineData(false), InlineData(true)]
+    public void Info_reads_image_size(bool equals)
+    {
+        var (code, stdout, stderr) = CliRunner.Run(Args(["info"], Opt(equals, "--model", "parnet_s"), Opt(equals, "--image-size", "320")));
+        Assert.True(code == 0, stderr);
+        Assert.Contains("combine          [1280, 10, 10]", stdout);   // 320 / 32
+    }
+
+    [Theory, InlineData(false), InlineData(true)]
+    public void Forward_reads_weights_input_and_output(bool equals)
+    {
+        using var folder = new TempFolder();
+        string io = Fixtures.Path("parnet_official_tiny_silu.io.safetensors"), output = folder.File("y.safetensors");
+        var (code, _, stderr) = CliRunner.Run(Args(["forward"], Opt(equals, "--config", TinyConfig(folder)),
+            Opt(equals, "--weights", Fixtures.Path("parnet_official_tiny_silu.safetensors")), Opt(equals, "--input", io), Opt(equals, "--output", output)));
+        Assert.True(code == 0, stderr);
+        Assert.True(OfficialParityTests.RelativeL2(Safetensors.LoadStateDict(output)["logits"], Safetensors.LoadStateDict(io)["logits"]) <= 1e-5);
+    }
+
+    [Theory, InlineData(false), InlineData(true)]
+    public void Fuse_reads_out(bool equals)
+    {
+        using var folder = new TempFolder();
+        string output = folder.File("fused.safetensors");
+        var (code, stdout, stderr) = CliRunner.Run(Args(["fuse"], Opt(equals, "--config", TinyConfig(folder)),
+            Opt(equals, "--weights", Fixtures.Path("parnet_official_tiny_silu.pt")), Opt(equals, "--out", output)));
+        Assert.True(code == 0, stderr);
+        Assert.True(File.Exists(output));
+        Assert.Contains(output, stdout);
+    }
+
+    [Theory, InlineData(false), InlineData(true)]
+    public void Export_reads_image_size(bool equals)
+    {
+        using var folder = new TempFolder();
+        var (code, stdout, stderr) = CliRunner.Run(Args(["export"], Opt(equals, "--config", TinyConfig(folder)),
+            Opt(equals, "--weights", Fixtures.Path("parnet_official_tiny_silu.safetensors")), Opt(equals, "--out", folder.File("m.onnx")),
+            Opt(equals, "--image-size", "96")));
+        Assert.True(code == 0, stderr);
+        Assert.Contains("3x96x96", stdout);
+    }
+
+    [Theory, InlineData(false), InlineData(true)]
+    public void Predict_reads_top(bool equals)
+    {
+        using var folder = new TempFolder();
+        string image = folder.File("grey.png");
+        using (var bitmap = new SKBitmap(64, 64))
+        {
+            bitmap.Erase(new SKColor(90, 120, 150));
+            using var data = bitmap.Encode(SKEncodedImageFormat.Png, 100);
+            File.WriteAllBytes(image, data.ToArray());
+        }
+        var (code, stdout, stderr) = CliRunner.Run(Args(["predict"], Opt(equals, "--config", TinyConfig(folder)),
+            Opt(equals, "--weights", Fixtures.Path("parnet_official_tiny_silu.safetensors")), Opt(equals, "--top", "3"), ["--json", image]));
+        Assert.True(code == 0, stderr);
+        Assert.Equal(3, JsonDocument.Parse(stdout).RootElement[0].GetProperty("top").GetArrayLength());
+    }
+
+    [Theory, InlineData(false), InlineData(true)]
+    public void Bench_reads_stream_devices(bool equals)
+    {
+        // a device list bench refuses before timing anything: the refusal quotes the value it read
+        var (code, _, stderr) = CliRunner.Run(Args(["bench"], Opt(equals, "--stream-devices", "gpu0,cpu,cpu")));
+        CliRunner.AssertUserError((code, "", stderr), "'gpu0' is not a device");
+    }
+
+    [Theory, InlineData(false), InlineData(true)]
+    public void Train_reads_data_and_dataset(bool equals)
+    {
+        // --data is used twice (model classes, then the loaders); the data set is opened before anything trains,
+        // so the refusal names the DIR that reached the loader (the old parser failed here with "--data needs a value")
+        var (code, _, stderr) = CliRunner.Run(Args(["train"], Opt(equals, "--dataset", "fashion-mnist"), Opt(equals, "--data", "/no/such/parnet-fm")));
+        CliRunner.AssertUserError((code, "", stderr), "--data /no/such/parnet-fm: no Fashion-MNIST IDX files");
+        var folder = CliRunner.Run(Args(["train"], Opt(equals, "--dataset", "folder"), Opt(equals, "--data", "/no/such/parnet-data")));
+        CliRunner.AssertUserError(folder, "/no/such/parnet-data/train: image folder not found");
+    }
+
+    [Theory, InlineData(false), InlineData(true)]
+    public void Eval_with_weights_reads_data(bool equals)
+    {
+        var (code, _, stderr) = CliRunner.Run(Args(["eval"], Opt(equals, "--weights", "/no/such/w.safetensors"), Opt(equals, "--model", "parnet_cifar_small"),
+            Opt(equals, "--dataset", "cifar10"), Opt(equals, "--data", "/no/such/parnet-cifar")));
+        CliRunner.AssertUserError((code, "", stderr), "/no/such/parnet-cifar/test_batch.bin not found");
+    }
+
+    [Theory, InlineData(false), InlineData(true)]
+    public void Train_bench_reads_batch_size(bool equals)
+    {
+        var (code, stdout, stderr) = CliRunner.Run(Args(["train-bench"], Opt(equals, "--width", "4"), Opt(equals, "--batch-size", "2"),
+            Opt(equals, "--steps", "1")));
+        Assert.True(code == 0, stderr);
+        Assert.Contains("32x32 batch 2 fp32", stdout);
+    }
+
+    [Fact]
+    public void A_missing_value_is_a_user_error()
+    {
+        CliRunner.AssertUserError(CliRunner.Run("train", "--data"), "--data");
+        CliRunner.AssertUserError(CliRunner.Run("info", "--model", "parnet_s", "--image-size", "big"), "--image-size must be an integer (got 'big')");
+    }
+
+    [Fact]
+    public void Help_is_generated_from_the_declared_options()
+    {
+        var (code, stdout, _) = CliRunner.Run("train-bench", "--help");
+        Assert.Equal(0, code);
+        Assert.Contains("--forward-only", stdout);   // read by the command, undocumented before
+        Assert.DoesNotContain("--channels", stdout);  // advertised before, read by nothing
+        Assert.DoesNotContain("--classes", stdout);
+        var eval = CliRunner.Run("eval", "--help");
+        Assert.Contains("--recipe", eval.Out);
+        var root = CliRunner.Run("--help");
+        foreach (var command in new[] { "info", "forward", "train", "eval", "fuse", "export", "predict", "bench", "train-bench" })
+            Assert.Contains($"  {command} ", root.Out);
+    }
+
+    [Fact]
+    public void Only_user_input_errors_become_one_line()
+    {
+        Assert.True(CommandRunner.IsUserError(new UsageException("bad")));
+        Assert.True(CommandRunner.IsUserError(new FileNotFoundException("gone")));
+        Assert.True(CommandRunner.IsUserError(new InvalidDataException("malformed")));
+        Assert.False(CommandRunner.IsUserError(new ArgumentException("a library bug")));   // keeps its stack trace
+        Assert.False(CommandRunner.IsUserError(new InvalidOperationException("a library bug")));
+    }
+
+    [Fact]
+    public void Config_property_names_load_in_any_case()
+    {
+        using var folder = new TempFolder();
+        var json = JsonNode.Parse(ModelRegistry.Get("parnet_m").ToJson())!.AsObject();
+        var lower = new JsonObject();
+        foreach (var (key, value) in json) lower[key.ToLowerInvariant()] = value?.DeepClone();
+        string path = folder.File("lower.json");
+        File.WriteAllText(path, lower.ToJsonString());
+        Assert.Contains("\"planes\"", File.ReadAllText(path));
+
+        var (code, stdout, stderr) = CliRunner.Run("info", "--config", path, "--json");
+        Assert.True(code == 0, stderr);
+        Assert.Equal(38_953_256, JsonDocument.Parse(stdout).RootElement.GetProperty("parameters").GetInt64());   // spec, ParNet-M
+    }
+}
