@@ -145,7 +145,7 @@ public sealed record DeploymentInfo
         try
         {
             var root = JsonNode.Parse(File.ReadAllText(path))?.AsObject() ?? throw new InvalidDataException($"{path}: empty");
-            if (root.ContainsKey("Planes"))   // a plain model configuration
+            if (root.Any(kv => kv.Key.Equals("Planes", StringComparison.OrdinalIgnoreCase)))   // a plain model configuration (keys in any case, as --config)
                 return new DeploymentInfo { Model = ModelConfig.FromJson(root.ToJsonString()), Source = path };
             return new DeploymentInfo
             {
@@ -159,7 +159,7 @@ public sealed record DeploymentInfo
                 Source = path,
             };
         }
-        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException)
+        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException or ArgumentException)
         {
             throw new InvalidDataException($"{path}: not a valid weights sidecar ({e.Message})", e);
         }

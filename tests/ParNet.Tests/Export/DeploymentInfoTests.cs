@@ -1,0 +1,29 @@
+using ParNet.Export;
+using ParNet.Tests.Data;
+
+namespace ParNet.Tests.Export;
+
+/// <summary>Sidecar files beside weights: a plain model configuration in any key case, and bad ones refused naming the file.</summary>
+public class DeploymentInfoTests
+{
+    [Fact]
+    public void A_plain_configuration_sidecar_is_read_whatever_the_case_of_its_keys()
+    {
+        using var dir = new TempDirectory();
+        string weights = dir.File("w.safetensors");
+        File.WriteAllText(dir.File("w.json"), """{ "name": "lower", "planes": [16, 32, 64], "blocksPerStream": [1, 1, 1], "finalWidth": 128, "layout": "Cifar", "numClasses": 7 }""");
+        var info = DeploymentInfo.ForWeights(weights);
+        Assert.NotNull(info.Model);
+        Assert.Equal([16, 32, 64], info.Model!.Planes);
+        Assert.Equal(7, info.Model.NumClasses);
+    }
+
+    [Fact]
+    public void An_invalid_configuration_sidecar_is_invalid_data_naming_the_file()
+    {
+        using var dir = new TempDirectory();
+        File.WriteAllText(dir.File("w.json"), """{ "Planes": [16, -32, 64], "BlocksPerStream": [1, 1, 1], "FinalWidth": 128 }""");
+        var e = Assert.Throws<InvalidDataException>(() => DeploymentInfo.ForWeights(dir.File("w.safetensors")));
+        Assert.Contains(dir.File("w.json"), e.Message);
+    }
+}
