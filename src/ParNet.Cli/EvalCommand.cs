@@ -67,7 +67,7 @@ public sealed class EvalCommand : ICommand
         args.ThrowIfUnused();
 
         set_num_threads(threads);
-        var source = TrainData.Eval(dataset, data, config, recipe,
+        var source = DataPipelines.Eval(dataset, data, config, recipe.Augmentation(),
             new LoaderOptions { BatchSize = batchSize, Workers = 1, Subset = subset is int s ? Subset.PerClass(s, 1) : null }, split, size, tenCrop);
         using var model = ModelFactory.Create(config);
         StateDict.Load(model, weightsPath!);

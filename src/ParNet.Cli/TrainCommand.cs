@@ -83,8 +83,8 @@ public sealed class TrainCommand : ICommand
             BatchSize = recipe.BatchSize, Seed = recipe.Seed, Workers = workers,
             Subset = subset is int s ? Subset.PerClass(s, recipe.Seed) : null,
         };
-        var train = TrainData.Train(dataset, data, model, recipe, loaderOptions);
-        var test = TrainData.Eval(dataset, data, model, recipe,
+        var train = DataPipelines.Train(dataset, data, model, recipe.Augmentation(), loaderOptions);
+        var test = DataPipelines.Eval(dataset, data, model, recipe.Augmentation(),
             loaderOptions with { BatchSize = Math.Max(256, recipe.BatchSize), Subset = testSubset is int t ? Subset.PerClass(t, 1) : null });
         if (train.ClassNames.Count != model.NumClasses)
             throw new UsageException($"the data has {train.ClassNames.Count} classes, the model {model.NumClasses}");
@@ -171,7 +171,7 @@ public sealed class TrainCommand : ICommand
         }
         if (!fromFile)
         {
-            model = model with { NumClasses = TrainData.NumClasses(dataset, data) };
+            model = model with { NumClasses = DataPipelines.NumClasses(dataset, data) };
             if (dataset == "fashion-mnist") model = model with { InChannels = 1 };
         }
         if (recipe.HeadDropout is double hd) model = model with { HeadDropout = hd };
