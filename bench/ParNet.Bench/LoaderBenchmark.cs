@@ -11,6 +11,8 @@
 using System.CommandLine;
 using System.Diagnostics;
 using ParNet.Data;
+using ParNet.Models;
+using ParNet.Training;
 using SkiaSharp;
 
 namespace ParNet.Bench;
@@ -33,26 +35,29 @@ public sealed class LoaderBenchmark : IBenchmark
         Console.WriteLine("| data | transform | workers | images/s |");
         Console.WriteLine("|---|---|---|---|");
         string fashion = DataLocations.ResolveFashionMnist(null);
+        // the pipeline `parnet train --recipe fashion-mnist` trains with (grey 28 px padded to 32, shift 2, flip)
+        var fashionModel = ModelRegistry.Get(Recipes.FashionMnist.Model) with { InChannels = 1 };
+        var fashionAugmentation = Recipes.FashionMnist.Augmentation();
         foreach (int workers in new[] { 1, 2 })
         {
-            var loader = DataSources.FashionMnistTrain(fashion, new LoaderOptions { BatchSize = 128, Workers = workers, Seed = 1 });
-            Console.WriteLine($"| Fashion-MNIST train 60k, batch 128 | crop pad 4 + flip + normalize | {workers} | {Throughput(loader, 2):F0} |");
+            var loader = DataPipelines.Train("fashion-mnist", fashion, fashionModel, fashionAugmentation, new LoaderOptions { BatchSize = 128, Workers = workers, Seed = 1 });
+            Console.WriteLine($"| Fashion-MNIST train 60k, batch 128 | pad to 32 + crop (shift 2) + flip + normalize | {workers} | {Throughput(loader, 2):F0} |");
         }
 
         string root = Directory.CreateTempSubdirectory("parnet-loader-bench-").FullName;
         try
         {
-            GenerateJpegFolder(root, folderImages);
+            GenerateJpegFolder(Path.Combine(root, "train"), folderImages);
             foreach (int workers in new[] { 1, 2 })
             {
-                var loader = DataSources.ImageFolderTrain(root, 224, new LoaderOptions { BatchSize = 32, Workers = workers, Seed = 1 },
-                                                          randAugment: true, erasingProbability: 0);
+                var loader = DataPipelines.Train("folder", root, ModelRegistry.Get("parnet_s"), new AugmentationSettings { ImageSize = 224, RandAugment = true },
+                                             new LoaderOptions { BatchSize = 32, Workers = workers, Seed = 1 });
                 Console.WriteLine($"| {folderImages} generated JPEGs, batch 32 | RRC 224 + flip + RandAugment + normalize | {workers} | {Throughput(loader, 2):F1} |");
             }
         }
         finally { Directory.Delete(root, recursive: true); }
 
-        var rssLoader = DataSources.FashionMnistTrain(fashion, new LoaderOptions { BatchSize = 128, Workers = 2 });
+        var rssLoader = DataPipelines.Train("fashion-mnist", fashion, fashionModel, fashionAugmentation, new LoaderOptions { BatchSize = 128, Workers = 2 });
         Drain(rssLoader, 0);
         long before = Rss();
         Console.WriteLine();

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using ParNet.Data;
 using ParNet.Models;
 using ParNet.Training;
 
@@ -37,7 +38,7 @@ public sealed class TrainModelOptions
         }
         if (!fromFile)
         {
-            model = model with { NumClasses = TrainData.NumClasses(dataset, data) };
+            model = model with { NumClasses = DataPipelines.NumClasses(dataset, data) };
             if (dataset == "fashion-mnist") model = model with { InChannels = 1 };
         }
         if (recipe.HeadDropout is double hd) model = model with { HeadDropout = hd };

@@ -56,21 +56,32 @@ public sealed class DataLoader : IBatchSource
         return order;
     }
 
-    public IEnumerable<Batch> Epoch(int epoch, CancellationToken cancel = default)
+    public IEnumerable<Batch> Epoch(int epoch, CancellationToken cancel = default) => Epoch(epoch, 0, cancel);
+
+    /// <summary>Batches <paramref name="startBatch"/>.. of an epoch; the ones before are never built.</summary>
+    public IEnumerable<Batch> Epoch(int epoch, int startBatch, CancellationToken cancel = default)
+    {
+        int batches = BatchesPerEpoch;
+        if (startBatch < 0 || startBatch > batches)
+            throw new ArgumentOutOfRangeException(nameof(startBatch), startBatch, $"an epoch has {batches} batches");
+        return Batches(epoch, startBatch, cancel);
+    }
+
+    IEnumerable<Batch> Batches(int epoch, int startBatch, CancellationToken cancel)
     {
         var order = EpochOrder(epoch);
         int batches = BatchesPerEpoch;
         if (Options.Workers == 0)
         {
-            for (int b = 0; b < batches; b++)
+            for (int b = startBatch; b < batches; b++)
             {
                 cancel.ThrowIfCancellationRequested();
                 yield return ToTensors(BuildBatch(order, epoch, b, cancel));
             }
             yield break;
         }
-        using var run = new EpochRun(this, order, epoch, batches, cancel);
-        for (int b = 0; b < batches; b++)
+        using var run = new EpochRun(this, order, epoch, startBatch, batches, cancel);
+        for (int b = startBatch; b < batches; b++)
         {
             cancel.ThrowIfCancellationRequested(); // a prefetched batch must not outrun a cancellation
             yield return ToTensors(run.Take(b));

@@ -5,7 +5,7 @@ namespace ParNet.Data;
 /// <summary>
 /// The worker threads of one epoch. Worker threads claim batch numbers in order, but never more than
 /// Prefetch ahead of the consumer; results are handed over by batch number, so order never depends on
-/// timing. Disposing (end of epoch, or the consumer stopping early) stops and joins the workers.
+/// timing. An epoch may start at any batch (a resume). Disposing (end of epoch, or the consumer stopping early) stops and joins the workers.
 /// </summary>
 sealed class EpochRun : IDisposable
 {
@@ -19,17 +19,18 @@ sealed class EpochRun : IDisposable
     readonly object _gate = new();
     int _nextToClaim, _consumed;
 
-    public EpochRun(DataLoader loader, int[] order, int epoch, int batches, CancellationToken cancel)
+    public EpochRun(DataLoader loader, int[] order, int epoch, int startBatch, int batches, CancellationToken cancel)
     {
         _loader = loader;
         _order = order;
         _epoch = epoch;
         _batches = batches;
+        _nextToClaim = _consumed = startBatch;   // a resumed epoch: the batches before are never built
         _prefetch = Math.Max(1, loader.Options.Prefetch ?? 2 * loader.Options.Workers);
         _stop = CancellationTokenSource.CreateLinkedTokenSource(cancel);
         _ready = new DataLoader.PreparedBatch?[batches];
         _errors = new ExceptionDispatchInfo?[batches];
-        _threads = new Thread[Math.Min(loader.Options.Workers, Math.Max(1, batches))];
+        _threads = new Thread[Math.Min(loader.Options.Workers, Math.Max(1, batches - startBatch))];
         for (int t = 0; t < _threads.Length; t++)
         {
             _threads[t] = new Thread(Work) { IsBackground = true, Name = $"ParNet data worker {t}" };

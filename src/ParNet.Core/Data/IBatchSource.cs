@@ -37,4 +37,21 @@ public interface IBatchSource
 
     /// <summary>The batches of one epoch (epoch seeds the shuffle and the augmentation).</summary>
     IEnumerable<Batch> Epoch(int epoch, CancellationToken cancel = default);
+
+    /// <summary>
+    /// The batches of one epoch from batch <paramref name="startBatch"/> on, the same as those of the whole epoch
+    /// (a resumed epoch). <see cref="DataLoader"/> builds only those; this fallback, for sources that cannot seek,
+    /// builds the skipped ones and disposes them.
+    /// </summary>
+    IEnumerable<Batch> Epoch(int epoch, int startBatch, CancellationToken cancel = default) => SkipBatches(Epoch(epoch, cancel), startBatch);
+
+    private static IEnumerable<Batch> SkipBatches(IEnumerable<Batch> batches, int count)
+    {
+        int index = 0;
+        foreach (var batch in batches)
+        {
+            if (index++ < count) { batch.Dispose(); continue; }
+            yield return batch;
+        }
+    }
 }

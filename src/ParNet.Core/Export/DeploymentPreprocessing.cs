@@ -22,29 +22,10 @@ public sealed class DeploymentPreprocessing
         Size = imageSize;
         var known = DeploymentInfo.KnownDataset(info.Dataset);
         _grey = known is not null ? known.Mean.Length == 1 : model.InChannels == 1;
-        var mean = info.Mean!;
-        var std = info.Std!;
         var steps = new List<IImageTransform>();
-        if (_grey)
-        {
-            int side = (28 + model.InputSizeMultiple - 1) / model.InputSizeMultiple * model.InputSizeMultiple;
-            int content = (int)Math.Round(28.0 * imageSize / side);
-            if (content != 28) steps.Add(new ResizeShortSide(content, ResampleFilter.Bicubic));
-            if ((imageSize - content) % 2 != 0 || content > imageSize)
-                throw new ArgumentException($"image size {imageSize} does not hold the {content}-pixel content centred");
-            steps.Add(new RandomCrop(imageSize, (imageSize - content) / 2));   // centred: a single crop is possible
-        }
-        else
-        {
-            steps.Add(new ResizeUnlessExactly(imageSize));
-        }
-        if (mean.Length != model.InChannels)
-        {
-            steps.Add(new ToChannels(model.InChannels));
-            mean = Enumerable.Repeat(mean.Average(), model.InChannels).ToArray();
-            std = Enumerable.Repeat(std.Average(), model.InChannels).ToArray();
-        }
-        steps.Add(new Normalize(mean, std));
+        if (_grey) steps.AddRange(PipelineSteps.FashionContent(model, imageSize));   // as `parnet eval` places the 28 px content
+        else steps.Add(new ResizeUnlessExactly(imageSize));
+        steps.AddRange(PipelineSteps.Normalize(info.Dataset ?? "the data", info.Mean!, info.Std!, model.InChannels));
         _transform = new Compose(steps.ToArray());
     }
 
@@ -57,8 +38,8 @@ public sealed class DeploymentPreprocessing
         if (_grey)
         {
             image = ToGrey(image);
-            if (image.Height != 28 || image.Width != 28)
-                image = new CenterCrop(28).Apply(new ResizeShortSide(28, ResampleFilter.Bicubic).Apply(image, Fixed), Fixed);
+            if (image.Height != PipelineSteps.FashionMnistSide || image.Width != PipelineSteps.FashionMnistSide)
+                image = new CenterCrop(PipelineSteps.FashionMnistSide).Apply(new ResizeShortSide(PipelineSteps.FashionMnistSide, ResampleFilter.Bicubic).Apply(image, Fixed), Fixed);
         }
         return _transform.Apply(image, Fixed);
     }

@@ -83,6 +83,13 @@ public sealed record Recipe
 
     public int Seed { get; init; }
 
+    /// <summary>The augmentation fields, as the data pipelines take them (<see cref="ParNet.Data.DataPipelines"/>).</summary>
+    public ParNet.Data.AugmentationSettings Augmentation() => new()
+    {
+        CropPadding = CropPadding, Flip = Flip, RandomErasing = RandomErasing, RandAugment = RandAugment,
+        ColorJitter = ColorJitter, ImageSize = ImageSize,
+    };
+
     /// <summary>The effective base LR for <paramref name="batchSize"/> under the linear scaling rule.</summary>
     public double ScaledLr(int batchSize) => ReferenceBatchSize is int reference ? Lr * batchSize / reference : Lr;
 

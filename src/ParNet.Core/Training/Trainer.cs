@@ -7,57 +7,6 @@ using ParNet.Runtime;
 
 namespace ParNet.Training;
 
-/// <summary>Things a run reports while it works; the library prints nothing, the CLI renders these.</summary>
-public abstract record TrainEvent;
-
-public sealed record StepEvent(int Epoch, int Epochs, int Batch, int Batches, double Loss, double Accuracy, double Lr,
-                               double ImagesPerSecond, TimeSpan Eta) : TrainEvent;
-
-public sealed record EvalProgressEvent(int Epoch, int Batch, int Batches) : TrainEvent;
-
-public sealed record EpochEvent(EpochMetrics Metrics, int Epochs, bool IsBest) : TrainEvent;
-
-public sealed record MessageEvent(string Text) : TrainEvent;
-
-public enum StopReason { Completed, Interrupted, TimeBudget }
-
-/// <summary>A NaN or infinite loss: the run stops, the last good checkpoint is left as it was.</summary>
-public sealed class TrainingDivergedException(string message) : Exception(message);
-
-public sealed record TrainOptions
-{
-    public required Recipe Recipe { get; init; }
-    /// <summary>Run folder: checkpoints/, metrics.csv, tensorboard/, *.png.</summary>
-    public required string RunDirectory { get; init; }
-    /// <summary>Stop (saving a resumable checkpoint) once this much training time has passed in this process.</summary>
-    public TimeSpan? TimeBudget { get; init; }
-    /// <summary>
-    /// Fit the LR schedule into this much wall time of the run (training, evaluation and checkpoints, resumes
-    /// included; a resumed run keeps the budget it was started with unless given another): the schedule stands at
-    /// the epoch position or at the fraction of this time used, whichever is further along, so a machine too slow
-    /// for the recipe's epochs still anneals the LR to its end and the run ends early but complete ("budgeted
-    /// training", Li, Yumer and Ramanan, ICLR 2020). On a machine fast enough for the epochs it changes nothing.
-    /// </summary>
-    public TimeSpan? ScheduleBudget { get; init; }
-    /// <summary>Where time comes from (tests pass a manual clock).</summary>
-    public TimeProvider Clock { get; init; } = TimeProvider.System;
-    /// <summary>Model weights and activations in bfloat16; the optimizer keeps float32 master weights.</summary>
-    public bool BFloat16 { get; init; }
-    /// <summary>Weights and batches in channels_last (see <see cref="MemoryFormat"/>): same numbers, faster convs.</summary>
-    public bool ChannelsLast { get; init; } = true;
-    /// <summary>Continue from this checkpoint (see <see cref="Checkpoint.Load"/>); null starts fresh.</summary>
-    public LoadedCheckpoint? ResumeFrom { get; init; }
-    /// <summary>Evaluate on the test source every this many epochs (and always after the last).</summary>
-    public int EvalEvery { get; init; } = 1;
-    /// <summary>Per-step TensorBoard scalars every this many steps (0: none).</summary>
-    public int StepLogEvery { get; init; } = 20;
-    public IProgress<TrainEvent>? Progress { get; init; }
-    /// <summary>Test hook: stop as if interrupted once this many steps have run in this process.</summary>
-    public long? StopAfterSteps { get; init; }
-}
-
-public sealed record TrainResult(StopReason Reason, TrainingState State, string LastCheckpoint, string? BestCheckpoint);
-
 /// <summary>
 /// Supervised training with SGD on an <see cref="IBatchSource"/>: <see cref="Run"/> resumes or starts,
 /// loops <see cref="TrainOneEpoch"/> and <see cref="Evaluator.Evaluate"/>, logs and checkpoints each epoch.
@@ -75,10 +24,8 @@ public sealed class Trainer : IDisposable
     readonly MetricsLog _log;
     ImageClassifier? _emaModel;
     TrainingState _state;
+    readonly TrainingClock _clock;
     long _stepsThisProcess;
-    TimeSpan? _scheduleBudget;
-    long _runStart;
-    double _wallSecondsBefore;
 
     public static void Seed(int seed) => manual_seed(seed);
 
@@ -102,8 +49,7 @@ public sealed class Trainer : IDisposable
         _test = test;
         _o = options;
         _r = options.Recipe.Validate();
-        if (options.ScheduleBudget is { } budget && budget <= TimeSpan.Zero)
-            throw new ArgumentException($"the schedule budget must be positive, not {budget}");
+        _clock = new TrainingClock(options.Clock, options.TimeBudget, options.ScheduleBudget, options.StopAfterSteps);
         if (train.BatchSize != _r.BatchSize)
             throw new ArgumentException($"the training data gives batches of {train.BatchSize}, the recipe says {_r.BatchSize}");
         if (model.EnsureCorrectConvolutions() is { } why) options.Progress?.Report(new MessageEvent(why));
@@ -112,11 +58,9 @@ public sealed class Trainer : IDisposable
         _model.train();
         _optimizer = new Sgd(_model.named_parameters(), _r.Momentum, _r.Nesterov, _r.WeightDecay, _r.NoDecayBnBias, masterWeights: options.BFloat16);
         _ema = _r.EmaDecay > 0 ? new ModelEma(_model, _r.EmaDecay) : null;
-        _scheduleBudget = options.ScheduleBudget;
         _state = new TrainingState { Recipe = _r, Model = model.Config, BFloat16 = options.BFloat16 };
-        _runStart = options.Clock.GetTimestamp();
         if (options.ResumeFrom is { } ckpt) Restore(ckpt);
-        _wallSecondsBefore = _state.WallSeconds;
+        _clock.StartRun(_state.WallSeconds);
         _log = new MetricsLog(options.RunDirectory);
     }
 
@@ -145,7 +89,7 @@ public sealed class Trainer : IDisposable
         }
         // The recipe of this run wins (a resumed run may, e.g., get more epochs); progress comes from the checkpoint.
         _state = s with { Recipe = _r, BFloat16 = _o.BFloat16, Finished = false };
-        if (_scheduleBudget is null && s.ScheduleBudgetSeconds is double seconds) _scheduleBudget = TimeSpan.FromSeconds(seconds);
+        _clock.ResumeScheduleBudget(s.ScheduleBudgetSeconds);
     }
 
     /// <summary>
@@ -154,8 +98,7 @@ public sealed class Trainer : IDisposable
     /// </summary>
     public TrainResult Run(CancellationToken cancel = default)
     {
-        _runStart = _o.Clock.GetTimestamp();
-        _wallSecondsBefore = _state.WallSeconds;
+        _clock.StartRun(_state.WallSeconds);
         int epochs = _r.Epochs;
         if (_state.Epoch > 0 || _state.BatchInEpoch > 0)
             Report(new MessageEvent($"resuming at epoch {_state.Epoch + 1}, batch {_state.BatchInEpoch}, step {_state.GlobalStep}"));
@@ -192,13 +135,8 @@ public sealed class Trainer : IDisposable
     /// <summary>Epochs trained so far, fractional: epoch 3.5 is half-way through the fourth.</summary>
     double TrainedEpochs => _state.Epoch + (double)_state.BatchInEpoch / BatchesPerEpoch;
 
-    /// <summary>Wall time of the run so far (training, evaluation, checkpoints), resumes included.</summary>
-    double WallSeconds => _wallSecondsBefore + _o.Clock.GetElapsedTime(_runStart).TotalSeconds;
-
     /// <summary>Where the LR schedule stands, in epochs, when training has reached this epoch position.</summary>
-    double SchedulePosition(double epochPosition) => _scheduleBudget is { } budget
-        ? LrSchedules.BudgetedPosition(epochPosition, _r.Epochs, WallSeconds, budget.TotalSeconds)
-        : epochPosition;
+    double SchedulePosition(double epochPosition) => _clock.SchedulePosition(epochPosition, _r.Epochs);
 
     /// <summary>
     /// One pass over the training data from <see cref="TrainingState.BatchInEpoch"/> on. Returns null when the
@@ -209,24 +147,19 @@ public sealed class Trainer : IDisposable
     {
         int batches = BatchesPerEpoch;
         int start = _state.BatchInEpoch;
-        double lossSum = _state.PartialLossSum, seconds = _state.PartialSeconds;
+        double lossSum = _state.PartialLossSum;
         long correct = _state.PartialCorrect, seen = _state.PartialSeen, step = _state.GlobalStep;
-        long epochStart = _o.Clock.GetTimestamp();
-        double EpochSeconds() => _o.Clock.GetElapsedTime(epochStart).TotalSeconds;
-        double rate = 0;
-        int b = -1;
+        _clock.StartEpoch(_state.PartialSeconds);
+        int b = start - 1;   // the last batch trained
         StopReason? stop = null;
         _model.train();
-        foreach (var batch in _train.Epoch(epoch, CancellationToken.None))
+        foreach (var batch in _train.Epoch(epoch, start, CancellationToken.None))   // a resumed epoch starts at its batch
         {
             using (batch)
             {
+                stop = _clock.StopBeforeStep(cancel.IsCancellationRequested, _stepsThisProcess);
+                if (stop is not null) break;
                 b++;
-                if (b < start) continue;
-                stop = cancel.IsCancellationRequested || (_o.StopAfterSteps is long max && _stepsThisProcess >= max) ? StopReason.Interrupted
-                     : _o.TimeBudget is { } budget && _o.Clock.GetElapsedTime(_runStart) >= budget ? StopReason.TimeBudget : null;
-                if (stop is not null) { b--; break; }
-
                 double lr = LrSchedules.At(_r, SchedulePosition(epoch + (double)b / batches), _train.BatchSize);
                 var (loss, hits) = TrainStep(batch, lr, epoch, b);
                 step++;
@@ -234,15 +167,12 @@ public sealed class Trainer : IDisposable
                 lossSum += loss * batch.Count;
                 correct += hits;
                 seen += batch.Count;
-                double elapsed = seconds + EpochSeconds();
-                rate = seen / Math.Max(1e-9, elapsed);
+                double rate = seen / Math.Max(1e-9, _clock.PartialEpochSeconds);
                 if (_o.StepLogEvery > 0 && step % _o.StepLogEvery == 0) _log.Step(step, loss, lr);
                 double remainingImages = (batches - b - 1) * (double)_train.BatchSize + (_r.Epochs - epoch - 1) * (double)_train.Count;
-                double eta = remainingImages / Math.Max(1e-9, rate);
-                if (_scheduleBudget is { } sb) eta = Math.Clamp(sb.TotalSeconds - WallSeconds, 0, eta);
                 Report(new StepEvent(epoch + 1, _r.Epochs, b + 1, batches, lossSum / seen, (double)correct / seen, lr, rate,
-                    TimeSpan.FromSeconds(eta)));
-                if (_scheduleBudget is not null && SchedulePosition(epoch + (b + 1.0) / batches) >= _r.Epochs)
+                    _clock.Eta(remainingImages / Math.Max(1e-9, rate))));
+                if (_clock.ScheduleBudgetEnded(epoch + (b + 1.0) / batches, _r.Epochs))
                 {
                     stop = StopReason.Completed;
                     break;
@@ -253,8 +183,8 @@ public sealed class Trainer : IDisposable
         {
             GlobalStep = step, BatchInEpoch = stop is null ? 0 : b + 1,
             PartialLossSum = lossSum, PartialCorrect = correct, PartialSeen = seen,
-            PartialSeconds = seconds + EpochSeconds(),
-            ElapsedSeconds = _state.ElapsedSeconds + EpochSeconds(),
+            PartialSeconds = _clock.PartialEpochSeconds,
+            ElapsedSeconds = _state.ElapsedSeconds + _clock.EpochSeconds,
             EmaUpdates = _ema?.Updates ?? 0,
         };
         return stop;
@@ -345,7 +275,7 @@ public sealed class Trainer : IDisposable
         return _state with
         {
             TorchRngState = Convert.ToBase64String(rng.data<byte>().ToArray()), EmaUpdates = _ema?.Updates ?? 0,
-            WallSeconds = WallSeconds, ScheduleBudgetSeconds = _scheduleBudget?.TotalSeconds,
+            WallSeconds = _clock.WallSeconds, ScheduleBudgetSeconds = _clock.ScheduleBudget?.TotalSeconds,
         };
     }
 

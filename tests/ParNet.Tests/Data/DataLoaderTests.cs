@@ -104,6 +104,49 @@ public class DataLoaderTests
         Assert.Equal(images[5], images[72 + 5]);
     }
 
+    /// <summary>Counts which images were decoded, to show which batches a loader built.</summary>
+    sealed class CountingDataset(IImageDataset inner) : IImageDataset
+    {
+        readonly int[] _loads = new int[inner.Count];
+        public int LoadsOf(int index) => Volatile.Read(ref _loads[index]);
+        public int Count => inner.Count;
+        public int Channels => inner.Channels;
+        public (int Height, int Width)? FixedSize => inner.FixedSize;
+        public IReadOnlyList<string> ClassNames => inner.ClassNames;
+        public int LabelOf(int index) => inner.LabelOf(index);
+        public ImageF Load(int index, int minShortSide = 0)
+        {
+            Interlocked.Increment(ref _loads[index]);
+            return inner.Load(index, minShortSide);
+        }
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(2)]
+    public void AnEpochStartedAtBatchKYieldsTheSameBatchesKOnWithoutBuildingTheSkippedOnes(int workers)
+    {
+        // shuffled and randomly cropped: batch k must not depend on where the epoch started
+        var options = new LoaderOptions { BatchSize = 8, Workers = workers, Seed = 5 };
+        var whole = Collect(new DataLoader(Numbered(70), new RandomCrop(6, 2), options), epoch: 3);
+        var counting = new CountingDataset(Numbered(70));
+        var loader = new DataLoader(counting, new RandomCrop(6, 2), options);
+        const int k = 4;
+        var resumed = new List<(float[] Images, long[] Labels)>();
+        foreach (var batch in loader.Epoch(3, startBatch: k))
+            using (batch) resumed.Add((batch.Images.data<float>().ToArray(), batch.Labels.data<long>().ToArray()));
+        Assert.Equal(whole.Count - k, resumed.Count);
+        for (int b = 0; b < resumed.Count; b++)
+        {
+            Assert.Equal(whole[k + b].Images, resumed[b].Images);
+            Assert.Equal(whole[k + b].Labels, resumed[b].Labels);
+        }
+        var order = loader.EpochOrder(3);
+        Assert.All(order.Take(k * 8), index => Assert.Equal(0, counting.LoadsOf(index)));   // skipped batches: never decoded
+        Assert.All(order.Skip(k * 8), index => Assert.Equal(1, counting.LoadsOf(index)));
+        Assert.Throws<ArgumentOutOfRangeException>(() => loader.Epoch(3, startBatch: loader.BatchesPerEpoch + 1));
+    }
+
     [Fact]
     public void TenCropYieldsTenConsecutiveViewsPerSample()
     {

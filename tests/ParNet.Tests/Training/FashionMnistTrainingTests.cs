@@ -25,7 +25,12 @@ public class FashionMnistTrainingTests
 
         var evalOut = new StringWriter();
         Assert.Equal(0, CommandRunner.Run(["eval", "--run", dir.Path, "--subset", "50"], evalOut, evalOut));
-        Assert.Contains("top-1", evalOut.ToString());
+        // `parnet eval` of the last checkpoint on the same 50-per-class test subset must report the accuracy training logged
+        var top1 = System.Text.RegularExpressions.Regex.Match(evalOut.ToString(), @"top-1 (\d+\.\d\d)%");
+        Assert.True(top1.Success, evalOut.ToString());
+        double evalAccuracy = double.Parse(top1.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) / 100;
+        Assert.Equal(accuracy, evalAccuracy, 4);
+        Assert.True(evalAccuracy > 0.5, $"eval top-1 {evalAccuracy:P1} (chance 10%)\n{evalOut}");
         Assert.True(File.Exists(Path.Combine(dir.Path, "eval-last", "confusion.png")));
         // bad input: one line, exit code 2
         Assert.Equal(2, CommandRunner.Run(["train", "--epochs", "x"], evalOut, evalOut));

@@ -107,9 +107,11 @@ public class TrainerTests
             manual_seed(999);
             using var resumed = ModelFactory.Create(config);
             using var ckpt = Checkpoint.Load(Path.Combine(dir.Path, "checkpoints", "last"));
-            using var trainer2 = new Trainer(resumed, data, data, new TrainOptions { Recipe = recipe, RunDirectory = dir.Path, ResumeFrom = ckpt });
+            var resumedTrain = SyntheticSource.Patterns(160, 4, 8, 32);   // the same data, its own count of batches built
+            using var trainer2 = new Trainer(resumed, resumedTrain, data, new TrainOptions { Recipe = recipe, RunDirectory = dir.Path, ResumeFrom = ckpt });
             var result = trainer2.Run();
             Assert.Equal(StopReason.Completed, result.Reason);
+            Assert.Equal(3 + 5, resumedTrain.BatchesBuilt);   // epoch 2 from its batch 2 on, then epoch 3: the 2 trained batches are not rebuilt
             Assert.Equal(3, result.State.History.Count);
             Assert.Equal(15, result.State.GlobalStep);
             var differing = Snapshot(resumed).Where(kv => !kv.Value.SequenceEqual(straight[kv.Key])).Select(kv => $"{kv.Key} max diff {kv.Value.Zip(straight[kv.Key]).Max(p => Math.Abs(p.First - p.Second))}").ToList();

@@ -42,13 +42,18 @@ sealed class SyntheticSource : IBatchSource
     public (int Channels, int Height, int Width) ImageShape { get; }
     public IReadOnlyList<string> ClassNames { get; }
 
-    public IEnumerable<Batch> Epoch(int epoch, CancellationToken cancel = default)
+    /// <summary>Batches built so far (a resume must not build the batches it skips).</summary>
+    public int BatchesBuilt { get; private set; }
+
+    public IEnumerable<Batch> Epoch(int epoch, CancellationToken cancel = default) => Epoch(epoch, 0, cancel);
+
+    public IEnumerable<Batch> Epoch(int epoch, int startBatch, CancellationToken cancel = default)
     {
         var order = Enumerable.Range(0, Count).ToArray();
         if (_shuffle) new Random(_seed * 1000 + epoch).Shuffle(order);
         var images = Corrupt?.Invoke(epoch, _images) ?? _images;
         int size = ImageShape.Channels * ImageShape.Height * ImageShape.Width;
-        for (int first = 0; first < Count; first += BatchSize)
+        for (int first = startBatch * BatchSize; first < Count; first += BatchSize)
         {
             cancel.ThrowIfCancellationRequested();
             int n = Math.Min(BatchSize, Count - first);
@@ -59,6 +64,7 @@ sealed class SyntheticSource : IBatchSource
                 Array.Copy(images, order[first + i] * size, x, i * size, size);
                 y[i] = _labels[order[first + i]];
             }
+            BatchesBuilt++;
             yield return new Batch(tensor(x, [n, ImageShape.Channels, ImageShape.Height, ImageShape.Width]), tensor(y, [(long)n]));
         }
     }

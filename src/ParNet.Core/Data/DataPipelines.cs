@@ -1,0 +1,147 @@
+using ParNet.Models;
+
+namespace ParNet.Data;
+
+/// <summary>
+/// The training and evaluation loaders of each data set, as `parnet train` / `parnet eval` use them and a library
+/// user can: Fashion-MNIST (IDX files), CIFAR-10/100 (binary batches) and image folders (DIR/train, DIR/val).
+/// Bad input gives ArgumentException (unknown data set or split, missing data directory, a size or channel count
+/// the model cannot take), DirectoryNotFoundException / FileNotFoundException (data not where it was looked for).
+/// </summary>
+public static class DataPipelines
+{
+    public static IReadOnlyList<string> Datasets { get; } = ["fashion-mnist", "cifar10", "cifar100", "folder"];
+
+    /// <summary>Classes of a data set (folders: the class folders of DIR/train).</summary>
+    public static int NumClasses(string dataset, string? dataDir) => dataset switch
+    {
+        "fashion-mnist" or "cifar10" => 10,
+        "cifar100" => 100,
+        "folder" => new ImageFolderDataset(Path.Combine(Required(dataDir, dataset), "train")).ClassNames.Count,
+        _ => throw Unknown(dataset),
+    };
+
+    /// <summary>
+    /// The training split with the augmentations: Fashion-MNIST zero-padded to the network side (<see cref="PipelineSteps.FashionSide"/>)
+    /// plus the crop padding, then a random crop; CIFAR: pad, random 32 px crop; both optionally mirrored, normalized
+    /// (channel-adapted to the model), optionally randomly erased. Folders: random-resized-crop, flip, colour jitter,
+    /// RandAugment, random erasing (the released ImageNet scripts).
+    /// <paramref name="dataDir"/>: null finds Fashion-MNIST in its usual places; required for the others.
+    /// </summary>
+    public static DataLoader Train(string dataset, string? dataDir, ModelConfig model, AugmentationSettings augmentation, LoaderOptions options)
+    {
+        var a = augmentation;
+        switch (dataset)
+        {
+            case "fashion-mnist":
+            {
+                var ds = IdxReader.LoadSplit(DataLocations.ResolveFashionMnist(dataDir), train: true, DatasetInfo.FashionMnist.ClassNames);
+                int side = PipelineSteps.FashionSide(model);
+                var steps = new List<IImageTransform> { new RandomCrop(side, (side - PipelineSteps.FashionMnistSide) / 2 + a.CropPadding) };
+                return Augmented(ds, DatasetInfo.FashionMnist, steps, model, a, options);
+            }
+            case "cifar10" or "cifar100":
+            {
+                var (ds, info) = Cifar(dataset, Required(dataDir, dataset), train: true);
+                return Augmented(ds, info, [new RandomCrop(32, a.CropPadding)], model, a, options);
+            }
+            case "folder":
+                return ImageFolderTrain(Path.Combine(Required(dataDir, dataset), "train"), a, options);
+            default: throw Unknown(dataset);
+        }
+    }
+
+    /// <summary>
+    /// An evaluation split (test for fashion-mnist/cifar, val/ for folders, or "train" without augmentation), in file
+    /// order, every image. <paramref name="size"/>: network input side (null: the training side); Fashion-MNIST content
+    /// is resized by size/side and padded like in training. <paramref name="tenCrop"/>: the four corners, centre and
+    /// their mirrors, from an image padded by the crop padding (folders: resized to size/0.875).
+    /// </summary>
+    public static DataLoader Eval(string dataset, string? dataDir, ModelConfig model, AugmentationSettings augmentation, LoaderOptions options,
+                                  string split = "test", int? size = null, bool tenCrop = false)
+    {
+        options = options with { Shuffle = false, DropLast = false };
+        if (split is not ("test" or "train" or "val")) throw new ArgumentException($"split must be test or train; got '{split}'");
+        bool train = split == "train";
+        int tenCropMargin = Math.Max(1, augmentation.CropPadding);   // ten-crop needs room to move, even with no training shift
+        switch (dataset)
+        {
+            case "fashion-mnist":
+            {
+                var ds = IdxReader.LoadSplit(DataLocations.ResolveFashionMnist(dataDir), train, DatasetInfo.FashionMnist.ClassNames);
+                int n = CheckSize(model, size ?? PipelineSteps.FashionSide(model));
+                var steps = PipelineSteps.FashionContent(model, n, tenCrop ? n + 2 * tenCropMargin : n)
+                    .Concat(PipelineSteps.Normalize(DatasetInfo.FashionMnist, model.InChannels));
+                return new DataLoader(ds, new Compose(steps.ToArray()), tenCrop ? options with { TenCrop = new TenCrop(n) } : options);
+            }
+            case "cifar10" or "cifar100":
+            {
+                var (ds, info) = Cifar(dataset, Required(dataDir, dataset), train);
+                int n = CheckSize(model, size ?? 32);
+                var steps = new List<IImageTransform>();
+                if (n != 32) steps.Add(new ResizeShortSide(n, ResampleFilter.Bicubic));
+                if (tenCrop) steps.Add(new RandomCrop(n + 2 * tenCropMargin, tenCropMargin));
+                steps.AddRange(PipelineSteps.Normalize(info, model.InChannels));
+                return new DataLoader(ds, new Compose(steps.ToArray()), tenCrop ? options with { TenCrop = new TenCrop(n) } : options);
+            }
+            case "folder":
+            {
+                int n = CheckSize(model, size ?? augmentation.ImageSize);
+                return ImageFolderEval(Path.Combine(Required(dataDir, dataset), train ? "train" : "val"), n, options, tenCrop);
+            }
+            default: throw Unknown(dataset);
+        }
+    }
+
+    static DataLoader Augmented(InMemoryImageDataset ds, DatasetInfo info, List<IImageTransform> steps, ModelConfig model,
+                                AugmentationSettings a, LoaderOptions options)
+    {
+        if (a.Flip) steps.Add(new HorizontalFlip());
+        steps.AddRange(PipelineSteps.Normalize(info, model.InChannels));
+        if (a.RandomErasing > 0) steps.Add(new RandomErasing(a.RandomErasing));
+        return new DataLoader(ds, new Compose(steps.ToArray()), options);
+    }
+
+    /// <summary>
+    /// ImageNet-style training (the released ParNet scripts): random-resized-crop, flip, optional colour jitter and
+    /// RandAugment m9 mstd0.5, normalize, random erasing. Decoding may halve the resolution until the short side nears
+    /// the image size: the crop is resampled to that size anyway.
+    /// </summary>
+    static DataLoader ImageFolderTrain(string root, AugmentationSettings a, LoaderOptions options)
+    {
+        var steps = new List<IImageTransform> { new RandomResizedCrop(a.ImageSize), new HorizontalFlip() };
+        if (a.ColorJitter > 0) steps.Add(new ColorJitter(a.ColorJitter, a.ColorJitter, a.ColorJitter));
+        if (a.RandAugment) steps.Add(new RandAugment());
+        steps.Add(new Normalize(DatasetInfo.ImageNetMean, DatasetInfo.ImageNetStd));
+        if (a.RandomErasing > 0) steps.Add(new RandomErasing(a.RandomErasing));
+        return new DataLoader(new ImageFolderDataset(root), new Compose(steps.ToArray()), options with { DecodeMinShortSide = a.ImageSize });
+    }
+
+    /// <summary>ImageNet-style evaluation: resize to size/0.875 bicubic, centre crop (or ten-crop), normalize.</summary>
+    static DataLoader ImageFolderEval(string root, int size, LoaderOptions options, bool tenCrop)
+    {
+        var resize = new ResizeCenterCrop(size);
+        var normalize = new Normalize(DatasetInfo.ImageNetMean, DatasetInfo.ImageNetStd);
+        var opts = options with { DecodeMinShortSide = resize.ResizeTo };
+        if (tenCrop)
+            return new DataLoader(new ImageFolderDataset(root),
+                new Compose(new ResizeShortSide(resize.ResizeTo), normalize), opts with { TenCrop = new TenCrop(size) });
+        return new DataLoader(new ImageFolderDataset(root), new Compose(resize, normalize), opts);
+    }
+
+    static int CheckSize(ModelConfig model, int n)
+    {
+        try { model.CheckImageSize(n, n); }
+        catch (ArgumentException e) { throw new ArgumentException($"image size {n}: {e.Message}", e); }
+        return n;
+    }
+
+    static string Required(string? dataDir, string dataset) =>
+        dataDir ?? throw new ArgumentException($"the {dataset} data set needs a data directory (--data DIR)");
+
+    static ArgumentException Unknown(string dataset) => new($"unknown data set '{dataset}'; known: {string.Join(", ", Datasets)}");
+
+    static (InMemoryImageDataset, DatasetInfo) Cifar(string dataset, string dir, bool train) => dataset == "cifar10"
+        ? (CifarReader.LoadCifar10(dir, train), DatasetInfo.Cifar10)
+        : (CifarReader.LoadCifar100(dir, train), DatasetInfo.Cifar100);
+}

@@ -1,0 +1,44 @@
+using ParNet.Models;
+
+namespace ParNet.Training;
+
+public enum StopReason { Completed, Interrupted, TimeBudget }
+
+/// <summary>A NaN or infinite loss: the run stops, the last good checkpoint is left as it was.</summary>
+public sealed class TrainingDivergedException(string message) : Exception(message);
+
+/// <summary>What a <see cref="Trainer"/> run ended with: why, its state, and its checkpoints.</summary>
+public sealed record TrainResult(StopReason Reason, TrainingState State, string LastCheckpoint, string? BestCheckpoint);
+
+/// <summary>How a <see cref="Trainer"/> runs: the recipe, where it writes, its budgets and numeric formats.</summary>
+public sealed record TrainOptions
+{
+    public required Recipe Recipe { get; init; }
+    /// <summary>Run folder: checkpoints/, metrics.csv, tensorboard/, *.png.</summary>
+    public required string RunDirectory { get; init; }
+    /// <summary>Stop (saving a resumable checkpoint) once this much training time has passed in this process (null: no limit).</summary>
+    public TimeSpan? TimeBudget { get; init; }
+    /// <summary>
+    /// Fit the LR schedule into this much wall time of the run (training, evaluation and checkpoints, resumes
+    /// included; a resumed run keeps the budget it was started with unless given another): the schedule stands at
+    /// the epoch position or at the fraction of this time used, whichever is further along, so a machine too slow
+    /// for the recipe's epochs still anneals the LR to its end and the run ends early but complete ("budgeted
+    /// training", Li, Yumer and Ramanan, ICLR 2020). On a machine fast enough for the epochs it changes nothing.
+    /// </summary>
+    public TimeSpan? ScheduleBudget { get; init; }
+    /// <summary>Where time comes from (default the system's; tests pass a manual clock).</summary>
+    public TimeProvider Clock { get; init; } = TimeProvider.System;
+    /// <summary>Model weights and activations in bfloat16; the optimizer keeps float32 master weights (off: float32 is exact).</summary>
+    public bool BFloat16 { get; init; }
+    /// <summary>Weights and batches in channels_last (see <see cref="MemoryFormat"/>): same numbers, faster convs (hence on).</summary>
+    public bool ChannelsLast { get; init; } = true;
+    /// <summary>Continue from this checkpoint (see <see cref="Checkpoint.Load"/>); null starts fresh.</summary>
+    public LoadedCheckpoint? ResumeFrom { get; init; }
+    /// <summary>Evaluate on the test source every this many epochs (and always after the last); 1: every epoch's metrics have a test accuracy.</summary>
+    public int EvalEvery { get; init; } = 1;
+    /// <summary>Per-step TensorBoard scalars every this many steps (0: none); 20 keeps the event file small yet shows the curve.</summary>
+    public int StepLogEvery { get; init; } = 20;
+    public IProgress<TrainEvent>? Progress { get; init; }
+    /// <summary>Test hook: stop as if interrupted once this many steps have run in this process.</summary>
+    public long? StopAfterSteps { get; init; }
+}

@@ -1,0 +1,96 @@
+using ParNet.Data;
+using ParNet.Models;
+using ParNet.Training;
+
+namespace ParNet.Tests.Data;
+
+/// <summary>The library's data pipelines (no CLI): the fashion-mnist recipe's augmentations on the real data set.</summary>
+public class DataPipelineTests
+{
+    static readonly ModelConfig FashionModel = ModelRegistry.Get(Recipes.FashionMnist.Model) with { InChannels = 1 };
+    const float Mean = 0.2860f, Std = 0.3530f;
+
+    static void RequireFashionMnist() =>
+        Assert.True(IdxReader.HasSplit(DataLocations.SystemFashionMnist, train: true) || IdxReader.HasSplit(DataLocations.LocalFashionMnist, train: true),
+            "Fashion-MNIST is not installed: run scripts/install-data.sh");
+
+    /// <summary>Whether <paramref name="view"/> (side x side) is the 28 px image, normalized, mirrored or not, at (top, left), zero padding around.</summary>
+    static bool Matches(float[] view, int side, ImageF raw, int top, int left, bool mirrored)
+    {
+        float pad = (0f - Mean) / Std;
+        for (int y = 0; y < side; y++)
+            for (int x = 0; x < side; x++)
+            {
+                int sy = y - top, sx = x - left;
+                bool inside = sy >= 0 && sy < 28 && sx >= 0 && sx < 28;
+                float expected = inside ? (raw.Data[sy * 28 + (mirrored ? 27 - sx : sx)] - Mean) / Std : pad;
+                if (Math.Abs(view[y * side + x] - expected) > 1e-5f) return false;
+            }
+        return true;
+    }
+
+    [Fact]
+    public void FashionMnistTrainingBatchIsTheRecipesShiftedMirroredPaddedImage()
+    {
+        RequireFashionMnist();
+        var recipe = Recipes.FashionMnist;   // 28 px padded to 32 (CIFAR layout), shift +-2, flip
+        var loader = DataPipelines.Train("fashion-mnist", null, FashionModel, recipe.Augmentation(),
+            new LoaderOptions { BatchSize = 64, Seed = 3, Workers = 0 });
+        Assert.Equal((1, 32, 32), loader.ImageShape);
+        var order = loader.EpochOrder(0);
+        using var batch = loader.Epoch(0).First();
+        Assert.Equal(new long[] { 64, 1, 32, 32 }, batch.Images.shape);
+        var pixels = batch.Images.data<float>().ToArray();
+        var labels = batch.Labels.data<long>().ToArray();
+        int mirroredOnly = 0, plainOnly = 0;
+        var shifts = new HashSet<(int, int)>();
+        for (int i = 0; i < 64; i++)
+        {
+            Assert.Equal(loader.Dataset.LabelOf(order[i]), labels[i]);
+            var raw = loader.Dataset.Load(order[i]);
+            var view = pixels.AsSpan(i * 1024, 1024).ToArray();
+            var matches = (from dy in Enumerable.Range(-2, 5) from dx in Enumerable.Range(-2, 5) from m in new[] { false, true }
+                           where Matches(view, 32, raw, 2 + dy, 2 + dx, m) select (dy, dx, m)).ToList();
+            Assert.True(matches.Count > 0, $"image {i} is not its 28 px original shifted by at most 2 px inside 32 px");
+            if (matches.All(t => t.m)) mirroredOnly++;
+            if (matches.All(t => !t.m)) plainOnly++;
+            if (matches.Select(t => (t.dy, t.dx)).Distinct().Count() == 1) shifts.Add((matches[0].dy, matches[0].dx));
+        }
+        Assert.True(mirroredOnly > 10 && plainOnly > 10, $"flip with p = 0.5: {mirroredOnly} mirrored, {plainOnly} not, of 64");
+        Assert.True(shifts.Count >= 5, $"random shifts: only {shifts.Count} distinct ones identified");
+    }
+
+    [Fact]
+    public void FashionMnistEvaluationCentresTheImageWithoutAugmentation()
+    {
+        RequireFashionMnist();
+        var loader = DataPipelines.Eval("fashion-mnist", null, FashionModel, Recipes.FashionMnist.Augmentation(),
+            new LoaderOptions { BatchSize = 16, Workers = 0, Shuffle = true });
+        using var batch = loader.Epoch(0).First();
+        var pixels = batch.Images.data<float>().ToArray();
+        for (int i = 0; i < 16; i++)   // file order (evaluation never shuffles), content at (2, 2)
+            Assert.True(Matches(pixels.AsSpan(i * 1024, 1024).ToArray(), 32, loader.Dataset.Load(i), 2, 2, mirrored: false), $"test image {i}");
+    }
+
+    [Fact]
+    public void BadInputIsAnArgumentExceptionThatSaysWhatIsWrong()
+    {
+        var augmentation = new AugmentationSettings();
+        var options = new LoaderOptions();
+        Assert.Contains("unknown data set 'svhn'", Assert.Throws<ArgumentException>(() => DataPipelines.Train("svhn", "x", FashionModel, augmentation, options)).Message);
+        Assert.Contains("needs a data directory", Assert.Throws<ArgumentException>(() => DataPipelines.Train("cifar10", null, FashionModel, augmentation, options)).Message);
+        Assert.Contains("split must be test or train", Assert.Throws<ArgumentException>(() => DataPipelines.Eval("cifar10", "x", FashionModel, augmentation, options, split: "dev")).Message);
+    }
+
+    [Fact]
+    public void NormalizeAdaptsGreyToRgbAndRejectsOtherChannelCounts()
+    {
+        var steps = PipelineSteps.Normalize(DatasetInfo.FashionMnist, 3).ToArray();
+        var image = new ImageF(1, 1, 1);
+        image.Data[0] = 0.5f;
+        foreach (var step in steps) image = step.Apply(image, new SampleRandom(0));
+        Assert.Equal(3, image.Channels);
+        Assert.All(image.Data, v => Assert.Equal((0.5f - Mean) / Std, v, 5));
+        Assert.Contains("has 1 channel(s); the model takes 4", Assert.Throws<ArgumentException>(() => PipelineSteps.Normalize(DatasetInfo.FashionMnist, 4)).Message);
+    }
+}
