@@ -43,6 +43,7 @@ public sealed class MetricsLog : IDisposable
     /// <summary>
     /// The first <paramref name="count"/> images of a training batch (NCHW, as fed to the model), each rescaled to
     /// [0, 1] by its own min and max (the batch is normalized), as "train/sample_I"; only the first call writes.
+    /// Four by default: enough to see what the augmentation does, few enough to keep the images tab short.
     /// </summary>
     public void SampleImages(Tensor batch, long step, int count = 4)
     {

@@ -57,7 +57,7 @@ public sealed class TensorBoardWriter : IDisposable
     /// <summary>An image (TensorBoard's "images" tab): a CHW tensor with values in [0, 1], 1 or 3 channels.</summary>
     public void AddImage(string tag, Tensor chw, long step)
     {
-        using var image = chw.detach().to(ScalarType.Float32).cpu().clamp(0, 1);
+        using var image = chw.detach().to(ScalarType.Float32).cpu().clamp(0, 1).contiguous();   // a channels_last batch gives strided views
         _writer.add_img(tag, image, Step(step), dataformats: "CHW");
     }
 
