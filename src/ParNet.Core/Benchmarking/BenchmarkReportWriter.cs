@@ -1,8 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
-using SkiaSharp;
-using ParNet.Models.Tracing;
+using ParNet.Training;
 
 namespace ParNet.Benchmarking;
 
@@ -78,41 +77,21 @@ public static class BenchmarkReportWriter
         return sb.ToString();
     }
 
-    public static void Chart(BenchmarkReport r, string path)
-    {
-        var rows = r.Results;
-        const int width = 900, rowHeight = 28, left = 330, right = 90, top = 50, bottom = 40;
-        int height = top + bottom + Math.Max(1, rows.Count) * rowHeight;
-        using var surface = SKSurface.Create(new SKImageInfo(width, height));
-        var canvas = surface.Canvas;
-        canvas.Clear(SKColors.White);
-        using var font = new SKFont(SKTypeface.Default, 13);
-        using var titleFont = new SKFont(SKTypeface.Default, 16);
-        using var text = new SKPaint { Color = SKColors.Black, IsAntialias = true };
-        using var bar = new SKPaint { Color = new SKColor(0x1f, 0x77, 0xb4), IsAntialias = true };
-        using var onnx = new SKPaint { Color = new SKColor(0xff, 0x7f, 0x0e), IsAntialias = true };
-        using var baseline = new SKPaint { Color = new SKColor(0x99, 0x99, 0x99), IsAntialias = true };
-        using var pytorch = new SKPaint { Color = new SKColor(0x2c, 0xa0, 0x2c), IsAntialias = true };
-        using var whisker = new SKPaint { Color = SKColors.Black, StrokeWidth = 1.5f, IsAntialias = true, Style = SKPaintStyle.Stroke };
-        canvas.DrawText($"batch-1 latency, ms (median, min-max whiskers), {r.Options.Model.Name} {r.Options.ImageSize}px, {r.Options.Threads} threads", 10, 25, titleFont, text);
-        double max = rows.Count == 0 ? 1 : rows.Max(x => x.Latency.Max) * 1e3;
-        float plotWidth = width - left - right;
-        float X(double ms) => left + (float)(ms / max) * plotWidth;
-        for (int i = 0; i < rows.Count; i++)
-        {
-            var x = rows[i];
-            float y = top + i * rowHeight;
-            var paint = x.Engine == "ONNX Runtime" ? onnx : x.Key.StartsWith("pytorch-", StringComparison.Ordinal) ? pytorch
-                : x.Key.StartsWith("resnet", StringComparison.Ordinal) ? baseline : bar;
-            canvas.DrawText(x.Name.Length > 44 ? x.Name[..44] : x.Name, 10, y + 18, font, text);
-            canvas.DrawRect(left, y + 5, X(x.LatencyMs) - left, rowHeight - 10, paint);
-            float ym = y + rowHeight / 2f;
-            canvas.DrawLine(X(x.Latency.Min * 1e3), ym, X(x.Latency.Max * 1e3), ym, whisker);
-            canvas.DrawText(F(x.LatencyMs, "F1"), X(x.Latency.Max * 1e3) + 6, y + 18, font, text);
-        }
-        using var image = surface.Snapshot();
-        using var data = image.Encode(SKEncodedImageFormat.Png, 100);
-        using var file = File.Create(path);
-        data.SaveTo(file);
-    }
+    static readonly (string Name, ScottPlot.Color Color)[] EngineColors =
+    [
+        ("ParNet, TorchSharp", Charts.Color(0)), ("ParNet, ONNX Runtime", Charts.Color(1)),
+        ("ResNet baselines, TorchSharp", new(0x99, 0x99, 0x99)), ("PyTorch (authors' code, torchvision)", Charts.Color(2)),
+    ];
+
+    static ScottPlot.Color ColorOf(BenchmarkResult x) =>
+        x.Engine == "ONNX Runtime" ? EngineColors[1].Color : x.Key.StartsWith("pytorch-", StringComparison.Ordinal) ? EngineColors[3].Color
+        : x.Key.StartsWith("resnet", StringComparison.Ordinal) ? EngineColors[2].Color : EngineColors[0].Color;
+
+    /// <summary>Batch-1 latency bars with min-max whiskers; a log axis when the times span more than 10x. Returns whether it was.</summary>
+    public static bool Chart(BenchmarkReport r, string path) =>
+        Charts.HorizontalBars(path,
+            $"batch-1 latency, {r.Options.Model.Name} {r.Options.ImageSize}px, {r.Options.Threads} threads",
+            "milliseconds (bar: median; whisker: min-max)",
+            r.Results.Select(x => new Charts.BarItem($"{x.Name} ({x.Engine})", x.LatencyMs, x.Latency.Min * 1e3, x.Latency.Max * 1e3, ColorOf(x))).ToList(),
+            EngineColors.Where(e => r.Results.Any(x => ColorOf(x) == e.Color)).ToList());
 }

@@ -1,4 +1,6 @@
 using System.Globalization;
+using Google.Protobuf;
+using Onnx;
 using TorchSharp.Modules;
 using ParNet.Models;
 using static TorchSharp.torch;
@@ -34,19 +36,23 @@ public static class OnnxExporter
 
     public static void Export(ImageClassifier model, string path, int imageSize, OnnxExportOptions? options = null)
     {
-        var bytes = ExportToMemory(model, imageSize, imageSize, options);
+        var proto = BuildModel(model, imageSize, imageSize, options);
         string full = Path.GetFullPath(path);
         Directory.CreateDirectory(Path.GetDirectoryName(full)!);
         string tmp = full + ".tmp";
-        using (var f = File.Create(tmp)) f.Write(bytes.Span);
+        using (var f = File.Create(tmp)) proto.WriteTo(f);
         File.Move(tmp, full, overwrite: true);
     }
 
     /// <summary>The serialized ModelProto (InferenceSession accepts it as a byte array).</summary>
     public static byte[] ExportToBytes(ImageClassifier model, int imageSize, OnnxExportOptions? options = null) =>
-        ExportToMemory(model, imageSize, imageSize, options).ToArray();
+        BuildModel(model, imageSize, imageSize, options).ToByteArray();
 
-    public static ReadOnlyMemory<byte> ExportToMemory(ImageClassifier model, int height, int width, OnnxExportOptions? options = null)
+    public static ReadOnlyMemory<byte> ExportToMemory(ImageClassifier model, int height, int width, OnnxExportOptions? options = null) =>
+        BuildModel(model, height, width, options).ToByteArray();
+
+    /// <summary>The ModelProto (OnnxSharp's generated class) of a model traced at height x width.</summary>
+    public static ModelProto BuildModel(ImageClassifier model, int height, int width, OnnxExportOptions? options = null)
     {
         options ??= new OnnxExportOptions();
         var graph = model.Trace(height, width);
@@ -55,9 +61,9 @@ public static class OnnxExporter
 
         var input = graph.Nodes[0];
         long? batch = options.DynamicBatch ? null : options.FixedBatch;
-        var graphProto = Onnx.Graph(model.Config.Name, builder.Nodes, builder.Initializers,
-            [Onnx.ValueInfo(options.InputName, Onnx.Float, [batch, .. input.Shape.Select(d => (long?)d)])],
-            [Onnx.ValueInfo(options.OutputName, Onnx.Float, [batch, .. graph.Output.Shape.Select(d => (long?)d)])]);
+        var graphProto = OnnxMessages.Graph(model.Config.Name, builder.Nodes, builder.Initializers,
+            [OnnxMessages.ValueInfo(options.InputName, TensorProto.Types.DataType.Float, [batch, .. input.Shape.Select(d => (long?)d)])],
+            [OnnxMessages.ValueInfo(options.OutputName, TensorProto.Types.DataType.Float, [batch, .. graph.Output.Shape.Select(d => (long?)d)])]);
 
         var info = (options.Info ?? new DeploymentInfo()) with
         {
@@ -66,9 +72,9 @@ public static class OnnxExporter
             Fused = options.Info?.Fused ?? IsFused(graph),
         };
         string version = typeof(OnnxExporter).Assembly.GetName().Version?.ToString() ?? "0";
-        var proto = Onnx.Model(IrVersion, "parnet-dotnet", version, Opset, graphProto, info.ToMetadata(),
+        var proto = OnnxMessages.Model(IrVersion, "parnet-dotnet", version, Opset, graphProto, info.ToMetadata(),
             $"{model.Config.Name}, {height}x{width}, {(info.Fused == true ? "fused" : "training form")}");
-        return proto.ToMemory();
+        return proto;
     }
 
     /// <summary>A fused ParNet has re-parameterized convs (state-dict keys ending in rbr_reparam).</summary>
@@ -76,8 +82,8 @@ public static class OnnxExporter
 
     sealed class GraphBuilder(OnnxExportOptions options)
     {
-        public List<ProtoMessage> Nodes { get; } = new();
-        public List<ProtoMessage> Initializers { get; } = new();
+        public List<NodeProto> Nodes { get; } = new();
+        public List<TensorProto> Initializers { get; } = new();
         readonly HashSet<string> _initializerNames = new(StringComparer.Ordinal);
         readonly Dictionary<int, string> _values = new();
 
@@ -86,7 +92,7 @@ public static class OnnxExporter
             foreach (var node in graph.Nodes)
                 _values[node.Id] = Emit(node, node == graph.Output ? options.OutputName : $"t{node.Id}");
             if (_values[graph.Output.Id] != options.OutputName)   // the last node was an alias (dropout)
-                Nodes.Add(Onnx.Node("Identity", "output", [_values[graph.Output.Id]], [options.OutputName]));
+                Nodes.Add(OnnxMessages.Node("Identity", "output", [_values[graph.Output.Id]], [options.OutputName]));
         }
 
         string In(GraphNode node, int i = 0) => _values[node.Inputs[i].Id];
@@ -94,8 +100,8 @@ public static class OnnxExporter
         /// <summary>Unique node names: the module's key when there is one, and the node's position.</summary>
         string OpName(GraphNode node, string op) => node.Name.Length > 0 ? $"{node.Name}/{op}_{Nodes.Count}" : $"{op}_{Nodes.Count}";
 
-        void Op(string op, GraphNode node, string[] inputs, string output, params ProtoMessage[] attributes) =>
-            Nodes.Add(Onnx.Node(op, OpName(node, op), inputs, [output], attributes));
+        void Op(string op, GraphNode node, string[] inputs, string output, params AttributeProto[] attributes) =>
+            Nodes.Add(OnnxMessages.Node(op, OpName(node, op), inputs, [output], attributes));
 
         /// <summary>Emits the node's operators; returns the name of its output value.</summary>
         string Emit(GraphNode node, string output)
@@ -112,7 +118,7 @@ public static class OnnxExporter
                     var fc = (Linear)Module(node);
                     var inputs = new List<string> { In(node), Weight(node.Name + ".weight", fc.weight!) };
                     if (fc.bias is not null) inputs.Add(Weight(node.Name + ".bias", fc.bias));
-                    Op("Gemm", node, inputs.ToArray(), output, Onnx.Attribute("transB", 1L));
+                    Op("Gemm", node, inputs.ToArray(), output, OnnxMessages.Attribute("transB", 1L));
                     return output;
                 }
                 case LayerKind.BatchNorm:
@@ -124,7 +130,7 @@ public static class OnnxExporter
                     string mean = Weight(node.Name + ".running_mean", bn.running_mean ?? throw NoStats(node));
                     string variance = Weight(node.Name + ".running_var", bn.running_var ?? throw NoStats(node));
                     Op("BatchNormalization", node, [In(node), scale, bias, mean, variance], output,
-                        Onnx.Attribute("epsilon", (float)bn.eps), Onnx.Attribute("momentum", (float)(bn.momentum ?? 0.1)));
+                        OnnxMessages.Attribute("epsilon", (float)bn.eps), OnnxMessages.Attribute("momentum", (float)(bn.momentum ?? 0.1)));
                     return output;
                 }
                 case LayerKind.Activation:
@@ -165,21 +171,21 @@ public static class OnnxExporter
                     Op("Mul", node, [In(node, 0), In(node, 1)], output);
                     return output;
                 case LayerKind.AvgPool2x2:
-                    Op("AveragePool", node, [In(node)], output, Onnx.Attribute("kernel_shape", [2L, 2L]), Onnx.Attribute("strides", [2L, 2L]));
+                    Op("AveragePool", node, [In(node)], output, OnnxMessages.Attribute("kernel_shape", [2L, 2L]), OnnxMessages.Attribute("strides", [2L, 2L]));
                     return output;
                 case LayerKind.Subsample2:   // x[:, :, ::2, ::2]
                     Op("Slice", node, [In(node), Ints("const.slice_starts", [0, 0]), Ints("const.slice_ends", [long.MaxValue, long.MaxValue]),
                         Ints("const.slice_axes", [2, 3]), Ints("const.slice_steps", [2, 2])], output);
                     return output;
                 case LayerKind.MaxPool3x3Stride2:
-                    Op("MaxPool", node, [In(node)], output, Onnx.Attribute("kernel_shape", [3L, 3L]),
-                        Onnx.Attribute("strides", [2L, 2L]), Onnx.Attribute("pads", [1L, 1L, 1L, 1L]));
+                    Op("MaxPool", node, [In(node)], output, OnnxMessages.Attribute("kernel_shape", [3L, 3L]),
+                        OnnxMessages.Attribute("strides", [2L, 2L]), OnnxMessages.Attribute("pads", [1L, 1L, 1L, 1L]));
                     return output;
                 case LayerKind.GlobalAvgPool:
                     Op("GlobalAveragePool", node, [In(node)], output);
                     return output;
                 case LayerKind.Flatten:
-                    Op("Flatten", node, [In(node)], output, Onnx.Attribute("axis", 1L));
+                    Op("Flatten", node, [In(node)], output, OnnxMessages.Attribute("axis", 1L));
                     return output;
                 case LayerKind.Dropout:   // eval form: identity
                     return In(node);
@@ -189,7 +195,7 @@ public static class OnnxExporter
                     string axes = Ints("const.axes_2", [2]);
                     Op("Unsqueeze", node, [In(node, 0), axes], output + "_a");
                     Op("Unsqueeze", node, [In(node, 1), axes], output + "_b");
-                    Op("Concat", node, [output + "_a", output + "_b"], output + "_ab", Onnx.Attribute("axis", 2L));
+                    Op("Concat", node, [output + "_a", output + "_b"], output + "_ab", OnnxMessages.Attribute("axis", 2L));
                     Op("Reshape", node, [output + "_ab", Ints("const.shape_" + string.Join("x", node.Shape), [0, .. node.Shape])], output);
                     return output;
                 }
@@ -200,7 +206,7 @@ public static class OnnxExporter
                     if (c % groups != 0) throw new InvalidOperationException($"channel shuffle: {c} channels, {groups} groups");
                     long[] grouped = [0, groups, c / groups, h, w];
                     Op("Reshape", node, [In(node), Ints("const.shape_" + string.Join("x", grouped[1..]), grouped)], output + "_grouped");
-                    Op("Transpose", node, [output + "_grouped"], output + "_swapped", Onnx.Attribute("perm", [0L, 2L, 1L, 3L, 4L]));
+                    Op("Transpose", node, [output + "_grouped"], output + "_swapped", OnnxMessages.Attribute("perm", [0L, 2L, 1L, 3L, 4L]));
                     Op("Reshape", node, [output + "_swapped", Ints("const.shape_" + string.Join("x", node.Shape), [0, .. node.Shape])], output);
                     return output;
                 }
@@ -217,11 +223,11 @@ public static class OnnxExporter
             if (conv.bias is not null) inputs.Add(Weight(node.Name + ".bias", conv.bias));   // fused convs (rbr_reparam)
             long[] pads = conv.padding.Select(p => (long)p).ToArray();
             Op("Conv", node, inputs.ToArray(), output,
-                Onnx.Attribute("kernel_shape", conv.kernel_size.Select(k => (long)k).ToArray()),
-                Onnx.Attribute("strides", conv.stride.Select(s => (long)s).ToArray()),
-                Onnx.Attribute("pads", [.. pads, .. pads]),   // begin (top, left), end (bottom, right)
-                Onnx.Attribute("dilations", conv.dilation.Select(d => (long)d).ToArray()),
-                Onnx.Attribute("group", (long)conv.groups));
+                OnnxMessages.Attribute("kernel_shape", conv.kernel_size.Select(k => (long)k).ToArray()),
+                OnnxMessages.Attribute("strides", conv.stride.Select(s => (long)s).ToArray()),
+                OnnxMessages.Attribute("pads", [.. pads, .. pads]),   // begin (top, left), end (bottom, right)
+                OnnxMessages.Attribute("dilations", conv.dilation.Select(d => (long)d).ToArray()),
+                OnnxMessages.Attribute("group", (long)conv.groups));
         }
 
         static nn.Module Module(GraphNode node) =>
@@ -236,20 +242,20 @@ public static class OnnxExporter
             {
                 using var scope = NewDisposeScope();
                 var t = tensor.detach().cpu().to(ScalarType.Float32).contiguous();
-                Initializers.Add(Onnx.FloatTensor(name, t.shape, t.data<float>().ToArray()));
+                Initializers.Add(OnnxMessages.FloatTensor(name, t.shape, t.data<float>().ToArray()));
             }
             return name;
         }
 
         string Constant(string name, float[] values, long[] dims)
         {
-            if (_initializerNames.Add(name)) Initializers.Add(Onnx.FloatTensor(name, dims, values));
+            if (_initializerNames.Add(name)) Initializers.Add(OnnxMessages.FloatTensor(name, dims, values));
             return name;
         }
 
         string Ints(string name, long[] values)
         {
-            if (_initializerNames.Add(name)) Initializers.Add(Onnx.Int64Tensor(name, values));
+            if (_initializerNames.Add(name)) Initializers.Add(OnnxMessages.Int64Tensor(name, values));
             return name;
         }
     }

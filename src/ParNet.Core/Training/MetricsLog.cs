@@ -1,12 +1,15 @@
 using System.Globalization;
 using System.Text;
+using TorchSharp;
+using static TorchSharp.torch;
 
 namespace ParNet.Training;
 
 /// <summary>
 /// The run folder's logs: metrics.csv (one row per epoch, rewritten from the full history so a resumed run
 /// has one consistent file), TensorBoard scalars under tensorboard/, and PNG plots of loss, accuracy and
-/// learning rate. Also per-step scalars (train loss, LR) to TensorBoard.
+/// learning rate. Also per-step scalars (train loss, LR), per-epoch weight histograms (<see cref="WeightHistograms"/>)
+/// and, once, a few training images (<see cref="SampleImages"/>) to TensorBoard.
 /// </summary>
 public sealed class MetricsLog : IDisposable
 {
@@ -26,6 +29,35 @@ public sealed class MetricsLog : IDisposable
     public const string CsvHeader = "epoch,lr,train_loss,train_acc,test_loss,test_acc,test_top5,epoch_seconds,images_per_sec,elapsed_seconds,rss_mib";
 
     public void Step(long step, double loss, double lr) => _tensorBoard.AddScalars([("step/train_loss", loss), ("step/lr", lr)], step);
+
+    /// <summary>One histogram per weight tensor (tag "weights/NAME"), at step = the epoch, for TensorBoard's histograms tab.</summary>
+    public void WeightHistograms(nn.Module model, int epoch)
+    {
+        using var scope = NewDisposeScope();
+        foreach (var (name, parameter) in model.named_parameters())
+            _tensorBoard.AddHistogram("weights/" + name, parameter, epoch);
+    }
+
+    bool _imagesLogged;
+
+    /// <summary>
+    /// The first <paramref name="count"/> images of a training batch (NCHW, as fed to the model), each rescaled to
+    /// [0, 1] by its own min and max (the batch is normalized), as "train/sample_I"; only the first call writes.
+    /// Four by default: enough to see what the augmentation does, few enough to keep the images tab short.
+    /// </summary>
+    public void SampleImages(Tensor batch, long step, int count = 4)
+    {
+        if (_imagesLogged) return;
+        _imagesLogged = true;
+        using var scope = NewDisposeScope();
+        long n = Math.Min(count, batch.shape[0]);
+        for (long i = 0; i < n; i++)
+        {
+            var image = batch[i].to(ScalarType.Float32);
+            var (lo, hi) = (image.min(), image.max());
+            _tensorBoard.AddImage($"train/sample_{i}", (image - lo) / (hi - lo).clamp_min(1e-6), step);
+        }
+    }
 
     public void Epoch(EpochMetrics m, IReadOnlyList<EpochMetrics> history)
     {

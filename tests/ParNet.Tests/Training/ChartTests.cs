@@ -1,0 +1,72 @@
+using ParNet.Benchmarking;
+using ParNet.Models;
+using ParNet.Training;
+using SkiaSharp;
+
+namespace ParNet.Tests.Training;
+
+public class ChartTests
+{
+    [Theory]
+    [InlineData(1, 3, new double[] { 1, 2, 3 })]
+    [InlineData(1, 10, new double[] { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 })]
+    [InlineData(1, 36, new double[] { 5, 10, 15, 20, 25, 30, 35 })]
+    [InlineData(1, 17, new double[] { 2, 4, 6, 8, 10, 12, 14, 16 })]
+    [InlineData(0.5, 1.5, new double[] { 1 })]
+    [InlineData(1, 300, new double[] { 50, 100, 150, 200, 250, 300 })]
+    public void EpochTicksAreWholeNumbersWithinTheRange(double min, double max, double[] expected)
+    {
+        var ticks = Charts.WholeTicks(min, max);
+        Assert.Equal(expected, ticks);
+        Assert.All(ticks, t => Assert.Equal(Math.Round(t), t));
+    }
+
+    [Fact]
+    public void LogAxisOnlyWhenValuesSpanMoreThanTenTimes()
+    {
+        Assert.False(Charts.NeedsLogAxis(26, 255));   // 9.8x
+        Assert.True(Charts.NeedsLogAxis(24, 5000));
+        Assert.False(Charts.NeedsLogAxis(0, 5000));    // a zero has no logarithm
+        Assert.Equal([20, 50, 100, 200, 500, 1000, 2000, 5000], Charts.LogTicks(15, 5000));
+    }
+
+    static BenchmarkResult Row(string key, string name, double ms) => new()
+    {
+        Key = key, Name = name, Engine = "TorchSharp", GflopPerImage = 1, Batch = 8,
+        Latency = new TimingStats(ms / 1e3, ms / 1e3 * 0.9, ms / 1e3 * 1.2, 20), BatchTime = new TimingStats(0.1, 0.1, 0.1, 4),
+    };
+
+    static BenchmarkReport Report(params BenchmarkResult[] rows) => new()
+    {
+        Options = new InferenceBenchmarkOptions { Model = ModelRegistry.Get("parnet_s"), Threads = 2 },
+        Command = "parnet bench", Machine = "test", StartedUtc = DateTime.UtcNow, Seconds = 1, LoadBefore = "", LoadAfter = "",
+        MatmulGflops = 100, MatmulGflopsMedian = 100, Results = rows,
+    };
+
+    [Fact]
+    public void BenchChartIsLogarithmicForAnOutlierAndGrowsWithTheRows()
+    {
+        using var dir = new TempDir();
+        string even = Path.Combine(dir.Path, "even.png"), outlier = Path.Combine(dir.Path, "outlier.png");
+        Assert.False(BenchmarkReportWriter.Chart(Report(Row("fused", "parnet_s fused", 40), Row("resnet18", "TorchVision resnet18", 26)), even));
+        Assert.True(BenchmarkReportWriter.Chart(Report(Row("unfused", "authors' ParNet [96, 192, 384, 1280] silu unfused", 5000),
+            Row("fused", "parnet_s fused", 40), Row("resnet18", "TorchVision resnet18", 26)), outlier));
+        using var a = SKBitmap.Decode(even);
+        using var b = SKBitmap.Decode(outlier);
+        Assert.Equal(1000, a.Width);
+        Assert.Equal(30, b.Height - a.Height);   // one row more, 30 px each
+    }
+
+    [Fact]
+    public void ConfusionPngDecodes()
+    {
+        using var dir = new TempDir();
+        string path = Path.Combine(dir.Path, "c.png");
+        Charts.Confusion(path, new long[,] { { 5, 1 }, { 0, 6 } }, ["cat", "dog"]);
+        using var png = SKBitmap.Decode(path);
+        Assert.Equal((820, 760), (png.Width, png.Height));
+    }
+
+    [Fact]
+    public void TheChartFontShipsWithTheLibrary() => Assert.True(new FileInfo(ChartFonts.FontFile).Length > 100_000);
+}
