@@ -19,7 +19,7 @@ public class CifarReaderTests
     }
 
     [Fact]
-    public void Cifar10ReadsPlanarPixelsLabelsAndMetaNames()
+    public void Cifar10_reads_planar_pixels_labels_and_meta_names()
     {
         using var dir = new TempDirectory();
         for (int b = 1; b <= 5; b++)
@@ -38,7 +38,7 @@ public class CifarReaderTests
     }
 
     [Fact]
-    public void Cifar100ReadsFineOrCoarseLabels()
+    public void Cifar100_reads_fine_or_coarse_labels()
     {
         using var dir = new TempDirectory();
         System.IO.File.WriteAllBytes(dir.File("test.bin"), Records(3, 2, r => [(byte)(r + 17), (byte)(r * 40 + 5)]));
@@ -53,7 +53,7 @@ public class CifarReaderTests
     }
 
     [Fact]
-    public void SizeNotAMultipleOfTheRecordIsRejected()
+    public void Size_not_a_multiple_of_the_record_is_rejected()
     {
         using var dir = new TempDirectory();
         System.IO.File.WriteAllBytes(dir.File("test_batch.bin"), Records(2, 1, _ => [1])[..^1]);
@@ -63,7 +63,7 @@ public class CifarReaderTests
     }
 
     [Fact]
-    public void LabelOutOfRangeIsRejected()
+    public void Label_out_of_range_is_rejected()
     {
         using var dir = new TempDirectory();
         System.IO.File.WriteAllBytes(dir.File("test_batch.bin"), Records(2, 1, r => [(byte)(r == 1 ? 10 : 0)]));
@@ -72,7 +72,7 @@ public class CifarReaderTests
     }
 
     [Fact]
-    public void WrongNumberOfClassNamesIsRejected()
+    public void Wrong_number_of_class_names_is_rejected()
     {
         using var dir = new TempDirectory();
         System.IO.File.WriteAllBytes(dir.File("test_batch.bin"), Records(1, 1, _ => [0]));

@@ -22,7 +22,7 @@ public class DataLoaderTests
     }
 
     [Fact]
-    public void BatchesHaveTheContractShapesAndMatchingLabels()
+    public void Batches_have_the_contract_shapes_and_matching_labels()
     {
         var loader = new DataLoader(Numbered(70), new Compose(), new LoaderOptions { BatchSize = 32, Shuffle = false, Workers = 1 });
         var batches = Collect(loader, 0);
@@ -44,7 +44,7 @@ public class DataLoaderTests
     }
 
     [Fact]
-    public void EpochsAreReshuffledPermutations()
+    public void Epochs_are_reshuffled_permutations()
     {
         var loader = new DataLoader(Numbered(100), new Compose(), new LoaderOptions { BatchSize = 16, Seed = 3, Workers = 2 });
         var order0 = loader.EpochOrder(0);
@@ -57,7 +57,7 @@ public class DataLoaderTests
     }
 
     [Fact]
-    public void SameSeedGivesIdenticalBatchesForAnyWorkerCount()
+    public void Same_seed_gives_identical_batches_for_any_worker_count()
     {
         var augment = new Compose(new RandomCrop(6, 2), new HorizontalFlip(), new RandomErasing(0.5), new Normalize([0.5f], [0.25f]));
         var dataset = Numbered(90);
@@ -79,7 +79,7 @@ public class DataLoaderTests
     }
 
     [Fact]
-    public void SubsetsTakeTheFirstNOrNPerClass()
+    public void Subsets_take_the_first_n_or_n_per_class()
     {
         var dataset = Numbered(60);
         var first = new DataLoader(dataset, new Compose(), new LoaderOptions { Subset = Subset.First(10), Workers = 0 });
@@ -93,7 +93,7 @@ public class DataLoaderTests
     }
 
     [Fact]
-    public void DropLastAndGreyToThreeChannels()
+    public void Drop_last_and_grey_to_three_channels()
     {
         var loader = new DataLoader(Numbered(70), new ToChannels(3), new LoaderOptions { BatchSize = 32, DropLast = true, Workers = 2 });
         Assert.Equal((3, 6, 6), loader.ImageShape);
@@ -124,7 +124,7 @@ public class DataLoaderTests
     [Theory]
     [InlineData(0)]
     [InlineData(2)]
-    public void AnEpochStartedAtBatchKYieldsTheSameBatchesKOnWithoutBuildingTheSkippedOnes(int workers)
+    public void An_epoch_started_at_batch_k_yields_the_same_batches_k_on_without_building_the_skipped_ones(int workers)
     {
         // shuffled and randomly cropped: batch k must not depend on where the epoch started
         var options = new LoaderOptions { BatchSize = 8, Workers = workers, Seed = 5 };
@@ -148,7 +148,7 @@ public class DataLoaderTests
     }
 
     [Fact]
-    public void TenCropYieldsTenConsecutiveViewsPerSample()
+    public void Ten_crop_yields_ten_consecutive_views_per_sample()
     {
         var loader = new DataLoader(Numbered(5, side: 8), new Compose(), new LoaderOptions { BatchSize = 4, Shuffle = false, TenCrop = new TenCrop(6), Workers = 1 });
         Assert.Equal(10, loader.ViewsPerImage);
@@ -163,7 +163,7 @@ public class DataLoaderTests
     }
 
     [Fact]
-    public void StoppingEarlyOrCancellingEndsWorkersWithoutHanging()
+    public void Stopping_early_or_cancelling_ends_workers_without_hanging()
     {
         var loader = new DataLoader(Numbered(2000), new RandomCrop(6, 2), new LoaderOptions { BatchSize = 10, Workers = 2, Prefetch = 3 });
         var watch = System.Diagnostics.Stopwatch.StartNew();
@@ -179,7 +179,7 @@ public class DataLoaderTests
     }
 
     [Fact]
-    public void DisposedBatchesReleaseTheirTensors()
+    public void Disposed_batches_release_their_tensors()
     {
         var loader = new DataLoader(Numbered(64), new Compose(), new LoaderOptions { BatchSize = 32, Workers = 1 });
         var batch = loader.Epoch(0).First();
@@ -190,7 +190,7 @@ public class DataLoaderTests
     }
 
     [Fact]
-    public void NativeMemoryDoesNotGrowAcrossEpochs()
+    public void Native_memory_does_not_grow_across_epochs()
     {
         var loader = new DataLoader(Numbered(4096, side: 28), new Compose(new RandomCrop(28, 4), new HorizontalFlip()), new LoaderOptions { BatchSize = 256, Workers = 2 });
         long Rss()

@@ -30,7 +30,7 @@ public class DataPipelineTests
     }
 
     [Fact]
-    public void FashionMnistTrainingBatchIsTheRecipesShiftedMirroredPaddedImage()
+    public void FashionMnist_training_batch_is_the_recipes_shifted_mirrored_padded_image()
     {
         RequireFashionMnist();
         var recipe = Recipes.FashionMnist;   // 28 px padded to 32 (CIFAR layout), shift +-2, flip
@@ -61,7 +61,7 @@ public class DataPipelineTests
     }
 
     [Fact]
-    public void FashionMnistEvaluationCentresTheImageWithoutAugmentation()
+    public void FashionMnist_evaluation_centres_the_image_without_augmentation()
     {
         RequireFashionMnist();
         var loader = DataPipelines.Eval("fashion-mnist", null, FashionModel, Recipes.FashionMnist.Augmentation(),
@@ -73,7 +73,7 @@ public class DataPipelineTests
     }
 
     [Fact]
-    public void BadInputIsAnArgumentExceptionThatSaysWhatIsWrong()
+    public void Bad_input_is_an_argument_exception_that_says_what_is_wrong()
     {
         var augmentation = new AugmentationSettings();
         var options = new LoaderOptions();
@@ -83,7 +83,7 @@ public class DataPipelineTests
     }
 
     [Fact]
-    public void NormalizeAdaptsGreyToRgbAndRejectsOtherChannelCounts()
+    public void Normalize_adapts_grey_to_rgb_and_rejects_other_channel_counts()
     {
         var steps = PipelineSteps.Normalize(DatasetInfo.FashionMnist, 3).ToArray();
         var image = new ImageF(1, 1, 1);

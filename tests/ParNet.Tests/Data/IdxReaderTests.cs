@@ -18,7 +18,7 @@ public class IdxReaderTests
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
-    public void ReadsPixelsAndLabelsRawOrGzip(bool gzip)
+    public void Reads_pixels_and_labels_raw_or_gzip(bool gzip)
     {
         using var dir = new TempDirectory();
         WriteSplit(dir, gzip);
@@ -32,7 +32,7 @@ public class IdxReaderTests
     }
 
     [Fact]
-    public void WrongMagicIsRejectedNamingTheFile()
+    public void Wrong_magic_is_rejected_naming_the_file()
     {
         using var dir = new TempDirectory();
         WriteSplit(dir, gzip: false, images: TempDirectory.IdxImages(3, 2, 4, Pixel, magic: 0x801));
@@ -44,7 +44,7 @@ public class IdxReaderTests
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
-    public void TruncatedImagesAreRejected(bool gzip)
+    public void Truncated_images_are_rejected(bool gzip)
     {
         using var dir = new TempDirectory();
         var images = TempDirectory.IdxImages(3, 2, 4, Pixel);
@@ -57,7 +57,7 @@ public class IdxReaderTests
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
-    public void ExtraBytesBeyondTheHeaderCountsAreRejected(bool gzip)
+    public void Extra_bytes_beyond_the_header_counts_are_rejected(bool gzip)
     {
         using var dir = new TempDirectory();
         WriteSplit(dir, gzip, images: [.. TempDirectory.IdxImages(3, 2, 4, Pixel), 7, 7]);
@@ -66,7 +66,7 @@ public class IdxReaderTests
     }
 
     [Fact]
-    public void TruncatedHeaderIsRejected()
+    public void Truncated_header_is_rejected()
     {
         using var dir = new TempDirectory();
         WriteSplit(dir, false, images: TempDirectory.IdxImages(3, 2, 4, Pixel)[..10]);
@@ -75,7 +75,7 @@ public class IdxReaderTests
     }
 
     [Fact]
-    public void LabelOutOfRangeIsRejected()
+    public void Label_out_of_range_is_rejected()
     {
         using var dir = new TempDirectory();
         WriteSplit(dir, false, labels: [0, 3, 1]);
@@ -85,7 +85,7 @@ public class IdxReaderTests
     }
 
     [Fact]
-    public void LabelCountDifferentFromImageCountIsRejected()
+    public void Label_count_different_from_image_count_is_rejected()
     {
         using var dir = new TempDirectory();
         WriteSplit(dir, false, labels: [0, 1]);
@@ -93,7 +93,7 @@ public class IdxReaderTests
     }
 
     [Fact]
-    public void CorruptGzipIsAnInvalidDataExceptionNamingTheFile()
+    public void Corrupt_gzip_is_an_invalid_data_exception_naming_the_file()
     {
         using var dir = new TempDirectory();
         WriteSplit(dir, gzip: true);
@@ -106,7 +106,7 @@ public class IdxReaderTests
     }
 
     [Fact]
-    public void ResolverPrefersDataArgumentThenLocalThenSystem()
+    public void Resolver_prefers_data_argument_then_local_then_system()
     {
         using var work = new TempDirectory();
         using var system = new TempDirectory();
@@ -123,7 +123,7 @@ public class IdxReaderTests
     }
 
     [Fact]
-    public void InstalledFashionMnistHasTheDocumentedShapeAndStatistics()
+    public void Installed_FashionMnist_has_the_documented_shape_and_statistics()
     {
         string dir;
         try { dir = DataLocations.ResolveFashionMnist(null); }

@@ -21,7 +21,7 @@ public class ImageFolderTests
     }
 
     [Fact]
-    public void LabelsFollowSortedFolderNamesAndPngPixelsAreExact()
+    public void Labels_follow_sorted_folder_names_and_PNG_pixels_are_exact()
     {
         using var dir = ThreeClassFolder();
         var dataset = new ImageFolderDataset(dir.Path);
@@ -40,7 +40,7 @@ public class ImageFolderTests
     }
 
     [Fact]
-    public void LargeJpegIsDecodedAtReducedScaleButNeverBelowTheRequestedSide()
+    public void Large_JPEG_is_decoded_at_reduced_scale_but_never_below_the_requested_side()
     {
         using var dir = new TempDirectory();
         var path = dir.File("big.jpg");
@@ -53,7 +53,7 @@ public class ImageFolderTests
     }
 
     [Fact]
-    public void CorruptAndTruncatedImagesAreInvalidDataNamingTheFile()
+    public void Corrupt_and_truncated_images_are_invalid_data_naming_the_file()
     {
         using var dir = new TempDirectory();
         var garbage = dir.File("garbage.jpg");
@@ -73,7 +73,7 @@ public class ImageFolderTests
     }
 
     [Fact]
-    public void EmptyClassFolderIsRejected()
+    public void Empty_class_folder_is_rejected()
     {
         using var dir = ThreeClassFolder();
         Directory.CreateDirectory(dir.File("empty"));
@@ -82,7 +82,7 @@ public class ImageFolderTests
     }
 
     [Fact]
-    public void UnreadableImageFailsTheEpochUnlessSkippingIsOn()
+    public void Unreadable_image_fails_the_epoch_unless_skipping_is_on()
     {
         using var dir = ThreeClassFolder();
         var bad = Path.Combine(dir.File("moth"), "img1.webp");

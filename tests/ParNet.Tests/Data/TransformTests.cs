@@ -15,7 +15,7 @@ public class TransformTests
     }
 
     [Fact]
-    public void NormalizeSubtractsMeanAndDividesByStdPerChannel()
+    public void Normalize_subtracts_mean_and_divides_by_std_per_channel()
     {
         var image = new ImageF([0.5f, 1f, 0.25f, 0f], 2, 1, 2);
         new Normalize([0.5f, 0.25f], [0.25f, 0.5f]).Apply(image, new SampleRandom(1));
@@ -23,7 +23,7 @@ public class TransformTests
     }
 
     [Fact]
-    public void RandomCropMatchesItsSampledOffsetWithZeroPadding()
+    public void Random_crop_matches_its_sampled_offset_with_zero_padding()
     {
         var crop = new RandomCrop(5, padding: 2);
         var source = Coordinates(2, 5, 5);
@@ -48,7 +48,7 @@ public class TransformTests
     }
 
     [Fact]
-    public void FlipMirrorsRowsAboutHalfTheTime()
+    public void Flip_mirrors_rows_about_half_the_time()
     {
         var flip = new HorizontalFlip();
         int flipped = 0;
@@ -62,7 +62,7 @@ public class TransformTests
     }
 
     [Fact]
-    public void RandomResizedCropBoxesStayInsideTheScaleAndRatioBounds()
+    public void Random_resized_crop_boxes_stay_inside_the_scale_and_ratio_bounds()
     {
         var rrc = new RandomResizedCrop(32);
         var areas = new List<double>();
@@ -82,7 +82,7 @@ public class TransformTests
     }
 
     [Fact]
-    public void RandomResizedCropAreaIsUniformAndLogRatioCentredWhenNothingIsRejected()
+    public void Random_resized_crop_area_is_uniform_and_log_ratio_centred_when_nothing_is_rejected()
     {
         // On a square with scale at most 0.5, every box fits (side <= sqrt(0.5 * 4/3) < 1): no rejection,
         // so the area fraction is uniform on [0.08, 0.5] (mean 0.29) and log(w/h) is symmetric about 0.
@@ -94,7 +94,7 @@ public class TransformTests
     }
 
     [Fact]
-    public void RandomResizedCropFallsBackToTheCentreClampedToTheRatio()
+    public void Random_resized_crop_falls_back_to_the_centre_clamped_to_the_ratio()
     {
         var rrc = new RandomResizedCrop(16, minScale: 2, maxScale: 3); // never fits: always the fallback
         Assert.Equal((0, 75, 100, 133), rrc.SampleBox(100, 283, new SampleRandom(3))); // 283/100 > 4/3: width 133
@@ -105,7 +105,7 @@ public class TransformTests
     }
 
     [Fact]
-    public void ResizeKeepsConstantsAndRampsAndCenterCropUsesThe0875Geometry()
+    public void Resize_keeps_constants_and_ramps_and_center_crop_uses_the_0875_geometry()
     {
         var constant = new ImageF(Enumerable.Repeat(0.3f, 3 * 40 * 50).ToArray(), 3, 40, 50);
         var eval = new ResizeCenterCrop(16); // resize short side to floor(16/0.875) = 18 then crop 16
@@ -125,7 +125,7 @@ public class TransformTests
     }
 
     [Fact]
-    public void TenCropTakesCornersCentreAndMirrors()
+    public void Ten_crop_takes_corners_centre_and_mirrors()
     {
         var views = new TenCrop(3).Apply(Coordinates(1, 5, 6));
         Assert.Equal(10, views.Length);
@@ -137,7 +137,7 @@ public class TransformTests
     }
 
     [Fact]
-    public void ToChannelsReplicatesGreyAndComputesLuma()
+    public void To_channels_replicates_grey_and_computes_luma()
     {
         var grey = new ImageF([0.2f, 0.4f], 1, 1, 2);
         var rgb = new ToChannels(3).Apply(grey, new SampleRandom(0));
@@ -148,7 +148,7 @@ public class TransformTests
     }
 
     [Fact]
-    public void ColorJitterBrightnessScalesEveryPixelByOneFactorInRange()
+    public void Color_jitter_brightness_scales_every_pixel_by_one_factor_in_range()
     {
         var jitter = new ColorJitter(brightness: 0.4f, contrast: 0, saturation: 0);
         for (int s = 0; s < 50; s++)
@@ -162,7 +162,7 @@ public class TransformTests
     }
 
     [Fact]
-    public void SaturationZeroGivesGreyAndHueShiftRotatesPrimaries()
+    public void Saturation_zero_gives_grey_and_hue_shift_rotates_primaries()
     {
         var image = new ImageF([1f, 0f, 0f], 3, 1, 1);
         PixelOps.Saturation(image, 0f);
@@ -173,7 +173,7 @@ public class TransformTests
     }
 
     [Fact]
-    public void RandAugmentOpsFollowTimmLevelMappings()
+    public void Rand_augment_ops_follow_timm_level_mappings()
     {
         var ra = new RandAugment(fill: [0.5f]);
         float[] values = [0f, 100 / 255f, 200 / 255f, 1f];
@@ -201,7 +201,7 @@ public class TransformTests
     }
 
     [Fact]
-    public void RotateNinetyDegreesIsCounterClockwise()
+    public void Rotate_ninety_degrees_is_counter_clockwise()
     {
         var image = Coordinates(1, 3, 3);
         var rotated = PixelOps.Rotate(image, 90, [0f]);
@@ -210,7 +210,7 @@ public class TransformTests
     }
 
     [Fact]
-    public void RandAugmentIsDeterministicPerSeedAndChangesImages()
+    public void Rand_augment_is_deterministic_per_seed_and_changes_images()
     {
         var ra = new RandAugment();
         var source = Coordinates(3, 16, 16);
@@ -228,7 +228,7 @@ public class TransformTests
     }
 
     [Fact]
-    public void RandomErasingBoxIsInsideAndFilled()
+    public void Random_erasing_box_is_inside_and_filled()
     {
         var erasing = new RandomErasing(probability: 1, perPixelNoise: false);
         for (int s = 0; s < 100; s++)

@@ -8,7 +8,7 @@ namespace ParNet.Tests.Export;
 public class OnnxModelProtoTests
 {
     [Fact]
-    public void ExportedBytesParseAsTheModelProtoThatWasBuilt()
+    public void Exported_bytes_parse_as_the_ModelProto_that_was_built()
     {
         using var model = OfficialParityTests.TrainedTinyModel();
         var proto = ModelProto.Parser.ParseFrom(OnnxExporter.ExportToBytes(model, 64));

@@ -22,7 +22,7 @@ public class ChartTests
     }
 
     [Fact]
-    public void LogAxisOnlyWhenValuesSpanMoreThanTenTimes()
+    public void Log_axis_only_when_values_span_more_than_ten_times()
     {
         Assert.False(Charts.NeedsLogAxis(26, 255));   // 9.8x
         Assert.True(Charts.NeedsLogAxis(24, 5000));
@@ -44,7 +44,7 @@ public class ChartTests
     };
 
     [Fact]
-    public void BenchChartIsLogarithmicForAnOutlierAndGrowsWithTheRows()
+    public void Bench_chart_is_logarithmic_for_an_outlier_and_grows_with_the_rows()
     {
         using var dir = new TempDir();
         string even = Path.Combine(dir.Path, "even.png"), outlier = Path.Combine(dir.Path, "outlier.png");
@@ -58,7 +58,7 @@ public class ChartTests
     }
 
     [Fact]
-    public void ConfusionPngDecodes()
+    public void Confusion_PNG_decodes()
     {
         using var dir = new TempDir();
         string path = Path.Combine(dir.Path, "c.png");
@@ -68,5 +68,5 @@ public class ChartTests
     }
 
     [Fact]
-    public void TheChartFontShipsWithTheLibrary() => Assert.True(new FileInfo(ChartFonts.FontFile).Length > 100_000);
+    public void The_chart_font_ships_with_the_library() => Assert.True(new FileInfo(ChartFonts.FontFile).Length > 100_000);
 }

@@ -8,7 +8,7 @@ namespace ParNet.Tests.Training;
 public class FashionMnistTrainingTests
 {
     [Fact]
-    public void ShortRealTrainingBeatsChanceByFar()
+    public void Short_real_training_beats_chance_by_far()
     {
         // Fashion-MNIST must be installed (scripts/install-data.sh; CI runs it as root): a missing data set fails loudly.
         Assert.True(IdxReader.HasSplit(DataLocations.SystemFashionMnist, train: true) || IdxReader.HasSplit(DataLocations.LocalFashionMnist, train: true),

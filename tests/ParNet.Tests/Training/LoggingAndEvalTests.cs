@@ -9,10 +9,10 @@ namespace ParNet.Tests.Training;
 public class LoggingAndEvalTests
 {
     [Fact]
-    public void Crc32CKnownAnswer() => Assert.Equal(0xE3069283u, TorchSharp.Utils.CRC32C.process(Encoding.ASCII.GetBytes("123456789")));
+    public void Crc32C_known_answer() => Assert.Equal(0xE3069283u, TorchSharp.Utils.CRC32C.process(Encoding.ASCII.GetBytes("123456789")));
 
     [Fact]
-    public void TensorBoardScalarsReadBack()
+    public void TensorBoard_scalars_read_back()
     {
         using var dir = new TempDir();
         string path;
@@ -32,7 +32,7 @@ public class LoggingAndEvalTests
     }
 
     [Fact]
-    public void TensorBoardWallTimesAsSummaryWriter0107WritesThem()
+    public void TensorBoard_wall_times_as_SummaryWriter_0107_writes_them()
     {
         using var dir = new TempDir();
         string path;
@@ -50,7 +50,7 @@ public class LoggingAndEvalTests
     }
 
     [Fact]
-    public void WeightHistogramsAndSampleImagesReadBack()
+    public void Weight_histograms_and_sample_images_read_back()
     {
         using var dir = new TempDir();
         using var model = nn.Linear(3, 2);
@@ -98,7 +98,7 @@ public class LoggingAndEvalTests
     }
 
     [Fact]
-    public void Top1Top5PerClassAndConfusion()
+    public void Top1_Top5_per_class_and_confusion()
     {
         // 6 classes, 3 images: image 0 (class 0) right; image 1 (class 1) predicted 2, true class ranked 2nd;
         // image 2 (class 5) predicted 0, true class ranked last (outside the top 5)
@@ -127,7 +127,7 @@ public class LoggingAndEvalTests
     }
 
     [Fact]
-    public void MultiViewBatchesAverageTheViewsProbabilities()
+    public void Multi_view_batches_average_the_views_probabilities()
     {
         // one image, two views: view 1 votes class 0 weakly, view 2 votes class 1 strongly -> class 1
         float[] logits = [1, 0, 0, 6];
@@ -137,7 +137,7 @@ public class LoggingAndEvalTests
     }
 
     [Fact]
-    public void MultiViewBatchesKeepEachImagesViewsTogether()
+    public void Multi_view_batches_keep_each_images_views_together()
     {
         // two images, two views each (run in two chunks): image 0 -> class 1, image 1 -> class 0; swapped chunks would score 0
         float[] logits = [1, 0, 0, 6, 5, 0, 0, 1];
@@ -148,7 +148,7 @@ public class LoggingAndEvalTests
     }
 
     [Fact]
-    public void PlotsAreWritten()
+    public void Plots_are_written()
     {
         using var dir = new TempDir();
         var history = Enumerable.Range(1, 3).Select(e => new EpochMetrics { Epoch = e, Lr = 0.1 / e, TrainLoss = 1.0 / e, TrainAccuracy = 0.5 + e / 10.0, TestAccuracy = 0.5 }).ToList();

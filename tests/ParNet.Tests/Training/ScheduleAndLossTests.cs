@@ -17,7 +17,7 @@ public class ScheduleAndLossTests
         => Assert.Equal(expected, LrSchedules.At(Recipes.Cifar, epoch), 12);
 
     [Fact]
-    public void CifarPresetIsThePapers()
+    public void Cifar_preset_is_the_papers()
     {
         var r = Recipes.Cifar;
         Assert.Equal((400, 128, 0.1, 0.9, 3e-4), (r.Epochs, r.BatchSize, r.Lr, r.Momentum, r.WeightDecay));
@@ -38,7 +38,7 @@ public class ScheduleAndLossTests
         => Assert.Equal(expected, LrSchedules.At(Recipes.ImageNet, epoch, batchSize: 2048), 12);
 
     [Fact]
-    public void ImageNetLrScalesLinearlyWithTheBatch()
+    public void ImageNet_LR_scales_linearly_with_the_batch()
     {
         Assert.Equal(0.1, LrSchedules.At(Recipes.ImageNet, 10, batchSize: 256), 12);
         Assert.Equal(0.05, LrSchedules.At(Recipes.ImageNet, 10, batchSize: 128), 12);
@@ -56,7 +56,7 @@ public class ScheduleAndLossTests
     }
 
     [Fact]
-    public void PureFunctions()
+    public void Pure_functions()
     {
         Assert.Equal(0.01, LrSchedules.Step(1.0, 20, 10, 0.1), 12);
         Assert.Equal(0.25, LrSchedules.MultiStep(1.0, 7, [3, 6, 9], 0.5), 12);
@@ -66,7 +66,7 @@ public class ScheduleAndLossTests
     }
 
     [Fact]
-    public void LabelSmoothingLossMatchesHandComputation()
+    public void Label_smoothing_loss_matches_hand_computation()
     {
         // logits [1, 2, 3], target 2, eps 0.1: log p = x - log(e + e^2 + e^3) = x - 3.40760596
         // loss = 0.9 * 0.40760596 + 0.1 * mean(2.40760596, 1.40760596, 0.40760596) = 0.50760596
@@ -79,7 +79,7 @@ public class ScheduleAndLossTests
     }
 
     [Fact]
-    public void SgdStepIsPyTorchs()
+    public void Sgd_step_is_PyTorchs()
     {
         // p = 1, loss = 0.5 p -> g = 0.5; wd 0.1: d = 0.6; momentum buffer 0.6; nesterov d = 0.6 + 0.9 * 0.6 = 1.14
         using var module = nn.Linear(1, 1, hasBias: true);

@@ -17,7 +17,7 @@ public class TrainerTests
         => m.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.to(ScalarType.Float32).data<float>().ToArray());
 
     [Fact]
-    public void TinyModelOverfitsTinySetTo100Percent()
+    public void Tiny_model_overfits_tiny_set_to_100_percent()
     {
         using var dir = new TempDir();
         var data = SyntheticSource.Patterns(64, 4, 8, 32, noise: 0.2);
@@ -38,7 +38,7 @@ public class TrainerTests
     }
 
     [Fact]
-    public void CheckpointRoundTripRestoresWeightsOptimizerAndState()
+    public void Checkpoint_round_trip_restores_weights_optimizer_and_state()
     {
         using var dir = new TempDir();
         var data = SyntheticSource.Patterns(64, 4, 8, 32);
@@ -70,7 +70,7 @@ public class TrainerTests
     }
 
     [Fact]
-    public void ResumedRunEndsWithTheSameWeightsAsAnUninterruptedOne()
+    public void Resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one()
     {
         // One intra-op thread: multi-threaded CPU reductions may sum in another order from run to run,
         // and this test asks for bit-identical weights.
@@ -120,7 +120,7 @@ public class TrainerTests
     }
 
     [Fact]
-    public void NaNLossStopsTheRunAndKeepsTheLastGoodCheckpoint()
+    public void NaN_loss_stops_the_run_and_keeps_the_last_good_checkpoint()
     {
         using var dir = new TempDir();
         var data = SyntheticSource.Patterns(64, 4, 8, 32);
@@ -137,7 +137,7 @@ public class TrainerTests
     }
 
     [Fact]
-    public void InterruptedCheckpointWriteLeavesThePreviousOneReadable()
+    public void Interrupted_checkpoint_write_leaves_the_previous_one_readable()
     {
         using var dir = new TempDir();
         var data = SyntheticSource.Patterns(64, 4, 8, 32);
@@ -163,7 +163,7 @@ public class TrainerTests
     }
 
     [Fact]
-    public void BFloat16TrainingKeepsFloat32MasterWeightsAndLearns()
+    public void BFloat16_training_keeps_Float32_master_weights_and_learns()
     {
         using var dir = new TempDir();
         var data = SyntheticSource.Patterns(64, 4, 8, 32, noise: 0.2);

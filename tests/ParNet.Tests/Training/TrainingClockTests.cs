@@ -8,7 +8,7 @@ public class TrainingClockTests
     static readonly TimeSpan Second = TimeSpan.FromSeconds(1);
 
     [Fact]
-    public void WallTimeCountsTheRunBeforeAResumeAndEpochTimeThePartialEpochBefore()
+    public void Wall_time_counts_the_run_before_a_resume_and_epoch_time_the_partial_epoch_before()
     {
         var time = new ManualClock();
         var clock = new TrainingClock(time);
@@ -22,7 +22,7 @@ public class TrainingClockTests
     }
 
     [Fact]
-    public void TheScheduleFollowsTheEpochsOrTheBudgetsUsedFractionWhicheverIsFurther()
+    public void The_schedule_follows_the_epochs_or_the_budgets_used_fraction_whichever_is_further()
     {
         var time = new ManualClock();
         var unbudgeted = new TrainingClock(time);
@@ -39,7 +39,7 @@ public class TrainingClockTests
     }
 
     [Fact]
-    public void AResumeKeepsTheCheckpointsScheduleBudgetUnlessGivenAnother()
+    public void A_resume_keeps_the_checkpoints_schedule_budget_unless_given_another()
     {
         var time = new ManualClock();
         var inherited = new TrainingClock(time);
@@ -52,7 +52,7 @@ public class TrainingClockTests
     }
 
     [Fact]
-    public void StopsForCancellationTheStepLimitAndTheTimeBudgetOfThisProcess()
+    public void Stops_for_cancellation_the_step_limit_and_the_time_budget_of_this_process()
     {
         var time = new ManualClock();
         var clock = new TrainingClock(time, timeBudget: 10 * Second, stopAfterSteps: 5);
@@ -67,7 +67,7 @@ public class TrainingClockTests
     }
 
     [Fact]
-    public void TheEtaIsCappedByWhatIsLeftOfTheScheduleBudget()
+    public void The_eta_is_capped_by_what_is_left_of_the_schedule_budget()
     {
         var time = new ManualClock();
         var clock = new TrainingClock(time, scheduleBudget: 100 * Second);
