@@ -145,7 +145,9 @@ public sealed record DeploymentInfo
         try
         {
             var root = JsonNode.Parse(File.ReadAllText(path))?.AsObject() ?? throw new InvalidDataException($"{path}: empty");
-            if (root.Any(kv => kv.Key.Equals("Planes", StringComparison.OrdinalIgnoreCase)))   // a plain model configuration (keys in any case, as --config)
+            // a plain model configuration: its two required keys, in any case (as --config); the authors' facts file
+            // beside their fixture weights has "planes" but "num_blocks", and is not one
+            if (new[] { "Planes", "BlocksPerStream" }.All(k => root.Any(kv => kv.Key.Equals(k, StringComparison.OrdinalIgnoreCase))))
                 return new DeploymentInfo { Model = ModelConfig.FromJson(root.ToJsonString()), Source = path };
             return new DeploymentInfo
             {
