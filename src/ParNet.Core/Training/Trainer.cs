@@ -161,6 +161,7 @@ public sealed class Trainer : IDisposable
                 if (stop is not null) break;
                 b++;
                 double lr = LrSchedules.At(_r, SchedulePosition(epoch + (double)b / batches), _train.BatchSize);
+                if (step == 0) _log.SampleImages(batch.Images, step);   // what the network sees, once per run
                 var (loss, hits) = TrainStep(batch, lr, epoch, b);
                 step++;
                 _stepsThisProcess++;
@@ -251,6 +252,7 @@ public sealed class Trainer : IDisposable
             BestEpoch = best ? epoch + 1 : _state.BestEpoch,
         };
         _log.Epoch(m, history);
+        _log.WeightHistograms(_model, epoch + 1);
         SaveLast();
         if (best) Checkpoint.Save(BestPath, _model, _optimizer, _ema, CaptureState());
         Report(new EpochEvent(m, epochs, best));
