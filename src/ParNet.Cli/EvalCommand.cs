@@ -80,8 +80,8 @@ public sealed class EvalCommand : CliCommand
         string? outDir = parse.GetValue(_out);
 
         set_num_threads(threads);
-        var source = DataPipelines.Eval(dataset, data, config, recipe.Augmentation(),
-            new LoaderOptions { BatchSize = batchSize, Workers = 1, Subset = subset is int s ? Subset.PerClass(s, 1) : null }, split, size, tenCrop);
+        var source = UsageException.Wrap(() => DataPipelines.Eval(dataset, data, config, recipe.Augmentation(),
+            new LoaderOptions { BatchSize = batchSize, Workers = 1, Subset = subset is int s ? Subset.PerClass(s, 1) : null }, split, size, tenCrop));
         using var model = WeightsLoading.Load(weightsPath!, config, fused).Model;
         var r = Evaluator.Evaluate(model, source, config.NumClasses);
 

@@ -92,9 +92,9 @@ public sealed class TrainCommand : CliCommand
             BatchSize = recipe.BatchSize, Seed = recipe.Seed, Workers = workers,
             Subset = subset is int s ? Subset.PerClass(s, recipe.Seed) : null,
         };
-        var train = DataPipelines.Train(dataset, data, model, recipe.Augmentation(), loaderOptions);
-        var test = DataPipelines.Eval(dataset, data, model, recipe.Augmentation(),
-            loaderOptions with { BatchSize = Math.Max(256, recipe.BatchSize), Subset = testSubset is int t ? Subset.PerClass(t, 1) : null });
+        var train = UsageException.Wrap(() => DataPipelines.Train(dataset, data, model, recipe.Augmentation(), loaderOptions));
+        var test = UsageException.Wrap(() => DataPipelines.Eval(dataset, data, model, recipe.Augmentation(),
+            loaderOptions with { BatchSize = Math.Max(256, recipe.BatchSize), Subset = testSubset is int t ? Subset.PerClass(t, 1) : null }));
         if (train.ClassNames.Count != model.NumClasses)
             throw new UsageException($"the data has {train.ClassNames.Count} classes, the model {model.NumClasses}");
 

@@ -38,7 +38,7 @@ public sealed class TrainModelOptions
         }
         if (!fromFile)
         {
-            model = model with { NumClasses = DataPipelines.NumClasses(dataset, data) };
+            model = model with { NumClasses = UsageException.Wrap(() => DataPipelines.NumClasses(dataset, data)) };
             if (dataset == "fashion-mnist") model = model with { InChannels = 1 };
         }
         if (recipe.HeadDropout is double hd) model = model with { HeadDropout = hd };
