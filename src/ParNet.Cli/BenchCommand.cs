@@ -101,8 +101,6 @@ public sealed class BenchCommand : CliCommand
             WeightsLoading.WarnRandomInitialization(stderr, Name, config);
             manual_seed(ClassifierLoader.RandomInitializationSeed);   // the benchmark initializes the model itself
         }
-        else if (ClassifierLoader.IsFusedFile(weights))
-            throw new UsageException($"--weights {weights}: fused weights; bench needs the trained (unfused) ones, it fuses them itself");
         string command = "parnet bench " + string.Join(" ", Environment.GetCommandLineArgs().Skip(2));
         var report = InferenceBenchmark.Run(options, command);
         var files = BenchmarkReportWriter.Write(report, output);

@@ -122,16 +122,14 @@ public static class InferenceBenchmark
             var results = new List<BenchmarkResult>();
             var notes = new List<string>();
             double unfusedGflop = 0, fusedGflop = 0;
+            var (trained, info) = LoadTrained(o);   // before any timing: fused weights are refused here
             o.Log?.Invoke("matmul 2048^3 float32 (peak reference)");
             var (peak, peakMedian) = MatmulPeak.Measure();
 
             var size = o.ImageSize;
-            var (trained, info) = o.Weights is null ? (ModelFactory.Create(o.Model), null) : ClassifierLoader.Load(o.Weights, o.Model, fuse: false);
             using (trained)
             {
                 trained.eval();
-                if (ClassifierLoader.HasFusedKeys(trained.state_dict().Keys))
-                    throw new ArgumentException("bench needs trained (unfused) weights: it fuses them itself");
                 bool fusable = o.Model.BlockType == BlockType.RepVggSse;
                 unfusedGflop = 2.0 * trained.Trace(size, size).MultiplyAdds() / 1e9;
                 if (Wants("unfused"))
@@ -267,6 +265,16 @@ public static class InferenceBenchmark
     /// TorchSharp has no memory_format argument: a channels_last tensor is made by permuting to NHWC, copying, and
     /// permuting the view back; libtorch recognizes the strides (suggest_memory_format) and oneDNN runs NHWC.
     /// </summary>
+
+    /// <summary>The model to time: the trained weights of <see cref="InferenceBenchmarkOptions.Weights"/>, or a fresh initialization.</summary>
+    static (ImageClassifier Model, DeploymentInfo? Info) LoadTrained(InferenceBenchmarkOptions o)
+    {
+        if (o.Weights is null) return (ModelFactory.Create(o.Model), null);
+        var loaded = ClassifierLoader.LoadWeights(o.Weights, o.Model, fuse: false);
+        if (!loaded.FusedFile) return (loaded.Model, loaded.Info);
+        loaded.Model.Dispose();
+        throw new InvalidDataException($"{o.Weights}: fused weights; the benchmark needs the trained (unfused) ones, it fuses them itself");
+    }
 
     static BenchmarkResult TimeTorch(InferenceBenchmarkOptions o, string key, string name, string engine, double gflop,
                                      nn.Module<Tensor, Tensor> model, ScalarType dtype) =>

@@ -21,14 +21,6 @@ public static class ClassifierLoader
 
     public static bool HasFusedKeys(IEnumerable<string> keys) => keys.Any(k => k.Contains(".rbr_reparam.", StringComparison.Ordinal));
 
-    /// <summary>Whether a weights file holds fused weights (reads the file).</summary>
-    public static bool IsFusedFile(string weightsPath)
-    {
-        var dict = StateDict.Read(weightsPath);
-        try { return HasFusedKeys(dict.Keys); }
-        finally { foreach (var t in dict.Values) t.Dispose(); }
-    }
-
     /// <param name="config">null: the configuration stored with the weights (sidecar, metadata, checkpoint state)</param>
     /// <param name="fuse">re-parameterize trained weights (a fused file stays fused either way)</param>
     public static (ImageClassifier Model, DeploymentInfo Info) Load(string weightsPath, ModelConfig? config, bool fuse)

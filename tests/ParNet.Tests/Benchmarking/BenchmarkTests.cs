@@ -76,6 +76,24 @@ public class BenchmarkTests
         }, reason);
     }
 
+    [Fact]
+    public void Benchmark_refuses_fused_weights_before_timing_anything()
+    {
+        using var folder = new ParNet.Tests.Data.TempDirectory();
+        string weights = folder.File("fused.safetensors");
+        using (var trained = ParNet.Tests.Models.OfficialParityTests.TrainedTinyModel())
+        using (var fused = ParNet.Fusion.ParNetFuser.Fuse(trained))
+            ParNet.Weights.StateDict.Save(fused, weights);
+        var timed = new List<string>();
+        var options = new InferenceBenchmarkOptions
+        {
+            Model = ParNet.Tests.Models.OfficialParityTests.TinyConfig, Weights = weights, ImageSize = 64, Log = timed.Add,
+        };
+        var e = Assert.Throws<InvalidDataException>(() => InferenceBenchmark.Run(options, "test"));
+        Assert.Contains("fused weights", e.Message);
+        Assert.Empty(timed);
+    }
+
     static ParNet.Models.ModelConfig CifarSmall => ParNet.Models.ModelRegistry.Get("parnet_cifar_small");
 
     /// <summary>Run refuses the options with <paramref name="reason"/> before it logs (times) any row.</summary>
