@@ -2,6 +2,7 @@ using System.CommandLine;
 using ParNet.Benchmarking;
 using ParNet.Export;
 using ParNet.Inference;
+using ParNet.Runtime;
 using static TorchSharp.torch;
 
 namespace ParNet.Cli;
@@ -78,6 +79,8 @@ public sealed class BenchCommand : CliCommand
         }
 
         HashSet<string>? keys = only?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet(StringComparer.Ordinal);
+        if ((keys is null || keys.Contains("fused-bf16")) && CpuCapabilities.Current.Bf16Warning() is { } slow)
+            stderr.WriteLine($"parnet bench: warning: fused-bf16: {slow}");
         if ((python is not null || pytorchFixture is not null) && pytorchCode is null)
             throw new UsageException("--python and --pytorch-fixture go with --pytorch-code DIR");
         if (pytorchCode is not null && !Directory.Exists(pytorchCode))

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using ParNet.Models;
+using ParNet.Runtime;
 using TorchSharp;
 using ParNet.Training;
 using static TorchSharp.torch;
@@ -38,6 +39,8 @@ public sealed class TrainBenchCommand : CliCommand
         bool forwardOnly = parse.GetValue(_forwardOnly);
         if (steps < 1 || batch < 1 || threads < 1) throw new UsageException("--steps, --batch-size and --threads must be >= 1");
         UsageException.Wrap(() => config.CheckImageSize(size, size), "--size");
+        stdout.WriteLine($"cpu: {CpuCapabilities.Current.Describe()}");
+        if (bf16 && CpuCapabilities.Current.Bf16Warning() is { } slow) stderr.WriteLine($"parnet train-bench: warning: --bf16: {slow}");
         set_num_threads(threads);
         manual_seed(0);
         using var model = ModelFactory.Create(config);

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using ParNet.Data;
 using ParNet.Models;
+using ParNet.Runtime;
 using ParNet.Training;
 using static TorchSharp.torch;
 
@@ -120,6 +121,8 @@ public sealed class TrainCommand : CliCommand
             $"{train.Count} train / {test.Count} test images; recipe {recipe.Name}: {recipe.Epochs} epochs, batch {recipe.BatchSize}, LR {recipe.ScaledLr(recipe.BatchSize):G4} {recipe.Schedule}" +
             $"{(recipe.WarmupEpochs > 0 ? $" (warm-up {recipe.WarmupEpochs})" : "")}, wd {recipe.WeightDecay:G3}, LS {recipe.LabelSmoothing}, " +
             $"{(bf16 ? "bfloat16" : "float32")}, {threads} threads; run folder {Path.GetFullPath(runDir)}"));
+        stdout.WriteLine($"cpu: {CpuCapabilities.Current.Describe()}");
+        if (bf16 && CpuCapabilities.Current.Bf16Warning() is { } slow) stderr.WriteLine($"parnet train: warning: --bf16: {slow}");
         try
         {
             using var trainer = new Trainer(net, train, test, new TrainOptions

@@ -12,11 +12,13 @@ namespace ParNet.Models;
 static class OneDnnConvolutionCheck
 {
     /// <summary>
-    /// True when some conv has such a channel count. The convs that read the image itself (1 or 3 channels)
+    /// True when the CPU has the defect and some conv has such a channel count. The convs that read the image itself (1 or 3 channels)
     /// take another oneDNN path, checked exact by the parity tests, and need no input gradient: not counted.
     /// </summary>
     public static bool NeedsOneDnnOff(nn.Module model, int imageChannels, out string? example)
     {
+        example = null;
+        if (!LibTorchWorkarounds.MisalignedChannelDefect) return false;
         foreach (var (name, module) in model.named_modules())
         {
             if (module is not Conv2d conv) continue;
@@ -29,7 +31,6 @@ static class OneDnnConvolutionCheck
                 return true;
             }
         }
-        example = null;
         return false;
     }
 }

@@ -4,21 +4,25 @@ using static TorchSharp.torch;
 namespace ParNet.Runtime;
 
 /// <summary>
-/// Known defects of libtorch 2.10 (TorchSharp-cpu 0.107) on this CPU class, and what we do about them.
+/// Known defects of libtorch 2.10 (TorchSharp-cpu 0.107), and what we do about them.
 ///
-/// oneDNN's float32 convolutions are wrong whenever a conv's channel count per group is not a multiple
-/// of 16 (the AVX-512 channel block): the kernels read the padding of the blocked layout, which holds
-/// garbage. Measured on this machine (2-core AMD EPYC Zen 4):
+/// With AVX-512 kernels, oneDNN's float32 convolutions are wrong whenever a conv's channel count per group is not
+/// a multiple of 16 (the AVX-512 channel block): the kernels read the padding of the blocked layout, which holds
+/// garbage. Measured on AMD EPYC Zen 4 (2 cores, AVX-512):
 ///  - forward, 3x3, x [2, C, 8, 8]: 6-19% relative L2 error for C = 20, 24, 40, 92, 110, 165, 200, ...;
 ///    exact for C = 16, 32, 48, 64, 96, 128, ...; at batch 1, C = 440 and 660 still wrong;
 ///  - backward-data: intermittent NaN input gradients (ConvBn 24 -> 24 at 32x32: 5 of 8 passes).
-/// So ParNet-S92 (92), XL (200) and the CIFAR medium/large widths (110, 165) compute wrong logits
-/// with oneDNN on, and widths like 8 or 24 cannot be trained. With oneDNN off, libtorch's own
-/// convolution is exact. PyTorch's switch `torch.backends.mkldnn.enabled` is not exposed by
-/// TorchSharp, so <see cref="OneDnnEnabled"/> calls the same libtorch function
-/// (at::Context::setUserEnabledMkldnn). Which models need it off is a question about their convolutions,
-/// answered in Models (<c>ImageClassifier.EnsureCorrectConvolutions</c>): it turns oneDNN off, process-wide,
-/// before a model that needs it runs; models whose widths are multiples of 16 keep it.
+/// On AMD EPYC Zen 3 (AVX2 only; oneDNN dispatches its avx2 kernels) the same probes are exact (2026-12-02: forward
+/// C = 8, 20, 24, 40, 92, 110, 165, 200 at batch 1 and 2, relative error under 1e-6; 48 ConvBn backward passes,
+/// C = 8-110, no NaN, input gradients within 3e-7 of float64), so the defect is the AVX-512 kernels'
+/// (<see cref="MisalignedChannelDefect"/>). Where it applies, ParNet-S92 (92), XL (200) and the CIFAR medium/large
+/// widths (110, 165) would compute wrong logits, and widths like 8 or 24 could not be trained. With oneDNN off,
+/// libtorch's own convolution is exact, but 4-5x slower to train (fashion-mnist model, Zen 3). PyTorch's switch
+/// `torch.backends.mkldnn.enabled` is not exposed by TorchSharp, so <see cref="OneDnnEnabled"/> calls the same
+/// libtorch function (at::Context::setUserEnabledMkldnn). Which models need it off is a question about their
+/// convolutions, answered in Models (<c>ImageClassifier.EnsureCorrectConvolutions</c>): it turns oneDNN off,
+/// process-wide, before a model that needs it runs; models whose widths are multiples of 16 keep it, and so does
+/// every model on a CPU without AVX-512.
 /// </summary>
 public static class LibTorchWorkarounds
 {
@@ -50,6 +54,9 @@ public static class LibTorchWorkarounds
     }
 
     static bool _loaded;
+
+    /// <summary>True where oneDNN runs its AVX-512 kernels, whose convolutions get misaligned widths wrong (above).</summary>
+    public static bool MisalignedChannelDefect => CpuCapabilities.Current.Avx512;
 
     /// <summary>
     /// Channel block of oneDNN's blocked layouts on this machine's ISA. 16 covers AVX-512 and AVX2
