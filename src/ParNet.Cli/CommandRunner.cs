@@ -69,9 +69,10 @@ public static class CommandRunner
     /// <summary>
     /// Failures caused by the user's input, not by a bug: the CLI's own <see cref="UsageException"/> (which also wraps the
     /// ArgumentExceptions of library calls that validate user input, see <see cref="UsageException.Wrap{T}"/>), and missing,
-    /// unreadable or malformed files (weights, configurations, data, images). A plain ArgumentException is not here: from
-    /// inside the library it is a bug and keeps its stack trace.
+    /// unreadable or malformed files (weights, configurations, data, images), and I/O failures of the paths the user chose
+    /// (a full disk, an output path under a regular file, an --out that is a file): IOException, whose messages name the
+    /// path. A plain ArgumentException is not here: from inside the library it is a bug and keeps its stack trace.
     /// </summary>
-    public static bool IsUserError(Exception e) => e is UsageException or FileNotFoundException or DirectoryNotFoundException
-        or InvalidDataException or UnauthorizedAccessException or System.Text.Json.JsonException;
+    public static bool IsUserError(Exception e) => e is UsageException or IOException or InvalidDataException
+        or UnauthorizedAccessException or System.Text.Json.JsonException;
 }

@@ -47,6 +47,7 @@ public sealed class EvalCommand : CliCommand
         string checkpointName = parse.GetValue(_checkpoint) ?? "last";
         bool? emaFlag = parse.Given(_ema) ? parse.GetValue(_ema) : null;
         string? data = parse.GetValue(_data);
+        RunSettings? saved = null;
         Recipe recipe;
         ModelConfig config;
         string? weightsPath = weights;
@@ -57,6 +58,8 @@ public sealed class EvalCommand : CliCommand
             string ckpt = Path.Combine(run, "checkpoints", checkpointName);
             string dir = Checkpoint.Locate(ckpt) ?? throw new UsageException($"--run {run}: no checkpoint '{checkpointName}' there");
             var state = Checkpoint.ReadState(ckpt);
+            saved = RunSettings.Load(run);   // the run's data set and folder, unless given here
+            data ??= saved?.DataDirectory;
             recipe = state.Recipe;
             config = state.Model;
             bool useEma = emaFlag ?? File.Exists(Path.Combine(dir, Checkpoint.EmaFile));
@@ -69,7 +72,7 @@ public sealed class EvalCommand : CliCommand
             recipe = UsageException.Wrap(() => Recipes.Get(recipeName));
             config = _model.Build(parse, recipe, parse.GetValue(_dataset) ?? recipe.Dataset, data);
         }
-        string dataset = parse.GetValue(_dataset) ?? recipe.Dataset;
+        string dataset = parse.GetValue(_dataset) ?? saved?.Dataset ?? recipe.Dataset;
         string split = parse.GetValue(_split) ?? "test";
         bool tenCrop = parse.GetValue(_tenCrop);
         int? size = parse.GetValue(_size);
@@ -82,6 +85,10 @@ public sealed class EvalCommand : CliCommand
         set_num_threads(threads);
         var source = UsageException.Wrap(() => DataPipelines.Eval(dataset, data, config, recipe.Augmentation(),
             new LoaderOptions { BatchSize = batchSize, Workers = 1, Subset = subset is int s ? Subset.PerClass(s, 1) : null }, split, size, tenCrop));
+        if (saved?.ClassNames is { } trainedOn)
+            DataPipelines.RequireSameClasses(trainedOn, "the run's training data", source.ClassNames, $"the {split} data");
+        else if (source.ClassNames.Count != config.NumClasses)
+            throw new UsageException($"the {split} data has {source.ClassNames.Count} classes, the model {config.NumClasses}");
         using var model = WeightsLoading.Load(weightsPath!, config, fused).Model;
         var r = Evaluator.Evaluate(model, source, config.NumClasses);
 

@@ -30,7 +30,7 @@ public sealed class ForwardCommand : CliCommand
         var config = _model.ReadOptional(parse);
         string inputPath = parse.GetValue(_input)!, outputPath = parse.GetValue(_output)!;
         using var model = WeightsLoading.Load(parse.GetValue(_weights)!, config, parse.GetValue(_fused)).Model;
-        var tensors = StateDict.Read(inputPath);
+        var tensors = StateDict.Read(inputPath, "input tensor");
         var input = tensors.TryGetValue("input", out var named) ? named
             : tensors.Count == 1 ? tensors.Values.Single()
             : throw new InvalidDataException($"{inputPath}: expected a tensor named 'input' or exactly one tensor; found {string.Join(", ", tensors.Keys)}");

@@ -50,11 +50,10 @@ public sealed class TrainCommand : CliCommand
     protected override int Run(ParseResult parse, TextWriter stdout, TextWriter stderr)
     {
         string? resumeDir = parse.GetValue(_resume);
-        string? data = parse.GetValue(_data);
         LoadedCheckpoint? resume = null;
+        RunSettings? saved = null;
         Recipe recipe;
         ModelConfig model;
-        string dataset;
         if (resumeDir is not null)
         {
             if (Checkpoint.Locate(Path.Combine(resumeDir, "checkpoints", "last")) is null)
@@ -62,28 +61,34 @@ public sealed class TrainCommand : CliCommand
             var state = Checkpoint.ReadState(Path.Combine(resumeDir, "checkpoints", "last"));
             if (parse.Given(_recipe) || _model.Given(parse))
                 throw new UsageException("--resume continues the run's own recipe and model; do not pass --recipe/--model/--config/--width");
+            saved = RunSettings.Load(resumeDir);
             recipe = _recipeOptions.Apply(parse, state.Recipe);
             model = state.Model;
-            dataset = parse.GetValue(_dataset) ?? recipe.Dataset;
         }
         else
         {
             string recipeName = parse.GetValue(_recipe) ?? "fashion-mnist";
             recipe = _recipeOptions.Apply(parse, UsageException.Wrap(() => Recipes.Get(recipeName)));
-            dataset = parse.GetValue(_dataset) ?? recipe.Dataset;
-            model = _model.Build(parse, recipe, dataset, data);
+            model = null!;   // built below, once the data set is known
         }
+        // A resumed run continues with the options it was started with (run.json) unless they are given again.
+        string dataset = parse.GetValue(_dataset) ?? saved?.Dataset ?? recipe.Dataset;
+        string? data = parse.GetValue(_data) ?? saved?.DataDirectory;
+        if (resumeDir is null) model = _model.Build(parse, recipe, dataset, data);
         string runDir = resumeDir ?? parse.GetValue(_out) ?? Path.Combine("runs", $"{recipe.Name}-{DateTime.Now:yyyyMMdd-HHmmss}");
         int threads = parse.GetValue(_threads) ?? Environment.ProcessorCount;
         int workers = parse.GetValue(_workers) ?? 1;
         double? budgetMinutes = parse.GetValue(_timeBudget);
         double? scheduleMinutes = parse.GetValue(_scheduleBudget);
-        bool bf16 = parse.GetValue(_bf16);
-        bool channelsLast = parse.GetValue(_channelsLast);
-        int? subset = parse.GetValue(_subset), testSubset = parse.GetValue(_testSubset);
-        int evalEvery = parse.GetValue(_evalEvery) ?? 1;
+        bool bf16 = parse.Given(_bf16) ? parse.GetValue(_bf16) : saved?.BFloat16 ?? false;
+        bool channelsLast = parse.Given(_channelsLast) ? parse.GetValue(_channelsLast) : saved?.ChannelsLast ?? true;
+        int? subset = parse.GetValue(_subset) ?? saved?.SubsetPerClass, testSubset = parse.GetValue(_testSubset) ?? saved?.TestSubsetPerClass;
+        int evalEvery = parse.GetValue(_evalEvery) ?? saved?.EvalEvery ?? 1;
         UsageException.Wrap(() => recipe.Validate());
         if (threads < 1) throw new UsageException("--threads must be >= 1");
+        if (subset is < 1) throw new UsageException($"--subset {subset}: must be >= 1 (training images per class)");
+        if (testSubset is < 1) throw new UsageException($"--test-subset {testSubset}: must be >= 1 (test images per class)");
+        if (evalEvery < 1) throw new UsageException($"--eval-every {evalEvery}: must be >= 1 (epochs)");
         if (budgetMinutes is <= 0) throw new UsageException("--time-budget must be positive (minutes)");
         if (scheduleMinutes is <= 0) throw new UsageException("--schedule-budget must be positive (minutes)");
 
@@ -98,6 +103,9 @@ public sealed class TrainCommand : CliCommand
             loaderOptions with { BatchSize = Math.Max(256, recipe.BatchSize), Subset = testSubset is int t ? Subset.PerClass(t, 1) : null }));
         if (train.ClassNames.Count != model.NumClasses)
             throw new UsageException($"the data has {train.ClassNames.Count} classes, the model {model.NumClasses}");
+        DataPipelines.RequireSameClasses(train.ClassNames, $"the training data ({dataset})", test.ClassNames, "the evaluation data");
+        if (saved?.ClassNames is { } trainedOn)
+            DataPipelines.RequireSameClasses(trainedOn, "the run's training data (run.json)", train.ClassNames, "the training data now");
 
         Trainer.Seed(recipe.Seed);
         using var net = ModelFactory.Create(model);
@@ -105,6 +113,12 @@ public sealed class TrainCommand : CliCommand
         Directory.CreateDirectory(runDir);
         File.WriteAllText(Path.Combine(runDir, "recipe.json"), recipe.ToJson());
         File.WriteAllText(Path.Combine(runDir, "model.json"), model.ToJson());
+        new RunSettings
+        {
+            Dataset = dataset, DataDirectory = data is null ? null : Path.GetFullPath(data), SubsetPerClass = subset,
+            TestSubsetPerClass = testSubset, EvalEvery = evalEvery, ChannelsLast = channelsLast, BFloat16 = bf16,
+            ClassNames = train.ClassNames,
+        }.Save(runDir);
 
         var renderer = ProgressRenderer.ForConsole(stdout);
         using var cts = new CancellationTokenSource();

@@ -129,6 +129,24 @@ public static class DataPipelines
         return new DataLoader(new ImageFolderDataset(root), new Compose(resize, normalize), opts);
     }
 
+    /// <summary>
+    /// InvalidDataException unless <paramref name="evaluated"/> has exactly the classes of <paramref name="trained"/>, in
+    /// the same label order: otherwise images are scored against another class's label (an image folder whose val/
+    /// names a class differently from train/), or a label is out of the model's range (an extra class).
+    /// </summary>
+    public static void RequireSameClasses(IReadOnlyList<string> trained, string trainedSource, IReadOnlyList<string> evaluated, string evaluatedSource)
+    {
+        if (trained.SequenceEqual(evaluated, StringComparer.Ordinal)) return;
+        var missing = trained.Except(evaluated, StringComparer.Ordinal).ToList();
+        var extra = evaluated.Except(trained, StringComparer.Ordinal).ToList();
+        string Few(List<string> names) => string.Join(", ", names.Take(5)) + (names.Count > 5 ? $" and {names.Count - 5} more" : "");
+        var parts = new List<string>();
+        if (extra.Count > 0) parts.Add($"{evaluatedSource} has {extra.Count} class{(extra.Count > 1 ? "es" : "")} not in {trainedSource}: {Few(extra)}");
+        if (missing.Count > 0) parts.Add($"{evaluatedSource} lacks {missing.Count} class{(missing.Count > 1 ? "es" : "")} of {trainedSource}: {Few(missing)}");
+        if (parts.Count == 0) parts.Add($"the classes are the same but in another label order ({trainedSource}: {Few(trained.ToList())})");
+        throw new InvalidDataException($"class lists differ ({trained.Count} trained, {evaluated.Count} evaluated): {string.Join("; ", parts)}");
+    }
+
     static int CheckSize(ModelConfig model, int n)
     {
         try { model.CheckImageSize(n, n); }

@@ -30,6 +30,10 @@ public static class IdxReader
         int columns = BinaryPrimitives.ReadInt32BigEndian(header[12..]);
         if (count < 0 || rows <= 0 || columns <= 0)
             throw new InvalidDataException($"{path}: impossible header dimensions {count} x {rows} x {columns}");
+        // count x rows x columns can exceed a long (2^93 at most): bound it in floating point first (fuzzing found a
+        // header whose product wrapped negative and reached `new byte[negative]`)
+        if ((double)count * rows * columns > Array.MaxLength)
+            throw new InvalidDataException($"{path}: header declares {count} images of {rows}x{columns}, more bytes than one array can hold");
         long payload = (long)count * rows * columns;
         var pixels = ReadPayload(stream, path, 16, payload, $"{count} images of {rows}x{columns}");
         return new Images(pixels, count, rows, columns);

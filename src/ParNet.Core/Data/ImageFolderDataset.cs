@@ -46,20 +46,41 @@ public sealed class ImageFolderDataset : IImageDataset
     public ImageF Load(int index, int minShortSide = 0) => Decode(_files[index], minShortSide);
 
     /// <summary>
+    /// Most pixels a decode may produce: 64 megapixels, above any camera photo a classifier is fed (48 MP is the
+    /// largest common sensor) and 256 MiB as RGBA plus 768 MiB as float RGB. A file declaring more is refused before
+    /// anything is allocated: a 200-byte PNG can declare 60000 x 60000 pixels (a decompression bomb).
+    /// </summary>
+    public const long DefaultMaxPixels = 64L * 1024 * 1024;
+
+    /// <summary>
     /// Decodes a file to RGB [0, 1]. With <paramref name="minShortSide"/> &gt; 0 the codec may scale down,
     /// keeping the short side at least that long. Any failure is an InvalidDataException naming the file.
     /// </summary>
-    public static ImageF Decode(string path, int minShortSide = 0)
+    public static ImageF Decode(string path, int minShortSide = 0, long maxPixels = DefaultMaxPixels)
     {
         byte[] bytes;
         try { bytes = File.ReadAllBytes(path); }
         catch (IOException e) { throw new InvalidDataException($"{path}: unreadable ({e.Message})", e); }
+        return Decode(bytes, path, minShortSide, maxPixels);
+    }
+
+    /// <summary>
+    /// Decodes encoded image bytes (JPEG, PNG, WebP, or any format SkiaSharp reads) to RGB [0, 1]; <paramref name="name"/>
+    /// names the source in errors. The declared size is checked against <paramref name="maxPixels"/> before anything is allocated.
+    /// </summary>
+    public static ImageF Decode(byte[] bytes, string name, int minShortSide = 0, long maxPixels = DefaultMaxPixels)
+    {
         using var data = SKData.CreateCopy(bytes);
         using var codec = SKCodec.Create(data)
-            ?? throw new InvalidDataException($"{path}: not a decodable image (unknown format or corrupt header)");
+            ?? throw new InvalidDataException($"{name}: not a decodable image (unknown format or corrupt header)");
         var full = codec.Info;
         if (full.Width <= 0 || full.Height <= 0)
-            throw new InvalidDataException($"{path}: image has no pixels ({full.Width}x{full.Height})");
+            throw new InvalidDataException($"{name}: image has no pixels ({full.Width}x{full.Height})");
+        // The declared size, not the scaled one: a codec's work and buffers follow the file's size, and a JPEG that
+        // declares 60000 x 60000 would still be 7500 x 7500 at its smallest scale.
+        if ((long)full.Width * full.Height > maxPixels)
+            throw new InvalidDataException($"{name}: declares {full.Width}x{full.Height} pixels, more than the limit of " +
+                $"{maxPixels:N0} (a decompression bomb, or an image far larger than a classifier needs)");
         var size = DecodeSize(codec, minShortSide);
         var info = new SKImageInfo(size.Width, size.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
         var rgba = new byte[info.BytesSize];
@@ -69,7 +90,9 @@ public sealed class ImageFolderDataset : IImageDataset
             fixed (byte* p = rgba) result = codec.GetPixels(info, (IntPtr)p);
         }
         if (result != SKCodecResult.Success)
-            throw new InvalidDataException($"{path}: decoding failed ({result})");
+            throw new InvalidDataException(result == SKCodecResult.IncompleteInput
+                ? $"{name}: truncated image data (the codec decoded only part of it)"
+                : $"{name}: decoding failed ({result})");
         return FromRgba(rgba, size.Height, size.Width);
     }
 

@@ -71,7 +71,24 @@ public sealed record ModelConfig
         if (!Enum.IsDefined(Activation)) throw new ArgumentException($"{Name}: unknown Activation {Activation}");
         if (!Enum.IsDefined(Layout)) throw new ArgumentException($"{Name}: unknown Layout {Layout}");
         if (!Enum.IsDefined(BlockType)) throw new ArgumentException($"{Name}: unknown BlockType {BlockType}");
+        double parameters = MinimumParameterCount(), bytes = parameters * sizeof(float);
+        long available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+        if (bytes > available)
+            throw new ArgumentException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"{Name}: at least {parameters:N0} parameters, {bytes / (1L << 30):N1} GiB of float32 weights alone (training needs ~4x: " +
+                $"gradients, momentum, a copy), more than the {available / (double)(1L << 30):N1} GiB of memory here"));
         return this;
+    }
+
+    /// <summary>
+    /// A lower bound on the parameter count, from the configuration alone (nothing allocated): the 3x3 kernels of each
+    /// stream's non-downsampling blocks and the classifier. In floating point, so that absurd widths cannot overflow.
+    /// </summary>
+    public double MinimumParameterCount()
+    {
+        double count = (double)FinalWidth * NumClasses;
+        for (int i = 0; i < Planes.Length; i++) count += Math.Max(0, BlocksPerStream[i] - 1) * 9.0 * Planes[i] * Planes[i];
+        return count;
     }
 
     /// <summary>Side of the input must be a multiple of this: every stride-2 block halves an even size.</summary>

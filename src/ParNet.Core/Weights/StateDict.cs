@@ -10,9 +10,11 @@ namespace ParNet.Weights;
 /// </summary>
 public static class StateDict
 {
-    public static Dictionary<string, Tensor> Read(string path)
+    /// <summary>The tensors of a .safetensors or .pt/.pth file; <paramref name="what"/> says what the file holds, in errors.
+    /// Every failure names the file: FileNotFoundException or InvalidDataException.</summary>
+    public static Dictionary<string, Tensor> Read(string path, string what = "weights")
     {
-        if (!File.Exists(path)) throw new FileNotFoundException($"weights file not found: {path}", path);
+        if (!File.Exists(path)) throw new FileNotFoundException($"{what} file not found: {path}", path);
         string ext = Path.GetExtension(path).ToLowerInvariant();
         try
         {
@@ -23,9 +25,10 @@ public static class StateDict
                 _ => throw new InvalidDataException($"{path}: unknown weights format '{ext}' (expected .safetensors, .pt or .pth)"),
             };
         }
-        catch (Exception e) when (e is not InvalidDataException and not FileNotFoundException)
+        catch (Exception e) when (e is not FileNotFoundException && !(e is InvalidDataException && e.Message.StartsWith(path, StringComparison.Ordinal)))
         {
-            throw new InvalidDataException($"{path}: cannot read weights ({e.Message})", e);
+            // including the readers' own InvalidDataExceptions (a truncated zip: "End of Central Directory record could not be found")
+            throw new InvalidDataException($"{path}: cannot read {what} ({e.Message})", e);
         }
     }
 

@@ -57,6 +57,24 @@ public class IdxReaderTests
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
+    public void A_header_whose_dimensions_overflow_a_long_is_rejected_not_a_crash(bool gzip)
+    {
+        // found by fuzz/run.sh (AFL++, target idx): 262147 x 262148 x 172707925 wrapped negative, then new byte[negative]
+        using var dir = new TempDirectory();
+        var header = new List<byte>();
+        foreach (int v in new[] { IdxReader.ImagesMagic, 262147, 262148, 172707925 }) header.AddRange(TempDirectory.BigEndian(v));
+        header.AddRange(new byte[11]);
+        var bytes = header.ToArray();
+        string path = dir.File("bomb-idx3-ubyte" + (gzip ? ".gz" : ""));
+        System.IO.File.WriteAllBytes(path, gzip ? TempDirectory.Gzip(bytes) : bytes);
+        var e = Assert.Throws<InvalidDataException>(() => IdxReader.ReadImages(path));
+        Assert.Contains(path, e.Message);
+        Assert.Contains("more bytes than one array can hold", e.Message);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
     public void Extra_bytes_beyond_the_header_counts_are_rejected(bool gzip)
     {
         using var dir = new TempDirectory();

@@ -98,4 +98,30 @@ public class ImageFolderTests
         Assert.Equal(5, images);
         Assert.Equal(1, lenient.SkippedImages);
     }
+
+    [Fact]
+    public void Images_declaring_more_pixels_than_the_limit_are_refused_before_anything_is_allocated()
+    {
+        using var dir = new TempDirectory();
+        foreach (var (ext, bytes, declared) in DecompressionBombs.All())
+        {
+            var path = dir.File($"bomb.{ext}");
+            System.IO.File.WriteAllBytes(path, bytes);
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            var e = Assert.Throws<InvalidDataException>(() => ImageFolderDataset.Decode(path, minShortSide: 224));
+            long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+            Assert.Contains(path, e.Message);
+            Assert.Contains($"declares {declared} pixels", e.Message);
+            Assert.True(allocated < 1 << 20, $"{ext}: {allocated:N0} bytes allocated before refusing");
+        }
+    }
+
+    [Fact]
+    public void The_pixel_limit_is_inclusive_and_adjustable()
+    {
+        var png = TempDirectory.EncodeImage(40, 25, Pattern, SKEncodedImageFormat.Png);
+        Assert.Equal((25, 40), (ImageFolderDataset.Decode(png, "exact", maxPixels: 1000).Height, 40));
+        var e = Assert.Throws<InvalidDataException>(() => ImageFolderDataset.Decode(png, "one-over", maxPixels: 999));
+        Assert.Contains("one-over: declares 40x25 pixels, more than the limit of 999", e.Message);
+    }
 }

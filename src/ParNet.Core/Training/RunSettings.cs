@@ -1,0 +1,38 @@
+using System.Text.Json;
+
+namespace ParNet.Training;
+
+/// <summary>
+/// How a run was started beyond its recipe and model: which data, which part of it, how often it is evaluated, the
+/// tensor layout. Kept in RUN/run.json so that `--resume` continues with the options the run was started with
+/// (a run on 200 images per class must not resume on all 60,000), unless they are given again.
+/// </summary>
+public sealed record RunSettings
+{
+    public const string FileName = "run.json";
+
+    public required string Dataset { get; init; }
+    /// <summary>As given (null: the data set's default location), made absolute so a resume from elsewhere finds it.</summary>
+    public string? DataDirectory { get; init; }
+    public int? SubsetPerClass { get; init; }
+    public int? TestSubsetPerClass { get; init; }
+    public int EvalEvery { get; init; } = 1;
+    public bool ChannelsLast { get; init; } = true;
+    public bool BFloat16 { get; init; }
+    /// <summary>The training data's classes in label order: evaluation data must have the same ones.</summary>
+    public IReadOnlyList<string>? ClassNames { get; init; }
+
+    static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
+
+    public void Save(string runDirectory) => File.WriteAllText(Path.Combine(runDirectory, FileName), JsonSerializer.Serialize(this, Json));
+
+    /// <summary>The settings in <paramref name="runDirectory"/>; null for a run folder written before they were kept.
+    /// InvalidDataException naming the file when it cannot be read.</summary>
+    public static RunSettings? Load(string runDirectory)
+    {
+        string path = Path.Combine(runDirectory, FileName);
+        if (!File.Exists(path)) return null;
+        try { return JsonSerializer.Deserialize<RunSettings>(File.ReadAllText(path), Json) ?? throw new JsonException("null"); }
+        catch (JsonException e) { throw new InvalidDataException($"{path}: unreadable run settings ({e.Message})", e); }
+    }
+}

@@ -1,0 +1,151 @@
+using System.Text.Json;
+using ParNet.Data;
+using ParNet.Export;
+using ParNet.Tests.Data;
+using ParNet.Tests.Models;
+using ParNet.Training;
+using SkiaSharp;
+
+namespace ParNet.Tests.Cli;
+
+/// <summary>
+/// Issue 16's reproductions, as a hostile new user meets them: every bad input is one line on stderr and exit 2 (a
+/// NaN stop exit 3), nothing is silently wrong, and a resumed run keeps the options it was started with.
+/// </summary>
+public class BadInputTests
+{
+    static readonly string Fixture = Fixtures.Path("parnet_official_tiny_silu.safetensors");
+
+    [Fact]
+    public void Predict_refuses_each_decompression_bomb_and_still_classifies_the_images_after_it()
+    {
+        using var dir = new TempDirectory();
+        string weights = dir.File("tiny.safetensors");
+        File.Copy(Fixture, weights);
+        new DeploymentInfo { Model = OfficialParityTests.TinyConfig, Dataset = "imagenet", ImageSize = 64 }.WriteSidecar(weights);
+        var files = DecompressionBombs.All().Select(b => { string p = dir.File($"bomb.{b.Extension}"); File.WriteAllBytes(p, b.Bytes); return p; }).ToList();
+        string good = dir.File("good.png");
+        File.WriteAllBytes(good, TempDirectory.EncodeImage(64, 64, (x, y) => ((byte)x, (byte)y, 9), SKEncodedImageFormat.Png));
+        files.Add(good);
+
+        var (code, stdout, _) = CliRunner.Run(new[] { "predict", "--weights", weights, "--json" }.Concat(files).ToArray());
+        Assert.Equal(1, code);
+        var results = JsonDocument.Parse(stdout).RootElement;
+        Assert.Equal(files.Count, results.GetArrayLength());
+        for (int i = 0; i < files.Count - 1; i++)
+            Assert.Contains("more than the limit", results[i].GetProperty("error").GetString());
+        Assert.Equal(5, results[files.Count - 1].GetProperty("top").GetArrayLength());
+    }
+
+    static string WriteTinyConfig(TempDirectory dir)
+    {
+        string path = dir.File("tiny.json");
+        File.WriteAllText(path, OfficialParityTests.TinyConfig.ToJson());
+        return path;
+    }
+
+    [Fact]
+    public void A_resumed_run_keeps_its_subsets_unless_told_otherwise()
+    {
+        using var dir = new TempDirectory();
+        string run = dir.File("run");
+        var first = CliRunner.Run("train", "--subset", "2", "--test-subset", "1", "--epochs", "1", "--out", run);
+        Assert.True(first.Code == 0, first.Err + first.Out);
+        Assert.Contains("20 train / 10 test images", first.Out);
+
+        var resumed = CliRunner.Run("train", "--resume", run, "--epochs", "2");
+        Assert.True(resumed.Code == 0, resumed.Err + resumed.Out);
+        Assert.Contains("20 train / 10 test images", resumed.Out);
+        Assert.Equal(2, Checkpoint.ReadState(Path.Combine(run, "checkpoints", "last")).Epoch);
+
+        var widened = CliRunner.Run("train", "--resume", run, "--epochs", "3", "--test-subset", "3");
+        Assert.True(widened.Code == 0, widened.Err + widened.Out);
+        Assert.Contains("20 train / 30 test images", widened.Out);
+    }
+
+    [Fact]
+    public void An_exploding_learning_rate_stops_with_exit_3_and_a_checkpoint_that_still_reads()
+    {
+        using var dir = new TempDirectory();
+        string run = dir.File("run");
+        var (code, stdout, stderr) = CliRunner.Run("train", "--subset", "30", "--test-subset", "1", "--epochs", "2", "--lr", "1e30", "--out", run);
+        Assert.True(code == 3, $"exit {code}\n{stdout}\n{stderr}");
+        Assert.Contains("NaN", stderr, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain("   at ", stderr);
+    }
+
+    [Theory]
+    [InlineData("--subset", "0")]
+    [InlineData("--subset", "-5")]
+    [InlineData("--test-subset", "0")]
+    [InlineData("--eval-every", "0")]
+    public void Subsets_and_intervals_below_one_are_refused(string option, string value)
+    {
+        using var dir = new TempDirectory();
+        CliRunner.AssertUserError(CliRunner.Run("train", option, value, "--out", dir.File("run")), $"{option} {value}: must be >= 1");
+        Assert.False(Directory.Exists(dir.File("run")));
+    }
+
+    [Fact]
+    public void Output_paths_that_cannot_be_written_are_one_line_naming_the_path()
+    {
+        using var dir = new TempDirectory();
+        string file = dir.File("a-file");
+        File.WriteAllText(file, "x");
+        CliRunner.AssertUserError(CliRunner.Run("train", "--subset", "1", "--out", file), file);
+        CliRunner.AssertUserError(CliRunner.Run("fuse", "--weights", Fixture, "--config", WriteTinyConfig(dir), "--out", Path.Combine(file, "fused.safetensors")), file);
+        CliRunner.AssertUserError(CliRunner.Run("export", "--weights", Fixture, "--config", WriteTinyConfig(dir), "--out", Path.Combine(file, "m.onnx")), file);
+        CliRunner.AssertUserError(CliRunner.Run("forward", "--weights", Fixture, "--config", WriteTinyConfig(dir),
+            "--input", Fixtures.Path("parnet_official_tiny_silu.io.safetensors"), "--output", Path.Combine(file, "y.safetensors")), file);
+    }
+
+    [Fact]
+    public void Forward_names_a_missing_input_as_the_input_not_the_weights()
+    {
+        using var dir = new TempDirectory();
+        var result = CliRunner.Run("forward", "--weights", Fixture, "--config", WriteTinyConfig(dir), "--input", "/no/such/input.safetensors", "--output", dir.File("y.safetensors"));
+        CliRunner.AssertUserError(result, "input tensor file not found: /no/such/input.safetensors");
+    }
+
+    [Fact]
+    public void A_truncated_pt_file_is_named_in_the_error()
+    {
+        using var dir = new TempDirectory();
+        string pt = dir.File("truncated.pt");
+        var bytes = File.ReadAllBytes(Fixtures.Path("parnet_official_tiny_silu.pt"));
+        File.WriteAllBytes(pt, bytes[..(bytes.Length / 2)]);
+        CliRunner.AssertUserError(CliRunner.Run("forward", "--weights", pt, "--config", WriteTinyConfig(dir),
+            "--input", Fixtures.Path("parnet_official_tiny_silu.io.safetensors"), "--output", dir.File("y.safetensors")), pt);
+    }
+
+    [Theory]
+    [InlineData("""{"Planes": [1000000, 2000000, 4000000], "FinalWidth": 1280, "BlocksPerStream": [5, 6, 6]}""")]
+    [InlineData("""{"Planes": [96, 192, 384], "FinalWidth": 1280, "BlocksPerStream": [5, 6, 6], "NumClasses": 2147483647}""")]
+    public void Configurations_too_large_for_memory_are_refused_with_the_numbers_before_allocating(string json)
+    {
+        using var dir = new TempDirectory();
+        string config = dir.File("huge.json");
+        File.WriteAllText(config, json);
+        var result = CliRunner.Run("info", "--config", config);
+        CliRunner.AssertUserError(result, "parameters");
+        Assert.Contains("GiB of float32 weights alone", result.Err);
+        Assert.Contains("GiB of memory here", result.Err);
+    }
+
+    [Fact]
+    public void Image_folders_whose_val_classes_differ_from_train_are_refused_naming_the_differences()
+    {
+        using var dir = new TempDirectory();
+        void Image(string split, string cls, int i)
+        {
+            Directory.CreateDirectory(Path.Combine(dir.Path, split, cls));
+            File.WriteAllBytes(Path.Combine(dir.Path, split, cls, $"{i}.png"), TempDirectory.EncodeImage(40, 40, (x, y) => ((byte)(x * i), (byte)y, 0), SKEncodedImageFormat.Png));
+        }
+        foreach (var cls in new[] { "cat", "dog" }) { Image("train", cls, 1); Image("train", cls, 2); }
+        Image("val", "cat", 3); Image("val", "wolf", 4);   // "dog" renamed: same count, other labels
+        var result = CliRunner.Run("train", "--dataset", "folder", "--data", dir.Path, "--epochs", "1", "--out", dir.File("run"));
+        CliRunner.AssertUserError(result, "class lists differ");
+        Assert.Contains("has 1 class not in the training data (folder): wolf", result.Err);
+        Assert.Contains("lacks 1 class of the training data (folder): dog", result.Err);
+    }
+}
