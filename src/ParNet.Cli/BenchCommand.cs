@@ -11,6 +11,7 @@ namespace ParNet.Cli;
 public sealed class BenchCommand : CliCommand
 {
     readonly ModelOptions _model = new();
+    readonly Option<bool> _ema = WeightsLoading.EmaOption();
     readonly Option<string?> _weights = CliOption.Text("--weights", "trained (unfused) weights of the model; bench fuses them itself " +
         "(default: a seeded random initialization, with a warning: timings do not depend on the weights' values)", "W");
     readonly Option<int?> _imageSize = CliOption.Int("--image-size", "input side (default: 224 for ImageNet layouts, 32 for CIFAR: the paper's sizes)");
@@ -39,7 +40,7 @@ public sealed class BenchCommand : CliCommand
     protected override void Declare(Command command)
     {
         _model.AddTo(command);
-        command.Add(_weights, _imageSize, _batch, _warmup, _repeats, _throughputRepeats, _threads, _only, _investigate, _waitPolicy, _out,
+        command.Add(_weights, _ema, _imageSize, _batch, _warmup, _repeats, _throughputRepeats, _threads, _only, _investigate, _waitPolicy, _out,
                     _streamDevices, _pytorchCode, _python, _pytorchFixture);
     }
 
@@ -79,8 +80,6 @@ public sealed class BenchCommand : CliCommand
         }
 
         HashSet<string>? keys = only?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet(StringComparer.Ordinal);
-        if ((keys is null || keys.Contains("fused-bf16")) && CpuCapabilities.Current.Bf16Warning() is { } slow)
-            stderr.WriteLine($"parnet bench: warning: fused-bf16: {slow}");
         if ((python is not null || pytorchFixture is not null) && pytorchCode is null)
             throw new UsageException("--python and --pytorch-fixture go with --pytorch-code DIR");
         if (pytorchCode is not null && !Directory.Exists(pytorchCode))
@@ -90,7 +89,7 @@ public sealed class BenchCommand : CliCommand
 
         var options = new InferenceBenchmarkOptions
         {
-            Model = config, Weights = weights, ImageSize = size, Batch = batch, Warmup = warmup, Repeats = repeats,
+            Model = config, Weights = weights, WeightsPick = WeightsLoading.Pick(parse.GetValue(_ema)), ImageSize = size, Batch = batch, Warmup = warmup, Repeats = repeats,
             ThroughputRepeats = throughputRepeats, Threads = threads, Only = keys, Investigate = investigate,
             StreamDevices = streamDevices is null ? null : ParseDevices(streamDevices),
             PyTorch = pytorchCode is null ? null
@@ -99,6 +98,8 @@ public sealed class BenchCommand : CliCommand
         };
         try { options.Validate(); }
         catch (Exception e) when (e is ArgumentException or NotSupportedException) { throw new UsageException(e.Message); }
+        if ((keys is null || keys.Contains("fused-bf16")) && CpuCapabilities.Current.Bf16Warning() is { } slow)
+            stderr.WriteLine($"parnet bench: warning: fused-bf16: {slow}");
         if (weights is null)
         {
             WeightsLoading.WarnRandomInitialization(stderr, Name, config);

@@ -12,7 +12,7 @@ public sealed class EvalCommand : CliCommand
 {
     readonly Option<string?> _run = CliOption.Text("--run", "a training run folder (model, data set and recipe come from it); or give --weights", "DIR");
     readonly Option<string?> _checkpoint = CliOption.Text("--checkpoint", "last or best, with --run (default last: the end of training)", "NAME");
-    readonly Option<bool> _ema = CliOption.Switch("--ema", "use the EMA weights of the checkpoint (default: on when the run trained with EMA)");
+    readonly Option<bool> _ema = CliOption.Switch("--ema", "the EMA weights: of the --run checkpoint (default: on when the run trained with EMA), or of a --weights training checkpoint (.pth.tar state_dict_ema)");
     readonly Option<string?> _weights = CliOption.Text("--weights", WeightsLoading.Description + "; instead of --run", "FILE");
     readonly Option<string?> _recipe = CliOption.Text("--recipe", "with --weights: the recipe whose data set, crop padding and " +
         "default model apply (default fashion-mnist, the main job's)", "NAME");
@@ -89,7 +89,8 @@ public sealed class EvalCommand : CliCommand
             DataPipelines.RequireSameClasses(trainedOn, "the run's training data", source.ClassNames, $"the {split} data");
         else if (source.ClassNames.Count != config.NumClasses)
             throw new UsageException($"the {split} data has {source.ClassNames.Count} classes, the model {config.NumClasses}");
-        using var model = WeightsLoading.Load(weightsPath!, config, fused).Model;
+        // --run: the checkpoint's EMA file was chosen above; --weights: --ema picks a training checkpoint's state_dict_ema
+        using var model = WeightsLoading.Load(weightsPath!, config, fused, ema: run is null && emaFlag == true).Model;
         var r = Evaluator.Evaluate(model, source, config.NumClasses);
 
         string suffix = (size is int n ? $"-{n}px" : "") + (tenCrop ? "-tencrop" : "") + (fused ? "-fused" : "") + (split != "test" ? "-" + split : "");

@@ -12,6 +12,7 @@ public sealed class ExportCommand : CliCommand
         "from a sidecar W.json, the safetensors metadata or a training checkpoint's state.json. Without it: a seeded random " +
         "initialization (a warning says so), to export a model before training it", "W");
     readonly Option<bool> _fused = CliOption.Switch("--fused", WeightsLoading.FusedDescription);
+    readonly Option<bool> _ema = WeightsLoading.EmaOption();
     readonly Option<string> _format = new("--format")
     {
         Description = "onnx, the only format (default onnx)", HelpName = "FORMAT", DefaultValueFactory = _ => "onnx",
@@ -28,7 +29,7 @@ public sealed class ExportCommand : CliCommand
     protected override void Declare(Command command)
     {
         _model.AddTo(command);
-        command.Add(_weights, _fused, _format, _out, _imageSize, _dataset);
+        command.Add(_weights, _fused, _ema, _format, _out, _imageSize, _dataset);
     }
 
     protected override int Run(ParseResult parse, TextWriter stdout, TextWriter stderr)
@@ -48,7 +49,7 @@ public sealed class ExportCommand : CliCommand
         DeploymentInfo info;
         if (weights is not null)
         {
-            var loaded = WeightsLoading.Load(weights, config, fuse);
+            var loaded = WeightsLoading.Load(weights, config, fuse, parse.GetValue(_ema));
             (model, info) = (loaded.Model, loaded.Info);
         }
         else

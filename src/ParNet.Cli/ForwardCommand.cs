@@ -10,6 +10,7 @@ public sealed class ForwardCommand : CliCommand
     readonly ModelOptions _model = new();
     readonly Option<string> _weights = new("--weights") { Description = WeightsLoading.Description, HelpName = "W", Required = true };
     readonly Option<bool> _fused = CliOption.Switch("--fused", WeightsLoading.FusedDescription);
+    readonly Option<bool> _ema = WeightsLoading.EmaOption();
     readonly Option<string> _input = new("--input")
     {
         Description = "a safetensors file holding the tensor 'input' (or exactly one tensor), float32 [N, C, H, W]", HelpName = "X.safetensors", Required = true,
@@ -22,14 +23,14 @@ public sealed class ForwardCommand : CliCommand
     protected override void Declare(Command command)
     {
         _model.AddTo(command);
-        command.Add(_weights, _fused, _input, _output);
+        command.Add(_weights, _fused, _ema, _input, _output);
     }
 
     protected override int Run(ParseResult parse, TextWriter stdout, TextWriter stderr)
     {
         var config = _model.ReadOptional(parse);
         string inputPath = parse.GetValue(_input)!, outputPath = parse.GetValue(_output)!;
-        using var model = WeightsLoading.Load(parse.GetValue(_weights)!, config, parse.GetValue(_fused)).Model;
+        using var model = WeightsLoading.Load(parse.GetValue(_weights)!, config, parse.GetValue(_fused), parse.GetValue(_ema)).Model;
         var tensors = StateDict.Read(inputPath, "input tensor");
         var input = tensors.TryGetValue("input", out var named) ? named
             : tensors.Count == 1 ? tensors.Values.Single()

@@ -14,6 +14,7 @@ public sealed class FuseCommand : CliCommand
     {
         Description = "trained weights (released key names; BN running statistics are folded)", HelpName = "IN", Required = true,
     };
+    readonly Option<bool> _ema = WeightsLoading.EmaOption();
     readonly Option<string> _out = new("--out")
     {
         Description = "fused weights, safetensors; every command taking --weights loads them", HelpName = "OUT.safetensors", Required = true,
@@ -25,7 +26,7 @@ public sealed class FuseCommand : CliCommand
     protected override void Declare(Command command)
     {
         _model.AddTo(command);
-        command.Add(_weights, _out);
+        command.Add(_weights, _ema, _out);
     }
 
     protected override int Run(ParseResult parse, TextWriter stdout, TextWriter stderr)
@@ -37,7 +38,7 @@ public sealed class FuseCommand : CliCommand
         if (!output.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
             throw new UsageException($"--out must be a .safetensors file; got '{output}'");
 
-        var loaded = WeightsLoading.Load(weights, config, fuse: false);
+        var loaded = WeightsLoading.Load(weights, config, fuse: false, ema: parse.GetValue(_ema));
         using var trained = loaded.Model;
         if (loaded.FusedFile) throw new UsageException($"--weights {weights}: these weights are fused already");
         if (trained.Config.BlockType != BlockType.RepVggSse)

@@ -3,13 +3,13 @@ using ParNet.Models;
 
 namespace ParNet.Cli;
 
-/// <summary>`--model NAME` or `--config FILE.json`: the model options shared by every command.</summary>
+/// <summary>`--model NAME` or `--config FILE` (.json, or the authors' .yaml): the model options shared by every command.</summary>
 public sealed class ModelOptions
 {
     public Option<string?> Model { get; } = CliOption.Text("--model", "a registered model: " + string.Join(", ", ModelRegistry.Names), "NAME");
 
     public Option<string?> Config { get; } = CliOption.Text("--config",
-        "a ModelConfig JSON file (property names in any case), instead of --model", "FILE.json");
+        "a ModelConfig JSON file (property names in any case) or one of the authors' YAML model files (imagenet/models/*.yaml), instead of --model", "FILE");
 
     public void AddTo(Command command) => command.Add(Model, Config);
 

@@ -21,6 +21,7 @@ public sealed class PredictCommand : CliCommand
     readonly Option<string?> _engine = CliOption.Text("--engine",
         "torch or onnxruntime (weights are exported in memory first) (default: onnxruntime for an .onnx file, else torch)", "ENGINE");
     readonly Option<bool> _fused = CliOption.Switch("--fused", WeightsLoading.FusedDescription);
+    readonly Option<bool> _ema = WeightsLoading.EmaOption();
     readonly Option<string?> _dataset = CliOption.Text("--dataset", "fashion-mnist, mnist, cifar10, cifar100 or imagenet: class names and " +
         "preprocessing (default: what is stored with the weights; otherwise ImageNet statistics and \"class i\")", "NAME");
     readonly Option<int?> _imageSize = CliOption.Int("--image-size", "network input side (default: the stored one, else the model's natural size)");
@@ -40,7 +41,7 @@ public sealed class PredictCommand : CliCommand
     protected override void Declare(Command command)
     {
         _model.AddTo(command);
-        command.Add(_weights, _engine, _fused, _dataset, _imageSize, _top, _json);
+        command.Add(_weights, _engine, _fused, _ema, _dataset, _imageSize, _top, _json);
         command.Arguments.Add(_images);
     }
 
@@ -61,7 +62,7 @@ public sealed class PredictCommand : CliCommand
         bool onnxFile = weights.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase);
         if (onnxFile && engineName == "torch") throw new UsageException("an .onnx file runs with --engine onnxruntime");
 
-        using var predictor = onnxFile ? Predictor.FromOnnx(weights, config) : Predictor.FromWeights(weights, config, fuse, engineName == "onnxruntime", size);
+        using var predictor = onnxFile ? Predictor.FromOnnx(weights, config) : Predictor.FromWeights(weights, config, fuse, parse.GetValue(_ema), engineName == "onnxruntime", size);
         var info = predictor.Info;
         if (dataset is not null)
         {
@@ -123,9 +124,9 @@ public sealed class PredictCommand : CliCommand
         /// <summary>The side an ONNX graph is fixed to; null for TorchSharp.</summary>
         public int? FixedSize { get; init; }
 
-        public static Predictor FromWeights(string weights, ModelConfig? config, bool fuse, bool onnxRuntime, int? size)
+        public static Predictor FromWeights(string weights, ModelConfig? config, bool fuse, bool ema, bool onnxRuntime, int? size)
         {
-            var (model, info, _) = WeightsLoading.Load(weights, config, fuse);
+            var (model, info, _) = WeightsLoading.Load(weights, config, fuse, ema);
             if (!onnxRuntime) return new Predictor { Config = model.Config, Info = info, _torch = model };
             using (model)
             {

@@ -1,5 +1,6 @@
 using ParNet.Export;
 using ParNet.Models;
+using ParNet.Weights;
 
 namespace ParNet.Cli;
 
@@ -7,14 +8,21 @@ namespace ParNet.Cli;
 public static class WeightsLoading
 {
     public const string Description =
-        "trained or fused weights (.safetensors, .pt; released key names), recognized by their keys";
+        "trained or fused weights (.safetensors, .pt, or a timm training checkpoint .pth.tar as the authors released them; " +
+        "released key names), recognized by their keys";
 
     public const string FusedDescription = "re-parameterize trained ParNet weights after loading (fused weights stay fused)";
 
+    /// <summary>`--ema` of the commands that take --weights.</summary>
+    public static System.CommandLine.Option<bool> EmaOption() => CliOption.Switch("--ema",
+        "read a training checkpoint's EMA weights (timm's state_dict_ema, as the authors' validate.py --use-ema); default: its state_dict");
+
+    public static CheckpointWeights Pick(bool ema) => ema ? CheckpointWeights.Ema : CheckpointWeights.Model;
+
     /// <summary>Loads <paramref name="path"/>; --fused on a network without a fused form is the user's error.</summary>
-    public static ClassifierLoader.Loaded Load(string path, ModelConfig? config, bool fuse)
+    public static ClassifierLoader.Loaded Load(string path, ModelConfig? config, bool fuse, bool ema = false)
     {
-        try { return ClassifierLoader.LoadWeights(path, config, fuse); }
+        try { return ClassifierLoader.LoadWeights(path, config, fuse, Pick(ema)); }
         catch (NotSupportedException e) when (fuse) { throw new UsageException($"--fused: {e.Message}"); }
     }
 

@@ -6,6 +6,7 @@ using ParNet.Models;
 using static TorchSharp.torch;
 using ParNet.Models.Tracing;
 using ParNet.Runtime;
+using ParNet.Weights;
 
 namespace ParNet.Benchmarking;
 
@@ -15,6 +16,8 @@ public sealed record InferenceBenchmarkOptions
     /// <summary>The ParNet under test (weights do not change speed: random initialization unless given).</summary>
     public required ModelConfig Model { get; init; }
     public string? Weights { get; init; }
+    /// <summary>Which weights of a training checkpoint <see cref="Weights"/> to time (the same cost either way).</summary>
+    public CheckpointWeights WeightsPick { get; init; }
     public int ImageSize { get; init; } = 224;
     /// <summary>Batch of the throughput measurement (batch 1 is always measured for latency).</summary>
     public int Batch { get; init; } = 8;
@@ -270,7 +273,7 @@ public static class InferenceBenchmark
     static (ImageClassifier Model, DeploymentInfo? Info) LoadTrained(InferenceBenchmarkOptions o)
     {
         if (o.Weights is null) return (ModelFactory.Create(o.Model), null);
-        var loaded = ClassifierLoader.LoadWeights(o.Weights, o.Model, fuse: false);
+        var loaded = ClassifierLoader.LoadWeights(o.Weights, o.Model, fuse: false, o.WeightsPick);
         if (!loaded.FusedFile) return (loaded.Model, loaded.Info);
         loaded.Model.Dispose();
         throw new InvalidDataException($"{o.Weights}: fused weights; the benchmark needs the trained (unfused) ones, it fuses them itself");

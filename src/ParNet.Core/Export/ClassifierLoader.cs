@@ -23,25 +23,27 @@ public static class ClassifierLoader
 
     /// <param name="config">null: the configuration stored with the weights (sidecar, metadata, checkpoint state)</param>
     /// <param name="fuse">re-parameterize trained weights (a fused file stays fused either way)</param>
-    public static (ImageClassifier Model, DeploymentInfo Info) Load(string weightsPath, ModelConfig? config, bool fuse)
+    public static (ImageClassifier Model, DeploymentInfo Info) Load(string weightsPath, ModelConfig? config, bool fuse,
+                                                                    CheckpointWeights pick = CheckpointWeights.Model)
     {
-        var loaded = LoadWeights(weightsPath, config, fuse);
+        var loaded = LoadWeights(weightsPath, config, fuse, pick);
         return (loaded.Model, loaded.Info);
     }
 
     /// <summary>
     /// Like <see cref="Load"/>, and says whether the file was fused. Throws <see cref="InvalidDataException"/> when no
     /// configuration is given nor stored, or the weights do not fit it; <see cref="NotSupportedException"/> when
-    /// <paramref name="fuse"/> asks to fuse a network that has no fused form.
+    /// <paramref name="fuse"/> asks to fuse a network that has no fused form. <paramref name="pick"/>: the model or the
+    /// EMA weights of a training checkpoint (the authors' released .pth.tar files hold both).
     /// </summary>
-    public static Loaded LoadWeights(string weightsPath, ModelConfig? config, bool fuse)
+    public static Loaded LoadWeights(string weightsPath, ModelConfig? config, bool fuse, CheckpointWeights pick = CheckpointWeights.Model)
     {
         if (!File.Exists(weightsPath)) throw new FileNotFoundException($"weights file not found: {weightsPath}", weightsPath);
         var info = DeploymentInfo.ForWeights(weightsPath);
         config ??= info.Model ?? throw new InvalidDataException(
             $"{weightsPath}: no model configuration stored with these weights; give --model NAME or --config FILE " +
             $"(or put a sidecar {Path.ChangeExtension(Path.GetFileName(weightsPath), ".json")} next to them)");
-        var dict = StateDict.Read(weightsPath);
+        var dict = StateDict.Read(weightsPath, pick: pick);
         try
         {
             bool fusedFile = HasFusedKeys(dict.Keys);

@@ -132,8 +132,10 @@ public sealed record ModelConfig
     public static ModelConfig FromJson(string json) =>
         (JsonSerializer.Deserialize<ModelConfig>(json, Json) ?? throw new InvalidDataException("empty model configuration")).Validate();
 
+    /// <summary>A configuration file: our JSON, or the authors' YAML model files (<see cref="AuthorsYamlConfig"/>) by extension.</summary>
     public static ModelConfig Load(string path)
     {
+        if (AuthorsYamlConfig.IsYamlPath(path)) return AuthorsYamlConfig.Load(path);
         if (!File.Exists(path)) throw new FileNotFoundException($"model configuration not found: {path}", path);
         try { return FromJson(File.ReadAllText(path)); }
         catch (JsonException e) { throw new InvalidDataException($"{path}: not a valid model configuration ({e.Message})", e); }

@@ -4,25 +4,33 @@ using static TorchSharp.torch;
 
 namespace ParNet.Weights;
 
+/// <summary>Which weights of a training checkpoint to read: the model's (its state_dict) or their exponential moving
+/// average (timm's state_dict_ema, which the authors' validate.py --use-ema evaluates).</summary>
+public enum CheckpointWeights { Model, Ema }
+
 /// <summary>
-/// State dicts with the authors' key names: safetensors (read and written) and PyTorch .pt/.pth files
-/// (read; a plain state dict, or a dict holding one under "state_dict").
+/// State dicts with the authors' key names: safetensors (read and written) and PyTorch files (read): a plain state dict
+/// (.pt/.pth), or a training checkpoint holding one under "state_dict" (and "state_dict_ema"), as timm's train.py writes
+/// the authors' released .pth.tar files. Pickles are read as data: tensors and plain values are taken, any other class is
+/// an inert record (TorchSharp.PyBridge's unpickler constructs nothing it does not know), and nothing is executed.
 /// </summary>
 public static class StateDict
 {
     /// <summary>The tensors of a .safetensors or .pt/.pth file; <paramref name="what"/> says what the file holds, in errors.
     /// Every failure names the file: FileNotFoundException or InvalidDataException.</summary>
-    public static Dictionary<string, Tensor> Read(string path, string what = "weights")
+    public static Dictionary<string, Tensor> Read(string path, string what = "weights", CheckpointWeights pick = CheckpointWeights.Model)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"{what} file not found: {path}", path);
         string ext = Path.GetExtension(path).ToLowerInvariant();
         try
         {
+            if (ext == ".safetensors" && pick == CheckpointWeights.Ema)
+                throw new InvalidDataException($"{path}: --ema picks the EMA weights of a training checkpoint (.pth.tar); a .safetensors file holds one set of weights");
             return ext switch
             {
                 ".safetensors" => Safetensors.LoadStateDict(path),
-                ".pt" or ".pth" or ".bin" => FromPickle(PyTorchUnpickler.UnpickleStateDict(path)),
-                _ => throw new InvalidDataException($"{path}: unknown weights format '{ext}' (expected .safetensors, .pt or .pth)"),
+                ".pt" or ".pth" or ".bin" or ".tar" => FromPickle(PyTorchUnpickler.UnpickleStateDict(path), path, pick),
+                _ => throw new InvalidDataException($"{path}: unknown weights format '{ext}' (expected .safetensors, .pt, .pth or .pth.tar)"),
             };
         }
         catch (Exception e) when (e is not FileNotFoundException && !(e is InvalidDataException && e.Message.StartsWith(path, StringComparison.Ordinal)))
@@ -32,13 +40,25 @@ public static class StateDict
         }
     }
 
-    static Dictionary<string, Tensor> FromPickle(Hashtable table)
+    static Dictionary<string, Tensor> FromPickle(Hashtable table, string path, CheckpointWeights pick)
     {
-        if (table["state_dict"] is Hashtable nested) table = nested;   // a training checkpoint
+        bool checkpoint = table.ContainsKey("state_dict");
+        if (pick == CheckpointWeights.Ema)
+        {
+            if (!checkpoint) throw new InvalidDataException($"{path}: --ema needs a training checkpoint (with state_dict_ema); this file is a plain state dict");
+            table = table["state_dict_ema"] as Hashtable ?? throw new InvalidDataException(
+                $"{path}: no state_dict_ema in this checkpoint (trained without --model-ema); leave out --ema to read its state_dict");
+        }
+        else if (checkpoint)
+            table = table["state_dict"] as Hashtable ?? throw new InvalidDataException($"{path}: its state_dict is not a dict of tensors");
         var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         foreach (DictionaryEntry e in table)
-            result[(string)e.Key] = e.Value as Tensor
-                ?? throw new InvalidDataException($"entry '{e.Key}' is not a tensor ({e.Value?.GetType().Name ?? "null"})");
+            result[e.Key as string ?? throw new InvalidDataException($"{path}: a key of the state dict is not a string ({e.Key?.GetType().Name})")] =
+                e.Value as Tensor ?? throw new InvalidDataException($"entry '{e.Key}' is not a tensor ({e.Value?.GetType().Name ?? "null"})");
+        // a model saved inside DistributedDataParallel: every key under "module."
+        const string ddp = "module.";
+        if (result.Count > 0 && result.Keys.All(k => k.StartsWith(ddp, StringComparison.Ordinal)))
+            result = result.ToDictionary(kv => kv.Key[ddp.Length..], kv => kv.Value, StringComparer.Ordinal);
         return result;
     }
 

@@ -1,0 +1,145 @@
+using System.IO.Compression;
+using ParNet.Export;
+using ParNet.Fusion;
+using ParNet.Models;
+using ParNet.Tests.Cli;
+using ParNet.Tests.Data;
+using ParNet.Tests.Models;
+using ParNet.Weights;
+using TorchSharp.PyBridge;
+using static TorchSharp.torch;
+
+namespace ParNet.Tests.Weights;
+
+/// <summary>
+/// The authors' released checkpoints are timm training checkpoints (.pth.tar). The fixture was written in exactly that
+/// format by their train.py under PyTorch 1.13; its logits (of state_dict and of state_dict_ema) come from their code.
+/// </summary>
+public class TimmCheckpointTests
+{
+    static readonly string Checkpoint = Fixtures.Path("parnet_official_tiny_silu.timm.pth.tar");
+
+    static double RelativeError(Tensor a, Tensor b) => (a - b).norm().item<float>() / b.norm().item<float>();
+
+    [Theory]
+    [InlineData(CheckpointWeights.Model, "logits", false)]
+    [InlineData(CheckpointWeights.Ema, "logits_ema", false)]
+    [InlineData(CheckpointWeights.Model, "logits", true)]
+    [InlineData(CheckpointWeights.Ema, "logits_ema", true)]
+    public void The_released_checkpoint_format_gives_the_authors_logits(CheckpointWeights pick, string expected, bool fuse)
+    {
+        var io = StateDict.Read(Fixtures.Path("parnet_official_tiny_silu.timm.io.safetensors"));
+        var (model, info) = ClassifierLoader.Load(Checkpoint, OfficialParityTests.TinyConfig, fuse, pick);
+        using (model)
+        using (no_grad())
+        {
+            Assert.Equal(fuse, info.Fused);
+            var logits = model.call(io["input"]);
+            double error = RelativeError(logits, io[expected]);
+            Assert.True(error < 1e-5, $"{pick} fused={fuse}: relative L2 {error:E2}");
+            string other = expected == "logits" ? "logits_ema" : "logits";
+            Assert.True(RelativeError(logits, io[other]) > 1e-3, "the model and EMA weights must differ, or this test checks nothing");
+        }
+    }
+
+    [Fact]
+    public void Parnet_forward_reads_the_checkpoint_with_the_authors_yaml_config()
+    {
+        using var dir = new TempDirectory();
+        // their file format; a flat `- swish` is what their code reads as SiLU (the fixture's network)
+        string yaml = dir.File("tiny.yaml");
+        File.WriteAllText(yaml, "additional_branches:\n- swish\ndropout_lin: 0.0\nnum_blocks:\n- 5\n- 6\n- 6\n- 1\nplanes:\n- 16\n- 32\n- 64\n- 128\n");
+        string output = dir.File("logits.safetensors");
+        var io = Fixtures.Path("parnet_official_tiny_silu.timm.io.safetensors");
+        var result = CliRunner.Run("forward", "--weights", Checkpoint, "--config", yaml, "--ema", "--input", io, "--output", output);
+        Assert.True(result.Code == 0, result.Err);
+        var expected = StateDict.Read(io)["logits_ema"];
+        Assert.True(RelativeError(StateDict.Read(output)["logits"], expected) < 1e-5);
+    }
+
+    [Fact]
+    public void Ema_on_a_file_without_EMA_weights_is_one_line()
+    {
+        using var dir = new TempDirectory();
+        string yaml = dir.File("tiny.json");
+        File.WriteAllText(yaml, OfficialParityTests.TinyConfig.ToJson());
+        var plain = CliRunner.Run("forward", "--weights", Fixtures.Path("parnet_official_tiny_silu.pt"), "--config", yaml, "--ema",
+            "--input", Fixtures.Path("parnet_official_tiny_silu.io.safetensors"), "--output", dir.File("y.safetensors"));
+        CliRunner.AssertUserError(plain, "--ema needs a training checkpoint");
+        var safetensors = CliRunner.Run("fuse", "--weights", Fixtures.Path("parnet_official_tiny_silu.safetensors"), "--config", yaml, "--ema",
+            "--out", dir.File("f.safetensors"));
+        CliRunner.AssertUserError(safetensors, "a .safetensors file holds one set of weights");
+        Assert.False(File.Exists(dir.File("f.safetensors")));
+    }
+
+    [Fact]
+    public void Keys_saved_under_DistributedDataParallel_lose_their_module_prefix()
+    {
+        using var dir = new TempDirectory();
+        string path = dir.File("ddp.pt");
+        var original = StateDict.Read(Fixtures.Path("parnet_official_tiny_silu.safetensors"));
+        using (var f = File.Create(path))
+            PyTorchPickler.PickleStateDict(f, original.ToDictionary(kv => "module." + kv.Key, kv => kv.Value));
+        var read = StateDict.Read(path);
+        Assert.Equal(original.Keys.Order(StringComparer.Ordinal), read.Keys.Order(StringComparer.Ordinal));
+        Assert.True(read.All(kv => kv.Value.eq(original[kv.Key]).all().item<bool>()));
+    }
+
+    /// <summary>A torch.save zip whose pickle calls os.system when Python unpickles it.</summary>
+    static void WriteMaliciousCheckpoint(string path, string marker)
+    {
+        var pickle = new List<byte> { 0x80, 0x02, (byte)'c' };
+        pickle.AddRange("os\nsystem\n"u8.ToArray());
+        var command = System.Text.Encoding.UTF8.GetBytes($"touch {marker}");
+        pickle.Add((byte)'X');
+        pickle.AddRange(BitConverter.GetBytes(command.Length));
+        pickle.AddRange(command);
+        pickle.AddRange([0x85, (byte)'R', (byte)'.']);   // TUPLE1, REDUCE, STOP: os.system("touch ...")
+        using var zip = ZipFile.Open(path, ZipArchiveMode.Create);
+        using (var s = zip.CreateEntry("archive/data.pkl", CompressionLevel.NoCompression).Open()) s.Write(pickle.ToArray());
+        using (var s = zip.CreateEntry("archive/version", CompressionLevel.NoCompression).Open()) s.Write("3\n"u8);
+    }
+
+    [Fact]
+    public void A_pickle_that_asks_for_code_execution_is_refused_and_nothing_runs()
+    {
+        using var dir = new TempDirectory();
+        string path = dir.File("evil.pth.tar"), marker = dir.File("pwned");
+        WriteMaliciousCheckpoint(path, marker);
+        var e = Assert.Throws<InvalidDataException>(() => StateDict.Read(path));
+        Assert.StartsWith(path, e.Message);
+        Assert.False(File.Exists(marker));
+    }
+
+    [Fact]
+    public void The_released_yaml_files_map_onto_our_configuration_as_their_code_reads_them()
+    {
+        // imagenet/models/planes_92_192_384_1280_num_blocks_5_6_6_1_sebv_13.yaml, as released
+        var s92 = AuthorsYamlConfig.Parse("additional_branches:\n- - swish\ndropout_lin: 0.0\nnum_blocks:\n- 5\n- 6\n- 6\n- 1\nplanes:\n- 92\n- 192\n- 384\n- 1280\n", "s92");
+        var registry = ModelRegistry.Get("parnet_s92");
+        Assert.Equal(registry.Planes, s92.Planes);
+        Assert.Equal(registry.BlocksPerStream, s92.BlocksPerStream);
+        Assert.Equal(registry.FinalWidth, s92.FinalWidth);
+        Assert.Equal(ActivationKind.ReLU, s92.Activation);   // [[swish]]: their `'swish' in additional_branches` is false
+        var l = AuthorsYamlConfig.Parse("additional_branches:\n- - swish\ndropout_lin: 0.1\nnum_blocks: [5, 6, 6, 1]\nplanes: [160, 320, 640, 2560]\n" +
+                                        "weights: \"models/x.pth.tar\"\nuse_ema: True\n", "l");
+        Assert.Equal(0.1, l.HeadDropout);
+        Assert.Equal(ModelRegistry.Get("parnet_l").Planes, l.Planes);
+    }
+
+    [Theory]
+    [InlineData("planes: [92, 192, 384, 1280]\n", "required")]
+    [InlineData("planes: [92, 192, 384, 1280]\nnum_blocks: [5, 6, 6, 2]\n", "must end with 1")]
+    [InlineData("planes: [92, 192, 384, 1280]\nnum_blocks: [5, 6, 6, 1]\nwidth_mult: 2\n", "unknown key 'width_mult'")]
+    [InlineData("planes: [92, x, 384, 1280]\nnum_blocks: [5, 6, 6, 1]\n", "'x' is not a positive integer")]
+    [InlineData("planes: [92, 192\n", "not one of the authors' model files")]
+    public void Bad_yaml_files_are_one_line_naming_the_file(string yaml, string message)
+    {
+        using var dir = new TempDirectory();
+        string path = dir.File("bad.yaml");
+        File.WriteAllText(path, yaml);
+        var result = CliRunner.Run("info", "--config", path);
+        CliRunner.AssertUserError(result, message);
+        Assert.Contains(path, result.Err);
+    }
+}
