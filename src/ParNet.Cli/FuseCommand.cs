@@ -44,7 +44,8 @@ public sealed class FuseCommand : CliCommand
         if (trained.Config.BlockType != BlockType.RepVggSse)
             throw new UsageException($"{trained.Config.Name}: only ParNet (RepVGG-SSE) models can be fused; this one is {trained.Config.BlockType}");
         using var fused = ParNetFuser.Fuse(trained);
-        StateDict.Save(fused, output);
+        // the configuration, data set and class names travel in the file: every command loads it without --model/--config
+        StateDict.Save(fused, output, (loaded.Info with { Fused = true }).ToMetadata());
         stdout.WriteLine($"fused {trained.Config.Name}: {ModelSummary.CountTrainableParameters(trained):N0} -> " +
                          $"{ModelSummary.CountTrainableParameters(fused):N0} parameters; wrote {output}");
         return 0;

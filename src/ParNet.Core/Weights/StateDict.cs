@@ -62,20 +62,43 @@ public static class StateDict
         return result;
     }
 
-    /// <summary>Writes the module's state dict (parameters and buffers) as safetensors, atomically.</summary>
-    public static void Save(nn.Module module, string path)
-    {
-        var dict = module.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().cpu().contiguous());
-        Write(dict, path);
-    }
 
-    public static void Write(Dictionary<string, Tensor> dict, string path)
+    /// <summary>Writes tensors as safetensors, atomically, with string <paramref name="metadata"/> in the header's
+    /// __metadata__ (as the format specifies; other readers ignore what they do not know).</summary>
+    public static void Write(Dictionary<string, Tensor> dict, string path, IEnumerable<KeyValuePair<string, string>>? metadata = null)
     {
         string full = Path.GetFullPath(path);
         Directory.CreateDirectory(Path.GetDirectoryName(full)!);
         string tmp = full + ".tmp";
         Safetensors.SaveStateDict(tmp, dict);
+        if (metadata?.ToList() is { Count: > 0 } entries) AddMetadata(tmp, entries);
         File.Move(tmp, full, overwrite: true);
+    }
+
+    /// <summary>Writes the module's state dict (parameters and buffers) as safetensors, atomically, with optional metadata.</summary>
+    public static void Save(nn.Module module, string path, IEnumerable<KeyValuePair<string, string>>? metadata = null)
+    {
+        var dict = module.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().cpu().contiguous());
+        Write(dict, path, metadata);
+    }
+
+    /// <summary>Rewrites a safetensors header with a __metadata__ map. The tensors' offsets count from the end of the
+    /// header, so the data bytes stay as they are; the header is space-padded to 8 bytes, as the format allows.</summary>
+    static void AddMetadata(string path, List<KeyValuePair<string, string>> entries)
+    {
+        byte[] file = File.ReadAllBytes(path);
+        int length = checked((int)BitConverter.ToUInt64(file, 0));
+        var header = System.Text.Json.Nodes.JsonNode.Parse(file.AsSpan(8, length))!.AsObject();
+        var meta = new System.Text.Json.Nodes.JsonObject();
+        foreach (var (key, value) in entries) meta[key] = value;
+        header["__metadata__"] = meta;
+        byte[] json = System.Text.Encoding.UTF8.GetBytes(header.ToJsonString());
+        int padded = (json.Length + 7) / 8 * 8;
+        using var f = File.Create(path);
+        f.Write(BitConverter.GetBytes((ulong)padded));
+        f.Write(json);
+        for (int i = json.Length; i < padded; i++) f.WriteByte((byte)' ');
+        f.Write(file.AsSpan(8 + length));
     }
 
     /// <summary>

@@ -140,7 +140,7 @@ public class OptionSyntaxTests
         var eval = CliRunner.Run("eval", "--help");
         Assert.Contains("--recipe", eval.Out);
         var root = CliRunner.Run("--help");
-        foreach (var command in new[] { "info", "forward", "train", "eval", "fuse", "export", "predict", "bench", "train-bench" })
+        foreach (var command in new[] { "info", "forward", "train", "eval", "fuse", "convert", "export", "predict", "bench", "train-bench" })
             Assert.Contains($"  {command} ", root.Out);
     }
 

@@ -142,4 +142,39 @@ public class TimmCheckpointTests
         CliRunner.AssertUserError(result, message);
         Assert.Contains(path, result.Err);
     }
+
+    [Fact]
+    public void Convert_writes_safetensors_that_carry_their_configuration_and_give_the_same_logits()
+    {
+        using var dir = new TempDirectory();
+        string config = dir.File("tiny.json"), converted = dir.File("tiny-ema.safetensors"), fused = dir.File("tiny-fused.safetensors");
+        File.WriteAllText(config, OfficialParityTests.TinyConfig.ToJson());
+        var result = CliRunner.Run("convert", "--weights", Checkpoint, "--config", config, "--ema", "--out", converted);
+        Assert.True(result.Code == 0, result.Err);
+        Assert.Equal(OfficialParityTests.TinyConfig.ToJson(), DeploymentInfo.ReadSafetensorsMetadata(converted)[DeploymentInfo.KeyConfig]);
+
+        // no --config from here on: the configuration comes from the files' metadata
+        Assert.Equal(0, CliRunner.Run("fuse", "--weights", converted, "--out", fused).Code);
+        string io = Fixtures.Path("parnet_official_tiny_silu.timm.io.safetensors");
+        var expected = StateDict.Read(io)["logits_ema"];
+        foreach (var weights in new[] { converted, fused })
+        {
+            string output = dir.File(Path.GetFileNameWithoutExtension(weights) + ".logits.safetensors");
+            var forward = CliRunner.Run("forward", "--weights", weights, "--input", io, "--output", output);
+            Assert.True(forward.Code == 0, forward.Err);
+            Assert.True(RelativeError(StateDict.Read(output)["logits"], expected) < 1e-5, weights);
+        }
+        Assert.Equal("true", DeploymentInfo.ReadSafetensorsMetadata(fused)[DeploymentInfo.KeyFused]);
+    }
+
+    [Fact]
+    public void Convert_refuses_weights_that_do_not_fit_the_configuration_and_writes_nothing()
+    {
+        using var dir = new TempDirectory();
+        string config = dir.File("wrong.json"), output = dir.File("out.safetensors");
+        File.WriteAllText(config, (OfficialParityTests.TinyConfig with { NumClasses = 10 }).ToJson());
+        var result = CliRunner.Run("convert", "--weights", Checkpoint, "--config", config, "--out", output);
+        CliRunner.AssertUserError(result, "head.fc.weight");
+        Assert.False(File.Exists(output));
+    }
 }

@@ -1,0 +1,42 @@
+using System.CommandLine;
+using ParNet.Analysis;
+using ParNet.Weights;
+
+namespace ParNet.Cli;
+
+/// <summary>`parnet convert`: any weights the loader reads (a released timm .pth.tar above all) to plain safetensors,
+/// with the configuration in the file's metadata.</summary>
+public sealed class ConvertCommand : CliCommand
+{
+    readonly ModelOptions _model = new();
+    readonly Option<string> _weights = new("--weights") { Description = WeightsLoading.Description, HelpName = "IN", Required = true };
+    readonly Option<bool> _ema = WeightsLoading.EmaOption();
+    readonly Option<string> _out = new("--out")
+    {
+        Description = "plain safetensors (the released key names) with the model configuration in its metadata", HelpName = "OUT.safetensors", Required = true,
+    };
+
+    public override string Name => "convert";
+    public override string Summary => "convert weights (e.g. the authors' released .pth.tar checkpoints) to safetensors carrying their configuration";
+
+    protected override void Declare(Command command)
+    {
+        _model.AddTo(command);
+        command.Add(_weights, _ema, _out);
+    }
+
+    protected override int Run(ParseResult parse, TextWriter stdout, TextWriter stderr)
+    {
+        var config = _model.ReadOptional(parse);
+        string weights = parse.GetValue(_weights)!, output = parse.GetValue(_out)!;
+        if (!output.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
+            throw new UsageException($"--out must be a .safetensors file; got '{output}'");
+        // loaded strictly into the model first: a file that does not fit the configuration is refused, nothing written
+        var loaded = WeightsLoading.Load(weights, config, fuse: false, ema: parse.GetValue(_ema));
+        using var model = loaded.Model;
+        StateDict.Save(model, output, loaded.Info.ToMetadata());
+        stdout.WriteLine($"converted {model.Config.Name} ({ModelSummary.CountTrainableParameters(model):N0} parameters" +
+                         $"{(parse.GetValue(_ema) ? ", EMA weights" : "")}{(loaded.FusedFile ? ", fused" : "")}); wrote {output}");
+        return 0;
+    }
+}
