@@ -69,6 +69,8 @@ public sealed class PredictCommand : CliCommand
             if (DeploymentInfo.KnownDataset(dataset) is null && dataset is not ("imagenet" or "folder"))
                 throw new UsageException($"--dataset {dataset}: unknown; known: fashion-mnist, mnist, cifar10, cifar100, imagenet");
             info = (info with { Dataset = dataset, ClassNames = null, Mean = null, Std = null }).Completed();
+            if (info.ClassNames is { } known && known.Count != predictor.Config.NumClasses)
+                throw new UsageException($"--dataset {dataset} names {known.Count} classes; the model has {predictor.Config.NumClasses}");
         }
         int side = predictor.FixedSize ?? size ?? info.ImageSize ?? predictor.Config.DefaultImageSize;
         if (size is int requested && requested != side)

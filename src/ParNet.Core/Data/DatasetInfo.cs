@@ -24,4 +24,15 @@ public sealed record DatasetInfo(string Name, IReadOnlyList<string> ClassNames, 
     /// <summary>ImageNet statistics, used by torchvision and timm for any natural-image folder.</summary>
     public static float[] ImageNetMean { get; } = [0.485f, 0.456f, 0.406f];
     public static float[] ImageNetStd { get; } = [0.229f, 0.224f, 0.225f];
+
+    /// <summary>ImageNet-1k: the 1000 class names in the synset order the released checkpoints use (shipped with the library).</summary>
+    public static DatasetInfo ImageNet { get; } = new("imagenet", ReadImageNetClassNames(), ImageNetMean, ImageNetStd);
+
+    static string[] ReadImageNetClassNames()
+    {
+        using var stream = typeof(DatasetInfo).Assembly.GetManifestResourceStream("ParNet.Data.imagenet-classes.txt")
+            ?? throw new InvalidOperationException("the ImageNet class names are not embedded in the library");
+        using var reader = new StreamReader(stream);
+        return reader.ReadToEnd().Split('\n').Select(l => l.Trim()).Where(l => l.Length > 0 && !l.StartsWith('#')).ToArray();
+    }
 }

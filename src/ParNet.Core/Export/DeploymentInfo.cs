@@ -83,6 +83,7 @@ public sealed record DeploymentInfo
         "mnist" => DatasetInfo.Mnist,
         "cifar10" or "cifar-10" => DatasetInfo.Cifar10,
         "cifar100" or "cifar-100" => DatasetInfo.Cifar100,
+        "imagenet" or "imagenet-1k" or "imagenet1k" => DatasetInfo.ImageNet,
         _ => null,
     };
 

@@ -177,4 +177,31 @@ public class TimmCheckpointTests
         CliRunner.AssertUserError(result, "head.fc.weight");
         Assert.False(File.Exists(output));
     }
+
+    [Fact]
+    public void The_ImageNet_class_names_ship_with_the_library_in_synset_order()
+    {
+        var names = ParNet.Data.DatasetInfo.ImageNet.ClassNames;
+        Assert.Equal(1000, names.Count);
+        Assert.Equal(("tench", "goldfish", "great white shark"), (names[0], names[1], names[2]));   // n01440764, n01443537, n01484850
+        Assert.Equal("golden retriever", names[207]);
+        Assert.Equal("toilet tissue", names[999]);                                                  // n15075141
+        Assert.Equal(names, DeploymentInfo.KnownDataset("imagenet")!.ClassNames);
+    }
+
+    [Fact]
+    public void Predict_names_ImageNet_classes_and_refuses_a_dataset_of_another_size()
+    {
+        using var dir = new TempDirectory();
+        string config = dir.File("tiny.json"), image = dir.File("x.png");
+        File.WriteAllText(config, OfficialParityTests.TinyConfig.ToJson());
+        File.WriteAllBytes(image, TempDirectory.EncodeImage(64, 64, (x, y) => ((byte)(x * 4), (byte)(y * 4), 80), SkiaSharp.SKEncodedImageFormat.Png));
+        var result = CliRunner.Run("predict", "--weights", Checkpoint, "--config", config, "--dataset", "imagenet", "--json", image);
+        Assert.True(result.Code == 0, result.Err);
+        var top = System.Text.Json.JsonDocument.Parse(result.Out).RootElement[0].GetProperty("top");
+        foreach (var t in top.EnumerateArray())
+            Assert.Equal(ParNet.Data.DatasetInfo.ImageNet.ClassNames[t.GetProperty("class").GetInt32()], t.GetProperty("name").GetString());
+        CliRunner.AssertUserError(CliRunner.Run("predict", "--weights", Checkpoint, "--config", config, "--dataset", "cifar10", image),
+            "--dataset cifar10 names 10 classes; the model has 1000");
+    }
 }
