@@ -40,7 +40,16 @@ public static class OnnxExporter
         string full = Path.GetFullPath(path);
         Directory.CreateDirectory(Path.GetDirectoryName(full)!);
         string tmp = full + ".tmp";
-        using (var f = File.Create(tmp)) proto.WriteTo(f);
+        try
+        {
+            using var f = File.Create(tmp);
+            proto.WriteTo(f);
+        }
+        catch
+        {
+            File.Delete(tmp);   // a full disk leaves no partial file behind
+            throw;
+        }
         File.Move(tmp, full, overwrite: true);
     }
 

@@ -70,8 +70,16 @@ public static class StateDict
         string full = Path.GetFullPath(path);
         Directory.CreateDirectory(Path.GetDirectoryName(full)!);
         string tmp = full + ".tmp";
-        Safetensors.SaveStateDict(tmp, dict);
-        if (metadata?.ToList() is { Count: > 0 } entries) AddMetadata(tmp, entries);
+        try
+        {
+            Safetensors.SaveStateDict(tmp, dict);
+            if (metadata?.ToList() is { Count: > 0 } entries) AddMetadata(tmp, entries);
+        }
+        catch
+        {
+            File.Delete(tmp);   // a full disk leaves no partial file behind
+            throw;
+        }
         File.Move(tmp, full, overwrite: true);
     }
 

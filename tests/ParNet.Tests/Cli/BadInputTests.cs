@@ -148,4 +148,44 @@ public class BadInputTests
         Assert.Contains("has 1 class not in the training data (folder): wolf", result.Err);
         Assert.Contains("lacks 1 class of the training data (folder): dog", result.Err);
     }
+
+    /// <summary>Runs a command line, returning its exit code.</summary>
+    static int Sh(string command)
+    {
+        using var p = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("/bin/sh", ["-c", command])
+            { RedirectStandardError = true, RedirectStandardOutput = true })!;
+        p.WaitForExit();
+        return p.ExitCode;
+    }
+
+    [Fact]
+    public void A_full_disk_is_one_line_naming_the_file_and_the_last_checkpoint_survives()
+    {
+        using var dir = new TempDirectory();
+        string disk = dir.File("disk");
+        Directory.CreateDirectory(disk);
+        // an 8 MiB tmpfs: a real ENOSPC from the kernel. Mounting needs root (CI runs as root, as .ci/run installs packages)
+        if (Sh($"mount -t tmpfs -o size=8m tmpfs '{disk}'") != 0)
+        {
+            Assert.NotEqual("root", Environment.UserName);   // only a non-root user may lack the mount
+            return;
+        }
+        try
+        {
+            // epoch 1 writes checkpoints last and best (2.8 MB each) and fits; epoch 2 writes a third copy first
+            // (atomic replacement) and finds the disk full
+            string run = Path.Combine(disk, "run");
+            var train = CliRunner.Run("train", "--subset", "1", "--test-subset", "1", "--epochs", "2", "--out", run);
+            CliRunner.AssertUserError(train, disk);
+            Assert.Contains("No space left on device", train.Err);
+            Assert.Equal(1, Checkpoint.ReadState(Path.Combine(run, "checkpoints", "last")).Epoch);
+            Assert.Equal(["best", "last"], Directory.GetDirectories(Path.Combine(run, "checkpoints")).Select(Path.GetFileName).Order());
+
+            var convert = CliRunner.Run("convert", "--weights", Fixture, "--config", WriteTinyConfig(dir), "--out", Path.Combine(disk, "w.safetensors"));
+            CliRunner.AssertUserError(convert, disk);
+            Assert.False(File.Exists(Path.Combine(disk, "w.safetensors")));
+            Assert.False(File.Exists(Path.Combine(disk, "w.safetensors.tmp")));
+        }
+        finally { Sh($"umount '{disk}'"); }
+    }
 }
