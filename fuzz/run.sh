@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_PER_TARGET=${SECONDS_PER_TARGET:-300}
-TARGETS=${TARGETS:-"idx idx-labels cifar safetensors pt image config"}
+TARGETS=${TARGETS:-"idx idx-labels cifar safetensors pt image config yaml"}
 OUT=${OUT:-build/fuzz}
 
 command -v afl-fuzz >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq afl++ >/dev/null; }

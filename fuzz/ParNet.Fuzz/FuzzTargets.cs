@@ -20,13 +20,14 @@ public static class FuzzTargets
         ["pt"] = path => Dispose(StateDict.Read(Renamed(path, ".pt"))),
         ["image"] = path => ImageFolderDataset.Decode(path, minShortSide: 64),
         ["config"] = path => ModelConfig.Load(path),
+        ["yaml"] = path => ModelConfig.Load(Renamed(path, ".yaml")),   // the authors' model files
     };
 
     /// <summary>The errors a reader documents for bad input; any other exception is a finding.</summary>
     public static bool IsDocumentedRejection(string target, Exception e, string path) => e switch
     {
         InvalidDataException => e.Message.Contains(Path.GetFileNameWithoutExtension(path), StringComparison.Ordinal),
-        ArgumentException when target == "config" => true,   // Validate names the bad value
+        ArgumentException when target is "config" or "yaml" => true,   // Validate names the bad value
         _ => false,
     };
 

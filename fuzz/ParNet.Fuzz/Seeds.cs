@@ -42,6 +42,8 @@ public static class Seeds
         foreach (var (format, ext) in new[] { (SKEncodedImageFormat.Png, "png"), (SKEncodedImageFormat.Jpeg, "jpg"), (SKEncodedImageFormat.Webp, "webp") })
             Put("image", $"small.{ext}", Image(12, 9, format));
 
+        Put("yaml", "planes_92_192_384_1280_num_blocks_5_6_6_1_sebv_13.yaml",   // as the authors released it
+            "additional_branches:\n- - swish\ndropout_lin: 0.0\nnum_blocks:\n- 5\n- 6\n- 6\n- 1\nplanes:\n- 92\n- 192\n- 384\n- 1280\n"u8.ToArray());
         Put("config", "parnet_cifar_small.json", System.Text.Encoding.UTF8.GetBytes(ModelRegistry.Get("parnet_cifar_small").ToJson()));
     }
 

@@ -46,7 +46,7 @@ public static class AuthorsYamlConfig
         bool swish = false;
         foreach (var (keyNode, value) in root.Children)
         {
-            string key = ((YamlScalarNode)keyNode).Value ?? "";
+            string key = keyNode is YamlScalarNode { Value: { } k } ? k : throw new InvalidDataException("every key must be a name");
             switch (key)
             {
                 case "planes": planes = Ints(value, key); break;

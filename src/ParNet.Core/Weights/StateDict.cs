@@ -26,10 +26,13 @@ public static class StateDict
         {
             if (ext == ".safetensors" && pick == CheckpointWeights.Ema)
                 throw new InvalidDataException($"{path}: --ema picks the EMA weights of a training checkpoint (.pth.tar); a .safetensors file holds one set of weights");
+            // our own stream, closed whatever happens: PyBridge's path overloads leave the file open when a read fails
+            // (found by fuzzing: the next write to that file failed with "being used by another process")
+            using var stream = File.OpenRead(path);
             return ext switch
             {
-                ".safetensors" => Safetensors.LoadStateDict(path),
-                ".pt" or ".pth" or ".bin" or ".tar" => FromPickle(PyTorchUnpickler.UnpickleStateDict(path), path, pick),
+                ".safetensors" => Safetensors.LoadStateDict(stream),
+                ".pt" or ".pth" or ".bin" or ".tar" => FromPickle(PyTorchUnpickler.UnpickleStateDict(stream), path, pick),
                 _ => throw new InvalidDataException($"{path}: unknown weights format '{ext}' (expected .safetensors, .pt, .pth or .pth.tar)"),
             };
         }

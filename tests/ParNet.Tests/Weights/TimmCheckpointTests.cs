@@ -133,6 +133,7 @@ public class TimmCheckpointTests
     [InlineData("planes: [92, 192, 384, 1280]\nnum_blocks: [5, 6, 6, 1]\nwidth_mult: 2\n", "unknown key 'width_mult'")]
     [InlineData("planes: [92, x, 384, 1280]\nnum_blocks: [5, 6, 6, 1]\n", "'x' is not a positive integer")]
     [InlineData("planes: [92, 192\n", "not one of the authors' model files")]
+    [InlineData("[planes]: [92, 192, 384, 1280]\nnum_blocks: [5, 6, 6, 1]\n", "every key must be a name")]
     public void Bad_yaml_files_are_one_line_naming_the_file(string yaml, string message)
     {
         using var dir = new TempDirectory();
@@ -203,5 +204,49 @@ public class TimmCheckpointTests
             Assert.Equal(ParNet.Data.DatasetInfo.ImageNet.ClassNames[t.GetProperty("class").GetInt32()], t.GetProperty("name").GetString());
         CliRunner.AssertUserError(CliRunner.Run("predict", "--weights", Checkpoint, "--config", config, "--dataset", "cifar10", image),
             "--dataset cifar10 names 10 classes; the model has 1000");
+    }
+
+    /// <summary>The input AFL++ found (target pt, 2026-12-02): the seed .pt with 512 bytes cut from its middle. Reading it
+    /// through PyBridge's path overload left the file open, and the next write to it failed with "being used by another
+    /// process" (a server would leak a handle per bad upload).</summary>
+    static readonly byte[] LeakingPt = Convert.FromBase64String(
+        "UEsDBBQAAAAIAPIogl3RnmdVCgAAAAIAAAANAAAAbW9kZWwvdmVyc2lvbjLmAgAAAP//AwBQSwMEFAAAAAgA8iiCXfPRVQgFAQAAAAEAAAwAAABtb2Rl" +
+        "bC9kYXRhLzABAAH//t1wQj4d1Dg+ZjM+PrbDir6TRCy+DR6IPjz8+70QnYa+ny6DPqiLDD7YEYG+yUF+vs0yAz0yy+29nBIivomraT4acom+WpV+PQKZ" +
+        "bL7h2eQ8YVpGvbv9jT5ni8q7lfWIPkMsEz6wyYu+/PMNvnKSlT6yu06+WlOGvOqhVL5KMS89EcjqPT8Ivj3UjKY8owaRPp3OJL7KAHY+sW9xvr0mHL5r" +
+        "8YM+53+2vGX7jD6RkDs+jSOWPCCBtTy6o209zVTBu5rOmj0XKOQ9Z+c/vTEhjr7gn4s8tQhlvjS+0j0WYwq+GPEYPidCMT4QaGY+WLY/PrIU/T36iUe9" +
+        "e11zPiHJZT1QSwMEFAAAAAgA8iiCXW4LeyGFAAAAgAAAAAwAAABtb2RlbC9kYXRhLzEBgAB//3dN2r0vwt291CYwPpG7Ir7jW22+0TZbPpoD8L2Heae9" +
+        "X0dRvs3f5DuHTO+9EYdyPmXhgb69toW+OuErvudp5LvNYFY6mHyQPdIQgj5zHQo+mi1SPhYuhD7fN/o9atttvqVGJj4tSnY92qp2PfLoVr4Gb5e+DaFI" +
+        "vFlMlj4voYg+UEsDBBQAAAAIAPIogl0q6skwBQEAAAABAAAMAAAAbW9kZWwvZGF0YS8yAQAB//49Hjg/trV3P0NJBz8oSYg/YcdcP32GOj/R/JI/ghe5" +
+        "P1/3TT+9Yl8/rUt/P64mVj+p9qE/fBQ9P5xNuD/iKqg/7QQqP8/eLD+ybII/zN2bP+K0uz8jPok/7qmQP/57gz9o07E/CFyEP/iUjj8iQE0/14IEP2Cs" +
+        "tT+uUY0/6JqvP5dDWT9u/7M/QZQ6P/xauz8xvWg/ZA5MP6Jwgz8hShk/BY1eP06DNj82H7o/ml4TP9Rvpz9Ytko/NqCTP5Hgaj/S1A0/7lKTP50VoT+O" +
+        "OqA/VwojP1HxPD94wpU/+NS9PzAUej+rdic/sKOBP83QUD8ypHs/vg2bP9MpYD9KT6Y9vuCGlbzSzt099QdFvuA+jDz6Yb+9PMPLPfXC1r3F+We+XOk7" +
+        "vuVU2b0hPOW9Jgp9PrpA8Lx6m2q+iGQ0vkCDjTwaznA8DUJ/PgTCM75cQT4+NY6Yvi4iSz5nel49GaY6PjRa6LztlXA+JK9BvdHNWT2+o2M+9xYmvc2N" +
+        "jD7dbIG9bBV4Pu60ib5SkDQ+4ACvvHAEPj5ntLm7ZeiJvU8WGr5w9689hyZEPoOyIj6tbJm9u0UwvrkA/j18KEM+FAcPPrNzED4K1EQ95NmUPlBLAwQU" +
+        "AAAACADyKIJdrqyV1JwBAAALBAAADgAAAG1vZGVsL2RhdGEucGtsndNLb9NAFAXgSUsoNY+mPMobUlpoAnSI3ZY3tAvUjRcV0413lu2M4hHOmDO+btkg" +
+        "sfGCf43GziJCIULZXmmuvjk699fST7BesMUYK8jIaFxwj3s8zvLkGzexCYdSF5LHmscqKtBKKDdJysOSVFY4oZFxqbJhSFIXuQnPPKfXC1bqZbmJRhJL" +
+        "zQPnOMsjOm2GDpaDFmNsgAvBMmMs+V6i7R8RLn71mX9UYcVvVbj0O0nyLJMJqVwXzokZSiOHX1RCTh+rFRyBy4QrAleD/pTe5e6U3v3hWrsptVZ6FI5l" +
+        "pHHtP/6Qznav1W4XnbTtdwnr1tutcN16b/zbm65WuClwi7AhcPuvsGdwz6UapYQ7i0Pv1lAP99I62PuTYB9Y6MP50EcCjwldgc0aqrSigg/4YFYnJtAn" +
+        "i0O3augettO23yE8tdBOhWcWujMf2hPoE54LvAjWbYvycay0tFCvKevLxVm7NWsfvMnv1SS/gWW581mewB5hX+Ag2JliTd/UrFa+Xhz7psYe4G2DfTfB" +
+        "vrfYD/OxHwU+ET4LHJb8D1BLAQIUAxQAAAAIAPIogl3RnmdVCgAAAAIAAAANAAAAAAAAAAAAAACkgQAAAABtb2RlbC92ZXJzaW9uUEsBAhQDFAAAAAgA" +
+        "8iiCXfPRVQgFAIAAAAEAAAwAAAAAAAAAAAAAAKSBNQAAAG1vZGVsL2RhdGEvMFBLAQIUAxQAAAAIAPIogl1uC3shhQAAAIAAAAAMAAAAAAAAAAAAAACk" +
+        "gWQBAABtb2RlbC9kYXRhLzFQSwECFAMUAAAACADyKIJdKurJMAUBAAAAAQAADAAAAAAAAAAAAAAApIETAgAAbW9kZWwvZGF0YS8yUEsBAhQDFAAAAAgA" +
+        "8iiCXSxYAeBFAAAAQAAAAAwAAAAAAAAAAAAAAKSBQgMAAG1vZGVsL2RhdGEvM1BLAQIUAxQAAAAIAPIogl0U1+DlBQEAAAABAAAMAAAAAAAAAAAAAACk" +
+        "gbEDAABtb2RlbC9kYXRhLzRQSwECFAMUAAAACADyKIJdZ12jJAUBAAAAAQAADAAAAAAAAAAAAAAApIHgBAAAbW9kZWwvZGF0YS81UEsBAhQDFAAAAAgA" +
+        "8iiCXa6sldScAQAACwQAAA4AAAAAAAAAAAAAAKSBDwYAAG1vZGVsL2RhdGEucGtsUEsFBgAAAAAIAAgA0wEAANcHAAAAAA==");
+
+    [Fact]
+    public void A_pt_file_is_closed_again_after_reading_it()
+    {
+        using var dir = new TempDirectory();
+        string path = dir.File("fuzz-found.pt"), source = dir.File("source.bin");
+        File.WriteAllBytes(source, LeakingPt);
+        for (int attempt = 0; attempt < 3; attempt++)
+        {
+            File.Copy(source, path, overwrite: true);   // exclusive: throws IOException while an earlier read holds the file
+            try { foreach (var t in StateDict.Read(path).Values) t.Dispose(); }
+            catch (InvalidDataException e) { Assert.StartsWith(path, e.Message); }
+        }
+        File.Delete(path);
+        Assert.False(File.Exists(path));
     }
 }
