@@ -26,6 +26,7 @@ public sealed class EvalCommand : CliCommand
     readonly Option<int?> _batchSize = CliOption.Int("--batch-size", "images per batch (default 256: no gradients, so larger than training's)");
     readonly Option<int?> _threads = CliOption.Int("--threads", "torch threads (default: all logical cores)");
     readonly Option<int?> _subset = CliOption.Int("--subset", "N images per class (default: all)");
+    readonly Option<string?> _classes = CliOption.Text("--classes", "only these classes, relabeled 0..k-1, e.g. 5-9 (default: the run's, else all)", "IDS");
     readonly Option<string?> _out = CliOption.Text("--out", "report folder: confusion.csv, confusion.png, per_class.csv, summary.json " +
         "(default RUN/eval-CHECKPOINT[-Npx][-tencrop][-fused], or runs/eval-... with --weights)", "DIR");
 
@@ -36,7 +37,7 @@ public sealed class EvalCommand : CliCommand
     {
         command.Add(_run, _checkpoint, _ema, _weights, _recipe);
         _model.AddTo(command);
-        command.Add(_dataset, _data, _split, _tenCrop, _size, _fused, _batchSize, _threads, _subset, _out);
+        command.Add(_dataset, _data, _split, _tenCrop, _size, _fused, _batchSize, _threads, _subset, _classes, _out);
     }
 
     protected override int Run(ParseResult parse, TextWriter stdout, TextWriter stderr)
@@ -70,7 +71,8 @@ public sealed class EvalCommand : CliCommand
         {
             string recipeName = parse.GetValue(_recipe) ?? "fashion-mnist";
             recipe = UsageException.Wrap(() => Recipes.Get(recipeName));
-            config = _model.Build(parse, recipe, parse.GetValue(_dataset) ?? recipe.Dataset, data);
+            int? classCount = parse.GetValue(_classes) is { } ids ? UsageException.Wrap(() => ClassSelection.Parse(ids), "--classes").Length : null;
+            config = _model.Build(parse, recipe, parse.GetValue(_dataset) ?? recipe.Dataset, data, classCount);
         }
         string dataset = parse.GetValue(_dataset) ?? saved?.Dataset ?? recipe.Dataset;
         string split = parse.GetValue(_split) ?? "test";
@@ -80,11 +82,12 @@ public sealed class EvalCommand : CliCommand
         int batchSize = parse.GetValue(_batchSize) ?? 256;
         int threads = parse.GetValue(_threads) ?? Environment.ProcessorCount;
         int? subset = parse.GetValue(_subset);
+        int[]? classes = parse.GetValue(_classes) is { } given ? UsageException.Wrap(() => ClassSelection.Parse(given), "--classes") : saved?.Classes?.ToArray();
         string? outDir = parse.GetValue(_out);
 
         set_num_threads(threads);
         var source = UsageException.Wrap(() => DataPipelines.Eval(dataset, data, config, recipe.Augmentation(),
-            new LoaderOptions { BatchSize = batchSize, Workers = 1, Subset = subset is int s ? Subset.PerClass(s, 1) : null }, split, size, tenCrop));
+            new LoaderOptions { BatchSize = batchSize, Workers = 1, Classes = classes, Subset = subset is int s ? Subset.PerClass(s, 1) : null }, split, size, tenCrop));
         if (saved?.ClassNames is { } trainedOn)
             DataPipelines.RequireSameClasses(trainedOn, "the run's training data", source.ClassNames, $"the {split} data");
         else if (source.ClassNames.Count != config.NumClasses)

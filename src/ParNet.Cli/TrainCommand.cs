@@ -5,6 +5,7 @@ using ParNet.Data;
 using ParNet.Models;
 using ParNet.Runtime;
 using ParNet.Training;
+using ParNet.Weights;
 using static TorchSharp.torch;
 
 namespace ParNet.Cli;
@@ -30,6 +31,12 @@ public sealed class TrainCommand : CliCommand
     {
         Description = "channels_last tensors; --channels-last false keeps NCHW (default on: faster oneDNN convolutions)", DefaultValueFactory = _ => true,
     };
+    readonly Option<string?> _classes = CliOption.Text("--classes", "only these classes, relabeled 0..k-1: e.g. 0-4 or 5,7,9 (default: all)", "IDS");
+    readonly Option<string?> _pretrained = CliOption.Text("--pretrained", "fine-tune: start from these weights (any --weights format, e.g. a released " +
+        ".pth.tar); every key but the classifier must fit, the classifier is new for the data's classes, RGB input convolutions are summed for grey data", "W");
+    readonly Option<bool> _pretrainedEma = CliOption.Switch("--pretrained-ema", "take the EMA weights (state_dict_ema) of a --pretrained training checkpoint");
+    readonly Option<string?> _freeze = CliOption.Text("--freeze", "do not train: stem, streams (stem, streams and their entry blocks) or backbone " +
+        "(everything but the classifier: a linear probe); default: train all", "PART");
     readonly Option<int?> _subset = CliOption.Int("--subset", "N training images per class (default: all)");
     readonly Option<int?> _testSubset = CliOption.Int("--test-subset", "N test images per class (default: all)");
     readonly Option<int?> _evalEvery = CliOption.Int("--eval-every", "evaluate every N epochs (default 1; always after the last)");
@@ -44,7 +51,8 @@ public sealed class TrainCommand : CliCommand
         _model.AddTo(command);
         command.Add(_dataset, _data, _out, _resume);
         _recipeOptions.AddTo(command);
-        command.Add(_threads, _workers, _timeBudget, _scheduleBudget, _bf16, _channelsLast, _subset, _testSubset, _evalEvery);
+        command.Add(_threads, _workers, _timeBudget, _scheduleBudget, _bf16, _channelsLast, _classes, _subset, _testSubset, _evalEvery,
+            _pretrained, _pretrainedEma, _freeze);
     }
 
     protected override int Run(ParseResult parse, TextWriter stdout, TextWriter stderr)
@@ -74,7 +82,8 @@ public sealed class TrainCommand : CliCommand
         // A resumed run continues with the options it was started with (run.json) unless they are given again.
         string dataset = parse.GetValue(_dataset) ?? saved?.Dataset ?? recipe.Dataset;
         string? data = parse.GetValue(_data) ?? saved?.DataDirectory;
-        if (resumeDir is null) model = _model.Build(parse, recipe, dataset, data);
+        int[]? classes = parse.GetValue(_classes) is { } ids ? UsageException.Wrap(() => ClassSelection.Parse(ids), "--classes") : saved?.Classes?.ToArray();
+        if (resumeDir is null) model = _model.Build(parse, recipe, dataset, data, classes?.Length);
         string runDir = resumeDir ?? parse.GetValue(_out) ?? Path.Combine("runs", $"{recipe.Name}-{DateTime.Now:yyyyMMdd-HHmmss}");
         int threads = parse.GetValue(_threads) ?? Environment.ProcessorCount;
         int workers = parse.GetValue(_workers) ?? 1;
@@ -84,6 +93,15 @@ public sealed class TrainCommand : CliCommand
         bool channelsLast = parse.Given(_channelsLast) ? parse.GetValue(_channelsLast) : saved?.ChannelsLast ?? true;
         int? subset = parse.GetValue(_subset) ?? saved?.SubsetPerClass, testSubset = parse.GetValue(_testSubset) ?? saved?.TestSubsetPerClass;
         int evalEvery = parse.GetValue(_evalEvery) ?? saved?.EvalEvery ?? 1;
+        string? pretrained = parse.GetValue(_pretrained);
+        bool pretrainedEma = parse.GetValue(_pretrainedEma);
+        if (resumeDir is not null && pretrained is not null)
+            throw new UsageException("--pretrained starts a run; --resume continues one from its checkpoint");
+        if (pretrainedEma && pretrained is null) throw new UsageException("--pretrained-ema goes with --pretrained W");
+        FreezeScope freeze = parse.GetValue(_freeze) is { } part
+            ? Enum.TryParse<FreezeScope>(part, ignoreCase: true, out var f) && f != FreezeScope.None && part.All(char.IsLetter) ? f
+                : throw new UsageException($"--freeze {part}: use stem, streams or backbone")
+            : saved?.Freeze ?? FreezeScope.None;
         UsageException.Wrap(() => recipe.Validate());
         if (threads < 1) throw new UsageException("--threads must be >= 1");
         if (subset is < 1) throw new UsageException($"--subset {subset}: must be >= 1 (training images per class)");
@@ -95,7 +113,7 @@ public sealed class TrainCommand : CliCommand
         set_num_threads(threads);
         var loaderOptions = new LoaderOptions
         {
-            BatchSize = recipe.BatchSize, Seed = recipe.Seed, Workers = workers,
+            BatchSize = recipe.BatchSize, Seed = recipe.Seed, Workers = workers, Classes = classes,
             Subset = subset is int s ? Subset.PerClass(s, recipe.Seed) : null,
         };
         var train = UsageException.Wrap(() => DataPipelines.Train(dataset, data, model, recipe.Augmentation(), loaderOptions));
@@ -110,6 +128,9 @@ public sealed class TrainCommand : CliCommand
         Trainer.Seed(recipe.Seed);
         using var net = ModelFactory.Create(model);
         if (resumeDir is not null) resume = Checkpoint.Load(Path.Combine(resumeDir, "checkpoints", "last"));
+        Pretrained.Report? fromPretrained = pretrained is null ? null
+            : Pretrained.LoadBackbone(net, pretrained, pretrainedEma ? CheckpointWeights.Ema : CheckpointWeights.Model);
+        var frozen = UsageException.Wrap(() => Pretrained.Freeze(net, freeze), "--freeze");
         Directory.CreateDirectory(runDir);
         File.WriteAllText(Path.Combine(runDir, "recipe.json"), recipe.ToJson());
         File.WriteAllText(Path.Combine(runDir, "model.json"), model.ToJson());
@@ -117,7 +138,8 @@ public sealed class TrainCommand : CliCommand
         {
             Dataset = dataset, DataDirectory = data is null ? null : Path.GetFullPath(data), SubsetPerClass = subset,
             TestSubsetPerClass = testSubset, EvalEvery = evalEvery, ChannelsLast = channelsLast, BFloat16 = bf16,
-            ClassNames = train.ClassNames,
+            ClassNames = train.ClassNames, Classes = classes, Freeze = freeze,
+            Pretrained = pretrained is null ? saved?.Pretrained : Path.GetFullPath(pretrained), PretrainedEma = pretrained is null ? saved?.PretrainedEma ?? false : pretrainedEma,
         }.Save(runDir);
 
         var renderer = ProgressRenderer.ForConsole(stdout);
@@ -136,12 +158,19 @@ public sealed class TrainCommand : CliCommand
             $"{(recipe.WarmupEpochs > 0 ? $" (warm-up {recipe.WarmupEpochs})" : "")}, wd {recipe.WeightDecay:G3}, LS {recipe.LabelSmoothing}, " +
             $"{(bf16 ? "bfloat16" : "float32")}, {threads} threads; run folder {Path.GetFullPath(runDir)}"));
         stdout.WriteLine($"cpu: {CpuCapabilities.Current.Describe()}");
+        if (fromPretrained is not null)
+            stdout.WriteLine($"pretrained: {fromPretrained.LoadedTensors} tensors from {pretrained}{(pretrainedEma ? " (EMA weights)" : "")}, " +
+                             $"a new classifier for {model.NumClasses} classes" +
+                             (fromPretrained.AdaptedInputConvolutions.Count > 0 ? $"; RGB filters summed for grey input in {string.Join(", ", fromPretrained.AdaptedInputConvolutions)}" : ""));
+        if (freeze != FreezeScope.None)
+            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"frozen: {freeze.ToString().ToLowerInvariant()} (its {frozen.BatchNorms.Count} BatchNorms keep their statistics); {frozen.TrainableParameters:N0} parameters train"));
         if (bf16 && CpuCapabilities.Current.Bf16Warning() is { } slow) stderr.WriteLine($"parnet train: warning: --bf16: {slow}");
         try
         {
             using var trainer = new Trainer(net, train, test, new TrainOptions
             {
                 Recipe = recipe, RunDirectory = runDir, BFloat16 = bf16, ChannelsLast = channelsLast, ResumeFrom = resume, EvalEvery = evalEvery,
+                KeepInEvalMode = frozen.BatchNorms,
                 TimeBudget = budgetMinutes is double m ? TimeSpan.FromMinutes(m) : null, Progress = renderer,
                 ScheduleBudget = scheduleMinutes is double sm ? TimeSpan.FromMinutes(sm) : null,
             });

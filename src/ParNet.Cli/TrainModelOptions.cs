@@ -25,7 +25,8 @@ public sealed class TrainModelOptions
     /// <summary>Whether --model, --config or --width was given.</summary>
     public bool Given(ParseResult parse) => _model.Given(parse) || parse.Given(Width);
 
-    public ModelConfig Build(ParseResult parse, Recipe recipe, string dataset, string? data)
+    /// <param name="classCount">the classes the run trains on (--classes), when not all of the data set's</param>
+    public ModelConfig Build(ParseResult parse, Recipe recipe, string dataset, string? data, int? classCount = null)
     {
         bool fromFile = parse.GetValue(_model.Config) is not null;
         var model = _model.Read(parse, recipe.Model);
@@ -38,7 +39,7 @@ public sealed class TrainModelOptions
         }
         if (!fromFile)
         {
-            model = model with { NumClasses = UsageException.Wrap(() => DataPipelines.NumClasses(dataset, data)) };
+            model = model with { NumClasses = classCount ?? UsageException.Wrap(() => DataPipelines.NumClasses(dataset, data)) };
             if (dataset == "fashion-mnist") model = model with { InChannels = 1 };
         }
         if (recipe.HeadDropout is double hd) model = model with { HeadDropout = hd };

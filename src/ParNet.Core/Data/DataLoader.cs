@@ -21,7 +21,8 @@ public sealed class DataLoader : IBatchSource
     {
         if (options.BatchSize <= 0) throw new ArgumentException("batch size must be positive");
         if (options.Workers < 0) throw new ArgumentException("workers must be 0 or more");
-        _dataset = dataset;
+        _dataset = options.Classes is { } classes ? new ClassSelection(dataset, classes) : dataset;
+        dataset = _dataset;
         _transform = transform;
         Options = options;
         _indices = options.Subset?.Select(dataset) ?? Enumerable.Range(0, dataset.Count).ToArray();

@@ -23,8 +23,11 @@ public sealed record LoaderOptions
     /// progress while one waits). Bounds memory: buffers never exceed this many batches.</summary>
     public int? Prefetch { get; init; }
 
-    /// <summary>Quick runs on part of the data (null: all).</summary>
+    /// <summary>Quick runs on part of the data (null: all); applied after <see cref="Classes"/>.</summary>
     public Subset? Subset { get; init; }
+
+    /// <summary>Only these classes, relabeled 0..k-1 in this order (<see cref="ClassSelection"/>; null: all).</summary>
+    public IReadOnlyList<int>? Classes { get; init; }
 
     /// <summary>Short side below which file decoders must not scale down (0: decode at full size).</summary>
     public int DecodeMinShortSide { get; init; }

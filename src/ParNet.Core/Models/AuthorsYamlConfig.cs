@@ -38,7 +38,10 @@ public static class AuthorsYamlConfig
     public static ModelConfig Parse(string yaml, string name)
     {
         var stream = new YamlStream();
-        stream.Load(new StringReader(yaml));
+        // YamlDotNet 18.1 throws InvalidOperationException from its scanner on some malformed input (found by fuzzing),
+        // where YamlException is its documented error: both mean the text is not YAML
+        try { stream.Load(new StringReader(yaml)); }
+        catch (InvalidOperationException e) { throw new InvalidDataException($"not valid YAML ({e.Message})", e); }
         if (stream.Documents.Count != 1 || stream.Documents[0].RootNode is not YamlMappingNode root)
             throw new InvalidDataException("expected one YAML mapping (planes, num_blocks, ...)");
         int[]? planes = null, blocks = null;

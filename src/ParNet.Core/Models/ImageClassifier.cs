@@ -21,6 +21,17 @@ public abstract class ImageClassifier : nn.Module<Tensor, Tensor>
     /// <summary>Global pool, dropout, linear.</summary>
     public abstract Tensor forward_head(Tensor features);
 
+    /// <summary>State-dict key prefix of the classifier (timm's default_cfg "classifier"): what fine-tuning replaces
+    /// with a new one for another class count.</summary>
+    public const string ClassifierKeyPrefix = "head.fc.";
+
+    /// <summary>Key prefixes of the stem: the blocks that read the image.</summary>
+    public abstract IReadOnlyList<string> StemKeyPrefixes { get; }
+
+    /// <summary>Key prefixes of the parallel streams with their entry blocks (stem included), everything before the
+    /// streams are merged; empty for a network without streams.</summary>
+    public abstract IReadOnlyList<string> StreamKeyPrefixes { get; }
+
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();

@@ -75,6 +75,9 @@ public sealed class ParNetModel : ImageClassifier
 
     public override Tensor forward_head(Tensor features) => head.call(features);
 
+    public override IReadOnlyList<string> StemKeyPrefixes { get; } = ["inits.0."];
+    public override IReadOnlyList<string> StreamKeyPrefixes { get; } = ["inits.", "streams."];
+
     /// <summary>inits: the stem, then one downsampling block per further stream; entry i feeds stream i.</summary>
     public Tensor[] StreamInputs(Tensor x)
     {

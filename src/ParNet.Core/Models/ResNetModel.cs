@@ -37,6 +37,9 @@ public sealed class ResNetModel : ImageClassifier
         RegisterComponents();
     }
 
+    public override IReadOnlyList<string> StemKeyPrefixes { get; } = ["stem."];
+    public override IReadOnlyList<string> StreamKeyPrefixes { get; } = [];
+
     public override Tensor forward_features(Tensor x)
     {
         x = stem.call(x);

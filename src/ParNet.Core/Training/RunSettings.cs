@@ -14,15 +14,22 @@ public sealed record RunSettings
     public required string Dataset { get; init; }
     /// <summary>As given (null: the data set's default location), made absolute so a resume from elsewhere finds it.</summary>
     public string? DataDirectory { get; init; }
+    /// <summary>Only these classes of the data set, relabeled 0..k-1 (null: all).</summary>
+    public IReadOnlyList<int>? Classes { get; init; }
     public int? SubsetPerClass { get; init; }
     public int? TestSubsetPerClass { get; init; }
     public int EvalEvery { get; init; } = 1;
     public bool ChannelsLast { get; init; } = true;
     public bool BFloat16 { get; init; }
+    /// <summary>Fine-tuning: the weights the backbone started from (for the record; a resume continues from the checkpoint).</summary>
+    public string? Pretrained { get; init; }
+    public bool PretrainedEma { get; init; }
+    /// <summary>What the run does not train; re-applied on resume.</summary>
+    public FreezeScope Freeze { get; init; }
     /// <summary>The training data's classes in label order: evaluation data must have the same ones.</summary>
     public IReadOnlyList<string>? ClassNames { get; init; }
 
-    static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
+    static readonly JsonSerializerOptions Json = new() { WriteIndented = true, Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter() } };
 
     public void Save(string runDirectory) => File.WriteAllText(Path.Combine(runDirectory, FileName), JsonSerializer.Serialize(this, Json));
 

@@ -39,6 +39,9 @@ public sealed record TrainOptions
     /// <summary>Per-step TensorBoard scalars every this many steps (0: none); 20 keeps the event file small yet shows the curve.</summary>
     public int StepLogEvery { get; init; } = 20;
     public IProgress<TrainEvent>? Progress { get; init; }
+    /// <summary>Modules kept in eval mode while the rest trains: the BatchNorms of frozen parts (<see cref="Pretrained.Freeze"/>),
+    /// whose running statistics must stay those of the pretrained weights.</summary>
+    public IReadOnlyList<TorchSharp.torch.nn.Module> KeepInEvalMode { get; init; } = [];
     /// <summary>Test hook: stop as if interrupted once this many steps have run in this process.</summary>
     public long? StopAfterSteps { get; init; }
 }

@@ -55,13 +55,20 @@ public sealed class Trainer : IDisposable
         if (model.EnsureCorrectConvolutions() is { } why) options.Progress?.Report(new MessageEvent(why));
         if (options.BFloat16) _model.to(ScalarType.BFloat16);
         if (options.ChannelsLast) MemoryFormat.ToChannelsLast(_model);
-        _model.train();
+        TrainMode();
         _optimizer = new Sgd(_model.named_parameters(), _r.Momentum, _r.Nesterov, _r.WeightDecay, _r.NoDecayBnBias, masterWeights: options.BFloat16);
         _ema = _r.EmaDecay > 0 ? new ModelEma(_model, _r.EmaDecay) : null;
         _state = new TrainingState { Recipe = _r, Model = model.Config, BFloat16 = options.BFloat16 };
         if (options.ResumeFrom is { } ckpt) Restore(ckpt);
         _clock.StartRun(_state.WallSeconds);
         _log = new MetricsLog(options.RunDirectory);
+    }
+
+    /// <summary>The model in training mode, except the modules the options keep in eval mode (frozen BatchNorms).</summary>
+    void TrainMode()
+    {
+        _model.train();
+        foreach (var m in _o.KeepInEvalMode) m.eval();
     }
 
     public TrainingState State => _state;
@@ -152,7 +159,7 @@ public sealed class Trainer : IDisposable
         _clock.StartEpoch(_state.PartialSeconds);
         int b = start - 1;   // the last batch trained
         StopReason? stop = null;
-        _model.train();
+        TrainMode();
         foreach (var batch in _train.Epoch(epoch, start, CancellationToken.None))   // a resumed epoch starts at its batch
         {
             using (batch)

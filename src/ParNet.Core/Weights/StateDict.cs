@@ -114,11 +114,15 @@ public static class StateDict
 
     /// <summary>
     /// Copies the tensors into the module. Strict (default): any missing, unexpected or mis-shaped key
-    /// fails with all of them named and nothing is loaded. Non-strict: loads the matching keys only.
+    /// fails with all of them named and nothing is loaded. Non-strict: loads the matching keys only. Keys under
+    /// <paramref name="exceptPrefix"/> are left out on both sides (a classifier that fine-tuning replaces).
     /// </summary>
-    public static void Load(nn.Module module, IReadOnlyDictionary<string, Tensor> source, bool strict = true, string what = "weights")
+    public static void Load(nn.Module module, IReadOnlyDictionary<string, Tensor> source, bool strict = true, string what = "weights",
+                            string? exceptPrefix = null)
     {
-        var target = module.state_dict();
+        bool Kept(string key) => exceptPrefix is null || !key.StartsWith(exceptPrefix, StringComparison.Ordinal);
+        var target = module.state_dict().Where(kv => Kept(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value);
+        source = source.Where(kv => Kept(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value);
         var missing = target.Keys.Where(k => !source.ContainsKey(k)).ToList();
         var unexpected = source.Keys.Where(k => !target.ContainsKey(k)).ToList();
         var misShaped = target.Keys.Where(source.ContainsKey)

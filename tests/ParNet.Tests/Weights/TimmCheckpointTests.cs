@@ -134,6 +134,8 @@ public class TimmCheckpointTests
     [InlineData("planes: [92, x, 384, 1280]\nnum_blocks: [5, 6, 6, 1]\n", "'x' is not a positive integer")]
     [InlineData("planes: [92, 192\n", "not one of the authors' model files")]
     [InlineData("[planes]: [92, 192, 384, 1280]\nnum_blocks: [5, 6, 6, 1]\n", "every key must be a name")]
+    // found by fuzz/run.sh (target yaml): YamlDotNet's scanner threw InvalidOperationException on the NUL in a flow key
+    [InlineData("additional_branches:\n- - swish\ndropout_lin: 0.0\n[um_blockd\0\n\u000e 5\n-s:\n- - swish\n", "not valid YAML")]
     public void Bad_yaml_files_are_one_line_naming_the_file(string yaml, string message)
     {
         using var dir = new TempDirectory();

@@ -1,0 +1,54 @@
+namespace ParNet.Data;
+
+/// <summary>
+/// The images of some classes of a data set only, relabeled 0..k-1 in the order given: a pretraining task on classes
+/// 0-4 and a fine-tuning task on 5-9 of the same data set (transfer-learning experiments).
+/// </summary>
+public sealed class ClassSelection : IImageDataset
+{
+    readonly IImageDataset _inner;
+    readonly int[] _indices;
+    readonly int[] _labels;
+
+    public ClassSelection(IImageDataset inner, IReadOnlyList<int> classes)
+    {
+        if (classes.Count == 0) throw new ArgumentException("select at least one class");
+        if (classes.Distinct().Count() != classes.Count) throw new ArgumentException($"classes listed twice: {string.Join(",", classes)}");
+        foreach (int c in classes)
+            if (c < 0 || c >= inner.ClassNames.Count)
+                throw new ArgumentException($"class {c} does not exist (classes 0..{inner.ClassNames.Count - 1})");
+        _inner = inner;
+        var newLabel = classes.Select((c, i) => (c, i)).ToDictionary(p => p.c, p => p.i);
+        var indices = new List<int>();
+        var labels = new List<int>();
+        for (int i = 0; i < inner.Count; i++)
+            if (newLabel.TryGetValue(inner.LabelOf(i), out int label)) { indices.Add(i); labels.Add(label); }
+        _indices = indices.ToArray();
+        _labels = labels.ToArray();
+        ClassNames = classes.Select(c => inner.ClassNames[c]).ToArray();
+    }
+
+    public int Count => _indices.Length;
+    public int Channels => _inner.Channels;
+    public (int Height, int Width)? FixedSize => _inner.FixedSize;
+    public IReadOnlyList<string> ClassNames { get; }
+    public int LabelOf(int index) => _labels[index];
+    public ImageF Load(int index, int minShortSide = 0) => _inner.Load(_indices[index], minShortSide);
+
+    /// <summary>"0-4", "5,7,9" or "0-2,8": class ids in the order they become labels 0..k-1.</summary>
+    public static int[] Parse(string text)
+    {
+        var result = new List<int>();
+        foreach (var part in text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+        {
+            var range = part.Split('-', 2);
+            if (!int.TryParse(range[0], out int from) || (range.Length == 2 && !int.TryParse(range[1], out _)))
+                throw new ArgumentException($"'{part}' is not a class id or a range like 0-4");
+            int to = range.Length == 2 ? int.Parse(range[1]) : from;
+            if (to < from) throw new ArgumentException($"'{part}': the range runs backwards");
+            result.AddRange(Enumerable.Range(from, to - from + 1));
+        }
+        if (result.Count == 0) throw new ArgumentException("no class ids given");
+        return result.ToArray();
+    }
+}

@@ -1,0 +1,85 @@
+using ParNet.Models;
+using ParNet.Weights;
+using static TorchSharp.torch;
+
+namespace ParNet.Training;
+
+/// <summary>What fine-tuning leaves untrained (timm's freezing helpers, as named here).</summary>
+public enum FreezeScope { None, Stem, Streams, Backbone }
+
+/// <summary>
+/// Fine-tuning from pretrained weights, as timm's create_model(pretrained=True, num_classes=n, in_chans=c) prepares a
+/// model: every key but the classifier loaded strictly (a mismatch names the keys), the classifier left as initialized
+/// for the new class count (timm's reset_classifier), and RGB input convolutions adapted to a grey model by summing
+/// their filters over the colour channels (timm's adapt_input_conv for in_chans=1: a grey image g, replicated to
+/// (g, g, g), gives the same response). Then optionally frozen.
+/// </summary>
+public static class Pretrained
+{
+    /// <summary>What <see cref="LoadBackbone"/> did, for the run log.</summary>
+    public sealed record Report(int LoadedTensors, IReadOnlyList<string> AdaptedInputConvolutions);
+
+    public static Report LoadBackbone(ImageClassifier model, string path, CheckpointWeights pick = CheckpointWeights.Model)
+    {
+        var source = StateDict.Read(path, "pretrained weights", pick);
+        var adapted = new List<string>();
+        try
+        {
+            var target = model.state_dict();
+            var prepared = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+            foreach (var (key, value) in source)
+            {
+                if (target.TryGetValue(key, out var t) && IsRgbToGrey(value.shape, t.shape))
+                {
+                    prepared[key] = value.sum(1, keepdim: true);
+                    adapted.Add(key);
+                }
+                else prepared[key] = value;
+            }
+            StateDict.Load(model, prepared, strict: true, what: path, exceptPrefix: ImageClassifier.ClassifierKeyPrefix);
+            foreach (var key in adapted) prepared[key].Dispose();
+            return new Report(prepared.Keys.Count(k => !k.StartsWith(ImageClassifier.ClassifierKeyPrefix, StringComparison.Ordinal)), adapted);
+        }
+        finally
+        {
+            foreach (var t in source.Values) t.Dispose();
+        }
+    }
+
+    /// <summary>A conv weight [out, 3, k, k] in the file where the model's is [out, 1, k, k].</summary>
+    static bool IsRgbToGrey(long[] file, long[] model) =>
+        file.Length == 4 && model.Length == 4 && file[1] == 3 && model[1] == 1 && file[0] == model[0] && file[2] == model[2] && file[3] == model[3];
+
+    /// <summary>What <see cref="Freeze"/> left: the trainable parameter count, and the BatchNorms inside the frozen part,
+    /// which training must keep in eval mode (<see cref="TrainOptions.KeepInEvalMode"/>) so that their running
+    /// statistics stay the pretrained ones (timm's freeze does the same).</summary>
+    public sealed record Frozen(long TrainableParameters, IReadOnlyList<nn.Module> BatchNorms);
+
+    /// <summary>Stops gradients for the parameters in <paramref name="scope"/>. ArgumentException when the network has
+    /// no such part (a ResNet has no streams).</summary>
+    public static Frozen Freeze(ImageClassifier model, FreezeScope scope)
+    {
+        IReadOnlyList<string> prefixes = scope switch
+        {
+            FreezeScope.None => [],
+            FreezeScope.Stem => model.StemKeyPrefixes,
+            FreezeScope.Streams => model.StreamKeyPrefixes.Count > 0 ? model.StreamKeyPrefixes
+                : throw new ArgumentException($"{model.Config.Name} has no parallel streams to freeze (a {model.Config.BlockType} network)"),
+            FreezeScope.Backbone => [""],
+            _ => throw new ArgumentException($"unknown freeze scope {scope}"),
+        };
+        bool IsFrozen(string key) => !key.StartsWith(ImageClassifier.ClassifierKeyPrefix, StringComparison.Ordinal)
+                                     && prefixes.Any(prefix => key.StartsWith(prefix, StringComparison.Ordinal));
+        long trainable = 0;
+        foreach (var (name, p) in model.named_parameters())
+        {
+            bool frozen = IsFrozen(name);
+            p.requires_grad = !frozen;
+            if (!frozen) trainable += p.numel();
+        }
+        var batchNorms = model.named_modules()
+            .Where(m => m.module is TorchSharp.Modules.BatchNorm2d && IsFrozen(m.name + "."))
+            .Select(m => m.module).ToList();
+        return new Frozen(trainable, batchNorms);
+    }
+}

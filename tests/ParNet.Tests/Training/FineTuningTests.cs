@@ -1,0 +1,113 @@
+using ParNet.Data;
+using ParNet.Models;
+using ParNet.Tests.Cli;
+using ParNet.Tests.Data;
+using ParNet.Tests.Models;
+using ParNet.Training;
+using ParNet.Weights;
+using static TorchSharp.torch;
+
+namespace ParNet.Tests.Training;
+
+/// <summary>Fine-tuning from pretrained weights (issue 12): a new head, the backbone loaded strictly, grey input adapted, freezing.</summary>
+public class FineTuningTests
+{
+    static readonly string FixtureWeights = Fixtures.Path("parnet_official_tiny_silu.safetensors");
+
+    [Fact]
+    public void The_backbone_comes_from_the_file_and_the_classifier_is_new_for_the_class_count()
+    {
+        using var model = ModelFactory.Create(OfficialParityTests.TinyConfig with { NumClasses = 7 });
+        var report = Pretrained.LoadBackbone(model, FixtureWeights);
+        var file = StateDict.Read(FixtureWeights);
+        var state = model.state_dict();
+        Assert.Equal(file.Count - 2, report.LoadedTensors);   // all but head.fc.weight and head.fc.bias
+        foreach (var (key, value) in file)
+        {
+            if (key.StartsWith(ImageClassifier.ClassifierKeyPrefix)) continue;
+            Assert.True(state[key].eq(value).all().item<bool>(), key);
+        }
+        Assert.Equal([7L, 128L], state["head.fc.weight"].shape);
+        Assert.Empty(report.AdaptedInputConvolutions);
+    }
+
+    [Fact]
+    public void A_grey_model_sees_a_grey_image_as_the_RGB_model_sees_it_replicated()
+    {
+        using var rgb = ModelFactory.Create(OfficialParityTests.TinyConfig);
+        StateDict.Load(rgb, FixtureWeights);
+        using var grey = ModelFactory.Create(OfficialParityTests.TinyConfig with { InChannels = 1 });
+        var report = Pretrained.LoadBackbone(grey, FixtureWeights);
+        Assert.NotEmpty(report.AdaptedInputConvolutions);   // timm's adapt_input_conv: RGB filters summed
+        rgb.eval(); grey.eval();
+        using var scope = NewDisposeScope();
+        manual_seed(2);
+        var g = rand(2, 1, 64, 64);
+        using var noGrad = no_grad();
+        var expected = rgb.forward_features(g.expand(2, 3, 64, 64));
+        var actual = grey.forward_features(g);
+        double error = (actual - expected).norm().item<float>() / expected.norm().item<float>();
+        Assert.True(error < 1e-5, $"relative L2 {error:E2}");
+    }
+
+    [Fact]
+    public void Pretrained_weights_of_another_network_are_refused_naming_the_keys()
+    {
+        using var model = ModelFactory.Create(OfficialParityTests.TinyConfig with { Planes = [32, 32, 64] });
+        var e = Assert.Throws<InvalidDataException>(() => Pretrained.LoadBackbone(model, FixtureWeights));
+        Assert.Contains("mis-shaped", e.Message);
+        Assert.Contains("inits.0", e.Message);
+    }
+
+    [Fact]
+    public void A_linear_probe_trains_the_classifier_only_and_keeps_every_backbone_tensor_and_statistic()
+    {
+        using var dir = new TempDirectory();
+        string pre = dir.File("pre"), probe = dir.File("probe");
+        var first = CliRunner.Run("train", "--classes", "0-4", "--subset", "20", "--test-subset", "2", "--epochs", "1", "--out", pre);
+        Assert.True(first.Code == 0, first.Err + first.Out);
+        string weights = Path.Combine(pre, "checkpoints", "last", Checkpoint.WeightsFile);
+        var second = CliRunner.Run("train", "--recipe", "finetune", "--classes", "5-9", "--subset", "20", "--test-subset", "2", "--epochs", "2",
+            "--pretrained", weights, "--freeze", "backbone", "--out", probe);
+        Assert.True(second.Code == 0, second.Err + second.Out);
+        Assert.Contains("a new classifier for 5 classes", second.Out);
+
+        var before = StateDict.Read(weights);
+        var after = StateDict.Read(Path.Combine(probe, "checkpoints", "last", Checkpoint.WeightsFile));
+        Assert.Equal(before.Keys.Order(), after.Keys.Order());
+        foreach (var (key, value) in after)
+        {
+            bool same = value.eq(before[key]).all().item<bool>();
+            if (key.StartsWith(ImageClassifier.ClassifierKeyPrefix)) Assert.False(same, $"{key} did not train");
+            else Assert.True(same, $"{key} changed under --freeze backbone");   // weights and BN running statistics alike
+        }
+        var settings = RunSettings.Load(probe)!;
+        Assert.Equal(FreezeScope.Backbone, settings.Freeze);
+        Assert.Equal([5, 6, 7, 8, 9], settings.Classes);
+        Assert.Equal(["Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"], settings.ClassNames);
+    }
+
+    [Fact]
+    public void Bad_fine_tuning_options_are_one_line()
+    {
+        using var dir = new TempDirectory();
+        CliRunner.AssertUserError(CliRunner.Run("train", "--freeze", "head", "--out", dir.File("a")), "--freeze head: use stem, streams or backbone");
+        CliRunner.AssertUserError(CliRunner.Run("train", "--model", "resnet12_wide", "--freeze", "streams", "--subset", "1", "--out", dir.File("b")),
+            "has no parallel streams");
+        CliRunner.AssertUserError(CliRunner.Run("train", "--pretrained-ema", "--out", dir.File("c")), "--pretrained-ema goes with --pretrained");
+        CliRunner.AssertUserError(CliRunner.Run("train", "--classes", "3-1", "--out", dir.File("d")), "runs backwards");
+        CliRunner.AssertUserError(CliRunner.Run("train", "--classes", "9-12", "--subset", "1", "--out", dir.File("e")), "class 10 does not exist");
+    }
+
+    [Fact]
+    public void A_class_selection_relabels_in_the_order_given()
+    {
+        var pixels = new byte[6 * 4];
+        var inner = new InMemoryImageDataset(pixels, [0, 1, 2, 3, 2, 1], 1, 2, 2, ["a", "b", "c", "d"]);
+        var selection = new ClassSelection(inner, [2, 0]);
+        Assert.Equal(["c", "a"], selection.ClassNames);
+        Assert.Equal(3, selection.Count);
+        Assert.Equal([1, 0, 0], Enumerable.Range(0, 3).Select(selection.LabelOf));   // images 0 (a), 2 (c), 4 (c)
+        Assert.Equal([0, 1, 2, 8], ClassSelection.Parse("0-2,8"));
+    }
+}
