@@ -20,6 +20,8 @@ public sealed class RecipeOptions
     readonly Option<double?> _gamma = CliOption.Number("--gamma", "LR factor at each step (step/multistep schedules)");
     readonly Option<double?> _labelSmoothing = CliOption.Number("--label-smoothing", "label smoothing of the cross-entropy");
     readonly Option<double?> _ema = CliOption.Number("--ema", "EMA decay of the weights (0: off)", "DECAY");
+    readonly Option<double?> _backboneLrScale = CliOption.Number("--backbone-lr-scale",
+        "factor on the LR of everything but the classifier (fine-tuning a pretrained backbone: e.g. 0.1)", "X");
     readonly Option<double?> _headDropout = CliOption.Number("--head-dropout", "dropout before the classifier");
     readonly Option<double?> _blockDropout = CliOption.Number("--block-dropout", "dropout inside the blocks");
     readonly Option<int?> _padding = CliOption.Int("--padding", "random-shift padding of the crop", "PX");
@@ -28,7 +30,7 @@ public sealed class RecipeOptions
     readonly Option<int?> _seed = CliOption.Int("--seed", "seed of initialization, shuffling and augmentation");
 
     public void AddTo(Command command) => command.Add(_epochs, _batchSize, _lr, _momentum, _nesterov, _weightDecay, _noDecayBnBias, _schedule,
-        _warmup, _minLr, _stepEpochs, _gamma, _labelSmoothing, _ema, _headDropout, _blockDropout, _padding, _noFlip, _erasing, _seed);
+        _warmup, _minLr, _stepEpochs, _gamma, _labelSmoothing, _ema, _backboneLrScale, _headDropout, _blockDropout, _padding, _noFlip, _erasing, _seed);
 
     /// <summary>The recipe with the given options applied.</summary>
     public Recipe Apply(ParseResult p, Recipe r)
@@ -42,6 +44,7 @@ public sealed class RecipeOptions
             WeightDecay = p.GetValue(_weightDecay) ?? r.WeightDecay,
             LabelSmoothing = p.GetValue(_labelSmoothing) ?? r.LabelSmoothing,
             EmaDecay = p.GetValue(_ema) ?? r.EmaDecay,
+            BackboneLrScale = p.GetValue(_backboneLrScale) ?? r.BackboneLrScale,
             WarmupEpochs = p.GetValue(_warmup) ?? r.WarmupEpochs,
             MinLr = p.GetValue(_minLr) ?? r.MinLr,
             StepEpochs = p.GetValue(_stepEpochs) ?? r.StepEpochs,

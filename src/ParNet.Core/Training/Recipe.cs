@@ -68,6 +68,10 @@ public sealed record Recipe
     /// <summary>EMA decay of the weights per step (0: off). Evaluation uses the EMA weights when on.</summary>
     public double EmaDecay { get; init; }
 
+    /// <summary>Factor on the LR of every parameter but the classifier's (fine-tuning: a pretrained backbone moves less
+    /// than the new head); 1: one LR for all.</summary>
+    public double BackboneLrScale { get; init; } = 1.0;
+
     /// <summary>Dropout overrides applied to the model config (null keeps the model's).</summary>
     public double? HeadDropout { get; init; }
     public double? BlockDropout { get; init; }
@@ -103,6 +107,7 @@ public sealed record Recipe
         if (WeightDecay < 0) throw new ArgumentException($"recipe {Name}: weight decay must be >= 0; got {WeightDecay}");
         if (LabelSmoothing is < 0 or >= 1) throw new ArgumentException($"recipe {Name}: label smoothing must be in [0, 1); got {LabelSmoothing}");
         if (EmaDecay is < 0 or >= 1) throw new ArgumentException($"recipe {Name}: EMA decay must be in [0, 1); got {EmaDecay}");
+        if (!(BackboneLrScale is > 0 and <= 1)) throw new ArgumentException($"recipe {Name}: the backbone LR scale must be in (0, 1]; got {BackboneLrScale}");
         if (WarmupEpochs < 0 || WarmupEpochs > Epochs) throw new ArgumentException($"recipe {Name}: warm-up epochs must be in [0, {Epochs}]; got {WarmupEpochs}");
         if (StepEpochs < 1) throw new ArgumentException($"recipe {Name}: step epochs must be >= 1; got {StepEpochs}");
         if (Milestones.Any(m => m is <= 0 or >= 1)) throw new ArgumentException($"recipe {Name}: milestones are fractions of training in (0, 1)");

@@ -16,12 +16,12 @@ namespace ParNet.Training;
 /// </summary>
 public sealed class Sgd : IDisposable
 {
-    readonly List<(string Name, TorchSharp.Modules.Parameter Param, double Decay)> _params = new();
+    readonly List<(string Name, TorchSharp.Modules.Parameter Param, double Decay, double LrScale)> _params = new();
     readonly Dictionary<string, Tensor> _momentum = new(StringComparer.Ordinal);
     readonly Dictionary<string, Tensor> _master = new(StringComparer.Ordinal);
 
     public Sgd(IEnumerable<(string Name, TorchSharp.Modules.Parameter Param)> parameters, double momentum, bool nesterov,
-               double weightDecay, bool noDecayBnBias, bool masterWeights = false)
+               double weightDecay, bool noDecayBnBias, bool masterWeights = false, Func<string, double>? lrScale = null)
     {
         Momentum = momentum;
         Nesterov = nesterov;
@@ -30,7 +30,7 @@ public sealed class Sgd : IDisposable
         {
             if (!p.requires_grad) continue;
             double decay = noDecayBnBias && IsBnOrBias(name, p) ? 0 : weightDecay;
-            _params.Add((name, p, decay));
+            _params.Add((name, p, decay, lrScale?.Invoke(name) ?? 1.0));
             if (masterWeights) _master[name] = p.detach().to(ScalarType.Float32).clone().DetachFromDisposeScope();
         }
     }
@@ -47,9 +47,12 @@ public sealed class Sgd : IDisposable
     /// <summary>Names of the parameters with their weight decay.</summary>
     public IReadOnlyList<(string Name, double Decay)> Groups => _params.Select(p => (p.Name, p.Decay)).ToList();
 
+    /// <summary>Each parameter's factor on the learning rate (1 unless a lower one was asked for, e.g. a pretrained backbone).</summary>
+    public IReadOnlyDictionary<string, double> LrScales => _params.ToDictionary(p => p.Name, p => p.LrScale);
+
     public void ZeroGrad()
     {
-        foreach (var (_, p, _) in _params)
+        foreach (var (_, p, _, _) in _params)
         {
             var g = p.grad;
             if (g is not null) { g.detach_(); g.zero_(); }
@@ -63,7 +66,7 @@ public sealed class Sgd : IDisposable
         // Scalars held by `using` for the whole update: a temporary Scalar may be finalized while libtorch
         // still reads it (see BatchNorms).
         using Scalar momentum = Momentum, stepSize = -LearningRate;
-        foreach (var (name, p, decay) in _params)
+        foreach (var (name, p, decay, lrScale) in _params)
         {
             var grad = p.grad;
             if (grad is null) continue;
@@ -85,7 +88,12 @@ public sealed class Sgd : IDisposable
                 }
                 d = Nesterov ? d.add(buf, alpha: momentum) : buf;
             }
-            weight.add_(d, alpha: stepSize);
+            if (lrScale == 1.0) weight.add_(d, alpha: stepSize);
+            else
+            {
+                using Scalar scaledStep = -LearningRate * lrScale;
+                weight.add_(d, alpha: scaledStep);
+            }
             if (MasterWeights) p.copy_(weight);
         }
         Steps++;
@@ -113,7 +121,7 @@ public sealed class Sgd : IDisposable
         }
         foreach (var v in _momentum.Values) v.Dispose();
         _momentum.Clear();
-        foreach (var (name, p, _) in _params)
+        foreach (var (name, p, _, _) in _params)
         {
             if (state.TryGetValue("momentum." + name, out var m))
             {

@@ -56,7 +56,8 @@ public sealed class Trainer : IDisposable
         if (options.BFloat16) _model.to(ScalarType.BFloat16);
         if (options.ChannelsLast) MemoryFormat.ToChannelsLast(_model);
         TrainMode();
-        _optimizer = new Sgd(_model.named_parameters(), _r.Momentum, _r.Nesterov, _r.WeightDecay, _r.NoDecayBnBias, masterWeights: options.BFloat16);
+        _optimizer = new Sgd(_model.named_parameters(), _r.Momentum, _r.Nesterov, _r.WeightDecay, _r.NoDecayBnBias, masterWeights: options.BFloat16,
+            lrScale: name => name.StartsWith(ImageClassifier.ClassifierKeyPrefix, StringComparison.Ordinal) ? 1.0 : _r.BackboneLrScale);
         _ema = _r.EmaDecay > 0 ? new ModelEma(_model, _r.EmaDecay) : null;
         _state = new TrainingState { Recipe = _r, Model = model.Config, BFloat16 = options.BFloat16 };
         if (options.ResumeFrom is { } ckpt) Restore(ckpt);

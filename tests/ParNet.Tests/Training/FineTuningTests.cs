@@ -110,4 +110,22 @@ public class FineTuningTests
         Assert.Equal([1, 0, 0], Enumerable.Range(0, 3).Select(selection.LabelOf));   // images 0 (a), 2 (c), 4 (c)
         Assert.Equal([0, 1, 2, 8], ClassSelection.Parse("0-2,8"));
     }
+
+    [Fact]
+    public void A_backbone_LR_scale_moves_the_backbone_that_much_less_than_the_classifier()
+    {
+        using var model = ModelFactory.Create(OfficialParityTests.TinyConfig with { NumClasses = 4 });
+        using var sgd = new Sgd(model.named_parameters(), momentum: 0.9, nesterov: true, weightDecay: 0, noDecayBnBias: true,
+            lrScale: name => name.StartsWith(ImageClassifier.ClassifierKeyPrefix) ? 1.0 : 0.1) { LearningRate = 0.5 };
+        var before = model.named_parameters().ToDictionary(p => p.name, p => p.parameter.detach().clone());
+        using (var scope = NewDisposeScope())
+            model.parameters().Select(p => p.sum()).Aggregate((a, b) => a + b).backward();   // every gradient 1
+        sgd.Step();
+        foreach (var (name, p) in model.named_parameters())
+        {
+            double expected = name.StartsWith(ImageClassifier.ClassifierKeyPrefix) ? -0.5 * 1.9 : -0.05 * 1.9;   // Nesterov: g + 0.9 g
+            Assert.Equal(expected, (p - before[name]).mean().item<float>(), 4);
+        }
+        Assert.Equal(0.1, sgd.LrScales["inits.0.0.block.rbr_dense.conv.weight"]);
+    }
 }
