@@ -21,6 +21,18 @@ public abstract class ImageClassifier : nn.Module<Tensor, Tensor>
     /// <summary>Global pool, dropout, linear.</summary>
     public abstract Tensor forward_head(Tensor features);
 
+    /// <summary>timm's forward_head(x, pre_logits): with <paramref name="preLogits"/>, the pooled features [N, FinalWidth]
+    /// the classifier would read (embeddings), else the logits.</summary>
+    public abstract Tensor forward_head(Tensor features, bool preLogits);
+
+    /// <summary>The levels <see cref="ForwardIntermediates"/> returns, finest first: for detection backbones (the
+    /// paper's YOLO experiment) and feature pyramids.</summary>
+    public abstract IReadOnlyList<FeatureInfo> FeatureInfo { get; }
+
+    /// <summary>The feature map of every <see cref="FeatureInfo"/> level for <paramref name="x"/>, finest first; the last
+    /// is <see cref="forward_features"/>'s output, the tensor the classifier pools.</summary>
+    public abstract IReadOnlyList<Tensor> ForwardIntermediates(Tensor x);
+
     /// <summary>State-dict key prefix of the classifier (timm's default_cfg "classifier"): what fine-tuning replaces
     /// with a new one for another class count.</summary>
     public const string ClassifierKeyPrefix = "head.fc.";

@@ -58,6 +58,22 @@ public static class ModelRegistry
         ?? throw new ArgumentException($"unknown model '{name}'; known models: {string.Join(", ", Names)}");
 
     public static ImageClassifier Create(string name) => ModelFactory.Create(Get(name));
+
+    /// <summary>timm's create_model(name, num_classes, in_chans), without weights (for those see
+    /// <c>ParNet.Training.Pretrained.CreateModel</c>): the variant with another class count or input channel count.</summary>
+    public static ImageClassifier Create(string name, int? numClasses = null, int? inChannels = null)
+    {
+        var config = Get(name);
+        return ModelFactory.Create(config with { NumClasses = numClasses ?? config.NumClasses, InChannels = inChannels ?? config.InChannels });
+    }
+
+    /// <summary>timm's list_models: the names matching a pattern where * is any run of characters and ? one (ordinal).</summary>
+    public static IReadOnlyList<string> List(string pattern = "*")
+    {
+        var regex = new System.Text.RegularExpressions.Regex(
+            "^" + System.Text.RegularExpressions.Regex.Escape(pattern).Replace("\\*", ".*").Replace("\\?", ".") + "$");
+        return Names.Where(n => regex.IsMatch(n)).ToList();
+    }
 }
 
 public static class ModelFactory

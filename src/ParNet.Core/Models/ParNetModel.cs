@@ -59,6 +59,7 @@ public sealed class ParNetModel : ImageClassifier
 
         head = new ClassifierHead(config.FinalWidth, config.NumClasses, config.HeadDropout);
         RegisterComponents();
+        _featureInfo = new(TraceFeatureInfo);
     }
 
     public int Streams => Config.Streams;
@@ -74,6 +75,29 @@ public sealed class ParNetModel : ImageClassifier
     }
 
     public override Tensor forward_head(Tensor features) => head.call(features);
+
+    public override Tensor forward_head(Tensor features, bool preLogits) => preLogits ? head.PreLogits(features) : head.call(features);
+
+    /// <summary>Each stream's output (strides 4, 8, 16 in the ImageNet layout), then the merged map (32).</summary>
+    public override IReadOnlyList<FeatureInfo> FeatureInfo => _featureInfo.Value;
+
+    readonly Lazy<IReadOnlyList<FeatureInfo>> _featureInfo;
+
+    IReadOnlyList<FeatureInfo> TraceFeatureInfo()
+    {
+        int side = Config.DefaultImageSize;
+        var stages = Trace(side, side).Stages.ToDictionary(s => s.Stage, s => s.Node.Shape);
+        var levels = Enumerable.Range(0, Streams).Select(i => $"streams.{i}").Append("combine");
+        return levels.Select(name => new FeatureInfo((int)stages[name][0], side / (int)stages[name][1], name)).ToList();
+    }
+
+    public override IReadOnlyList<Tensor> ForwardIntermediates(Tensor x)
+    {
+        CheckInput(x);
+        EnsureCorrectConvolutions();
+        var streamOutputs = StreamInputs(x).Select((input, i) => RunStream(i, input)).ToArray();
+        return [.. streamOutputs, MergeStreams(streamOutputs)];
+    }
 
     public override IReadOnlyList<string> StemKeyPrefixes { get; } = ["inits.0."];
     public override IReadOnlyList<string> StreamKeyPrefixes { get; } = ["inits.", "streams."];

@@ -49,6 +49,41 @@ public sealed class ResNetModel : ImageClassifier
 
     public override Tensor forward_head(Tensor features) => head.call(features);
 
+    public override Tensor forward_head(Tensor features, bool preLogits) => preLogits ? head.PreLogits(features) : head.call(features);
+
+    /// <summary>Each stage's last block, strides 4, 8, 16, 32 in the ImageNet layout (1, 2, 4, 8 in the CIFAR one).</summary>
+    public override IReadOnlyList<FeatureInfo> FeatureInfo
+    {
+        get
+        {
+            int stride = Config.Layout == Layout.ImageNet ? 4 : 1, block = 0;
+            var levels = new List<FeatureInfo>();
+            for (int stage = 0; stage < Config.Planes.Length; stage++, stride *= 2)
+            {
+                block += Config.BlocksPerStream[stage];
+                levels.Add(new FeatureInfo(Config.Planes[stage], stride, $"layers.{block - 1}"));
+            }
+            return levels;
+        }
+    }
+
+    public override IReadOnlyList<Tensor> ForwardIntermediates(Tensor x)
+    {
+        CheckInput(x);
+        EnsureCorrectConvolutions();
+        x = stem.call(x);
+        if (Config.Layout == Layout.ImageNet) x = nn.functional.max_pool2d(x, 3, stride: 2, padding: 1);
+        var ends = FeatureInfo.Select(f => f.Module).ToHashSet();
+        var outputs = new List<Tensor>();
+        int i = 0;
+        foreach (var block in layers.children().Cast<nn.Module<Tensor, Tensor>>())
+        {
+            x = block.call(x);
+            if (ends.Contains($"layers.{i++}")) outputs.Add(x);
+        }
+        return outputs;
+    }
+
     public override LayerGraph Trace(int height, int width)
     {
         CheckImageSize(height, width);

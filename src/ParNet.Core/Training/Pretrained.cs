@@ -22,28 +22,62 @@ public static class Pretrained
     public static Report LoadBackbone(ImageClassifier model, string path, CheckpointWeights pick = CheckpointWeights.Model)
     {
         var source = StateDict.Read(path, "pretrained weights", pick);
+        try { return LoadBackbone(model, source, path); }
+        finally { foreach (var t in source.Values) t.Dispose(); }
+    }
+
+    static Report LoadBackbone(ImageClassifier model, IReadOnlyDictionary<string, Tensor> source, string what)
+    {
+        var target = model.state_dict();
+        var prepared = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         var adapted = new List<string>();
+        foreach (var (key, value) in source)
+        {
+            if (target.TryGetValue(key, out var t) && IsRgbToGrey(value.shape, t.shape))
+            {
+                prepared[key] = value.sum(1, keepdim: true);
+                adapted.Add(key);
+            }
+            else prepared[key] = value;
+        }
+        try { StateDict.Load(model, prepared, strict: true, what: what, exceptPrefix: ImageClassifier.ClassifierKeyPrefix); }
+        finally { foreach (var key in adapted) prepared[key].Dispose(); }
+        return new Report(prepared.Keys.Count(k => !k.StartsWith(ImageClassifier.ClassifierKeyPrefix, StringComparison.Ordinal)), adapted);
+    }
+
+    /// <summary>
+    /// timm's create_model(name, pretrained, num_classes, in_chans) with a weights file: the registered variant with
+    /// <paramref name="numClasses"/> classes and <paramref name="inChannels"/> input channels (null: the variant's),
+    /// its backbone from <paramref name="weights"/> (<see cref="LoadBackbone"/>), and its classifier too when the file's
+    /// has the model's shape. Returned in eval mode.
+    /// </summary>
+    public static ImageClassifier CreateModel(string name, string weights, int? numClasses = null, int? inChannels = null,
+                                              CheckpointWeights pick = CheckpointWeights.Model)
+        => CreateModel(ModelRegistry.Get(name), weights, numClasses, inChannels, pick);
+
+    /// <summary>As <see cref="CreateModel(string, string, int?, int?, CheckpointWeights)"/>, for any configuration.</summary>
+    public static ImageClassifier CreateModel(ModelConfig config, string weights, int? numClasses = null, int? inChannels = null,
+                                              CheckpointWeights pick = CheckpointWeights.Model)
+    {
+        var model = ModelFactory.Create(config with { NumClasses = numClasses ?? config.NumClasses, InChannels = inChannels ?? config.InChannels });
+        var source = StateDict.Read(weights, "pretrained weights", pick);
         try
         {
+            LoadBackbone(model, source, weights);
+            var head = source.Where(kv => kv.Key.StartsWith(ImageClassifier.ClassifierKeyPrefix, StringComparison.Ordinal))
+                             .ToDictionary(kv => kv.Key, kv => kv.Value);
             var target = model.state_dict();
-            var prepared = new Dictionary<string, Tensor>(StringComparer.Ordinal);
-            foreach (var (key, value) in source)
-            {
-                if (target.TryGetValue(key, out var t) && IsRgbToGrey(value.shape, t.shape))
-                {
-                    prepared[key] = value.sum(1, keepdim: true);
-                    adapted.Add(key);
-                }
-                else prepared[key] = value;
-            }
-            StateDict.Load(model, prepared, strict: true, what: path, exceptPrefix: ImageClassifier.ClassifierKeyPrefix);
-            foreach (var key in adapted) prepared[key].Dispose();
-            return new Report(prepared.Keys.Count(k => !k.StartsWith(ImageClassifier.ClassifierKeyPrefix, StringComparison.Ordinal)), adapted);
+            if (head.Count > 0 && head.All(kv => target.TryGetValue(kv.Key, out var t) && t.shape.SequenceEqual(kv.Value.shape)))
+                StateDict.Load(model, head, strict: false, what: weights);
+            model.eval();
+            return model;
         }
-        finally
+        catch
         {
-            foreach (var t in source.Values) t.Dispose();
+            model.Dispose();
+            throw;
         }
+        finally { foreach (var t in source.Values) t.Dispose(); }
     }
 
     /// <summary>A conv weight [out, 3, k, k] in the file where the model's is [out, 1, k, k].</summary>

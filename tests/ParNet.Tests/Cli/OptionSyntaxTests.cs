@@ -122,6 +122,37 @@ public class OptionSyntaxTests
         Assert.Contains("32x32 batch 2 fp32", stdout);
     }
 
+    /// <summary>A value each option type parses: what matters is that both forms give the same one.</summary>
+    static string SampleValue(System.CommandLine.Option option) => option.ValueType switch
+    {
+        var t when t == typeof(bool) => "true",
+        var t when t == typeof(int?) || t == typeof(int) => "3",
+        var t when t == typeof(double?) || t == typeof(double) => "0.25",
+        _ => "some value",
+    };
+
+    [Fact]
+    public void Every_option_of_every_command_reads_the_same_value_in_both_forms()
+    {
+        var root = CommandRunner.CreateRoot(TextWriter.Null, TextWriter.Null);
+        int checkedOptions = 0;
+        foreach (var command in root.Subcommands)
+            foreach (var option in command.Options.Where(o => o.Name.StartsWith("--") && o.Name != "--help" && o.Name != "--version"))
+            {
+                string value = SampleValue(option);
+                var spaced = root.Parse([command.Name, option.Name, value]);
+                var joined = root.Parse([command.Name, $"{option.Name}={value}"]);
+                // a required option elsewhere in the command may be missing: only errors about this option count
+                Assert.DoesNotContain(spaced.Errors, e => e.Message.Contains(option.Name));
+                Assert.DoesNotContain(joined.Errors, e => e.Message.Contains(option.Name));
+                string[]? a = spaced.GetResult(option)?.Tokens.Select(t => t.Value).ToArray(), b = joined.GetResult(option)?.Tokens.Select(t => t.Value).ToArray();
+                Assert.True(a is [var only] && only == value && b is [var same] && same == value,
+                    $"{command.Name} {option.Name}: [{string.Join(",", a ?? [])}] vs [{string.Join(",", b ?? [])}]");
+                checkedOptions++;
+            }
+        Assert.True(checkedOptions > 100, $"only {checkedOptions} options found");
+    }
+
     [Fact]
     public void A_missing_value_is_a_user_error()
     {

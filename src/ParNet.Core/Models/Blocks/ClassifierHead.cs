@@ -21,10 +21,13 @@ public sealed class ClassifierHead : nn.Module<Tensor, Tensor>, ITraceable
 
     public Linear Fc => fc;
 
-    public override Tensor forward(Tensor x)
+    public override Tensor forward(Tensor x) => fc.call(PreLogits(x));
+
+    /// <summary>Pooled (and, in training, dropped-out) features: what the linear layer reads.</summary>
+    public Tensor PreLogits(Tensor x)
     {
         var pooled = x.mean([2, 3]);
-        return fc.call(drop is null ? pooled : drop.call(pooled));
+        return drop is null ? pooled : drop.call(pooled);
     }
 
     public GraphNode Trace(LayerGraph g, string prefix, GraphNode x)

@@ -1,0 +1,97 @@
+using ParNet.Models;
+using ParNet.Training;
+using ParNet.Weights;
+using static TorchSharp.torch;
+
+namespace ParNet.Tests.Models;
+
+/// <summary>The library API a timm user recognises (issue 12): list/create, pretrained creation, pre-logits, multi-scale features.</summary>
+public class LibraryApiTests
+{
+    static readonly string FixtureWeights = Fixtures.Path("parnet_official_tiny_silu.safetensors");
+
+    static double RelativeError(Tensor a, Tensor b) => (a - b).norm().item<float>() / b.norm().item<float>();
+
+    [Fact]
+    public void List_and_create_read_like_timm()
+    {
+        Assert.Equal(["parnet_s", "parnet_s92", "parnet_m", "parnet_l", "parnet_xl", "parnet_cifar_small", "parnet_cifar_medium", "parnet_cifar_large"],
+            ModelRegistry.List("parnet_*"));
+        Assert.Equal(["parnet_cifar_small", "parnet_cifar_medium", "parnet_cifar_large"], ModelRegistry.List("parnet_cifar_*"));
+        Assert.Equal(["resnet12_wide"], ModelRegistry.List("resnet??_wide"));
+        Assert.Empty(ModelRegistry.List("vit_*"));
+        using var model = ModelRegistry.Create("parnet_cifar_small", numClasses: 7, inChannels: 1);
+        Assert.Equal((7, 1), (model.Config.NumClasses, model.Config.InChannels));
+        Assert.Equal([7L, 128L], model.state_dict()["head.fc.weight"].shape);
+    }
+
+    [Fact]
+    public void ParNet_features_are_the_streams_then_the_merged_map_the_classifier_pools()
+    {
+        using var model = ModelRegistry.Create("parnet_s");
+        Assert.Equal([new FeatureInfo(96, 4, "streams.0"), new FeatureInfo(192, 8, "streams.1"), new FeatureInfo(384, 16, "streams.2"),
+                      new FeatureInfo(1280, 32, "combine")], model.FeatureInfo);
+
+        using var tiny = new ParNetModel(OfficialParityTests.TinyConfig);
+        StateDict.Load(tiny, FixtureWeights);
+        tiny.eval();
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var x = StateDict.Read(Fixtures.Path("parnet_official_tiny_silu.io.safetensors"))["input"];   // [2, 3, 64, 64]
+        var levels = tiny.ForwardIntermediates(x);
+        Assert.Equal(tiny.FeatureInfo.Count, levels.Count);
+        foreach (var (info, map) in tiny.FeatureInfo.Zip(levels))
+            Assert.Equal([2L, info.Channels, 64 / info.Stride, 64 / info.Stride], map.shape);
+        Assert.True(levels[^1].eq(tiny.forward_features(x)).all().item<bool>());
+        var logits = tiny.forward_head(levels[^1]);
+        Assert.True(RelativeError(logits, StateDict.Read(Fixtures.Path("parnet_official_tiny_silu.io.safetensors"))["logits"]) < 1e-5);
+    }
+
+    [Fact]
+    public void ResNet_features_are_its_stage_ends()
+    {
+        using var model = ModelRegistry.Create("resnet12_wide", numClasses: 5);
+        Assert.Equal([4, 8, 16, 32], model.FeatureInfo.Select(f => f.Stride));
+        model.eval();
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        manual_seed(1);
+        var x = randn(1, 3, 64, 64);
+        var levels = model.ForwardIntermediates(x);
+        foreach (var (info, map) in model.FeatureInfo.Zip(levels))
+            Assert.Equal([1L, info.Channels, 64 / info.Stride, 64 / info.Stride], map.shape);
+        Assert.True(levels[^1].eq(model.forward_features(x)).all().item<bool>());
+    }
+
+    [Fact]
+    public void Pre_logits_are_what_the_classifier_reads()
+    {
+        using var tiny = new ParNetModel(OfficialParityTests.TinyConfig);
+        StateDict.Load(tiny, FixtureWeights);
+        tiny.eval();
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        manual_seed(3);
+        var features = tiny.forward_features(randn(2, 3, 64, 64));
+        var embedding = tiny.forward_head(features, preLogits: true);
+        Assert.Equal([2L, 128L], embedding.shape);
+        var state = tiny.state_dict();
+        var logits = nn.functional.linear(embedding, state["head.fc.weight"], state["head.fc.bias"]);
+        Assert.True(RelativeError(logits, tiny.forward_head(features, preLogits: false)) < 1e-6);
+    }
+
+    [Fact]
+    public void Create_model_with_weights_keeps_a_fitting_classifier_and_replaces_another()
+    {
+        var io = StateDict.Read(Fixtures.Path("parnet_official_tiny_silu.io.safetensors"));
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        using var same = Pretrained.CreateModel(OfficialParityTests.TinyConfig, FixtureWeights);
+        Assert.True(RelativeError(same.call(io["input"]), io["logits"]) < 1e-5);   // 1000 classes: the file's classifier too
+
+        using var ten = Pretrained.CreateModel(OfficialParityTests.TinyConfig, FixtureWeights, numClasses: 10);
+        Assert.Equal([2L, 10L], ten.call(io["input"]).shape);
+        Assert.True(ten.forward_features(io["input"]).eq(same.forward_features(io["input"])).all().item<bool>());
+        Assert.Throws<ArgumentException>(() => Pretrained.CreateModel("parnet_tiny", FixtureWeights));   // unknown name, named
+    }
+}
