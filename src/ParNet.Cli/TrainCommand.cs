@@ -37,6 +37,8 @@ public sealed class TrainCommand : CliCommand
     readonly Option<bool> _pretrainedEma = CliOption.Switch("--pretrained-ema", "take the EMA weights (state_dict_ema) of a --pretrained training checkpoint");
     readonly Option<string?> _freeze = CliOption.Text("--freeze", "do not train: stem, streams (stem, streams and their entry blocks) or backbone " +
         "(everything but the classifier: a linear probe); default: train all", "PART");
+    readonly Option<bool> _freezeBn = CliOption.Switch("--freeze-bn", "keep every BatchNorm's running statistics as they start " +
+        "(fine-tuning on small batches); their weights still train unless --freeze covers them");
     readonly Option<int?> _subset = CliOption.Int("--subset", "N training images per class (default: all)");
     readonly Option<int?> _testSubset = CliOption.Int("--test-subset", "N test images per class (default: all)");
     readonly Option<int?> _evalEvery = CliOption.Int("--eval-every", "evaluate every N epochs (default 1; always after the last)");
@@ -52,7 +54,7 @@ public sealed class TrainCommand : CliCommand
         command.Add(_dataset, _data, _out, _resume);
         _recipeOptions.AddTo(command);
         command.Add(_threads, _workers, _timeBudget, _scheduleBudget, _bf16, _channelsLast, _classes, _subset, _testSubset, _evalEvery,
-            _pretrained, _pretrainedEma, _freeze);
+            _pretrained, _pretrainedEma, _freeze, _freezeBn);
     }
 
     protected override int Run(ParseResult parse, TextWriter stdout, TextWriter stderr)
@@ -102,6 +104,7 @@ public sealed class TrainCommand : CliCommand
             ? Enum.TryParse<FreezeScope>(part, ignoreCase: true, out var f) && f != FreezeScope.None && part.All(char.IsLetter) ? f
                 : throw new UsageException($"--freeze {part}: use stem, streams or backbone")
             : saved?.Freeze ?? FreezeScope.None;
+        bool freezeBn = parse.Given(_freezeBn) ? parse.GetValue(_freezeBn) : saved?.FreezeBatchNorm ?? false;
         UsageException.Wrap(() => recipe.Validate());
         if (threads < 1) throw new UsageException("--threads must be >= 1");
         if (subset is < 1) throw new UsageException($"--subset {subset}: must be >= 1 (training images per class)");
@@ -138,7 +141,7 @@ public sealed class TrainCommand : CliCommand
         {
             Dataset = dataset, DataDirectory = data is null ? null : Path.GetFullPath(data), SubsetPerClass = subset,
             TestSubsetPerClass = testSubset, EvalEvery = evalEvery, ChannelsLast = channelsLast, BFloat16 = bf16,
-            ClassNames = train.ClassNames, Classes = classes, Freeze = freeze,
+            ClassNames = train.ClassNames, Classes = classes, Freeze = freeze, FreezeBatchNorm = freezeBn,
             Pretrained = pretrained is null ? saved?.Pretrained : Path.GetFullPath(pretrained), PretrainedEma = pretrained is null ? saved?.PretrainedEma ?? false : pretrainedEma,
         }.Save(runDir);
 
@@ -170,7 +173,7 @@ public sealed class TrainCommand : CliCommand
             using var trainer = new Trainer(net, train, test, new TrainOptions
             {
                 Recipe = recipe, RunDirectory = runDir, BFloat16 = bf16, ChannelsLast = channelsLast, ResumeFrom = resume, EvalEvery = evalEvery,
-                KeepInEvalMode = frozen.BatchNorms,
+                KeepInEvalMode = freezeBn ? Pretrained.BatchNorms(net) : frozen.BatchNorms,
                 TimeBudget = budgetMinutes is double m ? TimeSpan.FromMinutes(m) : null, Progress = renderer,
                 ScheduleBudget = scheduleMinutes is double sm ? TimeSpan.FromMinutes(sm) : null,
             });

@@ -89,6 +89,11 @@ public static class Pretrained
     /// statistics stay the pretrained ones (timm's freeze does the same).</summary>
     public sealed record Frozen(long TrainableParameters, IReadOnlyList<nn.Module> BatchNorms);
 
+    /// <summary>Every BatchNorm of the model: for training with all BatchNorm statistics frozen (small fine-tuning
+    /// batches estimate them badly), their weights and biases still trained unless frozen too.</summary>
+    public static IReadOnlyList<nn.Module> BatchNorms(ImageClassifier model) =>
+        model.modules().Where(m => m is TorchSharp.Modules.BatchNorm2d).ToList();
+
     /// <summary>Stops gradients for the parameters in <paramref name="scope"/>. ArgumentException when the network has
     /// no such part (a ResNet has no streams).</summary>
     public static Frozen Freeze(ImageClassifier model, FreezeScope scope)

@@ -26,6 +26,8 @@ public sealed record RunSettings
     public bool PretrainedEma { get; init; }
     /// <summary>What the run does not train; re-applied on resume.</summary>
     public FreezeScope Freeze { get; init; }
+    /// <summary>Every BatchNorm's running statistics frozen (--freeze-bn); re-applied on resume.</summary>
+    public bool FreezeBatchNorm { get; init; }
     /// <summary>The training data's classes in label order: evaluation data must have the same ones.</summary>
     public IReadOnlyList<string>? ClassNames { get; init; }
 

@@ -128,4 +128,24 @@ public class FineTuningTests
         }
         Assert.Equal(0.1, sgd.LrScales["inits.0.0.block.rbr_dense.conv.weight"]);
     }
+
+    [Fact]
+    public void Freeze_bn_keeps_every_statistic_while_the_weights_train()
+    {
+        using var dir = new TempDirectory();
+        string pre = dir.File("pre"), tuned = dir.File("tuned");
+        Assert.Equal(0, CliRunner.Run("train", "--subset", "10", "--test-subset", "1", "--epochs", "1", "--out", pre).Code);
+        string weights = Path.Combine(pre, "checkpoints", "last", Checkpoint.WeightsFile);
+        var run = CliRunner.Run("train", "--recipe", "finetune", "--subset", "10", "--test-subset", "1", "--epochs", "1",
+            "--pretrained", weights, "--freeze-bn", "--out", tuned);
+        Assert.True(run.Code == 0, run.Err + run.Out);
+        var before = StateDict.Read(weights);
+        var after = StateDict.Read(Path.Combine(tuned, "checkpoints", "last", Checkpoint.WeightsFile));
+        var statistics = after.Keys.Where(k => k.EndsWith(".running_mean") || k.EndsWith(".running_var")).ToList();
+        Assert.True(statistics.Count > 50, $"{statistics.Count} BatchNorm statistics found");
+        foreach (var key in statistics)
+            Assert.True(after[key].eq(before[key]).all().item<bool>(), $"{key} changed under --freeze-bn");
+        Assert.Contains(after.Keys, k => k.EndsWith(".conv.weight") && !after[k].eq(before[k]).all().item<bool>());
+        Assert.True(RunSettings.Load(tuned)!.FreezeBatchNorm);
+    }
 }
