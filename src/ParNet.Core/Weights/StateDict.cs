@@ -65,7 +65,6 @@ public static class StateDict
         return result;
     }
 
-
     /// <summary>Writes tensors as safetensors, atomically, with string <paramref name="metadata"/> in the header's
     /// __metadata__ (as the format specifies; other readers ignore what they do not know).</summary>
     public static void Write(Dictionary<string, Tensor> dict, string path, IEnumerable<KeyValuePair<string, string>>? metadata = null)

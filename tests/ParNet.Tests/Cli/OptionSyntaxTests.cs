@@ -119,7 +119,7 @@ public class OptionSyntaxTests
         var (code, stdout, stderr) = CliRunner.Run(Args(["train-bench"], Opt(equals, "--width", "4"), Opt(equals, "--batch-size", "2"),
             Opt(equals, "--steps", "1")));
         Assert.True(code == 0, stderr);
-        Assert.Contains("32x32 batch 2 fp32", stdout);
+        Assert.Contains("32x32 batch 2 fp32 channels_last", stdout);
     }
 
     /// <summary>A value each option type parses: what matters is that both forms give the same one.</summary>
@@ -166,7 +166,8 @@ public class OptionSyntaxTests
         var (code, stdout, _) = CliRunner.Run("train-bench", "--help");
         Assert.Equal(0, code);
         Assert.Contains("--forward-only", stdout);   // read by the command, undocumented before
-        Assert.DoesNotContain("--channels", stdout);  // advertised before, read by nothing
+        Assert.DoesNotContain("  --channels <", stdout);   // a channel count, advertised before, read by nothing
+        Assert.Contains("--channels-last", stdout);        // the layout, read since the benchmark moved to the library
         Assert.DoesNotContain("--classes", stdout);
         var eval = CliRunner.Run("eval", "--help");
         Assert.Contains("--recipe", eval.Out);

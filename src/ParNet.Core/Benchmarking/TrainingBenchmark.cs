@@ -1,0 +1,74 @@
+using System.Diagnostics;
+using ParNet.Models;
+using ParNet.Runtime;
+using ParNet.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace ParNet.Benchmarking;
+
+/// <summary>What <see cref="TrainingBenchmark.Run"/> times: the trainer's step (forward, label-smoothed cross-entropy,
+/// backward, SGD Nesterov with weight decay) on random data, in the trainer's layout unless told otherwise.</summary>
+public sealed record TrainingBenchmarkOptions
+{
+    public required ModelConfig Model { get; init; }
+    /// <summary>32: the Fashion-MNIST/CIFAR training side.</summary>
+    public int ImageSize { get; init; } = 32;
+    /// <summary>128: the fashion-mnist recipe's batch.</summary>
+    public int Batch { get; init; } = 128;
+    /// <summary>Timed steps, after <see cref="Warmup"/> untimed ones (first steps allocate and pick kernels).</summary>
+    public int Steps { get; init; } = 10;
+    public int Warmup { get; init; } = 2;
+    public bool BFloat16 { get; init; }
+    /// <summary>As the trainer (<see cref="TrainOptions.ChannelsLast"/>): weights and batches channels_last.</summary>
+    public bool ChannelsLast { get; init; } = true;
+    /// <summary>Time only the eval-mode forward pass under no_grad (the inference cost of the same model).</summary>
+    public bool ForwardOnly { get; init; }
+}
+
+/// <summary>Images per second and the split of a step; per-step means over the timed steps.</summary>
+public sealed record TrainingBenchmarkResult(double ImagesPerSecond, double ForwardMs, double BackwardMs, double UpdateMs);
+
+/// <summary>Training throughput of a model on random data (`parnet train-bench`). Threads are the caller's
+/// (torch.set_num_threads); the model is seeded, so two runs time the same computation.</summary>
+public static class TrainingBenchmark
+{
+    public static TrainingBenchmarkResult Run(TrainingBenchmarkOptions o)
+    {
+        if (o.Steps < 1 || o.Batch < 1 || o.Warmup < 0) throw new ArgumentException("steps and batch must be >= 1, warm-up >= 0");
+        o.Model.CheckImageSize(o.ImageSize, o.ImageSize);
+        manual_seed(0);
+        using var model = ModelFactory.Create(o.Model);
+        if (o.BFloat16) model.to(ScalarType.BFloat16);
+        if (o.ChannelsLast) MemoryFormat.ToChannelsLast(model);
+        model.train();
+        using var sgd = new Sgd(model.named_parameters(), 0.9, nesterov: true, 5e-4, noDecayBnBias: true, masterWeights: o.BFloat16) { LearningRate = 0.01 };
+        using var scope = NewDisposeScope();
+        var x = randn(o.Batch, o.Model.InChannels, o.ImageSize, o.ImageSize);
+        if (o.BFloat16) x = x.to(ScalarType.BFloat16);
+        if (o.ChannelsLast) x = MemoryFormat.ToChannelsLast(x);
+        var y = randint(0, o.Model.NumClasses, [o.Batch], dtype: ScalarType.Int64);
+        double forward = 0, backward = 0, update = 0;
+        for (int i = -o.Warmup; i < o.Steps; i++)
+        {
+            using var step = NewDisposeScope();
+            var clock = Stopwatch.StartNew();
+            if (o.ForwardOnly)
+            {
+                using (no_grad()) { model.eval(); model.call(x); }
+                if (i >= 0) forward += clock.Elapsed.TotalSeconds;
+                continue;
+            }
+            var loss = Losses.CrossEntropy(model.call(x), y, 0.1);
+            double f = clock.Elapsed.TotalSeconds;
+            sgd.ZeroGrad();
+            loss.backward();
+            double b = clock.Elapsed.TotalSeconds;
+            sgd.Step();
+            double u = clock.Elapsed.TotalSeconds;
+            if (i >= 0) { forward += f; backward += b - f; update += u - b; }
+        }
+        double total = forward + backward + update;
+        return new TrainingBenchmarkResult(o.Steps * o.Batch / total, forward / o.Steps * 1000, backward / o.Steps * 1000, update / o.Steps * 1000);
+    }
+}
