@@ -40,12 +40,14 @@ public static class ClassifierLoader
     {
         if (!File.Exists(weightsPath)) throw new FileNotFoundException($"weights file not found: {weightsPath}", weightsPath);
         var info = DeploymentInfo.ForWeights(weightsPath);
-        config ??= info.Model ?? throw new InvalidDataException(
-            $"{weightsPath}: no model configuration stored with these weights; give --model NAME or --config FILE " +
-            $"(or put a sidecar {Path.ChangeExtension(Path.GetFileName(weightsPath), ".json")} next to them)");
-        var dict = StateDict.Read(weightsPath, pick: pick);
+        var dict = StateDict.Read(weightsPath, "weights", pick, out var args);
         try
         {
+            config ??= info.Model ?? AuthorsConfigNamedBy(args, weightsPath) ?? throw new InvalidDataException(
+                $"{weightsPath}: no model configuration stored with these weights; give --model NAME or --config FILE " +
+                (args?.GetValueOrDefault("model_cfg") is string { Length: > 0 } named
+                    ? $"(its args.model_cfg names {named}, not found beside it: the authors' YAML model files are in their repository's imagenet/models/)"
+                    : $"(or put a sidecar {Path.ChangeExtension(Path.GetFileName(weightsPath), ".json")} next to them)"));
             bool fusedFile = HasFusedKeys(dict.Keys);
             if (fusedFile && config.BlockType != BlockType.RepVggSse)
                 throw new InvalidDataException($"{weightsPath}: fused weights, but {config.Name} is a {config.BlockType} network");
@@ -67,6 +69,21 @@ public static class ClassifierLoader
         {
             foreach (var t in dict.Values) t.Dispose();
         }
+    }
+
+    /// <summary>
+    /// The authors' YAML model file a timm checkpoint names in args.model_cfg (e.g. ./models/NAME.yaml, relative to where
+    /// their train.py ran), found beside the checkpoint, in its parent folder or in the working directory; null if none.
+    /// </summary>
+    static ModelConfig? AuthorsConfigNamedBy(IReadOnlyDictionary<string, object>? args, string weightsPath)
+    {
+        if (args?.GetValueOrDefault("model_cfg") is not string { Length: > 0 } named || !AuthorsYamlConfig.IsYamlPath(named)) return null;
+        string dir = Path.GetDirectoryName(Path.GetFullPath(weightsPath))!;
+        var found = new[] { dir, Path.GetDirectoryName(dir), Directory.GetCurrentDirectory() }
+            .Where(d => d is not null)
+            .SelectMany(d => new[] { Path.Combine(d!, named), Path.Combine(d!, Path.GetFileName(named)) })
+            .FirstOrDefault(File.Exists);
+        return found is null ? null : AuthorsYamlConfig.Load(found);
     }
 
     /// <summary>

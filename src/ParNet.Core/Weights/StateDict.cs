@@ -19,7 +19,13 @@ public static class StateDict
     /// <summary>The tensors of a .safetensors or .pt/.pth file; <paramref name="what"/> says what the file holds, in errors.
     /// Every failure names the file: FileNotFoundException or InvalidDataException.</summary>
     public static Dictionary<string, Tensor> Read(string path, string what = "weights", CheckpointWeights pick = CheckpointWeights.Model)
+        => Read(path, what, pick, out _);
+
+    /// <summary>As <see cref="Read(string, string, CheckpointWeights)"/>, and the plain values (strings, numbers, booleans)
+    /// of a timm checkpoint's `args` (its argparse.Namespace: model, model_cfg, num_classes, ...); null for other files.</summary>
+    public static Dictionary<string, Tensor> Read(string path, string what, CheckpointWeights pick, out IReadOnlyDictionary<string, object>? args)
     {
+        args = null;
         if (!File.Exists(path)) throw new FileNotFoundException($"{what} file not found: {path}", path);
         string ext = Path.GetExtension(path).ToLowerInvariant();
         try
@@ -32,7 +38,7 @@ public static class StateDict
             return ext switch
             {
                 ".safetensors" => Safetensors.LoadStateDict(stream),
-                ".pt" or ".pth" or ".bin" or ".tar" => FromPickle(PyTorchUnpickler.UnpickleStateDict(stream), path, pick),
+                ".pt" or ".pth" or ".bin" or ".tar" => FromPickle(PyTorchUnpickler.UnpickleStateDict(stream), path, pick, out args),
                 _ => throw new InvalidDataException($"{path}: unknown weights format '{ext}' (expected .safetensors, .pt, .pth or .pth.tar)"),
             };
         }
@@ -43,9 +49,13 @@ public static class StateDict
         }
     }
 
-    static Dictionary<string, Tensor> FromPickle(Hashtable table, string path, CheckpointWeights pick)
+    static Dictionary<string, Tensor> FromPickle(Hashtable table, string path, CheckpointWeights pick, out IReadOnlyDictionary<string, object>? args)
     {
         bool checkpoint = table.ContainsKey("state_dict");
+        // the argparse.Namespace arrives as an inert record: a string-keyed dictionary of its fields
+        args = checkpoint && table["args"] is IDictionary<string, object> fields
+            ? fields.Where(f => f.Value is string or bool or int or long or double).ToDictionary(f => f.Key, f => f.Value, StringComparer.Ordinal)
+            : null;
         if (pick == CheckpointWeights.Ema)
         {
             if (!checkpoint) throw new InvalidDataException($"{path}: --ema needs a training checkpoint (with state_dict_ema); this file is a plain state dict");

@@ -58,6 +58,24 @@ public class TimmCheckpointTests
     }
 
     [Fact]
+    public void The_yaml_file_named_by_the_checkpoints_args_is_found_beside_it()
+    {
+        // the fixture's args.model_cfg is "./models/tiny.yaml", as their train.py was run
+        using var dir = new TempDirectory();
+        string checkpoint = dir.File("tiny.pth.tar"), io = Fixtures.Path("parnet_official_tiny_silu.timm.io.safetensors");
+        File.Copy(Checkpoint, checkpoint);
+        var missing = CliRunner.Run("forward", "--weights", checkpoint, "--input", io, "--output", dir.File("y0.safetensors"));
+        CliRunner.AssertUserError(missing, "its args.model_cfg names ./models/tiny.yaml, not found beside it");
+
+        Directory.CreateDirectory(dir.File("models"));
+        File.WriteAllText(Path.Combine(dir.Path, "models", "tiny.yaml"),
+            "additional_branches:\n- swish\ndropout_lin: 0.0\nnum_blocks: [5, 6, 6, 1]\nplanes: [16, 32, 64, 128]\n");
+        var found = CliRunner.Run("forward", "--weights", checkpoint, "--input", io, "--output", dir.File("y.safetensors"));
+        Assert.True(found.Code == 0, found.Err);
+        Assert.True(RelativeError(StateDict.Read(dir.File("y.safetensors"))["logits"], StateDict.Read(io)["logits"]) < 1e-5);
+    }
+
+    [Fact]
     public void Ema_on_a_file_without_EMA_weights_is_one_line()
     {
         using var dir = new TempDirectory();
