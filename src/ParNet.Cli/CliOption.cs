@@ -29,6 +29,10 @@ public static class CliOption
     /// <summary>A switch: `--json`, also `--json true|false`.</summary>
     public static Option<bool> Switch(string name, string description) => new(name) { Description = description };
 
+    /// <summary>`--channels-last` of train and train-bench: on by default, `--channels-last false` keeps NCHW.</summary>
+    public static Option<bool> ChannelsLast(string description) =>
+        new("--channels-last") { Description = description + " (default on; --channels-last false keeps NCHW)", DefaultValueFactory = _ => true };
+
     /// <summary>Whether the user wrote the option (a switch can be given as false, which differs from absent).</summary>
     public static bool Given(this ParseResult parse, Option option) => parse.GetResult(option) is { Implicit: false };
 

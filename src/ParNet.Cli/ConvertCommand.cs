@@ -29,8 +29,7 @@ public sealed class ConvertCommand : CliCommand
     {
         var config = _model.ReadOptional(parse);
         string weights = parse.GetValue(_weights)!, output = parse.GetValue(_out)!;
-        if (!output.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
-            throw new UsageException($"--out must be a .safetensors file; got '{output}'");
+        WeightsLoading.RequireSafetensorsOut(output);
         // loaded strictly into the model first: a file that does not fit the configuration is refused, nothing written
         var loaded = WeightsLoading.Load(weights, config, fuse: false, ema: parse.GetValue(_ema));
         using var model = loaded.Model;

@@ -48,6 +48,7 @@ public sealed class EvalCommand : CliCommand
         string checkpointName = parse.GetValue(_checkpoint) ?? "last";
         bool? emaFlag = parse.Given(_ema) ? parse.GetValue(_ema) : null;
         string? data = parse.GetValue(_data);
+        int[]? givenClasses = parse.GetValue(_classes) is { } ids ? UsageException.Wrap(() => ClassSelection.Parse(ids), "--classes") : null;
         RunSettings? saved = null;
         Recipe recipe;
         ModelConfig config;
@@ -71,8 +72,7 @@ public sealed class EvalCommand : CliCommand
         {
             string recipeName = parse.GetValue(_recipe) ?? "fashion-mnist";
             recipe = UsageException.Wrap(() => Recipes.Get(recipeName));
-            int? classCount = parse.GetValue(_classes) is { } ids ? UsageException.Wrap(() => ClassSelection.Parse(ids), "--classes").Length : null;
-            config = _model.Build(parse, recipe, parse.GetValue(_dataset) ?? recipe.Dataset, data, classCount);
+            config = _model.Build(parse, recipe, parse.GetValue(_dataset) ?? recipe.Dataset, data, givenClasses?.Length);
         }
         string dataset = parse.GetValue(_dataset) ?? saved?.Dataset ?? recipe.Dataset;
         string split = parse.GetValue(_split) ?? "test";
@@ -82,7 +82,7 @@ public sealed class EvalCommand : CliCommand
         int batchSize = parse.GetValue(_batchSize) ?? 256;
         int threads = parse.GetValue(_threads) ?? Environment.ProcessorCount;
         int? subset = parse.GetValue(_subset);
-        int[]? classes = parse.GetValue(_classes) is { } given ? UsageException.Wrap(() => ClassSelection.Parse(given), "--classes") : saved?.Classes?.ToArray();
+        int[]? classes = givenClasses ?? saved?.Classes?.ToArray();
         string? outDir = parse.GetValue(_out);
 
         set_num_threads(threads);

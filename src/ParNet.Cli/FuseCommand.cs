@@ -35,8 +35,7 @@ public sealed class FuseCommand : CliCommand
         string weights = parse.GetValue(_weights)!, output = parse.GetValue(_out)!;
         if (config is not null && config.BlockType != BlockType.RepVggSse)
             throw new UsageException($"{config.Name}: only ParNet (RepVGG-SSE) models can be fused; this one is {config.BlockType}");
-        if (!output.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
-            throw new UsageException($"--out must be a .safetensors file; got '{output}'");
+        WeightsLoading.RequireSafetensorsOut(output);
 
         var loaded = WeightsLoading.Load(weights, config, fuse: false, ema: parse.GetValue(_ema));
         using var trained = loaded.Model;

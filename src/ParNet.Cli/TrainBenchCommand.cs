@@ -16,10 +16,7 @@ public sealed class TrainBenchCommand : CliCommand
     readonly Option<int?> _steps = CliOption.Int("--steps", "timed steps, after 2 untimed ones (default 10)");
     readonly Option<int?> _threads = CliOption.Int("--threads", "torch threads (default: all logical cores)");
     readonly Option<bool> _bf16 = CliOption.Switch("--bf16", "bfloat16 weights/activations, float32 master weights in the optimizer");
-    readonly Option<bool> _channelsLast = new("--channels-last")
-    {
-        Description = "channels_last weights and batches, as the trainer runs (default on; --channels-last false: NCHW)", DefaultValueFactory = _ => true,
-    };
+    readonly Option<bool> _channelsLast = CliOption.ChannelsLast("channels_last weights and batches, as the trainer runs");
     readonly Option<bool> _forwardOnly = CliOption.Switch("--forward-only", "time only the eval-mode forward pass under no_grad (inference cost of the same model)");
 
     public override string Name => "train-bench";

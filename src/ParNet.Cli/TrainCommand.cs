@@ -27,10 +27,7 @@ public sealed class TrainCommand : CliCommand
     readonly Option<double?> _scheduleBudget = CliOption.Number("--schedule-budget", "fit the LR schedule into this much wall time of the run: " +
         "a machine too slow for the epochs anneals the LR anyway and ends early, complete (default: none)", "MINUTES");
     readonly Option<bool> _bf16 = CliOption.Switch("--bf16", "bfloat16 weights/activations, float32 master weights in the optimizer");
-    readonly Option<bool> _channelsLast = new("--channels-last")
-    {
-        Description = "channels_last tensors; --channels-last false keeps NCHW (default on: faster oneDNN convolutions)", DefaultValueFactory = _ => true,
-    };
+    readonly Option<bool> _channelsLast = CliOption.ChannelsLast("channels_last tensors: faster oneDNN convolutions");
     readonly Option<string?> _classes = CliOption.Text("--classes", "only these classes, relabeled 0..k-1: e.g. 0-4 or 5,7,9 (default: all)", "IDS");
     readonly Option<string?> _pretrained = CliOption.Text("--pretrained", "fine-tune: start from these weights (any --weights format, e.g. a released " +
         ".pth.tar); every key but the classifier must fit, the classifier is new for the data's classes, RGB input convolutions are summed for grey data", "W");

@@ -13,6 +13,13 @@ public static class WeightsLoading
 
     public const string FusedDescription = "re-parameterize trained ParNet weights after loading (fused weights stay fused)";
 
+    /// <summary>The `--out` of commands that write weights (fuse, convert): safetensors only.</summary>
+    public static void RequireSafetensorsOut(string output)
+    {
+        if (!output.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
+            throw new UsageException($"--out must be a .safetensors file; got '{output}'");
+    }
+
     /// <summary>`--ema` of the commands that take --weights.</summary>
     public static System.CommandLine.Option<bool> EmaOption() => CliOption.Switch("--ema",
         "read a training checkpoint's EMA weights (timm's state_dict_ema, as the authors' validate.py --use-ema); default: its state_dict");

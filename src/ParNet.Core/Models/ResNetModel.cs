@@ -35,6 +35,7 @@ public sealed class ResNetModel : ImageClassifier
         layers = nn.Sequential(blocks);
         head = new ClassifierHead(width, config.NumClasses, config.HeadDropout);
         RegisterComponents();
+        FeatureInfo = StageEnds(config);
     }
 
     public override IReadOnlyList<string> StemKeyPrefixes { get; } = ["stem."];
@@ -52,19 +53,18 @@ public sealed class ResNetModel : ImageClassifier
     public override Tensor forward_head(Tensor features, bool preLogits) => preLogits ? head.PreLogits(features) : head.call(features);
 
     /// <summary>Each stage's last block, strides 4, 8, 16, 32 in the ImageNet layout (1, 2, 4, 8 in the CIFAR one).</summary>
-    public override IReadOnlyList<FeatureInfo> FeatureInfo
+    public override IReadOnlyList<FeatureInfo> FeatureInfo { get; }
+
+    static List<FeatureInfo> StageEnds(ModelConfig config)
     {
-        get
+        int stride = config.Layout == Layout.ImageNet ? 4 : 1, block = 0;
+        var levels = new List<FeatureInfo>();
+        for (int stage = 0; stage < config.Planes.Length; stage++, stride *= 2)
         {
-            int stride = Config.Layout == Layout.ImageNet ? 4 : 1, block = 0;
-            var levels = new List<FeatureInfo>();
-            for (int stage = 0; stage < Config.Planes.Length; stage++, stride *= 2)
-            {
-                block += Config.BlocksPerStream[stage];
-                levels.Add(new FeatureInfo(Config.Planes[stage], stride, $"layers.{block - 1}"));
-            }
-            return levels;
+            block += config.BlocksPerStream[stage];
+            levels.Add(new FeatureInfo(config.Planes[stage], stride, $"layers.{block - 1}"));
         }
+        return levels;
     }
 
     public override IReadOnlyList<Tensor> ForwardIntermediates(Tensor x)

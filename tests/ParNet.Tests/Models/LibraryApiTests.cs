@@ -10,8 +10,6 @@ public class LibraryApiTests
 {
     static readonly string FixtureWeights = Fixtures.Path("parnet_official_tiny_silu.safetensors");
 
-    static double RelativeError(Tensor a, Tensor b) => (a - b).norm().item<float>() / b.norm().item<float>();
-
     [Fact]
     public void List_and_create_read_like_timm()
     {
@@ -44,7 +42,7 @@ public class LibraryApiTests
             Assert.Equal([2L, info.Channels, 64 / info.Stride, 64 / info.Stride], map.shape);
         Assert.True(levels[^1].eq(tiny.forward_features(x)).all().item<bool>());
         var logits = tiny.forward_head(levels[^1]);
-        Assert.True(RelativeError(logits, StateDict.Read(Fixtures.Path("parnet_official_tiny_silu.io.safetensors"))["logits"]) < 1e-5);
+        Assert.True(OfficialParityTests.RelativeL2(logits, StateDict.Read(Fixtures.Path("parnet_official_tiny_silu.io.safetensors"))["logits"]) < 1e-5);
     }
 
     [Fact]
@@ -77,7 +75,7 @@ public class LibraryApiTests
         Assert.Equal([2L, 128L], embedding.shape);
         var state = tiny.state_dict();
         var logits = nn.functional.linear(embedding, state["head.fc.weight"], state["head.fc.bias"]);
-        Assert.True(RelativeError(logits, tiny.forward_head(features, preLogits: false)) < 1e-6);
+        Assert.True(OfficialParityTests.RelativeL2(logits, tiny.forward_head(features, preLogits: false)) < 1e-6);
     }
 
     [Fact]
@@ -87,7 +85,7 @@ public class LibraryApiTests
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         using var same = Pretrained.CreateModel(OfficialParityTests.TinyConfig, FixtureWeights);
-        Assert.True(RelativeError(same.call(io["input"]), io["logits"]) < 1e-5);   // 1000 classes: the file's classifier too
+        Assert.True(OfficialParityTests.RelativeL2(same.call(io["input"]), io["logits"]) < 1e-5);   // 1000 classes: the file's classifier too
 
         using var ten = Pretrained.CreateModel(OfficialParityTests.TinyConfig, FixtureWeights, numClasses: 10);
         Assert.Equal([2L, 10L], ten.call(io["input"]).shape);

@@ -19,8 +19,6 @@ public class TimmCheckpointTests
 {
     static readonly string Checkpoint = Fixtures.Path("parnet_official_tiny_silu.timm.pth.tar");
 
-    static double RelativeError(Tensor a, Tensor b) => (a - b).norm().item<float>() / b.norm().item<float>();
-
     [Theory]
     [InlineData(CheckpointWeights.Model, "logits", false)]
     [InlineData(CheckpointWeights.Ema, "logits_ema", false)]
@@ -35,10 +33,10 @@ public class TimmCheckpointTests
         {
             Assert.Equal(fuse, info.Fused);
             var logits = model.call(io["input"]);
-            double error = RelativeError(logits, io[expected]);
+            double error = OfficialParityTests.RelativeL2(logits, io[expected]);
             Assert.True(error < 1e-5, $"{pick} fused={fuse}: relative L2 {error:E2}");
             string other = expected == "logits" ? "logits_ema" : "logits";
-            Assert.True(RelativeError(logits, io[other]) > 1e-3, "the model and EMA weights must differ, or this test checks nothing");
+            Assert.True(OfficialParityTests.RelativeL2(logits, io[other]) > 1e-3, "the model and EMA weights must differ, or this test checks nothing");
         }
     }
 
@@ -54,7 +52,7 @@ public class TimmCheckpointTests
         var result = CliRunner.Run("forward", "--weights", Checkpoint, "--config", yaml, "--ema", "--input", io, "--output", output);
         Assert.True(result.Code == 0, result.Err);
         var expected = StateDict.Read(io)["logits_ema"];
-        Assert.True(RelativeError(StateDict.Read(output)["logits"], expected) < 1e-5);
+        Assert.True(OfficialParityTests.RelativeL2(StateDict.Read(output)["logits"], expected) < 1e-5);
     }
 
     [Fact]
@@ -72,7 +70,7 @@ public class TimmCheckpointTests
             "additional_branches:\n- swish\ndropout_lin: 0.0\nnum_blocks: [5, 6, 6, 1]\nplanes: [16, 32, 64, 128]\n");
         var found = CliRunner.Run("forward", "--weights", checkpoint, "--input", io, "--output", dir.File("y.safetensors"));
         Assert.True(found.Code == 0, found.Err);
-        Assert.True(RelativeError(StateDict.Read(dir.File("y.safetensors"))["logits"], StateDict.Read(io)["logits"]) < 1e-5);
+        Assert.True(OfficialParityTests.RelativeL2(StateDict.Read(dir.File("y.safetensors"))["logits"], StateDict.Read(io)["logits"]) < 1e-5);
     }
 
     [Fact]
@@ -183,7 +181,7 @@ public class TimmCheckpointTests
             string output = dir.File(Path.GetFileNameWithoutExtension(weights) + ".logits.safetensors");
             var forward = CliRunner.Run("forward", "--weights", weights, "--input", io, "--output", output);
             Assert.True(forward.Code == 0, forward.Err);
-            Assert.True(RelativeError(StateDict.Read(output)["logits"], expected) < 1e-5, weights);
+            Assert.True(OfficialParityTests.RelativeL2(StateDict.Read(output)["logits"], expected) < 1e-5, weights);
         }
         Assert.Equal("true", DeploymentInfo.ReadSafetensorsMetadata(fused)[DeploymentInfo.KeyFused]);
     }
