@@ -27,7 +27,7 @@ public sealed record OnnxExportOptions
 /// the trace maps to ONNX operators, every weight becomes an initializer named by its state-dict key. Works on any
 /// traceable network: ParNet trained or fused (convs with a bias), ResNetModel, CIFAR layout, 1-4 streams.
 /// Eval form: BatchNormalization uses the running statistics, dropout is left out. Weights are written as float32
-/// whatever the model's dtype. Spatial size is fixed at export (<paramref name="imageSize"/>), the batch is dynamic.
+/// whatever the model's dtype. Spatial size is fixed at export (the image size given to Export), the batch is dynamic.
 /// </summary>
 public static class OnnxExporter
 {

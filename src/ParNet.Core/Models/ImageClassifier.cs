@@ -1,4 +1,5 @@
 using ParNet.Runtime;
+using ParNet.Models.Blocks;
 using ParNet.Models.Tracing;
 using static TorchSharp.torch;
 
@@ -13,7 +14,22 @@ public abstract class ImageClassifier : nn.Module<Tensor, Tensor>
         _oneDnnCheck = new(() => (OneDnnConvolutionCheck.NeedsOneDnnOff(this, Config.InChannels, out var example), example));
     }
 
-    public ModelConfig Config { get; }
+    public ModelConfig Config { get; private set; }
+
+    /// <summary>The classifier: global pool, dropout, linear.</summary>
+    protected abstract ClassifierHead Head { get; }
+
+    /// <summary>
+    /// timm's reset_classifier(num_classes): replaces the classifier, in place, with a new randomly initialised one for
+    /// <paramref name="numClasses"/> classes; everything before it is kept. <see cref="Config"/> then says the new count.
+    /// To build a model with another class count from weights, <c>ParNet.Training.Pretrained.CreateModel</c> does both at once.
+    /// </summary>
+    public void ResetClassifier(int numClasses)
+    {
+        if (numClasses < 1) throw new ArgumentOutOfRangeException(nameof(numClasses), numClasses, "a classifier needs at least one class");
+        Head.Reset(numClasses);
+        Config = Config with { NumClasses = numClasses };
+    }
 
     /// <summary>Everything up to the classifier's global pool: [N, FinalWidth, h, w].</summary>
     public abstract Tensor forward_features(Tensor x);

@@ -22,6 +22,8 @@ public sealed class ParNetModel : ImageClassifier
     private readonly StreamMergeStage combine;
     private readonly ClassifierHead head;
 
+    protected override ClassifierHead Head => head;
+
     public ParNetModel(ModelConfig config) : this(config, TrainingBlocks.Instance) { }
 
     /// <summary>The same network assembled from other blocks (the fused inference form: ParNet.Fusion).</summary>

@@ -16,6 +16,8 @@ public sealed class ResNetModel : ImageClassifier
     private readonly Sequential layers;
     private readonly ClassifierHead head;
 
+    protected override ClassifierHead Head => head;
+
     public ResNetModel(ModelConfig config) : base(nameof(ResNetModel), config.Validate())
     {
         if (config.BlockType != BlockType.ResNetBasic) throw new ArgumentException($"{config.Name}: ResNetModel builds ResNetBasic networks");

@@ -16,7 +16,7 @@ public enum FreezeScope { None, Stem, Streams, Backbone }
 /// </summary>
 public static class Pretrained
 {
-    /// <summary>What <see cref="LoadBackbone"/> did, for the run log.</summary>
+    /// <summary>What <see cref="LoadBackbone(ImageClassifier, string, CheckpointWeights)"/> did, for the run log.</summary>
     public sealed record Report(int LoadedTensors, IReadOnlyList<string> AdaptedInputConvolutions);
 
     public static Report LoadBackbone(ImageClassifier model, string path, CheckpointWeights pick = CheckpointWeights.Model)
@@ -48,7 +48,7 @@ public static class Pretrained
     /// <summary>
     /// timm's create_model(name, pretrained, num_classes, in_chans) with a weights file: the registered variant with
     /// <paramref name="numClasses"/> classes and <paramref name="inChannels"/> input channels (null: the variant's),
-    /// its backbone from <paramref name="weights"/> (<see cref="LoadBackbone"/>), and its classifier too when the file's
+    /// its backbone from <paramref name="weights"/> (<see cref="LoadBackbone(ImageClassifier, string, CheckpointWeights)"/>), and its classifier too when the file's
     /// has the model's shape. Returned in eval mode.
     /// </summary>
     public static ImageClassifier CreateModel(string name, string weights, int? numClasses = null, int? inChannels = null,

@@ -30,7 +30,7 @@ public sealed record TrainOptions
     public TimeProvider Clock { get; init; } = TimeProvider.System;
     /// <summary>Model weights and activations in bfloat16; the optimizer keeps float32 master weights (off: float32 is exact).</summary>
     public bool BFloat16 { get; init; }
-    /// <summary>Weights and batches in channels_last (see <see cref="MemoryFormat"/>): same numbers, faster convs (hence on).</summary>
+    /// <summary>Weights and batches in channels_last (see <see cref="ParNet.Runtime.MemoryFormat"/>): same numbers, faster convs (hence on).</summary>
     public bool ChannelsLast { get; init; } = true;
     /// <summary>Continue from this checkpoint (see <see cref="Checkpoint.Load"/>); null starts fresh.</summary>
     public LoadedCheckpoint? ResumeFrom { get; init; }

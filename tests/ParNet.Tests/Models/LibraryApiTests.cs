@@ -92,4 +92,29 @@ public class LibraryApiTests
         Assert.True(ten.forward_features(io["input"]).eq(same.forward_features(io["input"])).all().item<bool>());
         Assert.Throws<ArgumentException>(() => Pretrained.CreateModel("parnet_tiny", FixtureWeights));   // unknown name, named
     }
+    [Fact]
+    public void ResetClassifier_replaces_only_the_head_in_place_and_the_new_head_trains()
+    {
+        using var model = new ParNetModel(OfficialParityTests.TinyConfig);
+        StateDict.Load(model, FixtureWeights);
+        model.eval();
+        using var scope = NewDisposeScope();
+        var x = StateDict.Read(Fixtures.Path("parnet_official_tiny_silu.io.safetensors"))["input"];
+        Tensor before;
+        using (no_grad()) before = model.forward_features(x);
+        var keys = model.state_dict().Keys.ToList();
+
+        model.ResetClassifier(7);
+
+        Assert.Equal(7, model.Config.NumClasses);
+        Assert.Equal(keys, model.state_dict().Keys.ToList());   // same keys: head.fc.weight and head.fc.bias, registered anew
+        Assert.Equal([7L, 128L], model.state_dict()["head.fc.weight"].shape);
+        Assert.Contains(model.parameters(), p => p.shape.SequenceEqual(new long[] { 7, 128 }));   // the optimizer will see it
+        var logits = model.call(x);
+        Assert.Equal([2L, 7L], logits.shape);
+        using (no_grad()) Assert.True(model.forward_features(x).eq(before).all().item<bool>());   // the backbone is untouched
+        logits.sum().backward();
+        Assert.True(model.state_dict()["head.fc.weight"].grad is { } g && g.abs().sum().item<float>() > 0);
+        Assert.Throws<ArgumentOutOfRangeException>(() => model.ResetClassifier(0));
+    }
 }

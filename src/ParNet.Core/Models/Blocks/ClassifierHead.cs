@@ -7,7 +7,7 @@ namespace ParNet.Models.Blocks;
 /// <summary>Global average pool, dropout, linear (timm's ClassifierHead; key fc.*).</summary>
 public sealed class ClassifierHead : nn.Module<Tensor, Tensor>, ITraceable
 {
-    private readonly Linear fc;
+    private Linear fc;   // not readonly: ResetClassifier replaces it
     private readonly nn.Module<Tensor, Tensor>? drop;
     private readonly double _dropout;
 
@@ -20,6 +20,17 @@ public sealed class ClassifierHead : nn.Module<Tensor, Tensor>, ITraceable
     }
 
     public Linear Fc => fc;
+
+    /// <summary>A new, randomly initialised linear layer for <paramref name="classes"/> classes, on the old one's device
+    /// and dtype, registered under the same key (head.fc.*); the old one is disposed.</summary>
+    public void Reset(int classes)
+    {
+        var old = fc;
+        fc = nn.Linear(old.in_features, classes, device: old.weight!.device, dtype: old.weight.dtype);
+        register_module(nameof(fc), null!);   // TorchSharp: registering null removes the entry (it refuses to overwrite one)
+        register_module(nameof(fc), fc);
+        old.Dispose();
+    }
 
     public override Tensor forward(Tensor x) => fc.call(PreLogits(x));
 
