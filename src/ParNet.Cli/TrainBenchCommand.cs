@@ -18,6 +18,9 @@ public sealed class TrainBenchCommand : CliCommand
     readonly Option<bool> _bf16 = CliOption.Switch("--bf16", "bfloat16 weights/activations, float32 master weights in the optimizer");
     readonly Option<bool> _channelsLast = CliOption.ChannelsLast("channels_last weights and batches, as the trainer runs");
     readonly Option<bool> _forwardOnly = CliOption.Switch("--forward-only", "time only the eval-mode forward pass under no_grad (inference cost of the same model)");
+    readonly Option<string?> _pytorchCode = CliOption.Text("--pytorch-code", "then time the same network built from the authors' released blocks on PyTorch, " +
+        "same batch, steps and threads, in a child process (DIR: a checkout of github.com/imankgoyal/NonDeepNetworks)", "DIR");
+    readonly Option<string?> _python = CliOption.Text("--python", "the Python with PyTorch, with --pytorch-code (default /usr/bin/python3, where Debian's python3-torch lives)", "PATH");
 
     public override string Name => "train-bench";
     public override string Summary => "measure training throughput (forward+backward+SGD step) of the fashion-mnist recipe's model on random data";
@@ -25,7 +28,7 @@ public sealed class TrainBenchCommand : CliCommand
     protected override void Declare(Command command)
     {
         _model.AddTo(command);
-        command.Add(_size, _batchSize, _steps, _threads, _bf16, _channelsLast, _forwardOnly);
+        command.Add(_size, _batchSize, _steps, _threads, _bf16, _channelsLast, _forwardOnly, _pytorchCode, _python);
     }
 
     protected override int Run(ParseResult parse, TextWriter stdout, TextWriter stderr)
@@ -39,16 +42,37 @@ public sealed class TrainBenchCommand : CliCommand
         int threads = parse.GetValue(_threads) ?? Environment.ProcessorCount;
         if (options.Steps < 1 || options.Batch < 1 || threads < 1) throw new UsageException("--steps, --batch-size and --threads must be >= 1");
         UsageException.Wrap(() => config.CheckImageSize(options.ImageSize, options.ImageSize), "--size");
+        string? pytorchCode = parse.GetValue(_pytorchCode), python = parse.GetValue(_python);
+        if (python is not null && pytorchCode is null) throw new UsageException("--python goes with --pytorch-code DIR");
+        if (pytorchCode is not null && !Directory.Exists(pytorchCode))
+            throw new UsageException($"--pytorch-code {pytorchCode}: no such folder (a checkout of github.com/imankgoyal/NonDeepNetworks)");
+        var pytorch = pytorchCode is null ? null : new PyTorchReferenceOptions { AuthorsCode = pytorchCode, Python = python ?? "/usr/bin/python3" };
+        if (pytorch is not null)
+        {
+            if (options.BFloat16 || options.ForwardOnly) throw new UsageException("--pytorch-code times float32 training steps: not with --bf16 or --forward-only");
+            if (PyTorchTrainingReference.WhyUnsupported(config) is string why) throw new UsageException($"--pytorch-code: {why}");
+        }
         stdout.WriteLine($"cpu: {CpuCapabilities.Current.Describe()}");
         if (options.BFloat16 && CpuCapabilities.Current.Bf16Warning() is { } slow) stderr.WriteLine($"parnet train-bench: warning: --bf16: {slow}");
         set_num_threads(threads);
         var r = TrainingBenchmark.Run(options);
         string split = options.ForwardOnly
             ? string.Create(CultureInfo.InvariantCulture, $"(forward only, {r.ForwardMs:F0} ms per batch)")
-            : string.Create(CultureInfo.InvariantCulture, $"(per step: forward {r.ForwardMs:F0} ms, backward {r.BackwardMs:F0} ms, update {r.UpdateMs:F0} ms)");
+            : Split(r);
+        string setting = $"{options.ImageSize}x{options.ImageSize} batch {options.Batch} {(options.BFloat16 ? "bf16" : "fp32")} " +
+                         $"{(options.ChannelsLast ? "channels_last" : "NCHW")} threads {threads}";
+        stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{config.Name} {setting}: {r.ImagesPerSecond:F0} img/s {split}"));
+        if (pytorch is null) return 0;
+
+        var peer = PyTorchTrainingReference.Run(pytorch, options, threads, r.Parameters);
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{config.Name} {options.ImageSize}x{options.ImageSize} batch {options.Batch} {(options.BFloat16 ? "bf16" : "fp32")} " +
-            $"{(options.ChannelsLast ? "channels_last" : "NCHW")} threads {threads}: {r.ImagesPerSecond:F0} img/s {split}"));
+            $"authors' blocks on PyTorch {peer.TorchVersion} {setting} (its threads {peer.Threads}, {peer.Parameters:N0} parameters as ours): " +
+            $"{peer.Result.ImagesPerSecond:F0} img/s {Split(peer.Result)}"));
+        stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"ours / PyTorch: {r.ImagesPerSecond / peer.Result.ImagesPerSecond:F2}x the images per second (same run, ours first)"));
         return 0;
     }
+
+    static string Split(TrainingBenchmarkResult r) =>
+        string.Create(CultureInfo.InvariantCulture, $"(per step: forward {r.ForwardMs:F0} ms, backward {r.BackwardMs:F0} ms, update {r.UpdateMs:F0} ms)");
 }

@@ -43,8 +43,8 @@ public static class PyTorchReference
         if (wantsParNet && WhyUnsupported(c) is string why) throw new ArgumentException($"PyTorch reference: {why}");
         if (wantsParNet && p.AuthorsCode is null) throw new ArgumentException("PyTorch reference: the ParNet rows need the authors' code (--pytorch-code DIR)");
 
-        string script = Path.Combine(Path.GetTempPath(), $"parnet_pytorch_reference_{Environment.ProcessId}.py");
-        File.WriteAllText(script, EmbeddedScript());
+        string folder = WriteScripts();
+        string script = Path.Combine(folder, "pytorch_reference.py");
         try
         {
             var args = new List<string>
@@ -60,18 +60,25 @@ public static class PyTorchReference
             string json = RunProcess(p.Python, args, o.Log);
             return Parse(json, o, unfusedGflop, fusedGflop, resNetGflop);
         }
-        finally { File.Delete(script); }
+        finally { Directory.Delete(folder, recursive: true); }
     }
 
-    static string EmbeddedScript()
+    /// <summary>The embedded scripts (bench/pytorch/*.py) written side by side into a new temporary folder, which the
+    /// caller deletes: the training reference imports the inference reference's helpers.</summary>
+    internal static string WriteScripts()
     {
-        using var stream = typeof(PyTorchReference).Assembly.GetManifestResourceStream("ParNet.Benchmarking.pytorch_reference.py")
-            ?? throw new InvalidOperationException("pytorch_reference.py is not embedded in ParNet.Core");
-        using var reader = new StreamReader(stream);
-        return reader.ReadToEnd();
+        string folder = Directory.CreateTempSubdirectory("parnet-pytorch-").FullName;
+        foreach (string name in new[] { "pytorch_reference.py", "pytorch_train_reference.py" })
+        {
+            using var stream = typeof(PyTorchReference).Assembly.GetManifestResourceStream("ParNet.Benchmarking." + name)
+                ?? throw new InvalidOperationException($"{name} is not embedded in ParNet.Core");
+            using var file = File.Create(Path.Combine(folder, name));
+            stream.CopyTo(file);
+        }
+        return folder;
     }
 
-    static string RunProcess(string python, IEnumerable<string> args, Action<string>? log)
+    internal static string RunProcess(string python, IEnumerable<string> args, Action<string>? log)
     {
         var info = new ProcessStartInfo(python) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var a in args) info.ArgumentList.Add(a);

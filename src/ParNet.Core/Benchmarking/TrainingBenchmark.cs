@@ -27,7 +27,11 @@ public sealed record TrainingBenchmarkOptions
 }
 
 /// <summary>Images per second and the split of a step; per-step means over the timed steps.</summary>
-public sealed record TrainingBenchmarkResult(double ImagesPerSecond, double ForwardMs, double BackwardMs, double UpdateMs);
+public sealed record TrainingBenchmarkResult(double ImagesPerSecond, double ForwardMs, double BackwardMs, double UpdateMs)
+{
+    /// <summary>Of the timed model: what the PyTorch reference's network must match.</summary>
+    public long Parameters { get; init; }
+}
 
 /// <summary>Training throughput of a model on random data (`parnet train-bench`). Threads are the caller's
 /// (torch.set_num_threads); the model is seeded, so two runs time the same computation.</summary>
@@ -69,6 +73,9 @@ public static class TrainingBenchmark
             if (i >= 0) { forward += f; backward += b - f; update += u - b; }
         }
         double total = forward + backward + update;
-        return new TrainingBenchmarkResult(o.Steps * o.Batch / total, forward / o.Steps * 1000, backward / o.Steps * 1000, update / o.Steps * 1000);
+        return new TrainingBenchmarkResult(o.Steps * o.Batch / total, forward / o.Steps * 1000, backward / o.Steps * 1000, update / o.Steps * 1000)
+        {
+            Parameters = model.parameters().Sum(p => p.numel()),
+        };
     }
 }
