@@ -19,6 +19,7 @@ public class LayeringTests
         ["ParNet.Export"],                      // ONNX and the deployment metadata (reads training state)
         ["ParNet.Inference"],                   // engines and executors that run a deployed model
         ["ParNet.Benchmarking"],                // times all of the above
+        ["ParNet.Studies"],                     // the paper's studies: grids of training runs, verdicts, reports
     ];
 
     static readonly Assembly Library = typeof(ParNet.Models.ModelConfig).Assembly;

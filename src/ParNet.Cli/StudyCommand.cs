@@ -1,0 +1,96 @@
+using System.CommandLine;
+using System.Globalization;
+using ParNet.Runtime;
+using ParNet.Studies;
+using static TorchSharp.torch;
+
+namespace ParNet.Cli;
+
+/// <summary>`parnet study NAME`: one of the paper's studies (Tables 7-11, Figure 3) on Fashion-MNIST (<see cref="StudyRunner"/>).</summary>
+public sealed class StudyCommand : CliCommand
+{
+    readonly Argument<string?> _name = new("NAME") { Description = $"the study: {string.Join(", ", StudyCatalog.Names)}", Arity = ArgumentArity.ZeroOrOne };
+    readonly Option<bool> _list = CliOption.Switch("--list", "print every study's grid (cells, parameters, depth) and its claims, then exit");
+    readonly Option<string?> _scale = CliOption.Text("--scale", "small (default: about an hour per study on 2 cores) or full (all data, 30 epochs)", "small|full");
+    readonly Option<int?> _seeds = CliOption.Int("--seeds", "seeds per cell (default 3: the spread the verdicts need)");
+    readonly Option<int?> _epochs = CliOption.Int("--epochs", "epochs per cell (default: the scale's)");
+    readonly Option<int?> _subset = CliOption.Int("--subset", "training images per class (default: the scale's)");
+    readonly Option<int?> _testSubset = CliOption.Int("--test-subset", "test images per class (default: the scale's)");
+    readonly Option<int?> _steps = CliOption.Int("--steps", "stop each cell after N steps: a plumbing run, its numbers are no result");
+    readonly Option<string?> _data = CliOption.Text("--data", "Fashion-MNIST's folder (default: where Debian's dataset-fashion-mnist puts it)", "DIR");
+    readonly Option<string?> _out = CliOption.Text("--out", "the study's run folders (default runs/studies/NAME); run again to continue a stopped study", "DIR");
+    readonly Option<string?> _results = CliOption.Text("--results", "where NAME.md, NAME.csv and NAME.png go (default results/studies)", "DIR");
+    readonly Option<int?> _threads = CliOption.Int("--threads", "torch threads (default: all logical cores)");
+
+    public override string Name => "study";
+    public override string Summary => "reproduce one of the paper's studies (Tables 7-11, Figure 3) on Fashion-MNIST: a resumable grid of runs, a table with verdicts, a chart";
+
+    protected override void Declare(Command command)
+    {
+        command.Arguments.Add(_name);
+        command.Add(_list, _scale, _seeds, _epochs, _subset, _testSubset, _steps, _data, _out, _results, _threads);
+    }
+
+    protected override int Run(ParseResult parse, TextWriter stdout, TextWriter stderr)
+    {
+        if (parse.GetValue(_list))
+        {
+            foreach (string each in StudyCatalog.Names) List(StudyCatalog.Get(each), stdout);
+            return 0;
+        }
+        string name = parse.GetValue(_name) ?? throw new UsageException($"name a study ({string.Join(", ", StudyCatalog.Names)}) or pass --list");
+        var study = UsageException.Wrap(() => StudyCatalog.Get(name));
+        var scale = parse.GetValue(_scale) switch
+        {
+            null or "small" => StudySettings.Small,
+            "full" => StudySettings.Full,
+            var other => throw new UsageException($"--scale {other}: small or full"),
+        };
+        var settings = scale with
+        {
+            Seeds = parse.GetValue(_seeds) ?? scale.Seeds, Epochs = parse.GetValue(_epochs) ?? scale.Epochs,
+            SubsetPerClass = parse.GetValue(_subset) ?? scale.SubsetPerClass, TestSubsetPerClass = parse.GetValue(_testSubset) ?? scale.TestSubsetPerClass,
+            StopAfterSteps = parse.GetValue(_steps), DataDirectory = parse.GetValue(_data),
+        };
+        UsageException.Wrap(settings.Validate);
+        int threads = parse.GetValue(_threads) ?? Environment.ProcessorCount;
+        if (threads < 1) throw new UsageException("--threads must be >= 1");
+        string runs = parse.GetValue(_out) ?? Path.Combine("runs", "studies", study.Name);
+        string results = parse.GetValue(_results) ?? Path.Combine("results", "studies");
+
+        set_num_threads(threads);
+        stdout.WriteLine($"study {study.Name} ({study.PaperReference}): {study.TrainedCells.Count()} trained cells x {settings.Seeds} seeds, " +
+                         $"{settings.Epochs} epochs each; run folders in {Path.GetFullPath(runs)}");
+        stdout.WriteLine($"cpu: {CpuCapabilities.Current.Describe()}");
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var cellRuns = UsageException.Wrap(() => StudyRunner.Run(study, settings, runs, (e, cell, seed) => stdout.WriteLine(e switch
+        {
+            CellEvent.Skipped => $"  {cell} seed {seed}: finished before, skipped",
+            CellEvent.Started => $"  {cell} seed {seed}: training ({ProgressRenderer.Eta(clock.Elapsed)} into the study) ...",
+            _ => $"  {cell} seed {seed}: done",
+        })));
+        string command = "parnet " + string.Join(" ", parse.Tokens.Select(t => t.Value));
+        var files = StudyReport.Write(study, settings, cellRuns, results, CpuCapabilities.Current.Describe() + $", {threads} threads", command);
+        foreach (var claim in StudyReport.Judge(study, StudyReport.Summarise(study, cellRuns)))
+            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{claim.Claim.Text}: {claim.Better.Cell.Name} {claim.Better.Top1.Mean * 100:F2}% vs {claim.Worse.Cell.Name} {claim.Worse.Top1.Mean * 100:F2}%: {Verdicts.Describe(claim.Verdict)}"));
+        stdout.WriteLine($"done in {ProgressRenderer.Eta(clock.Elapsed)}: {string.Join(", ", files.Select(Path.GetFullPath))}");
+        return 0;
+    }
+
+    static void List(Study study, TextWriter stdout)
+    {
+        stdout.WriteLine($"{study.Name} ({study.PaperReference}): {study.Description}");
+        foreach (var cell in study.Cells)
+        {
+            if (cell.IsEnsemble) { stdout.WriteLine($"  {cell.Name}: softmax average of {string.Join(", ", cell.Members)}"); continue; }
+            using var model = ParNet.Models.ModelFactory.Create(cell.Model);
+            var summary = ParNet.Analysis.ModelSummary.Of(model, 32);
+            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  {cell.Name}: {cell.Model.BlockType} planes {string.Join("/", cell.Model.Planes)}, final {cell.Model.FinalWidth}, blocks " +
+                $"{string.Join("/", cell.Model.BlocksPerStream)}, {cell.Model.Activation}{(cell.Model.UseSse ? "" : ", no SSE")}: " +
+                $"{summary.TrainableParameters:N0} parameters, depth {summary.Depth}"));
+        }
+        foreach (var claim in study.Claims) stdout.WriteLine($"  claim: {claim.Text} ({claim.Better} > {claim.Worse})");
+    }
+}

@@ -1,0 +1,54 @@
+using ParNet.Models;
+
+namespace ParNet.Studies;
+
+/// <summary>
+/// One cell of a study's grid: a network trained once per seed. <see cref="Members"/> makes it an ensemble (Table 9):
+/// nothing is trained for it; it is scored by averaging its member cells' softmax outputs.
+/// </summary>
+public sealed record StudyCell(string Name, ModelConfig Model)
+{
+    /// <summary>Where the cell sits on a curve (Figure 3: parameters, width, streams); null for a table row.</summary>
+    public double? X { get; init; }
+
+    /// <summary>For a curve: which curve (width, streams).</summary>
+    public string? Series { get; init; }
+
+    /// <summary>The names of the cells whose softmax outputs this ensemble averages; empty for a trained cell.</summary>
+    public IReadOnlyList<string> Members { get; init; } = [];
+
+    public bool IsEnsemble => Members.Count > 0;
+
+    /// <summary>Added to every seed of this cell: an ensemble's members are the same network trained from other seeds.</summary>
+    public int SeedOffset { get; init; }
+}
+
+/// <summary>A claim of the paper as a comparison of two cells: <see cref="Better"/> beats <see cref="Worse"/> on top-1.</summary>
+public sealed record StudyClaim(string Text, string Better, string Worse);
+
+/// <summary>
+/// A study: a grid of cells, the paper's claims over them, and what the paper reports (its table or figure, quoted as
+/// the claim: the paper's ImageNet/CIFAR numbers are not comparable with Fashion-MNIST ones anyway).
+/// </summary>
+public sealed record Study(string Name, string PaperReference, string Description, IReadOnlyList<StudyCell> Cells, IReadOnlyList<StudyClaim> Claims)
+{
+    /// <summary>The x axis of the study's chart when it is a curve (cells with <see cref="StudyCell.X"/>); null: bars.</summary>
+    public string? XLabel { get; init; }
+
+    /// <summary>Plot each cell at its parameter count (thousands) instead of its <see cref="StudyCell.X"/> (Figure 3).</summary>
+    public bool XIsParameters { get; init; }
+
+    /// <summary>Cells that are trained (every cell but the ensembles), in grid order.</summary>
+    public IEnumerable<StudyCell> TrainedCells => Cells.Where(c => !c.IsEnsemble);
+
+    public StudyCell Cell(string name) => Cells.FirstOrDefault(c => c.Name == name)
+        ?? throw new ArgumentException($"study {Name}: no cell '{name}'");
+
+    /// <summary>A fingerprint of the grid (names and configurations), stored in the study folder so that a folder of
+    /// another study, or of another grid of this one, is refused rather than mixed in.</summary>
+    public string GridHash()
+    {
+        var text = string.Join("\n", Cells.Select(c => $"{c.Name}|{string.Join("+", c.Members)}|{c.Model.ToJson()}"));
+        return Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(text)))[..16].ToLowerInvariant();
+    }
+}

@@ -1,0 +1,107 @@
+using System.Globalization;
+using System.Text;
+using ParNet.Training;
+
+namespace ParNet.Studies;
+
+/// <summary>One cell over its seeds: what the study's table shows.</summary>
+public sealed record CellSummary(StudyCell Cell, SeedStats Top1, long Parameters, int Depth, double FusedLatencyMs, IReadOnlyList<double> PerSeed);
+
+/// <summary>A claim with the two cells' means and its verdict.</summary>
+public sealed record ClaimResult(StudyClaim Claim, CellSummary Better, CellSummary Worse, Verdict Verdict);
+
+/// <summary>
+/// A study's outputs: NAME.md (the grid with mean +- std over seeds, parameters, depth, latency, and a verdict per claim of
+/// the paper), NAME.csv (every cell and seed) and NAME.png (bars with +-1 std whiskers, or curves for the scaling studies).
+/// </summary>
+public static class StudyReport
+{
+    public static IReadOnlyList<CellSummary> Summarise(Study study, IReadOnlyList<CellRun> runs) =>
+        study.Cells.Select(c =>
+        {
+            var mine = runs.Where(r => r.Cell == c.Name).OrderBy(r => r.Seed).ToList();
+            if (mine.Count == 0) throw new ArgumentException($"study {study.Name}: no runs of cell {c.Name}");
+            return new CellSummary(c, SeedStats.Of(mine.Select(r => r.Top1).ToList()), mine[0].Parameters, mine[0].Depth,
+                                   Median(mine.Select(r => r.FusedLatencyMs)), mine.Select(r => r.Top1).ToList());
+        }).ToList();
+
+    public static IReadOnlyList<ClaimResult> Judge(Study study, IReadOnlyList<CellSummary> cells) =>
+        study.Claims.Select(claim =>
+        {
+            var better = cells.Single(c => c.Cell.Name == claim.Better);
+            var worse = cells.Single(c => c.Cell.Name == claim.Worse);
+            return new ClaimResult(claim, better, worse, Verdicts.Judge(better.Top1, worse.Top1));
+        }).ToList();
+
+    /// <summary>Writes NAME.md, NAME.csv and NAME.png into <paramref name="directory"/>; returns the three paths.</summary>
+    public static string[] Write(Study study, StudySettings settings, IReadOnlyList<CellRun> runs, string directory, string machine, string command)
+    {
+        Directory.CreateDirectory(directory);
+        var cells = Summarise(study, runs);
+        var claims = Judge(study, cells);
+        string md = Path.Combine(directory, study.Name + ".md"), csv = Path.Combine(directory, study.Name + ".csv"),
+               png = Path.Combine(directory, study.Name + ".png");
+        File.WriteAllText(md, Markdown(study, settings, runs, cells, claims, machine, command));
+        File.WriteAllText(csv, Csv(runs));
+        Chart(study, cells, png);
+        return [md, csv, png];
+    }
+
+    static string Markdown(Study study, StudySettings s, IReadOnlyList<CellRun> runs, IReadOnlyList<CellSummary> cells, IReadOnlyList<ClaimResult> claims, string machine, string command)
+    {
+        var sb = new StringBuilder();
+        var inv = CultureInfo.InvariantCulture;
+        sb.Append(inv, $"# Study `{study.Name}`: the paper's {study.PaperReference}, on Fashion-MNIST\n\n{study.Description}\n\n");
+        sb.Append(inv, $"Measured with `{command}` on {machine}. Each cell: the fashion-mnist recipe, {s.Epochs} epoch{(s.Epochs == 1 ? "" : "s")} on ")
+          .Append(s.SubsetPerClass is int n ? $"{n * 10:N0} training images ({n} per class, drawn per seed)" : "all 60,000 training images")
+          .Append(inv, $", scored on {(s.TestSubsetPerClass is int t ? $"{t * 10:N0}" : "all 10,000")} test images; {s.Seeds} seeds")
+          .Append(s.StopAfterSteps is long steps ? $"; STOPPED AFTER {steps} STEPS PER CELL (a plumbing run, not a result)" : "")
+          .Append(". Latency: the fused network, batch 1, median of 20 in the study's process (an ensemble: the sum of its members).\n\n");
+        if (runs.Any(r => r.OneDnnOff) && runs.Any(r => !r.OneDnnOff))
+            sb.Append("Some cells were timed with libtorch's oneDNN convolutions off (a width oneDNN computes wrongly on AVX-512 turns them off ")
+              .Append("for the rest of the process, Runtime/LibTorchWorkarounds): their latencies and training times are not comparable with ")
+              .Append("the others'. Accuracy is unaffected.\n\n");
+        sb.Append("| cell | parameters | depth | latency ms | top-1 % (mean +- std) | per seed |\n|---|---:|---:|---:|---:|---|\n");
+        foreach (var c in cells)
+            sb.Append(inv, $"| {c.Cell.Name}{(c.Cell.IsEnsemble ? $" (softmax average of {string.Join(", ", c.Cell.Members)})" : "")} | {c.Parameters:N0} | {c.Depth} | " +
+                           $"{c.FusedLatencyMs:F2} | {Percent(c.Top1)} | {string.Join(" / ", c.PerSeed.Select(v => (v * 100).ToString("F2", inv)))} |\n");
+        sb.Append(inv, $"\nVerdicts: the difference of the means against {Verdicts.Margin} standard errors of it (from the seed spread).\n\n");
+        sb.Append("| the paper's claim | ours | verdict |\n|---|---|---|\n");
+        foreach (var c in claims)
+            sb.Append(inv, $"| {c.Claim.Text} | {c.Better.Cell.Name} {Percent(c.Better.Top1)} vs {c.Worse.Cell.Name} {Percent(c.Worse.Top1)} | **{Verdicts.Describe(c.Verdict)}** |\n");
+        return sb.ToString();
+    }
+
+    static string Percent(SeedStats s) => s.Seeds < 2
+        ? (s.Mean * 100).ToString("F2", CultureInfo.InvariantCulture)
+        : string.Create(CultureInfo.InvariantCulture, $"{s.Mean * 100:F2} +- {s.Std * 100:F2}");
+
+    static string Csv(IReadOnlyList<CellRun> runs)
+    {
+        var sb = new StringBuilder("cell,seed,top1,parameters,depth,fused_latency_ms,train_seconds,onednn_off\n");
+        foreach (var r in runs)
+            sb.Append(CultureInfo.InvariantCulture, $"{r.Cell},{r.Seed},{r.Top1:R},{r.Parameters},{r.Depth},{r.FusedLatencyMs:F4},{r.TrainSeconds:F1},{(r.OneDnnOff ? "true" : "false")}\n");
+        return sb.ToString();
+    }
+
+    static void Chart(Study study, IReadOnlyList<CellSummary> cells, string path)
+    {
+        string title = $"{study.Name} ({study.PaperReference}): Fashion-MNIST top-1 %";
+        if (study.XLabel is string xLabel)
+        {
+            var series = cells.Where(c => c.Cell.Series is not null).GroupBy(c => c.Cell.Series!).Select((g, i) => new Charts.Series(g.Key,
+                g.Select(c => (study.XIsParameters ? c.Parameters / 1000.0 : c.Cell.X ?? 0, c.Top1.Mean * 100)).OrderBy(p => p.Item1).ToList(), Charts.Color(i))).ToList();
+            Charts.Line(path, title, xLabel, series);
+            return;
+        }
+        var bars = cells.Select((c, i) => new Charts.BarItem(c.Cell.Name, c.Top1.Mean * 100,
+            c.Top1.Seeds < 2 ? null : (c.Top1.Mean - c.Top1.Std) * 100, c.Top1.Seeds < 2 ? null : (c.Top1.Mean + c.Top1.Std) * 100, Charts.Color(i))).ToList();
+        Charts.HorizontalBars(path, title, "top-1 % (whiskers: +-1 std over seeds)", bars, []);
+    }
+
+    static double Median(IEnumerable<double> values)
+    {
+        var v = values.OrderBy(x => x).ToArray();
+        return v.Length % 2 == 1 ? v[v.Length / 2] : (v[v.Length / 2 - 1] + v[v.Length / 2]) / 2;
+    }
+}

@@ -1,0 +1,201 @@
+using System.Text.Json;
+using ParNet.Analysis;
+using ParNet.Benchmarking;
+using ParNet.Data;
+using ParNet.Fusion;
+using ParNet.Models;
+using ParNet.Runtime;
+using ParNet.Training;
+using ParNet.Weights;
+using static TorchSharp.torch;
+
+namespace ParNet.Studies;
+
+/// <summary>How much each cell trains. <see cref="Small"/> is sized for this 2-core machine; <see cref="Full"/> for a bigger one.</summary>
+public sealed record StudySettings
+{
+    public int Seeds { get; init; } = 3;
+    public int Epochs { get; init; } = 6;
+    /// <summary>Training images per class (null: all 6,000).</summary>
+    public int? SubsetPerClass { get; init; } = 1000;
+    /// <summary>Test images per class (null: all 1,000).</summary>
+    public int? TestSubsetPerClass { get; init; } = 500;
+    /// <summary>Stop each cell after this many steps (tests: a study end to end in seconds); null: the epochs decide.</summary>
+    public long? StopAfterSteps { get; init; }
+    /// <summary>Fashion-MNIST's folder; null finds it where Debian installs it.</summary>
+    public string? DataDirectory { get; init; }
+
+    /// <summary>About an hour per study on the slower (Zen 3) 2-core machine: 10,000 images x 6 epochs per cell and seed,
+    /// 3 seeds (the spread the verdicts need), 5,000 test images.</summary>
+    public static StudySettings Small { get; } = new();
+
+    /// <summary>The whole training set, 30 epochs: for a machine with many cores (hours per study on 2 cores).</summary>
+    public static StudySettings Full { get; } = new() { Epochs = 30, SubsetPerClass = null, TestSubsetPerClass = null };
+
+    public void Validate()
+    {
+        if (Seeds < 1) throw new ArgumentException($"--seeds {Seeds}: at least 1 (3 give the spread the verdicts need)");
+        if (Epochs < 1) throw new ArgumentException($"--epochs {Epochs}: at least 1");
+        int batch = Recipes.FashionMnist.BatchSize;
+        if (SubsetPerClass is int n && n * 10 < batch)
+            throw new ArgumentException($"--subset {n}: {n * 10} training images are fewer than one batch of {batch}: nothing would train");
+        if (TestSubsetPerClass is < 1) throw new ArgumentException($"--test-subset {TestSubsetPerClass}: at least 1 image per class");
+        if (StopAfterSteps is < 1) throw new ArgumentException($"--steps {StopAfterSteps}: at least 1");
+    }
+}
+
+/// <summary>What one cell measured with one seed; its file (cell.json in the run folder) marks the cell finished.</summary>
+public sealed record CellRun(string Cell, int Seed, double Top1, long Parameters, int Depth, double FusedLatencyMs, double TrainSeconds)
+{
+    /// <summary>Whether libtorch's oneDNN convolutions were off when it was timed (LibTorchWorkarounds: widths oneDNN gets wrong
+    /// on AVX-512 turn them off for the rest of the process): times of cells that differ here are not comparable.</summary>
+    public bool OneDnnOff { get; init; }
+}
+
+public enum CellEvent { Skipped, Started, Finished }
+
+/// <summary>
+/// Runs a study: every trained cell once per seed, each an ordinary run folder (DIR/CELL/seed-K: the trainer's checkpoints,
+/// metrics.csv, TensorBoard, plots) with the fashion-mnist recipe, then the ensembles from their members' saved test
+/// probabilities. A cell whose cell.json exists is skipped, so a killed study continues where it stopped (an unfinished
+/// cell starts again: cells are minutes long). DIR/study.json pins the study and its grid: another study's folder is refused.
+/// </summary>
+public static class StudyRunner
+{
+    static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
+    const string ProbabilitiesFile = "test-probabilities.safetensors";
+
+    public static IReadOnlyList<CellRun> Run(Study study, StudySettings settings, string directory,
+                                             Action<CellEvent, string, int>? progress = null, CancellationToken cancel = default)
+    {
+        settings.Validate();
+        ClaimFolder(study, settings, directory);
+        var runs = new List<CellRun>();
+        foreach (var cell in study.TrainedCells)
+            for (int k = 0; k < settings.Seeds; k++)
+            {
+                cancel.ThrowIfCancellationRequested();
+                string dir = Path.Combine(directory, cell.Name, $"seed-{k}");
+                if (Load(dir) is { } done) { progress?.Invoke(CellEvent.Skipped, cell.Name, k); runs.Add(done); continue; }
+                progress?.Invoke(CellEvent.Started, cell.Name, k);
+                runs.Add(Train(cell, k, settings, dir, cancel));
+                progress?.Invoke(CellEvent.Finished, cell.Name, k);
+            }
+        foreach (var ensemble in study.Cells.Where(c => c.IsEnsemble))
+            for (int k = 0; k < settings.Seeds; k++)
+                runs.Add(ScoreEnsemble(study, ensemble, k, runs, directory));
+        return runs;
+    }
+
+    /// <summary>The finished run of a cell folder, or null.</summary>
+    public static CellRun? Load(string cellDirectory)
+    {
+        string file = Path.Combine(cellDirectory, "cell.json");
+        return File.Exists(file) ? JsonSerializer.Deserialize<CellRun>(File.ReadAllText(file), Json) : null;
+    }
+
+    static void ClaimFolder(Study study, StudySettings settings, string directory)
+    {
+        string file = Path.Combine(directory, "study.json");
+        var mine = new StudyFolder(study.Name, study.GridHash(), settings with { DataDirectory = null });
+        if (File.Exists(file))
+        {
+            var theirs = JsonSerializer.Deserialize<StudyFolder>(File.ReadAllText(file), Json)
+                ?? throw new InvalidDataException($"{file}: empty");
+            if (theirs.Study != study.Name)
+                throw new ArgumentException($"{directory} holds the study '{theirs.Study}', not '{study.Name}': use another --out");
+            if (theirs.GridHash != mine.GridHash || theirs.Settings != mine.Settings)
+                throw new ArgumentException($"{directory} holds '{study.Name}' with another grid or other settings ({theirs.Settings.Seeds} seeds, " +
+                                            $"{theirs.Settings.Epochs} epochs, subset {theirs.Settings.SubsetPerClass?.ToString() ?? "all"}): " +
+                                            "continue it with those, or use another --out");
+            return;
+        }
+        Directory.CreateDirectory(directory);
+        File.WriteAllText(file, JsonSerializer.Serialize(mine, Json));
+    }
+
+    sealed record StudyFolder(string Study, string GridHash, StudySettings Settings);
+
+    static CellRun Train(StudyCell cell, int k, StudySettings s, string dir, CancellationToken cancel)
+    {
+        int seed = Recipes.FashionMnist.Seed + cell.SeedOffset + k;
+        var recipe = Recipes.FashionMnist with { Epochs = s.Epochs, Seed = seed };
+        var loader = new LoaderOptions
+        {
+            BatchSize = recipe.BatchSize, Seed = seed, Workers = 1,
+            Subset = s.SubsetPerClass is int n ? Subset.PerClass(n, seed) : null,
+        };
+        var train = DataPipelines.Train("fashion-mnist", s.DataDirectory, cell.Model, recipe.Augmentation(), loader);
+        var test = DataPipelines.Eval("fashion-mnist", s.DataDirectory, cell.Model, recipe.Augmentation(),
+            loader with { BatchSize = 256, Subset = s.TestSubsetPerClass is int t ? Subset.PerClass(t, 1) : null });
+        if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);   // an unfinished attempt: start the cell again
+        Directory.CreateDirectory(dir);
+
+        Trainer.Seed(seed);
+        using var model = ModelFactory.Create(cell.Model);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        using (var trainer = new Trainer(model, train, null, new TrainOptions { Recipe = recipe, RunDirectory = dir, StopAfterSteps = s.StopAfterSteps }))
+            trainer.Run(cancel);
+        double seconds = clock.Elapsed.TotalSeconds;
+
+        var (probabilities, labels) = TestProbabilities(model, test);
+        StateDict.Write(new() { ["probabilities"] = probabilities, ["labels"] = labels }, Path.Combine(dir, ProbabilitiesFile));
+        var summary = ModelSummary.Of(model, test.ImageShape.Height);
+        var run = new CellRun(cell.Name, k, Top1(probabilities, labels), summary.TrainableParameters, summary.Depth,
+                              FusedLatencyMs(model, test.ImageShape), seconds) { OneDnnOff = !LibTorchWorkarounds.OneDnnEnabled };
+        File.WriteAllText(Path.Combine(dir, "cell.json"), JsonSerializer.Serialize(run, Json));
+        return run;
+    }
+
+    /// <summary>Softmax outputs [N, classes] and labels [N] of the whole test source, in its order.</summary>
+    static (Tensor Probabilities, Tensor Labels) TestProbabilities(ImageClassifier model, IBatchSource test)
+    {
+        model.eval();
+        var probabilities = new List<Tensor>();
+        var labels = new List<Tensor>();
+        using (no_grad())
+            foreach (var batch in test.Epoch(0))
+                using (batch)
+                {
+                    probabilities.Add(nn.functional.softmax(model.call(batch.Images), 1).detach());
+                    labels.Add(batch.Labels.clone());
+                }
+        return (cat(probabilities.ToArray()), cat(labels.ToArray()));
+    }
+
+    public static double Top1(Tensor probabilities, Tensor labels) =>
+        probabilities.argmax(1).eq(labels).to(ScalarType.Float64).mean().item<double>();
+
+    /// <summary>Table 9's ensemble: the members' softmax outputs averaged, then top-1.</summary>
+    public static double EnsembleTop1(IReadOnlyList<Tensor> memberProbabilities, Tensor labels)
+    {
+        if (memberProbabilities.Count == 0) throw new ArgumentException("an ensemble needs members");
+        using var scope = NewDisposeScope();
+        return Top1(stack(memberProbabilities.ToArray()).mean([0]), labels);
+    }
+
+    static CellRun ScoreEnsemble(Study study, StudyCell ensemble, int k, IReadOnlyList<CellRun> runs, string directory)
+    {
+        using var scope = NewDisposeScope();
+        var members = ensemble.Members.Select(m => StateDict.Read(Path.Combine(directory, m, $"seed-{k}", ProbabilitiesFile))).ToList();
+        var labels = members[0]["labels"];
+        if (members.Any(m => !m["labels"].shape.SequenceEqual(labels.shape) || !m["labels"].eq(labels).all().item<bool>()))
+            throw new InvalidDataException($"{study.Name}: the members of {ensemble.Name} were scored on different test images");
+        var memberRuns = ensemble.Members.Select(m => runs.Single(r => r.Cell == m && r.Seed == k)).ToList();
+        return new CellRun(ensemble.Name, k, EnsembleTop1(members.Select(m => m["probabilities"]).ToList(), labels),
+            memberRuns.Sum(r => r.Parameters), memberRuns.Max(r => r.Depth),
+            memberRuns.Sum(r => r.FusedLatencyMs), memberRuns.Sum(r => r.TrainSeconds)) { OneDnnOff = memberRuns.Any(r => r.OneDnnOff) };
+    }
+
+    /// <summary>Median batch-1 latency (ms) of the network's inference form in this process: fused where it fuses.</summary>
+    static double FusedLatencyMs(ImageClassifier model, (int Channels, int Height, int Width) shape)
+    {
+        using var scope = NewDisposeScope();
+        using var fused = model is ParNetModel ? ParNetFuser.Fuse(model) : null;
+        var net = (nn.Module<Tensor, Tensor>?)fused ?? model;
+        net.eval();
+        var x = randn(1, shape.Channels, shape.Height, shape.Width);
+        using var noGrad = no_grad();
+        return TimingStats.Measure(() => { using var s = NewDisposeScope(); net.call(x); }, warmup: 3, repeats: 20).Median * 1000;
+    }
+}

@@ -1,0 +1,170 @@
+using System.Globalization;
+using ParNet.Analysis;
+using ParNet.Models;
+using ParNet.Studies;
+using ParNet.Tests.Cli;
+using ParNet.Tests.Data;
+using ParNet.Training;
+using static TorchSharp.torch;
+
+namespace ParNet.Tests.Studies;
+
+/// <summary>The paper's studies (issue 15): grids, parameter matching, verdicts, ensembles, resumption, a tiny study end to end.</summary>
+public class StudyTests
+{
+    static int Depth(ModelConfig config)
+    {
+        using var model = ModelFactory.Create(config);
+        return ModelSummary.Of(model, 32).Depth;
+    }
+
+    [Fact]
+    public void The_base_cell_is_the_fashion_mnist_network()
+    {
+        var base16 = StudyCatalog.ParNet("base", 16);
+        Assert.Equal([16, 32, 64], base16.Planes);
+        Assert.Equal(64, base16.FinalWidth);
+        Assert.Equal([3, 4, 4], base16.BlocksPerStream);
+        Assert.Equal(349978, ParameterMatching.Count(base16));   // train-bench's fashion-mnist network, as the authors' blocks count it
+        Assert.Equal(16, Recipes.FashionMnist.Width);
+    }
+
+    [Theory]
+    [InlineData("block-type")]
+    [InlineData("streams")]
+    public void Matched_cells_hold_the_base_parameter_count_within_three_percent_at_depth_12(string name)
+    {
+        var study = StudyCatalog.Get(name);
+        long target = ParameterMatching.Count(StudyCatalog.ParNet("base", 16));
+        foreach (var cell in study.TrainedCells)
+        {
+            long n = ParameterMatching.Count(cell.Model);
+            Assert.True(Math.Abs(n - target) <= ParameterMatching.Tolerance * target, $"{cell.Name}: {n:N0} against {target:N0}");
+            Assert.Equal(12, Depth(cell.Model));
+        }
+        if (name == "streams") Assert.Equal([1, 2, 3, 4], study.Cells.Select(c => c.Model.Streams).ToArray());
+        else Assert.Equal([BlockType.ResNetBasic, BlockType.RepVggSse, BlockType.RepVggSse], study.Cells.Select(c => c.Model.BlockType).ToArray());
+    }
+
+    [Fact]
+    public void The_depth_study_varies_depth_and_the_others_keep_12()
+    {
+        Assert.Equal([9, 12, 15], StudyCatalog.Get("depth").Cells.Select(c => Depth(c.Model)).ToArray());
+        foreach (string name in new[] { "sse-silu", "ensemble", "scaling" })
+            foreach (var cell in StudyCatalog.Get(name).TrainedCells)
+                Assert.Equal(12, Depth(cell.Model));
+    }
+
+    [Fact]
+    public void The_ensemble_members_are_a_third_of_the_ParNet_each_and_train_from_different_seeds()
+    {
+        var study = StudyCatalog.Get("ensemble");
+        long parnet = ParameterMatching.Count(study.Cell("parnet").Model);
+        var members = study.Cell("ensemble").Members.Select(study.Cell).ToList();
+        Assert.Equal(3, members.Count);
+        foreach (var m in members)
+            Assert.True(Math.Abs(ParameterMatching.Count(m.Model) - parnet / 3.0) <= ParameterMatching.Tolerance * parnet / 3.0, m.Name);
+        Assert.Equal(3, members.Select(m => m.SeedOffset).Distinct().Count());
+    }
+
+    [Fact]
+    public void Matching_refuses_a_budget_no_width_reaches()
+    {
+        var e = Assert.Throws<ArgumentException>(() => ParameterMatching.Match(m => StudyCatalog.ParNet("tiny", 2 * m), 100, low: 1, high: 2));
+        Assert.Contains("no width gives 100 parameters", e.Message);
+    }
+
+    [Theory]
+    [InlineData(new[] { 0.90, 0.91, 0.92 }, new[] { 0.80, 0.81, 0.82 }, Verdict.Holds)]
+    [InlineData(new[] { 0.80, 0.81, 0.82 }, new[] { 0.90, 0.91, 0.92 }, Verdict.Reversed)]
+    // difference 0.01, standard error sqrt(2 * 0.01^2 / 3) = 0.0082: 0.01 is inside 2 standard errors
+    [InlineData(new[] { 0.90, 0.91, 0.92 }, new[] { 0.89, 0.90, 0.91 }, Verdict.WithinNoise)]
+    // the same difference with a tenth of the spread clears it
+    [InlineData(new[] { 0.910, 0.911, 0.912 }, new[] { 0.900, 0.901, 0.902 }, Verdict.Holds)]
+    [InlineData(new[] { 0.95 }, new[] { 0.80 }, Verdict.OneSeed)]
+    public void The_verdict_weighs_the_difference_against_the_seed_spread(double[] better, double[] worse, Verdict expected) =>
+        Assert.Equal(expected, Verdicts.Judge(SeedStats.Of(better), SeedStats.Of(worse)));
+
+    [Fact]
+    public void An_ensemble_averages_its_members_softmax_outputs()
+    {
+        using var scope = NewDisposeScope();
+        var labels = tensor(new long[] { 0, 1, 1 });
+        // member A is sure and wrong on image 1; B and C lean the right way: their average is right on every image
+        var a = tensor(new float[,] { { 0.9f, 0.1f }, { 0.95f, 0.05f }, { 0.2f, 0.8f } });
+        var b = tensor(new float[,] { { 0.6f, 0.4f }, { 0.3f, 0.7f }, { 0.6f, 0.4f } });
+        var c = tensor(new float[,] { { 0.7f, 0.3f }, { 0.2f, 0.8f }, { 0.3f, 0.7f } });
+        Assert.Equal(2.0 / 3, StudyRunner.Top1(a, labels), 9);
+        Assert.Equal(1.0, StudyRunner.EnsembleTop1([a, b, c], labels), 9);
+        // averaging votes instead of probabilities would make image 1 a 2:1 vote and image 2 a tie
+        Assert.Equal(2.0 / 3, StudyRunner.EnsembleTop1([a, b], labels), 9);
+    }
+
+    static readonly string[] TinyStudy = ["--seeds", "2", "--epochs", "1", "--subset", "13", "--test-subset", "10", "--steps", "2", "--threads", "2"];
+
+    [Fact]
+    public void A_tiny_study_runs_end_to_end_writes_its_table_and_is_skipped_when_run_again()
+    {
+        using var dir = new TempDirectory();
+        string runs = dir.File("runs"), results = dir.File("results");
+        var first = CliRunner.Run(["study", "sse-silu", .. TinyStudy, "--out", runs, "--results", results]);
+        Assert.True(first.Code == 0, first.Err + first.Out);
+
+        var rows = File.ReadAllLines(Path.Combine(results, "sse-silu.csv"));
+        Assert.Equal("cell,seed,top1,parameters,depth,fused_latency_ms,train_seconds,onednn_off", rows[0]);
+        var cells = rows.Skip(1).Select(r => r.Split(',')).ToList();
+        Assert.Equal(["no-sse-relu/0", "no-sse-relu/1", "sse-relu/0", "sse-relu/1", "sse-silu/0", "sse-silu/1"], cells.Select(c => $"{c[0]}/{c[1]}"));
+        var study = StudyCatalog.Get("sse-silu");
+        foreach (var c in cells)
+        {
+            double top1 = double.Parse(c[2], CultureInfo.InvariantCulture);
+            Assert.InRange(top1, 0, 1);
+            Assert.True(Math.Abs(top1 * 100 - Math.Round(top1 * 100)) < 1e-6, c[2]);   // 100 test images: a whole number of percent
+            Assert.Equal(ParameterMatching.Count(study.Cell(c[0]).Model), long.Parse(c[3], CultureInfo.InvariantCulture));
+            Assert.Equal("12", c[4]);
+            Assert.True(double.Parse(c[5], CultureInfo.InvariantCulture) > 0);
+        }
+        Assert.True(new FileInfo(Path.Combine(results, "sse-silu.png")).Length > 10_000);
+        string table = File.ReadAllText(Path.Combine(results, "sse-silu.md"));
+        Assert.Contains("STOPPED AFTER 2 STEPS PER CELL", table);   // a plumbing run says so in its table
+        // every cell is an ordinary run folder
+        Assert.True(File.Exists(Path.Combine(runs, "sse-relu", "seed-1", "metrics.csv")));
+
+        var stamp = File.GetLastWriteTimeUtc(Path.Combine(runs, "sse-silu", "seed-0", "cell.json"));
+        var second = CliRunner.Run(["study", "sse-silu", .. TinyStudy, "--out", runs, "--results", results]);
+        Assert.Equal(0, second.Code);
+        Assert.Equal(6, second.Out.Split('\n').Count(l => l.Contains("finished before, skipped")));
+        Assert.Equal(stamp, File.GetLastWriteTimeUtc(Path.Combine(runs, "sse-silu", "seed-0", "cell.json")));
+        Assert.Equal(rows, File.ReadAllLines(Path.Combine(results, "sse-silu.csv")));
+
+        // the folder belongs to sse-silu: another study, or other settings, are refused
+        CliRunner.AssertUserError(CliRunner.Run(["study", "depth", .. TinyStudy, "--out", runs, "--results", results]),
+            "holds the study 'sse-silu', not 'depth'");
+        CliRunner.AssertUserError(CliRunner.Run(["study", "sse-silu", .. TinyStudy[..2], "--epochs", "2", .. TinyStudy[4..], "--out", runs]),
+            "with another grid or other settings");
+    }
+
+    [Fact]
+    public void A_killed_cell_is_trained_again_and_the_finished_ones_are_kept()
+    {
+        using var dir = new TempDirectory();
+        string runs = dir.File("runs"), results = dir.File("results");
+        Assert.Equal(0, CliRunner.Run(["study", "sse-silu", .. TinyStudy, "--out", runs, "--results", results]).Code);
+        // as if the process died while training sse-silu seed 1: its folder holds a run without cell.json
+        File.Delete(Path.Combine(runs, "sse-silu", "seed-1", "cell.json"));
+        var again = CliRunner.Run(["study", "sse-silu", .. TinyStudy, "--out", runs, "--results", results]);
+        Assert.Equal(0, again.Code);
+        Assert.Equal(5, again.Out.Split('\n').Count(l => l.Contains("finished before, skipped")));
+        Assert.Contains("sse-silu seed 1: training", again.Out);
+        Assert.True(File.Exists(Path.Combine(runs, "sse-silu", "seed-1", "cell.json")));
+    }
+
+    [Theory]
+    [InlineData(new[] { "study", "table-99" }, "unknown study 'table-99'")]
+    [InlineData(new[] { "study", "depth", "--subset", "5" }, "50 training images are fewer than one batch of 128")]
+    [InlineData(new[] { "study", "depth", "--epochs", "0" }, "--epochs 0: at least 1")]
+    [InlineData(new[] { "study", "depth", "--seeds", "0" }, "--seeds 0: at least 1")]
+    [InlineData(new[] { "study", "depth", "--scale", "huge" }, "--scale huge: small or full")]
+    [InlineData(new[] { "study" }, "name a study")]
+    public void Bad_input_is_one_line(string[] args, string message) => CliRunner.AssertUserError(CliRunner.Run(args), message);
+}
