@@ -37,7 +37,7 @@ public sealed class FusionBenchmark : IBenchmark
     {
         int cores = Environment.ProcessorCount;
         set_num_threads(cores);
-        Console.WriteLine($"fusion benchmark: {model}, batch 1, {size}x{size}, fp32, {cores} cores (build machine: 2-core AMD EPYC Zen 4), " +
+        Console.WriteLine($"fusion benchmark: {model}, batch 1, {size}x{size}, fp32, {SuiteOption.Machine()}, " +
                           $".NET {Environment.Version}, intra-op threads {get_num_threads()}, {warmup} warm-up + {runs} timed runs");
 
         using var noGrad = no_grad();

@@ -25,10 +25,14 @@ static class SuiteOption
         return option;
     }
 
+    /// <summary>A registered ParNet (the suites that take it fuse it or time its streams: a ResNet has neither).</summary>
     public static Option<string> Model() => new Option<string>("--model")
     {
-        Description = "a registered model (default parnet_s: the paper's headline model)", HelpName = "NAME", DefaultValueFactory = _ => "parnet_s",
-    }.AcceptOnlyFromAmong([.. ParNet.Models.ModelRegistry.Names]);
+        Description = "a registered ParNet (default parnet_s: the paper's headline model)", HelpName = "NAME", DefaultValueFactory = _ => "parnet_s",
+    }.AcceptOnlyFromAmong([.. ParNet.Models.ModelRegistry.Names.Where(n => ParNet.Models.ModelRegistry.Get(n).BlockType == ParNet.Models.BlockType.RepVggSse)]);
+
+    /// <summary>The machine a suite measured on, for its header (the build machines come as two CPU kinds, 2-3x apart).</summary>
+    public static string Machine() => $"{Environment.ProcessorCount} cores, {ParNet.Runtime.CpuCapabilities.Current.Describe()}";
 
     public static Command WithOptions(this Command command, params Option[] options)
     {

@@ -31,7 +31,7 @@ public sealed class LoaderBenchmark : IBenchmark
 
     static int Run(int folderImages, int rssEpochs)
     {
-        Console.WriteLine($"loader benchmark: {Environment.ProcessorCount} cores, .NET {Environment.Version}");
+        Console.WriteLine($"loader benchmark: {SuiteOption.Machine()}, .NET {Environment.Version}");
         Console.WriteLine("| data | transform | workers | images/s |");
         Console.WriteLine("|---|---|---|---|");
         string fashion = DataLocations.ResolveFashionMnist(null);

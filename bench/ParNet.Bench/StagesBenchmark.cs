@@ -38,7 +38,7 @@ public sealed class StagesBenchmark : IBenchmark
     {
         set_num_threads(threads);
         LibTorchWorkarounds.OneDnnEnabled = oneDnn != "off";
-        Console.WriteLine($"stages benchmark: {model} fused, batch 1, 224x224, fp32, {get_num_threads()} intra-op threads, " +
+        Console.WriteLine($"stages benchmark: {model} fused, batch 1, 224x224, fp32, {SuiteOption.Machine()}, {get_num_threads()} intra-op threads, " +
                           $"oneDNN {(LibTorchWorkarounds.OneDnnEnabled ? "on" : "off")}, {warmup} warm-up + {runs} runs");
 
         using var mode = inference_mode(true);
