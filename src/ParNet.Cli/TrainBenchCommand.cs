@@ -28,13 +28,17 @@ public sealed class TrainBenchCommand : CliCommand
         command.Add(_size, _batchSize, _steps, _threads, _bf16, _channelsLast, _forwardOnly);
     }
 
+    /// <summary>Under mpiexec -n N each process times N-way data-parallel steps (gradients all-reduced); rank 0 prints.</summary>
     protected override int Run(ParseResult parse, TextWriter stdout, TextWriter stderr)
     {
+        using var group = ParNet.Distributed.MpiLaunch.Start();
+        if (group.Rank > 0) stdout = TextWriter.Null;
         var config = _model.Build(parse, Recipes.FashionMnist, "fashion-mnist", null);
         var options = new TrainingBenchmarkOptions
         {
             Model = config, ImageSize = parse.GetValue(_size) ?? 32, Batch = parse.GetValue(_batchSize) ?? 128, Steps = parse.GetValue(_steps) ?? 10,
             BFloat16 = parse.GetValue(_bf16), ChannelsLast = parse.GetValue(_channelsLast), ForwardOnly = parse.GetValue(_forwardOnly),
+            Processes = group,
         };
         int threads = parse.GetValue(_threads) ?? Environment.ProcessorCount;
         if (options.Steps < 1 || options.Batch < 1 || threads < 1) throw new UsageException("--steps, --batch-size and --threads must be >= 1");
@@ -45,10 +49,12 @@ public sealed class TrainBenchCommand : CliCommand
         var r = TrainingBenchmark.Run(options);
         string split = options.ForwardOnly
             ? string.Create(CultureInfo.InvariantCulture, $"(forward only, {r.ForwardMs:F0} ms per batch)")
-            : string.Create(CultureInfo.InvariantCulture, $"(per step: forward {r.ForwardMs:F0} ms, backward {r.BackwardMs:F0} ms, update {r.UpdateMs:F0} ms)");
+            : string.Create(CultureInfo.InvariantCulture, $"(per step: forward {r.ForwardMs:F0} ms, backward {r.BackwardMs:F0} ms, update {r.UpdateMs:F0} ms" +
+                $"{(group.Size > 1 ? $", gradient all-reduce {r.CommunicationMs:F1} ms for {r.BytesPerStep:N0} bytes" : "")})");
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{config.Name} {options.ImageSize}x{options.ImageSize} batch {options.Batch} {(options.BFloat16 ? "bf16" : "fp32")} " +
-            $"{(options.ChannelsLast ? "channels_last" : "NCHW")} threads {threads}: {r.ImagesPerSecond:F0} img/s {split}"));
+            $"{(options.ChannelsLast ? "channels_last" : "NCHW")} threads {threads}{(group.Size > 1 ? $" x {group.Size} processes (batch per process)" : "")}: " +
+            $"{r.ImagesPerSecond:0.#} img/s {split}"));
         return 0;
     }
 }
