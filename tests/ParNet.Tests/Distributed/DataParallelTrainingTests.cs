@@ -59,10 +59,19 @@ public class DataParallelTrainingTests
         Assert.Equal(20, state.GlobalStep);
         // rank 0 alone wrote the run folder's logs
         Assert.Equal(3, File.ReadAllLines(Path.Combine(dir.File("run"), "metrics.csv")).Length);
+
+        // the evaluation sharded over 2 ranks (counts summed, running statistics averaged first) is the single-process
+        // evaluation of the checkpoint, to the image
+        var eval = MpiJob.Alone("eval", "--run", dir.File("run"), "--subset", "10", "--threads", "1", "--out", dir.File("eval"));
+        Assert.True(eval.Code == 0, eval.Err);
+        using var summary = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(dir.File("eval"), "summary.json")));
+        Assert.Equal(100, summary.RootElement.GetProperty("Count").GetInt32());
+        Assert.Equal(state.History[^1].TestAccuracy, summary.RootElement.GetProperty("Top1").GetDouble());
+        Assert.Equal(state.History[^1].TestLoss!.Value, summary.RootElement.GetProperty("Loss").GetDouble(), 5);
     }
 
     [Fact]
-    public void A_killed_rank_ends_the_job_within_60_s_naming_it_and_one_process_resumes_from_the_last_checkpoint()
+    public async Task A_killed_rank_ends_the_job_within_60_s_naming_it_and_one_process_resumes_from_the_last_checkpoint()
     {
         using var dir = new TempDirectory();
         string run = dir.File("run");
@@ -76,7 +85,7 @@ public class DataParallelTrainingTests
         var waited = Stopwatch.StartNew();
         while (Checkpoint.Locate(last) is null || !File.Exists(Path.Combine(last, Checkpoint.StateFile)))
         {
-            if (job.HasExited) Assert.Fail($"the job ended before its first checkpoint: {stderr.Result}");
+            if (job.HasExited) Assert.Fail($"the job ended before its first checkpoint: {await stderr}");
             Assert.True(waited.Elapsed < TimeSpan.FromMinutes(5), "no checkpoint after 5 minutes");
             Thread.Sleep(200);
         }
@@ -87,7 +96,7 @@ public class DataParallelTrainingTests
         Assert.True(pids.Success, output);
         int rank1 = int.Parse(pids.Groups[2].Value);
         var killed = Stopwatch.StartNew();
-        if (job.HasExited) Assert.Fail($"the job ended by itself: {output}\n{stderr.Result}");
+        if (job.HasExited) Assert.Fail($"the job ended by itself: {output}\n{await stderr}");
         Process.GetProcessById(rank1).Kill();   // SIGKILL
         Assert.True(job.WaitForExit(60_000), "the job still runs 60 s after a rank was killed");
         Assert.True(killed.Elapsed < TimeSpan.FromSeconds(60));
@@ -98,7 +107,8 @@ public class DataParallelTrainingTests
         lock (stdout) output = stdout.ToString();
         string ours = $"parnet train: rank 0: rank 1 (pid {rank1}, this machine) ended unexpectedly (killed or crashed); ending all 2 processes; " +
                       $"the last checkpoint stays as it was: continue with parnet train --resume {run}";
-        Assert.True(stderr.Result.Contains(ours) || output.Contains($"PID {rank1} RUNNING AT"), $"no message names the lost rank:\n{output}\n{stderr.Result}");
+        string errors = await stderr;
+        Assert.True(errors.Contains(ours) || output.Contains($"PID {rank1} RUNNING AT"), $"no message names the lost rank:\n{output}\n{errors}");
 
         var saved = Checkpoint.ReadState(last);
         Assert.Equal(1, saved.Epoch);
@@ -136,6 +146,18 @@ public class DataParallelBadInputTests
         Assert.Equal(2, both.Code);
         var line = Assert.Single(MpiJob.OurErrorLines(both.Err));
         Assert.Contains("3 processes but only 2 images", line);
+    }
+
+    [Fact]
+    public void A_non_finite_loss_stops_every_rank_with_one_message()
+    {
+        using var dir = new TempDirectory();
+        // an LR of 1e30 makes the loss or the gradients non-finite within a few steps, on both ranks
+        var result = MpiJob.Ranks(2, [.. Tiny, "--subset", "8", "--batch-size", "8", "--lr", "1e30", "--warmup", "0", "--out", dir.File("run")]);
+        Assert.Equal(3, result.Code);
+        var line = Assert.Single(MpiJob.OurErrorLines(result.Err));
+        Assert.Contains("training stopped", line);
+        Assert.DoesNotContain("rank 1:", line);   // an agreed failure: rank 0 says it once, for all
     }
 
     [Fact]
