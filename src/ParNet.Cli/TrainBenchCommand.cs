@@ -31,13 +31,17 @@ public sealed class TrainBenchCommand : CliCommand
         command.Add(_size, _batchSize, _steps, _threads, _bf16, _channelsLast, _forwardOnly, _pytorchCode, _python);
     }
 
+    /// <summary>Under mpiexec -n N each process times N-way data-parallel steps (gradients all-reduced); rank 0 prints.</summary>
     protected override int Run(ParseResult parse, TextWriter stdout, TextWriter stderr)
     {
+        using var group = ParNet.Distributed.MpiLaunch.Start();
+        if (group.Rank > 0) stdout = TextWriter.Null;
         var config = _model.Build(parse, Recipes.FashionMnist, "fashion-mnist", null);
         var options = new TrainingBenchmarkOptions
         {
             Model = config, ImageSize = parse.GetValue(_size) ?? 32, Batch = parse.GetValue(_batchSize) ?? 128, Steps = parse.GetValue(_steps) ?? 10,
             BFloat16 = parse.GetValue(_bf16), ChannelsLast = parse.GetValue(_channelsLast), ForwardOnly = parse.GetValue(_forwardOnly),
+            Processes = group,
         };
         int threads = parse.GetValue(_threads) ?? Environment.ProcessorCount;
         if (options.Steps < 1 || options.Batch < 1 || threads < 1) throw new UsageException("--steps, --batch-size and --threads must be >= 1");
@@ -51,6 +55,7 @@ public sealed class TrainBenchCommand : CliCommand
         {
             if (options.BFloat16 || options.ForwardOnly) throw new UsageException("--pytorch-code times float32 training steps: not with --bf16 or --forward-only");
             if (PyTorchTrainingReference.WhyUnsupported(config) is string why) throw new UsageException($"--pytorch-code: {why}");
+            if (group.Size > 1) throw new UsageException("--pytorch-code compares one process with one process: not under mpiexec");
         }
         stdout.WriteLine($"cpu: {CpuCapabilities.Current.Describe()}");
         if (options.BFloat16 && CpuCapabilities.Current.Bf16Warning() is { } slow) stderr.WriteLine($"parnet train-bench: warning: --bf16: {slow}");
@@ -61,18 +66,20 @@ public sealed class TrainBenchCommand : CliCommand
             : Split(r);
         string setting = $"{options.ImageSize}x{options.ImageSize} batch {options.Batch} {(options.BFloat16 ? "bf16" : "fp32")} " +
                          $"{(options.ChannelsLast ? "channels_last" : "NCHW")} threads {threads}";
-        stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{config.Name} {setting}: {r.ImagesPerSecond:F0} img/s {split}"));
+        stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{config.Name} {setting}{(group.Size > 1 ? $" x {group.Size} processes (batch per process)" : "")}: {r.ImagesPerSecond:0.#} img/s {split}"));
         if (pytorch is null) return 0;
 
         var peer = PyTorchTrainingReference.Run(pytorch, options, threads, r.Parameters);
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"authors' blocks on PyTorch {peer.TorchVersion} {setting} (its threads {peer.Threads}, {peer.Parameters:N0} parameters as ours): " +
-            $"{peer.Result.ImagesPerSecond:F0} img/s {Split(peer.Result)}"));
+            $"{peer.Result.ImagesPerSecond:0.#} img/s {Split(peer.Result)}"));
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"ours / PyTorch: {r.ImagesPerSecond / peer.Result.ImagesPerSecond:F2}x the images per second (same run, ours first)"));
         return 0;
     }
 
     static string Split(TrainingBenchmarkResult r) =>
-        string.Create(CultureInfo.InvariantCulture, $"(per step: forward {r.ForwardMs:F0} ms, backward {r.BackwardMs:F0} ms, update {r.UpdateMs:F0} ms)");
+        string.Create(CultureInfo.InvariantCulture, $"(per step: forward {r.ForwardMs:F0} ms, backward {r.BackwardMs:F0} ms, update {r.UpdateMs:F0} ms" +
+            $"{(r.BytesPerStep > 0 ? $", gradient all-reduce {r.CommunicationMs:F1} ms for {r.BytesPerStep:N0} bytes" : "")})");
 }

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using ParNet.Data;
+using ParNet.Distributed;
 using ParNet.Models;
 using ParNet.Runtime;
 using ParNet.Training;
@@ -39,6 +40,10 @@ public sealed class TrainCommand : CliCommand
     readonly Option<int?> _subset = CliOption.Int("--subset", "N training images per class (default: all)");
     readonly Option<int?> _testSubset = CliOption.Int("--test-subset", "N test images per class (default: all)");
     readonly Option<int?> _evalEvery = CliOption.Int("--eval-every", "evaluate every N epochs (default 1; always after the last)");
+    readonly Option<bool> _syncBn = CliOption.Switch("--sync-bn", "under mpiexec: BatchNorm statistics over the global batch (SyncBatchNorm); " +
+        "default: each process's own batch, as DDP");
+    readonly Option<bool> _checkReplicas = CliOption.Switch("--check-replicas", "under mpiexec: after every step compare every process's weights " +
+        "with rank 0's (a hash) and stop if any differs");
 
     public override string Name => "train";
     public override string Summary => "train a model (recipes: " + string.Join(", ", Recipes.Names) + "). " +
@@ -51,11 +56,23 @@ public sealed class TrainCommand : CliCommand
         command.Add(_dataset, _data, _out, _resume);
         _recipeOptions.AddTo(command);
         command.Add(_threads, _workers, _timeBudget, _scheduleBudget, _bf16, _channelsLast, _classes, _subset, _testSubset, _evalEvery,
-            _pretrained, _pretrainedEma, _freeze, _freezeBn);
+            _pretrained, _pretrainedEma, _freeze, _freezeBn, _syncBn, _checkReplicas);
     }
 
+    /// <summary>
+    /// Under an MPI launcher (mpiexec -n N, srun --mpi=pmi2) every process runs this with its shard of the data;
+    /// rank 0 prints and writes the run folder. A plain run loads no MPI library.
+    /// </summary>
     protected override int Run(ParseResult parse, TextWriter stdout, TextWriter stderr)
     {
+        using var group = MpiLaunch.Start();
+        var launch = new TrainLaunch(group);
+        return launch.Run(() => Train(parse, group.Rank == 0 ? stdout : TextWriter.Null, stderr, launch), stderr);
+    }
+
+    int Train(ParseResult parse, TextWriter stdout, TextWriter stderr, TrainLaunch launch)
+    {
+        var group = launch.Group;
         string? resumeDir = parse.GetValue(_resume);
         LoadedCheckpoint? resume = null;
         RunSettings? saved = null;
@@ -109,16 +126,26 @@ public sealed class TrainCommand : CliCommand
         if (evalEvery < 1) throw new UsageException($"--eval-every {evalEvery}: must be >= 1 (epochs)");
         if (budgetMinutes is <= 0) throw new UsageException("--time-budget must be positive (minutes)");
         if (scheduleMinutes is <= 0) throw new UsageException("--schedule-budget must be positive (minutes)");
+        bool syncBn = parse.GetValue(_syncBn);
+        if (syncBn && !launch.Distributed)
+            throw new UsageException("--sync-bn needs several processes: start the run with an MPI launcher (mpiexec -n N parnet train ...); this is one process");
+        if (scheduleMinutes is not null && launch.Distributed)
+            throw new UsageException("--schedule-budget is not implemented for several processes (each has its own clock); use --epochs");
 
         set_num_threads(threads);
         var loaderOptions = new LoaderOptions
         {
             BatchSize = recipe.BatchSize, Seed = recipe.Seed, Workers = workers, Classes = classes,
             Subset = subset is int s ? Subset.PerClass(s, recipe.Seed) : null,
+            Shard = launch.Distributed ? new Shard(group.Rank, group.Size, PadToEqual: true) : null,
         };
-        var train = UsageException.Wrap(() => DataPipelines.Train(dataset, data, model, recipe.Augmentation(), loaderOptions));
+        var train = UsageException.Wrap(() => DataPipelines.Train(dataset, data, model, recipe.Augmentation(), loaderOptions), launch.Distributed ? "the training data" : null);
         var test = UsageException.Wrap(() => DataPipelines.Eval(dataset, data, model, recipe.Augmentation(),
-            loaderOptions with { BatchSize = Math.Max(256, recipe.BatchSize), Subset = testSubset is int t ? Subset.PerClass(t, 1) : null }));
+            loaderOptions with
+            {
+                BatchSize = Math.Max(256, recipe.BatchSize), Subset = testSubset is int t ? Subset.PerClass(t, 1) : null,
+                Shard = launch.Distributed ? new Shard(group.Rank, group.Size, PadToEqual: false) : null,
+            }), launch.Distributed ? "the evaluation data" : null);
         if (train.ClassNames.Count != model.NumClasses)
             throw new UsageException($"the data has {train.ClassNames.Count} classes, the model {model.NumClasses}");
         DataPipelines.RequireSameClasses(train.ClassNames, $"the training data ({dataset})", test.ClassNames, "the evaluation data");
@@ -131,16 +158,22 @@ public sealed class TrainCommand : CliCommand
         Pretrained.Report? fromPretrained = pretrained is null ? null
             : Pretrained.LoadBackbone(net, pretrained, pretrainedEma ? CheckpointWeights.Ema : CheckpointWeights.Model);
         var frozen = UsageException.Wrap(() => Pretrained.Freeze(net, freeze), "--freeze");
-        Directory.CreateDirectory(runDir);
-        File.WriteAllText(Path.Combine(runDir, "recipe.json"), recipe.ToJson());
-        File.WriteAllText(Path.Combine(runDir, "model.json"), model.ToJson());
-        new RunSettings
+        launch.SetupSucceeded();
+        if (launch.Distributed)
+        {
+            launch.RequireSameSettings(string.Join("\n", recipe.ToJson(), model.ToJson(), dataset, subset, testSubset, classes is null ? "" : string.Join(",", classes),
+                bf16, channelsLast, syncBn, evalEvery, freeze, freezeBn, pretrained, resumeDir, budgetMinutes));
+            runDir = group.BroadcastText(runDir);   // its default name holds the time, which differs between processes
+            launch.ResumeHint = $"the last checkpoint stays as it was: continue with parnet train --resume {runDir} (under mpiexec -n M for any M, or alone)";
+            if (group.Rank > 0) manual_seed(recipe.Seed + 7919L * group.Rank);   // own dropout masks; the weights come from rank 0
+        }
+        if (group.Rank == 0) WriteRunFiles(runDir, recipe, model, new RunSettings
         {
             Dataset = dataset, DataDirectory = data is null ? null : Path.GetFullPath(data), SubsetPerClass = subset,
             TestSubsetPerClass = testSubset, EvalEvery = evalEvery, ChannelsLast = channelsLast, BFloat16 = bf16,
             ClassNames = train.ClassNames, Classes = classes, Freeze = freeze, FreezeBatchNorm = freezeBn,
             Pretrained = pretrained is null ? saved?.Pretrained : Path.GetFullPath(pretrained), PretrainedEma = pretrained is null ? saved?.PretrainedEma ?? false : pretrainedEma,
-        }.Save(runDir);
+        });
 
         var renderer = ProgressRenderer.ForConsole(stdout);
         using var cts = new CancellationTokenSource();
@@ -158,6 +191,12 @@ public sealed class TrainCommand : CliCommand
             $"{(recipe.WarmupEpochs > 0 ? $" (warm-up {recipe.WarmupEpochs})" : "")}, wd {recipe.WeightDecay:G3}, LS {recipe.LabelSmoothing}, " +
             $"{(bf16 ? "bfloat16" : "float32")}, {threads} threads; run folder {Path.GetFullPath(runDir)}"));
         stdout.WriteLine($"cpu: {CpuCapabilities.Current.Describe()}");
+        if (launch.Distributed)
+            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"mpi: {group.Size} processes (pids {string.Join(", ", group.AllGather(Environment.ProcessId).Select((pid, rank) => $"rank {rank} {pid}"))}: " +
+                $"the launcher names a lost process by its pid); " +
+                $"batch {recipe.BatchSize} per process, global batch {recipe.BatchSize * group.Size} (the LR scales with it: {recipe.ScaledLr(recipe.BatchSize * group.Size):G4}); " +
+                $"{(syncBn ? "BatchNorm statistics over the global batch (--sync-bn)" : "BatchNorm statistics per process")}"));
         if (fromPretrained is not null)
             stdout.WriteLine($"pretrained: {fromPretrained.LoadedTensors} tensors from {pretrained}{(pretrainedEma ? " (EMA weights)" : "")}, " +
                              $"a new classifier for {model.NumClasses} classes" +
@@ -171,13 +210,19 @@ public sealed class TrainCommand : CliCommand
             {
                 Recipe = recipe, RunDirectory = runDir, BFloat16 = bf16, ChannelsLast = channelsLast, ResumeFrom = resume, EvalEvery = evalEvery,
                 KeepInEvalMode = freezeBn ? Pretrained.BatchNorms(net) : frozen.BatchNorms,
-                TimeBudget = budgetMinutes is double m ? TimeSpan.FromMinutes(m) : null, Progress = renderer,
+                TimeBudget = budgetMinutes is double m ? TimeSpan.FromMinutes(m) : null, Progress = group.Rank == 0 ? renderer : null,
+                Processes = group, SyncBatchNorm = syncBn, CheckReplicas = parse.GetValue(_checkReplicas),
                 ScheduleBudget = scheduleMinutes is double sm ? TimeSpan.FromMinutes(sm) : null,
             });
             resume?.Dispose();
             resume = null;
             var result = trainer.Run(cts.Token);
             renderer.EndLine();
+            if (launch.Distributed)
+                stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"mpi: rank 0 spent {trainer.Communication.Time.TotalSeconds:F2} s of {clock.Elapsed.TotalSeconds:F1} s in {trainer.Communication.Calls} collectives; " +
+                    $"gradients all-reduced per step: {trainer.GradientBytesPerStep:N0} bytes" +
+                    $"{(trainer.ReplicaChecks > 0 ? $"; weights bit-identical on all processes after each of {trainer.ReplicaChecks} steps" : "")}"));
             var last = result.State.History.LastOrDefault();
             switch (result.Reason)
             {
@@ -200,7 +245,7 @@ public sealed class TrainCommand : CliCommand
         catch (TrainingDivergedException e)
         {
             renderer.EndLine();
-            stderr.WriteLine($"parnet train: {e.Message}");
+            if (group.Rank == 0) stderr.WriteLine($"parnet train: {e.Message}");   // every process found it (one all-reduce), rank 0 says it
             return 3;
         }
         finally
@@ -208,6 +253,14 @@ public sealed class TrainCommand : CliCommand
             Console.CancelKeyPress -= onCancel;
             resume?.Dispose();
         }
+    }
+
+    static void WriteRunFiles(string runDir, Recipe recipe, ModelConfig model, RunSettings settings)
+    {
+        Directory.CreateDirectory(runDir);
+        File.WriteAllText(Path.Combine(runDir, "recipe.json"), recipe.ToJson());
+        File.WriteAllText(Path.Combine(runDir, "model.json"), model.ToJson());
+        settings.Save(runDir);
     }
 
     static string Analysis(nn.Module module) => module.parameters().Sum(p => p.numel()).ToString("N0", CultureInfo.InvariantCulture);

@@ -24,10 +24,13 @@ public sealed record TrainingBenchmarkOptions
     public bool ChannelsLast { get; init; } = true;
     /// <summary>Time only the eval-mode forward pass under no_grad (the inference cost of the same model).</summary>
     public bool ForwardOnly { get; init; }
+    /// <summary>Data-parallel processes (under mpiexec): each runs the batch, gradients are averaged every step.</summary>
+    public ParNet.Distributed.IProcessGroup Processes { get; init; } = new ParNet.Distributed.SingleProcess();
 }
 
 /// <summary>Images per second and the split of a step; per-step means over the timed steps.</summary>
-public sealed record TrainingBenchmarkResult(double ImagesPerSecond, double ForwardMs, double BackwardMs, double UpdateMs)
+/// <summary>Per step: compute (forward, backward, update) and communication (the gradient all-reduce, waiting for the slowest process included).</summary>
+public sealed record TrainingBenchmarkResult(double ImagesPerSecond, double ForwardMs, double BackwardMs, double UpdateMs, double CommunicationMs = 0, long BytesPerStep = 0)
 {
     /// <summary>Of the timed model: what the PyTorch reference's network must match.</summary>
     public long Parameters { get; init; }
@@ -47,12 +50,13 @@ public static class TrainingBenchmark
         if (o.ChannelsLast) MemoryFormat.ToChannelsLast(model);
         model.train();
         using var sgd = new Sgd(model.named_parameters(), 0.9, nesterov: true, 5e-4, noDecayBnBias: true, masterWeights: o.BFloat16) { LearningRate = 0.01 };
+        var buckets = new ParNet.Distributed.GradientBuckets(model.parameters(), o.Processes);
         using var scope = NewDisposeScope();
         var x = randn(o.Batch, o.Model.InChannels, o.ImageSize, o.ImageSize);
         if (o.BFloat16) x = x.to(ScalarType.BFloat16);
         if (o.ChannelsLast) x = MemoryFormat.ToChannelsLast(x);
         var y = randint(0, o.Model.NumClasses, [o.Batch], dtype: ScalarType.Int64);
-        double forward = 0, backward = 0, update = 0;
+        double forward = 0, backward = 0, update = 0, communication = 0;
         for (int i = -o.Warmup; i < o.Steps; i++)
         {
             using var step = NewDisposeScope();
@@ -68,12 +72,15 @@ public static class TrainingBenchmark
             sgd.ZeroGrad();
             loss.backward();
             double b = clock.Elapsed.TotalSeconds;
+            buckets.Average();
+            double c = clock.Elapsed.TotalSeconds;
             sgd.Step();
             double u = clock.Elapsed.TotalSeconds;
-            if (i >= 0) { forward += f; backward += b - f; update += u - b; }
+            if (i >= 0) { forward += f; backward += b - f; communication += c - b; update += u - c; }
         }
-        double total = forward + backward + update;
-        return new TrainingBenchmarkResult(o.Steps * o.Batch / total, forward / o.Steps * 1000, backward / o.Steps * 1000, update / o.Steps * 1000)
+        double total = forward + backward + communication + update;
+        return new TrainingBenchmarkResult((double)o.Steps * o.Batch * o.Processes.Size / total, forward / o.Steps * 1000, backward / o.Steps * 1000,
+                                           update / o.Steps * 1000, communication / o.Steps * 1000, o.Processes.Size > 1 ? buckets.BytesPerStep : 0)
         {
             Parameters = model.parameters().Sum(p => p.numel()),
         };

@@ -26,6 +26,7 @@ public sealed class DataLoader : IBatchSource
         _transform = transform;
         Options = options;
         _indices = options.Subset?.Select(dataset) ?? Enumerable.Range(0, dataset.Count).ToArray();
+        options.Shard?.Validate(_indices.Length);
         var input = dataset.FixedSize is { } size ? (dataset.Channels, size.Height, size.Width) : (dataset.Channels, 0, 0);
         var shape = transform.OutputShape(input);
         if (options.TenCrop is { } tenCrop) shape = (shape.Channels, tenCrop.Size, tenCrop.Size);
@@ -36,7 +37,8 @@ public sealed class DataLoader : IBatchSource
 
     public LoaderOptions Options { get; }
     public IImageDataset Dataset => _dataset;
-    public int Count => _indices.Length;
+    /// <summary>Images per epoch in this process (its shard's share when the data is sharded).</summary>
+    public int Count => Options.Shard?.Length(_indices.Length) ?? _indices.Length;
     public int BatchSize => Options.BatchSize;
     public (int Channels, int Height, int Width) ImageShape { get; }
     public IReadOnlyList<string> ClassNames => _dataset.ClassNames;
@@ -49,12 +51,12 @@ public sealed class DataLoader : IBatchSource
     /// <summary>Images dropped so far because they could not be decoded (only with SkipUnreadableImages).</summary>
     public int SkippedImages => Volatile.Read(ref _skipped);
 
-    /// <summary>The data set indices of an epoch, in the order they are batched.</summary>
+    /// <summary>The data set indices of an epoch, in the order they are batched (this process's shard of it).</summary>
     public int[] EpochOrder(int epoch)
     {
         var order = (int[])_indices.Clone();
         if (Options.Shuffle) SampleRandom.For(Options.Seed, epoch, -1).Shuffle(order);
-        return order;
+        return Options.Shard?.Select(order) ?? order;
     }
 
     public IEnumerable<Batch> Epoch(int epoch, CancellationToken cancel = default) => Epoch(epoch, 0, cancel);

@@ -35,6 +35,9 @@ public sealed record LoaderOptions
     /// <summary>Test-time ten-crop of this final transform's output (null: one view per image).</summary>
     public TenCrop? TenCrop { get; init; }
 
+    /// <summary>This process's part of the data in data-parallel training (null: all of it).</summary>
+    public Shard? Shard { get; init; }
+
     /// <summary>Drop and count images whose decoding fails instead of failing the epoch (off: a broken
     /// data set should stop a run, not shrink it silently).</summary>
     public bool SkipUnreadableImages { get; init; }

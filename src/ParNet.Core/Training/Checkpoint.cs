@@ -46,6 +46,8 @@ public sealed record TrainingState
     /// <summary>torch's CPU generator state (dropout), base64.</summary>
     public string? TorchRngState { get; init; }
     public bool BFloat16 { get; init; }
+    /// <summary>Processes that trained it (data-parallel; batch = the recipe's per process), to resume on another count.</summary>
+    public int Processes { get; init; } = 1;
     public bool Finished { get; init; }
     public required Recipe Recipe { get; init; }
     [JsonIgnore] public ModelConfig Model { get; init; } = null!;

@@ -42,6 +42,12 @@ public sealed record TrainOptions
     /// <summary>Modules kept in eval mode while the rest trains: the BatchNorms of frozen parts (<see cref="Pretrained.Freeze"/>),
     /// whose running statistics must stay those of the pretrained weights.</summary>
     public IReadOnlyList<TorchSharp.torch.nn.Module> KeepInEvalMode { get; init; } = [];
+    /// <summary>The processes training data-parallel (each with its shard of the data); one process by default.</summary>
+    public ParNet.Distributed.IProcessGroup Processes { get; init; } = new ParNet.Distributed.SingleProcess();
+    /// <summary>BatchNorm statistics over the batches of all processes (SyncBatchNorm); off: each process's own, as DDP.</summary>
+    public bool SyncBatchNorm { get; init; }
+    /// <summary>After every step, compare every process's weights with rank 0's and stop if any differs (a check, off by default: it hashes all weights).</summary>
+    public bool CheckReplicas { get; init; }
     /// <summary>Test hook: stop as if interrupted once this many steps have run in this process.</summary>
     public long? StopAfterSteps { get; init; }
 }

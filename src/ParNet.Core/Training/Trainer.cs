@@ -4,6 +4,7 @@ using ParNet.Models;
 using ParNet.Weights;
 using static TorchSharp.torch;
 using ParNet.Runtime;
+using ParNet.Distributed;
 
 namespace ParNet.Training;
 
@@ -21,7 +22,9 @@ public sealed class Trainer : IDisposable
     readonly Recipe _r;
     readonly Sgd _optimizer;
     readonly ModelEma? _ema;
-    readonly MetricsLog _log;
+    readonly MetricsLog? _log;   // rank 0's: one set of logs per run
+    readonly IProcessGroup _group;
+    readonly GradientBuckets _gradients;
     ImageClassifier? _emaModel;
     TrainingState _state;
     readonly TrainingClock _clock;
@@ -45,6 +48,7 @@ public sealed class Trainer : IDisposable
     public Trainer(ImageClassifier model, IBatchSource train, IBatchSource? test, TrainOptions options)
     {
         _model = model;
+        _group = options.Processes;
         _train = train;
         _test = test;
         _o = options;
@@ -61,8 +65,12 @@ public sealed class Trainer : IDisposable
         _ema = _r.EmaDecay > 0 ? new ModelEma(_model, _r.EmaDecay) : null;
         _state = new TrainingState { Recipe = _r, Model = model.Config, BFloat16 = options.BFloat16 };
         if (options.ResumeFrom is { } ckpt) Restore(ckpt);
+        // every process starts from rank 0's weights, buffers, optimizer and EMA state, and averages its gradients with the others'
+        DataParallel.BroadcastFromRoot(_group, _model.state_dict().Concat(_optimizer.StateDict()).Concat(
+            _ema?.StateDict().Select(kv => KeyValuePair.Create("ema." + kv.Key, kv.Value)) ?? []));
+        _gradients = new GradientBuckets(_model.parameters(), _group);
         _clock.StartRun(_state.WallSeconds);
-        _log = new MetricsLog(options.RunDirectory);
+        _log = _group.Rank == 0 ? new MetricsLog(options.RunDirectory) : null;
     }
 
     /// <summary>The model in training mode, except the modules the options keep in eval mode (frozen BatchNorms).</summary>
@@ -77,6 +85,18 @@ public sealed class Trainer : IDisposable
     public string CheckpointDirectory => Path.Combine(_o.RunDirectory, "checkpoints");
     public string LastPath => Path.Combine(CheckpointDirectory, "last");
     public string BestPath => Path.Combine(CheckpointDirectory, "best");
+
+    /// <summary>Images per optimizer step over all processes: what the recipe's linear LR scaling uses.</summary>
+    public int GlobalBatchSize => _train.BatchSize * _group.Size;
+
+    /// <summary>Float32 bytes of gradients each process all-reduces per step (0 work with one process).</summary>
+    public long GradientBytesPerStep => _gradients.BytesPerStep;
+
+    /// <summary>Steps after which every process's weights were compared with rank 0's and found bit-identical (<see cref="TrainOptions.CheckReplicas"/>).</summary>
+    public long ReplicaChecks { get; private set; }
+
+    /// <summary>Time and bytes this process has spent in collectives.</summary>
+    public CommunicationStats Communication => _group.Stats;
 
     void Restore(LoadedCheckpoint ckpt)
     {
@@ -96,8 +116,24 @@ public sealed class Trainer : IDisposable
             random.set_rng_state(t);
         }
         // The recipe of this run wins (a resumed run may, e.g., get more epochs); progress comes from the checkpoint.
-        _state = s with { Recipe = _r, BFloat16 = _o.BFloat16, Finished = false };
+        _state = s with { Recipe = _r, BFloat16 = _o.BFloat16, Finished = false, BatchInEpoch = BatchInEpochFor(s, ckpt.Directory) };
         _clock.ResumeScheduleBudget(s.ScheduleBudgetSeconds);
+    }
+
+    /// <summary>
+    /// The batch to resume an interrupted epoch at with this run's process count: every process's batch k covers
+    /// the same positions of the epoch's order for any count (rank-strided shards), so the images done so far are
+    /// the first (batches x processes x batch) positions; resuming elsewhere than at a whole global batch would skip
+    /// or repeat images, and is refused.
+    /// </summary>
+    int BatchInEpochFor(TrainingState s, string directory)
+    {
+        if (s.BatchInEpoch == 0 || (s.Processes == _group.Size && s.Recipe.BatchSize == _r.BatchSize)) return s.BatchInEpoch;
+        long done = (long)s.BatchInEpoch * s.Processes * s.Recipe.BatchSize, perStep = (long)_group.Size * _r.BatchSize;
+        if (done % perStep != 0)
+            throw new InvalidDataException($"{directory}: the run stopped after {done} images of epoch {s.Epoch + 1} ({s.Processes} processes x batch {s.Recipe.BatchSize}), " +
+                                           $"not a whole number of steps of {_group.Size} processes x batch {_r.BatchSize}: resume with {s.Processes} processes, or with a count that divides it");
+        return (int)(done / perStep);
     }
 
     /// <summary>
@@ -165,20 +201,20 @@ public sealed class Trainer : IDisposable
         {
             using (batch)
             {
-                stop = _clock.StopBeforeStep(cancel.IsCancellationRequested, _stepsThisProcess);
+                stop = DataParallel.AgreeToStop(_group, _clock.StopBeforeStep(cancel.IsCancellationRequested, _stepsThisProcess));
                 if (stop is not null) break;
                 b++;
-                double lr = LrSchedules.At(_r, SchedulePosition(epoch + (double)b / batches), _train.BatchSize);
-                if (step == 0) _log.SampleImages(batch.Images, step);   // what the network sees, once per run
-                var (loss, hits) = TrainStep(batch, lr, epoch, b);
+                double lr = LrSchedules.At(_r, SchedulePosition(epoch + (double)b / batches), GlobalBatchSize);
+                if (step == 0) _log?.SampleImages(batch.Images, step);   // what the network sees, once per run
+                var (loss, hits, count) = TrainStep(batch, lr, epoch, b);
                 step++;
                 _stepsThisProcess++;
-                lossSum += loss * batch.Count;
+                lossSum += loss * count;   // loss, hits and images of all processes
                 correct += hits;
-                seen += batch.Count;
+                seen += count;
                 double rate = seen / Math.Max(1e-9, _clock.PartialEpochSeconds);
-                if (_o.StepLogEvery > 0 && step % _o.StepLogEvery == 0) _log.Step(step, loss, lr);
-                double remainingImages = (batches - b - 1) * (double)_train.BatchSize + (_r.Epochs - epoch - 1) * (double)_train.Count;
+                if (_o.StepLogEvery > 0 && step % _o.StepLogEvery == 0) _log?.Step(step, loss, lr);
+                double remainingImages = ((batches - b - 1) * (double)_train.BatchSize + (_r.Epochs - epoch - 1) * (double)_train.Count) * _group.Size;
                 Report(new StepEvent(epoch + 1, _r.Epochs, b + 1, batches, lossSum / seen, (double)correct / seen, lr, rate,
                     _clock.Eta(remainingImages / Math.Max(1e-9, rate))));
                 if (_clock.ScheduleBudgetEnded(epoch + (b + 1.0) / batches, _r.Epochs))
@@ -199,20 +235,30 @@ public sealed class Trainer : IDisposable
         return stop;
     }
 
-    /// <summary>Forward, loss, backward, SGD update (and EMA); returns the loss and the number of correct predictions.</summary>
-    (double Loss, long Correct) TrainStep(Batch batch, double lr, int epoch, int batchIndex)
+    /// <summary>
+    /// Forward, loss, backward, gradients averaged over the processes, SGD update (and EMA); returns the mean loss,
+    /// the correct predictions and the images of the step over all processes.
+    /// </summary>
+    (double Loss, long Correct, long Count) TrainStep(Batch batch, double lr, int epoch, int batchIndex)
     {
         using var scope = NewDisposeScope();
         var images = _o.BFloat16 ? batch.Images.to(ScalarType.BFloat16) : batch.Images;
-        var logits = _model.call(_o.ChannelsLast ? MemoryFormat.ToChannelsLast(images) : images);
+        Tensor logits;
+        using (_o.SyncBatchNorm && _group.Size > 1 ? BatchNorms.SynchronizeStatistics(t => DifferentiableSum.Of(t, _group)) : null)
+            logits = _model.call(_o.ChannelsLast ? MemoryFormat.ToChannelsLast(images) : images);
         var loss = Losses.CrossEntropy(logits, batch.Labels, _r.LabelSmoothing);
         double value = loss.item<float>();
-        if (!double.IsFinite(value))
+        long localHits;
+        using (no_grad()) localHits = logits.argmax(1).eq(batch.Labels).sum().item<long>();
+        // one all-reduce: every process learns the others' losses, so a NaN anywhere stops all with one message
+        var (meanLoss, hits, count, nonFinite) = DataParallel.Step(_group, value, localHits, batch.Count);
+        if (nonFinite.Length > 0)
             throw new TrainingDivergedException(
-                $"the loss became {value} at epoch {epoch + 1}, batch {batchIndex + 1} (step {_optimizer.Steps + 1}, LR {lr:G4}); " +
-                $"training stopped; the last good checkpoint is {Checkpoint.Locate(LastPath) ?? "(none yet)"}. Try a lower --lr or more --warmup.");
+                $"the loss became {(_group.Size == 1 ? value.ToString() : $"non-finite on rank {string.Join(", ", nonFinite)}")} at epoch {epoch + 1}, batch {batchIndex + 1} " +
+                $"(step {_optimizer.Steps + 1}, LR {lr:G4}); training stopped; the last good checkpoint is {Checkpoint.Locate(LastPath) ?? "(none yet)"}. Try a lower --lr or more --warmup.");
         _optimizer.ZeroGrad();
         loss.backward();
+        _gradients.Average();
         using (no_grad())
         {
             // a finite loss can still come with NaN/inf gradients: never let them reach the weights
@@ -225,9 +271,10 @@ public sealed class Trainer : IDisposable
         _optimizer.LearningRate = lr;
         _optimizer.Step();
         _ema?.Update(_model);
-        long hits;
-        using (no_grad()) hits = logits.argmax(1).eq(batch.Labels).sum().item<long>();
-        return (value, hits);
+        if (_o.CheckReplicas && DataParallel.RanksWithOtherWeights(_group, _model) is { Length: > 0 } differing)
+            throw new InvalidOperationException($"after step {_optimizer.Steps} rank{(differing.Length > 1 ? "s" : "")} {string.Join(", ", differing)} hold other weights than rank 0");
+        if (_o.CheckReplicas) ReplicaChecks++;
+        return (meanLoss, hits, count);
     }
 
     /// <summary>Evaluates (when due), logs and checkpoints an epoch; <paramref name="position"/>: the schedule's at its end.</summary>
@@ -235,9 +282,10 @@ public sealed class Trainer : IDisposable
     {
         int epochs = _r.Epochs;
         EvalResult? eval = null;
+        AverageRunningStatistics();
         if (_test is not null && ((epoch + 1) % Math.Max(1, _o.EvalEvery) == 0 || epoch + 1 == epochs || last))
             eval = Evaluate(epoch + 1);
-        double lr = LrSchedules.At(_r, Math.Min(position, epochs - 1e-9), _train.BatchSize);
+        double lr = LrSchedules.At(_r, Math.Min(position, epochs - 1e-9), GlobalBatchSize);
         var m = new EpochMetrics
         {
             Epoch = epoch + 1,
@@ -259,15 +307,20 @@ public sealed class Trainer : IDisposable
             BestAccuracy = best ? eval!.Top1 : _state.BestAccuracy,
             BestEpoch = best ? epoch + 1 : _state.BestEpoch,
         };
-        _log.Epoch(m, history);
-        _log.WeightHistograms(_model, epoch + 1);
+        _log?.Epoch(m, history);
+        _log?.WeightHistograms(_model, epoch + 1);
         SaveLast();
-        if (best) Checkpoint.Save(BestPath, _model, _optimizer, _ema, CaptureState());
+        if (best && _group.Rank == 0) Checkpoint.Save(BestPath, _model, _optimizer, _ema, CaptureState());
         Report(new EpochEvent(m, epochs, best));
     }
 
-    /// <summary>Evaluates the weights training would ship: the EMA weights when EMA is on, else the model.</summary>
-    public EvalResult Evaluate(int epoch)
+    /// <summary>
+    /// Evaluates the weights training would ship: the EMA weights when EMA is on, else the model; with several
+    /// processes each evaluates its shard of the test data and the counts are summed.
+    /// </summary>
+    public EvalResult Evaluate(int epoch) => DataParallel.Sum(_group, EvaluateHere(epoch));
+
+    EvalResult EvaluateHere(int epoch)
     {
         if (_test is null) throw new InvalidOperationException("no evaluation data");
         int classes = _model.Config.NumClasses;
@@ -284,16 +337,21 @@ public sealed class Trainer : IDisposable
         using var rng = random.get_rng_state();
         return _state with
         {
-            TorchRngState = Convert.ToBase64String(rng.data<byte>().ToArray()), EmaUpdates = _ema?.Updates ?? 0,
+            TorchRngState = Convert.ToBase64String(rng.data<byte>().ToArray()), EmaUpdates = _ema?.Updates ?? 0, Processes = _group.Size,
             WallSeconds = _clock.WallSeconds, ScheduleBudgetSeconds = _clock.ScheduleBudget?.TotalSeconds,
         };
     }
 
+    /// <summary>Rank 0 writes the run's checkpoint (every process holds the same weights).</summary>
     void SaveLast()
     {
+        AverageRunningStatistics();
         _state = CaptureState();
-        Checkpoint.Save(LastPath, _model, _optimizer, _ema, _state);
+        if (_group.Rank == 0) Checkpoint.Save(LastPath, _model, _optimizer, _ema, _state);
     }
+
+    void AverageRunningStatistics() => DataParallel.AverageRunningStatistics(_group, _model.state_dict().Concat(
+        _ema?.StateDict().Select(kv => KeyValuePair.Create("ema." + kv.Key, kv.Value)) ?? []));
 
     void Report(TrainEvent e) => _o.Progress?.Report(e);
 
@@ -316,7 +374,7 @@ public sealed class Trainer : IDisposable
 
     public void Dispose()
     {
-        _log.Dispose();
+        _log?.Dispose();
         _optimizer.Dispose();
         _ema?.Dispose();
         _emaModel?.Dispose();

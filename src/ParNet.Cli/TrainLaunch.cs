@@ -1,0 +1,78 @@
+using System.Runtime.ExceptionServices;
+using System.Security.Cryptography;
+using System.Text;
+using ParNet.Distributed;
+
+namespace ParNet.Cli;
+
+/// <summary>
+/// How `parnet train` behaves when an MPI launcher started it as several processes: which process prints,
+/// and how a failure on some processes ends all of them instead of leaving the others waiting in a collective.
+/// Setup (options, data, model) is local; <see cref="SetupSucceeded"/> is the first collective, where every process
+/// learns whether any failed: the lowest failing rank prints its error, the others exit with the same code. After
+/// it, an error all processes agree on (<see cref="AgreedFailure"/>, a NaN) is printed by rank 0; any other error is
+/// printed by its process, which then ends the whole job (MPI_Abort).
+/// </summary>
+public sealed class TrainLaunch(IProcessGroup group)
+{
+    public IProcessGroup Group => group;
+    public bool Distributed => group.Size > 1;
+    bool _setupAgreed;
+
+    /// <summary>How to continue once the run folder is known (said when a process is lost).</summary>
+    public string? ResumeHint { get; set; }
+
+    /// <summary>Every process calls this once its setup succeeded; throws on all of them when one failed.</summary>
+    public void SetupSucceeded()
+    {
+        if (!Distributed) return;
+        if (group.RanksWhere(false).Length > 0) throw new OtherRankFailed();
+        _setupAgreed = true;
+    }
+
+    /// <summary>
+    /// Refuses a run whose processes resolved different options (recipe, model, data, switches): every process
+    /// hashes what it resolved and compares with rank 0's, so a job started with mismatched command lines or
+    /// files stops at once with one line.
+    /// </summary>
+    public void RequireSameSettings(string resolved)
+    {
+        var differing = group.RanksDifferingFromRoot(SHA256.HashData(Encoding.UTF8.GetBytes(resolved)));
+        if (differing.Length > 0)
+            throw new AgreedFailure($"the processes were started with different options: rank{(differing.Length > 1 ? "s" : "")} " +
+                                    $"{string.Join(", ", differing)} resolved another recipe, model or data than rank 0 (start every rank with the same command line and files)");
+    }
+
+    public int Run(Func<int> train, TextWriter stderr)
+    {
+        if (!Distributed) return train();
+        try { return train(); }
+        catch (OtherRankFailed) { return CommandRunner.UsageExitCode; }
+        catch (Exception e) when (!_setupAgreed)
+        {
+            var failed = group.RanksWhere(true);
+            if (failed[0] != group.Rank) return CommandRunner.UsageExitCode;   // the lowest failing rank speaks for all
+            if (group.Rank != 0 && CommandRunner.IsUserError(e)) throw new UsageException($"rank {group.Rank}: {e.Message}");
+            ExceptionDispatchInfo.Capture(e).Throw();
+            throw;
+        }
+        catch (AgreedFailure e)
+        {
+            if (group.Rank == 0) throw new UsageException(e.Message);
+            return CommandRunner.UsageExitCode;
+        }
+        catch (Exception e)
+        {
+            stderr.WriteLine($"parnet train: rank {group.Rank}: {e.Message}; ending all {group.Size} processes" +
+                             (e is PeerLostException && ResumeHint is { } hint ? $"; {hint}" : ""));
+            stderr.Flush();
+            group.Abort(CommandRunner.IsUserError(e) ? CommandRunner.UsageExitCode : 1);
+            throw;
+        }
+    }
+
+    sealed class OtherRankFailed : Exception;
+
+    /// <summary>An error every process found the same way (the same collective result): rank 0 prints it once.</summary>
+    public sealed class AgreedFailure(string message) : Exception(message);
+}

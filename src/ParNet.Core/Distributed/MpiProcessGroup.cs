@@ -1,0 +1,129 @@
+using System.Diagnostics;
+using System.Reflection;
+using System.Runtime.InteropServices;
+using static TorchSharp.torch;
+
+namespace ParNet.Distributed;
+
+/// <summary>
+/// The processes an MPI launcher started (mpiexec, srun --mpi=pmi2), through MPI.NET on Debian's MPICH.
+/// MPI.NET sets up and tears down MPI (MPI_Init/MPI_Finalize, rank, size); the collectives call MPI.NET's
+/// bindings of the C functions (MPI.Unsafe) on the tensors' own memory, in place: MPI.NET's managed collectives
+/// would copy every gradient bucket into a .NET array and back.
+/// </summary>
+public sealed class MpiProcessGroup : IProcessGroup
+{
+    /// <summary>MPICH's MPI_IN_PLACE, ((void*)-1) in mpi.h (the same in MS-MPI, whose ABI MPI.NET targets).</summary>
+    static readonly IntPtr InPlace = new(-1);
+
+    readonly MPI.Environment _environment;
+    PeerWatch _peers = new([]);
+    bool _disposed;
+
+    MpiProcessGroup(MPI.Environment environment)
+    {
+        _environment = environment;
+        Rank = MPI.Communicator.world.Rank;
+        Size = MPI.Communicator.world.Size;
+        var pids = this.AllGather(Environment.ProcessId);
+        var hosts = this.AllGather(HostKey());
+        ProcessIds = pids.Select(p => (int)p).ToArray();
+        _peers = new PeerWatch(Enumerable.Range(0, Size).Where(r => r != Rank && hosts[r] == hosts[Rank]).Select(r => (r, ProcessIds[r])));
+    }
+
+    /// <summary>Every rank's process id (index = rank), for messages that name a process.</summary>
+    public IReadOnlyList<int> ProcessIds { get; }
+
+    /// <summary>This machine's name as a number (exact in a double) for comparing hosts with one all-reduce.</summary>
+    static double HostKey() => BitConverter.ToUInt32(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(Environment.MachineName)));
+
+    /// <summary>Initializes MPI (once per process); the launcher's environment tells each process its rank.</summary>
+    public static MpiProcessGroup Start()
+    {
+        MpiLibrary.MapOntoMpich();
+        var args = Array.Empty<string>();
+        return new MpiProcessGroup(new MPI.Environment(ref args));
+    }
+
+    public int Rank { get; }
+    public int Size { get; }
+    public CommunicationStats Stats { get; } = new();
+
+    public void AllReduceSum(Tensor tensor)
+    {
+        var (type, count) = Describe(tensor);
+        if (type == MPI.Unsafe.MPI_BYTE) throw new ArgumentException("bytes are broadcast, not summed: use float32, float64 or int64");
+        _peers.Check();
+        var clock = Stopwatch.StartNew();
+        Check(MPI.Unsafe.MPI_Allreduce(InPlace, DataPointer(tensor), count, type, MPI.Unsafe.MPI_SUM, MPI.Unsafe.MPI_COMM_WORLD), "MPI_Allreduce");
+        Stats.Add(count * tensor.ElementSize, clock.Elapsed);
+    }
+
+    public void Broadcast(Tensor tensor, int root = 0)
+    {
+        var (type, count) = Describe(tensor);
+        _peers.Check();
+        var clock = Stopwatch.StartNew();
+        Check(MPI.Unsafe.MPI_Bcast(DataPointer(tensor), count, type, root, MPI.Unsafe.MPI_COMM_WORLD), "MPI_Bcast");
+        Stats.Add(0, clock.Elapsed);
+    }
+
+    public void Abort(int exitCode) => MPI.Unsafe.MPI_Abort(MPI.Unsafe.MPI_COMM_WORLD, exitCode);
+
+    static (int Type, int Count) Describe(Tensor t)
+    {
+        if (t.device_type != TorchSharp.DeviceType.CPU || !t.is_contiguous()) throw new ArgumentException("collectives need a contiguous CPU tensor");
+        if (t.numel() > int.MaxValue) throw new ArgumentException($"a collective of {t.numel()} elements: split it (MPI counts are 32-bit)");
+        int type = t.dtype switch
+        {
+            ScalarType.Float32 => MPI.Unsafe.MPI_FLOAT,
+            ScalarType.Float64 => MPI.Unsafe.MPI_DOUBLE,
+            ScalarType.Int64 => MPI.Unsafe.MPI_LONG_LONG,
+            ScalarType.Byte => MPI.Unsafe.MPI_BYTE,
+            _ => throw new ArgumentException($"collectives take float32, float64, int64 or uint8 tensors, not {t.dtype}"),
+        };
+        return (type, (int)t.numel());
+    }
+
+    /// <summary>The tensor's own memory: for a contiguous CPU tensor TorchSharp's <c>bytes</c> spans the native data (no copy).</summary>
+    static unsafe IntPtr DataPointer(Tensor t)
+    {
+        if (t.numel() == 0) return IntPtr.Zero;
+        fixed (byte* p = t.bytes) return (IntPtr)p;
+    }
+
+    static void Check(int code, string what)
+    {
+        if (code != 0) throw new InvalidOperationException($"{what} failed with MPI error {code}");
+    }
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        _environment.Dispose();   // MPI_Finalize
+    }
+}
+
+/// <summary>
+/// MPI.NET imports MS-MPI's library name (msmpi.dll); MPICH has the same ABI (handles, constants), so on Linux
+/// the name is mapped onto Debian's libmpich.so.12 before the first MPI call.
+/// </summary>
+static class MpiLibrary
+{
+    static int _mapped;
+    public const string Mpich = "libmpich.so.12";
+
+    public static void MapOntoMpich()
+    {
+        if (Interlocked.Exchange(ref _mapped, 1) == 1) return;
+        NativeLibrary.SetDllImportResolver(typeof(MPI.Communicator).Assembly, Resolve);
+    }
+
+    static IntPtr Resolve(string name, Assembly assembly, DllImportSearchPath? path)
+    {
+        if (!name.StartsWith("msmpi", StringComparison.OrdinalIgnoreCase)) return IntPtr.Zero;
+        if (NativeLibrary.TryLoad(Mpich, out var handle)) return handle;
+        throw new DllNotFoundException($"this process was started by an MPI launcher but {Mpich} is not installed (Debian: apt-get install mpich)");
+    }
+}
