@@ -14,9 +14,9 @@ public static class PredictorLoading
         "torch or onnxruntime (weights are exported in memory first) (default: onnxruntime for an .onnx file, else torch)";
 
     /// <summary>The engine asked for, or the default for these weights; a UsageException for an unknown or impossible one.</summary>
-    public static string Engine(string weights, string? requested)
+    public static string Engine(string? weights, string? requested)
     {
-        bool onnxFile = IsOnnx(weights);
+        bool onnxFile = weights is not null && IsOnnx(weights);
         string engine = requested ?? (onnxFile ? "onnxruntime" : "torch");
         if (engine is not ("torch" or "onnxruntime")) throw new UsageException($"--engine {engine}: use torch or onnxruntime");
         if (onnxFile && engine == "torch") throw new UsageException("an .onnx file runs with --engine onnxruntime");
@@ -25,11 +25,15 @@ public static class PredictorLoading
 
     static bool IsOnnx(string weights) => weights.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase);
 
-    /// <summary>One model instance; <paramref name="size"/> fixes the side of an in-memory ONNX export (default: the stored one).</summary>
-    public static ImagePredictor Open(string weights, ModelConfig? config, string engine, bool fuse, bool ema, int? size)
+    /// <summary>
+    /// One model instance; <paramref name="size"/> fixes the side of an in-memory ONNX export (default: the stored one).
+    /// No <paramref name="weights"/>: <paramref name="config"/> randomly initialized (the caller warns; its answers are
+    /// meaningless, its speed is not).
+    /// </summary>
+    public static ImagePredictor Open(string? weights, ModelConfig? config, string engine, bool fuse, bool ema, int? size)
     {
-        if (IsOnnx(weights)) return ImagePredictor.FromOnnx(weights, config);
-        var (model, info, _) = WeightsLoading.Load(weights, config, fuse, ema);
+        if (weights is not null && IsOnnx(weights)) return ImagePredictor.FromOnnx(weights, config);
+        var (model, info) = weights is not null ? Loaded(weights, config, fuse, ema) : RandomlyInitialized(config, fuse);
         if (engine == "torch") return ImagePredictor.ForTorch(model, info);
         using (model)
         {
@@ -37,6 +41,20 @@ public static class PredictorLoading
             UsageException.Wrap(() => model.CheckImageSize(side, side), "--image-size");
             return ImagePredictor.ForOnnxRuntime(model, info, side);
         }
+    }
+
+    static (ImageClassifier, DeploymentInfo) Loaded(string weights, ModelConfig? config, bool fuse, bool ema)
+    {
+        var loaded = WeightsLoading.Load(weights, config, fuse, ema);
+        return (loaded.Model, loaded.Info);
+    }
+
+    static (ImageClassifier, DeploymentInfo) RandomlyInitialized(ModelConfig? config, bool fuse)
+    {
+        if (config is null) throw new UsageException("without --weights, give --model NAME or --config FILE.json (the model to initialize randomly)");
+        if (fuse && config.BlockType != BlockType.RepVggSse)
+            throw new UsageException($"--fused: {config.Name}: only ParNet (RepVGG-SSE) models can be fused; this one is {config.BlockType}");
+        return ClassifierLoader.RandomlyInitialized(config, fuse);
     }
 
     /// <summary>

@@ -11,8 +11,9 @@ public sealed class ServeCommand : CliCommand
     readonly Option<string> _weights = new("--weights")
     {
         Description = WeightsLoading.Description + ", or an exported .onnx; class names and preprocessing come from the metadata " +
-                      "stored with them (sidecar W.json, safetensors metadata, a training checkpoint's state.json), as for predict",
-        HelpName = "W", Required = true,
+                      "stored with them (sidecar W.json, safetensors metadata, a training checkpoint's state.json), as for predict. Without " +
+                      "--weights, --model/--config is served randomly initialized (for load tests: meaningless answers, real speed)",
+        HelpName = "W",
     };
     readonly Option<string?> _engine = CliOption.Text("--engine", PredictorLoading.EngineDescription, "ENGINE");
     readonly Option<bool> _fused = CliOption.Switch("--fused", WeightsLoading.FusedDescription);
@@ -60,8 +61,9 @@ public sealed class ServeCommand : CliCommand
         if (workers < 1) throw new UsageException($"--workers must be >= 1; got {workers}");
 
         var config = _model.ReadOptional(parse);
-        string weights = parse.GetValue(_weights)!;
+        string? weights = parse.GetValue(_weights);
         string engine = PredictorLoading.Engine(weights, parse.GetValue(_engine));
+        if (weights is null && config is not null) WeightsLoading.WarnRandomInitialization(stderr, Name, config);
         var predictors = new List<ImagePredictor>();
         try
         {

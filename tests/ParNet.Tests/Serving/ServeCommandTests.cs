@@ -68,6 +68,12 @@ public class ServeCommandTests
     }
 
     [Fact]
+    public void Without_weights_a_model_must_be_named()
+    {
+        CliRunner.AssertUserError(CliRunner.Run("serve", "--port", "0"), "without --weights, give --model NAME or --config");
+    }
+
+    [Fact]
     public void Missing_weights_are_a_user_error()
     {
         CliRunner.AssertUserError(CliRunner.Run("serve", "--weights", "/no/such/weights.safetensors", "--port", "0"), "weights file not found");
