@@ -18,7 +18,8 @@ log=$(mktemp)
 trap 'kill "$server" 2>/dev/null || true; rm -f "$log"' EXIT
 
 start_server() {   # args: serve options
-  "${parnet[@]}" serve --port "$port" "$@" >"$log" 2>&1 &
+  # libtorch warns about NNPACK on every convolution on CPUs it does not know; keep the log readable
+  "${parnet[@]}" serve --port "$port" "$@" > >(cat >"$log") 2> >(grep --line-buffered -v NNPACK >>"$log") &
   server=$!
   for _ in $(seq 1 600); do
     if curl -sf "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; then return 0; fi

@@ -22,8 +22,6 @@ public sealed class ServedModel : IDisposable
     /// <summary>Encoded image bytes, a name for errors and the pixel limit -> the network input [C, H, W].</summary>
     public required Func<byte[], string, long, ImageF> Preprocess { get; init; }
     public required IReadOnlyList<IBatchClassifier> Instances { get; init; }
-    /// <summary>The network input shape, for the warm-up run.</summary>
-    public required (int Channels, int Height, int Width) InputShape { get; init; }
 
     /// <summary>Predictors of one model (one per worker) with the preprocessing and class names that go with them.</summary>
     public static ServedModel FromPredictors(IReadOnlyList<ImagePredictor> predictors, DeploymentPreprocessing preprocessing,
@@ -38,7 +36,6 @@ public sealed class ServedModel : IDisposable
             ClassNames = classNames,
             Preprocess = preprocessing.Load,
             Instances = predictors.Select(p => (IBatchClassifier)new PredictorInstance(p)).ToList(),
-            InputShape = (first.Config.InChannels, preprocessing.Size, preprocessing.Size),
         };
     }
 

@@ -144,6 +144,5 @@ sealed class FakeClassifier : IBatchClassifier
         ClassNames = Enumerable.Range(0, 10).Select(i => $"brightness {i}").ToArray(),
         Preprocess = (bytes, name, maxPixels) => ImageFolderDataset.Decode(bytes, name, 0, maxPixels),
         Instances = instances,
-        InputShape = (3, 4, 4),
     };
 }
