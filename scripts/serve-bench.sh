@@ -6,6 +6,7 @@
 #   FASHION_WEIGHTS: a trained fashion-mnist model (e.g. a run's checkpoints/best/model.safetensors); ParNet-S is served
 #   randomly initialized (--model parnet_s: its answers are meaningless, its speed is not).
 # Bounded: each cell runs SECONDS_PER_CELL (default 8) with one wrk thread; the client shares the machine's cores.
+# Needs wrk and curl (apt-get install wrk curl).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 fm_weights=${1:?usage: scripts/serve-bench.sh FASHION_WEIGHTS [SECONDS_PER_CELL]}
@@ -49,14 +50,30 @@ for model in fashion parnet_s; do
   done
 done
 
+served_200() {   # requests answered 200 so far (the server's own Prometheus counter)
+  curl -s "http://127.0.0.1:$port/metrics" | awk '/^http_requests_received_total\{code="200"/ {s+=$2} END {print s+0}'
+}
+
+run_count() {   # args: N CELL: exactly N responses at concurrency 16 (the Lua script stops its thread after N; wrk's
+                # main thread sleeps out -d, so SIGINT, which it handles by printing its summary, ends it once they are in)
+  local n=$1 cell=$2 target out
+  target=$(( $(served_200) + n ))
+  out=$(mktemp)
+  IMAGE=bench/serve/fashion-mnist-test-0.png MAX_REQUESTS=$n CELL=$cell \
+    wrk -t1 -c16 -d3600s --timeout 30s -s bench/serve/post-image.lua "http://127.0.0.1:$port" >"$out" &
+  local client=$!
+  while [ "$(served_200)" -lt "$target" ]; do sleep 1; done
+  sleep 1
+  kill -INT "$client"; wait "$client" || true
+  grep '^{' "$out"; rm -f "$out"
+}
+
 # RSS: the Fashion-MNIST model on torch with batching, at concurrency 16: ready, after 1,000 requests, after 10,000 more
 start_server --weights "$fm_weights" --engine torch --max-batch 8
 ready=$(rss_kib "$server")
-IMAGE=bench/serve/fashion-mnist-test-0.png MAX_REQUESTS=1000 CELL="rss warm-up" \
-  wrk -t1 -c16 -d600s --timeout 30s -s bench/serve/post-image.lua "http://127.0.0.1:$port" | grep '^{'
+run_count 1000 "rss warm-up"
 before=$(rss_kib "$server")
-IMAGE=bench/serve/fashion-mnist-test-0.png MAX_REQUESTS=10000 CELL="rss 10000" \
-  wrk -t1 -c16 -d600s --timeout 30s -s bench/serve/post-image.lua "http://127.0.0.1:$port" | grep '^{'
+run_count 10000 "rss 10000"
 after=$(rss_kib "$server")
 echo "{\"cell\": \"rss\", \"ready_kib\": $ready, \"before_kib\": $before, \"after_10000_kib\": $after}"
 stop_server

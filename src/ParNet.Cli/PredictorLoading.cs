@@ -30,16 +30,17 @@ public static class PredictorLoading
     /// No <paramref name="weights"/>: <paramref name="config"/> randomly initialized (the caller warns; its answers are
     /// meaningless, its speed is not).
     /// </summary>
-    public static ImagePredictor Open(string? weights, ModelConfig? config, string engine, bool fuse, bool ema, int? size)
+    public static ImagePredictor Open(string? weights, ModelConfig? config, string engine, bool fuse, bool ema, int? size,
+                                      OnnxRuntimeOptions? onnx = null)
     {
-        if (weights is not null && IsOnnx(weights)) return ImagePredictor.FromOnnx(weights, config);
+        if (weights is not null && IsOnnx(weights)) return ImagePredictor.FromOnnx(weights, config, onnx);
         var (model, info) = weights is not null ? Loaded(weights, config, fuse, ema) : RandomlyInitialized(config, fuse);
         if (engine == "torch") return ImagePredictor.ForTorch(model, info);
         using (model)
         {
             int side = size ?? info.ImageSize ?? model.Config.DefaultImageSize;
             UsageException.Wrap(() => model.CheckImageSize(side, side), "--image-size");
-            return ImagePredictor.ForOnnxRuntime(model, info, side);
+            return ImagePredictor.ForOnnxRuntime(model, info, side, onnx);
         }
     }
 

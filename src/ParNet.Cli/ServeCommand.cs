@@ -24,6 +24,9 @@ public sealed class ServeCommand : CliCommand
     readonly Option<double?> _maxWait = CliOption.Number("--max-wait-ms", "longest a request waits for others to join its batch (default 2)", "MS");
     readonly Option<int?> _workers = CliOption.Int("--workers",
         "inference workers, each with its own model instance (default 1: one forward already uses every core; the workers share them)");
+    readonly Option<int?> _threads = CliOption.Int("--threads",
+        "threads of one forward pass (torch.set_num_threads, ONNX Runtime's intra-op threads) (default: the engines' own, one per core; " +
+        "on a machine shared with other work, or with several --workers, fewer avoid oversubscription)");
     readonly Option<int?> _queue = CliOption.Int("--queue-capacity", "requests waiting for a worker, at most; more get 503 with Retry-After (default 64)");
     readonly Option<double?> _timeout = CliOption.Number("--timeout-ms", "longest a request may wait for its result; then 503 (default 10000)", "MS");
     readonly Option<int?> _maxBodyMb = CliOption.Int("--max-body-mb", "largest request body in MiB; larger gets 413 (default 16)", "MIB");
@@ -36,7 +39,7 @@ public sealed class ServeCommand : CliCommand
     protected override void Declare(Command command)
     {
         _model.AddTo(command);
-        command.Add(_weights, _engine, _fused, _ema, _host, _port, _maxBatch, _maxWait, _workers, _queue, _timeout, _maxBodyMb, _maxMegapixels);
+        command.Add(_weights, _engine, _fused, _ema, _host, _port, _maxBatch, _maxWait, _workers, _threads, _queue, _timeout, _maxBodyMb, _maxMegapixels);
     }
 
     protected override int Run(ParseResult parse, TextWriter stdout, TextWriter stderr)
@@ -59,6 +62,10 @@ public sealed class ServeCommand : CliCommand
         UsageException.Wrap(options.Validate);
         int workers = parse.GetValue(_workers) ?? 1;
         if (workers < 1) throw new UsageException($"--workers must be >= 1; got {workers}");
+        int? threads = parse.GetValue(_threads);
+        if (threads < 1) throw new UsageException($"--threads must be >= 1; got {threads}");
+        if (threads is int n) TorchSharp.torch.set_num_threads(n);
+        var onnx = threads is int m ? new OnnxRuntimeOptions { IntraOpThreads = m } : null;
 
         var config = _model.ReadOptional(parse);
         string? weights = parse.GetValue(_weights);
@@ -68,7 +75,7 @@ public sealed class ServeCommand : CliCommand
         try
         {
             for (int i = 0; i < workers; i++)
-                predictors.Add(PredictorLoading.Open(weights, config, engine, parse.GetValue(_fused), parse.GetValue(_ema), size: null));
+                predictors.Add(PredictorLoading.Open(weights, config, engine, parse.GetValue(_fused), parse.GetValue(_ema), size: null, onnx));
         }
         catch
         {
