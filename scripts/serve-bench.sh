@@ -2,7 +2,7 @@
 # Load benchmark of `parnet serve` on loopback with wrk (Debian package wrk): throughput and p50/p95/p99 latency for the
 # Fashion-MNIST model and ParNet-S at 224, at concurrency 1, 4 and 16, micro-batching on (--max-batch 8) vs off
 # (--max-batch 1), torch vs onnxruntime; then the server's RSS before and after 10,000 requests.
-# Usage: scripts/serve-bench.sh FASHION_WEIGHTS [SECONDS_PER_CELL] > results/serve/bench.jsonl
+# Usage: scripts/serve-bench.sh FASHION_WEIGHTS [SECONDS_PER_CELL] > results/serve/bench.jsonl   (RSS_ONLY=1: memory run only)
 #   FASHION_WEIGHTS: a trained fashion-mnist model (e.g. a run's checkpoints/best/model.safetensors); ParNet-S is served
 #   randomly initialized (--model parnet_s: its answers are meaningless, its speed is not).
 # Bounded: each cell runs SECONDS_PER_CELL (default 8) with one wrk thread; the client shares the machine's cores.
@@ -35,7 +35,9 @@ stop_server() { kill -TERM "$server"; wait "$server" || true; }
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 
 echo "# $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $(nproc) cores; flags: $(grep -o -w 'avx512f\|avx512_bf16\|avx512_vnni' /proc/cpuinfo | sort -u | xargs)" >&2
-for model in fashion parnet_s; do
+models=(fashion parnet_s)
+[ "${RSS_ONLY:-0}" = 1 ] && models=()   # RSS_ONLY=1: only the memory run at the end
+for model in "${models[@]}"; do
   if [ "$model" = fashion ]; then source_args=(--weights "$fm_weights"); image=bench/serve/fashion-mnist-test-0.png
   else source_args=(--model parnet_s); image=bench/serve/synthetic-256.png; fi
   for engine in torch onnxruntime; do
