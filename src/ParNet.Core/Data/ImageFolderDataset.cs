@@ -96,6 +96,18 @@ public sealed class ImageFolderDataset : IImageDataset
         return FromRgba(rgba, size.Height, size.Width);
     }
 
+    /// <summary>
+    /// Width x height as the encoded image's header declares them, read without decoding any pixel (a server refuses a
+    /// decompression bomb with its own status before <see cref="Decode(byte[], string, int, long)"/>); null when no codec
+    /// recognizes the bytes.
+    /// </summary>
+    public static long? DeclaredPixels(byte[] bytes)
+    {
+        using var data = SKData.CreateCopy(bytes);
+        using var codec = SKCodec.Create(data);
+        return codec is null ? null : (long)codec.Info.Width * codec.Info.Height;
+    }
+
     static SKSizeI DecodeSize(SKCodec codec, int minShortSide)
     {
         var full = new SKSizeI(codec.Info.Width, codec.Info.Height);

@@ -32,9 +32,21 @@ public sealed class DeploymentPreprocessing
     public int Size { get; }
 
     /// <summary>The network input for one file, [C, size, size]; InvalidDataException naming the file when it cannot be read.</summary>
-    public ImageF Load(string path)
+    public ImageF Load(string path) => Prepare(ImageFolderDataset.Decode(path, DecodeShortSide));
+
+    /// <summary>
+    /// The network input for encoded image bytes (an upload); <paramref name="name"/> names them in errors. Undecodable
+    /// bytes, and more than <paramref name="maxPixels"/> declared pixels (refused before they are allocated), are an
+    /// InvalidDataException.
+    /// </summary>
+    public ImageF Load(byte[] encoded, string name, long maxPixels = ImageFolderDataset.DefaultMaxPixels) =>
+        Prepare(ImageFolderDataset.Decode(encoded, name, DecodeShortSide, maxPixels));
+
+    /// <summary>The short side the codec may scale down to: the resize's input (size/0.875) for RGB; grey images keep theirs.</summary>
+    int DecodeShortSide => _grey ? 0 : (int)Math.Floor(Size / 0.875);
+
+    ImageF Prepare(ImageF image)
     {
-        var image = ImageFolderDataset.Decode(path, _grey ? 0 : (int)Math.Floor(Size / 0.875));
         if (_grey)
         {
             image = ToGrey(image);

@@ -1,0 +1,86 @@
+using ParNet.Export;
+using ParNet.Inference;
+using ParNet.Models;
+
+namespace ParNet.Cli;
+
+/// <summary>
+/// The model of `parnet predict` and `parnet serve`: weights (or an exported .onnx) opened behind an engine, and the
+/// preprocessing and class names that go with them; the library's refusals made user errors.
+/// </summary>
+public static class PredictorLoading
+{
+    public const string EngineDescription =
+        "torch or onnxruntime (weights are exported in memory first) (default: onnxruntime for an .onnx file, else torch)";
+
+    /// <summary>The engine asked for, or the default for these weights; a UsageException for an unknown or impossible one.</summary>
+    public static string Engine(string? weights, string? requested)
+    {
+        bool onnxFile = weights is not null && IsOnnx(weights);
+        string engine = requested ?? (onnxFile ? "onnxruntime" : "torch");
+        if (engine is not ("torch" or "onnxruntime")) throw new UsageException($"--engine {engine}: use torch or onnxruntime");
+        if (onnxFile && engine == "torch") throw new UsageException("an .onnx file runs with --engine onnxruntime");
+        return engine;
+    }
+
+    static bool IsOnnx(string weights) => weights.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>
+    /// One model instance; <paramref name="size"/> fixes the side of an in-memory ONNX export (default: the stored one).
+    /// No <paramref name="weights"/>: <paramref name="config"/> randomly initialized (the caller warns; its answers are
+    /// meaningless, its speed is not).
+    /// </summary>
+    public static ImagePredictor Open(string? weights, ModelConfig? config, string engine, bool fuse, bool ema, int? size,
+                                      OnnxRuntimeOptions? onnx = null)
+    {
+        if (weights is not null && IsOnnx(weights)) return ImagePredictor.FromOnnx(weights, config, onnx);
+        var (model, info) = weights is not null ? Loaded(weights, config, fuse, ema) : RandomlyInitialized(config, fuse);
+        if (engine == "torch") return ImagePredictor.ForTorch(model, info);
+        using (model)
+        {
+            int side = size ?? info.ImageSize ?? model.Config.DefaultImageSize;
+            UsageException.Wrap(() => model.CheckImageSize(side, side), "--image-size");
+            return ImagePredictor.ForOnnxRuntime(model, info, side, onnx);
+        }
+    }
+
+    static (ImageClassifier, DeploymentInfo) Loaded(string weights, ModelConfig? config, bool fuse, bool ema)
+    {
+        var loaded = WeightsLoading.Load(weights, config, fuse, ema);
+        return (loaded.Model, loaded.Info);
+    }
+
+    static (ImageClassifier, DeploymentInfo) RandomlyInitialized(ModelConfig? config, bool fuse)
+    {
+        if (config is null) throw new UsageException("without --weights, give --model NAME or --config FILE.json (the model to initialize randomly)");
+        if (fuse && config.BlockType != BlockType.RepVggSse)
+            throw new UsageException($"--fused: {config.Name}: only ParNet (RepVGG-SSE) models can be fused; this one is {config.BlockType}");
+        return ClassifierLoader.RandomlyInitialized(config, fuse);
+    }
+
+    /// <summary>
+    /// The preprocessing of <paramref name="predictor"/>'s inputs and its class names: from the stored metadata, or from the
+    /// data set the user names (<paramref name="dataset"/>); the side from the ONNX graph, <paramref name="size"/>, the
+    /// metadata or the model's natural size, in that order.
+    /// </summary>
+    public static (DeploymentPreprocessing Preprocessing, IReadOnlyList<string> ClassNames) Preprocessing(
+        ImagePredictor predictor, string? dataset, int? size)
+    {
+        var info = predictor.Info;
+        if (dataset is not null)
+        {
+            if (DeploymentInfo.KnownDataset(dataset) is null && dataset is not ("imagenet" or "folder"))
+                throw new UsageException($"--dataset {dataset}: unknown; known: fashion-mnist, mnist, cifar10, cifar100, imagenet");
+            info = (info with { Dataset = dataset, ClassNames = null, Mean = null, Std = null }).Completed();
+            if (info.ClassNames is { } known && known.Count != predictor.Config.NumClasses)
+                throw new UsageException($"--dataset {dataset} names {known.Count} classes; the model has {predictor.Config.NumClasses}");
+        }
+        int side = predictor.FixedSize ?? size ?? info.ImageSize ?? predictor.Config.DefaultImageSize;
+        if (size is int requested && requested != side)
+            throw new UsageException($"--image-size {requested}: the ONNX model was exported for {side}x{side}");
+        int multiple = predictor.Config.InputSizeMultiple;
+        if (side < multiple || side % multiple != 0)
+            throw new UsageException($"image size {side}: {predictor.Config.Name} needs a multiple of {multiple}");
+        return (new DeploymentPreprocessing(predictor.Config, info, side), info.ClassNames ?? []);
+    }
+}

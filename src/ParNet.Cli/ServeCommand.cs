@@ -1,0 +1,109 @@
+using System.CommandLine;
+using ParNet.Inference;
+using ParNet.Serving;
+
+namespace ParNet.Cli;
+
+/// <summary>`parnet serve`: the model behind an HTTP endpoint (src/ParNet.Serving), until SIGTERM or Ctrl+C.</summary>
+public sealed class ServeCommand : CliCommand
+{
+    readonly ModelOptions _model = new();
+    readonly Option<string> _weights = new("--weights")
+    {
+        Description = WeightsLoading.Description + ", or an exported .onnx; class names and preprocessing come from the metadata " +
+                      "stored with them (sidecar W.json, safetensors metadata, a training checkpoint's state.json), as for predict. Without " +
+                      "--weights, --model/--config is served randomly initialized (for load tests: meaningless answers, real speed)",
+        HelpName = "W",
+    };
+    readonly Option<string?> _engine = CliOption.Text("--engine", PredictorLoading.EngineDescription, "ENGINE");
+    readonly Option<bool> _fused = CliOption.Switch("--fused", WeightsLoading.FusedDescription);
+    readonly Option<bool> _ema = WeightsLoading.EmaOption();
+    readonly Option<string?> _host = CliOption.Text("--host", "address to listen on (default 127.0.0.1: loopback; 0.0.0.0 for every interface)", "ADDRESS");
+    readonly Option<int?> _port = CliOption.Int("--port", "TCP port (default 8080; 0: any free port, printed at start)");
+    readonly Option<int?> _maxBatch = CliOption.Int("--max-batch", "images per inference call, at most (default 8; 1 turns micro-batching off)");
+    readonly Option<double?> _maxWait = CliOption.Number("--max-wait-ms", "longest a request waits for others to join its batch (default 2)", "MS");
+    readonly Option<int?> _workers = CliOption.Int("--workers",
+        "inference workers, each with its own model instance (default 1: one forward already uses every core; the workers share them)");
+    readonly Option<int?> _threads = CliOption.Int("--threads",
+        "threads of one forward pass (torch.set_num_threads, ONNX Runtime's intra-op threads) (default: the engines' own, one per core; " +
+        "on a machine shared with other work, or with several --workers, fewer avoid oversubscription)");
+    readonly Option<int?> _queue = CliOption.Int("--queue-capacity", "requests waiting for a worker, at most; more get 503 with Retry-After (default 64)");
+    readonly Option<double?> _timeout = CliOption.Number("--timeout-ms", "longest a request may wait for its result; then 503 (default 10000)", "MS");
+    readonly Option<int?> _maxBodyMb = CliOption.Int("--max-body-mb", "largest request body in MiB; larger gets 413 (default 16)", "MIB");
+    readonly Option<double?> _maxMegapixels = CliOption.Number("--max-megapixels",
+        "most pixels an image may declare, in 2^20 units, checked before decoding (decompression bombs); more gets 413 (default 16)", "MP");
+
+    public override string Name => "serve";
+    public override string Summary => "an HTTP inference server: POST /v1/predict, micro-batching, /metrics, a web page at /";
+
+    protected override void Declare(Command command)
+    {
+        _model.AddTo(command);
+        command.Add(_weights, _engine, _fused, _ema, _host, _port, _maxBatch, _maxWait, _workers, _threads, _queue, _timeout, _maxBodyMb, _maxMegapixels);
+    }
+
+    protected override int Run(ParseResult parse, TextWriter stdout, TextWriter stderr)
+    {
+        var defaults = new ServingOptions();
+        var options = defaults with
+        {
+            Host = parse.GetValue(_host) ?? defaults.Host,
+            Port = parse.GetValue(_port) ?? defaults.Port,
+            MaxBodyBytes = parse.GetValue(_maxBodyMb) is int mb ? (long)mb * 1024 * 1024 : defaults.MaxBodyBytes,
+            MaxPixels = parse.GetValue(_maxMegapixels) is double mp ? (long)(mp * 1024 * 1024) : defaults.MaxPixels,
+            Batching = defaults.Batching with
+            {
+                MaxBatch = parse.GetValue(_maxBatch) ?? defaults.Batching.MaxBatch,
+                MaxWait = parse.GetValue(_maxWait) is double wait ? TimeSpan.FromMilliseconds(wait) : defaults.Batching.MaxWait,
+                QueueCapacity = parse.GetValue(_queue) ?? defaults.Batching.QueueCapacity,
+                Timeout = parse.GetValue(_timeout) is double timeout ? TimeSpan.FromMilliseconds(timeout) : defaults.Batching.Timeout,
+            },
+        };
+        UsageException.Wrap(options.Validate);
+        int workers = parse.GetValue(_workers) ?? 1;
+        if (workers < 1) throw new UsageException($"--workers must be >= 1; got {workers}");
+        int? threads = parse.GetValue(_threads);
+        if (threads < 1) throw new UsageException($"--threads must be >= 1; got {threads}");
+        if (threads is int n) TorchSharp.torch.set_num_threads(n);
+        var onnx = threads is int m ? new OnnxRuntimeOptions { IntraOpThreads = m } : null;
+
+        var config = _model.ReadOptional(parse);
+        string? weights = parse.GetValue(_weights);
+        string engine = PredictorLoading.Engine(weights, parse.GetValue(_engine));
+        if (weights is null && config is not null) WeightsLoading.WarnRandomInitialization(stderr, Name, config);
+        var predictors = new List<ImagePredictor>();
+        try
+        {
+            for (int i = 0; i < workers; i++)
+                predictors.Add(PredictorLoading.Open(weights, config, engine, parse.GetValue(_fused), parse.GetValue(_ema), size: null, onnx));
+        }
+        catch
+        {
+            foreach (var p in predictors) p.Dispose();
+            throw;
+        }
+        var (preprocessing, names) = PredictorLoading.Preprocessing(predictors[0], dataset: null, size: null);
+        var model = ServedModel.FromPredictors(predictors, preprocessing, names);
+
+        var server = InferenceServer.StartAsync(model, options).GetAwaiter().GetResult();
+        try
+        {
+            stdout.WriteLine($"parnet serve: {model.Description}, {workers} worker(s), max batch {options.Batching.MaxBatch}, " +
+                             $"max wait {options.Batching.MaxWait.TotalMilliseconds} ms; listening on {server.Address} (warming up; GET /readyz)");
+            stdout.Flush();
+            _ = Task.Run(async () =>
+            {
+                while (!server.Ready && server.WarmupError is null) await Task.Delay(20);
+                stdout.WriteLine(server.Ready ? "parnet serve: ready" : $"parnet serve: warm-up failed: {server.WarmupError}");
+                stdout.Flush();
+            });
+            server.WaitForShutdownAsync().GetAwaiter().GetResult();
+        }
+        finally
+        {
+            server.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        }
+        stdout.WriteLine("parnet serve: stopped (requests in flight were answered)");
+        return 0;
+    }
+}

@@ -1,0 +1,110 @@
+using ParNet.Data;
+using ParNet.Export;
+using ParNet.Models;
+using static TorchSharp.torch;
+
+namespace ParNet.Inference;
+
+/// <summary>
+/// One deployed classifier behind either engine (TorchSharp or ONNX Runtime): preprocessed images in, class
+/// probabilities out, one image or a batch at a time. What `parnet predict` and `parnet serve` run. Not for use from
+/// two threads at once: a server gives each worker its own instance.
+/// </summary>
+public sealed class ImagePredictor : IDisposable
+{
+    readonly ImageClassifier? _torch;
+    readonly OnnxRuntimeEngine? _onnx;
+
+    ImagePredictor(ModelConfig config, DeploymentInfo info, ImageClassifier? torch, OnnxRuntimeEngine? onnx, int? fixedSize)
+    {
+        Config = config;
+        Info = info;
+        _torch = torch;
+        _onnx = onnx;
+        FixedSize = fixedSize;
+    }
+
+    public ModelConfig Config { get; }
+    /// <summary>Class names, data set and preprocessing of the model (completed: names and statistics filled in).</summary>
+    public DeploymentInfo Info { get; }
+    /// <summary>The side an ONNX graph is fixed to; null for TorchSharp, which takes any valid size.</summary>
+    public int? FixedSize { get; }
+    /// <summary>"torch" or "onnxruntime".</summary>
+    public string Engine => _onnx is null ? "torch" : "onnxruntime";
+
+    /// <summary>TorchSharp runs <paramref name="model"/> (in eval mode); the predictor owns and disposes it.</summary>
+    public static ImagePredictor ForTorch(ImageClassifier model, DeploymentInfo info) =>
+        new(model.Config, info.Completed(), model, null, null);
+
+    /// <summary>
+    /// ONNX Runtime runs <paramref name="model"/> exported in memory at <paramref name="side"/> x <paramref name="side"/>
+    /// (batch dimension dynamic). The caller keeps <paramref name="model"/>; ArgumentException for a side the model refuses.
+    /// </summary>
+    public static ImagePredictor ForOnnxRuntime(ImageClassifier model, DeploymentInfo info, int side, OnnxRuntimeOptions? options = null)
+    {
+        model.CheckImageSize(side, side);
+        var bytes = OnnxExporter.ExportToBytes(model, side, new OnnxExportOptions { Info = info });
+        return new ImagePredictor(model.Config, info.Completed(), null, new OnnxRuntimeEngine(bytes, options), side);
+    }
+
+    /// <summary>
+    /// An exported .onnx file; its model configuration comes from its metadata unless <paramref name="config"/> is given.
+    /// InvalidDataException when neither names one.
+    /// </summary>
+    public static ImagePredictor FromOnnx(string path, ModelConfig? config, OnnxRuntimeOptions? options = null)
+    {
+        var engine = new OnnxRuntimeEngine(path, options);
+        var model = config ?? engine.Info.Model;
+        if (model is null)
+        {
+            engine.Dispose();
+            throw new InvalidDataException($"{path}: no ParNet model configuration in its metadata; give --model or --config");
+        }
+        var info = (engine.Info with { Model = model }).Completed();
+        return new ImagePredictor(model, info, null, engine, (int)engine.InputShape[^1]);
+    }
+
+    /// <summary>Class probabilities (softmax of the logits) of one preprocessed image [C, H, W].</summary>
+    public float[] Probabilities(ImageF image) => Probabilities([image])[0];
+
+    /// <summary>Class probabilities of a batch of preprocessed images, all of one shape, in one forward pass.</summary>
+    public float[][] Probabilities(IReadOnlyList<ImageF> images)
+    {
+        if (images.Count == 0) return [];
+        var first = images[0];
+        if (images.Any(i => i.Channels != first.Channels || i.Height != first.Height || i.Width != first.Width))
+            throw new ArgumentException("a batch needs images of one shape");
+        int size = first.Data.Length;
+        var input = new float[images.Count * size];
+        for (int i = 0; i < images.Count; i++) images[i].Data.CopyTo(input, i * size);
+        long[] shape = [images.Count, first.Channels, first.Height, first.Width];
+        float[] logits = _onnx is not null ? _onnx.Run(input, shape).Data : TorchLogits(input, shape);
+        int classes = logits.Length / images.Count;
+        return Enumerable.Range(0, images.Count).Select(i => Softmax(logits.AsSpan(i * classes, classes))).ToArray();
+    }
+
+    float[] TorchLogits(float[] input, long[] shape)
+    {
+        using var scope = NewDisposeScope();
+        using var mode = inference_mode(true);
+        var x = tensor(input, shape);
+        _torch!.CheckInput(x);
+        return _torch.call(x).to(ScalarType.Float32).data<float>().ToArray();
+    }
+
+    static float[] Softmax(ReadOnlySpan<float> logits)
+    {
+        double max = double.NegativeInfinity;
+        foreach (var v in logits) max = Math.Max(max, v);
+        var e = new double[logits.Length];
+        double sum = 0;
+        for (int i = 0; i < logits.Length; i++) sum += e[i] = Math.Exp(logits[i] - max);
+        return e.Select(v => (float)(v / sum)).ToArray();
+    }
+
+    public void Dispose()
+    {
+        _torch?.Dispose();
+        _onnx?.Dispose();
+    }
+}

@@ -1,0 +1,143 @@
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using ParNet.Data;
+using Prometheus;
+
+namespace ParNet.Serving;
+
+/// <summary>
+/// `parnet serve`: one <see cref="ServedModel"/> behind Kestrel, requests grouped by a <see cref="MicroBatcher{TIn, TOut}"/>
+/// (one worker per model instance). Listens as soon as it starts; ready (GET /readyz) once every instance has run a
+/// warm-up batch. SIGTERM or Ctrl+C (the host's console lifetime), or <see cref="StopAsync"/>, stops it gracefully:
+/// no new connections, requests in flight answered, then the workers finish and the model is released.
+/// </summary>
+public sealed class InferenceServer : IAsyncDisposable
+{
+    readonly WebApplication _app;
+    readonly MicroBatcher<ImageF, float[]> _batcher;
+    readonly ServedModel _model;
+    readonly Task _warmup;
+    volatile string? _warmupError;
+    volatile bool _ready;
+    int _disposed;
+
+    InferenceServer(WebApplication app, MicroBatcher<ImageF, float[]> batcher, ServedModel model, ServingOptions options, Uri address)
+    {
+        _app = app;
+        _batcher = batcher;
+        _model = model;
+        Options = options;
+        Address = address;
+        _warmup = Task.Factory.StartNew(WarmUp, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+    }
+
+    public ServingOptions Options { get; }
+    /// <summary>The address it listens on (the actual port when <see cref="ServingOptions.Port"/> was 0).</summary>
+    public Uri Address { get; }
+    /// <summary>Every model instance loaded and warmed up.</summary>
+    public bool Ready => _ready;
+    /// <summary>Why the warm-up failed; null while it runs or when it succeeded.</summary>
+    public string? WarmupError => _warmupError;
+    /// <summary>Images accepted and not yet answered.</summary>
+    public int InFlight => _batcher.InFlight;
+
+    /// <summary>
+    /// Starts listening; takes ownership of <paramref name="model"/>. IOException when the address cannot be bound,
+    /// ArgumentException for invalid options.
+    /// </summary>
+    public static async Task<InferenceServer> StartAsync(ServedModel model, ServingOptions options, CancellationToken cancel = default)
+    {
+        options.Validate();
+        MicroBatcher<ImageF, float[]>? batcher = null;
+        var metrics = new ServingMetrics(options.Batching.MaxBatch, () => batcher?.QueueDepth ?? 0, () => batcher?.InFlight ?? 0);
+        batcher = new MicroBatcher<ImageF, float[]>(options.Batching,
+            model.Instances.Select(i => (Func<IReadOnlyList<ImageF>, IReadOnlyList<float[]>>)i.Probabilities).ToList(), metrics.Batch);
+
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
+        {
+            ApplicationName = typeof(InferenceServer).Assembly.GetName().Name,
+            ContentRootPath = AppContext.BaseDirectory,
+        });
+        builder.Logging.ClearProviders();   // the library prints nothing; the CLI reports
+        builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = options.ShutdownTimeout);
+        builder.WebHost.UseKestrel(k =>
+        {
+            k.AddServerHeader = false;
+            k.Limits.MaxRequestBodySize = options.MaxBodyBytes;
+            k.Listen(new IPEndPoint(options.Address(), options.Port));
+        });
+        builder.Services.Configure<Microsoft.AspNetCore.Http.Features.FormOptions>(f =>
+        {
+            f.MultipartBodyLengthLimit = options.MaxBodyBytes;
+            f.ValueCountLimit = options.MaxImagesPerRequest + 16;   // the images and a few plain fields
+        });
+
+        var app = builder.Build();
+        var server = default(InferenceServer);
+        app.UseRouting();
+        app.UseHttpMetrics(o => o.SetMetricFactory(metrics.Factory));
+        PredictionEndpoints.Map(app, new PredictionEndpoints.Context(model, batcher, metrics, options, () => server!.Ready,
+                                                                     () => server!.WarmupError));
+        app.MapMetrics("/metrics", metrics.Registry);
+        try { await app.StartAsync(cancel).ConfigureAwait(false); }
+        catch
+        {
+            await batcher.DisposeAsync().ConfigureAwait(false);
+            await app.DisposeAsync().ConfigureAwait(false);
+            model.Dispose();
+            throw;
+        }
+        var bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        server = new InferenceServer(app, batcher, model, options, new Uri(bound));
+        return server;
+    }
+
+    /// <summary>An 8x8 grey PNG: the warm-up goes the whole way a request goes (decode, preprocessing, the model).</summary>
+    static readonly byte[] WarmupPng =
+    [
+        0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00, 0x00, 0x08,
+        0x00, 0x00, 0x00, 0x08, 0x08, 0x02, 0x00, 0x00, 0x00, 0x4B, 0x6D, 0x29, 0xDC, 0x00, 0x00, 0x00, 0x0F, 0x49, 0x44, 0x41,
+        0x54, 0x78, 0xDA, 0x63, 0x68, 0xC0, 0x01, 0x18, 0x86, 0x96, 0x04, 0x00, 0x82, 0xF3, 0x60, 0x01, 0x25, 0x95, 0xB3, 0x63,
+        0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82,
+    ];
+
+    void WarmUp()
+    {
+        try
+        {
+            var image = _model.Preprocess(WarmupPng, "the warm-up image", Options.MaxPixels);
+            foreach (var instance in _model.Instances)
+            {
+                // a single image and a full batch: the two shapes a worker sees most, allocated once before traffic
+                instance.Probabilities([image]);
+                if (Options.Batching.MaxBatch > 1) instance.Probabilities(Enumerable.Repeat(image, Options.Batching.MaxBatch).ToList());
+            }
+            _ready = true;
+        }
+        catch (Exception e) { _warmupError = $"{e.GetType().Name}: {e.Message}"; }
+    }
+
+    /// <summary>Completes when the server has been asked to stop (SIGTERM, Ctrl+C, <see cref="StopAsync"/>) and has stopped.</summary>
+    public Task WaitForShutdownAsync() => _app.WaitForShutdownAsync();
+
+    /// <summary>Stops accepting connections and waits (up to the shutdown timeout) for requests in flight.</summary>
+    public Task StopAsync() => _app.StopAsync();
+
+    /// <summary>Stops if still running, lets the workers finish, and releases the model.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        await _app.StopAsync().ConfigureAwait(false);
+        await _app.DisposeAsync().ConfigureAwait(false);
+        await _batcher.DisposeAsync().ConfigureAwait(false);
+        await _warmup.ConfigureAwait(false);
+        _model.Dispose();
+    }
+}

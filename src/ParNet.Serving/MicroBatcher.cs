@@ -1,0 +1,183 @@
+using System.Threading.Channels;
+
+namespace ParNet.Serving;
+
+/// <summary>How requests are grouped into batches (see <see cref="MicroBatcher{TIn, TOut}"/>).</summary>
+public sealed record MicroBatcherOptions
+{
+    /// <summary>Most items per batch: 8, where a ParNet batch still costs well under 8 single runs on 2-16 cores.</summary>
+    public int MaxBatch { get; init; } = 8;
+
+    /// <summary>
+    /// Longest a worker holding a first item waits for more: 2 ms, small beside one ParNet forward (5-100 ms),
+    /// so a lone request pays almost nothing and a burst still fills a batch.
+    /// </summary>
+    public TimeSpan MaxWait { get; init; } = TimeSpan.FromMilliseconds(2);
+
+    /// <summary>
+    /// Items waiting for a worker, at most; one more is refused (<see cref="QueueFullException"/>) instead of held in
+    /// memory: 64, eight full batches, beyond which a client is better told to retry elsewhere.
+    /// </summary>
+    public int QueueCapacity { get; init; } = 64;
+
+    /// <summary>
+    /// Longest an item may take from submission to result; a later one fails with <see cref="TimeoutException"/>: 10 s,
+    /// a full queue of ParNet-S batches at 224 on a 2-core machine (~1 s a batch of 8) with room to spare.
+    /// </summary>
+    public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    public void Validate()
+    {
+        if (MaxBatch < 1) throw new ArgumentException($"max batch must be >= 1; got {MaxBatch}");
+        if (MaxWait < TimeSpan.Zero) throw new ArgumentException($"max wait must be >= 0; got {MaxWait.TotalMilliseconds} ms");
+        if (QueueCapacity < 1) throw new ArgumentException($"queue capacity must be >= 1; got {QueueCapacity}");
+        if (Timeout <= TimeSpan.Zero) throw new ArgumentException($"timeout must be > 0; got {Timeout.TotalMilliseconds} ms");
+    }
+}
+
+/// <summary>The queue is at capacity: the item was not accepted (a server answers 503 with Retry-After).</summary>
+public sealed class QueueFullException(int capacity) : Exception($"the request queue is full ({capacity} waiting); retry shortly")
+{
+    public int Capacity { get; } = capacity;
+}
+
+/// <summary>The batcher is shutting down and takes no new items (a server answers 503).</summary>
+public sealed class BatcherStoppingException() : Exception("the server is shutting down");
+
+/// <summary>
+/// Groups single items into batches for a batch function: a bounded queue, and one worker task per batch function
+/// (one per model instance, so an instance is never used by two threads). A worker takes the first waiting item, then
+/// more until it holds <see cref="MicroBatcherOptions.MaxBatch"/> or <see cref="MicroBatcherOptions.MaxWait"/> has
+/// passed, and runs them as one call. Items whose caller gave up (timeout, cancellation) are dropped before the call.
+/// </summary>
+public sealed class MicroBatcher<TIn, TOut> : IAsyncDisposable
+{
+    sealed class Pending(TIn input)
+    {
+        public TIn Input { get; } = input;
+        public TaskCompletionSource<TOut> Result { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    readonly Channel<Pending> _queue;
+    readonly MicroBatcherOptions _options;
+    readonly TimeProvider _time;
+    readonly Task[] _workers;
+    int _inFlight;
+    volatile bool _stopping;
+
+    /// <param name="workers">one batch function per worker; each returns one result per input, in order</param>
+    /// <param name="onBatch">called after each batch with its size and how long the call took (metrics)</param>
+    public MicroBatcher(MicroBatcherOptions options, IReadOnlyList<Func<IReadOnlyList<TIn>, IReadOnlyList<TOut>>> workers,
+                        Action<int, TimeSpan>? onBatch = null, TimeProvider? time = null)
+    {
+        options.Validate();
+        if (workers.Count == 0) throw new ArgumentException("at least one worker is needed");
+        _options = options;
+        _time = time ?? TimeProvider.System;
+        _queue = Channel.CreateBounded<Pending>(new BoundedChannelOptions(options.QueueCapacity)
+        {
+            FullMode = BoundedChannelFullMode.Wait,   // TryWrite then fails instead of dropping anything
+            SingleReader = workers.Count == 1,
+        });
+        // LongRunning: a dedicated thread per worker, which blocks in the model's forward pass, not a thread-pool thread
+        _workers = workers.Select(w => Task.Factory.StartNew(() => Work(w, onBatch), CancellationToken.None,
+            TaskCreationOptions.LongRunning, TaskScheduler.Default)).ToArray();
+    }
+
+    /// <summary>Items waiting for a worker (not counting those being computed).</summary>
+    public int QueueDepth => _queue.Reader.Count;
+
+    /// <summary>Items accepted and not yet answered: waiting, or in a batch being computed.</summary>
+    public int InFlight => Volatile.Read(ref _inFlight);
+
+    /// <summary>
+    /// The result for one item. Throws <see cref="QueueFullException"/> at once when the queue is full,
+    /// <see cref="TimeoutException"/> after the options' timeout, OperationCanceledException when
+    /// <paramref name="cancel"/> fires first, <see cref="BatcherStoppingException"/> after <see cref="DisposeAsync"/> began.
+    /// </summary>
+    public async Task<TOut> SubmitAsync(TIn input, CancellationToken cancel = default)
+    {
+        var pending = new Pending(input);
+        if (!_queue.Writer.TryWrite(pending))
+        {
+            if (_stopping) throw new BatcherStoppingException();
+            throw new QueueFullException(_options.QueueCapacity);
+        }
+        Interlocked.Increment(ref _inFlight);
+        try { return await WaitAsync(pending, cancel).ConfigureAwait(false); }
+        finally { Interlocked.Decrement(ref _inFlight); }
+    }
+
+    async Task<TOut> WaitAsync(Pending pending, CancellationToken cancel)
+    {
+        using var timeout = new CancellationTokenSource(_options.Timeout, _time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, cancel);
+        using var registration = linked.Token.Register(() =>
+        {
+            if (cancel.IsCancellationRequested) pending.Result.TrySetCanceled(cancel);
+            else pending.Result.TrySetException(new TimeoutException(
+                $"no result within {_options.Timeout.TotalMilliseconds:0} ms (the server is overloaded)"));
+        });
+        return await pending.Result.Task.ConfigureAwait(false);
+    }
+
+    void Work(Func<IReadOnlyList<TIn>, IReadOnlyList<TOut>> run, Action<int, TimeSpan>? onBatch)
+    {
+        var batch = new List<Pending>(_options.MaxBatch);
+        while (_queue.Reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
+        {
+            batch.Clear();
+            if (!_queue.Reader.TryRead(out var first)) continue;   // another worker took it
+            if (!first.Result.Task.IsCompleted) batch.Add(first);   // its caller gave up while it waited
+            Fill(batch);
+            if (batch.Count > 0) Run(run, batch, onBatch);
+        }
+    }
+
+    /// <summary>Adds waiting items to <paramref name="batch"/> until it is full or the maximum wait has passed.</summary>
+    void Fill(List<Pending> batch)
+    {
+        long start = _time.GetTimestamp();
+        while (batch.Count < _options.MaxBatch)
+        {
+            if (_queue.Reader.TryRead(out var next))
+            {
+                if (!next.Result.Task.IsCompleted) batch.Add(next);
+                continue;
+            }
+            var left = _options.MaxWait - _time.GetElapsedTime(start);
+            if (left <= TimeSpan.Zero) return;
+            using var wait = new CancellationTokenSource(left, _time);
+            try
+            {
+                if (!_queue.Reader.WaitToReadAsync(wait.Token).AsTask().GetAwaiter().GetResult()) return;   // completed: no more items
+            }
+            catch (OperationCanceledException) when (wait.IsCancellationRequested) { return; }
+        }
+    }
+
+    void Run(Func<IReadOnlyList<TIn>, IReadOnlyList<TOut>> run, List<Pending> batch, Action<int, TimeSpan>? onBatch)
+    {
+        long start = _time.GetTimestamp();
+        try
+        {
+            var results = run(batch.Select(p => p.Input).ToList());
+            if (results.Count != batch.Count)
+                throw new InvalidOperationException($"the batch function returned {results.Count} results for {batch.Count} inputs");
+            for (int i = 0; i < batch.Count; i++) batch[i].Result.TrySetResult(results[i]);
+        }
+        catch (Exception e)
+        {
+            foreach (var p in batch) p.Result.TrySetException(e);
+        }
+        onBatch?.Invoke(batch.Count, _time.GetElapsedTime(start));
+    }
+
+    /// <summary>Stops accepting items, lets the workers finish every accepted one, and waits for them.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        _stopping = true;
+        _queue.Writer.TryComplete();
+        await Task.WhenAll(_workers).ConfigureAwait(false);
+    }
+}

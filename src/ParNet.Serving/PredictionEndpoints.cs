@@ -1,0 +1,201 @@
+using System.Diagnostics;
+using System.Reflection;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using ParNet.Data;
+
+namespace ParNet.Serving;
+
+/// <summary>
+/// The HTTP surface: POST /v1/predict (one image: a raw body with an image/* content type, or the first file of a
+/// multipart form), POST /v1/predict/batch (the files of a multipart form), GET /healthz, GET /readyz and the web page
+/// at /. Every refusal is JSON {"error": "..."}: 400 undecodable image, 413 body or pixel count over the limit, 415
+/// not an image content type, 503 with Retry-After for a full queue, a timeout or a model still warming up.
+/// </summary>
+static class PredictionEndpoints
+{
+    public sealed record Context(ServedModel Model, MicroBatcher<ImageF, float[]> Batcher, ServingMetrics Metrics,
+                                 ServingOptions Options, Func<bool> Ready, Func<string?> WarmupError)
+    {
+        public SemaphoreSlim Decodes { get; } = new(Options.ConcurrentDecodes);
+    }
+
+    /// <summary>A refusal with its HTTP status; the message is the JSON error.</summary>
+    sealed class Refusal(int status, string reason, string message) : Exception(message)
+    {
+        public int Status { get; } = status;
+        public string Reason { get; } = reason;
+    }
+
+    /// <summary>Seconds a client is told to wait after a 503: one, several batches' time on a small machine.</summary>
+    const string RetryAfterSeconds = "1";
+
+    public static void Map(IEndpointRouteBuilder app, Context context)
+    {
+        app.MapGet("/healthz", () => Results.Json(new { status = "alive" }));
+        app.MapGet("/readyz", () => context.Ready()
+            ? Results.Json(new { status = "ready", model = context.Model.Description })
+            : Results.Json(new { status = context.WarmupError() is { } error ? $"warm-up failed: {error}" : "warming up" },
+                           statusCode: StatusCodes.Status503ServiceUnavailable));
+        app.MapGet("/", () => Results.Text(Page, "text/html; charset=utf-8"));
+        // typed as returning the IResult: a plain lambda of HttpContext would bind as a RequestDelegate and drop it
+        app.MapPost("/v1/predict", (Func<HttpContext, Task<IResult>>)(http => Handle(http, context, Single)));
+        app.MapPost("/v1/predict/batch", (Func<HttpContext, Task<IResult>>)(http => Handle(http, context, Batch)));
+    }
+
+    static readonly string Page = ReadPage();
+
+    static string ReadPage()
+    {
+        using var stream = Assembly.GetExecutingAssembly().GetManifestResourceStream("ParNet.Serving.index.html")
+            ?? throw new InvalidOperationException("the web page resource is missing from the assembly");
+        return new StreamReader(stream).ReadToEnd();
+    }
+
+    static async Task<IResult> Handle(HttpContext http, Context context, Func<HttpContext, Context, long, Task<object>> answer)
+    {
+        long start = Stopwatch.GetTimestamp();
+        try
+        {
+            if (!context.Ready())
+                throw new Refusal(StatusCodes.Status503ServiceUnavailable, "not_ready", "the model is still warming up; retry shortly");
+            return Results.Json(await answer(http, context, start));
+        }
+        catch (Refusal r)
+        {
+            context.Metrics.Rejected(r.Reason);
+            if (r.Status == StatusCodes.Status503ServiceUnavailable) http.Response.Headers.RetryAfter = RetryAfterSeconds;
+            return Results.Json(new { error = r.Message }, statusCode: r.Status);
+        }
+        catch (OperationCanceledException) when (http.RequestAborted.IsCancellationRequested)
+        {
+            return Results.Empty;   // the client left; nobody reads an answer
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // the model failed on a valid input: a bug or a resource problem, reported, and the server keeps serving
+            return Results.Json(new { error = $"inference failed: {e.Message}" }, statusCode: StatusCodes.Status500InternalServerError);
+        }
+    }
+
+    static async Task<object> Single(HttpContext http, Context context, long start)
+    {
+        var (bytes, name) = await ReadSingleAsync(http.Request, context.Options);
+        int top = Top(http.Request, context);
+        var image = await DecodeAsync(bytes, name, context, http.RequestAborted);
+        var probabilities = await SubmitAsync(image, context, http.RequestAborted);
+        return new { top = TopClasses(probabilities, top, context.Model.ClassNames), server_ms = Milliseconds(start) };
+    }
+
+    static async Task<object> Batch(HttpContext http, Context context, long start)
+    {
+        var files = await ReadFormFilesAsync(http.Request, context.Options);
+        if (files.Count == 0) throw new Refusal(StatusCodes.Status400BadRequest, "bad_image", "no image files in the form");
+        if (files.Count > context.Options.MaxImagesPerRequest)
+            throw new Refusal(StatusCodes.Status413PayloadTooLarge, "too_large",
+                $"{files.Count} images; at most {context.Options.MaxImagesPerRequest} per request");
+        int top = Top(http.Request, context);
+        var images = new List<ImageF>(files.Count);
+        foreach (var (bytes, name) in files) images.Add(await DecodeAsync(bytes, name, context, http.RequestAborted));
+        var results = await Task.WhenAll(images.Select(i => SubmitAsync(i, context, http.RequestAborted)));
+        return new
+        {
+            results = results.Select((p, i) => new { file = files[i].Name, top = TopClasses(p, top, context.Model.ClassNames) }),
+            server_ms = Milliseconds(start),
+        };
+    }
+
+    static int Top(HttpRequest request, Context context)
+    {
+        if (!request.Query.TryGetValue("top", out var value)) return Math.Min(context.Options.DefaultTop, context.Model.ClassNames.Count);
+        if (!int.TryParse(value, out int top) || top < 1)
+            throw new Refusal(StatusCodes.Status400BadRequest, "bad_request", $"top={value}: give a positive integer");
+        return Math.Min(top, context.Model.ClassNames.Count);
+    }
+
+    static async Task<(byte[] Bytes, string Name)> ReadSingleAsync(HttpRequest request, ServingOptions options)
+    {
+        if (request.HasFormContentType)
+        {
+            var files = await ReadFormFilesAsync(request, options);
+            return files.Count > 0 ? files[0] : throw new Refusal(StatusCodes.Status400BadRequest, "bad_image", "no image file in the form");
+        }
+        string? type = request.ContentType;
+        if (type is null || !type.StartsWith("image/", StringComparison.OrdinalIgnoreCase))
+            throw new Refusal(StatusCodes.Status415UnsupportedMediaType, "unsupported_media_type",
+                $"content type {type ?? "(none)"}: send an image (image/png, image/jpeg, image/webp, ...) or a multipart form");
+        CheckLength(request, options);
+        using var body = new MemoryStream();
+        await ReadLimitedAsync(() => request.Body.CopyToAsync(body, request.HttpContext.RequestAborted));
+        if (body.Length == 0) throw new Refusal(StatusCodes.Status400BadRequest, "bad_image", "empty body: no image");
+        return (body.ToArray(), "the image");
+    }
+
+    static async Task<List<(byte[] Bytes, string Name)>> ReadFormFilesAsync(HttpRequest request, ServingOptions options)
+    {
+        if (!request.HasFormContentType)
+            throw new Refusal(StatusCodes.Status415UnsupportedMediaType, "unsupported_media_type",
+                $"content type {request.ContentType ?? "(none)"}: send the images as a multipart form (multipart/form-data)");
+        CheckLength(request, options);
+        IFormCollection form = null!;
+        await ReadLimitedAsync(async () => form = await request.ReadFormAsync(request.HttpContext.RequestAborted));
+        var files = new List<(byte[], string)>();
+        foreach (var file in form.Files)
+        {
+            using var stream = new MemoryStream();
+            await file.CopyToAsync(stream, request.HttpContext.RequestAborted);
+            files.Add((stream.ToArray(), string.IsNullOrEmpty(file.FileName) ? file.Name : file.FileName));
+        }
+        return files;
+    }
+
+    static void CheckLength(HttpRequest request, ServingOptions options)
+    {
+        if (request.ContentLength > options.MaxBodyBytes)
+            throw new Refusal(StatusCodes.Status413PayloadTooLarge, "too_large",
+                $"body of {request.ContentLength} bytes; the limit is {options.MaxBodyBytes}");
+    }
+
+    /// <summary>Kestrel's body limit and a malformed form surface as BadHttpRequestException / InvalidDataException while reading.</summary>
+    static async Task ReadLimitedAsync(Func<Task> read)
+    {
+        try { await read(); }
+        catch (BadHttpRequestException e)
+        {
+            throw e.StatusCode == StatusCodes.Status413PayloadTooLarge
+                ? new Refusal(e.StatusCode, "too_large", $"request body over the limit ({e.Message})")
+                : new Refusal(e.StatusCode, "bad_request", e.Message);
+        }
+        catch (InvalidDataException e) { throw new Refusal(StatusCodes.Status400BadRequest, "bad_request", $"malformed form: {e.Message}"); }
+    }
+
+    static async Task<ImageF> DecodeAsync(byte[] bytes, string name, Context context, CancellationToken cancel)
+    {
+        await context.Decodes.WaitAsync(cancel);
+        try
+        {
+            if (ImageFolderDataset.DeclaredPixels(bytes) is long pixels && pixels > context.Options.MaxPixels)
+                throw new Refusal(StatusCodes.Status413PayloadTooLarge, "too_large",
+                    $"{name} declares {pixels:N0} pixels, more than the limit of {context.Options.MaxPixels:N0} (a decompression bomb?)");
+            return context.Model.Preprocess(bytes, name, context.Options.MaxPixels);
+        }
+        catch (InvalidDataException e) { throw new Refusal(StatusCodes.Status400BadRequest, "bad_image", e.Message); }
+        finally { context.Decodes.Release(); }
+    }
+
+    static async Task<float[]> SubmitAsync(ImageF image, Context context, CancellationToken cancel)
+    {
+        try { return await context.Batcher.SubmitAsync(image, cancel); }
+        catch (QueueFullException e) { throw new Refusal(StatusCodes.Status503ServiceUnavailable, "queue_full", e.Message); }
+        catch (TimeoutException e) { throw new Refusal(StatusCodes.Status503ServiceUnavailable, "timeout", e.Message); }
+        catch (BatcherStoppingException e) { throw new Refusal(StatusCodes.Status503ServiceUnavailable, "stopping", e.Message); }
+    }
+
+    static object[] TopClasses(float[] probabilities, int top, IReadOnlyList<string> names) => probabilities
+        .Select((p, i) => (p, i)).OrderByDescending(t => t.p).Take(top)
+        .Select(t => (object)new { @class = t.i, name = t.i < names.Count ? names[t.i] : $"class {t.i}", probability = t.p })
+        .ToArray();
+
+    static double Milliseconds(long start) => Math.Round(Stopwatch.GetElapsedTime(start).TotalMilliseconds, 3);
+}

@@ -1,0 +1,52 @@
+using ParNet.Data;
+using ParNet.Export;
+using ParNet.Inference;
+
+namespace ParNet.Serving;
+
+/// <summary>One model instance as the server's workers see it: a batch of preprocessed images in, probabilities out.</summary>
+public interface IBatchClassifier : IDisposable
+{
+    float[][] Probabilities(IReadOnlyList<ImageF> images);
+}
+
+/// <summary>
+/// What `parnet serve` serves: the class names, the preprocessing of an upload, and one or more model instances
+/// (one per worker; an instance is only ever used by its worker). Owns and disposes the instances.
+/// </summary>
+public sealed class ServedModel : IDisposable
+{
+    /// <summary>For the web page and logs, e.g. "parnet_s (fused) on torch".</summary>
+    public required string Description { get; init; }
+    public required IReadOnlyList<string> ClassNames { get; init; }
+    /// <summary>Encoded image bytes, a name for errors and the pixel limit -> the network input [C, H, W].</summary>
+    public required Func<byte[], string, long, ImageF> Preprocess { get; init; }
+    public required IReadOnlyList<IBatchClassifier> Instances { get; init; }
+
+    /// <summary>Predictors of one model (one per worker) with the preprocessing and class names that go with them.</summary>
+    public static ServedModel FromPredictors(IReadOnlyList<ImagePredictor> predictors, DeploymentPreprocessing preprocessing,
+                                             IReadOnlyList<string> classNames)
+    {
+        if (predictors.Count == 0) throw new ArgumentException("at least one predictor is needed");
+        var first = predictors[0];
+        string form = first.Info.Fused == true ? "fused" : "training form";
+        return new ServedModel
+        {
+            Description = $"{first.Config.Name} ({form}) on {first.Engine}",
+            ClassNames = classNames,
+            Preprocess = preprocessing.Load,
+            Instances = predictors.Select(p => (IBatchClassifier)new PredictorInstance(p)).ToList(),
+        };
+    }
+
+    sealed class PredictorInstance(ImagePredictor predictor) : IBatchClassifier
+    {
+        public float[][] Probabilities(IReadOnlyList<ImageF> images) => predictor.Probabilities(images);
+        public void Dispose() => predictor.Dispose();
+    }
+
+    public void Dispose()
+    {
+        foreach (var instance in Instances) instance.Dispose();
+    }
+}

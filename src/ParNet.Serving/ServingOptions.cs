@@ -1,0 +1,62 @@
+using System.Net;
+
+namespace ParNet.Serving;
+
+/// <summary>Where `parnet serve` listens and what it accepts. Every default has its reason beside it.</summary>
+public sealed record ServingOptions
+{
+    /// <summary>Loopback by default: a model server is exposed on purpose (--host 0.0.0.0), never by accident.</summary>
+    public string Host { get; init; } = "127.0.0.1";
+
+    /// <summary>8080, the usual unprivileged HTTP port; 0 asks the operating system for a free one (tests).</summary>
+    public int Port { get; init; } = 8080;
+
+    public MicroBatcherOptions Batching { get; init; } = new();
+
+    /// <summary>
+    /// Largest request body: 16 MiB, above a 12-megapixel camera JPEG (4-8 MB) and a screenshot PNG; a batch request's
+    /// images share it. A larger body is answered 413 without being read.
+    /// </summary>
+    public long MaxBodyBytes { get; init; } = 16L * 1024 * 1024;
+
+    /// <summary>
+    /// Most pixels an upload may declare: 16 megapixels (a 4:3 4608x3456 photo), checked before decoding, so a small
+    /// file that declares a huge image (a decompression bomb) is refused with 413 before anything is allocated. The
+    /// decode of the largest accepted image takes 64 MiB as RGBA plus 192 MiB as float.
+    /// </summary>
+    public long MaxPixels { get; init; } = 16L * 1024 * 1024;
+
+    /// <summary>Images in one /v1/predict/batch request, at most: 32, four full batches at the default --max-batch.</summary>
+    public int MaxImagesPerRequest { get; init; } = 32;
+
+    /// <summary>
+    /// Uploads decoded at once: one per core; decoding is CPU work, and more at a time only holds more decoded
+    /// images in memory.
+    /// </summary>
+    public int ConcurrentDecodes { get; init; } = Environment.ProcessorCount;
+
+    /// <summary>Longest a graceful shutdown waits for requests in flight: 30 s, ASP.NET Core's own default.</summary>
+    public TimeSpan ShutdownTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Classes returned per image unless the request asks (?top=K): 5, as the paper's top-5.</summary>
+    public int DefaultTop { get; init; } = 5;
+
+    public IPAddress Address() => Host switch
+    {
+        "localhost" => IPAddress.Loopback,
+        _ when IPAddress.TryParse(Host, out var address) => address,
+        _ => throw new ArgumentException($"host {Host}: give an IP address (127.0.0.1, 0.0.0.0, ::1) or localhost"),
+    };
+
+    public void Validate()
+    {
+        Batching.Validate();
+        Address();
+        if (Port is < 0 or > 65535) throw new ArgumentException($"port {Port}: use 0-65535");
+        if (MaxBodyBytes < 1) throw new ArgumentException($"max body size must be >= 1 byte; got {MaxBodyBytes}");
+        if (MaxPixels < 1) throw new ArgumentException($"max pixels must be >= 1; got {MaxPixels}");
+        if (MaxImagesPerRequest < 1) throw new ArgumentException($"max images per request must be >= 1; got {MaxImagesPerRequest}");
+        if (ConcurrentDecodes < 1) throw new ArgumentException($"concurrent decodes must be >= 1; got {ConcurrentDecodes}");
+        if (DefaultTop < 1) throw new ArgumentException($"top must be >= 1; got {DefaultTop}");
+    }
+}

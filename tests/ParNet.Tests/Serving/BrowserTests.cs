@@ -1,0 +1,72 @@
+using System.Diagnostics;
+using System.Net;
+using System.Text.Json;
+using ParNet.Tests.Export;
+using static ParNet.Tests.Serving.ServingTestSupport;
+
+namespace ParNet.Tests.Serving;
+
+/// <summary>
+/// The web page at / in a real browser: Debian's chromium, headless, driven by tests/browser/classify.mjs (playwright-core,
+/// installed by `.ci/run` with `npm ci`; it never downloads a browser). The page must show the class the API answers.
+/// </summary>
+public class BrowserTests
+{
+    static string BrowserFolder()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "ParNet.slnx"))) return Path.Combine(dir.FullName, "tests", "browser");
+        throw new DirectoryNotFoundException("the repository (ParNet.slnx) is not above the test assembly");
+    }
+
+    [Fact]
+    public async Task The_page_shows_the_top_class_the_api_answers_for_an_uploaded_image()
+    {
+        string browser = BrowserFolder();
+        Assert.True(Directory.Exists(Path.Combine(browser, "node_modules", "playwright-core")),
+            $"playwright-core is not installed: run `npm ci` in {browser} (.ci/run does), and `apt-get install chromium`");
+        Assert.True(File.Exists("/usr/bin/chromium"), "Debian's chromium is not installed: apt-get install chromium (.ci/run does)");
+
+        using var folder = new ExportTempFolder();
+        string weights = TinyFashionWeights(folder);
+        await using var server = await StartReadyAsync(Open(weights), Loopback());
+        using var client = Client(server);
+        var png = Png(28, seed: 5);
+        string image = folder.File("upload.png");
+        File.WriteAllBytes(image, png);
+        var (status, api, _) = await PostAsync(client, "/v1/predict", Raw(png, "image/png"));
+        Assert.Equal(HttpStatusCode.OK, status);
+        string expected = api.GetProperty("top")[0].GetProperty("name").GetString()!;
+
+        string screenshot = folder.File("page.png");
+        var (code, stdout, stderr) = await RunNodeAsync(browser, "classify.mjs", server.Address.ToString(), image, screenshot);
+        Assert.True(code == 0, $"node classify.mjs failed ({code}):\n{stdout}\n{stderr}");
+        var shown = JsonDocument.Parse(stdout.Trim().Split('\n')[^1]).RootElement;
+        Assert.Equal(expected, shown.GetProperty("top").GetString());
+        var rows = shown.GetProperty("rows").EnumerateArray().Select(r => r.GetProperty("name").GetString()).ToList();
+        Assert.Equal(api.GetProperty("top").EnumerateArray().Select(t => t.GetProperty("name").GetString()), rows);
+        Assert.Matches(@"^server \d+\.\d ms, round trip \d+\.\d ms$", shown.GetProperty("latency").GetString());
+        var header = File.ReadAllBytes(screenshot)[..8];
+        Assert.Equal(new byte[] { 0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A }, header);   // a PNG was written
+    }
+
+    static async Task<(int Code, string Out, string Err)> RunNodeAsync(string workingDirectory, params string[] args)
+    {
+        var start = new ProcessStartInfo("node")
+        {
+            WorkingDirectory = workingDirectory, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
+        };
+        foreach (var a in args) start.ArgumentList.Add(a);
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+        try { await process.WaitForExitAsync(timeout.Token); }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            Assert.Fail($"node {string.Join(' ', args)} did not finish within 120 s");
+        }
+        return (process.ExitCode, await stdout, await stderr);
+    }
+}

@@ -1,0 +1,255 @@
+using System.Net;
+using System.Text.Json;
+using ParNet.Data;
+using ParNet.Serving;
+using ParNet.Tests.Cli;
+using ParNet.Tests.Data;
+using ParNet.Tests.Export;
+using static ParNet.Tests.Serving.ServingTestSupport;
+
+namespace ParNet.Tests.Serving;
+
+/// <summary>The real server (Kestrel on 127.0.0.1, port 0) with a tiny Fashion-MNIST model, hit with an HTTP client.</summary>
+public class InferenceServerTests
+{
+    /// <summary>`parnet predict --json` for the same image: the answer without HTTP or batching.</summary>
+    static List<(int Class, string Name, double Probability)> Predicted(ExportTempFolder folder, string weights, byte[] png, string engine)
+    {
+        string file = folder.File($"image-{Guid.NewGuid():N}.png");
+        File.WriteAllBytes(file, png);
+        var (code, stdout, stderr) = CliRunner.Run("predict", "--weights", weights, "--engine", engine, "--json", file);
+        Assert.True(code == 0, stderr);
+        return Top(JsonDocument.Parse(stdout).RootElement[0].GetProperty("top"));
+    }
+
+    static void AssertSameTop(List<(int Class, string Name, double Probability)> expected, List<(int Class, string Name, double Probability)> actual)
+    {
+        Assert.Equal(expected.Select(e => e.Class), actual.Select(a => a.Class));
+        Assert.Equal(expected.Select(e => e.Name), actual.Select(a => a.Name));
+        for (int i = 0; i < expected.Count; i++) Assert.Equal(expected[i].Probability, actual[i].Probability, 4);
+    }
+
+    [Theory]
+    [InlineData("torch")]
+    [InlineData("onnxruntime")]
+    public async Task Predict_answers_what_parnet_predict_answers_for_raw_and_multipart_uploads(string engine)
+    {
+        using var folder = new ExportTempFolder();
+        string weights = TinyFashionWeights(folder);
+        await using var server = await StartReadyAsync(Open(weights, engine), Loopback());
+        using var client = Client(server);
+        var png = Png(28, seed: 3);
+        var expected = Predicted(folder, weights, png, engine);
+
+        var (status, json, _) = await PostAsync(client, "/v1/predict", Raw(png, "image/png"));
+        Assert.Equal(HttpStatusCode.OK, status);
+        var top = Top(json.GetProperty("top"));
+        Assert.Equal(5, top.Count);
+        Assert.All(top, t => Assert.Contains(t.Name, DatasetInfo.FashionMnist.ClassNames));
+        AssertSameTop(expected, top);
+        Assert.InRange(json.GetProperty("server_ms").GetDouble(), 0.001, 60_000);
+
+        var (formStatus, formJson, _) = await PostAsync(client, "/v1/predict?top=3", Form((png, "shirt.png")));
+        Assert.Equal(HttpStatusCode.OK, formStatus);
+        AssertSameTop(expected.Take(3).ToList(), Top(formJson.GetProperty("top")));
+    }
+
+    [Fact]
+    public async Task The_batch_endpoint_answers_each_image_as_a_single_request_would_in_order()
+    {
+        using var folder = new ExportTempFolder();
+        string weights = TinyFashionWeights(folder);
+        await using var server = await StartReadyAsync(Open(weights), Loopback());
+        using var client = Client(server);
+        var images = Enumerable.Range(0, 5).Select(i => (Png(28 + 4 * i, seed: i), $"img{i}.png")).ToArray();
+
+        var (status, json, _) = await PostAsync(client, "/v1/predict/batch", Form(images));
+        Assert.Equal(HttpStatusCode.OK, status);
+        var results = json.GetProperty("results").EnumerateArray().ToList();
+        Assert.Equal(images.Length, results.Count);
+        var distinctTops = new HashSet<string>();
+        for (int i = 0; i < images.Length; i++)
+        {
+            Assert.Equal(images[i].Item2, results[i].GetProperty("file").GetString());
+            var (_, single, _) = await PostAsync(client, "/v1/predict", Raw(images[i].Item1, "image/png"));
+            var batched = Top(results[i].GetProperty("top"));
+            AssertSameTop(Top(single.GetProperty("top")), batched);
+            distinctTops.Add(batched[0].Probability.ToString("F4"));
+        }
+        Assert.True(distinctTops.Count > 1, "every image got the same answer: the test cannot tell the images apart");
+    }
+
+    public static TheoryData<string, string?, byte[], HttpStatusCode, string> BadRequests() => new()
+    {
+        { "/v1/predict", "text/plain", "hello"u8.ToArray(), HttpStatusCode.UnsupportedMediaType, "content type text/plain" },
+        { "/v1/predict", null, Png(28, 1), HttpStatusCode.UnsupportedMediaType, "content type (none)" },
+        { "/v1/predict", "image/png", [1, 2, 3, 4, 5, 6, 7, 8], HttpStatusCode.BadRequest, "not a decodable image" },
+        { "/v1/predict", "image/png", [], HttpStatusCode.BadRequest, "empty body" },
+        { "/v1/predict", "image/png", Png(28, 1)[..60], HttpStatusCode.BadRequest, "the image" },
+        { "/v1/predict", "image/png", DecompressionBombs.Png(60000, 60000), HttpStatusCode.RequestEntityTooLarge, "3,600,000,000 pixels" },
+        { "/v1/predict", "image/jpeg", DecompressionBombs.Jpeg(60000, 60000), HttpStatusCode.RequestEntityTooLarge, "pixels" },
+        { "/v1/predict", "image/png", new byte[300 * 1024], HttpStatusCode.RequestEntityTooLarge, "limit is 262144" },
+        { "/v1/predict?top=zero", "image/png", Png(28, 1), HttpStatusCode.BadRequest, "top=zero" },
+        { "/v1/predict/batch", "image/png", Png(28, 1), HttpStatusCode.UnsupportedMediaType, "multipart" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadRequests))]
+    public async Task Bad_uploads_get_a_json_error_with_their_status_and_the_server_keeps_serving(
+        string path, string? contentType, byte[] body, HttpStatusCode expected, string message)
+    {
+        var fake = new FakeClassifier();
+        await using var server = await StartReadyAsync(FakeClassifier.Model(fake), Loopback() with { MaxBodyBytes = 256 * 1024 });
+        using var client = Client(server);
+
+        var (status, json, _) = await PostAsync(client, path, Raw(body, contentType));
+        Assert.Equal(expected, status);
+        Assert.Contains(message, json.GetProperty("error").GetString());
+        fake.ClearHistory();
+
+        var (after, answer, _) = await PostAsync(client, "/v1/predict", Raw(Png(28, 1), "image/png"));
+        Assert.Equal(HttpStatusCode.OK, after);
+        Assert.StartsWith("brightness", answer.GetProperty("top")[0].GetProperty("name").GetString());
+        Assert.Equal([1], fake.BatchSizes);   // the refused upload never reached the model
+    }
+
+    [Fact]
+    public async Task A_chunked_body_over_the_limit_gets_413_without_a_content_length()
+    {
+        await using var server = await StartReadyAsync(FakeClassifier.Model(new FakeClassifier()), Loopback() with { MaxBodyBytes = 64 * 1024 });
+        using var client = Client(server);
+        var content = new StreamContent(new UnknownLengthStream(new byte[200 * 1024]));
+        content.Headers.ContentType = new("image/png");
+        var (status, json, response) = await PostAsync(client, "/v1/predict", content);
+        Assert.Null(response.RequestMessage!.Content!.Headers.ContentLength);
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, status);
+        Assert.Contains("over the limit", json.GetProperty("error").GetString());
+    }
+
+    /// <summary>A stream that hides its length, so HttpClient sends it chunked.</summary>
+    sealed class UnknownLengthStream(byte[] data) : MemoryStream(data)
+    {
+        public override bool CanSeek => false;
+    }
+
+    [Fact]
+    public async Task Readyz_says_503_until_the_warm_up_ran_and_predict_is_refused_meanwhile()
+    {
+        var fake = new FakeClassifier(held: true);   // the warm-up waits at the gate
+        await using var server = await InferenceServer.StartAsync(FakeClassifier.Model(fake), Loopback());
+        using var client = Client(server);
+
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/healthz")).StatusCode);
+        var notReady = await client.GetAsync("/readyz");
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, notReady.StatusCode);
+        Assert.Contains("warming up", await notReady.Content.ReadAsStringAsync());
+        var (status, json, response) = await PostAsync(client, "/v1/predict", Raw(Png(8, 1), "image/png"));
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, status);
+        Assert.Equal("1", response.Headers.RetryAfter!.ToString());
+        Assert.Contains("warming up", json.GetProperty("error").GetString());
+
+        fake.Release();
+        HttpStatusCode ready = HttpStatusCode.ServiceUnavailable;
+        for (int i = 0; i < 500 && ready != HttpStatusCode.OK; i++)
+        {
+            await Task.Delay(10);
+            ready = (await client.GetAsync("/readyz")).StatusCode;
+        }
+        Assert.Equal(HttpStatusCode.OK, ready);
+        Assert.Equal([1, 8], fake.BatchSizes);   // warm-up: one image, then a full batch
+    }
+
+    [Fact]
+    public async Task Overload_beyond_the_queue_gets_503_with_retry_after_and_the_accepted_requests_complete()
+    {
+        var fake = new FakeClassifier();
+        var batching = new MicroBatcherOptions { MaxBatch = 1, QueueCapacity = 2 };
+        await using var server = await StartReadyAsync(FakeClassifier.Model(fake), Loopback(batching));
+        using var client = Client(server);
+        fake.Hold();
+        fake.ClearHistory();
+
+        var accepted = new List<Task<(HttpStatusCode, JsonElement, HttpResponseMessage)>>();
+        for (int i = 0; i < 3; i++)
+        {
+            accepted.Add(PostAsync(client, "/v1/predict", Raw(Png(8, i), "image/png")));
+            for (int t = 0; t < 1000 && server.InFlight < i + 1; t++) await Task.Delay(10);   // one worker busy, then two waiting
+            Assert.Equal(i + 1, server.InFlight);
+        }
+        var (status, json, response) = await PostAsync(client, "/v1/predict", Raw(Png(8, 9), "image/png"));
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, status);
+        Assert.Equal("1", response.Headers.RetryAfter!.ToString());
+        Assert.Contains("queue is full", json.GetProperty("error").GetString());
+
+        fake.Release();
+        foreach (var request in accepted) Assert.Equal(HttpStatusCode.OK, (await request).Item1);
+        Assert.Equal([1, 1, 1], fake.BatchSizes);
+    }
+
+    [Fact]
+    public async Task A_request_past_the_timeout_gets_503_and_the_server_recovers()
+    {
+        var fake = new FakeClassifier { Delay = TimeSpan.FromMilliseconds(600) };
+        var batching = new MicroBatcherOptions { Timeout = TimeSpan.FromMilliseconds(200) };
+        await using var server = await StartReadyAsync(FakeClassifier.Model(fake), Loopback(batching));
+        using var client = Client(server);
+        var (status, json, _) = await PostAsync(client, "/v1/predict", Raw(Png(8, 1), "image/png"));
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, status);
+        Assert.Contains("no result within 200 ms", json.GetProperty("error").GetString());
+    }
+
+    [Fact]
+    public async Task Metrics_are_valid_prometheus_text_counting_requests_by_status_and_batches()
+    {
+        var fake = new FakeClassifier();
+        await using var server = await StartReadyAsync(FakeClassifier.Model(fake), Loopback());
+        using var client = Client(server);
+        for (int i = 0; i < 3; i++) Assert.Equal(HttpStatusCode.OK, (await PostAsync(client, "/v1/predict", Raw(Png(8, i), "image/png"))).Status);
+        Assert.Equal(HttpStatusCode.UnsupportedMediaType, (await PostAsync(client, "/v1/predict", Raw([1], "text/plain"))).Status);
+        Assert.Equal(HttpStatusCode.OK, (await PostAsync(client, "/v1/predict/batch", Form((Png(8, 1), "a.png"), (Png(8, 2), "b.png")))).Status);
+
+        var response = await client.GetAsync("/metrics");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.StartsWith("text/plain", response.Content.Headers.ContentType!.MediaType);
+        var samples = PrometheusText.Parse(await response.Content.ReadAsStringAsync());
+
+        Assert.Equal(3, PrometheusText.Sum(samples, "http_requests_received_total", ("code", "200"), ("endpoint", "/v1/predict")));
+        Assert.Equal(1, PrometheusText.Sum(samples, "http_requests_received_total", ("code", "415")));
+        Assert.Equal(1, PrometheusText.Sum(samples, "http_requests_received_total", ("code", "200"), ("endpoint", "/v1/predict/batch")));
+        Assert.Equal(5, PrometheusText.Sum(samples, "http_request_duration_seconds_count", ("method", "POST")));
+        Assert.Equal(1, PrometheusText.Sum(samples, "parnet_rejected_total", ("reason", "unsupported_media_type")));
+        // 5 images in: the batch sizes sum to 5 (warm-up runs outside the batcher and is not counted)
+        Assert.Equal(5, PrometheusText.Sum(samples, "parnet_batch_size_sum"));
+        Assert.Equal(fake.BatchSizes.Count - 2, PrometheusText.Sum(samples, "parnet_batch_size_count"));
+        Assert.Equal(0, PrometheusText.Sum(samples, "parnet_queue_depth"));
+        Assert.Single(samples, s => s.Name == "parnet_queue_depth");
+        Assert.True(PrometheusText.Sum(samples, "process_working_set_bytes") > 10_000_000);   // RSS, for the load benchmark
+    }
+
+    [Fact]
+    public async Task Stopping_answers_every_request_in_flight_then_refuses_connections()
+    {
+        var fake = new FakeClassifier();
+        var batching = new MicroBatcherOptions { MaxBatch = 2 };
+        var server = await StartReadyAsync(FakeClassifier.Model(fake), Loopback(batching));
+        using var client = Client(server);
+        fake.Hold();
+        var requests = Enumerable.Range(0, 6).Select(i => PostAsync(client, "/v1/predict", Raw(Png(8, i), "image/png"))).ToList();
+        for (int t = 0; t < 1000 && server.InFlight < 6; t++) await Task.Delay(10);
+        Assert.Equal(6, server.InFlight);
+
+        var stopping = server.StopAsync();        // what SIGTERM does (the host's console lifetime stops the application)
+        await Task.Delay(200);
+        Assert.False(stopping.IsCompleted, "stopped while requests were in flight");
+        fake.Release();
+        await stopping;
+        foreach (var request in requests)
+        {
+            var (status, json, _) = await request;
+            Assert.Equal(HttpStatusCode.OK, status);
+            Assert.StartsWith("brightness", json.GetProperty("top")[0].GetProperty("name").GetString());
+        }
+        await Assert.ThrowsAsync<HttpRequestException>(() => new HttpClient { BaseAddress = server.Address }.GetAsync("/healthz"));
+        await server.DisposeAsync();
+    }
+}

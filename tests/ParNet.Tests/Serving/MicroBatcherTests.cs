@@ -1,0 +1,192 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using ParNet.Serving;
+
+namespace ParNet.Tests.Serving;
+
+/// <summary>The micro-batcher without HTTP: a fake batch function that records its batches and can be held at a gate.</summary>
+public class MicroBatcherTests
+{
+    /// <summary>Doubles its inputs; records every batch; the first <see cref="HeldCalls"/> calls wait for <see cref="Release"/>.</summary>
+    sealed class FakeModel
+    {
+        readonly ManualResetEventSlim _gate = new(false);
+        public ConcurrentQueue<int[]> Batches { get; } = new();
+        public int HeldCalls { get; init; }
+        public SemaphoreSlim Entered { get; } = new(0);
+        int _calls;
+
+        public IReadOnlyList<int> Run(IReadOnlyList<int> inputs)
+        {
+            Batches.Enqueue(inputs.ToArray());
+            Entered.Release();
+            if (Interlocked.Increment(ref _calls) <= HeldCalls) Assert.True(_gate.Wait(TimeSpan.FromSeconds(30)), "the test never released the gate");
+            return inputs.Select(i => 2 * i).ToList();
+        }
+
+        public void Release() => _gate.Set();
+    }
+
+    static MicroBatcher<int, int> Batcher(FakeModel model, MicroBatcherOptions options, List<(int Size, TimeSpan Time)>? seen = null) =>
+        new(options, [model.Run], (size, time) => { lock (seen ?? []) seen?.Add((size, time)); });
+
+    static async Task EnteredAsync(FakeModel model) => Assert.True(await model.Entered.WaitAsync(TimeSpan.FromSeconds(10)), "the worker never ran");
+
+    [Fact]
+    public async Task Items_waiting_while_the_worker_is_busy_are_run_in_batches_of_at_most_max_batch()
+    {
+        var model = new FakeModel { HeldCalls = 1 };
+        var seen = new List<(int Size, TimeSpan Time)>();
+        await using var batcher = Batcher(model, new MicroBatcherOptions { MaxBatch = 8, MaxWait = TimeSpan.FromMilliseconds(50), QueueCapacity = 64 }, seen);
+        var first = batcher.SubmitAsync(100);
+        await EnteredAsync(model);                                   // the worker holds [100] at the gate
+        var rest = Enumerable.Range(0, 10).Select(i => batcher.SubmitAsync(i)).ToList();
+        Assert.Equal(10, batcher.QueueDepth);
+        model.Release();
+
+        Assert.Equal(200, await first);
+        Assert.Equal(Enumerable.Range(0, 10).Select(i => 2 * i), await Task.WhenAll(rest));
+        Assert.Equal([[100], [0, 1, 2, 3, 4, 5, 6, 7], [8, 9]], model.Batches.ToArray());
+        lock (seen) Assert.Equal([1, 8, 2], seen.Select(s => s.Size));
+        Assert.Equal(0, batcher.InFlight);
+    }
+
+    [Fact]
+    public async Task A_lone_item_waits_for_max_wait_and_no_longer()
+    {
+        var model = new FakeModel();
+        await using var batcher = Batcher(model, new MicroBatcherOptions { MaxBatch = 8, MaxWait = TimeSpan.FromMilliseconds(400) });
+        var clock = Stopwatch.StartNew();
+        var lone = batcher.SubmitAsync(1);
+        await Task.Delay(100);
+        Assert.False(lone.IsCompleted, "answered before max-wait: the worker did not wait for more items");
+        var second = batcher.SubmitAsync(2);                          // joins the batch that is still open
+        Assert.Equal(2, await lone);
+        Assert.Equal(4, await second);
+        Assert.InRange(clock.Elapsed, TimeSpan.FromMilliseconds(380), TimeSpan.FromSeconds(10));
+        Assert.Equal([[1, 2]], model.Batches.ToArray());
+    }
+
+    [Fact]
+    public async Task With_max_batch_1_every_item_runs_alone()
+    {
+        var model = new FakeModel { HeldCalls = 1 };
+        await using var batcher = Batcher(model, new MicroBatcherOptions { MaxBatch = 1, MaxWait = TimeSpan.FromMilliseconds(50) });
+        var first = batcher.SubmitAsync(0);
+        await EnteredAsync(model);
+        var rest = Enumerable.Range(1, 4).Select(i => batcher.SubmitAsync(i)).ToList();
+        model.Release();
+        await Task.WhenAll(rest.Append(first));
+        Assert.All(model.Batches, b => Assert.Single(b));
+        Assert.Equal(5, model.Batches.Count);
+    }
+
+    [Fact]
+    public async Task A_full_queue_refuses_at_once_and_the_accepted_items_still_complete()
+    {
+        var model = new FakeModel { HeldCalls = 1 };
+        await using var batcher = Batcher(model, new MicroBatcherOptions { MaxBatch = 1, QueueCapacity = 2 });
+        var running = batcher.SubmitAsync(1);
+        await EnteredAsync(model);
+        var queued = new[] { batcher.SubmitAsync(2), batcher.SubmitAsync(3) };
+        var refused = await Assert.ThrowsAsync<QueueFullException>(() => batcher.SubmitAsync(4));
+        Assert.Equal(2, refused.Capacity);
+        Assert.Equal(3, batcher.InFlight);
+        model.Release();
+        var results = await Task.WhenAll(queued.Prepend(running));
+        Assert.Equal(new[] { 2, 4, 6 }, results);
+        Assert.DoesNotContain(model.Batches, b => b.Contains(4));
+    }
+
+    [Fact]
+    public async Task An_item_past_its_timeout_fails_and_is_never_computed()
+    {
+        var model = new FakeModel { HeldCalls = 1 };
+        await using var batcher = Batcher(model, new MicroBatcherOptions { MaxBatch = 4, Timeout = TimeSpan.FromMilliseconds(150) });
+        var running = batcher.SubmitAsync(1);
+        await EnteredAsync(model);
+        var late = batcher.SubmitAsync(2);
+        var e = await Assert.ThrowsAsync<TimeoutException>(() => late);
+        Assert.Contains("150 ms", e.Message);
+        await Assert.ThrowsAsync<TimeoutException>(() => running);  // it too outlived its timeout, at the gate
+        model.Release();
+        Assert.Equal(8, await batcher.SubmitAsync(4));            // the worker goes on with new items
+        Assert.DoesNotContain(model.Batches, b => b.Contains(2));
+    }
+
+    [Fact]
+    public async Task A_cancelled_item_fails_with_cancellation_and_is_dropped_before_the_call()
+    {
+        var model = new FakeModel { HeldCalls = 1 };
+        await using var batcher = Batcher(model, new MicroBatcherOptions { MaxBatch = 4 });
+        var running = batcher.SubmitAsync(1);
+        await EnteredAsync(model);
+        using var cancel = new CancellationTokenSource();
+        var abandoned = batcher.SubmitAsync(2, cancel.Token);
+        var kept = batcher.SubmitAsync(3);
+        cancel.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => abandoned);
+        model.Release();
+        Assert.Equal(2, await running);
+        Assert.Equal(6, await kept);
+        Assert.Equal([[1], [3]], model.Batches.ToArray());
+    }
+
+    [Fact]
+    public async Task A_failing_batch_fails_its_items_and_the_worker_keeps_serving()
+    {
+        int calls = 0;
+        IReadOnlyList<int> Flaky(IReadOnlyList<int> inputs) =>
+            Interlocked.Increment(ref calls) == 1 ? throw new InvalidOperationException("model broke") : inputs.Select(i => -i).ToList();
+        await using var batcher = new MicroBatcher<int, int>(new MicroBatcherOptions { MaxBatch = 2 }, [Flaky]);
+        var e = await Assert.ThrowsAsync<InvalidOperationException>(() => batcher.SubmitAsync(1));
+        Assert.Equal("model broke", e.Message);
+        Assert.Equal(-5, await batcher.SubmitAsync(5));
+    }
+
+    [Fact]
+    public async Task Disposing_finishes_accepted_items_then_refuses_new_ones()
+    {
+        var model = new FakeModel { HeldCalls = 1 };
+        var batcher = Batcher(model, new MicroBatcherOptions { MaxBatch = 1 });
+        var items = Enumerable.Range(1, 3).Select(i => batcher.SubmitAsync(i)).ToList();
+        await EnteredAsync(model);
+        var disposing = batcher.DisposeAsync().AsTask();
+        await Assert.ThrowsAsync<BatcherStoppingException>(() => batcher.SubmitAsync(9));
+        Assert.False(disposing.IsCompleted);
+        model.Release();
+        await disposing;
+        var results = await Task.WhenAll(items);
+        Assert.Equal(new[] { 2, 4, 6 }, results);
+    }
+
+    [Fact]
+    public async Task Two_workers_run_batches_at_the_same_time()
+    {
+        var a = new FakeModel { HeldCalls = 1 };
+        var b = new FakeModel { HeldCalls = 1 };
+        await using var batcher = new MicroBatcher<int, int>(new MicroBatcherOptions { MaxBatch = 1 }, [a.Run, b.Run]);
+        var first = batcher.SubmitAsync(1);
+        var second = batcher.SubmitAsync(2);
+        await EnteredAsync(a);
+        await EnteredAsync(b);                                       // both held at once: two workers, not one
+        a.Release();
+        b.Release();
+        var results = await Task.WhenAll(first, second);
+        Assert.Equal(new[] { 2, 4 }, results);
+    }
+
+    [Theory]
+    [InlineData(0, 2, 64, 1000)]
+    [InlineData(8, -1, 64, 1000)]
+    [InlineData(8, 2, 0, 1000)]
+    [InlineData(8, 2, 64, 0)]
+    public void Invalid_options_are_refused(int maxBatch, int maxWaitMs, int capacity, int timeoutMs)
+    {
+        var options = new MicroBatcherOptions
+        {
+            MaxBatch = maxBatch, MaxWait = TimeSpan.FromMilliseconds(maxWaitMs), QueueCapacity = capacity, Timeout = TimeSpan.FromMilliseconds(timeoutMs),
+        };
+        Assert.Throws<ArgumentException>(() => new MicroBatcher<int, int>(options, [x => x]));
+    }
+}

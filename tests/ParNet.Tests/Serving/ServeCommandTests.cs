@@ -1,0 +1,97 @@
+using System.Net;
+using System.Net.Sockets;
+using ParNet.Tests.Cli;
+using ParNet.Tests.Export;
+using static ParNet.Tests.Serving.ServingTestSupport;
+
+namespace ParNet.Tests.Serving;
+
+/// <summary>`parnet serve` as a user runs it: a separate process, stopped with SIGTERM; and its refusals of bad options.</summary>
+public class ServeCommandTests
+{
+    [Fact]
+    public async Task Sigterm_stops_accepting_answers_what_was_accepted_and_exits_0()
+    {
+        using var folder = new ExportTempFolder();
+        string weights = TinyFashionWeights(folder);
+        using var serve = new ServeProcess("--weights", weights);
+        var address = await serve.AddressAsync();
+        using var client = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(60) };
+        for (int i = 0; i < 1000 && (await client.GetAsync("/readyz")).StatusCode != HttpStatusCode.OK; i++) await Task.Delay(20);
+
+        // four clients post in a loop, a new connection per request, until the server is gone (bounded: 2000 requests)
+        int answered = 0;
+        var statuses = new List<HttpStatusCode>();
+        var png = Png(28, 1);
+        async Task Loop()
+        {
+            for (int i = 0; i < 500; i++)
+            {
+                using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/predict") { Content = Raw(png, "image/png") };
+                request.Headers.ConnectionClose = true;
+                HttpResponseMessage response;
+                try { response = await client.SendAsync(request); }
+                catch (HttpRequestException) { return; }   // refused: the server stopped listening
+                lock (statuses) statuses.Add(response.StatusCode);
+                await response.Content.ReadAsStringAsync();
+                Interlocked.Increment(ref answered);
+            }
+        }
+        var loops = Enumerable.Range(0, 4).Select(_ => Task.Run(Loop)).ToList();
+        for (int i = 0; i < 3000 && Volatile.Read(ref answered) < 20; i++) await Task.Delay(10);
+        serve.Terminate();
+
+        Assert.Equal(0, await serve.ExitCodeAsync());
+        await Task.WhenAll(loops);
+        Assert.True(statuses.Count >= 20, $"only {statuses.Count} answers before SIGTERM");
+        Assert.All(statuses, s => Assert.Equal(HttpStatusCode.OK, s));   // nothing accepted was dropped or failed
+        Assert.Contains("parnet serve: ready", serve.Stdout);
+        Assert.Contains("parnet serve: stopped", serve.Stdout);
+        // stderr holds at most libtorch's own warnings (NNPACK on CPUs it does not support), no error of ours
+        Assert.DoesNotContain("parnet serve:", serve.Stderr);
+        Assert.DoesNotContain("   at ", serve.Stderr);
+    }
+
+    [Theory]
+    [InlineData("--max-batch", "0", "max batch must be >= 1")]
+    [InlineData("--queue-capacity", "0", "queue capacity must be >= 1")]
+    [InlineData("--timeout-ms", "0", "timeout must be > 0")]
+    [InlineData("--host", "nowhere", "host nowhere")]
+    [InlineData("--port", "70000", "port 70000")]
+    [InlineData("--workers", "0", "--workers must be >= 1")]
+    [InlineData("--threads", "0", "--threads must be >= 1")]
+    [InlineData("--engine", "tensorrt", "--engine tensorrt")]
+    public void Bad_options_are_one_line_and_exit_code_2(string option, string value, string message)
+    {
+        using var folder = new ExportTempFolder();
+        string weights = TinyFashionWeights(folder);
+        CliRunner.AssertUserError(CliRunner.Run("serve", "--weights", weights, option, value), message);
+    }
+
+    [Fact]
+    public void Without_weights_a_model_must_be_named()
+    {
+        CliRunner.AssertUserError(CliRunner.Run("serve", "--port", "0"), "without --weights, give --model NAME or --config");
+    }
+
+    [Fact]
+    public void Missing_weights_are_a_user_error()
+    {
+        CliRunner.AssertUserError(CliRunner.Run("serve", "--weights", "/no/such/weights.safetensors", "--port", "0"), "weights file not found");
+    }
+
+    [Fact]
+    public void A_port_already_in_use_is_a_user_error()
+    {
+        using var folder = new ExportTempFolder();
+        string weights = TinyFashionWeights(folder);
+        var taken = new TcpListener(IPAddress.Loopback, 0);
+        taken.Start();
+        try
+        {
+            int port = ((IPEndPoint)taken.LocalEndpoint).Port;
+            CliRunner.AssertUserError(CliRunner.Run("serve", "--weights", weights, "--port", port.ToString()), $"127.0.0.1:{port}");
+        }
+        finally { taken.Stop(); }
+    }
+}
