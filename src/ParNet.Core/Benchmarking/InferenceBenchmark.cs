@@ -1,5 +1,6 @@
 using TorchSharp;
 using ParNet.Export;
+using ParNet.Export.Quantization;
 using ParNet.Fusion;
 using ParNet.Inference;
 using ParNet.Models;
@@ -34,6 +35,8 @@ public sealed record InferenceBenchmarkOptions
     public IReadOnlyList<Device>? StreamDevices { get; init; }
     /// <summary>Also run the authors' PyTorch code and torchvision on PyTorch, in a child process after our rows (null: no).</summary>
     public PyTorchReferenceOptions? PyTorch { get; init; }
+    /// <summary>An exported .onnx (float32 or int8, e.g. from `parnet export --int8`) for the "onnx-file" row (null: no such row).</summary>
+    public string? OnnxModel { get; init; }
     /// <summary>Progress lines (variant names as they start).</summary>
     public Action<string>? Log { get; init; }
 
@@ -57,6 +60,8 @@ public sealed record InferenceBenchmarkOptions
         // a row asked for by name must not silently go missing for want of its option
         if (Only.Contains("fused-devices") && StreamDevices is null)
             throw new ArgumentException("the fused-devices row needs stream devices (--stream-devices LIST)");
+        if (Only.Contains("onnx-file") && OnnxModel is null)
+            throw new ArgumentException("the onnx-file row needs an exported model (--onnx-model FILE)");
         if (Only.Any(k => k.StartsWith("pytorch-", StringComparison.Ordinal)) && PyTorch is null)
             throw new ArgumentException("the pytorch-* rows need the authors' code (--pytorch-code DIR)");
     }
@@ -105,7 +110,7 @@ public sealed record BenchmarkReport
 public static class InferenceBenchmark
 {
     public static readonly IReadOnlyList<string> VariantKeys =
-        ["unfused", "fused", "fused-channels-last", "fused-parallel", "fused-devices", "fused-bf16", "onnx-sequential", "onnx-parallel", "resnet18", "resnet34", "resnet50",
+        ["unfused", "fused", "fused-channels-last", "fused-parallel", "fused-devices", "fused-bf16", "onnx-sequential", "onnx-parallel", "onnx-int8", "onnx-file", "resnet18", "resnet34", "resnet50",
          .. PyTorchReference.Keys];
 
     /// <summary>Multiply-adds of TorchVision's ResNets at 224x224 (torchvision's model table; scale with area).</summary>
@@ -173,6 +178,16 @@ public static class InferenceBenchmark
                         bf16.to(ScalarType.BFloat16);
                         results.Add(TimeTorch(o, "fused-bf16", $"{o.Model.Name} fused bfloat16", "TorchSharp", fusedGflop, bf16, ScalarType.BFloat16));
                     }
+                    if (Wants("onnx-int8"))
+                    {
+                        // noise calibrates the ranges: the int8 kernels' speed does not depend on them (accuracy: `parnet eval` of an --int8 export)
+                        const int calibration = 4;
+                        var int8 = Int8Exporter.ExportToBytes(fused, size, Int8Exporter.NoiseImages(o.Model, size, calibration), new Int8Options { CalibrationImages = calibration });
+                        using var engine = new OnnxRuntimeEngine(int8, new OnnxRuntimeOptions { IntraOpThreads = o.Threads });
+                        results.Add(Time(o, "onnx-int8", $"{o.Model.Name} fused int8 (QDQ), ONNX Runtime sequential", "ONNX Runtime", fusedGflop,
+                            batch => OnnxRunner(engine, batch, o),
+                            $"int8 weights per channel, uint8 activations (calibrated on {calibration} noise images), gates and head float32; {o.Threads} intra-op threads"));
+                    }
                     if (Wants("onnx-sequential") || Wants("onnx-parallel"))
                     {
                         var bytes = OnnxExporter.ExportToBytes(fused, size);
@@ -189,6 +204,8 @@ public static class InferenceBenchmark
                     }
                 }
             }
+
+            if (o.OnnxModel is not null && Wants("onnx-file")) results.Add(TimeOnnxFile(o, unfusedGflop, fusedGflop));
 
             foreach (var name in new[] { "resnet18", "resnet34", "resnet50" })
             {
@@ -219,6 +236,19 @@ public static class InferenceBenchmark
         {
             set_num_threads(previousThreads);
         }
+    }
+
+    /// <summary>The given exported model, as `parnet predict` would run it; it must be the benchmark's model at its image size.</summary>
+    static BenchmarkResult TimeOnnxFile(InferenceBenchmarkOptions o, double unfusedGflop, double fusedGflop)
+    {
+        using var engine = new OnnxRuntimeEngine(o.OnnxModel!, new OnnxRuntimeOptions { IntraOpThreads = o.Threads });
+        if (engine.Info.Model is { } stored && stored.Name != o.Model.Name)
+            throw new InvalidDataException($"{o.OnnxModel}: a {stored.Name} model; the benchmark's model is {o.Model.Name} (give --model {stored.Name})");
+        if (engine.InputShape[^1] != o.ImageSize)
+            throw new InvalidDataException($"{o.OnnxModel}: exported for {engine.InputShape[^1]}x{engine.InputShape[^1]}; the benchmark runs {o.ImageSize} (give --image-size {engine.InputShape[^1]})");
+        string kind = engine.Quantization is { } q ? q : "float32";
+        return Time(o, "onnx-file", $"{Path.GetFileName(o.OnnxModel)}, ONNX Runtime sequential", "ONNX Runtime", engine.Info.Fused == false ? unfusedGflop : fusedGflop,
+            batch => OnnxRunner(engine, batch, o), $"{kind}; {o.Threads} intra-op threads");
     }
 
     static double ResNetGflop(string name, int size) => 2 * ResNetGMacs224[name] * size * size / (224.0 * 224.0);
