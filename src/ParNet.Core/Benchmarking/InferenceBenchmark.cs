@@ -40,6 +40,16 @@ public sealed record InferenceBenchmarkOptions
     /// <summary>Progress lines (variant names as they start).</summary>
     public Action<string>? Log { get; init; }
 
+    /// <summary>The file must hold this benchmark's model at its image size, or its row would compare unlike things.</summary>
+    void CheckOnnxModel(string path)
+    {
+        using var engine = new OnnxRuntimeEngine(path);
+        if (engine.Info.Model is { } stored && stored.Name != Model.Name)
+            throw new ArgumentException($"--onnx-model {path}: a {stored.Name} model; the benchmark's model is {Model.Name} (give --model or --config for it)");
+        if (engine.InputShape[^1] != ImageSize)
+            throw new ArgumentException($"--onnx-model {path}: exported for {engine.InputShape[^1]}x{engine.InputShape[^1]}; the benchmark runs {ImageSize} (give --image-size {engine.InputShape[^1]})");
+    }
+
     /// <summary>
     /// Throws <see cref="ArgumentException"/> for values no run can use, and <see cref="NotSupportedException"/> for
     /// stream devices this process cannot use, before anything is timed.
@@ -53,6 +63,7 @@ public sealed record InferenceBenchmarkOptions
         bool wantsAuthorsParNet = Only is null || Only.Contains("pytorch-unfused") || Only.Contains("pytorch-fused");
         if (PyTorch is not null && wantsAuthorsParNet && PyTorchReference.WhyUnsupported(Model) is string why)
             throw new ArgumentException($"PyTorch reference: {why}");
+        if (OnnxModel is not null) CheckOnnxModel(OnnxModel);
         if (Only is null) return;
         var unknown = Only.Except(InferenceBenchmark.VariantKeys).ToList();
         if (unknown.Count > 0)
@@ -178,16 +189,6 @@ public static class InferenceBenchmark
                         bf16.to(ScalarType.BFloat16);
                         results.Add(TimeTorch(o, "fused-bf16", $"{o.Model.Name} fused bfloat16", "TorchSharp", fusedGflop, bf16, ScalarType.BFloat16));
                     }
-                    if (Wants("onnx-int8"))
-                    {
-                        // noise calibrates the ranges: the int8 kernels' speed does not depend on them (accuracy: `parnet eval` of an --int8 export)
-                        const int calibration = 4;
-                        var int8 = Int8Exporter.ExportToBytes(fused, size, Int8Exporter.NoiseImages(o.Model, size, calibration), new Int8Options { CalibrationImages = calibration });
-                        using var engine = new OnnxRuntimeEngine(int8, new OnnxRuntimeOptions { IntraOpThreads = o.Threads });
-                        results.Add(Time(o, "onnx-int8", $"{o.Model.Name} fused int8 (QDQ), ONNX Runtime sequential", "ONNX Runtime", fusedGflop,
-                            batch => OnnxRunner(engine, batch, o),
-                            $"int8 weights per channel, uint8 activations (calibrated on {calibration} noise images), gates and head float32; {o.Threads} intra-op threads"));
-                    }
                     if (Wants("onnx-sequential") || Wants("onnx-parallel"))
                     {
                         var bytes = OnnxExporter.ExportToBytes(fused, size);
@@ -201,6 +202,16 @@ public static class InferenceBenchmark
                                 batch => OnnxRunner(engine, batch, o),
                                 parallel ? $"ORT_PARALLEL, {o.Model.Streams} inter-op threads, {o.Threads} intra-op" : $"ORT_SEQUENTIAL, {o.Threads} intra-op threads"));
                         }
+                    }
+                    if (Wants("onnx-int8"))
+                    {
+                        // noise calibrates the ranges: the int8 kernels' speed does not depend on them (accuracy: `parnet eval` of an --int8 export)
+                        const int calibration = 4;
+                        var int8 = Int8Exporter.ExportToBytes(fused, size, Int8Exporter.NoiseImages(o.Model, size, calibration), new Int8Options { CalibrationImages = calibration });
+                        using var engine = new OnnxRuntimeEngine(int8, new OnnxRuntimeOptions { IntraOpThreads = o.Threads });
+                        results.Add(Time(o, "onnx-int8", $"{o.Model.Name} fused int8 (QDQ), ONNX Runtime sequential", "ONNX Runtime", fusedGflop,
+                            batch => OnnxRunner(engine, batch, o),
+                            $"int8 weights per channel, uint8 activations (calibrated on {calibration} noise images), gates and head float32; {o.Threads} intra-op threads"));
                     }
                 }
             }
@@ -238,14 +249,10 @@ public static class InferenceBenchmark
         }
     }
 
-    /// <summary>The given exported model, as `parnet predict` would run it; it must be the benchmark's model at its image size.</summary>
+    /// <summary>The given exported model, as `parnet predict` would run it.</summary>
     static BenchmarkResult TimeOnnxFile(InferenceBenchmarkOptions o, double unfusedGflop, double fusedGflop)
     {
-        using var engine = new OnnxRuntimeEngine(o.OnnxModel!, new OnnxRuntimeOptions { IntraOpThreads = o.Threads });
-        if (engine.Info.Model is { } stored && stored.Name != o.Model.Name)
-            throw new InvalidDataException($"{o.OnnxModel}: a {stored.Name} model; the benchmark's model is {o.Model.Name} (give --model {stored.Name})");
-        if (engine.InputShape[^1] != o.ImageSize)
-            throw new InvalidDataException($"{o.OnnxModel}: exported for {engine.InputShape[^1]}x{engine.InputShape[^1]}; the benchmark runs {o.ImageSize} (give --image-size {engine.InputShape[^1]})");
+        using var engine = new OnnxRuntimeEngine(o.OnnxModel!, new OnnxRuntimeOptions { IntraOpThreads = o.Threads });   // checked by Validate
         string kind = engine.Quantization is { } q ? q : "float32";
         return Time(o, "onnx-file", $"{Path.GetFileName(o.OnnxModel)}, ONNX Runtime sequential", "ONNX Runtime", engine.Info.Fused == false ? unfusedGflop : fusedGflop,
             batch => OnnxRunner(engine, batch, o), $"{kind}; {o.Threads} intra-op threads");
