@@ -84,7 +84,7 @@ public class Int8CliTests
         var (code, stdout, stderr) = Run(["export", "--model", "parnet_cifar_small", "--out", folder.File("m.onnx"), .. options]);
         Assert.Equal(CommandRunner.UsageExitCode, code);
         Assert.Contains(expected, stderr);
-        Assert.Single(stderr.Trim().Split('\n').Where(l => !l.Contains("warning", StringComparison.Ordinal)));
+        Assert.Single(stderr.Trim().Split('\n'), l => !l.Contains("warning", StringComparison.Ordinal));
         Assert.Equal("", stdout);
         Assert.False(File.Exists(folder.File("m.onnx")));
     }
