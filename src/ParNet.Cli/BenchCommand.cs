@@ -34,6 +34,9 @@ public sealed class BenchCommand : CliCommand
     readonly Option<string?> _pytorchFixture = CliOption.Text("--pytorch-fixture",
         "parnet_official_tiny_silu.safetensors: with --pytorch-code, check first that DIR reproduces the fixture's logits", "FILE");
 
+    readonly Option<string?> _onnxModel = CliOption.Text("--onnx-model", "adds the row \"onnx-file\": an exported .onnx of the same model " +
+        "and image size (float32 or `parnet export --int8`), run by ONNX Runtime as `parnet predict` runs it", "M.onnx");
+
     public override string Name => "bench";
     public override string Summary => "inference latency and throughput: ParNet unfused/fused/parallel/bf16/ONNX Runtime vs ResNets (quiet machines only)";
 
@@ -41,7 +44,7 @@ public sealed class BenchCommand : CliCommand
     {
         _model.AddTo(command);
         command.Add(_weights, _ema, _imageSize, _batch, _warmup, _repeats, _throughputRepeats, _threads, _only, _investigate, _waitPolicy, _out,
-                    _streamDevices, _pytorchCode, _python, _pytorchFixture);
+                    _streamDevices, _pytorchCode, _python, _pytorchFixture, _onnxModel);
     }
 
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "setenv")]
@@ -84,6 +87,8 @@ public sealed class BenchCommand : CliCommand
             throw new UsageException("--python and --pytorch-fixture go with --pytorch-code DIR");
         if (pytorchCode is not null && !Directory.Exists(pytorchCode))
             throw new UsageException($"--pytorch-code {pytorchCode}: no such folder (a checkout of github.com/imankgoyal/NonDeepNetworks)");
+        string? onnxModel = parse.GetValue(_onnxModel);
+        if (onnxModel is not null && !File.Exists(onnxModel)) throw new UsageException($"--onnx-model {onnxModel}: no such file");
         if (pytorchFixture is not null && !File.Exists(pytorchFixture))
             throw new UsageException($"--pytorch-fixture {pytorchFixture}: no such file");
 
@@ -91,7 +96,7 @@ public sealed class BenchCommand : CliCommand
         {
             Model = config, Weights = weights, WeightsPick = WeightsLoading.Pick(parse.GetValue(_ema)), ImageSize = size, Batch = batch, Warmup = warmup, Repeats = repeats,
             ThroughputRepeats = throughputRepeats, Threads = threads, Only = keys, Investigate = investigate,
-            StreamDevices = streamDevices is null ? null : ParseDevices(streamDevices),
+            StreamDevices = streamDevices is null ? null : ParseDevices(streamDevices), OnnxModel = onnxModel,
             PyTorch = pytorchCode is null ? null
                 : new PyTorchReferenceOptions { AuthorsCode = pytorchCode, Python = python ?? "/usr/bin/python3", Fixture = pytorchFixture },
             Log = line => stdout.WriteLine($"  timing {line} ..."),

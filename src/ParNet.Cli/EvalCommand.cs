@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using ParNet.Data;
+using ParNet.Inference;
 using ParNet.Models;
 using ParNet.Training;
 using static TorchSharp.torch;
@@ -74,7 +75,10 @@ public sealed class EvalCommand : CliCommand
             recipe = UsageException.Wrap(() => Recipes.Get(recipeName));
             config = _model.Build(parse, recipe, parse.GetValue(_dataset) ?? recipe.Dataset, data, givenClasses?.Length);
         }
-        string dataset = parse.GetValue(_dataset) ?? saved?.Dataset ?? recipe.Dataset;
+        // an exported .onnx (float32 or int8) runs in ONNX Runtime; its metadata names the model and the data set
+        using var onnx = weightsPath!.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase) ? OnnxEvaluation(weightsPath, parse) : null;
+        if (onnx?.Engine.Info.Model is { } exported) config = exported;
+        string dataset = parse.GetValue(_dataset) ?? saved?.Dataset ?? onnx?.Engine.Info.Dataset ?? recipe.Dataset;
         string split = parse.GetValue(_split) ?? "test";
         bool tenCrop = parse.GetValue(_tenCrop);
         int? size = parse.GetValue(_size);
@@ -93,7 +97,8 @@ public sealed class EvalCommand : CliCommand
         else if (source.ClassNames.Count != config.NumClasses)
             throw new UsageException($"the {split} data has {source.ClassNames.Count} classes, the model {config.NumClasses}");
         // --run: the checkpoint's EMA file was chosen above; --weights: --ema picks a training checkpoint's state_dict_ema
-        using var model = WeightsLoading.Load(weightsPath!, config, fused, ema: run is null && emaFlag == true).Model;
+        using var loaded = onnx is null ? WeightsLoading.Load(weightsPath!, config, fused, ema: run is null && emaFlag == true).Model : null;
+        nn.Module<Tensor, Tensor> model = (nn.Module<Tensor, Tensor>?)onnx ?? loaded!;
         var r = Evaluator.Evaluate(model, source, config.NumClasses);
 
         string suffix = (size is int n ? $"-{n}px" : "") + (tenCrop ? "-tencrop" : "") + (fused ? "-fused" : "") + (split != "test" ? "-" + split : "");
@@ -108,5 +113,14 @@ public sealed class EvalCommand : CliCommand
             stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {k,3} {(k < r.ClassNames.Count ? r.ClassNames[k] : ""),-16} {acc[k] * 100,6:F2}%"));
         stdout.WriteLine($"report: {Path.GetFullPath(outDir)} (confusion.csv, confusion.png, per_class.csv, summary.json)");
         return 0;
+    }
+
+    OnnxRuntimeModule OnnxEvaluation(string path, ParseResult parse)
+    {
+        if (parse.GetValue(_fused) || _model.Given(parse))
+            throw new UsageException("an .onnx file is evaluated as exported; do not pass --fused/--model/--config/--width");
+        if (parse.GetValue(_tenCrop) || parse.GetValue(_size) is not null)
+            throw new UsageException("an .onnx file is fixed to its exported input size: no --ten-crop or --size");
+        return new OnnxRuntimeModule(new OnnxRuntimeEngine(path, new OnnxRuntimeOptions { IntraOpThreads = parse.GetValue(_threads) ?? Environment.ProcessorCount }));
     }
 }

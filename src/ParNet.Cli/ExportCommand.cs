@@ -1,5 +1,7 @@
 using System.CommandLine;
+using ParNet.Data;
 using ParNet.Export;
+using ParNet.Export.Quantization;
 using ParNet.Models;
 
 namespace ParNet.Cli;
@@ -22,6 +24,17 @@ public sealed class ExportCommand : CliCommand
         "input side the graph is fixed to (default: the stored one, else 224 for ImageNet layouts, 32 for CIFAR)");
     readonly Option<string?> _dataset = CliOption.Text("--dataset",
         "class names and normalization to store: fashion-mnist, mnist, cifar10, cifar100, imagenet (default: the stored ones)", "NAME");
+    readonly Option<bool> _int8 = CliOption.Switch("--int8", "a statically quantized model (ONNX QDQ, run by ONNX Runtime's int8 kernels) of " +
+        "the fused network (implies --fused): convs int8 with per-channel symmetric weights, activations uint8 calibrated on " +
+        "--calibration N training images (min/max); the SSE gates and the head stay float32");
+    readonly Option<int?> _calibration = CliOption.Int("--calibration", "with --int8: training images whose activation ranges set the " +
+        "scales (the first N of the training split, in file order; a few hundred suffice)");
+    readonly Option<string?> _data = CliOption.Text("--data", "with --int8: where the calibration data set is (as for train; default: " +
+        "its standard place, e.g. /usr/share/datasets/fashion-mnist)", "DIR");
+    readonly Option<bool> _quantizeGates = CliOption.Switch("--quantize-gates", "with --int8: quantize the SSE gates' 1x1 convs too " +
+        "(default off: no time saved on a 1x1 map, and their sigmoid scales whole feature maps)");
+    readonly Option<bool> _quantizeHead = CliOption.Switch("--quantize-head", "with --int8: quantize the classifier too (default off: " +
+        "one small matrix product)");
 
     public override string Name => "export";
     public override string Summary => "write a model with its weights as ONNX (opset 17, dynamic batch)";
@@ -29,7 +42,7 @@ public sealed class ExportCommand : CliCommand
     protected override void Declare(Command command)
     {
         _model.AddTo(command);
-        command.Add(_weights, _fused, _ema, _format, _out, _imageSize, _dataset);
+        command.Add(_weights, _fused, _ema, _format, _out, _imageSize, _dataset, _int8, _calibration, _data, _quantizeGates, _quantizeHead);
     }
 
     protected override int Run(ParseResult parse, TextWriter stdout, TextWriter stderr)
@@ -37,7 +50,14 @@ public sealed class ExportCommand : CliCommand
         var config = _model.ReadOptional(parse);
         string? weights = parse.GetValue(_weights);
         string output = parse.GetValue(_out)!, format = parse.GetValue(_format)!;
-        bool fuse = parse.GetValue(_fused);
+        bool int8 = parse.GetValue(_int8);
+        bool fuse = parse.GetValue(_fused) || int8;
+        int? calibration = parse.GetValue(_calibration);
+        if (int8 && calibration is null)
+            throw new UsageException("--int8 needs --calibration N: the number of training images to calibrate the activations on");
+        if (calibration is int n && n < 1) throw new UsageException($"--calibration must be >= 1; got {n}");
+        if (!int8 && (calibration is not null || parse.Given(_data) || parse.GetValue(_quantizeGates) || parse.GetValue(_quantizeHead)))
+            throw new UsageException("--calibration, --data, --quantize-gates and --quantize-head go with --int8");
         int? size = parse.GetValue(_imageSize);
         string? dataset = parse.GetValue(_dataset);
         if (!format.Equals("onnx", StringComparison.OrdinalIgnoreCase))
@@ -65,11 +85,30 @@ public sealed class ExportCommand : CliCommand
             if (dataset is not null) info = (info with { Dataset = dataset, ClassNames = null, Mean = null, Std = null }).Completed();
             int side = size ?? info.ImageSize ?? model.Config.DefaultImageSize;
             UsageException.Wrap(() => model.CheckImageSize(side, side), "--image-size");
-            OnnxExporter.Export(model, output, side, new OnnxExportOptions { Info = info });
-            stdout.WriteLine($"exported {model.Config.Name} ({(info.Fused == true ? "fused" : "training form")}, " +
+            string form = info.Fused == true ? "fused" : "training form";
+            if (int8)
+            {
+                var options = new Int8Options { CalibrationImages = calibration!.Value, QuantizeGates = parse.GetValue(_quantizeGates), QuantizeHead = parse.GetValue(_quantizeHead) };
+                string calibrationSet = info.Dataset ?? throw new UsageException("--int8: no data set is stored with the weights; give --dataset NAME (and --data DIR) for the calibration images");
+                Int8Exporter.Export(model, output, side, CalibrationImages(calibrationSet, parse.GetValue(_data), model.Config, side, options.CalibrationImages),
+                    options, new OnnxExportOptions { Info = info });
+                form += $", int8 QDQ calibrated on {options.CalibrationImages} {calibrationSet} training images; gates {(options.QuantizeGates ? "int8" : "float32")}, head {(options.QuantizeHead ? "int8" : "float32")}";
+            }
+            else OnnxExporter.Export(model, output, side, new OnnxExportOptions { Info = info });
+            stdout.WriteLine($"exported {model.Config.Name} ({form}, " +
                              $"{model.Config.InChannels}x{side}x{side}, dynamic batch, opset {OnnxExporter.Opset}) to {output} " +
                              $"({new FileInfo(output).Length / 1e6:F1} MB)");
         }
         return 0;
+    }
+
+    /// <summary>The first <paramref name="count"/> training images, preprocessed as the deployed model sees them (the evaluation pipeline).</summary>
+    static IEnumerable<(float[] Data, long[] Shape)> CalibrationImages(string dataset, string? data, ModelConfig config, int side, int count)
+    {
+        string pipeline = dataset is "imagenet" ? "folder" : dataset;
+        var source = UsageException.Wrap(() => DataPipelines.Eval(pipeline, data, config, new AugmentationSettings { ImageSize = side },
+            new LoaderOptions { BatchSize = Math.Min(count, 64), Workers = 0 }, split: "train", size: side), "--int8 calibration");
+        if (source.Count < count) throw new UsageException($"--calibration {count}: the {dataset} training split has {source.Count} images");
+        return Int8Exporter.FirstImages(source, count);
     }
 }

@@ -1,5 +1,6 @@
 using TorchSharp;
 using ParNet.Export;
+using ParNet.Export.Quantization;
 using ParNet.Fusion;
 using ParNet.Inference;
 using ParNet.Models;
@@ -34,8 +35,20 @@ public sealed record InferenceBenchmarkOptions
     public IReadOnlyList<Device>? StreamDevices { get; init; }
     /// <summary>Also run the authors' PyTorch code and torchvision on PyTorch, in a child process after our rows (null: no).</summary>
     public PyTorchReferenceOptions? PyTorch { get; init; }
+    /// <summary>An exported .onnx (float32 or int8, e.g. from `parnet export --int8`) for the "onnx-file" row (null: no such row).</summary>
+    public string? OnnxModel { get; init; }
     /// <summary>Progress lines (variant names as they start).</summary>
     public Action<string>? Log { get; init; }
+
+    /// <summary>The file must hold this benchmark's model at its image size, or its row would compare unlike things.</summary>
+    void CheckOnnxModel(string path)
+    {
+        using var engine = new OnnxRuntimeEngine(path);
+        if (engine.Info.Model is { } stored && stored.Name != Model.Name)
+            throw new ArgumentException($"--onnx-model {path}: a {stored.Name} model; the benchmark's model is {Model.Name} (give --model or --config for it)");
+        if (engine.InputShape[^1] != ImageSize)
+            throw new ArgumentException($"--onnx-model {path}: exported for {engine.InputShape[^1]}x{engine.InputShape[^1]}; the benchmark runs {ImageSize} (give --image-size {engine.InputShape[^1]})");
+    }
 
     /// <summary>
     /// Throws <see cref="ArgumentException"/> for values no run can use, and <see cref="NotSupportedException"/> for
@@ -50,6 +63,7 @@ public sealed record InferenceBenchmarkOptions
         bool wantsAuthorsParNet = Only is null || Only.Contains("pytorch-unfused") || Only.Contains("pytorch-fused");
         if (PyTorch is not null && wantsAuthorsParNet && PyTorchReference.WhyUnsupported(Model) is string why)
             throw new ArgumentException($"PyTorch reference: {why}");
+        if (OnnxModel is not null) CheckOnnxModel(OnnxModel);
         if (Only is null) return;
         var unknown = Only.Except(InferenceBenchmark.VariantKeys).ToList();
         if (unknown.Count > 0)
@@ -57,6 +71,8 @@ public sealed record InferenceBenchmarkOptions
         // a row asked for by name must not silently go missing for want of its option
         if (Only.Contains("fused-devices") && StreamDevices is null)
             throw new ArgumentException("the fused-devices row needs stream devices (--stream-devices LIST)");
+        if (Only.Contains("onnx-file") && OnnxModel is null)
+            throw new ArgumentException("the onnx-file row needs an exported model (--onnx-model FILE)");
         if (Only.Any(k => k.StartsWith("pytorch-", StringComparison.Ordinal)) && PyTorch is null)
             throw new ArgumentException("the pytorch-* rows need the authors' code (--pytorch-code DIR)");
     }
@@ -105,7 +121,7 @@ public sealed record BenchmarkReport
 public static class InferenceBenchmark
 {
     public static readonly IReadOnlyList<string> VariantKeys =
-        ["unfused", "fused", "fused-channels-last", "fused-parallel", "fused-devices", "fused-bf16", "onnx-sequential", "onnx-parallel", "resnet18", "resnet34", "resnet50",
+        ["unfused", "fused", "fused-channels-last", "fused-parallel", "fused-devices", "fused-bf16", "onnx-sequential", "onnx-parallel", "onnx-int8", "onnx-file", "resnet18", "resnet34", "resnet50",
          .. PyTorchReference.Keys];
 
     /// <summary>Multiply-adds of TorchVision's ResNets at 224x224 (torchvision's model table; scale with area).</summary>
@@ -187,8 +203,20 @@ public static class InferenceBenchmark
                                 parallel ? $"ORT_PARALLEL, {o.Model.Streams} inter-op threads, {o.Threads} intra-op" : $"ORT_SEQUENTIAL, {o.Threads} intra-op threads"));
                         }
                     }
+                    if (Wants("onnx-int8"))
+                    {
+                        // noise calibrates the ranges: the int8 kernels' speed does not depend on them (accuracy: `parnet eval` of an --int8 export)
+                        const int calibration = 4;
+                        var int8 = Int8Exporter.ExportToBytes(fused, size, Int8Exporter.NoiseImages(o.Model, size, calibration), new Int8Options { CalibrationImages = calibration });
+                        using var engine = new OnnxRuntimeEngine(int8, new OnnxRuntimeOptions { IntraOpThreads = o.Threads });
+                        results.Add(Time(o, "onnx-int8", $"{o.Model.Name} fused int8 (QDQ), ONNX Runtime sequential", "ONNX Runtime", fusedGflop,
+                            batch => OnnxRunner(engine, batch, o),
+                            $"int8 weights per channel, uint8 activations (calibrated on {calibration} noise images), gates and head float32; {o.Threads} intra-op threads"));
+                    }
                 }
             }
+
+            if (o.OnnxModel is not null && Wants("onnx-file")) results.Add(TimeOnnxFile(o, unfusedGflop, fusedGflop));
 
             foreach (var name in new[] { "resnet18", "resnet34", "resnet50" })
             {
@@ -219,6 +247,15 @@ public static class InferenceBenchmark
         {
             set_num_threads(previousThreads);
         }
+    }
+
+    /// <summary>The given exported model, as `parnet predict` would run it.</summary>
+    static BenchmarkResult TimeOnnxFile(InferenceBenchmarkOptions o, double unfusedGflop, double fusedGflop)
+    {
+        using var engine = new OnnxRuntimeEngine(o.OnnxModel!, new OnnxRuntimeOptions { IntraOpThreads = o.Threads });   // checked by Validate
+        string kind = engine.Quantization is { } q ? q : "float32";
+        return Time(o, "onnx-file", $"{Path.GetFileName(o.OnnxModel)}, ONNX Runtime sequential", "ONNX Runtime", engine.Info.Fused == false ? unfusedGflop : fusedGflop,
+            batch => OnnxRunner(engine, batch, o), $"{kind}; {o.Threads} intra-op threads");
     }
 
     static double ResNetGflop(string name, int size) => 2 * ResNetGMacs224[name] * size * size / (224.0 * 224.0);

@@ -36,7 +36,12 @@ public static class OnnxExporter
 
     public static void Export(ImageClassifier model, string path, int imageSize, OnnxExportOptions? options = null)
     {
-        var proto = BuildModel(model, imageSize, imageSize, options);
+        Write(BuildModel(model, imageSize, imageSize, options), path);
+    }
+
+    /// <summary>Writes a ModelProto atomically: a temporary file renamed into place, none left behind on failure.</summary>
+    public static void Write(ModelProto proto, string path)
+    {
         string full = Path.GetFullPath(path);
         Directory.CreateDirectory(Path.GetDirectoryName(full)!);
         string tmp = full + ".tmp";

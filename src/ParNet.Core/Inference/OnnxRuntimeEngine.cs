@@ -68,6 +68,7 @@ public sealed class OnnxRuntimeEngine : IDisposable
         var input = _session.InputMetadata.Single();
         var output = _session.OutputMetadata.First();
         var meta = _session.ModelMetadata.CustomMetadataMap;
+        Quantization = meta.TryGetValue(ParNet.Export.Quantization.QdqQuantizer.MetadataKey, out var q) ? q : null;
         return (input.Key, output.Key, input.Value.Dimensions.Select(d => (long)d).ToArray(),
             DeploymentInfo.FromMetadata(meta.ToDictionary(kv => kv.Key, kv => kv.Value), source));
     }
@@ -78,6 +79,8 @@ public sealed class OnnxRuntimeEngine : IDisposable
     /// <summary>The declared input shape; -1 for the dynamic batch.</summary>
     public long[] InputShape { get; }
     public DeploymentInfo Info { get; }
+    /// <summary>How the model was quantized (`parnet export --int8`), or null for a float32 export.</summary>
+    public string? Quantization { get; private set; }
 
     /// <summary>Logits for a float32 batch in NCHW order.</summary>
     public (float[] Data, long[] Shape) Run(float[] input, long[] shape)

@@ -101,7 +101,7 @@ public class ExportCliTests
         Assert.False(one.Info.Fused);
     }
 
-    static void WritePng(string path, int size, Func<int, int, SKColor> pixel)
+    internal static void WritePng(string path, int size, Func<int, int, SKColor> pixel)
     {
         using var bitmap = new SKBitmap(new SKImageInfo(size, size, SKColorType.Rgba8888, SKAlphaType.Unpremul));
         for (int y = 0; y < size; y++)
@@ -113,7 +113,7 @@ public class ExportCliTests
     static SKColor Pattern(int x, int y) => new((byte)(x * 4), (byte)(y * 4), (byte)((x * y) % 256));
 
     /// <summary>Our own copy of the fixture weights with a sidecar naming the classes (predict reads it).</summary>
-    static (string Weights, string[] Names) WeightsWithSidecar(ExportTempFolder folder)
+    internal static (string Weights, string[] Names) WeightsWithSidecar(ExportTempFolder folder)
     {
         string weights = folder.File("tiny.safetensors");
         File.Copy(Fixtures.Path("parnet_official_tiny_silu.safetensors"), weights);

@@ -1,0 +1,68 @@
+using Google.Protobuf;
+using Onnx;
+using ParNet.Data;
+using ParNet.Models;
+using static TorchSharp.torch;
+
+namespace ParNet.Export.Quantization;
+
+/// <summary>
+/// `parnet export --int8`: the fused network's float32 graph (<see cref="OnnxExporter"/>), its activations calibrated
+/// on images (<see cref="ActivationCalibrator"/>), rewritten into QDQ form (<see cref="QdqQuantizer"/>). The file
+/// carries the same ParNet metadata as a float32 export plus <see cref="QdqQuantizer.MetadataKey"/>.
+/// </summary>
+public static class Int8Exporter
+{
+    /// <summary>The quantized ModelProto of a fused model traced at imageSize, calibrated on the given batches.</summary>
+    public static ModelProto Build(ImageClassifier fused, int imageSize, IEnumerable<(float[] Data, long[] Shape)> calibration,
+                                   Int8Options options, OnnxExportOptions? export = null, int intraOpThreads = 0)
+    {
+        var fp32 = OnnxExporter.BuildModel(fused, imageSize, imageSize, export);
+        if (!fp32.MetadataProps.Any(p => p.Key == DeploymentInfo.KeyFused && p.Value == "true"))
+            throw new ArgumentException($"{fused.Config.Name}: int8 export quantizes the fused network; fuse the model first");
+        var values = QdqQuantizer.ValuesToCalibrate(fp32.Graph, options);
+        var ranges = ActivationCalibrator.Calibrate(fp32, values, calibration, intraOpThreads);
+        return QdqQuantizer.Quantize(fp32, ranges, options);
+    }
+
+    public static void Export(ImageClassifier fused, string path, int imageSize, IEnumerable<(float[] Data, long[] Shape)> calibration,
+                              Int8Options options, OnnxExportOptions? export = null) =>
+        OnnxExporter.Write(Build(fused, imageSize, calibration, options, export), path);
+
+    public static byte[] ExportToBytes(ImageClassifier fused, int imageSize, IEnumerable<(float[] Data, long[] Shape)> calibration, Int8Options options) =>
+        Build(fused, imageSize, calibration, options).ToByteArray();
+
+    /// <summary>The first <paramref name="count"/> images of a source (its first epoch, in its order) as float32 batches.</summary>
+    public static IEnumerable<(float[] Data, long[] Shape)> FirstImages(IBatchSource source, int count)
+    {
+        if (count < 1) throw new ArgumentException($"calibration needs at least one image; got {count}");
+        int taken = 0;
+        foreach (var batch in source.Epoch(0))
+        {
+            using (batch)
+            {
+                long take = Math.Min(batch.Count, count - taken);
+                using var scope = NewDisposeScope();
+                var images = batch.Images.narrow(0, 0, take).to(ScalarType.Float32).contiguous();
+                yield return (images.data<float>().ToArray(), images.shape);
+                taken += (int)take;
+            }
+            if (taken >= count) yield break;
+        }
+        if (taken < count) throw new InvalidDataException($"calibration asked for {count} images; the data has {taken}");
+    }
+
+    /// <summary>Seeded normal noise in the model's input shape: for timing only (the kernels' speed does not depend on the ranges).</summary>
+    public static IEnumerable<(float[] Data, long[] Shape)> NoiseImages(ModelConfig config, int imageSize, int count, int seed = 1)
+    {
+        var random = new Random(seed);
+        long[] shape = [1, config.InChannels, imageSize, imageSize];
+        for (int i = 0; i < count; i++)
+        {
+            var data = new float[config.InChannels * imageSize * imageSize];
+            for (int j = 0; j < data.Length; j++)   // Box-Muller
+                data[j] = (float)(Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble()));
+            yield return (data, shape);
+        }
+    }
+}

@@ -1,0 +1,101 @@
+using System.Text.Json;
+using SkiaSharp;
+using ParNet.Cli;
+using ParNet.Inference;
+
+namespace ParNet.Tests.Export.Quantization;
+
+/// <summary>`parnet export --int8` end to end, and `parnet predict` on its output.</summary>
+public class Int8CliTests
+{
+    static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        var (stdout, stderr) = (new StringWriter(), new StringWriter());
+        int code = CommandRunner.Run(args, stdout, stderr);
+        return (code, stdout.ToString(), stderr.ToString());
+    }
+
+    /// <summary>An image folder DIR/train/CLASS/*.png of seeded smooth colour patterns (the calibration images).</summary>
+    static string CalibrationFolder(ExportTempFolder folder, int perClass)
+    {
+        string root = folder.File("images");
+        var random = new Random(5);
+        foreach (var label in new[] { "a", "b" })
+        {
+            string dir = Path.Combine(root, "train", label);
+            Directory.CreateDirectory(dir);
+            for (int i = 0; i < perClass; i++)
+            {
+                int fx = random.Next(1, 6), fy = random.Next(1, 6), phase = random.Next(256);
+                ExportCliTests.WritePng(Path.Combine(dir, $"{i}.png"), 64,
+                    (x, y) => new SKColor((byte)(x * fx + phase), (byte)(y * fy + phase / 2), (byte)((x + y) * (fx + fy))));
+            }
+        }
+        return root;
+    }
+
+    static List<(int Class, double Probability)> Top(string json) =>
+        JsonDocument.Parse(json).RootElement[0].GetProperty("top").EnumerateArray()
+            .Select(t => (t.GetProperty("class").GetInt32(), t.GetProperty("probability").GetDouble())).ToList();
+
+    [Fact]
+    public void Export_int8_writes_a_quantized_model_that_predict_runs_like_the_float_one()
+    {
+        using var folder = new ExportTempFolder();
+        var (weights, names) = ExportCliTests.WeightsWithSidecar(folder);
+        string images = CalibrationFolder(folder, 4), int8 = folder.File("tiny.int8.onnx"), fp32 = folder.File("tiny.onnx");
+
+        var (code, stdout, stderr) = Run("export", "--weights", weights, "--int8", "--calibration", "6", "--data", images, "--out", int8);
+        Assert.True(code == 0, stderr);
+        Assert.Contains("int8 QDQ calibrated on 6 imagenet training images", stdout);
+        (code, _, stderr) = Run("export", "--weights", weights, "--fused", "--out", fp32);
+        Assert.True(code == 0, stderr);
+
+        using (var engine = new OnnxRuntimeEngine(int8))
+        {
+            Assert.Contains("over 6 calibration images", engine.Quantization);
+            Assert.True(engine.Info.Fused);
+            Assert.Equal(names, engine.Info.ClassNames);
+        }
+        // the 3x3 convs' weights shrink 4x; the gates and the 1000-class head stay float32
+        long bytesInt8 = new FileInfo(int8).Length, bytesFp32 = new FileInfo(fp32).Length;
+        Assert.True(bytesInt8 < bytesFp32 * 3 / 4, $"int8 {bytesInt8} bytes, float32 {bytesFp32}");
+
+        string image = Path.Combine(images, "train", "a", "0.png");
+        var (codeInt8, outInt8, errInt8) = Run("predict", "--weights", int8, "--json", image);
+        var (codeFp32, outFp32, _) = Run("predict", "--weights", fp32, "--json", image);
+        Assert.True(codeInt8 == 0 && codeFp32 == 0, errInt8);
+        var (top8, top32) = (Top(outInt8), Top(outFp32));
+        Assert.Equal(top32[0].Class, top8[0].Class);
+        Assert.Equal(top32[0].Probability, top8[0].Probability, 0.02);
+        Assert.NotEqual(top32[0].Probability, top8[0].Probability);   // it did run the quantized model
+    }
+
+    [Theory]
+    [InlineData("--calibration N", "--int8")]
+    [InlineData("--calibration must be >= 1", "--int8", "--calibration", "0")]
+    [InlineData("go with --int8", "--calibration", "8")]
+    [InlineData("go with --int8", "--quantize-gates")]
+    [InlineData("give --dataset NAME", "--int8", "--calibration", "8")]   // a random initialization knows no data set
+    [InlineData("--data", "--int8", "--calibration", "8", "--dataset", "cifar10")]   // CIFAR has no standard place
+    public void Bad_int8_options_give_one_line_and_exit_code_2(string expected, params string[] options)
+    {
+        using var folder = new ExportTempFolder();
+        var (code, stdout, stderr) = Run(["export", "--model", "parnet_cifar_small", "--out", folder.File("m.onnx"), .. options]);
+        Assert.Equal(CommandRunner.UsageExitCode, code);
+        Assert.Contains(expected, stderr);
+        Assert.Single(stderr.Trim().Split('\n'), l => !l.Contains("warning", StringComparison.Ordinal));
+        Assert.Equal("", stdout);
+        Assert.False(File.Exists(folder.File("m.onnx")));
+    }
+
+    [Fact]
+    public void More_calibration_images_than_the_data_has_is_a_usage_error()
+    {
+        using var folder = new ExportTempFolder();
+        var (weights, _) = ExportCliTests.WeightsWithSidecar(folder);
+        var (code, _, stderr) = Run("export", "--weights", weights, "--int8", "--calibration", "50", "--data", CalibrationFolder(folder, 2), "--out", folder.File("m.onnx"));
+        Assert.Equal(CommandRunner.UsageExitCode, code);
+        Assert.Contains("--calibration 50: the imagenet training split has 4 images", stderr);
+    }
+}

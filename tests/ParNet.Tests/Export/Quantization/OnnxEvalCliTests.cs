@@ -1,0 +1,59 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using ParNet.Cli;
+using ParNet.Export;
+using ParNet.Models;
+using ParNet.Weights;
+
+namespace ParNet.Tests.Export.Quantization;
+
+/// <summary>`parnet eval --weights M.onnx`: an exported model (float32 or int8) scored by ONNX Runtime on the data set.</summary>
+public class OnnxEvalCliTests
+{
+    static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        var (stdout, stderr) = (new StringWriter(), new StringWriter());
+        int code = CommandRunner.Run(args, stdout, stderr);
+        return (code, stdout.ToString(), stderr.ToString());
+    }
+
+    static (double Top1, double Loss) Scores(string output)
+    {
+        var m = Regex.Match(output, @"top-1 (\d+\.\d\d)%  top-5 \d+\.\d\d%  loss (\d+\.\d+)");
+        Assert.True(m.Success, output);
+        return (double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture), double.Parse(m.Groups[2].Value, CultureInfo.InvariantCulture));
+    }
+
+    [Fact]
+    public void Eval_of_an_exported_model_scores_like_the_torch_model_and_int8_stays_near()
+    {
+        using var folder = new ExportTempFolder();
+        var config = ModelRegistry.Get("parnet_cifar_small") with { Planes = [8, 16, 32], FinalWidth = 32, BlocksPerStream = [1, 1, 1], InChannels = 1 };
+        using (var model = ModelFactory.Create(config))
+        {
+            ExportTestSupport.Randomize(model, seed: 4);
+            StateDict.Save(model, folder.File("fm.safetensors"));
+        }
+        new DeploymentInfo { Model = config, Dataset = "fashion-mnist" }.WriteSidecar(folder.File("fm.safetensors"));
+        File.WriteAllText(folder.File("fm-config.json"), config.ToJson());
+        Assert.Equal(0, Run("export", "--weights", folder.File("fm.safetensors"), "--out", folder.File("fm.onnx")).Code);
+        var (code, _, stderr) = Run("export", "--weights", folder.File("fm.safetensors"), "--int8", "--calibration", "64", "--out", folder.File("fm.int8.onnx"));
+        Assert.True(code == 0, stderr);
+
+        var torch = Run("eval", "--weights", folder.File("fm.safetensors"), "--config", folder.File("fm-config.json"), "--subset", "20", "--out", folder.File("e1"));
+        var onnx = Run("eval", "--weights", folder.File("fm.onnx"), "--subset", "20", "--out", folder.File("e2"));
+        var int8 = Run("eval", "--weights", folder.File("fm.int8.onnx"), "--subset", "20", "--out", folder.File("e3"));
+        Assert.True(torch.Code == 0 && onnx.Code == 0 && int8.Code == 0, torch.Err + onnx.Err + int8.Err);
+        Assert.Contains("fashion-mnist test (200 images", onnx.Out);   // the data set came from the file's metadata
+        var (t, o) = (Scores(torch.Out), Scores(onnx.Out));
+        Assert.Equal(t.Top1, o.Top1);
+        Assert.Equal(t.Loss, o.Loss, 3);
+        var i8 = Scores(int8.Out);
+        Assert.True(Math.Abs(i8.Loss - t.Loss) < 0.05 * t.Loss, $"int8 loss {i8.Loss}, float32 {t.Loss}");
+        Assert.True(File.Exists(Path.Combine(folder.File("e2"), "confusion.csv")));
+
+        var refused = Run("eval", "--weights", folder.File("fm.onnx"), "--fused");
+        Assert.Equal(CommandRunner.UsageExitCode, refused.Code);
+        Assert.Contains("evaluated as exported", refused.Err);
+    }
+}
