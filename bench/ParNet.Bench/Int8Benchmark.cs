@@ -35,7 +35,7 @@ public sealed class Int8Benchmark : IBenchmark
 
     static int Run(string modelName, int runs, int warmup, int size, int threads)
     {
-        Console.WriteLine($"int8 benchmark: {modelName} fused, batch 1, {size}x{size}, ONNX Runtime, {threads} intra-op threads, {warmup} warm-up + {runs} " +
+        Console.WriteLine($"int8 benchmark: {modelName} fused, batch 1, {size}x{size}, ONNX Runtime, {SuiteOption.Machine()}, {threads} intra-op threads, {warmup} warm-up + {runs} " +
                           $"interleaved rounds; {InferenceBenchmark.MachineDescription()}; load {File.ReadAllText("/proc/loadavg").Trim()}");
         var config = ModelRegistry.Get(modelName);
         TorchSharp.torch.manual_seed(0);

@@ -15,8 +15,28 @@ namespace ParNet.Tests.Packaging;
 /// repository (so none of the repository's MSBuild files reach it), restored against the packed package and run. The
 /// sample can only load libtorch on Debian 12 if the package's buildTransitive fix patched its output folder.
 /// </summary>
-public class PackageTests
+public class PackageTests(PackageTests.PackedLibrary packed) : IClassFixture<PackageTests.PackedLibrary>
 {
+    /// <summary>The library packed once for both tests, under a version of its own (no stale cached package can stand in);
+    /// that version leaves the NuGet cache again afterwards.</summary>
+    public sealed class PackedLibrary : IDisposable
+    {
+        readonly TempDirectory _dir = new();
+        public string Folder => _dir.File("packages");
+        public string Version { get; }
+
+        public PackedLibrary() => Version = Pack(Folder);
+
+        public void Dispose()
+        {
+            string cache = Environment.GetEnvironmentVariable("NUGET_PACKAGES")
+                           ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
+            string cached = Path.Combine(cache, "parnet.core", Version);
+            if (Directory.Exists(cached)) Directory.Delete(cached, recursive: true);
+            _dir.Dispose();
+        }
+    }
+
 #if DEBUG
     const string Configuration = "Debug";
 #else
@@ -33,9 +53,7 @@ public class PackageTests
     [Fact]
     public void The_package_carries_the_library_its_docs_licence_readme_font_and_the_Debian_fix()
     {
-        using var dir = new TempDirectory();
-        string version = Pack(dir.File("packages"));
-        using var package = ZipFile.OpenRead(Path.Combine(dir.File("packages"), $"ParNet.Core.{version}.nupkg"));
+        using var package = ZipFile.OpenRead(Path.Combine(packed.Folder, $"ParNet.Core.{packed.Version}.nupkg"));
         var entries = package.Entries.Select(e => e.FullName).ToHashSet();
         foreach (string expected in new[]
                  {
@@ -55,48 +73,36 @@ public class PackageTests
     public void The_sample_builds_against_the_packed_package_and_fine_tunes_through_the_public_API()
     {
         using var dir = new TempDirectory();
-        string packages = dir.File("packages"), sample = dir.File("FineTune"), run = dir.File("run");
-        string version = Pack(packages);
+        string packages = packed.Folder, version = packed.Version, sample = dir.File("FineTune"), run = dir.File("run");
         Directory.CreateDirectory(sample);
         foreach (string file in new[] { "FineTune.csproj", "Program.cs" })
             File.Copy(Path.Combine(RepositoryRoot(), "samples", "FineTune", file), Path.Combine(sample, file));
-        try
-        {
-            var build = Dotnet(sample, "build", "-c", "Release", $"-p:ParNetPackageVersion={version}",
-                               $"-p:RestoreAdditionalProjectSources={packages}");
-            Assert.True(build.Code == 0, build.Output);
+        var build = Dotnet(sample, "build", "-c", "Release", $"-p:ParNetPackageVersion={version}",
+                           $"-p:RestoreAdditionalProjectSources={packages}");
+        Assert.True(build.Code == 0, build.Output);
 
-            // restored from the package, not a project reference
-            using var assets = JsonDocument.Parse(File.ReadAllText(Path.Combine(sample, "obj", "project.assets.json")));
-            var library = assets.RootElement.GetProperty("libraries").GetProperty($"ParNet.Core/{version}");
-            Assert.Equal("package", library.GetProperty("type").GetString());
+        // restored from the package, not a project reference
+        using var assets = JsonDocument.Parse(File.ReadAllText(Path.Combine(sample, "obj", "project.assets.json")));
+        var library = assets.RootElement.GetProperty("libraries").GetProperty($"ParNet.Core/{version}");
+        Assert.Equal("package", library.GetProperty("type").GetString());
 
-            // the authors' tiny network (RGB, 1000 classes) fine-tuned to grey Fashion-MNIST, 100 images per class
-            string config = dir.File("tiny.json");
-            File.WriteAllText(config, OfficialParityTests.TinyConfig.ToJson());
-            var result = Exec(Path.Combine(sample, "bin", "Release", "net10.0", "FineTune"), sample,
-                              Fixtures.Path("parnet_official_tiny_silu.safetensors"), config, "100", "5", run);
-            Assert.True(result.Code == 0, result.Output);
-            var top1 = Regex.Match(result.Output, @"test top-1 ([0-9.]+)% on 1000 images");
-            Assert.True(top1.Success, result.Output);
-            // chance is 10%; these 5 epochs reach ~75% here, and a broken head, grey adaptation or optimizer stays far below
-            Assert.True(double.Parse(top1.Groups[1].Value, CultureInfo.InvariantCulture) > 50, result.Output);
+        // the authors' tiny network (RGB, 1000 classes) fine-tuned to grey Fashion-MNIST, 100 images per class
+        string config = dir.File("tiny.json");
+        File.WriteAllText(config, OfficialParityTests.TinyConfig.ToJson());
+        var result = Exec(Path.Combine(sample, "bin", "Release", "net10.0", "FineTune"), sample,
+                          Fixtures.Path("parnet_official_tiny_silu.safetensors"), config, "100", "5", run);
+        Assert.True(result.Code == 0, result.Output);
+        var top1 = Regex.Match(result.Output, @"test top-1 ([0-9.]+)% on 1000 images");
+        Assert.True(top1.Success, result.Output);
+        // chance is 10%; these 5 epochs reach ~75% here, and a broken head, grey adaptation or optimizer stays far below
+        Assert.True(double.Parse(top1.Groups[1].Value, CultureInfo.InvariantCulture) > 50, result.Output);
 
-            using var tuned = ModelFactory.Create(OfficialParityTests.TinyConfig with { NumClasses = 10, InChannels = 1 });
-            StateDict.Load(tuned, Path.Combine(run, "finetuned.safetensors"));   // strict: every key, every shape
-            Assert.Equal([10L, 128L], tuned.state_dict()["head.fc.weight"].shape);
-        }
-        finally
-        {
-            // the package's copy in the NuGet cache is this test's own version: leave nothing behind
-            string cache = Environment.GetEnvironmentVariable("NUGET_PACKAGES")
-                           ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
-            string cached = Path.Combine(cache, "parnet.core", version);
-            if (Directory.Exists(cached)) Directory.Delete(cached, recursive: true);
-        }
+        using var tuned = ModelFactory.Create(OfficialParityTests.TinyConfig with { NumClasses = 10, InChannels = 1 });
+        StateDict.Load(tuned, Path.Combine(run, "finetuned.safetensors"));   // strict: every key, every shape
+        Assert.Equal([10L, 128L], tuned.state_dict()["head.fc.weight"].shape);
     }
 
-    /// <summary>Packs the library as built for this test run, under a version of its own (no stale cached package can stand in).</summary>
+    /// <summary>Packs the library as built for this test run, under a new version.</summary>
     static string Pack(string output)
     {
         string version = $"0.1.0-test.{DateTime.UtcNow:yyyyMMddHHmmssfff}.{Environment.ProcessId}";
