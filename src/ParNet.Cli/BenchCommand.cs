@@ -28,6 +28,8 @@ public sealed class BenchCommand : CliCommand
     readonly Option<string?> _out = CliOption.Text("--out", "folder for bench.json, bench.md, bench.png (default results/bench, next to the other results)", "DIR");
     readonly Option<string?> _streamDevices = CliOption.Text("--stream-devices", "adds the row \"fused-devices\": one device per stream " +
         "(the paper's Table 3); GPUs need a CUDA build of TorchSharp (this one is TorchSharp-cpu: cpu,cpu,cpu runs the same code path)", "cuda:0,cuda:1,...");
+    readonly Option<string?> _cudaDevices = CliOption.Text("--cuda-devices", "the CUDA device of each stream's ONNX Runtime session in the row " +
+        "\"onnx-cuda-streams\" (default: all on device 0, a CUDA stream each); the onnx-cuda rows need a build made with -p:OnnxRuntimeGpu=true", "0,1,2");
     readonly Option<string?> _pytorchCode = CliOption.Text("--pytorch-code", "also time the authors' released PyTorch code (a checkout of " +
         "github.com/imankgoyal/NonDeepNetworks) unfused and fused, and torchvision's ResNets, on PyTorch in a child process after our rows", "DIR");
     readonly Option<string?> _python = CliOption.Text("--python", "the Python with PyTorch, with --pytorch-code (default /usr/bin/python3, where Debian's python3-torch lives)", "PATH");
@@ -44,7 +46,7 @@ public sealed class BenchCommand : CliCommand
     {
         _model.AddTo(command);
         command.Add(_weights, _ema, _imageSize, _batch, _warmup, _repeats, _throughputRepeats, _threads, _only, _investigate, _waitPolicy, _out,
-                    _streamDevices, _pytorchCode, _python, _pytorchFixture, _onnxModel);
+                    _streamDevices, _cudaDevices, _pytorchCode, _python, _pytorchFixture, _onnxModel);
     }
 
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "setenv")]
@@ -54,6 +56,15 @@ public sealed class BenchCommand : CliCommand
     {
         try { return MultiDeviceStreamExecutor.ParseDevices(spec); }
         catch (ArgumentException e) { throw new UsageException($"--stream-devices {spec}: {e.Message}"); }
+    }
+
+    static int[] ParseCudaDevices(string spec)
+    {
+        var parts = spec.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var devices = parts.Select(p => int.TryParse(p, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int d) ? d : -1).ToArray();
+        if (devices.Length == 0 || devices.Any(d => d < 0))
+            throw new UsageException($"--cuda-devices {spec}: a comma-separated list of CUDA device indices, one per stream (e.g. 0,1,2)");
+        return devices;
     }
 
     protected override int Run(ParseResult parse, TextWriter stdout, TextWriter stderr)
@@ -97,6 +108,7 @@ public sealed class BenchCommand : CliCommand
             Model = config, Weights = weights, WeightsPick = WeightsLoading.Pick(parse.GetValue(_ema)), ImageSize = size, Batch = batch, Warmup = warmup, Repeats = repeats,
             ThroughputRepeats = throughputRepeats, Threads = threads, Only = keys, Investigate = investigate,
             StreamDevices = streamDevices is null ? null : ParseDevices(streamDevices), OnnxModel = onnxModel,
+            CudaDevices = parse.GetValue(_cudaDevices) is string cudaDevices ? ParseCudaDevices(cudaDevices) : null,
             PyTorch = pytorchCode is null ? null
                 : new PyTorchReferenceOptions { AuthorsCode = pytorchCode, Python = python ?? "/usr/bin/python3", Fixture = pytorchFixture },
             Log = line => stdout.WriteLine($"  timing {line} ..."),

@@ -11,15 +11,18 @@ namespace ParNet.Cli;
 public static class PredictorLoading
 {
     public const string EngineDescription =
-        "torch or onnxruntime (weights are exported in memory first) (default: onnxruntime for an .onnx file, else torch)";
+        "torch, onnxruntime (weights are exported in memory first) or onnxruntime-cuda (the same on GPU 0, in a build made with " +
+        "-p:OnnxRuntimeGpu=true) (default: onnxruntime for an .onnx file, else torch)";
+
+    public static readonly string[] Engines = ["torch", "onnxruntime", "onnxruntime-cuda"];
 
     /// <summary>The engine asked for, or the default for these weights; a UsageException for an unknown or impossible one.</summary>
     public static string Engine(string? weights, string? requested)
     {
         bool onnxFile = weights is not null && IsOnnx(weights);
         string engine = requested ?? (onnxFile ? "onnxruntime" : "torch");
-        if (engine is not ("torch" or "onnxruntime")) throw new UsageException($"--engine {engine}: use torch or onnxruntime");
-        if (onnxFile && engine == "torch") throw new UsageException("an .onnx file runs with --engine onnxruntime");
+        if (!Engines.Contains(engine)) throw new UsageException($"--engine {engine}: use {string.Join(", ", Engines)}");
+        if (onnxFile && engine == "torch") throw new UsageException("an .onnx file runs with --engine onnxruntime or onnxruntime-cuda");
         return engine;
     }
 
@@ -33,6 +36,12 @@ public static class PredictorLoading
     public static ImagePredictor Open(string? weights, ModelConfig? config, string engine, bool fuse, bool ema, int? size,
                                       OnnxRuntimeOptions? onnx = null)
     {
+        if (engine == "onnxruntime-cuda")
+        {
+            try { OnnxRuntimeOptions.CheckCuda(0); }
+            catch (NotSupportedException e) { throw new UsageException($"--engine onnxruntime-cuda: {e.Message}"); }
+            onnx = (onnx ?? new()) with { CudaDevice = 0 };
+        }
         if (weights is not null && IsOnnx(weights)) return ImagePredictor.FromOnnx(weights, config, onnx);
         var (model, info) = weights is not null ? Loaded(weights, config, fuse, ema) : RandomlyInitialized(config, fuse);
         if (engine == "torch") return ImagePredictor.ForTorch(model, info);

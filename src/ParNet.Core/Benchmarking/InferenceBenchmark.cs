@@ -1,3 +1,4 @@
+using Google.Protobuf;
 using TorchSharp;
 using ParNet.Export;
 using ParNet.Export.Quantization;
@@ -33,6 +34,9 @@ public sealed record InferenceBenchmarkOptions
     public bool Investigate { get; init; }
     /// <summary>One device per stream for the "fused-devices" row (null: no such row). See <see cref="MultiDeviceStreamExecutor"/>.</summary>
     public IReadOnlyList<Device>? StreamDevices { get; init; }
+    /// <summary>CUDA device of each stream's session in the "onnx-cuda-streams" row (null: every stream on device 0, each
+    /// session with its own CUDA stream).</summary>
+    public IReadOnlyList<int>? CudaDevices { get; init; }
     /// <summary>Also run the authors' PyTorch code and torchvision on PyTorch, in a child process after our rows (null: no).</summary>
     public PyTorchReferenceOptions? PyTorch { get; init; }
     /// <summary>An exported .onnx (float32 or int8, e.g. from `parnet export --int8`) for the "onnx-file" row (null: no such row).</summary>
@@ -73,6 +77,13 @@ public sealed record InferenceBenchmarkOptions
             throw new ArgumentException("the fused-devices row needs stream devices (--stream-devices LIST)");
         if (Only.Contains("onnx-file") && OnnxModel is null)
             throw new ArgumentException("the onnx-file row needs an exported model (--onnx-model FILE)");
+        foreach (var key in InferenceBenchmark.CudaKeys.Where(Only.Contains))
+        {
+            try { foreach (int device in CudaDevices ?? [0]) OnnxRuntimeOptions.CheckCuda(device); }
+            catch (NotSupportedException e) { throw new ArgumentException($"the {key} row: {e.Message}", e); }
+        }
+        if (CudaDevices is { } devices && devices.Count != Model.Streams)
+            throw new ArgumentException($"{Model.Name} has {Model.Streams} streams; got {devices.Count} CUDA device(s): one per stream");
         if (Only.Any(k => k.StartsWith("pytorch-", StringComparison.Ordinal)) && PyTorch is null)
             throw new ArgumentException("the pytorch-* rows need the authors' code (--pytorch-code DIR)");
     }
@@ -121,8 +132,12 @@ public sealed record BenchmarkReport
 public static class InferenceBenchmark
 {
     public static readonly IReadOnlyList<string> VariantKeys =
-        ["unfused", "fused", "fused-channels-last", "fused-parallel", "fused-devices", "fused-bf16", "onnx-sequential", "onnx-parallel", "onnx-int8", "onnx-file", "resnet18", "resnet34", "resnet50",
+        ["unfused", "fused", "fused-channels-last", "fused-parallel", "fused-devices", "fused-bf16", "onnx-sequential", "onnx-parallel", "onnx-streams", "onnx-int8", "onnx-file", "onnx-cuda", "onnx-cuda-streams", "resnet18", "resnet34", "resnet50",
          .. PyTorchReference.Keys];
+
+    /// <summary>Rows that need ONNX Runtime's CUDA execution provider (a build with -p:OnnxRuntimeGpu=true): run when asked
+    /// for by name, or by default where the provider is present.</summary>
+    public static readonly IReadOnlyList<string> CudaKeys = ["onnx-cuda", "onnx-cuda-streams"];
 
     /// <summary>Multiply-adds of TorchVision's ResNets at 224x224 (torchvision's model table; scale with area).</summary>
     static readonly Dictionary<string, double> ResNetGMacs224 = new() { ["resnet18"] = 1.814, ["resnet34"] = 3.664, ["resnet50"] = 4.089 };
@@ -137,7 +152,7 @@ public static class InferenceBenchmark
         set_num_threads(o.Threads);
         try
         {
-            bool Wants(string key) => o.Only is null || o.Only.Contains(key);
+            bool Wants(string key) => o.Only is null ? !CudaKeys.Contains(key) || OnnxRuntimeOptions.CudaAvailable : o.Only.Contains(key);
             var results = new List<BenchmarkResult>();
             var notes = new List<string>();
             double unfusedGflop = 0, fusedGflop = 0;
@@ -199,10 +214,12 @@ public static class InferenceBenchmark
                             var options = new OnnxRuntimeOptions { IntraOpThreads = o.Threads, Parallel = parallel, InterOpThreads = parallel ? o.Model.Streams : 0 };
                             using var engine = new OnnxRuntimeEngine(bytes, options);
                             results.Add(Time(o, key, $"{o.Model.Name} fused, ONNX Runtime {(parallel ? "parallel" : "sequential")}", "ONNX Runtime", fusedGflop,
-                                batch => OnnxRunner(engine, batch, o),
+                                batch => OnnxRunner(engine.Run, batch, o),
                                 parallel ? $"ORT_PARALLEL, {o.Model.Streams} inter-op threads, {o.Threads} intra-op" : $"ORT_SEQUENTIAL, {o.Threads} intra-op threads"));
                         }
                     }
+                    if (Wants("onnx-streams") || Wants("onnx-cuda") || Wants("onnx-cuda-streams"))
+                        results.AddRange(TimeOnnxStreams(o, fused, size, fusedGflop, Wants));
                     if (Wants("onnx-int8"))
                     {
                         // noise calibrates the ranges: the int8 kernels' speed does not depend on them (accuracy: `parnet eval` of an --int8 export)
@@ -210,7 +227,7 @@ public static class InferenceBenchmark
                         var int8 = Int8Exporter.ExportToBytes(fused, size, Int8Exporter.NoiseImages(o.Model, size, calibration), new Int8Options { CalibrationImages = calibration });
                         using var engine = new OnnxRuntimeEngine(int8, new OnnxRuntimeOptions { IntraOpThreads = o.Threads });
                         results.Add(Time(o, "onnx-int8", $"{o.Model.Name} fused int8 (QDQ), ONNX Runtime sequential", "ONNX Runtime", fusedGflop,
-                            batch => OnnxRunner(engine, batch, o),
+                            batch => OnnxRunner(engine.Run, batch, o),
                             $"int8 weights per channel, uint8 activations (calibrated on {calibration} noise images), gates and head float32; {o.Threads} intra-op threads"));
                     }
                 }
@@ -255,7 +272,40 @@ public static class InferenceBenchmark
         using var engine = new OnnxRuntimeEngine(o.OnnxModel!, new OnnxRuntimeOptions { IntraOpThreads = o.Threads });   // checked by Validate
         string kind = engine.Quantization is { } q ? q : "float32";
         return Time(o, "onnx-file", $"{Path.GetFileName(o.OnnxModel)}, ONNX Runtime sequential", "ONNX Runtime", engine.Info.Fused == false ? unfusedGflop : fusedGflop,
-            batch => OnnxRunner(engine, batch, o), $"{kind}; {o.Threads} intra-op threads");
+            batch => OnnxRunner(engine.Run, batch, o), $"{kind}; {o.Threads} intra-op threads");
+    }
+
+    /// <summary>
+    /// The paper's Table 3 in ONNX Runtime (<see cref="OnnxStreamParallelEngine"/>): one session per stream, all at once, on
+    /// the CPU ("onnx-streams", the threads shared out) and on CUDA ("onnx-cuda-streams", one device per stream from
+    /// <see cref="InferenceBenchmarkOptions.CudaDevices"/>), with the whole graph on CUDA device 0 ("onnx-cuda") beside it.
+    /// </summary>
+    static IEnumerable<BenchmarkResult> TimeOnnxStreams(InferenceBenchmarkOptions o, ParNetModel model, int size, double gflop, Func<string, bool> wants)
+    {
+        int streams = o.Model.Streams, perStream = Math.Max(1, o.Threads / streams);
+        var fused = OnnxExporter.BuildModel(model, size, size);
+        var partition = OnnxExporter.BuildStreamPartition(model, size, size);
+        if (wants("onnx-streams"))
+        {
+            using var engine = new OnnxStreamParallelEngine(partition, new OnnxRuntimeOptions { IntraOpThreads = o.Threads },
+                _ => new OnnxRuntimeOptions { IntraOpThreads = perStream });
+            yield return Time(o, "onnx-streams", $"{o.Model.Name} fused, ONNX Runtime, a session per stream", "ONNX Runtime", gflop,
+                batch => OnnxRunner(engine.Run, batch, o), $"{streams} stream sessions at once, {perStream} intra-op thread(s) each; values cross through host memory");
+        }
+        if (wants("onnx-cuda"))
+        {
+            using var engine = new OnnxRuntimeEngine(fused.ToByteArray(), new OnnxRuntimeOptions { CudaDevice = 0 });
+            yield return Time(o, "onnx-cuda", $"{o.Model.Name} fused, ONNX Runtime CUDA", "ONNX Runtime CUDA", gflop,
+                batch => OnnxRunner(engine.Run, batch, o), "CUDA device 0; input from and logits back to the host");
+        }
+        if (wants("onnx-cuda-streams"))
+        {
+            var devices = o.CudaDevices ?? Enumerable.Repeat(0, streams).ToArray();
+            using var engine = new OnnxStreamParallelEngine(partition, new OnnxRuntimeOptions { CudaDevice = devices[0] },
+                i => new OnnxRuntimeOptions { CudaDevice = devices[i] });
+            yield return Time(o, "onnx-cuda-streams", $"{o.Model.Name} fused, ONNX Runtime CUDA, a session per stream", "ONNX Runtime CUDA", gflop,
+                batch => OnnxRunner(engine.Run, batch, o), $"streams on CUDA devices {string.Join(", ", devices)}; values cross through host memory");
+        }
     }
 
     static double ResNetGflop(string name, int size) => 2 * ResNetGMacs224[name] * size * size / (224.0 * 224.0);
@@ -348,13 +398,13 @@ public static class InferenceBenchmark
         }, x);
     }
 
-    static (Action, IDisposable) OnnxRunner(OnnxRuntimeEngine engine, int batch, InferenceBenchmarkOptions o)
+    static (Action, IDisposable) OnnxRunner(Func<float[], long[], (float[], long[])> run, int batch, InferenceBenchmarkOptions o)
     {
         var rng = new Random(1);
         long[] shape = [batch, o.Model.InChannels, o.ImageSize, o.ImageSize];
         var data = new float[shape.Aggregate(1L, (a, b) => a * b)];
         for (int i = 0; i < data.Length; i++) data[i] = (float)(rng.NextDouble() * 2 - 1);
-        return (() => engine.Run(data, shape), new NoOwner());
+        return (() => run(data, shape), new NoOwner());
     }
 
     sealed class NoOwner : IDisposable { public void Dispose() { } }

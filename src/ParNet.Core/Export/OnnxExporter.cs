@@ -66,12 +66,29 @@ public static class OnnxExporter
         BuildModel(model, height, width, options).ToByteArray();
 
     /// <summary>The ModelProto (OnnxSharp's generated class) of a model traced at height x width.</summary>
-    public static ModelProto BuildModel(ImageClassifier model, int height, int width, OnnxExportOptions? options = null)
+    public static ModelProto BuildModel(ImageClassifier model, int height, int width, OnnxExportOptions? options = null) =>
+        BuildModel(model, height, width, options, out _);
+
+    /// <summary>A ParNet's export cut at its streams, for running each stream in its own session (<see cref="OnnxStreamPartition"/>).</summary>
+    public static OnnxStreamPartition BuildStreamPartition(ParNetModel model, int height, int width, OnnxExportOptions? options = null)
+    {
+        var whole = BuildModel(model, height, width, options, out var stageValues);
+        return OnnxStreamPartition.Split(whole, StreamBoundaries(model.Streams, stageValues));
+    }
+
+    /// <summary>Each stream's input and output value in an export: the values of the trace's stages inits.i and streams.i.</summary>
+    public static IReadOnlyList<(string Input, string Output)> StreamBoundaries(int streams, IReadOnlyDictionary<string, string> stageValues) =>
+        Enumerable.Range(0, streams).Select(i => (stageValues[$"inits.{i}"], stageValues[$"streams.{i}"])).ToList();
+
+    /// <summary>As above; <paramref name="stageValues"/>: the ONNX value name of each stage of the trace (inits.0, streams.0, ...).</summary>
+    public static ModelProto BuildModel(ImageClassifier model, int height, int width, OnnxExportOptions? options,
+                                        out IReadOnlyDictionary<string, string> stageValues)
     {
         options ??= new OnnxExportOptions();
         var graph = model.Trace(height, width);
         var builder = new GraphBuilder(options);
         builder.Build(graph);
+        stageValues = graph.Stages.ToDictionary(s => s.Stage, s => builder.ValueOf(s.Node), StringComparer.Ordinal);
 
         var input = graph.Nodes[0];
         long? batch = options.DynamicBatch ? null : options.FixedBatch;
@@ -110,6 +127,9 @@ public static class OnnxExporter
         }
 
         string In(GraphNode node, int i = 0) => _values[node.Inputs[i].Id];
+
+        /// <summary>The ONNX value a traced node became (an alias node: its input's).</summary>
+        public string ValueOf(GraphNode node) => _values[node.Id];
 
         /// <summary>Unique node names: the module's key when there is one, and the node's position.</summary>
         string OpName(GraphNode node, string op) => node.Name.Length > 0 ? $"{node.Name}/{op}_{Nodes.Count}" : $"{op}_{Nodes.Count}";

@@ -4,9 +4,37 @@ using static TorchSharp.torch;
 
 namespace ParNet.Inference;
 
-/// <summary>How ONNX Runtime runs a graph on the CPU.</summary>
+/// <summary>How ONNX Runtime runs a graph: on the CPU, or on a CUDA device.</summary>
 public sealed record OnnxRuntimeOptions
 {
+    /// <summary>
+    /// The CUDA device to run on with ONNX Runtime's CUDA execution provider; null: the CPU. Only a build against
+    /// Microsoft.ML.OnnxRuntime.Gpu.Linux has that provider (<c>dotnet build -p:OnnxRuntimeGpu=true</c>, needing CUDA 13 and
+    /// cuDNN 9 at run time; scripts/gpu-bench.sh); the default build's CPU package refuses it, and a GPU build without those
+    /// libraries fails to start it: both with <see cref="NotSupportedException"/>.
+    /// </summary>
+    public int? CudaDevice { get; init; }
+
+    /// <summary>Whether this process's ONNX Runtime has the CUDA execution provider (a GPU build).</summary>
+    public static bool CudaAvailable => OrtEnv.Instance().GetAvailableProviders().Contains("CUDAExecutionProvider");
+
+    /// <summary>Starts the CUDA execution provider on <paramref name="device"/> once, so that a missing provider or missing CUDA
+    /// libraries are reported (NotSupportedException) before any work, not in the middle of it.</summary>
+    public static void CheckCuda(int device = 0)
+    {
+        using var probe = new OnnxRuntimeOptions { CudaDevice = device }.ToSessionOptions();
+    }
+
+    /// <summary>Throws NotSupportedException, saying how to get one, where the CUDA execution provider is missing.</summary>
+    public static void RequireCuda()
+    {
+        if (CudaAvailable) return;
+        throw new NotSupportedException(
+            "ONNX Runtime's CUDA execution provider is not in this build: it references Microsoft.ML.OnnxRuntime, the CPU package " +
+            $"(providers here: {string.Join(", ", OrtEnv.Instance().GetAvailableProviders())}). On a machine with an NVIDIA GPU, CUDA 13 and " +
+            "cuDNN 9, build with `dotnet build -c Release -p:OnnxRuntimeGpu=true` (Microsoft.ML.OnnxRuntime.Gpu.Linux), as scripts/gpu-bench.sh does");
+    }
+
     /// <summary>Threads inside one operator (0: ONNX Runtime's default, one per physical core).</summary>
     public int IntraOpThreads { get; init; }
 
@@ -30,12 +58,26 @@ public sealed record OnnxRuntimeOptions
         };
         if (IntraOpThreads > 0) o.IntraOpNumThreads = IntraOpThreads;
         if (InterOpThreads > 0) o.InterOpNumThreads = InterOpThreads;
+        if (CudaDevice is int device)
+        {
+            if (device < 0) { o.Dispose(); throw new ArgumentOutOfRangeException(nameof(CudaDevice), device, "a CUDA device index is >= 0"); }
+            try { RequireCuda(); }
+            catch { o.Dispose(); throw; }
+            try { o.AppendExecutionProvider_CUDA(device); }
+            catch (OnnxRuntimeException e)
+            {
+                o.Dispose();
+                throw new NotSupportedException($"ONNX Runtime could not start its CUDA execution provider on device {device} ({e.Message.Trim()}): " +
+                    "its CUDA build loads the NVIDIA driver (libcuda.so.1), CUDA 13 (libcudart.so.13, libcublas.so.13, libcublasLt.so.13, " +
+                    "libcurand.so.10) and cuDNN 9 (libcudnn.so.9); install them or put their folder on LD_LIBRARY_PATH", e);
+            }
+        }
         return o;
     }
 }
 
 /// <summary>
-/// Runs an exported model (<see cref="OnnxExporter"/>) with ONNX Runtime on the CPU: float32 images [N, C, H, W]
+/// Runs an exported model (<see cref="OnnxExporter"/>) with ONNX Runtime (CPU, or CUDA: <see cref="OnnxRuntimeOptions.CudaDevice"/>): float32 images [N, C, H, W]
 /// in, logits [N, classes] out. The ParNet metadata of the file (class names, configuration) is in <see cref="Info"/>.
 /// One engine may be used from several threads (InferenceSession.Run is thread-safe).
 /// </summary>
