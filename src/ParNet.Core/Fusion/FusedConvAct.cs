@@ -23,7 +23,7 @@ public sealed class FusedConvAct : nn.Module<Tensor, Tensor>, ITraceable
 
     public Conv2d Reparam => rbr_reparam;
 
-    public override Tensor forward(Tensor x) => act.call(rbr_reparam.call(x));
+    public override Tensor forward(Tensor x) => act.call(Convolutions.Apply(rbr_reparam, x));
 
     public GraphNode Trace(LayerGraph g, string prefix, GraphNode x) =>
         g.Activation(_activation, g.Conv(rbr_reparam, prefix + "rbr_reparam", x));

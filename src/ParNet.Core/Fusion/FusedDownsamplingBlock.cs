@@ -39,7 +39,7 @@ public sealed class FusedDownsamplingBlock : nn.Module<Tensor, Tensor>, ITraceab
     {
         if (Stride == 2 && (x.shape[^1] % 2 != 0 || x.shape[^2] % 2 != 0))
             throw new ArgumentException($"a stride-2 block needs an even height and width; got {x.shape[^2]}x{x.shape[^1]}");
-        return act.call(rbr_reparam.call(x) * se.call(x));
+        return act.call(Convolutions.Apply(rbr_reparam, x) * se.call(x));
     }
 
     public GraphNode Trace(LayerGraph g, string prefix, GraphNode x) =>

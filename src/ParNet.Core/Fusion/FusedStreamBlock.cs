@@ -37,7 +37,7 @@ public sealed class FusedStreamBlock : nn.Module<Tensor, Tensor>, ITraceable
 
     public override Tensor forward(Tensor x)
     {
-        var y = rbr_reparam.call(x);
+        var y = Convolutions.Apply(rbr_reparam, x);
         if (rbr_identity is not null)
         {
             var identity = BatchNorms.Forward(rbr_identity, x);

@@ -11,7 +11,7 @@ public abstract class ImageClassifier : nn.Module<Tensor, Tensor>
     protected ImageClassifier(string name, ModelConfig config) : base(name)
     {
         Config = config;
-        _oneDnnCheck = new(() => (OneDnnConvolutionCheck.NeedsOneDnnOff(this, Config.InChannels, out var example), example));
+        _oneDnnCheck = new(() => (OneDnnConvolutionCheck.NeedsOneDnnOff(this, out var example), example));
     }
 
     public ModelConfig Config { get; private set; }
@@ -68,7 +68,8 @@ public abstract class ImageClassifier : nn.Module<Tensor, Tensor>
         return forward_head(forward_features(x)).MoveToOuterDisposeScope();
     }
 
-    /// <summary>Some conv width is one that libtorch's oneDNN gets wrong (see <see cref="LibTorchWorkarounds"/>).</summary>
+    /// <summary>Some conv has a width libtorch's oneDNN gets wrong and no exact path in <see cref="Convolutions"/> (see
+    /// <see cref="LibTorchWorkarounds"/>): false for every network of the registry.</summary>
     public bool NeedsOneDnnOff => _oneDnnCheck.Value.Needed;
 
     /// <summary>The first conv found with such a width, for messages.</summary>

@@ -15,14 +15,15 @@ namespace ParNet.Runtime;
 /// On AMD EPYC Zen 3 (AVX2 only; oneDNN dispatches its avx2 kernels) the same probes are exact (2026-12-02: forward
 /// C = 8, 20, 24, 40, 92, 110, 165, 200 at batch 1 and 2, relative error under 1e-6; 48 ConvBn backward passes,
 /// C = 8-110, no NaN, input gradients within 3e-7 of float64), so the defect is the AVX-512 kernels'
-/// (<see cref="MisalignedChannelDefect"/>). Where it applies, ParNet-S92 (92), XL (200) and the CIFAR medium/large
-/// widths (110, 165) would compute wrong logits, and widths like 8 or 24 could not be trained. With oneDNN off,
-/// libtorch's own convolution is exact, but 4-5x slower to train (fashion-mnist model, Zen 3). PyTorch's switch
+/// (<see cref="MisalignedChannelDefect"/>). On AVX-512 (2026-12-02, AMD EPYC family 26 model 2) the defect is the
+/// blocked NCHW path and the NHWC 1x1 kernels: oneDNN's NHWC 3x3 kernels are exact for every width tried (8-200, forward
+/// and backward), and <c>ONEDNN_MAX_CPU_ISA=AVX2</c> helps only multiples of 8. So our blocks compute every conv through
+/// <c>Models.Blocks.Convolutions</c>: a 1x1 conv with such a width as a GEMM, any other conv on a channels_last input;
+/// models keep oneDNN on (training such a width: 276 against 152 images/s with oneDNN off, fashion-mnist model at width 24).
+/// Where a conv has no exact path (another kernel size), <see cref="OneDnnEnabled"/> turns oneDNN off, process-wide, before
+/// that model runs: libtorch's own convolution is exact, 2-5x slower. PyTorch's switch
 /// `torch.backends.mkldnn.enabled` is not exposed by TorchSharp, so <see cref="OneDnnEnabled"/> calls the same
-/// libtorch function (at::Context::setUserEnabledMkldnn). Which models need it off is a question about their
-/// convolutions, answered in Models (<c>ImageClassifier.EnsureCorrectConvolutions</c>): it turns oneDNN off,
-/// process-wide, before a model that needs it runs; models whose widths are multiples of 16 keep it, and so does
-/// every model on a CPU without AVX-512.
+/// libtorch function (at::Context::setUserEnabledMkldnn); <c>ImageClassifier.EnsureCorrectConvolutions</c> decides.
 /// </summary>
 public static class LibTorchWorkarounds
 {

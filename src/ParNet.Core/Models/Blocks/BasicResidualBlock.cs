@@ -37,7 +37,7 @@ public sealed class BasicResidualBlock : nn.Module<Tensor, Tensor>, ITraceable
 
     public override Tensor forward(Tensor x)
     {
-        var residual = BatchNorms.Forward(bn2, conv2.call(act.call(BatchNorms.Forward(bn1, conv1.call(x)))));
+        var residual = BatchNorms.Forward(bn2, Convolutions.Apply(conv2, act.call(BatchNorms.Forward(bn1, Convolutions.Apply(conv1, x)))));
         return act.call(residual.add(downsample is null ? x : downsample.call(Subsample(x)), PersistentScalars.One));
     }
 

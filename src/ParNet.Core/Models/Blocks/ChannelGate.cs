@@ -18,7 +18,7 @@ public sealed class GateConv : nn.Module<Tensor, Tensor>
 
     public Conv2d Conv => conv;
 
-    public override Tensor forward(Tensor x) => conv.call(x);
+    public override Tensor forward(Tensor x) => Convolutions.Apply(conv, x);
 }
 
 /// <summary>

@@ -21,7 +21,7 @@ public sealed class ConvBn : nn.Module<Tensor, Tensor>, ITraceable
     public Conv2d Conv => conv;
     public BatchNorm2d Bn => bn;
 
-    public override Tensor forward(Tensor x) => BatchNorms.Forward(bn, conv.call(x));
+    public override Tensor forward(Tensor x) => BatchNorms.Forward(bn, Convolutions.Apply(conv, x));
 
     public GraphNode Trace(LayerGraph g, string prefix, GraphNode x) =>
         g.BatchNorm(bn, prefix + "bn", g.Conv(conv, prefix + "conv", x));
