@@ -39,7 +39,10 @@ public class DataParallelTrainingTests
             // follow a normalized 1x1 path whose batch mean is zero up to rounding, so their own norm is rounding noise
             var scale = name.EndsWith(".running_mean") ? b[name[..^"running_mean".Length] + "running_var"].sqrt() : expected;
             double rel = (a[name] - expected).norm().item<float>() / scale.norm().item<float>();
-            Assert.True(rel <= 1e-4, $"{name}: relative L2 {rel:G3} between 2 ranks x 32 (--sync-bn) and 1 x 64");
+            // 2e-3: width 8 now keeps oneDNN on (Models/Blocks/Convolutions: a GEMM for its 1x1 convs, channels_last for the
+            // rest), whose sums round differently for batches of 32 and 64: measured 1.9e-4 and 6.8e-4 at most (2026-12-02,
+            // AVX-512), against < 1e-4 with libtorch's own conv before. BN statistics of 32 instead of 64 would differ by percents.
+            Assert.True(rel <= 2e-3, $"{name}: relative L2 {rel:G3} between 2 ranks x 32 (--sync-bn) and 1 x 64");
         }
         // the weights moved: equal because both trained alike, not because neither trained
         var start = Checkpoint.ReadState(Path.Combine(dir.File("one"), "checkpoints", "last"));
