@@ -1,4 +1,3 @@
-using Google.Protobuf;
 using TorchSharp;
 using ParNet.Export;
 using ParNet.Export.Quantization;
@@ -283,25 +282,24 @@ public static class InferenceBenchmark
     static IEnumerable<BenchmarkResult> TimeOnnxStreams(InferenceBenchmarkOptions o, ParNetModel model, int size, double gflop, Func<string, bool> wants)
     {
         int streams = o.Model.Streams, perStream = Math.Max(1, o.Threads / streams);
-        var fused = OnnxExporter.BuildModel(model, size, size);
-        var partition = OnnxExporter.BuildStreamPartition(model, size, size);
+        var partition = wants("onnx-streams") || wants("onnx-cuda-streams") ? OnnxExporter.BuildStreamPartition(model, size, size) : null;
         if (wants("onnx-streams"))
         {
-            using var engine = new OnnxStreamParallelEngine(partition, new OnnxRuntimeOptions { IntraOpThreads = o.Threads },
+            using var engine = new OnnxStreamParallelEngine(partition!, new OnnxRuntimeOptions { IntraOpThreads = o.Threads },
                 _ => new OnnxRuntimeOptions { IntraOpThreads = perStream });
             yield return Time(o, "onnx-streams", $"{o.Model.Name} fused, ONNX Runtime, a session per stream", "ONNX Runtime", gflop,
                 batch => OnnxRunner(engine.Run, batch, o), $"{streams} stream sessions at once, {perStream} intra-op thread(s) each; values cross through host memory");
         }
         if (wants("onnx-cuda"))
         {
-            using var engine = new OnnxRuntimeEngine(fused.ToByteArray(), new OnnxRuntimeOptions { CudaDevice = 0 });
+            using var engine = new OnnxRuntimeEngine(OnnxExporter.ExportToBytes(model, size), new OnnxRuntimeOptions { CudaDevice = 0 });
             yield return Time(o, "onnx-cuda", $"{o.Model.Name} fused, ONNX Runtime CUDA", "ONNX Runtime CUDA", gflop,
                 batch => OnnxRunner(engine.Run, batch, o), "CUDA device 0; input from and logits back to the host");
         }
         if (wants("onnx-cuda-streams"))
         {
             var devices = o.CudaDevices ?? Enumerable.Repeat(0, streams).ToArray();
-            using var engine = new OnnxStreamParallelEngine(partition, new OnnxRuntimeOptions { CudaDevice = devices[0] },
+            using var engine = new OnnxStreamParallelEngine(partition!, new OnnxRuntimeOptions { CudaDevice = devices[0] },
                 i => new OnnxRuntimeOptions { CudaDevice = devices[i] });
             yield return Time(o, "onnx-cuda-streams", $"{o.Model.Name} fused, ONNX Runtime CUDA, a session per stream", "ONNX Runtime CUDA", gflop,
                 batch => OnnxRunner(engine.Run, batch, o), $"streams on CUDA devices {string.Join(", ", devices)}; values cross through host memory");

@@ -51,6 +51,11 @@ public sealed record OnnxRuntimeOptions
 
     public SessionOptions ToSessionOptions()
     {
+        if (CudaDevice is int cuda)   // before anything is allocated: nothing to dispose on these refusals
+        {
+            if (cuda < 0) throw new ArgumentOutOfRangeException(nameof(CudaDevice), cuda, "a CUDA device index is >= 0");
+            RequireCuda();
+        }
         var o = new SessionOptions
         {
             GraphOptimizationLevel = Optimization,
@@ -60,9 +65,6 @@ public sealed record OnnxRuntimeOptions
         if (InterOpThreads > 0) o.InterOpNumThreads = InterOpThreads;
         if (CudaDevice is int device)
         {
-            if (device < 0) { o.Dispose(); throw new ArgumentOutOfRangeException(nameof(CudaDevice), device, "a CUDA device index is >= 0"); }
-            try { RequireCuda(); }
-            catch { o.Dispose(); throw; }
             try { o.AppendExecutionProvider_CUDA(device); }
             catch (OnnxRuntimeException e)
             {

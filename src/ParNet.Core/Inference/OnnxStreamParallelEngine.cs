@@ -23,7 +23,6 @@ public sealed class OnnxStreamParallelEngine : IDisposable
     public OnnxStreamParallelEngine(OnnxStreamPartition partition, OnnxRuntimeOptions main, Func<int, OnnxRuntimeOptions> perStream)
     {
         var (entry, parts, merge) = partition.ToBytes();
-        int streams = parts.Length;
         _input = partition.Entry.Graph.Input.Single().Name;
         _output = partition.Merge.Graph.Output.Single().Name;
         var opened = new List<InferenceSession>();
@@ -38,8 +37,6 @@ public sealed class OnnxStreamParallelEngine : IDisposable
             foreach (var session in opened) session.Dispose();
             throw;
         }
-        Streams = streams;
-        StreamOptions = Enumerable.Range(0, streams).Select(perStream).ToArray();
     }
 
     static InferenceSession Open(byte[] model, OnnxRuntimeOptions options, List<InferenceSession> opened)
@@ -53,9 +50,6 @@ public sealed class OnnxStreamParallelEngine : IDisposable
         }
         catch (OnnxRuntimeException e) { throw new InvalidDataException($"ONNX Runtime cannot load a part of the stream-parallel model ({e.Message})", e); }
     }
-
-    public int Streams { get; }
-    public IReadOnlyList<OnnxRuntimeOptions> StreamOptions { get; }
 
     /// <summary>Logits for a float32 batch in NCHW order, as <see cref="OnnxRuntimeEngine.Run(float[], long[])"/>.</summary>
     public (float[] Data, long[] Shape) Run(float[] input, long[] shape)

@@ -100,9 +100,8 @@ public class LibTorchWorkaroundTests
             }
             var reference = Step(false);
             var actual = Step(true);
-            double Relative(Tensor a, Tensor r) => (a - r).norm().item<float>() / r.norm().item<float>();
             Assert.False(actual.Gradients.isnan().any().item<bool>());
-            return (Relative(actual.Logits, reference.Logits), Relative(actual.Gradients, reference.Gradients));
+            return (OfficialParityTests.RelativeL2(actual.Logits, reference.Logits), OfficialParityTests.RelativeL2(actual.Gradients, reference.Gradients));
         }
         finally { LibTorchWorkarounds.OneDnnEnabled = before; }
     }
