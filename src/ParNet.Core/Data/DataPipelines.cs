@@ -27,17 +27,22 @@ public static class DataPipelines
     /// (channel-adapted to the model), optionally randomly erased. Folders: random-resized-crop, flip, colour jitter,
     /// RandAugment, random erasing (the released ImageNet scripts).
     /// <paramref name="dataDir"/>: null finds Fashion-MNIST in its usual places; required for the others.
+    /// <paramref name="size"/> (Fashion-MNIST only): network input side, the content resized by size / side and the crop
+    /// padding with it (the resolution curve of Figure 3); null: the training side.
     /// </summary>
-    public static DataLoader Train(string dataset, string? dataDir, ModelConfig model, AugmentationSettings augmentation, LoaderOptions options)
+    public static DataLoader Train(string dataset, string? dataDir, ModelConfig model, AugmentationSettings augmentation, LoaderOptions options,
+                                   int? size = null)
     {
         var a = augmentation;
+        if (size is not null && dataset != "fashion-mnist")
+            throw new ArgumentException($"a training image size is only for fashion-mnist; {dataset} trains at its recipe's size");
         switch (dataset)
         {
             case "fashion-mnist":
             {
                 var ds = IdxReader.LoadSplit(DataLocations.ResolveFashionMnist(dataDir), train: true, DatasetInfo.FashionMnist.ClassNames);
-                int side = PipelineSteps.FashionSide(model);
-                var steps = new List<IImageTransform> { new RandomCrop(side, (side - PipelineSteps.FashionMnistSide) / 2 + a.CropPadding) };
+                int side = CheckSize(model, size ?? PipelineSteps.FashionSide(model));
+                var steps = PipelineSteps.FashionTrainCrop(model, side, a.CropPadding).ToList();
                 return Augmented(ds, DatasetInfo.FashionMnist, steps, model, a, options);
             }
             case "cifar10" or "cifar100":

@@ -37,6 +37,22 @@ public static class PipelineSteps
         return steps;
     }
 
+    /// <summary>
+    /// Fashion-MNIST training content at network side <paramref name="size"/>: the 28 px image scaled by size / <see cref="FashionSide"/>
+    /// (bicubic; not resized at the training side), zero-padded and randomly cropped to the side, shifted by up to
+    /// <paramref name="cropPadding"/> pixels at the training side (scaled with the size, so every size sees the same relative shift).
+    /// </summary>
+    public static IEnumerable<IImageTransform> FashionTrainCrop(ModelConfig model, int size, int cropPadding)
+    {
+        int side = FashionSide(model);
+        int content = (int)Math.Round((double)FashionMnistSide * size / side);
+        if ((size - content) % 2 != 0 || content > size)
+            throw new ArgumentException($"image size {size} does not hold the {content}-pixel Fashion-MNIST content centred");
+        int shift = (int)Math.Round((double)cropPadding * size / side);
+        if (content != FashionMnistSide) yield return new ResizeShortSide(content, ResampleFilter.Bicubic);
+        yield return new RandomCrop(size, (size - content) / 2 + shift);
+    }
+
     /// <summary>Normalization with the statistics of <paramref name="info"/> for a <paramref name="channels"/>-channel model.</summary>
     public static IEnumerable<IImageTransform> Normalize(DatasetInfo info, int channels) => Normalize(info.Name, info.Mean, info.Std, channels);
 

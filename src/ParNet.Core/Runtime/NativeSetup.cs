@@ -25,18 +25,30 @@ public static class NativeSetup
 
     /// <summary>
     /// TORCH_CPP_LOG_LEVEL=ERROR unless the user chose a level: libtorch logs "Could not initialize
-    /// NNPACK! Unsupported hardware" on every convolution on CPUs NNPACK does not know (AMD Zen 4 here);
-    /// harmless (oneDNN does the work) but it floods the console. Idempotent.
+    /// NNPACK! Unsupported hardware" on every convolution it does not give to oneDNN, on CPUs NNPACK does not know
+    /// (AMD Zen 3 and 4 here); harmless, but it floods the console, and a crashed test host's last words drowned in it
+    /// (vstest shows only the start of its stderr). libtorch reads the variable only in c10::initLogging, which PyTorch's
+    /// Python module calls and TorchSharp does not: it is called here. Idempotent.
     /// </summary>
     public static void Configure()
     {
         KeepFreedTensorMemoryInHeap();
-        if (OperatingSystem.IsLinux() && Environment.GetEnvironmentVariable("TORCH_CPP_LOG_LEVEL") is null)
+        if (!OperatingSystem.IsLinux() || _loggingConfigured) return;
+        _loggingConfigured = true;
+        if (Environment.GetEnvironmentVariable("TORCH_CPP_LOG_LEVEL") is null)
         {
             SetNativeEnvironment("TORCH_CPP_LOG_LEVEL", "ERROR", 0);
             Environment.SetEnvironmentVariable("TORCH_CPP_LOG_LEVEL", "ERROR");
         }
+        try { InitLibTorchLogging(); }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { }   // another libtorch build: its logging as it is
     }
+
+    static bool _loggingConfigured;
+
+    /// <summary>c10::initLogging(): sets libtorch's log level from TORCH_CPP_LOG_LEVEL (libc10.so, beside libtorch).</summary>
+    [DllImport("c10", EntryPoint = "_ZN3c1011initLoggingEv")]
+    static extern void InitLibTorchLogging();
 
     /// <summary>
     /// glibc serves every allocation above 128 KiB with a fresh mmap and returns it with munmap, so each

@@ -11,13 +11,17 @@ public sealed record StudyCell(string Name, ModelConfig Model)
     /// <summary>Where the cell sits on a curve (Figure 3: parameters, width, streams); null for a table row.</summary>
     public double? X { get; init; }
 
-    /// <summary>For a curve: which curve (width, streams).</summary>
-    public string? Series { get; init; }
+    /// <summary>For a curve: the curves this cell is a point of (width, streams, resolution; Figure 3's base network is on all three).</summary>
+    public IReadOnlyList<string> Series { get; init; } = [];
 
     /// <summary>The names of the cells whose softmax outputs this ensemble averages; empty for a trained cell.</summary>
     public IReadOnlyList<string> Members { get; init; } = [];
 
     public bool IsEnsemble => Members.Count > 0;
+
+    /// <summary>The side this cell trains and is scored at (Figure 3's resolution curve); null: the network's Fashion-MNIST
+    /// training side (32 px for the CIFAR layout).</summary>
+    public int? ImageSize { get; init; }
 
     /// <summary>Added to every seed of this cell: an ensemble's members are the same network trained from other seeds.</summary>
     public int SeedOffset { get; init; }
@@ -35,8 +39,9 @@ public sealed record Study(string Name, string PaperReference, string Descriptio
     /// <summary>The x axis of the study's chart when it is a curve (cells with <see cref="StudyCell.X"/>); null: bars.</summary>
     public string? XLabel { get; init; }
 
-    /// <summary>Plot each cell at its parameter count (thousands) instead of its <see cref="StudyCell.X"/> (Figure 3).</summary>
-    public bool XIsParameters { get; init; }
+    /// <summary>Plot each cell at its compute (GFLOPs of one image) instead of its <see cref="StudyCell.X"/> (Figure 3: width,
+    /// streams and resolution all move it, parameters do not move with resolution).</summary>
+    public bool XIsGFlops { get; init; }
 
     /// <summary>Cells that are trained (every cell but the ensembles), in grid order.</summary>
     public IEnumerable<StudyCell> TrainedCells => Cells.Where(c => !c.IsEnsemble);
@@ -48,7 +53,8 @@ public sealed record Study(string Name, string PaperReference, string Descriptio
     /// another study, or of another grid of this one, is refused rather than mixed in.</summary>
     public string GridHash()
     {
-        var text = string.Join("\n", Cells.Select(c => $"{c.Name}|{string.Join("+", c.Members)}|{c.Model.ToJson()}"));
+        var text = string.Join("\n", Cells.Select(c => $"{c.Name}|{string.Join("+", c.Members)}|{c.Model.ToJson()}" +
+                                                      (c.ImageSize is int side ? $"|{side}px" : "")));
         return Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(text)))[..16].ToLowerInvariant();
     }
 }

@@ -1,11 +1,14 @@
 using System.Globalization;
 using System.Text;
+using ParNet.Analysis;
+using ParNet.Data;
+using ParNet.Models;
 using ParNet.Training;
 
 namespace ParNet.Studies;
 
-/// <summary>One cell over its seeds: what the study's table shows.</summary>
-public sealed record CellSummary(StudyCell Cell, SeedStats Top1, long Parameters, int Depth, double FusedLatencyMs, IReadOnlyList<double> PerSeed);
+/// <summary>One cell over its seeds: what the study's table shows. <see cref="GFlops"/>: of one image at the cell's side.</summary>
+public sealed record CellSummary(StudyCell Cell, SeedStats Top1, long Parameters, int Depth, double GFlops, double FusedLatencyMs, IReadOnlyList<double> PerSeed);
 
 /// <summary>A claim with the two cells' means and its verdict.</summary>
 public sealed record ClaimResult(StudyClaim Claim, CellSummary Better, CellSummary Worse, Verdict Verdict);
@@ -16,14 +19,24 @@ public sealed record ClaimResult(StudyClaim Claim, CellSummary Better, CellSumma
 /// </summary>
 public static class StudyReport
 {
-    public static IReadOnlyList<CellSummary> Summarise(Study study, IReadOnlyList<CellRun> runs) =>
+    /// <summary>Each cell over its seeds. <paramref name="latencyMs"/>: the cells timed together (<see cref="StudyLatency"/>); null:
+    /// the median of the latencies each seed measured right after its training.</summary>
+    public static IReadOnlyList<CellSummary> Summarise(Study study, IReadOnlyList<CellRun> runs, IReadOnlyDictionary<string, double>? latencyMs = null) =>
         study.Cells.Select(c =>
         {
             var mine = runs.Where(r => r.Cell == c.Name).OrderBy(r => r.Seed).ToList();
             if (mine.Count == 0) throw new ArgumentException($"study {study.Name}: no runs of cell {c.Name}");
-            return new CellSummary(c, SeedStats.Of(mine.Select(r => r.Top1).ToList()), mine[0].Parameters, mine[0].Depth,
-                                   Median(mine.Select(r => r.FusedLatencyMs)), mine.Select(r => r.Top1).ToList());
+            return new CellSummary(c, SeedStats.Of(mine.Select(r => r.Top1).ToList()), mine[0].Parameters, mine[0].Depth, GFlops(study, c),
+                                   latencyMs?[c.Name] ?? Median(mine.Select(r => r.FusedLatencyMs)), mine.Select(r => r.Top1).ToList());
         }).ToList();
+
+    /// <summary>Compute of one image at the cell's side (an ensemble: the sum of its members').</summary>
+    static double GFlops(Study study, StudyCell cell)
+    {
+        if (cell.IsEnsemble) return cell.Members.Sum(m => GFlops(study, study.Cell(m)));
+        using var model = ModelFactory.Create(cell.Model);
+        return ModelSummary.Of(model, cell.ImageSize ?? PipelineSteps.FashionSide(cell.Model)).GFlops;
+    }
 
     public static IReadOnlyList<ClaimResult> Judge(Study study, IReadOnlyList<CellSummary> cells) =>
         study.Claims.Select(claim =>
@@ -34,20 +47,22 @@ public static class StudyReport
         }).ToList();
 
     /// <summary>Writes NAME.md, NAME.csv and NAME.png into <paramref name="directory"/>; returns the three paths.</summary>
-    public static string[] Write(Study study, StudySettings settings, IReadOnlyList<CellRun> runs, string directory, string machine, string command)
+    public static string[] Write(Study study, StudySettings settings, IReadOnlyList<CellRun> runs, IReadOnlyDictionary<string, double>? latencyMs,
+                                 string directory, string machine, string command)
     {
         Directory.CreateDirectory(directory);
-        var cells = Summarise(study, runs);
+        var cells = Summarise(study, runs, latencyMs);
         var claims = Judge(study, cells);
         string md = Path.Combine(directory, study.Name + ".md"), csv = Path.Combine(directory, study.Name + ".csv"),
                png = Path.Combine(directory, study.Name + ".png");
-        File.WriteAllText(md, Markdown(study, settings, runs, cells, claims, machine, command));
+        File.WriteAllText(md, Markdown(study, settings, runs, cells, claims, latencyMs is not null, machine, command));
         File.WriteAllText(csv, Csv(runs));
         Chart(study, cells, png);
         return [md, csv, png];
     }
 
-    static string Markdown(Study study, StudySettings s, IReadOnlyList<CellRun> runs, IReadOnlyList<CellSummary> cells, IReadOnlyList<ClaimResult> claims, string machine, string command)
+    static string Markdown(Study study, StudySettings s, IReadOnlyList<CellRun> runs, IReadOnlyList<CellSummary> cells, IReadOnlyList<ClaimResult> claims,
+                           bool latencyTogether, string machine, string command)
     {
         var sb = new StringBuilder();
         var inv = CultureInfo.InvariantCulture;
@@ -56,14 +71,17 @@ public static class StudyReport
           .Append(s.SubsetPerClass is int n ? $"{n * 10:N0} training images ({n} per class, drawn per seed)" : "all 60,000 training images")
           .Append(inv, $", scored on {(s.TestSubsetPerClass is int t ? $"{t * 10:N0}" : "all 10,000")} test images; {s.Seeds} seeds")
           .Append(s.StopAfterSteps is long steps ? $"; STOPPED AFTER {steps} STEPS PER CELL (a plumbing run, not a result)" : "")
-          .Append(". Latency: the fused network, batch 1, median of 20 in the study's process (an ensemble: the sum of its members).\n\n");
-        if (runs.Any(r => r.OneDnnOff) && runs.Any(r => !r.OneDnnOff))
+          .Append(latencyTogether
+              ? ". Latency: the fused network, batch 1, every cell timed in one process after training, in turn (median of 5 rounds of the median of 20; an ensemble: the sum of its members'). GFLOPs: one image at the cell's side.\n\n"
+              : ". Latency: the fused network, batch 1, median of 20 right after each seed's training (an ensemble: the sum of its members'). GFLOPs: one image at the cell's side.\n\n");
+        if (!latencyTogether && runs.Any(r => r.OneDnnOff) && runs.Any(r => !r.OneDnnOff))
             sb.Append("Some cells were timed with libtorch's oneDNN convolutions off (a width oneDNN computes wrongly on AVX-512 turns them off ")
               .Append("for the rest of the process, Runtime/LibTorchWorkarounds): their latencies and training times are not comparable with ")
               .Append("the others'. Accuracy is unaffected.\n\n");
-        sb.Append("| cell | parameters | depth | latency ms | top-1 % (mean +- std) | per seed |\n|---|---:|---:|---:|---:|---|\n");
+        sb.Append("| cell | side px | parameters | GFLOPs | depth | latency ms | top-1 % (mean +- std) | per seed |\n|---|---:|---:|---:|---:|---:|---:|---|\n");
         foreach (var c in cells)
-            sb.Append(inv, $"| {c.Cell.Name}{(c.Cell.IsEnsemble ? $" (softmax average of {string.Join(", ", c.Cell.Members)})" : "")} | {c.Parameters:N0} | {c.Depth} | " +
+            sb.Append(inv, $"| {c.Cell.Name}{(c.Cell.IsEnsemble ? $" (softmax average of {string.Join(", ", c.Cell.Members)})" : "")} | " +
+                           $"{c.Cell.ImageSize ?? PipelineSteps.FashionSide(c.Cell.Model)} | {c.Parameters:N0} | {c.GFlops:F4} | {c.Depth} | " +
                            $"{c.FusedLatencyMs:F2} | {Percent(c.Top1)} | {string.Join(" / ", c.PerSeed.Select(v => (v * 100).ToString("F2", inv)))} |\n");
         sb.Append(inv, $"\nVerdicts: the difference of the means against {Verdicts.Margin} standard errors of it (from the seed spread).\n\n");
         sb.Append("| the paper's claim | ours | verdict |\n|---|---|---|\n");
@@ -89,8 +107,8 @@ public static class StudyReport
         string title = $"{study.Name} ({study.PaperReference}): Fashion-MNIST top-1 %";
         if (study.XLabel is string xLabel)
         {
-            var series = cells.Where(c => c.Cell.Series is not null).GroupBy(c => c.Cell.Series!).Select((g, i) => new Charts.Series(g.Key,
-                g.Select(c => (study.XIsParameters ? c.Parameters / 1000.0 : c.Cell.X ?? 0, c.Top1.Mean * 100)).OrderBy(p => p.Item1).ToList(), Charts.Color(i))).ToList();
+            var series = cells.SelectMany(c => c.Cell.Series.Select(name => (name, c))).GroupBy(p => p.name, p => p.c).Select((g, i) => new Charts.Series(g.Key,
+                g.Select(c => (study.XIsGFlops ? c.GFlops : c.Cell.X ?? 0, c.Top1.Mean * 100)).OrderBy(p => p.Item1).ToList(), Charts.Color(i))).ToList();
             Charts.Line(path, title, xLabel, series);
             return;
         }

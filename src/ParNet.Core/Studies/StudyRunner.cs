@@ -126,9 +126,9 @@ public static class StudyRunner
             BatchSize = recipe.BatchSize, Seed = seed, Workers = 1,
             Subset = s.SubsetPerClass is int n ? Subset.PerClass(n, seed) : null,
         };
-        var train = DataPipelines.Train("fashion-mnist", s.DataDirectory, cell.Model, recipe.Augmentation(), loader);
+        var train = DataPipelines.Train("fashion-mnist", s.DataDirectory, cell.Model, recipe.Augmentation(), loader, cell.ImageSize);
         var test = DataPipelines.Eval("fashion-mnist", s.DataDirectory, cell.Model, recipe.Augmentation(),
-            loader with { BatchSize = 256, Subset = s.TestSubsetPerClass is int t ? Subset.PerClass(t, 1) : null });
+            loader with { BatchSize = 256, Subset = s.TestSubsetPerClass is int t ? Subset.PerClass(t, 1) : null }, size: cell.ImageSize);
         if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);   // an unfinished attempt: start the cell again
         Directory.CreateDirectory(dir);
 

@@ -60,6 +60,54 @@ public class DataPipelineTests
         Assert.True(shifts.Count >= 5, $"random shifts: only {shifts.Count} distinct ones identified");
     }
 
+    /// <summary>Whether <paramref name="view"/> is <paramref name="centred"/> (both side x side) moved by (dy, dx), mirrored or not,
+    /// with zero padding (normalized) where the move uncovers the border.</summary>
+    static bool IsShifted(float[] view, float[] centred, int side, int dy, int dx, bool mirrored)
+    {
+        float pad = (0f - Mean) / Std;
+        for (int y = 0; y < side; y++)
+            for (int x = 0; x < side; x++)
+            {
+                int sy = y - dy, sx = x - dx;
+                bool inside = sy >= 0 && sy < side && sx >= 0 && sx < side;
+                float expected = inside ? centred[sy * side + (mirrored ? side - 1 - sx : sx)] : pad;
+                if (Math.Abs(view[y * side + x] - expected) > 1e-5f) return false;
+            }
+        return true;
+    }
+
+    [Theory]   // Figure 3's resolution curve (study scaling): 28 px content resized to 14 / 42 px, the +-2 px shift scaled to +-1 / +-3
+    [InlineData(16, 1)]
+    [InlineData(48, 3)]
+    public void FashionMnist_training_at_another_side_is_the_evaluation_image_of_that_side_shifted_by_the_scaled_padding(int side, int shift)
+    {
+        RequireFashionMnist();
+        var augmentation = Recipes.FashionMnist.Augmentation();
+        var options = new LoaderOptions { BatchSize = 32, Seed = 5, Workers = 0, Shuffle = false };
+        var train = DataPipelines.Train("fashion-mnist", null, FashionModel, augmentation, options, size: side);
+        var eval = DataPipelines.Eval("fashion-mnist", null, FashionModel, augmentation, options, split: "train", size: side);
+        Assert.Equal((1, side, side), train.ImageShape);
+        using var trainBatch = train.Epoch(0).First();
+        using var evalBatch = eval.Epoch(0).First();
+        Assert.Equal(new long[] { 32, 1, side, side }, trainBatch.Images.shape);
+        var trained = trainBatch.Images.data<float>().ToArray();
+        var centred = evalBatch.Images.data<float>().ToArray();
+        int n = side * side;
+        var moves = new HashSet<(int, int)>();
+        for (int i = 0; i < 32; i++)
+        {
+            var view = trained.AsSpan(i * n, n).ToArray();
+            var reference = centred.AsSpan(i * n, n).ToArray();
+            var matches = (from dy in Enumerable.Range(-shift, 2 * shift + 1) from dx in Enumerable.Range(-shift, 2 * shift + 1)
+                           from m in new[] { false, true } where IsShifted(view, reference, side, dy, dx, m) select (dy, dx)).ToList();
+            Assert.True(matches.Count > 0, $"image {i} at {side} px is not the centred {side} px image shifted by at most {shift} px");
+            if (matches.Distinct().Count() == 1) moves.Add(matches[0]);
+        }
+        Assert.True(moves.Count >= 4, $"random shifts at {side} px: only {moves.Count} distinct ones identified");
+        Assert.Contains("does not hold the 21-pixel Fashion-MNIST content centred",
+            Assert.Throws<ArgumentException>(() => DataPipelines.Train("fashion-mnist", null, FashionModel, augmentation, options, size: 24)).Message);
+    }
+
     [Fact]
     public void FashionMnist_evaluation_centres_the_image_without_augmentation()
     {

@@ -68,6 +68,40 @@ public class StudyTests
     }
 
     [Fact]
+    public void The_resolution_cells_are_the_base_network_at_16_and_48_px_and_scale_its_compute_by_the_pixel_count()
+    {
+        var study = StudyCatalog.Get("scaling");
+        var runs = study.TrainedCells.Select(c => new CellRun(c.Name, 0, 0.9, ParameterMatching.Count(c.Model), 12, 1, 1)).ToList();
+        var cells = StudyReport.Summarise(study, runs).ToDictionary(c => c.Cell.Name);
+        var base16 = StudyCatalog.ParNet("base", 16);
+        foreach (var (name, side) in new[] { ("r16", 16), ("r48", 48) })
+        {
+            Assert.Equal(side, cells[name].Cell.ImageSize);
+            Assert.Equal((base16 with { Name = name }).ToJson(), cells[name].Cell.Model.ToJson());
+        }
+        Assert.Null(cells["w16"].Cell.ImageSize);   // the base network at the 32 px training side, a point of all three curves
+        Assert.Equal(3, cells["w16"].Cell.Series.Count);
+        // convolutions scale with the pixel count (1/4 and 9/4); only the classifier's few FLOPs do not
+        Assert.InRange(cells["r16"].GFlops / cells["w16"].GFlops, 0.25, 0.26);
+        Assert.InRange(cells["r48"].GFlops / cells["w16"].GFlops, 2.24, 2.25);
+        Assert.InRange(cells["w24"].GFlops / cells["w16"].GFlops, 2.0, 2.3);   // width 1.5x: about 1.5^2 the multiply-adds
+    }
+
+    [Fact]
+    public void The_latency_pass_times_every_trained_cell_and_an_ensemble_is_the_sum_of_its_members()
+    {
+        var study = StudyCatalog.Get("ensemble");
+        var latency = StudyLatency.Measure(study, rounds: 2, repeats: 2);
+        Assert.Equal(study.Cells.Select(c => c.Name).Order(), latency.Keys.Order());
+        foreach (var cell in study.TrainedCells) Assert.True(latency[cell.Name] > 0, cell.Name);
+        Assert.Equal(latency["single-1"] + latency["single-2"] + latency["single-3"], latency["ensemble"], 12);
+        // the latency column takes these, not the times measured after training
+        var runs = study.Cells.Select(c => new CellRun(c.Name, 0, 0.9, 1, 12, FusedLatencyMs: 1e6, 1)).ToList();
+        Assert.All(StudyReport.Summarise(study, runs, latency), c => Assert.Equal(latency[c.Cell.Name], c.FusedLatencyMs));
+        Assert.All(StudyReport.Summarise(study, runs), c => Assert.Equal(1e6, c.FusedLatencyMs));
+    }
+
+    [Fact]
     public void Matching_refuses_a_budget_no_width_reaches()
     {
         var e = Assert.Throws<ArgumentException>(() => ParameterMatching.Match(m => StudyCatalog.ParNet("tiny", 2 * m), 100, low: 1, high: 2));

@@ -1,0 +1,62 @@
+using ParNet.Benchmarking;
+using ParNet.Data;
+using ParNet.Fusion;
+using ParNet.Models;
+using static TorchSharp.torch;
+
+namespace ParNet.Studies;
+
+/// <summary>
+/// The latency column of a study's table: every trained cell's inference form (fused where it fuses) at batch 1, all timed
+/// in one process after training, in rounds that visit each cell in turn, so that a busy moment of the machine falls on
+/// every cell alike rather than on the one that happened to finish training then. Latency does not depend on the weights:
+/// each network is built fresh (seeded) from its configuration.
+/// </summary>
+public static class StudyLatency
+{
+    /// <summary>Median over <paramref name="rounds"/> rounds of each cell's median of <paramref name="repeats"/> calls, in ms; an
+    /// ensemble's is the sum of its members' (run one after another).</summary>
+    public static IReadOnlyDictionary<string, double> Measure(Study study, int rounds = 5, int repeats = 20)
+    {
+        if (rounds < 1 || repeats < 1) throw new ArgumentException($"rounds ({rounds}) and repeats ({repeats}) must be >= 1");
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        manual_seed(0);
+        var cells = study.TrainedCells.ToList();
+        var nets = cells.Select(c => InferenceForm(c)).ToList();
+        var medians = cells.ToDictionary(c => c.Name, _ => new List<double>());
+        try
+        {
+            for (int r = 0; r < rounds; r++)
+                for (int i = 0; i < cells.Count; i++)
+                {
+                    var (net, input) = nets[i];
+                    medians[cells[i].Name].Add(TimingStats.Measure(() => { using var s = NewDisposeScope(); net.call(input); },
+                        warmup: r == 0 ? 3 : 1, repeats).Median * 1000);
+                }
+        }
+        finally
+        {
+            foreach (var (net, _) in nets) net.Dispose();
+        }
+        var result = medians.ToDictionary(m => m.Key, m => TimingStats.Of(m.Value).Median);
+        foreach (var ensemble in study.Cells.Where(c => c.IsEnsemble))
+            result[ensemble.Name] = ensemble.Members.Sum(m => result[m]);
+        return result;
+    }
+
+    /// <summary>The cell's network in the form a study times (fused where it fuses, eval mode) and a batch-1 input at its side.</summary>
+    public static (nn.Module<Tensor, Tensor> Net, Tensor Input) InferenceForm(StudyCell cell)
+    {
+        var model = ModelFactory.Create(cell.Model);
+        nn.Module<Tensor, Tensor> net = model;
+        if (model is ParNetModel)
+        {
+            net = ParNetFuser.Fuse(model);
+            model.Dispose();
+        }
+        net.eval();
+        int side = cell.ImageSize ?? PipelineSteps.FashionSide(cell.Model);
+        return (net, randn(1, cell.Model.InChannels, side, side));
+    }
+}
