@@ -6,7 +6,6 @@ using ParNet.Distributed;
 using ParNet.Models;
 using ParNet.Runtime;
 using ParNet.Training;
-using ParNet.Weights;
 using static TorchSharp.torch;
 
 namespace ParNet.Cli;
@@ -74,7 +73,6 @@ public sealed class TrainCommand : CliCommand
     {
         var group = launch.Group;
         string? resumeDir = parse.GetValue(_resume);
-        LoadedCheckpoint? resume = null;
         RunSettings? saved = null;
         Recipe recipe;
         ModelConfig model;
@@ -133,31 +131,23 @@ public sealed class TrainCommand : CliCommand
             throw new UsageException("--schedule-budget is not implemented for several processes (each has its own clock); use --epochs");
 
         set_num_threads(threads);
-        var loaderOptions = new LoaderOptions
+        var plan = new TrainingRunPlan
         {
-            BatchSize = recipe.BatchSize, Seed = recipe.Seed, Workers = workers, Classes = classes,
-            Subset = subset is int s ? Subset.PerClass(s, recipe.Seed) : null,
-            Shard = launch.Distributed ? new Shard(group.Rank, group.Size, PadToEqual: true) : null,
-        };
-        var train = UsageException.Wrap(() => DataPipelines.Train(dataset, data, model, recipe.Augmentation(), loaderOptions), launch.Distributed ? "the training data" : null);
-        var test = UsageException.Wrap(() => DataPipelines.Eval(dataset, data, model, recipe.Augmentation(),
-            loaderOptions with
+            Recipe = recipe, Model = model, ResumeDirectory = resumeDir, Workers = workers,
+            Settings = new RunSettings
             {
-                BatchSize = Math.Max(256, recipe.BatchSize), Subset = testSubset is int t ? Subset.PerClass(t, 1) : null,
-                Shard = launch.Distributed ? new Shard(group.Rank, group.Size, PadToEqual: false) : null,
-            }), launch.Distributed ? "the evaluation data" : null);
-        if (train.ClassNames.Count != model.NumClasses)
-            throw new UsageException($"the data has {train.ClassNames.Count} classes, the model {model.NumClasses}");
-        DataPipelines.RequireSameClasses(train.ClassNames, $"the training data ({dataset})", test.ClassNames, "the evaluation data");
-        if (saved?.ClassNames is { } trainedOn)
-            DataPipelines.RequireSameClasses(trainedOn, "the run's training data (run.json)", train.ClassNames, "the training data now");
-
-        Trainer.Seed(recipe.Seed);
-        using var net = ModelFactory.Create(model);
-        if (resumeDir is not null) resume = Checkpoint.Load(Path.Combine(resumeDir, "checkpoints", "last"));
-        Pretrained.Report? fromPretrained = pretrained is null ? null
-            : Pretrained.LoadBackbone(net, pretrained, pretrainedEma ? CheckpointWeights.Ema : CheckpointWeights.Model);
-        var frozen = UsageException.Wrap(() => Pretrained.Freeze(net, freeze), "--freeze");
+                Dataset = dataset, DataDirectory = data is null ? null : Path.GetFullPath(data), SubsetPerClass = subset,
+                TestSubsetPerClass = testSubset, EvalEvery = evalEvery, ChannelsLast = channelsLast, BFloat16 = bf16,
+                ClassNames = saved?.ClassNames, Classes = classes, Freeze = freeze, FreezeBatchNorm = freezeBn,
+                Pretrained = pretrained is null ? saved?.Pretrained : Path.GetFullPath(pretrained),
+                PretrainedEma = pretrained is null ? saved?.PretrainedEma ?? false : pretrainedEma,
+            },
+            TimeBudget = budgetMinutes is double m ? TimeSpan.FromMinutes(m) : null,
+            ScheduleBudget = scheduleMinutes is double sm ? TimeSpan.FromMinutes(sm) : null,
+            SyncBatchNorm = syncBn, CheckReplicas = parse.GetValue(_checkReplicas),
+        };
+        using var run = UsageException.Wrap(() => TrainingRun.Prepare(plan, group));
+        var (train, test, net, frozen) = (run.TrainData, run.TestData, run.Model, run.Frozen);
         launch.SetupSucceeded();
         if (launch.Distributed)
         {
@@ -165,15 +155,8 @@ public sealed class TrainCommand : CliCommand
                 bf16, channelsLast, syncBn, evalEvery, freeze, freezeBn, pretrained, resumeDir, budgetMinutes));
             runDir = group.BroadcastText(runDir);   // its default name holds the time, which differs between processes
             launch.ResumeHint = $"the last checkpoint stays as it was: continue with parnet train --resume {runDir} (under mpiexec -n M for any M, or alone)";
-            if (group.Rank > 0) manual_seed(recipe.Seed + 7919L * group.Rank);   // own dropout masks; the weights come from rank 0
         }
-        if (group.Rank == 0) WriteRunFiles(runDir, recipe, model, new RunSettings
-        {
-            Dataset = dataset, DataDirectory = data is null ? null : Path.GetFullPath(data), SubsetPerClass = subset,
-            TestSubsetPerClass = testSubset, EvalEvery = evalEvery, ChannelsLast = channelsLast, BFloat16 = bf16,
-            ClassNames = train.ClassNames, Classes = classes, Freeze = freeze, FreezeBatchNorm = freezeBn,
-            Pretrained = pretrained is null ? saved?.Pretrained : Path.GetFullPath(pretrained), PretrainedEma = pretrained is null ? saved?.PretrainedEma ?? false : pretrainedEma,
-        });
+        if (group.Rank == 0) run.WriteRunFiles(runDir);
 
         var renderer = ProgressRenderer.ForConsole(stdout);
         using var cts = new CancellationTokenSource();
@@ -197,7 +180,7 @@ public sealed class TrainCommand : CliCommand
                 $"the launcher names a lost process by its pid); " +
                 $"batch {recipe.BatchSize} per process, global batch {recipe.BatchSize * group.Size} (the LR scales with it: {recipe.ScaledLr(recipe.BatchSize * group.Size):G4}); " +
                 $"{(syncBn ? "BatchNorm statistics over the global batch (--sync-bn)" : "BatchNorm statistics per process")}"));
-        if (fromPretrained is not null)
+        if (run.FromPretrained is { } fromPretrained)
             stdout.WriteLine($"pretrained: {fromPretrained.LoadedTensors} tensors from {pretrained}{(pretrainedEma ? " (EMA weights)" : "")}, " +
                              $"a new classifier for {model.NumClasses} classes" +
                              (fromPretrained.AdaptedInputConvolutions.Count > 0 ? $"; RGB filters summed for grey input in {string.Join(", ", fromPretrained.AdaptedInputConvolutions)}" : ""));
@@ -206,16 +189,7 @@ public sealed class TrainCommand : CliCommand
         if (bf16 && CpuCapabilities.Current.Bf16Warning() is { } slow) stderr.WriteLine($"parnet train: warning: --bf16: {slow}");
         try
         {
-            using var trainer = new Trainer(net, train, test, new TrainOptions
-            {
-                Recipe = recipe, RunDirectory = runDir, BFloat16 = bf16, ChannelsLast = channelsLast, ResumeFrom = resume, EvalEvery = evalEvery,
-                KeepInEvalMode = freezeBn ? Pretrained.BatchNorms(net) : frozen.BatchNorms,
-                TimeBudget = budgetMinutes is double m ? TimeSpan.FromMinutes(m) : null, Progress = group.Rank == 0 ? renderer : null,
-                Processes = group, SyncBatchNorm = syncBn, CheckReplicas = parse.GetValue(_checkReplicas),
-                ScheduleBudget = scheduleMinutes is double sm ? TimeSpan.FromMinutes(sm) : null,
-            });
-            resume?.Dispose();
-            resume = null;
+            using var trainer = run.CreateTrainer(runDir, group.Rank == 0 ? renderer : null);
             var result = trainer.Run(cts.Token);
             renderer.EndLine();
             if (launch.Distributed)
@@ -251,16 +225,7 @@ public sealed class TrainCommand : CliCommand
         finally
         {
             Console.CancelKeyPress -= onCancel;
-            resume?.Dispose();
         }
-    }
-
-    static void WriteRunFiles(string runDir, Recipe recipe, ModelConfig model, RunSettings settings)
-    {
-        Directory.CreateDirectory(runDir);
-        File.WriteAllText(Path.Combine(runDir, "recipe.json"), recipe.ToJson());
-        File.WriteAllText(Path.Combine(runDir, "model.json"), model.ToJson());
-        settings.Save(runDir);
     }
 
     static string Analysis(nn.Module module) => module.parameters().Sum(p => p.numel()).ToString("N0", CultureInfo.InvariantCulture);

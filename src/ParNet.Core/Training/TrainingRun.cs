@@ -1,0 +1,138 @@
+using ParNet.Data;
+using ParNet.Distributed;
+using ParNet.Models;
+using ParNet.Weights;
+using static TorchSharp.torch;
+
+namespace ParNet.Training;
+
+/// <summary>What a training run is started with, once a caller (`parnet train`) has merged its options, the recipe and,
+/// for a resumed run, the run's own run.json.</summary>
+public sealed record TrainingRunPlan
+{
+    public required Recipe Recipe { get; init; }
+    public required ModelConfig Model { get; init; }
+    /// <summary>Data set, data folder, classes, subsets, evaluation period, layout, bf16, frozen parts, pretrained weights:
+    /// what run.json keeps. Its <see cref="RunSettings.ClassNames"/>, when set (a resumed run's), must be the data's; its
+    /// pretrained weights start a new run's backbone and are only a record in a resumed one (the checkpoint has the weights).</summary>
+    public required RunSettings Settings { get; init; }
+    /// <summary>Continue from this run folder's checkpoints/last (null: a new run).</summary>
+    public string? ResumeDirectory { get; init; }
+    /// <summary>Data loader threads (1: the cores are better spent on the model).</summary>
+    public int Workers { get; init; } = 1;
+    public TimeSpan? TimeBudget { get; init; }
+    public TimeSpan? ScheduleBudget { get; init; }
+    public bool SyncBatchNorm { get; init; }
+    public bool CheckReplicas { get; init; }
+}
+
+/// <summary>
+/// A training run as `parnet train` starts it, in the order a data-parallel launch needs: <see cref="Prepare"/> is the
+/// local setup that may fail on one process (data, model, resumed or pretrained weights, frozen parts: ArgumentException,
+/// IOException or InvalidDataException with one line); then the caller agrees with the other processes, rank 0 writes the
+/// run folder (<see cref="WriteRunFiles"/>), and every process trains (<see cref="CreateTrainer"/>, then Run).
+/// </summary>
+public sealed class TrainingRun : IDisposable
+{
+    public TrainingRunPlan Plan { get; }
+    public DataLoader TrainData { get; }
+    public DataLoader TestData { get; }
+    public ImageClassifier Model { get; }
+    /// <summary>What came from the plan's pretrained weights (null: none).</summary>
+    public Pretrained.Report? FromPretrained { get; }
+    public Pretrained.Frozen Frozen { get; }
+    readonly IProcessGroup _group;
+    LoadedCheckpoint? _resume;
+
+    TrainingRun(TrainingRunPlan plan, IProcessGroup group, DataLoader train, DataLoader test, ImageClassifier model,
+                LoadedCheckpoint? resume, Pretrained.Report? fromPretrained, Pretrained.Frozen frozen)
+    {
+        (Plan, _group, TrainData, TestData, Model, _resume, FromPretrained, Frozen) = (plan, group, train, test, model, resume, fromPretrained, frozen);
+    }
+
+    /// <summary>The data loaders (this process's shard under several processes), the model seeded with the recipe's seed,
+    /// its weights (the run's last checkpoint, or the plan's pretrained backbone) and what is frozen.</summary>
+    public static TrainingRun Prepare(TrainingRunPlan plan, IProcessGroup? processes = null)
+    {
+        var group = processes ?? new SingleProcess();
+        bool distributed = group.Size > 1;
+        var (recipe, model, s) = (plan.Recipe, plan.Model, plan.Settings);
+        var loaderOptions = new LoaderOptions
+        {
+            BatchSize = recipe.BatchSize, Seed = recipe.Seed, Workers = plan.Workers, Classes = s.Classes?.ToArray(),
+            Subset = s.SubsetPerClass is int n ? Subset.PerClass(n, recipe.Seed) : null,
+            Shard = distributed ? new Shard(group.Rank, group.Size, PadToEqual: true) : null,
+        };
+        // under several processes a rank's error names the data it was reading: the ranks may see different folders
+        var train = Labelled(() => DataPipelines.Train(s.Dataset, s.DataDirectory, model, recipe.Augmentation(), loaderOptions),
+            distributed ? "the training data" : null);
+        var test = Labelled(() => DataPipelines.Eval(s.Dataset, s.DataDirectory, model, recipe.Augmentation(), loaderOptions with
+            {
+                BatchSize = Math.Max(256, recipe.BatchSize), Subset = s.TestSubsetPerClass is int t ? Subset.PerClass(t, 1) : null,
+                Shard = distributed ? new Shard(group.Rank, group.Size, PadToEqual: false) : null,
+            }), distributed ? "the evaluation data" : null);
+        if (train.ClassNames.Count != model.NumClasses)
+            throw new ArgumentException($"the data has {train.ClassNames.Count} classes, the model {model.NumClasses}");
+        DataPipelines.RequireSameClasses(train.ClassNames, $"the training data ({s.Dataset})", test.ClassNames, "the evaluation data");
+        if (s.ClassNames is { } trainedOn)
+            DataPipelines.RequireSameClasses(trainedOn, "the run's training data (run.json)", train.ClassNames, "the training data now");
+
+        Trainer.Seed(recipe.Seed);
+        var net = ModelFactory.Create(model);
+        LoadedCheckpoint? resume = null;
+        try
+        {
+            if (plan.ResumeDirectory is { } dir) resume = Checkpoint.Load(Path.Combine(dir, "checkpoints", "last"));
+            var fromPretrained = plan.ResumeDirectory is null && s.Pretrained is { } weights
+                ? Pretrained.LoadBackbone(net, weights, s.PretrainedEma ? CheckpointWeights.Ema : CheckpointWeights.Model) : null;
+            var frozen = Pretrained.Freeze(net, s.Freeze);
+            return new TrainingRun(plan, group, train, test, net, resume, fromPretrained, frozen);
+        }
+        catch
+        {
+            resume?.Dispose();
+            net.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>recipe.json, model.json and run.json (the plan's settings with the data's class names): rank 0's to write.</summary>
+    public void WriteRunFiles(string runDirectory)
+    {
+        Directory.CreateDirectory(runDirectory);
+        File.WriteAllText(Path.Combine(runDirectory, "recipe.json"), Plan.Recipe.ToJson());
+        File.WriteAllText(Path.Combine(runDirectory, "model.json"), Plan.Model.ToJson());
+        (Plan.Settings with { ClassNames = TrainData.ClassNames }).Save(runDirectory);
+    }
+
+    /// <summary>The trainer of this run, writing into <paramref name="runDirectory"/> (every process the same folder; rank 0
+    /// writes). A process other than rank 0 draws its own dropout masks; the weights all start as rank 0's.</summary>
+    public Trainer CreateTrainer(string runDirectory, IProgress<TrainEvent>? progress)
+    {
+        if (_group.Rank > 0) manual_seed(Plan.Recipe.Seed + 7919L * _group.Rank);
+        var s = Plan.Settings;
+        var trainer = new Trainer(Model, TrainData, TestData, new TrainOptions
+        {
+            Recipe = Plan.Recipe, RunDirectory = runDirectory, BFloat16 = s.BFloat16, ChannelsLast = s.ChannelsLast, ResumeFrom = _resume,
+            EvalEvery = s.EvalEvery, KeepInEvalMode = s.FreezeBatchNorm ? Pretrained.BatchNorms(Model) : Frozen.BatchNorms,
+            TimeBudget = Plan.TimeBudget, ScheduleBudget = Plan.ScheduleBudget, Progress = progress,
+            Processes = _group, SyncBatchNorm = Plan.SyncBatchNorm, CheckReplicas = Plan.CheckReplicas,
+        });
+        _resume?.Dispose();   // the trainer has taken the checkpoint's state
+        _resume = null;
+        return trainer;
+    }
+
+    static T Labelled<T>(Func<T> call, string? context)
+    {
+        if (context is null) return call();
+        try { return call(); }
+        catch (ArgumentException e) { throw new ArgumentException($"{context}: {e.Message}", e); }
+    }
+
+    public void Dispose()
+    {
+        _resume?.Dispose();
+        Model.Dispose();
+    }
+}
