@@ -102,7 +102,7 @@ public class InferenceServerTests
         await using var server = await StartReadyAsync(FakeClassifier.Model(fake), Loopback() with { MaxBodyBytes = 256 * 1024 });
         using var client = Client(server);
 
-        var (status, json, _) = await PostAsync(client, path, Raw(body, contentType));
+        var (status, json, _) = await PostAsync(client, path, Raw(body, contentType), expectContinue: true);   // 300 KiB refused unsent
         Assert.Equal(expected, status);
         Assert.Contains(message, json.GetProperty("error").GetString());
         fake.ClearHistory();
