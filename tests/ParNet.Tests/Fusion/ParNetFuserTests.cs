@@ -139,17 +139,13 @@ public class ParNetFuserTests
         int size = config.Layout == Layout.ImageNet ? 64 : 32;
         manual_seed(7);
         var x = randn(2, config.InChannels, size, size);
-        // oneDNN's float32 conv forward is wrong (5-20 %) at batch >= 2 for channel counts that are not a multiple
-        // of 16 (S92, XL, CIFAR medium/large have such widths): both forms would be wrong, differently. This test
-        // is about fusion, so it runs on libtorch's reference conv; see results/fusion.md.
-        bool oneDnn = LibTorchWorkarounds.OneDnnEnabled;
-        LibTorchWorkarounds.OneDnnEnabled = false;
-        try
-        {
-            double error = FusionTestSupport.CompareFeatures(trained, fused, x);
-            Assert.True(error <= 1e-4, $"{name}: relative L2 {error:E3}");
-        }
-        finally { LibTorchWorkarounds.OneDnnEnabled = oneDnn; }
+        // With oneDNN on, as users run it: oneDNN's AVX-512 kernels compute some convs wrongly (widths that are not multiples
+        // of 16, in S92, XL and CIFAR medium/large; and 1x1 convs on channels_last input of some aligned widths: XL's 400 went
+        // 8-18 % off in this test); Models/Blocks/Convolutions gives each an exact path, in both forms, so the two agree as
+        // they do on libtorch's reference conv (results/fusion.md).
+        Assert.True(LibTorchWorkarounds.OneDnnEnabled, "an earlier test left oneDNN off");
+        double error = FusionTestSupport.CompareFeatures(trained, fused, x);
+        Assert.True(error <= 1e-4, $"{name}: relative L2 {error:E3}");
     }
 
     public static TheoryData<string> RegisteredVariants() => new(ModelRegistry.Names);

@@ -125,18 +125,36 @@ public class LibTorchWorkaroundTests
         Assert.True(gradients < 1e-4, $"gradients: relative L2 {gradients:E2}");
     }
 
+    [Theory]   // oneDNN's own NHWC 1x1 kernel, measured on AVX-512 against float64: 400 channels 14 % off, 320 at batch 8 and 4x4 17 %
+    [InlineData(400, 2, 8)]
+    [InlineData(320, 8, 4)]
+    [InlineData(64, 2, 8)]
+    public void Every_pointwise_conv_on_channels_last_input_is_exact_whatever_its_width(int channels, int batch, int side)
+    {
+        using var scope = NewDisposeScope();
+        manual_seed(3);
+        var conv = nn.Conv2d(channels, channels, 1);
+        var x = MemoryFormat.ToChannelsLast(randn(batch, channels, side, side));
+        var reference = nn.functional.conv2d(x.to(float64), conv.weight!.to(float64), conv.bias!.to(float64)).to(float32);
+        var y = Convolutions.Apply(conv, x);
+        double error = (y - reference).norm().item<float>() / reference.norm().item<float>();
+        Assert.True(error < 1e-6, $"{channels} channels, batch {batch}, {side}x{side}: relative L2 {error:E2}");
+    }
+
     [Theory]
-    [InlineData(1, true)]
-    [InlineData(2, false)]
-    public void A_pointwise_conv_as_a_matrix_product_equals_the_float64_convolution(int groups, bool channelsLast)
+    [InlineData(1, true, 1)]
+    [InlineData(2, false, 1)]
+    [InlineData(1, true, 2)]    // the 1x1 branch of a downsampling block (ParNet-XL's inits.1: 200 -> 400 channels, stride 2)
+    [InlineData(2, false, 2)]
+    public void A_pointwise_conv_as_a_matrix_product_equals_the_float64_convolution(int groups, bool channelsLast, int stride)
     {
         using var scope = NewDisposeScope();
         manual_seed(6);
-        var conv = nn.Conv2d(34, 58, 1, groups: groups, bias: true);
+        var conv = nn.Conv2d(34, 58, 1, stride: stride, groups: groups, bias: true);
         var x = randn(3, 34, 5, 7);
         if (channelsLast) x = MemoryFormat.ToChannelsLast(x);
         var y = Convolutions.Pointwise(conv, x);
-        var reference = nn.functional.conv2d(x.to(float64), conv.weight!.to(float64), conv.bias!.to(float64), groups: groups).to(float32);
+        var reference = nn.functional.conv2d(x.to(float64), conv.weight!.to(float64), conv.bias!.to(float64), strides: [stride, stride], groups: groups).to(float32);
         Assert.Equal(reference.shape, y.shape);
         double error = (y - reference).norm().item<float>() / reference.norm().item<float>();
         Assert.True(error < 1e-6, $"relative L2 {error:E2}");

@@ -5,22 +5,25 @@ using static TorchSharp.torch;
 namespace ParNet.Models.Blocks;
 
 /// <summary>
-/// Every conv of our blocks runs through <see cref="Apply"/>: where libtorch's oneDNN gets a width wrong
-/// (<see cref="LibTorchWorkarounds"/>: AVX-512 kernels, channels per group not a multiple of 16) the conv is computed a
-/// way that is exact and keeps oneDNN's speed, instead of turning oneDNN off for the process:
-/// - a 1x1 conv (stride 1, no padding) is the matrix product it is: the NHWC view of the input times the weight
-///   (per group), a GEMM, handed back as a channels_last tensor;
-/// - any other conv gets its input in channels_last, where oneDNN's NHWC kernels are exact for every width.
+/// Every conv of our blocks runs through <see cref="Apply"/>: where libtorch's oneDNN computes a conv wrongly
+/// (<see cref="LibTorchWorkarounds"/>: its AVX-512 kernels) the conv is computed a way that is exact and keeps oneDNN's
+/// speed, instead of turning oneDNN off for the process:
+/// - on AVX-512 every 1x1 conv (no padding) is the matrix product it is: the NHWC view of the input (every stride-th
+///   pixel) times the weight (per group), a GEMM, handed back as a channels_last tensor;
+/// - any other conv whose channels per group are not a multiple of 16 gets its input in channels_last, where oneDNN's
+///   NHWC kernels are exact for every width.
 /// Measured (2026-12-02, AVX-512, against float64 and oneDNN off): the blocked NCHW path is 6-30% off at batch >= 2 for
-/// such widths, the NHWC 3x3 kernels exact forward and backward, the NHWC 1x1 kernels still wrong: hence the GEMM.
-/// Widths that are multiples of 16, and every width on a CPU without AVX-512, take conv.call unchanged.
+/// widths that are not multiples of 16, the NHWC 3x3 kernels exact forward and backward for every width tried (16-800),
+/// the NHWC 1x1 kernels wrong for such widths AND for some aligned ones (400 channels at every shape tried; 320, 512, 640
+/// and 800 at batch 8, 4x4: 11-17% off), which is why every 1x1 takes the GEMM. Other convs of widths that are multiples
+/// of 16, and every conv on a CPU without AVX-512, take conv.call unchanged.
 /// </summary>
 public static class Convolutions
 {
     public static Tensor Apply(Conv2d conv, Tensor x)
     {
+        if (LibTorchWorkarounds.MisalignedChannelDefect && IsPointwise(conv)) return Pointwise(conv, x);
         if (!NeedsExactPath(conv)) return conv.call(x);
-        if (IsPointwise(conv)) return Pointwise(conv, x);
         return HasExactPath(conv) ? conv.call(MemoryFormat.ToChannelsLast(x)) : conv.call(x);   // else: the model turned oneDNN off
     }
 
@@ -34,22 +37,25 @@ public static class Convolutions
     /// <summary>The most channels an image has (RGBA).</summary>
     const int MaxImageChannels = 4;
 
-    /// <summary>Whether <see cref="Apply"/> computes this conv exactly despite the defect: a 1x1 conv (the GEMM), or a 3x3 conv
+    /// <summary>Whether <see cref="Apply"/> computes this conv exactly despite the defect: a 1x1 conv of any stride (the GEMM), or a 3x3 conv
     /// (oneDNN's NHWC kernels: measured exact for strides 1 and 2, groups 1 and 2, forward and backward).</summary>
     public static bool HasExactPath(Conv2d conv) => IsPointwise(conv) || conv.kernel_size.All(k => k == 3) && conv.dilation.All(d => d == 1);
 
     static bool IsAligned(long channels) => channels % LibTorchWorkarounds.SafeChannelMultiple == 0;
 
-    /// <summary>1x1, stride 1, no padding, no dilation: a matrix product over the channels of each pixel.</summary>
+    /// <summary>1x1, no padding, no dilation, any stride: a matrix product over the channels of every stride-th pixel (the
+    /// stride-2 1x1 branch of a downsampling block is one: ParNet-XL's inits.1 reads 200 channels).</summary>
     public static bool IsPointwise(Conv2d conv) =>
-        conv.kernel_size.All(k => k == 1) && conv.stride.All(s => s == 1) && conv.dilation.All(d => d == 1) && (conv.padding?.All(p => p == 0) ?? true);
+        conv.kernel_size.All(k => k == 1) && conv.dilation.All(d => d == 1) && (conv.padding?.All(p => p == 0) ?? true);
 
-    /// <summary>y[n, o, h, w] = sum_i W[o, i] x[n, i, h, w] (+ b[o]), group by group, through the NHWC view: exact (a GEMM).</summary>
+    /// <summary>y[n, o, h, w] = sum_i W[o, i] x[n, i, s h, s w] (+ b[o]), group by group, through the NHWC view: exact (a GEMM).</summary>
     public static Tensor Pointwise(Conv2d conv, Tensor x)
     {
+        long sh = conv.stride[0], sw = conv.stride[1];
+        if (sh != 1 || sw != 1) x = x.slice(2, 0, x.shape[2], sh).slice(3, 0, x.shape[3], sw);   // the pixels a 1x1 kernel visits
         long n = x.shape[0], h = x.shape[2], w = x.shape[3], groups = conv.groups;
         long cin = conv.in_channels / groups, cout = conv.out_channels / groups;
-        var pixels = x.permute(0, 2, 3, 1);                                    // [N, H, W, Cin], a view (contiguous for channels_last)
+        var pixels = x.permute(0, 2, 3, 1);                                    // [N, H, W, Cin], a view (contiguous for channels_last at stride 1)
         var weight = conv.weight!.reshape(groups, cout, cin);
         Tensor y = groups == 1
             ? nn.functional.linear(pixels, weight[0])
