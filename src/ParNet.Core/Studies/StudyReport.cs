@@ -72,8 +72,8 @@ public static class StudyReport
           .Append(inv, $", scored on {(s.TestSubsetPerClass is int t ? $"{t * 10:N0}" : "all 10,000")} test images; {s.Seeds} seeds")
           .Append(s.StopAfterSteps is long steps ? $"; STOPPED AFTER {steps} STEPS PER CELL (a plumbing run, not a result)" : "")
           .Append(latencyTogether
-              ? ". Latency: the fused network, batch 1, every cell timed in one process after training, in turn (median of 5 rounds of the median of 20; an ensemble: the sum of its members'). GFLOPs: one image at the cell's side.\n\n"
-              : ". Latency: the fused network, batch 1, median of 20 right after each seed's training (an ensemble: the sum of its members'). GFLOPs: one image at the cell's side.\n\n");
+              ? ". Latency: batch 1, the network as it infers (a ParNet fused), every cell timed in one process after training, in turn (median of 5 rounds of the median of 20; an ensemble: the sum of its members'). GFLOPs: one image at the cell's side.\n\n"
+              : ". Latency: batch 1, the network as it infers (a ParNet fused), median of 20 right after each seed's training (an ensemble: the sum of its members'). GFLOPs: one image at the cell's side.\n\n");
         if (!latencyTogether && runs.Any(r => r.OneDnnOff) && runs.Any(r => !r.OneDnnOff))
             sb.Append("Some cells were timed with libtorch's oneDNN convolutions off (a width oneDNN computes wrongly on AVX-512 turns them off ")
               .Append("for the rest of the process, Runtime/LibTorchWorkarounds): their latencies and training times are not comparable with ")
