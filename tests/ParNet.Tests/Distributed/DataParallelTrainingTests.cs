@@ -103,6 +103,7 @@ public class DataParallelTrainingTests
         Process.GetProcessById(rank1).Kill();   // SIGKILL
         Assert.True(job.WaitForExit(60_000), "the job still runs 60 s after a rank was killed");
         Assert.True(killed.Elapsed < TimeSpan.FromSeconds(60));
+        job.WaitForExit();   // the timed wait returns before the asynchronous stdout reader has seen its last lines (MPICH's)
         Assert.NotEqual(0, job.ExitCode);
         // Either rank 0 notices before its next collective that rank 1's process is gone and says so, or MPICH's
         // launcher (which also watches its children) is first and kills rank 0, naming the lost PID, which the
