@@ -39,9 +39,9 @@ public sealed record Study(string Name, string PaperReference, string Descriptio
     /// <summary>The x axis of the study's chart when it is a curve (cells with <see cref="StudyCell.X"/>); null: bars.</summary>
     public string? XLabel { get; init; }
 
-    /// <summary>Plot each cell at its compute (GFLOPs of one image) instead of its <see cref="StudyCell.X"/> (Figure 3: width,
+    /// <summary>Plot each cell at its compute (MFLOPs of one image) instead of its <see cref="StudyCell.X"/> (Figure 3: width,
     /// streams and resolution all move it, parameters do not move with resolution).</summary>
-    public bool XIsGFlops { get; init; }
+    public bool XIsFlops { get; init; }
 
     /// <summary>Cells that are trained (every cell but the ensembles), in grid order.</summary>
     public IEnumerable<StudyCell> TrainedCells => Cells.Where(c => !c.IsEnsemble);

@@ -138,5 +138,5 @@ public static class StudyCatalog
             new("accuracy rises with streams, 2 to 3 (Figure 3)", "w16", "s2"),
             new("accuracy rises with resolution, 16 to 32 px (Figure 3)", "w16", "r16"),
             new("accuracy rises with resolution, 32 to 48 px (Figure 3)", "r48", "w16"),
-        ]) { XLabel = "GFLOPs per image", XIsGFlops = true };
+        ]) { XLabel = "MFLOPs per image", XIsFlops = true };
 }

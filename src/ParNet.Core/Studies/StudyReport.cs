@@ -108,7 +108,7 @@ public static class StudyReport
         if (study.XLabel is string xLabel)
         {
             var series = cells.SelectMany(c => c.Cell.Series.Select(name => (name, c))).GroupBy(p => p.name, p => p.c).Select((g, i) => new Charts.Series(g.Key,
-                g.Select(c => (study.XIsGFlops ? c.GFlops : c.Cell.X ?? 0, c.Top1.Mean * 100)).OrderBy(p => p.Item1).ToList(), Charts.Color(i))).ToList();
+                g.Select(c => (study.XIsFlops ? c.GFlops * 1000 : c.Cell.X ?? 0, c.Top1.Mean * 100)).OrderBy(p => p.Item1).ToList(), Charts.Color(i))).ToList();
             Charts.Line(path, title, xLabel, series);
             return;
         }

@@ -129,6 +129,7 @@ public class LibTorchWorkaroundTests
     [InlineData(400, 2, 8)]
     [InlineData(320, 8, 4)]
     [InlineData(64, 2, 8)]
+    [InlineData(256, 8, 4)]
     public void Every_pointwise_conv_on_channels_last_input_is_exact_whatever_its_width(int channels, int batch, int side)
     {
         using var scope = NewDisposeScope();
