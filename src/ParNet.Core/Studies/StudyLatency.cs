@@ -31,8 +31,7 @@ public static class StudyLatency
                 for (int i = 0; i < cells.Count; i++)
                 {
                     var (net, input) = nets[i];
-                    medians[cells[i].Name].Add(TimingStats.Measure(() => { using var s = NewDisposeScope(); net.call(input); },
-                        warmup: r == 0 ? 3 : 1, repeats).Median * 1000);
+                    medians[cells[i].Name].Add(MedianMs(net, input, warmup: r == 0 ? 3 : 1, repeats));
                 }
         }
         finally
@@ -44,6 +43,11 @@ public static class StudyLatency
             result[ensemble.Name] = ensemble.Members.Sum(m => result[m]);
         return result;
     }
+
+    /// <summary>Median wall time (ms) of <paramref name="repeats"/> calls of <paramref name="net"/> on <paramref name="input"/>, after
+    /// <paramref name="warmup"/> untimed ones, each call's tensors freed at once.</summary>
+    public static double MedianMs(nn.Module<Tensor, Tensor> net, Tensor input, int warmup, int repeats) =>
+        TimingStats.Measure(() => { using var s = NewDisposeScope(); net.call(input); }, warmup, repeats).Median * 1000;
 
     /// <summary>The cell's network in the form a study times (fused where it fuses, eval mode) and a batch-1 input at its side.</summary>
     public static (nn.Module<Tensor, Tensor> Net, Tensor Input) InferenceForm(StudyCell cell)

@@ -199,8 +199,7 @@ public static class StudyRunner
         using var fused = model is ParNetModel ? ParNetFuser.Fuse(model) : null;
         var net = (nn.Module<Tensor, Tensor>?)fused ?? model;
         net.eval();
-        var x = randn(1, shape.Channels, shape.Height, shape.Width);
         using var noGrad = no_grad();
-        return TimingStats.Measure(() => { using var s = NewDisposeScope(); net.call(x); }, warmup: 3, repeats: 20).Median * 1000;
+        return StudyLatency.MedianMs(net, randn(1, shape.Channels, shape.Height, shape.Width), warmup: 3, repeats: 20);
     }
 }

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using ParNet.Runtime;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -20,12 +21,23 @@ namespace ParNet.Models.Blocks;
 /// </summary>
 public static class Convolutions
 {
-    public static Tensor Apply(Conv2d conv, Tensor x)
+    public static Tensor Apply(Conv2d conv, Tensor x) => RouteOf(conv) switch
     {
-        if (LibTorchWorkarounds.MisalignedChannelDefect && IsPointwise(conv)) return Pointwise(conv, x);
-        if (!NeedsExactPath(conv)) return conv.call(x);
-        return HasExactPath(conv) ? conv.call(MemoryFormat.ToChannelsLast(x)) : conv.call(x);   // else: the model turned oneDNN off
-    }
+        Route.Gemm => Pointwise(conv, x),
+        Route.ChannelsLast => conv.call(MemoryFormat.ToChannelsLast(x)),
+        _ => conv.call(x),   // aligned, no AVX-512, or no exact path (then the model turned oneDNN off)
+    };
+
+    enum Route { Native, Gemm, ChannelsLast }
+
+    /// <summary>Each conv's route, decided once: it depends only on the conv's shape and the CPU, and the forward pass
+    /// (every conv of every training step) should not re-derive it.</summary>
+    static readonly ConditionalWeakTable<Conv2d, StrongBox<Route>> Routes = new();
+
+    static Route RouteOf(Conv2d conv) => Routes.GetValue(conv, c => new(
+        LibTorchWorkarounds.MisalignedChannelDefect && IsPointwise(c) ? Route.Gemm
+        : NeedsExactPath(c) && HasExactPath(c) ? Route.ChannelsLast
+        : Route.Native)).Value;
 
     /// <summary>Whether oneDNN's AVX-512 kernels would get this conv wrong (also the check of <see cref="OneDnnConvolutionCheck"/>).
     /// A conv that reads the image (1-4 channels) counts by its output only: oneDNN takes another path for such inputs,
