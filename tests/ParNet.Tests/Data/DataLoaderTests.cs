@@ -206,7 +206,8 @@ public class DataLoaderTests
         long before = Rss();
         for (int e = 3; e < 23; e++) foreach (var b in loader.Epoch(e)) b.Dispose();
         long growth = Rss() - before;
-        // 20 epochs create 320 image tensors of 0.8 MB (256 MB in all): leaking them would show.
-        Assert.True(growth < 64L << 20, $"RSS grew by {growth >> 20} MB");
+        // 20 epochs create 320 image tensors of 0.8 MB (256 MB in all): leaking them would show. Half of that is the bound:
+        // allocator and runtime noise reached 64 MB once (a fresh-clone run, 2026-12-02 17:50 UTC, nothing leaking).
+        Assert.True(growth < 128L << 20, $"RSS grew by {growth >> 20} MB");
     }
 }
