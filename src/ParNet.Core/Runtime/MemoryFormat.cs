@@ -10,6 +10,10 @@ namespace ParNet.Runtime;
 /// </summary>
 public static class MemoryFormat
 {
+    /// <summary>A 4-d tensor laid out NHWC and not also NCHW (a tensor with C = 1 or H = W = 1 is both; it counts as NCHW).</summary>
+    public static bool IsChannelsLast(Tensor x) =>
+        x.dim() == 4 && !x.is_contiguous() && x.stride(1) == 1 && x.stride(3) == x.shape[1] && x.stride(2) == x.shape[1] * x.shape[3];
+
     public static Tensor ToChannelsLast(Tensor x) => x.dim() != 4 ? x : x.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2);
 
     /// <summary>Every 4-d parameter of the module re-laid out as channels_last, in place.</summary>

@@ -147,6 +147,8 @@ public class LibTorchWorkaroundTests
     [InlineData(2, false, 1)]
     [InlineData(1, true, 2)]    // the 1x1 branch of a downsampling block (ParNet-XL's inits.1: 200 -> 400 channels, stride 2)
     [InlineData(2, false, 2)]
+    [InlineData(1, false, 1)]
+    [InlineData(2, true, 2)]
     public void A_pointwise_conv_as_a_matrix_product_equals_the_float64_convolution(int groups, bool channelsLast, int stride)
     {
         using var scope = NewDisposeScope();
@@ -159,5 +161,8 @@ public class LibTorchWorkaroundTests
         Assert.Equal(reference.shape, y.shape);
         double error = (y - reference).norm().item<float>() / reference.norm().item<float>();
         Assert.True(error < 1e-6, $"relative L2 {error:E2}");
+        // the output keeps the input's memory format, as libtorch's conv does
+        Assert.Equal(channelsLast, MemoryFormat.IsChannelsLast(y));
+        Assert.Equal(!channelsLast, y.is_contiguous());
     }
 }

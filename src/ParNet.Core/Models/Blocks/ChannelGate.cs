@@ -44,7 +44,7 @@ public sealed class ChannelGate : nn.Module<Tensor, Tensor>, ITraceable
 
     public override Tensor forward(Tensor x)
     {
-        var gate = nn.functional.sigmoid(cvsig.call(x.mean([2, 3], keepdim: true)));
+        var gate = nn.functional.sigmoid(cvsig.call(GlobalAveragePool.Apply(x)));
         return _scale == 1.0 ? gate : gate.mul(_scaleScalar);
     }
 

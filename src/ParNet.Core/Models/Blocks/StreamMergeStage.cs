@@ -57,10 +57,15 @@ public sealed class StreamMergeStage : nn.Module<Tensor, Tensor?, Tensor>
         return Next is null ? y : ((ITraceable)Next).Trace(g, prefix + "3.", y);
     }
 
-    /// <summary>View (N, groups, C/groups, H, W), swap axes 1 and 2, flatten back.</summary>
+    /// <summary>View the channels as (groups, C/groups), swap those two axes, flatten back. A channels_last input stays
+    /// channels_last (the shuffle runs on its NHWC view): an NCHW result would hand the next blocks, and their BatchNorms'
+    /// gradients, a second memory format, and libtorch's BatchNorm backward takes a serial loop when its input and
+    /// gradient differ in format (RESULTS.md, training throughput).</summary>
     public static Tensor ChannelShuffle(Tensor x, int groups)
     {
         long n = x.shape[0], c = x.shape[1], h = x.shape[2], w = x.shape[3];
+        if (MemoryFormat.IsChannelsLast(x))
+            return x.permute(0, 2, 3, 1).reshape(n, h, w, groups, c / groups).transpose(3, 4).reshape(n, h, w, c).permute(0, 3, 1, 2);
         return x.view(n, groups, c / groups, h, w).transpose(1, 2).reshape(n, c, h, w);
     }
 }
@@ -86,11 +91,14 @@ public sealed class StreamMergeInputs : nn.Module<Tensor, Tensor, Tensor>
     public GraphNode Trace(LayerGraph g, string prefix, GraphNode stream, GraphNode path) =>
         g.Interleave(g.BatchNorm(b1, prefix + "b1", stream), g.BatchNorm(b2, prefix + "b2", path));
 
-    /// <summary>Output channel 2k = a[k], 2k+1 = b[k].</summary>
+    /// <summary>Output channel 2k = a[k], 2k+1 = b[k]; channels_last inputs give a channels_last output (as
+    /// <see cref="StreamMergeStage.ChannelShuffle"/>).</summary>
     public static Tensor Interleave(Tensor a, Tensor b)
     {
         if (!a.shape.SequenceEqual(b.shape))
             throw new ArgumentException($"stream-merge inputs differ in shape: [{string.Join(",", a.shape)}] vs [{string.Join(",", b.shape)}]");
+        if (MemoryFormat.IsChannelsLast(a))
+            return stack([a.permute(0, 2, 3, 1), b.permute(0, 2, 3, 1)], dim: 4).flatten(3, 4).permute(0, 3, 1, 2);
         return stack([a, b], dim: 2).flatten(1, 2);
     }
 }
