@@ -86,7 +86,9 @@ public sealed class StreamMergeInputs : nn.Module<Tensor, Tensor, Tensor>
     public BatchNorm2d StreamNorm => b1;
     public BatchNorm2d PathNorm => b2;
 
-    public override Tensor forward(Tensor stream, Tensor path) => Interleave(BatchNorms.Forward(b1, stream), BatchNorms.Forward(b2, path));
+    /// <summary>b1(stream) and b2(path), interleaved; computed as one batch norm over the interleaved inputs
+    /// (<see cref="BatchNorms.ForwardInterleaved"/>), which is the same per channel and keeps the gradient whole.</summary>
+    public override Tensor forward(Tensor stream, Tensor path) => BatchNorms.ForwardInterleaved(b1, b2, Interleave(stream, path));
 
     public GraphNode Trace(LayerGraph g, string prefix, GraphNode stream, GraphNode path) =>
         g.Interleave(g.BatchNorm(b1, prefix + "b1", stream), g.BatchNorm(b2, prefix + "b2", path));
