@@ -46,7 +46,7 @@ public static class TrainingBenchmark
         o.Model.CheckImageSize(o.ImageSize, o.ImageSize);
         manual_seed(0);
         using var model = ModelFactory.Create(o.Model);
-        if (o.BFloat16) model.to(ScalarType.BFloat16);
+        if (o.BFloat16) MixedPrecision.ToBFloat16(model);
         if (o.ChannelsLast) MemoryFormat.ToChannelsLast(model);
         model.train();
         using var sgd = new Sgd(model.named_parameters(), 0.9, nesterov: true, 5e-4, noDecayBnBias: true, masterWeights: o.BFloat16) { LearningRate = 0.01 };

@@ -57,7 +57,7 @@ public sealed class Trainer : IDisposable
         if (train.BatchSize != _r.BatchSize)
             throw new ArgumentException($"the training data gives batches of {train.BatchSize}, the recipe says {_r.BatchSize}");
         if (model.EnsureCorrectConvolutions() is { } why) options.Progress?.Report(new MessageEvent(why));
-        if (options.BFloat16) _model.to(ScalarType.BFloat16);
+        if (options.BFloat16) MixedPrecision.ToBFloat16(_model);
         if (options.ChannelsLast) MemoryFormat.ToChannelsLast(_model);
         TrainMode();
         _optimizer = new Sgd(_model.named_parameters(), _r.Momentum, _r.Nesterov, _r.WeightDecay, _r.NoDecayBnBias, masterWeights: options.BFloat16,
