@@ -26,7 +26,7 @@ public sealed class TrainCommand : CliCommand
     readonly Option<double?> _timeBudget = CliOption.Number("--time-budget", "stop (resumably) after this much time in this process", "MINUTES");
     readonly Option<double?> _scheduleBudget = CliOption.Number("--schedule-budget", "fit the LR schedule into this much wall time of the run: " +
         "a machine too slow for the epochs anneals the LR anyway and ends early, complete (default: none)", "MINUTES");
-    readonly Option<bool> _bf16 = CliOption.Switch("--bf16", "bfloat16 weights/activations, float32 master weights in the optimizer");
+    readonly Option<bool> _bf16 = CliOption.Switch("--bf16", "bfloat16 convolutions, activations and classifier; BatchNorm layers and the optimizer's master weights float32 (as autocast)");
     readonly Option<bool> _channelsLast = CliOption.ChannelsLast("channels_last tensors: faster oneDNN convolutions");
     readonly Option<string?> _classes = CliOption.Text("--classes", "only these classes, relabeled 0..k-1: e.g. 0-4 or 5,7,9 (default: all)", "IDS");
     readonly Option<string?> _pretrained = CliOption.Text("--pretrained", "fine-tune: start from these weights (any --weights format, e.g. a released " +

@@ -25,9 +25,10 @@ public sealed record StudySettings
     /// <summary>Fashion-MNIST's folder; null finds it where Debian installs it.</summary>
     public string? DataDirectory { get; init; }
 
-    /// <summary>Sized for about an hour per study on a 2-core machine: 10,000 images x 6 epochs per cell and seed, 3 seeds
-    /// (the spread the verdicts need), 5,000 test images. Measured on the AVX-512 2-core machine (2026-12-02, other work
-    /// beside it): sse-silu 13m50s, depth 19m44s (RESULTS.md).</summary>
+    /// <summary>Sized for well under an hour per study of three-stream cells on a 2-core machine: 10,000 images x 6 epochs
+    /// per cell and seed, 3 seeds (the spread the verdicts need), 5,000 test images. Measured on the AVX-512 2-core machine
+    /// (2026-12-02, other work beside it): sse-silu 13m50s, depth 19m44s; the studies with single-stream cells, which train
+    /// 5-10x slower per image, 1h17m-1h31m at one thread each (RESULTS.md).</summary>
     public static StudySettings Small { get; } = new();
 
     /// <summary>The whole training set, 30 epochs: for a machine with many cores (hours per study on 2 cores).</summary>
