@@ -11,8 +11,13 @@ namespace ParNet.Runtime;
 public static class MemoryFormat
 {
     /// <summary>A 4-d tensor laid out NHWC and not also NCHW (a tensor with C = 1 or H = W = 1 is both; it counts as NCHW).</summary>
-    public static bool IsChannelsLast(Tensor x) =>
-        x.dim() == 4 && !x.is_contiguous() && x.stride(1) == 1 && x.stride(3) == x.shape[1] && x.stride(2) == x.shape[1] * x.shape[3];
+    public static bool IsChannelsLast(Tensor x)
+    {
+        // on the forward pass (shuffles, interleaves, pointwise convs): sizes and strides read once
+        if (x.dim() != 4) return false;
+        long[] size = x.shape, stride = x.stride();
+        return stride[1] == 1 && stride[3] == size[1] && stride[2] == size[1] * size[3] && !x.is_contiguous();
+    }
 
     public static Tensor ToChannelsLast(Tensor x) => x.dim() != 4 ? x : x.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2);
 

@@ -26,9 +26,8 @@ public class OnnxExportTests
         using var noGrad = no_grad();
         // a model whose convs oneDNN gets wrong turns it off for the process (a 7x7 stem of 8 channels here); give it back
         // as the other tests expect it, as a user's next process would have it
-        bool oneDnn = ParNet.Runtime.LibTorchWorkarounds.OneDnnEnabled;
-        try { return (model.call(input), engine.Run(input)); }
-        finally { ParNet.Runtime.LibTorchWorkarounds.OneDnnEnabled = oneDnn; }
+        using var restore = ParNet.Tests.Runtime.OneDnnSetting.Keep();
+        return (model.call(input), engine.Run(input));
     }
 
     static void AssertClose(Tensor actual, Tensor expected, double tolerance = Tolerance)

@@ -6,6 +6,7 @@ using ParNet.Weights;
 using TorchSharp.PyBridge;
 using static TorchSharp.torch;
 using ParNet.Runtime;
+using ParNet.Tests.Runtime;
 
 namespace ParNet.Tests.Fusion;
 
@@ -145,15 +146,10 @@ public class ParNetFuserTests
         // they do on libtorch's reference conv (results/fusion.md).
         // oneDNN is turned on here, not assumed: a model needing it off turns it off for the rest of the process
         // (ImageClassifier.EnsureCorrectConvolutions), and the test classes' order changes as classes are added.
-        bool before = LibTorchWorkarounds.OneDnnEnabled;
-        LibTorchWorkarounds.OneDnnEnabled = true;
-        try
-        {
-            Assert.False(trained.NeedsOneDnnOff);
-            double error = FusionTestSupport.CompareFeatures(trained, fused, x);
-            Assert.True(error <= 1e-4, $"{name}: relative L2 {error:E3}");
-        }
-        finally { LibTorchWorkarounds.OneDnnEnabled = before; }
+        using var on = OneDnnSetting.Set(true);
+        Assert.False(trained.NeedsOneDnnOff);
+        double error = FusionTestSupport.CompareFeatures(trained, fused, x);
+        Assert.True(error <= 1e-4, $"{name}: relative L2 {error:E3}");
     }
 
     public static TheoryData<string> RegisteredVariants() => new(ModelRegistry.Names);

@@ -30,14 +30,9 @@ public class LibTorchWorkaroundTests
     [InlineData(200)]
     public void With_oneDNN_off_misaligned_widths_convolve_exactly(int channels)
     {
-        bool before = LibTorchWorkarounds.OneDnnEnabled;
-        try
-        {
-            LibTorchWorkarounds.OneDnnEnabled = false;
-            Assert.False(LibTorchWorkarounds.OneDnnEnabled);
-            Assert.True(RelativeErrorAgainstFloat64(channels, 2) < 1e-5);
-        }
-        finally { LibTorchWorkarounds.OneDnnEnabled = before; }
+        using var off = OneDnnSetting.Set(false);
+        Assert.False(LibTorchWorkarounds.OneDnnEnabled);
+        Assert.True(RelativeErrorAgainstFloat64(channels, 2) < 1e-5);
     }
 
     [Theory]
@@ -51,14 +46,9 @@ public class LibTorchWorkaroundTests
             Assert.True(CpuCapabilities.Current.Avx512);   // the defect is claimed for AVX-512 kernels only
             return;   // on such a CPU the blocked kernels are not exact: Convolutions computes such convs another way (tests below)
         }
-        bool before = LibTorchWorkarounds.OneDnnEnabled;
-        try
-        {
-            LibTorchWorkarounds.OneDnnEnabled = true;
-            Assert.True(RelativeErrorAgainstFloat64(channels, 2) < 1e-5);
-            Assert.True(RelativeErrorAgainstFloat64(channels, 1) < 1e-5);
-        }
-        finally { LibTorchWorkarounds.OneDnnEnabled = before; }
+        using var on = OneDnnSetting.Set(true);
+        Assert.True(RelativeErrorAgainstFloat64(channels, 2) < 1e-5);
+        Assert.True(RelativeErrorAgainstFloat64(channels, 1) < 1e-5);
     }
 
     [Theory]
@@ -79,31 +69,27 @@ public class LibTorchWorkaroundTests
     /// <summary>Logits and every gradient of a training step with oneDNN on, against libtorch's own convolution (oneDNN off).</summary>
     static (double Logits, double Gradients) TrainStepErrorAgainstOneDnnOff(ModelConfig config)
     {
-        bool before = LibTorchWorkarounds.OneDnnEnabled;
-        try
+        using var restore = OneDnnSetting.Keep();
+        using var scope = NewDisposeScope();
+        manual_seed(1);
+        using var model = ModelFactory.Create(config);
+        MemoryFormat.ToChannelsLast(model);   // as the trainer runs it
+        model.train();
+        manual_seed(2);
+        var x = MemoryFormat.ToChannelsLast(randn(8, config.InChannels, 32, 32));
+        (Tensor Logits, Tensor Gradients) Step(bool oneDnn)
         {
-            using var scope = NewDisposeScope();
-            manual_seed(1);
-            using var model = ModelFactory.Create(config);
-            MemoryFormat.ToChannelsLast(model);   // as the trainer runs it
-            model.train();
-            manual_seed(2);
-            var x = MemoryFormat.ToChannelsLast(randn(8, config.InChannels, 32, 32));
-            (Tensor Logits, Tensor Gradients) Step(bool oneDnn)
-            {
-                LibTorchWorkarounds.OneDnnEnabled = oneDnn;
-                model.zero_grad();
-                var y = model.call(x);
-                Assert.Equal(oneDnn, LibTorchWorkarounds.OneDnnEnabled);   // the forward left oneDNN as it was
-                (y * y).sum().backward();
-                return (y.detach().clone(), cat(model.parameters().Select(p => p.grad!.flatten()).ToArray()));
-            }
-            var reference = Step(false);
-            var actual = Step(true);
-            Assert.False(actual.Gradients.isnan().any().item<bool>());
-            return (OfficialParityTests.RelativeL2(actual.Logits, reference.Logits), OfficialParityTests.RelativeL2(actual.Gradients, reference.Gradients));
+            LibTorchWorkarounds.OneDnnEnabled = oneDnn;
+            model.zero_grad();
+            var y = model.call(x);
+            Assert.Equal(oneDnn, LibTorchWorkarounds.OneDnnEnabled);   // the forward left oneDNN as it was
+            (y * y).sum().backward();
+            return (y.detach().clone(), cat(model.parameters().Select(p => p.grad!.flatten()).ToArray()));
         }
-        finally { LibTorchWorkarounds.OneDnnEnabled = before; }
+        var reference = Step(false);
+        var actual = Step(true);
+        Assert.False(actual.Gradients.isnan().any().item<bool>());
+        return (OfficialParityTests.RelativeL2(actual.Logits, reference.Logits), OfficialParityTests.RelativeL2(actual.Gradients, reference.Gradients));
     }
 
     public static TheoryData<string, string> MisalignedStudyCells() => new()
