@@ -49,6 +49,32 @@ public class GradientFormatTests
         Assert.Equal("channels_last", GradientFormatAt(x => StreamMergeStage.ChannelShuffle(x, 2), 32, 4));
     }
 
+    /// <summary>A pooled [N, C, 1, 1] is both formats, so <see cref="MemoryFormat.IsChannelsLast"/> cannot tell; the strides can:
+    /// avg_pool2d's backward picks its kernel by them, and [C, 1, 1, 1] sends it down the NCHW one, which copies the whole
+    /// [N, C, H, W] gradient twice (measured in every gate and the head of the fashion-mnist network before this).</summary>
+    [Fact]
+    public void The_gradient_reaching_a_global_pool_from_a_gate_or_the_head_has_channels_last_strides()
+    {
+        using var scope = NewDisposeScope();
+        manual_seed(6);
+        using var gateConv = nn.Conv2d(16, 16, 1, bias: false);
+        using var fc = nn.Linear(16, 10);
+        long[] StridesAtPool(Func<Tensor, Tensor> after)
+        {
+            var spy = new GradientSpy();
+            var y = after(spy.Watch(GlobalAveragePool.Apply(ChannelsLastInput(16, 8))));
+            (y * randn_like(y)).sum().backward();
+            return spy.Strides!;
+        }
+        Assert.Equal([16L, 1, 16, 16], StridesAtPool(p => Convolutions.Pointwise(gateConv, p)));
+        Assert.Equal([16L, 1, 16, 16], StridesAtPool(p => fc.call(p.permute(0, 2, 3, 1).flatten(1))));   // what Flat does
+        // what the head did before: flatten(1) hands the pool NCHW strides
+        Assert.Equal([16L, 1, 1, 1], StridesAtPool(p => fc.call(p.flatten(1))));
+        // and Flat's values are the plain flatten's
+        var x = ChannelsLastInput(16, 8);
+        Assert.True(GlobalAveragePool.Flat(x).eq(GlobalAveragePool.Apply(x).flatten(1)).all().item<bool>());
+    }
+
     [Theory]
     [InlineData(true)]
     [InlineData(false)]
@@ -81,6 +107,7 @@ public class GradientFormatTests
     sealed class GradientSpy
     {
         public string? Format { get; private set; }
+        public long[]? Strides { get; private set; }
 
         public Tensor Watch(Tensor x) => Identity.apply(x, this);
 
@@ -96,7 +123,9 @@ public class GradientFormatTests
 
             public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor grad)
             {
-                ((GradientSpy)ctx.get_data("spy")).Format =
+                var spy = (GradientSpy)ctx.get_data("spy");
+                spy.Strides = grad.stride();
+                spy.Format =
                     MemoryFormat.IsChannelsLast(grad) ? "channels_last" : grad.is_contiguous() ? "NCHW" : $"strides [{string.Join(", ", grad.stride())}]";
                 return [grad, null!];
             }

@@ -37,7 +37,7 @@ public sealed class ClassifierHead : nn.Module<Tensor, Tensor>, ITraceable
     /// <summary>Pooled (and, in training, dropped-out) features: what the linear layer reads.</summary>
     public Tensor PreLogits(Tensor x)
     {
-        var pooled = GlobalAveragePool.Apply(x).flatten(1);
+        var pooled = GlobalAveragePool.Flat(x);
         return drop is null ? pooled : drop.call(pooled);
     }
 

@@ -63,11 +63,14 @@ public static class Convolutions
     /// <summary>y[n, o, h, w] = sum_i W[o, i] x[n, i, s h, s w] (+ b[o]), group by group: exact (a GEMM). The output keeps the
     /// input's memory format, as libtorch's conv does (an input that is both, e.g. one channel, counts as NCHW): a
     /// channels_last input goes through its NHWC view, any other through [N, Cin, H x W]. Mixing formats inside a block
-    /// would send BatchNorm's backward down its serial path (<see cref="GlobalAveragePool"/>).</summary>
+    /// would send BatchNorm's backward down its serial path (<see cref="GlobalAveragePool"/>). An input of one pixel (a
+    /// gate's pooled [N, C, 1, 1]) is both formats and goes through the NHWC view too: its gradient then comes back with
+    /// channels_last strides, and the average pool's backward stays on its channels_last kernel (the NCHW one copies the
+    /// whole [N, C, H, W] gradient twice).</summary>
     public static Tensor Pointwise(Conv2d conv, Tensor x)
     {
         long sh = conv.stride[0], sw = conv.stride[1];
-        bool channelsLast = MemoryFormat.IsChannelsLast(x);
+        bool channelsLast = MemoryFormat.IsChannelsLast(x) || x.shape[2] == 1 && x.shape[3] == 1;
         if (sh != 1 || sw != 1) x = x.slice(2, 0, x.shape[2], sh).slice(3, 0, x.shape[3], sw);   // the pixels a 1x1 kernel visits
         long n = x.shape[0], h = x.shape[2], w = x.shape[3], groups = conv.groups;
         long cin = conv.in_channels / groups, cout = conv.out_channels / groups;

@@ -12,4 +12,8 @@ namespace ParNet.Models.Blocks;
 public static class GlobalAveragePool
 {
     public static Tensor Apply(Tensor x) => nn.functional.avg_pool2d(x, [x.shape[2], x.shape[3]]);
+
+    /// <summary>The pooled features as [N, C], read through the NHWC view: `Apply(x).flatten(1)` would hand the pool an
+    /// NCHW gradient, and avg_pool2d's NCHW backward copies the whole [N, C, H, W] gradient twice. Same values.</summary>
+    public static Tensor Flat(Tensor x) => Apply(x).permute(0, 2, 3, 1).flatten(1);
 }
