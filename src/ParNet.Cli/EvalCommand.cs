@@ -22,6 +22,7 @@ public sealed class EvalCommand : CliCommand
     readonly Option<string?> _data = CliOption.Text("--data", "where the data set is (as for train)", "DIR");
     readonly Option<string?> _split = CliOption.Text("--split", "test or train (default test; folders: val/)", "SPLIT");
     readonly Option<bool> _tenCrop = CliOption.Switch("--ten-crop", "average the 10 crops (corners, centre, mirrored) of the image padded by the crop padding");
+    readonly Option<bool> _flip = CliOption.Switch("--flip", "also score each image's mirror image and average the two (flip test-time augmentation; with --ten-crop: 20 views)");
     readonly Option<int?> _size = CliOption.Int("--size", "evaluate at another input side (Fashion-MNIST content is scaled by N/32) (default: the training side)");
     readonly Option<bool> _fused = CliOption.Switch("--fused", "re-parameterize the trained model first (ParNet fusion) and evaluate that");
     readonly Option<int?> _batchSize = CliOption.Int("--batch-size", "images per batch (default 256: no gradients, so larger than training's)");
@@ -38,7 +39,7 @@ public sealed class EvalCommand : CliCommand
     {
         command.Add(_run, _checkpoint, _ema, _weights, _recipe);
         _model.AddTo(command);
-        command.Add(_dataset, _data, _split, _tenCrop, _size, _fused, _batchSize, _threads, _subset, _classes, _out);
+        command.Add(_dataset, _data, _split, _tenCrop, _flip, _size, _fused, _batchSize, _threads, _subset, _classes, _out);
     }
 
     protected override int Run(ParseResult parse, TextWriter stdout, TextWriter stderr)
@@ -81,6 +82,7 @@ public sealed class EvalCommand : CliCommand
         string dataset = parse.GetValue(_dataset) ?? saved?.Dataset ?? onnx?.Engine.Info.Dataset ?? recipe.Dataset;
         string split = parse.GetValue(_split) ?? "test";
         bool tenCrop = parse.GetValue(_tenCrop);
+        bool flip = parse.GetValue(_flip);
         int? size = parse.GetValue(_size);
         bool fused = parse.GetValue(_fused);
         int batchSize = parse.GetValue(_batchSize) ?? 256;
@@ -99,14 +101,14 @@ public sealed class EvalCommand : CliCommand
         // --run: the checkpoint's EMA file was chosen above; --weights: --ema picks a training checkpoint's state_dict_ema
         using var loaded = onnx is null ? WeightsLoading.Load(weightsPath!, config, fused, ema: run is null && emaFlag == true).Model : null;
         nn.Module<Tensor, Tensor> model = (nn.Module<Tensor, Tensor>?)onnx ?? loaded!;
-        var r = Evaluator.Evaluate(model, source, config.NumClasses);
+        var r = Evaluator.Evaluate(model, source, config.NumClasses, mirror: flip);
 
-        string suffix = (size is int n ? $"-{n}px" : "") + (tenCrop ? "-tencrop" : "") + (fused ? "-fused" : "") + (split != "test" ? "-" + split : "");
+        string suffix = (size is int n ? $"-{n}px" : "") + (tenCrop ? "-tencrop" : "") + (flip ? "-flip" : "") + (fused ? "-fused" : "") + (split != "test" ? "-" + split : "");
         outDir ??= run is not null ? Path.Combine(run, $"eval-{checkpointName}{suffix}") : Path.Combine("runs", $"eval{suffix}-{DateTime.Now:yyyyMMdd-HHmmss}");
         Evaluator.WriteReport(r, outDir);
         var (c, h, w) = source.ImageShape;
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{config.Name} on {dataset} {split} ({r.Count} images, {c}x{h}x{w}{(tenCrop ? ", ten-crop" : "")}{(fused ? ", fused" : "")}; weights {weightsPath})"));
+            $"{config.Name} on {dataset} {split} ({r.Count} images, {c}x{h}x{w}{(tenCrop ? ", ten-crop" : "")}{(flip ? ", and mirrored" : "")}{(fused ? ", fused" : "")}; weights {weightsPath})"));
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"top-1 {r.Top1 * 100:F2}%  top-5 {r.Top5 * 100:F2}%  loss {r.Loss:F4}  ({r.Seconds:F1} s, {r.Count / Math.Max(1e-9, r.Seconds):F0} img/s)"));
         var acc = r.PerClassAccuracy;
         for (int k = 0; k < acc.Length && k < 100; k++)

@@ -79,11 +79,13 @@ public static class Evaluator
 
     /// <summary>
     /// Runs the model in eval mode without gradients. A batch whose image count is a multiple k of its label
-    /// count (a ten-crop loader) is scored by averaging the k views' softmax probabilities per image.
-    /// The model's training mode is restored afterwards.
+    /// count (a ten-crop loader, or <paramref name="mirror"/>) is scored by averaging the k views' softmax probabilities per image.
+    /// The model's training mode is restored afterwards. <paramref name="mirror"/>: every view is scored beside its
+    /// left-right mirror image, the two softmaxes averaged (flip test-time augmentation, for a model trained with flips).
     /// </summary>
     public static EvalResult Evaluate(nn.Module<Tensor, Tensor> model, IBatchSource source, int numClasses,
-                                      ScalarType? inputType = null, CancellationToken cancel = default, Action<int, int>? onBatch = null)
+                                      ScalarType? inputType = null, CancellationToken cancel = default, Action<int, int>? onBatch = null,
+                                      bool mirror = false)
     {
         bool wasTraining = model.training;
         model.eval();
@@ -101,6 +103,7 @@ public static class Evaluator
                 using (var scope = NewDisposeScope())
                 {
                     var images = inputType is ScalarType t ? batch.Images.to(t) : batch.Images;
+                    if (mirror) images = stack([images, images.flip(3)], 1).flatten(0, 1);   // each view, then its mirror: consecutive
                     long n = batch.Labels.shape[0];
                     var logits = ForwardInChunks(model, images, n).to(ScalarType.Float32);
                     Tensor logProbs;

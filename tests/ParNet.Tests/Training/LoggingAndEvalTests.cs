@@ -79,6 +79,44 @@ public class LoggingAndEvalTests
         Assert.Equal((5, 8), (png.Width, png.Height));
     }
 
+    [Fact]
+    public void Mirror_scores_each_image_beside_its_mirror_image()
+    {
+        // images of 1 x 2 pixels; the model's logits are (left pixel, 2 x right pixel). Image [1, 0], label 1: alone it
+        // votes class 0 (softmax 0.73); its mirror [0, 1] votes class 1 (0.88); averaged, class 1 (0.575)
+        var model = new LeftRight();
+        var source = new PixelSource([1, 0, 7, 9], [1, 0]);
+        Assert.Equal(0.0, Evaluator.Evaluate(model, source, 2).Confusion[1, 1]);
+        model.Seen.Clear();
+        var r = Evaluator.Evaluate(model, source, 2, mirror: true);
+        Assert.Equal(1, r.Confusion[1, 1]);
+        Assert.Equal(2, r.Count);
+        // what the model saw: each image followed by its own mirror image
+        Assert.Equal([1f, 0, 0, 1, 7, 9, 9, 7], model.Seen);
+    }
+
+    sealed class LeftRight() : nn.Module<Tensor, Tensor>("left-right")
+    {
+        public List<float> Seen { get; } = [];   // every input, in the order of the forward calls
+        public override Tensor forward(Tensor x)
+        {
+            Seen.AddRange(x.contiguous().data<float>().ToArray());
+            return x.reshape(x.shape[0], 2) * tensor(new float[] { 1, 2 });
+        }
+    }
+
+    sealed class PixelSource(float[] pixels, long[] labels) : IBatchSource
+    {
+        public int Count => labels.Length;
+        public int BatchSize => labels.Length;
+        public (int Channels, int Height, int Width) ImageShape => (1, 1, 2);
+        public IReadOnlyList<string> ClassNames => ["k0", "k1"];
+        public IEnumerable<Batch> Epoch(int epoch, CancellationToken cancel = default)
+        {
+            yield return new Batch(tensor(pixels, [labels.Length, 1, 1, 2]), tensor(labels, [(long)labels.Length]));
+        }
+    }
+
     /// <summary>Passes its input through: the "images" are the logits.</summary>
     sealed class Logits() : nn.Module<Tensor, Tensor>("logits")
     {
