@@ -70,7 +70,7 @@ public static class Convolutions
     public static Tensor Pointwise(Conv2d conv, Tensor x)
     {
         long sh = conv.stride[0], sw = conv.stride[1];
-        bool channelsLast = MemoryFormat.IsChannelsLast(x) || x.shape[2] == 1 && x.shape[3] == 1;
+        bool channelsLast = MemoryFormat.IsChannelsLast(x) || x.size(2) == 1 && x.size(3) == 1;   // size(d): no array per call
         if (sh != 1 || sw != 1) x = x.slice(2, 0, x.shape[2], sh).slice(3, 0, x.shape[3], sw);   // the pixels a 1x1 kernel visits
         long n = x.shape[0], h = x.shape[2], w = x.shape[3], groups = conv.groups;
         long cin = conv.in_channels / groups, cout = conv.out_channels / groups;
