@@ -7,7 +7,7 @@ namespace ParNet.Data;
 public sealed record AugmentationSettings
 {
     /// <summary>Random shift: pixels of zero padding around the network-side image before the random crop
-    /// (4: the CIFAR "shift" recipe; fashion-mnist uses 2, see its recipe). Also the margin of ten-crop.</summary>
+    /// (4: the CIFAR "shift" recipe; fashion-mnist uses 0 and its studies 2, see the recipe). Also the margin of ten-crop.</summary>
     public int CropPadding { get; init; } = 4;
 
     /// <summary>Random horizontal mirror (on: the paper's "mirror" augmentation).</summary>

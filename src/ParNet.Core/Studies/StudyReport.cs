@@ -67,7 +67,7 @@ public static class StudyReport
         var sb = new StringBuilder();
         var inv = CultureInfo.InvariantCulture;
         sb.Append(inv, $"# Study `{study.Name}`: the paper's {study.PaperReference}, on Fashion-MNIST\n\n{study.Description}\n\n");
-        sb.Append(inv, $"Measured with `{command}` on {machine}. Each cell: the fashion-mnist recipe, {s.Epochs} epoch{(s.Epochs == 1 ? "" : "s")} on ")
+        sb.Append(inv, $"Measured with `{command}` on {machine}. Each cell: the fashion-mnist recipe with a +-{StudySettings.CropPadding} px random shift, {s.Epochs} epoch{(s.Epochs == 1 ? "" : "s")} on ")
           .Append(s.SubsetPerClass is int n ? $"{n * 10:N0} training images ({n} per class, drawn per seed)" : "all 60,000 training images")
           .Append(inv, $", scored on {(s.TestSubsetPerClass is int t ? $"{t * 10:N0}" : "all 10,000")} test images; {s.Seeds} seeds")
           .Append(s.StopAfterSteps is long steps ? $"; STOPPED AFTER {steps} STEPS PER CELL (a plumbing run, not a result)" : "")

@@ -24,6 +24,9 @@ public sealed record StudySettings
     public long? StopAfterSteps { get; init; }
     /// <summary>Fashion-MNIST's folder; null finds it where Debian installs it.</summary>
     public string? DataDirectory { get; init; }
+    /// <summary>Every cell's random shift (pixels): the +-2 px the committed tables (results/studies) were trained with; the
+    /// main job's recipe dropped its shift later, and a resumed study must train its remaining cells as it trained the first.</summary>
+    public const int CropPadding = 2;
 
     /// <summary>Sized for well under an hour per study of three-stream cells on a 2-core machine: 10,000 images x 6 epochs
     /// per cell and seed, 3 seeds (the spread the verdicts need), 5,000 test images. Measured on the AVX-512 2-core machine
@@ -121,7 +124,7 @@ public static class StudyRunner
     static CellRun Train(StudyCell cell, int k, StudySettings s, string dir, CancellationToken cancel)
     {
         int seed = Recipes.FashionMnist.Seed + cell.SeedOffset + k;
-        var recipe = Recipes.FashionMnist with { Epochs = s.Epochs, Seed = seed };
+        var recipe = Recipes.FashionMnist with { Epochs = s.Epochs, Seed = seed, CropPadding = StudySettings.CropPadding };
         var loader = new LoaderOptions
         {
             BatchSize = recipe.BatchSize, Seed = seed, Workers = 1,

@@ -30,11 +30,11 @@ public class DataPipelineTests
     }
 
     [Fact]
-    public void FashionMnist_training_batch_is_the_recipes_shifted_mirrored_padded_image()
+    public void FashionMnist_training_batch_is_the_shifted_mirrored_padded_image()
     {
         RequireFashionMnist();
-        var recipe = Recipes.FashionMnist;   // 28 px padded to 32 (CIFAR layout), shift +-2, flip
-        var loader = DataPipelines.Train("fashion-mnist", null, FashionModel, recipe.Augmentation(),
+        var shifted = Recipes.FashionMnist.Augmentation() with { CropPadding = 2 };   // 28 px padded to 32 (CIFAR layout), shift +-2, flip
+        var loader = DataPipelines.Train("fashion-mnist", null, FashionModel, shifted,
             new LoaderOptions { BatchSize = 64, Seed = 3, Workers = 0 });
         Assert.Equal((1, 32, 32), loader.ImageShape);
         var order = loader.EpochOrder(0);
@@ -60,6 +60,28 @@ public class DataPipelineTests
         Assert.True(shifts.Count >= 5, $"random shifts: only {shifts.Count} distinct ones identified");
     }
 
+    [Fact]
+    public void FashionMnist_recipe_trains_on_the_centred_image_mirrored_about_half_the_time()
+    {
+        RequireFashionMnist();
+        Assert.Equal(0, Recipes.FashionMnist.CropPadding);   // no random shift (see the recipe's summary)
+        var loader = DataPipelines.Train("fashion-mnist", null, FashionModel, Recipes.FashionMnist.Augmentation(),
+            new LoaderOptions { BatchSize = 64, Seed = 3, Workers = 0 });
+        var order = loader.EpochOrder(0);
+        using var batch = loader.Epoch(0).First();
+        var pixels = batch.Images.data<float>().ToArray();
+        int mirrored = 0;
+        for (int i = 0; i < 64; i++)
+        {
+            var raw = loader.Dataset.Load(order[i]);
+            var view = pixels.AsSpan(i * 1024, 1024).ToArray();
+            bool plain = Matches(view, 32, raw, 2, 2, mirrored: false), mirror = Matches(view, 32, raw, 2, 2, mirrored: true);
+            Assert.True(plain || mirror, $"image {i} is not its 28 px original centred in 32 px, mirrored or not");
+            if (mirror && !plain) mirrored++;
+        }
+        Assert.InRange(mirrored, 16, 48);   // flip with p = 0.5 over 64 images: 16-48 holds with probability > 0.9999
+    }
+
     /// <summary>Whether <paramref name="view"/> is <paramref name="centred"/> (both side x side) moved by (dy, dx), mirrored or not,
     /// with zero padding (normalized) where the move uncovers the border.</summary>
     static bool IsShifted(float[] view, float[] centred, int side, int dy, int dx, bool mirrored)
@@ -82,7 +104,7 @@ public class DataPipelineTests
     public void FashionMnist_training_at_another_side_is_the_evaluation_image_of_that_side_shifted_by_the_scaled_padding(int side, int shift)
     {
         RequireFashionMnist();
-        var augmentation = Recipes.FashionMnist.Augmentation();
+        var augmentation = Recipes.FashionMnist.Augmentation() with { CropPadding = 2 };   // the studies' shift
         var options = new LoaderOptions { BatchSize = 32, Seed = 5, Workers = 0, Shuffle = false };
         var train = DataPipelines.Train("fashion-mnist", null, FashionModel, augmentation, options, size: side);
         var eval = DataPipelines.Eval("fashion-mnist", null, FashionModel, augmentation, options, split: "train", size: side);
