@@ -46,15 +46,12 @@ public static class TrainingBenchmark
         o.Model.CheckImageSize(o.ImageSize, o.ImageSize);
         manual_seed(0);
         using var model = ModelFactory.Create(o.Model);
-        if (o.BFloat16) MixedPrecision.ToBFloat16(model);
-        if (o.ChannelsLast) MemoryFormat.ToChannelsLast(model);
+        TrainingPreparation.Model(model, o.BFloat16, o.ChannelsLast);
         model.train();
         using var sgd = new Sgd(model.named_parameters(), 0.9, nesterov: true, 5e-4, noDecayBnBias: true, masterWeights: o.BFloat16) { LearningRate = 0.01 };
         var buckets = new ParNet.Distributed.GradientBuckets(model.parameters(), o.Processes);
         using var scope = NewDisposeScope();
-        var x = randn(o.Batch, o.Model.InChannels, o.ImageSize, o.ImageSize);
-        if (o.BFloat16) x = x.to(ScalarType.BFloat16);
-        if (o.ChannelsLast) x = MemoryFormat.ToChannelsLast(x);
+        var x = TrainingPreparation.Input(randn(o.Batch, o.Model.InChannels, o.ImageSize, o.ImageSize), o.BFloat16, o.ChannelsLast);
         var y = randint(0, o.Model.NumClasses, [o.Batch], dtype: ScalarType.Int64);
         double forward = 0, backward = 0, update = 0, communication = 0;
         for (int i = -o.Warmup; i < o.Steps; i++)

@@ -57,8 +57,7 @@ public sealed class Trainer : IDisposable
         if (train.BatchSize != _r.BatchSize)
             throw new ArgumentException($"the training data gives batches of {train.BatchSize}, the recipe says {_r.BatchSize}");
         if (model.EnsureCorrectConvolutions() is { } why) options.Progress?.Report(new MessageEvent(why));
-        if (options.BFloat16) MixedPrecision.ToBFloat16(_model);
-        if (options.ChannelsLast) MemoryFormat.ToChannelsLast(_model);
+        TrainingPreparation.Model(_model, options.BFloat16, options.ChannelsLast);
         TrainMode();
         _optimizer = new Sgd(_model.named_parameters(), _r.Momentum, _r.Nesterov, _r.WeightDecay, _r.NoDecayBnBias, masterWeights: options.BFloat16,
             lrScale: name => name.StartsWith(ImageClassifier.ClassifierKeyPrefix, StringComparison.Ordinal) ? 1.0 : _r.BackboneLrScale);
@@ -242,10 +241,10 @@ public sealed class Trainer : IDisposable
     (double Loss, long Correct, long Count) TrainStep(Batch batch, double lr, int epoch, int batchIndex)
     {
         using var scope = NewDisposeScope();
-        var images = _o.BFloat16 ? batch.Images.to(ScalarType.BFloat16) : batch.Images;
+        var images = TrainingPreparation.Input(batch.Images, _o.BFloat16, _o.ChannelsLast);
         Tensor logits;
         using (_o.SyncBatchNorm && _group.Size > 1 ? BatchNorms.SynchronizeStatistics(t => DifferentiableSum.Of(t, _group)) : null)
-            logits = _model.call(_o.ChannelsLast ? MemoryFormat.ToChannelsLast(images) : images);
+            logits = _model.call(images);
         var loss = Losses.CrossEntropy(logits, batch.Labels, _r.LabelSmoothing);
         double value = loss.item<float>();
         long localHits;
