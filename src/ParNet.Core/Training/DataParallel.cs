@@ -21,7 +21,8 @@ public static class DataParallel
             if (Reducible(t)) group.Broadcast(t);
             else
             {
-                using var copy = t.to(ScalarType.Float32).contiguous();
+                using var scope = NewDisposeScope();   // roots the chain's intermediates (RESULTS.md, defect 6)
+                var copy = t.to(ScalarType.Float32).contiguous();
                 group.Broadcast(copy);
                 t.copy_(copy);
             }
@@ -40,7 +41,8 @@ public static class DataParallel
         foreach (var (_, t) in tensors.Where(kv => kv.Key.EndsWith(".running_mean", StringComparison.Ordinal)
                                                   || kv.Key.EndsWith(".running_var", StringComparison.Ordinal)).OrderBy(kv => kv.Key, StringComparer.Ordinal))
         {
-            using var sum = t.to(ScalarType.Float64).contiguous();
+            using var scope = NewDisposeScope();   // roots the chain's intermediates (RESULTS.md, defect 6)
+            var sum = t.to(ScalarType.Float64).contiguous();
             group.AllReduceSum(sum);
             sum.div_(processes);
             t.copy_(sum);
@@ -61,7 +63,8 @@ public static class DataParallel
         foreach (var (name, t) in model.named_parameters().OrderBy(kv => kv.name, StringComparer.Ordinal))
         {
             hash.AppendData(System.Text.Encoding.UTF8.GetBytes(name));
-            using var c = t.detach().contiguous();
+            using var scope = NewDisposeScope();   // roots the chain's intermediates (RESULTS.md, defect 6)
+            var c = t.detach().contiguous();
             hash.AppendData(c.bytes);
         }
         return group.RanksDifferingFromRoot(hash.GetHashAndReset());
