@@ -386,8 +386,13 @@ public static class InferenceBenchmark
                                              bool inferenceMode = true, bool channelsLast = false)
     {
         manual_seed(1);
-        var x = randn(batch, o.Model.InChannels, o.ImageSize, o.ImageSize).to(dtype);
-        if (channelsLast) x = MemoryFormat.ToChannelsLast(x);
+        Tensor x;
+        using (var scope = NewDisposeScope())   // holds the intermediates (RESULTS.md, defect 6); x lives as long as the runner
+        {
+            x = randn(batch, o.Model.InChannels, o.ImageSize, o.ImageSize).to(dtype);
+            if (channelsLast) x = MemoryFormat.ToChannelsLast(x);
+            x.DetachFromDisposeScope();
+        }
         return (() =>
         {
             using var mode = inferenceMode ? inference_mode(true) : no_grad();

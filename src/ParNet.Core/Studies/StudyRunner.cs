@@ -160,6 +160,7 @@ public static class StudyRunner
     static (Tensor Probabilities, Tensor Labels) TestProbabilities(ImageClassifier model, IBatchSource test)
     {
         model.eval();
+        using var scope = NewDisposeScope();   // holds every temporary while libtorch reads it (RESULTS.md, defect 6)
         var probabilities = new List<Tensor>();
         var labels = new List<Tensor>();
         using (no_grad())
@@ -169,11 +170,14 @@ public static class StudyRunner
                     probabilities.Add(nn.functional.softmax(model.call(batch.Images), 1).detach());
                     labels.Add(batch.Labels.clone());
                 }
-        return (cat(probabilities.ToArray()), cat(labels.ToArray()));
+        return (cat(probabilities.ToArray()).MoveToOuterDisposeScope(), cat(labels.ToArray()).MoveToOuterDisposeScope());
     }
 
-    public static double Top1(Tensor probabilities, Tensor labels) =>
-        probabilities.argmax(1).eq(labels).to(ScalarType.Float64).mean().item<double>();
+    public static double Top1(Tensor probabilities, Tensor labels)
+    {
+        using var scope = NewDisposeScope();   // holds the chain's intermediates (RESULTS.md, defect 6)
+        return probabilities.argmax(1).eq(labels).to(ScalarType.Float64).mean().item<double>();
+    }
 
     /// <summary>Table 9's ensemble: the members' softmax outputs averaged, then top-1.</summary>
     public static double EnsembleTop1(IReadOnlyList<Tensor> memberProbabilities, Tensor labels)
