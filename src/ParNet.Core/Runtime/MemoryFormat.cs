@@ -25,7 +25,7 @@ public static class MemoryFormat
     public static void ToChannelsLast(nn.Module module)
     {
         using var noGrad = no_grad();
-        using var scope = NewDisposeScope();   // roots the re-laid-out copies until set_ has taken them (RESULTS.md, defect 6)
+        using var scope = NewDisposeScope();   // holds the re-laid-out copies until set_ has taken them (RESULTS.md, defect 6)
         foreach (var p in module.parameters())
             if (p.dim() == 4) p.set_(ToChannelsLast(p));
     }

@@ -109,7 +109,7 @@ public static class Checkpoint
         DeleteStaleTemporaries(full);
         if (System.IO.Directory.Exists(tmp)) System.IO.Directory.Delete(tmp, true);
         System.IO.Directory.CreateDirectory(tmp);
-        using var scope = NewDisposeScope();   // roots the float32 and contiguous copies while they are written (RESULTS.md, defect 6)
+        using var scope = NewDisposeScope();   // holds the float32 and contiguous copies while they are written (RESULTS.md, defect 6)
         try
         {
             Write(Path.Combine(tmp, WeightsFile), Float32(model.state_dict()));

@@ -21,7 +21,7 @@ public static class DataParallel
             if (Reducible(t)) group.Broadcast(t);
             else
             {
-                using var scope = NewDisposeScope();   // roots the chain's intermediates (RESULTS.md, defect 6)
+                using var scope = NewDisposeScope();   // holds the chain's intermediates (RESULTS.md, defect 6)
                 var copy = t.to(ScalarType.Float32).contiguous();
                 group.Broadcast(copy);
                 t.copy_(copy);
@@ -41,7 +41,7 @@ public static class DataParallel
         foreach (var (_, t) in tensors.Where(kv => kv.Key.EndsWith(".running_mean", StringComparison.Ordinal)
                                                   || kv.Key.EndsWith(".running_var", StringComparison.Ordinal)).OrderBy(kv => kv.Key, StringComparer.Ordinal))
         {
-            using var scope = NewDisposeScope();   // roots the chain's intermediates (RESULTS.md, defect 6)
+            using var scope = NewDisposeScope();   // holds the chain's intermediates (RESULTS.md, defect 6)
             var sum = t.to(ScalarType.Float64).contiguous();
             group.AllReduceSum(sum);
             sum.div_(processes);
@@ -63,7 +63,7 @@ public static class DataParallel
         foreach (var (name, t) in model.named_parameters().OrderBy(kv => kv.name, StringComparer.Ordinal))
         {
             hash.AppendData(System.Text.Encoding.UTF8.GetBytes(name));
-            using var scope = NewDisposeScope();   // roots the chain's intermediates (RESULTS.md, defect 6)
+            using var scope = NewDisposeScope();   // holds the chain's intermediates (RESULTS.md, defect 6)
             var c = t.detach().contiguous();
             hash.AppendData(c.bytes);
         }

@@ -17,7 +17,7 @@ public sealed class ModelEma : IDisposable
     {
         Decay = decay;
         using var noGrad = no_grad();
-        using var scope = NewDisposeScope();   // roots the chain's intermediates (RESULTS.md, defect 6); the copies are detached
+        using var scope = NewDisposeScope();   // holds the chain's intermediates (RESULTS.md, defect 6); the copies are detached
         foreach (var (k, v) in model.state_dict())
             _shadow[k] = v.detach().to(v.is_floating_point() ? ScalarType.Float32 : v.dtype).clone().DetachFromDisposeScope();
     }

@@ -165,7 +165,8 @@ public static class Recipes
     /// 28x28 grey images padded to 32x32 (the layout needs a multiple of 8), centred, with random flips and no random
     /// shift: Fashion-MNIST's objects are centred, and without the +-2 px shift of earlier versions the net learns faster
     /// per epoch (RESULTS.md, "A recipe for 5 epochs": +0.7-0.9 points at 4-5 epochs, 93.86% against 92.84-93.55% at 8),
-    /// which is what a slow CPU's 12-minute budget needs; longer runs may want the shift back (`--padding 2`). SGD Nesterov 0.9, batch 128, LR 0.1 with a 1-epoch warm-up then cosine to 0 (a short run
+    /// which is what a slow CPU's 12-minute budget needs; longer runs may want the shift back (`--padding 2`).
+    /// SGD Nesterov 0.9, batch 128, LR 0.1 with a 1-epoch warm-up then cosine to 0 (a short run
     /// must end annealed), weight decay 5e-4 (not on BN/bias), label smoothing 0.1, no dropout (8 epochs
     /// do not overfit 60k images).
     /// </summary>

@@ -26,7 +26,7 @@ public sealed class Sgd : IDisposable
         Momentum = momentum;
         Nesterov = nesterov;
         MasterWeights = masterWeights;
-        using var scope = NewDisposeScope();   // roots the chain's intermediates (RESULTS.md, defect 6); master copies are detached
+        using var scope = NewDisposeScope();   // holds the chain's intermediates (RESULTS.md, defect 6); master copies are detached
         foreach (var (name, p) in parameters)
         {
             if (!p.requires_grad) continue;
@@ -112,7 +112,7 @@ public sealed class Sgd : IDisposable
     public void LoadStateDict(IReadOnlyDictionary<string, Tensor> state, long steps)
     {
         using var noGrad = no_grad();
-        using var scope = NewDisposeScope();   // roots the chain's intermediates (RESULTS.md, defect 6); the loaded state is detached
+        using var scope = NewDisposeScope();   // holds the chain's intermediates (RESULTS.md, defect 6); the loaded state is detached
         var names = _params.Select(p => p.Name).ToHashSet(StringComparer.Ordinal);
         foreach (var key in state.Keys)
         {

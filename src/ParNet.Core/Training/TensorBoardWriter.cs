@@ -50,7 +50,7 @@ public sealed class TensorBoardWriter : IDisposable
     /// <summary>A histogram of a tensor's values (TensorBoard's "histograms" tab), e.g. one layer's weights.</summary>
     public void AddHistogram(string tag, Tensor values, long step)
     {
-        using var scope = NewDisposeScope();   // roots the chain's intermediates (RESULTS.md, defect 6)
+        using var scope = NewDisposeScope();   // holds the chain's intermediates (RESULTS.md, defect 6)
         var flat = values.detach().to(ScalarType.Float32).cpu().flatten();
         _writer.add_histogram(tag, flat, Step(step));
     }
@@ -58,7 +58,7 @@ public sealed class TensorBoardWriter : IDisposable
     /// <summary>An image (TensorBoard's "images" tab): a CHW tensor with values in [0, 1], 1 or 3 channels.</summary>
     public void AddImage(string tag, Tensor chw, long step)
     {
-        using var scope = NewDisposeScope();   // roots the chain's intermediates (RESULTS.md, defect 6)
+        using var scope = NewDisposeScope();   // holds the chain's intermediates (RESULTS.md, defect 6)
         var image = chw.detach().to(ScalarType.Float32).cpu().clamp(0, 1).contiguous();   // a channels_last batch gives strided views
         _writer.add_img(tag, image, Step(step), dataformats: "CHW");
     }

@@ -98,7 +98,7 @@ public static class StateDict
     /// <summary>Writes the module's state dict (parameters and buffers) as safetensors, atomically, with optional metadata.</summary>
     public static void Save(nn.Module module, string path, IEnumerable<KeyValuePair<string, string>>? metadata = null)
     {
-        using var scope = NewDisposeScope();   // roots the chain's intermediates (RESULTS.md, defect 6) and frees the copies
+        using var scope = NewDisposeScope();   // holds the chain's intermediates (RESULTS.md, defect 6) and frees the copies
         var dict = module.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().cpu().contiguous());
         Write(dict, path, metadata);
     }
@@ -143,7 +143,7 @@ public static class StateDict
             throw new InvalidDataException(Mismatch(what, missing, unexpected, misShaped));
 
         using var noGrad = no_grad();
-        using var scope = NewDisposeScope();   // roots each converted copy until copy_ has read it (RESULTS.md, defect 6)
+        using var scope = NewDisposeScope();   // holds each converted copy until copy_ has read it (RESULTS.md, defect 6)
         foreach (var (key, tensor) in target)
             if (source.TryGetValue(key, out var value))
                 tensor.copy_(value.to(tensor.dtype));
