@@ -14,6 +14,7 @@ static class FusionTestSupport
     {
         manual_seed(seed);
         using var noGrad = no_grad();
+        using var scope = NewDisposeScope();   // holds the temporaries while copy_ reads them (RESULTS.md, defect 6)
         foreach (var m in module.modules())
             if (m is BatchNorm2d bn)
             {
@@ -28,11 +29,16 @@ static class FusionTestSupport
     /// <summary>|actual - expected| / |expected| (float32 throughout: see BranchFolding on float64 and libtorch).</summary>
     public static double RelativeL2(Tensor actual, Tensor expected) => Models.OfficialParityTests.RelativeL2(actual, expected);
 
-    public static bool Same(Tensor a, Tensor b) => a.shape.SequenceEqual(b.shape) && a.eq(b).all().item<bool>();
+    public static bool Same(Tensor a, Tensor b)
+    {
+        using var scope = NewDisposeScope();   // holds the chain's intermediates (RESULTS.md, defect 6)
+        return a.shape.SequenceEqual(b.shape) && a.eq(b).all().item<bool>();
+    }
 
     /// <summary>A reference output that is non-finite or (near) zero makes a relative error meaningless.</summary>
     public static void AssertMeaningful(Tensor expected)
     {
+        using var scope = NewDisposeScope();   // holds the chain's intermediates (RESULTS.md, defect 6)
         Assert.True(expected.isfinite().all().item<bool>(), "the reference output is not finite");
         Assert.True(expected.norm().item<float>() > 1e-20f, "a degenerate (all-zero) reference output proves nothing");
     }
@@ -65,8 +71,11 @@ static class FusionTestSupport
         return RelativeL2(fused.forward_features(input), expected);
     }
 
-    public static Dictionary<string, Tensor> Snapshot(nn.Module module) =>
-        module.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
+    public static Dictionary<string, Tensor> Snapshot(nn.Module module)
+    {
+        using var scope = NewDisposeScope();   // holds the detached views while clone reads them (RESULTS.md, defect 6)
+        return module.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone().MoveToOuterDisposeScope());
+    }
 
 }
 
