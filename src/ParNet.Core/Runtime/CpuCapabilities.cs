@@ -31,10 +31,20 @@ public sealed record CpuCapabilities(string ModelName, string? FamilyModel, bool
         _ => "sse41 or lower",
     };
 
-    /// <summary>One line for benchmark headers and run logs.</summary>
-    public string Describe() =>
-        $"{ModelName}{(FamilyModel is null ? "" : $" ({FamilyModel})")}: oneDNN ISA {OneDnnIsa}, " +
-        $"{(Avx512 ? "AVX-512" : "no AVX-512")}, {(NativeBf16 ? "native bf16" : "no native bf16")}, {(Vnni ? "VNNI" : "no VNNI")}";
+    /// <summary>The variables that make libtorch dispatch below what the CPU offers (oneDNN's ISA cap, ATen's kernels), as set.</summary>
+    public static readonly string[] KernelCapVariables = ["ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY"];
+
+    /// <summary>One line for benchmark headers and run logs; names any kernel cap set in the environment
+    /// (<paramref name="environment"/>: a lookup for tests; default the process's).</summary>
+    public string Describe(Func<string, string?>? environment = null)
+    {
+        environment ??= Environment.GetEnvironmentVariable;
+        var caps = KernelCapVariables.Select(v => (v, Value: environment(v))).Where(c => !string.IsNullOrEmpty(c.Value))
+            .Select(c => $"{c.v}={c.Value}").ToList();
+        return $"{ModelName}{(FamilyModel is null ? "" : $" ({FamilyModel})")}: oneDNN ISA {OneDnnIsa}, " +
+               $"{(Avx512 ? "AVX-512" : "no AVX-512")}, {(NativeBf16 ? "native bf16" : "no native bf16")}, {(Vnni ? "VNNI" : "no VNNI")}" +
+               (caps.Count == 0 ? "" : $"; kernels capped by {string.Join(", ", caps)}");
+    }
 
     /// <summary>Parses /proc/cpuinfo text (its first processor block); null when it names no flags.</summary>
     public static CpuCapabilities? Parse(string cpuinfo)

@@ -30,7 +30,16 @@ public class CpuCapabilitiesTests
         Assert.True(cpu.Avx512 && cpu.Vnni && cpu.NativeBf16);
         Assert.Equal("avx512_core_bf16", cpu.OneDnnIsa);
         Assert.Null(cpu.Bf16Warning());
-        Assert.Equal("AMD EPYC 9454 (family 25 model 17): oneDNN ISA avx512_core_bf16, AVX-512, native bf16, VNNI", cpu.Describe());
+        Assert.Equal("AMD EPYC 9454 (family 25 model 17): oneDNN ISA avx512_core_bf16, AVX-512, native bf16, VNNI", cpu.Describe(_ => null));
+    }
+
+    [Fact]
+    public void A_kernel_cap_in_the_environment_is_named_in_the_description()
+    {
+        var cpu = CpuCapabilities.Parse(Zen4)!;
+        var env = new Dictionary<string, string> { ["ONEDNN_MAX_CPU_ISA"] = "AVX2", ["ATEN_CPU_CAPABILITY"] = "avx2" };
+        Assert.Equal("AMD EPYC 9454 (family 25 model 17): oneDNN ISA avx512_core_bf16, AVX-512, native bf16, VNNI; " +
+                     "kernels capped by ONEDNN_MAX_CPU_ISA=AVX2, ATEN_CPU_CAPABILITY=avx2", cpu.Describe(env.GetValueOrDefault));
     }
 
     [Fact]
