@@ -105,9 +105,10 @@ public static class BatchNorms
         var local = cat([x.sum(dims, type: ScalarType.Float64), (x * x).sum(dims, type: ScalarType.Float64), countHere]);
         var total = crossProcessSum(local);
         double n = total[2 * channels].item<double>();
-        var mean = total.narrow(0, 0, channels) / n;
-        var variance = (total.narrow(0, channels, channels) / n - mean * mean).clamp_min(0);
-        var invStd = (variance + bn.eps).rsqrt();
+        using Scalar count = n, zero = 0.0, eps = bn.eps;   // held by `using`, not temporaries (see above)
+        var mean = total.narrow(0, 0, channels) / count;
+        var variance = (total.narrow(0, channels, channels) / count - mean * mean).clamp_min(zero);
+        var invStd = (variance + eps).rsqrt();
         var scale = bn.weight is { } w ? invStd.to(x.dtype) * w : invStd.to(x.dtype);
         var shift = -mean.to(x.dtype) * scale;
         if (bn.bias is { } b) shift = shift + b;
@@ -117,7 +118,8 @@ public static class BatchNorms
             double momentum = bn.momentum ?? 0.1;
             using Scalar keep = 1 - momentum, take = momentum;
             runningMean.mul_(keep).add_(mean.detach().to(runningMean.dtype), alpha: take);
-            runningVar.mul_(keep).add_((variance.detach() * (n / Math.Max(1, n - 1))).to(runningVar.dtype), alpha: take);
+            using Scalar unbiased = n / Math.Max(1, n - 1);
+            runningVar.mul_(keep).add_((variance.detach() * unbiased).to(runningVar.dtype), alpha: take);
         }
         return x * scale.view(1, channels, 1, 1) + shift.view(1, channels, 1, 1);
     }

@@ -112,7 +112,8 @@ public static class Evaluator
                     {
                         if (logits.shape[0] % n != 0) throw new InvalidDataException($"batch has {logits.shape[0]} images for {n} labels");
                         long views = logits.shape[0] / n;
-                        logProbs = logits.softmax(1).view(n, views, -1).mean([1L]).clamp_min(1e-12).log();
+                        using TorchSharp.Scalar floor = 1e-12;   // held by `using`, not a temporary Scalar (RESULTS.md, defect 6)
+                        logProbs = logits.softmax(1).view(n, views, -1).mean([1L]).clamp_min(floor).log();
                     }
                     if (logProbs.shape[1] != numClasses) throw new InvalidDataException($"model gives {logProbs.shape[1]} classes, the data has {numClasses}");
                     lossSum += -logProbs.gather(1, batch.Labels.unsqueeze(1)).sum().item<float>();
