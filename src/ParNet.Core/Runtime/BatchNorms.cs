@@ -105,9 +105,9 @@ public static class BatchNorms
         var local = cat([x.sum(dims, type: ScalarType.Float64), (x * x).sum(dims, type: ScalarType.Float64), countHere]);
         var total = crossProcessSum(local);
         double n = total[2 * channels].item<double>();
-        using Scalar count = n, zero = 0.0, eps = bn.eps;   // held by `using`, not temporaries (see above)
+        using Scalar count = n, eps = bn.eps;   // held by `using`, not temporaries (see above)
         var mean = total.narrow(0, 0, channels) / count;
-        var variance = (total.narrow(0, channels, channels) / count - mean * mean).clamp_min(zero);
+        var variance = (total.narrow(0, channels, channels) / count - mean * mean).clamp_min(PersistentScalars.Zero);
         var invStd = (variance + eps).rsqrt();
         var scale = bn.weight is { } w ? invStd.to(x.dtype) * w : invStd.to(x.dtype);
         var shift = -mean.to(x.dtype) * scale;

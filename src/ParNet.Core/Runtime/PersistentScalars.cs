@@ -13,6 +13,9 @@ public static class PersistentScalars
     /// <summary>1, for alpha: `a.add(b, PersistentScalars.One)` is `a + b` without a temporary Scalar.</summary>
     public static readonly Scalar One = PersistentScalar(1L);
 
+    /// <summary>0.0, for clamps: `x.clamp_min(PersistentScalars.Zero)`.</summary>
+    public static readonly Scalar Zero = PersistentScalar(0.0);
+
     /// <summary>
     /// A Scalar no dispose scope owns: TorchSharp registers every new Scalar in the current thread's
     /// dispose scope (and frees it when the scope ends, e.g. after the first training step), and scopes

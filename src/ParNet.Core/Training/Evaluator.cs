@@ -70,6 +70,10 @@ public sealed record EvalResult
 /// <summary>Top-1/top-5, loss, confusion matrix over an <see cref="IBatchSource"/>; ten-crop aware.</summary>
 public static class Evaluator
 {
+    /// <summary>The least averaged probability before its log (no log 0); a process-lifetime Scalar, not a temporary
+    /// (RESULTS.md, defect 4).</summary>
+    static readonly TorchSharp.Scalar ProbabilityFloor = ParNet.Runtime.PersistentScalars.PersistentScalar(1e-12);
+
     /// <summary>
     /// A ten-crop batch holds 10 views per label: run it in chunks of one loader batch, so that activations stay
     /// the size of a plain batch's (RESULTS.md, ten-crop evaluation).
@@ -112,8 +116,7 @@ public static class Evaluator
                     {
                         if (logits.shape[0] % n != 0) throw new InvalidDataException($"batch has {logits.shape[0]} images for {n} labels");
                         long views = logits.shape[0] / n;
-                        using TorchSharp.Scalar floor = 1e-12;   // held by `using`, not a temporary Scalar (RESULTS.md, defect 6)
-                        logProbs = logits.softmax(1).view(n, views, -1).mean([1L]).clamp_min(floor).log();
+                        logProbs = logits.softmax(1).view(n, views, -1).mean([1L]).clamp_min(ProbabilityFloor).log();
                     }
                     if (logProbs.shape[1] != numClasses) throw new InvalidDataException($"model gives {logProbs.shape[1]} classes, the data has {numClasses}");
                     lossSum += -logProbs.gather(1, batch.Labels.unsqueeze(1)).sum().item<float>();
