@@ -76,6 +76,22 @@ public sealed record OnnxRuntimeOptions
         }
         return o;
     }
+
+    /// <summary>
+    /// An InferenceSession of a model file or serialized model with these options; a model ONNX Runtime refuses is an
+    /// InvalidDataException naming <paramref name="what"/> (the file, or which model it is).
+    /// </summary>
+    public InferenceSession OpenSession(string path, string? what = null) => Open(options => new InferenceSession(path, options), what ?? path);
+
+    /// <inheritdoc cref="OpenSession(string, string?)"/>
+    public InferenceSession OpenSession(byte[] model, string what) => Open(options => new InferenceSession(model, options), what);
+
+    InferenceSession Open(Func<SessionOptions, InferenceSession> open, string what)
+    {
+        using var sessionOptions = ToSessionOptions();
+        try { return open(sessionOptions); }
+        catch (OnnxRuntimeException e) { throw new InvalidDataException($"{what}: ONNX Runtime cannot load it ({e.Message})", e); }
+    }
 }
 
 /// <summary>
@@ -90,20 +106,16 @@ public sealed class OnnxRuntimeEngine : IDisposable
     public OnnxRuntimeEngine(string path, OnnxRuntimeOptions? options = null)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"ONNX model not found: {path}", path);
-        using var sessionOptions = (options ?? new()).ToSessionOptions();
-        try { _session = new InferenceSession(path, sessionOptions); }
-        catch (OnnxRuntimeException e) { throw new InvalidDataException($"{path}: ONNX Runtime cannot load it ({e.Message})", e); }
         Options = options ?? new();
+        _session = Options.OpenSession(path);
         (InputName, OutputName, InputShape, Info) = Describe(path);
     }
 
     /// <summary>A serialized model in memory (as <see cref="OnnxExporter.ExportToBytes"/> returns).</summary>
     public OnnxRuntimeEngine(byte[] model, OnnxRuntimeOptions? options = null)
     {
-        using var sessionOptions = (options ?? new()).ToSessionOptions();
-        try { _session = new InferenceSession(model, sessionOptions); }
-        catch (OnnxRuntimeException e) { throw new InvalidDataException($"ONNX Runtime cannot load the model ({e.Message})", e); }
         Options = options ?? new();
+        _session = Options.OpenSession(model, "the model");
         (InputName, OutputName, InputShape, Info) = Describe(null);
     }
 

@@ -41,14 +41,9 @@ public sealed class OnnxStreamParallelEngine : IDisposable
 
     static InferenceSession Open(byte[] model, OnnxRuntimeOptions options, List<InferenceSession> opened)
     {
-        using var sessionOptions = options.ToSessionOptions();
-        try
-        {
-            var session = new InferenceSession(model, sessionOptions);
-            opened.Add(session);
-            return session;
-        }
-        catch (OnnxRuntimeException e) { throw new InvalidDataException($"ONNX Runtime cannot load a part of the stream-parallel model ({e.Message})", e); }
+        var session = options.OpenSession(model, "a part of the stream-parallel model");
+        opened.Add(session);
+        return session;
     }
 
     /// <summary>Logits for a float32 batch in NCHW order, as <see cref="OnnxRuntimeEngine.Run(float[], long[])"/>.</summary>

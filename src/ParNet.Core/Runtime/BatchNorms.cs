@@ -41,7 +41,7 @@ public static class BatchNorms
         if (bn.training && bn.track_running_stats && bn.num_batches_tracked is { } count)
             count.add_(PersistentScalars.One, PersistentScalars.One);
         bool useBatchStatistics = bn.training || bn.running_mean is null || bn.running_var is null;
-        if (useBatchStatistics && _crossProcessSum is { } sum) return SynchronizedForward(bn, x, sum);
+        if (useBatchStatistics && _crossProcessSum is { } sum) return SynchronizedForward(Parameters.Of(bn), x, sum);
         return nn.functional.batch_norm(x, bn.running_mean, bn.running_var, bn.weight, bn.bias,
                                         useBatchStatistics, bn.momentum ?? 0.1, bn.eps);
     }
@@ -53,8 +53,9 @@ public static class BatchNorms
     /// and the gradient reaches the batch norm whole. Normalizing the halves first and interleaving after would hand
     /// each of them every other channel of a channels_last gradient, a strided tensor, which libtorch's BatchNorm
     /// backward can only take in its serial loop (5% of a fashion-mnist training step on one thread). Running statistics
-    /// and batch counts are written back to the two layers. Cross-process statistics (<see cref="SynchronizeStatistics"/>)
-    /// and layers that differ in momentum or eps are normalized half by half instead.
+    /// and batch counts are written back to the two layers. With cross-process statistics (<see cref="SynchronizeStatistics"/>)
+    /// the whole tensor is synchronized at once, one cross-process sum for both layers. Layers that differ in momentum or
+    /// eps are normalized half by half instead.
     /// </summary>
     public static Tensor ForwardInterleaved(BatchNorm2d first, BatchNorm2d second, Tensor interleaved)
     {
@@ -63,7 +64,7 @@ public static class BatchNorms
                      && first.weight is not null && second.weight is not null && first.bias is not null && second.bias is not null
                      && first.running_mean is not null && second.running_mean is not null
                      && first.running_var is not null && second.running_var is not null;
-        if (!alike || useBatchStatistics && _crossProcessSum is not null)
+        if (!alike)
         {
             var a = Forward(first, interleaved.slice(1, 0, interleaved.shape[1], 2));
             var b = Forward(second, interleaved.slice(1, 1, interleaved.shape[1], 2));
@@ -76,8 +77,11 @@ public static class BatchNorms
             runningMean = Interleave(first.running_mean!, second.running_mean!);
             runningVar = Interleave(first.running_var!, second.running_var!);
         }
-        var y = nn.functional.batch_norm(interleaved, runningMean, runningVar, Interleave(first.weight!, second.weight!),
-                                         Interleave(first.bias!, second.bias!), useBatchStatistics, first.momentum ?? 0.1, first.eps);
+        var both = new Parameters(Interleave(first.weight!, second.weight!), Interleave(first.bias!, second.bias!), runningMean, runningVar,
+                                  first.training, first.momentum ?? 0.1, first.eps);
+        var y = useBatchStatistics && _crossProcessSum is { } sum
+            ? SynchronizedForward(both, interleaved, sum)
+            : nn.functional.batch_norm(interleaved, runningMean, runningVar, both.Weight, both.Bias, useBatchStatistics, both.Momentum, both.Eps);
         if (first.training && first.track_running_stats)
         {
             using var noGrad = no_grad();
@@ -97,7 +101,7 @@ public static class BatchNorms
     /// (in float64, so that E[x²] - E[x]² keeps its digits) are summed over the processes; the biased variance
     /// normalizes, the unbiased one updates the running variance, as in BatchNorm2d.
     /// </summary>
-    static Tensor SynchronizedForward(BatchNorm2d bn, Tensor x, Func<Tensor, Tensor> crossProcessSum)
+    static Tensor SynchronizedForward(Parameters bn, Tensor x, Func<Tensor, Tensor> crossProcessSum)
     {
         long channels = x.shape[1];
         long[] dims = [0, 2, 3];
@@ -105,22 +109,29 @@ public static class BatchNorms
         var local = cat([x.sum(dims, type: ScalarType.Float64), (x * x).sum(dims, type: ScalarType.Float64), countHere]);
         var total = crossProcessSum(local);
         double n = total[2 * channels].item<double>();
-        using Scalar count = n, eps = bn.eps;   // held by `using`, not temporaries (see above)
+        using Scalar count = n, eps = bn.Eps;   // held by `using`, not temporaries (see above)
         var mean = total.narrow(0, 0, channels) / count;
         var variance = (total.narrow(0, channels, channels) / count - mean * mean).clamp_min(PersistentScalars.Zero);
         var invStd = (variance + eps).rsqrt();
-        var scale = bn.weight is { } w ? invStd.to(x.dtype) * w : invStd.to(x.dtype);
+        var scale = bn.Weight is { } w ? invStd.to(x.dtype) * w : invStd.to(x.dtype);
         var shift = -mean.to(x.dtype) * scale;
-        if (bn.bias is { } b) shift = shift + b;
-        if (bn.training && bn.running_mean is { } runningMean && bn.running_var is { } runningVar)
+        if (bn.Bias is { } b) shift = shift + b;
+        if (bn.Training && bn.RunningMean is { } runningMean && bn.RunningVar is { } runningVar)
         {
             using var noGrad = no_grad();
-            double momentum = bn.momentum ?? 0.1;
+            double momentum = bn.Momentum;
             using Scalar keep = 1 - momentum, take = momentum;
             runningMean.mul_(keep).add_(mean.detach().to(runningMean.dtype), alpha: take);
             using Scalar unbiased = n / Math.Max(1, n - 1);
             runningVar.mul_(keep).add_((variance.detach() * unbiased).to(runningVar.dtype), alpha: take);
         }
         return x * scale.view(1, channels, 1, 1) + shift.view(1, channels, 1, 1);
+    }
+
+    /// <summary>What a batch norm normalizes with: one layer's tensors, or two layers' interleaved.</summary>
+    readonly record struct Parameters(Tensor? Weight, Tensor? Bias, Tensor? RunningMean, Tensor? RunningVar, bool Training, double Momentum, double Eps)
+    {
+        public static Parameters Of(BatchNorm2d bn) =>
+            new(bn.weight, bn.bias, bn.running_mean, bn.running_var, bn.training, bn.momentum ?? 0.1, bn.eps);
     }
 }

@@ -36,4 +36,42 @@ public class SynchronizedBatchNormTests
             Assert.True(rel < 1e-5, $"{what}: relative L2 {rel:G3}");
         }
     }
+
+    /// <summary>
+    /// The stream merge's two batch norms (<see cref="BatchNorms.ForwardInterleaved"/>) synchronize as one: a single
+    /// cross-process sum per forward for both layers (it took two, one per half, before), and over one process the same
+    /// outputs, gradients and running statistics as without synchronization.
+    /// </summary>
+    [Fact]
+    public void Two_interleaved_batch_norms_synchronize_with_one_cross_process_sum_and_match_the_unsynchronized_ones()
+    {
+        manual_seed(5);
+        var x = (randn(8, 10, 4, 4) * 2 + 1).requires_grad_(true);
+        var upstream = randn(8, 10, 4, 4);
+        int sums = 0;
+        (Tensor Y, Tensor Gx, Tensor Gw, Tensor Mean, Tensor Var) Run(bool synchronized)
+        {
+            using var first = nn.BatchNorm2d(5);
+            using var second = nn.BatchNorm2d(5);
+            manual_seed(6);
+            using (no_grad()) foreach (var bn in new[] { first, second }) { bn.weight!.uniform_(0.5, 1.5); bn.bias!.uniform_(-1, 1); }
+            x.grad?.zero_();
+            Tensor y;
+            using (synchronized ? BatchNorms.SynchronizeStatistics(t => { sums++; return t * 1; }) : null)
+                y = BatchNorms.ForwardInterleaved(first, second, x);
+            (y * upstream).sum().backward();
+            return (y.detach(), x.grad!.clone(), cat([first.weight!.grad!, second.weight!.grad!]),
+                    cat([first.running_mean!, second.running_mean!]), cat([first.running_var!, second.running_var!]));
+        }
+        var plain = Run(false);
+        Assert.Equal(0, sums);
+        var synced = Run(true);
+        Assert.Equal(1, sums);
+        foreach (var (a, b, what) in new[] { (synced.Y, plain.Y, "output"), (synced.Gx, plain.Gx, "input gradient"), (synced.Gw, plain.Gw, "weight gradients"),
+                                             (synced.Mean, plain.Mean, "running means"), (synced.Var, plain.Var, "running variances") })
+        {
+            double rel = Models.OfficialParityTests.RelativeL2(a, b);
+            Assert.True(rel < 1e-5, $"{what}: relative L2 {rel:G3}");
+        }
+    }
 }
