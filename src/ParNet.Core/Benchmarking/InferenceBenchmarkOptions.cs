@@ -1,0 +1,83 @@
+using ParNet.Inference;
+using ParNet.Models;
+using ParNet.Weights;
+using static TorchSharp.torch;
+
+namespace ParNet.Benchmarking;
+
+/// <summary>What `parnet bench` measures and how often.</summary>
+public sealed record InferenceBenchmarkOptions
+{
+    /// <summary>The ParNet under test (weights do not change speed: random initialization unless given).</summary>
+    public required ModelConfig Model { get; init; }
+    public string? Weights { get; init; }
+    /// <summary>Which weights of a training checkpoint <see cref="Weights"/> to time (the same cost either way).</summary>
+    public CheckpointWeights WeightsPick { get; init; }
+    public int ImageSize { get; init; } = 224;
+    /// <summary>Batch of the throughput measurement (batch 1 is always measured for latency).</summary>
+    public int Batch { get; init; } = 8;
+    public int Warmup { get; init; } = 3;
+    public int Repeats { get; init; } = 15;
+    public int ThroughputRepeats { get; init; } = 4;
+    /// <summary>torch.set_num_threads and ONNX Runtime's intra-op threads.</summary>
+    public int Threads { get; init; } = Environment.ProcessorCount;
+    /// <summary>Variant keys to run (null: all). See <see cref="InferenceBenchmark.VariantKeys"/>.</summary>
+    public IReadOnlySet<string>? Only { get; init; }
+    /// <summary>Also time ResNet-18 under alternative settings (no_grad, 1 thread, channels_last) to explain its speed.</summary>
+    public bool Investigate { get; init; }
+    /// <summary>One device per stream for the "fused-devices" row (null: no such row). See <see cref="MultiDeviceStreamExecutor"/>.</summary>
+    public IReadOnlyList<Device>? StreamDevices { get; init; }
+    /// <summary>CUDA device of each stream's session in the "onnx-cuda-streams" row (null: every stream on device 0, each
+    /// session with its own CUDA stream).</summary>
+    public IReadOnlyList<int>? CudaDevices { get; init; }
+    /// <summary>Also run the authors' PyTorch code and torchvision on PyTorch, in a child process after our rows (null: no).</summary>
+    public PyTorchReferenceOptions? PyTorch { get; init; }
+    /// <summary>An exported .onnx (float32 or int8, e.g. from `parnet export --int8`) for the "onnx-file" row (null: no such row).</summary>
+    public string? OnnxModel { get; init; }
+    /// <summary>Progress lines (variant names as they start).</summary>
+    public Action<string>? Log { get; init; }
+
+    /// <summary>The file must hold this benchmark's model at its image size, or its row would compare unlike things.</summary>
+    void CheckOnnxModel(string path)
+    {
+        using var engine = new OnnxRuntimeEngine(path);
+        if (engine.Info.Model is { } stored && stored.Name != Model.Name)
+            throw new ArgumentException($"--onnx-model {path}: a {stored.Name} model; the benchmark's model is {Model.Name} (give --model or --config for it)");
+        if (engine.InputShape[^1] != ImageSize)
+            throw new ArgumentException($"--onnx-model {path}: exported for {engine.InputShape[^1]}x{engine.InputShape[^1]}; the benchmark runs {ImageSize} (give --image-size {engine.InputShape[^1]})");
+    }
+
+    /// <summary>
+    /// Throws <see cref="ArgumentException"/> for values no run can use, and <see cref="NotSupportedException"/> for
+    /// stream devices this process cannot use, before anything is timed.
+    /// </summary>
+    public void Validate()
+    {
+        if (Batch < 1 || Repeats < 1 || ThroughputRepeats < 1 || Warmup < 0 || Threads < 1)
+            throw new ArgumentException("batch, repeats, throughput repeats and threads must be >= 1, warm-up >= 0");
+        Model.CheckImageSize(ImageSize, ImageSize);
+        foreach (var device in StreamDevices ?? []) MultiDeviceStreamExecutor.CheckAvailable(device);
+        bool wantsAuthorsParNet = Only is null || Only.Contains("pytorch-unfused") || Only.Contains("pytorch-fused");
+        if (PyTorch is not null && wantsAuthorsParNet && PyTorchReference.WhyUnsupported(Model) is string why)
+            throw new ArgumentException($"PyTorch reference: {why}");
+        if (OnnxModel is not null) CheckOnnxModel(OnnxModel);
+        if (Only is null) return;
+        var unknown = Only.Except(InferenceBenchmark.VariantKeys).ToList();
+        if (unknown.Count > 0)
+            throw new ArgumentException($"unknown variant(s) {string.Join(", ", unknown)}; known: {string.Join(", ", InferenceBenchmark.VariantKeys)}");
+        // a row asked for by name must not silently go missing for want of its option
+        if (Only.Contains("fused-devices") && StreamDevices is null)
+            throw new ArgumentException("the fused-devices row needs stream devices (--stream-devices LIST)");
+        if (Only.Contains("onnx-file") && OnnxModel is null)
+            throw new ArgumentException("the onnx-file row needs an exported model (--onnx-model FILE)");
+        foreach (var key in InferenceBenchmark.CudaKeys.Where(Only.Contains))
+        {
+            try { foreach (int device in CudaDevices ?? [0]) OnnxRuntimeOptions.CheckCuda(device); }
+            catch (NotSupportedException e) { throw new ArgumentException($"the {key} row: {e.Message}", e); }
+        }
+        if (CudaDevices is { } devices && devices.Count != Model.Streams)
+            throw new ArgumentException($"{Model.Name} has {Model.Streams} streams; got {devices.Count} CUDA device(s): one per stream");
+        if (Only.Any(k => k.StartsWith("pytorch-", StringComparison.Ordinal)) && PyTorch is null)
+            throw new ArgumentException("the pytorch-* rows need the authors' code (--pytorch-code DIR)");
+    }
+}
