@@ -127,8 +127,6 @@ public sealed class TrainCommand : CliCommand
         bool syncBn = parse.GetValue(_syncBn);
         if (syncBn && !launch.Distributed)
             throw new UsageException("--sync-bn needs several processes: start the run with an MPI launcher (mpiexec -n N parnet train ...); this is one process");
-        if (scheduleMinutes is not null && launch.Distributed)
-            throw new UsageException("--schedule-budget is not implemented for several processes (each has its own clock); use --epochs");
 
         set_num_threads(threads);
         var plan = new TrainingRunPlan

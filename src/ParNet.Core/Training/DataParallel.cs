@@ -71,20 +71,32 @@ public static class DataParallel
     }
 
     /// <summary>
-    /// Whether to stop before the next step, agreed by all processes (each has its own clock and Ctrl-C): when
-    /// any process would stop, all stop, for the first reason in <see cref="StopReason"/>'s order that any gives.
+    /// Whether to stop before the next step, and the run's wall time, agreed by all processes in one all-reduce
+    /// (each has its own clock and Ctrl-C): when any process would stop, all stop, for the first reason in
+    /// <see cref="StopReason"/>'s order that any gives; the wall time is the processes' mean, so that a schedule
+    /// budget gives every process the same learning rate and ends the run at the same step.
     /// </summary>
-    public static StopReason? AgreeToStop(IProcessGroup group, StopReason? mine)
+    public static (StopReason? Stop, double WallSeconds) AgreeOnStep(IProcessGroup group, StopReason? mine, double wallSeconds)
     {
-        if (group.Size == 1) return mine;
+        if (group.Size == 1) return (mine, wallSeconds);
         var reasons = Enum.GetValues<StopReason>();
-        var votes = new double[reasons.Length];
+        var votes = new double[reasons.Length + 1];
         if (mine is { } m) votes[Array.IndexOf(reasons, m)] = 1;
+        votes[^1] = wallSeconds;
         using var t = tensor(votes);
         group.AllReduceSum(t);
         var sums = t.data<double>().ToArray();
-        int first = Array.FindIndex(sums, v => v > 0);
-        return first < 0 ? null : reasons[first];
+        int first = Array.FindIndex(sums, 0, reasons.Length, v => v > 0);
+        return (first < 0 ? null : reasons[first], sums[^1] / group.Size);
+    }
+
+    /// <summary>The processes' mean of a value every process has (its own clock, say): the same number everywhere.</summary>
+    public static double Mean(IProcessGroup group, double mine)
+    {
+        if (group.Size == 1) return mine;
+        using var t = tensor(new[] { mine });
+        group.AllReduceSum(t);
+        return t.data<double>()[0] / group.Size;
     }
 
     /// <summary>One step's loss and hits over all processes, and which ranks had a non-finite loss: one all-reduce.</summary>

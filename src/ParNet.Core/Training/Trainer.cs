@@ -148,7 +148,7 @@ public sealed class Trainer : IDisposable
         while (_state.Epoch < epochs)
         {
             int epoch = _state.Epoch;
-            double position = SchedulePosition(TrainedEpochs);
+            double position = _clock.SchedulePosition(TrainedEpochs, epochs, DataParallel.Mean(_group, _clock.WallSeconds));
             if (position >= epochs)
             {
                 // resumed after the schedule budget had already ended the run: close its partial epoch, train nothing more
@@ -166,7 +166,11 @@ public sealed class Trainer : IDisposable
                 SaveLast();
                 return new TrainResult(outcome.Value, _state, LastPath, Checkpoint.Locate(BestPath));
             }
-            FinishEpoch(epoch, SchedulePosition(epoch + 1 - 1e-9));
+            // the schedule budget may have ended the run with this epoch's last batch: then its evaluation is the last
+            double wall = DataParallel.Mean(_group, _clock.WallSeconds);
+            bool budgetEnded = _clock.ScheduleBudgetEnded(epoch + 1, epochs, wall);
+            FinishEpoch(epoch, _clock.SchedulePosition(epoch + 1 - 1e-9, epochs, wall), last: budgetEnded);
+            if (budgetEnded) break;
         }
         _state = _state with { Finished = true };
         SaveLast();
@@ -200,10 +204,15 @@ public sealed class Trainer : IDisposable
         {
             using (batch)
             {
-                stop = DataParallel.AgreeToStop(_group, _clock.StopBeforeStep(cancel.IsCancellationRequested, _stepsThisProcess));
+                (stop, double wall) = DataParallel.AgreeOnStep(_group, _clock.StopBeforeStep(cancel.IsCancellationRequested, _stepsThisProcess), _clock.WallSeconds);
                 if (stop is not null) break;
+                if (b >= start && _clock.ScheduleBudgetEnded(epoch + (b + 1.0) / batches, _r.Epochs, wall))
+                {
+                    stop = StopReason.Completed;   // the schedule budget has ended the run after the last batch trained
+                    break;
+                }
                 b++;
-                double lr = LrSchedules.At(_r, SchedulePosition(epoch + (double)b / batches), GlobalBatchSize);
+                double lr = LrSchedules.At(_r, _clock.SchedulePosition(epoch + (double)b / batches, _r.Epochs, wall), GlobalBatchSize);
                 if (step == 0) _log?.SampleImages(batch.Images, step);   // what the network sees, once per run
                 var (loss, hits, count) = TrainStep(batch, lr, epoch, b);
                 step++;
@@ -216,11 +225,6 @@ public sealed class Trainer : IDisposable
                 double remainingImages = ((batches - b - 1) * (double)_train.BatchSize + (_r.Epochs - epoch - 1) * (double)_train.Count) * _group.Size;
                 Report(new StepEvent(epoch + 1, _r.Epochs, b + 1, batches, lossSum / seen, (double)correct / seen, lr, rate,
                     _clock.Eta(remainingImages / Math.Max(1e-9, rate))));
-                if (_clock.ScheduleBudgetEnded(epoch + (b + 1.0) / batches, _r.Epochs))
-                {
-                    stop = StopReason.Completed;
-                    break;
-                }
             }
         }
         _state = _state with
@@ -271,7 +275,7 @@ public sealed class Trainer : IDisposable
         _optimizer.Step();
         _ema?.Update(_model);
         if (_o.CheckReplicas && DataParallel.RanksWithOtherWeights(_group, _model) is { Length: > 0 } differing)
-            throw new InvalidOperationException($"after step {_optimizer.Steps} rank{(differing.Length > 1 ? "s" : "")} {string.Join(", ", differing)} hold other weights than rank 0");
+            throw new InvalidOperationException($"after step {_optimizer.Steps} rank{(differing.Length > 1 ? "s" : "")} {string.Join(", ", differing)} hold{(differing.Length > 1 ? "" : "s")} other weights than rank 0");
         if (_o.CheckReplicas) ReplicaChecks++;
         return (meanLoss, hits, count);
     }

@@ -61,13 +61,15 @@ public sealed class TrainingClock
     /// <summary>Wall time of the run so far (training, evaluation, checkpoints), resumes included.</summary>
     public double WallSeconds => _wallSecondsBefore + _time.GetElapsedTime(_runStart).TotalSeconds;
 
-    /// <summary>Where the LR schedule of <paramref name="epochs"/> stands, in epochs, when training has reached <paramref name="epochPosition"/>.</summary>
-    public double SchedulePosition(double epochPosition, int epochs) => ScheduleBudget is { } budget
-        ? LrSchedules.BudgetedPosition(epochPosition, epochs, WallSeconds, budget.TotalSeconds)
+    /// <summary>Where the LR schedule of <paramref name="epochs"/> stands, in epochs, when training has reached <paramref name="epochPosition"/>
+    /// and the run has taken <paramref name="wallSeconds"/> (default: <see cref="WallSeconds"/>; data-parallel runs pass the processes' agreed time).</summary>
+    public double SchedulePosition(double epochPosition, int epochs, double? wallSeconds = null) => ScheduleBudget is { } budget
+        ? LrSchedules.BudgetedPosition(epochPosition, epochs, wallSeconds ?? WallSeconds, budget.TotalSeconds)
         : epochPosition;
 
     /// <summary>Whether the schedule budget has ended the schedule at <paramref name="epochPosition"/> (never without one).</summary>
-    public bool ScheduleBudgetEnded(double epochPosition, int epochs) => ScheduleBudget is not null && SchedulePosition(epochPosition, epochs) >= epochs;
+    public bool ScheduleBudgetEnded(double epochPosition, int epochs, double? wallSeconds = null) =>
+        ScheduleBudget is not null && SchedulePosition(epochPosition, epochs, wallSeconds) >= epochs;
 
     /// <summary>Why the run must stop before its next step, or null to go on.</summary>
     public StopReason? StopBeforeStep(bool cancelled, long stepsThisProcess) =>

@@ -127,6 +127,30 @@ public class DataParallelTrainingTests
         Assert.Equal(3, done.Epoch);
         Assert.Equal(1, done.Processes);
     }
+
+    /// <summary>
+    /// A schedule budget over two processes: each has its own clock, so they agree on the run's time every step (one
+    /// all-reduce); otherwise their learning rates would differ in the last digits (the replica check fails) and one
+    /// rank could end the run a step before the other (a hang).
+    /// </summary>
+    [Fact]
+    public void A_schedule_budget_over_two_ranks_anneals_them_alike_and_ends_both_at_the_same_step()
+    {
+        using var dir = new TempDirectory();
+        // 50 epochs of 10 global steps would take far longer than the 6 s budget on this tiny net
+        var two = MpiJob.Ranks(2, [.. Tiny, "--subset", "64", "--epochs", "50", "--batch-size", "32", "--schedule-budget", "0.1",
+                                   "--check-replicas", "--out", dir.File("run")]);
+        Assert.True(two.Code == 0, two.Err);
+        var state = Checkpoint.ReadState(Path.Combine(dir.File("run"), "checkpoints", "last"));
+        Assert.True(state.Finished);
+        Assert.Equal(6, state.ScheduleBudgetSeconds);
+        Assert.InRange(state.Epoch, 1, 49);   // the budget, not the epochs, ended it
+        Assert.Contains($"weights bit-identical on all processes after each of {state.GlobalStep} steps", two.Out);
+        // annealed by the clock: the epochs alone would leave the cosine near its peak of 0.1 after so few of 50 epochs
+        // (the run may end at an epoch's end, its last LR then that of the epoch's last step, not 0)
+        Assert.True(state.History[^1].Lr < 0.05, $"last LR {state.History[^1].Lr} after {state.Epoch} of 50 epochs");
+        Assert.NotNull(state.History[^1].TestAccuracy);
+    }
 }
 
 [Collection("mpi")]

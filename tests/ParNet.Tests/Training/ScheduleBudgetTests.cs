@@ -80,6 +80,23 @@ public class ScheduleBudgetTests
     }
 
     [Fact]
+    public void A_budget_ending_with_an_epochs_last_batch_makes_that_epoch_the_last_and_evaluates_it()
+    {
+        using var dir = new TempDir();
+        var (result, lrs) = Train(dir.Path, TimeSpan.FromSeconds(10));   // 10 steps: two whole epochs of 5
+
+        Assert.Equal(10, lrs.Count);
+        for (int k = 0; k < 10; k++) Assert.Equal(Cosine(4.0 * k / 10), lrs[k], 12);
+        Assert.Equal(StopReason.Completed, result.Reason);
+        Assert.True(result.State.Finished);
+        Assert.Equal(2, result.State.Epoch);
+        Assert.Equal(2, result.State.History.Count);
+        Assert.Null(result.State.History[0].TestAccuracy);
+        Assert.NotNull(result.State.History[^1].TestAccuracy);   // the last epoch, evaluated although --eval-every is 10
+        Assert.Equal(0, result.State.History[^1].Lr, 9);
+    }
+
+    [Fact]
     public void A_budget_the_epochs_fit_in_changes_nothing()
     {
         using var dir = new TempDir();
