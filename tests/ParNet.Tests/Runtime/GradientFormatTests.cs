@@ -49,6 +49,33 @@ public class GradientFormatTests
         Assert.Equal("channels_last", GradientFormatAt(x => StreamMergeStage.ChannelShuffle(x, 2), 32, 4));
     }
 
+    /// <summary>
+    /// The stem reads a one-channel image (Fashion-MNIST), [N, 1, H, W]: the same bytes in both formats, and libtorch reads
+    /// the format from the channel stride. With NCHW strides the stem's first block answered NCHW and the next block,
+    /// whose 3x3 weight is channels_last, answered channels_last from its 3x3 branch and NCHW from its 1x1 branch, so that
+    /// branch's BatchNorm took libtorch's serial backward (NCHW input, channels_last gradient) at full resolution.
+    /// </summary>
+    [Fact]
+    public void A_one_channel_image_in_channels_last_keeps_the_stem_and_both_branches_of_the_next_block_channels_last()
+    {
+        using var scope = NewDisposeScope();
+        using var stem = new DownsamplingBlock(1, 16, stride: 1, groups: 1, ActivationKind.SiLU);
+        using var next = new DownsamplingBlock(16, 16, stride: 1, groups: 1, ActivationKind.SiLU);
+        MemoryFormat.ToChannelsLast(stem);
+        MemoryFormat.ToChannelsLast(next);
+        var plain = randn(4, 1, 16, 16);
+        var image = MemoryFormat.ToChannelsLast(plain);
+        Assert.True(MemoryFormat.IsChannelsLast(image));
+        Assert.False(MemoryFormat.IsChannelsLast(plain));
+        Assert.True(image.equal(plain).all().item<bool>());   // the same image
+        Assert.True(MemoryFormat.IsChannelsLast(stem.Dense.call(image)));
+        Assert.True(MemoryFormat.IsChannelsLast(stem.Pointwise.call(image)));
+        var h = stem.call(image);
+        Assert.True(MemoryFormat.IsChannelsLast(h));
+        Assert.True(MemoryFormat.IsChannelsLast(next.Dense.call(h)));
+        Assert.True(MemoryFormat.IsChannelsLast(next.Pointwise.call(h)));
+    }
+
     /// <summary>A pooled [N, C, 1, 1] is both formats, so <see cref="MemoryFormat.IsChannelsLast"/> cannot tell; the strides can:
     /// avg_pool2d's backward picks its kernel by them, and [C, 1, 1, 1] sends it down the NCHW one, which copies the whole
     /// [N, C, H, W] gradient twice (measured in every gate and the head of the fashion-mnist network before this).</summary>
