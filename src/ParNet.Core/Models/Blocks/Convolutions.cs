@@ -61,8 +61,8 @@ public static class Convolutions
         conv.kernel_size.All(k => k == 1) && conv.dilation.All(d => d == 1) && (conv.padding?.All(p => p == 0) ?? true);
 
     /// <summary>y[n, o, h, w] = sum_i W[o, i] x[n, i, s h, s w] (+ b[o]), group by group: exact (a GEMM). The output keeps the
-    /// input's memory format, as libtorch's conv does (an input that is both, e.g. one channel, counts as NCHW): a
-    /// channels_last input goes through its NHWC view, any other through [N, Cin, H x W]. Mixing formats inside a block
+    /// input's memory format, as libtorch's conv does (<see cref="MemoryFormat.IsChannelsLast"/>: a one-channel input by its
+    /// channel stride): a channels_last input goes through its NHWC view, any other through [N, Cin, H x W]. Mixing formats inside a block
     /// would send BatchNorm's backward down its serial path (<see cref="GlobalAveragePool"/>). An input of one pixel (a
     /// gate's pooled [N, C, 1, 1]) is both formats and goes through the NHWC view too: its gradient then comes back with
     /// channels_last strides, and the average pool's backward stays on its channels_last kernel (the NCHW one copies the
