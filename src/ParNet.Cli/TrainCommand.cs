@@ -204,7 +204,7 @@ public sealed class TrainCommand : CliCommand
                 case StopReason.TimeBudget:
                     stdout.WriteLine($"time budget reached after {ProgressRenderer.Eta(clock.Elapsed)}: checkpoint saved; continue with: parnet train --resume {runDir} --time-budget MINUTES");
                     break;
-                case StopReason.Completed when result.State.Epoch < recipe.Epochs:
+                case StopReason.Completed when result.State.GlobalStep < (long)recipe.Epochs * trainer.BatchesPerEpoch:   // also within the last epoch
                     stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
                         $"the schedule budget ({result.State.ScheduleBudgetSeconds / 60:0.#} min) ended the LR schedule, annealed, in epoch {result.State.Epoch} of {recipe.Epochs}"));
                     break;

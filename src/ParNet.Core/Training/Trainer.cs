@@ -177,7 +177,8 @@ public sealed class Trainer : IDisposable
         return new TrainResult(StopReason.Completed, _state, LastPath, Checkpoint.Locate(BestPath));
     }
 
-    int BatchesPerEpoch => (_train.Count + _train.BatchSize - 1) / _train.BatchSize;
+    /// <summary>Steps per epoch: this process's batches (every process of a data-parallel run takes as many).</summary>
+    public int BatchesPerEpoch => (_train.Count + _train.BatchSize - 1) / _train.BatchSize;
 
     /// <summary>Epochs trained so far, fractional: epoch 3.5 is half-way through the fourth.</summary>
     double TrainedEpochs => _state.Epoch + (double)_state.BatchInEpoch / BatchesPerEpoch;

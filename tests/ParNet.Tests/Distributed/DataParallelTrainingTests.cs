@@ -145,6 +145,7 @@ public class DataParallelTrainingTests
         Assert.True(state.Finished);
         Assert.Equal(6, state.ScheduleBudgetSeconds);
         Assert.InRange(state.Epoch, 1, 49);   // the budget, not the epochs, ended it
+        Assert.Contains($"the schedule budget (0.1 min) ended the LR schedule, annealed, in epoch {state.Epoch} of 50", two.Out);
         Assert.Contains($"weights bit-identical on all processes after each of {state.GlobalStep} steps", two.Out);
         // annealed by the clock: the epochs alone would leave the cosine near its peak of 0.1 after so few of 50 epochs
         // (the run may end at an epoch's end, its last LR then that of the epoch's last step, not 0)
