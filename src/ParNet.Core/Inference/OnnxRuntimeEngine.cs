@@ -79,11 +79,11 @@ public sealed record OnnxRuntimeOptions
 
     /// <summary>
     /// An InferenceSession of a model file or serialized model with these options; a model ONNX Runtime refuses is an
-    /// InvalidDataException naming <paramref name="what"/> (the file, or which model it is).
+    /// InvalidDataException naming the file (or, for a serialized model, what it is).
     /// </summary>
-    public InferenceSession OpenSession(string path, string? what = null) => Open(options => new InferenceSession(path, options), what ?? path);
+    public InferenceSession OpenSession(string path) => Open(options => new InferenceSession(path, options), path);
 
-    /// <inheritdoc cref="OpenSession(string, string?)"/>
+    /// <inheritdoc cref="OpenSession(string)"/>
     public InferenceSession OpenSession(byte[] model, string what) => Open(options => new InferenceSession(model, options), what);
 
     InferenceSession Open(Func<SessionOptions, InferenceSession> open, string what)

@@ -33,8 +33,9 @@ public static class MemoryFormat
     {
         if (x.dim() != 4) return x;
         var y = x.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2);
+        if (y.size(1) != 1) return y;   // every conv input of a forward pass takes this exit after one size read
         long h = y.size(2), w = y.size(3);
-        return y.size(1) == 1 && h * w > 1 && y.is_contiguous() ? y.as_strided([y.size(0), 1, h, w], [h * w, 1, w, 1], y.storage_offset()) : y;
+        return h * w > 1 && y.is_contiguous() ? y.as_strided([y.size(0), 1, h, w], [h * w, 1, w, 1], y.storage_offset()) : y;
     }
 
     /// <summary>Every 4-d parameter of the module re-laid out as channels_last, in place.</summary>

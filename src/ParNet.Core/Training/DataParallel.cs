@@ -90,15 +90,6 @@ public static class DataParallel
         return (first < 0 ? null : reasons[first], sums[^1] / group.Size);
     }
 
-    /// <summary>The processes' mean of a value every process has (its own clock, say): the same number everywhere.</summary>
-    public static double Mean(IProcessGroup group, double mine)
-    {
-        if (group.Size == 1) return mine;
-        using var t = tensor(new[] { mine });
-        group.AllReduceSum(t);
-        return t.data<double>()[0] / group.Size;
-    }
-
     /// <summary>One step's loss and hits over all processes, and which ranks had a non-finite loss: one all-reduce.</summary>
     public static (double Loss, long Correct, long Count, int[] NonFiniteRanks) Step(IProcessGroup group, double loss, long correct, long count)
     {

@@ -148,7 +148,7 @@ public sealed class Trainer : IDisposable
         while (_state.Epoch < epochs)
         {
             int epoch = _state.Epoch;
-            double position = _clock.SchedulePosition(TrainedEpochs, epochs, DataParallel.Mean(_group, _clock.WallSeconds));
+            double position = SchedulePosition(TrainedEpochs, AgreedWallSeconds());
             if (position >= epochs)
             {
                 // resumed after the schedule budget had already ended the run: close its partial epoch, train nothing more
@@ -167,9 +167,9 @@ public sealed class Trainer : IDisposable
                 return new TrainResult(outcome.Value, _state, LastPath, Checkpoint.Locate(BestPath));
             }
             // the schedule budget may have ended the run with this epoch's last batch: then its evaluation is the last
-            double wall = DataParallel.Mean(_group, _clock.WallSeconds);
+            double wall = AgreedWallSeconds();
             bool budgetEnded = _clock.ScheduleBudgetEnded(epoch + 1, epochs, wall);
-            FinishEpoch(epoch, _clock.SchedulePosition(epoch + 1 - 1e-9, epochs, wall), last: budgetEnded);
+            FinishEpoch(epoch, SchedulePosition(epoch + 1 - 1e-9, wall), last: budgetEnded);
             if (budgetEnded) break;
         }
         _state = _state with { Finished = true };
@@ -183,8 +183,12 @@ public sealed class Trainer : IDisposable
     /// <summary>Epochs trained so far, fractional: epoch 3.5 is half-way through the fourth.</summary>
     double TrainedEpochs => _state.Epoch + (double)_state.BatchInEpoch / BatchesPerEpoch;
 
-    /// <summary>Where the LR schedule stands, in epochs, when training has reached this epoch position.</summary>
-    double SchedulePosition(double epochPosition) => _clock.SchedulePosition(epochPosition, _r.Epochs);
+    /// <summary>Where the LR schedule stands, in epochs, when training has reached this epoch position.
+    /// <paramref name="wallSeconds"/>: the run's time as the processes agreed on it (default: this process's clock, for reports).</summary>
+    double SchedulePosition(double epochPosition, double? wallSeconds = null) => _clock.SchedulePosition(epochPosition, _r.Epochs, wallSeconds);
+
+    /// <summary>The run's wall time, the same number on every process (their clocks' mean): decisions made from it agree.</summary>
+    double AgreedWallSeconds() => _group.AllGather(_clock.WallSeconds).Average();
 
     /// <summary>
     /// One pass over the training data from <see cref="TrainingState.BatchInEpoch"/> on. Returns null when the
@@ -213,7 +217,7 @@ public sealed class Trainer : IDisposable
                     break;
                 }
                 b++;
-                double lr = LrSchedules.At(_r, _clock.SchedulePosition(epoch + (double)b / batches, _r.Epochs, wall), GlobalBatchSize);
+                double lr = LrSchedules.At(_r, SchedulePosition(epoch + (double)b / batches, wall), GlobalBatchSize);
                 if (step == 0) _log?.SampleImages(batch.Images, step);   // what the network sees, once per run
                 var (loss, hits, count) = TrainStep(batch, lr, epoch, b);
                 step++;
