@@ -22,6 +22,17 @@ public sealed class StudyCommand : CliCommand
     readonly Option<string?> _results = CliOption.Text("--results", "where NAME.md, NAME.csv and NAME.png go (default results/studies)", "DIR");
     readonly Option<int?> _threads = CliOption.Int("--threads", "torch threads (default: all logical cores)");
 
+    /// <summary>One line per event: where the study stands (run k of N, time so far), each epoch's loss and speed, each seed's top-1.</summary>
+    static string Describe(StudyProgress p, TimeSpan elapsed) => p.Event switch
+    {
+        CellEvent.Skipped => string.Create(CultureInfo.InvariantCulture, $"  {p.Cell} seed {p.Seed}: finished before, skipped (run {p.Run} of {p.Runs}, top-1 {p.Result!.Top1 * 100:F2}%)"),
+        CellEvent.Started => $"  {p.Cell} seed {p.Seed}: training (run {p.Run} of {p.Runs}, {ProgressRenderer.Eta(elapsed)} into the study) ...",
+        CellEvent.Epoch => string.Create(CultureInfo.InvariantCulture,
+            $"    epoch {p.Epoch!.Metrics.Epoch}/{p.Epoch.Epochs}: train loss {p.Epoch.Metrics.TrainLoss:F4}, {p.Epoch.Metrics.ImagesPerSecond:F0} images/s"),
+        _ => string.Create(CultureInfo.InvariantCulture,
+            $"  {p.Cell} seed {p.Seed}: done, top-1 {p.Result!.Top1 * 100:F2}% after {ProgressRenderer.Eta(TimeSpan.FromSeconds(p.Result.TrainSeconds))} of training"),
+    };
+
     public override string Name => "study";
     public override string Summary => "reproduce one of the paper's studies (Tables 7-11, Figure 3) on Fashion-MNIST: a resumable grid of runs, a table with verdicts, a chart";
 
@@ -59,16 +70,11 @@ public sealed class StudyCommand : CliCommand
         string results = parse.GetValue(_results) ?? Path.Combine("results", "studies");
 
         set_num_threads(threads);
-        stdout.WriteLine($"study {study.Name} ({study.PaperReference}): {study.TrainedCells.Count()} trained cells x {settings.Seeds} seeds, " +
+        stdout.WriteLine($"study {study.Name} ({study.PaperReference}): {study.TrainedCells.Count()} trained cells x {settings.Seeds} seed{(settings.Seeds == 1 ? "" : "s")}, " +
                          $"{settings.Epochs} epochs each; run folders in {Path.GetFullPath(runs)}");
         stdout.WriteLine($"cpu: {CpuCapabilities.Current.Describe()}");
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        var cellRuns = UsageException.Wrap(() => StudyRunner.Run(study, settings, runs, (e, cell, seed) => stdout.WriteLine(e switch
-        {
-            CellEvent.Skipped => $"  {cell} seed {seed}: finished before, skipped",
-            CellEvent.Started => $"  {cell} seed {seed}: training ({ProgressRenderer.Eta(clock.Elapsed)} into the study) ...",
-            _ => $"  {cell} seed {seed}: done",
-        })));
+        var cellRuns = UsageException.Wrap(() => StudyRunner.Run(study, settings, runs, p => stdout.WriteLine(Describe(p, clock.Elapsed))));
         stdout.WriteLine("  timing every cell's fused network at batch 1, in turn ...");
         var latencyMs = StudyLatency.Measure(study);
         string command = "parnet " + string.Join(" ", parse.Tokens.Select(t => t.Value));

@@ -57,7 +57,21 @@ public sealed record CellRun(string Cell, int Seed, double Top1, long Parameters
     public bool OneDnnOff { get; init; }
 }
 
-public enum CellEvent { Skipped, Started, Finished }
+public enum CellEvent { Skipped, Started, Epoch, Finished }
+
+/// <summary>
+/// What a study reports while it works (the library prints nothing; the CLI renders these): a cell's seed skipped, started,
+/// one of its epochs trained (<see cref="Epoch"/>) or finished (<see cref="Result"/>). <see cref="Run"/> of <see cref="Runs"/>
+/// counts trained cells x seeds in the order they run, skipped ones included, so a long study says how far it is.
+/// </summary>
+public sealed record StudyProgress(CellEvent Event, string Cell, int Seed, int Run, int Runs)
+{
+    /// <summary>With <see cref="CellEvent.Epoch"/>: the epoch just trained (its loss, accuracy and images/s).</summary>
+    public EpochEvent? Epoch { get; init; }
+
+    /// <summary>With <see cref="CellEvent.Finished"/> and <see cref="CellEvent.Skipped"/>: what the seed measured.</summary>
+    public CellRun? Result { get; init; }
+}
 
 /// <summary>
 /// Runs a study: every trained cell once per seed, each an ordinary run folder (DIR/CELL/seed-K: the trainer's checkpoints,
@@ -71,20 +85,24 @@ public static class StudyRunner
     const string ProbabilitiesFile = "test-probabilities.safetensors";
 
     public static IReadOnlyList<CellRun> Run(Study study, StudySettings settings, string directory,
-                                             Action<CellEvent, string, int>? progress = null, CancellationToken cancel = default)
+                                             Action<StudyProgress>? progress = null, CancellationToken cancel = default)
     {
         settings.Validate();
         ClaimFolder(study, settings, directory);
         var runs = new List<CellRun>();
+        int total = study.TrainedCells.Count() * settings.Seeds;
         foreach (var cell in study.TrainedCells)
             for (int k = 0; k < settings.Seeds; k++)
             {
                 cancel.ThrowIfCancellationRequested();
                 string dir = Path.Combine(directory, cell.Name, $"seed-{k}");
-                if (Load(dir) is { } done) { progress?.Invoke(CellEvent.Skipped, cell.Name, k); runs.Add(done); continue; }
-                progress?.Invoke(CellEvent.Started, cell.Name, k);
-                runs.Add(Train(cell, k, settings, dir, cancel));
-                progress?.Invoke(CellEvent.Finished, cell.Name, k);
+                var here = new StudyProgress(CellEvent.Started, cell.Name, k, runs.Count + 1, total);
+                if (Load(dir) is { } done) { progress?.Invoke(here with { Event = CellEvent.Skipped, Result = done }); runs.Add(done); continue; }
+                progress?.Invoke(here);
+                var epochs = progress is null ? null : new EpochForwarder(e => progress(here with { Event = CellEvent.Epoch, Epoch = e }));
+                var run = Train(cell, k, settings, dir, epochs, cancel);
+                runs.Add(run);
+                progress?.Invoke(here with { Event = CellEvent.Finished, Result = run });
             }
         foreach (var ensemble in study.Cells.Where(c => c.IsEnsemble))
             for (int k = 0; k < settings.Seeds; k++)
@@ -121,7 +139,16 @@ public static class StudyRunner
 
     sealed record StudyFolder(string Study, string GridHash, StudySettings Settings);
 
-    static CellRun Train(StudyCell cell, int k, StudySettings s, string dir, CancellationToken cancel)
+    /// <summary>The trainer's epoch reports, passed on as they happen (its other events are the study's own business).</summary>
+    sealed class EpochForwarder(Action<EpochEvent> onEpoch) : IProgress<TrainEvent>
+    {
+        public void Report(TrainEvent value)
+        {
+            if (value is EpochEvent e) onEpoch(e);
+        }
+    }
+
+    static CellRun Train(StudyCell cell, int k, StudySettings s, string dir, IProgress<TrainEvent>? progress, CancellationToken cancel)
     {
         int seed = Recipes.FashionMnist.Seed + cell.SeedOffset + k;
         var recipe = Recipes.FashionMnist with { Epochs = s.Epochs, Seed = seed, CropPadding = StudySettings.CropPadding };
@@ -143,7 +170,7 @@ public static class StudyRunner
         LibTorchWorkarounds.OneDnnEnabled = true;
         using var model = ModelFactory.Create(cell.Model);
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        using (var trainer = new Trainer(model, train, null, new TrainOptions { Recipe = recipe, RunDirectory = dir, StopAfterSteps = s.StopAfterSteps }))
+        using (var trainer = new Trainer(model, train, null, new TrainOptions { Recipe = recipe, RunDirectory = dir, StopAfterSteps = s.StopAfterSteps, Progress = progress }))
             trainer.Run(cancel);
         double seconds = clock.Elapsed.TotalSeconds;
 

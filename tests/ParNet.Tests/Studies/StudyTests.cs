@@ -157,7 +157,10 @@ public class StudyTests
             Assert.Equal(ParameterMatching.Count(study.Cell(c[0]).Model), long.Parse(c[3], CultureInfo.InvariantCulture));
             Assert.Equal("12", c[4]);
             Assert.True(double.Parse(c[5], CultureInfo.InvariantCulture) > 0);
+            // the progress line of each seed carries the top-1 the table records
+            Assert.Contains(string.Create(CultureInfo.InvariantCulture, $"  {c[0]} seed {c[1]}: done, top-1 {top1 * 100:F2}% after "), first.Out);
         }
+        Assert.Contains("  sse-silu seed 1: training (run 6 of 6, ", first.Out);
         Assert.True(new FileInfo(Path.Combine(results, "sse-silu.png")).Length > 10_000);
         string table = File.ReadAllText(Path.Combine(results, "sse-silu.md"));
         Assert.Contains("STOPPED AFTER 2 STEPS PER CELL", table);   // a plumbing run says so in its table
@@ -176,6 +179,30 @@ public class StudyTests
             "holds the study 'sse-silu', not 'depth'");
         CliRunner.AssertUserError(CliRunner.Run(["study", "sse-silu", .. TinyStudy[..2], "--epochs", "2", .. TinyStudy[4..], "--out", runs]),
             "with another grid or other settings");
+    }
+
+    [Fact]
+    public void A_study_reports_every_run_in_order_with_its_epochs_and_its_result_and_a_rerun_reports_the_same_results_skipped()
+    {
+        using var dir = new TempDirectory();
+        var study = StudyCatalog.Get("depth");
+        var settings = StudySettings.Small with { Seeds = 1, Epochs = 2, SubsetPerClass = 13, TestSubsetPerClass = 10 };
+        var events = new List<StudyProgress>();
+        var runs = StudyRunner.Run(study, settings, dir.File("runs"), events.Add);
+
+        string[] cells = ["depth-9", "depth-12", "depth-15"];
+        Assert.Equal(cells.SelectMany((c, i) => new[] { $"Started {c}/0 {i + 1}/3", $"Epoch {c}/0 {i + 1}/3", $"Epoch {c}/0 {i + 1}/3", $"Finished {c}/0 {i + 1}/3" }),
+                     events.Select(e => $"{e.Event} {e.Cell}/{e.Seed} {e.Run}/{e.Runs}"));
+        var epochs = events.Where(e => e.Event == CellEvent.Epoch).Select(e => e.Epoch!).ToList();
+        Assert.Equal([1, 2, 1, 2, 1, 2], epochs.Select(e => e.Metrics.Epoch));
+        Assert.All(epochs, e => { Assert.Equal(2, e.Epochs); Assert.True(e.Metrics.ImagesPerSecond > 0); Assert.True(double.IsFinite(e.Metrics.TrainLoss)); });
+        Assert.Equal(runs, events.Where(e => e.Event == CellEvent.Finished).Select(e => e.Result!));
+
+        events.Clear();
+        var again = StudyRunner.Run(study, settings, dir.File("runs"), events.Add);
+        Assert.Equal(cells.Select((c, i) => $"Skipped {c}/0 {i + 1}/3"), events.Select(e => $"{e.Event} {e.Cell}/{e.Seed} {e.Run}/{e.Runs}"));
+        Assert.Equal(runs, events.Select(e => e.Result!));
+        Assert.Equal(runs, again);
     }
 
     [Fact]
