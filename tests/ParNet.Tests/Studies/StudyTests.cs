@@ -164,6 +164,10 @@ public class StudyTests
         Assert.True(new FileInfo(Path.Combine(results, "sse-silu.png")).Length > 10_000);
         string table = File.ReadAllText(Path.Combine(results, "sse-silu.md"));
         Assert.Contains("STOPPED AFTER 2 STEPS PER CELL", table);   // a plumbing run says so in its table
+        double trainMinutes = cells.Sum(c => double.Parse(c[6], CultureInfo.InvariantCulture)) / 60;
+        var stated = System.Text.RegularExpressions.Regex.Match(table, @"Training: ([0-9.]+) min over the 6 runs ");   // the header states the study's time
+        Assert.True(stated.Success, table);
+        Assert.InRange(double.Parse(stated.Groups[1].Value, CultureInfo.InvariantCulture), trainMinutes - 0.06, trainMinutes + 0.06);   // printed to 0.1 min
         // every cell is an ordinary run folder
         Assert.True(File.Exists(Path.Combine(runs, "sse-relu", "seed-1", "metrics.csv")));
 
