@@ -11,7 +11,7 @@ public sealed class StudyCommand : CliCommand
 {
     readonly Argument<string?> _name = new("NAME") { Description = $"the study: {string.Join(", ", StudyCatalog.Names)}", Arity = ArgumentArity.ZeroOrOne };
     readonly Option<bool> _list = CliOption.Switch("--list", "print every study's grid (cells, parameters, depth) and its claims, then exit");
-    readonly Option<string?> _scale = CliOption.Text("--scale", "small (default: 14 min to 1.5 h per study on 2 cores) or full (all data, 30 epochs)", "small|full");
+    readonly Option<string?> _scale = CliOption.Text("--scale", "small (default: about an hour or less per study alone on 2 cores; RESULTS.md) or full (all data, 30 epochs)", "small|full");
     readonly Option<int?> _seeds = CliOption.Int("--seeds", "seeds per cell (default 3: the spread the verdicts need)");
     readonly Option<int?> _epochs = CliOption.Int("--epochs", "epochs per cell (default: the scale's)");
     readonly Option<int?> _subset = CliOption.Int("--subset", "training images per class (default: the scale's)");

@@ -74,7 +74,7 @@ public static class StudyReport
           .Append(latencyTogether
               ? ". Latency: batch 1, the network as it infers (a ParNet fused), every cell timed in one process after training, in turn (median of 5 rounds of the median of 20; an ensemble: the sum of its members'). GFLOPs: one image at the cell's side.\n\n"
               : ". Latency: batch 1, the network as it infers (a ParNet fused), median of 20 right after each seed's training (an ensemble: the sum of its members'). GFLOPs: one image at the cell's side.\n\n");
-        // the budget is wall time per study; the runs' own clocks sum to it less the evaluations and latency timings
+        // a study's budget is its wall time: the runs' own clocks sum to it, less the evaluations and the latency timing
         sb.Append(inv, $"Training: {runs.Sum(r => r.TrainSeconds) / 60:F1} min over the {runs.Count} runs (the sum of the train_seconds column; ")
           .Append("the default scale is sized for about an hour per study on 2 cores, and a machine running other work beside it takes longer).\n\n");
         if (!latencyTogether && runs.Any(r => r.OneDnnOff) && runs.Any(r => !r.OneDnnOff))

@@ -28,10 +28,10 @@ public sealed record StudySettings
     /// main job's recipe dropped its shift later, and a resumed study must train its remaining cells as it trained the first.</summary>
     public const int CropPadding = 2;
 
-    /// <summary>Sized for well under an hour per study of three-stream cells on a 2-core machine: 10,000 images x 6 epochs
-    /// per cell and seed, 3 seeds (the spread the verdicts need), 5,000 test images. Measured on the AVX-512 2-core machine
-    /// (2026-12-02, other work beside it): sse-silu 13m50s, depth 19m44s; the studies with single-stream cells, which train
-    /// 5-10x slower per image, 1h17m-1h31m at one thread each (RESULTS.md).</summary>
+    /// <summary>Sized for about an hour per study on a 2-core machine: 10,000 images x 6 epochs per cell and seed, 3 seeds
+    /// (the spread the verdicts need), 5,000 test images. Measured (RESULTS.md): sse-silu 13m50s and depth 19m44s (Zen 5,
+    /// other work beside them); the studies with single-stream cells, which train 5-10x slower per image, are the long ones:
+    /// streams alone at 2 threads 54m23s on Zen 3, the slower CPU kind (40m on Zen 4, ensemble 42m there).</summary>
     public static StudySettings Small { get; } = new();
 
     /// <summary>The whole training set, 30 epochs: for a machine with many cores (hours per study on 2 cores).</summary>
