@@ -12,7 +12,7 @@ public interface IBenchmark
     Command Build();
 }
 
-/// <summary>Option factories of the suites: positive integers, as every count of the suites is.</summary>
+/// <summary>Option factories of the suites: counts (positive, or zero for none) and the model.</summary>
 static class SuiteOption
 {
     public static Option<int> PositiveInt(string name, int defaultValue, string description)
@@ -21,6 +21,17 @@ static class SuiteOption
         option.Validators.Add(r =>
         {
             if (r.GetValueOrDefault<int>() < 1) r.AddError($"{name} must be a positive integer");
+        });
+        return option;
+    }
+
+    /// <summary>An optional count: 0 (the default) means none.</summary>
+    public static Option<int> CountOrNone(string name, string description)
+    {
+        var option = new Option<int>(name) { Description = description, HelpName = "N" };
+        option.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<int>() < 0) r.AddError($"{name} must be a count >= 0");
         });
         return option;
     }

@@ -3,8 +3,11 @@
 // on the ranges), measured INTERLEAVED: each round times one float32 and one int8 run back to back (alternating which
 // goes first), so load that drifts on a shared machine hits both alike; the median of the per-round ratios is the
 // robust number. Also prints the node types ONNX Runtime runs after optimization (QLinearConv: the int8 kernel).
-// Run: dotnet run -c Release --project bench/ParNet.Bench -- int8 [--model parnet_s] [--image-size 224] [--runs 30] [--threads 2]
+// With --profile N, both models then run N more times under ONNX Runtime's profiler, and the kernel time per run is printed
+// by operator type (where int8's time goes: its QLinearConv against the Transposes and Q/DQ around it).
+// Run: dotnet run -c Release --project bench/ParNet.Bench -- int8 [--model parnet_s] [--image-size 224] [--runs 30] [--threads 2] [--profile 40]
 using System.CommandLine;
+using System.Text.Json;
 using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
 using ParNet.Benchmarking;
@@ -24,16 +27,18 @@ public sealed class Int8Benchmark : IBenchmark
     readonly Option<int> _warmup = SuiteOption.PositiveInt("--warmup", 5, "untimed rounds first (5: ONNX Runtime's arenas and caches settle)");
     readonly Option<int> _imageSize = SuiteOption.PositiveInt("--image-size", 224, "input side (224: the paper's ImageNet latency setting)");
     readonly Option<int> _threads = SuiteOption.PositiveInt("--threads", Environment.ProcessorCount, "ONNX Runtime intra-op threads (default: the logical cores)");
+    readonly Option<int> _profile = SuiteOption.CountOrNone("--profile", "then N profiled runs of each model: kernel time per operator type (default: none)");
 
     public Command Build()
     {
         var command = new Command("int8", "batch-1 latency: fused float32 vs int8 (QDQ) in ONNX Runtime, interleaved rounds (random weights)")
-            .WithOptions(_model, _runs, _warmup, _imageSize, _threads);
-        command.SetAction(parse => Run(parse.GetValue(_model)!, parse.GetValue(_runs), parse.GetValue(_warmup), parse.GetValue(_imageSize), parse.GetValue(_threads)));
+            .WithOptions(_model, _runs, _warmup, _imageSize, _threads, _profile);
+        command.SetAction(parse => Run(parse.GetValue(_model)!, parse.GetValue(_runs), parse.GetValue(_warmup), parse.GetValue(_imageSize), parse.GetValue(_threads),
+                                       parse.GetValue(_profile)));
         return command;
     }
 
-    static int Run(string modelName, int runs, int warmup, int size, int threads)
+    static int Run(string modelName, int runs, int warmup, int size, int threads, int profileRuns)
     {
         Console.WriteLine($"int8 benchmark: {modelName} fused, batch 1, {size}x{size}, ONNX Runtime, {SuiteOption.Machine()}, {threads} intra-op threads, {warmup} warm-up + {runs} " +
                           $"interleaved rounds; {InferenceBenchmark.MachineDescription()}; load {File.ReadAllText("/proc/loadavg").Trim()}");
@@ -77,7 +82,41 @@ public sealed class Int8Benchmark : IBenchmark
         Console.WriteLine($"| int8 QDQ, ONNX Runtime | {s8.Median * 1e3:F1} | {s8.Min * 1e3:F1} | {s8.Max * 1e3:F1} |");
         Console.WriteLine($"float32 / int8 per round: median {r.Median:F2}x (min {r.Min:F2}x, max {r.Max:F2}x); ratio of medians {s32.Median / s8.Median:F2}x; " +
                           $"ratio of minima {s32.Min / s8.Min:F2}x; load after {File.ReadAllText("/proc/loadavg").Trim()}");
+        if (profileRuns > 0)
+            foreach (var (name, model) in new[] { ("float32", fp32Bytes), ("int8", int8Model.ToByteArray()) })
+                PrintProfile(name, model, options, input, shape, profileRuns);
         return 0;
+    }
+
+    /// <summary>Runs the model <paramref name="runs"/> times under ONNX Runtime's profiler and prints each operator type's kernel
+    /// time per run (the profile's "*_kernel_time" events), largest first.</summary>
+    static void PrintProfile(string name, byte[] model, OnnxRuntimeOptions options, float[] input, long[] shape, int runs)
+    {
+        string prefix = Path.Combine(Path.GetTempPath(), $"parnet-int8-profile-{Environment.ProcessId}-{name}");
+        string? file = null;
+        try
+        {
+            using (var sessionOptions = options.ToSessionOptions())
+            {
+                sessionOptions.EnableProfiling = true;
+                sessionOptions.ProfileOutputPathPrefix = prefix;
+                using var session = new InferenceSession(model, sessionOptions);
+                var tensor = new Microsoft.ML.OnnxRuntime.Tensors.DenseTensor<float>(input, shape.Select(d => (int)d).ToArray());
+                for (int i = 0; i < runs; i++)
+                {
+                    using var _ = session.Run([NamedOnnxValue.CreateFromTensor(session.InputMetadata.Keys.First(), tensor)]);
+                }
+                file = session.EndProfiling();
+            }
+            var kernels = JsonDocument.Parse(File.ReadAllText(file)).RootElement.EnumerateArray()
+                .Where(e => e.GetProperty("cat").GetString() == "Node" && e.GetProperty("name").GetString()!.EndsWith("_kernel_time"))
+                .GroupBy(e => e.GetProperty("args").GetProperty("op_name").GetString()!, e => e.GetProperty("dur").GetDouble() / runs / 1000)
+                .Select(g => (Op: g.Key, Ms: g.Sum())).OrderByDescending(k => k.Ms).ToList();
+            double total = kernels.Sum(k => k.Ms);
+            Console.WriteLine($"{name}, {runs} profiled runs: kernel time {total:F1} ms per run");
+            foreach (var (op, ms) in kernels) Console.WriteLine($"  {op,-22} {ms,7:F2} ms {100 * ms / total,6:F1}%");
+        }
+        finally { if (file is not null) File.Delete(file); }
     }
 
     /// <summary>The node types of the graph ONNX Runtime actually runs (its optimized model, written to a temporary file).</summary>

@@ -116,7 +116,7 @@ public class DataParallelTrainingTests
         string errors = await stderr;
         bool transportNamedIt = (output + errors).Contains($"process_vm_readv(pid={rank1} ");
         Assert.True(errors.Contains(ours) || output.Contains($"PID {rank1} RUNNING AT") || transportNamedIt,
-                    $"no message names the lost rank:\n{output}\n{errors}");
+                    $"no message names the lost rank (mpiexec exit code {job.ExitCode}, {killed.Elapsed.TotalSeconds:F1} s after the kill):\n{output}\n{errors}");
 
         var saved = Checkpoint.ReadState(last);
         Assert.Equal(1, saved.Epoch);
