@@ -15,23 +15,17 @@ public interface IBenchmark
 /// <summary>Option factories of the suites: counts (positive, or zero for none) and the model.</summary>
 static class SuiteOption
 {
-    public static Option<int> PositiveInt(string name, int defaultValue, string description)
+    public static Option<int> PositiveInt(string name, int defaultValue, string description) => AtLeast(1, name, defaultValue, description);
+
+    /// <summary>An optional count: 0 (the default) means none.</summary>
+    public static Option<int> CountOrNone(string name, string description) => AtLeast(0, name, 0, description);
+
+    static Option<int> AtLeast(int minimum, string name, int defaultValue, string description)
     {
         var option = new Option<int>(name) { Description = description, HelpName = "N", DefaultValueFactory = _ => defaultValue };
         option.Validators.Add(r =>
         {
-            if (r.GetValueOrDefault<int>() < 1) r.AddError($"{name} must be a positive integer");
-        });
-        return option;
-    }
-
-    /// <summary>An optional count: 0 (the default) means none.</summary>
-    public static Option<int> CountOrNone(string name, string description)
-    {
-        var option = new Option<int>(name) { Description = description, HelpName = "N" };
-        option.Validators.Add(r =>
-        {
-            if (r.GetValueOrDefault<int>() < 0) r.AddError($"{name} must be a count >= 0");
+            if (r.GetValueOrDefault<int>() < minimum) r.AddError($"{name} must be an integer >= {minimum}");
         });
         return option;
     }

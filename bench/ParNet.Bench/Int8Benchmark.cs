@@ -92,21 +92,13 @@ public sealed class Int8Benchmark : IBenchmark
     /// time per run (the profile's "*_kernel_time" events), largest first.</summary>
     static void PrintProfile(string name, byte[] model, OnnxRuntimeOptions options, float[] input, long[] shape, int runs)
     {
-        string prefix = Path.Combine(Path.GetTempPath(), $"parnet-int8-profile-{Environment.ProcessId}-{name}");
         string? file = null;
         try
         {
-            using (var sessionOptions = options.ToSessionOptions())
+            using (var engine = new OnnxRuntimeEngine(model, options with { ProfilePrefix = Path.Combine(Path.GetTempPath(), $"parnet-int8-profile-{Environment.ProcessId}-{name}") }))
             {
-                sessionOptions.EnableProfiling = true;
-                sessionOptions.ProfileOutputPathPrefix = prefix;
-                using var session = new InferenceSession(model, sessionOptions);
-                var tensor = new Microsoft.ML.OnnxRuntime.Tensors.DenseTensor<float>(input, shape.Select(d => (int)d).ToArray());
-                for (int i = 0; i < runs; i++)
-                {
-                    using var _ = session.Run([NamedOnnxValue.CreateFromTensor(session.InputMetadata.Keys.First(), tensor)]);
-                }
-                file = session.EndProfiling();
+                for (int i = 0; i < runs; i++) engine.Run(input, shape);
+                file = engine.EndProfiling();
             }
             var kernels = JsonDocument.Parse(File.ReadAllText(file)).RootElement.EnumerateArray()
                 .Where(e => e.GetProperty("cat").GetString() == "Node" && e.GetProperty("name").GetString()!.EndsWith("_kernel_time"))

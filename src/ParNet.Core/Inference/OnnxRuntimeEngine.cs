@@ -49,6 +49,10 @@ public sealed record OnnxRuntimeOptions
 
     public GraphOptimizationLevel Optimization { get; init; } = GraphOptimizationLevel.ORT_ENABLE_ALL;
 
+    /// <summary>Where ONNX Runtime's profiler writes its JSON trace (a path prefix; null: no profiling). The engine's
+    /// <see cref="OnnxRuntimeEngine.EndProfiling"/> ends it and returns the file.</summary>
+    public string? ProfilePrefix { get; init; }
+
     public SessionOptions ToSessionOptions()
     {
         if (CudaDevice is int cuda)   // before anything is allocated: nothing to dispose on these refusals
@@ -62,6 +66,7 @@ public sealed record OnnxRuntimeOptions
             ExecutionMode = Parallel ? ExecutionMode.ORT_PARALLEL : ExecutionMode.ORT_SEQUENTIAL,
         };
         if (IntraOpThreads > 0) o.IntraOpNumThreads = IntraOpThreads;
+        if (ProfilePrefix is not null) (o.EnableProfiling, o.ProfileOutputPathPrefix) = (true, ProfilePrefix);
         if (InterOpThreads > 0) o.InterOpNumThreads = InterOpThreads;
         if (CudaDevice is int device)
         {
@@ -158,6 +163,10 @@ public sealed class OnnxRuntimeEngine : IDisposable
         var (data, shape) = Run(x.data<float>().ToArray(), x.shape);
         return tensor(data, shape).MoveToOuterDisposeScope();
     }
+
+    /// <summary>Ends the profiling that <see cref="OnnxRuntimeOptions.ProfilePrefix"/> started; the trace file's path.</summary>
+    public string EndProfiling() => Options.ProfilePrefix is not null ? _session.EndProfiling()
+        : throw new InvalidOperationException("this engine was opened without OnnxRuntimeOptions.ProfilePrefix: nothing was profiled");
 
     void CheckShape(long[] shape)
     {

@@ -105,6 +105,32 @@ public class Int8ExportTests
     }
 
     [Fact]
+    public void A_profiled_engine_traces_one_int8_kernel_per_quantized_conv_per_run_and_an_unprofiled_one_refuses_to_end_a_profile()
+    {
+        using var fused = FusedTiny();
+        var int8 = Int8Exporter.Build(fused, 64, Calibration(FixtureInput()), new Int8Options { CalibrationImages = 2 });
+        int quantized = int8.Graph.Node.Count(n => n.OpType == "Conv" && n.Input[1].EndsWith("_dequantized", StringComparison.Ordinal));
+        var (image, shape) = Calibration(FixtureInput())[0];
+        string? trace = null;
+        try
+        {
+            using (var engine = new OnnxRuntimeEngine(int8.ToByteArray(), new OnnxRuntimeOptions { ProfilePrefix = Path.Combine(Path.GetTempPath(), $"parnet-profile-{Guid.NewGuid():N}") }))
+            {
+                for (int i = 0; i < 3; i++) engine.Run(image, shape);
+                trace = engine.EndProfiling();
+            }
+            int kernels = System.Text.Json.JsonDocument.Parse(File.ReadAllText(trace)).RootElement.EnumerateArray()
+                .Count(e => e.GetProperty("cat").GetString() == "Node" && e.GetProperty("name").GetString()!.EndsWith("_kernel_time", StringComparison.Ordinal)
+                            && e.GetProperty("args").GetProperty("op_name").GetString() == "QLinearConv");
+            Assert.Equal(3 * quantized, kernels);
+        }
+        finally { if (trace is not null) File.Delete(trace); }
+
+        using var plain = new OnnxRuntimeEngine(int8.ToByteArray());
+        Assert.Contains("without OnnxRuntimeOptions.ProfilePrefix", Assert.Throws<InvalidOperationException>(() => plain.EndProfiling()).Message);
+    }
+
+    [Fact]
     public void Calibration_is_deterministic()
     {
         using var fused = FusedTiny();
