@@ -67,6 +67,16 @@ public static class OnnxMessages
         return Tensor(name, dims, TensorProto.Types.DataType.Float, bytes);
     }
 
+    /// <summary>The values of a float32 initializer (raw data or the float_data field).</summary>
+    public static float[] ReadFloats(TensorProto t)
+    {
+        if (t.DataType != (int)TensorProto.Types.DataType.Float) throw new InvalidDataException($"{t.Name}: float32 expected, data type {t.DataType}");
+        if (t.RawData.Length == 0) return t.FloatData.ToArray();
+        var values = new float[t.RawData.Length / sizeof(float)];
+        Buffer.BlockCopy(t.RawData.ToByteArray(), 0, values, 0, t.RawData.Length);
+        return values;
+    }
+
     public static TensorProto Int64Tensor(string name, long[] values)
     {
         var bytes = new byte[values.Length * sizeof(long)];

@@ -7,8 +7,9 @@ using static TorchSharp.torch;
 namespace ParNet.Export.Quantization;
 
 /// <summary>
-/// `parnet export --int8`: the fused network's float32 graph (<see cref="OnnxExporter"/>), its activations calibrated
-/// on images (<see cref="ActivationCalibrator"/>), rewritten into QDQ form (<see cref="QdqQuantizer"/>). The file
+/// `parnet export --int8`: the fused network's float32 graph (<see cref="OnnxExporter"/>) with its SSE branches folded for
+/// channels-last int8 (<see cref="SseBatchNormFolding"/>), its activations calibrated on images
+/// (<see cref="ActivationCalibrator"/>), rewritten into QDQ form (<see cref="QdqQuantizer"/>). The file
 /// carries the same ParNet metadata as a float32 export plus <see cref="QdqQuantizer.MetadataKey"/>.
 /// </summary>
 public static class Int8Exporter
@@ -20,9 +21,10 @@ public static class Int8Exporter
         var fp32 = OnnxExporter.BuildModel(fused, imageSize, imageSize, export);
         if (!fp32.MetadataProps.Any(p => p.Key == DeploymentInfo.KeyFused && p.Value == "true"))
             throw new ArgumentException($"{fused.Config.Name}: int8 export quantizes the fused network; fuse the model first");
-        var values = QdqQuantizer.ValuesToCalibrate(fp32.Graph, options);
-        var ranges = ActivationCalibrator.Calibrate(fp32, values, calibration, intraOpThreads);
-        return QdqQuantizer.Quantize(fp32, ranges, options);
+        var folded = SseBatchNormFolding.Apply(fp32);
+        var values = QdqQuantizer.ValuesToCalibrate(folded.Graph, options);
+        var ranges = ActivationCalibrator.Calibrate(folded, values, calibration, intraOpThreads);
+        return QdqQuantizer.Quantize(folded, ranges, options);
     }
 
     public static void Export(ImageClassifier fused, string path, int imageSize, IEnumerable<(float[] Data, long[] Shape)> calibration,

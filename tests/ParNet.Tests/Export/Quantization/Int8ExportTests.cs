@@ -105,6 +105,34 @@ public class Int8ExportTests
     }
 
     [Fact]
+    public void Onnx_runtime_keeps_the_streams_channels_last_from_conv_to_conv_and_pools_the_gates_in_int8()
+    {
+        using var fused = FusedTiny();
+        var int8 = Int8Exporter.Build(fused, 64, Calibration(FixtureInput()), new Int8Options { CalibrationImages = 2 });
+        // every gate pools a block input that its conv quantizes: one uint8 pooling per gate conv
+        int gates = int8.Graph.Node.Count(n => n.OpType == "Conv" && QdqQuantizer.IsGate(n));
+        Assert.Equal(gates, int8.Graph.Node.Count(n => n.OpType == "GlobalAveragePool" && n.Output[0].EndsWith("_float", StringComparison.Ordinal)));
+        string optimized = Path.Combine(Path.GetTempPath(), $"parnet-int8-optimized-{Guid.NewGuid():N}.onnx");
+        try
+        {
+            using (var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL, OptimizedModelFilePath = optimized, IntraOpNumThreads = 1 })
+            using (new InferenceSession(int8.ToByteArray(), options)) { }
+            var after = ModelProto.Parser.ParseFrom(File.ReadAllBytes(optimized));
+            var producers = after.Graph.Node.SelectMany(n => n.Output.Select(o => (o, n))).ToDictionary(p => p.o, p => p.n);
+            string? From(NodeProto n) => producers.GetValueOrDefault(n.Input[0])?.OpType;
+            Assert.Equal(gates, after.Graph.Node.Count(n => n.OpType == "QLinearGlobalAveragePool"));
+            // within a stream, a conv reads the uint8 NHWC map its QuantizeLinear wrote: no Transpose between (before the
+            // SSE folding, each one read a Transpose and each block transposed its float maps twice more)
+            var streamConvs = after.Graph.Node.Where(n => n.OpType == "QLinearConv" && n.Name.StartsWith("streams.", StringComparison.Ordinal)).ToList();
+            Assert.NotEmpty(streamConvs);
+            Assert.All(streamConvs, n => Assert.Equal("QuantizeLinear", From(n)));
+            // and no full-size float map is transposed: what a Transpose still reads is not a dequantized map or an activation
+            Assert.DoesNotContain(after.Graph.Node, n => n.OpType == "Transpose" && From(n) is "DequantizeLinear" or "Add");
+        }
+        finally { File.Delete(optimized); }
+    }
+
+    [Fact]
     public void A_profiled_engine_traces_one_int8_kernel_per_quantized_conv_per_run_and_an_unprofiled_one_refuses_to_end_a_profile()
     {
         using var fused = FusedTiny();

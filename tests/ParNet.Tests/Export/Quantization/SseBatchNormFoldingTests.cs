@@ -1,0 +1,57 @@
+using Google.Protobuf;
+using Onnx;
+using TorchSharp.PyBridge;
+using ParNet.Export;
+using ParNet.Export.Quantization;
+using ParNet.Inference;
+using ParNet.Tests.Models;
+using static TorchSharp.torch;
+
+namespace ParNet.Tests.Export.Quantization;
+
+/// <summary>The int8 export's float rewrite of the SSE branches: the same function, checked against the authors' logits.</summary>
+public class SseBatchNormFoldingTests
+{
+    [Fact]
+    public void The_affine_form_matches_batch_norm_in_eval_mode_with_randomized_statistics()
+    {
+        manual_seed(7);
+        const int channels = 5;
+        var (gamma, beta) = (randn(channels), randn(channels));
+        var (mean, variance) = (randn(channels), rand(channels) * 3 + 0.1);
+        var x = randn(2, channels, 4, 4);
+        var expected = nn.functional.batch_norm(x, mean, variance, gamma, beta, training: false, eps: 1e-5);
+
+        var (scale, shift) = SseBatchNormFolding.Affine(gamma.data<float>().ToArray(), beta.data<float>().ToArray(),
+            mean.data<float>().ToArray(), variance.data<float>().ToArray(), 1e-5f);
+        var actual = x * tensor(scale).view(1, channels, 1, 1) + tensor(shift).view(1, channels, 1, 1);
+        Assert.True(ExportTestSupport.RelativeL2(actual, expected) < 1e-6, $"relative L2 {ExportTestSupport.RelativeL2(actual, expected):E2}");
+    }
+
+    [Fact]
+    public void The_folded_graph_reproduces_the_authors_logits_and_no_full_size_batch_norm_is_left_in_a_gate()
+    {
+        using var trained = OfficialParityTests.TrainedTinyModel();
+        using var fused = ParNet.Fusion.ParNetFuser.Fuse(trained);
+        fused.eval();
+        var plain = OnnxExporter.BuildModel(fused, 64, 64);
+        var folded = SseBatchNormFolding.Apply(plain);
+
+        // every stream block's SSE branch had a BatchNormalization read by a pooling and a Mul; none is left
+        int Count(ModelProto m, string op) => m.Graph.Node.Count(n => n.OpType == op);
+        var streamBlocks = plain.Graph.Node.Count(n => n.OpType == "BatchNormalization" && n.Name.Contains("rbr_identity", StringComparison.Ordinal));
+        Assert.True(streamBlocks > 0, "the tiny model has SSE stream blocks");
+        Assert.Equal(Count(plain, "BatchNormalization") - streamBlocks, Count(folded, "BatchNormalization"));
+        var producers = folded.Graph.Node.SelectMany(n => n.Output.Select(o => (o, n))).ToDictionary(p => p.o, p => p.n);
+        Assert.All(folded.Graph.Node.Where(n => n.OpType == "GlobalAveragePool"),
+            n => Assert.NotEqual("BatchNormalization", producers.GetValueOrDefault(n.Input[0])?.OpType));
+        Assert.Equal(Count(plain, "GlobalAveragePool"), Count(folded, "GlobalAveragePool"));
+        // the folded BNs' four parameter tensors are gone, two per-channel vectors came instead
+        Assert.Equal(plain.Graph.Initializer.Count - 2 * streamBlocks, folded.Graph.Initializer.Count);
+
+        var io = Safetensors.LoadStateDict(Fixtures.Path("parnet_official_tiny_silu.io.safetensors"));
+        using var engine = new OnnxRuntimeEngine(folded.ToByteArray());
+        var logits = engine.Run(io["input"]);
+        Assert.True(ExportTestSupport.RelativeL2(logits, io["logits"]) < 1e-5, $"relative L2 {ExportTestSupport.RelativeL2(logits, io["logits"]):E2}");
+    }
+}
