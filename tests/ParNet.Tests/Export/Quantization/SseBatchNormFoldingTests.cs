@@ -28,6 +28,38 @@ public class SseBatchNormFoldingTests
         Assert.True(ExportTestSupport.RelativeL2(actual, expected) < 1e-6, $"relative L2 {ExportTestSupport.RelativeL2(actual, expected):E2}");
     }
 
+    /// <summary>Every ParNet layout of the export tests (the ResNet ones do not fuse); cifar_grey and relu3 beside the fused-export test's.</summary>
+    [Theory]
+    [InlineData("cifar")]
+    [InlineData("cifar_grey")]
+    [InlineData("streams1")]
+    [InlineData("streams2")]
+    [InlineData("streams4")]
+    [InlineData("no_sse")]
+    [InlineData("relu3")]
+    public void Every_layout_folds_to_the_fused_models_function_with_randomized_statistics(string name)
+    {
+        var (config, size) = OnnxExportTests.Network(name);
+        using var trained = ParNet.Models.ModelFactory.Create(config);
+        ExportTestSupport.Randomize(trained, seed: 21);
+        trained.eval();
+        using var fused = ParNet.Fusion.ParNetFuser.Fuse(trained);
+        fused.eval();
+        var plain = OnnxExporter.BuildModel(fused, size, size);
+        var folded = SseBatchNormFolding.Apply(plain);
+        // one BatchNormalization folded per SSE stream block, none without SSE (no_sse)
+        int sseBlocks = fused.modules().OfType<ParNet.Fusion.FusedStreamBlock>().Count(b => b.Identity is not null);
+        Assert.Equal(plain.Graph.Node.Count(n => n.OpType == "BatchNormalization") - sseBlocks, folded.Graph.Node.Count(n => n.OpType == "BatchNormalization"));
+
+        manual_seed(5);
+        var x = randn(2, config.InChannels, size, size);
+        using var engine = new OnnxRuntimeEngine(folded.ToByteArray());
+        var expected = fused.call(x);
+        ExportTestSupport.AssertMeaningful(expected);
+        double err = ExportTestSupport.RelativeL2(engine.Run(x), expected);
+        Assert.True(err < 1e-5, $"{name}: relative L2 {err:E2}");
+    }
+
     [Fact]
     public void The_folded_graph_reproduces_the_authors_logits_and_no_full_size_batch_norm_is_left_in_a_gate()
     {
