@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job: install Fashion-MNIST if missing, train the default ParNet (recipe fashion-mnist), evaluate it,
 # print the test accuracy, the time taken and the run folder. Measured (RESULTS.md), recipe without random shift: AMD Zen 3
-# (family 25 model 1, AVX2 only, the slower CPU kind) 93.52% and 93.67% in 12 min 57 s - 13 min 25 s from fresh
+# (family 25 model 1, AVX2 only, the slower CPU kind) 93.51-93.67% in 12 min 43 s - 13 min 25 s from three fresh
 # clones; AMD Zen 4 (family 25 model 17) 93.86% in 10 min 48 s on 2 cores, 93.30% on one thread.
 # Longer run (target >= 95%, measured 95.11% in ~2 h 30 min, RESULTS.md): EPOCHS=36 WIDTH=32 TIME_BUDGET=0 TRAIN_ARGS="--padding 2 --erasing 0.3 --ema 0.9995 --eval-every 6" bash scripts/main-job.sh
 set -euo pipefail

@@ -59,16 +59,16 @@ public sealed class Int8Benchmark : IBenchmark
         using var int8 = new OnnxRuntimeEngine(int8Model.ToByteArray(), options);
         long[] shape = [1, config.InChannels, size, size];
         var input = Int8Exporter.NoiseImages(config, size, 1, seed: 2).Single().Data;
-        var times = new Dictionary<(string Model, string Turn), List<double>>();
+        string[] models = ["float32", "int8"], turns = ["cold", "warm"];
+        var times = models.SelectMany(m => turns.Select(t => (Model: m, Turn: t))).ToDictionary(k => k, _ => new List<double>());
         var clock = new System.Diagnostics.Stopwatch();
         void Turn(string model, OnnxRuntimeEngine engine, bool timed)
         {
-            foreach (var turn in new[] { "cold", "warm" })
+            foreach (var turn in turns)
             {
                 clock.Restart();
                 engine.Run(input, shape);
-                double seconds = clock.Elapsed.TotalSeconds;
-                if (timed) (times.TryGetValue((model, turn), out var list) ? list : times[(model, turn)] = []).Add(seconds);
+                if (timed) times[(model, turn)].Add(clock.Elapsed.TotalSeconds);
             }
         }
         for (int round = 0; round < warmup + runs; round++)
@@ -79,13 +79,13 @@ public sealed class Int8Benchmark : IBenchmark
         }
         Console.WriteLine("| engine | run of its turn | median ms | min ms | max ms |");
         Console.WriteLine("|---|---|---:|---:|---:|");
-        foreach (var turn in new[] { "cold", "warm" })
-            foreach (var model in new[] { "float32", "int8" })
+        foreach (var turn in turns)
+            foreach (var model in models)
             {
                 var t = TimingStats.Of(times[(model, turn)]);
                 Console.WriteLine($"| {model}, ONNX Runtime | {turn} | {t.Median * 1e3:F1} | {t.Min * 1e3:F1} | {t.Max * 1e3:F1} |");
             }
-        foreach (var turn in new[] { "cold", "warm" })
+        foreach (var turn in turns)
         {
             var (a, b) = (times[("float32", turn)], times[("int8", turn)]);
             var (s32, s8, r) = (TimingStats.Of(a), TimingStats.Of(b), TimingStats.Of(a.Zip(b, (x, y) => x / y).ToList()));

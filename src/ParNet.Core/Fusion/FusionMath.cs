@@ -8,14 +8,20 @@ namespace ParNet.Fusion;
 /// </summary>
 public static class FusionMath
 {
-    /// <summary>BN(conv(x)) = conv'(x) + b': w' = w * gamma/sqrt(var+eps), b' = beta - mean * gamma/sqrt(var+eps).</summary>
+    /// <summary>Inference-mode BN as a per-channel affine map, BN(x) = scale x + shift: scale = gamma/sqrt(var+eps),
+    /// shift = beta - mean * scale.</summary>
+    public static (Tensor Scale, Tensor Shift) BatchNormAffine(Tensor runningMean, Tensor runningVar, Tensor gamma, Tensor beta, double eps)
+    {
+        var scale = gamma / (runningVar + eps).sqrt();
+        return (scale, beta - runningMean * scale);
+    }
+
+    /// <summary>BN(conv(x)) = conv'(x) + b': w' = w * scale, b' = shift (<see cref="BatchNormAffine"/>).</summary>
     public static (Tensor Weight, Tensor Bias) FoldBatchNorm(
         Tensor weight, Tensor runningMean, Tensor runningVar, Tensor gamma, Tensor beta, double eps)
     {
-        var scale = gamma / (runningVar + eps).sqrt();
-        var w = weight * scale.reshape(-1, 1, 1, 1);
-        var b = beta - runningMean * scale;
-        return (w, b);
+        var (scale, shift) = BatchNormAffine(runningMean, runningVar, gamma, beta, eps);
+        return (weight * scale.reshape(-1, 1, 1, 1), shift);
     }
 
     /// <summary>A 1x1 kernel as the equivalent 3x3 kernel at padding 1: zero ring on every side.</summary>

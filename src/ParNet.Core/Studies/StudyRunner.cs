@@ -31,7 +31,8 @@ public sealed record StudySettings
     /// <summary>Sized for about an hour per study on a 2-core machine: 10,000 images x 6 epochs per cell and seed, 3 seeds
     /// (the spread the verdicts need), 5,000 test images. Measured (RESULTS.md): sse-silu 13m50s and depth 19m44s (Zen 5,
     /// other work beside them); the studies with single-stream cells, which train 5-10x slower per image, are the long ones:
-    /// streams alone at 2 threads 54m23s on Zen 3, the slower CPU kind (40m on Zen 4, ensemble 42m there).</summary>
+    /// alone at 2 threads on Zen 3, the slower CPU kind, streams 54m23s and block-type 42m39s (streams 40m and ensemble 42m
+    /// on Zen 4).</summary>
     public static StudySettings Small { get; } = new();
 
     /// <summary>The whole training set, 30 epochs: for a machine with many cores (hours per study on 2 cores).</summary>

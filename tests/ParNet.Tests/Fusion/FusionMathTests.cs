@@ -20,6 +20,18 @@ public class FusionMathTests
         Assert.True(FusionTestSupport.RelativeL2(actual, expected) < 1e-6);
     }
 
+    [Fact]
+    public void The_affine_form_equals_batch_norm_in_eval_mode_with_randomized_statistics()
+    {
+        manual_seed(7);
+        var x = Randn(2, 5, 4, 4);
+        var (mean, variance, gamma, beta) = (Randn(5), rand(5) * 3 + 0.1, Randn(5), Randn(5));
+        var expected = nn.functional.batch_norm(x, mean, variance, gamma, beta, training: false, eps: 1e-5);
+        var (scale, shift) = FusionMath.BatchNormAffine(mean, variance, gamma, beta, 1e-5);
+        var actual = x * scale.view(1, 5, 1, 1) + shift.view(1, 5, 1, 1);
+        Assert.True(FusionTestSupport.RelativeL2(actual, expected) < 1e-6);
+    }
+
     [Theory]
     [InlineData(1)]
     [InlineData(2)]

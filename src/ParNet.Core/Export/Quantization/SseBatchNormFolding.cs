@@ -1,4 +1,6 @@
 using Onnx;
+using ParNet.Fusion;
+using TorchSharp;
 
 namespace ParNet.Export.Quantization;
 
@@ -73,25 +75,16 @@ public static class SseBatchNormFolding
         return result;
     }
 
-    /// <summary>Inference-mode BN as y = scale x + shift: scale = gamma / sqrt(var + eps), shift = beta - mean * scale.</summary>
-    public static (float[] Scale, float[] Shift) Affine(float[] gamma, float[] beta, float[] mean, float[] variance, float epsilon)
-    {
-        var scale = new float[gamma.Length];
-        var shift = new float[gamma.Length];
-        for (int c = 0; c < gamma.Length; c++)
-        {
-            scale[c] = gamma[c] / MathF.Sqrt(variance[c] + epsilon);
-            shift[c] = beta[c] - mean[c] * scale[c];
-        }
-        return (scale, shift);
-    }
-
+    /// <summary>The BN node's scale and shift (<see cref="FusionMath.BatchNormAffine"/>, the fusion's own identity).</summary>
     static (float[] Scale, float[] Shift) Affine(NodeProto bn, Dictionary<string, TensorProto> initializers)
     {
-        float[] Read(int input) => initializers.TryGetValue(bn.Input[input], out var t)
-            ? OnnxMessages.ReadFloats(t)
+        using var scope = torch.NewDisposeScope();
+        torch.Tensor Read(int input) => initializers.TryGetValue(bn.Input[input], out var t)
+            ? torch.tensor(OnnxMessages.ReadFloats(t))
             : throw new InvalidDataException($"{bn.Name}: input '{bn.Input[input]}' is not an initializer; only constant BatchNormalizations fold");
         float epsilon = bn.Attribute.FirstOrDefault(a => a.Name == "epsilon")?.F ?? 1e-5f;   // ONNX's default
-        return Affine(Read(1), Read(2), Read(3), Read(4), epsilon);
+        // ONNX's inputs: X, scale (gamma), B (beta), input_mean, input_var
+        var (scale, shift) = FusionMath.BatchNormAffine(Read(3), Read(4), Read(1), Read(2), epsilon);
+        return (scale.data<float>().ToArray(), shift.data<float>().ToArray());
     }
 }

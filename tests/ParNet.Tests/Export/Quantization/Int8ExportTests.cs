@@ -36,6 +36,19 @@ public class Int8ExportTests
 
     static int Count(ModelProto model, string opType) => model.Graph.Node.Count(n => n.OpType == opType);
 
+    /// <summary>The graph ONNX Runtime runs after optimizing <paramref name="model"/> at <paramref name="level"/> (its optimized model file).</summary>
+    static ModelProto Optimized(ModelProto model, GraphOptimizationLevel level)
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"parnet-int8-optimized-{Guid.NewGuid():N}.onnx");
+        try
+        {
+            using (var options = new SessionOptions { GraphOptimizationLevel = level, OptimizedModelFilePath = path, IntraOpNumThreads = 1 })
+            using (new InferenceSession(model.ToByteArray(), options)) { }
+            return ModelProto.Parser.ParseFrom(File.ReadAllBytes(path));
+        }
+        finally { File.Delete(path); }
+    }
+
     [Fact]
     public void Int8_logits_stay_close_to_float32_logits_and_agree_on_the_top_classes()
     {
@@ -89,19 +102,11 @@ public class Int8ExportTests
         using var fused = FusedTiny();
         var int8 = Int8Exporter.Build(fused, 64, Calibration(FixtureInput()), new Int8Options { CalibrationImages = 2 });
         int quantized = int8.Graph.Node.Count(n => n.OpType == "Conv" && n.Input[1].EndsWith("_dequantized", StringComparison.Ordinal));
-        string optimized = Path.Combine(Path.GetTempPath(), $"parnet-int8-optimized-{Guid.NewGuid():N}.onnx");
-        try
-        {
-            using (var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_EXTENDED, OptimizedModelFilePath = optimized })
-            using (new InferenceSession(int8.ToByteArray(), options)) { }
-            var after = ModelProto.Parser.ParseFrom(File.ReadAllBytes(optimized));
-            var ops = after.Graph.Node.GroupBy(n => n.OpType).ToDictionary(g => g.Key, g => g.Count());
-            string seen = string.Join(", ", ops.Select(kv => $"{kv.Key} {kv.Value}"));
-            Assert.True(ops.GetValueOrDefault("QLinearConv") == quantized, $"{quantized} quantized convs; after optimization: {seen}");
-            // what is left as a float Conv is the gates, nothing else
-            Assert.Equal(int8.Graph.Node.Count(n => n.OpType == "Conv" && QdqQuantizer.IsGate(n)), ops.GetValueOrDefault("Conv") + ops.GetValueOrDefault("FusedConv"));
-        }
-        finally { File.Delete(optimized); }
+        var ops = Optimized(int8, GraphOptimizationLevel.ORT_ENABLE_EXTENDED).Graph.Node.GroupBy(n => n.OpType).ToDictionary(g => g.Key, g => g.Count());
+        string seen = string.Join(", ", ops.Select(kv => $"{kv.Key} {kv.Value}"));
+        Assert.True(ops.GetValueOrDefault("QLinearConv") == quantized, $"{quantized} quantized convs; after optimization: {seen}");
+        // what is left as a float Conv is the gates, nothing else
+        Assert.Equal(int8.Graph.Node.Count(n => n.OpType == "Conv" && QdqQuantizer.IsGate(n)), ops.GetValueOrDefault("Conv") + ops.GetValueOrDefault("FusedConv"));
     }
 
     [Fact]
@@ -112,24 +117,17 @@ public class Int8ExportTests
         // every gate pools a block input that its conv quantizes: one uint8 pooling per gate conv
         int gates = int8.Graph.Node.Count(n => n.OpType == "Conv" && QdqQuantizer.IsGate(n));
         Assert.Equal(gates, int8.Graph.Node.Count(n => n.OpType == "GlobalAveragePool" && n.Output[0].EndsWith("_float", StringComparison.Ordinal)));
-        string optimized = Path.Combine(Path.GetTempPath(), $"parnet-int8-optimized-{Guid.NewGuid():N}.onnx");
-        try
-        {
-            using (var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL, OptimizedModelFilePath = optimized, IntraOpNumThreads = 1 })
-            using (new InferenceSession(int8.ToByteArray(), options)) { }
-            var after = ModelProto.Parser.ParseFrom(File.ReadAllBytes(optimized));
-            var producers = after.Graph.Node.SelectMany(n => n.Output.Select(o => (o, n))).ToDictionary(p => p.o, p => p.n);
-            string? From(NodeProto n) => producers.GetValueOrDefault(n.Input[0])?.OpType;
-            Assert.Equal(gates, after.Graph.Node.Count(n => n.OpType == "QLinearGlobalAveragePool"));
-            // within a stream, a conv reads the uint8 NHWC map its QuantizeLinear wrote: no Transpose between (before the
-            // SSE folding, each one read a Transpose and each block transposed its float maps twice more)
-            var streamConvs = after.Graph.Node.Where(n => n.OpType == "QLinearConv" && n.Name.StartsWith("streams.", StringComparison.Ordinal)).ToList();
-            Assert.NotEmpty(streamConvs);
-            Assert.All(streamConvs, n => Assert.Equal("QuantizeLinear", From(n)));
-            // and no full-size float map is transposed: what a Transpose still reads is not a dequantized map or an activation
-            Assert.DoesNotContain(after.Graph.Node, n => n.OpType == "Transpose" && From(n) is "DequantizeLinear" or "Add");
-        }
-        finally { File.Delete(optimized); }
+        var after = Optimized(int8, GraphOptimizationLevel.ORT_ENABLE_ALL);
+        var producers = after.Graph.Node.SelectMany(n => n.Output.Select(o => (o, n))).ToDictionary(p => p.o, p => p.n);
+        string? From(NodeProto n) => producers.GetValueOrDefault(n.Input[0])?.OpType;
+        Assert.Equal(gates, after.Graph.Node.Count(n => n.OpType == "QLinearGlobalAveragePool"));
+        // within a stream, a conv reads the uint8 NHWC map its QuantizeLinear wrote: no Transpose between (before the
+        // SSE folding, each one read a Transpose and each block transposed its float maps twice more)
+        var streamConvs = after.Graph.Node.Where(n => n.OpType == "QLinearConv" && n.Name.StartsWith("streams.", StringComparison.Ordinal)).ToList();
+        Assert.NotEmpty(streamConvs);
+        Assert.All(streamConvs, n => Assert.Equal("QuantizeLinear", From(n)));
+        // and no full-size float map is transposed: what a Transpose still reads is not a dequantized map or an activation
+        Assert.DoesNotContain(after.Graph.Node, n => n.OpType == "Transpose" && From(n) is "DequantizeLinear" or "Add");
     }
 
     [Fact]
