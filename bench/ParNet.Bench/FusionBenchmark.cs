@@ -1,19 +1,20 @@
 // Suite "fusion": batch-1 224x224 latency of a ParNet (default ParNet-S, random weights, eval, no grad):
 //  1. unfused (training form), sequential forward
-//  2. fused (ParNetFuser), sequential forward
+//  2. fused (ParNetFuser), sequential forward; both also with channels_last weights and input
 //  3. fused, streams run concurrently by StreamParallelExecutor, with the default thread split (threads per
 //     stream: cores / streams, >= 1) and the alternatives: every stream worker using all cores (oversubscribed),
 //     and workers left at libtorch's own per-thread default (threadsPerStream 0)
-// Each: warm-up runs, then N timed runs; median / min / max in ms, and ratios of medians to the unfused one.
+// Measured INTERLEAVED (TimingStats.MeasureInterleaved): each round runs every form once, the first form rotating, so
+// a machine whose speed drifts (a shared VM: 1.2-1.6x within minutes) slows all forms alike; per form median / min / max
+// in ms, and against the unfused form both the ratio of medians and the median of the per-round ratios (the robust one).
 // Intra-op threads: torch.set_num_threads(cores) for 1 and 2 (the executor sets its workers' own counts).
-// Measured on the project's build machine: 2-core AMD EPYC (Zen 4, AVX-512), Debian 12, .NET 10,
-// TorchSharp-cpu 0.107 (libtorch 2.10). The machine is shared and noisy: compare ratios from one run.
 // Run: dotnet run -c Release --project bench/ParNet.Bench -- fusion [--model parnet_s] [--image-size 224] [--runs 20] [--warmup 5]
 using System.CommandLine;
 using ParNet.Benchmarking;
 using ParNet.Fusion;
 using ParNet.Inference;
 using ParNet.Models;
+using ParNet.Runtime;
 using static TorchSharp.torch;
 
 namespace ParNet.Bench;
@@ -21,8 +22,8 @@ namespace ParNet.Bench;
 public sealed class FusionBenchmark : IBenchmark
 {
     readonly Option<string> _model = SuiteOption.Model();
-    readonly Option<int> _runs = SuiteOption.PositiveInt("--runs", 20, "timed runs per form (20: a stable median on a noisy 2-core machine)");
-    readonly Option<int> _warmup = SuiteOption.PositiveInt("--warmup", 5, "untimed runs first (5: allocator and oneDNN caches settle)");
+    readonly Option<int> _runs = SuiteOption.PositiveInt("--runs", 20, "timed rounds, one run of every form each (20: a stable median on a noisy 2-core machine)");
+    readonly Option<int> _warmup = SuiteOption.PositiveInt("--warmup", 5, "untimed rounds first (5: allocator and oneDNN caches settle)");
     readonly Option<int> _imageSize = SuiteOption.PositiveInt("--image-size", 224, "input side (224: the paper's ImageNet latency setting)");
 
     public Command Build()
@@ -38,7 +39,8 @@ public sealed class FusionBenchmark : IBenchmark
         int cores = Environment.ProcessorCount;
         set_num_threads(cores);
         Console.WriteLine($"fusion benchmark: {model}, batch 1, {size}x{size}, fp32, {SuiteOption.Machine()}, " +
-                          $".NET {Environment.Version}, intra-op threads {get_num_threads()}, {warmup} warm-up + {runs} timed runs");
+                          $".NET {Environment.Version}, intra-op threads {get_num_threads()}, {warmup} warm-up + {runs} timed interleaved rounds; " +
+                          $"load {File.ReadAllText("/proc/loadavg").Trim()}");
 
         using var noGrad = no_grad();
         using var trained = (ParNetModel)ModelRegistry.Create(model);
@@ -49,22 +51,36 @@ public sealed class FusionBenchmark : IBenchmark
         using var x = randn(1, 3, size, size);
         var oversubscribed = new StreamParallelExecutor(fused, threadsPerStream: cores);
         var untouched = new StreamParallelExecutor(fused, threadsPerStream: 0);
+        // the same forms with channels_last weights and input (oneDNN's NHWC kernels, no reorder around each conv)
+        using var trainedNhwc = (ParNetModel)ModelRegistry.Create(model);
+        trainedNhwc.eval();
+        using var fusedNhwc = ParNetFuser.Fuse(trainedNhwc);
+        MemoryFormat.ToChannelsLast(trainedNhwc);
+        MemoryFormat.ToChannelsLast(fusedNhwc);
+        using var xNhwc = MemoryFormat.ToChannelsLast(x);
 
-        var rows = new List<(string Name, TimingStats Stats)>
+        var forms = new List<(string Name, Action Run)>
         {
-            ("unfused, sequential", Time(() => trained.call(x), warmup, runs)),
-            ("fused, sequential", Time(() => fused.call(x), warmup, runs)),
-            ($"fused, stream-parallel ({executor.ThreadsPerStream} thread(s)/stream, default)", Time(() => executor.Forward(x), warmup, runs)),
-            ($"fused, stream-parallel ({cores} threads/stream, oversubscribed)", Time(() => oversubscribed.Forward(x), warmup, runs)),
-            ("fused, stream-parallel (workers' thread counts left alone)", Time(() => untouched.Forward(x), warmup, runs)),
+            ("unfused, sequential", () => trained.call(x).Dispose()),
+            ("fused, sequential", () => fused.call(x).Dispose()),
+            ("unfused, sequential, channels_last", () => trainedNhwc.call(xNhwc).Dispose()),
+            ("fused, sequential, channels_last", () => fusedNhwc.call(xNhwc).Dispose()),
+            ($"fused, stream-parallel ({executor.ThreadsPerStream} thread(s)/stream, default)", () => executor.Forward(x).Dispose()),
+            ($"fused, stream-parallel ({cores} threads/stream, oversubscribed)", () => oversubscribed.Forward(x).Dispose()),
+            ("fused, stream-parallel (workers' thread counts left alone)", () => untouched.Forward(x).Dispose()),
         };
-        double baseline = rows[0].Stats.Median;
-        Console.WriteLine("| form | median ms | min ms | max ms | unfused / this |");
-        Console.WriteLine("|---|---|---|---|---|");
-        foreach (var (name, t) in rows)
-            Console.WriteLine($"| {name} | {t.Median * 1e3:F1} | {t.Min * 1e3:F1} | {t.Max * 1e3:F1} | {baseline / t.Median:F2}x |");
+        var times = TimingStats.MeasureInterleaved(forms.Select(f => f.Run).ToList(), warmup, runs);
+        var unfused = TimingStats.Of(times[0]);
+        Console.WriteLine("| form | median ms | min ms | max ms | unfused / this: ratio of medians | per round: median (min-max) |");
+        Console.WriteLine("|---|---:|---:|---:|---:|---|");
+        for (int i = 0; i < forms.Count; i++)
+        {
+            var t = TimingStats.Of(times[i]);
+            var perRound = TimingStats.Of(times[0].Zip(times[i], (u, f) => u / f).ToList());
+            Console.WriteLine($"| {forms[i].Name} | {t.Median * 1e3:F1} | {t.Min * 1e3:F1} | {t.Max * 1e3:F1} | {unfused.Median / t.Median:F2}x | " +
+                              $"{perRound.Median:F2}x ({perRound.Min:F2}-{perRound.Max:F2}x) |");
+        }
+        Console.WriteLine($"load after {File.ReadAllText("/proc/loadavg").Trim()}");
         return 0;
     }
-
-    static TimingStats Time(Func<Tensor> forward, int warmup, int runs) => TimingStats.Measure(() => forward().Dispose(), warmup, runs);
 }

@@ -29,6 +29,29 @@ public sealed record TimingStats(double Median, double Min, double Max, int Runs
         }
         return Of(times);
     }
+
+    /// <summary>Times several runs against each other on a machine whose speed drifts (a shared VM): each round runs every
+    /// one once, round r starting with run r mod n and going on in order, so load that comes and goes hits each alike and
+    /// no run always follows the same neighbour. <paramref name="warmup"/> untimed rounds first. Returns each run's seconds,
+    /// one per timed round: compare them round by round (the median of the per-round ratios is the robust number).</summary>
+    public static double[][] MeasureInterleaved(IReadOnlyList<Action> runs, int warmup, int rounds)
+    {
+        if (runs.Count == 0) throw new ArgumentException("no runs to time");
+        if (rounds < 1) throw new ArgumentException($"rounds must be >= 1; got {rounds}");
+        if (warmup < 0) throw new ArgumentException($"warmup must be >= 0; got {warmup}");
+        int n = runs.Count;
+        var times = runs.Select(_ => new double[rounds]).ToArray();
+        for (int round = 0; round < warmup + rounds; round++)
+            for (int k = 0; k < n; k++)
+            {
+                int i = (round + k) % n;
+                long start = Stopwatch.GetTimestamp();
+                runs[i]();
+                if (round >= warmup) times[i][round - warmup] = Stopwatch.GetElapsedTime(start).TotalSeconds;
+            }
+        return times;
+    }
+
 }
 
 /// <summary>This machine's practical float32 peak: a square matmul through libtorch (oneDNN/MKL GEMM).</summary>

@@ -21,6 +21,17 @@ public class BenchmarkTests
     }
 
     [Fact]
+    public void Interleaved_rounds_run_every_form_once_a_round_starting_each_round_with_the_next_form()
+    {
+        var order = new List<char>();
+        var times = TimingStats.MeasureInterleaved([() => order.Add('a'), () => { order.Add('b'); Thread.Sleep(20); }, () => order.Add('c')], warmup: 1, rounds: 3);
+        Assert.Equal("abc" + "bca" + "cab" + "abc", new string(order.ToArray()));   // the warm-up round, then three timed ones
+        Assert.Equal([3, 3, 3], times.Select(t => t.Length));
+        Assert.All(times[1], s => Assert.True(s >= 0.019, $"b's time {s} s is not b's"));   // each form's times are its own
+        Assert.Throws<ArgumentException>(() => TimingStats.MeasureInterleaved([() => { }], warmup: 0, rounds: 0));
+    }
+
+    [Fact]
     public void Bench_writes_json_markdown_and_png_for_the_chosen_variants()
     {
         using var folder = new ExportTempFolder();

@@ -1,0 +1,40 @@
+using ParNet.Data;
+using ParNet.Export;
+using ParNet.Fusion;
+using ParNet.Inference;
+using ParNet.Models;
+using ParNet.Runtime;
+using ParNet.Tests.Models;
+using TorchSharp.PyBridge;
+using static TorchSharp.torch;
+
+namespace ParNet.Tests.Inference;
+
+/// <summary>The TorchSharp predictor (`parnet predict` and `parnet serve` with --engine torch) against the authors' fixture.</summary>
+public class ImagePredictorTests
+{
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void The_torch_predictor_runs_channels_last_and_gives_the_authors_probabilities(bool fused)
+    {
+        var io = Safetensors.LoadStateDict(Fixtures.Path("parnet_official_tiny_silu.io.safetensors"));
+        Tensor input = io["input"], logits = io["logits"];
+        using var trained = OfficialParityTests.TrainedTinyModel();
+        ImageClassifier model = fused ? ParNetFuser.Fuse(trained) : trained;
+        using var predictor = ImagePredictor.ForTorch(model, new DeploymentInfo { Dataset = "imagenet" });
+
+        // every spatial conv weight (the ones oneDNN would otherwise reorder) is laid out channels_last
+        var spatial = model.parameters().Where(p => p.dim() == 4 && p.size(1) > 1 && p.size(2) * p.size(3) > 1).ToList();
+        Assert.NotEmpty(spatial);
+        Assert.All(spatial, p => Assert.True(MemoryFormat.IsChannelsLast(p), $"a weight {string.Join("x", p.shape)} is not channels_last"));
+
+        int n = (int)input.size(0), c = (int)input.size(1), h = (int)input.size(2), w = (int)input.size(3);
+        var images = Enumerable.Range(0, n).Select(i => new ImageF(input[i].contiguous().data<float>().ToArray(), c, h, w)).ToList();
+        var probabilities = predictor.Probabilities(images);
+        using var expected = nn.functional.softmax(logits, 1);
+        using var actual = tensor(probabilities.SelectMany(p => p).ToArray(), [n, probabilities[0].Length]);
+        double error = OfficialParityTests.RelativeL2(actual, expected);
+        Assert.True(error <= 1e-5, $"relative L2 error of the probabilities {error:E3}");
+    }
+}
