@@ -51,7 +51,6 @@ public sealed record TimingStats(double Median, double Min, double Max, int Runs
             }
         return times;
     }
-
 }
 
 /// <summary>This machine's practical float32 peak: a square matmul through libtorch (oneDNN/MKL GEMM).</summary>

@@ -35,8 +35,8 @@ public sealed class ImagePredictor : IDisposable
 
     /// <summary>TorchSharp runs <paramref name="model"/> (in eval mode); the predictor owns and disposes it. Its weights are
     /// re-laid out channels_last and so is every input: oneDNN then runs its NHWC kernels, with no reorder to and from its
-    /// blocked layout around each convolution (ParNet-S at 224, batch 1, interleaved with the NCHW forms: 1.18x unfused,
-    /// 1.15x fused on Zen 3; RESULTS.md, "fusion" suite).</summary>
+    /// blocked layout around each convolution (ParNet-S at 224, batch 1, against the NCHW forms on Zen 3: 1.18-1.23x
+    /// unfused, 1.12-1.14x fused; RESULTS.md, "channels_last for TorchSharp inference").</summary>
     public static ImagePredictor ForTorch(ImageClassifier model, DeploymentInfo info)
     {
         MemoryFormat.ToChannelsLast(model);

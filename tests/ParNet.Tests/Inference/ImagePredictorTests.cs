@@ -20,7 +20,8 @@ public class ImagePredictorTests
     {
         var io = Safetensors.LoadStateDict(Fixtures.Path("parnet_official_tiny_silu.io.safetensors"));
         Tensor input = io["input"], logits = io["logits"];
-        using var trained = OfficialParityTests.TrainedTinyModel();
+        var trained = OfficialParityTests.TrainedTinyModel();
+        using var fusedFrom = fused ? trained : null;   // the predictor owns (and disposes) the model it runs
         ImageClassifier model = fused ? ParNetFuser.Fuse(trained) : trained;
         using var predictor = ImagePredictor.ForTorch(model, new DeploymentInfo { Dataset = "imagenet" });
 
