@@ -9,7 +9,8 @@
 #   3. int8 against float32 ONNX Runtime, interleaved rounds (`bench/ParNet.Bench -- int8`, warm runs, 2 runs);
 #   4. training the fashion-mnist network against the authors' blocks on PyTorch 1.13 (`parnet train-bench
 #      --pytorch-code`): at least 1.5x the images per second, at two threads (3 runs) and one (1 run).
-# About 12-20 minutes on 2 cores. Run it alone: on a shared 2-core VM other processes move the numbers several-fold.
+# 3.5 minutes on a 2-core Zen 3 VM at full speed (2026-12-03), several times that when the VM is slow. Run it alone: on a
+# shared 2-core VM other processes move the numbers several-fold.
 # Needs Debian's python3-torch (`apt-get install python3-torch`, run as /usr/bin/python3) and a checkout of the authors'
 # repository (github.com/imankgoyal/NonDeepNetworks) as DIR.
 #
@@ -25,9 +26,11 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ -n "$code" ] || { echo "cpu-frontier: --pytorch-code DIR (a checkout of github.com/imankgoyal/NonDeepNetworks) is required" >&2; exit 2; }
+[ -d "$code" ] || { echo "cpu-frontier: --pytorch-code $code: no such folder" >&2; exit 2; }
 [ -x /usr/bin/python3 ] && /usr/bin/python3 -c "import torch" 2>/dev/null \
   || { echo "cpu-frontier: /usr/bin/python3 has no torch: apt-get install python3-torch" >&2; exit 2; }
 mkdir -p "$out"
+trap 'echo "cpu-frontier: a step failed; its output is in $out" >&2' ERR
 
 dotnet build ParNet.slnx -c Release 2>&1 | tail -2
 parnet="dotnet src/ParNet.Cli/bin/Release/net10.0/parnet.dll"
