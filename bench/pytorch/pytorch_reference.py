@@ -3,8 +3,9 @@
 
 What it measures: batch-1 latency and batch-N time of (1) the authors' SimpNet (ParNet) built from a checkout
 of https://github.com/imankgoyal/NonDeepNetworks, unfused and fused with the authors' own `fuse_repvgg_block`,
-and (2) torchvision ResNet-18/34/50, all in eval mode under torch.inference_mode(), after warm-up, with
-torch.set_num_threads(--threads). It prints one JSON object on stdout (raw per-run seconds; the C# side
+and (2) torchvision ResNet-18/34/50, all in eval mode under torch.inference_mode(), with
+torch.set_num_threads(--threads), in interleaved rounds as the C# rows: each round runs every model once untimed and
+once timed, the first model rotating, after --warmup untimed rounds. It prints one JSON object on stdout (raw per-run seconds; the C# side
 computes median/min/max exactly as for its own rows). Progress goes to stderr.
 
 Run by `parnet bench --pytorch-code DIR` with Debian's PyTorch (`apt-get install python3-torch
@@ -17,6 +18,7 @@ configuration of ../shared/fixtures, loads its weights, and compares the logits 
 the ones the fixture recorded (relative L2 error, reported in the JSON).
 """
 import argparse
+import copy
 import json
 import os
 import sys
@@ -135,16 +137,24 @@ def check_fixture(torch, simpnet, fixture):
     return {'fixture': os.path.basename(base), 'relative_l2_unfused': unfused, 'relative_l2_fused': fused}
 
 
-def time_model(torch, model, shape, warmup, repeats):
+def time_interleaved(torch, models, shape, warmup, rounds):
+    """Per model, the seconds of its timed runs: round r runs model (r + k) mod n for k = 0..n-1, each timed run right
+    after an untimed one of the same model (its weights in the caches), so drift of a shared machine hits all alike
+    (TimingStats.MeasureInterleaved with warmFirst on the C# side)."""
     torch.manual_seed(1)
     x = torch.randn(*shape)
-    times = []
+    n = len(models)
+    times = [[] for _ in models]
     with torch.inference_mode():
-        for i in range(warmup + repeats):
-            start = time.perf_counter()
-            model(x)
-            if i >= warmup:
-                times.append(time.perf_counter() - start)
+        for r in range(warmup + rounds):
+            for k in range(n):
+                i = (r + k) % n
+                if r >= warmup:
+                    models[i](x)
+                start = time.perf_counter()
+                models[i](x)
+                if r >= warmup:
+                    times[i].append(time.perf_counter() - start)
     return times
 
 
@@ -210,12 +220,7 @@ def main():
     out = {'torch': torch.__version__, 'threads': torch.get_num_threads(), 'python': sys.version.split()[0],
            'mkldnn': bool(torch.backends.mkldnn.is_available()), 'results': []}
 
-    def measure(key, name, model):
-        log(f"  timing {name} (PyTorch {torch.__version__}) ...")
-        size = (a.image_size, a.image_size)
-        latency = time_model(torch, model, (1, 3) + size, a.warmup, a.repeats)
-        batch = time_model(torch, model, (a.batch, 3) + size, min(a.warmup, 1), a.throughput_repeats)
-        out['results'].append({'key': key, 'name': name, 'latency_s': latency, 'batch': a.batch, 'batch_s': batch})
+    rows = []  # (key, name, model), timed together at the end
 
     if a.stages or wanted & {'pytorch-unfused', 'pytorch-fused'}:
         if not a.code:
@@ -234,18 +239,27 @@ def main():
             return
         label = f"authors' ParNet {planes} {a.activation}"
         if 'pytorch-unfused' in wanted:
-            measure('pytorch-unfused', f"{label} unfused", model)
+            rows.append(('pytorch-unfused', f"{label} unfused", model))
         if 'pytorch-fused' in wanted:
+            fused = copy.deepcopy(model)  # the authors' fusion works in place
             with torch.no_grad():
-                fuse_authors_parnet(model)
-            measure('pytorch-fused', f"{label} fused", model)
-        del model
+                fuse_authors_parnet(fused)
+            rows.append(('pytorch-fused', f"{label} fused", fused))
 
     resnets = [k for k in ['resnet18', 'resnet34', 'resnet50'] if 'pytorch-' + k in wanted]
     if resnets:
         import torchvision
         for name in resnets:
-            measure('pytorch-' + name, f"torchvision {name}", getattr(torchvision.models, name)().eval())
+            rows.append(('pytorch-' + name, f"torchvision {name}", getattr(torchvision.models, name)().eval()))
+
+    if rows:
+        size = (a.image_size, a.image_size)
+        models = [m for _, _, m in rows]
+        log(f"  timing {len(rows)} model(s) in interleaved rounds (PyTorch {torch.__version__}) ...")
+        latency = time_interleaved(torch, models, (1, 3) + size, a.warmup, a.repeats)
+        batch = time_interleaved(torch, models, (a.batch, 3) + size, min(a.warmup, 1), a.throughput_repeats)
+        for (key, name, _), latency_s, batch_s in zip(rows, latency, batch):
+            out['results'].append({'key': key, 'name': name, 'latency_s': latency_s, 'batch': a.batch, 'batch_s': batch_s})
 
     json.dump(out, sys.stdout)
     print()

@@ -38,98 +38,101 @@ public static class InferenceBenchmark
         string loadBefore = LoadAverage();
         int previousThreads = get_num_threads();
         set_num_threads(o.Threads);
+        var owned = new List<IDisposable>();   // every model and session the rows run, alive until all rows are timed
+        T Own<T>(T d) where T : IDisposable { owned.Add(d); return d; }
         try
         {
             bool Wants(string key) => o.Only is null ? !CudaKeys.Contains(key) || OnnxRuntimeOptions.CudaAvailable : o.Only.Contains(key);
-            var results = new List<BenchmarkResult>();
+            var rows = new List<Row>();
             var notes = new List<string>();
             double unfusedGflop = 0, fusedGflop = 0;
-            var (trained, info) = LoadTrained(o);   // before any timing: fused weights are refused here
+            var trained = Own(LoadTrained(o));   // before any timing: fused weights are refused here
             o.Log?.Invoke("matmul 2048^3 float32 (peak reference)");
             var (peak, peakMedian) = MatmulPeak.Measure();
 
             var size = o.ImageSize;
-            using (trained)
-            {
-                trained.eval();
-                bool fusable = o.Model.BlockType == BlockType.RepVggSse;
-                unfusedGflop = 2.0 * trained.Trace(size, size).MultiplyAdds() / 1e9;
-                if (Wants("unfused"))
-                    results.Add(TimeTorch(o, "unfused", $"{o.Model.Name} unfused", "TorchSharp", unfusedGflop, trained, ScalarType.Float32));
+            trained.eval();
+            unfusedGflop = 2.0 * trained.Trace(size, size).MultiplyAdds() / 1e9;
+            if (Wants("unfused"))
+                rows.Add(TorchRow(o, "unfused", $"{o.Model.Name} unfused", "TorchSharp", unfusedGflop, trained, ScalarType.Float32));
 
-                if (fusable)
+            if (o.Model.BlockType == BlockType.RepVggSse)   // fusable
+            {
+                var fused = Own(ParNetFuser.Fuse(trained));
+                fusedGflop = 2.0 * fused.Trace(size, size).MultiplyAdds() / 1e9;
+                if (Wants("fused"))
+                    rows.Add(TorchRow(o, "fused", $"{o.Model.Name} fused", "TorchSharp", fusedGflop, fused, ScalarType.Float32));
+                if (Wants("fused-channels-last"))
                 {
-                    using var fused = ParNetFuser.Fuse(trained);
-                    fusedGflop = 2.0 * fused.Trace(size, size).MultiplyAdds() / 1e9;
-                    if (Wants("fused"))
-                        results.Add(TimeTorch(o, "fused", $"{o.Model.Name} fused", "TorchSharp", fusedGflop, fused, ScalarType.Float32));
-                    if (Wants("fused-channels-last"))
+                    var nhwc = Own(ParNetFuser.Fuse(trained));
+                    MemoryFormat.ToChannelsLast(nhwc);
+                    rows.Add(new Row("fused-channels-last", $"{o.Model.Name} fused, channels_last", "TorchSharp", fusedGflop,
+                        batch => TorchRunner(batch, o, ScalarType.Float32, x => nhwc.call(x), channelsLast: true),
+                        "channels_last weights and input (oneDNN's NHWC kernels)"));
+                }
+                if (Wants("fused-parallel"))
+                {
+                    var executor = new StreamParallelExecutor(fused);
+                    rows.Add(new Row("fused-parallel", $"{o.Model.Name} fused + stream-parallel", "TorchSharp", fusedGflop,
+                        batch => TorchRunner(batch, o, ScalarType.Float32, x => executor.Forward(x)),
+                        $"{fused.Streams} streams on worker threads, {executor.ThreadsPerStream} intra-op thread(s) each"));
+                }
+                if (o.StreamDevices is not null && Wants("fused-devices"))
+                {
+                    var executor = new MultiDeviceStreamExecutor(Own(ParNetFuser.Fuse(trained)), o.StreamDevices);
+                    rows.Add(new Row("fused-devices", $"{o.Model.Name} fused, one device per stream", "TorchSharp", fusedGflop,
+                        batch => TorchRunner(batch, o, ScalarType.Float32, x => executor.Forward(x).cpu()),
+                        $"streams on {string.Join(", ", o.StreamDevices)}; input from and logits back to the host (the copy-back synchronizes)"));
+                }
+                if (Wants("fused-bf16"))
+                {
+                    var bf16 = Own(ParNetFuser.Fuse(trained));
+                    bf16.to(ScalarType.BFloat16);
+                    rows.Add(TorchRow(o, "fused-bf16", $"{o.Model.Name} fused bfloat16", "TorchSharp", fusedGflop, bf16, ScalarType.BFloat16));
+                }
+                if (Wants("onnx-sequential") || Wants("onnx-parallel"))
+                {
+                    var bytes = OnnxExporter.ExportToBytes(fused, size);
+                    foreach (bool parallel in new[] { false, true })
                     {
-                        using var nhwc = ParNetFuser.Fuse(trained);
-                        MemoryFormat.ToChannelsLast(nhwc);
-                        results.Add(Time(o, "fused-channels-last", $"{o.Model.Name} fused, channels_last", "TorchSharp", fusedGflop,
-                            batch => TorchRunner(batch, o, ScalarType.Float32, x => nhwc.call(x), channelsLast: true),
-                            "channels_last weights and input (oneDNN's NHWC kernels)"));
-                    }
-                    if (Wants("fused-parallel"))
-                    {
-                        var executor = new StreamParallelExecutor(fused);
-                        results.Add(Time(o, "fused-parallel", $"{o.Model.Name} fused + stream-parallel", "TorchSharp", fusedGflop,
-                            batch => TorchRunner(batch, o, ScalarType.Float32, x => executor.Forward(x)),
-                            $"{fused.Streams} streams on worker threads, {executor.ThreadsPerStream} intra-op thread(s) each"));
-                    }
-                    if (o.StreamDevices is not null && Wants("fused-devices"))
-                    {
-                        using var placed = ParNetFuser.Fuse(trained);
-                        var executor = new MultiDeviceStreamExecutor(placed, o.StreamDevices);
-                        results.Add(Time(o, "fused-devices", $"{o.Model.Name} fused, one device per stream", "TorchSharp", fusedGflop,
-                            batch => TorchRunner(batch, o, ScalarType.Float32, x => executor.Forward(x).cpu()),
-                            $"streams on {string.Join(", ", o.StreamDevices)}; input from and logits back to the host (the copy-back synchronizes)"));
-                    }
-                    if (Wants("fused-bf16"))
-                    {
-                        using var bf16 = ParNetFuser.Fuse(trained);
-                        bf16.to(ScalarType.BFloat16);
-                        results.Add(TimeTorch(o, "fused-bf16", $"{o.Model.Name} fused bfloat16", "TorchSharp", fusedGflop, bf16, ScalarType.BFloat16));
-                    }
-                    if (Wants("onnx-sequential") || Wants("onnx-parallel"))
-                    {
-                        var bytes = OnnxExporter.ExportToBytes(fused, size);
-                        foreach (bool parallel in new[] { false, true })
-                        {
-                            string key = parallel ? "onnx-parallel" : "onnx-sequential";
-                            if (!Wants(key)) continue;
-                            var options = new OnnxRuntimeOptions { IntraOpThreads = o.Threads, Parallel = parallel, InterOpThreads = parallel ? o.Model.Streams : 0 };
-                            using var engine = new OnnxRuntimeEngine(bytes, options);
-                            results.Add(Time(o, key, $"{o.Model.Name} fused, ONNX Runtime {(parallel ? "parallel" : "sequential")}", "ONNX Runtime", fusedGflop,
-                                batch => OnnxRunner(engine.Run, batch, o),
-                                parallel ? $"ORT_PARALLEL, {o.Model.Streams} inter-op threads, {o.Threads} intra-op" : $"ORT_SEQUENTIAL, {o.Threads} intra-op threads"));
-                        }
-                    }
-                    if (Wants("onnx-streams") || Wants("onnx-cuda") || Wants("onnx-cuda-streams"))
-                        results.AddRange(TimeOnnxStreams(o, fused, size, fusedGflop, Wants));
-                    if (Wants("onnx-int8"))
-                    {
-                        // noise calibrates the ranges: the int8 kernels' speed does not depend on them (accuracy: `parnet eval` of an --int8 export)
-                        const int calibration = 4;
-                        var int8 = Int8Exporter.ExportToBytes(fused, size, Int8Exporter.NoiseImages(o.Model, size, calibration), new Int8Options { CalibrationImages = calibration });
-                        using var engine = new OnnxRuntimeEngine(int8, new OnnxRuntimeOptions { IntraOpThreads = o.Threads });
-                        results.Add(Time(o, "onnx-int8", $"{o.Model.Name} fused int8 (QDQ), ONNX Runtime sequential", "ONNX Runtime", fusedGflop,
+                        string key = parallel ? "onnx-parallel" : "onnx-sequential";
+                        if (!Wants(key)) continue;
+                        var options = new OnnxRuntimeOptions { IntraOpThreads = o.Threads, Parallel = parallel, InterOpThreads = parallel ? o.Model.Streams : 0 };
+                        var engine = Own(new OnnxRuntimeEngine(bytes, options));
+                        rows.Add(new Row(key, $"{o.Model.Name} fused, ONNX Runtime {(parallel ? "parallel" : "sequential")}", "ONNX Runtime", fusedGflop,
                             batch => OnnxRunner(engine.Run, batch, o),
-                            $"int8 weights per channel, uint8 activations (calibrated on {calibration} noise images), gates and head float32; {o.Threads} intra-op threads"));
+                            parallel ? $"ORT_PARALLEL, {o.Model.Streams} inter-op threads, {o.Threads} intra-op" : $"ORT_SEQUENTIAL, {o.Threads} intra-op threads"));
                     }
+                }
+                if (Wants("onnx-streams") || Wants("onnx-cuda") || Wants("onnx-cuda-streams"))
+                    rows.AddRange(OnnxStreamRows(o, fused, size, fusedGflop, Wants, owned));
+                if (Wants("onnx-int8"))
+                {
+                    // noise calibrates the ranges: the int8 kernels' speed does not depend on them (accuracy: `parnet eval` of an --int8 export)
+                    const int calibration = 4;
+                    var int8 = Int8Exporter.ExportToBytes(fused, size, Int8Exporter.NoiseImages(o.Model, size, calibration), new Int8Options { CalibrationImages = calibration });
+                    var engine = Own(new OnnxRuntimeEngine(int8, new OnnxRuntimeOptions { IntraOpThreads = o.Threads }));
+                    rows.Add(new Row("onnx-int8", $"{o.Model.Name} fused int8 (QDQ), ONNX Runtime sequential", "ONNX Runtime", fusedGflop,
+                        batch => OnnxRunner(engine.Run, batch, o),
+                        $"int8 weights per channel, uint8 activations (calibrated on {calibration} noise images), gates and head float32; {o.Threads} intra-op threads"));
                 }
             }
 
-            if (o.OnnxModel is not null && Wants("onnx-file")) results.Add(TimeOnnxFile(o, unfusedGflop, fusedGflop));
+            if (o.OnnxModel is not null && Wants("onnx-file")) rows.Add(OnnxFileRow(o, unfusedGflop, fusedGflop, owned));
 
             foreach (var name in new[] { "resnet18", "resnet34", "resnet50" })
             {
                 if (!Wants(name)) continue;
-                using var resnet = TorchVisionResNet(name);
-                double gflop = ResNetGflop(name, size);
-                results.Add(TimeTorch(o, name, $"TorchVision {name}", "TorchSharp", gflop, resnet, ScalarType.Float32));
+                var resnet = Own(TorchVisionResNet(name));
+                rows.Add(TorchRow(o, name, $"TorchVision {name}", "TorchSharp", ResNetGflop(name, size), resnet, ScalarType.Float32));
             }
+
+            var results = MeasureInterleaved(o, rows);
+            if (rows.Count > 1)
+                notes.Add($"the {rows.Count} rows above the PyTorch ones were timed in interleaved rounds: each round runs every row once untimed " +
+                          "and once timed, the first row rotating, so a machine whose speed drifts slows all rows alike");
+            foreach (var d in Enumerable.Reverse(owned)) d.Dispose();
+            owned.Clear();
 
             if (o.Investigate) results.AddRange(InvestigateResNet18(o));
 
@@ -138,7 +141,8 @@ public static class InferenceBenchmark
             {
                 var outcome = PyTorchReference.Run(o.PyTorch, o, pytorchKeys, unfusedGflop, fusedGflop, name => ResNetGflop(name, size));
                 results.AddRange(outcome.Results);
-                notes.Add($"PyTorch {outcome.TorchVersion} (rows marked PyTorch) ran in a child process after the TorchSharp rows, with the same sizes, threads and repeats");
+                notes.Add($"PyTorch {outcome.TorchVersion} (rows marked PyTorch) ran in a child process after the TorchSharp rows, with the same sizes, " +
+                          "threads and repeats, its rows interleaved the same way");
                 if (outcome.FixtureCheck is not null) notes.Add($"the authors' code used for the PyTorch ParNet rows reproduces the fixture {outcome.FixtureCheck}");
             }
 
@@ -150,16 +154,47 @@ public static class InferenceBenchmark
         }
         finally
         {
+            foreach (var d in Enumerable.Reverse(owned)) d.Dispose();
             set_num_threads(previousThreads);
         }
     }
 
-    /// <summary>The given exported model, as `parnet predict` would run it.</summary>
-    static BenchmarkResult TimeOnnxFile(InferenceBenchmarkOptions o, double unfusedGflop, double fusedGflop)
+    /// <summary>A row to time: <see cref="Runner"/> makes the input of a batch size and returns the run and what owns its input.</summary>
+    sealed record Row(string Key, string Name, string Engine, double Gflop, Func<int, (Action Run, IDisposable Owner)> Runner, string? Note = null);
+
+    /// <summary>Batch-1 latency, then batch-N time, of every row in interleaved rounds (<see cref="TimingStats.MeasureInterleaved"/>,
+    /// each timed run after an untimed one of the same row). Rows timed one after another were exposed to the drift of a
+    /// shared VM between them: ParNet-S unfused, the first row, read 84-94 ms in one run and 59 ms with 15 warm-up runs
+    /// (Zen 5, 2026-12-03), so the fused/unfused ratio of the rows was 1.8-1.9x where interleaved rounds give 1.4x.</summary>
+    static List<BenchmarkResult> MeasureInterleaved(InferenceBenchmarkOptions o, IReadOnlyList<Row> rows)
     {
-        using var engine = new OnnxRuntimeEngine(o.OnnxModel!, new OnnxRuntimeOptions { IntraOpThreads = o.Threads });   // checked by Validate
+        if (rows.Count == 0) return [];
+        TimingStats[] Measure(int batch, int warmup, int rounds)
+        {
+            o.Log?.Invoke($"batch {batch}: {rows.Count} row(s), {warmup} warm-up + {rounds} interleaved rounds");
+            var runners = new List<(Action Run, IDisposable Owner)>();
+            try
+            {
+                foreach (var row in rows) runners.Add(row.Runner(batch));
+                return TimingStats.MeasureInterleaved(runners.Select(r => r.Run).ToList(), warmup, rounds, warmFirst: true).Select(TimingStats.Of).ToArray();
+            }
+            finally { foreach (var r in runners) r.Owner.Dispose(); }
+        }
+        var latency = Measure(1, o.Warmup, o.Repeats);
+        var batchTime = Measure(o.Batch, Math.Min(o.Warmup, 1), o.ThroughputRepeats);
+        return rows.Select((r, i) => new BenchmarkResult
+        {
+            Key = r.Key, Name = r.Name, Engine = r.Engine, GflopPerImage = r.Gflop, Latency = latency[i], Batch = o.Batch, BatchTime = batchTime[i], Note = r.Note,
+        }).ToList();
+    }
+
+    /// <summary>The given exported model, as `parnet predict` would run it.</summary>
+    static Row OnnxFileRow(InferenceBenchmarkOptions o, double unfusedGflop, double fusedGflop, List<IDisposable> owned)
+    {
+        var engine = new OnnxRuntimeEngine(o.OnnxModel!, new OnnxRuntimeOptions { IntraOpThreads = o.Threads });   // checked by Validate
+        owned.Add(engine);
         string kind = engine.Quantization is { } q ? q : "float32";
-        return Time(o, "onnx-file", $"{Path.GetFileName(o.OnnxModel)}, ONNX Runtime sequential", "ONNX Runtime", engine.Info.Fused == false ? unfusedGflop : fusedGflop,
+        return new Row("onnx-file", $"{Path.GetFileName(o.OnnxModel)}, ONNX Runtime sequential", "ONNX Runtime", engine.Info.Fused == false ? unfusedGflop : fusedGflop,
             batch => OnnxRunner(engine.Run, batch, o), $"{kind}; {o.Threads} intra-op threads");
     }
 
@@ -168,31 +203,34 @@ public static class InferenceBenchmark
     /// the CPU ("onnx-streams", the threads shared out) and on CUDA ("onnx-cuda-streams", one device per stream from
     /// <see cref="InferenceBenchmarkOptions.CudaDevices"/>), with the whole graph on CUDA device 0 ("onnx-cuda") beside it.
     /// </summary>
-    static IEnumerable<BenchmarkResult> TimeOnnxStreams(InferenceBenchmarkOptions o, ParNetModel model, int size, double gflop, Func<string, bool> wants)
+    static List<Row> OnnxStreamRows(InferenceBenchmarkOptions o, ParNetModel model, int size, double gflop, Func<string, bool> wants, List<IDisposable> owned)
     {
+        T Own<T>(T d) where T : IDisposable { owned.Add(d); return d; }
+        var rows = new List<Row>();
         int streams = o.Model.Streams, perStream = Math.Max(1, o.Threads / streams);
         var partition = wants("onnx-streams") || wants("onnx-cuda-streams") ? OnnxExporter.BuildStreamPartition(model, size, size) : null;
         if (wants("onnx-streams"))
         {
-            using var engine = new OnnxStreamParallelEngine(partition!, new OnnxRuntimeOptions { IntraOpThreads = o.Threads },
-                _ => new OnnxRuntimeOptions { IntraOpThreads = perStream });
-            yield return Time(o, "onnx-streams", $"{o.Model.Name} fused, ONNX Runtime, a session per stream", "ONNX Runtime", gflop,
-                batch => OnnxRunner(engine.Run, batch, o), $"{streams} stream sessions at once, {perStream} intra-op thread(s) each; values cross through host memory");
+            var engine = Own(new OnnxStreamParallelEngine(partition!, new OnnxRuntimeOptions { IntraOpThreads = o.Threads },
+                _ => new OnnxRuntimeOptions { IntraOpThreads = perStream }));
+            rows.Add(new Row("onnx-streams", $"{o.Model.Name} fused, ONNX Runtime, a session per stream", "ONNX Runtime", gflop,
+                batch => OnnxRunner(engine.Run, batch, o), $"{streams} stream sessions at once, {perStream} intra-op thread(s) each; values cross through host memory"));
         }
         if (wants("onnx-cuda"))
         {
-            using var engine = new OnnxRuntimeEngine(OnnxExporter.ExportToBytes(model, size), new OnnxRuntimeOptions { CudaDevice = 0 });
-            yield return Time(o, "onnx-cuda", $"{o.Model.Name} fused, ONNX Runtime CUDA", "ONNX Runtime CUDA", gflop,
-                batch => OnnxRunner(engine.Run, batch, o), "CUDA device 0; input from and logits back to the host");
+            var engine = Own(new OnnxRuntimeEngine(OnnxExporter.ExportToBytes(model, size), new OnnxRuntimeOptions { CudaDevice = 0 }));
+            rows.Add(new Row("onnx-cuda", $"{o.Model.Name} fused, ONNX Runtime CUDA", "ONNX Runtime CUDA", gflop,
+                batch => OnnxRunner(engine.Run, batch, o), "CUDA device 0; input from and logits back to the host"));
         }
         if (wants("onnx-cuda-streams"))
         {
             var devices = o.CudaDevices ?? Enumerable.Repeat(0, streams).ToArray();
-            using var engine = new OnnxStreamParallelEngine(partition!, new OnnxRuntimeOptions { CudaDevice = devices[0] },
-                i => new OnnxRuntimeOptions { CudaDevice = devices[i] });
-            yield return Time(o, "onnx-cuda-streams", $"{o.Model.Name} fused, ONNX Runtime CUDA, a session per stream", "ONNX Runtime CUDA", gflop,
-                batch => OnnxRunner(engine.Run, batch, o), $"streams on CUDA devices {string.Join(", ", devices)}; values cross through host memory");
+            var engine = Own(new OnnxStreamParallelEngine(partition!, new OnnxRuntimeOptions { CudaDevice = devices[0] },
+                i => new OnnxRuntimeOptions { CudaDevice = devices[i] }));
+            rows.Add(new Row("onnx-cuda-streams", $"{o.Model.Name} fused, ONNX Runtime CUDA, a session per stream", "ONNX Runtime CUDA", gflop,
+                batch => OnnxRunner(engine.Run, batch, o), $"streams on CUDA devices {string.Join(", ", devices)}; values cross through host memory"));
         }
+        return rows;
     }
 
     static double ResNetGflop(string name, int size) => 2 * ResNetGMacs224[name] * size * size / (224.0 * 224.0);
@@ -212,7 +250,8 @@ public static class InferenceBenchmark
 
     /// <summary>
     /// ResNet-18 under the settings that could explain TorchSharp being slower than PyTorch: no_grad instead of
-    /// inference_mode, one intra-op thread, channels_last activations (oneDNN's native NHWC path, no reorders).
+    /// inference_mode, one intra-op thread, channels_last activations (oneDNN's native NHWC path, no reorders). Timed one
+    /// row after another (the one-thread row cannot share rounds with the others).
     /// </summary>
     static IEnumerable<BenchmarkResult> InvestigateResNet18(InferenceBenchmarkOptions o)
     {
@@ -220,55 +259,51 @@ public static class InferenceBenchmark
         double gflop = ResNetGflop("resnet18", o.ImageSize);
         var results = new List<BenchmarkResult>
         {
-            Time(o, "resnet18-nograd", "TorchVision resnet18, no_grad (not inference_mode)", "TorchSharp", gflop,
-                batch => TorchRunner(batch, o, ScalarType.Float32, x => resnet.call(x), inferenceMode: false)),
-            Time(o, "resnet18-channels-last", "TorchVision resnet18, channels_last input", "TorchSharp", gflop,
-                batch => TorchRunner(batch, o, ScalarType.Float32, x => resnet.call(x), channelsLast: true)),
+            TimeAlone(o, new Row("resnet18-nograd", "TorchVision resnet18, no_grad (not inference_mode)", "TorchSharp", gflop,
+                batch => TorchRunner(batch, o, ScalarType.Float32, x => resnet.call(x), inferenceMode: false))),
+            TimeAlone(o, new Row("resnet18-channels-last", "TorchVision resnet18, channels_last input", "TorchSharp", gflop,
+                batch => TorchRunner(batch, o, ScalarType.Float32, x => resnet.call(x), channelsLast: true))),
         };
         MemoryFormat.ToChannelsLast(resnet);
-        results.Add(Time(o, "resnet18-channels-last-weights", "TorchVision resnet18, channels_last input and weights", "TorchSharp", gflop,
-            batch => TorchRunner(batch, o, ScalarType.Float32, x => resnet.call(x), channelsLast: true)));
+        results.Add(TimeAlone(o, new Row("resnet18-channels-last-weights", "TorchVision resnet18, channels_last input and weights", "TorchSharp", gflop,
+            batch => TorchRunner(batch, o, ScalarType.Float32, x => resnet.call(x), channelsLast: true))));
         set_num_threads(1);
         try
         {
-            results.Add(Time(o, "resnet18-1thread", "TorchVision resnet18, 1 thread", "TorchSharp", gflop,
-                batch => TorchRunner(batch, o, ScalarType.Float32, x => resnet.call(x))));
+            results.Add(TimeAlone(o, new Row("resnet18-1thread", "TorchVision resnet18, 1 thread", "TorchSharp", gflop,
+                batch => TorchRunner(batch, o, ScalarType.Float32, x => resnet.call(x)))));
         }
         finally { set_num_threads(o.Threads); }
         return results;
     }
 
-    /// <summary>
-    /// TorchSharp has no memory_format argument: a channels_last tensor is made by permuting to NHWC, copying, and
-    /// permuting the view back; libtorch recognizes the strides (suggest_memory_format) and oneDNN runs NHWC.
-    /// </summary>
-
     /// <summary>The model to time: the trained weights of <see cref="InferenceBenchmarkOptions.Weights"/>, or a fresh initialization.</summary>
-    static (ImageClassifier Model, DeploymentInfo? Info) LoadTrained(InferenceBenchmarkOptions o)
+    static ImageClassifier LoadTrained(InferenceBenchmarkOptions o)
     {
-        if (o.Weights is null) return (ModelFactory.Create(o.Model), null);
+        if (o.Weights is null) return ModelFactory.Create(o.Model);
         var loaded = ClassifierLoader.LoadWeights(o.Weights, o.Model, fuse: false, o.WeightsPick);
-        if (!loaded.FusedFile) return (loaded.Model, loaded.Info);
+        if (!loaded.FusedFile) return loaded.Model;
         loaded.Model.Dispose();
         throw new InvalidDataException($"{o.Weights}: fused weights; the benchmark needs the trained (unfused) ones, it fuses them itself");
     }
 
-    static BenchmarkResult TimeTorch(InferenceBenchmarkOptions o, string key, string name, string engine, double gflop,
-                                     nn.Module<Tensor, Tensor> model, ScalarType dtype) =>
-        Time(o, key, name, engine, gflop, batch => TorchRunner(batch, o, dtype, x => model.call(x)), dtype == ScalarType.BFloat16 ? "bfloat16 weights and activations" : null);
+    static Row TorchRow(InferenceBenchmarkOptions o, string key, string name, string engine, double gflop, nn.Module<Tensor, Tensor> model, ScalarType dtype) =>
+        new(key, name, engine, gflop, batch => TorchRunner(batch, o, dtype, x => model.call(x)), dtype == ScalarType.BFloat16 ? "bfloat16 weights and activations" : null);
 
-    static BenchmarkResult Time(InferenceBenchmarkOptions o, string key, string name, string engine, double gflop,
-                                Func<int, (Action Run, IDisposable Owner)> runner, string? note = null)
+    /// <summary>One row on its own: warm-up runs, then the timed ones, at batch 1 and then at batch N.</summary>
+    static BenchmarkResult TimeAlone(InferenceBenchmarkOptions o, Row row)
     {
-        o.Log?.Invoke(name);
+        o.Log?.Invoke(row.Name);
         TimingStats Measure(int batch, int repeats)
         {
-            var (run, owner) = runner(batch);
+            var (run, owner) = row.Runner(batch);
             using (owner) return TimingStats.Measure(run, batch == 1 ? o.Warmup : Math.Min(o.Warmup, 1), repeats);
         }
-        var latency = Measure(1, o.Repeats);
-        var batchTime = Measure(o.Batch, o.ThroughputRepeats);
-        return new BenchmarkResult { Key = key, Name = name, Engine = engine, GflopPerImage = gflop, Latency = latency, Batch = o.Batch, BatchTime = batchTime, Note = note };
+        return new BenchmarkResult
+        {
+            Key = row.Key, Name = row.Name, Engine = row.Engine, GflopPerImage = row.Gflop, Latency = Measure(1, o.Repeats), Batch = o.Batch,
+            BatchTime = Measure(o.Batch, o.ThroughputRepeats), Note = row.Note,
+        };
     }
 
     static (Action, IDisposable) TorchRunner(int batch, InferenceBenchmarkOptions o, ScalarType dtype, Func<Tensor, Tensor> forward,
