@@ -20,6 +20,8 @@ public sealed class TrainBenchCommand : CliCommand
     readonly Option<bool> _forwardOnly = CliOption.Switch("--forward-only", "time only the eval-mode forward pass under no_grad (inference cost of the same model)");
     readonly Option<string?> _pytorchCode = CliOption.Text("--pytorch-code", "then time the same network built from the authors' released blocks on PyTorch, " +
         "same batch, steps and threads, in a child process (DIR: a checkout of github.com/imankgoyal/NonDeepNetworks)", "DIR");
+    readonly Option<int?> _rounds = CliOption.Int("--rounds", "with --pytorch-code: time ours and the authors' this many times, who goes first alternating, " +
+        "and give the median of the per-round ratios (default 1; 3-5 on a shared machine whose speed drifts)");
     readonly Option<string?> _python = CliOption.Text("--python", "the Python with PyTorch, with --pytorch-code (default /usr/bin/python3, where Debian's python3-torch lives)", "PATH");
 
     public override string Name => "train-bench";
@@ -28,7 +30,7 @@ public sealed class TrainBenchCommand : CliCommand
     protected override void Declare(Command command)
     {
         _model.AddTo(command);
-        command.Add(_size, _batchSize, _steps, _threads, _bf16, _channelsLast, _forwardOnly, _pytorchCode, _python);
+        command.Add(_size, _batchSize, _steps, _threads, _bf16, _channelsLast, _forwardOnly, _pytorchCode, _rounds, _python);
     }
 
     /// <summary>Under mpiexec -n N each process times N-way data-parallel steps (gradients all-reduced); rank 0 prints.</summary>
@@ -48,6 +50,10 @@ public sealed class TrainBenchCommand : CliCommand
         UsageException.Wrap(() => config.CheckImageSize(options.ImageSize, options.ImageSize), "--size");
         string? pytorchCode = parse.GetValue(_pytorchCode), python = parse.GetValue(_python);
         if (python is not null && pytorchCode is null) throw new UsageException("--python goes with --pytorch-code DIR");
+        int? roundsGiven = parse.GetValue(_rounds);
+        if (roundsGiven is not null && pytorchCode is null) throw new UsageException("--rounds goes with --pytorch-code DIR (rounds of ours against the authors')");
+        int rounds = roundsGiven ?? 1;
+        if (rounds < 1) throw new UsageException("--rounds must be >= 1");
         if (pytorchCode is not null && !Directory.Exists(pytorchCode))
             throw new UsageException($"--pytorch-code {pytorchCode}: no such folder (a checkout of github.com/imankgoyal/NonDeepNetworks)");
         var pytorch = pytorchCode is null ? null : new PyTorchReferenceOptions { AuthorsCode = pytorchCode, Python = python ?? "/usr/bin/python3" };
@@ -60,22 +66,38 @@ public sealed class TrainBenchCommand : CliCommand
         stdout.WriteLine($"cpu: {CpuCapabilities.Current.Describe()}");
         if (options.BFloat16 && CpuCapabilities.Current.Bf16Warning() is { } slow) stderr.WriteLine($"parnet train-bench: warning: --bf16: {slow}");
         set_num_threads(threads);
-        var r = TrainingBenchmark.Run(options);
-        string split = options.ForwardOnly
-            ? string.Create(CultureInfo.InvariantCulture, $"(forward only, {r.ForwardMs:F0} ms per batch)")
-            : Split(r);
         string setting = $"{options.ImageSize}x{options.ImageSize} batch {options.Batch} {(options.BFloat16 ? "bf16" : "fp32")} " +
                          $"{(options.ChannelsLast ? "channels_last" : "NCHW")} threads {threads}";
-        stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{config.Name} {setting}{(group.Size > 1 ? $" x {group.Size} processes (batch per process)" : "")}: {r.ImagesPerSecond:0.#} img/s {split}"));
-        if (pytorch is null) return 0;
+        string OursLine(TrainingBenchmarkResult r)
+        {
+            string split = options.ForwardOnly ? string.Create(CultureInfo.InvariantCulture, $"(forward only, {r.ForwardMs:F0} ms per batch)") : Split(r);
+            return string.Create(CultureInfo.InvariantCulture,
+                $"{config.Name} {setting}{(group.Size > 1 ? $" x {group.Size} processes (batch per process)" : "")}: {r.ImagesPerSecond:0.#} img/s {split}");
+        }
+        if (pytorch is null)
+        {
+            stdout.WriteLine(OursLine(TrainingBenchmark.Run(options)));
+            return 0;
+        }
 
-        var peer = PyTorchTrainingReference.Run(pytorch, options, threads, r.Parameters);
-        stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+        string TheirsLine(PyTorchTrainingReference.Outcome peer) => string.Create(CultureInfo.InvariantCulture,
             $"authors' blocks on PyTorch {peer.TorchVersion} {setting} (its threads {peer.Threads}, {peer.Parameters:N0} parameters as ours): " +
-            $"{peer.Result.ImagesPerSecond:0.#} img/s {Split(peer.Result)}"));
-        stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"ours / PyTorch: {r.ImagesPerSecond / peer.Result.ImagesPerSecond:F2}x the images per second (same run, ours first)"));
+            $"{peer.Result.ImagesPerSecond:0.#} img/s {Split(peer.Result)}");
+        var done = PyTorchTrainingReference.Compare(pytorch, options, threads, rounds, round =>
+        {
+            if (rounds > 1) stdout.WriteLine($"round {round.Index} of {rounds}, {(round.OursFirst ? "ours" : "the authors'")} first:");
+            string indent = rounds > 1 ? "  " : "";
+            stdout.WriteLine(indent + OursLine(round.Ours));
+            stdout.WriteLine(indent + TheirsLine(round.Theirs));
+            if (rounds > 1) stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  ours / PyTorch this round: {round.Ratio:F2}x"));
+        });
+        var ratios = done.Select(r => r.Ratio).ToList();
+        if (rounds == 1)
+            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"ours / PyTorch: {ratios[0]:F2}x the images per second (same run, ours first)"));
+        else
+            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"ours / PyTorch: {PyTorchTrainingReference.MedianRatio(done):F2}x the images per second (median of {rounds} rounds, " +
+                $"{ratios.Min():F2}-{ratios.Max():F2}x; who went first alternated)"));
         return 0;
     }
 

@@ -49,6 +49,40 @@ public static class PyTorchTrainingReference
         finally { Directory.Delete(folder, recursive: true); }
     }
 
+    /// <summary>One round of <see cref="Compare"/>: our steps and the authors', timed back to back.</summary>
+    public sealed record Round(int Index, bool OursFirst, TrainingBenchmarkResult Ours, Outcome Theirs)
+    {
+        public double Ratio => Ours.ImagesPerSecond / Theirs.Result.ImagesPerSecond;
+    }
+
+    /// <summary>
+    /// Our training steps (<see cref="TrainingBenchmark.Run"/>, at the caller's torch threads) against the authors' blocks
+    /// (<see cref="Run"/>) in <paramref name="rounds"/> rounds, who goes first alternating (ours in round 1), so that a
+    /// machine whose speed drifts is compared round by round: on a shared 2-core VM the authors' rate moved 620-793
+    /// images/s and the ratio 1.40-1.81x between three runs in one minute (Zen 5, 2026-12-03). The median of the
+    /// per-round ratios is the number to quote (<see cref="MedianRatio"/>).
+    /// </summary>
+    public static IReadOnlyList<Round> Compare(PyTorchReferenceOptions p, TrainingBenchmarkOptions o, int threads, int rounds, Action<Round>? onRound = null)
+    {
+        if (rounds < 1) throw new ArgumentException($"rounds must be >= 1; got {rounds}");
+        var done = new List<Round>();
+        long parameters = 0;
+        for (int i = 0; i < rounds; i++)
+        {
+            bool oursFirst = i % 2 == 0;
+            TrainingBenchmarkResult? ours = null;
+            if (oursFirst) { ours = TrainingBenchmark.Run(o); parameters = ours.Parameters; }
+            var theirs = Run(p, o, threads, parameters);   // round 1 runs ours first: the count is known
+            ours ??= TrainingBenchmark.Run(o);
+            var round = new Round(i + 1, oursFirst, ours, theirs);
+            done.Add(round);
+            onRound?.Invoke(round);
+        }
+        return done;
+    }
+
+    public static double MedianRatio(IReadOnlyList<Round> rounds) => TimingStats.Of(rounds.Select(r => r.Ratio).ToList()).Median;
+
     /// <summary>The script's JSON: per-step seconds, turned into the same means as <see cref="TrainingBenchmark.Run"/>.</summary>
     public static Outcome Parse(string json, int batch)
     {

@@ -20,7 +20,8 @@ public class PyTorchTrainingReferenceTests
     static string FakePython(ExportTempFolder folder, string json)
     {
         string path = folder.File("python");
-        File.WriteAllText(path, $"#!/bin/sh\nbasename \"$1\" > {folder.File("script.txt")}\nshift; echo \"$@\" > {folder.File("args.txt")}\necho '{json}'\n");
+        File.WriteAllText(path, $"#!/bin/sh\nbasename \"$1\" > {folder.File("script.txt")}\necho run >> {folder.File("runs.txt")}\n" +
+                                $"shift; echo \"$@\" > {folder.File("args.txt")}\necho '{json}'\n");
         File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         return path;
     }
@@ -44,6 +45,30 @@ public class PyTorchTrainingReferenceTests
         Assert.Equal(128, outcome.Result.ImagesPerSecond, 6);
         Assert.Equal((200.0, 200.0, 100.0), (Math.Round(outcome.Result.ForwardMs, 6), Math.Round(outcome.Result.BackwardMs, 6), Math.Round(outcome.Result.UpdateMs, 6)));
         Assert.Equal(("1.13.1", 2, 349978L), (outcome.TorchVersion, outcome.Threads, outcome.Parameters));
+    }
+
+    [Fact]
+    public void Rounds_alternate_who_goes_first_and_the_median_of_their_ratios_is_quoted()
+    {
+        using var folder = new ExportTempFolder();
+        string python = FakePython(folder, "{" + Timings + ", \"parameters\": 349978}");   // 2 steps of 4 images in 1 s: 8 images/s every time
+        var options = new TrainingBenchmarkOptions { Model = FashionMnistModel, Batch = 4, Steps = 1, Warmup = 0 };
+
+        var rounds = PyTorchTrainingReference.Compare(new PyTorchReferenceOptions { AuthorsCode = "/authors", Python = python }, options, 1, 3);
+
+        Assert.Equal([(1, true), (2, false), (3, true)], rounds.Select(r => (r.Index, r.OursFirst)));
+        Assert.Equal(3, File.ReadAllLines(folder.File("runs.txt")).Length);   // the authors' script once a round
+        Assert.All(rounds, r => Assert.Equal(r.Ours.ImagesPerSecond / 8, r.Ratio, 9));
+        var ratios = rounds.Select(r => r.Ratio).Order().ToArray();
+        Assert.Equal(ratios[1], PyTorchTrainingReference.MedianRatio(rounds));
+        Assert.Throws<ArgumentException>(() => PyTorchTrainingReference.Compare(new PyTorchReferenceOptions { AuthorsCode = "/a", Python = python }, options, 1, 0));
+    }
+
+    [Fact]
+    public void Rounds_without_the_authors_code_are_refused()
+    {
+        ParNet.Tests.Cli.CliRunner.AssertUserError(ParNet.Tests.Cli.CliRunner.Run("train-bench", "--rounds", "3", "--steps", "1"),
+                                                   "--rounds goes with --pytorch-code");
     }
 
     [Fact]
