@@ -4,7 +4,7 @@
 What it measures: batch-1 latency and batch-N time of (1) the authors' SimpNet (ParNet) built from a checkout
 of https://github.com/imankgoyal/NonDeepNetworks, unfused and fused with the authors' own `fuse_repvgg_block`,
 and (2) torchvision ResNet-18/34/50, all in eval mode under torch.inference_mode(), with
-torch.set_num_threads(--threads), in interleaved rounds as the C# rows: each round runs every model once untimed and
+torch.set_num_threads(--threads), in interleaved rounds as the C# rows: each round runs every model twice untimed and
 once timed, the first model rotating, after --warmup untimed rounds. It prints one JSON object on stdout (raw per-run seconds; the C# side
 computes median/min/max exactly as for its own rows). Progress goes to stderr.
 
@@ -137,10 +137,13 @@ def check_fixture(torch, simpnet, fixture):
     return {'fixture': os.path.basename(base), 'relative_l2_unfused': unfused, 'relative_l2_fused': fused}
 
 
+UNTIMED_BEFORE = 2  # as InferenceBenchmark.UntimedBefore
+
+
 def time_interleaved(torch, models, shape, warmup, rounds):
     """Per model, the seconds of its timed runs: round r runs model (r + k) mod n for k = 0..n-1, each timed run right
-    after an untimed one of the same model (its weights in the caches), so drift of a shared machine hits all alike
-    (TimingStats.MeasureInterleaved with warmFirst on the C# side)."""
+    after UNTIMED_BEFORE untimed ones of the same model (its weights in the caches), so drift of a shared machine hits
+    all alike (TimingStats.MeasureInterleaved on the C# side)."""
     torch.manual_seed(1)
     x = torch.randn(*shape)
     n = len(models)
@@ -149,7 +152,7 @@ def time_interleaved(torch, models, shape, warmup, rounds):
         for r in range(warmup + rounds):
             for k in range(n):
                 i = (r + k) % n
-                if r >= warmup:
+                for _ in range(UNTIMED_BEFORE if r >= warmup else 0):
                     models[i](x)
                 start = time.perf_counter()
                 models[i](x)

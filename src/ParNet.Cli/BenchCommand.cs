@@ -17,7 +17,7 @@ public sealed class BenchCommand : CliCommand
     readonly Option<int?> _imageSize = CliOption.Int("--image-size", "input side (default: 224 for ImageNet layouts, 32 for CIFAR: the paper's sizes)");
     readonly Option<int?> _batch = CliOption.Int("--batch", "batch of the throughput rows (default 8: large enough to fill 2 cores, small enough for 224 px in memory)");
     readonly Option<int?> _warmup = CliOption.Int("--warmup", "untimed rounds first, every row once a round (default 3: allocator and oneDNN caches settle)");
-    readonly Option<int?> _repeats = CliOption.Int("--repeats", "timed batch-1 rounds: each runs every row once untimed, then once timed, the rows interleaved so drift hits all alike; the median is reported (default 15)");
+    readonly Option<int?> _repeats = CliOption.Int("--repeats", "timed batch-1 rounds: each runs every row twice untimed, then once timed, the rows interleaved so drift hits all alike; the median is reported (default 15)");
     readonly Option<int?> _throughputRepeats = CliOption.Int("--throughput-repeats", "timed batch-N rounds (default 4: each run is N images)");
     readonly Option<int?> _threads = CliOption.Int("--threads", $"intra-op threads (default: the logical cores, {Environment.ProcessorCount} here)");
     readonly Option<string?> _only = CliOption.Text("--only", "a subset of: " + string.Join(", ", InferenceBenchmark.VariantKeys), "KEY,KEY...");

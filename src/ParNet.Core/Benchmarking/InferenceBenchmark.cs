@@ -129,8 +129,8 @@ public static class InferenceBenchmark
 
             var results = MeasureInterleaved(o, rows);
             if (rows.Count > 1)
-                notes.Add($"the {rows.Count} rows above the PyTorch ones were timed in interleaved rounds: each round runs every row once untimed " +
-                          "and once timed, the first row rotating, so a machine whose speed drifts slows all rows alike");
+                notes.Add($"the {rows.Count} rows above the PyTorch ones were timed in interleaved rounds: each round runs every row {UntimedBefore} times " +
+                          "untimed and once timed, the first row rotating, so a machine whose speed drifts slows all rows alike");
             foreach (var d in Enumerable.Reverse(owned)) d.Dispose();
             owned.Clear();
 
@@ -159,13 +159,19 @@ public static class InferenceBenchmark
         }
     }
 
+    /// <summary>Untimed runs of a row before each timed one. Two: ParNet-S int8 in ONNX Runtime, interleaved with three
+    /// other rows, read 14-21 ms (median) after one untimed run and 13.4-13.6 ms after two, alone 12.8-13.3 ms; its
+    /// minimum was 12.2-12.6 ms in every setting (Zen 5, 2026-12-03).</summary>
+    public const int UntimedBefore = 2;
+
     /// <summary>A row to time: <see cref="Runner"/> makes the input of a batch size and returns the run and what owns its input.</summary>
     sealed record Row(string Key, string Name, string Engine, double Gflop, Func<int, (Action Run, IDisposable Owner)> Runner, string? Note = null);
 
-    /// <summary>Batch-1 latency, then batch-N time, of every row in interleaved rounds (<see cref="TimingStats.MeasureInterleaved"/>,
-    /// each timed run after an untimed one of the same row). Rows timed one after another were exposed to the drift of a
-    /// shared VM between them: ParNet-S unfused, the first row, read 84-94 ms in one run and 59 ms with 15 warm-up runs
-    /// (Zen 5, 2026-12-03), so the fused/unfused ratio of the rows was 1.8-1.9x where interleaved rounds give 1.4x.</summary>
+    /// <summary>Batch-1 latency, then batch-N time, of every row in interleaved rounds (<see cref="TimingStats.MeasureInterleaved"/>),
+    /// each timed run after <see cref="UntimedBefore"/> untimed ones of the same row. Rows timed one after another were
+    /// exposed to the drift of a shared VM between them: ParNet-S unfused, the first row, read 84-94 ms in one run and 59 ms
+    /// with 15 warm-up runs (Zen 5, 2026-12-03), so the fused/unfused ratio of the rows was 1.8-1.9x where interleaved
+    /// rounds give 1.4x.</summary>
     static List<BenchmarkResult> MeasureInterleaved(InferenceBenchmarkOptions o, IReadOnlyList<Row> rows)
     {
         if (rows.Count == 0) return [];
@@ -176,7 +182,7 @@ public static class InferenceBenchmark
             try
             {
                 foreach (var row in rows) runners.Add(row.Runner(batch));
-                return TimingStats.MeasureInterleaved(runners.Select(r => r.Run).ToList(), warmup, rounds, warmFirst: true).Select(TimingStats.Of).ToArray();
+                return TimingStats.MeasureInterleaved(runners.Select(r => r.Run).ToList(), warmup, rounds, UntimedBefore).Select(TimingStats.Of).ToArray();
             }
             finally { foreach (var r in runners) r.Owner.Dispose(); }
         }

@@ -33,22 +33,22 @@ public sealed record TimingStats(double Median, double Min, double Max, int Runs
     /// <summary>Times several runs against each other on a machine whose speed drifts (a shared VM): each round runs every
     /// one once, round r starting with run r mod n and going on in order, so load that comes and goes hits each alike and
     /// no run always follows the same neighbour. <paramref name="warmup"/> untimed rounds first. With
-    /// <paramref name="warmFirst"/> each timed run follows an untimed run of the same one, so it finds its own weights
-    /// in the caches, as in a process that runs one model (otherwise it follows another's: a cold run). Returns each
-    /// run's seconds, one per timed round: compare them round by round (the median of the per-round ratios is the robust
-    /// number).</summary>
-    public static double[][] MeasureInterleaved(IReadOnlyList<Action> runs, int warmup, int rounds, bool warmFirst = false)
+    /// <paramref name="untimedBefore"/> > 0 each timed run follows that many untimed runs of the same one, so it finds
+    /// its own weights in the caches and its thread pool awake, as in a process that runs one model (with 0 it follows
+    /// another's run: a cold run). Returns each run's seconds, one per timed round: compare them round by round (the
+    /// median of the per-round ratios is the robust number).</summary>
+    public static double[][] MeasureInterleaved(IReadOnlyList<Action> runs, int warmup, int rounds, int untimedBefore = 0)
     {
         if (runs.Count == 0) throw new ArgumentException("no runs to time");
         if (rounds < 1) throw new ArgumentException($"rounds must be >= 1; got {rounds}");
-        if (warmup < 0) throw new ArgumentException($"warmup must be >= 0; got {warmup}");
+        if (warmup < 0 || untimedBefore < 0) throw new ArgumentException($"warmup and untimed runs must be >= 0; got {warmup}, {untimedBefore}");
         int n = runs.Count;
         var times = runs.Select(_ => new double[rounds]).ToArray();
         for (int round = 0; round < warmup + rounds; round++)
             for (int k = 0; k < n; k++)
             {
                 int i = (round + k) % n;
-                if (warmFirst && round >= warmup) runs[i]();
+                for (int u = 0; round >= warmup && u < untimedBefore; u++) runs[i]();
                 long start = Stopwatch.GetTimestamp();
                 runs[i]();
                 if (round >= warmup) times[i][round - warmup] = Stopwatch.GetElapsedTime(start).TotalSeconds;

@@ -32,16 +32,17 @@ public class BenchmarkTests
     }
 
     [Fact]
-    public void Warm_interleaved_rounds_time_the_second_of_two_runs_of_each_form()
+    public void Warm_interleaved_rounds_time_the_last_of_each_forms_runs()
     {
         var order = new List<char>();
         int bCalls = 0;
-        // b's calls: 1 in the warm-up round, 2 and 3 in timed round 0, 4 and 5 in round 1; it sleeps on 3 and 5 only,
-        // the second of each pair, so its times are the sleeping ones only if the second run is the timed one
-        var times = TimingStats.MeasureInterleaved([() => order.Add('a'), () => { order.Add('b'); if (++bCalls is 3 or 5) Thread.Sleep(20); }],
-                                                   warmup: 1, rounds: 2, warmFirst: true);
-        Assert.Equal("ab" + "bbaa" + "aabb", new string(order.ToArray()));   // the warm-up round runs each once
-        Assert.All(times[1], s => Assert.True(s >= 0.019, $"b's timed run took {s} s: the untimed one was timed"));
+        // b's calls: 1 in the warm-up round, 2-4 in timed round 0, 5-7 in round 1; it sleeps on 4 and 7 only, the last of
+        // each three, so its times are the sleeping ones only if the runs before it are the untimed ones
+        var times = TimingStats.MeasureInterleaved([() => order.Add('a'), () => { order.Add('b'); if (++bCalls is 4 or 7) Thread.Sleep(20); }],
+                                                   warmup: 1, rounds: 2, untimedBefore: 2);
+        Assert.Equal("ab" + "bbbaaa" + "aaabbb", new string(order.ToArray()));   // the warm-up round runs each once
+        Assert.All(times[1], s => Assert.True(s >= 0.019, $"b's timed run took {s} s: an untimed one was timed"));
+        Assert.Throws<ArgumentException>(() => TimingStats.MeasureInterleaved([() => { }], warmup: 0, rounds: 1, untimedBefore: -1));
     }
 
     [Fact]
