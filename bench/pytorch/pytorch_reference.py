@@ -5,8 +5,8 @@ What it measures: batch-1 latency and batch-N time of (1) the authors' SimpNet (
 of https://github.com/imankgoyal/NonDeepNetworks, unfused and fused with the authors' own `fuse_repvgg_block`,
 and (2) torchvision ResNet-18/34/50, all in eval mode under torch.inference_mode(), with
 torch.set_num_threads(--threads), in interleaved rounds as the C# rows: each round runs every model twice untimed and
-once timed, the first model rotating, after --warmup untimed rounds. It prints one JSON object on stdout (raw per-run seconds; the C# side
-computes median/min/max exactly as for its own rows). Progress goes to stderr.
+once timed, the first model rotating, after --warmup untimed rounds. It prints one JSON object on stdout (raw per-run
+seconds; the C# side computes median/min/max exactly as for its own rows). Progress goes to stderr.
 
 Run by `parnet bench --pytorch-code DIR` with Debian's PyTorch (`apt-get install python3-torch
 python3-torchvision`, run by /usr/bin/python3). The authors' code is not part of this repository: DIR is
