@@ -1,12 +1,14 @@
 #!/usr/bin/python3
 """PyTorch reference rows for `parnet bench`: the authors' released ParNet code and torchvision's ResNets.
 
-What it measures: batch-1 latency and batch-N time of (1) the authors' SimpNet (ParNet) built from a checkout
+What it times: batch-1 and batch-N forward passes of (1) the authors' SimpNet (ParNet) built from a checkout
 of https://github.com/imankgoyal/NonDeepNetworks, unfused and fused with the authors' own `fuse_repvgg_block`,
 and (2) torchvision ResNet-18/34/50, all in eval mode under torch.inference_mode(), with
-torch.set_num_threads(--threads), in interleaved rounds as the C# rows: each round runs every model twice untimed and
-once timed, the first model rotating, after --warmup untimed rounds. It prints one JSON object on stdout (raw per-run
-seconds; the C# side computes median/min/max exactly as for its own rows). Progress goes to stderr.
+torch.set_num_threads(--threads). It builds the models, prints one JSON line on stdout (torch version, threads, the
+rows, the fixture check) and then serves `parnet bench`, which interleaves these rows with its own in the same rounds:
+each stdin line `run ROW BATCH UNTIMED` runs model ROW UNTIMED times untimed and once timed on a seeded batch of
+BATCH images and answers the timed run's seconds on one line; `ping` answers `pong` (the round trip that `parnet
+bench` measures and reports); `quit` or the end of stdin ends it. Progress goes to stderr.
 
 Run by `parnet bench --pytorch-code DIR` with Debian's PyTorch (`apt-get install python3-torch
 python3-torchvision`, run by /usr/bin/python3). The authors' code is not part of this repository: DIR is
@@ -137,28 +139,29 @@ def check_fixture(torch, simpnet, fixture):
     return {'fixture': os.path.basename(base), 'relative_l2_unfused': unfused, 'relative_l2_fused': fused}
 
 
-UNTIMED_BEFORE = 2  # as InferenceBenchmark.UntimedBefore
-
-
-def time_interleaved(torch, models, shape, warmup, rounds):
-    """Per model, the seconds of its timed runs: round r runs model (r + k) mod n for k = 0..n-1, each timed run right
-    after UNTIMED_BEFORE untimed ones of the same model (its weights in the caches), so drift of a shared machine hits
-    all alike (TimingStats.MeasureInterleaved on the C# side)."""
-    torch.manual_seed(1)
-    x = torch.randn(*shape)
-    n = len(models)
-    times = [[] for _ in models]
+def serve(torch, models, image_size):
+    """Answers `run ROW BATCH UNTIMED`, `ping` and `quit` lines from stdin (see the module docstring)."""
+    inputs = {}
     with torch.inference_mode():
-        for r in range(warmup + rounds):
-            for k in range(n):
-                i = (r + k) % n
-                for _ in range(UNTIMED_BEFORE if r >= warmup else 0):
-                    models[i](x)
-                start = time.perf_counter()
-                models[i](x)
-                if r >= warmup:
-                    times[i].append(time.perf_counter() - start)
-    return times
+        for line in sys.stdin:
+            words = line.split()
+            if not words or words[0] == 'quit':
+                break
+            if words[0] == 'ping':
+                print('pong', flush=True)
+                continue
+            if words[0] != 'run' or len(words) != 4:
+                raise SystemExit(f"unknown command: {line.strip()!r}")
+            row, batch, untimed = (int(w) for w in words[1:])
+            if batch not in inputs:
+                torch.manual_seed(1)
+                inputs[batch] = torch.randn(batch, 3, image_size, image_size)
+            x = inputs[batch]
+            for _ in range(untimed):
+                models[row](x)
+            start = time.perf_counter()
+            models[row](x)
+            print(repr(time.perf_counter() - start), flush=True)
 
 
 def print_stages(torch, model, image_size, warmup, repeats):
@@ -207,11 +210,9 @@ def main():
     p.add_argument('--num-blocks', default='5,6,6,1')
     p.add_argument('--activation', choices=['relu', 'silu'], default='silu')
     p.add_argument('--image-size', type=int, default=224)
-    p.add_argument('--batch', type=int, default=8)
     p.add_argument('--threads', type=int, default=os.cpu_count())
-    p.add_argument('--warmup', type=int, default=3)
-    p.add_argument('--repeats', type=int, default=15)
-    p.add_argument('--throughput-repeats', type=int, default=4)
+    p.add_argument('--warmup', type=int, default=3, help='with --stages: untimed runs first')
+    p.add_argument('--repeats', type=int, default=15, help='with --stages: timed runs per stage')
     p.add_argument('--only', default='pytorch-unfused,pytorch-fused,pytorch-resnet18,pytorch-resnet34,pytorch-resnet50')
     p.add_argument('--stages', action='store_true', help='print per-stage batch-1 times of the fused ParNet (markdown) and exit')
     p.add_argument('--fixture', help='parnet_official_tiny_silu.safetensors: check the code at --code against it first')
@@ -221,9 +222,9 @@ def main():
     torch.set_num_threads(a.threads)
     wanted = set(a.only.split(','))
     out = {'torch': torch.__version__, 'threads': torch.get_num_threads(), 'python': sys.version.split()[0],
-           'mkldnn': bool(torch.backends.mkldnn.is_available()), 'results': []}
+           'mkldnn': bool(torch.backends.mkldnn.is_available())}
 
-    rows = []  # (key, name, model), timed together at the end
+    rows = []  # (key, name, model), served in this order
 
     if a.stages or wanted & {'pytorch-unfused', 'pytorch-fused'}:
         if not a.code:
@@ -255,17 +256,9 @@ def main():
         for name in resnets:
             rows.append(('pytorch-' + name, f"torchvision {name}", getattr(torchvision.models, name)().eval()))
 
-    if rows:
-        size = (a.image_size, a.image_size)
-        models = [m for _, _, m in rows]
-        log(f"  timing {len(rows)} model(s) in interleaved rounds (PyTorch {torch.__version__}) ...")
-        latency = time_interleaved(torch, models, (1, 3) + size, a.warmup, a.repeats)
-        batch = time_interleaved(torch, models, (a.batch, 3) + size, min(a.warmup, 1), a.throughput_repeats)
-        for (key, name, _), latency_s, batch_s in zip(rows, latency, batch):
-            out['results'].append({'key': key, 'name': name, 'latency_s': latency_s, 'batch': a.batch, 'batch_s': batch_s})
-
-    json.dump(out, sys.stdout)
-    print()
+    out['rows'] = [{'key': key, 'name': name} for key, name, _ in rows]
+    print(json.dumps(out), flush=True)
+    serve(torch, [m for _, _, m in rows], a.image_size)
 
 
 if __name__ == '__main__':

@@ -31,7 +31,7 @@ public sealed class BenchCommand : CliCommand
     readonly Option<string?> _cudaDevices = CliOption.Text("--cuda-devices", "the CUDA device of each stream's ONNX Runtime session in the row " +
         "\"onnx-cuda-streams\" (default: all on device 0, a CUDA stream each); the onnx-cuda rows need a build made with -p:OnnxRuntimeGpu=true", "0,1,2");
     readonly Option<string?> _pytorchCode = CliOption.Text("--pytorch-code", "also time the authors' released PyTorch code (a checkout of " +
-        "github.com/imankgoyal/NonDeepNetworks) unfused and fused, and torchvision's ResNets, on PyTorch in a child process after our rows", "DIR");
+        "github.com/imankgoyal/NonDeepNetworks) unfused and fused, and torchvision's ResNets, on PyTorch in a child process, its rows in the same interleaved rounds as ours", "DIR");
     readonly Option<string?> _python = CliOption.Text("--python", "the Python with PyTorch, with --pytorch-code (default /usr/bin/python3, where Debian's python3-torch lives)", "PATH");
     readonly Option<string?> _pytorchFixture = CliOption.Text("--pytorch-fixture",
         "parnet_official_tiny_silu.safetensors: with --pytorch-code, check first that DIR reproduces the fixture's logits", "FILE");

@@ -127,24 +127,33 @@ public static class InferenceBenchmark
                 rows.Add(TorchRow(o, name, $"TorchVision {name}", "TorchSharp", ResNetGflop(name, size), resnet, ScalarType.Float32));
             }
 
+            var pytorchKeys = PyTorchReference.Keys.Where(Wants).ToHashSet();
+            if (o.PyTorch is not null && pytorchKeys.Count > 0)
+            {
+                o.Log?.Invoke("PyTorch child: building the authors' models");
+                var session = Own(PyTorchReference.Start(o.PyTorch, o, pytorchKeys));
+                for (int i = 0; i < session.Rows.Count; i++)
+                {
+                    int row = i;
+                    string key = session.Rows[i].Key;
+                    double gflop = key switch { "pytorch-unfused" => unfusedGflop, "pytorch-fused" => fusedGflop, _ => ResNetGflop(key["pytorch-".Length..], size) };
+                    rows.Add(new Row(key, session.Rows[i].Name, $"PyTorch {session.TorchVersion}", gflop, batch => (() => session.Run(row, batch), new NoOwner()),
+                        $"separate process, {session.Threads} threads, inference_mode" + (key == "pytorch-fused" ? ", the authors' fuse_repvgg_block" : "")));
+                }
+                double roundTrip = Enumerable.Range(0, 5).Select(_ => session.RoundTrip()).Min();
+                notes.Add($"PyTorch {session.TorchVersion} (rows marked PyTorch) runs in a child process, its rows in the same interleaved rounds as ours; " +
+                          $"each time is the child's own, around its forward pass (a round trip to the child, {roundTrip * 1e6:F0} us, is not counted)");
+                if (session.FixtureCheck is not null) notes.Add($"the authors' code used for the PyTorch ParNet rows reproduces the fixture {session.FixtureCheck}");
+            }
+
             var results = MeasureInterleaved(o, rows);
             if (rows.Count > 1)
-                notes.Add($"the {rows.Count} rows above the PyTorch ones were timed in interleaved rounds: each round runs every row {UntimedBefore} times " +
-                          "untimed and once timed, the first row rotating, so a machine whose speed drifts slows all rows alike");
+                notes.Insert(0, $"the {rows.Count} rows were timed in interleaved rounds: each round runs every row {UntimedBefore} times " +
+                                "untimed and once timed, the first row rotating, so a machine whose speed drifts slows all rows alike");
             foreach (var d in Enumerable.Reverse(owned)) d.Dispose();
             owned.Clear();
 
             if (o.Investigate) results.AddRange(InvestigateResNet18(o));
-
-            var pytorchKeys = PyTorchReference.Keys.Where(Wants).ToHashSet();
-            if (o.PyTorch is not null && pytorchKeys.Count > 0)
-            {
-                var outcome = PyTorchReference.Run(o.PyTorch, o, pytorchKeys, unfusedGflop, fusedGflop, name => ResNetGflop(name, size));
-                results.AddRange(outcome.Results);
-                notes.Add($"PyTorch {outcome.TorchVersion} (rows marked PyTorch) ran in a child process after the TorchSharp rows, with the same sizes, " +
-                          "threads and repeats, its rows interleaved the same way");
-                if (outcome.FixtureCheck is not null) notes.Add($"the authors' code used for the PyTorch ParNet rows reproduces the fixture {outcome.FixtureCheck}");
-            }
 
             return new BenchmarkReport
             {
@@ -164,8 +173,9 @@ public static class InferenceBenchmark
     /// minimum was 12.2-12.6 ms in every setting (Zen 5, 2026-12-03).</summary>
     public const int UntimedBefore = 2;
 
-    /// <summary>A row to time: <see cref="Runner"/> makes the input of a batch size and returns the run and what owns its input.</summary>
-    sealed record Row(string Key, string Name, string Engine, double Gflop, Func<int, (Action Run, IDisposable Owner)> Runner, string? Note = null);
+    /// <summary>A row to time: <see cref="Runner"/> makes the input of a batch size and returns the run (which answers its own
+    /// seconds) and what owns its input.</summary>
+    sealed record Row(string Key, string Name, string Engine, double Gflop, Func<int, (Func<double> Run, IDisposable Owner)> Runner, string? Note = null);
 
     /// <summary>Batch-1 latency, then batch-N time, of every row in interleaved rounds (<see cref="TimingStats.MeasureInterleaved"/>),
     /// each timed run after <see cref="UntimedBefore"/> untimed ones of the same row. Rows timed one after another were
@@ -178,11 +188,11 @@ public static class InferenceBenchmark
         TimingStats[] Measure(int batch, int warmup, int rounds)
         {
             o.Log?.Invoke($"batch {batch}: {rows.Count} row(s), {warmup} warm-up + {rounds} interleaved rounds");
-            var runners = new List<(Action Run, IDisposable Owner)>();
+            var runners = new List<(Func<double> Run, IDisposable Owner)>();
             try
             {
                 foreach (var row in rows) runners.Add(row.Runner(batch));
-                return TimingStats.MeasureInterleaved(runners.Select(r => r.Run).ToList(), warmup, rounds, UntimedBefore).Select(TimingStats.Of).ToArray();
+                return TimingStats.MeasureInterleavedSelfTimed(runners.Select(r => r.Run).ToList(), warmup, rounds, UntimedBefore).Select(TimingStats.Of).ToArray();
             }
             finally { foreach (var r in runners) r.Owner.Dispose(); }
         }
@@ -303,7 +313,7 @@ public static class InferenceBenchmark
         TimingStats Measure(int batch, int repeats)
         {
             var (run, owner) = row.Runner(batch);
-            using (owner) return TimingStats.Measure(run, batch == 1 ? o.Warmup : Math.Min(o.Warmup, 1), repeats);
+            using (owner) return TimingStats.Measure(() => run(), batch == 1 ? o.Warmup : Math.Min(o.Warmup, 1), repeats);
         }
         return new BenchmarkResult
         {
@@ -312,7 +322,7 @@ public static class InferenceBenchmark
         };
     }
 
-    static (Action, IDisposable) TorchRunner(int batch, InferenceBenchmarkOptions o, ScalarType dtype, Func<Tensor, Tensor> forward,
+    static (Func<double>, IDisposable) TorchRunner(int batch, InferenceBenchmarkOptions o, ScalarType dtype, Func<Tensor, Tensor> forward,
                                              bool inferenceMode = true, bool channelsLast = false)
     {
         manual_seed(1);
@@ -323,21 +333,21 @@ public static class InferenceBenchmark
             if (channelsLast) x = MemoryFormat.ToChannelsLast(x);
             x.DetachFromDisposeScope();
         }
-        return (() =>
+        return (() => TimingStats.Seconds(() =>
         {
             using var mode = inferenceMode ? inference_mode(true) : no_grad();
             using var scope = NewDisposeScope();
             forward(x);
-        }, x);
+        }), x);
     }
 
-    static (Action, IDisposable) OnnxRunner(Func<float[], long[], (float[], long[])> run, int batch, InferenceBenchmarkOptions o)
+    static (Func<double>, IDisposable) OnnxRunner(Func<float[], long[], (float[], long[])> run, int batch, InferenceBenchmarkOptions o)
     {
         var rng = new Random(1);
         long[] shape = [batch, o.Model.InChannels, o.ImageSize, o.ImageSize];
         var data = new float[shape.Aggregate(1L, (a, b) => a * b)];
         for (int i = 0; i < data.Length; i++) data[i] = (float)(rng.NextDouble() * 2 - 1);
-        return (() => run(data, shape), new NoOwner());
+        return (() => TimingStats.Seconds(() => run(data, shape)), new NoOwner());
     }
 
     sealed class NoOwner : IDisposable { public void Dispose() { } }

@@ -30,7 +30,7 @@ public sealed record InferenceBenchmarkOptions
     /// <summary>CUDA device of each stream's session in the "onnx-cuda-streams" row (null: every stream on device 0, each
     /// session with its own CUDA stream).</summary>
     public IReadOnlyList<int>? CudaDevices { get; init; }
-    /// <summary>Also run the authors' PyTorch code and torchvision on PyTorch, in a child process after our rows (null: no).</summary>
+    /// <summary>Also run the authors' PyTorch code and torchvision on PyTorch, in a child process whose rows take turns with ours (null: no).</summary>
     public PyTorchReferenceOptions? PyTorch { get; init; }
     /// <summary>An exported .onnx (float32 or int8, e.g. from `parnet export --int8`) for the "onnx-file" row (null: no such row).</summary>
     public string? OnnxModel { get; init; }

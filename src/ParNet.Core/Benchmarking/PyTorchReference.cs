@@ -16,16 +16,15 @@ public sealed record PyTorchReferenceOptions
 }
 
 /// <summary>
-/// Runs bench/pytorch/pytorch_reference.py (embedded in this assembly) with the same sizes, threads and repeat counts
-/// as our own rows, after them and never concurrently, and turns its raw timings into <see cref="BenchmarkResult"/>s:
-/// the authors' ParNet code unfused and fused (their own fuse_repvgg_block) and torchvision's ResNets, on PyTorch.
+/// The PyTorch rows of `parnet bench`: the authors' ParNet code unfused and fused (their own fuse_repvgg_block) and
+/// torchvision's ResNets, with our sizes and threads, in a child process running bench/pytorch/pytorch_reference.py
+/// (embedded in this assembly). The child builds the models and then runs one when asked (<see cref="PyTorchSession"/>),
+/// so its rows take their turns in the same interleaved rounds as ours.
 /// </summary>
 public static class PyTorchReference
 {
     public static readonly IReadOnlyList<string> Keys =
         ["pytorch-unfused", "pytorch-fused", "pytorch-resnet18", "pytorch-resnet34", "pytorch-resnet50"];
-
-    public sealed record Outcome(IReadOnlyList<BenchmarkResult> Results, string TorchVersion, string? FixtureCheck);
 
     /// <summary>Null when the model cannot be built by the authors' code; otherwise the arguments for it.</summary>
     public static string? WhyUnsupported(ModelConfig c) =>
@@ -33,8 +32,8 @@ public static class PyTorchReference
             ? $"{c.Name}: the authors' code builds only the ImageNet layout with 3 streams of RepVGG-SSE blocks"
             : c.InChannels != 3 ? $"{c.Name}: the authors' code takes 3 input channels" : null;
 
-    public static Outcome Run(PyTorchReferenceOptions p, InferenceBenchmarkOptions o, IReadOnlySet<string> keys,
-                              double unfusedGflop, double fusedGflop, Func<string, double> resNetGflop)
+    /// <summary>Starts the child with the models of <paramref name="keys"/> built; it runs nothing until asked.</summary>
+    public static PyTorchSession Start(PyTorchReferenceOptions p, InferenceBenchmarkOptions o, IReadOnlySet<string> keys)
     {
         if (!File.Exists(p.Python))
             throw new ArgumentException($"PyTorch reference: {p.Python} not found (Debian: apt-get install python3-torch python3-torchvision)");
@@ -44,23 +43,16 @@ public static class PyTorchReference
         if (wantsParNet && p.AuthorsCode is null) throw new ArgumentException("PyTorch reference: the ParNet rows need the authors' code (--pytorch-code DIR)");
 
         string folder = WriteScripts();
-        string script = Path.Combine(folder, "pytorch_reference.py");
-        try
+        var args = new List<string>
         {
-            var args = new List<string>
-            {
-                script, "--planes", string.Join(",", c.Planes.Append(c.FinalWidth)),
-                "--num-blocks", string.Join(",", c.BlocksPerStream.Select(b => b + 1).Append(1)),   // theirs count the stream's first (init) block
-                "--activation", c.Activation == ActivationKind.SiLU ? "silu" : "relu",
-                "--image-size", $"{o.ImageSize}", "--batch", $"{o.Batch}", "--threads", $"{o.Threads}", "--warmup", $"{o.Warmup}",
-                "--repeats", $"{o.Repeats}", "--throughput-repeats", $"{o.ThroughputRepeats}", "--only", string.Join(",", keys),
-            };
-            if (p.AuthorsCode is not null) args.AddRange(["--code", p.AuthorsCode]);
-            if (p.Fixture is not null) args.AddRange(["--fixture", p.Fixture]);
-            string json = RunProcess(p.Python, args, o.Log);
-            return Parse(json, o, unfusedGflop, fusedGflop, resNetGflop);
-        }
-        finally { Directory.Delete(folder, recursive: true); }
+            Path.Combine(folder, "pytorch_reference.py"), "--planes", string.Join(",", c.Planes.Append(c.FinalWidth)),
+            "--num-blocks", string.Join(",", c.BlocksPerStream.Select(b => b + 1).Append(1)),   // theirs count the stream's first (init) block
+            "--activation", c.Activation == ActivationKind.SiLU ? "silu" : "relu",
+            "--image-size", $"{o.ImageSize}", "--threads", $"{o.Threads}", "--only", string.Join(",", Keys.Where(keys.Contains)),
+        };
+        if (p.AuthorsCode is not null) args.AddRange(["--code", p.AuthorsCode]);
+        if (p.Fixture is not null) args.AddRange(["--fixture", p.Fixture]);
+        return new PyTorchSession(p.Python, args, folder);
     }
 
     /// <summary>The embedded scripts (bench/pytorch/*.py) written side by side into a new temporary folder, which the
@@ -101,36 +93,4 @@ public static class PyTorchReference
         }
         return stdout;
     }
-
-    static Outcome Parse(string json, InferenceBenchmarkOptions o, double unfusedGflop, double fusedGflop, Func<string, double> resNetGflop)
-    {
-        using var doc = JsonDocument.Parse(json);
-        var root = doc.RootElement;
-        string version = root.GetProperty("torch").GetString() ?? "?";
-        int threads = root.GetProperty("threads").GetInt32();
-        string? fixture = root.TryGetProperty("fixture_check", out var f)
-            ? $"{f.GetProperty("fixture").GetString()}: relative L2 unfused {f.GetProperty("relative_l2_unfused").GetDouble():E2}, fused {f.GetProperty("relative_l2_fused").GetDouble():E2}"
-            : null;
-        var results = new List<BenchmarkResult>();
-        foreach (var r in root.GetProperty("results").EnumerateArray())
-        {
-            string key = r.GetProperty("key").GetString()!;
-            double gflop = key switch
-            {
-                "pytorch-unfused" => unfusedGflop,
-                "pytorch-fused" => fusedGflop,
-                _ => resNetGflop(key["pytorch-".Length..]),
-            };
-            results.Add(new BenchmarkResult
-            {
-                Key = key, Name = r.GetProperty("name").GetString()!, Engine = $"PyTorch {version}", GflopPerImage = gflop,
-                Latency = TimingStats.Of(Seconds(r.GetProperty("latency_s"))), Batch = r.GetProperty("batch").GetInt32(),
-                BatchTime = TimingStats.Of(Seconds(r.GetProperty("batch_s"))),
-                Note = $"separate process, {threads} threads, inference_mode" + (key == "pytorch-fused" ? ", the authors' fuse_repvgg_block" : ""),
-            });
-        }
-        return new Outcome(results, version, fixture);
-    }
-
-    static double[] Seconds(JsonElement array) => array.EnumerateArray().Select(e => e.GetDouble()).ToArray();
 }

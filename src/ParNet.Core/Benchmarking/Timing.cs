@@ -21,12 +21,7 @@ public sealed record TimingStats(double Median, double Min, double Max, int Runs
         if (repeats < 1) throw new ArgumentException($"repeats must be >= 1; got {repeats}");
         for (int i = 0; i < warmup; i++) run();
         var times = new double[repeats];
-        for (int i = 0; i < repeats; i++)
-        {
-            long start = Stopwatch.GetTimestamp();
-            run();
-            times[i] = Stopwatch.GetElapsedTime(start).TotalSeconds;
-        }
+        for (int i = 0; i < repeats; i++) times[i] = Seconds(run);
         return Of(times);
     }
 
@@ -37,7 +32,12 @@ public sealed record TimingStats(double Median, double Min, double Max, int Runs
     /// its own weights in the caches and its thread pool awake, as in a process that runs one model (with 0 it follows
     /// another's run: a cold run). Returns each run's seconds, one per timed round: compare them round by round (the
     /// median of the per-round ratios is the robust number).</summary>
-    public static double[][] MeasureInterleaved(IReadOnlyList<Action> runs, int warmup, int rounds, int untimedBefore = 0)
+    public static double[][] MeasureInterleaved(IReadOnlyList<Action> runs, int warmup, int rounds, int untimedBefore = 0) =>
+        MeasureInterleavedSelfTimed(runs.Select(run => (Func<double>)(() => Seconds(run))).ToList(), warmup, rounds, untimedBefore);
+
+    /// <summary><see cref="MeasureInterleaved"/> for runs that report their own seconds (a run in another process, timed
+    /// there, so that the round trip to it is not counted).</summary>
+    public static double[][] MeasureInterleavedSelfTimed(IReadOnlyList<Func<double>> runs, int warmup, int rounds, int untimedBefore = 0)
     {
         if (runs.Count == 0) throw new ArgumentException("no runs to time");
         if (rounds < 1) throw new ArgumentException($"rounds must be >= 1; got {rounds}");
@@ -49,11 +49,18 @@ public sealed record TimingStats(double Median, double Min, double Max, int Runs
             {
                 int i = (round + k) % n;
                 for (int u = 0; round >= warmup && u < untimedBefore; u++) runs[i]();
-                long start = Stopwatch.GetTimestamp();
-                runs[i]();
-                if (round >= warmup) times[i][round - warmup] = Stopwatch.GetElapsedTime(start).TotalSeconds;
+                double seconds = runs[i]();
+                if (round >= warmup) times[i][round - warmup] = seconds;
             }
         return times;
+    }
+
+    /// <summary>Wall-clock seconds of one call.</summary>
+    public static double Seconds(Action run)
+    {
+        long start = Stopwatch.GetTimestamp();
+        run();
+        return Stopwatch.GetElapsedTime(start).TotalSeconds;
     }
 }
 

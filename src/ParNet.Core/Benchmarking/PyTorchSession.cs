@@ -1,0 +1,129 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+
+namespace ParNet.Benchmarking;
+
+/// <summary>
+/// A running bench/pytorch/pytorch_reference.py (<see cref="PyTorchReference.Start"/>): the child has built its models
+/// and printed one JSON line (torch version, threads, rows, fixture check); each <see cref="Run"/> asks it over stdin to
+/// run one model and answers the seconds it measured around that forward pass, so the round trip is not counted.
+/// Why a session and not a child that times everything after our rows: drift of a shared VM between our rows and theirs
+/// moved the float32 / authors' fused ratio 0.54-0.71x within eight minutes (Zen 5, 2026-12-03); in one session their
+/// rows take turns with ours in the same rounds. A child that dies or answers nonsense fails the run with the end of its
+/// stderr; disposing asks it to quit and waits (killing it after 10 s).
+/// </summary>
+public sealed class PyTorchSession : IDisposable
+{
+    public sealed record Row(string Key, string Name);
+
+    public string TorchVersion { get; }
+    public int Threads { get; }
+    /// <summary>The fixture the child's code reproduced and its relative L2 errors, when it was asked to check one.</summary>
+    public string? FixtureCheck { get; }
+    public IReadOnlyList<Row> Rows { get; }
+
+    readonly string _python;
+    readonly string _folder;
+    readonly Process _process;
+    readonly List<string> _stderr = [];
+    bool _disposed;
+
+    internal PyTorchSession(string python, IEnumerable<string> args, string folder)
+    {
+        _python = python;
+        _folder = folder;
+        var info = new ProcessStartInfo(python)
+        {
+            RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
+        };
+        foreach (var a in args) info.ArgumentList.Add(a);
+        try
+        {
+            _process = Process.Start(info) ?? throw new InvalidOperationException($"could not start {python}");
+        }
+        catch
+        {
+            Directory.Delete(folder, recursive: true);
+            throw;
+        }
+        _process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (_stderr) _stderr.Add(e.Data); };
+        _process.BeginErrorReadLine();
+        try
+        {
+            using var doc = JsonDocument.Parse(ReadLine("its models"));
+            var root = doc.RootElement;
+            TorchVersion = root.GetProperty("torch").GetString() ?? "?";
+            Threads = root.GetProperty("threads").GetInt32();
+            FixtureCheck = root.TryGetProperty("fixture_check", out var f)
+                ? string.Create(CultureInfo.InvariantCulture, $"{f.GetProperty("fixture").GetString()}: relative L2 unfused " +
+                                $"{f.GetProperty("relative_l2_unfused").GetDouble():E2}, fused {f.GetProperty("relative_l2_fused").GetDouble():E2}")
+                : null;
+            Rows = root.GetProperty("rows").EnumerateArray()
+                .Select(r => new Row(r.GetProperty("key").GetString()!, r.GetProperty("name").GetString()!)).ToList();
+        }
+        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException)
+        {
+            var failure = e as InvalidOperationException ?? Failure($"its first line is not the expected JSON ({e.Message})");
+            Dispose();
+            throw failure;
+        }
+    }
+
+    /// <summary>Runs row <paramref name="row"/> (an index into <see cref="Rows"/>) <paramref name="untimed"/> times untimed
+    /// and once timed on a seeded batch of <paramref name="batch"/> images; the timed run's seconds, measured in the child.</summary>
+    public double Run(int row, int batch, int untimed = 0)
+    {
+        if (row < 0 || row >= Rows.Count) throw new ArgumentOutOfRangeException(nameof(row), $"the child has {Rows.Count} rows");
+        string answer = Ask($"run {row} {batch} {untimed}");
+        if (!double.TryParse(answer, NumberStyles.Float, CultureInfo.InvariantCulture, out double seconds) || seconds < 0)
+            throw Failure($"it answered '{answer}' to a run");
+        return seconds;
+    }
+
+    /// <summary>Seconds of one question and answer with no work: what a row timed from this side would carry on top.</summary>
+    public double RoundTrip()
+    {
+        long start = Stopwatch.GetTimestamp();
+        string answer = Ask("ping");
+        if (answer != "pong") throw Failure($"it answered '{answer}' to ping");
+        return Stopwatch.GetElapsedTime(start).TotalSeconds;
+    }
+
+    string Ask(string command)
+    {
+        try
+        {
+            _process.StandardInput.WriteLine(command);
+            _process.StandardInput.Flush();
+        }
+        catch (IOException) { throw Failure("it stopped reading"); }
+        return ReadLine(command);
+    }
+
+    string ReadLine(string waitingFor) =>
+        _process.StandardOutput.ReadLine() ?? throw Failure($"it ended while this side waited for {waitingFor}");
+
+    InvalidOperationException Failure(string what)
+    {
+        if (_process.WaitForExit(2000)) _process.WaitForExit();   // the wait without a limit also drains its stderr
+        string exit = _process.HasExited ? $"exited with {_process.ExitCode}" : "is still running";
+        string tail;
+        lock (_stderr) tail = string.Join("\n", _stderr.TakeLast(15));
+        return new InvalidOperationException($"PyTorch reference ({_python}) {exit}; {what}:\n{tail}");
+    }
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        if (!_process.HasExited)
+        {
+            try { _process.StandardInput.WriteLine("quit"); _process.StandardInput.Close(); }
+            catch (IOException) { }
+            if (!_process.WaitForExit(10_000)) _process.Kill(entireProcessTree: true);
+        }
+        _process.Dispose();
+        if (Directory.Exists(_folder)) Directory.Delete(_folder, recursive: true);
+    }
+}
