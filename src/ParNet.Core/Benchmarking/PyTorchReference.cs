@@ -26,7 +26,7 @@ public static class PyTorchReference
     public static readonly IReadOnlyList<string> Keys =
         ["pytorch-unfused", "pytorch-fused", "pytorch-resnet18", "pytorch-resnet34", "pytorch-resnet50"];
 
-    /// <summary>Null when the model cannot be built by the authors' code; otherwise the arguments for it.</summary>
+    /// <summary>Null when the authors' code can build the model; otherwise why not.</summary>
     public static string? WhyUnsupported(ModelConfig c) =>
         c.Layout != Layout.ImageNet || c.BlockType != BlockType.RepVggSse || !c.UseSse || c.Streams != 3
             ? $"{c.Name}: the authors' code builds only the ImageNet layout with 3 streams of RepVGG-SSE blocks"
