@@ -4,7 +4,9 @@
 What it measures: seconds of forward (+ label-smoothed cross-entropy), backward and SGD update per step of a CIFAR-layout
 ParNet (the fashion-mnist recipe's network) on random data, after warm-up steps, with torch.set_num_threads(--threads),
 in the layout asked for. It prints one JSON object on stdout (raw per-step seconds and the parameter count, which the
-C# side checks against its own model so that both rows time the same network). Progress goes to stderr.
+C# side checks against its own model so that both rows time the same network). With --serve (how `train-bench` runs it)
+it prints the header after the warm-up and then times `steps N` on request, one JSON line each, so that its steps take
+turns with ours in the same rounds. Progress goes to stderr.
 
 The authors released no CIFAR code (paper section 3.3), so the network is assembled here, the way
 src/ParNet.Core/Models/ParNetModel.cs assembles it, from the authors' released modules: RepVGGOur/RepVGGBlock (every
@@ -97,6 +99,9 @@ def main():
     p.add_argument('--warmup', type=int, default=2)
     p.add_argument('--threads', type=int, default=os.cpu_count())
     p.add_argument('--channels-last', type=lambda s: s == 'true', default=True)
+    p.add_argument('--serve', action='store_true',
+                   help="after the warm-up steps print one JSON line (torch, threads, parameters), then answer each stdin line "
+                        "'steps N' with one JSON line of N steps' timings, until 'quit' or the end of stdin")
     a = p.parse_args()
 
     import torch
@@ -120,25 +125,37 @@ def main():
     loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=0.1)
     x = torch.randn(a.batch, a.in_channels, a.image_size, a.image_size).contiguous(memory_format=memory_format)
     y = torch.randint(0, a.classes, (a.batch,))
-    forward, backward, update = [], [], []
-    log(f"  timing the authors' blocks, training (PyTorch {torch.__version__}) ...")
-    for i in range(a.warmup + a.steps):
-        start = time.perf_counter()
-        loss = loss_fn(model(x), y)
-        f = time.perf_counter()
-        sgd.zero_grad(set_to_none=True)
-        loss.backward()
-        b = time.perf_counter()
-        sgd.step()
-        u = time.perf_counter()
-        if i >= a.warmup:
+    header = {'torch': torch.__version__, 'threads': torch.get_num_threads(), 'parameters': sum(q.numel() for q in model.parameters())}
+
+    def steps(n):
+        forward, backward, update = [], [], []
+        for _ in range(n):
+            start = time.perf_counter()
+            loss = loss_fn(model(x), y)
+            f = time.perf_counter()
+            sgd.zero_grad(set_to_none=True)
+            loss.backward()
+            b = time.perf_counter()
+            sgd.step()
+            u = time.perf_counter()
             forward.append(f - start)
             backward.append(b - f)
             update.append(u - b)
-    json.dump({'torch': torch.__version__, 'threads': torch.get_num_threads(),
-               'parameters': sum(q.numel() for q in model.parameters()),
-               'forward_s': forward, 'backward_s': backward, 'update_s': update}, sys.stdout)
-    print()
+        return {'forward_s': forward, 'backward_s': backward, 'update_s': update}
+
+    log(f"  timing the authors' blocks, training (PyTorch {torch.__version__}) ...")
+    steps(a.warmup)
+    if not a.serve:
+        print(json.dumps({**header, **steps(a.steps)}))
+        return
+    print(json.dumps(header), flush=True)
+    for line in sys.stdin:
+        words = line.split()
+        if not words or words[0] == 'quit':
+            break
+        if words[0] != 'steps' or len(words) != 2:
+            raise SystemExit(f"unknown command: {line.strip()!r}")
+        print(json.dumps(steps(int(words[1]))), flush=True)
 
 
 if __name__ == '__main__':

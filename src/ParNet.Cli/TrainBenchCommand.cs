@@ -20,8 +20,8 @@ public sealed class TrainBenchCommand : CliCommand
     readonly Option<bool> _forwardOnly = CliOption.Switch("--forward-only", "time only the eval-mode forward pass under no_grad (inference cost of the same model)");
     readonly Option<string?> _pytorchCode = CliOption.Text("--pytorch-code", "then time the same network built from the authors' released blocks on PyTorch, " +
         "same batch, steps and threads, in a child process (DIR: a checkout of github.com/imankgoyal/NonDeepNetworks)", "DIR");
-    readonly Option<int?> _rounds = CliOption.Int("--rounds", "with --pytorch-code: time ours and the authors' this many times, who goes first alternating, " +
-        "and give the median of the per-round ratios (default 1; 3-5 on a shared machine whose speed drifts)");
+    readonly Option<int?> _rounds = CliOption.Int("--rounds", "with --pytorch-code: time --steps of ours and of the authors' this many times in turn (one child process, both " +
+        "warmed up once), who goes first alternating, and give the median of the per-round ratios (default 1; 5-10 on a shared machine whose speed drifts)");
     readonly Option<string?> _python = CliOption.Text("--python", "the Python with PyTorch, with --pytorch-code (default /usr/bin/python3, where Debian's python3-torch lives)", "PATH");
 
     public override string Name => "train-bench";

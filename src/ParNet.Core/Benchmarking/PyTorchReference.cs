@@ -1,5 +1,3 @@
-using System.Diagnostics;
-using System.Text.Json;
 using ParNet.Models;
 
 namespace ParNet.Benchmarking;
@@ -68,29 +66,5 @@ public static class PyTorchReference
             stream.CopyTo(file);
         }
         return folder;
-    }
-
-    internal static string RunProcess(string python, IEnumerable<string> args, Action<string>? log)
-    {
-        var info = new ProcessStartInfo(python) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in args) info.ArgumentList.Add(a);
-        using var process = Process.Start(info) ?? throw new InvalidOperationException($"could not start {python}");
-        var stderr = new List<string>();
-        process.ErrorDataReceived += (_, e) =>
-        {
-            if (e.Data is null) return;
-            lock (stderr) stderr.Add(e.Data);
-            if (e.Data.StartsWith("  timing ", StringComparison.Ordinal)) log?.Invoke(e.Data["  timing ".Length..].TrimEnd('.', ' '));
-        };
-        process.BeginErrorReadLine();
-        string stdout = process.StandardOutput.ReadToEnd();
-        process.WaitForExit();
-        if (process.ExitCode != 0)
-        {
-            string tail;
-            lock (stderr) tail = string.Join("\n", stderr.TakeLast(15));
-            throw new InvalidOperationException($"PyTorch reference ({python}) exited with {process.ExitCode}:\n{tail}");
-        }
-        return stdout;
     }
 }

@@ -11,7 +11,7 @@ namespace ParNet.Benchmarking;
 /// Why a session and not a child that times everything after our rows: drift of a shared VM between our rows and theirs
 /// moved the float32 / authors' fused ratio 0.54-0.71x within eight minutes (Zen 5, 2026-12-03); in one session their
 /// rows take turns with ours in the same rounds. A child that dies or answers nonsense fails the run with the end of its
-/// stderr; disposing asks it to quit and waits (killing it after 10 s).
+/// stderr (<see cref="LineProtocolChild"/>).
 /// </summary>
 public sealed class PyTorchSession : IDisposable
 {
@@ -23,35 +23,14 @@ public sealed class PyTorchSession : IDisposable
     public string? FixtureCheck { get; }
     public IReadOnlyList<Row> Rows { get; }
 
-    readonly string _python;
-    readonly string _folder;
-    readonly Process _process;
-    readonly List<string> _stderr = [];
-    bool _disposed;
+    readonly LineProtocolChild _child;
 
     internal PyTorchSession(string python, IEnumerable<string> args, string folder)
     {
-        _python = python;
-        _folder = folder;
-        var info = new ProcessStartInfo(python)
-        {
-            RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
-        };
-        foreach (var a in args) info.ArgumentList.Add(a);
+        _child = new LineProtocolChild(python, args, folder);
         try
         {
-            _process = Process.Start(info) ?? throw new InvalidOperationException($"could not start {python}");
-        }
-        catch
-        {
-            Directory.Delete(folder, recursive: true);
-            throw;
-        }
-        _process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (_stderr) _stderr.Add(e.Data); };
-        _process.BeginErrorReadLine();
-        try
-        {
-            using var doc = JsonDocument.Parse(ReadLine("its models"));
+            using var doc = JsonDocument.Parse(_child.ReadLine("its models"));
             var root = doc.RootElement;
             TorchVersion = root.GetProperty("torch").GetString() ?? "?";
             Threads = root.GetProperty("threads").GetInt32();
@@ -64,8 +43,8 @@ public sealed class PyTorchSession : IDisposable
         }
         catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException)
         {
-            var failure = e as InvalidOperationException ?? Failure($"its first line is not the expected JSON ({e.Message})");
-            Dispose();
+            var failure = e as InvalidOperationException ?? _child.Failure($"its first line is not the expected JSON ({e.Message})");
+            _child.Dispose();
             throw failure;
         }
     }
@@ -75,9 +54,9 @@ public sealed class PyTorchSession : IDisposable
     public double Run(int row, int batch, int untimed = 0)
     {
         if (row < 0 || row >= Rows.Count) throw new ArgumentOutOfRangeException(nameof(row), $"the child has {Rows.Count} rows");
-        string answer = Ask($"run {row} {batch} {untimed}");
+        string answer = _child.Ask($"run {row} {batch} {untimed}");
         if (!double.TryParse(answer, NumberStyles.Float, CultureInfo.InvariantCulture, out double seconds) || seconds < 0)
-            throw Failure($"it answered '{answer}' to a run");
+            throw _child.Failure($"it answered '{answer}' to a run");
         return seconds;
     }
 
@@ -85,45 +64,10 @@ public sealed class PyTorchSession : IDisposable
     public double RoundTrip()
     {
         long start = Stopwatch.GetTimestamp();
-        string answer = Ask("ping");
-        if (answer != "pong") throw Failure($"it answered '{answer}' to ping");
+        string answer = _child.Ask("ping");
+        if (answer != "pong") throw _child.Failure($"it answered '{answer}' to ping");
         return Stopwatch.GetElapsedTime(start).TotalSeconds;
     }
 
-    string Ask(string command)
-    {
-        try
-        {
-            _process.StandardInput.WriteLine(command);
-            _process.StandardInput.Flush();
-        }
-        catch (IOException) { throw Failure("it stopped reading"); }
-        return ReadLine(command);
-    }
-
-    string ReadLine(string waitingFor) =>
-        _process.StandardOutput.ReadLine() ?? throw Failure($"it ended while this side waited for {waitingFor}");
-
-    InvalidOperationException Failure(string what)
-    {
-        if (_process.WaitForExit(2000)) _process.WaitForExit();   // the wait without a limit also drains its stderr
-        string exit = _process.HasExited ? $"exited with {_process.ExitCode}" : "is still running";
-        string tail;
-        lock (_stderr) tail = string.Join("\n", _stderr.TakeLast(15));
-        return new InvalidOperationException($"PyTorch reference ({_python}) {exit}; {what}:\n{tail}");
-    }
-
-    public void Dispose()
-    {
-        if (_disposed) return;
-        _disposed = true;
-        if (!_process.HasExited)
-        {
-            try { _process.StandardInput.WriteLine("quit"); _process.StandardInput.Close(); }
-            catch (IOException) { }
-            if (!_process.WaitForExit(10_000)) _process.Kill(entireProcessTree: true);
-        }
-        _process.Dispose();
-        if (Directory.Exists(_folder)) Directory.Delete(_folder, recursive: true);
-    }
+    public void Dispose() => _child.Dispose();
 }

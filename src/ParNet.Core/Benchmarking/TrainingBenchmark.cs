@@ -28,8 +28,8 @@ public sealed record TrainingBenchmarkOptions
     public ParNet.Distributed.IProcessGroup Processes { get; init; } = new ParNet.Distributed.SingleProcess();
 }
 
-/// <summary>Images per second and the split of a step; per-step means over the timed steps.</summary>
-/// <summary>Per step: compute (forward, backward, update) and communication (the gradient all-reduce, waiting for the slowest process included).</summary>
+/// <summary>Images per second and the split of a step, per-step means over the timed steps: compute (forward, backward,
+/// update) and communication (the gradient all-reduce, waiting for the slowest process included).</summary>
 public sealed record TrainingBenchmarkResult(double ImagesPerSecond, double ForwardMs, double BackwardMs, double UpdateMs, double CommunicationMs = 0, long BytesPerStep = 0)
 {
     /// <summary>Of the timed model: what the PyTorch reference's network must match.</summary>
@@ -40,46 +40,91 @@ public sealed record TrainingBenchmarkResult(double ImagesPerSecond, double Forw
 /// (torch.set_num_threads); the model is seeded, so two runs time the same computation.</summary>
 public static class TrainingBenchmark
 {
+    /// <summary><see cref="TrainingBenchmarkOptions.Warmup"/> untimed steps, then <see cref="TrainingBenchmarkOptions.Steps"/> timed.</summary>
     public static TrainingBenchmarkResult Run(TrainingBenchmarkOptions o)
+    {
+        using var steps = new TrainingSteps(o);
+        return steps.Time(o.Steps);
+    }
+}
+
+/// <summary>
+/// A seeded model, its optimizer and a random batch, warmed up (<see cref="TrainingBenchmarkOptions.Warmup"/> steps) and
+/// ready to time steps again and again: the trainer's step (forward, label-smoothed cross-entropy, backward, gradient
+/// all-reduce under mpiexec, SGD Nesterov with weight decay), or with <see cref="TrainingBenchmarkOptions.ForwardOnly"/>
+/// the eval-mode forward pass under no_grad. The rounds of <see cref="PyTorchTrainingReference.Compare"/> time one of these
+/// against the authors' steps in turn.
+/// </summary>
+public sealed class TrainingSteps : IDisposable
+{
+    readonly TrainingBenchmarkOptions _o;
+    readonly ImageClassifier _model;
+    readonly Sgd _sgd;
+    readonly ParNet.Distributed.GradientBuckets _buckets;
+    readonly Tensor _x, _y;
+
+    /// <summary>Of the timed model: what the PyTorch reference's network must match.</summary>
+    public long Parameters { get; }
+
+    public TrainingSteps(TrainingBenchmarkOptions o)
     {
         if (o.Steps < 1 || o.Batch < 1 || o.Warmup < 0) throw new ArgumentException("steps and batch must be >= 1, warm-up >= 0");
         o.Model.CheckImageSize(o.ImageSize, o.ImageSize);
+        _o = o;
         manual_seed(0);
-        using var model = ModelFactory.Create(o.Model);
-        TrainingPreparation.Model(model, o.BFloat16, o.ChannelsLast);
-        model.train();
-        using var sgd = new Sgd(model.named_parameters(), 0.9, nesterov: true, 5e-4, noDecayBnBias: true, masterWeights: o.BFloat16) { LearningRate = 0.01 };
-        var buckets = new ParNet.Distributed.GradientBuckets(model.parameters(), o.Processes);
-        using var scope = NewDisposeScope();
-        var x = TrainingPreparation.Input(randn(o.Batch, o.Model.InChannels, o.ImageSize, o.ImageSize), o.BFloat16, o.ChannelsLast);
-        var y = randint(0, o.Model.NumClasses, [o.Batch], dtype: ScalarType.Int64);
+        _model = ModelFactory.Create(o.Model);
+        TrainingPreparation.Model(_model, o.BFloat16, o.ChannelsLast);
+        _model.train();
+        _sgd = new Sgd(_model.named_parameters(), 0.9, nesterov: true, 5e-4, noDecayBnBias: true, masterWeights: o.BFloat16) { LearningRate = 0.01 };
+        _buckets = new ParNet.Distributed.GradientBuckets(_model.parameters(), o.Processes);
+        using (var scope = NewDisposeScope())
+        {
+            _x = TrainingPreparation.Input(randn(o.Batch, o.Model.InChannels, o.ImageSize, o.ImageSize), o.BFloat16, o.ChannelsLast).DetachFromDisposeScope();
+            _y = randint(0, o.Model.NumClasses, [o.Batch], dtype: ScalarType.Int64).DetachFromDisposeScope();
+        }
+        Parameters = _model.parameters().Sum(p => p.numel());
+        Time(o.Warmup);
+    }
+
+    /// <summary>Images per second and per-step means over <paramref name="steps"/> steps (none: zeros).</summary>
+    public TrainingBenchmarkResult Time(int steps)
+    {
         double forward = 0, backward = 0, update = 0, communication = 0;
-        for (int i = -o.Warmup; i < o.Steps; i++)
+        for (int i = 0; i < steps; i++)
         {
             using var step = NewDisposeScope();
             var clock = Stopwatch.StartNew();
-            if (o.ForwardOnly)
+            if (_o.ForwardOnly)
             {
-                using (no_grad()) { model.eval(); model.call(x); }
-                if (i >= 0) forward += clock.Elapsed.TotalSeconds;
+                using (no_grad()) { _model.eval(); _model.call(_x); }
+                forward += clock.Elapsed.TotalSeconds;
                 continue;
             }
-            var loss = Losses.CrossEntropy(model.call(x), y, 0.1);
+            var loss = Losses.CrossEntropy(_model.call(_x), _y, 0.1);
             double f = clock.Elapsed.TotalSeconds;
-            sgd.ZeroGrad();
+            _sgd.ZeroGrad();
             loss.backward();
             double b = clock.Elapsed.TotalSeconds;
-            buckets.Average();
+            _buckets.Average();
             double c = clock.Elapsed.TotalSeconds;
-            sgd.Step();
+            _sgd.Step();
             double u = clock.Elapsed.TotalSeconds;
-            if (i >= 0) { forward += f; backward += b - f; communication += c - b; update += u - c; }
+            forward += f; backward += b - f; communication += c - b; update += u - c;
         }
+        if (steps == 0) return new TrainingBenchmarkResult(0, 0, 0, 0) { Parameters = Parameters };
         double total = forward + backward + communication + update;
-        return new TrainingBenchmarkResult((double)o.Steps * o.Batch * o.Processes.Size / total, forward / o.Steps * 1000, backward / o.Steps * 1000,
-                                           update / o.Steps * 1000, communication / o.Steps * 1000, o.Processes.Size > 1 ? buckets.BytesPerStep : 0)
+        return new TrainingBenchmarkResult((double)steps * _o.Batch * _o.Processes.Size / total, forward / steps * 1000, backward / steps * 1000,
+                                           update / steps * 1000, communication / steps * 1000, _o.Processes.Size > 1 ? _buckets.BytesPerStep : 0)
         {
-            Parameters = model.parameters().Sum(p => p.numel()),
+            Parameters = Parameters,
         };
+    }
+
+    public void Dispose()
+    {
+        _x.Dispose();
+        _y.Dispose();
+        _sgd.Dispose();
+        _model.Dispose();
     }
 }

@@ -6,8 +6,9 @@ using ParNet.Training;
 namespace ParNet.Tests.Benchmarking;
 
 /// <summary>
-/// The plumbing of train-bench's PyTorch row, with a stand-in for Python (a shell script that records its arguments and
-/// prints what the real script prints). CI has neither PyTorch nor the authors' code; the real run is in RESULTS.md.
+/// The plumbing of train-bench's PyTorch rounds, with a stand-in for Python (a shell script that records its arguments
+/// and commands and answers as bench/pytorch/pytorch_train_reference.py --serve does). CI has neither PyTorch nor the
+/// authors' code; the real runs are in RESULTS.md.
 /// </summary>
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]   // the stand-in for Python is a shell script
 public class PyTorchTrainingReferenceTests
@@ -17,68 +18,70 @@ public class PyTorchTrainingReferenceTests
         Planes = [16, 32, 64], FinalWidth = 64, InChannels = 1, NumClasses = 10, HeadDropout = 0, BlockDropout = 0,
     };
 
-    static string FakePython(ExportTempFolder folder, string json)
+    /// <summary>2 steps: forward 0.1 + 0.3, backward 0.2 + 0.2, update 0.05 + 0.15 s, 1.0 s in all.</summary>
+    const string TwoSteps = """{"forward_s": [0.1, 0.3], "backward_s": [0.2, 0.2], "update_s": [0.05, 0.15]}""";
+
+    static string ServingPython(ExportTempFolder folder, long parameters = 349978, string answer = TwoSteps)
     {
         string path = folder.File("python");
-        File.WriteAllText(path, $"#!/bin/sh\nbasename \"$1\" > {folder.File("script.txt")}\necho run >> {folder.File("runs.txt")}\n" +
-                                $"shift; echo \"$@\" > {folder.File("args.txt")}\necho '{json}'\n");
+        File.WriteAllText(path, $$$"""
+            #!/bin/sh
+            basename "$1" > {{{folder.File("script.txt")}}}
+            shift; echo "$@" > {{{folder.File("args.txt")}}}
+            echo '{"torch": "1.13.1", "threads": 2, "parameters": {{{parameters}}}}'
+            while read cmd rest; do
+              echo "$cmd $rest" >> {{{folder.File("commands.txt")}}}
+              case "$cmd" in
+                quit) exit 0 ;;
+                steps) echo '{{{answer}}}' ;;
+              esac
+            done
+
+            """);
         File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         return path;
     }
 
-    const string Timings = "\"torch\": \"1.13.1\", \"threads\": 2, \"forward_s\": [0.1, 0.3], \"backward_s\": [0.2, 0.2], \"update_s\": [0.05, 0.15]";
+    static readonly TrainingBenchmarkOptions TwoStepsOf4 = new() { Model = FashionMnistModel, Batch = 4, Steps = 2, Warmup = 0 };
 
     [Fact]
-    public void Passes_our_network_and_setting_and_averages_the_raw_step_timings()
+    public void Rounds_pass_our_network_alternate_who_goes_first_and_average_the_childs_raw_step_timings()
     {
         using var folder = new ExportTempFolder();
-        string python = FakePython(folder, "{" + Timings + ", \"parameters\": 349978}");
-        var options = new TrainingBenchmarkOptions { Model = FashionMnistModel, Batch = 64, Steps = 2, Warmup = 1 };
-
-        var outcome = PyTorchTrainingReference.Run(new PyTorchReferenceOptions { AuthorsCode = "/authors", Python = python }, options, 2, 349978);
+        var rounds = PyTorchTrainingReference.Compare(new PyTorchReferenceOptions { AuthorsCode = "/authors", Python = ServingPython(folder) }, TwoStepsOf4, 1, 3);
 
         Assert.Equal("pytorch_train_reference.py", File.ReadAllText(folder.File("script.txt")).Trim());
         string passed = File.ReadAllText(folder.File("args.txt"));
-        Assert.Contains("--code /authors --planes 16,32,64 --blocks 3,4,4 --final-width 64 --in-channels 1 --classes 10 --activation silu --sse true", passed);
-        Assert.Contains("--image-size 32 --batch 64 --steps 2 --warmup 1 --threads 2 --channels-last true", passed);
-        // 2 steps of 64 images in 0.1+0.3 + 0.2+0.2 + 0.05+0.15 = 1.0 s
-        Assert.Equal(128, outcome.Result.ImagesPerSecond, 6);
-        Assert.Equal((200.0, 200.0, 100.0), (Math.Round(outcome.Result.ForwardMs, 6), Math.Round(outcome.Result.BackwardMs, 6), Math.Round(outcome.Result.UpdateMs, 6)));
-        Assert.Equal(("1.13.1", 2, 349978L), (outcome.TorchVersion, outcome.Threads, outcome.Parameters));
-    }
-
-    [Fact]
-    public void Rounds_alternate_who_goes_first_and_the_median_of_their_ratios_is_quoted()
-    {
-        using var folder = new ExportTempFolder();
-        string python = FakePython(folder, "{" + Timings + ", \"parameters\": 349978}");   // 2 steps of 4 images in 1 s: 8 images/s every time
-        var options = new TrainingBenchmarkOptions { Model = FashionMnistModel, Batch = 4, Steps = 1, Warmup = 0 };
-
-        var rounds = PyTorchTrainingReference.Compare(new PyTorchReferenceOptions { AuthorsCode = "/authors", Python = python }, options, 1, 3);
+        Assert.Contains("--serve --code /authors --planes 16,32,64 --blocks 3,4,4 --final-width 64 --in-channels 1 --classes 10 --activation silu --sse true", passed);
+        Assert.Contains("--image-size 32 --batch 4 --steps 2 --warmup 0 --threads 1 --channels-last true", passed);
+        Assert.Equal(["steps 2", "steps 2", "steps 2", "quit "], File.ReadAllLines(folder.File("commands.txt")));   // one child for all rounds
 
         Assert.Equal([(1, true), (2, false), (3, true)], rounds.Select(r => (r.Index, r.OursFirst)));
-        Assert.Equal(3, File.ReadAllLines(folder.File("runs.txt")).Length);   // the authors' script once a round
+        var theirs = rounds[0].Theirs;
+        Assert.Equal(8, theirs.Result.ImagesPerSecond, 9);   // 2 steps of 4 images in 1.0 s
+        Assert.Equal((200.0, 200.0, 100.0), (Math.Round(theirs.Result.ForwardMs, 6), Math.Round(theirs.Result.BackwardMs, 6), Math.Round(theirs.Result.UpdateMs, 6)));
+        Assert.Equal(("1.13.1", 2, 349978L), (theirs.TorchVersion, theirs.Threads, theirs.Parameters));
         Assert.All(rounds, r => Assert.Equal(r.Ours.ImagesPerSecond / 8, r.Ratio, 9));
-        var ratios = rounds.Select(r => r.Ratio).Order().ToArray();
-        Assert.Equal(ratios[1], PyTorchTrainingReference.MedianRatio(rounds));
-        Assert.Throws<ArgumentException>(() => PyTorchTrainingReference.Compare(new PyTorchReferenceOptions { AuthorsCode = "/a", Python = python }, options, 1, 0));
-    }
-
-    [Fact]
-    public void Rounds_without_the_authors_code_are_refused()
-    {
-        ParNet.Tests.Cli.CliRunner.AssertUserError(ParNet.Tests.Cli.CliRunner.Run("train-bench", "--rounds", "3", "--steps", "1"),
-                                                   "--rounds goes with --pytorch-code");
+        Assert.Equal(rounds.Select(r => r.Ratio).Order().ElementAt(1), PyTorchTrainingReference.MedianRatio(rounds));
     }
 
     [Fact]
     public void A_peer_network_of_another_size_gives_no_ratio()
     {
         using var folder = new ExportTempFolder();
-        string python = FakePython(folder, "{" + Timings + ", \"parameters\": 350000}");
-        var e = Assert.Throws<InvalidOperationException>(() => PyTorchTrainingReference.Run(
-            new PyTorchReferenceOptions { AuthorsCode = "/authors", Python = python }, new TrainingBenchmarkOptions { Model = FashionMnistModel }, 2, 349978));
+        var e = Assert.Throws<InvalidOperationException>(() => PyTorchTrainingReference.Compare(
+            new PyTorchReferenceOptions { AuthorsCode = "/authors", Python = ServingPython(folder, parameters: 350000) }, TwoStepsOf4, 1, 1));
         Assert.Contains("350,000 parameters, ours 349,978", e.Message);
+    }
+
+    [Fact]
+    public void A_child_answering_the_wrong_number_of_steps_fails_the_run_naming_it()
+    {
+        using var folder = new ExportTempFolder();
+        string oneStep = """{"forward_s": [0.1], "backward_s": [0.2], "update_s": [0.05]}""";
+        var e = Assert.Throws<InvalidOperationException>(() => PyTorchTrainingReference.Compare(
+            new PyTorchReferenceOptions { AuthorsCode = "/authors", Python = ServingPython(folder, answer: oneStep) }, TwoStepsOf4, 1, 1));
+        Assert.Contains("1 / 1 / 1 forward / backward / update timings for 2 steps", e.Message);
     }
 
     [Fact]
@@ -92,13 +95,22 @@ public class PyTorchTrainingReferenceTests
     }
 
     [Fact]
-    public void Networks_the_script_cannot_build_are_refused_before_anything_runs()
+    public void Networks_and_settings_the_script_cannot_time_are_refused_before_anything_runs()
     {
         Assert.Null(PyTorchTrainingReference.WhyUnsupported(FashionMnistModel));
         Assert.Contains("CIFAR layout", PyTorchTrainingReference.WhyUnsupported(ModelRegistry.Get("parnet_s")));
         Assert.Contains("no dropout", PyTorchTrainingReference.WhyUnsupported(FashionMnistModel with { BlockDropout = 0.2 }));
-        var e = Assert.Throws<ArgumentException>(() => PyTorchTrainingReference.Run(new PyTorchReferenceOptions { AuthorsCode = "/x", Python = "/bin/true" },
+        var e = Assert.Throws<ArgumentException>(() => PyTorchTrainingReference.Compare(new PyTorchReferenceOptions { AuthorsCode = "/x", Python = "/bin/true" },
             new TrainingBenchmarkOptions { Model = FashionMnistModel, BFloat16 = true }, 2, 1));
         Assert.Contains("float32", e.Message);
+        Assert.Throws<ArgumentException>(() => PyTorchTrainingReference.Compare(new PyTorchReferenceOptions { AuthorsCode = "/x", Python = "/bin/true" },
+            new TrainingBenchmarkOptions { Model = FashionMnistModel }, 2, 0));
+    }
+
+    [Fact]
+    public void Rounds_without_the_authors_code_are_refused()
+    {
+        ParNet.Tests.Cli.CliRunner.AssertUserError(ParNet.Tests.Cli.CliRunner.Run("train-bench", "--rounds", "3", "--steps", "1"),
+                                                   "--rounds goes with --pytorch-code");
     }
 }

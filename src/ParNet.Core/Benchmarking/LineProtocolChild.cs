@@ -1,0 +1,79 @@
+using System.Diagnostics;
+
+namespace ParNet.Benchmarking;
+
+/// <summary>
+/// A child process spoken to a line at a time: a line to its stdin, a line back from its stdout (the PyTorch reference
+/// scripts in their serving modes). Its stderr is kept, and a child that dies or stops reading fails the call with the
+/// end of it. Disposing sends `quit`, waits 10 s, then kills it, and deletes the folder its scripts were written to.
+/// </summary>
+internal sealed class LineProtocolChild : IDisposable
+{
+    readonly string _program;
+    readonly string _folder;
+    readonly Process _process;
+    readonly List<string> _stderr = [];
+    bool _disposed;
+
+    public LineProtocolChild(string program, IEnumerable<string> args, string folder)
+    {
+        _program = program;
+        _folder = folder;
+        var info = new ProcessStartInfo(program)
+        {
+            RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
+        };
+        foreach (var a in args) info.ArgumentList.Add(a);
+        try
+        {
+            _process = Process.Start(info) ?? throw new InvalidOperationException($"could not start {program}");
+        }
+        catch
+        {
+            Directory.Delete(folder, recursive: true);
+            throw;
+        }
+        _process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (_stderr) _stderr.Add(e.Data); };
+        _process.BeginErrorReadLine();
+    }
+
+    /// <summary>Sends <paramref name="command"/> and returns the line the child answers.</summary>
+    public string Ask(string command)
+    {
+        try
+        {
+            _process.StandardInput.WriteLine(command);
+            _process.StandardInput.Flush();
+        }
+        catch (IOException) { throw Failure("it stopped reading"); }
+        return ReadLine(command);
+    }
+
+    /// <summary>The child's next line of stdout; <paramref name="waitingFor"/> names it in the error if none comes.</summary>
+    public string ReadLine(string waitingFor) =>
+        _process.StandardOutput.ReadLine() ?? throw Failure($"it ended while this side waited for {waitingFor}");
+
+    /// <summary>An error naming the child, how it stands (its exit code if it ended) and the last 15 lines of its stderr.</summary>
+    public InvalidOperationException Failure(string what)
+    {
+        if (_process.WaitForExit(2000)) _process.WaitForExit();   // the wait without a limit also drains its stderr
+        string exit = _process.HasExited ? $"exited with {_process.ExitCode}" : "is still running";
+        string tail;
+        lock (_stderr) tail = string.Join("\n", _stderr.TakeLast(15));
+        return new InvalidOperationException($"PyTorch reference ({_program}) {exit}; {what}:\n{tail}");
+    }
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        if (!_process.HasExited)
+        {
+            try { _process.StandardInput.WriteLine("quit"); _process.StandardInput.Close(); }
+            catch (IOException) { }
+            if (!_process.WaitForExit(10_000)) _process.Kill(entireProcessTree: true);
+        }
+        _process.Dispose();
+        if (Directory.Exists(_folder)) Directory.Delete(_folder, recursive: true);
+    }
+}
