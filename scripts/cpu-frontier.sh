@@ -4,13 +4,14 @@
 # the peer it names, then one table of every ratio against its target:
 #   1. inference, ParNet-S at 224, batch 1, `parnet bench` (3 runs): our fastest float32 engine (ONNX Runtime) at most
 #      0.7x the authors' fused code on PyTorch 1.13; int8 at most 20 ms where the CPU has VNNI, else at least 1.5x
-#      faster than float32 ONNX Runtime; TorchSharp fused / unfused (row ratios, exposed to drift between rows);
+#      faster than float32 ONNX Runtime; TorchSharp fused / unfused (row ratios); every row, the authors' too, in one
+#      set of interleaved rounds;
 #   2. TorchSharp fused / unfused at least 1.3x, interleaved rounds (`bench/ParNet.Bench -- fusion`, 2 runs);
 #   3. int8 against float32 ONNX Runtime, interleaved rounds (`bench/ParNet.Bench -- int8`, warm runs, 2 runs);
 #   4. training the fashion-mnist network against the authors' blocks on PyTorch 1.13 (`parnet train-bench
 #      --pytorch-code --rounds N`, one child process for all rounds, who goes first alternating): at least 1.5x the
 #      images per second, at two threads (10 rounds of 10 steps) and one (4 rounds).
-# 6.5 minutes on a 2-core Zen 5 VM (2026-12-03; 3.5 on a fast Zen 3 before the bench rows were interleaved), several
+# 7 minutes on a 2-core Zen 5 VM (2026-12-03; 3.5 on a fast Zen 3 before the bench rows were interleaved), several
 # times that when the VM is slow. Run it alone: on a
 # shared 2-core VM other processes move the numbers several-fold.
 # Needs Debian's python3-torch (`apt-get install python3-torch`, run as /usr/bin/python3) and a checkout of the authors'

@@ -13,7 +13,7 @@ public sealed class TrainBenchCommand : CliCommand
     readonly TrainModelOptions _model = new();
     readonly Option<int?> _size = CliOption.Int("--size", "input side (default 32: the Fashion-MNIST/CIFAR training side)");
     readonly Option<int?> _batchSize = CliOption.Int("--batch-size", "images per step (default 128: the fashion-mnist recipe's batch)");
-    readonly Option<int?> _steps = CliOption.Int("--steps", "timed steps, after 2 untimed ones (default 10)");
+    readonly Option<int?> _steps = CliOption.Int("--steps", "timed steps (each round's, with --rounds), after 2 untimed ones (default 10)");
     readonly Option<int?> _threads = CliOption.Int("--threads", "torch threads (default: all logical cores)");
     readonly Option<bool> _bf16 = CliOption.Switch("--bf16", "bfloat16 convolutions, activations and classifier; BatchNorm layers and the optimizer's master weights float32 (as autocast)");
     readonly Option<bool> _channelsLast = CliOption.ChannelsLast("channels_last weights and batches, as the trainer runs");
