@@ -68,7 +68,18 @@ public sealed class MpiProcessGroup : IProcessGroup
         Stats.Add(0, clock.Elapsed);
     }
 
-    public void Abort(int exitCode) => MPI.Unsafe.MPI_Abort(MPI.Unsafe.MPI_COMM_WORLD, exitCode);
+    /// <summary>MPI_Abort, half a second after the call: what this process wrote last (the line saying why it aborts)
+    /// travels to the user through the launcher's output forwarding, which an abort tears down. A fresh-clone CI run on
+    /// Zen 5 (2026-12-03) lost it: rank 0 noticed the killed rank and wrote its line, and mpiexec ended with the abort's
+    /// exit code 0.1 s after the kill with nothing of rank 0's stderr forwarded, not even MPICH's own abort line.</summary>
+    public void Abort(int exitCode)
+    {
+        Thread.Sleep(AbortGrace);
+        MPI.Unsafe.MPI_Abort(MPI.Unsafe.MPI_COMM_WORLD, exitCode);
+    }
+
+    /// <summary>Time for the launcher to forward this process's last output before an abort (see <see cref="Abort"/>).</summary>
+    public static readonly TimeSpan AbortGrace = TimeSpan.FromMilliseconds(500);
 
     static (int Type, int Count) Describe(Tensor t)
     {
