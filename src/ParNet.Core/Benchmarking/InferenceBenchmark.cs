@@ -39,15 +39,14 @@ public static class InferenceBenchmark
         string loadBefore = LoadAverage();
         int previousThreads = get_num_threads();
         set_num_threads(o.Threads);
-        var owned = new List<IDisposable>();   // every model and session the rows run, alive until all rows are timed
-        T Own<T>(T d) where T : IDisposable { owned.Add(d); return d; }
+        var owned = new Owned();   // every model and session the rows run, alive until all rows are timed
         try
         {
             bool Wants(string key) => o.Only is null ? !CudaKeys.Contains(key) || OnnxRuntimeOptions.CudaAvailable : o.Only.Contains(key);
             var rows = new List<Row>();
             var notes = new List<string>();
             double unfusedGflop = 0, fusedGflop = 0;
-            var trained = Own(LoadTrained(o));   // before any timing: fused weights are refused here
+            var trained = owned.Add(LoadTrained(o));   // before any timing: fused weights are refused here
             o.Log?.Invoke("matmul 2048^3 float32 (peak reference)");
             var (peak, peakMedian) = MatmulPeak.Measure();
 
@@ -59,13 +58,13 @@ public static class InferenceBenchmark
 
             if (o.Model.BlockType == BlockType.RepVggSse)   // fusable
             {
-                var fused = Own(ParNetFuser.Fuse(trained));
+                var fused = owned.Add(ParNetFuser.Fuse(trained));
                 fusedGflop = 2.0 * fused.Trace(size, size).MultiplyAdds() / 1e9;
                 if (Wants("fused"))
                     rows.Add(TorchRow(o, "fused", $"{o.Model.Name} fused", "TorchSharp", fusedGflop, fused, ScalarType.Float32));
                 if (Wants("fused-channels-last"))
                 {
-                    var nhwc = Own(ParNetFuser.Fuse(trained));
+                    var nhwc = owned.Add(ParNetFuser.Fuse(trained));
                     MemoryFormat.ToChannelsLast(nhwc);
                     rows.Add(new Row("fused-channels-last", $"{o.Model.Name} fused, channels_last", "TorchSharp", fusedGflop,
                         batch => TorchRunner(batch, o, ScalarType.Float32, x => nhwc.call(x), channelsLast: true),
@@ -80,14 +79,14 @@ public static class InferenceBenchmark
                 }
                 if (o.StreamDevices is not null && Wants("fused-devices"))
                 {
-                    var executor = new MultiDeviceStreamExecutor(Own(ParNetFuser.Fuse(trained)), o.StreamDevices);
+                    var executor = new MultiDeviceStreamExecutor(owned.Add(ParNetFuser.Fuse(trained)), o.StreamDevices);
                     rows.Add(new Row("fused-devices", $"{o.Model.Name} fused, one device per stream", "TorchSharp", fusedGflop,
                         batch => TorchRunner(batch, o, ScalarType.Float32, x => executor.Forward(x).cpu()),
                         $"streams on {string.Join(", ", o.StreamDevices)}; input from and logits back to the host (the copy-back synchronizes)"));
                 }
                 if (Wants("fused-bf16"))
                 {
-                    var bf16 = Own(ParNetFuser.Fuse(trained));
+                    var bf16 = owned.Add(ParNetFuser.Fuse(trained));
                     bf16.to(ScalarType.BFloat16);
                     rows.Add(TorchRow(o, "fused-bf16", $"{o.Model.Name} fused bfloat16", "TorchSharp", fusedGflop, bf16, ScalarType.BFloat16));
                 }
@@ -99,7 +98,7 @@ public static class InferenceBenchmark
                         string key = parallel ? "onnx-parallel" : "onnx-sequential";
                         if (!Wants(key)) continue;
                         var options = new OnnxRuntimeOptions { IntraOpThreads = o.Threads, Parallel = parallel, InterOpThreads = parallel ? o.Model.Streams : 0 };
-                        var engine = Own(new OnnxRuntimeEngine(bytes, options));
+                        var engine = owned.Add(new OnnxRuntimeEngine(bytes, options));
                         rows.Add(new Row(key, $"{o.Model.Name} fused, ONNX Runtime {(parallel ? "parallel" : "sequential")}", "ONNX Runtime", fusedGflop,
                             batch => OnnxRunner(engine.Run, batch, o),
                             parallel ? $"ORT_PARALLEL, {o.Model.Streams} inter-op threads, {o.Threads} intra-op" : $"ORT_SEQUENTIAL, {o.Threads} intra-op threads"));
@@ -112,7 +111,7 @@ public static class InferenceBenchmark
                     // noise calibrates the ranges: the int8 kernels' speed does not depend on them (accuracy: `parnet eval` of an --int8 export)
                     const int calibration = 4;
                     var int8 = Int8Exporter.ExportToBytes(fused, size, Int8Exporter.NoiseImages(o.Model, size, calibration), new Int8Options { CalibrationImages = calibration });
-                    var engine = Own(new OnnxRuntimeEngine(int8, new OnnxRuntimeOptions { IntraOpThreads = o.Threads }));
+                    var engine = owned.Add(new OnnxRuntimeEngine(int8, new OnnxRuntimeOptions { IntraOpThreads = o.Threads }));
                     rows.Add(new Row("onnx-int8", $"{o.Model.Name} fused int8 (QDQ), ONNX Runtime sequential", "ONNX Runtime", fusedGflop,
                         batch => OnnxRunner(engine.Run, batch, o),
                         $"int8 weights per channel, uint8 activations (calibrated on {calibration} noise images), gates and head float32; {o.Threads} intra-op threads"));
@@ -124,7 +123,7 @@ public static class InferenceBenchmark
             foreach (var name in new[] { "resnet18", "resnet34", "resnet50" })
             {
                 if (!Wants(name)) continue;
-                var resnet = Own(TorchVisionResNet(name));
+                var resnet = owned.Add(TorchVisionResNet(name));
                 rows.Add(TorchRow(o, name, $"TorchVision {name}", "TorchSharp", ResNetGflop(name, size), resnet, ScalarType.Float32));
             }
 
@@ -132,7 +131,7 @@ public static class InferenceBenchmark
             if (o.PyTorch is not null && pytorchKeys.Count > 0)
             {
                 o.Log?.Invoke("PyTorch child: building the authors' models");
-                var session = Own(PyTorchReference.Start(o.PyTorch, o, pytorchKeys));
+                var session = owned.Add(PyTorchReference.Start(o.PyTorch, o, pytorchKeys));
                 for (int i = 0; i < session.Rows.Count; i++)
                 {
                     int row = i;
@@ -151,8 +150,7 @@ public static class InferenceBenchmark
             if (rows.Count > 1)
                 notes.Insert(0, $"the {rows.Count} rows were timed in interleaved rounds: each round runs every row {UntimedBefore} times " +
                                 "untimed and once timed, the first row rotating, so a machine whose speed drifts slows all rows alike");
-            foreach (var d in Enumerable.Reverse(owned)) d.Dispose();
-            owned.Clear();
+            owned.Dispose();   // before the investigation rows, which build their own
 
             if (o.Investigate) results.AddRange(InvestigateResNet18(o));
 
@@ -164,7 +162,7 @@ public static class InferenceBenchmark
         }
         finally
         {
-            foreach (var d in Enumerable.Reverse(owned)) d.Dispose();
+            owned.Dispose();
             set_num_threads(previousThreads);
         }
     }
@@ -173,6 +171,24 @@ public static class InferenceBenchmark
     /// other rows, read 14-21 ms (median) after one untimed run and 13.4-13.6 ms after two, alone 12.8-13.3 ms; its
     /// minimum was 12.2-12.6 ms in every setting (Zen 5, 2026-12-03).</summary>
     public const int UntimedBefore = 2;
+
+    /// <summary>What a run owns until its rows are timed; disposed last-made first, once.</summary>
+    sealed class Owned : IDisposable
+    {
+        readonly List<IDisposable> _items = [];
+
+        public T Add<T>(T item) where T : IDisposable
+        {
+            _items.Add(item);
+            return item;
+        }
+
+        public void Dispose()
+        {
+            for (int i = _items.Count - 1; i >= 0; i--) _items[i].Dispose();
+            _items.Clear();
+        }
+    }
 
     /// <summary>A row to time: <see cref="Runner"/> makes the input of a batch size and returns the run (which answers its own
     /// seconds) and what owns its input.</summary>
@@ -189,13 +205,14 @@ public static class InferenceBenchmark
         TimingStats[] Measure(int batch, int warmup, int rounds)
         {
             o.Log?.Invoke($"batch {batch}: {rows.Count} row(s), {warmup} warm-up + {rounds} interleaved rounds");
-            var runners = new List<(Func<double> Run, IDisposable Owner)>();
-            try
+            using var inputs = new Owned();
+            var runs = rows.Select(row =>
             {
-                foreach (var row in rows) runners.Add(row.Runner(batch));
-                return TimingStats.MeasureInterleavedSelfTimed(runners.Select(r => r.Run).ToList(), warmup, rounds, UntimedBefore).Select(TimingStats.Of).ToArray();
-            }
-            finally { foreach (var r in runners) r.Owner.Dispose(); }
+                var (run, owner) = row.Runner(batch);
+                inputs.Add(owner);
+                return run;
+            }).ToList();
+            return TimingStats.MeasureInterleavedSelfTimed(runs, warmup, rounds, UntimedBefore).Select(TimingStats.Of).ToArray();
         }
         var latency = Measure(1, o.Warmup, o.Repeats);
         var batchTime = Measure(o.Batch, Math.Min(o.Warmup, 1), o.ThroughputRepeats);
@@ -206,10 +223,9 @@ public static class InferenceBenchmark
     }
 
     /// <summary>The given exported model, as `parnet predict` would run it.</summary>
-    static Row OnnxFileRow(InferenceBenchmarkOptions o, double unfusedGflop, double fusedGflop, List<IDisposable> owned)
+    static Row OnnxFileRow(InferenceBenchmarkOptions o, double unfusedGflop, double fusedGflop, Owned owned)
     {
-        var engine = new OnnxRuntimeEngine(o.OnnxModel!, new OnnxRuntimeOptions { IntraOpThreads = o.Threads });   // checked by Validate
-        owned.Add(engine);
+        var engine = owned.Add(new OnnxRuntimeEngine(o.OnnxModel!, new OnnxRuntimeOptions { IntraOpThreads = o.Threads }));   // checked by Validate
         string kind = engine.Quantization is { } q ? q : "float32";
         return new Row("onnx-file", $"{Path.GetFileName(o.OnnxModel)}, ONNX Runtime sequential", "ONNX Runtime", engine.Info.Fused == false ? unfusedGflop : fusedGflop,
             batch => OnnxRunner(engine.Run, batch, o), $"{kind}; {o.Threads} intra-op threads");
@@ -220,29 +236,28 @@ public static class InferenceBenchmark
     /// the CPU ("onnx-streams", the threads shared out) and on CUDA ("onnx-cuda-streams", one device per stream from
     /// <see cref="InferenceBenchmarkOptions.CudaDevices"/>), with the whole graph on CUDA device 0 ("onnx-cuda") beside it.
     /// </summary>
-    static List<Row> OnnxStreamRows(InferenceBenchmarkOptions o, ParNetModel model, int size, double gflop, Func<string, bool> wants, List<IDisposable> owned)
+    static List<Row> OnnxStreamRows(InferenceBenchmarkOptions o, ParNetModel model, int size, double gflop, Func<string, bool> wants, Owned owned)
     {
-        T Own<T>(T d) where T : IDisposable { owned.Add(d); return d; }
         var rows = new List<Row>();
         int streams = o.Model.Streams, perStream = Math.Max(1, o.Threads / streams);
         var partition = wants("onnx-streams") || wants("onnx-cuda-streams") ? OnnxExporter.BuildStreamPartition(model, size, size) : null;
         if (wants("onnx-streams"))
         {
-            var engine = Own(new OnnxStreamParallelEngine(partition!, new OnnxRuntimeOptions { IntraOpThreads = o.Threads },
+            var engine = owned.Add(new OnnxStreamParallelEngine(partition!, new OnnxRuntimeOptions { IntraOpThreads = o.Threads },
                 _ => new OnnxRuntimeOptions { IntraOpThreads = perStream }));
             rows.Add(new Row("onnx-streams", $"{o.Model.Name} fused, ONNX Runtime, a session per stream", "ONNX Runtime", gflop,
                 batch => OnnxRunner(engine.Run, batch, o), $"{streams} stream sessions at once, {perStream} intra-op thread(s) each; values cross through host memory"));
         }
         if (wants("onnx-cuda"))
         {
-            var engine = Own(new OnnxRuntimeEngine(OnnxExporter.ExportToBytes(model, size), new OnnxRuntimeOptions { CudaDevice = 0 }));
+            var engine = owned.Add(new OnnxRuntimeEngine(OnnxExporter.ExportToBytes(model, size), new OnnxRuntimeOptions { CudaDevice = 0 }));
             rows.Add(new Row("onnx-cuda", $"{o.Model.Name} fused, ONNX Runtime CUDA", "ONNX Runtime CUDA", gflop,
                 batch => OnnxRunner(engine.Run, batch, o), "CUDA device 0; input from and logits back to the host"));
         }
         if (wants("onnx-cuda-streams"))
         {
             var devices = o.CudaDevices ?? Enumerable.Repeat(0, streams).ToArray();
-            var engine = Own(new OnnxStreamParallelEngine(partition!, new OnnxRuntimeOptions { CudaDevice = devices[0] },
+            var engine = owned.Add(new OnnxStreamParallelEngine(partition!, new OnnxRuntimeOptions { CudaDevice = devices[0] },
                 i => new OnnxRuntimeOptions { CudaDevice = devices[i] }));
             rows.Add(new Row("onnx-cuda-streams", $"{o.Model.Name} fused, ONNX Runtime CUDA, a session per stream", "ONNX Runtime CUDA", gflop,
                 batch => OnnxRunner(engine.Run, batch, o), $"streams on CUDA devices {string.Join(", ", devices)}; values cross through host memory"));

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Text.Json;
 
 namespace ParNet.Benchmarking;
 
@@ -52,6 +53,21 @@ internal sealed class LineProtocolChild : IDisposable
     /// <summary>The child's next line of stdout; <paramref name="waitingFor"/> names it in the error if none comes.</summary>
     public string ReadLine(string waitingFor) =>
         _process.StandardOutput.ReadLine() ?? throw Failure($"it ended while this side waited for {waitingFor}");
+
+    /// <summary>Reads one JSON line of the child's with <paramref name="read"/>; a line that is not the JSON expected fails
+    /// like a dead child, naming <paramref name="what"/> and quoting the line.</summary>
+    public T ParseJson<T>(string line, string what, Func<JsonElement, T> read)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(line);
+            return read(doc.RootElement);
+        }
+        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
+        {
+            throw Failure($"it answered '{line}' for {what} ({e.Message})");
+        }
+    }
 
     /// <summary>An error naming the child, how it stands (its exit code if it ended) and the last 15 lines of its stderr.</summary>
     public InvalidOperationException Failure(string what)

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Text.Json;
 
 namespace ParNet.Benchmarking;
 
@@ -30,22 +29,22 @@ public sealed class PyTorchSession : IDisposable
         _child = new LineProtocolChild(python, args, folder);
         try
         {
-            using var doc = JsonDocument.Parse(_child.ReadLine("its models"));
-            var root = doc.RootElement;
-            TorchVersion = root.GetProperty("torch").GetString() ?? "?";
-            Threads = root.GetProperty("threads").GetInt32();
-            FixtureCheck = root.TryGetProperty("fixture_check", out var f)
-                ? string.Create(CultureInfo.InvariantCulture, $"{f.GetProperty("fixture").GetString()}: relative L2 unfused " +
-                                $"{f.GetProperty("relative_l2_unfused").GetDouble():E2}, fused {f.GetProperty("relative_l2_fused").GetDouble():E2}")
-                : null;
-            Rows = root.GetProperty("rows").EnumerateArray()
-                .Select(r => new Row(r.GetProperty("key").GetString()!, r.GetProperty("name").GetString()!)).ToList();
+            (TorchVersion, Threads, FixtureCheck, Rows) = _child.ParseJson(_child.ReadLine("its models"), "its models", root =>
+            (
+                root.GetProperty("torch").GetString() ?? "?",
+                root.GetProperty("threads").GetInt32(),
+                root.TryGetProperty("fixture_check", out var f)
+                    ? string.Create(CultureInfo.InvariantCulture, $"{f.GetProperty("fixture").GetString()}: relative L2 unfused " +
+                                    $"{f.GetProperty("relative_l2_unfused").GetDouble():E2}, fused {f.GetProperty("relative_l2_fused").GetDouble():E2}")
+                    : null,
+                (IReadOnlyList<Row>)root.GetProperty("rows").EnumerateArray()
+                    .Select(r => new Row(r.GetProperty("key").GetString()!, r.GetProperty("name").GetString()!)).ToList()
+            ));
         }
-        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException)
+        catch
         {
-            var failure = e as InvalidOperationException ?? _child.Failure($"its first line is not the expected JSON ({e.Message})");
             _child.Dispose();
-            throw failure;
+            throw;
         }
     }
 

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using ParNet.Models;
 
 namespace ParNet.Benchmarking;
@@ -76,35 +75,18 @@ public static class PyTorchTrainingReference
 
     public static double MedianRatio(IReadOnlyList<Round> rounds) => TimingStats.Of(rounds.Select(r => r.Ratio).ToList()).Median;
 
-    static (string Torch, int Threads, long Parameters) ParseHeader(LineProtocolChild child, string line)
-    {
-        try
-        {
-            using var doc = JsonDocument.Parse(line);
-            var root = doc.RootElement;
-            return (root.GetProperty("torch").GetString() ?? "?", root.GetProperty("threads").GetInt32(), root.GetProperty("parameters").GetInt64());
-        }
-        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException)
-        {
-            throw child.Failure($"its first line is not the expected JSON ({e.Message})");
-        }
-    }
+    static (string Torch, int Threads, long Parameters) ParseHeader(LineProtocolChild child, string line) =>
+        child.ParseJson(line, "its warm-up steps", root =>
+            (root.GetProperty("torch").GetString() ?? "?", root.GetProperty("threads").GetInt32(), root.GetProperty("parameters").GetInt64()));
 
     /// <summary>The child's per-step seconds, turned into the same means as <see cref="TrainingSteps.Time"/>.</summary>
     static TrainingBenchmarkResult ParseSteps(LineProtocolChild child, string line, int steps, int batch)
     {
-        double[] forward, backward, update;
-        try
+        var (forward, backward, update) = child.ParseJson(line, "steps", root =>
         {
-            using var doc = JsonDocument.Parse(line);
-            var root = doc.RootElement;
             double[] Seconds(string name) => root.GetProperty(name).EnumerateArray().Select(e => e.GetDouble()).ToArray();
-            (forward, backward, update) = (Seconds("forward_s"), Seconds("backward_s"), Seconds("update_s"));
-        }
-        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException)
-        {
-            throw child.Failure($"it answered '{line}' to steps ({e.Message})");
-        }
+            return (Seconds("forward_s"), Seconds("backward_s"), Seconds("update_s"));
+        });
         if (forward.Length != steps || backward.Length != steps || update.Length != steps)
             throw child.Failure($"it answered {forward.Length} / {backward.Length} / {update.Length} forward / backward / update timings for {steps} steps");
         double total = forward.Sum() + backward.Sum() + update.Sum();
