@@ -39,7 +39,10 @@ public sealed class FusedDownsamplingBlock : nn.Module<Tensor, Tensor>, ITraceab
     {
         if (Stride == 2 && (x.shape[^1] % 2 != 0 || x.shape[^2] % 2 != 0))
             throw new ArgumentException($"a stride-2 block needs an even height and width; got {x.shape[^2]}x{x.shape[^1]}");
-        return act.call(Convolutions.Apply(rbr_reparam, x) * se.call(x));
+        if (is_grad_enabled()) return act.call(Convolutions.Apply(rbr_reparam, x) * se.call(x));
+        // without autograd the product and the activation overwrite the conv's output (two passes over the map, no new ones)
+        var gate = se.call(x);
+        return Activations.ApplyInPlace(_activation, Convolutions.Apply(rbr_reparam, x).mul_(gate));
     }
 
     public GraphNode Trace(LayerGraph g, string prefix, GraphNode x) =>

@@ -14,4 +14,12 @@ public static class Activations
         ActivationKind.ReLU => nn.ReLU(),
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "unknown activation"),
     };
+
+    /// <summary>The activation written over <paramref name="x"/> (returned): for inference, on a tensor nothing else reads.</summary>
+    public static Tensor ApplyInPlace(ActivationKind kind, Tensor x) => kind switch
+    {
+        ActivationKind.SiLU => nn.functional.silu(x, inplace: true),
+        ActivationKind.ReLU => nn.functional.relu(x, inplace: true),
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "unknown activation"),
+    };
 }

@@ -31,6 +31,43 @@ public class FusedBlockTests
         Assert.True(error <= Tolerance, $"relative L2 {error:E3}");
     }
 
+    /// <summary>The fused stream block's forward on running statistics folds the identity BN into its gate and sum (and at batch 1
+    /// into the conv's bias), and without autograd runs its activation in place: each way, the trained block's function.</summary>
+    [Theory]
+    [InlineData(1, ActivationKind.SiLU)]
+    [InlineData(3, ActivationKind.SiLU)]
+    [InlineData(1, ActivationKind.ReLU)]
+    public void Stream_block_matches_the_trained_one_with_autograd_and_without_at_batch_one_and_more(int batch, ActivationKind activation)
+    {
+        using var trained = new StreamBlock(12, activation, useSse: true);
+        FusionTestSupport.Randomize(trained, seed: 12);
+        using var fused = FusedStreamBlock.From(trained);
+        trained.eval();
+        fused.eval();
+        using var scope = NewDisposeScope();
+        manual_seed(13);
+        var x = randn(batch, 12, 9, 9) * 2.0;
+        var before = x.clone();
+
+        // with autograd: the same output and the same input gradient
+        var (xTrained, xFused) = (x.clone().requires_grad_(), x.clone().requires_grad_());
+        var expected = trained.call(xTrained);
+        var actual = fused.call(xFused);
+        FusionTestSupport.AssertMeaningful(expected.detach());
+        Assert.True(FusionTestSupport.RelativeL2(actual.detach(), expected.detach()) <= Tolerance, "with autograd");
+        expected.sum().backward();
+        actual.sum().backward();
+        Assert.True(FusionTestSupport.RelativeL2(xFused.grad!, xTrained.grad!) <= Tolerance, "input gradient");
+
+        // without autograd
+        using (no_grad())
+        {
+            double error = FusionTestSupport.RelativeL2(fused.call(x), expected.detach());
+            Assert.True(error <= Tolerance, $"without autograd: relative L2 {error:E3}");
+        }
+        Assert.True(FusionTestSupport.Same(x, before), "the block wrote into its input");
+    }
+
     [Theory]
     [InlineData(3, 16, 2, 1)]    // stem
     [InlineData(8, 16, 2, 1)]    // stream entry

@@ -42,9 +42,12 @@ public sealed class ChannelGate : nn.Module<Tensor, Tensor>, ITraceable
     public double Scale => _scale;
     public Conv2d Conv => cvsig.Conv;
 
-    public override Tensor forward(Tensor x)
+    public override Tensor forward(Tensor x) => OfPooled(GlobalAveragePool.Apply(x));
+
+    /// <summary>The gate from x's pooled [N, C, 1, 1] map.</summary>
+    public Tensor OfPooled(Tensor pooled)
     {
-        var gate = nn.functional.sigmoid(cvsig.call(GlobalAveragePool.Apply(x)));
+        var gate = nn.functional.sigmoid(cvsig.call(pooled));
         return _scale == 1.0 ? gate : gate.mul(_scaleScalar);
     }
 

@@ -28,6 +28,18 @@ public static class Convolutions
         _ => conv.call(x),   // aligned, no AVX-512, or no exact path (then the model turned oneDNN off)
     };
 
+    /// <summary>As <see cref="Apply(Conv2d, Tensor)"/> with <paramref name="bias"/> ([Cout]) in place of the conv's own: a fused
+    /// block adds a per-channel term of a one-image batch to its conv's output this way, in the conv, not in a pass of its own.</summary>
+    public static Tensor Apply(Conv2d conv, Tensor x, Tensor bias) => RouteOf(conv) switch
+    {
+        Route.Gemm => Pointwise(conv, x, bias),
+        Route.ChannelsLast => WithBias(conv, MemoryFormat.ToChannelsLast(x), bias),
+        _ => WithBias(conv, x, bias),
+    };
+
+    static Tensor WithBias(Conv2d conv, Tensor x, Tensor bias) =>
+        nn.functional.conv2d(x, conv.weight!, bias, conv.stride, conv.padding ?? throw new NotSupportedException("string padding modes"), conv.dilation, conv.groups);
+
     enum Route { Native, Gemm, ChannelsLast }
 
     /// <summary>Each conv's route, decided once: it depends only on the conv's shape and the CPU, and the forward pass
@@ -67,7 +79,9 @@ public static class Convolutions
     /// gate's pooled [N, C, 1, 1]) is both formats and goes through the NHWC view too: its gradient then comes back with
     /// channels_last strides, and the average pool's backward stays on its channels_last kernel (the NCHW one copies the
     /// whole [N, C, H, W] gradient twice).</summary>
-    public static Tensor Pointwise(Conv2d conv, Tensor x)
+    public static Tensor Pointwise(Conv2d conv, Tensor x) => Pointwise(conv, x, conv.bias);
+
+    static Tensor Pointwise(Conv2d conv, Tensor x, Tensor? bias)
     {
         long sh = conv.stride[0], sw = conv.stride[1];
         bool channelsLast = MemoryFormat.IsChannelsLast(x) || x.size(2) == 1 && x.size(3) == 1;   // size(d): no array per call
@@ -78,14 +92,14 @@ public static class Convolutions
         if (!channelsLast)
         {
             var y = matmul(weight, x.reshape(n, groups, cin, h * w));               // [N, G, Cout, HW]
-            if (conv.bias is { } b) y = y.add(b.view(groups, cout, 1), PersistentScalars.One);
+            if (bias is { } b) y = y.add(b.view(groups, cout, 1), PersistentScalars.One);
             return y.view(n, groups * cout, h, w);
         }
         var pixels = x.permute(0, 2, 3, 1);                                    // [N, H, W, Cin], a view (contiguous for channels_last at stride 1)
         Tensor z = groups == 1
             ? nn.functional.linear(pixels, weight[0])
             : einsum("nhwgi,goi->nhwgo", pixels.reshape(n, h, w, groups, cin), weight).reshape(n, h, w, groups * cout);
-        if (conv.bias is { } bias) z = z.add(bias, PersistentScalars.One);   // no temporary Scalar (RESULTS.md, defect 4)
+        if (bias is not null) z = z.add(bias, PersistentScalars.One);   // no temporary Scalar (RESULTS.md, defect 4)
         return z.permute(0, 3, 1, 2);                                          // [N, Cout, H, W], channels_last in memory
     }
 }
