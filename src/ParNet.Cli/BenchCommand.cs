@@ -25,7 +25,7 @@ public sealed class BenchCommand : CliCommand
         "also time ResNet-18 with no_grad, channels_last and 1 thread (TorchSharp vs PyTorch speed)");
     readonly Option<string?> _waitPolicy = CliOption.Text("--omp-wait-policy", "passive|active: OpenMP threads sleep (passive) or spin (active) " +
         "between parallel regions; passive is far faster when other processes share the cores (default: libgomp's own)", "POLICY");
-    readonly Option<string?> _out = CliOption.Text("--out", "folder for bench.json, bench.md, bench.png (default results/bench, next to the other results)", "DIR");
+    readonly Option<string?> _out = CliOption.Text("--out", "folder for bench.json, bench.md, bench.png (default runs/bench, beside training runs and outside git: results/ holds the committed measurements, each with its command)", "DIR");
     readonly Option<string?> _streamDevices = CliOption.Text("--stream-devices", "adds the row \"fused-devices\": one device per stream " +
         "(the paper's Table 3); GPUs need a CUDA build of TorchSharp (this one is TorchSharp-cpu: cpu,cpu,cpu runs the same code path)", "cuda:0,cuda:1,...");
     readonly Option<string?> _cudaDevices = CliOption.Text("--cuda-devices", "the CUDA device of each stream's ONNX Runtime session in the row " +
@@ -79,7 +79,7 @@ public sealed class BenchCommand : CliCommand
         int threads = parse.GetValue(_threads) ?? Environment.ProcessorCount;
         string? only = parse.GetValue(_only);
         bool investigate = parse.GetValue(_investigate);
-        string output = parse.GetValue(_out) ?? Path.Combine("results", "bench");
+        string output = parse.GetValue(_out) ?? Path.Combine("runs", "bench");
         string? waitPolicy = parse.GetValue(_waitPolicy);
         string? streamDevices = parse.GetValue(_streamDevices);
         string? pytorchCode = parse.GetValue(_pytorchCode);
