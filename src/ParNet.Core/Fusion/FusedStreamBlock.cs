@@ -56,8 +56,9 @@ public sealed class FusedStreamBlock : nn.Module<Tensor, Tensor>, ITraceable
     /// conv3x3_bias(x) + BN(x) * g, g = sigmoid(conv1x1(avgpool(BN(x)))), with BN on running statistics written as the
     /// per-channel affine map s x + t: avgpool(BN(x)) = s avgpool(x) + t and BN(x) g = x (s g) + t g. The full-size map
     /// then takes two passes after the conv (one at batch 1, where t g is per channel and goes into the conv's bias) instead
-    /// of four (BN, its product with g, the sum, and the pooling reading BN's output instead of x): 1.03-1.09x the fused
-    /// network's batch-1 speed (RESULTS.md, fusion). The same function up to float rounding.
+    /// of four (BN, its product with g, the sum, and the pooling reading BN's output instead of x): with the in-place
+    /// activations, fused / unfused went from 1.38-1.46x to 1.44-1.49x on Zen 5 (RESULTS.md, "Fewer passes"). The same
+    /// function up to float rounding.
     /// </summary>
     Tensor ConvPlusGatedIdentity(Tensor x, BatchNorm2d bn)
     {
