@@ -11,8 +11,9 @@
 # opened at run time) where the dynamic loader finds them: ONNX Runtime's CUDA build does not ship them.
 # Status (2026-12-02): written and its engine selection tested on the CPU build; NOT yet run on a GPU (no GPU was lent).
 # 2026-12-03: it needs the .NET 10 SDK and NuGet (or a restored package cache) on the GPU machine. The machines this
-# project's sessions may be lent (device/KINDS.md: a Python image with CUDA 13, no network, 64 MiB of files per call) have
-# neither, and libonnxruntime_providers_cuda.so alone is 271 MB, so there it cannot run as it stands.
+# project's sessions may be lent (device/KINDS.md: a Python image with CUDA 13 that lists no .NET, no network, 64 MiB of
+# files per call) most likely have neither (not checked: no GPU drawn yet), and libonnxruntime_providers_cuda.so alone
+# is 271 MB, so there it cannot run as it stands.
 # The paper's numbers to set beside ours (RTX 3090): ParNet-L fused 6.50 ms on one GPU, 4.01 ms on three.
 set -euo pipefail
 cd "$(dirname "$0")/.."
