@@ -139,19 +139,26 @@ def check_fixture(torch, simpnet, fixture):
     return {'fixture': os.path.basename(base), 'relative_l2_unfused': unfused, 'relative_l2_fused': fused}
 
 
+def commands(arguments):
+    """The words of each stdin line until `quit` or the end of stdin, for the serving modes of both reference scripts:
+    `ping` is answered `pong` here; any other command must be a key of `arguments`, with that many arguments."""
+    for line in sys.stdin:
+        words = line.split()
+        if not words or words[0] == 'quit':
+            return
+        if words[0] == 'ping':
+            print('pong', flush=True)
+            continue
+        if arguments.get(words[0]) != len(words) - 1:
+            raise SystemExit(f"unknown command: {line.strip()!r}")
+        yield words
+
+
 def serve(torch, models, image_size):
     """Answers `run ROW BATCH UNTIMED`, `ping` and `quit` lines from stdin (see the module docstring)."""
     inputs = {}
     with torch.inference_mode():
-        for line in sys.stdin:
-            words = line.split()
-            if not words or words[0] == 'quit':
-                break
-            if words[0] == 'ping':
-                print('pong', flush=True)
-                continue
-            if words[0] != 'run' or len(words) != 4:
-                raise SystemExit(f"unknown command: {line.strip()!r}")
+        for words in commands({'run': 3}):
             row, batch, untimed = (int(w) for w in words[1:])
             if batch not in inputs:
                 torch.manual_seed(1)

@@ -25,7 +25,7 @@ import os
 import sys
 import time
 
-from pytorch_reference import install_timm_helpers, import_authors_simpnet, log
+from pytorch_reference import commands, install_timm_helpers, import_authors_simpnet, log
 
 
 def build_cifar_parnet(torch, simpnet, a):
@@ -149,12 +149,7 @@ def main():
         print(json.dumps({**header, **steps(a.steps)}))
         return
     print(json.dumps(header), flush=True)
-    for line in sys.stdin:
-        words = line.split()
-        if not words or words[0] == 'quit':
-            break
-        if words[0] != 'steps' or len(words) != 2:
-            raise SystemExit(f"unknown command: {line.strip()!r}")
+    for words in commands({'steps': 1}):
         print(json.dumps(steps(int(words[1]))), flush=True)
 
 

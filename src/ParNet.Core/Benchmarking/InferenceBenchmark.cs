@@ -322,20 +322,11 @@ public static class InferenceBenchmark
     static Row TorchRow(InferenceBenchmarkOptions o, string key, string name, string engine, double gflop, nn.Module<Tensor, Tensor> model, ScalarType dtype) =>
         new(key, name, engine, gflop, batch => TorchRunner(batch, o, dtype, x => model.call(x)), dtype == ScalarType.BFloat16 ? "bfloat16 weights and activations" : null);
 
-    /// <summary>One row on its own: warm-up runs, then the timed ones, at batch 1 and then at batch N.</summary>
+    /// <summary>One row on its own, timed as every row is (<see cref="MeasureInterleaved(InferenceBenchmarkOptions, IReadOnlyList{Row})"/>).</summary>
     static BenchmarkResult TimeAlone(InferenceBenchmarkOptions o, Row row)
     {
         o.Log?.Invoke(row.Name);
-        TimingStats Measure(int batch, int repeats)
-        {
-            var (run, owner) = row.Runner(batch);
-            using (owner) return TimingStats.Measure(() => run(), batch == 1 ? o.Warmup : Math.Min(o.Warmup, 1), repeats);
-        }
-        return new BenchmarkResult
-        {
-            Key = row.Key, Name = row.Name, Engine = row.Engine, GflopPerImage = row.Gflop, Latency = Measure(1, o.Repeats), Batch = o.Batch,
-            BatchTime = Measure(o.Batch, o.ThroughputRepeats), Note = row.Note,
-        };
+        return MeasureInterleaved(o, [row])[0];
     }
 
     static (Func<double>, IDisposable) TorchRunner(int batch, InferenceBenchmarkOptions o, ScalarType dtype, Func<Tensor, Tensor> forward,

@@ -42,7 +42,7 @@ public sealed class FusedStreamBlock : nn.Module<Tensor, Tensor>, ITraceable
     public override Tensor forward(Tensor x)
     {
         if (rbr_identity is null) return act.call(Convolutions.Apply(rbr_reparam, x));
-        if (rbr_identity.training || rbr_identity.running_mean is null || rbr_identity.running_var is null || rbr_identity.weight is null || rbr_identity.bias is null)
+        if (!BatchNorms.OnRunningStatistics(rbr_identity) || rbr_identity.weight is null || rbr_identity.bias is null)
         {
             // BN on batch statistics (a fused model put in training mode): as the diagram says
             var identity = BatchNorms.Forward(rbr_identity, x);
@@ -63,9 +63,8 @@ public sealed class FusedStreamBlock : nn.Module<Tensor, Tensor>, ITraceable
     Tensor ConvPlusGatedIdentity(Tensor x, BatchNorm2d bn)
     {
         long c = x.size(1);
-        // no temporary Scalars on a forward path (PersistentScalars)
-        var scale = bn.running_var!.add(_eps, PersistentScalars.One).rsqrt_().mul_(bn.weight!).view(1, c, 1, 1);
-        var shift = bn.running_mean!.view(1, c, 1, 1).mul(scale).neg_().add_(bn.bias!.view(1, c, 1, 1), PersistentScalars.One);
+        var (s, t) = FusionMath.BatchNormAffine(bn.running_mean!, bn.running_var!, bn.weight!, bn.bias!, _eps);
+        var (scale, shift) = (s.view(1, c, 1, 1), t.view(1, c, 1, 1));
         var gate = se!.OfPooled(GlobalAveragePool.Apply(x).mul(scale).add_(shift, PersistentScalars.One));
         var gatedShift = gate.mul(shift);
         Tensor y;

@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace ParNet.Fusion;
@@ -12,8 +13,16 @@ public static class FusionMath
     /// shift = beta - mean * scale.</summary>
     public static (Tensor Scale, Tensor Shift) BatchNormAffine(Tensor runningMean, Tensor runningVar, Tensor gamma, Tensor beta, double eps)
     {
-        var scale = gamma / (runningVar + eps).sqrt();
-        return (scale, beta - runningMean * scale);
+        using var epsilon = eps.ToScalar();   // disposed here, not left to the finalizer (PersistentScalars)
+        return BatchNormAffine(runningMean, runningVar, gamma, beta, epsilon);
+    }
+
+    /// <summary>As above with eps as a Scalar the caller keeps alive: a forward pass computes it with no temporary Scalar
+    /// (<see cref="ParNet.Runtime.PersistentScalars"/>; <see cref="FusedStreamBlock"/>).</summary>
+    public static (Tensor Scale, Tensor Shift) BatchNormAffine(Tensor runningMean, Tensor runningVar, Tensor gamma, Tensor beta, TorchSharp.Scalar eps)
+    {
+        var scale = gamma.div(runningVar.add(eps, ParNet.Runtime.PersistentScalars.One).sqrt_());
+        return (scale, runningMean.mul(scale).neg_().add_(beta, ParNet.Runtime.PersistentScalars.One));   // beta - mean * scale, exactly
     }
 
     /// <summary>BN(conv(x)) = conv'(x) + b': w' = w * scale, b' = shift (<see cref="BatchNormAffine"/>).</summary>

@@ -36,11 +36,15 @@ public static class BatchNorms
         public void Dispose() => _crossProcessSum = previous;
     }
 
+    /// <summary>Whether <see cref="Forward"/> normalizes with the running statistics (eval mode, statistics tracked): BN is
+    /// then a fixed per-channel affine map.</summary>
+    public static bool OnRunningStatistics(BatchNorm2d bn) => !bn.training && bn.running_mean is not null && bn.running_var is not null;
+
     public static Tensor Forward(BatchNorm2d bn, Tensor x)
     {
         if (bn.training && bn.track_running_stats && bn.num_batches_tracked is { } count)
             count.add_(PersistentScalars.One, PersistentScalars.One);
-        bool useBatchStatistics = bn.training || bn.running_mean is null || bn.running_var is null;
+        bool useBatchStatistics = !OnRunningStatistics(bn);
         if (useBatchStatistics && _crossProcessSum is { } sum) return SynchronizedForward(Parameters.Of(bn), x, sum);
         return nn.functional.batch_norm(x, bn.running_mean, bn.running_var, bn.weight, bn.bias,
                                         useBatchStatistics, bn.momentum ?? 0.1, bn.eps);
