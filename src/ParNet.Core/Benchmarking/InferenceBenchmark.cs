@@ -21,15 +21,12 @@ namespace ParNet.Benchmarking;
 public static class InferenceBenchmark
 {
     public static readonly IReadOnlyList<string> VariantKeys =
-        ["unfused", "fused", "fused-channels-last", "fused-parallel", "fused-devices", "fused-bf16", "onnx-sequential", "onnx-parallel", "onnx-streams", "onnx-int8", "onnx-file", "onnx-cuda", "onnx-cuda-streams", "resnet18", "resnet34", "resnet50",
+        ["unfused", "fused", "fused-channels-last", "fused-parallel", "fused-devices", "fused-bf16", "onnx-sequential", "onnx-parallel", "onnx-streams", "onnx-int8", "onnx-file", "onnx-cuda", "onnx-cuda-streams", .. ResNetRows.Keys,
          .. PyTorchReference.Keys];
 
     /// <summary>Rows that need ONNX Runtime's CUDA execution provider (a build with -p:OnnxRuntimeGpu=true): run when asked
     /// for by name, or by default where the provider is present.</summary>
     public static readonly IReadOnlyList<string> CudaKeys = ["onnx-cuda", "onnx-cuda-streams"];
-
-    /// <summary>Multiply-adds of TorchVision's ResNets at 224x224 (torchvision's model table; scale with area).</summary>
-    static readonly Dictionary<string, double> ResNetGMacs224 = new() { ["resnet18"] = 1.814, ["resnet34"] = 3.664, ["resnet50"] = 4.089 };
 
     public static BenchmarkReport Run(InferenceBenchmarkOptions o, string command)
     {
@@ -39,11 +36,11 @@ public static class InferenceBenchmark
         string loadBefore = LoadAverage();
         int previousThreads = get_num_threads();
         set_num_threads(o.Threads);
-        var owned = new Owned();   // every model and session the rows run, alive until all rows are timed
+        var owned = new Disposables();   // every model and session the rows run, alive until all rows are timed
         try
         {
             bool Wants(string key) => o.Only is null ? !CudaKeys.Contains(key) || OnnxRuntimeOptions.CudaAvailable : o.Only.Contains(key);
-            var rows = new List<Row>();
+            var rows = new List<BenchmarkRow>();
             var notes = new List<string>();
             double unfusedGflop = 0, fusedGflop = 0;
             var trained = owned.Add(LoadTrained(o));   // before any timing: fused weights are refused here
@@ -54,41 +51,41 @@ public static class InferenceBenchmark
             trained.eval();
             unfusedGflop = 2.0 * trained.Trace(size, size).MultiplyAdds() / 1e9;
             if (Wants("unfused"))
-                rows.Add(TorchRow(o, "unfused", $"{o.Model.Name} unfused", "TorchSharp", unfusedGflop, trained, ScalarType.Float32));
+                rows.Add(RowRunners.TorchRow(o, "unfused", $"{o.Model.Name} unfused", "TorchSharp", unfusedGflop, trained, ScalarType.Float32));
 
             if (o.Model.BlockType == BlockType.RepVggSse)   // fusable
             {
                 var fused = owned.Add(ParNetFuser.Fuse(trained));
                 fusedGflop = 2.0 * fused.Trace(size, size).MultiplyAdds() / 1e9;
                 if (Wants("fused"))
-                    rows.Add(TorchRow(o, "fused", $"{o.Model.Name} fused", "TorchSharp", fusedGflop, fused, ScalarType.Float32));
+                    rows.Add(RowRunners.TorchRow(o, "fused", $"{o.Model.Name} fused", "TorchSharp", fusedGflop, fused, ScalarType.Float32));
                 if (Wants("fused-channels-last"))
                 {
                     var nhwc = owned.Add(ParNetFuser.Fuse(trained));
                     MemoryFormat.ToChannelsLast(nhwc);
-                    rows.Add(new Row("fused-channels-last", $"{o.Model.Name} fused, channels_last", "TorchSharp", fusedGflop,
-                        batch => TorchRunner(batch, o, ScalarType.Float32, x => nhwc.call(x), channelsLast: true),
+                    rows.Add(new BenchmarkRow("fused-channels-last", $"{o.Model.Name} fused, channels_last", "TorchSharp", fusedGflop,
+                        batch => RowRunners.Torch(batch, o, ScalarType.Float32, x => nhwc.call(x), channelsLast: true),
                         "channels_last weights and input (oneDNN's NHWC kernels)"));
                 }
                 if (Wants("fused-parallel"))
                 {
                     var executor = new StreamParallelExecutor(fused);
-                    rows.Add(new Row("fused-parallel", $"{o.Model.Name} fused + stream-parallel", "TorchSharp", fusedGflop,
-                        batch => TorchRunner(batch, o, ScalarType.Float32, x => executor.Forward(x)),
+                    rows.Add(new BenchmarkRow("fused-parallel", $"{o.Model.Name} fused + stream-parallel", "TorchSharp", fusedGflop,
+                        batch => RowRunners.Torch(batch, o, ScalarType.Float32, x => executor.Forward(x)),
                         $"{fused.Streams} streams on worker threads, {executor.ThreadsPerStream} intra-op thread(s) each"));
                 }
                 if (o.StreamDevices is not null && Wants("fused-devices"))
                 {
                     var executor = new MultiDeviceStreamExecutor(owned.Add(ParNetFuser.Fuse(trained)), o.StreamDevices);
-                    rows.Add(new Row("fused-devices", $"{o.Model.Name} fused, one device per stream", "TorchSharp", fusedGflop,
-                        batch => TorchRunner(batch, o, ScalarType.Float32, x => executor.Forward(x).cpu()),
+                    rows.Add(new BenchmarkRow("fused-devices", $"{o.Model.Name} fused, one device per stream", "TorchSharp", fusedGflop,
+                        batch => RowRunners.Torch(batch, o, ScalarType.Float32, x => executor.Forward(x).cpu()),
                         $"streams on {string.Join(", ", o.StreamDevices)}; input from and logits back to the host (the copy-back synchronizes)"));
                 }
                 if (Wants("fused-bf16"))
                 {
                     var bf16 = owned.Add(ParNetFuser.Fuse(trained));
                     bf16.to(ScalarType.BFloat16);
-                    rows.Add(TorchRow(o, "fused-bf16", $"{o.Model.Name} fused bfloat16", "TorchSharp", fusedGflop, bf16, ScalarType.BFloat16));
+                    rows.Add(RowRunners.TorchRow(o, "fused-bf16", $"{o.Model.Name} fused bfloat16", "TorchSharp", fusedGflop, bf16, ScalarType.BFloat16));
                 }
                 if (Wants("onnx-sequential") || Wants("onnx-parallel"))
                 {
@@ -99,8 +96,8 @@ public static class InferenceBenchmark
                         if (!Wants(key)) continue;
                         var options = new OnnxRuntimeOptions { IntraOpThreads = o.Threads, Parallel = parallel, InterOpThreads = parallel ? o.Model.Streams : 0 };
                         var engine = owned.Add(new OnnxRuntimeEngine(bytes, options));
-                        rows.Add(new Row(key, $"{o.Model.Name} fused, ONNX Runtime {(parallel ? "parallel" : "sequential")}", "ONNX Runtime", fusedGflop,
-                            batch => OnnxRunner(engine.Run, batch, o),
+                        rows.Add(new BenchmarkRow(key, $"{o.Model.Name} fused, ONNX Runtime {(parallel ? "parallel" : "sequential")}", "ONNX Runtime", fusedGflop,
+                            batch => RowRunners.Onnx(engine.Run, batch, o),
                             parallel ? $"ORT_PARALLEL, {o.Model.Streams} inter-op threads, {o.Threads} intra-op" : $"ORT_SEQUENTIAL, {o.Threads} intra-op threads"));
                     }
                 }
@@ -112,19 +109,19 @@ public static class InferenceBenchmark
                     const int calibration = 4;
                     var int8 = Int8Exporter.ExportToBytes(fused, size, Int8Exporter.NoiseImages(o.Model, size, calibration), new Int8Options { CalibrationImages = calibration });
                     var engine = owned.Add(new OnnxRuntimeEngine(int8, new OnnxRuntimeOptions { IntraOpThreads = o.Threads }));
-                    rows.Add(new Row("onnx-int8", $"{o.Model.Name} fused int8 (QDQ), ONNX Runtime sequential", "ONNX Runtime", fusedGflop,
-                        batch => OnnxRunner(engine.Run, batch, o),
+                    rows.Add(new BenchmarkRow("onnx-int8", $"{o.Model.Name} fused int8 (QDQ), ONNX Runtime sequential", "ONNX Runtime", fusedGflop,
+                        batch => RowRunners.Onnx(engine.Run, batch, o),
                         $"int8 weights per channel, uint8 activations (calibrated on {calibration} noise images), gates and head float32; {o.Threads} intra-op threads"));
                 }
             }
 
             if (o.OnnxModel is not null && Wants("onnx-file")) rows.Add(OnnxFileRow(o, unfusedGflop, fusedGflop, owned));
 
-            foreach (var name in new[] { "resnet18", "resnet34", "resnet50" })
+            foreach (var name in ResNetRows.Keys)
             {
                 if (!Wants(name)) continue;
-                var resnet = owned.Add(TorchVisionResNet(name));
-                rows.Add(TorchRow(o, name, $"TorchVision {name}", "TorchSharp", ResNetGflop(name, size), resnet, ScalarType.Float32));
+                var resnet = owned.Add(ResNetRows.Create(name));
+                rows.Add(RowRunners.TorchRow(o, name, $"TorchVision {name}", "TorchSharp", ResNetRows.Gflop(name, size), resnet, ScalarType.Float32));
             }
 
             var pytorchKeys = PyTorchReference.Keys.Where(Wants).ToHashSet();
@@ -136,8 +133,8 @@ public static class InferenceBenchmark
                 {
                     int row = i;
                     string key = session.Rows[i].Key;
-                    double gflop = key switch { "pytorch-unfused" => unfusedGflop, "pytorch-fused" => fusedGflop, _ => ResNetGflop(key["pytorch-".Length..], size) };
-                    rows.Add(new Row(key, session.Rows[i].Name, $"PyTorch {session.TorchVersion}", gflop, batch => (() => session.Run(row, batch), new NoOwner()),
+                    double gflop = key switch { "pytorch-unfused" => unfusedGflop, "pytorch-fused" => fusedGflop, _ => ResNetRows.Gflop(key["pytorch-".Length..], size) };
+                    rows.Add(new BenchmarkRow(key, session.Rows[i].Name, $"PyTorch {session.TorchVersion}", gflop, batch => (() => session.Run(row, batch), new RowRunners.NoOwner()),
                         $"separate process, {session.Threads} threads, inference_mode" + (key == "pytorch-fused" ? ", the authors' fuse_repvgg_block" : "")));
                 }
                 double roundTrip = Enumerable.Range(0, 5).Select(_ => session.RoundTrip()).Min();
@@ -152,7 +149,7 @@ public static class InferenceBenchmark
                                 "untimed and once timed, the first row rotating, so a machine whose speed drifts slows all rows alike");
             owned.Dispose();   // before the investigation rows, which build their own
 
-            if (o.Investigate) results.AddRange(InvestigateResNet18(o));
+            if (o.Investigate) results.AddRange(ResNetRows.Investigate(o, row => MeasureInterleaved(o, [row])[0]));
 
             return new BenchmarkReport
             {
@@ -172,40 +169,18 @@ public static class InferenceBenchmark
     /// minimum was 12.2-12.6 ms in every setting (Zen 5, 2026-12-03).</summary>
     public const int UntimedBefore = 2;
 
-    /// <summary>What a run owns until its rows are timed; disposed last-made first, once.</summary>
-    sealed class Owned : IDisposable
-    {
-        readonly List<IDisposable> _items = [];
-
-        public T Add<T>(T item) where T : IDisposable
-        {
-            _items.Add(item);
-            return item;
-        }
-
-        public void Dispose()
-        {
-            for (int i = _items.Count - 1; i >= 0; i--) _items[i].Dispose();
-            _items.Clear();
-        }
-    }
-
-    /// <summary>A row to time: <see cref="Runner"/> makes the input of a batch size and returns the run (which answers its own
-    /// seconds) and what owns its input.</summary>
-    sealed record Row(string Key, string Name, string Engine, double Gflop, Func<int, (Func<double> Run, IDisposable Owner)> Runner, string? Note = null);
-
     /// <summary>Batch-1 latency, then batch-N time, of every row in interleaved rounds (<see cref="TimingStats.MeasureInterleaved"/>),
     /// each timed run after <see cref="UntimedBefore"/> untimed ones of the same row. Rows timed one after another were
     /// exposed to the drift of a shared VM between them: ParNet-S unfused, the first row, read 84-94 ms in one run and 59 ms
     /// with 15 warm-up runs (Zen 5, 2026-12-03), so the fused/unfused ratio of the rows was 1.8-1.9x where interleaved
     /// rounds give 1.4x.</summary>
-    static List<BenchmarkResult> MeasureInterleaved(InferenceBenchmarkOptions o, IReadOnlyList<Row> rows)
+    static List<BenchmarkResult> MeasureInterleaved(InferenceBenchmarkOptions o, IReadOnlyList<BenchmarkRow> rows)
     {
         if (rows.Count == 0) return [];
         TimingStats[] Measure(int batch, int warmup, int rounds)
         {
             o.Log?.Invoke($"batch {batch}: {rows.Count} row(s), {warmup} warm-up + {rounds} interleaved rounds");
-            using var inputs = new Owned();
+            using var inputs = new Disposables();
             var runs = rows.Select(row =>
             {
                 var (run, owner) = row.Runner(batch);
@@ -223,12 +198,12 @@ public static class InferenceBenchmark
     }
 
     /// <summary>The given exported model, as `parnet predict` would run it.</summary>
-    static Row OnnxFileRow(InferenceBenchmarkOptions o, double unfusedGflop, double fusedGflop, Owned owned)
+    static BenchmarkRow OnnxFileRow(InferenceBenchmarkOptions o, double unfusedGflop, double fusedGflop, Disposables owned)
     {
         var engine = owned.Add(new OnnxRuntimeEngine(o.OnnxModel!, new OnnxRuntimeOptions { IntraOpThreads = o.Threads }));   // checked by Validate
         string kind = engine.Quantization is { } q ? q : "float32";
-        return new Row("onnx-file", $"{Path.GetFileName(o.OnnxModel)}, ONNX Runtime sequential", "ONNX Runtime", engine.Info.Fused == false ? unfusedGflop : fusedGflop,
-            batch => OnnxRunner(engine.Run, batch, o), $"{kind}; {o.Threads} intra-op threads");
+        return new BenchmarkRow("onnx-file", $"{Path.GetFileName(o.OnnxModel)}, ONNX Runtime sequential", "ONNX Runtime", engine.Info.Fused == false ? unfusedGflop : fusedGflop,
+            batch => RowRunners.Onnx(engine.Run, batch, o), $"{kind}; {o.Threads} intra-op threads");
     }
 
     /// <summary>
@@ -236,77 +211,33 @@ public static class InferenceBenchmark
     /// the CPU ("onnx-streams", the threads shared out) and on CUDA ("onnx-cuda-streams", one device per stream from
     /// <see cref="InferenceBenchmarkOptions.CudaDevices"/>), with the whole graph on CUDA device 0 ("onnx-cuda") beside it.
     /// </summary>
-    static List<Row> OnnxStreamRows(InferenceBenchmarkOptions o, ParNetModel model, int size, double gflop, Func<string, bool> wants, Owned owned)
+    static List<BenchmarkRow> OnnxStreamRows(InferenceBenchmarkOptions o, ParNetModel model, int size, double gflop, Func<string, bool> wants, Disposables owned)
     {
-        var rows = new List<Row>();
+        var rows = new List<BenchmarkRow>();
         int streams = o.Model.Streams, perStream = Math.Max(1, o.Threads / streams);
         var partition = wants("onnx-streams") || wants("onnx-cuda-streams") ? OnnxExporter.BuildStreamPartition(model, size, size) : null;
         if (wants("onnx-streams"))
         {
             var engine = owned.Add(new OnnxStreamParallelEngine(partition!, new OnnxRuntimeOptions { IntraOpThreads = o.Threads },
                 _ => new OnnxRuntimeOptions { IntraOpThreads = perStream }));
-            rows.Add(new Row("onnx-streams", $"{o.Model.Name} fused, ONNX Runtime, a session per stream", "ONNX Runtime", gflop,
-                batch => OnnxRunner(engine.Run, batch, o), $"{streams} stream sessions at once, {perStream} intra-op thread(s) each; values cross through host memory"));
+            rows.Add(new BenchmarkRow("onnx-streams", $"{o.Model.Name} fused, ONNX Runtime, a session per stream", "ONNX Runtime", gflop,
+                batch => RowRunners.Onnx(engine.Run, batch, o), $"{streams} stream sessions at once, {perStream} intra-op thread(s) each; values cross through host memory"));
         }
         if (wants("onnx-cuda"))
         {
             var engine = owned.Add(new OnnxRuntimeEngine(OnnxExporter.ExportToBytes(model, size), new OnnxRuntimeOptions { CudaDevice = 0 }));
-            rows.Add(new Row("onnx-cuda", $"{o.Model.Name} fused, ONNX Runtime CUDA", "ONNX Runtime CUDA", gflop,
-                batch => OnnxRunner(engine.Run, batch, o), "CUDA device 0; input from and logits back to the host"));
+            rows.Add(new BenchmarkRow("onnx-cuda", $"{o.Model.Name} fused, ONNX Runtime CUDA", "ONNX Runtime CUDA", gflop,
+                batch => RowRunners.Onnx(engine.Run, batch, o), "CUDA device 0; input from and logits back to the host"));
         }
         if (wants("onnx-cuda-streams"))
         {
             var devices = o.CudaDevices ?? Enumerable.Repeat(0, streams).ToArray();
             var engine = owned.Add(new OnnxStreamParallelEngine(partition!, new OnnxRuntimeOptions { CudaDevice = devices[0] },
                 i => new OnnxRuntimeOptions { CudaDevice = devices[i] }));
-            rows.Add(new Row("onnx-cuda-streams", $"{o.Model.Name} fused, ONNX Runtime CUDA, a session per stream", "ONNX Runtime CUDA", gflop,
-                batch => OnnxRunner(engine.Run, batch, o), $"streams on CUDA devices {string.Join(", ", devices)}; values cross through host memory"));
+            rows.Add(new BenchmarkRow("onnx-cuda-streams", $"{o.Model.Name} fused, ONNX Runtime CUDA, a session per stream", "ONNX Runtime CUDA", gflop,
+                batch => RowRunners.Onnx(engine.Run, batch, o), $"streams on CUDA devices {string.Join(", ", devices)}; values cross through host memory"));
         }
         return rows;
-    }
-
-    static double ResNetGflop(string name, int size) => 2 * ResNetGMacs224[name] * size * size / (224.0 * 224.0);
-
-    public static nn.Module<Tensor, Tensor> TorchVisionResNet(string name)
-    {
-        nn.Module<Tensor, Tensor> model = name switch
-        {
-            "resnet18" => torchvision.models.resnet18(),
-            "resnet34" => torchvision.models.resnet34(),
-            "resnet50" => torchvision.models.resnet50(),
-            _ => throw new ArgumentException($"unknown ResNet {name}"),
-        };
-        model.eval();
-        return model;
-    }
-
-    /// <summary>
-    /// ResNet-18 under the settings that could explain TorchSharp being slower than PyTorch: no_grad instead of
-    /// inference_mode, one intra-op thread, channels_last activations (oneDNN's native NHWC path, no reorders). Timed one
-    /// row after another (the one-thread row cannot share rounds with the others).
-    /// </summary>
-    static IEnumerable<BenchmarkResult> InvestigateResNet18(InferenceBenchmarkOptions o)
-    {
-        using var resnet = TorchVisionResNet("resnet18");
-        double gflop = ResNetGflop("resnet18", o.ImageSize);
-        var results = new List<BenchmarkResult>
-        {
-            TimeAlone(o, new Row("resnet18-nograd", "TorchVision resnet18, no_grad (not inference_mode)", "TorchSharp", gflop,
-                batch => TorchRunner(batch, o, ScalarType.Float32, x => resnet.call(x), inferenceMode: false))),
-            TimeAlone(o, new Row("resnet18-channels-last", "TorchVision resnet18, channels_last input", "TorchSharp", gflop,
-                batch => TorchRunner(batch, o, ScalarType.Float32, x => resnet.call(x), channelsLast: true))),
-        };
-        MemoryFormat.ToChannelsLast(resnet);
-        results.Add(TimeAlone(o, new Row("resnet18-channels-last-weights", "TorchVision resnet18, channels_last input and weights", "TorchSharp", gflop,
-            batch => TorchRunner(batch, o, ScalarType.Float32, x => resnet.call(x), channelsLast: true))));
-        set_num_threads(1);
-        try
-        {
-            results.Add(TimeAlone(o, new Row("resnet18-1thread", "TorchVision resnet18, 1 thread", "TorchSharp", gflop,
-                batch => TorchRunner(batch, o, ScalarType.Float32, x => resnet.call(x)))));
-        }
-        finally { set_num_threads(o.Threads); }
-        return results;
     }
 
     /// <summary>The model to time: the trained weights of <see cref="InferenceBenchmarkOptions.Weights"/>, or a fresh initialization.</summary>
@@ -318,46 +249,6 @@ public static class InferenceBenchmark
         loaded.Model.Dispose();
         throw new InvalidDataException($"{o.Weights}: fused weights; the benchmark needs the trained (unfused) ones, it fuses them itself");
     }
-
-    static Row TorchRow(InferenceBenchmarkOptions o, string key, string name, string engine, double gflop, nn.Module<Tensor, Tensor> model, ScalarType dtype) =>
-        new(key, name, engine, gflop, batch => TorchRunner(batch, o, dtype, x => model.call(x)), dtype == ScalarType.BFloat16 ? "bfloat16 weights and activations" : null);
-
-    /// <summary>One row on its own, timed as every row is (<see cref="MeasureInterleaved(InferenceBenchmarkOptions, IReadOnlyList{Row})"/>).</summary>
-    static BenchmarkResult TimeAlone(InferenceBenchmarkOptions o, Row row)
-    {
-        o.Log?.Invoke(row.Name);
-        return MeasureInterleaved(o, [row])[0];
-    }
-
-    static (Func<double>, IDisposable) TorchRunner(int batch, InferenceBenchmarkOptions o, ScalarType dtype, Func<Tensor, Tensor> forward,
-                                             bool inferenceMode = true, bool channelsLast = false)
-    {
-        manual_seed(1);
-        Tensor x;
-        using (var scope = NewDisposeScope())   // holds the intermediates (RESULTS.md, defect 6); x lives as long as the runner
-        {
-            x = randn(batch, o.Model.InChannels, o.ImageSize, o.ImageSize).to(dtype);
-            if (channelsLast) x = MemoryFormat.ToChannelsLast(x);
-            x.DetachFromDisposeScope();
-        }
-        return (() => TimingStats.Seconds(() =>
-        {
-            using var mode = inferenceMode ? inference_mode(true) : no_grad();
-            using var scope = NewDisposeScope();
-            forward(x);
-        }), x);
-    }
-
-    static (Func<double>, IDisposable) OnnxRunner(Func<float[], long[], (float[], long[])> run, int batch, InferenceBenchmarkOptions o)
-    {
-        var rng = new Random(1);
-        long[] shape = [batch, o.Model.InChannels, o.ImageSize, o.ImageSize];
-        var data = new float[shape.Aggregate(1L, (a, b) => a * b)];
-        for (int i = 0; i < data.Length; i++) data[i] = (float)(rng.NextDouble() * 2 - 1);
-        return (() => TimingStats.Seconds(() => run(data, shape)), new NoOwner());
-    }
-
-    sealed class NoOwner : IDisposable { public void Dispose() { } }
 
     static string LoadAverage()
     {

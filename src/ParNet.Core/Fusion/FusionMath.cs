@@ -25,7 +25,7 @@ public static class FusionMath
         return (scale, runningMean.mul(scale).neg_().add_(beta, ParNet.Runtime.PersistentScalars.One));   // beta - mean * scale, exactly
     }
 
-    /// <summary>BN(conv(x)) = conv'(x) + b': w' = w * scale, b' = shift (<see cref="BatchNormAffine"/>).</summary>
+    /// <summary>BN(conv(x)) = conv'(x) + b': w' = w * scale, b' = shift (<see cref="BatchNormAffine(Tensor, Tensor, Tensor, Tensor, double)"/>).</summary>
     public static (Tensor Weight, Tensor Bias) FoldBatchNorm(
         Tensor weight, Tensor runningMean, Tensor runningVar, Tensor gamma, Tensor beta, double eps)
     {

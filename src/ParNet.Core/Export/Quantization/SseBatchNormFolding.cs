@@ -75,7 +75,7 @@ public static class SseBatchNormFolding
         return result;
     }
 
-    /// <summary>The BN node's scale and shift (<see cref="FusionMath.BatchNormAffine"/>, the fusion's own identity).</summary>
+    /// <summary>The BN node's scale and shift (<see cref="FusionMath.BatchNormAffine(TorchSharp.torch.Tensor, TorchSharp.torch.Tensor, TorchSharp.torch.Tensor, TorchSharp.torch.Tensor, double)"/>, the fusion's own identity).</summary>
     static (float[] Scale, float[] Shift) Affine(NodeProto bn, Dictionary<string, TensorProto> initializers)
     {
         using var scope = torch.NewDisposeScope();

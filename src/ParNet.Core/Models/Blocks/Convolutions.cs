@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 namespace ParNet.Models.Blocks;
 
 /// <summary>
-/// Every conv of our blocks runs through <see cref="Apply"/>: where libtorch's oneDNN computes a conv wrongly
+/// Every conv of our blocks runs through <see cref="Apply(Conv2d, Tensor)"/>: where libtorch's oneDNN computes a conv wrongly
 /// (<see cref="LibTorchWorkarounds"/>: its AVX-512 kernels) the conv is computed a way that is exact and keeps oneDNN's
 /// speed, instead of turning oneDNN off for the process:
 /// - on AVX-512 every 1x1 conv (no padding) is the matrix product it is: the input's pixels (every stride-th) times the
@@ -61,7 +61,7 @@ public static class Convolutions
     /// <summary>The most channels an image has (RGBA).</summary>
     const int MaxImageChannels = 4;
 
-    /// <summary>Whether <see cref="Apply"/> computes this conv exactly despite the defect: a 1x1 conv of any stride (the GEMM), or a 3x3 conv
+    /// <summary>Whether <see cref="Apply(Conv2d, Tensor)"/> computes this conv exactly despite the defect: a 1x1 conv of any stride (the GEMM), or a 3x3 conv
     /// (oneDNN's NHWC kernels: measured exact for strides 1 and 2, groups 1 and 2, forward and backward).</summary>
     public static bool HasExactPath(Conv2d conv) => IsPointwise(conv) || conv.kernel_size.All(k => k == 3) && conv.dilation.All(d => d == 1);
 
