@@ -69,8 +69,10 @@ public sealed class BenchCommand : CliCommand
 
     protected override int Run(ParseResult parse, TextWriter stdout, TextWriter stderr)
     {
-        var config = _model.Read(parse, defaultModel: "parnet_s");   // the paper's headline model
         string? weights = parse.GetValue(_weights);
+        var config = _model.ReadOptional(parse)
+                     ?? (weights is null ? null : ClassifierLoader.StoredConfig(weights, WeightsLoading.Pick(parse.GetValue(_ema))))   // as every --weights command
+                     ?? _model.Read(parse, defaultModel: "parnet_s");   // the paper's headline model
         int size = parse.GetValue(_imageSize) ?? config.DefaultImageSize;
         int batch = parse.GetValue(_batch) ?? 8;
         int warmup = parse.GetValue(_warmup) ?? 3;

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using ParNet.Data;
+using ParNet.Export;
 using ParNet.Inference;
 using ParNet.Models;
 using ParNet.Training;
@@ -52,6 +53,7 @@ public sealed class EvalCommand : CliCommand
         string? data = parse.GetValue(_data);
         int[]? givenClasses = parse.GetValue(_classes) is { } ids ? UsageException.Wrap(() => ClassSelection.Parse(ids), "--classes") : null;
         RunSettings? saved = null;
+        string? storedDataset = null;
         Recipe recipe;
         ModelConfig config;
         string? weightsPath = weights;
@@ -74,12 +76,16 @@ public sealed class EvalCommand : CliCommand
         {
             string recipeName = parse.GetValue(_recipe) ?? "fashion-mnist";
             recipe = UsageException.Wrap(() => Recipes.Get(recipeName));
-            config = _model.Build(parse, recipe, parse.GetValue(_dataset) ?? recipe.Dataset, data, givenClasses?.Length);
+            // the model and data set stored with the weights (a run's checkpoint, a converted or fused file), unless given here
+            bool onnxFile = weights!.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase);
+            var stored = onnxFile || _model.Given(parse) ? null : ClassifierLoader.StoredConfig(weights, WeightsLoading.Pick(emaFlag == true));
+            storedDataset = onnxFile ? null : DeploymentInfo.ForWeights(weights).Dataset;
+            config = _model.Build(parse, recipe, parse.GetValue(_dataset) ?? storedDataset ?? recipe.Dataset, data, givenClasses?.Length, stored);
         }
         // an exported .onnx (float32 or int8) runs in ONNX Runtime; its metadata names the model and the data set
         using var onnx = weightsPath!.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase) ? OnnxEvaluation(weightsPath, parse) : null;
         if (onnx?.Engine.Info.Model is { } exported) config = exported;
-        string dataset = parse.GetValue(_dataset) ?? saved?.Dataset ?? onnx?.Engine.Info.Dataset ?? recipe.Dataset;
+        string dataset = parse.GetValue(_dataset) ?? saved?.Dataset ?? storedDataset ?? onnx?.Engine.Info.Dataset ?? recipe.Dataset;
         string split = parse.GetValue(_split) ?? "test";
         bool tenCrop = parse.GetValue(_tenCrop);
         bool flip = parse.GetValue(_flip);
@@ -97,7 +103,8 @@ public sealed class EvalCommand : CliCommand
         if (saved?.ClassNames is { } trainedOn)
             DataPipelines.RequireSameClasses(trainedOn, "the run's training data", source.ClassNames, $"the {split} data");
         else if (source.ClassNames.Count != config.NumClasses)
-            throw new UsageException($"the {split} data has {source.ClassNames.Count} classes, the model {config.NumClasses}");
+            throw new UsageException($"the {split} data has {source.ClassNames.Count} classes, the model {config.NumClasses}" +
+                                     (classes is null ? " (trained on some classes? give --classes as in training, or evaluate with --run)" : ""));
         // --run: the checkpoint's EMA file was chosen above; --weights: --ema picks a training checkpoint's state_dict_ema
         using var loaded = onnx is null ? WeightsLoading.Load(weightsPath!, config, fused, ema: run is null && emaFlag == true).Model : null;
         nn.Module<Tensor, Tensor> model = (nn.Module<Tensor, Tensor>?)onnx ?? loaded!;

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using ParNet.Data;
 using ParNet.Distributed;
+using ParNet.Export;
 using ParNet.Models;
 using ParNet.Runtime;
 using ParNet.Training;
@@ -97,7 +98,19 @@ public sealed class TrainCommand : CliCommand
         string dataset = parse.GetValue(_dataset) ?? saved?.Dataset ?? recipe.Dataset;
         string? data = parse.GetValue(_data) ?? saved?.DataDirectory;
         int[]? classes = parse.GetValue(_classes) is { } ids ? UsageException.Wrap(() => ClassSelection.Parse(ids), "--classes") : saved?.Classes?.ToArray();
-        if (resumeDir is null) model = _model.Build(parse, recipe, dataset, data, classes?.Length);
+        string? pretrained = parse.GetValue(_pretrained);
+        bool pretrainedEma = parse.GetValue(_pretrainedEma);
+        if (resumeDir is not null && pretrained is not null)
+            throw new UsageException("--pretrained starts a run; --resume continues one from its checkpoint");
+        if (pretrainedEma && pretrained is null) throw new UsageException("--pretrained-ema goes with --pretrained W");
+        if (resumeDir is null)
+        {
+            // fine-tuning: the pretrained network, as stored with its weights unless --model/--config says, with a new classifier
+            var stored = pretrained is not null && !_model.Given(parse)
+                ? UsageException.Wrap(() => ClassifierLoader.StoredConfig(pretrained, WeightsLoading.Pick(pretrainedEma)), "--pretrained")
+                : null;
+            model = _model.Build(parse, recipe, dataset, data, classes?.Length, stored, newClassifier: pretrained is not null);
+        }
         string runDir = resumeDir ?? parse.GetValue(_out) ?? Path.Combine("runs", $"{recipe.Name}-{DateTime.Now:yyyyMMdd-HHmmss}");
         int threads = parse.GetValue(_threads) ?? Environment.ProcessorCount;
         int workers = parse.GetValue(_workers) ?? 1;
@@ -107,11 +120,6 @@ public sealed class TrainCommand : CliCommand
         bool channelsLast = parse.Given(_channelsLast) ? parse.GetValue(_channelsLast) : saved?.ChannelsLast ?? true;
         int? subset = parse.GetValue(_subset) ?? saved?.SubsetPerClass, testSubset = parse.GetValue(_testSubset) ?? saved?.TestSubsetPerClass;
         int evalEvery = parse.GetValue(_evalEvery) ?? saved?.EvalEvery ?? 1;
-        string? pretrained = parse.GetValue(_pretrained);
-        bool pretrainedEma = parse.GetValue(_pretrainedEma);
-        if (resumeDir is not null && pretrained is not null)
-            throw new UsageException("--pretrained starts a run; --resume continues one from its checkpoint");
-        if (pretrainedEma && pretrained is null) throw new UsageException("--pretrained-ema goes with --pretrained W");
         FreezeScope freeze = parse.GetValue(_freeze) is { } part
             ? Enum.TryParse<FreezeScope>(part, ignoreCase: true, out var f) && f != FreezeScope.None && part.All(char.IsLetter) ? f
                 : throw new UsageException($"--freeze {part}: use stem, streams or backbone")

@@ -6,8 +6,9 @@ using ParNet.Training;
 namespace ParNet.Cli;
 
 /// <summary>
-/// The model of `train`, `eval --weights` and `train-bench`: `--model`/`--config` (default the recipe's) and `--width`,
-/// with the data set's classes and channels and the recipe's dropout applied.
+/// The model of `train`, `eval --weights` and `train-bench`: `--model`/`--config` (default: the configuration stored with
+/// the weights, else the recipe's) and `--width`, with the data set's classes and channels (for a model that is not
+/// given as a file or stored with the weights, and for every fine-tuned one) and the recipe's dropout applied.
 /// </summary>
 public sealed class TrainModelOptions
 {
@@ -26,18 +27,22 @@ public sealed class TrainModelOptions
     public bool Given(ParseResult parse) => _model.Given(parse) || parse.Given(Width);
 
     /// <param name="classCount">the classes the run trains on (--classes), when not all of the data set's</param>
-    public ModelConfig Build(ParseResult parse, Recipe recipe, string dataset, string? data, int? classCount = null)
+    /// <param name="stored">the configuration stored with the weights the model starts from or is evaluated with
+    /// (<see cref="ParNet.Export.ClassifierLoader.StoredConfig"/>): the model when --model/--config are not given</param>
+    /// <param name="newClassifier">fine-tuning: the classifier is new, for the data's classes, whatever the configuration says</param>
+    public ModelConfig Build(ParseResult parse, Recipe recipe, string dataset, string? data, int? classCount = null,
+                             ModelConfig? stored = null, bool newClassifier = false)
     {
         bool fromFile = parse.GetValue(_model.Config) is not null;
-        var model = _model.Read(parse, recipe.Model);
-        int? width = parse.GetValue(Width) ?? (_model.Given(parse) ? null : recipe.Width);
+        var model = _model.ReadOptional(parse) ?? stored ?? UsageException.Wrap(() => ModelRegistry.Get(recipe.Model));
+        int? width = parse.GetValue(Width) ?? (_model.Given(parse) || stored is not null ? null : recipe.Width);
         if (width is int w)
         {
             if (model.Layout != Layout.Cifar) throw new UsageException("--width applies to CIFAR-layout models (planes [W, 2W, 4W])");
             if (w < 1) throw new UsageException("--width must be positive");
             model = model with { Name = $"{model.Name}_w{w}", Planes = [w, 2 * w, 4 * w], FinalWidth = 4 * w };
         }
-        if (!fromFile)
+        if (newClassifier || !fromFile && stored is null)
         {
             model = model with { NumClasses = classCount ?? UsageException.Wrap(() => DataPipelines.NumClasses(dataset, data)) };
             if (dataset == "fashion-mnist") model = model with { InChannels = 1 };

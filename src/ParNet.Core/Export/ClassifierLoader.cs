@@ -72,6 +72,20 @@ public static class ClassifierLoader
     }
 
     /// <summary>
+    /// The model configuration stored with a weights file (sidecar, metadata, the run's checkpoint state, or the authors'
+    /// YAML file a timm checkpoint names beside it); null when there is none. What <see cref="LoadWeights"/> takes when it is
+    /// given no configuration, for the commands that need the configuration before they load (bench, train --pretrained).
+    /// </summary>
+    public static ModelConfig? StoredConfig(string weightsPath, CheckpointWeights pick = CheckpointWeights.Model)
+    {
+        if (!File.Exists(weightsPath)) throw new FileNotFoundException($"weights file not found: {weightsPath}", weightsPath);
+        if (DeploymentInfo.ForWeights(weightsPath).Model is { } stored) return stored;
+        var dict = StateDict.Read(weightsPath, "weights", pick, out var args);
+        foreach (var t in dict.Values) t.Dispose();
+        return AuthorsConfigNamedBy(args, weightsPath);
+    }
+
+    /// <summary>
     /// The authors' YAML model file a timm checkpoint names in args.model_cfg (e.g. ./models/NAME.yaml, relative to where
     /// their train.py ran), found beside the checkpoint, in its parent folder or in the working directory; null if none.
     /// </summary>

@@ -168,17 +168,21 @@ public sealed record DeploymentInfo
         }
     }
 
-    /// <summary>A training checkpoint's state.json: the run's model configuration and data set.</summary>
+    /// <summary>A training checkpoint's state.json: the run's model configuration; and the data set and class names the run
+    /// trained on, from its run.json (RUN/run.json beside RUN/checkpoints/NAME/state.json) where there is one: the
+    /// recipe's data set is only its default (`train --dataset folder` or `--classes 5-9` leave it as it was).</summary>
     static DeploymentInfo ReadTrainingState(string path)
     {
         try
         {
             var state = Training.TrainingState.FromJson(File.ReadAllText(path));
-            string dataset = state.Recipe.Dataset;
+            var run = RunOf(path) is { } runDirectory ? Training.RunSettings.Load(runDirectory) : null;
+            string dataset = run?.Dataset ?? state.Recipe.Dataset;
             return new DeploymentInfo
             {
                 Model = state.Model,
                 Dataset = dataset,
+                ClassNames = run?.ClassNames,
                 ImageSize = dataset is "folder" or "imagenet" ? state.Recipe.ImageSize : null,
                 Source = path,
             };
@@ -187,6 +191,13 @@ public sealed record DeploymentInfo
         {
             throw new InvalidDataException($"{path}: unreadable training state ({e.Message})", e);
         }
+    }
+
+    /// <summary>RUN for RUN/checkpoints/NAME/state.json; null for a state.json elsewhere.</summary>
+    static string? RunOf(string statePath)
+    {
+        var checkpoints = Directory.GetParent(Path.GetFullPath(statePath))?.Parent;
+        return checkpoints is { Name: "checkpoints", Parent: { } run } ? run.FullName : null;
     }
 
     /// <summary>The string map under "__metadata__" in a safetensors header (empty when there is none).</summary>

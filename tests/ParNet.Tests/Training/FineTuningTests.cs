@@ -1,4 +1,5 @@
 using ParNet.Data;
+using ParNet.Export;
 using ParNet.Models;
 using ParNet.Tests.Cli;
 using ParNet.Tests.Data;
@@ -85,7 +86,47 @@ public class FineTuningTests
         Assert.Equal(FreezeScope.Backbone, settings.Freeze);
         Assert.Equal([5, 6, 7, 8, 9], settings.Classes);
         Assert.Equal(["Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"], settings.ClassNames);
+
+        // the checkpoint deploys with the classes it learned (run.json), not the data set's first five
+        string tunedWeights = Path.Combine(probe, "checkpoints", "last", Checkpoint.WeightsFile);
+        Assert.Equal(settings.ClassNames, DeploymentInfo.ForWeights(tunedWeights).Completed().ClassNames);
+        string image = dir.File("x.png");
+        File.WriteAllBytes(image, TempDirectory.EncodeImage(28, 28, (x, y) => ((byte)(x * 9), (byte)(x * 9), (byte)(x * 9)), SkiaSharp.SKEncodedImageFormat.Png));
+        var predicted = CliRunner.Run("predict", "--weights", tunedWeights, "--json", image);
+        Assert.True(predicted.Code == 0, predicted.Err);
+        foreach (var t in System.Text.Json.JsonDocument.Parse(predicted.Out).RootElement[0].GetProperty("top").EnumerateArray())
+            Assert.Equal(settings.ClassNames![t.GetProperty("class").GetInt32()], t.GetProperty("name").GetString());
+        // and evaluates as the 5-class network stored with it (no --config), on the classes it learned
+        var evaluated = CliRunner.Run("eval", "--weights", tunedWeights, "--classes", "5-9", "--subset", "2", "--out", dir.File("eval"));
+        Assert.True(evaluated.Code == 0, evaluated.Err + evaluated.Out);
+        Assert.Contains("(10 images,", evaluated.Out);
+        CliRunner.AssertUserError(CliRunner.Run("eval", "--weights", tunedWeights, "--subset", "1", "--out", dir.File("eval-all")),
+            "the test data has 10 classes, the model 5 (trained on some classes? give --classes");
     }
+
+    [Fact]
+    public void Fine_tuning_the_authors_checkpoint_gives_a_new_classifier_for_the_data_with_a_config_file_or_the_one_stored()
+    {
+        using var dir = new TempDirectory();
+        string config = dir.File("tiny.json"), converted = dir.File("tiny.safetensors");
+        File.WriteAllText(config, OfficialParityTests.TinyConfig.ToJson());   // the authors' network: 1000 classes, RGB
+        string[] small = ["--recipe", "finetune", "--subset", "1", "--test-subset", "1", "--epochs", "1", "--batch-size", "10"];
+        var fromFile = CliRunner.Run(["train", .. small, "--pretrained", TimmCheckpoint, "--pretrained-ema", "--config", config, "--out", dir.File("a")]);
+        Assert.True(fromFile.Code == 0, fromFile.Err + fromFile.Out);
+        Assert.Contains("a new classifier for 10 classes", fromFile.Out);
+        var model = Checkpoint.ReadState(Path.Combine(dir.File("a"), "checkpoints", "last")).Model;
+        Assert.Equal(10, model.NumClasses);
+        Assert.Equal(1, model.InChannels);   // grey data: the RGB stem's filters summed
+        Assert.Equal(OfficialParityTests.TinyConfig.Planes, model.Planes);
+
+        Assert.Equal(0, CliRunner.Run("convert", "--weights", TimmCheckpoint, "--config", config, "--ema", "--out", converted).Code);
+        var fromStored = CliRunner.Run(["train", .. small, "--pretrained", converted, "--out", dir.File("b")]);   // no --config: the file's
+        Assert.True(fromStored.Code == 0, fromStored.Err + fromStored.Out);
+        Assert.Contains("a new classifier for 10 classes", fromStored.Out);
+        Assert.Equal(model.ToJson(), Checkpoint.ReadState(Path.Combine(dir.File("b"), "checkpoints", "last")).Model.ToJson());
+    }
+
+    static readonly string TimmCheckpoint = Fixtures.Path("parnet_official_tiny_silu.timm.pth.tar");
 
     [Fact]
     public void Bad_fine_tuning_options_are_one_line()
