@@ -81,6 +81,7 @@ public sealed class InferenceServer : IAsyncDisposable
 
         var app = builder.Build();
         var server = default(InferenceServer);
+        app.UseStatusCodePages(PredictionEndpoints.StatusCodePage);   // 404, 405: JSON as every other refusal
         app.UseRouting();
         app.UseHttpMetrics(o => o.SetMetricFactory(metrics.Factory));
         PredictionEndpoints.Map(app, new PredictionEndpoints.Context(model, batcher, metrics, options, () => server!.Ready,

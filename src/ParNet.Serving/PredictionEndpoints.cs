@@ -1,8 +1,11 @@
 using System.Diagnostics;
 using System.Reflection;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.AspNetCore.WebUtilities;
 using ParNet.Data;
 
 namespace ParNet.Serving;
@@ -10,8 +13,9 @@ namespace ParNet.Serving;
 /// <summary>
 /// The HTTP surface: POST /v1/predict (one image: a raw body with an image/* content type, or the first file of a
 /// multipart form), POST /v1/predict/batch (the files of a multipart form), GET /healthz, GET /readyz and the web page
-/// at /. Every refusal is JSON {"error": "..."}: 400 undecodable image, 413 body or pixel count over the limit, 415
-/// not an image content type, 503 with Retry-After for a full queue, a timeout or a model still warming up.
+/// at /. Every refusal is JSON {"error": "..."}: 400 undecodable image or malformed multipart body, 413 body or pixel
+/// count over the limit, 415 neither an image nor a multipart form, 503 with Retry-After for a full queue, a timeout or
+/// a model still warming up; 404 and 405 outside these endpoints (<see cref="StatusCodePage"/>).
 /// </summary>
 static class PredictionEndpoints
 {
@@ -44,6 +48,27 @@ static class PredictionEndpoints
         app.MapPost("/v1/predict/batch", (Func<HttpContext, Task<IResult>>)(http => Handle(http, context, Batch)));
     }
 
+    /// <summary>
+    /// The body of an error status that nothing else wrote one for (UseStatusCodePages): routing's 404 for an unknown
+    /// path and 405 for a known path asked with another method (its Allow header names the methods), as JSON
+    /// {"error": ...} like the endpoints' own refusals, which have a body already and are left alone.
+    /// </summary>
+    public static Task StatusCodePage(StatusCodeContext context)
+    {
+        var http = context.HttpContext;
+        int status = http.Response.StatusCode;
+        string request = $"{http.Request.Method} {http.Request.Path}";
+        string error = status switch
+        {
+            StatusCodes.Status404NotFound => $"{request}: no such endpoint; this server answers {Endpoints}",
+            StatusCodes.Status405MethodNotAllowed => $"{request}: method not allowed; this path takes {http.Response.Headers.Allow}",
+            _ => $"{request}: {ReasonPhrases.GetReasonPhrase(status)}",
+        };
+        return Results.Json(new { error }, statusCode: status).ExecuteAsync(http);
+    }
+
+    const string Endpoints = "POST /v1/predict, POST /v1/predict/batch, GET /healthz, GET /readyz, GET /metrics and GET /";
+
     static readonly string Page = ReadPage();
 
     static string ReadPage()
@@ -68,9 +93,9 @@ static class PredictionEndpoints
             if (r.Status == StatusCodes.Status503ServiceUnavailable) http.Response.Headers.RetryAfter = RetryAfterSeconds;
             return Results.Json(new { error = r.Message }, statusCode: r.Status);
         }
-        catch (OperationCanceledException) when (http.RequestAborted.IsCancellationRequested)
+        catch (Exception e) when (e is OperationCanceledException or IOException && http.RequestAborted.IsCancellationRequested)
         {
-            return Results.Empty;   // the client left; nobody reads an answer
+            return Results.Empty;   // the client left (cancelled, or its connection reset while we read); nobody reads an answer
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
@@ -91,7 +116,8 @@ static class PredictionEndpoints
     static async Task<object> Batch(HttpContext http, Context context, long start)
     {
         var files = await ReadFormFilesAsync(http.Request, context.Options);
-        if (files.Count == 0) throw new Refusal(StatusCodes.Status400BadRequest, "bad_image", "no image files in the form");
+        if (files.Count == 0)
+            throw new Refusal(StatusCodes.Status400BadRequest, "bad_image", $"no file in the multipart form: {SendImagesAs}");
         if (files.Count > context.Options.MaxImagesPerRequest)
             throw new Refusal(StatusCodes.Status413PayloadTooLarge, "too_large",
                 $"{files.Count} images; at most {context.Options.MaxImagesPerRequest} per request");
@@ -114,32 +140,47 @@ static class PredictionEndpoints
         return Math.Min(top, context.Model.ClassNames.Count);
     }
 
+    /// <summary>What /v1/predict reads: a raw image body, or the first file (any field name) of a multipart form.</summary>
+    const string SendImageAs = "send the image as the raw body with an image content type (image/png, image/jpeg, ...; " +
+        "curl -H \"Content-Type: image/png\" --data-binary @photo.png) or as a file of a multipart/form-data form " +
+        "(any field name; curl -F image=@photo.png)";
+
+    /// <summary>What /v1/predict/batch reads: every file (any field name) of a multipart form, in order.</summary>
+    const string SendImagesAs = "send the images as files of a multipart/form-data form (any field name; " +
+        "curl -F image=@a.png -F image=@b.png)";
+
+    /// <summary>
+    /// multipart/form-data: the only form that carries files. (HasFormContentType is also true of
+    /// application/x-www-form-urlencoded, curl's default for -d and --data-binary, whose body is never an image.)
+    /// </summary>
+    static bool IsMultipart(HttpRequest request) =>
+        request.GetTypedHeaders().ContentType?.MediaType.Equals("multipart/form-data", StringComparison.OrdinalIgnoreCase) == true;
+
     static async Task<(byte[] Bytes, string Name)> ReadSingleAsync(HttpRequest request, ServingOptions options)
     {
-        if (request.HasFormContentType)
+        if (IsMultipart(request))
         {
             var files = await ReadFormFilesAsync(request, options);
-            return files.Count > 0 ? files[0] : throw new Refusal(StatusCodes.Status400BadRequest, "bad_image", "no image file in the form");
+            return files.Count > 0 ? files[0] : throw new Refusal(StatusCodes.Status400BadRequest, "bad_image", $"no file in the multipart form: {SendImageAs}");
         }
         string? type = request.ContentType;
         if (type is null || !type.StartsWith("image/", StringComparison.OrdinalIgnoreCase))
-            throw new Refusal(StatusCodes.Status415UnsupportedMediaType, "unsupported_media_type",
-                $"content type {type ?? "(none)"}: send an image (image/png, image/jpeg, image/webp, ...) or a multipart form");
+            throw new Refusal(StatusCodes.Status415UnsupportedMediaType, "unsupported_media_type", $"content type {type ?? "(none)"}: {SendImageAs}");
         CheckLength(request, options);
         using var body = new MemoryStream();
-        await ReadLimitedAsync(() => request.Body.CopyToAsync(body, request.HttpContext.RequestAborted));
+        await ReadLimitedAsync(request, options, () => request.Body.CopyToAsync(body, request.HttpContext.RequestAborted));
         if (body.Length == 0) throw new Refusal(StatusCodes.Status400BadRequest, "bad_image", "empty body: no image");
         return (body.ToArray(), "the image");
     }
 
     static async Task<List<(byte[] Bytes, string Name)>> ReadFormFilesAsync(HttpRequest request, ServingOptions options)
     {
-        if (!request.HasFormContentType)
+        if (!IsMultipart(request))
             throw new Refusal(StatusCodes.Status415UnsupportedMediaType, "unsupported_media_type",
-                $"content type {request.ContentType ?? "(none)"}: send the images as a multipart form (multipart/form-data)");
+                $"content type {request.ContentType ?? "(none)"}: {SendImagesAs}");
         CheckLength(request, options);
         IFormCollection form = null!;
-        await ReadLimitedAsync(async () => form = await request.ReadFormAsync(request.HttpContext.RequestAborted));
+        await ReadLimitedAsync(request, options, async () => form = await request.ReadFormAsync(request.HttpContext.RequestAborted));
         var files = new List<(byte[], string)>();
         foreach (var file in form.Files)
         {
@@ -157,18 +198,42 @@ static class PredictionEndpoints
                 $"body of {request.ContentLength} bytes; the limit is {options.MaxBodyBytes}");
     }
 
-    /// <summary>Kestrel's body limit and a malformed form surface as BadHttpRequestException / InvalidDataException while reading.</summary>
-    static async Task ReadLimitedAsync(Func<Task> read)
+    /// <summary>
+    /// Reads the body, mapping the client's faults to refusals: Kestrel's body limit and bad framing surface as
+    /// BadHttpRequestException (413 or 400); a form over one of <see cref="FormOptions"/>' limits (more parts than
+    /// FormOptions.ValueCountLimit, a part or header too long) as InvalidDataException "... limit N exceeded." (413);
+    /// a malformed multipart body as another InvalidDataException (a missing boundary, a bad Content-Disposition) or as
+    /// a plain IOException thrown by ASP.NET Core's multipart reader ("Unexpected end of Stream": the body ended before
+    /// its closing boundary) (400). Left alone: the client going away (RequestAborted; <see cref="Handle"/> answers
+    /// nobody) and IOExceptions from anywhere else, such as the disk under the temporary files a large form is
+    /// buffered to, which are the server's faults (500).
+    /// </summary>
+    static async Task ReadLimitedAsync(HttpRequest request, ServingOptions options, Func<Task> read)
     {
         try { await read(); }
-        catch (BadHttpRequestException e)
+        catch (BadHttpRequestException e)   // an IOException: before the catch below
         {
             throw e.StatusCode == StatusCodes.Status413PayloadTooLarge
                 ? new Refusal(e.StatusCode, "too_large", $"request body over the limit ({e.Message})")
                 : new Refusal(e.StatusCode, "bad_request", e.Message);
         }
-        catch (InvalidDataException e) { throw new Refusal(StatusCodes.Status400BadRequest, "bad_request", $"malformed form: {e.Message}"); }
+        catch (InvalidDataException e) when (e.Message.Contains(" limit ", StringComparison.Ordinal) && e.Message.Contains("exceeded"))
+        {
+            throw new Refusal(StatusCodes.Status413PayloadTooLarge, "too_large",
+                $"multipart form over a limit: {e.Message} (this server takes at most {options.MaxImagesPerRequest} images per request)");
+        }
+        catch (InvalidDataException e) { throw MalformedMultipart(e.Message); }
+        catch (IOException e) when (e.GetType() == typeof(IOException) && e.Source == MultipartReaderAssembly
+                                    && !request.HttpContext.RequestAborted.IsCancellationRequested)
+        {
+            throw MalformedMultipart($"it ends before its closing boundary ({e.Message.TrimEnd()})");
+        }
     }
+
+    /// <summary>The assembly of ASP.NET Core's MultipartReader, which throws a plain IOException at a premature end of the body.</summary>
+    static readonly string? MultipartReaderAssembly = typeof(MultipartReader).Assembly.GetName().Name;
+
+    static Refusal MalformedMultipart(string why) => new(StatusCodes.Status400BadRequest, "bad_request", $"malformed multipart body: {why}");
 
     static async Task<ImageF> DecodeAsync(byte[] bytes, string name, Context context, CancellationToken cancel)
     {

@@ -1,4 +1,6 @@
 using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
 using System.Text.Json;
 using ParNet.Data;
 using ParNet.Serving;
@@ -91,7 +93,29 @@ public class InferenceServerTests
         { "/v1/predict", "image/png", new byte[300 * 1024], HttpStatusCode.RequestEntityTooLarge, "limit is 262144" },
         { "/v1/predict?top=zero", "image/png", Png(28, 1), HttpStatusCode.BadRequest, "top=zero" },
         { "/v1/predict/batch", "image/png", Png(28, 1), HttpStatusCode.UnsupportedMediaType, "multipart" },
+        // a multipart body that never reaches its boundary, or stops inside its first part: the client's fault, not the server's
+        { "/v1/predict", "multipart/form-data; boundary=xyz", "garbage--"u8.ToArray(), HttpStatusCode.BadRequest, "malformed multipart body" },
+        { "/v1/predict/batch", "multipart/form-data; boundary=xyz", "garbage--"u8.ToArray(), HttpStatusCode.BadRequest, "malformed multipart body" },
+        { "/v1/predict", "multipart/form-data; boundary=xyz", TruncatedMultipart, HttpStatusCode.BadRequest, "malformed multipart body" },
+        { "/v1/predict/batch", "multipart/form-data; boundary=xyz", TruncatedMultipart, HttpStatusCode.BadRequest, "malformed multipart body" },
+        // more parts than the form reader counts (FormOptions.ValueCountLimit: 32 images and 16 plain fields) is too large, not malformed
+        { "/v1/predict/batch", "multipart/form-data; boundary=xyz", ManyParts(49), HttpStatusCode.RequestEntityTooLarge, "at most 32 images per request" },
+        { "/v1/predict/batch", "multipart/form-data; boundary=xyz", ManyParts(33), HttpStatusCode.RequestEntityTooLarge, "33 images; at most 32" },
+        // curl's default content type (-d / --data-binary without -H): a urlencoded form cannot carry a file
+        { "/v1/predict", "application/x-www-form-urlencoded", "garbage"u8.ToArray(), HttpStatusCode.UnsupportedMediaType,
+          "content type application/x-www-form-urlencoded: send the image as the raw body with an image content type " +
+          "(image/png, image/jpeg, ...; curl -H \"Content-Type: image/png\" --data-binary @photo.png) or as a file of a " +
+          "multipart/form-data form (any field name; curl -F image=@photo.png)" },
+        { "/v1/predict/batch", "application/x-www-form-urlencoded", "garbage"u8.ToArray(), HttpStatusCode.UnsupportedMediaType,
+          "content type application/x-www-form-urlencoded: send the images as files of a multipart/form-data form " +
+          "(any field name; curl -F image=@a.png -F image=@b.png)" },
     };
+
+    static byte[] ManyParts(int count) => Encoding.ASCII.GetBytes(string.Concat(Enumerable.Range(0, count).Select(i =>
+        $"--xyz\r\nContent-Disposition: form-data; name=\"image\"; filename=\"{i}.png\"\r\nContent-Type: image/png\r\n\r\nPNG{i}\r\n")) + "--xyz--\r\n");
+
+    static readonly byte[] TruncatedMultipart =
+        "--xyz\r\nContent-Disposition: form-data; name=\"image\"; filename=\"a.png\"\r\nContent-Type: image/png\r\n\r\n\u0089PNG"u8.ToArray();
 
     [Theory]
     [MemberData(nameof(BadRequests))]
@@ -114,13 +138,49 @@ public class InferenceServerTests
     }
 
     [Fact]
-    public async Task A_chunked_body_over_the_limit_gets_413_without_a_content_length()
+    public async Task A_wrong_method_or_an_unknown_path_gets_a_json_error_and_the_server_keeps_serving()
+    {
+        await using var server = await StartReadyAsync(FakeClassifier.Model(new FakeClassifier()), Loopback());
+        using var client = Client(server);
+
+        var wrongMethod = await client.GetAsync("/v1/predict");
+        Assert.Equal(HttpStatusCode.MethodNotAllowed, wrongMethod.StatusCode);
+        Assert.Equal("application/json", wrongMethod.Content.Headers.ContentType!.MediaType);
+        Assert.Contains("POST", wrongMethod.Content.Headers.Allow);
+        string error = JsonDocument.Parse(await wrongMethod.Content.ReadAsStringAsync()).RootElement.GetProperty("error").GetString()!;
+        Assert.Equal("GET /v1/predict: method not allowed; this path takes POST", error);
+
+        var batchWrongMethod = await client.GetAsync("/v1/predict/batch");
+        Assert.Equal(HttpStatusCode.MethodNotAllowed, batchWrongMethod.StatusCode);
+        Assert.Contains("takes POST", JsonDocument.Parse(await batchWrongMethod.Content.ReadAsStringAsync()).RootElement.GetProperty("error").GetString());
+
+        var unknown = await client.PostAsync("/v1/predikt", Raw(Png(8, 1), "image/png"));
+        Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
+        Assert.Equal("application/json", unknown.Content.Headers.ContentType!.MediaType);
+        error = JsonDocument.Parse(await unknown.Content.ReadAsStringAsync()).RootElement.GetProperty("error").GetString()!;
+        Assert.StartsWith("POST /v1/predikt: no such endpoint", error);
+        Assert.Contains("POST /v1/predict,", error);
+
+        var (after, _, _) = await PostAsync(client, "/v1/predict", Raw(Png(28, 1), "image/png"));
+        Assert.Equal(HttpStatusCode.OK, after);
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/healthz")).StatusCode);
+        Assert.StartsWith("text/html", (await client.GetAsync("/")).Content.Headers.ContentType!.ToString());
+    }
+
+    [Theory]
+    [InlineData("/v1/predict", false)]
+    [InlineData("/v1/predict", true)]
+    [InlineData("/v1/predict/batch", true)]
+    public async Task A_chunked_body_over_the_limit_gets_413_without_a_content_length(string path, bool multipart)
     {
         await using var server = await StartReadyAsync(FakeClassifier.Model(new FakeClassifier()), Loopback() with { MaxBodyBytes = 64 * 1024 });
         using var client = Client(server);
-        var content = new StreamContent(new UnknownLengthStream(new byte[200 * 1024]));
-        content.Headers.ContentType = new("image/png");
-        var (status, json, response) = await PostAsync(client, "/v1/predict", content);
+        byte[] body = multipart
+            ? [.. "--xyz\r\nContent-Disposition: form-data; name=\"image\"; filename=\"a.png\"\r\n\r\n"u8, .. new byte[200 * 1024], .. "\r\n--xyz--\r\n"u8]
+            : new byte[200 * 1024];
+        var content = new StreamContent(new UnknownLengthStream(body));
+        content.Headers.ContentType = MediaTypeHeaderValue.Parse(multipart ? "multipart/form-data; boundary=xyz" : "image/png");
+        var (status, json, response) = await PostAsync(client, path, content);
         Assert.Null(response.RequestMessage!.Content!.Headers.ContentLength);
         Assert.Equal(HttpStatusCode.RequestEntityTooLarge, status);
         Assert.Contains("over the limit", json.GetProperty("error").GetString());

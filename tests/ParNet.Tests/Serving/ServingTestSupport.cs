@@ -72,7 +72,7 @@ static class ServingTestSupport
     public static ByteArrayContent Raw(byte[] bytes, string? contentType)
     {
         var content = new ByteArrayContent(bytes);
-        if (contentType is not null) content.Headers.ContentType = new MediaTypeHeaderValue(contentType);
+        if (contentType is not null) content.Headers.ContentType = MediaTypeHeaderValue.Parse(contentType);   // parameters too (boundary=...)
         return content;
     }
 
