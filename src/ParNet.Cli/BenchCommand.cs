@@ -124,7 +124,7 @@ public sealed class BenchCommand : CliCommand
             WeightsLoading.WarnRandomInitialization(stderr, Name, config);
             manual_seed(ClassifierLoader.RandomInitializationSeed);   // the benchmark initializes the model itself
         }
-        string command = "parnet bench " + string.Join(" ", Environment.GetCommandLineArgs().Skip(2));
+        string command = "parnet bench " + ShellWords.Join(Environment.GetCommandLineArgs().Skip(2));
         var report = InferenceBenchmark.Run(options, command);
         var files = BenchmarkReportWriter.Write(report, output);
         stdout.WriteLine(BenchmarkReportWriter.ToMarkdown(report));

@@ -22,7 +22,7 @@ public sealed class EvalCommand : CliCommand
     readonly Option<string?> _dataset = CliOption.Text("--dataset", "fashion-mnist | cifar10 | cifar100 | folder (default: the run's or recipe's)", "NAME");
     readonly Option<string?> _data = CliOption.Text("--data", "where the data set is (as for train)", "DIR");
     readonly Option<string?> _split = CliOption.Text("--split", "test or train (default test; folders: val/)", "SPLIT");
-    readonly Option<bool> _tenCrop = CliOption.Switch("--ten-crop", "average the 10 crops (corners, centre, mirrored) of the image padded by the crop padding");
+    readonly Option<bool> _tenCrop = CliOption.Switch("--ten-crop", "average the 10 crops (corners, centre, mirrored) of the image padded by the crop padding (at least 1 pixel)");
     readonly Option<bool> _flip = CliOption.Switch("--flip", "also score each image's mirror image and average the two (flip test-time augmentation; with --ten-crop: 20 views)");
     readonly Option<int?> _size = CliOption.Int("--size", "evaluate at another input side (Fashion-MNIST content is scaled by N/32) (default: the training side)");
     readonly Option<bool> _fused = CliOption.Switch("--fused", "re-parameterize the trained model first (ParNet fusion) and evaluate that");
@@ -62,7 +62,7 @@ public sealed class EvalCommand : CliCommand
             if (parse.Given(_recipe) || _model.Given(parse))
                 throw new UsageException("--run evaluates the run's own recipe and model; do not pass --recipe/--model/--config/--width");
             string ckpt = Path.Combine(run, "checkpoints", checkpointName);
-            string dir = Checkpoint.Locate(ckpt) ?? throw new UsageException($"--run {run}: no checkpoint '{checkpointName}' there");
+            string dir = Checkpoint.Locate(ckpt) ?? throw new UsageException($"--run {run}: no checkpoint '{checkpointName}' there (a run keeps 'last' and, once evaluated, 'best')");
             var state = Checkpoint.ReadState(ckpt);
             saved = RunSettings.Load(run);   // the run's data set and folder, unless given here
             data ??= saved?.DataDirectory;
@@ -128,8 +128,8 @@ public sealed class EvalCommand : CliCommand
     {
         if (parse.GetValue(_fused) || _model.Given(parse))
             throw new UsageException("an .onnx file is evaluated as exported; do not pass --fused/--model/--config/--width");
-        if (parse.GetValue(_tenCrop) || parse.GetValue(_size) is not null)
-            throw new UsageException("an .onnx file is fixed to its exported input size: no --ten-crop or --size");
+        if (parse.GetValue(_size) is not null)
+            throw new UsageException("an .onnx file is fixed to its exported input size: no --size (ten-crop views keep that size)");
         return new OnnxRuntimeModule(new OnnxRuntimeEngine(path, new OnnxRuntimeOptions { IntraOpThreads = parse.GetValue(_threads) ?? Environment.ProcessorCount }));
     }
 }

@@ -60,6 +60,7 @@ public sealed class PredictCommand : CliCommand
         {
             try
             {
+                if (Directory.Exists(file)) throw new InvalidDataException($"{file}: a folder, not an image (give the image files, e.g. {Path.Combine(file, "*.png")})");
                 var image = preprocessing.Load(file);
                 var probabilities = predictor.Probabilities(image);
                 var best = probabilities.Select((p, i) => (p, i)).OrderByDescending(t => t.p).Take(top).ToList();

@@ -77,7 +77,7 @@ public sealed class StudyCommand : CliCommand
         var cellRuns = UsageException.Wrap(() => StudyRunner.Run(study, settings, runs, p => stdout.WriteLine(Describe(p, clock.Elapsed))));
         stdout.WriteLine("  timing every cell's fused network at batch 1, in turn ...");
         var latencyMs = StudyLatency.Measure(study);
-        string command = "parnet " + string.Join(" ", parse.Tokens.Select(t => t.Value));
+        string command = "parnet " + ShellWords.Join(parse.Tokens.Select(t => t.Value));
         var files = StudyReport.Write(study, settings, cellRuns, latencyMs, results, CpuCapabilities.Current.Describe() + $", {threads} threads", command);
         foreach (var claim in StudyReport.Judge(study, StudyReport.Summarise(study, cellRuns, latencyMs)))
             stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,

@@ -85,6 +85,9 @@ public sealed class TrainCommand : CliCommand
             if (parse.Given(_recipe) || _model.Given(parse))
                 throw new UsageException("--resume continues the run's own recipe and model; do not pass --recipe/--model/--config/--width");
             saved = RunSettings.Load(resumeDir);
+            if (saved is null && group.Rank == 0)
+                stderr.WriteLine($"parnet train: warning: {Path.Combine(resumeDir, RunSettings.FileName)} is missing: the run continues on the data, " +
+                                 "classes and subsets given now (default: all of the recipe's data set), not necessarily those it started with");
             recipe = _recipeOptions.Apply(parse, state.Recipe);
             model = state.Model;
         }
@@ -160,7 +163,7 @@ public sealed class TrainCommand : CliCommand
             launch.RequireSameSettings(string.Join("\n", recipe.ToJson(), model.ToJson(), dataset, subset, testSubset, classes is null ? "" : string.Join(",", classes),
                 bf16, channelsLast, syncBn, evalEvery, freeze, freezeBn, pretrained, resumeDir, budgetMinutes));
             runDir = group.BroadcastText(runDir);   // its default name holds the time, which differs between processes
-            launch.ResumeHint = $"the last checkpoint stays as it was: continue with parnet train --resume {runDir} (under mpiexec -n M for any M, or alone)";
+            launch.ResumeHint = $"the last checkpoint stays as it was: continue with parnet train --resume {ShellWords.Quote(runDir)} (under mpiexec -n M for any M, or alone)";
         }
         if (group.Rank == 0) run.WriteRunFiles(runDir);
 
@@ -176,7 +179,7 @@ public sealed class TrainCommand : CliCommand
         var clock = Stopwatch.StartNew();
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"train: {model.Name} (planes {string.Join("/", model.Planes)}, {Analysis(net)} parameters) on {dataset} {train.ImageShape.Channels}x{train.ImageShape.Height}x{train.ImageShape.Width}, " +
-            $"{train.Count} train / {test.Count} test images; recipe {recipe.Name}: {recipe.Epochs} epochs, batch {recipe.BatchSize}, LR {recipe.ScaledLr(recipe.BatchSize):G4} {recipe.Schedule}" +
+            $"{train.DatasetCount} train / {test.DatasetCount} test images; recipe {recipe.Name}: {recipe.Epochs} epochs, batch {recipe.BatchSize}, LR {recipe.ScaledLr(recipe.BatchSize):G4} {recipe.Schedule}" +
             $"{(recipe.WarmupEpochs > 0 ? $" (warm-up {recipe.WarmupEpochs})" : "")}, wd {recipe.WeightDecay:G3}, LS {recipe.LabelSmoothing}, " +
             $"{(bf16 ? "bfloat16" : "float32")}, {threads} threads; run folder {Path.GetFullPath(runDir)}"));
         stdout.WriteLine($"cpu: {CpuCapabilities.Current.Describe()}");
@@ -207,19 +210,20 @@ public sealed class TrainCommand : CliCommand
             switch (result.Reason)
             {
                 case StopReason.Interrupted:
-                    stdout.WriteLine($"interrupted: checkpoint saved in {Path.GetFullPath(result.LastCheckpoint)}; continue with: parnet train --resume {runDir}");
+                    stdout.WriteLine($"interrupted: checkpoint saved in {Path.GetFullPath(result.LastCheckpoint)}; continue with: parnet train --resume {ShellWords.Quote(runDir)}");
                     return 130;
                 case StopReason.TimeBudget:
-                    stdout.WriteLine($"time budget reached after {ProgressRenderer.Eta(clock.Elapsed)}: checkpoint saved; continue with: parnet train --resume {runDir} --time-budget MINUTES");
+                    stdout.WriteLine($"time budget reached after {ProgressRenderer.Eta(clock.Elapsed)}: checkpoint saved; continue with: parnet train --resume {ShellWords.Quote(runDir)} --time-budget MINUTES");
                     break;
-                case StopReason.Completed when result.State.GlobalStep < (long)recipe.Epochs * trainer.BatchesPerEpoch:   // also within the last epoch
+                case StopReason.Completed when result.State.ScheduleBudgetSeconds is not null   // (a resumed run's steps per epoch may differ: not the test alone)
+                                           && result.State.GlobalStep < (long)recipe.Epochs * trainer.BatchesPerEpoch:   // also within the last epoch
                     stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
                         $"the schedule budget ({result.State.ScheduleBudgetSeconds / 60:0.#} min) ended the LR schedule, annealed, in epoch {result.State.Epoch} of {recipe.Epochs}"));
                     break;
             }
             stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"done in {ProgressRenderer.Eta(clock.Elapsed)}: {result.State.Epoch} epochs; last test top-1 {(last?.TestAccuracy is double a ? $"{a * 100:F2}% (epoch {last.Epoch})" : "n/a")}, " +
-                $"best {result.State.BestAccuracy * 100:F2}% (epoch {result.State.BestEpoch}); run folder {Path.GetFullPath(runDir)}"));
+                $"best {(result.State.BestAccuracy >= 0 ? $"{result.State.BestAccuracy * 100:F2}% (epoch {result.State.BestEpoch})" : "n/a (not evaluated yet)")}; run folder {Path.GetFullPath(runDir)}"));
             return 0;
         }
         catch (TrainingDivergedException e)

@@ -39,6 +39,9 @@ public sealed class DataLoader : IBatchSource
     public IImageDataset Dataset => _dataset;
     /// <summary>Images per epoch in this process (its shard's share when the data is sharded).</summary>
     public int Count => Options.Shard?.Length(_indices.Length) ?? _indices.Length;
+
+    /// <summary>The images of the whole data set (after class selection and subsets), over every process's shard.</summary>
+    public int DatasetCount => _indices.Length;
     public int BatchSize => Options.BatchSize;
     public (int Channels, int Height, int Width) ImageShape { get; }
     public IReadOnlyList<string> ClassNames => _dataset.ClassNames;

@@ -47,7 +47,9 @@ public static class ClassifierLoader
                 $"{weightsPath}: no model configuration stored with these weights; give --model NAME or --config FILE " +
                 (args?.GetValueOrDefault("model_cfg") is string { Length: > 0 } named
                     ? $"(its args.model_cfg names {named}, not found beside it: the authors' YAML model files are in their repository's imagenet/models/)"
-                    : $"(or put a sidecar {Path.ChangeExtension(Path.GetFileName(weightsPath), ".json")} next to them)"));
+                    : DeploymentInfo.SidecarCandidates(weightsPath).FirstOrDefault(File.Exists) is { } other
+                        ? $"(the {Path.GetFileName(other)} beside them names no model: a sidecar holds a configuration, or \"model\" with one)"
+                        : $"(or put a sidecar {Path.ChangeExtension(Path.GetFileName(weightsPath), ".json")} next to them)"));
             bool fusedFile = HasFusedKeys(dict.Keys);
             if (fusedFile && config.BlockType != BlockType.RepVggSse)
                 throw new InvalidDataException($"{weightsPath}: fused weights, but {config.Name} is a {config.BlockType} network");

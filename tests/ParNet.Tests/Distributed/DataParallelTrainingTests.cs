@@ -27,6 +27,8 @@ public class DataParallelTrainingTests
         Assert.Contains("global batch 64", two.Out);
         var one = MpiJob.Alone([.. run, "--batch-size", "64", "--out", dir.File("one")]);
         Assert.True(one.Code == 0, one.Err);
+        Assert.Contains(" 640 train / ", two.Out);   // the run's images, not rank 0's shard of 320
+        Assert.Contains(" 640 train / ", one.Out);
 
         var a = StateDict.Read(Path.Combine(dir.File("two"), "checkpoints", "last", Checkpoint.WeightsFile));
         var b = StateDict.Read(Path.Combine(dir.File("one"), "checkpoints", "last", Checkpoint.WeightsFile));

@@ -52,6 +52,15 @@ public class OnnxEvalCliTests
         Assert.True(Math.Abs(i8.Loss - t.Loss) < 0.05 * t.Loss, $"int8 loss {i8.Loss}, float32 {t.Loss}");
         Assert.True(File.Exists(Path.Combine(folder.File("e2"), "confusion.csv")));
 
+        // ten-crop views keep the exported input size: the same scores as the torch model's ten-crop
+        var torchTenCrop = Run("eval", "--weights", folder.File("fm.safetensors"), "--config", folder.File("fm-config.json"), "--ten-crop", "--subset", "5", "--out", folder.File("e4"));
+        var onnxTenCrop = Run("eval", "--weights", folder.File("fm.onnx"), "--ten-crop", "--subset", "5", "--out", folder.File("e5"));
+        Assert.True(torchTenCrop.Code == 0 && onnxTenCrop.Code == 0, torchTenCrop.Err + onnxTenCrop.Err);
+        var (tt, ot) = (Scores(torchTenCrop.Out), Scores(onnxTenCrop.Out));
+        Assert.Equal(tt.Top1, ot.Top1);
+        Assert.Equal(tt.Loss, ot.Loss, 3);
+        Assert.Contains("x32x32, ten-crop;", onnxTenCrop.Out);
+
         var refused = Run("eval", "--weights", folder.File("fm.onnx"), "--fused");
         Assert.Equal(CommandRunner.UsageExitCode, refused.Code);
         Assert.Contains("evaluated as exported", refused.Err);

@@ -1,0 +1,54 @@
+using System.Diagnostics;
+using ParNet.Cli;
+using ParNet.Tests.Data;
+
+namespace ParNet.Tests.Cli;
+
+/// <summary>What the CLI prints for a user to act on: commands that paste as given, and errors that say what is wrong.</summary>
+public class UserMessageTests
+{
+    [Theory]
+    [InlineData("/tmp/runs/fm-1")]
+    [InlineData("/tmp/my run")]
+    [InlineData("it's $HOME; `x` \"y\" *")]
+    [InlineData("")]
+    public void A_quoted_word_reaches_a_shell_command_as_one_argument_unchanged(string word)
+    {
+        var bash = new ProcessStartInfo("bash", ["-c", $"printf '%s\\n' {ShellWords.Quote(word)} end"]) { RedirectStandardOutput = true };
+        using var process = Process.Start(bash)!;
+        string output = process.StandardOutput.ReadToEnd();
+        process.WaitForExit();
+        Assert.Equal($"{word}\nend\n", output);
+    }
+
+    [Fact]
+    public void Plain_words_stay_unquoted()
+    {
+        Assert.Equal("parnet bench --out runs/b --only fused,onnx-int8 --repeats=5", "parnet bench " + ShellWords.Join(["--out", "runs/b", "--only", "fused,onnx-int8", "--repeats=5"]));
+    }
+
+    [Fact]
+    public void Predict_on_a_folder_says_it_is_a_folder_and_goes_on_with_the_other_images()
+    {
+        using var dir = new TempDirectory();
+        string config = dir.File("tiny.json"), image = dir.File("x.png"), folder = dir.File("photos");
+        Directory.CreateDirectory(folder);
+        File.WriteAllText(config, ParNet.Tests.Models.OfficialParityTests.TinyConfig.ToJson());
+        File.WriteAllBytes(image, TempDirectory.EncodeImage(40, 40, (x, y) => ((byte)(x * 6), (byte)(y * 6), 90), SkiaSharp.SKEncodedImageFormat.Png));
+        var result = CliRunner.Run("predict", "--weights", Fixtures.Path("parnet_official_tiny_silu.safetensors"), "--config", config, "--dataset", "imagenet", folder, image);
+        Assert.Equal(1, result.Code);   // one input failed
+        Assert.Contains($"parnet predict: {folder}: a folder, not an image", result.Err);
+        Assert.Contains(image + "\n  1. ", result.Out.ReplaceLineEndings("\n"));
+    }
+
+    [Fact]
+    public void Weights_without_a_configuration_beside_a_json_that_is_none_say_so()
+    {
+        using var dir = new TempDirectory();
+        string weights = dir.File("w.safetensors");
+        File.Copy(Fixtures.Path("parnet_official_tiny_silu.safetensors"), weights);
+        File.WriteAllText(dir.File("w.json"), """{ "planes": [16, 32, 64], "num_blocks": [4, 5, 5] }""");   // the authors' facts file
+        CliRunner.AssertUserError(CliRunner.Run("convert", "--weights", weights, "--out", dir.File("c.safetensors")),
+            "the w.json beside them names no model");
+    }
+}
