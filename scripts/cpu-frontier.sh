@@ -19,13 +19,16 @@
 #
 #   bash scripts/cpu-frontier.sh --pytorch-code DIR [--out results/frontier/NAME]
 set -euo pipefail
+caller=$PWD   # the folders given are the caller's, relative or not; the script runs from the repository root
+from_caller() { case "$1" in /*) echo "$1" ;; *) echo "$caller/$1" ;; esac; }
 cd "$(dirname "$0")/.."
 code=""; out="results/frontier/$(date -u +%Y-%m-%d-%H%M)"
 while [ $# -gt 0 ]; do
   case "$1" in
-    --pytorch-code) code=$2; shift 2 ;;
-    --out) out=$2; shift 2 ;;
-    *) echo "cpu-frontier: unknown option $1" >&2; exit 2 ;;
+    --pytorch-code) code=$(from_caller "${2:?cpu-frontier: --pytorch-code needs a folder}"); shift 2 ;;
+    --out) out=$(from_caller "${2:?cpu-frontier: --out needs a folder}"); shift 2 ;;
+    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "cpu-frontier: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
 [ -n "$code" ] || { echo "cpu-frontier: --pytorch-code DIR (a checkout of github.com/imankgoyal/NonDeepNetworks) is required" >&2; exit 2; }

@@ -9,6 +9,12 @@
 # and reports top-1 on the 5,000 test images of classes 5-9. Measured: RESULTS.md. About 20 minutes on 2 cores.
 #   bash scripts/finetune-demo.sh            # PRETRAIN_EPOCHS=5 SEEDS="0 1 2" OUT=runs/finetune-demo
 set -euo pipefail
+case "${1:-}" in
+  "") ;;
+  -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  *) echo "finetune-demo: no arguments (settings are PRETRAIN_EPOCHS, SEEDS and OUT in the environment; see --help)" >&2; exit 2 ;;
+esac
+case "${OUT:-}" in ""|/*) ;; *) OUT="$PWD/$OUT" ;; esac   # the caller's folder; the script runs from the repository root
 cd "$(dirname "$0")/.."
 PRETRAIN_EPOCHS=${PRETRAIN_EPOCHS:-5}
 SEEDS=${SEEDS:-"0 1 2"}

@@ -24,7 +24,10 @@ nvidia-smi -L
 gpus=$(nvidia-smi -L | wc -l)
 missing=()
 for lib in libcuda.so.1 libcudart.so.13 libcublas.so.13 libcublasLt.so.13 libcurand.so.10 libcudnn.so.9; do
-  ldconfig -p | grep -q "$lib" || missing+=("$lib")
+  # the system's cache, or a folder of LD_LIBRARY_PATH (pip's nvidia-* wheels of a Python CUDA image live there)
+  found=$(ldconfig -p | grep -c "$lib" || true)
+  for dir in $(printf %s "${LD_LIBRARY_PATH:-}" | tr : " "); do [ -e "$dir/$lib" ] && found=1; done
+  [ "$found" -gt 0 ] || missing+=("$lib")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "gpu-bench: ONNX Runtime's CUDA build needs ${missing[*]} on the loader path (CUDA 13, cuDNN 9); install them or add their folder to LD_LIBRARY_PATH" >&2

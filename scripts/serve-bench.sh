@@ -8,8 +8,9 @@
 # Bounded: each cell runs SECONDS_PER_CELL (default 8) with one wrk thread; the client shares the machine's cores.
 # Needs wrk and curl (apt-get install wrk curl).
 set -euo pipefail
-cd "$(dirname "$0")/.."
 fm_weights=${1:?usage: scripts/serve-bench.sh FASHION_WEIGHTS [SECONDS_PER_CELL]}
+case "$fm_weights" in /*) ;; *) fm_weights="$PWD/$fm_weights" ;; esac   # the caller's path; the script runs from the repository root
+cd "$(dirname "$0")/.."
 seconds=${2:-8}
 command -v wrk >/dev/null || { echo "wrk is not installed: apt-get install wrk" >&2; exit 2; }
 parnet=(dotnet src/ParNet.Cli/bin/Release/net10.0/parnet.dll)

@@ -42,7 +42,11 @@ public static class PredictorLoading
             catch (NotSupportedException e) { throw new UsageException($"--engine onnxruntime-cuda: {e.Message}"); }
             onnx = (onnx ?? new()) with { CudaDevice = 0 };
         }
-        if (weights is not null && IsOnnx(weights)) return ImagePredictor.FromOnnx(weights, config, onnx);
+        if (weights is not null && IsOnnx(weights))
+        {
+            if (ema) throw new UsageException("--ema picks a training checkpoint's EMA weights; an .onnx file holds one set");
+            return ImagePredictor.FromOnnx(weights, config, onnx);
+        }
         var (model, info) = weights is not null ? Loaded(weights, config, fuse, ema) : RandomlyInitialized(config, fuse);
         if (engine == "torch") return ImagePredictor.ForTorch(model, info);
         using (model)

@@ -94,8 +94,16 @@ public sealed class ServeCommand : CliCommand
             _ = Task.Run(async () =>
             {
                 while (!server.Ready && server.WarmupError is null) await Task.Delay(20);
-                stdout.WriteLine(server.Ready ? "parnet serve: ready" : $"parnet serve: warm-up failed: {server.WarmupError}");
-                stdout.Flush();
+                if (server.Ready)
+                {
+                    stdout.WriteLine("parnet serve: ready");
+                    stdout.Flush();
+                    return;
+                }
+                // a model that cannot answer the warm-up image cannot answer a request: stop, rather than 503 for ever
+                stderr.WriteLine($"parnet serve: warm-up failed: {server.WarmupError}; stopping");
+                stderr.Flush();
+                await server.StopAsync();
             });
             server.WaitForShutdownAsync().GetAwaiter().GetResult();
         }
@@ -103,6 +111,7 @@ public sealed class ServeCommand : CliCommand
         {
             server.DisposeAsync().AsTask().GetAwaiter().GetResult();
         }
+        if (server.WarmupError is not null) return 1;
         stdout.WriteLine("parnet serve: stopped (requests in flight were answered)");
         return 0;
     }

@@ -14,7 +14,7 @@ namespace ParNet.Cli;
 /// <summary>`parnet train`: a recipe preset, every value overridable; checkpoints, logs and plots in a run folder.</summary>
 public sealed class TrainCommand : CliCommand
 {
-    readonly Option<string?> _recipe = CliOption.Text("--recipe", "fashion-mnist (default: the main job's), cifar, imagenet, imagenet-long", "NAME");
+    readonly Option<string?> _recipe = CliOption.Text("--recipe", "one of " + string.Join(", ", Recipes.Names) + " (default fashion-mnist: the main job's)", "NAME");
     readonly TrainModelOptions _model = new();
     readonly Option<string?> _dataset = CliOption.Text("--dataset", "fashion-mnist | cifar10 | cifar100 | folder (DIR/train, DIR/val) (default: the recipe's)", "NAME");
     readonly Option<string?> _data = CliOption.Text("--data", "where the data set is (default for fashion-mnist: data/fashion-mnist, then " +

@@ -61,6 +61,12 @@ public sealed class ImagePredictor : IDisposable
     public static ImagePredictor FromOnnx(string path, ModelConfig? config, OnnxRuntimeOptions? options = null)
     {
         var engine = new OnnxRuntimeEngine(path, options);
+        if (config is not null && engine.Info.Model is { } stored && config.ToJson() != stored.ToJson())
+        {
+            engine.Dispose();   // a configuration beside an exported graph can only disagree with it
+            throw new InvalidDataException($"{path}: exported from {stored.Name}, and its graph is that model; a model configuration " +
+                                           $"({config.Name}) is only for an .onnx file without one in its metadata");
+        }
         var model = config ?? engine.Info.Model;
         if (model is null)
         {

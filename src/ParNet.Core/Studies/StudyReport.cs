@@ -72,7 +72,7 @@ public static class StudyReport
           .Append(inv, $", scored on {(s.TestSubsetPerClass is int t ? $"{t * 10:N0}" : "all 10,000")} test images; {s.Seeds} seeds")
           .Append(s.StopAfterSteps is long steps ? $"; STOPPED AFTER {steps} STEPS PER CELL (a plumbing run, not a result)" : "")
           .Append(latencyTogether
-              ? ". Latency: batch 1, the network as it infers (a ParNet fused), every cell timed in one process after training, in turn (median of 5 rounds of the median of 20; an ensemble: the sum of its members'). GFLOPs: one image at the cell's side.\n\n"
+              ? ". Latency: batch 1, the network as it infers (a ParNet fused), every cell timed in one process after training, in turn (median of 5 rounds of the median of 20; an ensemble: the sum of its members'; the CSV's fused_latency_ms is each run's own median of 20 right after its training, not this). GFLOPs: one image at the cell's side.\n\n"
               : ". Latency: batch 1, the network as it infers (a ParNet fused), median of 20 right after each seed's training (an ensemble: the sum of its members'). GFLOPs: one image at the cell's side.\n\n");
         // the study's time, less the evaluations and the latency timing: what its budget is about
         sb.Append(inv, $"Training: {runs.Sum(r => r.TrainSeconds) / 60:F1} min over the {runs.Count} runs (the sum of the train_seconds column; longer on a machine running other work beside it).\n\n");

@@ -143,7 +143,9 @@ public sealed class Trainer : IDisposable
     {
         _clock.StartRun(_state.WallSeconds);
         int epochs = _r.Epochs;
-        if (_state.Epoch > 0 || _state.BatchInEpoch > 0)
+        if (_state.Epoch >= epochs)
+            Report(new MessageEvent($"the run has already trained its {epochs} epochs: nothing to do (resume with --epochs N, more than {epochs}, to train further)"));
+        else if (_state.Epoch > 0 || _state.BatchInEpoch > 0)
             Report(new MessageEvent($"resuming at epoch {_state.Epoch + 1}, batch {_state.BatchInEpoch}, step {_state.GlobalStep}"));
         while (_state.Epoch < epochs)
         {

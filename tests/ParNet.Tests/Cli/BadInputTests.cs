@@ -61,6 +61,17 @@ public class BadInputTests
         var widened = CliRunner.Run("train", "--resume", run, "--epochs", "3", "--test-subset", "3");
         Assert.True(widened.Code == 0, widened.Err + widened.Out);
         Assert.Contains("20 train / 30 test images", widened.Out);
+
+        var again = CliRunner.Run("train", "--resume", run);   // finished: says so rather than "resuming at epoch 4"
+        Assert.True(again.Code == 0, again.Err + again.Out);
+        Assert.Contains("the run has already trained its 3 epochs: nothing to do", again.Out);
+        Assert.DoesNotContain("resuming at epoch", again.Out);
+        Assert.Equal(3, Checkpoint.ReadState(Path.Combine(run, "checkpoints", "last")).Epoch);
+
+        File.Delete(Path.Combine(run, RunSettings.FileName));   // without its settings a resume cannot know its subsets
+        var unsure = CliRunner.Run("train", "--resume", run, "--subset", "2", "--test-subset", "1");
+        Assert.True(unsure.Code == 0, unsure.Err + unsure.Out);
+        Assert.Contains("run.json is missing: the run continues on the data, classes and subsets given now", unsure.Err);
     }
 
     [Fact]

@@ -42,6 +42,19 @@ public class UserMessageTests
     }
 
     [Fact]
+    public void An_onnx_file_is_run_as_exported_and_refuses_another_model_or_ema()
+    {
+        using var dir = new TempDirectory();
+        string onnx = dir.File("small.onnx"), image = dir.File("x.png");
+        File.WriteAllBytes(image, TempDirectory.EncodeImage(32, 32, (x, y) => ((byte)(x * 8), (byte)(y * 8), 60), SkiaSharp.SKEncodedImageFormat.Png));
+        Assert.Equal(0, CliRunner.Run("export", "--model", "parnet_cifar_small", "--out", onnx).Code);
+        Assert.Equal(0, CliRunner.Run("predict", "--weights", onnx, image).Code);
+        CliRunner.AssertUserError(CliRunner.Run("predict", "--weights", onnx, "--model", "parnet_s", image),
+            "exported from parnet_cifar_small, and its graph is that model");
+        CliRunner.AssertUserError(CliRunner.Run("predict", "--weights", onnx, "--ema", image), "an .onnx file holds one set");
+    }
+
+    [Fact]
     public void Weights_without_a_configuration_beside_a_json_that_is_none_say_so()
     {
         using var dir = new TempDirectory();
