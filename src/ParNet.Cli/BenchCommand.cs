@@ -71,7 +71,7 @@ public sealed class BenchCommand : CliCommand
     {
         string? weights = parse.GetValue(_weights);
         var config = _model.ReadOptional(parse)
-                     ?? (weights is null ? null : ClassifierLoader.StoredConfig(weights, WeightsLoading.Pick(parse.GetValue(_ema))))   // as every --weights command
+                     ?? (weights is null ? null : ClassifierLoader.Stored(weights, WeightsLoading.Pick(parse.GetValue(_ema))).Model)   // as every --weights command
                      ?? _model.Read(parse, defaultModel: "parnet_s");   // the paper's headline model
         int size = parse.GetValue(_imageSize) ?? config.DefaultImageSize;
         int batch = parse.GetValue(_batch) ?? 8;

@@ -57,6 +57,7 @@ public sealed class EvalCommand : CliCommand
         Recipe recipe;
         ModelConfig config;
         string? weightsPath = weights;
+        bool onnxFile = weights?.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase) == true;   // a --run's weights are safetensors
         if (run is not null)
         {
             if (parse.Given(_recipe) || _model.Given(parse))
@@ -77,13 +78,15 @@ public sealed class EvalCommand : CliCommand
             string recipeName = parse.GetValue(_recipe) ?? "fashion-mnist";
             recipe = UsageException.Wrap(() => Recipes.Get(recipeName));
             // the model and data set stored with the weights (a run's checkpoint, a converted or fused file), unless given here
-            bool onnxFile = weights!.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase);
-            var stored = onnxFile || _model.Given(parse) ? null : ClassifierLoader.StoredConfig(weights, WeightsLoading.Pick(emaFlag == true));
-            storedDataset = onnxFile ? null : DeploymentInfo.ForWeights(weights).Dataset;
-            config = _model.Build(parse, recipe, parse.GetValue(_dataset) ?? storedDataset ?? recipe.Dataset, data, givenClasses?.Length, stored);
+            // (with --model/--config given, the weights' own record only: no second read of a checkpoint for its YAML)
+            var stored = onnxFile ? null
+                : _model.Given(parse) ? DeploymentInfo.ForWeights(weights!) with { Model = null }
+                : ClassifierLoader.Stored(weights!, WeightsLoading.Pick(emaFlag == true));
+            storedDataset = stored?.Dataset;
+            config = _model.Build(parse, recipe, parse.GetValue(_dataset) ?? storedDataset ?? recipe.Dataset, data, givenClasses?.Length, stored?.Model);
         }
         // an exported .onnx (float32 or int8) runs in ONNX Runtime; its metadata names the model and the data set
-        using var onnx = weightsPath!.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase) ? OnnxEvaluation(weightsPath, parse) : null;
+        using var onnx = onnxFile ? OnnxEvaluation(weightsPath!, parse) : null;
         if (onnx?.Engine.Info.Model is { } exported) config = exported;
         string dataset = parse.GetValue(_dataset) ?? saved?.Dataset ?? storedDataset ?? onnx?.Engine.Info.Dataset ?? recipe.Dataset;
         string split = parse.GetValue(_split) ?? "test";

@@ -110,7 +110,7 @@ public sealed class TrainCommand : CliCommand
         {
             // fine-tuning: the pretrained network, as stored with its weights unless --model/--config says, with a new classifier
             var stored = pretrained is not null && !_model.Given(parse)
-                ? UsageException.Wrap(() => ClassifierLoader.StoredConfig(pretrained, WeightsLoading.Pick(pretrainedEma)), "--pretrained")
+                ? UsageException.Wrap(() => ClassifierLoader.Stored(pretrained, WeightsLoading.Pick(pretrainedEma)).Model, "--pretrained")
                 : null;
             model = _model.Build(parse, recipe, dataset, data, classes?.Length, stored, newClassifier: pretrained is not null);
         }

@@ -28,7 +28,7 @@ public sealed class TrainModelOptions
 
     /// <param name="classCount">the classes the run trains on (--classes), when not all of the data set's</param>
     /// <param name="stored">the configuration stored with the weights the model starts from or is evaluated with
-    /// (<see cref="ParNet.Export.ClassifierLoader.StoredConfig"/>): the model when --model/--config are not given</param>
+    /// (<see cref="ParNet.Export.ClassifierLoader.Stored"/>): the model when --model/--config are not given</param>
     /// <param name="newClassifier">fine-tuning: the classifier is new, for the data's classes, whatever the configuration says</param>
     public ModelConfig Build(ParseResult parse, Recipe recipe, string dataset, string? data, int? classCount = null,
                              ModelConfig? stored = null, bool newClassifier = false)

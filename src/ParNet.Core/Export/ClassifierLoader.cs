@@ -74,17 +74,19 @@ public static class ClassifierLoader
     }
 
     /// <summary>
-    /// The model configuration stored with a weights file (sidecar, metadata, the run's checkpoint state, or the authors'
-    /// YAML file a timm checkpoint names beside it); null when there is none. What <see cref="LoadWeights"/> takes when it is
-    /// given no configuration, for the commands that need the configuration before they load (bench, train --pretrained).
+    /// What is stored with a weights file (<see cref="DeploymentInfo.ForWeights"/>), its model configuration completed by
+    /// the authors' YAML file a timm checkpoint names beside it when nothing else names one (Model null: none found). What
+    /// <see cref="LoadWeights"/> takes when it is given no configuration, for the commands that need it before they load
+    /// (bench, eval, train --pretrained).
     /// </summary>
-    public static ModelConfig? StoredConfig(string weightsPath, CheckpointWeights pick = CheckpointWeights.Model)
+    public static DeploymentInfo Stored(string weightsPath, CheckpointWeights pick = CheckpointWeights.Model)
     {
         if (!File.Exists(weightsPath)) throw new FileNotFoundException($"weights file not found: {weightsPath}", weightsPath);
-        if (DeploymentInfo.ForWeights(weightsPath).Model is { } stored) return stored;
-        var dict = StateDict.Read(weightsPath, "weights", pick, out var args);
+        var info = DeploymentInfo.ForWeights(weightsPath);
+        if (info.Model is not null) return info;
+        var dict = StateDict.Read(weightsPath, "weights", pick, out var args);   // for its args.model_cfg only
         foreach (var t in dict.Values) t.Dispose();
-        return AuthorsConfigNamedBy(args, weightsPath);
+        return info with { Model = AuthorsConfigNamedBy(args, weightsPath) };
     }
 
     /// <summary>

@@ -1,3 +1,4 @@
+using ParNet.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -18,11 +19,11 @@ public static class FusionMath
     }
 
     /// <summary>As above with eps as a Scalar the caller keeps alive: a forward pass computes it with no temporary Scalar
-    /// (<see cref="ParNet.Runtime.PersistentScalars"/>; <see cref="FusedStreamBlock"/>).</summary>
-    public static (Tensor Scale, Tensor Shift) BatchNormAffine(Tensor runningMean, Tensor runningVar, Tensor gamma, Tensor beta, TorchSharp.Scalar eps)
+    /// (<see cref="PersistentScalars"/>; <see cref="FusedStreamBlock"/>).</summary>
+    public static (Tensor Scale, Tensor Shift) BatchNormAffine(Tensor runningMean, Tensor runningVar, Tensor gamma, Tensor beta, Scalar eps)
     {
-        var scale = gamma.div(runningVar.add(eps, ParNet.Runtime.PersistentScalars.One).sqrt_());
-        return (scale, runningMean.mul(scale).neg_().add_(beta, ParNet.Runtime.PersistentScalars.One));   // beta - mean * scale, exactly
+        var scale = gamma.div(runningVar.add(eps, PersistentScalars.One).sqrt_());
+        return (scale, runningMean.mul(scale).neg_().add_(beta, PersistentScalars.One));   // beta - mean * scale, exactly
     }
 
     /// <summary>BN(conv(x)) = conv'(x) + b': w' = w * scale, b' = shift (<see cref="BatchNormAffine(Tensor, Tensor, Tensor, Tensor, double)"/>).</summary>
