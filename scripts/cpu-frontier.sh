@@ -3,7 +3,7 @@
 # AVX-512/BF16/VNNI and Zen 3 with AVX2 only; every target must hold on both), each as a ratio inside one run against
 # the peer it names, then one table of every ratio against its target:
 #   1. inference, ParNet-S at 224, batch 1, `parnet bench` (3 runs): our fastest float32 engine (per run, the fastest of
-#      ONNX Runtime and TorchSharp fused, NCHW or channels_last) at most 0.7x the authors' fused code on PyTorch 1.13; int8 at most 20 ms where the CPU has VNNI, else at least 1.5x
+#      ONNX Runtime and TorchSharp fused: NCHW, channels_last, or channels_last with Winograd convs) at most 0.7x the authors' fused code on PyTorch 1.13; int8 at most 20 ms where the CPU has VNNI, else at least 1.5x
 #      faster than float32 ONNX Runtime; TorchSharp fused / unfused (row ratios); every row, the authors' too, in one
 #      set of interleaved rounds;
 #   2. TorchSharp fused / unfused at least 1.3x, interleaved rounds (`bench/ParNet.Bench -- fusion`, 2 runs);
@@ -45,7 +45,7 @@ step() { echo "cpu-frontier: $1 ($(date -u +%H:%M:%S) UTC, load $(cut -d' ' -f1-
 
 for r in 1 2 3; do
   step "inference, parnet bench run $r of 3"
-  $parnet bench --repeats 20 --only unfused,fused,fused-channels-last,onnx-sequential,onnx-int8,pytorch-unfused,pytorch-fused \
+  $parnet bench --repeats 20 --only unfused,fused,fused-channels-last,fused-winograd,onnx-sequential,onnx-int8,pytorch-unfused,pytorch-fused \
     --pytorch-code "$code" --pytorch-fixture tests/fixtures/parnet_official_tiny_silu.safetensors --out "$out/bench-$r" > "$out/bench-$r.log" 2>&1
 done
 for r in 1 2; do
@@ -69,7 +69,8 @@ def per_round(path, pattern):
 def rounds(path):
     return [float(v) for v in re.findall(r"ours / PyTorch this round: ([0-9.]+)x", read(path))] or [float("nan")]
 # our float32 engines for the fused network; the fastest of each run is the one the target speaks of
-float32 = {"onnx-sequential": "ONNX Runtime", "fused": "TorchSharp", "fused-channels-last": "TorchSharp channels_last"}
+float32 = {"onnx-sequential": "ONNX Runtime", "fused": "TorchSharp", "fused-channels-last": "TorchSharp channels_last",
+           "fused-winograd": "TorchSharp Winograd"}
 fastest = [min((k for k in float32 if k in m), key=lambda k: m[k]) for m in ms]
 rows = [
     (f"fastest float32 ({', '.join(float32[k] for k in fastest)}) / authors' fused, parnet bench", "<= 0.70x",

@@ -52,6 +52,7 @@ public sealed class PredictCommand : CliCommand
         if (top < 1) throw new UsageException($"--top must be >= 1; got {top}");
 
         using var predictor = PredictorLoading.Open(weights, config, engineName, parse.GetValue(_fused), parse.GetValue(_ema), size);
+        PredictorLoading.WarnIfNoWinograd(predictor, stderr, Name);
         var (preprocessing, names) = PredictorLoading.Preprocessing(predictor, parse.GetValue(_dataset), size);
 
         var results = new List<object>();

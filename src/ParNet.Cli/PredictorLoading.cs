@@ -1,6 +1,7 @@
 using ParNet.Export;
 using ParNet.Inference;
 using ParNet.Models;
+using ParNet.Runtime;
 
 namespace ParNet.Cli;
 
@@ -11,10 +12,11 @@ namespace ParNet.Cli;
 public static class PredictorLoading
 {
     public const string EngineDescription =
-        "torch, onnxruntime (weights are exported in memory first) or onnxruntime-cuda (the same on GPU 0, in a build made with " +
+        "torch, torch-winograd (its 3x3 stride-1 convs as Winograd F(4x4, 3x3): faster where the CPU has AVX2 but no AVX-512), " +
+        "onnxruntime (weights are exported in memory first) or onnxruntime-cuda (the same on GPU 0, in a build made with " +
         "-p:OnnxRuntimeGpu=true) (default: onnxruntime for an .onnx file, else torch)";
 
-    public static readonly string[] Engines = ["torch", "onnxruntime", "onnxruntime-cuda"];
+    public static readonly string[] Engines = ["torch", "torch-winograd", "onnxruntime", "onnxruntime-cuda"];
 
     /// <summary>The engine asked for, or the default for these weights; a UsageException for an unknown or impossible one.</summary>
     public static string Engine(string? weights, string? requested)
@@ -22,8 +24,19 @@ public static class PredictorLoading
         bool onnxFile = weights is not null && IsOnnx(weights);
         string engine = requested ?? (onnxFile ? "onnxruntime" : "torch");
         if (!Engines.Contains(engine)) throw new UsageException($"--engine {engine}: use {string.Join(", ", Engines)}");
-        if (onnxFile && engine == "torch") throw new UsageException("an .onnx file runs with --engine onnxruntime or onnxruntime-cuda");
+        if (onnxFile && engine.StartsWith("torch")) throw new UsageException("an .onnx file runs with --engine onnxruntime or onnxruntime-cuda");
+        if (engine == "torch-winograd" && !WinogradConvolution.IsSupported)
+            throw new UsageException("--engine torch-winograd: its transforms need AVX2 and FMA, which this CPU lacks; use --engine torch");
         return engine;
+    }
+
+    /// <summary>A warning for torch-winograd on a model none of whose convs it computes (widths not multiples of 8): it then
+    /// runs as torch.</summary>
+    public static void WarnIfNoWinograd(ImagePredictor predictor, TextWriter stderr, string command)
+    {
+        if (predictor.Engine == "torch-winograd" && predictor.WinogradConvolutions == 0)
+            stderr.WriteLine($"parnet {command}: warning: --engine torch-winograd: no conv of {predictor.Config.Name} is 3x3, stride 1, with " +
+                             $"channels per group a multiple of {WinogradConvolution.Lanes}; it runs as --engine torch");
     }
 
     static bool IsOnnx(string weights) => weights.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase);
@@ -49,6 +62,7 @@ public static class PredictorLoading
         }
         var (model, info) = weights is not null ? Loaded(weights, config, fuse, ema) : RandomlyInitialized(config, fuse);
         if (engine == "torch") return ImagePredictor.ForTorch(model, info);
+        if (engine == "torch-winograd") return ImagePredictor.ForTorchWinograd(model, info);
         using (model)
         {
             int side = size ?? info.ImageSize ?? model.Config.DefaultImageSize;

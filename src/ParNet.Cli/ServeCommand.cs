@@ -82,6 +82,7 @@ public sealed class ServeCommand : CliCommand
             foreach (var p in predictors) p.Dispose();
             throw;
         }
+        PredictorLoading.WarnIfNoWinograd(predictors[0], stderr, Name);
         var (preprocessing, names) = PredictorLoading.Preprocessing(predictors[0], dataset: null, size: null);
         var model = ServedModel.FromPredictors(predictors, preprocessing, names);
 

@@ -21,7 +21,7 @@ namespace ParNet.Benchmarking;
 public static class InferenceBenchmark
 {
     public static readonly IReadOnlyList<string> VariantKeys =
-        ["unfused", "fused", "fused-channels-last", "fused-parallel", "fused-devices", "fused-bf16", "onnx-sequential", "onnx-parallel", "onnx-streams", "onnx-int8", "onnx-file", "onnx-cuda", "onnx-cuda-streams", .. ResNetRows.Keys,
+        ["unfused", "fused", "fused-channels-last", "fused-winograd", "fused-parallel", "fused-devices", "fused-bf16", "onnx-sequential", "onnx-parallel", "onnx-streams", "onnx-int8", "onnx-file", "onnx-cuda", "onnx-cuda-streams", .. ResNetRows.Keys,
          .. PyTorchReference.Keys];
 
     /// <summary>Rows that need ONNX Runtime's CUDA execution provider (a build with -p:OnnxRuntimeGpu=true): run when asked
@@ -66,6 +66,17 @@ public static class InferenceBenchmark
                     rows.Add(new BenchmarkRow("fused-channels-last", $"{o.Model.Name} fused, channels_last", "TorchSharp", fusedGflop,
                         batch => RowRunners.Torch(batch, o, ScalarType.Float32, x => nhwc.call(x), channelsLast: true),
                         "channels_last weights and input (oneDNN's NHWC kernels)"));
+                }
+                if (Wants("fused-winograd") && !WinogradConvolution.IsSupported)
+                    notes.Add("fused-winograd not run: its transforms need AVX2 and FMA, which this CPU lacks");
+                else if (Wants("fused-winograd"))
+                {
+                    var winograd = owned.Add(ParNetFuser.Fuse(trained));
+                    MemoryFormat.ToChannelsLast(winograd);
+                    var plan = owned.Add(WinogradPlan.For(winograd));
+                    rows.Add(new BenchmarkRow("fused-winograd", $"{o.Model.Name} fused, channels_last, Winograd", "TorchSharp", fusedGflop,
+                        batch => RowRunners.Torch(batch, o, ScalarType.Float32, x => winograd.call(x), channelsLast: true),
+                        $"as fused-channels-last, its {plan.Convolutions} 3x3 stride-1 convs as Winograd F(4x4, 3x3) (fewer multiply-adds than counted)"));
                 }
                 if (Wants("fused-parallel"))
                 {

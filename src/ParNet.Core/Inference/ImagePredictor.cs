@@ -14,13 +14,16 @@ namespace ParNet.Inference;
 public sealed class ImagePredictor : IDisposable
 {
     readonly ImageClassifier? _torch;
+    readonly WinogradPlan? _winograd;
     readonly OnnxRuntimeEngine? _onnx;
 
-    ImagePredictor(ModelConfig config, DeploymentInfo info, ImageClassifier? torch, OnnxRuntimeEngine? onnx, int? fixedSize)
+    ImagePredictor(ModelConfig config, DeploymentInfo info, ImageClassifier? torch, OnnxRuntimeEngine? onnx, int? fixedSize,
+                   WinogradPlan? winograd = null)
     {
         Config = config;
         Info = info;
         _torch = torch;
+        _winograd = winograd;
         _onnx = onnx;
         FixedSize = fixedSize;
     }
@@ -30,8 +33,11 @@ public sealed class ImagePredictor : IDisposable
     public DeploymentInfo Info { get; }
     /// <summary>The side an ONNX graph is fixed to; null for TorchSharp, which takes any valid size.</summary>
     public int? FixedSize { get; }
-    /// <summary>"torch" or "onnxruntime".</summary>
-    public string Engine => _onnx is null ? "torch" : "onnxruntime";
+    /// <summary>"torch", "torch-winograd" or "onnxruntime".</summary>
+    public string Engine => _onnx is not null ? "onnxruntime" : _winograd is not null ? "torch-winograd" : "torch";
+
+    /// <summary>How many of the model's convs run as Winograd (torch-winograd); 0 for the other engines.</summary>
+    public int WinogradConvolutions => _winograd?.Convolutions ?? 0;
 
     /// <summary>TorchSharp runs <paramref name="model"/> (in eval mode); the predictor owns and disposes it. Its weights are
     /// re-laid out channels_last and so is every input: oneDNN then runs its NHWC kernels, with no reorder to and from its
@@ -41,6 +47,16 @@ public sealed class ImagePredictor : IDisposable
     {
         MemoryFormat.ToChannelsLast(model);
         return new(model.Config, info.Completed(), model, null, null);
+    }
+
+    /// <summary>As <see cref="ForTorch"/>, with the model's 3x3 stride-1 convs as Winograd F(4x4, 3x3)
+    /// (<see cref="WinogradPlan"/>): fewer multiply-adds, for CPUs whose convolution kernels are AVX2 (RESULTS.md,
+    /// "Winograd"). PlatformNotSupportedException without AVX2/FMA.</summary>
+    public static ImagePredictor ForTorchWinograd(ImageClassifier model, DeploymentInfo info)
+    {
+        MemoryFormat.ToChannelsLast(model);
+        var plan = WinogradPlan.For(model);
+        return new(model.Config, info.Completed(), model, null, null, plan);
     }
 
     /// <summary>
@@ -117,6 +133,7 @@ public sealed class ImagePredictor : IDisposable
 
     public void Dispose()
     {
+        _winograd?.Dispose();
         _torch?.Dispose();
         _onnx?.Dispose();
     }

@@ -55,6 +55,24 @@ public class UserMessageTests
     }
 
     [Fact]
+    public void Torch_winograd_on_a_model_it_cannot_speed_up_says_so_and_refuses_an_onnx_file()
+    {
+        using var dir = new TempDirectory();
+        string config = dir.File("w12.json"), weights = dir.File("w12.safetensors"), image = dir.File("x.png"), onnx = dir.File("w12.onnx");
+        var narrow = ParNet.Models.ModelRegistry.Get("parnet_cifar_small") with { Planes = [12, 20, 36], FinalWidth = 32, BlocksPerStream = [1, 1, 1] };
+        File.WriteAllText(config, narrow.ToJson());
+        using (var model = ParNet.Models.ModelFactory.Create(narrow)) ParNet.Weights.StateDict.Save(model, weights);
+        File.WriteAllBytes(image, TempDirectory.EncodeImage(32, 32, (x, y) => ((byte)(x * 8), (byte)(y * 8), 60), SkiaSharp.SKEncodedImageFormat.Png));
+
+        var result = CliRunner.Run("predict", "--weights", weights, "--config", config, "--dataset", "cifar10", "--engine", "torch-winograd", image);
+        Assert.True(result.Code == 0, result.Err);
+        Assert.Contains("--engine torch-winograd: no conv of parnet_cifar_small is 3x3, stride 1, with channels per group a multiple of 8; it runs as --engine torch", result.Err);
+
+        Assert.Equal(0, CliRunner.Run("export", "--weights", weights, "--config", config, "--out", onnx).Code);
+        CliRunner.AssertUserError(CliRunner.Run("predict", "--weights", onnx, "--engine", "torch-winograd", image), "an .onnx file runs with --engine onnxruntime");
+    }
+
+    [Fact]
     public void Weights_without_a_configuration_beside_a_json_that_is_none_say_so()
     {
         using var dir = new TempDirectory();

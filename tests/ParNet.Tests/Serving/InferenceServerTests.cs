@@ -33,6 +33,7 @@ public class InferenceServerTests
 
     [Theory]
     [InlineData("torch")]
+    [InlineData("torch-winograd")]
     [InlineData("onnxruntime")]
     public async Task Predict_answers_what_parnet_predict_answers_for_raw_and_multipart_uploads(string engine)
     {

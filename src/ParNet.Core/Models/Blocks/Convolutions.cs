@@ -18,10 +18,12 @@ namespace ParNet.Models.Blocks;
 /// the NHWC 1x1 kernels wrong for such widths AND for some aligned ones (400 channels at every shape tried; 320, 512, 640
 /// and 800 at batch 8, 4x4: 11-17% off), which is why every 1x1 takes the GEMM. Other convs of widths that are multiples
 /// of 16, and every conv on a CPU without AVX-512, take conv.call unchanged.
+/// A conv held by a live <see cref="WinogradPlan"/> runs as Winograd F(4x4, 3x3) at inference on channels_last maps instead.
 /// </summary>
 public static class Convolutions
 {
-    public static Tensor Apply(Conv2d conv, Tensor x) => RouteOf(conv) switch
+    public static Tensor Apply(Conv2d conv, Tensor x) =>
+        WinogradPlan.TryConvolve(conv, x, null, out var y) ? y : RouteOf(conv) switch
     {
         Route.Gemm => Pointwise(conv, x),
         Route.ChannelsLast => conv.call(MemoryFormat.ToChannelsLast(x)),
@@ -30,7 +32,8 @@ public static class Convolutions
 
     /// <summary>As <see cref="Apply(Conv2d, Tensor)"/> with <paramref name="bias"/> ([Cout]) in place of the conv's own: a fused
     /// block adds a per-channel term of a one-image batch to its conv's output this way, in the conv, not in a pass of its own.</summary>
-    public static Tensor Apply(Conv2d conv, Tensor x, Tensor bias) => RouteOf(conv) switch
+    public static Tensor Apply(Conv2d conv, Tensor x, Tensor bias) =>
+        WinogradPlan.TryConvolve(conv, x, bias, out var y) ? y : RouteOf(conv) switch
     {
         Route.Gemm => Pointwise(conv, x, bias),
         Route.ChannelsLast => WithBias(conv, MemoryFormat.ToChannelsLast(x), bias),

@@ -1,0 +1,194 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace ParNet.Runtime;
+
+/// <summary>
+/// A 3x3, stride-1, padding-1 convolution as Winograd F(4x4, 3x3) (Lavin and Gray, "Fast Algorithms for Convolutional
+/// Neural Networks", 2016): each 4x4 block of outputs from a 6x6 block of inputs with 36 multiplies per input and output
+/// channel pair where the direct conv takes 144. Neither ONNX Runtime's CPU kernels nor oneDNN's AVX2 ones have a
+/// Winograd conv (oneDNN's was AVX-512 only and is gone), and libtorch's NNPACK refuses these CPUs (below), so on an
+/// AVX2-only CPU this is how float32 inference takes fewer multiply-adds than the network has (RESULTS.md, "Winograd").
+///
+/// The three steps, on channels_last maps ([N, H, W, C] in memory), per group:
+///  1. input transform V = B^T d B of every 6x6 tile d (tiles 4 apart, zero outside the map): C# SIMD, 8 channels a vector;
+///  2. 36 matrix products M[xi] = V[xi] U[xi], [tiles x C] x [C x K]: libtorch's bmm;
+///  3. output transform Y = A^T M A + bias, the 4x4 outputs of each tile (cut at the map's edge): C# SIMD.
+/// U = G g G^T, the transformed weight [36 x groups, C/groups, K/groups], is computed once per weight
+/// (<see cref="TransformWeight"/>, held by a <see cref="WinogradPlan"/>). Float32 rounding differs from the direct
+/// conv's: relative L2 3e-6 on random data (tests/ParNet.Tests/Runtime/WinogradConvolutionTests.cs).
+/// Inference only: no autograd (the transforms write through raw pointers).
+/// </summary>
+public static unsafe class WinogradConvolution
+{
+    /// <summary>AVX2 and FMA, which the transforms are written in (every x86-64 CPU of the last ten years).</summary>
+    public static bool IsSupported => Avx2.IsSupported && Fma.IsSupported;
+
+    /// <summary>Channels per vector: channel counts per group must be a multiple of this.</summary>
+    public const int Lanes = 8;
+
+    /// <summary>Whether the conv is one this computes: 3x3, stride 1, padding 1, no dilation, channels per group a
+    /// multiple of <see cref="Lanes"/> (every ParNet width of the registry: 96, 128, 160, 200 and their multiples).</summary>
+    public static bool Applies(Conv2d conv) =>
+        conv.kernel_size.All(k => k == 3) && conv.stride.All(s => s == 1) && conv.dilation.All(d => d == 1)
+        && conv.padding is { } p && p.All(q => q == 1)
+        && conv.in_channels / conv.groups % Lanes == 0 && conv.out_channels / conv.groups % Lanes == 0;
+
+    // G (6 x 3), B^T (6 x 6) and A^T (4 x 6) of F(4x4, 3x3); B^T and A^T are written out in the transforms below.
+    static readonly float[] G = [1 / 4f, 0, 0, -1 / 6f, -1 / 6f, -1 / 6f, -1 / 6f, 1 / 6f, -1 / 6f, 1 / 24f, 1 / 12f, 1 / 6f, 1 / 24f, -1 / 12f, 1 / 6f, 0, 0, 1];
+
+    /// <summary>weight [K, C/groups, 3, 3] -> U [36 x groups, C/groups, K/groups], U[xi, g] = (G w_g G^T)[xi] as a C x K
+    /// matrix. Not tracked by a dispose scope: its owner (<see cref="WinogradPlan"/>) disposes it.</summary>
+    public static Tensor TransformWeight(Tensor weight, long groups)
+    {
+        using var scope = NewDisposeScope();
+        long k = weight.size(0), c = weight.size(1), kg = k / groups;
+        var g = tensor(G, [6, 3], weight.dtype);
+        var u = einsum("au,gkcuv,bv->abgck", g, weight.detach().view(groups, kg, c, 3, 3), g);
+        return u.reshape(36 * groups, c, kg).contiguous().DetachFromDisposeScope();
+    }
+
+    /// <summary>x [N, C, H, W] float32 with channels_last strides, u from <see cref="TransformWeight"/>, bias [K] ->
+    /// y [N, K, H, W] with channels_last strides. The intra-op thread count (torch.get_num_threads) is used for the
+    /// transforms as for the products.</summary>
+    public static Tensor Convolve(Tensor x, Tensor u, Tensor bias, long groups)
+    {
+        if (!IsSupported) throw new PlatformNotSupportedException("Winograd convolutions need AVX2 and FMA, which this CPU lacks");
+        using var scope = NewDisposeScope();
+        int n = (int)x.size(0), c = (int)x.size(1), h = (int)x.size(2), w = (int)x.size(3);
+        int k = (int)(u.size(2) * groups), cg = c / (int)groups, kg = k / (int)groups;
+        var shape = new Tiles(n, h, w);
+        var nhwc = x.permute(0, 2, 3, 1).contiguous();   // a view when x is channels_last
+        var v = empty(36 * groups, shape.Count, cg);
+        float* xp = Pointer(nhwc), vp = Pointer(v);
+        ForEachTileRow(shape, (first, last) => InputTransform(xp, vp, shape, c, cg, first, last));
+        var m = bmm(v, u);                                  // [36 x groups, tiles, K/groups]
+        var y = empty(n, h, w, k);
+        var b = bias.contiguous();
+        float* mp = Pointer(m), yp = Pointer(y), bp = Pointer(b);
+        ForEachTileRow(shape, (first, last) => OutputTransform(mp, yp, bp, shape, k, kg, first, last));
+        return y.permute(0, 3, 1, 2).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The 4x4-output tiles over N maps of H x W: rows of tiles, tiles per row, all of them.</summary>
+    readonly record struct Tiles(int N, int H, int W)
+    {
+        public int PerColumn => (H + 3) / 4;
+        public int PerRow => (W + 3) / 4;
+        public int Rows => N * PerColumn;
+        public int Count => Rows * PerRow;
+    }
+
+    /// <summary>Tile rows split into one contiguous range per intra-op thread.</summary>
+    static void ForEachTileRow(Tiles shape, Action<int, int> body)
+    {
+        int parts = Math.Clamp(get_num_threads(), 1, shape.Rows);
+        if (parts == 1) { body(0, shape.Rows); return; }
+        Parallel.For(0, parts, i => body(shape.Rows * i / parts, shape.Rows * (i + 1) / parts));
+    }
+
+    static float* Pointer(Tensor t) => (float*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(t.bytes));   // contiguous, CPU
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<float> Fmadd(Vector256<float> a, float s, Vector256<float> b) => Fma.MultiplyAdd(a, Vector256.Create(s), b);
+
+    /// <summary>V[xi, g, t, c'] = (B^T d B)[xi] for the 6x6 input tile d of tile t, channel g C/groups + c'. Planes xi
+    /// lie tiles x C apart.</summary>
+    static void InputTransform(float* x, float* v, Tiles shape, int c, int cg, int firstRow, int lastRow)
+    {
+        var d = stackalloc Vector256<float>[36];
+        var bd = stackalloc Vector256<float>[36];   // B^T d
+        var e = stackalloc Vector256<float>[6];
+        long plane = (long)shape.Count * c;
+        for (int row = firstRow; row < lastRow; row++)
+        {
+            int image = row / shape.PerColumn, top = 4 * (row % shape.PerColumn) - 1;
+            float* map = x + (long)image * shape.H * shape.W * c;
+            for (int column = 0; column < shape.PerRow; column++)
+            {
+                int t = row * shape.PerRow + column, left = 4 * column - 1;
+                for (int ch = 0; ch < c; ch += Lanes)
+                {
+                    for (int a = 0; a < 6; a++)
+                        for (int b = 0; b < 6; b++)
+                        {
+                            int i = top + a, j = left + b;
+                            d[a * 6 + b] = (uint)i < (uint)shape.H && (uint)j < (uint)shape.W ? Avx.LoadVector256(map + ((long)i * shape.W + j) * c + ch) : Vector256<float>.Zero;
+                        }
+                    for (int b = 0; b < 6; b++)
+                        RowsOfBt(d[b], d[6 + b], d[12 + b], d[18 + b], d[24 + b], d[30 + b], bd + b, 6);
+                    float* o = v + ((long)(ch / cg) * shape.Count + t) * cg + ch % cg;
+                    for (int a = 0; a < 6; a++)
+                    {
+                        var r = bd + a * 6;
+                        RowsOfBt(r[0], r[1], r[2], r[3], r[4], r[5], e, 1);
+                        for (int b = 0; b < 6; b++) Avx.Store(o + (a * 6 + b) * plane, e[b]);
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>out[i * stride] = (B^T z)[i], i = 0..5, for the column z = (z0..z5).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void RowsOfBt(Vector256<float> z0, Vector256<float> z1, Vector256<float> z2, Vector256<float> z3, Vector256<float> z4,
+        Vector256<float> z5, Vector256<float>* o, int stride)
+    {
+        o[0] = Fmadd(z0, 4, Fmadd(z2, -5, z4));
+        o[stride] = Fmadd(z1, -4, Fmadd(z2, -4, z3 + z4));
+        o[2 * stride] = Fmadd(z1, 4, Fmadd(z2, -4, z4 - z3));
+        o[3 * stride] = Fmadd(z1, -2, Fmadd(z3, 2, z4 - z2));
+        o[4 * stride] = Fmadd(z1, 2, Fmadd(z3, -2, z4 - z2));
+        o[5 * stride] = Fmadd(z1, 4, Fmadd(z3, -5, z5));
+    }
+
+    /// <summary>The outputs of tile t, channel g K/groups + k': (A^T M A)[i, j] + bias, for the rows and columns inside the
+    /// map.</summary>
+    static void OutputTransform(float* m, float* y, float* bias, Tiles shape, int k, int kg, int firstRow, int lastRow)
+    {
+        var am = stackalloc Vector256<float>[24];   // A^T m, 4 x 6
+        var e = stackalloc Vector256<float>[4];
+        long plane = (long)shape.Count * k;
+        for (int row = firstRow; row < lastRow; row++)
+        {
+            int image = row / shape.PerColumn, top = 4 * (row % shape.PerColumn);
+            float* map = y + (long)image * shape.H * shape.W * k;
+            int rows = Math.Min(4, shape.H - top);
+            for (int column = 0; column < shape.PerRow; column++)
+            {
+                int t = row * shape.PerRow + column, left = 4 * column, columns = Math.Min(4, shape.W - left);
+                for (int ch = 0; ch < k; ch += Lanes)
+                {
+                    float* p = m + ((long)(ch / kg) * shape.Count + t) * kg + ch % kg;
+                    for (int b = 0; b < 6; b++)
+                        RowsOfAt(Avx.LoadVector256(p + b * plane), Avx.LoadVector256(p + (6 + b) * plane), Avx.LoadVector256(p + (12 + b) * plane),
+                            Avx.LoadVector256(p + (18 + b) * plane), Avx.LoadVector256(p + (24 + b) * plane), Avx.LoadVector256(p + (30 + b) * plane), am + b, 6);
+                    var bv = Avx.LoadVector256(bias + ch);
+                    for (int a = 0; a < rows; a++)
+                    {
+                        var r = am + a * 6;
+                        RowsOfAt(r[0], r[1], r[2], r[3], r[4], r[5], e, 1);
+                        float* o = map + ((long)(top + a) * shape.W + left) * k + ch;
+                        for (int j = 0; j < columns; j++) Avx.Store(o + j * k, e[j] + bv);
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>out[i * stride] = (A^T z)[i], i = 0..3, for the column z = (z0..z5).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void RowsOfAt(Vector256<float> z0, Vector256<float> z1, Vector256<float> z2, Vector256<float> z3, Vector256<float> z4,
+        Vector256<float> z5, Vector256<float>* o, int stride)
+    {
+        Vector256<float> s12 = z1 + z2, d12 = z1 - z2, s34 = z3 + z4, d34 = z3 - z4;
+        o[0] = z0 + s12 + s34;
+        o[stride] = Fmadd(d34, 2, d12);
+        o[2 * stride] = Fmadd(s34, 4, s12);
+        o[3 * stride] = Fmadd(d34, 8, d12) + z5;
+    }
+}

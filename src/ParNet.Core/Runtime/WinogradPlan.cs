@@ -1,0 +1,97 @@
+using System.Runtime.CompilerServices;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace ParNet.Runtime;
+
+/// <summary>
+/// The Winograd weights of a model's 3x3 stride-1 convs (<see cref="WinogradConvolution.Applies"/>), for inference. While
+/// the plan is alive, each of its convs runs as <see cref="WinogradConvolution"/> when it is called without autograd on a
+/// float32 channels_last CPU input (our blocks call every conv through <c>Models.Blocks.Convolutions</c>, which asks
+/// <see cref="TryConvolve"/>); anything else (training, an NCHW input, bfloat16) takes the direct conv as before.
+/// A plan is a snapshot of the weights, like an ONNX export: weights changed after <see cref="For"/> are not seen; dispose
+/// the plan and make a new one. The model is not changed and needs no mode.
+/// <code>
+/// using var plan = WinogradPlan.For(fused);          // fused: ParNetFuser.Fuse(trained), eval mode
+/// MemoryFormat.ToChannelsLast(fused);
+/// using var mode = inference_mode();
+/// var logits = fused.call(MemoryFormat.ToChannelsLast(images));
+/// </code>
+/// </summary>
+public sealed class WinogradPlan : IDisposable
+{
+    sealed record Entry(Tensor Weight, Tensor Bias, long Groups);
+
+    static readonly ConditionalWeakTable<Conv2d, Entry> Planned = new();
+    static int _livePlans;   // with none, a conv's call skips the table
+
+    readonly List<(Conv2d Conv, Entry Entry)> _entries = [];
+    bool _disposed;
+
+    WinogradPlan() { }
+
+    /// <summary>Transforms the weights of every conv of <paramref name="model"/> that Winograd computes. Throws where the CPU
+    /// has no AVX2/FMA, or where a conv of the model is already in a live plan.</summary>
+    public static WinogradPlan For(nn.Module model)
+    {
+        if (!WinogradConvolution.IsSupported)
+            throw new PlatformNotSupportedException("Winograd convolutions need AVX2 and FMA, which this CPU lacks; run the direct convolutions (no plan)");
+        var plan = new WinogradPlan();
+        try
+        {
+            using var noGrad = no_grad();
+            foreach (var conv in model.modules().Prepend(model).OfType<Conv2d>().Where(WinogradConvolution.Applies))
+            {
+                var bias = conv.bias is { } b ? b.detach().clone() : zeros(conv.out_channels);
+                var entry = new Entry(WinogradConvolution.TransformWeight(conv.weight!, conv.groups), bias.DetachFromDisposeScope(), conv.groups);
+                if (!Planned.TryAdd(conv, entry))
+                {
+                    entry.Weight.Dispose(); entry.Bias.Dispose();
+                    throw new InvalidOperationException("a conv of this model is already in a live Winograd plan; dispose that plan first");
+                }
+                plan._entries.Add((conv, entry));
+            }
+        }
+        catch
+        {
+            plan.Release();
+            throw;
+        }
+        Interlocked.Increment(ref _livePlans);
+        return plan;
+    }
+
+    /// <summary>How many convs the plan computes as Winograd.</summary>
+    public int Convolutions => _entries.Count;
+
+    /// <summary>The conv of a live plan on a float32 channels_last CPU input without autograd: its Winograd output, with
+    /// <paramref name="bias"/> in place of the conv's own when given. Otherwise false, and the caller runs the conv.</summary>
+    public static bool TryConvolve(Conv2d conv, Tensor x, Tensor? bias, out Tensor y)
+    {
+        y = null!;
+        if (Volatile.Read(ref _livePlans) == 0 || is_grad_enabled() || !Planned.TryGetValue(conv, out var entry)) return false;
+        if (x.dtype != ScalarType.Float32 || x.device_type != DeviceType.CPU || !MemoryFormat.IsChannelsLast(x)) return false;
+        y = WinogradConvolution.Convolve(x, entry.Weight, bias ?? entry.Bias, entry.Groups);
+        return true;
+    }
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        Release();
+        Interlocked.Decrement(ref _livePlans);
+    }
+
+    void Release()
+    {
+        _disposed = true;
+        foreach (var (conv, entry) in _entries)
+        {
+            Planned.Remove(conv);
+            entry.Weight.Dispose();
+            entry.Bias.Dispose();
+        }
+        _entries.Clear();
+    }
+}

@@ -1,0 +1,115 @@
+using ParNet.Fusion;
+using ParNet.Runtime;
+using ParNet.Tests.Fusion;
+using ParNet.Tests.Models;
+using ParNet.Models.Blocks;
+using TorchSharp.PyBridge;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace ParNet.Tests.Runtime;
+
+/// <summary>
+/// Winograd F(4x4, 3x3) against the direct convolution in float64, and a whole fused model under a
+/// <see cref="WinogradPlan"/> against the authors' fused logits (tests/fixtures). Every machine CI runs on has AVX2 and FMA
+/// (both CPU kinds of environment.md); a CPU without them fails these tests with PlatformNotSupportedException, not a skip.
+/// </summary>
+public class WinogradConvolutionTests
+{
+    /// <summary>Sizes that are not multiples of 4 (cut tiles at the right and bottom edges), batches of several images,
+    /// two groups (ParNet's fusion blocks), and ParNet-S's first stream (96 channels at 56x56).</summary>
+    [Theory]
+    [InlineData(1, 8, 16, 14, 14, 1)]
+    [InlineData(3, 16, 8, 7, 5, 1)]
+    [InlineData(2, 32, 48, 9, 12, 2)]
+    [InlineData(1, 96, 96, 56, 56, 1)]
+    public void Convolution_matches_the_direct_one_in_float64(int n, int c, int k, int h, int w, int groups)
+    {
+        using var scope = NewDisposeScope();
+        manual_seed(11);
+        var x = randn(n, c, h, w);
+        var weight = randn(k, c / groups, 3, 3) / Math.Sqrt(9.0 * c / groups);
+        var bias = randn(k);
+        var reference = nn.functional.conv2d(x.to(float64), weight.to(float64), bias.to(float64), padding: [1, 1], groups: groups).to(float32);
+
+        using var u = WinogradConvolution.TransformWeight(weight, groups);
+        var y = WinogradConvolution.Convolve(MemoryFormat.ToChannelsLast(x), u, bias, groups);
+
+        Assert.Equal(reference.shape, y.shape);
+        Assert.True(MemoryFormat.IsChannelsLast(y));
+        double error = FusionTestSupport.RelativeL2(y, reference);
+        Assert.True(error <= 1e-5, $"relative L2 error {error:E3}");
+    }
+
+    [Fact]
+    public void Fused_tiny_model_under_a_plan_reproduces_the_official_fused_logits()
+    {
+        using var trained = OfficialParityTests.TrainedTinyModel();
+        using var fused = ParNetFuser.Fuse(trained);
+        var io = Safetensors.LoadStateDict(Fixtures.Path("parnet_official_tiny_silu.io.safetensors"));
+        MemoryFormat.ToChannelsLast(fused);
+        using var noGrad = no_grad();
+        var input = MemoryFormat.ToChannelsLast(io["input"]);
+        using var direct = fused.call(input);
+
+        using (var plan = WinogradPlan.For(fused))
+        {
+            // the tiny model's 3x3 stride-1 convs: 4 + 5 + 5 stream blocks (planes 16, 32, 64) and combine's fusion block
+            // (2 x 64 -> 64 in 2 groups); every other conv has stride 2
+            Assert.Equal(15, plan.Convolutions);
+            using var logits = fused.call(input);
+            double error = FusionTestSupport.RelativeL2(logits, io["logits_fused"]);
+            Assert.True(error <= 1e-5, $"relative L2 error {error:E3}");
+            Assert.False(FusionTestSupport.Same(logits, direct));   // Winograd rounds differently: the planned path ran
+        }
+        using var after = fused.call(input);
+        Assert.True(FusionTestSupport.Same(after, direct));         // disposed: the direct convs again
+    }
+
+    [Fact]
+    public void With_autograd_or_an_NCHW_input_a_planned_conv_runs_directly()
+    {
+        using var scope = NewDisposeScope();
+        manual_seed(5);
+        var conv = nn.Conv2d(16, 16, 3, padding: 1);
+        var x = randn(2, 16, 10, 10);
+        var xLast = MemoryFormat.ToChannelsLast(x);
+        Tensor direct, directLast;
+        using (no_grad()) { direct = conv.call(x); directLast = conv.call(xLast); }
+
+        using var plan = WinogradPlan.For(conv);
+        Assert.Equal(1, plan.Convolutions);
+        var withGrad = Convolutions.Apply(conv, xLast);
+        Assert.True(withGrad.requires_grad);                         // autograd: the direct conv, differentiable
+        Assert.True(FusionTestSupport.Same(withGrad.detach(), directLast));
+        using var noGrad = no_grad();
+        Assert.True(FusionTestSupport.Same(Convolutions.Apply(conv, x), direct));   // NCHW input
+        var planned = Convolutions.Apply(conv, xLast);
+        Assert.False(FusionTestSupport.Same(planned, directLast));
+        Assert.True(FusionTestSupport.RelativeL2(planned, directLast) <= 1e-5);
+    }
+
+    [Fact]
+    public void A_second_plan_for_the_same_convs_is_refused_until_the_first_is_disposed()
+    {
+        using var conv = nn.Conv2d(8, 8, 3, padding: 1);
+        var first = WinogradPlan.For(conv);
+        var e = Assert.Throws<InvalidOperationException>(() => WinogradPlan.For(conv));
+        Assert.Contains("already in a live Winograd plan", e.Message);
+        first.Dispose();
+        using var second = WinogradPlan.For(conv);
+        Assert.Equal(1, second.Convolutions);
+    }
+
+    [Fact]
+    public void Only_3x3_stride_1_convs_with_whole_vectors_of_channels_are_planned()
+    {
+        Assert.True(WinogradConvolution.Applies(nn.Conv2d(96, 96, 3, padding: 1)));
+        Assert.True(WinogradConvolution.Applies(nn.Conv2d(32, 16, 3, padding: 1, groups: 2)));
+        Assert.False(WinogradConvolution.Applies(nn.Conv2d(96, 96, 3, stride: 2, padding: 1)));
+        Assert.False(WinogradConvolution.Applies(nn.Conv2d(96, 96, 1)));
+        Assert.False(WinogradConvolution.Applies(nn.Conv2d(92, 92, 3, padding: 1)));     // the released S92 width: 92 = 11.5 vectors
+        Assert.False(WinogradConvolution.Applies(nn.Conv2d(3, 64, 3, padding: 1)));      // an image
+        Assert.False(WinogradConvolution.Applies(nn.Conv2d(16, 16, 3, padding: 1, dilation: 2)));
+    }
+}
