@@ -94,7 +94,7 @@ public sealed class ServeCommand : CliCommand
             stdout.Flush();
             _ = Task.Run(async () =>
             {
-                while (!server.Ready && server.WarmupError is null) await Task.Delay(20);
+                await server.WarmupEnded;
                 if (server.Ready)
                 {
                     stdout.WriteLine("parnet serve: ready");

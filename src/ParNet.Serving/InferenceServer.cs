@@ -45,6 +45,8 @@ public sealed class InferenceServer : IAsyncDisposable
     public bool Ready => _ready;
     /// <summary>Why the warm-up failed; null while it runs or when it succeeded.</summary>
     public string? WarmupError => _warmupError;
+    /// <summary>Completes when the warm-up has ended, either way (<see cref="Ready"/> or <see cref="WarmupError"/>); never faults.</summary>
+    public Task WarmupEnded => _warmup;
     /// <summary>Images accepted and not yet answered.</summary>
     public int InFlight => _batcher.InFlight;
 
