@@ -12,7 +12,7 @@ namespace ParNet.Serving;
 
 /// <summary>
 /// The HTTP surface: POST /v1/predict (one image: a raw body with an image/* content type, or the first file of a
-/// multipart form), POST /v1/predict/batch (the files of a multipart form), GET /healthz, GET /readyz and the web page
+/// multipart form), POST /v1/predict/batch (the files of a multipart form, each answered or refused in its place), GET /healthz, GET /readyz and the web page
 /// at /. Every refusal is JSON {"error": "..."}: 400 undecodable image or malformed multipart body, 413 body or pixel
 /// count over the limit, 415 neither an image nor a multipart form, 503 with Retry-After for a full queue, a timeout or
 /// a model still warming up; 404 and 405 outside these endpoints (<see cref="StatusCodePage"/>).
@@ -31,6 +31,9 @@ static class PredictionEndpoints
         public int Status { get; } = status;
         public string Reason { get; } = reason;
     }
+
+    /// <summary>Refusal reasons (parnet_rejected_total's label) that a batch answers per file.</summary>
+    const string BadImage = "bad_image", TooLarge = "too_large";
 
     /// <summary>Seconds a client is told to wait after a 503: one, several batches' time on a small machine.</summary>
     const string RetryAfterSeconds = "1";
@@ -117,19 +120,29 @@ static class PredictionEndpoints
     {
         var files = await ReadFormFilesAsync(http.Request, context.Options);
         if (files.Count == 0)
-            throw new Refusal(StatusCodes.Status400BadRequest, "bad_image", $"no file in the multipart form: {SendImagesAs}");
+            throw new Refusal(StatusCodes.Status400BadRequest, BadImage, $"no file in the multipart form: {SendImagesAs}");
         if (files.Count > context.Options.MaxImagesPerRequest)
-            throw new Refusal(StatusCodes.Status413PayloadTooLarge, "too_large",
+            throw new Refusal(StatusCodes.Status413PayloadTooLarge, TooLarge,
                 $"{files.Count} images; at most {context.Options.MaxImagesPerRequest} per request");
         int top = Top(http.Request, context);
-        var images = new List<ImageF>(files.Count);
-        foreach (var (bytes, name) in files) images.Add(await DecodeAsync(bytes, name, context, http.RequestAborted));
-        var results = await Task.WhenAll(images.Select(i => SubmitAsync(i, context, http.RequestAborted)));
-        return new
+        var results = await Task.WhenAll(files.Select(f => AnswerFileAsync(f.Bytes, f.Name, top, context, http.RequestAborted)));
+        return new { results, server_ms = Milliseconds(start) };
+    }
+
+    /// <summary>One file of a batch: its classes, or, for an image that cannot be decoded or declares too many pixels, its
+    /// error in its place, so that one bad file does not cost the others their answers (as `parnet predict` goes on past
+    /// a bad file). A full queue, a timeout or a stopping server still refuse the whole request.</summary>
+    static async Task<object> AnswerFileAsync(byte[] bytes, string name, int top, Context context, CancellationToken cancel)
+    {
+        ImageF image;
+        try { image = await DecodeAsync(bytes, name, context, cancel); }
+        catch (Refusal r) when (r.Reason is BadImage or TooLarge)
         {
-            results = results.Select((p, i) => new { file = files[i].Name, top = TopClasses(p, top, context.Model.ClassNames) }),
-            server_ms = Milliseconds(start),
-        };
+            context.Metrics.Rejected(r.Reason);
+            return new { file = name, error = r.Message };
+        }
+        var probabilities = await SubmitAsync(image, context, cancel);
+        return new { file = name, top = TopClasses(probabilities, top, context.Model.ClassNames) };
     }
 
     static int Top(HttpRequest request, Context context)
@@ -161,7 +174,7 @@ static class PredictionEndpoints
         if (IsMultipart(request))
         {
             var files = await ReadFormFilesAsync(request, options);
-            return files.Count > 0 ? files[0] : throw new Refusal(StatusCodes.Status400BadRequest, "bad_image", $"no file in the multipart form: {SendImageAs}");
+            return files.Count > 0 ? files[0] : throw new Refusal(StatusCodes.Status400BadRequest, BadImage, $"no file in the multipart form: {SendImageAs}");
         }
         string? type = request.ContentType;
         if (type is null || !type.StartsWith("image/", StringComparison.OrdinalIgnoreCase))
@@ -169,7 +182,7 @@ static class PredictionEndpoints
         CheckLength(request, options);
         using var body = new MemoryStream();
         await ReadLimitedAsync(request, options, () => request.Body.CopyToAsync(body, request.HttpContext.RequestAborted));
-        if (body.Length == 0) throw new Refusal(StatusCodes.Status400BadRequest, "bad_image", "empty body: no image");
+        if (body.Length == 0) throw new Refusal(StatusCodes.Status400BadRequest, BadImage, "empty body: no image");
         return (body.ToArray(), "the image");
     }
 
@@ -194,7 +207,7 @@ static class PredictionEndpoints
     static void CheckLength(HttpRequest request, ServingOptions options)
     {
         if (request.ContentLength > options.MaxBodyBytes)
-            throw new Refusal(StatusCodes.Status413PayloadTooLarge, "too_large",
+            throw new Refusal(StatusCodes.Status413PayloadTooLarge, TooLarge,
                 $"body of {request.ContentLength} bytes; the limit is {options.MaxBodyBytes}");
     }
 
@@ -214,12 +227,12 @@ static class PredictionEndpoints
         catch (BadHttpRequestException e)   // an IOException: before the catch below
         {
             throw e.StatusCode == StatusCodes.Status413PayloadTooLarge
-                ? new Refusal(e.StatusCode, "too_large", $"request body over the limit ({e.Message})")
+                ? new Refusal(e.StatusCode, TooLarge, $"request body over the limit ({e.Message})")
                 : new Refusal(e.StatusCode, "bad_request", e.Message);
         }
         catch (InvalidDataException e) when (e.Message.Contains(" limit ", StringComparison.Ordinal) && e.Message.Contains("exceeded"))
         {
-            throw new Refusal(StatusCodes.Status413PayloadTooLarge, "too_large",
+            throw new Refusal(StatusCodes.Status413PayloadTooLarge, TooLarge,
                 $"multipart form over a limit: {e.Message} (this server takes at most {options.MaxImagesPerRequest} images per request)");
         }
         catch (InvalidDataException e) { throw MalformedMultipart(e.Message); }
@@ -241,11 +254,11 @@ static class PredictionEndpoints
         try
         {
             if (ImageFolderDataset.DeclaredPixels(bytes) is long pixels && pixels > context.Options.MaxPixels)
-                throw new Refusal(StatusCodes.Status413PayloadTooLarge, "too_large",
+                throw new Refusal(StatusCodes.Status413PayloadTooLarge, TooLarge,
                     $"{name} declares {pixels:N0} pixels, more than the limit of {context.Options.MaxPixels:N0} (a decompression bomb?)");
             return context.Model.Preprocess(bytes, name, context.Options.MaxPixels);
         }
-        catch (InvalidDataException e) { throw new Refusal(StatusCodes.Status400BadRequest, "bad_image", e.Message); }
+        catch (InvalidDataException e) { throw new Refusal(StatusCodes.Status400BadRequest, BadImage, e.Message); }
         finally { context.Decodes.Release(); }
     }
 

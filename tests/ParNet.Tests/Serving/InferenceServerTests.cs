@@ -82,6 +82,32 @@ public class InferenceServerTests
         Assert.True(distinctTops.Count > 1, "every image got the same answer: the test cannot tell the images apart");
     }
 
+    [Fact]
+    public async Task A_bad_file_in_a_batch_gets_its_error_in_its_place_and_the_others_their_classes()
+    {
+        var fake = new FakeClassifier();
+        await using var server = await StartReadyAsync(FakeClassifier.Model(fake), Loopback());
+        using var client = Client(server);
+        fake.ClearHistory();
+
+        var (status, json, _) = await PostAsync(client, "/v1/predict/batch", Form(
+            (Png(28, 1), "good-1.png"), ([1, 2, 3, 4, 5, 6, 7, 8], "broken.png"), (Png(28, 2), "good-2.png"),
+            (DecompressionBombs.Png(60000, 60000), "bomb.png")));
+        Assert.Equal(HttpStatusCode.OK, status);
+        var results = json.GetProperty("results").EnumerateArray().ToList();
+        Assert.Equal(["good-1.png", "broken.png", "good-2.png", "bomb.png"], results.Select(r => r.GetProperty("file").GetString()));
+        Assert.StartsWith("brightness", results[0].GetProperty("top")[0].GetProperty("name").GetString());
+        Assert.StartsWith("brightness", results[2].GetProperty("top")[0].GetProperty("name").GetString());
+        Assert.Contains("not a decodable image", results[1].GetProperty("error").GetString());
+        Assert.Contains("3,600,000,000 pixels", results[3].GetProperty("error").GetString());
+        Assert.False(results[1].TryGetProperty("top", out _));
+        Assert.Equal(2, fake.BatchSizes.Sum());   // only the two good images reached the model
+
+        var samples = PrometheusText.Parse(await client.GetStringAsync("/metrics"));
+        Assert.Equal(1, PrometheusText.Sum(samples, "parnet_rejected_total", ("reason", "bad_image")));
+        Assert.Equal(1, PrometheusText.Sum(samples, "parnet_rejected_total", ("reason", "too_large")));
+    }
+
     public static TheoryData<string, string?, byte[], HttpStatusCode, string> BadRequests() => new()
     {
         { "/v1/predict", "text/plain", "hello"u8.ToArray(), HttpStatusCode.UnsupportedMediaType, "content type text/plain" },
