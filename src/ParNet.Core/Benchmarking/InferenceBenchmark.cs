@@ -12,8 +12,9 @@ using ParNet.Weights;
 namespace ParNet.Benchmarking;
 
 /// <summary>
-/// Batch-1 latency and batch-N throughput of ParNet (unfused, fused, fused + stream-parallel, fused bfloat16, ONNX
-/// Runtime sequential and parallel) and TorchVision's ResNet-18/34/50, with the authors' PyTorch code beside them
+/// Batch-1 latency and batch-N throughput of ParNet (unfused, fused, fused channels_last with and without Winograd convs,
+/// fused + stream-parallel, fused bfloat16, ONNX Runtime sequential and parallel) and TorchVision's ResNet-18/34/50, with
+/// the authors' PyTorch code beside them
 /// (<see cref="PyTorchSession"/>), all in one run of interleaved rounds (<see cref="MeasureInterleaved"/>);
 /// median/min/max per row; GFLOP/s from the LayerGraph's multiply-adds against a 2048^3 float32 matmul measured in the
 /// same run. TorchSharp runs in eval mode under torch.inference_mode() with set_num_threads(Threads).

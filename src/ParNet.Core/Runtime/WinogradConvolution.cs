@@ -31,11 +31,11 @@ public static unsafe class WinogradConvolution
     /// <summary>Channels per vector: channel counts per group must be a multiple of this.</summary>
     public const int Lanes = 8;
 
-    /// <summary>Whether the conv is one this computes: 3x3, stride 1, padding 1, no dilation, channels per group a
+    /// <summary>Whether the conv is one this computes: 3x3, stride 1, zero padding 1, no dilation, channels per group a
     /// multiple of <see cref="Lanes"/> (every ParNet width of the registry: 96, 128, 160, 200 and their multiples).</summary>
     public static bool Applies(Conv2d conv) =>
         conv.kernel_size.All(k => k == 3) && conv.stride.All(s => s == 1) && conv.dilation.All(d => d == 1)
-        && conv.padding is { } p && p.All(q => q == 1)
+        && conv.padding is { } p && p.All(q => q == 1) && conv.padding_mode == TorchSharp.PaddingModes.Zeros
         && conv.in_channels / conv.groups % Lanes == 0 && conv.out_channels / conv.groups % Lanes == 0;
 
     // G (6 x 3), B^T (6 x 6) and A^T (4 x 6) of F(4x4, 3x3); B^T and A^T are written out in the transforms below.
@@ -58,6 +58,8 @@ public static unsafe class WinogradConvolution
     public static Tensor Convolve(Tensor x, Tensor u, Tensor bias, long groups)
     {
         if (!IsSupported) throw new PlatformNotSupportedException("Winograd convolutions need AVX2 and FMA, which this CPU lacks");
+        if (x.dtype != ScalarType.Float32 || x.device_type != TorchSharp.DeviceType.CPU || x.dim() != 4)
+            throw new ArgumentException($"a Winograd conv takes a float32 CPU map [N, C, H, W]; got {x.dtype} on {x.device_type}, {x.dim()} dims");
         using var scope = NewDisposeScope();
         int n = (int)x.size(0), c = (int)x.size(1), h = (int)x.size(2), w = (int)x.size(3);
         int k = (int)(u.size(2) * groups), cg = c / (int)groups, kg = k / (int)groups;

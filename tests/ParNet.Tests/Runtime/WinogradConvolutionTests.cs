@@ -111,5 +111,6 @@ public class WinogradConvolutionTests
         Assert.False(WinogradConvolution.Applies(nn.Conv2d(92, 92, 3, padding: 1)));     // the released S92 width: 92 = 11.5 vectors
         Assert.False(WinogradConvolution.Applies(nn.Conv2d(3, 64, 3, padding: 1)));      // an image
         Assert.False(WinogradConvolution.Applies(nn.Conv2d(16, 16, 3, padding: 1, dilation: 2)));
+        Assert.False(WinogradConvolution.Applies(nn.Conv2d(16, 16, 3, padding: 1, padding_mode: TorchSharp.PaddingModes.Reflect)));
     }
 }
