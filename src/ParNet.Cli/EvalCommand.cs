@@ -4,6 +4,7 @@ using ParNet.Data;
 using ParNet.Export;
 using ParNet.Inference;
 using ParNet.Models;
+using ParNet.Runtime;
 using ParNet.Training;
 using static TorchSharp.torch;
 
@@ -26,6 +27,8 @@ public sealed class EvalCommand : CliCommand
     readonly Option<bool> _flip = CliOption.Switch("--flip", "also score each image's mirror image and average the two (flip test-time augmentation; with --ten-crop: 20 views)");
     readonly Option<int?> _size = CliOption.Int("--size", "evaluate at another input side (Fashion-MNIST content is scaled by N/32) (default: the training side)");
     readonly Option<bool> _fused = CliOption.Switch("--fused", "re-parameterize the trained model first (ParNet fusion) and evaluate that");
+    readonly Option<bool> _winograd = CliOption.Switch("--winograd", "run the 3x3 stride-1 convs as Winograd F(4x4, 3x3) on channels_last maps, " +
+        "as predict and serve --engine torch-winograd do (what that engine scores)");
     readonly Option<int?> _batchSize = CliOption.Int("--batch-size", "images per batch (default 256: no gradients, so larger than training's)");
     readonly Option<int?> _threads = CliOption.Int("--threads", "torch threads (default: all logical cores)");
     readonly Option<int?> _subset = CliOption.Int("--subset", "N images per class (default: all)");
@@ -40,7 +43,7 @@ public sealed class EvalCommand : CliCommand
     {
         command.Add(_run, _checkpoint, _ema, _weights, _recipe);
         _model.AddTo(command);
-        command.Add(_dataset, _data, _split, _tenCrop, _flip, _size, _fused, _batchSize, _threads, _subset, _classes, _out);
+        command.Add(_dataset, _data, _split, _tenCrop, _flip, _size, _fused, _winograd, _batchSize, _threads, _subset, _classes, _out);
     }
 
     protected override int Run(ParseResult parse, TextWriter stdout, TextWriter stderr)
@@ -94,6 +97,9 @@ public sealed class EvalCommand : CliCommand
         bool flip = parse.GetValue(_flip);
         int? size = parse.GetValue(_size);
         bool fused = parse.GetValue(_fused);
+        bool winograd = parse.GetValue(_winograd);
+        if (winograd && onnx is not null) throw new UsageException("--winograd is for weights that TorchSharp runs; an .onnx file runs in ONNX Runtime");
+        if (winograd && !WinogradConvolution.IsSupported) throw new UsageException("--winograd: its transforms need AVX2 and FMA, which this CPU lacks");
         int batchSize = parse.GetValue(_batchSize) ?? 256;
         int threads = parse.GetValue(_threads) ?? Environment.ProcessorCount;
         int? subset = parse.GetValue(_subset);
@@ -111,20 +117,33 @@ public sealed class EvalCommand : CliCommand
         // --run: the checkpoint's EMA file was chosen above; --weights: --ema picks a training checkpoint's state_dict_ema
         using var loaded = onnx is null ? WeightsLoading.Load(weightsPath!, config, fused, ema: run is null && emaFlag == true).Model : null;
         nn.Module<Tensor, Tensor> model = (nn.Module<Tensor, Tensor>?)onnx ?? loaded!;
-        var r = Evaluator.Evaluate(model, source, config.NumClasses, mirror: flip);
+        using var plan = winograd ? WinogradPlanFor(loaded!, stderr) : null;
+        var r = Evaluator.Evaluate(model, source, config.NumClasses, mirror: flip, channelsLast: winograd);
 
-        string suffix = (size is int n ? $"-{n}px" : "") + (tenCrop ? "-tencrop" : "") + (flip ? "-flip" : "") + (fused ? "-fused" : "") + (split != "test" ? "-" + split : "");
+        string suffix = (size is int n ? $"-{n}px" : "") + (tenCrop ? "-tencrop" : "") + (flip ? "-flip" : "") + (fused ? "-fused" : "") +
+                        (winograd ? "-winograd" : "") + (split != "test" ? "-" + split : "");
         outDir ??= run is not null ? Path.Combine(run, $"eval-{checkpointName}{suffix}") : Path.Combine("runs", $"eval{suffix}-{DateTime.Now:yyyyMMdd-HHmmss}");
         Evaluator.WriteReport(r, outDir);
         var (c, h, w) = source.ImageShape;
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{config.Name} on {dataset} {split} ({r.Count} images, {c}x{h}x{w}{(tenCrop ? ", ten-crop" : "")}{(flip ? ", and mirrored" : "")}{(fused ? ", fused" : "")}; weights {weightsPath})"));
+            $"{config.Name} on {dataset} {split} ({r.Count} images, {c}x{h}x{w}{(tenCrop ? ", ten-crop" : "")}{(flip ? ", and mirrored" : "")}{(fused ? ", fused" : "")}{(winograd ? ", Winograd convs" : "")}; weights {weightsPath})"));
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"top-1 {r.Top1 * 100:F2}%  top-5 {r.Top5 * 100:F2}%  loss {r.Loss:F4}  ({r.Seconds:F1} s, {r.Count / Math.Max(1e-9, r.Seconds):F0} img/s)"));
         var acc = r.PerClassAccuracy;
         for (int k = 0; k < acc.Length && k < 100; k++)
             stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {k,3} {(k < r.ClassNames.Count ? r.ClassNames[k] : ""),-16} {acc[k] * 100,6:F2}%"));
         stdout.WriteLine($"report: {Path.GetFullPath(outDir)} (confusion.csv, confusion.png, per_class.csv, summary.json)");
         return 0;
+    }
+
+    /// <summary>The model laid out channels_last with its eligible convs planned as Winograd; a warning when none is.</summary>
+    WinogradPlan WinogradPlanFor(ImageClassifier model, TextWriter stderr)
+    {
+        MemoryFormat.ToChannelsLast(model);
+        var plan = WinogradPlan.For(model);
+        if (plan.Convolutions == 0)
+            stderr.WriteLine($"parnet eval: warning: --winograd: no conv of {model.Config.Name} is 3x3, stride 1, with channels per group a " +
+                             $"multiple of {WinogradConvolution.Lanes}; it runs the direct convs");
+        return plan;
     }
 
     OnnxRuntimeModule OnnxEvaluation(string path, ParseResult parse)

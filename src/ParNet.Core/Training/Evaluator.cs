@@ -86,10 +86,12 @@ public static class Evaluator
     /// count (a ten-crop loader, or <paramref name="mirror"/>) is scored by averaging the k views' softmax probabilities per image.
     /// The model's training mode is restored afterwards. <paramref name="mirror"/>: every view is scored beside its
     /// left-right mirror image, the two softmaxes averaged (flip test-time augmentation, for a model trained with flips).
+    /// <paramref name="channelsLast"/>: the images go in with NHWC strides (for a model laid out channels_last, and the
+    /// Winograd convs of a <see cref="Runtime.WinogradPlan"/>, which take only such maps).
     /// </summary>
     public static EvalResult Evaluate(nn.Module<Tensor, Tensor> model, IBatchSource source, int numClasses,
                                       ScalarType? inputType = null, CancellationToken cancel = default, Action<int, int>? onBatch = null,
-                                      bool mirror = false)
+                                      bool mirror = false, bool channelsLast = false)
     {
         bool wasTraining = model.training;
         model.eval();
@@ -108,6 +110,7 @@ public static class Evaluator
                 {
                     var images = inputType is ScalarType t ? batch.Images.to(t) : batch.Images;
                     if (mirror) images = stack([images, images.flip(3)], 1).flatten(0, 1);   // each view, then its mirror: consecutive
+                    if (channelsLast) images = Runtime.MemoryFormat.ToChannelsLast(images);
                     long n = batch.Labels.shape[0];
                     var logits = ForwardInChunks(model, images, n).to(ScalarType.Float32);
                     Tensor logProbs;

@@ -64,5 +64,36 @@ public class OnnxEvalCliTests
         var refused = Run("eval", "--weights", folder.File("fm.onnx"), "--fused");
         Assert.Equal(CommandRunner.UsageExitCode, refused.Code);
         Assert.Contains("evaluated as exported", refused.Err);
+        var winogradOnnx = Run("eval", "--weights", folder.File("fm.onnx"), "--winograd");
+        Assert.Equal(CommandRunner.UsageExitCode, winogradOnnx.Code);
+        Assert.Contains("an .onnx file runs in ONNX Runtime", winogradOnnx.Err);
+    }
+
+    /// <summary>`eval --winograd` scores what `predict --engine torch-winograd` runs: the same top-1 and loss as the direct
+    /// convs, fused or not, one view or ten crops with their mirror images.</summary>
+    [Fact]
+    public void Eval_with_winograd_convs_scores_like_the_direct_convs()
+    {
+        using var folder = new ExportTempFolder();
+        var config = ModelRegistry.Get("parnet_cifar_small") with { Planes = [8, 16, 32], FinalWidth = 32, BlocksPerStream = [1, 1, 1], InChannels = 1 };
+        string weights = folder.File("fm.safetensors");
+        using (var model = ModelFactory.Create(config))
+        {
+            ExportTestSupport.Randomize(model, seed: 7);
+            StateDict.Save(model, weights);
+        }
+        new DeploymentInfo { Model = config, Dataset = "fashion-mnist" }.WriteSidecar(weights);
+
+        foreach (var extra in new[] { new string[0], ["--fused"], ["--ten-crop", "--flip"] })
+        {
+            var direct = Run(["eval", "--weights", weights, "--subset", "10", "--out", folder.File("d" + extra.Length), .. extra]);
+            var winograd = Run(["eval", "--weights", weights, "--subset", "10", "--winograd", "--out", folder.File("w" + extra.Length), .. extra]);
+            Assert.True(direct.Code == 0 && winograd.Code == 0, direct.Err + winograd.Err);
+            Assert.Contains("Winograd convs;", winograd.Out);
+            Assert.DoesNotContain("warning", winograd.Err);   // widths 8, 16, 32: its convs are planned
+            var (d, w) = (Scores(direct.Out), Scores(winograd.Out));
+            Assert.Equal(d.Top1, w.Top1);
+            Assert.Equal(d.Loss, w.Loss, 3);
+        }
     }
 }
