@@ -3,6 +3,7 @@ using ParNet.Data;
 using ParNet.Export;
 using ParNet.Export.Quantization;
 using ParNet.Models;
+using ParNet.Training;
 
 namespace ParNet.Cli;
 
@@ -30,7 +31,7 @@ public sealed class ExportCommand : CliCommand
     readonly Option<int?> _calibration = CliOption.Int("--calibration", "with --int8: training images whose activation ranges set the " +
         "scales (the first N of the training split, in file order; a few hundred suffice)");
     readonly Option<string?> _data = CliOption.Text("--data", "with --int8: where the calibration data set is (as for train; default: " +
-        "its standard place, e.g. /usr/share/datasets/fashion-mnist)", "DIR");
+        "for a run's checkpoint without --dataset, the run's data; else the data set's standard place, e.g. /usr/share/datasets/fashion-mnist)", "DIR");
     readonly Option<bool> _quantizeGates = CliOption.Switch("--quantize-gates", "with --int8: quantize the SSE gates' 1x1 convs too " +
         "(default off: no time saved on a 1x1 map, and their sigmoid scales whole feature maps)");
     readonly Option<bool> _quantizeHead = CliOption.Switch("--quantize-head", "with --int8: quantize the classifier too (default off: " +
@@ -90,7 +91,9 @@ public sealed class ExportCommand : CliCommand
             {
                 var options = new Int8Options { CalibrationImages = calibration!.Value, QuantizeGates = parse.GetValue(_quantizeGates), QuantizeHead = parse.GetValue(_quantizeHead) };
                 string calibrationSet = info.Dataset ?? throw new UsageException("--int8: no data set is stored with the weights; give --dataset NAME (and --data DIR) for the calibration images");
-                Int8Exporter.Export(model, output, side, CalibrationImages(calibrationSet, parse.GetValue(_data), model.Config, side, options.CalibrationImages),
+                // a run's checkpoint calibrates on the run's own data unless told otherwise (a folder data set has no standard place)
+                string? data = parse.GetValue(_data) ?? (dataset is null && weights is not null ? RunSettings.OfCheckpointFile(weights)?.DataDirectory : null);
+                Int8Exporter.Export(model, output, side, CalibrationImages(calibrationSet, data, model.Config, side, options.CalibrationImages),
                     options, new OnnxExportOptions { Info = info });
                 form += $", int8 QDQ calibrated on {options.CalibrationImages} {calibrationSet} training images; gates {(options.QuantizeGates ? "int8" : "float32")}, head {(options.QuantizeHead ? "int8" : "float32")}";
             }

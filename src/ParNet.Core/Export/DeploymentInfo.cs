@@ -176,7 +176,7 @@ public sealed record DeploymentInfo
         try
         {
             var state = Training.TrainingState.FromJson(File.ReadAllText(path));
-            var run = RunOf(path) is { } runDirectory ? Training.RunSettings.Load(runDirectory) : null;
+            var run = Training.RunSettings.OfCheckpointFile(path);
             string dataset = run?.Dataset ?? state.Recipe.Dataset;
             return new DeploymentInfo
             {
@@ -191,13 +191,6 @@ public sealed record DeploymentInfo
         {
             throw new InvalidDataException($"{path}: unreadable training state ({e.Message})", e);
         }
-    }
-
-    /// <summary>RUN for RUN/checkpoints/NAME/state.json; null for a state.json elsewhere.</summary>
-    static string? RunOf(string statePath)
-    {
-        var checkpoints = Directory.GetParent(Path.GetFullPath(statePath))?.Parent;
-        return checkpoints is { Name: "checkpoints", Parent: { } run } ? run.FullName : null;
     }
 
     /// <summary>The string map under "__metadata__" in a safetensors header (empty when there is none).</summary>

@@ -90,6 +90,30 @@ public class Int8CliTests
     }
 
     [Fact]
+    public void A_folder_runs_checkpoint_calibrates_on_the_runs_own_images_without_data()
+    {
+        using var folder = new ExportTempFolder();
+        string images = CalibrationFolder(folder, 3);
+        foreach (var label in new[] { "a", "b" })   // training evaluates on val/
+        {
+            Directory.CreateDirectory(Path.Combine(images, "val", label));
+            File.Copy(Path.Combine(images, "train", label, "0.png"), Path.Combine(images, "val", label, "0.png"));
+        }
+        string run = folder.File("run");
+        var trained = Run("train", "--dataset", "folder", "--data", images, "--width", "8", "--epochs", "1", "--out", run);
+        Assert.True(trained.Code == 0, trained.Err);
+        string weights = Path.Combine(run, "checkpoints", "last", "model.safetensors");
+
+        var (code, stdout, stderr) = Run("export", "--weights", weights, "--int8", "--calibration", "5", "--out", folder.File("m.int8.onnx"));
+        Assert.True(code == 0, stderr);
+        Assert.Contains("int8 QDQ calibrated on 5 folder training images", stdout);
+        // the run's data has 6 training images: more is refused, which shows they are the ones read
+        (code, _, stderr) = Run("export", "--weights", weights, "--int8", "--calibration", "7", "--out", folder.File("m2.int8.onnx"));
+        Assert.Equal(CommandRunner.UsageExitCode, code);
+        Assert.Contains("--calibration 7: the folder training split has 6 images", stderr);
+    }
+
+    [Fact]
     public void More_calibration_images_than_the_data_has_is_a_usage_error()
     {
         using var folder = new ExportTempFolder();
