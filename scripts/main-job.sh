@@ -5,9 +5,11 @@
 # clones; AMD Zen 4 (family 25 model 17) 93.86% in 10 min 48 s on 2 cores, 93.30% on one thread.
 # Longer run (target >= 95%, measured 95.11% in ~2 h 30 min, RESULTS.md): EPOCHS=36 WIDTH=32 TIME_BUDGET=0 TRAIN_ARGS="--padding 2 --erasing 0.3 --ema 0.9995 --eval-every 6" bash scripts/main-job.sh
 set -euo pipefail
-cd "$(dirname "$0")/.."
 start=$(date +%s)
-RUN_DIR=${RUN_DIR:-runs/main-$(date +%Y%m%d-%H%M%S)}
+RUN_DIR=${RUN_DIR:-}
+case "$RUN_DIR" in ""|/*) ;; *) RUN_DIR="$PWD/$RUN_DIR" ;; esac   # a RUN_DIR given relative is the caller's
+cd "$(dirname "$0")/.."
+RUN_DIR=${RUN_DIR:-runs/main-$(date +%Y%m%d-%H%M%S)}                 # default: in the repository's runs/
 EPOCHS=${EPOCHS:-}
 WIDTH=${WIDTH:-}
 TIME_BUDGET=${TIME_BUDGET:-12}   # minutes the LR schedule must fit in (0: none): 8 epochs take ~11 min here; a slower
