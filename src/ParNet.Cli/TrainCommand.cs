@@ -165,7 +165,14 @@ public sealed class TrainCommand : CliCommand
             runDir = group.BroadcastText(runDir);   // its default name holds the time, which differs between processes
             launch.ResumeHint = $"the last checkpoint stays as it was: continue with parnet train --resume {ShellWords.Quote(runDir)} (under mpiexec -n M for any M, or alone)";
         }
-        if (group.Rank == 0) run.WriteRunFiles(runDir);
+        if (group.Rank == 0)
+        {
+            try { run.WriteRunFiles(runDir); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {   // the OS's words alone ("Could not find file '/proc/x'") do not say which of the run's paths failed
+                throw new UsageException($"the run folder {runDir} cannot be written: {e.Message}");
+            }
+        }
 
         var renderer = ProgressRenderer.ForConsole(stdout);
         using var cts = new CancellationTokenSource();

@@ -103,7 +103,9 @@ public class BadInputTests
         using var dir = new TempDirectory();
         string file = dir.File("a-file");
         File.WriteAllText(file, "x");
-        CliRunner.AssertUserError(CliRunner.Run("train", "--subset", "1", "--out", file), file);
+        CliRunner.AssertUserError(CliRunner.Run("train", "--subset", "1", "--out", file), $"the run folder {file} cannot be written");
+        // a folder the OS will not create: its message alone ("Could not find file '/proc/...'") would not say it is the run folder
+        CliRunner.AssertUserError(CliRunner.Run("train", "--subset", "1", "--out", "/proc/parnet-run"), "the run folder /proc/parnet-run cannot be written");
         CliRunner.AssertUserError(CliRunner.Run("fuse", "--weights", Fixture, "--config", WriteTinyConfig(dir), "--out", Path.Combine(file, "fused.safetensors")), file);
         CliRunner.AssertUserError(CliRunner.Run("export", "--weights", Fixture, "--config", WriteTinyConfig(dir), "--out", Path.Combine(file, "m.onnx")), file);
         CliRunner.AssertUserError(CliRunner.Run("forward", "--weights", Fixture, "--config", WriteTinyConfig(dir),
