@@ -13,7 +13,7 @@ public static class PredictorLoading
 {
     public const string EngineDescription =
         "torch, torch-winograd (its 3x3 stride-1 convs as Winograd F(4x4, 3x3); for CPUs without AVX-512: 1.3x torch's speed " +
-        "with AVX2 kernels, RESULTS.md), " +
+        "with oneDNN and MKL held to AVX2 on a Zen 5, RESULTS.md), " +
         "onnxruntime (weights are exported in memory first) or onnxruntime-cuda (the same on GPU 0, in a build made with " +
         "-p:OnnxRuntimeGpu=true) (default: onnxruntime for an .onnx file, else torch)";
 

@@ -55,9 +55,14 @@ public sealed class ImagePredictor : IDisposable
     public static ImagePredictor ForTorchWinograd(ImageClassifier model, DeploymentInfo info)
     {
         MemoryFormat.ToChannelsLast(model);
-        var plan = WinogradPlan.For(model);
+        WinogradPlan plan;
+        try { plan = WinogradPlan.For(model); }
+        catch { model.Dispose(); throw; }   // the predictor owns the model: without a predictor, nobody else will
         return new(model.Config, info.Completed(), model, null, null, plan);
     }
+
+    /// <summary>Conv calls the torch-winograd engine has computed as Winograd; 0 for the other engines.</summary>
+    public long WinogradCalls => _winograd?.Calls ?? 0;
 
     /// <summary>
     /// ONNX Runtime runs <paramref name="model"/> exported in memory at <paramref name="side"/> x <paramref name="side"/>

@@ -32,7 +32,8 @@ public static unsafe class WinogradConvolution
     public const int Lanes = 8;
 
     /// <summary>Whether the conv is one this computes: 3x3, stride 1, zero padding 1, no dilation, channels per group a
-    /// multiple of <see cref="Lanes"/> (every ParNet width of the registry: 96, 128, 160, 200 and their multiples).</summary>
+    /// multiple of <see cref="Lanes"/> (ParNet-S/M/L/XL of Table A1 and the main job's width 16; not the released S92, nor
+    /// the CIFAR widths 110 and 165).</summary>
     public static bool Applies(Conv2d conv) =>
         conv.kernel_size.All(k => k == 3) && conv.stride.All(s => s == 1) && conv.dilation.All(d => d == 1)
         && conv.padding is { } p && p.All(q => q == 1) && conv.padding_mode == TorchSharp.PaddingModes.Zeros
@@ -52,28 +53,58 @@ public static unsafe class WinogradConvolution
         return u.reshape(36 * groups, c, kg).contiguous().DetachFromDisposeScope();
     }
 
-    /// <summary>x [N, C, H, W] float32 with channels_last strides, u from <see cref="TransformWeight"/>, bias [K] ->
+    /// <summary>x [N, C, H, W] float32 with channels_last strides, u from <see cref="TransformWeight"/>, bias [K] float32 ->
     /// y [N, K, H, W] with channels_last strides. The intra-op thread count (torch.get_num_threads) is used for the
-    /// transforms as for the products.</summary>
+    /// transforms as for the products. Large batches go through in chunks of images (<see cref="MaxScratchElements"/>).</summary>
     public static Tensor Convolve(Tensor x, Tensor u, Tensor bias, long groups)
     {
         if (!IsSupported) throw new PlatformNotSupportedException("Winograd convolutions need AVX2 and FMA, which this CPU lacks");
-        if (x.dtype != ScalarType.Float32 || x.device_type != TorchSharp.DeviceType.CPU || x.dim() != 4)
-            throw new ArgumentException($"a Winograd conv takes a float32 CPU map [N, C, H, W]; got {x.dtype} on {x.device_type}, {x.dim()} dims");
+        CheckArguments(x, u, bias, groups);
         using var scope = NewDisposeScope();
         int n = (int)x.size(0), c = (int)x.size(1), h = (int)x.size(2), w = (int)x.size(3);
         int k = (int)(u.size(2) * groups), cg = c / (int)groups, kg = k / (int)groups;
-        var shape = new Tiles(n, h, w);
+        var y = empty([n, h, w, k], ScalarType.Float32);
+        if (n * h * w == 0) return y.permute(0, 3, 1, 2).MoveToOuterDisposeScope();
         var nhwc = x.permute(0, 2, 3, 1).contiguous();   // a view when x is channels_last
-        var v = empty(36 * groups, shape.Count, cg);
-        float* xp = Pointer(nhwc), vp = Pointer(v);
-        ForEachTileRow(shape, (first, last) => InputTransform(xp, vp, shape, c, cg, first, last));
-        var m = bmm(v, u);                                  // [36 x groups, tiles, K/groups]
-        var y = empty(n, h, w, k);
         var b = bias.contiguous();
-        float* mp = Pointer(m), yp = Pointer(y), bp = Pointer(b);
-        ForEachTileRow(shape, (first, last) => OutputTransform(mp, yp, bp, shape, k, kg, first, last));
+        long perImage = 36L * ((h + 3) / 4) * ((w + 3) / 4) * Math.Max(c, k);
+        int chunk = (int)Math.Clamp(MaxScratchElements / perImage, 1, n);
+        for (int first = 0; first < n; first += chunk)
+        {
+            int images = Math.Min(chunk, n - first);
+            using var chunkScope = NewDisposeScope();
+            var shape = new Tiles(images, h, w);
+            var xs = nhwc.narrow(0, first, images);
+            var v = empty([36 * groups, shape.Count, cg], ScalarType.Float32);
+            float* xp = Pointer(xs), vp = Pointer(v);
+            ForEachTileRow(shape, (firstRow, lastRow) => InputTransform(xp, vp, shape, c, cg, firstRow, lastRow));
+            GC.KeepAlive(xs);
+            var m = bmm(v, u);                              // [36 x groups, tiles, K/groups]
+            var ys = y.narrow(0, first, images);
+            float* mp = Pointer(m), yp = Pointer(ys), bp = Pointer(b);
+            ForEachTileRow(shape, (firstRow, lastRow) => OutputTransform(mp, yp, bp, shape, k, kg, firstRow, lastRow));
+            GC.KeepAlive(m); GC.KeepAlive(ys); GC.KeepAlive(b);
+        }
         return y.permute(0, 3, 1, 2).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Floats in the transformed input or output of one chunk of images (256 MB): bounds the scratch memory of a
+    /// large batch, and keeps every buffer inside what a Span (the way to a tensor's memory here) can address.</summary>
+    const long MaxScratchElements = 1L << 26;
+
+    /// <summary>Shapes and types the transforms rely on: they read and write through raw pointers, so a mismatch would be
+    /// memory corruption, not an exception.</summary>
+    static void CheckArguments(Tensor x, Tensor u, Tensor bias, long groups)
+    {
+        static bool Cpu32(Tensor t) => t.dtype == ScalarType.Float32 && t.device_type == TorchSharp.DeviceType.CPU;
+        if (!Cpu32(x) || x.dim() != 4)
+            throw new ArgumentException($"a Winograd conv takes a float32 CPU map [N, C, H, W]; got {x.dtype} on {x.device_type}, {x.dim()} dims");
+        if (groups < 1 || !Cpu32(u) || u.dim() != 3 || u.size(0) != 36 * groups || !u.is_contiguous())
+            throw new ArgumentException("the Winograd weight must be TransformWeight's output for these groups: contiguous float32 [36 x groups, C/groups, K/groups]");
+        long c = x.size(1), cg = u.size(1), k = u.size(2) * groups;
+        if (c != cg * groups || cg % Lanes != 0 || u.size(2) % Lanes != 0)
+            throw new ArgumentException($"{c} input channels for a weight of {groups} x {cg}; channels per group must match and be multiples of {Lanes}");
+        if (!Cpu32(bias) || bias.numel() != k) throw new ArgumentException($"the bias must be float32 [{k}] on the CPU; got {bias.dtype} [{bias.numel()}]");
     }
 
     /// <summary>The 4x4-output tiles over N maps of H x W: rows of tiles, tiles per row, all of them.</summary>

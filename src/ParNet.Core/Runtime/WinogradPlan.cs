@@ -7,27 +7,30 @@ namespace ParNet.Runtime;
 
 /// <summary>
 /// The Winograd weights of a model's 3x3 stride-1 convs (<see cref="WinogradConvolution.Applies"/>), for inference. While
-/// the plan is alive, each of its convs runs as <see cref="WinogradConvolution"/> when it is called without autograd on a
-/// float32 channels_last CPU input (our blocks call every conv through <c>Models.Blocks.Convolutions</c>, which asks
-/// <see cref="TryConvolve"/>); anything else (training, an NCHW input, bfloat16) takes the direct conv as before.
-/// A plan is a snapshot of the weights, like an ONNX export: weights changed after <see cref="For"/> are not seen; dispose
-/// the plan and make a new one. The model is not changed and needs no mode.
+/// the plan is alive, each of its convs that is called through <c>Models.Blocks.Convolutions</c> (every conv of our blocks;
+/// it asks <see cref="TryConvolve"/>) runs as <see cref="WinogradConvolution"/> when called without autograd on a float32
+/// channels_last CPU input; anything else (training, an NCHW input, bfloat16) takes the direct conv as before.
+/// A plan is a snapshot of the weights, like an ONNX export: a conv whose weight or bias parameter was replaced since
+/// <see cref="For"/> runs directly again, but values changed in place (an optimizer step, a state-dict load) are not seen:
+/// dispose the plan and make a new one. The model is not changed and needs no mode.
 /// <code>
-/// using var plan = WinogradPlan.For(fused);          // fused: ParNetFuser.Fuse(trained), eval mode
-/// MemoryFormat.ToChannelsLast(fused);
+/// MemoryFormat.ToChannelsLast(fused);                 // fused: ParNetFuser.Fuse(trained), eval mode
+/// using var plan = WinogradPlan.For(fused);
 /// using var mode = inference_mode();
 /// var logits = fused.call(MemoryFormat.ToChannelsLast(images));
 /// </code>
 /// </summary>
 public sealed class WinogradPlan : IDisposable
 {
-    sealed record Entry(Tensor Weight, Tensor Bias, long Groups);
+    /// <summary>The transformed weight and the bias of one conv, with the parameters they were made from.</summary>
+    sealed record Entry(Tensor Weight, Tensor Bias, long Groups, Tensor SourceWeight, Tensor? SourceBias, WinogradPlan Plan);
 
     static readonly ConditionalWeakTable<Conv2d, Entry> Planned = new();
     static int _livePlans;   // with none, a conv's call skips the table
 
     readonly List<(Conv2d Conv, Entry Entry)> _entries = [];
-    bool _disposed;
+    int _disposed;
+    long _calls;
 
     WinogradPlan() { }
 
@@ -43,11 +46,12 @@ public sealed class WinogradPlan : IDisposable
             using var noGrad = no_grad();
             foreach (var conv in model.modules().Prepend(model).OfType<Conv2d>().Where(WinogradConvolution.Applies))
             {
-                var bias = conv.bias is { } b ? b.detach().clone() : zeros(conv.out_channels);
-                var entry = new Entry(WinogradConvolution.TransformWeight(conv.weight!, conv.groups), bias.DetachFromDisposeScope(), conv.groups);
+                var weight = WinogradConvolution.TransformWeight(conv.weight!, conv.groups);
+                var bias = (conv.bias is { } b ? b.detach().clone() : zeros(conv.out_channels)).DetachFromDisposeScope();
+                var entry = new Entry(weight, bias, conv.groups, conv.weight!, conv.bias, plan);
                 if (!Planned.TryAdd(conv, entry))
                 {
-                    entry.Weight.Dispose(); entry.Bias.Dispose();
+                    weight.Dispose(); bias.Dispose();
                     throw new InvalidOperationException("a conv of this model is already in a live Winograd plan; dispose that plan first");
                 }
                 plan._entries.Add((conv, entry));
@@ -65,6 +69,9 @@ public sealed class WinogradPlan : IDisposable
     /// <summary>How many convs the plan computes as Winograd.</summary>
     public int Convolutions => _entries.Count;
 
+    /// <summary>Conv calls computed as Winograd since the plan was made (what a caller checks to see that it ran).</summary>
+    public long Calls => Interlocked.Read(ref _calls);
+
     /// <summary>The conv of a live plan on a float32 channels_last CPU input without autograd: its Winograd output, with
     /// <paramref name="bias"/> in place of the conv's own when given. Otherwise false, and the caller runs the conv.</summary>
     public static bool TryConvolve(Conv2d conv, Tensor x, Tensor? bias, out Tensor y)
@@ -72,20 +79,21 @@ public sealed class WinogradPlan : IDisposable
         y = null!;
         if (Volatile.Read(ref _livePlans) == 0 || is_grad_enabled() || !Planned.TryGetValue(conv, out var entry)) return false;
         if (x.dtype != ScalarType.Float32 || x.device_type != DeviceType.CPU || !MemoryFormat.IsChannelsLast(x)) return false;
+        if (!ReferenceEquals(conv.weight, entry.SourceWeight) || !ReferenceEquals(conv.bias, entry.SourceBias)) return false;   // replaced since
         y = WinogradConvolution.Convolve(x, entry.Weight, bias ?? entry.Bias, entry.Groups);
+        Interlocked.Increment(ref entry.Plan._calls);
         return true;
     }
 
     public void Dispose()
     {
-        if (_disposed) return;
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         Release();
         Interlocked.Decrement(ref _livePlans);
     }
 
     void Release()
     {
-        _disposed = true;
         foreach (var (conv, entry) in _entries)
         {
             Planned.Remove(conv);

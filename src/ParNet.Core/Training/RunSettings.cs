@@ -35,8 +35,6 @@ public sealed record RunSettings
 
     public void Save(string runDirectory) => File.WriteAllText(Path.Combine(runDirectory, FileName), JsonSerializer.Serialize(this, Json));
 
-    /// <summary>The settings in <paramref name="runDirectory"/>; null for a run folder written before they were kept.
-    /// InvalidDataException naming the file when it cannot be read.</summary>
     /// <summary>The settings of RUN for a file in RUN/checkpoints/NAME/ (a checkpoint's weights or its state.json); null for a
     /// file elsewhere, or a run folder without run.json.</summary>
     public static RunSettings? OfCheckpointFile(string path) => RunOfCheckpointFile(path) is { } run ? Load(run) : null;
@@ -48,6 +46,8 @@ public sealed record RunSettings
         return checkpoints is { Name: "checkpoints", Parent: { } run } ? run.FullName : null;
     }
 
+    /// <summary>The settings in <paramref name="runDirectory"/>; null for a run folder written before they were kept.
+    /// InvalidDataException naming the file when it cannot be read.</summary>
     public static RunSettings? Load(string runDirectory)
     {
         string path = Path.Combine(runDirectory, FileName);

@@ -183,6 +183,14 @@ public class ExportCliTests
         var fileRun = Run("predict", "--weights", onnx, "--json", image);
         foreach (var run in new[] { torchRun, ortRun, winogradRun, fileRun }) Assert.True(run.Code == 0, run.Err);
         Assert.DoesNotContain("warning", winogradRun.Err);   // the tiny model's widths (16, 32, 64) are Winograd's
+        // what `predict --engine torch-winograd` opens runs the model's 15 3x3 stride-1 convs as Winograd (its near-uniform
+        // 1000-class probabilities print the same either way, so the CLI's output cannot show it)
+        using (var predictor = ParNet.Cli.PredictorLoading.Open(weights, null, ParNet.Cli.PredictorLoading.Engine(weights, "torch-winograd"), false, false, null))
+        {
+            predictor.Probabilities(new ParNet.Data.ImageF(new float[3 * 64 * 64], 3, 64, 64));
+            Assert.Equal("torch-winograd", predictor.Engine);
+            Assert.Equal(15, predictor.WinogradCalls);
+        }
 
         static List<(int, double)> Top(string json) => JsonDocument.Parse(json).RootElement[0].GetProperty("top").EnumerateArray()
             .Select(t => (t.GetProperty("class").GetInt32(), t.GetProperty("probability").GetDouble())).ToList();

@@ -58,9 +58,15 @@ public class WinogradConvolutionTests
             // (2 x 64 -> 64 in 2 groups); every other conv has stride 2
             Assert.Equal(15, plan.Convolutions);
             using var logits = fused.call(input);
+            Assert.Equal(15, plan.Calls);
             double error = FusionTestSupport.RelativeL2(logits, io["logits_fused"]);
             Assert.True(error <= 1e-5, $"relative L2 error {error:E3}");
             Assert.False(FusionTestSupport.Same(logits, direct));   // Winograd rounds differently: the planned path ran
+            // one image: the stream blocks hand their batch-1 shift to the conv as its bias (a view at an offset, too)
+            using var second = fused.call(input.narrow(0, 1, 1));
+            Assert.Equal(30, plan.Calls);
+            error = FusionTestSupport.RelativeL2(second, io["logits_fused"].narrow(0, 1, 1));
+            Assert.True(error <= 1e-5, $"batch of one: relative L2 error {error:E3}");
         }
         using var after = fused.call(input);
         Assert.True(FusionTestSupport.Same(after, direct));         // disposed: the direct convs again
@@ -87,6 +93,52 @@ public class WinogradConvolutionTests
         var planned = Convolutions.Apply(conv, xLast);
         Assert.False(FusionTestSupport.Same(planned, directLast));
         Assert.True(FusionTestSupport.RelativeL2(planned, directLast) <= 1e-5);
+    }
+
+    [Fact]
+    public void A_conv_whose_weight_was_replaced_after_planning_runs_directly()
+    {
+        using var scope = NewDisposeScope();
+        manual_seed(6);
+        var conv = nn.Conv2d(8, 8, 3, padding: 1);
+        var x = MemoryFormat.ToChannelsLast(randn(1, 8, 6, 6));
+        using var plan = WinogradPlan.For(conv);
+        using var noGrad = no_grad();
+        Convolutions.Apply(conv, x);
+        Assert.Equal(1, plan.Calls);
+        conv.weight = new TorchSharp.Modules.Parameter(randn(8, 8, 3, 3));   // not the weight the plan transformed
+        var y = Convolutions.Apply(conv, x);
+        Assert.Equal(1, plan.Calls);
+        Assert.True(FusionTestSupport.RelativeL2(y, nn.functional.conv2d(x, conv.weight!, conv.bias, padding: [1, 1])) <= 1e-6);
+    }
+
+    [Fact]
+    public void A_predictor_for_torch_winograd_runs_its_convs_as_winograd_and_answers_as_torch()
+    {
+        var info = new ParNet.Export.DeploymentInfo { Model = OfficialParityTests.TinyConfig, Dataset = "imagenet" };
+        using var winograd = ParNet.Inference.ImagePredictor.ForTorchWinograd(ParNetFuser.Fuse(OfficialParityTests.TrainedTinyModel()), info);
+        using var torch = ParNet.Inference.ImagePredictor.ForTorch(ParNetFuser.Fuse(OfficialParityTests.TrainedTinyModel()), info);
+        manual_seed(8);
+        var image = new ParNet.Data.ImageF(randn(3 * 64 * 64).data<float>().ToArray(), 3, 64, 64);
+        var (p, q) = (winograd.Probabilities(image), torch.Probabilities(image));
+        Assert.Equal("torch-winograd", winograd.Engine);
+        Assert.Equal(15, winograd.WinogradCalls);
+        Assert.Equal(0, torch.WinogradCalls);
+        for (int i = 0; i < p.Length; i++) Assert.Equal(q[i], p[i], 5);
+    }
+
+    [Fact]
+    public void Convolve_refuses_arguments_its_pointers_would_run_past()
+    {
+        using var scope = NewDisposeScope();
+        using var u = WinogradConvolution.TransformWeight(randn(16, 8, 3, 3), 1);
+        var x = MemoryFormat.ToChannelsLast(randn(1, 8, 5, 5));
+        Assert.Throws<ArgumentException>(() => WinogradConvolution.Convolve(MemoryFormat.ToChannelsLast(randn(1, 16, 5, 5)), u, zeros(16), 1));
+        Assert.Throws<ArgumentException>(() => WinogradConvolution.Convolve(x, u, zeros(8), 1));                  // bias of 8 for 16 outputs
+        Assert.Throws<ArgumentException>(() => WinogradConvolution.Convolve(x, u, zeros(16, ScalarType.Float64), 1));
+        Assert.Throws<ArgumentException>(() => WinogradConvolution.Convolve(x.to(ScalarType.Float64), u, zeros(16), 1));
+        Assert.Throws<ArgumentException>(() => WinogradConvolution.Convolve(x, u, zeros(16), 2));
+        Assert.Equal([1, 16, 5, 5], WinogradConvolution.Convolve(x, u, zeros(16), 1).shape);
     }
 
     [Fact]
