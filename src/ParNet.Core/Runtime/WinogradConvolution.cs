@@ -55,8 +55,9 @@ public static unsafe class WinogradConvolution
 
     /// <summary>x [N, C, H, W] float32 with channels_last strides, u from <see cref="TransformWeight"/>, bias [K] float32 ->
     /// y [N, K, H, W] with channels_last strides. The intra-op thread count (torch.get_num_threads) is used for the
-    /// transforms as for the products. Large batches go through in chunks of images (<see cref="MaxScratchElements"/>).</summary>
-    public static Tensor Convolve(Tensor x, Tensor u, Tensor bias, long groups)
+    /// transforms as for the products. Large batches go through in chunks of images whose transformed input and output
+    /// each hold at most <paramref name="maxScratchElements"/> floats (at least one image a chunk).</summary>
+    public static Tensor Convolve(Tensor x, Tensor u, Tensor bias, long groups, long maxScratchElements = MaxScratchElements)
     {
         if (!IsSupported) throw new PlatformNotSupportedException("Winograd convolutions need AVX2 and FMA, which this CPU lacks");
         CheckArguments(x, u, bias, groups);
@@ -68,7 +69,7 @@ public static unsafe class WinogradConvolution
         var nhwc = x.permute(0, 2, 3, 1).contiguous();   // a view when x is channels_last
         var b = bias.contiguous();
         long perImage = 36L * ((h + 3) / 4) * ((w + 3) / 4) * Math.Max(c, k);
-        int chunk = (int)Math.Clamp(MaxScratchElements / perImage, 1, n);
+        int chunk = (int)Math.Clamp(maxScratchElements / perImage, 1, n);
         for (int first = 0; first < n; first += chunk)
         {
             int images = Math.Min(chunk, n - first);
@@ -88,9 +89,9 @@ public static unsafe class WinogradConvolution
         return y.permute(0, 3, 1, 2).MoveToOuterDisposeScope();
     }
 
-    /// <summary>Floats in the transformed input or output of one chunk of images (256 MB): bounds the scratch memory of a
-    /// large batch, and keeps every buffer inside what a Span (the way to a tensor's memory here) can address.</summary>
-    const long MaxScratchElements = 1L << 26;
+    /// <summary>Floats in the transformed input or output of one chunk of images by default (256 MB): bounds the scratch
+    /// memory of a large batch, and keeps every buffer inside what a Span (the way to a tensor's memory here) can address.</summary>
+    public const long MaxScratchElements = 1L << 26;
 
     /// <summary>Shapes and types the transforms rely on: they read and write through raw pointers, so a mismatch would be
     /// memory corruption, not an exception.</summary>

@@ -42,6 +42,28 @@ public class WinogradConvolutionTests
     }
 
     [Fact]
+    public void A_batch_in_chunks_gives_what_it_gives_whole()
+    {
+        using var scope = NewDisposeScope();
+        manual_seed(12);
+        var x = randn(5, 16, 9, 7);
+        var weight = randn(24, 16, 3, 3) / 12.0;
+        var bias = randn(24);
+        var reference = nn.functional.conv2d(x.to(float64), weight.to(float64), bias.to(float64), padding: [1, 1]).to(float32);
+        using var u = WinogradConvolution.TransformWeight(weight, 1);
+        var xLast = MemoryFormat.ToChannelsLast(x);
+        long perImage = 36L * 3 * 2 * 24;   // the tiles of one 9x7 map (3 x 2), 24 channels at most
+        foreach (long limit in new[] { WinogradConvolution.MaxScratchElements, 2 * perImage, 1 })   // whole; chunks of 2, 2, 1; one image each
+        {
+            var y = WinogradConvolution.Convolve(xLast, u, bias, 1, maxScratchElements: limit);
+            double error = FusionTestSupport.RelativeL2(y, reference);
+            Assert.True(error <= 1e-5, $"limit {limit}: relative L2 error {error:E3}");
+            for (int i = 0; i < 5; i++)   // every image written, none left as the uninitialized output was
+                Assert.True(FusionTestSupport.RelativeL2(y.narrow(0, i, 1), reference.narrow(0, i, 1)) <= 1e-5, $"limit {limit}, image {i}");
+        }
+    }
+
+    [Fact]
     public void Fused_tiny_model_under_a_plan_reproduces_the_official_fused_logits()
     {
         using var trained = OfficialParityTests.TrainedTinyModel();
