@@ -99,7 +99,7 @@ public sealed class EvalCommand : CliCommand
         bool fused = parse.GetValue(_fused);
         bool winograd = parse.GetValue(_winograd);
         if (winograd && onnx is not null) throw new UsageException("--winograd is for weights that TorchSharp runs; an .onnx file runs in ONNX Runtime");
-        if (winograd && !WinogradConvolution.IsSupported) throw new UsageException("--winograd: its transforms need AVX2 and FMA, which this CPU lacks");
+        if (winograd && !WinogradConvolution.IsSupported) throw new UsageException($"--winograd: {WinogradConvolution.UnsupportedReason}");
         int batchSize = parse.GetValue(_batchSize) ?? 256;
         int threads = parse.GetValue(_threads) ?? Environment.ProcessorCount;
         int? subset = parse.GetValue(_subset);
@@ -140,9 +140,7 @@ public sealed class EvalCommand : CliCommand
     {
         MemoryFormat.ToChannelsLast(model);
         var plan = WinogradPlan.For(model);
-        if (plan.Convolutions == 0)
-            stderr.WriteLine($"parnet eval: warning: --winograd: no conv of {model.Config.Name} is 3x3, stride 1, with channels per group a " +
-                             $"multiple of {WinogradConvolution.Lanes}; it runs the direct convs");
+        PredictorLoading.WarnIfNothingPlanned(plan, model.Config.Name, stderr, Name, "--winograd", "it runs the direct convs");
         return plan;
     }
 

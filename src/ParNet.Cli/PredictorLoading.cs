@@ -27,7 +27,7 @@ public static class PredictorLoading
         if (!Engines.Contains(engine)) throw new UsageException($"--engine {engine}: use {string.Join(", ", Engines)}");
         if (onnxFile && engine.StartsWith("torch")) throw new UsageException("an .onnx file runs with --engine onnxruntime or onnxruntime-cuda");
         if (engine == "torch-winograd" && !WinogradConvolution.IsSupported)
-            throw new UsageException("--engine torch-winograd: its transforms need AVX2 and FMA, which this CPU lacks; use --engine torch");
+            throw new UsageException($"--engine torch-winograd: {WinogradConvolution.UnsupportedReason}; use --engine torch");
         return engine;
     }
 
@@ -35,9 +35,16 @@ public static class PredictorLoading
     /// runs as torch.</summary>
     public static void WarnIfNoWinograd(ImagePredictor predictor, TextWriter stderr, string command)
     {
-        if (predictor.Engine == "torch-winograd" && predictor.WinogradConvolutions == 0)
-            stderr.WriteLine($"parnet {command}: warning: --engine torch-winograd: no conv of {predictor.Config.Name} is 3x3, stride 1, with " +
-                             $"channels per group a multiple of {WinogradConvolution.Lanes}; it runs as --engine torch");
+        if (predictor.Winograd is { } plan)
+            WarnIfNothingPlanned(plan, predictor.Config.Name, stderr, command, "--engine torch-winograd", "it runs as --engine torch");
+    }
+
+    /// <summary>The warning of a Winograd plan that holds no conv of the model (predict, serve, eval).</summary>
+    public static void WarnIfNothingPlanned(WinogradPlan plan, string model, TextWriter stderr, string command, string option, string instead)
+    {
+        if (plan.Convolutions == 0)
+            stderr.WriteLine($"parnet {command}: warning: {option}: no conv of {model} is 3x3, stride 1, with channels per group a " +
+                             $"multiple of {WinogradConvolution.Lanes}; {instead}");
     }
 
     static bool IsOnnx(string weights) => weights.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase);

@@ -69,7 +69,7 @@ public static class InferenceBenchmark
                         "channels_last weights and input (oneDNN's NHWC kernels)"));
                 }
                 if (Wants("fused-winograd") && !WinogradConvolution.IsSupported)
-                    notes.Add("fused-winograd not run: its transforms need AVX2 and FMA, which this CPU lacks");
+                    notes.Add($"fused-winograd not run: {WinogradConvolution.UnsupportedReason}");
                 else if (Wants("fused-winograd"))
                 {
                     var winograd = owned.Add(ParNetFuser.Fuse(trained));

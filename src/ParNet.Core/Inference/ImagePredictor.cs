@@ -36,8 +36,8 @@ public sealed class ImagePredictor : IDisposable
     /// <summary>"torch", "torch-winograd" or "onnxruntime".</summary>
     public string Engine => _onnx is not null ? "onnxruntime" : _winograd is not null ? "torch-winograd" : "torch";
 
-    /// <summary>How many of the model's convs run as Winograd (torch-winograd); 0 for the other engines.</summary>
-    public int WinogradConvolutions => _winograd?.Convolutions ?? 0;
+    /// <summary>The Winograd plan of the torch-winograd engine (its convs and calls); null for the other engines.</summary>
+    public WinogradPlan? Winograd => _winograd;
 
     /// <summary>TorchSharp runs <paramref name="model"/> (in eval mode); the predictor owns and disposes it. Its weights are
     /// re-laid out channels_last and so is every input: oneDNN then runs its NHWC kernels, with no reorder to and from its
@@ -60,9 +60,6 @@ public sealed class ImagePredictor : IDisposable
         catch { model.Dispose(); throw; }   // the predictor owns the model: without a predictor, nobody else will
         return new(model.Config, info.Completed(), model, null, null, plan);
     }
-
-    /// <summary>Conv calls the torch-winograd engine has computed as Winograd; 0 for the other engines.</summary>
-    public long WinogradCalls => _winograd?.Calls ?? 0;
 
     /// <summary>
     /// ONNX Runtime runs <paramref name="model"/> exported in memory at <paramref name="side"/> x <paramref name="side"/>

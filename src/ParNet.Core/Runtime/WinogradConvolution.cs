@@ -28,6 +28,9 @@ public static unsafe class WinogradConvolution
     /// <summary>AVX2 and FMA, which the transforms are written in (every x86-64 CPU of the last ten years).</summary>
     public static bool IsSupported => Avx2.IsSupported && Fma.IsSupported;
 
+    /// <summary>Why a CPU without <see cref="IsSupported"/> cannot run these convs: one sentence for every refusal.</summary>
+    public const string UnsupportedReason = "Winograd convolutions need AVX2 and FMA, which this CPU lacks";
+
     /// <summary>Channels per vector: channel counts per group must be a multiple of this.</summary>
     public const int Lanes = 8;
 
@@ -59,7 +62,7 @@ public static unsafe class WinogradConvolution
     /// each hold at most <paramref name="maxScratchElements"/> floats (at least one image a chunk).</summary>
     public static Tensor Convolve(Tensor x, Tensor u, Tensor bias, long groups, long maxScratchElements = MaxScratchElements)
     {
-        if (!IsSupported) throw new PlatformNotSupportedException("Winograd convolutions need AVX2 and FMA, which this CPU lacks");
+        if (!IsSupported) throw new PlatformNotSupportedException(UnsupportedReason);
         CheckArguments(x, u, bias, groups);
         using var scope = NewDisposeScope();
         int n = (int)x.size(0), c = (int)x.size(1), h = (int)x.size(2), w = (int)x.size(3);

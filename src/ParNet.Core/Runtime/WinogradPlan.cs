@@ -39,7 +39,7 @@ public sealed class WinogradPlan : IDisposable
     public static WinogradPlan For(nn.Module model)
     {
         if (!WinogradConvolution.IsSupported)
-            throw new PlatformNotSupportedException("Winograd convolutions need AVX2 and FMA, which this CPU lacks; run the direct convolutions (no plan)");
+            throw new PlatformNotSupportedException(WinogradConvolution.UnsupportedReason + "; run the direct convolutions (no plan)");
         var plan = new WinogradPlan();
         try
         {
@@ -77,7 +77,8 @@ public sealed class WinogradPlan : IDisposable
     public static bool TryConvolve(Conv2d conv, Tensor x, Tensor? bias, out Tensor y)
     {
         y = null!;
-        if (Volatile.Read(ref _livePlans) == 0 || is_grad_enabled() || !Planned.TryGetValue(conv, out var entry)) return false;
+        // cheapest first: with no plan alive (training) one read; with one (a bench run), other convs stop at the table
+        if (Volatile.Read(ref _livePlans) == 0 || !Planned.TryGetValue(conv, out var entry) || is_grad_enabled()) return false;
         if (x.dtype != ScalarType.Float32 || x.device_type != DeviceType.CPU || !MemoryFormat.IsChannelsLast(x)) return false;
         if (!ReferenceEquals(conv.weight, entry.SourceWeight) || !ReferenceEquals(conv.bias, entry.SourceBias)) return false;   // replaced since
         y = WinogradConvolution.Convolve(x, entry.Weight, bias ?? entry.Bias, entry.Groups);

@@ -37,14 +37,8 @@ public sealed record RunSettings
 
     /// <summary>The settings of RUN for a file in RUN/checkpoints/NAME/ (a checkpoint's weights or its state.json); null for a
     /// file elsewhere, or a run folder without run.json.</summary>
-    public static RunSettings? OfCheckpointFile(string path) => RunOfCheckpointFile(path) is { } run ? Load(run) : null;
-
-    /// <summary>RUN for RUN/checkpoints/NAME/FILE; null for a file elsewhere.</summary>
-    public static string? RunOfCheckpointFile(string path)
-    {
-        var checkpoints = Directory.GetParent(Path.GetFullPath(path))?.Parent;
-        return checkpoints is { Name: "checkpoints", Parent: { } run } ? run.FullName : null;
-    }
+    public static RunSettings? OfCheckpointFile(string path) =>
+        Directory.GetParent(Path.GetFullPath(path))?.Parent is { Name: "checkpoints", Parent: { } run } ? Load(run.FullName) : null;
 
     /// <summary>The settings in <paramref name="runDirectory"/>; null for a run folder written before they were kept.
     /// InvalidDataException naming the file when it cannot be read.</summary>

@@ -189,7 +189,7 @@ public class ExportCliTests
         {
             predictor.Probabilities(new ParNet.Data.ImageF(new float[3 * 64 * 64], 3, 64, 64));
             Assert.Equal("torch-winograd", predictor.Engine);
-            Assert.Equal(15, predictor.WinogradCalls);
+            Assert.Equal(15, predictor.Winograd!.Calls);
         }
 
         static List<(int, double)> Top(string json) => JsonDocument.Parse(json).RootElement[0].GetProperty("top").EnumerateArray()
