@@ -87,7 +87,9 @@ static class PredictionEndpoints
         try
         {
             if (!context.Ready())
-                throw new Refusal(StatusCodes.Status503ServiceUnavailable, "not_ready", "the model is still warming up; retry shortly");
+                throw new Refusal(StatusCodes.Status503ServiceUnavailable, "not_ready", context.WarmupError() is { } error
+                    ? $"the model failed its warm-up ({error}); this server cannot answer"
+                    : "the model is still warming up; retry shortly");
             return Results.Json(await answer(http, context, start));
         }
         catch (Refusal r)
@@ -125,24 +127,26 @@ static class PredictionEndpoints
             throw new Refusal(StatusCodes.Status413PayloadTooLarge, TooLarge,
                 $"{files.Count} images; at most {context.Options.MaxImagesPerRequest} per request");
         int top = Top(http.Request, context);
-        var results = await Task.WhenAll(files.Select(f => AnswerFileAsync(f.Bytes, f.Name, top, context, http.RequestAborted)));
-        return new { results, server_ms = Milliseconds(start) };
+        var answers = await Task.WhenAll(files.Select(f => AnswerFileAsync(f.Bytes, f.Name, top, context, http.RequestAborted)));
+        // counted once the batch is answered: a file's refusal that the client never saw (the request as a whole got a 503
+        // from a later file) is not counted beside the request's own
+        foreach (var reason in answers.Select(a => a.Refused).OfType<string>()) context.Metrics.Rejected(reason);
+        return new { results = answers.Select(a => a.Answer).ToArray(), server_ms = Milliseconds(start) };
     }
 
     /// <summary>One file of a batch: its classes, or, for an image that cannot be decoded or declares too many pixels, its
-    /// error in its place, so that one bad file does not cost the others their answers (as `parnet predict` goes on past
-    /// a bad file). A full queue, a timeout or a stopping server still refuse the whole request.</summary>
-    static async Task<object> AnswerFileAsync(byte[] bytes, string name, int top, Context context, CancellationToken cancel)
+    /// error in its place and the refusal's reason, so that one bad file does not cost the others their answers (as
+    /// `parnet predict` goes on past a bad file). A full queue, a timeout or a stopping server still refuse the whole request.</summary>
+    static async Task<(object Answer, string? Refused)> AnswerFileAsync(byte[] bytes, string name, int top, Context context, CancellationToken cancel)
     {
         ImageF image;
         try { image = await DecodeAsync(bytes, name, context, cancel); }
         catch (Refusal r) when (r.Reason is BadImage or TooLarge)
         {
-            context.Metrics.Rejected(r.Reason);
-            return new { file = name, error = r.Message };
+            return (new { file = name, error = r.Message }, r.Reason);
         }
         var probabilities = await SubmitAsync(image, context, cancel);
-        return new { file = name, top = TopClasses(probabilities, top, context.Model.ClassNames) };
+        return (new { file = name, top = TopClasses(probabilities, top, context.Model.ClassNames) }, null);
     }
 
     static int Top(HttpRequest request, Context context)

@@ -29,7 +29,7 @@ public sealed class ServingMetrics
         // 1 ms to ~16 s in doublings: a tiny model's batch to a slow ParNet-M batch on 2 cores
         _inferenceSeconds = factory.CreateHistogram("parnet_inference_duration_seconds", "Time of one batched inference call.",
             new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.001, 2, 15) });
-        _rejected = factory.CreateCounter("parnet_rejected_total", "Images refused before inference, by reason.",
+        _rejected = factory.CreateCounter("parnet_rejected_total", "Refusals before inference, by reason: one per refused request, and one per file of an answered batch that got an error in its place.",
             new CounterConfiguration { LabelNames = ["reason"] });
         Registry.AddBeforeCollectCallback(() =>
         {

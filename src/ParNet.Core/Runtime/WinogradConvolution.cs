@@ -16,10 +16,10 @@ namespace ParNet.Runtime;
 ///
 /// The three steps, on channels_last maps ([N, H, W, C] in memory), per group:
 ///  1. input transform V = B^T d B of every 6x6 tile d (tiles 4 apart, zero outside the map): C# SIMD, 8 channels a vector;
-///  2. 36 matrix products M[xi] = V[xi] U[xi], [tiles x C] x [C x K]: libtorch's bmm;
+///  2. 36 matrix products M[xi] = V[xi] U[xi], [tiles x C] x [C x K]: <see cref="PanelGemm"/>, U packed once;
 ///  3. output transform Y = A^T M A + bias, the 4x4 outputs of each tile (cut at the map's edge): C# SIMD.
-/// U = G g G^T, the transformed weight [36 x groups, C/groups, K/groups], is computed once per weight
-/// (<see cref="TransformWeight"/>, held by a <see cref="WinogradPlan"/>). Float32 rounding differs from the direct
+/// U = G g G^T, the transformed weight, is computed and packed once per weight (<see cref="TransformWeight"/>, held by a
+/// <see cref="WinogradPlan"/>). Float32 rounding differs from the direct
 /// conv's: relative L2 3e-6 on random data (tests/ParNet.Tests/Runtime/WinogradConvolutionTests.cs).
 /// Inference only: no autograd (the transforms write through raw pointers).
 /// </summary>
@@ -45,33 +45,43 @@ public static unsafe class WinogradConvolution
     // G (6 x 3), B^T (6 x 6) and A^T (4 x 6) of F(4x4, 3x3); B^T and A^T are written out in the transforms below.
     static readonly float[] G = [1 / 4f, 0, 0, -1 / 6f, -1 / 6f, -1 / 6f, -1 / 6f, 1 / 6f, -1 / 6f, 1 / 24f, 1 / 12f, 1 / 6f, 1 / 24f, -1 / 12f, 1 / 6f, 0, 0, 1];
 
-    /// <summary>weight [K, C/groups, 3, 3] -> U [36 x groups, C/groups, K/groups], U[xi, g] = (G w_g G^T)[xi] as a C x K
-    /// matrix. Not tracked by a dispose scope: its owner (<see cref="WinogradPlan"/>) disposes it.</summary>
-    public static Tensor TransformWeight(Tensor weight, long groups)
+    /// <summary>A conv's transformed weight: U[xi, g] = (G w_g G^T)[xi] as a C/groups x K/groups matrix, packed for
+    /// <see cref="PanelGemm"/> as [36 x groups, panels, C/groups, 16] (zeros past K/groups), with the conv's shape.</summary>
+    public sealed record Weight(Tensor Packed, long OutChannels, long Groups) : IDisposable
+    {
+        public void Dispose() => Packed.Dispose();
+    }
+
+    /// <summary>weight [K, C/groups, 3, 3] float32 -> its <see cref="Weight"/>. Not tracked by a dispose scope: its owner
+    /// (<see cref="WinogradPlan"/>) disposes it.</summary>
+    public static Weight TransformWeight(Tensor weight, long groups)
     {
         using var scope = NewDisposeScope();
         long k = weight.size(0), c = weight.size(1), kg = k / groups;
+        int panels = PanelGemm.Panels(kg);
         var g = tensor(G, [6, 3], weight.dtype);
-        var u = einsum("au,gkcuv,bv->abgck", g, weight.detach().view(groups, kg, c, 3, 3), g);
-        return u.reshape(36 * groups, c, kg).contiguous().DetachFromDisposeScope();
+        var u = einsum("au,gkcuv,bv->abgck", g, weight.detach().view(groups, kg, c, 3, 3), g).reshape(36 * groups, c, kg);
+        var padded = nn.functional.pad(u, [0, panels * PanelGemm.PanelWidth - kg]);
+        var packed = padded.view(36 * groups, c, panels, PanelGemm.PanelWidth).permute(0, 2, 1, 3).contiguous();
+        return new Weight(packed.DetachFromDisposeScope(), k, groups);
     }
 
     /// <summary>x [N, C, H, W] float32 with channels_last strides, u from <see cref="TransformWeight"/>, bias [K] float32 ->
     /// y [N, K, H, W] with channels_last strides. The intra-op thread count (torch.get_num_threads) is used for the
     /// transforms as for the products. Large batches go through in chunks of images whose transformed input and output
     /// each hold at most <paramref name="maxScratchElements"/> floats (at least one image a chunk).</summary>
-    public static Tensor Convolve(Tensor x, Tensor u, Tensor bias, long groups, long maxScratchElements = MaxScratchElements)
+    public static Tensor Convolve(Tensor x, Weight u, Tensor bias, long maxScratchElements = MaxScratchElements)
     {
         if (!IsSupported) throw new PlatformNotSupportedException(UnsupportedReason);
-        CheckArguments(x, u, bias, groups);
+        CheckArguments(x, u, bias);
         using var scope = NewDisposeScope();
-        int n = (int)x.size(0), c = (int)x.size(1), h = (int)x.size(2), w = (int)x.size(3);
-        int k = (int)(u.size(2) * groups), cg = c / (int)groups, kg = k / (int)groups;
+        int n = (int)x.size(0), c = (int)x.size(1), h = (int)x.size(2), w = (int)x.size(3), groups = (int)u.Groups;
+        int k = (int)u.OutChannels, cg = c / groups, kg = k / groups, panels = (int)u.Packed.size(1);
         var y = empty([n, h, w, k], ScalarType.Float32);
         if (n * h * w == 0) return y.permute(0, 3, 1, 2).MoveToOuterDisposeScope();
         var nhwc = x.permute(0, 2, 3, 1).contiguous();   // a view when x is channels_last
         var b = bias.contiguous();
-        long perImage = 36L * ((h + 3) / 4) * ((w + 3) / 4) * Math.Max(c, k);
+        long perImage = 36L * ((h + 3) / 4) * ((w + 3) / 4) * Math.Max(c, groups * panels * PanelGemm.PanelWidth);
         int chunk = (int)Math.Clamp(maxScratchElements / perImage, 1, n);
         for (int first = 0; first < n; first += chunk)
         {
@@ -79,14 +89,23 @@ public static unsafe class WinogradConvolution
             using var chunkScope = NewDisposeScope();
             var shape = new Tiles(images, h, w);
             var xs = nhwc.narrow(0, first, images);
-            var v = empty([36 * groups, shape.Count, cg], ScalarType.Float32);
+            var v = empty([36 * groups, shape.PaddedCount, cg], ScalarType.Float32);
+            v.narrow(1, shape.Count, shape.PaddedCount - shape.Count).zero_();   // the rows past the last tile, multiplied unread
             float* xp = Pointer(xs), vp = Pointer(v);
-            ForEachTileRow(shape, (firstRow, lastRow) => InputTransform(xp, vp, shape, c, cg, firstRow, lastRow));
+            OpenMpParallel.For(shape.Rows, get_num_threads(), (firstRow, lastRow) => InputTransform(xp, vp, shape, c, cg, firstRow, lastRow));
             GC.KeepAlive(xs);
-            var m = bmm(v, u);                              // [36 x groups, tiles, K/groups]
+            var m = empty([36 * groups, shape.PaddedCount, panels * PanelGemm.PanelWidth], ScalarType.Float32);
+            float* up = Pointer(u.Packed), mp = Pointer(m);
+            OpenMpParallel.For(36 * groups, get_num_threads(), (firstMatrix, lastMatrix) =>
+            {
+                for (int i = firstMatrix; i < lastMatrix; i++)
+                    PanelGemm.Multiply(vp + (long)i * shape.PaddedCount * cg, up + (long)i * panels * cg * PanelGemm.PanelWidth,
+                                       mp + (long)i * shape.PaddedCount * panels * PanelGemm.PanelWidth, shape.PaddedCount, cg, panels);
+            });
+            GC.KeepAlive(v); GC.KeepAlive(u.Packed);
             var ys = y.narrow(0, first, images);
-            float* mp = Pointer(m), yp = Pointer(ys), bp = Pointer(b);
-            ForEachTileRow(shape, (firstRow, lastRow) => OutputTransform(mp, yp, bp, shape, k, kg, firstRow, lastRow));
+            float* yp = Pointer(ys), bp = Pointer(b);
+            OpenMpParallel.For(shape.Rows, get_num_threads(), (firstRow, lastRow) => OutputTransform(mp, yp, bp, shape, k, kg, panels * PanelGemm.PanelWidth, firstRow, lastRow));
             GC.KeepAlive(m); GC.KeepAlive(ys); GC.KeepAlive(b);
         }
         return y.permute(0, 3, 1, 2).MoveToOuterDisposeScope();
@@ -98,34 +117,30 @@ public static unsafe class WinogradConvolution
 
     /// <summary>Shapes and types the transforms rely on: they read and write through raw pointers, so a mismatch would be
     /// memory corruption, not an exception.</summary>
-    static void CheckArguments(Tensor x, Tensor u, Tensor bias, long groups)
+    static void CheckArguments(Tensor x, Weight u, Tensor bias)
     {
         static bool Cpu32(Tensor t) => t.dtype == ScalarType.Float32 && t.device_type == TorchSharp.DeviceType.CPU;
         if (!Cpu32(x) || x.dim() != 4)
             throw new ArgumentException($"a Winograd conv takes a float32 CPU map [N, C, H, W]; got {x.dtype} on {x.device_type}, {x.dim()} dims");
-        if (groups < 1 || !Cpu32(u) || u.dim() != 3 || u.size(0) != 36 * groups || !u.is_contiguous())
-            throw new ArgumentException("the Winograd weight must be TransformWeight's output for these groups: contiguous float32 [36 x groups, C/groups, K/groups]");
-        long c = x.size(1), cg = u.size(1), k = u.size(2) * groups;
-        if (c != cg * groups || cg % Lanes != 0 || u.size(2) % Lanes != 0)
+        long groups = u.Groups, k = u.OutChannels, kg = k / Math.Max(groups, 1), cg = u.Packed.size(2);
+        if (groups < 1 || k % groups != 0 || kg % Lanes != 0 || !Cpu32(u.Packed) || u.Packed.dim() != 4 || u.Packed.size(0) != 36 * groups
+            || u.Packed.size(1) != PanelGemm.Panels(kg) || u.Packed.size(3) != PanelGemm.PanelWidth || !u.Packed.is_contiguous())
+            throw new ArgumentException("the Winograd weight must be TransformWeight's output: contiguous float32 [36 x groups, panels, C/groups, 16]");
+        long c = x.size(1);
+        if (c != cg * groups || cg % Lanes != 0)
             throw new ArgumentException($"{c} input channels for a weight of {groups} x {cg}; channels per group must match and be multiples of {Lanes}");
         if (!Cpu32(bias) || bias.numel() != k) throw new ArgumentException($"the bias must be float32 [{k}] on the CPU; got {bias.dtype} [{bias.numel()}]");
     }
 
-    /// <summary>The 4x4-output tiles over N maps of H x W: rows of tiles, tiles per row, all of them.</summary>
+    /// <summary>The 4x4-output tiles over N maps of H x W: rows of tiles, tiles per row, all of them, and that count padded
+    /// to the products' row block (the rows of each V and M matrix).</summary>
     readonly record struct Tiles(int N, int H, int W)
     {
         public int PerColumn => (H + 3) / 4;
         public int PerRow => (W + 3) / 4;
         public int Rows => N * PerColumn;
         public int Count => Rows * PerRow;
-    }
-
-    /// <summary>Tile rows split into one contiguous range per intra-op thread.</summary>
-    static void ForEachTileRow(Tiles shape, Action<int, int> body)
-    {
-        int parts = Math.Clamp(get_num_threads(), 1, shape.Rows);
-        if (parts == 1) { body(0, shape.Rows); return; }
-        Parallel.For(0, parts, i => body(shape.Rows * i / parts, shape.Rows * (i + 1) / parts));
+        public int PaddedCount => (Count + PanelGemm.RowBlock - 1) / PanelGemm.RowBlock * PanelGemm.RowBlock;
     }
 
     static float* Pointer(Tensor t) => (float*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(t.bytes));   // contiguous, CPU
@@ -134,13 +149,13 @@ public static unsafe class WinogradConvolution
     static Vector256<float> Fmadd(Vector256<float> a, float s, Vector256<float> b) => Fma.MultiplyAdd(a, Vector256.Create(s), b);
 
     /// <summary>V[xi, g, t, c'] = (B^T d B)[xi] for the 6x6 input tile d of tile t, channel g C/groups + c'. Planes xi
-    /// lie tiles x C apart.</summary>
+    /// lie padded tiles x C apart.</summary>
     static void InputTransform(float* x, float* v, Tiles shape, int c, int cg, int firstRow, int lastRow)
     {
         var d = stackalloc Vector256<float>[36];
         var bd = stackalloc Vector256<float>[36];   // B^T d
         var e = stackalloc Vector256<float>[6];
-        long plane = (long)shape.Count * c;
+        long plane = (long)shape.PaddedCount * c;
         for (int row = firstRow; row < lastRow; row++)
         {
             int image = row / shape.PerColumn, top = 4 * (row % shape.PerColumn) - 1;
@@ -158,7 +173,7 @@ public static unsafe class WinogradConvolution
                         }
                     for (int b = 0; b < 6; b++)
                         RowsOfBt(d[b], d[6 + b], d[12 + b], d[18 + b], d[24 + b], d[30 + b], bd + b, 6);
-                    float* o = v + ((long)(ch / cg) * shape.Count + t) * cg + ch % cg;
+                    float* o = v + ((long)(ch / cg) * shape.PaddedCount + t) * cg + ch % cg;
                     for (int a = 0; a < 6; a++)
                     {
                         var r = bd + a * 6;
@@ -184,12 +199,12 @@ public static unsafe class WinogradConvolution
     }
 
     /// <summary>The outputs of tile t, channel g K/groups + k': (A^T M A)[i, j] + bias, for the rows and columns inside the
-    /// map.</summary>
-    static void OutputTransform(float* m, float* y, float* bias, Tiles shape, int k, int kg, int firstRow, int lastRow)
+    /// map. M's rows are <paramref name="mWidth"/> floats (K/groups padded to whole panels).</summary>
+    static void OutputTransform(float* m, float* y, float* bias, Tiles shape, int k, int kg, int mWidth, int firstRow, int lastRow)
     {
         var am = stackalloc Vector256<float>[24];   // A^T m, 4 x 6
         var e = stackalloc Vector256<float>[4];
-        long plane = (long)shape.Count * k;
+        long plane = (long)shape.PaddedCount * mWidth * (k / kg);
         for (int row = firstRow; row < lastRow; row++)
         {
             int image = row / shape.PerColumn, top = 4 * (row % shape.PerColumn);
@@ -200,7 +215,7 @@ public static unsafe class WinogradConvolution
                 int t = row * shape.PerRow + column, left = 4 * column, columns = Math.Min(4, shape.W - left);
                 for (int ch = 0; ch < k; ch += Lanes)
                 {
-                    float* p = m + ((long)(ch / kg) * shape.Count + t) * kg + ch % kg;
+                    float* p = m + ((long)(ch / kg) * shape.PaddedCount + t) * mWidth + ch % kg;
                     for (int b = 0; b < 6; b++)
                         RowsOfAt(Avx.LoadVector256(p + b * plane), Avx.LoadVector256(p + (6 + b) * plane), Avx.LoadVector256(p + (12 + b) * plane),
                             Avx.LoadVector256(p + (18 + b) * plane), Avx.LoadVector256(p + (24 + b) * plane), Avx.LoadVector256(p + (30 + b) * plane), am + b, 6);

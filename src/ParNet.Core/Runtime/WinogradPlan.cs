@@ -23,7 +23,7 @@ namespace ParNet.Runtime;
 public sealed class WinogradPlan : IDisposable
 {
     /// <summary>The transformed weight and the bias of one conv, with the parameters they were made from.</summary>
-    sealed record Entry(Tensor Weight, Tensor Bias, long Groups, Tensor SourceWeight, Tensor? SourceBias, WinogradPlan Plan);
+    sealed record Entry(WinogradConvolution.Weight Weight, Tensor Bias, Tensor SourceWeight, Tensor? SourceBias, WinogradPlan Plan);
 
     static readonly ConditionalWeakTable<Conv2d, Entry> Planned = new();
     static int _livePlans;   // with none, a conv's call skips the table
@@ -48,7 +48,7 @@ public sealed class WinogradPlan : IDisposable
             {
                 var weight = WinogradConvolution.TransformWeight(conv.weight!, conv.groups);
                 var bias = (conv.bias is { } b ? b.detach().clone() : zeros(conv.out_channels)).DetachFromDisposeScope();
-                var entry = new Entry(weight, bias, conv.groups, conv.weight!, conv.bias, plan);
+                var entry = new Entry(weight, bias, conv.weight!, conv.bias, plan);
                 if (!Planned.TryAdd(conv, entry))
                 {
                     weight.Dispose(); bias.Dispose();
@@ -81,7 +81,7 @@ public sealed class WinogradPlan : IDisposable
         if (Volatile.Read(ref _livePlans) == 0 || !Planned.TryGetValue(conv, out var entry) || is_grad_enabled()) return false;
         if (x.dtype != ScalarType.Float32 || x.device_type != DeviceType.CPU || !MemoryFormat.IsChannelsLast(x)) return false;
         if (!ReferenceEquals(conv.weight, entry.SourceWeight) || !ReferenceEquals(conv.bias, entry.SourceBias)) return false;   // replaced since
-        y = WinogradConvolution.Convolve(x, entry.Weight, bias ?? entry.Bias, entry.Groups);
+        y = WinogradConvolution.Convolve(x, entry.Weight, bias ?? entry.Bias);
         Interlocked.Increment(ref entry.Plan._calls);
         return true;
     }

@@ -33,7 +33,7 @@ public class WinogradConvolutionTests
         var reference = nn.functional.conv2d(x.to(float64), weight.to(float64), bias.to(float64), padding: [1, 1], groups: groups).to(float32);
 
         using var u = WinogradConvolution.TransformWeight(weight, groups);
-        var y = WinogradConvolution.Convolve(MemoryFormat.ToChannelsLast(x), u, bias, groups);
+        var y = WinogradConvolution.Convolve(MemoryFormat.ToChannelsLast(x), u, bias);
 
         Assert.Equal(reference.shape, y.shape);
         Assert.True(MemoryFormat.IsChannelsLast(y));
@@ -55,7 +55,7 @@ public class WinogradConvolutionTests
         long perImage = 36L * 3 * 2 * 24;   // the tiles of one 9x7 map (3 x 2), 24 channels at most
         foreach (long limit in new[] { WinogradConvolution.MaxScratchElements, 2 * perImage, 1 })   // whole; chunks of 2, 2, 1; one image each
         {
-            var y = WinogradConvolution.Convolve(xLast, u, bias, 1, maxScratchElements: limit);
+            var y = WinogradConvolution.Convolve(xLast, u, bias, maxScratchElements: limit);
             double error = FusionTestSupport.RelativeL2(y, reference);
             Assert.True(error <= 1e-5, $"limit {limit}: relative L2 error {error:E3}");
             for (int i = 0; i < 5; i++)   // every image written, none left as the uninitialized output was
@@ -155,12 +155,14 @@ public class WinogradConvolutionTests
         using var scope = NewDisposeScope();
         using var u = WinogradConvolution.TransformWeight(randn(16, 8, 3, 3), 1);
         var x = MemoryFormat.ToChannelsLast(randn(1, 8, 5, 5));
-        Assert.Throws<ArgumentException>(() => WinogradConvolution.Convolve(MemoryFormat.ToChannelsLast(randn(1, 16, 5, 5)), u, zeros(16), 1));
-        Assert.Throws<ArgumentException>(() => WinogradConvolution.Convolve(x, u, zeros(8), 1));                  // bias of 8 for 16 outputs
-        Assert.Throws<ArgumentException>(() => WinogradConvolution.Convolve(x, u, zeros(16, ScalarType.Float64), 1));
-        Assert.Throws<ArgumentException>(() => WinogradConvolution.Convolve(x.to(ScalarType.Float64), u, zeros(16), 1));
-        Assert.Throws<ArgumentException>(() => WinogradConvolution.Convolve(x, u, zeros(16), 2));
-        Assert.Equal([1, 16, 5, 5], WinogradConvolution.Convolve(x, u, zeros(16), 1).shape);
+        Assert.Throws<ArgumentException>(() => WinogradConvolution.Convolve(MemoryFormat.ToChannelsLast(randn(1, 16, 5, 5)), u, zeros(16)));
+        Assert.Throws<ArgumentException>(() => WinogradConvolution.Convolve(x, u, zeros(8)));                  // bias of 8 for 16 outputs
+        Assert.Throws<ArgumentException>(() => WinogradConvolution.Convolve(x, u, zeros(16, ScalarType.Float64)));
+        Assert.Throws<ArgumentException>(() => WinogradConvolution.Convolve(x.to(ScalarType.Float64), u, zeros(16)));
+        var misdescribed = new WinogradConvolution.Weight(u.Packed, 16, 2);   // packed for one group, said to be two
+        Assert.Throws<ArgumentException>(() => WinogradConvolution.Convolve(x, misdescribed, zeros(16)));
+        Assert.Throws<ArgumentException>(() => WinogradConvolution.Convolve(x, u with { OutChannels = 24 }, zeros(24)));   // two panels' worth
+        Assert.Equal([1, 16, 5, 5], WinogradConvolution.Convolve(x, u, zeros(16)).shape);
     }
 
     [Fact]

@@ -108,6 +108,33 @@ public class InferenceServerTests
         Assert.Equal(1, PrometheusText.Sum(samples, "parnet_rejected_total", ("reason", "too_large")));
     }
 
+    [Fact]
+    public async Task A_batch_refused_as_a_whole_counts_one_refusal_not_its_bad_files_too()
+    {
+        var fake = new FakeClassifier();
+        var batching = new MicroBatcherOptions { MaxBatch = 1, QueueCapacity = 1 };
+        await using var server = await StartReadyAsync(FakeClassifier.Model(fake), Loopback(batching));
+        using var client = Client(server);
+        fake.Hold();
+        var accepted = new List<Task<(HttpStatusCode, JsonElement, HttpResponseMessage)>>();
+        for (int i = 0; i < 2; i++)   // one image at the worker, one waiting: the queue is full
+        {
+            accepted.Add(PostAsync(client, "/v1/predict", Raw(Png(8, i), "image/png")));
+            for (int t = 0; t < 1000 && server.InFlight < i + 1; t++) await Task.Delay(10);
+            Assert.Equal(i + 1, server.InFlight);
+        }
+
+        var (status, json, _) = await PostAsync(client, "/v1/predict/batch", Form(([1, 2, 3, 4, 5, 6, 7, 8], "broken.png"), (Png(8, 5), "good.png")));
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, status);
+        Assert.Contains("queue is full", json.GetProperty("error").GetString());
+        fake.Release();
+        foreach (var request in accepted) Assert.Equal(HttpStatusCode.OK, (await request).Item1);
+
+        var samples = PrometheusText.Parse(await client.GetStringAsync("/metrics"));
+        Assert.Equal(1, PrometheusText.Sum(samples, "parnet_rejected_total", ("reason", "queue_full")));
+        Assert.Equal(0, PrometheusText.Sum(samples, "parnet_rejected_total", ("reason", "bad_image")));   // the client never saw it
+    }
+
     public static TheoryData<string, string?, byte[], HttpStatusCode, string> BadRequests() => new()
     {
         { "/v1/predict", "text/plain", "hello"u8.ToArray(), HttpStatusCode.UnsupportedMediaType, "content type text/plain" },
@@ -244,6 +271,27 @@ public class InferenceServerTests
         }
         Assert.Equal(HttpStatusCode.OK, ready);
         Assert.Equal([1, 8], fake.BatchSizes);   // warm-up: one image, then a full batch
+    }
+
+    [Fact]
+    public async Task A_failed_warm_up_is_said_by_readyz_and_predict_and_the_server_never_becomes_ready()
+    {
+        var fake = new FakeClassifier { Failure = new InvalidOperationException("out of memory in the fake model") };
+        await using var server = await InferenceServer.StartAsync(FakeClassifier.Model(fake), Loopback());
+        using var client = Client(server);
+        await server.WarmupEnded.WaitAsync(TimeSpan.FromSeconds(60));
+
+        Assert.False(server.Ready);
+        Assert.Equal("InvalidOperationException: out of memory in the fake model", server.WarmupError);
+        Assert.Equal(1, fake.Calls);   // the first warm-up call failed; nothing after it ran
+        var readyz = await client.GetAsync("/readyz");
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, readyz.StatusCode);
+        Assert.Contains("warm-up failed: InvalidOperationException: out of memory", await readyz.Content.ReadAsStringAsync());
+        var (status, json, _) = await PostAsync(client, "/v1/predict", Raw(Png(8, 1), "image/png"));
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, status);
+        Assert.Equal("the model failed its warm-up (InvalidOperationException: out of memory in the fake model); this server cannot answer",
+                     json.GetProperty("error").GetString());
+        Assert.Equal(1, fake.Calls);   // the refused request never reached the model
     }
 
     [Fact]

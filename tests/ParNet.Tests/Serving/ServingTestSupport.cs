@@ -114,6 +114,8 @@ sealed class FakeClassifier : IBatchClassifier
 {
     readonly ManualResetEventSlim _gate;
     public TimeSpan Delay { get; init; }
+    /// <summary>Thrown by every call when set: a model that cannot run at all.</summary>
+    public Exception? Failure { get; init; }
     public List<int> BatchSizes { get; } = [];
     public int Calls { get { lock (BatchSizes) return BatchSizes.Count; } }
 
@@ -132,6 +134,7 @@ sealed class FakeClassifier : IBatchClassifier
         lock (BatchSizes) BatchSizes.Add(images.Count);
         if (!_gate.Wait(TimeSpan.FromSeconds(60))) throw new TimeoutException("the test never released the fake model");
         if (Delay > TimeSpan.Zero) Thread.Sleep(Delay);
+        if (Failure is not null) throw Failure;
         return images.Select(image =>
         {
             int cls = Math.Clamp((int)(image.Data.Average() * 10), 0, 9);

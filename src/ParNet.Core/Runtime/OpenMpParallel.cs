@@ -1,0 +1,73 @@
+using System.Runtime.ExceptionServices;
+using System.Runtime.InteropServices;
+
+namespace ParNet.Runtime;
+
+/// <summary>
+/// A parallel loop on libtorch's own OpenMP threads (GOMP_parallel of the libgomp that libtorch loaded), for C# kernels
+/// that run between libtorch's ops (<see cref="WinogradConvolution"/>). After each parallel op libtorch's OpenMP workers
+/// spin for a while before they sleep; on a 2-core machine a .NET Parallel.For started then shares its cores with a
+/// spinning thread: the Winograd products ran 1.3-2.2x slower right after a libtorch op than alone, where libtorch's
+/// bmm (on those same OpenMP threads) did not (RESULTS.md, "Winograd products"). Handing the loop to the spinning
+/// team instead costs it nothing. Where no libgomp is loaded (another libtorch build, another OS) the loop runs on
+/// .NET's thread pool as before.
+/// </summary>
+public static unsafe class OpenMpParallel
+{
+    sealed class Work(int count, int parts, Action<int, int> body)
+    {
+        public readonly int Count = count, Parts = parts;
+        public readonly Action<int, int> Body = body;
+        public Exception? Error;
+    }
+
+    static readonly delegate* unmanaged<delegate* unmanaged<nint, void>, nint, uint, uint, void> GompParallel;
+    static readonly delegate* unmanaged<int> ThreadNumber, TeamSize;
+
+    static OpenMpParallel()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        TorchSharp.torch.get_num_threads();   // libtorch (and with it its libgomp) loaded
+        string? path = File.ReadLines("/proc/self/maps").Select(l => l.IndexOf('/') is int at and >= 0 ? l[at..] : "")   // paths may hold spaces
+            .FirstOrDefault(p => Path.GetFileName(p).StartsWith("libgomp", StringComparison.Ordinal) && File.Exists(p));
+        if (path is null || !NativeLibrary.TryLoad(path, out var library)) return;
+        if (NativeLibrary.TryGetExport(library, "GOMP_parallel", out var parallel)
+            && NativeLibrary.TryGetExport(library, "omp_get_thread_num", out var number)
+            && NativeLibrary.TryGetExport(library, "omp_get_num_threads", out var size))
+        {
+            GompParallel = (delegate* unmanaged<delegate* unmanaged<nint, void>, nint, uint, uint, void>)parallel;
+            ThreadNumber = (delegate* unmanaged<int>)number;
+            TeamSize = (delegate* unmanaged<int>)size;
+        }
+    }
+
+    /// <summary>Whether loops run on libtorch's OpenMP threads (else on .NET's thread pool).</summary>
+    public static bool OnOpenMpThreads => GompParallel != null;
+
+    /// <summary>body(first, last) for <paramref name="parts"/> contiguous ranges covering 0..count-1, in parallel; returns
+    /// when all are done, rethrowing the first exception of any.</summary>
+    public static void For(int count, int parts, Action<int, int> body)
+    {
+        parts = Math.Clamp(parts, 1, Math.Max(count, 1));
+        if (parts == 1) { body(0, count); return; }
+        if (!OnOpenMpThreads) { Parallel.For(0, parts, i => body(count * i / parts, count * (i + 1) / parts)); return; }
+        var work = new Work(count, parts, body);
+        var handle = GCHandle.Alloc(work);
+        try { GompParallel(&RunPart, GCHandle.ToIntPtr(handle), (uint)parts, 0); }
+        finally { handle.Free(); }
+        if (work.Error is { } error) ExceptionDispatchInfo.Throw(error);
+    }
+
+    /// <summary>One OpenMP thread's share: parts i, i + team, ... (the team may be smaller than asked).</summary>
+    [UnmanagedCallersOnly]
+    static void RunPart(nint data)
+    {
+        var work = (Work)GCHandle.FromIntPtr(data).Target!;
+        try
+        {
+            for (int i = ThreadNumber(), team = TeamSize(); i < work.Parts; i += team)
+                work.Body(work.Count * i / work.Parts, work.Count * (i + 1) / work.Parts);
+        }
+        catch (Exception e) { Interlocked.CompareExchange(ref work.Error, e, null); }   // never across the native frame
+    }
+}
