@@ -1,0 +1,100 @@
+// Suite "winograd": one 3x3 stride-1 conv of each ParNet-S stream at 224 (96 channels at 56x56, 192 at 28x28, 384 at
+// 14x14; batch 1, float32, channels_last, inference_mode, random weights), timed three ways in interleaved rounds:
+//  1. the direct conv (oneDNN's NHWC kernel, what `fused-channels-last` runs);
+//  2. Winograd F(4x4, 3x3) (Runtime/WinogradConvolution: transforms and products in C#, on libtorch's OpenMP threads);
+//  3. its 36 products alone, two ways: Runtime/PanelGemm on the weight packed once, on libtorch's OpenMP threads, and
+//     libtorch's bmm on the unpacked weight (which MKL packs on every call).
+// Every run first does what the model does before a conv, a libtorch op over the layer's input (a SiLU): its OpenMP
+// workers are then still spinning, the state a kernel meets inside a forward pass (RESULTS.md, "Winograd products").
+// Medians in ms and the per-round median of direct / Winograd. Threads: the logical cores (torch.set_num_threads).
+// Run: dotnet run -c Release --project bench/ParNet.Bench -- winograd [--runs 30] [--warmup 5]
+using System.CommandLine;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using ParNet.Benchmarking;
+using ParNet.Runtime;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace ParNet.Bench;
+
+public sealed unsafe class WinogradBenchmark : IBenchmark
+{
+    readonly Option<int> _runs = SuiteOption.PositiveInt("--runs", 30, "timed rounds, each form once a round (30: layers take milliseconds, medians need more runs)");
+    readonly Option<int> _warmup = SuiteOption.PositiveInt("--warmup", 5, "untimed rounds first (5: allocator and oneDNN caches settle)");
+
+    public Command Build()
+    {
+        var command = new Command("winograd", "one ParNet-S conv per stream: direct against Winograd, and Winograd's products against bmm")
+            .WithOptions(_runs, _warmup);
+        command.SetAction(parse => Run(parse.GetValue(_runs), parse.GetValue(_warmup)));
+        return command;
+    }
+
+    static int Run(int runs, int warmup)
+    {
+        if (!WinogradConvolution.IsSupported) { Console.Error.WriteLine($"winograd: {WinogradConvolution.UnsupportedReason}"); return 1; }
+        set_num_threads(Environment.ProcessorCount);
+        Console.WriteLine($"winograd benchmark: batch 1, float32, channels_last, inference_mode, {SuiteOption.Machine()}, {get_num_threads()} intra-op threads, " +
+                          $"loops on {(OpenMpParallel.OnOpenMpThreads ? "libtorch's OpenMP threads" : ".NET's thread pool")}, {warmup} warm-up + {runs} interleaved rounds");
+        Console.WriteLine("| layer | direct ms | Winograd ms | direct / Winograd, per round | products: PanelGemm ms | products: bmm ms |");
+        Console.WriteLine("|---|---:|---:|---:|---:|---:|");
+        using var mode = inference_mode(true);
+        foreach (var (channels, side) in new[] { (96, 56), (192, 28), (384, 14) })
+        {
+            using var scope = NewDisposeScope();
+            manual_seed(0);
+            var conv = nn.Conv2d(channels, channels, 3, padding: 1);
+            MemoryFormat.ToChannelsLast(conv);
+            var x = MemoryFormat.ToChannelsLast(randn(1, channels, side, side));
+            using var u = WinogradConvolution.TransformWeight(conv.weight!, 1);
+            var bias = conv.bias!.detach();
+            var products = new Products(channels, side);
+            var times = TimingStats.MeasureInterleaved(
+            [
+                () => { using var s = NewDisposeScope(); x.silu(); conv.call(x); },
+                () => { using var s = NewDisposeScope(); x.silu(); WinogradConvolution.Convolve(x, u, bias); },
+                () => { using var s = NewDisposeScope(); x.silu(); products.Panel(); },
+                () => { using var s = NewDisposeScope(); x.silu(); products.Bmm(); },
+            ], warmup, runs);
+            var ms = times.Select(t => TimingStats.Of(t).Median * 1e3).ToArray();
+            double perRound = TimingStats.Of(times[0].Zip(times[1], (d, w) => d / w).ToList()).Median;
+            Console.WriteLine($"| {channels} x {side} x {side} | {ms[0]:F2} | {ms[1]:F2} | {perRound:F2}x | {ms[2]:F2} | {ms[3]:F2} |");
+            products.Dispose();
+        }
+        return 0;
+    }
+
+    /// <summary>The 36 products of a square conv's Winograd on random operands: [tiles x C] x [C x C], tiles padded to the
+    /// kernel's row block as WinogradConvolution pads them.</summary>
+    sealed class Products(int channels, int side) : IDisposable
+    {
+        readonly int _rows = PaddedTiles(side);
+        readonly Tensor _v = randn(36, PaddedTiles(side), channels).DetachFromDisposeScope();
+        readonly Tensor _u = randn(36, channels, channels).DetachFromDisposeScope();
+        Tensor? _packed, _m;
+
+        public void Panel()
+        {
+            int panels = PanelGemm.Panels(channels);
+            _packed ??= _u.view(36, channels, panels, PanelGemm.PanelWidth).permute(0, 2, 1, 3).contiguous().DetachFromDisposeScope();
+            _m ??= empty(36, _rows, panels * PanelGemm.PanelWidth).DetachFromDisposeScope();
+            float* v = Pointer(_v), u = Pointer(_packed), m = Pointer(_m);
+            int rows = _rows;
+            OpenMpParallel.For(36, get_num_threads(), (first, last) =>
+            {
+                for (int i = first; i < last; i++)
+                    PanelGemm.Multiply(v + (long)i * rows * channels, u + (long)i * panels * channels * PanelGemm.PanelWidth,
+                                       m + (long)i * rows * panels * PanelGemm.PanelWidth, rows, channels, panels);
+            });
+        }
+
+        public void Bmm() => bmm(_v, _u);
+
+        static int PaddedTiles(int side) => ((side + 3) / 4 * ((side + 3) / 4) + PanelGemm.RowBlock - 1) / PanelGemm.RowBlock * PanelGemm.RowBlock;
+
+        static float* Pointer(Tensor t) => (float*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(t.bytes));
+
+        public void Dispose() { _v.Dispose(); _u.Dispose(); _packed?.Dispose(); _m?.Dispose(); }
+    }
+}
