@@ -27,15 +27,49 @@ public static unsafe class PanelGemm
 
     /// <summary>c [rows x panels*16] = a [rows x depth] times the packed b; rows a multiple of
     /// <see cref="RowBlock"/>.</summary>
-    public static void Multiply(float* a, float* packedB, float* c, int rows, int depth, int panels)
+    public static void Multiply(float* a, float* packedB, float* c, int rows, int depth, int panels, bool avx512 = true)
     {
-        int ldc = panels * PanelWidth;
-        for (int p = 0; p < panels; p++)
+        int ldc = panels * PanelWidth, p = 0;
+        if (avx512 && Avx512F.IsSupported)
+            for (; p + 1 < panels; p += 2)   // two panels a call: 6 x 32 outputs in 12 512-bit accumulators
+            {
+                float* panel = packedB + (long)p * depth * PanelWidth;
+                for (int r = 0; r < rows; r += RowBlock)
+                    Kernel512(a + (long)r * depth, depth, panel, panel + (long)depth * PanelWidth, c + (long)r * ldc + p * PanelWidth, ldc);
+            }
+        for (; p < panels; p++)
         {
             float* panel = packedB + (long)p * depth * PanelWidth;
             for (int r = 0; r < rows; r += RowBlock)
                 Kernel(a + (long)r * depth, depth, panel, c + (long)r * ldc + p * PanelWidth, ldc);
         }
+    }
+
+    /// <summary>The 6 x 16 block of two adjacent panels b0, b1 in 512-bit vectors (AVX-512F): per step of depth 2 loads
+    /// and 6 broadcasts for 12 fused multiply-adds of 16 lanes, twice the AVX2 kernel's work per instruction.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Kernel512(float* a, int depth, float* b0, float* b1, float* c, int ldc)
+    {
+        Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default,
+                         c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
+        float* a0 = a, a1 = a + depth, a2 = a1 + depth, a3 = a2 + depth, a4 = a3 + depth, a5 = a4 + depth;
+        for (int d = 0; d < depth; d++, b0 += PanelWidth, b1 += PanelWidth)
+        {
+            var u0 = Avx512F.LoadVector512(b0);
+            var u1 = Avx512F.LoadVector512(b1);
+            var x = Vector512.Create(a0[d]); c00 = Avx512F.FusedMultiplyAdd(x, u0, c00); c01 = Avx512F.FusedMultiplyAdd(x, u1, c01);
+            x = Vector512.Create(a1[d]); c10 = Avx512F.FusedMultiplyAdd(x, u0, c10); c11 = Avx512F.FusedMultiplyAdd(x, u1, c11);
+            x = Vector512.Create(a2[d]); c20 = Avx512F.FusedMultiplyAdd(x, u0, c20); c21 = Avx512F.FusedMultiplyAdd(x, u1, c21);
+            x = Vector512.Create(a3[d]); c30 = Avx512F.FusedMultiplyAdd(x, u0, c30); c31 = Avx512F.FusedMultiplyAdd(x, u1, c31);
+            x = Vector512.Create(a4[d]); c40 = Avx512F.FusedMultiplyAdd(x, u0, c40); c41 = Avx512F.FusedMultiplyAdd(x, u1, c41);
+            x = Vector512.Create(a5[d]); c50 = Avx512F.FusedMultiplyAdd(x, u0, c50); c51 = Avx512F.FusedMultiplyAdd(x, u1, c51);
+        }
+        Avx512F.Store(c, c00); Avx512F.Store(c + PanelWidth, c01); c += ldc;
+        Avx512F.Store(c, c10); Avx512F.Store(c + PanelWidth, c11); c += ldc;
+        Avx512F.Store(c, c20); Avx512F.Store(c + PanelWidth, c21); c += ldc;
+        Avx512F.Store(c, c30); Avx512F.Store(c + PanelWidth, c31); c += ldc;
+        Avx512F.Store(c, c40); Avx512F.Store(c + PanelWidth, c41); c += ldc;
+        Avx512F.Store(c, c50); Avx512F.Store(c + PanelWidth, c51);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
