@@ -10,9 +10,10 @@ namespace ParNet.Runtime;
 /// <see cref="PanelWidth"/> columns ([panel][depth][16], zeros past the last column; <see cref="WinogradConvolution.TransformWeight"/>
 /// packs it), C [rows x panels x 16] row-major.
 /// libtorch's bmm (MKL) packs B afresh on every call: at batch 1, where A has few rows (16 tiles of a 14x14 map) and B
-/// is the large transformed weight, that copy took as long as the products (`perf`, RESULTS.md "Winograd products").
+/// is the large transformed weight, that copy took half as long as the products (`perf`, RESULTS.md "Winograd products").
 /// The kernel is the classic 6 x 16 register block of AVX2 + FMA (12 accumulators, 6 broadcasts of A and 2 loads of B
-/// per step of depth); rows are padded by the caller to a multiple of <see cref="RowBlock"/>.
+/// per step of depth), and where the CPU has AVX-512F a 6 x 32 block over two panels in 512-bit vectors; rows are padded
+/// by the caller to a multiple of <see cref="RowBlock"/>.
 /// </summary>
 public static unsafe class PanelGemm
 {
@@ -26,7 +27,7 @@ public static unsafe class PanelGemm
     public static int Panels(long width) => (int)((width + PanelWidth - 1) / PanelWidth);
 
     /// <summary>c [rows x panels*16] = a [rows x depth] times the packed b; rows a multiple of
-    /// <see cref="RowBlock"/>.</summary>
+    /// <see cref="RowBlock"/>. <paramref name="avx512"/> false keeps to the AVX2 kernel (tests compare the two).</summary>
     public static void Multiply(float* a, float* packedB, float* c, int rows, int depth, int panels, bool avx512 = true)
     {
         int ldc = panels * PanelWidth, p = 0;
