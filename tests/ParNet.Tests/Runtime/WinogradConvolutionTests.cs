@@ -42,6 +42,26 @@ public class WinogradConvolutionTests
     }
 
     [Fact]
+    public async Task Convolutions_called_from_two_threads_at_once_each_get_their_own_answer()
+    {
+        // what `serve` does with two model instances: each worker's loops start their own OpenMP team
+        using var scope = NewDisposeScope();
+        manual_seed(13);
+        var inputs = new[] { randn(2, 32, 20, 20), randn(2, 32, 20, 20) };
+        var weight = randn(32, 32, 3, 3) / 17.0;
+        var bias = randn(32);
+        var references = inputs.Select(x => nn.functional.conv2d(x.to(float64), weight.to(float64), bias.to(float64), padding: [1, 1]).to(float32)).ToArray();
+        using var u = WinogradConvolution.TransformWeight(weight, 1);
+        var errors = await Task.WhenAll(Enumerable.Range(0, 2).Select(i => Task.Run(() =>
+        {
+            using var threadScope = NewDisposeScope();
+            var x = MemoryFormat.ToChannelsLast(inputs[i]);
+            return Enumerable.Range(0, 20).Max(_ => FusionTestSupport.RelativeL2(WinogradConvolution.Convolve(x, u, bias), references[i]));
+        })));
+        Assert.All(errors, e => Assert.True(e <= 1e-5, $"relative L2 error {e:E3}"));
+    }
+
+    [Fact]
     public void A_batch_in_chunks_gives_what_it_gives_whole()
     {
         using var scope = NewDisposeScope();
@@ -52,7 +72,7 @@ public class WinogradConvolutionTests
         var reference = nn.functional.conv2d(x.to(float64), weight.to(float64), bias.to(float64), padding: [1, 1]).to(float32);
         using var u = WinogradConvolution.TransformWeight(weight, 1);
         var xLast = MemoryFormat.ToChannelsLast(x);
-        long perImage = 36L * 3 * 2 * 24;   // the tiles of one 9x7 map (3 x 2), 24 channels at most
+        long perImage = 36L * 3 * 2 * 32;   // the tiles of one 9x7 map (3 x 2), 24 output channels padded to two panels of 16
         foreach (long limit in new[] { WinogradConvolution.MaxScratchElements, 2 * perImage, 1 })   // whole; chunks of 2, 2, 1; one image each
         {
             var y = WinogradConvolution.Convolve(xLast, u, bias, maxScratchElements: limit);
