@@ -28,8 +28,13 @@ public static unsafe class OpenMpParallel
     {
         if (!OperatingSystem.IsLinux()) return;
         TorchSharp.torch.get_num_threads();   // libtorch (and with it its libgomp) loaded
-        string? path = File.ReadLines("/proc/self/maps").Select(l => l.IndexOf('/') is int at and >= 0 ? l[at..] : "")   // paths may hold spaces
-            .FirstOrDefault(p => Path.GetFileName(p).StartsWith("libgomp", StringComparison.Ordinal) && File.Exists(p));
+        string? path;
+        try
+        {
+            path = File.ReadLines("/proc/self/maps").Select(l => l.IndexOf('/') is int at and >= 0 ? l[at..] : "")   // paths may hold spaces
+                .FirstOrDefault(p => Path.GetFileName(p).StartsWith("libgomp", StringComparison.Ordinal) && File.Exists(p));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return; }   // no /proc: .NET's pool
         if (path is null || !NativeLibrary.TryLoad(path, out var library)) return;
         if (NativeLibrary.TryGetExport(library, "GOMP_parallel", out var parallel)
             && NativeLibrary.TryGetExport(library, "omp_get_thread_num", out var number)
