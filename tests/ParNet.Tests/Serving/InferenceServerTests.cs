@@ -108,6 +108,20 @@ public class InferenceServerTests
         Assert.Equal(1, PrometheusText.Sum(samples, "parnet_rejected_total", ("reason", "too_large")));
     }
 
+    /// <summary>Posts <paramref name="count"/> single images to a server whose model is held, one at a time, each once the
+    /// one before is in flight: the requests, still unanswered.</summary>
+    static async Task<List<Task<(HttpStatusCode, JsonElement, HttpResponseMessage)>>> FillAsync(HttpClient client, InferenceServer server, int count)
+    {
+        var accepted = new List<Task<(HttpStatusCode, JsonElement, HttpResponseMessage)>>();
+        for (int i = 0; i < count; i++)
+        {
+            accepted.Add(PostAsync(client, "/v1/predict", Raw(Png(8, i), "image/png")));
+            for (int t = 0; t < 1000 && server.InFlight < i + 1; t++) await Task.Delay(10);
+            Assert.Equal(i + 1, server.InFlight);
+        }
+        return accepted;
+    }
+
     [Fact]
     public async Task A_batch_refused_as_a_whole_counts_one_refusal_not_its_bad_files_too()
     {
@@ -116,13 +130,7 @@ public class InferenceServerTests
         await using var server = await StartReadyAsync(FakeClassifier.Model(fake), Loopback(batching));
         using var client = Client(server);
         fake.Hold();
-        var accepted = new List<Task<(HttpStatusCode, JsonElement, HttpResponseMessage)>>();
-        for (int i = 0; i < 2; i++)   // one image at the worker, one waiting: the queue is full
-        {
-            accepted.Add(PostAsync(client, "/v1/predict", Raw(Png(8, i), "image/png")));
-            for (int t = 0; t < 1000 && server.InFlight < i + 1; t++) await Task.Delay(10);
-            Assert.Equal(i + 1, server.InFlight);
-        }
+        var accepted = await FillAsync(client, server, 2);   // one image at the worker, one waiting: the queue is full
 
         var (status, json, _) = await PostAsync(client, "/v1/predict/batch", Form(([1, 2, 3, 4, 5, 6, 7, 8], "broken.png"), (Png(8, 5), "good.png")));
         Assert.Equal(HttpStatusCode.ServiceUnavailable, status);
@@ -304,13 +312,7 @@ public class InferenceServerTests
         fake.Hold();
         fake.ClearHistory();
 
-        var accepted = new List<Task<(HttpStatusCode, JsonElement, HttpResponseMessage)>>();
-        for (int i = 0; i < 3; i++)
-        {
-            accepted.Add(PostAsync(client, "/v1/predict", Raw(Png(8, i), "image/png")));
-            for (int t = 0; t < 1000 && server.InFlight < i + 1; t++) await Task.Delay(10);   // one worker busy, then two waiting
-            Assert.Equal(i + 1, server.InFlight);
-        }
+        var accepted = await FillAsync(client, server, 3);   // one worker busy, then two waiting
         var (status, json, response) = await PostAsync(client, "/v1/predict", Raw(Png(8, 9), "image/png"));
         Assert.Equal(HttpStatusCode.ServiceUnavailable, status);
         Assert.Equal("1", response.Headers.RetryAfter!.ToString());
