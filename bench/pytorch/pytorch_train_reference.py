@@ -99,6 +99,9 @@ def main():
     p.add_argument('--warmup', type=int, default=2)
     p.add_argument('--threads', type=int, default=os.cpu_count())
     p.add_argument('--channels-last', type=lambda s: s == 'true', default=True)
+    p.add_argument('--profile', type=int, default=0, metavar='N',
+                   help="instead of timing: N steps under torch.profiler, its operator table (self CPU time) on stdout; "
+                        "where the authors' step goes, op by op, beside `perf record` of ours (RESULTS.md)")
     p.add_argument('--serve', action='store_true',
                    help="after the warm-up steps print one JSON line (torch, threads, parameters), then answer each stdin line "
                         "'steps N' with one JSON line of N steps' timings, until 'quit' or the end of stdin")
@@ -145,6 +148,13 @@ def main():
 
     log(f"  timing the authors' blocks, training (PyTorch {torch.__version__}) ...")
     steps(a.warmup)
+    if a.profile > 0:
+        from torch.profiler import profile, ProfilerActivity
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            steps(a.profile)
+        print(f"{a.profile} steps, {torch.get_num_threads()} thread(s), PyTorch {torch.__version__}, batch {a.batch}, {a.image_size}x{a.image_size}")
+        print(prof.key_averages().table(sort_by='self_cpu_time_total', row_limit=25))
+        return
     if not a.serve:
         print(json.dumps({**header, **steps(a.steps)}))
         return
