@@ -11,7 +11,7 @@
 #   4. training the fashion-mnist network against the authors' blocks on PyTorch 1.13 (`parnet train-bench
 #      --pytorch-code --rounds N`, one child process for all rounds, who goes first alternating): at least 1.5x the
 #      images per second, at two threads (10 rounds of 10 steps) and one (4 rounds).
-# 7 minutes on a 2-core Zen 5 VM (2026-12-03; 3.5 on a fast Zen 3 before the bench rows were interleaved), several
+# 7 minutes on a 2-core Zen 5 VM (2026-12-03; 7.5 on a 2-core Zen 4 Genoa, 2026-12-04; 3.5 on a fast Zen 3 before the bench rows were interleaved), several
 # times that when the VM is slow. Run it alone: on a
 # shared 2-core VM other processes move the numbers several-fold.
 # Needs Debian's python3-torch (`apt-get install python3-torch`, run as /usr/bin/python3) and a checkout of the authors'
