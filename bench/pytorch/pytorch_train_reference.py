@@ -146,9 +146,9 @@ def main():
             update.append(u - b)
         return {'forward_s': forward, 'backward_s': backward, 'update_s': update}
 
-    log(f"  timing the authors' blocks, training (PyTorch {torch.__version__}) ...")
+    log(f"  {'profiling' if a.profile > 0 else 'timing'} the authors' blocks, training (PyTorch {torch.__version__}) ...")
     steps(a.warmup)
-    if a.profile > 0:
+    if a.profile > 0:   # takes the place of timing, --serve included
         from torch.profiler import profile, ProfilerActivity
         with profile(activities=[ProfilerActivity.CPU]) as prof:
             steps(a.profile)

@@ -15,7 +15,7 @@ namespace ParNet.Serving;
 /// multipart form), POST /v1/predict/batch (the files of a multipart form, each answered or refused in its place), GET /healthz, GET /readyz and the web page
 /// at /. Every refusal is JSON {"error": "..."}: 400 undecodable image or malformed multipart body, 413 body or pixel
 /// count over the limit, 415 neither an image nor a multipart form, 503 with Retry-After for a full queue, a timeout or
-/// a model still warming up; 404 and 405 outside these endpoints (<see cref="StatusCodePage"/>).
+/// a model still warming up, 503 without it for a model that failed its warm-up; 404 and 405 outside these endpoints (<see cref="StatusCodePage"/>).
 /// </summary>
 static class PredictionEndpoints
 {
@@ -86,16 +86,16 @@ static class PredictionEndpoints
         long start = Stopwatch.GetTimestamp();
         try
         {
+            if (context.WarmupError() is { } error)   // for good: no Retry-After, its own reason
+                throw new Refusal(StatusCodes.Status503ServiceUnavailable, "warmup_failed", $"the model failed its warm-up ({error}); this server cannot answer");
             if (!context.Ready())
-                throw new Refusal(StatusCodes.Status503ServiceUnavailable, "not_ready", context.WarmupError() is { } error
-                    ? $"the model failed its warm-up ({error}); this server cannot answer"
-                    : "the model is still warming up; retry shortly");
+                throw new Refusal(StatusCodes.Status503ServiceUnavailable, "not_ready", "the model is still warming up; retry shortly");
             return Results.Json(await answer(http, context, start));
         }
         catch (Refusal r)
         {
             context.Metrics.Rejected(r.Reason);
-            if (r.Status == StatusCodes.Status503ServiceUnavailable) http.Response.Headers.RetryAfter = RetryAfterSeconds;
+            if (r.Status == StatusCodes.Status503ServiceUnavailable && r.Reason != "warmup_failed") http.Response.Headers.RetryAfter = RetryAfterSeconds;
             return Results.Json(new { error = r.Message }, statusCode: r.Status);
         }
         catch (Exception e) when (e is OperationCanceledException or IOException && http.RequestAborted.IsCancellationRequested)

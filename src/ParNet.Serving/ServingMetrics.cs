@@ -44,6 +44,6 @@ public sealed class ServingMetrics
         _inferenceSeconds.Observe(duration.TotalSeconds);
     }
 
-    /// <summary>queue_full, timeout, not_ready, bad_image, too_large, unsupported_media_type.</summary>
+    /// <summary>queue_full, timeout, stopping, not_ready, warmup_failed, bad_image, too_large, unsupported_media_type, bad_request.</summary>
     public void Rejected(string reason) => _rejected.WithLabels(reason).Inc();
 }

@@ -31,8 +31,12 @@ public static unsafe class OpenMpParallel
         string? path;
         try
         {
-            path = File.ReadLines("/proc/self/maps").Select(l => l.IndexOf('/') is int at and >= 0 ? l[at..] : "")   // paths may hold spaces
-                .FirstOrDefault(p => Path.GetFileName(p).StartsWith("libgomp", StringComparison.Ordinal) && File.Exists(p));
+            var mapped = File.ReadLines("/proc/self/maps").Select(l => l.IndexOf('/') is int at and >= 0 ? l[at..] : "")   // paths may hold spaces
+                .Where(p => p.Length > 0).Distinct().ToList();
+            var gomps = mapped.Where(p => Path.GetFileName(p).StartsWith("libgomp", StringComparison.Ordinal) && File.Exists(p)).ToList();
+            // libtorch's own, beside libtorch_cpu.so, where another one (the system's libgomp.so.1) is loaded too
+            string? torchFolder = mapped.Where(p => Path.GetFileName(p).StartsWith("libtorch_cpu", StringComparison.Ordinal)).Select(Path.GetDirectoryName).FirstOrDefault();
+            path = gomps.FirstOrDefault(p => Path.GetDirectoryName(p) == torchFolder) ?? gomps.FirstOrDefault();
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return; }   // no /proc: .NET's pool
         if (path is null || !NativeLibrary.TryLoad(path, out var library)) return;
@@ -55,13 +59,21 @@ public static unsafe class OpenMpParallel
     {
         parts = Math.Clamp(parts, 1, Math.Max(count, 1));
         if (parts == 1) { body(0, count); return; }
-        if (!OnOpenMpThreads) { Parallel.For(0, parts, i => body(count * i / parts, count * (i + 1) / parts)); return; }
+        if (!OnOpenMpThreads)
+        {
+            try { Parallel.For(0, parts, i => body(First(count, parts, i), First(count, parts, i + 1))); }
+            catch (AggregateException e) { ExceptionDispatchInfo.Throw(e.InnerExceptions[0]); }   // as the OpenMP path: the part's own exception
+            return;
+        }
         var work = new Work(count, parts, body);
         var handle = GCHandle.Alloc(work);
         try { GompParallel(&RunPart, GCHandle.ToIntPtr(handle), (uint)parts, 0); }
         finally { handle.Free(); }
         if (work.Error is { } error) ExceptionDispatchInfo.Throw(error);
     }
+
+    /// <summary>Where part i of count items split into parts begins.</summary>
+    static int First(int count, int parts, int i) => (int)((long)count * i / parts);
 
     /// <summary>One OpenMP thread's share: parts i, i + team, ... (the team may be smaller than asked).</summary>
     [UnmanagedCallersOnly]
@@ -71,7 +83,7 @@ public static unsafe class OpenMpParallel
         try
         {
             for (int i = ThreadNumber(), team = TeamSize(); i < work.Parts; i += team)
-                work.Body(work.Count * i / work.Parts, work.Count * (i + 1) / work.Parts);
+                work.Body(First(work.Count, work.Parts, i), First(work.Count, work.Parts, i + 1));
         }
         catch (Exception e) { Interlocked.CompareExchange(ref work.Error, e, null); }   // never across the native frame
     }

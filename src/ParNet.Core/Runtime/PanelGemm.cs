@@ -30,6 +30,8 @@ public static unsafe class PanelGemm
     /// <see cref="RowBlock"/>. <paramref name="avx512"/> false keeps to the AVX2 kernel (tests compare the two).</summary>
     public static void Multiply(float* a, float* packedB, float* c, int rows, int depth, int panels, bool avx512 = true)
     {
+        if (rows % RowBlock != 0 || rows < 0 || depth < 0 || panels < 0)
+            throw new ArgumentException($"{rows} rows, depth {depth}, {panels} panels: rows must be a multiple of {RowBlock} (the caller pads them)");
         int ldc = panels * PanelWidth, p = 0;
         if (avx512 && Avx512F.IsSupported)
             for (; p + 1 < panels; p += 2)   // two panels a call: 6 x 32 outputs in 12 512-bit accumulators

@@ -80,7 +80,7 @@ public static unsafe class WinogradConvolution
         int n = (int)x.size(0), c = (int)x.size(1), h = (int)x.size(2), w = (int)x.size(3), groups = (int)u.Groups;
         int k = (int)u.OutChannels, cg = c / groups, kg = k / groups, panels = (int)u.Packed.size(1);
         var y = empty([n, h, w, k], ScalarType.Float32);
-        if (n * h * w == 0) return y.permute(0, 3, 1, 2).MoveToOuterDisposeScope();
+        if (n * h * w == 0 || k == 0) return y.permute(0, 3, 1, 2).MoveToOuterDisposeScope();
         var nhwc = x.permute(0, 2, 3, 1).contiguous();   // a view when x is channels_last
         var b = bias.contiguous();
         long perImage = 36L * ((h + 3) / 4) * ((w + 3) / 4) * Math.Max(c, groups * panels * PanelGemm.PanelWidth);

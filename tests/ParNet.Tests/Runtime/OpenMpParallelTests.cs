@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using ParNet.Runtime;
-using static TorchSharp.torch;
 
 namespace ParNet.Tests.Runtime;
 
@@ -13,19 +12,13 @@ public class OpenMpParallelTests
         Assert.True(OperatingSystem.IsLinux(), "CI and both CPU kinds of environment.md are Linux; elsewhere the loop uses .NET's pool");
         Assert.True(OpenMpParallel.OnOpenMpThreads);
         var threads = new ConcurrentDictionary<int, bool>();
-        int before = get_num_threads();
-        try
+        // each part waits until both have started: two parts that ran one after the other on one thread would never finish
+        using var bothStarted = new Barrier(2);
+        OpenMpParallel.For(2, 2, (first, last) =>
         {
-            set_num_threads(2);
-            // each part waits until both have started: two parts that ran one after the other on one thread would never finish
-            using var bothStarted = new Barrier(2);
-            OpenMpParallel.For(2, 2, (first, last) =>
-            {
-                threads[Environment.CurrentManagedThreadId] = true;
-                Assert.True(bothStarted.SignalAndWait(TimeSpan.FromSeconds(30)), "the two parts did not run at the same time");
-            });
-        }
-        finally { set_num_threads(before); }
+            threads[Environment.CurrentManagedThreadId] = true;
+            Assert.True(bothStarted.SignalAndWait(TimeSpan.FromSeconds(30)), "the two parts did not run at the same time");
+        });
         Assert.Equal(2, threads.Count);
     }
 

@@ -27,12 +27,26 @@ public class PanelGemmTests
         var bData = packed.data<float>().ToArray();
         foreach (bool avx512 in new[] { false, true })
         {
-            var c = new float[rows * panels * PanelGemm.PanelWidth];
+            int size = rows * panels * PanelGemm.PanelWidth;
+            var c = new float[size + 32];
+            Array.Fill(c, float.NaN, size, 32);   // sentinels: nothing is written past C
             fixed (float* ap = aData, bp = bData, cp = c) PanelGemm.Multiply(ap, bp, cp, rows, depth, panels, avx512);
+            Assert.All(c[size..], v => Assert.True(float.IsNaN(v), "a write past the end of C"));
+            c = c[..size];
             var actual = tensor(c, [rows, panels * PanelGemm.PanelWidth]).to(ScalarType.Float64);
             double error = (actual.narrow(1, 0, width) - expected).norm().item<double>() / expected.norm().item<double>();
             Assert.True(error < 1e-6, $"avx512 {avx512} (CPU has it: {Avx512F.IsSupported}): relative L2 {error:E2}");
             Assert.All(c.Chunk(panels * PanelGemm.PanelWidth).SelectMany(row => row.Skip(width)), v => Assert.Equal(0f, v));   // padding columns
         }
+    }
+
+    [Fact]
+    public unsafe void Rows_that_are_not_whole_row_blocks_are_refused_before_anything_is_read()
+    {
+        var a = new float[7 * 8];
+        var b = new float[8 * PanelGemm.PanelWidth];
+        var c = new float[7 * PanelGemm.PanelWidth];
+        var error = Assert.Throws<ArgumentException>(() => { fixed (float* ap = a, bp = b, cp = c) PanelGemm.Multiply(ap, bp, cp, 7, 8, 1); });
+        Assert.Contains("multiple of 6", error.Message);
     }
 }

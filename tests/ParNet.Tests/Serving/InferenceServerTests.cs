@@ -108,16 +108,20 @@ public class InferenceServerTests
         Assert.Equal(1, PrometheusText.Sum(samples, "parnet_rejected_total", ("reason", "too_large")));
     }
 
-    /// <summary>Posts <paramref name="count"/> single images to a server whose model is held, one at a time, each once the
-    /// one before is in flight: the requests, still unanswered.</summary>
-    static async Task<List<Task<(HttpStatusCode, JsonElement, HttpResponseMessage)>>> FillAsync(HttpClient client, InferenceServer server, int count)
+    /// <summary>Posts <paramref name="count"/> single images to a server with one worker (max batch 1) whose model is held:
+    /// the first once the worker has taken it to the model (so it no longer holds a place in the queue), each next once the
+    /// one before is in flight. Returns the requests, still unanswered.</summary>
+    static async Task<List<Task<(HttpStatusCode, JsonElement, HttpResponseMessage)>>> FillAsync(HttpClient client, InferenceServer server,
+                                                                                              FakeClassifier fake, int count)
     {
         var accepted = new List<Task<(HttpStatusCode, JsonElement, HttpResponseMessage)>>();
+        int callsBefore = fake.Calls;
         for (int i = 0; i < count; i++)
         {
             accepted.Add(PostAsync(client, "/v1/predict", Raw(Png(8, i), "image/png")));
-            for (int t = 0; t < 1000 && server.InFlight < i + 1; t++) await Task.Delay(10);
+            for (int t = 0; t < 1000 && (server.InFlight < i + 1 || fake.Calls == callsBefore); t++) await Task.Delay(10);
             Assert.Equal(i + 1, server.InFlight);
+            Assert.Equal(callsBefore + 1, fake.Calls);   // the worker holds the first; the others wait in the queue
         }
         return accepted;
     }
@@ -130,7 +134,7 @@ public class InferenceServerTests
         await using var server = await StartReadyAsync(FakeClassifier.Model(fake), Loopback(batching));
         using var client = Client(server);
         fake.Hold();
-        var accepted = await FillAsync(client, server, 2);   // one image at the worker, one waiting: the queue is full
+        var accepted = await FillAsync(client, server, fake, 2);   // one image at the worker, one waiting: the queue is full
 
         var (status, json, _) = await PostAsync(client, "/v1/predict/batch", Form(([1, 2, 3, 4, 5, 6, 7, 8], "broken.png"), (Png(8, 5), "good.png")));
         Assert.Equal(HttpStatusCode.ServiceUnavailable, status);
@@ -295,11 +299,15 @@ public class InferenceServerTests
         var readyz = await client.GetAsync("/readyz");
         Assert.Equal(HttpStatusCode.ServiceUnavailable, readyz.StatusCode);
         Assert.Contains("warm-up failed: InvalidOperationException: out of memory", await readyz.Content.ReadAsStringAsync());
-        var (status, json, _) = await PostAsync(client, "/v1/predict", Raw(Png(8, 1), "image/png"));
+        var (status, json, response) = await PostAsync(client, "/v1/predict", Raw(Png(8, 1), "image/png"));
         Assert.Equal(HttpStatusCode.ServiceUnavailable, status);
         Assert.Equal("the model failed its warm-up (InvalidOperationException: out of memory in the fake model); this server cannot answer",
                      json.GetProperty("error").GetString());
+        Assert.Null(response.Headers.RetryAfter);   // retrying will not help
         Assert.Equal(1, fake.Calls);   // the refused request never reached the model
+        var samples = PrometheusText.Parse(await client.GetStringAsync("/metrics"));
+        Assert.Equal(1, PrometheusText.Sum(samples, "parnet_rejected_total", ("reason", "warmup_failed")));
+        Assert.Equal(0, PrometheusText.Sum(samples, "parnet_rejected_total", ("reason", "not_ready")));
     }
 
     [Fact]
@@ -312,7 +320,7 @@ public class InferenceServerTests
         fake.Hold();
         fake.ClearHistory();
 
-        var accepted = await FillAsync(client, server, 3);   // one worker busy, then two waiting
+        var accepted = await FillAsync(client, server, fake, 3);   // one worker busy, then two waiting
         var (status, json, response) = await PostAsync(client, "/v1/predict", Raw(Png(8, 9), "image/png"));
         Assert.Equal(HttpStatusCode.ServiceUnavailable, status);
         Assert.Equal("1", response.Headers.RetryAfter!.ToString());
