@@ -9,8 +9,6 @@
 // Medians in ms and the per-round median of direct / Winograd. Threads: the logical cores (torch.set_num_threads).
 // Run: dotnet run -c Release --project bench/ParNet.Bench -- winograd [--runs 30] [--warmup 5]
 using System.CommandLine;
-using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using ParNet.Benchmarking;
 using ParNet.Runtime;
 using TorchSharp;
@@ -18,7 +16,7 @@ using static TorchSharp.torch;
 
 namespace ParNet.Bench;
 
-public sealed unsafe class WinogradBenchmark : IBenchmark
+public sealed class WinogradBenchmark : IBenchmark
 {
     readonly Option<int> _runs = SuiteOption.PositiveInt("--runs", 30, "timed rounds, each form once a round (30: layers take milliseconds, medians need more runs)");
     readonly Option<int> _warmup = SuiteOption.PositiveInt("--warmup", 5, "untimed rounds first (5: allocator and oneDNN caches settle)");
@@ -49,7 +47,7 @@ public sealed unsafe class WinogradBenchmark : IBenchmark
             var x = MemoryFormat.ToChannelsLast(randn(1, channels, side, side));
             using var u = WinogradConvolution.TransformWeight(conv.weight!, 1);
             var bias = conv.bias!.detach();
-            var products = new Products(channels, side);
+            using var products = new Products(channels, side);
             var times = TimingStats.MeasureInterleaved(
             [
                 () => { using var s = NewDisposeScope(); x.silu(); conv.call(x); },
@@ -60,7 +58,6 @@ public sealed unsafe class WinogradBenchmark : IBenchmark
             var ms = times.Select(t => TimingStats.Of(t).Median * 1e3).ToArray();
             double perRound = TimingStats.Of(times[0].Zip(times[1], (d, w) => d / w).ToList()).Median;
             Console.WriteLine($"| {channels} x {side} x {side} | {ms[0]:F2} | {ms[1]:F2} | {perRound:F2}x | {ms[2]:F2} | {ms[3]:F2} |");
-            products.Dispose();
         }
         return 0;
     }
@@ -69,31 +66,18 @@ public sealed unsafe class WinogradBenchmark : IBenchmark
     /// kernel's row block as WinogradConvolution pads them.</summary>
     sealed class Products(int channels, int side) : IDisposable
     {
-        readonly int _rows = PaddedTiles(side);
-        readonly Tensor _v = randn(36, PaddedTiles(side), channels).DetachFromDisposeScope();
+        readonly Tensor _v = randn(36, PanelGemm.PaddedRows((side + 3) / 4 * ((side + 3) / 4)), channels).DetachFromDisposeScope();
         readonly Tensor _u = randn(36, channels, channels).DetachFromDisposeScope();
         Tensor? _packed, _m;
 
         public void Panel()
         {
-            int panels = PanelGemm.Panels(channels);
-            _packed ??= _u.view(36, channels, panels, PanelGemm.PanelWidth).permute(0, 2, 1, 3).contiguous().DetachFromDisposeScope();
-            _m ??= empty(36, _rows, panels * PanelGemm.PanelWidth).DetachFromDisposeScope();
-            float* v = Pointer(_v), u = Pointer(_packed), m = Pointer(_m);
-            int rows = _rows;
-            OpenMpParallel.For(36, get_num_threads(), (first, last) =>
-            {
-                for (int i = first; i < last; i++)
-                    PanelGemm.Multiply(v + (long)i * rows * channels, u + (long)i * panels * channels * PanelGemm.PanelWidth,
-                                       m + (long)i * rows * panels * PanelGemm.PanelWidth, rows, channels, panels);
-            });
+            _packed ??= PanelGemm.Pack(_u).DetachFromDisposeScope();
+            _m ??= empty(36, _v.size(1), _packed.size(1) * PanelGemm.PanelWidth).DetachFromDisposeScope();
+            PanelGemm.Multiply(_v, _packed, _m);
         }
 
         public void Bmm() => bmm(_v, _u);
-
-        static int PaddedTiles(int side) => ((side + 3) / 4 * ((side + 3) / 4) + PanelGemm.RowBlock - 1) / PanelGemm.RowBlock * PanelGemm.RowBlock;
-
-        static float* Pointer(Tensor t) => (float*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(t.bytes));
 
         public void Dispose() { _v.Dispose(); _u.Dispose(); _packed?.Dispose(); _m?.Dispose(); }
     }

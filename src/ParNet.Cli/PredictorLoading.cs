@@ -12,8 +12,8 @@ namespace ParNet.Cli;
 public static class PredictorLoading
 {
     public const string EngineDescription =
-        "torch, torch-winograd (its 3x3 stride-1 convs as Winograd F(4x4, 3x3): ParNet-S 1.4-1.6x torch's speed on a Zen 4 " +
-        "and with oneDNN and MKL held to AVX2, RESULTS.md), " +
+        "torch, torch-winograd (its 3x3 stride-1 convs as Winograd F(4x4, 3x3): ParNet-S 1.4-1.6x torch's speed on a Zen 4, " +
+        "also with its kernels held to AVX2; not yet measured on a real Zen 3, RESULTS.md), " +
         "onnxruntime (weights are exported in memory first) or onnxruntime-cuda (the same on GPU 0, in a build made with " +
         "-p:OnnxRuntimeGpu=true) (default: onnxruntime for an .onnx file, else torch)";
 

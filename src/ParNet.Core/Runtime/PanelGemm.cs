@@ -1,14 +1,15 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using static TorchSharp.torch;
 
 namespace ParNet.Runtime;
 
 /// <summary>
 /// Matrix products C = A B where B is a constant packed once ahead of time, for the 36 products of a Winograd conv
 /// (<see cref="WinogradConvolution"/>): A [rows x depth] row-major, B [depth x width] packed in panels of
-/// <see cref="PanelWidth"/> columns ([panel][depth][16], zeros past the last column; <see cref="WinogradConvolution.TransformWeight"/>
-/// packs it), C [rows x panels x 16] row-major.
+/// <see cref="PanelWidth"/> columns ([panel][depth][16], zeros past the last column: <see cref="Pack"/>), C [rows x panels x 16]
+/// row-major.
 /// libtorch's bmm (MKL) packs B afresh on every call: at batch 1, where A has few rows (16 tiles of a 14x14 map) and B
 /// is the large transformed weight, that copy took half as long as the products (`perf`, RESULTS.md "Winograd products").
 /// The kernel is the classic 6 x 16 register block of AVX2 + FMA (12 accumulators, 6 broadcasts of A and 2 loads of B
@@ -26,12 +27,48 @@ public static unsafe class PanelGemm
     /// <summary>Panels for <paramref name="width"/> columns.</summary>
     public static int Panels(long width) => (int)((width + PanelWidth - 1) / PanelWidth);
 
-    /// <summary>c [rows x panels*16] = a [rows x depth] times the packed b; rows a multiple of
-    /// <see cref="RowBlock"/>. <paramref name="avx512"/> false keeps to the AVX2 kernel (tests compare the two).</summary>
-    public static void Multiply(float* a, float* packedB, float* c, int rows, int depth, int panels, bool avx512 = true)
+    /// <summary><paramref name="rows"/> rounded up to whole row blocks: the rows A and C are allocated with.</summary>
+    public static int PaddedRows(int rows) => (rows + RowBlock - 1) / RowBlock * RowBlock;
+
+    /// <summary>b [batch, depth, width] -> [batch, panels, depth, 16], zeros past column width - 1: the layout
+    /// <see cref="Multiply(Tensor, Tensor, Tensor, bool)"/> reads. Done once per constant B.</summary>
+    public static Tensor Pack(Tensor b)
     {
-        if (rows % RowBlock != 0 || rows < 0 || depth < 0 || panels < 0)
-            throw new ArgumentException($"{rows} rows, depth {depth}, {panels} panels: rows must be a multiple of {RowBlock} (the caller pads them)");
+        using var scope = NewDisposeScope();
+        long batch = b.size(0), depth = b.size(1), width = b.size(2);
+        int panels = Panels(width);
+        var padded = nn.functional.pad(b, [0, panels * PanelWidth - width]);
+        return padded.view(batch, depth, panels, PanelWidth).permute(0, 2, 1, 3).contiguous().MoveToOuterDisposeScope();
+    }
+
+    /// <summary>c[i] = a[i] packedB[i] for every i of the batch, on libtorch's OpenMP threads (<see cref="OpenMpParallel"/>):
+    /// a [batch, rows, depth], packedB from <see cref="Pack"/> [batch, panels, depth, 16], c [batch, rows, panels x 16], all
+    /// contiguous float32 on the CPU; rows a multiple of <see cref="RowBlock"/> (<see cref="PaddedRows"/>).
+    /// <paramref name="avx512"/> false keeps to the AVX2 kernel (tests compare the two).</summary>
+    public static void Multiply(Tensor a, Tensor packedB, Tensor c, bool avx512 = true)
+    {
+        static bool Cpu32(Tensor t) => t.dtype == ScalarType.Float32 && t.device_type == TorchSharp.DeviceType.CPU && t.is_contiguous();
+        if (!Cpu32(a) || !Cpu32(packedB) || !Cpu32(c) || a.dim() != 3 || packedB.dim() != 4 || c.dim() != 3)
+            throw new ArgumentException("PanelGemm takes contiguous float32 CPU tensors a [batch, rows, depth], packed b [batch, panels, depth, 16], c [batch, rows, panels x 16]");
+        int batch = (int)a.size(0), rows = (int)a.size(1), depth = (int)a.size(2), panels = (int)packedB.size(1);
+        if (rows % RowBlock != 0)
+            throw new ArgumentException($"{rows} rows: rows must be a multiple of {RowBlock} (pad them: PanelGemm.PaddedRows)");
+        if (packedB.size(0) != batch || packedB.size(2) != depth || packedB.size(3) != PanelWidth || c.size(0) != batch || c.size(1) != rows
+            || c.size(2) != panels * PanelWidth)
+            throw new ArgumentException($"shapes do not match: a [{string.Join(", ", a.shape)}], packed b [{string.Join(", ", packedB.shape)}], c [{string.Join(", ", c.shape)}]");
+        float* ap = WinogradConvolution.Pointer(a), bp = WinogradConvolution.Pointer(packedB), cp = WinogradConvolution.Pointer(c);
+        OpenMpParallel.For(batch, get_num_threads(), (first, last) =>
+        {
+            for (int i = first; i < last; i++)
+                Multiply(ap + (long)i * rows * depth, bp + (long)i * panels * depth * PanelWidth, cp + (long)i * rows * panels * PanelWidth,
+                         rows, depth, panels, avx512);
+        });
+        GC.KeepAlive(a); GC.KeepAlive(packedB); GC.KeepAlive(c);
+    }
+
+    /// <summary>One product of <see cref="Multiply(Tensor, Tensor, Tensor, bool)"/>, whose checks make every pointer valid.</summary>
+    static void Multiply(float* a, float* packedB, float* c, int rows, int depth, int panels, bool avx512)
+    {
         int ldc = panels * PanelWidth, p = 0;
         if (avx512 && Avx512F.IsSupported)
             for (; p + 1 < panels; p += 2)   // two panels a call: 6 x 32 outputs in 12 512-bit accumulators

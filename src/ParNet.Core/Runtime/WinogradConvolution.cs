@@ -60,12 +60,9 @@ public static unsafe class WinogradConvolution
     {
         using var scope = NewDisposeScope();
         long k = weight.size(0), c = weight.size(1), kg = k / groups;
-        int panels = PanelGemm.Panels(kg);
         var g = tensor(G, [6, 3], weight.dtype);
         var u = einsum("au,gkcuv,bv->abgck", g, weight.detach().view(groups, kg, c, 3, 3), g).reshape(36 * groups, c, kg);
-        var padded = nn.functional.pad(u, [0, panels * PanelGemm.PanelWidth - kg]);
-        var packed = padded.view(36 * groups, c, panels, PanelGemm.PanelWidth).permute(0, 2, 1, 3).contiguous();
-        return new Weight(packed.DetachFromDisposeScope(), k, groups);
+        return new Weight(PanelGemm.Pack(u).DetachFromDisposeScope(), k, groups);
     }
 
     /// <summary>x [N, C, H, W] float32 with channels_last strides, u from <see cref="TransformWeight"/>, bias [K] float32 ->
@@ -84,7 +81,7 @@ public static unsafe class WinogradConvolution
         var nhwc = x.permute(0, 2, 3, 1).contiguous();   // a view when x is channels_last
         var b = bias.contiguous();
         long perImage = 36L * ((h + 3) / 4) * ((w + 3) / 4) * Math.Max(c, groups * panels * PanelGemm.PanelWidth);
-        int chunk = (int)Math.Clamp(maxScratchElements / perImage, 1, n);
+        int chunk = (int)Math.Clamp(maxScratchElements / perImage, 1, n), threads = get_num_threads();
         for (int first = 0; first < n; first += chunk)
         {
             int images = Math.Min(chunk, n - first);
@@ -94,20 +91,13 @@ public static unsafe class WinogradConvolution
             var v = empty([36 * groups, shape.PaddedCount, cg], ScalarType.Float32);
             v.narrow(1, shape.Count, shape.PaddedCount - shape.Count).zero_();   // the rows past the last tile, multiplied unread
             float* xp = Pointer(xs), vp = Pointer(v);
-            OpenMpParallel.For(shape.Rows, get_num_threads(), (firstRow, lastRow) => InputTransform(xp, vp, shape, c, cg, firstRow, lastRow));
-            GC.KeepAlive(xs);
+            OpenMpParallel.For(shape.Rows, threads, (firstRow, lastRow) => InputTransform(xp, vp, shape, c, cg, firstRow, lastRow));
+            GC.KeepAlive(xs); GC.KeepAlive(v);
             var m = empty([36 * groups, shape.PaddedCount, panels * PanelGemm.PanelWidth], ScalarType.Float32);
-            float* up = Pointer(u.Packed), mp = Pointer(m);
-            OpenMpParallel.For(36 * groups, get_num_threads(), (firstMatrix, lastMatrix) =>
-            {
-                for (int i = firstMatrix; i < lastMatrix; i++)
-                    PanelGemm.Multiply(vp + (long)i * shape.PaddedCount * cg, up + (long)i * panels * cg * PanelGemm.PanelWidth,
-                                       mp + (long)i * shape.PaddedCount * panels * PanelGemm.PanelWidth, shape.PaddedCount, cg, panels);
-            });
-            GC.KeepAlive(v); GC.KeepAlive(u.Packed);
+            PanelGemm.Multiply(v, u.Packed, m);
             var ys = y.narrow(0, first, images);
-            float* yp = Pointer(ys), bp = Pointer(b);
-            OpenMpParallel.For(shape.Rows, get_num_threads(), (firstRow, lastRow) => OutputTransform(mp, yp, bp, shape, k, kg, panels * PanelGemm.PanelWidth, firstRow, lastRow));
+            float* mp = Pointer(m), yp = Pointer(ys), bp = Pointer(b);
+            OpenMpParallel.For(shape.Rows, threads, (firstRow, lastRow) => OutputTransform(mp, yp, bp, shape, k, kg, panels * PanelGemm.PanelWidth, firstRow, lastRow));
             GC.KeepAlive(m); GC.KeepAlive(ys); GC.KeepAlive(b);
         }
         return y.permute(0, 3, 1, 2).MoveToOuterDisposeScope();
@@ -142,10 +132,10 @@ public static unsafe class WinogradConvolution
         public int PerRow => (W + 3) / 4;
         public int Rows => N * PerColumn;
         public int Count => Rows * PerRow;
-        public int PaddedCount => (Count + PanelGemm.RowBlock - 1) / PanelGemm.RowBlock * PanelGemm.RowBlock;
+        public int PaddedCount => PanelGemm.PaddedRows(Count);
     }
 
-    static float* Pointer(Tensor t) => (float*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(t.bytes));   // contiguous, CPU
+    internal static float* Pointer(Tensor t) => (float*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(t.bytes));   // contiguous, CPU
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector256<float> Fmadd(Vector256<float> a, float s, Vector256<float> b) => Fma.MultiplyAdd(a, Vector256.Create(s), b);

@@ -13,40 +13,33 @@ public class PanelGemmTests
     [InlineData(12, 40, 48)]    // three panels: a pair and an odd one
     [InlineData(18, 96, 64)]    // two pairs
     [InlineData(6, 24, 40)]     // a width that pads its last panel with zeros
-    public unsafe void Products_match_a_float64_matmul_with_either_kernel(int rows, int depth, int width)
+    public void Products_match_a_float64_matmul_with_either_kernel(int rows, int depth, int width)
     {
         using var scope = NewDisposeScope();
         manual_seed(rows + depth + width);
-        var a = randn(rows, depth);
-        var b = randn(depth, width);
+        var a = randn(2, rows, depth);   // a batch of two products
+        var b = randn(2, depth, width);
+        var packed = PanelGemm.Pack(b);
         int panels = PanelGemm.Panels(width);
-        var packed = nn.functional.pad(b, [0, panels * PanelGemm.PanelWidth - width])
-            .view(depth, panels, PanelGemm.PanelWidth).permute(1, 0, 2).contiguous();
-        var expected = a.to(ScalarType.Float64).matmul(b.to(ScalarType.Float64));
-        var aData = a.data<float>().ToArray();
-        var bData = packed.data<float>().ToArray();
+        var expected = a.to(ScalarType.Float64).bmm(b.to(ScalarType.Float64));
         foreach (bool avx512 in new[] { false, true })
         {
-            int size = rows * panels * PanelGemm.PanelWidth;
-            var c = new float[size + 32];
-            Array.Fill(c, float.NaN, size, 32);   // sentinels: nothing is written past C
-            fixed (float* ap = aData, bp = bData, cp = c) PanelGemm.Multiply(ap, bp, cp, rows, depth, panels, avx512);
-            Assert.All(c[size..], v => Assert.True(float.IsNaN(v), "a write past the end of C"));
-            c = c[..size];
-            var actual = tensor(c, [rows, panels * PanelGemm.PanelWidth]).to(ScalarType.Float64);
-            double error = (actual.narrow(1, 0, width) - expected).norm().item<double>() / expected.norm().item<double>();
+            var buffer = full(3, rows, panels * PanelGemm.PanelWidth, float.NaN);   // the third product's place: sentinels
+            PanelGemm.Multiply(a, packed, buffer.narrow(0, 0, 2), avx512);
+            Assert.True(buffer[2].isnan().all().item<bool>(), "a write past the end of C");
+            var actual = buffer.narrow(0, 0, 2).to(ScalarType.Float64);
+            double error = (actual.narrow(2, 0, width) - expected).norm().item<double>() / expected.norm().item<double>();
             Assert.True(error < 1e-6, $"avx512 {avx512} (CPU has it: {Avx512F.IsSupported}): relative L2 {error:E2}");
-            Assert.All(c.Chunk(panels * PanelGemm.PanelWidth).SelectMany(row => row.Skip(width)), v => Assert.Equal(0f, v));   // padding columns
+            Assert.Equal(0.0, actual.narrow(2, width, panels * PanelGemm.PanelWidth - width).abs().sum().item<double>());   // padding columns
         }
     }
 
     [Fact]
-    public unsafe void Rows_that_are_not_whole_row_blocks_are_refused_before_anything_is_read()
+    public void Rows_that_are_not_whole_row_blocks_are_refused_before_anything_is_read()
     {
-        var a = new float[7 * 8];
-        var b = new float[8 * PanelGemm.PanelWidth];
-        var c = new float[7 * PanelGemm.PanelWidth];
-        var error = Assert.Throws<ArgumentException>(() => { fixed (float* ap = a, bp = b, cp = c) PanelGemm.Multiply(ap, bp, cp, 7, 8, 1); });
+        using var scope = NewDisposeScope();
+        var error = Assert.Throws<ArgumentException>(() =>
+            PanelGemm.Multiply(zeros(1, 7, 8), PanelGemm.Pack(zeros(1, 8, 16)), zeros(1, 7, PanelGemm.PanelWidth)));
         Assert.Contains("multiple of 6", error.Message);
     }
 }
