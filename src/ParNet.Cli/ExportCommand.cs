@@ -27,7 +27,7 @@ public sealed class ExportCommand : CliCommand
         "class names and normalization to store: fashion-mnist, mnist, cifar10, cifar100, imagenet (default: the stored ones)", "NAME");
     readonly Option<bool> _int8 = CliOption.Switch("--int8", "a statically quantized model (ONNX QDQ, run by ONNX Runtime's int8 kernels) of " +
         "the fused network (implies --fused): convs int8 with per-channel symmetric weights, activations uint8 calibrated on " +
-        "--calibration N training images (min/max), and so are the element-wise Add, Mul and SiLU on the feature maps between them; the SSE gates and the head stay float32");
+        "--calibration N training images (min/max); the SSE gates and the head stay float32");
     readonly Option<int?> _calibration = CliOption.Int("--calibration", "with --int8: training images whose activation ranges set the " +
         "scales (the first N of the training split, in file order; a few hundred suffice)");
     readonly Option<string?> _data = CliOption.Text("--data", "with --int8: where the calibration data set is (as for train; default: " +
@@ -37,17 +37,13 @@ public sealed class ExportCommand : CliCommand
     readonly Option<bool> _quantizeHead = CliOption.Switch("--quantize-head", "with --int8: quantize the classifier too (default off: " +
         "one small matrix product)");
 
-    readonly Option<bool> _floatElementwise = CliOption.Switch("--float-elementwise", "with --int8: keep the element-wise Add, Mul and SiLU " +
-        "on the feature maps in float32 between DequantizeLinear and QuantizeLinear (the export before 2026-12-04; default off: in uint8 " +
-        "they are QLinearAdd/QLinearMul/QLinearSigmoid, measured faster in RESULTS.md, int8)");
-
     public override string Name => "export";
     public override string Summary => "write a model with its weights as ONNX (opset 17, dynamic batch)";
 
     protected override void Declare(Command command)
     {
         _model.AddTo(command);
-        command.Add(_weights, _fused, _ema, _format, _out, _imageSize, _dataset, _int8, _calibration, _data, _quantizeGates, _quantizeHead, _floatElementwise);
+        command.Add(_weights, _fused, _ema, _format, _out, _imageSize, _dataset, _int8, _calibration, _data, _quantizeGates, _quantizeHead);
     }
 
     protected override int Run(ParseResult parse, TextWriter stdout, TextWriter stderr)
@@ -61,8 +57,8 @@ public sealed class ExportCommand : CliCommand
         if (int8 && calibration is null)
             throw new UsageException("--int8 needs --calibration N: the number of training images to calibrate the activations on");
         if (calibration is int n && n < 1) throw new UsageException($"--calibration must be >= 1; got {n}");
-        if (!int8 && (calibration is not null || parse.Given(_data) || parse.GetValue(_quantizeGates) || parse.GetValue(_quantizeHead) || parse.GetValue(_floatElementwise)))
-            throw new UsageException("--calibration, --data, --quantize-gates, --quantize-head and --float-elementwise go with --int8");
+        if (!int8 && (calibration is not null || parse.Given(_data) || parse.GetValue(_quantizeGates) || parse.GetValue(_quantizeHead)))
+            throw new UsageException("--calibration, --data, --quantize-gates and --quantize-head go with --int8");
         int? size = parse.GetValue(_imageSize);
         string? dataset = parse.GetValue(_dataset);
         if (!format.Equals("onnx", StringComparison.OrdinalIgnoreCase))
@@ -93,15 +89,13 @@ public sealed class ExportCommand : CliCommand
             string form = info.Fused == true ? "fused" : "training form";
             if (int8)
             {
-                var options = new Int8Options { CalibrationImages = calibration!.Value, QuantizeGates = parse.GetValue(_quantizeGates), QuantizeHead = parse.GetValue(_quantizeHead),
-                                           QuantizeElementwise = !parse.GetValue(_floatElementwise) };
+                var options = new Int8Options { CalibrationImages = calibration!.Value, QuantizeGates = parse.GetValue(_quantizeGates), QuantizeHead = parse.GetValue(_quantizeHead) };
                 string calibrationSet = info.Dataset ?? throw new UsageException("--int8: no data set is stored with the weights; give --dataset NAME (and --data DIR) for the calibration images");
                 // a run's checkpoint calibrates on the run's own data unless told otherwise (a folder data set has no standard place)
                 string? data = parse.GetValue(_data) ?? (dataset is null && weights is not null ? RunSettings.OfCheckpointFile(weights)?.DataDirectory : null);
                 Int8Exporter.Export(model, output, side, CalibrationImages(calibrationSet, data, model.Config, side, options.CalibrationImages),
                     options, new OnnxExportOptions { Info = info });
-                form += $", int8 QDQ calibrated on {options.CalibrationImages} {calibrationSet} training images; gates {(options.QuantizeGates ? "int8" : "float32")}, head {(options.QuantizeHead ? "int8" : "float32")}, " +
-                        $"element-wise ops {(options.QuantizeElementwise ? "uint8" : "float32")}";
+                form += $", int8 QDQ calibrated on {options.CalibrationImages} {calibrationSet} training images; gates {(options.QuantizeGates ? "int8" : "float32")}, head {(options.QuantizeHead ? "int8" : "float32")}";
             }
             else OnnxExporter.Export(model, output, side, new OnnxExportOptions { Info = info });
             stdout.WriteLine($"exported {model.Config.Name} ({form}, " +

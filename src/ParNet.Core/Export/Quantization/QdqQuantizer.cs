@@ -26,15 +26,6 @@ public sealed record Int8Options
     /// </summary>
     public bool QuantizePooling { get; init; } = true;
 
-    /// <summary>
-    /// The element-wise Add, Mul and Sigmoid between two feature maps (the block sums, SiLU as x * sigmoid(x); see
-    /// <see cref="QdqQuantizer.SelectedElementwise"/>) read and write uint8 too: ONNX Runtime runs them as QLinearAdd /
-    /// QLinearMul / QLinearSigmoid on the channels-last uint8 maps, where in float each is a pass over a 4-byte map plus
-    /// the DequantizeLinear / QuantizeLinear around them. On by default: measured faster and within the accuracy target
-    /// (RESULTS.md, int8).
-    /// </summary>
-    public bool QuantizeElementwise { get; init; } = true;
-
     /// <summary>Calibration images: min/max over this many (the CLI's --calibration N).</summary>
     public int CalibrationImages { get; init; }
 }
@@ -44,11 +35,10 @@ public sealed record Int8Options
 /// selected Conv (and, optionally, the Gemm head) reads its input through QuantizeLinear -> DequantizeLinear (uint8,
 /// calibrated scale), its weight as int8 per-channel symmetric (axis 0) through DequantizeLinear, its bias as int32,
 /// and writes its output through QuantizeLinear -> DequantizeLinear; with <see cref="Int8Options.QuantizePooling"/> the
-/// gates' GlobalAveragePool reads such a DQ copy and writes through Q -> DQ too, and with
-/// <see cref="Int8Options.QuantizeElementwise"/> so do the Add, Mul and Sigmoid between two maps (block sums, SiLU).
-/// The rest (the gates' 1x1 maps and sigmoid, the maps' products and sums with them, the fusion blocks' BNs, the head)
-/// stays float32. This is the form ONNX Runtime's QDQ transformer fuses into QLinearConv, QLinearGlobalAveragePool,
-/// QLinearAdd, QLinearMul and QLinearSigmoid (all inputs from DQ, every consumer of the output a Q).
+/// gates' GlobalAveragePool reads such a DQ copy and writes through Q -> DQ too. Everything between (SiLU, the gates'
+/// 1x1 maps and sigmoid, the SSE branch's products, adds, the fusion blocks' BNs, the head) stays float32. This is the
+/// form ONNX Runtime's QDQ transformer fuses into QLinearConv and QLinearGlobalAveragePool (all inputs from DQ, every
+/// consumer of the output a Q).
 /// </summary>
 public static class QdqQuantizer
 {
@@ -75,30 +65,7 @@ public static class QdqQuantizer
         return graph.Node.Where(n => n.OpType == "GlobalAveragePool" && quantizedInputs.Contains(n.Input[0])).ToList();
     }
 
-    /// <summary>
-    /// The Add, Mul and Sigmoid nodes quantized with <see cref="Int8Options.QuantizeElementwise"/>: those whose every input
-    /// is a feature map. A map is an input or output of a selected conv, or the output of an Add, Mul or Sigmoid without
-    /// constant inputs that reads a map (graph order is topological). So the block sums and SiLU run in uint8, and the
-    /// products and sums of a map with a gate's per-channel 1x1 vector (the SSE branch, the downsampling gates) stay
-    /// float: ONNX Runtime's QLinearMul broadcasting such a vector over a channels-last map ran slower than the float Mul
-    /// with its DequantizeLinear / QuantizeLinear (RESULTS.md, int8).
-    /// </summary>
-    public static IReadOnlyList<NodeProto> SelectedElementwise(GraphProto graph, Int8Options options)
-    {
-        if (!options.QuantizeElementwise) return [];
-        var maps = Selected(graph, options).Where(n => n.OpType == "Conv").SelectMany(n => new[] { n.Input[0], n.Output[0] }).ToHashSet(StringComparer.Ordinal);
-        var constants = graph.Initializer.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
-        var result = new List<NodeProto>();
-        foreach (var node in graph.Node)
-        {
-            if (node.OpType is not ("Add" or "Mul" or "Sigmoid") || node.Input.Any(constants.Contains) || !node.Input.Any(maps.Contains)) continue;
-            maps.Add(node.Output[0]);
-            if (node.Input.All(maps.Contains)) result.Add(node);
-        }
-        return result;
-    }
-
-    /// <summary>The activations that need a calibrated range: inputs of every selected node, outputs of the selected convs, poolings and element-wise nodes.</summary>
+    /// <summary>The activations that need a calibrated range: inputs of every selected node, outputs of the selected convs and poolings.</summary>
     public static IReadOnlyList<string> ValuesToCalibrate(GraphProto graph, Int8Options options)
     {
         var values = new List<string>();
@@ -108,8 +75,6 @@ public static class QdqQuantizer
             if (node.OpType == "Conv" && !values.Contains(node.Output[0])) values.Add(node.Output[0]);
         }
         values.AddRange(SelectedPooling(graph, options).Select(n => n.Output[0]).Where(v => !values.Contains(v)));
-        foreach (var node in SelectedElementwise(graph, options))
-            values.AddRange(node.Input.Append(node.Output[0]).Where(v => !values.Contains(v)));
         return values;
     }
 
@@ -120,7 +85,6 @@ public static class QdqQuantizer
         var graph = result.Graph;
         var selected = Selected(graph, options).Select(n => n.Name).ToHashSet(StringComparer.Ordinal);
         var pooling = SelectedPooling(graph, options).Select(n => n.Name).ToHashSet(StringComparer.Ordinal);
-        var elementwise = SelectedElementwise(graph, options).Select(n => n.Name + "|" + n.Output[0]).ToHashSet(StringComparer.Ordinal);
         var pass = new Pass(graph, ranges);
         var nodes = graph.Node.ToList();
         graph.Node.Clear();
@@ -128,7 +92,6 @@ public static class QdqQuantizer
         {
             if (selected.Contains(node.Name)) pass.Rewrite(node, graph.Node);
             else if (pooling.Contains(node.Name)) pass.RewritePooling(node, graph.Node);
-            else if (elementwise.Contains(node.Name + "|" + node.Output[0])) pass.RewriteElementwise(node, graph.Node);
             else graph.Node.Add(node);
         }
         pass.RemoveUnusedInitializers();
@@ -139,7 +102,7 @@ public static class QdqQuantizer
             Value = string.Create(CultureInfo.InvariantCulture,
                 $"int8 QDQ: {selected.Count} of {nodes.Count(n => n.OpType is "Conv" or "Gemm")} Conv/Gemm nodes; weights int8 per-channel symmetric, " +
                 $"activations uint8 min/max over {options.CalibrationImages} calibration images; gates {(options.QuantizeGates ? "int8" : "float32")}, " +
-                $"head {(options.QuantizeHead ? "int8" : "float32")}; {pooling.Count} gate poolings and {elementwise.Count} element-wise ops on maps uint8"),
+                $"head {(options.QuantizeHead ? "int8" : "float32")}; {pooling.Count} gate poolings uint8"),
         });
         result.DocString = (result.DocString.Length > 0 ? result.DocString + ", " : "") + "int8 (QDQ)";
         return result;
@@ -183,13 +146,6 @@ public static class QdqQuantizer
         public void RewritePooling(NodeProto node, Google.Protobuf.Collections.RepeatedField<NodeProto> output)
         {
             node.Input[0] = Dequantized(node.Input[0], output);
-            QuantizeOutput(node, output);
-        }
-
-        /// <summary>An element-wise node on maps: every input through its DQ copy, the output through Q -> DQ.</summary>
-        public void RewriteElementwise(NodeProto node, Google.Protobuf.Collections.RepeatedField<NodeProto> output)
-        {
-            for (int i = 0; i < node.Input.Count; i++) node.Input[i] = Dequantized(node.Input[i], output);
             QuantizeOutput(node, output);
         }
 

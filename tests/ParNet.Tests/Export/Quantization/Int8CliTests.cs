@@ -76,7 +76,6 @@ public class Int8CliTests
     [InlineData("--calibration must be >= 1", "--int8", "--calibration", "0")]
     [InlineData("go with --int8", "--calibration", "8")]
     [InlineData("go with --int8", "--quantize-gates")]
-    [InlineData("go with --int8", "--float-elementwise")]
     [InlineData("give --dataset NAME", "--int8", "--calibration", "8")]   // a random initialization knows no data set
     [InlineData("--data", "--int8", "--calibration", "8", "--dataset", "cifar10")]   // CIFAR has no standard place
     public void Bad_int8_options_give_one_line_and_exit_code_2(string expected, params string[] options)

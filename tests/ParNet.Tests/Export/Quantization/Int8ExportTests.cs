@@ -109,13 +109,11 @@ public class Int8ExportTests
         Assert.Equal(int8.Graph.Node.Count(n => n.OpType == "Conv" && QdqQuantizer.IsGate(n)), ops.GetValueOrDefault("Conv") + ops.GetValueOrDefault("FusedConv"));
     }
 
-    [Theory]
-    [InlineData(true)]
-    [InlineData(false)]
-    public void Onnx_runtime_keeps_the_streams_channels_last_from_conv_to_conv_and_pools_the_gates_in_int8(bool elementwise)
+    [Fact]
+    public void Onnx_runtime_keeps_the_streams_channels_last_from_conv_to_conv_and_pools_the_gates_in_int8()
     {
         using var fused = FusedTiny();
-        var int8 = Int8Exporter.Build(fused, 64, Calibration(FixtureInput()), new Int8Options { CalibrationImages = 2, QuantizeElementwise = elementwise });
+        var int8 = Int8Exporter.Build(fused, 64, Calibration(FixtureInput()), new Int8Options { CalibrationImages = 2 });
         // every gate pools a block input that its conv quantizes: one uint8 pooling per gate conv
         int gates = int8.Graph.Node.Count(n => n.OpType == "Conv" && QdqQuantizer.IsGate(n));
         Assert.Equal(gates, int8.Graph.Node.Count(n => n.OpType == "GlobalAveragePool" && n.Output[0].EndsWith("_float", StringComparison.Ordinal)));
@@ -123,31 +121,13 @@ public class Int8ExportTests
         var producers = after.Graph.Node.SelectMany(n => n.Output.Select(o => (o, n))).ToDictionary(p => p.o, p => p.n);
         string? From(NodeProto n) => producers.GetValueOrDefault(n.Input[0])?.OpType;
         Assert.Equal(gates, after.Graph.Node.Count(n => n.OpType == "QLinearGlobalAveragePool"));
-        // within a stream, a conv reads the uint8 NHWC map the block before wrote (its SiLU's QLinearMul, or with the
-        // element-wise ops in float the QuantizeLinear after them): no Transpose between (before the SSE folding, each
-        // one read a Transpose and each block transposed its float maps twice more)
+        // within a stream, a conv reads the uint8 NHWC map its QuantizeLinear wrote: no Transpose between (before the
+        // SSE folding, each one read a Transpose and each block transposed its float maps twice more)
         var streamConvs = after.Graph.Node.Where(n => n.OpType == "QLinearConv" && n.Name.StartsWith("streams.", StringComparison.Ordinal)).ToList();
         Assert.NotEmpty(streamConvs);
-        Assert.All(streamConvs, n => Assert.Equal(elementwise ? "QLinearMul" : "QuantizeLinear", From(n)));
+        Assert.All(streamConvs, n => Assert.Equal("QuantizeLinear", From(n)));
         // and no full-size float map is transposed: what a Transpose still reads is not a dequantized map or an activation
         Assert.DoesNotContain(after.Graph.Node, n => n.OpType == "Transpose" && From(n) is "DequantizeLinear" or "Add");
-    }
-
-    [Fact]
-    public void Block_sums_and_silus_run_in_uint8_and_the_maps_products_with_gate_vectors_stay_float()
-    {
-        using var fused = FusedTiny();
-        var int8 = Int8Exporter.Build(fused, 64, Calibration(FixtureInput()), new Int8Options { CalibrationImages = 2 });
-        int gates = int8.Graph.Node.Count(n => n.OpType == "Conv" && QdqQuantizer.IsGate(n));
-        int silus = int8.Graph.Node.Count(n => n.OpType == "Sigmoid") - gates;   // every other Sigmoid is a SiLU's
-        Assert.True(silus > 0, "no SiLU in the graph");
-        var ops = Optimized(int8, GraphOptimizationLevel.ORT_ENABLE_ALL).Graph.Node.GroupBy(n => n.OpType).ToDictionary(g => g.Key, g => g.Count());
-        string seen = string.Join(", ", ops.Select(kv => $"{kv.Key} {kv.Value}"));
-        // each SiLU is QLinearSigmoid and QLinearMul; no gate product became a QLinearMul (it broadcasts a 1x1 vector,
-        // slower in uint8); the block sums are QLinearAdds
-        Assert.True(ops.GetValueOrDefault("QLinearSigmoid") == silus, $"{silus} SiLUs; after optimization: {seen}");
-        Assert.True(ops.GetValueOrDefault("QLinearMul") == silus, $"{silus} SiLUs; after optimization: {seen}");
-        Assert.True(ops.GetValueOrDefault("QLinearAdd") > 0, $"no block sum in uint8; after optimization: {seen}");
     }
 
     [Fact]
