@@ -7,7 +7,9 @@
 // Every run first does what the model does before a conv, a libtorch op over the layer's input (a SiLU): its OpenMP
 // workers are then still spinning, the state a kernel meets inside a forward pass (RESULTS.md, "Winograd products").
 // Medians in ms and the per-round median of direct / Winograd. Threads: the logical cores (torch.set_num_threads).
-// Run: dotnet run -c Release --project bench/ParNet.Bench -- winograd [--runs 30] [--warmup 5]
+// --layers and --batch time other shapes: the fashion-mnist training network's convs are
+// `--layers 16x32,32x16,64x8 --batch 128` (whether Winograd could speed up training's forward and backward-data convs).
+// Run: dotnet run -c Release --project bench/ParNet.Bench -- winograd [--runs 30] [--warmup 5] [--layers CxS,...] [--batch N] [--threads N]
 using System.CommandLine;
 using ParNet.Benchmarking;
 using ParNet.Runtime;
@@ -20,34 +22,49 @@ public sealed class WinogradBenchmark : IBenchmark
 {
     readonly Option<int> _runs = SuiteOption.PositiveInt("--runs", 30, "timed rounds, each form once a round (30: layers take milliseconds, medians need more runs)");
     readonly Option<int> _warmup = SuiteOption.PositiveInt("--warmup", 5, "untimed rounds first (5: allocator and oneDNN caches settle)");
+    readonly Option<string> _layers = new("--layers")
+    {
+        Description = "square convs to time, channels x side, comma-separated (default 96x56,192x28,384x14: one per ParNet-S stream at 224)",
+        DefaultValueFactory = _ => "96x56,192x28,384x14",
+    };
+    readonly Option<int> _batch = SuiteOption.PositiveInt("--batch", 1, "images per conv (1: batch-1 latency, what the inference targets are about)");
+    readonly Option<int> _threads = SuiteOption.PositiveInt("--threads", Environment.ProcessorCount, "intra-op threads (default: the logical cores)");
 
     public Command Build()
     {
         var command = new Command("winograd", "one ParNet-S conv per stream: direct against Winograd, and Winograd's products against bmm")
-            .WithOptions(_runs, _warmup);
-        command.SetAction(parse => Run(parse.GetValue(_runs), parse.GetValue(_warmup)));
+            .WithOptions(_runs, _warmup, _layers, _batch, _threads);
+        command.SetAction(parse => Run(parse.GetValue(_runs), parse.GetValue(_warmup), Layers(parse.GetValue(_layers)!), parse.GetValue(_batch), parse.GetValue(_threads)));
         return command;
     }
 
-    static int Run(int runs, int warmup)
+    static (int Channels, int Side)[] Layers(string text) => text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(layer =>
+    {
+        var parts = layer.Split('x');
+        return parts.Length == 2 && int.TryParse(parts[0], out int c) && int.TryParse(parts[1], out int side) && c > 0 && c % WinogradConvolution.Lanes == 0 && side > 0
+            ? (c, side)
+            : throw new ArgumentException($"--layers: '{layer}' is not CHANNELSxSIDE with channels a multiple of {WinogradConvolution.Lanes} (e.g. 96x56)");
+    }).ToArray();
+
+    static int Run(int runs, int warmup, (int Channels, int Side)[] layers, int batch, int threads)
     {
         if (!WinogradConvolution.IsSupported) { Console.Error.WriteLine($"winograd: {WinogradConvolution.UnsupportedReason}"); return 1; }
-        set_num_threads(Environment.ProcessorCount);
-        Console.WriteLine($"winograd benchmark: batch 1, float32, channels_last, inference_mode, {SuiteOption.Machine()}, {get_num_threads()} intra-op threads, " +
+        set_num_threads(threads);
+        Console.WriteLine($"winograd benchmark: batch {batch}, float32, channels_last, inference_mode, {SuiteOption.Machine()}, {get_num_threads()} intra-op threads, " +
                           $"loops on {(OpenMpParallel.OnOpenMpThreads ? "libtorch's OpenMP threads" : ".NET's thread pool")}, {warmup} warm-up + {runs} interleaved rounds");
         Console.WriteLine("| layer | direct ms | Winograd ms | direct / Winograd, per round | products: PanelGemm ms | products: bmm ms |");
         Console.WriteLine("|---|---:|---:|---:|---:|---:|");
         using var mode = inference_mode(true);
-        foreach (var (channels, side) in new[] { (96, 56), (192, 28), (384, 14) })
+        foreach (var (channels, side) in layers)
         {
             using var scope = NewDisposeScope();
             manual_seed(0);
             var conv = nn.Conv2d(channels, channels, 3, padding: 1);
             MemoryFormat.ToChannelsLast(conv);
-            var x = MemoryFormat.ToChannelsLast(randn(1, channels, side, side));
+            var x = MemoryFormat.ToChannelsLast(randn(batch, channels, side, side));
             using var u = WinogradConvolution.TransformWeight(conv.weight!, 1);
             var bias = conv.bias!.detach();
-            using var products = new Products(channels, side);
+            using var products = new Products(channels, side, batch);
             var times = TimingStats.MeasureInterleaved(
             [
                 () => { using var s = NewDisposeScope(); x.silu(); conv.call(x); },
@@ -62,11 +79,11 @@ public sealed class WinogradBenchmark : IBenchmark
         return 0;
     }
 
-    /// <summary>The 36 products of a square conv's Winograd on random operands: [tiles x C] x [C x C], tiles padded to the
+    /// <summary>The 36 products of a square conv's Winograd on random operands: [tiles x C] x [C x C] (the tiles of the whole batch), tiles padded to the
     /// kernel's row block as WinogradConvolution pads them.</summary>
-    sealed class Products(int channels, int side) : IDisposable
+    sealed class Products(int channels, int side, int batch) : IDisposable
     {
-        readonly Tensor _v = randn(36, PanelGemm.PaddedRows((side + 3) / 4 * ((side + 3) / 4)), channels).DetachFromDisposeScope();
+        readonly Tensor _v = randn(36, PanelGemm.PaddedRows(batch * ((side + 3) / 4) * ((side + 3) / 4)), channels).DetachFromDisposeScope();
         readonly Tensor _u = randn(36, channels, channels).DetachFromDisposeScope();
         Tensor? _packed, _m;
 
