@@ -32,6 +32,11 @@ public sealed class WinogradBenchmark : IBenchmark
 
     public Command Build()
     {
+        _layers.Validators.Add(r =>
+        {
+            try { Layers(r.GetValueOrDefault<string>()!); }
+            catch (ArgumentException e) { r.AddError(e.Message); }
+        });
         var command = new Command("winograd", "one ParNet-S conv per stream: direct against Winograd, and Winograd's products against bmm")
             .WithOptions(_runs, _warmup, _layers, _batch, _threads);
         command.SetAction(parse => Run(parse.GetValue(_runs), parse.GetValue(_warmup), Layers(parse.GetValue(_layers)!), parse.GetValue(_batch), parse.GetValue(_threads)));
