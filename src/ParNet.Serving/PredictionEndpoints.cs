@@ -25,18 +25,17 @@ static class PredictionEndpoints
         public SemaphoreSlim Decodes { get; } = new(Options.ConcurrentDecodes);
     }
 
-    /// <summary>A refusal with its HTTP status; the message is the JSON error.</summary>
-    sealed class Refusal(int status, string reason, string message) : Exception(message)
+    /// <summary>A refusal with its HTTP status; the message is the JSON error. A 503 is answered with Retry-After unless
+    /// <paramref name="retryHelps"/> is false (a model that failed its warm-up stays failed).</summary>
+    sealed class Refusal(int status, string reason, string message, bool retryHelps = true) : Exception(message)
     {
         public int Status { get; } = status;
         public string Reason { get; } = reason;
+        public bool RetryAfter { get; } = status == StatusCodes.Status503ServiceUnavailable && retryHelps;
     }
 
     /// <summary>Refusal reasons (parnet_rejected_total's label) that a batch answers per file.</summary>
     const string BadImage = "bad_image", TooLarge = "too_large";
-
-    /// <summary>The one 503 that retrying cannot cure, so it goes without Retry-After.</summary>
-    const string WarmupFailed = "warmup_failed";
 
     /// <summary>Seconds a client is told to wait after a 503: one, several batches' time on a small machine.</summary>
     const string RetryAfterSeconds = "1";
@@ -90,7 +89,7 @@ static class PredictionEndpoints
         try
         {
             if (context.WarmupError() is { } error)   // for good: no Retry-After, its own reason
-                throw new Refusal(StatusCodes.Status503ServiceUnavailable, WarmupFailed, $"the model failed its warm-up ({error}); this server cannot answer");
+                throw new Refusal(StatusCodes.Status503ServiceUnavailable, "warmup_failed", $"the model failed its warm-up ({error}); this server cannot answer", retryHelps: false);
             if (!context.Ready())
                 throw new Refusal(StatusCodes.Status503ServiceUnavailable, "not_ready", "the model is still warming up; retry shortly");
             return Results.Json(await answer(http, context, start));
@@ -98,7 +97,7 @@ static class PredictionEndpoints
         catch (Refusal r)
         {
             context.Metrics.Rejected(r.Reason);
-            if (r.Status == StatusCodes.Status503ServiceUnavailable && r.Reason != WarmupFailed) http.Response.Headers.RetryAfter = RetryAfterSeconds;
+            if (r.RetryAfter) http.Response.Headers.RetryAfter = RetryAfterSeconds;
             return Results.Json(new { error = r.Message }, statusCode: r.Status);
         }
         catch (Exception e) when (e is OperationCanceledException or IOException && http.RequestAborted.IsCancellationRequested)

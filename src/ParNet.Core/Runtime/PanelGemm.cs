@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using static TorchSharp.torch;
@@ -56,7 +57,7 @@ public static unsafe class PanelGemm
         if (packedB.size(0) != batch || packedB.size(2) != depth || packedB.size(3) != PanelWidth || c.size(0) != batch || c.size(1) != rows
             || c.size(2) != panels * PanelWidth)
             throw new ArgumentException($"shapes do not match: a [{string.Join(", ", a.shape)}], packed b [{string.Join(", ", packedB.shape)}], c [{string.Join(", ", c.shape)}]");
-        float* ap = WinogradConvolution.Pointer(a), bp = WinogradConvolution.Pointer(packedB), cp = WinogradConvolution.Pointer(c);
+        float* ap = Pointer(a), bp = Pointer(packedB), cp = Pointer(c);
         OpenMpParallel.For(batch, get_num_threads(), (first, last) =>
         {
             for (int i = first; i < last; i++)
@@ -65,6 +66,10 @@ public static unsafe class PanelGemm
         });
         GC.KeepAlive(a); GC.KeepAlive(packedB); GC.KeepAlive(c);
     }
+
+    /// <summary>The first float of a contiguous float32 CPU tensor, for the C# kernels here and in <see cref="WinogradConvolution"/>
+    /// (callers check contiguity, type and device first, and keep the tensor alive while they use the pointer).</summary>
+    internal static float* Pointer(Tensor t) => (float*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(t.bytes));
 
     /// <summary>One product of <see cref="Multiply(Tensor, Tensor, Tensor, bool)"/>, whose checks make every pointer valid.</summary>
     static void Multiply(float* a, float* packedB, float* c, int rows, int depth, int panels, bool avx512)

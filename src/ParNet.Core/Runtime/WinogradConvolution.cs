@@ -1,5 +1,4 @@
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using TorchSharp.Modules;
@@ -90,13 +89,13 @@ public static unsafe class WinogradConvolution
             var xs = nhwc.narrow(0, first, images);
             var v = empty([36 * groups, shape.PaddedCount, cg], ScalarType.Float32);
             v.narrow(1, shape.Count, shape.PaddedCount - shape.Count).zero_();   // the rows past the last tile, multiplied unread
-            float* xp = Pointer(xs), vp = Pointer(v);
+            float* xp = PanelGemm.Pointer(xs), vp = PanelGemm.Pointer(v);
             OpenMpParallel.For(shape.Rows, threads, (firstRow, lastRow) => InputTransform(xp, vp, shape, c, cg, firstRow, lastRow));
             GC.KeepAlive(xs); GC.KeepAlive(v);
             var m = empty([36 * groups, shape.PaddedCount, panels * PanelGemm.PanelWidth], ScalarType.Float32);
             PanelGemm.Multiply(v, u.Packed, m);
             var ys = y.narrow(0, first, images);
-            float* mp = Pointer(m), yp = Pointer(ys), bp = Pointer(b);
+            float* mp = PanelGemm.Pointer(m), yp = PanelGemm.Pointer(ys), bp = PanelGemm.Pointer(b);
             OpenMpParallel.For(shape.Rows, threads, (firstRow, lastRow) => OutputTransform(mp, yp, bp, shape, k, kg, panels * PanelGemm.PanelWidth, firstRow, lastRow));
             GC.KeepAlive(m); GC.KeepAlive(ys); GC.KeepAlive(b);
         }
@@ -134,8 +133,6 @@ public static unsafe class WinogradConvolution
         public int Count => Rows * PerRow;
         public int PaddedCount => PanelGemm.PaddedRows(Count);
     }
-
-    internal static float* Pointer(Tensor t) => (float*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(t.bytes));   // contiguous, CPU
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector256<float> Fmadd(Vector256<float> a, float s, Vector256<float> b) => Fma.MultiplyAdd(a, Vector256.Create(s), b);
