@@ -2,18 +2,17 @@
 # The paper's GPU latency table (Table 3: ParNet on one GPU, and one stream per GPU) with ONNX Runtime's CUDA execution
 # provider, in at most about 5 minutes on a machine with an NVIDIA GPU:
 #   1. builds the CLI against Microsoft.ML.OnnxRuntime.Gpu.Linux (-p:OnnxRuntimeGpu=true) into build-gpu/ (the CPU build is untouched);
-#   2. for fused ParNet-S/M/L/XL at 224, batch 1: the whole graph on CUDA device 0 (row onnx-cuda), and one ONNX Runtime
+#   2. for fused ParNet-S/M/L/XL at 224, batch 1: the whole graph on CUDA device 0 (row onnx-cuda; replayed as a CUDA
+#      graph: onnx-cuda-graph), and one ONNX Runtime
 #      session per stream at once (row onnx-cuda-streams: streams on devices 0,1,2 where there are 3 GPUs, else each on
 #      device 0 with its own CUDA stream), beside ONNX Runtime on the CPU (onnx-sequential);
 #   3. writes results/gpu/MODEL/bench.{md,json,png} and prints the tables.
 # Needs the NVIDIA driver (libcuda.so.1), CUDA 13 (libcudart.so.13, libcublas.so.13, libcublasLt.so.13, libcurand.so.10: what
 # `ldd libonnxruntime_providers_cuda.so` of Microsoft.ML.OnnxRuntime.Gpu.Linux 1.31.0 names) and cuDNN 9 (libcudnn.so.9,
 # opened at run time) where the dynamic loader finds them: ONNX Runtime's CUDA build does not ship them.
-# Status (2026-12-02): written and its engine selection tested on the CPU build; NOT yet run on a GPU (no GPU was lent).
-# 2026-12-03: it needs the .NET 10 SDK and NuGet (or a restored package cache) on the GPU machine. The machines this
-# project's sessions may be lent (device/KINDS.md: a Python image with CUDA 13 that lists no .NET, no network, 64 MiB of
-# files per call) most likely have neither (not checked: no GPU drawn yet), and libonnxruntime_providers_cuda.so alone
-# is 271 MB, so there it cannot run as it stands.
+# Status (2026-12-04): not yet run. It needs the .NET 10 SDK and NuGet (or a restored package cache) on the GPU machine;
+# the machines lent to this project (device/KINDS.md: a Python CUDA 13 image, no .NET, no network, 64 MiB of files per
+# call) have neither: there scripts/gpu-pack.sh and scripts/gpu-device.sh ran the same engines (RESULTS.md, "GPU").
 # The paper's numbers to set beside ours (RTX 3090): ParNet-L fused 6.50 ms on one GPU, 4.01 ms on three.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,6 +42,6 @@ for model in parnet_s parnet_m parnet_l parnet_xl; do
   left=$((deadline - SECONDS))
   if [ "$left" -lt 20 ]; then echo "gpu-bench: time is up before $model" >&2; break; fi
   # shellcheck disable=SC2086  # $devices is empty or two words
-  timeout "$left" "$parnet" bench --model "$model" --image-size 224 --only onnx-sequential,onnx-cuda,onnx-cuda-streams \
+  timeout "$left" "$parnet" bench --model "$model" --image-size 224 --only onnx-sequential,onnx-cuda,onnx-cuda-graph,onnx-cuda-streams \
     --repeats 50 --throughput-repeats 4 --batch 8 $devices --out "results/gpu/$model" 2> >(grep -v NNPACK >&2) | sed -n '/^| variant/,/^$/p'
 done

@@ -22,12 +22,12 @@ namespace ParNet.Benchmarking;
 public static class InferenceBenchmark
 {
     public static readonly IReadOnlyList<string> VariantKeys =
-        ["unfused", "fused", "fused-channels-last", "fused-winograd", "fused-parallel", "fused-devices", "fused-bf16", "onnx-sequential", "onnx-parallel", "onnx-streams", "onnx-int8", "onnx-file", "onnx-cuda", "onnx-cuda-streams", .. ResNetRows.Keys,
+        ["unfused", "fused", "fused-channels-last", "fused-winograd", "fused-parallel", "fused-devices", "fused-bf16", "onnx-sequential", "onnx-parallel", "onnx-streams", "onnx-int8", "onnx-file", "onnx-cuda", "onnx-cuda-graph", "onnx-cuda-streams", .. ResNetRows.Keys,
          .. PyTorchReference.Keys];
 
     /// <summary>Rows that need ONNX Runtime's CUDA execution provider (a build with -p:OnnxRuntimeGpu=true): run when asked
     /// for by name, or by default where the provider is present.</summary>
-    public static readonly IReadOnlyList<string> CudaKeys = ["onnx-cuda", "onnx-cuda-streams"];
+    public static readonly IReadOnlyList<string> CudaKeys = ["onnx-cuda", "onnx-cuda-graph", "onnx-cuda-streams"];
 
     public static BenchmarkReport Run(InferenceBenchmarkOptions o, string command)
     {
@@ -113,7 +113,7 @@ public static class InferenceBenchmark
                             parallel ? $"ORT_PARALLEL, {o.Model.Streams} inter-op threads, {o.Threads} intra-op" : $"ORT_SEQUENTIAL, {o.Threads} intra-op threads"));
                     }
                 }
-                if (Wants("onnx-streams") || Wants("onnx-cuda") || Wants("onnx-cuda-streams"))
+                if (Wants("onnx-streams") || CudaKeys.Any(Wants))
                     rows.AddRange(OnnxStreamRows(o, fused, size, fusedGflop, Wants, owned));
                 if (Wants("onnx-int8"))
                 {
@@ -221,7 +221,8 @@ public static class InferenceBenchmark
     /// <summary>
     /// The paper's Table 3 in ONNX Runtime (<see cref="OnnxStreamParallelEngine"/>): one session per stream, all at once, on
     /// the CPU ("onnx-streams", the threads shared out) and on CUDA ("onnx-cuda-streams", one device per stream from
-    /// <see cref="InferenceBenchmarkOptions.CudaDevices"/>), with the whole graph on CUDA device 0 ("onnx-cuda") beside it.
+    /// <see cref="InferenceBenchmarkOptions.CudaDevices"/>), with the whole graph on CUDA device 0 beside it, launched kernel
+    /// by kernel ("onnx-cuda") and replayed as a CUDA graph ("onnx-cuda-graph").
     /// </summary>
     static List<BenchmarkRow> OnnxStreamRows(InferenceBenchmarkOptions o, ParNetModel model, int size, double gflop, Func<string, bool> wants, Disposables owned)
     {
@@ -240,6 +241,13 @@ public static class InferenceBenchmark
             var engine = owned.Add(new OnnxRuntimeEngine(OnnxExporter.ExportToBytes(model, size), new OnnxRuntimeOptions { CudaDevice = 0 }));
             rows.Add(new BenchmarkRow("onnx-cuda", $"{o.Model.Name} fused, ONNX Runtime CUDA", "ONNX Runtime CUDA", gflop,
                 batch => RowRunners.Onnx(engine.Run, batch, o), "CUDA device 0; input from and logits back to the host"));
+        }
+        if (wants("onnx-cuda-graph"))
+        {
+            var bytes = OnnxExporter.ExportToBytes(model, size);
+            rows.Add(new BenchmarkRow("onnx-cuda-graph", $"{o.Model.Name} fused, ONNX Runtime CUDA graph", "ONNX Runtime CUDA", gflop,
+                batch => RowRunners.Onnx(owned.Add(new OnnxCudaGraphEngine(bytes, [batch, o.Model.InChannels, size, size])).Run, batch, o),
+                "CUDA device 0, recorded once per batch size and replayed; input and logits through host memory"));
         }
         if (wants("onnx-cuda-streams"))
         {

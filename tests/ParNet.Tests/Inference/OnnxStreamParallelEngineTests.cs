@@ -136,12 +136,25 @@ public class OnnxStreamParallelEngineTests
     }
 
     [Fact]
+    public void The_CUDA_graph_engine_checks_its_shape_and_is_refused_on_the_CPU_build()
+    {
+        byte[] model = [1, 2, 3];   // never read: the arguments and the provider are checked first
+        var shape = Assert.Throws<ArgumentException>(() => new OnnxCudaGraphEngine(model, [1, 3, 224]));
+        Assert.Contains("[N, C, H, W]", shape.Message);
+        Assert.Throws<ArgumentOutOfRangeException>(() => new OnnxCudaGraphEngine(model, [1, 3, 224, 224], device: -1));
+        if (OnnxRuntimeOptions.CudaAvailable) return;   // a GPU build: scripts/gpu-device.sh runs it against the CPU's logits
+        var e = Assert.Throws<NotSupportedException>(() => new OnnxCudaGraphEngine(model, [1, 3, 224, 224]));
+        Assert.Contains("-p:OnnxRuntimeGpu=true", e.Message);
+    }
+
+    [Fact]
     public void Predict_and_bench_refuse_the_CUDA_engine_in_one_line_on_the_CPU_build()
     {
         if (OnnxRuntimeOptions.CudaAvailable) return;   // a GPU build runs them instead (scripts/gpu-bench.sh)
         CliRunner.AssertUserError(CliRunner.Run("predict", "--weights", Fixtures.Path("parnet_official_tiny_silu.safetensors"),
             "--engine", "onnxruntime-cuda", "x.png"), "-p:OnnxRuntimeGpu=true");
         CliRunner.AssertUserError(CliRunner.Run("bench", "--model", "parnet_cifar_small", "--only", "onnx-cuda"), "-p:OnnxRuntimeGpu=true");
+        CliRunner.AssertUserError(CliRunner.Run("bench", "--model", "parnet_cifar_small", "--only", "onnx-cuda-graph"), "-p:OnnxRuntimeGpu=true");
         CliRunner.AssertUserError(CliRunner.Run("bench", "--model", "parnet_cifar_small", "--only", "onnx-streams", "--cuda-devices", "0,x"), "--cuda-devices 0,x");
     }
 }
