@@ -1,61 +1,108 @@
 #!/usr/bin/env bash
 # Packs what scripts/gpu-device.sh needs on a lent GPU machine (device/KINDS.md: an Ubuntu image with CUDA 13, cuDNN 9 and
-# PyTorch in Python; no .NET, no network; each call carries the repository plus at most 64 MiB of files in all) into two
-# folders that .git/info/exclude ignores, one per call:
-#   .device/a  the first part of ONNX Runtime's CUDA provider (xz); the authors' simplenet_impl (from --pytorch-code DIR, carried, never committed)
-#   .device/b  its second part; the `onnx-cuda` bench suite published self-contained with ONNX Runtime's CUDA build
-#              (dotnet publish -p:OnnxRuntimeGpu=true -r linux-x64: the .NET runtime in it, libtorch left out: the suite's
-#              device half never loads it), only the assemblies a run maps (read from /proc/PID/maps here, and the app
-#              rerun from the pruned folder to prove it); the weightless graphs of fused ParNet-S/M/L/XL (the weights,
-#              ~800 MB, are refilled there)
-# The provider (284 MB) fits only as its Hopper code: scripts/keep_cuda_arch.py zeroes the other architectures' code
-# (77 MB kept), so the pack runs on sm_90 GPUs (H100, H200) only. Sizes at 2026-12-04: a 38 MB, b 36 MB (the repository itself is 22 MB).
-# Usage: bash scripts/gpu-pack.sh --pytorch-code DIR        (about 5 minutes, mostly xz)
+# PyTorch in Python; no .NET, no network; each call carries the repository (22 MB) plus files, 64 MiB in all) into folders
+# that .git/info/exclude ignores, one per call:
+#   .device/a  the first part of ONNX Runtime's CUDA provider (xz, 43.5 MB: what the 64 MiB leave beside the repository);
+#              the authors' simplenet_impl (from --pytorch-code DIR: carried, never committed)
+#   .device/b  the provider's second part (8 MB); the `onnx-cuda` bench suite; the weightless graphs of fused
+#              ParNet-S/M/L/XL (the weights, ~800 MB, are refilled there)                                      (~30 MB)
+#   .device/c  the provider's second part again; the `parnet` CLI; an exported model (--onnx M.onnx, default a random
+#              parnet_cifar_small for Fashion-MNIST) and a test image, for predict and serve on CUDA             (~41 MB)
+# Each app is published self-contained against ONNX Runtime's CUDA build (dotnet publish -p:OnnxRuntimeGpu=true -r
+# linux-x64: the .NET runtime inside) without libtorch (the runs there never load it: the suite's device half, and the
+# CLI given an .onnx file) and with only the assemblies its runs map (read from /proc/PID/maps here; the pruned app is
+# then run here to prove it). The provider (284 MB) fits only as its Hopper code: scripts/keep_cuda_arch.py zeroes the
+# other architectures' code (77 MB kept), so the pack runs on sm_90 GPUs (H100, H200) only.
+# Usage: bash scripts/gpu-pack.sh --pytorch-code DIR [--onnx M.onnx]        (about 6 minutes, mostly xz)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-code=""
+code="" onnx=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --pytorch-code) code="$2"; shift 2 ;;
-    *) echo "gpu-pack: unknown argument $1 (usage: bash scripts/gpu-pack.sh --pytorch-code DIR)" >&2; exit 2 ;;
+    --onnx) onnx="$2"; shift 2 ;;
+    *) echo "gpu-pack: unknown argument $1 (usage: bash scripts/gpu-pack.sh --pytorch-code DIR [--onnx M.onnx])" >&2; exit 2 ;;
   esac
 done
 [ -n "$code" ] || { echo "gpu-pack: --pytorch-code DIR (a checkout of the authors' NonDeepNetworks) is required" >&2; exit 2; }
 impl=$(find "$code" -type d -name simplenet_impl | head -1)
 [ -n "$impl" ] || { echo "gpu-pack: no simplenet_impl folder under $code" >&2; exit 1; }
-grep -qx '/.device/' .git/info/exclude || echo '/.device/' >> .git/info/exclude
+[ -z "$onnx" ] || [ -f "$onnx" ] || { echo "gpu-pack: --onnx $onnx: no such file" >&2; exit 1; }
+grep -qx '/.device/' .git/info/exclude 2>/dev/null || echo '/.device/' >> .git/info/exclude
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
-rm -rf .device && mkdir -p .device/a .device/b
+rm -rf .device && mkdir -p .device/a .device/b .device/c
+export DOTNET_SYSTEM_GLOBALIZATION_INVARIANT=1
 
-echo "gpu-pack: the weightless graphs (CPU build), then the bench published against ONNX Runtime's CUDA build" >&2
+echo "gpu-pack: graphs, model and image with the CPU build" >&2
 dotnet run -c Release --project bench/ParNet.Bench -- onnx-cuda --write-graphs --graphs "$work/graphs" >&2
-dotnet publish bench/ParNet.Bench -c Release -r linux-x64 --self-contained -p:OnnxRuntimeGpu=true -o "$work/publish" 2>&1 | grep -E " error |warn.*NU" >&2 || true
-[ -x "$work/publish/ParNet.Bench" ] || { echo "gpu-pack: publish failed" >&2; exit 1; }
-native="$HOME/.nuget/packages/microsoft.ml.onnxruntime.gpu.linux/1.31.0/runtimes/linux-x64/native"
+if [ -z "$onnx" ]; then
+  dotnet run -c Release --project src/ParNet.Cli -- export --model parnet_cifar_small --fused --dataset fashion-mnist --out "$work/model.onnx" >&2
+  onnx="$work/model.onnx"
+fi
+python3 - "$work/image.png" <<'EOF'   # a 28x28 grey test image (a gradient with a bright square), written with zlib alone
+import struct, sys, zlib
+rows = b''.join(b'\0' + bytes(min(255, 8 * x + 4 * y + (120 if 8 <= x < 20 and 6 <= y < 22 else 0)) for x in range(28)) for y in range(28))
+chunk = lambda kind, data: struct.pack('>I', len(data)) + kind + data + struct.pack('>I', zlib.crc32(kind + data))
+open(sys.argv[1], 'wb').write(b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', 28, 28, 8, 0, 0, 0, 0)) + chunk(b'IDAT', zlib.compress(rows)) + chunk(b'IEND', b''))
+EOF
 
-# The app: runtime, the assemblies a run maps, ONNX Runtime's core library; no libtorch, Skia or ONNX Runtime's CUDA provider here
-app="$work/app"; mkdir -p "$app"
-cp "$work/publish"/{ParNet.Bench,ParNet.Bench.deps.json,ParNet.Bench.runtimeconfig.json} "$app/"
-cp "$work/publish"/lib{coreclr,clrjit,hostfxr,hostpolicy,System.Native,System.Globalization.Native,System.IO.Compression.Native,System.Security.Cryptography.Native.OpenSsl,onnxruntime,onnxruntime_providers_shared}.so "$app/"
-mapped() {   # the .dll files a run of the published app maps, polled from /proc/PID/maps
-  DOTNET_SYSTEM_GLOBALIZATION_INVARIANT=1 "$work/publish/ParNet.Bench" onnx-cuda --graphs "$work/graphs" --models parnet_s "$@" --runs 1 --warmup 1 >/dev/null 2>&1 &
+# Publishes PROJECT self-contained with ONNX Runtime's CUDA build into $work/NAME-publish.
+publish() { dotnet publish "$1" -c Release -r linux-x64 --self-contained -p:OnnxRuntimeGpu=true -o "$work/$2-publish" 2>&1 | grep -E " error " >&2 || true; }
+# The .dll files the published app EXE maps while running with ARGS, polled from /proc/PID/maps until it exits.
+mapped() {
+  local exe=$1; shift
+  "$exe" "$@" >/dev/null 2>&1 &
   local pid=$!
   while kill -0 $pid 2>/dev/null; do grep -o '[^/]*\.dll$' /proc/$pid/maps 2>/dev/null || true; sleep 0.1; done
-  wait $pid || true   # the cuda run fails here (no GPU): an unhandled exception, whose abort the caller's 2>/dev/null hides
+  wait $pid || true   # the CUDA runs fail here (no GPU): an unhandled exception, whose abort the caller's 2>/dev/null hides
 }
-{ mapped --rows cpu,cpu-streams; mapped --rows cuda; } 2>/dev/null | sort -u > "$work/assemblies"
-while read -r dll; do cp "$work/publish/$dll" "$app/"; done < "$work/assemblies"
-check=$(DOTNET_SYSTEM_GLOBALIZATION_INVARIANT=1 "$app/ParNet.Bench" onnx-cuda --graphs "$work/graphs" --models parnet_s --rows cpu,cpu-streams --runs 1 --warmup 1 2>&1 | tail -1)
-case "$check" in "| parnet_s (3 streams) | cpu-streams |"*) ;; *) echo "gpu-pack: the pruned app does not run here: $check" >&2; exit 1 ;; esac
-echo "gpu-pack: app of $(wc -l < "$work/assemblies") assemblies runs here ($(du -sh "$app" | cut -f1))" >&2
+# Copies into $work/NAME the host, runtime, ONNX Runtime and EXTRA native libraries and the assemblies listed on stdin.
+assemble() {
+  local name=$1 exe=$2; shift 2
+  local from="$work/$name-publish" to="$work/$name"
+  mkdir -p "$to"
+  cp "$from/$exe" "$from/$exe.deps.json" "$from/$exe.runtimeconfig.json" "$to/"
+  for lib in coreclr clrjit hostfxr hostpolicy System.Native System.Globalization.Native System.IO.Compression.Native \
+             System.Security.Cryptography.Native.OpenSsl System.Net.Security.Native onnxruntime onnxruntime_providers_shared "$@"; do
+    cp "$from/lib$lib.so" "$to/"
+  done
+  sort -u | while read -r dll; do cp "$from/$dll" "$to/"; done
+}
 
+echo "gpu-pack: the bench suite and the CLI, published against ONNX Runtime's CUDA build" >&2
+publish bench/ParNet.Bench bench
+publish src/ParNet.Cli cli
+bench="$work/bench-publish/ParNet.Bench"
+{ mapped "$bench" onnx-cuda --graphs "$work/graphs" --models parnet_s --rows cpu,cpu-streams --runs 1 --warmup 1
+  mapped "$bench" onnx-cuda --graphs "$work/graphs" --models parnet_s --rows cuda --runs 1 --warmup 1; } 2>/dev/null | assemble bench ParNet.Bench
+cli="$work/cli-publish/parnet" port=$((20000 + RANDOM % 20000))
+{ mapped "$cli" predict --weights "$onnx" --json "$work/image.png"
+  mapped "$cli" predict --weights "$onnx" --engine onnxruntime-cuda "$work/image.png"
+  mapped "$cli" serve --weights "$onnx" --port $port &   # until the request below is answered
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.2; done
+  curl -sf -H "Content-Type: image/png" --data-binary @"$work/image.png" "http://127.0.0.1:$port/v1/predict" >/dev/null || true
+  pkill -f -- "--port $port" || true; wait; } 2>/dev/null | assemble cli parnet SkiaSharp
+
+check=$("$work/bench/ParNet.Bench" onnx-cuda --graphs "$work/graphs" --models parnet_s --rows cpu,cpu-streams --runs 1 --warmup 1 2>&1 | tail -1)
+case "$check" in "| parnet_s (3 streams) | cpu-streams |"*) ;; *) echo "gpu-pack: the pruned bench does not run here: $check" >&2; exit 1 ;; esac
+"$work/cli/parnet" predict --weights "$onnx" --json "$work/image.png" > "$work/predict.json" \
+  || { echo "gpu-pack: the pruned CLI does not run here: $(cat "$work/predict.json")" >&2; exit 1; }
+echo "gpu-pack: pruned apps run here: bench $(du -sh "$work/bench" | cut -f1), CLI $(du -sh "$work/cli" | cut -f1)" >&2
+
+native="$HOME/.nuget/packages/microsoft.ml.onnxruntime.gpu.linux/1.31.0/runtimes/linux-x64/native"
 python3 scripts/keep_cuda_arch.py "$native/libonnxruntime_providers_cuda.so" "$work/libonnxruntime_providers_cuda.so" --arch 90
 xz -9 -T0 -c "$work/libonnxruntime_providers_cuda.so" > "$work/provider.xz"
-split -b 38000000 -d -a 1 "$work/provider.xz" "$work/provider.xz."   # .0 (call one), .1 (call two)
-mv "$work/provider.xz.0" .device/a/
-mv "$work/provider.xz.1" .device/b/
-tar -cf - -C "$work" app | xz -9 -T0 > .device/b/app.tar.xz
-cp -r "$work/graphs" .device/b/graphs
+split -b 43500000 -d -a 1 "$work/provider.xz" "$work/provider.xz."   # .0 (call one), .1 (call two)
+cp "$work/provider.xz.0" .device/a/
+cp "$work/provider.xz.1" .device/b/
+cp "$work/provider.xz.1" .device/c/
 mkdir -p .device/a/authors && cp -r "$impl" .device/a/authors/
-( cd .device && sha256sum a/provider.xz.0 b/provider.xz.1 b/app.tar.xz > b/SHA256SUMS )
-du -sh .device/a .device/b >&2
+tar -cf - -C "$work" bench | xz -9 -T0 > .device/b/bench.tar.xz
+cp -r "$work/graphs" .device/b/graphs
+tar -cf - -C "$work" cli | xz -9 -T0 > .device/c/cli.tar.xz
+cp "$onnx" .device/c/model.onnx
+[ ! -f "$onnx.json" ] || cp "$onnx.json" .device/c/model.onnx.json   # a sidecar (class names, preprocessing), if any
+cp "$work/image.png" .device/c/
+( cd .device && sha256sum a/provider.xz.0 b/provider.xz.1 b/bench.tar.xz > b/SHA256SUMS \
+             && sha256sum a/provider.xz.0 c/provider.xz.1 c/cli.tar.xz > c/SHA256SUMS )
+du -sh .device/a .device/b .device/c >&2

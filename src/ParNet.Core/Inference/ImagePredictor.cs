@@ -33,8 +33,10 @@ public sealed class ImagePredictor : IDisposable
     public DeploymentInfo Info { get; }
     /// <summary>The side an ONNX graph is fixed to; null for TorchSharp, which takes any valid size.</summary>
     public int? FixedSize { get; }
-    /// <summary>"torch", "torch-winograd" or "onnxruntime".</summary>
-    public string Engine => _onnx is not null ? "onnxruntime" : _winograd is not null ? "torch-winograd" : "torch";
+    /// <summary>"torch", "torch-winograd", "onnxruntime" or "onnxruntime-cuda" (device 0; "onnxruntime-cuda:N" on device N):
+    /// the names of the CLI's --engine, so that a server's log and /readyz say where the model runs.</summary>
+    public string Engine => _onnx is not null ? _onnx.Options.CudaDevice switch { null => "onnxruntime", 0 => "onnxruntime-cuda", int d => $"onnxruntime-cuda:{d}" }
+        : _winograd is not null ? "torch-winograd" : "torch";
 
     /// <summary>The Winograd plan of the torch-winograd engine (its convs and calls); null for the other engines.</summary>
     public WinogradPlan? Winograd => _winograd;
