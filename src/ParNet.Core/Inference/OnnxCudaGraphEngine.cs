@@ -31,7 +31,7 @@ public sealed class OnnxCudaGraphEngine : IDisposable
         if (device < 0) throw new ArgumentOutOfRangeException(nameof(device), device, "a CUDA device index is >= 0");
         if (inputShape.Length != 4 || inputShape.Any(d => d < 1)) throw new ArgumentException($"an input shape is [N, C, H, W] of positive sizes; got [{string.Join(", ", inputShape)}]");
         OnnxRuntimeOptions.RequireCuda();
-        InputShape = inputShape;
+        InputShape = (long[])inputShape.Clone();
         Device = device;
         var owned = new List<IDisposable>();
         try
