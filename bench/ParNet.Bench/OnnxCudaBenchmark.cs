@@ -10,7 +10,7 @@
 //      cuda           the whole graph on CUDA device 0 (OnnxRuntimeEngine; input from and logits back to the host)
 //      cuda-graph     the same recorded once as a CUDA graph and replayed (OnnxCudaGraphEngine; input and logits through host memory too)
 //      cuda-streams   the partition on CUDA device 0, each stream's session with its own CUDA stream (OnnxStreamParallelEngine;
-//                     values cross through host memory)
+//                     values between the parts stay on the device)
 //    timed interleaved (TimingStats.MeasureInterleaved: each round runs every row once), and the logits of every row
 //    compared with the cpu row's (relative L2; ONNX Runtime's CUDA convolutions may use TF32: ~1e-3).
 // Random weights: the latency of a float32 network does not depend on its values (no sparsity; finite activations).

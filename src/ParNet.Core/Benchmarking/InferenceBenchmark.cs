@@ -234,7 +234,7 @@ public static class InferenceBenchmark
             var engine = owned.Add(new OnnxStreamParallelEngine(partition!, new OnnxRuntimeOptions { IntraOpThreads = o.Threads },
                 _ => new OnnxRuntimeOptions { IntraOpThreads = perStream }));
             rows.Add(new BenchmarkRow("onnx-streams", $"{o.Model.Name} fused, ONNX Runtime, a session per stream", "ONNX Runtime", gflop,
-                batch => RowRunners.Onnx(engine.Run, batch, o), $"{streams} stream sessions at once, {perStream} intra-op thread(s) each; values cross through host memory"));
+                batch => RowRunners.Onnx(engine.Run, batch, o), $"{streams} stream sessions at once, {perStream} intra-op thread(s) each"));
         }
         if (wants("onnx-cuda"))
         {
@@ -255,7 +255,7 @@ public static class InferenceBenchmark
             var engine = owned.Add(new OnnxStreamParallelEngine(partition!, new OnnxRuntimeOptions { CudaDevice = devices[0] },
                 i => new OnnxRuntimeOptions { CudaDevice = devices[i] }));
             rows.Add(new BenchmarkRow("onnx-cuda-streams", $"{o.Model.Name} fused, ONNX Runtime CUDA, a session per stream", "ONNX Runtime CUDA", gflop,
-                batch => RowRunners.Onnx(engine.Run, batch, o), $"streams on CUDA devices {string.Join(", ", devices)}; values cross through host memory"));
+                batch => RowRunners.Onnx(engine.Run, batch, o), $"streams on CUDA devices {string.Join(", ", devices)}; values between the parts " + (devices.Distinct().Count() == 1 ? "stay on the device" : "cross through host memory")));
         }
         return rows;
     }
