@@ -7,8 +7,9 @@
 #                                        CUDA graph replay)
 #   bash scripts/gpu-device.sh dotnet    (carry .device/b, within the machine's 30 s warm window) checks and unpacks the
 #                                        rest and runs `ParNet.Bench onnx-cuda`: our ONNX Runtime engines on the CPU and on
-#                                        CUDA device 0 (whole graph; as a CUDA graph; a session per stream) for the same
-#                                        four models, first all rows for the logits, then the CUDA rows alone for time
+#                                        CUDA device 0 (whole graph; as a CUDA graph; a session per stream; on a machine
+#                                        with several GPUs also a stream per GPU) for the same four models, first all
+#                                        rows for the logits, then the CUDA rows alone for time
 #   bash scripts/gpu-device.sh cli       (carry .device/c, instead of or after `dotnet`, each within 30 s of the last call)
 #                                        `parnet predict` with --engine onnxruntime and onnxruntime-cuda (probabilities
 #                                        compared), then `parnet serve` with each engine answering 300 requests in turn
@@ -57,8 +58,11 @@ case "${1:-}" in
     unpack b bench
     # every row once for the logits (the CUDA rows against the CPU's), then the CUDA rows alone for time: ONNX Runtime's
     # CPU sessions spin their threads after each run, which slowed the CUDA rows beside them (results/gpu/h200-2026-12-04)
-    "$stage/bench/ParNet.Bench" onnx-cuda --graphs .device/b/graphs --runs 3 --warmup 1 2>&1 | tee "$out/onnx-cuda-check.md"
-    "$stage/bench/ParNet.Bench" onnx-cuda --graphs .device/b/graphs --rows cuda,cuda-graph,cuda-streams --runs 100 --warmup 10 2>&1 | tee "$out/onnx-cuda.md"
+    # with several GPUs also the paper's placement, stream i on GPU i (the cuda-devices row)
+    gpus=$(nvidia-smi -L | wc -l) all=cpu,cpu-streams,cuda,cuda-graph,cuda-streams timed=cuda,cuda-graph,cuda-streams
+    [ "$gpus" -lt 2 ] || { all+=,cuda-devices; timed+=,cuda-devices; }
+    "$stage/bench/ParNet.Bench" onnx-cuda --graphs .device/b/graphs --rows $all --gpus "$gpus" --runs 3 --warmup 1 2>&1 | tee "$out/onnx-cuda-check.md"
+    "$stage/bench/ParNet.Bench" onnx-cuda --graphs .device/b/graphs --rows $timed --gpus "$gpus" --runs 100 --warmup 10 2>&1 | tee "$out/onnx-cuda.md"
     ;;
   cli)
     unpack c cli

@@ -11,6 +11,8 @@
 //      cuda-graph     the same recorded once as a CUDA graph and replayed (OnnxCudaGraphEngine; input and logits through host memory too)
 //      cuda-streams   the partition on CUDA device 0, each stream's session with its own CUDA stream (OnnxStreamParallelEngine;
 //                     values between the parts stay on the device)
+//      cuda-devices   the paper's Table 3 proper: stream i's session on CUDA device i mod --gpus, the entry and the merge on
+//                     device 0 (values cross through host memory); run only when asked for and --gpus > 1
 //    timed interleaved (TimingStats.MeasureInterleaved: each round runs every row once), and the logits of every row
 //    compared with the cpu row's (relative L2; ONNX Runtime's CUDA convolutions may use TF32: ~1e-3).
 // Random weights: the latency of a float32 network does not depend on its values (no sparsity; finite activations).
@@ -28,20 +30,26 @@ namespace ParNet.Bench;
 
 public sealed class OnnxCudaBenchmark : IBenchmark
 {
-    static readonly string[] Rows = ["cpu", "cpu-streams", "cuda", "cuda-graph", "cuda-streams"];
+    static readonly string[] Rows = ["cpu", "cpu-streams", "cuda", "cuda-graph", "cuda-streams", "cuda-devices"];
 
     readonly Option<DirectoryInfo> _graphs = new("--graphs") { Description = "folder of the weightless graphs (written by --write-graphs, read by the run)", Required = true };
     readonly Option<bool> _write = new("--write-graphs") { Description = "export the graphs of --models into --graphs and stop (needs TorchSharp)" };
     readonly Option<string> _models = new("--models") { Description = "comma-separated ParNets (default: the paper's four)", DefaultValueFactory = _ => "parnet_s,parnet_m,parnet_l,parnet_xl" };
-    readonly Option<string> _rows = new("--rows") { Description = $"comma-separated rows of {string.Join(", ", Rows)} (default all)", DefaultValueFactory = _ => string.Join(",", Rows) };
+    readonly Option<string> _rows = new("--rows") { Description = $"comma-separated rows of {string.Join(", ", Rows)} (default all but cuda-devices)", DefaultValueFactory = _ => string.Join(",", Rows.SkipLast(1)) };
     readonly Option<int> _runs = SuiteOption.PositiveInt("--runs", 30, "timed rounds, one run of every row each (30: GPU times at batch 1 spread little)");
     readonly Option<int> _warmup = SuiteOption.PositiveInt("--warmup", 5, "untimed rounds first (5: cuDNN picks its algorithms in the first runs)");
     readonly Option<int> _imageSize = SuiteOption.PositiveInt("--image-size", 224, "input side (224: the paper's latency setting)");
+    readonly Option<int> _gpus = SuiteOption.PositiveInt("--gpus", 1, "CUDA devices for the cuda-devices row (stream i on device i mod N; 1: the row is not run)");
 
     public Command Build()
     {
         var command = new Command("onnx-cuda", "batch-1 latency of fused ParNets with ONNX Runtime on CUDA: whole graph and a session per stream (random weights)")
-            .WithOptions(_graphs, _write, _models, _rows, _runs, _warmup, _imageSize);
+            .WithOptions(_graphs, _write, _models, _rows, _runs, _warmup, _imageSize, _gpus);
+        command.Validators.Add(r =>
+        {
+            if (r.GetValue(_rows)!.Split(',').Contains("cuda-devices") && r.GetValue(_gpus) < 2)
+                r.AddError("--rows cuda-devices needs --gpus N with N >= 2 (one GPU is the cuda-streams row)");
+        });
         _rows.Validators.Add(r =>
         {
             var bad = r.GetValueOrDefault<string>()!.Split(',').Where(k => !Rows.Contains(k)).ToArray();
@@ -52,7 +60,7 @@ public sealed class OnnxCudaBenchmark : IBenchmark
             var dir = parse.GetValue(_graphs)!.FullName;
             var models = parse.GetValue(_models)!.Split(',');
             if (parse.GetValue(_write)) return WriteGraphs(dir, models, parse.GetValue(_imageSize));
-            return Run(dir, models, parse.GetValue(_rows)!.Split(','), parse.GetValue(_runs), parse.GetValue(_warmup), parse.GetValue(_imageSize));
+            return Run(dir, models, parse.GetValue(_rows)!.Split(','), parse.GetValue(_runs), parse.GetValue(_warmup), parse.GetValue(_imageSize), parse.GetValue(_gpus));
         });
         return command;
     }
@@ -72,12 +80,13 @@ public sealed class OnnxCudaBenchmark : IBenchmark
         return 0;
     }
 
-    static int Run(string dir, string[] models, string[] rows, int runs, int warmup, int size)
+    static int Run(string dir, string[] models, string[] rows, int runs, int warmup, int size, int gpus)
     {
         int cores = Environment.ProcessorCount;
         Console.WriteLine($"onnx-cuda benchmark: fused ParNets, batch 1, {size}x{size}, float32, random weights; {cores} cores; ONNX Runtime " +
                           $"providers {string.Join(", ", OrtEnvironmentProviders())}; {warmup} warm-up + {runs} timed interleaved rounds");
         if (rows.Any(r => r.StartsWith("cuda", StringComparison.Ordinal))) OnnxRuntimeOptions.CheckCuda(0);
+        if (rows.Contains("cuda-devices")) for (int d = 1; d < gpus; d++) OnnxRuntimeOptions.CheckCuda(d);
         var table = new List<string>
         {
             "| model | row | median ms | min ms | max ms | cuda / this, per round: median | logits vs cpu: relative L2 |",
@@ -105,7 +114,8 @@ public sealed class OnnxCudaBenchmark : IBenchmark
                             _ => new OnnxRuntimeOptions { IntraOpThreads = Math.Max(1, cores / streams) }),
                         "cuda" => new OnnxRuntimeEngine(whole.ToByteArray(), new OnnxRuntimeOptions { CudaDevice = 0 }),
                         "cuda-graph" => new OnnxCudaGraphEngine(whole.ToByteArray(), shape),
-                        _ => new OnnxStreamParallelEngine(partition, new OnnxRuntimeOptions { CudaDevice = 0 }, _ => new OnnxRuntimeOptions { CudaDevice = 0 }),
+                        "cuda-streams" => new OnnxStreamParallelEngine(partition, new OnnxRuntimeOptions { CudaDevice = 0 }, _ => new OnnxRuntimeOptions { CudaDevice = 0 }),
+                        _ => new OnnxStreamParallelEngine(partition, new OnnxRuntimeOptions { CudaDevice = 0 }, i => new OnnxRuntimeOptions { CudaDevice = i % gpus }),
                     };
                     Func<float[], long[], (float[] Data, long[] Shape)> run = engine switch
                     {
