@@ -27,10 +27,6 @@ public sealed class OnnxStreamParallelEngine : IDisposable
         var (entry, parts, merge) = partition.ToBytes();
         _input = partition.Entry.Graph.Input.Single().Name;
         _output = partition.Merge.Graph.Output.Single().Name;
-        // Values between the parts stay on the device when every part runs on the same one (one GPU: no copy to the host
-        // and back at each cut); parts on different devices exchange them through host memory.
-        var devices = Enumerable.Range(0, partition.Streams.Count).Select(i => perStream(i).CudaDevice).Append(main.CudaDevice).Distinct().ToArray();
-        _between = devices is [int device] ? new OrtMemoryInfo("Cuda", OrtAllocatorType.DeviceAllocator, device, OrtMemType.Default) : OrtMemoryInfo.DefaultInstance;
         var opened = new List<InferenceSession>();
         try
         {
@@ -43,6 +39,10 @@ public sealed class OnnxStreamParallelEngine : IDisposable
             foreach (var session in opened) session.Dispose();
             throw;
         }
+        // Values between the parts stay on the device when every part runs on the same one (one GPU: no copy to the host
+        // and back at each cut); parts on different devices exchange them through host memory.
+        var devices = Enumerable.Range(0, partition.Streams.Count).Select(i => perStream(i).CudaDevice).Append(main.CudaDevice).Distinct().ToArray();
+        _between = devices is [int device] ? new OrtMemoryInfo("Cuda", OrtAllocatorType.DeviceAllocator, device, OrtMemType.Default) : OrtMemoryInfo.DefaultInstance;
     }
 
     static InferenceSession Open(byte[] model, OnnxRuntimeOptions options, List<InferenceSession> opened)
