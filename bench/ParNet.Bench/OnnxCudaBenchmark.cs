@@ -47,7 +47,8 @@ public sealed class OnnxCudaBenchmark : IBenchmark
             .WithOptions(_graphs, _write, _models, _rows, _runs, _warmup, _imageSize, _gpus);
         command.Validators.Add(r =>
         {
-            if (r.GetValue(_rows)!.Split(',').Contains("cuda-devices") && r.GetValue(_gpus) < 2)
+            // an option left out has no value yet while the command is validated: the default rows hold no cuda-devices
+            if (r.GetValue(_rows)?.Split(',').Contains("cuda-devices") == true && r.GetValue(_gpus) < 2)
                 r.AddError("--rows cuda-devices needs --gpus N with N >= 2 (one GPU is the cuda-streams row)");
         });
         _rows.Validators.Add(r =>
