@@ -1,0 +1,42 @@
+using System.CommandLine;
+using ParNet.Bench;
+
+namespace ParNet.Tests.Benchmarking;
+
+/// <summary>
+/// The benchmark suites' command lines, parsed but never run (timings live in the suites, not in tests): a validator
+/// that reads an option the user left out must not throw (ddb909c's onnx-cuda validator did, and nothing in CI ran it),
+/// and onnx-cuda's own checks say what is wrong.
+/// </summary>
+public class BenchSuiteCommandLineTests
+{
+    static IEnumerable<Command> Suites() => typeof(IBenchmark).Assembly.GetTypes()
+        .Where(t => typeof(IBenchmark).IsAssignableFrom(t) && t is { IsClass: true, IsAbstract: false })
+        .Select(t => ((IBenchmark)Activator.CreateInstance(t)!).Build());
+
+    [Fact]
+    public void Every_suite_validates_its_defaults_without_throwing()
+    {
+        var names = new List<string>();
+        foreach (var suite in Suites())
+        {
+            var parse = suite.Parse(suite.Name == "onnx-cuda" ? ["--graphs", "g"] : []);   // onnx-cuda's one required option
+            Assert.True(parse.Errors.Count == 0, $"{suite.Name}: {string.Join("; ", parse.Errors.Select(e => e.Message))}");
+            names.Add(suite.Name);
+        }
+        Assert.Contains("onnx-cuda", names);
+        Assert.Contains("winograd", names);
+    }
+
+    [Theory]
+    [InlineData("--rows cuda-devices", "--gpus N with N >= 2")]
+    [InlineData("--rows cpu,gpu", "unknown gpu")]
+    [InlineData("--rows cuda --gpus 0", "--gpus must be an integer >= 1")]
+    public void Onnx_cuda_refuses_what_it_cannot_run(string arguments, string message)
+    {
+        var suite = Suites().Single(s => s.Name == "onnx-cuda");
+        var parse = suite.Parse(["--graphs", "g", .. arguments.Split(' ')]);
+        Assert.Contains(parse.Errors, e => e.Message.Contains(message));
+        Assert.Empty(suite.Parse(["--graphs", "g", "--rows", "cuda-devices", "--gpus", "3"]).Errors);
+    }
+}
