@@ -18,5 +18,14 @@ if (parse.Errors.Count > 0 && parse.Action is not CommandLineAction { ClearsPars
     Console.Error.WriteLine($"{prefix}: {parse.Errors[0].Message} (suites: {string.Join(", ", root.Subcommands.Select(c => c.Name))}; SUITE --help)");
     return 2;
 }
-int code = parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
-return args.Length == 0 ? 2 : code;   // a suite is required
+try
+{
+    int code = parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+    return args.Length == 0 ? 2 : code;   // a suite is required
+}
+catch (Exception e) when (e is NotSupportedException or FileNotFoundException or InvalidDataException or ArgumentException)
+{
+    // a refusal with its reason (no CUDA provider in this build, a missing file): one line, not a stack trace
+    Console.Error.WriteLine($"{parse.CommandResult.Command.Name}: {e.Message}");
+    return 1;
+}
