@@ -46,6 +46,7 @@ public class ServeCommandTests
         Assert.True(statuses.Count >= 20, $"only {statuses.Count} answers before SIGTERM");
         Assert.All(statuses, s => Assert.Equal(HttpStatusCode.OK, s));   // nothing accepted was dropped or failed
         Assert.Contains("parnet serve: ready", serve.Stdout);
+        Assert.Contains("(fused) on torch", serve.Stdout);   // a ParNet's trained weights are served fused by default
         Assert.Contains("parnet serve: stopped", serve.Stdout);
         // stderr holds at most libtorch's own warnings (NNPACK on CPUs it does not support), no error of ours
         Assert.DoesNotContain("parnet serve:", serve.Stderr);
@@ -66,6 +67,19 @@ public class ServeCommandTests
         using var folder = new ExportTempFolder();
         string weights = TinyFashionWeights(folder);
         CliRunner.AssertUserError(CliRunner.Run("serve", "--weights", weights, option, value), message);
+    }
+
+    [Fact]
+    public async Task Unfused_serves_the_training_form_and_is_refused_beside_fused()
+    {
+        using var folder = new ExportTempFolder();
+        string weights = TinyFashionWeights(folder);
+        CliRunner.AssertUserError(CliRunner.Run("serve", "--weights", weights, "--fused", "--unfused", "--port", "0"), "--fused and --unfused");
+        using var serve = new ServeProcess("--weights", weights, "--unfused");
+        await serve.AddressAsync();
+        Assert.Contains("(training form) on torch", serve.Stdout);
+        serve.Terminate();
+        Assert.Equal(0, await serve.ExitCodeAsync());
     }
 
     [Fact]
