@@ -236,17 +236,17 @@ public static class InferenceBenchmark
             rows.Add(new BenchmarkRow("onnx-streams", $"{o.Model.Name} fused, ONNX Runtime, a session per stream", "ONNX Runtime", gflop,
                 batch => RowRunners.Onnx(engine.Run, batch, o), $"{streams} stream sessions at once, {perStream} intra-op thread(s) each"));
         }
+        var whole = wants("onnx-cuda") || wants("onnx-cuda-graph") ? OnnxExporter.ExportToBytes(model, size) : null;
         if (wants("onnx-cuda"))
         {
-            var engine = owned.Add(new OnnxRuntimeEngine(OnnxExporter.ExportToBytes(model, size), new OnnxRuntimeOptions { CudaDevice = 0 }));
+            var engine = owned.Add(new OnnxRuntimeEngine(whole!, new OnnxRuntimeOptions { CudaDevice = 0 }));
             rows.Add(new BenchmarkRow("onnx-cuda", $"{o.Model.Name} fused, ONNX Runtime CUDA", "ONNX Runtime CUDA", gflop,
                 batch => RowRunners.Onnx(engine.Run, batch, o), "CUDA device 0; input from and logits back to the host"));
         }
         if (wants("onnx-cuda-graph"))
         {
-            var bytes = OnnxExporter.ExportToBytes(model, size);
             rows.Add(new BenchmarkRow("onnx-cuda-graph", $"{o.Model.Name} fused, ONNX Runtime CUDA graph", "ONNX Runtime CUDA", gflop,
-                batch => RowRunners.Onnx(owned.Add(new OnnxCudaGraphEngine(bytes, [batch, o.Model.InChannels, size, size])).Run, batch, o),
+                batch => RowRunners.Onnx(owned.Add(new OnnxCudaGraphEngine(whole!, [batch, o.Model.InChannels, size, size])).Run, batch, o),
                 "CUDA device 0, recorded once per batch size and replayed; input and logits through host memory"));
         }
         if (wants("onnx-cuda-streams"))
@@ -255,7 +255,7 @@ public static class InferenceBenchmark
             var engine = owned.Add(new OnnxStreamParallelEngine(partition!, new OnnxRuntimeOptions { CudaDevice = devices[0] },
                 i => new OnnxRuntimeOptions { CudaDevice = devices[i] }));
             rows.Add(new BenchmarkRow("onnx-cuda-streams", $"{o.Model.Name} fused, ONNX Runtime CUDA, a session per stream", "ONNX Runtime CUDA", gflop,
-                batch => RowRunners.Onnx(engine.Run, batch, o), $"streams on CUDA devices {string.Join(", ", devices)}; values between the parts " + (devices.Distinct().Count() == 1 ? "stay on the device" : "cross through host memory")));
+                batch => RowRunners.Onnx(engine.Run, batch, o), $"streams on CUDA devices {string.Join(", ", devices)}; values between the parts " + (engine.KeepsValuesOnGpu ? "stay on the device" : "cross through host memory")));
         }
         return rows;
     }

@@ -27,11 +27,12 @@ public sealed class OnnxStreamParallelEngine : IDisposable
         var (entry, parts, merge) = partition.ToBytes();
         _input = partition.Entry.Graph.Input.Single().Name;
         _output = partition.Merge.Graph.Output.Single().Name;
+        var streamOptions = Enumerable.Range(0, parts.Length).Select(perStream).ToArray();
         var opened = new List<InferenceSession>();
         try
         {
             _entry = Open(entry, main, opened);
-            _streams = parts.Select((bytes, i) => bytes is null ? null : Open(bytes, perStream(i), opened)).ToArray();
+            _streams = parts.Select((bytes, i) => bytes is null ? null : Open(bytes, streamOptions[i], opened)).ToArray();
             _merge = Open(merge, main, opened);
         }
         catch
@@ -41,9 +42,12 @@ public sealed class OnnxStreamParallelEngine : IDisposable
         }
         // Values between the parts stay on the device when every part runs on the same one (one GPU: no copy to the host
         // and back at each cut); parts on different devices exchange them through host memory.
-        var devices = Enumerable.Range(0, partition.Streams.Count).Select(i => perStream(i).CudaDevice).Append(main.CudaDevice).Distinct().ToArray();
+        var devices = streamOptions.Select(o => o.CudaDevice).Append(main.CudaDevice).Distinct().ToArray();
         _between = devices is [int device] ? new OrtMemoryInfo("Cuda", OrtAllocatorType.DeviceAllocator, device, OrtMemType.Default) : OrtMemoryInfo.DefaultInstance;
     }
+
+    /// <summary>Whether values between the parts stay in GPU memory (every part on the same CUDA device).</summary>
+    public bool KeepsValuesOnGpu => !ReferenceEquals(_between, OrtMemoryInfo.DefaultInstance);
 
     static InferenceSession Open(byte[] model, OnnxRuntimeOptions options, List<InferenceSession> opened)
     {
@@ -108,7 +112,7 @@ public sealed class OnnxStreamParallelEngine : IDisposable
 
     public void Dispose()
     {
-        if (!ReferenceEquals(_between, OrtMemoryInfo.DefaultInstance)) _between.Dispose();
+        if (KeepsValuesOnGpu) _between.Dispose();
         _entry.Dispose();
         foreach (var s in _streams) s?.Dispose();
         _merge.Dispose();

@@ -31,6 +31,7 @@ public class OnnxStreamParallelEngineTests
         using var whole = new OnnxRuntimeEngine(OnnxExporter.ExportToBytes(model, size));
         using var parallel = new OnnxStreamParallelEngine(OnnxExporter.BuildStreamPartition(model, size, size),
             new OnnxRuntimeOptions { IntraOpThreads = 1 }, _ => new OnnxRuntimeOptions { IntraOpThreads = 1 });
+        Assert.False(parallel.KeepsValuesOnGpu);   // every part on the CPU: values between them in host memory
         var expected = whole.Run(input, shape);
         var actual = parallel.Run(input, shape);
         Assert.Equal(expected.Shape, actual.Shape);

@@ -43,13 +43,6 @@ public class PackageTests(PackageTests.PackedLibrary packed) : IClassFixture<Pac
     const string Configuration = "Release";
 #endif
 
-    static string RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "ParNet.slnx"))) return dir.FullName;
-        throw new DirectoryNotFoundException("ParNet.slnx not found above the test assembly");
-    }
-
     [Fact]
     public void The_package_carries_the_library_its_docs_licence_readme_font_and_the_Debian_fix()
     {
@@ -76,7 +69,7 @@ public class PackageTests(PackageTests.PackedLibrary packed) : IClassFixture<Pac
         string packages = packed.Folder, version = packed.Version, sample = dir.File("FineTune"), run = dir.File("run");
         Directory.CreateDirectory(sample);
         foreach (string file in new[] { "FineTune.csproj", "Program.cs" })
-            File.Copy(Path.Combine(RepositoryRoot(), "samples", "FineTune", file), Path.Combine(sample, file));
+            File.Copy(Path.Combine(Repository.Root, "samples", "FineTune", file), Path.Combine(sample, file));
         var build = Dotnet(sample, "build", "-c", "Release", $"-p:ParNetPackageVersion={version}",
                            $"-p:RestoreAdditionalProjectSources={packages}");
         Assert.True(build.Code == 0, build.Output);
@@ -106,7 +99,7 @@ public class PackageTests(PackageTests.PackedLibrary packed) : IClassFixture<Pac
     static string Pack(string output)
     {
         string version = $"0.1.0-test.{DateTime.UtcNow:yyyyMMddHHmmssfff}.{Environment.ProcessId}";
-        var pack = Dotnet(RepositoryRoot(), "pack", Path.Combine("src", "ParNet.Core", "ParNet.Core.csproj"), "-c", Configuration,
+        var pack = Dotnet(Repository.Root, "pack", Path.Combine("src", "ParNet.Core", "ParNet.Core.csproj"), "-c", Configuration,
                           "--no-build", "-o", output, $"-p:PackageVersion={version}");
         Assert.True(pack.Code == 0, pack.Output);
         return version;

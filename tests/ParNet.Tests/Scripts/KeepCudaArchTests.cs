@@ -11,12 +11,7 @@ namespace ParNet.Tests.Scripts;
 /// </summary>
 public class KeepCudaArchTests
 {
-    static string Script()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "ParNet.slnx"))) return Path.Combine(dir.FullName, "scripts", "keep_cuda_arch.py");
-        throw new DirectoryNotFoundException("the repository (ParNet.slnx) is not above the test assembly");
-    }
+    static string Script() => Repository.Path("scripts", "keep_cuda_arch.py");
 
     const uint Magic = 0xBA55ED50;
     const int EntryHeader = 64;

@@ -12,12 +12,7 @@ namespace ParNet.Tests.Serving;
 /// </summary>
 public class BrowserTests
 {
-    static string BrowserFolder()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "ParNet.slnx"))) return Path.Combine(dir.FullName, "tests", "browser");
-        throw new DirectoryNotFoundException("the repository (ParNet.slnx) is not above the test assembly");
-    }
+    static string BrowserFolder() => Repository.Path("tests", "browser");
 
     [Fact]
     public async Task The_page_shows_the_top_class_the_api_answers_for_an_uploaded_image()
