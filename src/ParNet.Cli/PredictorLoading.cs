@@ -2,6 +2,7 @@ using ParNet.Export;
 using ParNet.Inference;
 using ParNet.Models;
 using ParNet.Runtime;
+using System.CommandLine;
 
 namespace ParNet.Cli;
 
@@ -54,7 +55,7 @@ public static class PredictorLoading
     /// No <paramref name="weights"/>: <paramref name="config"/> randomly initialized (the caller warns; its answers are
     /// meaningless, its speed is not).
     /// </summary>
-    public static ImagePredictor Open(string? weights, ModelConfig? config, string engine, bool fuse, bool ema, int? size,
+    public static ImagePredictor Open(string? weights, ModelConfig? config, string engine, NetworkForm form, bool ema, int? size,
                                       OnnxRuntimeOptions? onnx = null)
     {
         if (engine == "onnxruntime-cuda")
@@ -68,7 +69,7 @@ public static class PredictorLoading
             if (ema) throw new UsageException("--ema picks a training checkpoint's EMA weights; an .onnx file holds one set");
             return ImagePredictor.FromOnnx(weights, config, onnx);
         }
-        var (model, info) = weights is not null ? Loaded(weights, config, fuse, ema) : RandomlyInitialized(config, fuse);
+        var (model, info) = weights is not null ? Loaded(weights, config, form, ema) : RandomlyInitialized(config, form);
         if (engine == "torch") return ImagePredictor.ForTorch(model, info);
         if (engine == "torch-winograd") return ImagePredictor.ForTorchWinograd(model, info);
         using (model)
@@ -79,19 +80,37 @@ public static class PredictorLoading
         }
     }
 
-    static (ImageClassifier, DeploymentInfo) Loaded(string weights, ModelConfig? config, bool fuse, bool ema)
+    static (ImageClassifier, DeploymentInfo) Loaded(string weights, ModelConfig? config, NetworkForm form, bool ema)
     {
-        var loaded = WeightsLoading.Load(weights, config, fuse, ema);
+        var loaded = WeightsLoading.Load(weights, config, form, ema);
         return (loaded.Model, loaded.Info);
     }
 
-    static (ImageClassifier, DeploymentInfo) RandomlyInitialized(ModelConfig? config, bool fuse)
+    static (ImageClassifier, DeploymentInfo) RandomlyInitialized(ModelConfig? config, NetworkForm form)
     {
         if (config is null) throw new UsageException("without --weights, give --model NAME or --config FILE.json (the model to initialize randomly)");
-        if (fuse && config.BlockType != BlockType.RepVggSse)
+        if (form == NetworkForm.Fused && config.BlockType != BlockType.RepVggSse)
             throw new UsageException($"--fused: {config.Name}: only ParNet (RepVGG-SSE) models can be fused; this one is {config.BlockType}");
-        return ClassifierLoader.RandomlyInitialized(config, fuse);
+        return ClassifierLoader.RandomlyInitialized(config, form);
     }
+
+    /// <summary>`--fused` of predict and serve: a network with no fused form is then refused.</summary>
+    public static Option<bool> FusedOption() => CliOption.Switch("--fused", WeightsLoading.FusedDescription +
+        "; the default for a ParNet, here: a network that has no fused form is then refused instead of run as it is");
+
+    /// <summary>`--unfused` of predict and serve.</summary>
+    public static Option<bool> UnfusedOption() => CliOption.Switch("--unfused",
+        "run a ParNet's trained weights in their training form (default: re-parameterized first, as --fused: the same " +
+        "answers within float32 rounding from fewer convolutions: ParNet-S at batch 1 1.28-1.42x faster on a Zen 4, RESULTS.md)");
+
+    /// <summary>The form predict and serve run a network in: fused where it can be, unless --fused or --unfused says otherwise.</summary>
+    public static NetworkForm Form(bool fused, bool unfused) => (fused, unfused) switch
+    {
+        (true, true) => throw new UsageException("--fused and --unfused: give one of them (a ParNet is fused by default)"),
+        (true, false) => NetworkForm.Fused,
+        (false, true) => NetworkForm.AsStored,
+        _ => NetworkForm.FusedWhereFusable,
+    };
 
     /// <summary>
     /// The preprocessing of <paramref name="predictor"/>'s inputs and its class names: from the stored metadata, or from the

@@ -16,11 +16,8 @@ public sealed class ServeCommand : CliCommand
         HelpName = "W",
     };
     readonly Option<string?> _engine = CliOption.Text("--engine", PredictorLoading.EngineDescription, "ENGINE");
-    readonly Option<bool> _fused = CliOption.Switch("--fused", WeightsLoading.FusedDescription +
-        "; the default for a ParNet, here: a network that has no fused form is then refused instead of served as it is");
-    readonly Option<bool> _unfused = CliOption.Switch("--unfused",
-        "serve a ParNet's trained weights in their training form (default: re-parameterized first, as --fused: the same " +
-        "answers within float32 rounding from fewer convolutions: ParNet-S at batch 1 1.28-1.42x faster on a Zen 4, RESULTS.md)");
+    readonly Option<bool> _fused = PredictorLoading.FusedOption();
+    readonly Option<bool> _unfused = PredictorLoading.UnfusedOption();
     readonly Option<bool> _ema = WeightsLoading.EmaOption();
     readonly Option<string?> _host = CliOption.Text("--host", "address to listen on (default 127.0.0.1: loopback; 0.0.0.0 for every interface)", "ADDRESS");
     readonly Option<int?> _port = CliOption.Int("--port", "TCP port (default 8080; 0: any free port, printed at start)");
@@ -74,14 +71,13 @@ public sealed class ServeCommand : CliCommand
         var config = _model.ReadOptional(parse);
         string? weights = parse.GetValue(_weights);
         string engine = PredictorLoading.Engine(weights, parse.GetValue(_engine));
-        if (parse.GetValue(_fused) && parse.GetValue(_unfused)) throw new UsageException("--fused and --unfused: give one of them (a ParNet is served fused by default)");
-        bool fuse = parse.GetValue(_fused) || !parse.GetValue(_unfused) && HasFusedForm(weights, config);
+        var form = PredictorLoading.Form(parse.GetValue(_fused), parse.GetValue(_unfused));
         if (weights is null && config is not null) WeightsLoading.WarnRandomInitialization(stderr, Name, config);
         var predictors = new List<ImagePredictor>();
         try
         {
             for (int i = 0; i < workers; i++)
-                predictors.Add(PredictorLoading.Open(weights, config, engine, fuse, parse.GetValue(_ema), size: null, onnx));
+                predictors.Add(PredictorLoading.Open(weights, config, engine, form, parse.GetValue(_ema), size: null, onnx));
         }
         catch
         {
@@ -121,14 +117,5 @@ public sealed class ServeCommand : CliCommand
         if (server.WarmupError is not null) return 1;
         stdout.WriteLine("parnet serve: stopped (requests in flight were answered)");
         return 0;
-    }
-
-    /// <summary>Whether the model to serve is a ParNet (RepVGG-SSE blocks: it has a fused form; fused weights stay fused);
-    /// an exported .onnx is served in the form it was exported in.</summary>
-    static bool HasFusedForm(string? weights, ParNet.Models.ModelConfig? config)
-    {
-        if (weights is not null && weights.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase)) return false;
-        var model = config ?? (weights is null ? null : ParNet.Export.ClassifierLoader.Stored(weights).Model);
-        return model?.BlockType == ParNet.Models.BlockType.RepVggSse;
     }
 }

@@ -27,10 +27,14 @@ public static class WeightsLoading
     public static CheckpointWeights Pick(bool ema) => ema ? CheckpointWeights.Ema : CheckpointWeights.Model;
 
     /// <summary>Loads <paramref name="path"/>; --fused on a network without a fused form is the user's error.</summary>
-    public static ClassifierLoader.Loaded Load(string path, ModelConfig? config, bool fuse, bool ema = false)
+    public static ClassifierLoader.Loaded Load(string path, ModelConfig? config, bool fuse, bool ema = false) =>
+        Load(path, config, fuse ? NetworkForm.Fused : NetworkForm.AsStored, ema);
+
+    /// <summary>Loads <paramref name="path"/> in <paramref name="form"/>; --fused on a network without a fused form is the user's error.</summary>
+    public static ClassifierLoader.Loaded Load(string path, ModelConfig? config, NetworkForm form, bool ema = false)
     {
-        try { return ClassifierLoader.LoadWeights(path, config, fuse, Pick(ema)); }
-        catch (NotSupportedException e) when (fuse) { throw new UsageException($"--fused: {e.Message}"); }
+        try { return ClassifierLoader.LoadWeights(path, config, form, Pick(ema)); }
+        catch (NotSupportedException e) when (form == NetworkForm.Fused) { throw new UsageException($"--fused: {e.Message}"); }
     }
 
     /// <summary>The warning of commands that run an untrained model when no --weights is given.</summary>

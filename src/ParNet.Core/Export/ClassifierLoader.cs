@@ -8,11 +8,16 @@ namespace ParNet.Export;
 /// <summary>
 /// The one weights loader of every command that takes weights (forward, eval, fuse, export, predict, bench): the
 /// configuration from the caller or from the weights' metadata (<see cref="DeploymentInfo.ForWeights"/>), trained
-/// or fused weights recognized by their keys (fused files hold `rbr_reparam` convs), optionally fused after loading.
+/// or fused weights recognized by their keys (fused files hold `rbr_reparam` convs), in the <see cref="NetworkForm"/> asked for.
 /// Returned in eval mode.
 /// </summary>
 public static class ClassifierLoader
 {
+    static NetworkForm FormOf(bool fuse) => fuse ? NetworkForm.Fused : NetworkForm.AsStored;
+
+    static bool Fuses(NetworkForm form, ModelConfig config) =>
+        form == NetworkForm.Fused || form == NetworkForm.FusedWhereFusable && config.BlockType == BlockType.RepVggSse;
+
     /// <summary>The seed of <see cref="RandomlyInitialized"/>: fixed, so two runs on an untrained model see the same weights.</summary>
     public const int RandomInitializationSeed = 0;
 
@@ -36,7 +41,11 @@ public static class ClassifierLoader
     /// <paramref name="fuse"/> asks to fuse a network that has no fused form. <paramref name="pick"/>: the model or the
     /// EMA weights of a training checkpoint (the authors' released .pth.tar files hold both).
     /// </summary>
-    public static Loaded LoadWeights(string weightsPath, ModelConfig? config, bool fuse, CheckpointWeights pick = CheckpointWeights.Model)
+    public static Loaded LoadWeights(string weightsPath, ModelConfig? config, bool fuse, CheckpointWeights pick = CheckpointWeights.Model) =>
+        LoadWeights(weightsPath, config, FormOf(fuse), pick);
+
+    /// <summary>Like <see cref="LoadWeights(string, ModelConfig?, bool, CheckpointWeights)"/>, in the form asked for.</summary>
+    public static Loaded LoadWeights(string weightsPath, ModelConfig? config, NetworkForm form, CheckpointWeights pick = CheckpointWeights.Model)
     {
         if (!File.Exists(weightsPath)) throw new FileNotFoundException($"weights file not found: {weightsPath}", weightsPath);
         var info = DeploymentInfo.ForWeights(weightsPath);
@@ -50,7 +59,7 @@ public static class ClassifierLoader
                     : DeploymentInfo.SidecarCandidates(weightsPath).FirstOrDefault(File.Exists) is { } other
                         ? $"(the {Path.GetFileName(other)} beside them names no model: a sidecar holds a configuration, or \"model\" with one)"
                         : $"(or put a sidecar {Path.ChangeExtension(Path.GetFileName(weightsPath), ".json")} next to them)"));
-            bool fusedFile = HasFusedKeys(dict.Keys);
+            bool fusedFile = HasFusedKeys(dict.Keys), fuse = Fuses(form, config);
             if (fusedFile && config.BlockType != BlockType.RepVggSse)
                 throw new InvalidDataException($"{weightsPath}: fused weights, but {config.Name} is a {config.BlockType} network");
             ImageClassifier model = fusedFile ? ParNetFuser.CreateFused(config) : ModelFactory.Create(config);
@@ -108,8 +117,13 @@ public static class ClassifierLoader
     /// An untrained model, initialized from <see cref="RandomInitializationSeed"/> (export or time a model before training
     /// it); fused after initialization when <paramref name="fuse"/>.
     /// </summary>
-    public static (ImageClassifier Model, DeploymentInfo Info) RandomlyInitialized(ModelConfig config, bool fuse)
+    public static (ImageClassifier Model, DeploymentInfo Info) RandomlyInitialized(ModelConfig config, bool fuse) =>
+        RandomlyInitialized(config, FormOf(fuse));
+
+    /// <summary>Like <see cref="RandomlyInitialized(ModelConfig, bool)"/>, in the form asked for.</summary>
+    public static (ImageClassifier Model, DeploymentInfo Info) RandomlyInitialized(ModelConfig config, NetworkForm form)
     {
+        bool fuse = Fuses(form, config);
         manual_seed(RandomInitializationSeed);
         ImageClassifier model = ModelFactory.Create(config);
         try

@@ -185,7 +185,7 @@ public class ExportCliTests
         Assert.DoesNotContain("warning", winogradRun.Err);   // the tiny model's widths (16, 32, 64) are Winograd's
         // what `predict --engine torch-winograd` opens runs the model's 15 3x3 stride-1 convs as Winograd (its near-uniform
         // 1000-class probabilities print the same either way, so the CLI's output cannot show it)
-        using (var predictor = ParNet.Cli.PredictorLoading.Open(weights, null, ParNet.Cli.PredictorLoading.Engine(weights, "torch-winograd"), false, false, null))
+        using (var predictor = ParNet.Cli.PredictorLoading.Open(weights, null, ParNet.Cli.PredictorLoading.Engine(weights, "torch-winograd"), ParNet.Export.NetworkForm.FusedWhereFusable, false, null))
         {
             predictor.Probabilities(new ParNet.Data.ImageF(new float[3 * 64 * 64], 3, 64, 64));
             Assert.Equal("torch-winograd", predictor.Engine);
@@ -201,6 +201,42 @@ public class ExportCliTests
             for (int i = 0; i < reference.Count; i++) Assert.Equal(reference[i].Item2, other[i].Item2, 4);
         }
         Assert.Contains("label-", fileRun.Out);   // names travelled in the ONNX metadata
+    }
+
+    /// <summary>predict (and serve, which opens its model the same way) runs a ParNet's trained weights fused unless --unfused, and
+    /// a network with no fused form as it is unless --fused, which then refuses it.</summary>
+    [Fact]
+    public void Predict_fuses_a_parnet_by_default_runs_a_resnet_as_it_is_and_takes_unfused()
+    {
+        using var folder = new ExportTempFolder();
+        var (weights, _) = WeightsWithSidecar(folder);
+        string image = folder.File("img.png");
+        WritePng(image, 64, Pattern);
+        using (var parnet = PredictorLoading.Open(weights, null, "torch", PredictorLoading.Form(fused: false, unfused: false), false, null))
+            Assert.True(parnet.Info.Fused, "a ParNet's trained weights are fused by default");
+        using (var training = PredictorLoading.Open(weights, null, "torch", PredictorLoading.Form(fused: false, unfused: true), false, null))
+            Assert.False(training.Info.Fused, "--unfused keeps the training form");
+        var byDefault = Run("predict", "--weights", weights, "--json", image);
+        var unfused = Run("predict", "--weights", weights, "--unfused", "--json", image);
+        Assert.True(byDefault.Code == 0 && unfused.Code == 0, byDefault.Err + unfused.Err);
+        static List<(int, double)> Top(string json) => JsonDocument.Parse(json).RootElement[0].GetProperty("top").EnumerateArray()
+            .Select(t => (t.GetProperty("class").GetInt32(), t.GetProperty("probability").GetDouble())).ToList();
+        var (fusedTop, trainingTop) = (Top(byDefault.Out), Top(unfused.Out));
+        Assert.Equal(trainingTop.Select(t => t.Item1), fusedTop.Select(t => t.Item1));
+        for (int i = 0; i < fusedTop.Count; i++) Assert.Equal(trainingTop[i].Item2, fusedTop[i].Item2, 5);
+        Cli.CliRunner.AssertUserError(Run("predict", "--weights", weights, "--fused", "--unfused", image), "--fused and --unfused");
+
+        var config = new ModelConfig { Name = "resnet_tiny", BlockType = BlockType.ResNetBasic, Planes = [8, 16, 32], BlocksPerStream = [1, 2, 1],
+                                       FinalWidth = 32, NumClasses = 10, Activation = ActivationKind.ReLU };
+        using var resnet = ModelFactory.Create(config);
+        resnet.eval();
+        string resnetWeights = folder.File("resnet.safetensors");
+        StateDict.Save(resnet, resnetWeights);
+        new DeploymentInfo { Model = config, Dataset = "imagenet", ImageSize = 64 }.WriteSidecar(resnetWeights);
+        using (var asItIs = PredictorLoading.Open(resnetWeights, null, "torch", NetworkForm.FusedWhereFusable, false, null))
+            Assert.False(asItIs.Info.Fused, "a ResNet has no fused form: run as stored");
+        Assert.Equal(0, Run("predict", "--weights", resnetWeights, "--json", image).Code);
+        Cli.CliRunner.AssertUserError(Run("predict", "--weights", resnetWeights, "--fused", image), "only ParNet (RepVGG-SSE) models can be fused");
     }
 
     [Fact]
