@@ -14,7 +14,8 @@ public sealed class ExportCommand : CliCommand
     readonly Option<string?> _weights = CliOption.Text("--weights", WeightsLoading.Description + "; model config and class names also come " +
         "from a sidecar W.json, the safetensors metadata or a training checkpoint's state.json. Without it: a seeded random " +
         "initialization (a warning says so), to export a model before training it", "W");
-    readonly Option<bool> _fused = CliOption.Switch("--fused", WeightsLoading.FusedDescription);
+    readonly Option<bool> _fused = WeightsLoading.FusedOption();
+    readonly Option<bool> _unfused = WeightsLoading.UnfusedOption();
     readonly Option<bool> _ema = WeightsLoading.EmaOption();
     readonly Option<string> _format = new("--format")
     {
@@ -43,7 +44,7 @@ public sealed class ExportCommand : CliCommand
     protected override void Declare(Command command)
     {
         _model.AddTo(command);
-        command.Add(_weights, _fused, _ema, _format, _out, _imageSize, _dataset, _int8, _calibration, _data, _quantizeGates, _quantizeHead);
+        command.Add(_weights, _fused, _unfused, _ema, _format, _out, _imageSize, _dataset, _int8, _calibration, _data, _quantizeGates, _quantizeHead);
     }
 
     protected override int Run(ParseResult parse, TextWriter stdout, TextWriter stderr)
@@ -52,7 +53,8 @@ public sealed class ExportCommand : CliCommand
         string? weights = parse.GetValue(_weights);
         string output = parse.GetValue(_out)!, format = parse.GetValue(_format)!;
         bool int8 = parse.GetValue(_int8);
-        bool fuse = parse.GetValue(_fused) || int8;
+        if (int8 && parse.GetValue(_unfused)) throw new UsageException("--int8 quantizes the fused network; --unfused goes without it");
+        var form = int8 ? NetworkForm.Fused : WeightsLoading.InferenceForm(parse.GetValue(_fused), parse.GetValue(_unfused));
         int? calibration = parse.GetValue(_calibration);
         if (int8 && calibration is null)
             throw new UsageException("--int8 needs --calibration N: the number of training images to calibrate the activations on");
@@ -70,23 +72,23 @@ public sealed class ExportCommand : CliCommand
         DeploymentInfo info;
         if (weights is not null)
         {
-            var loaded = WeightsLoading.Load(weights, config, fuse, parse.GetValue(_ema));
+            var loaded = WeightsLoading.Load(weights, config, form, parse.GetValue(_ema));
             (model, info) = (loaded.Model, loaded.Info);
         }
         else
         {
             if (config is null) throw new UsageException("without --weights, give --model NAME or --config FILE.json (the model to initialize randomly)");
-            if (fuse && config.BlockType != BlockType.RepVggSse)
+            if (form == NetworkForm.Fused && config.BlockType != BlockType.RepVggSse)
                 throw new UsageException($"--fused: {config.Name}: only ParNet (RepVGG-SSE) models can be fused; this one is {config.BlockType}");
             WeightsLoading.WarnRandomInitialization(stderr, Name, config);
-            (model, info) = ClassifierLoader.RandomlyInitialized(config, fuse);
+            (model, info) = ClassifierLoader.RandomlyInitialized(config, form);
         }
         using (model)
         {
             if (dataset is not null) info = (info with { Dataset = dataset, ClassNames = null, Mean = null, Std = null }).Completed();
             int side = size ?? info.ImageSize ?? model.Config.DefaultImageSize;
             UsageException.Wrap(() => model.CheckImageSize(side, side), "--image-size");
-            string form = info.Fused == true ? "fused" : "training form";
+            string written = info.Fused == true ? "fused" : "training form";
             if (int8)
             {
                 var options = new Int8Options { CalibrationImages = calibration!.Value, QuantizeGates = parse.GetValue(_quantizeGates), QuantizeHead = parse.GetValue(_quantizeHead) };
@@ -95,10 +97,10 @@ public sealed class ExportCommand : CliCommand
                 string? data = parse.GetValue(_data) ?? (dataset is null && weights is not null ? RunSettings.OfCheckpointFile(weights)?.DataDirectory : null);
                 Int8Exporter.Export(model, output, side, CalibrationImages(calibrationSet, data, model.Config, side, options.CalibrationImages),
                     options, new OnnxExportOptions { Info = info });
-                form += $", int8 QDQ calibrated on {options.CalibrationImages} {calibrationSet} training images; gates {(options.QuantizeGates ? "int8" : "float32")}, head {(options.QuantizeHead ? "int8" : "float32")}";
+                written += $", int8 QDQ calibrated on {options.CalibrationImages} {calibrationSet} training images; gates {(options.QuantizeGates ? "int8" : "float32")}, head {(options.QuantizeHead ? "int8" : "float32")}";
             }
             else OnnxExporter.Export(model, output, side, new OnnxExportOptions { Info = info });
-            stdout.WriteLine($"exported {model.Config.Name} ({form}, " +
+            stdout.WriteLine($"exported {model.Config.Name} ({written}, " +
                              $"{model.Config.InChannels}x{side}x{side}, dynamic batch, opset {OnnxExporter.Opset}) to {output} " +
                              $"({new FileInfo(output).Length / 1e6:F1} MB)");
         }

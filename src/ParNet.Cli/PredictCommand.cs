@@ -14,8 +14,8 @@ public sealed class PredictCommand : CliCommand
         HelpName = "W", Required = true,
     };
     readonly Option<string?> _engine = CliOption.Text("--engine", PredictorLoading.EngineDescription, "ENGINE");
-    readonly Option<bool> _fused = PredictorLoading.FusedOption();
-    readonly Option<bool> _unfused = PredictorLoading.UnfusedOption();
+    readonly Option<bool> _fused = WeightsLoading.FusedOption();
+    readonly Option<bool> _unfused = WeightsLoading.UnfusedOption();
     readonly Option<bool> _ema = WeightsLoading.EmaOption();
     readonly Option<string?> _dataset = CliOption.Text("--dataset", "fashion-mnist, mnist, cifar10, cifar100 or imagenet: class names and " +
         "preprocessing (default: what is stored with the weights; otherwise ImageNet statistics and \"class i\")", "NAME");
@@ -50,7 +50,7 @@ public sealed class PredictCommand : CliCommand
         bool json = parse.GetValue(_json);
         var images = parse.GetValue(_images) ?? [];
         if (images.Length == 0) throw new UsageException("no IMAGE given");
-        var form = PredictorLoading.Form(parse.GetValue(_fused), parse.GetValue(_unfused));
+        var form = WeightsLoading.InferenceForm(parse.GetValue(_fused), parse.GetValue(_unfused));
         if (top < 1) throw new UsageException($"--top must be >= 1; got {top}");
 
         using var predictor = PredictorLoading.Open(weights, config, engineName, form, parse.GetValue(_ema), size);

@@ -2,7 +2,6 @@ using ParNet.Export;
 using ParNet.Inference;
 using ParNet.Models;
 using ParNet.Runtime;
-using System.CommandLine;
 
 namespace ParNet.Cli;
 
@@ -93,24 +92,6 @@ public static class PredictorLoading
             throw new UsageException($"--fused: {config.Name}: only ParNet (RepVGG-SSE) models can be fused; this one is {config.BlockType}");
         return ClassifierLoader.RandomlyInitialized(config, form);
     }
-
-    /// <summary>`--fused` of predict and serve: a network with no fused form is then refused.</summary>
-    public static Option<bool> FusedOption() => CliOption.Switch("--fused", WeightsLoading.FusedDescription +
-        "; the default for a ParNet, here: a network that has no fused form is then refused instead of run as it is");
-
-    /// <summary>`--unfused` of predict and serve.</summary>
-    public static Option<bool> UnfusedOption() => CliOption.Switch("--unfused",
-        "run a ParNet's trained weights in their training form (default: re-parameterized first, as --fused: the same " +
-        "answers within float32 rounding from fewer convolutions: ParNet-S at batch 1 1.28-1.42x faster on a Zen 4, RESULTS.md)");
-
-    /// <summary>The form predict and serve run a network in: fused where it can be, unless --fused or --unfused says otherwise.</summary>
-    public static NetworkForm Form(bool fused, bool unfused) => (fused, unfused) switch
-    {
-        (true, true) => throw new UsageException("--fused and --unfused: give one of them (a ParNet is fused by default)"),
-        (true, false) => NetworkForm.Fused,
-        (false, true) => NetworkForm.AsStored,
-        _ => NetworkForm.FusedWhereFusable,
-    };
 
     /// <summary>
     /// The preprocessing of <paramref name="predictor"/>'s inputs and its class names: from the stored metadata, or from the

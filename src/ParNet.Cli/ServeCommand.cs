@@ -16,8 +16,8 @@ public sealed class ServeCommand : CliCommand
         HelpName = "W",
     };
     readonly Option<string?> _engine = CliOption.Text("--engine", PredictorLoading.EngineDescription, "ENGINE");
-    readonly Option<bool> _fused = PredictorLoading.FusedOption();
-    readonly Option<bool> _unfused = PredictorLoading.UnfusedOption();
+    readonly Option<bool> _fused = WeightsLoading.FusedOption();
+    readonly Option<bool> _unfused = WeightsLoading.UnfusedOption();
     readonly Option<bool> _ema = WeightsLoading.EmaOption();
     readonly Option<string?> _host = CliOption.Text("--host", "address to listen on (default 127.0.0.1: loopback; 0.0.0.0 for every interface)", "ADDRESS");
     readonly Option<int?> _port = CliOption.Int("--port", "TCP port (default 8080; 0: any free port, printed at start)");
@@ -71,7 +71,7 @@ public sealed class ServeCommand : CliCommand
         var config = _model.ReadOptional(parse);
         string? weights = parse.GetValue(_weights);
         string engine = PredictorLoading.Engine(weights, parse.GetValue(_engine));
-        var form = PredictorLoading.Form(parse.GetValue(_fused), parse.GetValue(_unfused));
+        var form = WeightsLoading.InferenceForm(parse.GetValue(_fused), parse.GetValue(_unfused));
         if (weights is null && config is not null) WeightsLoading.WarnRandomInitialization(stderr, Name, config);
         var predictors = new List<ImagePredictor>();
         try
