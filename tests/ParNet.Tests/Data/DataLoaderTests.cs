@@ -190,15 +190,8 @@ public class DataLoaderTests
     }
 }
 
-/// <summary>
-/// The process's memory, measured with no other test running: xUnit runs test classes side by side, and another class
-/// loading models and images while this one measures grew the RSS by 193 MB with nothing leaking here (a fresh-clone CI
-/// run, 2026-12-04). The collection runs alone, after the parallel ones.
-/// </summary>
-[CollectionDefinition(nameof(MeasuresProcessMemory), DisableParallelization = true)]
-public sealed class MeasuresProcessMemory;
-
-[Collection(nameof(MeasuresProcessMemory))]
+/// <summary>The process's memory, measured with no other test running (<see cref="RunsAlone"/>).</summary>
+[Collection(nameof(RunsAlone))]
 public class DataLoaderMemoryTests
 {
     [Fact]

@@ -11,6 +11,7 @@ using static TorchSharp.torch;
 namespace ParNet.Tests.Export;
 
 /// <summary>Exported ONNX run by ONNX Runtime against our TorchSharp models and the authors' fixture logits.</summary>
+[Collection(nameof(RunsAlone))]   // oneDNN's switch is process-wide
 public class OnnxExportTests
 {
     const double Tolerance = 1e-4;

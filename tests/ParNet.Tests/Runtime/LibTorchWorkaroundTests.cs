@@ -11,6 +11,7 @@ namespace ParNet.Tests.Runtime;
 /// (see LibTorchWorkarounds); its AVX2 kernels are exact. The reference here is the same convolution in float64.
 /// These tests hold on both CPU kinds: what they assert depends on which one runs them.
 /// </summary>
+[Collection(nameof(RunsAlone))]   // oneDNN's switch is process-wide
 public class LibTorchWorkaroundTests
 {
     static double RelativeErrorAgainstFloat64(int channels, int batch)
