@@ -77,11 +77,8 @@ public sealed class ExportCommand : CliCommand
         }
         else
         {
-            if (config is null) throw new UsageException("without --weights, give --model NAME or --config FILE.json (the model to initialize randomly)");
-            if (form == NetworkForm.Fused && config.BlockType != BlockType.RepVggSse)
-                throw new UsageException($"--fused: {config.Name}: only ParNet (RepVGG-SSE) models can be fused; this one is {config.BlockType}");
-            WeightsLoading.WarnRandomInitialization(stderr, Name, config);
-            (model, info) = ClassifierLoader.RandomlyInitialized(config, form);
+            (model, info) = WeightsLoading.RandomlyInitialized(config, form);
+            WeightsLoading.WarnRandomInitialization(stderr, Name, model.Config);
         }
         using (model)
         {

@@ -68,7 +68,7 @@ public static class PredictorLoading
             if (ema) throw new UsageException("--ema picks a training checkpoint's EMA weights; an .onnx file holds one set");
             return ImagePredictor.FromOnnx(weights, config, onnx);
         }
-        var (model, info) = weights is not null ? Loaded(weights, config, form, ema) : RandomlyInitialized(config, form);
+        var (model, info) = weights is not null ? Loaded(weights, config, form, ema) : WeightsLoading.RandomlyInitialized(config, form);
         if (engine == "torch") return ImagePredictor.ForTorch(model, info);
         if (engine == "torch-winograd") return ImagePredictor.ForTorchWinograd(model, info);
         using (model)
@@ -83,14 +83,6 @@ public static class PredictorLoading
     {
         var loaded = WeightsLoading.Load(weights, config, form, ema);
         return (loaded.Model, loaded.Info);
-    }
-
-    static (ImageClassifier, DeploymentInfo) RandomlyInitialized(ModelConfig? config, NetworkForm form)
-    {
-        if (config is null) throw new UsageException("without --weights, give --model NAME or --config FILE.json (the model to initialize randomly)");
-        if (form == NetworkForm.Fused && config.BlockType != BlockType.RepVggSse)
-            throw new UsageException($"--fused: {config.Name}: only ParNet (RepVGG-SSE) models can be fused; this one is {config.BlockType}");
-        return ClassifierLoader.RandomlyInitialized(config, form);
     }
 
     /// <summary>

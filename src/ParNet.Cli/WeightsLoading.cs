@@ -57,6 +57,17 @@ public static class WeightsLoading
         catch (NotSupportedException e) when (form == NetworkForm.Fused) { throw new UsageException($"--fused: {e.Message}"); }
     }
 
+    /// <summary>
+    /// <paramref name="config"/> randomly initialized (export, serve: a model before training it) in <paramref name="form"/>;
+    /// no model named, or --fused on a network without a fused form, is the user's error.
+    /// </summary>
+    public static (ImageClassifier Model, DeploymentInfo Info) RandomlyInitialized(ModelConfig? config, NetworkForm form)
+    {
+        if (config is null) throw new UsageException("without --weights, give --model NAME or --config FILE.json (the model to initialize randomly)");
+        try { return ClassifierLoader.RandomlyInitialized(config, form); }
+        catch (NotSupportedException e) when (form == NetworkForm.Fused) { throw new UsageException($"--fused: {e.Message}"); }
+    }
+
     /// <summary>The warning of commands that run an untrained model when no --weights is given.</summary>
     public static void WarnRandomInitialization(TextWriter stderr, string command, ModelConfig config) =>
         stderr.WriteLine($"parnet {command}: warning: no --weights; using a random initialization of {config.Name} " +

@@ -18,7 +18,7 @@ public static class ClassifierLoader
     static bool Fuses(NetworkForm form, ModelConfig config) =>
         form == NetworkForm.Fused || form == NetworkForm.FusedWhereFusable && config.BlockType == BlockType.RepVggSse;
 
-    /// <summary>The seed of <see cref="RandomlyInitialized"/>: fixed, so two runs on an untrained model see the same weights.</summary>
+    /// <summary>The seed of <see cref="RandomlyInitialized(ModelConfig, NetworkForm)"/>: fixed, so two runs on an untrained model see the same weights.</summary>
     public const int RandomInitializationSeed = 0;
 
     /// <summary>A loaded model; <paramref name="FusedFile"/>: the file held fused weights (not fused here).</summary>
@@ -85,7 +85,7 @@ public static class ClassifierLoader
     /// <summary>
     /// What is stored with a weights file (<see cref="DeploymentInfo.ForWeights"/>), its model configuration completed by
     /// the authors' YAML file a timm checkpoint names beside it when nothing else names one (Model null: none found). What
-    /// <see cref="LoadWeights"/> takes when it is given no configuration, for the commands that need it before they load
+    /// <see cref="LoadWeights(string, ModelConfig?, NetworkForm, CheckpointWeights)"/> takes when it is given no configuration, for the commands that need it before they load
     /// (bench, eval, train --pretrained).
     /// </summary>
     public static DeploymentInfo Stored(string weightsPath, CheckpointWeights pick = CheckpointWeights.Model)

@@ -167,6 +167,10 @@ public class ExportCliTests
         return tensor(data, [1, 3, size, size]);
     }
 
+    /// <summary>The first image's top (class, probability) pairs of `predict --json` output.</summary>
+    internal static List<(int, double)> Top(string json) => JsonDocument.Parse(json).RootElement[0].GetProperty("top").EnumerateArray()
+        .Select(t => (t.GetProperty("class").GetInt32(), t.GetProperty("probability").GetDouble())).ToList();
+
     [Fact]
     public void Predict_with_onnxruntime_torch_winograd_and_from_an_onnx_file_agree_with_torch()
     {
@@ -192,8 +196,6 @@ public class ExportCliTests
             Assert.Equal(15, predictor.Winograd!.Calls);
         }
 
-        static List<(int, double)> Top(string json) => JsonDocument.Parse(json).RootElement[0].GetProperty("top").EnumerateArray()
-            .Select(t => (t.GetProperty("class").GetInt32(), t.GetProperty("probability").GetDouble())).ToList();
         var reference = Top(torchRun.Out);
         foreach (var other in new[] { Top(ortRun.Out), Top(winogradRun.Out), Top(fileRun.Out) })
         {
@@ -219,8 +221,6 @@ public class ExportCliTests
         var byDefault = Run("predict", "--weights", weights, "--json", image);
         var unfused = Run("predict", "--weights", weights, "--unfused", "--json", image);
         Assert.True(byDefault.Code == 0 && unfused.Code == 0, byDefault.Err + unfused.Err);
-        static List<(int, double)> Top(string json) => JsonDocument.Parse(json).RootElement[0].GetProperty("top").EnumerateArray()
-            .Select(t => (t.GetProperty("class").GetInt32(), t.GetProperty("probability").GetDouble())).ToList();
         var (fusedTop, trainingTop) = (Top(byDefault.Out), Top(unfused.Out));
         Assert.Equal(trainingTop.Select(t => t.Item1), fusedTop.Select(t => t.Item1));
         for (int i = 0; i < fusedTop.Count; i++) Assert.Equal(trainingTop[i].Item2, fusedTop[i].Item2, 5);

@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.Diagnostics;
 
 namespace ParNet.Tests.Scripts;
 
@@ -11,8 +10,6 @@ namespace ParNet.Tests.Scripts;
 /// </summary>
 public class KeepCudaArchTests
 {
-    static string Script() => Repository.Path("scripts", "keep_cuda_arch.py");
-
     const uint Magic = 0xBA55ED50;
     const int EntryHeader = 64;
 
@@ -71,13 +68,8 @@ public class KeepCudaArchTests
 
     static (int Code, string Stderr) Run(params string[] arguments)
     {
-        var start = new ProcessStartInfo("python3") { RedirectStandardError = true, RedirectStandardOutput = true };
-        start.ArgumentList.Add(Script());
-        foreach (var a in arguments) start.ArgumentList.Add(a);
-        using var process = Process.Start(start)!;
-        string stderr = process.StandardError.ReadToEnd();
-        process.WaitForExit();
-        return (process.ExitCode, stderr);
+        var (code, _, stderr) = PythonScript.Run("keep_cuda_arch.py", arguments);
+        return (code, stderr);
     }
 
     [Fact]

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 using ParNet.Tests.Cli;
 using ParNet.Tests.Export;
@@ -13,17 +12,7 @@ namespace ParNet.Tests.Scripts;
 /// </summary>
 public class ServeCheckTests
 {
-    static (int Code, string Stdout, string Stderr) Run(params string[] arguments)
-    {
-        var start = new ProcessStartInfo("python3") { RedirectStandardError = true, RedirectStandardOutput = true };
-        start.ArgumentList.Add(Repository.Path("scripts", "serve_check.py"));
-        foreach (var a in arguments) start.ArgumentList.Add(a);
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        string stderr = process.StandardError.ReadToEnd();
-        process.WaitForExit();
-        return (process.ExitCode, stdout.Result, stderr);
-    }
+    static (int Code, string Stdout, string Stderr) Run(params string[] arguments) => PythonScript.Run("serve_check.py", arguments);
 
     /// <summary>`predict --json` output with the given (class, probability) list as its one image's top.</summary>
     static string PredictJson(ExportTempFolder folder, string name, params (int Class, double Probability)[] top)
@@ -67,9 +56,9 @@ public class ServeCheckTests
         Assert.True(predicted.Code == 0, predicted.Err);
         string expect = folder.File("predict.json");
         File.WriteAllText(expect, predicted.Out);
-        var top = JsonDocument.Parse(predicted.Out).RootElement[0].GetProperty("top").EnumerateArray()
-            .Select(t => (t.GetProperty("class").GetInt32(), t.GetProperty("probability").GetDouble())).ToArray();
-        string wrong = PredictJson(folder, "wrong.json", [.. top.Reverse()]);
+        var top = ExportCliTests.Top(predicted.Out);
+        top.Reverse();
+        string wrong = PredictJson(folder, "wrong.json", [.. top]);
 
         using var serve = new ServeProcess("--weights", weights);
         string url = (await serve.AddressAsync()).ToString().TrimEnd('/');

@@ -1,0 +1,19 @@
+using System.Diagnostics;
+
+namespace ParNet.Tests.Scripts;
+
+/// <summary>A script of the repository's scripts/ folder run with python3 (.ci/run installs it), its output read.</summary>
+static class PythonScript
+{
+    public static (int Code, string Stdout, string Stderr) Run(string script, params string[] arguments)
+    {
+        var start = new ProcessStartInfo("python3") { RedirectStandardError = true, RedirectStandardOutput = true };
+        start.ArgumentList.Add(Repository.Path("scripts", script));
+        foreach (var a in arguments) start.ArgumentList.Add(a);
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();   // both pipes drained at once: a full one would block the script
+        string stderr = process.StandardError.ReadToEnd();
+        process.WaitForExit();
+        return (process.ExitCode, stdout.Result, stderr);
+    }
+}
