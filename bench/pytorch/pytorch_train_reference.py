@@ -5,8 +5,13 @@ What it measures: seconds of forward (+ label-smoothed cross-entropy), backward 
 ParNet (the fashion-mnist recipe's network) on random data, after warm-up steps, with torch.set_num_threads(--threads),
 in the layout asked for. It prints one JSON object on stdout (raw per-step seconds and the parameter count, which the
 C# side checks against its own model so that both rows time the same network). With --serve (how `train-bench` runs it)
-it prints the header after the warm-up and then times `steps N` on request, one JSON line each, so that its steps take
-turns with ours in the same rounds. Progress goes to stderr.
+it prints the header after the warm-up and then times `steps N fp32` or `steps N bf16` on request, one JSON line each,
+so that its steps take turns with ours in the same rounds. Progress goes to stderr.
+
+bf16 (--bf16, `train-bench --bf16`) is PyTorch's own mixed precision: the forward and the loss under
+torch.autocast('cpu', dtype=torch.bfloat16), the model and the optimizer float32, as a PyTorch user trains in bfloat16
+on a CPU. (Our --bf16 keeps bfloat16 weights beside float32 master weights and BatchNorm; the authors' model cast to
+bfloat16 with float32 BatchNorm, tried once on Zen 4, ran at its float32 speed: RESULTS.md.)
 
 The authors released no CIFAR code (paper section 3.3), so the network is assembled here, the way
 src/ParNet.Core/Models/ParNetModel.cs assembles it, from the authors' released modules: RepVGGOur/RepVGGBlock (every
@@ -99,6 +104,8 @@ def main():
     p.add_argument('--warmup', type=int, default=2)
     p.add_argument('--threads', type=int, default=os.cpu_count())
     p.add_argument('--channels-last', type=lambda s: s == 'true', default=True)
+    p.add_argument('--bf16', action='store_true',
+                   help="warm up bfloat16 autocast steps too (and time or profile those, without --serve)")
     p.add_argument('--profile', type=int, default=0, metavar='N',
                    help="instead of timing: N steps under torch.profiler, its operator table (self CPU time) on stdout; "
                         "where the authors' step goes, op by op, beside `perf record` of ours (RESULTS.md)")
@@ -130,11 +137,12 @@ def main():
     y = torch.randint(0, a.classes, (a.batch,))
     header = {'torch': torch.__version__, 'threads': torch.get_num_threads(), 'parameters': sum(q.numel() for q in model.parameters())}
 
-    def steps(n):
+    def steps(n, bf16=False):
         forward, backward, update = [], [], []
         for _ in range(n):
             start = time.perf_counter()
-            loss = loss_fn(model(x), y)
+            with torch.autocast('cpu', dtype=torch.bfloat16, enabled=bf16):
+                loss = loss_fn(model(x), y)
             f = time.perf_counter()
             sgd.zero_grad(set_to_none=True)
             loss.backward()
@@ -148,19 +156,24 @@ def main():
 
     log(f"  {'profiling' if a.profile > 0 else 'timing'} the authors' blocks, training (PyTorch {torch.__version__}) ...")
     steps(a.warmup)
+    if a.bf16:
+        steps(a.warmup, bf16=True)
     if a.profile > 0:   # takes the place of timing, --serve included
         from torch.profiler import profile, ProfilerActivity
         with profile(activities=[ProfilerActivity.CPU]) as prof:
-            steps(a.profile)
-        print(f"{a.profile} steps, {torch.get_num_threads()} thread(s), PyTorch {torch.__version__}, batch {a.batch}, {a.image_size}x{a.image_size}")
+            steps(a.profile, bf16=a.bf16)
+        print(f"{a.profile} steps, {torch.get_num_threads()} thread(s), PyTorch {torch.__version__}, batch {a.batch}, "
+              f"{a.image_size}x{a.image_size}{', bf16 autocast' if a.bf16 else ''}")
         print(prof.key_averages().table(sort_by='self_cpu_time_total', row_limit=25))
         return
     if not a.serve:
-        print(json.dumps({**header, **steps(a.steps)}))
+        print(json.dumps({**header, **steps(a.steps, bf16=a.bf16)}))
         return
     print(json.dumps(header), flush=True)
-    for words in commands({'steps': 1}):
-        print(json.dumps(steps(int(words[1]))), flush=True)
+    for words in commands({'steps': 2}):
+        if words[2] not in ('fp32', 'bf16') or (words[2] == 'bf16' and not a.bf16):
+            raise SystemExit(f"steps {words[1]} {words[2]}: the precision is fp32, or bf16 when started with --bf16")
+        print(json.dumps(steps(int(words[1]), bf16=words[2] == 'bf16')), flush=True)
 
 
 if __name__ == '__main__':

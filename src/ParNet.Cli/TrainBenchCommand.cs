@@ -19,7 +19,8 @@ public sealed class TrainBenchCommand : CliCommand
     readonly Option<bool> _channelsLast = CliOption.ChannelsLast("channels_last weights and batches, as the trainer runs");
     readonly Option<bool> _forwardOnly = CliOption.Switch("--forward-only", "time only the eval-mode forward pass under no_grad (inference cost of the same model)");
     readonly Option<string?> _pytorchCode = CliOption.Text("--pytorch-code", "then time the same network built from the authors' released blocks on PyTorch, " +
-        "same batch, steps and threads, in a child process (DIR: a checkout of github.com/imankgoyal/NonDeepNetworks)", "DIR");
+        "same batch, steps and threads, in a child process (DIR: a checkout of github.com/imankgoyal/NonDeepNetworks); with --bf16 theirs under " +
+        "torch.autocast, and their fp32 steps too", "DIR");
     readonly Option<int?> _rounds = CliOption.Int("--rounds", "with --pytorch-code: time --steps of ours and of the authors' this many times in turn (one child process, both " +
         "warmed up once), who goes first alternating, and give the median of the per-round ratios (default 1; 5-10 on a shared machine whose speed drifts)");
     readonly Option<string?> _python = CliOption.Text("--python", "the Python with PyTorch, with --pytorch-code (default /usr/bin/python3, where Debian's python3-torch lives)", "PATH");
@@ -59,15 +60,16 @@ public sealed class TrainBenchCommand : CliCommand
         var pytorch = pytorchCode is null ? null : new PyTorchReferenceOptions { AuthorsCode = pytorchCode, Python = python ?? "/usr/bin/python3" };
         if (pytorch is not null)
         {
-            if (options.BFloat16 || options.ForwardOnly) throw new UsageException("--pytorch-code times float32 training steps: not with --bf16 or --forward-only");
+            if (options.ForwardOnly) throw new UsageException("--pytorch-code times training steps: not with --forward-only");
             if (PyTorchTrainingReference.WhyUnsupported(config) is string why) throw new UsageException($"--pytorch-code: {why}");
             if (group.Size > 1) throw new UsageException("--pytorch-code compares one process with one process: not under mpiexec");
         }
         stdout.WriteLine($"cpu: {CpuCapabilities.Current.Describe()}");
         if (options.BFloat16 && CpuCapabilities.Current.Bf16Warning() is { } slow) stderr.WriteLine($"parnet train-bench: warning: --bf16: {slow}");
         set_num_threads(threads);
-        string setting = $"{options.ImageSize}x{options.ImageSize} batch {options.Batch} {(options.BFloat16 ? "bf16" : "fp32")} " +
-                         $"{(options.ChannelsLast ? "channels_last" : "NCHW")} threads {threads}";
+        string Setting(string precision) => $"{options.ImageSize}x{options.ImageSize} batch {options.Batch} {precision} " +
+                                            $"{(options.ChannelsLast ? "channels_last" : "NCHW")} threads {threads}";
+        string setting = Setting(options.BFloat16 ? "bf16" : "fp32");
         string OursLine(TrainingBenchmarkResult r)
         {
             string split = options.ForwardOnly ? string.Create(CultureInfo.InvariantCulture, $"(forward only, {r.ForwardMs:F0} ms per batch)") : Split(r);
@@ -80,26 +82,30 @@ public sealed class TrainBenchCommand : CliCommand
             return 0;
         }
 
-        string TheirsLine(PyTorchTrainingReference.Outcome peer) => string.Create(CultureInfo.InvariantCulture,
-            $"authors' blocks on PyTorch {peer.TorchVersion} {setting} (its threads {peer.Threads}, {peer.Parameters:N0} parameters as ours): " +
-            $"{peer.Result.ImagesPerSecond:0.#} img/s {Split(peer.Result)}");
+        string TheirsLine(PyTorchTrainingReference.Outcome peer, TrainingBenchmarkResult result, string precision) => string.Create(CultureInfo.InvariantCulture,
+            $"authors' blocks on PyTorch {peer.TorchVersion} {Setting(precision)} " +
+            $"(its threads {peer.Threads}, {peer.Parameters:N0} parameters as ours): {result.ImagesPerSecond:0.#} img/s {Split(result)}");
         var done = PyTorchTrainingReference.Compare(pytorch, options, threads, rounds, round =>
         {
             if (rounds > 1) stdout.WriteLine($"round {round.Index} of {rounds}, {(round.OursFirst ? "ours" : "the authors'")} first:");
             string indent = rounds > 1 ? "  " : "";
             stdout.WriteLine(indent + OursLine(round.Ours));
-            stdout.WriteLine(indent + TheirsLine(round.Theirs));
-            if (rounds > 1) stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  ours / PyTorch this round: {round.Ratio:F2}x"));
+            stdout.WriteLine(indent + TheirsLine(round.Theirs, round.Theirs.Result, options.BFloat16 ? "bf16 (autocast)" : "fp32"));
+            if (round.TheirsFloat32 is { } fp32) stdout.WriteLine(indent + TheirsLine(round.Theirs, fp32, "fp32"));
+            if (rounds > 1) stdout.WriteLine(options.BFloat16
+                ? string.Create(CultureInfo.InvariantCulture, $"  ours / PyTorch this round: {round.Ratio:F2}x (autocast), {round.RatioToTheirFastest:F2}x (their faster precision)")
+                : string.Create(CultureInfo.InvariantCulture, $"  ours / PyTorch this round: {round.Ratio:F2}x"));
         });
-        var ratios = done.Select(r => r.Ratio).ToList();
-        if (rounds == 1)
-            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"ours / PyTorch: {ratios[0]:F2}x the images per second (same run, ours first)"));
-        else
-            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"ours / PyTorch: {PyTorchTrainingReference.MedianRatio(done):F2}x the images per second (median of {rounds} rounds, " +
-                $"{ratios.Min():F2}-{ratios.Max():F2}x; who went first alternated)"));
+        stdout.WriteLine(RatioLine("ours / PyTorch", done.Select(r => r.Ratio).ToList(), options.BFloat16 ? " against their bf16 autocast" : ""));
+        if (options.BFloat16)
+            stdout.WriteLine(RatioLine("ours / PyTorch", done.Select(r => r.RatioToTheirFastest).ToList(),
+                " against the faster of their fp32 and bf16 autocast, round by round"));
         return 0;
     }
+
+    static string RatioLine(string what, IReadOnlyList<double> ratios, string against) => ratios.Count == 1
+        ? string.Create(CultureInfo.InvariantCulture, $"{what}: {ratios[0]:F2}x the images per second{against} (same run, ours first)")
+        : string.Create(CultureInfo.InvariantCulture, $"{what}: {TimingStats.Of(ratios).Median:F2}x the images per second{against} (median of {ratios.Count} rounds, {ratios.Min():F2}-{ratios.Max():F2}x; who went first alternated)");
 
     static string Split(TrainingBenchmarkResult r) =>
         string.Create(CultureInfo.InvariantCulture, $"(per step: forward {r.ForwardMs:F0} ms, backward {r.BackwardMs:F0} ms, update {r.UpdateMs:F0} ms" +

@@ -21,7 +21,10 @@ public class PyTorchTrainingReferenceTests
     /// <summary>2 steps: forward 0.1 + 0.3, backward 0.2 + 0.2, update 0.05 + 0.15 s, 1.0 s in all.</summary>
     const string TwoSteps = """{"forward_s": [0.1, 0.3], "backward_s": [0.2, 0.2], "update_s": [0.05, 0.15]}""";
 
-    static string ServingPython(ExportTempFolder folder, long parameters = 349978, string answer = TwoSteps)
+    /// <summary>Their bf16 autocast steps: 2 steps in 2.0 s (forward 0.5 + 0.5, backward 0.4 + 0.4, update 0.1 + 0.1).</summary>
+    const string TwoSlowerSteps = """{"forward_s": [0.5, 0.5], "backward_s": [0.4, 0.4], "update_s": [0.1, 0.1]}""";
+
+    static string ServingPython(ExportTempFolder folder, long parameters = 349978, string answer = TwoSteps, string bf16Answer = TwoSlowerSteps)
     {
         string path = folder.File("python");
         File.WriteAllText(path, $$$"""
@@ -33,7 +36,7 @@ public class PyTorchTrainingReferenceTests
               echo "$cmd $rest" >> {{{folder.File("commands.txt")}}}
               case "$cmd" in
                 quit) exit 0 ;;
-                steps) echo '{{{answer}}}' ;;
+                steps) case "$rest" in *bf16) echo '{{{bf16Answer}}}' ;; *) echo '{{{answer}}}' ;; esac ;;
               esac
             done
 
@@ -53,8 +56,8 @@ public class PyTorchTrainingReferenceTests
         Assert.Equal("pytorch_train_reference.py", File.ReadAllText(folder.File("script.txt")).Trim());
         string passed = File.ReadAllText(folder.File("args.txt"));
         Assert.Contains("--serve --code /authors --planes 16,32,64 --blocks 3,4,4 --final-width 64 --in-channels 1 --classes 10 --activation silu --sse true", passed);
-        Assert.Contains("--image-size 32 --batch 4 --steps 2 --warmup 0 --threads 1 --channels-last true", passed);
-        Assert.Equal(["steps 2", "steps 2", "steps 2", "quit "], File.ReadAllLines(folder.File("commands.txt")));   // one child for all rounds
+        Assert.EndsWith("--image-size 32 --batch 4 --steps 2 --warmup 0 --threads 1 --channels-last true", passed.Trim());   // no --bf16
+        Assert.Equal(["steps 2 fp32", "steps 2 fp32", "steps 2 fp32", "quit "], File.ReadAllLines(folder.File("commands.txt")));   // one child for all rounds
 
         Assert.Equal([(1, true), (2, false), (3, true)], rounds.Select(r => (r.Index, r.OursFirst)));
         var theirs = rounds[0].Theirs;
@@ -62,7 +65,27 @@ public class PyTorchTrainingReferenceTests
         Assert.Equal((200.0, 200.0, 100.0), (Math.Round(theirs.Result.ForwardMs, 6), Math.Round(theirs.Result.BackwardMs, 6), Math.Round(theirs.Result.UpdateMs, 6)));
         Assert.Equal(("1.13.1", 2, 349978L), (theirs.TorchVersion, theirs.Threads, theirs.Parameters));
         Assert.All(rounds, r => Assert.Equal(r.Ours.ImagesPerSecond / 8, r.Ratio, 9));
+        Assert.All(rounds, r => Assert.Null(r.TheirsFloat32));
+        Assert.All(rounds, r => Assert.Equal(r.Ratio, r.RatioToTheirFastest));
         Assert.Equal(rounds.Select(r => r.Ratio).Order().ElementAt(1), PyTorchTrainingReference.MedianRatio(rounds));
+    }
+
+    [Fact]
+    public void With_bf16_their_autocast_and_their_float32_steps_are_timed_each_round_and_the_faster_one_is_the_peer()
+    {
+        using var folder = new ExportTempFolder();
+        var rounds = PyTorchTrainingReference.Compare(new PyTorchReferenceOptions { AuthorsCode = "/authors", Python = ServingPython(folder) },
+                                                      TwoStepsOf4 with { BFloat16 = true }, 1, 2);
+
+        Assert.EndsWith("--channels-last true --bf16", File.ReadAllText(folder.File("args.txt")).Trim());
+        Assert.Equal(["steps 2 bf16", "steps 2 fp32", "steps 2 bf16", "steps 2 fp32", "quit "], File.ReadAllLines(folder.File("commands.txt")));
+        Assert.All(rounds, r =>
+        {
+            Assert.Equal(4, r.Theirs.Result.ImagesPerSecond, 9);   // autocast: 8 images in 2.0 s
+            Assert.Equal(8, r.TheirsFloat32!.ImagesPerSecond, 9);  // float32: 8 images in 1.0 s, their faster precision here
+            Assert.Equal(r.Ours.ImagesPerSecond / 4, r.Ratio, 9);
+            Assert.Equal(r.Ours.ImagesPerSecond / 8, r.RatioToTheirFastest, 9);
+        });
     }
 
     [Fact]
@@ -101,8 +124,8 @@ public class PyTorchTrainingReferenceTests
         Assert.Contains("CIFAR layout", PyTorchTrainingReference.WhyUnsupported(ModelRegistry.Get("parnet_s")));
         Assert.Contains("no dropout", PyTorchTrainingReference.WhyUnsupported(FashionMnistModel with { BlockDropout = 0.2 }));
         var e = Assert.Throws<ArgumentException>(() => PyTorchTrainingReference.Compare(new PyTorchReferenceOptions { AuthorsCode = "/x", Python = "/bin/true" },
-            new TrainingBenchmarkOptions { Model = FashionMnistModel, BFloat16 = true }, 2, 1));
-        Assert.Contains("float32", e.Message);
+            new TrainingBenchmarkOptions { Model = FashionMnistModel, ForwardOnly = true }, 2, 1));
+        Assert.Contains("no --forward-only", e.Message);
         Assert.Throws<ArgumentException>(() => PyTorchTrainingReference.Compare(new PyTorchReferenceOptions { AuthorsCode = "/x", Python = "/bin/true" },
             new TrainingBenchmarkOptions { Model = FashionMnistModel }, 2, 0));
     }
