@@ -13,7 +13,7 @@
 #      images per second, at two threads (10 rounds of 10 steps) and one (4 rounds); and where the CPU has native bf16,
 #      ours with --bf16 (bfloat16 convs, float32 BatchNorm and master weights: the same accuracy, RESULTS.md) against
 #      the authors' faster precision, their float32 or PyTorch's autocast bf16, timed in the same rounds (4 each).
-# 7 minutes on a 2-core Zen 5 VM (2026-12-03; 7.5 on a 2-core Zen 4 Genoa, 2026-12-04; 3.5 on a fast Zen 3 before the bench rows were interleaved), several
+# 7 minutes on a 2-core Zen 5 VM (2026-12-03; 8 on a 2-core Zen 4 Genoa with the bf16 rows, 2026-12-04; 3.5 on a fast Zen 3 before the bench rows were interleaved), several
 # times that when the VM is slow. Run it alone: on a
 # shared 2-core VM other processes move the numbers several-fold.
 # Needs Debian's python3-torch (`apt-get install python3-torch`, run as /usr/bin/python3) and a checkout of the authors'

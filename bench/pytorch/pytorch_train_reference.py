@@ -11,7 +11,7 @@ so that its steps take turns with ours in the same rounds. Progress goes to stde
 bf16 (--bf16, `train-bench --bf16`) is PyTorch's own mixed precision: the forward and the loss under
 torch.autocast('cpu', dtype=torch.bfloat16), the model and the optimizer float32, as a PyTorch user trains in bfloat16
 on a CPU. (Our --bf16 keeps bfloat16 weights beside float32 master weights and BatchNorm; the authors' model cast to
-bfloat16 with float32 BatchNorm, tried once on Zen 4, ran at its float32 speed: RESULTS.md.)
+bfloat16 with float32 BatchNorm, probed on Zen 4, ran at autocast's speed, slower than float32: RESULTS.md.)
 
 The authors released no CIFAR code (paper section 3.3), so the network is assembled here, the way
 src/ParNet.Core/Models/ParNetModel.cs assembles it, from the authors' released modules: RepVGGOur/RepVGGBlock (every
