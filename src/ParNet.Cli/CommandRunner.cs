@@ -53,6 +53,25 @@ public static class CommandRunner
             stderr.WriteLine($"{prefix}: {e.Message}");
             return UsageExitCode;
         }
+        catch (System.Runtime.InteropServices.ExternalException e) when (OutOfMemory(e) is string line)
+        {
+            stderr.WriteLine($"{prefix}: {line}");
+            return UsageExitCode;
+        }
+    }
+
+    /// <summary>
+    /// libtorch's allocator failing (a tensor larger than the machine's memory: an input side, batch or width the user
+    /// chose) as one line, in place of its native stack trace; null for any other native error.
+    /// </summary>
+    public static string? OutOfMemory(System.Runtime.InteropServices.ExternalException e)
+    {
+        var asked = System.Text.RegularExpressions.Regex.Match(e.Message, @"can't allocate memory: you tried to allocate (\d+) bytes");
+        return asked.Success
+            ? string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"out of memory: a tensor of {double.Parse(asked.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) / (1L << 30):N1} GiB " +
+                $"did not fit ({GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / (double)(1L << 30):N1} GiB here); a smaller batch, input size or model")
+            : null;
     }
 
     /// <summary>The first parse error, in our words for the common cases (unknown command, unknown option).</summary>

@@ -16,13 +16,13 @@ public sealed class EvalCommand : CliCommand
     readonly Option<string?> _run = CliOption.Text("--run", "a training run folder (model, data set and recipe come from it); or give --weights", "DIR");
     readonly Option<string?> _checkpoint = CliOption.Text("--checkpoint", "last or best, with --run (default last: the end of training)", "NAME");
     readonly Option<bool> _ema = CliOption.Switch("--ema", "the EMA weights: of the --run checkpoint (default: on when the run trained with EMA), or of a --weights training checkpoint (.pth.tar state_dict_ema)");
-    readonly Option<string?> _weights = CliOption.Text("--weights", WeightsLoading.Description + "; instead of --run", "FILE");
+    readonly Option<string?> _weights = CliOption.Text("--weights", WeightsLoading.Description + ", or an exported .onnx (float32 or int8, run by ONNX Runtime); instead of --run", "FILE");
     readonly Option<string?> _recipe = CliOption.Text("--recipe", "with --weights: the recipe whose data set, crop padding and " +
         "default model apply (default fashion-mnist, the main job's)", "NAME");
     readonly TrainModelOptions _model = new();
-    readonly Option<string?> _dataset = CliOption.Text("--dataset", "fashion-mnist | cifar10 | cifar100 | folder (default: the run's or recipe's)", "NAME");
+    readonly Option<string?> _dataset = CliOption.Text("--dataset", "fashion-mnist | cifar10 | cifar100 | folder | imagenet (a folder in its layout) (default: the run's or recipe's)", "NAME");
     readonly Option<string?> _data = CliOption.Text("--data", "where the data set is (as for train)", "DIR");
-    readonly Option<string?> _split = CliOption.Text("--split", "test or train (default test; folders: val/)", "SPLIT");
+    readonly Option<string?> _split = CliOption.Text("--split", "test or train (default test; folders: val or train, test meaning val/)", "SPLIT");
     readonly Option<bool> _tenCrop = CliOption.Switch("--ten-crop", "average the 10 crops (corners, centre, mirrored) of the image padded by the crop padding (at least 1 pixel)");
     readonly Option<bool> _flip = CliOption.Switch("--flip", "also score each image's mirror image and average the two (flip test-time augmentation; with --ten-crop: 20 views)");
     readonly Option<int?> _size = CliOption.Int("--size", "evaluate at another input side (Fashion-MNIST content is scaled by N/32) (default: the training side)");
@@ -50,7 +50,8 @@ public sealed class EvalCommand : CliCommand
     {
         string? run = parse.GetValue(_run);
         string? weights = parse.GetValue(_weights);
-        if ((run is null) == (weights is null)) throw new UsageException("give --run DIR or --weights FILE");
+        if ((run is null) == (weights is null))
+            throw new UsageException(run is null ? "give --run DIR or --weights FILE" : "give --run DIR or --weights FILE, not both");
         string checkpointName = parse.GetValue(_checkpoint) ?? "last";
         bool? emaFlag = parse.Given(_ema) ? parse.GetValue(_ema) : null;
         string? data = parse.GetValue(_data);
@@ -69,7 +70,7 @@ public sealed class EvalCommand : CliCommand
             string dir = Checkpoint.Locate(ckpt) ?? throw new UsageException($"--run {run}: no checkpoint '{checkpointName}' there (a run keeps 'last' and, once evaluated, 'best')");
             var state = Checkpoint.ReadState(ckpt);
             saved = RunSettings.Load(run);   // the run's data set and folder, unless given here
-            data ??= saved?.DataDirectory;
+            data = RunDataFolder.Resolve(data, saved?.DataDirectory);
             recipe = state.Recipe;
             config = state.Model;
             bool useEma = emaFlag ?? File.Exists(Path.Combine(dir, Checkpoint.EmaFile));

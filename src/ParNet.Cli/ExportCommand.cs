@@ -91,7 +91,8 @@ public sealed class ExportCommand : CliCommand
                 var options = new Int8Options { CalibrationImages = calibration!.Value, QuantizeGates = parse.GetValue(_quantizeGates), QuantizeHead = parse.GetValue(_quantizeHead) };
                 string calibrationSet = info.Dataset ?? throw new UsageException("--int8: no data set is stored with the weights; give --dataset NAME (and --data DIR) for the calibration images");
                 // a run's checkpoint calibrates on the run's own data unless told otherwise (a folder data set has no standard place)
-                string? data = parse.GetValue(_data) ?? (dataset is null && weights is not null ? RunSettings.OfCheckpointFile(weights)?.DataDirectory : null);
+                string? data = RunDataFolder.Resolve(parse.GetValue(_data),
+                                                     dataset is null && weights is not null ? RunSettings.OfCheckpointFile(weights)?.DataDirectory : null);
                 Int8Exporter.Export(model, output, side, CalibrationImages(calibrationSet, data, model.Config, side, options.CalibrationImages),
                     options, new OnnxExportOptions { Info = info });
                 written += $", int8 QDQ calibrated on {options.CalibrationImages} {calibrationSet} training images; gates {(options.QuantizeGates ? "int8" : "float32")}, head {(options.QuantizeHead ? "int8" : "float32")}";
@@ -107,8 +108,7 @@ public sealed class ExportCommand : CliCommand
     /// <summary>The first <paramref name="count"/> training images, preprocessed as the deployed model sees them (the evaluation pipeline).</summary>
     static IEnumerable<(float[] Data, long[] Shape)> CalibrationImages(string dataset, string? data, ModelConfig config, int side, int count)
     {
-        string pipeline = dataset is "imagenet" ? "folder" : dataset;
-        var source = UsageException.Wrap(() => DataPipelines.Eval(pipeline, data, config, new AugmentationSettings { ImageSize = side },
+        var source = UsageException.Wrap(() => DataPipelines.Eval(dataset, data, config, new AugmentationSettings { ImageSize = side },
             new LoaderOptions { BatchSize = Math.Min(count, 64), Workers = 0 }, split: "train", size: side), "--int8 calibration");
         if (source.Count < count) throw new UsageException($"--calibration {count}: the {dataset} training split has {source.Count} images");
         return Int8Exporter.FirstImages(source, count);

@@ -101,6 +101,9 @@ public static class PredictorLoading
             info = (info with { Dataset = dataset, ClassNames = null, Mean = null, Std = null }).Completed();
             if (info.ClassNames is { } known && known.Count != predictor.Config.NumClasses)
                 throw new UsageException($"--dataset {dataset} names {known.Count} classes; the model has {predictor.Config.NumClasses}");
+            // grey data sets feed an RGB model (replicated, as in training); colour ones do not feed a grey model
+            if (info.Mean is { Length: > 1 } mean && mean.Length != predictor.Config.InChannels)
+                throw new UsageException($"--dataset {dataset} has {mean.Length}-channel images; the model takes {predictor.Config.InChannels}");
         }
         int side = predictor.FixedSize ?? size ?? info.ImageSize ?? predictor.Config.DefaultImageSize;
         if (size is int requested && requested != side)

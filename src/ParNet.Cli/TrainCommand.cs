@@ -16,7 +16,7 @@ public sealed class TrainCommand : CliCommand
 {
     readonly Option<string?> _recipe = CliOption.Text("--recipe", "one of " + string.Join(", ", Recipes.Names) + " (default fashion-mnist: the main job's)", "NAME");
     readonly TrainModelOptions _model = new();
-    readonly Option<string?> _dataset = CliOption.Text("--dataset", "fashion-mnist | cifar10 | cifar100 | folder (DIR/train, DIR/val) (default: the recipe's)", "NAME");
+    readonly Option<string?> _dataset = CliOption.Text("--dataset", "fashion-mnist | cifar10 | cifar100 | folder (DIR/train, DIR/val) | imagenet (a folder in that layout) (default: the recipe's)", "NAME");
     readonly Option<string?> _data = CliOption.Text("--data", "where the data set is (default for fashion-mnist: data/fashion-mnist, then " +
         "/usr/share/datasets/fashion-mnist, where scripts/install-data.sh puts it; required for the others)", "DIR");
     readonly Option<string?> _out = CliOption.Text("--out", "run folder (default runs/RECIPE-yyyyMMdd-HHmmss: one new folder per run)", "DIR");
@@ -99,13 +99,15 @@ public sealed class TrainCommand : CliCommand
         }
         // A resumed run continues with the options it was started with (run.json) unless they are given again.
         string dataset = parse.GetValue(_dataset) ?? saved?.Dataset ?? recipe.Dataset;
-        string? data = parse.GetValue(_data) ?? saved?.DataDirectory;
+        string? data = RunDataFolder.Resolve(parse.GetValue(_data), saved?.DataDirectory);
         int[]? classes = parse.GetValue(_classes) is { } ids ? UsageException.Wrap(() => ClassSelection.Parse(ids), "--classes") : saved?.Classes?.ToArray();
         string? pretrained = parse.GetValue(_pretrained);
         bool pretrainedEma = parse.GetValue(_pretrainedEma);
         if (resumeDir is not null && pretrained is not null)
             throw new UsageException("--pretrained starts a run; --resume continues one from its checkpoint");
         if (pretrainedEma && pretrained is null) throw new UsageException("--pretrained-ema goes with --pretrained W");
+        if (resumeDir is null && pretrained is null && recipe.Name == "finetune")   // its LR is a tenth of training from scratch
+            throw new UsageException("--recipe finetune fine-tunes --pretrained W; to train from scratch take another recipe (fashion-mnist, cifar, imagenet)");
         if (resumeDir is null)
         {
             // fine-tuning: the pretrained network, as stored with its weights unless --model/--config says, with a new classifier

@@ -90,11 +90,15 @@ public sealed class InferenceServer : IAsyncDisposable
                                                                      () => server!.WarmupError));
         app.MapMetrics("/metrics", metrics.Registry);
         try { await app.StartAsync(cancel).ConfigureAwait(false); }
-        catch
+        catch (Exception e)
         {
             await batcher.DisposeAsync().ConfigureAwait(false);
             await app.DisposeAsync().ConfigureAwait(false);
             model.Dispose();
+            // Kestrel wraps "address in use" in an IOException but lets others through bare, such as an address this
+            // machine does not have (EADDRNOTAVAIL): both are the user's address
+            if (e is System.Net.Sockets.SocketException socket)
+                throw new IOException($"cannot listen on {options.Address()} port {options.Port}: {socket.Message}", socket);
             throw;
         }
         var bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();

@@ -10,14 +10,15 @@ namespace ParNet.Data;
 /// </summary>
 public static class DataPipelines
 {
-    public static IReadOnlyList<string> Datasets { get; } = ["fashion-mnist", "cifar10", "cifar100", "folder"];
+    /// <summary>The data sets by name; imagenet (the imagenet recipes' default) is a folder in ImageNet's layout.</summary>
+    public static IReadOnlyList<string> Datasets { get; } = ["fashion-mnist", "cifar10", "cifar100", "folder", "imagenet"];
 
     /// <summary>Classes of a data set (folders: the class folders of DIR/train).</summary>
     public static int NumClasses(string dataset, string? dataDir) => dataset switch
     {
         "fashion-mnist" or "cifar10" => 10,
         "cifar100" => 100,
-        "folder" => new ImageFolderDataset(Path.Combine(Required(dataDir, dataset), "train")).ClassNames.Count,
+        "folder" or "imagenet" => new ImageFolderDataset(Path.Combine(Required(dataDir, dataset), "train")).ClassNames.Count,
         _ => throw Unknown(dataset),
     };
 
@@ -50,7 +51,7 @@ public static class DataPipelines
                 var (ds, info) = Cifar(dataset, Required(dataDir, dataset), train: true);
                 return Augmented(ds, info, [new RandomCrop(32, a.CropPadding)], model, a, options);
             }
-            case "folder":
+            case "folder" or "imagenet":
                 return ImageFolderTrain(Path.Combine(Required(dataDir, dataset), "train"), a, options);
             default: throw Unknown(dataset);
         }
@@ -66,7 +67,9 @@ public static class DataPipelines
                                   string split = "test", int? size = null, bool tenCrop = false)
     {
         options = options with { Shuffle = false, DropLast = false };
-        if (split is not ("test" or "train" or "val")) throw new ArgumentException($"split must be test or train; got '{split}'");
+        if (split is not ("test" or "train" or "val")) throw new ArgumentException($"split must be test or train (folders: val or train); got '{split}'");
+        if (split == "val" && dataset is not ("folder" or "imagenet"))   // only a folder has val/; the others' held-out split is test
+            throw new ArgumentException($"{dataset} has no val split: test or train");
         bool train = split == "train";
         int tenCropMargin = Math.Max(1, augmentation.CropPadding);   // ten-crop needs room to move, even with no training shift
         switch (dataset)
@@ -89,7 +92,7 @@ public static class DataPipelines
                 steps.AddRange(PipelineSteps.Normalize(info, model.InChannels));
                 return new DataLoader(ds, new Compose(steps.ToArray()), tenCrop ? options with { TenCrop = new TenCrop(n) } : options);
             }
-            case "folder":
+            case "folder" or "imagenet":
             {
                 int n = CheckSize(model, size ?? augmentation.ImageSize);
                 return ImageFolderEval(Path.Combine(Required(dataDir, dataset), train ? "train" : "val"), n, options, tenCrop);
@@ -160,7 +163,8 @@ public static class DataPipelines
     }
 
     static string Required(string? dataDir, string dataset) =>
-        dataDir ?? throw new ArgumentException($"the {dataset} data set needs a data directory (--data DIR)");
+        dataDir ?? throw new ArgumentException($"the {dataset} data set needs a data directory (--data DIR" +
+                                               (dataset is "folder" or "imagenet" ? ": DIR/train and DIR/val of class folders)" : ")"));
 
     static ArgumentException Unknown(string dataset) => new($"unknown data set '{dataset}'; known: {string.Join(", ", Datasets)}");
 

@@ -91,6 +91,10 @@ public sealed record ModelConfig
         return count;
     }
 
+    /// <summary>The largest input side taken: far beyond any image (a 64-megapixel one is 8192 wide), and small enough
+    /// that a trace's multiply-add counts fit a long.</summary>
+    public const int MaxImageSide = 65536;
+
     /// <summary>Side of the input must be a multiple of this: every stride-2 block halves an even size.</summary>
     [JsonIgnore]
     public int InputSizeMultiple => 1 << StrideTwoStages;
@@ -102,6 +106,8 @@ public sealed record ModelConfig
         if (height < m || width < m || height % m != 0 || width % m != 0)
             throw new ArgumentException($"{Name}: image height and width must be positive multiples of {m} " +
                                         $"(every stride-2 block needs an even size); got {height}x{width}");
+        if (height > MaxImageSide || width > MaxImageSide)
+            throw new ArgumentException($"{Name}: image height and width must be at most {MaxImageSide}; got {height}x{width}");
     }
 
     int StrideTwoStages => (BlockType, Layout) switch

@@ -58,6 +58,7 @@ public class ServeCommandTests
     [InlineData("--queue-capacity", "0", "queue capacity must be >= 1")]
     [InlineData("--timeout-ms", "0", "timeout must be > 0")]
     [InlineData("--host", "nowhere", "host nowhere")]
+    [InlineData("--host", "192.0.2.1", "cannot listen on 192.0.2.1 port")]   // TEST-NET-1: an address no machine has
     [InlineData("--port", "70000", "port 70000")]
     [InlineData("--workers", "0", "--workers must be >= 1")]
     [InlineData("--threads", "0", "--threads must be >= 1")]

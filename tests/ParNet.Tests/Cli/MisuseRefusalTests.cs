@@ -1,0 +1,79 @@
+using ParNet.Data;
+using ParNet.Tests.Data;
+using ParNet.Tests.Export;
+using ParNet.Tests.Serving;
+
+namespace ParNet.Tests.Cli;
+
+/// <summary>
+/// What a newcomer's walk through the README (2026-12-04) ran into: commands that crashed with a stack trace, went
+/// on with something the user did not ask for, or named the wrong culprit. Each is now one line on stderr and exit 2.
+/// </summary>
+public class MisuseRefusalTests
+{
+    [Fact]
+    public void The_finetune_recipe_without_pretrained_weights_is_refused_rather_than_training_from_scratch_at_a_tenth_of_the_lr()
+    {
+        using var dir = new TempDirectory();
+        CliRunner.AssertUserError(CliRunner.Run("train", "--recipe", "finetune", "--subset", "1", "--epochs", "1", "--out", dir.File("run")),
+                                  "--recipe finetune fine-tunes --pretrained W");
+        Assert.False(Directory.Exists(dir.File("run")));
+    }
+
+    [Fact]
+    public void An_input_side_beyond_the_largest_is_refused_instead_of_overflowing_the_counts()
+    {
+        CliRunner.AssertUserError(CliRunner.Run("info", "--model", "parnet_s", "--image-size", "10000000"), "must be at most 65536; got 10000000x10000000");
+        var (code, stdout, _) = CliRunner.Run("info", "--model", "parnet_cifar_small", "--image-size", "65536");   // the largest still counts
+        Assert.Equal(0, code);
+        Assert.Contains("65536", stdout);
+    }
+
+    [Fact]
+    public void A_tensor_larger_than_the_machine_is_one_line_saying_so_not_libtorchs_native_stack()
+    {
+        // batch 4096 of 65536 x 65536 grey images: 64 TiB for the input alone, refused by libtorch's allocator at once
+        var result = CliRunner.Run("train-bench", "--size", "65536", "--batch-size", "4096", "--steps", "1");
+        CliRunner.AssertUserError(result, "out of memory: a tensor of 65,536.0 GiB did not fit");
+        Assert.Contains("a smaller batch, input size or model", result.Err);
+    }
+
+    [Fact]
+    public void Eval_with_both_a_run_and_weights_says_not_both()
+    {
+        CliRunner.AssertUserError(CliRunner.Run("eval", "--run", "/no/run", "--weights", "/no/w.safetensors"), "give --run DIR or --weights FILE, not both");
+        CliRunner.AssertUserError(CliRunner.Run("eval"), "give --run DIR or --weights FILE");
+    }
+
+    [Fact]
+    public void A_run_whose_data_folder_moved_is_named_as_the_runs_folder_not_as_a_data_option_the_user_never_gave()
+    {
+        using var dir = new TempDirectory();
+        string data = dir.File("fashion mnist"), run = dir.File("run");
+        Directory.CreateDirectory(data);
+        foreach (var file in Directory.GetFiles(DataLocations.ResolveFashionMnist(null)))
+            File.CreateSymbolicLink(Path.Combine(data, Path.GetFileName(file)), file);
+        var trained = CliRunner.Run("train", "--data", data, "--subset", "1", "--test-subset", "1", "--epochs", "1", "--out", run);
+        Assert.True(trained.Code == 0, trained.Err + trained.Out);
+        Directory.Move(data, dir.File("moved"));
+
+        string message = $"the run's data folder {data} (its run.json) is not there any more; give --data DIR";
+        CliRunner.AssertUserError(CliRunner.Run("eval", "--run", run), message);
+        CliRunner.AssertUserError(CliRunner.Run("train", "--resume", run, "--epochs", "2"), message);
+        var moved = CliRunner.Run("eval", "--run", run, "--data", dir.File("moved"));
+        Assert.True(moved.Code == 0, moved.Err + moved.Out);
+    }
+
+    [Fact]
+    public void Predict_refuses_a_colour_data_sets_preprocessing_for_a_grey_model()
+    {
+        using var folder = new ExportTempFolder();
+        string weights = ServingTestSupport.TinyFashionWeights(folder);
+        string image = folder.File("a.png");
+        File.WriteAllBytes(image, TempDirectory.EncodeImage(28, 28, (x, y) => ((byte)x, (byte)x, (byte)x), SkiaSharp.SKEncodedImageFormat.Png));
+        CliRunner.AssertUserError(CliRunner.Run("predict", "--weights", weights, "--dataset", "cifar10", image),
+                                  "--dataset cifar10 has 3-channel images; the model takes 1");
+        var mnist = CliRunner.Run("predict", "--weights", weights, "--dataset", "mnist", image);   // grey, 10 classes: taken
+        Assert.True(mnist.Code == 0, mnist.Err);
+    }
+}
