@@ -3,8 +3,8 @@
 
 What it times: batch-1 and batch-N forward passes of (1) the authors' SimpNet (ParNet) built from a checkout
 of https://github.com/imankgoyal/NonDeepNetworks, unfused and fused with the authors' own `fuse_repvgg_block`,
-and (2) torchvision ResNet-18/34/50, all in eval mode under torch.inference_mode(), with
-torch.set_num_threads(--threads). It builds the models, prints one JSON line on stdout (torch version, threads, the
+and (2) torchvision ResNet-18/34/50 for the benchmarked model's --in-channels and --classes, all in eval mode under
+torch.inference_mode(), with torch.set_num_threads(--threads). It builds the models, prints one JSON line on stdout (torch version, threads, the
 rows, the fixture check) and then serves `parnet bench`, which interleaves these rows with its own in the same rounds:
 each stdin line `run ROW BATCH UNTIMED` runs model ROW UNTIMED times untimed and once timed on a seeded batch of
 BATCH images and answers the timed run's seconds on one line; `ping` answers `pong` (the round trip that `parnet
@@ -96,6 +96,15 @@ def build_authors_parnet(simpnet, planes, num_blocks, activation):
         sys.stdout = stdout
 
 
+def build_resnet(torch, torchvision, name, in_channels, classes):
+    """torchvision's ResNet NAME for `parnet bench`'s model: CLASSES outputs, and a stem convolution taking IN_CHANNELS
+    where that is not torchvision's 3 (as the C# rows, ResNetRows.cs), in eval mode."""
+    model = getattr(torchvision.models, name)(num_classes=classes)
+    if in_channels != 3:
+        model.conv1 = torch.nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
+    return model.eval()
+
+
 def fuse_authors_parnet(model):
     """The authors' re-parameterization: fuse_repvgg_block on every RepVGGBlock (in place)."""
     for module in model.modules():
@@ -154,7 +163,7 @@ def commands(arguments):
         yield words
 
 
-def serve(torch, models, image_size):
+def serve(torch, models, in_channels, image_size):
     """Answers `run ROW BATCH UNTIMED`, `ping` and `quit` lines from stdin (see the module docstring)."""
     inputs = {}
     with torch.inference_mode():
@@ -162,7 +171,7 @@ def serve(torch, models, image_size):
             row, batch, untimed = (int(w) for w in words[1:])
             if batch not in inputs:
                 torch.manual_seed(1)
-                inputs[batch] = torch.randn(batch, 3, image_size, image_size)
+                inputs[batch] = torch.randn(batch, in_channels, image_size, image_size)
             x = inputs[batch]
             for _ in range(untimed):
                 models[row](x)
@@ -216,6 +225,8 @@ def main():
     p.add_argument('--planes', default='96,192,384,1280')
     p.add_argument('--num-blocks', default='5,6,6,1')
     p.add_argument('--activation', choices=['relu', 'silu'], default='silu')
+    p.add_argument('--in-channels', type=int, default=3, help="input channels (the authors' ParNet takes 3 only)")
+    p.add_argument('--classes', type=int, default=1000, help="the ResNets' classes")
     p.add_argument('--image-size', type=int, default=224)
     p.add_argument('--threads', type=int, default=os.cpu_count())
     p.add_argument('--warmup', type=int, default=3, help='with --stages: untimed runs first')
@@ -261,11 +272,11 @@ def main():
     if resnets:
         import torchvision
         for name in resnets:
-            rows.append(('pytorch-' + name, f"torchvision {name}", getattr(torchvision.models, name)().eval()))
+            rows.append(('pytorch-' + name, f"torchvision {name}", build_resnet(torch, torchvision, name, a.in_channels, a.classes)))
 
     out['rows'] = [{'key': key, 'name': name} for key, name, _ in rows]
     print(json.dumps(out), flush=True)
-    serve(torch, [m for _, _, m in rows], a.image_size)
+    serve(torch, [m for _, _, m in rows], a.in_channels, a.image_size)
 
 
 if __name__ == '__main__':

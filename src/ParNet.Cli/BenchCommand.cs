@@ -117,6 +117,8 @@ public sealed class BenchCommand : CliCommand
         };
         try { options.Validate(); }
         catch (Exception e) when (e is ArgumentException or NotSupportedException) { throw new UsageException(e.Message); }
+        try { BenchmarkReportWriter.PrepareFolder(output); }   // before minutes of timing, not after
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new UsageException($"--out {output}: cannot write there: {e.Message}"); }
         if ((keys is null || keys.Contains("fused-bf16")) && CpuCapabilities.Current.Bf16Warning() is { } slow)
             stderr.WriteLine($"parnet bench: warning: fused-bf16: {slow}");
         if (weights is null)

@@ -132,8 +132,8 @@ public static class InferenceBenchmark
             foreach (var name in ResNetRows.Keys)
             {
                 if (!Wants(name)) continue;
-                var resnet = owned.Add(ResNetRows.Create(name));
-                rows.Add(RowRunners.TorchRow(o, name, $"TorchVision {name}", "TorchSharp", ResNetRows.Gflop(name, size), resnet, ScalarType.Float32));
+                var resnet = owned.Add(ResNetRows.Create(name, o.Model));
+                rows.Add(RowRunners.TorchRow(o, name, $"TorchVision {name}", "TorchSharp", ResNetRows.Gflop(name, size, o.Model), resnet, ScalarType.Float32));
             }
 
             var pytorchKeys = PyTorchReference.Keys.Where(Wants).ToHashSet();
@@ -145,7 +145,7 @@ public static class InferenceBenchmark
                 {
                     int row = i;
                     string key = session.Rows[i].Key;
-                    double gflop = key switch { "pytorch-unfused" => unfusedGflop, "pytorch-fused" => fusedGflop, _ => ResNetRows.Gflop(key["pytorch-".Length..], size) };
+                    double gflop = key switch { "pytorch-unfused" => unfusedGflop, "pytorch-fused" => fusedGflop, _ => ResNetRows.Gflop(key["pytorch-".Length..], size, o.Model) };
                     rows.Add(new BenchmarkRow(key, session.Rows[i].Name, $"PyTorch {session.TorchVersion}", gflop, batch => (() => session.Run(row, batch), new RowRunners.NoOwner()),
                         $"separate process, {session.Threads} threads, inference_mode" + (key == "pytorch-fused" ? ", the authors' fuse_repvgg_block" : "")));
                 }
@@ -155,6 +155,8 @@ public static class InferenceBenchmark
                 if (session.FixtureCheck is not null) notes.Add($"the authors' code used for the PyTorch ParNet rows reproduces the fixture {session.FixtureCheck}");
             }
 
+            if (o.Investigate || rows.Any(r => ResNetRows.IsBaseline(r.Key)))
+                notes.Add(ResNetRows.Describe(o.Model));
             var results = MeasureInterleaved(o, rows);
             if (rows.Count > 1)
                 notes.Insert(0, $"the {rows.Count} rows were timed in interleaved rounds: each round runs every row {UntimedBefore} times " +

@@ -46,6 +46,7 @@ public static class PyTorchReference
             Path.Combine(folder, "pytorch_reference.py"), "--planes", string.Join(",", c.Planes.Append(c.FinalWidth)),
             "--num-blocks", string.Join(",", c.BlocksPerStream.Select(b => b + 1).Append(1)),   // theirs count the stream's first (init) block
             "--activation", c.Activation == ActivationKind.SiLU ? "silu" : "relu",
+            "--in-channels", $"{c.InChannels}", "--classes", $"{c.NumClasses}",   // the ResNets' input and output, as ours (ResNetRows)
             "--image-size", $"{o.ImageSize}", "--threads", $"{o.Threads}", "--only", string.Join(",", Keys.Where(keys.Contains)),
         };
         if (p.AuthorsCode is not null) args.AddRange(["--code", p.AuthorsCode]);

@@ -1,31 +1,77 @@
+using ParNet.Models;
 using ParNet.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
 namespace ParNet.Benchmarking;
 
-/// <summary>TorchVision's ResNets as reference rows of <see cref="InferenceBenchmark"/>, and the settings that could
+/// <summary>TorchVision's ResNets as reference rows of <see cref="InferenceBenchmark"/>, built for the benchmarked
+/// model's input channels and classes (torchvision's take 3 channels and give 1000 classes), and the settings that could
 /// explain TorchSharp being slower than PyTorch on them (<c>--investigate</c>).</summary>
-static class ResNetRows
+public static class ResNetRows
 {
     public static readonly IReadOnlyList<string> Keys = ["resnet18", "resnet34", "resnet50"];
 
-    /// <summary>Multiply-adds of TorchVision's ResNets at 224x224 (torchvision's model table; scale with area).</summary>
+    /// <summary>Whether the row <paramref name="key"/> is a ResNet, ours (<see cref="Keys"/>) or PyTorch's (pytorch-KEY).</summary>
+    public static bool IsBaseline(string key) => Keys.Any(k => key == k || key == "pytorch-" + k);
+
+    /// <summary>Multiply-adds of TorchVision's ResNets at 224x224, 3 channels in, 1000 classes out (torchvision's model
+    /// table; scale with area).</summary>
     static readonly Dictionary<string, double> GMacs224 = new() { ["resnet18"] = 1.814, ["resnet34"] = 3.664, ["resnet50"] = 4.089 };
 
-    public static double Gflop(string name, int size) => 2 * GMacs224[name] * size * size / (224.0 * 224.0);
+    /// <summary>Features into the classifier (512 x the block's expansion).</summary>
+    static readonly Dictionary<string, int> FcInputs = new() { ["resnet18"] = 512, ["resnet34"] = 512, ["resnet50"] = 2048 };
 
-    public static nn.Module<Tensor, Tensor> Create(string name)
+    /// <summary>Output channels of the stem: a 7x7 stride-2 convolution, padding 3, no bias.</summary>
+    const int StemWidth = 64;
+
+    /// <summary>The children of torchvision's ResNet in the order its forward runs them.</summary>
+    static readonly string[] ForwardOrder = ["conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4", "avgpool", "flatten", "fc"];
+
+    /// <summary>2 x multiply-adds per image of ResNet <paramref name="name"/> as <see cref="Create"/> builds it for
+    /// <paramref name="model"/>: torchvision's table, corrected for the stem's input channels and the classifier's classes.</summary>
+    public static double Gflop(string name, int size, ModelConfig model)
     {
-        nn.Module<Tensor, Tensor> model = name switch
+        long stemSide = (size - 1) / 2 + 1;
+        double stem = (double)StemWidth * 7 * 7 * (model.InChannels - 3) * stemSide * stemSide;
+        double classifier = (double)FcInputs[name] * (model.NumClasses - 1000);
+        return 2 * (GMacs224[name] * size * size / (224.0 * 224.0) + (stem + classifier) / 1e9);
+    }
+
+    /// <summary>What the ResNet rows are, for the report.</summary>
+    public static string Describe(ModelConfig model) =>
+        $"ResNet baselines: torchvision's architectures built for {model.Name}'s input and output, {model.InChannels} input channel(s) " +
+        $"(stem conv 7x7 {model.InChannels}->{StemWidth}) and {model.NumClasses} classes (torchvision's: 3 and 1000), randomly initialized; " +
+        "GFLOP from torchvision's table, corrected for both";
+
+    /// <summary>TorchVision's ResNet <paramref name="name"/> in eval mode for <paramref name="model"/>'s input channels and
+    /// classes: where those are not 3, its stem convolution takes them (as `resnet.conv1 = nn.Conv2d(C, 64, 7, 2, 3,
+    /// bias=False)` in PyTorch), the rest is torchvision's.</summary>
+    public static nn.Module<Tensor, Tensor> Create(string name, ModelConfig model)
+    {
+        var resnet = name switch
         {
-            "resnet18" => torchvision.models.resnet18(),
-            "resnet34" => torchvision.models.resnet34(),
-            "resnet50" => torchvision.models.resnet50(),
+            "resnet18" => torchvision.models.resnet18(num_classes: model.NumClasses),
+            "resnet34" => torchvision.models.resnet34(num_classes: model.NumClasses),
+            "resnet50" => torchvision.models.resnet50(num_classes: model.NumClasses),
             _ => throw new ArgumentException($"unknown ResNet {name}"),
         };
-        model.eval();
-        return model;
+        var built = model.InChannels == 3 ? resnet : WithStemFor(resnet, model.InChannels);
+        built.eval();
+        return built;
+    }
+
+    /// <summary>The ResNet's modules in a Sequential, its stem convolution replaced by one taking
+    /// <paramref name="channels"/> (TorchSharp's ResNet fixes 3 in a private field). Its weights are the default
+    /// initialization: timings do not depend on them.</summary>
+    static nn.Module<Tensor, Tensor> WithStemFor(TorchSharp.Modules.ResNet resnet, int channels)
+    {
+        var children = resnet.named_children().ToDictionary(c => c.name, c => (nn.Module<Tensor, Tensor>)c.module);
+        if (!children.Keys.ToHashSet().SetEquals(ForwardOrder))
+            throw new InvalidOperationException($"TorchSharp's ResNet has the modules {string.Join(", ", children.Keys)}; expected {string.Join(", ", ForwardOrder)}");
+        children["conv1"].Dispose();
+        children["conv1"] = nn.Conv2d(channels, StemWidth, kernel_size: 7, stride: 2, padding: 3, bias: false);
+        return nn.Sequential(ForwardOrder.Select(n => (n, children[n])));
     }
 
     /// <summary>
@@ -33,10 +79,10 @@ static class ResNetRows
     /// reorders), with channels_last weights too, and on one intra-op thread. Timed one row after another (the one-thread
     /// row cannot share rounds with the others), each by <paramref name="timeAlone"/>.
     /// </summary>
-    public static IEnumerable<BenchmarkResult> Investigate(InferenceBenchmarkOptions o, Func<BenchmarkRow, BenchmarkResult> timeAlone)
+    internal static IEnumerable<BenchmarkResult> Investigate(InferenceBenchmarkOptions o, Func<BenchmarkRow, BenchmarkResult> timeAlone)
     {
-        using var resnet = Create("resnet18");
-        double gflop = Gflop("resnet18", o.ImageSize);
+        using var resnet = Create("resnet18", o.Model);
+        double gflop = Gflop("resnet18", o.ImageSize, o.Model);
         BenchmarkRow Row(string key, string name, bool inferenceMode = true, bool channelsLast = false) =>
             new(key, name, "TorchSharp", gflop, batch => RowRunners.Torch(batch, o, ScalarType.Float32, x => resnet.call(x), inferenceMode, channelsLast));
         var results = new List<BenchmarkResult>
