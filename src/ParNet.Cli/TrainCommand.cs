@@ -106,7 +106,7 @@ public sealed class TrainCommand : CliCommand
         if (resumeDir is not null && pretrained is not null)
             throw new UsageException("--pretrained starts a run; --resume continues one from its checkpoint");
         if (pretrainedEma && pretrained is null) throw new UsageException("--pretrained-ema goes with --pretrained W");
-        if (resumeDir is null && pretrained is null && recipe.Name == "finetune")   // its LR is a tenth of training from scratch
+        if (resumeDir is null && pretrained is null && recipe.Name == Recipes.FineTune.Name)   // its LR is a tenth of training from scratch
             throw new UsageException("--recipe finetune fine-tunes --pretrained W; to train from scratch take another recipe (fashion-mnist, cifar, imagenet)");
         if (resumeDir is null)
         {
