@@ -3,6 +3,7 @@ using ParNet.Data;
 using ParNet.Export;
 using ParNet.Export.Quantization;
 using ParNet.Models;
+using ParNet.Runtime;
 using ParNet.Training;
 
 namespace ParNet.Cli;
@@ -100,7 +101,7 @@ public sealed class ExportCommand : CliCommand
             else OnnxExporter.Export(model, output, side, new OnnxExportOptions { Info = info });
             stdout.WriteLine($"exported {model.Config.Name} ({written}, " +
                              $"{model.Config.InChannels}x{side}x{side}, dynamic batch, opset {OnnxExporter.Opset}) to {output} " +
-                             $"({new FileInfo(output).Length / 1e6:F1} MB)");
+                             $"({new FileInfo(AtomicFile.FinalTarget(output)).Length / 1e6:F1} MB)");
         }
         return 0;
     }

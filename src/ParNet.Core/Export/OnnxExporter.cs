@@ -5,6 +5,7 @@ using TorchSharp.Modules;
 using ParNet.Models;
 using static TorchSharp.torch;
 using ParNet.Models.Tracing;
+using ParNet.Runtime;
 
 namespace ParNet.Export;
 
@@ -39,24 +40,13 @@ public static class OnnxExporter
         Write(BuildModel(model, imageSize, imageSize, options), path);
     }
 
-    /// <summary>Writes a ModelProto atomically: a temporary file renamed into place, none left behind on failure.</summary>
-    public static void Write(ModelProto proto, string path)
+    /// <summary>Writes a ModelProto atomically (<see cref="AtomicFile"/>): a temporary file renamed into place, none left
+    /// behind on failure; a symbolic link is written through, anything else but a regular file is refused.</summary>
+    public static void Write(ModelProto proto, string path) => AtomicFile.Write(path, temporary =>
     {
-        string full = Path.GetFullPath(path);
-        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        string tmp = full + ".tmp";
-        try
-        {
-            using var f = File.Create(tmp);
-            proto.WriteTo(f);
-        }
-        catch
-        {
-            File.Delete(tmp);   // a full disk leaves no partial file behind
-            throw;
-        }
-        File.Move(tmp, full, overwrite: true);
-    }
+        using var f = File.Create(temporary);
+        proto.WriteTo(f);
+    });
 
     /// <summary>The serialized ModelProto (InferenceSession accepts it as a byte array).</summary>
     public static byte[] ExportToBytes(ImageClassifier model, int imageSize, OnnxExportOptions? options = null) =>

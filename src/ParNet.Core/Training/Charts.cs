@@ -1,4 +1,5 @@
 using System.Globalization;
+using ParNet.Runtime;
 using ScottPlot;
 
 namespace ParNet.Training;
@@ -182,11 +183,6 @@ public static class Charts
         Save(plot, path, 820, 760);
     }
 
-    static void Save(Plot plot, string path, int width, int height)
-    {
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        string tmp = path + ".tmp.png";
-        plot.SavePng(tmp, width, height);
-        File.Move(tmp, path, overwrite: true);
-    }
+    static void Save(Plot plot, string path, int width, int height) =>
+        AtomicFile.Write(path, temporary => plot.SavePng(temporary, width, height), ".tmp.png");
 }

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using ParNet.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -81,9 +82,7 @@ public sealed class MetricsLog : IDisposable
         foreach (var m in history)
             sb.Append(string.Join(',', m.Epoch.ToString(CultureInfo.InvariantCulture), F(m.Lr), F(m.TrainLoss), F(m.TrainAccuracy), F(m.TestLoss),
                 F(m.TestAccuracy), F(m.TestTop5), F(m.EpochSeconds), F(m.ImagesPerSecond), F(m.ElapsedSeconds), F(m.RssMiB))).Append('\n');
-        string tmp = path + ".tmp";
-        File.WriteAllText(tmp, sb.ToString());
-        File.Move(tmp, path, overwrite: true);
+        AtomicFile.Write(path, temporary => File.WriteAllText(temporary, sb.ToString()));
     }
 
     public static void Plot(string directory, IReadOnlyList<EpochMetrics> h)

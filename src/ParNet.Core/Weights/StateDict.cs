@@ -1,4 +1,5 @@
 using System.Collections;
+using ParNet.Runtime;
 using TorchSharp.PyBridge;
 using static TorchSharp.torch;
 
@@ -75,25 +76,14 @@ public static class StateDict
         return result;
     }
 
-    /// <summary>Writes tensors as safetensors, atomically, with string <paramref name="metadata"/> in the header's
-    /// __metadata__ (as the format specifies; other readers ignore what they do not know).</summary>
-    public static void Write(Dictionary<string, Tensor> dict, string path, IEnumerable<KeyValuePair<string, string>>? metadata = null)
-    {
-        string full = Path.GetFullPath(path);
-        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        string tmp = full + ".tmp";
-        try
+    /// <summary>Writes tensors as safetensors, atomically (<see cref="AtomicFile"/>), with string <paramref name="metadata"/>
+    /// in the header's __metadata__ (as the format specifies; other readers ignore what they do not know).</summary>
+    public static void Write(Dictionary<string, Tensor> dict, string path, IEnumerable<KeyValuePair<string, string>>? metadata = null) =>
+        AtomicFile.Write(path, temporary =>
         {
-            Safetensors.SaveStateDict(tmp, dict);
-            if (metadata?.ToList() is { Count: > 0 } entries) AddMetadata(tmp, entries);
-        }
-        catch
-        {
-            File.Delete(tmp);   // a full disk leaves no partial file behind
-            throw;
-        }
-        File.Move(tmp, full, overwrite: true);
-    }
+            Safetensors.SaveStateDict(temporary, dict);
+            if (metadata?.ToList() is { Count: > 0 } entries) AddMetadata(temporary, entries);
+        });
 
     /// <summary>Writes the module's state dict (parameters and buffers) as safetensors, atomically, with optional metadata.</summary>
     public static void Save(nn.Module module, string path, IEnumerable<KeyValuePair<string, string>>? metadata = null)

@@ -10,7 +10,7 @@ public class LayeringTests
 {
     static readonly string[][] Layers =
     [
-        ["ParNet.Runtime"],                     // libtorch workarounds and native setup: know no model
+        ["ParNet.Runtime"],                     // libtorch workarounds, native setup, file replacement: know no model
         ["ParNet.Distributed"],                 // processes of a data-parallel run (MPI) and their collectives: know no model
         ["ParNet.Models"],                      // configs, registry, blocks, networks, their symbolic trace
         ["ParNet.Weights"],                     // state dicts in and out of files

@@ -87,6 +87,26 @@ public class FuseCommandTests
     }
 
     [Fact]
+    public void Fuse_and_forward_name_the_out_path_they_cannot_write_in_one_line()
+    {
+        using var folder = new TempFolder();
+        string config = folder.File("tiny.json");
+        File.WriteAllText(config, OfficialParityTests.TinyConfig.ToJson());
+        string output = folder.File("tiny_fused.safetensors");
+        Directory.CreateDirectory(output + ".tmp");   // the temporary file beside the target cannot be created
+        var fuse = CliRunner.Run("fuse", "--config", config, "--weights", Fixtures.Path("parnet_official_tiny_silu.safetensors"), "--out", output);
+        CliRunner.AssertUserError(fuse, $"parnet fuse: Access to the path '{output}' is denied.");
+        Assert.False(File.Exists(output));
+
+        string logits = folder.File("logits");
+        Directory.CreateDirectory(logits);
+        var forward = CliRunner.Run("forward", "--config", config, "--weights", Fixtures.Path("parnet_official_tiny_silu.safetensors"),
+            "--input", Fixtures.Path("parnet_official_tiny_silu.io.safetensors"), "--output", logits);
+        CliRunner.AssertUserError(forward, $"parnet forward: {logits} is a directory, not a regular file; not replaced");
+        Assert.Empty(Directory.GetFileSystemEntries(logits));
+    }
+
+    [Fact]
     public void Weights_that_do_not_match_the_model_exit_2_and_write_nothing()
     {
         using var folder = new TempFolder();

@@ -15,6 +15,27 @@ sealed class TempDirectory : IDisposable
         try { Directory.Delete(Path, recursive: true); } catch (IOException) { }
     }
 
+    /// <summary>Makes a FIFO (named pipe) NAME here with mkfifo(1), which .NET has no call for; returns its path.</summary>
+    public string Fifo(string name)
+    {
+        string path = File(name);
+        RunTool("/usr/bin/mkfifo", path);
+        return path;
+    }
+
+    /// <summary>What is at PATH, as stat(1) names it without following a link: "fifo", "regular file", "symbolic link", ...</summary>
+    public static string FileKind(string path) => RunTool("/usr/bin/stat", "-c", "%F", path).Trim();
+
+    static string RunTool(string tool, params string[] args)
+    {
+        using var p = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo(tool, args)
+            { RedirectStandardOutput = true, RedirectStandardError = true })!;
+        string output = p.StandardOutput.ReadToEnd(), error = p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        Assert.True(p.ExitCode == 0, $"{tool} {string.Join(' ', args)}: {error}");
+        return output;
+    }
+
     public static byte[] BigEndian(int value) => [(byte)(value >> 24), (byte)(value >> 16), (byte)(value >> 8), (byte)value];
 
     public static byte[] IdxImages(int count, int rows, int columns, Func<int, int, int, byte> pixel, int magic = 0x803)

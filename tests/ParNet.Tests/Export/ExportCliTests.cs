@@ -5,6 +5,8 @@ using ParNet.Data;
 using ParNet.Export;
 using ParNet.Inference;
 using ParNet.Models;
+using ParNet.Tests.Cli;
+using ParNet.Tests.Data;
 using ParNet.Tests.Models;
 using ParNet.Weights;
 using TorchSharp.PyBridge;
@@ -77,6 +79,31 @@ public class ExportCliTests
         var (code, _, stderr) = Run("export", "--weights", Fixtures.Path("parnet_official_tiny_silu.safetensors"), "--out", "/tmp/x.onnx");
         Assert.Equal(2, code);
         Assert.Contains("--model", stderr);
+    }
+
+    [Fact]
+    public void Export_writes_through_a_symbolic_link_and_refuses_a_fifo_in_one_line()
+    {
+        using var dir = new TempDirectory();
+        string config = dir.File("tiny.json");
+        File.WriteAllText(config, OfficialParityTests.TinyConfig.ToJson());
+        string[] Export(string output) =>
+            ["export", "--config", config, "--weights", Fixtures.Path("parnet_official_tiny_silu.safetensors"), "--out", output, "--image-size", "64"];
+
+        string fifo = dir.Fifo("fifo.onnx");
+        CliRunner.AssertUserError(CliRunner.Run(Export(fifo)), $"parnet export: {fifo} is a FIFO, not a regular file; not replaced");
+        Assert.Equal("fifo", TempDirectory.FileKind(fifo));
+
+        string target = dir.File("deployed.onnx"), link = dir.File("link.onnx");
+        File.WriteAllText(target, "an older export");
+        File.CreateSymbolicLink(link, target);
+        var (code, stdout, stderr) = Run(Export(link));
+        Assert.True(code == 0, stderr);
+        Assert.Equal("symbolic link", TempDirectory.FileKind(link));
+        Assert.Contains($"to {link} ({new FileInfo(target).Length / 1e6:F1} MB)", stdout);
+        using var engine = new OnnxRuntimeEngine(target);
+        Assert.True(engine.Info.Fused);
+        Assert.Equal(["deployed.onnx", "fifo.onnx", "link.onnx", "tiny.json"], Directory.GetFileSystemEntries(dir.Path).Select(Path.GetFileName).Order());
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using ParNet.Models;
+using ParNet.Tests.Data;
 using ParNet.Weights;
 using TorchSharp.PyBridge;
 
@@ -49,6 +50,21 @@ public class StateDictKeyTests
         Assert.Contains("1 unexpected: extra.weight", e.Message);
         Assert.Contains("streams.0.0.block.rbr_dense.conv.weight (model [16,16,3,3], file [16,16,1,1])", e.Message);
         Assert.True(before.eq(model.state_dict()["inits.0.0.block.rbr_dense.conv.weight"]).all().item<bool>(), "a failed load changed weights");
+    }
+
+    [Fact]
+    public void Safetensors_are_written_through_a_symbolic_link_with_their_metadata()
+    {
+        using var dir = new TempDirectory();
+        string target = dir.File("weights.safetensors"), link = dir.File("latest.safetensors");
+        File.WriteAllText(target, "older weights");
+        File.CreateSymbolicLink(link, target);
+        using var ones = TorchSharp.torch.ones(2, 3);
+        StateDict.Write(new() { ["w"] = ones }, link, [new("note", "linked")]);
+        Assert.Equal("symbolic link", TempDirectory.FileKind(link));
+        Assert.True(Safetensors.LoadStateDict(target)["w"].eq(ones).all().item<bool>());
+        Assert.Contains("\"note\":\"linked\"", File.ReadAllText(target));
+        Assert.Equal(2, Directory.GetFileSystemEntries(dir.Path).Length);   // no temporary file left
     }
 
     [Fact]

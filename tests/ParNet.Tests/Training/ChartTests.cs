@@ -1,5 +1,6 @@
 using ParNet.Benchmarking;
 using ParNet.Models;
+using ParNet.Tests.Data;
 using ParNet.Training;
 using SkiaSharp;
 
@@ -65,6 +66,20 @@ public class ChartTests
         Charts.Confusion(path, new long[,] { { 5, 1 }, { 0, 6 } }, ["cat", "dog"]);
         using var png = SKBitmap.Decode(path);
         Assert.Equal((820, 760), (png.Width, png.Height));
+    }
+
+    [Fact]
+    public void A_chart_is_drawn_through_a_symbolic_link_and_refused_on_a_fifo()
+    {
+        using var dir = new TempDirectory();
+        string target = dir.File("c.png"), link = dir.File("latest.png"), fifo = dir.Fifo("pipe.png");
+        File.CreateSymbolicLink(link, target);
+        Charts.Confusion(link, new long[,] { { 5, 1 }, { 0, 6 } }, ["cat", "dog"]);
+        Assert.Equal("symbolic link", TempDirectory.FileKind(link));
+        using (var png = SKBitmap.Decode(target)) Assert.Equal((820, 760), (png.Width, png.Height));
+        var e = Assert.Throws<IOException>(() => Charts.Confusion(fifo, new long[,] { { 1 } }, ["cat"]));
+        Assert.Equal($"{fifo} is a FIFO, not a regular file; not replaced", e.Message);
+        Assert.Equal("fifo", TempDirectory.FileKind(fifo));
     }
 
     [Fact]

@@ -1,5 +1,6 @@
 using System.Text;
 using ParNet.Data;
+using ParNet.Tests.Data;
 using ParNet.Training;
 using SkiaSharp;
 using static TorchSharp.torch;
@@ -10,6 +11,17 @@ public class LoggingAndEvalTests
 {
     [Fact]
     public void Crc32C_known_answer() => Assert.Equal(0xE3069283u, TorchSharp.Utils.CRC32C.process(Encoding.ASCII.GetBytes("123456789")));
+
+    [Fact]
+    public void Metrics_csv_refuses_a_directory_in_its_place()
+    {
+        using var dir = new TempDirectory();
+        string csv = dir.File("metrics.csv");
+        Directory.CreateDirectory(csv);
+        var e = Assert.Throws<IOException>(() => MetricsLog.WriteCsv(csv, []));
+        Assert.Equal($"{csv} is a directory, not a regular file; not replaced", e.Message);
+        Assert.Equal([csv], Directory.GetFileSystemEntries(dir.Path));
+    }
 
     [Fact]
     public void TensorBoard_scalars_read_back()

@@ -1,0 +1,76 @@
+using System.Runtime.InteropServices;
+
+namespace ParNet.Runtime;
+
+/// <summary>
+/// Replaces a file crash-safely: the content goes to a temporary file beside the target, which is then renamed over it,
+/// so the target is never half-written and a failed write leaves no temporary file behind. A symbolic link is written
+/// through (its final target is replaced; the link stays a link). A target that exists and is not a regular file (a
+/// directory, device, FIFO or socket) is refused before anything is written: the rename would replace it. Failures name
+/// the path the caller gave, never the temporary file.
+/// </summary>
+public static class AtomicFile
+{
+    /// <param name="path">the file to write (or replace)</param>
+    /// <param name="writeTemporary">writes the whole content to the path it is given</param>
+    /// <param name="temporarySuffix">appended to the target's name for the temporary file</param>
+    public static void Write(string path, Action<string> writeTemporary, string temporarySuffix = ".tmp")
+    {
+        string target = FinalTarget(path);
+        if (NonRegularKind(target) is { } kind) throw new IOException($"{path} is a {kind}, not a regular file; not replaced");
+        Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+        string temporary = target + temporarySuffix;
+        try
+        {
+            writeTemporary(temporary);
+            File.Move(temporary, target, overwrite: true);
+        }
+        catch (Exception e)
+        {
+            if (File.Exists(temporary)) File.Delete(temporary);   // a full disk leaves no partial file behind
+            if (e is IOException or UnauthorizedAccessException) throw NamingPath(e, temporary, path);
+            throw;
+        }
+    }
+
+    /// <summary>The full path of the file <see cref="Write"/> writes for <paramref name="path"/>: where a symbolic link (or a
+    /// chain of them) finally points, the path itself when it is no link. (FileInfo of a link describes the link.)</summary>
+    public static string FinalTarget(string path)
+    {
+        var file = new FileInfo(Path.GetFullPath(path));
+        return file.LinkTarget is null ? file.FullName : file.ResolveLinkTarget(returnFinalTarget: true)!.FullName;
+    }
+
+    /// <summary>What an existing target is when it is not a regular file; null for a regular file or none. .NET reports a
+    /// device or FIFO as a Normal file, so the file type comes from statx(2) on Linux, the platform this library runs on.</summary>
+    static string? NonRegularKind(string target)
+    {
+        if (Directory.Exists(target)) return "directory";
+        if (!OperatingSystem.IsLinux()) return null;
+        var status = new byte[256];   // struct statx, the same layout on every architecture: stx_mode is the u16 at byte 28
+        if (StatX(AtFileDescriptorOfWorkingDirectory, target, 0, StatXType, status) != 0) return null;   // none (or unreadable: writing says why)
+        return (BitConverter.ToUInt16(status, 28) & 0xF000) switch
+        {
+            0x8000 => null,
+            0x2000 => "character device",
+            0x6000 => "block device",
+            0x1000 => "FIFO",
+            0xC000 => "socket",
+            _ => "special file",
+        };
+    }
+
+    const int AtFileDescriptorOfWorkingDirectory = -100;
+    const uint StatXType = 1;
+
+    [DllImport("libc", EntryPoint = "statx")]
+    static extern int StatX(int directory, string path, int flags, uint mask, byte[] status);
+
+    /// <summary>The same failure, naming <paramref name="path"/> instead of the temporary file.</summary>
+    static Exception NamingPath(Exception e, string temporary, string path)
+    {
+        string message = e.Message.Replace(temporary, path, StringComparison.Ordinal);
+        if (!message.Contains(path, StringComparison.Ordinal)) message = $"{path}: {message}";
+        return e is UnauthorizedAccessException ? new UnauthorizedAccessException(message, e) : new IOException(message, e);
+    }
+}

@@ -1,0 +1,98 @@
+using ParNet.Runtime;
+using ParNet.Tests.Data;
+
+namespace ParNet.Tests.Runtime;
+
+public class AtomicFileTests
+{
+    static void WriteText(string path, string text) => AtomicFile.Write(path, temporary => File.WriteAllText(temporary, text));
+
+    [Fact]
+    public void Replaces_a_regular_file_and_leaves_no_temporary_file()
+    {
+        using var dir = new TempDirectory();
+        string path = dir.File("a.txt");
+        File.WriteAllText(path, "old");
+        WriteText(path, "new");
+        Assert.Equal("new", File.ReadAllText(path));
+        Assert.Equal([path], Directory.GetFileSystemEntries(dir.Path));
+    }
+
+    [Fact]
+    public void Writes_through_a_chain_of_relative_links_and_leaves_the_links()
+    {
+        using var dir = new TempDirectory();
+        Directory.CreateDirectory(dir.File("real"));
+        string target = dir.File("real/a.txt"), link = dir.File("link"), linkToLink = dir.File("link2");
+        File.WriteAllText(target, "old");
+        File.CreateSymbolicLink(link, "real/a.txt");
+        File.CreateSymbolicLink(linkToLink, "link");
+
+        WriteText(linkToLink, "new");
+        Assert.Equal("new", File.ReadAllText(target));
+        Assert.Equal("symbolic link", TempDirectory.FileKind(linkToLink));
+        Assert.Equal("symbolic link", TempDirectory.FileKind(link));
+        Assert.Equal("link", new FileInfo(linkToLink).LinkTarget);
+        Assert.Equal([target], Directory.GetFileSystemEntries(dir.File("real")));   // its temporary file was beside the target
+    }
+
+    [Fact]
+    public void A_dangling_link_gets_its_target_written()
+    {
+        using var dir = new TempDirectory();
+        string link = dir.File("link");
+        File.CreateSymbolicLink(link, dir.File("later.txt"));
+        WriteText(link, "new");
+        Assert.Equal("new", File.ReadAllText(dir.File("later.txt")));
+        Assert.Equal("symbolic link", TempDirectory.FileKind(link));
+    }
+
+    [Fact]
+    public void A_fifo_a_link_to_one_and_a_directory_are_refused_untouched_naming_the_given_path()
+    {
+        using var dir = new TempDirectory();
+        string fifo = dir.Fifo("pipe"), link = dir.File("to-pipe"), folder = dir.File("folder");
+        File.CreateSymbolicLink(link, fifo);
+        Directory.CreateDirectory(folder);
+        foreach (var (path, kind) in new[] { (fifo, "FIFO"), (link, "FIFO"), (folder, "directory") })
+        {
+            bool wrote = false;
+            var e = Assert.Throws<IOException>(() => AtomicFile.Write(path, _ => wrote = true));
+            Assert.Equal($"{path} is a {kind}, not a regular file; not replaced", e.Message);
+            Assert.False(wrote, path);
+        }
+        Assert.Equal("fifo", TempDirectory.FileKind(fifo));
+        Assert.Equal("symbolic link", TempDirectory.FileKind(link));
+        Assert.Equal("directory", TempDirectory.FileKind(folder));
+        Assert.Equal(3, Directory.GetFileSystemEntries(dir.Path).Length);   // no temporary file
+    }
+
+    [Fact]
+    public void A_failed_write_names_the_given_path_keeps_its_kind_and_removes_the_temporary_file()
+    {
+        using var dir = new TempDirectory();
+        string path = dir.File("a.bin");
+        var io = Assert.Throws<IOException>(() => AtomicFile.Write(path, t =>
+        {
+            File.WriteAllText(t, "partial");
+            throw new IOException($"No space left on device : '{t}'");
+        }));
+        Assert.Equal($"No space left on device : '{path}'", io.Message);
+        Assert.Equal($"{path}: denied", Assert.Throws<UnauthorizedAccessException>(() => AtomicFile.Write(path, _ => throw new UnauthorizedAccessException("denied"))).Message);
+        var bug = new InvalidOperationException("a bug");   // not an I/O failure: passes through as it is
+        Assert.Same(bug, Assert.Throws<InvalidOperationException>(() => AtomicFile.Write(path, t => { File.WriteAllText(t, "x"); throw bug; })));
+        Assert.Empty(Directory.GetFileSystemEntries(dir.Path));
+    }
+
+    [Fact]
+    public void A_directory_in_the_temporary_files_place_fails_naming_the_given_path()
+    {
+        using var dir = new TempDirectory();
+        string path = dir.File("a.bin");
+        Directory.CreateDirectory(path + ".tmp");
+        var e = Assert.Throws<UnauthorizedAccessException>(() => WriteText(path, "new"));   // it cannot be opened for writing
+        Assert.Equal($"Access to the path '{path}' is denied.", e.Message);
+        Assert.False(File.Exists(path));
+        Assert.True(Directory.Exists(path + ".tmp"));   // not the writer's file: left alone
+    }
+}
