@@ -22,7 +22,7 @@ public sealed class TrainCommand : CliCommand
     readonly Option<string?> _out = CliOption.Text("--out", "run folder (default runs/RECIPE-yyyyMMdd-HHmmss: one new folder per run)", "DIR");
     readonly Option<string?> _resume = CliOption.Text("--resume", "continue the run in DIR from checkpoints/last (options given here override its recipe)", "DIR");
     readonly RecipeOptions _recipeOptions = new();
-    readonly Option<int?> _threads = CliOption.Int("--threads", "torch threads (default: all logical cores)");
+    readonly Option<int?> _threads = CliOption.Int("--threads", "torch threads per process (default: all logical cores; a resumed run keeps its own)");
     readonly Option<int?> _workers = CliOption.Int("--workers", "data loader threads (default 1: the cores are better spent on the model)");
     readonly Option<double?> _timeBudget = CliOption.Number("--time-budget", "stop (resumably) after this much time in this process", "MINUTES");
     readonly Option<double?> _scheduleBudget = CliOption.Number("--schedule-budget", "fit the LR schedule into this much wall time of the run: " +
@@ -117,7 +117,8 @@ public sealed class TrainCommand : CliCommand
             model = _model.Build(parse, recipe, dataset, data, classes?.Length, stored, newClassifier: pretrained is not null);
         }
         string runDir = resumeDir ?? parse.GetValue(_out) ?? Path.Combine("runs", $"{recipe.Name}-{DateTime.Now:yyyyMMdd-HHmmss}");
-        int threads = parse.GetValue(_threads) ?? Environment.ProcessorCount;
+        int? threadsGiven = parse.GetValue(_threads) ?? saved?.Threads;
+        int threads = threadsGiven ?? Environment.ProcessorCount;
         int workers = parse.GetValue(_workers) ?? 1;
         double? budgetMinutes = parse.GetValue(_timeBudget);
         double? scheduleMinutes = parse.GetValue(_scheduleBudget);
@@ -130,6 +131,8 @@ public sealed class TrainCommand : CliCommand
                 : throw new UsageException($"--freeze {part}: use stem, streams or backbone")
             : saved?.Freeze ?? FreezeScope.None;
         bool freezeBn = parse.Given(_freezeBn) ? parse.GetValue(_freezeBn) : saved?.FreezeBatchNorm ?? false;
+        if (resumeDir is null && pretrained is null && (freeze != FreezeScope.None || freezeBn))   // frozen random weights learn nothing
+            throw new UsageException($"{(freeze != FreezeScope.None ? "--freeze" : "--freeze-bn")} keeps pretrained weights or statistics as they are: it goes with --pretrained W");
         UsageException.Wrap(() => recipe.Validate());
         if (threads < 1) throw new UsageException("--threads must be >= 1");
         if (subset is < 1) throw new UsageException($"--subset {subset}: must be >= 1 (training images per class)");
@@ -148,7 +151,7 @@ public sealed class TrainCommand : CliCommand
             Settings = new RunSettings
             {
                 Dataset = dataset, DataDirectory = data is null ? null : Path.GetFullPath(data), SubsetPerClass = subset,
-                TestSubsetPerClass = testSubset, EvalEvery = evalEvery, ChannelsLast = channelsLast, BFloat16 = bf16,
+                TestSubsetPerClass = testSubset, EvalEvery = evalEvery, ChannelsLast = channelsLast, BFloat16 = bf16, Threads = threadsGiven,
                 ClassNames = saved?.ClassNames, Classes = classes, Freeze = freeze, FreezeBatchNorm = freezeBn,
                 Pretrained = pretrained is null ? saved?.Pretrained : Path.GetFullPath(pretrained),
                 PretrainedEma = pretrained is null ? saved?.PretrainedEma ?? false : pretrainedEma,
@@ -204,6 +207,7 @@ public sealed class TrainCommand : CliCommand
                              (fromPretrained.AdaptedInputConvolutions.Count > 0 ? $"; RGB filters summed for grey input in {string.Join(", ", fromPretrained.AdaptedInputConvolutions)}" : ""));
         if (freeze != FreezeScope.None)
             stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"frozen: {freeze.ToString().ToLowerInvariant()} (its {frozen.BatchNorms.Count} BatchNorms keep their statistics); {frozen.TrainableParameters:N0} parameters train"));
+        if (freezeBn) stdout.WriteLine("frozen: every BatchNorm's running statistics (--freeze-bn); their weights train unless --freeze covers them");
         if (bf16 && CpuCapabilities.Current.Bf16Warning() is { } slow) stderr.WriteLine($"parnet train: warning: --bf16: {slow}");
         try
         {

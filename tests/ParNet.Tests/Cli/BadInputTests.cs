@@ -49,13 +49,15 @@ public class BadInputTests
     {
         using var dir = new TempDirectory();
         string run = dir.File("run");
-        var first = CliRunner.Run("train", "--subset", "2", "--test-subset", "1", "--epochs", "1", "--out", run);
+        // 3 threads: not this 2-core machine's default, which a resume that forgot them would take
+        var first = CliRunner.Run("train", "--subset", "2", "--test-subset", "1", "--epochs", "1", "--threads", "3", "--out", run);
         Assert.True(first.Code == 0, first.Err + first.Out);
         Assert.Contains("20 train / 10 test images", first.Out);
 
         var resumed = CliRunner.Run("train", "--resume", run, "--epochs", "2");
         Assert.True(resumed.Code == 0, resumed.Err + resumed.Out);
         Assert.Contains("20 train / 10 test images", resumed.Out);
+        Assert.Contains("float32, 3 threads;", resumed.Out);   // several processes on one machine keep one thread each
         Assert.Equal(2, Checkpoint.ReadState(Path.Combine(run, "checkpoints", "last")).Epoch);
 
         var widened = CliRunner.Run("train", "--resume", run, "--epochs", "3", "--test-subset", "3");

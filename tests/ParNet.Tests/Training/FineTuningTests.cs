@@ -133,8 +133,12 @@ public class FineTuningTests
     {
         using var dir = new TempDirectory();
         CliRunner.AssertUserError(CliRunner.Run("train", "--freeze", "head", "--out", dir.File("a")), "--freeze head: use stem, streams or backbone");
-        CliRunner.AssertUserError(CliRunner.Run("train", "--model", "resnet12_wide", "--freeze", "streams", "--subset", "1", "--out", dir.File("b")),
-            "has no parallel streams");
+        using (var resnet = ModelRegistry.Create("resnet12_wide", numClasses: 10))
+            Assert.Contains("has no parallel streams", Assert.Throws<ArgumentException>(() => Pretrained.Freeze(resnet, FreezeScope.Streams)).Message);
+        // frozen random weights learn nothing: freezing goes with pretrained weights
+        CliRunner.AssertUserError(CliRunner.Run("train", "--freeze", "backbone", "--subset", "1", "--out", dir.File("b")), "--freeze keeps pretrained weights");
+        CliRunner.AssertUserError(CliRunner.Run("train", "--freeze-bn", "--subset", "1", "--out", dir.File("b")), "--freeze-bn keeps pretrained weights or statistics");
+        Assert.False(Directory.Exists(dir.File("b")));
         CliRunner.AssertUserError(CliRunner.Run("train", "--pretrained-ema", "--out", dir.File("c")), "--pretrained-ema goes with --pretrained");
         CliRunner.AssertUserError(CliRunner.Run("train", "--classes", "3-1", "--out", dir.File("d")), "runs backwards");
         CliRunner.AssertUserError(CliRunner.Run("train", "--classes", "9-12", "--subset", "1", "--out", dir.File("e")), "class 10 does not exist");
@@ -180,6 +184,7 @@ public class FineTuningTests
         var run = CliRunner.Run("train", "--recipe", "finetune", "--subset", "10", "--test-subset", "1", "--epochs", "1",
             "--pretrained", weights, "--freeze-bn", "--out", tuned);
         Assert.True(run.Code == 0, run.Err + run.Out);
+        Assert.Contains("frozen: every BatchNorm's running statistics (--freeze-bn)", run.Out);
         var before = StateDict.Read(weights);
         var after = StateDict.Read(Path.Combine(tuned, "checkpoints", "last", Checkpoint.WeightsFile));
         var statistics = after.Keys.Where(k => k.EndsWith(".running_mean") || k.EndsWith(".running_var")).ToList();
