@@ -118,7 +118,7 @@ public sealed class TrainCommand : CliCommand
         }
         string runDir = resumeDir ?? parse.GetValue(_out) ?? Path.Combine("runs", $"{recipe.Name}-{DateTime.Now:yyyyMMdd-HHmmss}");
         int? threadsGiven = parse.GetValue(_threads) ?? saved?.Threads;
-        int threads = threadsGiven ?? Environment.ProcessorCount;
+        int threads = threadsGiven ?? Environment.ProcessorCount;   // under MPI: the cores shared by this machine's processes, below
         int workers = parse.GetValue(_workers) ?? 1;
         double? budgetMinutes = parse.GetValue(_timeBudget);
         double? scheduleMinutes = parse.GetValue(_scheduleBudget);
@@ -144,7 +144,6 @@ public sealed class TrainCommand : CliCommand
         if (syncBn && !launch.Distributed)
             throw new UsageException("--sync-bn needs several processes: start the run with an MPI launcher (mpiexec -n N parnet train ...); this is one process");
 
-        set_num_threads(threads);
         var plan = new TrainingRunPlan
         {
             Recipe = recipe, Model = model, ResumeDirectory = resumeDir, Workers = workers,
@@ -168,8 +167,11 @@ public sealed class TrainCommand : CliCommand
             launch.RequireSameSettings(string.Join("\n", recipe.ToJson(), model.ToJson(), dataset, subset, testSubset, classes is null ? "" : string.Join(",", classes),
                 bf16, channelsLast, syncBn, evalEvery, freeze, freezeBn, pretrained, resumeDir, budgetMinutes));
             runDir = group.BroadcastText(runDir);   // its default name holds the time, which differs between processes
+            int here = group.ProcessesOnThisMachine();   // every rank asks (a collective), whether it gave --threads or not
+            if (threadsGiven is null) threads = Math.Max(1, Environment.ProcessorCount / here);
             launch.ResumeHint = $"the last checkpoint stays as it was: continue with parnet train --resume {ShellWords.Quote(runDir)} (under mpiexec -n M for any M, or alone)";
         }
+        set_num_threads(threads);
         if (group.Rank == 0)
         {
             try { run.WriteRunFiles(runDir); }

@@ -52,6 +52,17 @@ public class DataParallelTrainingTests
     }
 
     [Fact]
+    public void Without_threads_given_the_processes_on_one_machine_share_its_cores()
+    {
+        using var dir = new TempDirectory();
+        string[] args = ["train", "--width", "8", "--subset", "2", "--test-subset", "1", "--epochs", "1", "--workers", "0", "--out", dir.File("run")];
+        var two = MpiJob.Ranks(2, args);   // no --threads: each of the 2 processes here takes half the cores, not all of them
+        Assert.True(two.Code == 0, two.Err);
+        Assert.Contains($"float32, {Math.Max(1, Environment.ProcessorCount / 2)} threads;", two.Out);
+        Assert.Null(RunSettings.Load(dir.File("run"))!.Threads);   // nothing given, nothing kept: a resume shares the cores anew
+    }
+
+    [Fact]
     public void Without_sync_bn_both_ranks_hold_bit_identical_weights_after_every_step()
     {
         using var dir = new TempDirectory();
