@@ -17,7 +17,8 @@ while [ $# -gt 0 ]; do
     --threads) threads=$2; shift 2 ;;
     --rounds) rounds=$2; shift 2 ;;
     --cli) cli=$2; shift 2 ;;
-    *) echo "unknown option $1" >&2; exit 2 ;;
+    -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "onednn-conv-split: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
 [ -n "$code" ] || { echo "--pytorch-code DIR (a checkout of github.com/imankgoyal/NonDeepNetworks) is required" >&2; exit 2; }

@@ -4,7 +4,15 @@
 # Needs root once (apt-get install afl++). Not part of CI: CI keeps the crafted bad files as regression tests instead.
 #   bash fuzz/run.sh                                  # all targets, 5 minutes each
 #   SECONDS_PER_TARGET=60 TARGETS="idx image" bash fuzz/run.sh
+# No arguments; the settings are environment variables: SECONDS_PER_TARGET (300), TARGETS (all eight: idx idx-labels cifar
+# safetensors pt image config yaml) and OUT (build/fuzz, relative to the repository root: builds, seeds, findings, AFL logs).
 set -euo pipefail
+if [ $# -gt 0 ]; then
+  case "$1" in
+    -h|--help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "fuzz/run.sh: no arguments (settings are SECONDS_PER_TARGET, TARGETS and OUT in the environment; see --help)" >&2; exit 2 ;;
+  esac
+fi
 cd "$(dirname "$0")/.."
 SECONDS_PER_TARGET=${SECONDS_PER_TARGET:-300}
 TARGETS=${TARGETS:-"idx idx-labels cifar safetensors pt image config yaml"}

@@ -23,8 +23,7 @@
 set -euo pipefail
 caller=$PWD   # the folders given are the caller's, relative or not; the script runs from the repository root
 from_caller() { case "$1" in /*) echo "$1" ;; *) echo "$caller/$1" ;; esac; }
-cd "$(dirname "$0")/.."
-code=""; out="results/frontier/$(date -u +%Y-%m-%d-%H%M)"
+code=""; out="results/frontier/$(date -u +%Y-%m-%d-%H%M)"   # the default relative to the repository root
 while [ $# -gt 0 ]; do
   case "$1" in
     --pytorch-code) code=$(from_caller "${2:?cpu-frontier: --pytorch-code needs a folder}"); shift 2 ;;
@@ -33,6 +32,7 @@ while [ $# -gt 0 ]; do
     *) echo "cpu-frontier: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
+cd "$(dirname "$0")/.."   # after --help, which reads "$0" as the caller named it
 [ -n "$code" ] || { echo "cpu-frontier: --pytorch-code DIR (a checkout of github.com/imankgoyal/NonDeepNetworks) is required" >&2; exit 2; }
 [ -d "$code" ] || { echo "cpu-frontier: --pytorch-code $code: no such folder" >&2; exit 2; }
 [ -x /usr/bin/python3 ] && /usr/bin/python3 -c "import torch" 2>/dev/null \

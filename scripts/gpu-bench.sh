@@ -14,7 +14,14 @@
 # the machines lent to this project (device/KINDS.md: a Python CUDA 13 image, no .NET, no network, 64 MiB of files per
 # call) have neither: there scripts/gpu-pack.sh and scripts/gpu-device.sh ran the same engines (RESULTS.md, "GPU").
 # The paper's numbers to set beside ours (RTX 3090): ParNet-L fused 6.50 ms on one GPU, 4.01 ms on three.
+#   bash scripts/gpu-bench.sh        (no arguments; GPU_BENCH_SECONDS=300: seconds for the whole script, build included)
 set -euo pipefail
+if [ $# -gt 0 ]; then
+  case "$1" in
+    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "gpu-bench: no arguments (the time limit is GPU_BENCH_SECONDS in the environment; see --help)" >&2; exit 2 ;;
+  esac
+fi
 cd "$(dirname "$0")/.."
 deadline=$((SECONDS + ${GPU_BENCH_SECONDS:-300}))
 

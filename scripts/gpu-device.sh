@@ -17,6 +17,11 @@
 # Tables on stdout; with $OUT set (the device tool), logs in $OUT. On a machine whose GPU is not sm_90 the provider
 # (Hopper code only) cannot run: the dotnet and cli modes refuse.
 set -uo pipefail
+case "${1:-}" in   # before anything is created
+  pytorch|dotnet|cli) ;;
+  -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  *) echo "usage: bash scripts/gpu-device.sh pytorch|dotnet|cli (see --help)" >&2; exit 2 ;;
+esac
 cd "$(dirname "$0")/.."
 stage=/tmp/parnet-gpu; mkdir -p "$stage"
 out=${OUT:-$stage/out}; mkdir -p "$out"

@@ -15,16 +15,20 @@
 # other architectures' code (77 MB kept), so the pack runs on sm_90 GPUs (H100, H200) only.
 # Usage: bash scripts/gpu-pack.sh --pytorch-code DIR [--onnx M.onnx]        (3.5 minutes on a 2-core Zen 4, mostly xz)
 set -euo pipefail
-cd "$(dirname "$0")/.."
+caller=$PWD   # the paths given are the caller's, relative or not; the script runs from the repository root
+from_caller() { case "$1" in /*) echo "$1" ;; *) echo "$caller/$1" ;; esac; }
 code="" onnx=""
 while [ $# -gt 0 ]; do
   case "$1" in
-    --pytorch-code) code="$2"; shift 2 ;;
-    --onnx) onnx="$2"; shift 2 ;;
-    *) echo "gpu-pack: unknown argument $1 (usage: bash scripts/gpu-pack.sh --pytorch-code DIR [--onnx M.onnx])" >&2; exit 2 ;;
+    --pytorch-code) code=$(from_caller "${2:?gpu-pack: --pytorch-code needs a folder}"); shift 2 ;;
+    --onnx) onnx=$(from_caller "${2:?gpu-pack: --onnx needs a file}"); shift 2 ;;
+    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "gpu-pack: unknown argument $1 (usage: bash scripts/gpu-pack.sh --pytorch-code DIR [--onnx M.onnx]; see --help)" >&2; exit 2 ;;
   esac
 done
+cd "$(dirname "$0")/.."
 [ -n "$code" ] || { echo "gpu-pack: --pytorch-code DIR (a checkout of the authors' NonDeepNetworks) is required" >&2; exit 2; }
+[ -d "$code" ] || { echo "gpu-pack: --pytorch-code $code: no such folder" >&2; exit 2; }
 impl=$(find "$code" -type d -name simplenet_impl | head -1)
 [ -n "$impl" ] || { echo "gpu-pack: no simplenet_impl folder under $code" >&2; exit 1; }
 [ -z "$onnx" ] || [ -f "$onnx" ] || { echo "gpu-pack: --onnx $onnx: no such file" >&2; exit 1; }

@@ -1,7 +1,15 @@
 #!/usr/bin/env bash
 # Installs what the serving browser test needs: Debian's chromium (and node/npm if absent), then `npm ci` of
 # tests/browser (playwright-core only; PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD: it must never fetch a browser of its own).
+# apt-get runs through sudo unless root, and only for what is missing. No arguments.
+#   bash scripts/install-browser-test.sh
 set -euo pipefail
+if [ $# -gt 0 ]; then
+  case "$1" in
+    -h|--help) sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "install-browser-test: no arguments (see --help)" >&2; exit 2 ;;
+  esac
+fi
 cd "$(dirname "$0")/.."
 sudo_cmd=""
 [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"

@@ -1,6 +1,14 @@
 #!/usr/bin/env bash
-# Installs Fashion-MNIST (Debian package dataset-fashion-mnist) if it is not already present.
+# Installs Fashion-MNIST (Debian package dataset-fashion-mnist, with apt-get; through sudo unless root) into
+# /usr/share/datasets/fashion-mnist if it is not already there; does nothing when it is. No arguments.
+#   bash scripts/install-data.sh
 set -euo pipefail
+if [ $# -gt 0 ]; then
+  case "$1" in
+    -h|--help) sed -n '2,4p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "install-data: no arguments (see --help)" >&2; exit 2 ;;
+  esac
+fi
 dir=/usr/share/datasets/fashion-mnist
 if [ -f "$dir/train-images-idx3-ubyte.gz" ] && [ -f "$dir/t10k-labels-idx1-ubyte.gz" ]; then
   exit 0

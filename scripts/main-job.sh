@@ -4,7 +4,20 @@
 # (family 25 model 1, AVX2 only, the slower CPU kind) 93.51-93.67% in 12 min 43 s - 13 min 25 s from three fresh
 # clones; AMD Zen 4 (family 25 model 17) 93.86% in 10 min 48 s on 2 cores, 93.30% on one thread.
 # Longer run (target >= 95%, measured 95.11% in ~2 h 30 min, RESULTS.md): EPOCHS=36 WIDTH=32 TIME_BUDGET=0 TRAIN_ARGS="--padding 2 --erasing 0.3 --ema 0.9995 --eval-every 6" bash scripts/main-job.sh
+# No arguments; the settings are environment variables:
+#   RUN_DIR      the run folder (default runs/main-YYYYMMDD-HHMMSS in the repository; a relative one is the caller's)
+#   EPOCHS       epochs (default: the recipe's, 8)
+#   WIDTH        the network's width (default: the recipe's, 16)
+#   TIME_BUDGET  minutes the LR schedule must fit in (default 12; 0: none)
+#   TRAIN_ARGS   any further `parnet train` options, e.g. "--erasing 0.3 --seed 1"
+#   bash scripts/main-job.sh
 set -euo pipefail
+if [ $# -gt 0 ]; then
+  case "$1" in
+    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "main-job: no arguments; settings are environment variables, see --help" >&2; exit 2 ;;
+  esac
+fi
 start=$(date +%s)
 RUN_DIR=${RUN_DIR:-}
 case "$RUN_DIR" in ""|/*) ;; *) RUN_DIR="$PWD/$RUN_DIR" ;; esac   # a RUN_DIR given relative is the caller's

@@ -8,8 +8,14 @@
 # Bounded: each cell runs SECONDS_PER_CELL (default 8) with one wrk thread; the client shares the machine's cores.
 # Needs wrk and curl (apt-get install wrk curl).
 set -euo pipefail
+case "${1:-}" in
+  -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -*) echo "serve-bench: unknown option $1 (usage: scripts/serve-bench.sh FASHION_WEIGHTS [SECONDS_PER_CELL]; see --help)" >&2; exit 2 ;;
+esac
+[ $# -le 2 ] || { echo "serve-bench: at most two arguments, FASHION_WEIGHTS [SECONDS_PER_CELL] (see --help)" >&2; exit 2; }
 fm_weights=${1:?usage: scripts/serve-bench.sh FASHION_WEIGHTS [SECONDS_PER_CELL]}
 case "$fm_weights" in /*) ;; *) fm_weights="$PWD/$fm_weights" ;; esac   # the caller's path; the script runs from the repository root
+[ -f "$fm_weights" ] || { echo "serve-bench: FASHION_WEIGHTS $fm_weights: no such file" >&2; exit 2; }
 cd "$(dirname "$0")/.."
 seconds=${2:-8}
 command -v wrk >/dev/null || { echo "wrk is not installed: apt-get install wrk" >&2; exit 2; }

@@ -1,0 +1,133 @@
+using System.Diagnostics;
+
+namespace ParNet.Tests.Scripts;
+
+/// <summary>
+/// Every shell script of scripts/, bench/ and fuzz/ answers --help with its header comment and exit 0, and refuses an
+/// argument it does not know with exit 2, at once and before doing anything: several start long or system-changing work
+/// (the main job's install and 12-minute training, apt-get, npm ci, GPU builds, AFL++). Each runs with bash from an empty
+/// folder, named by a relative path through a link there to the repository (REPO/scripts/x.sh: a script that reads "$0"
+/// for its help after its cd to the repository root finds nothing there), with PATH led by stubs of the commands
+/// that work would run (apt-get, sudo, npm, dotnet, ...), which leave a mark and fail: no stub may be called, nothing may
+/// appear in the folder, the repository's top level, runs/, results/, build/ or /tmp/parnet-gpu.
+/// </summary>
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]   // bash scripts, and shell-script stubs
+public class ShellScriptHelpTests
+{
+    static readonly string[] Folders = ["scripts", "bench", "fuzz"];
+    static readonly string[] Stubbed = ["apt-get", "sudo", "npm", "node", "dotnet", "nvidia-smi", "afl-fuzz", "sharpfuzz", "wrk", "curl", "python3", "xz"];
+    const int KillAfterMs = 15_000;
+    static readonly TimeSpan Quick = TimeSpan.FromSeconds(5);
+
+    public static TheoryData<string> Scripts()
+    {
+        var data = new TheoryData<string>();
+        foreach (var folder in Folders)
+            foreach (var path in Directory.GetFiles(Repository.Path(folder), "*.sh").Order(StringComparer.Ordinal))
+                data.Add($"{folder}/{System.IO.Path.GetFileName(path)}");
+        return data;
+    }
+
+    sealed record Result(int Code, string Stdout, string Stderr, TimeSpan Elapsed, string[] StubsCalled, string[] LeftInFolder, string[] Before, string[] After);
+
+    /// <summary>What a script could create: the entries of these folders (or that one is absent).</summary>
+    static string[] Snapshot()
+    {
+        string[] watched = [Repository.Root, Repository.Path("runs"), Repository.Path("results"), Repository.Path("results", "frontier"),
+            Repository.Path("results", "gpu"), Repository.Path("build"), "/tmp/parnet-gpu"];
+        return watched.SelectMany<string, string>(dir => Directory.Exists(dir)
+            ? Directory.EnumerateFileSystemEntries(dir).Order(StringComparer.Ordinal)
+            : new[] { dir + " (absent)" }).ToArray();
+    }
+
+    static Result Run(string script, string argument)
+    {
+        var temp = Directory.CreateTempSubdirectory("parnet-script-help-");
+        string link = System.IO.Path.Combine(temp.FullName, "work", "REPO");
+        try
+        {
+            string work = Directory.CreateDirectory(System.IO.Path.Combine(temp.FullName, "work")).FullName;
+            string stubs = Directory.CreateDirectory(System.IO.Path.Combine(temp.FullName, "stubs")).FullName;
+            string marks = System.IO.Path.Combine(temp.FullName, "stub-calls");
+            foreach (var name in Stubbed)
+            {
+                string stub = System.IO.Path.Combine(stubs, name);
+                File.WriteAllText(stub, $"#!/bin/sh\necho \"{name} $*\" >> '{marks}'\nexit 97\n");
+                File.SetUnixFileMode(stub, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            }
+
+            var start = new ProcessStartInfo("bash") { WorkingDirectory = work, RedirectStandardOutput = true, RedirectStandardError = true };
+            Directory.CreateSymbolicLink(link, Repository.Root);
+            start.ArgumentList.Add("REPO/" + script);
+            start.ArgumentList.Add(argument);
+            start.Environment["PATH"] = stubs + ":" + Environment.GetEnvironmentVariable("PATH");
+            foreach (var setting in new[] { "RUN_DIR", "OUT", "TRAIN_ARGS", "EPOCHS", "WIDTH", "TIME_BUDGET", "TARGETS", "SECONDS_PER_TARGET", "RSS_ONLY" })
+                start.Environment.Remove(setting);
+
+            var before = Snapshot();
+            var clock = Stopwatch.StartNew();
+            using var process = Process.Start(start)!;
+            var stdout = process.StandardOutput.ReadToEndAsync();   // both pipes drained at once: a full one would block the script
+            var stderr = process.StandardError.ReadToEndAsync();
+            if (!process.WaitForExit(KillAfterMs))
+            {
+                process.Kill(entireProcessTree: true);
+                process.WaitForExit();
+                Assert.Fail($"{script} {argument} was still running after {KillAfterMs / 1000} s (killed); stderr: {stderr.Result}");
+            }
+            process.WaitForExit();   // the redirected output read to its end
+            var elapsed = clock.Elapsed;
+            return new Result(process.ExitCode, stdout.Result, stderr.Result, elapsed,
+                File.Exists(marks) ? File.ReadAllLines(marks) : [],
+                Directory.GetFileSystemEntries(work).Select(e => System.IO.Path.GetFileName(e)).Where(e => e != "REPO").ToArray(), before, Snapshot());
+        }
+        finally
+        {
+            if (File.Exists(link) || Directory.Exists(link)) File.Delete(link);   // unlink: the link, never the repository behind it
+            temp.Delete(recursive: true);
+        }
+    }
+
+    static void AssertNothingDone(string script, Result r)
+    {
+        Assert.True(r.Elapsed < Quick, $"{script} took {r.Elapsed.TotalSeconds:F1} s");
+        Assert.True(r.StubsCalled.Length == 0, $"{script} ran: {string.Join("; ", r.StubsCalled)}");
+        Assert.Empty(r.LeftInFolder);
+        Assert.Equal(r.Before, r.After);
+    }
+
+    [Theory]
+    [MemberData(nameof(Scripts))]
+    public void Help_prints_the_header_and_exits_0_at_once_doing_nothing(string script)
+    {
+        var r = Run(script, "--help");
+        Assert.True(r.Code == 0, $"{script} --help: exit {r.Code}; stderr: {r.Stderr}");
+        AssertNothingDone(script, r);
+        // the header's first line (line 2, after the #! line), as the help prints it: without its "# "
+        string first = File.ReadLines(Repository.Path(script)).Skip(1).First();
+        Assert.StartsWith("# ", first);
+        Assert.StartsWith(first[2..] + "\n", r.Stdout);
+        Assert.DoesNotContain("\n#", "\n" + r.Stdout);   // every line of it unprefixed
+        Assert.Equal("", r.Stderr);
+    }
+
+    [Theory]
+    [MemberData(nameof(Scripts))]
+    public void An_unknown_argument_exits_2_at_once_doing_nothing(string script)
+    {
+        var r = Run(script, "--no-such-option");
+        Assert.True(r.Code == 2, $"{script} --no-such-option: exit {r.Code}; stderr: {r.Stderr}");
+        AssertNothingDone(script, r);
+        Assert.Equal("", r.Stdout);
+        Assert.Contains("--help", r.Stderr);   // the refusal points at the help
+    }
+
+    [Fact]
+    public void The_main_job_refuses_any_argument_with_its_one_line()
+    {
+        var r = Run("scripts/main-job.sh", "8");   // e.g. epochs given as an argument: they are EPOCHS in the environment
+        Assert.Equal(2, r.Code);
+        AssertNothingDone("scripts/main-job.sh", r);
+        Assert.Equal("main-job: no arguments; settings are environment variables, see --help\n", r.Stderr);
+    }
+}
