@@ -21,14 +21,18 @@ public sealed class ServeCommand : CliCommand
     readonly Option<bool> _ema = WeightsLoading.EmaOption();
     readonly Option<string?> _host = CliOption.Text("--host", "address to listen on (default 127.0.0.1: loopback; 0.0.0.0 for every interface)", "ADDRESS");
     readonly Option<int?> _port = CliOption.Int("--port", "TCP port (default 8080; 0: any free port, printed at start)");
-    readonly Option<int?> _maxBatch = CliOption.Int("--max-batch", "images per inference call, at most (default 8; 1 turns micro-batching off)");
+    readonly Option<int?> _maxBatch = CliOption.Int("--max-batch",
+        "images per inference call, at most (default 8; 1 turns micro-batching off); one whose batch cannot fit in memory is refused");
     readonly Option<double?> _maxWait = CliOption.Number("--max-wait-ms", "longest a request waits for others to join its batch (default 2)", "MS");
     readonly Option<int?> _workers = CliOption.Int("--workers",
         "inference workers, each with its own model instance (default 1: one forward already uses every core; the workers share them)");
     readonly Option<int?> _threads = CliOption.Int("--threads",
         "threads of one forward pass (torch.set_num_threads, ONNX Runtime's intra-op threads) (default: the engines' own, one per core; " +
         "on a machine shared with other work, or with several --workers, fewer avoid oversubscription)");
-    readonly Option<int?> _queue = CliOption.Int("--queue-capacity", "requests waiting for a worker, at most; more get 503 with Retry-After (default 64)");
+    readonly Option<int?> _queue = CliOption.Int("--queue-capacity",
+        "images waiting for a worker, at most (each image of a batch request is one); more get 503 with Retry-After (default 64). " +
+        $"A /v1/predict/batch request takes at most {new ServingOptions().MaxImagesPerRequest} images (a fixed limit) and at most " +
+        "this many; more get 413");
     readonly Option<double?> _timeout = CliOption.Number("--timeout-ms", "longest a request may wait for its result; then 503 (default 10000)", "MS");
     readonly Option<int?> _maxBodyMb = CliOption.Int("--max-body-mb", "largest request body in MiB; larger gets 413 (default 16)", "MIB");
     readonly Option<double?> _maxMegapixels = CliOption.Number("--max-megapixels",
@@ -87,6 +91,12 @@ public sealed class ServeCommand : CliCommand
         PredictorLoading.WarnIfNoWinograd(predictors[0], stderr, Name);
         var (preprocessing, names) = PredictorLoading.Preprocessing(predictors[0], dataset: null, size: null);
         var model = ServedModel.FromPredictors(predictors, preprocessing, names);
+        try { UsageException.Wrap(() => model.CheckBatchFits(options.Batching.MaxBatch), $"--max-batch {options.Batching.MaxBatch}"); }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
 
         var server = InferenceServer.StartAsync(model, options).GetAwaiter().GetResult();
         try
@@ -103,6 +113,7 @@ public sealed class ServeCommand : CliCommand
                     stdout.Flush();
                     return;
                 }
+                if (server.WarmupError is null) return;   // a shutdown cut the warm-up short: nothing failed
                 // a model that cannot answer the warm-up image cannot answer a request: stop, rather than 503 for ever
                 stderr.WriteLine($"parnet serve: warm-up failed: {server.WarmupError}; stopping");
                 stderr.Flush();

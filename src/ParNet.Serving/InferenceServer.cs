@@ -24,6 +24,7 @@ public sealed class InferenceServer : IAsyncDisposable
     readonly MicroBatcher<ImageF, float[]> _batcher;
     readonly ServedModel _model;
     readonly Task _warmup;
+    readonly CancellationToken _stopping;
     volatile string? _warmupError;
     volatile bool _ready;
     int _disposed;
@@ -35,6 +36,7 @@ public sealed class InferenceServer : IAsyncDisposable
         _model = model;
         Options = options;
         Address = address;
+        _stopping = app.Lifetime.ApplicationStopping;   // taken now: the warm-up may still run once the app is disposed
         _warmup = Task.Factory.StartNew(WarmUp, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
     }
 
@@ -43,20 +45,30 @@ public sealed class InferenceServer : IAsyncDisposable
     public Uri Address { get; }
     /// <summary>Every model instance loaded and warmed up.</summary>
     public bool Ready => _ready;
-    /// <summary>Why the warm-up failed; null while it runs or when it succeeded.</summary>
+    /// <summary>Why the warm-up failed; null while it runs, when it succeeded, and when a shutdown cut it short.</summary>
     public string? WarmupError => _warmupError;
-    /// <summary>Completes when the warm-up has ended, either way (<see cref="Ready"/> or <see cref="WarmupError"/>); never faults.</summary>
+    /// <summary>Completes when the warm-up has ended: <see cref="Ready"/>, <see cref="WarmupError"/>, or neither when the server
+    /// was asked to stop first (it stops between warm-up batches; a batch already running finishes); never faults.</summary>
     public Task WarmupEnded => _warmup;
     /// <summary>Images accepted and not yet answered.</summary>
     public int InFlight => _batcher.InFlight;
 
     /// <summary>
     /// Starts listening; takes ownership of <paramref name="model"/>. IOException when the address cannot be bound,
-    /// ArgumentException for invalid options.
+    /// ArgumentException for invalid options and for a max batch that cannot fit in memory (<see cref="ServedModel.CheckBatchFits"/>).
     /// </summary>
     public static async Task<InferenceServer> StartAsync(ServedModel model, ServingOptions options, CancellationToken cancel = default)
     {
-        options.Validate();
+        try
+        {
+            options.Validate();
+            model.CheckBatchFits(options.Batching.MaxBatch);
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
         MicroBatcher<ImageF, float[]>? batcher = null;
         var metrics = new ServingMetrics(options.Batching.MaxBatch, () => batcher?.QueueDepth ?? 0, () => batcher?.InFlight ?? 0);
         batcher = new MicroBatcher<ImageF, float[]>(options.Batching,
@@ -120,12 +132,14 @@ public sealed class InferenceServer : IAsyncDisposable
         try
         {
             var image = _model.Preprocess(WarmupPng, "the warm-up image", Options.MaxPixels);
+            // a single image and a full batch: the two shapes a worker sees most, allocated once before traffic
+            int[] sizes = Options.Batching.MaxBatch > 1 ? [1, Options.Batching.MaxBatch] : [1];
             foreach (var instance in _model.Instances)
-            {
-                // a single image and a full batch: the two shapes a worker sees most, allocated once before traffic
-                instance.Probabilities([image]);
-                if (Options.Batching.MaxBatch > 1) instance.Probabilities(Enumerable.Repeat(image, Options.Batching.MaxBatch).ToList());
-            }
+                foreach (int size in sizes)
+                {
+                    if (_stopping.IsCancellationRequested) return;   // SIGTERM, Ctrl+C, StopAsync: no more warm-up batches
+                    instance.Probabilities(Enumerable.Repeat(image, size).ToList());
+                }
             _ready = true;
         }
         catch (Exception e) { _warmupError = $"{e.GetType().Name}: {e.Message}"; }

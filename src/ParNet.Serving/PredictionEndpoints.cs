@@ -14,7 +14,7 @@ namespace ParNet.Serving;
 /// The HTTP surface: POST /v1/predict (one image: a raw body with an image/* content type, or the first file of a
 /// multipart form), POST /v1/predict/batch (the files of a multipart form, each answered or refused in its place), GET /healthz, GET /readyz and the web page
 /// at /. Every refusal is JSON {"error": "..."}: 400 undecodable image or malformed multipart body, 413 body or pixel
-/// count over the limit, 415 neither an image nor a multipart form, 503 with Retry-After for a full queue, a timeout or
+/// count over the limit (a batch of more images than the queue holds too), 415 neither an image nor a multipart form, 503 with Retry-After for a full queue, a timeout or
 /// a model still warming up, 503 without it for a model that failed its warm-up; 404 and 405 outside these endpoints (<see cref="StatusCodePage"/>).
 /// </summary>
 static class PredictionEndpoints
@@ -128,6 +128,11 @@ static class PredictionEndpoints
         if (files.Count > context.Options.MaxImagesPerRequest)
             throw new Refusal(StatusCodes.Status413PayloadTooLarge, TooLarge,
                 $"{files.Count} images; at most {context.Options.MaxImagesPerRequest} per request");
+        // each image is a queue entry: more than the whole queue holds could never be accepted, however long the client waits
+        if (files.Count > context.Options.Batching.QueueCapacity)
+            throw new Refusal(StatusCodes.Status413PayloadTooLarge, TooLarge,
+                $"{files.Count} images; this server queues at most {context.Options.Batching.QueueCapacity} images at once " +
+                "(its --queue-capacity): send them in smaller requests");
         int top = Top(http.Request, context);
         var answers = await Task.WhenAll(files.Select(f => AnswerFileAsync(f.Bytes, f.Name, top, context, http.RequestAborted)));
         // counted once the batch is answered: a file's refusal that the client never saw (the request as a whole got a 503

@@ -22,6 +22,27 @@ public sealed class ServedModel : IDisposable
     /// <summary>Encoded image bytes, a name for errors and the pixel limit -> the network input [C, H, W].</summary>
     public required Func<byte[], string, long, ImageF> Preprocess { get; init; }
     public required IReadOnlyList<IBatchClassifier> Instances { get; init; }
+    /// <summary>Memory one image takes in a forward pass of one instance, a lower bound; null when unknown (a stand-in
+    /// model, a GPU engine): then <see cref="CheckBatchFits"/> checks nothing.</summary>
+    public ForwardMemory? Memory { get; init; }
+
+    /// <summary>
+    /// ArgumentException, with the numbers, when batches of <paramref name="maxBatch"/> images, one on every instance at
+    /// once (each worker runs its own), surely cannot fit in this machine's memory (<see cref="Memory"/> is a lower bound).
+    /// </summary>
+    public void CheckBatchFits(int maxBatch)
+    {
+        if (Memory is not { } memory) return;
+        long available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+        double perBatch = (double)memory.BytesPerImage * maxBatch, total = perBatch * Instances.Count;
+        if (total <= available) return;
+        long fits = available / (memory.BytesPerImage * Instances.Count);
+        static string GiB(double bytes) => (bytes / (1L << 30)).ToString("N1", System.Globalization.CultureInfo.InvariantCulture) + " GiB";
+        string workers = Instances.Count > 1 ? $", {GiB(total)} for the {Instances.Count} workers at once" : "";
+        throw new ArgumentException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"a batch of {maxBatch:N0} images takes at least {GiB(perBatch)}{workers} ({memory.BytesPerImage:N0} bytes an image of " +
+            $"{string.Join('x', memory.Input)} for {Description}: {memory.Basis}), more than the {GiB(available)} of memory here; batches of at most {fits:N0} images can fit"));
+    }
 
     /// <summary>Predictors of one model (one per worker) with the preprocessing and class names that go with them.</summary>
     public static ServedModel FromPredictors(IReadOnlyList<ImagePredictor> predictors, DeploymentPreprocessing preprocessing,
@@ -36,6 +57,7 @@ public sealed class ServedModel : IDisposable
             ClassNames = classNames,
             Preprocess = preprocessing.Load,
             Instances = predictors.Select(p => (IBatchClassifier)new PredictorInstance(p)).ToList(),
+            Memory = first.MemoryPerImage(preprocessing.Size),
         };
     }
 

@@ -97,6 +97,18 @@ public sealed class ImagePredictor : IDisposable
         return new ImagePredictor(model, info, null, engine, (int)engine.InputShape[^1]);
     }
 
+    /// <summary>
+    /// Host memory one image takes in a forward pass at <paramref name="side"/> x <paramref name="side"/>
+    /// (<see cref="Inference.ForwardMemory"/>, a lower bound); null for onnxruntime-cuda, whose activations are in GPU memory.
+    /// </summary>
+    public ForwardMemory? MemoryPerImage(int side)
+    {
+        if (_torch is not null) return ForwardMemory.HeldByTorch(_torch.Trace(side, side));
+        if (_onnx!.Options.CudaDevice is not null) return null;
+        using var shapes = ModelFactory.Create(Config);   // the graph's layer shapes; an ONNX engine keeps no torch model
+        return ForwardMemory.OfLargestLayer(shapes.Trace(side, side));
+    }
+
     /// <summary>Class probabilities (softmax of the logits) of one preprocessed image [C, H, W].</summary>
     public float[] Probabilities(ImageF image) => Probabilities([image])[0];
 

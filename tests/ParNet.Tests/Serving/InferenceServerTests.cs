@@ -130,11 +130,12 @@ public class InferenceServerTests
     public async Task A_batch_refused_as_a_whole_counts_one_refusal_not_its_bad_files_too()
     {
         var fake = new FakeClassifier();
-        var batching = new MicroBatcherOptions { MaxBatch = 1, QueueCapacity = 1 };
+        // a queue of two, so that the batch of two could be queued later (a larger batch is refused with 413 outright)
+        var batching = new MicroBatcherOptions { MaxBatch = 1, QueueCapacity = 2 };
         await using var server = await StartReadyAsync(FakeClassifier.Model(fake), Loopback(batching));
         using var client = Client(server);
         fake.Hold();
-        var accepted = await FillAsync(client, server, fake, 2);   // one image at the worker, one waiting: the queue is full
+        var accepted = await FillAsync(client, server, fake, 3);   // one image at the worker, two waiting: the queue is full
 
         var (status, json, _) = await PostAsync(client, "/v1/predict/batch", Form(([1, 2, 3, 4, 5, 6, 7, 8], "broken.png"), (Png(8, 5), "good.png")));
         Assert.Equal(HttpStatusCode.ServiceUnavailable, status);
@@ -145,6 +146,43 @@ public class InferenceServerTests
         var samples = PrometheusText.Parse(await client.GetStringAsync("/metrics"));
         Assert.Equal(1, PrometheusText.Sum(samples, "parnet_rejected_total", ("reason", "queue_full")));
         Assert.Equal(0, PrometheusText.Sum(samples, "parnet_rejected_total", ("reason", "bad_image")));   // the client never saw it
+    }
+
+    [Fact]
+    public async Task A_batch_of_more_images_than_the_queue_holds_is_413_on_an_idle_server_and_one_that_fits_is_answered()
+    {
+        var fake = new FakeClassifier();
+        await using var server = await StartReadyAsync(FakeClassifier.Model(fake), Loopback(new MicroBatcherOptions { QueueCapacity = 3 }));
+        using var client = Client(server);
+        var images = Enumerable.Range(0, 4).Select(i => (Png(8, i), $"img{i}.png")).ToArray();
+
+        var (status, json, response) = await PostAsync(client, "/v1/predict/batch", Form(images));
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, status);   // it could never be queued: not 503, which says retry
+        Assert.Equal("4 images; this server queues at most 3 images at once (its --queue-capacity): send them in smaller requests",
+                     json.GetProperty("error").GetString());
+        Assert.Null(response.Headers.RetryAfter);
+
+        var (fits, answer, _) = await PostAsync(client, "/v1/predict/batch", Form(images[..3]));
+        Assert.Equal(HttpStatusCode.OK, fits);
+        Assert.Equal(3, answer.GetProperty("results").GetArrayLength());
+        var samples = PrometheusText.Parse(await client.GetStringAsync("/metrics"));
+        Assert.Equal(1, PrometheusText.Sum(samples, "parnet_rejected_total", ("reason", "too_large")));
+        Assert.Equal(0, PrometheusText.Sum(samples, "parnet_rejected_total", ("reason", "queue_full")));
+    }
+
+    [Fact]
+    public async Task A_shutdown_during_the_warm_up_runs_no_further_warm_up_batch()
+    {
+        var fake = new FakeClassifier(held: true);   // the warm-up's first batch waits at the gate
+        await using var server = await InferenceServer.StartAsync(FakeClassifier.Model(fake, new FakeClassifier()), Loopback());
+        for (int t = 0; t < 1000 && fake.Calls == 0; t++) await Task.Delay(10);
+        Assert.Equal(1, fake.Calls);
+        await server.StopAsync();
+        fake.Release();
+        await server.WarmupEnded.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal([1], fake.BatchSizes);   // of the four batches (1 and 8 images on each instance), only the one running
+        Assert.False(server.Ready);
+        Assert.Null(server.WarmupError);   // nothing failed: it was asked to stop
     }
 
     public static TheoryData<string, string?, byte[], HttpStatusCode, string> BadRequests() => new()

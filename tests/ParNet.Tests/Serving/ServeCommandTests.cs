@@ -71,6 +71,33 @@ public class ServeCommandTests
     }
 
     [Fact]
+    public void A_max_batch_that_cannot_fit_in_memory_is_refused_before_anything_is_served()
+    {
+        using var folder = new ExportTempFolder();
+        string weights = TinyFashionWeights(folder);
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        var result = CliRunner.Run("serve", "--weights", weights, "--port", "0", "--max-batch", "1000000000");
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(30), $"took {watch.Elapsed}: the batch was run, not refused");
+        CliRunner.AssertUserError(result, "--max-batch 1000000000: a batch of 1,000,000,000 images takes at least ");
+        var numbers = System.Text.RegularExpressions.Regex.Match(result.Err,
+            @"at least ([\d,.]+) GiB \(([\d,]+) bytes an image of 1x\d+x\d+ for .* on torch: .*\), more than the ([\d,.]+) GiB of memory here; batches of at most ([\d,]+) images can fit");
+        Assert.True(numbers.Success, result.Err);
+        double Number(int group) => double.Parse(numbers.Groups[group].Value, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.True(Number(1) > Number(3), result.Err);
+        Assert.Equal(Number(1), Number(2) * 1e9 / (1L << 30), 0.1 * Number(1));   // the batch is the images' bytes
+        Assert.InRange(Number(4), 1, 1e9 - 1);
+        Assert.DoesNotContain("listening", result.Out);
+    }
+
+    [Fact]
+    public void Help_names_the_fixed_limit_of_images_per_batch_request()
+    {
+        var (code, stdout, _) = CliRunner.Run("serve", "--help");
+        Assert.Equal(0, code);
+        Assert.Contains("at most 32 images (a fixed limit)", string.Join(" ", stdout.Split((char[])[' ', '\n', '\r'], StringSplitOptions.RemoveEmptyEntries)));
+    }
+
+    [Fact]
     public async Task Unfused_serves_the_training_form_and_is_refused_beside_fused()
     {
         using var folder = new ExportTempFolder();
