@@ -9,7 +9,7 @@
 set -euo pipefail
 if [ $# -gt 0 ]; then
   case "$1" in
-    -h|--help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "fuzz/run.sh: no arguments (settings are SECONDS_PER_TARGET, TARGETS and OUT in the environment; see --help)" >&2; exit 2 ;;
   esac
 fi

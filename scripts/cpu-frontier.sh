@@ -28,7 +28,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --pytorch-code) code=$(from_caller "${2:?cpu-frontier: --pytorch-code needs a folder}"); shift 2 ;;
     --out) out=$(from_caller "${2:?cpu-frontier: --out needs a folder}"); shift 2 ;;
-    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "cpu-frontier: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done

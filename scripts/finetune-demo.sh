@@ -11,7 +11,7 @@
 set -euo pipefail
 case "${1:-}" in
   "") ;;
-  -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
   *) echo "finetune-demo: no arguments (settings are PRETRAIN_EPOCHS, SEEDS and OUT in the environment; see --help)" >&2; exit 2 ;;
 esac
 case "${OUT:-}" in ""|/*) ;; *) OUT="$PWD/$OUT" ;; esac   # the caller's folder; the script runs from the repository root

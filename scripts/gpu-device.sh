@@ -19,7 +19,7 @@
 set -uo pipefail
 case "${1:-}" in   # before anything is created
   pytorch|dotnet|cli) ;;
-  -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
   *) echo "usage: bash scripts/gpu-device.sh pytorch|dotnet|cli (see --help)" >&2; exit 2 ;;
 esac
 cd "$(dirname "$0")/.."

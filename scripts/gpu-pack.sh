@@ -22,7 +22,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --pytorch-code) code=$(from_caller "${2:?gpu-pack: --pytorch-code needs a folder}"); shift 2 ;;
     --onnx) onnx=$(from_caller "${2:?gpu-pack: --onnx needs a file}"); shift 2 ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "gpu-pack: unknown argument $1 (usage: bash scripts/gpu-pack.sh --pytorch-code DIR [--onnx M.onnx]; see --help)" >&2; exit 2 ;;
   esac
 done

@@ -9,7 +9,7 @@
 # Needs wrk and curl (apt-get install wrk curl).
 set -euo pipefail
 case "${1:-}" in
-  -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
   -*) echo "serve-bench: unknown option $1 (usage: scripts/serve-bench.sh FASHION_WEIGHTS [SECONDS_PER_CELL]; see --help)" >&2; exit 2 ;;
 esac
 [ $# -le 2 ] || { echo "serve-bench: at most two arguments, FASHION_WEIGHTS [SECONDS_PER_CELL] (see --help)" >&2; exit 2; }

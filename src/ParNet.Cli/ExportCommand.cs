@@ -66,7 +66,7 @@ public sealed class ExportCommand : CliCommand
         string? dataset = parse.GetValue(_dataset);
         if (!format.Equals("onnx", StringComparison.OrdinalIgnoreCase))
             throw new UsageException($"--format {format}: not supported; the only export format is onnx");
-        if (dataset is not null && DeploymentInfo.KnownDataset(dataset) is null && dataset is not ("imagenet" or "folder"))
+        if (dataset is not null && DeploymentInfo.KnownDataset(dataset) is null && !DataPipelines.IsFolderLayout(dataset))
             throw new UsageException($"--dataset {dataset}: unknown; known: fashion-mnist, mnist, cifar10, cifar100, imagenet");
 
         ImageClassifier model;

@@ -1,3 +1,4 @@
+using ParNet.Data;
 using ParNet.Export;
 using ParNet.Inference;
 using ParNet.Models;
@@ -96,7 +97,7 @@ public static class PredictorLoading
         var info = predictor.Info;
         if (dataset is not null)
         {
-            if (DeploymentInfo.KnownDataset(dataset) is null && dataset is not ("imagenet" or "folder"))
+            if (DeploymentInfo.KnownDataset(dataset) is null && !DataPipelines.IsFolderLayout(dataset))
                 throw new UsageException($"--dataset {dataset}: unknown; known: fashion-mnist, mnist, cifar10, cifar100, imagenet");
             info = (info with { Dataset = dataset, ClassNames = null, Mean = null, Std = null }).Completed();
             if (info.ClassNames is { } known && known.Count != predictor.Config.NumClasses)

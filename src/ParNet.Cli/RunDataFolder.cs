@@ -6,11 +6,11 @@ namespace ParNet.Cli;
 /// </summary>
 static class RunDataFolder
 {
-    public static string? Resolve(string? given, string? runs)
+    public static string? Resolve(string? given, string? runsOwn)
     {
-        if (given is not null || runs is null) return given;
-        if (!Directory.Exists(runs))
-            throw new UsageException($"the run's data folder {runs} (its run.json) is not there any more; give --data DIR");
-        return runs;
+        if (given is not null || runsOwn is null) return given;
+        if (!Directory.Exists(runsOwn))
+            throw new UsageException($"the run's data folder {runsOwn} (its run.json) is not there any more; give --data DIR");
+        return runsOwn;
     }
 }

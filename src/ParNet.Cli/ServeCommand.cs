@@ -88,17 +88,21 @@ public sealed class ServeCommand : CliCommand
             foreach (var p in predictors) p.Dispose();
             throw;
         }
-        PredictorLoading.WarnIfNoWinograd(predictors[0], stderr, Name);
-        var (preprocessing, names) = PredictorLoading.Preprocessing(predictors[0], dataset: null, size: null);
-        var model = ServedModel.FromPredictors(predictors, preprocessing, names);
-        try { UsageException.Wrap(() => model.CheckBatchFits(options.Batching.MaxBatch), $"--max-batch {options.Batching.MaxBatch}"); }
+        ServedModel model;
+        try
+        {
+            PredictorLoading.WarnIfNoWinograd(predictors[0], stderr, Name);
+            var (preprocessing, names) = PredictorLoading.Preprocessing(predictors[0], dataset: null, size: null);
+            model = ServedModel.FromPredictors(predictors, preprocessing, names);
+        }
         catch
         {
-            model.Dispose();
+            foreach (var p in predictors) p.Dispose();
             throw;
         }
-
-        var server = InferenceServer.StartAsync(model, options).GetAwaiter().GetResult();
+        // the options were validated above: an ArgumentException now is a --max-batch whose batches cannot fit in memory
+        // (StartAsync checks it before listening, and disposes the model)
+        var server = UsageException.Wrap(() => InferenceServer.StartAsync(model, options).GetAwaiter().GetResult(), $"--max-batch {options.Batching.MaxBatch}");
         try
         {
             stdout.WriteLine($"parnet serve: {model.Description}, {workers} worker(s), max batch {options.Batching.MaxBatch}, " +

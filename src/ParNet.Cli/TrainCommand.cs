@@ -22,7 +22,7 @@ public sealed class TrainCommand : CliCommand
     readonly Option<string?> _out = CliOption.Text("--out", "run folder (default runs/RECIPE-yyyyMMdd-HHmmss: one new folder per run)", "DIR");
     readonly Option<string?> _resume = CliOption.Text("--resume", "continue the run in DIR from checkpoints/last (options given here override its recipe)", "DIR");
     readonly RecipeOptions _recipeOptions = new();
-    readonly Option<int?> _threads = CliOption.Int("--threads", "torch threads per process (default: all logical cores; a resumed run keeps its own)");
+    readonly Option<int?> _threads = CliOption.Int("--threads", "torch threads per process (default: the machine's logical cores, shared among the MPI processes on it; a resumed run keeps the --threads it was given)");
     readonly Option<int?> _workers = CliOption.Int("--workers", "data loader threads (default 1: the cores are better spent on the model)");
     readonly Option<double?> _timeBudget = CliOption.Number("--time-budget", "stop (resumably) after this much time in this process", "MINUTES");
     readonly Option<double?> _scheduleBudget = CliOption.Number("--schedule-budget", "fit the LR schedule into this much wall time of the run: " +
@@ -118,7 +118,9 @@ public sealed class TrainCommand : CliCommand
         }
         string runDir = resumeDir ?? parse.GetValue(_out) ?? Path.Combine("runs", $"{recipe.Name}-{DateTime.Now:yyyyMMdd-HHmmss}");
         int? threadsGiven = parse.GetValue(_threads) ?? saved?.Threads;
-        int threads = threadsGiven ?? Environment.ProcessorCount;   // under MPI: the cores shared by this machine's processes, below
+        // without --threads, the processes on this machine share its cores (2 processes x 2 threads on 2 cores train 2-4x
+        // slower than 2 x 1, README)
+        int threads = threadsGiven ?? Math.Max(1, Environment.ProcessorCount / group.ProcessesOnThisMachine);
         int workers = parse.GetValue(_workers) ?? 1;
         double? budgetMinutes = parse.GetValue(_timeBudget);
         double? scheduleMinutes = parse.GetValue(_scheduleBudget);
@@ -144,6 +146,7 @@ public sealed class TrainCommand : CliCommand
         if (syncBn && !launch.Distributed)
             throw new UsageException("--sync-bn needs several processes: start the run with an MPI launcher (mpiexec -n N parnet train ...); this is one process");
 
+        set_num_threads(threads);
         var plan = new TrainingRunPlan
         {
             Recipe = recipe, Model = model, ResumeDirectory = resumeDir, Workers = workers,
@@ -167,11 +170,8 @@ public sealed class TrainCommand : CliCommand
             launch.RequireSameSettings(string.Join("\n", recipe.ToJson(), model.ToJson(), dataset, subset, testSubset, classes is null ? "" : string.Join(",", classes),
                 bf16, channelsLast, syncBn, evalEvery, freeze, freezeBn, pretrained, resumeDir, budgetMinutes));
             runDir = group.BroadcastText(runDir);   // its default name holds the time, which differs between processes
-            int here = group.ProcessesOnThisMachine();   // every rank asks (a collective), whether it gave --threads or not
-            if (threadsGiven is null) threads = Math.Max(1, Environment.ProcessorCount / here);
             launch.ResumeHint = $"the last checkpoint stays as it was: continue with parnet train --resume {ShellWords.Quote(runDir)} (under mpiexec -n M for any M, or alone)";
         }
-        set_num_threads(threads);
         if (group.Rank == 0)
         {
             try { run.WriteRunFiles(runDir); }

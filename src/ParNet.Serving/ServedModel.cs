@@ -24,15 +24,15 @@ public sealed class ServedModel : IDisposable
     public required IReadOnlyList<IBatchClassifier> Instances { get; init; }
     /// <summary>Memory one image takes in a forward pass of one instance, a lower bound; null when unknown (a stand-in
     /// model, a GPU engine): then <see cref="CheckBatchFits"/> checks nothing.</summary>
-    public ForwardMemory? Memory { get; init; }
+    public ForwardMemory? MemoryPerImage { get; init; }
 
     /// <summary>
     /// ArgumentException, with the numbers, when batches of <paramref name="maxBatch"/> images, one on every instance at
-    /// once (each worker runs its own), surely cannot fit in this machine's memory (<see cref="Memory"/> is a lower bound).
+    /// once (each worker runs its own), surely cannot fit in this machine's memory (<see cref="MemoryPerImage"/> is a lower bound).
     /// </summary>
     public void CheckBatchFits(int maxBatch)
     {
-        if (Memory is not { } memory) return;
+        if (MemoryPerImage is not { } memory) return;
         long available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
         double perBatch = (double)memory.BytesPerImage * maxBatch, total = perBatch * Instances.Count;
         if (total <= available) return;
@@ -57,7 +57,7 @@ public sealed class ServedModel : IDisposable
             ClassNames = classNames,
             Preprocess = preprocessing.Load,
             Instances = predictors.Select(p => (IBatchClassifier)new PredictorInstance(p)).ToList(),
-            Memory = first.MemoryPerImage(preprocessing.Size),
+            MemoryPerImage = first.MemoryPerImage(preprocessing.Size),
         };
     }
 

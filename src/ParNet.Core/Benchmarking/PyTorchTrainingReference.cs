@@ -17,7 +17,7 @@ public static class PyTorchTrainingReference
 
     /// <summary>
     /// One round of <see cref="Compare"/>: our steps and the authors' in our precision, timed back to back, and with
-    /// bfloat16 their float32 steps after those (<see cref="TheirsFloat32"/>, else null).
+    /// bfloat16 their float32 steps too (<see cref="TheirsFloat32"/>, else null; before or after their bf16 steps by turns).
     /// </summary>
     public sealed record Round(int Index, bool OursFirst, TrainingBenchmarkResult Ours, Outcome Theirs, TrainingBenchmarkResult? TheirsFloat32 = null)
     {
@@ -40,7 +40,7 @@ public static class PyTorchTrainingReference
     /// each, who goes first alternating (ours in round 1), so that a machine whose speed drifts is compared round by
     /// round: on a shared 2-core VM separate runs a minute apart read 1.40-1.81x (Zen 5, 2026-12-03), and a round that
     /// restarted both sides was 10 s long, long enough for our own rate to halve inside it. The median of the per-round
-    /// ratios is the number to quote (<see cref="MedianRatio"/>).
+    /// ratios is the number to quote.
     /// </summary>
     public static IReadOnlyList<Round> Compare(PyTorchReferenceOptions p, TrainingBenchmarkOptions o, int threads, int rounds, Action<Round>? onRound = null)
     {
@@ -74,8 +74,11 @@ public static class PyTorchTrainingReference
         {
             bool oursFirst = i % 2 == 0;
             TrainingBenchmarkResult? mine = oursFirst ? ours.Time(o.Steps) : null;
-            var theirs = ParseSteps(child, child.Ask($"steps {o.Steps} {(o.BFloat16 ? "bf16" : "fp32")}"), o.Steps, o.Batch);
-            var theirsFloat32 = o.BFloat16 ? ParseSteps(child, child.Ask($"steps {o.Steps} fp32"), o.Steps, o.Batch) : null;
+            // with bf16 their two precisions take turns too, float32 first in the rounds where ours goes first
+            TrainingBenchmarkResult Theirs(string precision) => ParseSteps(child, child.Ask($"steps {o.Steps} {precision}"), o.Steps, o.Batch);
+            var theirsFloat32 = o.BFloat16 && oursFirst ? Theirs("fp32") : null;
+            var theirs = Theirs(o.BFloat16 ? "bf16" : "fp32");
+            if (o.BFloat16) theirsFloat32 ??= Theirs("fp32");
             mine ??= ours.Time(o.Steps);
             var round = new Round(i + 1, oursFirst, mine, new Outcome(theirs, version, childThreads, parameters), theirsFloat32);
             done.Add(round);
@@ -84,7 +87,6 @@ public static class PyTorchTrainingReference
         return done;
     }
 
-    public static double MedianRatio(IReadOnlyList<Round> rounds) => TimingStats.Of(rounds.Select(r => r.Ratio).ToList()).Median;
 
     static (string Torch, int Threads, long Parameters) ParseHeader(LineProtocolChild child, string line) =>
         child.ParseJson(line, "its warm-up steps", root =>

@@ -13,12 +13,16 @@ public static class DataPipelines
     /// <summary>The data sets by name; imagenet (the imagenet recipes' default) is a folder in ImageNet's layout.</summary>
     public static IReadOnlyList<string> Datasets { get; } = ["fashion-mnist", "cifar10", "cifar100", "folder", "imagenet"];
 
+    /// <summary>Whether <paramref name="dataset"/> is read from class folders (DIR/train, DIR/val): a folder, or ImageNet in
+    /// that layout.</summary>
+    public static bool IsFolderLayout(string? dataset) => dataset is "folder" or "imagenet";
+
     /// <summary>Classes of a data set (folders: the class folders of DIR/train).</summary>
     public static int NumClasses(string dataset, string? dataDir) => dataset switch
     {
         "fashion-mnist" or "cifar10" => 10,
         "cifar100" => 100,
-        "folder" or "imagenet" => new ImageFolderDataset(Path.Combine(Required(dataDir, dataset), "train")).ClassNames.Count,
+        _ when IsFolderLayout(dataset) => new ImageFolderDataset(Path.Combine(Required(dataDir, dataset), "train")).ClassNames.Count,
         _ => throw Unknown(dataset),
     };
 
@@ -51,7 +55,7 @@ public static class DataPipelines
                 var (ds, info) = Cifar(dataset, Required(dataDir, dataset), train: true);
                 return Augmented(ds, info, [new RandomCrop(32, a.CropPadding)], model, a, options);
             }
-            case "folder" or "imagenet":
+            case var _ when IsFolderLayout(dataset):
                 return ImageFolderTrain(Path.Combine(Required(dataDir, dataset), "train"), a, options);
             default: throw Unknown(dataset);
         }
@@ -68,7 +72,7 @@ public static class DataPipelines
     {
         options = options with { Shuffle = false, DropLast = false };
         if (split is not ("test" or "train" or "val")) throw new ArgumentException($"split must be test or train (folders: val or train); got '{split}'");
-        if (split == "val" && dataset is not ("folder" or "imagenet"))   // only a folder has val/; the others' held-out split is test
+        if (split == "val" && !IsFolderLayout(dataset))   // only a folder has val/; the others' held-out split is test
             throw new ArgumentException($"{dataset} has no val split: test or train");
         bool train = split == "train";
         int tenCropMargin = Math.Max(1, augmentation.CropPadding);   // ten-crop needs room to move, even with no training shift
@@ -92,7 +96,7 @@ public static class DataPipelines
                 steps.AddRange(PipelineSteps.Normalize(info, model.InChannels));
                 return new DataLoader(ds, new Compose(steps.ToArray()), tenCrop ? options with { TenCrop = new TenCrop(n) } : options);
             }
-            case "folder" or "imagenet":
+            case var _ when IsFolderLayout(dataset):
             {
                 int n = CheckSize(model, size ?? augmentation.ImageSize);
                 return ImageFolderEval(Path.Combine(Required(dataDir, dataset), train ? "train" : "val"), n, options, tenCrop);
@@ -164,7 +168,7 @@ public static class DataPipelines
 
     static string Required(string? dataDir, string dataset) =>
         dataDir ?? throw new ArgumentException($"the {dataset} data set needs a data directory (--data DIR" +
-                                               (dataset is "folder" or "imagenet" ? ": DIR/train and DIR/val of class folders)" : ")"));
+                                               (IsFolderLayout(dataset) ? ": DIR/train and DIR/val of class folders)" : ")"));
 
     static ArgumentException Unknown(string dataset) => new($"unknown data set '{dataset}'; known: {string.Join(", ", Datasets)}");
 

@@ -12,6 +12,9 @@ public interface IProcessGroup : IDisposable
     /// <summary>This process's number, 0..Size-1; rank 0 writes the run's files and prints.</summary>
     int Rank { get; }
     int Size { get; }
+    /// <summary>How many of the processes run on this machine (this one included): they share its cores, so each
+    /// takes its share of threads rather than all of them.</summary>
+    int ProcessesOnThisMachine { get; }
     /// <summary>Every process's tensor summed element-wise, in place on every process.</summary>
     void AllReduceSum(Tensor tensor);
     /// <summary>Rank <paramref name="root"/>'s tensor copied into every process's, in place.</summary>
@@ -42,6 +45,7 @@ public sealed class SingleProcess : IProcessGroup
 {
     public int Rank => 0;
     public int Size => 1;
+    public int ProcessesOnThisMachine => 1;
     public void AllReduceSum(Tensor tensor) { }
     public void Broadcast(Tensor tensor, int root = 0)
     {

@@ -28,6 +28,7 @@ public sealed class MpiProcessGroup : IProcessGroup
         var pids = this.AllGather(Environment.ProcessId);
         var hosts = this.AllGather(HostKey());
         ProcessIds = pids.Select(p => (int)p).ToArray();
+        ProcessesOnThisMachine = hosts.Count(h => h == hosts[Rank]);
         _peers = new PeerWatch(Enumerable.Range(0, Size).Where(r => r != Rank && hosts[r] == hosts[Rank]).Select(r => (r, ProcessIds[r])));
     }
 
@@ -47,6 +48,7 @@ public sealed class MpiProcessGroup : IProcessGroup
 
     public int Rank { get; }
     public int Size { get; }
+    public int ProcessesOnThisMachine { get; }
     public CommunicationStats Stats { get; } = new();
 
     public void AllReduceSum(Tensor tensor)

@@ -30,24 +30,6 @@ public static class ProcessGroupExtensions
         return t.data<double>().ToArray();
     }
 
-    /// <summary>How many of the group's processes run on this machine (by host name), on every rank: they share its
-    /// cores, so each takes its share of threads rather than all of them (2 processes x 2 threads on 2 cores trained
-    /// 2-4x slower than 2 x 1, README). A collective: every rank calls it.</summary>
-    public static int ProcessesOnThisMachine(this IProcessGroup group)
-    {
-        if (group.Size == 1) return 1;
-        double mine = HostHash(Environment.MachineName);
-        return group.AllGather(mine).Count(h => h == mine);
-    }
-
-    /// <summary>FNV-1a of the name: the same in every process (string.GetHashCode is seeded per process), exact in a double.</summary>
-    static double HostHash(string name)
-    {
-        uint hash = 2166136261;
-        foreach (byte b in Encoding.UTF8.GetBytes(name)) hash = (hash ^ b) * 16777619;
-        return hash;
-    }
-
     /// <summary>The ranks whose <paramref name="flag"/> is set, on every rank (empty when none).</summary>
     public static int[] RanksWhere(this IProcessGroup group, bool flag)
         => group.AllGather(flag ? 1 : 0).Select((v, rank) => (v, rank)).Where(x => x.v != 0).Select(x => x.rank).ToArray();

@@ -183,7 +183,7 @@ public sealed record DeploymentInfo
                 Model = state.Model,
                 Dataset = dataset,
                 ClassNames = run?.ClassNames,
-                ImageSize = dataset is "folder" or "imagenet" ? state.Recipe.ImageSize : null,
+                ImageSize = DataPipelines.IsFolderLayout(dataset) ? state.Recipe.ImageSize : null,
                 Source = path,
             };
         }

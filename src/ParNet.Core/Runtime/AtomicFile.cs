@@ -23,11 +23,14 @@ public static class AtomicFile
         try
         {
             writeTemporary(temporary);
+            using (var written = new FileStream(temporary, FileMode.Open, FileAccess.ReadWrite))
+                written.Flush(flushToDisk: true);   // on the disk before the rename, so a crash leaves the old file or the new one
             File.Move(temporary, target, overwrite: true);
         }
         catch (Exception e)
         {
-            if (File.Exists(temporary)) File.Delete(temporary);   // a full disk leaves no partial file behind
+            try { if (File.Exists(temporary)) File.Delete(temporary); }   // a full disk leaves no partial file behind
+            catch (Exception e2) when (e2 is IOException or UnauthorizedAccessException) { }   // the first failure is the one to report
             if (e is IOException or UnauthorizedAccessException) throw NamingPath(e, temporary, path);
             throw;
         }
@@ -48,7 +51,11 @@ public static class AtomicFile
         if (Directory.Exists(target)) return "directory";
         if (!OperatingSystem.IsLinux()) return null;
         var status = new byte[256];   // struct statx, the same layout on every architecture: stx_mode is the u16 at byte 28
-        if (StatX(AtFileDescriptorOfWorkingDirectory, target, 0, StatXType, status) != 0) return null;   // none (or unreadable: writing says why)
+        try
+        {
+            if (StatX(AtFileDescriptorOfWorkingDirectory, target, 0, StatXType, status) != 0) return null;   // none (or unreadable: writing says why)
+        }
+        catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException) { return null; }   // a libc before statx (glibc 2.28)
         return (BitConverter.ToUInt16(status, 28) & 0xF000) switch
         {
             0x8000 => null,

@@ -21,8 +21,8 @@ public sealed record RunSettings
     public int EvalEvery { get; init; } = 1;
     public bool ChannelsLast { get; init; } = true;
     public bool BFloat16 { get; init; }
-    /// <summary>Torch threads per process as given (--threads; null: all logical cores): several processes on one machine
-    /// take one each, and a resume under mpiexec must not give each all of them again.</summary>
+    /// <summary>Torch threads per process as given (--threads; null: the machine's cores shared among the processes on it),
+    /// so that a resume keeps what the run was started with.</summary>
     public int? Threads { get; init; }
     /// <summary>Fine-tuning: the weights the backbone started from (for the record; a resume continues from the checkpoint).</summary>
     public string? Pretrained { get; init; }

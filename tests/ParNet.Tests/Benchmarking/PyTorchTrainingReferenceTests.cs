@@ -67,7 +67,6 @@ public class PyTorchTrainingReferenceTests
         Assert.All(rounds, r => Assert.Equal(r.Ours.ImagesPerSecond / 8, r.Ratio, 9));
         Assert.All(rounds, r => Assert.Null(r.TheirsFloat32));
         Assert.All(rounds, r => Assert.Equal(r.Ratio, r.RatioToTheirFastest));
-        Assert.Equal(rounds.Select(r => r.Ratio).Order().ElementAt(1), PyTorchTrainingReference.MedianRatio(rounds));
     }
 
     [Fact]
@@ -78,7 +77,8 @@ public class PyTorchTrainingReferenceTests
                                                       TwoStepsOf4 with { BFloat16 = true }, 1, 2);
 
         Assert.EndsWith("--channels-last true --bf16", File.ReadAllText(folder.File("args.txt")).Trim());
-        Assert.Equal(["steps 2 bf16", "steps 2 fp32", "steps 2 bf16", "steps 2 fp32", "quit "], File.ReadAllLines(folder.File("commands.txt")));
+        // their precisions take turns as the sides do: float32 first in round 1 (ours first), bf16 first in round 2
+        Assert.Equal(["steps 2 fp32", "steps 2 bf16", "steps 2 bf16", "steps 2 fp32", "quit "], File.ReadAllLines(folder.File("commands.txt")));
         Assert.All(rounds, r =>
         {
             Assert.Equal(4, r.Theirs.Result.ImagesPerSecond, 9);   // autocast: 8 images in 2.0 s

@@ -24,18 +24,34 @@ public class MisuseRefusalTests
     public void An_input_side_beyond_the_largest_is_refused_instead_of_overflowing_the_counts()
     {
         CliRunner.AssertUserError(CliRunner.Run("info", "--model", "parnet_s", "--image-size", "10000000"), "must be at most 65536; got 10000000x10000000");
-        var (code, stdout, _) = CliRunner.Run("info", "--model", "parnet_cifar_small", "--image-size", "65536");   // the largest still counts
-        Assert.Equal(0, code);
-        Assert.Contains("65536", stdout);
+        long MultiplyAdds(int side)
+        {
+            var (code, stdout, err) = CliRunner.Run("info", "--model", "parnet_cifar_small", "--image-size", $"{side}", "--json");
+            Assert.True(code == 0, err);
+            return System.Text.Json.JsonDocument.Parse(stdout).RootElement.GetProperty("multiply_adds").GetInt64();
+        }
+        // the largest side still counts, exactly: the maps' share grows with the area, the gates' and head's stays
+        long at32 = MultiplyAdds(32), perArea = (MultiplyAdds(64) - at32) / (64 * 64 - 32 * 32);
+        Assert.Equal(at32 + perArea * (65536L * 65536 - 32 * 32), MultiplyAdds(65536));
     }
 
     [Fact]
     public void A_tensor_larger_than_the_machine_is_one_line_saying_so_not_libtorchs_native_stack()
     {
-        // batch 4096 of 65536 x 65536 grey images: 64 TiB for the input alone, refused by libtorch's allocator at once
-        var result = CliRunner.Run("train-bench", "--size", "65536", "--batch-size", "4096", "--steps", "1");
-        CliRunner.AssertUserError(result, "out of memory: a tensor of 65,536.0 GiB did not fit");
+        // batch 16384 of 65536 x 65536 grey images: 256 TiB for the input alone, beyond x86-64's 128 TiB of user address
+        // space, so libtorch's allocator refuses it at once even where the kernel overcommits memory
+        var result = CliRunner.Run("train-bench", "--size", "65536", "--batch-size", "16384", "--steps", "1");
+        CliRunner.AssertUserError(result, "out of memory: a tensor of 262,144.0 GiB did not fit");
         Assert.Contains("a smaller batch, input size or model", result.Err);
+    }
+
+    [Fact]
+    public void Only_libtorchs_allocation_failure_is_read_as_out_of_memory()
+    {
+        var allocation = new System.Runtime.InteropServices.ExternalException(
+            "[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: you tried to allocate 3221225472 bytes. Error code 12\nframe #0: ...");
+        Assert.StartsWith("out of memory: a tensor of 3.0 GiB did not fit (", ParNet.Cli.CommandRunner.OutOfMemory(allocation));
+        Assert.Null(ParNet.Cli.CommandRunner.OutOfMemory(new System.Runtime.InteropServices.ExternalException("shape '[2, 3]' is invalid for input of size 5")));
     }
 
     [Fact]

@@ -103,11 +103,11 @@ public class ShellScriptHelpTests
         var r = Run(script, "--help");
         Assert.True(r.Code == 0, $"{script} --help: exit {r.Code}; stderr: {r.Stderr}");
         AssertNothingDone(script, r);
-        // the header's first line (line 2, after the #! line), as the help prints it: without its "# "
-        string first = File.ReadLines(Repository.Path(script)).Skip(1).First();
-        Assert.StartsWith("# ", first);
-        Assert.StartsWith(first[2..] + "\n", r.Stdout);
-        Assert.DoesNotContain("\n#", "\n" + r.Stdout);   // every line of it unprefixed
+        // the whole header (the comment lines after the #! line, up to the first other line), without their "# "
+        var header = File.ReadLines(Repository.Path(script)).Skip(1).TakeWhile(line => line.StartsWith('#'))
+            .Select(line => line.StartsWith("# ") ? line[2..] : line[1..]).ToList();
+        Assert.True(header.Count > 1, $"{script}: a header of {header.Count} line(s)");
+        Assert.Equal(string.Join("\n", header) + "\n", r.Stdout);
         Assert.Equal("", r.Stderr);
     }
 

@@ -71,12 +71,14 @@ public class ServeCommandTests
     }
 
     [Fact]
-    public void A_max_batch_that_cannot_fit_in_memory_is_refused_before_anything_is_served()
+    public async Task A_max_batch_that_cannot_fit_in_memory_is_refused_before_anything_is_served()
     {
         using var folder = new ExportTempFolder();
         string weights = TinyFashionWeights(folder);
         var watch = System.Diagnostics.Stopwatch.StartNew();
-        var result = CliRunner.Run("serve", "--weights", weights, "--port", "0", "--max-batch", "1000000000");
+        // if the refusal ever stops working, serve listens for ever: the test fails at 60 s rather than hanging CI
+        var result = await Task.Run(() => CliRunner.Run("serve", "--weights", weights, "--port", "0", "--max-batch", "1000000000"))
+            .WaitAsync(TimeSpan.FromSeconds(60));   // a TimeoutException, not a hang, if serve ever listens instead
         Assert.True(watch.Elapsed < TimeSpan.FromSeconds(30), $"took {watch.Elapsed}: the batch was run, not refused");
         CliRunner.AssertUserError(result, "--max-batch 1000000000: a batch of 1,000,000,000 images takes at least ");
         var numbers = System.Text.RegularExpressions.Regex.Match(result.Err,
