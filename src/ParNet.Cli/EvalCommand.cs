@@ -108,8 +108,10 @@ public sealed class EvalCommand : CliCommand
         string? outDir = parse.GetValue(_out);
 
         set_num_threads(threads);
+        // an .onnx file takes the side it was exported at, not the recipe's
+        int? side = size ?? (onnx is not null && onnx.Engine.InputShape[^1] > 0 ? (int)onnx.Engine.InputShape[^1] : null);
         var source = UsageException.Wrap(() => DataPipelines.Eval(dataset, data, config, recipe.Augmentation(),
-            new LoaderOptions { BatchSize = batchSize, Workers = 1, Classes = classes, Subset = subset is int s ? Subset.PerClass(s, 1) : null }, split, size, tenCrop));
+            new LoaderOptions { BatchSize = batchSize, Workers = 1, Classes = classes, Subset = subset is int s ? Subset.PerClass(s, 1) : null }, split, side, tenCrop));
         if (saved?.ClassNames is { } trainedOn)
             DataPipelines.RequireSameClasses(trainedOn, "the run's training data", source.ClassNames, $"the {split} data");
         else if (source.ClassNames.Count != config.NumClasses)

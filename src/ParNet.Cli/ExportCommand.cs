@@ -66,8 +66,6 @@ public sealed class ExportCommand : CliCommand
         string? dataset = parse.GetValue(_dataset);
         if (!format.Equals("onnx", StringComparison.OrdinalIgnoreCase))
             throw new UsageException($"--format {format}: not supported; the only export format is onnx");
-        if (dataset is not null && DeploymentInfo.KnownDataset(dataset) is null && !DataPipelines.IsFolderLayout(dataset))
-            throw new UsageException($"--dataset {dataset}: unknown; known: fashion-mnist, mnist, cifar10, cifar100, imagenet");
 
         ImageClassifier model;
         DeploymentInfo info;
@@ -83,7 +81,7 @@ public sealed class ExportCommand : CliCommand
         }
         using (model)
         {
-            if (dataset is not null) info = (info with { Dataset = dataset, ClassNames = null, Mean = null, Std = null }).Completed();
+            if (dataset is not null) info = PredictorLoading.WithDataset(info, model.Config, dataset);
             int side = size ?? info.ImageSize ?? model.Config.DefaultImageSize;
             UsageException.Wrap(() => model.CheckImageSize(side, side), "--image-size");
             string written = info.Fused == true ? "fused" : "training form";

@@ -87,6 +87,23 @@ public static class PredictorLoading
     }
 
     /// <summary>
+    /// <paramref name="info"/> with the class names and statistics of the data set the user names (--dataset of predict
+    /// and export), which must fit <paramref name="model"/>: its class count, and its channels (a grey data set feeds an
+    /// RGB model, replicated as in training; a colour one does not feed a grey model).
+    /// </summary>
+    public static DeploymentInfo WithDataset(DeploymentInfo info, ModelConfig model, string dataset)
+    {
+        if (DeploymentInfo.KnownDataset(dataset) is null && !DataPipelines.IsFolderLayout(dataset))
+            throw new UsageException($"--dataset {dataset}: unknown; known: fashion-mnist, mnist, cifar10, cifar100, imagenet");
+        info = (info with { Dataset = dataset, ClassNames = null, Mean = null, Std = null }).Completed();
+        if (info.ClassNames is { } known && known.Count != model.NumClasses)
+            throw new UsageException($"--dataset {dataset} names {known.Count} classes; the model has {model.NumClasses}");
+        if (info.Mean is { Length: > 1 } mean && mean.Length != model.InChannels)
+            throw new UsageException($"--dataset {dataset} has {mean.Length}-channel images; the model takes {model.InChannels}");
+        return info;
+    }
+
+    /// <summary>
     /// The preprocessing of <paramref name="predictor"/>'s inputs and its class names: from the stored metadata, or from the
     /// data set the user names (<paramref name="dataset"/>); the side from the ONNX graph, <paramref name="size"/>, the
     /// metadata or the model's natural size, in that order.
@@ -94,18 +111,7 @@ public static class PredictorLoading
     public static (DeploymentPreprocessing Preprocessing, IReadOnlyList<string> ClassNames) Preprocessing(
         ImagePredictor predictor, string? dataset, int? size)
     {
-        var info = predictor.Info;
-        if (dataset is not null)
-        {
-            if (DeploymentInfo.KnownDataset(dataset) is null && !DataPipelines.IsFolderLayout(dataset))
-                throw new UsageException($"--dataset {dataset}: unknown; known: fashion-mnist, mnist, cifar10, cifar100, imagenet");
-            info = (info with { Dataset = dataset, ClassNames = null, Mean = null, Std = null }).Completed();
-            if (info.ClassNames is { } known && known.Count != predictor.Config.NumClasses)
-                throw new UsageException($"--dataset {dataset} names {known.Count} classes; the model has {predictor.Config.NumClasses}");
-            // grey data sets feed an RGB model (replicated, as in training); colour ones do not feed a grey model
-            if (info.Mean is { Length: > 1 } mean && mean.Length != predictor.Config.InChannels)
-                throw new UsageException($"--dataset {dataset} has {mean.Length}-channel images; the model takes {predictor.Config.InChannels}");
-        }
+        var info = dataset is null ? predictor.Info : WithDataset(predictor.Info, predictor.Config, dataset);
         int side = predictor.FixedSize ?? size ?? info.ImageSize ?? predictor.Config.DefaultImageSize;
         if (size is int requested && requested != side)
             throw new UsageException($"--image-size {requested}: the ONNX model was exported for {side}x{side}");

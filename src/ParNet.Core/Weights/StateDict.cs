@@ -45,6 +45,11 @@ public static class StateDict
         }
         catch (Exception e) when (e is not FileNotFoundException && !(e is InvalidDataException && e.Message.StartsWith(path, StringComparison.Ordinal)))
         {
+            // a pickle asking for a callable (os.system in a __reduce__): the unpickler builds an inert record instead and
+            // fails on its arguments, in words meant for its own developers; say what happened
+            if (System.Text.RegularExpressions.Regex.Match(e.Message, @"construction of ClassDict \(for ([\w.]+)\)") is { Success: true } call)
+                throw new InvalidDataException($"{path}: cannot read {what}: its pickle asks to call {call.Groups[1].Value}, which weights never " +
+                                               "need; refused, nothing was run", e);
             // including the readers' own InvalidDataExceptions (a truncated zip: "End of Central Directory record could not be found")
             throw new InvalidDataException($"{path}: cannot read {what} ({e.Message})", e);
         }

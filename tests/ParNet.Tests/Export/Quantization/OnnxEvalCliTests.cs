@@ -69,6 +69,38 @@ public class OnnxEvalCliTests
         Assert.Contains("an .onnx file runs in ONNX Runtime", winogradOnnx.Err);
     }
 
+    [Fact]
+    public void An_onnx_file_exported_at_another_side_is_scored_at_that_side_and_export_refuses_a_data_set_that_does_not_fit()
+    {
+        using var folder = new ExportTempFolder();
+        var config = ModelRegistry.Get("parnet_cifar_small") with { Planes = [8, 16, 32], FinalWidth = 32, BlocksPerStream = [1, 1, 1], InChannels = 1 };
+        using (var model = ModelFactory.Create(config))
+        {
+            ExportTestSupport.Randomize(model, seed: 5);
+            StateDict.Save(model, folder.File("fm.safetensors"));
+        }
+        new DeploymentInfo { Model = config, Dataset = "fashion-mnist" }.WriteSidecar(folder.File("fm.safetensors"));
+        File.WriteAllText(folder.File("fm-config.json"), config.ToJson());
+        var exported = Run("export", "--weights", folder.File("fm.safetensors"), "--image-size", "64", "--out", folder.File("fm64.onnx"));
+        Assert.True(exported.Code == 0, exported.Err);
+
+        // not the recipe's 32: the file's 64, as `eval --size 64` scores the torch model
+        var onnx = Run("eval", "--weights", folder.File("fm64.onnx"), "--subset", "5", "--out", folder.File("e1"));
+        var torch = Run("eval", "--weights", folder.File("fm.safetensors"), "--config", folder.File("fm-config.json"), "--size", "64", "--subset", "5", "--out", folder.File("e2"));
+        Assert.True(onnx.Code == 0 && torch.Code == 0, onnx.Err + torch.Err);
+        Assert.Contains("x64x64", onnx.Out);
+        var (o, t) = (Scores(onnx.Out), Scores(torch.Out));
+        Assert.Equal(t.Top1, o.Top1);
+        Assert.Equal(t.Loss, o.Loss, 3);
+
+        // as predict does: ImageNet's 1000 names for a 10-class model, CIFAR's colour statistics for a grey one
+        ParNet.Tests.Cli.CliRunner.AssertUserError(ParNet.Tests.Cli.CliRunner.Run("export", "--weights", folder.File("fm.safetensors"),
+            "--dataset", "imagenet", "--out", folder.File("x.onnx")), "--dataset imagenet names 1000 classes; the model has 10");
+        ParNet.Tests.Cli.CliRunner.AssertUserError(ParNet.Tests.Cli.CliRunner.Run("export", "--weights", folder.File("fm.safetensors"),
+            "--dataset", "cifar10", "--out", folder.File("x.onnx")), "--dataset cifar10 has 3-channel images; the model takes 1");
+        Assert.False(File.Exists(folder.File("x.onnx")));
+    }
+
     /// <summary>`eval --winograd` scores what `predict --engine torch-winograd` runs: the same top-1 and loss as the direct
     /// convs, fused or not, one view or ten crops with their mirror images.</summary>
     [Fact]
