@@ -58,6 +58,7 @@ public sealed class EvalCommand : CliCommand
         int[]? givenClasses = parse.GetValue(_classes) is { } ids ? UsageException.Wrap(() => ClassSelection.Parse(ids), "--classes") : null;
         RunSettings? saved = null;
         string? storedDataset = null;
+        int? storedSide = null;   // --weights without --recipe: the side stored with them, or an ImageNet-layout model's 224
         Recipe recipe;
         ModelConfig config;
         string? weightsPath = weights;
@@ -88,6 +89,8 @@ public sealed class EvalCommand : CliCommand
                 : ClassifierLoader.Stored(weights!, WeightsLoading.Pick(emaFlag == true));
             storedDataset = stored?.Dataset;
             config = _model.Build(parse, recipe, parse.GetValue(_dataset) ?? storedDataset ?? recipe.Dataset, data, givenClasses?.Length, stored?.Model);
+            if (!parse.Given(_recipe))   // the default recipe's 32 px is the Fashion-MNIST network's, not every model's
+                storedSide = stored?.ImageSize ?? (config.Layout == Layout.ImageNet ? config.DefaultImageSize : null);
         }
         // an exported .onnx (float32 or int8) runs in ONNX Runtime; its metadata names the model and the data set
         using var onnx = onnxFile ? OnnxEvaluation(weightsPath!, parse) : null;
@@ -109,7 +112,7 @@ public sealed class EvalCommand : CliCommand
 
         set_num_threads(threads);
         // an .onnx file takes the side it was exported at, not the recipe's
-        int? side = size ?? (onnx is not null && onnx.Engine.InputShape[^1] > 0 ? (int)onnx.Engine.InputShape[^1] : null);
+        int? side = size ?? (onnx is not null && onnx.Engine.InputShape[^1] > 0 ? (int)onnx.Engine.InputShape[^1] : (int?)null) ?? storedSide;
         var source = UsageException.Wrap(() => DataPipelines.Eval(dataset, data, config, recipe.Augmentation(),
             new LoaderOptions { BatchSize = batchSize, Workers = 1, Classes = classes, Subset = subset is int s ? Subset.PerClass(s, 1) : null }, split, side, tenCrop));
         if (saved?.ClassNames is { } trainedOn)

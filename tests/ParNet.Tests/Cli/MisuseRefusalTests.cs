@@ -6,8 +6,9 @@ using ParNet.Tests.Serving;
 namespace ParNet.Tests.Cli;
 
 /// <summary>
-/// What a newcomer's walk through the README (2026-12-04) ran into: commands that crashed with a stack trace, went
-/// on with something the user did not ask for, or named the wrong culprit. Each is now one line on stderr and exit 2.
+/// What the newcomers' walks through the README (2026-12-04) ran into: commands that crashed with a stack trace, went
+/// on with something the user did not ask for, named the wrong culprit, or took a default meant for another model. Each
+/// refusal is now one line on stderr and exit 2.
 /// </summary>
 public class MisuseRefusalTests
 {
@@ -78,6 +79,30 @@ public class MisuseRefusalTests
         CliRunner.AssertUserError(CliRunner.Run("train", "--resume", run, "--epochs", "2"), message);
         var moved = CliRunner.Run("eval", "--run", run, "--data", dir.File("moved"));
         Assert.True(moved.Code == 0, moved.Err + moved.Out);
+    }
+
+    [Fact]
+    public void Eval_of_an_imagenet_layout_model_defaults_to_its_own_side_not_the_fashion_mnist_recipes_32()
+    {
+        using var dir = new TempDirectory();
+        var config = ParNet.Tests.Models.OfficialParityTests.TinyConfig with { NumClasses = 2 };
+        using (var model = ParNet.Models.ModelFactory.Create(config))
+            ParNet.Weights.StateDict.Save(model, dir.File("tiny.safetensors"));
+        File.WriteAllText(dir.File("tiny.json"), config.ToJson());
+        foreach (var split in new[] { "train", "val" })
+            foreach (var name in new[] { "ant", "bee" })
+            {
+                Directory.CreateDirectory(dir.File(Path.Combine("data", split, name)));
+                File.WriteAllBytes(dir.File(Path.Combine("data", split, name, "a.png")),
+                                   TempDirectory.EncodeImage(40, 30, (x, y) => ((byte)x, (byte)y, 7), SkiaSharp.SKEncodedImageFormat.Png));
+            }
+        string[] eval = ["eval", "--weights", dir.File("tiny.safetensors"), "--config", dir.File("tiny.json"), "--dataset", "folder", "--data", dir.File("data")];
+        var natural = CliRunner.Run([.. eval, "--out", dir.File("e1")]);
+        Assert.True(natural.Code == 0, natural.Err);
+        Assert.Contains($"3x{config.DefaultImageSize}x{config.DefaultImageSize}", natural.Out);
+        var asked = CliRunner.Run([.. eval, "--size", "64", "--out", dir.File("e2")]);   // --size still decides
+        Assert.True(asked.Code == 0, asked.Err);
+        Assert.Contains("3x64x64", asked.Out);
     }
 
     [Fact]
