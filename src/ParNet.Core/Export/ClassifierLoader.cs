@@ -47,7 +47,7 @@ public static class ClassifierLoader
     /// <summary>Like <see cref="LoadWeights(string, ModelConfig?, bool, CheckpointWeights)"/>, in the form asked for.</summary>
     public static Loaded LoadWeights(string weightsPath, ModelConfig? config, NetworkForm form, CheckpointWeights pick = CheckpointWeights.Model)
     {
-        if (!File.Exists(weightsPath)) throw new FileNotFoundException($"weights file not found: {weightsPath}", weightsPath);
+        StateDict.RequireFile(weightsPath);
         var info = DeploymentInfo.ForWeights(weightsPath);
         var dict = StateDict.Read(weightsPath, "weights", pick, out var args);
         try
@@ -90,7 +90,7 @@ public static class ClassifierLoader
     /// </summary>
     public static DeploymentInfo Stored(string weightsPath, CheckpointWeights pick = CheckpointWeights.Model)
     {
-        if (!File.Exists(weightsPath)) throw new FileNotFoundException($"weights file not found: {weightsPath}", weightsPath);
+        StateDict.RequireFile(weightsPath);
         var info = DeploymentInfo.ForWeights(weightsPath);
         if (info.Model is not null) return info;
         var dict = StateDict.Read(weightsPath, "weights", pick, out var args);   // for its args.model_cfg only

@@ -27,7 +27,7 @@ public static class StateDict
     public static Dictionary<string, Tensor> Read(string path, string what, CheckpointWeights pick, out IReadOnlyDictionary<string, object>? args)
     {
         args = null;
-        if (!File.Exists(path)) throw new FileNotFoundException($"{what} file not found: {path}", path);
+        RequireFile(path, what);
         string ext = Path.GetExtension(path).ToLowerInvariant();
         try
         {
@@ -53,6 +53,19 @@ public static class StateDict
             // including the readers' own InvalidDataExceptions (a truncated zip: "End of Central Directory record could not be found")
             throw new InvalidDataException($"{path}: cannot read {what} ({e.Message})", e);
         }
+    }
+
+    /// <summary>FileNotFoundException unless <paramref name="path"/> is a file; for a folder (a run's checkpoint folder,
+    /// say) the message names the weights files it holds.</summary>
+    public static void RequireFile(string path, string what = "weights")
+    {
+        if (Directory.Exists(path))
+        {
+            var inside = Directory.GetFiles(path, "*.safetensors").Select(Path.GetFileName).Order(StringComparer.Ordinal).ToList();
+            throw new FileNotFoundException($"{what}: {path} is a folder, not a file" +
+                                            (inside.Count > 0 ? $" (it holds {string.Join(", ", inside)}: give one of those)" : ""), path);
+        }
+        if (!File.Exists(path)) throw new FileNotFoundException($"{what} file not found: {path}", path);
     }
 
     static Dictionary<string, Tensor> FromPickle(Hashtable table, string path, CheckpointWeights pick, out IReadOnlyDictionary<string, object>? args)

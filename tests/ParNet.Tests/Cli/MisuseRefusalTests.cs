@@ -56,6 +56,18 @@ public class MisuseRefusalTests
     }
 
     [Fact]
+    public void Weights_given_as_a_checkpoint_folder_name_the_files_inside_it()
+    {
+        using var dir = new TempDirectory();
+        string folder = dir.File("last");
+        Directory.CreateDirectory(folder);
+        File.Copy(Fixtures.Path("parnet_official_tiny_silu.safetensors"), Path.Combine(folder, "model.safetensors"));
+        File.Copy(Fixtures.Path("parnet_official_tiny_silu.safetensors"), Path.Combine(folder, "ema.safetensors"));
+        CliRunner.AssertUserError(CliRunner.Run("export", "--weights", folder, "--out", dir.File("m.onnx")),
+                                  $"{folder} is a folder, not a file (it holds ema.safetensors, model.safetensors: give one of those)");
+    }
+
+    [Fact]
     public void Eval_with_both_a_run_and_weights_says_not_both()
     {
         CliRunner.AssertUserError(CliRunner.Run("eval", "--run", "/no/run", "--weights", "/no/w.safetensors"), "give --run DIR or --weights FILE, not both");
