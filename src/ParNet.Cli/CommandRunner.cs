@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.CommandLine.Invocation;
+using ParNet.Runtime;
 
 namespace ParNet.Cli;
 
@@ -69,8 +70,8 @@ public static class CommandRunner
         var asked = System.Text.RegularExpressions.Regex.Match(e.Message, @"can't allocate memory: you tried to allocate (\d+) bytes");
         return asked.Success
             ? string.Create(System.Globalization.CultureInfo.InvariantCulture,
-                $"out of memory: a tensor of {double.Parse(asked.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) / (1L << 30):N1} GiB " +
-                $"did not fit ({GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / (double)(1L << 30):N1} GiB here); a smaller batch, input size or model")
+                $"out of memory: a tensor of {MachineMemory.GiB(double.Parse(asked.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture))} " +
+                $"did not fit ({MachineMemory.GiB(MachineMemory.AvailableBytes)} here); a smaller batch, input size or model")
             : null;
     }
 

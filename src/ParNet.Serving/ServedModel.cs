@@ -1,6 +1,7 @@
 using ParNet.Data;
 using ParNet.Export;
 using ParNet.Inference;
+using ParNet.Runtime;
 
 namespace ParNet.Serving;
 
@@ -33,15 +34,14 @@ public sealed class ServedModel : IDisposable
     public void CheckBatchFits(int maxBatch)
     {
         if (MemoryPerImage is not { } memory) return;
-        long available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+        long available = MachineMemory.AvailableBytes;
         double perBatch = (double)memory.BytesPerImage * maxBatch, total = perBatch * Instances.Count;
         if (total <= available) return;
         long fits = available / (memory.BytesPerImage * Instances.Count);
-        static string GiB(double bytes) => (bytes / (1L << 30)).ToString("N1", System.Globalization.CultureInfo.InvariantCulture) + " GiB";
-        string workers = Instances.Count > 1 ? $", {GiB(total)} for the {Instances.Count} workers at once" : "";
+        string workers = Instances.Count > 1 ? $", {MachineMemory.GiB(total)} for the {Instances.Count} workers at once" : "";
         throw new ArgumentException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
-            $"a batch of {maxBatch:N0} images takes at least {GiB(perBatch)}{workers} ({memory.BytesPerImage:N0} bytes an image of " +
-            $"{string.Join('x', memory.Input)} for {Description}: {memory.Basis}), more than the {GiB(available)} of memory here; batches of at most {fits:N0} images can fit"));
+            $"a batch of {maxBatch:N0} images takes at least {MachineMemory.GiB(perBatch)}{workers} ({memory.BytesPerImage:N0} bytes an image of " +
+            $"{string.Join('x', memory.Input)} for {Description}: {memory.Basis}), more than the {MachineMemory.GiB(available)} of memory here; batches of at most {fits:N0} images can fit"));
     }
 
     /// <summary>Predictors of one model (one per worker) with the preprocessing and class names that go with them.</summary>

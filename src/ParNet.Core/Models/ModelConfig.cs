@@ -72,11 +72,11 @@ public sealed record ModelConfig
         if (!Enum.IsDefined(Layout)) throw new ArgumentException($"{Name}: unknown Layout {Layout}");
         if (!Enum.IsDefined(BlockType)) throw new ArgumentException($"{Name}: unknown BlockType {BlockType}");
         double parameters = MinimumParameterCount(), bytes = parameters * sizeof(float);
-        long available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+        long available = ParNet.Runtime.MachineMemory.AvailableBytes;
         if (bytes > available)
             throw new ArgumentException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
-                $"{Name}: at least {parameters:N0} parameters, {bytes / (1L << 30):N1} GiB of float32 weights alone (training needs ~4x: " +
-                $"gradients, momentum, a copy), more than the {available / (double)(1L << 30):N1} GiB of memory here"));
+                $"{Name}: at least {parameters:N0} parameters, {ParNet.Runtime.MachineMemory.GiB(bytes)} of float32 weights alone (training needs ~4x: " +
+                $"gradients, momentum, a copy), more than the {ParNet.Runtime.MachineMemory.GiB(available)} of memory here"));
         return this;
     }
 

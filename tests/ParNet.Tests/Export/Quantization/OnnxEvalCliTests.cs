@@ -3,6 +3,7 @@ using System.Text.RegularExpressions;
 using ParNet.Cli;
 using ParNet.Export;
 using ParNet.Models;
+using ParNet.Tests.Cli;
 using ParNet.Weights;
 
 namespace ParNet.Tests.Export.Quantization;
@@ -10,11 +11,18 @@ namespace ParNet.Tests.Export.Quantization;
 /// <summary>`parnet eval --weights M.onnx`: an exported model (float32 or int8) scored by ONNX Runtime on the data set.</summary>
 public class OnnxEvalCliTests
 {
-    static (int Code, string Out, string Err) Run(params string[] args)
+    /// <summary>A tiny Fashion-MNIST-shaped ParNet (grey, 10 classes) with seeded random weights in FOLDER/fm.safetensors,
+    /// its sidecar naming the data set, and its configuration in FOLDER/fm-config.json (for the torch model's eval).</summary>
+    static void WriteTinyFashionModel(ExportTempFolder folder, int seed)
     {
-        var (stdout, stderr) = (new StringWriter(), new StringWriter());
-        int code = CommandRunner.Run(args, stdout, stderr);
-        return (code, stdout.ToString(), stderr.ToString());
+        var config = ModelRegistry.Get("parnet_cifar_small") with { Planes = [8, 16, 32], FinalWidth = 32, BlocksPerStream = [1, 1, 1], InChannels = 1 };
+        using (var model = ModelFactory.Create(config))
+        {
+            ExportTestSupport.Randomize(model, seed);
+            StateDict.Save(model, folder.File("fm.safetensors"));
+        }
+        new DeploymentInfo { Model = config, Dataset = "fashion-mnist" }.WriteSidecar(folder.File("fm.safetensors"));
+        File.WriteAllText(folder.File("fm-config.json"), config.ToJson());
     }
 
     static (double Top1, double Loss) Scores(string output)
@@ -28,21 +36,14 @@ public class OnnxEvalCliTests
     public void Eval_of_an_exported_model_scores_like_the_torch_model_and_int8_stays_near()
     {
         using var folder = new ExportTempFolder();
-        var config = ModelRegistry.Get("parnet_cifar_small") with { Planes = [8, 16, 32], FinalWidth = 32, BlocksPerStream = [1, 1, 1], InChannels = 1 };
-        using (var model = ModelFactory.Create(config))
-        {
-            ExportTestSupport.Randomize(model, seed: 4);
-            StateDict.Save(model, folder.File("fm.safetensors"));
-        }
-        new DeploymentInfo { Model = config, Dataset = "fashion-mnist" }.WriteSidecar(folder.File("fm.safetensors"));
-        File.WriteAllText(folder.File("fm-config.json"), config.ToJson());
-        Assert.Equal(0, Run("export", "--weights", folder.File("fm.safetensors"), "--out", folder.File("fm.onnx")).Code);
-        var (code, _, stderr) = Run("export", "--weights", folder.File("fm.safetensors"), "--int8", "--calibration", "64", "--out", folder.File("fm.int8.onnx"));
+        WriteTinyFashionModel(folder, seed: 4);
+        Assert.Equal(0, CliRunner.Run("export", "--weights", folder.File("fm.safetensors"), "--out", folder.File("fm.onnx")).Code);
+        var (code, _, stderr) = CliRunner.Run("export", "--weights", folder.File("fm.safetensors"), "--int8", "--calibration", "64", "--out", folder.File("fm.int8.onnx"));
         Assert.True(code == 0, stderr);
 
-        var torch = Run("eval", "--weights", folder.File("fm.safetensors"), "--config", folder.File("fm-config.json"), "--subset", "20", "--out", folder.File("e1"));
-        var onnx = Run("eval", "--weights", folder.File("fm.onnx"), "--subset", "20", "--out", folder.File("e2"));
-        var int8 = Run("eval", "--weights", folder.File("fm.int8.onnx"), "--subset", "20", "--out", folder.File("e3"));
+        var torch = CliRunner.Run("eval", "--weights", folder.File("fm.safetensors"), "--config", folder.File("fm-config.json"), "--subset", "20", "--out", folder.File("e1"));
+        var onnx = CliRunner.Run("eval", "--weights", folder.File("fm.onnx"), "--subset", "20", "--out", folder.File("e2"));
+        var int8 = CliRunner.Run("eval", "--weights", folder.File("fm.int8.onnx"), "--subset", "20", "--out", folder.File("e3"));
         Assert.True(torch.Code == 0 && onnx.Code == 0 && int8.Code == 0, torch.Err + onnx.Err + int8.Err);
         Assert.Contains("fashion-mnist test (200 images", onnx.Out);   // the data set came from the file's metadata
         var (t, o) = (Scores(torch.Out), Scores(onnx.Out));
@@ -53,18 +54,18 @@ public class OnnxEvalCliTests
         Assert.True(File.Exists(Path.Combine(folder.File("e2"), "confusion.csv")));
 
         // ten-crop views keep the exported input size: the same scores as the torch model's ten-crop
-        var torchTenCrop = Run("eval", "--weights", folder.File("fm.safetensors"), "--config", folder.File("fm-config.json"), "--ten-crop", "--subset", "5", "--out", folder.File("e4"));
-        var onnxTenCrop = Run("eval", "--weights", folder.File("fm.onnx"), "--ten-crop", "--subset", "5", "--out", folder.File("e5"));
+        var torchTenCrop = CliRunner.Run("eval", "--weights", folder.File("fm.safetensors"), "--config", folder.File("fm-config.json"), "--ten-crop", "--subset", "5", "--out", folder.File("e4"));
+        var onnxTenCrop = CliRunner.Run("eval", "--weights", folder.File("fm.onnx"), "--ten-crop", "--subset", "5", "--out", folder.File("e5"));
         Assert.True(torchTenCrop.Code == 0 && onnxTenCrop.Code == 0, torchTenCrop.Err + onnxTenCrop.Err);
         var (tt, ot) = (Scores(torchTenCrop.Out), Scores(onnxTenCrop.Out));
         Assert.Equal(tt.Top1, ot.Top1);
         Assert.Equal(tt.Loss, ot.Loss, 3);
         Assert.Contains("x32x32, ten-crop;", onnxTenCrop.Out);
 
-        var refused = Run("eval", "--weights", folder.File("fm.onnx"), "--fused");
+        var refused = CliRunner.Run("eval", "--weights", folder.File("fm.onnx"), "--fused");
         Assert.Equal(CommandRunner.UsageExitCode, refused.Code);
         Assert.Contains("evaluated as exported", refused.Err);
-        var winogradOnnx = Run("eval", "--weights", folder.File("fm.onnx"), "--winograd");
+        var winogradOnnx = CliRunner.Run("eval", "--weights", folder.File("fm.onnx"), "--winograd");
         Assert.Equal(CommandRunner.UsageExitCode, winogradOnnx.Code);
         Assert.Contains("an .onnx file runs in ONNX Runtime", winogradOnnx.Err);
     }
@@ -73,20 +74,13 @@ public class OnnxEvalCliTests
     public void An_onnx_file_exported_at_another_side_is_scored_at_that_side_and_export_refuses_a_data_set_that_does_not_fit()
     {
         using var folder = new ExportTempFolder();
-        var config = ModelRegistry.Get("parnet_cifar_small") with { Planes = [8, 16, 32], FinalWidth = 32, BlocksPerStream = [1, 1, 1], InChannels = 1 };
-        using (var model = ModelFactory.Create(config))
-        {
-            ExportTestSupport.Randomize(model, seed: 5);
-            StateDict.Save(model, folder.File("fm.safetensors"));
-        }
-        new DeploymentInfo { Model = config, Dataset = "fashion-mnist" }.WriteSidecar(folder.File("fm.safetensors"));
-        File.WriteAllText(folder.File("fm-config.json"), config.ToJson());
-        var exported = Run("export", "--weights", folder.File("fm.safetensors"), "--image-size", "64", "--out", folder.File("fm64.onnx"));
+        WriteTinyFashionModel(folder, seed: 5);
+        var exported = CliRunner.Run("export", "--weights", folder.File("fm.safetensors"), "--image-size", "64", "--out", folder.File("fm64.onnx"));
         Assert.True(exported.Code == 0, exported.Err);
 
         // not the recipe's 32: the file's 64, as `eval --size 64` scores the torch model
-        var onnx = Run("eval", "--weights", folder.File("fm64.onnx"), "--subset", "5", "--out", folder.File("e1"));
-        var torch = Run("eval", "--weights", folder.File("fm.safetensors"), "--config", folder.File("fm-config.json"), "--size", "64", "--subset", "5", "--out", folder.File("e2"));
+        var onnx = CliRunner.Run("eval", "--weights", folder.File("fm64.onnx"), "--subset", "5", "--out", folder.File("e1"));
+        var torch = CliRunner.Run("eval", "--weights", folder.File("fm.safetensors"), "--config", folder.File("fm-config.json"), "--size", "64", "--subset", "5", "--out", folder.File("e2"));
         Assert.True(onnx.Code == 0 && torch.Code == 0, onnx.Err + torch.Err);
         Assert.Contains("x64x64", onnx.Out);
         var (o, t) = (Scores(onnx.Out), Scores(torch.Out));
@@ -94,9 +88,9 @@ public class OnnxEvalCliTests
         Assert.Equal(t.Loss, o.Loss, 3);
 
         // as predict does: ImageNet's 1000 names for a 10-class model, CIFAR's colour statistics for a grey one
-        ParNet.Tests.Cli.CliRunner.AssertUserError(ParNet.Tests.Cli.CliRunner.Run("export", "--weights", folder.File("fm.safetensors"),
+        CliRunner.AssertUserError(CliRunner.Run("export", "--weights", folder.File("fm.safetensors"),
             "--dataset", "imagenet", "--out", folder.File("x.onnx")), "--dataset imagenet names 1000 classes; the model has 10");
-        ParNet.Tests.Cli.CliRunner.AssertUserError(ParNet.Tests.Cli.CliRunner.Run("export", "--weights", folder.File("fm.safetensors"),
+        CliRunner.AssertUserError(CliRunner.Run("export", "--weights", folder.File("fm.safetensors"),
             "--dataset", "cifar10", "--out", folder.File("x.onnx")), "--dataset cifar10 has 3-channel images; the model takes 1");
         Assert.False(File.Exists(folder.File("x.onnx")));
     }
@@ -118,8 +112,8 @@ public class OnnxEvalCliTests
 
         foreach (var extra in new[] { new string[0], ["--fused"], ["--ten-crop", "--flip"] })
         {
-            var direct = Run(["eval", "--weights", weights, "--subset", "10", "--out", folder.File("d" + extra.Length), .. extra]);
-            var winograd = Run(["eval", "--weights", weights, "--subset", "10", "--winograd", "--out", folder.File("w" + extra.Length), .. extra]);
+            var direct = CliRunner.Run(["eval", "--weights", weights, "--subset", "10", "--out", folder.File("d" + extra.Length), .. extra]);
+            var winograd = CliRunner.Run(["eval", "--weights", weights, "--subset", "10", "--winograd", "--out", folder.File("w" + extra.Length), .. extra]);
             Assert.True(direct.Code == 0 && winograd.Code == 0, direct.Err + winograd.Err);
             var calls = Regex.Match(winograd.Out, @"Winograd convs: (\d+) calls;");
             Assert.True(calls.Success && long.Parse(calls.Groups[1].Value) > 0, winograd.Out);   // the planned convs ran
