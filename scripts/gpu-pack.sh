@@ -91,6 +91,12 @@ check=$("$work/bench/ParNet.Bench" onnx-cuda --graphs "$work/graphs" --models pa
 case "$check" in "| parnet_s (3 streams) | cpu-streams |"*) ;; *) echo "gpu-pack: the pruned bench does not run here: $check" >&2; exit 1 ;; esac
 "$work/cli/parnet" predict --weights "$onnx" --json "$work/image.png" > "$work/predict.json" \
   || { echo "gpu-pack: the pruned CLI does not run here: $(cat "$work/predict.json")" >&2; exit 1; }
+"$work/cli/parnet" serve --weights "$onnx" --port $port > "$work/serve.log" 2>&1 &   # serve too: it must not need libtorch
+serve=$!
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.2; done
+answer=$(curl -sf -H "Content-Type: image/png" --data-binary @"$work/image.png" "http://127.0.0.1:$port/v1/predict" || true)
+kill $serve 2>/dev/null; wait $serve 2>/dev/null || true
+[ -n "$answer" ] || { echo "gpu-pack: the pruned CLI does not serve here: $(grep -v '^ *at ' "$work/serve.log" | head -3)" >&2; exit 1; }
 echo "gpu-pack: pruned apps run here: bench $(du -sh "$work/bench" | cut -f1), CLI $(du -sh "$work/cli" | cut -f1)" >&2
 
 native="$HOME/.nuget/packages/microsoft.ml.onnxruntime.gpu.linux/1.31.0/runtimes/linux-x64/native"

@@ -22,11 +22,17 @@ public sealed record ForwardMemory(long BytesPerImage, string Basis, long[] Inpu
 
     /// <summary>ONNX Runtime reuses its buffers from layer to layer: only the largest conv or linear layer's input and
     /// output, which exist at once in any engine, and the batch's input array are counted.</summary>
-    public static ForwardMemory OfLargestLayer(LayerGraph graph)
+    public static ForwardMemory OfLargestLayer(LayerGraph graph) => OfLargestLayer(graph.Nodes[0].Shape,
+        graph.Nodes.Where(n => n.IsLayer).Select(n => (n.Inputs[0].Kind == LayerKind.Input ? null : n.Inputs[0].Shape, n.Shape)));
+
+    /// <summary>As <see cref="OfLargestLayer(LayerGraph)"/>, from the image's shape [C, H, W] and each layer's input (null
+    /// where it is the image, counted once) and output shapes per image (<see cref="OnnxLayerShapes"/> of an .onnx file).</summary>
+    public static ForwardMemory OfLargestLayer(long[] image, IEnumerable<(long[]? Input, long[] Output)> layers)
     {
-        long largest = graph.Nodes.Where(n => n.IsLayer).Max(n => Bytes(n) + (n.Inputs[0].Kind == LayerKind.Input ? 0 : Bytes(n.Inputs[0])));
-        return new(Bytes(graph.Nodes[0]) + largest, "the largest layer's input and output, which exist at once", graph.Nodes[0].Shape);
+        long largest = layers.Max(l => Bytes(l.Output) + (l.Input is null ? 0 : Bytes(l.Input)));
+        return new(Bytes(image) + largest, "the largest layer's input and output, which exist at once", image);
     }
 
-    static long Bytes(GraphNode node) => node.Shape.Aggregate((long)sizeof(float), (a, b) => a * b);
+    static long Bytes(GraphNode node) => Bytes(node.Shape);
+    static long Bytes(long[] shape) => shape.Aggregate((long)sizeof(float), (a, b) => a * b);
 }

@@ -16,10 +16,12 @@ public sealed class ImagePredictor : IDisposable
     readonly ImageClassifier? _torch;
     readonly WinogradPlan? _winograd;
     readonly OnnxRuntimeEngine? _onnx;
+    readonly Func<ForwardMemory>? _onnxMemory;   // the ONNX graph's memory per image, worked out only when asked
 
     ImagePredictor(ModelConfig config, DeploymentInfo info, ImageClassifier? torch, OnnxRuntimeEngine? onnx, int? fixedSize,
-                   WinogradPlan? winograd = null)
+                   WinogradPlan? winograd = null, Func<ForwardMemory>? onnxMemory = null)
     {
+        _onnxMemory = onnxMemory;
         Config = config;
         Info = info;
         _torch = torch;
@@ -71,7 +73,8 @@ public sealed class ImagePredictor : IDisposable
     {
         model.CheckImageSize(side, side);
         var bytes = OnnxExporter.ExportToBytes(model, side, new OnnxExportOptions { Info = info });
-        return new ImagePredictor(model.Config, info.Completed(), null, new OnnxRuntimeEngine(bytes, options), side);
+        var memory = ForwardMemory.OfLargestLayer(model.Trace(side, side));   // the exported graph's layers are the model's
+        return new ImagePredictor(model.Config, info.Completed(), null, new OnnxRuntimeEngine(bytes, options), side, onnxMemory: () => memory);
     }
 
     /// <summary>
@@ -94,19 +97,22 @@ public sealed class ImagePredictor : IDisposable
             throw new InvalidDataException($"{path}: no ParNet model configuration in its metadata; give --model or --config");
         }
         var info = (engine.Info with { Model = model }).Completed();
-        return new ImagePredictor(model, info, null, engine, (int)engine.InputShape[^1]);
+        return new ImagePredictor(model, info, null, engine, (int)engine.InputShape[^1], onnxMemory: () =>
+        {
+            var (image, layers) = OnnxLayerShapes.Infer(path);   // no torch model: a deployment of .onnx files may have no libtorch
+            return ForwardMemory.OfLargestLayer(image, layers);
+        });
     }
 
     /// <summary>
     /// Host memory one image takes in a forward pass at <paramref name="side"/> x <paramref name="side"/>
     /// (<see cref="Inference.ForwardMemory"/>, a lower bound); null for onnxruntime-cuda, whose activations are in GPU memory.
+    /// An ONNX graph's side is fixed (<see cref="FixedSize"/>): its memory is the same whatever <paramref name="side"/> says.
     /// </summary>
     public ForwardMemory? MemoryPerImage(int side)
     {
         if (_torch is not null) return ForwardMemory.HeldByTorch(_torch.Trace(side, side));
-        if (_onnx!.Options.CudaDevice is not null) return null;
-        using var shapes = ModelFactory.Create(Config);   // the graph's layer shapes; an ONNX engine keeps no torch model
-        return ForwardMemory.OfLargestLayer(shapes.Trace(side, side));
+        return _onnx!.Options.CudaDevice is null ? _onnxMemory!() : null;
     }
 
     /// <summary>Class probabilities (softmax of the logits) of one preprocessed image [C, H, W].</summary>

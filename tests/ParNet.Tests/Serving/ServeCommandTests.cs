@@ -70,11 +70,20 @@ public class ServeCommandTests
         CliRunner.AssertUserError(CliRunner.Run("serve", "--weights", weights, option, value), message);
     }
 
-    [Fact]
-    public async Task A_max_batch_that_cannot_fit_in_memory_is_refused_before_anything_is_served()
+    [Theory]
+    [InlineData("torch")]
+    [InlineData("onnxruntime")]   // an .onnx file: its layer shapes from ONNX Runtime's inference, no torch model built
+    public async Task A_max_batch_that_cannot_fit_in_memory_is_refused_before_anything_is_served(string engine)
     {
         using var folder = new ExportTempFolder();
         string weights = TinyFashionWeights(folder);
+        if (engine == "onnxruntime")
+        {
+            string onnx = folder.File("tiny.onnx");
+            var export = CliRunner.Run("export", "--weights", weights, "--fused", "--out", onnx);
+            Assert.True(export.Code == 0, export.Err);
+            weights = onnx;
+        }
         var watch = System.Diagnostics.Stopwatch.StartNew();
         // if the refusal ever stops working, serve listens for ever: the test fails at 60 s rather than hanging CI
         var result = await Task.Run(() => CliRunner.Run("serve", "--weights", weights, "--port", "0", "--max-batch", "1000000000"))
@@ -82,7 +91,7 @@ public class ServeCommandTests
         Assert.True(watch.Elapsed < TimeSpan.FromSeconds(30), $"took {watch.Elapsed}: the batch was run, not refused");
         CliRunner.AssertUserError(result, "--max-batch 1000000000: a batch of 1,000,000,000 images takes at least ");
         var numbers = System.Text.RegularExpressions.Regex.Match(result.Err,
-            @"at least ([\d,.]+) GiB \(([\d,]+) bytes an image of 1x\d+x\d+ for .* on torch: .*\), more than the ([\d,.]+) GiB of memory here; batches of at most ([\d,]+) images can fit");
+            @"at least ([\d,.]+) GiB \(([\d,]+) bytes an image of 1x\d+x\d+ for .* on " + engine + @": .*\), more than the ([\d,.]+) GiB of memory here; batches of at most ([\d,]+) images can fit");
         Assert.True(numbers.Success, result.Err);
         double Number(int group) => double.Parse(numbers.Groups[group].Value, System.Globalization.CultureInfo.InvariantCulture);
         Assert.True(Number(1) > Number(3), result.Err);

@@ -1,0 +1,67 @@
+using Google.Protobuf;
+using Microsoft.ML.OnnxRuntime;
+using Onnx;
+
+namespace ParNet.Inference;
+
+/// <summary>
+/// The per-image shapes of an ONNX graph's conv and matrix layers, as ONNX Runtime's own shape inference gives them, for
+/// <see cref="ForwardMemory.OfLargestLayer(long[], IEnumerable{ValueTuple{long[], long[]}})"/> of an exported file: an
+/// ONNX engine keeps no torch model to trace, and a deployment of .onnx files may have no libtorch at all (the GPU pack's
+/// CLI). The graph is read without its weights: each float or int8 initializer becomes a graph input of its type and shape, the batch
+/// is set to 1, every layer's input and output become graph outputs, and a session is only opened, never run: its
+/// output metadata holds the inferred shapes.
+/// </summary>
+public static class OnnxLayerShapes
+{
+    /// <summary>The float layers whose input and output exist at once in any engine (QDQ int8 graphs keep float Convs).</summary>
+    static readonly HashSet<string> Layers = ["Conv", "Gemm", "MatMul"];
+
+    /// <summary>The image's shape [C, H, W] and, per layer, its input (null where it is the image) and output without the
+    /// batch. InvalidDataException when ONNX Runtime cannot infer a layer's shape.</summary>
+    public static (long[] Image, List<(long[]? Input, long[] Output)> Layers) Infer(string path)
+    {
+        ModelProto model;
+        using (var file = File.OpenRead(path)) model = ModelProto.Parser.ParseFrom(file);
+        var graph = model.Graph;
+        // integer initializers stay: they are the shapes and axes of Reshape and its kind, whose values inference needs
+        var weights = graph.Initializer.Where(t => t.DataType is not ((int)TensorProto.Types.DataType.Int64 or (int)TensorProto.Types.DataType.Int32)).ToList();
+        foreach (var weight in weights)
+        {
+            graph.Input.Add(new ValueInfoProto { Name = weight.Name, Type = TensorType(weight.DataType, weight.Dims) });
+            graph.Initializer.Remove(weight);
+        }
+
+        var image = graph.Input[0];
+        image.Type.TensorType.Shape.Dim[0] = new TensorShapeProto.Types.Dimension { DimValue = 1 };
+        var layers = graph.Node.Where(n => Layers.Contains(n.OpType)).Select(n => (Input: n.Input[0], Output: n.Output[0])).ToList();
+        var declared = graph.Output.Select(o => o.Name).ToHashSet(StringComparer.Ordinal);
+        foreach (var name in layers.SelectMany(l => new[] { l.Input, l.Output }).Distinct().Where(n => n != image.Name && declared.Add(n)))
+            graph.Output.Add(new ValueInfoProto { Name = name, Type = TensorType((int)TensorProto.Types.DataType.Float, null) });
+        graph.Output[0].Type.TensorType.Shape = null;   // the logits' declared batch would clash with the batch of 1
+
+        using var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_DISABLE_ALL };
+        using var session = new InferenceSession(model.ToByteArray(), options);
+        long[] Shape(string name)
+        {
+            var dims = session.OutputMetadata[name].Dimensions;
+            if (dims.Length == 0 || dims.Any(d => d <= 0))
+                throw new InvalidDataException($"{path}: ONNX Runtime infers no whole shape for {name} ([{string.Join(", ", dims)}])");
+            return dims.Skip(1).Select(d => (long)d).ToArray();
+        }
+        long[] imageShape = image.Type.TensorType.Shape.Dim.Skip(1).Select(d => d.DimValue).ToArray();
+        return (imageShape, layers.Select(l => (l.Input == image.Name ? null : Shape(l.Input), Shape(l.Output))).ToList());
+    }
+
+    /// <summary>A tensor type; null <paramref name="dims"/>: no shape declared (left to inference).</summary>
+    static TypeProto TensorType(int elemType, IEnumerable<long>? dims)
+    {
+        var type = new TypeProto.Types.Tensor { ElemType = elemType };
+        if (dims is not null)
+        {
+            type.Shape = new TensorShapeProto();
+            type.Shape.Dim.AddRange(dims.Select(d => new TensorShapeProto.Types.Dimension { DimValue = d }));
+        }
+        return new TypeProto { TensorType = type };
+    }
+}
