@@ -3,14 +3,16 @@ using SkiaSharp;
 namespace ParNet.Data;
 
 /// <summary>
-/// An ImageNet-style folder: one subfolder per class, label ids in ordinal order of the folder names,
-/// JPEG, PNG and WebP files decoded with SkiaSharp into RGB. Large images are decoded at a reduced
-/// scale (JPEG decodes in 1/8 steps) when the caller says how small they may get.
+/// An ImageNet-style folder: one subfolder per class, label ids in ordinal order of the folder names, the images
+/// anywhere below a class folder (its own subfolders too, as torchvision's ImageFolder walks them), JPEG, PNG, WebP,
+/// BMP and GIF (its first frame) files decoded with SkiaSharp into RGB. Large images are decoded at a reduced scale
+/// (JPEG decodes in 1/8 steps) when the caller says how small they may get.
 /// </summary>
 public sealed class ImageFolderDataset : IImageDataset
 {
-    /// <summary>Extensions SkiaSharp decodes here; other files in class folders are ignored.</summary>
-    static readonly HashSet<string> ImageExtensions = new(StringComparer.OrdinalIgnoreCase) { ".jpg", ".jpeg", ".png", ".webp" };
+    /// <summary>Extensions SkiaSharp decodes (torchvision's list less TIFF and the PPM/PGM family, which Skia does not
+    /// read); other files in class folders are ignored, as torchvision ignores them.</summary>
+    static readonly HashSet<string> ImageExtensions = new(StringComparer.OrdinalIgnoreCase) { ".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif" };
 
     readonly string[] _files;
     readonly int[] _labels;
@@ -24,10 +26,10 @@ public sealed class ImageFolderDataset : IImageDataset
         var labels = new List<int>();
         for (int label = 0; label < classDirs.Length; label++)
         {
-            var images = Directory.EnumerateFiles(classDirs[label])
+            var images = Directory.EnumerateFiles(classDirs[label], "*", SearchOption.AllDirectories)
                 .Where(f => ImageExtensions.Contains(Path.GetExtension(f)))
                 .OrderBy(f => f, StringComparer.Ordinal).ToList();
-            if (images.Count == 0) throw new InvalidDataException($"{classDirs[label]}: empty class folder (no .jpg/.jpeg/.png/.webp files)");
+            if (images.Count == 0) throw new InvalidDataException($"{classDirs[label]}: empty class folder (no {string.Join('/', ImageExtensions)} files in it or below it)");
             files.AddRange(images);
             labels.AddRange(Enumerable.Repeat(label, images.Count));
         }

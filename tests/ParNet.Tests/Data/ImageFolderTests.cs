@@ -72,6 +72,55 @@ public class ImageFolderTests
         Assert.Throws<InvalidDataException>(() => ImageFolderDataset.Decode(empty));
     }
 
+    /// <summary>A 24-bit BMP written byte by byte (Skia encodes no BMP): rows bottom-up, BGR, each padded to 4 bytes.</summary>
+    static byte[] Bmp(int width, int height, Func<int, int, (byte R, byte G, byte B)> pixel)
+    {
+        int row = (3 * width + 3) / 4 * 4, size = 54 + row * height;
+        var bytes = new byte[size];
+        void Int(int at, int value) => BitConverter.GetBytes(value).CopyTo(bytes, at);
+        bytes[0] = (byte)'B'; bytes[1] = (byte)'M';
+        Int(2, size); Int(10, 54); Int(14, 40); Int(18, width); Int(22, height);
+        bytes[26] = 1; bytes[28] = 24; Int(34, row * height);
+        for (int y = 0; y < height; y++)
+            for (int x = 0; x < width; x++)
+            {
+                var (r, g, b) = pixel(x, y);
+                int at = 54 + (height - 1 - y) * row + 3 * x;
+                (bytes[at], bytes[at + 1], bytes[at + 2]) = (b, g, r);
+            }
+        return bytes;
+    }
+
+    /// <summary>A 1x1 GIF whose one pixel is colour 0 of its table, (200, 100, 50): header, screen descriptor, a two-colour
+    /// table, an image descriptor and the LZW data of one index 0 (clear code, 0, end code).</summary>
+    static readonly byte[] OnePixelGif =
+    [
+        .. "GIF89a"u8, 1, 0, 1, 0, 0x80, 0, 0, 200, 100, 50, 0, 0, 0,
+        (byte)',', 0, 0, 0, 0, 1, 0, 1, 0, 0, 2, 2, 0x44, 0x01, 0, (byte)';',
+    ];
+
+    [Fact]
+    public void Images_in_subfolders_of_a_class_and_BMP_and_GIF_files_are_read_as_torchvision_reads_them()
+    {
+        using var dir = ThreeClassFolder();
+        string nested = Path.Combine(dir.File("ant"), "more", "deeper");
+        Directory.CreateDirectory(nested);
+        System.IO.File.WriteAllBytes(Path.Combine(nested, "a.bmp"), Bmp(5, 3, (x, y) => ((byte)(40 * x), (byte)(80 * y), 9)));
+        System.IO.File.WriteAllBytes(Path.Combine(dir.File("moth"), "b.GIF"), OnePixelGif);
+
+        var dataset = new ImageFolderDataset(dir.Path);
+        Assert.Equal(8, dataset.Count);
+        Assert.Equal([0, 0, 0, 1, 1, 1, 2, 2], Enumerable.Range(0, 8).Select(dataset.LabelOf));
+        int bmp = Enumerable.Range(0, 8).Single(i => dataset.PathOf(i).EndsWith("a.bmp"));
+        Assert.Equal(0, dataset.LabelOf(bmp));   // a subfolder of "ant" is not a class of its own
+        var image = dataset.Load(bmp);
+        Assert.Equal((3, 3, 5), (image.Channels, image.Height, image.Width));
+        static int Byte(float v) => (int)MathF.Round(v * 255);
+        Assert.Equal((160, 160, 9), (Byte(image[0, 2, 4]), Byte(image[1, 2, 4]), Byte(image[2, 2, 4])));   // exact: BMP is lossless
+        var gif = dataset.Load(Enumerable.Range(0, 8).Single(i => dataset.PathOf(i).EndsWith("b.GIF")));
+        Assert.Equal((200, 100, 50), (Byte(gif[0, 0, 0]), Byte(gif[1, 0, 0]), Byte(gif[2, 0, 0])));
+    }
+
     [Fact]
     public void Empty_class_folder_is_rejected()
     {
