@@ -36,7 +36,7 @@ public sealed record MicroBatcherOptions
 }
 
 /// <summary>The queue is at capacity: the item was not accepted (a server answers 503 with Retry-After).</summary>
-public sealed class QueueFullException(int capacity) : Exception($"the request queue is full ({capacity} waiting); retry shortly")
+public sealed class QueueFullException(int capacity) : Exception($"the queue is full ({capacity} images waiting for a worker); retry shortly")
 {
     public int Capacity { get; } = capacity;
 }

@@ -22,7 +22,7 @@ public sealed class ServingMetrics
         DotNetStats.Register(Registry);
         var factory = Metrics.WithCustomRegistry(Registry);
         Factory = factory;
-        _queueDepth = factory.CreateGauge("parnet_queue_depth", "Requests waiting for an inference worker.");
+        _queueDepth = factory.CreateGauge("parnet_queue_depth", "Images waiting for an inference worker (a request of several images counts each).");
         _inFlight = factory.CreateGauge("parnet_requests_in_flight", "Images accepted by the batcher and not yet answered.");
         _batchSize = factory.CreateHistogram("parnet_batch_size", "Images per inference call.",
             new HistogramConfiguration { Buckets = Histogram.LinearBuckets(1, 1, maxBatch) });

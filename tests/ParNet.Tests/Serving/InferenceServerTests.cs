@@ -139,7 +139,7 @@ public class InferenceServerTests
 
         var (status, json, _) = await PostAsync(client, "/v1/predict/batch", Form(([1, 2, 3, 4, 5, 6, 7, 8], "broken.png"), (Png(8, 5), "good.png")));
         Assert.Equal(HttpStatusCode.ServiceUnavailable, status);
-        Assert.Contains("queue is full", json.GetProperty("error").GetString());
+        Assert.Contains("queue is full (2 images waiting for a worker)", json.GetProperty("error").GetString());
         fake.Release();
         foreach (var request in accepted) Assert.Equal(HttpStatusCode.OK, (await request).Item1);
 
