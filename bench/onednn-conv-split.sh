@@ -13,10 +13,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 cli="$here/../src/ParNet.Cli/bin/Release/net10.0/parnet.dll"; code=""; threads=2; rounds=3
 while [ $# -gt 0 ]; do
   case "$1" in
-    --pytorch-code) code=$2; shift 2 ;;
-    --threads) threads=$2; shift 2 ;;
-    --rounds) rounds=$2; shift 2 ;;
-    --cli) cli=$2; shift 2 ;;
+    --pytorch-code) code=${2:?onednn-conv-split: --pytorch-code needs a folder}; shift 2 ;;
+    --threads) threads=${2:?onednn-conv-split: --threads needs a number}; shift 2 ;;
+    --rounds) rounds=${2:?onednn-conv-split: --rounds needs a number}; shift 2 ;;
+    --cli) cli=${2:?onednn-conv-split: --cli needs the parnet command}; shift 2 ;;
     -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "onednn-conv-split: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
