@@ -1,3 +1,4 @@
+using ParNet.Models;
 using System.Text.Json;
 using ParNet.Tests.Models;
 using TorchSharp.PyBridge;
@@ -21,6 +22,20 @@ public class InfoAndForwardCommandTests
         Assert.Equal(224, json.GetProperty("image_size").GetInt32());
         var head = json.GetProperty("stages").EnumerateArray().Last();
         Assert.Equal("head", head.GetProperty("stage").GetString());
+    }
+
+    [Fact]
+    public void Version_of_the_program_is_the_library_version_the_package_carries()
+    {
+        // the real program, not in-process: --version reads the entry assembly, which in-process is the test host
+        string parnet = typeof(ParNet.Cli.CommandRunner).Assembly.Location;
+        using var process = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("dotnet", [parnet, "--version"])
+            { RedirectStandardOutput = true, RedirectStandardError = true })!;
+        string printed = process.StandardOutput.ReadToEnd().Trim();
+        process.WaitForExit();
+        Assert.Equal(0, process.ExitCode);
+        var library = typeof(ModelRegistry).Assembly.GetName().Version!;
+        Assert.Equal($"{library.Major}.{library.Minor}.{library.Build}", printed.Split('+')[0]);   // it printed the SDK's 1.0.0 beside 0.1.0
     }
 
     [Fact]
