@@ -87,7 +87,9 @@ public sealed class ParNetModel : ImageClassifier
 
     IReadOnlyList<FeatureInfo> TraceFeatureInfo()
     {
-        int side = Config.DefaultImageSize;
+        // the natural size rounded up to one the network takes (224 is no multiple of 64: four ImageNet streams)
+        int multiple = Config.InputSizeMultiple;
+        int side = (Config.DefaultImageSize + multiple - 1) / multiple * multiple;
         var stages = Trace(side, side).Stages.ToDictionary(s => s.Stage, s => s.Node.Shape);
         var levels = Enumerable.Range(0, Streams).Select(i => $"streams.{i}").Append("combine");
         return levels.Select(name => new FeatureInfo((int)stages[name][0], side / (int)stages[name][1], name)).ToList();

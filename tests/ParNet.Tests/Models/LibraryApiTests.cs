@@ -46,6 +46,23 @@ public class LibraryApiTests
     }
 
     [Fact]
+    public void Feature_info_of_four_imagenet_streams_matches_their_maps()
+    {
+        // four ImageNet streams halve six times: 224 is no input size of theirs, and the feature info once traced at 224
+        var config = new ModelConfig { Planes = [8, 16, 32, 32], FinalWidth = 64, BlocksPerStream = [1, 1, 1, 1], NumClasses = 3 };
+        using var model = new ParNetModel(config);
+        model.eval();
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        manual_seed(2);
+        var levels = model.ForwardIntermediates(randn(1, 3, 128, 128));
+        Assert.Equal(5, model.FeatureInfo.Count);
+        foreach (var (info, map) in model.FeatureInfo.Zip(levels))
+            Assert.Equal([1L, info.Channels, 128 / info.Stride, 128 / info.Stride], map.shape);
+        Assert.Equal([4, 8, 16, 32, 64], model.FeatureInfo.Select(f => f.Stride));
+    }
+
+    [Fact]
     public void ResNet_features_are_its_stage_ends()
     {
         using var model = ModelRegistry.Create("resnet12_wide", numClasses: 5);
