@@ -79,6 +79,42 @@ public class LibraryApiTests
     }
 
     [Fact]
+    public void Features_and_intermediates_check_the_input_as_forward_does()
+    {
+        using var tiny = new ParNetModel(OfficialParityTests.TinyConfig);
+        tiny.eval();
+        using var noGrad = no_grad();
+        // 48 is no multiple of 32: forward refuses it, and forward_features once ran it through blocks that cannot halve it
+        using var odd = randn(1, 3, 48, 48);
+        Assert.Contains("multiples of 32", Assert.Throws<ArgumentException>(() => tiny.call(odd)).Message);
+        Assert.Contains("multiples of 32", Assert.Throws<ArgumentException>(() => tiny.forward_features(odd)).Message);
+        Assert.Contains("multiples of 32", Assert.Throws<ArgumentException>(() => tiny.ForwardIntermediates(odd)).Message);
+        using var grey = randn(1, 1, 64, 64);
+        Assert.Contains("3 input channel(s); got 1", Assert.Throws<ArgumentException>(() => tiny.forward_features(grey)).Message);
+    }
+
+    [Fact]
+    public void Features_head_and_intermediates_leave_only_their_results_to_the_caller()
+    {
+        using var tiny = new ParNetModel(OfficialParityTests.TinyConfig);
+        tiny.eval();
+        using var noGrad = no_grad();
+        using var x = randn(1, 3, 64, 64);
+        // a loop of forwards without a dispose scope: each call leaves its result, which the caller disposes, and nothing else
+        // (forward_features left its ~260 intermediate maps behind)
+        static long Live() => TorchSharp.DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+        long before = Live();
+        for (int i = 0; i < 3; i++)
+        {
+            using var features = tiny.forward_features(x);
+            using var embedding = tiny.forward_head(features, preLogits: true);
+            using var logits = tiny.forward_head(features);
+            foreach (var level in tiny.ForwardIntermediates(x)) level.Dispose();
+        }
+        Assert.Equal(before, Live());
+    }
+
+    [Fact]
     public void Pre_logits_are_what_the_classifier_reads()
     {
         using var tiny = new ParNetModel(OfficialParityTests.TinyConfig);
