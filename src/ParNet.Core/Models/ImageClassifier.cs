@@ -10,7 +10,7 @@ public abstract class ImageClassifier : nn.Module<Tensor, Tensor>
 {
     protected ImageClassifier(string name, ModelConfig config) : base(name)
     {
-        Config = config;
+        Config = config.Detached();   // what the network was built from, whatever the caller later writes into its arrays
         _oneDnnCheck = new(() => (OneDnnConvolutionCheck.NeedsOneDnnOff(this, out var example), example));
     }
 

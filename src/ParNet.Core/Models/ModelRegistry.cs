@@ -52,10 +52,11 @@ public static class ModelRegistry
 
     public static IReadOnlyList<string> Names { get; } = Variants.Select(v => v.Name).ToList();
 
-    /// <summary>The configuration of a named variant; throws naming the known variants otherwise.</summary>
+    /// <summary>The configuration of a named variant, a copy of the caller's own (its arrays too: writing into them changes
+    /// nothing here); throws naming the known variants otherwise.</summary>
     public static ModelConfig Get(string name) =>
-        Variants.FirstOrDefault(v => v.Name == name)
-        ?? throw new ArgumentException($"unknown model '{name}'; known models: {string.Join(", ", Names)}");
+        (Variants.FirstOrDefault(v => v.Name == name)
+         ?? throw new ArgumentException($"unknown model '{name}'; known models: {string.Join(", ", Names)}")).Detached();
 
     public static ImageClassifier Create(string name) => ModelFactory.Create(Get(name));
 
