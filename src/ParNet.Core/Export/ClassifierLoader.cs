@@ -59,6 +59,11 @@ public static class ClassifierLoader
                     : DeploymentInfo.SidecarCandidates(weightsPath).FirstOrDefault(File.Exists) is { } other
                         ? $"(the {Path.GetFileName(other)} beside them names no model: a sidecar holds a configuration, or \"model\" with one)"
                         : $"(or put a sidecar {Path.ChangeExtension(Path.GetFileName(weightsPath), ".json")} next to them)"));
+            var completed = (info with { Model = config }).Completed();
+            if (completed.ClassNames is { } names && names.Count != config.NumClasses)
+                throw new InvalidDataException($"{weightsPath}: {names.Count} class names are stored with these weights " +
+                                               (info.Dataset is { } dataset && info.ClassNames is null ? $"(data set {dataset}) " : "") +
+                                               $"for the {config.NumClasses} classes of {config.Name}");
             bool fusedFile = HasFusedKeys(dict.Keys), fuse = Fuses(form, config);
             if (fusedFile && config.BlockType != BlockType.RepVggSse)
                 throw new InvalidDataException($"{weightsPath}: fused weights, but {config.Name} is a {config.BlockType} network");
@@ -74,7 +79,7 @@ public static class ClassifierLoader
                 model.Dispose();
                 throw;
             }
-            return new Loaded(model, (info with { Model = config, Fused = fusedFile || fuse }).Completed(), fusedFile);
+            return new Loaded(model, completed with { Fused = fusedFile || fuse }, fusedFile);
         }
         finally
         {

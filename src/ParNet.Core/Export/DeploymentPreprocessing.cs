@@ -18,7 +18,7 @@ public sealed class DeploymentPreprocessing
 
     public DeploymentPreprocessing(ModelConfig model, DeploymentInfo info, int imageSize)
     {
-        info = info.Completed();
+        info = (info with { Model = info.Model ?? model }).Completed();   // a grey model's default statistics are grey ones
         Size = imageSize;
         var known = DeploymentInfo.KnownDataset(info.Dataset);
         _grey = known is not null ? known.Mean.Length == 1 : model.InChannels == 1;

@@ -23,8 +23,9 @@ public static class ParNetFuser
     public static bool IsFused(ImageClassifier model) => model is ParNetModel { BlockFactory: FusedBlocks };
 
     /// <summary>
-    /// A new fused model, in eval mode, on the trained model's device. The trained model is not modified
-    /// (not even its train/eval mode). Its BN running statistics are what gets folded.
+    /// A new fused model, in eval mode, on the trained model's device, with float32 parameters whatever the trained
+    /// model's dtype (a bfloat16 model's fused form takes float32 images; <c>.to(ScalarType.BFloat16)</c> it for bfloat16
+    /// ones). The trained model is not modified (not even its train/eval mode). Its BN running statistics are what gets folded.
     /// </summary>
     public static ParNetModel Fuse(ImageClassifier trained)
     {

@@ -43,14 +43,19 @@ public sealed class ImagePredictor : IDisposable
     /// <summary>The Winograd plan of the torch-winograd engine (its convs and calls); null for the other engines.</summary>
     public WinogradPlan? Winograd => _winograd;
 
-    /// <summary>TorchSharp runs <paramref name="model"/> (in eval mode); the predictor owns and disposes it. Its weights are
+    /// <summary>TorchSharp runs <paramref name="model"/>, put in eval mode (running statistics, no dropout); the predictor owns
+    /// and disposes it. Its weights are
     /// re-laid out channels_last and so is every input: oneDNN then runs its NHWC kernels, with no reorder to and from its
     /// blocked layout around each convolution (ParNet-S at 224, batch 1, against the NCHW forms on Zen 3: 1.18-1.23x
     /// unfused, 1.12-1.14x fused; RESULTS.md, "channels_last for TorchSharp inference").</summary>
     public static ImagePredictor ForTorch(ImageClassifier model, DeploymentInfo info)
     {
+        DeploymentInfo completed;
+        try { completed = Completed(info, model.Config); }
+        catch { model.Dispose(); throw; }   // as ForTorchWinograd: the predictor owns the model
+        model.eval();
         MemoryFormat.ToChannelsLast(model);
-        return new(model.Config, info.Completed(), model, null, null);
+        return new(model.Config, completed, model, null, null);
     }
 
     /// <summary>As <see cref="ForTorch"/>, with the model's 3x3 stride-1 convs as Winograd F(4x4, 3x3)
@@ -58,11 +63,17 @@ public sealed class ImagePredictor : IDisposable
     /// "Winograd"). PlatformNotSupportedException without AVX2/FMA.</summary>
     public static ImagePredictor ForTorchWinograd(ImageClassifier model, DeploymentInfo info)
     {
-        MemoryFormat.ToChannelsLast(model);
+        DeploymentInfo completed;
         WinogradPlan plan;
-        try { plan = WinogradPlan.For(model); }
+        try
+        {
+            completed = Completed(info, model.Config);
+            model.eval();
+            MemoryFormat.ToChannelsLast(model);
+            plan = WinogradPlan.For(model);
+        }
         catch { model.Dispose(); throw; }   // the predictor owns the model: without a predictor, nobody else will
-        return new(model.Config, info.Completed(), model, null, null, plan);
+        return new(model.Config, completed, model, null, null, plan);
     }
 
     /// <summary>
@@ -72,9 +83,10 @@ public sealed class ImagePredictor : IDisposable
     public static ImagePredictor ForOnnxRuntime(ImageClassifier model, DeploymentInfo info, int side, OnnxRuntimeOptions? options = null)
     {
         model.CheckImageSize(side, side);
+        var completed = Completed(info, model.Config);
         var bytes = OnnxExporter.ExportToBytes(model, side, new OnnxExportOptions { Info = info });
         var memory = ForwardMemory.OfLargestLayer(model.Trace(side, side));   // the exported graph's layers are the model's
-        return new ImagePredictor(model.Config, info.Completed(), null, new OnnxRuntimeEngine(bytes, options), side, onnxMemory: () => memory);
+        return new ImagePredictor(model.Config, completed, null, new OnnxRuntimeEngine(bytes, options), side, onnxMemory: () => memory);
     }
 
     /// <summary>
@@ -96,12 +108,28 @@ public sealed class ImagePredictor : IDisposable
             engine.Dispose();
             throw new InvalidDataException($"{path}: no ParNet model configuration in its metadata; give --model or --config");
         }
-        var info = (engine.Info with { Model = model }).Completed();
+        DeploymentInfo info;
+        try { info = Completed(engine.Info, model); }
+        catch (ArgumentException e)
+        {
+            engine.Dispose();
+            throw new InvalidDataException($"{path}: {e.Message}", e);
+        }
         return new ImagePredictor(model, info, null, engine, (int)engine.InputShape[^1], onnxMemory: () =>
         {
             var (image, layers) = OnnxLayerShapes.Infer(path);   // no torch model: a deployment of .onnx files may have no libtorch
             return ForwardMemory.OfLargestLayer(image, layers);
         });
+    }
+
+    /// <summary><paramref name="info"/> completed for <paramref name="config"/> (class names "class i" and the statistics of
+    /// its channel count where it names none); ArgumentException when its class names are not one per class of the model.</summary>
+    static DeploymentInfo Completed(DeploymentInfo info, ModelConfig config)
+    {
+        var completed = (info with { Model = info.Model ?? config }).Completed();
+        if (completed.ClassNames is { } names && names.Count != config.NumClasses)
+            throw new ArgumentException($"{config.Name} has {config.NumClasses} classes; the deployment information names {names.Count}");
+        return completed;
     }
 
     /// <summary>

@@ -10,7 +10,7 @@ public abstract class ImageClassifier : nn.Module<Tensor, Tensor>
 {
     protected ImageClassifier(string name, ModelConfig config) : base(name)
     {
-        Config = config;
+        Config = config.Detached();   // what the network was built from, whatever the caller later writes into its arrays
         _oneDnnCheck = new(() => (OneDnnConvolutionCheck.NeedsOneDnnOff(this, out var example), example));
     }
 
@@ -31,23 +31,48 @@ public abstract class ImageClassifier : nn.Module<Tensor, Tensor>
         Config = Config with { NumClasses = numClasses };
     }
 
-    /// <summary>Everything up to the classifier's global pool: [N, FinalWidth, h, w].</summary>
-    public abstract Tensor forward_features(Tensor x);
+    /// <summary>Everything up to the classifier's global pool: [N, FinalWidth, h, w]. The input is checked as
+    /// <see cref="forward"/> checks it, and the intermediate maps are freed: only the result is left to the caller.</summary>
+    public Tensor forward_features(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        CheckInput(x);
+        EnsureCorrectConvolutions();
+        return Features(x).MoveToOuterDisposeScope();
+    }
+
+    /// <summary><see cref="forward_features"/> on an input already checked, its intermediates left to the caller's scope.</summary>
+    protected abstract Tensor Features(Tensor x);
 
     /// <summary>Global pool, dropout, linear.</summary>
-    public abstract Tensor forward_head(Tensor features);
+    public Tensor forward_head(Tensor features) => forward_head(features, preLogits: false);
 
     /// <summary>timm's forward_head(x, pre_logits): with <paramref name="preLogits"/>, the pooled features [N, FinalWidth]
     /// the classifier would read (embeddings), else the logits.</summary>
-    public abstract Tensor forward_head(Tensor features, bool preLogits);
+    public Tensor forward_head(Tensor features, bool preLogits)
+    {
+        using var scope = NewDisposeScope();
+        return (preLogits ? Head.PreLogits(features) : Head.call(features)).MoveToOuterDisposeScope();
+    }
 
     /// <summary>The levels <see cref="ForwardIntermediates"/> returns, finest first: for detection backbones (the
     /// paper's YOLO experiment) and feature pyramids.</summary>
     public abstract IReadOnlyList<FeatureInfo> FeatureInfo { get; }
 
     /// <summary>The feature map of every <see cref="FeatureInfo"/> level for <paramref name="x"/>, finest first; the last
-    /// is <see cref="forward_features"/>'s output, the tensor the classifier pools.</summary>
-    public abstract IReadOnlyList<Tensor> ForwardIntermediates(Tensor x);
+    /// is <see cref="forward_features"/>'s output, the tensor the classifier pools. Checked and freed as there.</summary>
+    public IReadOnlyList<Tensor> ForwardIntermediates(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        CheckInput(x);
+        EnsureCorrectConvolutions();
+        var levels = Intermediates(x);
+        foreach (var level in levels) level.MoveToOuterDisposeScope();
+        return levels;
+    }
+
+    /// <summary><see cref="ForwardIntermediates"/> on an input already checked.</summary>
+    protected abstract IReadOnlyList<Tensor> Intermediates(Tensor x);
 
     /// <summary>State-dict key prefix of the classifier (timm's default_cfg "classifier"): what fine-tuning replaces
     /// with a new one for another class count.</summary>
@@ -65,7 +90,7 @@ public abstract class ImageClassifier : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         CheckInput(x);
         EnsureCorrectConvolutions();
-        return forward_head(forward_features(x)).MoveToOuterDisposeScope();
+        return Head.call(Features(x)).MoveToOuterDisposeScope();
     }
 
     /// <summary>Some conv has a width libtorch's oneDNN gets wrong and no exact path in <see cref="Convolutions"/> (see

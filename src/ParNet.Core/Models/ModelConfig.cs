@@ -133,6 +133,10 @@ public sealed record ModelConfig
         PropertyNameCaseInsensitive = true,   // hand-written configs say "planes" as often as "Planes"
     };
 
+    /// <summary>This configuration with arrays of its own: a record copy (<c>with</c>) shares <see cref="Planes"/> and
+    /// <see cref="BlocksPerStream"/>, so that writing into one changed every configuration made from the same record.</summary>
+    internal ModelConfig Detached() => this with { Planes = [.. Planes], BlocksPerStream = [.. BlocksPerStream] };
+
     public string ToJson() => JsonSerializer.Serialize(this, Json);
 
     public static ModelConfig FromJson(string json) =>

@@ -33,7 +33,9 @@ public static class ModelRegistry
     static readonly ModelConfig[] Variants =
     [
         ImageNet("parnet_s", [96, 192, 384], 1280, 0.0),     // Table A1
-        ImageNet("parnet_s92", [92, 192, 384], 1280, 0.0),   // the released S checkpoint: only stream 1 is narrower
+        // the released S checkpoint: only stream 1 is narrower, and ReLU, as their code builds the released YAML file (its
+        // `additional_branches: [[swish]]`, AuthorsYamlConfig) and so trained the weights; SiLU runs them wrongly
+        ImageNet("parnet_s92", [92, 192, 384], 1280, 0.0) with { Activation = ActivationKind.ReLU },
         ImageNet("parnet_m", [128, 256, 512], 2048, 0.0),
         ImageNet("parnet_l", [160, 320, 640], 2560, 0.1),
         ImageNet("parnet_xl", [200, 400, 800], 3200, 0.1),
@@ -52,10 +54,11 @@ public static class ModelRegistry
 
     public static IReadOnlyList<string> Names { get; } = Variants.Select(v => v.Name).ToList();
 
-    /// <summary>The configuration of a named variant; throws naming the known variants otherwise.</summary>
+    /// <summary>The configuration of a named variant, a copy of the caller's own (its arrays too: writing into them changes
+    /// nothing here); throws naming the known variants otherwise.</summary>
     public static ModelConfig Get(string name) =>
-        Variants.FirstOrDefault(v => v.Name == name)
-        ?? throw new ArgumentException($"unknown model '{name}'; known models: {string.Join(", ", Names)}");
+        (Variants.FirstOrDefault(v => v.Name == name)
+         ?? throw new ArgumentException($"unknown model '{name}'; known models: {string.Join(", ", Names)}")).Detached();
 
     public static ImageClassifier Create(string name) => ModelFactory.Create(Get(name));
 

@@ -69,16 +69,12 @@ public sealed class ParNetModel : ImageClassifier
     /// <summary>What the blocks were made by: <see cref="TrainingBlocks"/> unless built fused.</summary>
     public IParNetBlockFactory BlockFactory { get; }
 
-    public override Tensor forward_features(Tensor x)
+    protected override Tensor Features(Tensor x)
     {
         var streamInputs = StreamInputs(x);
         var streamOutputs = streamInputs.Select((input, i) => RunStream(i, input)).ToArray();
         return MergeStreams(streamOutputs);
     }
-
-    public override Tensor forward_head(Tensor features) => head.call(features);
-
-    public override Tensor forward_head(Tensor features, bool preLogits) => preLogits ? head.PreLogits(features) : head.call(features);
 
     /// <summary>Each stream's output (strides 4, 8, 16 in the ImageNet layout), then the merged map (32).</summary>
     public override IReadOnlyList<FeatureInfo> FeatureInfo => _featureInfo.Value;
@@ -87,16 +83,16 @@ public sealed class ParNetModel : ImageClassifier
 
     IReadOnlyList<FeatureInfo> TraceFeatureInfo()
     {
-        int side = Config.DefaultImageSize;
+        // the natural size rounded up to one the network takes (224 is no multiple of 64: four ImageNet streams)
+        int multiple = Config.InputSizeMultiple;
+        int side = (Config.DefaultImageSize + multiple - 1) / multiple * multiple;
         var stages = Trace(side, side).Stages.ToDictionary(s => s.Stage, s => s.Node.Shape);
         var levels = Enumerable.Range(0, Streams).Select(i => $"streams.{i}").Append("combine");
         return levels.Select(name => new FeatureInfo((int)stages[name][0], side / (int)stages[name][1], name)).ToList();
     }
 
-    public override IReadOnlyList<Tensor> ForwardIntermediates(Tensor x)
+    protected override IReadOnlyList<Tensor> Intermediates(Tensor x)
     {
-        CheckInput(x);
-        EnsureCorrectConvolutions();
         var streamOutputs = StreamInputs(x).Select((input, i) => RunStream(i, input)).ToArray();
         return [.. streamOutputs, MergeStreams(streamOutputs)];
     }

@@ -43,16 +43,12 @@ public sealed class ResNetModel : ImageClassifier
     public override IReadOnlyList<string> StemKeyPrefixes { get; } = ["stem."];
     public override IReadOnlyList<string> StreamKeyPrefixes { get; } = [];
 
-    public override Tensor forward_features(Tensor x)
+    protected override Tensor Features(Tensor x)
     {
         x = stem.call(x);
         if (Config.Layout == Layout.ImageNet) x = nn.functional.max_pool2d(x, 3, stride: 2, padding: 1);
         return layers.call(x);
     }
-
-    public override Tensor forward_head(Tensor features) => head.call(features);
-
-    public override Tensor forward_head(Tensor features, bool preLogits) => preLogits ? head.PreLogits(features) : head.call(features);
 
     /// <summary>Each stage's last block, strides 4, 8, 16, 32 in the ImageNet layout (1, 2, 4, 8 in the CIFAR one).</summary>
     public override IReadOnlyList<FeatureInfo> FeatureInfo { get; }
@@ -69,10 +65,8 @@ public sealed class ResNetModel : ImageClassifier
         return levels;
     }
 
-    public override IReadOnlyList<Tensor> ForwardIntermediates(Tensor x)
+    protected override IReadOnlyList<Tensor> Intermediates(Tensor x)
     {
-        CheckInput(x);
-        EnsureCorrectConvolutions();
         x = stem.call(x);
         if (Config.Layout == Layout.ImageNet) x = nn.functional.max_pool2d(x, 3, stride: 2, padding: 1);
         var ends = FeatureInfo.Select(f => f.Module).ToHashSet();

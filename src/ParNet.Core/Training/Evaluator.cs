@@ -122,12 +122,15 @@ public static class Evaluator
                         logProbs = logits.softmax(1).view(n, views, -1).mean([1L]).clamp_min(ProbabilityFloor).log();
                     }
                     if (logProbs.shape[1] != numClasses) throw new InvalidDataException($"model gives {logProbs.shape[1]} classes, the data has {numClasses}");
+                    var labels = batch.Labels.data<long>().ToArray();
+                    if (Array.FindIndex(labels, l => l < 0 || l >= numClasses) is var outside and >= 0)
+                        throw new InvalidDataException($"the data has a label {labels[outside]} ({source.ClassNames.Count} classes: " +
+                                                       $"{string.Join(", ", source.ClassNames.Take(12))}{(source.ClassNames.Count > 12 ? ", ..." : "")}), the model {numClasses} classes");
                     lossSum += -logProbs.gather(1, batch.Labels.unsqueeze(1)).sum().item<float>();
                     int k = Math.Min(5, numClasses);
                     var topk = logProbs.topk(k, 1).indexes;
                     top5 += topk.eq(batch.Labels.unsqueeze(1)).any(1).sum().item<long>();
                     var predicted = topk.select(1, 0).data<long>().ToArray();
-                    var labels = batch.Labels.data<long>().ToArray();
                     for (int i = 0; i < labels.Length; i++) confusion[labels[i], predicted[i]]++;
                     seen += n;
                 }

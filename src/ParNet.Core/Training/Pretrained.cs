@@ -28,6 +28,11 @@ public static class Pretrained
 
     static Report LoadBackbone(ImageClassifier model, IReadOnlyDictionary<string, Tensor> source, string what)
     {
+        // fused weights (ParNet.Fusion) fit no trained form: say so rather than list every key of both
+        if (source.Keys.FirstOrDefault(k => k.Contains(".rbr_reparam.", StringComparison.Ordinal)) is { } fusedKey &&
+            !model.state_dict().ContainsKey(fusedKey))
+            throw new InvalidDataException($"{what}: fused weights (re-parameterized for inference, e.g. {fusedKey}); fine-tuning " +
+                                           "starts from the training form they were fused from");
         var target = model.state_dict();
         var prepared = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         var adapted = new List<string>();

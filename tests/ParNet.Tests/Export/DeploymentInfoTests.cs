@@ -26,4 +26,22 @@ public class DeploymentInfoTests
         var e = Assert.Throws<InvalidDataException>(() => DeploymentInfo.ForWeights(dir.File("w.safetensors")));
         Assert.Contains(dir.File("w.json"), e.Message);
     }
+
+    [Fact]
+    public void Preprocessing_for_a_grey_model_normalizes_with_grey_statistics_whether_or_not_the_information_names_the_model()
+    {
+        // without Model in the information, a grey model's image was normalized with ImageNet's RGB statistics averaged
+        var grey = new ParNet.Models.ModelConfig
+        {
+            Name = "grey", Layout = ParNet.Models.Layout.Cifar, Planes = [8, 16, 32], FinalWidth = 32, BlocksPerStream = [1, 1, 1],
+            NumClasses = 10, InChannels = 1,
+        };
+        using var dir = new TempDirectory();
+        string png = dir.File("white.png");
+        ExportCliTests.WritePng(png, 28, (_, _) => SkiaSharp.SKColors.White);
+        var bare = new DeploymentPreprocessing(grey, new DeploymentInfo(), 32).Load(png);
+        var named = new DeploymentPreprocessing(grey, new DeploymentInfo { Model = grey }, 32).Load(png);
+        Assert.Equal(named.Data, bare.Data);
+        Assert.Equal(1f, bare[0, 16, 16]);   // white, (1 - 0.5) / 0.5: the grey default statistics
+    }
 }

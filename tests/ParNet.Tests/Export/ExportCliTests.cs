@@ -272,13 +272,31 @@ public class ExportCliTests
         resnet.eval();
         string resnetWeights = folder.File("resnet.safetensors");
         StateDict.Save(resnet, resnetWeights);
-        new DeploymentInfo { Model = config, Dataset = "imagenet", ImageSize = 64 }.WriteSidecar(resnetWeights);
+        new DeploymentInfo { Model = config, ImageSize = 64 }.WriteSidecar(resnetWeights);   // no data set: ImageNet's names are 1000
         using (var asItIs = PredictorLoading.Open(resnetWeights, null, "torch", NetworkForm.FusedWhereFusable, false, null))
             Assert.False(asItIs.Info.Fused, "a ResNet has no fused form: run as stored");
         Assert.Equal(0, Run("predict", "--weights", resnetWeights, "--json", image).Code);
         Assert.Equal(0, Run("export", "--weights", resnetWeights, "--out", folder.File("resnet.onnx")).Code);
         using (var resnetOnnx = new OnnxRuntimeEngine(folder.File("resnet.onnx"))) Assert.False(resnetOnnx.Info.Fused);
         Cli.CliRunner.AssertUserError(Run("predict", "--weights", resnetWeights, "--fused", image), "only ParNet (RepVGG-SSE) models can be fused");
+    }
+
+    [Fact]
+    public void Class_names_stored_for_another_class_count_are_refused_with_the_file_named()
+    {
+        // a 10-class model whose sidecar says imagenet: its 10 logits were named by the first 10 of ImageNet's 1000 names
+        using var folder = new ExportTempFolder();
+        var config = OfficialParityTests.TinyConfig with { NumClasses = 10 };
+        using var model = new ParNetModel(config);
+        string weights = folder.File("ten.safetensors"), image = folder.File("img.png");
+        StateDict.Save(model, weights);
+        new DeploymentInfo { Model = config, Dataset = "imagenet", ImageSize = 64 }.WriteSidecar(weights);
+        WritePng(image, 64, Pattern);
+
+        var error = Assert.Throws<InvalidDataException>(() => ClassifierLoader.LoadWeights(weights, null, fuse: false));
+        Assert.Equal($"{weights}: 1000 class names are stored with these weights (data set imagenet) for the 10 classes of parnet_official_tiny_silu", error.Message);
+        Cli.CliRunner.AssertUserError(Run("predict", "--weights", weights, image), "1000 class names are stored with these weights");
+        Cli.CliRunner.AssertUserError(Run("export", "--weights", weights, "--out", folder.File("ten.onnx")), "1000 class names are stored with these weights");
     }
 
     [Fact]

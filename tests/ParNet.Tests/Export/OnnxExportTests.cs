@@ -86,6 +86,22 @@ public class OnnxExportTests
     }
 
     [Fact]
+    public void Class_names_that_are_not_one_per_class_are_refused_at_export()
+    {
+        // the 1000 ImageNet names of a 7-class model were written, and FromOnnx then named 7 logits from them
+        using var model = new ParNetModel(OfficialParityTests.TinyConfig with { NumClasses = 7 });
+        var error = Assert.Throws<ArgumentException>(() =>
+            OnnxExporter.ExportToBytes(model, 64, new OnnxExportOptions { Info = new DeploymentInfo { Dataset = "imagenet" } }));
+        Assert.Contains("7 classes; the deployment information names 1000 (data set imagenet)", error.Message);
+        Assert.Throws<ArgumentException>(() =>
+            OnnxExporter.ExportToBytes(model, 64, new OnnxExportOptions { Info = new DeploymentInfo { ClassNames = ["a", "b"] } }));
+
+        var names = Enumerable.Range(0, 7).Select(i => $"kind {i}").ToArray();
+        using var engine = new OnnxRuntimeEngine(OnnxExporter.ExportToBytes(model, 64, new OnnxExportOptions { Info = new DeploymentInfo { ClassNames = names } }));
+        Assert.Equal(names, engine.Info.ClassNames);
+    }
+
+    [Fact]
     public void Export_to_a_file_and_dynamic_batch()
     {
         using var model = OfficialParityTests.TrainedTinyModel();

@@ -38,4 +38,39 @@ public class ImagePredictorTests
         double error = OfficialParityTests.RelativeL2(actual, expected);
         Assert.True(error <= 1e-5, $"relative L2 error of the probabilities {error:E3}");
     }
+
+    [Theory]
+    [InlineData("torch")]
+    [InlineData("torch-winograd")]
+    public void A_model_handed_over_in_training_mode_predicts_with_its_running_statistics(string engine)
+    {
+        var io = Safetensors.LoadStateDict(Fixtures.Path("parnet_official_tiny_silu.io.safetensors"));
+        Tensor input = io["input"], logits = io["logits"];
+        var model = OfficialParityTests.TrainedTinyModel();
+        model.train();   // as a model comes out of training; the predictor once ran it so, on each batch's own statistics
+        var runningMean = model.state_dict()["inits.0.0.block.rbr_dense.bn.running_mean"].clone();
+        using var predictor = engine == "torch" ? ImagePredictor.ForTorch(model, new DeploymentInfo())
+            : ImagePredictor.ForTorchWinograd(model, new DeploymentInfo());
+
+        Assert.False(model.training);
+        int c = (int)input.size(1), h = (int)input.size(2), w = (int)input.size(3);
+        var probabilities = predictor.Probabilities(new ImageF(input[0].contiguous().data<float>().ToArray(), c, h, w));
+        using var expected = nn.functional.softmax(logits[0], 0);
+        using var actual = tensor(probabilities);
+        double error = OfficialParityTests.RelativeL2(actual, expected);
+        Assert.True(error <= 1e-5, $"relative L2 error of the probabilities {error:E3}");
+        Assert.True(model.state_dict()["inits.0.0.block.rbr_dense.bn.running_mean"].eq(runningMean).all().item<bool>());
+    }
+
+    [Fact]
+    public void Deployment_information_without_a_model_names_one_class_per_logit_and_a_wrong_count_is_refused()
+    {
+        var config = OfficialParityTests.TinyConfig with { NumClasses = 3 };
+        using var predictor = ImagePredictor.ForTorch(new ParNetModel(config), new DeploymentInfo());
+        Assert.Equal(["class 0", "class 1", "class 2"], predictor.Info.ClassNames);
+        Assert.Equal(3, predictor.Probabilities(new ImageF(3, 64, 64)).Length);
+
+        var error = Assert.Throws<ArgumentException>(() => ImagePredictor.ForTorch(new ParNetModel(config), new DeploymentInfo { ClassNames = ["cat", "dog"] }));
+        Assert.Contains("3 classes; the deployment information names 2", error.Message);
+    }
 }

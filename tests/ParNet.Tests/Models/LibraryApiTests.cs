@@ -46,6 +46,23 @@ public class LibraryApiTests
     }
 
     [Fact]
+    public void Feature_info_of_four_imagenet_streams_matches_their_maps()
+    {
+        // four ImageNet streams halve six times: 224 is no input size of theirs, and the feature info once traced at 224
+        var config = new ModelConfig { Planes = [8, 16, 32, 32], FinalWidth = 64, BlocksPerStream = [1, 1, 1, 1], NumClasses = 3 };
+        using var model = new ParNetModel(config);
+        model.eval();
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        manual_seed(2);
+        var levels = model.ForwardIntermediates(randn(1, 3, 128, 128));
+        Assert.Equal(5, model.FeatureInfo.Count);
+        foreach (var (info, map) in model.FeatureInfo.Zip(levels))
+            Assert.Equal([1L, info.Channels, 128 / info.Stride, 128 / info.Stride], map.shape);
+        Assert.Equal([4, 8, 16, 32, 64], model.FeatureInfo.Select(f => f.Stride));
+    }
+
+    [Fact]
     public void ResNet_features_are_its_stage_ends()
     {
         using var model = ModelRegistry.Create("resnet12_wide", numClasses: 5);
@@ -59,6 +76,42 @@ public class LibraryApiTests
         foreach (var (info, map) in model.FeatureInfo.Zip(levels))
             Assert.Equal([1L, info.Channels, 64 / info.Stride, 64 / info.Stride], map.shape);
         Assert.True(levels[^1].eq(model.forward_features(x)).all().item<bool>());
+    }
+
+    [Fact]
+    public void Features_and_intermediates_check_the_input_as_forward_does()
+    {
+        using var tiny = new ParNetModel(OfficialParityTests.TinyConfig);
+        tiny.eval();
+        using var noGrad = no_grad();
+        // 48 is no multiple of 32: forward refuses it, and forward_features once ran it through blocks that cannot halve it
+        using var odd = randn(1, 3, 48, 48);
+        Assert.Contains("multiples of 32", Assert.Throws<ArgumentException>(() => tiny.call(odd)).Message);
+        Assert.Contains("multiples of 32", Assert.Throws<ArgumentException>(() => tiny.forward_features(odd)).Message);
+        Assert.Contains("multiples of 32", Assert.Throws<ArgumentException>(() => tiny.ForwardIntermediates(odd)).Message);
+        using var grey = randn(1, 1, 64, 64);
+        Assert.Contains("3 input channel(s); got 1", Assert.Throws<ArgumentException>(() => tiny.forward_features(grey)).Message);
+    }
+
+    [Fact]
+    public void Features_head_and_intermediates_leave_only_their_results_to_the_caller()
+    {
+        using var tiny = new ParNetModel(OfficialParityTests.TinyConfig);
+        tiny.eval();
+        using var noGrad = no_grad();
+        using var x = randn(1, 3, 64, 64);
+        // a loop of forwards without a dispose scope: each call leaves its result, which the caller disposes, and nothing else
+        // (forward_features left its ~260 intermediate maps behind)
+        static long Live() => TorchSharp.DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+        long before = Live();
+        for (int i = 0; i < 3; i++)
+        {
+            using var features = tiny.forward_features(x);
+            using var embedding = tiny.forward_head(features, preLogits: true);
+            using var logits = tiny.forward_head(features);
+            foreach (var level in tiny.ForwardIntermediates(x)) level.Dispose();
+        }
+        Assert.Equal(before, Live());
     }
 
     [Fact]

@@ -20,6 +20,25 @@ public class RegistryTests
     }
 
     [Fact]
+    public void Writing_into_a_configuration_changes_neither_the_registry_nor_a_built_model()
+    {
+        // configurations are records whose arrays were shared: one write into a model's Config.Planes changed the
+        // registered variant for every later Create in the process
+        using var first = ModelRegistry.Create("parnet_cifar_small");
+        first.Config.Planes[0] = 16;
+        ModelRegistry.Get("parnet_cifar_small").BlocksPerStream[0] = 9;
+        Assert.Equal([32, 64, 128], ModelRegistry.Get("parnet_cifar_small").Planes);
+        Assert.Equal([3, 4, 4], ModelRegistry.Get("parnet_cifar_small").BlocksPerStream);
+        using var second = ModelRegistry.Create("parnet_cifar_small");
+        Assert.Equal(32, second.FeatureInfo[0].Channels);
+
+        var config = new ModelConfig { Planes = [8, 16], FinalWidth = 32, BlocksPerStream = [1, 1], NumClasses = 2 };
+        using var model = ModelFactory.Create(config);
+        config.Planes[1] = 64;
+        Assert.Equal([8, 16], model.Config.Planes);   // what the network was built with
+    }
+
+    [Fact]
     public void Every_registered_ParNet_and_ResNet12_Wide_has_depth_12()
     {
         foreach (var name in ModelRegistry.Names)

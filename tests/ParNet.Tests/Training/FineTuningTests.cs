@@ -61,6 +61,19 @@ public class FineTuningTests
     }
 
     [Fact]
+    public void Fused_weights_are_refused_as_fused_not_with_every_key_listed()
+    {
+        using var trained = OfficialParityTests.TrainedTinyModel();
+        using var fused = ParNet.Fusion.ParNetFuser.Fuse(trained);
+        using var dir = new TempDirectory();
+        string path = dir.File("fused.safetensors");
+        StateDict.Save(fused, path);
+        var e = Assert.Throws<InvalidDataException>(() => Pretrained.CreateModel(OfficialParityTests.TinyConfig, path, numClasses: 7));
+        Assert.Equal($"{path}: fused weights (re-parameterized for inference, e.g. inits.0.0.block.rbr_reparam.weight); fine-tuning " +
+                     "starts from the training form they were fused from", e.Message);
+    }
+
+    [Fact]
     public void A_linear_probe_trains_the_classifier_only_and_keeps_every_backbone_tensor_and_statistic()
     {
         using var dir = new TempDirectory();

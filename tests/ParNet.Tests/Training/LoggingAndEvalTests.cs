@@ -135,12 +135,12 @@ public class LoggingAndEvalTests
         public override Tensor forward(Tensor x) => x.alias();
     }
 
-    sealed class FixedSource(float[] logits, long[] labels, int views, int classes) : IBatchSource
+    sealed class FixedSource(float[] logits, long[] labels, int views, int classes, int? dataClasses = null) : IBatchSource
     {
         public int Count => labels.Length;
         public int BatchSize => labels.Length;
         public (int Channels, int Height, int Width) ImageShape => (classes, 1, 1);
-        public IReadOnlyList<string> ClassNames => Enumerable.Range(0, classes).Select(i => $"k{i}").ToArray();
+        public IReadOnlyList<string> ClassNames => Enumerable.Range(0, dataClasses ?? classes).Select(i => $"k{i}").ToArray();
         public IEnumerable<Batch> Epoch(int epoch, CancellationToken cancel = default)
         {
             yield return new Batch(tensor(logits, [labels.Length * views, classes]), tensor(labels, [(long)labels.Length]));
@@ -174,6 +174,15 @@ public class LoggingAndEvalTests
         using var png = SKBitmap.Decode(Path.Combine(dir.Path, "confusion.png"));
         Assert.True(png.Width > 100);
         Assert.Contains("1,k1,1,0,0", File.ReadAllText(Path.Combine(dir.Path, "per_class.csv")));
+    }
+
+    [Fact]
+    public void Labels_beyond_the_models_classes_are_refused_in_words()
+    {
+        // a 3-class model scored on 6-class data: label 5 ended in libtorch's gather, "index 5 is out of bounds" and its stack
+        float[] logits = [1, 0, 0, 0, 1, 0, 0, 0, 1];
+        var e = Assert.Throws<InvalidDataException>(() => Evaluator.Evaluate(new Logits(), new FixedSource(logits, [0, 5, 2], 1, 3, dataClasses: 6), 3));
+        Assert.Equal("the data has a label 5 (6 classes: k0, k1, k2, k3, k4, k5), the model 3 classes", e.Message);
     }
 
     [Fact]

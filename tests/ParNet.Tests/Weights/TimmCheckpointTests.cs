@@ -138,6 +138,7 @@ public class TimmCheckpointTests
         Assert.Equal(registry.BlocksPerStream, s92.BlocksPerStream);
         Assert.Equal(registry.FinalWidth, s92.FinalWidth);
         Assert.Equal(ActivationKind.ReLU, s92.Activation);   // [[swish]]: their `'swish' in additional_branches` is false
+        Assert.Equal(s92.Activation, registry.Activation);   // the registered variant of those weights runs them as trained
         var l = AuthorsYamlConfig.Parse("additional_branches:\n- - swish\ndropout_lin: 0.1\nnum_blocks: [5, 6, 6, 1]\nplanes: [160, 320, 640, 2560]\n" +
                                         "weights: \"models/x.pth.tar\"\nuse_ema: True\n", "l");
         Assert.Equal(0.1, l.HeadDropout);
