@@ -118,6 +118,7 @@ public static class PredictorLoading
         int multiple = predictor.Config.InputSizeMultiple;
         if (side < multiple || side % multiple != 0)
             throw new UsageException($"image size {side}: {predictor.Config.Name} needs a multiple of {multiple}");
+        UsageException.Wrap(() => predictor.CheckImageFits(side), $"image size {side}");
         return (new DeploymentPreprocessing(predictor.Config, info, side), info.ClassNames ?? []);
     }
 }
