@@ -207,8 +207,17 @@ public sealed class Trainer : IDisposable
         int b = start - 1;   // the last batch trained
         StopReason? stop = null;
         TrainMode();
-        foreach (var batch in _train.Epoch(epoch, start, CancellationToken.None))   // a resumed epoch starts at its batch
+        InvalidDataException? unreadable = null;
+        using var epochBatches = _train.Epoch(epoch, start, CancellationToken.None).GetEnumerator();   // a resumed epoch starts at its batch
+        while (true)
         {
+            Batch batch;
+            try
+            {
+                if (!epochBatches.MoveNext()) break;
+                batch = epochBatches.Current;
+            }
+            catch (InvalidDataException e) when (_group.Size == 1) { unreadable = e; break; }   // several processes: each would have to agree first
             using (batch)
             {
                 (stop, double wall) = DataParallel.AgreeOnStep(_group, _clock.StopBeforeStep(cancel.IsCancellationRequested, _stepsThisProcess), _clock.WallSeconds);
@@ -236,13 +245,27 @@ public sealed class Trainer : IDisposable
         }
         _state = _state with
         {
-            GlobalStep = step, BatchInEpoch = stop is null ? 0 : b + 1,
+            GlobalStep = step, BatchInEpoch = stop is null && unreadable is null ? 0 : b + 1,
             PartialLossSum = lossSum, PartialCorrect = correct, PartialSeen = seen,
             PartialSeconds = _clock.PartialEpochSeconds,
             ElapsedSeconds = _state.ElapsedSeconds + _clock.EpochSeconds,
             EmaUpdates = _ema?.Updates ?? 0,
         };
+        if (unreadable is not null) StopAtUnreadableImage(unreadable, epoch);
         return stop;
+    }
+
+    /// <summary>
+    /// An image of the epoch could not be read (a corrupt or truncated file in an image folder): the steps trained before
+    /// it are saved as a resumable checkpoint, as an interruption saves them, instead of losing the epoch so far (hours, on
+    /// ImageNet); the resumed epoch starts at the batch that holds the image, once the file is fixed or removed. Throws the
+    /// decoder's InvalidDataException with where the run was saved.
+    /// </summary>
+    void StopAtUnreadableImage(InvalidDataException unreadable, int epoch)
+    {
+        SaveLast();
+        throw new InvalidDataException($"{unreadable.Message}; training stopped in epoch {epoch + 1} before batch {_state.BatchInEpoch + 1}, " +
+                                       $"its steps before it saved in {Path.GetFullPath(LastPath)}: fix or remove the file, then resume the run", unreadable);
     }
 
     /// <summary>
