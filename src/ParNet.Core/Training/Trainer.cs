@@ -317,7 +317,7 @@ public sealed class Trainer : IDisposable
         EvalResult? eval = null;
         AverageRunningStatistics();
         if (_test is not null && ((epoch + 1) % Math.Max(1, _o.EvalEvery) == 0 || epoch + 1 == epochs || last))
-            eval = Evaluate(epoch + 1);
+            eval = EvaluateOrSaveTheEpoch(epoch);
         double lr = LrSchedules.At(_r, Math.Min(position, epochs - 1e-9), GlobalBatchSize);
         var m = new EpochMetrics
         {
@@ -345,6 +345,24 @@ public sealed class Trainer : IDisposable
         SaveLast();
         if (best && _group.Rank == 0) Checkpoint.Save(BestPath, _model, _optimizer, _ema, CaptureState());
         Report(new EpochEvent(m, epochs, best));
+    }
+
+    /// <summary>
+    /// The epoch's evaluation; when an image of the test data cannot be read (a corrupt file in val/), the trained epoch
+    /// is first saved as a resumable checkpoint at its end, not yet evaluated, instead of being lost with the run's every
+    /// epoch since the last checkpoint; a resume evaluates it once the file is fixed or removed. One process only: several
+    /// would first have to agree.
+    /// </summary>
+    EvalResult EvaluateOrSaveTheEpoch(int epoch)
+    {
+        try { return Evaluate(epoch + 1); }
+        catch (InvalidDataException e) when (_group.Size == 1)
+        {
+            _state = _state with { BatchInEpoch = _state.BatchInEpoch == 0 ? BatchesPerEpoch : _state.BatchInEpoch };   // 0: the epoch trained to its end
+            SaveLast();
+            throw new InvalidDataException($"{e.Message}; the evaluation after epoch {epoch + 1} stopped, the epoch's training saved in " +
+                                           $"{Path.GetFullPath(LastPath)}: fix or remove the file, then resume the run (it evaluates the epoch again)", e);
+        }
     }
 
     /// <summary>
