@@ -29,6 +29,9 @@ public static class Pretrained
     static Report LoadBackbone(ImageClassifier model, IReadOnlyDictionary<string, Tensor> source, string what)
     {
         var target = model.state_dict();
+        if (IsFused(source.Keys) && !IsFused(target.Keys))
+            throw new InvalidDataException($"{what}: fused (re-parameterized) weights, whose blocks' branches and BatchNorms are folded into " +
+                "one conv each: fine-tuning trains the training form; give the weights they were fused from (a run's checkpoints/last/model.safetensors)");
         var prepared = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         var adapted = new List<string>();
         foreach (var (key, value) in source)
@@ -44,6 +47,10 @@ public static class Pretrained
         finally { foreach (var key in adapted) prepared[key].Dispose(); }
         return new Report(prepared.Keys.Count(k => !k.StartsWith(ImageClassifier.ClassifierKeyPrefix, StringComparison.Ordinal)), adapted);
     }
+
+    /// <summary>Keys of fused weights (ParNetFuser's `rbr_reparam` convs): a strict load of them into the training form
+    /// named all of the model's several hundred keys as missing or unexpected, in one line, and never the cause.</summary>
+    static bool IsFused(IEnumerable<string> keys) => keys.Any(k => k.Contains(".rbr_reparam.", StringComparison.Ordinal));
 
     /// <summary>
     /// timm's create_model(name, pretrained, num_classes, in_chans) with a weights file: the registered variant with

@@ -61,6 +61,23 @@ public class FineTuningTests
     }
 
     [Fact]
+    public void Fused_pretrained_weights_are_refused_as_fused_instead_of_listing_every_key()
+    {
+        using var dir = new TempDirectory();
+        string fusedFile = dir.File("fused.safetensors");
+        using (var trained = ModelFactory.Create(OfficialParityTests.TinyConfig))
+        {
+            StateDict.Load(trained, FixtureWeights);
+            using var fused = ParNet.Fusion.ParNetFuser.Fuse(trained);
+            StateDict.Save(fused, fusedFile);
+        }
+        using var model = ModelFactory.Create(OfficialParityTests.TinyConfig with { NumClasses = 7 });
+        var e = Assert.Throws<InvalidDataException>(() => Pretrained.LoadBackbone(model, fusedFile));
+        Assert.StartsWith($"{fusedFile}: fused (re-parameterized) weights", e.Message);
+        Assert.DoesNotContain("missing", e.Message);
+    }
+
+    [Fact]
     public void A_linear_probe_trains_the_classifier_only_and_keeps_every_backbone_tensor_and_statistic()
     {
         using var dir = new TempDirectory();
