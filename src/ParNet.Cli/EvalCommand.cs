@@ -110,6 +110,10 @@ public sealed class EvalCommand : CliCommand
         int batchSize = parse.GetValue(_batchSize) ?? 256;
         int threads = parse.GetValue(_threads) ?? Environment.ProcessorCount;
         int? subset = parse.GetValue(_subset);
+        // libtorch aborts the process on 0 threads (c10::Error, no message of ours); --subset 0 scored no image and
+        // crashed writing its NaN accuracy to summary.json
+        if (threads < 1) throw new UsageException($"--threads must be >= 1; got {threads}");
+        if (subset is < 1) throw new UsageException($"--subset {subset}: must be >= 1 (images per class)");
         int[]? classes = givenClasses ?? saved?.Classes?.ToArray();
         string? outDir = parse.GetValue(_out);
 

@@ -11,6 +11,7 @@ namespace ParNet.Tests.Cli;
 /// `parnet eval --weights W --dataset folder`: weights that carry their class names (a run's checkpoint, a sidecar, an
 /// exported model) are refused on an image folder whose classes differ, even in equal number; otherwise its labels,
 /// taken in folder-name order, would be scored against the model's other classes and the accuracy silently be wrong.
+/// Also its count options below one, met on the same folder-data walk.
 /// </summary>
 public class EvalStoredClassesTests
 {
@@ -54,6 +55,17 @@ public class EvalStoredClassesTests
         var (code, stdout, stderr) = CliRunner.Run("eval", "--weights", weights, "--dataset", "folder", "--data", dir.File("data"), "--out", dir.File("report"));
         Assert.True(code == 0, stderr);
         Assert.Contains("folder test (4 images, 3x32x32", stdout);
+    }
+
+    [Theory]
+    [InlineData("--subset", "0", "--subset 0: must be >= 1 (images per class)")]   // crashed writing a NaN accuracy to summary.json
+    [InlineData("--threads", "0", "--threads must be >= 1; got 0")]                // libtorch aborted the process
+    public void Counts_below_one_are_refused_in_one_line(string option, string value, string message)
+    {
+        using var dir = new TempDirectory();
+        string weights = WeightsNamingCatAndDog(dir, "cat", "dog");
+        CliRunner.AssertUserError(CliRunner.Run("eval", "--weights", weights, "--dataset", "folder", "--data", dir.File("data"),
+                                                option, value, "--out", dir.File("report")), message);
     }
 
     [Fact]
