@@ -58,6 +58,7 @@ public sealed class EvalCommand : CliCommand
         int[]? givenClasses = parse.GetValue(_classes) is { } ids ? UsageException.Wrap(() => ClassSelection.Parse(ids), "--classes") : null;
         RunSettings? saved = null;
         string? storedDataset = null;
+        IReadOnlyList<string>? storedClassNames = null;   // --weights: the class names stored with them, checked against the data's
         int? storedSide = null;   // --weights without --recipe: the side stored with them, or an ImageNet-layout model's 224
         Recipe recipe;
         ModelConfig config;
@@ -88,6 +89,7 @@ public sealed class EvalCommand : CliCommand
                 : _model.Given(parse) ? DeploymentInfo.ForWeights(weights!) with { Model = null }
                 : ClassifierLoader.Stored(weights!, WeightsLoading.Pick(emaFlag == true));
             storedDataset = stored?.Dataset;
+            storedClassNames = stored?.ClassNames;
             config = _model.Build(parse, recipe, parse.GetValue(_dataset) ?? storedDataset ?? recipe.Dataset, data, givenClasses?.Length, stored?.Model);
             if (!parse.Given(_recipe))   // the default recipe's 32 px is the Fashion-MNIST network's, not every model's
                 storedSide = stored?.ImageSize ?? (config.Layout == Layout.ImageNet ? config.DefaultImageSize : null);
@@ -95,6 +97,7 @@ public sealed class EvalCommand : CliCommand
         // an exported .onnx (float32 or int8) runs in ONNX Runtime; its metadata names the model and the data set
         using var onnx = onnxFile ? OnnxEvaluation(weightsPath!, parse) : null;
         if (onnx?.Engine.Info.Model is { } exported) config = exported;
+        storedClassNames ??= onnx?.Engine.Info.ClassNames;
         string dataset = parse.GetValue(_dataset) ?? saved?.Dataset ?? storedDataset ?? onnx?.Engine.Info.Dataset ?? recipe.Dataset;
         string split = parse.GetValue(_split) ?? "test";
         bool tenCrop = parse.GetValue(_tenCrop);
@@ -107,6 +110,10 @@ public sealed class EvalCommand : CliCommand
         int batchSize = parse.GetValue(_batchSize) ?? 256;
         int threads = parse.GetValue(_threads) ?? Environment.ProcessorCount;
         int? subset = parse.GetValue(_subset);
+        // libtorch aborts the process on 0 threads (c10::Error, no message of ours); --subset 0 scored no image and
+        // crashed writing its NaN accuracy to summary.json
+        if (threads < 1) throw new UsageException($"--threads must be >= 1; got {threads}");
+        if (subset is < 1) throw new UsageException($"--subset {subset}: must be >= 1 (images per class)");
         int[]? classes = givenClasses ?? saved?.Classes?.ToArray();
         string? outDir = parse.GetValue(_out);
 
@@ -120,6 +127,8 @@ public sealed class EvalCommand : CliCommand
         else if (source.ClassNames.Count != config.NumClasses)
             throw new UsageException($"the {split} data has {source.ClassNames.Count} classes, the model {config.NumClasses}" +
                                      (classes is null ? " (trained on some classes? give --classes as in training, or evaluate with --run)" : ""));
+        else
+            DataPipelines.RequireStoredClasses(storedClassNames, dataset, source.ClassNames, $"the {split} data");
         // --run: the checkpoint's EMA file was chosen above; --weights: --ema picks a training checkpoint's state_dict_ema
         using var loaded = onnx is null ? WeightsLoading.Load(weightsPath!, config, fused, ema: run is null && emaFlag == true).Model : null;
         nn.Module<Tensor, Tensor> model = (nn.Module<Tensor, Tensor>?)onnx ?? loaded!;

@@ -89,13 +89,15 @@ public static class PredictorLoading
     /// <summary>
     /// <paramref name="info"/> with the class names and statistics of the data set the user names (--dataset of predict
     /// and export), which must fit <paramref name="model"/>: its class count, and its channels (a grey data set feeds an
-    /// RGB model, replicated as in training; a colour one does not feed a grey model).
+    /// RGB model, replicated as in training; a colour one does not feed a grey model). A folder data set keeps the class
+    /// names stored with the weights: a folder's classes are its subfolders' names, which nothing but the weights knows.
     /// </summary>
     public static DeploymentInfo WithDataset(DeploymentInfo info, ModelConfig model, string dataset)
     {
         if (DeploymentInfo.KnownDataset(dataset) is null && !DataPipelines.IsFolderLayout(dataset))
             throw new UsageException($"--dataset {dataset}: unknown; known: fashion-mnist, mnist, cifar10, cifar100, imagenet");
-        info = (info with { Dataset = dataset, ClassNames = null, Mean = null, Std = null }).Completed();
+        var folderNames = DeploymentInfo.KnownDataset(dataset) is null ? info.ClassNames : null;
+        info = (info with { Dataset = dataset, ClassNames = folderNames, Mean = null, Std = null }).Completed();
         if (info.ClassNames is { } known && known.Count != model.NumClasses)
             throw new UsageException($"--dataset {dataset} names {known.Count} classes; the model has {model.NumClasses}");
         if (info.Mean is { Length: > 1 } mean && mean.Length != model.InChannels)
@@ -118,6 +120,7 @@ public static class PredictorLoading
         int multiple = predictor.Config.InputSizeMultiple;
         if (side < multiple || side % multiple != 0)
             throw new UsageException($"image size {side}: {predictor.Config.Name} needs a multiple of {multiple}");
+        UsageException.Wrap(() => predictor.CheckImageFits(side), $"image size {side}");
         return (new DeploymentPreprocessing(predictor.Config, info, side), info.ClassNames ?? []);
     }
 }

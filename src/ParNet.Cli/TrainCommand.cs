@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
+using System.Runtime.InteropServices;
 using ParNet.Data;
 using ParNet.Distributed;
 using ParNet.Export;
@@ -47,7 +48,7 @@ public sealed class TrainCommand : CliCommand
 
     public override string Name => "train";
     public override string Summary => "train a model (recipes: " + string.Join(", ", Recipes.Names) + "). " +
-        "Ctrl-C saves a resumable checkpoint and exits (code 130). A NaN/infinite loss stops the run (code 3).";
+        "Ctrl-C or SIGTERM saves a resumable checkpoint and exits (code 130; SIGTERM 143). A NaN/infinite loss stops the run (code 3).";
 
     protected override void Declare(Command command)
     {
@@ -190,6 +191,16 @@ public sealed class TrainCommand : CliCommand
             cts.Cancel();
         };
         Console.CancelKeyPress += onCancel;
+        // SIGTERM (a scheduler's preemption or time limit, docker stop, timeout(1)) saves as Ctrl-C does: it ended the
+        // process at once, and the epoch in progress was lost
+        bool terminated = false;
+        using var onTerminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, signal =>
+        {
+            if (cts.IsCancellationRequested) return;   // a second one ends the process
+            signal.Cancel = true;
+            terminated = true;
+            cts.Cancel();
+        });
         var clock = Stopwatch.StartNew();
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"train: {model.Name} (planes {string.Join("/", model.Planes)}, {Analysis(net)} parameters) on {dataset} {train.ImageShape.Channels}x{train.ImageShape.Height}x{train.ImageShape.Width}, " +
@@ -225,8 +236,8 @@ public sealed class TrainCommand : CliCommand
             switch (result.Reason)
             {
                 case StopReason.Interrupted:
-                    stdout.WriteLine($"interrupted: checkpoint saved in {Path.GetFullPath(result.LastCheckpoint)}; continue with: parnet train --resume {ShellWords.Quote(runDir)}");
-                    return 130;
+                    stdout.WriteLine($"{(terminated ? "terminated (SIGTERM)" : "interrupted")}: checkpoint saved in {Path.GetFullPath(result.LastCheckpoint)}; continue with: parnet train --resume {ShellWords.Quote(runDir)}");
+                    return terminated ? 143 : 130;
                 case StopReason.TimeBudget:
                     stdout.WriteLine($"time budget reached after {ProgressRenderer.Eta(clock.Elapsed)}: checkpoint saved; continue with: parnet train --resume {ShellWords.Quote(runDir)} --time-budget MINUTES");
                     break;

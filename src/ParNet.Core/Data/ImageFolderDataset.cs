@@ -14,13 +14,34 @@ public sealed class ImageFolderDataset : IImageDataset
     /// read); other files in class folders are ignored, as torchvision ignores them.</summary>
     static readonly HashSet<string> ImageExtensions = new(StringComparer.OrdinalIgnoreCase) { ".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif" };
 
+    /// <summary>
+    /// The order of Python's sorted(), by Unicode code point, in which torchvision's ImageFolder numbers the classes. .NET's
+    /// ordinal order compares UTF-16 units, and puts a name with a character beyond U+FFFF (an emoji: a surrogate pair,
+    /// from U+D800) before one with a character from U+E000 to U+FFFF (fullwidth forms, private use): labels then differed
+    /// from a PyTorch model's for the same folder, and its scores here were silently wrong.
+    /// </summary>
+    static readonly IComparer<string> CodePointOrder = Comparer<string>.Create(CompareCodePoints);
+
+    static int CompareCodePoints(string? a, string? b)
+    {
+        if (a is null || b is null) return a is null ? (b is null ? 0 : -1) : 1;
+        var (x, y) = (a.EnumerateRunes(), b.EnumerateRunes());
+        while (true)
+        {
+            bool moreX = x.MoveNext(), moreY = y.MoveNext();
+            if (!moreX || !moreY) return moreX == moreY ? 0 : moreX ? 1 : -1;
+            int c = x.Current.Value.CompareTo(y.Current.Value);
+            if (c != 0) return c;
+        }
+    }
+
     readonly string[] _files;
     readonly int[] _labels;
 
     public ImageFolderDataset(string root)
     {
         if (!Directory.Exists(root)) throw new DirectoryNotFoundException($"{root}: image folder not found");
-        var classDirs = Directory.GetDirectories(root).OrderBy(d => Path.GetFileName(d), StringComparer.Ordinal).ToArray();
+        var classDirs = Directory.GetDirectories(root).OrderBy(d => Path.GetFileName(d), CodePointOrder).ToArray();
         if (classDirs.Length == 0) throw new InvalidDataException($"{root}: no class subfolders");
         var files = new List<string>();
         var labels = new List<int>();

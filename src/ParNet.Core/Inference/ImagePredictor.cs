@@ -143,6 +143,23 @@ public sealed class ImagePredictor : IDisposable
         return _onnx!.Options.CudaDevice is null ? _onnxMemory!() : null;
     }
 
+    /// <summary>
+    /// ArgumentException, with the numbers, for a side the model refuses (<see cref="ModelConfig.CheckImageSize"/>) or
+    /// whose one image surely cannot fit in this machine's memory (<see cref="MemoryPerImage"/>, a lower bound): refused
+    /// before the preprocessing allocates the image at that side, which past ~23000 pixels overflowed an array's length
+    /// with a stack trace, and below that had the kernel kill the process (exit 137) with nothing said.
+    /// </summary>
+    public void CheckImageFits(int side)
+    {
+        Config.CheckImageSize(side, side);
+        if (MemoryPerImage(side) is not { } memory) return;
+        long available = MachineMemory.AvailableBytes;
+        if (memory.BytesPerImage <= available) return;
+        throw new ArgumentException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"an image of {side}x{side} takes at least {MachineMemory.GiB(memory.BytesPerImage)} in {Config.Name}'s forward pass " +
+            $"({memory.Basis}), more than the {MachineMemory.GiB(available)} of memory here"));
+    }
+
     /// <summary>Class probabilities (softmax of the logits) of one preprocessed image [C, H, W].</summary>
     public float[] Probabilities(ImageF image) => Probabilities([image])[0];
 

@@ -32,7 +32,7 @@ public static class Pretrained
         if (source.Keys.FirstOrDefault(k => k.Contains(".rbr_reparam.", StringComparison.Ordinal)) is { } fusedKey &&
             !model.state_dict().ContainsKey(fusedKey))
             throw new InvalidDataException($"{what}: fused weights (re-parameterized for inference, e.g. {fusedKey}); fine-tuning " +
-                                           "starts from the training form they were fused from");
+                                           "starts from the training form they were fused from (a run's checkpoints/last/model.safetensors)");
         var target = model.state_dict();
         var prepared = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         var adapted = new List<string>();

@@ -113,6 +113,8 @@ public sealed record Recipe
         if (Milestones.Any(m => m is <= 0 or >= 1)) throw new ArgumentException($"recipe {Name}: milestones are fractions of training in (0, 1)");
         if (HeadDropout is < 0 or >= 1 || BlockDropout is < 0 or >= 1) throw new ArgumentException($"recipe {Name}: dropout must be in [0, 1)");
         if (CropPadding < 0) throw new ArgumentException($"recipe {Name}: crop padding must be >= 0");
+        // a probability: 2 trained as 1 (every image erased) with no word, where torchvision's RandomErasing refuses it
+        if (RandomErasing is < 0 or > 1) throw new ArgumentException($"recipe {Name}: random-erasing probability must be in [0, 1]; got {RandomErasing}");
         return this;
     }
 

@@ -207,8 +207,17 @@ public sealed class Trainer : IDisposable
         int b = start - 1;   // the last batch trained
         StopReason? stop = null;
         TrainMode();
-        foreach (var batch in _train.Epoch(epoch, start, CancellationToken.None))   // a resumed epoch starts at its batch
+        InvalidDataException? unreadable = null;
+        using var epochBatches = _train.Epoch(epoch, start, CancellationToken.None).GetEnumerator();   // a resumed epoch starts at its batch
+        while (true)
         {
+            Batch batch;
+            try
+            {
+                if (!epochBatches.MoveNext()) break;
+                batch = epochBatches.Current;
+            }
+            catch (InvalidDataException e) when (_group.Size == 1) { unreadable = e; break; }   // several processes: each would have to agree first
             using (batch)
             {
                 (stop, double wall) = DataParallel.AgreeOnStep(_group, _clock.StopBeforeStep(cancel.IsCancellationRequested, _stepsThisProcess), _clock.WallSeconds);
@@ -236,13 +245,27 @@ public sealed class Trainer : IDisposable
         }
         _state = _state with
         {
-            GlobalStep = step, BatchInEpoch = stop is null ? 0 : b + 1,
+            GlobalStep = step, BatchInEpoch = stop is null && unreadable is null ? 0 : b + 1,
             PartialLossSum = lossSum, PartialCorrect = correct, PartialSeen = seen,
             PartialSeconds = _clock.PartialEpochSeconds,
             ElapsedSeconds = _state.ElapsedSeconds + _clock.EpochSeconds,
             EmaUpdates = _ema?.Updates ?? 0,
         };
+        if (unreadable is not null) StopAtUnreadableImage(unreadable, epoch);
         return stop;
+    }
+
+    /// <summary>
+    /// An image of the epoch could not be read (a corrupt or truncated file in an image folder): the steps trained before
+    /// it are saved as a resumable checkpoint, as an interruption saves them, instead of losing the epoch so far (hours, on
+    /// ImageNet); the resumed epoch starts at the batch that holds the image, once the file is fixed or removed. Throws the
+    /// decoder's InvalidDataException with where the run was saved.
+    /// </summary>
+    void StopAtUnreadableImage(InvalidDataException unreadable, int epoch)
+    {
+        SaveLast();
+        throw new InvalidDataException($"{unreadable.Message}; training stopped in epoch {epoch + 1} before batch {_state.BatchInEpoch + 1}, " +
+                                       $"its steps before it saved in {Path.GetFullPath(LastPath)}: fix or remove the file, then resume the run", unreadable);
     }
 
     /// <summary>
@@ -294,7 +317,7 @@ public sealed class Trainer : IDisposable
         EvalResult? eval = null;
         AverageRunningStatistics();
         if (_test is not null && ((epoch + 1) % Math.Max(1, _o.EvalEvery) == 0 || epoch + 1 == epochs || last))
-            eval = Evaluate(epoch + 1);
+            eval = EvaluateOrSaveTheEpoch(epoch);
         double lr = LrSchedules.At(_r, Math.Min(position, epochs - 1e-9), GlobalBatchSize);
         var m = new EpochMetrics
         {
@@ -322,6 +345,24 @@ public sealed class Trainer : IDisposable
         SaveLast();
         if (best && _group.Rank == 0) Checkpoint.Save(BestPath, _model, _optimizer, _ema, CaptureState());
         Report(new EpochEvent(m, epochs, best));
+    }
+
+    /// <summary>
+    /// The epoch's evaluation; when an image of the test data cannot be read (a corrupt file in val/), the trained epoch
+    /// is first saved as a resumable checkpoint at its end, not yet evaluated, instead of being lost with the run's every
+    /// epoch since the last checkpoint; a resume evaluates it once the file is fixed or removed. One process only: several
+    /// would first have to agree.
+    /// </summary>
+    EvalResult EvaluateOrSaveTheEpoch(int epoch)
+    {
+        try { return Evaluate(epoch + 1); }
+        catch (InvalidDataException e) when (_group.Size == 1)
+        {
+            _state = _state with { BatchInEpoch = _state.BatchInEpoch == 0 ? BatchesPerEpoch : _state.BatchInEpoch };   // 0: the epoch trained to its end
+            SaveLast();
+            throw new InvalidDataException($"{e.Message}; the evaluation after epoch {epoch + 1} stopped, the epoch's training saved in " +
+                                           $"{Path.GetFullPath(LastPath)}: fix or remove the file, then resume the run (it evaluates the epoch again)", e);
+        }
     }
 
     /// <summary>

@@ -63,8 +63,20 @@ public class MisuseRefusalTests
         Directory.CreateDirectory(folder);
         File.Copy(Fixtures.Path("parnet_official_tiny_silu.safetensors"), Path.Combine(folder, "model.safetensors"));
         File.Copy(Fixtures.Path("parnet_official_tiny_silu.safetensors"), Path.Combine(folder, "ema.safetensors"));
+        File.Copy(Fixtures.Path("parnet_official_tiny_silu.safetensors"), Path.Combine(folder, "optimizer.safetensors"));   // momentum, not weights
         CliRunner.AssertUserError(CliRunner.Run("export", "--weights", folder, "--out", dir.File("m.onnx")),
                                   $"{folder} is a folder, not a file (it holds ema.safetensors, model.safetensors: give one of those)");
+    }
+
+    [Fact]
+    public void Weights_given_as_a_run_folder_name_its_last_weights()
+    {
+        using var dir = new TempDirectory();
+        string run = dir.File("run"), last = Path.Combine(run, "checkpoints", "last");
+        Directory.CreateDirectory(last);
+        File.Copy(Fixtures.Path("parnet_official_tiny_silu.safetensors"), Path.Combine(last, "model.safetensors"));
+        CliRunner.AssertUserError(CliRunner.Run("predict", "--weights", run, dir.File("a.png")),
+                                  $"{run} is a folder, not a file (a training run: its last weights are {Path.Combine(last, "model.safetensors")})");
     }
 
     [Fact]

@@ -22,6 +22,22 @@ public class UserMessageTests
     }
 
     [Fact]
+    public void A_trial_run_shorter_than_the_recipes_warm_up_is_told_to_give_warmup()
+    {
+        using var dir = new TempDirectory();
+        CliRunner.AssertUserError(CliRunner.Run("train", "--recipe", "imagenet", "--data", dir.Path, "--epochs", "2", "--out", dir.File("run")),
+            "--epochs 2 is shorter than the 5 warm-up epochs of recipe imagenet: give --warmup N too (0 to 2)");
+    }
+
+    [Fact]
+    public void A_random_erasing_probability_above_one_is_refused()
+    {
+        using var dir = new TempDirectory();
+        CliRunner.AssertUserError(CliRunner.Run("train", "--erasing", "2", "--epochs", "1", "--out", dir.File("run")),
+            "recipe fashion-mnist: random-erasing probability must be in [0, 1]; got 2");
+    }
+
+    [Fact]
     public void Plain_words_stay_unquoted()
     {
         Assert.Equal("parnet bench --out runs/b --only fused,onnx-int8 --repeats=5", "parnet bench " + ShellWords.Join(["--out", "runs/b", "--only", "fused,onnx-int8", "--repeats=5"]));

@@ -122,6 +122,19 @@ public class ImageFolderTests
     }
 
     [Fact]
+    public void Classes_are_numbered_in_code_point_order_as_python_sorts_them_for_torchvision()
+    {
+        using var dir = new TempDirectory();
+        // python3 -c "print(sorted(['\U0001F600', '\uFF5A', 'a']))" prints ['a', 'ｚ', '😀']
+        foreach (var name in new[] { "\U0001F600", "\uFF5A", "a" })
+        {
+            Directory.CreateDirectory(dir.File(name));
+            System.IO.File.WriteAllBytes(Path.Combine(dir.File(name), "0.png"), TempDirectory.EncodeImage(8, 8, Pattern, SKEncodedImageFormat.Png));
+        }
+        Assert.Equal(["a", "\uFF5A", "\U0001F600"], new ImageFolderDataset(dir.Path).ClassNames);
+    }
+
+    [Fact]
     public void Empty_class_folder_is_rejected()
     {
         using var dir = ThreeClassFolder();

@@ -70,7 +70,7 @@ public class FineTuningTests
         StateDict.Save(fused, path);
         var e = Assert.Throws<InvalidDataException>(() => Pretrained.CreateModel(OfficialParityTests.TinyConfig, path, numClasses: 7));
         Assert.Equal($"{path}: fused weights (re-parameterized for inference, e.g. inits.0.0.block.rbr_reparam.weight); fine-tuning " +
-                     "starts from the training form they were fused from", e.Message);
+                     "starts from the training form they were fused from (a run's checkpoints/last/model.safetensors)", e.Message);
     }
 
     [Fact]

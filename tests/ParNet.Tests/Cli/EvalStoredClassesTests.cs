@@ -1,0 +1,79 @@
+using ParNet.Export;
+using ParNet.Models;
+using ParNet.Tests.Data;
+using ParNet.Tests.Export;
+using ParNet.Weights;
+using SkiaSharp;
+
+namespace ParNet.Tests.Cli;
+
+/// <summary>
+/// `parnet eval --weights W --dataset folder`: weights that carry their class names (a run's checkpoint, a sidecar, an
+/// exported model) are refused on an image folder whose classes differ, even in equal number; otherwise its labels,
+/// taken in folder-name order, would be scored against the model's other classes and the accuracy silently be wrong.
+/// Also its count options below one, met on the same folder-data walk.
+/// </summary>
+public class EvalStoredClassesTests
+{
+    /// <summary>DIR/val/NAME/0.png, 1.png for each name, and weights W.safetensors whose sidecar names classes cat, dog.</summary>
+    static string WeightsNamingCatAndDog(TempDirectory dir, params string[] valClasses)
+    {
+        foreach (var name in valClasses)
+        {
+            Directory.CreateDirectory(dir.File(Path.Combine("data", "val", name)));
+            for (int i = 0; i < 2; i++)
+                File.WriteAllBytes(dir.File(Path.Combine("data", "val", name, $"{i}.png")),
+                    TempDirectory.EncodeImage(32, 32, (x, y) => ((byte)(x * 8), (byte)(y * 8), (byte)(i * 99)), SKEncodedImageFormat.Png));
+        }
+        var config = ModelRegistry.Get("parnet_cifar_small") with { Planes = [8, 16, 32], FinalWidth = 32, BlocksPerStream = [1, 1, 1], NumClasses = 2 };
+        string weights = dir.File("w.safetensors");
+        using (var model = ModelFactory.Create(config))
+        {
+            ExportTestSupport.Randomize(model, 3);
+            StateDict.Save(model, weights);
+        }
+        new DeploymentInfo { Model = config, ClassNames = ["cat", "dog"], Dataset = "folder", ImageSize = 32 }.WriteSidecar(weights);
+        return weights;
+    }
+
+    [Fact]
+    public void A_folder_whose_classes_are_named_otherwise_is_refused_naming_the_difference()
+    {
+        using var dir = new TempDirectory();
+        string weights = WeightsNamingCatAndDog(dir, "Dog", "cat");   // ordinal order: Dog (label 0), cat (label 1)
+        CliRunner.AssertUserError(
+            CliRunner.Run("eval", "--weights", weights, "--dataset", "folder", "--data", dir.File("data"), "--out", dir.File("report")),
+            "class lists differ (2 trained, 2 evaluated): the test data has 1 class not in the classes stored with the weights: Dog; " +
+            "the test data lacks 1 class of the classes stored with the weights: dog");
+    }
+
+    [Fact]
+    public void A_folder_with_the_stored_classes_is_scored_under_their_names()
+    {
+        using var dir = new TempDirectory();
+        string weights = WeightsNamingCatAndDog(dir, "cat", "dog");
+        var (code, stdout, stderr) = CliRunner.Run("eval", "--weights", weights, "--dataset", "folder", "--data", dir.File("data"), "--out", dir.File("report"));
+        Assert.True(code == 0, stderr);
+        Assert.Contains("folder test (4 images, 3x32x32", stdout);
+    }
+
+    [Theory]
+    [InlineData("--subset", "0", "--subset 0: must be >= 1 (images per class)")]   // crashed writing a NaN accuracy to summary.json
+    [InlineData("--threads", "0", "--threads must be >= 1; got 0")]                // libtorch aborted the process
+    public void Counts_below_one_are_refused_in_one_line(string option, string value, string message)
+    {
+        using var dir = new TempDirectory();
+        string weights = WeightsNamingCatAndDog(dir, "cat", "dog");
+        CliRunner.AssertUserError(CliRunner.Run("eval", "--weights", weights, "--dataset", "folder", "--data", dir.File("data"),
+                                                option, value, "--out", dir.File("report")), message);
+    }
+
+    [Fact]
+    public void The_shipped_imagenet_names_are_not_compared_with_an_imagenet_folders_wordnet_ids()
+    {
+        var ids = Enumerable.Range(0, ParNet.Data.DatasetInfo.ImageNet.ClassNames.Count).Select(i => $"n{i:D8}").ToList();
+        ParNet.Data.DataPipelines.RequireStoredClasses(ParNet.Data.DatasetInfo.ImageNet.ClassNames, "imagenet", ids, "the val data");
+        Assert.Throws<InvalidDataException>(() =>
+            ParNet.Data.DataPipelines.RequireStoredClasses(ids.Select(n => n + "x").ToList(), "imagenet", ids, "the val data"));
+    }
+}

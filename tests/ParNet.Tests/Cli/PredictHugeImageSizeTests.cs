@@ -1,0 +1,34 @@
+using ParNet.Export;
+using ParNet.Models;
+using ParNet.Tests.Data;
+using ParNet.Tests.Export;
+using ParNet.Weights;
+using SkiaSharp;
+
+namespace ParNet.Tests.Cli;
+
+/// <summary>
+/// `parnet predict --image-size N` with an N no image of which fits in memory is one line and exit 2: it overflowed an
+/// array's length in the resize with a stack trace (N = 40000, 100000), or was killed by the kernel (N = 20000 here).
+/// </summary>
+public class PredictHugeImageSizeTests
+{
+    [Theory]
+    [InlineData("40000", "image size 40000: an image of 40000x40000 takes at least")]   // a valid side, far beyond memory
+    [InlineData("100000", "image size 100000: parnet_cifar_small: image height and width must be at most 65536")]
+    public void A_side_whose_image_cannot_fit_is_refused_before_preprocessing(string side, string message)
+    {
+        using var dir = new TempDirectory();
+        var config = ModelRegistry.Get("parnet_cifar_small") with { Planes = [8, 16, 32], FinalWidth = 32, BlocksPerStream = [1, 1, 1], NumClasses = 2 };
+        string weights = dir.File("w.safetensors"), image = dir.File("a.png");
+        using (var model = ModelFactory.Create(config))
+        {
+            ExportTestSupport.Randomize(model, 3);
+            StateDict.Save(model, weights);
+        }
+        new DeploymentInfo { Model = config, ClassNames = ["a", "b"], Dataset = "folder", ImageSize = 32 }.WriteSidecar(weights);
+        File.WriteAllBytes(image, TempDirectory.EncodeImage(40, 40, (x, y) => ((byte)x, (byte)y, 7), SKEncodedImageFormat.Png));
+
+        CliRunner.AssertUserError(CliRunner.Run("predict", "--weights", weights, "--image-size", side, image), message);
+    }
+}

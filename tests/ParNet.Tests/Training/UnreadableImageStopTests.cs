@@ -1,0 +1,83 @@
+using ParNet.Data;
+using ParNet.Models;
+using ParNet.Training;
+using SkiaSharp;
+
+namespace ParNet.Tests.Training;
+
+/// <summary>
+/// A corrupt image met in training or in the evaluation after an epoch stops the run with the decoder's message, as
+/// before, but what was trained is saved as a resumable checkpoint first: it was lost (the epoch so far, and in the first
+/// epoch the whole run), while an interruption at the same point keeps it.
+/// </summary>
+public class UnreadableImageStopTests
+{
+    /// <summary>ROOT/a and ROOT/b with 6 small PNGs each, and ROOT/b/z-broken.png (not an image) when asked: last in file order.</summary>
+    static string ClassFolders(string root, bool broken)
+    {
+        foreach (var (label, shade) in new[] { ("a", 40), ("b", 200) })
+        {
+            Directory.CreateDirectory(Path.Combine(root, label));
+            for (int i = 0; i < 6; i++)
+                File.WriteAllBytes(Path.Combine(root, label, $"{i}.png"), Data.TempDirectory.EncodeImage(8, 8,
+                    (x, y) => ((byte)(shade + x), (byte)(shade - y), (byte)(i * 9)), SKEncodedImageFormat.Png));
+        }
+        if (broken) File.WriteAllBytes(Path.Combine(root, "b", "z-broken.png"), [1, 2, 3, 4]);
+        return Path.Combine(root, "b", "z-broken.png");
+    }
+
+    static DataLoader Loader(string root) =>
+        new(new ImageFolderDataset(root), new CenterCrop(8), new LoaderOptions { BatchSize = 4, Workers = 2, Shuffle = false });
+
+    static TrainOptions Options(string runDirectory, LoadedCheckpoint? resumeFrom = null) => new()
+    {
+        Recipe = new Recipe { Name = "test", Epochs = 2, BatchSize = 4, Lr = 0.05, Momentum = 0.9, Schedule = ScheduleKind.Cosine, WarmupEpochs = 0, Seed = 3 },
+        RunDirectory = runDirectory, ResumeFrom = resumeFrom,
+    };
+
+    [Fact]
+    public void The_steps_before_a_corrupt_training_image_are_saved_and_named_in_the_error()
+    {
+        using var dir = new TempDir();
+        string broken = ClassFolders(Path.Combine(dir.Path, "train"), broken: true);   // 13 files: the broken one in the 4th batch of 4
+        Trainer.Seed(0);
+        using var model = ModelFactory.Create(TinyModels.Config(classes: 2, inChannels: 3));
+        using var trainer = new Trainer(model, Loader(Path.Combine(dir.Path, "train")), null, Options(Path.Combine(dir.Path, "run")));
+
+        var e = Assert.Throws<InvalidDataException>(() => trainer.Run());
+        Assert.StartsWith(broken + ": not a decodable image", e.Message);
+        Assert.Contains($"training stopped in epoch 1 before batch 4, its steps before it saved in {Path.GetFullPath(trainer.LastPath)}", e.Message);
+        using var saved = Checkpoint.Load(trainer.LastPath);
+        Assert.Equal((0, 3, 3L, false), (saved.State.Epoch, saved.State.BatchInEpoch, saved.State.GlobalStep, saved.State.Finished));
+        Assert.Equal(12, saved.State.PartialSeen);
+        foreach (var (key, value) in model.state_dict())   // the weights after the 3 steps
+            Assert.True(value.allclose(saved.Weights[key], rtol: 0, atol: 0), key);
+    }
+
+    [Fact]
+    public void An_epoch_whose_evaluation_meets_a_corrupt_image_is_saved_and_a_resume_evaluates_it_without_training_it_again()
+    {
+        using var dir = new TempDir();
+        ClassFolders(Path.Combine(dir.Path, "train"), broken: false);
+        string broken = ClassFolders(Path.Combine(dir.Path, "val"), broken: true);
+        string run = Path.Combine(dir.Path, "run");
+        Trainer.Seed(0);
+        using (var model = ModelFactory.Create(TinyModels.Config(classes: 2, inChannels: 3)))
+        using (var trainer = new Trainer(model, Loader(Path.Combine(dir.Path, "train")), Loader(Path.Combine(dir.Path, "val")), Options(run)))
+        {
+            var e = Assert.Throws<InvalidDataException>(() => trainer.Run());
+            Assert.StartsWith(broken + ": not a decodable image", e.Message);
+            Assert.Contains($"the evaluation after epoch 1 stopped, the epoch's training saved in {Path.GetFullPath(trainer.LastPath)}", e.Message);
+        }
+        File.Delete(broken);
+        using var saved = Checkpoint.Load(Path.Combine(run, "checkpoints", "last"));
+        Assert.Equal((0, 3, 3L, 12L), (saved.State.Epoch, saved.State.BatchInEpoch, saved.State.GlobalStep, saved.State.PartialSeen));   // 12 images: 3 batches
+
+        using var resumed = ModelFactory.Create(saved.State.Model);
+        using var again = new Trainer(resumed, Loader(Path.Combine(dir.Path, "train")), Loader(Path.Combine(dir.Path, "val")), Options(run, saved));
+        var result = again.Run();
+        Assert.Equal(6, result.State.GlobalStep);   // epoch 1's 3 steps were not trained twice
+        Assert.Equal([1, 2], result.State.History.Select(h => h.Epoch));
+        Assert.NotNull(result.State.History[0].TestAccuracy);
+    }
+}
