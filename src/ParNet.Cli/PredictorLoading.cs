@@ -97,9 +97,8 @@ public static class PredictorLoading
         if (DeploymentInfo.KnownDataset(dataset) is null && !DataPipelines.IsFolderLayout(dataset))
             throw new UsageException($"--dataset {dataset}: unknown; known: fashion-mnist, mnist, cifar10, cifar100, imagenet");
         var folderNames = DeploymentInfo.KnownDataset(dataset) is null ? info.ClassNames : null;
-        info = (info with { Dataset = dataset, ClassNames = folderNames, Mean = null, Std = null }).Completed();
-        if (info.ClassNames is { } known && known.Count != model.NumClasses)
-            throw new UsageException($"--dataset {dataset} names {known.Count} classes; the model has {model.NumClasses}");
+        try { info = (info with { Dataset = dataset, ClassNames = folderNames, Mean = null, Std = null }).CompletedFor(model); }
+        catch (ArgumentException e) { throw new UsageException($"--dataset {dataset}: {e.Message}"); }
         if (info.Mean is { Length: > 1 } mean && mean.Length != model.InChannels)
             throw new UsageException($"--dataset {dataset} has {mean.Length}-channel images; the model takes {model.InChannels}");
         return info;

@@ -26,7 +26,7 @@ public static class CifarReader
         bool fine = labels == Cifar100Labels.Fine;
         int classCount = fine ? 100 : 20;
         var names = ReadNames(Path.Combine(directory, fine ? "fine_label_names.txt" : "coarse_label_names.txt"), classCount)
-                    ?? Enumerable.Range(0, classCount).Select(i => $"class {i}").ToArray();
+                    ?? DatasetInfo.PlaceholderClassNames(classCount);
         return Load([file], labelBytes: 2, labelOffset: fine ? 1 : 0, classCount, names);
     }
 

@@ -163,12 +163,14 @@ public static class DataPipelines
     /// <see cref="RequireSameClasses"/> for weights evaluated without their run: the class names stored with them (a
     /// run's checkpoint, a sidecar, an exported model's metadata) against the image folder's. A folder with as many
     /// classes, named or sorted otherwise, would else be scored against shifted labels with no sign of it. Nothing to
-    /// compare when no names were stored, for the data sets whose classes are fixed, or for the shipped ImageNet-1k names
+    /// compare when no names were stored, or only the placeholders "class 0", "class 1", ... (export, fuse and convert store
+    /// them for weights that had none), for the data sets whose classes are fixed, or for the shipped ImageNet-1k names
     /// (readable names; an ImageNet folder names its classes by WordNet id).
     /// </summary>
     public static void RequireStoredClasses(IReadOnlyList<string>? stored, string dataset, IReadOnlyList<string> evaluated, string evaluatedSource)
     {
-        if (stored is null || !IsFolderLayout(dataset) || stored.SequenceEqual(DatasetInfo.ImageNet.ClassNames, StringComparer.Ordinal)) return;
+        if (stored is null || !IsFolderLayout(dataset) || DatasetInfo.ArePlaceholders(stored) ||
+            stored.SequenceEqual(DatasetInfo.ImageNet.ClassNames, StringComparer.Ordinal)) return;
         RequireSameClasses(stored, "the classes stored with the weights", evaluated, evaluatedSource);
     }
 

@@ -18,7 +18,7 @@ public sealed record DatasetInfo(string Name, IReadOnlyList<string> ClassNames, 
 
     /// <summary>CIFAR-100 statistics; class names come from fine_label_names.txt when present.</summary>
     public static DatasetInfo Cifar100 { get; } = new("cifar-100",
-        Enumerable.Range(0, 100).Select(i => $"class {i}").ToArray(),
+        PlaceholderClassNames(100),
         [0.5071f, 0.4865f, 0.4409f], [0.2673f, 0.2564f, 0.2762f]);
 
     /// <summary>ImageNet statistics, used by torchvision and timm for any natural-image folder.</summary>
@@ -35,4 +35,13 @@ public sealed record DatasetInfo(string Name, IReadOnlyList<string> ClassNames, 
         using var reader = new StreamReader(stream);
         return reader.ReadToEnd().Split('\n').Select(l => l.Trim()).Where(l => l.Length > 0 && !l.StartsWith('#')).ToArray();
     }
+
+    /// <summary>The names of classes nobody named: "class 0", "class 1", ... (a model without a data set, CIFAR-100 without its
+    /// label file).</summary>
+    public static string[] PlaceholderClassNames(int count) => Enumerable.Range(0, count).Select(i => $"class {i}").ToArray();
+
+    /// <summary>Whether <paramref name="names"/> are the <see cref="PlaceholderClassNames"/>: export, fuse and convert store
+    /// them for weights that had no names, and they say nothing of a data set's classes.</summary>
+    public static bool ArePlaceholders(IReadOnlyList<string> names) =>
+        names.SequenceEqual(PlaceholderClassNames(names.Count), StringComparer.Ordinal);
 }

@@ -59,11 +59,9 @@ public static class ClassifierLoader
                     : DeploymentInfo.SidecarCandidates(weightsPath).FirstOrDefault(File.Exists) is { } other
                         ? $"(the {Path.GetFileName(other)} beside them names no model: a sidecar holds a configuration, or \"model\" with one)"
                         : $"(or put a sidecar {Path.ChangeExtension(Path.GetFileName(weightsPath), ".json")} next to them)"));
-            var completed = (info with { Model = config }).Completed();
-            if (completed.ClassNames is { } names && names.Count != config.NumClasses)
-                throw new InvalidDataException($"{weightsPath}: {names.Count} class names are stored with these weights " +
-                                               (info.Dataset is { } dataset && info.ClassNames is null ? $"(data set {dataset}) " : "") +
-                                               $"for the {config.NumClasses} classes of {config.Name}");
+            DeploymentInfo completed;
+            try { completed = info.CompletedFor(config); }
+            catch (ArgumentException e) { throw new InvalidDataException($"{weightsPath}: stored with these weights, {e.Message}", e); }
             bool fusedFile = HasFusedKeys(dict.Keys), fuse = Fuses(form, config);
             if (fusedFile && config.BlockType != BlockType.RepVggSse)
                 throw new InvalidDataException($"{weightsPath}: fused weights, but {config.Name} is a {config.BlockType} network");

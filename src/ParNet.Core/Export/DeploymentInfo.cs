@@ -92,7 +92,7 @@ public sealed record DeploymentInfo
     {
         var known = KnownDataset(Dataset);
         var names = ClassNames ?? known?.ClassNames;
-        if (names is null && Model is not null) names = Enumerable.Range(0, Model.NumClasses).Select(i => $"class {i}").ToArray();
+        if (names is null && Model is not null) names = DatasetInfo.PlaceholderClassNames(Model.NumClasses);
         bool grey = known?.Mean.Length == 1 || (known is null && Model?.InChannels == 1);
         return this with
         {
@@ -100,6 +100,20 @@ public sealed record DeploymentInfo
             Mean = Mean ?? known?.Mean ?? (grey ? [0.5f] : DatasetInfo.ImageNetMean),
             Std = Std ?? known?.Std ?? (grey ? [0.5f] : DatasetInfo.ImageNetStd),
         };
+    }
+
+    /// <summary>
+    /// <see cref="Completed"/> for <paramref name="model"/>, the model these weights or this graph are; ArgumentException
+    /// when the class names are not one per class of it (a sidecar saying imagenet beside a 10-class model named its
+    /// logits with ImageNet's first 10 classes). The one check of that count, wherever deployment information enters.
+    /// </summary>
+    public DeploymentInfo CompletedFor(ModelConfig model)
+    {
+        var completed = (this with { Model = model }).Completed();
+        if (completed.ClassNames is { } names && names.Count != model.NumClasses)
+            throw new ArgumentException($"{names.Count} class names{(ClassNames is null && Dataset is { } dataset ? $" (data set {dataset})" : "")} " +
+                                        $"for the {model.NumClasses} classes of {model.Name}");
+        return completed;
     }
 
     // ---- files ----------------------------------------------------------------------------------------------

@@ -75,11 +75,7 @@ public static class OnnxExporter
                                         out IReadOnlyDictionary<string, string> stageValues)
     {
         options ??= new OnnxExportOptions();
-        // the metadata's class names are read back as the names of the logits (ImagePredictor.FromOnnx): one per class
-        var names = options.Info is { } given ? (given with { Model = given.Model ?? model.Config }).Completed().ClassNames : null;
-        if (names is not null && names.Count != model.Config.NumClasses)
-            throw new ArgumentException($"{model.Config.Name} has {model.Config.NumClasses} classes; the deployment information names {names.Count}" +
-                                        (options.Info!.Dataset is { } dataset ? $" (data set {dataset})" : ""));
+        options.Info?.CompletedFor(model.Config);   // its class names are read back as the logits' names (ImagePredictor.FromOnnx)
         var graph = model.Trace(height, width);
         var builder = new GraphBuilder(options);
         builder.Build(graph);

@@ -51,7 +51,7 @@ public sealed class ImagePredictor : IDisposable
     public static ImagePredictor ForTorch(ImageClassifier model, DeploymentInfo info)
     {
         DeploymentInfo completed;
-        try { completed = Completed(info, model.Config); }
+        try { completed = info.CompletedFor(model.Config); }
         catch { model.Dispose(); throw; }   // as ForTorchWinograd: the predictor owns the model
         model.eval();
         MemoryFormat.ToChannelsLast(model);
@@ -67,7 +67,7 @@ public sealed class ImagePredictor : IDisposable
         WinogradPlan plan;
         try
         {
-            completed = Completed(info, model.Config);
+            completed = info.CompletedFor(model.Config);
             model.eval();
             MemoryFormat.ToChannelsLast(model);
             plan = WinogradPlan.For(model);
@@ -83,7 +83,7 @@ public sealed class ImagePredictor : IDisposable
     public static ImagePredictor ForOnnxRuntime(ImageClassifier model, DeploymentInfo info, int side, OnnxRuntimeOptions? options = null)
     {
         model.CheckImageSize(side, side);
-        var completed = Completed(info, model.Config);
+        var completed = info.CompletedFor(model.Config);
         var bytes = OnnxExporter.ExportToBytes(model, side, new OnnxExportOptions { Info = info });
         var memory = ForwardMemory.OfLargestLayer(model.Trace(side, side));   // the exported graph's layers are the model's
         return new ImagePredictor(model.Config, completed, null, new OnnxRuntimeEngine(bytes, options), side, onnxMemory: () => memory);
@@ -109,7 +109,7 @@ public sealed class ImagePredictor : IDisposable
             throw new InvalidDataException($"{path}: no ParNet model configuration in its metadata; give --model or --config");
         }
         DeploymentInfo info;
-        try { info = Completed(engine.Info, model); }
+        try { info = engine.Info.CompletedFor(model); }
         catch (ArgumentException e)
         {
             engine.Dispose();
@@ -120,16 +120,6 @@ public sealed class ImagePredictor : IDisposable
             var (image, layers) = OnnxLayerShapes.Infer(path);   // no torch model: a deployment of .onnx files may have no libtorch
             return ForwardMemory.OfLargestLayer(image, layers);
         });
-    }
-
-    /// <summary><paramref name="info"/> completed for <paramref name="config"/> (class names "class i" and the statistics of
-    /// its channel count where it names none); ArgumentException when its class names are not one per class of the model.</summary>
-    static DeploymentInfo Completed(DeploymentInfo info, ModelConfig config)
-    {
-        var completed = (info with { Model = info.Model ?? config }).Completed();
-        if (completed.ClassNames is { } names && names.Count != config.NumClasses)
-            throw new ArgumentException($"{config.Name} has {config.NumClasses} classes; the deployment information names {names.Count}");
-        return completed;
     }
 
     /// <summary>

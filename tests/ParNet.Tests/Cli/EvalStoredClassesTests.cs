@@ -16,7 +16,10 @@ namespace ParNet.Tests.Cli;
 public class EvalStoredClassesTests
 {
     /// <summary>DIR/val/NAME/0.png, 1.png for each name, and weights W.safetensors whose sidecar names classes cat, dog.</summary>
-    static string WeightsNamingCatAndDog(TempDirectory dir, params string[] valClasses)
+    static string WeightsNamingCatAndDog(TempDirectory dir, params string[] valClasses) => WeightsNaming(dir, ["cat", "dog"], valClasses);
+
+    /// <summary>As <see cref="WeightsNamingCatAndDog"/>, the sidecar naming <paramref name="stored"/>.</summary>
+    static string WeightsNaming(TempDirectory dir, string[] stored, params string[] valClasses)
     {
         foreach (var name in valClasses)
         {
@@ -32,7 +35,7 @@ public class EvalStoredClassesTests
             ExportTestSupport.Randomize(model, 3);
             StateDict.Save(model, weights);
         }
-        new DeploymentInfo { Model = config, ClassNames = ["cat", "dog"], Dataset = "folder", ImageSize = 32 }.WriteSidecar(weights);
+        new DeploymentInfo { Model = config, ClassNames = stored, Dataset = "folder", ImageSize = 32 }.WriteSidecar(weights);
         return weights;
     }
 
@@ -52,6 +55,17 @@ public class EvalStoredClassesTests
     {
         using var dir = new TempDirectory();
         string weights = WeightsNamingCatAndDog(dir, "cat", "dog");
+        var (code, stdout, stderr) = CliRunner.Run("eval", "--weights", weights, "--dataset", "folder", "--data", dir.File("data"), "--out", dir.File("report"));
+        Assert.True(code == 0, stderr);
+        Assert.Contains("folder test (4 images, 3x32x32", stdout);
+    }
+
+    [Fact]
+    public void Weights_that_store_only_placeholder_names_are_scored_on_any_folder()
+    {
+        // what fuse, convert and export store for weights that had no names (PyTorch-trained ones, the library's own saves)
+        using var dir = new TempDirectory();
+        string weights = WeightsNaming(dir, ["class 0", "class 1"], "cat", "dog");
         var (code, stdout, stderr) = CliRunner.Run("eval", "--weights", weights, "--dataset", "folder", "--data", dir.File("data"), "--out", dir.File("report"));
         Assert.True(code == 0, stderr);
         Assert.Contains("folder test (4 images, 3x32x32", stdout);

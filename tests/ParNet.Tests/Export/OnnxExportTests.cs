@@ -92,7 +92,7 @@ public class OnnxExportTests
         using var model = new ParNetModel(OfficialParityTests.TinyConfig with { NumClasses = 7 });
         var error = Assert.Throws<ArgumentException>(() =>
             OnnxExporter.ExportToBytes(model, 64, new OnnxExportOptions { Info = new DeploymentInfo { Dataset = "imagenet" } }));
-        Assert.Contains("7 classes; the deployment information names 1000 (data set imagenet)", error.Message);
+        Assert.Contains("1000 class names (data set imagenet) for the 7 classes of", error.Message);
         Assert.Throws<ArgumentException>(() =>
             OnnxExporter.ExportToBytes(model, 64, new OnnxExportOptions { Info = new DeploymentInfo { ClassNames = ["a", "b"] } }));
 

@@ -71,6 +71,6 @@ public class ImagePredictorTests
         Assert.Equal(3, predictor.Probabilities(new ImageF(3, 64, 64)).Length);
 
         var error = Assert.Throws<ArgumentException>(() => ImagePredictor.ForTorch(new ParNetModel(config), new DeploymentInfo { ClassNames = ["cat", "dog"] }));
-        Assert.Contains("3 classes; the deployment information names 2", error.Message);
+        Assert.Contains("2 class names for the 3 classes of", error.Message);
     }
 }

@@ -223,7 +223,7 @@ public class TimmCheckpointTests
         foreach (var t in top.EnumerateArray())
             Assert.Equal(ParNet.Data.DatasetInfo.ImageNet.ClassNames[t.GetProperty("class").GetInt32()], t.GetProperty("name").GetString());
         CliRunner.AssertUserError(CliRunner.Run("predict", "--weights", Checkpoint, "--config", config, "--dataset", "cifar10", image),
-            "--dataset cifar10 names 10 classes; the model has 1000");
+            "--dataset cifar10: 10 class names (data set cifar10) for the 1000 classes of");
     }
 
     /// <summary>The input AFL++ found (target pt, 2026-12-02): the seed .pt with 512 bytes cut from its middle. Reading it

@@ -89,7 +89,7 @@ public class OnnxEvalCliTests
 
         // as predict does: ImageNet's 1000 names for a 10-class model, CIFAR's colour statistics for a grey one
         CliRunner.AssertUserError(CliRunner.Run("export", "--weights", folder.File("fm.safetensors"),
-            "--dataset", "imagenet", "--out", folder.File("x.onnx")), "--dataset imagenet names 1000 classes; the model has 10");
+            "--dataset", "imagenet", "--out", folder.File("x.onnx")), "--dataset imagenet: 1000 class names (data set imagenet) for the 10 classes of");
         CliRunner.AssertUserError(CliRunner.Run("export", "--weights", folder.File("fm.safetensors"),
             "--dataset", "cifar10", "--out", folder.File("x.onnx")), "--dataset cifar10 has 3-channel images; the model takes 1");
         Assert.False(File.Exists(folder.File("x.onnx")));
