@@ -3,8 +3,8 @@ using SkiaSharp;
 namespace ParNet.Data;
 
 /// <summary>
-/// An ImageNet-style folder: one subfolder per class, label ids in ordinal order of the folder names, the images
-/// anywhere below a class folder (its own subfolders too, as torchvision's ImageFolder walks them), JPEG, PNG, WebP,
+/// An ImageNet-style folder: one subfolder per class, label ids in code-point order of the folder names, the images
+/// anywhere below a class folder (its own subfolders too, as torchvision's ImageFolder walks them, in its order), JPEG, PNG, WebP,
 /// BMP and GIF (its first frame) files decoded with SkiaSharp into RGB. Large images are decoded at a reduced scale
 /// (JPEG decodes in 1/8 steps) when the caller says how small they may get.
 /// </summary>
@@ -49,7 +49,9 @@ public sealed class ImageFolderDataset : IImageDataset
         {
             var images = Directory.EnumerateFiles(classDirs[label], "*", SearchOption.AllDirectories)
                 .Where(f => ImageExtensions.Contains(Path.GetExtension(f)))
-                .OrderBy(f => f, StringComparer.Ordinal).ToList();
+                // torchvision's order, sorted(os.walk(class folder)) and each folder's sorted names: a folder's own files
+                // before its subfolders' (what --subset picks and the unshuffled order depend on)
+                .OrderBy(f => Path.GetDirectoryName(f), CodePointOrder).ThenBy(f => Path.GetFileName(f), CodePointOrder).ToList();
             if (images.Count == 0) throw new InvalidDataException($"{classDirs[label]}: empty class folder (no {string.Join('/', ImageExtensions)} files in it or below it)");
             files.AddRange(images);
             labels.AddRange(Enumerable.Repeat(label, images.Count));

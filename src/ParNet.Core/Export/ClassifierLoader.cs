@@ -24,7 +24,7 @@ public static class ClassifierLoader
     /// <summary>A loaded model; <paramref name="FusedFile"/>: the file held fused weights (not fused here).</summary>
     public sealed record Loaded(ImageClassifier Model, DeploymentInfo Info, bool FusedFile);
 
-    public static bool HasFusedKeys(IEnumerable<string> keys) => keys.Any(k => k.Contains(".rbr_reparam.", StringComparison.Ordinal));
+    public static bool HasFusedKeys(IEnumerable<string> keys) => keys.Any(ParNetFuser.IsFusedKey);
 
     /// <param name="config">null: the configuration stored with the weights (sidecar, metadata, checkpoint state)</param>
     /// <param name="fuse">re-parameterize trained weights (a fused file stays fused either way)</param>

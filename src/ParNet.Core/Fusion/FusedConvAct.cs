@@ -15,9 +15,7 @@ public sealed class FusedConvAct : nn.Module<Tensor, Tensor>, ITraceable
 
     public FusedConvAct(int inChannels, int outChannels, int kernel, int stride, ActivationKind activation) : base(nameof(FusedConvAct))
     {
-        // in a scope: TorchSharp 0.107's Conv2d with a bias leaves a temporary of its initialization behind, one live tensor
-        // per fused conv for as long as the process runs (the parameters themselves are not the scope's)
-        using (NewDisposeScope()) rbr_reparam = nn.Conv2d(inChannels, outChannels, kernel, stride: stride, padding: kernel / 2, bias: true);
+        rbr_reparam = FusedConv.Create(inChannels, outChannels, kernel, stride);
         act = Activations.Create(activation);
         _activation = activation;
         RegisterComponents();

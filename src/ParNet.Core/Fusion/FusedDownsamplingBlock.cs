@@ -23,9 +23,7 @@ public sealed class FusedDownsamplingBlock : nn.Module<Tensor, Tensor>, ITraceab
         : base(nameof(FusedDownsamplingBlock))
     {
         DownsamplingBlock.CheckArguments(inChannels, outChannels, stride, groups);
-        // in a scope: TorchSharp 0.107's Conv2d with a bias leaves a temporary of its initialization behind, one live tensor
-        // per fused conv for as long as the process runs (the parameters themselves are not the scope's)
-        using (NewDisposeScope()) rbr_reparam = nn.Conv2d(inChannels, outChannels, 3, stride: stride, padding: 1, groups: groups, bias: true);
+        rbr_reparam = FusedConv.Create(inChannels, outChannels, 3, stride, groups);
         se = new ChannelGate(inChannels, outChannels, groups, scale: 2.0);
         act = Activations.Create(activation);
         Stride = stride;

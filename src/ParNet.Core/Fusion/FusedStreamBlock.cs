@@ -26,9 +26,7 @@ public sealed class FusedStreamBlock : nn.Module<Tensor, Tensor>, ITraceable
 
     public FusedStreamBlock(int channels, ActivationKind activation, bool useSse) : base(nameof(FusedStreamBlock))
     {
-        // in a scope: TorchSharp 0.107's Conv2d with a bias leaves a temporary of its initialization behind, one live tensor
-        // per fused conv for as long as the process runs (the parameters themselves are not the scope's)
-        using (NewDisposeScope()) rbr_reparam = nn.Conv2d(channels, channels, 3, padding: 1, bias: true);
+        rbr_reparam = FusedConv.Create(channels, channels, 3);
         rbr_identity = useSse ? nn.BatchNorm2d(channels) : null;
         se = useSse ? new ChannelGate(channels, channels) : null;
         act = Activations.Create(activation);

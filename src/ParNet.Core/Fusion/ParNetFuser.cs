@@ -22,6 +22,10 @@ public static class ParNetFuser
 
     public static bool IsFused(ImageClassifier model) => model is ParNetModel { BlockFactory: FusedBlocks };
 
+    /// <summary>Whether a state-dict key is one of a fused network's (its blocks' re-parameterized convs, `rbr_reparam`):
+    /// how fused weights are told from trained ones in a file.</summary>
+    public static bool IsFusedKey(string key) => key.Contains(".rbr_reparam.", StringComparison.Ordinal);
+
     /// <summary>
     /// A new fused model, in eval mode, on the trained model's device, with float32 parameters whatever the trained
     /// model's dtype (a bfloat16 model's fused form takes float32 images; <c>.to(ScalarType.BFloat16)</c> it for bfloat16

@@ -1,3 +1,4 @@
+using ParNet.Fusion;
 using ParNet.Models;
 using ParNet.Weights;
 using static TorchSharp.torch;
@@ -29,7 +30,7 @@ public static class Pretrained
     static Report LoadBackbone(ImageClassifier model, IReadOnlyDictionary<string, Tensor> source, string what)
     {
         // fused weights (ParNet.Fusion) fit no trained form: say so rather than list every key of both
-        if (source.Keys.FirstOrDefault(k => k.Contains(".rbr_reparam.", StringComparison.Ordinal)) is { } fusedKey &&
+        if (source.Keys.FirstOrDefault(ParNetFuser.IsFusedKey) is { } fusedKey &&
             !model.state_dict().ContainsKey(fusedKey))
             throw new InvalidDataException($"{what}: fused weights (re-parameterized for inference, e.g. {fusedKey}); fine-tuning " +
                                            "starts from the training form they were fused from (a run's checkpoints/last/model.safetensors)");

@@ -201,6 +201,9 @@ public sealed class Trainer : IDisposable
     {
         int batches = BatchesPerEpoch;
         int start = _state.BatchInEpoch;
+        if (start > batches)   // a resume on fewer images than the run stopped with (files deleted since)
+            throw new InvalidDataException($"the run stopped after batch {start} of epoch {epoch + 1}, but its training data now makes " +
+                                           $"{batches} batches an epoch: the data set has changed since; restore it, or start a new run");
         double lossSum = _state.PartialLossSum;
         long correct = _state.PartialCorrect, seen = _state.PartialSeen, step = _state.GlobalStep;
         _clock.StartEpoch(_state.PartialSeconds);
@@ -265,7 +268,8 @@ public sealed class Trainer : IDisposable
     {
         SaveLast();
         throw new InvalidDataException($"{unreadable.Message}; training stopped in epoch {epoch + 1} before batch {_state.BatchInEpoch + 1}, " +
-                                       $"its steps before it saved in {Path.GetFullPath(LastPath)}: fix or remove the file, then resume the run", unreadable);
+                                       $"its steps before it saved in {Path.GetFullPath(LastPath)}: replace the file with a readable image, then resume the run " +
+                                       "(deleting it changes the data set: the rest of the epoch then follows another shuffle)", unreadable);
     }
 
     /// <summary>
@@ -361,7 +365,7 @@ public sealed class Trainer : IDisposable
             _state = _state with { BatchInEpoch = _state.BatchInEpoch == 0 ? BatchesPerEpoch : _state.BatchInEpoch };   // 0: the epoch trained to its end
             SaveLast();
             throw new InvalidDataException($"{e.Message}; the evaluation after epoch {epoch + 1} stopped, the epoch's training saved in " +
-                                           $"{Path.GetFullPath(LastPath)}: fix or remove the file, then resume the run (it evaluates the epoch again)", e);
+                                           $"{Path.GetFullPath(LastPath)}: replace or delete the file, then resume the run (it evaluates the epoch again)", e);
         }
     }
 

@@ -103,7 +103,7 @@ public class ImageFolderTests
     public void Images_in_subfolders_of_a_class_and_BMP_and_GIF_files_are_read_as_torchvision_reads_them()
     {
         using var dir = ThreeClassFolder();
-        string nested = Path.Combine(dir.File("ant"), "more", "deeper");
+        string nested = Path.Combine(dir.File("ant"), "aaa", "deeper");   // before img0.JPG by full path, after it by folder
         Directory.CreateDirectory(nested);
         System.IO.File.WriteAllBytes(Path.Combine(nested, "a.bmp"), Bmp(5, 3, (x, y) => ((byte)(40 * x), (byte)(80 * y), 9)));
         System.IO.File.WriteAllBytes(Path.Combine(dir.File("moth"), "b.GIF"), OnePixelGif);
@@ -112,7 +112,7 @@ public class ImageFolderTests
         Assert.Equal(8, dataset.Count);
         Assert.Equal([0, 0, 0, 1, 1, 1, 2, 2], Enumerable.Range(0, 8).Select(dataset.LabelOf));
         int bmp = Enumerable.Range(0, 8).Single(i => dataset.PathOf(i).EndsWith("a.bmp"));
-        Assert.Equal(0, dataset.LabelOf(bmp));   // a subfolder of "ant" is not a class of its own
+        Assert.Equal(2, bmp);   // a subfolder of "ant" is not a class of its own, and its files come after the folder's own
         var image = dataset.Load(bmp);
         Assert.Equal((3, 3, 5), (image.Channels, image.Height, image.Width));
         static int Byte(float v) => (int)MathF.Round(v * 255);

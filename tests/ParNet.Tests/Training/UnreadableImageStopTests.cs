@@ -80,4 +80,27 @@ public class UnreadableImageStopTests
         Assert.Equal([1, 2], result.State.History.Select(h => h.Epoch));
         Assert.NotNull(result.State.History[0].TestAccuracy);
     }
+
+    [Fact]
+    public void A_resume_on_fewer_training_images_than_the_run_stopped_with_is_refused_in_words()
+    {
+        using var dir = new TempDir();
+        string train = Path.Combine(dir.Path, "train"), broken = ClassFolders(train, broken: true);
+        string run = Path.Combine(dir.Path, "run");
+        Trainer.Seed(0);
+        using (var model = ModelFactory.Create(TinyModels.Config(classes: 2, inChannels: 3)))
+        using (var trainer = new Trainer(model, Loader(train), null, Options(run)))
+            Assert.Throws<InvalidDataException>(() => trainer.Run());   // stopped before batch 4 of 4, 3 saved
+        File.Delete(broken);
+        foreach (var file in Directory.GetFiles(Path.Combine(train, "b"))) File.Delete(file);
+        Directory.CreateDirectory(Path.Combine(train, "b"));
+        File.Copy(Path.Combine(train, "a", "0.png"), Path.Combine(train, "b", "0.png"));   // 7 images now: 2 batches an epoch
+
+        using var saved = Checkpoint.Load(Path.Combine(run, "checkpoints", "last"));
+        using var resumed = ModelFactory.Create(saved.State.Model);
+        using var again = new Trainer(resumed, Loader(train), null, Options(run, saved));
+        var e = Assert.Throws<InvalidDataException>(() => again.Run());   // was ArgumentOutOfRangeException from the loader
+        Assert.Equal("the run stopped after batch 3 of epoch 1, but its training data now makes 2 batches an epoch: the data set " +
+                     "has changed since; restore it, or start a new run", e.Message);
+    }
 }
