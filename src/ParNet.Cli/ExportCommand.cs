@@ -94,7 +94,7 @@ public sealed class ExportCommand : CliCommand
                                                      dataset is null && weights is not null ? RunSettings.OfCheckpointFile(weights)?.DataDirectory : null);
                 Int8Exporter.Export(model, output, side, CalibrationImages(calibrationSet, data, model.Config, side, options.CalibrationImages),
                     options, new OnnxExportOptions { Info = info });
-                written += $", int8 QDQ calibrated on {options.CalibrationImages} {calibrationSet} training images; gates {(options.QuantizeGates ? "int8" : "float32")}, head {(options.QuantizeHead ? "int8" : "float32")}";
+                written += $", int8 QDQ calibrated on {options.CalibrationImages} {calibrationSet} training images chosen at random (seed 0); gates {(options.QuantizeGates ? "int8" : "float32")}, head {(options.QuantizeHead ? "int8" : "float32")}";
             }
             else OnnxExporter.Export(model, output, side, new OnnxExportOptions { Info = info });
             stdout.WriteLine($"exported {model.Config.Name} ({written}, " +
@@ -104,11 +104,14 @@ public sealed class ExportCommand : CliCommand
         return 0;
     }
 
-    /// <summary>The first <paramref name="count"/> training images, preprocessed as the deployed model sees them (the evaluation pipeline).</summary>
+    /// <summary><paramref name="count"/> training images chosen at random (seed 0: the same ones every time), preprocessed as
+    /// the deployed model sees them (the evaluation pipeline). Not the first ones: an image folder is in class order, and
+    /// its first images were all of its first classes (ranges calibrated on those clip the others' activations).</summary>
     static IEnumerable<(float[] Data, long[] Shape)> CalibrationImages(string dataset, string? data, ModelConfig config, int side, int count)
     {
         var source = UsageException.Wrap(() => DataPipelines.Eval(dataset, data, config, new AugmentationSettings { ImageSize = side },
-            new LoaderOptions { BatchSize = Math.Min(count, 64), Workers = 0 }, split: "train", size: side), "--int8 calibration");
+            new LoaderOptions { BatchSize = Math.Min(count, 64), Workers = 0, Subset = Subset.Random(count) }, split: "train", size: side),
+            "--int8 calibration");
         if (source.Count < count) throw new UsageException($"--calibration {count}: the {dataset} training split has {source.Count} images");
         return Int8Exporter.FirstImages(source, count);
     }

@@ -52,8 +52,23 @@ public abstract record Subset
     /// <summary><paramref name="count"/> images per class, chosen at random with <paramref name="seed"/> (fewer if a class has fewer).</summary>
     public static Subset PerClass(int count, int seed = 0) => new RandomPerClass(count, seed);
 
+    /// <summary><paramref name="count"/> images chosen at random over the whole data set with <paramref name="seed"/> (all of
+    /// them if it has fewer): a sample in the data's own class proportions, whatever order its files are in (an image
+    /// folder is in class order, and its first images are all of its first classes).</summary>
+    public static Subset Random(int count, int seed = 0) => new RandomN(count, seed);
+
     /// <summary>Data set indices, ascending.</summary>
     public abstract int[] Select(IImageDataset dataset);
+
+    sealed record RandomN(int Count, int Seed) : Subset
+    {
+        public override int[] Select(IImageDataset dataset)
+        {
+            var all = Enumerable.Range(0, dataset.Count).ToArray();
+            SampleRandom.For(Seed, -1, -2).Shuffle(all);
+            return all.Take(Count).Order().ToArray();
+        }
+    }
 
     sealed record FirstN(int Count) : Subset
     {

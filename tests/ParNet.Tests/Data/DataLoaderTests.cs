@@ -93,6 +93,24 @@ public class DataLoaderTests
     }
 
     [Fact]
+    public void A_random_subset_spans_a_data_set_in_class_order_and_is_the_same_for_a_seed()
+    {
+        // 3 classes of 20 images in class order, as an image folder is: the first 12 would all be class 0
+        var pixels = new byte[60 * 36];
+        var labels = Enumerable.Range(0, 60).Select(i => (byte)(i / 20)).ToArray();
+        var dataset = new InMemoryImageDataset(pixels, labels, 1, 6, 6, ["a", "b", "c"]);
+        var random = Subset.Random(12).Select(dataset);
+        Assert.Equal(12, random.Length);
+        Assert.Equal(random.Order(), random);
+        Assert.Equal(12, random.Distinct().Count());
+        Assert.All(random.GroupBy(dataset.LabelOf), g => Assert.InRange(g.Count(), 1, 10));
+        Assert.Equal(3, random.Select(dataset.LabelOf).Distinct().Count());
+        Assert.Equal(random, Subset.Random(12).Select(dataset));
+        Assert.NotEqual(random, Subset.Random(12, seed: 5).Select(dataset));
+        Assert.Equal(Enumerable.Range(0, 60), Subset.Random(100).Select(dataset));   // all of them when it has fewer
+    }
+
+    [Fact]
     public void Drop_last_and_grey_to_three_channels()
     {
         var loader = new DataLoader(Numbered(70), new ToChannels(3), new LoaderOptions { BatchSize = 32, DropLast = true, Workers = 2 });
