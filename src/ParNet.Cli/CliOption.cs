@@ -33,6 +33,13 @@ public static class CliOption
     public static Option<bool> ChannelsLast(string description) =>
         new("--channels-last") { Description = description + " (default on; --channels-last false keeps NCHW)", DefaultValueFactory = _ => true };
 
+    /// <summary>The one refusal of a count below one (threads, images, steps...): "--threads 0: must be >= 1", with what the
+    /// count is of where that helps; null (not given) passes.</summary>
+    public static void RequireAtLeastOne(string option, int? value, string? of = null)
+    {
+        if (value is < 1) throw new UsageException($"{option} {value}: must be >= 1{(of is null ? "" : $" ({of})")}");
+    }
+
     /// <summary>Whether the user wrote the option (a switch can be given as false, which differs from absent).</summary>
     public static bool Given(this ParseResult parse, Option option) => parse.GetResult(option) is { Implicit: false };
 

@@ -112,8 +112,8 @@ public sealed class EvalCommand : CliCommand
         int? subset = parse.GetValue(_subset);
         // libtorch aborts the process on 0 threads (c10::Error, no message of ours); --subset 0 scored no image and
         // crashed writing its NaN accuracy to summary.json
-        if (threads < 1) throw new UsageException($"--threads must be >= 1; got {threads}");
-        if (subset is < 1) throw new UsageException($"--subset {subset}: must be >= 1 (images per class)");
+        CliOption.RequireAtLeastOne("--threads", threads);
+        CliOption.RequireAtLeastOne("--subset", subset, "images per class");
         int[]? classes = givenClasses ?? saved?.Classes?.ToArray();
         string? outDir = parse.GetValue(_out);
 

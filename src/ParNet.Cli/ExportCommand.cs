@@ -59,7 +59,7 @@ public sealed class ExportCommand : CliCommand
         int? calibration = parse.GetValue(_calibration);
         if (int8 && calibration is null)
             throw new UsageException("--int8 needs --calibration N: the number of training images to calibrate the activations on");
-        if (calibration is int n && n < 1) throw new UsageException($"--calibration must be >= 1; got {n}");
+        CliOption.RequireAtLeastOne("--calibration", calibration, "images");
         if (!int8 && (calibration is not null || parse.Given(_data) || parse.GetValue(_quantizeGates) || parse.GetValue(_quantizeHead)))
             throw new UsageException("--calibration, --data, --quantize-gates and --quantize-head go with --int8");
         int? size = parse.GetValue(_imageSize);

@@ -51,7 +51,7 @@ public sealed class PredictCommand : CliCommand
         var images = parse.GetValue(_images) ?? [];
         if (images.Length == 0) throw new UsageException("no IMAGE given");
         var form = WeightsLoading.InferenceForm(parse.GetValue(_fused), parse.GetValue(_unfused));
-        if (top < 1) throw new UsageException($"--top must be >= 1; got {top}");
+        CliOption.RequireAtLeastOne("--top", top);
 
         using var predictor = PredictorLoading.Open(weights, config, engineName, form, parse.GetValue(_ema), size);
         PredictorLoading.WarnIfNoWinograd(predictor, stderr, Name);

@@ -66,9 +66,9 @@ public sealed class ServeCommand : CliCommand
         };
         UsageException.Wrap(options.Validate);
         int workers = parse.GetValue(_workers) ?? 1;
-        if (workers < 1) throw new UsageException($"--workers must be >= 1; got {workers}");
+        CliOption.RequireAtLeastOne("--workers", workers);
         int? threads = parse.GetValue(_threads);
-        if (threads < 1) throw new UsageException($"--threads must be >= 1; got {threads}");
+        CliOption.RequireAtLeastOne("--threads", threads);
         if (threads is int n) TorchSharp.torch.set_num_threads(n);
         var onnx = threads is int m ? new OnnxRuntimeOptions { IntraOpThreads = m } : null;
 

@@ -65,7 +65,7 @@ public sealed class StudyCommand : CliCommand
         };
         UsageException.Wrap(settings.Validate);
         int threads = parse.GetValue(_threads) ?? Environment.ProcessorCount;
-        if (threads < 1) throw new UsageException("--threads must be >= 1");
+        CliOption.RequireAtLeastOne("--threads", threads);
         string runs = parse.GetValue(_out) ?? Path.Combine("runs", "studies", study.Name);
         string results = parse.GetValue(_results) ?? Path.Combine("results", "studies");
 

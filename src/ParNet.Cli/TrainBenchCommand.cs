@@ -47,14 +47,16 @@ public sealed class TrainBenchCommand : CliCommand
             Processes = group,
         };
         int threads = parse.GetValue(_threads) ?? Environment.ProcessorCount;
-        if (options.Steps < 1 || options.Batch < 1 || threads < 1) throw new UsageException("--steps, --batch-size and --threads must be >= 1");
+        CliOption.RequireAtLeastOne("--steps", options.Steps);
+        CliOption.RequireAtLeastOne("--batch-size", options.Batch);
+        CliOption.RequireAtLeastOne("--threads", threads);
         UsageException.Wrap(() => config.CheckImageSize(options.ImageSize, options.ImageSize), "--size");
         string? pytorchCode = parse.GetValue(_pytorchCode), python = parse.GetValue(_python);
         if (python is not null && pytorchCode is null) throw new UsageException("--python goes with --pytorch-code DIR");
         int? roundsGiven = parse.GetValue(_rounds);
         if (roundsGiven is not null && pytorchCode is null) throw new UsageException("--rounds goes with --pytorch-code DIR (rounds of ours against the authors')");
         int rounds = roundsGiven ?? 1;
-        if (rounds < 1) throw new UsageException("--rounds must be >= 1");
+        CliOption.RequireAtLeastOne("--rounds", rounds);
         if (pytorchCode is not null && !Directory.Exists(pytorchCode))
             throw new UsageException($"--pytorch-code {pytorchCode}: no such folder (a checkout of github.com/imankgoyal/NonDeepNetworks)");
         var pytorch = pytorchCode is null ? null : new PyTorchReferenceOptions { AuthorsCode = pytorchCode, Python = python ?? "/usr/bin/python3" };

@@ -137,10 +137,10 @@ public sealed class TrainCommand : CliCommand
         if (resumeDir is null && pretrained is null && (freeze != FreezeScope.None || freezeBn))   // frozen random weights learn nothing
             throw new UsageException($"{(freeze != FreezeScope.None ? "--freeze" : "--freeze-bn")} keeps pretrained weights or statistics as they are: it goes with --pretrained W");
         UsageException.Wrap(() => recipe.Validate());
-        if (threads < 1) throw new UsageException("--threads must be >= 1");
-        if (subset is < 1) throw new UsageException($"--subset {subset}: must be >= 1 (training images per class)");
-        if (testSubset is < 1) throw new UsageException($"--test-subset {testSubset}: must be >= 1 (test images per class)");
-        if (evalEvery < 1) throw new UsageException($"--eval-every {evalEvery}: must be >= 1 (epochs)");
+        CliOption.RequireAtLeastOne("--threads", threads);
+        CliOption.RequireAtLeastOne("--subset", subset, "training images per class");
+        CliOption.RequireAtLeastOne("--test-subset", testSubset, "test images per class");
+        CliOption.RequireAtLeastOne("--eval-every", evalEvery, "epochs");
         if (budgetMinutes is <= 0) throw new UsageException("--time-budget must be positive (minutes)");
         if (scheduleMinutes is <= 0) throw new UsageException("--schedule-budget must be positive (minutes)");
         bool syncBn = parse.GetValue(_syncBn);

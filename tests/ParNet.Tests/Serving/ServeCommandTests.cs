@@ -60,8 +60,8 @@ public class ServeCommandTests
     [InlineData("--host", "nowhere", "host nowhere")]
     [InlineData("--host", "192.0.2.1", "cannot listen on 192.0.2.1 port")]   // TEST-NET-1: an address no machine has
     [InlineData("--port", "70000", "port 70000")]
-    [InlineData("--workers", "0", "--workers must be >= 1")]
-    [InlineData("--threads", "0", "--threads must be >= 1")]
+    [InlineData("--workers", "0", "--workers 0: must be >= 1")]
+    [InlineData("--threads", "0", "--threads 0: must be >= 1")]
     [InlineData("--engine", "tensorrt", "--engine tensorrt")]
     public void Bad_options_are_one_line_and_exit_code_2(string option, string value, string message)
     {

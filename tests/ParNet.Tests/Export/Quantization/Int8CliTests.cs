@@ -73,7 +73,7 @@ public class Int8CliTests
 
     [Theory]
     [InlineData("--calibration N", "--int8")]
-    [InlineData("--calibration must be >= 1", "--int8", "--calibration", "0")]
+    [InlineData("--calibration 0: must be >= 1 (images)", "--int8", "--calibration", "0")]
     [InlineData("go with --int8", "--calibration", "8")]
     [InlineData("go with --int8", "--quantize-gates")]
     [InlineData("give --dataset NAME", "--int8", "--calibration", "8")]   // a random initialization knows no data set
