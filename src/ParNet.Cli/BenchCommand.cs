@@ -117,6 +117,7 @@ public sealed class BenchCommand : CliCommand
         };
         try { options.Validate(); }
         catch (Exception e) when (e is ArgumentException or NotSupportedException) { throw new UsageException(e.Message); }
+        bool created = !Directory.Exists(output);
         try { BenchmarkReportWriter.PrepareFolder(output); }   // before minutes of timing, not after
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new UsageException($"--out {output}: cannot write there: {e.Message}"); }
         if ((keys is null || keys.Contains("fused-bf16")) && CpuCapabilities.Current.Bf16Warning() is { } slow)
@@ -127,7 +128,13 @@ public sealed class BenchCommand : CliCommand
             manual_seed(ClassifierLoader.RandomInitializationSeed);   // the benchmark initializes the model itself
         }
         string command = "parnet bench " + ShellWords.Join(Environment.GetCommandLineArgs().Skip(2));
-        var report = InferenceBenchmark.Run(options, command);
+        BenchmarkReport report;
+        try { report = InferenceBenchmark.Run(options, command); }
+        catch when (created)
+        {
+            try { Directory.Delete(output); } catch (IOException) { }   // the folder this run made, still empty: nothing to leave behind
+            throw;
+        }
         var files = BenchmarkReportWriter.Write(report, output);
         stdout.WriteLine(BenchmarkReportWriter.ToMarkdown(report));
         stdout.WriteLine($"wrote {string.Join(", ", files)}");

@@ -73,6 +73,20 @@ public class ResNetBaselineTests
         Assert.True(File.Exists(file) && !Directory.Exists(output));
     }
 
+    [Fact]
+    public void A_benchmark_that_fails_leaves_no_out_folder_it_made()
+    {
+        using var folder = new ExportTempFolder();
+        string garbage = folder.File("garbage.onnx"), output = folder.File("out");
+        File.WriteAllText(garbage, "not an onnx model");
+        var (stdout, stderr) = (new StringWriter(), new StringWriter());
+        int code = CommandRunner.Run(["bench", "--config", WriteConfig(folder), "--only", "onnx-int8", "--onnx-model", garbage,
+                                      "--repeats", "1", "--out", output], stdout, stderr);
+        Assert.NotEqual(0, code);
+        Assert.Contains("ONNX Runtime cannot load it", stderr.ToString());
+        Assert.False(Directory.Exists(output), "the empty --out folder stayed after the failed run");
+    }
+
     static string WriteConfig(ExportTempFolder folder)
     {
         string config = folder.File("model.json");
