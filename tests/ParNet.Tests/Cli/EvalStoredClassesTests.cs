@@ -28,15 +28,7 @@ public class EvalStoredClassesTests
                 File.WriteAllBytes(dir.File(Path.Combine("data", "val", name, $"{i}.png")),
                     TempDirectory.EncodeImage(32, 32, (x, y) => ((byte)(x * 8), (byte)(y * 8), (byte)(i * 99)), SKEncodedImageFormat.Png));
         }
-        var config = ModelRegistry.Get("parnet_cifar_small") with { Planes = [8, 16, 32], FinalWidth = 32, BlocksPerStream = [1, 1, 1], NumClasses = 2 };
-        string weights = dir.File("w.safetensors");
-        using (var model = ModelFactory.Create(config))
-        {
-            ExportTestSupport.Randomize(model, 3);
-            StateDict.Save(model, weights);
-        }
-        new DeploymentInfo { Model = config, ClassNames = stored, Dataset = "folder", ImageSize = 32 }.WriteSidecar(weights);
-        return weights;
+        return ExportTestSupport.FolderRunWeights(dir.File("w.safetensors"), stored);
     }
 
     [Fact]

@@ -15,18 +15,7 @@ namespace ParNet.Tests.Cli;
 /// </summary>
 public class FolderDatasetClassNamesTests
 {
-    static string WeightsOfAFolderRun(TempDirectory dir)
-    {
-        var config = ModelRegistry.Get("parnet_cifar_small") with { Planes = [8, 16, 32], FinalWidth = 32, BlocksPerStream = [1, 1, 1], NumClasses = 2 };
-        string weights = dir.File("w.safetensors");
-        using (var model = ModelFactory.Create(config))
-        {
-            ExportTestSupport.Randomize(model, 3);
-            StateDict.Save(model, weights);
-        }
-        new DeploymentInfo { Model = config, ClassNames = ["dög ü", "zebra stripes"], Dataset = "folder", ImageSize = 32 }.WriteSidecar(weights);
-        return weights;
-    }
+    static string WeightsOfAFolderRun(TempDirectory dir) => ExportTestSupport.FolderRunWeights(dir.File("w.safetensors"), "dög ü", "zebra stripes");
 
     [Fact]
     public void Predict_with_dataset_folder_names_the_classes_as_stored()

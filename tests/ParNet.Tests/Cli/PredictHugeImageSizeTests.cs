@@ -19,14 +19,7 @@ public class PredictHugeImageSizeTests
     public void A_side_whose_image_cannot_fit_is_refused_before_preprocessing(string side, string message)
     {
         using var dir = new TempDirectory();
-        var config = ModelRegistry.Get("parnet_cifar_small") with { Planes = [8, 16, 32], FinalWidth = 32, BlocksPerStream = [1, 1, 1], NumClasses = 2 };
-        string weights = dir.File("w.safetensors"), image = dir.File("a.png");
-        using (var model = ModelFactory.Create(config))
-        {
-            ExportTestSupport.Randomize(model, 3);
-            StateDict.Save(model, weights);
-        }
-        new DeploymentInfo { Model = config, ClassNames = ["a", "b"], Dataset = "folder", ImageSize = 32 }.WriteSidecar(weights);
+        string weights = ExportTestSupport.FolderRunWeights(dir.File("w.safetensors"), "a", "b"), image = dir.File("a.png");
         File.WriteAllBytes(image, TempDirectory.EncodeImage(40, 40, (x, y) => ((byte)x, (byte)y, 7), SKEncodedImageFormat.Png));
 
         CliRunner.AssertUserError(CliRunner.Run("predict", "--weights", weights, "--image-size", side, image), message);

@@ -191,6 +191,20 @@ public class OnnxExportTests
 
 static class ExportTestSupport
 {
+    /// <summary>Weights <paramref name="path"/> of a small 2-class RGB ParNet (CIFAR layout, random BN statistics) with a
+    /// sidecar as a training run on an image folder writes it: <paramref name="classNames"/>, data set "folder", side 32.</summary>
+    public static string FolderRunWeights(string path, params string[] classNames)
+    {
+        var config = ModelRegistry.Get("parnet_cifar_small") with { Planes = [8, 16, 32], FinalWidth = 32, BlocksPerStream = [1, 1, 1], NumClasses = 2 };
+        using (var model = ModelFactory.Create(config))
+        {
+            Randomize(model, 3);
+            StateDict.Save(model, path);
+        }
+        new DeploymentInfo { Model = config, ClassNames = classNames, Dataset = "folder", ImageSize = 32 }.WriteSidecar(path);
+        return path;
+    }
+
     /// <summary>Random BN statistics and affine parameters (the default ones hide BN export bugs).</summary>
     public static void Randomize(nn.Module module, long seed)
     {
