@@ -1,8 +1,5 @@
-using ParNet.Export;
-using ParNet.Models;
 using ParNet.Tests.Data;
 using ParNet.Tests.Export;
-using ParNet.Weights;
 using SkiaSharp;
 
 namespace ParNet.Tests.Cli;

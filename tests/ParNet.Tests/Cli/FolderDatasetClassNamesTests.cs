@@ -1,10 +1,7 @@
 using System.Text.Json;
-using ParNet.Export;
 using ParNet.Inference;
-using ParNet.Models;
 using ParNet.Tests.Data;
 using ParNet.Tests.Export;
-using ParNet.Weights;
 using SkiaSharp;
 
 namespace ParNet.Tests.Cli;
