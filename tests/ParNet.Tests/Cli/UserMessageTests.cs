@@ -38,6 +38,28 @@ public class UserMessageTests
     }
 
     [Fact]
+    public void An_image_folder_trains_and_is_evaluated_at_the_image_size_given()
+    {
+        using var dir = new TempDirectory();
+        foreach (var (split, cls, i) in new[] { ("train", "cat", 0), ("train", "cat", 1), ("train", "dog", 2), ("train", "dog", 3), ("val", "cat", 4), ("val", "dog", 5) })
+        {
+            Directory.CreateDirectory(Path.Combine(dir.Path, "data", split, cls));
+            File.WriteAllBytes(Path.Combine(dir.Path, "data", split, cls, $"{i}.png"),
+                TempDirectory.EncodeImage(70, 60, (x, y) => ((byte)(x * i), (byte)y, 9), SkiaSharp.SKEncodedImageFormat.Png));
+        }
+        string run = dir.File("run");
+        var (code, stdout, stderr) = CliRunner.Run("train", "--recipe", "imagenet", "--data", dir.File("data"), "--model", "parnet_cifar_small",
+                                                   "--epochs", "1", "--warmup", "0", "--image-size", "40", "--out", run);
+        Assert.True(code == 0, stderr);
+        Assert.Contains("on imagenet 3x40x40, 4 train / 2 test images", stdout);   // the recipe's own side is 224
+        var eval = CliRunner.Run("eval", "--run", run, "--out", dir.File("eval"));
+        Assert.True(eval.Code == 0, eval.Err);
+        Assert.Contains("(2 images, 3x40x40", eval.Out);
+        CliRunner.AssertUserError(CliRunner.Run("train", "--recipe", "imagenet", "--data", dir.File("data"), "--image-size", "50", "--out", dir.File("r2")),
+            "image size 50: parnet_s: image height and width must be positive multiples of 32");
+    }
+
+    [Fact]
     public void Plain_words_stay_unquoted()
     {
         Assert.Equal("parnet bench --out runs/b --only fused,onnx-int8 --repeats=5", "parnet bench " + ShellWords.Join(["--out", "runs/b", "--only", "fused,onnx-int8", "--repeats=5"]));
