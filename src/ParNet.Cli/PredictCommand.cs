@@ -77,7 +77,7 @@ public sealed class PredictCommand : CliCommand
                 {
                     stdout.WriteLine(file);
                     for (int k = 0; k < best.Count; k++)
-                        stdout.WriteLine($"  {k + 1}. {best[k].p,7:P2}  {(best[k].i < names.Count ? names[best[k].i] : $"class {best[k].i}")} ({best[k].i})");
+                        stdout.WriteLine($"  {k + 1}. {best[k].p,8:P2}  {(best[k].i < names.Count ? names[best[k].i] : $"class {best[k].i}")} ({best[k].i})");
                 }
             }
             catch (Exception e) when (e is InvalidDataException or FileNotFoundException or IOException or UnauthorizedAccessException or ArgumentException)
