@@ -29,10 +29,13 @@ public sealed class RecipeOptions
     readonly Option<double?> _erasing = CliOption.Number("--erasing", "random-erasing probability", "P");
     readonly Option<int?> _seed = CliOption.Int("--seed", "seed of initialization, shuffling and augmentation");
     readonly Option<int?> _imageSize = CliOption.Int("--image-size",
-        "training and test image side of an image-folder data set (the recipe's: imagenet 224; a small data set trains faster smaller)", "PX");
+        "training and test image side of an image-folder data set (default: the recipe's, imagenet 224)", "PX");
 
     public void AddTo(Command command) => command.Add(_epochs, _batchSize, _lr, _momentum, _nesterov, _weightDecay, _noDecayBnBias, _schedule,
         _warmup, _minLr, _stepEpochs, _gamma, _labelSmoothing, _ema, _backboneLrScale, _headDropout, _blockDropout, _padding, _noFlip, _erasing, _seed, _imageSize);
+
+    /// <summary>Whether --image-size was given: it sets an image folder's side, and the fixed-size data sets refuse it.</summary>
+    public bool ImageSizeGiven(ParseResult p) => p.GetValue(_imageSize) is not null;
 
     /// <summary>The recipe with the given options applied.</summary>
     public Recipe Apply(ParseResult p, Recipe r)

@@ -101,6 +101,8 @@ public sealed class TrainCommand : CliCommand
         // A resumed run continues with the options it was started with (run.json) unless they are given again.
         string dataset = parse.GetValue(_dataset) ?? saved?.Dataset ?? recipe.Dataset;
         string? data = RunDataFolder.Resolve(parse.GetValue(_data), saved?.DataDirectory);
+        if (_recipeOptions.ImageSizeGiven(parse) && !DataPipelines.IsFolderLayout(dataset))   // it was ignored there
+            throw new UsageException($"--image-size sets the side of an image-folder data set; {dataset} has images of its own size");
         int[]? classes = parse.GetValue(_classes) is { } ids ? UsageException.Wrap(() => ClassSelection.Parse(ids), "--classes") : saved?.Classes?.ToArray();
         string? pretrained = parse.GetValue(_pretrained);
         bool pretrainedEma = parse.GetValue(_pretrainedEma);

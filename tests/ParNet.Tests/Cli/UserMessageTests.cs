@@ -57,6 +57,8 @@ public class UserMessageTests
         Assert.Contains("(2 images, 3x40x40", eval.Out);
         CliRunner.AssertUserError(CliRunner.Run("train", "--recipe", "imagenet", "--data", dir.File("data"), "--image-size", "50", "--out", dir.File("r2")),
             "image size 50: parnet_s: image height and width must be positive multiples of 32");
+        CliRunner.AssertUserError(CliRunner.Run("train", "--image-size", "64", "--epochs", "1", "--out", dir.File("r3")),   // fashion-mnist: ignored before
+            "--image-size sets the side of an image-folder data set; fashion-mnist has images of its own size");
     }
 
     [Fact]
