@@ -33,15 +33,13 @@ public sealed class ServedModel : IDisposable
     /// </summary>
     public void CheckBatchFits(int maxBatch)
     {
-        if (MemoryPerImage is not { } memory) return;
-        long available = MachineMemory.AvailableBytes;
+        if (MemoryPerImage is not { } memory || (double)maxBatch * Instances.Count <= memory.ImagesThatFit) return;
         double perBatch = (double)memory.BytesPerImage * maxBatch, total = perBatch * Instances.Count;
-        if (total <= available) return;
-        long fits = available / (memory.BytesPerImage * Instances.Count);
+        long fits = memory.ImagesThatFit / Instances.Count;
         string workers = Instances.Count > 1 ? $", {MachineMemory.GiB(total)} for the {Instances.Count} workers at once" : "";
         throw new ArgumentException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
             $"a batch of {maxBatch:N0} images takes at least {MachineMemory.GiB(perBatch)}{workers} ({memory.BytesPerImage:N0} bytes an image of " +
-            $"{string.Join('x', memory.Input)} for {Description}: {memory.Basis}), more than the {MachineMemory.GiB(available)} of memory here; batches of at most {fits:N0} images can fit"));
+            $"{string.Join('x', memory.Input)} for {Description}: {memory.Basis}), more than the {MachineMemory.GiB(MachineMemory.AvailableBytes)} of memory here; batches of at most {fits:N0} images can fit"));
     }
 
     /// <summary>Predictors of one model (one per worker) with the preprocessing and class names that go with them.</summary>

@@ -1,3 +1,4 @@
+using ParNet.Runtime;
 using ParNet.Models.Tracing;
 
 namespace ParNet.Inference;
@@ -32,6 +33,10 @@ public sealed record ForwardMemory(long BytesPerImage, string Basis, long[] Inpu
         long largest = layers.Max(l => Bytes(l.Output) + (l.Input is null ? 0 : Bytes(l.Input)));
         return new(Bytes(image) + largest, "the largest layer's input and output, which exist at once", image);
     }
+
+    /// <summary>How many images' forward passes can surely not be refused for memory here: this process's memory over
+    /// <see cref="BytesPerImage"/> (what `serve --max-batch` and `predict --image-size` are checked against).</summary>
+    public long ImagesThatFit => MachineMemory.AvailableBytes / BytesPerImage;
 
     static long Bytes(GraphNode node) => Bytes(node.Shape);
     static long Bytes(long[] shape) => shape.Aggregate((long)sizeof(float), (a, b) => a * b);

@@ -142,12 +142,10 @@ public sealed class ImagePredictor : IDisposable
     public void CheckImageFits(int side)
     {
         Config.CheckImageSize(side, side);
-        if (MemoryPerImage(side) is not { } memory) return;
-        long available = MachineMemory.AvailableBytes;
-        if (memory.BytesPerImage <= available) return;
+        if (MemoryPerImage(side) is not { } memory || memory.ImagesThatFit >= 1) return;
         throw new ArgumentException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
             $"an image of {side}x{side} takes at least {MachineMemory.GiB(memory.BytesPerImage)} in {Config.Name}'s forward pass " +
-            $"({memory.Basis}), more than the {MachineMemory.GiB(available)} of memory here"));
+            $"({memory.Basis}), more than the {MachineMemory.GiB(MachineMemory.AvailableBytes)} of memory here"));
     }
 
     /// <summary>Class probabilities (softmax of the logits) of one preprocessed image [C, H, W].</summary>
