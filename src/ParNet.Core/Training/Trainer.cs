@@ -261,7 +261,7 @@ public sealed class Trainer : IDisposable
     /// <summary>
     /// An image of the epoch could not be read (a corrupt or truncated file in an image folder): the steps trained before
     /// it are saved as a resumable checkpoint, as an interruption saves them, instead of losing the epoch so far (hours, on
-    /// ImageNet); the resumed epoch starts at the batch that holds the image, once the file is fixed or removed. Throws the
+    /// ImageNet); the resumed epoch starts at the batch that holds the image, once the file is replaced. Throws the
     /// decoder's InvalidDataException with where the run was saved.
     /// </summary>
     void StopAtUnreadableImage(InvalidDataException unreadable, int epoch)
