@@ -52,7 +52,7 @@ public sealed class EvalCommand : CliCommand
         string? weights = parse.GetValue(_weights);
         if ((run is null) == (weights is null))
             throw new UsageException(run is null ? "give --run DIR or --weights FILE" : "give --run DIR or --weights FILE, not both");
-        string checkpointName = parse.GetValue(_checkpoint) ?? "last";
+        string checkpointName = parse.GetValue(_checkpoint) ?? Checkpoint.Last;
         bool? emaFlag = parse.Given(_ema) ? parse.GetValue(_ema) : null;
         string? data = parse.GetValue(_data);
         int[]? givenClasses = parse.GetValue(_classes) is { } ids ? UsageException.Wrap(() => ClassSelection.Parse(ids), "--classes") : null;
@@ -68,7 +68,7 @@ public sealed class EvalCommand : CliCommand
         {
             if (parse.Given(_recipe) || _model.Given(parse))
                 throw new UsageException("--run evaluates the run's own recipe and model; do not pass --recipe/--model/--config/--width");
-            string ckpt = Path.Combine(run, "checkpoints", checkpointName);
+            string ckpt = Checkpoint.In(run, checkpointName);
             string dir = Checkpoint.Locate(ckpt) ?? throw new UsageException($"--run {run}: no checkpoint '{checkpointName}' there (a run keeps 'last' and, once evaluated, 'best')");
             var state = Checkpoint.ReadState(ckpt);
             saved = RunSettings.Load(run);   // the run's data set and folder, unless given here

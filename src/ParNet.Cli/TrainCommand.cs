@@ -80,9 +80,10 @@ public sealed class TrainCommand : CliCommand
         ModelConfig model;
         if (resumeDir is not null)
         {
-            if (Checkpoint.Locate(Path.Combine(resumeDir, "checkpoints", "last")) is null)
+            string last = Checkpoint.In(resumeDir);
+            if (Checkpoint.Locate(last) is null)
                 throw new UsageException($"--resume {resumeDir}: no checkpoints/last there");
-            var state = Checkpoint.ReadState(Path.Combine(resumeDir, "checkpoints", "last"));
+            var state = Checkpoint.ReadState(last);
             if (parse.Given(_recipe) || _model.Given(parse))
                 throw new UsageException("--resume continues the run's own recipe and model; do not pass --recipe/--model/--config/--width");
             saved = RunSettings.Load(resumeDir);

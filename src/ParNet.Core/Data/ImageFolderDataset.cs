@@ -51,7 +51,7 @@ public sealed class ImageFolderDataset : IImageDataset
                 .Where(f => ImageExtensions.Contains(Path.GetExtension(f)))
                 // torchvision's order, sorted(os.walk(class folder)) and each folder's sorted names: a folder's own files
                 // before its subfolders' (what --subset picks and the unshuffled order depend on)
-                .OrderBy(f => Path.GetDirectoryName(f), CodePointOrder).ThenBy(f => Path.GetFileName(f), CodePointOrder).ToList();
+                .OrderBy(f => Path.GetDirectoryName(f)!, CodePointOrder).ThenBy(f => Path.GetFileName(f), CodePointOrder).ToList();
             if (images.Count == 0) throw new InvalidDataException($"{classDirs[label]}: empty class folder (no {string.Join('/', ImageExtensions)} files in it or below it)");
             files.AddRange(images);
             labels.AddRange(Enumerable.Repeat(label, images.Count));

@@ -97,6 +97,26 @@ public static class Checkpoint
     public const string WeightsFile = "model.safetensors", EmaFile = "ema.safetensors",
                         OptimizerFile = "optimizer.safetensors", StateFile = "state.json";
 
+    /// <summary>A run keeps its checkpoints in RUN/checkpoints: "last" after every epoch, "best" once evaluated.</summary>
+    public const string FolderName = "checkpoints", Last = "last", Best = "best";
+
+    /// <summary>RUN/checkpoints/NAME, the checkpoint <paramref name="name"/> of the run in <paramref name="runDirectory"/>.</summary>
+    public static string In(string runDirectory, string name = Last) => Path.Combine(runDirectory, FolderName, name);
+
+    /// <summary>
+    /// What to give instead of <paramref name="folder"/>, a folder given where weights are read: the weights files of a
+    /// checkpoint folder (not its optimizer file, the SGD momentum, whose keys are no model's), or a run's last weights;
+    /// null when the folder is neither.
+    /// </summary>
+    public static string? WeightsHint(string folder)
+    {
+        var inside = System.IO.Directory.GetFiles(folder, "*.safetensors").Select(Path.GetFileName)
+            .Where(name => name != OptimizerFile).Order(StringComparer.Ordinal).ToList();
+        if (inside.Count > 0) return $"it holds {string.Join(", ", inside)}: give one of those";
+        string runWeights = Path.Combine(In(folder), WeightsFile);
+        return File.Exists(runWeights) ? $"a training run: its last weights are {runWeights}" : null;
+    }
+
     /// <summary>Test hook: called after each file is written into the temporary directory.</summary>
     public static Action<string>? AfterFileWritten { get; set; }
 

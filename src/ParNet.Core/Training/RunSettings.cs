@@ -41,7 +41,7 @@ public sealed record RunSettings
     /// <summary>The settings of RUN for a file in RUN/checkpoints/NAME/ (a checkpoint's weights or its state.json); null for a
     /// file elsewhere, or a run folder without run.json.</summary>
     public static RunSettings? OfCheckpointFile(string path) =>
-        Directory.GetParent(Path.GetFullPath(path))?.Parent is { Name: "checkpoints", Parent: { } run } ? Load(run.FullName) : null;
+        Directory.GetParent(Path.GetFullPath(path))?.Parent is { Name: Checkpoint.FolderName, Parent: { } run } ? Load(run.FullName) : null;
 
     /// <summary>The settings in <paramref name="runDirectory"/>; null for a run folder written before they were kept.
     /// InvalidDataException naming the file when it cannot be read.</summary>

@@ -81,9 +81,8 @@ public sealed class Trainer : IDisposable
 
     public TrainingState State => _state;
     public Sgd Optimizer => _optimizer;
-    public string CheckpointDirectory => Path.Combine(_o.RunDirectory, "checkpoints");
-    public string LastPath => Path.Combine(CheckpointDirectory, "last");
-    public string BestPath => Path.Combine(CheckpointDirectory, "best");
+    public string LastPath => Checkpoint.In(_o.RunDirectory, Checkpoint.Last);
+    public string BestPath => Checkpoint.In(_o.RunDirectory, Checkpoint.Best);
 
     /// <summary>Images per optimizer step over all processes: what the recipe's linear LR scaling uses.</summary>
     public int GlobalBatchSize => _train.BatchSize * _group.Size;

@@ -82,7 +82,7 @@ public sealed class TrainingRun : IDisposable
         LoadedCheckpoint? resume = null;
         try
         {
-            if (plan.ResumeDirectory is { } dir) resume = Checkpoint.Load(Path.Combine(dir, "checkpoints", "last"));
+            if (plan.ResumeDirectory is { } dir) resume = Checkpoint.Load(Checkpoint.In(dir));
             var fromPretrained = plan.ResumeDirectory is null && s.Pretrained is { } weights
                 ? Pretrained.LoadBackbone(net, weights, s.PretrainedEma ? CheckpointWeights.Ema : CheckpointWeights.Model) : null;
             var frozen = Pretrained.Freeze(net, s.Freeze);

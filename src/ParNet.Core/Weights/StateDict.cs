@@ -55,20 +55,10 @@ public static class StateDict
         }
     }
 
-    /// <summary>FileNotFoundException unless <paramref name="path"/> is a file; for a folder the message names the weights
-    /// files it holds (a run's checkpoint folder: not its optimizer.safetensors, the SGD momentum, which was offered and
-    /// then refused with every key of the model missing), or a run folder's last weights.</summary>
+    /// <summary>FileNotFoundException naming <paramref name="path"/> unless it is a file.</summary>
     public static void RequireFile(string path, string what = "weights")
     {
-        if (Directory.Exists(path))
-        {
-            var inside = Directory.GetFiles(path, "*.safetensors").Select(Path.GetFileName)
-                .Where(name => name != "optimizer.safetensors").Order(StringComparer.Ordinal).ToList();
-            string runWeights = Path.Combine(path, "checkpoints", "last", "model.safetensors");
-            throw new FileNotFoundException($"{what}: {path} is a folder, not a file" +
-                (inside.Count > 0 ? $" (it holds {string.Join(", ", inside)}: give one of those)"
-                 : File.Exists(runWeights) ? $" (a training run: its last weights are {runWeights})" : ""), path);
-        }
+        if (Directory.Exists(path)) throw new FileNotFoundException($"{what}: {path} is a folder, not a file", path);
         if (!File.Exists(path)) throw new FileNotFoundException($"{what} file not found: {path}", path);
     }
 
