@@ -47,6 +47,13 @@ public sealed class ServeCommand : CliCommand
         command.Add(_weights, _engine, _fused, _unfused, _ema, _host, _port, _maxBatch, _maxWait, _workers, _threads, _queue, _timeout, _maxBodyMb, _maxMegapixels);
     }
 
+    /// <summary>A duration option in milliseconds; one longer than the batcher takes is refused here, in the user's own
+    /// number, before TimeSpan overflows on it (1e300). Negative ones are left to the options' validation.</summary>
+    static TimeSpan Milliseconds(string option, double ms) => ms <= MicroBatcherOptions.LongestDuration.TotalMilliseconds
+        ? TimeSpan.FromMilliseconds(ms)
+        : throw new UsageException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"{option} {ms}: at most {MicroBatcherOptions.LongestDuration.TotalMilliseconds:0} ms (24 days)"));
+
     protected override int Run(ParseResult parse, TextWriter stdout, TextWriter stderr)
     {
         var defaults = new ServingOptions();
@@ -59,9 +66,9 @@ public sealed class ServeCommand : CliCommand
             Batching = defaults.Batching with
             {
                 MaxBatch = parse.GetValue(_maxBatch) ?? defaults.Batching.MaxBatch,
-                MaxWait = parse.GetValue(_maxWait) is double wait ? TimeSpan.FromMilliseconds(wait) : defaults.Batching.MaxWait,
+                MaxWait = parse.GetValue(_maxWait) is double wait ? Milliseconds("--max-wait-ms", wait) : defaults.Batching.MaxWait,
                 QueueCapacity = parse.GetValue(_queue) ?? defaults.Batching.QueueCapacity,
-                Timeout = parse.GetValue(_timeout) is double timeout ? TimeSpan.FromMilliseconds(timeout) : defaults.Batching.Timeout,
+                Timeout = parse.GetValue(_timeout) is double timeout ? Milliseconds("--timeout-ms", timeout) : defaults.Batching.Timeout,
             },
         };
         UsageException.Wrap(options.Validate);
