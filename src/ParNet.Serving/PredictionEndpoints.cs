@@ -37,6 +37,9 @@ static class PredictionEndpoints
     /// <summary>Refusal reasons (parnet_rejected_total's label) that a batch answers per file.</summary>
     const string BadImage = "bad_image", TooLarge = "too_large";
 
+    /// <summary>The status of a request whose client left before its answer (nginx's 499; no client sees it).</summary>
+    const int StatusClientClosedRequest = 499;
+
     /// <summary>Seconds a client is told to wait after a 503: one, several batches' time on a small machine.</summary>
     const string RetryAfterSeconds = "1";
 
@@ -102,7 +105,10 @@ static class PredictionEndpoints
         }
         catch (Exception e) when (e is OperationCanceledException or IOException && http.RequestAborted.IsCancellationRequested)
         {
-            return Results.Empty;   // the client left (cancelled, or its connection reset while we read); nobody reads an answer
+            // the client left (cancelled, or its connection reset while we read); nobody reads an answer. Its status is
+            // what /metrics counts the request under: 499, nginx's "client closed request", not the 200 it never got
+            http.Response.StatusCode = StatusClientClosedRequest;
+            return Results.Empty;
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {

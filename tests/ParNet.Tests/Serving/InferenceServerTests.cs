@@ -409,6 +409,38 @@ public class InferenceServerTests
         Assert.True(PrometheusText.Sum(samples, "process_working_set_bytes") > 10_000_000);   // RSS, for the load benchmark
     }
 
+    /// <summary>A client that leaves before its answer got nothing: /metrics counts its request as 499 (nginx's "client
+    /// closed request"); it was counted as 200, so the 200s outnumbered the answers clients received.</summary>
+    [Fact]
+    public async Task A_request_whose_client_left_is_counted_as_499_not_200()
+    {
+        var fake = new FakeClassifier();
+        await using var server = await StartReadyAsync(FakeClassifier.Model(fake), Loopback(new MicroBatcherOptions { MaxBatch = 1 }));
+        using var client = Client(server);
+        fake.Hold();
+        fake.ClearHistory();
+        using var leave = new CancellationTokenSource();
+        var request = client.PostAsync("/v1/predict", Raw(Png(8, 1), "image/png"), leave.Token);
+        for (int t = 0; t < 1000 && fake.Calls == 0; t++) await Task.Delay(10);
+        Assert.Equal(1, fake.Calls);   // the model holds the request
+        leave.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => request);
+        for (int t = 0; t < 1000 && server.InFlight > 0; t++) await Task.Delay(10);
+        Assert.Equal(0, server.InFlight);   // the server saw the connection go while the model still held the image
+        fake.Release();
+
+        List<PrometheusText.Sample> samples = [];
+        for (int t = 0; t < 500; t++)   // counted when the handler returns
+        {
+            samples = PrometheusText.Parse(await client.GetStringAsync("/metrics"));
+            if (PrometheusText.Sum(samples, "http_requests_received_total", ("endpoint", "/v1/predict")) > 0) break;
+            await Task.Delay(20);
+        }
+        string counted = string.Join("; ", samples.Where(x => x.Name == "http_requests_received_total").Select(x => $"{string.Join(",", x.Labels)} {x.Value}"));
+        Assert.True(PrometheusText.Sum(samples, "http_requests_received_total", ("code", "499"), ("endpoint", "/v1/predict")) == 1, counted);
+        Assert.Equal(0, PrometheusText.Sum(samples, "http_requests_received_total", ("code", "200"), ("endpoint", "/v1/predict")));
+    }
+
     [Fact]
     public async Task Stopping_answers_every_request_in_flight_then_refuses_connections()
     {
