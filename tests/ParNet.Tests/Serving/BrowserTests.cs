@@ -15,7 +15,14 @@ public class BrowserTests
     static string BrowserFolder() => Repository.Path("tests", "browser");
 
     [Fact]
-    public async Task The_page_shows_the_top_class_the_api_answers_for_an_uploaded_image()
+    public Task The_page_shows_the_top_class_the_api_answers_for_an_uploaded_image() => AssertPageShowsApiAnswerAsync("upload.png");
+
+    /// <summary>A file the browser gives no type (no known extension: a camera's export, a download without a name) was
+    /// posted as application/octet-stream and refused with 415 and a curl command line.</summary>
+    [Fact]
+    public Task The_page_classifies_an_image_file_without_a_known_extension() => AssertPageShowsApiAnswerAsync("upload");
+
+    static async Task AssertPageShowsApiAnswerAsync(string fileName)
     {
         string browser = BrowserFolder();
         Assert.True(Directory.Exists(Path.Combine(browser, "node_modules", "playwright-core")),
@@ -27,7 +34,7 @@ public class BrowserTests
         await using var server = await StartReadyAsync(Open(weights), Loopback());
         using var client = Client(server);
         var png = Png(28, seed: 5);
-        string image = folder.File("upload.png");
+        string image = folder.File(fileName);
         File.WriteAllBytes(image, png);
         var (status, api, _) = await PostAsync(client, "/v1/predict", Raw(png, "image/png"));
         Assert.Equal(HttpStatusCode.OK, status);
