@@ -173,6 +173,18 @@ public class OptionSyntaxTests
         CliRunner.AssertUserError(CliRunner.Run(command, option, value), $"{option} must be a finite number (got '{value}')");
     }
 
+    /// <summary>The help said "the first N of the training split, in file order" after the images became a seeded random
+    /// choice (which `export` itself reports); the first N of an image folder are all of its first classes.</summary>
+    [Fact]
+    public void Export_help_says_how_the_calibration_images_are_chosen()
+    {
+        var (code, stdout, _) = CliRunner.Run("export", "--help");
+        Assert.Equal(0, code);
+        string help = string.Join(" ", stdout.Split((char[])[' ', '\n', '\r'], StringSplitOptions.RemoveEmptyEntries));
+        Assert.Contains("N training images chosen at random (seed 0", help);
+        Assert.DoesNotContain("in file order", help);
+    }
+
     [Fact]
     public void Help_is_generated_from_the_declared_options()
     {
