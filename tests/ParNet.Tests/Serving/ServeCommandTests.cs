@@ -139,6 +139,24 @@ public class ServeCommandTests
         Assert.Equal(0, await serve.ExitCodeAsync());
     }
 
+    /// <summary>Class names and preprocessing "are read as predict reads them", but serve had no --dataset: the authors'
+    /// released ImageNet checkpoints (which store no class names) were served as "class 119".</summary>
+    [Fact]
+    public async Task Dataset_sets_the_served_class_names_as_it_does_for_predict()
+    {
+        using var folder = new ExportTempFolder();
+        string weights = TinyFashionWeights(folder);   // stored: fashion-mnist
+        using var serve = new ServeProcess("--weights", weights, "--dataset", "mnist");
+        var address = await serve.AddressAsync();
+        using var client = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(60) };
+        for (int i = 0; i < 1000 && (await client.GetAsync("/readyz")).StatusCode != HttpStatusCode.OK; i++) await Task.Delay(20);
+        var (status, json, _) = await PostAsync(client, "/v1/predict?top=10", Raw(Png(28, 2), "image/png"));
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.Equal(["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"], Top(json.GetProperty("top")).Select(t => t.Name).Order());
+        serve.Terminate();
+        Assert.Equal(0, await serve.ExitCodeAsync());
+    }
+
     [Fact]
     public void Without_weights_a_model_must_be_named()
     {
