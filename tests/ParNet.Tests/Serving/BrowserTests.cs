@@ -52,6 +52,29 @@ public class BrowserTests
         Assert.Equal(new byte[] { 0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A }, header);   // a PNG was written
     }
 
+    /// <summary>After a refused upload the page showed the error but kept the previous image's data-top-class, so a script
+    /// driving it read the last answer as this one's.</summary>
+    [Fact]
+    public async Task A_refused_upload_clears_the_previous_answer()
+    {
+        string browser = BrowserFolder();
+        Assert.True(Directory.Exists(Path.Combine(browser, "node_modules", "playwright-core")),
+            $"playwright-core is not installed: run `npm ci` in {browser} (.ci/run does), and `apt-get install chromium`");
+        using var folder = new ExportTempFolder();
+        await using var server = await StartReadyAsync(Open(TinyFashionWeights(folder)), Loopback());
+        string good = folder.File("good.png"), bad = folder.File("bad.png");
+        File.WriteAllBytes(good, Png(28, seed: 5));
+        File.WriteAllText(bad, "not an image");
+
+        var (code, stdout, stderr) = await RunNodeAsync(browser, "classify-then-fail.mjs", server.Address.ToString(), good, bad);
+        Assert.True(code == 0, $"node classify-then-fail.mjs failed ({code}):\n{stdout}\n{stderr}");
+        var shown = JsonDocument.Parse(stdout.Trim().Split('\n')[^1]).RootElement;
+        Assert.False(string.IsNullOrEmpty(shown.GetProperty("first").GetString()));   // the good image was answered
+        Assert.Contains("not a decodable image", shown.GetProperty("error").GetString());
+        Assert.Equal(JsonValueKind.Null, shown.GetProperty("topClass").ValueKind);
+        Assert.True(shown.GetProperty("tableHidden").GetBoolean());
+    }
+
     static async Task<(int Code, string Out, string Err)> RunNodeAsync(string workingDirectory, params string[] args)
     {
         var start = new ProcessStartInfo("node")
