@@ -148,6 +148,30 @@ public class InferenceServerTests
         Assert.Equal(0, PrometheusText.Sum(samples, "parnet_rejected_total", ("reason", "bad_image")));   // the client never saw it
     }
 
+    /// <summary>A batch request refused with 503 because a later image found the queue full left its earlier images queued,
+    /// and the model ran them for nobody: under overload, most of the model's time went to answers no client got.</summary>
+    [Fact]
+    public async Task A_batch_refused_for_a_full_queue_leaves_none_of_its_images_to_the_model()
+    {
+        var fake = new FakeClassifier();
+        var batching = new MicroBatcherOptions { MaxBatch = 1, QueueCapacity = 3 };
+        await using var server = await StartReadyAsync(FakeClassifier.Model(fake), Loopback(batching));
+        using var client = Client(server);
+        fake.Hold();
+        fake.ClearHistory();
+        var accepted = await FillAsync(client, server, fake, 2);   // one image at the worker, one waiting: two places left
+
+        var (status, json, _) = await PostAsync(client, "/v1/predict/batch",
+            Form((Png(8, 5), "a.png"), (Png(8, 6), "b.png"), (Png(8, 7), "c.png")));   // a and b fit, c does not
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, status);
+        Assert.Contains("queue is full", json.GetProperty("error").GetString());
+        fake.Release();
+        foreach (var request in accepted) Assert.Equal(HttpStatusCode.OK, (await request).Item1);
+        for (int t = 0; t < 50 && server.InFlight > 0; t++) await Task.Delay(10);
+        await Task.Delay(200);   // time for the worker to take anything still queued
+        Assert.Equal([1, 1], fake.BatchSizes);   // the two single requests, not a or b
+    }
+
     [Fact]
     public async Task A_batch_of_more_images_than_the_queue_holds_is_413_on_an_idle_server_and_one_that_fits_is_answered()
     {
