@@ -1,3 +1,4 @@
+using ParNet.Runtime;
 using SkiaSharp;
 
 namespace ParNet.Data;
@@ -84,7 +85,7 @@ public sealed class ImageFolderDataset : IImageDataset
     public static ImageF Decode(string path, int minShortSide = 0, long maxPixels = DefaultMaxPixels)
     {
         byte[] bytes;
-        try { bytes = ReadBounded(path); }
+        try { bytes = BoundedFile.ReadAllBytes(path, MaxFileBytes, "image this reads"); }
         catch (IOException e) { throw new InvalidDataException($"{path}: unreadable ({e.Message})", e); }
         return Decode(bytes, path, minShortSide, maxPixels);
     }
@@ -94,32 +95,6 @@ public sealed class ImageFolderDataset : IImageDataset
     /// without a size (a device such as /dev/zero) was read until the process ran out of memory and aborted.
     /// </summary>
     public const long MaxFileBytes = 512L * 1024 * 1024;
-
-    /// <summary>The file's bytes: a regular file's in one array of its size, as File.ReadAllBytes; a file without a size
-    /// (a pipe, process substitution, a device) in pieces, up to <see cref="MaxFileBytes"/>.</summary>
-    static byte[] ReadBounded(string path)
-    {
-        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 0);
-        long length = stream.CanSeek ? stream.Length : 0;
-        if (length > MaxFileBytes) throw TooLong(path);
-        if (length > 0)
-        {
-            var all = new byte[length];
-            stream.ReadExactly(all);
-            return all;
-        }
-        using var bytes = new MemoryStream();
-        var piece = new byte[64 * 1024];
-        for (int n; (n = stream.Read(piece)) > 0;)
-        {
-            if (bytes.Length + n > MaxFileBytes) throw TooLong(path);
-            bytes.Write(piece, 0, n);
-        }
-        return bytes.ToArray();
-    }
-
-    static InvalidDataException TooLong(string path) =>
-        new($"{path}: more than {MaxFileBytes:N0} bytes, larger than any image this reads (a device such as /dev/zero?)");
 
     /// <summary>
     /// Decodes encoded image bytes (JPEG, PNG, WebP, or any format SkiaSharp reads) to RGB [0, 1]; <paramref name="name"/>

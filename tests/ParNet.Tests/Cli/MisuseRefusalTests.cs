@@ -12,6 +12,16 @@ namespace ParNet.Tests.Cli;
 /// </summary>
 public class MisuseRefusalTests
 {
+    /// <summary>A configuration that is a device (here a link to /dev/zero) was read until the process ran out of memory
+    /// (4.3 GB) and aborted with exit code 134.</summary>
+    [Theory, InlineData("zero.json"), InlineData("zero.yaml")]
+    public void A_configuration_file_without_end_is_refused_not_read_until_memory_runs_out(string name)
+    {
+        using var dir = new TempDirectory();
+        File.CreateSymbolicLink(dir.File(name), "/dev/zero");
+        CliRunner.AssertUserError(CliRunner.Run("info", "--config", dir.File(name)), "more than 1,048,576 bytes, larger than any model configuration");
+    }
+
     /// <summary>`--unfused` on an exported .onnx was ignored: predict and serve ran the fused graph the file holds and
     /// said nothing (serve: "(fused) on onnxruntime").</summary>
     [Theory, InlineData("predict"), InlineData("serve")]
