@@ -23,8 +23,17 @@ public static class CliOption
     public static Option<double?> Number(string name, string description, string helpName = "X") => new(name)
     {
         Description = description, HelpName = helpName,
-        CustomParser = r => Parse(r, s => double.Parse(s, NumberStyles.Float, CultureInfo.InvariantCulture), "a number"),
+        CustomParser = r => Parse(r, Finite, "a finite number"),
     };
+
+    /// <summary>A number as the user wrote it; NaN and the infinities (which double.Parse reads from "nan", "infinity", "∞")
+    /// are refused here, so no command has to check them: no option means anything by them, and TimeSpan.FromMinutes and the
+    /// like throw on them.</summary>
+    static double Finite(string s)
+    {
+        double value = double.Parse(s, NumberStyles.Float, CultureInfo.InvariantCulture);
+        return double.IsFinite(value) ? value : throw new FormatException($"{s} is not a finite number");
+    }
 
     /// <summary>A switch: `--json`, also `--json true|false`.</summary>
     public static Option<bool> Switch(string name, string description) => new(name) { Description = description };

@@ -31,7 +31,8 @@ public sealed class ExportCommand : CliCommand
         "the fused network (implies --fused): convs int8 with per-channel symmetric weights, activations uint8 calibrated on " +
         "--calibration N training images (min/max); the SSE gates and the head stay float32");
     readonly Option<int?> _calibration = CliOption.Int("--calibration", "with --int8: training images whose activation ranges set the " +
-        "scales (the first N of the training split, in file order; a few hundred suffice)");
+        "scales, N training images chosen at random (seed 0: the same ones every time; not the first N, which in an image " +
+        "folder are all of its first classes); a few hundred suffice");
     readonly Option<string?> _data = CliOption.Text("--data", "with --int8: where the calibration data set is (as for train; default: " +
         "for a run's checkpoint without --dataset, the run's data; else the data set's standard place, e.g. /usr/share/datasets/fashion-mnist)", "DIR");
     readonly Option<bool> _quantizeGates = CliOption.Switch("--quantize-gates", "with --int8: quantize the SSE gates' 1x1 convs too " +

@@ -26,6 +26,14 @@ public sealed class ForwardCommand : CliCommand
         command.Add(_weights, _fused, _ema, _input, _output);
     }
 
+    /// <summary>The first few names and the count: a state dict given as --input by mistake holds hundreds, and the
+    /// error is one line.</summary>
+    static string Names(IEnumerable<string> names, int shown = 5)
+    {
+        var all = names.ToList();
+        return all.Count <= shown ? string.Join(", ", all) : $"{all.Count} tensors ({string.Join(", ", all.Take(shown))}, ...)";
+    }
+
     protected override int Run(ParseResult parse, TextWriter stdout, TextWriter stderr)
     {
         var config = _model.ReadOptional(parse);
@@ -34,7 +42,7 @@ public sealed class ForwardCommand : CliCommand
         var tensors = StateDict.Read(inputPath, "input tensor");
         var input = tensors.TryGetValue("input", out var named) ? named
             : tensors.Count == 1 ? tensors.Values.Single()
-            : throw new InvalidDataException($"{inputPath}: expected a tensor named 'input' or exactly one tensor; found {string.Join(", ", tensors.Keys)}");
+            : throw new InvalidDataException($"{inputPath}: expected a tensor named 'input' or exactly one tensor; found {Names(tensors.Keys)}");
         UsageException.Wrap(() => model.CheckInput(input), inputPath);
 
         using var noGrad = no_grad();

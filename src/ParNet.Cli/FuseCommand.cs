@@ -2,6 +2,7 @@ using System.CommandLine;
 using ParNet.Analysis;
 using ParNet.Fusion;
 using ParNet.Models;
+using ParNet.Runtime;
 using ParNet.Weights;
 
 namespace ParNet.Cli;
@@ -36,6 +37,9 @@ public sealed class FuseCommand : CliCommand
         if (config is not null && config.BlockType != BlockType.RepVggSse)
             throw new UsageException($"{config.Name}: only ParNet (RepVGG-SSE) models can be fused; this one is {config.BlockType}");
         WeightsLoading.RequireSafetensorsOut(output);
+        // the fused form cannot be trained, resumed or unfused: writing it over the trained weights loses them for good
+        if (File.Exists(weights) && AtomicFile.FinalTarget(weights) == AtomicFile.FinalTarget(output))
+            throw new UsageException($"--out {output} is the --weights file itself: fusing cannot be undone; write the fused weights to another file");
 
         var loaded = WeightsLoading.Load(weights, config, fuse: false, ema: parse.GetValue(_ema));
         using var trained = loaded.Model;

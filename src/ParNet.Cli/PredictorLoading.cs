@@ -67,6 +67,10 @@ public static class PredictorLoading
         if (weights is not null && IsOnnx(weights))
         {
             if (ema) throw new UsageException("--ema picks a training checkpoint's EMA weights; an .onnx file holds one set");
+            // the file's graph is what runs: asking for the training form would silently get whatever was exported
+            if (form == NetworkForm.AsStored)
+                throw new UsageException("--unfused keeps trained weights in their training form; an .onnx file runs in the form it was " +
+                                         "exported in (export the weights with --unfused for the training form)");
             return ImagePredictor.FromOnnx(weights, config, onnx);
         }
         var (model, info) = weights is not null ? Loaded(weights, config, form, ema) : WeightsLoading.RandomlyInitialized(config, form);

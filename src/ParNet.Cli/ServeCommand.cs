@@ -19,6 +19,9 @@ public sealed class ServeCommand : CliCommand
     readonly Option<bool> _fused = WeightsLoading.FusedOption();
     readonly Option<bool> _unfused = WeightsLoading.UnfusedOption();
     readonly Option<bool> _ema = WeightsLoading.EmaOption();
+    readonly Option<string?> _dataset = CliOption.Text("--dataset", "fashion-mnist, mnist, cifar10, cifar100 or imagenet: class names and " +
+        "preprocessing, as for predict (default: what is stored with the weights; otherwise ImageNet statistics and \"class i\"); " +
+        "e.g. the authors' released ImageNet checkpoints, which store no class names", "NAME");
     readonly Option<string?> _host = CliOption.Text("--host", "address to listen on (default 127.0.0.1: loopback; 0.0.0.0 for every interface)", "ADDRESS");
     readonly Option<int?> _port = CliOption.Int("--port", "TCP port (default 8080; 0: any free port, printed at start)");
     readonly Option<int?> _maxBatch = CliOption.Int("--max-batch",
@@ -44,8 +47,15 @@ public sealed class ServeCommand : CliCommand
     protected override void Declare(Command command)
     {
         _model.AddTo(command);
-        command.Add(_weights, _engine, _fused, _unfused, _ema, _host, _port, _maxBatch, _maxWait, _workers, _threads, _queue, _timeout, _maxBodyMb, _maxMegapixels);
+        command.Add(_weights, _engine, _fused, _unfused, _ema, _dataset, _host, _port, _maxBatch, _maxWait, _workers, _threads, _queue, _timeout, _maxBodyMb, _maxMegapixels);
     }
+
+    /// <summary>A duration option in milliseconds; one longer than the batcher takes is refused here, in the user's own
+    /// number, before TimeSpan overflows on it (1e300). Negative ones are left to the options' validation.</summary>
+    static TimeSpan Milliseconds(string option, double ms) => ms <= MicroBatcherOptions.LongestDuration.TotalMilliseconds
+        ? TimeSpan.FromMilliseconds(ms)
+        : throw new UsageException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"{option} {ms}: at most {MicroBatcherOptions.LongestDuration.TotalMilliseconds:0} ms (24 days)"));
 
     protected override int Run(ParseResult parse, TextWriter stdout, TextWriter stderr)
     {
@@ -59,9 +69,9 @@ public sealed class ServeCommand : CliCommand
             Batching = defaults.Batching with
             {
                 MaxBatch = parse.GetValue(_maxBatch) ?? defaults.Batching.MaxBatch,
-                MaxWait = parse.GetValue(_maxWait) is double wait ? TimeSpan.FromMilliseconds(wait) : defaults.Batching.MaxWait,
+                MaxWait = parse.GetValue(_maxWait) is double wait ? Milliseconds("--max-wait-ms", wait) : defaults.Batching.MaxWait,
                 QueueCapacity = parse.GetValue(_queue) ?? defaults.Batching.QueueCapacity,
-                Timeout = parse.GetValue(_timeout) is double timeout ? TimeSpan.FromMilliseconds(timeout) : defaults.Batching.Timeout,
+                Timeout = parse.GetValue(_timeout) is double timeout ? Milliseconds("--timeout-ms", timeout) : defaults.Batching.Timeout,
             },
         };
         UsageException.Wrap(options.Validate);
@@ -92,7 +102,7 @@ public sealed class ServeCommand : CliCommand
         try
         {
             PredictorLoading.WarnIfNoWinograd(predictors[0], stderr, Name);
-            var (preprocessing, names) = PredictorLoading.Preprocessing(predictors[0], dataset: null, size: null);
+            var (preprocessing, names) = PredictorLoading.Preprocessing(predictors[0], parse.GetValue(_dataset), size: null);
             model = ServedModel.FromPredictors(predictors, preprocessing, names);
         }
         catch

@@ -26,12 +26,21 @@ public sealed record MicroBatcherOptions
     /// </summary>
     public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// Longest <see cref="MaxWait"/> and <see cref="Timeout"/>: 2^31 - 1 ms (24.8 days), within what a timer
+    /// (CancellationTokenSource, 2^32 - 2 ms) takes. Longer, every request failed (timeout) or the worker died at its first
+    /// item and the server aborted at shutdown (max wait).
+    /// </summary>
+    public static TimeSpan LongestDuration { get; } = TimeSpan.FromMilliseconds(int.MaxValue);
+
     public void Validate()
     {
         if (MaxBatch < 1) throw new ArgumentException($"max batch must be >= 1; got {MaxBatch}");
         if (MaxWait < TimeSpan.Zero) throw new ArgumentException($"max wait must be >= 0; got {MaxWait.TotalMilliseconds} ms");
+        if (MaxWait > LongestDuration) throw new ArgumentException($"max wait must be at most {LongestDuration.TotalMilliseconds:0} ms (24 days); got {MaxWait.TotalMilliseconds:0} ms");
         if (QueueCapacity < 1) throw new ArgumentException($"queue capacity must be >= 1; got {QueueCapacity}");
         if (Timeout <= TimeSpan.Zero) throw new ArgumentException($"timeout must be > 0; got {Timeout.TotalMilliseconds} ms");
+        if (Timeout > LongestDuration) throw new ArgumentException($"timeout must be at most {LongestDuration.TotalMilliseconds:0} ms (24 days); got {Timeout.TotalMilliseconds:0} ms");
     }
 }
 

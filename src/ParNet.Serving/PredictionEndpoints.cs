@@ -37,6 +37,9 @@ static class PredictionEndpoints
     /// <summary>Refusal reasons (parnet_rejected_total's label) that a batch answers per file.</summary>
     const string BadImage = "bad_image", TooLarge = "too_large";
 
+    /// <summary>The status of a request whose client left before its answer (nginx's 499; no client sees it).</summary>
+    const int StatusClientClosedRequest = 499;
+
     /// <summary>Seconds a client is told to wait after a 503: one, several batches' time on a small machine.</summary>
     const string RetryAfterSeconds = "1";
 
@@ -102,7 +105,10 @@ static class PredictionEndpoints
         }
         catch (Exception e) when (e is OperationCanceledException or IOException && http.RequestAborted.IsCancellationRequested)
         {
-            return Results.Empty;   // the client left (cancelled, or its connection reset while we read); nobody reads an answer
+            // the client left (cancelled, or its connection reset while we read); nobody reads an answer. Its status is
+            // what /metrics counts the request under: 499, nginx's "client closed request", not the 200 it never got
+            http.Response.StatusCode = StatusClientClosedRequest;
+            return Results.Empty;
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
@@ -134,7 +140,16 @@ static class PredictionEndpoints
                 $"{files.Count} images; this server queues at most {context.Options.Batching.QueueCapacity} images at once " +
                 "(its --queue-capacity): send them in smaller requests");
         int top = Top(http.Request, context);
-        var answers = await Task.WhenAll(files.Select(f => AnswerFileAsync(f.Bytes, f.Name, top, context, http.RequestAborted)));
+        // a refusal of one image (a full queue, a timeout, a stopping server) refuses the request: its other images are
+        // withdrawn at once, so the model does not run them for nobody and the client hears now, not when they are done
+        using var withdraw = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted);
+        var tasks = files.Select(f => AnswerFileAsync(f.Bytes, f.Name, top, context, withdraw)).ToList();
+        try { await Task.WhenAll(tasks); }
+        catch when (tasks.Any(t => t.Exception?.InnerException is Refusal))
+        {
+            throw tasks.Select(t => t.Exception?.InnerException).OfType<Refusal>().First();
+        }
+        var answers = tasks.Select(t => t.Result).ToArray();
         // counted once the batch is answered: a file's refusal that the client never saw (the request as a whole got a 503
         // from a later file) is not counted beside the request's own
         foreach (var reason in answers.Select(a => a.Refused).OfType<string>()) context.Metrics.Rejected(reason);
@@ -144,15 +159,22 @@ static class PredictionEndpoints
     /// <summary>One file of a batch: its classes, or, for an image that cannot be decoded or declares too many pixels, its
     /// error in its place and the refusal's reason, so that one bad file does not cost the others their answers (as
     /// `parnet predict` goes on past a bad file). A full queue, a timeout or a stopping server still refuse the whole request.</summary>
-    static async Task<(object Answer, string? Refused)> AnswerFileAsync(byte[] bytes, string name, int top, Context context, CancellationToken cancel)
+    static async Task<(object Answer, string? Refused)> AnswerFileAsync(byte[] bytes, string name, int top, Context context,
+                                                                       CancellationTokenSource withdraw)
     {
         ImageF image;
-        try { image = await DecodeAsync(bytes, name, context, cancel); }
+        try { image = await DecodeAsync(bytes, name, context, withdraw.Token); }
         catch (Refusal r) when (r.Reason is BadImage or TooLarge)
         {
             return (new { file = name, error = r.Message }, r.Reason);
         }
-        var probabilities = await SubmitAsync(image, context, cancel);
+        float[] probabilities;
+        try { probabilities = await SubmitAsync(image, context, withdraw.Token); }
+        catch (Refusal)
+        {
+            withdraw.Cancel();   // the request is refused as a whole: its other images leave the queue
+            throw;
+        }
         return (new { file = name, top = TopClasses(probabilities, top, context.Model.ClassNames) }, null);
     }
 

@@ -1,3 +1,4 @@
+using ParNet.Runtime;
 using SkiaSharp;
 
 namespace ParNet.Data;
@@ -84,10 +85,16 @@ public sealed class ImageFolderDataset : IImageDataset
     public static ImageF Decode(string path, int minShortSide = 0, long maxPixels = DefaultMaxPixels)
     {
         byte[] bytes;
-        try { bytes = File.ReadAllBytes(path); }
+        try { bytes = BoundedFile.ReadAllBytes(path, MaxFileBytes, "image this reads"); }
         catch (IOException e) { throw new InvalidDataException($"{path}: unreadable ({e.Message})", e); }
         return Decode(bytes, path, minShortSide, maxPixels);
     }
+
+    /// <summary>
+    /// Largest image file read: 512 MiB, a <see cref="DefaultMaxPixels"/> image of 16-bit RGBA stored uncompressed. A file
+    /// without a size (a device such as /dev/zero) was read until the process ran out of memory and aborted.
+    /// </summary>
+    public const long MaxFileBytes = 512L * 1024 * 1024;
 
     /// <summary>
     /// Decodes encoded image bytes (JPEG, PNG, WebP, or any format SkiaSharp reads) to RGB [0, 1]; <paramref name="name"/>

@@ -1,3 +1,4 @@
+using ParNet.Runtime;
 using System.Globalization;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
@@ -28,7 +29,7 @@ public static class AuthorsYamlConfig
     public static ModelConfig Load(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"model configuration not found: {path}", path);
-        try { return Parse(File.ReadAllText(path), Path.GetFileNameWithoutExtension(path)); }
+        try { return Parse(BoundedFile.ReadAllText(path, ModelConfig.MaxFileBytes, "model configuration"), Path.GetFileNameWithoutExtension(path)); }
         catch (Exception e) when (e is YamlException or InvalidDataException or ArgumentException)
         {
             throw new InvalidDataException($"{path}: not one of the authors' model files ({e.Message})", e);

@@ -1,3 +1,4 @@
+using ParNet.Runtime;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
@@ -142,12 +143,15 @@ public sealed record ModelConfig
     public static ModelConfig FromJson(string json) =>
         (JsonSerializer.Deserialize<ModelConfig>(json, Json) ?? throw new InvalidDataException("empty model configuration")).Validate();
 
+    /// <summary>Largest configuration file read: 1 MiB, thousands of times a real one (a few hundred bytes).</summary>
+    public const long MaxFileBytes = 1024 * 1024;
+
     /// <summary>A configuration file: our JSON, or the authors' YAML model files (<see cref="AuthorsYamlConfig"/>) by extension.</summary>
     public static ModelConfig Load(string path)
     {
         if (AuthorsYamlConfig.IsYamlPath(path)) return AuthorsYamlConfig.Load(path);
         if (!File.Exists(path)) throw new FileNotFoundException($"model configuration not found: {path}", path);
-        try { return FromJson(File.ReadAllText(path)); }
+        try { return FromJson(BoundedFile.ReadAllText(path, MaxFileBytes, "model configuration")); }
         catch (JsonException e) { throw new InvalidDataException($"{path}: not a valid model configuration ({e.Message})", e); }
     }
 }

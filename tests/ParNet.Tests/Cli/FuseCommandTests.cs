@@ -17,6 +17,28 @@ public class FuseCommandTests
         return (code, stdout.ToString(), stderr.ToString());
     }
 
+    /// <summary>`fuse --weights W --out W` wrote the fused form over the trained weights (a run's checkpoint), which
+    /// cannot be trained, resumed or unfused again.</summary>
+    [Fact]
+    public void Fuse_refuses_to_write_over_its_own_input_and_leaves_it_as_it_was()
+    {
+        using var folder = new TempFolder();
+        string config = folder.File("tiny.json");
+        File.WriteAllText(config, OfficialParityTests.TinyConfig.ToJson());
+        string weights = folder.File("trained.safetensors");
+        File.Copy(Fixtures.Path("parnet_official_tiny_silu.safetensors"), weights);
+        var before = File.ReadAllBytes(weights);
+        string link = folder.File("link.safetensors");
+        File.CreateSymbolicLink(link, weights);
+
+        foreach (string output in new[] { weights, Path.Combine(folder.File("."), "trained.safetensors"), link })
+        {
+            var result = Run("fuse", "--config", config, "--weights", weights, "--out", output);
+            CliRunner.AssertUserError(result, "is the --weights file itself");
+            Assert.Equal(before, File.ReadAllBytes(weights));
+        }
+    }
+
     [Fact]
     public void Fuse_writes_weights_that_reproduce_the_official_fused_logits()
     {

@@ -66,6 +66,17 @@ public class InfoAndForwardCommandTests
         finally { Directory.Delete(dir, recursive: true); }
     }
 
+    /// <summary>A weights file given as --input by mistake: the error named every one of its 378 tensors (a 20 KB line).</summary>
+    [Fact]
+    public void Forward_on_a_file_of_many_tensors_says_how_many_in_a_short_line()
+    {
+        var result = CliRunner.Run("forward", "--config", Repository.Path("samples", "FineTune", "tiny_silu.model.json"),
+            "--weights", Fixtures.Path("parnet_official_tiny_silu.safetensors"),
+            "--input", Fixtures.Path("parnet_official_tiny_silu.safetensors"), "--output", Path.Combine(Path.GetTempPath(), "never-written.safetensors"));
+        CliRunner.AssertUserError(result, "expected a tensor named 'input' or exactly one tensor; found 378 tensors (");
+        Assert.True(result.Err.Length < 500, $"{result.Err.Length} characters: {result.Err[..200]}...");
+    }
+
     [Fact]
     public void Unknown_model_is_one_clear_line()
     {

@@ -12,6 +12,31 @@ namespace ParNet.Tests.Cli;
 /// </summary>
 public class MisuseRefusalTests
 {
+    /// <summary>A configuration that is a device (here a link to /dev/zero) was read until the process ran out of memory
+    /// (4.3 GB) and aborted with exit code 134.</summary>
+    [Theory, InlineData("zero.json"), InlineData("zero.yaml")]
+    public void A_configuration_file_without_end_is_refused_not_read_until_memory_runs_out(string name)
+    {
+        using var dir = new TempDirectory();
+        File.CreateSymbolicLink(dir.File(name), "/dev/zero");
+        CliRunner.AssertUserError(CliRunner.Run("info", "--config", dir.File(name)), "more than 1,048,576 bytes, larger than any model configuration");
+    }
+
+    /// <summary>`--unfused` on an exported .onnx was ignored: predict and serve ran the fused graph the file holds and
+    /// said nothing (serve: "(fused) on onnxruntime").</summary>
+    [Theory, InlineData("predict"), InlineData("serve")]
+    public void Unfused_on_an_onnx_file_is_refused_rather_than_ignored(string command)
+    {
+        using var folder = new ExportTempFolder();
+        string weights = ServingTestSupport.TinyFashionWeights(folder), onnx = folder.File("fused.onnx"), image = folder.File("x.png");
+        var export = CliRunner.Run("export", "--weights", weights, "--out", onnx);
+        Assert.True(export.Code == 0, export.Err);
+        File.WriteAllBytes(image, ServingTestSupport.Png(28, 1));
+        string[] args = command == "predict" ? ["predict", "--weights", onnx, "--unfused", image] : ["serve", "--weights", onnx, "--unfused", "--port", "0"];
+        var result = Task.Run(() => CliRunner.Run(args)).WaitAsync(TimeSpan.FromSeconds(60)).GetAwaiter().GetResult();   // serve would listen
+        CliRunner.AssertUserError(result, "--unfused keeps trained weights in their training form; an .onnx file runs in the form it was exported in");
+    }
+
     [Fact]
     public void The_finetune_recipe_without_pretrained_weights_is_refused_rather_than_training_from_scratch_at_a_tenth_of_the_lr()
     {

@@ -52,6 +52,14 @@ public class ImageFolderTests
         Assert.Equal(800.0 / 640, (double)reduced.Width / reduced.Height, 1);
     }
 
+    /// <summary>`parnet predict /dev/zero` read until the process ran out of memory (4.3 GB here) and aborted (exit 134).</summary>
+    [Fact]
+    public void A_file_without_end_is_refused_after_the_largest_image_size_not_read_until_memory_runs_out()
+    {
+        var e = Assert.Throws<InvalidDataException>(() => ImageFolderDataset.Decode("/dev/zero"));
+        Assert.Contains("/dev/zero: more than 536,870,912 bytes", e.Message);
+    }
+
     [Fact]
     public void Corrupt_and_truncated_images_are_invalid_data_naming_the_file()
     {

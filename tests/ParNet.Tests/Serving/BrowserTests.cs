@@ -15,7 +15,14 @@ public class BrowserTests
     static string BrowserFolder() => Repository.Path("tests", "browser");
 
     [Fact]
-    public async Task The_page_shows_the_top_class_the_api_answers_for_an_uploaded_image()
+    public Task The_page_shows_the_top_class_the_api_answers_for_an_uploaded_image() => AssertPageShowsApiAnswerAsync("upload.png");
+
+    /// <summary>A file the browser gives no type (no known extension: a camera's export, a download without a name) was
+    /// posted as application/octet-stream and refused with 415 and a curl command line.</summary>
+    [Fact]
+    public Task The_page_classifies_an_image_file_without_a_known_extension() => AssertPageShowsApiAnswerAsync("upload");
+
+    static async Task AssertPageShowsApiAnswerAsync(string fileName)
     {
         string browser = BrowserFolder();
         Assert.True(Directory.Exists(Path.Combine(browser, "node_modules", "playwright-core")),
@@ -27,7 +34,7 @@ public class BrowserTests
         await using var server = await StartReadyAsync(Open(weights), Loopback());
         using var client = Client(server);
         var png = Png(28, seed: 5);
-        string image = folder.File("upload.png");
+        string image = folder.File(fileName);
         File.WriteAllBytes(image, png);
         var (status, api, _) = await PostAsync(client, "/v1/predict", Raw(png, "image/png"));
         Assert.Equal(HttpStatusCode.OK, status);
@@ -43,6 +50,29 @@ public class BrowserTests
         Assert.Matches(@"^server \d+\.\d ms, round trip \d+\.\d ms$", shown.GetProperty("latency").GetString());
         var header = File.ReadAllBytes(screenshot)[..8];
         Assert.Equal(new byte[] { 0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A }, header);   // a PNG was written
+    }
+
+    /// <summary>After a refused upload the page showed the error but kept the previous image's data-top-class, so a script
+    /// driving it read the last answer as this one's.</summary>
+    [Fact]
+    public async Task A_refused_upload_clears_the_previous_answer()
+    {
+        string browser = BrowserFolder();
+        Assert.True(Directory.Exists(Path.Combine(browser, "node_modules", "playwright-core")),
+            $"playwright-core is not installed: run `npm ci` in {browser} (.ci/run does), and `apt-get install chromium`");
+        using var folder = new ExportTempFolder();
+        await using var server = await StartReadyAsync(Open(TinyFashionWeights(folder)), Loopback());
+        string good = folder.File("good.png"), bad = folder.File("bad.png");
+        File.WriteAllBytes(good, Png(28, seed: 5));
+        File.WriteAllText(bad, "not an image");
+
+        var (code, stdout, stderr) = await RunNodeAsync(browser, "classify-then-fail.mjs", server.Address.ToString(), good, bad);
+        Assert.True(code == 0, $"node classify-then-fail.mjs failed ({code}):\n{stdout}\n{stderr}");
+        var shown = JsonDocument.Parse(stdout.Trim().Split('\n')[^1]).RootElement;
+        Assert.False(string.IsNullOrEmpty(shown.GetProperty("first").GetString()));   // the good image was answered
+        Assert.Contains("not a decodable image", shown.GetProperty("error").GetString());
+        Assert.Equal(JsonValueKind.Null, shown.GetProperty("topClass").ValueKind);
+        Assert.True(shown.GetProperty("tableHidden").GetBoolean());
     }
 
     static async Task<(int Code, string Out, string Err)> RunNodeAsync(string workingDirectory, params string[] args)

@@ -148,6 +148,30 @@ public class InferenceServerTests
         Assert.Equal(0, PrometheusText.Sum(samples, "parnet_rejected_total", ("reason", "bad_image")));   // the client never saw it
     }
 
+    /// <summary>A batch request refused with 503 because a later image found the queue full left its earlier images queued,
+    /// and the model ran them for nobody: under overload, most of the model's time went to answers no client got.</summary>
+    [Fact]
+    public async Task A_batch_refused_for_a_full_queue_leaves_none_of_its_images_to_the_model()
+    {
+        var fake = new FakeClassifier();
+        var batching = new MicroBatcherOptions { MaxBatch = 1, QueueCapacity = 3 };
+        await using var server = await StartReadyAsync(FakeClassifier.Model(fake), Loopback(batching));
+        using var client = Client(server);
+        fake.Hold();
+        fake.ClearHistory();
+        var accepted = await FillAsync(client, server, fake, 2);   // one image at the worker, one waiting: two places left
+
+        var (status, json, _) = await PostAsync(client, "/v1/predict/batch",
+            Form((Png(8, 5), "a.png"), (Png(8, 6), "b.png"), (Png(8, 7), "c.png")));   // a and b fit, c does not
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, status);
+        Assert.Contains("queue is full", json.GetProperty("error").GetString());
+        fake.Release();
+        foreach (var request in accepted) Assert.Equal(HttpStatusCode.OK, (await request).Item1);
+        for (int t = 0; t < 50 && server.InFlight > 0; t++) await Task.Delay(10);
+        await Task.Delay(200);   // time for the worker to take anything still queued
+        Assert.Equal([1, 1], fake.BatchSizes);   // the two single requests, not a or b
+    }
+
     [Fact]
     public async Task A_batch_of_more_images_than_the_queue_holds_is_413_on_an_idle_server_and_one_that_fits_is_answered()
     {
@@ -407,6 +431,38 @@ public class InferenceServerTests
         Assert.Equal(0, PrometheusText.Sum(samples, "parnet_queue_depth"));
         Assert.Single(samples, s => s.Name == "parnet_queue_depth");
         Assert.True(PrometheusText.Sum(samples, "process_working_set_bytes") > 10_000_000);   // RSS, for the load benchmark
+    }
+
+    /// <summary>A client that leaves before its answer got nothing: /metrics counts its request as 499 (nginx's "client
+    /// closed request"); it was counted as 200, so the 200s outnumbered the answers clients received.</summary>
+    [Fact]
+    public async Task A_request_whose_client_left_is_counted_as_499_not_200()
+    {
+        var fake = new FakeClassifier();
+        await using var server = await StartReadyAsync(FakeClassifier.Model(fake), Loopback(new MicroBatcherOptions { MaxBatch = 1 }));
+        using var client = Client(server);
+        fake.Hold();
+        fake.ClearHistory();
+        using var leave = new CancellationTokenSource();
+        var request = client.PostAsync("/v1/predict", Raw(Png(8, 1), "image/png"), leave.Token);
+        for (int t = 0; t < 1000 && fake.Calls == 0; t++) await Task.Delay(10);
+        Assert.Equal(1, fake.Calls);   // the model holds the request
+        leave.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => request);
+        for (int t = 0; t < 1000 && server.InFlight > 0; t++) await Task.Delay(10);
+        Assert.Equal(0, server.InFlight);   // the server saw the connection go while the model still held the image
+        fake.Release();
+
+        List<PrometheusText.Sample> samples = [];
+        for (int t = 0; t < 500; t++)   // counted when the handler returns
+        {
+            samples = PrometheusText.Parse(await client.GetStringAsync("/metrics"));
+            if (PrometheusText.Sum(samples, "http_requests_received_total", ("endpoint", "/v1/predict")) > 0) break;
+            await Task.Delay(20);
+        }
+        string counted = string.Join("; ", samples.Where(x => x.Name == "http_requests_received_total").Select(x => $"{string.Join(",", x.Labels)} {x.Value}"));
+        Assert.True(PrometheusText.Sum(samples, "http_requests_received_total", ("code", "499"), ("endpoint", "/v1/predict")) == 1, counted);
+        Assert.Equal(0, PrometheusText.Sum(samples, "http_requests_received_total", ("code", "200"), ("endpoint", "/v1/predict")));
     }
 
     [Fact]

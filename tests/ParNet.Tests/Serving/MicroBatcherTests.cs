@@ -32,6 +32,24 @@ public class MicroBatcherTests
 
     static async Task EnteredAsync(FakeModel model) => Assert.True(await model.Entered.WaitAsync(TimeSpan.FromSeconds(10)), "the worker never ran");
 
+    /// <summary>A timer takes at most 2^32 - 2 ms: a longer --timeout-ms failed every request with a 500, a longer
+    /// --max-wait-ms killed the worker at its first item (the request hung, the server aborted at shutdown).</summary>
+    [Fact]
+    public async Task Waits_longer_than_a_timer_takes_are_refused_and_the_longest_accepted_one_works()
+    {
+        var fifty = TimeSpan.FromDays(50);
+        Assert.Contains("max wait must be at most", Assert.Throws<ArgumentException>(() => new MicroBatcherOptions { MaxWait = fifty }.Validate()).Message);
+        Assert.Contains("timeout must be at most", Assert.Throws<ArgumentException>(() => new MicroBatcherOptions { Timeout = fifty }.Validate()).Message);
+
+        var model = new FakeModel();
+        var longest = TimeSpan.FromMilliseconds(int.MaxValue);   // 24.8 days: accepted, and within a timer's range
+        await using var batcher = Batcher(model, new MicroBatcherOptions { MaxBatch = 2, MaxWait = longest, Timeout = longest });
+        var first = batcher.SubmitAsync(3, CancellationToken.None);
+        var second = batcher.SubmitAsync(4, CancellationToken.None);   // fills the batch: the worker need not wait out MaxWait
+        int[] answers = await Task.WhenAll(first, second).WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(new[] { 6, 8 }, answers);
+    }
+
     [Fact]
     public async Task Items_waiting_while_the_worker_is_busy_are_run_in_batches_of_at_most_max_batch()
     {

@@ -100,6 +100,24 @@ public class ServeCommandTests
         Assert.DoesNotContain("listening", result.Out);
     }
 
+    /// <summary>Waits longer than a timer takes: --timeout-ms 1e10 was served and every request got a 500, --max-wait-ms
+    /// 1e10 killed the worker at the first request (which hung) and aborted the server at shutdown, and 1e300 overflowed
+    /// TimeSpan (a stack trace, exit code 134).</summary>
+    [Theory]
+    [InlineData("--timeout-ms", "1e10", "--timeout-ms 10000000000: at most 2147483647 ms")]
+    [InlineData("--max-wait-ms", "1e10", "--max-wait-ms 10000000000: at most 2147483647 ms")]
+    [InlineData("--max-wait-ms", "1e300", "--max-wait-ms 1E+300: at most 2147483647 ms")]
+    public async Task A_wait_longer_than_a_timer_takes_is_refused_before_anything_is_served(string option, string value, string message)
+    {
+        using var folder = new ExportTempFolder();
+        string weights = TinyFashionWeights(folder);
+        // if the refusal ever stops working, serve listens for ever: the test fails at 60 s rather than hanging CI
+        var result = await Task.Run(() => CliRunner.Run("serve", "--weights", weights, "--port", "0", option, value))
+            .WaitAsync(TimeSpan.FromSeconds(60));
+        CliRunner.AssertUserError(result, message);
+        Assert.DoesNotContain("listening", result.Out);
+    }
+
     [Fact]
     public void Help_names_the_fixed_limit_of_images_per_batch_request()
     {
@@ -117,6 +135,24 @@ public class ServeCommandTests
         using var serve = new ServeProcess("--weights", weights, "--unfused");
         await serve.AddressAsync();
         Assert.Contains("(training form) on torch", serve.Stdout);
+        serve.Terminate();
+        Assert.Equal(0, await serve.ExitCodeAsync());
+    }
+
+    /// <summary>Class names and preprocessing "are read as predict reads them", but serve had no --dataset: the authors'
+    /// released ImageNet checkpoints (which store no class names) were served as "class 119".</summary>
+    [Fact]
+    public async Task Dataset_sets_the_served_class_names_as_it_does_for_predict()
+    {
+        using var folder = new ExportTempFolder();
+        string weights = TinyFashionWeights(folder);   // stored: fashion-mnist
+        using var serve = new ServeProcess("--weights", weights, "--dataset", "mnist");
+        var address = await serve.AddressAsync();
+        using var client = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(60) };
+        for (int i = 0; i < 1000 && (await client.GetAsync("/readyz")).StatusCode != HttpStatusCode.OK; i++) await Task.Delay(20);
+        var (status, json, _) = await PostAsync(client, "/v1/predict?top=10", Raw(Png(28, 2), "image/png"));
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.Equal(["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"], Top(json.GetProperty("top")).Select(t => t.Name).Order());
         serve.Terminate();
         Assert.Equal(0, await serve.ExitCodeAsync());
     }
