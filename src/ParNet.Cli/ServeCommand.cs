@@ -57,6 +57,12 @@ public sealed class ServeCommand : CliCommand
         : throw new UsageException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
             $"{option} {ms}: at most {MicroBatcherOptions.LongestDuration.TotalMilliseconds:0} ms (24 days)"));
 
+    /// <summary>--max-megapixels in pixels (a megapixel of 2^20), from one pixel to what a long holds.</summary>
+    static long Pixels(double megapixels) => megapixels * 1024 * 1024 is >= 1 and < long.MaxValue
+        ? (long)(megapixels * 1024 * 1024)
+        : throw new UsageException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"--max-megapixels {megapixels}: from one pixel ({1.0 / (1024 * 1024):G3}) up"));
+
     protected override int Run(ParseResult parse, TextWriter stdout, TextWriter stderr)
     {
         var defaults = new ServingOptions();
@@ -65,7 +71,7 @@ public sealed class ServeCommand : CliCommand
             Host = parse.GetValue(_host) ?? defaults.Host,
             Port = parse.GetValue(_port) ?? defaults.Port,
             MaxBodyBytes = parse.GetValue(_maxBodyMb) is int mb ? (long)mb * 1024 * 1024 : defaults.MaxBodyBytes,
-            MaxPixels = parse.GetValue(_maxMegapixels) is double mp ? (long)(mp * 1024 * 1024) : defaults.MaxPixels,
+            MaxPixels = parse.GetValue(_maxMegapixels) is double mp ? Pixels(mp) : defaults.MaxPixels,
             Batching = defaults.Batching with
             {
                 MaxBatch = parse.GetValue(_maxBatch) ?? defaults.Batching.MaxBatch,
@@ -113,12 +119,13 @@ public sealed class ServeCommand : CliCommand
         // the options were validated above: an ArgumentException now is a --max-batch whose batches cannot fit in memory
         // (StartAsync checks it before listening, and disposes the model)
         var server = UsageException.Wrap(() => InferenceServer.StartAsync(model, options).GetAwaiter().GetResult(), $"--max-batch {options.Batching.MaxBatch}");
+        Task reporting = Task.CompletedTask;   // says "ready" once warmed up: its line comes before "stopped", never after
         try
         {
             stdout.WriteLine($"parnet serve: {model.Description}, {workers} worker(s), max batch {options.Batching.MaxBatch}, " +
                              $"max wait {options.Batching.MaxWait.TotalMilliseconds} ms; listening on {server.Address} (warming up; GET /readyz)");
             stdout.Flush();
-            _ = Task.Run(async () =>
+            reporting = Task.Run(async () =>
             {
                 await server.WarmupEnded;
                 if (server.Ready)
@@ -138,6 +145,7 @@ public sealed class ServeCommand : CliCommand
         finally
         {
             server.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            reporting.GetAwaiter().GetResult();
         }
         if (server.WarmupError is not null) return 1;
         stdout.WriteLine("parnet serve: stopped (requests in flight were answered)");

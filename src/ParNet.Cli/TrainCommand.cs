@@ -64,6 +64,17 @@ public sealed class TrainCommand : CliCommand
     /// Under an MPI launcher (mpiexec -n N, srun --mpi=pmi2) every process runs this with its shard of the data;
     /// rank 0 prints and writes the run folder. A plain run loads no MPI library.
     /// </summary>
+    /// <summary>The longest budget, 10 million minutes (19 years): far beyond any run, far inside what TimeSpan holds
+    /// (about 1.5e10 minutes; 1e300 overflowed with a stack trace).</summary>
+    const double LongestBudgetMinutes = 1e7;
+
+    static void RequireMinutes(string option, double? minutes)
+    {
+        if (minutes is double m && m is <= 0 or > LongestBudgetMinutes)
+            throw new UsageException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"{option} {m}: minutes, more than 0 and at most {LongestBudgetMinutes:N0}"));
+    }
+
     protected override int Run(ParseResult parse, TextWriter stdout, TextWriter stderr)
     {
         using var group = MpiLaunch.Start();
@@ -144,8 +155,8 @@ public sealed class TrainCommand : CliCommand
         CliOption.RequireAtLeastOne("--subset", subset, "training images per class");
         CliOption.RequireAtLeastOne("--test-subset", testSubset, "test images per class");
         CliOption.RequireAtLeastOne("--eval-every", evalEvery, "epochs");
-        if (budgetMinutes is <= 0) throw new UsageException("--time-budget must be positive (minutes)");
-        if (scheduleMinutes is <= 0) throw new UsageException("--schedule-budget must be positive (minutes)");
+        RequireMinutes("--time-budget", budgetMinutes);
+        RequireMinutes("--schedule-budget", scheduleMinutes);
         bool syncBn = parse.GetValue(_syncBn);
         if (syncBn && !launch.Distributed)
             throw new UsageException("--sync-bn needs several processes: start the run with an MPI launcher (mpiexec -n N parnet train ...); this is one process");

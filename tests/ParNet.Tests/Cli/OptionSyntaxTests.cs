@@ -173,6 +173,18 @@ public class OptionSyntaxTests
         CliRunner.AssertUserError(CliRunner.Run(command, option, value), $"{option} must be a finite number (got '{value}')");
     }
 
+    /// <summary>Finite but out of range: a budget of 1e300 minutes overflowed TimeSpan (a stack trace), a --max-megapixels
+    /// under one pixel was refused as "max pixels must be >= 1; got 0", naming no option, and 1e300 wrapped to a negative count.</summary>
+    [Theory]
+    [InlineData("train", "--time-budget", "1e300", "--time-budget 1E+300: minutes, more than 0 and at most 10,000,000")]
+    [InlineData("train", "--schedule-budget", "0", "--schedule-budget 0: minutes, more than 0 and at most 10,000,000")]
+    [InlineData("serve", "--max-megapixels", "0.0000001", "--max-megapixels 1E-07: from one pixel (9.54E-07) up")]
+    [InlineData("serve", "--max-megapixels", "1e300", "--max-megapixels 1E+300: from one pixel (9.54E-07) up")]
+    public void A_number_out_of_its_range_is_refused_naming_its_option(string command, string option, string value, string message)
+    {
+        CliRunner.AssertUserError(CliRunner.Run(command, option, value), message);
+    }
+
     /// <summary>The help said "the first N of the training split, in file order" after the images became a seeded random
     /// choice (which `export` itself reports); the first N of an image folder are all of its first classes.</summary>
     [Fact]
