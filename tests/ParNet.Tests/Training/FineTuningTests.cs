@@ -170,6 +170,18 @@ public class FineTuningTests
     }
 
     [Fact]
+    public void A_class_range_past_any_data_set_is_refused_before_it_is_expanded()
+    {
+        // 1-2147483647 was expanded into two billion ids ("Out of memory.", exit 134); 0-2147483647 overflowed the count
+        Assert.Contains("class 200000 does not exist", Assert.Throws<ArgumentException>(() => ClassSelection.Parse("5-200000")).Message);
+        Assert.Equal(100_000, ClassSelection.Parse("0-99999").Length);   // as many as any data set could have
+        using var dir = new TempDirectory();
+        CliRunner.AssertUserError(CliRunner.Run("train", "--classes", "0-2147483647", "--subset", "1", "--out", dir.File("a")), "class 2147483647 does not exist");
+        CliRunner.AssertUserError(CliRunner.Run("train", "--classes", "1-2147483647", "--subset", "1", "--out", dir.File("b")), "class 2147483647 does not exist");
+        Assert.False(Directory.Exists(dir.File("a")));
+    }
+
+    [Fact]
     public void A_backbone_LR_scale_moves_the_backbone_that_much_less_than_the_classifier()
     {
         using var model = ModelFactory.Create(OfficialParityTests.TinyConfig with { NumClasses = 4 });
