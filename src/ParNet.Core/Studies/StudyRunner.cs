@@ -28,6 +28,9 @@ public sealed record StudySettings
     /// main job's recipe dropped its shift later, and a resumed study must train its remaining cells as it trained the first.</summary>
     public const int CropPadding = 2;
 
+    /// <summary>Fashion-MNIST's images per class: 6,000 in its training split, 1,000 in its test split.</summary>
+    public const int TrainImagesPerClass = 6000, TestImagesPerClass = 1000;
+
     /// <summary>Sized for about an hour per study on a 2-core machine: 10,000 images x 6 epochs per cell and seed, 3 seeds
     /// (the spread the verdicts need), 5,000 test images. Measured (RESULTS.md): sse-silu 13m50s and depth 19m44s (Zen 5,
     /// other work beside them); the studies with single-stream cells, which train 5-10x slower per image, are the long ones:
@@ -43,6 +46,12 @@ public sealed record StudySettings
         if (Seeds < 1) throw new ArgumentException($"--seeds {Seeds}: at least 1 (3 give the spread the verdicts need)");
         if (Epochs < 1) throw new ArgumentException($"--epochs {Epochs}: at least 1");
         int batch = Recipes.FashionMnist.BatchSize;
+        // more than the data set holds was accepted, and the report then stated it ("1 epoch on 1,000,000 training images")
+        if (SubsetPerClass is > TrainImagesPerClass)
+            throw new ArgumentException($"--subset {SubsetPerClass}: Fashion-MNIST has {TrainImagesPerClass} training images per class (leave --subset out for all)");
+        if (TestSubsetPerClass is > TestImagesPerClass)
+            throw new ArgumentException($"--test-subset {TestSubsetPerClass}: Fashion-MNIST has {TestImagesPerClass} test images per class (leave --test-subset out for all)");
+        if (SubsetPerClass is < 1) throw new ArgumentException($"--subset {SubsetPerClass}: at least 1 image per class");
         if (SubsetPerClass is int n && n * 10 < batch)
             throw new ArgumentException($"--subset {n}: {n * 10} training images are fewer than one batch of {batch}: nothing would train");
         if (TestSubsetPerClass is < 1) throw new ArgumentException($"--test-subset {TestSubsetPerClass}: at least 1 image per class");

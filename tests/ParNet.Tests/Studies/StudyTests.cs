@@ -224,9 +224,23 @@ public class StudyTests
         Assert.True(File.Exists(Path.Combine(runs, "sse-silu", "seed-1", "cell.json")));
     }
 
+    [Fact]
+    public void A_subset_beyond_what_Fashion_MNIST_holds_is_refused_not_reported_as_trained_on()
+    {
+        // --subset 100000 trained on the 6,000 per class there are and the report said "1,000,000 training images";
+        // --test-subset 100000 said "scored on 1,000,000 test images"
+        Assert.Contains("--subset 100000: Fashion-MNIST has 6000 training images per class",
+            Assert.Throws<ArgumentException>(() => (StudySettings.Small with { SubsetPerClass = 100_000 }).Validate()).Message);
+        Assert.Contains("--test-subset 1001: Fashion-MNIST has 1000 test images per class",
+            Assert.Throws<ArgumentException>(() => (StudySettings.Small with { TestSubsetPerClass = 1001 }).Validate()).Message);
+        (StudySettings.Small with { SubsetPerClass = 6000, TestSubsetPerClass = 1000 }).Validate();   // all of them, named: fine
+        StudySettings.Full.Validate();
+    }
+
     [Theory]
     [InlineData(new[] { "study", "table-99" }, "unknown study 'table-99'")]
     [InlineData(new[] { "study", "depth", "--subset", "5" }, "50 training images are fewer than one batch of 128")]
+    [InlineData(new[] { "study", "depth", "--subset", "-1" }, "--subset -1: at least 1 image per class")]
     [InlineData(new[] { "study", "depth", "--epochs", "0" }, "--epochs 0: at least 1")]
     [InlineData(new[] { "study", "depth", "--seeds", "0" }, "--seeds 0: at least 1")]
     [InlineData(new[] { "study", "depth", "--scale", "huge" }, "--scale huge: small or full")]
