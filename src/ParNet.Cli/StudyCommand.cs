@@ -69,6 +69,11 @@ public sealed class StudyCommand : CliCommand
         string runs = parse.GetValue(_out) ?? Path.Combine("runs", "studies", study.Name);
         string results = parse.GetValue(_results) ?? Path.Combine("results", "studies");
 
+        // where the report goes is checked before the cells train (an hour on 2 cores): it failed after them, in the OS's words
+        foreach (var (option, folder) in new[] { ("--out", runs), ("--results", results) })
+            try { StudyReport.PrepareFolder(folder); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new UsageException($"{option} {folder}: cannot write there: {e.Message}"); }
+
         set_num_threads(threads);
         stdout.WriteLine($"study {study.Name} ({study.PaperReference}): {study.TrainedCells.Count()} trained cells x {settings.Seeds} seed{(settings.Seeds == 1 ? "" : "s")}, " +
                          $"{settings.Epochs} epochs each; run folders in {Path.GetFullPath(runs)}");

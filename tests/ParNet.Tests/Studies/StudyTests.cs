@@ -225,6 +225,20 @@ public class StudyTests
     }
 
     [Fact]
+    public void A_results_or_run_folder_that_cannot_be_written_is_refused_before_any_cell_trains()
+    {
+        // --results FILE failed after every cell had trained, with the OS's "The file '...' already exists."
+        using var dir = new TempDirectory();
+        string runs = dir.File("runs"), file = dir.File("a-file");
+        File.WriteAllText(file, "not a folder");
+        string[] tiny = ["study", "depth", "--seeds", "1", "--epochs", "1", "--subset", "13", "--test-subset", "1", "--steps", "1", "--threads", "1"];
+        CliRunner.AssertUserError(CliRunner.Run([.. tiny, "--out", runs, "--results", file]), $"--results {file}: cannot write there");
+        Assert.False(Directory.Exists(Path.Combine(runs, "depth-9")));
+        CliRunner.AssertUserError(CliRunner.Run([.. tiny, "--out", file, "--results", dir.File("results")]), $"--out {file}: cannot write there");
+        Assert.Equal("not a folder", File.ReadAllText(file));
+    }
+
+    [Fact]
     public void A_subset_beyond_what_Fashion_MNIST_holds_is_refused_not_reported_as_trained_on()
     {
         // --subset 100000 trained on the 6,000 per class there are and the report said "1,000,000 training images";
