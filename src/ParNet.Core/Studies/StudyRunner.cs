@@ -137,9 +137,11 @@ public static class StudyRunner
                 ?? throw new InvalidDataException($"{file}: empty");
             if (theirs.Study != study.Name)
                 throw new ArgumentException($"{directory} holds the study '{theirs.Study}', not '{study.Name}': use another --out");
-            if (theirs.GridHash != mine.GridHash || theirs.Settings != mine.Settings)
-                throw new ArgumentException($"{directory} holds '{study.Name}' with another grid or other settings ({theirs.Settings.Seeds} seeds, " +
-                                            $"{theirs.Settings.Epochs} epochs, subset {theirs.Settings.SubsetPerClass?.ToString() ?? "all"}): " +
+            if (theirs.GridHash != mine.GridHash)
+                throw new ArgumentException($"{directory} holds '{study.Name}' with another grid of cells (made by another version of parnet): use another --out");
+            // every setting is named: a study that differed only in its test subset or steps was refused with a list equal to the command's
+            if (theirs.Settings != mine.Settings)
+                throw new ArgumentException($"{directory} holds '{study.Name}' with other settings ({Describe(theirs.Settings)}; here {Describe(mine.Settings)}): " +
                                             "continue it with those, or use another --out");
             return;
         }
@@ -148,6 +150,10 @@ public static class StudyRunner
     }
 
     sealed record StudyFolder(string Study, string GridHash, StudySettings Settings);
+
+    static string Describe(StudySettings s) =>
+        $"{s.Seeds} seed{(s.Seeds == 1 ? "" : "s")}, {s.Epochs} epoch{(s.Epochs == 1 ? "" : "s")}, subset {s.SubsetPerClass?.ToString() ?? "all"}, " +
+        $"test subset {s.TestSubsetPerClass?.ToString() ?? "all"}{(s.StopAfterSteps is long k ? $", {k} steps per cell" : "")}";
 
     /// <summary>The trainer's epoch reports, passed on as they happen (its other events are the study's own business).</summary>
     sealed class EpochForwarder(Action<EpochEvent> onEpoch) : IProgress<TrainEvent>

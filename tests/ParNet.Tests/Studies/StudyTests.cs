@@ -182,7 +182,10 @@ public class StudyTests
         CliRunner.AssertUserError(CliRunner.Run(["study", "depth", .. TinyStudy, "--out", runs, "--results", results]),
             "holds the study 'sse-silu', not 'depth'");
         CliRunner.AssertUserError(CliRunner.Run(["study", "sse-silu", .. TinyStudy[..2], "--epochs", "2", .. TinyStudy[4..], "--out", runs]),
-            "with another grid or other settings");
+            "with other settings (2 seeds, 1 epoch, subset 13, test subset 10, 2 steps per cell; here 2 seeds, 2 epochs, subset 13, test subset 10, 2 steps per cell)");
+        // a study differing only in its test subset or steps was refused with a list of settings equal to the command's
+        CliRunner.AssertUserError(CliRunner.Run(["study", "sse-silu", .. TinyStudy[..6], "--test-subset", "11", .. TinyStudy[8..], "--out", runs]),
+            "(2 seeds, 1 epoch, subset 13, test subset 10, 2 steps per cell; here 2 seeds, 1 epoch, subset 13, test subset 11, 2 steps per cell)");
     }
 
     [Fact]
