@@ -188,6 +188,8 @@ public static class StudyRunner
         var clock = System.Diagnostics.Stopwatch.StartNew();
         using (var trainer = new Trainer(model, train, null, new TrainOptions { Recipe = recipe, RunDirectory = dir, StopAfterSteps = s.StopAfterSteps, Progress = progress }))
             trainer.Run(cancel);
+        // the trainer returns when cancelled (its checkpoint saved): the cell is unfinished, and was scored and marked done
+        cancel.ThrowIfCancellationRequested();
         double seconds = clock.Elapsed.TotalSeconds;
 
         var (probabilities, labels) = TestProbabilities(model, test);

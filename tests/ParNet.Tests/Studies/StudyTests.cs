@@ -213,6 +213,25 @@ public class StudyTests
     }
 
     [Fact]
+    public void A_cancelled_study_leaves_its_cell_unfinished_and_a_rerun_trains_it_again()
+    {
+        // the trainer stops at a cancel and returns: the half-trained cell was scored and written as finished (cell.json)
+        using var dir = new TempDirectory();
+        var study = StudyCatalog.Get("depth");
+        var settings = StudySettings.Small with { Seeds = 1, Epochs = 2, SubsetPerClass = 13, TestSubsetPerClass = 1 };
+        using var cts = new CancellationTokenSource();
+        Assert.ThrowsAny<OperationCanceledException>(() => StudyRunner.Run(study, settings, dir.File("runs"),
+            p => { if (p.Event == CellEvent.Epoch) cts.Cancel(); }, cts.Token));   // after epoch 1 of 2 of the first cell
+        Assert.Null(StudyRunner.Load(Path.Combine(dir.File("runs"), "depth-9", "seed-0")));
+        Assert.True(File.Exists(Path.Combine(dir.File("runs"), "depth-9", "seed-0", "checkpoints", "last", "state.json")));
+
+        var events = new List<StudyProgress>();
+        StudyRunner.Run(study, settings with { }, dir.File("runs"), events.Add);
+        Assert.Equal("Started depth-9/0", events.Select(e => $"{e.Event} {e.Cell}/{e.Seed}").First());
+        Assert.Equal(2, events.Count(e => e.Event == CellEvent.Epoch && e.Cell == "depth-9"));
+    }
+
+    [Fact]
     public void A_killed_cell_is_trained_again_and_the_finished_ones_are_kept()
     {
         using var dir = new TempDirectory();
