@@ -16,6 +16,19 @@ public class DataParallelTrainingTests
     static readonly string[] Tiny = ["train", "--width", "8", "--test-subset", "10", "--threads", "1", "--workers", "0"];
 
     [Fact]
+    public void A_study_under_mpiexec_is_refused_in_one_line_instead_of_two_processes_racing_on_its_folders()
+    {
+        // both processes trained depth-9 into the same folder; one died in TensorBoardWriter with a stack trace (exit 6)
+        using var dir = new TempDirectory();
+        var job = MpiJob.Ranks(2, "study", "depth", "--seeds", "1", "--epochs", "1", "--subset", "13", "--test-subset", "1", "--steps", "1",
+                               "--threads", "1", "--out", dir.File("runs"), "--results", dir.File("results"));
+        Assert.True(job.Code == 2, job.Err + job.Out);
+        Assert.Contains("a study is one process's work: start parnet study without mpiexec", Assert.Single(MpiJob.OurErrorLines(job.Err)));   // rank 0's
+        Assert.DoesNotContain("   at ", job.Err);
+        Assert.False(Directory.Exists(dir.File("runs")));
+    }
+
+    [Fact]
     public void Two_ranks_of_32_with_sync_bn_give_the_weights_of_one_process_of_64()
     {
         using var dir = new TempDirectory();
