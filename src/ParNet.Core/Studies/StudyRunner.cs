@@ -137,6 +137,10 @@ public static class StudyRunner
                 ?? throw new InvalidDataException($"{file}: empty");
             if (theirs.Study != study.Name)
                 throw new ArgumentException($"{directory} holds the study '{theirs.Study}', not '{study.Name}': use another --out");
+            // a study that stopped before any cell finished (a wrong --data) pinned its settings, and the corrected command was
+            // refused: with no finished cell there is nothing to keep consistent with, and the new settings claim the folder
+            bool anyFinished = Directory.EnumerateFiles(directory, "cell.json", SearchOption.AllDirectories).Any();
+            if (!anyFinished && theirs != mine) { File.WriteAllText(file, JsonSerializer.Serialize(mine, Json)); return; }
             if (theirs.GridHash != mine.GridHash)
                 throw new ArgumentException($"{directory} holds '{study.Name}' with another grid of cells (made by another version of parnet): use another --out");
             // every setting is named: a study that differed only in its test subset or steps was refused with a list equal to the command's
@@ -153,7 +157,7 @@ public static class StudyRunner
 
     static string Describe(StudySettings s) =>
         $"{s.Seeds} seed{(s.Seeds == 1 ? "" : "s")}, {s.Epochs} epoch{(s.Epochs == 1 ? "" : "s")}, subset {s.SubsetPerClass?.ToString() ?? "all"}, " +
-        $"test subset {s.TestSubsetPerClass?.ToString() ?? "all"}{(s.StopAfterSteps is long k ? $", {k} steps per cell" : "")}";
+        $"test subset {s.TestSubsetPerClass?.ToString() ?? "all"}{(s.StopAfterSteps is long k ? $", {k} step{(k == 1 ? "" : "s")} per cell" : "")}";
 
     /// <summary>The trainer's epoch reports, passed on as they happen (its other events are the study's own business).</summary>
     sealed class EpochForwarder(Action<EpochEvent> onEpoch) : IProgress<TrainEvent>

@@ -232,6 +232,24 @@ public class StudyTests
     }
 
     [Fact]
+    public void A_study_that_stopped_before_any_cell_finished_takes_the_settings_of_the_next_command()
+    {
+        // `study depth --data WRONG` failed in its first cell and pinned its settings: the corrected command with
+        // --seeds 1 was refused ("holds 'depth' with other settings") though the folder held no result
+        using var dir = new TempDirectory();
+        var study = StudyCatalog.Get("depth");
+        string runs = dir.File("runs"), empty = dir.File("empty");
+        Directory.CreateDirectory(empty);
+        var first = StudySettings.Small with { Seeds = 3, SubsetPerClass = 13, TestSubsetPerClass = 1, StopAfterSteps = 1, DataDirectory = empty };
+        Assert.Contains("no Fashion-MNIST IDX files", Assert.ThrowsAny<Exception>(() => StudyRunner.Run(study, first, runs)).Message);
+        var second = first with { Seeds = 1, Epochs = 1, DataDirectory = null };
+        Assert.Equal(3, StudyRunner.Run(study, second, runs).Count);
+        // once a cell has finished, the folder's settings hold
+        Assert.Contains("with other settings (1 seed, 1 epoch, subset 13, test subset 1, 1 step per cell; here 3 seeds",
+            Assert.Throws<ArgumentException>(() => StudyRunner.Run(study, first with { DataDirectory = null }, runs)).Message);
+    }
+
+    [Fact]
     public void A_killed_cell_is_trained_again_and_the_finished_ones_are_kept()
     {
         using var dir = new TempDirectory();
