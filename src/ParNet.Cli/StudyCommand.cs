@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using System.Runtime.InteropServices;
 using ParNet.Runtime;
 using ParNet.Studies;
 using static TorchSharp.torch;
@@ -85,7 +86,36 @@ public sealed class StudyCommand : CliCommand
                          $"{settings.Epochs} epochs each; run folders in {Path.GetFullPath(runs)}");
         stdout.WriteLine($"cpu: {CpuCapabilities.Current.Describe()}");
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        var cellRuns = UsageException.Wrap(() => StudyRunner.Run(study, settings, runs, p => stdout.WriteLine(Describe(p, clock.Elapsed))));
+        // Ctrl-C or SIGTERM while the cells train: the cell in progress stops (its checkpoint saved) and is left unfinished, and
+        // the study says how to continue; it ended the process without a word. During the timing pass they end it as before.
+        IReadOnlyList<CellRun> cellRuns;
+        using var cts = new CancellationTokenSource();
+        bool terminated = false;
+        ConsoleCancelEventHandler onCancel = (_, e) =>
+        {
+            if (cts.IsCancellationRequested) return;   // a second Ctrl-C ends the process
+            e.Cancel = true;
+            cts.Cancel();
+        };
+        Console.CancelKeyPress += onCancel;
+        try
+        {
+            using var onTerminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, signal =>
+            {
+                if (cts.IsCancellationRequested) return;
+                signal.Cancel = true;
+                terminated = true;
+                cts.Cancel();
+            });
+            cellRuns = UsageException.Wrap(() => StudyRunner.Run(study, settings, runs, p => stdout.WriteLine(Describe(p, clock.Elapsed)), cts.Token));
+        }
+        catch (OperationCanceledException) when (cts.IsCancellationRequested)
+        {
+            stdout.WriteLine($"{(terminated ? "terminated (SIGTERM)" : "interrupted")}: the finished runs are kept in {Path.GetFullPath(runs)}; " +
+                             "continue with the same command (the unfinished run starts again)");
+            return terminated ? 143 : 130;
+        }
+        finally { Console.CancelKeyPress -= onCancel; }
         stdout.WriteLine("  timing every cell's fused network at batch 1, in turn ...");
         var latencyMs = StudyLatency.Measure(study);
         string command = "parnet " + ShellWords.Join(parse.Tokens.Select(t => t.Value));
