@@ -220,6 +220,18 @@ public class DataParallelBadInputTests
     }
 
     [Fact]
+    public void A_rank_whose_command_line_does_not_parse_ends_the_job_instead_of_leaving_the_others_waiting()
+    {
+        // rank 1 said "unknown option: --bogus" and exited before MPI_Init; rank 0 waited there until killed
+        using var dir = new TempDirectory();
+        var result = MpiJob.MpiExec(["-n", "1", .. MpiJob.ParnetCommand([.. Tiny, "--subset", "2", "--out", dir.File("run")]), ":",
+                                     "-n", "1", .. MpiJob.ParnetCommand([.. Tiny, "--subset", "2", "--bogus", "--out", dir.File("run")])], timeoutSeconds: 90);
+        Assert.Equal(2, result.Code);
+        Assert.Contains("parnet train: unknown option: --bogus", Assert.Single(MpiJob.OurErrorLines(result.Err)));
+        Assert.False(File.Exists(Path.Combine(dir.File("run"), "checkpoints", "last", "state.json")));
+    }
+
+    [Fact]
     public void Ranks_started_with_different_options_are_refused_in_one_line()
     {
         using var dir = new TempDirectory();
