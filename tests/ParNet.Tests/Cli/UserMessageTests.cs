@@ -37,6 +37,17 @@ public class UserMessageTests
             "recipe fashion-mnist: random-erasing probability must be in [0, 1]; got 2");
     }
 
+    [Fact]
+    public void A_config_that_is_a_folder_is_called_a_folder()
+    {
+        // it said "model configuration not found: DIR"
+        using var dir = new TempDirectory();
+        Directory.CreateDirectory(dir.File("models.yaml"));
+        foreach (string folder in new[] { dir.Path, dir.File("models.yaml") })
+            CliRunner.AssertUserError(CliRunner.Run("train", "--config", folder, "--subset", "1", "--out", dir.File("run")),
+                $"model configuration {folder} is a folder, not a file");
+    }
+
     [Theory]
     [InlineData("--min-lr", "-1", "recipe fashion-mnist: the final LR (--min-lr) must be >= 0; got -1")]
     [InlineData("--gamma", "-1", "recipe fashion-mnist: the LR factor at each step (--gamma) must be positive; got -1")]
