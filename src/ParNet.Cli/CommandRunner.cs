@@ -45,6 +45,7 @@ public static class CommandRunner
         if (parse.Errors.Count > 0 && !helpOrVersion)
         {
             stderr.WriteLine($"{prefix}: {ErrorLine(parse, root)}");
+            EndTheOtherProcesses(command.Name);
             return UsageExitCode;
         }
 
@@ -59,6 +60,18 @@ public static class CommandRunner
             stderr.WriteLine($"{prefix}: {line}");
             return UsageExitCode;
         }
+    }
+
+    /// <summary>
+    /// A data-parallel command (train, train-bench) whose command line does not parse on one MPI process never joins the
+    /// others, which then waited in MPI_Init for ever (a rank given --bogus: the job hung until killed). It joins them
+    /// and ends the job (MPI_Abort, exit code 2) after its one line.
+    /// </summary>
+    static void EndTheOtherProcesses(string commandName)
+    {
+        if (commandName is not ("train" or "train-bench") || !ParNet.Distributed.MpiLaunch.SeveralProcesses()) return;
+        using var group = ParNet.Distributed.MpiLaunch.Start();
+        group.Abort(UsageExitCode);
     }
 
     /// <summary>

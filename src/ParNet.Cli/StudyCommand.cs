@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using System.Runtime.InteropServices;
 using ParNet.Runtime;
 using ParNet.Studies;
 using static TorchSharp.torch;
@@ -49,6 +50,12 @@ public sealed class StudyCommand : CliCommand
             foreach (string each in StudyCatalog.Names) List(StudyCatalog.Get(each), stdout);
             return 0;
         }
+        // every process of `mpiexec -n 2 parnet study` trained the same cells into the same folders, and one crashed on the other's files
+        if (ParNet.Distributed.MpiLaunch.SeveralProcesses())
+        {
+            if (ParNet.Distributed.MpiLaunch.LaunchedRank() > 0) return CommandRunner.UsageExitCode;   // rank 0 says it, once
+            throw new UsageException("a study is one process's work: start parnet study without mpiexec (--threads N gives it the cores)");
+        }
         string name = parse.GetValue(_name) ?? throw new UsageException($"name a study ({string.Join(", ", StudyCatalog.Names)}) or pass --list");
         var study = UsageException.Wrap(() => StudyCatalog.Get(name));
         var scale = parse.GetValue(_scale) switch
@@ -69,12 +76,46 @@ public sealed class StudyCommand : CliCommand
         string runs = parse.GetValue(_out) ?? Path.Combine("runs", "studies", study.Name);
         string results = parse.GetValue(_results) ?? Path.Combine("results", "studies");
 
+        // where the report goes is checked before the cells train (an hour on 2 cores): it failed after them, in the OS's words
+        foreach (var (option, folder) in new[] { ("--out", runs), ("--results", results) })
+            try { StudyReport.PrepareFolder(folder); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new UsageException($"{option} {folder}: cannot write there: {e.Message}"); }
+
         set_num_threads(threads);
         stdout.WriteLine($"study {study.Name} ({study.PaperReference}): {study.TrainedCells.Count()} trained cells x {settings.Seeds} seed{(settings.Seeds == 1 ? "" : "s")}, " +
                          $"{settings.Epochs} epochs each; run folders in {Path.GetFullPath(runs)}");
         stdout.WriteLine($"cpu: {CpuCapabilities.Current.Describe()}");
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        var cellRuns = UsageException.Wrap(() => StudyRunner.Run(study, settings, runs, p => stdout.WriteLine(Describe(p, clock.Elapsed))));
+        // Ctrl-C or SIGTERM while the cells train: the cell in progress stops (its checkpoint saved) and is left unfinished, and
+        // the study says how to continue; it ended the process without a word. During the timing pass they end it as before.
+        IReadOnlyList<CellRun> cellRuns;
+        using var cts = new CancellationTokenSource();
+        bool terminated = false;
+        ConsoleCancelEventHandler onCancel = (_, e) =>
+        {
+            if (cts.IsCancellationRequested) return;   // a second Ctrl-C ends the process
+            e.Cancel = true;
+            cts.Cancel();
+        };
+        Console.CancelKeyPress += onCancel;
+        try
+        {
+            using var onTerminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, signal =>
+            {
+                if (cts.IsCancellationRequested) return;
+                signal.Cancel = true;
+                terminated = true;
+                cts.Cancel();
+            });
+            cellRuns = UsageException.Wrap(() => StudyRunner.Run(study, settings, runs, p => stdout.WriteLine(Describe(p, clock.Elapsed)), cts.Token));
+        }
+        catch (OperationCanceledException) when (cts.IsCancellationRequested)
+        {
+            stdout.WriteLine($"{(terminated ? "terminated (SIGTERM)" : "interrupted")}: the finished runs are kept in {Path.GetFullPath(runs)}; " +
+                             "continue with the same command (the unfinished run starts again)");
+            return terminated ? 143 : 130;
+        }
+        finally { Console.CancelKeyPress -= onCancel; }
         stdout.WriteLine("  timing every cell's fused network at batch 1, in turn ...");
         var latencyMs = StudyLatency.Measure(study);
         string command = "parnet " + ShellWords.Join(parse.Tokens.Select(t => t.Value));

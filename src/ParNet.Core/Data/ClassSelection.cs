@@ -35,6 +35,10 @@ public sealed class ClassSelection : IImageDataset
     public int LabelOf(int index) => _labels[index];
     public ImageF Load(int index, int minShortSide = 0) => _inner.Load(_indices[index], minShortSide);
 
+    /// <summary>More class ids than any data set read here has (ImageNet-21k: 21,843); a range past it is a typo, and
+    /// expanding it (1-2147483647) would exhaust the memory before any data set could refuse its ids.</summary>
+    public const int MaxClassId = 99_999;
+
     /// <summary>"0-4", "5,7,9" or "0-2,8": class ids in the order they become labels 0..k-1.</summary>
     public static int[] Parse(string text)
     {
@@ -46,6 +50,7 @@ public sealed class ClassSelection : IImageDataset
                 throw new ArgumentException($"'{part}' is not a class id or a range like 0-4");
             int to = range.Length == 2 ? int.Parse(range[1]) : from;
             if (to < from) throw new ArgumentException($"'{part}': the range runs backwards");
+            if (to > MaxClassId) throw new ArgumentException($"'{part}': class {to} does not exist (no data set read here has more than {MaxClassId + 1} classes)");
             result.AddRange(Enumerable.Range(from, to - from + 1));
         }
         if (result.Count == 0) throw new ArgumentException("no class ids given");

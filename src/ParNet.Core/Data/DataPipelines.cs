@@ -38,6 +38,16 @@ public static class DataPipelines
     public static DataLoader Train(string dataset, string? dataDir, ModelConfig model, AugmentationSettings augmentation, LoaderOptions options,
                                    int? size = null)
     {
+        var loader = TrainSource(dataset, dataDir, model, augmentation, options, size);
+        // one class (--classes 3, a folder with one class folder) trained to loss 0 and "100% top-1": a result that means nothing
+        if (loader.ClassNames.Count < 2)
+            throw new ArgumentException($"a classifier needs at least two classes; this training data has {(loader.ClassNames.Count == 0 ? "none" : $"one ({loader.ClassNames[0]})")}");
+        return loader;
+    }
+
+    static DataLoader TrainSource(string dataset, string? dataDir, ModelConfig model, AugmentationSettings augmentation, LoaderOptions options,
+                                  int? size)
+    {
         var a = augmentation;
         if (size is not null && dataset != "fashion-mnist")
             throw new ArgumentException($"a training image size is only for fashion-mnist; {dataset} trains at its recipe's size");

@@ -13,6 +13,20 @@ public static class MpiLaunch
 
     public static bool Detected() => Detected(Environment.GetEnvironmentVariable);
 
+    /// <summary>
+    /// Whether the launcher started several processes, from the environment alone (no MPI library loaded): PMI_SIZE
+    /// above 1, or a rank other than 0 (PMIx sets no PMI_SIZE). For the commands that are one process's work.
+    /// </summary>
+    public static bool SeveralProcesses(Func<string, string?> environment) =>
+        Number(environment("PMI_SIZE")) > 1 || Number(environment("PMI_RANK")) > 0 || Number(environment("PMIX_RANK")) > 0;
+
+    public static bool SeveralProcesses() => SeveralProcesses(Environment.GetEnvironmentVariable);
+
+    /// <summary>This process's rank as the launcher set it (0 when not launched by MPI).</summary>
+    public static int LaunchedRank() => Math.Max(Number(Environment.GetEnvironmentVariable("PMI_RANK")), Number(Environment.GetEnvironmentVariable("PMIX_RANK")));
+
+    static int Number(string? value) => int.TryParse(value, out int n) ? n : 0;
+
     /// <summary>The MPI processes when launched by MPI, else this process alone.</summary>
     public static IProcessGroup Start() => Detected() ? MpiProcessGroup.Start() : new SingleProcess();
 }

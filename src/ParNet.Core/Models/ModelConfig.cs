@@ -149,6 +149,8 @@ public sealed record ModelConfig
     /// <summary>A configuration file: our JSON, or the authors' YAML model files (<see cref="AuthorsYamlConfig"/>) by extension.</summary>
     public static ModelConfig Load(string path)
     {
+        // a folder was "not found", which sent the user looking for a file that is there
+        if (Directory.Exists(path)) throw new FileNotFoundException($"model configuration {path} is a folder, not a file (a ModelConfig JSON or the authors' YAML file)", path);
         if (AuthorsYamlConfig.IsYamlPath(path)) return AuthorsYamlConfig.Load(path);
         if (!File.Exists(path)) throw new FileNotFoundException($"model configuration not found: {path}", path);
         try { return FromJson(BoundedFile.ReadAllText(path, MaxFileBytes, "model configuration")); }

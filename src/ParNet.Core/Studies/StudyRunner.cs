@@ -28,6 +28,9 @@ public sealed record StudySettings
     /// main job's recipe dropped its shift later, and a resumed study must train its remaining cells as it trained the first.</summary>
     public const int CropPadding = 2;
 
+    /// <summary>Fashion-MNIST's images per class: 6,000 in its training split, 1,000 in its test split.</summary>
+    public const int TrainImagesPerClass = 6000, TestImagesPerClass = 1000;
+
     /// <summary>Sized for about an hour per study on a 2-core machine: 10,000 images x 6 epochs per cell and seed, 3 seeds
     /// (the spread the verdicts need), 5,000 test images. Measured (RESULTS.md): sse-silu 13m50s and depth 19m44s (Zen 5,
     /// other work beside them); the studies with single-stream cells, which train 5-10x slower per image, are the long ones:
@@ -43,6 +46,12 @@ public sealed record StudySettings
         if (Seeds < 1) throw new ArgumentException($"--seeds {Seeds}: at least 1 (3 give the spread the verdicts need)");
         if (Epochs < 1) throw new ArgumentException($"--epochs {Epochs}: at least 1");
         int batch = Recipes.FashionMnist.BatchSize;
+        // more than the data set holds was accepted, and the report then stated it ("1 epoch on 1,000,000 training images")
+        if (SubsetPerClass is > TrainImagesPerClass)
+            throw new ArgumentException($"--subset {SubsetPerClass}: Fashion-MNIST has {TrainImagesPerClass} training images per class (leave --subset out for all)");
+        if (TestSubsetPerClass is > TestImagesPerClass)
+            throw new ArgumentException($"--test-subset {TestSubsetPerClass}: Fashion-MNIST has {TestImagesPerClass} test images per class (leave --test-subset out for all)");
+        if (SubsetPerClass is < 1) throw new ArgumentException($"--subset {SubsetPerClass}: at least 1 image per class");
         if (SubsetPerClass is int n && n * 10 < batch)
             throw new ArgumentException($"--subset {n}: {n * 10} training images are fewer than one batch of {batch}: nothing would train");
         if (TestSubsetPerClass is < 1) throw new ArgumentException($"--test-subset {TestSubsetPerClass}: at least 1 image per class");
@@ -128,9 +137,15 @@ public static class StudyRunner
                 ?? throw new InvalidDataException($"{file}: empty");
             if (theirs.Study != study.Name)
                 throw new ArgumentException($"{directory} holds the study '{theirs.Study}', not '{study.Name}': use another --out");
-            if (theirs.GridHash != mine.GridHash || theirs.Settings != mine.Settings)
-                throw new ArgumentException($"{directory} holds '{study.Name}' with another grid or other settings ({theirs.Settings.Seeds} seeds, " +
-                                            $"{theirs.Settings.Epochs} epochs, subset {theirs.Settings.SubsetPerClass?.ToString() ?? "all"}): " +
+            // a study that stopped before any cell finished (a wrong --data) pinned its settings, and the corrected command was
+            // refused: with no finished cell there is nothing to keep consistent with, and the new settings claim the folder
+            bool anyFinished = Directory.EnumerateFiles(directory, "cell.json", SearchOption.AllDirectories).Any();
+            if (!anyFinished && theirs != mine) { File.WriteAllText(file, JsonSerializer.Serialize(mine, Json)); return; }
+            if (theirs.GridHash != mine.GridHash)
+                throw new ArgumentException($"{directory} holds '{study.Name}' with another grid of cells (made by another version of parnet): use another --out");
+            // every setting is named: a study that differed only in its test subset or steps was refused with a list equal to the command's
+            if (theirs.Settings != mine.Settings)
+                throw new ArgumentException($"{directory} holds '{study.Name}' with other settings ({Describe(theirs.Settings)}; here {Describe(mine.Settings)}): " +
                                             "continue it with those, or use another --out");
             return;
         }
@@ -139,6 +154,10 @@ public static class StudyRunner
     }
 
     sealed record StudyFolder(string Study, string GridHash, StudySettings Settings);
+
+    static string Describe(StudySettings s) =>
+        $"{s.Seeds} seed{(s.Seeds == 1 ? "" : "s")}, {s.Epochs} epoch{(s.Epochs == 1 ? "" : "s")}, subset {s.SubsetPerClass?.ToString() ?? "all"}, " +
+        $"test subset {s.TestSubsetPerClass?.ToString() ?? "all"}{(s.StopAfterSteps is long k ? $", {k} step{(k == 1 ? "" : "s")} per cell" : "")}";
 
     /// <summary>The trainer's epoch reports, passed on as they happen (its other events are the study's own business).</summary>
     sealed class EpochForwarder(Action<EpochEvent> onEpoch) : IProgress<TrainEvent>
@@ -173,6 +192,8 @@ public static class StudyRunner
         var clock = System.Diagnostics.Stopwatch.StartNew();
         using (var trainer = new Trainer(model, train, null, new TrainOptions { Recipe = recipe, RunDirectory = dir, StopAfterSteps = s.StopAfterSteps, Progress = progress }))
             trainer.Run(cancel);
+        // the trainer returns when cancelled (its checkpoint saved): the cell is unfinished, and was scored and marked done
+        cancel.ThrowIfCancellationRequested();
         double seconds = clock.Elapsed.TotalSeconds;
 
         var (probabilities, labels) = TestProbabilities(model, test);

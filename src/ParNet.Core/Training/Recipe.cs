@@ -110,6 +110,9 @@ public sealed record Recipe
         if (!(BackboneLrScale is > 0 and <= 1)) throw new ArgumentException($"recipe {Name}: the backbone LR scale must be in (0, 1]; got {BackboneLrScale}");
         if (WarmupEpochs < 0 || WarmupEpochs > Epochs) throw new ArgumentException($"recipe {Name}: warm-up epochs must be in [0, {Epochs}]; got {WarmupEpochs}");
         if (StepEpochs < 1) throw new ArgumentException($"recipe {Name}: step epochs must be >= 1; got {StepEpochs}");
+        // a negative final LR or step factor trained by gradient ascent (--min-lr -1: LR -1 by the last epoch, test loss 1316)
+        if (!(MinLr >= 0) || double.IsInfinity(MinLr)) throw new ArgumentException($"recipe {Name}: the final LR (--min-lr) must be >= 0; got {MinLr}");
+        if (!(StepGamma > 0) || double.IsInfinity(StepGamma)) throw new ArgumentException($"recipe {Name}: the LR factor at each step (--gamma) must be positive; got {StepGamma}");
         if (Milestones.Any(m => m is <= 0 or >= 1)) throw new ArgumentException($"recipe {Name}: milestones are fractions of training in (0, 1)");
         if (HeadDropout is < 0 or >= 1 || BlockDropout is < 0 or >= 1) throw new ArgumentException($"recipe {Name}: dropout must be in [0, 1)");
         if (CropPadding < 0) throw new ArgumentException($"recipe {Name}: crop padding must be >= 0");

@@ -38,6 +38,30 @@ public class UserMessageTests
     }
 
     [Fact]
+    public void A_config_that_is_a_folder_is_called_a_folder()
+    {
+        // it said "model configuration not found: DIR"
+        using var dir = new TempDirectory();
+        Directory.CreateDirectory(dir.File("models.yaml"));
+        foreach (string folder in new[] { dir.Path, dir.File("models.yaml") })
+            CliRunner.AssertUserError(CliRunner.Run("train", "--config", folder, "--subset", "1", "--out", dir.File("run")),
+                $"model configuration {folder} is a folder, not a file");
+    }
+
+    [Theory]
+    [InlineData("--min-lr", "-1", "recipe fashion-mnist: the final LR (--min-lr) must be >= 0; got -1")]
+    [InlineData("--gamma", "-1", "recipe fashion-mnist: the LR factor at each step (--gamma) must be positive; got -1")]
+    [InlineData("--gamma", "0", "recipe fashion-mnist: the LR factor at each step (--gamma) must be positive; got 0")]
+    public void A_schedule_that_would_make_the_LR_negative_or_zero_is_refused(string option, string value, string message)
+    {
+        // they trained: --min-lr -1 reached LR -1 by the last epoch (gradient ascent, test loss 1316), --gamma -1 flipped its sign every step
+        using var dir = new TempDirectory();
+        CliRunner.AssertUserError(CliRunner.Run("train", option, value, "--schedule", option == "--gamma" ? "step" : "cosine", "--epochs", "2",
+                                                "--subset", "1", "--test-subset", "1", "--width", "4", "--out", dir.File("run")), message);
+        Assert.False(Directory.Exists(dir.File("run")));
+    }
+
+    [Fact]
     public void An_image_folder_trains_and_is_evaluated_at_the_image_size_given()
     {
         using var dir = new TempDirectory();

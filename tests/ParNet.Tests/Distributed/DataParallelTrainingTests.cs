@@ -16,6 +16,19 @@ public class DataParallelTrainingTests
     static readonly string[] Tiny = ["train", "--width", "8", "--test-subset", "10", "--threads", "1", "--workers", "0"];
 
     [Fact]
+    public void A_study_under_mpiexec_is_refused_in_one_line_instead_of_two_processes_racing_on_its_folders()
+    {
+        // both processes trained depth-9 into the same folder; one died in TensorBoardWriter with a stack trace (exit 6)
+        using var dir = new TempDirectory();
+        var job = MpiJob.Ranks(2, "study", "depth", "--seeds", "1", "--epochs", "1", "--subset", "13", "--test-subset", "1", "--steps", "1",
+                               "--threads", "1", "--out", dir.File("runs"), "--results", dir.File("results"));
+        Assert.True(job.Code == 2, job.Err + job.Out);
+        Assert.Contains("a study is one process's work: start parnet study without mpiexec", Assert.Single(MpiJob.OurErrorLines(job.Err)));   // rank 0's
+        Assert.DoesNotContain("   at ", job.Err);
+        Assert.False(Directory.Exists(dir.File("runs")));
+    }
+
+    [Fact]
     public void Two_ranks_of_32_with_sync_bn_give_the_weights_of_one_process_of_64()
     {
         using var dir = new TempDirectory();
@@ -204,6 +217,18 @@ public class DataParallelBadInputTests
         var line = Assert.Single(MpiJob.OurErrorLines(result.Err));
         Assert.Contains("training stopped", line);
         Assert.DoesNotContain("rank 1:", line);   // an agreed failure: rank 0 says it once, for all
+    }
+
+    [Fact]
+    public void A_rank_whose_command_line_does_not_parse_ends_the_job_instead_of_leaving_the_others_waiting()
+    {
+        // rank 1 said "unknown option: --bogus" and exited before MPI_Init; rank 0 waited there until killed
+        using var dir = new TempDirectory();
+        var result = MpiJob.MpiExec(["-n", "1", .. MpiJob.ParnetCommand([.. Tiny, "--subset", "2", "--out", dir.File("run")]), ":",
+                                     "-n", "1", .. MpiJob.ParnetCommand([.. Tiny, "--subset", "2", "--bogus", "--out", dir.File("run")])], timeoutSeconds: 90);
+        Assert.Equal(2, result.Code);
+        Assert.Contains("parnet train: unknown option: --bogus", Assert.Single(MpiJob.OurErrorLines(result.Err)));
+        Assert.False(File.Exists(Path.Combine(dir.File("run"), "checkpoints", "last", "state.json")));
     }
 
     [Fact]

@@ -24,6 +24,15 @@ public class SingleProcessTests
     }
 
     [Fact]
+    public void Several_launched_processes_are_told_from_the_size_or_a_rank_above_0()
+    {
+        Assert.True(MpiLaunch.SeveralProcesses(v => v switch { "PMI_RANK" => "0", "PMI_SIZE" => "2", _ => null }));
+        Assert.True(MpiLaunch.SeveralProcesses(v => v == "PMIX_RANK" ? "1" : null));
+        Assert.False(MpiLaunch.SeveralProcesses(v => v switch { "PMI_RANK" => "0", "PMI_SIZE" => "1", _ => null }));   // mpiexec -n 1
+        Assert.False(MpiLaunch.SeveralProcesses(_ => null));
+    }
+
+    [Fact]
     public void One_process_sums_nothing_and_reports_its_own_non_finite_loss()
     {
         var group = new SingleProcess();

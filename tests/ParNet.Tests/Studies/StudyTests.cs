@@ -182,7 +182,10 @@ public class StudyTests
         CliRunner.AssertUserError(CliRunner.Run(["study", "depth", .. TinyStudy, "--out", runs, "--results", results]),
             "holds the study 'sse-silu', not 'depth'");
         CliRunner.AssertUserError(CliRunner.Run(["study", "sse-silu", .. TinyStudy[..2], "--epochs", "2", .. TinyStudy[4..], "--out", runs]),
-            "with another grid or other settings");
+            "with other settings (2 seeds, 1 epoch, subset 13, test subset 10, 2 steps per cell; here 2 seeds, 2 epochs, subset 13, test subset 10, 2 steps per cell)");
+        // a study differing only in its test subset or steps was refused with a list of settings equal to the command's
+        CliRunner.AssertUserError(CliRunner.Run(["study", "sse-silu", .. TinyStudy[..6], "--test-subset", "11", .. TinyStudy[8..], "--out", runs]),
+            "(2 seeds, 1 epoch, subset 13, test subset 10, 2 steps per cell; here 2 seeds, 1 epoch, subset 13, test subset 11, 2 steps per cell)");
     }
 
     [Fact]
@@ -210,6 +213,85 @@ public class StudyTests
     }
 
     [Fact]
+    public void A_cancelled_study_leaves_its_cell_unfinished_and_a_rerun_trains_it_again()
+    {
+        // the trainer stops at a cancel and returns: the half-trained cell was scored and written as finished (cell.json)
+        using var dir = new TempDirectory();
+        var study = StudyCatalog.Get("depth");
+        var settings = StudySettings.Small with { Seeds = 1, Epochs = 2, SubsetPerClass = 13, TestSubsetPerClass = 1 };
+        using var cts = new CancellationTokenSource();
+        Assert.ThrowsAny<OperationCanceledException>(() => StudyRunner.Run(study, settings, dir.File("runs"),
+            p => { if (p.Event == CellEvent.Epoch) cts.Cancel(); }, cts.Token));   // after epoch 1 of 2 of the first cell
+        Assert.Null(StudyRunner.Load(Path.Combine(dir.File("runs"), "depth-9", "seed-0")));
+        Assert.True(File.Exists(Path.Combine(dir.File("runs"), "depth-9", "seed-0", "checkpoints", "last", "state.json")));
+
+        var events = new List<StudyProgress>();
+        StudyRunner.Run(study, settings with { }, dir.File("runs"), events.Add);
+        Assert.Equal("Started depth-9/0", events.Select(e => $"{e.Event} {e.Cell}/{e.Seed}").First());
+        Assert.Equal(2, events.Count(e => e.Event == CellEvent.Epoch && e.Cell == "depth-9"));
+    }
+
+    [Fact]
+    public void A_study_that_stopped_before_any_cell_finished_takes_the_settings_of_the_next_command()
+    {
+        // `study depth --data WRONG` failed in its first cell and pinned its settings: the corrected command with
+        // --seeds 1 was refused ("holds 'depth' with other settings") though the folder held no result
+        using var dir = new TempDirectory();
+        var study = StudyCatalog.Get("depth");
+        string runs = dir.File("runs"), empty = dir.File("empty");
+        Directory.CreateDirectory(empty);
+        var first = StudySettings.Small with { Seeds = 3, SubsetPerClass = 13, TestSubsetPerClass = 1, StopAfterSteps = 1, DataDirectory = empty };
+        Assert.Contains("no Fashion-MNIST IDX files", Assert.ThrowsAny<Exception>(() => StudyRunner.Run(study, first, runs)).Message);
+        var second = first with { Seeds = 1, Epochs = 1, DataDirectory = null };
+        Assert.Equal(3, StudyRunner.Run(study, second, runs).Count);
+        // once a cell has finished, the folder's settings hold
+        Assert.Contains("with other settings (1 seed, 1 epoch, subset 13, test subset 1, 1 step per cell; here 3 seeds",
+            Assert.Throws<ArgumentException>(() => StudyRunner.Run(study, first with { DataDirectory = null }, runs)).Message);
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
+    static extern int kill(int pid, int signal);
+
+    [Fact]
+    public async Task Sigterm_during_a_study_says_how_to_continue_leaves_the_cell_unfinished_and_exits_143()
+    {
+        // it ended the process at once and without a word
+        using var dir = new TempDirectory();
+        string runs = dir.File("runs");
+        var start = new System.Diagnostics.ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
+            { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "parnet.dll"), "study", "depth", "--seeds", "1", "--epochs", "100000",
+                                  "--subset", "13", "--test-subset", "1", "--threads", "1", "--out", runs, "--results", dir.File("results") })
+            start.ArgumentList.Add(a);
+        using var process = System.Diagnostics.Process.Start(start)!;
+        var firstEpoch = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var stdout = new List<string>();
+        process.OutputDataReceived += (_, e) =>
+        {
+            if (e.Data is null) return;
+            lock (stdout) stdout.Add(e.Data);
+            if (e.Data.StartsWith("    epoch 1/100000:", StringComparison.Ordinal)) firstEpoch.TrySetResult();
+        };
+        var stderr = process.StandardError.ReadToEndAsync();
+        process.BeginOutputReadLine();
+        try
+        {
+            var started = await Task.WhenAny(firstEpoch.Task, process.WaitForExitAsync(), Task.Delay(TimeSpan.FromSeconds(120)));
+            Assert.True(started == firstEpoch.Task, $"no epoch: {string.Join("\n", stdout)}\n{(process.HasExited ? await stderr : "")}");
+            Assert.Equal(0, kill(process.Id, 15));
+            Assert.True(process.WaitForExit(TimeSpan.FromSeconds(60)), "still running a minute after SIGTERM");
+        }
+        finally { if (!process.HasExited) process.Kill(); }
+        process.WaitForExit();
+
+        Assert.Equal(143, process.ExitCode);
+        lock (stdout)
+            Assert.Contains($"terminated (SIGTERM): the finished runs are kept in {runs}; continue with the same command (the unfinished run starts again)", stdout);
+        Assert.Null(StudyRunner.Load(Path.Combine(runs, "depth-9", "seed-0")));
+        Assert.False(Directory.Exists(dir.File("results")) && Directory.EnumerateFiles(dir.File("results"), "depth.*").Any());
+    }
+
+    [Fact]
     public void A_killed_cell_is_trained_again_and_the_finished_ones_are_kept()
     {
         using var dir = new TempDirectory();
@@ -224,9 +306,37 @@ public class StudyTests
         Assert.True(File.Exists(Path.Combine(runs, "sse-silu", "seed-1", "cell.json")));
     }
 
+    [Fact]
+    public void A_results_or_run_folder_that_cannot_be_written_is_refused_before_any_cell_trains()
+    {
+        // --results FILE failed after every cell had trained, with the OS's "The file '...' already exists."
+        using var dir = new TempDirectory();
+        string runs = dir.File("runs"), file = dir.File("a-file");
+        File.WriteAllText(file, "not a folder");
+        string[] tiny = ["study", "depth", "--seeds", "1", "--epochs", "1", "--subset", "13", "--test-subset", "1", "--steps", "1", "--threads", "1"];
+        CliRunner.AssertUserError(CliRunner.Run([.. tiny, "--out", runs, "--results", file]), $"--results {file}: cannot write there");
+        Assert.False(Directory.Exists(Path.Combine(runs, "depth-9")));
+        CliRunner.AssertUserError(CliRunner.Run([.. tiny, "--out", file, "--results", dir.File("results")]), $"--out {file}: cannot write there");
+        Assert.Equal("not a folder", File.ReadAllText(file));
+    }
+
+    [Fact]
+    public void A_subset_beyond_what_Fashion_MNIST_holds_is_refused_not_reported_as_trained_on()
+    {
+        // --subset 100000 trained on the 6,000 per class there are and the report said "1,000,000 training images";
+        // --test-subset 100000 said "scored on 1,000,000 test images"
+        Assert.Contains("--subset 100000: Fashion-MNIST has 6000 training images per class",
+            Assert.Throws<ArgumentException>(() => (StudySettings.Small with { SubsetPerClass = 100_000 }).Validate()).Message);
+        Assert.Contains("--test-subset 1001: Fashion-MNIST has 1000 test images per class",
+            Assert.Throws<ArgumentException>(() => (StudySettings.Small with { TestSubsetPerClass = 1001 }).Validate()).Message);
+        (StudySettings.Small with { SubsetPerClass = 6000, TestSubsetPerClass = 1000 }).Validate();   // all of them, named: fine
+        StudySettings.Full.Validate();
+    }
+
     [Theory]
     [InlineData(new[] { "study", "table-99" }, "unknown study 'table-99'")]
     [InlineData(new[] { "study", "depth", "--subset", "5" }, "50 training images are fewer than one batch of 128")]
+    [InlineData(new[] { "study", "depth", "--subset", "-1" }, "--subset -1: at least 1 image per class")]
     [InlineData(new[] { "study", "depth", "--epochs", "0" }, "--epochs 0: at least 1")]
     [InlineData(new[] { "study", "depth", "--seeds", "0" }, "--seeds 0: at least 1")]
     [InlineData(new[] { "study", "depth", "--scale", "huge" }, "--scale huge: small or full")]

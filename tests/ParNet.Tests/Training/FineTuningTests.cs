@@ -170,6 +170,39 @@ public class FineTuningTests
     }
 
     [Fact]
+    public void Training_on_one_class_is_refused_instead_of_scoring_100_percent()
+    {
+        // --classes 3 (or a folder with one class folder) trained a one-output classifier to loss 0 and "top-1 100.00%"
+        using var dir = new TempDirectory();
+        CliRunner.AssertUserError(CliRunner.Run("train", "--classes", "3", "--subset", "2", "--width", "4", "--epochs", "1", "--out", dir.File("a")),
+            "a classifier needs at least two classes; this training data has one (Dress)");
+        Assert.False(File.Exists(Path.Combine(dir.File("a"), "checkpoints", "last", "state.json")));
+        foreach (string split in new[] { "train", "val" })
+        {
+            Directory.CreateDirectory(Path.Combine(dir.File("one"), split, "cat"));
+            for (int i = 0; i < 4; i++)
+                File.WriteAllBytes(Path.Combine(dir.File("one"), split, "cat", $"{i}.png"),
+                    TempDirectory.EncodeImage(8, 8, (x, y) => ((byte)(x * 20), (byte)(y * 20), (byte)i), SkiaSharp.SKEncodedImageFormat.Png));
+        }
+        Assert.Contains("this training data has one (cat)", Assert.Throws<ArgumentException>(() => DataPipelines.Train("folder", dir.File("one"),
+            TinyModels.Config(classes: 1, inChannels: 3), new AugmentationSettings(), new LoaderOptions { BatchSize = 2 })).Message);
+        Assert.Equal(2, DataPipelines.Train("fashion-mnist", null, TinyModels.Config(classes: 2, inChannels: 1), new AugmentationSettings(),
+            new LoaderOptions { BatchSize = 2, Classes = [3, 7], Subset = Subset.PerClass(1, 0) }).ClassNames.Count);
+    }
+
+    [Fact]
+    public void A_class_range_past_any_data_set_is_refused_before_it_is_expanded()
+    {
+        // 1-2147483647 was expanded into two billion ids ("Out of memory.", exit 134); 0-2147483647 overflowed the count
+        Assert.Contains("class 200000 does not exist", Assert.Throws<ArgumentException>(() => ClassSelection.Parse("5-200000")).Message);
+        Assert.Equal(100_000, ClassSelection.Parse("0-99999").Length);   // as many as any data set could have
+        using var dir = new TempDirectory();
+        CliRunner.AssertUserError(CliRunner.Run("train", "--classes", "0-2147483647", "--subset", "1", "--out", dir.File("a")), "class 2147483647 does not exist");
+        CliRunner.AssertUserError(CliRunner.Run("train", "--classes", "1-2147483647", "--subset", "1", "--out", dir.File("b")), "class 2147483647 does not exist");
+        Assert.False(Directory.Exists(dir.File("a")));
+    }
+
+    [Fact]
     public void A_backbone_LR_scale_moves_the_backbone_that_much_less_than_the_classifier()
     {
         using var model = ModelFactory.Create(OfficialParityTests.TinyConfig with { NumClasses = 4 });
