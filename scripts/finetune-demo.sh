@@ -24,8 +24,12 @@ dotnet build -c Release src/ParNet.Cli >/dev/null
 mkdir -p "$OUT"
 parnet() { dotnet run -c Release --no-build --project src/ParNet.Cli -- "$@"; }
 
-[[ -f "$OUT/pretrain/checkpoints/last/state.json" ]] && grep -q '"Finished": true' "$OUT/pretrain/checkpoints/last/state.json" ||
+state="$OUT/pretrain/checkpoints/last/state.json"
+if [[ ! -f "$state" ]]; then
   parnet train --classes 0-4 --padding 2 --epochs "$PRETRAIN_EPOCHS" --eval-every "$PRETRAIN_EPOCHS" --out "$OUT/pretrain" > "$OUT.pretrain.log"
+elif ! grep -q '"Finished": true' "$state"; then   # stopped before its last epoch: continue it
+  parnet train --resume "$OUT/pretrain" >> "$OUT.pretrain.log"
+fi
 pretrained="$OUT/pretrain/checkpoints/last/model.safetensors"
 small=(--classes 5-9 --subset 100 --epochs 30 --batch-size 64 --eval-every 30)
 top1() { parnet eval --run "$1" | grep -m1 -o 'top-1 [0-9.]*%' | cut -d' ' -f2; }

@@ -132,6 +132,7 @@ public sealed class TrainCommand : CliCommand
             model = _model.Build(parse, recipe, dataset, data, classes?.Length, stored, newClassifier: pretrained is not null);
         }
         string runDir = resumeDir ?? parse.GetValue(_out) ?? Path.Combine("runs", $"{recipe.Name}-{DateTime.Now:yyyyMMdd-HHmmss}");
+        if (resumeDir is null) UsageException.Wrap(() => TrainingRun.RequireNoRunIn(runDir), "--out");   // before minutes of loading
         int? threadsGiven = parse.GetValue(_threads) ?? saved?.Threads;
         // without --threads, the processes on this machine share its cores (2 processes x 2 threads on 2 cores train 2-4x
         // slower than 2 x 1, README)

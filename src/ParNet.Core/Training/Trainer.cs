@@ -114,7 +114,7 @@ public sealed class Trainer : IDisposable
             random.set_rng_state(t);
         }
         // The recipe of this run wins (a resumed run may, e.g., get more epochs); progress comes from the checkpoint.
-        _state = s with { Recipe = _r, BFloat16 = _o.BFloat16, Finished = false, BatchInEpoch = BatchInEpochFor(s, ckpt.Directory) };
+        _state = s with { Recipe = _r, BFloat16 = _o.BFloat16, Finished = false, BatchInEpoch = ResumeBatchInEpoch(s, _group.Size, _r.BatchSize, ckpt.Directory) };
         _clock.ResumeScheduleBudget(s.ScheduleBudgetSeconds);
     }
 
@@ -124,13 +124,13 @@ public sealed class Trainer : IDisposable
     /// the first (batches x processes x batch) positions; resuming elsewhere than at a whole global batch would skip
     /// or repeat images, and is refused.
     /// </summary>
-    int BatchInEpochFor(TrainingState s, string directory)
+    internal static int ResumeBatchInEpoch(TrainingState s, int processes, int batchSize, string directory)
     {
-        if (s.BatchInEpoch == 0 || (s.Processes == _group.Size && s.Recipe.BatchSize == _r.BatchSize)) return s.BatchInEpoch;
-        long done = (long)s.BatchInEpoch * s.Processes * s.Recipe.BatchSize, perStep = (long)_group.Size * _r.BatchSize;
+        if (s.BatchInEpoch == 0 || (s.Processes == processes && s.Recipe.BatchSize == batchSize)) return s.BatchInEpoch;
+        long done = (long)s.BatchInEpoch * s.Processes * s.Recipe.BatchSize, perStep = (long)processes * batchSize;
         if (done % perStep != 0)
             throw new InvalidDataException($"{directory}: the run stopped after {done} images of epoch {s.Epoch + 1} ({s.Processes} processes x batch {s.Recipe.BatchSize}), " +
-                                           $"not a whole number of steps of {_group.Size} processes x batch {_r.BatchSize}: resume with {s.Processes} processes, or with a count that divides it");
+                                           $"not a whole number of steps of {processes} processes x batch {batchSize}: resume with {s.Processes} processes, or with a count that divides it");
         return (int)(done / perStep);
     }
 

@@ -82,7 +82,12 @@ public sealed class TrainingRun : IDisposable
         LoadedCheckpoint? resume = null;
         try
         {
-            if (plan.ResumeDirectory is { } dir) resume = Checkpoint.Load(Checkpoint.In(dir));
+            if (plan.ResumeDirectory is { } dir)
+            {
+                resume = Checkpoint.Load(Checkpoint.In(dir));
+                // here, before the processes agree that setup succeeded, so that a refusal is one line, not one per rank
+                Trainer.ResumeBatchInEpoch(resume.State, group.Size, plan.Recipe.BatchSize, resume.Directory);
+            }
             var fromPretrained = plan.ResumeDirectory is null && s.Pretrained is { } weights
                 ? Pretrained.LoadBackbone(net, weights, s.PretrainedEma ? CheckpointWeights.Ema : CheckpointWeights.Model) : null;
             var frozen = Pretrained.Freeze(net, s.Freeze);
@@ -96,13 +101,24 @@ public sealed class TrainingRun : IDisposable
         }
     }
 
-    /// <summary>recipe.json, model.json and run.json (the plan's settings with the data's class names): rank 0's to write.</summary>
+    /// <summary>recipe.json, model.json and run.json (the plan's settings with the data's class names): rank 0's to write.
+    /// A new run (not resuming) is refused a folder that holds a run (<see cref="RequireNoRunIn"/>).</summary>
     public void WriteRunFiles(string runDirectory)
     {
+        if (Plan.ResumeDirectory is null) RequireNoRunIn(runDirectory);
         Directory.CreateDirectory(runDirectory);
         File.WriteAllText(Path.Combine(runDirectory, "recipe.json"), Plan.Recipe.ToJson());
         File.WriteAllText(Path.Combine(runDirectory, "model.json"), Plan.Model.ToJson());
         (Plan.Settings with { ClassNames = TrainData.ClassNames }).Save(runDirectory);
+    }
+
+    /// <summary>ArgumentException when <paramref name="runDirectory"/> holds a training run (a checkpoint in checkpoints/last): a
+    /// new run there would replace its checkpoints, run files and metrics, and mix its TensorBoard events with the new ones.</summary>
+    public static void RequireNoRunIn(string runDirectory)
+    {
+        if (Checkpoint.Locate(Checkpoint.In(runDirectory)) is not null)
+            throw new ArgumentException($"{runDirectory} holds a training run already (its {Checkpoint.FolderName}/{Checkpoint.Last}), which a new run " +
+                                        "would overwrite: continue it with --resume, or give the new run another folder");
     }
 
     /// <summary>The trainer of this run, writing into <paramref name="runDirectory"/> (every process the same folder; rank 0

@@ -78,6 +78,23 @@ public class BadInputTests
         TorchSharp.torch.set_num_threads(Environment.ProcessorCount);   // the process's default again, for the tests after this one
     }
 
+    /// <summary>A second `train --out RUN` replaced the run's checkpoints (best epoch 2 at 55.71% became epoch 1 at 10%), its
+    /// run files and metrics, and mixed the TensorBoard events (walk C, session 28).</summary>
+    [Fact]
+    public void A_new_run_into_a_folder_that_holds_a_run_is_refused_and_the_run_is_left_as_it_was()
+    {
+        using var dir = new TempDirectory();
+        string run = dir.File("run");
+        string[] tiny = ["train", "--subset", "2", "--test-subset", "1", "--epochs", "1", "--width", "4", "--threads", "1"];
+        var first = CliRunner.Run([.. tiny, "--out", run]);
+        Assert.True(first.Code == 0, first.Err + first.Out);
+        string state = Path.Combine(run, "checkpoints", "last", "state.json"), metrics = Path.Combine(run, "metrics.csv");
+        var before = (File.ReadAllText(state), File.ReadAllText(metrics), File.GetLastWriteTimeUtc(Path.Combine(run, "run.json")));
+        CliRunner.AssertUserError(CliRunner.Run([.. tiny, "--seed", "1", "--out", run]),
+                                  $"--out: {run} holds a training run already (its checkpoints/last), which a new run would overwrite: continue it with --resume");
+        Assert.Equal(before, (File.ReadAllText(state), File.ReadAllText(metrics), File.GetLastWriteTimeUtc(Path.Combine(run, "run.json"))));
+    }
+
     [Fact]
     public void An_exploding_learning_rate_stops_with_exit_3_and_a_checkpoint_that_still_reads()
     {

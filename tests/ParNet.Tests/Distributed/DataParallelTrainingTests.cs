@@ -207,6 +207,26 @@ public class DataParallelBadInputTests
         Assert.Contains("3 processes but only 2 images", line);
     }
 
+    /// <summary>The refusal came from the trainer, after the processes had agreed that setup succeeded: each rank printed it
+    /// and MPI_Abort followed (walk C, session 28). Now it is checked while the run is prepared: one line, from rank 0.</summary>
+    [Fact]
+    public void A_resume_on_a_process_count_that_does_not_divide_the_stopped_position_is_one_line()
+    {
+        using var dir = new TempDirectory();
+        string run = dir.File("run");
+        var alone = MpiJob.Alone([.. Tiny, "--subset", "2", "--batch-size", "4", "--out", run]);
+        Assert.True(alone.Code == 0, alone.Err);
+        // as a run stopped after its first step of 4 images: 2 processes x batch 4 cannot start at image 4
+        string state = Path.Combine(run, "checkpoints", "last", "state.json");
+        var json = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(state))!.AsObject();
+        json["Epoch"] = 0; json["BatchInEpoch"] = 1; json["Finished"] = false;
+        File.WriteAllText(state, json.ToJsonString());
+        var both = MpiJob.Ranks(2, "train", "--resume", run);
+        Assert.Equal(2, both.Code);
+        var line = Assert.Single(MpiJob.OurErrorLines(both.Err));
+        Assert.Contains("the run stopped after 4 images of epoch 1 (1 processes x batch 4), not a whole number of steps of 2 processes x batch 4", line);
+    }
+
     [Fact]
     public void A_non_finite_loss_stops_every_rank_with_one_message()
     {
