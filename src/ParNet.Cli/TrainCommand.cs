@@ -128,6 +128,9 @@ public sealed class TrainCommand : CliCommand
             // fine-tuning: the pretrained network, as stored with its weights unless --model/--config says, with a new classifier
             var stored = pretrained is not null && !_model.Given(parse)
                 ? UsageException.Wrap(() => ClassifierLoader.Stored(pretrained, WeightsLoading.Pick(pretrainedEma)).Model, "--pretrained")
+                  // not the recipe's model, whose keys the weights then failed to match one by one
+                  ?? throw new UsageException($"--pretrained {pretrained}: no model configuration stored with these weights; give the network " +
+                                              "they were trained as with --model NAME or --config FILE")
                 : null;
             model = _model.Build(parse, recipe, dataset, data, classes?.Length, stored, newClassifier: pretrained is not null);
         }
@@ -224,11 +227,16 @@ public sealed class TrainCommand : CliCommand
             $"{(bf16 ? "bfloat16" : "float32")}, {threads} threads; run folder {Path.GetFullPath(runDir)}"));
         stdout.WriteLine($"cpu: {CpuCapabilities.Current.Describe()}");
         if (launch.Distributed)
-            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+        {
+            int globalBatch = recipe.BatchSize * group.Size;
+            string lr = recipe.ReferenceBatchSize is null
+                ? string.Create(CultureInfo.InvariantCulture, $"the recipe's LR {recipe.Lr:G4} at any batch: it names no reference batch to scale from")
+                : string.Create(CultureInfo.InvariantCulture, $"the LR scales with it: {recipe.ScaledLr(globalBatch):G4}");
+            stdout.WriteLine(
                 $"mpi: {group.Size} processes (pids {string.Join(", ", group.AllGather(Environment.ProcessId).Select((pid, rank) => $"rank {rank} {pid}"))}: " +
-                $"the launcher names a lost process by its pid); " +
-                $"batch {recipe.BatchSize} per process, global batch {recipe.BatchSize * group.Size} (the LR scales with it: {recipe.ScaledLr(recipe.BatchSize * group.Size):G4}); " +
-                $"{(syncBn ? "BatchNorm statistics over the global batch (--sync-bn)" : "BatchNorm statistics per process")}"));
+                $"the launcher names a lost process by its pid); batch {recipe.BatchSize} per process, global batch {globalBatch} ({lr}); " +
+                $"{(syncBn ? "BatchNorm statistics over the global batch (--sync-bn)" : "BatchNorm statistics per process")}");
+        }
         if (run.FromPretrained is { } fromPretrained)
             stdout.WriteLine($"pretrained: {fromPretrained.LoadedTensors} tensors from {pretrained}{(pretrainedEma ? " (EMA weights)" : "")}, " +
                              $"a new classifier for {model.NumClasses} classes" +

@@ -39,7 +39,7 @@ public static class StateDict
             return ext switch
             {
                 ".safetensors" => Safetensors.LoadStateDict(stream),
-                ".pt" or ".pth" or ".bin" or ".tar" => FromPickle(PyTorchUnpickler.UnpickleStateDict(stream), path, pick, out args),
+                ".pt" or ".pth" or ".bin" or ".tar" => FromPickle(PyTorchUnpickler.UnpickleStateDict(RequireZip(stream, path, what)), path, pick, out args),
                 _ => throw new InvalidDataException($"{path}: unknown weights format '{ext}' (expected .safetensors, .pt, .pth or .pth.tar)"),
             };
         }
@@ -53,6 +53,23 @@ public static class StateDict
             // including the readers' own InvalidDataExceptions (a truncated zip: "End of Central Directory record could not be found")
             throw new InvalidDataException($"{path}: cannot read {what} ({e.Message})", e);
         }
+    }
+
+    /// <summary>
+    /// <paramref name="stream"/> rewound, if it is a zip archive, torch.save's format since PyTorch 1.6 (what the unpickler
+    /// reads); otherwise InvalidDataException saying what the file is instead: TorchSharp's own words, "saved using the old
+    /// PyTorch format ... re-save", were said of any file, a text file or random bytes too.
+    /// </summary>
+    static Stream RequireZip(Stream stream, string path, string what)
+    {
+        Span<byte> head = stackalloc byte[4];
+        int n = stream.ReadAtLeast(head, 4, throwOnEndOfStream: false);
+        stream.Position = 0;
+        if (n == 4 && head.SequenceEqual("PK\u0003\u0004"u8)) return stream;
+        throw new InvalidDataException(n > 0 && head[0] == 0x80
+            ? $"{path}: cannot read {what}: a pickle in PyTorch's legacy format (torch.save before 1.6, or _use_new_zipfile_serialization=False); " +
+              "save it again with a newer torch.save, which writes a zip archive"
+            : $"{path}: cannot read {what}: not a PyTorch file (torch.save writes a zip archive; this one starts otherwise)");
     }
 
     /// <summary>FileNotFoundException naming <paramref name="path"/> unless it is a file.</summary>

@@ -25,7 +25,7 @@ public class MisuseRefusalTests
     /// <summary>`--unfused` on an exported .onnx was ignored: predict and serve ran the fused graph the file holds and
     /// said nothing (serve: "(fused) on onnxruntime").</summary>
     [Theory, InlineData("predict"), InlineData("serve")]
-    public void Unfused_on_an_onnx_file_is_refused_rather_than_ignored(string command)
+    public async Task Unfused_on_an_onnx_file_is_refused_rather_than_ignored(string command)
     {
         using var folder = new ExportTempFolder();
         string weights = ServingTestSupport.TinyFashionWeights(folder), onnx = folder.File("fused.onnx"), image = folder.File("x.png");
@@ -33,7 +33,7 @@ public class MisuseRefusalTests
         Assert.True(export.Code == 0, export.Err);
         File.WriteAllBytes(image, ServingTestSupport.Png(28, 1));
         string[] args = command == "predict" ? ["predict", "--weights", onnx, "--unfused", image] : ["serve", "--weights", onnx, "--unfused", "--port", "0"];
-        var result = Task.Run(() => CliRunner.Run(args)).WaitAsync(TimeSpan.FromSeconds(60)).GetAwaiter().GetResult();   // serve would listen
+        var result = await Task.Run(() => CliRunner.Run(args)).WaitAsync(TimeSpan.FromSeconds(60));   // serve would listen
         CliRunner.AssertUserError(result, "--unfused keeps trained weights in their training form; an .onnx file runs in the form it was exported in");
     }
 

@@ -153,6 +153,11 @@ public class FineTuningTests
         CliRunner.AssertUserError(CliRunner.Run("train", "--freeze-bn", "--subset", "1", "--out", dir.File("b")), "--freeze-bn keeps pretrained weights or statistics");
         Assert.False(Directory.Exists(dir.File("b")));
         CliRunner.AssertUserError(CliRunner.Run("train", "--pretrained-ema", "--out", dir.File("c")), "--pretrained-ema goes with --pretrained");
+        // weights that store no configuration were loaded into the recipe's model and refused key by key (walk C, session 28)
+        string bare = dir.File("bare.pth.tar");
+        File.Copy(TimmCheckpoint, bare);   // its args name a YAML file that is not beside this copy
+        CliRunner.AssertUserError(CliRunner.Run("train", "--recipe", "finetune", "--pretrained", bare, "--out", dir.File("f")),
+                                  $"--pretrained {bare}: no model configuration stored with these weights; give the network they were trained as with --model NAME or --config FILE");
         CliRunner.AssertUserError(CliRunner.Run("train", "--classes", "3-1", "--out", dir.File("d")), "runs backwards");
         CliRunner.AssertUserError(CliRunner.Run("train", "--classes", "9-12", "--subset", "1", "--out", dir.File("e")), "class 10 does not exist");
     }

@@ -116,6 +116,22 @@ public class TimmCheckpointTests
         using (var s = zip.CreateEntry("archive/version", CompressionLevel.NoCompression).Open()) s.Write("3\n"u8);
     }
 
+    /// <summary>TorchSharp said "saved using the old PyTorch format ... re-save using the new PyTorch format" of any file that
+    /// is not a zip archive, random bytes too (walk C, session 28).</summary>
+    [Theory]
+    [InlineData(new byte[] { 0x80, 0x02, 0x8a, 0x0a, 0x6c }, "a pickle in PyTorch's legacy format (torch.save before 1.6")]   // legacy torch.save: protocol 2, its magic number
+    [InlineData(new byte[] { (byte)'h', (byte)'e', (byte)'l', (byte)'l', (byte)'o' }, "not a PyTorch file (torch.save writes a zip archive")]
+    [InlineData(new byte[] { 0x50 }, "not a PyTorch file (torch.save writes a zip archive")]
+    public void A_file_that_is_not_a_zip_archive_is_said_to_be_what_it_is(byte[] bytes, string message)
+    {
+        using var dir = new TempDirectory();
+        string path = dir.File("bad.pth.tar");
+        File.WriteAllBytes(path, bytes);
+        var e = Assert.Throws<InvalidDataException>(() => StateDict.Read(path));
+        Assert.StartsWith($"{path}: cannot read weights: {message}", e.Message);
+        Assert.DoesNotContain("re-save", e.Message);
+    }
+
     [Fact]
     public void A_pickle_that_asks_for_code_execution_is_refused_and_nothing_runs()
     {
