@@ -4,22 +4,28 @@ namespace ParNet.Runtime;
 
 /// <summary>
 /// Replaces a file crash-safely: the content goes to a temporary file beside the target, which is then renamed over it,
-/// so the target is never half-written and a failed write leaves no temporary file behind. A symbolic link is written
+/// so the target is never half-written and a failed write leaves no temporary file behind; each write its own temporary
+/// file (TARGET.PID-N.tmp), so that concurrent writers of one file do not break each other's writes. A symbolic link is written
 /// through (its final target is replaced; the link stays a link). A target that exists and is not a regular file (a
 /// directory, device, FIFO or socket) is refused before anything is written: the rename would replace it. Failures name
 /// the path the caller gave, never the temporary file.
 /// </summary>
 public static class AtomicFile
 {
+    static long _writes;
+
     /// <param name="path">the file to write (or replace)</param>
     /// <param name="writeTemporary">writes the whole content to the path it is given</param>
-    /// <param name="temporarySuffix">appended to the target's name for the temporary file</param>
+    /// <param name="temporarySuffix">ends the temporary file's name, after the target's name, the process id and a count</param>
     public static void Write(string path, Action<string> writeTemporary, string temporarySuffix = ".tmp")
     {
         string target = FinalTarget(path);
         if (NonRegularKind(target) is { } kind) throw new IOException($"{path} is a {kind}, not a regular file; not replaced");
         Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-        string temporary = target + temporarySuffix;
+        // a name of this write's own: two writers of one file (mpiexec -n 2 parnet convert ..., two threads) each rename their
+        // own complete file over it; with one name for all, one writer's open file refused the other, or its cleanup
+        // deleted the other's file, and both failed (walk C, session 28)
+        string temporary = $"{target}.{Environment.ProcessId}-{Interlocked.Increment(ref _writes)}{temporarySuffix}";
         try
         {
             writeTemporary(temporary);

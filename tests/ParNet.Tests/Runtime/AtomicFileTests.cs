@@ -85,14 +85,38 @@ public class AtomicFileTests
     }
 
     [Fact]
-    public void A_directory_in_the_temporary_files_place_fails_naming_the_given_path()
+    public void A_temporary_file_that_cannot_be_created_fails_naming_the_given_path()
+    {
+        string path = "/sys/parnet-atomic-file-test.bin";   // sysfs: no file can be created there, not even by root
+        var e = Assert.Throws<UnauthorizedAccessException>(() => WriteText(path, "new"));
+        Assert.Equal($"Access to the path '{path}' is denied.", e.Message);
+        Assert.False(File.Exists(path));
+    }
+
+    /// <summary>Both wrote one temporary file TARGET.tmp: the second writer found it open ("being used by another process")
+    /// or the first one's cleanup deleted it, and both failed with nothing written (`mpiexec -n 2 parnet convert`, walk C).</summary>
+    [Fact]
+    public async Task Two_writers_of_one_file_at_once_both_succeed_and_the_last_rename_wins()
     {
         using var dir = new TempDirectory();
         string path = dir.File("a.bin");
-        Directory.CreateDirectory(path + ".tmp");
-        var e = Assert.Throws<UnauthorizedAccessException>(() => WriteText(path, "new"));   // it cannot be opened for writing
-        Assert.Equal($"Access to the path '{path}' is denied.", e.Message);
-        Assert.False(File.Exists(path));
-        Assert.True(Directory.Exists(path + ".tmp"));   // not the writer's file: left alone
+        using var firstHalfWritten = new ManualResetEventSlim();
+        using var secondDone = new ManualResetEventSlim();
+        var first = Task.Run(() => AtomicFile.Write(path, temporary =>
+        {
+            using var f = new FileStream(temporary, FileMode.Create, FileAccess.Write);
+            f.Write("fir"u8);
+            f.Flush();
+            firstHalfWritten.Set();
+            Assert.True(secondDone.Wait(TimeSpan.FromSeconds(30)));
+            f.Write("st"u8);
+        }));
+        Assert.True(firstHalfWritten.Wait(TimeSpan.FromSeconds(30)));
+        try { WriteText(path, "second"); }
+        finally { secondDone.Set(); }
+        Assert.Equal("second", File.ReadAllText(path));
+        await first.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal("first", File.ReadAllText(path));
+        Assert.Equal([path], Directory.GetFileSystemEntries(dir.Path));
     }
 }
