@@ -45,12 +45,14 @@ static class PredictionEndpoints
 
     public static void Map(IEndpointRouteBuilder app, Context context)
     {
-        app.MapGet("/healthz", () => Results.Json(new { status = "alive" }));
-        app.MapGet("/readyz", () => context.Ready()
+        // GET and HEAD: load balancers and uptime checks probe with HEAD (MapGet answered it 405)
+        string[] read = [HttpMethods.Get, HttpMethods.Head];
+        app.MapMethods("/healthz", read, () => Results.Json(new { status = "alive" }));
+        app.MapMethods("/readyz", read, () => context.Ready()
             ? Results.Json(new { status = "ready", model = context.Model.Description })
             : Results.Json(new { status = context.WarmupError() is { } error ? $"warm-up failed: {error}" : "warming up" },
                            statusCode: StatusCodes.Status503ServiceUnavailable));
-        app.MapGet("/", () => Results.Text(Page, "text/html; charset=utf-8"));
+        app.MapMethods("/", read, () => Results.Text(Page, "text/html; charset=utf-8"));
         // typed as returning the IResult: a plain lambda of HttpContext would bind as a RequestDelegate and drop it
         app.MapPost("/v1/predict", (Func<HttpContext, Task<IResult>>)(http => Handle(http, context, Single)));
         app.MapPost("/v1/predict/batch", (Func<HttpContext, Task<IResult>>)(http => Handle(http, context, Batch)));

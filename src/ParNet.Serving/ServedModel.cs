@@ -48,7 +48,8 @@ public sealed class ServedModel : IDisposable
     {
         if (predictors.Count == 0) throw new ArgumentException("at least one predictor is needed");
         var first = predictors[0];
-        string form = first.Info.Fused == true ? "fused" : "training form";
+        // an int8 export says so: its answers differ from float32's within a few tenths of a point of top-1 (RESULTS.md)
+        string form = (first.Info.Fused == true ? "fused" : "training form") + (first.Quantization is not null ? ", int8" : "");
         return new ServedModel
         {
             Description = $"{first.Config.Name} ({form}) on {first.Engine}",

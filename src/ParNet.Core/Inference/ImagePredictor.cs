@@ -40,6 +40,9 @@ public sealed class ImagePredictor : IDisposable
     public string Engine => _onnx is not null ? _onnx.Options.CudaDevice switch { null => "onnxruntime", 0 => "onnxruntime-cuda", int d => $"onnxruntime-cuda:{d}" }
         : _winograd is not null ? "torch-winograd" : "torch";
 
+    /// <summary>How an int8 ONNX model was quantized (`parnet export --int8`); null for float32, the torch engines' precision.</summary>
+    public string? Quantization => _onnx?.Quantization;
+
     /// <summary>The Winograd plan of the torch-winograd engine (its convs and calls); null for the other engines.</summary>
     public WinogradPlan? Winograd => _winograd;
 

@@ -50,6 +50,10 @@ public class BrowserTests
         Assert.Matches(@"^server \d+\.\d ms, round trip \d+\.\d ms$", shown.GetProperty("latency").GetString());
         var header = File.ReadAllBytes(screenshot)[..8];
         Assert.Equal(new byte[] { 0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A }, header);   // a PNG was written
+        // every request of the page was answered: it asked for /favicon.ico, a 404 in every page load (walk D, session 28)
+        var samples = PrometheusText.Parse(await client.GetStringAsync("/metrics"));
+        Assert.Equal(0, PrometheusText.Sum(samples, "http_requests_received_total", ("code", "404")));
+        Assert.Equal(1, PrometheusText.Sum(samples, "http_requests_received_total", ("code", "200"), ("endpoint", "/")));
     }
 
     /// <summary>After a refused upload the page showed the error but kept the previous image's data-top-class, so a script

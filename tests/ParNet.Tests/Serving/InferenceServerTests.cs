@@ -57,6 +57,21 @@ public class InferenceServerTests
         AssertSameTop(expected.Take(3).ToList(), Top(formJson.GetProperty("top")));
     }
 
+    /// <summary>An int8 export was described as "(fused) on onnxruntime", as a float32 one is, in serve's start line and
+    /// /readyz (walk D, session 28).</summary>
+    [Fact]
+    public void A_served_int8_model_says_int8_and_a_float32_one_does_not()
+    {
+        using var folder = new ExportTempFolder();
+        string weights = TinyFashionWeights(folder), fp32 = folder.File("fm.onnx"), int8 = folder.File("fm.int8.onnx");
+        var export = CliRunner.Run("export", "--weights", weights, "--out", fp32);
+        Assert.True(export.Code == 0, export.Err);
+        export = CliRunner.Run("export", "--weights", weights, "--int8", "--calibration", "4", "--out", int8);
+        Assert.True(export.Code == 0, export.Err);
+        using (var served = Open(fp32, "onnxruntime")) Assert.EndsWith("(fused) on onnxruntime", served.Description);
+        using (var served = Open(int8, "onnxruntime")) Assert.EndsWith("(fused, int8) on onnxruntime", served.Description);
+    }
+
     [Fact]
     public async Task The_batch_endpoint_answers_each_image_as_a_single_request_would_in_order()
     {
@@ -293,6 +308,12 @@ public class InferenceServerTests
         Assert.Equal(HttpStatusCode.OK, after);
         Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/healthz")).StatusCode);
         Assert.StartsWith("text/html", (await client.GetAsync("/")).Content.Headers.ContentType!.ToString());
+        foreach (var path in new[] { "/", "/healthz", "/readyz" })   // uptime checks probe with HEAD: it was 405
+        {
+            using var head = await client.SendAsync(new HttpRequestMessage(HttpMethod.Head, path));
+            Assert.True(head.StatusCode == HttpStatusCode.OK, $"HEAD {path}: {(int)head.StatusCode}");
+            Assert.Empty(await head.Content.ReadAsByteArrayAsync());
+        }
     }
 
     [Theory]
