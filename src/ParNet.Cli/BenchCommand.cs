@@ -79,6 +79,11 @@ public sealed class BenchCommand : CliCommand
         int repeats = parse.GetValue(_repeats) ?? 15;
         int throughputRepeats = parse.GetValue(_throughputRepeats) ?? 4;
         int threads = parse.GetValue(_threads) ?? Environment.ProcessorCount;
+        CliOption.RequireAtLeastOne("--batch", batch);
+        CliOption.RequireAtLeastOne("--repeats", repeats);
+        CliOption.RequireAtLeastOne("--throughput-repeats", throughputRepeats);
+        CliOption.RequireAtLeastOne("--threads", threads);
+        if (warmup < 0) throw new UsageException($"--warmup {warmup}: must be >= 0");
         string? only = parse.GetValue(_only);
         bool investigate = parse.GetValue(_investigate);
         string output = parse.GetValue(_out) ?? Path.Combine("runs", "bench");

@@ -77,7 +77,11 @@ public sealed class PredictCommand : CliCommand
                 {
                     stdout.WriteLine(file);
                     for (int k = 0; k < best.Count; k++)
-                        stdout.WriteLine($"  {k + 1}. {best[k].p,8:P2}  {(best[k].i < names.Count ? names[best[k].i] : $"class {best[k].i}")} ({best[k].i})");
+                    {
+                        string name = best[k].i < names.Count ? names[best[k].i] : $"class {best[k].i}";
+                        // the index after a name, not after a placeholder that is the index already ("class 473 (473)")
+                        stdout.WriteLine($"  {k + 1}. {best[k].p,8:P2}  {name}{(name == $"class {best[k].i}" ? "" : $" ({best[k].i})")}");
+                    }
                 }
             }
             catch (Exception e) when (e is InvalidDataException or FileNotFoundException or IOException or UnauthorizedAccessException or ArgumentException)

@@ -21,7 +21,12 @@ public static class AtomicFile
     {
         string target = FinalTarget(path);
         if (NonRegularKind(target) is { } kind) throw new IOException($"{path} is a {kind}, not a regular file; not replaced");
-        Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+        string folder = Path.GetDirectoryName(target)!;
+        try { Directory.CreateDirectory(folder); }
+        catch (IOException e) when (FileOnTheWay(folder) is { } file)   // .NET says only "The file 'FILE' already exists."
+        {
+            throw new IOException($"{path}: its folder cannot be made: {file} is a file, not a folder", e);
+        }
         // a name of this write's own: two writers of one file (mpiexec -n 2 parnet convert ..., two threads) each rename their
         // own complete file over it; with one name for all, one writer's open file refused the other, or its cleanup
         // deleted the other's file, and both failed (walk C, session 28)
@@ -40,6 +45,17 @@ public static class AtomicFile
             if (e is IOException or UnauthorizedAccessException) throw NamingPath(e, temporary, path);
             throw;
         }
+    }
+
+    /// <summary>The nearest existing path at or above <paramref name="folder"/> when it is a file; null when it is a folder.</summary>
+    static string? FileOnTheWay(string folder)
+    {
+        for (string? p = folder; p is not null; p = Path.GetDirectoryName(p))
+        {
+            if (File.Exists(p)) return p;
+            if (Directory.Exists(p)) return null;
+        }
+        return null;
     }
 
     /// <summary>The full path of the file <see cref="Write"/> writes for <paramref name="path"/>: where a symbolic link (or a

@@ -84,6 +84,18 @@ public class AtomicFileTests
         Assert.Empty(Directory.GetFileSystemEntries(dir.Path));
     }
 
+    /// <summary>`export --out FILE/x.onnx` said only ".NET: The file 'FILE' already exists." (walk D, session 28).</summary>
+    [Fact]
+    public void A_file_where_a_folder_of_the_path_should_be_is_named_as_such()
+    {
+        using var dir = new TempDirectory();
+        string file = dir.File("a-file"), path = Path.Combine(file, "sub", "x.onnx");
+        File.WriteAllText(file, "x");
+        var e = Assert.Throws<IOException>(() => WriteText(path, "new"));
+        Assert.Equal($"{path}: its folder cannot be made: {file} is a file, not a folder", e.Message);
+        Assert.Equal("x", File.ReadAllText(file));
+    }
+
     [Fact]
     public void A_temporary_file_that_cannot_be_created_fails_naming_the_given_path()
     {
