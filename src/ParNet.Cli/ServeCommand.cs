@@ -50,12 +50,13 @@ public sealed class ServeCommand : CliCommand
         command.Add(_weights, _engine, _fused, _unfused, _ema, _dataset, _host, _port, _maxBatch, _maxWait, _workers, _threads, _queue, _timeout, _maxBodyMb, _maxMegapixels);
     }
 
-    /// <summary>A duration option in milliseconds; one longer than the batcher takes is refused here, in the user's own
-    /// number, before TimeSpan overflows on it (1e300). Negative ones are left to the options' validation.</summary>
-    static TimeSpan Milliseconds(string option, double ms) => ms <= MicroBatcherOptions.LongestDuration.TotalMilliseconds
-        ? TimeSpan.FromMilliseconds(ms)
-        : throw new UsageException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
-            $"{option} {ms}: at most {MicroBatcherOptions.LongestDuration.TotalMilliseconds:0} ms (24 days)"));
+    /// <summary>A duration option in milliseconds, from 0 (or from above 0: --timeout-ms) to the longest the batcher takes,
+    /// refused here in the user's own number, before TimeSpan overflows on it (1e300, -1e300).</summary>
+    static TimeSpan Milliseconds(string option, double ms, bool zeroAllowed = true) =>
+        (zeroAllowed ? ms >= 0 : ms > 0) && ms <= MicroBatcherOptions.LongestDuration.TotalMilliseconds
+            ? TimeSpan.FromMilliseconds(ms)
+            : throw new UsageException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"{option} {ms}: {(zeroAllowed ? "from 0" : "more than 0")} to {MicroBatcherOptions.LongestDuration.TotalMilliseconds:0} ms (24 days)"));
 
     /// <summary>--max-megapixels in pixels (a megapixel of 2^20), from one pixel to what a long holds.</summary>
     static long Pixels(double megapixels) => megapixels * 1024 * 1024 is >= 1 and < long.MaxValue
@@ -77,7 +78,7 @@ public sealed class ServeCommand : CliCommand
                 MaxBatch = parse.GetValue(_maxBatch) ?? defaults.Batching.MaxBatch,
                 MaxWait = parse.GetValue(_maxWait) is double wait ? Milliseconds("--max-wait-ms", wait) : defaults.Batching.MaxWait,
                 QueueCapacity = parse.GetValue(_queue) ?? defaults.Batching.QueueCapacity,
-                Timeout = parse.GetValue(_timeout) is double timeout ? Milliseconds("--timeout-ms", timeout) : defaults.Batching.Timeout,
+                Timeout = parse.GetValue(_timeout) is double timeout ? Milliseconds("--timeout-ms", timeout, zeroAllowed: false) : defaults.Batching.Timeout,
             },
         };
         UsageException.Wrap(options.Validate);

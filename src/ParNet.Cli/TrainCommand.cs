@@ -60,10 +60,6 @@ public sealed class TrainCommand : CliCommand
             _pretrained, _pretrainedEma, _freeze, _freezeBn, _syncBn, _checkReplicas);
     }
 
-    /// <summary>
-    /// Under an MPI launcher (mpiexec -n N, srun --mpi=pmi2) every process runs this with its shard of the data;
-    /// rank 0 prints and writes the run folder. A plain run loads no MPI library.
-    /// </summary>
     /// <summary>The longest budget, 10 million minutes (19 years): far beyond any run, far inside what TimeSpan holds
     /// (about 1.5e10 minutes; 1e300 overflowed with a stack trace).</summary>
     const double LongestBudgetMinutes = 1e7;
@@ -75,6 +71,10 @@ public sealed class TrainCommand : CliCommand
                 $"{option} {m}: minutes, more than 0 and at most {LongestBudgetMinutes:N0}"));
     }
 
+    /// <summary>
+    /// Under an MPI launcher (mpiexec -n N, srun --mpi=pmi2) every process runs this with its shard of the data;
+    /// rank 0 prints and writes the run folder. A plain run loads no MPI library.
+    /// </summary>
     protected override int Run(ParseResult parse, TextWriter stdout, TextWriter stderr)
     {
         using var group = MpiLaunch.Start();

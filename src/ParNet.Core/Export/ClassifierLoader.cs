@@ -48,7 +48,7 @@ public static class ClassifierLoader
     /// <summary>Like <see cref="LoadWeights(string, ModelConfig?, bool, CheckpointWeights)"/>, in the form asked for.</summary>
     public static Loaded LoadWeights(string weightsPath, ModelConfig? config, NetworkForm form, CheckpointWeights pick = CheckpointWeights.Model)
     {
-        RequireWeightsFile(weightsPath);
+        Checkpoint.RequireWeightsFile(weightsPath);
         var info = DeploymentInfo.ForWeights(weightsPath);
         var dict = StateDict.Read(weightsPath, "weights", pick, out var args);
         try
@@ -94,21 +94,12 @@ public static class ClassifierLoader
     /// </summary>
     public static DeploymentInfo Stored(string weightsPath, CheckpointWeights pick = CheckpointWeights.Model)
     {
-        RequireWeightsFile(weightsPath);
+        Checkpoint.RequireWeightsFile(weightsPath);
         var info = DeploymentInfo.ForWeights(weightsPath);
         if (info.Model is not null) return info;
         var dict = StateDict.Read(weightsPath, "weights", pick, out var args);   // for its args.model_cfg only
         foreach (var t in dict.Values) t.Dispose();
         return info with { Model = AuthorsConfigNamedBy(args, weightsPath) };
-    }
-
-    /// <summary>FileNotFoundException unless <paramref name="path"/> is a file; for a run or checkpoint folder it names the
-    /// weights file in it to give (<see cref="Checkpoint.WeightsHint"/>).</summary>
-    static void RequireWeightsFile(string path)
-    {
-        if (Directory.Exists(path) && Checkpoint.WeightsHint(path) is { } hint)
-            throw new FileNotFoundException($"weights: {path} is a folder, not a file ({hint})", path);
-        StateDict.RequireFile(path);
     }
 
     /// <summary>

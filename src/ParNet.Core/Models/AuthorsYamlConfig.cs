@@ -29,7 +29,8 @@ public static class AuthorsYamlConfig
     public static ModelConfig Load(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"model configuration not found: {path}", path);
-        try { return Parse(BoundedFile.ReadAllText(path, ModelConfig.MaxFileBytes, "model configuration"), Path.GetFileNameWithoutExtension(path)); }
+        string yaml = BoundedFile.ReadAllText(path, ModelConfig.MaxFileBytes, "model configuration");   // its own message: not a YAML problem
+        try { return Parse(yaml, Path.GetFileNameWithoutExtension(path)); }
         catch (Exception e) when (e is YamlException or InvalidDataException or ArgumentException)
         {
             throw new InvalidDataException($"{path}: not one of the authors' model files ({e.Message})", e);

@@ -5,18 +5,17 @@ namespace ParNet.Runtime;
 /// <summary>
 /// Replaces a file crash-safely: the content goes to a temporary file beside the target, which is then renamed over it,
 /// so the target is never half-written and a failed write leaves no temporary file behind; each write its own temporary
-/// file (TARGET.PID-N.tmp), so that concurrent writers of one file do not break each other's writes. A symbolic link is written
+/// file (TARGET.RANDOM.tmp), so that concurrent writers of one file do not break each other's writes. A process killed
+/// while it writes leaves its TARGET.*.tmp behind (no later write knows it for its own). A symbolic link is written
 /// through (its final target is replaced; the link stays a link). A target that exists and is not a regular file (a
 /// directory, device, FIFO or socket) is refused before anything is written: the rename would replace it. Failures name
 /// the path the caller gave, never the temporary file.
 /// </summary>
 public static class AtomicFile
 {
-    static long _writes;
-
     /// <param name="path">the file to write (or replace)</param>
     /// <param name="writeTemporary">writes the whole content to the path it is given</param>
-    /// <param name="temporarySuffix">ends the temporary file's name, after the target's name, the process id and a count</param>
+    /// <param name="temporarySuffix">ends the temporary file's name, after the target's name and a random token</param>
     public static void Write(string path, Action<string> writeTemporary, string temporarySuffix = ".tmp")
     {
         string target = FinalTarget(path);
@@ -27,10 +26,11 @@ public static class AtomicFile
         {
             throw new IOException($"{path}: its folder cannot be made: {file} is a file, not a folder", e);
         }
-        // a name of this write's own: two writers of one file (mpiexec -n 2 parnet convert ..., two threads) each rename their
-        // own complete file over it; with one name for all, one writer's open file refused the other, or its cleanup
-        // deleted the other's file, and both failed (walk C, session 28)
-        string temporary = $"{target}.{Environment.ProcessId}-{Interlocked.Increment(ref _writes)}{temporarySuffix}";
+        // a name of this write's own, random (process ids repeat across machines sharing a folder, and in containers): two
+        // writers of one file (mpiexec -n 2 parnet convert ..., two threads) each rename their own complete file over it;
+        // with one name for all, one writer's open file refused the other, or its cleanup deleted the other's file, and both
+        // failed (walk C, session 28)
+        string temporary = $"{target}.{Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4))}{temporarySuffix}";
         try
         {
             writeTemporary(temporary);

@@ -92,6 +92,9 @@ public sealed record StudyProgress(CellEvent Event, string Cell, int Seed, int R
 public static class StudyRunner
 {
     static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
+
+    /// <summary>study.json and cell.json replaced whole (a cell.json marks its cell done: a half-written one would not read).</summary>
+    static void WriteJson<T>(string path, T value) => AtomicFile.Write(path, temporary => File.WriteAllText(temporary, JsonSerializer.Serialize(value, Json)));
     const string ProbabilitiesFile = "test-probabilities.safetensors";
 
     public static IReadOnlyList<CellRun> Run(Study study, StudySettings settings, string directory,
@@ -140,7 +143,7 @@ public static class StudyRunner
             // a study that stopped before any cell finished (a wrong --data) pinned its settings, and the corrected command was
             // refused: with no finished cell there is nothing to keep consistent with, and the new settings claim the folder
             bool anyFinished = Directory.EnumerateFiles(directory, "cell.json", SearchOption.AllDirectories).Any();
-            if (!anyFinished && theirs != mine) { File.WriteAllText(file, JsonSerializer.Serialize(mine, Json)); return; }
+            if (!anyFinished && theirs != mine) { WriteJson(file, mine); return; }
             if (theirs.GridHash != mine.GridHash)
                 throw new ArgumentException($"{directory} holds '{study.Name}' with another grid of cells (made by another version of parnet): use another --out");
             // every setting is named: a study that differed only in its test subset or steps was refused with a list equal to the command's
@@ -150,7 +153,7 @@ public static class StudyRunner
             return;
         }
         Directory.CreateDirectory(directory);
-        File.WriteAllText(file, JsonSerializer.Serialize(mine, Json));
+        WriteJson(file, mine);
     }
 
     sealed record StudyFolder(string Study, string GridHash, StudySettings Settings);
@@ -201,7 +204,7 @@ public static class StudyRunner
         var summary = ModelSummary.Of(model, test.ImageShape.Height);
         var run = new CellRun(cell.Name, k, Top1(probabilities, labels), summary.TrainableParameters, summary.Depth,
                               FusedLatencyMs(model, test.ImageShape), seconds) { OneDnnOff = !LibTorchWorkarounds.OneDnnEnabled };
-        File.WriteAllText(Path.Combine(dir, "cell.json"), JsonSerializer.Serialize(run, Json));
+        WriteJson(Path.Combine(dir, "cell.json"), run);
         return run;
     }
 

@@ -104,11 +104,18 @@ public static class Checkpoint
     public static string In(string runDirectory, string name = Last) => Path.Combine(runDirectory, FolderName, name);
 
     /// <summary>
-    /// What to give instead of <paramref name="folder"/>, a folder given where weights are read: the weights files of a
-    /// checkpoint folder (not its optimizer file, the SGD momentum, whose keys are no model's), or a run's last weights;
-    /// null when the folder is neither.
+    /// FileNotFoundException unless <paramref name="path"/>, given where weights are read, is a file; for a checkpoint folder
+    /// the message names its weights files (not its optimizer file, the SGD momentum, whose keys are no model's), for a run
+    /// folder its last weights. <paramref name="what"/> says what the file should hold.
     /// </summary>
-    public static string? WeightsHint(string folder)
+    public static void RequireWeightsFile(string path, string what = "weights")
+    {
+        if (System.IO.Directory.Exists(path) && WeightsHint(path) is { } hint)
+            throw new FileNotFoundException($"{what}: {path} is a folder, not a file ({hint})", path);
+        StateDict.RequireFile(path, what);
+    }
+
+    static string? WeightsHint(string folder)
     {
         var inside = System.IO.Directory.GetFiles(folder, "*.safetensors").Select(Path.GetFileName)
             .Where(name => name != OptimizerFile).Order(StringComparer.Ordinal).ToList();

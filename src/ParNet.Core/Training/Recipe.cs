@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
@@ -99,25 +100,25 @@ public sealed record Recipe
 
     public Recipe Validate()
     {
-        if (Epochs < 1) throw new ArgumentException($"recipe {Name}: epochs must be >= 1; got {Epochs}");
-        if (BatchSize < 1) throw new ArgumentException($"recipe {Name}: batch size must be >= 1; got {BatchSize}");
-        if (!(Lr > 0) || double.IsInfinity(Lr)) throw new ArgumentException($"recipe {Name}: learning rate must be positive; got {Lr}");
-        if (Momentum is < 0 or >= 1) throw new ArgumentException($"recipe {Name}: momentum must be in [0, 1); got {Momentum}");
+        if (Epochs < 1) throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"recipe {Name}: epochs must be >= 1; got {Epochs}"));
+        if (BatchSize < 1) throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"recipe {Name}: batch size must be >= 1; got {BatchSize}"));
+        if (!(Lr > 0) || double.IsInfinity(Lr)) throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"recipe {Name}: learning rate must be positive; got {Lr}"));
+        if (Momentum is < 0 or >= 1) throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"recipe {Name}: momentum must be in [0, 1); got {Momentum}"));
         if (Nesterov && Momentum == 0) throw new ArgumentException($"recipe {Name}: Nesterov needs a momentum > 0");
-        if (WeightDecay < 0) throw new ArgumentException($"recipe {Name}: weight decay must be >= 0; got {WeightDecay}");
-        if (LabelSmoothing is < 0 or >= 1) throw new ArgumentException($"recipe {Name}: label smoothing must be in [0, 1); got {LabelSmoothing}");
-        if (EmaDecay is < 0 or >= 1) throw new ArgumentException($"recipe {Name}: EMA decay must be in [0, 1); got {EmaDecay}");
-        if (!(BackboneLrScale is > 0 and <= 1)) throw new ArgumentException($"recipe {Name}: the backbone LR scale must be in (0, 1]; got {BackboneLrScale}");
-        if (WarmupEpochs < 0 || WarmupEpochs > Epochs) throw new ArgumentException($"recipe {Name}: warm-up epochs must be in [0, {Epochs}]; got {WarmupEpochs}");
-        if (StepEpochs < 1) throw new ArgumentException($"recipe {Name}: step epochs must be >= 1; got {StepEpochs}");
+        if (WeightDecay < 0) throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"recipe {Name}: weight decay must be >= 0; got {WeightDecay}"));
+        if (LabelSmoothing is < 0 or >= 1) throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"recipe {Name}: label smoothing must be in [0, 1); got {LabelSmoothing}"));
+        if (EmaDecay is < 0 or >= 1) throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"recipe {Name}: EMA decay must be in [0, 1); got {EmaDecay}"));
+        if (!(BackboneLrScale is > 0 and <= 1)) throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"recipe {Name}: the backbone LR scale must be in (0, 1]; got {BackboneLrScale}"));
+        if (WarmupEpochs < 0 || WarmupEpochs > Epochs) throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"recipe {Name}: warm-up epochs must be in [0, {Epochs}]; got {WarmupEpochs}"));
+        if (StepEpochs < 1) throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"recipe {Name}: step epochs must be >= 1; got {StepEpochs}"));
         // a negative final LR or step factor trained by gradient ascent (--min-lr -1: LR -1 by the last epoch, test loss 1316)
-        if (!(MinLr >= 0) || double.IsInfinity(MinLr)) throw new ArgumentException($"recipe {Name}: the final LR (--min-lr) must be >= 0; got {MinLr}");
-        if (!(StepGamma > 0) || double.IsInfinity(StepGamma)) throw new ArgumentException($"recipe {Name}: the LR factor at each step (--gamma) must be positive; got {StepGamma}");
+        if (!(MinLr >= 0) || double.IsInfinity(MinLr)) throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"recipe {Name}: the final LR (--min-lr) must be >= 0; got {MinLr}"));
+        if (!(StepGamma > 0) || double.IsInfinity(StepGamma)) throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"recipe {Name}: the LR factor at each step (--gamma) must be positive; got {StepGamma}"));
         if (Milestones.Any(m => m is <= 0 or >= 1)) throw new ArgumentException($"recipe {Name}: milestones are fractions of training in (0, 1)");
         if (HeadDropout is < 0 or >= 1 || BlockDropout is < 0 or >= 1) throw new ArgumentException($"recipe {Name}: dropout must be in [0, 1)");
         if (CropPadding < 0) throw new ArgumentException($"recipe {Name}: crop padding must be >= 0");
         // a probability: 2 trained as 1 (every image erased) with no word, where torchvision's RandomErasing refuses it
-        if (RandomErasing is < 0 or > 1) throw new ArgumentException($"recipe {Name}: random-erasing probability must be in [0, 1]; got {RandomErasing}");
+        if (RandomErasing is < 0 or > 1) throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"recipe {Name}: random-erasing probability must be in [0, 1]; got {RandomErasing}"));
         return this;
     }
 

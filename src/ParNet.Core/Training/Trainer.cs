@@ -124,13 +124,15 @@ public sealed class Trainer : IDisposable
     /// the first (batches x processes x batch) positions; resuming elsewhere than at a whole global batch would skip
     /// or repeat images, and is refused.
     /// </summary>
+    static string Processes(int n) => n == 1 ? "1 process" : $"{n} processes";
+
     internal static int ResumeBatchInEpoch(TrainingState s, int processes, int batchSize, string directory)
     {
         if (s.BatchInEpoch == 0 || (s.Processes == processes && s.Recipe.BatchSize == batchSize)) return s.BatchInEpoch;
         long done = (long)s.BatchInEpoch * s.Processes * s.Recipe.BatchSize, perStep = (long)processes * batchSize;
         if (done % perStep != 0)
-            throw new InvalidDataException($"{directory}: the run stopped after {done} images of epoch {s.Epoch + 1} ({s.Processes} processes x batch {s.Recipe.BatchSize}), " +
-                                           $"not a whole number of steps of {processes} processes x batch {batchSize}: resume with {s.Processes} processes, or with a count that divides it");
+            throw new InvalidDataException($"{directory}: the run stopped after {done} images of epoch {s.Epoch + 1} ({Processes(s.Processes)} x batch {s.Recipe.BatchSize}), " +
+                                           $"not a whole number of steps of {Processes(processes)} x batch {batchSize}: resume with {Processes(s.Processes)}, or with a count that divides it");
         return (int)(done / perStep);
     }
 

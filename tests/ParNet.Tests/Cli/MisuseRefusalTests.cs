@@ -102,6 +102,9 @@ public class MisuseRefusalTests
         File.Copy(Fixtures.Path("parnet_official_tiny_silu.safetensors"), Path.Combine(last, "model.safetensors"));
         CliRunner.AssertUserError(CliRunner.Run("predict", "--weights", run, dir.File("a.png")),
                                   $"{run} is a folder, not a file (a training run: its last weights are {Path.Combine(last, "model.safetensors")})");
+        // fine-tuning with its model named reads the weights without the loader that --weights goes through (review, session 28)
+        CliRunner.AssertUserError(CliRunner.Run("train", "--pretrained", run, "--model", "parnet_cifar_small", "--subset", "1", "--out", dir.File("tuned")),
+                                  $"pretrained weights: {run} is a folder, not a file (a training run: its last weights are {Path.Combine(last, "model.safetensors")})");
     }
 
     [Fact]

@@ -224,7 +224,7 @@ public class DataParallelBadInputTests
         var both = MpiJob.Ranks(2, "train", "--resume", run);
         Assert.Equal(2, both.Code);
         var line = Assert.Single(MpiJob.OurErrorLines(both.Err));
-        Assert.Contains("the run stopped after 4 images of epoch 1 (1 processes x batch 4), not a whole number of steps of 2 processes x batch 4", line);
+        Assert.Contains("the run stopped after 4 images of epoch 1 (1 process x batch 4), not a whole number of steps of 2 processes x batch 4", line);
     }
 
     [Fact]

@@ -56,7 +56,9 @@ public class ServeCommandTests
     [Theory]
     [InlineData("--max-batch", "0", "max batch must be >= 1")]
     [InlineData("--queue-capacity", "0", "queue capacity must be >= 1")]
-    [InlineData("--timeout-ms", "0", "timeout must be > 0")]
+    [InlineData("--timeout-ms", "0", "--timeout-ms 0: more than 0 to 2147483647 ms")]
+    [InlineData("--max-wait-ms", "-1", "--max-wait-ms -1: from 0 to 2147483647 ms")]
+    [InlineData("--timeout-ms", "-1e300", "--timeout-ms -1E+300: more than 0 to 2147483647 ms")]   // overflowed TimeSpan: a stack trace
     [InlineData("--host", "nowhere", "host nowhere")]
     [InlineData("--host", "192.0.2.1", "cannot listen on 192.0.2.1 port")]   // TEST-NET-1: an address no machine has
     [InlineData("--port", "70000", "port 70000")]
@@ -104,9 +106,9 @@ public class ServeCommandTests
     /// 1e10 killed the worker at the first request (which hung) and aborted the server at shutdown, and 1e300 overflowed
     /// TimeSpan (a stack trace, exit code 134).</summary>
     [Theory]
-    [InlineData("--timeout-ms", "1e10", "--timeout-ms 10000000000: at most 2147483647 ms")]
-    [InlineData("--max-wait-ms", "1e10", "--max-wait-ms 10000000000: at most 2147483647 ms")]
-    [InlineData("--max-wait-ms", "1e300", "--max-wait-ms 1E+300: at most 2147483647 ms")]
+    [InlineData("--timeout-ms", "1e10", "--timeout-ms 10000000000: more than 0 to 2147483647 ms")]
+    [InlineData("--max-wait-ms", "1e10", "--max-wait-ms 10000000000: from 0 to 2147483647 ms")]
+    [InlineData("--max-wait-ms", "1e300", "--max-wait-ms 1E+300: from 0 to 2147483647 ms")]
     public async Task A_wait_longer_than_a_timer_takes_is_refused_before_anything_is_served(string option, string value, string message)
     {
         using var folder = new ExportTempFolder();
