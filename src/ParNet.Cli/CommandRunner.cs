@@ -70,8 +70,12 @@ public static class CommandRunner
     static void EndTheOtherProcesses(string commandName)
     {
         if (commandName is not ("train" or "train-bench") || !ParNet.Distributed.MpiLaunch.SeveralProcesses()) return;
-        using var group = ParNet.Distributed.MpiLaunch.Start();
-        group.Abort(UsageExitCode);
+        try
+        {
+            using var group = ParNet.Distributed.MpiLaunch.Start();
+            group.Abort(UsageExitCode);
+        }
+        catch (Exception) { }   // best effort after the user's line (no MPI library here): the exit code stays 2, no stack trace
     }
 
     /// <summary>

@@ -71,7 +71,14 @@ public static class PredictorLoading
             if (form == NetworkForm.AsStored)
                 throw new UsageException("--unfused keeps trained weights in their training form; an .onnx file runs in the form it was " +
                                          "exported in (export the weights with --unfused for the training form)");
-            return ImagePredictor.FromOnnx(weights, config, onnx);
+            var predictor = ImagePredictor.FromOnnx(weights, config, onnx);
+            if (form == NetworkForm.Fused && predictor.Info.Fused == false)   // as silently: the training form would run
+            {
+                predictor.Dispose();
+                throw new UsageException("--fused: this .onnx file holds the training form (exported with --unfused); an .onnx file runs " +
+                                         "in the form it was exported in (export the weights without --unfused for the fused form)");
+            }
+            return predictor;
         }
         var (model, info) = weights is not null ? Loaded(weights, config, form, ema) : WeightsLoading.RandomlyInitialized(config, form);
         if (engine == "torch") return ImagePredictor.ForTorch(model, info);

@@ -193,7 +193,7 @@ public sealed class TrainCommand : CliCommand
         }
         if (group.Rank == 0)
         {
-            try { run.WriteRunFiles(runDir); }
+            try { UsageException.Wrap(() => run.WriteRunFiles(runDir), "--out"); }   // a run made there since the check above
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {   // the OS's words alone ("Could not find file '/proc/x'") do not say which of the run's paths failed
                 throw new UsageException($"the run folder {runDir} cannot be written: {e.Message}");

@@ -112,8 +112,9 @@ public sealed class TrainingRun : IDisposable
         (Plan.Settings with { ClassNames = TrainData.ClassNames }).Save(runDirectory);
     }
 
-    /// <summary>ArgumentException when <paramref name="runDirectory"/> holds a training run (a checkpoint in checkpoints/last): a
-    /// new run there would replace its checkpoints, run files and metrics, and mix its TensorBoard events with the new ones.</summary>
+    /// <summary>ArgumentException when <paramref name="runDirectory"/> holds a training run with a checkpoint (checkpoints/last):
+    /// a new run there would replace its checkpoints, run files and metrics, and mix its TensorBoard events with the new ones.
+    /// A folder whose run stopped before its first checkpoint is taken (there is nothing to resume).</summary>
     public static void RequireNoRunIn(string runDirectory)
     {
         if (Checkpoint.Locate(Checkpoint.In(runDirectory)) is not null)

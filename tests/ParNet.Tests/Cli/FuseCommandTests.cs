@@ -114,9 +114,10 @@ public class FuseCommandTests
         using var folder = new TempFolder();
         string config = folder.File("tiny.json");
         File.WriteAllText(config, OfficialParityTests.TinyConfig.ToJson());
-        string output = "/sys/parnet-fuse-test.safetensors";   // sysfs: the temporary file beside the target cannot be created, not even by root
+        string file = folder.File("a-file"), output = Path.Combine(file, "tiny_fused.safetensors");   // its folder cannot be made
+        File.WriteAllText(file, "x");
         var fuse = CliRunner.Run("fuse", "--config", config, "--weights", Fixtures.Path("parnet_official_tiny_silu.safetensors"), "--out", output);
-        CliRunner.AssertUserError(fuse, $"parnet fuse: Access to the path '{output}' is denied.");
+        CliRunner.AssertUserError(fuse, $"parnet fuse: {output}: its folder cannot be made: {file} is a file, not a folder");
         Assert.False(File.Exists(output));
 
         string logits = folder.File("logits");

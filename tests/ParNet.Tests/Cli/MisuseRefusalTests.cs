@@ -37,6 +37,21 @@ public class MisuseRefusalTests
         CliRunner.AssertUserError(result, "--unfused keeps trained weights in their training form; an .onnx file runs in the form it was exported in");
     }
 
+    /// <summary>The other way round (review, session 28): --fused on an .onnx exported in the training form ran that form.</summary>
+    [Theory, InlineData("predict"), InlineData("serve")]
+    public async Task Fused_on_an_onnx_file_of_the_training_form_is_refused_rather_than_ignored(string command)
+    {
+        using var folder = new ExportTempFolder();
+        string weights = ServingTestSupport.TinyFashionWeights(folder), onnx = folder.File("unfused.onnx"), image = folder.File("x.png");
+        var export = CliRunner.Run("export", "--weights", weights, "--unfused", "--out", onnx);
+        Assert.True(export.Code == 0, export.Err);
+        File.WriteAllBytes(image, ServingTestSupport.Png(28, 1));
+        string[] args = command == "predict" ? ["predict", "--weights", onnx, "--fused", image] : ["serve", "--weights", onnx, "--fused", "--port", "0"];
+        var result = await Task.Run(() => CliRunner.Run(args)).WaitAsync(TimeSpan.FromSeconds(60));   // serve would listen
+        CliRunner.AssertUserError(result, "--fused: this .onnx file holds the training form (exported with --unfused)");
+        Assert.Equal(0, CliRunner.Run("predict", "--weights", onnx, image).Code);   // without --fused it runs, as exported
+    }
+
     [Fact]
     public void The_finetune_recipe_without_pretrained_weights_is_refused_rather_than_training_from_scratch_at_a_tenth_of_the_lr()
     {

@@ -181,6 +181,22 @@ public class ExportCliTests
             Assert.Equal(expected[t.GetProperty("class").GetInt32()].item<float>(), t.GetProperty("probability").GetDouble(), 5);
     }
 
+    /// <summary>Weights with no class names are labelled "class N": the text output said "class 473 (473)" (walk D, session 28).</summary>
+    [Fact]
+    public void Predict_text_gives_a_class_its_index_once()
+    {
+        using var folder = new ExportTempFolder();
+        string weights = folder.File("w.safetensors"), image = folder.File("good.png");
+        File.Copy(Fixtures.Path("parnet_official_tiny_silu.safetensors"), weights);
+        new DeploymentInfo { Model = OfficialParityTests.TinyConfig }.WriteSidecar(weights);
+        WritePng(image, 64, Pattern);
+        var (code, stdout, stderr) = Run("predict", "--weights", weights, "--top", "3", image);
+        Assert.True(code == 0, stderr);
+        var rows = stdout.Split('\n').Where(l => l.StartsWith("  ", StringComparison.Ordinal)).ToList();
+        Assert.Equal(3, rows.Count);
+        Assert.All(rows, r => Assert.Matches(@"^  \d\. +\d+\.\d\d %  class \d+$", r));
+    }
+
     static Tensor ExpectedRgbInput(int size, Func<int, int, SKColor> pixel, float[] mean, float[] std)
     {
         var data = new float[3 * size * size];

@@ -119,7 +119,8 @@ public class TimmCheckpointTests
     /// <summary>TorchSharp said "saved using the old PyTorch format ... re-save using the new PyTorch format" of any file that
     /// is not a zip archive, random bytes too (walk C, session 28).</summary>
     [Theory]
-    [InlineData(new byte[] { 0x80, 0x02, 0x8a, 0x0a, 0x6c }, "a pickle in PyTorch's legacy format (torch.save before 1.6")]   // legacy torch.save: protocol 2, its magic number
+    [InlineData(new byte[] { 0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e }, "PyTorch's legacy format (torch.save before 1.6")]   // torch 1.13's torch.save(..., _use_new_zipfile_serialization=False) starts so
+    [InlineData(new byte[] { 0x80, 0x04, 0x95, 0x05, 0x00 }, "not a PyTorch file (torch.save writes a zip archive")]   // a plain pickle (pickle.dump)
     [InlineData(new byte[] { (byte)'h', (byte)'e', (byte)'l', (byte)'l', (byte)'o' }, "not a PyTorch file (torch.save writes a zip archive")]
     [InlineData(new byte[] { 0x50 }, "not a PyTorch file (torch.save writes a zip archive")]
     public void A_file_that_is_not_a_zip_archive_is_said_to_be_what_it_is(byte[] bytes, string message)
