@@ -5,7 +5,8 @@
 # clones; AMD Zen 4 (family 25 model 17) 93.86% in 10 min 48 s on 2 cores, 93.30% on one thread.
 # Longer run (target >= 95%, measured 95.11% in ~2 h 30 min, RESULTS.md): EPOCHS=36 WIDTH=32 TIME_BUDGET=0 TRAIN_ARGS="--padding 2 --erasing 0.3 --ema 0.9995 --eval-every 6" bash scripts/main-job.sh
 # No arguments; the settings are environment variables:
-#   RUN_DIR      the run folder (default runs/main-YYYYMMDD-HHMMSS in the repository; a relative one is the caller's)
+#   RUN_DIR      the run folder (default runs/main-YYYYMMDD-HHMMSS in the repository; a relative one is the caller's;
+#                one that holds a run already is refused: continue that run with `parnet train --resume RUN_DIR`)
 #   EPOCHS       epochs (default: the recipe's, 8)
 #   WIDTH        the network's width (default: the recipe's, 16)
 #   TIME_BUDGET  minutes the LR schedule must fit in (default 12; 0: none)

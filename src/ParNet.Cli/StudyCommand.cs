@@ -89,33 +89,16 @@ public sealed class StudyCommand : CliCommand
         // Ctrl-C or SIGTERM while the cells train: the cell in progress stops (its checkpoint saved) and is left unfinished, and
         // the study says how to continue; it ended the process without a word. During the timing pass they end it as before.
         IReadOnlyList<CellRun> cellRuns;
-        using var cts = new CancellationTokenSource();
-        bool terminated = false;
-        ConsoleCancelEventHandler onCancel = (_, e) =>
+        using (var stop = new StopSignals())
         {
-            if (cts.IsCancellationRequested) return;   // a second Ctrl-C ends the process
-            e.Cancel = true;
-            cts.Cancel();
-        };
-        Console.CancelKeyPress += onCancel;
-        try
-        {
-            using var onTerminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, signal =>
+            try { cellRuns = UsageException.Wrap(() => StudyRunner.Run(study, settings, runs, p => stdout.WriteLine(Describe(p, clock.Elapsed)), stop.Token)); }
+            catch (OperationCanceledException) when (stop.Stopped)
             {
-                if (cts.IsCancellationRequested) return;
-                signal.Cancel = true;
-                terminated = true;
-                cts.Cancel();
-            });
-            cellRuns = UsageException.Wrap(() => StudyRunner.Run(study, settings, runs, p => stdout.WriteLine(Describe(p, clock.Elapsed)), cts.Token));
+                stdout.WriteLine($"{stop.What}: the finished runs are kept in {Path.GetFullPath(runs)}; " +
+                                 "continue with the same command (the unfinished run starts again)");
+                return stop.ExitCode;
+            }
         }
-        catch (OperationCanceledException) when (cts.IsCancellationRequested)
-        {
-            stdout.WriteLine($"{(terminated ? "terminated (SIGTERM)" : "interrupted")}: the finished runs are kept in {Path.GetFullPath(runs)}; " +
-                             "continue with the same command (the unfinished run starts again)");
-            return terminated ? 143 : 130;
-        }
-        finally { Console.CancelKeyPress -= onCancel; }
         stdout.WriteLine("  timing every cell's fused network at batch 1, in turn ...");
         var latencyMs = StudyLatency.Measure(study);
         string command = "parnet " + ShellWords.Join(parse.Tokens.Select(t => t.Value));

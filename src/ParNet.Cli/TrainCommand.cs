@@ -201,24 +201,7 @@ public sealed class TrainCommand : CliCommand
         }
 
         var renderer = ProgressRenderer.ForConsole(stdout);
-        using var cts = new CancellationTokenSource();
-        ConsoleCancelEventHandler onCancel = (_, e) =>
-        {
-            if (cts.IsCancellationRequested) return;   // a second Ctrl-C kills the process
-            e.Cancel = true;
-            cts.Cancel();
-        };
-        Console.CancelKeyPress += onCancel;
-        // SIGTERM (a scheduler's preemption or time limit, docker stop, timeout(1)) saves as Ctrl-C does: it ended the
-        // process at once, and the epoch in progress was lost
-        bool terminated = false;
-        using var onTerminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, signal =>
-        {
-            if (cts.IsCancellationRequested) return;   // a second one ends the process
-            signal.Cancel = true;
-            terminated = true;
-            cts.Cancel();
-        });
+        using var stop = new StopSignals();
         var clock = Stopwatch.StartNew();
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"train: {model.Name} (planes {string.Join("/", model.Planes)}, {Analysis(net)} parameters) on {dataset} {train.ImageShape.Channels}x{train.ImageShape.Height}x{train.ImageShape.Width}, " +
@@ -248,7 +231,7 @@ public sealed class TrainCommand : CliCommand
         try
         {
             using var trainer = run.CreateTrainer(runDir, group.Rank == 0 ? renderer : null);
-            var result = trainer.Run(cts.Token);
+            var result = trainer.Run(stop.Token);
             renderer.EndLine();
             if (launch.Distributed)
                 stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -259,8 +242,8 @@ public sealed class TrainCommand : CliCommand
             switch (result.Reason)
             {
                 case StopReason.Interrupted:
-                    stdout.WriteLine($"{(terminated ? "terminated (SIGTERM)" : "interrupted")}: checkpoint saved in {Path.GetFullPath(result.LastCheckpoint)}; continue with: parnet train --resume {ShellWords.Quote(runDir)}");
-                    return terminated ? 143 : 130;
+                    stdout.WriteLine($"{stop.What}: checkpoint saved in {Path.GetFullPath(result.LastCheckpoint)}; continue with: parnet train --resume {ShellWords.Quote(runDir)}");
+                    return stop.ExitCode;
                 case StopReason.TimeBudget:
                     stdout.WriteLine($"time budget reached after {ProgressRenderer.Eta(clock.Elapsed)}: checkpoint saved; continue with: parnet train --resume {ShellWords.Quote(runDir)} --time-budget MINUTES");
                     break;
@@ -280,10 +263,6 @@ public sealed class TrainCommand : CliCommand
             renderer.EndLine();
             if (group.Rank == 0) stderr.WriteLine($"parnet train: {e.Message}");   // every process found it (one all-reduce), rank 0 says it
             return 3;
-        }
-        finally
-        {
-            Console.CancelKeyPress -= onCancel;
         }
     }
 

@@ -249,44 +249,17 @@ public class StudyTests
             Assert.Throws<ArgumentException>(() => StudyRunner.Run(study, first with { DataDirectory = null }, runs)).Message);
     }
 
-    [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
-    static extern int kill(int pid, int signal);
-
     [Fact]
     public async Task Sigterm_during_a_study_says_how_to_continue_leaves_the_cell_unfinished_and_exits_143()
     {
         // it ended the process at once and without a word
         using var dir = new TempDirectory();
         string runs = dir.File("runs");
-        var start = new System.Diagnostics.ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
-            { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "parnet.dll"), "study", "depth", "--seeds", "1", "--epochs", "100000",
-                                  "--subset", "13", "--test-subset", "1", "--threads", "1", "--out", runs, "--results", dir.File("results") })
-            start.ArgumentList.Add(a);
-        using var process = System.Diagnostics.Process.Start(start)!;
-        var firstEpoch = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var stdout = new List<string>();
-        process.OutputDataReceived += (_, e) =>
-        {
-            if (e.Data is null) return;
-            lock (stdout) stdout.Add(e.Data);
-            if (e.Data.StartsWith("    epoch 1/100000:", StringComparison.Ordinal)) firstEpoch.TrySetResult();
-        };
-        var stderr = process.StandardError.ReadToEndAsync();
-        process.BeginOutputReadLine();
-        try
-        {
-            var started = await Task.WhenAny(firstEpoch.Task, process.WaitForExitAsync(), Task.Delay(TimeSpan.FromSeconds(120)));
-            Assert.True(started == firstEpoch.Task, $"no epoch: {string.Join("\n", stdout)}\n{(process.HasExited ? await stderr : "")}");
-            Assert.Equal(0, kill(process.Id, 15));
-            Assert.True(process.WaitForExit(TimeSpan.FromSeconds(60)), "still running a minute after SIGTERM");
-        }
-        finally { if (!process.HasExited) process.Kill(); }
-        process.WaitForExit();
-
-        Assert.Equal(143, process.ExitCode);
-        lock (stdout)
-            Assert.Contains($"terminated (SIGTERM): the finished runs are kept in {runs}; continue with the same command (the unfinished run starts again)", stdout);
+        var (exitCode, stdout) = await SigtermRun.RunAsync(["study", "depth", "--seeds", "1", "--epochs", "100000", "--subset", "13", "--test-subset", "1",
+                                                            "--threads", "1", "--out", runs, "--results", dir.File("results")],
+                                                           line => line.StartsWith("    epoch 1/100000:", StringComparison.Ordinal));
+        Assert.Equal(143, exitCode);
+        Assert.Contains($"terminated (SIGTERM): the finished runs are kept in {runs}; continue with the same command (the unfinished run starts again)", stdout);
         Assert.Null(StudyRunner.Load(Path.Combine(runs, "depth-9", "seed-0")));
         Assert.False(Directory.Exists(dir.File("results")) && Directory.EnumerateFiles(dir.File("results"), "depth.*").Any());
     }

@@ -1,0 +1,52 @@
+using System.Runtime.InteropServices;
+
+namespace ParNet.Cli;
+
+/// <summary>
+/// Ctrl-C and SIGTERM as a request to stop long work (train, study): the first cancels <see cref="Token"/>, so the work
+/// saves what it has and stops; a second ends the process as the signal would. SIGTERM (a scheduler's preemption or time
+/// limit, docker stop, timeout(1)) saves as Ctrl-C does: it used to end the process at once, and the epoch in progress was
+/// lost. While disposed, the signals end the process as they do by default.
+/// </summary>
+public sealed class StopSignals : IDisposable
+{
+    readonly CancellationTokenSource _cts = new();
+    readonly PosixSignalRegistration _terminate;
+
+    public StopSignals()
+    {
+        Console.CancelKeyPress += OnCancel;
+        _terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnTerminate);
+    }
+
+    public CancellationToken Token => _cts.Token;
+    public bool Stopped => _cts.IsCancellationRequested;
+    /// <summary>Whether SIGTERM asked (in this process: under mpiexec another process's signal stops this one too).</summary>
+    public bool Terminated { get; private set; }
+    /// <summary>What stopped the work, for the line that says so.</summary>
+    public string What => Terminated ? "terminated (SIGTERM)" : "interrupted";
+    /// <summary>As a shell reports a process the signal ended: 128 + SIGTERM (15) or 128 + SIGINT (2).</summary>
+    public int ExitCode => Terminated ? 143 : 130;
+
+    void OnCancel(object? sender, ConsoleCancelEventArgs e)
+    {
+        if (_cts.IsCancellationRequested) return;   // a second Ctrl-C ends the process
+        e.Cancel = true;
+        _cts.Cancel();
+    }
+
+    void OnTerminate(PosixSignalContext signal)
+    {
+        if (_cts.IsCancellationRequested) return;   // a second one ends the process
+        signal.Cancel = true;
+        Terminated = true;
+        _cts.Cancel();
+    }
+
+    public void Dispose()
+    {
+        Console.CancelKeyPress -= OnCancel;
+        _terminate.Dispose();
+        _cts.Dispose();
+    }
+}
