@@ -81,6 +81,11 @@ public sealed class EvalCommand : CliCommand
         }
         else
         {
+            // both were ignored without a word: --checkpoint best scored the given file, --ema an .onnx file's only weights
+            if (parse.Given(_checkpoint))
+                throw new UsageException("--checkpoint picks a checkpoint of a --run; with --weights give that checkpoint's file");
+            if (onnxFile && emaFlag == true)
+                throw new UsageException("--ema picks the EMA weights of a --run or a training checkpoint (.pth.tar); an .onnx file holds one set of weights");
             string recipeName = parse.GetValue(_recipe) ?? "fashion-mnist";
             recipe = UsageException.Wrap(() => Recipes.Get(recipeName));
             // the model and data set stored with the weights (a run's checkpoint, a converted or fused file), unless given here

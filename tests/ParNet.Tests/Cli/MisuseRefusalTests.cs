@@ -112,6 +112,16 @@ public class MisuseRefusalTests
     }
 
     [Fact]
+    public void Eval_with_weights_refuses_a_checkpoint_name_and_ema_of_an_onnx_file_instead_of_ignoring_them()
+    {
+        // both scored the given file's only weights without a word (walk E)
+        CliRunner.AssertUserError(CliRunner.Run("eval", "--weights", "/no/w.safetensors", "--checkpoint", "best"),
+                                  "--checkpoint picks a checkpoint of a --run; with --weights give that checkpoint's file");
+        CliRunner.AssertUserError(CliRunner.Run("eval", "--weights", "/no/w.onnx", "--ema"),
+                                  "--ema picks the EMA weights of a --run or a training checkpoint (.pth.tar); an .onnx file holds one set of weights");
+    }
+
+    [Fact]
     public void A_run_whose_data_folder_moved_is_named_as_the_runs_folder_not_as_a_data_option_the_user_never_gave()
     {
         using var dir = new TempDirectory();
