@@ -34,7 +34,7 @@ public sealed class EvalCommand : CliCommand
     readonly Option<int?> _subset = CliOption.Int("--subset", "N images per class (default: all)");
     readonly Option<string?> _classes = CliOption.Text("--classes", "only these classes, relabeled 0..k-1, e.g. 5-9 (default: the run's, else all)", "IDS");
     readonly Option<string?> _out = CliOption.Text("--out", "report folder: confusion.csv, confusion.png, per_class.csv, summary.json " +
-        "(default RUN/eval-CHECKPOINT[-Npx][-tencrop][-fused], or runs/eval-... with --weights)", "DIR");
+        "(default RUN/eval-CHECKPOINT[-Npx][-tencrop][-flip][-fused][-winograd][-SPLIT][-subsetN][-classesIDS][-noema], or runs/eval-... with --weights)", "DIR");
 
     public override string Name => "eval";
     public override string Summary => "evaluate a run or weights: top-1/5, per-class accuracy, confusion matrix";
@@ -63,6 +63,7 @@ public sealed class EvalCommand : CliCommand
         Recipe recipe;
         ModelConfig config;
         string? weightsPath = weights;
+        bool notRunDefaultWeights = false;   // --run --ema false of a run that has EMA weights: not the default report's weights
         bool onnxFile = weights?.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase) == true;   // a --run's weights are safetensors
         if (run is not null)
         {
@@ -75,7 +76,9 @@ public sealed class EvalCommand : CliCommand
             data = RunDataFolder.Resolve(data, saved?.DataDirectory);
             recipe = state.Recipe;
             config = state.Model;
-            bool useEma = emaFlag ?? File.Exists(Path.Combine(dir, Checkpoint.EmaFile));
+            bool hasEma = File.Exists(Path.Combine(dir, Checkpoint.EmaFile));
+            bool useEma = emaFlag ?? hasEma;
+            notRunDefaultWeights = hasEma && !useEma;
             weightsPath = Path.Combine(dir, useEma ? Checkpoint.EmaFile : Checkpoint.WeightsFile);
             if (!File.Exists(weightsPath)) throw new UsageException($"{weightsPath} not found (the run has no EMA weights?)");
         }
@@ -141,7 +144,11 @@ public sealed class EvalCommand : CliCommand
         var r = Evaluator.Evaluate(model, source, config.NumClasses, mirror: flip, channelsLast: winograd);
 
         string suffix = (size is int n ? $"-{n}px" : "") + (tenCrop ? "-tencrop" : "") + (flip ? "-flip" : "") + (fused ? "-fused" : "") +
-                        (winograd ? "-winograd" : "") + (split != "test" ? "-" + split : "");
+                        (winograd ? "-winograd" : "") + (split != "test" ? "-" + split : "") +
+                        // a part of the data or other weights replaced the full evaluation's report in the same folder, and
+                        // summary.json does not say which it was
+                        (subset is int per ? $"-subset{per}" : "") + (givenClasses is not null ? $"-classes{parse.GetValue(_classes)!.Replace(" ", "")}" : "") +
+                        (notRunDefaultWeights ? "-noema" : "");
         outDir ??= run is not null ? Path.Combine(run, $"eval-{checkpointName}{suffix}") : Path.Combine("runs", $"eval{suffix}-{DateTime.Now:yyyyMMdd-HHmmss}");
         Evaluator.WriteReport(r, outDir);
         var (c, h, w) = source.ImageShape;
