@@ -63,6 +63,7 @@ public sealed class EvalCommand : CliCommand
         Recipe recipe;
         ModelConfig config;
         string? weightsPath = weights;
+        bool assumedRecipeModel = false;   // --weights that store no configuration, read as the recipe's default model
         bool notRunDefaultWeights = false;   // --run --ema false of a run that has EMA weights: not the default report's weights
         bool onnxFile = weights?.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase) == true;   // a --run's weights are safetensors
         if (run is not null)
@@ -96,6 +97,7 @@ public sealed class EvalCommand : CliCommand
             var stored = onnxFile ? null
                 : _model.Given(parse) ? DeploymentInfo.ForWeights(weights!) with { Model = null }
                 : ClassifierLoader.Stored(weights!, WeightsLoading.Pick(emaFlag == true));
+            assumedRecipeModel = !onnxFile && !_model.Given(parse) && stored?.Model is null;
             storedDataset = stored?.Dataset;
             storedClassNames = stored?.ClassNames;
             config = _model.Build(parse, recipe, parse.GetValue(_dataset) ?? storedDataset ?? recipe.Dataset, data, givenClasses?.Length, stored?.Model);
@@ -138,7 +140,7 @@ public sealed class EvalCommand : CliCommand
         else
             DataPipelines.RequireStoredClasses(storedClassNames, dataset, source.ClassNames, $"the {split} data");
         // --run: the checkpoint's EMA file was chosen above; --weights: --ema picks a training checkpoint's state_dict_ema
-        using var loaded = onnx is null ? WeightsLoading.Load(weightsPath!, config, fused, ema: run is null && emaFlag == true).Model : null;
+        using var loaded = onnx is null ? LoadWeights(weightsPath!, config, fused, run is null && emaFlag == true, assumedRecipeModel, recipe.Name) : null;
         nn.Module<Tensor, Tensor> model = (nn.Module<Tensor, Tensor>?)onnx ?? loaded!;
         using var plan = winograd ? WinogradPlanFor(loaded!, stderr) : null;
         var r = Evaluator.Evaluate(model, source, config.NumClasses, mirror: flip, channelsLast: winograd);
@@ -160,6 +162,18 @@ public sealed class EvalCommand : CliCommand
             stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {k,3} {(k < r.ClassNames.Count ? r.ClassNames[k] : ""),-16} {acc[k] * 100,6:F2}%"));
         stdout.WriteLine($"report: {Path.GetFullPath(outDir)} (confusion.csv, confusion.png, per_class.csv, summary.json)");
         return 0;
+    }
+
+    /// <summary>The weights in <paramref name="config"/>'s model; when that model was only the recipe's default (nothing stored
+    /// with the weights, no --model/--config) and they do not fit it, says so instead of listing every key of the mismatch.</summary>
+    static ImageClassifier LoadWeights(string path, ModelConfig config, bool fused, bool ema, bool assumedRecipeModel, string recipeName)
+    {
+        try { return WeightsLoading.Load(path, config, fused, ema).Model; }
+        catch (InvalidDataException e) when (assumedRecipeModel && e.Message.Contains("do not match the model", StringComparison.Ordinal))
+        {
+            throw new UsageException($"{path}: no model configuration stored with these weights, and they do not fit recipe {recipeName}'s " +
+                                     $"model {config.Name}; give the network they were trained as with --model NAME or --config FILE");
+        }
     }
 
     /// <summary>The model laid out channels_last with its eligible convs planned as Winograd; a warning when none is.</summary>

@@ -122,6 +122,18 @@ public class MisuseRefusalTests
     }
 
     [Fact]
+    public void Eval_of_weights_that_store_no_model_and_do_not_fit_the_recipes_says_to_give_the_model()
+    {
+        // the authors' tiny network stores no configuration: it was read as the fashion-mnist recipe's model and the refusal
+        // listed 111 keys (walk E); predict and fine-tuning already said to give --model or --config
+        string weights = Fixtures.Path("parnet_official_tiny_silu.safetensors");
+        var result = CliRunner.Run("eval", "--weights", weights, "--subset", "1", "--threads", "1");
+        CliRunner.AssertUserError(result, $"{weights}: no model configuration stored with these weights, and they do not fit recipe fashion-mnist's " +
+                                          "model parnet_cifar_small_w16; give the network they were trained as with --model NAME or --config FILE");
+        Assert.DoesNotContain("unexpected", result.Err);
+    }
+
+    [Fact]
     public void A_run_whose_data_folder_moved_is_named_as_the_runs_folder_not_as_a_data_option_the_user_never_gave()
     {
         using var dir = new TempDirectory();
