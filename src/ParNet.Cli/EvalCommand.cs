@@ -143,8 +143,6 @@ public sealed class EvalCommand : CliCommand
         using var loaded = onnx is null ? LoadWeights(weightsPath!, config, fused, run is null && emaFlag == true, assumedRecipeModel, recipe.Name) : null;
         nn.Module<Tensor, Tensor> model = (nn.Module<Tensor, Tensor>?)onnx ?? loaded!;
         using var plan = winograd ? WinogradPlanFor(loaded!, stderr) : null;
-        var r = Evaluator.Evaluate(model, source, config.NumClasses, mirror: flip, channelsLast: winograd);
-
         string suffix = (size is int n ? $"-{n}px" : "") + (tenCrop ? "-tencrop" : "") + (flip ? "-flip" : "") + (fused ? "-fused" : "") +
                         (winograd ? "-winograd" : "") + (split != "test" ? "-" + split : "") +
                         // a part of the data or other weights replaced the full evaluation's report in the same folder, and
@@ -152,6 +150,20 @@ public sealed class EvalCommand : CliCommand
                         (subset is int per ? $"-subset{per}" : "") + (givenClasses is not null ? $"-classes{parse.GetValue(_classes)!.Replace(" ", "")}" : "") +
                         (notRunDefaultWeights ? "-noema" : "");
         outDir ??= run is not null ? Path.Combine(run, $"eval-{checkpointName}{suffix}") : Path.Combine("runs", $"eval{suffix}-{DateTime.Now:yyyyMMdd-HHmmss}");
+        // the report folder is made before the evaluation (minutes on a large data set), not found unwritable after it
+        bool created = !Directory.Exists(outDir);
+        try { Directory.CreateDirectory(outDir); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new UsageException($"--out {outDir}: cannot write the report there ({e.Message})");
+        }
+        EvalResult r;
+        try { r = Evaluator.Evaluate(model, source, config.NumClasses, mirror: flip, channelsLast: winograd); }
+        catch when (created)
+        {
+            try { Directory.Delete(outDir); } catch (IOException) { }   // the folder this run made, still empty
+            throw;
+        }
         Evaluator.WriteReport(r, outDir);
         var (c, h, w) = source.ImageShape;
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,

@@ -24,4 +24,18 @@ public class EvalReportFolderTests
         Assert.True(File.Exists(Path.Combine(run, "eval-last-classes0-9", "summary.json")));
         Assert.False(Directory.Exists(Path.Combine(run, "eval-last")));
     }
+
+    [Fact]
+    public void An_out_that_cannot_be_a_folder_is_named_as_the_out_option()
+    {
+        using var dir = new TempDirectory();
+        string run = dir.File("run"), file = dir.File("a-file");
+        var trained = CliRunner.Run("train", "--subset", "1", "--test-subset", "1", "--epochs", "1", "--width", "4", "--threads", "1", "--out", run);
+        Assert.True(trained.Code == 0, trained.Err + trained.Out);
+        File.WriteAllText(file, "");
+        // it evaluated every image first, then said only "The file '...' already exists." (walk E)
+        CliRunner.AssertUserError(CliRunner.Run("eval", "--run", run, "--threads", "1", "--out", file), $"--out {file}: cannot write the report there");
+        CliRunner.AssertUserError(CliRunner.Run("eval", "--run", run, "--threads", "1", "--out", Path.Combine(file, "sub")),
+                                  $"--out {Path.Combine(file, "sub")}: cannot write the report there");
+    }
 }
