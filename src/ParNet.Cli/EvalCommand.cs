@@ -34,7 +34,7 @@ public sealed class EvalCommand : CliCommand
     readonly Option<int?> _subset = CliOption.Int("--subset", "N images per class (default: all)");
     readonly Option<string?> _classes = CliOption.Text("--classes", "only these classes, relabeled 0..k-1, e.g. 5-9 (default: the run's, else all)", "IDS");
     readonly Option<string?> _out = CliOption.Text("--out", "report folder: confusion.csv, confusion.png, per_class.csv, summary.json " +
-        "(default RUN/eval-CHECKPOINT[-Npx][-tencrop][-fused], or runs/eval-... with --weights)", "DIR");
+        "(default RUN/eval-CHECKPOINT[-Npx][-tencrop][-flip][-fused][-winograd][-SPLIT][-subsetN][-classesIDS][-noema], or runs/eval-... with --weights)", "DIR");
 
     public override string Name => "eval";
     public override string Summary => "evaluate a run or weights: top-1/5, per-class accuracy, confusion matrix";
@@ -63,6 +63,8 @@ public sealed class EvalCommand : CliCommand
         Recipe recipe;
         ModelConfig config;
         string? weightsPath = weights;
+        bool assumedRecipeModel = false;   // --weights that store no configuration, read as the recipe's default model
+        bool notRunDefaultWeights = false;   // --run --ema false of a run that has EMA weights: not the default report's weights
         bool onnxFile = weights?.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase) == true;   // a --run's weights are safetensors
         if (run is not null)
         {
@@ -75,12 +77,19 @@ public sealed class EvalCommand : CliCommand
             data = RunDataFolder.Resolve(data, saved?.DataDirectory);
             recipe = state.Recipe;
             config = state.Model;
-            bool useEma = emaFlag ?? File.Exists(Path.Combine(dir, Checkpoint.EmaFile));
+            bool hasEma = File.Exists(Path.Combine(dir, Checkpoint.EmaFile));
+            bool useEma = emaFlag ?? hasEma;
+            notRunDefaultWeights = hasEma && !useEma;
             weightsPath = Path.Combine(dir, useEma ? Checkpoint.EmaFile : Checkpoint.WeightsFile);
             if (!File.Exists(weightsPath)) throw new UsageException($"{weightsPath} not found (the run has no EMA weights?)");
         }
         else
         {
+            // both were ignored without a word: --checkpoint best scored the given file, --ema an .onnx file's only weights
+            if (parse.Given(_checkpoint))
+                throw new UsageException("--checkpoint picks a checkpoint of a --run; with --weights give that checkpoint's file");
+            if (onnxFile && emaFlag == true)
+                throw new UsageException("--ema picks the EMA weights of a --run or a training checkpoint (.pth.tar); an .onnx file holds one set of weights");
             string recipeName = parse.GetValue(_recipe) ?? "fashion-mnist";
             recipe = UsageException.Wrap(() => Recipes.Get(recipeName));
             // the model and data set stored with the weights (a run's checkpoint, a converted or fused file), unless given here
@@ -88,6 +97,7 @@ public sealed class EvalCommand : CliCommand
             var stored = onnxFile ? null
                 : _model.Given(parse) ? DeploymentInfo.ForWeights(weights!) with { Model = null }
                 : ClassifierLoader.Stored(weights!, WeightsLoading.Pick(emaFlag == true));
+            assumedRecipeModel = !onnxFile && !_model.Given(parse) && stored?.Model is null;
             storedDataset = stored?.Dataset;
             storedClassNames = stored?.ClassNames;
             config = _model.Build(parse, recipe, parse.GetValue(_dataset) ?? storedDataset ?? recipe.Dataset, data, givenClasses?.Length, stored?.Model);
@@ -130,14 +140,30 @@ public sealed class EvalCommand : CliCommand
         else
             DataPipelines.RequireStoredClasses(storedClassNames, dataset, source.ClassNames, $"the {split} data");
         // --run: the checkpoint's EMA file was chosen above; --weights: --ema picks a training checkpoint's state_dict_ema
-        using var loaded = onnx is null ? WeightsLoading.Load(weightsPath!, config, fused, ema: run is null && emaFlag == true).Model : null;
+        using var loaded = onnx is null ? LoadWeights(weightsPath!, config, fused, run is null && emaFlag == true, assumedRecipeModel, recipe.Name) : null;
         nn.Module<Tensor, Tensor> model = (nn.Module<Tensor, Tensor>?)onnx ?? loaded!;
         using var plan = winograd ? WinogradPlanFor(loaded!, stderr) : null;
-        var r = Evaluator.Evaluate(model, source, config.NumClasses, mirror: flip, channelsLast: winograd);
-
         string suffix = (size is int n ? $"-{n}px" : "") + (tenCrop ? "-tencrop" : "") + (flip ? "-flip" : "") + (fused ? "-fused" : "") +
-                        (winograd ? "-winograd" : "") + (split != "test" ? "-" + split : "");
+                        (winograd ? "-winograd" : "") + (split != "test" ? "-" + split : "") +
+                        // a part of the data or other weights replaced the full evaluation's report in the same folder, and
+                        // summary.json does not say which it was
+                        (subset is int per ? $"-subset{per}" : "") + (givenClasses is not null ? $"-classes{parse.GetValue(_classes)!.Replace(" ", "")}" : "") +
+                        (notRunDefaultWeights ? "-noema" : "");
         outDir ??= run is not null ? Path.Combine(run, $"eval-{checkpointName}{suffix}") : Path.Combine("runs", $"eval{suffix}-{DateTime.Now:yyyyMMdd-HHmmss}");
+        // the report folder is made before the evaluation (minutes on a large data set), not found unwritable after it
+        bool created = !Directory.Exists(outDir);
+        try { Directory.CreateDirectory(outDir); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new UsageException($"--out {outDir}: cannot write the report there ({e.Message})");
+        }
+        EvalResult r;
+        try { r = Evaluator.Evaluate(model, source, config.NumClasses, mirror: flip, channelsLast: winograd); }
+        catch when (created)
+        {
+            try { Directory.Delete(outDir); } catch (IOException) { }   // the folder this run made, still empty
+            throw;
+        }
         Evaluator.WriteReport(r, outDir);
         var (c, h, w) = source.ImageShape;
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -148,6 +174,18 @@ public sealed class EvalCommand : CliCommand
             stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {k,3} {(k < r.ClassNames.Count ? r.ClassNames[k] : ""),-16} {acc[k] * 100,6:F2}%"));
         stdout.WriteLine($"report: {Path.GetFullPath(outDir)} (confusion.csv, confusion.png, per_class.csv, summary.json)");
         return 0;
+    }
+
+    /// <summary>The weights in <paramref name="config"/>'s model; when that model was only the recipe's default (nothing stored
+    /// with the weights, no --model/--config) and they do not fit it, says so instead of listing every key of the mismatch.</summary>
+    static ImageClassifier LoadWeights(string path, ModelConfig config, bool fused, bool ema, bool assumedRecipeModel, string recipeName)
+    {
+        try { return WeightsLoading.Load(path, config, fused, ema).Model; }
+        catch (InvalidDataException e) when (assumedRecipeModel && e.Message.Contains("do not match the model", StringComparison.Ordinal))
+        {
+            throw new UsageException($"{path}: no model configuration stored with these weights, and they do not fit recipe {recipeName}'s " +
+                                     $"model {config.Name}; give the network they were trained as with --model NAME or --config FILE");
+        }
     }
 
     /// <summary>The model laid out channels_last with its eligible convs planned as Winograd; a warning when none is.</summary>

@@ -77,7 +77,7 @@ public sealed class RecipeOptions
             };
         // a short trial run of a long recipe (--recipe imagenet --epochs 2) met "warm-up epochs must be in [0, 2]; got 5",
         // about an option the user never gave
-        if (p.GetValue(_epochs) is int epochs && p.GetValue(_warmup) is null && r.WarmupEpochs > epochs)
+        if (p.GetValue(_epochs) is int epochs and >= 1 && p.GetValue(_warmup) is null && r.WarmupEpochs > epochs)   // 0 or less: the recipe says epochs >= 1
             throw new UsageException($"--epochs {epochs} is shorter than the {r.WarmupEpochs.ToString("0.##", System.Globalization.CultureInfo.InvariantCulture)} warm-up epochs of recipe {r.Name}: " +
                                      $"give --warmup N too (0 to {epochs})");
         return r;

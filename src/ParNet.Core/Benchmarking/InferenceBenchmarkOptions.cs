@@ -57,11 +57,16 @@ public sealed record InferenceBenchmarkOptions
             throw new ArgumentException("batch, repeats, throughput repeats and threads must be >= 1, warm-up >= 0");
         Model.CheckImageSize(ImageSize, ImageSize);
         foreach (var device in StreamDevices ?? []) MultiDeviceStreamExecutor.CheckAvailable(device);
+        // the executor's own check came after the model was built and escaped as a stack trace
+        if (StreamDevices is { } streamDevices && streamDevices.Count != Model.Streams)
+            throw new ArgumentException($"{Model.Name} has {Model.Streams} streams; got {streamDevices.Count} stream device(s): one per stream");
         bool wantsAuthorsParNet = Only is null || Only.Contains("pytorch-unfused") || Only.Contains("pytorch-fused");
         if (PyTorch is not null && wantsAuthorsParNet && PyTorchReference.WhyUnsupported(Model) is string why)
             throw new ArgumentException($"PyTorch reference: {why}");
         if (OnnxModel is not null) CheckOnnxModel(OnnxModel);
         if (Only is null) return;
+        if (Only.Count == 0)   // e.g. --only "," : no row to time, and an empty report that looked like a run
+            throw new ArgumentException($"no variant chosen; known: {string.Join(", ", InferenceBenchmark.VariantKeys)}");
         var unknown = Only.Except(InferenceBenchmark.VariantKeys).ToList();
         if (unknown.Count > 0)
             throw new ArgumentException($"unknown variant(s) {string.Join(", ", unknown)}; known: {string.Join(", ", InferenceBenchmark.VariantKeys)}");

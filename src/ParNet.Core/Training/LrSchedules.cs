@@ -7,12 +7,15 @@ namespace ParNet.Training;
 public static class LrSchedules
 {
     /// <summary>x gamma every <paramref name="stepEpochs"/> epochs: lr * gamma^floor(epoch / stepEpochs).</summary>
+    /// <remarks>No tolerance: the trainer logs an epoch's LR at 1e-9 before its end, which a +1e-9 here carried into the
+    /// next step (metrics.csv's epoch 30 of the imagenet recipe said 0.01 while it trained at 0.1). Steps start at exact
+    /// epochs (epoch + 0 / batches), so none needs one.</remarks>
     public static double Step(double baseLr, double epoch, int stepEpochs, double gamma)
-        => baseLr * Math.Pow(gamma, Math.Floor(epoch / stepEpochs + 1e-9));
+        => baseLr * Math.Pow(gamma, Math.Floor(epoch / stepEpochs));
 
-    /// <summary>x gamma at each milestone epoch reached (milestones in epochs).</summary>
+    /// <summary>x gamma at each milestone epoch reached (milestones in epochs); as <see cref="Step"/>, no tolerance.</summary>
     public static double MultiStep(double baseLr, double epoch, IReadOnlyList<int> milestoneEpochs, double gamma)
-        => baseLr * Math.Pow(gamma, milestoneEpochs.Count(m => epoch + 1e-9 >= m));
+        => baseLr * Math.Pow(gamma, milestoneEpochs.Count(m => epoch >= m));
 
     /// <summary>Half cosine from baseLr at <paramref name="start"/> to minLr at <paramref name="end"/>.</summary>
     public static double Cosine(double baseLr, double epoch, double start, double end, double minLr = 0)

@@ -89,6 +89,18 @@ public class BenchmarkTests
         AssertRefusedBeforeTiming(new InferenceBenchmarkOptions { Model = CifarSmall, Only = only.Split(',').ToHashSet() }, reason);
     }
 
+    [Fact]
+    public void Benchmark_refuses_a_stream_device_count_other_than_the_models_streams_and_an_empty_only_before_timing_anything()
+    {
+        // parnet_cifar_small has 3 streams: two devices threw from the executor's constructor, a stack trace
+        AssertRefusedBeforeTiming(new InferenceBenchmarkOptions { Model = CifarSmall, StreamDevices = [TorchSharp.torch.CPU, TorchSharp.torch.CPU] },
+            "has 3 streams; got 2 stream device(s)");
+        AssertRefusedBeforeTiming(new InferenceBenchmarkOptions { Model = CifarSmall, Only = new HashSet<string>() }, "no variant chosen");
+        var (stdout, stderr) = (new StringWriter(), new StringWriter());
+        Assert.Equal(2, CommandRunner.Run(["bench", "--model", "parnet_cifar_small", "--only", ",", "--out", "/nonexistent-walkE/out"], stdout, stderr));
+        Assert.Contains("no variant chosen", stderr.ToString());
+    }
+
     [Theory]
     [InlineData(30, false, "multiples of 8")]
     [InlineData(32, true, "only the ImageNet layout")]

@@ -130,6 +130,28 @@ public class MisuseRefusalTests
     }
 
     [Fact]
+    public void Eval_with_weights_refuses_a_checkpoint_name_and_ema_of_an_onnx_file_instead_of_ignoring_them()
+    {
+        // both scored the given file's only weights without a word (walk E)
+        CliRunner.AssertUserError(CliRunner.Run("eval", "--weights", "/no/w.safetensors", "--checkpoint", "best"),
+                                  "--checkpoint picks a checkpoint of a --run; with --weights give that checkpoint's file");
+        CliRunner.AssertUserError(CliRunner.Run("eval", "--weights", "/no/w.onnx", "--ema"),
+                                  "--ema picks the EMA weights of a --run or a training checkpoint (.pth.tar); an .onnx file holds one set of weights");
+    }
+
+    [Fact]
+    public void Eval_of_weights_that_store_no_model_and_do_not_fit_the_recipes_says_to_give_the_model()
+    {
+        // the authors' tiny network stores no configuration: it was read as the fashion-mnist recipe's model and the refusal
+        // listed 111 keys (walk E); predict and fine-tuning already said to give --model or --config
+        string weights = Fixtures.Path("parnet_official_tiny_silu.safetensors");
+        var result = CliRunner.Run("eval", "--weights", weights, "--subset", "1", "--threads", "1");
+        CliRunner.AssertUserError(result, $"{weights}: no model configuration stored with these weights, and they do not fit recipe fashion-mnist's " +
+                                          "model parnet_cifar_small_w16; give the network they were trained as with --model NAME or --config FILE");
+        Assert.DoesNotContain("unexpected", result.Err);
+    }
+
+    [Fact]
     public void A_run_whose_data_folder_moved_is_named_as_the_runs_folder_not_as_a_data_option_the_user_never_gave()
     {
         using var dir = new TempDirectory();

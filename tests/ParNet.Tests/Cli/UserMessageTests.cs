@@ -30,6 +30,15 @@ public class UserMessageTests
     }
 
     [Fact]
+    public void Zero_epochs_is_told_that_epochs_must_be_at_least_one_not_to_give_warmup()
+    {
+        // it said "give --warmup N too (0 to 0)", and --warmup 0 then met "epochs must be >= 1" (walk E)
+        using var dir = new TempDirectory();
+        CliRunner.AssertUserError(CliRunner.Run("train", "--epochs", "0", "--out", dir.File("run")), "recipe fashion-mnist: epochs must be >= 1; got 0");
+        CliRunner.AssertUserError(CliRunner.Run("train", "--epochs", "-3", "--out", dir.File("run")), "recipe fashion-mnist: epochs must be >= 1; got -3");
+    }
+
+    [Fact]
     public void A_random_erasing_probability_above_one_is_refused()
     {
         using var dir = new TempDirectory();

@@ -8,6 +8,7 @@ public class ScheduleAndLossTests
     [Theory]
     [InlineData(0, 0.1)]
     [InlineData(119.99, 0.1)]
+    [InlineData(120 - 1e-9, 0.1)]   // where the trainer logs the end of epoch 120: still its LR, not the next one's
     [InlineData(120, 0.02)]     // 30% of 400: divided by 5
     [InlineData(239.5, 0.02)]
     [InlineData(240, 0.004)]    // 60%
@@ -30,6 +31,7 @@ public class ScheduleAndLossTests
     [InlineData(2.5, 0.4)]      // linear warm-up over 5 epochs
     [InlineData(5, 0.8)]
     [InlineData(29.99, 0.8)]
+    [InlineData(30 - 1e-9, 0.8)]    // the end of epoch 30, as the trainer logs it
     [InlineData(30, 0.08)]      // x0.1 every 30 epochs
     [InlineData(60, 0.008)]
     [InlineData(90, 0.0008)]

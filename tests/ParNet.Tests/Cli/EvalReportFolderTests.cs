@@ -1,0 +1,41 @@
+using ParNet.Tests.Data;
+
+namespace ParNet.Tests.Cli;
+
+/// <summary>`parnet eval --run`'s default report folder names what was evaluated, so one evaluation does not replace another's report.</summary>
+public class EvalReportFolderTests
+{
+    [Fact]
+    public void A_subset_or_the_training_weights_of_an_ema_run_get_their_own_report_folder()
+    {
+        using var dir = new TempDirectory();
+        string run = dir.File("run");
+        var trained = CliRunner.Run("train", "--subset", "1", "--test-subset", "1", "--epochs", "1", "--width", "4", "--ema", "0.9", "--threads", "1", "--out", run);
+        Assert.True(trained.Code == 0, trained.Err + trained.Out);
+
+        // before: all three wrote RUN/eval-last, each replacing the last one's summary.json, which names neither weights nor images
+        foreach (var args in new[] { new[] { "--subset", "2" }, ["--subset", "2", "--ema", "false"], ["--classes", "0-9"] })
+        {
+            var evaluated = CliRunner.Run(["eval", "--run", run, "--threads", "1", .. args]);
+            Assert.True(evaluated.Code == 0, evaluated.Err + evaluated.Out);
+        }
+        Assert.True(File.Exists(Path.Combine(run, "eval-last-subset2", "summary.json")));
+        Assert.True(File.Exists(Path.Combine(run, "eval-last-subset2-noema", "summary.json")));
+        Assert.True(File.Exists(Path.Combine(run, "eval-last-classes0-9", "summary.json")));
+        Assert.False(Directory.Exists(Path.Combine(run, "eval-last")));
+    }
+
+    [Fact]
+    public void An_out_that_cannot_be_a_folder_is_named_as_the_out_option()
+    {
+        using var dir = new TempDirectory();
+        string run = dir.File("run"), file = dir.File("a-file");
+        var trained = CliRunner.Run("train", "--subset", "1", "--test-subset", "1", "--epochs", "1", "--width", "4", "--threads", "1", "--out", run);
+        Assert.True(trained.Code == 0, trained.Err + trained.Out);
+        File.WriteAllText(file, "");
+        // it evaluated every image first, then said only "The file '...' already exists." (walk E)
+        CliRunner.AssertUserError(CliRunner.Run("eval", "--run", run, "--threads", "1", "--out", file), $"--out {file}: cannot write the report there");
+        CliRunner.AssertUserError(CliRunner.Run("eval", "--run", run, "--threads", "1", "--out", Path.Combine(file, "sub")),
+                                  $"--out {Path.Combine(file, "sub")}: cannot write the report there");
+    }
+}

@@ -1,0 +1,23 @@
+using System.Globalization;
+using ParNet.Tests.Cli;
+using ParNet.Tests.Data;
+
+namespace ParNet.Tests.Training;
+
+/// <summary>The LR an epoch's row of metrics.csv reports is the one that epoch trained at (its end), not the next epoch's.</summary>
+public class EpochLrLogTests
+{
+    [Fact]
+    public void A_step_schedules_epoch_rows_report_the_lr_the_epoch_trained_at()
+    {
+        using var dir = new TempDirectory();
+        string run = dir.File("run");
+        // LR 0.1 halved every epoch: epoch 1 trains at 0.1, epoch 2 at 0.05 (its progress lines say so); the rows said 0.05 and 0.025
+        var trained = CliRunner.Run("train", "--subset", "1", "--test-subset", "1", "--epochs", "2", "--width", "4", "--threads", "1",
+                                    "--schedule", "step", "--step-epochs", "1", "--gamma", "0.5", "--warmup", "0", "--lr", "0.1", "--out", run);
+        Assert.True(trained.Code == 0, trained.Err + trained.Out);
+        var lrs = File.ReadAllLines(Path.Combine(run, "metrics.csv")).Skip(1)
+            .Select(line => double.Parse(line.Split(',')[1], CultureInfo.InvariantCulture)).ToArray();
+        Assert.Equal([0.1, 0.05], lrs);
+    }
+}
