@@ -24,7 +24,7 @@ public sealed class EvalCommand : CliCommand
     readonly Option<string?> _data = CliOption.Text("--data", "where the data set is (as for train)", "DIR");
     readonly Option<string?> _split = CliOption.Text("--split", "test or train (default test; folders: val or train, test meaning val/)", "SPLIT");
     readonly Option<bool> _tenCrop = CliOption.Switch("--ten-crop", "average the 10 crops (corners, centre, mirrored) of the image padded by the crop padding (at least 1 pixel)");
-    readonly Option<bool> _flip = CliOption.Switch("--flip", "also score each image's mirror image and average the two (flip test-time augmentation; with --ten-crop: 20 views)");
+    readonly Option<bool> _flip = CliOption.Switch("--flip", "also score each image's mirror image and average the two (flip test-time augmentation; not with --ten-crop, whose ten views hold each crop's mirror image already)");
     readonly Option<int?> _size = CliOption.Int("--size", "evaluate at another input side (Fashion-MNIST content is scaled by N/32) (default: the training side)");
     readonly Option<bool> _fused = CliOption.Switch("--fused", "re-parameterize the trained model first (ParNet fusion) and evaluate that");
     readonly Option<bool> _winograd = CliOption.Switch("--winograd", "run the 3x3 stride-1 convs as Winograd F(4x4, 3x3) on channels_last maps, " +
@@ -52,6 +52,9 @@ public sealed class EvalCommand : CliCommand
         string? weights = parse.GetValue(_weights);
         if ((run is null) == (weights is null))
             throw new UsageException(run is null ? "give --run DIR or --weights FILE" : "give --run DIR or --weights FILE, not both");
+        // it scored the same numbers at twice the time (walk E, session 28): torchvision's TenCrop is five crops and their mirrors
+        if (parse.GetValue(_flip) && parse.GetValue(_tenCrop))
+            throw new UsageException("--flip with --ten-crop: the ten views are five crops and their mirror images already; give one of them");
         string checkpointName = parse.GetValue(_checkpoint) ?? Checkpoint.Last;
         bool? emaFlag = parse.Given(_ema) ? parse.GetValue(_ema) : null;
         string? data = parse.GetValue(_data);

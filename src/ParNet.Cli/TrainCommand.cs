@@ -250,7 +250,7 @@ public sealed class TrainCommand : CliCommand
                 case StopReason.Completed when result.State.ScheduleBudgetSeconds is not null   // (a resumed run's steps per epoch may differ: not the test alone)
                                            && result.State.GlobalStep < (long)recipe.Epochs * trainer.BatchesPerEpoch:   // also within the last epoch
                     stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"the schedule budget ({result.State.ScheduleBudgetSeconds / 60:0.#} min) ended the LR schedule, annealed, in epoch {result.State.Epoch} of {recipe.Epochs}"));
+                        $"the schedule budget ({result.State.ScheduleBudgetSeconds / 60:0.###} min) ended the LR schedule, annealed, in epoch {result.State.Epoch} of {recipe.Epochs}"));
                     break;
             }
             stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,

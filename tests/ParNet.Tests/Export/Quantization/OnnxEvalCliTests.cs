@@ -110,10 +110,11 @@ public class OnnxEvalCliTests
         }
         new DeploymentInfo { Model = config, Dataset = "fashion-mnist" }.WriteSidecar(weights);
 
-        foreach (var extra in new[] { new string[0], ["--fused"], ["--ten-crop", "--flip"] })
+        foreach (var extra in new[] { new string[0], ["--fused"], ["--ten-crop"] })
         {
-            var direct = CliRunner.Run(["eval", "--weights", weights, "--subset", "10", "--out", folder.File("d" + extra.Length), .. extra]);
-            var winograd = CliRunner.Run(["eval", "--weights", weights, "--subset", "10", "--winograd", "--out", folder.File("w" + extra.Length), .. extra]);
+            string name = string.Concat(extra);
+            var direct = CliRunner.Run(["eval", "--weights", weights, "--subset", "10", "--out", folder.File("d" + name), .. extra]);
+            var winograd = CliRunner.Run(["eval", "--weights", weights, "--subset", "10", "--winograd", "--out", folder.File("w" + name), .. extra]);
             Assert.True(direct.Code == 0 && winograd.Code == 0, direct.Err + winograd.Err);
             var calls = Regex.Match(winograd.Out, @"Winograd convs: (\d+) calls;");
             Assert.True(calls.Success && long.Parse(calls.Groups[1].Value) > 0, winograd.Out);   // the planned convs ran
