@@ -31,7 +31,7 @@ public class FashionMnistTrainingTests
         double evalAccuracy = double.Parse(top1.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) / 100;
         Assert.Equal(accuracy, evalAccuracy, 4);
         Assert.True(evalAccuracy > 0.5, $"eval top-1 {evalAccuracy:P1} (chance 10%)\n{evalOut}");
-        Assert.True(File.Exists(Path.Combine(dir.Path, "eval-last", "confusion.png")));
+        Assert.True(File.Exists(Path.Combine(dir.Path, "eval-last-subset50", "confusion.png")));   // --subset: a folder of its own
         // bad input: one line, exit code 2
         Assert.Equal(2, CommandRunner.Run(["train", "--epochs", "x"], evalOut, evalOut));
     }
