@@ -72,7 +72,8 @@ public sealed class TrainingRun : IDisposable
                 Shard = distributed ? new Shard(group.Rank, group.Size, PadToEqual: false) : null,
             }), distributed ? "the evaluation data" : null);
         if (train.ClassNames.Count != model.NumClasses)
-            throw new ArgumentException($"the data has {train.ClassNames.Count} classes, the model {model.NumClasses}");
+            throw new ArgumentException($"the data has {train.ClassNames.Count} classes, the model {model.NumClasses} (its configuration's " +
+                                        $"NumClasses: set it to {train.ClassNames.Count} for this data)");
         DataPipelines.RequireSameClasses(train.ClassNames, $"the training data ({s.Dataset})", test.ClassNames, "the evaluation data");
         if (s.ClassNames is { } trainedOn)
             DataPipelines.RequireSameClasses(trainedOn, "the run's training data (run.json)", train.ClassNames, "the training data now");

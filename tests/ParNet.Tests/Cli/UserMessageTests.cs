@@ -7,6 +7,17 @@ namespace ParNet.Tests.Cli;
 /// <summary>What the CLI prints for a user to act on: commands that paste as given, and errors that say what is wrong.</summary>
 public class UserMessageTests
 {
+    /// <summary>A --config file whose NumClasses is not the data's said only "the model 1000" (walk E, session 28).</summary>
+    [Fact]
+    public void A_config_whose_class_count_is_not_the_datas_says_to_set_num_classes()
+    {
+        using var dir = new TempDirectory();
+        string config = dir.File("net.json");
+        File.WriteAllText(config, (ParNet.Models.ModelRegistry.Get("parnet_cifar_small") with { Planes = [4, 8, 16], FinalWidth = 16, InChannels = 1, NumClasses = 1000 }).ToJson());
+        CliRunner.AssertUserError(CliRunner.Run("train", "--config", config, "--subset", "1", "--test-subset", "1", "--out", dir.File("run")),
+                                  "the data has 10 classes, the model 1000 (its configuration's NumClasses: set it to 10 for this data)");
+    }
+
     [Theory]
     [InlineData("/tmp/runs/fm-1")]
     [InlineData("/tmp/my run")]
