@@ -150,7 +150,7 @@ public sealed class EvalCommand : CliCommand
                         (winograd ? "-winograd" : "") + (split != "test" ? "-" + split : "") +
                         // a part of the data or other weights replaced the full evaluation's report in the same folder, and
                         // summary.json does not say which it was
-                        (subset is int per ? $"-subset{per}" : "") + (givenClasses is not null ? $"-classes{parse.GetValue(_classes)!.Replace(" ", "")}" : "") +
+                        (subset is int per ? $"-subset{per}" : "") + (givenClasses is not null ? ClassesSuffix(parse.GetValue(_classes)!, givenClasses) : "") +
                         (notRunDefaultWeights ? "-noema" : "");
         outDir ??= run is not null ? Path.Combine(run, $"eval-{checkpointName}{suffix}") : Path.Combine("runs", $"eval{suffix}-{DateTime.Now:yyyyMMdd-HHmmss}");
         // the report folder is made before the evaluation (minutes on a large data set), not found unwritable after it
@@ -158,13 +158,14 @@ public sealed class EvalCommand : CliCommand
         try { Directory.CreateDirectory(outDir); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new UsageException($"--out {outDir}: cannot write the report there ({e.Message})");
+            throw new UsageException(parse.Given(_out) ? $"--out {outDir}: cannot write the report there ({e.Message})"
+                                                       : $"the report folder {outDir} cannot be made ({e.Message}); give --out DIR");
         }
         EvalResult r;
         try { r = Evaluator.Evaluate(model, source, config.NumClasses, mirror: flip, channelsLast: winograd); }
         catch when (created)
         {
-            try { Directory.Delete(outDir); } catch (IOException) { }   // the folder this run made, still empty
+            try { Directory.Delete(outDir); } catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }   // the folder this run made, still empty
             throw;
         }
         Evaluator.WriteReport(r, outDir);
@@ -177,6 +178,16 @@ public sealed class EvalCommand : CliCommand
             stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {k,3} {(k < r.ClassNames.Count ? r.ClassNames[k] : ""),-16} {acc[k] * 100,6:F2}%"));
         stdout.WriteLine($"report: {Path.GetFullPath(outDir)} (confusion.csv, confusion.png, per_class.csv, summary.json)");
         return 0;
+    }
+
+    /// <summary>The report folder's -classes part: the --classes text as given, or for a long list (a file name holds 255
+    /// bytes) its count and a hash of the ids.</summary>
+    static string ClassesSuffix(string given, int[] ids)
+    {
+        string text = given.Replace(" ", "");
+        if (text.Length <= 40) return $"-classes{text}";
+        string hash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(string.Join(",", ids))))[..8];
+        return $"-{ids.Length}classes-{hash}";
     }
 
     /// <summary>The weights in <paramref name="config"/>'s model; when that model was only the recipe's default (nothing stored

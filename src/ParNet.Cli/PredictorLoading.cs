@@ -75,8 +75,10 @@ public static class PredictorLoading
             if (form == NetworkForm.Fused && predictor.Info.Fused == false)   // as silently: the training form would run
             {
                 predictor.Dispose();
-                throw new UsageException("--fused: this .onnx file holds the training form (exported with --unfused); an .onnx file runs " +
-                                         "in the form it was exported in (export the weights without --unfused for the fused form)");
+                throw new UsageException(predictor.Config.BlockType == BlockType.RepVggSse
+                    ? "--fused: this .onnx file holds the training form (exported with --unfused); an .onnx file runs " +
+                      "in the form it was exported in (export the weights without --unfused for the fused form)"
+                    : $"--fused: {predictor.Config.Name} is a {predictor.Config.BlockType} network, which has no fused form");
             }
             return predictor;
         }

@@ -10,8 +10,11 @@ namespace ParNet.Cli;
 /// </summary>
 public sealed class StopSignals : IDisposable
 {
+    // never disposed: it holds no timer or linked token, and a signal handler may still run after Dispose (.NET runs them
+    // on a thread of their own, from a copy of the list): a disposed one would throw there and end the process
     readonly CancellationTokenSource _cts = new();
     readonly PosixSignalRegistration _terminate;
+    volatile bool _disposed;
 
     public StopSignals()
     {
@@ -30,14 +33,14 @@ public sealed class StopSignals : IDisposable
 
     void OnCancel(object? sender, ConsoleCancelEventArgs e)
     {
-        if (_cts.IsCancellationRequested) return;   // a second Ctrl-C ends the process
+        if (_disposed || _cts.IsCancellationRequested) return;   // a second Ctrl-C ends the process, as one after the work does
         e.Cancel = true;
         _cts.Cancel();
     }
 
     void OnTerminate(PosixSignalContext signal)
     {
-        if (_cts.IsCancellationRequested) return;   // a second one ends the process
+        if (_disposed || _cts.IsCancellationRequested) return;   // a second one ends the process, as one after the work does
         signal.Cancel = true;
         Terminated = true;
         _cts.Cancel();
@@ -45,8 +48,8 @@ public sealed class StopSignals : IDisposable
 
     public void Dispose()
     {
+        _disposed = true;
         Console.CancelKeyPress -= OnCancel;
         _terminate.Dispose();
-        _cts.Dispose();
     }
 }

@@ -118,14 +118,14 @@ public sealed class Trainer : IDisposable
         _clock.ResumeScheduleBudget(s.ScheduleBudgetSeconds);
     }
 
+    static string Processes(int n) => n == 1 ? "1 process" : $"{n} processes";
+
     /// <summary>
     /// The batch to resume an interrupted epoch at with this run's process count: every process's batch k covers
     /// the same positions of the epoch's order for any count (rank-strided shards), so the images done so far are
     /// the first (batches x processes x batch) positions; resuming elsewhere than at a whole global batch would skip
     /// or repeat images, and is refused.
     /// </summary>
-    static string Processes(int n) => n == 1 ? "1 process" : $"{n} processes";
-
     internal static int ResumeBatchInEpoch(TrainingState s, int processes, int batchSize, string directory)
     {
         if (s.BatchInEpoch == 0 || (s.Processes == processes && s.Recipe.BatchSize == batchSize)) return s.BatchInEpoch;

@@ -55,8 +55,9 @@ public static class StateDict
         }
     }
 
-    /// <summary>How torch.save's legacy format starts: pickle protocol 2, then the long 0x1950a86a20f9469cfc6c, its magic number.</summary>
-    static readonly byte[] LegacyMagic = [0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
+    /// <summary>torch.save's legacy format: a pickle (0x80, its protocol: 2 by default, a frame after it from protocol 4) whose
+    /// first value is the long 0x1950a86a20f9469cfc6c, its magic number (LONG1, 10 bytes, little-endian).</summary>
+    static readonly byte[] LegacyMagic = [0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
 
     /// <summary>
     /// <paramref name="stream"/> rewound, if it is a zip archive, torch.save's format since PyTorch 1.6 (what the unpickler
@@ -65,11 +66,11 @@ public static class StateDict
     /// </summary>
     static Stream RequireZip(Stream stream, string path, string what)
     {
-        Span<byte> head = stackalloc byte[LegacyMagic.Length];
+        Span<byte> head = stackalloc byte[32];
         int n = stream.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
         stream.Position = 0;
         if (n >= 4 && head[..4].SequenceEqual("PK\u0003\u0004"u8)) return stream;
-        throw new InvalidDataException(head[..n].SequenceEqual(LegacyMagic)
+        throw new InvalidDataException(n > 0 && head[0] == 0x80 && head[..n].IndexOf(LegacyMagic) >= 0
             ? $"{path}: cannot read {what}: PyTorch's legacy format (torch.save before 1.6, or _use_new_zipfile_serialization=False); " +
               "save it again with a newer torch.save, which writes a zip archive"
             : $"{path}: cannot read {what}: not a PyTorch file (torch.save writes a zip archive; this one starts otherwise)");

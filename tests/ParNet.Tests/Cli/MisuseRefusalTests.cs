@@ -52,6 +52,18 @@ public class MisuseRefusalTests
         Assert.Equal(0, CliRunner.Run("predict", "--weights", onnx, image).Code);   // without --fused it runs, as exported
     }
 
+    /// <summary>A ResNet's export holds no fused form either, but not because it was exported --unfused (review, session 28).</summary>
+    [Fact]
+    public void Fused_on_an_onnx_file_of_a_network_without_a_fused_form_says_so()
+    {
+        using var folder = new ExportTempFolder();
+        string onnx = folder.File("resnet.onnx"), image = folder.File("x.png");
+        var export = CliRunner.Run("export", "--model", "resnet12_wide", "--out", onnx);
+        Assert.True(export.Code == 0, export.Err);
+        File.WriteAllBytes(image, ServingTestSupport.Png(32, 1));
+        CliRunner.AssertUserError(CliRunner.Run("predict", "--weights", onnx, "--fused", image), "--fused: resnet12_wide is a ResNetBasic network, which has no fused form");
+    }
+
     [Fact]
     public void The_finetune_recipe_without_pretrained_weights_is_refused_rather_than_training_from_scratch_at_a_tenth_of_the_lr()
     {

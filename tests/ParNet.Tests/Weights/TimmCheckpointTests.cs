@@ -121,6 +121,7 @@ public class TimmCheckpointTests
     [Theory]
     [InlineData(new byte[] { 0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e }, "PyTorch's legacy format (torch.save before 1.6")]   // torch 1.13's torch.save(..., _use_new_zipfile_serialization=False) starts so
     [InlineData(new byte[] { 0x80, 0x04, 0x95, 0x05, 0x00 }, "not a PyTorch file (torch.save writes a zip archive")]   // a plain pickle (pickle.dump)
+    [InlineData(new byte[] { 0x80, 0x04, 0x95, 0x1a, 0, 0, 0, 0, 0, 0, 0, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e }, "PyTorch's legacy format")]   // pickle_protocol=4: a frame first
     [InlineData(new byte[] { (byte)'h', (byte)'e', (byte)'l', (byte)'l', (byte)'o' }, "not a PyTorch file (torch.save writes a zip archive")]
     [InlineData(new byte[] { 0x50 }, "not a PyTorch file (torch.save writes a zip archive")]
     public void A_file_that_is_not_a_zip_archive_is_said_to_be_what_it_is(byte[] bytes, string message)
