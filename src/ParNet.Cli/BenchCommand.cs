@@ -122,8 +122,8 @@ public sealed class BenchCommand : CliCommand
         };
         try { options.Validate(); }
         catch (Exception e) when (e is ArgumentException or NotSupportedException) { throw new UsageException(e.Message); }
-        bool created = !Directory.Exists(output);
-        try { BenchmarkReportWriter.PrepareFolder(output); }   // before minutes of timing, not after
+        bool created;
+        try { created = OutputFolder.Prepare(output); }   // before minutes of timing, not after
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new UsageException($"--out {output}: cannot write there: {e.Message}"); }
         if ((keys is null || keys.Contains("fused-bf16")) && CpuCapabilities.Current.Bf16Warning() is { } slow)
             stderr.WriteLine($"parnet bench: warning: fused-bf16: {slow}");
@@ -137,7 +137,7 @@ public sealed class BenchCommand : CliCommand
         try { report = InferenceBenchmark.Run(options, command); }
         catch when (created)
         {
-            try { Directory.Delete(output); } catch (IOException) { }   // the folder this run made, still empty: nothing to leave behind
+            OutputFolder.RemoveIfEmpty(output);
             throw;
         }
         var files = BenchmarkReportWriter.Write(report, output);

@@ -154,8 +154,8 @@ public sealed class EvalCommand : CliCommand
                         (notRunDefaultWeights ? "-noema" : "");
         outDir ??= run is not null ? Path.Combine(run, $"eval-{checkpointName}{suffix}") : Path.Combine("runs", $"eval{suffix}-{DateTime.Now:yyyyMMdd-HHmmss}");
         // the report folder is made before the evaluation (minutes on a large data set), not found unwritable after it
-        bool created = !Directory.Exists(outDir);
-        try { Directory.CreateDirectory(outDir); }
+        bool created;
+        try { created = OutputFolder.Prepare(outDir); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new UsageException(parse.Given(_out) ? $"--out {outDir}: cannot write the report there ({e.Message})"
@@ -165,7 +165,7 @@ public sealed class EvalCommand : CliCommand
         try { r = Evaluator.Evaluate(model, source, config.NumClasses, mirror: flip, channelsLast: winograd); }
         catch when (created)
         {
-            try { Directory.Delete(outDir); } catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }   // the folder this run made, still empty
+            OutputFolder.RemoveIfEmpty(outDir);
             throw;
         }
         Evaluator.WriteReport(r, outDir);

@@ -78,7 +78,7 @@ public sealed class StudyCommand : CliCommand
 
         // where the report goes is checked before the cells train (an hour on 2 cores): it failed after them, in the OS's words
         foreach (var (option, folder) in new[] { ("--out", runs), ("--results", results) })
-            try { StudyReport.PrepareFolder(folder); }
+            try { OutputFolder.Prepare(folder); }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new UsageException($"{option} {folder}: cannot write there: {e.Message}"); }
 
         set_num_threads(threads);

@@ -18,16 +18,6 @@ public static class BenchmarkReportWriter
         return [json, md, png];
     }
 
-    /// <summary>Creates <paramref name="directory"/> and writes (and deletes) a file in it, so that a folder
-    /// <see cref="Write"/> could not write to fails before the benchmark runs: throws the IOException or
-    /// UnauthorizedAccessException of the first step that fails.</summary>
-    public static void PrepareFolder(string directory)
-    {
-        Directory.CreateDirectory(directory);
-        using var probe = new FileStream(Path.Combine(directory, $".parnet-bench-write-check-{Environment.ProcessId}"), FileMode.Create,
-                                         FileAccess.Write, FileShare.None, bufferSize: 1, FileOptions.DeleteOnClose);
-    }
-
     static string F(double v, string format) => v.ToString(format, CultureInfo.InvariantCulture);
 
     public static string ToJson(BenchmarkReport r) => JsonSerializer.Serialize(new

@@ -46,17 +46,6 @@ public static class StudyReport
             return new ClaimResult(claim, better, worse, Verdicts.Judge(better.Top1, worse.Top1));
         }).ToList();
 
-    /// <summary>
-    /// Creates <paramref name="directory"/> and proves a file can be written there (IOException or
-    /// UnauthorizedAccessException if not): a study checks where its report goes before hours of training, not after.
-    /// </summary>
-    public static void PrepareFolder(string directory)
-    {
-        Directory.CreateDirectory(directory);
-        using var probe = new FileStream(Path.Combine(directory, $".parnet-study-write-check-{Environment.ProcessId}"), FileMode.Create,
-                                         FileAccess.Write, FileShare.None, bufferSize: 1, FileOptions.DeleteOnClose);
-    }
-
     /// <summary>Writes NAME.md, NAME.csv and NAME.png into <paramref name="directory"/>; returns the three paths.</summary>
     public static string[] Write(Study study, StudySettings settings, IReadOnlyList<CellRun> runs, IReadOnlyDictionary<string, double>? latencyMs,
                                  string directory, string machine, string command)

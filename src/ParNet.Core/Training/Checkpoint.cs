@@ -108,12 +108,7 @@ public static class Checkpoint
     /// the message names its weights files (not its optimizer file, the SGD momentum, whose keys are no model's), for a run
     /// folder its last weights. <paramref name="what"/> says what the file should hold.
     /// </summary>
-    public static void RequireWeightsFile(string path, string what = "weights")
-    {
-        if (System.IO.Directory.Exists(path) && WeightsHint(path) is { } hint)
-            throw new FileNotFoundException($"{what}: {path} is a folder, not a file ({hint})", path);
-        StateDict.RequireFile(path, what);
-    }
+    public static void RequireWeightsFile(string path, string what = "weights") => StateDict.RequireFile(path, what, WeightsHint);
 
     static string? WeightsHint(string folder)
     {

@@ -76,10 +76,12 @@ public static class StateDict
             : $"{path}: cannot read {what}: not a PyTorch file (torch.save writes a zip archive; this one starts otherwise)");
     }
 
-    /// <summary>FileNotFoundException naming <paramref name="path"/> unless it is a file.</summary>
-    public static void RequireFile(string path, string what = "weights")
+    /// <summary>FileNotFoundException naming <paramref name="path"/> unless it is a file; for a folder,
+    /// <paramref name="folderHint"/> may say what to give instead (a layer above knows what folders hold).</summary>
+    public static void RequireFile(string path, string what = "weights", Func<string, string?>? folderHint = null)
     {
-        if (Directory.Exists(path)) throw new FileNotFoundException($"{what}: {path} is a folder, not a file", path);
+        if (Directory.Exists(path))
+            throw new FileNotFoundException($"{what}: {path} is a folder, not a file{(folderHint?.Invoke(path) is { } hint ? $" ({hint})" : "")}", path);
         if (!File.Exists(path)) throw new FileNotFoundException($"{what} file not found: {path}", path);
     }
 
