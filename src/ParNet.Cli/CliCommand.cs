@@ -13,6 +13,12 @@ public abstract class CliCommand
     /// <summary>One line for `parnet --help`, and the first line of `parnet NAME --help`.</summary>
     public abstract string Summary { get; }
 
+    /// <summary>
+    /// Whether the command runs as one of several MPI processes (train, train-bench): a process of it whose command line
+    /// does not parse must still join the others and end the job, or they wait in MPI_Init for ever.
+    /// </summary>
+    public virtual bool DataParallel => false;
+
     /// <summary>Adds the command's options and arguments.</summary>
     protected abstract void Declare(Command command);
 

@@ -20,16 +20,19 @@ public static class CommandRunner
         .OrderBy(c => c.Name, StringComparer.Ordinal)
         .ToList();
 
-    public static RootCommand CreateRoot(TextWriter stdout, TextWriter stderr)
+    public static RootCommand CreateRoot(TextWriter stdout, TextWriter stderr) => CreateRoot(CreateCommands(), stdout, stderr);
+
+    static RootCommand CreateRoot(IReadOnlyList<CliCommand> commands, TextWriter stdout, TextWriter stderr)
     {
         var root = new RootCommand("parnet: ParNet (\"Non-deep Networks\") models on TorchSharp. `parnet COMMAND --help` lists a command's options.");
-        foreach (var command in CreateCommands()) root.Subcommands.Add(command.Build(stdout, stderr));
+        foreach (var command in commands) root.Subcommands.Add(command.Build(stdout, stderr));
         return root;
     }
 
     public static int Run(string[] argv, TextWriter stdout, TextWriter stderr)
     {
-        var root = CreateRoot(stdout, stderr);
+        var commands = CreateCommands();
+        var root = CreateRoot(commands, stdout, stderr);
         // no response files: `@name` is an ordinary argument (an image file may be called that)
         var parse = root.Parse(argv.Length == 0 ? ["--help"] : argv, new ParserConfiguration { ResponseFileTokenReplacer = null });
         var invocation = new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false };
@@ -45,7 +48,7 @@ public static class CommandRunner
         if (parse.Errors.Count > 0 && !helpOrVersion)
         {
             stderr.WriteLine($"{prefix}: {ErrorLine(parse, root)}");
-            EndTheOtherProcesses(command.Name);
+            if (commands.FirstOrDefault(c => c.Name == command.Name) is { DataParallel: true }) EndTheOtherProcesses();
             return UsageExitCode;
         }
 
@@ -63,13 +66,13 @@ public static class CommandRunner
     }
 
     /// <summary>
-    /// A data-parallel command (train, train-bench) whose command line does not parse on one MPI process never joins the
-    /// others, which then waited in MPI_Init for ever (a rank given --bogus: the job hung until killed). It joins them
-    /// and ends the job (MPI_Abort, exit code 2) after its one line.
+    /// A data-parallel command (<see cref="CliCommand.DataParallel"/>) whose command line does not parse on one MPI process
+    /// never joins the others, which then waited in MPI_Init for ever (a rank given --bogus: the job hung until killed).
+    /// It joins them and ends the job (MPI_Abort, exit code 2) after its one line.
     /// </summary>
-    static void EndTheOtherProcesses(string commandName)
+    static void EndTheOtherProcesses()
     {
-        if (commandName is not ("train" or "train-bench") || !ParNet.Distributed.MpiLaunch.SeveralProcesses()) return;
+        if (!ParNet.Distributed.MpiLaunch.SeveralProcesses()) return;
         try
         {
             using var group = ParNet.Distributed.MpiLaunch.Start();

@@ -26,6 +26,7 @@ public sealed class TrainBenchCommand : CliCommand
     readonly Option<string?> _python = CliOption.Text("--python", "the Python with PyTorch, with --pytorch-code (default /usr/bin/python3, where Debian's python3-torch lives)", "PATH");
 
     public override string Name => "train-bench";
+    public override bool DataParallel => true;
     public override string Summary => "measure training throughput (forward+backward+SGD step) of the fashion-mnist recipe's model on random data";
 
     protected override void Declare(Command command)

@@ -47,6 +47,7 @@ public sealed class TrainCommand : CliCommand
         "with rank 0's (a hash) and stop if any differs");
 
     public override string Name => "train";
+    public override bool DataParallel => true;
     public override string Summary => "train a model (recipes: " + string.Join(", ", Recipes.Names) + "). " +
         "Ctrl-C or SIGTERM saves a resumable checkpoint and exits (code 130; SIGTERM 143). A NaN/infinite loss stops the run (code 3).";
 
