@@ -36,6 +36,8 @@ static class PredictionEndpoints
 
     /// <summary>Refusal reasons (parnet_rejected_total's label) that a batch answers per file.</summary>
     const string BadImage = "bad_image", TooLarge = "too_large";
+    // a request with no image at all (an empty body, a form without a file) is a malformed request, not a bad image
+    const string BadRequest = "bad_request";
 
     /// <summary>The status of a request whose client left before its answer (nginx's 499; no client sees it).</summary>
     const int StatusClientClosedRequest = 499;
@@ -132,7 +134,7 @@ static class PredictionEndpoints
     {
         var files = await ReadFormFilesAsync(http.Request, context.Options);
         if (files.Count == 0)
-            throw new Refusal(StatusCodes.Status400BadRequest, BadImage, $"no file in the multipart form: {SendImagesAs}");
+            throw new Refusal(StatusCodes.Status400BadRequest, BadRequest, $"no file in the multipart form: {SendImagesAs}");
         if (files.Count > context.Options.MaxImagesPerRequest)
             throw new Refusal(StatusCodes.Status413PayloadTooLarge, TooLarge,
                 $"{files.Count} images; at most {context.Options.MaxImagesPerRequest} per request");
@@ -184,7 +186,7 @@ static class PredictionEndpoints
     {
         if (!request.Query.TryGetValue("top", out var value)) return Math.Min(context.Options.DefaultTop, context.Model.ClassNames.Count);
         if (!int.TryParse(value, out int top) || top < 1)
-            throw new Refusal(StatusCodes.Status400BadRequest, "bad_request", $"top={value}: give a positive integer");
+            throw new Refusal(StatusCodes.Status400BadRequest, BadRequest, $"top={value}: give a positive integer");
         return Math.Min(top, context.Model.ClassNames.Count);
     }
 
@@ -209,7 +211,7 @@ static class PredictionEndpoints
         if (IsMultipart(request))
         {
             var files = await ReadFormFilesAsync(request, options);
-            return files.Count > 0 ? files[0] : throw new Refusal(StatusCodes.Status400BadRequest, BadImage, $"no file in the multipart form: {SendImageAs}");
+            return files.Count > 0 ? files[0] : throw new Refusal(StatusCodes.Status400BadRequest, BadRequest, $"no file in the multipart form: {SendImageAs}");
         }
         string? type = request.ContentType;
         if (type is null || !type.StartsWith("image/", StringComparison.OrdinalIgnoreCase))
@@ -217,7 +219,7 @@ static class PredictionEndpoints
         CheckLength(request, options);
         using var body = new MemoryStream();
         await ReadLimitedAsync(request, options, () => request.Body.CopyToAsync(body, request.HttpContext.RequestAborted));
-        if (body.Length == 0) throw new Refusal(StatusCodes.Status400BadRequest, BadImage, "empty body: no image");
+        if (body.Length == 0) throw new Refusal(StatusCodes.Status400BadRequest, BadRequest, "empty body: no image");
         return (body.ToArray(), "the image");
     }
 
@@ -263,7 +265,7 @@ static class PredictionEndpoints
         {
             throw e.StatusCode == StatusCodes.Status413PayloadTooLarge
                 ? new Refusal(e.StatusCode, TooLarge, $"request body over the limit ({e.Message})")
-                : new Refusal(e.StatusCode, "bad_request", e.Message);
+                : new Refusal(e.StatusCode, BadRequest, e.Message);
         }
         catch (InvalidDataException e) when (e.Message.Contains(" limit ", StringComparison.Ordinal) && e.Message.Contains("exceeded"))
         {
@@ -281,7 +283,7 @@ static class PredictionEndpoints
     /// <summary>The assembly of ASP.NET Core's MultipartReader, which throws a plain IOException at a premature end of the body.</summary>
     static readonly string? MultipartReaderAssembly = typeof(MultipartReader).Assembly.GetName().Name;
 
-    static Refusal MalformedMultipart(string why) => new(StatusCodes.Status400BadRequest, "bad_request", $"malformed multipart body: {why}");
+    static Refusal MalformedMultipart(string why) => new(StatusCodes.Status400BadRequest, BadRequest, $"malformed multipart body: {why}");
 
     static async Task<ImageF> DecodeAsync(byte[] bytes, string name, Context context, CancellationToken cancel)
     {

@@ -123,6 +123,25 @@ public class InferenceServerTests
         Assert.Equal(1, PrometheusText.Sum(samples, "parnet_rejected_total", ("reason", "too_large")));
     }
 
+    /// <summary>A request with no image at all counted under reason="bad_image" (walk D, session 28): it is a malformed
+    /// request, and the bad_image count is what an operator watches for clients sending broken files.</summary>
+    [Fact]
+    public async Task Requests_without_an_image_count_as_bad_requests_not_bad_images()
+    {
+        await using var server = await StartReadyAsync(FakeClassifier.Model(new FakeClassifier()), Loopback());
+        using var client = Client(server);
+        var emptyForm = "--xyz--\r\n"u8.ToArray();
+        Assert.Equal(HttpStatusCode.BadRequest, (await PostAsync(client, "/v1/predict", Raw([], "image/png"))).Item1);
+        Assert.Equal(HttpStatusCode.BadRequest, (await PostAsync(client, "/v1/predict", Raw(emptyForm, "multipart/form-data; boundary=xyz"))).Item1);
+        var (status, json, _) = await PostAsync(client, "/v1/predict/batch", Raw(emptyForm, "multipart/form-data; boundary=xyz"));
+        Assert.Equal(HttpStatusCode.BadRequest, status);
+        Assert.StartsWith("no file in the multipart form", json.GetProperty("error").GetString());
+
+        var samples = PrometheusText.Parse(await client.GetStringAsync("/metrics"));
+        Assert.Equal(3, PrometheusText.Sum(samples, "parnet_rejected_total", ("reason", "bad_request")));
+        Assert.Equal(0, PrometheusText.Sum(samples, "parnet_rejected_total", ("reason", "bad_image")));
+    }
+
     /// <summary>Posts <paramref name="count"/> single images to a server with one worker (max batch 1) whose model is held:
     /// the first once the worker has taken it to the model (so it no longer holds a place in the queue), each next once the
     /// one before is in flight. Returns the requests, still unanswered.</summary>
