@@ -15,28 +15,33 @@ namespace ParNet.Training;
 public sealed class MetricsLog : IDisposable
 {
     readonly string _runDirectory;
-    readonly TensorBoardWriter _tensorBoard;
+    TensorBoardWriter? _writer;
 
     public MetricsLog(string runDirectory)
     {
         _runDirectory = runDirectory;
         Directory.CreateDirectory(runDirectory);
-        _tensorBoard = new TensorBoardWriter(Path.Combine(runDirectory, "tensorboard"));
     }
 
+    /// <summary>The event file, opened with the first event: a resume with nothing left to train leaves no empty file
+    /// (TensorBoard lists every file of the folder as part of the run).</summary>
+    TensorBoardWriter TensorBoard => _writer ??= new TensorBoardWriter(Path.Combine(_runDirectory, "tensorboard"));
+
     public string CsvPath => Path.Combine(_runDirectory, "metrics.csv");
-    public string TensorBoardPath => _tensorBoard.Path;
+
+    /// <summary>The event file written so far; null before the first event.</summary>
+    public string? TensorBoardPath => _writer?.Path;
 
     public const string CsvHeader = "epoch,lr,train_loss,train_acc,test_loss,test_acc,test_top5,epoch_seconds,images_per_sec,elapsed_seconds,rss_mib";
 
-    public void Step(long step, double loss, double lr) => _tensorBoard.AddScalars([("step/train_loss", loss), ("step/lr", lr)], step);
+    public void Step(long step, double loss, double lr) => TensorBoard.AddScalars([("step/train_loss", loss), ("step/lr", lr)], step);
 
     /// <summary>One histogram per weight tensor (tag "weights/NAME"), at step = the epoch, for TensorBoard's histograms tab.</summary>
     public void WeightHistograms(nn.Module model, int epoch)
     {
         using var scope = NewDisposeScope();
         foreach (var (name, parameter) in model.named_parameters())
-            _tensorBoard.AddHistogram("weights/" + name, parameter, epoch);
+            TensorBoard.AddHistogram("weights/" + name, parameter, epoch);
     }
 
     bool _imagesLogged;
@@ -56,7 +61,7 @@ public sealed class MetricsLog : IDisposable
         {
             var image = batch[i].to(ScalarType.Float32);
             var (lo, hi) = (image.min(), image.max());
-            _tensorBoard.AddImage($"train/sample_{i}", (image - lo) / (hi - lo).clamp_min(1e-6), step);
+            TensorBoard.AddImage($"train/sample_{i}", (image - lo) / (hi - lo).clamp_min(1e-6), step);
         }
     }
 
@@ -70,7 +75,7 @@ public sealed class MetricsLog : IDisposable
         if (m.TestLoss is double tl) scalars.Add(("epoch/test_loss", tl));
         if (m.TestAccuracy is double ta) scalars.Add(("epoch/test_acc", ta));
         if (m.TestTop5 is double t5) scalars.Add(("epoch/test_top5", t5));
-        _tensorBoard.AddScalars(scalars, m.Epoch);
+        TensorBoard.AddScalars(scalars, m.Epoch);
         WriteCsv(CsvPath, history);
         Plot(_runDirectory, history);
     }
@@ -96,5 +101,5 @@ public sealed class MetricsLog : IDisposable
         Charts.Line(Path.Combine(directory, "lr.png"), "learning rate", "epoch", [new("lr", P(m => m.Lr), Charts.Color(2))]);
     }
 
-    public void Dispose() => _tensorBoard.Dispose();
+    public void Dispose() => _writer?.Dispose();
 }

@@ -65,8 +65,11 @@ public class BadInputTests
         Assert.True(widened.Code == 0, widened.Err + widened.Out);
         Assert.Contains("20 train / 30 test images", widened.Out);
 
+        int eventFiles = Directory.GetFiles(Path.Combine(run, "tensorboard")).Length;
+        Assert.Equal(3, eventFiles);   // one per process that trained
         var again = CliRunner.Run("train", "--resume", run);   // finished: says so rather than "resuming at epoch 4"
         Assert.True(again.Code == 0, again.Err + again.Out);
+        Assert.Equal(eventFiles, Directory.GetFiles(Path.Combine(run, "tensorboard")).Length);   // and leaves no empty event file
         Assert.Contains("the run has already trained its 3 epochs: nothing to do", again.Out);
         Assert.DoesNotContain("resuming at epoch", again.Out);
         Assert.Equal(3, Checkpoint.ReadState(Path.Combine(run, "checkpoints", "last")).Epoch);

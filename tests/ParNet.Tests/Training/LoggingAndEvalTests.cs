@@ -66,7 +66,7 @@ public class LoggingAndEvalTests
     {
         using var dir = new TempDir();
         using var model = nn.Linear(3, 2);
-        string path;
+        string? path;
         using (var log = new MetricsLog(dir.Path))
         {
             log.WeightHistograms(model, epoch: 2);
@@ -75,7 +75,7 @@ public class LoggingAndEvalTests
             log.SampleImages(batch, step: 8, count: 2);   // only the first call writes
             path = log.TensorBoardPath;
         }
-        var values = TensorBoardWriter.ReadEvents(path).Where(e => e.Summary is not null)
+        var values = TensorBoardWriter.ReadEvents(path!).Where(e => e.Summary is not null)
             .SelectMany(e => e.Summary.Value.Select(v => (e.Step, v))).ToList();
         var histograms = values.Where(x => x.v.Histo is not null).ToList();
         Assert.Equal(["weights/weight", "weights/bias"], histograms.Select(x => x.v.Tag));
