@@ -27,10 +27,8 @@ public static class PipelineSteps
     /// </summary>
     public static IEnumerable<IImageTransform> FashionContent(ModelConfig model, int size, int? paddedSide = null)
     {
-        int content = (int)Math.Round((double)FashionMnistSide * size / FashionSide(model));
         int padded = paddedSide ?? size;
-        if ((padded - content) % 2 != 0 || content > padded)
-            throw new ArgumentException($"image size {size} does not hold the {content}-pixel Fashion-MNIST content centred in {padded} px");
+        int content = CentredContent(model, size, padded - size);
         var steps = new List<IImageTransform>();
         if (content != FashionMnistSide) steps.Add(new ResizeShortSide(content, ResampleFilter.Bicubic));
         steps.Add(new RandomCrop(padded, (padded - content) / 2));   // centred zero padding: a single crop is possible
@@ -45,12 +43,29 @@ public static class PipelineSteps
     public static IEnumerable<IImageTransform> FashionTrainCrop(ModelConfig model, int size, int cropPadding)
     {
         int side = FashionSide(model);
-        int content = (int)Math.Round((double)FashionMnistSide * size / side);
-        if ((size - content) % 2 != 0 || content > size)
-            throw new ArgumentException($"image size {size} does not hold the {content}-pixel Fashion-MNIST content centred");
+        int content = CentredContent(model, size, 0);
         int shift = (int)Math.Round((double)cropPadding * size / side);
         if (content != FashionMnistSide) yield return new ResizeShortSide(content, ResampleFilter.Bicubic);
         yield return new RandomCrop(size, (size - content) / 2 + shift);
+    }
+
+    /// <summary>
+    /// The side of the 28 px content scaled to network side <paramref name="size"/>, which must sit centred in
+    /// size + <paramref name="extra"/> px: the margin around it must be even. ArgumentException otherwise, naming the
+    /// nearest sizes that work (the content side is rounded: 40 gives 35 px, an odd margin; was "does not hold the
+    /// content centred", which read as if the image were too small).
+    /// </summary>
+    static int CentredContent(ModelConfig model, int size, int extra)
+    {
+        int side = FashionSide(model);
+        int Content(int s) => (int)Math.Round((double)FashionMnistSide * s / side);
+        bool Fits(int s) => (s + extra - Content(s)) % 2 == 0;   // the content is never larger: FashionSide >= 28
+        if (Fits(size)) return Content(size);
+        int m = model.InputSizeMultiple;
+        var multiples = Enumerable.Range(1, (size + 64 * m) / m).Select(k => k * m).Where(Fits).ToList();
+        var near = multiples.Where(s => s < size).TakeLast(1).Concat(multiples.Where(s => s > size).Take(1));
+        throw new ArgumentException($"image size {size}: the {FashionMnistSide} px Fashion-MNIST image scaled by {size}/{side} is {Content(size)} px, " +
+                                    $"which leaves an odd margin of {size + extra - Content(size)} px and cannot sit centred; sizes that work near it: {string.Join(" or ", near)}");
     }
 
     /// <summary>Normalization with the statistics of <paramref name="info"/> for a <paramref name="channels"/>-channel model.</summary>

@@ -126,8 +126,11 @@ public class DataPipelineTests
             if (matches.Distinct().Count() == 1) moves.Add(matches[0]);
         }
         Assert.True(moves.Count >= 4, $"random shifts at {side} px: only {moves.Count} distinct ones identified");
-        Assert.Contains("does not hold the 21-pixel Fashion-MNIST content centred",
+        Assert.Equal("image size 24: the 28 px Fashion-MNIST image scaled by 24/32 is 21 px, which leaves an odd margin of 3 px " +
+                     "and cannot sit centred; sizes that work near it: 16 or 32",
             Assert.Throws<ArgumentException>(() => DataPipelines.Train("fashion-mnist", null, FashionModel, augmentation, options, size: 24)).Message);
+        Assert.EndsWith("35 px, which leaves an odd margin of 5 px and cannot sit centred; sizes that work near it: 32 or 48",
+            Assert.Throws<ArgumentException>(() => DataPipelines.Eval("fashion-mnist", null, FashionModel, augmentation, options, size: 40)).Message);
     }
 
     [Fact]
