@@ -10,7 +10,8 @@ namespace ParNet.Models;
 /// checkpoint's args.model_cfg), read as their SimpNet builds them:
 ///  - planes: the stream widths, then the width of the final block (our <see cref="ModelConfig.FinalWidth"/>);
 ///  - num_blocks: per stream the blocks counting the stream's downsampling block (ours: one fewer), then 1 (the final
-///    block; their code asserts it, and that no stream has only 1);
+///    block; their code asserts it, and that the last stream has more than 1: an earlier stream of 1 is its
+///    downsampling block alone, as <see cref="ModelConfig.BlocksPerStream"/> 0 is in a JSON configuration);
 ///  - dropout_lin: the classifier's dropout (<see cref="ModelConfig.HeadDropout"/>);
 ///  - additional_branches: SiLU when it holds the string "swish" itself, else ReLU. Their released files write
 ///    <c>[[swish]]</c>, a list holding a list, and their test <c>'swish' in additional_branches</c> is false for that:
@@ -70,7 +71,10 @@ public static class AuthorsYamlConfig
         if (planes.Length is < 2 or > 5 || blocks.Length != planes.Length)
             throw new InvalidDataException($"planes ({planes.Length} entries) and num_blocks ({blocks.Length}) must list 1-4 streams and the final block");
         if (blocks[^1] != 1) throw new InvalidDataException($"num_blocks must end with 1 (the final block); got {blocks[^1]}");
-        if (blocks[..^1].Any(b => b < 2)) throw new InvalidDataException($"every stream needs 2 or more num_blocks (its downsampling block and a stream block); got [{string.Join(", ", blocks)}]");
+        // as their SimpNet asserts: a stream of 1 (its downsampling block alone, no stream block) only before the last
+        if (blocks[..^1].Any(b => b < 1) || blocks[^2] < 2)
+            throw new InvalidDataException($"num_blocks [{string.Join(", ", blocks)}]: every stream needs 1 or more (its downsampling block), " +
+                                           "the last stream 2 or more (its downsampling block and a stream block; their SimpNet asserts it)");
         return new ModelConfig
         {
             Name = name, Layout = Layout.ImageNet, NumClasses = 1000, InChannels = 3,
