@@ -68,7 +68,7 @@ public static class PredictorLoading
         {
             if (ema) throw new UsageException("--ema picks a training checkpoint's EMA weights; an .onnx file holds one set");
             // the file's graph is what runs: asking for the training form would silently get whatever was exported
-            if (form == NetworkForm.AsStored)
+            if (form == NetworkForm.Training)
                 throw new UsageException("--unfused keeps trained weights in their training form; an .onnx file runs in the form it was " +
                                          "exported in (export the weights with --unfused for the training form)");
             var predictor = ImagePredictor.FromOnnx(weights, config, onnx);

@@ -21,7 +21,7 @@ public static class WeightsLoading
 
     /// <summary>`--unfused` of predict, serve and export.</summary>
     public static Option<bool> UnfusedOption() => CliOption.Switch("--unfused",
-        "keep a ParNet's trained weights in their training form (default: re-parameterized first, as --fused: the same " +
+        "keep a ParNet's trained weights in their training form (fused weights, which have none, are refused; default: re-parameterized first, as --fused: the same " +
         "answers within float32 rounding from fewer convolutions: ParNet-S at batch 1 1.28-1.42x faster on a Zen 4, RESULTS.md)");
 
     /// <summary>The form predict, serve and export give a network: fused where it can be, unless --fused or --unfused says otherwise.</summary>
@@ -29,7 +29,7 @@ public static class WeightsLoading
     {
         (true, true) => throw new UsageException("--fused and --unfused: give one of them (a ParNet is fused by default)"),
         (true, false) => NetworkForm.Fused,
-        (false, true) => NetworkForm.AsStored,
+        (false, true) => NetworkForm.Training,
         _ => NetworkForm.FusedWhereFusable,
     };
 

@@ -66,6 +66,9 @@ public static class ClassifierLoader
             bool fusedFile = HasFusedKeys(dict.Keys), fuse = Fuses(form, config);
             if (fusedFile && config.BlockType != BlockType.RepVggSse)
                 throw new InvalidDataException($"{weightsPath}: fused weights, but {config.Name} is a {config.BlockType} network");
+            if (fusedFile && form == NetworkForm.Training)
+                throw new InvalidDataException($"{weightsPath}: fused weights, which have no training form (fusion cannot be undone): " +
+                                               "give the trained weights they were fused from");
             ImageClassifier model = fusedFile ? ParNetFuser.CreateFused(config) : ModelFactory.Create(config);
             try
             {

@@ -10,4 +10,7 @@ public enum NetworkForm
     /// <summary>Fused where the network has a fused form (a ParNet), as stored otherwise (a ResNet): inference's default,
     /// the same function in fewer, faster layers.</summary>
     FusedWhereFusable,
+    /// <summary>Trained weights in their training form (`--unfused`); fused weights, which have no training form, are
+    /// refused rather than run fused under that name.</summary>
+    Training,
 }

@@ -37,6 +37,28 @@ public class MisuseRefusalTests
         CliRunner.AssertUserError(result, "--unfused keeps trained weights in their training form; an .onnx file runs in the form it was exported in");
     }
 
+    /// <summary>`--unfused` on fused weights (`parnet fuse`'s output) ran them fused and said nothing: --unfused meant "as
+    /// stored" (style review, session 29). Fused weights have no training form; predict, serve and export refuse.</summary>
+    [Theory, InlineData("predict"), InlineData("serve"), InlineData("export")]
+    public async Task Unfused_on_fused_weights_is_refused_rather_than_run_fused(string command)
+    {
+        using var folder = new ExportTempFolder();
+        string weights = ServingTestSupport.TinyFashionWeights(folder), fused = folder.File("fused.safetensors"), image = folder.File("x.png");
+        var fuse = CliRunner.Run("fuse", "--weights", weights, "--out", fused);
+        Assert.True(fuse.Code == 0, fuse.Err);
+        File.WriteAllBytes(image, ServingTestSupport.Png(28, 1));
+        string[] args = command switch
+        {
+            "predict" => ["predict", "--weights", fused, "--unfused", image],
+            "serve" => ["serve", "--weights", fused, "--unfused", "--port", "0"],
+            _ => ["export", "--weights", fused, "--unfused", "--out", folder.File("m.onnx")],
+        };
+        var result = await Task.Run(() => CliRunner.Run(args)).WaitAsync(TimeSpan.FromSeconds(60));   // serve would listen
+        CliRunner.AssertUserError(result, $"{fused}: fused weights, which have no training form (fusion cannot be undone): give the trained weights they were fused from");
+        Assert.False(File.Exists(folder.File("m.onnx")));
+        Assert.Equal(0, CliRunner.Run("predict", "--weights", fused, image).Code);   // without --unfused they run, fused
+    }
+
     /// <summary>The other way round (review, session 28): --fused on an .onnx exported in the training form ran that form.</summary>
     [Theory, InlineData("predict"), InlineData("serve")]
     public async Task Fused_on_an_onnx_file_of_the_training_form_is_refused_rather_than_ignored(string command)
