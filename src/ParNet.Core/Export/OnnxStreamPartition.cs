@@ -6,7 +6,7 @@ namespace ParNet.Export;
 /// <summary>
 /// An exported ParNet cut into graphs that run one after another and side by side (the paper's Table 3 setup in ONNX):
 /// <see cref="Entry"/> (the stem and the entries of the streams), one graph per stream (<see cref="Streams"/>; null for
-/// a stream without blocks), and <see cref="Merge"/> (the fusion blocks and the head). Made by <see cref="OnnxExporter.BuildStreamPartition"/>. Every node of the whole graph
+/// a stream without blocks), and <see cref="Merge"/> (the merge stages and the head). Made by <see cref="OnnxExporter.BuildStreamPartition"/>. Every node of the whole graph
 /// is in exactly one part; a value that crosses a cut is an output of the part that makes it and an input of every
 /// part that reads it, under its name in the whole graph.
 /// </summary>

@@ -5,7 +5,7 @@ namespace ParNet.Fusion;
 
 /// <summary>
 /// Fills a freshly built fused module from its trained form: every `PREFIX.rbr_reparam.weight|bias` from the
-/// re-parameterization of the trained block at PREFIX, every other key (identity BNs, gates, fusion input
+/// re-parameterization of the trained block at PREFIX, every other key (identity BNs, gates, merge input
 /// BNs, classifier) copied from the trained key of the same name. The load is strict: a key left
 /// uncovered is a bug and fails naming it.
 /// </summary>

@@ -5,7 +5,7 @@ namespace ParNet.Inference;
 
 /// <summary>
 /// An exported ParNet run as the paper's Table 3 runs it: the stem and the streams' entries in one ONNX Runtime session,
-/// each stream in its own session, all streams at once (one task each), then the fusion blocks and the head in a last
+/// each stream in its own session, all streams at once (one task each), then the merge stages and the head in a last
 /// session (<see cref="OnnxStreamPartition"/>). Each stream's session has its own options: on a GPU machine one CUDA
 /// device per stream, or the same device for all (each session then has its own CUDA stream); on the CPU a share of the
 /// threads. Values cross the cuts in device memory where every part runs on the same CUDA device, else through host

@@ -10,7 +10,7 @@ namespace ParNet.Models;
 /// ParNet (the released code's SimpNet), ImageNet or CIFAR layout, 1-4 streams. For 3 streams:
 ///   inits.0 (stem) -> inits.1 -> inits.2          one entry per stream, each halving the size
 ///   streams.i: blocks on inits.i's output           independent: can run in parallel
-///   downsamples_2.0(stream 0) -> downsamples_2.1(stream 1, .) -> combine(stream 2, .)   fusion
+///   downsamples_2.0(stream 0) -> downsamples_2.1(stream 1, .) -> combine(stream 2, .)   merging (the paper's fusion)
 ///   head: pool, dropout, linear
 /// Fields are named as the released state-dict keys.
 /// </summary>

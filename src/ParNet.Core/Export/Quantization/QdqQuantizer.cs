@@ -36,7 +36,7 @@ public sealed record Int8Options
 /// calibrated scale), its weight as int8 per-channel symmetric (axis 0) through DequantizeLinear, its bias as int32,
 /// and writes its output through QuantizeLinear -> DequantizeLinear; with <see cref="Int8Options.QuantizePooling"/> the
 /// gates' GlobalAveragePool reads such a DQ copy and writes through Q -> DQ too. Everything between (SiLU, the gates'
-/// 1x1 maps and sigmoid, the SSE branch's products, adds, the fusion blocks' BNs, the head) stays float32. This is the
+/// 1x1 maps and sigmoid, the SSE branch's products, adds, the merge stages' BNs, the head) stays float32. This is the
 /// form ONNX Runtime's QDQ transformer fuses into QLinearConv and QLinearGlobalAveragePool (all inputs from DQ, every
 /// consumer of the output a Q).
 /// </summary>

@@ -20,7 +20,7 @@ namespace ParNet.Export.Quantization;
 public static class SseBatchNormFolding
 {
     /// <summary>A copy of <paramref name="model"/> with every BatchNormalization read by exactly one GlobalAveragePool
-    /// and one Mul (an SSE branch) folded as above; other BatchNormalizations (the fusion blocks' input BNs) stay.</summary>
+    /// and one Mul (an SSE branch) folded as above; other BatchNormalizations (the merge stages' input BNs) stay.</summary>
     public static ModelProto Apply(ModelProto model)
     {
         var result = model.Clone();

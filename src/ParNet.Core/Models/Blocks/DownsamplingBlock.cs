@@ -6,10 +6,10 @@ using ParNet.Runtime;
 namespace ParNet.Models.Blocks;
 
 /// <summary>
-/// Downsampling block, Cin -> Cout (the stem, the stream entries, the fusion convs, the wide block):
+/// Downsampling block, Cin -> Cout (the stem, the stream entries, the merge convs, the wide block):
 /// act( (BN(conv3x3 stride s(x)) + BN(conv1x1(pool(x)))) * 2 * sigmoid(conv1x1(avgpool(x))) ).
 /// Stride 2 pools the 1x1 branch with AvgPool2d(2) (keys rbr_1x1.1.*); stride 1 (a block that only
-/// changes width) uses a plain 1x1 branch (keys rbr_1x1.*). Groups 2 inside fusion blocks. No identity.
+/// changes width) uses a plain 1x1 branch (keys rbr_1x1.*). Groups 2 inside merge stages. No identity.
 /// </summary>
 public sealed class DownsamplingBlock : nn.Module<Tensor, Tensor>, ITraceable
 {

@@ -12,7 +12,7 @@ public interface IParNetBlockFactory
     /// <summary>C -> C, stride 1 (the stream blocks).</summary>
     nn.Module<Tensor, Tensor> StreamBlock(int channels, ActivationKind activation, bool useSse);
 
-    /// <summary>Cin -> Cout, stride 1 or 2, groups 1 or 2 (stem, stream entries, fusion convs, wide block).</summary>
+    /// <summary>Cin -> Cout, stride 1 or 2, groups 1 or 2 (stem, stream entries, merge convs, wide block).</summary>
     nn.Module<Tensor, Tensor> DownsamplingBlock(int inChannels, int outChannels, int stride, int groups, ActivationKind activation);
 
     /// <summary>The CIFAR layout's narrow 1x1 conv at depth 11.</summary>

@@ -22,7 +22,7 @@ public sealed class StreamMergeStage : nn.Module<Tensor, Tensor?, Tensor>
     public StreamMergeStage(StreamMergeInputs? inputs, nn.Module<Tensor, Tensor>? block, nn.Module<Tensor, Tensor>? next)
         : base(nameof(StreamMergeStage))
     {
-        if ((inputs is null) != (block is null)) throw new ArgumentException("a fusion needs both its input BNs and its block");
+        if ((inputs is null) != (block is null)) throw new ArgumentException("a merge stage needs both its input BNs and its block");
         if (inputs is null && next is null) throw new ArgumentException("an empty stream-merge stage");
         _parts = (inputs, block, next);
         // Numeric child names, as the released Sequential: no C# field can be called "0".
