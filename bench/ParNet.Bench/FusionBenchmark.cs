@@ -61,13 +61,13 @@ public sealed class FusionBenchmark : IBenchmark
 
         var forms = new List<(string Name, Action Run)>
         {
-            ("unfused, sequential", () => trained.call(x).Dispose()),
-            ("fused, sequential", () => fused.call(x).Dispose()),
-            ("unfused, sequential, channels_last", () => trainedNhwc.call(xNhwc).Dispose()),
-            ("fused, sequential, channels_last", () => fusedNhwc.call(xNhwc).Dispose()),
-            ($"fused, stream-parallel ({executor.ThreadsPerStream} thread(s)/stream, default)", () => executor.Forward(x).Dispose()),
-            ($"fused, stream-parallel ({cores} threads/stream, oversubscribed)", () => oversubscribed.Forward(x).Dispose()),
-            ("fused, stream-parallel (workers' thread counts left alone)", () => untouched.Forward(x).Dispose()),
+            ("unfused, sequential", Scoped(() => trained.call(x))),
+            ("fused, sequential", Scoped(() => fused.call(x))),
+            ("unfused, sequential, channels_last", Scoped(() => trainedNhwc.call(xNhwc))),
+            ("fused, sequential, channels_last", Scoped(() => fusedNhwc.call(xNhwc))),
+            ($"fused, stream-parallel ({executor.ThreadsPerStream} thread(s)/stream, default)", Scoped(() => executor.Forward(x))),
+            ($"fused, stream-parallel ({cores} threads/stream, oversubscribed)", Scoped(() => oversubscribed.Forward(x))),
+            ("fused, stream-parallel (workers' thread counts left alone)", Scoped(() => untouched.Forward(x))),
         };
         var times = TimingStats.MeasureInterleaved(forms.Select(f => f.Run).ToList(), warmup, runs);
         var unfused = TimingStats.Of(times[0]);
@@ -83,4 +83,7 @@ public sealed class FusionBenchmark : IBenchmark
         Console.WriteLine($"load after {File.ReadAllText("/proc/loadavg").Trim()}");
         return 0;
     }
+
+    /// <summary>One timed forward in its own dispose scope: its intermediates are freed at once, not left to the GC (defect 6).</summary>
+    static Action Scoped(Func<Tensor> forward) => () => { using var scope = NewDisposeScope(); forward(); };
 }

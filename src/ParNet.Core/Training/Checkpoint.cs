@@ -119,8 +119,8 @@ public static class Checkpoint
         return File.Exists(runWeights) ? $"a training run: its last weights are {runWeights}" : null;
     }
 
-    /// <summary>Test hook: called after each file is written into the temporary directory.</summary>
-    public static Action<string>? AfterFileWritten { get; set; }
+    /// <summary>Test hook (internal: not part of the API): called after each file is written into the temporary directory.</summary>
+    internal static Action<string>? AfterFileWritten { get; set; }
 
     public static void Save(string directory, nn.Module model, Sgd optimizer, ModelEma? ema, TrainingState state)
     {
