@@ -14,7 +14,8 @@ public static class CliOption
     public static Option<string?> Text(string name, string description, string helpName = "VALUE") =>
         new(name) { Description = description, HelpName = helpName };
 
-    public static Option<int?> Int(string name, string description, string helpName = "N") => new(name)
+    /// <summary>An integer option; <paramref name="aliases"/>: older names still accepted (shown in help beside the name).</summary>
+    public static Option<int?> Int(string name, string description, string helpName = "N", params string[] aliases) => new(name, aliases)
     {
         Description = description, HelpName = helpName,
         CustomParser = r => Parse(r, s => int.Parse(s, NumberStyles.Integer, CultureInfo.InvariantCulture), "an integer"),

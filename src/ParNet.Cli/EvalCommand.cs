@@ -25,7 +25,8 @@ public sealed class EvalCommand : CliCommand
     readonly Option<string?> _split = CliOption.Text("--split", "test or train (default test; folders: val or train, test meaning val/)", "SPLIT");
     readonly Option<bool> _tenCrop = CliOption.Switch("--ten-crop", "average the 10 crops (corners, centre, mirrored) of the image padded by the crop padding (at least 1 pixel)");
     readonly Option<bool> _flip = CliOption.Switch("--flip", "also score each image's mirror image and average the two (flip test-time augmentation; not with --ten-crop, whose ten views hold each crop's mirror image already)");
-    readonly Option<int?> _size = CliOption.Int("--size", "evaluate at another input side (Fashion-MNIST content is scaled by N/32) (default: the training side)");
+    readonly Option<int?> _size = CliOption.Int("--image-size", "evaluate at another input side (Fashion-MNIST content is scaled by N/32) (default: the training side)",
+                                                aliases: "--size");   // the name of predict, export, bench and info; --size before
     readonly Option<bool> _fused = CliOption.Switch("--fused", "re-parameterize the trained model first (ParNet fusion) and evaluate that");
     readonly Option<bool> _winograd = CliOption.Switch("--winograd", "run the 3x3 stride-1 convs as Winograd F(4x4, 3x3) on channels_last maps, " +
         "as predict and serve --engine torch-winograd do (what that engine scores)");
@@ -216,7 +217,7 @@ public sealed class EvalCommand : CliCommand
         if (parse.GetValue(_fused) || _model.Given(parse))
             throw new UsageException("an .onnx file is evaluated as exported; do not pass --fused/--model/--config/--width");
         if (parse.GetValue(_size) is not null)
-            throw new UsageException("an .onnx file is fixed to its exported input size: no --size (ten-crop views keep that size)");
+            throw new UsageException("an .onnx file is fixed to its exported input size: no --image-size (ten-crop views keep that size)");
         return new OnnxRuntimeModule(new OnnxRuntimeEngine(path, new OnnxRuntimeOptions { IntraOpThreads = parse.GetValue(_threads) ?? Environment.ProcessorCount }));
     }
 }

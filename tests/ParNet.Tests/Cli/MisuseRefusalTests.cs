@@ -226,7 +226,7 @@ public class MisuseRefusalTests
         var natural = CliRunner.Run([.. eval, "--out", dir.File("e1")]);
         Assert.True(natural.Code == 0, natural.Err);
         Assert.Contains($"3x{config.DefaultImageSize}x{config.DefaultImageSize}", natural.Out);
-        var asked = CliRunner.Run([.. eval, "--size", "64", "--out", dir.File("e2")]);   // --size still decides
+        var asked = CliRunner.Run([.. eval, "--image-size", "64", "--out", dir.File("e2")]);   // --image-size still decides (--size, its older name, in OnnxEvalCliTests)
         Assert.True(asked.Code == 0, asked.Err);
         Assert.Contains("3x64x64", asked.Out);
     }
