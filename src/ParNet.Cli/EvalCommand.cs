@@ -75,17 +75,16 @@ public sealed class EvalCommand : CliCommand
             if (parse.Given(_recipe) || _model.Given(parse))
                 throw new UsageException("--run evaluates the run's own recipe and model; do not pass --recipe/--model/--config/--width");
             string ckpt = Checkpoint.In(run, checkpointName);
-            string dir = Checkpoint.Locate(ckpt) ?? throw new UsageException($"--run {run}: no checkpoint '{checkpointName}' there (a run keeps 'last' and, once evaluated, 'best')");
+            if (Checkpoint.Locate(ckpt) is null)
+                throw new UsageException($"--run {run}: no checkpoint '{checkpointName}' there (a run keeps 'last' and, once evaluated, 'best')");
             var state = Checkpoint.ReadState(ckpt);
             saved = RunSettings.Load(run);   // the run's data set and folder, unless given here
             data = RunDataFolder.Resolve(data, saved?.DataDirectory);
             recipe = state.Recipe;
             config = state.Model;
-            bool hasEma = File.Exists(Path.Combine(dir, Checkpoint.EmaFile));
-            bool useEma = emaFlag ?? hasEma;
-            notRunDefaultWeights = hasEma && !useEma;
-            weightsPath = Path.Combine(dir, useEma ? Checkpoint.EmaFile : Checkpoint.WeightsFile);
-            if (!File.Exists(weightsPath)) throw new UsageException($"{weightsPath} not found (the run has no EMA weights?)");
+            var chosen = Checkpoint.ChooseWeights(ckpt, emaFlag);
+            notRunDefaultWeights = !chosen.Default;
+            weightsPath = chosen.Path;
         }
         else
         {
@@ -147,13 +146,12 @@ public sealed class EvalCommand : CliCommand
         using var loaded = onnx is null ? LoadWeights(weightsPath!, config, fused, run is null && emaFlag == true, assumedRecipeModel, recipe.Name) : null;
         nn.Module<Tensor, Tensor> model = (nn.Module<Tensor, Tensor>?)onnx ?? loaded!;
         using var plan = winograd ? WinogradPlanFor(loaded!, stderr) : null;
-        string suffix = (size is int n ? $"-{n}px" : "") + (tenCrop ? "-tencrop" : "") + (flip ? "-flip" : "") + (fused ? "-fused" : "") +
-                        (winograd ? "-winograd" : "") + (split != "test" ? "-" + split : "") +
-                        // a part of the data or other weights replaced the full evaluation's report in the same folder, and
-                        // summary.json does not say which it was
-                        (subset is int per ? $"-subset{per}" : "") + (givenClasses is not null ? ClassesSuffix(parse.GetValue(_classes)!, givenClasses) : "") +
-                        (notRunDefaultWeights ? "-noema" : "");
-        outDir ??= run is not null ? Path.Combine(run, $"eval-{checkpointName}{suffix}") : Path.Combine("runs", $"eval{suffix}-{DateTime.Now:yyyyMMdd-HHmmss}");
+        var folder = new EvalReportFolder
+        {
+            ImageSize = size, TenCrop = tenCrop, Flip = flip, Fused = fused, Winograd = winograd, Split = split, SubsetPerClass = subset,
+            Classes = givenClasses is not null ? (parse.GetValue(_classes)!, givenClasses) : null, NotTheRunsDefaultWeights = notRunDefaultWeights,
+        };
+        outDir ??= run is not null ? folder.InRun(run, checkpointName) : folder.ForWeights(DateTime.Now);
         // the report folder is made before the evaluation (minutes on a large data set), not found unwritable after it
         bool created;
         try { created = OutputFolder.Prepare(outDir); }
@@ -179,16 +177,6 @@ public sealed class EvalCommand : CliCommand
             stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {k,3} {(k < r.ClassNames.Count ? r.ClassNames[k] : ""),-16} {acc[k] * 100,6:F2}%"));
         stdout.WriteLine($"report: {Path.GetFullPath(outDir)} (confusion.csv, confusion.png, per_class.csv, summary.json)");
         return 0;
-    }
-
-    /// <summary>The report folder's -classes part: the --classes text as given, or for a long list (a file name holds 255
-    /// bytes) its count and a hash of the ids.</summary>
-    static string ClassesSuffix(string given, int[] ids)
-    {
-        string text = given.Replace(" ", "");
-        if (text.Length <= 40) return $"-classes{text}";
-        string hash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(string.Join(",", ids))))[..8];
-        return $"-{ids.Length}classes-{hash}";
     }
 
     /// <summary>The weights in <paramref name="config"/>'s model; when that model was only the recipe's default (nothing stored

@@ -119,6 +119,22 @@ public static class Checkpoint
         return File.Exists(runWeights) ? $"a training run: its last weights are {runWeights}" : null;
     }
 
+    /// <summary>The weights file of a run's checkpoint to evaluate or deploy, and whether they are its default ones.</summary>
+    public sealed record ChosenWeights(string Path, bool Ema, bool Default);
+
+    /// <summary>
+    /// The weights of the complete checkpoint in <paramref name="directory"/> (<see cref="Locate"/>): its EMA weights when
+    /// <paramref name="ema"/> says so, or by default when the run averaged weights (what its best-checkpoint choice and its
+    /// reported accuracy used), else its model weights. FileNotFoundException when asked EMA weights it does not have.
+    /// </summary>
+    public static ChosenWeights ChooseWeights(string directory, bool? ema = null)
+    {
+        string dir = LocateOrThrow(directory);
+        bool hasEma = File.Exists(Path.Combine(dir, EmaFile)), useEma = ema ?? hasEma;
+        if (useEma && !hasEma) throw new FileNotFoundException($"{Path.Combine(dir, EmaFile)} not found: the run trained without EMA");
+        return new ChosenWeights(Path.Combine(dir, useEma ? EmaFile : WeightsFile), useEma, Default: useEma == hasEma);
+    }
+
     /// <summary>Test hook (internal: not part of the API): called after each file is written into the temporary directory.</summary>
     internal static Action<string>? AfterFileWritten { get; set; }
 

@@ -1,0 +1,46 @@
+using System.Globalization;
+
+namespace ParNet.Training;
+
+/// <summary>
+/// Where an evaluation's report goes when no folder is given: RUN/eval-CHECKPOINT for a run, runs/eval-STAMP for a weights
+/// file, each followed by what was scored when it differs from the plain evaluation (-64px, -tencrop, -flip, -fused,
+/// -winograd, -train, -subset50, -classes0-4, -noema). A part of the data or other weights replaced the full
+/// evaluation's report in the same folder, and summary.json does not say which it was (walk E, session 28).
+/// </summary>
+public sealed record EvalReportFolder
+{
+    public int? ImageSize { get; init; }
+    public bool TenCrop { get; init; }
+    public bool Flip { get; init; }
+    public bool Fused { get; init; }
+    public bool Winograd { get; init; }
+    public string Split { get; init; } = "test";
+    public int? SubsetPerClass { get; init; }
+    /// <summary>The class selection as the user wrote it (e.g. "0-4") and the ids it names; null: every class.</summary>
+    public (string Given, int[] Ids)? Classes { get; init; }
+    /// <summary>The run's model weights where it averaged weights (EMA): not the weights of its default report.</summary>
+    public bool NotTheRunsDefaultWeights { get; init; }
+
+    public string Suffix =>
+        (ImageSize is int n ? $"-{n}px" : "") + (TenCrop ? "-tencrop" : "") + (Flip ? "-flip" : "") + (Fused ? "-fused" : "") +
+        (Winograd ? "-winograd" : "") + (Split != "test" ? "-" + Split : "") + (SubsetPerClass is int per ? $"-subset{per}" : "") +
+        (Classes is var (given, ids) ? ClassesPart(given, ids) : "") + (NotTheRunsDefaultWeights ? "-noema" : "");
+
+    /// <summary>RUN/eval-CHECKPOINT[suffix] for checkpoint <paramref name="checkpointName"/> of <paramref name="run"/>.</summary>
+    public string InRun(string run, string checkpointName) => Path.Combine(run, $"eval-{checkpointName}{Suffix}");
+
+    /// <summary>runs/eval[suffix]-yyyyMMdd-HHmmss: a new folder for each evaluation of a weights file.</summary>
+    public string ForWeights(DateTime now) =>
+        Path.Combine("runs", $"eval{Suffix}-{now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)}");
+
+    /// <summary>The -classes part: the selection as given, or for a long list (a file name holds 255 bytes) its count and
+    /// a hash of the ids.</summary>
+    static string ClassesPart(string given, int[] ids)
+    {
+        string text = given.Replace(" ", "");
+        if (text.Length <= 40) return $"-classes{text}";
+        string hash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(string.Join(",", ids))))[..8];
+        return $"-{ids.Length}classes-{hash}";
+    }
+}
