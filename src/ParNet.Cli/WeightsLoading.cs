@@ -42,7 +42,8 @@ public static class WeightsLoading
 
     /// <summary>`--ema` of the commands that take --weights.</summary>
     public static System.CommandLine.Option<bool> EmaOption() => CliOption.Switch("--ema",
-        "read a training checkpoint's EMA weights (timm's state_dict_ema, as the authors' validate.py --use-ema); default: its state_dict");
+        "read a checkpoint's EMA weights: a timm .pth.tar's state_dict_ema (as the authors' validate.py --use-ema), or the " +
+        "ema.safetensors beside a run checkpoint's model.safetensors; default: its model weights");
 
     public static CheckpointWeights Pick(bool ema) => ema ? CheckpointWeights.Ema : CheckpointWeights.Model;
 

@@ -49,6 +49,7 @@ public static class ClassifierLoader
     public static Loaded LoadWeights(string weightsPath, ModelConfig? config, NetworkForm form, CheckpointWeights pick = CheckpointWeights.Model)
     {
         Checkpoint.RequireWeightsFile(weightsPath);
+        if (pick == CheckpointWeights.Ema && Checkpoint.EmaBeside(weightsPath) is { } ema) (weightsPath, pick) = (ema, CheckpointWeights.Model);
         var info = DeploymentInfo.ForWeights(weightsPath);
         var dict = StateDict.Read(weightsPath, "weights", pick, out var args);
         try
@@ -98,6 +99,7 @@ public static class ClassifierLoader
     public static DeploymentInfo Stored(string weightsPath, CheckpointWeights pick = CheckpointWeights.Model)
     {
         Checkpoint.RequireWeightsFile(weightsPath);
+        if (pick == CheckpointWeights.Ema && Checkpoint.EmaBeside(weightsPath) is { } ema) (weightsPath, pick) = (ema, CheckpointWeights.Model);
         var info = DeploymentInfo.ForWeights(weightsPath);
         if (info.Model is not null) return info;
         var dict = StateDict.Read(weightsPath, "weights", pick, out var args);   // for its args.model_cfg only

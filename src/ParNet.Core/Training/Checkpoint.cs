@@ -135,6 +135,18 @@ public static class Checkpoint
         return new ChosenWeights(Path.Combine(dir, useEma ? EmaFile : WeightsFile), useEma, Default: useEma == hasEma);
     }
 
+    /// <summary>
+    /// The EMA weights beside <paramref name="weightsPath"/> when it is a run checkpoint's model weights
+    /// (RUN/checkpoints/NAME/model.safetensors) and the run averaged weights: what `--ema` asks of such a file, as it asks
+    /// state_dict_ema of a timm .pth.tar (a .safetensors file holds one set of weights). Null otherwise.
+    /// </summary>
+    public static string? EmaBeside(string weightsPath)
+    {
+        if (!string.Equals(Path.GetFileName(weightsPath), WeightsFile, StringComparison.Ordinal)) return null;
+        string dir = Path.GetDirectoryName(Path.GetFullPath(weightsPath))!, ema = Path.Combine(dir, EmaFile);
+        return File.Exists(ema) && File.Exists(Path.Combine(dir, StateFile)) ? ema : null;
+    }
+
     /// <summary>Test hook (internal: not part of the API): called after each file is written into the temporary directory.</summary>
     internal static Action<string>? AfterFileWritten { get; set; }
 
