@@ -121,9 +121,10 @@ public sealed class ImageFolderDataset : IImageDataset
         {
             fixed (byte* p = rgba) result = codec.GetPixels(info, (IntPtr)p);
         }
+        // a file cut short ends as IncompleteInput (PNG) or InvalidInput (JPEG: its entropy-coded data ends mid-stream)
         if (result != SKCodecResult.Success)
-            throw new InvalidDataException(result == SKCodecResult.IncompleteInput
-                ? $"{name}: truncated image data (the codec decoded only part of it)"
+            throw new InvalidDataException(result is SKCodecResult.IncompleteInput or SKCodecResult.InvalidInput
+                ? $"{name}: truncated or corrupt image data (the codec decoded only part of it)"
                 : $"{name}: decoding failed ({result})");
         return FromRgba(rgba, size.Height, size.Width);
     }
