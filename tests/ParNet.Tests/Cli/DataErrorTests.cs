@@ -7,14 +7,18 @@ public class DataErrorTests
     public void Train_with_an_unknown_dataset_is_one_line_exit_2()
     {
         using var folder = new ParNet.Tests.Data.TempDirectory();
-        CliRunner.AssertUserError(CliRunner.Run("train", "--dataset", "imagenet-22k", "--out", folder.File("run")), "imagenet-22k");
+        CliRunner.AssertUserError(CliRunner.Run("train", "--dataset", "imagenet-22k", "--out", folder.File("run")),
+                                  "parnet train: unknown data set 'imagenet-22k'; known: fashion-mnist, cifar10, cifar100, folder, imagenet");
+        Assert.False(Directory.Exists(folder.File("run")));
     }
 
     [Fact]
     public void Train_on_a_folder_data_set_without_a_folder_is_one_line_exit_2()
     {
         using var folder = new ParNet.Tests.Data.TempDirectory();
-        CliRunner.AssertUserError(CliRunner.Run("train", "--dataset", "folder", "--out", folder.File("run")), "data");
+        CliRunner.AssertUserError(CliRunner.Run("train", "--dataset", "folder", "--out", folder.File("run")),
+                                  "parnet train: the folder data set needs a data directory (--data DIR: DIR/train and DIR/val of class folders)");
+        Assert.False(Directory.Exists(folder.File("run")));
     }
 
     [Fact]

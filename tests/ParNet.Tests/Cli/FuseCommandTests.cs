@@ -91,21 +91,31 @@ public class FuseCommandTests
         Assert.True(OfficialParityTests.RelativeL2(Safetensors.LoadStateDict(output)["logits"], io["logits_fused"]) <= 1e-5);
     }
 
+    /// <summary>{W} stands for a real weights file (the authors' tiny fixture, copied) with no configuration stored with it
+    /// and no sidecar beside it, so that "no model" is refused for the missing model, not for a missing file.</summary>
     [Theory]
-    [InlineData("fuse", "--model", "parnet_s", "--out", "x.safetensors")]                                  // no --weights
-    [InlineData("fuse", "--model", "parnet_s", "--weights", "w.safetensors")]                              // no --out
-    [InlineData("fuse", "--weights", "w.safetensors", "--out", "x.safetensors")]                           // no model
-    [InlineData("fuse", "--model", "parnet_s", "--config", "c.json", "--weights", "w", "--out", "x.safetensors")]
-    [InlineData("fuse", "--model", "no_such_model", "--weights", "w.safetensors", "--out", "x.safetensors")]
-    [InlineData("fuse", "--model", "resnet12_wide", "--weights", "w.safetensors", "--out", "x.safetensors")]
-    [InlineData("fuse", "--model", "parnet_s", "--weights", "/no/such/file.safetensors", "--out", "x.safetensors")]
-    [InlineData("fuse", "--model", "parnet_s", "--weights", "w.safetensors", "--out", "x.safetensors", "--typo", "1")]
-    public void Bad_arguments_exit_2_with_one_line(params string[] args)
+    [InlineData("Option '--weights' is required.", "fuse", "--model", "parnet_s", "--out", "x.safetensors")]
+    [InlineData("Option '--out' is required.", "fuse", "--model", "parnet_s", "--weights", "w.safetensors")]
+    [InlineData("{W}: no model configuration stored with these weights; give --model NAME or --config FILE (or put a sidecar w.json next to them)",
+                "fuse", "--weights", "{W}", "--out", "x.safetensors")]
+    [InlineData("give --model or --config, not both", "fuse", "--model", "parnet_s", "--config", "c.json", "--weights", "w", "--out", "x.safetensors")]
+    [InlineData("unknown model 'no_such_model'; known models: parnet_s, parnet_s92, parnet_m, parnet_l, parnet_xl, parnet_cifar_small, " +
+                "parnet_cifar_medium, parnet_cifar_large, resnet12_wide",
+                "fuse", "--model", "no_such_model", "--weights", "w.safetensors", "--out", "x.safetensors")]
+    [InlineData("resnet12_wide: only ParNet (RepVGG-SSE) models can be fused; this one is ResNetBasic",
+                "fuse", "--model", "resnet12_wide", "--weights", "w.safetensors", "--out", "x.safetensors")]
+    [InlineData("weights file not found: /no/such/file.safetensors",
+                "fuse", "--model", "parnet_s", "--weights", "/no/such/file.safetensors", "--out", "x.safetensors")]
+    [InlineData("unknown option: --typo (see --help)", "fuse", "--model", "parnet_s", "--weights", "w.safetensors", "--out", "x.safetensors", "--typo", "1")]
+    public void Bad_arguments_exit_2_with_one_line(string message, params string[] args)
     {
-        var (code, stdout, stderr) = Run(args);
-        Assert.Equal(2, code);
-        Assert.Single(stderr.TrimEnd().Split('\n'));
-        Assert.StartsWith("parnet fuse: ", stderr);
+        using var folder = new TempFolder();
+        string weights = folder.File("w.safetensors");
+        File.Copy(Fixtures.Path("parnet_official_tiny_silu.safetensors"), weights);
+        var result = Run(args.Select(a => a.Replace("{W}", weights)).ToArray());
+        CliRunner.AssertUserError(result, "");
+        Assert.Equal($"parnet fuse: {message.Replace("{W}", weights)}", result.Err.TrimEnd('\n'));
+        Assert.False(File.Exists("x.safetensors"));
     }
 
     [Fact]
@@ -133,9 +143,13 @@ public class FuseCommandTests
     {
         using var folder = new TempFolder();
         string output = folder.File("fused.safetensors");
-        var (code, _, stderr) = Run("fuse", "--model", "parnet_s", "--weights", Fixtures.Path("parnet_official_tiny_silu.safetensors"), "--out", output);
-        Assert.Equal(2, code);
-        Assert.Contains("mis-shaped", stderr);
+        string weights = Fixtures.Path("parnet_official_tiny_silu.safetensors");
+        var result = Run("fuse", "--model", "parnet_s", "--weights", weights, "--out", output);
+        // the tiny fixture has planes 16/32/64 and final width 128; ParNet-S 64 (stem), 96/192/384 and 1280
+        CliRunner.AssertUserError(result, $"parnet fuse: {weights} do not match the model, nothing was loaded; 315 mis-shaped: " +
+                                          "inits.0.0.block.rbr_dense.conv.weight (model [64,3,3,3], file [16,3,3,3]), ");
+        Assert.Contains(", head.fc.weight (model [1000,1280], file [1000,128]), ", result.Err);
+        Assert.Contains(", streams.2.4.block.rbr_dense.conv.weight (model [384,384,3,3], file [64,64,3,3]), ", result.Err);
         Assert.False(File.Exists(output));
     }
 }

@@ -86,7 +86,8 @@ public class InfoAndForwardCommandTests
     [Fact]
     public void Odd_image_size_is_one_clear_line()
     {
-        CliRunner.AssertUserError(CliRunner.Run("info", "--model", "parnet_s", "--image-size", "225"), "multiples of 32");
+        CliRunner.AssertUserError(CliRunner.Run("info", "--model", "parnet_s", "--image-size", "225"),
+            "parnet info: --image-size: parnet_s: image height and width must be positive multiples of 32 (every stride-2 block needs an even size); got 225x225");
     }
 
     [Fact]

@@ -127,6 +127,7 @@ public class DataLoaderTests
     {
         readonly int[] _loads = new int[inner.Count];
         public int LoadsOf(int index) => Volatile.Read(ref _loads[index]);
+        public int TotalLoads => Enumerable.Range(0, _loads.Length).Sum(LoadsOf);
         public int Count => inner.Count;
         public int Channels => inner.Channels;
         public (int Height, int Width)? FixedSize => inner.FixedSize;
@@ -180,12 +181,19 @@ public class DataLoaderTests
         Assert.Equal(9f, averaged[0, 0].item<float>()); // mean of 0, 2, ..., 18
     }
 
+    /// <summary>A worker claims batch b only while b &lt; (batches taken) + Prefetch (EpochRun), and the epoch's end joins
+    /// the workers: after taking n batches at most (n + Prefetch) x BatchSize images were ever decoded, of 2000, and
+    /// none is decoded afterwards.</summary>
     [Fact]
     public void Stopping_early_or_cancelling_ends_workers_without_hanging()
     {
-        var loader = new DataLoader(Numbered(2000), new RandomCrop(6, 2), new LoaderOptions { BatchSize = 10, Workers = 2, Prefetch = 3 });
-        var watch = System.Diagnostics.Stopwatch.StartNew();
+        const int batchSize = 10, prefetch = 3;
+        var counting = new CountingDataset(Numbered(2000));
+        var loader = new DataLoader(counting, new RandomCrop(6, 2), new LoaderOptions { BatchSize = batchSize, Workers = 2, Prefetch = prefetch });
         foreach (var batch in loader.Epoch(0)) { batch.Dispose(); break; }
+        int afterBreak = counting.TotalLoads;
+        Assert.InRange(afterBreak, 1 * batchSize, (1 + prefetch) * batchSize);
+
         using var cancel = new CancellationTokenSource();
         int seen = 0;
         Assert.ThrowsAny<OperationCanceledException>(() =>
@@ -193,7 +201,11 @@ public class DataLoaderTests
             foreach (var batch in loader.Epoch(1, cancel.Token)) { batch.Dispose(); if (++seen == 3) cancel.Cancel(); }
         });
         Assert.Equal(3, seen);
-        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(10));
+        int afterCancel = counting.TotalLoads - afterBreak;
+        Assert.InRange(afterCancel, 3 * batchSize, (3 + prefetch) * batchSize);
+
+        Thread.Sleep(200);   // a worker left running would go on decoding the epoch's 2000 images
+        Assert.Equal(afterBreak + afterCancel, counting.TotalLoads);
     }
 
     [Fact]

@@ -67,17 +67,18 @@ public class ImageFolderTests
         var garbage = dir.File("garbage.jpg");
         System.IO.File.WriteAllBytes(garbage, Enumerable.Range(0, 500).Select(i => (byte)(i * 37)).ToArray());
         var e1 = Assert.Throws<InvalidDataException>(() => ImageFolderDataset.Decode(garbage));
-        Assert.Contains(garbage, e1.Message);
+        Assert.Equal($"{garbage}: not a decodable image (unknown format or corrupt header)", e1.Message);
 
         var truncated = dir.File("truncated.png");
         var png = TempDirectory.EncodeImage(64, 64, (x, y) => ((byte)(x * 3 + y), (byte)(y * x), (byte)x), SKEncodedImageFormat.Png);
         System.IO.File.WriteAllBytes(truncated, png[..(png.Length / 2)]);
         var e2 = Assert.Throws<InvalidDataException>(() => ImageFolderDataset.Decode(truncated));
-        Assert.Contains(truncated, e2.Message);
+        Assert.Equal($"{truncated}: truncated image data (the codec decoded only part of it)", e2.Message);
 
         var empty = dir.File("empty.webp");
         System.IO.File.WriteAllBytes(empty, []);
-        Assert.Throws<InvalidDataException>(() => ImageFolderDataset.Decode(empty));
+        var e3 = Assert.Throws<InvalidDataException>(() => ImageFolderDataset.Decode(empty));
+        Assert.Equal($"{empty}: not a decodable image (unknown format or corrupt header)", e3.Message);
     }
 
     /// <summary>A 24-bit BMP written byte by byte (Skia encodes no BMP): rows bottom-up, BGR, each padded to 4 bytes.</summary>
@@ -146,9 +147,10 @@ public class ImageFolderTests
     public void Empty_class_folder_is_rejected()
     {
         using var dir = ThreeClassFolder();
-        Directory.CreateDirectory(dir.File("empty"));
+        Directory.CreateDirectory(dir.File("wasp"));
+        System.IO.File.WriteAllText(Path.Combine(dir.File("wasp"), "notes.txt"), "not an image");
         var e = Assert.Throws<InvalidDataException>(() => new ImageFolderDataset(dir.Path));
-        Assert.Contains("empty", e.Message);
+        Assert.Equal($"{dir.File("wasp")}: empty class folder (no .jpg/.jpeg/.png/.webp/.bmp/.gif files in it or below it)", e.Message);
     }
 
     [Fact]
@@ -190,7 +192,8 @@ public class ImageFolderTests
     public void The_pixel_limit_is_inclusive_and_adjustable()
     {
         var png = TempDirectory.EncodeImage(40, 25, Pattern, SKEncodedImageFormat.Png);
-        Assert.Equal((25, 40), (ImageFolderDataset.Decode(png, "exact", maxPixels: 1000).Height, 40));
+        var exact = ImageFolderDataset.Decode(png, "exact", maxPixels: 1000);
+        Assert.Equal((25, 40), (exact.Height, exact.Width));
         var e = Assert.Throws<InvalidDataException>(() => ImageFolderDataset.Decode(png, "one-over", maxPixels: 999));
         Assert.Contains("one-over: declares 40x25 pixels, more than the limit of 999", e.Message);
     }

@@ -122,36 +122,34 @@ public class OnnxStreamParallelEngineTests
         Assert.Contains("not its input", e.Message);
     }
 
-    [Fact]
+    const string GpuBuild = "this is a -p:OnnxRuntimeGpu=true build (ONNX Runtime has the CUDA provider): there is no CPU build's refusal " +
+                            "to check; scripts/gpu-device.sh and scripts/gpu-bench.sh check the CUDA engines on a GPU";
+
+    [SkippableFact]
     public void The_CUDA_engine_is_refused_on_the_CPU_build_with_how_to_get_it()
     {
-        if (OnnxRuntimeOptions.CudaAvailable)
-        {
-            // a -p:OnnxRuntimeGpu=true build: the provider is there, and appending it must work instead
-            using var options = new OnnxRuntimeOptions { CudaDevice = 0 }.ToSessionOptions();
-            return;
-        }
+        Skip.If(OnnxRuntimeOptions.CudaAvailable, GpuBuild);
         var e = Assert.Throws<NotSupportedException>(() => new OnnxRuntimeOptions { CudaDevice = 0 }.ToSessionOptions());
         Assert.Contains("-p:OnnxRuntimeGpu=true", e.Message);
         Assert.Contains("CPUExecutionProvider", e.Message);   // what this build does have
     }
 
-    [Fact]
+    [SkippableFact]
     public void The_CUDA_graph_engine_checks_its_shape_and_is_refused_on_the_CPU_build()
     {
         byte[] model = [1, 2, 3];   // never read: the arguments and the provider are checked first
         var shape = Assert.Throws<ArgumentException>(() => new OnnxCudaGraphEngine(model, [1, 3, 224]));
         Assert.Contains("[N, C, H, W]", shape.Message);
         Assert.Throws<ArgumentOutOfRangeException>(() => new OnnxCudaGraphEngine(model, [1, 3, 224, 224], device: -1));
-        if (OnnxRuntimeOptions.CudaAvailable) return;   // a GPU build: scripts/gpu-device.sh runs it against the CPU's logits
+        Skip.If(OnnxRuntimeOptions.CudaAvailable, GpuBuild);   // the shape checks above ran; the refusal below is the CPU build's
         var e = Assert.Throws<NotSupportedException>(() => new OnnxCudaGraphEngine(model, [1, 3, 224, 224]));
         Assert.Contains("-p:OnnxRuntimeGpu=true", e.Message);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Predict_and_bench_refuse_the_CUDA_engine_in_one_line_on_the_CPU_build()
     {
-        if (OnnxRuntimeOptions.CudaAvailable) return;   // a GPU build runs them instead (scripts/gpu-bench.sh)
+        Skip.If(OnnxRuntimeOptions.CudaAvailable, GpuBuild);
         CliRunner.AssertUserError(CliRunner.Run("predict", "--weights", Fixtures.Path("parnet_official_tiny_silu.safetensors"),
             "--engine", "onnxruntime-cuda", "x.png"), "-p:OnnxRuntimeGpu=true");
         CliRunner.AssertUserError(CliRunner.Run("bench", "--model", "parnet_cifar_small", "--only", "onnx-cuda"), "-p:OnnxRuntimeGpu=true");

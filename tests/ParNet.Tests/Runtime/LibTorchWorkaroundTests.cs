@@ -36,17 +36,18 @@ public class LibTorchWorkaroundTests
         Assert.True(RelativeErrorAgainstFloat64(channels, 2) < 1e-5);
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData(24)]
     [InlineData(92)]
     [InlineData(200)]
     public void Where_the_CPU_has_no_defect_oneDNN_convolves_misaligned_widths_exactly(int channels)
     {
-        if (LibTorchWorkarounds.MisalignedChannelDefect)
-        {
-            Assert.True(CpuCapabilities.Current.Avx512);   // the defect is claimed for AVX-512 kernels only
-            return;   // on such a CPU the blocked kernels are not exact: Convolutions computes such convs another way (tests below)
-        }
+        // The defect is claimed for every AVX-512 CPU (MisalignedChannelDefect), from measurements on AMD EPYC family 26
+        // model 2; on AMD EPYC family 25 model 17 (Zen 4, AVX-512) this very probe was exact (relative L2 ~2e-7 for
+        // C = 20-660, batch 1-8), so asserting the defect there would fail, and asserting exactness would contradict the claim.
+        Skip.If(LibTorchWorkarounds.MisalignedChannelDefect,
+            "this CPU has AVX-512, where LibTorchWorkarounds claims oneDNN's blocked kernels get " +
+            "misaligned widths wrong and Convolutions computes such convs another way (tested below); oneDNN's own kernels are not checked here");
         using var on = OneDnnSetting.Set(true);
         Assert.True(RelativeErrorAgainstFloat64(channels, 2) < 1e-5);
         Assert.True(RelativeErrorAgainstFloat64(channels, 1) < 1e-5);

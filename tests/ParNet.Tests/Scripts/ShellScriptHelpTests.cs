@@ -16,8 +16,7 @@ public class ShellScriptHelpTests
 {
     static readonly string[] Folders = ["scripts", "bench", "fuzz"];
     static readonly string[] Stubbed = ["apt-get", "sudo", "npm", "node", "dotnet", "nvidia-smi", "afl-fuzz", "sharpfuzz", "wrk", "curl", "python3", "xz"];
-    const int KillAfterMs = 15_000;
-    static readonly TimeSpan Quick = TimeSpan.FromSeconds(5);
+    const int KillAfterMs = 15_000;   // a hang guard, not a speed check: how fast a script refuses is not asserted here
 
     public static TheoryData<string> Scripts()
     {
@@ -28,7 +27,7 @@ public class ShellScriptHelpTests
         return data;
     }
 
-    sealed record Result(int Code, string Stdout, string Stderr, TimeSpan Elapsed, string[] StubsCalled, string[] LeftInFolder, string[] Before, string[] After);
+    sealed record Result(int Code, string Stdout, string Stderr, string[] StubsCalled, string[] LeftInFolder, string[] Before, string[] After);
 
     /// <summary>What a script could create: the entries of these folders (or that one is absent).</summary>
     static string[] Snapshot()
@@ -65,7 +64,6 @@ public class ShellScriptHelpTests
                 start.Environment.Remove(setting);
 
             var before = Snapshot();
-            var clock = Stopwatch.StartNew();
             using var process = Process.Start(start)!;
             var stdout = process.StandardOutput.ReadToEndAsync();   // both pipes drained at once: a full one would block the script
             var stderr = process.StandardError.ReadToEndAsync();
@@ -76,8 +74,7 @@ public class ShellScriptHelpTests
                 Assert.Fail($"{script} {argument} was still running after {KillAfterMs / 1000} s (killed); stderr: {stderr.Result}");
             }
             process.WaitForExit();   // the redirected output read to its end
-            var elapsed = clock.Elapsed;
-            return new Result(process.ExitCode, stdout.Result, stderr.Result, elapsed,
+            return new Result(process.ExitCode, stdout.Result, stderr.Result,
                 File.Exists(marks) ? File.ReadAllLines(marks) : [],
                 Directory.GetFileSystemEntries(work).Select(e => System.IO.Path.GetFileName(e)).Where(e => e != "REPO").ToArray(), before, Snapshot());
         }
@@ -90,7 +87,6 @@ public class ShellScriptHelpTests
 
     static void AssertNothingDone(string script, Result r)
     {
-        Assert.True(r.Elapsed < Quick, $"{script} took {r.Elapsed.TotalSeconds:F1} s");
         Assert.True(r.StubsCalled.Length == 0, $"{script} ran: {string.Join("; ", r.StubsCalled)}");
         Assert.Empty(r.LeftInFolder);
         Assert.Equal(r.Before, r.After);
@@ -111,6 +107,22 @@ public class ShellScriptHelpTests
         Assert.Equal("", r.Stderr);
     }
 
+    /// <summary>Each script's one line for `--no-such-option`, as it prints it (a new script needs its line here).</summary>
+    static readonly Dictionary<string, string> Refusals = new()
+    {
+        ["scripts/cpu-frontier.sh"] = "cpu-frontier: unknown option --no-such-option (see --help)",
+        ["scripts/finetune-demo.sh"] = "finetune-demo: no arguments (settings are PRETRAIN_EPOCHS, SEEDS and OUT in the environment; see --help)",
+        ["scripts/gpu-bench.sh"] = "gpu-bench: no arguments (the time limit is GPU_BENCH_SECONDS in the environment; see --help)",
+        ["scripts/gpu-device.sh"] = "usage: bash scripts/gpu-device.sh pytorch|dotnet|cli (see --help)",
+        ["scripts/gpu-pack.sh"] = "gpu-pack: unknown argument --no-such-option (usage: bash scripts/gpu-pack.sh --pytorch-code DIR [--onnx M.onnx]; see --help)",
+        ["scripts/install-browser-test.sh"] = "install-browser-test: no arguments (see --help)",
+        ["scripts/install-data.sh"] = "install-data: no arguments (see --help)",
+        ["scripts/main-job.sh"] = "main-job: no arguments; settings are environment variables, see --help",
+        ["scripts/serve-bench.sh"] = "serve-bench: unknown option --no-such-option (usage: scripts/serve-bench.sh FASHION_WEIGHTS [SECONDS_PER_CELL]; see --help)",
+        ["bench/onednn-conv-split.sh"] = "onednn-conv-split: unknown option --no-such-option (see --help)",
+        ["fuzz/run.sh"] = "fuzz/run.sh: no arguments (settings are SECONDS_PER_TARGET, TARGETS and OUT in the environment; see --help)",
+    };
+
     [Theory]
     [MemberData(nameof(Scripts))]
     public void An_unknown_argument_exits_2_at_once_doing_nothing(string script)
@@ -119,7 +131,8 @@ public class ShellScriptHelpTests
         Assert.True(r.Code == 2, $"{script} --no-such-option: exit {r.Code}; stderr: {r.Stderr}");
         AssertNothingDone(script, r);
         Assert.Equal("", r.Stdout);
-        Assert.Contains("--help", r.Stderr);   // the refusal points at the help
+        Assert.True(Refusals.TryGetValue(script, out var refusal), $"{script}: no expected refusal listed; it printed: {r.Stderr}");
+        Assert.Equal(refusal + "\n", r.Stderr);   // the script's name and the option (or that it takes none), pointing at the help
     }
 
     [Fact]

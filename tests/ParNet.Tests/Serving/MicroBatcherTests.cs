@@ -1,5 +1,5 @@
 using System.Collections.Concurrent;
-using System.Diagnostics;
+using Microsoft.Extensions.Time.Testing;
 using ParNet.Serving;
 
 namespace ParNet.Tests.Serving;
@@ -27,8 +27,35 @@ public class MicroBatcherTests
         public void Release() => _gate.Set();
     }
 
-    static MicroBatcher<int, int> Batcher(FakeModel model, MicroBatcherOptions options, List<(int Size, TimeSpan Time)>? seen = null) =>
-        new(options, [model.Run], (size, time) => { lock (seen ?? []) seen?.Add((size, time)); });
+    static MicroBatcher<int, int> Batcher(FakeModel model, MicroBatcherOptions options, List<(int Size, TimeSpan Time)>? seen = null,
+                                          TimeProvider? time = null) =>
+        new(options, [model.Run], (size, time) => { lock (seen ?? []) seen?.Add((size, time)); }, time);
+
+    /// <summary>A clock that moves only when the test advances it, and tells the test each timer started on it (the
+    /// worker's wait for more items is one), so that the test advances it only once the worker is waiting.</summary>
+    sealed class WatchedFakeTime : FakeTimeProvider
+    {
+        readonly BlockingCollection<TimeSpan> _timers = new();
+
+        public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
+        {
+            var timer = base.CreateTimer(callback, state, dueTime, period);
+            _timers.Add(dueTime);
+            return timer;
+        }
+
+        /// <summary>Waits (real time, a hang guard) until a timer due in <paramref name="dueTime"/> has been started.</summary>
+        public void AwaitTimer(TimeSpan dueTime)
+        {
+            var started = new List<TimeSpan>();
+            while (_timers.TryTake(out var due, TimeSpan.FromSeconds(30)))
+            {
+                if (due == dueTime) return;
+                started.Add(due);
+            }
+            Assert.Fail($"no timer of {dueTime.TotalMilliseconds} ms was started; started: {string.Join(", ", started.Select(t => $"{t.TotalMilliseconds} ms"))}");
+        }
+    }
 
     static async Task EnteredAsync(FakeModel model) => Assert.True(await model.Entered.WaitAsync(TimeSpan.FromSeconds(10)), "the worker never ran");
 
@@ -73,17 +100,19 @@ public class MicroBatcherTests
     public async Task A_lone_item_waits_for_max_wait_and_no_longer()
     {
         var model = new FakeModel();
-        // 2 s of max-wait for a 100 ms delay: the second item must arrive while the batch is open even when a loaded
-        // machine runs the delay's continuation late (400 ms of max-wait failed once, 2026-12-03, beside another test run)
-        await using var batcher = Batcher(model, new MicroBatcherOptions { MaxBatch = 8, MaxWait = TimeSpan.FromSeconds(2) });
-        var clock = Stopwatch.StartNew();
+        var time = new WatchedFakeTime();
+        var maxWait = TimeSpan.FromSeconds(2);
+        await using var batcher = Batcher(model, new MicroBatcherOptions { MaxBatch = 8, MaxWait = maxWait }, time: time);
         var lone = batcher.SubmitAsync(1);
-        await Task.Delay(100);
-        Assert.False(lone.IsCompleted, "answered before max-wait: the worker did not wait for more items");
+        time.AwaitTimer(maxWait);                                     // the worker holds [1] and waits up to max-wait for more
+        time.Advance(maxWait - TimeSpan.FromMilliseconds(1));
         var second = batcher.SubmitAsync(2);                          // joins the batch that is still open
-        Assert.Equal(2, await lone);
-        Assert.Equal(4, await second);
-        Assert.InRange(clock.Elapsed, TimeSpan.FromMilliseconds(1950), TimeSpan.FromSeconds(10));
+        time.AwaitTimer(TimeSpan.FromMilliseconds(1));                // [1, 2] waits out the max-wait's last millisecond
+        Assert.Empty(model.Batches);
+        Assert.False(lone.IsCompleted, "answered before max-wait: the worker did not wait for more items");
+        time.Advance(TimeSpan.FromMilliseconds(1));                   // max-wait has passed: the batch runs, not full
+        Assert.Equal(2, await lone.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal(4, await second.WaitAsync(TimeSpan.FromSeconds(30)));
         Assert.Equal([[1, 2]], model.Batches.ToArray());
     }
 

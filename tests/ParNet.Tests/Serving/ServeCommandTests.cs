@@ -86,11 +86,9 @@ public class ServeCommandTests
             Assert.True(export.Code == 0, export.Err);
             weights = onnx;
         }
-        var watch = System.Diagnostics.Stopwatch.StartNew();
         // if the refusal ever stops working, serve listens for ever: the test fails at 60 s rather than hanging CI
         var result = await Task.Run(() => CliRunner.Run("serve", "--weights", weights, "--port", "0", "--max-batch", "1000000000"))
             .WaitAsync(TimeSpan.FromSeconds(60));   // a TimeoutException, not a hang, if serve ever listens instead
-        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(30), $"took {watch.Elapsed}: the batch was run, not refused");
         CliRunner.AssertUserError(result, "--max-batch 1000000000: a batch of 1,000,000,000 images takes at least ");
         var numbers = System.Text.RegularExpressions.Regex.Match(result.Err,
             @"at least ([\d,.]+) GiB \(([\d,]+) bytes an image of 1x\d+x\d+ for .* on " + engine + @": .*\), more than the ([\d,.]+) GiB of memory here; batches of at most ([\d,]+) images can fit");
@@ -168,7 +166,8 @@ public class ServeCommandTests
     [Fact]
     public void Missing_weights_are_a_user_error()
     {
-        CliRunner.AssertUserError(CliRunner.Run("serve", "--weights", "/no/such/weights.safetensors", "--port", "0"), "weights file not found");
+        CliRunner.AssertUserError(CliRunner.Run("serve", "--weights", "/no/such/weights.safetensors", "--port", "0"),
+                                  "parnet serve: weights file not found: /no/such/weights.safetensors");
     }
 
     [Fact]

@@ -67,6 +67,9 @@ public class TrainerTests
         // the weights file alone loads into a fresh model (what `parnet eval --weights` does)
         using var plain = ModelFactory.Create(ckpt.State.Model);
         StateDict.Load(plain, Path.Combine(ckpt.Directory, Checkpoint.WeightsFile));
+        var loaded = Snapshot(plain);
+        Assert.Equal(saved.Keys.Order(), loaded.Keys.Order());
+        foreach (var (k, v) in loaded) Assert.Equal(saved[k], v);
     }
 
     [Fact]

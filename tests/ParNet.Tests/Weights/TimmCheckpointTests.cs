@@ -88,17 +88,59 @@ public class TimmCheckpointTests
         Assert.False(File.Exists(dir.File("f.safetensors")));
     }
 
+    /// <summary>The authors' torch.save file (written by PyTorch) with its state dict's keys renamed in the pickle itself:
+    /// each key is a BINUNICODE opcode ('X', a 4-byte little-endian length, UTF-8), rewritten with the new name and length
+    /// (protocol 2 has no frames, so nothing else in the pickle counts bytes); every other zip entry is copied as it is.</summary>
+    static void WriteRenamedPt(string path, Func<string, string> rename)
+    {
+        var keys = StateDict.Read(Fixtures.Path("parnet_official_tiny_silu.safetensors")).Keys.ToHashSet();
+        using var source = ZipFile.OpenRead(Fixtures.Path("parnet_official_tiny_silu.pt"));
+        using var target = ZipFile.Open(path, ZipArchiveMode.Create);
+        foreach (var entry in source.Entries)
+        {
+            using var input = entry.Open();
+            var bytes = new MemoryStream();
+            input.CopyTo(bytes);
+            byte[] data = bytes.ToArray();
+            if (entry.Name == "data.pkl")
+            {
+                Assert.Equal([0x80, 0x02], data[..2]);   // protocol 2
+                foreach (var key in keys)
+                {
+                    byte[] Opcode(string s) => [(byte)'X', .. BitConverter.GetBytes(System.Text.Encoding.UTF8.GetByteCount(s)), .. System.Text.Encoding.UTF8.GetBytes(s)];
+                    byte[] old = Opcode(key);
+                    int at = data.AsSpan().IndexOf(old);
+                    Assert.True(at >= 0 && data.AsSpan(at + 1).IndexOf(old) < 0, $"{key}: not exactly once in the pickle");
+                    data = [.. data[..at], .. Opcode(rename(key)), .. data[(at + old.Length)..]];
+                }
+            }
+            using var output = target.CreateEntry(entry.FullName, CompressionLevel.NoCompression).Open();
+            output.Write(data);
+        }
+    }
+
     [Fact]
     public void Keys_saved_under_DistributedDataParallel_lose_their_module_prefix()
     {
         using var dir = new TempDirectory();
-        string path = dir.File("ddp.pt");
         var original = StateDict.Read(Fixtures.Path("parnet_official_tiny_silu.safetensors"));
-        using (var f = File.Create(path))
-            PyTorchPickler.PickleStateDict(f, original.ToDictionary(kv => "module." + kv.Key, kv => kv.Value));
-        var read = StateDict.Read(path);
+        string ddp = dir.File("ddp.pt");
+        WriteRenamedPt(ddp, key => "module." + key);
+        var read = StateDict.Read(ddp);
         Assert.Equal(original.Keys.Order(StringComparer.Ordinal), read.Keys.Order(StringComparer.Ordinal));
-        Assert.True(read.All(kv => kv.Value.eq(original[kv.Key]).all().item<bool>()));
+        Assert.All(read, kv =>
+        {
+            Assert.Equal(original[kv.Key].shape, kv.Value.shape);
+            Assert.True(kv.Value.eq(original[kv.Key]).all().item<bool>(), kv.Key);
+        });
+
+        // only a prefix that every key has is DDP's: a state dict with one key under "module." keeps its names
+        string one = dir.File("one.pt");
+        WriteRenamedPt(one, key => key == "head.fc.weight" ? "module.head.fc.weight" : key);
+        var mixed = StateDict.Read(one);
+        Assert.Contains("module.head.fc.weight", mixed.Keys);
+        Assert.DoesNotContain("head.fc.weight", mixed.Keys);
+        Assert.Equal(original.Count, mixed.Count);
     }
 
     /// <summary>A torch.save zip whose pickle calls os.system when Python unpickles it.</summary>
@@ -164,7 +206,7 @@ public class TimmCheckpointTests
     }
 
     [Theory]
-    [InlineData("planes: [92, 192, 384, 1280]\n", "required")]
+    [InlineData("planes: [92, 192, 384, 1280]\n", "not one of the authors' model files (planes and num_blocks are required)")]
     [InlineData("planes: [92, 192, 384, 1280]\nnum_blocks: [5, 6, 6, 2]\n", "must end with 1")]
     [InlineData("planes: [92, 192, 384, 1280]\nnum_blocks: [5, 6, 6, 1]\nwidth_mult: 2\n", "unknown key 'width_mult'")]
     [InlineData("planes: [92, x, 384, 1280]\nnum_blocks: [5, 6, 6, 1]\n", "'x' is not a positive integer")]
@@ -272,17 +314,28 @@ public class TimmCheckpointTests
         "gbEDAABtb2RlbC9kYXRhLzRQSwECFAMUAAAACADyKIJdZ12jJAUBAAAAAQAADAAAAAAAAAAAAAAApIHgBAAAbW9kZWwvZGF0YS81UEsBAhQDFAAAAAgA" +
         "8iiCXa6sldScAQAACwQAAA4AAAAAAAAAAAAAAKSBDwYAAG1vZGVsL2RhdGEucGtsUEsFBgAAAAAIAAgA0wEAANcHAAAAAA==");
 
+    /// <summary>Whether a file descriptor of this process is open on <paramref name="path"/> (the links of /proc/self/fd).</summary>
+    static bool OpenInThisProcess(string path) =>
+        new DirectoryInfo("/proc/self/fd").EnumerateFileSystemInfos().Any(fd =>
+        {
+            try { return fd.LinkTarget == path; }
+            catch (IOException) { return false; }   // a descriptor closed while listing
+        });
+
     [Fact]
     public void A_pt_file_is_closed_again_after_reading_it()
     {
         using var dir = new TempDirectory();
         string path = dir.File("fuzz-found.pt"), source = dir.File("source.bin");
         File.WriteAllBytes(source, LeakingPt);
+        File.Copy(source, path);
+        using (File.OpenRead(path)) Assert.True(OpenInThisProcess(path));   // the check sees an open file
         for (int attempt = 0; attempt < 3; attempt++)
         {
             File.Copy(source, path, overwrite: true);   // exclusive: throws IOException while an earlier read holds the file
-            try { foreach (var t in StateDict.Read(path).Values) t.Dispose(); }
-            catch (InvalidDataException e) { Assert.StartsWith(path, e.Message); }
+            var e = Assert.Throws<InvalidDataException>(() => { foreach (var t in StateDict.Read(path).Values) t.Dispose(); });
+            Assert.StartsWith(path, e.Message);
+            Assert.False(OpenInThisProcess(path), $"attempt {attempt + 1}: {path} is still open after the read failed");
         }
         File.Delete(path);
         Assert.False(File.Exists(path));

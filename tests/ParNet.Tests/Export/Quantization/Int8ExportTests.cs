@@ -176,6 +176,6 @@ public class Int8ExportTests
     {
         using var trained = OfficialParityTests.TrainedTinyModel();
         var e = Assert.Throws<ArgumentException>(() => Int8Exporter.Build(trained, 64, Calibration(FixtureInput()), new Int8Options()));
-        Assert.Contains("fuse", e.Message);
+        Assert.Equal("parnet_official_tiny_silu: int8 export quantizes the fused network; fuse the model first", e.Message);
     }
 }
