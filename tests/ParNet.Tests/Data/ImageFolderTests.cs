@@ -73,7 +73,7 @@ public class ImageFolderTests
         var png = TempDirectory.EncodeImage(64, 64, (x, y) => ((byte)(x * 3 + y), (byte)(y * x), (byte)x), SKEncodedImageFormat.Png);
         System.IO.File.WriteAllBytes(truncated, png[..(png.Length / 2)]);
         var e2 = Assert.Throws<InvalidDataException>(() => ImageFolderDataset.Decode(truncated));
-        Assert.Equal($"{truncated}: truncated image data (the codec decoded only part of it)", e2.Message);
+        Assert.Equal($"{truncated}: truncated or corrupt image data (the codec decoded only part of it)", e2.Message);
 
         var empty = dir.File("empty.webp");
         System.IO.File.WriteAllBytes(empty, []);

@@ -249,7 +249,7 @@ public class InferenceServerTests
         { "/v1/predict", null, Png(28, 1), HttpStatusCode.UnsupportedMediaType, "content type (none)" },
         { "/v1/predict", "image/png", [1, 2, 3, 4, 5, 6, 7, 8], HttpStatusCode.BadRequest, "not a decodable image" },
         { "/v1/predict", "image/png", [], HttpStatusCode.BadRequest, "empty body" },
-        { "/v1/predict", "image/png", Png(28, 1)[..60], HttpStatusCode.BadRequest, "the image: truncated image data (the codec decoded only part of it)" },
+        { "/v1/predict", "image/png", Png(28, 1)[..60], HttpStatusCode.BadRequest, "the image: truncated or corrupt image data (the codec decoded only part of it)" },
         { "/v1/predict", "image/png", DecompressionBombs.Png(60000, 60000), HttpStatusCode.RequestEntityTooLarge,
           "the image declares 3,600,000,000 pixels, more than the limit of 16,777,216 (a decompression bomb?)" },
         { "/v1/predict", "image/jpeg", DecompressionBombs.Jpeg(60000, 60000), HttpStatusCode.RequestEntityTooLarge,
