@@ -166,6 +166,19 @@ public class BadInputTests
         Assert.Contains("GiB of memory here", result.Err);
     }
 
+    [Theory]   // each built nothing and threw from a block's constructor: an unhandled exception and its stack trace
+    [InlineData("""{"Planes": [16, 32, 63], "FinalWidth": 128, "BlocksPerStream": [1, 1, 1]}""", "Planes[2] must be even")]
+    [InlineData("""{"Planes": [16, 33], "FinalWidth": 128, "BlocksPerStream": [1, 1]}""", "Planes[1] must be even")]
+    [InlineData("""{"Planes": [16, 32, 64], "FinalWidth": 128, "BlocksPerStream": [1, 1, 1], "BlockType": "ResNetBasic"}""",
+                "a ResNet's FinalWidth is its last stage width (64); got 128")]
+    public void Configurations_the_blocks_cannot_build_are_refused_in_one_line(string json, string message)
+    {
+        using var dir = new TempDirectory();
+        string config = dir.File("odd.json");
+        File.WriteAllText(config, json);
+        CliRunner.AssertUserError(CliRunner.Run("info", "--config", config), message);
+    }
+
     [Fact]
     public void Image_folders_whose_val_classes_differ_from_train_are_refused_naming_the_differences()
     {
