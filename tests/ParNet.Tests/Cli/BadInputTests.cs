@@ -134,6 +134,23 @@ public class BadInputTests
     }
 
     [Fact]
+    public void Forward_refuses_an_output_that_is_its_weights_or_its_input_and_leaves_both_as_they_were()
+    {
+        // `--output` given the weights' path (options swapped or mistyped) replaced the weights with two rows of logits
+        using var dir = new TempDirectory();
+        string weights = dir.File("w.safetensors"), input = dir.File("x.safetensors");
+        File.Copy(Fixture, weights);
+        File.Copy(Fixtures.Path("parnet_official_tiny_silu.io.safetensors"), input);
+        string config = WriteTinyConfig(dir);
+        CliRunner.AssertUserError(CliRunner.Run("forward", "--weights", weights, "--config", config, "--input", input, "--output", weights),
+            $"--output {weights} is the --weights file");
+        CliRunner.AssertUserError(CliRunner.Run("forward", "--weights", weights, "--config", config, "--input", input,
+            "--output", Path.Combine(dir.Path, ".", "x.safetensors")), "is the --input file");
+        Assert.Equal(File.ReadAllBytes(Fixture), File.ReadAllBytes(weights));
+        Assert.Equal(File.ReadAllBytes(Fixtures.Path("parnet_official_tiny_silu.io.safetensors")), File.ReadAllBytes(input));
+    }
+
+    [Fact]
     public void Forward_names_a_missing_input_as_the_input_not_the_weights()
     {
         using var dir = new TempDirectory();
