@@ -37,8 +37,9 @@ public sealed class ForwardCommand : CliCommand
     protected override int Run(ParseResult parse, TextWriter stdout, TextWriter stderr)
     {
         var config = _model.ReadOptional(parse);
-        string inputPath = parse.GetValue(_input)!, outputPath = parse.GetValue(_output)!;
-        using var model = WeightsLoading.Load(parse.GetValue(_weights)!, config, parse.GetValue(_fused), parse.GetValue(_ema)).Model;
+        string inputPath = parse.GetValue(_input)!, outputPath = parse.GetValue(_output)!, weights = parse.GetValue(_weights)!;
+        WeightsLoading.RequireNotAnInput("--output", outputPath, ("--weights", weights), ("--input", inputPath));
+        using var model = WeightsLoading.Load(weights, config, parse.GetValue(_fused), parse.GetValue(_ema)).Model;
         var tensors = StateDict.Read(inputPath, "input tensor");
         var input = tensors.TryGetValue("input", out var named) ? named
             : tensors.Count == 1 ? tensors.Values.Single()

@@ -40,6 +40,15 @@ public static class WeightsLoading
             throw new UsageException($"--out must be a .safetensors file; got '{output}'");
     }
 
+    /// <summary>An output path that names one of the command's input files (say `--output` given the weights' path) would
+    /// replace that file: refused before anything is read.</summary>
+    public static void RequireNotAnInput(string outputOption, string output, params (string Option, string Path)[] inputs)
+    {
+        foreach (var (option, path) in inputs)
+            if (string.Equals(Path.GetFullPath(output), Path.GetFullPath(path), StringComparison.Ordinal))
+                throw new UsageException($"{outputOption} {output} is the {option} file, which writing it would replace; give another path");
+    }
+
     /// <summary>`--ema` of the commands that take --weights.</summary>
     public static System.CommandLine.Option<bool> EmaOption() => CliOption.Switch("--ema",
         "read a checkpoint's EMA weights: a timm .pth.tar's state_dict_ema (as the authors' validate.py --use-ema), or the " +

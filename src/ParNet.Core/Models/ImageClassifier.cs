@@ -51,6 +51,10 @@ public abstract class ImageClassifier : nn.Module<Tensor, Tensor>
     /// the classifier would read (embeddings), else the logits.</summary>
     public Tensor forward_head(Tensor features, bool preLogits)
     {
+        long width = Head.Fc.in_features;
+        if (features.dim() != 4 || features.shape[1] != width)
+            throw new ArgumentException($"{Config.Name}: forward_head expects features [N, {width}, h, w]; got a tensor of shape " +
+                                        $"[{string.Join(", ", features.shape)}] (it takes forward_features' output)");
         using var scope = NewDisposeScope();
         return (preLogits ? Head.PreLogits(features) : Head.call(features)).MoveToOuterDisposeScope();
     }

@@ -65,6 +65,15 @@ public sealed record ModelConfig
             throw new ArgumentException($"{Name}: BlocksPerStream must have one entry per stream ({Planes.Length}); got {BlocksPerStream?.Length ?? 0}");
         if (BlocksPerStream.Any(b => b < (BlockType == BlockType.ResNetBasic ? 1 : 0)))
             throw new ArgumentException($"{Name}: BlocksPerStream entries must be >= {(BlockType == BlockType.ResNetBasic ? 1 : 0)}; got [{string.Join(",", BlocksPerStream)}]");
+        if (BlockType == BlockType.ResNetBasic && FinalWidth != Planes[^1])
+            throw new ArgumentException($"{Name}: a ResNet's FinalWidth is its last stage width ({Planes[^1]}); got {FinalWidth}");
+        // ParNet's merges concatenate two paths into a conv with 2 groups (the released Concat2d): every width one of them
+        // outputs (streams 2 and later, and the last stream, whose merge keeps its width) must split in two
+        if (BlockType == BlockType.RepVggSse)
+            for (int i = 1; i < Planes.Length; i++)
+                if ((i >= 2 || i == Planes.Length - 1) && Planes[i] % 2 != 0)
+                    throw new ArgumentException($"{Name}: Planes[{i}] must be even (the stream merge feeding or leaving it is a conv " +
+                                                $"with 2 groups); got [{string.Join(",", Planes)}]");
         if (NumClasses < 1) throw new ArgumentException($"{Name}: NumClasses must be positive; got {NumClasses}");
         if (InChannels < 1) throw new ArgumentException($"{Name}: InChannels must be positive; got {InChannels}");
         if (HeadDropout is < 0 or >= 1) throw new ArgumentException($"{Name}: HeadDropout must be in [0, 1); got {HeadDropout}");

@@ -21,8 +21,6 @@ public sealed class ResNetModel : ImageClassifier
     public ResNetModel(ModelConfig config) : base(nameof(ResNetModel), config.Validate())
     {
         if (config.BlockType != BlockType.ResNetBasic) throw new ArgumentException($"{config.Name}: ResNetModel builds ResNetBasic networks");
-        if (config.FinalWidth != config.Planes[^1])
-            throw new ArgumentException($"{config.Name}: a ResNet's FinalWidth is its last stage width ({config.Planes[^1]}); got {config.FinalWidth}");
         bool imagenet = config.Layout == Layout.ImageNet;
         stem = new ConvBnAct(config.InChannels, config.Planes[0], kernel: imagenet ? 7 : 3, stride: imagenet ? 2 : 1, config.Activation);
         var blocks = new List<nn.Module<Tensor, Tensor>>();

@@ -56,6 +56,8 @@ public sealed class Trainer : IDisposable
         _clock = new TrainingClock(options.Clock, options.TimeBudget, options.ScheduleBudget, options.StopAfterSteps);
         if (train.BatchSize != _r.BatchSize)
             throw new ArgumentException($"the training data gives batches of {train.BatchSize}, the recipe says {_r.BatchSize}");
+        // a new run would replace the checkpoints, metrics and run files of the one there (rank 0 writes them)
+        if (options.ResumeFrom is null && _group.Rank == 0) TrainingRun.RequireNoRunIn(options.RunDirectory);
         if (model.EnsureCorrectConvolutions() is { } why) options.Progress?.Report(new MessageEvent(why));
         TrainingPreparation.Model(_model, options.BFloat16, options.ChannelsLast);
         TrainMode();

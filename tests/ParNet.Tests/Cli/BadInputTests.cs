@@ -147,6 +147,23 @@ public class BadInputTests
     }
 
     [Fact]
+    public void Forward_refuses_an_output_that_is_its_weights_or_its_input_and_leaves_both_as_they_were()
+    {
+        // `--output` given the weights' path (options swapped or mistyped) replaced the weights with two rows of logits
+        using var dir = new TempDirectory();
+        string weights = dir.File("w.safetensors"), input = dir.File("x.safetensors");
+        File.Copy(Fixture, weights);
+        File.Copy(Fixtures.Path("parnet_official_tiny_silu.io.safetensors"), input);
+        string config = WriteTinyConfig(dir);
+        CliRunner.AssertUserError(CliRunner.Run("forward", "--weights", weights, "--config", config, "--input", input, "--output", weights),
+            $"--output {weights} is the --weights file");
+        CliRunner.AssertUserError(CliRunner.Run("forward", "--weights", weights, "--config", config, "--input", input,
+            "--output", Path.Combine(dir.Path, ".", "x.safetensors")), "is the --input file");
+        Assert.Equal(File.ReadAllBytes(Fixture), File.ReadAllBytes(weights));
+        Assert.Equal(File.ReadAllBytes(Fixtures.Path("parnet_official_tiny_silu.io.safetensors")), File.ReadAllBytes(input));
+    }
+
+    [Fact]
     public void Forward_names_a_missing_input_as_the_input_not_the_weights()
     {
         using var dir = new TempDirectory();
@@ -185,6 +202,19 @@ public class BadInputTests
         Assert.True(memory.Success, result.Err);
         double here = double.Parse(memory.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
         Assert.InRange(here, 0.1, double.Parse(gib, System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    [Theory]   // each built nothing and threw from a block's constructor: an unhandled exception and its stack trace
+    [InlineData("""{"Planes": [16, 32, 63], "FinalWidth": 128, "BlocksPerStream": [1, 1, 1]}""", "Planes[2] must be even")]
+    [InlineData("""{"Planes": [16, 33], "FinalWidth": 128, "BlocksPerStream": [1, 1]}""", "Planes[1] must be even")]
+    [InlineData("""{"Planes": [16, 32, 64], "FinalWidth": 128, "BlocksPerStream": [1, 1, 1], "BlockType": "ResNetBasic"}""",
+                "a ResNet's FinalWidth is its last stage width (64); got 128")]
+    public void Configurations_the_blocks_cannot_build_are_refused_in_one_line(string json, string message)
+    {
+        using var dir = new TempDirectory();
+        string config = dir.File("odd.json");
+        File.WriteAllText(config, json);
+        CliRunner.AssertUserError(CliRunner.Run("info", "--config", config), message);
     }
 
     [Fact]

@@ -94,6 +94,24 @@ public class LibraryApiTests
     }
 
     [Fact]
+    public void Forward_head_checks_its_features_as_forward_features_returns_them()
+    {
+        using var tiny = new ParNetModel(OfficialParityTests.TinyConfig);
+        tiny.eval();
+        using var noGrad = no_grad();
+        // pooled features (what preLogits returns) were an IndexOutOfRangeException, a wrong width libtorch's "mat1 and mat2"
+        using var pooled = randn(2, 128);
+        Assert.Contains("expects features [N, 128, h, w]; got a tensor of shape [2, 128]",
+            Assert.Throws<ArgumentException>(() => tiny.forward_head(pooled)).Message);
+        using var narrow = randn(2, 64, 2, 2);
+        Assert.Contains("expects features [N, 128, h, w]; got a tensor of shape [2, 64, 2, 2]",
+            Assert.Throws<ArgumentException>(() => tiny.forward_head(narrow, preLogits: true)).Message);
+        using var features = randn(2, 128, 3, 5);   // any spatial size: the pool takes it
+        using var logits = tiny.forward_head(features);
+        Assert.Equal([2L, 1000L], logits.shape);
+    }
+
+    [Fact]
     public void Features_head_and_intermediates_leave_only_their_results_to_the_caller()
     {
         using var tiny = new ParNetModel(OfficialParityTests.TinyConfig);

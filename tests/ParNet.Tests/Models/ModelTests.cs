@@ -114,6 +114,7 @@ public class ModelTests
         { ModelRegistry.Get("parnet_s") with { BlockDropout = -0.1 }, "BlockDropout must be in [0, 1)" },
         { ModelRegistry.Get("parnet_s") with { FinalWidth = 0 }, "FinalWidth must be positive" },
         { ModelRegistry.Get("resnet12_wide") with { FinalWidth = 7 }, "FinalWidth is its last stage width" },
+        { ModelRegistry.Get("parnet_s") with { Planes = [96, 192, 383] }, "Planes[2] must be even" },
     };
 
     [Theory]

@@ -6,6 +6,7 @@ using System.Text.RegularExpressions;
 using ParNet.Models;
 using ParNet.Tests.Data;
 using ParNet.Tests.Models;
+using ParNet.Training;
 using ParNet.Weights;
 
 namespace ParNet.Tests.Packaging;
@@ -26,6 +27,22 @@ public class PackageTests(PackageTests.PackedLibrary packed) : IClassFixture<Pac
         public string Version { get; }
 
         public PackedLibrary() => Version = Pack(Folder);
+
+        /// <summary>samples/FineTune copied out of the repository and built against the package, once for the tests that run it.</summary>
+        public string Sample => _sample ??= BuildSample();
+        string? _sample;
+
+        string BuildSample()
+        {
+            string sample = _dir.File("FineTune");
+            Directory.CreateDirectory(sample);
+            foreach (string file in new[] { "FineTune.csproj", "Program.cs" })
+                File.Copy(Path.Combine(Repository.Root, "samples", "FineTune", file), Path.Combine(sample, file));
+            var build = Dotnet(sample, "build", "-c", "Release", $"-p:ParNetPackageVersion={Version}",
+                               $"-p:RestoreAdditionalProjectSources={Folder}");
+            Assert.True(build.Code == 0, build.Output);
+            return sample;
+        }
 
         public void Dispose()
         {
@@ -66,13 +83,7 @@ public class PackageTests(PackageTests.PackedLibrary packed) : IClassFixture<Pac
     public void The_sample_builds_against_the_packed_package_and_fine_tunes_through_the_public_API()
     {
         using var dir = new TempDirectory();
-        string packages = packed.Folder, version = packed.Version, sample = dir.File("FineTune"), run = dir.File("run");
-        Directory.CreateDirectory(sample);
-        foreach (string file in new[] { "FineTune.csproj", "Program.cs" })
-            File.Copy(Path.Combine(Repository.Root, "samples", "FineTune", file), Path.Combine(sample, file));
-        var build = Dotnet(sample, "build", "-c", "Release", $"-p:ParNetPackageVersion={version}",
-                           $"-p:RestoreAdditionalProjectSources={packages}");
-        Assert.True(build.Code == 0, build.Output);
+        string version = packed.Version, sample = packed.Sample, run = dir.File("run");
 
         // restored from the package, not a project reference
         using var assets = JsonDocument.Parse(File.ReadAllText(Path.Combine(sample, "obj", "project.assets.json")));
@@ -85,6 +96,7 @@ public class PackageTests(PackageTests.PackedLibrary packed) : IClassFixture<Pac
         var result = Exec(Path.Combine(sample, "bin", "Release", "net10.0", "FineTune"), sample,
                           Fixtures.Path("parnet_official_tiny_silu.safetensors"), config, "100", "5", run);
         Assert.True(result.Code == 0, result.Output);
+        Assert.Contains("epoch 5/5: train loss", result.Output);   // a line per epoch while it works
         var top1 = Regex.Match(result.Output, @"test top-1 ([0-9.]+)% on 1000 images");
         Assert.True(top1.Success, result.Output);
         // chance is 10%; these 5 epochs reach ~75% here, and a broken head, grey adaptation or optimizer stays far below
@@ -93,6 +105,38 @@ public class PackageTests(PackageTests.PackedLibrary packed) : IClassFixture<Pac
         using var tuned = ModelFactory.Create(OfficialParityTests.TinyConfig with { NumClasses = 10, InChannels = 1 });
         StateDict.Load(tuned, Path.Combine(run, "finetuned.safetensors"));   // strict: every key, every shape
         Assert.Equal([10L, 128L], tuned.state_dict()["head.fc.weight"].shape);
+    }
+
+    [Fact]
+    public void The_sample_answers_bad_arguments_in_one_line_and_keeps_an_earlier_run()
+    {
+        using var dir = new TempDirectory();
+        string program = Path.Combine(packed.Sample, "bin", "Release", "net10.0", "FineTune"), weights = Fixtures.Path("parnet_official_tiny_silu.safetensors");
+        string config = dir.File("tiny.json"), notWeights = dir.File("notes.pt"), run = dir.File("run");
+        File.WriteAllText(config, OfficialParityTests.TinyConfig.ToJson());
+        File.WriteAllText(notWeights, "not a checkpoint");
+        string last = Path.Combine(run, "checkpoints", "last");   // an earlier run's checkpoint (its files are all it takes)
+        Directory.CreateDirectory(last);
+        foreach (string file in new[] { Checkpoint.StateFile, Checkpoint.WeightsFile, Checkpoint.OptimizerFile })
+            File.WriteAllText(Path.Combine(last, file), "{}");
+        // each was an unhandled exception with its stack trace (exit 134); the last replaced the earlier run's files
+        foreach (var (args, message) in new (string[], string)[]
+                 {
+                     ([dir.File("missing.safetensors"), config], "pretrained weights file not found"),
+                     ([notWeights, config], "not a PyTorch file"),
+                     ([weights, "parnet_s"], "do not match the model, nothing was loaded"),
+                     ([weights, "parnet_q"], "unknown model 'parnet_q'"),
+                     ([weights, config, "many"], "PER_CLASS must be a positive whole number; got 'many'"),
+                     ([weights, config, "10", "1", run], "holds a training run already"),
+                 })
+        {
+            var result = Exec(program, dir.Path, args);
+            Assert.True(result.Code == 2, result.Output);
+            Assert.Contains(message, result.Output);
+            Assert.Single(result.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        }
+        Assert.Equal("{}", File.ReadAllText(Path.Combine(last, Checkpoint.StateFile)));
+        Assert.False(File.Exists(Path.Combine(run, "metrics.csv")));
     }
 
     /// <summary>Packs the library as built for this test run, under a new version.</summary>

@@ -140,6 +140,25 @@ public class TrainerTests
     }
 
     [Fact]
+    public void A_new_trainer_is_refused_a_folder_that_holds_a_run_and_leaves_that_run_as_it_was()
+    {
+        // the library's own users (samples/FineTune run twice with one OUT_DIR) silently replaced the first run's checkpoints
+        // and metrics; only `parnet train` refused the folder
+        using var dir = new TempDir();
+        var data = SyntheticSource.Patterns(64, 4, 8, 32);
+        Trainer.Seed(0);
+        using var model = ModelFactory.Create(TinyModels.Config());
+        using (var trainer = new Trainer(model, data, null, new TrainOptions { Recipe = Quick(1), RunDirectory = dir.Path }))
+            trainer.Run();
+        string metrics = File.ReadAllText(Path.Combine(dir.Path, "metrics.csv"));
+        var e = Assert.Throws<ArgumentException>(() => new Trainer(model, data, null, new TrainOptions { Recipe = Quick(1), RunDirectory = dir.Path }));
+        Assert.Contains("holds a training run already", e.Message);
+        Assert.Equal(metrics, File.ReadAllText(Path.Combine(dir.Path, "metrics.csv")));
+        using var ckpt = Checkpoint.Load(Path.Combine(dir.Path, "checkpoints", "last"));   // resuming it is still allowed
+        using var resumed = new Trainer(model, data, null, new TrainOptions { Recipe = Quick(1), RunDirectory = dir.Path, ResumeFrom = ckpt });
+    }
+
+    [Fact]
     public void Interrupted_checkpoint_write_leaves_the_previous_one_readable()
     {
         using var dir = new TempDir();
