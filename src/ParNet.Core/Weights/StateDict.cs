@@ -69,11 +69,36 @@ public static class StateDict
         Span<byte> head = stackalloc byte[32];
         int n = stream.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
         stream.Position = 0;
-        if (n >= 4 && head[..4].SequenceEqual("PK\u0003\u0004"u8)) return stream;
+        if (n >= 4 && head[..4].SequenceEqual("PK\u0003\u0004"u8)) return RequireIntactEntries(stream, path, what);
         throw new InvalidDataException(n > 0 && head[0] == 0x80 && head[..n].IndexOf(LegacyMagic) >= 0
             ? $"{path}: cannot read {what}: PyTorch's legacy format (torch.save before 1.6, or _use_new_zipfile_serialization=False); " +
               "save it again with a newer torch.save, which writes a zip archive"
             : $"{path}: cannot read {what}: not a PyTorch file (torch.save writes a zip archive; this one starts otherwise)");
+    }
+
+    /// <summary>
+    /// <paramref name="stream"/> rewound once every entry of the zip matches the CRC-32 stored for it. TorchSharp's unpickler
+    /// takes the stored bytes unchecked (as PyTorch 1.13 does): a checkpoint damaged in a copy or a download was read, and
+    /// `convert` wrote the damaged weights into a file format without a checksum (walk F, session 29).
+    /// </summary>
+    static Stream RequireIntactEntries(Stream stream, string path, string what)
+    {
+        using (var zip = new System.IO.Compression.ZipArchive(stream, System.IO.Compression.ZipArchiveMode.Read, leaveOpen: true))
+        {
+            var crc = new System.IO.Hashing.Crc32();
+            var buffer = new byte[1 << 20];
+            foreach (var entry in zip.Entries)
+            {
+                crc.Reset();
+                using var data = entry.Open();
+                for (int read; (read = data.Read(buffer)) > 0;) crc.Append(buffer.AsSpan(0, read));
+                if (crc.GetCurrentHashAsUInt32() != entry.Crc32)
+                    throw new InvalidDataException($"{path}: cannot read {what}: its entry {entry.FullName} does not match its CRC-32 " +
+                                                   "(the file is damaged: copy or download it again)");
+            }
+        }
+        stream.Position = 0;
+        return stream;
     }
 
     /// <summary>FileNotFoundException naming <paramref name="path"/> unless it is a file; for a folder,
