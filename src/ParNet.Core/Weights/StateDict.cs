@@ -206,12 +206,19 @@ public static class StateDict
         finally { foreach (var t in dict.Values) t.Dispose(); }
     }
 
+    /// <summary>The keys of each kind named, the first <see cref="NamedKeys"/> of them: another variant's weights gave a
+    /// single line of 21 KB (315 mis-shaped keys; walk F, session 29), where the first few say which network they are.</summary>
     static string Mismatch(string what, List<string> missing, List<string> unexpected, List<string> misShaped)
     {
         var parts = new List<string>();
-        if (missing.Count > 0) parts.Add($"{missing.Count} missing: {string.Join(", ", missing)}");
-        if (unexpected.Count > 0) parts.Add($"{unexpected.Count} unexpected: {string.Join(", ", unexpected)}");
-        if (misShaped.Count > 0) parts.Add($"{misShaped.Count} mis-shaped: {string.Join(", ", misShaped)}");
+        if (missing.Count > 0) parts.Add($"{missing.Count} missing: {Named(missing)}");
+        if (unexpected.Count > 0) parts.Add($"{unexpected.Count} unexpected: {Named(unexpected)}");
+        if (misShaped.Count > 0) parts.Add($"{misShaped.Count} mis-shaped: {Named(misShaped)}");
         return $"{what} do not match the model, nothing was loaded; {string.Join("; ", parts)}";
     }
+
+    const int NamedKeys = 10;
+
+    static string Named(List<string> keys) =>
+        string.Join(", ", keys.Take(NamedKeys)) + (keys.Count > NamedKeys ? $" (and {keys.Count - NamedKeys} more)" : "");
 }

@@ -148,8 +148,8 @@ public class FuseCommandTests
         // the tiny fixture has planes 16/32/64 and final width 128; ParNet-S 64 (stem), 96/192/384 and 1280
         CliRunner.AssertUserError(result, $"parnet fuse: {weights} do not match the model, nothing was loaded; 315 mis-shaped: " +
                                           "inits.0.0.block.rbr_dense.conv.weight (model [64,3,3,3], file [16,3,3,3]), ");
-        Assert.Contains(", head.fc.weight (model [1000,1280], file [1000,128]), ", result.Err);
-        Assert.Contains(", streams.2.4.block.rbr_dense.conv.weight (model [384,384,3,3], file [64,64,3,3]), ", result.Err);
+        Assert.EndsWith(" (and 305 more)", result.Err.TrimEnd());   // the first ten named: a line, not 21 KB (walk F, session 29)
+        Assert.InRange(result.Err.Length, 500, 2000);
         Assert.False(File.Exists(output));
     }
 }
