@@ -86,6 +86,8 @@ public sealed class ImageFolderDataset : IImageDataset
     {
         byte[] bytes;
         try { bytes = BoundedFile.ReadAllBytes(path, MaxFileBytes, "image this reads"); }
+        catch (FileNotFoundException e) { throw new InvalidDataException($"{path}: not found", e); }
+        catch (DirectoryNotFoundException e) { throw new InvalidDataException($"{path}: not found (no folder {Path.GetDirectoryName(path)})", e); }
         catch (IOException e) { throw new InvalidDataException($"{path}: unreadable ({e.Message})", e); }
         return Decode(bytes, path, minShortSide, maxPixels);
     }
