@@ -11,9 +11,9 @@ namespace ParNet.Cli;
 public sealed class TrainBenchCommand : CliCommand
 {
     readonly TrainModelOptions _model = new();
-    readonly Option<int?> _size = CliOption.Int("--size", "input side (default 32: the Fashion-MNIST/CIFAR training side)");
-    readonly Option<int?> _batchSize = CliOption.Int("--batch-size", "images per step (default 128: the fashion-mnist recipe's batch)");
-    readonly Option<int?> _steps = CliOption.Int("--steps", "timed steps (each round's, with --rounds), after 2 untimed ones (default 10)");
+    readonly Option<int?> _size = CliOption.Int("--size", $"input side (default {TrainingBenchmarkOptions.DefaultImageSize}: the Fashion-MNIST/CIFAR training side)");
+    readonly Option<int?> _batchSize = CliOption.Int("--batch-size", $"images per step (default {TrainingBenchmarkOptions.DefaultBatch}: the fashion-mnist recipe's batch)");
+    readonly Option<int?> _steps = CliOption.Int("--steps", $"timed steps (each round's, with --rounds), after {TrainingBenchmarkOptions.DefaultWarmup} untimed ones (default {TrainingBenchmarkOptions.DefaultSteps})");
     readonly Option<int?> _threads = CliOption.Int("--threads", "torch threads (default: all logical cores)");
     readonly Option<bool> _bf16 = CliOption.Switch("--bf16", "bfloat16 convolutions, activations and classifier; BatchNorm layers and the optimizer's master weights float32 (as autocast)");
     readonly Option<bool> _channelsLast = CliOption.ChannelsLast("channels_last weights and batches, as the trainer runs");
@@ -23,7 +23,7 @@ public sealed class TrainBenchCommand : CliCommand
         "torch.autocast, and their fp32 steps too", "DIR");
     readonly Option<int?> _rounds = CliOption.Int("--rounds", "with --pytorch-code: time --steps of ours and of the authors' this many times in turn (one child process, both " +
         "warmed up once), who goes first alternating, and give the median of the per-round ratios (default 1; 5-10 on a shared machine whose speed drifts)");
-    readonly Option<string?> _python = CliOption.Text("--python", "the Python with PyTorch, with --pytorch-code (default /usr/bin/python3, where Debian's python3-torch lives)", "PATH");
+    readonly Option<string?> _python = CliOption.Text("--python", $"the Python with PyTorch, with --pytorch-code (default {PyTorchReferenceOptions.DebianPython}, where Debian's python3-torch lives)", "PATH");
 
     public override string Name => "train-bench";
     public override bool DataParallel => true;
@@ -43,7 +43,8 @@ public sealed class TrainBenchCommand : CliCommand
         var config = _model.Build(parse, Recipes.FashionMnist, "fashion-mnist", null);
         var options = new TrainingBenchmarkOptions
         {
-            Model = config, ImageSize = parse.GetValue(_size) ?? 32, Batch = parse.GetValue(_batchSize) ?? 128, Steps = parse.GetValue(_steps) ?? 10,
+            Model = config, ImageSize = parse.GetValue(_size) ?? TrainingBenchmarkOptions.DefaultImageSize,
+            Batch = parse.GetValue(_batchSize) ?? TrainingBenchmarkOptions.DefaultBatch, Steps = parse.GetValue(_steps) ?? TrainingBenchmarkOptions.DefaultSteps,
             BFloat16 = parse.GetValue(_bf16), ChannelsLast = parse.GetValue(_channelsLast), ForwardOnly = parse.GetValue(_forwardOnly),
             Processes = group,
         };
@@ -60,7 +61,7 @@ public sealed class TrainBenchCommand : CliCommand
         CliOption.RequireAtLeastOne("--rounds", rounds);
         if (pytorchCode is not null && !Directory.Exists(pytorchCode))
             throw new UsageException($"--pytorch-code {pytorchCode}: no such folder (a checkout of github.com/imankgoyal/NonDeepNetworks)");
-        var pytorch = pytorchCode is null ? null : new PyTorchReferenceOptions { AuthorsCode = pytorchCode, Python = python ?? "/usr/bin/python3" };
+        var pytorch = pytorchCode is null ? null : new PyTorchReferenceOptions { AuthorsCode = pytorchCode, Python = python ?? PyTorchReferenceOptions.DebianPython };
         if (pytorch is not null)
         {
             if (options.ForwardOnly) throw new UsageException("--pytorch-code times training steps: not with --forward-only");

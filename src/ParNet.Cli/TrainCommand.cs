@@ -24,7 +24,7 @@ public sealed class TrainCommand : CliCommand
     readonly Option<string?> _resume = CliOption.Text("--resume", "continue the run in DIR from checkpoints/last (options given here override its recipe)", "DIR");
     readonly RecipeOptions _recipeOptions = new();
     readonly Option<int?> _threads = CliOption.Int("--threads", "torch threads per process (default: the machine's logical cores, shared among the MPI processes on it; a resumed run keeps the --threads it was given)");
-    readonly Option<int?> _workers = CliOption.Int("--workers", "data loader threads (default 1: the cores are better spent on the model)");
+    readonly Option<int?> _workers = CliOption.Int("--workers", $"data loader threads (default {LoaderOptions.DefaultWorkers}: the cores are better spent on the model)");
     readonly Option<double?> _timeBudget = CliOption.Number("--time-budget", "stop (resumably) after this much time in this process", "MINUTES");
     readonly Option<double?> _scheduleBudget = CliOption.Number("--schedule-budget", "fit the LR schedule into this much wall time of the run: " +
         "a machine too slow for the epochs anneals the LR anyway and ends early, complete (default: none)", "MINUTES");
@@ -143,7 +143,7 @@ public sealed class TrainCommand : CliCommand
         // without --threads, the processes on this machine share its cores (2 processes x 2 threads on 2 cores train 2-4x
         // slower than 2 x 1, README)
         int threads = threadsGiven ?? Math.Max(1, Environment.ProcessorCount / group.ProcessesOnThisMachine);
-        int workers = parse.GetValue(_workers) ?? 1;
+        int workers = parse.GetValue(_workers) ?? LoaderOptions.DefaultWorkers;
         double? budgetMinutes = parse.GetValue(_timeBudget);
         double? scheduleMinutes = parse.GetValue(_scheduleBudget);
         bool bf16 = parse.Given(_bf16) ? parse.GetValue(_bf16) : saved?.BFloat16 ?? false;

@@ -12,13 +12,19 @@ namespace ParNet.Benchmarking;
 public sealed record TrainingBenchmarkOptions
 {
     public required ModelConfig Model { get; init; }
+    public int ImageSize { get; init; } = DefaultImageSize;
     /// <summary>32: the Fashion-MNIST/CIFAR training side.</summary>
-    public int ImageSize { get; init; } = 32;
+    public const int DefaultImageSize = 32;
+    public int Batch { get; init; } = DefaultBatch;
     /// <summary>128: the fashion-mnist recipe's batch.</summary>
-    public int Batch { get; init; } = 128;
+    public const int DefaultBatch = 128;
     /// <summary>Timed steps, after <see cref="Warmup"/> untimed ones (first steps allocate and pick kernels).</summary>
-    public int Steps { get; init; } = 10;
-    public int Warmup { get; init; } = 2;
+    public int Steps { get; init; } = DefaultSteps;
+    /// <summary>10: a few seconds of the fashion-mnist model's steps on 2 cores (batch 128 at 300-800 images/s).</summary>
+    public const int DefaultSteps = 10;
+    public int Warmup { get; init; } = DefaultWarmup;
+    /// <summary>2: the first steps allocate and pick kernels; their times would not be a step's.</summary>
+    public const int DefaultWarmup = 2;
     public bool BFloat16 { get; init; }
     /// <summary>As the trainer (<see cref="TrainOptions.ChannelsLast"/>): weights and batches channels_last.</summary>
     public bool ChannelsLast { get; init; } = true;

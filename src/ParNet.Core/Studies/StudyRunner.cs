@@ -105,12 +105,12 @@ public static class StudyRunner
         var recipe = Recipes.FashionMnist with { Epochs = s.Epochs, Seed = seed, CropPadding = StudySettings.CropPadding };
         var loader = new LoaderOptions
         {
-            BatchSize = recipe.BatchSize, Seed = seed, Workers = 1,
+            BatchSize = recipe.BatchSize, Seed = seed, Workers = LoaderOptions.DefaultWorkers,
             Subset = s.SubsetPerClass is int n ? Subset.PerClass(n, seed) : null,
         };
         var train = DataPipelines.Train("fashion-mnist", s.DataDirectory, cell.Model, recipe.Augmentation(), loader, cell.ImageSize);
         var test = DataPipelines.Eval("fashion-mnist", s.DataDirectory, cell.Model, recipe.Augmentation(),
-            loader with { BatchSize = 256, Subset = s.TestSubsetPerClass is int t ? Subset.PerClass(t, 1) : null }, size: cell.ImageSize);
+            loader with { BatchSize = EvaluationDefaults.BatchSize, Subset = EvaluationDefaults.PerClassSubset(s.TestSubsetPerClass) }, size: cell.ImageSize);
         if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);   // an unfinished attempt: start the cell again
         Directory.CreateDirectory(dir);
 
