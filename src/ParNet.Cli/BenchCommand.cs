@@ -50,9 +50,6 @@ public sealed class BenchCommand : CliCommand
                     _streamDevices, _cudaDevices, _pytorchCode, _python, _pytorchFixture, _onnxModel);
     }
 
-    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "setenv")]
-    static extern int SetNativeEnvironment(string name, string value, int overwrite);
-
     static Device[] ParseDevices(string spec)
     {
         try { return MultiDeviceStreamExecutor.ParseDevices(spec); }
@@ -70,6 +67,12 @@ public sealed class BenchCommand : CliCommand
 
     protected override int Run(ParseResult parse, TextWriter stdout, TextWriter stderr)
     {
+        // first: libgomp reads it when libtorch loads, which reading the model stored with --weights may already do
+        if (parse.GetValue(_waitPolicy) is { } waitPolicy)
+        {
+            if (waitPolicy is not ("passive" or "active")) throw new UsageException($"--omp-wait-policy {waitPolicy}: use passive or active");
+            NativeSetup.SetOpenMpWaitPolicy(waitPolicy);
+        }
         string? weights = parse.GetValue(_weights);
         var config = _model.ReadOptional(parse)
                      ?? (weights is null ? null : ClassifierLoader.Stored(weights, WeightsLoading.Pick(parse.GetValue(_ema))).Model)   // as every --weights command
@@ -88,18 +91,10 @@ public sealed class BenchCommand : CliCommand
         string? only = parse.GetValue(_only);
         bool investigate = parse.GetValue(_investigate);
         string output = parse.GetValue(_out) ?? Path.Combine("runs", "bench");
-        string? waitPolicy = parse.GetValue(_waitPolicy);
         string? streamDevices = parse.GetValue(_streamDevices);
         string? pytorchCode = parse.GetValue(_pytorchCode);
         string? python = parse.GetValue(_python);
         string? pytorchFixture = parse.GetValue(_pytorchFixture);
-        if (waitPolicy is not null)
-        {
-            if (waitPolicy is not ("passive" or "active")) throw new UsageException($"--omp-wait-policy {waitPolicy}: use passive or active");
-            // read by libgomp when libtorch loads: effective only before the first torch call of the process
-            SetNativeEnvironment("OMP_WAIT_POLICY", waitPolicy.ToUpperInvariant(), 1);
-            Environment.SetEnvironmentVariable("OMP_WAIT_POLICY", waitPolicy.ToUpperInvariant());
-        }
         HashSet<string>? keys = only?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet(StringComparer.Ordinal);
         if ((python is not null || pytorchFixture is not null) && pytorchCode is null)
             throw new UsageException("--python and --pytorch-fixture go with --pytorch-code DIR");

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using ParNet.Export;
 using ParNet.Inference;
 using ParNet.Serving;
 
@@ -22,7 +23,7 @@ public sealed class ServeCommand : CliCommand
     readonly Option<bool> _fused = WeightsLoading.FusedOption();
     readonly Option<bool> _unfused = WeightsLoading.UnfusedOption();
     readonly Option<bool> _ema = WeightsLoading.EmaOption();
-    readonly Option<string?> _dataset = CliOption.Text("--dataset", "fashion-mnist, mnist, cifar10, cifar100 or imagenet: class names and " +
+    readonly Option<string?> _dataset = CliOption.Text("--dataset", CliOption.OneOf(DeploymentInfo.KnownDatasetNames) + ": class names and " +
         "preprocessing, as for predict (default: what is stored with the weights; otherwise ImageNet statistics and \"class i\"); " +
         "e.g. the authors' released ImageNet checkpoints, which store no class names", "NAME");
     readonly Option<string?> _host = CliOption.Text("--host", $"address to listen on (default {Defaults.Host}: loopback; 0.0.0.0 for every interface)", "ADDRESS");

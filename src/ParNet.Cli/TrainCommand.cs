@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.InteropServices;
+using ParNet.Analysis;
 using ParNet.Data;
 using ParNet.Distributed;
 using ParNet.Export;
@@ -17,7 +18,12 @@ public sealed class TrainCommand : CliCommand
 {
     readonly Option<string?> _recipe = CliOption.Text("--recipe", "one of " + string.Join(", ", Recipes.Names) + " (default fashion-mnist: the main job's)", "NAME");
     readonly TrainModelOptions _model = new();
-    readonly Option<string?> _dataset = CliOption.Text("--dataset", "fashion-mnist | cifar10 | cifar100 | folder (DIR/train, DIR/val) | imagenet (a folder in that layout) (default: the recipe's)", "NAME");
+    readonly Option<string?> _dataset = CliOption.Text("--dataset", string.Join(" | ", DataPipelines.Datasets.Select(d => d switch
+    {
+        "folder" => "folder (DIR/train, DIR/val)",
+        "imagenet" => "imagenet (a folder in that layout)",
+        _ => d,
+    })) + " (default: the recipe's)", "NAME");
     readonly Option<string?> _data = CliOption.Text("--data", "where the data set is (default for fashion-mnist: data/fashion-mnist, then " +
         "/usr/share/datasets/fashion-mnist, where scripts/install-data.sh puts it; required for the others)", "DIR");
     readonly Option<string?> _out = CliOption.Text("--out", "run folder (default runs/RECIPE-yyyyMMdd-HHmmss: one new folder per run)", "DIR");
@@ -256,7 +262,7 @@ public sealed class TrainCommand : CliCommand
         var (recipe, model, s) = (resolved.Plan.Recipe, resolved.Plan.Model, resolved.Plan.Settings);
         var (train, test) = (run.TrainData, run.TestData);
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"train: {model.Name} (planes {string.Join("/", model.Planes)}, {Analysis(run.Model)} parameters) on {s.Dataset} {train.ImageShape.Channels}x{train.ImageShape.Height}x{train.ImageShape.Width}, " +
+            $"train: {model.Name} (planes {string.Join("/", model.Planes)}, {ModelSummary.CountParameters(run.Model):N0} parameters) on {s.Dataset} {train.ImageShape.Channels}x{train.ImageShape.Height}x{train.ImageShape.Width}, " +
             $"{train.DatasetCount} train / {test.DatasetCount} test images; recipe {recipe.Name}: {recipe.Epochs} epochs, batch {recipe.BatchSize}, LR {recipe.ScaledLr(recipe.BatchSize):G4} {recipe.Schedule}" +
             $"{(recipe.WarmupEpochs > 0 ? $" (warm-up {recipe.WarmupEpochs})" : "")}, wd {recipe.WeightDecay:G3}, LS {recipe.LabelSmoothing}, " +
             $"{(s.BFloat16 ? "bfloat16" : "float32")}, {resolved.Threads} threads; run folder {Path.GetFullPath(runDir)}"));
@@ -311,6 +317,4 @@ public sealed class TrainCommand : CliCommand
             $"best {(result.State.BestAccuracy >= 0 ? $"{result.State.BestAccuracy * 100:F2}% (epoch {result.State.BestEpoch})" : "n/a (not evaluated yet)")}; run folder {Path.GetFullPath(runDir)}"));
         return 0;
     }
-
-    static string Analysis(nn.Module module) => module.parameters().Sum(p => p.numel()).ToString("N0", CultureInfo.InvariantCulture);
 }

@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.AspNetCore.WebUtilities;
 using ParNet.Data;
+using ParNet.Inference;
 
 namespace ParNet.Serving;
 
@@ -126,7 +127,7 @@ static partial class PredictionEndpoints
         int top = Top(http.Request, context);
         var image = await DecodeAsync(bytes, name, context, http.RequestAborted);
         var probabilities = await SubmitAsync(image, context, http.RequestAborted);
-        return new { top = TopClasses(probabilities, top, context.Model.ClassNames), server_ms = Milliseconds(start) };
+        return new { top = TopJson(probabilities, top, context.Model.ClassNames), server_ms = Milliseconds(start) };
     }
 
     static async Task<object> Batch(HttpContext http, Context context, long start)
@@ -178,7 +179,7 @@ static partial class PredictionEndpoints
             withdraw.Cancel();   // the request is refused as a whole: its other images leave the queue
             throw;
         }
-        return (new { file = name, top = TopClasses(probabilities, top, context.Model.ClassNames) }, null);
+        return (new { file = name, top = TopJson(probabilities, top, context.Model.ClassNames) }, null);
     }
 
     static int Top(HttpRequest request, Context context)
@@ -211,9 +212,9 @@ static partial class PredictionEndpoints
         catch (BatcherStoppingException e) { throw new Refusal(StatusCodes.Status503ServiceUnavailable, "stopping", e.Message); }
     }
 
-    static object[] TopClasses(float[] probabilities, int top, IReadOnlyList<string> names) => probabilities
-        .Select((p, i) => (p, i)).OrderByDescending(t => t.p).Take(top)
-        .Select(t => (object)new { @class = t.i, name = t.i < names.Count ? names[t.i] : $"class {t.i}", probability = t.p })
+    /// <summary>The JSON of a prediction's best classes: {"class", "name", "probability"} each.</summary>
+    static object[] TopJson(float[] probabilities, int top, IReadOnlyList<string> names) => TopClasses.Of(probabilities, top, names)
+        .Select(c => (object)new { @class = c.Class, name = c.Name, probability = c.Probability })
         .ToArray();
 
     static double Milliseconds(long start) => Math.Round(Stopwatch.GetElapsedTime(start).TotalMilliseconds, 3);

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using ParNet.Analysis;
 using ParNet.Models;
 using ParNet.Runtime;
 using ParNet.Training;
@@ -88,7 +89,7 @@ public sealed class TrainingSteps : IDisposable
             _x = TrainingPreparation.Input(randn(o.Batch, o.Model.InChannels, o.ImageSize, o.ImageSize), o.BFloat16, o.ChannelsLast).DetachFromDisposeScope();
             _y = randint(0, o.Model.NumClasses, [o.Batch], dtype: ScalarType.Int64).DetachFromDisposeScope();
         }
-        Parameters = _model.parameters().Sum(p => p.numel());
+        Parameters = ModelSummary.CountParameters(_model);
         Time(o.Warmup);
     }
 

@@ -1,6 +1,7 @@
 using ParNet.Data;
 using ParNet.Distributed;
 using ParNet.Models;
+using ParNet.Runtime;
 using ParNet.Weights;
 using static TorchSharp.torch;
 
@@ -108,8 +109,8 @@ public sealed class TrainingRun : IDisposable
     {
         if (Plan.ResumeDirectory is null) RequireNoRunIn(runDirectory);
         Directory.CreateDirectory(runDirectory);
-        File.WriteAllText(Path.Combine(runDirectory, "recipe.json"), Plan.Recipe.ToJson());
-        File.WriteAllText(Path.Combine(runDirectory, "model.json"), Plan.Model.ToJson());
+        AtomicFile.WriteAllText(Path.Combine(runDirectory, "recipe.json"), Plan.Recipe.ToJson());
+        AtomicFile.WriteAllText(Path.Combine(runDirectory, "model.json"), Plan.Model.ToJson());
         (Plan.Settings with { ClassNames = TrainData.ClassNames }).Save(runDirectory);
     }
 
