@@ -35,11 +35,19 @@ public sealed class TrainBenchCommand : CliCommand
         command.Add(_size, _batchSize, _steps, _threads, _bf16, _channelsLast, _forwardOnly, _pytorchCode, _rounds, _python);
     }
 
-    /// <summary>Under mpiexec -n N each process times N-way data-parallel steps (gradients all-reduced); rank 0 prints.</summary>
+    /// <summary>Under mpiexec -n N each process times N-way data-parallel steps (gradients all-reduced); rank 0 prints. As
+    /// `parnet train` (<see cref="TrainLaunch"/>): a failure in one process's setup is said once for all, and one after it
+    /// (the timed steps) ends the whole job instead of leaving the others waiting in a collective.</summary>
     protected override int Run(ParseResult parse, TextWriter stdout, TextWriter stderr)
     {
         using var group = ParNet.Distributed.MpiLaunch.Start();
-        if (group.Rank > 0) stdout = TextWriter.Null;
+        var launch = new TrainLaunch(group, Name);
+        return launch.Run(() => Bench(parse, group.Rank == 0 ? stdout : TextWriter.Null, stderr, launch), stderr);
+    }
+
+    int Bench(ParseResult parse, TextWriter stdout, TextWriter stderr, TrainLaunch launch)
+    {
+        var group = launch.Group;
         var config = _model.Build(parse, Recipes.FashionMnist, "fashion-mnist", null);
         var options = new TrainingBenchmarkOptions
         {
@@ -68,6 +76,7 @@ public sealed class TrainBenchCommand : CliCommand
             if (PyTorchTrainingReference.WhyUnsupported(config) is string why) throw new UsageException($"--pytorch-code: {why}");
             if (group.Size > 1) throw new UsageException("--pytorch-code compares one process with one process: not under mpiexec");
         }
+        launch.SetupSucceeded();
         stdout.WriteLine($"cpu: {CpuCapabilities.Current.Describe()}");
         if (options.BFloat16 && CpuCapabilities.Current.Bf16Warning() is { } slow) stderr.WriteLine($"parnet train-bench: warning: --bf16: {slow}");
         set_num_threads(threads);

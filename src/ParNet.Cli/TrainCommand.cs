@@ -85,7 +85,7 @@ public sealed class TrainCommand : CliCommand
     protected override int Run(ParseResult parse, TextWriter stdout, TextWriter stderr)
     {
         using var group = MpiLaunch.Start();
-        var launch = new TrainLaunch(group);
+        var launch = new TrainLaunch(group, Name);
         return launch.Run(() => Train(parse, group.Rank == 0 ? stdout : TextWriter.Null, stderr, launch), stderr);
     }
 
