@@ -15,10 +15,11 @@ public sealed class BenchCommand : CliCommand
     readonly Option<string?> _weights = CliOption.Text("--weights", "trained (unfused) weights of the model; bench fuses them itself " +
         "(default: a seeded random initialization, with a warning: timings do not depend on the weights' values)", "W");
     readonly Option<int?> _imageSize = CliOption.Int("--image-size", "input side (default: 224 for ImageNet layouts, 32 for CIFAR: the paper's sizes)");
-    readonly Option<int?> _batch = CliOption.Int("--batch", "batch of the throughput rows (default 8: large enough to fill 2 cores, small enough for 224 px in memory)");
-    readonly Option<int?> _warmup = CliOption.Int("--warmup", "untimed rounds first, every row once a round (default 3: allocator and oneDNN caches settle)");
-    readonly Option<int?> _repeats = CliOption.Int("--repeats", "timed batch-1 rounds: each runs every row twice untimed, then once timed, the rows interleaved so drift hits all alike; the median is reported (default 15)");
-    readonly Option<int?> _throughputRepeats = CliOption.Int("--throughput-repeats", "timed batch-N rounds (default 4: each run is N images)");
+    readonly Option<int?> _batch = CliOption.Int("--batch", $"batch of the throughput rows (default {InferenceBenchmarkOptions.DefaultBatch}: large enough to fill 2 cores, small enough for 224 px in memory)");
+    readonly Option<int?> _warmup = CliOption.Int("--warmup", $"untimed rounds first, every row once a round (default {InferenceBenchmarkOptions.DefaultWarmup}: allocator and oneDNN caches settle)");
+    readonly Option<int?> _repeats = CliOption.Int("--repeats", "timed batch-1 rounds: each runs every row twice untimed, then once timed, the rows interleaved so drift hits all alike; the median is reported " +
+        $"(default {InferenceBenchmarkOptions.DefaultRepeats})");
+    readonly Option<int?> _throughputRepeats = CliOption.Int("--throughput-repeats", $"timed batch-N rounds (default {InferenceBenchmarkOptions.DefaultThroughputRepeats}: each run is N images)");
     readonly Option<int?> _threads = CliOption.Int("--threads", $"intra-op threads (default: the logical cores, {Environment.ProcessorCount} here)");
     readonly Option<string?> _only = CliOption.Text("--only", "a subset of: " + string.Join(", ", InferenceBenchmark.VariantKeys), "KEY,KEY...");
     readonly Option<bool> _investigate = CliOption.Switch("--investigate",
@@ -32,7 +33,7 @@ public sealed class BenchCommand : CliCommand
         "\"onnx-cuda-streams\" (default: all on device 0, a CUDA stream each); the onnx-cuda rows need a build made with -p:OnnxRuntimeGpu=true", "0,1,2");
     readonly Option<string?> _pytorchCode = CliOption.Text("--pytorch-code", "also time the authors' released PyTorch code (a checkout of " +
         "github.com/imankgoyal/NonDeepNetworks) unfused and fused, and torchvision's ResNets, on PyTorch in a child process, its rows in the same interleaved rounds as ours", "DIR");
-    readonly Option<string?> _python = CliOption.Text("--python", "the Python with PyTorch, with --pytorch-code (default /usr/bin/python3, where Debian's python3-torch lives)", "PATH");
+    readonly Option<string?> _python = CliOption.Text("--python", $"the Python with PyTorch, with --pytorch-code (default {PyTorchReferenceOptions.DebianPython}, where Debian's python3-torch lives)", "PATH");
     readonly Option<string?> _pytorchFixture = CliOption.Text("--pytorch-fixture",
         "parnet_official_tiny_silu.safetensors: with --pytorch-code, check first that DIR reproduces the fixture's logits", "FILE");
 
@@ -48,9 +49,6 @@ public sealed class BenchCommand : CliCommand
         command.Add(_weights, _ema, _imageSize, _batch, _warmup, _repeats, _throughputRepeats, _threads, _only, _investigate, _waitPolicy, _out,
                     _streamDevices, _cudaDevices, _pytorchCode, _python, _pytorchFixture, _onnxModel);
     }
-
-    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "setenv")]
-    static extern int SetNativeEnvironment(string name, string value, int overwrite);
 
     static Device[] ParseDevices(string spec)
     {
@@ -69,15 +67,21 @@ public sealed class BenchCommand : CliCommand
 
     protected override int Run(ParseResult parse, TextWriter stdout, TextWriter stderr)
     {
+        // first: libgomp reads it when libtorch loads, which reading the model stored with --weights may already do
+        if (parse.GetValue(_waitPolicy) is { } waitPolicy)
+        {
+            if (waitPolicy is not ("passive" or "active")) throw new UsageException($"--omp-wait-policy {waitPolicy}: use passive or active");
+            NativeSetup.SetOpenMpWaitPolicy(waitPolicy);
+        }
         string? weights = parse.GetValue(_weights);
         var config = _model.ReadOptional(parse)
                      ?? (weights is null ? null : ClassifierLoader.Stored(weights, WeightsLoading.Pick(parse.GetValue(_ema))).Model)   // as every --weights command
                      ?? _model.Read(parse, defaultModel: "parnet_s");   // the paper's headline model
         int size = parse.GetValue(_imageSize) ?? config.DefaultImageSize;
-        int batch = parse.GetValue(_batch) ?? 8;
-        int warmup = parse.GetValue(_warmup) ?? 3;
-        int repeats = parse.GetValue(_repeats) ?? 15;
-        int throughputRepeats = parse.GetValue(_throughputRepeats) ?? 4;
+        int batch = parse.GetValue(_batch) ?? InferenceBenchmarkOptions.DefaultBatch;
+        int warmup = parse.GetValue(_warmup) ?? InferenceBenchmarkOptions.DefaultWarmup;
+        int repeats = parse.GetValue(_repeats) ?? InferenceBenchmarkOptions.DefaultRepeats;
+        int throughputRepeats = parse.GetValue(_throughputRepeats) ?? InferenceBenchmarkOptions.DefaultThroughputRepeats;
         int threads = parse.GetValue(_threads) ?? Environment.ProcessorCount;
         CliOption.RequireAtLeastOne("--batch", batch);
         CliOption.RequireAtLeastOne("--repeats", repeats);
@@ -87,19 +91,10 @@ public sealed class BenchCommand : CliCommand
         string? only = parse.GetValue(_only);
         bool investigate = parse.GetValue(_investigate);
         string output = parse.GetValue(_out) ?? Path.Combine("runs", "bench");
-        string? waitPolicy = parse.GetValue(_waitPolicy);
         string? streamDevices = parse.GetValue(_streamDevices);
         string? pytorchCode = parse.GetValue(_pytorchCode);
         string? python = parse.GetValue(_python);
         string? pytorchFixture = parse.GetValue(_pytorchFixture);
-        if (waitPolicy is not null)
-        {
-            if (waitPolicy is not ("passive" or "active")) throw new UsageException($"--omp-wait-policy {waitPolicy}: use passive or active");
-            // read by libgomp when libtorch loads: effective only before the first torch call of the process
-            SetNativeEnvironment("OMP_WAIT_POLICY", waitPolicy.ToUpperInvariant(), 1);
-            Environment.SetEnvironmentVariable("OMP_WAIT_POLICY", waitPolicy.ToUpperInvariant());
-        }
-
         HashSet<string>? keys = only?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet(StringComparer.Ordinal);
         if ((python is not null || pytorchFixture is not null) && pytorchCode is null)
             throw new UsageException("--python and --pytorch-fixture go with --pytorch-code DIR");
@@ -117,7 +112,7 @@ public sealed class BenchCommand : CliCommand
             StreamDevices = streamDevices is null ? null : ParseDevices(streamDevices), OnnxModel = onnxModel,
             CudaDevices = parse.GetValue(_cudaDevices) is string cudaDevices ? ParseCudaDevices(cudaDevices) : null,
             PyTorch = pytorchCode is null ? null
-                : new PyTorchReferenceOptions { AuthorsCode = pytorchCode, Python = python ?? "/usr/bin/python3", Fixture = pytorchFixture },
+                : new PyTorchReferenceOptions { AuthorsCode = pytorchCode, Python = python ?? PyTorchReferenceOptions.DebianPython, Fixture = pytorchFixture },
             Log = line => stdout.WriteLine($"  timing {line} ..."),
         };
         try { options.Validate(); }

@@ -33,20 +33,3 @@ public abstract class CliCommand
         return command;
     }
 }
-
-/// <summary>Bad input from the user: reported as one line, exit code 2, no stack trace.</summary>
-public sealed class UsageException(string message) : Exception(message)
-{
-    /// <summary>
-    /// Runs a validating library call on user input; its <see cref="ArgumentException"/> is the user's error.
-    /// Only for calls whose arguments come from the command line or the user's files: elsewhere an
-    /// ArgumentException is a bug and keeps its stack trace.
-    /// </summary>
-    public static T Wrap<T>(Func<T> call, string? context = null)
-    {
-        try { return call(); }
-        catch (ArgumentException e) { throw new UsageException(context is null ? e.Message : $"{context}: {e.Message}"); }
-    }
-
-    public static void Wrap(Action call, string? context = null) => Wrap<bool>(() => { call(); return true; }, context);
-}

@@ -36,6 +36,9 @@ public static class CliOption
         return double.IsFinite(value) ? value : throw new FormatException($"{s} is not a finite number");
     }
 
+    /// <summary>"a, b or c": the values an option takes, for its help.</summary>
+    public static string OneOf(IReadOnlyList<string> values) => values.Count == 1 ? values[0] : string.Join(", ", values.Take(values.Count - 1)) + " or " + values[^1];
+
     /// <summary>A switch: `--json`, also `--json true|false`.</summary>
     public static Option<bool> Switch(string name, string description) => new(name) { Description = description };
 

@@ -1,5 +1,8 @@
 using System.CommandLine;
 using System.Text.Json;
+using ParNet.Data;
+using ParNet.Export;
+using ParNet.Inference;
 
 namespace ParNet.Cli;
 
@@ -17,7 +20,7 @@ public sealed class PredictCommand : CliCommand
     readonly Option<bool> _fused = WeightsLoading.FusedOption();
     readonly Option<bool> _unfused = WeightsLoading.UnfusedOption();
     readonly Option<bool> _ema = WeightsLoading.EmaOption();
-    readonly Option<string?> _dataset = CliOption.Text("--dataset", "fashion-mnist, mnist, cifar10, cifar100 or imagenet: class names and " +
+    readonly Option<string?> _dataset = CliOption.Text("--dataset", CliOption.OneOf(DeploymentInfo.KnownDatasetNames) + ": class names and " +
         "preprocessing (default: what is stored with the weights; otherwise ImageNet statistics and \"class i\")", "NAME");
     readonly Option<int?> _imageSize = CliOption.Int("--image-size", "network input side (default: the stored one, else the model's natural size)");
     readonly Option<int?> _top = CliOption.Int("--top", "classes shown per image (default 5, as the paper's top-5)", "K");
@@ -66,21 +69,21 @@ public sealed class PredictCommand : CliCommand
                 if (Directory.Exists(file)) throw new InvalidDataException($"{file}: a folder, not an image (give the image files, e.g. {Path.Combine(file, "*.png")})");
                 var image = preprocessing.Load(file);
                 var probabilities = predictor.Probabilities(image);
-                var best = probabilities.Select((p, i) => (p, i)).OrderByDescending(t => t.p).Take(top).ToList();
+                var best = TopClasses.Of(probabilities, top, names);
                 if (json)
                     results.Add(new
                     {
                         file,
-                        top = best.Select(b => new { @class = b.i, name = b.i < names.Count ? names[b.i] : $"class {b.i}", probability = b.p }),
+                        top = best.Select(b => new { @class = b.Class, name = b.Name, probability = b.Probability }),
                     });
                 else
                 {
                     stdout.WriteLine(file);
                     for (int k = 0; k < best.Count; k++)
                     {
-                        string name = best[k].i < names.Count ? names[best[k].i] : $"class {best[k].i}";
+                        var (index, name, probability) = best[k];
                         // the index after a name, not after a placeholder that is the index already ("class 473 (473)")
-                        stdout.WriteLine($"  {k + 1}. {best[k].p,8:P2}  {name}{(name == $"class {best[k].i}" ? "" : $" ({best[k].i})")}");
+                        stdout.WriteLine($"  {k + 1}. {probability,8:P2}  {name}{(name == DatasetInfo.PlaceholderClassName(index) ? "" : $" ({index})")}");
                     }
                 }
             }

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using ParNet.Export;
 using ParNet.Inference;
 using ParNet.Serving;
 
@@ -7,6 +8,9 @@ namespace ParNet.Cli;
 /// <summary>`parnet serve`: the model behind an HTTP endpoint (src/ParNet.Serving), until SIGTERM or Ctrl+C.</summary>
 public sealed class ServeCommand : CliCommand
 {
+    /// <summary>What the help states as defaults: the library's, so that help and behaviour cannot disagree.</summary>
+    static readonly ServingOptions Defaults = new();
+
     readonly ModelOptions _model = new();
     readonly Option<string> _weights = new("--weights")
     {
@@ -19,27 +23,27 @@ public sealed class ServeCommand : CliCommand
     readonly Option<bool> _fused = WeightsLoading.FusedOption();
     readonly Option<bool> _unfused = WeightsLoading.UnfusedOption();
     readonly Option<bool> _ema = WeightsLoading.EmaOption();
-    readonly Option<string?> _dataset = CliOption.Text("--dataset", "fashion-mnist, mnist, cifar10, cifar100 or imagenet: class names and " +
+    readonly Option<string?> _dataset = CliOption.Text("--dataset", CliOption.OneOf(DeploymentInfo.KnownDatasetNames) + ": class names and " +
         "preprocessing, as for predict (default: what is stored with the weights; otherwise ImageNet statistics and \"class i\"); " +
         "e.g. the authors' released ImageNet checkpoints, which store no class names", "NAME");
-    readonly Option<string?> _host = CliOption.Text("--host", "address to listen on (default 127.0.0.1: loopback; 0.0.0.0 for every interface)", "ADDRESS");
-    readonly Option<int?> _port = CliOption.Int("--port", "TCP port (default 8080; 0: any free port, printed at start)");
+    readonly Option<string?> _host = CliOption.Text("--host", $"address to listen on (default {Defaults.Host}: loopback; 0.0.0.0 for every interface)", "ADDRESS");
+    readonly Option<int?> _port = CliOption.Int("--port", $"TCP port (default {Defaults.Port}; 0: any free port, printed at start)");
     readonly Option<int?> _maxBatch = CliOption.Int("--max-batch",
-        "images per inference call, at most (default 8; 1 turns micro-batching off); one whose batch cannot fit in memory is refused");
-    readonly Option<double?> _maxWait = CliOption.Number("--max-wait-ms", "longest a request waits for others to join its batch (default 2)", "MS");
+        $"images per inference call, at most (default {Defaults.Batching.MaxBatch}; 1 turns micro-batching off); one whose batch cannot fit in memory is refused");
+    readonly Option<double?> _maxWait = CliOption.Number("--max-wait-ms", $"longest a request waits for others to join its batch (default {Defaults.Batching.MaxWait.TotalMilliseconds})", "MS");
     readonly Option<int?> _workers = CliOption.Int("--workers",
         "inference workers, each with its own model instance (default 1: one forward already uses every core; the workers share them)");
     readonly Option<int?> _threads = CliOption.Int("--threads",
         "threads of one forward pass (torch.set_num_threads, ONNX Runtime's intra-op threads) (default: the engines' own, one per core; " +
         "on a machine shared with other work, or with several --workers, fewer avoid oversubscription)");
     readonly Option<int?> _queue = CliOption.Int("--queue-capacity",
-        "images waiting for a worker, at most (each image of a batch request is one); more get 503 with Retry-After (default 64). " +
-        $"A /v1/predict/batch request takes at most {new ServingOptions().MaxImagesPerRequest} images (a fixed limit) and at most " +
+        $"images waiting for a worker, at most (each image of a batch request is one); more get 503 with Retry-After (default {Defaults.Batching.QueueCapacity}). " +
+        $"A /v1/predict/batch request takes at most {Defaults.MaxImagesPerRequest} images (a fixed limit) and at most " +
         "this many; more get 413");
-    readonly Option<double?> _timeout = CliOption.Number("--timeout-ms", "longest a request may wait for its result; then 503 (default 10000)", "MS");
-    readonly Option<int?> _maxBodyMb = CliOption.Int("--max-body-mb", "largest request body in MiB; larger gets 413 (default 16)", "MIB");
+    readonly Option<double?> _timeout = CliOption.Number("--timeout-ms", $"longest a request may wait for its result; then 503 (default {Defaults.Batching.Timeout.TotalMilliseconds})", "MS");
+    readonly Option<int?> _maxBodyMb = CliOption.Int("--max-body-mb", $"largest request body in MiB; larger gets 413 (default {Defaults.MaxBodyBytes / (1024 * 1024)})", "MIB");
     readonly Option<double?> _maxMegapixels = CliOption.Number("--max-megapixels",
-        "most pixels an image may declare, in 2^20 units, checked before decoding (decompression bombs); more gets 413 (default 16)", "MP");
+        $"most pixels an image may declare, in 2^20 units, checked before decoding (decompression bombs); more gets 413 (default {Defaults.MaxPixels / (1024 * 1024)})", "MP");
 
     public override string Name => "serve";
     public override string Summary => "an HTTP inference server: POST /v1/predict, micro-batching, /metrics, a web page at /";

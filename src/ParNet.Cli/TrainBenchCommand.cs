@@ -11,9 +11,9 @@ namespace ParNet.Cli;
 public sealed class TrainBenchCommand : CliCommand
 {
     readonly TrainModelOptions _model = new();
-    readonly Option<int?> _size = CliOption.Int("--size", "input side (default 32: the Fashion-MNIST/CIFAR training side)");
-    readonly Option<int?> _batchSize = CliOption.Int("--batch-size", "images per step (default 128: the fashion-mnist recipe's batch)");
-    readonly Option<int?> _steps = CliOption.Int("--steps", "timed steps (each round's, with --rounds), after 2 untimed ones (default 10)");
+    readonly Option<int?> _size = CliOption.Int("--size", $"input side (default {TrainingBenchmarkOptions.DefaultImageSize}: the Fashion-MNIST/CIFAR training side)");
+    readonly Option<int?> _batchSize = CliOption.Int("--batch-size", $"images per step (default {TrainingBenchmarkOptions.DefaultBatch}: the fashion-mnist recipe's batch)");
+    readonly Option<int?> _steps = CliOption.Int("--steps", $"timed steps (each round's, with --rounds), after {TrainingBenchmarkOptions.DefaultWarmup} untimed ones (default {TrainingBenchmarkOptions.DefaultSteps})");
     readonly Option<int?> _threads = CliOption.Int("--threads", "torch threads (default: all logical cores)");
     readonly Option<bool> _bf16 = CliOption.Switch("--bf16", "bfloat16 convolutions, activations and classifier; BatchNorm layers and the optimizer's master weights float32 (as autocast)");
     readonly Option<bool> _channelsLast = CliOption.ChannelsLast("channels_last weights and batches, as the trainer runs");
@@ -23,7 +23,7 @@ public sealed class TrainBenchCommand : CliCommand
         "torch.autocast, and their fp32 steps too", "DIR");
     readonly Option<int?> _rounds = CliOption.Int("--rounds", "with --pytorch-code: time --steps of ours and of the authors' this many times in turn (one child process, both " +
         "warmed up once), who goes first alternating, and give the median of the per-round ratios (default 1; 5-10 on a shared machine whose speed drifts)");
-    readonly Option<string?> _python = CliOption.Text("--python", "the Python with PyTorch, with --pytorch-code (default /usr/bin/python3, where Debian's python3-torch lives)", "PATH");
+    readonly Option<string?> _python = CliOption.Text("--python", $"the Python with PyTorch, with --pytorch-code (default {PyTorchReferenceOptions.DebianPython}, where Debian's python3-torch lives)", "PATH");
 
     public override string Name => "train-bench";
     public override bool DataParallel => true;
@@ -35,15 +35,24 @@ public sealed class TrainBenchCommand : CliCommand
         command.Add(_size, _batchSize, _steps, _threads, _bf16, _channelsLast, _forwardOnly, _pytorchCode, _rounds, _python);
     }
 
-    /// <summary>Under mpiexec -n N each process times N-way data-parallel steps (gradients all-reduced); rank 0 prints.</summary>
+    /// <summary>Under mpiexec -n N each process times N-way data-parallel steps (gradients all-reduced); rank 0 prints. As
+    /// `parnet train` (<see cref="TrainLaunch"/>): a failure in one process's setup is said once for all, and one after it
+    /// (the timed steps) ends the whole job instead of leaving the others waiting in a collective.</summary>
     protected override int Run(ParseResult parse, TextWriter stdout, TextWriter stderr)
     {
         using var group = ParNet.Distributed.MpiLaunch.Start();
-        if (group.Rank > 0) stdout = TextWriter.Null;
+        var launch = new TrainLaunch(group, Name);
+        return launch.Run(() => Bench(parse, group.Rank == 0 ? stdout : TextWriter.Null, stderr, launch), stderr);
+    }
+
+    int Bench(ParseResult parse, TextWriter stdout, TextWriter stderr, TrainLaunch launch)
+    {
+        var group = launch.Group;
         var config = _model.Build(parse, Recipes.FashionMnist, "fashion-mnist", null);
         var options = new TrainingBenchmarkOptions
         {
-            Model = config, ImageSize = parse.GetValue(_size) ?? 32, Batch = parse.GetValue(_batchSize) ?? 128, Steps = parse.GetValue(_steps) ?? 10,
+            Model = config, ImageSize = parse.GetValue(_size) ?? TrainingBenchmarkOptions.DefaultImageSize,
+            Batch = parse.GetValue(_batchSize) ?? TrainingBenchmarkOptions.DefaultBatch, Steps = parse.GetValue(_steps) ?? TrainingBenchmarkOptions.DefaultSteps,
             BFloat16 = parse.GetValue(_bf16), ChannelsLast = parse.GetValue(_channelsLast), ForwardOnly = parse.GetValue(_forwardOnly),
             Processes = group,
         };
@@ -60,13 +69,14 @@ public sealed class TrainBenchCommand : CliCommand
         CliOption.RequireAtLeastOne("--rounds", rounds);
         if (pytorchCode is not null && !Directory.Exists(pytorchCode))
             throw new UsageException($"--pytorch-code {pytorchCode}: no such folder (a checkout of github.com/imankgoyal/NonDeepNetworks)");
-        var pytorch = pytorchCode is null ? null : new PyTorchReferenceOptions { AuthorsCode = pytorchCode, Python = python ?? "/usr/bin/python3" };
+        var pytorch = pytorchCode is null ? null : new PyTorchReferenceOptions { AuthorsCode = pytorchCode, Python = python ?? PyTorchReferenceOptions.DebianPython };
         if (pytorch is not null)
         {
             if (options.ForwardOnly) throw new UsageException("--pytorch-code times training steps: not with --forward-only");
             if (PyTorchTrainingReference.WhyUnsupported(config) is string why) throw new UsageException($"--pytorch-code: {why}");
             if (group.Size > 1) throw new UsageException("--pytorch-code compares one process with one process: not under mpiexec");
         }
+        launch.SetupSucceeded();
         stdout.WriteLine($"cpu: {CpuCapabilities.Current.Describe()}");
         if (options.BFloat16 && CpuCapabilities.Current.Bf16Warning() is { } slow) stderr.WriteLine($"parnet train-bench: warning: --bf16: {slow}");
         set_num_threads(threads);

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.InteropServices;
+using ParNet.Analysis;
 using ParNet.Data;
 using ParNet.Distributed;
 using ParNet.Export;
@@ -17,14 +18,19 @@ public sealed class TrainCommand : CliCommand
 {
     readonly Option<string?> _recipe = CliOption.Text("--recipe", "one of " + string.Join(", ", Recipes.Names) + " (default fashion-mnist: the main job's)", "NAME");
     readonly TrainModelOptions _model = new();
-    readonly Option<string?> _dataset = CliOption.Text("--dataset", "fashion-mnist | cifar10 | cifar100 | folder (DIR/train, DIR/val) | imagenet (a folder in that layout) (default: the recipe's)", "NAME");
+    readonly Option<string?> _dataset = CliOption.Text("--dataset", string.Join(" | ", DataPipelines.Datasets.Select(d => d switch
+    {
+        "folder" => "folder (DIR/train, DIR/val)",
+        "imagenet" => "imagenet (a folder in that layout)",
+        _ => d,
+    })) + " (default: the recipe's)", "NAME");
     readonly Option<string?> _data = CliOption.Text("--data", "where the data set is (default for fashion-mnist: data/fashion-mnist, then " +
         "/usr/share/datasets/fashion-mnist, where scripts/install-data.sh puts it; required for the others)", "DIR");
     readonly Option<string?> _out = CliOption.Text("--out", "run folder (default runs/RECIPE-yyyyMMdd-HHmmss: one new folder per run)", "DIR");
     readonly Option<string?> _resume = CliOption.Text("--resume", "continue the run in DIR from checkpoints/last (options given here override its recipe)", "DIR");
     readonly RecipeOptions _recipeOptions = new();
     readonly Option<int?> _threads = CliOption.Int("--threads", "torch threads per process (default: the machine's logical cores, shared among the MPI processes on it; a resumed run keeps the --threads it was given)");
-    readonly Option<int?> _workers = CliOption.Int("--workers", "data loader threads (default 1: the cores are better spent on the model)");
+    readonly Option<int?> _workers = CliOption.Int("--workers", $"data loader threads (default {LoaderOptions.DefaultWorkers}: the cores are better spent on the model)");
     readonly Option<double?> _timeBudget = CliOption.Number("--time-budget", "stop (resumably) after this much time in this process", "MINUTES");
     readonly Option<double?> _scheduleBudget = CliOption.Number("--schedule-budget", "fit the LR schedule into this much wall time of the run: " +
         "a machine too slow for the epochs anneals the LR anyway and ends early, complete (default: none)", "MINUTES");
@@ -79,38 +85,50 @@ public sealed class TrainCommand : CliCommand
     protected override int Run(ParseResult parse, TextWriter stdout, TextWriter stderr)
     {
         using var group = MpiLaunch.Start();
-        var launch = new TrainLaunch(group);
+        var launch = new TrainLaunch(group, Name);
         return launch.Run(() => Train(parse, group.Rank == 0 ? stdout : TextWriter.Null, stderr, launch), stderr);
     }
+
+    /// <summary>What the command line (and a resumed run's run.json) resolved to, before anything is loaded: the plan, and
+    /// what is printed or compared across processes as it was given.</summary>
+    sealed record Resolved(TrainingRunPlan Plan, string RunDirectory, int Threads, string? Pretrained, bool PretrainedEma, double? BudgetMinutes);
 
     int Train(ParseResult parse, TextWriter stdout, TextWriter stderr, TrainLaunch launch)
     {
         var group = launch.Group;
+        var resolved = Resolve(parse, stderr, launch);
+        set_num_threads(resolved.Threads);
+        using var run = UsageException.Wrap(() => TrainingRun.Prepare(resolved.Plan, group));
+        launch.SetupSucceeded();
+        string runDir = AgreeAcrossProcesses(resolved, launch);
+        if (group.Rank == 0) WriteRunFiles(run, runDir);
+
+        var renderer = ProgressRenderer.ForConsole(stdout);
+        using var stop = new StopSignals();
+        var clock = Stopwatch.StartNew();
+        PrintHeader(stdout, stderr, resolved, run, runDir, launch);
+        try
+        {
+            using var trainer = run.CreateTrainer(runDir, group.Rank == 0 ? renderer : null);
+            var result = trainer.Run(stop.Token);
+            renderer.EndLine();
+            return PrintOutcome(stdout, result, trainer, resolved.Plan.Recipe, runDir, stop, clock, launch);
+        }
+        catch (TrainingDivergedException e)
+        {
+            renderer.EndLine();
+            if (group.Rank == 0) stderr.WriteLine($"parnet train: {e.Message}");   // every process found it (one all-reduce), rank 0 says it
+            return 3;
+        }
+    }
+
+    /// <summary>The run's recipe, model and settings from the options, a resumed run's checkpoint and run.json, and the
+    /// recipe's defaults; every refusal of a combination of options, before minutes of loading.</summary>
+    Resolved Resolve(ParseResult parse, TextWriter stderr, TrainLaunch launch)
+    {
+        var group = launch.Group;
         string? resumeDir = parse.GetValue(_resume);
-        RunSettings? saved = null;
-        Recipe recipe;
-        ModelConfig model;
-        if (resumeDir is not null)
-        {
-            string last = Checkpoint.In(resumeDir);
-            if (Checkpoint.Locate(last) is null)
-                throw new UsageException($"--resume {resumeDir}: no checkpoints/last there");
-            var state = Checkpoint.ReadState(last);
-            if (parse.Given(_recipe) || _model.Given(parse))
-                throw new UsageException("--resume continues the run's own recipe and model; do not pass --recipe/--model/--config/--width");
-            saved = RunSettings.Load(resumeDir);
-            if (saved is null && group.Rank == 0)
-                stderr.WriteLine($"parnet train: warning: {Path.Combine(resumeDir, RunSettings.FileName)} is missing: the run continues on the data, " +
-                                 "classes and subsets given now (default: all of the recipe's data set), not necessarily those it started with");
-            recipe = _recipeOptions.Apply(parse, state.Recipe);
-            model = state.Model;
-        }
-        else
-        {
-            string recipeName = parse.GetValue(_recipe) ?? "fashion-mnist";
-            recipe = _recipeOptions.Apply(parse, UsageException.Wrap(() => Recipes.Get(recipeName)));
-            model = null!;   // built below, once the data set is known
-        }
+        var (recipe, resumedModel, saved) = resumeDir is null ? (StartedRecipe(parse), null, null) : Resumed(parse, stderr, resumeDir, group);
         // A resumed run continues with the options it was started with (run.json) unless they are given again.
         string dataset = parse.GetValue(_dataset) ?? saved?.Dataset ?? recipe.Dataset;
         string? data = RunDataFolder.Resolve(parse.GetValue(_data), saved?.DataDirectory);
@@ -124,34 +142,21 @@ public sealed class TrainCommand : CliCommand
         if (pretrainedEma && pretrained is null) throw new UsageException("--pretrained-ema goes with --pretrained W");
         if (resumeDir is null && pretrained is null && recipe.Name == Recipes.FineTune.Name)   // its LR is a tenth of training from scratch
             throw new UsageException("--recipe finetune fine-tunes --pretrained W; to train from scratch take another recipe (fashion-mnist, cifar, imagenet)");
-        if (resumeDir is null)
-        {
-            // fine-tuning: the pretrained network, as stored with its weights unless --model/--config says, with a new classifier
-            var stored = pretrained is not null && !_model.Given(parse)
-                ? UsageException.Wrap(() => ClassifierLoader.Stored(pretrained, WeightsLoading.Pick(pretrainedEma)).Model, "--pretrained")
-                  // not the recipe's model, whose keys the weights then failed to match one by one
-                  ?? throw new UsageException($"--pretrained {pretrained}: no model configuration stored with these weights; give the network " +
-                                              "they were trained as with --model NAME or --config FILE")
-                : null;
-            model = _model.Build(parse, recipe, dataset, data, classes?.Length, stored, newClassifier: pretrained is not null);
-        }
+        var model = resumedModel ?? NewModel(parse, recipe, dataset, data, classes, pretrained, pretrainedEma);
         string runDir = resumeDir ?? parse.GetValue(_out) ?? Path.Combine("runs", $"{recipe.Name}-{DateTime.Now:yyyyMMdd-HHmmss}");
         if (resumeDir is null) UsageException.Wrap(() => TrainingRun.RequireNoRunIn(runDir), "--out");   // before minutes of loading
         int? threadsGiven = parse.GetValue(_threads) ?? saved?.Threads;
         // without --threads, the processes on this machine share its cores (2 processes x 2 threads on 2 cores train 2-4x
         // slower than 2 x 1, README)
         int threads = threadsGiven ?? Math.Max(1, Environment.ProcessorCount / group.ProcessesOnThisMachine);
-        int workers = parse.GetValue(_workers) ?? 1;
+        int workers = parse.GetValue(_workers) ?? LoaderOptions.DefaultWorkers;
         double? budgetMinutes = parse.GetValue(_timeBudget);
         double? scheduleMinutes = parse.GetValue(_scheduleBudget);
         bool bf16 = parse.Given(_bf16) ? parse.GetValue(_bf16) : saved?.BFloat16 ?? false;
         bool channelsLast = parse.Given(_channelsLast) ? parse.GetValue(_channelsLast) : saved?.ChannelsLast ?? true;
         int? subset = parse.GetValue(_subset) ?? saved?.SubsetPerClass, testSubset = parse.GetValue(_testSubset) ?? saved?.TestSubsetPerClass;
         int evalEvery = parse.GetValue(_evalEvery) ?? saved?.EvalEvery ?? 1;
-        FreezeScope freeze = parse.GetValue(_freeze) is { } part
-            ? Enum.TryParse<FreezeScope>(part, ignoreCase: true, out var f) && f != FreezeScope.None && part.All(char.IsLetter) ? f
-                : throw new UsageException($"--freeze {part}: use stem, streams or backbone")
-            : saved?.Freeze ?? FreezeScope.None;
+        FreezeScope freeze = ParseFreeze(parse, saved);
         bool freezeBn = parse.Given(_freezeBn) ? parse.GetValue(_freezeBn) : saved?.FreezeBatchNorm ?? false;
         if (resumeDir is null && pretrained is null && (freeze != FreezeScope.None || freezeBn))   // frozen random weights learn nothing
             throw new UsageException($"{(freeze != FreezeScope.None ? "--freeze" : "--freeze-bn")} keeps pretrained weights or statistics as they are: it goes with --pretrained W");
@@ -166,7 +171,6 @@ public sealed class TrainCommand : CliCommand
         if (syncBn && !launch.Distributed)
             throw new UsageException("--sync-bn needs several processes: start the run with an MPI launcher (mpiexec -n N parnet train ...); this is one process");
 
-        set_num_threads(threads);
         var plan = new TrainingRunPlan
         {
             Recipe = recipe, Model = model, ResumeDirectory = resumeDir, Workers = workers,
@@ -182,36 +186,90 @@ public sealed class TrainCommand : CliCommand
             ScheduleBudget = scheduleMinutes is double sm ? TimeSpan.FromMinutes(sm) : null,
             SyncBatchNorm = syncBn, CheckReplicas = parse.GetValue(_checkReplicas),
         };
-        using var run = UsageException.Wrap(() => TrainingRun.Prepare(plan, group));
-        var (train, test, net, frozen) = (run.TrainData, run.TestData, run.Model, run.Frozen);
-        launch.SetupSucceeded();
-        if (launch.Distributed)
-        {
-            launch.RequireSameSettings(string.Join("\n", recipe.ToJson(), model.ToJson(), dataset, subset, testSubset, classes is null ? "" : string.Join(",", classes),
-                bf16, channelsLast, syncBn, evalEvery, freeze, freezeBn, pretrained, resumeDir, budgetMinutes));
-            runDir = group.BroadcastText(runDir);   // its default name holds the time, which differs between processes
-            launch.ResumeHint = $"the last checkpoint stays as it was: continue with parnet train --resume {ShellWords.Quote(runDir)} (under mpiexec -n M for any M, or alone)";
-        }
-        if (group.Rank == 0)
-        {
-            try { UsageException.Wrap(() => run.WriteRunFiles(runDir), "--out"); }   // a run made there since the check above
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {   // the OS's words alone ("Could not find file '/proc/x'") do not say which of the run's paths failed
-                throw new UsageException($"the run folder {runDir} cannot be written: {e.Message}");
-            }
-        }
+        return new Resolved(plan, runDir, threads, pretrained, pretrainedEma, budgetMinutes);
+    }
 
-        var renderer = ProgressRenderer.ForConsole(stdout);
-        using var stop = new StopSignals();
-        var clock = Stopwatch.StartNew();
+    /// <summary>A new run's recipe: --recipe (default fashion-mnist, the main job's) with the options that override it.</summary>
+    Recipe StartedRecipe(ParseResult parse)
+    {
+        string recipeName = parse.GetValue(_recipe) ?? "fashion-mnist";
+        return _recipeOptions.Apply(parse, UsageException.Wrap(() => Recipes.Get(recipeName)));
+    }
+
+    /// <summary>A resumed run's recipe (its checkpoint's, with the options that override it), model and run.json (null, with a
+    /// warning, for a run folder without one).</summary>
+    (Recipe, ModelConfig?, RunSettings?) Resumed(ParseResult parse, TextWriter stderr, string resumeDir, IProcessGroup group)
+    {
+        string last = Checkpoint.In(resumeDir);
+        if (Checkpoint.Locate(last) is null)
+            throw new UsageException($"--resume {resumeDir}: no checkpoints/last there");
+        var state = Checkpoint.ReadState(last);
+        if (parse.Given(_recipe) || _model.Given(parse))
+            throw new UsageException("--resume continues the run's own recipe and model; do not pass --recipe/--model/--config/--width");
+        var saved = RunSettings.Load(resumeDir);
+        if (saved is null && group.Rank == 0)
+            stderr.WriteLine($"parnet train: warning: {Path.Combine(resumeDir, RunSettings.FileName)} is missing: the run continues on the data, " +
+                             "classes and subsets given now (default: all of the recipe's data set), not necessarily those it started with");
+        return (_recipeOptions.Apply(parse, state.Recipe), state.Model, saved);
+    }
+
+    /// <summary>A new run's model, once the data set is known: --model/--config, else for fine-tuning the network stored with
+    /// the --pretrained weights (with a new classifier), else the recipe's.</summary>
+    ModelConfig NewModel(ParseResult parse, Recipe recipe, string dataset, string? data, int[]? classes, string? pretrained, bool pretrainedEma)
+    {
+        var stored = pretrained is not null && !_model.Given(parse)
+            ? UsageException.Wrap(() => ClassifierLoader.Stored(pretrained, WeightsLoading.Pick(pretrainedEma)).Model, "--pretrained")
+              // not the recipe's model, whose keys the weights then failed to match one by one
+              ?? throw new UsageException($"--pretrained {pretrained}: no model configuration stored with these weights; give the network " +
+                                          "they were trained as with --model NAME or --config FILE")
+            : null;
+        return _model.Build(parse, recipe, dataset, data, classes?.Length, stored, newClassifier: pretrained is not null);
+    }
+
+    FreezeScope ParseFreeze(ParseResult parse, RunSettings? saved) =>
+        parse.GetValue(_freeze) is { } part
+            ? Enum.TryParse<FreezeScope>(part, ignoreCase: true, out var f) && f != FreezeScope.None && part.All(char.IsLetter) ? f
+                : throw new UsageException($"--freeze {part}: use stem, streams or backbone")
+            : saved?.Freeze ?? FreezeScope.None;
+
+    /// <summary>Under several processes: refuses processes that resolved different settings, and returns rank 0's run folder
+    /// (its default name holds the time, which differs between processes).</summary>
+    static string AgreeAcrossProcesses(Resolved resolved, TrainLaunch launch)
+    {
+        string runDir = resolved.RunDirectory;
+        if (!launch.Distributed) return runDir;
+        var (plan, s) = (resolved.Plan, resolved.Plan.Settings);
+        launch.RequireSameSettings(string.Join("\n", plan.Recipe.ToJson(), plan.Model.ToJson(), s.Dataset, s.SubsetPerClass, s.TestSubsetPerClass,
+            s.Classes is null ? "" : string.Join(",", s.Classes), s.BFloat16, s.ChannelsLast, plan.SyncBatchNorm, s.EvalEvery, s.Freeze, s.FreezeBatchNorm,
+            resolved.Pretrained, plan.ResumeDirectory, resolved.BudgetMinutes));
+        runDir = launch.Group.BroadcastText(runDir);   // its default name holds the time, which differs between processes
+        launch.ResumeHint = $"the last checkpoint stays as it was: continue with parnet train --resume {ShellWords.Quote(runDir)} (under mpiexec -n M for any M, or alone)";
+        return runDir;
+    }
+
+    static void WriteRunFiles(TrainingRun run, string runDir)
+    {
+        try { UsageException.Wrap(() => run.WriteRunFiles(runDir), "--out"); }   // a run made there since the check before loading
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {   // the OS's words alone ("Could not find file '/proc/x'") do not say which of the run's paths failed
+            throw new UsageException($"the run folder {runDir} cannot be written: {e.Message}");
+        }
+    }
+
+    /// <summary>What is trained on what, how, and where; the processes of an MPI job; the pretrained and frozen parts.</summary>
+    static void PrintHeader(TextWriter stdout, TextWriter stderr, Resolved resolved, TrainingRun run, string runDir, TrainLaunch launch)
+    {
+        var (recipe, model, s) = (resolved.Plan.Recipe, resolved.Plan.Model, resolved.Plan.Settings);
+        var (train, test) = (run.TrainData, run.TestData);
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"train: {model.Name} (planes {string.Join("/", model.Planes)}, {Analysis(net)} parameters) on {dataset} {train.ImageShape.Channels}x{train.ImageShape.Height}x{train.ImageShape.Width}, " +
+            $"train: {model.Name} (planes {string.Join("/", model.Planes)}, {ModelSummary.CountParameters(run.Model):N0} parameters) on {s.Dataset} {train.ImageShape.Channels}x{train.ImageShape.Height}x{train.ImageShape.Width}, " +
             $"{train.DatasetCount} train / {test.DatasetCount} test images; recipe {recipe.Name}: {recipe.Epochs} epochs, batch {recipe.BatchSize}, LR {recipe.ScaledLr(recipe.BatchSize):G4} {recipe.Schedule}" +
             $"{(recipe.WarmupEpochs > 0 ? $" (warm-up {recipe.WarmupEpochs})" : "")}, wd {recipe.WeightDecay:G3}, LS {recipe.LabelSmoothing}, " +
-            $"{(bf16 ? "bfloat16" : "float32")}, {threads} threads; run folder {Path.GetFullPath(runDir)}"));
+            $"{(s.BFloat16 ? "bfloat16" : "float32")}, {resolved.Threads} threads; run folder {Path.GetFullPath(runDir)}"));
         stdout.WriteLine($"cpu: {CpuCapabilities.Current.Describe()}");
         if (launch.Distributed)
         {
+            var group = launch.Group;
             int globalBatch = recipe.BatchSize * group.Size;
             string lr = recipe.ReferenceBatchSize is null
                 ? string.Create(CultureInfo.InvariantCulture, $"the recipe's LR {recipe.Lr:G4} at any batch: it names no reference batch to scale from")
@@ -219,53 +277,44 @@ public sealed class TrainCommand : CliCommand
             stdout.WriteLine(
                 $"mpi: {group.Size} processes (pids {string.Join(", ", group.AllGather(Environment.ProcessId).Select((pid, rank) => $"rank {rank} {pid}"))}: " +
                 $"the launcher names a lost process by its pid); batch {recipe.BatchSize} per process, global batch {globalBatch} ({lr}); " +
-                $"{(syncBn ? "BatchNorm statistics over the global batch (--sync-bn)" : "BatchNorm statistics per process")}");
+                $"{(resolved.Plan.SyncBatchNorm ? "BatchNorm statistics over the global batch (--sync-bn)" : "BatchNorm statistics per process")}");
         }
         if (run.FromPretrained is { } fromPretrained)
-            stdout.WriteLine($"pretrained: {fromPretrained.LoadedTensors} tensors from {pretrained}{(pretrainedEma ? " (EMA weights)" : "")}, " +
+            stdout.WriteLine($"pretrained: {fromPretrained.LoadedTensors} tensors from {resolved.Pretrained}{(resolved.PretrainedEma ? " (EMA weights)" : "")}, " +
                              $"a new classifier for {model.NumClasses} classes" +
                              (fromPretrained.AdaptedInputConvolutions.Count > 0 ? $"; RGB filters summed for grey input in {string.Join(", ", fromPretrained.AdaptedInputConvolutions)}" : ""));
-        if (freeze != FreezeScope.None)
-            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"frozen: {freeze.ToString().ToLowerInvariant()} (its {frozen.BatchNorms.Count} BatchNorms keep their statistics); {frozen.TrainableParameters:N0} parameters train"));
-        if (freezeBn) stdout.WriteLine("frozen: every BatchNorm's running statistics (--freeze-bn); their weights train unless --freeze covers them");
-        if (bf16 && CpuCapabilities.Current.Bf16Warning() is { } slow) stderr.WriteLine($"parnet train: warning: --bf16: {slow}");
-        try
-        {
-            using var trainer = run.CreateTrainer(runDir, group.Rank == 0 ? renderer : null);
-            var result = trainer.Run(stop.Token);
-            renderer.EndLine();
-            if (launch.Distributed)
-                stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"mpi: rank 0 spent {trainer.Communication.Time.TotalSeconds:F2} s of {clock.Elapsed.TotalSeconds:F1} s in {trainer.Communication.Calls} collectives; " +
-                    $"gradients all-reduced per step: {trainer.GradientBytesPerStep:N0} bytes" +
-                    $"{(trainer.ReplicaChecks > 0 ? $"; weights bit-identical on all processes after each of {trainer.ReplicaChecks} steps" : "")}"));
-            var last = result.State.History.LastOrDefault();
-            switch (result.Reason)
-            {
-                case StopReason.Interrupted:
-                    stdout.WriteLine($"{stop.What}: checkpoint saved in {Path.GetFullPath(result.LastCheckpoint)}; continue with: parnet train --resume {ShellWords.Quote(runDir)}");
-                    return stop.ExitCode;
-                case StopReason.TimeBudget:
-                    stdout.WriteLine($"time budget reached after {ProgressRenderer.Eta(clock.Elapsed)}: checkpoint saved; continue with: parnet train --resume {ShellWords.Quote(runDir)} --time-budget MINUTES");
-                    break;
-                case StopReason.Completed when result.State.ScheduleBudgetSeconds is not null   // (a resumed run's steps per epoch may differ: not the test alone)
-                                           && result.State.GlobalStep < (long)recipe.Epochs * trainer.BatchesPerEpoch:   // also within the last epoch
-                    stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"the schedule budget ({result.State.ScheduleBudgetSeconds / 60:0.###} min) ended the LR schedule, annealed, in epoch {result.State.Epoch} of {recipe.Epochs}"));
-                    break;
-            }
-            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"done in {ProgressRenderer.Eta(clock.Elapsed)}: {result.State.Epoch} epochs; last test top-1 {(last?.TestAccuracy is double a ? $"{a * 100:F2}% (epoch {last.Epoch})" : "n/a")}, " +
-                $"best {(result.State.BestAccuracy >= 0 ? $"{result.State.BestAccuracy * 100:F2}% (epoch {result.State.BestEpoch})" : "n/a (not evaluated yet)")}; run folder {Path.GetFullPath(runDir)}"));
-            return 0;
-        }
-        catch (TrainingDivergedException e)
-        {
-            renderer.EndLine();
-            if (group.Rank == 0) stderr.WriteLine($"parnet train: {e.Message}");   // every process found it (one all-reduce), rank 0 says it
-            return 3;
-        }
+        if (s.Freeze != FreezeScope.None)
+            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"frozen: {s.Freeze.ToString().ToLowerInvariant()} (its {run.Frozen.BatchNorms.Count} BatchNorms keep their statistics); {run.Frozen.TrainableParameters:N0} parameters train"));
+        if (s.FreezeBatchNorm) stdout.WriteLine("frozen: every BatchNorm's running statistics (--freeze-bn); their weights train unless --freeze covers them");
+        if (s.BFloat16 && CpuCapabilities.Current.Bf16Warning() is { } slow) stderr.WriteLine($"parnet train: warning: --bf16: {slow}");
     }
 
-    static string Analysis(nn.Module module) => module.parameters().Sum(p => p.numel()).ToString("N0", CultureInfo.InvariantCulture);
+    /// <summary>Rank 0's time in collectives, why the run stopped and how to continue it, and its accuracies; the exit code.</summary>
+    static int PrintOutcome(TextWriter stdout, TrainResult result, Trainer trainer, Recipe recipe, string runDir, StopSignals stop, Stopwatch clock, TrainLaunch launch)
+    {
+        if (launch.Distributed)
+            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"mpi: rank 0 spent {trainer.Communication.Time.TotalSeconds:F2} s of {clock.Elapsed.TotalSeconds:F1} s in {trainer.Communication.Calls} collectives; " +
+                $"gradients all-reduced per step: {trainer.GradientBytesPerStep:N0} bytes" +
+                $"{(trainer.ReplicaChecks > 0 ? $"; weights bit-identical on all processes after each of {trainer.ReplicaChecks} steps" : "")}"));
+        var last = result.State.History.LastOrDefault();
+        switch (result.Reason)
+        {
+            case StopReason.Interrupted:
+                stdout.WriteLine($"{stop.What}: checkpoint saved in {Path.GetFullPath(result.LastCheckpoint)}; continue with: parnet train --resume {ShellWords.Quote(runDir)}");
+                return stop.ExitCode;
+            case StopReason.TimeBudget:
+                stdout.WriteLine($"time budget reached after {ProgressRenderer.Eta(clock.Elapsed)}: checkpoint saved; continue with: parnet train --resume {ShellWords.Quote(runDir)} --time-budget MINUTES");
+                break;
+            case StopReason.Completed when result.State.ScheduleBudgetSeconds is not null   // (a resumed run's steps per epoch may differ: not the test alone)
+                                       && result.State.GlobalStep < (long)recipe.Epochs * trainer.BatchesPerEpoch:   // also within the last epoch
+                stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"the schedule budget ({result.State.ScheduleBudgetSeconds / 60:0.###} min) ended the LR schedule, annealed, in epoch {result.State.Epoch} of {recipe.Epochs}"));
+                break;
+        }
+        stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"done in {ProgressRenderer.Eta(clock.Elapsed)}: {result.State.Epoch} epochs; last test top-1 {(last?.TestAccuracy is double a ? $"{a * 100:F2}% (epoch {last.Epoch})" : "n/a")}, " +
+            $"best {(result.State.BestAccuracy >= 0 ? $"{result.State.BestAccuracy * 100:F2}% (epoch {result.State.BestEpoch})" : "n/a (not evaluated yet)")}; run folder {Path.GetFullPath(runDir)}"));
+        return 0;
+    }
 }

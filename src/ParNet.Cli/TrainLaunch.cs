@@ -6,14 +6,15 @@ using ParNet.Distributed;
 namespace ParNet.Cli;
 
 /// <summary>
-/// How `parnet train` behaves when an MPI launcher started it as several processes: which process prints,
+/// How `parnet train` and `parnet train-bench` (<paramref name="command"/>) behave when an MPI launcher started them as
+/// several processes: which process prints,
 /// and how a failure on some processes ends all of them instead of leaving the others waiting in a collective.
 /// Setup (options, data, model) is local; <see cref="SetupSucceeded"/> is the first collective, where every process
 /// learns whether any failed: the lowest failing rank prints its error, the others exit with the same code. After
 /// it, an error all processes agree on (<see cref="AgreedFailure"/>, a NaN) is printed by rank 0; any other error is
 /// printed by its process, which then ends the whole job (MPI_Abort).
 /// </summary>
-public sealed class TrainLaunch(IProcessGroup group)
+public sealed class TrainLaunch(IProcessGroup group, string command)
 {
     public IProcessGroup Group => group;
     public bool Distributed => group.Size > 1;
@@ -63,7 +64,7 @@ public sealed class TrainLaunch(IProcessGroup group)
         }
         catch (Exception e)
         {
-            stderr.WriteLine($"parnet train: rank {group.Rank}: {e.Message}; ending all {group.Size} processes" +
+            stderr.WriteLine($"parnet {command}: rank {group.Rank}: {e.Message}; ending all {group.Size} processes" +
                              (e is PeerLostException && ResumeHint is { } hint ? $"; {hint}" : ""));
             stderr.Flush();
             group.Abort(CommandRunner.IsUserError(e) ? CommandRunner.UsageExitCode : 1);

@@ -3,10 +3,10 @@ using System.Reflection;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.AspNetCore.WebUtilities;
 using ParNet.Data;
+using ParNet.Inference;
 
 namespace ParNet.Serving;
 
@@ -17,7 +17,7 @@ namespace ParNet.Serving;
 /// count over the limit (a batch of more images than the queue holds too), 415 neither an image nor a multipart form, 503 with Retry-After for a full queue, a timeout or
 /// a model still warming up, 503 without it for a model that failed its warm-up; 404 and 405 outside these endpoints (<see cref="StatusCodePage"/>).
 /// </summary>
-static class PredictionEndpoints
+static partial class PredictionEndpoints
 {
     public sealed record Context(ServedModel Model, MicroBatcher<ImageF, float[]> Batcher, ServingMetrics Metrics,
                                  ServingOptions Options, Func<bool> Ready, Func<string?> WarmupError)
@@ -127,7 +127,7 @@ static class PredictionEndpoints
         int top = Top(http.Request, context);
         var image = await DecodeAsync(bytes, name, context, http.RequestAborted);
         var probabilities = await SubmitAsync(image, context, http.RequestAborted);
-        return new { top = TopClasses(probabilities, top, context.Model.ClassNames), server_ms = Milliseconds(start) };
+        return new { top = TopJson(probabilities, top, context.Model.ClassNames), server_ms = Milliseconds(start) };
     }
 
     static async Task<object> Batch(HttpContext http, Context context, long start)
@@ -179,7 +179,7 @@ static class PredictionEndpoints
             withdraw.Cancel();   // the request is refused as a whole: its other images leave the queue
             throw;
         }
-        return (new { file = name, top = TopClasses(probabilities, top, context.Model.ClassNames) }, null);
+        return (new { file = name, top = TopJson(probabilities, top, context.Model.ClassNames) }, null);
     }
 
     static int Top(HttpRequest request, Context context)
@@ -189,101 +189,6 @@ static class PredictionEndpoints
             throw new Refusal(StatusCodes.Status400BadRequest, BadRequest, $"top={value}: give a positive integer");
         return Math.Min(top, context.Model.ClassNames.Count);
     }
-
-    /// <summary>What /v1/predict reads: a raw image body, or the first file (any field name) of a multipart form.</summary>
-    const string SendImageAs = "send the image as the raw body with an image content type (image/png, image/jpeg, ...; " +
-        "curl -H \"Content-Type: image/png\" --data-binary @photo.png) or as a file of a multipart/form-data form " +
-        "(any field name; curl -F image=@photo.png)";
-
-    /// <summary>What /v1/predict/batch reads: every file (any field name) of a multipart form, in order.</summary>
-    const string SendImagesAs = "send the images as files of a multipart/form-data form (any field name; " +
-        "curl -F image=@a.png -F image=@b.png)";
-
-    /// <summary>
-    /// multipart/form-data: the only form that carries files. (HasFormContentType is also true of
-    /// application/x-www-form-urlencoded, curl's default for -d and --data-binary, whose body is never an image.)
-    /// </summary>
-    static bool IsMultipart(HttpRequest request) =>
-        request.GetTypedHeaders().ContentType?.MediaType.Equals("multipart/form-data", StringComparison.OrdinalIgnoreCase) == true;
-
-    static async Task<(byte[] Bytes, string Name)> ReadSingleAsync(HttpRequest request, ServingOptions options)
-    {
-        if (IsMultipart(request))
-        {
-            var files = await ReadFormFilesAsync(request, options);
-            return files.Count > 0 ? files[0] : throw new Refusal(StatusCodes.Status400BadRequest, BadRequest, $"no file in the multipart form: {SendImageAs}");
-        }
-        string? type = request.ContentType;
-        if (type is null || !type.StartsWith("image/", StringComparison.OrdinalIgnoreCase))
-            throw new Refusal(StatusCodes.Status415UnsupportedMediaType, "unsupported_media_type", $"content type {type ?? "(none)"}: {SendImageAs}");
-        CheckLength(request, options);
-        using var body = new MemoryStream();
-        await ReadLimitedAsync(request, options, () => request.Body.CopyToAsync(body, request.HttpContext.RequestAborted));
-        if (body.Length == 0) throw new Refusal(StatusCodes.Status400BadRequest, BadRequest, "empty body: no image");
-        return (body.ToArray(), "the image");
-    }
-
-    static async Task<List<(byte[] Bytes, string Name)>> ReadFormFilesAsync(HttpRequest request, ServingOptions options)
-    {
-        if (!IsMultipart(request))
-            throw new Refusal(StatusCodes.Status415UnsupportedMediaType, "unsupported_media_type",
-                $"content type {request.ContentType ?? "(none)"}: {SendImagesAs}");
-        CheckLength(request, options);
-        IFormCollection form = null!;
-        await ReadLimitedAsync(request, options, async () => form = await request.ReadFormAsync(request.HttpContext.RequestAborted));
-        var files = new List<(byte[], string)>();
-        foreach (var file in form.Files)
-        {
-            using var stream = new MemoryStream();
-            await file.CopyToAsync(stream, request.HttpContext.RequestAborted);
-            files.Add((stream.ToArray(), string.IsNullOrEmpty(file.FileName) ? file.Name : file.FileName));
-        }
-        return files;
-    }
-
-    static void CheckLength(HttpRequest request, ServingOptions options)
-    {
-        if (request.ContentLength > options.MaxBodyBytes)
-            throw new Refusal(StatusCodes.Status413PayloadTooLarge, TooLarge,
-                $"body of {request.ContentLength} bytes; the limit is {options.MaxBodyBytes}");
-    }
-
-    /// <summary>
-    /// Reads the body, mapping the client's faults to refusals: Kestrel's body limit and bad framing surface as
-    /// BadHttpRequestException (413 or 400); a form over one of <see cref="FormOptions"/>' limits (more parts than
-    /// FormOptions.ValueCountLimit, a part or header too long) as InvalidDataException "... limit N exceeded." (413);
-    /// a malformed multipart body as another InvalidDataException (a missing boundary, a bad Content-Disposition) or as
-    /// a plain IOException thrown by ASP.NET Core's multipart reader ("Unexpected end of Stream": the body ended before
-    /// its closing boundary) (400). Left alone: the client going away (RequestAborted; <see cref="Handle"/> answers
-    /// nobody) and IOExceptions from anywhere else, such as the disk under the temporary files a large form is
-    /// buffered to, which are the server's faults (500).
-    /// </summary>
-    static async Task ReadLimitedAsync(HttpRequest request, ServingOptions options, Func<Task> read)
-    {
-        try { await read(); }
-        catch (BadHttpRequestException e)   // an IOException: before the catch below
-        {
-            throw e.StatusCode == StatusCodes.Status413PayloadTooLarge
-                ? new Refusal(e.StatusCode, TooLarge, $"request body over the limit ({e.Message})")
-                : new Refusal(e.StatusCode, BadRequest, e.Message);
-        }
-        catch (InvalidDataException e) when (e.Message.Contains(" limit ", StringComparison.Ordinal) && e.Message.Contains("exceeded"))
-        {
-            throw new Refusal(StatusCodes.Status413PayloadTooLarge, TooLarge,
-                $"multipart form over a limit: {e.Message} (this server takes at most {options.MaxImagesPerRequest} images per request)");
-        }
-        catch (InvalidDataException e) { throw MalformedMultipart(e.Message); }
-        catch (IOException e) when (e.GetType() == typeof(IOException) && e.Source == MultipartReaderAssembly
-                                    && !request.HttpContext.RequestAborted.IsCancellationRequested)
-        {
-            throw MalformedMultipart($"it ends before its closing boundary ({e.Message.TrimEnd()})");
-        }
-    }
-
-    /// <summary>The assembly of ASP.NET Core's MultipartReader, which throws a plain IOException at a premature end of the body.</summary>
-    static readonly string? MultipartReaderAssembly = typeof(MultipartReader).Assembly.GetName().Name;
-
-    static Refusal MalformedMultipart(string why) => new(StatusCodes.Status400BadRequest, BadRequest, $"malformed multipart body: {why}");
 
     static async Task<ImageF> DecodeAsync(byte[] bytes, string name, Context context, CancellationToken cancel)
     {
@@ -307,9 +212,9 @@ static class PredictionEndpoints
         catch (BatcherStoppingException e) { throw new Refusal(StatusCodes.Status503ServiceUnavailable, "stopping", e.Message); }
     }
 
-    static object[] TopClasses(float[] probabilities, int top, IReadOnlyList<string> names) => probabilities
-        .Select((p, i) => (p, i)).OrderByDescending(t => t.p).Take(top)
-        .Select(t => (object)new { @class = t.i, name = t.i < names.Count ? names[t.i] : $"class {t.i}", probability = t.p })
+    /// <summary>The JSON of a prediction's best classes: {"class", "name", "probability"} each.</summary>
+    static object[] TopJson(float[] probabilities, int top, IReadOnlyList<string> names) => TopClasses.Of(probabilities, top, names)
+        .Select(c => (object)new { @class = c.Class, name = c.Name, probability = c.Probability })
         .ToArray();
 
     static double Milliseconds(long start) => Math.Round(Stopwatch.GetElapsedTime(start).TotalMilliseconds, 3);

@@ -22,8 +22,12 @@ public sealed record ModelSummary(
         return summary with { Fused = Of(fused, imageSize) };
     }
 
+    /// <summary>The parameters that train (a frozen part's, requires_grad off, are left out).</summary>
     public static long CountTrainableParameters(TorchSharp.torch.nn.Module model) =>
         model.parameters().Where(p => p.requires_grad).Sum(p => p.numel());
+
+    /// <summary>Every parameter, trainable or frozen: the size of the network.</summary>
+    public static long CountParameters(TorchSharp.torch.nn.Module model) => model.parameters().Sum(p => p.numel());
 
     public static ModelSummary Of(ImageClassifier model, int imageSize)
     {

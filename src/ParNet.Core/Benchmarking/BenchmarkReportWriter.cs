@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using ParNet.Runtime;
 using ParNet.Training;
 
 namespace ParNet.Benchmarking;
@@ -12,8 +13,8 @@ public static class BenchmarkReportWriter
     {
         Directory.CreateDirectory(directory);
         string json = Path.Combine(directory, "bench.json"), md = Path.Combine(directory, "bench.md"), png = Path.Combine(directory, "bench.png");
-        File.WriteAllText(json, ToJson(report));
-        File.WriteAllText(md, ToMarkdown(report));
+        AtomicFile.WriteAllText(json, ToJson(report));
+        AtomicFile.WriteAllText(md, ToMarkdown(report));
         Chart(report, png);
         return [json, md, png];
     }

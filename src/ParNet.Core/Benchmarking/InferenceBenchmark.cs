@@ -43,117 +43,25 @@ public static class InferenceBenchmark
             bool Wants(string key) => o.Only is null ? !CudaKeys.Contains(key) || OnnxRuntimeOptions.CudaAvailable : o.Only.Contains(key);
             var rows = new List<BenchmarkRow>();
             var notes = new List<string>();
-            double unfusedGflop = 0, fusedGflop = 0;
             var trained = owned.Add(LoadTrained(o));   // before any timing: fused weights are refused here
             o.Log?.Invoke("matmul 2048^3 float32 (peak reference)");
             var (peak, peakMedian) = MatmulPeak.Measure();
 
             var size = o.ImageSize;
             trained.eval();
-            unfusedGflop = 2.0 * trained.Trace(size, size).MultiplyAdds() / 1e9;
+            double unfusedGflop = 2.0 * trained.Trace(size, size).MultiplyAdds() / 1e9, fusedGflop = 0;
             if (Wants("unfused"))
                 rows.Add(RowRunners.TorchRow(o, "unfused", $"{o.Model.Name} unfused", "TorchSharp", unfusedGflop, trained, ScalarType.Float32));
-
             if (o.Model.BlockType == BlockType.RepVggSse)   // fusable
             {
                 var fused = owned.Add(ParNetFuser.Fuse(trained));
                 fusedGflop = 2.0 * fused.Trace(size, size).MultiplyAdds() / 1e9;
-                if (Wants("fused"))
-                    rows.Add(RowRunners.TorchRow(o, "fused", $"{o.Model.Name} fused", "TorchSharp", fusedGflop, fused, ScalarType.Float32));
-                if (Wants("fused-channels-last"))
-                {
-                    var nhwc = owned.Add(ParNetFuser.Fuse(trained));
-                    MemoryFormat.ToChannelsLast(nhwc);
-                    rows.Add(new BenchmarkRow("fused-channels-last", $"{o.Model.Name} fused, channels_last", "TorchSharp", fusedGflop,
-                        batch => RowRunners.Torch(batch, o, ScalarType.Float32, x => nhwc.call(x), channelsLast: true),
-                        "channels_last weights and input (oneDNN's NHWC kernels)"));
-                }
-                if (Wants("fused-winograd") && !WinogradConvolution.IsSupported)
-                    notes.Add($"fused-winograd not run: {WinogradConvolution.UnsupportedReason}");
-                else if (Wants("fused-winograd"))
-                {
-                    var winograd = owned.Add(ParNetFuser.Fuse(trained));
-                    MemoryFormat.ToChannelsLast(winograd);
-                    var plan = owned.Add(WinogradPlan.For(winograd));
-                    rows.Add(new BenchmarkRow("fused-winograd", $"{o.Model.Name} fused, channels_last, Winograd", "TorchSharp", fusedGflop,
-                        batch => RowRunners.Torch(batch, o, ScalarType.Float32, x => winograd.call(x), channelsLast: true),
-                        $"as fused-channels-last, its {plan.Convolutions} 3x3 stride-1 convs as Winograd F(4x4, 3x3) (fewer multiply-adds than counted)"));
-                }
-                if (Wants("fused-parallel"))
-                {
-                    var executor = new StreamParallelExecutor(fused);
-                    rows.Add(new BenchmarkRow("fused-parallel", $"{o.Model.Name} fused + stream-parallel", "TorchSharp", fusedGflop,
-                        batch => RowRunners.Torch(batch, o, ScalarType.Float32, x => executor.Forward(x)),
-                        $"{fused.Streams} streams on worker threads, {executor.ThreadsPerStream} intra-op thread(s) each"));
-                }
-                if (o.StreamDevices is not null && Wants("fused-devices"))
-                {
-                    var executor = new MultiDeviceStreamExecutor(owned.Add(ParNetFuser.Fuse(trained)), o.StreamDevices);
-                    rows.Add(new BenchmarkRow("fused-devices", $"{o.Model.Name} fused, one device per stream", "TorchSharp", fusedGflop,
-                        batch => RowRunners.Torch(batch, o, ScalarType.Float32, x => executor.Forward(x).cpu()),
-                        $"streams on {string.Join(", ", o.StreamDevices)}; input from and logits back to the host (the copy-back synchronizes)"));
-                }
-                if (Wants("fused-bf16"))
-                {
-                    var bf16 = owned.Add(ParNetFuser.Fuse(trained));
-                    bf16.to(ScalarType.BFloat16);
-                    rows.Add(RowRunners.TorchRow(o, "fused-bf16", $"{o.Model.Name} fused bfloat16", "TorchSharp", fusedGflop, bf16, ScalarType.BFloat16));
-                }
-                if (Wants("onnx-sequential") || Wants("onnx-parallel"))
-                {
-                    var bytes = OnnxExporter.ExportToBytes(fused, size);
-                    foreach (bool parallel in new[] { false, true })
-                    {
-                        string key = parallel ? "onnx-parallel" : "onnx-sequential";
-                        if (!Wants(key)) continue;
-                        var options = new OnnxRuntimeOptions { IntraOpThreads = o.Threads, Parallel = parallel, InterOpThreads = parallel ? o.Model.Streams : 0 };
-                        var engine = owned.Add(new OnnxRuntimeEngine(bytes, options));
-                        rows.Add(new BenchmarkRow(key, $"{o.Model.Name} fused, ONNX Runtime {(parallel ? "parallel" : "sequential")}", "ONNX Runtime", fusedGflop,
-                            batch => RowRunners.Onnx(engine.Run, batch, o),
-                            parallel ? $"ORT_PARALLEL, {o.Model.Streams} inter-op threads, {o.Threads} intra-op" : $"ORT_SEQUENTIAL, {o.Threads} intra-op threads"));
-                    }
-                }
-                if (Wants("onnx-streams") || CudaKeys.Any(Wants))
-                    rows.AddRange(OnnxStreamRows(o, fused, size, fusedGflop, Wants, owned));
-                if (Wants("onnx-int8"))
-                {
-                    // noise calibrates the ranges: the int8 kernels' speed does not depend on them (accuracy: `parnet eval` of an --int8 export)
-                    const int calibration = 4;
-                    var int8 = Int8Exporter.ExportToBytes(fused, size, Int8Exporter.NoiseImages(o.Model, size, calibration), new Int8Options { CalibrationImages = calibration });
-                    var engine = owned.Add(new OnnxRuntimeEngine(int8, new OnnxRuntimeOptions { IntraOpThreads = o.Threads }));
-                    rows.Add(new BenchmarkRow("onnx-int8", $"{o.Model.Name} fused int8 (QDQ), ONNX Runtime sequential", "ONNX Runtime", fusedGflop,
-                        batch => RowRunners.Onnx(engine.Run, batch, o),
-                        $"int8 weights per channel, uint8 activations (calibrated on {calibration} noise images), gates and head float32; {o.Threads} intra-op threads"));
-                }
+                rows.AddRange(FusedTorchRows(o, trained, fused, fusedGflop, Wants, owned, notes));
+                rows.AddRange(FusedOnnxRows(o, fused, fusedGflop, Wants, owned));
             }
-
             if (o.OnnxModel is not null && Wants("onnx-file")) rows.Add(OnnxFileRow(o, unfusedGflop, fusedGflop, owned));
-
-            foreach (var name in ResNetRows.Keys)
-            {
-                if (!Wants(name)) continue;
-                var resnet = owned.Add(ResNetRows.Create(name, o.Model));
-                rows.Add(RowRunners.TorchRow(o, name, $"TorchVision {name}", "TorchSharp", ResNetRows.Gflop(name, size, o.Model), resnet, ScalarType.Float32));
-            }
-
-            var pytorchKeys = PyTorchReference.Keys.Where(Wants).ToHashSet();
-            if (o.PyTorch is not null && pytorchKeys.Count > 0)
-            {
-                o.Log?.Invoke("PyTorch child: building the authors' models");
-                var session = owned.Add(PyTorchReference.Start(o.PyTorch, o, pytorchKeys));
-                for (int i = 0; i < session.Rows.Count; i++)
-                {
-                    int row = i;
-                    string key = session.Rows[i].Key;
-                    double gflop = key switch { "pytorch-unfused" => unfusedGflop, "pytorch-fused" => fusedGflop, _ => ResNetRows.Gflop(key["pytorch-".Length..], size, o.Model) };
-                    rows.Add(new BenchmarkRow(key, session.Rows[i].Name, $"PyTorch {session.TorchVersion}", gflop, batch => (() => session.Run(row, batch), new RowRunners.NoOwner()),
-                        $"separate process, {session.Threads} threads, inference_mode" + (key == "pytorch-fused" ? ", the authors' fuse_repvgg_block" : "")));
-                }
-                double roundTrip = Enumerable.Range(0, 5).Select(_ => session.RoundTrip()).Min();
-                notes.Add($"PyTorch {session.TorchVersion} (rows marked PyTorch) runs in a child process, its rows in the same interleaved rounds as ours; " +
-                          $"each time is the child's own, around its forward pass (a round trip to the child, {roundTrip * 1e6:F0} us, is not counted)");
-                if (session.FixtureCheck is not null) notes.Add($"the authors' code used for the PyTorch ParNet rows reproduces the fixture {session.FixtureCheck}");
-            }
+            rows.AddRange(ResNetTorchRows(o, Wants, owned));
+            rows.AddRange(PyTorchRows(o, unfusedGflop, fusedGflop, Wants, owned, notes));
 
             if (o.Investigate || rows.Any(r => ResNetRows.IsBaseline(r.Key)))
                 notes.Add(ResNetRows.Describe(o.Model));
@@ -176,6 +84,129 @@ public static class InferenceBenchmark
             owned.Dispose();
             set_num_threads(previousThreads);
         }
+    }
+
+    /// <summary>The fused model in TorchSharp: as fused, channels_last, with Winograd convs (or a note why not), stream-parallel,
+    /// one device per stream, bfloat16. Each row but "fused" and "fused-parallel" runs its own copy of the fused weights.</summary>
+    static List<BenchmarkRow> FusedTorchRows(InferenceBenchmarkOptions o, ImageClassifier trained, ParNetModel fused, double fusedGflop,
+                                             Func<string, bool> wants, Disposables owned, List<string> notes)
+    {
+        var rows = new List<BenchmarkRow>();
+        if (wants("fused"))
+            rows.Add(RowRunners.TorchRow(o, "fused", $"{o.Model.Name} fused", "TorchSharp", fusedGflop, fused, ScalarType.Float32));
+        if (wants("fused-channels-last"))
+        {
+            var nhwc = owned.Add(ParNetFuser.Fuse(trained));
+            MemoryFormat.ToChannelsLast(nhwc);
+            rows.Add(new BenchmarkRow("fused-channels-last", $"{o.Model.Name} fused, channels_last", "TorchSharp", fusedGflop,
+                batch => RowRunners.Torch(batch, o, ScalarType.Float32, x => nhwc.call(x), channelsLast: true),
+                "channels_last weights and input (oneDNN's NHWC kernels)"));
+        }
+        if (wants("fused-winograd") && !WinogradConvolution.IsSupported)
+            notes.Add($"fused-winograd not run: {WinogradConvolution.UnsupportedReason}");
+        else if (wants("fused-winograd"))
+        {
+            var winograd = owned.Add(ParNetFuser.Fuse(trained));
+            MemoryFormat.ToChannelsLast(winograd);
+            var plan = owned.Add(WinogradPlan.For(winograd));
+            rows.Add(new BenchmarkRow("fused-winograd", $"{o.Model.Name} fused, channels_last, Winograd", "TorchSharp", fusedGflop,
+                batch => RowRunners.Torch(batch, o, ScalarType.Float32, x => winograd.call(x), channelsLast: true),
+                $"as fused-channels-last, its {plan.Convolutions} 3x3 stride-1 convs as Winograd F(4x4, 3x3) (fewer multiply-adds than counted)"));
+        }
+        if (wants("fused-parallel"))
+        {
+            var executor = new StreamParallelExecutor(fused);
+            rows.Add(new BenchmarkRow("fused-parallel", $"{o.Model.Name} fused + stream-parallel", "TorchSharp", fusedGflop,
+                batch => RowRunners.Torch(batch, o, ScalarType.Float32, x => executor.Forward(x)),
+                $"{fused.Streams} streams on worker threads, {executor.ThreadsPerStream} intra-op thread(s) each"));
+        }
+        if (o.StreamDevices is not null && wants("fused-devices"))
+        {
+            var executor = new MultiDeviceStreamExecutor(owned.Add(ParNetFuser.Fuse(trained)), o.StreamDevices);
+            rows.Add(new BenchmarkRow("fused-devices", $"{o.Model.Name} fused, one device per stream", "TorchSharp", fusedGflop,
+                batch => RowRunners.Torch(batch, o, ScalarType.Float32, x => executor.Forward(x).cpu()),
+                $"streams on {string.Join(", ", o.StreamDevices)}; input from and logits back to the host (the copy-back synchronizes)"));
+        }
+        if (wants("fused-bf16"))
+        {
+            var bf16 = owned.Add(ParNetFuser.Fuse(trained));
+            bf16.to(ScalarType.BFloat16);
+            rows.Add(RowRunners.TorchRow(o, "fused-bf16", $"{o.Model.Name} fused bfloat16", "TorchSharp", fusedGflop, bf16, ScalarType.BFloat16));
+        }
+        return rows;
+    }
+
+    /// <summary>The fused model exported to ONNX Runtime: sequential and parallel sessions, a session per stream (CPU and
+    /// CUDA, <see cref="OnnxStreamRows"/>), and int8.</summary>
+    static List<BenchmarkRow> FusedOnnxRows(InferenceBenchmarkOptions o, ParNetModel fused, double fusedGflop, Func<string, bool> wants, Disposables owned)
+    {
+        var rows = new List<BenchmarkRow>();
+        int size = o.ImageSize;
+        if (wants("onnx-sequential") || wants("onnx-parallel"))
+        {
+            var bytes = OnnxExporter.ExportToBytes(fused, size);
+            foreach (bool parallel in new[] { false, true })
+            {
+                string key = parallel ? "onnx-parallel" : "onnx-sequential";
+                if (!wants(key)) continue;
+                var options = new OnnxRuntimeOptions { IntraOpThreads = o.Threads, Parallel = parallel, InterOpThreads = parallel ? o.Model.Streams : 0 };
+                var engine = owned.Add(new OnnxRuntimeEngine(bytes, options));
+                rows.Add(new BenchmarkRow(key, $"{o.Model.Name} fused, ONNX Runtime {(parallel ? "parallel" : "sequential")}", "ONNX Runtime", fusedGflop,
+                    batch => RowRunners.Onnx(engine.Run, batch, o),
+                    parallel ? $"ORT_PARALLEL, {o.Model.Streams} inter-op threads, {o.Threads} intra-op" : $"ORT_SEQUENTIAL, {o.Threads} intra-op threads"));
+            }
+        }
+        if (wants("onnx-streams") || CudaKeys.Any(wants))
+            rows.AddRange(OnnxStreamRows(o, fused, size, fusedGflop, wants, owned));
+        if (wants("onnx-int8"))
+        {
+            // noise calibrates the ranges: the int8 kernels' speed does not depend on them (accuracy: `parnet eval` of an --int8 export)
+            const int calibration = 4;
+            var int8 = Int8Exporter.ExportToBytes(fused, size, Int8Exporter.NoiseImages(o.Model, size, calibration), new Int8Options { CalibrationImages = calibration });
+            var engine = owned.Add(new OnnxRuntimeEngine(int8, new OnnxRuntimeOptions { IntraOpThreads = o.Threads }));
+            rows.Add(new BenchmarkRow("onnx-int8", $"{o.Model.Name} fused int8 (QDQ), ONNX Runtime sequential", "ONNX Runtime", fusedGflop,
+                batch => RowRunners.Onnx(engine.Run, batch, o),
+                $"int8 weights per channel, uint8 activations (calibrated on {calibration} noise images), gates and head float32; {o.Threads} intra-op threads"));
+        }
+        return rows;
+    }
+
+    /// <summary>TorchVision's ResNets in TorchSharp, the baselines of the paper's tables.</summary>
+    static List<BenchmarkRow> ResNetTorchRows(InferenceBenchmarkOptions o, Func<string, bool> wants, Disposables owned)
+    {
+        var rows = new List<BenchmarkRow>();
+        foreach (var name in ResNetRows.Keys)
+        {
+            if (!wants(name)) continue;
+            var resnet = owned.Add(ResNetRows.Create(name, o.Model));
+            rows.Add(RowRunners.TorchRow(o, name, $"TorchVision {name}", "TorchSharp", ResNetRows.Gflop(name, o.ImageSize, o.Model), resnet, ScalarType.Float32));
+        }
+        return rows;
+    }
+
+    /// <summary>The authors' PyTorch code (and torchvision's ResNets) in a child process (<see cref="PyTorchReference"/>), when
+    /// a Python is given and a PyTorch row is wanted; the notes say how its times compare with ours.</summary>
+    static List<BenchmarkRow> PyTorchRows(InferenceBenchmarkOptions o, double unfusedGflop, double fusedGflop, Func<string, bool> wants,
+                                          Disposables owned, List<string> notes)
+    {
+        var rows = new List<BenchmarkRow>();
+        var pytorchKeys = PyTorchReference.Keys.Where(wants).ToHashSet();
+        if (o.PyTorch is null || pytorchKeys.Count == 0) return rows;
+        o.Log?.Invoke("PyTorch child: building the authors' models");
+        var session = owned.Add(PyTorchReference.Start(o.PyTorch, o, pytorchKeys));
+        for (int i = 0; i < session.Rows.Count; i++)
+        {
+            int row = i;
+            string key = session.Rows[i].Key;
+            double gflop = key switch { "pytorch-unfused" => unfusedGflop, "pytorch-fused" => fusedGflop, _ => ResNetRows.Gflop(key["pytorch-".Length..], o.ImageSize, o.Model) };
+            rows.Add(new BenchmarkRow(key, session.Rows[i].Name, $"PyTorch {session.TorchVersion}", gflop, batch => (() => session.Run(row, batch), new RowRunners.NoOwner()),
+                $"separate process, {session.Threads} threads, inference_mode" + (key == "pytorch-fused" ? ", the authors' fuse_repvgg_block" : "")));
+        }
+        double roundTrip = Enumerable.Range(0, 5).Select(_ => session.RoundTrip()).Min();
+        notes.Add($"PyTorch {session.TorchVersion} (rows marked PyTorch) runs in a child process, its rows in the same interleaved rounds as ours; " +
+                  $"each time is the child's own, around its forward pass (a round trip to the child, {roundTrip * 1e6:F0} us, is not counted)");
+        if (session.FixtureCheck is not null) notes.Add($"the authors' code used for the PyTorch ParNet rows reproduces the fixture {session.FixtureCheck}");
+        return rows;
     }
 
     /// <summary>Untimed runs of a row before each timed one. Two: ParNet-S int8 in ONNX Runtime, interleaved with three

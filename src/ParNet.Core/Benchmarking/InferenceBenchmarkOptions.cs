@@ -13,13 +13,26 @@ public sealed record InferenceBenchmarkOptions
     public string? Weights { get; init; }
     /// <summary>Which weights of a training checkpoint <see cref="Weights"/> to time (the same cost either way).</summary>
     public CheckpointWeights WeightsPick { get; init; }
-    public int ImageSize { get; init; } = 224;
+    /// <summary>Input side: 224, the paper's ImageNet size (`parnet bench` passes the model's own, 32 for CIFAR layouts).</summary>
+    public int ImageSize { get; init; } = DefaultImageSize;
+    public const int DefaultImageSize = 224;
     /// <summary>Batch of the throughput measurement (batch 1 is always measured for latency).</summary>
-    public int Batch { get; init; } = 8;
-    public int Warmup { get; init; } = 3;
-    public int Repeats { get; init; } = 15;
-    public int ThroughputRepeats { get; init; } = 4;
-    /// <summary>torch.set_num_threads and ONNX Runtime's intra-op threads.</summary>
+    public int Batch { get; init; } = DefaultBatch;
+    /// <summary>8: large enough to fill 2 cores, small enough for 224 px in memory.</summary>
+    public const int DefaultBatch = 8;
+    /// <summary>Untimed rounds first, every row once a round.</summary>
+    public int Warmup { get; init; } = DefaultWarmup;
+    /// <summary>3: the allocator and oneDNN's caches settle.</summary>
+    public const int DefaultWarmup = 3;
+    /// <summary>Timed batch-1 rounds; the median is reported.</summary>
+    public int Repeats { get; init; } = DefaultRepeats;
+    /// <summary>15: an odd count, so that the median reported is one measured round.</summary>
+    public const int DefaultRepeats = 15;
+    /// <summary>Timed batch-N rounds.</summary>
+    public int ThroughputRepeats { get; init; } = DefaultThroughputRepeats;
+    /// <summary>4: each run is N (<see cref="Batch"/>) images, so few rounds time many images.</summary>
+    public const int DefaultThroughputRepeats = 4;
+    /// <summary>torch.set_num_threads and ONNX Runtime's intra-op threads: every logical core, as a deployment on a quiet machine uses them.</summary>
     public int Threads { get; init; } = Environment.ProcessorCount;
     /// <summary>Variant keys to run (null: all). See <see cref="InferenceBenchmark.VariantKeys"/>.</summary>
     public IReadOnlySet<string>? Only { get; init; }

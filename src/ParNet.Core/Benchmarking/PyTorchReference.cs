@@ -7,8 +7,9 @@ public sealed record PyTorchReferenceOptions
 {
     /// <summary>A checkout of the authors' repository (github.com/imankgoyal/NonDeepNetworks) or its imagenet folder.</summary>
     public string? AuthorsCode { get; init; }
+    public string Python { get; init; } = DebianPython;
     /// <summary>Debian's PyTorch runs under /usr/bin/python3, not the python3 first on PATH (environment.md).</summary>
-    public string Python { get; init; } = "/usr/bin/python3";
+    public const string DebianPython = "/usr/bin/python3";
     /// <summary>parnet_official_tiny_silu.safetensors: prove first that <see cref="AuthorsCode"/> computes the fixture's logits.</summary>
     public string? Fixture { get; init; }
 }

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using ParNet.Analysis;
 using ParNet.Models;
 using ParNet.Runtime;
 using ParNet.Training;
@@ -12,13 +13,19 @@ namespace ParNet.Benchmarking;
 public sealed record TrainingBenchmarkOptions
 {
     public required ModelConfig Model { get; init; }
+    public int ImageSize { get; init; } = DefaultImageSize;
     /// <summary>32: the Fashion-MNIST/CIFAR training side.</summary>
-    public int ImageSize { get; init; } = 32;
+    public const int DefaultImageSize = 32;
+    public int Batch { get; init; } = DefaultBatch;
     /// <summary>128: the fashion-mnist recipe's batch.</summary>
-    public int Batch { get; init; } = 128;
+    public const int DefaultBatch = 128;
     /// <summary>Timed steps, after <see cref="Warmup"/> untimed ones (first steps allocate and pick kernels).</summary>
-    public int Steps { get; init; } = 10;
-    public int Warmup { get; init; } = 2;
+    public int Steps { get; init; } = DefaultSteps;
+    /// <summary>10: a few seconds of the fashion-mnist model's steps on 2 cores (batch 128 at 300-800 images/s).</summary>
+    public const int DefaultSteps = 10;
+    public int Warmup { get; init; } = DefaultWarmup;
+    /// <summary>2: the first steps allocate and pick kernels; their times would not be a step's.</summary>
+    public const int DefaultWarmup = 2;
     public bool BFloat16 { get; init; }
     /// <summary>As the trainer (<see cref="TrainOptions.ChannelsLast"/>): weights and batches channels_last.</summary>
     public bool ChannelsLast { get; init; } = true;
@@ -82,7 +89,7 @@ public sealed class TrainingSteps : IDisposable
             _x = TrainingPreparation.Input(randn(o.Batch, o.Model.InChannels, o.ImageSize, o.ImageSize), o.BFloat16, o.ChannelsLast).DetachFromDisposeScope();
             _y = randint(0, o.Model.NumClasses, [o.Batch], dtype: ScalarType.Int64).DetachFromDisposeScope();
         }
-        Parameters = _model.parameters().Sum(p => p.numel());
+        Parameters = ModelSummary.CountParameters(_model);
         Time(o.Warmup);
     }
 

@@ -38,7 +38,10 @@ public sealed record DatasetInfo(string Name, IReadOnlyList<string> ClassNames, 
 
     /// <summary>The names of classes nobody named: "class 0", "class 1", ... (a model without a data set, CIFAR-100 without its
     /// label file).</summary>
-    public static string[] PlaceholderClassNames(int count) => Enumerable.Range(0, count).Select(i => $"class {i}").ToArray();
+    public static string[] PlaceholderClassNames(int count) => Enumerable.Range(0, count).Select(PlaceholderClassName).ToArray();
+
+    /// <summary>"class <paramref name="index"/>": the name of a class nobody named.</summary>
+    public static string PlaceholderClassName(int index) => $"class {index}";
 
     /// <summary>Whether <paramref name="names"/> are the <see cref="PlaceholderClassNames"/>: export, fuse and convert store
     /// them for weights that had no names, and they say nothing of a data set's classes.</summary>

@@ -15,9 +15,13 @@ public sealed record LoaderOptions
     /// <summary>Drop a last incomplete batch (off: evaluation must see every image).</summary>
     public bool DropLast { get; init; }
 
-    /// <summary>Background decode/augment threads; 0 works inline on the consumer's thread.
-    /// Default min(2, cores): this project's machines have 2 cores, shared with training.</summary>
-    public int Workers { get; init; } = Math.Min(2, Environment.ProcessorCount);
+    /// <summary>Background decode/augment threads; 0 works inline on the consumer's thread.</summary>
+    public int Workers { get; init; } = DefaultWorkers;
+
+    /// <summary>One thread: the cores are better spent on the model. One worker far outruns training on these machines
+    /// (RESULTS.md, "Data loader": 175,000 Fashion-MNIST images/s, 200 augmented 224 px JPEGs/s, against hundreds of
+    /// images/s of training for the main job and a few for ParNet-S), and a second one takes a core from the 2.</summary>
+    public const int DefaultWorkers = 1;
 
     /// <summary>Batches decoded ahead of the consumer at most (null: 2 per worker, so each worker has one in
     /// progress while one waits). Bounds memory: buffers never exceed this many batches.</summary>

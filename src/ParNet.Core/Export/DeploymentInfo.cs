@@ -76,6 +76,10 @@ public sealed record DeploymentInfo
         Source = Source ?? fallback.Source,
     };
 
+    /// <summary>The names <see cref="KnownDataset"/> knows (besides their other spellings): the data sets whose class names and
+    /// statistics `parnet predict`, `serve` and `export --dataset` can fill in.</summary>
+    public static IReadOnlyList<string> KnownDatasetNames { get; } = ["fashion-mnist", "mnist", "cifar10", "cifar100", "imagenet"];
+
     /// <summary>The data set's statistics and names when the data set is known.</summary>
     public static DatasetInfo? KnownDataset(string? name) => name?.ToLowerInvariant() switch
     {

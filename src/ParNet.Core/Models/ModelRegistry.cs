@@ -78,13 +78,3 @@ public static class ModelRegistry
         return Names.Where(n => regex.IsMatch(n)).ToList();
     }
 }
-
-public static class ModelFactory
-{
-    public static ImageClassifier Create(ModelConfig config) => config.Validate().BlockType switch
-    {
-        BlockType.RepVggSse => new ParNetModel(config),
-        BlockType.ResNetBasic => new ResNetModel(config),
-        _ => throw new ArgumentException($"{config.Name}: unknown block type {config.BlockType}"),
-    };
-}

@@ -47,6 +47,9 @@ public static class AtomicFile
         }
     }
 
+    /// <summary>A text file (UTF-8 without a byte-order mark, as File.WriteAllText writes it), replaced as <see cref="Write"/> does.</summary>
+    public static void WriteAllText(string path, string contents) => Write(path, temporary => File.WriteAllText(temporary, contents));
+
     /// <summary>The nearest existing path at or above <paramref name="folder"/> when it is a file; null when it is a folder.</summary>
     static string? FileOnTheWay(string folder)
     {

@@ -46,6 +46,18 @@ public static class NativeSetup
 
     static bool _loggingConfigured;
 
+    /// <summary>
+    /// OMP_WAIT_POLICY for libgomp (passive: OpenMP threads sleep between parallel regions; active: they spin), which reads
+    /// it once, when it loads with libtorch: effective only before the process's first torch call, including one that
+    /// reads weights (a .pth.tar checkpoint's). Set in both environments, the native one for libgomp and .NET's copy for
+    /// what reports it.
+    /// </summary>
+    public static void SetOpenMpWaitPolicy(string policy)
+    {
+        SetNativeEnvironment("OMP_WAIT_POLICY", policy.ToUpperInvariant(), 1);
+        Environment.SetEnvironmentVariable("OMP_WAIT_POLICY", policy.ToUpperInvariant());
+    }
+
     /// <summary>c10::initLogging(): sets libtorch's log level from TORCH_CPP_LOG_LEVEL (libc10.so, beside libtorch).</summary>
     [DllImport("c10", EntryPoint = "_ZN3c1011initLoggingEv")]
     static extern void InitLibTorchLogging();

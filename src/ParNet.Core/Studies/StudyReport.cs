@@ -3,6 +3,7 @@ using System.Text;
 using ParNet.Analysis;
 using ParNet.Data;
 using ParNet.Models;
+using ParNet.Runtime;
 using ParNet.Training;
 
 namespace ParNet.Studies;
@@ -55,8 +56,8 @@ public static class StudyReport
         var claims = Judge(study, cells);
         string md = Path.Combine(directory, study.Name + ".md"), csv = Path.Combine(directory, study.Name + ".csv"),
                png = Path.Combine(directory, study.Name + ".png");
-        File.WriteAllText(md, Markdown(study, settings, runs, cells, claims, latencyMs is not null, machine, command));
-        File.WriteAllText(csv, Csv(runs));
+        AtomicFile.WriteAllText(md, Markdown(study, settings, runs, cells, claims, latencyMs is not null, machine, command));
+        AtomicFile.WriteAllText(csv, Csv(runs));
         Chart(study, cells, png);
         return [md, csv, png];
     }

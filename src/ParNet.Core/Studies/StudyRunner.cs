@@ -11,78 +11,6 @@ using static TorchSharp.torch;
 
 namespace ParNet.Studies;
 
-/// <summary>How much each cell trains. <see cref="Small"/> is sized for this 2-core machine; <see cref="Full"/> for a bigger one.</summary>
-public sealed record StudySettings
-{
-    public int Seeds { get; init; } = 3;
-    public int Epochs { get; init; } = 6;
-    /// <summary>Training images per class (null: all 6,000).</summary>
-    public int? SubsetPerClass { get; init; } = 1000;
-    /// <summary>Test images per class (null: all 1,000).</summary>
-    public int? TestSubsetPerClass { get; init; } = 500;
-    /// <summary>Stop each cell after this many steps (tests: a study end to end in seconds); null: the epochs decide.</summary>
-    public long? StopAfterSteps { get; init; }
-    /// <summary>Fashion-MNIST's folder; null finds it where Debian installs it.</summary>
-    public string? DataDirectory { get; init; }
-    /// <summary>Every cell's random shift (pixels): the +-2 px the committed tables (results/studies) were trained with; the
-    /// main job's recipe dropped its shift later, and a resumed study must train its remaining cells as it trained the first.</summary>
-    public const int CropPadding = 2;
-
-    /// <summary>Fashion-MNIST's images per class: 6,000 in its training split, 1,000 in its test split.</summary>
-    public const int TrainImagesPerClass = 6000, TestImagesPerClass = 1000;
-
-    /// <summary>Sized for about an hour per study on a 2-core machine: 10,000 images x 6 epochs per cell and seed, 3 seeds
-    /// (the spread the verdicts need), 5,000 test images. Measured (RESULTS.md): sse-silu 13m50s and depth 19m44s (Zen 5,
-    /// other work beside them); the studies with single-stream cells, which train 5-10x slower per image, are the long ones:
-    /// alone at 2 threads on Zen 3, the slower CPU kind, streams 54m23s and block-type 42m39s (streams 40m and ensemble 42m
-    /// on Zen 4).</summary>
-    public static StudySettings Small { get; } = new();
-
-    /// <summary>The whole training set, 30 epochs: for a machine with many cores (hours per study on 2 cores).</summary>
-    public static StudySettings Full { get; } = new() { Epochs = 30, SubsetPerClass = null, TestSubsetPerClass = null };
-
-    public void Validate()
-    {
-        if (Seeds < 1) throw new ArgumentException($"--seeds {Seeds}: at least 1 (3 give the spread the verdicts need)");
-        if (Epochs < 1) throw new ArgumentException($"--epochs {Epochs}: at least 1");
-        int batch = Recipes.FashionMnist.BatchSize;
-        // more than the data set holds was accepted, and the report then stated it ("1 epoch on 1,000,000 training images")
-        if (SubsetPerClass is > TrainImagesPerClass)
-            throw new ArgumentException($"--subset {SubsetPerClass}: Fashion-MNIST has {TrainImagesPerClass} training images per class (leave --subset out for all)");
-        if (TestSubsetPerClass is > TestImagesPerClass)
-            throw new ArgumentException($"--test-subset {TestSubsetPerClass}: Fashion-MNIST has {TestImagesPerClass} test images per class (leave --test-subset out for all)");
-        if (SubsetPerClass is < 1) throw new ArgumentException($"--subset {SubsetPerClass}: at least 1 image per class");
-        if (SubsetPerClass is int n && n * 10 < batch)
-            throw new ArgumentException($"--subset {n}: {n * 10} training images are fewer than one batch of {batch}: nothing would train");
-        if (TestSubsetPerClass is < 1) throw new ArgumentException($"--test-subset {TestSubsetPerClass}: at least 1 image per class");
-        if (StopAfterSteps is < 1) throw new ArgumentException($"--steps {StopAfterSteps}: at least 1");
-    }
-}
-
-/// <summary>What one cell measured with one seed; its file (cell.json in the run folder) marks the cell finished.</summary>
-public sealed record CellRun(string Cell, int Seed, double Top1, long Parameters, int Depth, double FusedLatencyMs, double TrainSeconds)
-{
-    /// <summary>Whether libtorch's oneDNN convolutions were off when it was timed (LibTorchWorkarounds: widths oneDNN gets wrong
-    /// on AVX-512 turn them off for the rest of the process): times of cells that differ here are not comparable.</summary>
-    public bool OneDnnOff { get; init; }
-}
-
-public enum CellEvent { Skipped, Started, Epoch, Finished }
-
-/// <summary>
-/// What a study reports while it works (the library prints nothing; the CLI renders these): a cell's seed skipped, started,
-/// one of its epochs trained (<see cref="Epoch"/>) or finished (<see cref="Result"/>). <see cref="Run"/> of <see cref="Runs"/>
-/// counts trained cells x seeds in the order they run, skipped ones included, so a long study says how far it is.
-/// </summary>
-public sealed record StudyProgress(CellEvent Event, string Cell, int Seed, int Run, int Runs)
-{
-    /// <summary>With <see cref="CellEvent.Epoch"/>: the epoch just trained (its loss, accuracy and images/s).</summary>
-    public EpochEvent? Epoch { get; init; }
-
-    /// <summary>With <see cref="CellEvent.Finished"/> and <see cref="CellEvent.Skipped"/>: what the seed measured.</summary>
-    public CellRun? Result { get; init; }
-}
-
 /// <summary>
 /// Runs a study: every trained cell once per seed, each an ordinary run folder (DIR/CELL/seed-K: the trainer's checkpoints,
 /// metrics.csv, TensorBoard, plots) with the fashion-mnist recipe, then the ensembles from their members' saved test
@@ -177,12 +105,12 @@ public static class StudyRunner
         var recipe = Recipes.FashionMnist with { Epochs = s.Epochs, Seed = seed, CropPadding = StudySettings.CropPadding };
         var loader = new LoaderOptions
         {
-            BatchSize = recipe.BatchSize, Seed = seed, Workers = 1,
+            BatchSize = recipe.BatchSize, Seed = seed, Workers = LoaderOptions.DefaultWorkers,
             Subset = s.SubsetPerClass is int n ? Subset.PerClass(n, seed) : null,
         };
         var train = DataPipelines.Train("fashion-mnist", s.DataDirectory, cell.Model, recipe.Augmentation(), loader, cell.ImageSize);
         var test = DataPipelines.Eval("fashion-mnist", s.DataDirectory, cell.Model, recipe.Augmentation(),
-            loader with { BatchSize = 256, Subset = s.TestSubsetPerClass is int t ? Subset.PerClass(t, 1) : null }, size: cell.ImageSize);
+            loader with { BatchSize = EvaluationDefaults.BatchSize, Subset = EvaluationDefaults.PerClassSubset(s.TestSubsetPerClass) }, size: cell.ImageSize);
         if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);   // an unfinished attempt: start the cell again
         Directory.CreateDirectory(dir);
 

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using ParNet.Data;
+using ParNet.Runtime;
 using static TorchSharp.torch;
 
 namespace ParNet.Training;
@@ -156,10 +157,10 @@ public static class Evaluator
     public static void WriteReport(EvalResult r, string directory)
     {
         Directory.CreateDirectory(directory);
-        File.WriteAllText(Path.Combine(directory, "confusion.csv"), r.ConfusionCsv());
-        File.WriteAllText(Path.Combine(directory, "per_class.csv"), r.PerClassCsv());
+        AtomicFile.WriteAllText(Path.Combine(directory, "confusion.csv"), r.ConfusionCsv());
+        AtomicFile.WriteAllText(Path.Combine(directory, "per_class.csv"), r.PerClassCsv());
         Charts.Confusion(Path.Combine(directory, "confusion.png"), r.Confusion, r.ClassNames);
-        File.WriteAllText(Path.Combine(directory, "summary.json"),
+        AtomicFile.WriteAllText(Path.Combine(directory, "summary.json"),
             System.Text.Json.JsonSerializer.Serialize(new { r.Count, r.Loss, r.Top1, r.Top5, r.Seconds, PerClass = r.PerClassAccuracy.Select(a => double.IsNaN(a) ? (double?)null : a) },
                 new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
     }

@@ -1,3 +1,4 @@
+using ParNet.Analysis;
 using ParNet.Fusion;
 using ParNet.Models;
 using ParNet.Weights;
@@ -117,16 +118,11 @@ public static class Pretrained
         };
         bool IsFrozen(string key) => !key.StartsWith(ImageClassifier.ClassifierKeyPrefix, StringComparison.Ordinal)
                                      && prefixes.Any(prefix => key.StartsWith(prefix, StringComparison.Ordinal));
-        long trainable = 0;
         foreach (var (name, p) in model.named_parameters())
-        {
-            bool frozen = IsFrozen(name);
-            p.requires_grad = !frozen;
-            if (!frozen) trainable += p.numel();
-        }
+            p.requires_grad = !IsFrozen(name);
         var batchNorms = model.named_modules()
             .Where(m => m.module is TorchSharp.Modules.BatchNorm2d && IsFrozen(m.name + "."))
             .Select(m => m.module).ToList();
-        return new Frozen(trainable, batchNorms);
+        return new Frozen(ModelSummary.CountTrainableParameters(model), batchNorms);
     }
 }

@@ -22,42 +22,52 @@ public enum ScheduleKind
 /// A training recipe: every hyper-parameter of a run, as data. Presets live in <see cref="Recipes"/>;
 /// the CLI overrides any field with `with { ... }`. Epochs are whole passes over the training set;
 /// schedules are evaluated per step at fractional epochs (warm-up and cosine are smooth, step decays
-/// happen exactly at their epoch boundaries).
+/// happen exactly at their epoch boundaries). The defaults below are what a recipe that does not say takes (a JSON file,
+/// a new record): the paper's CIFAR values where it has them, the main job's otherwise; every preset sets its own.
 /// </summary>
 public sealed record Recipe
 {
+    /// <summary>"custom": a recipe that is none of the presets.</summary>
     public string Name { get; init; } = "custom";
     public string Description { get; init; } = "";
 
-    /// <summary>Data set the preset was made for: fashion-mnist, cifar10, cifar100, imagenet (folders).</summary>
+    /// <summary>Data set the preset was made for: fashion-mnist, cifar10, cifar100, imagenet (folders). Default fashion-mnist:
+    /// the main job's, and the one data set these machines hold.</summary>
     public string Dataset { get; init; } = "fashion-mnist";
 
-    /// <summary>Model registry name used when none is given on the command line.</summary>
+    /// <summary>Model registry name used when none is given on the command line (default: the main job's network).</summary>
     public string Model { get; init; } = "parnet_cifar_small";
 
     /// <summary>CIFAR-layout width override (planes [w, 2w, 4w], final 4w); null keeps the registry's.</summary>
     public int? Width { get; init; }
 
+    /// <summary>10: a short run, minutes on 2 cores for the main job's network (its preset trains 8).</summary>
     public int Epochs { get; init; } = 10;
+    /// <summary>128: the paper's CIFAR batch (section 3.3), and the main job's.</summary>
     public int BatchSize { get; init; } = 128;
 
-    /// <summary>Learning rate at <see cref="ReferenceBatchSize"/>; scaled linearly with the batch size.</summary>
+    /// <summary>Learning rate at <see cref="ReferenceBatchSize"/>; scaled linearly with the batch size. 0.1: the paper's
+    /// CIFAR LR at batch 128.</summary>
     public double Lr { get; init; } = 0.1;
 
     /// <summary>Batch size at which <see cref="Lr"/> holds (linear scaling rule); null: no scaling.</summary>
     public int? ReferenceBatchSize { get; init; }
 
+    /// <summary>0.9: the paper's SGD momentum, on CIFAR and ImageNet alike.</summary>
     public double Momentum { get; init; } = 0.9;
     public bool Nesterov { get; init; }
+    /// <summary>5e-4: the main job's (the common CIFAR ResNet value; the paper's CIFAR recipe takes 3e-4).</summary>
     public double WeightDecay { get; init; } = 5e-4;
 
     /// <summary>No weight decay on BatchNorm weights/biases and on biases (timm's "filter_bias_and_bn").</summary>
     public bool NoDecayBnBias { get; init; }
 
+    /// <summary>Cosine: a run of any length ends annealed (the paper's long ImageNet run, the main job).</summary>
     public ScheduleKind Schedule { get; init; } = ScheduleKind.Cosine;
     public double WarmupEpochs { get; init; }
-    /// <summary>Warm-up starts at Lr x this factor and rises linearly to Lr.</summary>
+    /// <summary>Warm-up starts at Lr x this factor and rises linearly to Lr (default 0: from zero).</summary>
     public double WarmupStartFactor { get; init; } = 0.0;
+    /// <summary>30 epochs, x0.1: the paper's ImageNet step schedule.</summary>
     public int StepEpochs { get; init; } = 30;
     public double StepGamma { get; init; } = 0.1;
     /// <summary>Fractions of <see cref="Epochs"/> at which a multi-step schedule multiplies by <see cref="StepGamma"/>.</summary>
@@ -78,6 +88,7 @@ public sealed record Recipe
     public double? BlockDropout { get; init; }
 
     // augmentation
+    /// <summary>Random shift of up to 4 pixels (pad, then crop) with random flips: the paper's CIFAR crop + flip, as ResNet's CIFAR recipe.</summary>
     public int CropPadding { get; init; } = 4;
     public bool Flip { get; init; } = true;
     public double RandomErasing { get; init; }

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using ParNet.Runtime;
 
 namespace ParNet.Training;
 
@@ -36,7 +37,7 @@ public sealed record RunSettings
 
     static readonly JsonSerializerOptions Json = new() { WriteIndented = true, Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter() } };
 
-    public void Save(string runDirectory) => File.WriteAllText(Path.Combine(runDirectory, FileName), JsonSerializer.Serialize(this, Json));
+    public void Save(string runDirectory) => AtomicFile.WriteAllText(Path.Combine(runDirectory, FileName), JsonSerializer.Serialize(this, Json));
 
     /// <summary>The settings of RUN for a file in RUN/checkpoints/NAME/ (a checkpoint's weights or its state.json); null for a
     /// file elsewhere, or a run folder without run.json.</summary>

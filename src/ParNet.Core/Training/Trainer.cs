@@ -13,7 +13,7 @@ namespace ParNet.Training;
 /// loops <see cref="TrainOneEpoch"/> and <see cref="Evaluator.Evaluate"/>, logs and checkpoints each epoch.
 /// Seed torch (<see cref="Seed"/>) before building the model for reproducible initialization.
 /// </summary>
-public sealed class Trainer : IDisposable
+public sealed partial class Trainer : IDisposable
 {
     readonly ImageClassifier _model;
     readonly IBatchSource _train;
@@ -97,46 +97,6 @@ public sealed class Trainer : IDisposable
 
     /// <summary>Time and bytes this process has spent in collectives.</summary>
     public CommunicationStats Communication => _group.Stats;
-
-    void Restore(LoadedCheckpoint ckpt)
-    {
-        var s = ckpt.State;
-        if (s.Model.ToJson() != _model.Config.ToJson())
-            throw new InvalidDataException($"{ckpt.Directory}: the checkpoint was trained with another model configuration");
-        StateDict.Load(_model, ckpt.Weights, strict: true, what: $"{ckpt.Directory}/{Checkpoint.WeightsFile}");
-        _optimizer.LoadStateDict(ckpt.Optimizer, s.GlobalStep);
-        if (_ema is not null)
-        {
-            if (ckpt.Ema is null) throw new InvalidDataException($"{ckpt.Directory}: EMA is on but the checkpoint has no {Checkpoint.EmaFile}");
-            _ema.Load(ckpt.Ema, s.EmaUpdates);
-        }
-        if (s.TorchRngState is { } rng)
-        {
-            using var t = tensor(Convert.FromBase64String(rng), ScalarType.Byte);
-            random.set_rng_state(t);
-        }
-        // The recipe of this run wins (a resumed run may, e.g., get more epochs); progress comes from the checkpoint.
-        _state = s with { Recipe = _r, BFloat16 = _o.BFloat16, Finished = false, BatchInEpoch = ResumeBatchInEpoch(s, _group.Size, _r.BatchSize, ckpt.Directory) };
-        _clock.ResumeScheduleBudget(s.ScheduleBudgetSeconds);
-    }
-
-    static string Processes(int n) => n == 1 ? "1 process" : $"{n} processes";
-
-    /// <summary>
-    /// The batch to resume an interrupted epoch at with this run's process count: every process's batch k covers
-    /// the same positions of the epoch's order for any count (rank-strided shards), so the images done so far are
-    /// the first (batches x processes x batch) positions; resuming elsewhere than at a whole global batch would skip
-    /// or repeat images, and is refused.
-    /// </summary>
-    internal static int ResumeBatchInEpoch(TrainingState s, int processes, int batchSize, string directory)
-    {
-        if (s.BatchInEpoch == 0 || (s.Processes == processes && s.Recipe.BatchSize == batchSize)) return s.BatchInEpoch;
-        long done = (long)s.BatchInEpoch * s.Processes * s.Recipe.BatchSize, perStep = (long)processes * batchSize;
-        if (done % perStep != 0)
-            throw new InvalidDataException($"{directory}: the run stopped after {done} images of epoch {s.Epoch + 1} ({Processes(s.Processes)} x batch {s.Recipe.BatchSize}), " +
-                                           $"not a whole number of steps of {Processes(processes)} x batch {batchSize}: resume with {Processes(s.Processes)}, or with a count that divides it");
-        return (int)(done / perStep);
-    }
 
     /// <summary>
     /// Trains until the recipe's last epoch or the end of the schedule budget (both <see cref="StopReason.Completed"/>),
@@ -262,20 +222,6 @@ public sealed class Trainer : IDisposable
     }
 
     /// <summary>
-    /// An image of the epoch could not be read (a corrupt or truncated file in an image folder): the steps trained before
-    /// it are saved as a resumable checkpoint, as an interruption saves them, instead of losing the epoch so far (hours, on
-    /// ImageNet); the resumed epoch starts at the batch that holds the image, once the file is replaced. Throws the
-    /// decoder's InvalidDataException with where the run was saved.
-    /// </summary>
-    void StopAtUnreadableImage(InvalidDataException unreadable, int epoch)
-    {
-        SaveLast();
-        throw new InvalidDataException($"{unreadable.Message}; training stopped in epoch {epoch + 1} before batch {_state.BatchInEpoch + 1}, " +
-                                       $"its steps before it saved in {Path.GetFullPath(LastPath)}: replace the file with a readable image, then resume the run " +
-                                       "(deleting it changes the data set: the rest of the epoch then follows another shuffle)", unreadable);
-    }
-
-    /// <summary>
     /// Forward, loss, backward, gradients averaged over the processes, SGD update (and EMA); returns the mean loss,
     /// the correct predictions and the images of the step over all processes.
     /// </summary>
@@ -336,7 +282,7 @@ public sealed class Trainer : IDisposable
             EpochSeconds = _state.PartialSeconds,
             ImagesPerSecond = _state.PartialSeen / Math.Max(1e-9, _state.PartialSeconds),
             ElapsedSeconds = _state.ElapsedSeconds,
-            RssMiB = ResidentMiB(),
+            RssMiB = MachineMemory.ResidentMiB(),
         };
         bool best = eval is not null && eval.Top1 > _state.BestAccuracy;
         var history = new List<EpochMetrics>(_state.History) { m };
@@ -352,24 +298,6 @@ public sealed class Trainer : IDisposable
         SaveLast();
         if (best && _group.Rank == 0) Checkpoint.Save(BestPath, _model, _optimizer, _ema, CaptureState());
         Report(new EpochEvent(m, epochs, best));
-    }
-
-    /// <summary>
-    /// The epoch's evaluation; when an image of the test data cannot be read (a corrupt file in val/), the trained epoch
-    /// is first saved as a resumable checkpoint at its end, not yet evaluated, instead of being lost with the run's every
-    /// epoch since the last checkpoint; a resume evaluates it once the file is fixed or removed. One process only: several
-    /// would first have to agree.
-    /// </summary>
-    EvalResult EvaluateOrSaveTheEpoch(int epoch)
-    {
-        try { return Evaluate(epoch + 1); }
-        catch (InvalidDataException e) when (_group.Size == 1)
-        {
-            _state = _state with { BatchInEpoch = _state.BatchInEpoch == 0 ? BatchesPerEpoch : _state.BatchInEpoch };   // 0: the epoch trained to its end
-            SaveLast();
-            throw new InvalidDataException($"{e.Message}; the evaluation after epoch {epoch + 1} stopped, the epoch's training saved in " +
-                                           $"{Path.GetFullPath(LastPath)}: replace or delete the file, then resume the run (it evaluates the epoch again)", e);
-        }
     }
 
     /// <summary>
@@ -390,45 +318,10 @@ public sealed class Trainer : IDisposable
         return Evaluator.Evaluate(_emaModel, _test, classes, onBatch: onBatch);
     }
 
-    TrainingState CaptureState()
-    {
-        using var rng = random.get_rng_state();
-        return _state with
-        {
-            TorchRngState = Convert.ToBase64String(rng.data<byte>().ToArray()), EmaUpdates = _ema?.Updates ?? 0, Processes = _group.Size,
-            WallSeconds = _clock.WallSeconds, ScheduleBudgetSeconds = _clock.ScheduleBudget?.TotalSeconds,
-        };
-    }
-
-    /// <summary>Rank 0 writes the run's checkpoint (every process holds the same weights).</summary>
-    void SaveLast()
-    {
-        AverageRunningStatistics();
-        _state = CaptureState();
-        if (_group.Rank == 0) Checkpoint.Save(LastPath, _model, _optimizer, _ema, _state);
-    }
-
     void AverageRunningStatistics() => DataParallel.AverageRunningStatistics(_group, _model.state_dict().Concat(
         _ema?.StateDict().Select(kv => KeyValuePair.Create("ema." + kv.Key, kv.Value)) ?? []));
 
     void Report(TrainEvent e) => _o.Progress?.Report(e);
-
-    /// <summary>
-    /// Resident set size of this process in MiB (VmRSS), native memory included, after returning the
-    /// heap's free memory (kept for reuse by NativeSetup's malloc settings) so that it measures use.
-    /// </summary>
-    public static double ResidentMiB()
-    {
-        NativeSetup.ReleaseFreeHeapMemory();
-        try
-        {
-            foreach (var line in File.ReadLines("/proc/self/status"))
-                if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
-                    return double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture) / 1024.0;
-        }
-        catch (IOException) { }
-        return Environment.WorkingSet / (1024.0 * 1024.0);
-    }
 
     public void Dispose()
     {

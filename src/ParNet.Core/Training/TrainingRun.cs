@@ -1,6 +1,7 @@
 using ParNet.Data;
 using ParNet.Distributed;
 using ParNet.Models;
+using ParNet.Runtime;
 using ParNet.Weights;
 using static TorchSharp.torch;
 
@@ -18,8 +19,8 @@ public sealed record TrainingRunPlan
     public required RunSettings Settings { get; init; }
     /// <summary>Continue from this run folder's checkpoints/last (null: a new run).</summary>
     public string? ResumeDirectory { get; init; }
-    /// <summary>Data loader threads (1: the cores are better spent on the model).</summary>
-    public int Workers { get; init; } = 1;
+    /// <summary>Data loader threads (<see cref="LoaderOptions.DefaultWorkers"/>: the cores are better spent on the model).</summary>
+    public int Workers { get; init; } = LoaderOptions.DefaultWorkers;
     public TimeSpan? TimeBudget { get; init; }
     public TimeSpan? ScheduleBudget { get; init; }
     public bool SyncBatchNorm { get; init; }
@@ -68,7 +69,7 @@ public sealed class TrainingRun : IDisposable
             distributed ? "the training data" : null);
         var test = Labelled(() => DataPipelines.Eval(s.Dataset, s.DataDirectory, model, recipe.Augmentation(), loaderOptions with
             {
-                BatchSize = Math.Max(256, recipe.BatchSize), Subset = s.TestSubsetPerClass is int t ? Subset.PerClass(t, 1) : null,
+                BatchSize = Math.Max(EvaluationDefaults.BatchSize, recipe.BatchSize), Subset = EvaluationDefaults.PerClassSubset(s.TestSubsetPerClass),
                 Shard = distributed ? new Shard(group.Rank, group.Size, PadToEqual: false) : null,
             }), distributed ? "the evaluation data" : null);
         if (train.ClassNames.Count != model.NumClasses)
@@ -108,8 +109,8 @@ public sealed class TrainingRun : IDisposable
     {
         if (Plan.ResumeDirectory is null) RequireNoRunIn(runDirectory);
         Directory.CreateDirectory(runDirectory);
-        File.WriteAllText(Path.Combine(runDirectory, "recipe.json"), Plan.Recipe.ToJson());
-        File.WriteAllText(Path.Combine(runDirectory, "model.json"), Plan.Model.ToJson());
+        AtomicFile.WriteAllText(Path.Combine(runDirectory, "recipe.json"), Plan.Recipe.ToJson());
+        AtomicFile.WriteAllText(Path.Combine(runDirectory, "model.json"), Plan.Model.ToJson());
         (Plan.Settings with { ClassNames = TrainData.ClassNames }).Save(runDirectory);
     }
 
@@ -127,7 +128,7 @@ public sealed class TrainingRun : IDisposable
     /// writes). A process other than rank 0 draws its own dropout masks; the weights all start as rank 0's.</summary>
     public Trainer CreateTrainer(string runDirectory, IProgress<TrainEvent>? progress)
     {
-        if (_group.Rank > 0) manual_seed(Plan.Recipe.Seed + 7919L * _group.Rank);
+        if (_group.Rank > 0) manual_seed(Plan.Recipe.Seed + RankSeedStride * _group.Rank);
         var s = Plan.Settings;
         var trainer = new Trainer(Model, TrainData, TestData, new TrainOptions
         {
@@ -140,6 +141,10 @@ public sealed class TrainingRun : IDisposable
         _resume = null;
         return trainer;
     }
+
+    /// <summary>How far apart the ranks' dropout seeds lie: 7919, a prime (the 1000th), so that rank r's seed (the recipe's +
+    /// 7919 r) is no other rank's, nor the seed of a neighbouring run (the recipe's seed + 1, + 2 ...) under any rank.</summary>
+    const long RankSeedStride = 7919;
 
     static T Labelled<T>(Func<T> call, string? context)
     {

@@ -1,0 +1,51 @@
+using ParNet.Training;
+
+namespace ParNet.Studies;
+
+/// <summary>How much each cell trains. <see cref="Small"/> is sized for this 2-core machine; <see cref="Full"/> for a bigger one.</summary>
+public sealed record StudySettings
+{
+    public int Seeds { get; init; } = 3;
+    public int Epochs { get; init; } = 6;
+    /// <summary>Training images per class (null: all 6,000).</summary>
+    public int? SubsetPerClass { get; init; } = 1000;
+    /// <summary>Test images per class (null: all 1,000).</summary>
+    public int? TestSubsetPerClass { get; init; } = 500;
+    /// <summary>Stop each cell after this many steps (tests: a study end to end in seconds); null: the epochs decide.</summary>
+    public long? StopAfterSteps { get; init; }
+    /// <summary>Fashion-MNIST's folder; null finds it where Debian installs it.</summary>
+    public string? DataDirectory { get; init; }
+    /// <summary>Every cell's random shift (pixels): the +-2 px the committed tables (results/studies) were trained with; the
+    /// main job's recipe dropped its shift later, and a resumed study must train its remaining cells as it trained the first.</summary>
+    public const int CropPadding = 2;
+
+    /// <summary>Fashion-MNIST's images per class: 6,000 in its training split, 1,000 in its test split.</summary>
+    public const int TrainImagesPerClass = 6000, TestImagesPerClass = 1000;
+
+    /// <summary>Sized for about an hour per study on a 2-core machine: 10,000 images x 6 epochs per cell and seed, 3 seeds
+    /// (the spread the verdicts need), 5,000 test images. Measured (RESULTS.md): sse-silu 13m50s and depth 19m44s (Zen 5,
+    /// other work beside them); the studies with single-stream cells, which train 5-10x slower per image, are the long ones:
+    /// alone at 2 threads on Zen 3, the slower CPU kind, streams 54m23s and block-type 42m39s (streams 40m and ensemble 42m
+    /// on Zen 4).</summary>
+    public static StudySettings Small { get; } = new();
+
+    /// <summary>The whole training set, 30 epochs: for a machine with many cores (hours per study on 2 cores).</summary>
+    public static StudySettings Full { get; } = new() { Epochs = 30, SubsetPerClass = null, TestSubsetPerClass = null };
+
+    public void Validate()
+    {
+        if (Seeds < 1) throw new ArgumentException($"--seeds {Seeds}: at least 1 (3 give the spread the verdicts need)");
+        if (Epochs < 1) throw new ArgumentException($"--epochs {Epochs}: at least 1");
+        int batch = Recipes.FashionMnist.BatchSize;
+        // more than the data set holds was accepted, and the report then stated it ("1 epoch on 1,000,000 training images")
+        if (SubsetPerClass is > TrainImagesPerClass)
+            throw new ArgumentException($"--subset {SubsetPerClass}: Fashion-MNIST has {TrainImagesPerClass} training images per class (leave --subset out for all)");
+        if (TestSubsetPerClass is > TestImagesPerClass)
+            throw new ArgumentException($"--test-subset {TestSubsetPerClass}: Fashion-MNIST has {TestImagesPerClass} test images per class (leave --test-subset out for all)");
+        if (SubsetPerClass is < 1) throw new ArgumentException($"--subset {SubsetPerClass}: at least 1 image per class");
+        if (SubsetPerClass is int n && n * 10 < batch)
+            throw new ArgumentException($"--subset {n}: {n * 10} training images are fewer than one batch of {batch}: nothing would train");
+        if (TestSubsetPerClass is < 1) throw new ArgumentException($"--test-subset {TestSubsetPerClass}: at least 1 image per class");
+        if (StopAfterSteps is < 1) throw new ArgumentException($"--steps {StopAfterSteps}: at least 1");
+    }
+}

@@ -1,0 +1,104 @@
+using ParNet.Weights;
+using static TorchSharp.torch;
+
+namespace ParNet.Training;
+
+/// <summary>
+/// The trainer's checkpoints: what a checkpoint captures and who writes it (<see cref="SaveLast"/>), the saves made when
+/// an unreadable image stops an epoch or its evaluation, and the restore of a checkpoint for <c>--resume</c>
+/// (with the batch an interrupted epoch resumes at under another process count).
+/// </summary>
+public sealed partial class Trainer
+{
+    /// <summary>The state a checkpoint records: the run's progress with the random generator, EMA updates, process count and clocks.</summary>
+    TrainingState CaptureState()
+    {
+        using var rng = random.get_rng_state();
+        return _state with
+        {
+            TorchRngState = Convert.ToBase64String(rng.data<byte>().ToArray()), EmaUpdates = _ema?.Updates ?? 0, Processes = _group.Size,
+            WallSeconds = _clock.WallSeconds, ScheduleBudgetSeconds = _clock.ScheduleBudget?.TotalSeconds,
+        };
+    }
+
+    /// <summary>Rank 0 writes the run's checkpoint (every process holds the same weights).</summary>
+    void SaveLast()
+    {
+        AverageRunningStatistics();
+        _state = CaptureState();
+        if (_group.Rank == 0) Checkpoint.Save(LastPath, _model, _optimizer, _ema, _state);
+    }
+
+    /// <summary>
+    /// An image of the epoch could not be read (a corrupt or truncated file in an image folder): the steps trained before
+    /// it are saved as a resumable checkpoint, as an interruption saves them, instead of losing the epoch so far (hours, on
+    /// ImageNet); the resumed epoch starts at the batch that holds the image, once the file is replaced. Throws the
+    /// decoder's InvalidDataException with where the run was saved.
+    /// </summary>
+    void StopAtUnreadableImage(InvalidDataException unreadable, int epoch)
+    {
+        SaveLast();
+        throw new InvalidDataException($"{unreadable.Message}; training stopped in epoch {epoch + 1} before batch {_state.BatchInEpoch + 1}, " +
+                                       $"its steps before it saved in {Path.GetFullPath(LastPath)}: replace the file with a readable image, then resume the run " +
+                                       "(deleting it changes the data set: the rest of the epoch then follows another shuffle)", unreadable);
+    }
+
+    /// <summary>
+    /// The epoch's evaluation; when an image of the test data cannot be read (a corrupt file in val/), the trained epoch
+    /// is first saved as a resumable checkpoint at its end, not yet evaluated, instead of being lost with the run's every
+    /// epoch since the last checkpoint; a resume evaluates it once the file is fixed or removed. One process only: several
+    /// would first have to agree.
+    /// </summary>
+    EvalResult EvaluateOrSaveTheEpoch(int epoch)
+    {
+        try { return Evaluate(epoch + 1); }
+        catch (InvalidDataException e) when (_group.Size == 1)
+        {
+            _state = _state with { BatchInEpoch = _state.BatchInEpoch == 0 ? BatchesPerEpoch : _state.BatchInEpoch };   // 0: the epoch trained to its end
+            SaveLast();
+            throw new InvalidDataException($"{e.Message}; the evaluation after epoch {epoch + 1} stopped, the epoch's training saved in " +
+                                           $"{Path.GetFullPath(LastPath)}: replace or delete the file, then resume the run (it evaluates the epoch again)", e);
+        }
+    }
+
+    /// <summary>Puts a checkpoint's weights, optimizer, EMA and random generator back, and takes its progress with this run's recipe.</summary>
+    void Restore(LoadedCheckpoint ckpt)
+    {
+        var s = ckpt.State;
+        if (s.Model.ToJson() != _model.Config.ToJson())
+            throw new InvalidDataException($"{ckpt.Directory}: the checkpoint was trained with another model configuration");
+        StateDict.Load(_model, ckpt.Weights, strict: true, what: $"{ckpt.Directory}/{Checkpoint.WeightsFile}");
+        _optimizer.LoadStateDict(ckpt.Optimizer, s.GlobalStep);
+        if (_ema is not null)
+        {
+            if (ckpt.Ema is null) throw new InvalidDataException($"{ckpt.Directory}: EMA is on but the checkpoint has no {Checkpoint.EmaFile}");
+            _ema.Load(ckpt.Ema, s.EmaUpdates);
+        }
+        if (s.TorchRngState is { } rng)
+        {
+            using var t = tensor(Convert.FromBase64String(rng), ScalarType.Byte);
+            random.set_rng_state(t);
+        }
+        // The recipe of this run wins (a resumed run may, e.g., get more epochs); progress comes from the checkpoint.
+        _state = s with { Recipe = _r, BFloat16 = _o.BFloat16, Finished = false, BatchInEpoch = ResumeBatchInEpoch(s, _group.Size, _r.BatchSize, ckpt.Directory) };
+        _clock.ResumeScheduleBudget(s.ScheduleBudgetSeconds);
+    }
+
+    static string Processes(int n) => n == 1 ? "1 process" : $"{n} processes";
+
+    /// <summary>
+    /// The batch to resume an interrupted epoch at with this run's process count: every process's batch k covers
+    /// the same positions of the epoch's order for any count (rank-strided shards), so the images done so far are
+    /// the first (batches x processes x batch) positions; resuming elsewhere than at a whole global batch would skip
+    /// or repeat images, and is refused.
+    /// </summary>
+    internal static int ResumeBatchInEpoch(TrainingState s, int processes, int batchSize, string directory)
+    {
+        if (s.BatchInEpoch == 0 || (s.Processes == processes && s.Recipe.BatchSize == batchSize)) return s.BatchInEpoch;
+        long done = (long)s.BatchInEpoch * s.Processes * s.Recipe.BatchSize, perStep = (long)processes * batchSize;
+        if (done % perStep != 0)
+            throw new InvalidDataException($"{directory}: the run stopped after {done} images of epoch {s.Epoch + 1} ({Processes(s.Processes)} x batch {s.Recipe.BatchSize}), " +
+                                           $"not a whole number of steps of {Processes(processes)} x batch {batchSize}: resume with {Processes(s.Processes)}, or with a count that divides it");
+        return (int)(done / perStep);
+    }
+}
