@@ -30,7 +30,7 @@ public sealed class EvalCommand : CliCommand
     readonly Option<bool> _fused = CliOption.Switch("--fused", "re-parameterize the trained model first (ParNet fusion) and evaluate that");
     readonly Option<bool> _winograd = CliOption.Switch("--winograd", "run the 3x3 stride-1 convs as Winograd F(4x4, 3x3) on channels_last maps, " +
         "as predict and serve --engine torch-winograd do (what that engine scores)");
-    readonly Option<int?> _batchSize = CliOption.Int("--batch-size", "images per batch (default 256: no gradients, so larger than training's)");
+    readonly Option<int?> _batchSize = CliOption.Int("--batch-size", $"images per batch (default {EvaluationDefaults.BatchSize}: no gradients, so larger than training's)");
     readonly Option<int?> _threads = CliOption.Int("--threads", "torch threads (default: all logical cores)");
     readonly Option<int?> _subset = CliOption.Int("--subset", "N images per class (default: all)");
     readonly Option<string?> _classes = CliOption.Text("--classes", "only these classes, relabeled 0..k-1, e.g. 5-9 (default: the run's, else all)", "IDS");
@@ -120,7 +120,7 @@ public sealed class EvalCommand : CliCommand
         bool winograd = parse.GetValue(_winograd);
         if (winograd && onnx is not null) throw new UsageException("--winograd is for weights that TorchSharp runs; an .onnx file runs in ONNX Runtime");
         if (winograd && !WinogradConvolution.IsSupported) throw new UsageException($"--winograd: {WinogradConvolution.UnsupportedReason}");
-        int batchSize = parse.GetValue(_batchSize) ?? 256;
+        int batchSize = parse.GetValue(_batchSize) ?? EvaluationDefaults.BatchSize;
         int threads = parse.GetValue(_threads) ?? Environment.ProcessorCount;
         int? subset = parse.GetValue(_subset);
         // libtorch aborts the process on 0 threads (c10::Error, no message of ours); --subset 0 scored no image and
@@ -134,7 +134,7 @@ public sealed class EvalCommand : CliCommand
         // an .onnx file takes the side it was exported at, not the recipe's
         int? side = size ?? (onnx is not null && onnx.Engine.InputShape[^1] > 0 ? (int)onnx.Engine.InputShape[^1] : (int?)null) ?? storedSide;
         var source = UsageException.Wrap(() => DataPipelines.Eval(dataset, data, config, recipe.Augmentation(),
-            new LoaderOptions { BatchSize = batchSize, Workers = 1, Classes = classes, Subset = subset is int s ? Subset.PerClass(s, 1) : null }, split, side, tenCrop));
+            new LoaderOptions { BatchSize = batchSize, Workers = 1, Classes = classes, Subset = EvaluationDefaults.PerClassSubset(subset) }, split, side, tenCrop));
         if (saved?.ClassNames is { } trainedOn)
             DataPipelines.RequireSameClasses(trainedOn, "the run's training data", source.ClassNames, $"the {split} data");
         else if (source.ClassNames.Count != config.NumClasses)

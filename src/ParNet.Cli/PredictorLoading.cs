@@ -108,7 +108,7 @@ public static class PredictorLoading
     public static DeploymentInfo WithDataset(DeploymentInfo info, ModelConfig model, string dataset)
     {
         if (DeploymentInfo.KnownDataset(dataset) is null && !DataPipelines.IsFolderLayout(dataset))
-            throw new UsageException($"--dataset {dataset}: unknown; known: fashion-mnist, mnist, cifar10, cifar100, imagenet, folder");
+            throw new UsageException($"--dataset {dataset}: unknown; known: {string.Join(", ", DeploymentInfo.KnownDatasetNames)}, folder");
         var folderNames = DeploymentInfo.KnownDataset(dataset) is null ? info.ClassNames : null;
         try { info = (info with { Dataset = dataset, ClassNames = folderNames, Mean = null, Std = null }).CompletedFor(model); }
         catch (ArgumentException e) { throw new UsageException($"--dataset {dataset}: {e.Message}"); }
