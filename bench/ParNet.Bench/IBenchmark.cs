@@ -17,6 +17,13 @@ static class SuiteOption
 {
     public static Option<int> PositiveInt(string name, int defaultValue, string description) => AtLeast(1, name, defaultValue, description);
 
+    /// <summary><paramref name="option"/> also under an older name (RESULTS.md's recorded commands keep working).</summary>
+    public static Option<T> WithAlias<T>(Option<T> option, string alias)
+    {
+        option.Aliases.Add(alias);
+        return option;
+    }
+
     /// <summary>An optional count: 0 (the default) means none.</summary>
     public static Option<int> CountOrNone(string name, string description) => AtLeast(0, name, 0, description);
 

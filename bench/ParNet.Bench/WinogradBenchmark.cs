@@ -27,7 +27,7 @@ public sealed class WinogradBenchmark : IBenchmark
         Description = "square convs to time, channels x side, comma-separated (default 96x56,192x28,384x14: one per ParNet-S stream at 224)",
         DefaultValueFactory = _ => "96x56,192x28,384x14",
     };
-    readonly Option<int> _batch = SuiteOption.PositiveInt("--batch", 1, "images per conv (1: batch-1 latency, what the inference targets are about)");
+    readonly Option<int> _batch = SuiteOption.WithAlias(SuiteOption.PositiveInt("--batch-size", 1, "images per conv (1: batch-1 latency, what the inference targets are about)"), "--batch");
     readonly Option<int> _threads = SuiteOption.PositiveInt("--threads", Environment.ProcessorCount, "intra-op threads (default: the logical cores)");
 
     public Command Build()

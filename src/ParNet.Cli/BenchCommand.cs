@@ -15,7 +15,8 @@ public sealed class BenchCommand : CliCommand
     readonly Option<string?> _weights = CliOption.Text("--weights", "trained (unfused) weights of the model; bench fuses them itself " +
         "(default: a seeded random initialization, with a warning: timings do not depend on the weights' values)", "W");
     readonly Option<int?> _imageSize = CliOption.Int("--image-size", "input side (default: 224 for ImageNet layouts, 32 for CIFAR: the paper's sizes)");
-    readonly Option<int?> _batch = CliOption.Int("--batch", $"batch of the throughput rows (default {InferenceBenchmarkOptions.DefaultBatch}: large enough to fill 2 cores, small enough for 224 px in memory)");
+    readonly Option<int?> _batch = CliOption.Int("--batch-size", $"batch of the throughput rows (default {InferenceBenchmarkOptions.DefaultBatch}: large enough to fill 2 cores, small enough for 224 px in memory)",
+                                                 aliases: "--batch");   // the name every other command gives a batch; --batch before
     readonly Option<int?> _warmup = CliOption.Int("--warmup", $"untimed rounds first, every row once a round (default {InferenceBenchmarkOptions.DefaultWarmup}: allocator and oneDNN caches settle)");
     readonly Option<int?> _repeats = CliOption.Int("--repeats", "timed batch-1 rounds: each runs every row twice untimed, then once timed, the rows interleaved so drift hits all alike; the median is reported " +
         $"(default {InferenceBenchmarkOptions.DefaultRepeats})");
@@ -83,7 +84,7 @@ public sealed class BenchCommand : CliCommand
         int repeats = parse.GetValue(_repeats) ?? InferenceBenchmarkOptions.DefaultRepeats;
         int throughputRepeats = parse.GetValue(_throughputRepeats) ?? InferenceBenchmarkOptions.DefaultThroughputRepeats;
         int threads = parse.GetValue(_threads) ?? Environment.ProcessorCount;
-        CliOption.RequireAtLeastOne("--batch", batch);
+        CliOption.RequireAtLeastOne("--batch-size", batch);
         CliOption.RequireAtLeastOne("--repeats", repeats);
         CliOption.RequireAtLeastOne("--throughput-repeats", throughputRepeats);
         CliOption.RequireAtLeastOne("--threads", threads);

@@ -11,7 +11,8 @@ namespace ParNet.Cli;
 public sealed class TrainBenchCommand : CliCommand
 {
     readonly TrainModelOptions _model = new();
-    readonly Option<int?> _size = CliOption.Int("--size", $"input side (default {TrainingBenchmarkOptions.DefaultImageSize}: the Fashion-MNIST/CIFAR training side)");
+    readonly Option<int?> _size = CliOption.Int("--image-size", $"input side (default {TrainingBenchmarkOptions.DefaultImageSize}: the Fashion-MNIST/CIFAR training side)",
+                                                aliases: "--size");   // the name every other command gives the input side; --size before
     readonly Option<int?> _batchSize = CliOption.Int("--batch-size", $"images per step (default {TrainingBenchmarkOptions.DefaultBatch}: the fashion-mnist recipe's batch)");
     readonly Option<int?> _steps = CliOption.Int("--steps", $"timed steps (each round's, with --rounds), after {TrainingBenchmarkOptions.DefaultWarmup} untimed ones (default {TrainingBenchmarkOptions.DefaultSteps})");
     readonly Option<int?> _threads = CliOption.Int("--threads", "torch threads (default: all logical cores)");
@@ -60,7 +61,7 @@ public sealed class TrainBenchCommand : CliCommand
         CliOption.RequireAtLeastOne("--steps", options.Steps);
         CliOption.RequireAtLeastOne("--batch-size", options.Batch);
         CliOption.RequireAtLeastOne("--threads", threads);
-        UsageException.Wrap(() => config.CheckImageSize(options.ImageSize, options.ImageSize), "--size");
+        UsageException.Wrap(() => config.CheckImageSize(options.ImageSize, options.ImageSize), "--image-size");
         string? pytorchCode = parse.GetValue(_pytorchCode), python = parse.GetValue(_python);
         if (python is not null && pytorchCode is null) throw new UsageException("--python goes with --pytorch-code DIR");
         int? roundsGiven = parse.GetValue(_rounds);

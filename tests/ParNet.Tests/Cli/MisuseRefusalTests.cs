@@ -115,7 +115,7 @@ public class MisuseRefusalTests
     {
         // batch 16384 of 65536 x 65536 grey images: 256 TiB for the input alone, beyond x86-64's 128 TiB of user address
         // space, so libtorch's allocator refuses it at once even where the kernel overcommits memory
-        var result = CliRunner.Run("train-bench", "--size", "65536", "--batch-size", "16384", "--steps", "1");
+        var result = CliRunner.Run("train-bench", "--image-size", "65536", "--batch-size", "16384", "--steps", "1");
         CliRunner.AssertUserError(result, "out of memory: a tensor of 262,144.0 GiB did not fit");
         Assert.Contains("a smaller batch, input size or model", result.Err);
     }
