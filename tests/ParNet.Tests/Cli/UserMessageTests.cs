@@ -95,10 +95,11 @@ public class UserMessageTests
         var (code, stdout, stderr) = CliRunner.Run("train", "--recipe", "imagenet", "--data", dir.File("data"), "--model", "parnet_cifar_small",
                                                    "--epochs", "1", "--warmup", "0", "--image-size", "40", "--out", run);
         Assert.True(code == 0, stderr);
-        Assert.Contains("on imagenet 3x40x40, 4 train / 2 test images", stdout);   // the recipe's own side is 224
+        // the recipe's own side is 224; the data is named by its folder (it read "on imagenet", the layout's name: session 29)
+        Assert.Contains($"on imagenet-layout folder {dir.File("data")} (2 classes) 3x40x40, 4 train / 2 test images", stdout);
         var eval = CliRunner.Run("eval", "--run", run, "--out", dir.File("eval"));
         Assert.True(eval.Code == 0, eval.Err);
-        Assert.Contains("(2 images, 3x40x40", eval.Out);
+        Assert.Contains($"on imagenet-layout folder {dir.File("data")} (2 classes) test (2 images, 3x40x40", eval.Out);
         CliRunner.AssertUserError(CliRunner.Run("train", "--recipe", "imagenet", "--data", dir.File("data"), "--image-size", "50", "--out", dir.File("r2")),
             "image size 50: parnet_s: image height and width must be positive multiples of 32");
         CliRunner.AssertUserError(CliRunner.Run("train", "--image-size", "64", "--epochs", "1", "--out", dir.File("r3")),   // fashion-mnist: ignored before
