@@ -36,7 +36,7 @@ public sealed class LoaderBenchmark : IBenchmark
         Console.WriteLine("|---|---|---|---|");
         string fashion = DataLocations.ResolveFashionMnist(null);
         // the pipeline `parnet train --recipe fashion-mnist` trains with (grey 28 px padded to 32, shift 2, flip)
-        var fashionModel = ModelRegistry.Get(Recipes.FashionMnist.Model) with { InChannels = 1 };
+        var fashionModel = Recipes.FashionMnist.Network(numClasses: 10, inChannels: 1);
         var fashionAugmentation = Recipes.FashionMnist.Augmentation();
         foreach (int workers in new[] { 1, 2 })
         {

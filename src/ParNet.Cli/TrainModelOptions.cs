@@ -40,15 +40,13 @@ public sealed class TrainModelOptions
         {
             if (model.Layout != Layout.Cifar) throw new UsageException("--width applies to CIFAR-layout models (planes [W, 2W, 4W])");
             if (w < 1) throw new UsageException("--width must be positive");
-            model = model with { Name = $"{model.Name}_w{w}", Planes = [w, 2 * w, 4 * w], FinalWidth = 4 * w };
+            model = model.WithCifarWidth(w);
         }
         if (newClassifier || !fromFile && stored is null)
         {
             model = model with { NumClasses = classCount ?? UsageException.Wrap(() => DataPipelines.NumClasses(dataset, data)) };
             if (dataset == "fashion-mnist") model = model with { InChannels = 1 };
         }
-        if (recipe.HeadDropout is double hd) model = model with { HeadDropout = hd };
-        if (recipe.BlockDropout is double bd) model = model with { BlockDropout = bd };
-        return UsageException.Wrap(() => model.Validate());
+        return UsageException.Wrap(() => recipe.WithDropouts(model).Validate());
     }
 }

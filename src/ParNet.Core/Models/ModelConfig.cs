@@ -143,6 +143,15 @@ public sealed record ModelConfig
         PropertyNameCaseInsensitive = true,   // hand-written configs say "planes" as often as "Planes"
     };
 
+    /// <summary>This CIFAR-layout network at width <paramref name="width"/>: planes [w, 2w, 4w], final width 4w, named
+    /// NAME_wW (the recipes' width, `--width`). ArgumentException for another layout or a width below 1.</summary>
+    public ModelConfig WithCifarWidth(int width)
+    {
+        if (Layout != Layout.Cifar) throw new ArgumentException($"{Name}: a width applies to CIFAR-layout models (planes [W, 2W, 4W])");
+        if (width < 1) throw new ArgumentException($"{Name}: the width must be positive; got {width}");
+        return this with { Name = $"{Name}_w{width}", Planes = [width, 2 * width, 4 * width], FinalWidth = 4 * width };
+    }
+
     /// <summary>This configuration with arrays of its own: a record copy (<c>with</c>) shares <see cref="Planes"/> and
     /// <see cref="BlocksPerStream"/>, so that writing into one changed every configuration made from the same record.</summary>
     internal ModelConfig Detached() => this with { Planes = [.. Planes], BlocksPerStream = [.. BlocksPerStream] };

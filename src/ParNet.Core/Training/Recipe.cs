@@ -41,6 +41,22 @@ public sealed record Recipe
     /// <summary>CIFAR-layout width override (planes [w, 2w, 4w], final 4w); null keeps the registry's.</summary>
     public int? Width { get; init; }
 
+    /// <summary>
+    /// The network this recipe trains on a data set of <paramref name="numClasses"/> classes of
+    /// <paramref name="inChannels"/>-channel images: the registered <see cref="Model"/>, at <see cref="Width"/>, with the
+    /// recipe's dropouts (what `parnet train --recipe NAME` builds when no model is given).
+    /// </summary>
+    public ParNet.Models.ModelConfig Network(int numClasses, int inChannels = 3)
+    {
+        var model = ParNet.Models.ModelRegistry.Get(Model);
+        if (Width is int w) model = model.WithCifarWidth(w);
+        return WithDropouts(model with { NumClasses = numClasses, InChannels = inChannels }).Validate();
+    }
+
+    /// <summary><paramref name="model"/> with this recipe's dropout overrides (<see cref="HeadDropout"/>, <see cref="BlockDropout"/>).</summary>
+    public ParNet.Models.ModelConfig WithDropouts(ParNet.Models.ModelConfig model) =>
+        model with { HeadDropout = HeadDropout ?? model.HeadDropout, BlockDropout = BlockDropout ?? model.BlockDropout };
+
     /// <summary>10: a short run, minutes on 2 cores for the main job's network (its preset trains 8).</summary>
     public int Epochs { get; init; } = 10;
     /// <summary>128: the paper's CIFAR batch (section 3.3), and the main job's.</summary>
