@@ -32,7 +32,8 @@ public static class StateDict
         try
         {
             if (ext == ".safetensors" && pick == CheckpointWeights.Ema)
-                throw new InvalidDataException($"{path}: --ema picks the EMA weights of a training checkpoint (.pth.tar); a .safetensors file holds one set of weights");
+                throw new InvalidDataException($"{path}: EMA weights asked for: a timm training checkpoint (.pth.tar) holds them beside the model's, " +
+                                               "a .safetensors file holds one set of weights");
             // our own stream, closed whatever happens: PyBridge's path overloads leave the file open when a read fails
             // (found by fuzzing: the next write to that file failed with "being used by another process")
             using var stream = File.OpenRead(path);
@@ -119,9 +120,9 @@ public static class StateDict
             : null;
         if (pick == CheckpointWeights.Ema)
         {
-            if (!checkpoint) throw new InvalidDataException($"{path}: --ema needs a training checkpoint (with state_dict_ema); this file is a plain state dict");
+            if (!checkpoint) throw new InvalidDataException($"{path}: EMA weights asked for: a timm training checkpoint holds them (state_dict_ema); this file is a plain state dict");
             table = table["state_dict_ema"] as Hashtable ?? throw new InvalidDataException(
-                $"{path}: no state_dict_ema in this checkpoint (trained without --model-ema); leave out --ema to read its state_dict");
+                $"{path}: EMA weights asked for, but this checkpoint has no state_dict_ema (trained without timm's --model-ema): read its state_dict");
         }
         else if (checkpoint)
             table = table["state_dict"] as Hashtable ?? throw new InvalidDataException($"{path}: its state_dict is not a dict of tensors");

@@ -81,10 +81,10 @@ public class TimmCheckpointTests
         File.WriteAllText(yaml, OfficialParityTests.TinyConfig.ToJson());
         var plain = CliRunner.Run("forward", "--weights", Fixtures.Path("parnet_official_tiny_silu.pt"), "--config", yaml, "--ema",
             "--input", Fixtures.Path("parnet_official_tiny_silu.io.safetensors"), "--output", dir.File("y.safetensors"));
-        CliRunner.AssertUserError(plain, "--ema needs a training checkpoint");
+        CliRunner.AssertUserError(plain, "EMA weights asked for: a timm training checkpoint holds them (state_dict_ema); this file is a plain state dict");
         var safetensors = CliRunner.Run("fuse", "--weights", Fixtures.Path("parnet_official_tiny_silu.safetensors"), "--config", yaml, "--ema",
             "--out", dir.File("f.safetensors"));
-        CliRunner.AssertUserError(safetensors, "a .safetensors file holds one set of weights");
+        CliRunner.AssertUserError(safetensors, "EMA weights asked for: a timm training checkpoint (.pth.tar) holds them beside the model's, a .safetensors file holds one set of weights");
         Assert.False(File.Exists(dir.File("f.safetensors")));
     }
 
