@@ -30,12 +30,17 @@ public sealed class FuseCommand : CliCommand
         command.Add(_weights, _ema, _out);
     }
 
+    static void RequireFusable(ModelConfig config)
+    {
+        try { ParNetFuser.RequireFusable(config); }
+        catch (NotSupportedException e) { throw new UsageException(e.Message); }
+    }
+
     protected override int Run(ParseResult parse, TextWriter stdout, TextWriter stderr)
     {
         var config = _model.ReadOptional(parse);
         string weights = parse.GetValue(_weights)!, output = parse.GetValue(_out)!;
-        if (config is not null && config.BlockType != BlockType.RepVggSse)
-            throw new UsageException($"{config.Name}: only ParNet (RepVGG-SSE) models can be fused; this one is {config.BlockType}");
+        if (config is not null) RequireFusable(config);
         WeightsLoading.RequireSafetensorsOut(output);
         // the fused form cannot be trained, resumed or unfused: writing it over the trained weights loses them for good
         if (File.Exists(weights) && AtomicFile.FinalTarget(weights) == AtomicFile.FinalTarget(output))
@@ -44,8 +49,7 @@ public sealed class FuseCommand : CliCommand
         var loaded = WeightsLoading.Load(weights, config, fuse: false, ema: parse.GetValue(_ema));
         using var trained = loaded.Model;
         if (loaded.FusedFile) throw new UsageException($"--weights {weights}: these weights are fused already");
-        if (trained.Config.BlockType != BlockType.RepVggSse)
-            throw new UsageException($"{trained.Config.Name}: only ParNet (RepVGG-SSE) models can be fused; this one is {trained.Config.BlockType}");
+        RequireFusable(trained.Config);
         using var fused = ParNetFuser.Fuse(trained);
         // the configuration, data set and class names travel in the file: every command loads it without --model/--config
         StateDict.Save(fused, output, (loaded.Info with { Fused = true }).ToMetadata());

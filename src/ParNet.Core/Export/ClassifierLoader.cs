@@ -150,8 +150,7 @@ public static class ClassifierLoader
 
     static ImageClassifier FuseReplacing(ImageClassifier model)
     {
-        if (model.Config.BlockType != BlockType.RepVggSse)
-            throw new NotSupportedException($"{model.Config.Name}: only ParNet (RepVGG-SSE) models can be fused; this one is {model.Config.BlockType}");
+        ParNetFuser.RequireFusable(model.Config);
         var fused = ParNetFuser.Fuse(model);
         model.Dispose();
         return fused;

@@ -53,7 +53,14 @@ public static class ParNetFuser
         return fused;
     }
 
+    /// <summary>NotSupportedException unless <paramref name="config"/> is a ParNet (RepVGG-SSE blocks), the only networks
+    /// with a fused form; the one wording of that refusal (fuse, --fused, the loader).</summary>
+    public static void RequireFusable(ModelConfig config)
+    {
+        if (config.BlockType != BlockType.RepVggSse) throw NotFusable(config);
+    }
+
     static NotSupportedException NotFusable(ModelConfig config) => new(
-        $"{config.Name}: fusion re-parameterizes ParNet (RepVGG-SSE) blocks only; a {config.BlockType} network " +
-        "has an activation between its convs and has no single-conv form");
+        $"{config.Name}: only ParNet (RepVGG-SSE) models can be fused; this one is {config.BlockType}, which has an activation " +
+        "between its convs and so no single-conv form");
 }

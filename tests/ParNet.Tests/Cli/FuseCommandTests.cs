@@ -102,7 +102,7 @@ public class FuseCommandTests
     [InlineData("unknown model 'no_such_model'; known models: parnet_s, parnet_s92, parnet_m, parnet_l, parnet_xl, parnet_cifar_small, " +
                 "parnet_cifar_medium, parnet_cifar_large, resnet12_wide",
                 "fuse", "--model", "no_such_model", "--weights", "w.safetensors", "--out", "x.safetensors")]
-    [InlineData("resnet12_wide: only ParNet (RepVGG-SSE) models can be fused; this one is ResNetBasic",
+    [InlineData("resnet12_wide: only ParNet (RepVGG-SSE) models can be fused; this one is ResNetBasic, which has an activation between its convs and so no single-conv form",
                 "fuse", "--model", "resnet12_wide", "--weights", "w.safetensors", "--out", "x.safetensors")]
     [InlineData("weights file not found: /no/such/file.safetensors",
                 "fuse", "--model", "parnet_s", "--weights", "/no/such/file.safetensors", "--out", "x.safetensors")]
