@@ -93,7 +93,7 @@ public sealed class ExportCommand : CliCommand
                 // a run's checkpoint calibrates on the run's own data unless told otherwise (a folder data set has no standard place)
                 string? data = RunDataFolder.Resolve(parse.GetValue(_data),
                                                      dataset is null && weights is not null ? RunSettings.OfCheckpointFile(weights)?.DataDirectory : null);
-                Int8Exporter.Export(model, output, side, CalibrationImages(calibrationSet, data, model.Config, side, options.CalibrationImages),
+                Int8Exporter.Export(model, output, side, UsageException.Wrap(() => Int8Exporter.CalibrationImages(calibrationSet, data, model.Config, side, options.CalibrationImages), "--int8 calibration"),
                     options, new OnnxExportOptions { Info = info });
                 written += $", int8 QDQ calibrated on {options.CalibrationImages} {calibrationSet} training images chosen at random (seed 0); gates {(options.QuantizeGates ? "int8" : "float32")}, head {(options.QuantizeHead ? "int8" : "float32")}";
             }
@@ -103,17 +103,5 @@ public sealed class ExportCommand : CliCommand
                              $"({new FileInfo(AtomicFile.FinalTarget(output)).Length / 1e6:F1} MB)");
         }
         return 0;
-    }
-
-    /// <summary><paramref name="count"/> training images chosen at random (seed 0: the same ones every time), preprocessed as
-    /// the deployed model sees them (the evaluation pipeline). Not the first ones: an image folder is in class order, and
-    /// its first images were all of its first classes (ranges calibrated on those clip the others' activations).</summary>
-    static IEnumerable<(float[] Data, long[] Shape)> CalibrationImages(string dataset, string? data, ModelConfig config, int side, int count)
-    {
-        var source = UsageException.Wrap(() => DataPipelines.Eval(dataset, data, config, new AugmentationSettings { ImageSize = side },
-            new LoaderOptions { BatchSize = Math.Min(count, 64), Workers = 0, Subset = Subset.Random(count) }, split: "train", size: side),
-            "--int8 calibration");
-        if (source.Count < count) throw new UsageException($"--calibration {count}: the {dataset} training split has {source.Count} images");
-        return Int8Exporter.FirstImages(source, count);
     }
 }

@@ -54,6 +54,20 @@ public static class Int8Exporter
         if (taken < count) throw new InvalidDataException($"calibration asked for {count} images; the data has {taken}");
     }
 
+    /// <summary>
+    /// <paramref name="count"/> training images of <paramref name="dataset"/> chosen at random (seed 0: the same ones every
+    /// time), preprocessed as the deployed model sees them (the evaluation pipeline at <paramref name="imageSize"/>). Not the
+    /// first ones: an image folder is in class order, and its first images were all of its first classes (ranges
+    /// calibrated on those clip the others' activations). ArgumentException when the split holds fewer.
+    /// </summary>
+    public static IEnumerable<(float[] Data, long[] Shape)> CalibrationImages(string dataset, string? dataDir, ModelConfig config, int imageSize, int count)
+    {
+        var source = DataPipelines.Eval(dataset, dataDir, config, new AugmentationSettings { ImageSize = imageSize },
+            new LoaderOptions { BatchSize = Math.Min(count, 64), Workers = 0, Subset = Subset.Random(count) }, split: "train", size: imageSize);
+        if (source.Count < count) throw new ArgumentException($"{count} calibration images asked for: the {dataset} training split has {source.Count} images");
+        return FirstImages(source, count);
+    }
+
     /// <summary>Seeded normal noise in the model's input shape: for timing only (the kernels' speed does not depend on the ranges).</summary>
     public static IEnumerable<(float[] Data, long[] Shape)> NoiseImages(ModelConfig config, int imageSize, int count, int seed = 1)
     {

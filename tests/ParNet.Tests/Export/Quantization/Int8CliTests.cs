@@ -113,7 +113,7 @@ public class Int8CliTests
         // the run's data has 6 training images: more is refused, which shows they are the ones read
         (code, _, stderr) = Run("export", "--weights", weights, "--int8", "--calibration", "7", "--out", folder.File("m2.int8.onnx"));
         Assert.Equal(CommandRunner.UsageExitCode, code);
-        Assert.Contains("--calibration 7: the folder training split has 6 images", stderr);
+        Assert.Contains("--int8 calibration: 7 calibration images asked for: the folder training split has 6 images", stderr);
     }
 
     [Fact]
@@ -123,6 +123,6 @@ public class Int8CliTests
         var (weights, _) = ExportCliTests.WeightsWithSidecar(folder);
         var (code, _, stderr) = Run("export", "--weights", weights, "--int8", "--calibration", "50", "--data", CalibrationFolder(folder, 2), "--out", folder.File("m.onnx"));
         Assert.Equal(CommandRunner.UsageExitCode, code);
-        Assert.Contains("--calibration 50: the imagenet training split has 4 images", stderr);
+        Assert.Contains("--int8 calibration: 50 calibration images asked for: the imagenet training split has 4 images", stderr);
     }
 }
