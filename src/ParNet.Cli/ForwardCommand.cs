@@ -39,6 +39,7 @@ public sealed class ForwardCommand : CliCommand
         var config = _model.ReadOptional(parse);
         string inputPath = parse.GetValue(_input)!, outputPath = parse.GetValue(_output)!, weights = parse.GetValue(_weights)!;
         WeightsLoading.RequireNotAnInput("--output", outputPath, ("--weights", weights), ("--input", inputPath));
+        WeightsLoading.RequireSafetensorsOut(outputPath, "--output");   // it writes safetensors, whatever the name says
         using var model = WeightsLoading.Load(weights, config, parse.GetValue(_fused), parse.GetValue(_ema)).Model;
         var tensors = StateDict.Read(inputPath, "input tensor");
         var input = tensors.TryGetValue("input", out var named) ? named

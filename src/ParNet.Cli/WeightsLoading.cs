@@ -34,10 +34,10 @@ public static class WeightsLoading
     };
 
     /// <summary>The `--out` of commands that write weights (fuse, convert): safetensors only.</summary>
-    public static void RequireSafetensorsOut(string output)
+    public static void RequireSafetensorsOut(string output, string option = "--out")
     {
         if (!output.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
-            throw new UsageException($"--out must be a .safetensors file; got '{output}'");
+            throw new UsageException($"{option} must be a .safetensors file; got '{output}'");
     }
 
     /// <summary>An output path that names one of the command's input files (say `--output` given the weights' path) would

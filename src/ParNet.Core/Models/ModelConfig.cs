@@ -56,6 +56,9 @@ public sealed record ModelConfig
     /// <summary>Throws <see cref="ArgumentException"/> naming the first wrong value; returns this config.</summary>
     public ModelConfig Validate()
     {
+        // the name heads every message and the headers of train, eval and bench: empty or with a line break it garbled them
+        if (string.IsNullOrWhiteSpace(Name) || Name.Any(char.IsControl))
+            throw new ArgumentException($"the model's Name must be a non-empty line of text; got {System.Text.Json.JsonSerializer.Serialize(Name)}");
         if (Planes is null || Planes.Length is < 1 or > 4)
             throw new ArgumentException($"{Name}: Planes must list 1 to 4 stream widths (Table 10 studies 1-4 streams); got {Planes?.Length ?? 0}");
         if (Planes.Any(p => p < 1))
