@@ -10,7 +10,8 @@ namespace ParNet.Cli;
 /// several processes: which process prints,
 /// and how a failure on some processes ends all of them instead of leaving the others waiting in a collective.
 /// Setup (options, data, model) is local; <see cref="SetupSucceeded"/> is the first collective, where every process
-/// learns whether any failed: the lowest failing rank prints its error, the others exit with the same code. After
+/// learns whether any failed: the lowest failing rank prints its error, and each other failing rank prints its own when
+/// it differs from those of the ranks below it (a data folder missing on one host only); all exit with the same code. After
 /// it, an error all processes agree on (<see cref="AgreedFailure"/>, a NaN) is printed by rank 0; any other error is
 /// printed by its process, which then ends the whole job (MPI_Abort).
 /// </summary>
@@ -27,9 +28,17 @@ public sealed class TrainLaunch(IProcessGroup group, string command)
     public void SetupSucceeded()
     {
         if (!Distributed) return;
-        if (group.RanksWhere(false).Length > 0) throw new OtherRankFailed();
+        var failed = group.RanksWhere(false);
+        if (failed.Length > 0)
+        {
+            FailureMessages(failed, "");   // the failing ranks tell each other what failed; this one listens
+            throw new OtherRankFailed();
+        }
         _setupAgreed = true;
     }
+
+    /// <summary>Each failing rank's message, in rank order, on every process (one broadcast per failing rank).</summary>
+    string[] FailureMessages(int[] failed, string mine) => failed.Select(rank => group.BroadcastText(mine, root: rank)).ToArray();
 
     /// <summary>
     /// Refuses a run whose processes resolved different options (recipe, model, data, switches): every process
@@ -52,7 +61,10 @@ public sealed class TrainLaunch(IProcessGroup group, string command)
         catch (Exception e) when (!_setupAgreed)
         {
             var failed = group.RanksWhere(true);
-            if (failed[0] != group.Rank) return CommandRunner.UsageExitCode;   // the lowest failing rank speaks for all
+            var messages = FailureMessages(failed, e.Message);
+            int mine = Array.IndexOf(failed, group.Rank);
+            // the lowest failing rank speaks for all that failed alike; another speaks for itself when its error differs
+            if (messages.Take(mine).Contains(e.Message)) return CommandRunner.UsageExitCode;
             if (group.Rank != 0 && CommandRunner.IsUserError(e)) throw new UsageException($"rank {group.Rank}: {e.Message}");
             ExceptionDispatchInfo.Capture(e).Throw();
             throw;

@@ -6,17 +6,18 @@ namespace ParNet.Distributed;
 /// <summary>Collectives built from <see cref="IProcessGroup"/>'s two: text, flags and per-rank values.</summary>
 public static class ProcessGroupExtensions
 {
-    /// <summary>Rank 0's text on every process (e.g. the run folder, whose default name holds the time).</summary>
-    public static string BroadcastText(this IProcessGroup group, string text)
+    /// <summary>Rank <paramref name="root"/>'s text on every process (e.g. the run folder, whose default name holds the time);
+    /// the other processes' <paramref name="text"/> is not read.</summary>
+    public static string BroadcastText(this IProcessGroup group, string text, int root = 0)
     {
         if (group.Size == 1) return text;
         var bytes = Encoding.UTF8.GetBytes(text);
         using var length = tensor(new long[] { bytes.Length });
-        group.Broadcast(length);
+        group.Broadcast(length, root);
         var buffer = new byte[length.item<long>()];
-        if (group.Rank == 0) bytes.CopyTo(buffer, 0);
+        if (group.Rank == root) bytes.CopyTo(buffer, 0);
         using var data = tensor(buffer, ScalarType.Byte);
-        if (buffer.Length > 0) group.Broadcast(data);
+        if (buffer.Length > 0) group.Broadcast(data, root);
         return Encoding.UTF8.GetString(data.data<byte>().ToArray());
     }
 
