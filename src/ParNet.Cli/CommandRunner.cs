@@ -103,6 +103,10 @@ public static class CommandRunner
         var unknown = parse.UnmatchedTokens.Where(t => t.StartsWith('-') && t.Length > 1 && !double.TryParse(t, out _)).ToList();
         if (unknown.Count > 0)
             return $"unknown option{(unknown.Count > 1 ? "s" : "")}: {string.Join(", ", unknown)} (see --help)";
+        // System.CommandLine's "Required argument missing for command: 'predict'." does not say which argument
+        if (parse.Errors[0].Message.StartsWith("Required argument missing for command", StringComparison.Ordinal) &&
+            parse.CommandResult.Command.Arguments.FirstOrDefault(a => a.Arity.MinimumNumberOfValues > 0) is { } argument)
+            return $"missing {argument.Name}: {argument.Description}";
         return parse.Errors[0].Message;
     }
 

@@ -240,7 +240,7 @@ public sealed partial class Trainer : IDisposable
         var (meanLoss, hits, count, nonFinite) = DataParallel.Step(_group, value, localHits, batch.Count);
         if (nonFinite.Length > 0)
             throw new TrainingDivergedException(
-                $"the loss became {(_group.Size == 1 ? value.ToString() : $"non-finite on rank {string.Join(", ", nonFinite)}")} at epoch {epoch + 1}, batch {batchIndex + 1} " +
+                $"the loss became {(_group.Size == 1 ? value.ToString() : $"non-finite on rank{(nonFinite.Length > 1 ? "s" : "")} {string.Join(", ", nonFinite)}")} at epoch {epoch + 1}, batch {batchIndex + 1} " +
                 $"(step {_optimizer.Steps + 1}, LR {lr:G4}); training stopped; the last good checkpoint is {Checkpoint.Locate(LastPath) ?? "(none yet)"}. Try a lower --lr or more --warmup.");
         _optimizer.ZeroGrad();
         loss.backward();
