@@ -137,14 +137,16 @@ public static class Checkpoint
 
     /// <summary>
     /// The EMA weights beside <paramref name="weightsPath"/> when it is a run checkpoint's model weights
-    /// (RUN/checkpoints/NAME/model.safetensors) and the run averaged weights: what `--ema` asks of such a file, as it asks
-    /// state_dict_ema of a timm .pth.tar (a .safetensors file holds one set of weights). Null otherwise.
+    /// (RUN/checkpoints/NAME/model.safetensors, a state.json beside it): what `--ema` asks of such a file, as it asks
+    /// state_dict_ema of a timm .pth.tar (a .safetensors file holds one set of weights); FileNotFoundException when that
+    /// run trained without EMA. Null for any other file.
     /// </summary>
     public static string? EmaBeside(string weightsPath)
     {
         if (!string.Equals(Path.GetFileName(weightsPath), WeightsFile, StringComparison.Ordinal)) return null;
         string dir = Path.GetDirectoryName(Path.GetFullPath(weightsPath))!, ema = Path.Combine(dir, EmaFile);
-        return File.Exists(ema) && File.Exists(Path.Combine(dir, StateFile)) ? ema : null;
+        if (!File.Exists(Path.Combine(dir, StateFile))) return null;
+        return File.Exists(ema) ? ema : throw new FileNotFoundException($"{ema} not found: the run trained without EMA", ema);
     }
 
     /// <summary>Test hook (internal: not part of the API): called after each file is written into the temporary directory.</summary>

@@ -57,7 +57,7 @@ public sealed partial class Trainer : IDisposable
         if (train.BatchSize != _r.BatchSize)
             throw new ArgumentException($"the training data gives batches of {train.BatchSize}, the recipe says {_r.BatchSize}");
         // a new run would replace the checkpoints, metrics and run files of the one there (rank 0 writes them)
-        if (options.ResumeFrom is null && _group.Rank == 0) TrainingRun.RequireNoRunIn(options.RunDirectory);
+        if (options.ResumeFrom is null) RequireNoRunOnRoot(options.RunDirectory);
         if (model.EnsureCorrectConvolutions() is { } why) options.Progress?.Report(new MessageEvent(why));
         TrainingPreparation.Model(_model, options.BFloat16, options.ChannelsLast);
         TrainMode();

@@ -10,6 +10,22 @@ namespace ParNet.Training;
 /// </summary>
 public sealed partial class Trainer
 {
+    /// <summary>
+    /// A new run refused a folder that holds one (<see cref="TrainingRun.RequireNoRunIn"/>), decided by rank 0, which writes
+    /// the folder, and said on every process: a refusal on rank 0 alone left the others waiting in the first broadcast.
+    /// </summary>
+    void RequireNoRunOnRoot(string runDirectory)
+    {
+        string refusal = "";
+        if (_group.Rank == 0)
+        {
+            try { TrainingRun.RequireNoRunIn(runDirectory); }
+            catch (ArgumentException e) { refusal = e.Message; }
+        }
+        refusal = ParNet.Distributed.ProcessGroupExtensions.BroadcastText(_group, refusal);
+        if (refusal.Length > 0) throw new ArgumentException(refusal);
+    }
+
     /// <summary>The state a checkpoint records: the run's progress with the random generator, EMA updates, process count and clocks.</summary>
     TrainingState CaptureState()
     {

@@ -32,4 +32,20 @@ public class EmaOfRunCheckpointTests
         Assert.Equal(ema, asked);
         Assert.NotEqual(model, asked);   // the two sets differ after a step at decay 0.5, or this test could not tell them apart
     }
+
+    /// <summary>A run without EMA weights: --ema on its model.safetensors said "a timm training checkpoint (.pth.tar) holds
+    /// them ..." (review, session 29); it names the file that is missing, as `eval --run --ema` does.</summary>
+    [Fact]
+    public void Ema_on_the_model_weights_of_a_run_without_EMA_names_the_missing_file()
+    {
+        using var dir = new TempDirectory();
+        string run = dir.File("run"), image = dir.File("x.png");
+        var train = CliRunner.Run("train", "--width", "8", "--subset", "2", "--test-subset", "1", "--epochs", "1",
+                                  "--threads", "1", "--workers", "0", "--out", run);
+        Assert.True(train.Code == 0, train.Err);
+        File.WriteAllBytes(image, ParNet.Tests.Serving.ServingTestSupport.Png(28, 3));
+        string last = Path.GetFullPath(Path.Combine(run, "checkpoints", "last"));
+        CliRunner.AssertUserError(CliRunner.Run("predict", "--weights", Path.Combine(last, "model.safetensors"), "--ema", image),
+                                  $"{Path.Combine(last, "ema.safetensors")} not found: the run trained without EMA");
+    }
 }

@@ -28,7 +28,39 @@ public class DamagedCheckpointTests
 
         var e = Assert.Throws<InvalidDataException>(() => StateDict.Read(damaged));
         Assert.Equal($"{damaged}: cannot read weights: its entry {entry} does not match its CRC-32 (the file is damaged: copy or download it again)", e.Message);
-        Assert.NotEmpty(StateDict.Read(Fixture));   // the intact file reads
+        var intact = StateDict.Read(Fixture);
+        Assert.NotEmpty(intact);
+        foreach (var t in intact.Values) t.Dispose();
+    }
+
+    /// <summary>PyTorch >= 2.6 can save without CRCs (torch.serialization.set_crc32_options(False)), storing 0, and
+    /// torch.load reads such a file (review, session 29): so does this reader, with the same tensors as the original.</summary>
+    [Fact]
+    public void A_file_saved_without_CRCs_reads_as_the_original()
+    {
+        using var dir = new TempDirectory();
+        string noCrc = dir.File("nocrc.pth.tar");
+        var bytes = File.ReadAllBytes(Fixture);
+        // the central directory (end record: "PK\5\6", entry count at +10, directory offset at +16); each entry's CRC at +16
+        // there and at +14 of its local header (whose offset is at +42)
+        int end = bytes.Length - 22;
+        while (!bytes.AsSpan(end, 4).SequenceEqual("PK\u0005\u0006"u8)) end--;
+        int entries = BitConverter.ToUInt16(bytes, end + 10), at = (int)BitConverter.ToUInt32(bytes, end + 16);
+        for (int i = 0; i < entries; i++)
+        {
+            Assert.True(bytes.AsSpan(at, 4).SequenceEqual("PK\u0001\u0002"u8));
+            int local = (int)BitConverter.ToUInt32(bytes, at + 42);
+            Array.Clear(bytes, at + 16, 4);
+            Array.Clear(bytes, local + 14, 4);
+            at += 46 + BitConverter.ToUInt16(bytes, at + 28) + BitConverter.ToUInt16(bytes, at + 30) + BitConverter.ToUInt16(bytes, at + 32);
+        }
+        File.WriteAllBytes(noCrc, bytes);
+
+        var original = StateDict.Read(Fixture);
+        var read = StateDict.Read(noCrc);
+        Assert.Equal(original.Keys.Order(), read.Keys.Order());
+        Assert.All(original, kv => Assert.True(kv.Value.eq(read[kv.Key]).all().item<bool>(), kv.Key));
+        foreach (var t in original.Values.Concat(read.Values)) t.Dispose();
     }
 
     /// <summary>The offset of the local header whose file name is <paramref name="name"/> (signature at 0, name at 30).</summary>
