@@ -34,7 +34,7 @@ try
     var recipe = Recipes.FineTune with { Epochs = epochs };
     var loader = new LoaderOptions { BatchSize = recipe.BatchSize, Seed = recipe.Seed, Subset = Subset.PerClass(perClass, recipe.Seed) };
     var train = DataPipelines.Train(dataset, null, model.Config, recipe.Augmentation(), loader);
-    var test = DataPipelines.Eval(dataset, null, model.Config, recipe.Augmentation(), loader with { BatchSize = 256, Subset = Subset.PerClass(100, 1) });
+    var test = DataPipelines.Eval(dataset, null, model.Config, recipe.Augmentation(), loader with { BatchSize = EvaluationDefaults.BatchSize, Subset = EvaluationDefaults.PerClassSubset(100) });
 
     Trainer.Seed(recipe.Seed);
     // the library prints nothing: its events come here (a checkpoint is in OUT_DIR/checkpoints after every epoch)

@@ -134,7 +134,7 @@ public sealed class EvalCommand : CliCommand
         // an .onnx file takes the side it was exported at, not the recipe's
         int? side = size ?? (onnx is not null && onnx.Engine.InputShape[^1] > 0 ? (int)onnx.Engine.InputShape[^1] : (int?)null) ?? storedSide;
         var source = UsageException.Wrap(() => DataPipelines.Eval(dataset, data, config, recipe.Augmentation(),
-            new LoaderOptions { BatchSize = batchSize, Workers = 1, Classes = classes, Subset = EvaluationDefaults.PerClassSubset(subset) }, split, side, tenCrop));
+            new LoaderOptions { BatchSize = batchSize, Workers = LoaderOptions.DefaultWorkers, Classes = classes, Subset = EvaluationDefaults.PerClassSubset(subset) }, split, side, tenCrop));
         if (saved?.ClassNames is { } trainedOn)
             DataPipelines.RequireSameClasses(trainedOn, "the run's training data", source.ClassNames, $"the {split} data");
         else if (source.ClassNames.Count != config.NumClasses)

@@ -1,5 +1,6 @@
 using ParNet.Export;
 using ParNet.Models;
+using ParNet.Runtime;
 using ParNet.Weights;
 using System.CommandLine;
 
@@ -45,7 +46,8 @@ public static class WeightsLoading
     public static void RequireNotAnInput(string outputOption, string output, params (string Option, string Path)[] inputs)
     {
         foreach (var (option, path) in inputs)
-            if (string.Equals(Path.GetFullPath(output), Path.GetFullPath(path), StringComparison.Ordinal))
+            // the files links lead to: a link to the weights is the weights (review, session 29)
+            if (string.Equals(AtomicFile.FinalTarget(output), AtomicFile.FinalTarget(path), StringComparison.Ordinal))
                 throw new UsageException($"{outputOption} {output} is the {option} file, which writing it would replace; give another path");
     }
 

@@ -46,7 +46,7 @@ public class EvalStoredClassesTests
         string weights = WeightsNamingCatAndDog(dir, "cat", "dog");
         var (code, stdout, stderr) = CliRunner.Run("eval", "--weights", weights, "--dataset", "folder", "--data", dir.File("data"), "--out", dir.File("report"));
         Assert.True(code == 0, stderr);
-        Assert.Contains("folder test (4 images, 3x32x32", stdout);
+        Assert.Contains($"on folder {dir.File("data")} (2 classes) test (4 images, 3x32x32", stdout);
     }
 
     [Fact]
@@ -57,7 +57,7 @@ public class EvalStoredClassesTests
         string weights = WeightsNaming(dir, ["class 0", "class 1"], "cat", "dog");
         var (code, stdout, stderr) = CliRunner.Run("eval", "--weights", weights, "--dataset", "folder", "--data", dir.File("data"), "--out", dir.File("report"));
         Assert.True(code == 0, stderr);
-        Assert.Contains("folder test (4 images, 3x32x32", stdout);
+        Assert.Contains($"on folder {dir.File("data")} (2 classes) test (4 images, 3x32x32", stdout);
     }
 
     [Theory]

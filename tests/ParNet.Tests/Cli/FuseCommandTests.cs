@@ -112,10 +112,11 @@ public class FuseCommandTests
         using var folder = new TempFolder();
         string weights = folder.File("w.safetensors");
         File.Copy(Fixtures.Path("parnet_official_tiny_silu.safetensors"), weights);
-        var result = Run(args.Select(a => a.Replace("{W}", weights)).ToArray());
+        string output = folder.File("x.safetensors");   // in the test's folder: the refusal writes nothing there
+        var result = Run(args.Select(a => a.Replace("{W}", weights).Replace("x.safetensors", output)).ToArray());
         CliRunner.AssertUserError(result, "");
         Assert.Equal($"parnet fuse: {message.Replace("{W}", weights)}", result.Err.TrimEnd('\n'));
-        Assert.False(File.Exists("x.safetensors"));
+        Assert.False(File.Exists(output));
     }
 
     [Fact]
@@ -130,7 +131,7 @@ public class FuseCommandTests
         CliRunner.AssertUserError(fuse, $"parnet fuse: {output}: its folder cannot be made: {file} is a file, not a folder");
         Assert.False(File.Exists(output));
 
-        string logits = folder.File("logits");
+        string logits = folder.File("logits.safetensors");   // a folder with a safetensors name
         Directory.CreateDirectory(logits);
         var forward = CliRunner.Run("forward", "--config", config, "--weights", Fixtures.Path("parnet_official_tiny_silu.safetensors"),
             "--input", Fixtures.Path("parnet_official_tiny_silu.io.safetensors"), "--output", logits);

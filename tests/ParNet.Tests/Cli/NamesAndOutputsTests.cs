@@ -23,4 +23,20 @@ public class NamesAndOutputsTests
         CliRunner.AssertUserError(result, $"--output must be a .safetensors file; got '{dir.File("y.txt")}'");
         Assert.False(File.Exists(dir.File("y.txt")));
     }
+
+    /// <summary>The guard against writing over an input compared path strings: a link to the weights passed (review, session 29).</summary>
+    [Fact]
+    public void Forward_refuses_an_output_that_is_a_link_to_its_weights()
+    {
+        using var dir = new TempDirectory();
+        string weights = dir.File("w.safetensors"), link = dir.File("y.safetensors");
+        File.Copy(Fixtures.Path("parnet_official_tiny_silu.safetensors"), weights);
+        File.CreateSymbolicLink(link, weights);
+        var before = File.ReadAllBytes(weights);
+        File.WriteAllText(dir.File("tiny.json"), ParNet.Tests.Models.OfficialParityTests.TinyConfig.ToJson());
+        var result = CliRunner.Run("forward", "--weights", weights, "--config", dir.File("tiny.json"),
+                                   "--input", Fixtures.Path("parnet_official_tiny_silu.io.safetensors"), "--output", link);
+        CliRunner.AssertUserError(result, $"--output {link} is the --weights file, which writing it would replace; give another path");
+        Assert.Equal(before, File.ReadAllBytes(weights));
+    }
 }
