@@ -22,7 +22,17 @@ command -v wrk >/dev/null || { echo "wrk is not installed: apt-get install wrk" 
 parnet=(dotnet src/ParNet.Cli/bin/Release/net10.0/parnet.dll)
 [ -f "${parnet[1]}" ] || dotnet build src/ParNet.Cli/ParNet.Cli.csproj -c Release -v q >&2
 log=$(mktemp)
-trap 'kill "$server" 2>/dev/null || true; rm -f "$log"' EXIT
+server="" client="" out=""
+# on any exit, an interrupted one too: no server and no wrk client left running (the RSS run's client runs for up to an
+# hour in the background), no temporary file left; SIGINT and SIGTERM end the script through it
+cleanup() {
+  [ -z "$client" ] || kill "$client" 2>/dev/null || true
+  [ -z "$server" ] || kill "$server" 2>/dev/null || true
+  rm -f "$log" ${out:+"$out"}
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 start_server() {   # args: serve options. Sets server (its PID) and url: serve picks a free port (--port 0) and prints it,
                    # so a second run, or any other server on a fixed port, is never the one measured
@@ -39,7 +49,7 @@ start_server() {   # args: serve options. Sets server (its PID) and url: serve p
   echo "server not ready after 120 s" >&2; cat "$log" >&2; exit 1
 }
 
-stop_server() { kill -TERM "$server"; wait "$server" || true; }
+stop_server() { kill -TERM "$server"; wait "$server" || true; server=""; }
 
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 
@@ -67,16 +77,17 @@ served_200() {   # requests answered 200 so far (the server's own Prometheus cou
 
 run_count() {   # args: N CELL: exactly N responses at concurrency 16 (the Lua script stops its thread after N; wrk's
                 # main thread sleeps out -d, so SIGINT, which it handles by printing its summary, ends it once they are in)
-  local n=$1 cell=$2 target out
+  local n=$1 cell=$2 target
   target=$(( $(served_200) + n ))
   out=$(mktemp)
   IMAGE=bench/serve/fashion-mnist-test-0.png MAX_REQUESTS=$n CELL=$cell \
     wrk -t1 -c16 -d3600s --timeout 30s -s bench/serve/post-image.lua "$url" >"$out" &
-  local client=$!
+  client=$!
   while [ "$(served_200)" -lt "$target" ]; do sleep 1; done
   sleep 1
   kill -INT "$client"; wait "$client" || true
-  grep '^{' "$out"; rm -f "$out"
+  client=""
+  grep '^{' "$out"; rm -f "$out"; out=""
 }
 
 # RSS: the Fashion-MNIST model on torch with batching, at concurrency 16: ready, after 1,000 requests, after 10,000 more

@@ -73,6 +73,21 @@ public class ServeBenchScriptTests
         }
     }
 
+    /// <summary>SIGTERM (a `timeout`, a CI job's end) during the RSS run ended the script and its server, but left its wrk
+    /// client hammering the port for up to an hour (-d3600s), and its temporary file behind.</summary>
+    [Fact]
+    public void Sigterm_leaves_no_server_and_no_wrk_client_running()
+    {
+        using var run = new Stubbed("echo \"listening on http://127.0.0.1:40001/ (warming up; GET /readyz)\"; exec sleep 600", rssOnly: true);
+        run.WaitForWrk();
+        Assert.True(run.Calls("wrk").Length == 1, $"wrk was not started; stderr: {(run.Script.HasExited ? run.Stderr.Result : "")}");
+        Assert.Equal(0, kill(run.Script.Id, SigTerm));
+        Assert.True(run.Script.WaitForExit(10_000), "serve-bench.sh did not exit within 10 s of SIGTERM");
+        Thread.Sleep(500);
+        Assert.All(run.Pids("serve"), pid => Assert.False(Alive(pid), $"the server stub {pid} still runs"));
+        Assert.All(run.Pids("wrk"), pid => Assert.False(Alive(pid), $"the wrk client {pid} still runs after serve-bench.sh ended"));
+    }
+
     /// <summary>The server was started on the fixed port 18080 and "ready" meant that something there answered /readyz:
     /// with a second run (or any server) on that port, this run's server failed to bind and the other one was measured.</summary>
     [Fact]
