@@ -79,6 +79,34 @@ public class BrowserTests
         Assert.True(shown.GetProperty("tableHidden").GetBoolean());
     }
 
+    /// <summary>tests/browser/page-scenarios.mjs's SCENARIO against a served tiny model: a good image and a file the
+    /// server refuses ("not an image"); the JSON line it printed.</summary>
+    static async Task<JsonElement> ScenarioAsync(string scenario)
+    {
+        string browser = BrowserFolder();
+        Assert.True(Directory.Exists(Path.Combine(browser, "node_modules", "playwright-core")),
+            $"playwright-core is not installed: run `npm ci` in {browser} (.ci/run does), and `apt-get install chromium`");
+        using var folder = new ExportTempFolder();
+        await using var server = await StartReadyAsync(Open(TinyFashionWeights(folder)), Loopback());
+        string good = folder.File("good.png"), bad = folder.File("bad.png");
+        File.WriteAllBytes(good, Png(28, seed: 5));
+        File.WriteAllText(bad, "not an image");
+        var (code, stdout, stderr) = await RunNodeAsync(browser, "page-scenarios.mjs", server.Address.ToString(), scenario, good, bad);
+        Assert.True(code == 0, $"node page-scenarios.mjs {scenario} failed ({code}):\n{stdout}\n{stderr}");
+        return JsonDocument.Parse(stdout.Trim().Split('\n')[^1]).RootElement.Clone();
+    }
+
+    /// <summary>The file input was `hidden` (display: none) and the drop area a plain label: nothing on the page took the
+    /// keyboard's focus, so without a mouse no image could be chosen.</summary>
+    [Fact]
+    public async Task An_image_can_be_chosen_with_the_keyboard_alone()
+    {
+        var shown = await ScenarioAsync("keyboard");
+        Assert.Equal("file", shown.GetProperty("focused").GetString());   // the first Tab reaches the file input
+        Assert.True(shown.GetProperty("chooser").GetBoolean(), "Space on the focused input opened no file chooser");
+        Assert.False(string.IsNullOrEmpty(shown.GetProperty("top").GetString()));
+    }
+
     static async Task<(int Code, string Out, string Err)> RunNodeAsync(string workingDirectory, params string[] args)
     {
         var start = new ProcessStartInfo("node")
