@@ -107,6 +107,17 @@ public class BrowserTests
         Assert.False(string.IsNullOrEmpty(shown.GetProperty("top").GetString()));
     }
 
+    /// <summary>Two files chosen one after the other: the first one's answer, arriving after the second's refusal, filled
+    /// the table and data-top-class under the second file's preview and error.</summary>
+    [Fact]
+    public async Task A_late_answer_for_an_earlier_image_is_not_shown()
+    {
+        var shown = await ScenarioAsync("stale");
+        Assert.Contains("not a decodable image", shown.GetProperty("error").GetString());   // the second file's refusal stays
+        Assert.Equal(JsonValueKind.Null, shown.GetProperty("topClass").ValueKind);
+        Assert.True(shown.GetProperty("tableHidden").GetBoolean());
+    }
+
     static async Task<(int Code, string Out, string Err)> RunNodeAsync(string workingDirectory, params string[] args)
     {
         var start = new ProcessStartInfo("node")
