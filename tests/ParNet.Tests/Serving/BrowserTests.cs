@@ -118,6 +118,14 @@ public class BrowserTests
         Assert.True(shown.GetProperty("tableHidden").GetBoolean());
     }
 
+    /// <summary>A server that went away (stopped, restarted elsewhere) showed the browser's bare "Failed to fetch".</summary>
+    [Fact]
+    public async Task A_server_that_does_not_answer_is_said_so()
+    {
+        var shown = await ScenarioAsync("gone");
+        Assert.StartsWith("no answer from the server", shown.GetProperty("error").GetString());
+    }
+
     static async Task<(int Code, string Out, string Err)> RunNodeAsync(string workingDirectory, params string[] args)
     {
         var start = new ProcessStartInfo("node")
