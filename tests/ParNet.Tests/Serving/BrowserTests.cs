@@ -126,6 +126,15 @@ public class BrowserTests
         Assert.StartsWith("no answer from the server", shown.GetProperty("error").GetString());
     }
 
+    /// <summary>An answer that is not JSON (a reverse proxy's 502 page in front of a stopped server) showed the JSON
+    /// parser's "Unexpected token '<' ... is not valid JSON" instead of the HTTP status.</summary>
+    [Fact]
+    public async Task An_answer_that_is_not_json_shows_its_http_status()
+    {
+        var shown = await ScenarioAsync("proxy");
+        Assert.StartsWith("HTTP 502", shown.GetProperty("error").GetString());
+    }
+
     static async Task<(int Code, string Out, string Err)> RunNodeAsync(string workingDirectory, params string[] args)
     {
         var start = new ProcessStartInfo("node")
