@@ -22,16 +22,23 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ -n "$code" ] || { echo "--pytorch-code DIR (a checkout of github.com/imankgoyal/NonDeepNetworks) is required" >&2; exit 2; }
+[ -d "$code" ] || { echo "onednn-conv-split: --pytorch-code $code: no such folder" >&2; exit 2; }
 [ -f "$cli" ] || { echo "$cli not found: build first (dotnet build ParNet.slnx -c Release)" >&2; exit 2; }
+[ -x /usr/bin/python3 ] && /usr/bin/python3 -c "import torch" 2>/dev/null \
+  || { echo "onednn-conv-split: /usr/bin/python3 has no torch: apt-get install python3-torch" >&2; exit 2; }
 logs=$(mktemp -d); trap 'rm -rf "$logs"' EXIT
+# a side that fails says so, with the end of its log (the logs are temporary: removed when the script ends)
+failed() { echo "onednn-conv-split: round $1, $2 failed; the end of its log:" >&2; tail -20 "$3" >&2; exit 1; }
 # the fashion-mnist network of train-bench's default, as train-bench hands it to the child
 reference=("$here/pytorch/pytorch_train_reference.py" --code "$code" --planes 16,32,64 --blocks 3,4,4 --final-width 64
   --in-channels 1 --classes 10 --activation silu --sse true --image-size 32 --batch 128 --warmup 2 --steps 4
   --channels-last true --threads "$threads")
 for r in $(seq 1 "$rounds"); do
   echo "round $r at $(date -u +%H:%M:%S) UTC" >&2
-  ONEDNN_VERBOSE=1 dotnet "$cli" train-bench --steps 4 --threads "$threads" > "$logs/$r-ours.log" 2>&1
-  DNNL_VERBOSE=1 /usr/bin/python3 "${reference[@]}" > "$logs/$r-authors.log" 2>&1
+  ONEDNN_VERBOSE=1 dotnet "$cli" train-bench --steps 4 --threads "$threads" > "$logs/$r-ours.log" 2>&1 \
+    || failed "$r" "parnet train-bench" "$logs/$r-ours.log"
+  DNNL_VERBOSE=1 /usr/bin/python3 "${reference[@]}" > "$logs/$r-authors.log" 2>&1 \
+    || failed "$r" "the authors' blocks on PyTorch (bench/pytorch/pytorch_train_reference.py)" "$logs/$r-authors.log"
 done
 head -1 "$logs/1-ours.log"   # train-bench's cpu line
 python3 - "$logs" "$threads" <<'EOF'
