@@ -13,17 +13,17 @@ here=$(cd "$(dirname "$0")" && pwd)
 cli="$here/../src/ParNet.Cli/bin/Release/net10.0/parnet.dll"; code=""; threads=2; rounds=3
 while [ $# -gt 0 ]; do
   case "$1" in
-    --pytorch-code) code=${2:?onednn-conv-split: --pytorch-code needs a folder}; shift 2 ;;
-    --threads) threads=${2:?onednn-conv-split: --threads needs a number}; shift 2 ;;
-    --rounds) rounds=${2:?onednn-conv-split: --rounds needs a number}; shift 2 ;;
-    --cli) cli=${2:?onednn-conv-split: --cli needs the parnet command}; shift 2 ;;
+    --pytorch-code) [ -n "${2:-}" ] || { echo "onednn-conv-split: --pytorch-code needs a folder (see --help)" >&2; exit 2; }; code=$2; shift 2 ;;
+    --threads) [ -n "${2:-}" ] || { echo "onednn-conv-split: --threads needs a number (see --help)" >&2; exit 2; }; threads=$2; shift 2 ;;
+    --rounds) [ -n "${2:-}" ] || { echo "onednn-conv-split: --rounds needs a number (see --help)" >&2; exit 2; }; rounds=$2; shift 2 ;;
+    --cli) [ -n "${2:-}" ] || { echo "onednn-conv-split: --cli needs the parnet command (see --help)" >&2; exit 2; }; cli=$2; shift 2 ;;
     -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "onednn-conv-split: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
-[ -n "$code" ] || { echo "--pytorch-code DIR (a checkout of github.com/imankgoyal/NonDeepNetworks) is required" >&2; exit 2; }
+[ -n "$code" ] || { echo "onednn-conv-split: --pytorch-code DIR (a checkout of github.com/imankgoyal/NonDeepNetworks) is required" >&2; exit 2; }
 [ -d "$code" ] || { echo "onednn-conv-split: --pytorch-code $code: no such folder" >&2; exit 2; }
-[ -f "$cli" ] || { echo "$cli not found: build first (dotnet build ParNet.slnx -c Release)" >&2; exit 2; }
+[ -f "$cli" ] || { echo "onednn-conv-split: $cli not found: build first (dotnet build ParNet.slnx -c Release)" >&2; exit 2; }
 [ -x /usr/bin/python3 ] && /usr/bin/python3 -c "import torch" 2>/dev/null \
   || { echo "onednn-conv-split: /usr/bin/python3 has no torch: apt-get install python3-torch" >&2; exit 2; }
 logs=$(mktemp -d); trap 'rm -rf "$logs"' EXIT

@@ -13,7 +13,8 @@ case "${1:-}" in
   -*) echo "serve-bench: unknown option $1 (usage: scripts/serve-bench.sh FASHION_WEIGHTS [SECONDS_PER_CELL]; see --help)" >&2; exit 2 ;;
 esac
 [ $# -le 2 ] || { echo "serve-bench: at most two arguments, FASHION_WEIGHTS [SECONDS_PER_CELL] (see --help)" >&2; exit 2; }
-fm_weights=${1:?usage: scripts/serve-bench.sh FASHION_WEIGHTS [SECONDS_PER_CELL]}
+[ -n "${1:-}" ] || { echo "serve-bench: FASHION_WEIGHTS is required (usage: scripts/serve-bench.sh FASHION_WEIGHTS [SECONDS_PER_CELL]; see --help)" >&2; exit 2; }
+fm_weights=$1
 case "$fm_weights" in /*) ;; *) fm_weights="$PWD/$fm_weights" ;; esac   # the caller's path; the script runs from the repository root
 [ -f "$fm_weights" ] || { echo "serve-bench: FASHION_WEIGHTS $fm_weights: no such file" >&2; exit 2; }
 cd "$(dirname "$0")/.."
