@@ -13,25 +13,32 @@ here=$(cd "$(dirname "$0")" && pwd)
 cli="$here/../src/ParNet.Cli/bin/Release/net10.0/parnet.dll"; code=""; threads=2; rounds=3
 while [ $# -gt 0 ]; do
   case "$1" in
-    --pytorch-code) code=${2:?onednn-conv-split: --pytorch-code needs a folder}; shift 2 ;;
-    --threads) threads=${2:?onednn-conv-split: --threads needs a number}; shift 2 ;;
-    --rounds) rounds=${2:?onednn-conv-split: --rounds needs a number}; shift 2 ;;
-    --cli) cli=${2:?onednn-conv-split: --cli needs the parnet command}; shift 2 ;;
+    --pytorch-code) [ -n "${2:-}" ] || { echo "onednn-conv-split: --pytorch-code needs a folder (see --help)" >&2; exit 2; }; code=$2; shift 2 ;;
+    --threads) [ -n "${2:-}" ] || { echo "onednn-conv-split: --threads needs a number (see --help)" >&2; exit 2; }; threads=$2; shift 2 ;;
+    --rounds) [ -n "${2:-}" ] || { echo "onednn-conv-split: --rounds needs a number (see --help)" >&2; exit 2; }; rounds=$2; shift 2 ;;
+    --cli) [ -n "${2:-}" ] || { echo "onednn-conv-split: --cli needs the parnet command (see --help)" >&2; exit 2; }; cli=$2; shift 2 ;;
     -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "onednn-conv-split: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
-[ -n "$code" ] || { echo "--pytorch-code DIR (a checkout of github.com/imankgoyal/NonDeepNetworks) is required" >&2; exit 2; }
-[ -f "$cli" ] || { echo "$cli not found: build first (dotnet build ParNet.slnx -c Release)" >&2; exit 2; }
+[ -n "$code" ] || { echo "onednn-conv-split: --pytorch-code DIR (a checkout of github.com/imankgoyal/NonDeepNetworks) is required" >&2; exit 2; }
+[ -d "$code" ] || { echo "onednn-conv-split: --pytorch-code $code: no such folder" >&2; exit 2; }
+[ -f "$cli" ] || { echo "onednn-conv-split: $cli not found: build first (dotnet build ParNet.slnx -c Release)" >&2; exit 2; }
+[ -x /usr/bin/python3 ] && /usr/bin/python3 -c "import torch" 2>/dev/null \
+  || { echo "onednn-conv-split: /usr/bin/python3 has no torch: apt-get install python3-torch" >&2; exit 2; }
 logs=$(mktemp -d); trap 'rm -rf "$logs"' EXIT
+# a side that fails says so, with the end of its log (the logs are temporary: removed when the script ends)
+failed() { echo "onednn-conv-split: round $1, $2 failed; the end of its log:" >&2; tail -20 "$3" >&2; exit 1; }
 # the fashion-mnist network of train-bench's default, as train-bench hands it to the child
 reference=("$here/pytorch/pytorch_train_reference.py" --code "$code" --planes 16,32,64 --blocks 3,4,4 --final-width 64
   --in-channels 1 --classes 10 --activation silu --sse true --image-size 32 --batch 128 --warmup 2 --steps 4
   --channels-last true --threads "$threads")
 for r in $(seq 1 "$rounds"); do
   echo "round $r at $(date -u +%H:%M:%S) UTC" >&2
-  ONEDNN_VERBOSE=1 dotnet "$cli" train-bench --steps 4 --threads "$threads" > "$logs/$r-ours.log" 2>&1
-  DNNL_VERBOSE=1 /usr/bin/python3 "${reference[@]}" > "$logs/$r-authors.log" 2>&1
+  ONEDNN_VERBOSE=1 dotnet "$cli" train-bench --steps 4 --threads "$threads" > "$logs/$r-ours.log" 2>&1 \
+    || failed "$r" "parnet train-bench" "$logs/$r-ours.log"
+  DNNL_VERBOSE=1 /usr/bin/python3 "${reference[@]}" > "$logs/$r-authors.log" 2>&1 \
+    || failed "$r" "the authors' blocks on PyTorch (bench/pytorch/pytorch_train_reference.py)" "$logs/$r-authors.log"
 done
 head -1 "$logs/1-ours.log"   # train-bench's cpu line
 python3 - "$logs" "$threads" <<'EOF'

@@ -26,8 +26,10 @@ from_caller() { case "$1" in /*) echo "$1" ;; *) echo "$caller/$1" ;; esac; }
 code=""; out="results/frontier/$(date -u +%Y-%m-%d-%H%M)"   # the default relative to the repository root
 while [ $# -gt 0 ]; do
   case "$1" in
-    --pytorch-code) code=$(from_caller "${2:?cpu-frontier: --pytorch-code needs a folder}"); shift 2 ;;
-    --out) out=$(from_caller "${2:?cpu-frontier: --out needs a folder}"); shift 2 ;;
+    --pytorch-code) [ -n "${2:-}" ] || { echo "cpu-frontier: --pytorch-code needs a folder (see --help)" >&2; exit 2; }
+                    code=$(from_caller "$2"); shift 2 ;;
+    --out) [ -n "${2:-}" ] || { echo "cpu-frontier: --out needs a folder (see --help)" >&2; exit 2; }
+           out=$(from_caller "$2"); shift 2 ;;
     -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "cpu-frontier: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac

@@ -23,6 +23,12 @@ case "${1:-}" in   # before anything is created
   *) echo "usage: bash scripts/gpu-device.sh pytorch|dotnet|cli (see --help)" >&2; exit 2 ;;
 esac
 cd "$(dirname "$0")/.."
+# what the mode needs, before anything is created: the GPU machine's driver, and the folder gpu-pack.sh packed for it
+command -v nvidia-smi >/dev/null \
+  || { echo "gpu-device: no nvidia-smi: this machine has no NVIDIA driver (run this on the lent GPU machine; see --help)" >&2; exit 1; }
+part=$(case "$1" in pytorch) echo a ;; dotnet) echo b ;; cli) echo c ;; esac)
+[ -d ".device/$part" ] \
+  || { echo "gpu-device: .device/$part is missing: pack it with scripts/gpu-pack.sh, then carry .device/$part to the GPU machine for '$1'" >&2; exit 1; }
 stage=/tmp/parnet-gpu; mkdir -p "$stage"
 out=${OUT:-$stage/out}; mkdir -p "$out"
 export DOTNET_SYSTEM_GLOBALIZATION_INVARIANT=1 PYTHONUNBUFFERED=1

@@ -20,8 +20,10 @@ from_caller() { case "$1" in /*) echo "$1" ;; *) echo "$caller/$1" ;; esac; }
 code="" onnx=""
 while [ $# -gt 0 ]; do
   case "$1" in
-    --pytorch-code) code=$(from_caller "${2:?gpu-pack: --pytorch-code needs a folder}"); shift 2 ;;
-    --onnx) onnx=$(from_caller "${2:?gpu-pack: --onnx needs a file}"); shift 2 ;;
+    --pytorch-code) [ -n "${2:-}" ] || { echo "gpu-pack: --pytorch-code needs a folder (see --help)" >&2; exit 2; }
+                    code=$(from_caller "$2"); shift 2 ;;
+    --onnx) [ -n "${2:-}" ] || { echo "gpu-pack: --onnx needs a file (see --help)" >&2; exit 2; }
+            onnx=$(from_caller "$2"); shift 2 ;;
     -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "gpu-pack: unknown argument $1 (usage: bash scripts/gpu-pack.sh --pytorch-code DIR [--onnx M.onnx]; see --help)" >&2; exit 2 ;;
   esac

@@ -39,7 +39,7 @@ public class ShellScriptHelpTests
             : new[] { dir + " (absent)" }).ToArray();
     }
 
-    static Result Run(string script, string argument)
+    static Result Run(string script, params string[] arguments)
     {
         var temp = Directory.CreateTempSubdirectory("parnet-script-help-");
         string link = System.IO.Path.Combine(temp.FullName, "work", "REPO");
@@ -58,7 +58,7 @@ public class ShellScriptHelpTests
             var start = new ProcessStartInfo("bash") { WorkingDirectory = work, RedirectStandardOutput = true, RedirectStandardError = true };
             Directory.CreateSymbolicLink(link, Repository.Root);
             start.ArgumentList.Add("REPO/" + script);
-            start.ArgumentList.Add(argument);
+            foreach (var argument in arguments) start.ArgumentList.Add(argument);
             start.Environment["PATH"] = stubs + ":" + Environment.GetEnvironmentVariable("PATH");
             foreach (var setting in new[] { "RUN_DIR", "OUT", "TRAIN_ARGS", "EPOCHS", "WIDTH", "TIME_BUDGET", "TARGETS", "SECONDS_PER_TARGET", "RSS_ONLY" })
                 start.Environment.Remove(setting);
@@ -71,7 +71,7 @@ public class ShellScriptHelpTests
             {
                 process.Kill(entireProcessTree: true);
                 process.WaitForExit();
-                Assert.Fail($"{script} {argument} was still running after {KillAfterMs / 1000} s (killed); stderr: {stderr.Result}");
+                Assert.Fail($"{script} {string.Join(' ', arguments)} was still running after {KillAfterMs / 1000} s (killed); stderr: {stderr.Result}");
             }
             process.WaitForExit();   // the redirected output read to its end
             return new Result(process.ExitCode, stdout.Result, stderr.Result,
@@ -142,5 +142,23 @@ public class ShellScriptHelpTests
         Assert.Equal(2, r.Code);
         AssertNothingDone("scripts/main-job.sh", r);
         Assert.Equal("main-job: no arguments; settings are environment variables, see --help\n", r.Stderr);
+    }
+
+    /// <summary>An option given last without its value, or serve-bench.sh without its weights, went through bash's
+    /// ${N:?message}: exit 1 (not a usage error's 2) and the message behind "SCRIPT: line N: 2: ".</summary>
+    [Theory]
+    [InlineData("scripts/cpu-frontier.sh", "--out", "cpu-frontier: --out needs a folder (see --help)")]
+    [InlineData("scripts/cpu-frontier.sh", "--pytorch-code", "cpu-frontier: --pytorch-code needs a folder (see --help)")]
+    [InlineData("scripts/gpu-pack.sh", "--onnx", "gpu-pack: --onnx needs a file (see --help)")]
+    [InlineData("scripts/gpu-pack.sh", "--pytorch-code", "gpu-pack: --pytorch-code needs a folder (see --help)")]
+    [InlineData("bench/onednn-conv-split.sh", "--threads", "onednn-conv-split: --threads needs a number (see --help)")]
+    [InlineData("bench/onednn-conv-split.sh", "--cli", "onednn-conv-split: --cli needs the parnet command (see --help)")]
+    [InlineData("scripts/serve-bench.sh", null, "serve-bench: FASHION_WEIGHTS is required (usage: scripts/serve-bench.sh FASHION_WEIGHTS [SECONDS_PER_CELL]; see --help)")]
+    public void A_missing_value_exits_2_with_the_scripts_own_line(string script, string? option, string refusal)
+    {
+        var r = option is null ? Run(script) : Run(script, option);
+        Assert.True(r.Code == 2, $"{script} {option}: exit {r.Code}; stderr: {r.Stderr}");
+        AssertNothingDone(script, r);
+        Assert.Equal(refusal + "\n", r.Stderr);
     }
 }

@@ -79,6 +79,62 @@ public class BrowserTests
         Assert.True(shown.GetProperty("tableHidden").GetBoolean());
     }
 
+    /// <summary>tests/browser/page-scenarios.mjs's SCENARIO against a served tiny model: a good image and a file the
+    /// server refuses ("not an image"); the JSON line it printed.</summary>
+    static async Task<JsonElement> ScenarioAsync(string scenario)
+    {
+        string browser = BrowserFolder();
+        Assert.True(Directory.Exists(Path.Combine(browser, "node_modules", "playwright-core")),
+            $"playwright-core is not installed: run `npm ci` in {browser} (.ci/run does), and `apt-get install chromium`");
+        using var folder = new ExportTempFolder();
+        await using var server = await StartReadyAsync(Open(TinyFashionWeights(folder)), Loopback());
+        string good = folder.File("good.png"), bad = folder.File("bad.png");
+        File.WriteAllBytes(good, Png(28, seed: 5));
+        File.WriteAllText(bad, "not an image");
+        var (code, stdout, stderr) = await RunNodeAsync(browser, "page-scenarios.mjs", server.Address.ToString(), scenario, good, bad);
+        Assert.True(code == 0, $"node page-scenarios.mjs {scenario} failed ({code}):\n{stdout}\n{stderr}");
+        return JsonDocument.Parse(stdout.Trim().Split('\n')[^1]).RootElement.Clone();
+    }
+
+    /// <summary>The file input was `hidden` (display: none) and the drop area a plain label: nothing on the page took the
+    /// keyboard's focus, so without a mouse no image could be chosen.</summary>
+    [Fact]
+    public async Task An_image_can_be_chosen_with_the_keyboard_alone()
+    {
+        var shown = await ScenarioAsync("keyboard");
+        Assert.Equal("file", shown.GetProperty("focused").GetString());   // the first Tab reaches the file input
+        Assert.True(shown.GetProperty("chooser").GetBoolean(), "Space on the focused input opened no file chooser");
+        Assert.False(string.IsNullOrEmpty(shown.GetProperty("top").GetString()));
+    }
+
+    /// <summary>Two files chosen one after the other: the first one's answer, arriving after the second's refusal, filled
+    /// the table and data-top-class under the second file's preview and error.</summary>
+    [Fact]
+    public async Task A_late_answer_for_an_earlier_image_is_not_shown()
+    {
+        var shown = await ScenarioAsync("stale");
+        Assert.Contains("not a decodable image", shown.GetProperty("error").GetString());   // the second file's refusal stays
+        Assert.Equal(JsonValueKind.Null, shown.GetProperty("topClass").ValueKind);
+        Assert.True(shown.GetProperty("tableHidden").GetBoolean());
+    }
+
+    /// <summary>A server that went away (stopped, restarted elsewhere) showed the browser's bare "Failed to fetch".</summary>
+    [Fact]
+    public async Task A_server_that_does_not_answer_is_said_so()
+    {
+        var shown = await ScenarioAsync("gone");
+        Assert.StartsWith("no answer from the server", shown.GetProperty("error").GetString());
+    }
+
+    /// <summary>An answer that is not JSON (a reverse proxy's 502 page in front of a stopped server) showed the JSON
+    /// parser's "Unexpected token '<' ... is not valid JSON" instead of the HTTP status.</summary>
+    [Fact]
+    public async Task An_answer_that_is_not_json_shows_its_http_status()
+    {
+        var shown = await ScenarioAsync("proxy");
+        Assert.StartsWith("HTTP 502", shown.GetProperty("error").GetString());
+    }
+
     static async Task<(int Code, string Out, string Err)> RunNodeAsync(string workingDirectory, params string[] args)
     {
         var start = new ProcessStartInfo("node")

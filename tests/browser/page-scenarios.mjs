@@ -1,0 +1,69 @@
+// Drives parnet serve's web page in Debian's chromium (headless) through one SCENARIO and prints what the page then shows
+// as one JSON line:
+//   keyboard  Tab from the top of the page, Space on what has the focus, GOOD_IMAGE chosen in the file chooser that opens:
+//             {"focused": ID, "chooser": BOOL, "top": NAME|null}
+//   stale     GOOD_IMAGE chosen, its answer held back 3 s in the browser, BAD_FILE (which the server refuses) chosen meanwhile;
+//             after the first answer has arrived: {"error": TEXT, "topClass": VALUE|null, "tableHidden": BOOL}
+//   gone      the server does not answer /v1/predict (the connection is refused): {"error": TEXT}
+//   proxy     /v1/predict answered 502 with an HTML page, as a reverse proxy in front of a stopped server does: {"error": TEXT}
+// Usage: node page-scenarios.mjs URL SCENARIO GOOD_IMAGE BAD_FILE   (playwright-core never downloads a browser; CHROMIUM overrides the path)
+import { chromium } from "playwright-core";
+
+const [url, scenario, good, bad] = process.argv.slice(2);
+if (!url || !scenario || !good || !bad) {
+  console.error("usage: node page-scenarios.mjs URL keyboard|stale|gone|proxy GOOD_IMAGE BAD_FILE");
+  process.exit(2);
+}
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+});
+const errorShown = () => document.getElementById("error").textContent !== "";
+try {
+  const page = await browser.newPage();
+  await page.goto(url, { timeout: 30000 });
+  await page.locator("#model").filter({ hasText: "ready" }).waitFor({ timeout: 30000 });
+  let result;
+  if (scenario === "keyboard") {
+    await page.keyboard.press("Tab");
+    const focused = await page.evaluate(() => document.activeElement.id || document.activeElement.tagName);
+    const chooser = page.waitForEvent("filechooser", { timeout: 5000 }).catch(() => null);
+    await page.keyboard.press("Space");
+    const opened = await chooser;
+    let top = null;
+    if (opened) {
+      await opened.setFiles(good);
+      await page.waitForFunction(() => document.body.dataset.topClass !== undefined, null, { timeout: 30000 });
+      top = await page.evaluate(() => document.body.dataset.topClass);
+    }
+    result = { focused, chooser: opened !== null, top };
+  } else if (scenario === "stale") {
+    let requests = 0;
+    await page.route("**/v1/predict", async route => {
+      if (requests++ === 0) await new Promise(done => setTimeout(done, 3000));   // the first image's answer comes late
+      await route.continue();
+    });
+    await page.setInputFiles("#file", good);
+    await page.waitForTimeout(300);
+    await page.setInputFiles("#file", bad);
+    await page.waitForFunction(errorShown, null, { timeout: 30000 });
+    await page.waitForTimeout(4500);   // the first answer is in by now
+    result = await page.evaluate(() => ({
+      error: document.getElementById("error").textContent,
+      topClass: document.body.dataset.topClass ?? null,
+      tableHidden: document.getElementById("results").hidden,
+    }));
+  } else if (scenario === "gone" || scenario === "proxy") {
+    await page.route("**/v1/predict", route => scenario === "gone"
+      ? route.abort("connectionrefused")
+      : route.fulfill({ status: 502, contentType: "text/html", body: "<html><body><h1>502 Bad Gateway</h1></body></html>" }));
+    await page.setInputFiles("#file", good);
+    await page.waitForFunction(errorShown, null, { timeout: 30000 });
+    result = { error: await page.locator("#error").textContent() };
+  } else {
+    throw new Error(`unknown scenario ${scenario}`);
+  }
+  console.log(JSON.stringify(result));
+} finally {
+  await browser.close();
+}
