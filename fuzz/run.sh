@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes every reader of untrusted files with AFL++ through SharpFuzz, SECONDS_PER_TARGET each (default 300), from a seed
 # corpus of valid files; then replays each target's crashes and prints a table (executions, paths found, crashes).
-# Needs root once (apt-get install afl++). Not part of CI: CI keeps the crafted bad files as regression tests instead.
+# Needs root or sudo once (apt-get install afl++). Not part of CI: CI keeps the crafted bad files as regression tests instead.
 #   bash fuzz/run.sh                                  # all targets, 5 minutes each
 #   SECONDS_PER_TARGET=60 TARGETS="idx image" bash fuzz/run.sh
 # No arguments; the settings are environment variables: SECONDS_PER_TARGET (300), TARGETS (all eight: idx idx-labels cifar
@@ -18,7 +18,9 @@ SECONDS_PER_TARGET=${SECONDS_PER_TARGET:-300}
 TARGETS=${TARGETS:-"idx idx-labels cifar safetensors pt image config yaml"}
 OUT=${OUT:-build/fuzz}
 
-command -v afl-fuzz >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq afl++ >/dev/null; }
+sudo_cmd=""   # as scripts/install-data.sh: apt-get through sudo unless root (it failed on apt's lock file otherwise)
+[ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+command -v afl-fuzz >/dev/null || { $sudo_cmd apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq afl++ >/dev/null; }
 export PATH="$PATH:$HOME/.dotnet/tools"
 command -v sharpfuzz >/dev/null || dotnet tool install --global SharpFuzz.CommandLine --version 2.3.0 >/dev/null
 
