@@ -56,9 +56,12 @@ public static class ModelRegistry
 
     /// <summary>The configuration of a named variant, a copy of the caller's own (its arrays too: writing into them changes
     /// nothing here); throws naming the known variants otherwise.</summary>
-    public static ModelConfig Get(string name) =>
-        (Variants.FirstOrDefault(v => v.Name == name)
-         ?? throw new ArgumentException($"unknown model '{name}'; known models: {string.Join(", ", Names)}")).Detached();
+    public static ModelConfig Get(string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);   // a null name read "unknown model ''" (walk F, session 29)
+        return (Variants.FirstOrDefault(v => v.Name == name)
+                ?? throw new ArgumentException($"unknown model '{name}'; known models: {string.Join(", ", Names)}")).Detached();
+    }
 
     public static ImageClassifier Create(string name) => ModelFactory.Create(Get(name));
 

@@ -21,6 +21,12 @@ public class RecipeNetworkTests
     }
 
     [Fact]
+    public void A_null_model_name_is_an_argument_null_error_not_an_unknown_model()
+    {
+        Assert.Equal("name", Assert.Throws<ArgumentNullException>(() => ModelRegistry.Get(null!)).ParamName);
+    }
+
+    [Fact]
     public void A_width_applies_to_the_CIFAR_layout_only()
     {
         Assert.Equal([8, 16, 32], ModelRegistry.Get("parnet_cifar_small").WithCifarWidth(8).Planes);
