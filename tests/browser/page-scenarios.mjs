@@ -6,12 +6,14 @@
 //             after the first answer has arrived: {"error": TEXT, "topClass": VALUE|null, "tableHidden": BOOL}
 //   gone      the server does not answer /v1/predict (the connection is refused): {"error": TEXT}
 //   proxy     /v1/predict answered 502 with an HTML page, as a reverse proxy in front of a stopped server does: {"error": TEXT}
+//   subpath   the page opened at URL/sub/ through a reverse proxy (routed in the browser) that serves the app only under
+//             /sub/ and answers 404 elsewhere, GOOD_IMAGE chosen: {"model": TEXT, "top": NAME|null, "error": TEXT}
 // Usage: node page-scenarios.mjs URL SCENARIO GOOD_IMAGE BAD_FILE   (playwright-core never downloads a browser; CHROMIUM overrides the path)
 import { chromium } from "playwright-core";
 
 const [url, scenario, good, bad] = process.argv.slice(2);
 if (!url || !scenario || !good || !bad) {
-  console.error("usage: node page-scenarios.mjs URL keyboard|stale|gone|proxy GOOD_IMAGE BAD_FILE");
+  console.error("usage: node page-scenarios.mjs URL keyboard|stale|gone|proxy|subpath GOOD_IMAGE BAD_FILE");
   process.exit(2);
 }
 const browser = await chromium.launch({
@@ -19,12 +21,38 @@ const browser = await chromium.launch({
   args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
 });
 const errorShown = () => document.getElementById("error").textContent !== "";
+const topShown = () => document.body.dataset.topClass !== undefined;
 try {
   const page = await browser.newPage();
-  await page.goto(url, { timeout: 30000 });
-  await page.locator("#model").filter({ hasText: "ready" }).waitFor({ timeout: 30000 });
   let result;
-  if (scenario === "keyboard") {
+  if (scenario === "subpath") {
+    // the proxy: /sub/PATH is the app's /PATH, anything else is not this app's (a 404 page, as a shared host answers)
+    const origin = new URL(url).origin;
+    await page.route(() => true, async route => {
+      const asked = new URL(route.request().url());
+      if (asked.origin !== origin) return route.continue();
+      if (!asked.pathname.startsWith("/sub/"))
+        return route.fulfill({ status: 404, contentType: "text/html", body: "<html><body>not found</body></html>" });
+      // sent on with its own body (route.fetch would send it without the bytes of an uploaded file)
+      await route.continue({ url: origin + asked.pathname.slice(4) + asked.search });
+    });
+    await page.goto(new URL("sub/", url).href, { timeout: 30000 });
+    await page.waitForFunction(() => !document.getElementById("model").textContent.startsWith("loading"), null, { timeout: 30000 });
+    await page.setInputFiles("#file", good);
+    await page.waitForFunction(() => document.body.dataset.topClass !== undefined || document.getElementById("error").textContent !== "",
+      null, { timeout: 30000 });
+    result = await page.evaluate(() => ({
+      model: document.getElementById("model").textContent,
+      top: document.body.dataset.topClass ?? null,
+      error: document.getElementById("error").textContent,
+    }));
+  } else {
+    await page.goto(url, { timeout: 30000 });
+    await page.locator("#model").filter({ hasText: "ready" }).waitFor({ timeout: 30000 });
+  }
+  if (scenario === "subpath") {
+    // answered above
+  } else if (scenario === "keyboard") {
     await page.keyboard.press("Tab");
     const focused = await page.evaluate(() => document.activeElement.id || document.activeElement.tagName);
     const chooser = page.waitForEvent("filechooser", { timeout: 5000 }).catch(() => null);

@@ -135,6 +135,17 @@ public class BrowserTests
         Assert.StartsWith("HTTP 502", shown.GetProperty("error").GetString());
     }
 
+    /// <summary>The page asked for /readyz and /v1/predict by absolute paths: behind a reverse proxy that serves the app
+    /// under a sub-path (/sub/) those went to the proxy's root, and neither the model line nor a classification worked.</summary>
+    [Fact]
+    public async Task The_page_works_under_a_sub_path()
+    {
+        var shown = await ScenarioAsync("subpath");
+        Assert.Contains("ready", shown.GetProperty("model").GetString());
+        Assert.Equal("", shown.GetProperty("error").GetString());
+        Assert.False(string.IsNullOrEmpty(shown.GetProperty("top").GetString()));
+    }
+
     static async Task<(int Code, string Out, string Err)> RunNodeAsync(string workingDirectory, params string[] args)
     {
         var start = new ProcessStartInfo("node")
