@@ -6,6 +6,8 @@
 //             after the first answer has arrived: {"error": TEXT, "topClass": VALUE|null, "tableHidden": BOOL}
 //   gone      the server does not answer /v1/predict (the connection is refused): {"error": TEXT}
 //   proxy     /v1/predict answered 502 with an HTML page, as a reverse proxy in front of a stopped server does: {"error": TEXT}
+//   again     GOOD_IMAGE chosen while the server does not answer (the connection is refused), then, the server back,
+//             the same file chosen again in the file chooser: {"firstError": TEXT, "valueAfterChoice": TEXT, "top": NAME|null}
 //   subpath   the page opened at URL/sub/ through a reverse proxy (routed in the browser) that serves the app only under
 //             /sub/ and answers 404 elsewhere, GOOD_IMAGE chosen: {"model": TEXT, "top": NAME|null, "error": TEXT}
 // Usage: node page-scenarios.mjs URL SCENARIO GOOD_IMAGE BAD_FILE   (playwright-core never downloads a browser; CHROMIUM overrides the path)
@@ -13,7 +15,7 @@ import { chromium } from "playwright-core";
 
 const [url, scenario, good, bad] = process.argv.slice(2);
 if (!url || !scenario || !good || !bad) {
-  console.error("usage: node page-scenarios.mjs URL keyboard|stale|gone|proxy|subpath GOOD_IMAGE BAD_FILE");
+  console.error("usage: node page-scenarios.mjs URL keyboard|stale|gone|proxy|again|subpath GOOD_IMAGE BAD_FILE");
   process.exit(2);
 }
 const browser = await chromium.launch({
@@ -88,6 +90,23 @@ try {
     await page.setInputFiles("#file", good);
     await page.waitForFunction(errorShown, null, { timeout: 30000 });
     result = { error: await page.locator("#error").textContent() };
+  } else if (scenario === "again") {
+    let refuse = true;
+    await page.route("**/v1/predict", route => refuse ? route.abort("connectionrefused") : route.continue());
+    const choose = async () => {
+      const chooser = page.waitForEvent("filechooser", { timeout: 5000 });
+      await page.locator("#drop").click();
+      await (await chooser).setFiles(good);
+    };
+    await choose();
+    await page.waitForFunction(errorShown, null, { timeout: 30000 });
+    const firstError = await page.locator("#error").textContent();
+    const valueAfterChoice = await page.evaluate(() => document.getElementById("file").value);
+    refuse = false;   // the server is back
+    await choose();
+    const top = await page.waitForFunction(topShown, null, { timeout: 5000 })
+      .then(() => page.evaluate(() => document.body.dataset.topClass)).catch(() => null);
+    result = { firstError, valueAfterChoice, top };
   } else {
     throw new Error(`unknown scenario ${scenario}`);
   }

@@ -135,6 +135,17 @@ public class BrowserTests
         Assert.StartsWith("HTTP 502", shown.GetProperty("error").GetString());
     }
 
+    /// <summary>After an error (the server away), choosing the same file again did nothing: the input still held it, so the
+    /// browser fired no change event. The input is emptied after each choice.</summary>
+    [Fact]
+    public async Task The_same_file_can_be_chosen_again_after_an_error()
+    {
+        var shown = await ScenarioAsync("again");
+        Assert.StartsWith("no answer from the server", shown.GetProperty("firstError").GetString());
+        Assert.Equal("", shown.GetProperty("valueAfterChoice").GetString());
+        Assert.False(string.IsNullOrEmpty(shown.GetProperty("top").GetString()), "choosing the same file again classified nothing");
+    }
+
     /// <summary>The page asked for /readyz and /v1/predict by absolute paths: behind a reverse proxy that serves the app
     /// under a sub-path (/sub/) those went to the proxy's root, and neither the model line nor a classification worked.</summary>
     [Fact]
