@@ -10,12 +10,14 @@
 //             the same file chosen again in the file chooser: {"firstError": TEXT, "valueAfterChoice": TEXT, "top": NAME|null}
 //   subpath   the page opened at URL/sub/ through a reverse proxy (routed in the browser) that serves the app only under
 //             /sub/ and answers 404 elsewhere, GOOD_IMAGE chosen: {"model": TEXT, "top": NAME|null, "error": TEXT}
+//   live      GOOD_IMAGE chosen: the live regions that hold what the page then says:
+//             {"latency": TEXT, "latencyLive": VALUE|null, "latencyRole": VALUE|null, "errorLive": VALUE|null, "errorRole": VALUE|null}
 // Usage: node page-scenarios.mjs URL SCENARIO GOOD_IMAGE BAD_FILE   (playwright-core never downloads a browser; CHROMIUM overrides the path)
 import { chromium } from "playwright-core";
 
 const [url, scenario, good, bad] = process.argv.slice(2);
 if (!url || !scenario || !good || !bad) {
-  console.error("usage: node page-scenarios.mjs URL keyboard|stale|gone|proxy|again|subpath GOOD_IMAGE BAD_FILE");
+  console.error("usage: node page-scenarios.mjs URL keyboard|stale|gone|proxy|again|subpath|live GOOD_IMAGE BAD_FILE");
   process.exit(2);
 }
 const browser = await chromium.launch({
@@ -107,6 +109,18 @@ try {
     const top = await page.waitForFunction(topShown, null, { timeout: 5000 })
       .then(() => page.evaluate(() => document.body.dataset.topClass)).catch(() => null);
     result = { firstError, valueAfterChoice, top };
+  } else if (scenario === "live") {
+    await page.setInputFiles("#file", good);
+    await page.waitForFunction(topShown, null, { timeout: 30000 });
+    result = await page.evaluate(() => {
+      const live = id => document.getElementById(id).closest("[aria-live], [role=alert], [role=status]");
+      const latency = live("latency"), error = live("error");
+      return {
+        latency: document.getElementById("latency").textContent,
+        latencyLive: latency?.getAttribute("aria-live") ?? null, latencyRole: latency?.getAttribute("role") ?? null,
+        errorLive: error?.getAttribute("aria-live") ?? null, errorRole: error?.getAttribute("role") ?? null,
+      };
+    });
   } else {
     throw new Error(`unknown scenario ${scenario}`);
   }

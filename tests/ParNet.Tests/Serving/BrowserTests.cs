@@ -157,6 +157,18 @@ public class BrowserTests
         Assert.False(string.IsNullOrEmpty(shown.GetProperty("top").GetString()));
     }
 
+    /// <summary>The latency line (and with it "classifying...") was in no live region: a screen reader announced nothing
+    /// when an answer came. Errors are in an alert.</summary>
+    [Fact]
+    public async Task Results_and_errors_are_announced_to_screen_readers()
+    {
+        var shown = await ScenarioAsync("live");
+        Assert.Matches(@"^server \d+\.\d ms, round trip \d+\.\d ms$", shown.GetProperty("latency").GetString());
+        Assert.Equal("polite", shown.GetProperty("latencyLive").GetString());
+        Assert.Equal("status", shown.GetProperty("latencyRole").GetString());
+        Assert.Equal("alert", shown.GetProperty("errorRole").GetString());
+    }
+
     static async Task<(int Code, string Out, string Err)> RunNodeAsync(string workingDirectory, params string[] args)
     {
         var start = new ProcessStartInfo("node")
