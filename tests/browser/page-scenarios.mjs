@@ -6,6 +6,8 @@
 //             after the first answer has arrived: {"error": TEXT, "topClass": VALUE|null, "tableHidden": BOOL}
 //   gone      the server does not answer /v1/predict (the connection is refused): {"error": TEXT}
 //   proxy     /v1/predict answered 502 with an HTML page, as a reverse proxy in front of a stopped server does: {"error": TEXT}
+//   several   GOOD_IMAGE, BAD_FILE and GOOD_IMAGE again (as "second.png") dropped at once on the drop area:
+//             {"rows": [{"file": NAME, "top": NAME|null, "error": TEXT|null}...], "topClass": VALUE|null, "error": TEXT}
 //   again     GOOD_IMAGE chosen while the server does not answer (the connection is refused), then, the server back,
 //             the same file chosen again in the file chooser: {"firstError": TEXT, "valueAfterChoice": TEXT, "top": NAME|null}
 //   subpath   the page opened at URL/sub/ through a reverse proxy (routed in the browser) that serves the app only under
@@ -13,11 +15,13 @@
 //   live      GOOD_IMAGE chosen: the live regions that hold what the page then says:
 //             {"latency": TEXT, "latencyLive": VALUE|null, "latencyRole": VALUE|null, "errorLive": VALUE|null, "errorRole": VALUE|null}
 // Usage: node page-scenarios.mjs URL SCENARIO GOOD_IMAGE BAD_FILE   (playwright-core never downloads a browser; CHROMIUM overrides the path)
+import { readFileSync } from "node:fs";
+import { basename } from "node:path";
 import { chromium } from "playwright-core";
 
 const [url, scenario, good, bad] = process.argv.slice(2);
 if (!url || !scenario || !good || !bad) {
-  console.error("usage: node page-scenarios.mjs URL keyboard|stale|gone|proxy|again|subpath|live GOOD_IMAGE BAD_FILE");
+  console.error("usage: node page-scenarios.mjs URL keyboard|stale|gone|proxy|several|again|subpath|live GOOD_IMAGE BAD_FILE");
   process.exit(2);
 }
 const browser = await chromium.launch({
@@ -92,6 +96,24 @@ try {
     await page.setInputFiles("#file", good);
     await page.waitForFunction(errorShown, null, { timeout: 30000 });
     result = { error: await page.locator("#error").textContent() };
+  } else if (scenario === "several") {
+    // a drop of several files, as the browser delivers it: one DataTransfer holding them all
+    const files = [[basename(good), good], [basename(bad), bad], ["second.png", good]]
+      .map(([name, path]) => ({ name, bytes: [...readFileSync(path)] }));
+    const dataTransfer = await page.evaluateHandle(files => {
+      const transfer = new DataTransfer();
+      for (const f of files) transfer.items.add(new File([new Uint8Array(f.bytes)], f.name, { type: "image/png" }));
+      return transfer;
+    }, files);
+    await page.dispatchEvent("#drop", "drop", { dataTransfer });
+    await page.waitForFunction(() => document.getElementById("latency").textContent.includes("round trip")
+      || document.getElementById("error").textContent !== "", null, { timeout: 30000 });
+    result = await page.evaluate(() => ({
+      rows: [...document.querySelectorAll("#batch tbody tr")].map(r => ({
+        file: r.dataset.file ?? null, top: r.dataset.top ?? null, error: r.dataset.error ?? null })),
+      topClass: document.body.dataset.topClass ?? null,
+      error: document.getElementById("error").textContent,
+    }));
   } else if (scenario === "again") {
     let refuse = true;
     await page.route("**/v1/predict", route => refuse ? route.abort("connectionrefused") : route.continue());

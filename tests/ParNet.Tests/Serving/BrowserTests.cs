@@ -135,6 +135,23 @@ public class BrowserTests
         Assert.StartsWith("HTTP 502", shown.GetProperty("error").GetString());
     }
 
+    /// <summary>Several image files dropped at once: only the first was classified, and nothing said the others were left
+    /// out. Each is answered in its place now (POST /v1/predict/batch), a file the server refuses beside the others.</summary>
+    [Fact]
+    public async Task Several_dropped_files_are_each_answered()
+    {
+        var shown = await ScenarioAsync("several");
+        Assert.Equal("", shown.GetProperty("error").GetString());
+        var rows = shown.GetProperty("rows").EnumerateArray().ToList();
+        Assert.Equal(new[] { "good.png", "bad.png", "second.png" }, rows.Select(r => r.GetProperty("file").GetString()));
+        Assert.False(string.IsNullOrEmpty(rows[0].GetProperty("top").GetString()));
+        Assert.Contains("not a decodable image", rows[1].GetProperty("error").GetString());
+        Assert.Equal(JsonValueKind.Null, rows[1].GetProperty("top").ValueKind);
+        Assert.Equal(rows[0].GetProperty("top").GetString(), rows[2].GetProperty("top").GetString());   // the same image
+        // several answers are no one answer: data-top-class, which a script reads as the image's class, is not set
+        Assert.Equal(JsonValueKind.Null, shown.GetProperty("topClass").ValueKind);
+    }
+
     /// <summary>After an error (the server away), choosing the same file again did nothing: the input still held it, so the
     /// browser fired no change event. The input is emptied after each choice.</summary>
     [Fact]
