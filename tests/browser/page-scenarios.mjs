@@ -6,12 +6,22 @@
 //             after the first answer has arrived: {"error": TEXT, "topClass": VALUE|null, "tableHidden": BOOL}
 //   gone      the server does not answer /v1/predict (the connection is refused): {"error": TEXT}
 //   proxy     /v1/predict answered 502 with an HTML page, as a reverse proxy in front of a stopped server does: {"error": TEXT}
+//   several   GOOD_IMAGE, BAD_FILE and GOOD_IMAGE again (as "second.png") dropped at once on the drop area:
+//             {"rows": [{"file": NAME, "top": NAME|null, "error": TEXT|null}...], "topClass": VALUE|null, "error": TEXT}
+//   again     GOOD_IMAGE chosen while the server does not answer (the connection is refused), then, the server back,
+//             the same file chosen again in the file chooser: {"firstError": TEXT, "valueAfterChoice": TEXT, "top": NAME|null}
+//   subpath   the page opened at URL/sub/ through a reverse proxy (routed in the browser) that serves the app only under
+//             /sub/ and answers 404 elsewhere, GOOD_IMAGE chosen: {"model": TEXT, "top": NAME|null, "error": TEXT}
+//   live      GOOD_IMAGE chosen: the live regions that hold what the page then says:
+//             {"latency": TEXT, "latencyLive": VALUE|null, "latencyRole": VALUE|null, "errorLive": VALUE|null, "errorRole": VALUE|null}
 // Usage: node page-scenarios.mjs URL SCENARIO GOOD_IMAGE BAD_FILE   (playwright-core never downloads a browser; CHROMIUM overrides the path)
+import { readFileSync } from "node:fs";
+import { basename } from "node:path";
 import { chromium } from "playwright-core";
 
 const [url, scenario, good, bad] = process.argv.slice(2);
 if (!url || !scenario || !good || !bad) {
-  console.error("usage: node page-scenarios.mjs URL keyboard|stale|gone|proxy GOOD_IMAGE BAD_FILE");
+  console.error("usage: node page-scenarios.mjs URL keyboard|stale|gone|proxy|several|again|subpath|live GOOD_IMAGE BAD_FILE");
   process.exit(2);
 }
 const browser = await chromium.launch({
@@ -19,12 +29,38 @@ const browser = await chromium.launch({
   args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
 });
 const errorShown = () => document.getElementById("error").textContent !== "";
+const topShown = () => document.body.dataset.topClass !== undefined;
 try {
   const page = await browser.newPage();
-  await page.goto(url, { timeout: 30000 });
-  await page.locator("#model").filter({ hasText: "ready" }).waitFor({ timeout: 30000 });
   let result;
-  if (scenario === "keyboard") {
+  if (scenario === "subpath") {
+    // the proxy: /sub/PATH is the app's /PATH, anything else is not this app's (a 404 page, as a shared host answers)
+    const origin = new URL(url).origin;
+    await page.route(() => true, async route => {
+      const asked = new URL(route.request().url());
+      if (asked.origin !== origin) return route.continue();
+      if (!asked.pathname.startsWith("/sub/"))
+        return route.fulfill({ status: 404, contentType: "text/html", body: "<html><body>not found</body></html>" });
+      // sent on with its own body (route.fetch would send it without the bytes of an uploaded file)
+      await route.continue({ url: origin + asked.pathname.slice(4) + asked.search });
+    });
+    await page.goto(new URL("sub/", url).href, { timeout: 30000 });
+    await page.waitForFunction(() => !document.getElementById("model").textContent.startsWith("loading"), null, { timeout: 30000 });
+    await page.setInputFiles("#file", good);
+    await page.waitForFunction(() => document.body.dataset.topClass !== undefined || document.getElementById("error").textContent !== "",
+      null, { timeout: 30000 });
+    result = await page.evaluate(() => ({
+      model: document.getElementById("model").textContent,
+      top: document.body.dataset.topClass ?? null,
+      error: document.getElementById("error").textContent,
+    }));
+  } else {
+    await page.goto(url, { timeout: 30000 });
+    await page.locator("#model").filter({ hasText: "ready" }).waitFor({ timeout: 30000 });
+  }
+  if (scenario === "subpath") {
+    // answered above
+  } else if (scenario === "keyboard") {
     await page.keyboard.press("Tab");
     const focused = await page.evaluate(() => document.activeElement.id || document.activeElement.tagName);
     const chooser = page.waitForEvent("filechooser", { timeout: 5000 }).catch(() => null);
@@ -60,6 +96,53 @@ try {
     await page.setInputFiles("#file", good);
     await page.waitForFunction(errorShown, null, { timeout: 30000 });
     result = { error: await page.locator("#error").textContent() };
+  } else if (scenario === "several") {
+    // a drop of several files, as the browser delivers it: one DataTransfer holding them all
+    const files = [[basename(good), good], [basename(bad), bad], ["second.png", good]]
+      .map(([name, path]) => ({ name, bytes: [...readFileSync(path)] }));
+    const dataTransfer = await page.evaluateHandle(files => {
+      const transfer = new DataTransfer();
+      for (const f of files) transfer.items.add(new File([new Uint8Array(f.bytes)], f.name, { type: "image/png" }));
+      return transfer;
+    }, files);
+    await page.dispatchEvent("#drop", "drop", { dataTransfer });
+    await page.waitForFunction(() => document.getElementById("latency").textContent.includes("round trip")
+      || document.getElementById("error").textContent !== "", null, { timeout: 30000 });
+    result = await page.evaluate(() => ({
+      rows: [...document.querySelectorAll("#batch tbody tr")].map(r => ({
+        file: r.dataset.file ?? null, top: r.dataset.top ?? null, error: r.dataset.error ?? null })),
+      topClass: document.body.dataset.topClass ?? null,
+      error: document.getElementById("error").textContent,
+    }));
+  } else if (scenario === "again") {
+    let refuse = true;
+    await page.route("**/v1/predict", route => refuse ? route.abort("connectionrefused") : route.continue());
+    const choose = async () => {
+      const chooser = page.waitForEvent("filechooser", { timeout: 5000 });
+      await page.locator("#drop").click();
+      await (await chooser).setFiles(good);
+    };
+    await choose();
+    await page.waitForFunction(errorShown, null, { timeout: 30000 });
+    const firstError = await page.locator("#error").textContent();
+    const valueAfterChoice = await page.evaluate(() => document.getElementById("file").value);
+    refuse = false;   // the server is back
+    await choose();
+    const top = await page.waitForFunction(topShown, null, { timeout: 5000 })
+      .then(() => page.evaluate(() => document.body.dataset.topClass)).catch(() => null);
+    result = { firstError, valueAfterChoice, top };
+  } else if (scenario === "live") {
+    await page.setInputFiles("#file", good);
+    await page.waitForFunction(topShown, null, { timeout: 30000 });
+    result = await page.evaluate(() => {
+      const live = id => document.getElementById(id).closest("[aria-live], [role=alert], [role=status]");
+      const latency = live("latency"), error = live("error");
+      return {
+        latency: document.getElementById("latency").textContent,
+        latencyLive: latency?.getAttribute("aria-live") ?? null, latencyRole: latency?.getAttribute("role") ?? null,
+        errorLive: error?.getAttribute("aria-live") ?? null, errorRole: error?.getAttribute("role") ?? null,
+      };
+    });
   } else {
     throw new Error(`unknown scenario ${scenario}`);
   }

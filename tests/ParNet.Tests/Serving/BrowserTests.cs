@@ -135,6 +135,57 @@ public class BrowserTests
         Assert.StartsWith("HTTP 502", shown.GetProperty("error").GetString());
     }
 
+    /// <summary>Several image files dropped at once: only the first was classified, and nothing said the others were left
+    /// out. Each is answered in its place now (POST /v1/predict/batch), a file the server refuses beside the others.</summary>
+    [Fact]
+    public async Task Several_dropped_files_are_each_answered()
+    {
+        var shown = await ScenarioAsync("several");
+        Assert.Equal("", shown.GetProperty("error").GetString());
+        var rows = shown.GetProperty("rows").EnumerateArray().ToList();
+        Assert.Equal(new[] { "good.png", "bad.png", "second.png" }, rows.Select(r => r.GetProperty("file").GetString()));
+        Assert.False(string.IsNullOrEmpty(rows[0].GetProperty("top").GetString()));
+        Assert.Contains("not a decodable image", rows[1].GetProperty("error").GetString());
+        Assert.Equal(JsonValueKind.Null, rows[1].GetProperty("top").ValueKind);
+        Assert.Equal(rows[0].GetProperty("top").GetString(), rows[2].GetProperty("top").GetString());   // the same image
+        // several answers are no one answer: data-top-class, which a script reads as the image's class, is not set
+        Assert.Equal(JsonValueKind.Null, shown.GetProperty("topClass").ValueKind);
+    }
+
+    /// <summary>After an error (the server away), choosing the same file again did nothing: the input still held it, so the
+    /// browser fired no change event. The input is emptied after each choice.</summary>
+    [Fact]
+    public async Task The_same_file_can_be_chosen_again_after_an_error()
+    {
+        var shown = await ScenarioAsync("again");
+        Assert.StartsWith("no answer from the server", shown.GetProperty("firstError").GetString());
+        Assert.Equal("", shown.GetProperty("valueAfterChoice").GetString());
+        Assert.False(string.IsNullOrEmpty(shown.GetProperty("top").GetString()), "choosing the same file again classified nothing");
+    }
+
+    /// <summary>The page asked for /readyz and /v1/predict by absolute paths: behind a reverse proxy that serves the app
+    /// under a sub-path (/sub/) those went to the proxy's root, and neither the model line nor a classification worked.</summary>
+    [Fact]
+    public async Task The_page_works_under_a_sub_path()
+    {
+        var shown = await ScenarioAsync("subpath");
+        Assert.Contains("ready", shown.GetProperty("model").GetString());
+        Assert.Equal("", shown.GetProperty("error").GetString());
+        Assert.False(string.IsNullOrEmpty(shown.GetProperty("top").GetString()));
+    }
+
+    /// <summary>The latency line (and with it "classifying...") was in no live region: a screen reader announced nothing
+    /// when an answer came. Errors are in an alert.</summary>
+    [Fact]
+    public async Task Results_and_errors_are_announced_to_screen_readers()
+    {
+        var shown = await ScenarioAsync("live");
+        Assert.Matches(@"^server \d+\.\d ms, round trip \d+\.\d ms$", shown.GetProperty("latency").GetString());
+        Assert.Equal("polite", shown.GetProperty("latencyLive").GetString());
+        Assert.Equal("status", shown.GetProperty("latencyRole").GetString());
+        Assert.Equal("alert", shown.GetProperty("errorRole").GetString());
+    }
+
     static async Task<(int Code, string Out, string Err)> RunNodeAsync(string workingDirectory, params string[] args)
     {
         var start = new ProcessStartInfo("node")
