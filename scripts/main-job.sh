@@ -39,8 +39,26 @@ args=(train --recipe fashion-mnist --out "$RUN_DIR")
 [[ "$TIME_BUDGET" != "0" ]] && args+=(--schedule-budget "$TIME_BUDGET")
 read -r -a extra <<< "$TRAIN_ARGS"
 args+=("${extra[@]}")
-dotnet run -c Release --no-build --project src/ParNet.Cli -- "${args[@]}"
-dotnet run -c Release --no-build --project src/ParNet.Cli -- eval --run "$RUN_DIR" | tee "$RUN_DIR/eval.txt"
+# Each step runs in the background while the script waits, so that SIGTERM or SIGINT to this script (timeout(1), a
+# supervisor, Ctrl-C) reaches it: bash runs a trap only once a foreground step ends, and without one dies and leaves it
+# running. The step gets SIGTERM for either (a background step ignores SIGINT): `parnet train` saves a checkpoint, exits 143.
+parnet=(dotnet run -c Release --no-build --project src/ParNet.Cli --)   # passes SIGTERM on to the app, waits, exits with its code
+step=""   # the step running, if any
+stop() {  # $1: the exit code when no step runs
+  code=$1
+  if [ -n "$step" ]; then
+    kill -TERM $(jobs -p) 2>/dev/null || true   # jobs -p: the step's first process, the app (not the eval's tee)
+    code=0; wait "$step" || code=$?
+  fi
+  echo "main-job: stopped; $next" >&2
+  exit "$code"
+}
+trap 'stop 143' TERM; trap 'stop 130' INT
+next="continue the run with: parnet train --resume $(realpath -m "$RUN_DIR")"
+"${parnet[@]}" "${args[@]}" & step=$!; wait "$step"; step=""
+next="it is trained; evaluate it with: parnet eval --run $(realpath -m "$RUN_DIR")"
+"${parnet[@]}" eval --run "$RUN_DIR" | tee "$RUN_DIR/eval.txt" & step=$!; wait "$step"; step=""
+trap - TERM INT
 
 end=$(date +%s)
 acc=$(grep -m1 -o 'top-1 [0-9.]*%' "$RUN_DIR/eval.txt" | cut -d' ' -f2)
