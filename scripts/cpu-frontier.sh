@@ -39,8 +39,23 @@ cd "$(dirname "$0")/.."   # after --help, which reads "$0" as the caller named i
 [ -d "$code" ] || { echo "cpu-frontier: --pytorch-code $code: no such folder" >&2; exit 2; }
 [ -x /usr/bin/python3 ] && /usr/bin/python3 -c "import torch" 2>/dev/null \
   || { echo "cpu-frontier: /usr/bin/python3 has no torch: apt-get install python3-torch" >&2; exit 2; }
+made=0; [ -d "$out" ] || made=1   # a folder this run makes is taken back if the run is stopped
 mkdir -p "$out"
 trap 'echo "cpu-frontier: a step failed; its output is in $out" >&2' ERR
+# Each long step runs in the background while the script waits (run), so that SIGTERM or SIGINT to this script (timeout(1),
+# a supervisor, Ctrl-C) reaches it: without a trap bash died and left the step running. A stopped run's partial results
+# would sit in the repository, where they could be committed as a measurement: a folder it made is removed.
+child=""
+exec 3>&2   # the script's stderr: a trap runs inside run's redirections (a step's log), and its line must not go there
+run() { "$@" & child=$!; wait "$child"; }
+stop() {   # $1: the exit code
+  trap - ERR
+  [ -n "$child" ] && { kill -TERM "$child" 2>/dev/null || true; wait "$child" 2>/dev/null || true; }
+  if [ "$made" = 1 ]; then rm -rf "$out"; echo "cpu-frontier: stopped; removed $out, which this run made" >&3
+  else echo "cpu-frontier: stopped; $out existed before and is left as it is" >&3; fi
+  exit "$1"
+}
+trap 'stop 143' TERM; trap 'stop 130' INT
 
 dotnet build ParNet.slnx -c Release 2>&1 | tail -2
 parnet="dotnet src/ParNet.Cli/bin/Release/net10.0/parnet.dll"
@@ -49,19 +64,19 @@ step() { echo "cpu-frontier: $1 ($(date -u +%H:%M:%S) UTC, load $(cut -d' ' -f1-
 
 for r in 1 2 3; do
   step "inference, parnet bench run $r of 3"
-  $parnet bench --repeats 20 --only unfused,fused,fused-channels-last,fused-winograd,onnx-sequential,onnx-int8,pytorch-unfused,pytorch-fused \
+  run $parnet bench --repeats 20 --only unfused,fused,fused-channels-last,fused-winograd,onnx-sequential,onnx-int8,pytorch-unfused,pytorch-fused \
     --pytorch-code "$code" --pytorch-fixture tests/fixtures/parnet_official_tiny_silu.safetensors --out "$out/bench-$r" > "$out/bench-$r.log" 2>&1
 done
 for r in 1 2; do
-  step "fused / unfused, interleaved, run $r of 2"; $suite fusion --runs 20 > "$out/fusion-$r.txt" 2>&1
-  step "int8 / float32, interleaved, run $r of 2"; $suite int8 --runs 30 > "$out/int8-$r.txt" 2>&1
+  step "fused / unfused, interleaved, run $r of 2"; run $suite fusion --runs 20 > "$out/fusion-$r.txt" 2>&1
+  step "int8 / float32, interleaved, run $r of 2"; run $suite int8 --runs 30 > "$out/int8-$r.txt" 2>&1
 done
-step "training, two threads, 10 rounds"; $parnet train-bench --steps 10 --threads 2 --rounds 10 --pytorch-code "$code" > "$out/train-2threads.txt" 2>&1
-step "training, one thread, 4 rounds"; $parnet train-bench --steps 10 --threads 1 --rounds 4 --pytorch-code "$code" > "$out/train-1thread.txt" 2>&1
+step "training, two threads, 10 rounds"; run $parnet train-bench --steps 10 --threads 2 --rounds 10 --pytorch-code "$code" > "$out/train-2threads.txt" 2>&1
+step "training, one thread, 4 rounds"; run $parnet train-bench --steps 10 --threads 1 --rounds 4 --pytorch-code "$code" > "$out/train-1thread.txt" 2>&1
 if grep -q avx512_bf16 /proc/cpuinfo; then   # without native bf16 --bf16 is several times slower (its warning): no rows
   for t in 2 1; do
     step "training in bf16, $t thread(s), 4 rounds"
-    $parnet train-bench --steps 10 --threads $t --rounds 4 --bf16 --pytorch-code "$code" > "$out/train-bf16-${t}threads.txt" 2>&1
+    run $parnet train-bench --steps 10 --threads $t --rounds 4 --bf16 --pytorch-code "$code" > "$out/train-bf16-${t}threads.txt" 2>&1
   done
 fi
 

@@ -162,4 +162,64 @@ public class ScriptSignalTests
         Assert.Empty(run.Calls("eval"));
         Assert.DoesNotContain("stopped", run.Stderr.Result);
     }
+
+    // ---- scripts/cpu-frontier.sh ----
+
+    static bool DebianTorch()
+    {
+        try
+        {
+            using var p = Process.Start(new ProcessStartInfo("/usr/bin/python3", ["-c", "import torch"]) { RedirectStandardError = true })!;
+            p.WaitForExit(60_000);
+            return p.ExitCode == 0;
+        }
+        catch (System.ComponentModel.Win32Exception) { return false; }
+    }
+
+    /// <summary>cpu-frontier.sh with its first step (`parnet bench`) sleeping until SIGTERM; --out <paramref name="output"/>.</summary>
+    static Stubbed Frontier(string output, string code) =>
+        new(marks => $"case \" $* \" in\n  *\" bench \"*) {SleepsUntilTerm("bench", marks)} ;;\n  *) exit 0 ;;\nesac",
+            "cpu-frontier.sh", ["--pytorch-code", code, "--out", output], new());
+
+    /// <summary>SIGTERM to cpu-frontier.sh (pid alone) left its step running, and the partial results folder it had made
+    /// in results/frontier/ (walk H, session 29): the step gets SIGTERM, the folder this run made goes, a folder that
+    /// was there before stays.</summary>
+    [SkippableTheory, InlineData(false), InlineData(true)]
+    public void Frontier_passes_sigterm_to_its_step_and_takes_back_only_a_folder_it_made(bool existedBefore)
+    {
+        // the script checks for Debian's PyTorch before any step (its reference rows need it)
+        Skip.IfNot(DebianTorch(), "/usr/bin/python3 has no torch: cpu-frontier.sh refuses to start without it (apt-get install python3-torch)");
+        string code = Directory.CreateTempSubdirectory("parnet-frontier-code-").FullName;
+        string output = Path.Combine(Path.GetTempPath(), $"parnet-frontier-out-{Guid.NewGuid():N}");
+        if (existedBefore) { Directory.CreateDirectory(output); File.WriteAllText(Path.Combine(output, "earlier.txt"), "kept"); }
+        try
+        {
+            using var run = Frontier(output, code);
+            run.WaitFor("bench");
+            int exit = run.Terminate();
+            Thread.Sleep(300);
+            int bench = run.Pids("bench")[0];
+            bool signalled = File.ReadAllLines(run.Marks).Contains($"term {bench}"), alive = Alive(bench);
+            run.KillStubs();
+            string stderr = run.Stderr.Result;
+            Assert.True(signalled, $"the bench step got no SIGTERM; stderr: {stderr}");
+            Assert.False(alive, "the bench step still ran after cpu-frontier.sh ended");
+            Assert.Equal(143, exit);
+            if (existedBefore)
+            {
+                Assert.Contains($"cpu-frontier: stopped; {output} existed before and is left as it is", stderr);
+                Assert.Equal("kept", File.ReadAllText(Path.Combine(output, "earlier.txt")));
+            }
+            else
+            {
+                Assert.Contains($"cpu-frontier: stopped; removed {output}, which this run made", stderr);
+                Assert.False(Directory.Exists(output));
+            }
+        }
+        finally
+        {
+            Directory.Delete(code, recursive: true);
+            if (Directory.Exists(output)) Directory.Delete(output, recursive: true);
+        }
+    }
 }
