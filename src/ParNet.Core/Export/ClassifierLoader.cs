@@ -49,7 +49,7 @@ public static class ClassifierLoader
     public static Loaded LoadWeights(string weightsPath, ModelConfig? config, NetworkForm form, CheckpointWeights pick = CheckpointWeights.Model)
     {
         Checkpoint.RequireWeightsFile(weightsPath);
-        if (pick == CheckpointWeights.Ema && Checkpoint.EmaBeside(weightsPath) is { } ema) (weightsPath, pick) = (ema, CheckpointWeights.Model);
+        (weightsPath, pick) = WeightsFileFor(weightsPath, pick);
         var info = DeploymentInfo.ForWeights(weightsPath);
         var dict = StateDict.Read(weightsPath, "weights", pick, out var args);
         try
@@ -99,7 +99,7 @@ public static class ClassifierLoader
     public static DeploymentInfo Stored(string weightsPath, CheckpointWeights pick = CheckpointWeights.Model)
     {
         Checkpoint.RequireWeightsFile(weightsPath);
-        if (pick == CheckpointWeights.Ema && Checkpoint.EmaBeside(weightsPath) is { } ema) (weightsPath, pick) = (ema, CheckpointWeights.Model);
+        (weightsPath, pick) = WeightsFileFor(weightsPath, pick);
         var info = DeploymentInfo.ForWeights(weightsPath);
         if (info.Model is not null) return info;
         var dict = StateDict.Read(weightsPath, "weights", pick, out var args);   // for its args.model_cfg only
@@ -147,6 +147,11 @@ public static class ClassifierLoader
         }
         return (model, new DeploymentInfo { Model = config, Fused = fuse }.Completed());
     }
+
+    /// <summary>The file that holds the weights <paramref name="pick"/> asks for: a run checkpoint's EMA weights are the
+    /// ema.safetensors beside its model.safetensors (<see cref="Checkpoint.EmaBeside"/>); a timm checkpoint holds both.</summary>
+    static (string Path, CheckpointWeights Pick) WeightsFileFor(string weightsPath, CheckpointWeights pick) =>
+        pick == CheckpointWeights.Ema && Checkpoint.EmaBeside(weightsPath) is { } ema ? (ema, CheckpointWeights.Model) : (weightsPath, pick);
 
     static ImageClassifier FuseReplacing(ImageClassifier model)
     {

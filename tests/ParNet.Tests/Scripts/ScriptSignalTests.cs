@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using System.Runtime.InteropServices;
+using static ParNet.Tests.Scripts.ProcessSignals;
 
 namespace ParNet.Tests.Scripts;
 
@@ -11,13 +11,6 @@ namespace ParNet.Tests.Scripts;
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]   // bash scripts, and shell-script stubs
 public class ScriptSignalTests
 {
-    [DllImport("libc", SetLastError = true)]
-    static extern int kill(int pid, int signal);
-
-    const int SigTerm = 15;
-
-    static bool Alive(int pid) => kill(pid, 0) == 0 && !File.ReadAllText($"/proc/{pid}/stat").Contains(") Z ");
-
     /// <summary>The body of a stub step that sleeps until SIGTERM: marks "NAME PID SLEEP-PID ARGS" once its trap is set,
     /// and "term PID" when the signal comes, then exits 143.</summary>
     static string SleepsUntilTerm(string name, string marks) =>
@@ -75,12 +68,28 @@ public class ScriptSignalTests
             return Script.ExitCode;   // not WaitForExit(): a step left running holds the script's output open
         }
 
+        /// <summary>SIGTERM to the script's PID alone while its stub step NAME runs; asserts the step got the signal and is
+        /// gone; returns the script's exit code and stderr.</summary>
+        public (int Code, string Stderr) TerminateDuring(string name)
+        {
+            WaitFor(name);
+            int code = Terminate();
+            Thread.Sleep(300);   // the step's trap writes its mark as it exits
+            int step = Pids(name)[0];
+            bool signalled = File.ReadAllLines(Marks).Contains($"term {step}"), alive = Alive(step);
+            KillStubs();
+            string stderr = Stderr.Result;
+            Assert.True(signalled, $"the {name} step got no SIGTERM; stderr: {stderr}");
+            Assert.False(alive, $"the {name} step still ran after the script ended");
+            return (code, stderr);
+        }
+
         /// <summary>Ends the stub steps still running (an orphan holds the script's output open), by their PIDs.</summary>
         public void KillStubs()
         {
             foreach (var line in File.Exists(Marks) ? File.ReadAllLines(Marks) : [])
                 foreach (var pid in line.Split(' ').Skip(1).Take(2).Select(p => int.TryParse(p, out int n) ? n : 0).Where(n => n > 1))
-                    kill(pid, 9);
+                    kill(pid, SigKill);
         }
 
         /// <summary>The PIDs of the stub step NAME and of its sleep.</summary>
@@ -119,15 +128,7 @@ public class ScriptSignalTests
     {
         string runDir = Path.Combine(Path.GetTempPath(), $"parnet-main-job-run-{Guid.NewGuid():N}");   // never made: the stub does not
         using var run = MainJob(marks => SleepsUntilTerm("train", marks), runDir);
-        run.WaitFor("train");
-        int code = run.Terminate();
-        Thread.Sleep(300);
-        int train = run.Pids("train")[0];
-        bool signalled = File.ReadAllLines(run.Marks).Contains($"term {train}"), alive = Alive(train);
-        run.KillStubs();
-        string stderr = run.Stderr.Result;
-        Assert.True(signalled, $"the training step got no SIGTERM; stderr: {stderr}");
-        Assert.False(alive, "the training step still ran after main-job.sh ended");
+        var (code, stderr) = run.TerminateDuring("train");
         Assert.Equal(143, code);
         Assert.Contains($"main-job: stopped; continue the run with: parnet train --resume {runDir}\n", stderr);
         Assert.Empty(run.Calls("eval"));
@@ -195,15 +196,7 @@ public class ScriptSignalTests
         try
         {
             using var run = Frontier(output, code);
-            run.WaitFor("bench");
-            int exit = run.Terminate();
-            Thread.Sleep(300);
-            int bench = run.Pids("bench")[0];
-            bool signalled = File.ReadAllLines(run.Marks).Contains($"term {bench}"), alive = Alive(bench);
-            run.KillStubs();
-            string stderr = run.Stderr.Result;
-            Assert.True(signalled, $"the bench step got no SIGTERM; stderr: {stderr}");
-            Assert.False(alive, "the bench step still ran after cpu-frontier.sh ended");
+            var (exit, stderr) = run.TerminateDuring("bench");
             Assert.Equal(143, exit);
             if (existedBefore)
             {

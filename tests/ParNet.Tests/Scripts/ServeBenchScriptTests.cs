@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using System.Runtime.InteropServices;
+using static ParNet.Tests.Scripts.ProcessSignals;
 
 namespace ParNet.Tests.Scripts;
 
@@ -12,13 +12,6 @@ namespace ParNet.Tests.Scripts;
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]   // bash scripts, and shell-script stubs
 public class ServeBenchScriptTests
 {
-    [DllImport("libc", SetLastError = true)]
-    static extern int kill(int pid, int signal);
-
-    const int SigTerm = 15;
-
-    static bool Alive(int pid) => kill(pid, 0) == 0 && !File.ReadAllText($"/proc/{pid}/stat").Contains(") Z ");
-
     sealed class Stubbed : IDisposable
     {
         public readonly DirectoryInfo Temp = Directory.CreateTempSubdirectory("parnet-serve-bench-");
@@ -66,7 +59,7 @@ public class ServeBenchScriptTests
 
         public void Dispose()
         {
-            foreach (var pid in Pids("wrk").Concat(Pids("serve"))) kill(pid, 9);   // what the test started, by its PID
+            foreach (var pid in Pids("wrk").Concat(Pids("serve"))) kill(pid, SigKill);   // what the test started, by its PID
             if (!Script.HasExited) Script.Kill(entireProcessTree: true);
             Script.WaitForExit();
             Temp.Delete(recursive: true);

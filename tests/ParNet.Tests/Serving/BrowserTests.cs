@@ -61,27 +61,19 @@ public class BrowserTests
     [Fact]
     public async Task A_refused_upload_clears_the_previous_answer()
     {
-        string browser = BrowserFolder();
-        Assert.True(Directory.Exists(Path.Combine(browser, "node_modules", "playwright-core")),
-            $"playwright-core is not installed: run `npm ci` in {browser} (.ci/run does), and `apt-get install chromium`");
-        using var folder = new ExportTempFolder();
-        await using var server = await StartReadyAsync(Open(TinyFashionWeights(folder)), Loopback());
-        string good = folder.File("good.png"), bad = folder.File("bad.png");
-        File.WriteAllBytes(good, Png(28, seed: 5));
-        File.WriteAllText(bad, "not an image");
-
-        var (code, stdout, stderr) = await RunNodeAsync(browser, "classify-then-fail.mjs", server.Address.ToString(), good, bad);
-        Assert.True(code == 0, $"node classify-then-fail.mjs failed ({code}):\n{stdout}\n{stderr}");
-        var shown = JsonDocument.Parse(stdout.Trim().Split('\n')[^1]).RootElement;
+        var shown = await AgainstTinyServerAsync("classify-then-fail.mjs");
         Assert.False(string.IsNullOrEmpty(shown.GetProperty("first").GetString()));   // the good image was answered
         Assert.Contains("not a decodable image", shown.GetProperty("error").GetString());
         Assert.Equal(JsonValueKind.Null, shown.GetProperty("topClass").ValueKind);
         Assert.True(shown.GetProperty("tableHidden").GetBoolean());
     }
 
-    /// <summary>tests/browser/page-scenarios.mjs's SCENARIO against a served tiny model: a good image and a file the
-    /// server refuses ("not an image"); the JSON line it printed.</summary>
-    static async Task<JsonElement> ScenarioAsync(string scenario)
+    /// <summary>tests/browser/page-scenarios.mjs's SCENARIO against a served tiny model (<see cref="AgainstTinyServerAsync"/>).</summary>
+    static Task<JsonElement> ScenarioAsync(string scenario) => AgainstTinyServerAsync("page-scenarios.mjs", scenario);
+
+    /// <summary>tests/browser/SCRIPT run with the address of a served tiny model, <paramref name="arguments"/>, a good image
+    /// and a file the server refuses ("not an image"); the JSON line it printed last.</summary>
+    static async Task<JsonElement> AgainstTinyServerAsync(string script, params string[] arguments)
     {
         string browser = BrowserFolder();
         Assert.True(Directory.Exists(Path.Combine(browser, "node_modules", "playwright-core")),
@@ -91,8 +83,8 @@ public class BrowserTests
         string good = folder.File("good.png"), bad = folder.File("bad.png");
         File.WriteAllBytes(good, Png(28, seed: 5));
         File.WriteAllText(bad, "not an image");
-        var (code, stdout, stderr) = await RunNodeAsync(browser, "page-scenarios.mjs", server.Address.ToString(), scenario, good, bad);
-        Assert.True(code == 0, $"node page-scenarios.mjs {scenario} failed ({code}):\n{stdout}\n{stderr}");
+        var (code, stdout, stderr) = await RunNodeAsync(browser, [script, server.Address.ToString(), .. arguments, good, bad]);
+        Assert.True(code == 0, $"node {script} {string.Join(" ", arguments)} failed ({code}):\n{stdout}\n{stderr}");
         return JsonDocument.Parse(stdout.Trim().Split('\n')[^1]).RootElement.Clone();
     }
 
