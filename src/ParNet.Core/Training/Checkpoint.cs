@@ -131,7 +131,7 @@ public static class Checkpoint
     {
         string dir = LocateOrThrow(directory);
         bool hasEma = File.Exists(Path.Combine(dir, EmaFile)), useEma = ema ?? hasEma;
-        if (useEma && !hasEma) throw new FileNotFoundException($"{Path.Combine(dir, EmaFile)} not found: the run trained without EMA");
+        if (useEma && !hasEma) throw NoEma(Path.Combine(dir, EmaFile));
         return new ChosenWeights(Path.Combine(dir, useEma ? EmaFile : WeightsFile), useEma, Default: useEma == hasEma);
     }
 
@@ -146,8 +146,10 @@ public static class Checkpoint
         if (!string.Equals(Path.GetFileName(weightsPath), WeightsFile, StringComparison.Ordinal)) return null;
         string dir = Path.GetDirectoryName(Path.GetFullPath(weightsPath))!, ema = Path.Combine(dir, EmaFile);
         if (!File.Exists(Path.Combine(dir, StateFile))) return null;
-        return File.Exists(ema) ? ema : throw new FileNotFoundException($"{ema} not found: the run trained without EMA", ema);
+        return File.Exists(ema) ? ema : throw NoEma(ema);
     }
+
+    static FileNotFoundException NoEma(string emaPath) => new($"{emaPath} not found: the run trained without EMA", emaPath);
 
     /// <summary>Test hook (internal: not part of the API): called after each file is written into the temporary directory.</summary>
     internal static Action<string>? AfterFileWritten { get; set; }
