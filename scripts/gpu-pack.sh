@@ -54,11 +54,13 @@ EOF
 
 # Publishes PROJECT self-contained with ONNX Runtime's CUDA build into $work/NAME-publish.
 publish() { dotnet publish "$1" -c Release -r linux-x64 --self-contained -p:OnnxRuntimeGpu=true -o "$work/$2-publish" 2>&1 | grep -E " error " >&2 || true; }
-# The .dll files the published app EXE maps while running with ARGS, polled from /proc/PID/maps until it exits.
+# The .dll files the published app EXE maps while running with ARGS, polled from /proc/PID/maps until it exits; its pid
+# goes to $work/mapped.pid (for the caller that has to stop it: serve).
 mapped() {
   local exe=$1; shift
   "$exe" "$@" >/dev/null 2>&1 &
   local pid=$!
+  echo $pid > "$work/mapped.pid"
   while kill -0 $pid 2>/dev/null; do grep -o '[^/]*\.dll$' /proc/$pid/maps 2>/dev/null || true; sleep 0.1; done
   wait $pid || true   # the CUDA runs fail here (no GPU): expected; the caller's 2>/dev/null hides what the shell says of it
 }
@@ -87,7 +89,7 @@ cli="$work/cli-publish/parnet" port=$((20000 + RANDOM % 20000))
   mapped "$cli" serve --weights "$onnx" --port $port &   # until the request below is answered
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.2; done
   curl -sf -H "Content-Type: image/png" --data-binary @"$work/image.png" "http://127.0.0.1:$port/v1/predict" >/dev/null || true
-  pkill -f -- "--port $port" || true; wait; } 2>/dev/null | assemble cli parnet SkiaSharp
+  kill "$(cat "$work/mapped.pid")" 2>/dev/null || true; wait; } 2>/dev/null | assemble cli parnet SkiaSharp
 
 check=$("$work/bench/ParNet.Bench" onnx-cuda --graphs "$work/graphs" --models parnet_s --rows cpu,cpu-streams --runs 1 --warmup 1 2>&1 | tail -1)
 case "$check" in "| parnet_s (3 streams) | cpu-streams |"*) ;; *) echo "gpu-pack: the pruned bench does not run here: $check" >&2; exit 1 ;; esac
