@@ -80,7 +80,7 @@ if grep -q avx512_bf16 /proc/cpuinfo; then   # without native bf16 --bf16 is sev
   done
 fi
 
-python3 - "$out" <<'EOF' | tee "$out/summary.md"
+summary=$(cat <<'EOF'
 import glob, json, re, statistics, sys
 out = sys.argv[1]
 def read(path): return open(path).read()
@@ -126,4 +126,9 @@ for name, target, values, ok in rows:
     shown = ", ".join(f"{v:.2f}" for v in values)
     print(f"| {name} | {target} | {shown} | {statistics.median(values):.2f} | {sum(1 for v in values if ok(v))} of {len(values)} |")
 EOF
+)
+step "the summary"   # in the background as the steps are (so the program is an argument: a background job's stdin is
+run python3 -c "$summary" "$out" > "$out/summary.md"   # /dev/null), so that a stop during it is a stop like any other
+trap - TERM INT ERR   # complete: from here a stop leaves the folder
+cat "$out/summary.md"
 echo "cpu-frontier: everything is in $out" >&2

@@ -24,8 +24,10 @@ public class ScriptSignalTests
         public Task<string> Stdout = null!, Stderr = null!;
 
         /// <summary>Starts bash SCRIPT ARGS with PATH led by a `dotnet` stub (<paramref name="dotnet"/>: its body, given
-        /// the marks file) and stubs of apt-get and sudo (scripts/install-data.sh where the data is missing).</summary>
-        public Stubbed(Func<string, string> dotnet, string script, string[] arguments, Dictionary<string, string?> environment)
+        /// the marks file) and stubs of apt-get and sudo (scripts/install-data.sh where the data is missing), and of
+        /// `python3` where <paramref name="python3"/> gives its body.</summary>
+        public Stubbed(Func<string, string> dotnet, string script, string[] arguments, Dictionary<string, string?> environment,
+                       Func<string, string>? python3 = null)
         {
             string stubs = Directory.CreateDirectory(Path.Combine(Temp.FullName, "stubs")).FullName;
             void Stub(string name, string body)
@@ -37,6 +39,7 @@ public class ScriptSignalTests
             Stub("dotnet", dotnet(Marks));
             Stub("apt-get", "exit 0");
             Stub("sudo", "exec \"$@\"");
+            if (python3 is not null) Stub("python3", python3(Marks));
 
             var start = new ProcessStartInfo("bash") { WorkingDirectory = Temp.FullName, RedirectStandardOutput = true, RedirectStandardError = true };
             start.ArgumentList.Add(Repository.Path("scripts", script));
@@ -182,6 +185,11 @@ public class ScriptSignalTests
         new(marks => $"case \" $* \" in\n  *\" bench \"*) {SleepsUntilTerm("bench", marks)} ;;\n  *) exit 0 ;;\nesac",
             "cpu-frontier.sh", ["--pytorch-code", code, "--out", output], new());
 
+    /// <summary>cpu-frontier.sh whose steps all succeed at once and whose summary (`python3 -c PROGRAM OUT`) runs
+    /// <paramref name="summary"/>.</summary>
+    static Stubbed FrontierToSummary(string output, string code, Func<string, string> summary) =>
+        new(_ => "exit 0", "cpu-frontier.sh", ["--pytorch-code", code, "--out", output], new(), python3: summary);
+
     /// <summary>SIGTERM to cpu-frontier.sh (pid alone) left its step running, and the partial results folder it had made
     /// in results/frontier/ (walk H, session 29): the step gets SIGTERM, the folder this run made goes, a folder that
     /// was there before stays.</summary>
@@ -208,6 +216,54 @@ public class ScriptSignalTests
                 Assert.Contains($"cpu-frontier: stopped; removed {output}, which this run made", stderr);
                 Assert.False(Directory.Exists(output));
             }
+        }
+        finally
+        {
+            Directory.Delete(code, recursive: true);
+            if (Directory.Exists(output)) Directory.Delete(output, recursive: true);
+        }
+    }
+
+    /// <summary>A SIGTERM while the summary ran (python, in the foreground) waited for it and then took the folder back
+    /// (noticed in session 29): the summary is a step like the others, stopped with the run.</summary>
+    [SkippableFact]
+    public void Frontier_stopped_during_its_summary_stops_the_summary_and_takes_back_its_folder()
+    {
+        Skip.IfNot(DebianTorch(), "/usr/bin/python3 has no torch: cpu-frontier.sh refuses to start without it (apt-get install python3-torch)");
+        string code = Directory.CreateTempSubdirectory("parnet-frontier-code-").FullName;
+        string output = Path.Combine(Path.GetTempPath(), $"parnet-frontier-out-{Guid.NewGuid():N}");
+        try
+        {
+            using var run = FrontierToSummary(output, code, marks => "set --; " + SleepsUntilTerm("summary", marks));   // its marks without the program text
+            var (exit, stderr) = run.TerminateDuring("summary");
+            Assert.Equal(143, exit);
+            Assert.Contains($"cpu-frontier: stopped; removed {output}, which this run made", stderr);
+            Assert.False(Directory.Exists(output));
+        }
+        finally
+        {
+            Directory.Delete(code, recursive: true);
+            if (Directory.Exists(output)) Directory.Delete(output, recursive: true);
+        }
+    }
+
+    /// <summary>A complete run writes the summary's output to OUT/summary.md and prints it, and keeps the folder.</summary>
+    [SkippableFact]
+    public void Frontier_complete_writes_and_prints_its_summary_and_keeps_the_folder()
+    {
+        Skip.IfNot(DebianTorch(), "/usr/bin/python3 has no torch: cpu-frontier.sh refuses to start without it (apt-get install python3-torch)");
+        string code = Directory.CreateTempSubdirectory("parnet-frontier-code-").FullName;
+        string output = Path.Combine(Path.GetTempPath(), $"parnet-frontier-out-{Guid.NewGuid():N}");
+        try
+        {
+            // the stub prints its first argument after -c's program: the results folder, as the real summary reads it
+            using var run = FrontierToSummary(output, code, _ => "[ \"$1\" = -c ] && echo \"| summary of $3 |\"");
+            Assert.True(run.Script.WaitForExit(60_000), "cpu-frontier.sh did not end");
+            run.Script.WaitForExit();
+            Assert.True(run.Script.ExitCode == 0, $"exit {run.Script.ExitCode}; stderr: {run.Stderr.Result}");
+            Assert.Equal($"| summary of {output} |\n", File.ReadAllText(Path.Combine(output, "summary.md")));
+            Assert.EndsWith($"| summary of {output} |\n", run.Stdout.Result);
+            Assert.EndsWith($"cpu-frontier: everything is in {output}\n", run.Stderr.Result);
         }
         finally
         {
