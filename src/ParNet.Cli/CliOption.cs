@@ -67,7 +67,8 @@ public static class CliOption
         try { return parse(text); }
         catch (Exception e) when (e is FormatException or OverflowException)
         {
-            string name = result.Parent is OptionResult o ? o.Option.Name : "value";
+            // the name the user typed (an alias such as --size is reported as --size, not as --image-size)
+            string name = result.Parent is OptionResult o ? o.IdentifierToken?.Value ?? o.Option.Name : "value";
             result.AddError($"{name} must be {what} (got '{text}')");
             return null;
         }

@@ -160,6 +160,19 @@ public class OptionSyntaxTests
         CliRunner.AssertUserError(CliRunner.Run("info", "--model", "parnet_s", "--image-size", "big"), "--image-size must be an integer (got 'big')");
     }
 
+    /// <summary>A bad value of an option given by its older alias named the option's new name, which the user had not
+    /// typed ("--size abc" was reported as "--image-size must be an integer").</summary>
+    [Theory]
+    [InlineData("eval", "--size", "abc")]
+    [InlineData("eval", "--size=abc", null)]
+    [InlineData("bench", "--batch", "two")]
+    public void A_bad_value_is_reported_under_the_name_typed(string command, string option, string? value)
+    {
+        string typed = option.Split('=')[0], given = value ?? option.Split('=')[1];
+        CliRunner.AssertUserError(value is null ? CliRunner.Run(command, option) : CliRunner.Run(command, option, value),
+                                  $"{typed} must be an integer (got '{given}')");
+    }
+
     /// <summary>double.Parse reads "nan" and "infinity"; they used to reach TimeSpan.FromMilliseconds and the like, which
     /// threw: an unhandled exception and exit code 134 in place of one line.</summary>
     [Theory]
