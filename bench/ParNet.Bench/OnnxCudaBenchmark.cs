@@ -66,6 +66,13 @@ public sealed class OnnxCudaBenchmark : IBenchmark
         return command;
     }
 
+    /// <summary>The weightless graphs of <paramref name="name"/>; missing ones are named with the command that writes them.</summary>
+    static (ModelProto Whole, OnnxStreamPartition Partition) ReadGraphs(string dir, string name)
+    {
+        try { return WeightlessOnnx.Read(Path.Combine(dir, name)); }
+        catch (FileNotFoundException e) { throw new FileNotFoundException($"{e.Message}; write them with onnx-cuda --write-graphs --graphs {dir}", e.FileName, e); }
+    }
+
     static int WriteGraphs(string dir, string[] models, int size)
     {
         Directory.CreateDirectory(dir);
@@ -95,7 +102,7 @@ public sealed class OnnxCudaBenchmark : IBenchmark
         };
         foreach (var name in models)
         {
-            var (whole, partition) = WeightlessOnnx.Read(Path.Combine(dir, name));
+            var (whole, partition) = ReadGraphs(dir, name);
             int streams = partition.Streams.Count;
             var engines = new List<(string Row, Func<float[], long[], (float[] Data, long[] Shape)> Run, IDisposable Owner)>();
             var input = new float[3 * size * size];

@@ -117,7 +117,7 @@ public sealed class BenchCommand : CliCommand
             Log = line => stdout.WriteLine($"  timing {line} ..."),
         };
         try { options.Validate(); }
-        catch (Exception e) when (e is ArgumentException or NotSupportedException) { throw new UsageException(e.Message); }
+        catch (Exception e) when (e is ArgumentException or NotSupportedException) { throw new UsageException(OptionNames.Worded(e)); }
         bool created;
         try { created = OutputFolder.Prepare(output); }   // before minutes of timing, not after
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new UsageException($"--out {output}: cannot write there: {e.Message}"); }

@@ -55,7 +55,7 @@ public static class CommandRunner
         try { return parse.Invoke(invocation); }
         catch (Exception e) when (IsUserError(e))
         {
-            stderr.WriteLine($"{prefix}: {e.Message}");
+            stderr.WriteLine($"{prefix}: {OptionNames.Worded(e)}");
             return UsageExitCode;
         }
         catch (System.Runtime.InteropServices.ExternalException e) when (OutOfMemory(e) is string line)

@@ -71,7 +71,9 @@ public static class PredictorLoading
             if (form == NetworkForm.Training)
                 throw new UsageException("--unfused keeps trained weights in their training form; an .onnx file runs in the form it was " +
                                          "exported in (export the weights with --unfused for the training form)");
-            var predictor = ImagePredictor.FromOnnx(weights, config, onnx);
+            ImagePredictor predictor;
+            try { predictor = ImagePredictor.FromOnnx(weights, config, onnx); }
+            catch (InvalidSettingException e) { throw new UsageException(OptionNames.Worded(e)); }   // no --model/--config, and none stored
             if (form == NetworkForm.Fused && predictor.Info.Fused == false)   // as silently: the training form would run
             {
                 predictor.Dispose();

@@ -1,4 +1,5 @@
 using System.Globalization;
+using ParNet.Runtime;
 using ParNet.Training;
 
 namespace ParNet.Cli;
@@ -47,7 +48,7 @@ public sealed class ProgressRenderer(TextWriter output, bool interactive, int li
                 break;
             case MessageEvent m:
                 EndLine();
-                output.WriteLine(m.Text);
+                output.WriteLine(m is INamesSettings named ? named.WordedWith(OptionNames.Cli) : m.Text);
                 break;
         }
     }

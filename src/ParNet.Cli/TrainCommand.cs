@@ -117,7 +117,7 @@ public sealed class TrainCommand : CliCommand
         catch (TrainingDivergedException e)
         {
             renderer.EndLine();
-            if (group.Rank == 0) stderr.WriteLine($"parnet train: {e.Message}");   // every process found it (one all-reduce), rank 0 says it
+            if (group.Rank == 0) stderr.WriteLine($"parnet train: {OptionNames.Worded(e)}");   // every process found it (one all-reduce), rank 0 says it
             return 3;
         }
     }

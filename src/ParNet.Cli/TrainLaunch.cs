@@ -60,12 +60,13 @@ public sealed class TrainLaunch(IProcessGroup group, string command)
         catch (OtherRankFailed) { return CommandRunner.UsageExitCode; }
         catch (Exception e) when (!_setupAgreed)
         {
+            string message = OptionNames.Worded(e);
             var failed = group.RanksWhere(true);
-            var messages = FailureMessages(failed, e.Message);
+            var messages = FailureMessages(failed, message);
             int mine = Array.IndexOf(failed, group.Rank);
             // the lowest failing rank speaks for all that failed alike; another speaks for itself when its error differs
-            if (messages.Take(mine).Contains(e.Message)) return CommandRunner.UsageExitCode;
-            if (group.Rank != 0 && CommandRunner.IsUserError(e)) throw new UsageException($"rank {group.Rank}: {e.Message}");
+            if (messages.Take(mine).Contains(message)) return CommandRunner.UsageExitCode;
+            if (group.Rank != 0 && CommandRunner.IsUserError(e)) throw new UsageException($"rank {group.Rank}: {message}");
             ExceptionDispatchInfo.Capture(e).Throw();
             throw;
         }
@@ -76,7 +77,7 @@ public sealed class TrainLaunch(IProcessGroup group, string command)
         }
         catch (Exception e)
         {
-            stderr.WriteLine($"parnet {command}: rank {group.Rank}: {e.Message}; ending all {group.Size} processes" +
+            stderr.WriteLine($"parnet {command}: rank {group.Rank}: {OptionNames.Worded(e)}; ending all {group.Size} processes" +
                              (e is PeerLostException && ResumeHint is { } hint ? $"; {hint}" : ""));
             stderr.Flush();
             group.Abort(CommandRunner.IsUserError(e) ? CommandRunner.UsageExitCode : 1);

@@ -4,14 +4,19 @@ namespace ParNet.Cli;
 public sealed class UsageException(string message) : Exception(message)
 {
     /// <summary>
-    /// Runs a validating library call on user input; its <see cref="ArgumentException"/> is the user's error.
+    /// Runs a validating library call on user input; its <see cref="ArgumentException"/> is the user's error, worded with
+    /// the options that set what it names (<see cref="OptionNames"/>).
     /// Only for calls whose arguments come from the command line or the user's files: elsewhere an
     /// ArgumentException is a bug and keeps its stack trace.
     /// </summary>
     public static T Wrap<T>(Func<T> call, string? context = null)
     {
         try { return call(); }
-        catch (ArgumentException e) { throw new UsageException(context is null ? e.Message : $"{context}: {e.Message}"); }
+        catch (ArgumentException e)
+        {
+            string message = OptionNames.Worded(e);
+            throw new UsageException(context is null ? message : $"{context}: {message}");
+        }
     }
 
     public static void Wrap(Action call, string? context = null) => Wrap<bool>(() => { call(); return true; }, context);

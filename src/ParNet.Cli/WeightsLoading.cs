@@ -62,11 +62,13 @@ public static class WeightsLoading
     public static ClassifierLoader.Loaded Load(string path, ModelConfig? config, bool fuse, bool ema = false) =>
         Load(path, config, fuse ? NetworkForm.Fused : NetworkForm.AsStored, ema);
 
-    /// <summary>Loads <paramref name="path"/> in <paramref name="form"/>; --fused on a network without a fused form is the user's error.</summary>
+    /// <summary>Loads <paramref name="path"/> in <paramref name="form"/>; --fused on a network without a fused form, or no model
+    /// given for weights that store none, is the user's error.</summary>
     public static ClassifierLoader.Loaded Load(string path, ModelConfig? config, NetworkForm form, bool ema = false)
     {
         try { return ClassifierLoader.LoadWeights(path, config, form, Pick(ema)); }
         catch (NotSupportedException e) when (form == NetworkForm.Fused) { throw new UsageException($"--fused: {e.Message}"); }
+        catch (InvalidSettingException e) { throw new UsageException(OptionNames.Worded(e)); }   // no --model/--config, and none stored
     }
 
     /// <summary>

@@ -142,7 +142,7 @@ static partial class PredictionEndpoints
         if (files.Count > context.Options.Batching.QueueCapacity)
             throw new Refusal(StatusCodes.Status413PayloadTooLarge, TooLarge,
                 $"{files.Count} images; this server queues at most {context.Options.Batching.QueueCapacity} images at once " +
-                "(its --queue-capacity): send them in smaller requests");
+                "(its queue capacity): send them in smaller requests");
         int top = Top(http.Request, context);
         // a refusal of one image (a full queue, a timeout, a stopping server) refuses the request: its other images are
         // withdrawn at once, so the model does not run them for nobody and the client hears now, not when they are done

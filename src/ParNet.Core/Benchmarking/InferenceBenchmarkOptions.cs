@@ -1,5 +1,6 @@
 using ParNet.Inference;
 using ParNet.Models;
+using ParNet.Runtime;
 using ParNet.Weights;
 using static TorchSharp.torch;
 
@@ -54,10 +55,14 @@ public sealed record InferenceBenchmarkOptions
     void CheckOnnxModel(string path)
     {
         using var engine = new OnnxRuntimeEngine(path);
+        string onnxModel = Setting(nameof(OnnxModel)), model = Setting(nameof(Model)), imageSize = Setting(nameof(ImageSize));
         if (engine.Info.Model is { } stored && stored.Name != Model.Name)
-            throw new ArgumentException($"--onnx-model {path}: a {stored.Name} model; the benchmark's model is {Model.Name} (give --model or --config for it)");
-        if (engine.InputShape[^1] != ImageSize)
-            throw new ArgumentException($"--onnx-model {path}: exported for {engine.InputShape[^1]}x{engine.InputShape[^1]}; the benchmark runs {ImageSize} (give --image-size {engine.InputShape[^1]})");
+            throw new InvalidSettingException(onnxModel, names =>
+                $"{names.Given(onnxModel, path)}: a {stored.Name} model; the benchmark's model is {Model.Name} (give {names.Name(model)} for it)");
+        long side = engine.InputShape[^1];
+        if (side != ImageSize)
+            throw new InvalidSettingException(onnxModel, names =>
+                $"{names.Given(onnxModel, path)}: exported for {side}x{side}; the benchmark runs {ImageSize} (give {names.Given(imageSize, side)})");
     }
 
     /// <summary>
@@ -85,9 +90,9 @@ public sealed record InferenceBenchmarkOptions
             throw new ArgumentException($"unknown variant(s) {string.Join(", ", unknown)}; known: {string.Join(", ", InferenceBenchmark.VariantKeys)}");
         // a row asked for by name must not silently go missing for want of its option
         if (Only.Contains("fused-devices") && StreamDevices is null)
-            throw new ArgumentException("the fused-devices row needs stream devices (--stream-devices LIST)");
+            throw NeedsSetting("the fused-devices row needs stream devices", Setting(nameof(StreamDevices)), "LIST");
         if (Only.Contains("onnx-file") && OnnxModel is null)
-            throw new ArgumentException("the onnx-file row needs an exported model (--onnx-model FILE)");
+            throw NeedsSetting("the onnx-file row needs an exported model", Setting(nameof(OnnxModel)), "FILE");
         foreach (var key in InferenceBenchmark.CudaKeys.Where(Only.Contains))
         {
             try { foreach (int device in CudaDevices ?? [0]) OnnxRuntimeOptions.CheckCuda(device); }
@@ -96,6 +101,13 @@ public sealed record InferenceBenchmarkOptions
         if (CudaDevices is { } devices && devices.Count != Model.Streams)
             throw new ArgumentException($"{Model.Name} has {Model.Streams} streams; got {devices.Count} CUDA device(s): one per stream");
         if (Only.Any(k => k.StartsWith("pytorch-", StringComparison.Ordinal)) && PyTorch is null)
-            throw new ArgumentException("the pytorch-* rows need the authors' code (--pytorch-code DIR)");
+            throw PyTorchReference.NeedsAuthorsCode("the pytorch-* rows need the authors' code");
     }
+
+    static string Setting(string member) => SettingNames.Of(nameof(InferenceBenchmarkOptions), member);
+
+    /// <summary>"the onnx-file row needs an exported model (InferenceBenchmarkOptions.OnnxModel = FILE)": a row asked for without
+    /// the setting it runs on; <paramref name="placeholder"/> stands for the value.</summary>
+    static InvalidSettingException NeedsSetting(string what, string setting, string placeholder) =>
+        new(setting, names => $"{what} ({names.Given(setting, placeholder)})");
 }

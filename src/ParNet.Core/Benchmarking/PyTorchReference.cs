@@ -1,4 +1,5 @@
 using ParNet.Models;
+using ParNet.Runtime;
 
 namespace ParNet.Benchmarking;
 
@@ -31,6 +32,13 @@ public static class PyTorchReference
             ? $"{c.Name}: the authors' code builds only the ImageNet layout with 3 streams of RepVGG-SSE blocks"
             : c.InChannels != 3 ? $"{c.Name}: the authors' code takes 3 input channels" : null;
 
+    /// <summary>"{what} (PyTorchReferenceOptions.AuthorsCode = DIR)": rows or a run of the authors' code asked for without it.</summary>
+    internal static InvalidSettingException NeedsAuthorsCode(string what)
+    {
+        string authorsCode = SettingNames.Of(nameof(PyTorchReferenceOptions), nameof(PyTorchReferenceOptions.AuthorsCode));
+        return new(authorsCode, names => $"{what} ({names.Given(authorsCode, "DIR")})");
+    }
+
     /// <summary>Starts the child with the models of <paramref name="keys"/> built; it runs nothing until asked.</summary>
     public static PyTorchSession Start(PyTorchReferenceOptions p, InferenceBenchmarkOptions o, IReadOnlySet<string> keys)
     {
@@ -39,7 +47,7 @@ public static class PyTorchReference
         var c = o.Model;
         bool wantsParNet = keys.Contains("pytorch-unfused") || keys.Contains("pytorch-fused");
         if (wantsParNet && WhyUnsupported(c) is string why) throw new ArgumentException($"PyTorch reference: {why}");
-        if (wantsParNet && p.AuthorsCode is null) throw new ArgumentException("PyTorch reference: the ParNet rows need the authors' code (--pytorch-code DIR)");
+        if (wantsParNet && p.AuthorsCode is null) throw NeedsAuthorsCode("PyTorch reference: the ParNet rows need the authors' code");
 
         string folder = WriteScripts();
         var args = new List<string>

@@ -1,4 +1,5 @@
 using ParNet.Models;
+using ParNet.Runtime;
 
 namespace ParNet.Benchmarking;
 
@@ -46,8 +47,9 @@ public static class PyTorchTrainingReference
     {
         if (!File.Exists(p.Python))
             throw new ArgumentException($"PyTorch reference: {p.Python} not found (Debian: apt-get install python3-torch)");
-        if (p.AuthorsCode is null) throw new ArgumentException("PyTorch reference: it needs the authors' code (--pytorch-code DIR)");
-        if (o.ForwardOnly) throw new ArgumentException("PyTorch reference: it times training steps (no --forward-only)");
+        if (p.AuthorsCode is null) throw PyTorchReference.NeedsAuthorsCode("PyTorch reference: it needs the authors' code");
+        string forwardOnly = SettingNames.Of(nameof(TrainingBenchmarkOptions), nameof(TrainingBenchmarkOptions.ForwardOnly));
+        if (o.ForwardOnly) throw new InvalidSettingException(forwardOnly, names => $"PyTorch reference: it times training steps (not with {names.Name(forwardOnly)})");
         if (WhyUnsupported(o.Model) is string why) throw new ArgumentException($"PyTorch reference: {why}");
         if (rounds < 1) throw new ArgumentException($"rounds must be >= 1; got {rounds}");
 

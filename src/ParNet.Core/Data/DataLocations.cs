@@ -1,3 +1,5 @@
+using ParNet.Runtime;
+
 namespace ParNet.Data;
 
 /// <summary>Where data sets are looked for, in a fixed order the CLI documents.</summary>
@@ -9,23 +11,27 @@ public static class DataLocations
     /// <summary>Where Debian's dataset-fashion-mnist package installs the files.</summary>
     public const string SystemFashionMnist = "/usr/share/datasets/fashion-mnist";
 
+    /// <summary>The data directory that the data pipelines and this class take (dataDir), as <see cref="SettingNames"/> names settings.</summary>
+    public const string DataDirectorySetting = "dataDir";
+
     /// <summary>
-    /// The Fashion-MNIST directory: <paramref name="dataArgument"/> (--data) when given (it must hold the
-    /// files: an explicit path never silently falls back), else data/fashion-mnist/, else the system copy.
+    /// The Fashion-MNIST directory: <paramref name="dataDir"/> when given (it must hold the files: an explicit path never
+    /// silently falls back), else data/fashion-mnist/, else the system copy. <see cref="DataNotFoundException"/> when none holds them.
     /// </summary>
-    public static string ResolveFashionMnist(string? dataArgument, string? workingDirectory = null, string systemDirectory = SystemFashionMnist)
+    public static string ResolveFashionMnist(string? dataDir, string? workingDirectory = null, string systemDirectory = SystemFashionMnist)
     {
-        if (!string.IsNullOrEmpty(dataArgument))
+        if (!string.IsNullOrEmpty(dataDir))
         {
-            if (IdxReader.HasSplit(dataArgument, train: true) || IdxReader.HasSplit(dataArgument, train: false))
-                return dataArgument;
-            throw new DirectoryNotFoundException($"--data {dataArgument}: no Fashion-MNIST IDX files (train-images-idx3-ubyte[.gz] ...) there");
+            if (IdxReader.HasSplit(dataDir, train: true) || IdxReader.HasSplit(dataDir, train: false))
+                return dataDir;
+            throw new DataNotFoundException(names =>
+                $"{names.Given(DataDirectorySetting, dataDir)}: no Fashion-MNIST IDX files (train-images-idx3-ubyte[.gz] ...) there");
         }
         string local = Path.Combine(workingDirectory ?? Directory.GetCurrentDirectory(), LocalFashionMnist);
         foreach (var candidate in new[] { local, systemDirectory })
             if (IdxReader.HasSplit(candidate, train: true) || IdxReader.HasSplit(candidate, train: false))
                 return candidate;
-        throw new DirectoryNotFoundException(
-            $"Fashion-MNIST not found: pass --data DIR, or put the IDX files in {local}, or install them into {systemDirectory} (scripts/install-data.sh)");
+        throw new DataNotFoundException(names =>
+            $"Fashion-MNIST not found: pass {names.Given(DataDirectorySetting, "DIR")}, or put the IDX files in {local}, or install them into {systemDirectory} (scripts/install-data.sh)");
     }
 }

@@ -1,4 +1,5 @@
 using ParNet.Models;
+using ParNet.Runtime;
 
 namespace ParNet.Data;
 
@@ -192,8 +193,9 @@ public static class DataPipelines
     }
 
     static string Required(string? dataDir, string dataset) =>
-        dataDir ?? throw new ArgumentException($"the {dataset} data set needs a data directory (--data DIR" +
-                                               (IsFolderLayout(dataset) ? ": DIR/train and DIR/val of class folders)" : ")"));
+        dataDir ?? throw new InvalidSettingException(DataLocations.DataDirectorySetting, names =>
+            $"the {dataset} data set needs a data directory ({names.Given(DataLocations.DataDirectorySetting, "DIR")}" +
+            (IsFolderLayout(dataset) ? ": DIR/train and DIR/val of class folders)" : ")"));
 
     static ArgumentException Unknown(string dataset) => new($"unknown data set '{dataset}'; known: {string.Join(", ", Datasets)}");
 

@@ -1,5 +1,6 @@
 using ParNet.Fusion;
 using ParNet.Models;
+using ParNet.Runtime;
 using ParNet.Training;
 using ParNet.Weights;
 using static TorchSharp.torch;
@@ -36,9 +37,14 @@ public static class ClassifierLoader
         return (loaded.Model, loaded.Info);
     }
 
+    /// <summary>The config parameter of <see cref="Load"/> and <see cref="LoadWeights(string, ModelConfig?, NetworkForm, CheckpointWeights)"/>,
+    /// as <see cref="SettingNames"/> names settings.</summary>
+    public const string ConfigSetting = "ClassifierLoader's config";
+
     /// <summary>
-    /// Like <see cref="Load"/>, and says whether the file was fused. Throws <see cref="InvalidDataException"/> when no
-    /// configuration is given nor stored, or the weights do not fit it; <see cref="NotSupportedException"/> when
+    /// Like <see cref="Load"/>, and says whether the file was fused. Throws <see cref="InvalidSettingException"/> (of
+    /// <see cref="ConfigSetting"/>) when no configuration is given nor stored, <see cref="InvalidDataException"/> when the
+    /// weights do not fit it, <see cref="NotSupportedException"/> when
     /// <paramref name="fuse"/> asks to fuse a network that has no fused form. <paramref name="pick"/>: the model or the
     /// EMA weights of a training checkpoint (the authors' released .pth.tar files hold both).
     /// </summary>
@@ -54,13 +60,7 @@ public static class ClassifierLoader
         var dict = StateDict.Read(weightsPath, "weights", pick, out var args);
         try
         {
-            config ??= info.Model ?? AuthorsConfigNamedBy(args, weightsPath) ?? throw new InvalidDataException(
-                $"{weightsPath}: no model configuration stored with these weights; give --model NAME or --config FILE " +
-                (args?.GetValueOrDefault("model_cfg") is string { Length: > 0 } named
-                    ? $"(its args.model_cfg names {named}, not found beside it: the authors' YAML model files are in their repository's imagenet/models/)"
-                    : DeploymentInfo.SidecarCandidates(weightsPath).FirstOrDefault(File.Exists) is { } other
-                        ? $"(the {Path.GetFileName(other)} beside them names no model: a sidecar holds a configuration, or \"model\" with one)"
-                        : $"(or put a sidecar {Path.ChangeExtension(Path.GetFileName(weightsPath), ".json")} next to them)"));
+            config ??= info.Model ?? AuthorsConfigNamedBy(args, weightsPath) ?? throw NoConfiguration(weightsPath, args);
             DeploymentInfo completed;
             try { completed = info.CompletedFor(config); }
             catch (ArgumentException e) { throw new InvalidDataException($"{weightsPath}: stored with these weights, {e.Message}", e); }
@@ -120,6 +120,17 @@ public static class ClassifierLoader
             .SelectMany(d => new[] { Path.Combine(d!, named), Path.Combine(d!, Path.GetFileName(named)) })
             .FirstOrDefault(File.Exists);
         return found is null ? null : AuthorsYamlConfig.Load(found);
+    }
+
+    /// <summary>Weights with no configuration stored or named, and none given: where one could come from.</summary>
+    static InvalidSettingException NoConfiguration(string weightsPath, IReadOnlyDictionary<string, object>? args)
+    {
+        string where = args?.GetValueOrDefault("model_cfg") is string { Length: > 0 } named
+            ? $"(its args.model_cfg names {named}, not found beside it: the authors' YAML model files are in their repository's imagenet/models/)"
+            : DeploymentInfo.SidecarCandidates(weightsPath).FirstOrDefault(File.Exists) is { } other
+                ? $"(the {Path.GetFileName(other)} beside them names no model: a sidecar holds a configuration, or \"model\" with one)"
+                : $"(or put a sidecar {Path.ChangeExtension(Path.GetFileName(weightsPath), ".json")} next to them)";
+        return new(ConfigSetting, names => $"{weightsPath}: no model configuration stored with these weights; give {names.Name(ConfigSetting)} {where}");
     }
 
     /// <summary>

@@ -28,7 +28,7 @@ public static class WeightlessOnnx
     public static (ModelProto Whole, OnnxStreamPartition Partition) Read(string prefix)
     {
         if (!File.Exists(prefix + ".streams"))
-            throw new FileNotFoundException($"no weightless graphs at {prefix}.* (WeightlessOnnx.Write makes them: `ParNet.Bench onnx-cuda --write-graphs`)", prefix + ".streams");
+            throw new FileNotFoundException($"no weightless graphs at {prefix}.* (WeightlessOnnx.Write makes them)", prefix + ".streams");
         if (!int.TryParse(File.ReadAllText(prefix + ".streams"), out int streams) || streams < 1)
             throw new InvalidDataException($"{prefix}.streams: expected the stream count, a positive integer");
         var parts = Enumerable.Range(0, streams).Select(i => File.Exists($"{prefix}.stream{i}.onnx") ? Load($"{prefix}.stream{i}.onnx") : null).ToArray();

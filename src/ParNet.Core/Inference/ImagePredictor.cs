@@ -92,9 +92,12 @@ public sealed class ImagePredictor : IDisposable
         return new ImagePredictor(model.Config, completed, null, new OnnxRuntimeEngine(bytes, options), side, onnxMemory: () => memory);
     }
 
+    /// <summary>The config parameter of <see cref="FromOnnx"/>, as <see cref="SettingNames"/> names settings.</summary>
+    public const string ConfigSetting = "ImagePredictor.FromOnnx's config";
+
     /// <summary>
     /// An exported .onnx file; its model configuration comes from its metadata unless <paramref name="config"/> is given.
-    /// InvalidDataException when neither names one.
+    /// <see cref="InvalidSettingException"/> (of <see cref="ConfigSetting"/>) when neither names one.
     /// </summary>
     public static ImagePredictor FromOnnx(string path, ModelConfig? config, OnnxRuntimeOptions? options = null)
     {
@@ -109,7 +112,7 @@ public sealed class ImagePredictor : IDisposable
         if (model is null)
         {
             engine.Dispose();
-            throw new InvalidDataException($"{path}: no ParNet model configuration in its metadata; give --model or --config");
+            throw new InvalidSettingException(ConfigSetting, names => $"{path}: no ParNet model configuration in its metadata; give {names.Name(ConfigSetting)}");
         }
         DeploymentInfo info;
         try { info = engine.Info.CompletedFor(model); }

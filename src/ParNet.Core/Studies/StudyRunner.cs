@@ -25,6 +25,9 @@ public static class StudyRunner
     static void WriteJson<T>(string path, T value) => AtomicFile.Write(path, temporary => File.WriteAllText(temporary, JsonSerializer.Serialize(value, Json)));
     const string ProbabilitiesFile = "test-probabilities.safetensors";
 
+    /// <summary><see cref="Run"/>'s directory, as <see cref="SettingNames"/> names settings.</summary>
+    public const string DirectorySetting = "directory";
+
     public static IReadOnlyList<CellRun> Run(Study study, StudySettings settings, string directory,
                                              Action<StudyProgress>? progress = null, CancellationToken cancel = default)
     {
@@ -67,22 +70,26 @@ public static class StudyRunner
             var theirs = JsonSerializer.Deserialize<StudyFolder>(File.ReadAllText(file), Json)
                 ?? throw new InvalidDataException($"{file}: empty");
             if (theirs.Study != study.Name)
-                throw new ArgumentException($"{directory} holds the study '{theirs.Study}', not '{study.Name}': use another --out");
+                throw Taken($"{directory} holds the study '{theirs.Study}', not '{study.Name}'");
             // a study that stopped before any cell finished (a wrong --data) pinned its settings, and the corrected command was
             // refused: with no finished cell there is nothing to keep consistent with, and the new settings claim the folder
             bool anyFinished = Directory.EnumerateFiles(directory, "cell.json", SearchOption.AllDirectories).Any();
             if (!anyFinished && theirs != mine) { WriteJson(file, mine); return; }
             if (theirs.GridHash != mine.GridHash)
-                throw new ArgumentException($"{directory} holds '{study.Name}' with another grid of cells (made by another version of parnet): use another --out");
+                throw Taken($"{directory} holds '{study.Name}' with another grid of cells (made by another version of parnet)");
             // every setting is named: a study that differed only in its test subset or steps was refused with a list equal to the command's
             if (theirs.Settings != mine.Settings)
-                throw new ArgumentException($"{directory} holds '{study.Name}' with other settings ({Describe(theirs.Settings)}; here {Describe(mine.Settings)}): " +
-                                            "continue it with those, or use another --out");
+                throw Taken($"{directory} holds '{study.Name}' with other settings ({Describe(theirs.Settings)}; here {Describe(mine.Settings)})",
+                            orElse: "continue it with those");
             return;
         }
         Directory.CreateDirectory(directory);
         WriteJson(file, mine);
     }
+
+    /// <summary>A folder that holds another study, grid or settings: another directory, <paramref name="orElse"/>.</summary>
+    static InvalidSettingException Taken(string what, string? orElse = null) =>
+        new(DirectorySetting, names => $"{what}: {(orElse is null ? "" : orElse + ", or ")}use another {names.Name(DirectorySetting)}");
 
     sealed record StudyFolder(string Study, string GridHash, StudySettings Settings);
 

@@ -1,3 +1,4 @@
+using ParNet.Runtime;
 using ParNet.Training;
 
 namespace ParNet.Studies;
@@ -32,20 +33,27 @@ public sealed record StudySettings
     /// <summary>The whole training set, 30 epochs: for a machine with many cores (hours per study on 2 cores).</summary>
     public static StudySettings Full { get; } = new() { Epochs = 30, SubsetPerClass = null, TestSubsetPerClass = null };
 
+    /// <summary>Throws <see cref="InvalidSettingException"/> for a setting no study can train with.</summary>
     public void Validate()
     {
-        if (Seeds < 1) throw new ArgumentException($"--seeds {Seeds}: at least 1 (3 give the spread the verdicts need)");
-        if (Epochs < 1) throw new ArgumentException($"--epochs {Epochs}: at least 1");
+        if (Seeds < 1) throw InvalidSettingException.Given(Setting(nameof(Seeds)), Seeds, "at least 1 (3 give the spread the verdicts need)");
+        if (Epochs < 1) throw InvalidSettingException.Given(Setting(nameof(Epochs)), Epochs, "at least 1");
         int batch = Recipes.FashionMnist.BatchSize;
         // more than the data set holds was accepted, and the report then stated it ("1 epoch on 1,000,000 training images")
         if (SubsetPerClass is > TrainImagesPerClass)
-            throw new ArgumentException($"--subset {SubsetPerClass}: Fashion-MNIST has {TrainImagesPerClass} training images per class (leave --subset out for all)");
+            throw MoreThanThereAre(Setting(nameof(SubsetPerClass)), SubsetPerClass, $"Fashion-MNIST has {TrainImagesPerClass} training images per class");
         if (TestSubsetPerClass is > TestImagesPerClass)
-            throw new ArgumentException($"--test-subset {TestSubsetPerClass}: Fashion-MNIST has {TestImagesPerClass} test images per class (leave --test-subset out for all)");
-        if (SubsetPerClass is < 1) throw new ArgumentException($"--subset {SubsetPerClass}: at least 1 image per class");
+            throw MoreThanThereAre(Setting(nameof(TestSubsetPerClass)), TestSubsetPerClass, $"Fashion-MNIST has {TestImagesPerClass} test images per class");
+        if (SubsetPerClass is < 1) throw InvalidSettingException.Given(Setting(nameof(SubsetPerClass)), SubsetPerClass, "at least 1 image per class");
         if (SubsetPerClass is int n && n * 10 < batch)
-            throw new ArgumentException($"--subset {n}: {n * 10} training images are fewer than one batch of {batch}: nothing would train");
-        if (TestSubsetPerClass is < 1) throw new ArgumentException($"--test-subset {TestSubsetPerClass}: at least 1 image per class");
-        if (StopAfterSteps is < 1) throw new ArgumentException($"--steps {StopAfterSteps}: at least 1");
+            throw InvalidSettingException.Given(Setting(nameof(SubsetPerClass)), n, $"{n * 10} training images are fewer than one batch of {batch}: nothing would train");
+        if (TestSubsetPerClass is < 1) throw InvalidSettingException.Given(Setting(nameof(TestSubsetPerClass)), TestSubsetPerClass, "at least 1 image per class");
+        if (StopAfterSteps is < 1) throw InvalidSettingException.Given(Setting(nameof(StopAfterSteps)), StopAfterSteps, "at least 1");
     }
+
+    static string Setting(string member) => SettingNames.Of(nameof(StudySettings), member);
+
+    /// <summary>A subset larger than the split: null takes the whole split.</summary>
+    static InvalidSettingException MoreThanThereAre(string setting, int? value, string fact) =>
+        new(setting, names => $"{names.Given(setting, value)}: {fact} ({names.Unset(setting)} for all)");
 }

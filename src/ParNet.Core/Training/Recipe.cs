@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using ParNet.Runtime;
 
 namespace ParNet.Training;
 
@@ -139,14 +140,21 @@ public sealed record Recipe
         if (WarmupEpochs < 0 || WarmupEpochs > Epochs) throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"recipe {Name}: warm-up epochs must be in [0, {Epochs}]; got {WarmupEpochs}"));
         if (StepEpochs < 1) throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"recipe {Name}: step epochs must be >= 1; got {StepEpochs}"));
         // a negative final LR or step factor trained by gradient ascent (--min-lr -1: LR -1 by the last epoch, test loss 1316)
-        if (!(MinLr >= 0) || double.IsInfinity(MinLr)) throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"recipe {Name}: the final LR (--min-lr) must be >= 0; got {MinLr}"));
-        if (!(StepGamma > 0) || double.IsInfinity(StepGamma)) throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"recipe {Name}: the LR factor at each step (--gamma) must be positive; got {StepGamma}"));
+        if (!(MinLr >= 0) || double.IsInfinity(MinLr)) throw Refused(nameof(MinLr), "the final LR", "must be >= 0", MinLr);
+        if (!(StepGamma > 0) || double.IsInfinity(StepGamma)) throw Refused(nameof(StepGamma), "the LR factor at each step", "must be positive", StepGamma);
         if (Milestones.Any(m => m is <= 0 or >= 1)) throw new ArgumentException($"recipe {Name}: milestones are fractions of training in (0, 1)");
         if (HeadDropout is < 0 or >= 1 || BlockDropout is < 0 or >= 1) throw new ArgumentException($"recipe {Name}: dropout must be in [0, 1)");
         if (CropPadding < 0) throw new ArgumentException($"recipe {Name}: crop padding must be >= 0");
         // a probability: 2 trained as 1 (every image erased) with no word, where torchvision's RandomErasing refuses it
         if (RandomErasing is < 0 or > 1) throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"recipe {Name}: random-erasing probability must be in [0, 1]; got {RandomErasing}"));
         return this;
+    }
+
+    /// <summary>A refusal that names the setting beside what it is: "recipe fashion-mnist: the final LR (Recipe.MinLr) must be >= 0; got -1".</summary>
+    InvalidSettingException Refused(string member, string what, string rule, double value)
+    {
+        string setting = SettingNames.Of(nameof(Recipe), member), recipe = Name;
+        return new(setting, names => string.Create(CultureInfo.InvariantCulture, $"recipe {recipe}: {what} ({names.Name(setting)}) {rule}; got {value}"));
     }
 
     static readonly JsonSerializerOptions Json = new() { WriteIndented = true, Converters = { new JsonStringEnumConverter() } };
@@ -218,7 +226,7 @@ public static class Recipes
     /// </summary>
     public static Recipe FineTune { get; } = new()
     {
-        Name = "finetune", Description = "ours: fine-tune --pretrained weights: LR 0.01 (a tenth of from-scratch), 30 epochs of a small set, no warm-up, cosine, wd 1e-4",
+        Name = "finetune", Description = "ours: fine-tune pretrained weights: LR 0.01 (a tenth of from-scratch), 30 epochs of a small set, no warm-up, cosine, wd 1e-4",
         Dataset = "fashion-mnist", Model = "parnet_cifar_small", Width = 16,
         Epochs = 30,          // a few hundred images: 30 passes are ~100-250 steps, seconds to minutes on 2 cores
         BatchSize = 64,       // small data: more, smaller steps per epoch than the main job's 128

@@ -1,3 +1,5 @@
+using ParNet.Runtime;
+
 namespace ParNet.Training;
 
 /// <summary>Things a run reports while it works; the library prints nothing, the CLI renders these.</summary>
@@ -10,4 +12,15 @@ public sealed record EvalProgressEvent(int Epoch, int Batch, int Batches) : Trai
 
 public sealed record EpochEvent(EpochMetrics Metrics, int Epochs, bool IsBest) : TrainEvent;
 
-public sealed record MessageEvent(string Text) : TrainEvent;
+public record MessageEvent(string Text) : TrainEvent;
+
+/// <summary>A resumed run that had trained all its recipe's epochs already: nothing to do. <see cref="MessageEvent.Text"/> says
+/// how to train further in the API's terms (a recipe of more epochs); a front end words it with its own names.</summary>
+public sealed record AlreadyTrainedEvent(int Epochs) : MessageEvent(Describe(SettingNames.Api, Epochs)), INamesSettings
+{
+    public string WordedWith(SettingNames names) => Describe(names, Epochs);
+
+    static string Describe(SettingNames names, int epochs) =>
+        $"the run has already trained its {epochs} epochs: nothing to do (resume with {names.Given(SettingNames.Of(nameof(Recipe), nameof(Recipe.Epochs)), "N")}, " +
+        $"more than {epochs}, to train further)";
+}

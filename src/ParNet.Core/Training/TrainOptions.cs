@@ -1,11 +1,26 @@
 using ParNet.Models;
+using ParNet.Runtime;
 
 namespace ParNet.Training;
 
 public enum StopReason { Completed, Interrupted, TimeBudget }
 
-/// <summary>A NaN or infinite loss: the run stops, the last good checkpoint is left as it was.</summary>
-public sealed class TrainingDivergedException(string message) : Exception(message);
+/// <summary>A NaN or infinite loss or gradient: the run stops, the last good checkpoint is left as it was. The message may
+/// advise settings to change, named in the API's terms; a front end words it with its own names (<see cref="WordedWith"/>).</summary>
+public sealed class TrainingDivergedException : Exception, INamesSettings
+{
+    readonly Func<SettingNames, string> _describe;
+
+    /// <param name="describe">the message, given what to call the settings it names (called each time it is read)</param>
+    public TrainingDivergedException(Func<SettingNames, string> describe) => _describe = describe;
+
+    /// <summary>A message that names no setting.</summary>
+    public TrainingDivergedException(string message) : this(_ => message) { }
+
+    public override string Message => _describe(SettingNames.Api);
+
+    public string WordedWith(SettingNames names) => _describe(names);
+}
 
 /// <summary>What a <see cref="Trainer"/> run ended with: why, its state, and its checkpoints.</summary>
 public sealed record TrainResult(StopReason Reason, TrainingState State, string LastCheckpoint, string? BestCheckpoint);

@@ -107,7 +107,7 @@ public sealed partial class Trainer : IDisposable
         _clock.StartRun(_state.WallSeconds);
         int epochs = _r.Epochs;
         if (_state.Epoch >= epochs)
-            Report(new MessageEvent($"the run has already trained its {epochs} epochs: nothing to do (resume with --epochs N, more than {epochs}, to train further)"));
+            Report(new AlreadyTrainedEvent(epochs));
         else if (_state.Epoch > 0 || _state.BatchInEpoch > 0)
             Report(new MessageEvent($"resuming at epoch {_state.Epoch + 1}, batch {_state.BatchInEpoch}, step {_state.GlobalStep}"));
         while (_state.Epoch < epochs)
@@ -239,9 +239,12 @@ public sealed partial class Trainer : IDisposable
         // one all-reduce: every process learns the others' losses, so a NaN anywhere stops all with one message
         var (meanLoss, hits, count, nonFinite) = DataParallel.Step(_group, value, localHits, batch.Count);
         if (nonFinite.Length > 0)
-            throw new TrainingDivergedException(
-                $"the loss became {(_group.Size == 1 ? value.ToString() : $"non-finite on rank{(nonFinite.Length > 1 ? "s" : "")} {string.Join(", ", nonFinite)}")} at epoch {epoch + 1}, batch {batchIndex + 1} " +
-                $"(step {_optimizer.Steps + 1}, LR {lr:G4}); training stopped; the last good checkpoint is {Checkpoint.Locate(LastPath) ?? "(none yet)"}. Try a lower --lr or more --warmup.");
+        {
+            string stopped = $"the loss became {(_group.Size == 1 ? value.ToString() : $"non-finite on rank{(nonFinite.Length > 1 ? "s" : "")} {string.Join(", ", nonFinite)}")} at epoch {epoch + 1}, batch {batchIndex + 1} " +
+                             $"(step {_optimizer.Steps + 1}, LR {lr:G4}); training stopped; the last good checkpoint is {Checkpoint.Locate(LastPath) ?? "(none yet)"}.";
+            throw new TrainingDivergedException(names => $"{stopped} Try a lower {names.Name(SettingNames.Of(nameof(Recipe), nameof(Recipe.Lr)))} " +
+                                                         $"or more {names.Name(SettingNames.Of(nameof(Recipe), nameof(Recipe.WarmupEpochs)))}.");
+        }
         _optimizer.ZeroGrad();
         loss.backward();
         _gradients.Average();

@@ -114,14 +114,16 @@ public sealed class TrainingRun : IDisposable
         (Plan.Settings with { ClassNames = TrainData.ClassNames }).Save(runDirectory);
     }
 
-    /// <summary>ArgumentException when <paramref name="runDirectory"/> holds a training run with a checkpoint (checkpoints/last):
+    /// <summary><see cref="InvalidSettingException"/> when <paramref name="runDirectory"/> holds a training run with a checkpoint (checkpoints/last):
     /// a new run there would replace its checkpoints, run files and metrics, and mix its TensorBoard events with the new ones.
     /// A folder whose run stopped before its first checkpoint is taken (there is nothing to resume).</summary>
     public static void RequireNoRunIn(string runDirectory)
     {
+        string resume = SettingNames.Of(nameof(TrainingRunPlan), nameof(TrainingRunPlan.ResumeDirectory));
         if (Checkpoint.Locate(Checkpoint.In(runDirectory)) is not null)
-            throw new ArgumentException($"{runDirectory} holds a training run already (its {Checkpoint.FolderName}/{Checkpoint.Last}), which a new run " +
-                                        "would overwrite: continue it with --resume, or give the new run another folder");
+            throw new InvalidSettingException(nameof(runDirectory), names =>
+                $"{runDirectory} holds a training run already (its {Checkpoint.FolderName}/{Checkpoint.Last}), which a new run " +
+                $"would overwrite: continue it with {names.Name(resume)}, or give the new run another folder");
     }
 
     /// <summary>The trainer of this run, writing into <paramref name="runDirectory"/> (every process the same folder; rank 0
@@ -150,6 +152,7 @@ public sealed class TrainingRun : IDisposable
     {
         if (context is null) return call();
         try { return call(); }
+        catch (InvalidSettingException e) { throw new InvalidSettingException(e.ParamName!, names => $"{context}: {e.WordedWith(names)}"); }
         catch (ArgumentException e) { throw new ArgumentException($"{context}: {e.Message}", e); }
     }
 

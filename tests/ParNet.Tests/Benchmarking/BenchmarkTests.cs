@@ -81,12 +81,23 @@ public class BenchmarkTests
     }
 
     [Theory]
-    [InlineData("fused,fused-devices", "stream devices")]
-    [InlineData("pytorch-fused", "authors' code")]
+    [InlineData("fused,fused-devices", "the fused-devices row needs stream devices (InferenceBenchmarkOptions.StreamDevices = LIST)")]
+    [InlineData("pytorch-fused", "the pytorch-* rows need the authors' code (PyTorchReferenceOptions.AuthorsCode = DIR)")]
     [InlineData("fused,no-such-row", "unknown variant(s) no-such-row")]
     public void Benchmark_refuses_rows_it_cannot_produce_before_timing_anything(string only, string reason)
     {
         AssertRefusedBeforeTiming(new InferenceBenchmarkOptions { Model = CifarSmall, Only = only.Split(',').ToHashSet() }, reason);
+    }
+
+    /// <summary>The same refusals from `parnet bench`, which names its options where the library names its settings.</summary>
+    [Theory]
+    [InlineData("fused,fused-devices", "parnet bench: the fused-devices row needs stream devices (--stream-devices LIST)\n")]
+    [InlineData("pytorch-fused", "parnet bench: the pytorch-* rows need the authors' code (--pytorch-code DIR)\n")]
+    public void Bench_refuses_rows_without_their_option_by_the_option(string only, string line)
+    {
+        var (stdout, stderr) = (new StringWriter(), new StringWriter());
+        Assert.Equal(2, CommandRunner.Run(["bench", "--model", "parnet_cifar_small", "--only", only], stdout, stderr));
+        Assert.Equal(line, stderr.ToString());
     }
 
     [Fact]
@@ -137,7 +148,7 @@ public class BenchmarkTests
     static void AssertRefusedBeforeTiming(InferenceBenchmarkOptions options, string reason)
     {
         var timed = new List<string>();
-        var e = Assert.Throws<ArgumentException>(() => InferenceBenchmark.Run(options with { Log = timed.Add }, "test"));
+        var e = Assert.ThrowsAny<ArgumentException>(() => InferenceBenchmark.Run(options with { Log = timed.Add }, "test"));
         Assert.Contains(reason, e.Message);
         Assert.Empty(timed);
     }

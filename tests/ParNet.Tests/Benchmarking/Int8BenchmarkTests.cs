@@ -1,9 +1,11 @@
 using System.Text.Json;
+using ParNet.Benchmarking;
 using ParNet.Cli;
 using ParNet.Export;
 using ParNet.Export.Quantization;
 using ParNet.Fusion;
 using ParNet.Models;
+using ParNet.Runtime;
 using ParNet.Tests.Export;
 
 namespace ParNet.Tests.Benchmarking;
@@ -51,14 +53,29 @@ public class Int8BenchmarkTests
         using var folder = new ExportTempFolder();
         string config = folder.File("small.json");
         File.WriteAllText(config, Small.ToJson());
-        var (code, stdout, stderr) = Run("bench", "--config", config, "--onnx-model", Int8File(folder, Small, 64));
+        string larger = Int8File(folder, Small, 64), other = Int8File(folder, Small with { Name = "parnet_other" }, 32);
+        var (code, stdout, stderr) = Run("bench", "--config", config, "--onnx-model", larger);
         Assert.Equal(2, code);
-        Assert.Contains("exported for 64x64; the benchmark runs 32", stderr);
+        Assert.Equal($"parnet bench: --onnx-model {larger}: exported for 64x64; the benchmark runs 32 (give --image-size 64)\n", stderr);
         Assert.DoesNotContain("timing", stdout);
+
+        (code, _, stderr) = Run("bench", "--config", config, "--onnx-model", other);
+        Assert.Equal(2, code);
+        Assert.Equal($"parnet bench: --onnx-model {other}: a parnet_other model; the benchmark's model is parnet_cifar_small (give --model or --config for it)\n", stderr);
 
         (code, _, stderr) = Run("bench", "--config", config, "--only", "onnx-file");
         Assert.Equal(2, code);
-        Assert.Contains("--onnx-model FILE", stderr);
+        Assert.Equal("parnet bench: the onnx-file row needs an exported model (--onnx-model FILE)\n", stderr);
+
+        // the library names its options' properties, which a program sets, not the command's options
+        var options = new InferenceBenchmarkOptions { Model = Small, ImageSize = 32 };
+        Assert.Equal($"InferenceBenchmarkOptions.OnnxModel = {larger}: exported for 64x64; the benchmark runs 32 (give InferenceBenchmarkOptions.ImageSize = 64)",
+            Assert.Throws<InvalidSettingException>((options with { OnnxModel = larger }).Validate).Message);
+        Assert.Equal($"InferenceBenchmarkOptions.OnnxModel = {other}: a parnet_other model; the benchmark's model is parnet_cifar_small " +
+                     "(give InferenceBenchmarkOptions.Model for it)",
+            Assert.Throws<InvalidSettingException>((options with { OnnxModel = other }).Validate).Message);
+        Assert.Equal("the onnx-file row needs an exported model (InferenceBenchmarkOptions.OnnxModel = FILE)",
+            Assert.Throws<InvalidSettingException>((options with { Only = new HashSet<string> { "onnx-file" } }).Validate).Message);
 
         (code, _, stderr) = Run("bench", "--config", config, "--onnx-model", folder.File("missing.onnx"));
         Assert.Equal(2, code);

@@ -120,5 +120,8 @@ public class PyTorchReferenceTests
         var e = Assert.Throws<ArgumentException>(() => PyTorchReference.Start(new PyTorchReferenceOptions { AuthorsCode = "/x", Python = "/bin/true" },
             Options("parnet_cifar_small"), new HashSet<string> { "pytorch-fused" }));
         Assert.Contains("authors' code builds only", e.Message);
+        Assert.Equal("PyTorch reference: the ParNet rows need the authors' code (PyTorchReferenceOptions.AuthorsCode = DIR)",
+            Assert.Throws<ParNet.Runtime.InvalidSettingException>(() => PyTorchReference.Start(new PyTorchReferenceOptions { Python = "/bin/true" },
+                Options("parnet_s92"), new HashSet<string> { "pytorch-fused" })).Message);
     }
 }

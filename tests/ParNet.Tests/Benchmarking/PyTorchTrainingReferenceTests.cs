@@ -123,9 +123,12 @@ public class PyTorchTrainingReferenceTests
         Assert.Null(PyTorchTrainingReference.WhyUnsupported(FashionMnistModel));
         Assert.Contains("CIFAR layout", PyTorchTrainingReference.WhyUnsupported(ModelRegistry.Get("parnet_s")));
         Assert.Contains("no dropout", PyTorchTrainingReference.WhyUnsupported(FashionMnistModel with { BlockDropout = 0.2 }));
-        var e = Assert.Throws<ArgumentException>(() => PyTorchTrainingReference.Compare(new PyTorchReferenceOptions { AuthorsCode = "/x", Python = "/bin/true" },
+        var e = Assert.Throws<ParNet.Runtime.InvalidSettingException>(() => PyTorchTrainingReference.Compare(new PyTorchReferenceOptions { AuthorsCode = "/x", Python = "/bin/true" },
             new TrainingBenchmarkOptions { Model = FashionMnistModel, ForwardOnly = true }, 2, 1));
-        Assert.Contains("no --forward-only", e.Message);
+        Assert.Equal("PyTorch reference: it times training steps (not with TrainingBenchmarkOptions.ForwardOnly)", e.Message);
+        Assert.Equal("PyTorch reference: it needs the authors' code (PyTorchReferenceOptions.AuthorsCode = DIR)",
+            Assert.Throws<ParNet.Runtime.InvalidSettingException>(() => PyTorchTrainingReference.Compare(new PyTorchReferenceOptions { Python = "/bin/true" },
+                new TrainingBenchmarkOptions { Model = FashionMnistModel }, 2, 1)).Message);
         Assert.Throws<ArgumentException>(() => PyTorchTrainingReference.Compare(new PyTorchReferenceOptions { AuthorsCode = "/x", Python = "/bin/true" },
             new TrainingBenchmarkOptions { Model = FashionMnistModel }, 2, 0));
     }

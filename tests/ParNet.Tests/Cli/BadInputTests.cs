@@ -70,7 +70,8 @@ public class BadInputTests
         var again = CliRunner.Run("train", "--resume", run);   // finished: says so rather than "resuming at epoch 4"
         Assert.True(again.Code == 0, again.Err + again.Out);
         Assert.Equal(eventFiles, Directory.GetFiles(Path.Combine(run, "tensorboard")).Length);   // and leaves no empty event file
-        Assert.Contains("the run has already trained its 3 epochs: nothing to do", again.Out);
+        // the library's event names Recipe.Epochs; the command names its option
+        Assert.Contains("\nthe run has already trained its 3 epochs: nothing to do (resume with --epochs N, more than 3, to train further)\n", again.Out);
         Assert.DoesNotContain("resuming at epoch", again.Out);
         Assert.Equal(3, Checkpoint.ReadState(Path.Combine(run, "checkpoints", "last")).Epoch);
 
@@ -94,7 +95,8 @@ public class BadInputTests
         string state = Path.Combine(run, "checkpoints", "last", "state.json"), metrics = Path.Combine(run, "metrics.csv");
         var before = (File.ReadAllText(state), File.ReadAllText(metrics), File.GetLastWriteTimeUtc(Path.Combine(run, "run.json")));
         CliRunner.AssertUserError(CliRunner.Run([.. tiny, "--seed", "1", "--out", run]),
-                                  $"--out: {run} holds a training run already (its checkpoints/last), which a new run would overwrite: continue it with --resume");
+                                  $"parnet train: --out: {run} holds a training run already (its checkpoints/last), which a new run would overwrite: " +
+                                  "continue it with --resume, or give the new run another folder");
         Assert.Equal(before, (File.ReadAllText(state), File.ReadAllText(metrics), File.GetLastWriteTimeUtc(Path.Combine(run, "run.json"))));
     }
 

@@ -151,7 +151,11 @@ public class DataPipelineTests
         var augmentation = new AugmentationSettings();
         var options = new LoaderOptions();
         Assert.Contains("unknown data set 'svhn'", Assert.Throws<ArgumentException>(() => DataPipelines.Train("svhn", "x", FashionModel, augmentation, options)).Message);
-        Assert.Contains("needs a data directory", Assert.Throws<ArgumentException>(() => DataPipelines.Train("cifar10", null, FashionModel, augmentation, options)).Message);
+        // the data directory is named as the API takes it (dataDir), not by `parnet train`'s --data (DataErrorTests: the command's words)
+        var missing = Assert.Throws<ParNet.Runtime.InvalidSettingException>(() => DataPipelines.Train("cifar10", null, FashionModel, augmentation, options));
+        Assert.Equal(("the cifar10 data set needs a data directory (dataDir = DIR)", "dataDir"), (missing.Message, missing.ParamName));
+        Assert.Equal("the folder data set needs a data directory (dataDir = DIR: DIR/train and DIR/val of class folders)",
+            Assert.Throws<ParNet.Runtime.InvalidSettingException>(() => DataPipelines.Train("folder", null, FashionModel, augmentation, options)).Message);
         Assert.Contains("split must be test or train", Assert.Throws<ArgumentException>(() => DataPipelines.Eval("cifar10", "x", FashionModel, augmentation, options, split: "dev")).Message);
     }
 

@@ -137,7 +137,22 @@ public class IdxReaderTests
         System.IO.File.Copy(system.File("train-images-idx3-ubyte.gz"), Path.Combine(local, "train-images-idx3-ubyte.gz"));
         Assert.Equal(local, DataLocations.ResolveFashionMnist(null, work.Path, system.Path));
         Assert.Equal(explicitDir.Path, DataLocations.ResolveFashionMnist(explicitDir.Path, work.Path, system.Path));
-        Assert.Throws<DirectoryNotFoundException>(() => DataLocations.ResolveFashionMnist(Path.Combine(work.Path, "nothing"), work.Path, system.Path));
+        string nothing = Path.Combine(work.Path, "nothing");
+        Assert.Equal($"dataDir = {nothing}: no Fashion-MNIST IDX files (train-images-idx3-ubyte[.gz] ...) there",
+            Assert.Throws<DataNotFoundException>(() => DataLocations.ResolveFashionMnist(nothing, work.Path, system.Path)).Message);
+    }
+
+    [Fact]
+    public void Fashion_MNIST_found_nowhere_is_refused_with_where_it_was_looked_for_in_the_APIs_terms_and_in_the_commands()
+    {
+        using var work = new TempDirectory();
+        using var system = new TempDirectory();
+        var e = Assert.Throws<DataNotFoundException>(() => DataLocations.ResolveFashionMnist(null, work.Path, system.Path));
+        string local = Path.Combine(work.Path, "data", "fashion-mnist");
+        Assert.Equal($"Fashion-MNIST not found: pass dataDir = DIR, or put the IDX files in {local}, or install them into {system.Path} " +
+                     "(scripts/install-data.sh)", e.Message);
+        Assert.Equal($"Fashion-MNIST not found: pass --data DIR, or put the IDX files in {local}, or install them into {system.Path} " +
+                     "(scripts/install-data.sh)", ParNet.Cli.OptionNames.Worded(e));
     }
 
     [Fact]

@@ -57,6 +57,7 @@ public class WeightlessOnnxTests
     {
         using var folder = new ExportTempFolder();
         var e = Assert.Throws<FileNotFoundException>(() => WeightlessOnnx.Read(folder.File("none")));
-        Assert.Contains("--write-graphs", e.Message);
+        // the library names its own writer; the bench tool that reads them adds its command
+        Assert.Equal($"no weightless graphs at {folder.File("none")}.* (WeightlessOnnx.Write makes them)", e.Message);
     }
 }

@@ -216,7 +216,7 @@ public class InferenceServerTests
 
         var (status, json, response) = await PostAsync(client, "/v1/predict/batch", Form(images));
         Assert.Equal(HttpStatusCode.RequestEntityTooLarge, status);   // it could never be queued: not 503, which says retry
-        Assert.Equal("4 images; this server queues at most 3 images at once (its --queue-capacity): send them in smaller requests",
+        Assert.Equal("4 images; this server queues at most 3 images at once (its queue capacity): send them in smaller requests",
                      json.GetProperty("error").GetString());
         Assert.Null(response.Headers.RetryAfter);
 

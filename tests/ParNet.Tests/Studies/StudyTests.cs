@@ -246,7 +246,7 @@ public class StudyTests
         Assert.Equal(3, StudyRunner.Run(study, second, runs).Count);
         // once a cell has finished, the folder's settings hold
         Assert.Contains("with other settings (1 seed, 1 epoch, subset 13, test subset 1, 1 step per cell; here 3 seeds",
-            Assert.Throws<ArgumentException>(() => StudyRunner.Run(study, first with { DataDirectory = null }, runs)).Message);
+            Assert.Throws<ParNet.Runtime.InvalidSettingException>(() => StudyRunner.Run(study, first with { DataDirectory = null }, runs)).Message);
     }
 
     [Fact]
@@ -298,12 +298,17 @@ public class StudyTests
     {
         // --subset 100000 trained on the 6,000 per class there are and the report said "1,000,000 training images";
         // --test-subset 100000 said "scored on 1,000,000 test images"
-        Assert.Contains("--subset 100000: Fashion-MNIST has 6000 training images per class",
-            Assert.Throws<ArgumentException>(() => (StudySettings.Small with { SubsetPerClass = 100_000 }).Validate()).Message);
-        Assert.Contains("--test-subset 1001: Fashion-MNIST has 1000 test images per class",
-            Assert.Throws<ArgumentException>(() => (StudySettings.Small with { TestSubsetPerClass = 1001 }).Validate()).Message);
+        Assert.Equal("StudySettings.SubsetPerClass = 100000: Fashion-MNIST has 6000 training images per class (null for all)",
+            Assert.Throws<ParNet.Runtime.InvalidSettingException>(() => (StudySettings.Small with { SubsetPerClass = 100_000 }).Validate()).Message);
+        Assert.Equal("StudySettings.TestSubsetPerClass = 1001: Fashion-MNIST has 1000 test images per class (null for all)",
+            Assert.Throws<ParNet.Runtime.InvalidSettingException>(() => (StudySettings.Small with { TestSubsetPerClass = 1001 }).Validate()).Message);
         (StudySettings.Small with { SubsetPerClass = 6000, TestSubsetPerClass = 1000 }).Validate();   // all of them, named: fine
         StudySettings.Full.Validate();
+        // the command names its options, and how to ask for all
+        CliRunner.AssertUserError(CliRunner.Run("study", "depth", "--subset", "100000"),
+            "parnet study: --subset 100000: Fashion-MNIST has 6000 training images per class (leave --subset out for all)");
+        CliRunner.AssertUserError(CliRunner.Run("study", "depth", "--test-subset", "1001"),
+            "parnet study: --test-subset 1001: Fashion-MNIST has 1000 test images per class (leave --test-subset out for all)");
     }
 
     [Theory]
@@ -311,7 +316,9 @@ public class StudyTests
     [InlineData(new[] { "study", "depth", "--subset", "5" }, "50 training images are fewer than one batch of 128")]
     [InlineData(new[] { "study", "depth", "--subset", "-1" }, "--subset -1: at least 1 image per class")]
     [InlineData(new[] { "study", "depth", "--epochs", "0" }, "--epochs 0: at least 1")]
-    [InlineData(new[] { "study", "depth", "--seeds", "0" }, "--seeds 0: at least 1")]
+    [InlineData(new[] { "study", "depth", "--seeds", "0" }, "parnet study: --seeds 0: at least 1 (3 give the spread the verdicts need)")]
+    [InlineData(new[] { "study", "depth", "--test-subset", "0" }, "parnet study: --test-subset 0: at least 1 image per class")]
+    [InlineData(new[] { "study", "depth", "--steps", "0" }, "parnet study: --steps 0: at least 1")]
     [InlineData(new[] { "study", "depth", "--scale", "huge" }, "--scale huge: small or full")]
     [InlineData(new[] { "study" }, "name a study")]
     public void Bad_input_is_one_line(string[] args, string message) => CliRunner.AssertUserError(CliRunner.Run(args), message);

@@ -132,8 +132,9 @@ public class TrainerTests
         using var model = ModelFactory.Create(TinyModels.Config());
         using var trainer = new Trainer(model, data, null, new TrainOptions { Recipe = Quick(3), RunDirectory = dir.Path });
         var e = Assert.Throws<TrainingDivergedException>(() => trainer.Run());
-        Assert.Contains("NaN", e.Message);
-        Assert.Contains("epoch 2", e.Message);
+        // the advice names the recipe's settings, not `parnet train`'s options (the CLI words it with those: BadInputTests)
+        Assert.Matches(@"^the loss became NaN at epoch 2, batch 1 \(step \d+, LR [^)]+\); training stopped; the last good checkpoint is " +
+                       $"{System.Text.RegularExpressions.Regex.Escape(Checkpoint.Locate(trainer.LastPath)!)}\\. Try a lower Recipe\\.Lr or more Recipe\\.WarmupEpochs\\.$", e.Message);
         using var ckpt = Checkpoint.Load(trainer.LastPath);
         Assert.Equal(1, ckpt.State.Epoch);
         Assert.All(ckpt.Weights.Values, t => Assert.True(t.isfinite().all().item<bool>()));
@@ -152,10 +153,34 @@ public class TrainerTests
             trainer.Run();
         string metrics = File.ReadAllText(Path.Combine(dir.Path, "metrics.csv"));
         var e = Assert.Throws<ArgumentException>(() => new Trainer(model, data, null, new TrainOptions { Recipe = Quick(1), RunDirectory = dir.Path }));
-        Assert.Contains("holds a training run already", e.Message);
+        string refusal = $"{dir.Path} holds a training run already (its checkpoints/last), which a new run would overwrite: " +
+                         "continue it with TrainingRunPlan.ResumeDirectory, or give the new run another folder";
+        Assert.Equal(refusal, e.Message);
+        var check = Assert.Throws<ParNet.Runtime.InvalidSettingException>(() => TrainingRun.RequireNoRunIn(dir.Path));
+        Assert.Equal((refusal, "runDirectory"), (check.Message, check.ParamName));
         Assert.Equal(metrics, File.ReadAllText(Path.Combine(dir.Path, "metrics.csv")));
         using var ckpt = Checkpoint.Load(Path.Combine(dir.Path, "checkpoints", "last"));   // resuming it is still allowed
         using var resumed = new Trainer(model, data, null, new TrainOptions { Recipe = Quick(1), RunDirectory = dir.Path, ResumeFrom = ckpt });
+    }
+
+    [Fact]
+    public void A_resumed_run_that_had_trained_all_its_epochs_says_so_in_the_recipes_terms()
+    {
+        using var dir = new TempDir();
+        var data = SyntheticSource.Patterns(64, 4, 8, 32);
+        Trainer.Seed(0);
+        using var model = ModelFactory.Create(TinyModels.Config());
+        using (var trainer = new Trainer(model, data, null, new TrainOptions { Recipe = Quick(1), RunDirectory = dir.Path }))
+            trainer.Run();
+        var events = new List<TrainEvent>();
+        using var ckpt = Checkpoint.Load(Path.Combine(dir.Path, "checkpoints", "last"));
+        using (var resumed = new Trainer(model, data, null, new TrainOptions
+               {
+                   Recipe = Quick(1), RunDirectory = dir.Path, ResumeFrom = ckpt, Progress = new InlineProgress(events.Add),
+               }))
+            resumed.Run();
+        var done = Assert.Single(events.OfType<AlreadyTrainedEvent>());
+        Assert.Equal("the run has already trained its 1 epochs: nothing to do (resume with Recipe.Epochs = N, more than 1, to train further)", done.Text);
     }
 
     [Fact]

@@ -1,0 +1,60 @@
+using ParNet.Benchmarking;
+using ParNet.Data;
+using ParNet.Export;
+using ParNet.Inference;
+using ParNet.Runtime;
+using ParNet.Studies;
+using ParNet.Training;
+
+namespace ParNet.Cli;
+
+/// <summary>
+/// The library's settings by the options of `parnet` that set them. The library's messages name settings as its API does
+/// ("StudySettings.Seeds = 0: at least 1"); what the CLI prints names the option the user gave ("--seeds 0: at least 1").
+/// One map for every command: wherever a setting appears, one option sets it. A setting missing here is printed by its API name.
+/// </summary>
+public sealed class OptionNames : SettingNames
+{
+    /// <summary>The names every command prints library messages with.</summary>
+    public static OptionNames Cli { get; } = new();
+
+    static readonly Dictionary<string, string> Options = new()
+    {
+        [Of(nameof(StudySettings), nameof(StudySettings.Seeds))] = "--seeds",
+        [Of(nameof(StudySettings), nameof(StudySettings.Epochs))] = "--epochs",
+        [Of(nameof(StudySettings), nameof(StudySettings.SubsetPerClass))] = "--subset",
+        [Of(nameof(StudySettings), nameof(StudySettings.TestSubsetPerClass))] = "--test-subset",
+        [Of(nameof(StudySettings), nameof(StudySettings.StopAfterSteps))] = "--steps",
+        [StudyRunner.DirectorySetting] = "--out",
+        [Of(nameof(TrainingRunPlan), nameof(TrainingRunPlan.ResumeDirectory))] = "--resume",
+        [Of(nameof(Recipe), nameof(Recipe.Epochs))] = "--epochs",
+        [Of(nameof(Recipe), nameof(Recipe.Lr))] = "--lr",
+        [Of(nameof(Recipe), nameof(Recipe.WarmupEpochs))] = "--warmup",
+        [Of(nameof(Recipe), nameof(Recipe.MinLr))] = "--min-lr",
+        [Of(nameof(Recipe), nameof(Recipe.StepGamma))] = "--gamma",
+        [DataLocations.DataDirectorySetting] = "--data",
+        [ClassifierLoader.ConfigSetting] = "--model NAME or --config FILE",
+        [ImagePredictor.ConfigSetting] = "--model or --config",
+        [Of(nameof(InferenceBenchmarkOptions), nameof(InferenceBenchmarkOptions.Model))] = "--model or --config",
+        [Of(nameof(InferenceBenchmarkOptions), nameof(InferenceBenchmarkOptions.OnnxModel))] = "--onnx-model",
+        [Of(nameof(InferenceBenchmarkOptions), nameof(InferenceBenchmarkOptions.ImageSize))] = "--image-size",
+        [Of(nameof(InferenceBenchmarkOptions), nameof(InferenceBenchmarkOptions.StreamDevices))] = "--stream-devices",
+        [Of(nameof(PyTorchReferenceOptions), nameof(PyTorchReferenceOptions.AuthorsCode))] = "--pytorch-code",
+        [Of(nameof(TrainingBenchmarkOptions), nameof(TrainingBenchmarkOptions.ForwardOnly))] = "--forward-only",
+    };
+
+    OptionNames() { }
+
+    /// <summary>An exception's message as the CLI prints it: the settings it names called by their options.</summary>
+    public static string Worded(Exception e) => e is INamesSettings named ? named.WordedWith(Cli) : e.Message;
+
+    /// <summary>The option: "--seeds".</summary>
+    public override string Name(string setting) => Options.GetValueOrDefault(setting) ?? base.Name(setting);
+
+    /// <summary>The option as the user writes it with a value: "--seeds 0".</summary>
+    public override string Given(string setting, object? value) =>
+        Options.TryGetValue(setting, out var option) ? $"{option} {Text(value)}" : base.Given(setting, value);
+
+    /// <summary>A setting left unset: "leave --subset out".</summary>
+    public override string Unset(string setting) => $"leave {Name(setting)} out";
+}
