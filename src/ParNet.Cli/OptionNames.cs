@@ -54,7 +54,4 @@ public sealed class OptionNames : SettingNames
     /// <summary>The option as the user writes it with a value: "--seeds 0".</summary>
     public override string Given(string setting, object? value) =>
         Options.TryGetValue(setting, out var option) ? $"{option} {Text(value)}" : base.Given(setting, value);
-
-    /// <summary>A setting left unset: "leave --subset out".</summary>
-    public override string Unset(string setting) => $"leave {Name(setting)} out";
 }

@@ -23,9 +23,6 @@ public class SettingNames
     /// <summary>The setting given a value, or a placeholder for one ("DIR"): "StudySettings.Seeds = 0".</summary>
     public virtual string Given(string setting, object? value) => $"{Name(setting)} = {Text(value)}";
 
-    /// <summary>The setting left unset: "null".</summary>
-    public virtual string Unset(string setting) => "null";
-
     /// <summary>A value as messages show it, the same in every culture.</summary>
     protected static string Text(object? value) => Convert.ToString(value, CultureInfo.InvariantCulture) ?? "null";
 }

@@ -41,9 +41,9 @@ public sealed record StudySettings
         int batch = Recipes.FashionMnist.BatchSize;
         // more than the data set holds was accepted, and the report then stated it ("1 epoch on 1,000,000 training images")
         if (SubsetPerClass is > TrainImagesPerClass)
-            throw MoreThanThereAre(Setting(nameof(SubsetPerClass)), SubsetPerClass, $"Fashion-MNIST has {TrainImagesPerClass} training images per class");
+            throw MoreThanThereAre(Setting(nameof(SubsetPerClass)), SubsetPerClass, TrainImagesPerClass, "training");
         if (TestSubsetPerClass is > TestImagesPerClass)
-            throw MoreThanThereAre(Setting(nameof(TestSubsetPerClass)), TestSubsetPerClass, $"Fashion-MNIST has {TestImagesPerClass} test images per class");
+            throw MoreThanThereAre(Setting(nameof(TestSubsetPerClass)), TestSubsetPerClass, TestImagesPerClass, "test");
         if (SubsetPerClass is < 1) throw InvalidSettingException.Given(Setting(nameof(SubsetPerClass)), SubsetPerClass, "at least 1 image per class");
         if (SubsetPerClass is int n && n * 10 < batch)
             throw InvalidSettingException.Given(Setting(nameof(SubsetPerClass)), n, $"{n * 10} training images are fewer than one batch of {batch}: nothing would train");
@@ -53,7 +53,8 @@ public sealed record StudySettings
 
     static string Setting(string member) => SettingNames.Of(nameof(StudySettings), member);
 
-    /// <summary>A subset larger than the split: null takes the whole split.</summary>
-    static InvalidSettingException MoreThanThereAre(string setting, int? value, string fact) =>
-        new(setting, names => $"{names.Given(setting, value)}: {fact} ({names.Unset(setting)} for all)");
+    /// <summary>A subset larger than the split, and the value that takes all of it. (Not "null for all": the command line's
+    /// small scale fills a subset left out with its own, so "leave --subset out" did not take all.)</summary>
+    static InvalidSettingException MoreThanThereAre(string setting, int? value, int perClass, string split) =>
+        new(setting, names => $"{names.Given(setting, value)}: Fashion-MNIST has {perClass} {split} images per class ({names.Given(setting, perClass)} for all)");
 }

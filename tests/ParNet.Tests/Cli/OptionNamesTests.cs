@@ -8,13 +8,12 @@ namespace ParNet.Tests.Cli;
 public class OptionNamesTests
 {
     [Fact]
-    public void A_setting_is_named_by_its_option_given_a_value_as_on_the_command_line_and_left_out_when_unset()
+    public void A_setting_is_named_by_its_option_and_given_a_value_as_on_the_command_line()
     {
         var names = OptionNames.Cli;
         Assert.Equal("--seeds", names.Name("StudySettings.Seeds"));
         Assert.Equal("--seeds 0", names.Given("StudySettings.Seeds", 0));
         Assert.Equal("--data DIR", names.Given("dataDir", "DIR"));
-        Assert.Equal("leave --subset out", names.Unset("StudySettings.SubsetPerClass"));
     }
 
     [Fact]

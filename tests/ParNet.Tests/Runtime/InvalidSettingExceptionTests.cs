@@ -10,7 +10,6 @@ public class InvalidSettingExceptionTests
     {
         public override string Name(string setting) => "-s";
         public override string Given(string setting, object? value) => $"-s {Text(value)}";
-        public override string Unset(string setting) => "no -s";
     }
 
     [Fact]
@@ -25,8 +24,8 @@ public class InvalidSettingExceptionTests
     [Fact]
     public void A_front_end_words_the_same_refusal_with_its_own_names()
     {
-        var e = new InvalidSettingException("A.B", names => $"{names.Given("A.B", 2.5)}: too many ({names.Unset("A.B")} for none; see {names.Name("A.B")})");
-        Assert.Equal("A.B = 2.5: too many (null for none; see A.B)", e.Message);
-        Assert.Equal("-s 2.5: too many (no -s for none; see -s)", e.WordedWith(new ShortNames()));
+        var e = new InvalidSettingException("A.B", names => $"{names.Given("A.B", 2.5)}: too many ({names.Given("A.B", 2)} at most; see {names.Name("A.B")})");
+        Assert.Equal("A.B = 2.5: too many (A.B = 2 at most; see A.B)", e.Message);
+        Assert.Equal("-s 2.5: too many (-s 2 at most; see -s)", e.WordedWith(new ShortNames()));
     }
 }

@@ -298,17 +298,17 @@ public class StudyTests
     {
         // --subset 100000 trained on the 6,000 per class there are and the report said "1,000,000 training images";
         // --test-subset 100000 said "scored on 1,000,000 test images"
-        Assert.Equal("StudySettings.SubsetPerClass = 100000: Fashion-MNIST has 6000 training images per class (null for all)",
+        Assert.Equal("StudySettings.SubsetPerClass = 100000: Fashion-MNIST has 6000 training images per class (StudySettings.SubsetPerClass = 6000 for all)",
             Assert.Throws<ParNet.Runtime.InvalidSettingException>(() => (StudySettings.Small with { SubsetPerClass = 100_000 }).Validate()).Message);
-        Assert.Equal("StudySettings.TestSubsetPerClass = 1001: Fashion-MNIST has 1000 test images per class (null for all)",
+        Assert.Equal("StudySettings.TestSubsetPerClass = 1001: Fashion-MNIST has 1000 test images per class (StudySettings.TestSubsetPerClass = 1000 for all)",
             Assert.Throws<ParNet.Runtime.InvalidSettingException>(() => (StudySettings.Small with { TestSubsetPerClass = 1001 }).Validate()).Message);
         (StudySettings.Small with { SubsetPerClass = 6000, TestSubsetPerClass = 1000 }).Validate();   // all of them, named: fine
         StudySettings.Full.Validate();
-        // the command names its options, and how to ask for all
+        // the command names its options, and how to ask for all (not "leave --subset out": the small scale then takes 1,000)
         CliRunner.AssertUserError(CliRunner.Run("study", "depth", "--subset", "100000"),
-            "parnet study: --subset 100000: Fashion-MNIST has 6000 training images per class (leave --subset out for all)");
+            "parnet study: --subset 100000: Fashion-MNIST has 6000 training images per class (--subset 6000 for all)");
         CliRunner.AssertUserError(CliRunner.Run("study", "depth", "--test-subset", "1001"),
-            "parnet study: --test-subset 1001: Fashion-MNIST has 1000 test images per class (leave --test-subset out for all)");
+            "parnet study: --test-subset 1001: Fashion-MNIST has 1000 test images per class (--test-subset 1000 for all)");
     }
 
     [Theory]
