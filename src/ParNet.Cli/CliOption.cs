@@ -53,6 +53,20 @@ public static class CliOption
         if (value is < 1) throw new UsageException($"{option} {value}: must be >= 1{(of is null ? "" : $" ({of})")}");
     }
 
+    /// <summary>
+    /// The warning for more threads than this machine has logical cores (null when they fit): libtorch's OpenMP threads
+    /// spin while they wait for each other, so threads beyond the cores make a run slower, not faster (2 processes x 2
+    /// threads on 2 cores trained 2-4x slower than 2 x 1, README). <paramref name="processes"/>: the processes on this
+    /// machine that run that many threads each.
+    /// </summary>
+    public static string? ThreadsBeyondCores(int? threads, int processes = 1, int? cores = null)
+    {
+        int logical = cores ?? Environment.ProcessorCount;
+        if (threads is not int n || (long)n * processes <= logical) return null;
+        string each = processes > 1 ? $" in each of {processes} processes" : "";
+        return $"--threads {n}{each} is more than this machine's {logical} logical cores: threads beyond the cores wait for each other, which is slower, not faster";
+    }
+
     /// <summary>Whether the user wrote the option (a switch can be given as false, which differs from absent).</summary>
     public static bool Given(this ParseResult parse, Option option) => parse.GetResult(option) is { Implicit: false };
 

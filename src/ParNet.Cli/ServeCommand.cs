@@ -90,6 +90,7 @@ public sealed class ServeCommand : CliCommand
         CliOption.RequireAtLeastOne("--workers", workers);
         int? threads = parse.GetValue(_threads);
         CliOption.RequireAtLeastOne("--threads", threads);
+        if (CliOption.ThreadsBeyondCores(threads) is { } tooMany) stderr.WriteLine($"parnet {Name}: warning: {tooMany}");
         if (threads is int n) TorchSharp.torch.set_num_threads(n);
         var onnx = threads is int m ? new OnnxRuntimeOptions { IntraOpThreads = m } : null;
 

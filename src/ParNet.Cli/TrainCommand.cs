@@ -287,6 +287,8 @@ public sealed class TrainCommand : CliCommand
             stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"frozen: {s.Freeze.ToString().ToLowerInvariant()} (its {run.Frozen.BatchNorms.Count} BatchNorms keep their statistics); {run.Frozen.TrainableParameters:N0} parameters train"));
         if (s.FreezeBatchNorm) stdout.WriteLine("frozen: every BatchNorm's running statistics (--freeze-bn); their weights train unless --freeze covers them");
         if (s.BFloat16 && CpuCapabilities.Current.Bf16Warning() is { } slow) stderr.WriteLine($"parnet train: warning: --bf16: {slow}");
+        if (launch.Group.Rank == 0 && CliOption.ThreadsBeyondCores(resolved.Threads, launch.Group.ProcessesOnThisMachine) is { } tooMany)
+            stderr.WriteLine($"parnet train: warning: {tooMany}");
     }
 
     /// <summary>Rank 0's time in collectives, why the run stopped and how to continue it, and its accuracies; the exit code.</summary>

@@ -160,6 +160,32 @@ public class OptionSyntaxTests
         CliRunner.AssertUserError(CliRunner.Run("info", "--model", "parnet_s", "--image-size", "big"), "--image-size must be an integer (got 'big')");
     }
 
+    /// <summary>More threads than the machine has cores ran without a word (walk F: `train-bench --threads 1000` on 2
+    /// cores); libtorch's threads beyond the cores wait for each other. The warning, then the command goes on (here to
+    /// its next refusal, so that nothing runs with those threads in the test host).</summary>
+    [Fact]
+    public void More_threads_than_cores_are_warned_about_and_the_command_goes_on()
+    {
+        int cores = Environment.ProcessorCount;
+        var (code, _, err) = CliRunner.Run("bench", "--threads", $"{cores + 1}", "--warmup", "-1");
+        Assert.Equal(2, code);
+        Assert.Equal($"parnet bench: warning: --threads {cores + 1} is more than this machine's {cores} logical cores: threads beyond " +
+                     "the cores wait for each other, which is slower, not faster\nparnet bench: --warmup -1: must be >= 0\n", err);
+    }
+
+    [Theory]
+    [InlineData(2, 1, 2, null)]
+    [InlineData(1, 2, 2, null)]
+    [InlineData(3, 1, 2, "--threads 3 is more than this machine's 2 logical cores")]
+    [InlineData(2, 2, 2, "--threads 2 in each of 2 processes is more than this machine's 2 logical cores")]
+    [InlineData(int.MaxValue, 2, 64, "--threads 2147483647 in each of 2 processes is more than this machine's 64 logical cores")]
+    public void Threads_beyond_the_cores_count_every_process_on_the_machine(int threads, int processes, int cores, string? start)
+    {
+        string? warning = CliOption.ThreadsBeyondCores(threads, processes, cores);
+        if (start is null) Assert.Null(warning);
+        else Assert.Equal(start + ": threads beyond the cores wait for each other, which is slower, not faster", warning);
+    }
+
     /// <summary>A bad value of an option given by its older alias named the option's new name, which the user had not
     /// typed ("--size abc" was reported as "--image-size must be an integer").</summary>
     [Theory]
