@@ -32,6 +32,6 @@ public static class DataLocations
             if (IdxReader.HasSplit(candidate, train: true) || IdxReader.HasSplit(candidate, train: false))
                 return candidate;
         throw new DataNotFoundException(names =>
-            $"Fashion-MNIST not found: pass {names.Given(DataDirectorySetting, "DIR")}, or put the IDX files in {local}, or install them into {systemDirectory} (scripts/install-data.sh)");
+            $"Fashion-MNIST not found: pass {names.Given(DataDirectorySetting, "DIR")}, or put the IDX files in {local}, or install them into {systemDirectory} (Debian: apt-get install dataset-fashion-mnist)");
     }
 }

@@ -150,9 +150,9 @@ public class IdxReaderTests
         var e = Assert.Throws<DataNotFoundException>(() => DataLocations.ResolveFashionMnist(null, work.Path, system.Path));
         string local = Path.Combine(work.Path, "data", "fashion-mnist");
         Assert.Equal($"Fashion-MNIST not found: pass dataDir = DIR, or put the IDX files in {local}, or install them into {system.Path} " +
-                     "(scripts/install-data.sh)", e.Message);
+                     "(Debian: apt-get install dataset-fashion-mnist)", e.Message);
         Assert.Equal($"Fashion-MNIST not found: pass --data DIR, or put the IDX files in {local}, or install them into {system.Path} " +
-                     "(scripts/install-data.sh)", ParNet.Cli.OptionNames.Worded(e));
+                     "(Debian: apt-get install dataset-fashion-mnist)", ParNet.Cli.OptionNames.Worded(e));
     }
 
     [Fact]
