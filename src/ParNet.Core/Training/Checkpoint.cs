@@ -43,8 +43,11 @@ public sealed record TrainingState
     public double BestAccuracy { get; init; } = -1;
     public int BestEpoch { get; init; }
     public long EmaUpdates { get; init; }
-    /// <summary>torch's CPU generator state (dropout), base64.</summary>
+    /// <summary>torch's CPU generator state (dropout), base64: rank 0's.</summary>
     public string? TorchRngState { get; init; }
+    /// <summary>Every process's generator state (index = rank) when several trained it, each drawing its own dropout masks:
+    /// a resume gives each rank its own back (null for one process).</summary>
+    public List<string>? RankTorchRngStates { get; init; }
     public bool BFloat16 { get; init; }
     /// <summary>Processes that trained it (data-parallel; batch = the recipe's per process), to resume on another count.</summary>
     public int Processes { get; init; } = 1;
