@@ -183,9 +183,12 @@ public static class Checkpoint
             }
             AfterFileWritten?.Invoke(statePath);
         }
-        catch
+        catch (Exception e)
         {
             try { System.IO.Directory.Delete(tmp, true); } catch (IOException) { }
+            // named as the checkpoint's file, not as the temporary folder just deleted (a full disk named best.tmp-PID/...)
+            if (e is IOException && e.Message.Contains(tmp, StringComparison.Ordinal))
+                throw new IOException(e.Message.Replace(tmp, full, StringComparison.Ordinal), e);
             throw;
         }
         string old = full + ".old";

@@ -116,6 +116,21 @@ public class CheckpointTests
     }
 
     [Fact]
+    public void A_failed_save_names_the_checkpoints_file_not_the_deleted_temporary_folder()
+    {
+        // a full disk said "No space left on device : 'RUN/checkpoints/best.tmp-21969/optimizer.safetensors'", a folder it had deleted
+        using var root = new TempDir();
+        string dir = Path.Combine(root.Path, "checkpoints", "last");
+        try
+        {
+            Checkpoint.AfterFileWritten = path => { if (Path.GetFileName(path) == Checkpoint.OptimizerFile) throw new IOException($"No space left on device : '{path}'"); };
+            var e = Assert.Throws<IOException>(() => SaveTiny(root.Path));
+            Assert.Equal($"No space left on device : '{Path.Combine(dir, Checkpoint.OptimizerFile)}'", e.Message);
+        }
+        finally { Checkpoint.AfterFileWritten = null; }
+    }
+
+    [Fact]
     public void An_infinite_metric_does_not_make_the_checkpoint_unwritable()
     {
         using var root = new TempDir();
