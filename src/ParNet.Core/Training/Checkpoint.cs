@@ -43,8 +43,11 @@ public sealed record TrainingState
     public double BestAccuracy { get; init; } = -1;
     public int BestEpoch { get; init; }
     public long EmaUpdates { get; init; }
-    /// <summary>torch's CPU generator state (dropout), base64.</summary>
+    /// <summary>torch's CPU generator state (dropout), base64: rank 0's.</summary>
     public string? TorchRngState { get; init; }
+    /// <summary>Every process's generator state (index = rank) when several trained it, each drawing its own dropout masks:
+    /// a resume gives each rank its own back (null for one process).</summary>
+    public List<string>? RankTorchRngStates { get; init; }
     public bool BFloat16 { get; init; }
     /// <summary>Processes that trained it (data-parallel; batch = the recipe's per process), to resume on another count.</summary>
     public int Processes { get; init; } = 1;
@@ -154,6 +157,9 @@ public static class Checkpoint
     /// <summary>Test hook (internal: not part of the API): called after each file is written into the temporary directory.</summary>
     internal static Action<string>? AfterFileWritten { get; set; }
 
+    /// <summary>Test hook (internal: not part of the API): called before the previous checkpoint's folder (NAME.old) is deleted.</summary>
+    internal static Action<string>? BeforeFolderDeleted { get; set; }
+
     public static void Save(string directory, nn.Module model, Sgd optimizer, ModelEma? ema, TrainingState state)
     {
         string full = Path.GetFullPath(directory);
@@ -177,16 +183,30 @@ public static class Checkpoint
             }
             AfterFileWritten?.Invoke(statePath);
         }
-        catch
+        catch (Exception e)
         {
             try { System.IO.Directory.Delete(tmp, true); } catch (IOException) { }
+            // named as the checkpoint's file, not as the temporary folder just deleted (a full disk named best.tmp-PID/...)
+            if (e is IOException && e.Message.Contains(tmp, StringComparison.Ordinal))
+                throw new IOException(e.Message.Replace(tmp, full, StringComparison.Ordinal), e);
             throw;
         }
         string old = full + ".old";
-        if (System.IO.Directory.Exists(old)) System.IO.Directory.Delete(old, true);
-        if (System.IO.Directory.Exists(full)) System.IO.Directory.Move(full, old);
+        // NAME.old goes first only when NAME takes its place: a save killed between its renames left NAME.old alone, the
+        // run's only checkpoint until the new one is in place
+        if (System.IO.Directory.Exists(full))
+        {
+            if (System.IO.Directory.Exists(old)) DeleteFolder(old);
+            System.IO.Directory.Move(full, old);
+        }
         System.IO.Directory.Move(tmp, full);
-        if (System.IO.Directory.Exists(old)) System.IO.Directory.Delete(old, true);
+        if (System.IO.Directory.Exists(old)) DeleteFolder(old);
+    }
+
+    static void DeleteFolder(string folder)
+    {
+        BeforeFolderDeleted?.Invoke(folder);
+        System.IO.Directory.Delete(folder, true);
     }
 
     static Dictionary<string, Tensor> Float32(IDictionary<string, Tensor> dict)
@@ -203,16 +223,19 @@ public static class Checkpoint
 
     /// <summary>
     /// Removes NAME.tmp-PID folders that a killed process left behind (its PID no longer runs), so they do
-    /// not pile up; a folder of a process still running (another writer) is left alone.
+    /// not pile up; a folder of a process still running (another writer) is left alone. Those of a run's other
+    /// checkpoint beside it too: a kill while "best" was written left best.tmp-PID, a checkpoint's size, until the
+    /// next best epoch, which may never come.
     /// </summary>
     static void DeleteStaleTemporaries(string full)
     {
-        string parent = Path.GetDirectoryName(full)!, prefix = Path.GetFileName(full) + ".tmp-";
-        foreach (var dir in System.IO.Directory.EnumerateDirectories(parent, prefix + "*"))
-        {
-            if (!int.TryParse(Path.GetFileName(dir)[prefix.Length..], out int pid) || pid == Environment.ProcessId) continue;
-            if (!IsRunning(pid)) System.IO.Directory.Delete(dir, true);
-        }
+        string parent = Path.GetDirectoryName(full)!;
+        foreach (string prefix in new[] { Path.GetFileName(full), Last, Best }.Distinct().Select(name => name + ".tmp-"))
+            foreach (var dir in System.IO.Directory.EnumerateDirectories(parent, prefix + "*"))
+            {
+                if (!int.TryParse(Path.GetFileName(dir)[prefix.Length..], out int pid) || pid == Environment.ProcessId) continue;
+                if (!IsRunning(pid)) System.IO.Directory.Delete(dir, true);
+            }
     }
 
     static bool IsRunning(int pid)

@@ -1,3 +1,4 @@
+using ParNet.Distributed;
 using ParNet.Weights;
 using static TorchSharp.torch;
 
@@ -22,7 +23,7 @@ public sealed partial class Trainer
             try { TrainingRun.RequireNoRunIn(runDirectory); }
             catch (ArgumentException e) { refusal = e.Message; }
         }
-        refusal = ParNet.Distributed.ProcessGroupExtensions.BroadcastText(_group, refusal);
+        refusal = _group.BroadcastText(refusal);
         if (refusal.Length > 0) throw new ArgumentException(refusal);
     }
 
@@ -37,13 +38,18 @@ public sealed partial class Trainer
         };
     }
 
-    /// <summary>Rank 0 writes the run's checkpoint (every process holds the same weights).</summary>
+    /// <summary>Rank 0 writes the run's checkpoint (every process holds the same weights), with every process's generator.</summary>
     void SaveLast()
     {
         AverageRunningStatistics();
-        _state = CaptureState();
+        var state = CaptureState();
+        _state = state with { RankTorchRngStates = EveryRanks(state.TorchRngState!) };   // collectives: every process, not in CaptureState
         if (_group.Rank == 0) Checkpoint.Save(LastPath, _model, _optimizer, _ema, _state);
     }
+
+    /// <summary>Each process's <paramref name="mine"/>, on every process (index = rank); null for one process.</summary>
+    List<string>? EveryRanks(string mine) =>
+        _group.Size == 1 ? null : Enumerable.Range(0, _group.Size).Select(rank => _group.BroadcastText(mine, root: rank)).ToList();
 
     /// <summary>
     /// An image of the epoch could not be read (a corrupt or truncated file in an image folder): the steps trained before
@@ -90,7 +96,9 @@ public sealed partial class Trainer
             if (ckpt.Ema is null) throw new InvalidDataException($"{ckpt.Directory}: EMA is on but the checkpoint has no {Checkpoint.EmaFile}");
             _ema.Load(ckpt.Ema, s.EmaUpdates);
         }
-        if (s.TorchRngState is { } rng)
+        // each rank its own generator back; a rank the checkpoint has none for (a run resumed on more processes) keeps the
+        // seed TrainingRun gave it: rank 0's would repeat rank 0's dropout masks
+        if ((_group.Rank == 0 ? s.TorchRngState : s.RankTorchRngStates?.ElementAtOrDefault(_group.Rank)) is { } rng)
         {
             using var t = tensor(Convert.FromBase64String(rng), ScalarType.Byte);
             random.set_rng_state(t);

@@ -82,6 +82,55 @@ public class CheckpointTests
     }
 
     [Fact]
+    public void A_killed_writer_of_the_best_checkpoint_leaves_no_folder_once_the_last_one_is_saved()
+    {
+        // a kill while "best" was written left best.tmp-PID, a whole checkpoint's size, until the next best epoch, which may never
+        // come: a finished run kept it for good (walk I, a 195 MB folder)
+        using var root = new TempDir();
+        string best = Path.Combine(root.Path, "checkpoints", Checkpoint.Best);
+        string dead = best + ".tmp-" + DeadPid(), running = best + ".tmp-1";   // PID 1 always runs
+        Directory.CreateDirectory(dead);
+        Directory.CreateDirectory(running);
+        SaveTiny(root.Path);   // the last checkpoint
+        Assert.False(Directory.Exists(dead));
+        Assert.True(Directory.Exists(running));
+    }
+
+    [Fact]
+    public void A_save_after_a_kill_between_the_renames_keeps_the_only_checkpoint_until_the_new_one_is_in_place()
+    {
+        // the kill left NAME.old alone; the next save deleted it before its own checkpoint was in place, and a second kill in
+        // that deletion left no complete checkpoint at all
+        using var root = new TempDir();
+        string dir = SaveTiny(root.Path, trainLoss: 1);
+        Directory.Move(dir, dir + ".old");
+        try
+        {
+            // killed in the middle of deleting the folder: its state file gone, its weights still there
+            Checkpoint.BeforeFolderDeleted = folder => { File.Delete(Path.Combine(folder, Checkpoint.StateFile)); throw new IOException("simulated crash"); };
+            Assert.Throws<IOException>(() => SaveTiny(root.Path, trainLoss: 2));
+        }
+        finally { Checkpoint.BeforeFolderDeleted = null; }
+        Assert.Equal(dir, Checkpoint.Locate(dir));
+        Assert.Equal(2, Checkpoint.ReadState(dir).History[0].TrainLoss);
+    }
+
+    [Fact]
+    public void A_failed_save_names_the_checkpoints_file_not_the_deleted_temporary_folder()
+    {
+        // a full disk said "No space left on device : 'RUN/checkpoints/best.tmp-21969/optimizer.safetensors'", a folder it had deleted
+        using var root = new TempDir();
+        string dir = Path.Combine(root.Path, "checkpoints", "last");
+        try
+        {
+            Checkpoint.AfterFileWritten = path => { if (Path.GetFileName(path) == Checkpoint.OptimizerFile) throw new IOException($"No space left on device : '{path}'"); };
+            var e = Assert.Throws<IOException>(() => SaveTiny(root.Path));
+            Assert.Equal($"No space left on device : '{Path.Combine(dir, Checkpoint.OptimizerFile)}'", e.Message);
+        }
+        finally { Checkpoint.AfterFileWritten = null; }
+    }
+
+    [Fact]
     public void An_infinite_metric_does_not_make_the_checkpoint_unwritable()
     {
         using var root = new TempDir();
