@@ -298,8 +298,7 @@ public sealed partial class Trainer : IDisposable
         };
         _log?.Epoch(m, history);
         _log?.WeightHistograms(_model, epoch + 1);
-        SaveLast();
-        if (best && _group.Rank == 0) Checkpoint.Save(BestPath, _model, _optimizer, _ema, CaptureState());
+        SaveLast(alsoBest: best);
         Report(new EpochEvent(m, epochs, best));
     }
 

@@ -38,13 +38,20 @@ public sealed partial class Trainer
         };
     }
 
-    /// <summary>Rank 0 writes the run's checkpoint (every process holds the same weights), with every process's generator.</summary>
-    void SaveLast()
+    /// <summary>
+    /// Rank 0 writes the run's checkpoint (every process holds the same weights), with every process's generator; with
+    /// <paramref name="alsoBest"/>, the best checkpoint first: a crash or a full disk between the two then leaves last at
+    /// the epoch before, which a resume trains and judges again. (Last went first, and named an epoch best whose checkpoint
+    /// was never written: walk I, session 30.)
+    /// </summary>
+    void SaveLast(bool alsoBest = false)
     {
         AverageRunningStatistics();
         var state = CaptureState();
         _state = state with { RankTorchRngStates = EveryRanks(state.TorchRngState!) };   // collectives: every process, not in CaptureState
-        if (_group.Rank == 0) Checkpoint.Save(LastPath, _model, _optimizer, _ema, _state);
+        if (_group.Rank != 0) return;
+        if (alsoBest) Checkpoint.Save(BestPath, _model, _optimizer, _ema, _state);
+        Checkpoint.Save(LastPath, _model, _optimizer, _ema, _state);
     }
 
     /// <summary>Each process's <paramref name="mine"/>, on every process (index = rank); null for one process.</summary>

@@ -210,6 +210,37 @@ public class TrainerTests
     }
 
     [Fact]
+    public void A_crash_while_the_best_checkpoint_is_written_leaves_a_run_whose_best_checkpoint_is_the_one_it_names()
+    {
+        // the last checkpoint was written first, naming the epoch best; a kill (or a full disk) before the best one left a run
+        // whose resume trained nothing more and whose best checkpoint never came (or stayed an earlier epoch's)
+        using var dir = new TempDir();
+        var data = SyntheticSource.Patterns(64, 4, 8, 32);
+        var options = new TrainOptions { Recipe = Quick(1), RunDirectory = dir.Path };
+        string last = Checkpoint.In(dir.Path), best = Checkpoint.In(dir.Path, Checkpoint.Best);
+        Trainer.Seed(0);
+        using (var model = ModelFactory.Create(TinyModels.Config()))
+        using (var trainer = new Trainer(model, data, data, options))
+        {
+            try
+            {
+                Checkpoint.AfterFileWritten = path => { if (path.Contains($"{Checkpoint.Best}.tmp-")) throw new IOException("simulated crash"); };
+                Assert.Throws<IOException>(() => trainer.Run());
+            }
+            finally { Checkpoint.AfterFileWritten = null; }
+        }
+        // the user continues: resumes the run when it has a checkpoint, else starts it again
+        Trainer.Seed(0);
+        using (var model = ModelFactory.Create(TinyModels.Config()))
+        using (var ckpt = Checkpoint.Locate(last) is null ? null : Checkpoint.Load(last))
+        using (var trainer = new Trainer(model, data, data, options with { ResumeFrom = ckpt }))
+            Assert.Equal(StopReason.Completed, trainer.Run().Reason);
+        Assert.Equal(1, Checkpoint.ReadState(last).BestEpoch);
+        Assert.True(Checkpoint.Locate(best) is not null, "the run names epoch 1 best but has no best checkpoint");
+        Assert.Equal(1, Checkpoint.ReadState(best).Epoch);
+    }
+
+    [Fact]
     public void BFloat16_training_keeps_Float32_master_weights_and_learns()
     {
         using var dir = new TempDir();
