@@ -190,37 +190,48 @@ public class ScriptSignalTests
     static Stubbed FrontierToSummary(string output, string code, Func<string, string> summary) =>
         new(_ => "exit 0", "cpu-frontier.sh", ["--pytorch-code", code, "--out", output], new(), python3: summary);
 
+    /// <summary>The folders a cpu-frontier.sh test gives it: an empty --pytorch-code DIR and an --out path (not made), both
+    /// removed at the end. Skips where /usr/bin/python3 has no torch: the script checks for it before any step (its
+    /// reference rows need it).</summary>
+    sealed class FrontierFolders : IDisposable
+    {
+        public readonly string Code, Output;
+
+        public FrontierFolders()
+        {
+            Skip.IfNot(DebianTorch(), "/usr/bin/python3 has no torch: cpu-frontier.sh refuses to start without it (apt-get install python3-torch)");
+            Code = Directory.CreateTempSubdirectory("parnet-frontier-code-").FullName;
+            Output = Path.Combine(Path.GetTempPath(), $"parnet-frontier-out-{Guid.NewGuid():N}");
+        }
+
+        public void Dispose()
+        {
+            Directory.Delete(Code, recursive: true);
+            if (Directory.Exists(Output)) Directory.Delete(Output, recursive: true);
+        }
+    }
+
     /// <summary>SIGTERM to cpu-frontier.sh (pid alone) left its step running, and the partial results folder it had made
     /// in results/frontier/ (walk H, session 29): the step gets SIGTERM, the folder this run made goes, a folder that
     /// was there before stays.</summary>
     [SkippableTheory, InlineData(false), InlineData(true)]
     public void Frontier_passes_sigterm_to_its_step_and_takes_back_only_a_folder_it_made(bool existedBefore)
     {
-        // the script checks for Debian's PyTorch before any step (its reference rows need it)
-        Skip.IfNot(DebianTorch(), "/usr/bin/python3 has no torch: cpu-frontier.sh refuses to start without it (apt-get install python3-torch)");
-        string code = Directory.CreateTempSubdirectory("parnet-frontier-code-").FullName;
-        string output = Path.Combine(Path.GetTempPath(), $"parnet-frontier-out-{Guid.NewGuid():N}");
+        using var folders = new FrontierFolders();
+        string output = folders.Output;
         if (existedBefore) { Directory.CreateDirectory(output); File.WriteAllText(Path.Combine(output, "earlier.txt"), "kept"); }
-        try
+        using var run = Frontier(output, folders.Code);
+        var (exit, stderr) = run.TerminateDuring("bench");
+        Assert.Equal(143, exit);
+        if (existedBefore)
         {
-            using var run = Frontier(output, code);
-            var (exit, stderr) = run.TerminateDuring("bench");
-            Assert.Equal(143, exit);
-            if (existedBefore)
-            {
-                Assert.Contains($"cpu-frontier: stopped; {output} existed before and is left as it is", stderr);
-                Assert.Equal("kept", File.ReadAllText(Path.Combine(output, "earlier.txt")));
-            }
-            else
-            {
-                Assert.Contains($"cpu-frontier: stopped; removed {output}, which this run made", stderr);
-                Assert.False(Directory.Exists(output));
-            }
+            Assert.Contains($"cpu-frontier: stopped; {output} existed before and is left as it is", stderr);
+            Assert.Equal("kept", File.ReadAllText(Path.Combine(output, "earlier.txt")));
         }
-        finally
+        else
         {
-            Directory.Delete(code, recursive: true);
-            if (Directory.Exists(output)) Directory.Delete(output, recursive: true);
+            Assert.Contains($"cpu-frontier: stopped; removed {output}, which this run made", stderr);
+            Assert.False(Directory.Exists(output));
         }
     }
 
@@ -229,46 +240,27 @@ public class ScriptSignalTests
     [SkippableFact]
     public void Frontier_stopped_during_its_summary_stops_the_summary_and_takes_back_its_folder()
     {
-        Skip.IfNot(DebianTorch(), "/usr/bin/python3 has no torch: cpu-frontier.sh refuses to start without it (apt-get install python3-torch)");
-        string code = Directory.CreateTempSubdirectory("parnet-frontier-code-").FullName;
-        string output = Path.Combine(Path.GetTempPath(), $"parnet-frontier-out-{Guid.NewGuid():N}");
-        try
-        {
-            using var run = FrontierToSummary(output, code, marks => "set --; " + SleepsUntilTerm("summary", marks));   // its marks without the program text
-            var (exit, stderr) = run.TerminateDuring("summary");
-            Assert.Equal(143, exit);
-            Assert.Contains($"cpu-frontier: stopped; removed {output}, which this run made", stderr);
-            Assert.False(Directory.Exists(output));
-        }
-        finally
-        {
-            Directory.Delete(code, recursive: true);
-            if (Directory.Exists(output)) Directory.Delete(output, recursive: true);
-        }
+        using var folders = new FrontierFolders();
+        using var run = FrontierToSummary(folders.Output, folders.Code, marks => "set --; " + SleepsUntilTerm("summary", marks));   // its marks without the program text
+        var (exit, stderr) = run.TerminateDuring("summary");
+        Assert.Equal(143, exit);
+        Assert.Contains($"cpu-frontier: stopped; removed {folders.Output}, which this run made", stderr);
+        Assert.False(Directory.Exists(folders.Output));
     }
 
     /// <summary>A complete run writes the summary's output to OUT/summary.md and prints it, and keeps the folder.</summary>
     [SkippableFact]
     public void Frontier_complete_writes_and_prints_its_summary_and_keeps_the_folder()
     {
-        Skip.IfNot(DebianTorch(), "/usr/bin/python3 has no torch: cpu-frontier.sh refuses to start without it (apt-get install python3-torch)");
-        string code = Directory.CreateTempSubdirectory("parnet-frontier-code-").FullName;
-        string output = Path.Combine(Path.GetTempPath(), $"parnet-frontier-out-{Guid.NewGuid():N}");
-        try
-        {
-            // the stub prints its first argument after -c's program: the results folder, as the real summary reads it
-            using var run = FrontierToSummary(output, code, _ => "[ \"$1\" = -c ] && echo \"| summary of $3 |\"");
-            Assert.True(run.Script.WaitForExit(60_000), "cpu-frontier.sh did not end");
-            run.Script.WaitForExit();
-            Assert.True(run.Script.ExitCode == 0, $"exit {run.Script.ExitCode}; stderr: {run.Stderr.Result}");
-            Assert.Equal($"| summary of {output} |\n", File.ReadAllText(Path.Combine(output, "summary.md")));
-            Assert.EndsWith($"| summary of {output} |\n", run.Stdout.Result);
-            Assert.EndsWith($"cpu-frontier: everything is in {output}\n", run.Stderr.Result);
-        }
-        finally
-        {
-            Directory.Delete(code, recursive: true);
-            if (Directory.Exists(output)) Directory.Delete(output, recursive: true);
-        }
+        using var folders = new FrontierFolders();
+        string output = folders.Output;
+        // the stub prints its first argument after -c's program: the results folder, as the real summary reads it
+        using var run = FrontierToSummary(output, folders.Code, _ => "[ \"$1\" = -c ] && echo \"| summary of $3 |\"");
+        Assert.True(run.Script.WaitForExit(60_000), "cpu-frontier.sh did not end");
+        run.Script.WaitForExit();
+        Assert.True(run.Script.ExitCode == 0, $"exit {run.Script.ExitCode}; stderr: {run.Stderr.Result}");
+        Assert.Equal($"| summary of {output} |\n", File.ReadAllText(Path.Combine(output, "summary.md")));
+        Assert.EndsWith($"| summary of {output} |\n", run.Stdout.Result);
+        Assert.EndsWith($"cpu-frontier: everything is in {output}\n", run.Stderr.Result);
     }
 }
