@@ -63,7 +63,9 @@ try {
   } else if (scenario === "keyboard") {
     await page.keyboard.press("Tab");
     const focused = await page.evaluate(() => document.activeElement.id || document.activeElement.tagName);
-    const chooser = page.waitForEvent("filechooser", { timeout: 5000 }).catch(() => null);
+    // 30 s as the other waits here: in a fresh-clone CI run (2 cores, the whole suite beside it) 5 s once ran out
+    // before the chooser opened, and the test read that as "no file chooser"
+    const chooser = page.waitForEvent("filechooser", { timeout: 30000 }).catch(() => null);
     await page.keyboard.press("Space");
     const opened = await chooser;
     let top = null;
@@ -118,7 +120,7 @@ try {
     let refuse = true;
     await page.route("**/v1/predict", route => refuse ? route.abort("connectionrefused") : route.continue());
     const choose = async () => {
-      const chooser = page.waitForEvent("filechooser", { timeout: 5000 });
+      const chooser = page.waitForEvent("filechooser", { timeout: 30000 });
       await page.locator("#drop").click();
       await (await chooser).setFiles(good);
     };
