@@ -27,6 +27,7 @@ public sealed class OptionNames : SettingNames
         [Of(nameof(StudySettings), nameof(StudySettings.StopAfterSteps))] = "--steps",
         [StudyRunner.DirectorySetting] = "--out",
         [Of(nameof(TrainingRunPlan), nameof(TrainingRunPlan.ResumeDirectory))] = "--resume",
+        [Of(nameof(TrainOptions), nameof(TrainOptions.ResumeFrom))] = "--resume",
         [Of(nameof(Recipe), nameof(Recipe.Epochs))] = "--epochs",
         [Of(nameof(Recipe), nameof(Recipe.Lr))] = "--lr",
         [Of(nameof(Recipe), nameof(Recipe.WarmupEpochs))] = "--warmup",

@@ -61,7 +61,8 @@ public sealed class TrainBenchCommand : CliCommand
         CliOption.RequireAtLeastOne("--steps", options.Steps);
         CliOption.RequireAtLeastOne("--batch-size", options.Batch);
         CliOption.RequireAtLeastOne("--threads", threads);
-        if (CliOption.ThreadsBeyondCores(threads) is { } tooMany) stderr.WriteLine($"parnet {Name}: warning: {tooMany}");
+        if (group.Rank == 0 && CliOption.ThreadsBeyondCores(threads, group.ProcessesOnThisMachine) is { } tooMany)   // as train: under mpiexec too
+            stderr.WriteLine($"parnet {Name}: warning: {tooMany}");
         UsageException.Wrap(() => config.CheckImageSize(options.ImageSize, options.ImageSize), "--image-size");
         string? pytorchCode = parse.GetValue(_pytorchCode), python = parse.GetValue(_python);
         if (python is not null && pytorchCode is null) throw new UsageException("--python goes with --pytorch-code DIR");

@@ -12,7 +12,9 @@ public sealed class InvalidSettingException : ArgumentException, INamesSettings
     /// <param name="setting">the setting refused, as <see cref="SettingNames"/> names settings</param>
     /// <param name="describe">the refusal, given what to call the settings it names; called each time the message is read, so
     /// it shows values fixed when it was made</param>
-    public InvalidSettingException(string setting, Func<SettingNames, string> describe) : base(null, setting) => _describe = describe;
+    /// <param name="inner">the refusal this one words again (with a context), if any</param>
+    public InvalidSettingException(string setting, Func<SettingNames, string> describe, Exception? inner = null) : base(null, setting, inner) =>
+        _describe = describe;
 
     /// <summary>The usual refusal: the setting, the value it was given, and what is wrong with that value
     /// ("StudySettings.Seeds = 0: at least 1").</summary>

@@ -187,8 +187,9 @@ public static class Checkpoint
         {
             try { System.IO.Directory.Delete(tmp, true); } catch (IOException) { }
             // named as the checkpoint's file, not as the temporary folder just deleted (a full disk named best.tmp-PID/...)
-            if (e is IOException && e.Message.Contains(tmp, StringComparison.Ordinal))
-                throw new IOException(e.Message.Replace(tmp, full, StringComparison.Ordinal), e);
+            // (a plain IOException only, its HResult kept: a full disk is told by it; a derived type is thrown as it was)
+            if (e.GetType() == typeof(IOException) && e.Message.Contains(tmp, StringComparison.Ordinal))
+                throw new IOException(e.Message.Replace(tmp, full, StringComparison.Ordinal), e) { HResult = e.HResult };
             throw;
         }
         string old = full + ".old";

@@ -1,4 +1,5 @@
 using ParNet.Distributed;
+using ParNet.Runtime;
 using ParNet.Weights;
 using static TorchSharp.torch;
 
@@ -17,14 +18,10 @@ public sealed partial class Trainer
     /// </summary>
     void RequireNoRunOnRoot(string runDirectory)
     {
-        string refusal = "";
-        if (_group.Rank == 0)
-        {
-            try { TrainingRun.RequireNoRunIn(runDirectory); }
-            catch (ArgumentException e) { refusal = e.Message; }
-        }
-        refusal = _group.BroadcastText(refusal);
-        if (refusal.Length > 0) throw new ArgumentException(refusal);
+        string taken = _group.Rank == 0 && TrainingRun.HoldsRun(runDirectory) ? "taken" : "";
+        // every process the same typed refusal (the CLI words it with --resume), naming the trainer's own setting
+        if (_group.BroadcastText(taken).Length > 0)
+            throw TrainingRun.RunAlreadyIn(runDirectory, SettingNames.Of(nameof(TrainOptions), nameof(TrainOptions.ResumeFrom)));
     }
 
     /// <summary>The state a checkpoint records: the run's progress with the random generator, EMA updates, process count and clocks.</summary>

@@ -119,12 +119,18 @@ public sealed class TrainingRun : IDisposable
     /// A folder whose run stopped before its first checkpoint is taken (there is nothing to resume).</summary>
     public static void RequireNoRunIn(string runDirectory)
     {
-        string resume = SettingNames.Of(nameof(TrainingRunPlan), nameof(TrainingRunPlan.ResumeDirectory));
-        if (Checkpoint.Locate(Checkpoint.In(runDirectory)) is not null)
-            throw new InvalidSettingException(nameof(runDirectory), names =>
-                $"{runDirectory} holds a training run already (its {Checkpoint.FolderName}/{Checkpoint.Last}), which a new run " +
-                $"would overwrite: continue it with {names.Name(resume)}, or give the new run another folder");
+        if (HoldsRun(runDirectory)) throw RunAlreadyIn(runDirectory, SettingNames.Of(nameof(TrainingRunPlan), nameof(TrainingRunPlan.ResumeDirectory)));
     }
+
+    /// <summary>Whether <paramref name="runDirectory"/> holds a run with a checkpoint (checkpoints/last).</summary>
+    internal static bool HoldsRun(string runDirectory) => Checkpoint.Locate(Checkpoint.In(runDirectory)) is not null;
+
+    /// <summary>The refusal of a new run in a folder that holds one; <paramref name="resumeSetting"/>: the setting that would
+    /// continue it instead, in the API the caller used (a plan's ResumeDirectory, a trainer's ResumeFrom).</summary>
+    internal static InvalidSettingException RunAlreadyIn(string runDirectory, string resumeSetting) =>
+        new(nameof(runDirectory), names =>
+            $"{runDirectory} holds a training run already (its {Checkpoint.FolderName}/{Checkpoint.Last}), which a new run " +
+            $"would overwrite: continue it with {names.Name(resumeSetting)}, or give the new run another folder");
 
     /// <summary>The trainer of this run, writing into <paramref name="runDirectory"/> (every process the same folder; rank 0
     /// writes). A process other than rank 0 draws its own dropout masks; the weights all start as rank 0's.</summary>
@@ -152,7 +158,7 @@ public sealed class TrainingRun : IDisposable
     {
         if (context is null) return call();
         try { return call(); }
-        catch (InvalidSettingException e) { throw new InvalidSettingException(e.ParamName!, names => $"{context}: {e.WordedWith(names)}"); }
+        catch (InvalidSettingException e) { throw new InvalidSettingException(e.ParamName!, names => $"{context}: {e.WordedWith(names)}", e); }
         catch (ArgumentException e) { throw new ArgumentException($"{context}: {e.Message}", e); }
     }
 

@@ -152,12 +152,15 @@ public class TrainerTests
         using (var trainer = new Trainer(model, data, null, new TrainOptions { Recipe = Quick(1), RunDirectory = dir.Path }))
             trainer.Run();
         string metrics = File.ReadAllText(Path.Combine(dir.Path, "metrics.csv"));
-        var e = Assert.Throws<ArgumentException>(() => new Trainer(model, data, null, new TrainOptions { Recipe = Quick(1), RunDirectory = dir.Path }));
-        string refusal = $"{dir.Path} holds a training run already (its checkpoints/last), which a new run would overwrite: " +
-                         "continue it with TrainingRunPlan.ResumeDirectory, or give the new run another folder";
-        Assert.Equal(refusal, e.Message);
+        // the trainer's refusal names its own setting (it named TrainingRunPlan's, and lost its type in the broadcast: review,
+        // session 30), and the CLI words both with --resume
+        var e = Assert.Throws<ParNet.Runtime.InvalidSettingException>(() => new Trainer(model, data, null, new TrainOptions { Recipe = Quick(1), RunDirectory = dir.Path }));
+        string refusal = $"{dir.Path} holds a training run already (its checkpoints/last), which a new run would overwrite: continue it with ";
+        Assert.Equal((refusal + "TrainOptions.ResumeFrom, or give the new run another folder", "runDirectory"), (e.Message, e.ParamName));
+        Assert.Equal(refusal + "--resume, or give the new run another folder", ParNet.Cli.OptionNames.Worded(e));
         var check = Assert.Throws<ParNet.Runtime.InvalidSettingException>(() => TrainingRun.RequireNoRunIn(dir.Path));
-        Assert.Equal((refusal, "runDirectory"), (check.Message, check.ParamName));
+        Assert.Equal((refusal + "TrainingRunPlan.ResumeDirectory, or give the new run another folder", "runDirectory"), (check.Message, check.ParamName));
+        Assert.Equal(refusal + "--resume, or give the new run another folder", ParNet.Cli.OptionNames.Worded(check));
         Assert.Equal(metrics, File.ReadAllText(Path.Combine(dir.Path, "metrics.csv")));
         using var ckpt = Checkpoint.Load(Path.Combine(dir.Path, "checkpoints", "last"));   // resuming it is still allowed
         using var resumed = new Trainer(model, data, null, new TrainOptions { Recipe = Quick(1), RunDirectory = dir.Path, ResumeFrom = ckpt });
