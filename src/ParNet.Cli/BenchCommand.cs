@@ -87,8 +87,7 @@ public sealed class BenchCommand : CliCommand
         CliOption.RequireAtLeastOne("--batch-size", batch);
         CliOption.RequireAtLeastOne("--repeats", repeats);
         CliOption.RequireAtLeastOne("--throughput-repeats", throughputRepeats);
-        CliOption.RequireAtLeastOne("--threads", threads);
-        if (CliOption.ThreadsBeyondCores(threads) is { } tooMany) stderr.WriteLine($"parnet {Name}: warning: {tooMany}");
+        CliOption.CheckThreads(threads, Name, stderr);
         if (warmup < 0) throw new UsageException($"--warmup {warmup}: must be >= 0");
         string? only = parse.GetValue(_only);
         bool investigate = parse.GetValue(_investigate);

@@ -53,6 +53,15 @@ public static class CliOption
         if (value is < 1) throw new UsageException($"{option} {value}: must be >= 1{(of is null ? "" : $" ({of})")}");
     }
 
+    /// <summary>`--threads`: refused below one; more than the machine's cores (<see cref="ThreadsBeyondCores"/>, for
+    /// <paramref name="processes"/> processes on it) is warned about on <paramref name="stderr"/> (null: not by this process,
+    /// as a rank other than 0).</summary>
+    public static void CheckThreads(int? threads, string command, TextWriter? stderr, int processes = 1)
+    {
+        RequireAtLeastOne("--threads", threads);
+        if (stderr is not null && ThreadsBeyondCores(threads, processes) is { } tooMany) stderr.WriteLine($"parnet {command}: warning: {tooMany}");
+    }
+
     /// <summary>
     /// The warning for more threads than this machine has logical cores (null when they fit): libtorch's OpenMP threads
     /// spin while they wait for each other, so threads beyond the cores make a run slower, not faster (2 processes x 2

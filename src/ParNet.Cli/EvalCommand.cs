@@ -125,8 +125,7 @@ public sealed class EvalCommand : CliCommand
         int? subset = parse.GetValue(_subset);
         // libtorch aborts the process on 0 threads (c10::Error, no message of ours); --subset 0 scored no image and
         // crashed writing its NaN accuracy to summary.json
-        CliOption.RequireAtLeastOne("--threads", threads);
-        if (CliOption.ThreadsBeyondCores(threads) is { } tooMany) stderr.WriteLine($"parnet {Name}: warning: {tooMany}");
+        CliOption.CheckThreads(threads, Name, stderr);
         CliOption.RequireAtLeastOne("--subset", subset, "images per class");
         int[]? classes = givenClasses ?? saved?.Classes?.ToArray();
         string? outDir = parse.GetValue(_out);

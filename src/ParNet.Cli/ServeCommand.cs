@@ -89,8 +89,7 @@ public sealed class ServeCommand : CliCommand
         int workers = parse.GetValue(_workers) ?? 1;
         CliOption.RequireAtLeastOne("--workers", workers);
         int? threads = parse.GetValue(_threads);
-        CliOption.RequireAtLeastOne("--threads", threads);
-        if (CliOption.ThreadsBeyondCores(threads) is { } tooMany) stderr.WriteLine($"parnet {Name}: warning: {tooMany}");
+        CliOption.CheckThreads(threads, Name, stderr);
         if (threads is int n) TorchSharp.torch.set_num_threads(n);
         var onnx = threads is int m ? new OnnxRuntimeOptions { IntraOpThreads = m } : null;
 

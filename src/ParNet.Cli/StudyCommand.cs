@@ -72,8 +72,7 @@ public sealed class StudyCommand : CliCommand
         };
         UsageException.Wrap(settings.Validate);
         int threads = parse.GetValue(_threads) ?? Environment.ProcessorCount;
-        CliOption.RequireAtLeastOne("--threads", threads);
-        if (CliOption.ThreadsBeyondCores(threads) is { } tooMany) stderr.WriteLine($"parnet {Name}: warning: {tooMany}");
+        CliOption.CheckThreads(threads, Name, stderr);
         string runs = parse.GetValue(_out) ?? Path.Combine("runs", "studies", study.Name);
         string results = parse.GetValue(_results) ?? Path.Combine("results", "studies");
 

@@ -60,9 +60,7 @@ public sealed class TrainBenchCommand : CliCommand
         int threads = parse.GetValue(_threads) ?? Environment.ProcessorCount;
         CliOption.RequireAtLeastOne("--steps", options.Steps);
         CliOption.RequireAtLeastOne("--batch-size", options.Batch);
-        CliOption.RequireAtLeastOne("--threads", threads);
-        if (group.Rank == 0 && CliOption.ThreadsBeyondCores(threads, group.ProcessesOnThisMachine) is { } tooMany)   // as train: under mpiexec too
-            stderr.WriteLine($"parnet {Name}: warning: {tooMany}");
+        CliOption.CheckThreads(threads, Name, group.Rank == 0 ? stderr : null, group.ProcessesOnThisMachine);   // as train: under mpiexec too
         UsageException.Wrap(() => config.CheckImageSize(options.ImageSize, options.ImageSize), "--image-size");
         string? pytorchCode = parse.GetValue(_pytorchCode), python = parse.GetValue(_python);
         if (python is not null && pytorchCode is null) throw new UsageException("--python goes with --pytorch-code DIR");

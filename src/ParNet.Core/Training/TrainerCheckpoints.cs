@@ -18,9 +18,8 @@ public sealed partial class Trainer
     /// </summary>
     void RequireNoRunOnRoot(string runDirectory)
     {
-        string taken = _group.Rank == 0 && TrainingRun.HoldsRun(runDirectory) ? "taken" : "";
         // every process the same typed refusal (the CLI words it with --resume), naming the trainer's own setting
-        if (_group.BroadcastText(taken).Length > 0)
+        if (_group.RanksWhere(_group.Rank == 0 && TrainingRun.HoldsRun(runDirectory)).Length > 0)
             throw TrainingRun.RunAlreadyIn(runDirectory, SettingNames.Of(nameof(TrainOptions), nameof(TrainOptions.ResumeFrom)));
     }
 

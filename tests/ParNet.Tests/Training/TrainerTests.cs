@@ -13,6 +13,18 @@ public class TrainerTests
         Schedule = ScheduleKind.Cosine, WarmupEpochs = 0, Seed = 3,
     };
 
+    /// <summary>A seeded tiny model and a patterns set, trained one quick epoch in <paramref name="directory"/> (its
+    /// checkpoints/last written).</summary>
+    static (ImageClassifier Model, SyntheticSource Data) OneEpochRunIn(string directory)
+    {
+        var data = SyntheticSource.Patterns(64, 4, 8, 32);
+        Trainer.Seed(0);
+        var model = ModelFactory.Create(TinyModels.Config());
+        using (var trainer = new Trainer(model, data, null, new TrainOptions { Recipe = Quick(1), RunDirectory = directory }))
+            trainer.Run();
+        return (model, data);
+    }
+
     static Dictionary<string, float[]> Snapshot(nn.Module m)
         => m.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.to(ScalarType.Float32).data<float>().ToArray());
 
@@ -146,11 +158,8 @@ public class TrainerTests
         // the library's own users (samples/FineTune run twice with one OUT_DIR) silently replaced the first run's checkpoints
         // and metrics; only `parnet train` refused the folder
         using var dir = new TempDir();
-        var data = SyntheticSource.Patterns(64, 4, 8, 32);
-        Trainer.Seed(0);
-        using var model = ModelFactory.Create(TinyModels.Config());
-        using (var trainer = new Trainer(model, data, null, new TrainOptions { Recipe = Quick(1), RunDirectory = dir.Path }))
-            trainer.Run();
+        var (trained, data) = OneEpochRunIn(dir.Path);
+        using var model = trained;
         string metrics = File.ReadAllText(Path.Combine(dir.Path, "metrics.csv"));
         // the trainer's refusal names its own setting (it named TrainingRunPlan's, and lost its type in the broadcast: review,
         // session 30), and the CLI words both with --resume
@@ -170,11 +179,8 @@ public class TrainerTests
     public void A_resumed_run_that_had_trained_all_its_epochs_says_so_in_the_recipes_terms()
     {
         using var dir = new TempDir();
-        var data = SyntheticSource.Patterns(64, 4, 8, 32);
-        Trainer.Seed(0);
-        using var model = ModelFactory.Create(TinyModels.Config());
-        using (var trainer = new Trainer(model, data, null, new TrainOptions { Recipe = Quick(1), RunDirectory = dir.Path }))
-            trainer.Run();
+        var (trained, data) = OneEpochRunIn(dir.Path);
+        using var model = trained;
         var events = new List<TrainEvent>();
         using var ckpt = Checkpoint.Load(Path.Combine(dir.Path, "checkpoints", "last"));
         using (var resumed = new Trainer(model, data, null, new TrainOptions
