@@ -15,7 +15,7 @@ public sealed class TrainBenchCommand : CliCommand
                                                 aliases: "--size");   // the name every other command gives the input side; --size before
     readonly Option<int?> _batchSize = CliOption.Int("--batch-size", $"images per step (default {TrainingBenchmarkOptions.DefaultBatch}: the fashion-mnist recipe's batch)");
     readonly Option<int?> _steps = CliOption.Int("--steps", $"timed steps (each round's, with --rounds), after {TrainingBenchmarkOptions.DefaultWarmup} untimed ones (default {TrainingBenchmarkOptions.DefaultSteps})");
-    readonly Option<int?> _threads = CliOption.Int("--threads", "torch threads (default: all logical cores)");
+    readonly Option<int?> _threads = CliOption.Int("--threads", "torch threads per process (default: the machine's logical cores, shared among the MPI processes on it)");
     readonly Option<bool> _bf16 = CliOption.Switch("--bf16", "bfloat16 convolutions, activations and classifier; BatchNorm layers and the optimizer's master weights float32 (as autocast)");
     readonly Option<bool> _channelsLast = CliOption.ChannelsLast("channels_last weights and batches, as the trainer runs");
     readonly Option<bool> _forwardOnly = CliOption.Switch("--forward-only", "time only the eval-mode forward pass under no_grad (inference cost of the same model)");
@@ -57,10 +57,12 @@ public sealed class TrainBenchCommand : CliCommand
             BFloat16 = parse.GetValue(_bf16), ChannelsLast = parse.GetValue(_channelsLast), ForwardOnly = parse.GetValue(_forwardOnly),
             Processes = group,
         };
-        int threads = parse.GetValue(_threads) ?? Environment.ProcessorCount;
+        int? threadsGiven = parse.GetValue(_threads);
+        // as train: without --threads, the processes on this machine share its cores
+        int threads = threadsGiven ?? Math.Max(1, Environment.ProcessorCount / group.ProcessesOnThisMachine);
         CliOption.RequireAtLeastOne("--steps", options.Steps);
         CliOption.RequireAtLeastOne("--batch-size", options.Batch);
-        CliOption.CheckThreads(threads, Name, group.Rank == 0 ? stderr : null, group.ProcessesOnThisMachine);   // as train: under mpiexec too
+        CliOption.CheckThreads(threads, Name, group.Rank == 0 ? stderr : null, group.ProcessesOnThisMachine, typed: threadsGiven is not null);
         UsageException.Wrap(() => config.CheckImageSize(options.ImageSize, options.ImageSize), "--image-size");
         string? pytorchCode = parse.GetValue(_pytorchCode), python = parse.GetValue(_python);
         if (python is not null && pytorchCode is null) throw new UsageException("--python goes with --pytorch-code DIR");
@@ -79,7 +81,7 @@ public sealed class TrainBenchCommand : CliCommand
         }
         launch.SetupSucceeded();
         stdout.WriteLine($"cpu: {CpuCapabilities.Current.Describe()}");
-        if (options.BFloat16 && CpuCapabilities.Current.Bf16Warning() is { } slow) stderr.WriteLine($"parnet train-bench: warning: --bf16: {slow}");
+        if (options.BFloat16 && group.Rank == 0 && CpuCapabilities.Current.Bf16Warning() is { } slow) stderr.WriteLine($"parnet train-bench: warning: --bf16: {slow}");
         set_num_threads(threads);
         string Setting(string precision) => $"{options.ImageSize}x{options.ImageSize} batch {options.Batch} {precision} " +
                                             $"{(options.ChannelsLast ? "channels_last" : "NCHW")} threads {threads}";

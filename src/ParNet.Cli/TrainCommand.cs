@@ -91,7 +91,7 @@ public sealed class TrainCommand : CliCommand
 
     /// <summary>What the command line (and a resumed run's run.json) resolved to, before anything is loaded: the plan, and
     /// what is printed or compared across processes as it was given.</summary>
-    sealed record Resolved(TrainingRunPlan Plan, string RunDirectory, int Threads, string? Pretrained, bool PretrainedEma, double? BudgetMinutes);
+    sealed record Resolved(TrainingRunPlan Plan, string RunDirectory, int Threads, bool ThreadsTyped, string? Pretrained, bool PretrainedEma, double? BudgetMinutes);
 
     int Train(ParseResult parse, TextWriter stdout, TextWriter stderr, TrainLaunch launch)
     {
@@ -186,7 +186,7 @@ public sealed class TrainCommand : CliCommand
             ScheduleBudget = scheduleMinutes is double sm ? TimeSpan.FromMinutes(sm) : null,
             SyncBatchNorm = syncBn, CheckReplicas = parse.GetValue(_checkReplicas),
         };
-        return new Resolved(plan, runDir, threads, pretrained, pretrainedEma, budgetMinutes);
+        return new Resolved(plan, runDir, threads, threadsGiven is not null, pretrained, pretrainedEma, budgetMinutes);
     }
 
     /// <summary>A new run's recipe: --recipe (default fashion-mnist, the main job's) with the options that override it.</summary>
@@ -286,8 +286,9 @@ public sealed class TrainCommand : CliCommand
         if (s.Freeze != FreezeScope.None)
             stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"frozen: {s.Freeze.ToString().ToLowerInvariant()} (its {run.Frozen.BatchNorms.Count} BatchNorms keep their statistics); {run.Frozen.TrainableParameters:N0} parameters train"));
         if (s.FreezeBatchNorm) stdout.WriteLine("frozen: every BatchNorm's running statistics (--freeze-bn); their weights train unless --freeze covers them");
+        if (launch.Group.Rank != 0) return;   // the warnings once per job, not once per process
         if (s.BFloat16 && CpuCapabilities.Current.Bf16Warning() is { } slow) stderr.WriteLine($"parnet train: warning: --bf16: {slow}");
-        if (launch.Group.Rank == 0 && CliOption.ThreadsBeyondCores(resolved.Threads, launch.Group.ProcessesOnThisMachine) is { } tooMany)
+        if (CliOption.ThreadsBeyondCores(resolved.Threads, launch.Group.ProcessesOnThisMachine, typed: resolved.ThreadsTyped) is { } tooMany)
             stderr.WriteLine($"parnet train: warning: {tooMany}");
     }
 

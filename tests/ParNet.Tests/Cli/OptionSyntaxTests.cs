@@ -186,6 +186,15 @@ public class OptionSyntaxTests
         else Assert.Equal(start + ": threads beyond the cores wait for each other, which is slower, not faster", warning);
     }
 
+    /// <summary>Without --threads, train and train-bench give each process its share of the cores, at least one thread:
+    /// more processes than cores warned of "--threads 1 in each of 3 processes", an option the user had not typed.</summary>
+    [Theory]
+    [InlineData(1, 3, 2, "3 processes of 1 thread each on this machine's 2 logical cores: processes beyond the cores wait for each other, which is slower, not faster (start at most 2 here)")]
+    [InlineData(1, 2, 2, null)]
+    [InlineData(2, 1, 2, null)]
+    public void A_default_thread_count_beyond_the_cores_names_the_processes(int threads, int processes, int cores, string? expected)
+        => Assert.Equal(expected, CliOption.ThreadsBeyondCores(threads, processes, cores, typed: false));
+
     /// <summary>A bad value of an option given by its older alias named the option's new name, which the user had not
     /// typed ("--size abc" was reported as "--image-size must be an integer").</summary>
     [Theory]

@@ -301,6 +301,20 @@ public class DataParallelBadInputTests
         Assert.Contains("; ending all 2 processes", result.Err);   // then MPI_Abort; after libtorch's message, which runs over several lines
     }
 
+    /// <summary>Three processes on two cores (DOTNET_PROCESSOR_COUNT, so on any machine) without --threads: each takes one
+    /// thread, and the warning names the processes, once for the job. It named "--threads 1 in each of 3 processes",
+    /// which nobody typed; and train-bench's default was all the cores in every process (2 x 3 threads on 2 cores).</summary>
+    [Fact]
+    public void More_processes_than_cores_are_warned_about_once_naming_the_processes()
+    {
+        var result = MpiJob.MpiExec(["-genv", "DOTNET_PROCESSOR_COUNT", "2", "-n", "3",
+                                     .. MpiJob.ParnetCommand("train-bench", "--width", "8", "--steps", "1", "--batch-size", "2")], timeoutSeconds: 120);
+        Assert.Equal(0, result.Code);
+        Assert.Equal("parnet train-bench: warning: 3 processes of 1 thread each on this machine's 2 logical cores: processes beyond the " +
+                     "cores wait for each other, which is slower, not faster (start at most 2 here)", Assert.Single(MpiJob.OurErrorLines(result.Err)));
+        Assert.Contains(" threads 1 x 3 processes", result.Out);   // the setting line: one thread each, not the machine's two
+    }
+
     [Fact]
     public void A_train_bench_setup_error_on_every_rank_is_said_once()
     {
