@@ -64,12 +64,12 @@ step() { echo "cpu-frontier: $1 ($(date -u +%H:%M:%S) UTC, load $(cut -d' ' -f1-
 
 for r in 1 2 3; do
   step "inference, parnet bench run $r of 3"
-  run $parnet bench --repeats 20 --only unfused,fused,fused-channels-last,fused-winograd,onnx-sequential,onnx-int8,pytorch-unfused,pytorch-fused \
+  run $parnet bench --rounds 20 --only unfused,fused,fused-channels-last,fused-winograd,onnx-sequential,onnx-int8,pytorch-unfused,pytorch-fused \
     --pytorch-code "$code" --pytorch-fixture tests/fixtures/parnet_official_tiny_silu.safetensors --out "$out/bench-$r" > "$out/bench-$r.log" 2>&1
 done
 for r in 1 2; do
-  step "fused / unfused, interleaved, run $r of 2"; run $suite fusion --runs 20 > "$out/fusion-$r.txt" 2>&1
-  step "int8 / float32, interleaved, run $r of 2"; run $suite int8 --runs 30 > "$out/int8-$r.txt" 2>&1
+  step "fused / unfused, interleaved, run $r of 2"; run $suite fusion --rounds 20 > "$out/fusion-$r.txt" 2>&1
+  step "int8 / float32, interleaved, run $r of 2"; run $suite int8 --rounds 30 > "$out/int8-$r.txt" 2>&1
 done
 step "training, two threads, 10 rounds"; run $parnet train-bench --steps 10 --threads 2 --rounds 10 --pytorch-code "$code" > "$out/train-2threads.txt" 2>&1
 step "training, one thread, 4 rounds"; run $parnet train-bench --steps 10 --threads 1 --rounds 4 --pytorch-code "$code" > "$out/train-1thread.txt" 2>&1

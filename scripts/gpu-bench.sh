@@ -50,5 +50,5 @@ for model in parnet_s parnet_m parnet_l parnet_xl; do
   if [ "$left" -lt 20 ]; then echo "gpu-bench: time is up before $model" >&2; break; fi
   # shellcheck disable=SC2086  # $devices is empty or two words
   timeout "$left" "$parnet" bench --model "$model" --image-size 224 --only onnx-sequential,onnx-cuda,onnx-cuda-graph,onnx-cuda-streams \
-    --repeats 50 --throughput-repeats 4 --batch-size 8 $devices --out "results/gpu/$model" 2> >(grep -v NNPACK >&2) | sed -n '/^| variant/,/^$/p'
+    --rounds 50 --throughput-rounds 4 --batch-size 8 $devices --out "results/gpu/$model" 2> >(grep -v NNPACK >&2) | sed -n '/^| variant/,/^$/p'
 done

@@ -72,8 +72,8 @@ case "${1:-}" in
     # with several GPUs also the paper's placement, stream i on GPU i (the cuda-devices row)
     gpus=$(nvidia-smi -L | wc -l) all=cpu,cpu-streams,cuda,cuda-graph,cuda-streams timed=cuda,cuda-graph,cuda-streams
     [ "$gpus" -lt 2 ] || { all+=,cuda-devices; timed+=,cuda-devices; }
-    "$stage/bench/ParNet.Bench" onnx-cuda --graphs .device/b/graphs --rows $all --gpus "$gpus" --runs 3 --warmup 1 2>&1 | tee "$out/onnx-cuda-check.md"
-    "$stage/bench/ParNet.Bench" onnx-cuda --graphs .device/b/graphs --rows $timed --gpus "$gpus" --runs 100 --warmup 10 2>&1 | tee "$out/onnx-cuda.md"
+    "$stage/bench/ParNet.Bench" onnx-cuda --graphs .device/b/graphs --rows $all --gpus "$gpus" --rounds 3 --warmup 1 2>&1 | tee "$out/onnx-cuda-check.md"
+    "$stage/bench/ParNet.Bench" onnx-cuda --graphs .device/b/graphs --rows $timed --gpus "$gpus" --rounds 100 --warmup 10 2>&1 | tee "$out/onnx-cuda.md"
     ;;
   cli)
     unpack c cli

@@ -81,8 +81,8 @@ echo "gpu-pack: the bench suite and the CLI, published against ONNX Runtime's CU
 publish bench/ParNet.Bench bench
 publish src/ParNet.Cli cli
 bench="$work/bench-publish/ParNet.Bench"
-{ mapped "$bench" onnx-cuda --graphs "$work/graphs" --models parnet_s --rows cpu,cpu-streams --runs 1 --warmup 1
-  mapped "$bench" onnx-cuda --graphs "$work/graphs" --models parnet_s --rows cuda --runs 1 --warmup 1; } 2>/dev/null | assemble bench ParNet.Bench
+{ mapped "$bench" onnx-cuda --graphs "$work/graphs" --models parnet_s --rows cpu,cpu-streams --rounds 1 --warmup 1
+  mapped "$bench" onnx-cuda --graphs "$work/graphs" --models parnet_s --rows cuda --rounds 1 --warmup 1; } 2>/dev/null | assemble bench ParNet.Bench
 cli="$work/cli-publish/parnet" port=$((20000 + RANDOM % 20000))
 { mapped "$cli" predict --weights "$onnx" --json "$work/image.png"
   mapped "$cli" predict --weights "$onnx" --engine onnxruntime-cuda "$work/image.png"
@@ -91,7 +91,7 @@ cli="$work/cli-publish/parnet" port=$((20000 + RANDOM % 20000))
   curl -sf -H "Content-Type: image/png" --data-binary @"$work/image.png" "http://127.0.0.1:$port/v1/predict" >/dev/null || true
   kill "$(cat "$work/mapped.pid")" 2>/dev/null || true; wait; } 2>/dev/null | assemble cli parnet SkiaSharp
 
-check=$("$work/bench/ParNet.Bench" onnx-cuda --graphs "$work/graphs" --models parnet_s --rows cpu,cpu-streams --runs 1 --warmup 1 2>&1 | tail -1)
+check=$("$work/bench/ParNet.Bench" onnx-cuda --graphs "$work/graphs" --models parnet_s --rows cpu,cpu-streams --rounds 1 --warmup 1 2>&1 | tail -1)
 case "$check" in "| parnet_s (3 streams) | cpu-streams |"*) ;; *) echo "gpu-pack: the pruned bench does not run here: $check" >&2; exit 1 ;; esac
 "$work/cli/parnet" predict --weights "$onnx" --json "$work/image.png" > "$work/predict.json" \
   || { echo "gpu-pack: the pruned CLI does not run here: $(cat "$work/predict.json")" >&2; exit 1; }

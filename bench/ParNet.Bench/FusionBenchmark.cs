@@ -8,7 +8,7 @@
 // a machine whose speed drifts (a shared VM: 1.2-1.6x within minutes) slows all forms alike; per form median / min / max
 // in ms, and against the unfused form both the ratio of medians and the median of the per-round ratios (the robust one).
 // Intra-op threads: torch.set_num_threads(cores) for 1 and 2 (the executor sets its workers' own counts).
-// Run: dotnet run -c Release --project bench/ParNet.Bench -- fusion [--model parnet_s] [--image-size 224] [--runs 20] [--warmup 5]
+// Run: dotnet run -c Release --project bench/ParNet.Bench -- fusion [--model parnet_s] [--image-size 224] [--rounds 20] [--warmup 5]
 using System.CommandLine;
 using ParNet.Benchmarking;
 using ParNet.Fusion;
@@ -22,24 +22,24 @@ namespace ParNet.Bench;
 public sealed class FusionBenchmark : IBenchmark
 {
     readonly Option<string> _model = SuiteOption.Model();
-    readonly Option<int> _runs = SuiteOption.PositiveInt("--runs", 20, "timed rounds, one run of every form each (20: a stable median on a noisy 2-core machine)");
+    readonly Option<int> _rounds = SuiteOption.WithAlias(SuiteOption.PositiveInt("--rounds", 20, "timed rounds, one run of every form each (20: a stable median on a noisy 2-core machine)"), "--runs");   // "rounds" as bench and train-bench; --runs before
     readonly Option<int> _warmup = SuiteOption.PositiveInt("--warmup", 5, "untimed rounds first (5: allocator and oneDNN caches settle)");
     readonly Option<int> _imageSize = SuiteOption.PositiveInt("--image-size", 224, "input side (224: the paper's ImageNet latency setting)");
 
     public Command Build()
     {
         var command = new Command("fusion", "batch-1 latency: unfused, fused and stream-parallel forms of a ParNet (random weights)")
-            .WithOptions(_model, _runs, _warmup, _imageSize);
-        command.SetAction(parse => Run(parse.GetValue(_model)!, parse.GetValue(_runs), parse.GetValue(_warmup), parse.GetValue(_imageSize)));
+            .WithOptions(_model, _rounds, _warmup, _imageSize);
+        command.SetAction(parse => Run(parse.GetValue(_model)!, parse.GetValue(_rounds), parse.GetValue(_warmup), parse.GetValue(_imageSize)));
         return command;
     }
 
-    static int Run(string model, int runs, int warmup, int size)
+    static int Run(string model, int rounds, int warmup, int size)
     {
         int cores = Environment.ProcessorCount;
         set_num_threads(cores);
         Console.WriteLine($"fusion benchmark: {model}, batch 1, {size}x{size}, fp32, {SuiteOption.Machine()}, " +
-                          $".NET {Environment.Version}, intra-op threads {get_num_threads()}, {warmup} warm-up + {runs} timed interleaved rounds; " +
+                          $".NET {Environment.Version}, intra-op threads {get_num_threads()}, {warmup} warm-up + {rounds} timed interleaved rounds; " +
                           $"load {File.ReadAllText("/proc/loadavg").Trim()}");
 
         using var noGrad = no_grad();
@@ -69,7 +69,7 @@ public sealed class FusionBenchmark : IBenchmark
             ($"fused, stream-parallel ({cores} threads/stream, oversubscribed)", Scoped(() => oversubscribed.Forward(x))),
             ("fused, stream-parallel (workers' thread counts left alone)", Scoped(() => untouched.Forward(x))),
         };
-        var times = TimingStats.MeasureInterleaved(forms.Select(f => f.Run).ToList(), warmup, runs);
+        var times = TimingStats.MeasureInterleaved(forms.Select(f => f.Run).ToList(), warmup, rounds);
         var unfused = TimingStats.Of(times[0]);
         Console.WriteLine("| form | median ms | min ms | max ms | unfused / this: ratio of medians | per round: median (min-max) |");
         Console.WriteLine("|---|---:|---:|---:|---:|---|");

@@ -7,7 +7,7 @@
 // requests runs; both ratios are printed. Also prints the node types ONNX Runtime runs after optimization (QLinearConv: the int8 kernel).
 // With --profile N, both models then run N more times under ONNX Runtime's profiler, and the kernel time per run is printed
 // by operator type (where int8's time goes: its QLinearConv against the Transposes and Q/DQ around it).
-// Run: dotnet run -c Release --project bench/ParNet.Bench -- int8 [--model parnet_s] [--image-size 224] [--runs 30] [--threads 2] [--profile 40]
+// Run: dotnet run -c Release --project bench/ParNet.Bench -- int8 [--model parnet_s] [--image-size 224] [--rounds 30] [--threads 2] [--profile 40]
 using System.CommandLine;
 using System.Text.Json;
 using Google.Protobuf;
@@ -25,7 +25,7 @@ namespace ParNet.Bench;
 public sealed class Int8Benchmark : IBenchmark
 {
     readonly Option<string> _model = SuiteOption.Model();
-    readonly Option<int> _runs = SuiteOption.PositiveInt("--runs", 30, "timed rounds (one float32 and one int8 run each; 30: a stable median on a noisy 2-core machine)");
+    readonly Option<int> _rounds = SuiteOption.WithAlias(SuiteOption.PositiveInt("--rounds", 30, "timed rounds (one float32 and one int8 run each; 30: a stable median on a noisy 2-core machine)"), "--runs");   // "rounds" as bench and train-bench; --runs before
     readonly Option<int> _warmup = SuiteOption.PositiveInt("--warmup", 5, "untimed rounds first (5: ONNX Runtime's arenas and caches settle)");
     readonly Option<int> _imageSize = SuiteOption.PositiveInt("--image-size", 224, "input side (224: the paper's ImageNet latency setting)");
     readonly Option<int> _threads = SuiteOption.PositiveInt("--threads", Environment.ProcessorCount, "ONNX Runtime intra-op threads (default: the logical cores)");
@@ -34,15 +34,15 @@ public sealed class Int8Benchmark : IBenchmark
     public Command Build()
     {
         var command = new Command("int8", "batch-1 latency: fused float32 vs int8 (QDQ) in ONNX Runtime, interleaved rounds (random weights)")
-            .WithOptions(_model, _runs, _warmup, _imageSize, _threads, _profile);
-        command.SetAction(parse => Run(parse.GetValue(_model)!, parse.GetValue(_runs), parse.GetValue(_warmup), parse.GetValue(_imageSize), parse.GetValue(_threads),
+            .WithOptions(_model, _rounds, _warmup, _imageSize, _threads, _profile);
+        command.SetAction(parse => Run(parse.GetValue(_model)!, parse.GetValue(_rounds), parse.GetValue(_warmup), parse.GetValue(_imageSize), parse.GetValue(_threads),
                                        parse.GetValue(_profile)));
         return command;
     }
 
-    static int Run(string modelName, int runs, int warmup, int size, int threads, int profileRuns)
+    static int Run(string modelName, int rounds, int warmup, int size, int threads, int profileRuns)
     {
-        Console.WriteLine($"int8 benchmark: {modelName} fused, batch 1, {size}x{size}, ONNX Runtime, {SuiteOption.Machine()}, {threads} intra-op threads, {warmup} warm-up + {runs} " +
+        Console.WriteLine($"int8 benchmark: {modelName} fused, batch 1, {size}x{size}, ONNX Runtime, {SuiteOption.Machine()}, {threads} intra-op threads, {warmup} warm-up + {rounds} " +
                           $"interleaved rounds of a cold and a warm run per model; {InferenceBenchmark.MachineDescription()}; load {File.ReadAllText("/proc/loadavg").Trim()}");
         var config = ModelRegistry.Get(modelName);
         TorchSharp.torch.manual_seed(0);
@@ -71,7 +71,7 @@ public sealed class Int8Benchmark : IBenchmark
                 if (timed) times[(model, turn)].Add(clock.Elapsed.TotalSeconds);
             }
         }
-        for (int round = 0; round < warmup + runs; round++)
+        for (int round = 0; round < warmup + rounds; round++)
         {
             bool timed = round >= warmup;
             if (round % 2 == 0) { Turn("float32", fp32, timed); Turn("int8", int8, timed); }

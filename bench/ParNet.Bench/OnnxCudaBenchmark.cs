@@ -17,7 +17,7 @@
 //    compared with the cpu row's (relative L2; ONNX Runtime's CUDA convolutions may use TF32: ~1e-3).
 // Random weights: the latency of a float32 network does not depend on its values (no sparsity; finite activations).
 // Run: dotnet run -c Release --project bench/ParNet.Bench -- onnx-cuda --write-graphs --graphs DIR   (here)
-//      ParNet.Bench onnx-cuda --graphs DIR [--rows cpu,cuda,cuda-streams] [--runs 30]                   (a GPU build, there)
+//      ParNet.Bench onnx-cuda --graphs DIR [--rows cpu,cuda,cuda-streams] [--rounds 30]                   (a GPU build, there)
 using System.CommandLine;
 using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
@@ -36,7 +36,7 @@ public sealed class OnnxCudaBenchmark : IBenchmark
     readonly Option<bool> _write = new("--write-graphs") { Description = "export the graphs of --models into --graphs and stop (needs TorchSharp)" };
     readonly Option<string> _models = new("--models") { Description = "comma-separated ParNets (default: the paper's four)", DefaultValueFactory = _ => "parnet_s,parnet_m,parnet_l,parnet_xl" };
     readonly Option<string> _rows = new("--rows") { Description = $"comma-separated rows of {string.Join(", ", Rows)} (default all but cuda-devices)", DefaultValueFactory = _ => string.Join(",", Rows.SkipLast(1)) };
-    readonly Option<int> _runs = SuiteOption.PositiveInt("--runs", 30, "timed rounds, one run of every row each (30: GPU times at batch 1 spread little)");
+    readonly Option<int> _rounds = SuiteOption.WithAlias(SuiteOption.PositiveInt("--rounds", 30, "timed rounds, one run of every row each (30: GPU times at batch 1 spread little)"), "--runs");   // "rounds" as bench and train-bench; --runs before
     readonly Option<int> _warmup = SuiteOption.PositiveInt("--warmup", 5, "untimed rounds first (5: cuDNN picks its algorithms in the first runs)");
     readonly Option<int> _imageSize = SuiteOption.PositiveInt("--image-size", 224, "input side (224: the paper's latency setting)");
     readonly Option<int> _gpus = SuiteOption.PositiveInt("--gpus", 1, "CUDA devices for the cuda-devices row (stream i on device i mod N; 1: the row is not run)");
@@ -44,7 +44,7 @@ public sealed class OnnxCudaBenchmark : IBenchmark
     public Command Build()
     {
         var command = new Command("onnx-cuda", "batch-1 latency of fused ParNets with ONNX Runtime on CUDA: whole graph and a session per stream (random weights)")
-            .WithOptions(_graphs, _write, _models, _rows, _runs, _warmup, _imageSize, _gpus);
+            .WithOptions(_graphs, _write, _models, _rows, _rounds, _warmup, _imageSize, _gpus);
         command.Validators.Add(r =>
         {
             // an option left out has no value yet while the command is validated: the default rows hold no cuda-devices
@@ -61,7 +61,7 @@ public sealed class OnnxCudaBenchmark : IBenchmark
             var dir = parse.GetValue(_graphs)!.FullName;
             var models = parse.GetValue(_models)!.Split(',');
             if (parse.GetValue(_write)) return WriteGraphs(dir, models, parse.GetValue(_imageSize));
-            return Run(dir, models, parse.GetValue(_rows)!.Split(','), parse.GetValue(_runs), parse.GetValue(_warmup), parse.GetValue(_imageSize), parse.GetValue(_gpus));
+            return Run(dir, models, parse.GetValue(_rows)!.Split(','), parse.GetValue(_rounds), parse.GetValue(_warmup), parse.GetValue(_imageSize), parse.GetValue(_gpus));
         });
         return command;
     }
@@ -88,11 +88,11 @@ public sealed class OnnxCudaBenchmark : IBenchmark
         return 0;
     }
 
-    static int Run(string dir, string[] models, string[] rows, int runs, int warmup, int size, int gpus)
+    static int Run(string dir, string[] models, string[] rows, int rounds, int warmup, int size, int gpus)
     {
         int cores = Environment.ProcessorCount;
         Console.WriteLine($"onnx-cuda benchmark: fused ParNets, batch 1, {size}x{size}, float32, random weights; {cores} cores; ONNX Runtime " +
-                          $"providers {string.Join(", ", OrtEnvironmentProviders())}; {warmup} warm-up + {runs} timed interleaved rounds");
+                          $"providers {string.Join(", ", OrtEnvironmentProviders())}; {warmup} warm-up + {rounds} timed interleaved rounds");
         if (rows.Any(r => r.StartsWith("cuda", StringComparison.Ordinal))) OnnxRuntimeOptions.CheckCuda(0);
         if (rows.Contains("cuda-devices")) for (int d = 1; d < gpus; d++) OnnxRuntimeOptions.CheckCuda(d);
         var table = new List<string>
@@ -142,7 +142,7 @@ public sealed class OnnxCudaBenchmark : IBenchmark
             }
             try
             {
-                var times = TimingStats.MeasureInterleaved(engines.Select(e => (Action)(() => e.Run(input, shape))).ToList(), warmup, runs);
+                var times = TimingStats.MeasureInterleaved(engines.Select(e => (Action)(() => e.Run(input, shape))).ToList(), warmup, rounds);
                 int reference = engines.FindIndex(e => e.Row == "cpu"), cuda = engines.FindIndex(e => e.Row == "cuda");
                 for (int i = 0; i < engines.Count; i++)
                 {

@@ -4,7 +4,7 @@
 // per-forward overhead; each stage against the same stage of the authors' code on PyTorch 1.13
 // (`/usr/bin/python3 bench/pytorch/pytorch_reference.py --code DIR --stages --repeats 30 --warmup 5`) shows which layers are slower in libtorch 2.10.
 // Machine: the project's 2-core AMD EPYC (Zen 4), Debian 12, TorchSharp-cpu 0.107; shared and noisy.
-// Run: dotnet run -c Release --project bench/ParNet.Bench -- stages [--model parnet_s] [--runs 30] [--warmup 5] [--threads N] [--onednn on|off]
+// Run: dotnet run -c Release --project bench/ParNet.Bench -- stages [--model parnet_s] [--repeats 30] [--warmup 5] [--threads N] [--onednn on|off]
 using System.CommandLine;
 using ParNet.Benchmarking;
 using ParNet.Fusion;
@@ -18,7 +18,7 @@ namespace ParNet.Bench;
 public sealed class StagesBenchmark : IBenchmark
 {
     readonly Option<string> _model = SuiteOption.Model();
-    readonly Option<int> _runs = SuiteOption.PositiveInt("--runs", 30, "timed runs per stage (30: stages are short, medians need more runs)");
+    readonly Option<int> _repeats = SuiteOption.WithAlias(SuiteOption.PositiveInt("--repeats", 30, "timed runs per stage, one after another (30: stages are short, medians need more runs)"), "--runs");   // "repeats": consecutive runs of one thing, as TimingStats; --runs before
     readonly Option<int> _warmup = SuiteOption.PositiveInt("--warmup", 5, "untimed runs first (5: allocator and oneDNN caches settle)");
     readonly Option<int> _threads = SuiteOption.PositiveInt("--threads", Environment.ProcessorCount, "intra-op threads (default: the logical cores)");
     readonly Option<string> _oneDnn = new Option<string>("--onednn")
@@ -29,8 +29,8 @@ public sealed class StagesBenchmark : IBenchmark
     public Command Build()
     {
         var command = new Command("stages", "where the batch-1 time of a fused ParNet goes, stage by stage")
-            .WithOptions(_model, _runs, _warmup, _threads, _oneDnn);
-        command.SetAction(parse => Run(parse.GetValue(_model)!, parse.GetValue(_runs), parse.GetValue(_warmup), parse.GetValue(_threads), parse.GetValue(_oneDnn)!));
+            .WithOptions(_model, _repeats, _warmup, _threads, _oneDnn);
+        command.SetAction(parse => Run(parse.GetValue(_model)!, parse.GetValue(_repeats), parse.GetValue(_warmup), parse.GetValue(_threads), parse.GetValue(_oneDnn)!));
         return command;
     }
 

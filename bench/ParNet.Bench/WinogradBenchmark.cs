@@ -9,7 +9,7 @@
 // Medians in ms and the per-round median of direct / Winograd. Threads: the logical cores (torch.set_num_threads).
 // --layers and --batch time other shapes: the fashion-mnist training network's convs are
 // `--layers 16x32,32x16,64x8 --batch 128` (whether Winograd could speed up training's forward and backward-data convs).
-// Run: dotnet run -c Release --project bench/ParNet.Bench -- winograd [--runs 30] [--warmup 5] [--layers CxS,...] [--batch N] [--threads N]
+// Run: dotnet run -c Release --project bench/ParNet.Bench -- winograd [--rounds 30] [--warmup 5] [--layers CxS,...] [--batch N] [--threads N]
 using System.CommandLine;
 using ParNet.Benchmarking;
 using ParNet.Runtime;
@@ -20,7 +20,7 @@ namespace ParNet.Bench;
 
 public sealed class WinogradBenchmark : IBenchmark
 {
-    readonly Option<int> _runs = SuiteOption.PositiveInt("--runs", 30, "timed rounds, each form once a round (30: layers take milliseconds, medians need more runs)");
+    readonly Option<int> _rounds = SuiteOption.WithAlias(SuiteOption.PositiveInt("--rounds", 30, "timed rounds, each form once a round (30: layers take milliseconds, medians need more runs)"), "--runs");   // "rounds" as bench and train-bench; --runs before
     readonly Option<int> _warmup = SuiteOption.PositiveInt("--warmup", 5, "untimed rounds first (5: allocator and oneDNN caches settle)");
     readonly Option<string> _layers = new("--layers")
     {
@@ -38,8 +38,8 @@ public sealed class WinogradBenchmark : IBenchmark
             catch (ArgumentException e) { r.AddError(e.Message); }
         });
         var command = new Command("winograd", "one ParNet-S conv per stream: direct against Winograd, and Winograd's products against bmm")
-            .WithOptions(_runs, _warmup, _layers, _batch, _threads);
-        command.SetAction(parse => Run(parse.GetValue(_runs), parse.GetValue(_warmup), Layers(parse.GetValue(_layers)!), parse.GetValue(_batch), parse.GetValue(_threads)));
+            .WithOptions(_rounds, _warmup, _layers, _batch, _threads);
+        command.SetAction(parse => Run(parse.GetValue(_rounds), parse.GetValue(_warmup), Layers(parse.GetValue(_layers)!), parse.GetValue(_batch), parse.GetValue(_threads)));
         return command;
     }
 
@@ -51,12 +51,12 @@ public sealed class WinogradBenchmark : IBenchmark
             : throw new ArgumentException($"--layers: '{layer}' is not CHANNELSxSIDE with channels a multiple of {WinogradConvolution.Lanes} (e.g. 96x56)");
     }).ToArray();
 
-    static int Run(int runs, int warmup, (int Channels, int Side)[] layers, int batch, int threads)
+    static int Run(int rounds, int warmup, (int Channels, int Side)[] layers, int batch, int threads)
     {
         if (!WinogradConvolution.IsSupported) { Console.Error.WriteLine($"winograd: {WinogradConvolution.UnsupportedReason}"); return 1; }
         set_num_threads(threads);
         Console.WriteLine($"winograd benchmark: batch {batch}, float32, channels_last, inference_mode, {SuiteOption.Machine()}, {get_num_threads()} intra-op threads, " +
-                          $"loops on {(OpenMpParallel.OnOpenMpThreads ? "libtorch's OpenMP threads" : ".NET's thread pool")}, {warmup} warm-up + {runs} interleaved rounds");
+                          $"loops on {(OpenMpParallel.OnOpenMpThreads ? "libtorch's OpenMP threads" : ".NET's thread pool")}, {warmup} warm-up + {rounds} interleaved rounds");
         Console.WriteLine("| layer | direct ms | Winograd ms | direct / Winograd, per round | products: PanelGemm ms | products: bmm ms |");
         Console.WriteLine("|---|---:|---:|---:|---:|---:|");
         using var mode = inference_mode(true);
@@ -76,7 +76,7 @@ public sealed class WinogradBenchmark : IBenchmark
                 () => { using var s = NewDisposeScope(); x.silu(); WinogradConvolution.Convolve(x, u, bias); },
                 () => { using var s = NewDisposeScope(); x.silu(); products.Panel(); },
                 () => { using var s = NewDisposeScope(); x.silu(); products.Bmm(); },
-            ], warmup, runs);
+            ], warmup, rounds);
             var ms = times.Select(t => TimingStats.Of(t).Median * 1e3).ToArray();
             double perRound = TimingStats.Of(times[0].Zip(times[1], (d, w) => d / w).ToList()).Median;
             Console.WriteLine($"| {channels} x {side} x {side} | {ms[0]:F2} | {ms[1]:F2} | {perRound:F2}x | {ms[2]:F2} | {ms[3]:F2} |");

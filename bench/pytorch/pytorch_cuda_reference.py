@@ -8,7 +8,7 @@ authors' `fuse_repvgg_block` applied), with PyTorch's defaults (cuDNN may use TF
                         streams on its own CUDA stream at once, the fusion blocks and head after all three
   pytorch-cuda-graph    the whole forward captured once as a CUDA graph and replayed (no per-kernel launch cost: the
                         floor that launch overhead hides at batch 1); input and logits through host memory too
-Rounds are interleaved (each round runs every row once, the first row rotating); median / min / max ms of --runs
+Rounds are interleaved (each round runs every row once, the first row rotating); median / min / max ms of --rounds
 rounds after --warmup. The streams row's and the graph row's logits are compared with the whole forward's (relative
 L2). With --fixture the authors' code is first checked against ../shared's fixture on the GPU.
 Prints one markdown table. Imports the helpers of pytorch_reference.py (beside it): only torch is needed.
@@ -54,7 +54,7 @@ def main():
     p.add_argument('--models', default='parnet_s,parnet_m,parnet_l,parnet_xl')
     p.add_argument('--image-size', type=int, default=224)
     p.add_argument('--warmup', type=int, default=5, help='untimed rounds first (cuDNN picks its algorithms)')
-    p.add_argument('--runs', type=int, default=30, help='timed rounds, one run of every row each')
+    p.add_argument('--rounds', '--runs', type=int, default=30, help='timed rounds, one run of every row each (--runs: its older name)')
     p.add_argument('--fixture', help='parnet_official_tiny_silu.safetensors: check the code at --code against it first')
     a = p.parse_args()
 
@@ -65,7 +65,7 @@ def main():
     simpnet = ref.import_authors_simpnet(a.code)
     print(f"pytorch_cuda_reference: torch {torch.__version__}, {torch.cuda.get_device_name(0)}, cuDNN {torch.backends.cudnn.version()}, "
           f"cudnn.allow_tf32 {torch.backends.cudnn.allow_tf32}, matmul TF32 {torch.backends.cuda.matmul.allow_tf32}; "
-          f"{a.warmup} warm-up + {a.runs} timed interleaved rounds", flush=True)
+          f"{a.warmup} warm-up + {a.rounds} timed interleaved rounds", flush=True)
     if a.fixture:
         print(f"fixture check (CPU, the authors' code at --code): {ref.check_fixture(torch, simpnet, a.fixture)}", flush=True)
 
@@ -109,7 +109,7 @@ def main():
             reference = whole()
             errors = [float((f() - reference).norm() / reference.norm()) for _, f in rows]
             times = [[] for _ in rows]
-            for r in range(a.warmup + a.runs):
+            for r in range(a.warmup + a.rounds):
                 for k in range(len(rows)):
                     i = (r + k) % len(rows)
                     torch.cuda.synchronize()

@@ -18,9 +18,10 @@ public sealed class BenchCommand : CliCommand
     readonly Option<int?> _batch = CliOption.Int("--batch-size", $"batch of the throughput rows (default {InferenceBenchmarkOptions.DefaultBatch}: large enough to fill 2 cores, small enough for 224 px in memory)",
                                                  aliases: "--batch");   // the name every other command gives a batch; --batch before
     readonly Option<int?> _warmup = CliOption.Int("--warmup", $"untimed rounds first, every row once a round (default {InferenceBenchmarkOptions.DefaultWarmup}: allocator and oneDNN caches settle)");
-    readonly Option<int?> _repeats = CliOption.Int("--repeats", "timed batch-1 rounds: each runs every row twice untimed, then once timed, the rows interleaved so drift hits all alike; the median is reported " +
-        $"(default {InferenceBenchmarkOptions.DefaultRepeats})");
-    readonly Option<int?> _throughputRepeats = CliOption.Int("--throughput-repeats", $"timed batch-N rounds (default {InferenceBenchmarkOptions.DefaultThroughputRepeats}: each run is N images)");
+    readonly Option<int?> _rounds = CliOption.Int("--rounds", "timed batch-1 rounds: each runs every row twice untimed, then once timed, the rows interleaved so drift hits all alike; the median is reported " +
+        $"(default {InferenceBenchmarkOptions.DefaultRounds})", aliases: "--repeats");   // "rounds" as train-bench and the suites; --repeats before
+    readonly Option<int?> _throughputRounds = CliOption.Int("--throughput-rounds", $"timed batch-N rounds (default {InferenceBenchmarkOptions.DefaultThroughputRounds}: each run is N images)",
+                                                            aliases: "--throughput-repeats");
     readonly Option<int?> _threads = CliOption.Int("--threads", $"intra-op threads (default: the logical cores, {Environment.ProcessorCount} here)");
     readonly Option<string?> _only = CliOption.Text("--only", "a subset of: " + string.Join(", ", InferenceBenchmark.VariantKeys), "KEY,KEY...");
     readonly Option<bool> _investigate = CliOption.Switch("--investigate",
@@ -47,7 +48,7 @@ public sealed class BenchCommand : CliCommand
     protected override void Declare(Command command)
     {
         _model.AddTo(command);
-        command.Add(_weights, _ema, _imageSize, _batch, _warmup, _repeats, _throughputRepeats, _threads, _only, _investigate, _waitPolicy, _out,
+        command.Add(_weights, _ema, _imageSize, _batch, _warmup, _rounds, _throughputRounds, _threads, _only, _investigate, _waitPolicy, _out,
                     _streamDevices, _cudaDevices, _pytorchCode, _python, _pytorchFixture, _onnxModel);
     }
 
@@ -81,12 +82,12 @@ public sealed class BenchCommand : CliCommand
         int size = parse.GetValue(_imageSize) ?? config.DefaultImageSize;
         int batch = parse.GetValue(_batch) ?? InferenceBenchmarkOptions.DefaultBatch;
         int warmup = parse.GetValue(_warmup) ?? InferenceBenchmarkOptions.DefaultWarmup;
-        int repeats = parse.GetValue(_repeats) ?? InferenceBenchmarkOptions.DefaultRepeats;
-        int throughputRepeats = parse.GetValue(_throughputRepeats) ?? InferenceBenchmarkOptions.DefaultThroughputRepeats;
+        int rounds = parse.GetValue(_rounds) ?? InferenceBenchmarkOptions.DefaultRounds;
+        int throughputRounds = parse.GetValue(_throughputRounds) ?? InferenceBenchmarkOptions.DefaultThroughputRounds;
         int threads = parse.GetValue(_threads) ?? Environment.ProcessorCount;
-        CliOption.RequireAtLeastOne("--batch-size", batch);
-        CliOption.RequireAtLeastOne("--repeats", repeats);
-        CliOption.RequireAtLeastOne("--throughput-repeats", throughputRepeats);
+        CliOption.RequireAtLeastOne(parse.Typed(_batch), batch);
+        CliOption.RequireAtLeastOne(parse.Typed(_rounds), rounds);
+        CliOption.RequireAtLeastOne(parse.Typed(_throughputRounds), throughputRounds);
         CliOption.CheckThreads(threads, Name, stderr);
         if (warmup < 0) throw new UsageException($"--warmup {warmup}: must be >= 0");
         string? only = parse.GetValue(_only);
@@ -108,8 +109,8 @@ public sealed class BenchCommand : CliCommand
 
         var options = new InferenceBenchmarkOptions
         {
-            Model = config, Weights = weights, WeightsPick = WeightsLoading.Pick(parse.GetValue(_ema)), ImageSize = size, Batch = batch, Warmup = warmup, Repeats = repeats,
-            ThroughputRepeats = throughputRepeats, Threads = threads, Only = keys, Investigate = investigate,
+            Model = config, Weights = weights, WeightsPick = WeightsLoading.Pick(parse.GetValue(_ema)), ImageSize = size, Batch = batch, Warmup = warmup, Rounds = rounds,
+            ThroughputRounds = throughputRounds, Threads = threads, Only = keys, Investigate = investigate,
             StreamDevices = streamDevices is null ? null : ParseDevices(streamDevices), OnnxModel = onnxModel,
             CudaDevices = parse.GetValue(_cudaDevices) is string cudaDevices ? ParseCudaDevices(cudaDevices) : null,
             PyTorch = pytorchCode is null ? null

@@ -81,6 +81,9 @@ public static class CliOption
         return $"--threads {n}{each} is more than this machine's {logical} logical cores: threads beyond the cores {slower}";
     }
 
+    /// <summary>The name the user typed for <paramref name="option"/> (an older alias is reported as typed), else its name.</summary>
+    public static string Typed(this ParseResult parse, Option option) => parse.GetResult(option)?.IdentifierToken?.Value ?? option.Name;
+
     /// <summary>Whether the user wrote the option (a switch can be given as false, which differs from absent).</summary>
     public static bool Given(this ParseResult parse, Option option) => parse.GetResult(option) is { Implicit: false };
 

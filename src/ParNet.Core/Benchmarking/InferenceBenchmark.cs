@@ -234,8 +234,8 @@ public static class InferenceBenchmark
             }).ToList();
             return TimingStats.MeasureInterleavedSelfTimed(runs, warmup, rounds, UntimedBefore).Select(TimingStats.Of).ToArray();
         }
-        var latency = Measure(1, o.Warmup, o.Repeats);
-        var batchTime = Measure(o.Batch, Math.Min(o.Warmup, 1), o.ThroughputRepeats);
+        var latency = Measure(1, o.Warmup, o.Rounds);
+        var batchTime = Measure(o.Batch, Math.Min(o.Warmup, 1), o.ThroughputRounds);
         return rows.Select((r, i) => new BenchmarkResult
         {
             Key = r.Key, Name = r.Name, Engine = r.Engine, GflopPerImage = r.Gflop, Latency = latency[i], Batch = o.Batch, BatchTime = batchTime[i], Note = r.Note,

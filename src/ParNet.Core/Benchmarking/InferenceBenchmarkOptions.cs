@@ -26,13 +26,13 @@ public sealed record InferenceBenchmarkOptions
     /// <summary>3: the allocator and oneDNN's caches settle.</summary>
     public const int DefaultWarmup = 3;
     /// <summary>Timed batch-1 rounds; the median is reported.</summary>
-    public int Repeats { get; init; } = DefaultRepeats;
+    public int Rounds { get; init; } = DefaultRounds;
     /// <summary>15: an odd count, so that the median reported is one measured round.</summary>
-    public const int DefaultRepeats = 15;
+    public const int DefaultRounds = 15;
     /// <summary>Timed batch-N rounds.</summary>
-    public int ThroughputRepeats { get; init; } = DefaultThroughputRepeats;
+    public int ThroughputRounds { get; init; } = DefaultThroughputRounds;
     /// <summary>4: each run is N (<see cref="Batch"/>) images, so few rounds time many images.</summary>
-    public const int DefaultThroughputRepeats = 4;
+    public const int DefaultThroughputRounds = 4;
     /// <summary>torch.set_num_threads and ONNX Runtime's intra-op threads: every logical core, as a deployment on a quiet machine uses them.</summary>
     public int Threads { get; init; } = Environment.ProcessorCount;
     /// <summary>Variant keys to run (null: all). See <see cref="InferenceBenchmark.VariantKeys"/>.</summary>
@@ -71,8 +71,8 @@ public sealed record InferenceBenchmarkOptions
     /// </summary>
     public void Validate()
     {
-        if (Batch < 1 || Repeats < 1 || ThroughputRepeats < 1 || Warmup < 0 || Threads < 1)
-            throw new ArgumentException("batch, repeats, throughput repeats and threads must be >= 1, warm-up >= 0");
+        if (Batch < 1 || Rounds < 1 || ThroughputRounds < 1 || Warmup < 0 || Threads < 1)
+            throw new ArgumentException("batch, rounds, throughput rounds and threads must be >= 1, warm-up >= 0");
         Model.CheckImageSize(ImageSize, ImageSize);
         foreach (var device in StreamDevices ?? []) MultiDeviceStreamExecutor.CheckAvailable(device);
         // the executor's own check came after the model was built and escaped as a stack trace

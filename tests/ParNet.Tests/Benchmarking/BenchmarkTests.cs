@@ -52,8 +52,8 @@ public class BenchmarkTests
         string config = folder.File("small.json");
         File.WriteAllText(config, (ParNet.Models.ModelRegistry.Get("parnet_cifar_small") with { Planes = [8, 16, 32], FinalWidth = 32, BlocksPerStream = [1, 1, 1] }).ToJson());
         var (stdout, stderr) = (new StringWriter(), new StringWriter());
-        int code = CommandRunner.Run(["bench", "--config", config, "--only", "unfused,fused,fused-parallel,fused-devices,onnx-parallel", "--stream-devices", "cpu,cpu,cpu", "--repeats", "1",
-            "--throughput-repeats", "1", "--warmup", "0", "--batch-size", "2", "--out", folder.File("out")], stdout, stderr);
+        int code = CommandRunner.Run(["bench", "--config", config, "--only", "unfused,fused,fused-parallel,fused-devices,onnx-parallel", "--stream-devices", "cpu,cpu,cpu", "--rounds", "1",
+            "--throughput-rounds", "1", "--warmup", "0", "--batch-size", "2", "--out", folder.File("out")], stdout, stderr);
         Assert.True(code == 0, stderr.ToString());
         var json = JsonDocument.Parse(File.ReadAllText(folder.File("out/bench.json"))).RootElement;
         Assert.Equal(["unfused", "fused", "fused-parallel", "fused-devices", "onnx-parallel"],

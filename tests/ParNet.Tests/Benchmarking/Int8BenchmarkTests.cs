@@ -39,7 +39,7 @@ public class Int8BenchmarkTests
         string config = folder.File("small.json");
         File.WriteAllText(config, Small.ToJson());
         var (code, _, stderr) = Run("bench", "--config", config, "--only", "onnx-sequential,onnx-int8,onnx-file", "--onnx-model", Int8File(folder, Small, 32),
-            "--repeats", "1", "--throughput-repeats", "1", "--warmup", "0", "--batch", "2", "--out", folder.File("out"));
+            "--rounds", "1", "--throughput-rounds", "1", "--warmup", "0", "--batch", "2", "--out", folder.File("out"));
         Assert.True(code == 0, stderr);
         var results = JsonDocument.Parse(File.ReadAllText(folder.File("out/bench.json"))).RootElement.GetProperty("results").EnumerateArray().ToList();
         Assert.Equal(["onnx-sequential", "onnx-int8", "onnx-file"], results.Select(r => r.GetProperty("key").GetString()));

@@ -20,7 +20,7 @@ public class PyTorchReferenceTests
     }
 
     static InferenceBenchmarkOptions Options(string model) =>
-        new() { Model = ModelRegistry.Get(model), ImageSize = 224, Batch = 4, Warmup = 2, Repeats = 3, ThroughputRepeats = 1, Threads = 2 };
+        new() { Model = ModelRegistry.Get(model), ImageSize = 224, Batch = 4, Warmup = 2, Rounds = 3, ThroughputRounds = 1, Threads = 2 };
 
     const string Header = """{"torch": "1.13.1", "threads": 2, "rows": [{"key": "pytorch-fused", "name": "authors fused"}, {"key": "pytorch-resnet18", "name": "torchvision resnet18"}], "fixture_check": {"fixture": "tiny", "relative_l2_unfused": 1e-7, "relative_l2_fused": 2e-7}}""";
 
@@ -95,7 +95,7 @@ public class PyTorchReferenceTests
         string python = ServingPython(folder, """{"torch": "1.13.1", "threads": 2, "rows": [{"key": "pytorch-fused", "name": "authors fused"}]}""");
         var (stdout, stderr) = (new StringWriter(), new StringWriter());
         int code = ParNet.Cli.CommandRunner.Run(["bench", "--model", "parnet_s", "--image-size", "64", "--only", "fused,pytorch-fused",
-            "--pytorch-code", folder.Path, "--python", python, "--warmup", "1", "--repeats", "2", "--throughput-repeats", "1", "--batch", "2",
+            "--pytorch-code", folder.Path, "--python", python, "--warmup", "1", "--rounds", "2", "--throughput-rounds", "1", "--batch", "2",
             "--out", folder.File("out")], stdout, stderr);
         Assert.True(code == 0, stderr.ToString());
 

@@ -47,8 +47,8 @@ public class ResNetBaselineTests
         using var folder = new ExportTempFolder();
         string config = WriteConfig(folder);
         var (stdout, stderr) = (new StringWriter(), new StringWriter());
-        int code = CommandRunner.Run(["bench", "--config", config, "--only", "unfused,resnet18", "--image-size", "32", "--repeats", "1",
-            "--throughput-repeats", "1", "--warmup", "0", "--batch", "1", "--threads", "1", "--out", folder.File("out")], stdout, stderr);
+        int code = CommandRunner.Run(["bench", "--config", config, "--only", "unfused,resnet18", "--image-size", "32", "--rounds", "1",
+            "--throughput-rounds", "1", "--warmup", "0", "--batch", "1", "--threads", "1", "--out", folder.File("out")], stdout, stderr);
         Assert.True(code == 0, stderr.ToString());
         var json = JsonDocument.Parse(File.ReadAllText(folder.File("out/bench.json"))).RootElement;
         Assert.Equal(["unfused", "resnet18"], json.GetProperty("results").EnumerateArray().Select(r => r.GetProperty("key").GetString()));
@@ -81,7 +81,7 @@ public class ResNetBaselineTests
         File.WriteAllText(garbage, "not an onnx model");
         var (stdout, stderr) = (new StringWriter(), new StringWriter());
         int code = CommandRunner.Run(["bench", "--config", WriteConfig(folder), "--only", "onnx-int8", "--onnx-model", garbage,
-                                      "--repeats", "1", "--out", output], stdout, stderr);
+                                      "--rounds", "1", "--out", output], stdout, stderr);
         Assert.NotEqual(0, code);
         Assert.Contains("ONNX Runtime cannot load it", stderr.ToString());
         Assert.False(Directory.Exists(output), "the empty --out folder stayed after the failed run");

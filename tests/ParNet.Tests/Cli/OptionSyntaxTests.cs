@@ -228,7 +228,10 @@ public class OptionSyntaxTests
     [InlineData("train", "--schedule-budget", "0", "--schedule-budget 0: minutes, more than 0 and at most 10,000,000")]
     [InlineData("serve", "--max-megapixels", "0.0000001", "--max-megapixels 1E-07: from one pixel (9.54E-07) up")]
     [InlineData("serve", "--max-megapixels", "1e300", "--max-megapixels 1E+300: from one pixel (9.54E-07) up")]
-    [InlineData("bench", "--repeats", "0", "--repeats 0: must be >= 1")]   // it said "batch, repeats, throughput repeats and threads must be >= 1"
+    [InlineData("bench", "--rounds", "0", "--rounds 0: must be >= 1")]   // it said "batch, repeats, throughput repeats and threads must be >= 1"
+    [InlineData("bench", "--repeats", "0", "--repeats 0: must be >= 1")]   // the older name, reported as typed (not as --rounds)
+    [InlineData("bench", "--throughput-repeats", "0", "--throughput-repeats 0: must be >= 1")]
+    [InlineData("bench", "--batch", "0", "--batch 0: must be >= 1")]
     [InlineData("bench", "--warmup", "-1", "--warmup -1: must be >= 0")]
     public void A_number_out_of_its_range_is_refused_naming_its_option(string command, string option, string value, string message)
     {

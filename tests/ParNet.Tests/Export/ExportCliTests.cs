@@ -68,7 +68,7 @@ public class ExportCliTests
                 "fused-bf16, onnx-sequential, onnx-parallel, onnx-streams, onnx-int8, onnx-file, onnx-cuda, onnx-cuda-graph, onnx-cuda-streams, " +
                 "resnet18, resnet34, resnet50, pytorch-unfused, pytorch-fused, pytorch-resnet18, pytorch-resnet34, pytorch-resnet50",
                 "bench", "--only", "unfused,warp-drive")]
-    [InlineData("--repeats 0: must be >= 1", "bench", "--repeats", "0")]
+    [InlineData("--rounds 0: must be >= 1", "bench", "--rounds", "0")]
     public void Bad_arguments_exit_2_with_one_line(string message, params string[] args)
     {
         var result = Run(args);
