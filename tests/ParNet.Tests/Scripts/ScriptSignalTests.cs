@@ -140,31 +140,31 @@ public class ScriptSignalTests
     /// <summary>A run that is not interrupted prints what it printed before: the eval lines (also in RUN_DIR/eval.txt)
     /// and the summary line, and exits 0.</summary>
     [Fact]
-    public void Main_job_uninterrupted_evaluates_and_summarises_as_before()
+    public async Task Main_job_uninterrupted_evaluates_and_summarises_as_before()
     {
         // the stub makes the run folder as `parnet train --out DIR` does; RUN_DIR given relative is the caller's
         using var run = MainJob(_ => "while [ $# -gt 0 ]; do [ \"$1\" = --out ] && mkdir -p \"$2\"; shift; done; exit 0", "run");
         string runDir = Path.Combine(run.Temp.FullName, "run");
         Assert.True(run.Script.WaitForExit(60_000), "main-job.sh did not end");
         run.Script.WaitForExit();
-        Assert.True(run.Script.ExitCode == 0, $"exit {run.Script.ExitCode}; stderr: {run.Stderr.Result}");
-        string stdout = run.Stdout.Result;
+        string stdout = await run.Stdout, stderr = await run.Stderr;
+        Assert.True(run.Script.ExitCode == 0, $"exit {run.Script.ExitCode}; stderr: {stderr}");
         Assert.Contains("eval: top-1 93.50% top-5 99.80% (10000 test images)\nmain job: Fashion-MNIST test accuracy 93.50%, total time 0m", stdout);
         Assert.EndsWith($", run folder {runDir}\n", stdout);
         Assert.Equal("eval: top-1 93.50% top-5 99.80% (10000 test images)\n", File.ReadAllText(Path.Combine(runDir, "eval.txt")));
-        Assert.DoesNotContain("stopped", run.Stderr.Result);
+        Assert.DoesNotContain("stopped", stderr);
     }
 
     /// <summary>A training that fails ends the script with its exit code, before the eval, as before.</summary>
     [Fact]
-    public void Main_job_failed_training_exits_with_its_code()
+    public async Task Main_job_failed_training_exits_with_its_code()
     {
         using var run = MainJob(_ => "exit 3", "run");
         Assert.True(run.Script.WaitForExit(60_000), "main-job.sh did not end");
         run.Script.WaitForExit();
         Assert.Equal(3, run.Script.ExitCode);
         Assert.Empty(run.Calls("eval"));
-        Assert.DoesNotContain("stopped", run.Stderr.Result);
+        Assert.DoesNotContain("stopped", await run.Stderr);
     }
 
     // ---- scripts/cpu-frontier.sh ----

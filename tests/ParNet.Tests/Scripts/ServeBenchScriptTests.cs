@@ -69,11 +69,12 @@ public class ServeBenchScriptTests
     /// <summary>SIGTERM (a `timeout`, a CI job's end) during the RSS run ended the script and its server, but left its wrk
     /// client hammering the port for up to an hour (-d3600s), and its temporary file behind.</summary>
     [Fact]
-    public void Sigterm_leaves_no_server_and_no_wrk_client_running()
+    public async Task Sigterm_leaves_no_server_and_no_wrk_client_running()
     {
         using var run = new Stubbed("echo \"listening on http://127.0.0.1:40001/ (warming up; GET /readyz)\"; exec sleep 600", rssOnly: true);
         run.WaitForWrk();
-        Assert.True(run.Calls("wrk").Length == 1, $"wrk was not started; stderr: {(run.Script.HasExited ? run.Stderr.Result : "")}");
+        string stderr = run.Script.HasExited ? await run.Stderr : "";
+        Assert.True(run.Calls("wrk").Length == 1, $"wrk was not started; stderr: {stderr}");
         Assert.Equal(0, kill(run.Script.Id, SigTerm));
         Assert.True(run.Script.WaitForExit(10_000), "serve-bench.sh did not exit within 10 s of SIGTERM");
         Thread.Sleep(500);
@@ -84,14 +85,15 @@ public class ServeBenchScriptTests
     /// <summary>The server was started on the fixed port 18080 and "ready" meant that something there answered /readyz:
     /// with a second run (or any server) on that port, this run's server failed to bind and the other one was measured.</summary>
     [Fact]
-    public void Only_its_own_server_is_measured_when_another_holds_the_port()
+    public async Task Only_its_own_server_is_measured_when_another_holds_the_port()
     {
         using var run = new Stubbed(
             "case \" $* \" in *\" --port 18080 \"*) echo 'Failed to bind to address http://127.0.0.1:18080: address already in use.' >&2; exit 1 ;; esac; "
             + "echo \"listening on http://127.0.0.1:40001/ (warming up; GET /readyz)\"; exec sleep 600", rssOnly: false);
         run.WaitForWrk();
         var wrk = run.Calls("wrk");
-        Assert.True(wrk.Length == 1, $"wrk was not started; stderr: {(run.Script.HasExited ? run.Stderr.Result : "")}");
+        string stderr = run.Script.HasExited ? await run.Stderr : "";
+        Assert.True(wrk.Length == 1, $"wrk was not started; stderr: {stderr}");
         Assert.EndsWith(" http://127.0.0.1:40001", wrk[0]);   // the address its own server printed
     }
 }
