@@ -122,7 +122,20 @@ public abstract class ImageClassifier : nn.Module<Tensor, Tensor>
     public abstract LayerGraph Trace(int height, int width);
 
     /// <summary>Rejects inputs the network cannot take, with a message that says why.</summary>
-    public void CheckInput(Tensor x) => CheckInputShape(x.shape);
+    public void CheckInput(Tensor x)
+    {
+        // a disposed network's weights are freed: libtorch would answer "Tensor invalid -- empty handle", naming nothing
+        if (_disposed) throw new ObjectDisposedException(GetType().Name, $"{Config.Name} was disposed: its weights are freed, so it cannot run again");
+        CheckInputShape(x.shape);
+    }
+
+    bool _disposed;
+
+    protected override void Dispose(bool disposing)
+    {
+        _disposed = true;
+        base.Dispose(disposing);
+    }
 
     public void CheckInputShape(long[] shape)
     {

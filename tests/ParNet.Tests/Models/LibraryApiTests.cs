@@ -93,6 +93,19 @@ public class LibraryApiTests
         Assert.Contains("3 input channel(s); got 1", Assert.Throws<ArgumentException>(() => tiny.forward_features(grey)).Message);
     }
 
+    /// <summary>A network used after Dispose ran into libtorch's "Tensor invalid -- empty handle", which names nothing.</summary>
+    [Fact]
+    public void A_disposed_network_says_so_when_it_is_run_again()
+    {
+        var tiny = new ParNetModel(OfficialParityTests.TinyConfig);
+        tiny.Dispose();
+        using var image = randn(1, 3, 64, 64);
+        string expected = $"{OfficialParityTests.TinyConfig.Name} was disposed: its weights are freed, so it cannot run again";
+        Assert.StartsWith(expected, Assert.Throws<ObjectDisposedException>(() => tiny.call(image)).Message);
+        Assert.StartsWith(expected, Assert.Throws<ObjectDisposedException>(() => tiny.forward_features(image)).Message);
+        Assert.StartsWith(expected, Assert.Throws<ObjectDisposedException>(() => tiny.ForwardIntermediates(image)).Message);
+    }
+
     [Fact]
     public void Forward_head_checks_its_features_as_forward_features_returns_them()
     {
