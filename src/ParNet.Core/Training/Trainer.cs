@@ -287,14 +287,12 @@ public sealed partial class Trainer : IDisposable
             ElapsedSeconds = _state.ElapsedSeconds,
             RssMiB = MachineMemory.ResidentMiB(),
         };
-        bool best = eval is not null && eval.Top1 > _state.BestAccuracy;
+        var (best, bestAccuracy, bestEpoch) = JudgeEpoch(epoch + 1, eval?.Top1);
         var history = new List<EpochMetrics>(_state.History) { m };
         _state = _state with
         {
             Epoch = epoch + 1, BatchInEpoch = 0, PartialLossSum = 0, PartialCorrect = 0, PartialSeen = 0, PartialSeconds = 0,
-            History = history,
-            BestAccuracy = best ? eval!.Top1 : _state.BestAccuracy,
-            BestEpoch = best ? epoch + 1 : _state.BestEpoch,
+            History = history, BestAccuracy = bestAccuracy, BestEpoch = bestEpoch,
         };
         _log?.Epoch(m, history);
         _log?.WeightHistograms(_model, epoch + 1);

@@ -249,6 +249,106 @@ public class TrainerTests
         Assert.Equal(1, Checkpoint.ReadState(best).Epoch);
     }
 
+    /// <summary>A run of 4 epochs of 3 steps that improves on its first epoch before its last (with these seeds: in epoch 2).</summary>
+    static (Recipe Recipe, SyntheticSource Data, ModelConfig Model) Improving() =>
+        (Quick(4, lr: 0.1), SyntheticSource.Patterns(96, 4, 8, 32, noise: 0.5), TinyModels.Config(width: 8));
+
+    /// <summary>Trains <see cref="Improving"/> in <paramref name="directory"/> (evaluated every epoch) and stops
+    /// it as a kill between the best and last checkpoints of its first epoch better than the first would: once that best
+    /// checkpoint is written, the first file of the last one throws. Returns that epoch.</summary>
+    static int RunKilledBetweenTheSavesOfABetterEpoch(string directory)
+    {
+        var (recipe, data, config) = Improving();
+        Trainer.Seed(recipe.Seed);
+        using var model = ModelFactory.Create(config);
+        using var trainer = new Trainer(model, data, data, new TrainOptions { Recipe = recipe, RunDirectory = directory });
+        int bestSaves = 0;
+        try
+        {
+            // epoch 1's best save is the first; the next one is an epoch better than it
+            Checkpoint.AfterFileWritten = path =>
+            {
+                if (path.Contains($"{Checkpoint.Last}.tmp-") && bestSaves == 2) throw new IOException("simulated kill");
+                if (path.Contains($"{Checkpoint.Best}.tmp-") && Path.GetFileName(path) == Checkpoint.StateFile) bestSaves++;
+            };
+            Assert.Throws<IOException>(() => trainer.Run());
+        }
+        finally { Checkpoint.AfterFileWritten = null; }
+        // the state the test needs: best one epoch ahead of last, before the run's last epoch
+        var (last, best) = (Checkpoint.ReadState(Checkpoint.In(directory)), Checkpoint.ReadState(Checkpoint.In(directory, Checkpoint.Best)));
+        Assert.True(best.BestEpoch == last.Epoch + 1 && best.BestEpoch < recipe.Epochs, $"last at epoch {last.Epoch}, best at {best.BestEpoch}");
+        return best.BestEpoch;
+    }
+
+    [Fact]
+    public void A_run_killed_between_the_best_and_last_saves_and_resumed_ends_with_the_best_checkpoint_of_an_uninterrupted_run()
+    {
+        int threads = get_num_threads();
+        set_num_threads(1);   // bit-identical weights asked for (as Resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one)
+        try
+        {
+            var (recipe, data, config) = Improving();
+            using var straight = new TempDir();
+            var straightEvents = new List<TrainEvent>();
+            Trainer.Seed(recipe.Seed);
+            using (var model = ModelFactory.Create(config))
+            using (var trainer = new Trainer(model, data, data, new TrainOptions { Recipe = recipe, RunDirectory = straight.Path, Progress = new InlineProgress(straightEvents.Add) }))
+                trainer.Run();
+            using var dir = new TempDir();
+            int killed = RunKilledBetweenTheSavesOfABetterEpoch(dir.Path);
+            var events = new List<TrainEvent>();
+            Trainer.Seed(recipe.Seed);
+            using (var model = ModelFactory.Create(config))
+            using (var ckpt = Checkpoint.Load(Checkpoint.In(dir.Path)))
+            using (var trainer = new Trainer(model, data, data, new TrainOptions
+                   { Recipe = recipe, RunDirectory = dir.Path, ResumeFrom = ckpt, Progress = new InlineProgress(events.Add) }))
+                Assert.Equal(StopReason.Completed, trainer.Run().Reason);
+            // the epoch trained again is judged as the uninterrupted run judged it, and rewrites best with the same weights
+            Assert.Equal(straightEvents.OfType<EpochEvent>().Skip(killed - 1).Select(e => (e.Metrics.Epoch, e.Metrics.TestAccuracy, e.IsBest)),
+                         events.OfType<EpochEvent>().Select(e => (e.Metrics.Epoch, e.Metrics.TestAccuracy, e.IsBest)));
+            Assert.DoesNotContain(events, e => e is MessageEvent m && m.Text.Contains("trained again"));
+            foreach (string name in new[] { Checkpoint.Last, Checkpoint.Best })
+            {
+                var (expected, actual) = (Checkpoint.ReadState(Checkpoint.In(straight.Path, name)), Checkpoint.ReadState(Checkpoint.In(dir.Path, name)));
+                Assert.Equal((expected.Epoch, expected.BestEpoch, expected.BestAccuracy), (actual.Epoch, actual.BestEpoch, actual.BestAccuracy));
+                Assert.Equal(File.ReadAllBytes(Path.Combine(Checkpoint.In(straight.Path, name), Checkpoint.WeightsFile)),
+                             File.ReadAllBytes(Path.Combine(Checkpoint.In(dir.Path, name), Checkpoint.WeightsFile)));
+            }
+        }
+        finally { set_num_threads(threads); }
+    }
+
+    [Fact]
+    public void An_epoch_trained_again_after_a_kill_between_the_saves_that_is_not_best_leaves_the_run_naming_the_best_checkpoint_it_has()
+    {
+        // the resume judged the epoch against the previous best accuracy (restored from last) while the best checkpoint held the
+        // epoch's first training, which had replaced the previous best one: the run then named the previous epoch best, a
+        // checkpoint it no longer had, and any epoch above that one would have replaced a better one
+        var (recipe, data, config) = Improving();
+        using var dir = new TempDir();
+        int killed = RunKilledBetweenTheSavesOfABetterEpoch(dir.Path);
+        var (before, firstBest) = (Checkpoint.ReadState(Checkpoint.In(dir.Path)), Checkpoint.ReadState(Checkpoint.In(dir.Path, Checkpoint.Best)));
+        var events = new List<TrainEvent>();
+        Trainer.Seed(recipe.Seed);
+        using (var model = ModelFactory.Create(config))
+        using (var ckpt = Checkpoint.Load(Checkpoint.In(dir.Path)))
+        using (var trainer = new Trainer(model, data, data, new TrainOptions
+               {
+                   // a resume that does not repeat the epoch's judgement: it is not evaluated this time (3 steps an epoch)
+                   Recipe = recipe, RunDirectory = dir.Path, ResumeFrom = ckpt, EvalEvery = 4, StopAfterSteps = 4, Progress = new InlineProgress(events.Add),
+               }))
+            Assert.Equal(StopReason.Interrupted, trainer.Run().Reason);   // after that epoch and one step of the next
+        var last = Checkpoint.ReadState(Checkpoint.In(dir.Path));
+        var best = Checkpoint.ReadState(Checkpoint.In(dir.Path, Checkpoint.Best));
+        Assert.Equal(killed, last.Epoch);
+        Assert.Equal((firstBest.BestEpoch, firstBest.BestAccuracy), (best.BestEpoch, best.BestAccuracy));   // the first training's, kept
+        Assert.Equal((best.BestEpoch, best.BestAccuracy), (last.BestEpoch, last.BestAccuracy));
+        var said = Assert.Single(events.OfType<MessageEvent>(), m => m.Text.Contains("trained again"));
+        Assert.Equal($"epoch {killed} was trained again: the run had stopped between its best and last checkpoints, and the best checkpoint holds its " +
+                     $"first training (top-1 {firstBest.BestAccuracy * 100:F2}%), in place of epoch {before.BestEpoch}'s ({before.BestAccuracy * 100:F2}%); " +
+                     "trained again it is not evaluated: the run's best stays that first training", said.Text);
+    }
+
     [Fact]
     public void BFloat16_training_keeps_Float32_master_weights_and_learns()
     {
