@@ -72,6 +72,7 @@ public sealed partial class Trainer : IDisposable
         _gradients = new GradientBuckets(_model.parameters(), _group);
         _clock.StartRun(_state.WallSeconds);
         _log = _group.Rank == 0 ? new MetricsLog(options.RunDirectory) : null;
+        if (options.ResumeFrom is not null) _log?.Resumed(_state.History);   // the logs as far as the checkpoint, not an epoch ahead
     }
 
     /// <summary>The model in training mode, except the modules the options keep in eval mode (frozen BatchNorms).</summary>

@@ -350,6 +350,40 @@ public class TrainerTests
     }
 
     [Fact]
+    public void A_resume_takes_metrics_and_plots_back_to_the_checkpoints_epoch()
+    {
+        // a kill after epoch 2's logs and before its checkpoint left metrics.csv and the plots at epoch 2, the checkpoint at
+        // epoch 1; the resume rewrote them only at the end of its next epoch, and never when it stopped before it
+        using var dir = new TempDir();
+        var data = SyntheticSource.Patterns(64, 4, 8, 32);
+        var options = new TrainOptions { Recipe = Quick(3), RunDirectory = dir.Path };
+        string csv = Path.Combine(dir.Path, "metrics.csv"), lossPlot = Path.Combine(dir.Path, MetricsLog.PlotFiles[0]);
+        Trainer.Seed(0);
+        using (var model = ModelFactory.Create(TinyModels.Config()))
+        using (var trainer = new Trainer(model, data, null, options))
+        {
+            int saves = 0;
+            try
+            {
+                Checkpoint.AfterFileWritten = path => { if (Path.GetFileName(path) == Checkpoint.StateFile) saves++; else if (saves == 1) throw new IOException("simulated kill"); };
+                Assert.Throws<IOException>(() => trainer.Run());
+            }
+            finally { Checkpoint.AfterFileWritten = null; }
+        }
+        Assert.Equal(1, Checkpoint.ReadState(Checkpoint.In(dir.Path)).Epoch);
+        Assert.Equal(3, File.ReadAllLines(csv).Length);   // header, epochs 1 and 2: the state the test needs
+        var plotted = File.GetLastWriteTimeUtc(lossPlot);
+        Thread.Sleep(20);
+        Trainer.Seed(0);
+        using (var model = ModelFactory.Create(TinyModels.Config()))
+        using (var ckpt = Checkpoint.Load(Checkpoint.In(dir.Path)))
+        using (var trainer = new Trainer(model, data, null, options with { ResumeFrom = ckpt, StopAfterSteps = 1 }))
+            Assert.Equal(StopReason.Interrupted, trainer.Run().Reason);   // stopped in epoch 2, trained again
+        Assert.Equal([MetricsLog.CsvHeader, "1"], File.ReadAllLines(csv).Select(line => line.Split(',')[0] == "epoch" ? line : line.Split(',')[0]));
+        Assert.True(File.GetLastWriteTimeUtc(lossPlot) > plotted, "the plots were not drawn again");
+    }
+
+    [Fact]
     public void BFloat16_training_keeps_Float32_master_weights_and_learns()
     {
         using var dir = new TempDir();
