@@ -15,17 +15,23 @@ namespace ParNet.Training;
 public sealed class MetricsLog : IDisposable
 {
     readonly string _runDirectory;
+    readonly long _startStep;
     TensorBoardWriter? _writer;
 
-    public MetricsLog(string runDirectory)
+    /// <param name="runDirectory">the run folder</param>
+    /// <param name="resumedAtStep">the global step of the checkpoint a resumed run goes on from (null: a new run); its event
+    /// file starts at the step after it, so that TensorBoard drops a killed attempt's records of the steps trained again
+    /// (<see cref="TensorBoardWriter"/>)</param>
+    public MetricsLog(string runDirectory, long? resumedAtStep = null)
     {
         _runDirectory = runDirectory;
+        _startStep = resumedAtStep is long step ? step + 1 : 0;
         Directory.CreateDirectory(runDirectory);
     }
 
     /// <summary>The event file, opened with the first event: a resume with nothing left to train leaves no empty file
     /// (TensorBoard lists every file of the folder as part of the run).</summary>
-    TensorBoardWriter TensorBoard => _writer ??= new TensorBoardWriter(Path.Combine(_runDirectory, "tensorboard"));
+    TensorBoardWriter TensorBoard => _writer ??= new TensorBoardWriter(Path.Combine(_runDirectory, "tensorboard"), _startStep);
 
     public string CsvPath => Path.Combine(_runDirectory, "metrics.csv");
 

@@ -71,7 +71,7 @@ public sealed partial class Trainer : IDisposable
             _ema?.StateDict().Select(kv => KeyValuePair.Create("ema." + kv.Key, kv.Value)) ?? []));
         _gradients = new GradientBuckets(_model.parameters(), _group);
         _clock.StartRun(_state.WallSeconds);
-        _log = _group.Rank == 0 ? new MetricsLog(options.RunDirectory) : null;
+        _log = _group.Rank == 0 ? new MetricsLog(options.RunDirectory, options.ResumeFrom is null ? null : _state.GlobalStep) : null;
         if (options.ResumeFrom is not null) _log?.Resumed(_state.History);   // the logs as far as the checkpoint, not an epoch ahead
     }
 

@@ -349,6 +349,23 @@ public class TrainerTests
                      "trained again it is not evaluated: the run's best stays that first training", said.Text);
     }
 
+    /// <summary>Trains <paramref name="options"/> (no evaluation) until a kill in its second checkpoint's save, epoch 2's: its
+    /// logs are written, its checkpoint not (the last one is epoch 1's).</summary>
+    static void RunKilledInEpoch2sSave(TrainOptions options, SyntheticSource data)
+    {
+        Trainer.Seed(0);
+        using var model = ModelFactory.Create(TinyModels.Config());
+        using var trainer = new Trainer(model, data, null, options);
+        int saves = 0;
+        try
+        {
+            Checkpoint.AfterFileWritten = path => { if (Path.GetFileName(path) == Checkpoint.StateFile) saves++; else if (saves == 1) throw new IOException("simulated kill"); };
+            Assert.Throws<IOException>(() => trainer.Run());
+        }
+        finally { Checkpoint.AfterFileWritten = null; }
+        Assert.Equal(1, Checkpoint.ReadState(Checkpoint.In(options.RunDirectory)).Epoch);
+    }
+
     [Fact]
     public void A_resume_takes_metrics_and_plots_back_to_the_checkpoints_epoch()
     {
@@ -358,19 +375,7 @@ public class TrainerTests
         var data = SyntheticSource.Patterns(64, 4, 8, 32);
         var options = new TrainOptions { Recipe = Quick(3), RunDirectory = dir.Path };
         string csv = Path.Combine(dir.Path, "metrics.csv"), lossPlot = Path.Combine(dir.Path, MetricsLog.PlotFiles[0]);
-        Trainer.Seed(0);
-        using (var model = ModelFactory.Create(TinyModels.Config()))
-        using (var trainer = new Trainer(model, data, null, options))
-        {
-            int saves = 0;
-            try
-            {
-                Checkpoint.AfterFileWritten = path => { if (Path.GetFileName(path) == Checkpoint.StateFile) saves++; else if (saves == 1) throw new IOException("simulated kill"); };
-                Assert.Throws<IOException>(() => trainer.Run());
-            }
-            finally { Checkpoint.AfterFileWritten = null; }
-        }
-        Assert.Equal(1, Checkpoint.ReadState(Checkpoint.In(dir.Path)).Epoch);
+        RunKilledInEpoch2sSave(options, data);
         Assert.Equal(3, File.ReadAllLines(csv).Length);   // header, epochs 1 and 2: the state the test needs
         var plotted = File.GetLastWriteTimeUtc(lossPlot);
         Thread.Sleep(20);
@@ -381,6 +386,60 @@ public class TrainerTests
             Assert.Equal(StopReason.Interrupted, trainer.Run().Reason);   // stopped in epoch 2, trained again
         Assert.Equal([MetricsLog.CsvHeader, "1"], File.ReadAllLines(csv).Select(line => line.Split(',')[0] == "epoch" ? line : line.Split(',')[0]));
         Assert.True(File.GetLastWriteTimeUtc(lossPlot) > plotted, "the plots were not drawn again");
+    }
+
+    [Fact]
+    public void The_steps_a_resume_trains_again_replace_the_killed_attempts_in_TensorBoards_loaders()
+    {
+        // the killed attempt logged steps 3-4 and epoch 2 after its checkpoint (epoch 1, step 2); the resume logs them again in
+        // its own event file; TensorBoard's Python loader showed both (it purges only at a SessionLog START, none was written)
+        using var dir = new TempDir();
+        var data = SyntheticSource.Patterns(64, 4, 8, 32);   // 2 steps an epoch
+        var options = new TrainOptions { Recipe = Quick(3), RunDirectory = dir.Path, StepLogEvery = 1 };
+        RunKilledInEpoch2sSave(options, data);
+        Trainer.Seed(0);
+        using (var model = ModelFactory.Create(TinyModels.Config()))
+        using (var ckpt = Checkpoint.Load(Checkpoint.In(dir.Path)))
+        using (var trainer = new Trainer(model, data, null, options with { ResumeFrom = ckpt }))
+            Assert.Equal(StopReason.Completed, trainer.Run().Reason);
+        // both loaders read a run's files in name order (SummaryWriter names them by creation time)
+        var files = Directory.GetFiles(Path.Combine(dir.Path, "tensorboard")).Order(StringComparer.Ordinal).ToList();
+        Assert.Equal(2, files.Count);
+        var events = files.Select(TensorBoardWriter.ReadEvents).ToList();
+        var starts = events.Select(file => file.Where(e => e.SessionLog?.Status == Tensorboard.SessionLog.Types.SessionStatus.Start).Select(e => e.Step).ToList()).ToList();
+        Assert.Equal([[0L], [3L]], starts);   // the new run's at 0, the resume's at its first step trained again
+        Assert.All(events, file => Assert.Equal(Tensorboard.Event.WhatOneofCase.SessionLog, file[1].WhatCase));   // right after file_version
+
+        // the Python loader (files of file_version 2): at a START other than the run's first, every tag's records at or after its step go
+        var python = new List<(string Tag, long Step)>();
+        bool started = false;
+        foreach (var e in events.SelectMany(file => file))
+        {
+            if (e.SessionLog?.Status == Tensorboard.SessionLog.Types.SessionStatus.Start)
+            {
+                if (started) python.RemoveAll(r => r.Step >= e.Step);
+                started = true;
+            }
+            else if (e.Summary is not null) python.AddRange(e.Summary.Value.Select(v => (v.Tag, e.Step)));
+        }
+        Assert.Equal([1L, 2, 3, 4, 5, 6], python.Where(r => r.Tag == "step/train_loss").Select(r => r.Step));
+        // (its epoch/* records are at the epoch number, below that step: epoch 2 stays twice there, as the class notes say)
+        Assert.Equal([1L, 2, 2, 3], python.Where(r => r.Tag == "epoch/train_loss").Select(r => r.Step));
+
+        // the Rust data server (TensorBoard's default): per tag, a record drops that tag's records at or after its step
+        var rust = new Dictionary<string, List<long>>();
+        foreach (var e in events.SelectMany(file => file).Where(e => e.Summary is not null))
+            foreach (var v in e.Summary.Value)
+            {
+                var steps = rust.TryGetValue(v.Tag, out var seen) ? seen : rust[v.Tag] = [];
+                steps.RemoveAll(step => step >= e.Step);
+                steps.Add(e.Step);
+            }
+        Assert.Equal([1L, 2, 3, 4, 5, 6], rust["step/train_loss"]);
+        Assert.Equal([1L, 2, 3], rust["epoch/train_loss"]);
+        var histograms = rust.Where(kv => kv.Key.StartsWith("weights/", StringComparison.Ordinal)).ToList();
+        Assert.NotEmpty(histograms);
+        Assert.All(histograms, kv => Assert.Equal([1L, 2, 3], kv.Value));
     }
 
     [Fact]
