@@ -21,8 +21,9 @@ namespace ParNet.Training;
 ///     so a resume within an hour after a clock change back could sort before the file it follows);
 ///   * its Python loader (`--load_fast=false`, --logdir_spec, other URLs, platforms without the data server) purges, in
 ///     files of file_version 2 (SummaryWriter writes one), only at a SessionLog START, and not at a run's first one (since
-///     TensorBoard 2.5: the first marks a start, not a restart, so every writer here writes one, a new run at step 0, which
-///     also drops a killed attempt's that had no checkpoint), and it drops every tag's records at or after the START's step:
+///     TensorBoard's pull request 4763, March 2021: the first marks a start, not a restart; so every writer here writes one,
+///     a new run's at step 0, which also drops the records of a killed attempt that had no checkpoint; PyTorch writes one only
+///     when given purge_step, which that loader then ignores as a run's first), and it drops every tag's records at or after the START's step:
 ///     one step for the two axes of these files. The START of a resume is at its first step trained again (the checkpoint's
 ///     global step + 1), which drops the killed attempt's step/* records; its epoch/* scalars and weights/* histograms, at
 ///     the epoch number (below that step), then show the epochs trained again twice in that loader.
