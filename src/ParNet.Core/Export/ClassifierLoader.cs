@@ -54,7 +54,7 @@ public static class ClassifierLoader
     /// <summary>Like <see cref="LoadWeights(string, ModelConfig?, bool, CheckpointWeights)"/>, in the form asked for.</summary>
     public static Loaded LoadWeights(string weightsPath, ModelConfig? config, NetworkForm form, CheckpointWeights pick = CheckpointWeights.Model)
     {
-        Checkpoint.RequireWeightsFile(weightsPath);
+        weightsPath = Checkpoint.RequireWeightsFile(weightsPath);   // a checkpoint left as NAME.old read there, as a run's
         (weightsPath, pick) = WeightsFileFor(weightsPath, pick);
         var info = DeploymentInfo.ForWeights(weightsPath);
         var dict = StateDict.Read(weightsPath, "weights", pick, out var args);
@@ -98,7 +98,7 @@ public static class ClassifierLoader
     /// </summary>
     public static DeploymentInfo Stored(string weightsPath, CheckpointWeights pick = CheckpointWeights.Model)
     {
-        Checkpoint.RequireWeightsFile(weightsPath);
+        weightsPath = Checkpoint.RequireWeightsFile(weightsPath);   // a checkpoint left as NAME.old read there, as a run's
         (weightsPath, pick) = WeightsFileFor(weightsPath, pick);
         var info = DeploymentInfo.ForWeights(weightsPath);
         if (info.Model is not null) return info;

@@ -93,7 +93,7 @@ public sealed class LoadedCheckpoint : IDisposable
 ///   state.json             epoch, step, RNG state, recipe, model config, metrics history
 /// Written atomically: everything goes to a fresh temporary directory which then replaces the old one by
 /// two renames (old -> NAME.old, new -> NAME); a crash at any point leaves NAME or NAME.old complete,
-/// and <see cref="Load"/> falls back to NAME.old.
+/// and <see cref="Load"/> falls back to NAME.old, as do the weights loaders given a file path in NAME (<see cref="FileToRead"/>).
 /// </summary>
 public static class Checkpoint
 {
@@ -107,11 +107,33 @@ public static class Checkpoint
     public static string In(string runDirectory, string name = Last) => Path.Combine(runDirectory, FolderName, name);
 
     /// <summary>
-    /// FileNotFoundException unless <paramref name="path"/>, given where weights are read, is a file; for a checkpoint folder
-    /// the message names its weights files (not its optimizer file, the SGD momentum, whose keys are no model's), for a run
-    /// folder its last weights. <paramref name="what"/> says what the file should hold.
+    /// The file to read for <paramref name="path"/>, given where weights are read (<see cref="FileToRead"/>: a checkpoint's file
+    /// found in NAME.old after a save interrupted between its renames), or FileNotFoundException unless it is a file; for a
+    /// checkpoint folder the message names its weights files (not its optimizer file, the SGD momentum, whose keys are no
+    /// model's), for a run folder its last weights. <paramref name="what"/> says what the file should hold.
     /// </summary>
-    public static void RequireWeightsFile(string path, string what = "weights") => StateDict.RequireFile(path, what, WeightsHint);
+    public static string RequireWeightsFile(string path, string what = "weights")
+    {
+        string file = FileToRead(path);
+        StateDict.RequireFile(file, what, WeightsHint);
+        return file;
+    }
+
+    /// <summary>
+    /// <paramref name="path"/>, or, when it names a file of a checkpoint folder (RUN/checkpoints/NAME/model.safetensors) that a
+    /// save interrupted between its two renames left only as NAME.old (<see cref="Save"/>), that file in NAME.old: the
+    /// checkpoint as <see cref="Locate"/>, <see cref="Load"/> and <see cref="ChooseWeights"/> find it, until the next save puts
+    /// NAME back.
+    /// </summary>
+    public static string FileToRead(string path)
+    {
+        if (File.Exists(path) || System.IO.Directory.Exists(path)) return path;
+        string full = Path.GetFullPath(path);
+        string? folder = Path.GetDirectoryName(full);
+        if (folder is null || System.IO.Directory.Exists(folder) || Locate(folder) != folder + ".old") return path;
+        string old = Path.Combine(folder + ".old", Path.GetFileName(full));
+        return File.Exists(old) ? old : path;
+    }
 
     static string? WeightsHint(string folder)
     {
@@ -146,6 +168,7 @@ public static class Checkpoint
     /// </summary>
     public static string? EmaBeside(string weightsPath)
     {
+        weightsPath = FileToRead(weightsPath);
         if (!string.Equals(Path.GetFileName(weightsPath), WeightsFile, StringComparison.Ordinal)) return null;
         string dir = Path.GetDirectoryName(Path.GetFullPath(weightsPath))!, ema = Path.Combine(dir, EmaFile);
         if (!File.Exists(Path.Combine(dir, StateFile))) return null;

@@ -15,17 +15,23 @@ namespace ParNet.Training;
 public sealed class MetricsLog : IDisposable
 {
     readonly string _runDirectory;
+    readonly long _startStep;
     TensorBoardWriter? _writer;
 
-    public MetricsLog(string runDirectory)
+    /// <param name="runDirectory">the run folder</param>
+    /// <param name="resumedAtStep">the global step of the checkpoint a resumed run goes on from (null: a new run); its event
+    /// file starts at the step after it, so that TensorBoard drops a killed attempt's records of the steps trained again
+    /// (<see cref="TensorBoardWriter"/>)</param>
+    public MetricsLog(string runDirectory, long? resumedAtStep = null)
     {
         _runDirectory = runDirectory;
+        _startStep = resumedAtStep is long step ? step + 1 : 0;
         Directory.CreateDirectory(runDirectory);
     }
 
     /// <summary>The event file, opened with the first event: a resume with nothing left to train leaves no empty file
     /// (TensorBoard lists every file of the folder as part of the run).</summary>
-    TensorBoardWriter TensorBoard => _writer ??= new TensorBoardWriter(Path.Combine(_runDirectory, "tensorboard"));
+    TensorBoardWriter TensorBoard => _writer ??= new TensorBoardWriter(Path.Combine(_runDirectory, "tensorboard"), _startStep);
 
     public string CsvPath => Path.Combine(_runDirectory, "metrics.csv");
 
@@ -80,6 +86,21 @@ public sealed class MetricsLog : IDisposable
         Plot(_runDirectory, history);
     }
 
+    /// <summary>
+    /// metrics.csv and the plots as of a checkpoint resumed from: a run stopped after writing an epoch's logs and before
+    /// its checkpoint (or in that checkpoint's save) left them an epoch ahead, which the resume trains again; they said so
+    /// until the end of the next epoch, or for good when the resumed run stopped before it. Plots of no epoch are removed.
+    /// </summary>
+    public void Resumed(IReadOnlyList<EpochMetrics> history)
+    {
+        WriteCsv(CsvPath, history);
+        if (history.Count > 0) Plot(_runDirectory, history);
+        else foreach (string plot in PlotFiles) File.Delete(Path.Combine(_runDirectory, plot));
+    }
+
+    /// <summary>The plots <see cref="Plot"/> writes into a run folder.</summary>
+    public static readonly string[] PlotFiles = ["loss.png", "accuracy.png", "lr.png"];
+
     public static void WriteCsv(string path, IReadOnlyList<EpochMetrics> history)
     {
         var sb = new StringBuilder(CsvHeader).Append('\n');
@@ -94,11 +115,11 @@ public sealed class MetricsLog : IDisposable
     {
         if (h.Count == 0) return;
         List<(double, double)> P(Func<EpochMetrics, double?> f) => h.Where(m => f(m) is not null).Select(m => ((double)m.Epoch, f(m)!.Value)).ToList();
-        Charts.Line(Path.Combine(directory, "loss.png"), "loss", "epoch",
+        Charts.Line(Path.Combine(directory, PlotFiles[0]), "loss", "epoch",
             [new("train", P(m => m.TrainLoss), Charts.Color(0)), new("test", P(m => m.TestLoss), Charts.Color(1))]);
-        Charts.Line(Path.Combine(directory, "accuracy.png"), "top-1 accuracy (%)", "epoch",
+        Charts.Line(Path.Combine(directory, PlotFiles[1]), "top-1 accuracy (%)", "epoch",
             [new("train", P(m => m.TrainAccuracy * 100), Charts.Color(0)), new("test", P(m => m.TestAccuracy * 100), Charts.Color(1))]);
-        Charts.Line(Path.Combine(directory, "lr.png"), "learning rate", "epoch", [new("lr", P(m => m.Lr), Charts.Color(2))]);
+        Charts.Line(Path.Combine(directory, PlotFiles[2]), "learning rate", "epoch", [new("lr", P(m => m.Lr), Charts.Color(2))]);
     }
 
     public void Dispose() => _writer?.Dispose();

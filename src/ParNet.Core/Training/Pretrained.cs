@@ -23,7 +23,7 @@ public static class Pretrained
 
     public static Report LoadBackbone(ImageClassifier model, string path, CheckpointWeights pick = CheckpointWeights.Model)
     {
-        Checkpoint.RequireWeightsFile(path, "pretrained weights");
+        path = Checkpoint.RequireWeightsFile(path, "pretrained weights");
         var source = StateDict.Read(path, "pretrained weights", pick);
         try { return LoadBackbone(model, source, path); }
         finally { foreach (var t in source.Values) t.Dispose(); }
@@ -68,7 +68,7 @@ public static class Pretrained
                                               CheckpointWeights pick = CheckpointWeights.Model)
     {
         var model = ModelFactory.Create(config with { NumClasses = numClasses ?? config.NumClasses, InChannels = inChannels ?? config.InChannels });
-        Checkpoint.RequireWeightsFile(weights, "pretrained weights");
+        weights = Checkpoint.RequireWeightsFile(weights, "pretrained weights");
         var source = StateDict.Read(weights, "pretrained weights", pick);
         try
         {

@@ -9,11 +9,30 @@ namespace ParNet.Training;
 /// both CRCs and parses each record with TorchSharp's generated <c>Tensorboard.Event</c> protobuf class.
 /// What this wrapper adds to SummaryWriter 0.107, and why:
 /// - steps are <c>int</c> in SummaryWriter; a step past int.MaxValue is refused here instead of wrapping round;
+/// - a SessionLog START event at the step the writer starts from (<see cref="TensorBoardWriter(string, long)"/>), what
+///   PyTorch's SummaryWriter(purge_step=) writes: the steps a resumed run trains again must replace the killed attempt's
+///   (they are in an event file of their own; SummaryWriter 0.107 has no purge_step, and its event writer is private, so the
+///   record's framing is written here, <see cref="Append"/>, and checked by <see cref="ReadEvents"/>). How TensorBoard
+///   treats a resumed run's files (read in TensorBoard's source, 2026-06; not run here, TensorBoard is not installed):
+///   * its default loader (the Rust data server, `--load_fast=auto` with a local or gs:// --logdir) reads a run's event
+///     files in name order and, per tag, drops the records of a step at or after each new record's step; it ignores
+///     SessionLog events. A resumed run's steps then replace the killed attempt's in every tag (step/*, epoch/*, weights/*)
+///     with or without the START event, because SummaryWriter names files by creation time (DateTime.Now.Ticks: local time,
+///     so a resume within an hour after a clock change back could sort before the file it follows);
+///   * its Python loader (`--load_fast=false`, --logdir_spec, other URLs, platforms without the data server) purges, in
+///     files of file_version 2 (SummaryWriter writes one), only at a SessionLog START, and not at a run's first one (since
+///     TensorBoard's pull request 4763, March 2021: the first marks a start, not a restart; so every writer here writes one,
+///     a new run's at step 0, which also drops the records of a killed attempt that had no checkpoint; PyTorch writes one only
+///     when given purge_step, which that loader then ignores as a run's first), and it drops every tag's records at or after the START's step:
+///     one step for the two axes of these files. The START of a resume is at its first step trained again (the checkpoint's
+///     global step + 1), which drops the killed attempt's step/* records; its epoch/* scalars and weights/* histograms, at
+///     the epoch number (below that step), then show the epochs trained again twice in that loader.
 /// Known defects of SummaryWriter 0.107, kept because they cost little (tested in LoggingAndEvalTests):
 /// - the wall time of every event is whole Unix seconds (its walltime is a long), not fractional seconds;
 /// - the file's first event (file_version "brain.Event:2") carries DateTime.Now.Ticks (100-ns units since
 ///   year 1, about 6.4e17) as its wall time instead of Unix seconds; TensorBoard's "relative" time axis, which
-///   starts at a run's first event, is then wrong for the run; the step and wall-clock axes are right;
+///   starts at a run's first event, is then wrong for the run in the Python loader (the Rust one takes the earliest wall
+///   time, the START event's); the step and wall-clock axes are right;
 /// - every event opens, appends to and closes the file. Measured here (2 shared cores, busy): 42 us per scalar;
 ///   the weight histograms of parnet_cifar_small (168 tensors, 1.4M values) 1.8 s, of parnet_s (192, 21M) 5.5 s,
 ///   once per epoch; 4 sample images at 224 px 0.5-0.8 s, once. Fine at epochs of a minute or more.
@@ -26,7 +45,10 @@ public sealed class TensorBoardWriter : IDisposable
 {
     readonly TorchSharp.Modules.SummaryWriter _writer;
 
-    public TensorBoardWriter(string directory)
+    /// <summary>A new event file in <paramref name="directory"/>, for a run that goes on from <paramref name="startStep"/>:
+    /// 0 for a new run, the first step trained again for a resumed one (TensorBoard's loaders then drop the records of a
+    /// killed attempt from that step on: see the class's notes).</summary>
+    public TensorBoardWriter(string directory, long startStep = 0)
     {
         Directory.CreateDirectory(directory);
         var before = EventFiles(directory).ToHashSet();
@@ -34,6 +56,26 @@ public sealed class TensorBoardWriter : IDisposable
         _writer = torch.utils.tensorboard.SummaryWriter(directory, filename_suffix: "parnet");
         Path = EventFiles(directory).Except(before).SingleOrDefault()
             ?? throw new IOException($"SummaryWriter wrote no new event file in {directory}");
+        ArgumentOutOfRangeException.ThrowIfNegative(startStep);
+        Append(Path, new Tensorboard.Event
+        {
+            Step = startStep, WallTime = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 1000.0,
+            SessionLog = new Tensorboard.SessionLog { Status = Tensorboard.SessionLog.Types.SessionStatus.Start },
+        });
+    }
+
+    /// <summary>Appends one event to an event file as a TFRecord: length, its masked CRC-32C, the event, its masked CRC-32C
+    /// (SummaryWriter 0.107's own writer is private).</summary>
+    static void Append(string path, Tensorboard.Event e)
+    {
+        byte[] data = Google.Protobuf.MessageExtensions.ToByteArray(e);
+        var record = new byte[16 + data.Length];
+        BitConverter.TryWriteBytes(record.AsSpan(0, 8), (long)data.Length);
+        BitConverter.TryWriteBytes(record.AsSpan(8, 4), Masked(TorchSharp.Utils.CRC32C.process((long)data.Length)));
+        data.CopyTo(record, 12);
+        BitConverter.TryWriteBytes(record.AsSpan(12 + data.Length, 4), Masked(TorchSharp.Utils.CRC32C.process(data)));
+        using var file = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read);
+        file.Write(record);
     }
 
     static IEnumerable<string> EventFiles(string directory) => Directory.GetFiles(directory, "events.out.tfevents.*");

@@ -71,7 +71,8 @@ public sealed partial class Trainer : IDisposable
             _ema?.StateDict().Select(kv => KeyValuePair.Create("ema." + kv.Key, kv.Value)) ?? []));
         _gradients = new GradientBuckets(_model.parameters(), _group);
         _clock.StartRun(_state.WallSeconds);
-        _log = _group.Rank == 0 ? new MetricsLog(options.RunDirectory) : null;
+        _log = _group.Rank == 0 ? new MetricsLog(options.RunDirectory, options.ResumeFrom is null ? null : _state.GlobalStep) : null;
+        if (options.ResumeFrom is not null) _log?.Resumed(_state.History);   // the logs as far as the checkpoint, not an epoch ahead
     }
 
     /// <summary>The model in training mode, except the modules the options keep in eval mode (frozen BatchNorms).</summary>
@@ -287,14 +288,12 @@ public sealed partial class Trainer : IDisposable
             ElapsedSeconds = _state.ElapsedSeconds,
             RssMiB = MachineMemory.ResidentMiB(),
         };
-        bool best = eval is not null && eval.Top1 > _state.BestAccuracy;
+        var (best, bestAccuracy, bestEpoch) = JudgeEpoch(epoch + 1, eval?.Top1);
         var history = new List<EpochMetrics>(_state.History) { m };
         _state = _state with
         {
             Epoch = epoch + 1, BatchInEpoch = 0, PartialLossSum = 0, PartialCorrect = 0, PartialSeen = 0, PartialSeconds = 0,
-            History = history,
-            BestAccuracy = best ? eval!.Top1 : _state.BestAccuracy,
-            BestEpoch = best ? epoch + 1 : _state.BestEpoch,
+            History = history, BestAccuracy = bestAccuracy, BestEpoch = bestEpoch,
         };
         _log?.Epoch(m, history);
         _log?.WeightHistograms(_model, epoch + 1);

@@ -109,7 +109,50 @@ public sealed partial class Trainer
         // The recipe of this run wins (a resumed run may, e.g., get more epochs); progress comes from the checkpoint.
         _state = s with { Recipe = _r, BFloat16 = _o.BFloat16, Finished = false, BatchInEpoch = ResumeBatchInEpoch(s, _group.Size, _r.BatchSize, ckpt.Directory) };
         _clock.ResumeScheduleBudget(s.ScheduleBudgetSeconds);
+        _bestAhead = BestCheckpointAhead(s);
     }
+
+    /// <summary>
+    /// The best checkpoint's state when it is of an epoch after the checkpoint resumed from: the run stopped between the two
+    /// saves of a best epoch (best is written first, <see cref="SaveLast"/>), so the resume trains that epoch again, and that
+    /// best checkpoint has replaced the run's previous best one. Null otherwise (or when the best checkpoint is unreadable:
+    /// the next best epoch replaces it, as before).
+    /// </summary>
+    TrainingState? BestCheckpointAhead(TrainingState resumed)
+    {
+        if (Checkpoint.Locate(BestPath) is null) return null;
+        try { return Checkpoint.ReadState(BestPath) is { BestEpoch: var epoch } best && epoch > resumed.Epoch && best.BestAccuracy >= 0 ? best : null; }
+        catch (InvalidDataException) { return null; }
+    }
+
+    /// <summary>The best checkpoint written one epoch ahead of the checkpoint resumed from (<see cref="BestCheckpointAhead"/>),
+    /// until the resumed run has trained and judged that epoch again.</summary>
+    TrainingState? _bestAhead;
+
+    /// <summary>
+    /// Whether epoch <paramref name="epoch"/> (1-based), evaluated at <paramref name="top1"/> (null: not evaluated), is the
+    /// run's best so far, and the best accuracy and epoch the run records after it. An epoch trained again after a stop
+    /// between the best and last saves is judged as an uninterrupted run judges it (against the best before it), and
+    /// rewrites the best checkpoint when it is best: a deterministic resume rewrites it with the same weights. When the epoch
+    /// trained again is not best (a resume that does not repeat the first training: another recipe, process count or thread
+    /// count), the best checkpoint still holds the first training of that epoch, and the earlier best one it replaced is
+    /// gone: the run then records that checkpoint's epoch and accuracy, so that its reported best is the checkpoint it has and
+    /// only a better epoch replaces it, and says so.
+    /// </summary>
+    (bool IsBest, double Accuracy, int Epoch) JudgeEpoch(int epoch, double? top1)
+    {
+        if (top1 is double a && a > _state.BestAccuracy) { _bestAhead = null; return (true, a, epoch); }
+        if (_bestAhead is not { } ahead || ahead.BestEpoch != epoch) return (false, _state.BestAccuracy, _state.BestEpoch);
+        _bestAhead = null;
+        string replaced = _state.BestAccuracy >= 0 ? $", in place of epoch {_state.BestEpoch}'s ({Percent(_state.BestAccuracy)})" : "";
+        string again = top1 is double t ? $"top-1 {Percent(t)}, not above epoch {_state.BestEpoch}'s" : "not evaluated";
+        Report(new MessageEvent($"epoch {epoch} was trained again: the run had stopped between its best and last checkpoints, and the best " +
+                                $"checkpoint holds its first training (top-1 {Percent(ahead.BestAccuracy)}){replaced}; trained again it is {again}: " +
+                                "the run's best stays that first training"));
+        return (false, ahead.BestAccuracy, ahead.BestEpoch);
+    }
+
+    static string Percent(double accuracy) => $"{accuracy * 100:F2}%";
 
     static string Processes(int n) => n == 1 ? "1 process" : $"{n} processes";
 

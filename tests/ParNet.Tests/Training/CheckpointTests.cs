@@ -7,9 +7,9 @@ namespace ParNet.Tests.Training;
 /// <summary>A checkpoint is complete or refused; what a killed writer leaves behind is cleaned up.</summary>
 public class CheckpointTests
 {
-    static string SaveTiny(string root, double emaDecay = 0, double trainLoss = 1.5)
+    static string SaveTiny(string root, double emaDecay = 0, double trainLoss = 1.5, ModelConfig? modelConfig = null)
     {
-        var config = TinyModels.Config();
+        var config = modelConfig ?? TinyModels.Config();
         using var model = new ParNetModel(config);
         using var optimizer = new Sgd(model.named_parameters(), momentum: 0.9, nesterov: false, weightDecay: 1e-4, noDecayBnBias: true);
         var ema = emaDecay > 0 ? new ModelEma(model, emaDecay) : null;
@@ -144,5 +144,35 @@ public class CheckpointTests
         using var p = System.Diagnostics.Process.Start("true")!;
         p.WaitForExit();
         return p.Id;
+    }
+
+    [Fact]
+    public void A_checkpoint_left_as_NAME_old_by_a_kill_between_the_renames_loads_from_its_file_path_as_a_resume_finds_it()
+    {
+        // a save killed between its two renames leaves RUN/checkpoints/last.old alone: a resume and `eval --run` read it, a
+        // loader given RUN/checkpoints/last/model.safetensors said "weights file not found" until the next save
+        using var root = new TempDir();
+        var config = TinyModels.Config(classes: 10);   // Fashion-MNIST's, the recipe's data set
+        string dir = SaveTiny(root.Path, emaDecay: 0.9, modelConfig: config);
+        Directory.Move(dir, dir + ".old");
+        string given = Path.Combine(dir, Checkpoint.WeightsFile), old = Path.Combine(dir + ".old", Checkpoint.WeightsFile);
+        Assert.Equal(old, Checkpoint.FileToRead(given));
+        Assert.Equal(old, Checkpoint.RequireWeightsFile(given));
+        Assert.Equal(config.ToJson(), ParNet.Export.ClassifierLoader.Stored(given).Model!.ToJson());   // its state.json's model
+        Assert.Equal(Path.Combine(dir + ".old", Checkpoint.EmaFile), Checkpoint.EmaBeside(given));
+        foreach (var (pick, file) in new[] { (ParNet.Weights.CheckpointWeights.Model, old), (ParNet.Weights.CheckpointWeights.Ema, Path.Combine(dir + ".old", Checkpoint.EmaFile)) })
+        {
+            using var loaded = ParNet.Export.ClassifierLoader.LoadWeights(given, null, ParNet.Export.NetworkForm.AsStored, pick).Model;
+            var expected = ParNet.Weights.StateDict.Read(file);
+            foreach (var (key, value) in loaded.state_dict())
+                Assert.True(value.to(ScalarType.Float32).eq(expected[key].to(ScalarType.Float32)).all().item<bool>(), $"{pick}: {key}");
+        }
+        using (var model = new ParNetModel(config))
+            Assert.True(Pretrained.LoadBackbone(model, given).LoadedTensors > 0);
+        // a missing file of any other folder is still not found, by the name given
+        string elsewhere = Path.Combine(root.Path, "other", Checkpoint.WeightsFile);
+        Assert.Equal(elsewhere, Checkpoint.FileToRead(elsewhere));
+        var e = Assert.Throws<FileNotFoundException>(() => Checkpoint.RequireWeightsFile(elsewhere));
+        Assert.Equal($"weights file not found: {elsewhere}", e.Message);
     }
 }

@@ -57,6 +57,8 @@ public class LoggingAndEvalTests
         Assert.Equal("brain.Event:2", events[0].FileVersion);
         double now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
         // the scalar's wall time is Unix seconds; the file_version event's is DateTime.Now.Ticks (a known defect, see TensorBoardWriter)
+        Assert.InRange(events.Single(e => e.Summary is not null).WallTime, now - 600, now + 600);
+        Assert.Equal(Tensorboard.SessionLog.Types.SessionStatus.Start, events[1].SessionLog.Status);   // ours, in Unix seconds too
         Assert.InRange(events[1].WallTime, now - 600, now + 600);
         Assert.True(events[0].WallTime > 1e17, $"first event's wall time {events[0].WallTime}: if SummaryWriter now writes Unix seconds, update TensorBoardWriter's header");
     }
@@ -221,5 +223,21 @@ public class LoggingAndEvalTests
         var lines = File.ReadAllLines(Path.Combine(dir.Path, "m.csv"));
         Assert.Equal("epoch,lr,train_loss,train_acc,test_loss,test_acc,test_top5,epoch_seconds,images_per_sec,elapsed_seconds,rss_mib", lines[0]);
         Assert.StartsWith("2,0.05,0.5,0.7,,0.5,", lines[2]);
+    }
+
+    [Fact]
+    public void A_resume_from_a_checkpoint_of_no_finished_epoch_leaves_no_metrics_row_nor_plot_of_a_later_attempt()
+    {
+        // an attempt that finished epoch 1 and was killed before its checkpoint (the last one stopped in epoch 1) had written
+        // its row and plots: the resume trains that epoch again and must not show them meanwhile
+        using var dir = new TempDir();
+        var history = new List<EpochMetrics> { new() { Epoch = 1, Lr = 0.1, TrainLoss = 1.0, TrainAccuracy = 0.5 } };
+        MetricsLog.Plot(dir.Path, history);
+        MetricsLog.WriteCsv(Path.Combine(dir.Path, "metrics.csv"), history);
+        using (var log = new MetricsLog(dir.Path)) log.Resumed([]);
+        Assert.Equal(["epoch,lr,train_loss,train_acc,test_loss,test_acc,test_top5,epoch_seconds,images_per_sec,elapsed_seconds,rss_mib"],
+                     File.ReadAllLines(Path.Combine(dir.Path, "metrics.csv")));
+        foreach (var name in new[] { "loss.png", "accuracy.png", "lr.png" }) Assert.False(File.Exists(Path.Combine(dir.Path, name)), name);
+        Assert.False(Directory.Exists(Path.Combine(dir.Path, "tensorboard")));   // nor an event file opened for nothing
     }
 }

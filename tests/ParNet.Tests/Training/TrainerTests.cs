@@ -249,6 +249,199 @@ public class TrainerTests
         Assert.Equal(1, Checkpoint.ReadState(best).Epoch);
     }
 
+    /// <summary>A run of 4 epochs of 3 steps that improves on its first epoch before its last (with these seeds: in epoch 2).</summary>
+    static (Recipe Recipe, SyntheticSource Data, ModelConfig Model) Improving() =>
+        (Quick(4, lr: 0.1), SyntheticSource.Patterns(96, 4, 8, 32, noise: 0.5), TinyModels.Config(width: 8));
+
+    /// <summary>Trains <see cref="Improving"/> in <paramref name="directory"/> (evaluated every epoch) and stops
+    /// it as a kill between the best and last checkpoints of its first epoch better than the first would: once that best
+    /// checkpoint is written, the first file of the last one throws. Returns that epoch.</summary>
+    static int RunKilledBetweenTheSavesOfABetterEpoch(string directory)
+    {
+        var (recipe, data, config) = Improving();
+        Trainer.Seed(recipe.Seed);
+        using var model = ModelFactory.Create(config);
+        using var trainer = new Trainer(model, data, data, new TrainOptions { Recipe = recipe, RunDirectory = directory });
+        int bestSaves = 0;
+        try
+        {
+            // epoch 1's best save is the first; the next one is an epoch better than it
+            Checkpoint.AfterFileWritten = path =>
+            {
+                if (path.Contains($"{Checkpoint.Last}.tmp-") && bestSaves == 2) throw new IOException("simulated kill");
+                if (path.Contains($"{Checkpoint.Best}.tmp-") && Path.GetFileName(path) == Checkpoint.StateFile) bestSaves++;
+            };
+            Assert.Throws<IOException>(() => trainer.Run());
+        }
+        finally { Checkpoint.AfterFileWritten = null; }
+        // the state the test needs: best one epoch ahead of last, before the run's last epoch
+        var (last, best) = (Checkpoint.ReadState(Checkpoint.In(directory)), Checkpoint.ReadState(Checkpoint.In(directory, Checkpoint.Best)));
+        Assert.True(best.BestEpoch == last.Epoch + 1 && best.BestEpoch < recipe.Epochs, $"last at epoch {last.Epoch}, best at {best.BestEpoch}");
+        return best.BestEpoch;
+    }
+
+    [Fact]
+    public void A_run_killed_between_the_best_and_last_saves_and_resumed_ends_with_the_best_checkpoint_of_an_uninterrupted_run()
+    {
+        int threads = get_num_threads();
+        set_num_threads(1);   // bit-identical weights asked for (as Resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one)
+        try
+        {
+            var (recipe, data, config) = Improving();
+            using var straight = new TempDir();
+            var straightEvents = new List<TrainEvent>();
+            Trainer.Seed(recipe.Seed);
+            using (var model = ModelFactory.Create(config))
+            using (var trainer = new Trainer(model, data, data, new TrainOptions { Recipe = recipe, RunDirectory = straight.Path, Progress = new InlineProgress(straightEvents.Add) }))
+                trainer.Run();
+            using var dir = new TempDir();
+            int killed = RunKilledBetweenTheSavesOfABetterEpoch(dir.Path);
+            var events = new List<TrainEvent>();
+            Trainer.Seed(recipe.Seed);
+            using (var model = ModelFactory.Create(config))
+            using (var ckpt = Checkpoint.Load(Checkpoint.In(dir.Path)))
+            using (var trainer = new Trainer(model, data, data, new TrainOptions
+                   { Recipe = recipe, RunDirectory = dir.Path, ResumeFrom = ckpt, Progress = new InlineProgress(events.Add) }))
+                Assert.Equal(StopReason.Completed, trainer.Run().Reason);
+            // the epoch trained again is judged as the uninterrupted run judged it, and rewrites best with the same weights
+            Assert.Equal(straightEvents.OfType<EpochEvent>().Skip(killed - 1).Select(e => (e.Metrics.Epoch, e.Metrics.TestAccuracy, e.IsBest)),
+                         events.OfType<EpochEvent>().Select(e => (e.Metrics.Epoch, e.Metrics.TestAccuracy, e.IsBest)));
+            Assert.DoesNotContain(events, e => e is MessageEvent m && m.Text.Contains("trained again"));
+            foreach (string name in new[] { Checkpoint.Last, Checkpoint.Best })
+            {
+                var (expected, actual) = (Checkpoint.ReadState(Checkpoint.In(straight.Path, name)), Checkpoint.ReadState(Checkpoint.In(dir.Path, name)));
+                Assert.Equal((expected.Epoch, expected.BestEpoch, expected.BestAccuracy), (actual.Epoch, actual.BestEpoch, actual.BestAccuracy));
+                Assert.Equal(File.ReadAllBytes(Path.Combine(Checkpoint.In(straight.Path, name), Checkpoint.WeightsFile)),
+                             File.ReadAllBytes(Path.Combine(Checkpoint.In(dir.Path, name), Checkpoint.WeightsFile)));
+            }
+        }
+        finally { set_num_threads(threads); }
+    }
+
+    [Fact]
+    public void An_epoch_trained_again_after_a_kill_between_the_saves_that_is_not_best_leaves_the_run_naming_the_best_checkpoint_it_has()
+    {
+        // the resume judged the epoch against the previous best accuracy (restored from last) while the best checkpoint held the
+        // epoch's first training, which had replaced the previous best one: the run then named the previous epoch best, a
+        // checkpoint it no longer had, and any epoch above that one would have replaced a better one
+        var (recipe, data, config) = Improving();
+        using var dir = new TempDir();
+        int killed = RunKilledBetweenTheSavesOfABetterEpoch(dir.Path);
+        var (before, firstBest) = (Checkpoint.ReadState(Checkpoint.In(dir.Path)), Checkpoint.ReadState(Checkpoint.In(dir.Path, Checkpoint.Best)));
+        var events = new List<TrainEvent>();
+        Trainer.Seed(recipe.Seed);
+        using (var model = ModelFactory.Create(config))
+        using (var ckpt = Checkpoint.Load(Checkpoint.In(dir.Path)))
+        using (var trainer = new Trainer(model, data, data, new TrainOptions
+               {
+                   // a resume that does not repeat the epoch's judgement: it is not evaluated this time (3 steps an epoch)
+                   Recipe = recipe, RunDirectory = dir.Path, ResumeFrom = ckpt, EvalEvery = 4, StopAfterSteps = 4, Progress = new InlineProgress(events.Add),
+               }))
+            Assert.Equal(StopReason.Interrupted, trainer.Run().Reason);   // after that epoch and one step of the next
+        var last = Checkpoint.ReadState(Checkpoint.In(dir.Path));
+        var best = Checkpoint.ReadState(Checkpoint.In(dir.Path, Checkpoint.Best));
+        Assert.Equal(killed, last.Epoch);
+        Assert.Equal((firstBest.BestEpoch, firstBest.BestAccuracy), (best.BestEpoch, best.BestAccuracy));   // the first training's, kept
+        Assert.Equal((best.BestEpoch, best.BestAccuracy), (last.BestEpoch, last.BestAccuracy));
+        var said = Assert.Single(events.OfType<MessageEvent>(), m => m.Text.Contains("trained again"));
+        Assert.Equal($"epoch {killed} was trained again: the run had stopped between its best and last checkpoints, and the best checkpoint holds its " +
+                     $"first training (top-1 {firstBest.BestAccuracy * 100:F2}%), in place of epoch {before.BestEpoch}'s ({before.BestAccuracy * 100:F2}%); " +
+                     "trained again it is not evaluated: the run's best stays that first training", said.Text);
+    }
+
+    /// <summary>Trains <paramref name="options"/> (no evaluation) until a kill in its second checkpoint's save, epoch 2's: its
+    /// logs are written, its checkpoint not (the last one is epoch 1's).</summary>
+    static void RunKilledInEpoch2sSave(TrainOptions options, SyntheticSource data)
+    {
+        Trainer.Seed(0);
+        using var model = ModelFactory.Create(TinyModels.Config());
+        using var trainer = new Trainer(model, data, null, options);
+        int saves = 0;
+        try
+        {
+            Checkpoint.AfterFileWritten = path => { if (Path.GetFileName(path) == Checkpoint.StateFile) saves++; else if (saves == 1) throw new IOException("simulated kill"); };
+            Assert.Throws<IOException>(() => trainer.Run());
+        }
+        finally { Checkpoint.AfterFileWritten = null; }
+        Assert.Equal(1, Checkpoint.ReadState(Checkpoint.In(options.RunDirectory)).Epoch);
+    }
+
+    [Fact]
+    public void A_resume_takes_metrics_and_plots_back_to_the_checkpoints_epoch()
+    {
+        // a kill after epoch 2's logs and before its checkpoint left metrics.csv and the plots at epoch 2, the checkpoint at
+        // epoch 1; the resume rewrote them only at the end of its next epoch, and never when it stopped before it
+        using var dir = new TempDir();
+        var data = SyntheticSource.Patterns(64, 4, 8, 32);
+        var options = new TrainOptions { Recipe = Quick(3), RunDirectory = dir.Path };
+        string csv = Path.Combine(dir.Path, "metrics.csv"), lossPlot = Path.Combine(dir.Path, MetricsLog.PlotFiles[0]);
+        RunKilledInEpoch2sSave(options, data);
+        Assert.Equal(3, File.ReadAllLines(csv).Length);   // header, epochs 1 and 2: the state the test needs
+        var plotted = File.GetLastWriteTimeUtc(lossPlot);
+        Thread.Sleep(20);
+        Trainer.Seed(0);
+        using (var model = ModelFactory.Create(TinyModels.Config()))
+        using (var ckpt = Checkpoint.Load(Checkpoint.In(dir.Path)))
+        using (var trainer = new Trainer(model, data, null, options with { ResumeFrom = ckpt, StopAfterSteps = 1 }))
+            Assert.Equal(StopReason.Interrupted, trainer.Run().Reason);   // stopped in epoch 2, trained again
+        Assert.Equal([MetricsLog.CsvHeader, "1"], File.ReadAllLines(csv).Select(line => line.Split(',')[0] == "epoch" ? line : line.Split(',')[0]));
+        Assert.True(File.GetLastWriteTimeUtc(lossPlot) > plotted, "the plots were not drawn again");
+    }
+
+    [Fact]
+    public void The_steps_a_resume_trains_again_replace_the_killed_attempts_in_TensorBoards_loaders()
+    {
+        // the killed attempt logged steps 3-4 and epoch 2 after its checkpoint (epoch 1, step 2); the resume logs them again in
+        // its own event file; TensorBoard's Python loader showed both (it purges only at a SessionLog START, none was written)
+        using var dir = new TempDir();
+        var data = SyntheticSource.Patterns(64, 4, 8, 32);   // 2 steps an epoch
+        var options = new TrainOptions { Recipe = Quick(3), RunDirectory = dir.Path, StepLogEvery = 1 };
+        RunKilledInEpoch2sSave(options, data);
+        Trainer.Seed(0);
+        using (var model = ModelFactory.Create(TinyModels.Config()))
+        using (var ckpt = Checkpoint.Load(Checkpoint.In(dir.Path)))
+        using (var trainer = new Trainer(model, data, null, options with { ResumeFrom = ckpt }))
+            Assert.Equal(StopReason.Completed, trainer.Run().Reason);
+        // both loaders read a run's files in name order (SummaryWriter names them by creation time)
+        var files = Directory.GetFiles(Path.Combine(dir.Path, "tensorboard")).Order(StringComparer.Ordinal).ToList();
+        Assert.Equal(2, files.Count);
+        var events = files.Select(TensorBoardWriter.ReadEvents).ToList();
+        var starts = events.Select(file => file.Where(e => e.SessionLog?.Status == Tensorboard.SessionLog.Types.SessionStatus.Start).Select(e => e.Step).ToList()).ToList();
+        Assert.Equal([[0L], [3L]], starts);   // the new run's at 0, the resume's at its first step trained again
+        Assert.All(events, file => Assert.Equal(Tensorboard.Event.WhatOneofCase.SessionLog, file[1].WhatCase));   // right after file_version
+
+        // the Python loader (files of file_version 2): at a START other than the run's first, every tag's records at or after its step go
+        var python = new List<(string Tag, long Step)>();
+        bool started = false;
+        foreach (var e in events.SelectMany(file => file))
+        {
+            if (e.SessionLog?.Status == Tensorboard.SessionLog.Types.SessionStatus.Start)
+            {
+                if (started) python.RemoveAll(r => r.Step >= e.Step);
+                started = true;
+            }
+            else if (e.Summary is not null) python.AddRange(e.Summary.Value.Select(v => (v.Tag, e.Step)));
+        }
+        Assert.Equal([1L, 2, 3, 4, 5, 6], python.Where(r => r.Tag == "step/train_loss").Select(r => r.Step));
+        // (its epoch/* records are at the epoch number, below that step: epoch 2 stays twice there, as the class notes say)
+        Assert.Equal([1L, 2, 2, 3], python.Where(r => r.Tag == "epoch/train_loss").Select(r => r.Step));
+
+        // the Rust data server (TensorBoard's default): per tag, a record drops that tag's records at or after its step
+        var rust = new Dictionary<string, List<long>>();
+        foreach (var e in events.SelectMany(file => file).Where(e => e.Summary is not null))
+            foreach (var v in e.Summary.Value)
+            {
+                var steps = rust.TryGetValue(v.Tag, out var seen) ? seen : rust[v.Tag] = [];
+                steps.RemoveAll(step => step >= e.Step);
+                steps.Add(e.Step);
+            }
+        Assert.Equal([1L, 2, 3, 4, 5, 6], rust["step/train_loss"]);
+        Assert.Equal([1L, 2, 3], rust["epoch/train_loss"]);
+        var histograms = rust.Where(kv => kv.Key.StartsWith("weights/", StringComparison.Ordinal)).ToList();
+        Assert.NotEmpty(histograms);
+        Assert.All(histograms, kv => Assert.Equal([1L, 2, 3], kv.Value));
+    }
+
     [Fact]
     public void BFloat16_training_keeps_Float32_master_weights_and_learns()
     {
