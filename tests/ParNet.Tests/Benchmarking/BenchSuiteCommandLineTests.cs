@@ -28,6 +28,16 @@ public class BenchSuiteCommandLineTests
         Assert.Contains("winograd", names);
     }
 
+    /// <summary>int8's rounds time each model twice, a cold run and a warm one (its table has a row for each); its --runs
+    /// said one run of each model a round.</summary>
+    [Fact]
+    public void Int8_runs_help_says_what_a_round_times()
+    {
+        var runs = Suites().Single(s => s.Name == "int8").Options.Single(o => o.Name == "--runs");
+        Assert.Contains("a cold and a warm run", runs.Description);
+        Assert.DoesNotContain("one float32 and one int8 run", runs.Description);
+    }
+
     [Theory]
     [InlineData("--rows cuda-devices", "--gpus N with N >= 2")]
     [InlineData("--rows cpu,gpu", "unknown gpu")]
