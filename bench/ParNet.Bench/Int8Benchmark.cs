@@ -25,7 +25,7 @@ namespace ParNet.Bench;
 public sealed class Int8Benchmark : IBenchmark
 {
     readonly Option<string> _model = SuiteOption.Model();
-    readonly Option<int> _rounds = SuiteOption.WithAlias(SuiteOption.PositiveInt("--rounds", 30, "timed rounds (one float32 and one int8 run each; 30: a stable median on a noisy 2-core machine)"), "--runs");   // "rounds" as bench and train-bench; --runs before
+    readonly Option<int> _rounds = SuiteOption.WithAlias(SuiteOption.PositiveInt("--rounds", 30, "timed rounds (each a cold and a warm run of float32 and of int8; 30: a stable median on a noisy 2-core machine)"), "--runs");   // "rounds" as bench and train-bench; --runs before
     readonly Option<int> _warmup = SuiteOption.PositiveInt("--warmup", 5, "untimed rounds first (5: ONNX Runtime's arenas and caches settle)");
     readonly Option<int> _imageSize = SuiteOption.PositiveInt("--image-size", 224, "input side (224: the paper's ImageNet latency setting)");
     readonly Option<int> _threads = SuiteOption.PositiveInt("--threads", Environment.ProcessorCount, "ONNX Runtime intra-op threads (default: the logical cores)");

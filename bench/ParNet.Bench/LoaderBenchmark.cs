@@ -1,6 +1,7 @@
 // Suite "loader": throughput of the data pipeline (ParNet.Data.DataLoader) in images/s, consumer doing
 // nothing but disposing each batch, so the numbers are the loader's ceiling.
-//  1. Fashion-MNIST train split (60k, 28x28 grey), batch 128, random crop (pad 4) + flip + normalize.
+//  1. Fashion-MNIST train split (60k, 28x28 grey), batch 128, the fashion-mnist recipe's augmentation (padded to 32,
+//     its random shift: none since 2026-12-03, --padding 0) + flip + normalize.
 //  2. An ImageNet-style folder of generated JPEGs (default 300, 3 classes, 375x500 .. 480x640, quality 90,
 //     written with SkiaSharp into a temp dir), 224 px random-resized-crop + flip + RandAugment m9 mstd0.5
 //     + normalize, batch 32; the JPEGs are decoded at reduced scale (short side >= 224).
@@ -35,13 +36,13 @@ public sealed class LoaderBenchmark : IBenchmark
         Console.WriteLine("| data | transform | workers | images/s |");
         Console.WriteLine("|---|---|---|---|");
         string fashion = DataLocations.ResolveFashionMnist(null);
-        // the pipeline `parnet train --recipe fashion-mnist` trains with (grey 28 px padded to 32, shift 2, flip)
+        // the pipeline `parnet train --recipe fashion-mnist` trains with (grey 28 px padded to 32, the recipe's shift, flip)
         var fashionModel = Recipes.FashionMnist.Network(numClasses: 10, inChannels: 1);
         var fashionAugmentation = Recipes.FashionMnist.Augmentation();
         foreach (int workers in new[] { 1, 2 })
         {
             var loader = DataPipelines.Train("fashion-mnist", fashion, fashionModel, fashionAugmentation, new LoaderOptions { BatchSize = 128, Workers = workers, Seed = 1 });
-            Console.WriteLine($"| Fashion-MNIST train 60k, batch 128 | pad to 32 + crop (shift 2) + flip + normalize | {workers} | {Throughput(loader, 2):F0} |");
+            Console.WriteLine($"| Fashion-MNIST train 60k, batch 128 | {FashionTransform(fashionAugmentation)} | {workers} | {Throughput(loader, 2):F0} |");
         }
 
         string root = Directory.CreateTempSubdirectory("parnet-loader-bench-").FullName;
@@ -67,6 +68,11 @@ public sealed class LoaderBenchmark : IBenchmark
         Console.WriteLine($" (growth {(after - before) >> 20} MiB; GC heap {GC.GetTotalMemory(false) >> 20} MiB)");
         return 0;
     }
+
+    /// <summary>The Fashion-MNIST rows' transform as the recipe sets it: it said "crop (shift 2)" after the recipe dropped its
+    /// random shift (CropPadding 0).</summary>
+    public static string FashionTransform(AugmentationSettings a) =>
+        $"pad to 32 + {(a.CropPadding > 0 ? $"crop (shift {a.CropPadding})" : "no shift")}{(a.Flip ? " + flip" : "")} + normalize";
 
     /// <summary>Images per second over <paramref name="epochs"/> epochs after one warm-up epoch.</summary>
     static double Throughput(DataLoader loader, int epochs)

@@ -4,6 +4,9 @@
 //   dotnet pack src/ParNet.Core -c Release -o artifacts/packages        (from the repository root, once)
 //   dotnet run -c Release --project samples/FineTune -- WEIGHTS MODEL [PER_CLASS] [EPOCHS] [OUT_DIR]
 //
+// NuGet caches the package by version: after changing the library, pack it with -p:PackageVersion=V and run this with
+// -p:ParNetPackageVersion=V (FineTune.csproj names 0.1.0), or the cached 0.1.0 runs.
+//
 // WEIGHTS: any weights file ParNet reads (.safetensors, .pt, the authors' timm .pth.tar); MODEL: a registered name
 // (parnet_s, ...) or a model configuration JSON. Fashion-MNIST comes from Debian's dataset-fashion-mnist package.
 using System.Globalization;

@@ -127,6 +127,7 @@ public sealed class EvalCommand : CliCommand
         // crashed writing its NaN accuracy to summary.json
         CliOption.CheckThreads(threads, Name, stderr);
         CliOption.RequireAtLeastOne("--subset", subset, "images per class");
+        CliOption.RequireAtLeastOne("--batch-size", batchSize, "images");   // the loader said "batch size must be positive", naming no option
         int[]? classes = givenClasses ?? saved?.Classes?.ToArray();
         string? outDir = parse.GetValue(_out);
 

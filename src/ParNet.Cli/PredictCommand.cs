@@ -27,7 +27,7 @@ public sealed class PredictCommand : CliCommand
     readonly Option<bool> _json = CliOption.Switch("--json", "machine-readable output");
     readonly Argument<string[]> _images = new("IMAGE")
     {
-        Description = "JPEG/PNG/WebP files; an unreadable one is reported and the others still run (exit code 1). RGB models resize the " +
+        Description = "JPEG, PNG, WebP, BMP or GIF files (as an image folder's); an unreadable one is reported and the others still run (exit code 1). RGB models resize the " +
                       "short side to size/0.875 (bicubic) and centre-crop; Fashion-MNIST/MNIST models take the image in grey at 28x28 " +
                       "(white object on black, like the data set), padded as in training",
         Arity = ArgumentArity.OneOrMore,

@@ -70,6 +70,11 @@ public sealed class ServeCommand : CliCommand
 
     protected override int Run(ParseResult parse, TextWriter stdout, TextWriter stderr)
     {
+        // refused by the options' names: ServingOptions.Validate said "max batch must be >= 1; got 0", and "max body size
+        // must be >= 1 byte; got -3145728" for --max-body-mb -3
+        CliOption.RequireAtLeastOne("--max-batch", parse.GetValue(_maxBatch), "images per inference call");
+        CliOption.RequireAtLeastOne("--queue-capacity", parse.GetValue(_queue), "images waiting");
+        CliOption.RequireAtLeastOne("--max-body-mb", parse.GetValue(_maxBodyMb), "MiB");
         var defaults = new ServingOptions();
         var options = defaults with
         {

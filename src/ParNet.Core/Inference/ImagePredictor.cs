@@ -36,9 +36,11 @@ public sealed class ImagePredictor : IDisposable
     /// <summary>The side an ONNX graph is fixed to; null for TorchSharp, which takes any valid size.</summary>
     public int? FixedSize { get; }
     /// <summary>"torch", "torch-winograd", "onnxruntime" or "onnxruntime-cuda" (device 0; "onnxruntime-cuda:N" on device N):
-    /// the names of the CLI's --engine, so that a server's log and /readyz say where the model runs.</summary>
+    /// the names of the CLI's --engine, so that a server's log and /readyz say where the model runs: a torch-winograd
+    /// predictor whose plan holds none of the model's convs runs as torch and is named so (it said torch-winograd while
+    /// serve's warning said it runs as torch).</summary>
     public string Engine => _onnx is not null ? _onnx.Options.CudaDevice switch { null => "onnxruntime", 0 => "onnxruntime-cuda", int d => $"onnxruntime-cuda:{d}" }
-        : _winograd is not null ? "torch-winograd" : "torch";
+        : _winograd is { Convolutions: > 0 } ? "torch-winograd" : "torch";
 
     /// <summary>How an int8 ONNX model was quantized (`parnet export --int8`); null for float32, the torch engines' precision.</summary>
     public string? Quantization => _onnx?.Quantization;

@@ -28,6 +28,27 @@ public class BenchSuiteCommandLineTests
         Assert.Contains("winograd", names);
     }
 
+    /// <summary>int8's rounds time each model twice, a cold run and a warm one (its table has a row for each); its --runs
+    /// said one run of each model a round.</summary>
+    [Fact]
+    public void Int8_runs_help_says_what_a_round_times()
+    {
+        var runs = Suites().Single(s => s.Name == "int8").Options.Single(o => o.Name == "--runs");
+        Assert.Contains("a cold and a warm run", runs.Description);
+        Assert.DoesNotContain("one float32 and one int8 run", runs.Description);
+    }
+
+    /// <summary>The loader suite's Fashion-MNIST rows name the transform the recipe trains with: they said "crop (shift 2)"
+    /// while the recipe had no random shift (CropPadding 0, `--padding 0`) since 2026-12-03.</summary>
+    [Fact]
+    public void Loader_rows_name_the_recipes_shift()
+    {
+        Assert.Equal(0, ParNet.Training.Recipes.FashionMnist.CropPadding);
+        Assert.Equal("pad to 32 + no shift + flip + normalize", LoaderBenchmark.FashionTransform(ParNet.Training.Recipes.FashionMnist.Augmentation()));
+        Assert.Equal("pad to 32 + crop (shift 2) + flip + normalize",
+            LoaderBenchmark.FashionTransform(new ParNet.Data.AugmentationSettings { CropPadding = 2 }));
+    }
+
     [Theory]
     [InlineData("--rows cuda-devices", "--gpus N with N >= 2")]
     [InlineData("--rows cpu,gpu", "unknown gpu")]

@@ -63,6 +63,7 @@ public class EvalStoredClassesTests
     [Theory]
     [InlineData("--subset", "0", "--subset 0: must be >= 1 (images per class)")]   // crashed writing a NaN accuracy to summary.json
     [InlineData("--threads", "0", "--threads 0: must be >= 1")]                    // libtorch aborted the process
+    [InlineData("--batch-size", "0", "--batch-size 0: must be >= 1 (images)")]     // the loader's "batch size must be positive", no option named
     public void Counts_below_one_are_refused_in_one_line(string option, string value, string message)
     {
         using var dir = new TempDirectory();

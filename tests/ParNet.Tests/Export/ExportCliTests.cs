@@ -60,7 +60,7 @@ public class ExportCliTests
     [InlineData("without --weights, give --model NAME or --config FILE.json (the model to initialize randomly)", "export", "--out", "m.onnx")]
     [InlineData("Required argument missing for option: '--out'.", "export", "--model", "parnet_s", "--weights", "w.safetensors", "--out")]
     [InlineData("weights file not found: /no/such.safetensors", "export", "--model", "parnet_s", "--weights", "/no/such.safetensors", "--out", "m.onnx")]
-    [InlineData("missing IMAGE: JPEG/PNG/WebP files; an unreadable one is reported and the others still run (exit code 1). RGB models resize the short side to size/0.875 (bicubic) and centre-crop; Fashion-MNIST/MNIST models take the image in grey at 28x28 (white object on black, like the data set), padded as in training", "predict", "--model", "parnet_s", "--weights", "w.safetensors")]   // no image
+    [InlineData("missing IMAGE: JPEG, PNG, WebP, BMP or GIF files (as an image folder's); an unreadable one is reported and the others still run (exit code 1). RGB models resize the short side to size/0.875 (bicubic) and centre-crop; Fashion-MNIST/MNIST models take the image in grey at 28x28 (white object on black, like the data set), padded as in training", "predict", "--model", "parnet_s", "--weights", "w.safetensors")]   // no image
     [InlineData("--engine tensorrt: use torch, torch-winograd, onnxruntime, onnxruntime-cuda",
                 "predict", "--model", "parnet_s", "--weights", "w.safetensors", "--engine", "tensorrt", "a.png")]
     [InlineData("weights file not found: /no/such.safetensors", "predict", "--model", "parnet_s", "--weights", "/no/such.safetensors", "a.png")]
@@ -185,6 +185,36 @@ public class ExportCliTests
         var expected = nn.functional.softmax(model.call(input), 1)[0];
         foreach (var t in top)
             Assert.Equal(expected[t.GetProperty("class").GetInt32()].item<float>(), t.GetProperty("probability").GetDouble(), 5);
+    }
+
+    /// <summary>predict's help named JPEG/PNG/WebP only; a BMP (as image folders take) gives what the same pixels as a PNG give.</summary>
+    [Fact]
+    public void Predict_reads_a_bmp_as_the_same_pixels_in_a_png()
+    {
+        using var folder = new ExportTempFolder();
+        var (weights, _) = WeightsWithSidecar(folder);
+        string png = folder.File("a.png"), bmp = folder.File("a.bmp");
+        WritePng(png, 64, Pattern);
+        WriteBmp(bmp, 64, Pattern);
+        var (code, stdout, stderr) = Run("predict", "--weights", weights, "--json", png, bmp);
+        Assert.True(code == 0, stderr);
+        var results = JsonDocument.Parse(stdout).RootElement;
+        Assert.Equal(results[0].GetProperty("top").ToString(), results[1].GetProperty("top").ToString());
+    }
+
+    /// <summary>A 24-bit uncompressed BMP written by hand (SkiaSharp encodes no BMP): rows bottom-up, BGR, padded to 4 bytes.</summary>
+    static void WriteBmp(string path, int size, Func<int, int, SKColor> pixel)
+    {
+        int row = (size * 3 + 3) / 4 * 4, pixels = row * size;
+        using var writer = new BinaryWriter(File.Create(path));
+        writer.Write((byte)'B'); writer.Write((byte)'M'); writer.Write(54 + pixels); writer.Write(0); writer.Write(54);
+        writer.Write(40); writer.Write(size); writer.Write(size); writer.Write((short)1); writer.Write((short)24);
+        writer.Write(0); writer.Write(pixels); writer.Write(2835); writer.Write(2835); writer.Write(0); writer.Write(0);
+        for (int y = size - 1; y >= 0; y--)
+        {
+            for (int x = 0; x < size; x++) { var c = pixel(x, y); writer.Write(c.Blue); writer.Write(c.Green); writer.Write(c.Red); }
+            for (int p = size * 3; p < row; p++) writer.Write((byte)0);
+        }
     }
 
     /// <summary>Weights with no class names are labelled "class N": the text output said "class 473 (473)" (walk D, session 28).</summary>

@@ -169,6 +169,22 @@ public class WinogradConvolutionTests
         for (int i = 0; i < p.Length; i++) Assert.Equal(q[i], p[i], 5);
     }
 
+    /// <summary>A model none of whose convs Winograd computes (widths not multiples of 8) runs as torch under torch-winograd,
+    /// and the predictor says torch: serve's start line and /readyz said "on torch-winograd" beside its warning that the
+    /// model runs as torch.</summary>
+    [Fact]
+    public void A_torch_winograd_predictor_with_no_conv_in_its_plan_names_its_engine_torch()
+    {
+        var config = ParNet.Models.ModelRegistry.Get("parnet_cifar_small") with
+        {
+            Name = "odd", Planes = [12, 20, 36], FinalWidth = 36, BlocksPerStream = [1, 1, 1], NumClasses = 10, InChannels = 1,
+        };
+        var info = new ParNet.Export.DeploymentInfo { Model = config, Dataset = "fashion-mnist" };
+        using var predictor = ParNet.Inference.ImagePredictor.ForTorchWinograd(ParNetFuser.Fuse(ParNet.Models.ModelFactory.Create(config)), info);
+        Assert.Equal(0, predictor.Winograd!.Convolutions);
+        Assert.Equal("torch", predictor.Engine);
+    }
+
     [Fact]
     public void Convolve_refuses_arguments_its_pointers_would_run_past()
     {
