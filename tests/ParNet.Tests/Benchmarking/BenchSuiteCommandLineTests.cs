@@ -31,11 +31,24 @@ public class BenchSuiteCommandLineTests
     /// <summary>int8's rounds time each model twice, a cold run and a warm one (its table has a row for each); its --runs
     /// said one run of each model a round.</summary>
     [Fact]
-    public void Int8_runs_help_says_what_a_round_times()
+    public void Int8_rounds_help_says_what_a_round_times()
     {
-        var runs = Suites().Single(s => s.Name == "int8").Options.Single(o => o.Name == "--runs");
-        Assert.Contains("a cold and a warm run", runs.Description);
-        Assert.DoesNotContain("one float32 and one int8 run", runs.Description);
+        var rounds = Suites().Single(s => s.Name == "int8").Options.Single(o => o.Name == "--rounds");
+        Assert.Contains("a cold and a warm run", rounds.Description);
+        Assert.DoesNotContain("one float32 and one int8 run", rounds.Description);
+    }
+
+    /// <summary>Timed interleaved rounds are --rounds in every suite that has them, as in bench and train-bench (they were
+    /// --runs here, --repeats in bench); --runs stays as an alias, so RESULTS.md's recorded commands still run.</summary>
+    [Theory]
+    [InlineData("fusion")]
+    [InlineData("int8")]
+    [InlineData("winograd")]
+    [InlineData("onnx-cuda")]
+    public void Interleaved_rounds_are_called_rounds_in_every_suite(string suite)
+    {
+        var rounds = Suites().Single(s => s.Name == suite).Options.Single(o => o.Name == "--rounds");
+        Assert.Contains("--runs", rounds.Aliases);
     }
 
     /// <summary>The loader suite's Fashion-MNIST rows name the transform the recipe trains with: they said "crop (shift 2)"
