@@ -129,6 +129,7 @@ public sealed class TrainCommand : CliCommand
         var group = launch.Group;
         string? resumeDir = parse.GetValue(_resume);
         var (recipe, resumedModel, saved) = resumeDir is null ? (StartedRecipe(parse), null, null) : Resumed(parse, stderr, resumeDir, group);
+        UsageException.Wrap(() => recipe.Validate());   // before the model is built: its dropouts come from the recipe
         // A resumed run continues with the options it was started with (run.json) unless they are given again.
         string dataset = parse.GetValue(_dataset) ?? saved?.Dataset ?? recipe.Dataset;
         string? data = RunDataFolder.Resolve(parse.GetValue(_data), saved?.DataDirectory);
@@ -160,7 +161,6 @@ public sealed class TrainCommand : CliCommand
         bool freezeBn = parse.Given(_freezeBn) ? parse.GetValue(_freezeBn) : saved?.FreezeBatchNorm ?? false;
         if (resumeDir is null && pretrained is null && (freeze != FreezeScope.None || freezeBn))   // frozen random weights learn nothing
             throw new UsageException($"{(freeze != FreezeScope.None ? "--freeze" : "--freeze-bn")} keeps pretrained weights or statistics as they are: it goes with --pretrained W");
-        UsageException.Wrap(() => recipe.Validate());
         CliOption.RequireAtLeastOne("--threads", threads);
         CliOption.RequireAtLeastOne("--subset", subset, "training images per class");
         CliOption.RequireAtLeastOne("--test-subset", testSubset, "test images per class");

@@ -45,8 +45,8 @@ public class UserMessageTests
     {
         // it said "give --warmup N too (0 to 0)", and --warmup 0 then met "epochs must be >= 1" (walk E)
         using var dir = new TempDirectory();
-        CliRunner.AssertUserError(CliRunner.Run("train", "--epochs", "0", "--out", dir.File("run")), "recipe fashion-mnist: epochs must be >= 1; got 0");
-        CliRunner.AssertUserError(CliRunner.Run("train", "--epochs", "-3", "--out", dir.File("run")), "recipe fashion-mnist: epochs must be >= 1; got -3");
+        CliRunner.AssertUserError(CliRunner.Run("train", "--epochs", "0", "--out", dir.File("run")), "recipe fashion-mnist: epochs (--epochs) must be >= 1; got 0");
+        CliRunner.AssertUserError(CliRunner.Run("train", "--epochs", "-3", "--out", dir.File("run")), "recipe fashion-mnist: epochs (--epochs) must be >= 1; got -3");
     }
 
     [Fact]
@@ -54,7 +54,7 @@ public class UserMessageTests
     {
         using var dir = new TempDirectory();
         CliRunner.AssertUserError(CliRunner.Run("train", "--erasing", "2", "--epochs", "1", "--out", dir.File("run")),
-            "recipe fashion-mnist: random-erasing probability must be in [0, 1]; got 2");
+            "recipe fashion-mnist: the random-erasing probability (--erasing) must be in [0, 1]; got 2");
     }
 
     [Fact]
@@ -66,6 +66,36 @@ public class UserMessageTests
         foreach (string folder in new[] { dir.Path, dir.File("models.yaml") })
             CliRunner.AssertUserError(CliRunner.Run("train", "--config", folder, "--subset", "1", "--out", dir.File("run")),
                 $"model configuration {folder} is a folder, not a file");
+    }
+
+    /// <summary>Every recipe refusal names the option that set the value (walk J): "--lr -1" was refused as "recipe
+    /// fashion-mnist: learning rate must be positive; got -1", and "--head-dropout 1" as the model's "HeadDropout must be in
+    /// [0, 1)", an API name the user had not typed (the model was built before the recipe was checked).</summary>
+    [Theory]
+    [InlineData("--lr", "-1", "recipe fashion-mnist: the learning rate (--lr) must be positive; got -1")]
+    [InlineData("--batch-size", "0", "recipe fashion-mnist: the batch size (--batch-size) must be >= 1; got 0")]
+    [InlineData("--momentum", "1", "recipe fashion-mnist: the momentum (--momentum) must be in [0, 1); got 1")]
+    [InlineData("--weight-decay", "-0.1", "recipe fashion-mnist: the weight decay (--weight-decay) must be >= 0; got -0.1")]
+    [InlineData("--label-smoothing", "1", "recipe fashion-mnist: the label smoothing (--label-smoothing) must be in [0, 1); got 1")]
+    [InlineData("--ema", "1", "recipe fashion-mnist: the EMA decay (--ema) must be in [0, 1); got 1")]
+    [InlineData("--backbone-lr-scale", "2", "recipe fashion-mnist: the backbone LR scale (--backbone-lr-scale) must be in (0, 1]; got 2")]
+    [InlineData("--step-epochs", "0", "recipe fashion-mnist: the epochs between LR steps (--step-epochs) must be >= 1; got 0")]
+    [InlineData("--head-dropout", "1", "recipe fashion-mnist: the dropout before the classifier (--head-dropout) must be in [0, 1); got 1")]
+    [InlineData("--block-dropout", "-0.5", "recipe fashion-mnist: the dropout inside the blocks (--block-dropout) must be in [0, 1); got -0.5")]
+    [InlineData("--padding", "-1", "recipe fashion-mnist: the random-shift padding (--padding) must be >= 0; got -1")]
+    public void A_recipe_value_out_of_range_is_refused_naming_its_option(string option, string value, string message)
+    {
+        using var dir = new TempDirectory();
+        CliRunner.AssertUserError(CliRunner.Run("train", option, value, "--out", dir.File("run")), message);
+        Assert.False(Directory.Exists(dir.File("run")));
+    }
+
+    [Fact]
+    public void Nesterov_without_momentum_is_refused_naming_both()
+    {
+        using var dir = new TempDirectory();
+        CliRunner.AssertUserError(CliRunner.Run("train", "--momentum", "0", "--out", dir.File("run")),
+            "recipe fashion-mnist: Nesterov momentum (--nesterov) needs a momentum > 0; momentum 0");
     }
 
     [Theory]

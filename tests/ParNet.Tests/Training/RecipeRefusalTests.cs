@@ -16,4 +16,24 @@ public class RecipeRefusalTests
         var e = Assert.Throws<InvalidSettingException>(() => (Recipes.FashionMnist with { MinLr = minLr, StepGamma = gamma }).Validate());
         Assert.Equal((message, setting), (e.Message, e.ParamName));
     }
+
+    /// <summary>Every refusal of Validate is an InvalidSettingException of the member it names, so that a front end can word it.</summary>
+    [Fact]
+    public void Every_recipe_refusal_names_its_setting()
+    {
+        var r = Recipes.FashionMnist;
+        var cases = new (Recipe Recipe, string Setting, string Message)[]
+        {
+            (r with { Lr = 0 }, "Recipe.Lr", "recipe fashion-mnist: the learning rate (Recipe.Lr) must be positive; got 0"),
+            (r with { Milestones = [0.5, 1.5] }, "Recipe.Milestones", "recipe fashion-mnist: a milestone (Recipe.Milestones) must be a fraction of training in (0, 1); got 1.5"),
+            (r with { Milestones = [double.NaN] }, "Recipe.Milestones", "recipe fashion-mnist: a milestone (Recipe.Milestones) must be a fraction of training in (0, 1); got NaN"),
+            (r with { Nesterov = true, Momentum = 0 }, "Recipe.Nesterov", "recipe fashion-mnist: Nesterov momentum (Recipe.Nesterov) needs a momentum > 0; momentum 0"),
+            (r with { WarmupEpochs = 9 }, "Recipe.WarmupEpochs", "recipe fashion-mnist: the warm-up epochs (Recipe.WarmupEpochs) must be in [0, 8]; got 9"),
+        };
+        foreach (var (recipe, setting, message) in cases)
+        {
+            var e = Assert.Throws<InvalidSettingException>(() => recipe.Validate());
+            Assert.Equal((message, setting), (e.Message, e.ParamName));
+        }
+    }
 }
