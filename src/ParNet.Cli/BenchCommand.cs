@@ -10,7 +10,8 @@ namespace ParNet.Cli;
 /// <summary>`parnet bench`: inference latency/throughput of ParNet variants, ONNX Runtime and TorchVision ResNets.</summary>
 public sealed class BenchCommand : CliCommand
 {
-    readonly ModelOptions _model = new();
+    const string DefaultModel = "parnet_s";   // the paper's headline model
+    readonly ModelOptions _model = new($"{DefaultModel}, the paper's headline model, or the one stored with --weights");
     readonly Option<bool> _ema = WeightsLoading.EmaOption();
     readonly Option<string?> _weights = CliOption.Text("--weights", "trained (unfused) weights of the model; bench fuses them itself " +
         "(default: a seeded random initialization, with a warning: timings do not depend on the weights' values)", "W");
@@ -78,7 +79,7 @@ public sealed class BenchCommand : CliCommand
         string? weights = parse.GetValue(_weights);
         var config = _model.ReadOptional(parse)
                      ?? (weights is null ? null : ClassifierLoader.Stored(weights, WeightsLoading.Pick(parse.GetValue(_ema))).Model)   // as every --weights command
-                     ?? _model.Read(parse, defaultModel: "parnet_s");   // the paper's headline model
+                     ?? _model.Read(parse, defaultModel: DefaultModel);
         int size = parse.GetValue(_imageSize) ?? config.DefaultImageSize;
         int batch = parse.GetValue(_batch) ?? InferenceBenchmarkOptions.DefaultBatch;
         int warmup = parse.GetValue(_warmup) ?? InferenceBenchmarkOptions.DefaultWarmup;

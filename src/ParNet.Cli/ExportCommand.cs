@@ -34,7 +34,7 @@ public sealed class ExportCommand : CliCommand
         "scales, N training images chosen at random (seed 0: the same ones every time; not the first N, which in an image " +
         "folder are all of its first classes); a few hundred suffice");
     readonly Option<string?> _data = CliOption.Text("--data", "with --int8: where the calibration data set is (as for train; default: " +
-        "for a run's checkpoint without --dataset, the run's data; else the data set's standard place, e.g. /usr/share/datasets/fashion-mnist)", "DIR");
+        $"for a run's checkpoint without --dataset, the run's data; else as train looks: for fashion-mnist {DataLocations.LocalFashionMnist}, then {DataLocations.SystemFashionMnist})", "DIR");
     readonly Option<bool> _quantizeGates = CliOption.Switch("--quantize-gates", "with --int8: quantize the SSE gates' 1x1 convs too " +
         "(default off: no time saved on a 1x1 map, and their sigmoid scales whole feature maps)");
     readonly Option<bool> _quantizeHead = CliOption.Switch("--quantize-head", "with --int8: quantize the classifier too (default off: " +

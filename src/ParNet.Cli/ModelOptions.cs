@@ -6,7 +6,12 @@ namespace ParNet.Cli;
 /// <summary>`--model NAME` or `--config FILE` (.json, or the authors' .yaml): the model options shared by every command.</summary>
 public sealed class ModelOptions
 {
-    public Option<string?> Model { get; } = CliOption.Text("--model", "a registered model: " + string.Join(", ", ModelRegistry.Names), "NAME");
+    /// <param name="defaultModel">the command's default, said in --model's help (null: the command says none there)</param>
+    public ModelOptions(string? defaultModel = null) =>
+        Model = CliOption.Text("--model", "a registered model: " + string.Join(", ", ModelRegistry.Names) +
+                                          (defaultModel is null ? "" : $" (default {defaultModel})"), "NAME");
+
+    public Option<string?> Model { get; }
 
     public Option<string?> Config { get; } = CliOption.Text("--config",
         "a ModelConfig JSON file (property names in any case) or one of the authors' YAML model files (imagenet/models/*.yaml), instead of --model", "FILE");

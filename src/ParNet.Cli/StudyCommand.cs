@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Runtime.InteropServices;
+using ParNet.Data;
 using ParNet.Runtime;
 using ParNet.Studies;
 using static TorchSharp.torch;
@@ -12,13 +13,13 @@ public sealed class StudyCommand : CliCommand
 {
     readonly Argument<string?> _name = new("NAME") { Description = $"the study: {string.Join(", ", StudyCatalog.Names)}", Arity = ArgumentArity.ZeroOrOne };
     readonly Option<bool> _list = CliOption.Switch("--list", "print every study's grid (cells, parameters, depth) and its claims, then exit");
-    readonly Option<string?> _scale = CliOption.Text("--scale", "small (default: about an hour or less per study alone on 2 cores; RESULTS.md) or full (all data, 30 epochs)", "small|full");
+    readonly Option<string?> _scale = CliOption.Text("--scale", "small (default: 40-55 min per study alone on 2 cores of the slower CPU measured, scaling's 21 runs an estimated 85; RESULTS.md) or full (all data, 30 epochs)", "small|full");
     readonly Option<int?> _seeds = CliOption.Int("--seeds", "seeds per cell (default 3: the spread the verdicts need)");
     readonly Option<int?> _epochs = CliOption.Int("--epochs", "epochs per cell (default: the scale's)");
     readonly Option<int?> _subset = CliOption.Int("--subset", "training images per class (default: the scale's)");
     readonly Option<int?> _testSubset = CliOption.Int("--test-subset", "test images per class (default: the scale's)");
     readonly Option<int?> _steps = CliOption.Int("--steps", "stop each cell after N steps: a plumbing run, its numbers are no result");
-    readonly Option<string?> _data = CliOption.Text("--data", "Fashion-MNIST's folder (default: where Debian's dataset-fashion-mnist puts it)", "DIR");
+    readonly Option<string?> _data = CliOption.Text("--data", $"Fashion-MNIST's folder (default: {DataLocations.LocalFashionMnist}, then {DataLocations.SystemFashionMnist}, where Debian's dataset-fashion-mnist puts it, as for train)", "DIR");
     readonly Option<string?> _out = CliOption.Text("--out", "the study's run folders (default runs/studies/NAME); run again to continue a stopped study", "DIR");
     readonly Option<string?> _results = CliOption.Text("--results", "where NAME.md, NAME.csv and NAME.png go (default results/studies)", "DIR");
     readonly Option<int?> _threads = CliOption.Int("--threads", "torch threads (default: all logical cores)");

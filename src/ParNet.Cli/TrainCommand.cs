@@ -24,8 +24,8 @@ public sealed class TrainCommand : CliCommand
         "imagenet" => "imagenet (a folder in that layout)",
         _ => d,
     })) + " (default: the recipe's)", "NAME");
-    readonly Option<string?> _data = CliOption.Text("--data", "where the data set is (default for fashion-mnist: data/fashion-mnist, then " +
-        "/usr/share/datasets/fashion-mnist, where scripts/install-data.sh puts it; required for the others)", "DIR");
+    readonly Option<string?> _data = CliOption.Text("--data", $"where the data set is (default for fashion-mnist: {DataLocations.LocalFashionMnist}, then " +
+        $"{DataLocations.SystemFashionMnist}, where scripts/install-data.sh puts it; required for the others)", "DIR");
     readonly Option<string?> _out = CliOption.Text("--out", "run folder (default runs/RECIPE-yyyyMMdd-HHmmss: one new folder per run)", "DIR");
     readonly Option<string?> _resume = CliOption.Text("--resume", "continue the run in DIR from checkpoints/last (options given here override its recipe)", "DIR");
     readonly RecipeOptions _recipeOptions = new();

@@ -186,6 +186,19 @@ public class OptionSyntaxTests
         else Assert.Equal(start + ": threads beyond the cores wait for each other, which is slower, not faster", warning);
     }
 
+    /// <summary>Defaults the help left out or stated wrongly (walk J): bench's model; study's and export's data folder, which
+    /// is looked for in data/fashion-mnist first, as train's is (they named only Debian's folder).</summary>
+    [Theory]
+    [InlineData("bench", "(default parnet_s, the paper's headline model, or the one stored with --weights)")]
+    [InlineData("study", "Fashion-MNIST's folder (default: data/fashion-mnist, then /usr/share/datasets/fashion-mnist,")]
+    [InlineData("export", "else as train looks: for fashion-mnist data/fashion-mnist, then /usr/share/datasets/fashion-mnist)")]
+    public void The_help_states_the_default_the_command_takes(string command, string statement)
+    {
+        var (code, stdout, _) = CliRunner.Run(command, "--help");
+        Assert.Equal(0, code);
+        Assert.Contains(statement, string.Join(" ", stdout.Split((char[])[' ', '\n'], StringSplitOptions.RemoveEmptyEntries)));   // help wraps lines
+    }
+
     /// <summary>Without --threads, train and train-bench give each process its share of the cores, at least one thread:
     /// more processes than cores warned of "--threads 1 in each of 3 processes", an option the user had not typed.</summary>
     [Theory]
