@@ -32,7 +32,8 @@ static class SuiteOption
         var option = new Option<int>(name) { Description = description, HelpName = "N", DefaultValueFactory = _ => defaultValue };
         option.Validators.Add(r =>
         {
-            if (r.GetValueOrDefault<int>() < minimum) r.AddError($"{name} must be an integer >= {minimum}");
+            // the name typed: an older alias (--runs) is reported as --runs, not as the option's name
+            if (r.GetValueOrDefault<int>() < minimum) r.AddError($"{r.IdentifierToken?.Value ?? name} must be an integer >= {minimum}");
         });
         return option;
     }

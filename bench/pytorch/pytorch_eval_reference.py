@@ -8,10 +8,13 @@ that is not ours), reads the Fashion-MNIST test split from its IDX files with gz
 as the recipe's evaluation does, written out here from its description rather than from our code: the 28x28 image
 zero-padded, centred, to 32x32, scaled to [0, 1], normalized with mean 0.2860 and std 0.3530 (Fashion-MNIST's). It
 prints one JSON object: top-1, top-5, the confusion matrix (rows: true class, columns: predicted) and the predicted
-class of every image, to set beside `parnet eval --run RUN` (summary.json, confusion.csv). RESULTS.md has a run.
+class of every image, to set beside `parnet eval --run RUN` (summary.json, confusion.csv; RESULTS.md, "An outside check
+of the evaluation", has the main job's run checked this way).
 
 Run: /usr/bin/python3 bench/pytorch/pytorch_eval_reference.py --code DIR --weights RUN/checkpoints/last/model.safetensors
-     --planes 16,32,64 --blocks 3,4,4 --final-width 64 [--data /usr/share/datasets/fashion-mnist]
+     --planes 16,32,64 --blocks 3,4,4 --final-width 64 [--data DIR]
+(the main job's model; a run trained with EMA is scored by `parnet eval --run` on its EMA weights: pass
+RUN/checkpoints/last/ema.safetensors then)
 """
 import argparse
 import gzip
@@ -82,7 +85,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--code', required=True, help="checkout of the authors' repository (NonDeepNetworks)")
     p.add_argument('--weights', required=True, help="a run's model.safetensors (not fused: the training form)")
-    p.add_argument('--data', default='/usr/share/datasets/fashion-mnist')
+    p.add_argument('--data', default=None, help='the IDX files (default: data/fashion-mnist, then /usr/share/datasets/fashion-mnist, as train looks)')
     p.add_argument('--planes', required=True, type=lambda s: [int(v) for v in s.split(',')])
     p.add_argument('--blocks', required=True, type=lambda s: [int(v) for v in s.split(',')], help='stream blocks per stream (ours)')
     p.add_argument('--final-width', required=True, type=int)
@@ -105,6 +108,8 @@ def main():
     model.load_state_dict(released_names(read_safetensors(torch, np, a.weights)), strict=True)
     model.eval()
 
+    if a.data is None:
+        a.data = next((d for d in ('data/fashion-mnist', '/usr/share/datasets/fashion-mnist') if os.path.isdir(d)), '/usr/share/datasets/fashion-mnist')
     images = read_idx(np, find(a.data, 't10k-images-idx3-ubyte'))
     labels = read_idx(np, find(a.data, 't10k-labels-idx1-ubyte')).astype(np.int64)
     x = np.zeros((len(images), 1, 32, 32), dtype=np.float32)

@@ -53,32 +53,48 @@ public static class CliOption
         if (value is < 1) throw new UsageException($"{option} {value}: must be >= 1{(of is null ? "" : $" ({of})")}");
     }
 
+    /// <summary>Where a thread count came from, for the warning that names it.</summary>
+    public enum ThreadsSource
+    {
+        /// <summary>--threads, typed.</summary>
+        Typed,
+        /// <summary>--threads as a resumed run's run.json keeps it.</summary>
+        RunJson,
+        /// <summary>The command's default: the machine's logical cores shared among the processes on it (<see cref="DefaultThreads"/>).</summary>
+        Default,
+    }
+
+    /// <summary>Threads per process without --threads: the logical cores shared among the processes on this machine, at
+    /// least one (2 processes x 2 threads on 2 cores trained 2-4x slower than 2 x 1, README).</summary>
+    public static int DefaultThreads(int processesOnThisMachine) => Math.Max(1, Environment.ProcessorCount / processesOnThisMachine);
+
     /// <summary>`--threads`: refused below one; more than the machine's cores (<see cref="ThreadsBeyondCores"/>, for
     /// <paramref name="processes"/> processes on it) is warned about on <paramref name="stderr"/> (null: not by this process,
-    /// as a rank other than 0). <paramref name="typed"/>: the user gave the thread count (false: the command's default).</summary>
-    public static void CheckThreads(int? threads, string command, TextWriter? stderr, int processes = 1, bool typed = true)
+    /// as a rank other than 0).</summary>
+    public static void CheckThreads(int? threads, string command, TextWriter? stderr, int processes = 1, ThreadsSource source = ThreadsSource.Typed)
     {
         RequireAtLeastOne("--threads", threads);
-        if (stderr is not null && ThreadsBeyondCores(threads, processes, typed: typed) is { } tooMany) stderr.WriteLine($"parnet {command}: warning: {tooMany}");
+        if (stderr is not null && ThreadsBeyondCores(threads, processes, source: source) is { } tooMany) stderr.WriteLine($"parnet {command}: warning: {tooMany}");
     }
 
     /// <summary>
     /// The warning for more threads than this machine has logical cores (null when they fit): libtorch's OpenMP threads
     /// spin while they wait for each other, so threads beyond the cores make a run slower, not faster (2 processes x 2
     /// threads on 2 cores trained 2-4x slower than 2 x 1, README). <paramref name="processes"/>: the processes on this
-    /// machine that run that many threads each. <paramref name="typed"/> false: the count is the default (one thread per
-    /// process once the processes outnumber the cores), so the warning names the processes, not a --threads never typed.
+    /// machine that run that many threads each. <paramref name="source"/>: a default count (one thread per process once the
+    /// processes outnumber the cores) is worded by the processes, not by a --threads never typed.
     /// </summary>
-    public static string? ThreadsBeyondCores(int? threads, int processes = 1, int? cores = null, bool typed = true)
+    public static string? ThreadsBeyondCores(int? threads, int processes = 1, int? cores = null, ThreadsSource source = ThreadsSource.Typed)
     {
         int logical = cores ?? Environment.ProcessorCount;
         if (threads is not int n || (long)n * processes <= logical) return null;
         const string slower = "wait for each other, which is slower, not faster";
-        if (!typed)
+        if (source == ThreadsSource.Default)
             return $"{processes} processes of {n} thread{(n == 1 ? "" : "s")} each on this machine's {logical} logical cores: " +
                    $"processes beyond the cores {slower} (start at most {logical} here)";
         string each = processes > 1 ? $" in each of {processes} processes" : "";
-        return $"--threads {n}{each} is more than this machine's {logical} logical cores: threads beyond the cores {slower}";
+        string kept = source == ThreadsSource.RunJson ? ", kept from the resumed run's run.json," : "";
+        return $"--threads {n}{each}{kept} is more than this machine's {logical} logical cores: threads beyond the cores {slower}";
     }
 
     /// <summary>The name the user typed for <paramref name="option"/> (an older alias is reported as typed), else its name.</summary>

@@ -58,11 +58,11 @@ public sealed class TrainBenchCommand : CliCommand
             Processes = group,
         };
         int? threadsGiven = parse.GetValue(_threads);
-        // as train: without --threads, the processes on this machine share its cores
-        int threads = threadsGiven ?? Math.Max(1, Environment.ProcessorCount / group.ProcessesOnThisMachine);
+        int threads = threadsGiven ?? CliOption.DefaultThreads(group.ProcessesOnThisMachine);
         CliOption.RequireAtLeastOne("--steps", options.Steps);
         CliOption.RequireAtLeastOne("--batch-size", options.Batch);
-        CliOption.CheckThreads(threads, Name, group.Rank == 0 ? stderr : null, group.ProcessesOnThisMachine, typed: threadsGiven is not null);
+        CliOption.CheckThreads(threads, Name, group.Rank == 0 ? stderr : null, group.ProcessesOnThisMachine,
+                              threadsGiven is null ? CliOption.ThreadsSource.Default : CliOption.ThreadsSource.Typed);
         UsageException.Wrap(() => config.CheckImageSize(options.ImageSize, options.ImageSize), "--image-size");
         string? pytorchCode = parse.GetValue(_pytorchCode), python = parse.GetValue(_python);
         if (python is not null && pytorchCode is null) throw new UsageException("--python goes with --pytorch-code DIR");

@@ -91,7 +91,7 @@ public sealed class TrainCommand : CliCommand
 
     /// <summary>What the command line (and a resumed run's run.json) resolved to, before anything is loaded: the plan, and
     /// what is printed or compared across processes as it was given.</summary>
-    sealed record Resolved(TrainingRunPlan Plan, string RunDirectory, int Threads, bool ThreadsTyped, string? Pretrained, bool PretrainedEma, double? BudgetMinutes);
+    sealed record Resolved(TrainingRunPlan Plan, string RunDirectory, int Threads, CliOption.ThreadsSource ThreadsFrom, string? Pretrained, bool PretrainedEma, double? BudgetMinutes);
 
     int Train(ParseResult parse, TextWriter stdout, TextWriter stderr, TrainLaunch launch)
     {
@@ -147,9 +147,7 @@ public sealed class TrainCommand : CliCommand
         string runDir = resumeDir ?? parse.GetValue(_out) ?? Path.Combine("runs", $"{recipe.Name}-{DateTime.Now:yyyyMMdd-HHmmss}");
         if (resumeDir is null) UsageException.Wrap(() => TrainingRun.RequireNoRunIn(runDir), "--out");   // before minutes of loading
         int? threadsGiven = parse.GetValue(_threads) ?? saved?.Threads;
-        // without --threads, the processes on this machine share its cores (2 processes x 2 threads on 2 cores train 2-4x
-        // slower than 2 x 1, README)
-        int threads = threadsGiven ?? Math.Max(1, Environment.ProcessorCount / group.ProcessesOnThisMachine);
+        int threads = threadsGiven ?? CliOption.DefaultThreads(group.ProcessesOnThisMachine);
         int workers = parse.GetValue(_workers) ?? LoaderOptions.DefaultWorkers;
         double? budgetMinutes = parse.GetValue(_timeBudget);
         double? scheduleMinutes = parse.GetValue(_scheduleBudget);
@@ -186,7 +184,9 @@ public sealed class TrainCommand : CliCommand
             ScheduleBudget = scheduleMinutes is double sm ? TimeSpan.FromMinutes(sm) : null,
             SyncBatchNorm = syncBn, CheckReplicas = parse.GetValue(_checkReplicas),
         };
-        return new Resolved(plan, runDir, threads, threadsGiven is not null, pretrained, pretrainedEma, budgetMinutes);
+        var threadsFrom = parse.GetValue(_threads) is not null ? CliOption.ThreadsSource.Typed
+            : threadsGiven is not null ? CliOption.ThreadsSource.RunJson : CliOption.ThreadsSource.Default;
+        return new Resolved(plan, runDir, threads, threadsFrom, pretrained, pretrainedEma, budgetMinutes);
     }
 
     /// <summary>A new run's recipe: --recipe (default fashion-mnist, the main job's) with the options that override it.</summary>
@@ -288,7 +288,7 @@ public sealed class TrainCommand : CliCommand
         if (s.FreezeBatchNorm) stdout.WriteLine("frozen: every BatchNorm's running statistics (--freeze-bn); their weights train unless --freeze covers them");
         if (launch.Group.Rank != 0) return;   // the warnings once per job, not once per process
         if (s.BFloat16 && CpuCapabilities.Current.Bf16Warning() is { } slow) stderr.WriteLine($"parnet train: warning: --bf16: {slow}");
-        if (CliOption.ThreadsBeyondCores(resolved.Threads, launch.Group.ProcessesOnThisMachine, typed: resolved.ThreadsTyped) is { } tooMany)
+        if (CliOption.ThreadsBeyondCores(resolved.Threads, launch.Group.ProcessesOnThisMachine, source: resolved.ThreadsFrom) is { } tooMany)
             stderr.WriteLine($"parnet train: warning: {tooMany}");
     }
 

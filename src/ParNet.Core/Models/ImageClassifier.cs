@@ -51,6 +51,7 @@ public abstract class ImageClassifier : nn.Module<Tensor, Tensor>
     /// the classifier would read (embeddings), else the logits.</summary>
     public Tensor forward_head(Tensor features, bool preLogits)
     {
+        ThrowIfDisposed();
         long width = Head.Fc.in_features;
         if (features.dim() != 4 || features.shape[1] != width)
             throw new ArgumentException($"{Config.Name}: forward_head expects features [N, {width}, h, w]; got a tensor of shape " +
@@ -124,9 +125,14 @@ public abstract class ImageClassifier : nn.Module<Tensor, Tensor>
     /// <summary>Rejects inputs the network cannot take, with a message that says why.</summary>
     public void CheckInput(Tensor x)
     {
-        // a disposed network's weights are freed: libtorch would answer "Tensor invalid -- empty handle", naming nothing
-        if (_disposed) throw new ObjectDisposedException(GetType().Name, $"{Config.Name} was disposed: its weights are freed, so it cannot run again");
+        ThrowIfDisposed();
         CheckInputShape(x.shape);
+    }
+
+    /// <summary>A disposed network's weights are freed: libtorch would answer "Tensor invalid -- empty handle", naming nothing.</summary>
+    void ThrowIfDisposed()
+    {
+        if (_disposed) throw new ObjectDisposedException(GetType().Name, $"{Config.Name} was disposed: its weights are freed, so it cannot run again");
     }
 
     bool _disposed;

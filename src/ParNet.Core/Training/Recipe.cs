@@ -128,37 +128,39 @@ public sealed record Recipe
 
     public Recipe Validate()
     {
+        // every range written as "x is in it", so that NaN (which no comparison holds for) is refused with the rest
         if (Epochs < 1) throw Refused(nameof(Epochs), "epochs", "must be >= 1", Epochs);
         if (BatchSize < 1) throw Refused(nameof(BatchSize), "the batch size", "must be >= 1", BatchSize);
-        if (!(Lr > 0) || double.IsInfinity(Lr)) throw Refused(nameof(Lr), "the learning rate", "must be positive", Lr);
-        if (Momentum is < 0 or >= 1) throw Refused(nameof(Momentum), "the momentum", "must be in [0, 1)", Momentum);
-        if (Nesterov && Momentum == 0) throw Refused(nameof(Nesterov), "Nesterov momentum", "needs a momentum > 0", Momentum, "momentum");
-        if (WeightDecay < 0) throw Refused(nameof(WeightDecay), "the weight decay", "must be >= 0", WeightDecay);
-        if (LabelSmoothing is < 0 or >= 1) throw Refused(nameof(LabelSmoothing), "the label smoothing", "must be in [0, 1)", LabelSmoothing);
-        if (EmaDecay is < 0 or >= 1) throw Refused(nameof(EmaDecay), "the EMA decay", "must be in [0, 1)", EmaDecay);
+        if (!(Lr is > 0 and < double.PositiveInfinity)) throw Refused(nameof(Lr), "the learning rate", "must be positive and finite", Lr);
+        if (!(Momentum is >= 0 and < 1)) throw Refused(nameof(Momentum), "the momentum", "must be in [0, 1)", Momentum);
+        if (Nesterov && Momentum == 0) throw Refused(nameof(Nesterov), "Nesterov momentum", "needs a momentum > 0", Momentum, nameof(Momentum));
+        if (!(WeightDecay is >= 0 and < double.PositiveInfinity)) throw Refused(nameof(WeightDecay), "the weight decay", "must be >= 0 and finite", WeightDecay);
+        if (!(LabelSmoothing is >= 0 and < 1)) throw Refused(nameof(LabelSmoothing), "the label smoothing", "must be in [0, 1)", LabelSmoothing);
+        if (!(EmaDecay is >= 0 and < 1)) throw Refused(nameof(EmaDecay), "the EMA decay", "must be in [0, 1)", EmaDecay);
         if (!(BackboneLrScale is > 0 and <= 1)) throw Refused(nameof(BackboneLrScale), "the backbone LR scale", "must be in (0, 1]", BackboneLrScale);
-        if (WarmupEpochs < 0 || WarmupEpochs > Epochs) throw Refused(nameof(WarmupEpochs), "the warm-up epochs", $"must be in [0, {Epochs}]", WarmupEpochs);
+        if (!(WarmupEpochs >= 0 && WarmupEpochs <= Epochs)) throw Refused(nameof(WarmupEpochs), "the warm-up epochs", $"must be in [0, {Epochs}]", WarmupEpochs);
         if (StepEpochs < 1) throw Refused(nameof(StepEpochs), "the epochs between LR steps", "must be >= 1", StepEpochs);
         // a negative final LR or step factor trained by gradient ascent (--min-lr -1: LR -1 by the last epoch, test loss 1316)
-        if (!(MinLr >= 0) || double.IsInfinity(MinLr)) throw Refused(nameof(MinLr), "the final LR", "must be >= 0", MinLr);
-        if (!(StepGamma > 0) || double.IsInfinity(StepGamma)) throw Refused(nameof(StepGamma), "the LR factor at each step", "must be positive", StepGamma);
+        if (!(MinLr is >= 0 and < double.PositiveInfinity)) throw Refused(nameof(MinLr), "the final LR", "must be >= 0 and finite", MinLr);
+        if (!(StepGamma is > 0 and < double.PositiveInfinity)) throw Refused(nameof(StepGamma), "the LR factor at each step", "must be positive and finite", StepGamma);
         foreach (double milestone in Milestones)
             if (!(milestone is > 0 and < 1)) throw Refused(nameof(Milestones), "a milestone", "must be a fraction of training in (0, 1)", milestone);
-        if (HeadDropout is < 0 or >= 1) throw Refused(nameof(HeadDropout), "the dropout before the classifier", "must be in [0, 1)", HeadDropout.Value);
-        if (BlockDropout is < 0 or >= 1) throw Refused(nameof(BlockDropout), "the dropout inside the blocks", "must be in [0, 1)", BlockDropout.Value);
+        if (HeadDropout is double head && !(head is >= 0 and < 1)) throw Refused(nameof(HeadDropout), "the dropout before the classifier", "must be in [0, 1)", head);
+        if (BlockDropout is double block && !(block is >= 0 and < 1)) throw Refused(nameof(BlockDropout), "the dropout inside the blocks", "must be in [0, 1)", block);
         if (CropPadding < 0) throw Refused(nameof(CropPadding), "the random-shift padding", "must be >= 0", CropPadding);
         // a probability: 2 trained as 1 (every image erased) with no word, where torchvision's RandomErasing refuses it
-        if (RandomErasing is < 0 or > 1) throw Refused(nameof(RandomErasing), "the random-erasing probability", "must be in [0, 1]", RandomErasing);
+        if (!(RandomErasing is >= 0 and <= 1)) throw Refused(nameof(RandomErasing), "the random-erasing probability", "must be in [0, 1]", RandomErasing);
         return this;
     }
 
     /// <summary>A refusal that names the setting beside what it is: "recipe fashion-mnist: the final LR (Recipe.MinLr) must be >= 0; got -1";
-    /// <paramref name="valueName"/>: what the value given is, when it is another setting's ("...; momentum 0").</summary>
-    InvalidSettingException Refused(string member, string what, string rule, double value, string? valueName = null)
+    /// <paramref name="valueOf"/>: the member the value is of, when it is another setting's ("...; Recipe.Momentum = 0").</summary>
+    InvalidSettingException Refused(string member, string what, string rule, double value, string? valueOf = null)
     {
         string setting = SettingNames.Of(nameof(Recipe), member), recipe = Name;
+        string? other = valueOf is null ? null : SettingNames.Of(nameof(Recipe), valueOf);
         return new(setting, names => string.Create(CultureInfo.InvariantCulture,
-            $"recipe {recipe}: {what} ({names.Name(setting)}) {rule}; {(valueName is null ? "got" : valueName)} {value}"));
+            $"recipe {recipe}: {what} ({names.Name(setting)}) {rule}; {(other is null ? $"got {value}" : names.Given(other, value))}"));
     }
 
     static readonly JsonSerializerOptions Json = new() { WriteIndented = true, Converters = { new JsonStringEnumConverter() } };

@@ -50,13 +50,13 @@ public sealed class TensorBoardWriter : IDisposable
     /// killed attempt from that step on: see the class's notes).</summary>
     public TensorBoardWriter(string directory, long startStep = 0)
     {
+        ArgumentOutOfRangeException.ThrowIfNegative(startStep);   // before SummaryWriter makes its file
         Directory.CreateDirectory(directory);
         var before = EventFiles(directory).ToHashSet();
         // one file per writer, suffix "parnet" so it is told apart from files another tool writes to the folder
         _writer = torch.utils.tensorboard.SummaryWriter(directory, filename_suffix: "parnet");
         Path = EventFiles(directory).Except(before).SingleOrDefault()
             ?? throw new IOException($"SummaryWriter wrote no new event file in {directory}");
-        ArgumentOutOfRangeException.ThrowIfNegative(startStep);
         Append(Path, new Tensorboard.Event
         {
             Step = startStep, WallTime = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() / 1000.0,

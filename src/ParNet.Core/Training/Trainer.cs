@@ -138,6 +138,7 @@ public sealed partial class Trainer : IDisposable
             FinishEpoch(epoch, SchedulePosition(epoch + 1 - 1e-9, wall), last: budgetEnded);
             if (budgetEnded) break;
         }
+        AdoptBestCheckpointAhead();
         _state = _state with { Finished = true };
         SaveLast();
         return new TrainResult(StopReason.Completed, _state, LastPath, Checkpoint.Locate(BestPath));

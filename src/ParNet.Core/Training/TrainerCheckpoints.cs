@@ -152,6 +152,21 @@ public sealed partial class Trainer
         return (false, ahead.BestAccuracy, ahead.BestEpoch);
     }
 
+    /// <summary>
+    /// At the end of a run that never trained again the epoch of a best checkpoint written ahead of the one resumed from
+    /// (<see cref="BestCheckpointAhead"/>: resumed with fewer epochs, or the schedule budget ended it first): that checkpoint
+    /// is the best one the run has (it replaced the earlier best), so the run records its epoch and accuracy, and says so.
+    /// </summary>
+    void AdoptBestCheckpointAhead()
+    {
+        if (_bestAhead is not { } ahead) return;
+        _bestAhead = null;
+        string replaced = _state.BestAccuracy >= 0 ? $", in place of epoch {_state.BestEpoch}'s ({Percent(_state.BestAccuracy)})" : "";
+        Report(new MessageEvent($"the best checkpoint holds epoch {ahead.BestEpoch} (top-1 {Percent(ahead.BestAccuracy)}), trained before the run " +
+                                $"stopped between its best and last checkpoints and not trained again{replaced}: the run's best is that epoch"));
+        _state = _state with { BestAccuracy = ahead.BestAccuracy, BestEpoch = ahead.BestEpoch };
+    }
+
     static string Percent(double accuracy) => $"{accuracy * 100:F2}%";
 
     static string Processes(int n) => n == 1 ? "1 process" : $"{n} processes";

@@ -47,8 +47,12 @@ public class BenchSuiteCommandLineTests
     [InlineData("onnx-cuda")]
     public void Interleaved_rounds_are_called_rounds_in_every_suite(string suite)
     {
-        var rounds = Suites().Single(s => s.Name == suite).Options.Single(o => o.Name == "--rounds");
-        Assert.Contains("--runs", rounds.Aliases);
+        var command = Suites().Single(s => s.Name == suite);
+        Assert.Contains("--runs", command.Options.Single(o => o.Name == "--rounds").Aliases);
+        // a bad count is reported under the name typed ("--runs 0" was refused as "--rounds must be ...")
+        string[] required = suite == "onnx-cuda" ? ["--graphs", "g"] : [];
+        Assert.Equal(["--runs must be an integer >= 1"], command.Parse([.. required, "--runs", "0"]).Errors.Select(e => e.Message));
+        Assert.Equal(["--rounds must be an integer >= 1"], command.Parse([.. required, "--rounds", "0"]).Errors.Select(e => e.Message));
     }
 
     /// <summary>The loader suite's Fashion-MNIST rows name the transform the recipe trains with: they said "crop (shift 2)"

@@ -27,7 +27,7 @@ public class OptionNamesTests
     public void An_exception_that_names_settings_is_worded_with_the_options_and_any_other_keeps_its_message()
     {
         var refusal = Assert.Throws<InvalidSettingException>(() => (Recipes.FashionMnist with { MinLr = -1 }).Validate());
-        Assert.Equal("recipe fashion-mnist: the final LR (--min-lr) must be >= 0; got -1", OptionNames.Worded(refusal));
+        Assert.Equal("recipe fashion-mnist: the final LR (--min-lr) must be >= 0 and finite; got -1", OptionNames.Worded(refusal));
         Assert.Equal("a plain refusal", OptionNames.Worded(new ArgumentException("a plain refusal")));
         Assert.Equal("the run has already trained its 3 epochs: nothing to do (resume with --epochs N, more than 3, to train further)",
                      new AlreadyTrainedEvent(3).WordedWith(OptionNames.Cli));

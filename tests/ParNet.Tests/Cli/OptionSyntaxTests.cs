@@ -206,7 +206,12 @@ public class OptionSyntaxTests
     [InlineData(1, 2, 2, null)]
     [InlineData(2, 1, 2, null)]
     public void A_default_thread_count_beyond_the_cores_names_the_processes(int threads, int processes, int cores, string? expected)
-        => Assert.Equal(expected, CliOption.ThreadsBeyondCores(threads, processes, cores, typed: false));
+        => Assert.Equal(expected, CliOption.ThreadsBeyondCores(threads, processes, cores, CliOption.ThreadsSource.Default));
+
+    [Fact]
+    public void A_thread_count_kept_from_run_json_says_so()
+        => Assert.Equal("--threads 3, kept from the resumed run's run.json, is more than this machine's 2 logical cores: threads beyond the cores " +
+                        "wait for each other, which is slower, not faster", CliOption.ThreadsBeyondCores(3, 1, 2, CliOption.ThreadsSource.RunJson));
 
     /// <summary>A bad value of an option given by its older alias named the option's new name, which the user had not
     /// typed ("--size abc" was reported as "--image-size must be an integer").</summary>

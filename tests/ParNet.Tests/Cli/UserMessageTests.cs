@@ -72,10 +72,10 @@ public class UserMessageTests
     /// fashion-mnist: learning rate must be positive; got -1", and "--head-dropout 1" as the model's "HeadDropout must be in
     /// [0, 1)", an API name the user had not typed (the model was built before the recipe was checked).</summary>
     [Theory]
-    [InlineData("--lr", "-1", "recipe fashion-mnist: the learning rate (--lr) must be positive; got -1")]
+    [InlineData("--lr", "-1", "recipe fashion-mnist: the learning rate (--lr) must be positive and finite; got -1")]
     [InlineData("--batch-size", "0", "recipe fashion-mnist: the batch size (--batch-size) must be >= 1; got 0")]
     [InlineData("--momentum", "1", "recipe fashion-mnist: the momentum (--momentum) must be in [0, 1); got 1")]
-    [InlineData("--weight-decay", "-0.1", "recipe fashion-mnist: the weight decay (--weight-decay) must be >= 0; got -0.1")]
+    [InlineData("--weight-decay", "-0.1", "recipe fashion-mnist: the weight decay (--weight-decay) must be >= 0 and finite; got -0.1")]
     [InlineData("--label-smoothing", "1", "recipe fashion-mnist: the label smoothing (--label-smoothing) must be in [0, 1); got 1")]
     [InlineData("--ema", "1", "recipe fashion-mnist: the EMA decay (--ema) must be in [0, 1); got 1")]
     [InlineData("--backbone-lr-scale", "2", "recipe fashion-mnist: the backbone LR scale (--backbone-lr-scale) must be in (0, 1]; got 2")]
@@ -95,13 +95,13 @@ public class UserMessageTests
     {
         using var dir = new TempDirectory();
         CliRunner.AssertUserError(CliRunner.Run("train", "--momentum", "0", "--out", dir.File("run")),
-            "recipe fashion-mnist: Nesterov momentum (--nesterov) needs a momentum > 0; momentum 0");
+            "recipe fashion-mnist: Nesterov momentum (--nesterov) needs a momentum > 0; --momentum 0");
     }
 
     [Theory]
-    [InlineData("--min-lr", "-1", "recipe fashion-mnist: the final LR (--min-lr) must be >= 0; got -1")]
-    [InlineData("--gamma", "-1", "recipe fashion-mnist: the LR factor at each step (--gamma) must be positive; got -1")]
-    [InlineData("--gamma", "0", "recipe fashion-mnist: the LR factor at each step (--gamma) must be positive; got 0")]
+    [InlineData("--min-lr", "-1", "recipe fashion-mnist: the final LR (--min-lr) must be >= 0 and finite; got -1")]
+    [InlineData("--gamma", "-1", "recipe fashion-mnist: the LR factor at each step (--gamma) must be positive and finite; got -1")]
+    [InlineData("--gamma", "0", "recipe fashion-mnist: the LR factor at each step (--gamma) must be positive and finite; got 0")]
     public void A_schedule_that_would_make_the_LR_negative_or_zero_is_refused(string option, string value, string message)
     {
         // they trained: --min-lr -1 reached LR -1 by the last epoch (gradient ascent, test loss 1316), --gamma -1 flipped its sign every step

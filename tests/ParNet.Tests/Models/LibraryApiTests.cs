@@ -104,6 +104,8 @@ public class LibraryApiTests
         Assert.StartsWith(expected, Assert.Throws<ObjectDisposedException>(() => tiny.call(image)).Message);
         Assert.StartsWith(expected, Assert.Throws<ObjectDisposedException>(() => tiny.forward_features(image)).Message);
         Assert.StartsWith(expected, Assert.Throws<ObjectDisposedException>(() => tiny.ForwardIntermediates(image)).Message);
+        using var features = zeros(1, 128, 2, 2);
+        Assert.StartsWith(expected, Assert.Throws<ObjectDisposedException>(() => tiny.forward_head(features)).Message);
     }
 
     [Fact]
