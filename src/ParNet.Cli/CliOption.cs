@@ -21,7 +21,8 @@ public static class CliOption
         CustomParser = r => Parse(r, s => int.Parse(s, NumberStyles.Integer, CultureInfo.InvariantCulture), "an integer"),
     };
 
-    public static Option<double?> Number(string name, string description, string helpName = "X") => new(name)
+    /// <summary>A finite number option; <paramref name="aliases"/>: older names still accepted.</summary>
+    public static Option<double?> Number(string name, string description, string helpName = "X", params string[] aliases) => new(name, aliases)
     {
         Description = description, HelpName = helpName,
         CustomParser = r => Parse(r, Finite, "a finite number"),

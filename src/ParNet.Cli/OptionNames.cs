@@ -35,7 +35,7 @@ public sealed class OptionNames : SettingNames
         [Of(nameof(Recipe), nameof(Recipe.Nesterov))] = "--nesterov",
         [Of(nameof(Recipe), nameof(Recipe.WeightDecay))] = "--weight-decay",
         [Of(nameof(Recipe), nameof(Recipe.LabelSmoothing))] = "--label-smoothing",
-        [Of(nameof(Recipe), nameof(Recipe.EmaDecay))] = "--ema",
+        [Of(nameof(Recipe), nameof(Recipe.EmaDecay))] = "--ema-decay",
         [Of(nameof(Recipe), nameof(Recipe.BackboneLrScale))] = "--backbone-lr-scale",
         [Of(nameof(Recipe), nameof(Recipe.WarmupEpochs))] = "--warmup",
         [Of(nameof(Recipe), nameof(Recipe.StepEpochs))] = "--step-epochs",

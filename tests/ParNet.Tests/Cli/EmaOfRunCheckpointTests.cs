@@ -13,7 +13,7 @@ public class EmaOfRunCheckpointTests
     {
         using var dir = new TempDirectory();
         string run = dir.File("run"), image = dir.File("x.png");
-        var train = CliRunner.Run("train", "--width", "8", "--subset", "2", "--test-subset", "1", "--epochs", "1", "--ema", "0.5",
+        var train = CliRunner.Run("train", "--width", "8", "--subset", "2", "--test-subset", "1", "--epochs", "1", "--ema-decay", "0.5",
                                   "--threads", "1", "--workers", "0", "--out", run);
         Assert.True(train.Code == 0, train.Err);
         File.WriteAllBytes(image, ParNet.Tests.Serving.ServingTestSupport.Png(28, 3));

@@ -10,7 +10,7 @@ public class EvalReportFolderTests
     {
         using var dir = new TempDirectory();
         string run = dir.File("run");
-        var trained = CliRunner.Run("train", "--subset", "1", "--test-subset", "1", "--epochs", "1", "--width", "4", "--ema", "0.9", "--threads", "1", "--out", run);
+        var trained = CliRunner.Run("train", "--subset", "1", "--test-subset", "1", "--epochs", "1", "--width", "4", "--ema", "0.9", "--threads", "1", "--out", run);   // --ema: --ema-decay's older name, as RESULTS' commands give it
         Assert.True(trained.Code == 0, trained.Err + trained.Out);
 
         // before: all three wrote RUN/eval-last, each replacing the last one's summary.json, which names neither weights nor images

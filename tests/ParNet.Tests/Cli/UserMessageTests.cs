@@ -77,7 +77,7 @@ public class UserMessageTests
     [InlineData("--momentum", "1", "recipe fashion-mnist: the momentum (--momentum) must be in [0, 1); got 1")]
     [InlineData("--weight-decay", "-0.1", "recipe fashion-mnist: the weight decay (--weight-decay) must be >= 0 and finite; got -0.1")]
     [InlineData("--label-smoothing", "1", "recipe fashion-mnist: the label smoothing (--label-smoothing) must be in [0, 1); got 1")]
-    [InlineData("--ema", "1", "recipe fashion-mnist: the EMA decay (--ema) must be in [0, 1); got 1")]
+    [InlineData("--ema-decay", "1", "recipe fashion-mnist: the EMA decay (--ema-decay) must be in [0, 1); got 1")]
     [InlineData("--backbone-lr-scale", "2", "recipe fashion-mnist: the backbone LR scale (--backbone-lr-scale) must be in (0, 1]; got 2")]
     [InlineData("--step-epochs", "0", "recipe fashion-mnist: the epochs between LR steps (--step-epochs) must be >= 1; got 0")]
     [InlineData("--head-dropout", "1", "recipe fashion-mnist: the dropout before the classifier (--head-dropout) must be in [0, 1); got 1")]
