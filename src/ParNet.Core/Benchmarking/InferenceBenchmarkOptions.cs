@@ -71,8 +71,13 @@ public sealed record InferenceBenchmarkOptions
     /// </summary>
     public void Validate()
     {
-        if (Batch < 1 || Rounds < 1 || ThroughputRounds < 1 || Warmup < 0 || Threads < 1)
-            throw new ArgumentException("batch, rounds, throughput rounds and threads must be >= 1, warm-up >= 0");
+        foreach (var (member, value, least) in new[] { (nameof(Batch), Batch, 1), (nameof(Rounds), Rounds, 1),
+                     (nameof(ThroughputRounds), ThroughputRounds, 1), (nameof(Warmup), Warmup, 0), (nameof(Threads), Threads, 1) })
+            if (value < least)
+            {
+                string setting = Setting(member);   // one refusal per setting, named, so a front end can word it with its option
+                throw new InvalidSettingException(setting, names => $"{names.Given(setting, value)}: must be >= {least}");
+            }
         Model.CheckImageSize(ImageSize, ImageSize);
         foreach (var device in StreamDevices ?? []) MultiDeviceStreamExecutor.CheckAvailable(device);
         // the executor's own check came after the model was built and escaped as a stack trace

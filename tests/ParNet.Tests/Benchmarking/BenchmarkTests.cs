@@ -152,4 +152,25 @@ public class BenchmarkTests
         Assert.Contains(reason, e.Message);
         Assert.Empty(timed);
     }
+
+    /// <summary>Validate said "batch, rounds, throughput rounds and threads must be >= 1, warm-up >= 0" whichever it was, naming
+    /// no setting; now one refusal per setting, by its API name (the CLI words it with its option, OptionNames).</summary>
+    [Theory]
+    [InlineData("Batch", "InferenceBenchmarkOptions.Batch = 0: must be >= 1", "--batch-size 0: must be >= 1")]
+    [InlineData("Rounds", "InferenceBenchmarkOptions.Rounds = 0: must be >= 1", "--rounds 0: must be >= 1")]
+    [InlineData("ThroughputRounds", "InferenceBenchmarkOptions.ThroughputRounds = 0: must be >= 1", "--throughput-rounds 0: must be >= 1")]
+    [InlineData("Threads", "InferenceBenchmarkOptions.Threads = 0: must be >= 1", "--threads 0: must be >= 1")]
+    [InlineData("Warmup", "InferenceBenchmarkOptions.Warmup = -1: must be >= 0", "--warmup -1: must be >= 0")]
+    public void A_count_out_of_range_is_refused_naming_its_setting(string member, string message, string worded)
+    {
+        var o = new InferenceBenchmarkOptions { Model = ParNet.Models.ModelRegistry.Get("parnet_s") };
+        o = member switch
+        {
+            "Batch" => o with { Batch = 0 }, "Rounds" => o with { Rounds = 0 }, "ThroughputRounds" => o with { ThroughputRounds = 0 },
+            "Threads" => o with { Threads = 0 }, _ => o with { Warmup = -1 },
+        };
+        var e = Assert.Throws<ParNet.Runtime.InvalidSettingException>(o.Validate);
+        Assert.Equal((message, "InferenceBenchmarkOptions." + member), (e.Message, e.ParamName));
+        Assert.Equal(worded, ParNet.Cli.OptionNames.Worded(e));
+    }
 }
