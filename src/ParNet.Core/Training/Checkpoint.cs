@@ -127,12 +127,21 @@ public static class Checkpoint
     /// </summary>
     public static string FileToRead(string path)
     {
-        if (File.Exists(path) || System.IO.Directory.Exists(path)) return path;
-        string full = Path.GetFullPath(path);
+        // a link is judged by what it points to: File.Exists is true for a link whose target is gone
+        string target = FinalLinkTarget(path) ?? path;
+        if (File.Exists(target) || System.IO.Directory.Exists(target)) return path;
+        string full = Path.GetFullPath(target);
         string? folder = Path.GetDirectoryName(full);
         if (folder is null || System.IO.Directory.Exists(folder) || Locate(folder) != folder + ".old") return path;
         string old = Path.Combine(folder + ".old", Path.GetFileName(full));
         return File.Exists(old) ? old : path;
+    }
+
+    /// <summary>The path a symbolic link finally points to (null: not a link; a link loop is left to the reader's error).</summary>
+    static string? FinalLinkTarget(string path)
+    {
+        try { return new FileInfo(path).ResolveLinkTarget(returnFinalTarget: true)?.FullName; }
+        catch (IOException) { return null; }
     }
 
     static string? WeightsHint(string folder)

@@ -174,5 +174,10 @@ public class CheckpointTests
         Assert.Equal(elsewhere, Checkpoint.FileToRead(elsewhere));
         var e = Assert.Throws<FileNotFoundException>(() => Checkpoint.RequireWeightsFile(elsewhere));
         Assert.Equal($"weights file not found: {elsewhere}", e.Message);
+        // a link to the checkpoint's file (e.g. a deployment's "current" model) is read in NAME.old too, the link left as given
+        string link = Path.Combine(root.Path, "current.safetensors");
+        File.CreateSymbolicLink(link, given);
+        Assert.Equal(old, Checkpoint.FileToRead(link));
+        Assert.Equal(old, Checkpoint.RequireWeightsFile(link));
     }
 }
