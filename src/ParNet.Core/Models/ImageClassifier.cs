@@ -132,7 +132,7 @@ public abstract class ImageClassifier : nn.Module<Tensor, Tensor>
     /// <summary>A disposed network's weights are freed: libtorch would answer "Tensor invalid -- empty handle", naming nothing.</summary>
     void ThrowIfDisposed()
     {
-        if (_disposed) throw new ObjectDisposedException(GetType().Name, $"{Config.Name} was disposed: its weights are freed, so it cannot run again");
+        if (_disposed) throw new ObjectDisposedException(null, $"{Config.Name} was disposed: its weights are freed, so it cannot run again");   // no object name: a one-line message
     }
 
     bool _disposed;
