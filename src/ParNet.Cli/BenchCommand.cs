@@ -89,8 +89,7 @@ public sealed class BenchCommand : CliCommand
         CliOption.RequireAtLeastOne(parse.Typed(_batch), batch);
         CliOption.RequireAtLeastOne(parse.Typed(_rounds), rounds);
         CliOption.RequireAtLeastOne(parse.Typed(_throughputRounds), throughputRounds);
-        CliOption.CheckThreads(threads, Name, stderr);
-        if (warmup < 0) throw new UsageException($"--warmup {warmup}: must be >= 0");
+        CliOption.CheckThreads(threads, Name, stderr);   // the counts without an older name are refused by options.Validate below
         string? only = parse.GetValue(_only);
         bool investigate = parse.GetValue(_investigate);
         string output = parse.GetValue(_out) ?? Path.Combine("runs", "bench");

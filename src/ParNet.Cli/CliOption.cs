@@ -99,7 +99,10 @@ public static class CliOption
     }
 
     /// <summary>The name the user typed for <paramref name="option"/> (an older alias is reported as typed), else its name.</summary>
-    public static string Typed(this ParseResult parse, Option option) => parse.GetResult(option)?.IdentifierToken?.Value ?? option.Name;
+    public static string Typed(this ParseResult parse, Option option) => parse.GetResult(option) is { } given ? Typed(given) : option.Name;
+
+    /// <summary>The name the user typed for this option: an alias such as --size is reported as --size, not as --image-size.</summary>
+    static string Typed(OptionResult given) => given.IdentifierToken?.Value ?? given.Option.Name;
 
     /// <summary>Whether the user wrote the option (a switch can be given as false, which differs from absent).</summary>
     public static bool Given(this ParseResult parse, Option option) => parse.GetResult(option) is { Implicit: false };
@@ -115,8 +118,7 @@ public static class CliOption
         try { return parse(text); }
         catch (Exception e) when (e is FormatException or OverflowException)
         {
-            // the name the user typed (an alias such as --size is reported as --size, not as --image-size)
-            string name = result.Parent is OptionResult o ? o.IdentifierToken?.Value ?? o.Option.Name : "value";
+            string name = result.Parent is OptionResult o ? Typed(o) : "value";
             result.AddError($"{name} must be {what} (got '{text}')");
             return null;
         }

@@ -143,8 +143,7 @@ public sealed partial class Trainer
     {
         if (top1 is double a && a > _state.BestAccuracy) { _bestAhead = null; return (true, a, epoch); }
         if (_bestAhead is not { } ahead || ahead.BestEpoch != epoch) return (false, _state.BestAccuracy, _state.BestEpoch);
-        _bestAhead = null;
-        string replaced = _state.BestAccuracy >= 0 ? $", in place of epoch {_state.BestEpoch}'s ({Percent(_state.BestAccuracy)})" : "";
+        string replaced = TakeBestAhead();
         string again = top1 is double t ? $"top-1 {Percent(t)}, not above epoch {_state.BestEpoch}'s" : "not evaluated";
         Report(new MessageEvent($"epoch {epoch} was trained again: the run had stopped between its best and last checkpoints, and the best " +
                                 $"checkpoint holds its first training (top-1 {Percent(ahead.BestAccuracy)}){replaced}; trained again it is {again}: " +
@@ -160,11 +159,18 @@ public sealed partial class Trainer
     void AdoptBestCheckpointAhead()
     {
         if (_bestAhead is not { } ahead) return;
-        _bestAhead = null;
-        string replaced = _state.BestAccuracy >= 0 ? $", in place of epoch {_state.BestEpoch}'s ({Percent(_state.BestAccuracy)})" : "";
+        string replaced = TakeBestAhead();
         Report(new MessageEvent($"the best checkpoint holds epoch {ahead.BestEpoch} (top-1 {Percent(ahead.BestAccuracy)}), trained before the run " +
                                 $"stopped between its best and last checkpoints and not trained again{replaced}: the run's best is that epoch"));
         _state = _state with { BestAccuracy = ahead.BestAccuracy, BestEpoch = ahead.BestEpoch };
+    }
+
+    /// <summary>Ends <see cref="_bestAhead"/>'s record (the run now records that checkpoint as its best) and words the best it
+    /// replaced, for the message that says so: ", in place of epoch 1's (25.00%)", or nothing before any best.</summary>
+    string TakeBestAhead()
+    {
+        _bestAhead = null;
+        return _state.BestAccuracy >= 0 ? $", in place of epoch {_state.BestEpoch}'s ({Percent(_state.BestAccuracy)})" : "";
     }
 
     static string Percent(double accuracy) => $"{accuracy * 100:F2}%";
