@@ -123,7 +123,7 @@ public static class Checkpoint
     /// <paramref name="path"/>, or, when it names a file of a checkpoint folder (RUN/checkpoints/NAME/model.safetensors) that a
     /// save interrupted between its two renames left only as NAME.old (<see cref="Save"/>), that file in NAME.old: the
     /// checkpoint as <see cref="Locate"/>, <see cref="Load"/> and <see cref="ChooseWeights"/> find it, until the next save puts
-    /// NAME back.
+    /// NAME back. The folder NAME itself, so left, is NAME.old (whose files <see cref="RequireWeightsFile"/> then names).
     /// </summary>
     public static string FileToRead(string path)
     {
@@ -131,6 +131,7 @@ public static class Checkpoint
         string target = FinalLinkTarget(path) ?? path;
         if (File.Exists(target) || System.IO.Directory.Exists(target)) return path;
         string full = Path.GetFullPath(target);
+        if (Locate(full) == full + ".old") return full + ".old";   // the checkpoint folder itself: its weights are named there
         string? folder = Path.GetDirectoryName(full);
         if (folder is null || System.IO.Directory.Exists(folder) || Locate(folder) != folder + ".old") return path;
         string old = Path.Combine(folder + ".old", Path.GetFileName(full));

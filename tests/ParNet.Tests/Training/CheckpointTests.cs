@@ -169,6 +169,10 @@ public class CheckpointTests
         }
         using (var model = new ParNetModel(config))
             Assert.True(Pretrained.LoadBackbone(model, given).LoadedTensors > 0);
+        // the folder given as weights (a user's slip: `eval --weights RUN/checkpoints/last`) is named where its files are
+        Assert.Equal(dir + ".old", Checkpoint.FileToRead(dir));
+        var folder = Assert.Throws<FileNotFoundException>(() => Checkpoint.RequireWeightsFile(dir));
+        Assert.Equal($"weights: {dir}.old is a folder, not a file (it holds ema.safetensors, model.safetensors: give one of those)", folder.Message);
         // a missing file of any other folder is still not found, by the name given
         string elsewhere = Path.Combine(root.Path, "other", Checkpoint.WeightsFile);
         Assert.Equal(elsewhere, Checkpoint.FileToRead(elsewhere));
