@@ -2,13 +2,17 @@ using System.Diagnostics;
 
 namespace ParNet.Tests.Scripts;
 
-/// <summary>A script of the repository's scripts/ folder run with python3 (.ci/run installs it), its output read.</summary>
+/// <summary>A Python script of the repository run with python3 (.ci/run installs it), its output read.</summary>
 static class PythonScript
 {
-    public static (int Code, string Stdout, string Stderr) Run(string script, params string[] arguments)
+    public static (int Code, string Stdout, string Stderr) Run(string script, params string[] arguments) =>
+        RunFile(Repository.Path("scripts", script), arguments);
+
+    /// <summary>A Python file anywhere (e.g. bench/pytorch's references, whose modules import torch only when they run).</summary>
+    public static (int Code, string Stdout, string Stderr) RunFile(string path, params string[] arguments)
     {
         var start = new ProcessStartInfo("python3") { RedirectStandardError = true, RedirectStandardOutput = true };
-        start.ArgumentList.Add(Repository.Path("scripts", script));
+        start.ArgumentList.Add(path);
         foreach (var a in arguments) start.ArgumentList.Add(a);
         using var process = Process.Start(start)!;
         var stdout = process.StandardOutput.ReadToEndAsync();   // both pipes drained at once: a full one would block the script
