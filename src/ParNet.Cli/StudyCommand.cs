@@ -103,11 +103,11 @@ public sealed class StudyCommand : CliCommand
         stdout.WriteLine("  timing every cell's fused network at batch 1, in turn ...");
         var latencyMs = StudyLatency.Measure(study);
         string command = "parnet " + ShellWords.Join(parse.Tokens.Select(t => t.Value));
-        var files = StudyReport.Write(study, settings, cellRuns, latencyMs, results, CpuCapabilities.Current.Describe() + $", {threads} threads", command);
-        foreach (var claim in StudyReport.Judge(study, StudyReport.Summarise(study, cellRuns, latencyMs)))
+        var report = StudyReport.Write(study, settings, cellRuns, latencyMs, results, CpuCapabilities.Current.Describe() + $", {threads} threads", command);
+        foreach (var claim in report.Claims)
             stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"{claim.Claim.Text}: {claim.Better.Cell.Name} {claim.Better.Top1.Mean * 100:F2}% vs {claim.Worse.Cell.Name} {claim.Worse.Top1.Mean * 100:F2}%: {Verdicts.Describe(claim.Verdict)}"));
-        stdout.WriteLine($"done in {ProgressRenderer.Eta(clock.Elapsed)}: {string.Join(", ", files.Select(Path.GetFullPath))}");
+        stdout.WriteLine($"done in {ProgressRenderer.Eta(clock.Elapsed)}: {string.Join(", ", report.Files.Select(Path.GetFullPath))}");
         return 0;
     }
 

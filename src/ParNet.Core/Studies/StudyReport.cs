@@ -14,6 +14,9 @@ public sealed record CellSummary(StudyCell Cell, SeedStats Top1, long Parameters
 /// <summary>A claim with the two cells' means and its verdict.</summary>
 public sealed record ClaimResult(StudyClaim Claim, CellSummary Better, CellSummary Worse, Verdict Verdict);
 
+/// <summary>What <see cref="StudyReport.Write"/> wrote (NAME.md, NAME.csv, NAME.png) and the verdicts its table holds.</summary>
+public sealed record WrittenStudyReport(IReadOnlyList<string> Files, IReadOnlyList<ClaimResult> Claims);
+
 /// <summary>
 /// A study's outputs: NAME.md (the grid with mean +- std over seeds, parameters, depth, latency, and a verdict per claim of
 /// the paper), NAME.csv (every cell and seed) and NAME.png (bars with +-1 std whiskers, or curves for the scaling studies).
@@ -47,8 +50,9 @@ public static class StudyReport
             return new ClaimResult(claim, better, worse, Verdicts.Judge(better.Top1, worse.Top1));
         }).ToList();
 
-    /// <summary>Writes NAME.md, NAME.csv and NAME.png into <paramref name="directory"/>; returns the three paths.</summary>
-    public static string[] Write(Study study, StudySettings settings, IReadOnlyList<CellRun> runs, IReadOnlyDictionary<string, double>? latencyMs,
+    /// <summary>Writes NAME.md, NAME.csv and NAME.png into <paramref name="directory"/>; returns the three paths and the claims'
+    /// verdicts as the table states them.</summary>
+    public static WrittenStudyReport Write(Study study, StudySettings settings, IReadOnlyList<CellRun> runs, IReadOnlyDictionary<string, double>? latencyMs,
                                  string directory, string machine, string command)
     {
         Directory.CreateDirectory(directory);
@@ -59,7 +63,7 @@ public static class StudyReport
         AtomicFile.WriteAllText(md, Markdown(study, settings, runs, cells, claims, latencyMs is not null, machine, command));
         AtomicFile.WriteAllText(csv, Csv(runs));
         Chart(study, cells, png);
-        return [md, csv, png];
+        return new WrittenStudyReport([md, csv, png], claims);
     }
 
     static string Markdown(Study study, StudySettings s, IReadOnlyList<CellRun> runs, IReadOnlyList<CellSummary> cells, IReadOnlyList<ClaimResult> claims,
