@@ -12,6 +12,7 @@
 using System.Globalization;
 using System.Text.Json;
 using ParNet.Data;
+using ParNet.Export;
 using ParNet.Models;
 using ParNet.Training;
 using ParNet.Weights;
@@ -45,8 +46,10 @@ try
     var result = trainer.Run();
     double top1 = result.State.History.Last().TestAccuracy ?? double.NaN;
 
+    // stored with its configuration and data set, so that a loader needs nothing else (ClassifierLoader.Load(saved, null, ...),
+    // `parnet predict --weights FILE`): the class names and normalization come with it
     string saved = Path.Combine(outDir, "finetuned.safetensors");
-    StateDict.Save(model, saved);
+    StateDict.Save(model, saved, new DeploymentInfo { Model = model.Config, Dataset = dataset }.ToMetadata());
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
         $"fine-tuned {config.Name} from {weights}: {train.Count} training images, {result.State.Epoch} epochs; " +
         $"test top-1 {top1 * 100:F2}% on {test.Count} images; weights {saved}"));

@@ -85,10 +85,12 @@ public sealed class ImageFolderDataset : IImageDataset
     public static ImageF Decode(string path, int minShortSide = 0, long maxPixels = DefaultMaxPixels)
     {
         byte[] bytes;
+        // .NET opens a folder as "Access to the path is denied" (UnauthorizedAccessException), which blamed permissions
+        if (Directory.Exists(path)) throw new InvalidDataException($"{path}: a folder, not an image");
         try { bytes = BoundedFile.ReadAllBytes(path, MaxFileBytes, "image this reads"); }
         catch (FileNotFoundException e) { throw new InvalidDataException($"{path}: not found", e); }
         catch (DirectoryNotFoundException e) { throw new InvalidDataException($"{path}: not found (no folder {Path.GetDirectoryName(path)})", e); }
-        catch (IOException e) { throw new InvalidDataException($"{path}: unreadable ({e.Message})", e); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new InvalidDataException($"{path}: unreadable ({e.Message})", e); }
         return Decode(bytes, path, minShortSide, maxPixels);
     }
 

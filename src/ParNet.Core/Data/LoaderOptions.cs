@@ -51,15 +51,19 @@ public sealed record LoaderOptions
 public abstract record Subset
 {
     /// <summary>The first <paramref name="count"/> images in data set order.</summary>
-    public static Subset First(int count) => new FirstN(count);
+    public static Subset First(int count) => new FirstN(Positive(count));
 
     /// <summary><paramref name="count"/> images per class, chosen at random with <paramref name="seed"/> (fewer if a class has fewer).</summary>
-    public static Subset PerClass(int count, int seed = 0) => new RandomPerClass(count, seed);
+    public static Subset PerClass(int count, int seed = 0) => new RandomPerClass(Positive(count), seed);
 
     /// <summary><paramref name="count"/> images chosen at random over the whole data set with <paramref name="seed"/> (all of
     /// them if it has fewer): a sample in the data's own class proportions, whatever order its files are in (an image
     /// folder is in class order, and its first images are all of its first classes).</summary>
-    public static Subset Random(int count, int seed = 0) => new RandomN(count, seed);
+    public static Subset Random(int count, int seed = 0) => new RandomN(Positive(count), seed);
+
+    /// <summary>A subset of no images trained "to completion" on nothing, loss 0, and wrote checkpoints.</summary>
+    static int Positive(int count, [System.Runtime.CompilerServices.CallerArgumentExpression(nameof(count))] string? name = null) =>
+        count >= 1 ? count : throw new ArgumentOutOfRangeException(name, count, "a subset takes at least one image");
 
     /// <summary>Data set indices, ascending.</summary>
     public abstract int[] Select(IImageDataset dataset);

@@ -33,6 +33,8 @@ public static class ParNetFuser
     /// </summary>
     public static ParNetModel Fuse(ImageClassifier trained)
     {
+        ArgumentNullException.ThrowIfNull(trained);
+        trained.ThrowIfDisposed("be fused");
         if (trained is not ParNetModel parnet) throw NotFusable(trained.Config);
         if (IsFused(parnet)) throw new ArgumentException($"{trained.Config.Name}: the model is already fused");
         if (parnet.BlockFactory is not Models.Blocks.TrainingBlocks)

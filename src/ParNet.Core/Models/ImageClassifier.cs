@@ -26,6 +26,7 @@ public abstract class ImageClassifier : nn.Module<Tensor, Tensor>
     /// </summary>
     public void ResetClassifier(int numClasses)
     {
+        ThrowIfDisposed("take a new classifier");
         if (numClasses < 1) throw new ArgumentOutOfRangeException(nameof(numClasses), numClasses, "a classifier needs at least one class");
         Head.Reset(numClasses);
         Config = Config with { NumClasses = numClasses };
@@ -51,6 +52,7 @@ public abstract class ImageClassifier : nn.Module<Tensor, Tensor>
     /// the classifier would read (embeddings), else the logits.</summary>
     public Tensor forward_head(Tensor features, bool preLogits)
     {
+        ArgumentNullException.ThrowIfNull(features);
         ThrowIfDisposed();
         long width = Head.Fc.in_features;
         if (features.dim() != 4 || features.shape[1] != width)
@@ -125,14 +127,16 @@ public abstract class ImageClassifier : nn.Module<Tensor, Tensor>
     /// <summary>Rejects inputs the network cannot take, with a message that says why.</summary>
     public void CheckInput(Tensor x)
     {
+        ArgumentNullException.ThrowIfNull(x);
         ThrowIfDisposed();
         CheckInputShape(x.shape);
     }
 
-    /// <summary>A disposed network's weights are freed: libtorch would answer "Tensor invalid -- empty handle", naming nothing.</summary>
-    void ThrowIfDisposed()
+    /// <summary>A disposed network's weights are freed: libtorch would answer "Tensor invalid -- empty handle", naming nothing,
+    /// and a state dict of it is empty (saved, it was a 10-byte file). <paramref name="use"/>: what it cannot do ("be saved").</summary>
+    public void ThrowIfDisposed(string use = "run again")
     {
-        if (_disposed) throw new ObjectDisposedException(null, $"{Config.Name} was disposed: its weights are freed, so it cannot run again");   // no object name: a one-line message
+        if (_disposed) throw new ObjectDisposedException(null, $"{Config.Name} was disposed: its weights are freed, so it cannot {use}");   // no object name: a one-line message
     }
 
     bool _disposed;

@@ -76,6 +76,7 @@ public static class ModelRegistry
     /// <summary>timm's list_models: the names matching a pattern where * is any run of characters and ? one (ordinal).</summary>
     public static IReadOnlyList<string> List(string pattern = "*")
     {
+        ArgumentNullException.ThrowIfNull(pattern);
         var regex = new System.Text.RegularExpressions.Regex(
             "^" + System.Text.RegularExpressions.Regex.Escape(pattern).Replace("\\*", ".*").Replace("\\?", ".") + "$");
         return Names.Where(n => regex.IsMatch(n)).ToList();

@@ -10,7 +10,9 @@ namespace ParNet.Training;
 public sealed record EpochMetrics
 {
     public int Epoch { get; init; }             // 1-based: the epoch just finished
-    public double Lr { get; init; }             // LR of the epoch's last step
+    /// <summary>The schedule's LR where the epoch ends: a step schedule's is the LR the epoch trained at; a warm-up's or a
+    /// cosine's is where the curve stands at the boundary, past the epoch's last step (1 epoch of warm-up: the full LR).</summary>
+    public double Lr { get; init; }
     public double TrainLoss { get; init; }
     public double TrainAccuracy { get; init; }
     public double? TestLoss { get; init; }
@@ -302,6 +304,8 @@ public static class Checkpoint
         if (Locate(directory) is { } dir) return dir;
         string full = Path.GetFullPath(directory);
         if (!System.IO.Directory.Exists(full)) throw new FileNotFoundException($"no checkpoint in {directory}");
+        if (Locate(In(full)) is not null)   // what `train --resume` takes: the library's callers meant its last checkpoint
+            throw new FileNotFoundException($"{directory} is a training run, not a checkpoint: its last checkpoint is {In(directory)} (Checkpoint.In(run))");
         throw new FileNotFoundException($"incomplete checkpoint {directory}: missing {string.Join(", ", Missing(full))} " +
                                         "(a checkpoint is complete or refused: resuming without them would silently differ)");
     }

@@ -23,6 +23,8 @@ public static class Pretrained
 
     public static Report LoadBackbone(ImageClassifier model, string path, CheckpointWeights pick = CheckpointWeights.Model)
     {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(path);
         path = Checkpoint.RequireWeightsFile(path, "pretrained weights");
         var source = StateDict.Read(path, "pretrained weights", pick);
         try { return LoadBackbone(model, source, path); }
@@ -67,8 +69,10 @@ public static class Pretrained
     public static ImageClassifier CreateModel(ModelConfig config, string weights, int? numClasses = null, int? inChannels = null,
                                               CheckpointWeights pick = CheckpointWeights.Model)
     {
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(weights);
+        weights = Checkpoint.RequireWeightsFile(weights, "pretrained weights");   // before the model: a missing file left it undisposed
         var model = ModelFactory.Create(config with { NumClasses = numClasses ?? config.NumClasses, InChannels = inChannels ?? config.InChannels });
-        weights = Checkpoint.RequireWeightsFile(weights, "pretrained weights");
         var source = StateDict.Read(weights, "pretrained weights", pick);
         try
         {

@@ -37,6 +37,21 @@ public sealed partial class Trainer : IDisposable
     /// when a helper model is built (the EMA copy, built at the first evaluation) does not change the
     /// dropout masks that follow: a resumed run builds it at another point than an uninterrupted one.
     /// </summary>
+    /// <summary>
+    /// Data the model cannot take, refused before anything is set up: more classes than the classifier has outputs crashed in
+    /// libtorch's loss ("Target 9 is out of bounds", with its native stack), an empty training set "completed" with loss 0,
+    /// and images of other channels failed only at the first step.
+    /// </summary>
+    static void RequireFits(ModelConfig model, IBatchSource data, string what)
+    {
+        if (data.ClassNames.Count > model.NumClasses)
+            throw new ArgumentException($"the {what} data has {data.ClassNames.Count} classes, {model.Name}'s classifier {model.NumClasses}: " +
+                                        $"ResetClassifier({data.ClassNames.Count}) on the model, or LoaderOptions.Classes to keep {model.NumClasses} of them");
+        if (data.ImageShape.Channels != model.InChannels)
+            throw new ArgumentException($"the {what} data has {data.ImageShape.Channels}-channel images, {model.Name} takes {model.InChannels}");
+        if (what == "training" && data.Count == 0) throw new ArgumentException("the training data holds no images");
+    }
+
     static ImageClassifier CreateWithoutConsumingRandomness(ModelConfig config)
     {
         using var saved = random.get_rng_state();
@@ -47,6 +62,13 @@ public sealed partial class Trainer : IDisposable
 
     public Trainer(ImageClassifier model, IBatchSource train, IBatchSource? test, TrainOptions options)
     {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(train);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(options.RunDirectory);
+        model.ThrowIfDisposed("be trained");
+        RequireFits(model.Config, train, "training");
+        if (test is not null) RequireFits(model.Config, test, "evaluation");
         _model = model;
         _group = options.Processes;
         _train = train;
@@ -55,7 +77,8 @@ public sealed partial class Trainer : IDisposable
         _r = options.Recipe.Validate();
         _clock = new TrainingClock(options.Clock, options.TimeBudget, options.ScheduleBudget, options.StopAfterSteps);
         if (train.BatchSize != _r.BatchSize)
-            throw new ArgumentException($"the training data gives batches of {train.BatchSize}, the recipe says {_r.BatchSize}");
+            throw new ArgumentException($"the training data gives batches of {train.BatchSize}, the recipe says {_r.BatchSize}: build the " +
+                                        $"loader with LoaderOptions.BatchSize = {_r.BatchSize}, or the recipe with BatchSize = {train.BatchSize}");
         // a new run would replace the checkpoints, metrics and run files of the one there (rank 0 writes them)
         if (options.ResumeFrom is null) RequireNoRunOnRoot(options.RunDirectory);
         if (model.EnsureCorrectConvolutions() is { } why) options.Progress?.Report(new MessageEvent(why));

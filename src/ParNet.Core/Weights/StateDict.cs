@@ -153,6 +153,7 @@ public static class StateDict
     /// <summary>Writes the module's state dict (parameters and buffers) as safetensors, atomically, with optional metadata.</summary>
     public static void Save(nn.Module module, string path, IEnumerable<KeyValuePair<string, string>>? metadata = null)
     {
+        (module as ParNet.Models.ImageClassifier)?.ThrowIfDisposed("be saved");   // its state dict is empty: a 10-byte file
         using var scope = NewDisposeScope();   // holds the chain's intermediates (RESULTS.md, defect 6) and frees the copies
         var dict = module.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().cpu().contiguous());
         Write(dict, path, metadata);
@@ -195,7 +196,7 @@ public static class StateDict
             .Select(k => $"{k} (model [{string.Join(",", target[k].shape)}], file [{string.Join(",", source[k].shape)}])")
             .ToList();
         if (misShaped.Count > 0 || (strict && (missing.Count > 0 || unexpected.Count > 0)))
-            throw new InvalidDataException(Mismatch(what, missing, unexpected, misShaped));
+            throw new InvalidDataException(Mismatch(what, (module as ParNet.Models.ImageClassifier)?.Config.Name, missing, unexpected, misShaped));
 
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();   // holds each converted copy until copy_ has read it (RESULTS.md, defect 6)
@@ -213,13 +214,13 @@ public static class StateDict
 
     /// <summary>The keys of each kind named, the first <see cref="NamedKeys"/> of them: another variant's weights gave a
     /// single line of 21 KB (315 mis-shaped keys; walk F, session 29), where the first few say which network they are.</summary>
-    static string Mismatch(string what, List<string> missing, List<string> unexpected, List<string> misShaped)
+    static string Mismatch(string what, string? model, List<string> missing, List<string> unexpected, List<string> misShaped)
     {
         var parts = new List<string>();
         if (missing.Count > 0) parts.Add($"{missing.Count} missing: {Named(missing)}");
         if (unexpected.Count > 0) parts.Add($"{unexpected.Count} unexpected: {Named(unexpected)}");
         if (misShaped.Count > 0) parts.Add($"{misShaped.Count} mis-shaped: {Named(misShaped)}");
-        return $"{what} do not match the model, nothing was loaded; {string.Join("; ", parts)}";
+        return $"{what} do not match the model{(model is null ? "" : " " + model)}, nothing was loaded; {string.Join("; ", parts)}";
     }
 
     const int NamedKeys = 10;

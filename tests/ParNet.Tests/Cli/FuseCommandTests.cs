@@ -147,7 +147,7 @@ public class FuseCommandTests
         string weights = Fixtures.Path("parnet_official_tiny_silu.safetensors");
         var result = Run("fuse", "--model", "parnet_s", "--weights", weights, "--out", output);
         // the tiny fixture has planes 16/32/64 and final width 128; ParNet-S 64 (stem), 96/192/384 and 1280
-        CliRunner.AssertUserError(result, $"parnet fuse: {weights} do not match the model, nothing was loaded; 315 mis-shaped: " +
+        CliRunner.AssertUserError(result, $"parnet fuse: {weights} do not match the model parnet_s, nothing was loaded; 315 mis-shaped: " +
                                           "inits.0.0.block.rbr_dense.conv.weight (model [64,3,3,3], file [16,3,3,3]), ");
         Assert.EndsWith(" (and 305 more)", result.Err.TrimEnd());   // the first ten named: a line, not 21 KB (walk F, session 29)
         Assert.InRange(result.Err.Length, 500, 2000);

@@ -60,6 +60,16 @@ public class ImageFolderTests
         Assert.Contains("/dev/zero: more than 536,870,912 bytes", e.Message);
     }
 
+    /// <summary>A folder given as an image was "Access to the path is denied" (UnauthorizedAccessException, as root too): the
+    /// library's callers (DeploymentPreprocessing.Load) got neither the documented exception nor a true message.</summary>
+    [Fact]
+    public void A_folder_given_as_an_image_is_invalid_data_that_says_it_is_a_folder()
+    {
+        using var dir = new TempDirectory();
+        var e = Assert.Throws<InvalidDataException>(() => ImageFolderDataset.Decode(dir.Path));
+        Assert.Equal($"{dir.Path}: a folder, not an image", e.Message);
+    }
+
     [Fact]
     public void Corrupt_and_truncated_images_are_invalid_data_naming_the_file()
     {

@@ -108,6 +108,25 @@ public class LibraryApiTests
         Assert.Equal(expected, Assert.Throws<ObjectDisposedException>(() => tiny.forward_head(features)).Message);
     }
 
+    /// <summary>The other uses of a disposed network: saved, its state dict was empty and the file 10 bytes (`{}`), with no
+    /// word; fused, exported or given a new classifier it said libtorch's "Tensor invalid -- empty handle"; trained, .NET's
+    /// ObjectDisposedException of an internal handle type.</summary>
+    [Fact]
+    public void A_disposed_network_is_refused_by_name_when_saved_fused_exported_or_given_a_new_classifier()
+    {
+        var tiny = new ParNetModel(OfficialParityTests.TinyConfig);
+        tiny.Dispose();
+        using var folder = new ParNet.Tests.Export.ExportTempFolder();
+        string name = OfficialParityTests.TinyConfig.Name, weights = folder.File("tiny.safetensors"), onnx = folder.File("tiny.onnx");
+        string Refusal(Action use) => Assert.Throws<ObjectDisposedException>(use).Message;
+        Assert.Equal($"{name} was disposed: its weights are freed, so it cannot be saved", Refusal(() => ParNet.Weights.StateDict.Save(tiny, weights)));
+        Assert.False(File.Exists(weights));
+        Assert.Equal($"{name} was disposed: its weights are freed, so it cannot be fused", Refusal(() => ParNet.Fusion.ParNetFuser.Fuse(tiny)));
+        Assert.Equal($"{name} was disposed: its weights are freed, so it cannot be exported", Refusal(() => ParNet.Export.OnnxExporter.Export(tiny, onnx, 64)));
+        Assert.False(File.Exists(onnx));
+        Assert.Equal($"{name} was disposed: its weights are freed, so it cannot take a new classifier", Refusal(() => tiny.ResetClassifier(3)));
+    }
+
     [Fact]
     public void Forward_head_checks_its_features_as_forward_features_returns_them()
     {

@@ -105,6 +105,10 @@ public class PackageTests(PackageTests.PackedLibrary packed) : IClassFixture<Pac
         using var tuned = ModelFactory.Create(OfficialParityTests.TinyConfig with { NumClasses = 10, InChannels = 1 });
         StateDict.Load(tuned, Path.Combine(run, "finetuned.safetensors"));   // strict: every key, every shape
         Assert.Equal([10L, 128L], tuned.state_dict()["head.fc.weight"].shape);
+        // stored with what a loader needs: the network and the data set (class names, normalization); it stored neither
+        var stored = ParNet.Export.ClassifierLoader.Stored(Path.Combine(run, "finetuned.safetensors"));
+        Assert.Equal(tuned.Config.ToJson(), stored.Model!.ToJson());
+        Assert.Equal("T-shirt/top", stored.CompletedFor(tuned.Config).ClassNames![0]);
     }
 
     [Fact]
@@ -124,7 +128,7 @@ public class PackageTests(PackageTests.PackedLibrary packed) : IClassFixture<Pac
                  {
                      ([dir.File("missing.safetensors"), config], "pretrained weights file not found"),
                      ([notWeights, config], "not a PyTorch file"),
-                     ([weights, "parnet_s"], "do not match the model, nothing was loaded"),
+                     ([weights, "parnet_s"], "do not match the model parnet_s, nothing was loaded"),
                      ([weights, "parnet_q"], "unknown model 'parnet_q'"),
                      ([weights, config, "many"], "PER_CLASS must be a positive whole number; got 'many'"),
                      ([weights, config, "10", "1", run], "holds a training run already"),

@@ -1,0 +1,110 @@
+using ParNet.Data;
+using ParNet.Models;
+using ParNet.Training;
+
+namespace ParNet.Tests.Training;
+
+/// <summary>
+/// What a library user can hand the trainer that `parnet train` never does (it builds the model from the data): each was
+/// found by using the package from a program of one's own (walk K, session 32) and failed late, deep or not at all.
+/// </summary>
+public class TrainerRefusalTests
+{
+    static readonly Recipe Quick = new() { Name = "test", Epochs = 1, BatchSize = 32, Lr = 0.05, Seed = 3 };
+
+    static Trainer Train(ImageClassifier model, IBatchSource data, string directory, Recipe? recipe = null) =>
+        new(model, data, null, new TrainOptions { Recipe = recipe ?? Quick, RunDirectory = directory });
+
+    [Fact]
+    public void Data_of_more_classes_than_the_classifier_has_is_refused_before_training_with_the_two_ways_out()
+    {
+        // it trained into libtorch's "Target 9 is out of bounds." and ~25 native stack frames, leaving a TensorBoard file
+        using var dir = new TempDir();
+        using var model = ModelFactory.Create(TinyModels.Config(classes: 3));
+        var data = SyntheticSource.Patterns(64, 4, 8, 32);
+        var e = Assert.Throws<ArgumentException>(() => Train(model, data, dir.Path));
+        Assert.Equal("the training data has 4 classes, tiny's classifier 3: ResetClassifier(4) on the model, or LoaderOptions.Classes to keep 3 of them", e.Message);
+        Assert.Empty(Directory.GetFileSystemEntries(dir.Path));   // nothing written
+        var test = Assert.Throws<ArgumentException>(() => new Trainer(model, SyntheticSource.Patterns(64, 3, 8, 32), data,
+            new TrainOptions { Recipe = Quick, RunDirectory = dir.Path }));
+        Assert.StartsWith("the evaluation data has 4 classes, tiny's classifier 3", test.Message);
+        // fewer classes than outputs is a model that can still learn them: accepted
+        using var wider = ModelFactory.Create(TinyModels.Config(classes: 5));
+        using var trainer = Train(wider, data, dir.Path);
+        Assert.Equal(StopReason.Completed, trainer.Run().Reason);
+    }
+
+    [Fact]
+    public void Images_of_other_channels_and_an_empty_training_set_are_refused_before_training()
+    {
+        using var dir = new TempDir();
+        using var model = ModelFactory.Create(TinyModels.Config());
+        var rgb = SyntheticSource.Patterns(64, 4, 8, 32, channels: 3);
+        Assert.Equal("the training data has 3-channel images, tiny takes 1", Assert.Throws<ArgumentException>(() => Train(model, rgb, dir.Path)).Message);
+        // no images "completed" an epoch with loss 0 and wrote checkpoints, plots and TensorBoard files
+        var none = new SyntheticSource([], [], (1, 8, 8), 32, 4);
+        Assert.Equal("the training data holds no images", Assert.Throws<ArgumentException>(() => Train(model, none, dir.Path)).Message);
+        Assert.Empty(Directory.GetFileSystemEntries(dir.Path));
+    }
+
+    [Fact]
+    public void A_subset_of_no_images_is_refused_where_it_is_made()
+    {
+        foreach (var make in new Func<Subset>[] { () => Subset.PerClass(0), () => Subset.First(-5), () => Subset.Random(0, seed: 1) })
+        {
+            var e = Assert.Throws<ArgumentOutOfRangeException>(make);
+            Assert.Equal("count", e.ParamName);
+            Assert.StartsWith("a subset takes at least one image", e.Message);
+        }
+    }
+
+    [Fact]
+    public void A_disposed_model_and_a_batch_size_the_loader_does_not_give_are_refused_by_name()
+    {
+        using var dir = new TempDir();
+        var data = SyntheticSource.Patterns(64, 4, 8, 32);
+        var disposed = ModelFactory.Create(TinyModels.Config());
+        disposed.Dispose();
+        Assert.Equal("tiny was disposed: its weights are freed, so it cannot be trained",
+                     Assert.Throws<ObjectDisposedException>(() => Train(disposed, data, dir.Path)).Message);
+        using var model = ModelFactory.Create(TinyModels.Config());
+        Assert.Equal("the training data gives batches of 32, the recipe says 64: build the loader with LoaderOptions.BatchSize = 64, " +
+                     "or the recipe with BatchSize = 32",
+                     Assert.Throws<ArgumentException>(() => Train(model, data, dir.Path, Quick with { BatchSize = 64 })).Message);
+    }
+
+    [Fact]
+    public void A_resume_into_another_configuration_names_the_fields_that_differ_and_a_run_folder_is_not_a_checkpoint()
+    {
+        using var dir = new TempDir();
+        var data = SyntheticSource.Patterns(64, 4, 8, 32);
+        using (var model = ModelFactory.Create(TinyModels.Config()))
+        using (var trainer = Train(model, data, dir.Path))
+            trainer.Run();
+        // Checkpoint.Load(run) said "incomplete checkpoint RUN: missing state.json, model.safetensors, optimizer.safetensors"
+        var folder = Assert.Throws<FileNotFoundException>(() => Checkpoint.Load(dir.Path));
+        Assert.Equal($"{dir.Path} is a training run, not a checkpoint: its last checkpoint is {Checkpoint.In(dir.Path)} (Checkpoint.In(run))", folder.Message);
+
+        using var checkpoint = Checkpoint.Load(Checkpoint.In(dir.Path));
+        using var wider = ModelFactory.Create(TinyModels.Config(width: 8));
+        var e = Assert.Throws<InvalidDataException>(() => new Trainer(wider, data, null,
+            new TrainOptions { Recipe = Quick with { Epochs = 2 }, RunDirectory = dir.Path, ResumeFrom = checkpoint }));
+        Assert.Equal($"{checkpoint.Directory}: the checkpoint was trained with another model configuration (Planes [4,8,16] in the checkpoint, " +
+                     "[8,16,32] in the model; FinalWidth 16 in the checkpoint, 32 in the model): build the model from the checkpoint's, " +
+                     "ModelFactory.Create(checkpoint.State.Model)", e.Message);
+    }
+
+    [Fact]
+    public void A_null_argument_is_named_as_the_public_parameter()
+    {
+        using var model = ModelFactory.Create(TinyModels.Config());
+        var data = SyntheticSource.Patterns(64, 4, 8, 32);
+        Assert.Equal("x", Assert.Throws<ArgumentNullException>(() => model.call(null!)).ParamName);   // a NullReferenceException
+        Assert.Equal("features", Assert.Throws<ArgumentNullException>(() => model.forward_head(null!)).ParamName);
+        Assert.Equal("pattern", Assert.Throws<ArgumentNullException>(() => ModelRegistry.List(null!)).ParamName);   // was "str"
+        Assert.Equal("weights", Assert.Throws<ArgumentNullException>(() => Pretrained.CreateModel(TinyModels.Config(), null!)).ParamName);   // "fileName"
+        Assert.Equal("trained", Assert.Throws<ArgumentNullException>(() => ParNet.Fusion.ParNetFuser.Fuse(null!)).ParamName);
+        Assert.Equal("options.RunDirectory", Assert.Throws<ArgumentNullException>(() =>
+            new Trainer(model, data, null, new TrainOptions { Recipe = Quick, RunDirectory = null! })).ParamName);   // "path1"
+    }
+}
