@@ -197,7 +197,7 @@ public sealed class EvalCommand : CliCommand
     {
         MemoryFormat.ToChannelsLast(model);
         var plan = WinogradPlan.For(model);
-        PredictorLoading.WarnIfNothingPlanned(plan, model.Config.Name, stderr, Name, "--winograd", "it runs the direct convs");
+        PredictorLoading.WarnIfNothingPlanned(plan.Convolutions, model.Config.Name, stderr, Name, "--winograd", "it runs the direct convs");
         return plan;
     }
 

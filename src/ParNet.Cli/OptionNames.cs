@@ -59,6 +59,21 @@ public sealed class OptionNames : SettingNames
         [Of(nameof(InferenceBenchmarkOptions), nameof(InferenceBenchmarkOptions.StreamDevices))] = "--stream-devices",
         [Of(nameof(PyTorchReferenceOptions), nameof(PyTorchReferenceOptions.AuthorsCode))] = "--pytorch-code",
         [Of(nameof(TrainingBenchmarkOptions), nameof(TrainingBenchmarkOptions.ForwardOnly))] = "--forward-only",
+        [Of(nameof(PredictorSource), nameof(PredictorSource.Weights))] = "--weights",
+        [Of(nameof(PredictorSource), nameof(PredictorSource.Model))] = "--model NAME or --config FILE.json",
+        [Of(nameof(PredictorSource), nameof(PredictorSource.Engine))] = "--engine",
+        [Of(nameof(PredictorSource), nameof(PredictorSource.ImageSize))] = "--image-size",
+        [ImagePredictor.ImageSizeSetting] = "--image-size",
+        [DeploymentInfo.DatasetSetting] = "--dataset",
+    };
+
+    /// <summary>Settings whose values the CLI sets with switches: the switch that gives each value.</summary>
+    static readonly Dictionary<(string Setting, object Value), string> Switches = new()
+    {
+        [(Of(nameof(PredictorSource), nameof(PredictorSource.Form)), NetworkForm.Fused)] = "--fused",
+        [(Of(nameof(PredictorSource), nameof(PredictorSource.Form)), NetworkForm.Training)] = "--unfused",
+        [(ClassifierLoader.FormSetting, NetworkForm.Training)] = "--unfused",
+        [(Of(nameof(PredictorSource), nameof(PredictorSource.WeightsPick)), ParNet.Weights.CheckpointWeights.Ema)] = "--ema",
     };
 
     OptionNames() { }
@@ -69,7 +84,12 @@ public sealed class OptionNames : SettingNames
     /// <summary>The option: "--seeds".</summary>
     public override string Name(string setting) => Options.GetValueOrDefault(setting) ?? base.Name(setting);
 
-    /// <summary>The option as the user writes it with a value: "--seeds 0".</summary>
+    /// <summary>The option as the user writes it with a value: "--seeds 0"; a switch for a value one gives: "--unfused".</summary>
     public override string Given(string setting, object? value) =>
-        Options.TryGetValue(setting, out var option) ? $"{option} {Text(value)}" : base.Given(setting, value);
+        value is not null && Switches.TryGetValue((setting, value), out var flag) ? flag
+        : Options.TryGetValue(setting, out var option) ? $"{option} {Value(setting, value)}" : base.Given(setting, value);
+
+    /// <summary>A value as the user writes it: an engine by its --engine name ("onnxruntime-cuda").</summary>
+    public override string Value(string setting, object? value) =>
+        value is PredictorEngine engine ? PredictorLoading.EngineName(engine) : base.Value(setting, value);
 }

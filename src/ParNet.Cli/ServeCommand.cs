@@ -103,29 +103,9 @@ public sealed class ServeCommand : CliCommand
         string engine = PredictorLoading.Engine(weights, parse.GetValue(_engine));
         var form = WeightsLoading.InferenceForm(parse.GetValue(_fused), parse.GetValue(_unfused));
         if (weights is null && config is not null) WeightsLoading.WarnRandomInitialization(stderr, Name, config);
-        var predictors = new List<ImagePredictor>();
-        try
-        {
-            for (int i = 0; i < workers; i++)
-                predictors.Add(PredictorLoading.Open(weights, config, engine, form, parse.GetValue(_ema), size: null, onnx));
-        }
-        catch
-        {
-            foreach (var p in predictors) p.Dispose();
-            throw;
-        }
-        ServedModel model;
-        try
-        {
-            PredictorLoading.WarnIfNoWinograd(predictors[0], stderr, Name);
-            var (preprocessing, names) = PredictorLoading.Preprocessing(predictors[0], parse.GetValue(_dataset), size: null);
-            model = ServedModel.FromPredictors(predictors, preprocessing, names);
-        }
-        catch
-        {
-            foreach (var p in predictors) p.Dispose();
-            throw;
-        }
+        var source = PredictorLoading.Source(weights, config, engine, form, parse.GetValue(_ema), size: null, onnx);
+        var model = PredictorLoading.Serve(source, workers, parse.GetValue(_dataset));
+        PredictorLoading.WarnIfNoWinograd(model, stderr, Name);
         // the options were validated above: an ArgumentException now is a --max-batch whose batches cannot fit in memory
         // (StartAsync checks it before listening, and disposes the model)
         var server = UsageException.Wrap(() => InferenceServer.StartAsync(model, options).GetAwaiter().GetResult(), $"--max-batch {options.Batching.MaxBatch}");

@@ -1,6 +1,7 @@
 using ParNet.Data;
 using ParNet.Export;
 using ParNet.Inference;
+using ParNet.Models;
 using ParNet.Runtime;
 
 namespace ParNet.Serving;
@@ -26,6 +27,11 @@ public sealed class ServedModel : IDisposable
     /// <summary>Memory one image takes in a forward pass of one instance, a lower bound; null when unknown (a stand-in
     /// model, a GPU engine): then <see cref="CheckBatchFits"/> checks nothing.</summary>
     public ForwardMemory? MemoryPerImage { get; init; }
+    /// <summary>The model served, for a front end's messages; null for a stand-in model.</summary>
+    public ModelConfig? Config { get; init; }
+    /// <summary>The convs the torch-winograd engine computes as Winograd in each instance (<see cref="WinogradPlan.Convolutions"/>;
+    /// 0: none, and it runs as torch); null for the other engines and a stand-in model.</summary>
+    public int? WinogradConvolutions { get; init; }
 
     /// <summary>
     /// ArgumentException, with the numbers, when batches of <paramref name="maxBatch"/> images, one on every instance at
@@ -57,7 +63,32 @@ public sealed class ServedModel : IDisposable
             Preprocess = preprocessing.Load,
             Instances = predictors.Select(p => (IBatchClassifier)new PredictorInstance(p)).ToList(),
             MemoryPerImage = first.MemoryPerImage(preprocessing.Size),
+            Config = first.Config,
+            WinogradConvolutions = first.Winograd?.Convolutions,
         };
+    }
+
+    /// <summary>
+    /// <paramref name="workers"/> predictors of <paramref name="source"/> (<see cref="PredictorSource.Open"/>, one per worker)
+    /// with the preprocessing and class names that go with them (<see cref="ImagePredictor.Preprocessing"/>, of
+    /// <paramref name="dataset"/> when given): what `parnet serve` serves. The refusals of those two; the predictors opened
+    /// are disposed when one of them, or anything after, fails.
+    /// </summary>
+    public static ServedModel Open(PredictorSource source, int workers = 1, string? dataset = null)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(workers, 1);
+        var predictors = new List<ImagePredictor>();
+        try
+        {
+            for (int i = 0; i < workers; i++) predictors.Add(source.Open());
+            var (preprocessing, names) = predictors[0].Preprocessing(dataset);
+            return FromPredictors(predictors, preprocessing, names);
+        }
+        catch
+        {
+            foreach (var predictor in predictors) predictor.Dispose();
+            throw;
+        }
     }
 
     sealed class PredictorInstance(ImagePredictor predictor) : IBatchClassifier

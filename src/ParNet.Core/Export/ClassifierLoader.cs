@@ -41,6 +41,10 @@ public static class ClassifierLoader
     /// as <see cref="SettingNames"/> names settings.</summary>
     public const string ConfigSetting = "ClassifierLoader's config";
 
+    /// <summary>The form parameter of <see cref="LoadWeights(string, ModelConfig?, NetworkForm, CheckpointWeights)"/>: the
+    /// form weights are exported in (<see cref="Inference.PredictorSource"/>'s refusals of an .onnx file name it).</summary>
+    public const string FormSetting = "ClassifierLoader's form";
+
     /// <summary>
     /// Like <see cref="Load"/>, and says whether the file was fused. Throws <see cref="InvalidSettingException"/> (of
     /// <see cref="ConfigSetting"/>) when no configuration is given nor stored, <see cref="InvalidDataException"/> when the

@@ -120,6 +120,30 @@ public sealed record DeploymentInfo
         return completed;
     }
 
+    /// <summary>The dataset parameter of <see cref="WithDataset"/>, as <see cref="Runtime.SettingNames"/> names settings.</summary>
+    public const string DatasetSetting = "DeploymentInfo.WithDataset's dataset";
+
+    /// <summary>
+    /// This information with the class names and statistics of <paramref name="dataset"/> (a known data set's name, or an
+    /// image folder), which must fit <paramref name="model"/>: its class count, and its channels (a grey data set feeds an
+    /// RGB model, replicated as in training; a colour one does not feed a grey model). A folder data set keeps the class
+    /// names stored here: a folder's classes are its subfolders' names, which nothing but the weights knows.
+    /// <see cref="Runtime.InvalidSettingException"/> (of <see cref="DatasetSetting"/>) for a data set that does not fit.
+    /// </summary>
+    public DeploymentInfo WithDataset(ModelConfig model, string dataset)
+    {
+        Runtime.InvalidSettingException Refused(string problem) => new(DatasetSetting, n => $"{n.Given(DatasetSetting, dataset)}{problem}");
+        if (KnownDataset(dataset) is null && !DataPipelines.IsFolderLayout(dataset))
+            throw Refused($": unknown; known: {string.Join(", ", KnownDatasetNames)}, folder");
+        var folderNames = KnownDataset(dataset) is null ? ClassNames : null;
+        DeploymentInfo info;
+        try { info = (this with { Dataset = dataset, ClassNames = folderNames, Mean = null, Std = null }).CompletedFor(model); }
+        catch (ArgumentException e) { throw Refused($": {e.Message}"); }
+        if (info.Mean is { Length: > 1 } mean && mean.Length != model.InChannels)
+            throw Refused($" has {mean.Length}-channel images; the model takes {model.InChannels}");
+        return info;
+    }
+
     // ---- files ----------------------------------------------------------------------------------------------
 
     /// <summary>Sidecar paths tried for weights W: W.json (W with its extension replaced), then W + ".json".</summary>

@@ -11,7 +11,7 @@ namespace ParNet.Inference;
 /// probabilities out, one image or a batch at a time. What `parnet predict` and `parnet serve` run. Not for use from
 /// two threads at once: a server gives each worker its own instance.
 /// </summary>
-public sealed class ImagePredictor : IDisposable
+public sealed partial class ImagePredictor : IDisposable
 {
     readonly ImageClassifier? _torch;
     readonly WinogradPlan? _winograd;

@@ -21,7 +21,11 @@ public class SettingNames
     public virtual string Name(string setting) => setting;
 
     /// <summary>The setting given a value, or a placeholder for one ("DIR"): "StudySettings.Seeds = 0".</summary>
-    public virtual string Given(string setting, object? value) => $"{Name(setting)} = {Text(value)}";
+    public virtual string Given(string setting, object? value) => $"{Name(setting)} = {Value(setting, value)}";
+
+    /// <summary>A value of the setting alone, as after <see cref="Given"/> ("OnnxRuntimeCuda" in "Engine = OnnxRuntime or
+    /// OnnxRuntimeCuda"): a front end whose names for a setting's values differ from the API's (an enum's) words them.</summary>
+    public virtual string Value(string setting, object? value) => Text(value);
 
     /// <summary>A value as messages show it, the same in every culture.</summary>
     protected static string Text(object? value) => Convert.ToString(value, CultureInfo.InvariantCulture) ?? "null";

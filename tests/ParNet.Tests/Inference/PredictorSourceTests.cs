@@ -1,0 +1,132 @@
+using ParNet.Cli;
+using ParNet.Data;
+using ParNet.Export;
+using ParNet.Inference;
+using ParNet.Models;
+using ParNet.Runtime;
+using ParNet.Tests.Export;
+using ParNet.Tests.Models;
+using ParNet.Weights;
+
+namespace ParNet.Tests.Inference;
+
+/// <summary>
+/// <see cref="PredictorSource"/>'s refusals: each an <see cref="InvalidSettingException"/> of the property at fault, in the
+/// API's terms, which the CLI words by option exactly as `parnet predict` and `parnet serve` print them.
+/// </summary>
+public class PredictorSourceTests
+{
+    static readonly string TinyWeights = Fixtures.Path("parnet_official_tiny_silu.safetensors");
+
+    static InvalidSettingException Refusal(Action call, string setting, string api, string cli)
+    {
+        var e = Assert.Throws<InvalidSettingException>(call);
+        Assert.Equal(setting, e.ParamName);
+        Assert.Equal(api, e.Message);
+        Assert.Equal(cli, OptionNames.Worded(e));
+        return e;
+    }
+
+    [Theory, InlineData(PredictorEngine.Torch), InlineData(PredictorEngine.TorchWinograd)]
+    public void An_onnx_file_under_a_torch_engine_is_refused_before_it_is_read(PredictorEngine engine)
+    {
+        var source = new PredictorSource { Weights = "missing.onnx", Engine = engine };
+        Assert.Equal(PredictorEngine.OnnxRuntime, new PredictorSource { Weights = "missing.ONNX" }.EngineToRun);
+        Assert.Equal(PredictorEngine.Torch, new PredictorSource { Weights = "w.safetensors" }.EngineToRun);
+        foreach (var call in new Action[] { source.CheckEngine, () => source.Open() })
+            Refusal(call, "PredictorSource.Engine", "an .onnx file runs with PredictorSource.Engine = OnnxRuntime or OnnxRuntimeCuda",
+                    "an .onnx file runs with --engine onnxruntime or onnxruntime-cuda");
+    }
+
+    [Fact]
+    public void Ema_weights_of_an_onnx_file_are_refused() => Refusal(
+        () => new PredictorSource { Weights = "missing.onnx", WeightsPick = CheckpointWeights.Ema }.Open(), "PredictorSource.WeightsPick",
+        "PredictorSource.WeightsPick = Ema picks a training checkpoint's EMA weights; an .onnx file holds one set",
+        "--ema picks a training checkpoint's EMA weights; an .onnx file holds one set");
+
+    [Fact]
+    public void The_training_form_of_an_onnx_file_is_refused() => Refusal(
+        () => new PredictorSource { Weights = "missing.onnx", Form = NetworkForm.Training }.Open(), "PredictorSource.Form",
+        "PredictorSource.Form = Training keeps trained weights in their training form; an .onnx file runs in the form it was exported in " +
+        "(export the weights with ClassifierLoader's form = Training for the training form)",
+        "--unfused keeps trained weights in their training form; an .onnx file runs in the form it was exported in " +
+        "(export the weights with --unfused for the training form)");
+
+    [Fact]
+    public void The_fused_form_of_an_onnx_file_that_holds_none_is_refused()
+    {
+        using var folder = new ExportTempFolder();
+        string unfused = folder.File("unfused.onnx"), resnet = folder.File("resnet.onnx");
+        var loaded = ClassifierLoader.LoadWeights(TinyWeights, OfficialParityTests.TinyConfig, NetworkForm.Training);
+        using (loaded.Model) OnnxExporter.Export(loaded.Model, unfused, 64, new OnnxExportOptions { Info = loaded.Info });
+        var (model, info) = ClassifierLoader.RandomlyInitialized(ModelRegistry.Get("resnet12_wide"), NetworkForm.AsStored);
+        using (model) OnnxExporter.Export(model, resnet, 32, new OnnxExportOptions { Info = info });
+
+        Refusal(() => new PredictorSource { Weights = unfused, Form = NetworkForm.Fused }.Open(), "PredictorSource.Form",
+            "PredictorSource.Form = Fused: this .onnx file holds the training form (exported with ClassifierLoader's form = Training); an .onnx " +
+            "file runs in the form it was exported in (export the weights without ClassifierLoader's form = Training for the fused form)",
+            "--fused: this .onnx file holds the training form (exported with --unfused); an .onnx file runs in the form it was exported in " +
+            "(export the weights without --unfused for the fused form)");
+        Refusal(() => new PredictorSource { Weights = resnet, Form = NetworkForm.Fused }.Open(), "PredictorSource.Form",
+            "PredictorSource.Form = Fused: resnet12_wide is a ResNetBasic network, which has no fused form",
+            "--fused: resnet12_wide is a ResNetBasic network, which has no fused form");
+        using var asExported = new PredictorSource { Weights = unfused }.Open();   // by default an .onnx file runs as exported
+        Assert.Equal(false, asExported.Info.Fused);
+        Assert.Equal("onnxruntime", asExported.Engine);
+        // its side is the graph's: another is refused by the preprocessing
+        Refusal(() => asExported.Preprocessing(imageSize: 32), ImagePredictor.ImageSizeSetting,
+            "ImagePredictor.Preprocessing's imageSize = 32: the ONNX model was exported for 64x64", "--image-size 32: the ONNX model was exported for 64x64");
+    }
+
+    [Fact]
+    public void No_weights_and_no_model_is_refused() => Refusal(
+        () => new PredictorSource().Open(), "PredictorSource.Model",
+        "without PredictorSource.Weights, give PredictorSource.Model (the model to initialize randomly)",
+        "without --weights, give --model NAME or --config FILE.json (the model to initialize randomly)");
+
+    [Fact]
+    public void An_export_side_the_model_refuses_is_refused_by_the_image_size()
+    {
+        var source = new PredictorSource { Weights = TinyWeights, Model = OfficialParityTests.TinyConfig, Engine = PredictorEngine.OnnxRuntime, ImageSize = 30 };
+        var e = Assert.Throws<InvalidSettingException>(() => source.Open());
+        Assert.Equal("PredictorSource.ImageSize", e.ParamName);
+        Assert.StartsWith("PredictorSource.ImageSize: parnet_official_tiny_silu: image height and width must be positive multiples of", e.Message);
+        Assert.StartsWith("--image-size: parnet_official_tiny_silu: image height", OptionNames.Worded(e));
+    }
+
+    [SkippableFact]
+    public void Onnx_runtime_cuda_without_its_execution_provider_is_refused()
+    {
+        Skip.If(OnnxRuntimeOptions.CudaAvailable, "this build has ONNX Runtime's CUDA execution provider");
+        var e = Assert.Throws<InvalidSettingException>(() => new PredictorSource { Weights = TinyWeights, Engine = PredictorEngine.OnnxRuntimeCuda }.Open());
+        Assert.Equal("PredictorSource.Engine", e.ParamName);
+        Assert.IsType<NotSupportedException>(e.InnerException);
+        Assert.StartsWith("PredictorSource.Engine = OnnxRuntimeCuda: ONNX Runtime's CUDA execution provider is not in this build", e.Message);
+        Assert.StartsWith("--engine onnxruntime-cuda: ONNX Runtime's CUDA execution provider is not in this build", OptionNames.Worded(e));
+    }
+
+    [SkippableFact]
+    public void Torch_winograd_on_a_cpu_without_avx2_is_refused()
+    {
+        Skip.If(WinogradConvolution.IsSupported, "this CPU has AVX2 and FMA");
+        Refusal(new PredictorSource { Weights = TinyWeights, Engine = PredictorEngine.TorchWinograd }.CheckEngine, "PredictorSource.Engine",
+            $"PredictorSource.Engine = TorchWinograd: {WinogradConvolution.UnsupportedReason}; use PredictorSource.Engine = Torch",
+            $"--engine torch-winograd: {WinogradConvolution.UnsupportedReason}; use --engine torch");
+    }
+
+    [Fact]
+    public void A_data_set_that_does_not_fit_the_model_is_refused()
+    {
+        var info = new DeploymentInfo();
+        Refusal(() => info.WithDataset(OfficialParityTests.TinyConfig, "svhn"), DeploymentInfo.DatasetSetting,
+            "DeploymentInfo.WithDataset's dataset = svhn: unknown; known: fashion-mnist, mnist, cifar10, cifar100, imagenet, folder",
+            "--dataset svhn: unknown; known: fashion-mnist, mnist, cifar10, cifar100, imagenet, folder");
+        Refusal(() => info.WithDataset(OfficialParityTests.TinyConfig, "cifar10"), DeploymentInfo.DatasetSetting,
+            "DeploymentInfo.WithDataset's dataset = cifar10: 10 class names (data set cifar10) for the 1000 classes of parnet_official_tiny_silu",
+            "--dataset cifar10: 10 class names (data set cifar10) for the 1000 classes of parnet_official_tiny_silu");
+        var grey = OfficialParityTests.TinyConfig with { InChannels = 1, NumClasses = 100 };
+        Refusal(() => info.WithDataset(grey, "cifar100"), DeploymentInfo.DatasetSetting,
+            "DeploymentInfo.WithDataset's dataset = cifar100 has 3-channel images; the model takes 1",
+            "--dataset cifar100 has 3-channel images; the model takes 1");
+    }
+}
