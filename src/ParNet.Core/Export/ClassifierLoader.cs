@@ -65,6 +65,13 @@ public static class ClassifierLoader
         try
         {
             config ??= info.Model ?? AuthorsConfigNamedBy(args, weightsPath) ?? throw NoConfiguration(weightsPath, args);
+            // before the class names stored with them are held to the configuration: a configuration of another class count
+            // was told "10 class names ... for the 5 classes", about names the caller never gave
+            if (dict.TryGetValue(ImageClassifier.ClassifierKeyPrefix + "weight", out var classifier) && classifier.dim() == 2
+                && classifier.shape[0] != config.NumClasses)
+                throw new InvalidDataException($"{weightsPath}: the weights' classifier has {classifier.shape[0]} classes " +
+                                               $"({ImageClassifier.ClassifierKeyPrefix}weight [{string.Join(",", classifier.shape)}]); " +
+                                               $"the configuration {config.Name} has NumClasses {config.NumClasses}");
             DeploymentInfo completed;
             try { completed = info.CompletedFor(config); }
             catch (ArgumentException e) { throw new InvalidDataException($"{weightsPath}: stored with these weights, {e.Message}", e); }

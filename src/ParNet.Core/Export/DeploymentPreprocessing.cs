@@ -16,8 +16,13 @@ public sealed class DeploymentPreprocessing
     readonly IImageTransform _transform;
     readonly bool _grey;
 
+    /// <summary>The transform for <paramref name="model"/> at side <paramref name="imageSize"/>, which the model must take
+    /// (ArgumentException otherwise: a side of 30 prepared 30x30 images that only the forward pass refused).</summary>
     public DeploymentPreprocessing(ModelConfig model, DeploymentInfo info, int imageSize)
     {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(info);
+        model.CheckImageSize(imageSize, imageSize);
         info = (info with { Model = info.Model ?? model }).Completed();   // a grey model's default statistics are grey ones
         Size = imageSize;
         var known = DeploymentInfo.KnownDataset(info.Dataset);

@@ -55,6 +55,8 @@ public sealed partial class ImagePredictor : IDisposable
     /// unfused, 1.12-1.14x fused; RESULTS.md, "channels_last for TorchSharp inference").</summary>
     public static ImagePredictor ForTorch(ImageClassifier model, DeploymentInfo info)
     {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(info);
         DeploymentInfo completed;
         try { completed = info.CompletedFor(model.Config); }
         catch { model.Dispose(); throw; }   // as ForTorchWinograd: the predictor owns the model
@@ -68,6 +70,8 @@ public sealed partial class ImagePredictor : IDisposable
     /// "Winograd"). PlatformNotSupportedException without AVX2/FMA.</summary>
     public static ImagePredictor ForTorchWinograd(ImageClassifier model, DeploymentInfo info)
     {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(info);
         DeploymentInfo completed;
         WinogradPlan plan;
         try
@@ -87,6 +91,8 @@ public sealed partial class ImagePredictor : IDisposable
     /// </summary>
     public static ImagePredictor ForOnnxRuntime(ImageClassifier model, DeploymentInfo info, int side, OnnxRuntimeOptions? options = null)
     {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(info);
         model.CheckImageSize(side, side);
         var completed = info.CompletedFor(model.Config);
         var bytes = OnnxExporter.ExportToBytes(model, side, new OnnxExportOptions { Info = info });
@@ -157,11 +163,13 @@ public sealed partial class ImagePredictor : IDisposable
     }
 
     /// <summary>Class probabilities (softmax of the logits) of one preprocessed image [C, H, W].</summary>
-    public float[] Probabilities(ImageF image) => Probabilities([image])[0];
+    public float[] Probabilities(ImageF image) => Probabilities([image ?? throw new ArgumentNullException(nameof(image))])[0];
 
     /// <summary>Class probabilities of a batch of preprocessed images, all of one shape, in one forward pass.</summary>
     public float[][] Probabilities(IReadOnlyList<ImageF> images)
     {
+        ArgumentNullException.ThrowIfNull(images);
+        if (images.Any(i => i is null)) throw new ArgumentException("an image of the batch is null", nameof(images));
         if (images.Count == 0) return [];
         var first = images[0];
         if (images.Any(i => i.Channels != first.Channels || i.Height != first.Height || i.Width != first.Width))

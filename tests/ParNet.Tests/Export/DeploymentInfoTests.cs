@@ -43,5 +43,8 @@ public class DeploymentInfoTests
         var named = new DeploymentPreprocessing(grey, new DeploymentInfo { Model = grey }, 32).Load(png);
         Assert.Equal(named.Data, bare.Data);
         Assert.Equal(1f, bare[0, 16, 16]);   // white, (1 - 0.5) / 0.5: the grey default statistics
+        // a side the model cannot take: it prepared 30x30 images, which only the forward pass refused (walk K)
+        var e = Assert.Throws<ArgumentException>(() => new DeploymentPreprocessing(grey, new DeploymentInfo(), 30));
+        Assert.Equal("grey: image height and width must be positive multiples of 8 (every stride-2 block needs an even size); got 30x30", e.Message);
     }
 }

@@ -352,6 +352,20 @@ public class ExportCliTests
     }
 
     [Fact]
+    public void A_configuration_of_another_class_count_than_the_weights_is_told_by_the_classifiers_shape()
+    {
+        // it was told "stored with these weights, 10 class names (data set fashion-mnist) for the 5 classes": names never given
+        using var folder = new ExportTempFolder();
+        var config = OfficialParityTests.TinyConfig with { NumClasses = 10 };
+        using var model = new ParNetModel(config);
+        string weights = folder.File("ten.safetensors");
+        StateDict.Save(model, weights, new DeploymentInfo { Model = config, Dataset = "fashion-mnist" }.ToMetadata());
+        var error = Assert.Throws<InvalidDataException>(() => ClassifierLoader.LoadWeights(weights, config with { NumClasses = 5 }, fuse: true));
+        Assert.Equal($"{weights}: the weights' classifier has 10 classes (head.fc.weight [10,128]); the configuration parnet_official_tiny_silu " +
+                     "has NumClasses 5", error.Message);
+    }
+
+    [Fact]
     public void Predict_feeds_fashion_mnist_models_grey_28px_padded_like_training()
     {
         using var folder = new ExportTempFolder();

@@ -104,6 +104,7 @@ public class TrainerRefusalTests
         Assert.Equal("pattern", Assert.Throws<ArgumentNullException>(() => ModelRegistry.List(null!)).ParamName);   // was "str"
         Assert.Equal("weights", Assert.Throws<ArgumentNullException>(() => Pretrained.CreateModel(TinyModels.Config(), null!)).ParamName);   // "fileName"
         Assert.Equal("trained", Assert.Throws<ArgumentNullException>(() => ParNet.Fusion.ParNetFuser.Fuse(null!)).ParamName);
+        Assert.Equal("info", Assert.Throws<ArgumentNullException>(() => ParNet.Inference.ImagePredictor.ForTorch(model, null!)).ParamName);
         Assert.Equal("options.RunDirectory", Assert.Throws<ArgumentNullException>(() =>
             new Trainer(model, data, null, new TrainOptions { Recipe = Quick, RunDirectory = null! })).ParamName);   // "path1"
     }
