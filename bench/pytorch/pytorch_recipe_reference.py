@@ -35,12 +35,14 @@ from pytorch_train_reference import build_cifar_parnet
 
 # The fashion-mnist recipe as the docstring says, in Recipe's own field names (printed by --print-recipe; the test
 # PyTorchRecipeReferenceTests holds it to Recipes.FashionMnist, so that a change of the recipe is a change here too).
-# The code below reads the numbers; the switches it implements as written (Nesterov, no decay on 1-D weights, flips, no
-# shift, no EMA, no dropout: the authors' blocks have none) are listed so that the test sees them change.
+# The code below reads the numbers; the switches and the rest it implements as written (Nesterov, no decay on 1-D weights,
+# flips, no shift, no erasing or other augmentation, no EMA, no dropout: the authors' blocks have none, one LR for all
+# parameters) are listed so that the test sees them change.
 RECIPE = {
-    'Epochs': 8, 'BatchSize': 128, 'Lr': 0.1, 'Momentum': 0.9, 'Nesterov': True, 'WeightDecay': 5e-4, 'NoDecayBnBias': True,
-    'Schedule': 'Cosine', 'WarmupEpochs': 1.0, 'WarmupStartFactor': 0.1, 'MinLr': 0.0, 'LabelSmoothing': 0.1, 'EmaDecay': 0.0,
-    'CropPadding': 0, 'Flip': True, 'Width': 16, 'HeadDropout': 0.0, 'BlockDropout': 0.0,
+    'Dataset': 'fashion-mnist', 'Model': 'parnet_cifar_small', 'Width': 16, 'HeadDropout': 0.0, 'BlockDropout': 0.0,
+    'Epochs': 8, 'BatchSize': 128, 'ReferenceBatchSize': None, 'Lr': 0.1, 'BackboneLrScale': 1.0, 'Momentum': 0.9, 'Nesterov': True,
+    'WeightDecay': 5e-4, 'NoDecayBnBias': True, 'Schedule': 'Cosine', 'WarmupEpochs': 1.0, 'WarmupStartFactor': 0.1, 'MinLr': 0.0,
+    'LabelSmoothing': 0.1, 'EmaDecay': 0.0, 'CropPadding': 0, 'Flip': True, 'RandomErasing': 0.0, 'RandAugment': False, 'ColorJitter': 0.0,
 }
 
 
@@ -72,7 +74,7 @@ def main():
                    help="print the recipe trained here and its LR at these fractional epochs as one JSON object, and exit")
     a = p.parse_args()
     if a.print_recipe is not None:
-        print(json.dumps({'recipe': RECIPE, 'lr': [lr_at(e, RECIPE['Epochs']) for e in a.print_recipe]}))
+        print(json.dumps({'recipe': RECIPE, 'mean': MEAN, 'std': STD, 'lr': [lr_at(e, RECIPE['Epochs']) for e in a.print_recipe]}))
         return
     if a.code is None:
         p.error("--code DIR is required (a checkout of https://github.com/imankgoyal/NonDeepNetworks)")
@@ -144,7 +146,8 @@ def main():
                 target = test_y[i:i + 500]
                 top1 += int((best5[:, 0] == target).sum())
                 top5 += int((best5 == target[:, None]).any(dim=1).sum())
-        print(json.dumps({'epoch': epoch + 1, 'lr': lr, 'train_loss': total_loss / len(train_x), 'top1': top1 / len(test_x),
+        # lr: the schedule's at the epoch's end, as metrics.csv's (EpochMetrics.Lr); until 2026-12-05 08:30 UTC the last step's
+        print(json.dumps({'epoch': epoch + 1, 'lr': lr_at(epoch + 1, a.epochs), 'train_loss': total_loss / len(train_x), 'top1': top1 / len(test_x),
                           'top5': top5 / len(test_x), 'seconds': round(time.perf_counter() - start, 1), 'seed': a.seed,
                           'torch': torch.__version__}), flush=True)
 

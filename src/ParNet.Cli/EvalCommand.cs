@@ -69,7 +69,7 @@ public sealed class EvalCommand : CliCommand
         string? weightsPath = weights;
         bool assumedRecipeModel = false;   // --weights that store no configuration, read as the recipe's default model
         bool notRunDefaultWeights = false;   // --run --ema false of a run that has EMA weights: not the default report's weights
-        bool onnxFile = weights?.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase) == true;   // a --run's weights are safetensors
+        bool onnxFile = weights is not null && ParNet.Inference.PredictorSource.IsOnnxFile(weights);   // a --run's weights are safetensors
         if (run is not null)
         {
             if (parse.Given(_recipe) || _model.Given(parse))

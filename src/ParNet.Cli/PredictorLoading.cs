@@ -38,7 +38,7 @@ public static class PredictorLoading
     public static string Engine(string? weights, string? requested)
     {
         var source = new PredictorSource { Weights = weights, Engine = requested is null ? null : EngineNamed(requested) };
-        Worded(source.CheckEngine, NetworkForm.AsStored);
+        Worded(source.CheckEngine);
         return EngineName(source.EngineToRun);
     }
 
@@ -59,23 +59,21 @@ public static class PredictorLoading
     /// </summary>
     public static ImagePredictor Open(string? weights, ModelConfig? config, string engine, NetworkForm form, bool ema, int? size,
                                       OnnxRuntimeOptions? onnx = null) =>
-        Worded(Source(weights, config, engine, form, ema, size, onnx).Open, form);
+        Worded(Source(weights, config, engine, form, ema, size, onnx).Open);
 
     /// <summary>`parnet serve`'s model: <paramref name="workers"/> instances of <paramref name="source"/>, and the preprocessing
     /// of <paramref name="dataset"/> or of the stored metadata (<see cref="ServedModel.Open"/>).</summary>
     public static ServedModel Serve(PredictorSource source, int workers, string? dataset) =>
-        Worded(() => ServedModel.Open(source, workers, dataset), source.Form);
+        Worded(() => ServedModel.Open(source, workers, dataset));
 
-    /// <summary>The library's refusals of the user's options as user errors: a setting named by its option; --fused on a
-    /// network without a fused form.</summary>
-    static T Worded<T>(Func<T> call, NetworkForm form)
+    /// <summary>The library's refusals of the user's options as user errors: a setting named by its option.</summary>
+    static T Worded<T>(Func<T> call)
     {
         try { return call(); }
         catch (InvalidSettingException e) { throw new UsageException(OptionNames.Worded(e)); }
-        catch (NotSupportedException e) when (form == NetworkForm.Fused) { throw new UsageException($"--fused: {e.Message}"); }
     }
 
-    static void Worded(Action call, NetworkForm form) => Worded<bool>(() => { call(); return true; }, form);
+    static void Worded(Action call) => Worded<bool>(() => { call(); return true; });
 
     /// <summary>A warning for torch-winograd on a model none of whose convs it computes (widths not multiples of 8): it then
     /// runs as torch.</summary>
@@ -103,11 +101,11 @@ public static class PredictorLoading
 
     /// <summary><paramref name="info"/> with the class names and statistics of --dataset (<see cref="DeploymentInfo.WithDataset"/>).</summary>
     public static DeploymentInfo WithDataset(DeploymentInfo info, ModelConfig model, string dataset) =>
-        Worded(() => info.WithDataset(model, dataset), NetworkForm.AsStored);
+        Worded(() => info.WithDataset(model, dataset));
 
     /// <summary>The preprocessing of <paramref name="predictor"/>'s inputs and its class names, by --dataset and --image-size
     /// (<see cref="ImagePredictor.Preprocessing"/>).</summary>
     public static (DeploymentPreprocessing Preprocessing, IReadOnlyList<string> ClassNames) Preprocessing(
         ImagePredictor predictor, string? dataset, int? size) =>
-        Worded(() => predictor.Preprocessing(dataset, size), NetworkForm.AsStored);
+        Worded(() => predictor.Preprocessing(dataset, size));
 }

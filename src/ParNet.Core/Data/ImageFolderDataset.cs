@@ -85,9 +85,9 @@ public sealed class ImageFolderDataset : IImageDataset
     public static ImageF Decode(string path, int minShortSide = 0, long maxPixels = DefaultMaxPixels)
     {
         byte[] bytes;
-        // .NET opens a folder as "Access to the path is denied" (UnauthorizedAccessException), which blamed permissions
-        if (Directory.Exists(path)) throw new InvalidDataException($"{path}: a folder, not an image");
         try { bytes = BoundedFile.ReadAllBytes(path, MaxFileBytes, "image this reads"); }
+        // .NET opens a folder as "Access to the path is denied", which blamed permissions (asked only on failure: no stat per image)
+        catch (UnauthorizedAccessException e) when (Directory.Exists(path)) { throw new InvalidDataException($"{path}: a folder, not an image", e); }
         catch (FileNotFoundException e) { throw new InvalidDataException($"{path}: not found", e); }
         catch (DirectoryNotFoundException e) { throw new InvalidDataException($"{path}: not found (no folder {Path.GetDirectoryName(path)})", e); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new InvalidDataException($"{path}: unreadable ({e.Message})", e); }

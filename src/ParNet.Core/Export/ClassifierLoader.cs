@@ -41,9 +41,10 @@ public static class ClassifierLoader
     /// as <see cref="SettingNames"/> names settings.</summary>
     public const string ConfigSetting = "ClassifierLoader's config";
 
-    /// <summary>The form parameter of <see cref="LoadWeights(string, ModelConfig?, NetworkForm, CheckpointWeights)"/>: the
-    /// form weights are exported in (<see cref="Inference.PredictorSource"/>'s refusals of an .onnx file name it).</summary>
-    public const string FormSetting = "ClassifierLoader's form";
+    /// <summary>The form parameter of <see cref="LoadWeights(string, ModelConfig?, NetworkForm, CheckpointWeights)"/>, as
+    /// <see cref="SettingNames"/> names settings: the form weights are loaded in before <see cref="OnnxExporter"/> exports
+    /// them, which <see cref="Inference.PredictorSource"/>'s refusals of an .onnx file name.</summary>
+    public const string FormSetting = "ClassifierLoader.LoadWeights' form";
 
     /// <summary>
     /// Like <see cref="Load"/>, and says whether the file was fused. Throws <see cref="InvalidSettingException"/> (of
@@ -69,9 +70,9 @@ public static class ClassifierLoader
             // was told "10 class names ... for the 5 classes", about names the caller never gave
             if (dict.TryGetValue(ImageClassifier.ClassifierKeyPrefix + "weight", out var classifier) && classifier.dim() == 2
                 && classifier.shape[0] != config.NumClasses)
-                throw new InvalidDataException($"{weightsPath}: the weights' classifier has {classifier.shape[0]} classes " +
-                                               $"({ImageClassifier.ClassifierKeyPrefix}weight [{string.Join(",", classifier.shape)}]); " +
-                                               $"the configuration {config.Name} has NumClasses {config.NumClasses}");
+                throw new InvalidDataException($"{weightsPath} do not match the model {config.Name}, nothing was loaded: its classifier " +
+                                               $"has {config.NumClasses} classes, the weights' {classifier.shape[0]} " +
+                                               $"({ImageClassifier.ClassifierKeyPrefix}weight [{string.Join(",", classifier.shape)}])");
             DeploymentInfo completed;
             try { completed = info.CompletedFor(config); }
             catch (ArgumentException e) { throw new InvalidDataException($"{weightsPath}: stored with these weights, {e.Message}", e); }

@@ -56,9 +56,8 @@ public sealed partial class ImagePredictor : IDisposable
     public static ImagePredictor ForTorch(ImageClassifier model, DeploymentInfo info)
     {
         ArgumentNullException.ThrowIfNull(model);
-        ArgumentNullException.ThrowIfNull(info);
         DeploymentInfo completed;
-        try { completed = info.CompletedFor(model.Config); }
+        try { completed = (info ?? throw new ArgumentNullException(nameof(info))).CompletedFor(model.Config); }
         catch { model.Dispose(); throw; }   // as ForTorchWinograd: the predictor owns the model
         model.eval();
         MemoryFormat.ToChannelsLast(model);
@@ -71,12 +70,11 @@ public sealed partial class ImagePredictor : IDisposable
     public static ImagePredictor ForTorchWinograd(ImageClassifier model, DeploymentInfo info)
     {
         ArgumentNullException.ThrowIfNull(model);
-        ArgumentNullException.ThrowIfNull(info);
         DeploymentInfo completed;
         WinogradPlan plan;
         try
         {
-            completed = info.CompletedFor(model.Config);
+            completed = (info ?? throw new ArgumentNullException(nameof(info))).CompletedFor(model.Config);
             model.eval();
             MemoryFormat.ToChannelsLast(model);
             plan = WinogradPlan.For(model);

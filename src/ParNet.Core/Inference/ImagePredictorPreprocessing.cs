@@ -27,6 +27,8 @@ public sealed partial class ImagePredictor
             throw new InvalidSettingException(ImageSizeSetting, _ => $"image size {side}: {Config.Name} needs a multiple of {multiple}");
         try { CheckImageFits(side); }
         catch (ArgumentException e) { throw new InvalidSettingException(ImageSizeSetting, _ => $"image size {side}: {e.Message}", e); }
-        return (new DeploymentPreprocessing(Config, info, side), info.ClassNames ?? []);
+        // a side the model takes that the preprocessing cannot place: Fashion-MNIST's content centred at 40 (an odd margin)
+        try { return (new DeploymentPreprocessing(Config, info, side), info.ClassNames ?? []); }
+        catch (ArgumentException e) { throw new InvalidSettingException(ImageSizeSetting, _ => e.Message, e); }
     }
 }

@@ -76,9 +76,8 @@ public sealed record PredictorSource
     /// <summary>
     /// The predictor: weights loaded (<see cref="ClassifierLoader"/>) and run by the engine, or the .onnx file opened.
     /// <see cref="InvalidSettingException"/> for an impossible combination (<see cref="CheckEngine"/>, above), no CUDA for
-    /// <see cref="PredictorEngine.OnnxRuntimeCuda"/>, no model given or stored, or an export side the model refuses;
-    /// <see cref="NotSupportedException"/> for <see cref="NetworkForm.Fused"/> weights of a network without a fused form;
-    /// <see cref="InvalidDataException"/> for files that do not hold what they should. A torch-winograd predictor whose plan
+    /// <see cref="PredictorEngine.OnnxRuntimeCuda"/>, no model given or stored, an export side the model refuses, or
+    /// <see cref="NetworkForm.Fused"/> for a network without a fused form; <see cref="InvalidDataException"/> for files that do not hold what they should. A torch-winograd predictor whose plan
     /// holds none of the model's convs (<see cref="WinogradPlan.Convolutions"/> 0: widths not multiples of
     /// <see cref="WinogradConvolution.Lanes"/>) runs as torch: its <see cref="ImagePredictor.Winograd"/> says so.
     /// </summary>
@@ -110,17 +109,22 @@ public sealed record PredictorSource
 
     (ImageClassifier Model, DeploymentInfo Info) Load()
     {
-        if (Weights is not null)
-        {
-            var loaded = ClassifierLoader.LoadWeights(Weights, Model, Form, WeightsPick);
-            return (loaded.Model, loaded.Info);
-        }
-        if (Model is null)
+        if (Weights is null && Model is null)
         {
             string weights = Setting(nameof(Weights)), model = Setting(nameof(Model));
             throw new InvalidSettingException(model, n => $"without {n.Name(weights)}, give {n.Name(model)} (the model to initialize randomly)");
         }
-        return ClassifierLoader.RandomlyInitialized(Model, Form);
+        try
+        {
+            if (Weights is null) return ClassifierLoader.RandomlyInitialized(Model!, Form);
+            var loaded = ClassifierLoader.LoadWeights(Weights, Model, Form, WeightsPick);
+            return (loaded.Model, loaded.Info);
+        }
+        catch (NotSupportedException e) when (Form == NetworkForm.Fused)   // a network without a fused form, as for an .onnx file below
+        {
+            string form = Setting(nameof(Form));
+            throw new InvalidSettingException(form, n => $"{n.Given(form, NetworkForm.Fused)}: {e.Message}", e);
+        }
     }
 
     ImagePredictor OpenOnnxFile(OnnxRuntimeOptions? onnx)
@@ -134,8 +138,8 @@ public sealed record PredictorSource
                 $"file runs in the form it was exported in (export the weights with {n.Given(exported, NetworkForm.Training)} for the training form)");
         var predictor = ImagePredictor.FromOnnx(Weights!, Model, onnx);
         if (Form != NetworkForm.Fused || predictor.Info.Fused != false) return predictor;
-        predictor.Dispose();   // as silently: the training form would run
         var config = predictor.Config;
+        predictor.Dispose();   // as silently: the training form would run
         throw new InvalidSettingException(form, config.BlockType == BlockType.RepVggSse
             ? n => $"{n.Given(form, NetworkForm.Fused)}: this .onnx file holds the training form (exported with {n.Given(exported, NetworkForm.Training)}); " +
                    $"an .onnx file runs in the form it was exported in (export the weights without {n.Given(exported, NetworkForm.Training)} for the fused form)"

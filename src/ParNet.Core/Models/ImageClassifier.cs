@@ -134,7 +134,7 @@ public abstract class ImageClassifier : nn.Module<Tensor, Tensor>
 
     /// <summary>A disposed network's weights are freed: libtorch would answer "Tensor invalid -- empty handle", naming nothing,
     /// and a state dict of it is empty (saved, it was a 10-byte file). <paramref name="use"/>: what it cannot do ("be saved").</summary>
-    public void ThrowIfDisposed(string use = "run again")
+    internal void ThrowIfDisposed(string use = "run again")
     {
         if (_disposed) throw new ObjectDisposedException(null, $"{Config.Name} was disposed: its weights are freed, so it cannot {use}");   // no object name: a one-line message
     }

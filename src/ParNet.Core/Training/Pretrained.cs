@@ -71,11 +71,12 @@ public static class Pretrained
     {
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(weights);
-        weights = Checkpoint.RequireWeightsFile(weights, "pretrained weights");   // before the model: a missing file left it undisposed
-        var model = ModelFactory.Create(config with { NumClasses = numClasses ?? config.NumClasses, InChannels = inChannels ?? config.InChannels });
-        var source = StateDict.Read(weights, "pretrained weights", pick);
+        weights = Checkpoint.RequireWeightsFile(weights, "pretrained weights");
+        var source = StateDict.Read(weights, "pretrained weights", pick);   // before the model: a file it cannot read left it undisposed
+        ImageClassifier? model = null;
         try
         {
+            model = ModelFactory.Create(config with { NumClasses = numClasses ?? config.NumClasses, InChannels = inChannels ?? config.InChannels });
             LoadBackbone(model, source, weights);
             var head = source.Where(kv => kv.Key.StartsWith(ImageClassifier.ClassifierKeyPrefix, StringComparison.Ordinal))
                              .ToDictionary(kv => kv.Key, kv => kv.Value);
@@ -87,7 +88,7 @@ public static class Pretrained
         }
         catch
         {
-            model.Dispose();
+            model?.Dispose();
             throw;
         }
         finally { foreach (var t in source.Values) t.Dispose(); }

@@ -33,25 +33,26 @@ public sealed partial class Trainer : IDisposable
     public static void Seed(int seed) => manual_seed(seed);
 
     /// <summary>
-    /// Builds a model (random initialization) and puts the global generator back as it was, so that
-    /// when a helper model is built (the EMA copy, built at the first evaluation) does not change the
-    /// dropout masks that follow: a resumed run builds it at another point than an uninterrupted one.
-    /// </summary>
-    /// <summary>
     /// Data the model cannot take, refused before anything is set up: more classes than the classifier has outputs crashed in
     /// libtorch's loss ("Target 9 is out of bounds", with its native stack), an empty training set "completed" with loss 0,
     /// and images of other channels failed only at the first step.
     /// </summary>
-    static void RequireFits(ModelConfig model, IBatchSource data, string what)
+    static void RequireFits(ModelConfig model, IBatchSource data, bool training)
     {
+        string what = training ? "training" : "evaluation";
         if (data.ClassNames.Count > model.NumClasses)
             throw new ArgumentException($"the {what} data has {data.ClassNames.Count} classes, {model.Name}'s classifier {model.NumClasses}: " +
                                         $"ResetClassifier({data.ClassNames.Count}) on the model, or LoaderOptions.Classes to keep {model.NumClasses} of them");
         if (data.ImageShape.Channels != model.InChannels)
             throw new ArgumentException($"the {what} data has {data.ImageShape.Channels}-channel images, {model.Name} takes {model.InChannels}");
-        if (what == "training" && data.Count == 0) throw new ArgumentException("the training data holds no images");
+        if (training && data.Count == 0) throw new ArgumentException("the training data holds no images");
     }
 
+    /// <summary>
+    /// Builds a model (random initialization) and puts the global generator back as it was, so that
+    /// when a helper model is built (the EMA copy, built at the first evaluation) does not change the
+    /// dropout masks that follow: a resumed run builds it at another point than an uninterrupted one.
+    /// </summary>
     static ImageClassifier CreateWithoutConsumingRandomness(ModelConfig config)
     {
         using var saved = random.get_rng_state();
@@ -67,8 +68,8 @@ public sealed partial class Trainer : IDisposable
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(options.RunDirectory);
         model.ThrowIfDisposed("be trained");
-        RequireFits(model.Config, train, "training");
-        if (test is not null) RequireFits(model.Config, test, "evaluation");
+        RequireFits(model.Config, train, training: true);
+        if (test is not null) RequireFits(model.Config, test, training: false);
         _model = model;
         _group = options.Processes;
         _train = train;

@@ -361,8 +361,8 @@ public class ExportCliTests
         string weights = folder.File("ten.safetensors");
         StateDict.Save(model, weights, new DeploymentInfo { Model = config, Dataset = "fashion-mnist" }.ToMetadata());
         var error = Assert.Throws<InvalidDataException>(() => ClassifierLoader.LoadWeights(weights, config with { NumClasses = 5 }, fuse: true));
-        Assert.Equal($"{weights}: the weights' classifier has 10 classes (head.fc.weight [10,128]); the configuration parnet_official_tiny_silu " +
-                     "has NumClasses 5", error.Message);
+        Assert.Equal($"{weights} do not match the model parnet_official_tiny_silu, nothing was loaded: its classifier has 5 classes, " +
+                     "the weights' 10 (head.fc.weight [10,128])", error.Message);
     }
 
     [Fact]

@@ -48,7 +48,7 @@ public class PredictorSourceTests
     public void The_training_form_of_an_onnx_file_is_refused() => Refusal(
         () => new PredictorSource { Weights = "missing.onnx", Form = NetworkForm.Training }.Open(), "PredictorSource.Form",
         "PredictorSource.Form = Training keeps trained weights in their training form; an .onnx file runs in the form it was exported in " +
-        "(export the weights with ClassifierLoader's form = Training for the training form)",
+        "(export the weights with ClassifierLoader.LoadWeights' form = Training for the training form)",
         "--unfused keeps trained weights in their training form; an .onnx file runs in the form it was exported in " +
         "(export the weights with --unfused for the training form)");
 
@@ -63,8 +63,8 @@ public class PredictorSourceTests
         using (model) OnnxExporter.Export(model, resnet, 32, new OnnxExportOptions { Info = info });
 
         Refusal(() => new PredictorSource { Weights = unfused, Form = NetworkForm.Fused }.Open(), "PredictorSource.Form",
-            "PredictorSource.Form = Fused: this .onnx file holds the training form (exported with ClassifierLoader's form = Training); an .onnx " +
-            "file runs in the form it was exported in (export the weights without ClassifierLoader's form = Training for the fused form)",
+            "PredictorSource.Form = Fused: this .onnx file holds the training form (exported with ClassifierLoader.LoadWeights' form = Training); an .onnx " +
+            "file runs in the form it was exported in (export the weights without ClassifierLoader.LoadWeights' form = Training for the fused form)",
             "--fused: this .onnx file holds the training form (exported with --unfused); an .onnx file runs in the form it was exported in " +
             "(export the weights without --unfused for the fused form)");
         Refusal(() => new PredictorSource { Weights = resnet, Form = NetworkForm.Fused }.Open(), "PredictorSource.Form",
@@ -112,6 +112,32 @@ public class PredictorSourceTests
         Refusal(new PredictorSource { Weights = TinyWeights, Engine = PredictorEngine.TorchWinograd }.CheckEngine, "PredictorSource.Engine",
             $"PredictorSource.Engine = TorchWinograd: {WinogradConvolution.UnsupportedReason}; use PredictorSource.Engine = Torch",
             $"--engine torch-winograd: {WinogradConvolution.UnsupportedReason}; use --engine torch");
+    }
+
+    /// <summary>A side the model takes but the Fashion-MNIST content cannot sit centred in (40: an odd margin) was a plain
+    /// ArgumentException from DeploymentPreprocessing, which `parnet predict --image-size 40` printed as an internal error.</summary>
+    [Fact]
+    public void A_side_the_preprocessing_cannot_place_is_refused_as_the_image_size()
+    {
+        using var folder = new ExportTempFolder();
+        using var predictor = new PredictorSource { Weights = ParNet.Tests.Serving.ServingTestSupport.TinyFashionWeights(folder) }.Open();
+        var e = Assert.Throws<InvalidSettingException>(() => predictor.Preprocessing(imageSize: 40));
+        Assert.Equal(ImagePredictor.ImageSizeSetting, e.ParamName);
+        Assert.StartsWith("image size 40: the 28 px Fashion-MNIST image scaled by 40/32 is 35 px, which leaves an odd margin of 5 px", e.Message);
+        Assert.Equal(48, predictor.Preprocessing(imageSize: 48).Preprocessing.Size);   // 48 places it: accepted
+    }
+
+    /// <summary>`--fused` weights of a network without a fused form: a NotSupportedException that the CLI caught around
+    /// anything it opened; the refusal of the setting now, as for an .onnx file.</summary>
+    [Fact]
+    public void The_fused_form_of_a_network_without_one_is_refused_as_the_form()
+    {
+        var resnet = ModelRegistry.Get("resnet12_wide") with { NumClasses = 10 };
+        var e = Assert.Throws<InvalidSettingException>(() => new PredictorSource { Model = resnet, Form = NetworkForm.Fused }.Open());
+        Assert.Equal("PredictorSource.Form", e.ParamName);
+        Assert.IsType<NotSupportedException>(e.InnerException);
+        Assert.Equal($"--fused: {e.InnerException!.Message}", OptionNames.Worded(e));
+        Assert.Equal($"PredictorSource.Form = Fused: {e.InnerException.Message}", e.Message);
     }
 
     [Fact]
