@@ -173,7 +173,7 @@ public sealed record DeploymentInfo
     /// </summary>
     public static DeploymentInfo ForWeights(string weightsPath)
     {
-        weightsPath = Training.Checkpoint.FileToRead(weightsPath);   // a checkpoint left as NAME.old by an interrupted save
+        weightsPath = Training.Checkpoint.PathToRead(weightsPath);   // a checkpoint left as NAME.old by an interrupted save
         var info = new DeploymentInfo();
         foreach (var sidecar in SidecarCandidates(weightsPath))
             if (File.Exists(sidecar)) { info = info.OrElse(ReadSidecar(sidecar)); break; }

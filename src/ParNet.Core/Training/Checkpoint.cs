@@ -95,7 +95,7 @@ public sealed class LoadedCheckpoint : IDisposable
 ///   state.json             epoch, step, RNG state, recipe, model config, metrics history
 /// Written atomically: everything goes to a fresh temporary directory which then replaces the old one by
 /// two renames (old -> NAME.old, new -> NAME); a crash at any point leaves NAME or NAME.old complete,
-/// and <see cref="Load"/> falls back to NAME.old, as do the weights loaders given a file path in NAME (<see cref="FileToRead"/>).
+/// and <see cref="Load"/> falls back to NAME.old, as do the weights loaders given a file path in NAME (<see cref="PathToRead"/>).
 /// </summary>
 public static class Checkpoint
 {
@@ -109,14 +109,14 @@ public static class Checkpoint
     public static string In(string runDirectory, string name = Last) => Path.Combine(runDirectory, FolderName, name);
 
     /// <summary>
-    /// The file to read for <paramref name="path"/>, given where weights are read (<see cref="FileToRead"/>: a checkpoint's file
+    /// The file to read for <paramref name="path"/>, given where weights are read (<see cref="PathToRead"/>: a checkpoint's file
     /// found in NAME.old after a save interrupted between its renames), or FileNotFoundException unless it is a file; for a
     /// checkpoint folder the message names its weights files (not its optimizer file, the SGD momentum, whose keys are no
     /// model's), for a run folder its last weights. <paramref name="what"/> says what the file should hold.
     /// </summary>
     public static string RequireWeightsFile(string path, string what = "weights")
     {
-        string file = FileToRead(path);
+        string file = PathToRead(path);
         StateDict.RequireFile(file, what, WeightsHint);
         return file;
     }
@@ -127,7 +127,7 @@ public static class Checkpoint
     /// checkpoint as <see cref="Locate"/>, <see cref="Load"/> and <see cref="ChooseWeights"/> find it, until the next save puts
     /// NAME back. The folder NAME itself, so left, is NAME.old (whose files <see cref="RequireWeightsFile"/> then names).
     /// </summary>
-    public static string FileToRead(string path)
+    public static string PathToRead(string path)
     {
         // a link is judged by what it points to: File.Exists is true for a link whose target is gone
         string target = FinalLinkTarget(path) ?? path;
@@ -180,7 +180,7 @@ public static class Checkpoint
     /// </summary>
     public static string? EmaBeside(string weightsPath)
     {
-        weightsPath = FileToRead(weightsPath);
+        weightsPath = PathToRead(weightsPath);
         if (!string.Equals(Path.GetFileName(weightsPath), WeightsFile, StringComparison.Ordinal)) return null;
         string dir = Path.GetDirectoryName(Path.GetFullPath(weightsPath))!, ema = Path.Combine(dir, EmaFile);
         if (!File.Exists(Path.Combine(dir, StateFile))) return null;

@@ -164,6 +164,13 @@ public class StudyTests
         Assert.True(new FileInfo(Path.Combine(results, "sse-silu.png")).Length > 10_000);
         string table = File.ReadAllText(Path.Combine(results, "sse-silu.md"));
         Assert.Contains("STOPPED AFTER 2 STEPS PER CELL", table);   // a plumbing run says so in its table
+        // each claim's verdict as the command printed it is the table's (StudyReport.Write's own; it judged the runs twice)
+        foreach (var claim in study.Claims)
+        {
+            var row = System.Text.RegularExpressions.Regex.Match(table, $@"\| {System.Text.RegularExpressions.Regex.Escape(claim.Text)} \| .* \| \*\*(.+)\*\* \|");
+            Assert.True(row.Success, table);
+            Assert.Contains(first.Out.Split('\n'), line => line.StartsWith(claim.Text + ": ") && line.TrimEnd().EndsWith(": " + row.Groups[1].Value));
+        }
         double trainMinutes = cells.Sum(c => double.Parse(c[6], CultureInfo.InvariantCulture)) / 60;
         var stated = System.Text.RegularExpressions.Regex.Match(table, @"Training: ([0-9.]+) min over the 6 runs ");   // the header states the study's time
         Assert.True(stated.Success, table);

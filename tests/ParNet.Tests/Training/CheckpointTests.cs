@@ -156,7 +156,7 @@ public class CheckpointTests
         string dir = SaveTiny(root.Path, emaDecay: 0.9, modelConfig: config);
         Directory.Move(dir, dir + ".old");
         string given = Path.Combine(dir, Checkpoint.WeightsFile), old = Path.Combine(dir + ".old", Checkpoint.WeightsFile);
-        Assert.Equal(old, Checkpoint.FileToRead(given));
+        Assert.Equal(old, Checkpoint.PathToRead(given));
         Assert.Equal(old, Checkpoint.RequireWeightsFile(given));
         Assert.Equal(config.ToJson(), ParNet.Export.ClassifierLoader.Stored(given).Model!.ToJson());   // its state.json's model
         Assert.Equal(Path.Combine(dir + ".old", Checkpoint.EmaFile), Checkpoint.EmaBeside(given));
@@ -170,18 +170,18 @@ public class CheckpointTests
         using (var model = new ParNetModel(config))
             Assert.True(Pretrained.LoadBackbone(model, given).LoadedTensors > 0);
         // the folder given as weights (a user's slip: `eval --weights RUN/checkpoints/last`) is named where its files are
-        Assert.Equal(dir + ".old", Checkpoint.FileToRead(dir));
+        Assert.Equal(dir + ".old", Checkpoint.PathToRead(dir));
         var folder = Assert.Throws<FileNotFoundException>(() => Checkpoint.RequireWeightsFile(dir));
         Assert.Equal($"weights: {dir}.old is a folder, not a file (it holds ema.safetensors, model.safetensors: give one of those)", folder.Message);
         // a missing file of any other folder is still not found, by the name given
         string elsewhere = Path.Combine(root.Path, "other", Checkpoint.WeightsFile);
-        Assert.Equal(elsewhere, Checkpoint.FileToRead(elsewhere));
+        Assert.Equal(elsewhere, Checkpoint.PathToRead(elsewhere));
         var e = Assert.Throws<FileNotFoundException>(() => Checkpoint.RequireWeightsFile(elsewhere));
         Assert.Equal($"weights file not found: {elsewhere}", e.Message);
         // a link to the checkpoint's file (e.g. a deployment's "current" model) is read in NAME.old too, the link left as given
         string link = Path.Combine(root.Path, "current.safetensors");
         File.CreateSymbolicLink(link, given);
-        Assert.Equal(old, Checkpoint.FileToRead(link));
+        Assert.Equal(old, Checkpoint.PathToRead(link));
         Assert.Equal(old, Checkpoint.RequireWeightsFile(link));
     }
 }
