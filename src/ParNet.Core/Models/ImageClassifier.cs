@@ -39,7 +39,8 @@ public abstract class ImageClassifier : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         CheckInput(x);
         EnsureCorrectConvolutions();
-        return Features(x).MoveToOuterDisposeScope();
+        try { return Features(x).MoveToOuterDisposeScope(); }
+        catch (System.Runtime.InteropServices.ExternalException e) when (OfAnotherType(x) is { } weights) { throw InputTypeError(x, weights, e); }
     }
 
     /// <summary><see cref="forward_features"/> on an input already checked, its intermediates left to the caller's scope.</summary>
@@ -73,7 +74,9 @@ public abstract class ImageClassifier : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         CheckInput(x);
         EnsureCorrectConvolutions();
-        var levels = Intermediates(x);
+        IReadOnlyList<Tensor> levels;
+        try { levels = Intermediates(x); }
+        catch (System.Runtime.InteropServices.ExternalException e) when (OfAnotherType(x) is { } weights) { throw InputTypeError(x, weights, e); }
         foreach (var level in levels) level.MoveToOuterDisposeScope();
         return levels;
     }
@@ -97,8 +100,17 @@ public abstract class ImageClassifier : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         CheckInput(x);
         EnsureCorrectConvolutions();
-        return Head.call(Features(x)).MoveToOuterDisposeScope();
+        try { return Head.call(Features(x)).MoveToOuterDisposeScope(); }
+        catch (System.Runtime.InteropServices.ExternalException e) when (OfAnotherType(x) is { } weights) { throw InputTypeError(x, weights, e); }
     }
+
+    /// <summary>The weights' type when <paramref name="x"/> is of another: asked only once libtorch has failed, whose words
+    /// for it ("expected scalar type Double but found Float", then ~28 native frames) read backwards to a caller whose input
+    /// was the Double.</summary>
+    ScalarType? OfAnotherType(Tensor x) => parameters().FirstOrDefault()?.dtype is { } weights && weights != x.dtype ? weights : null;
+
+    ArgumentException InputTypeError(Tensor x, ScalarType weights, Exception e) =>
+        new($"{Config.Name}: the input is {x.dtype}, the weights {weights}: x.to(ScalarType.{weights}), or the model to {x.dtype}", e);
 
     /// <summary>Some conv has a width libtorch's oneDNN gets wrong and no exact path in <see cref="Convolutions"/> (see
     /// <see cref="LibTorchWorkarounds"/>): false for every network of the registry.</summary>

@@ -108,6 +108,30 @@ public class LibraryApiTests
         Assert.Equal(expected, Assert.Throws<ObjectDisposedException>(() => tiny.forward_head(features)).Message);
     }
 
+    /// <summary>An input of another type than the weights: libtorch said "expected scalar type Double but found Float" with
+    /// ~28 native frames, backwards to a caller whose input was the Double (walk K).</summary>
+    [Fact]
+    public void An_input_of_another_type_than_the_weights_is_named_as_such()
+    {
+        using var tiny = new ParNetModel(OfficialParityTests.TinyConfig);
+        tiny.eval();
+        using var noGrad = no_grad();
+        string name = OfficialParityTests.TinyConfig.Name;
+        using var doubles = randn(1, 3, 64, 64, dtype: ScalarType.Float64);
+        foreach (var run in new Action[] { () => tiny.call(doubles), () => tiny.forward_features(doubles), () => tiny.ForwardIntermediates(doubles) })
+        {
+            var e = Assert.Throws<ArgumentException>(run);
+            Assert.Equal($"{name}: the input is Float64, the weights Float32: x.to(ScalarType.Float32), or the model to Float64", e.Message);
+            Assert.IsType<System.Runtime.InteropServices.ExternalException>(e.InnerException);
+        }
+        using var ints = ones(1, 3, 64, 64, dtype: ScalarType.Int32);
+        Assert.StartsWith($"{name}: the input is Int32, the weights Float32", Assert.Throws<ArgumentException>(() => tiny.call(ints)).Message);
+        // an input of the weights' type runs as before
+        using var floats = doubles.to(ScalarType.Float32);
+        using var logits = tiny.call(floats);
+        Assert.Equal([1L, 1000L], logits.shape);
+    }
+
     /// <summary>The other uses of a disposed network: saved, its state dict was empty and the file 10 bytes (`{}`), with no
     /// word; fused, exported or given a new classifier it said libtorch's "Tensor invalid -- empty handle"; trained, .NET's
     /// ObjectDisposedException of an internal handle type.</summary>
