@@ -12,9 +12,9 @@ namespace ParNet.Export;
 /// <summary>What goes into an exported file besides the graph.</summary>
 public sealed record OnnxExportOptions
 {
-    /// <summary>Class names, the data set, normalization: stored in metadata_props (see <see cref="DeploymentInfo"/>). Null: none
-    /// stored, and the file's users fall back to ImageNet's statistics (a grey model: 0.5 / 0.5) and "class i" names; pass the info the weights were
-    /// loaded with (<c>ClassifierLoader.Load</c>'s) to keep them.</summary>
+    /// <summary>Class names, the data set, normalization: stored in metadata_props (see <see cref="DeploymentInfo"/>). Null:
+    /// none stored, and the file's users fall back to ImageNet's statistics (a grey model: 0.5 / 0.5) and "class i" names;
+    /// pass the info the weights were loaded with (<c>ClassifierLoader.Load</c>'s) to keep them.</summary>
     public DeploymentInfo? Info { get; init; }
 
     /// <summary>Batch dimension symbolic ("batch"); false fixes it to <see cref="FixedBatch"/>.</summary>

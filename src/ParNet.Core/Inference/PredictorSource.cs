@@ -77,9 +77,10 @@ public sealed record PredictorSource
     /// The predictor: weights loaded (<see cref="ClassifierLoader"/>) and run by the engine, or the .onnx file opened.
     /// <see cref="InvalidSettingException"/> for an impossible combination (<see cref="CheckEngine"/>, above), no CUDA for
     /// <see cref="PredictorEngine.OnnxRuntimeCuda"/>, no model given or stored, an export side the model refuses, or
-    /// <see cref="NetworkForm.Fused"/> for a network without a fused form; <see cref="InvalidDataException"/> for files that do not hold what they should. A torch-winograd predictor whose plan
-    /// holds none of the model's convs (<see cref="WinogradPlan.Convolutions"/> 0: widths not multiples of
-    /// <see cref="WinogradConvolution.Lanes"/>) runs as torch: its <see cref="ImagePredictor.Winograd"/> says so.
+    /// <see cref="NetworkForm.Fused"/> for a network without a fused form; <see cref="InvalidDataException"/> for files that
+    /// do not hold what they should. A torch-winograd predictor whose plan holds none of the model's convs
+    /// (<see cref="WinogradPlan.Convolutions"/> 0: widths not multiples of <see cref="WinogradConvolution.Lanes"/>) runs as
+    /// torch: its <see cref="ImagePredictor.Winograd"/> says so.
     /// </summary>
     public ImagePredictor Open()
     {
