@@ -38,7 +38,7 @@ public static class PredictorLoading
     public static string Engine(string? weights, string? requested)
     {
         var source = new PredictorSource { Weights = weights, Engine = requested is null ? null : EngineNamed(requested) };
-        Worded(source.CheckEngine);
+        UsageException.WrapSettings(source.CheckEngine);
         return EngineName(source.EngineToRun);
     }
 
@@ -59,21 +59,12 @@ public static class PredictorLoading
     /// </summary>
     public static ImagePredictor Open(string? weights, ModelConfig? config, string engine, NetworkForm form, bool ema, int? size,
                                       OnnxRuntimeOptions? onnx = null) =>
-        Worded(Source(weights, config, engine, form, ema, size, onnx).Open);
+        UsageException.WrapSettings(Source(weights, config, engine, form, ema, size, onnx).Open);
 
     /// <summary>`parnet serve`'s model: <paramref name="workers"/> instances of <paramref name="source"/>, and the preprocessing
     /// of <paramref name="dataset"/> or of the stored metadata (<see cref="ServedModel.Open"/>).</summary>
     public static ServedModel Serve(PredictorSource source, int workers, string? dataset) =>
-        Worded(() => ServedModel.Open(source, workers, dataset));
-
-    /// <summary>The library's refusals of the user's options as user errors: a setting named by its option.</summary>
-    static T Worded<T>(Func<T> call)
-    {
-        try { return call(); }
-        catch (InvalidSettingException e) { throw new UsageException(OptionNames.Worded(e)); }
-    }
-
-    static void Worded(Action call) => Worded<bool>(() => { call(); return true; });
+        UsageException.WrapSettings(() => ServedModel.Open(source, workers, dataset));
 
     /// <summary>A warning for torch-winograd on a model none of whose convs it computes (widths not multiples of 8): it then
     /// runs as torch.</summary>
@@ -101,11 +92,11 @@ public static class PredictorLoading
 
     /// <summary><paramref name="info"/> with the class names and statistics of --dataset (<see cref="DeploymentInfo.WithDataset"/>).</summary>
     public static DeploymentInfo WithDataset(DeploymentInfo info, ModelConfig model, string dataset) =>
-        Worded(() => info.WithDataset(model, dataset));
+        UsageException.WrapSettings(() => info.WithDataset(model, dataset));
 
     /// <summary>The preprocessing of <paramref name="predictor"/>'s inputs and its class names, by --dataset and --image-size
     /// (<see cref="ImagePredictor.Preprocessing"/>).</summary>
     public static (DeploymentPreprocessing Preprocessing, IReadOnlyList<string> ClassNames) Preprocessing(
         ImagePredictor predictor, string? dataset, int? size) =>
-        Worded(() => predictor.Preprocessing(dataset, size));
+        UsageException.WrapSettings(() => predictor.Preprocessing(dataset, size));
 }

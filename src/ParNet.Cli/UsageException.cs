@@ -20,4 +20,17 @@ public sealed class UsageException(string message) : Exception(message)
     }
 
     public static void Wrap(Action call, string? context = null) => Wrap<bool>(() => { call(); return true; }, context);
+
+    /// <summary>
+    /// As <see cref="Wrap{T}"/>, for calls that also reach code whose ArgumentExceptions would be bugs (loading, opening an
+    /// engine): only the library's refusal of a setting (<see cref="ParNet.Runtime.InvalidSettingException"/>) is the user's
+    /// error, worded by option; any other keeps its stack trace.
+    /// </summary>
+    public static T WrapSettings<T>(Func<T> call)
+    {
+        try { return call(); }
+        catch (ParNet.Runtime.InvalidSettingException e) { throw new UsageException(OptionNames.Worded(e)); }
+    }
+
+    public static void WrapSettings(Action call) => WrapSettings<bool>(() => { call(); return true; });
 }

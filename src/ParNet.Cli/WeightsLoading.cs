@@ -66,9 +66,9 @@ public static class WeightsLoading
     /// given for weights that store none, is the user's error.</summary>
     public static ClassifierLoader.Loaded Load(string path, ModelConfig? config, NetworkForm form, bool ema = false)
     {
-        try { return ClassifierLoader.LoadWeights(path, config, form, Pick(ema)); }
+        // an InvalidSettingException: no --model/--config, and none stored
+        try { return UsageException.WrapSettings(() => ClassifierLoader.LoadWeights(path, config, form, Pick(ema))); }
         catch (NotSupportedException e) when (form == NetworkForm.Fused) { throw new UsageException($"--fused: {e.Message}"); }
-        catch (InvalidSettingException e) { throw new UsageException(OptionNames.Worded(e)); }   // no --model/--config, and none stored
     }
 
     /// <summary>

@@ -167,11 +167,14 @@ public sealed partial class ImagePredictor : IDisposable
     public float[][] Probabilities(IReadOnlyList<ImageF> images)
     {
         ArgumentNullException.ThrowIfNull(images);
-        if (images.Any(i => i is null)) throw new ArgumentException("an image of the batch is null", nameof(images));
         if (images.Count == 0) return [];
         var first = images[0];
-        if (images.Any(i => i.Channels != first.Channels || i.Height != first.Height || i.Width != first.Width))
-            throw new ArgumentException("a batch needs images of one shape");
+        foreach (var image in images)   // one pass: a null image, then the shape
+        {
+            if (image is null) throw new ArgumentException("an image of the batch is null", nameof(images));
+            if (image.Channels != first.Channels || image.Height != first.Height || image.Width != first.Width)
+                throw new ArgumentException("a batch needs images of one shape");
+        }
         int size = first.Data.Length;
         var input = new float[images.Count * size];
         for (int i = 0; i < images.Count; i++) images[i].Data.CopyTo(input, i * size);
