@@ -74,6 +74,13 @@ def read_idx(np, path):
     return np.frombuffer(raw[4 + 4 * dims:], dtype=np.uint8).reshape(shape)
 
 
+def prepared(np, images):
+    """28x28 bytes to 1x32x32 normalized floats: zero-padded by 2 on each side (black, pixel 0) before normalizing."""
+    x = np.zeros((len(images), 1, 32, 32), dtype=np.float32)
+    x[:, 0, 2:30, 2:30] = images / 255.0
+    return (x - MEAN) / STD
+
+
 def find(data_dir, stem):
     for name in (stem, stem + '.gz'):
         if os.path.isfile(os.path.join(data_dir, name)):
@@ -112,9 +119,7 @@ def main():
         a.data = next((d for d in ('data/fashion-mnist', '/usr/share/datasets/fashion-mnist') if os.path.isdir(d)), '/usr/share/datasets/fashion-mnist')
     images = read_idx(np, find(a.data, 't10k-images-idx3-ubyte'))
     labels = read_idx(np, find(a.data, 't10k-labels-idx1-ubyte')).astype(np.int64)
-    x = np.zeros((len(images), 1, 32, 32), dtype=np.float32)
-    x[:, 0, 2:30, 2:30] = images / 255.0
-    x = (x - MEAN) / STD   # the zero padding, normalized as the image is (it is black, pixel 0, before normalizing)
+    x = prepared(np, images)
     log(f"{len(images)} test images; scoring with {sum(q.numel() for q in model.parameters()):,} parameters")
 
     top1 = top5 = 0

@@ -29,7 +29,7 @@ import os
 import sys
 import time
 
-from pytorch_eval_reference import MEAN, STD, find, read_idx
+from pytorch_eval_reference import MEAN, STD, find, prepared, read_idx
 from pytorch_reference import install_timm_helpers, import_authors_simpnet, log
 from pytorch_train_reference import build_cifar_parnet
 
@@ -54,13 +54,6 @@ def lr_at(epoch, epochs):
         return lr * (start + (1 - start) * epoch / warmup)
     t = min(max((epoch - warmup) / (epochs - warmup), 0.0), 1.0)
     return floor + (lr - floor) * 0.5 * (1 + math.cos(math.pi * t))
-
-
-def prepared(np, images):
-    """28x28 bytes to 1x32x32 normalized floats: zero-padded by 2 on each side (black, pixel 0) before normalizing."""
-    x = np.zeros((len(images), 1, 32, 32), dtype=np.float32)
-    x[:, 0, 2:30, 2:30] = images / 255.0
-    return (x - MEAN) / STD
 
 
 def main():
