@@ -72,6 +72,7 @@ public sealed class OptionNames : SettingNames
     {
         [(Of(nameof(PredictorSource), nameof(PredictorSource.Form)), NetworkForm.Fused)] = "--fused",
         [(Of(nameof(PredictorSource), nameof(PredictorSource.Form)), NetworkForm.Training)] = "--unfused",
+        [(ClassifierLoader.FormSetting, NetworkForm.Fused)] = "--fused",
         [(ClassifierLoader.FormSetting, NetworkForm.Training)] = "--unfused",
         [(Of(nameof(PredictorSource), nameof(PredictorSource.WeightsPick)), ParNet.Weights.CheckpointWeights.Ema)] = "--ema",
     };

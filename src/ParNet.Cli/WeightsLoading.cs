@@ -64,12 +64,8 @@ public static class WeightsLoading
 
     /// <summary>Loads <paramref name="path"/> in <paramref name="form"/>; --fused on a network without a fused form, or no model
     /// given for weights that store none, is the user's error.</summary>
-    public static ClassifierLoader.Loaded Load(string path, ModelConfig? config, NetworkForm form, bool ema = false)
-    {
-        // an InvalidSettingException: no --model/--config, and none stored
-        try { return UsageException.WrapSettings(() => ClassifierLoader.LoadWeights(path, config, form, Pick(ema))); }
-        catch (NotSupportedException e) when (form == NetworkForm.Fused) { throw new UsageException($"--fused: {e.Message}"); }
-    }
+    public static ClassifierLoader.Loaded Load(string path, ModelConfig? config, NetworkForm form, bool ema = false) =>
+        UsageException.WrapSettings(() => ClassifierLoader.LoadWeights(path, config, form, Pick(ema)));
 
     /// <summary>
     /// <paramref name="config"/> randomly initialized (export, serve: a model before training it) in <paramref name="form"/>;
@@ -78,8 +74,7 @@ public static class WeightsLoading
     public static (ImageClassifier Model, DeploymentInfo Info) RandomlyInitialized(ModelConfig? config, NetworkForm form)
     {
         if (config is null) throw new UsageException("without --weights, give --model NAME or --config FILE.json (the model to initialize randomly)");
-        try { return ClassifierLoader.RandomlyInitialized(config, form); }
-        catch (NotSupportedException e) when (form == NetworkForm.Fused) { throw new UsageException($"--fused: {e.Message}"); }
+        return UsageException.WrapSettings(() => ClassifierLoader.RandomlyInitialized(config, form));
     }
 
     /// <summary>The warning of commands that run an untrained model when no --weights is given.</summary>

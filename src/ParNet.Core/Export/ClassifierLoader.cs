@@ -49,7 +49,7 @@ public static class ClassifierLoader
     /// <summary>
     /// Like <see cref="Load"/>, and says whether the file was fused. Throws <see cref="InvalidSettingException"/> (of
     /// <see cref="ConfigSetting"/>) when no configuration is given nor stored, <see cref="InvalidDataException"/> when the
-    /// weights do not fit it, <see cref="NotSupportedException"/> when
+    /// weights do not fit it, <see cref="InvalidSettingException"/> (of <see cref="FormSetting"/>) when
     /// <paramref name="fuse"/> asks to fuse a network that has no fused form. <paramref name="pick"/>: the model or the
     /// EMA weights of a training checkpoint (the authors' released .pth.tar files hold both).
     /// </summary>
@@ -66,6 +66,7 @@ public static class ClassifierLoader
         try
         {
             config ??= info.Model ?? AuthorsConfigNamedBy(args, weightsPath) ?? throw NoConfiguration(weightsPath, args);
+            RequireForm(config, form);
             // before the class names stored with them are held to the configuration: a configuration of another class count
             // was told "10 class names ... for the 5 classes", about names the caller never gave
             if (dict.TryGetValue(ImageClassifier.ClassifierKeyPrefix + "weight", out var classifier) && classifier.dim() == 2
@@ -147,7 +148,8 @@ public static class ClassifierLoader
 
     /// <summary>
     /// An untrained model, initialized from <see cref="RandomInitializationSeed"/> (export or time a model before training
-    /// it); fused after initialization when <paramref name="fuse"/>.
+    /// it); fused after initialization when <paramref name="fuse"/> (<see cref="InvalidSettingException"/> of
+    /// <see cref="FormSetting"/> for a network without a fused form).
     /// </summary>
     public static (ImageClassifier Model, DeploymentInfo Info) RandomlyInitialized(ModelConfig config, bool fuse) =>
         RandomlyInitialized(config, FormOf(fuse));
@@ -155,6 +157,7 @@ public static class ClassifierLoader
     /// <summary>Like <see cref="RandomlyInitialized(ModelConfig, bool)"/>, in the form asked for.</summary>
     public static (ImageClassifier Model, DeploymentInfo Info) RandomlyInitialized(ModelConfig config, NetworkForm form)
     {
+        RequireForm(config, form);
         bool fuse = Fuses(form, config);
         manual_seed(RandomInitializationSeed);
         ImageClassifier model = ModelFactory.Create(config);
@@ -175,6 +178,15 @@ public static class ClassifierLoader
     /// ema.safetensors beside its model.safetensors (<see cref="Checkpoint.EmaBeside"/>); a timm checkpoint holds both.</summary>
     static (string Path, CheckpointWeights Pick) WeightsFileFor(string weightsPath, CheckpointWeights pick) =>
         pick == CheckpointWeights.Ema && Checkpoint.EmaBeside(weightsPath) is { } ema ? (ema, CheckpointWeights.Model) : (weightsPath, pick);
+
+    /// <summary>InvalidSettingException of <see cref="FormSetting"/> when <paramref name="form"/> asks for the fused form of a
+    /// network that has none (ParNetFuser's wording of why), before anything is read into a model.</summary>
+    static void RequireForm(ModelConfig config, NetworkForm form)
+    {
+        if (form != NetworkForm.Fused) return;
+        try { ParNetFuser.RequireFusable(config); }
+        catch (NotSupportedException e) { throw new InvalidSettingException(FormSetting, n => $"{n.Given(FormSetting, NetworkForm.Fused)}: {e.Message}", e); }
+    }
 
     static ImageClassifier FuseReplacing(ImageClassifier model)
     {

@@ -121,10 +121,11 @@ public sealed record PredictorSource
             var loaded = ClassifierLoader.LoadWeights(Weights, Model, Form, WeightsPick);
             return (loaded.Model, loaded.Info);
         }
-        catch (NotSupportedException e) when (Form == NetworkForm.Fused)   // a network without a fused form, as for an .onnx file below
-        {
+        catch (InvalidSettingException e) when (e.ParamName == ClassifierLoader.FormSetting)   // the loader's form is this Form: named so,
+        {                                                                                      // as for an .onnx file below
             string form = Setting(nameof(Form));
-            throw new InvalidSettingException(form, n => $"{n.Given(form, NetworkForm.Fused)}: {e.Message}", e);
+            var why = e.InnerException ?? e;
+            throw new InvalidSettingException(form, n => $"{n.Given(form, NetworkForm.Fused)}: {why.Message}", why);
         }
     }
 

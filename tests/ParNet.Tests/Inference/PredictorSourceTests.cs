@@ -127,8 +127,8 @@ public class PredictorSourceTests
         Assert.Equal(48, predictor.Preprocessing(imageSize: 48).Preprocessing.Size);   // 48 places it: accepted
     }
 
-    /// <summary>`--fused` weights of a network without a fused form: a NotSupportedException that the CLI caught around
-    /// anything it opened; the refusal of the setting now, as for an .onnx file.</summary>
+    /// <summary>`--fused` weights of a network without a fused form: ClassifierLoader's refusal of its form, worded as this
+    /// source's Form (the loader's form is the one it was given), as for an .onnx file.</summary>
     [Fact]
     public void The_fused_form_of_a_network_without_one_is_refused_as_the_form()
     {
