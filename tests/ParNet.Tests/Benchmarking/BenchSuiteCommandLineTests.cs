@@ -20,12 +20,14 @@ public class BenchSuiteCommandLineTests
         var names = new List<string>();
         foreach (var suite in Suites())
         {
-            var parse = suite.Parse(suite.Name == "onnx-cuda" ? ["--graphs", "g"] : []);   // onnx-cuda's one required option
+            // the suites' required options: onnx-cuda's graphs, train-steps' authors' code
+            var parse = suite.Parse(suite.Name switch { "onnx-cuda" => ["--graphs", "g"], "train-steps" => ["--pytorch-code", "DIR"], _ => [] });
             Assert.True(parse.Errors.Count == 0, $"{suite.Name}: {string.Join("; ", parse.Errors.Select(e => e.Message))}");
             names.Add(suite.Name);
         }
         Assert.Contains("onnx-cuda", names);
         Assert.Contains("winograd", names);
+        Assert.Contains("train-steps", names);
     }
 
     /// <summary>int8's rounds time each model twice, a cold run and a warm one (its table has a row for each); its --runs
