@@ -5,9 +5,9 @@
 // on PyTorch (bench/pytorch/pytorch_step_reference.py, /usr/bin/python3) train the same steps from the same weights on
 // the same batches. Printed: both losses at steps 1-10 and every 50th, the largest difference over the first 10 and over
 // all steps, and the relative L2 distance of the two sets of weights and running statistics after the last step.
-// Shuffling, flips and initialization are left out on purpose: the accuracy check (pytorch_recipe_reference.py) compares
-// whole trainings across seeds; this one shows that a step computes the same thing.
-// Run: dotnet run -c Release --project bench/ParNet.Bench -- train-steps --pytorch-code DIR [--steps 100] [--seed 0]
+// Random shuffles and flips are left out on purpose and the initial weights are shared: the accuracy check
+// (pytorch_recipe_reference.py) compares whole trainings across seeds; this one shows that a step computes the same thing.
+// Run: dotnet run -c Release --project bench/ParNet.Bench -- train-steps --pytorch-code DIR [--steps 100] [--seed 0] [--out DIR]
 using System.CommandLine;
 using System.Diagnostics;
 using System.Text.Json;
@@ -22,19 +22,24 @@ namespace ParNet.Bench;
 public sealed class TrainStepsCheck : IBenchmark
 {
     readonly Option<string> _code = new("--pytorch-code") { Description = "a checkout of github.com/imankgoyal/NonDeepNetworks", HelpName = "DIR", Required = true };
-    readonly Option<int> _steps = SuiteOption.PositiveInt("--steps", 100, "steps on each side (100: about 15 s ours, 20 s theirs on 2 cores; an epoch is 469)");
+    readonly Option<int> _steps = SuiteOption.PositiveInt("--steps", 100, "steps on each side (100: under a minute each on 2 quiet cores; an epoch is 469)");
     readonly Option<int> _seed = SuiteOption.CountOrNone("--seed", "the initial weights' seed (0, as `parnet train`'s default)");
     readonly Option<string?> _data = new("--data") { Description = "the Fashion-MNIST IDX files (default: where `parnet train` looks)", HelpName = "DIR" };
+    readonly Option<string?> _out = new("--out")
+    {
+        Description = "keep the initial weights (initial.safetensors: the PyTorch script's --weights for a run of its own), our run " +
+                      "folder and both losses per step (steps.csv) here (default: a temporary folder, deleted)", HelpName = "DIR",
+    };
 
     public Command Build()
     {
         var command = new Command("train-steps", "the trainer's steps against the authors' blocks on PyTorch, from the same weights and batches")
-            .WithOptions(_code, _steps, _seed, _data);
-        command.SetAction(parse => Run(parse.GetValue(_code)!, parse.GetValue(_steps), parse.GetValue(_seed), parse.GetValue(_data)));
+            .WithOptions(_code, _steps, _seed, _data, _out);
+        command.SetAction(parse => Run(parse.GetValue(_code)!, parse.GetValue(_steps), parse.GetValue(_seed), parse.GetValue(_data), parse.GetValue(_out)));
         return command;
     }
 
-    static int Run(string code, int steps, int seed, string? dataDir)
+    static int Run(string code, int steps, int seed, string? dataDir, string? outDir)
     {
         int threads = Environment.ProcessorCount;
         set_num_threads(threads);
@@ -42,7 +47,9 @@ public sealed class TrainStepsCheck : IBenchmark
         var recipe = Recipes.FashionMnist with { Seed = seed };
         Console.WriteLine($"train-steps check: recipe {recipe.Name}, {steps} steps, seed {seed}, {SuiteOption.Machine()}, .NET {Environment.Version}, " +
                           $"intra-op threads {threads} (both sides)");
-        string folder = Directory.CreateTempSubdirectory("parnet-train-steps-").FullName;
+        if (outDir is not null && Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any())
+            throw new ArgumentException($"--out {outDir}: not empty (a run folder of its own is written there)");
+        string folder = outDir is null ? Directory.CreateTempSubdirectory("parnet-train-steps-").FullName : Directory.CreateDirectory(outDir).FullName;
         try
         {
             string initial = Path.Combine(folder, "initial.safetensors"), run = Path.Combine(folder, "run");
@@ -55,9 +62,15 @@ public sealed class TrainStepsCheck : IBenchmark
             var (theirs, distance) = TrainTheirs(code, data, steps, threads, initial, trained);
             Console.WriteLine($"ours {oursSeconds:F0} s, theirs {clock.Elapsed.TotalSeconds:F0} s (PyTorch's start included)");
             Report(ours, theirs, distance);
+            File.WriteAllLines(Path.Combine(folder, "steps.csv"),
+                ["step,ours,theirs", .. ours.Select((loss, i) => FormattableString.Invariant($"{i + 1},{loss:R},{theirs[i]:R}"))]);
+            if (outDir is not null) Console.WriteLine($"kept in {folder}: initial.safetensors, run/, steps.csv");
             return 0;
         }
-        finally { Directory.Delete(folder, recursive: true); }
+        finally
+        {
+            if (outDir is null) Directory.Delete(folder, recursive: true);
+        }
     }
 
     /// <summary>The trainer's losses, step by step (from its running mean), and its weights after them in the run folder.</summary>
