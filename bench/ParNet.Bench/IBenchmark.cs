@@ -24,6 +24,9 @@ static class SuiteOption
         return option;
     }
 
+    /// <summary>A number from 0 up (a seed), with its default.</summary>
+    public static Option<int> NonNegativeInt(string name, int defaultValue, string description) => AtLeast(0, name, defaultValue, description);
+
     /// <summary>An optional count: 0 (the default) means none.</summary>
     public static Option<int> CountOrNone(string name, string description) => AtLeast(0, name, 0, description);
 

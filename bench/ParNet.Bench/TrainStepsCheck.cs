@@ -23,7 +23,7 @@ public sealed class TrainStepsCheck : IBenchmark
 {
     readonly Option<string> _code = new("--pytorch-code") { Description = "a checkout of github.com/imankgoyal/NonDeepNetworks", HelpName = "DIR", Required = true };
     readonly Option<int> _steps = SuiteOption.PositiveInt("--steps", 100, "steps on each side (100: under a minute each on 2 quiet cores; an epoch is 469)");
-    readonly Option<int> _seed = SuiteOption.CountOrNone("--seed", "the initial weights' seed (0, as `parnet train`'s default)");
+    readonly Option<int> _seed = SuiteOption.NonNegativeInt("--seed", 0, "the initial weights' seed (0: `parnet train`'s default)");
     readonly Option<string?> _data = new("--data") { Description = "the Fashion-MNIST IDX files (default: where `parnet train` looks)", HelpName = "DIR" };
     readonly Option<string?> _out = new("--out")
     {
@@ -41,14 +41,22 @@ public sealed class TrainStepsCheck : IBenchmark
 
     static int Run(string code, int steps, int seed, string? dataDir, string? outDir)
     {
+        string script = Path.Combine(AppContext.BaseDirectory, "pytorch", "pytorch_step_reference.py");
+        string python = ParNet.Benchmarking.PyTorchReferenceOptions.DebianPython;
+        // what the PyTorch side needs, checked before our side trains for a minute
+        if (!File.Exists(python)) throw new ArgumentException($"{python} not found (Debian: apt-get install python3-torch)");
+        if (!File.Exists(script)) throw new FileNotFoundException($"{script} is not beside the suite (build bench/ParNet.Bench again)");
+        if (!Directory.Exists(code)) throw new ArgumentException($"--pytorch-code {code}: no such folder (a checkout of github.com/imankgoyal/NonDeepNetworks)");
+        if (outDir is not null && Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any())
+            throw new ArgumentException($"--out {outDir}: not empty (a run folder of its own is written there)");
+        string data;
+        try { data = DataLocations.ResolveFashionMnist(dataDir); }
+        catch (DataNotFoundException e) { throw new ArgumentException(e.WordedWith(new DataOption()), e); }
         int threads = Environment.ProcessorCount;
         set_num_threads(threads);
-        string data = DataLocations.ResolveFashionMnist(dataDir);
         var recipe = Recipes.FashionMnist with { Seed = seed };
         Console.WriteLine($"train-steps check: recipe {recipe.Name}, {steps} steps, seed {seed}, {SuiteOption.Machine()}, .NET {Environment.Version}, " +
                           $"intra-op threads {threads} (both sides)");
-        if (outDir is not null && Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any())
-            throw new ArgumentException($"--out {outDir}: not empty (a run folder of its own is written there)");
         string folder = outDir is null ? Directory.CreateTempSubdirectory("parnet-train-steps-").FullName : Directory.CreateDirectory(outDir).FullName;
         try
         {
@@ -56,14 +64,15 @@ public sealed class TrainStepsCheck : IBenchmark
             var clock = Stopwatch.StartNew();
             var ours = TrainOurs(recipe, data, steps, initial, run);
             double oursSeconds = clock.Elapsed.TotalSeconds;
-            string trained = Path.Combine(Checkpoint.Locate(Checkpoint.In(run)) ?? throw new InvalidOperationException($"no checkpoint in {run}"),
-                                          Checkpoint.WeightsFile);
+            string ourWeights = Path.Combine(Checkpoint.Locate(Checkpoint.In(run)) ?? throw new InvalidDataException($"no checkpoint in {run}"),
+                                             Checkpoint.WeightsFile);
             clock.Restart();
-            var (theirs, distance) = TrainTheirs(code, data, steps, threads, initial, trained);
+            var (theirs, distance) = TrainTheirs(python, script, code, data, steps, threads, initial, ourWeights);
             Console.WriteLine($"ours {oursSeconds:F0} s, theirs {clock.Elapsed.TotalSeconds:F0} s (PyTorch's start included)");
             Report(ours, theirs, distance);
             File.WriteAllLines(Path.Combine(folder, "steps.csv"),
-                ["step,ours,theirs", .. ours.Select((loss, i) => FormattableString.Invariant($"{i + 1},{loss:R},{theirs[i]:R}"))]);
+                ["step,ours_loss,theirs_loss,ours_lr,theirs_lr", .. Enumerable.Range(0, steps).Select(i =>
+                    FormattableString.Invariant($"{i + 1},{ours.Losses[i]:R},{theirs.Losses[i]:R},{ours.Lrs[i]:R},{theirs.Lrs[i]:R}"))]);
             if (outDir is not null) Console.WriteLine($"kept in {folder}: initial.safetensors, run/, steps.csv");
             return 0;
         }
@@ -73,68 +82,87 @@ public sealed class TrainStepsCheck : IBenchmark
         }
     }
 
-    /// <summary>The trainer's losses, step by step (from its running mean), and its weights after them in the run folder.</summary>
-    static List<double> TrainOurs(Recipe recipe, string data, int steps, string initial, string run)
+    /// <summary>Each step's loss and LR, on one side.</summary>
+    public sealed record StepSeries(List<double> Losses, List<double> Lrs);
+
+    /// <summary>The trainer's losses and LRs, step by step (from its progress events), and its weights after them in the run folder.</summary>
+    static StepSeries TrainOurs(Recipe recipe, string data, int steps, string initial, string run)
     {
         manual_seed(recipe.Seed);
         using var model = ModelFactory.Create(recipe.Network(numClasses: 10, inChannels: 1));
         StateDict.Save(model, initial);
         var split = DataPipelines.Eval("fashion-mnist", data, model.Config, recipe.Augmentation(),
                                        new LoaderOptions { BatchSize = recipe.BatchSize, Workers = 0 }, split: "train");
+        // the trainer ends with the recipe's last epoch; the PyTorch side would go on at LR 0
+        if (steps > recipe.Epochs * split.BatchesPerEpoch)
+            throw new ArgumentException($"--steps {steps}: the recipe has {recipe.Epochs} epochs of {split.BatchesPerEpoch} steps, {recipe.Epochs * split.BatchesPerEpoch} in all");
         var train = new OddImagesMirrored(split);
-        var losses = new StepLosses(train);
-        var options = new TrainOptions { Recipe = recipe, RunDirectory = run, StopAfterSteps = steps, StepLogEvery = 0, Progress = losses };
+        var series = new StepLosses(train);
+        var options = new TrainOptions { Recipe = recipe, RunDirectory = run, StopAfterSteps = steps, StepLogEvery = 0, Progress = series };
         using (var trainer = new Trainer(model, train, test: null, options)) trainer.Run();
-        return losses.Losses;
+        if (series.Losses.Count != steps) throw new InvalidDataException($"the trainer ran {series.Losses.Count} of {steps} steps");
+        return new StepSeries(series.Losses, series.Lrs);
     }
 
-    /// <summary>The authors' losses, step by step, and the distance of their weights after the last step from ours.</summary>
-    static (List<double> Losses, JsonElement Distance) TrainTheirs(string code, string data, int steps, int threads, string initial, string ours)
+    /// <summary>The authors' losses and LRs, step by step, and the distance of their weights after the last step from ours.</summary>
+    static (StepSeries Steps, JsonElement Distance) TrainTheirs(string python, string script, string code, string data, int steps, int threads,
+                                                              string initial, string ourWeights)
     {
-        string script = Path.Combine(AppContext.BaseDirectory, "pytorch", "pytorch_step_reference.py");
-        var start = new ProcessStartInfo(ParNet.Benchmarking.PyTorchReferenceOptions.DebianPython)
-        {
-            RedirectStandardOutput = true, RedirectStandardError = false, UseShellExecute = false,
-        };
-        foreach (var a in new[] { script, "--code", code, "--weights", initial, "--steps", $"{steps}", "--compare", ours, "--data", data, "--threads", $"{threads}" })
+        var start = new ProcessStartInfo(python) { RedirectStandardOutput = true, UseShellExecute = false };
+        foreach (var a in new[] { script, "--code", code, "--weights", initial, "--steps", $"{steps}", "--compare", ourWeights, "--data", data, "--threads", $"{threads}" })
             start.ArgumentList.Add(a);
-        using var child = Process.Start(start) ?? throw new InvalidOperationException($"could not start {start.FileName}");
-        var losses = new List<double>();
+        using var child = Process.Start(start) ?? throw new InvalidDataException($"could not start {python}");
+        var series = new StepSeries([], []);
         JsonElement? distance = null;
-        while (child.StandardOutput.ReadLine() is { } line)
+        try
         {
-            using var json = JsonDocument.Parse(line);
-            if (json.RootElement.TryGetProperty("loss", out var loss)) losses.Add(loss.GetDouble());
-            else distance = json.RootElement.Clone();
+            while (child.StandardOutput.ReadLine() is { } line)
+            {
+                if (!line.StartsWith('{')) { Console.Error.WriteLine(line); continue; }   // a print of the authors' modules: not ours to read
+                using var json = JsonDocument.Parse(line);
+                if (json.RootElement.TryGetProperty("loss", out var loss))
+                {
+                    series.Losses.Add(loss.GetDouble());
+                    series.Lrs.Add(json.RootElement.GetProperty("lr").GetDouble());
+                }
+                else distance = json.RootElement.Clone();
+            }
+            child.WaitForExit();
         }
-        child.WaitForExit();
-        if (child.ExitCode != 0 || distance is null || losses.Count != steps)
-            throw new InvalidOperationException($"{script} exited with {child.ExitCode} after {losses.Count} of {steps} steps (its error is above)");
-        return (losses, distance.Value);
+        finally
+        {
+            if (!child.HasExited) child.Kill(entireProcessTree: true);   // an error here must not leave it training on both cores
+        }
+        if (child.ExitCode != 0 || distance is null || series.Losses.Count != steps)
+            throw new InvalidDataException($"{Path.GetFileName(script)} exited with {child.ExitCode} after {series.Losses.Count} of {steps} steps (its error is above)");
+        return (series, distance.Value);
     }
 
-    static void Report(List<double> ours, List<double> theirs, JsonElement distance)
+    static void Report(StepSeries ours, StepSeries theirs, JsonElement distance)
     {
+        int steps = ours.Losses.Count;
         Console.WriteLine("| step | ours | authors' blocks, PyTorch | difference |");
         Console.WriteLine("|---:|---:|---:|---:|");
-        for (int i = 0; i < ours.Count; i++)
-            if (i < 10 || (i + 1) % 50 == 0 || i == ours.Count - 1)
-                Console.WriteLine($"| {i + 1} | {ours[i]:F6} | {theirs[i]:F6} | {ours[i] - theirs[i]:+0.0e+0;-0.0e+0;0} |");
-        double MaxDifference(int n) => Enumerable.Range(0, n).Max(i => Math.Abs(ours[i] - theirs[i]));
-        Console.WriteLine($"largest loss difference: steps 1-{Math.Min(10, ours.Count)} {MaxDifference(Math.Min(10, ours.Count)):G2}, " +
-                          $"all {ours.Count} steps {MaxDifference(ours.Count):G2}");
-        Console.WriteLine($"weights and running statistics after step {ours.Count}: relative L2 distance {distance.GetProperty("relative_l2").GetDouble():G2} " +
+        for (int i = 0; i < steps; i++)
+            if (i < 10 || (i + 1) % 50 == 0 || i == steps - 1)
+                Console.WriteLine($"| {i + 1} | {ours.Losses[i]:F6} | {theirs.Losses[i]:F6} | {ours.Losses[i] - theirs.Losses[i]:+0.0e+0;-0.0e+0;0} |");
+        double Largest(List<double> a, List<double> b, int n) => Enumerable.Range(0, n).Max(i => Math.Abs(a[i] - b[i]));
+        int first = Math.Min(10, steps);
+        Console.WriteLine($"largest loss difference: steps 1-{first} {Largest(ours.Losses, theirs.Losses, first):G2}, " +
+                          $"all {steps} steps {Largest(ours.Losses, theirs.Losses, steps):G2}; largest LR difference {Largest(ours.Lrs, theirs.Lrs, steps):G2}");
+        Console.WriteLine($"weights and running statistics after step {steps}: relative L2 distance {distance.GetProperty("relative_l2").GetDouble():G2} " +
                           $"over {distance.GetProperty("tensors").GetInt32()} tensors; largest {distance.GetProperty("worst_relative_l2").GetDouble():G2} " +
                           $"({distance.GetProperty("worst").GetString()})");
     }
 
-    /// <summary>Each step's loss, from the trainer's running mean over the epoch (reported synchronously, step by step).</summary>
+    /// <summary>Each step's loss, from the trainer's running mean over the epoch, and its LR (reported synchronously, step by step).</summary>
     public sealed class StepLosses(IBatchSource data) : IProgress<TrainEvent>
     {
         double _sum;
         long _seen;
         int _epoch;
         public List<double> Losses { get; } = [];
+        public List<double> Lrs { get; } = [];
 
         public void Report(TrainEvent e)
         {
@@ -143,8 +171,16 @@ public sealed class TrainStepsCheck : IBenchmark
             int count = Math.Min(data.BatchSize, data.Count - (s.Batch - 1) * data.BatchSize);
             double sum = s.Loss * (_seen + count);
             Losses.Add((sum - _sum) / count);
+            Lrs.Add(s.Lr);
             (_sum, _seen) = (sum, _seen + count);
         }
+    }
+
+    /// <summary>The data folder as this suite's option names it ("--data DIR").</summary>
+    sealed class DataOption : ParNet.Runtime.SettingNames
+    {
+        public override string Given(string setting, object? value) =>
+            setting == DataLocations.DataDirectorySetting ? $"--data {value}" : base.Given(setting, value);
     }
 
     /// <summary>A source's batches with every odd-numbered image mirrored left-right (batches of an even size, so the

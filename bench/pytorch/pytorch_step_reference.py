@@ -46,12 +46,12 @@ def main():
     import torch
     torch.set_num_threads(a.threads)
     install_timm_helpers(torch)
-    simpnet = import_authors_simpnet(a.code)
     w = RECIPE['Width']
     shape = SimpleNamespace(planes=[w, 2 * w, 4 * w], blocks=[3, 4, 4], final_width=4 * w, in_channels=1, classes=10, sse=True,
                             activation='silu')
     stdout, sys.stdout = sys.stdout, sys.stderr   # the authors' modules may print; stdout is for the JSON lines
     try:
+        simpnet = import_authors_simpnet(a.code)
         model = build_cifar_parnet(torch, simpnet, shape)
     finally:
         sys.stdout = stdout

@@ -41,9 +41,10 @@ public static class ClassifierLoader
     /// as <see cref="SettingNames"/> names settings.</summary>
     public const string ConfigSetting = "ClassifierLoader's config";
 
-    /// <summary>The form parameter of <see cref="LoadWeights(string, ModelConfig?, NetworkForm, CheckpointWeights)"/>, as
-    /// <see cref="SettingNames"/> names settings: the form weights are loaded in before <see cref="OnnxExporter"/> exports
-    /// them, which <see cref="Inference.PredictorSource"/>'s refusals of an .onnx file name.</summary>
+    /// <summary>The form parameter of <see cref="LoadWeights(string, ModelConfig?, NetworkForm, CheckpointWeights)"/> and
+    /// <see cref="RandomlyInitialized(ModelConfig, NetworkForm)"/> (their bool overloads' fuse), as <see cref="SettingNames"/>
+    /// names settings: refused as Fused for a network without a fused form; the form weights are loaded in before
+    /// <see cref="OnnxExporter"/> exports them, which <see cref="Inference.PredictorSource"/>'s refusals of an .onnx file name.</summary>
     public const string FormSetting = "ClassifierLoader.LoadWeights' form";
 
     /// <summary>

@@ -121,8 +121,8 @@ public sealed record PredictorSource
             var loaded = ClassifierLoader.LoadWeights(Weights, Model, Form, WeightsPick);
             return (loaded.Model, loaded.Info);
         }
-        catch (InvalidSettingException e) when (e.ParamName == ClassifierLoader.FormSetting)   // the loader's form is this Form: named so,
-        {                                                                                      // as for an .onnx file below
+        catch (InvalidSettingException e) when (e.ParamName == ClassifierLoader.FormSetting && Form == NetworkForm.Fused)   // the loader's form is this Form:
+        {                                                                                      // named so, as for an .onnx file below
             string form = Setting(nameof(Form));
             var why = e.InnerException ?? e;
             throw new InvalidSettingException(form, n => $"{n.Given(form, NetworkForm.Fused)}: {why.Message}", why);

@@ -38,6 +38,38 @@ public class TrainStepsCheckTests
         Assert.Equal((6, 4, (1, 2, 3)), (mirrored.Count, mirrored.BatchSize, mirrored.ImageShape));
     }
 
+    /// <summary>The real trainer, at an LR too small to move a weight (1e-30): each recovered loss must be the loss of the
+    /// unchanged model on that step's batch, computed here apart from the trainer; and each LR the schedule's.</summary>
+    [Fact]
+    public void The_trainers_step_losses_and_lrs_come_back_across_a_short_batch_and_a_new_epoch()
+    {
+        using var dir = new TempDir();
+        var data = SyntheticSource.Patterns(10, 4, 8, 4);   // batches of 4, 4 and 2 images an epoch
+        var recipe = new Recipe
+        {
+            Name = "test", Epochs = 2, BatchSize = 4, Lr = 1e-30, Momentum = 0, WeightDecay = 0, Schedule = ScheduleKind.Cosine,
+            WarmupEpochs = 0, LabelSmoothing = 0.1,
+        };
+        Trainer.Seed(0);
+        using var model = ParNet.Models.ModelFactory.Create(TinyModels.Config());
+        var recovered = new TrainStepsCheck.StepLosses(data);
+        using (var trainer = new Trainer(model, data, null, new TrainOptions { Recipe = recipe, RunDirectory = dir.Path, StepLogEvery = 0, Progress = recovered }))
+            trainer.Run();
+
+        var expected = new List<double>();
+        model.train();   // the batch statistics the steps normalized with
+        using (no_grad())
+            for (int epoch = 0; epoch < 2; epoch++)
+                foreach (var batch in data.Epoch(epoch))
+                    using (batch)
+                        expected.Add(Losses.CrossEntropy(model.call(TrainingPreparation.Input(batch.Images, false, true)), batch.Labels, 0.1).item<float>());
+        Assert.Equal(6, recovered.Losses.Count);
+        for (int i = 0; i < 6; i++) Assert.Equal(expected[i], recovered.Losses[i], 1e-5);
+        // each step's place in the schedule: epoch + batch / batches
+        var positions = Enumerable.Range(0, 2).SelectMany(epoch => Enumerable.Range(0, 3).Select(b => epoch + (double)b / 3));
+        Assert.Equal(positions.Select(p => LrSchedules.At(recipe, p)), recovered.Lrs);
+    }
+
     [Fact]
     public void Each_steps_loss_comes_back_from_the_running_mean_across_a_short_batch_and_a_new_epoch()
     {
