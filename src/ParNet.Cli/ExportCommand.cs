@@ -49,6 +49,16 @@ public sealed class ExportCommand : CliCommand
         command.Add(_weights, _fused, _unfused, _ema, _format, _out, _imageSize, _dataset, _int8, _calibration, _data, _quantizeGates, _quantizeHead);
     }
 
+    /// <summary>--int8 quantizes the fused network: a network without one (a ResNet) is refused as --int8's, before loading it
+    /// (the loader words its refusal as --fused, which was never given). No model given nor stored: the loader asks for one.</summary>
+    static void RequireFusedForm(string? weights, ModelConfig? config, bool ema)
+    {
+        var model = config ?? (weights is null ? null : UsageException.WrapSettings(() => ClassifierLoader.Stored(weights, WeightsLoading.Pick(ema))).Model);
+        if (model is null) return;
+        try { ParNet.Fusion.ParNetFuser.RequireFusable(model); }
+        catch (NotSupportedException e) { throw new UsageException($"--int8 quantizes the fused network: {e.Message}"); }
+    }
+
     protected override int Run(ParseResult parse, TextWriter stdout, TextWriter stderr)
     {
         var config = _model.ReadOptional(parse);
@@ -67,6 +77,7 @@ public sealed class ExportCommand : CliCommand
         string? dataset = parse.GetValue(_dataset);
         if (!format.Equals("onnx", StringComparison.OrdinalIgnoreCase))
             throw new UsageException($"--format {format}: not supported; the only export format is onnx");
+        if (int8) RequireFusedForm(weights, config, parse.GetValue(_ema));
 
         ImageClassifier model;
         DeploymentInfo info;

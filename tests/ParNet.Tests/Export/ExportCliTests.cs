@@ -331,6 +331,12 @@ public class ExportCliTests
         Assert.Equal(0, Run("export", "--weights", resnetWeights, "--out", folder.File("resnet.onnx")).Code);
         using (var resnetOnnx = new OnnxRuntimeEngine(folder.File("resnet.onnx"))) Assert.False(resnetOnnx.Info.Fused);
         Cli.CliRunner.AssertUserError(Run("predict", "--weights", resnetWeights, "--fused", image), "only ParNet (RepVGG-SSE) models can be fused");
+        // --int8 asks for the fused form too: refused as --int8's, not as a --fused never given (it said "--fused: ...")
+        var int8 = Run("export", "--weights", resnetWeights, "--int8", "--calibration", "2", "--dataset", "fashion-mnist", "--out", folder.File("q.onnx"));
+        Cli.CliRunner.AssertUserError(int8, "--int8 quantizes the fused network: resnet_tiny: only ParNet (RepVGG-SSE) models can be fused");
+        Assert.DoesNotContain("--fused", int8.Err);
+        Cli.CliRunner.AssertUserError(Run("export", "--model", "resnet12_wide", "--int8", "--calibration", "2", "--out", folder.File("q.onnx")),
+                                      "--int8 quantizes the fused network: resnet12_wide: only ParNet");
     }
 
     [Fact]
