@@ -188,7 +188,7 @@ public sealed class TrainStepsCheck : IBenchmark
     public sealed class OddImagesMirrored(IBatchSource source) : IBatchSource
     {
         public int Count => source.Count;
-        public int BatchSize => source.BatchSize % 2 == 0 ? source.BatchSize : throw new ArgumentException("batches of an even size");
+        public int BatchSize { get; } = source.BatchSize % 2 == 0 ? source.BatchSize : throw new ArgumentException("batches of an even size");
         public (int Channels, int Height, int Width) ImageShape => source.ImageShape;
         public IReadOnlyList<string> ClassNames => source.ClassNames;
 

@@ -28,6 +28,7 @@ import math
 import os
 import sys
 import time
+from types import SimpleNamespace
 
 from pytorch_eval_reference import MEAN, STD, find, prepared, read_idx
 from pytorch_reference import install_timm_helpers, import_authors_simpnet, log
@@ -56,6 +57,31 @@ def lr_at(epoch, epochs):
     return floor + (lr - floor) * 0.5 * (1 + math.cos(math.pi * t))
 
 
+def recipe_network(torch, code):
+    """The recipe's network from the authors' blocks in `code`, channels_last: ParNet CIFAR layout at width w, planes
+    [w, 2w, 4w], final 4w, blocks per stream 3, 4, 4, one grey channel in, 10 classes, SSE, SiLU. Seed torch first."""
+    w = RECIPE['Width']
+    shape = SimpleNamespace(planes=[w, 2 * w, 4 * w], blocks=[3, 4, 4], final_width=4 * w, in_channels=1, classes=10, sse=True,
+                            activation='silu')
+    install_timm_helpers(torch)
+    stdout, sys.stdout = sys.stdout, sys.stderr   # the authors' modules may print; stdout is for the JSON lines
+    try:
+        model = build_cifar_parnet(torch, import_authors_simpnet(code), shape)
+    finally:
+        sys.stdout = stdout
+    return model.to(memory_format=torch.channels_last)
+
+
+def recipe_optimizer(torch, model, epochs):
+    """The recipe's SGD (Nesterov, weight decay on every weight but the 1-D ones, at the LR of epoch 0) and its loss
+    (cross-entropy with label smoothing); the caller sets the LR before every step (lr_at)."""
+    decay = [q for q in model.parameters() if q.ndim > 1]
+    no_decay = [q for q in model.parameters() if q.ndim <= 1]
+    sgd = torch.optim.SGD([{'params': decay, 'weight_decay': RECIPE['WeightDecay']}, {'params': no_decay, 'weight_decay': 0.0}],
+                          lr=lr_at(0, epochs), momentum=RECIPE['Momentum'], nesterov=RECIPE['Nesterov'])
+    return sgd, torch.nn.CrossEntropyLoss(label_smoothing=RECIPE['LabelSmoothing'])
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--code', help="checkout of the authors' repository (NonDeepNetworks)")
@@ -73,24 +99,13 @@ def main():
         p.error("--code DIR is required (a checkout of https://github.com/imankgoyal/NonDeepNetworks)")
     if a.epochs <= RECIPE['WarmupEpochs']:
         raise SystemExit(f"--epochs: more than the warm-up's {RECIPE['WarmupEpochs']:g}")
-    # the recipe's network: ParNet CIFAR layout at width w, planes [w, 2w, 4w], final 4w, blocks per stream 3, 4, 4
-    w = RECIPE['Width']
-    a.planes, a.blocks, a.final_width = [w, 2 * w, 4 * w], [3, 4, 4], 4 * w
-    a.in_channels, a.classes, a.sse, a.activation = 1, 10, True, 'silu'
 
     import numpy as np
     import torch
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     rng = np.random.default_rng(a.seed)
-    install_timm_helpers(torch)
-    simpnet = import_authors_simpnet(a.code)
-    stdout, sys.stdout = sys.stdout, sys.stderr   # the authors' modules may print; stdout is for the JSON lines
-    try:
-        model = build_cifar_parnet(torch, simpnet, a)
-    finally:
-        sys.stdout = stdout
-    model = model.to(memory_format=torch.channels_last)
+    model = recipe_network(torch, a.code)
 
     if a.data is None:
         a.data = next((d for d in ('data/fashion-mnist', '/usr/share/datasets/fashion-mnist') if os.path.isdir(d)), '/usr/share/datasets/fashion-mnist')
@@ -99,11 +114,7 @@ def main():
     test_x = torch.from_numpy(prepared(np, read_idx(np, find(a.data, 't10k-images-idx3-ubyte'))))
     test_y = torch.from_numpy(read_idx(np, find(a.data, 't10k-labels-idx1-ubyte')).astype(np.int64))
 
-    decay = [q for q in model.parameters() if q.ndim > 1]
-    no_decay = [q for q in model.parameters() if q.ndim <= 1]
-    sgd = torch.optim.SGD([{'params': decay, 'weight_decay': RECIPE['WeightDecay']}, {'params': no_decay, 'weight_decay': 0.0}],
-                          lr=lr_at(0, a.epochs), momentum=RECIPE['Momentum'], nesterov=RECIPE['Nesterov'])
-    loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=RECIPE['LabelSmoothing'])
+    sgd, loss_fn = recipe_optimizer(torch, model, a.epochs)
     batch = RECIPE['BatchSize']
     steps = (len(train_x) + batch - 1) // batch
     log(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {sum(q.numel() for q in model.parameters()):,} parameters, "

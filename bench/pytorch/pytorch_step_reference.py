@@ -23,13 +23,10 @@ import argparse
 import json
 import math
 import os
-import sys
-from types import SimpleNamespace
 
 from pytorch_eval_reference import find, prepared, read_idx, read_safetensors, released_names
-from pytorch_recipe_reference import RECIPE, lr_at
-from pytorch_reference import import_authors_simpnet, install_timm_helpers, log
-from pytorch_train_reference import build_cifar_parnet
+from pytorch_recipe_reference import RECIPE, lr_at, recipe_network, recipe_optimizer
+from pytorch_reference import log
 
 
 def main():
@@ -45,29 +42,16 @@ def main():
     import numpy as np
     import torch
     torch.set_num_threads(a.threads)
-    install_timm_helpers(torch)
-    w = RECIPE['Width']
-    shape = SimpleNamespace(planes=[w, 2 * w, 4 * w], blocks=[3, 4, 4], final_width=4 * w, in_channels=1, classes=10, sse=True,
-                            activation='silu')
-    stdout, sys.stdout = sys.stdout, sys.stderr   # the authors' modules may print; stdout is for the JSON lines
-    try:
-        simpnet = import_authors_simpnet(a.code)
-        model = build_cifar_parnet(torch, simpnet, shape)
-    finally:
-        sys.stdout = stdout
+    model = recipe_network(torch, a.code)
     model.load_state_dict(released_names(read_safetensors(torch, np, a.weights)), strict=True)
-    model = model.to(memory_format=torch.channels_last).train()
+    model.train()
 
     x_all = torch.from_numpy(prepared(np, read_idx(np, find(a.data, 'train-images-idx3-ubyte'))))
     y_all = torch.from_numpy(read_idx(np, find(a.data, 'train-labels-idx1-ubyte')).astype(np.int64))
     odd = torch.arange(len(x_all)) % 2 == 1
     x_all[odd] = x_all[odd].flip(3)
 
-    decay = [q for q in model.parameters() if q.ndim > 1]
-    no_decay = [q for q in model.parameters() if q.ndim <= 1]
-    sgd = torch.optim.SGD([{'params': decay, 'weight_decay': RECIPE['WeightDecay']}, {'params': no_decay, 'weight_decay': 0.0}],
-                          lr=lr_at(0, RECIPE['Epochs']), momentum=RECIPE['Momentum'], nesterov=RECIPE['Nesterov'])
-    loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=RECIPE['LabelSmoothing'])
+    sgd, loss_fn = recipe_optimizer(torch, model, RECIPE['Epochs'])
     batch = RECIPE['BatchSize']
     per_epoch = (len(x_all) + batch - 1) // batch
     for step in range(a.steps):

@@ -49,14 +49,13 @@ public sealed class ExportCommand : CliCommand
         command.Add(_weights, _fused, _unfused, _ema, _format, _out, _imageSize, _dataset, _int8, _calibration, _data, _quantizeGates, _quantizeHead);
     }
 
-    /// <summary>--int8 quantizes the fused network: a network without one (a ResNet) is refused as --int8's, before loading it
-    /// (the loader words its refusal as --fused, which was never given). No model given nor stored: the loader asks for one.</summary>
-    static void RequireFusedForm(string? weights, ModelConfig? config, bool ema)
+    /// <summary>--int8 quantizes the fused network, and <paramref name="unfused"/> has none (a ResNet, loaded as it is): refused
+    /// as --int8's, in the fuser's words (the loader, asked for the fused form, words it as --fused, which was never given).</summary>
+    static UsageException Int8WithoutFusedForm(ModelConfig unfused)
     {
-        var model = config ?? (weights is null ? null : UsageException.WrapSettings(() => ClassifierLoader.Stored(weights, WeightsLoading.Pick(ema))).Model);
-        if (model is null) return;
-        try { ParNet.Fusion.ParNetFuser.RequireFusable(model); }
-        catch (NotSupportedException e) { throw new UsageException($"--int8 quantizes the fused network: {e.Message}"); }
+        try { ParNet.Fusion.ParNetFuser.RequireFusable(unfused); }
+        catch (NotSupportedException e) { return new UsageException($"--int8 quantizes the fused network: {e.Message}"); }
+        return new UsageException($"--int8 quantizes the fused network; {unfused.Name} was loaded unfused");
     }
 
     protected override int Run(ParseResult parse, TextWriter stdout, TextWriter stderr)
@@ -66,7 +65,8 @@ public sealed class ExportCommand : CliCommand
         string output = parse.GetValue(_out)!, format = parse.GetValue(_format)!;
         bool int8 = parse.GetValue(_int8);
         if (int8 && parse.GetValue(_unfused)) throw new UsageException("--int8 quantizes the fused network; --unfused goes without it");
-        var form = int8 ? NetworkForm.Fused : WeightsLoading.InferenceForm(parse.GetValue(_fused), parse.GetValue(_unfused));
+        // --int8: fused where the network can be, and refused below where it cannot (as --int8's, not as a --fused not given)
+        var form = int8 ? NetworkForm.FusedWhereFusable : WeightsLoading.InferenceForm(parse.GetValue(_fused), parse.GetValue(_unfused));
         int? calibration = parse.GetValue(_calibration);
         if (int8 && calibration is null)
             throw new UsageException("--int8 needs --calibration N: the number of training images to calibrate the activations on");
@@ -77,7 +77,6 @@ public sealed class ExportCommand : CliCommand
         string? dataset = parse.GetValue(_dataset);
         if (!format.Equals("onnx", StringComparison.OrdinalIgnoreCase))
             throw new UsageException($"--format {format}: not supported; the only export format is onnx");
-        if (int8) RequireFusedForm(weights, config, parse.GetValue(_ema));
 
         ImageClassifier model;
         DeploymentInfo info;
@@ -86,11 +85,13 @@ public sealed class ExportCommand : CliCommand
             var loaded = WeightsLoading.Load(weights, config, form, parse.GetValue(_ema));
             (model, info) = (loaded.Model, loaded.Info);
         }
-        else
+        else (model, info) = WeightsLoading.RandomlyInitialized(config, form);
+        if (int8 && info.Fused != true)
         {
-            (model, info) = WeightsLoading.RandomlyInitialized(config, form);
-            WeightsLoading.WarnRandomInitialization(stderr, Name, model.Config);
+            model.Dispose();
+            throw Int8WithoutFusedForm(model.Config);
         }
+        if (weights is null) WeightsLoading.WarnRandomInitialization(stderr, Name, model.Config);
         using (model)
         {
             if (dataset is not null) info = PredictorLoading.WithDataset(info, model.Config, dataset);

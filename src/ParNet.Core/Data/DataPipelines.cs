@@ -57,14 +57,12 @@ public static class DataPipelines
             case "fashion-mnist":
             {
                 var ds = IdxReader.LoadSplit(DataLocations.ResolveFashionMnist(dataDir), train: true, DatasetInfo.FashionMnist.ClassNames);
-                int side = CheckSize(model, size ?? PipelineSteps.FashionSide(model));
-                var steps = PipelineSteps.FashionTrainCrop(model, side, a.CropPadding).ToList();
-                return Augmented(ds, DatasetInfo.FashionMnist, steps, model, a, options);
+                return new DataLoader(ds, FashionTrainTransform(model, a, size), options);
             }
             case "cifar10" or "cifar100":
             {
                 var (ds, info) = Cifar(dataset, Required(dataDir, dataset), train: true);
-                return Augmented(ds, info, [new RandomCrop(32, a.CropPadding)], model, a, options);
+                return new DataLoader(ds, Augmented(info, [new RandomCrop(32, a.CropPadding)], model, a), options);
             }
             case var _ when IsFolderLayout(dataset):
                 return ImageFolderTrain(Path.Combine(Required(dataDir, dataset), "train"), a, options);
@@ -116,13 +114,20 @@ public static class DataPipelines
         }
     }
 
-    static DataLoader Augmented(InMemoryImageDataset ds, DatasetInfo info, List<IImageTransform> steps, ModelConfig model,
-                                AugmentationSettings a, LoaderOptions options)
+    /// <summary>What a Fashion-MNIST training image goes through (<see cref="Train"/>'s transform): the content placed at
+    /// <paramref name="size"/> (null: the training side) with the recipe's shift, then flip, normalization and erasing.</summary>
+    internal static Compose FashionTrainTransform(ModelConfig model, AugmentationSettings a, int? size = null)
+    {
+        int side = CheckSize(model, size ?? PipelineSteps.FashionSide(model));
+        return Augmented(DatasetInfo.FashionMnist, PipelineSteps.FashionTrainCrop(model, side, a.CropPadding).ToList(), model, a);
+    }
+
+    static Compose Augmented(DatasetInfo info, List<IImageTransform> steps, ModelConfig model, AugmentationSettings a)
     {
         if (a.Flip) steps.Add(new HorizontalFlip());
         steps.AddRange(PipelineSteps.Normalize(info, model.InChannels));
         if (a.RandomErasing > 0) steps.Add(new RandomErasing(a.RandomErasing));
-        return new DataLoader(ds, new Compose(steps.ToArray()), options);
+        return new Compose(steps.ToArray());
     }
 
     /// <summary>

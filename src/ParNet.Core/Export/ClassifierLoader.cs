@@ -189,9 +189,10 @@ public static class ClassifierLoader
         catch (NotSupportedException e) { throw new InvalidSettingException(FormSetting, n => $"{n.Given(FormSetting, NetworkForm.Fused)}: {e.Message}", e); }
     }
 
+    /// <summary>The fused form in place of <paramref name="model"/> (a fusable one: <see cref="RequireForm"/> and
+    /// <see cref="Fuses"/> decide before).</summary>
     static ImageClassifier FuseReplacing(ImageClassifier model)
     {
-        ParNetFuser.RequireFusable(model.Config);
         var fused = ParNetFuser.Fuse(model);
         model.Dispose();
         return fused;

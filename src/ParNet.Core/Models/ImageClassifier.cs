@@ -37,10 +37,7 @@ public abstract class ImageClassifier : nn.Module<Tensor, Tensor>
     public Tensor forward_features(Tensor x)
     {
         using var scope = NewDisposeScope();
-        CheckInput(x);
-        EnsureCorrectConvolutions();
-        try { return Features(x).MoveToOuterDisposeScope(); }
-        catch (System.Runtime.InteropServices.ExternalException e) when (OfAnotherType(x) is { } weights) { throw InputTypeError(x, weights, e); }
+        return Checked(x, static (m, x) => m.Features(x)).MoveToOuterDisposeScope();
     }
 
     /// <summary><see cref="forward_features"/> on an input already checked, its intermediates left to the caller's scope.</summary>
@@ -72,11 +69,7 @@ public abstract class ImageClassifier : nn.Module<Tensor, Tensor>
     public IReadOnlyList<Tensor> ForwardIntermediates(Tensor x)
     {
         using var scope = NewDisposeScope();
-        CheckInput(x);
-        EnsureCorrectConvolutions();
-        IReadOnlyList<Tensor> levels;
-        try { levels = Intermediates(x); }
-        catch (System.Runtime.InteropServices.ExternalException e) when (OfAnotherType(x) is { } weights) { throw InputTypeError(x, weights, e); }
+        var levels = Checked(x, static (m, x) => m.Intermediates(x));
         foreach (var level in levels) level.MoveToOuterDisposeScope();
         return levels;
     }
@@ -98,9 +91,17 @@ public abstract class ImageClassifier : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
+        return Checked(x, static (m, x) => m.Head.call(m.Features(x))).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>What every entry point does first (<see cref="CheckInput"/>, <see cref="EnsureCorrectConvolutions"/>), then
+    /// <paramref name="body"/> on the checked input; libtorch's failure on an input of another type than the weights is
+    /// named as that. A static lambda: no delegate is allocated per call.</summary>
+    T Checked<T>(Tensor x, Func<ImageClassifier, Tensor, T> body)
+    {
         CheckInput(x);
         EnsureCorrectConvolutions();
-        try { return Head.call(Features(x)).MoveToOuterDisposeScope(); }
+        try { return body(this, x); }
         catch (System.Runtime.InteropServices.ExternalException e) when (OfAnotherType(x) is { } weights) { throw InputTypeError(x, weights, e); }
     }
 

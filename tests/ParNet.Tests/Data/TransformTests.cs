@@ -62,7 +62,7 @@ public class TransformTests
     }
 
     /// <summary>The fashion-mnist recipe's flips as the loader draws them (SampleRandom.For(seed, epoch, image), through the
-    /// recipe's crop and then its flip, the order DataPipelines builds): about half the images every epoch, drawn afresh
+    /// training transform DataPipelines builds for the recipe): about half the images every epoch, drawn afresh
     /// each epoch (an image's flip in one epoch says nothing of its flip in the next, as under torchvision's
     /// RandomHorizontalFlip) and unrelated between neighbouring images. The one part of training that the train-steps check
     /// (bench/ParNet.Bench) leaves out; the PyTorch recipe check draws its flips this way.</summary>
@@ -70,12 +70,12 @@ public class TransformTests
     public void The_recipes_flips_are_half_the_images_drawn_afresh_every_epoch()
     {
         var recipe = ParNet.Training.Recipes.FashionMnist;
-        var steps = PipelineSteps.FashionTrainCrop(recipe.Network(10, 1), 32, recipe.CropPadding).Append(new HorizontalFlip()).ToArray();
-        var pipeline = new Compose(steps);
+        var pipeline = DataPipelines.FashionTrainTransform(recipe.Network(10, 1), recipe.Augmentation());
         bool Flipped(int epoch, int index)
         {
             var result = pipeline.Apply(Coordinates(1, 28, 28), SampleRandom.For(recipe.Seed, epoch, index));
-            return result[0, 16, 2] > result[0, 16, 29];   // the content's first column (x = 0) lies at 2, its last at 29
+            // the content's first column (x = 0) lies at 2, its last at 29; normalization keeps their order
+            return result[0, 16, 2] > result[0, 16, 29];
         }
         const int images = 2000;   // binomial(2000, 1/2): 1000 +- 22; the bounds are 4.5 of that
         var first = Enumerable.Range(0, images).Select(i => Flipped(0, i)).ToArray();
