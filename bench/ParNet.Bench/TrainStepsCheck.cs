@@ -97,7 +97,7 @@ public sealed class TrainStepsCheck : IBenchmark
         if (steps > recipe.Epochs * split.BatchesPerEpoch)
             throw new ArgumentException($"--steps {steps}: the recipe has {recipe.Epochs} epochs of {split.BatchesPerEpoch} steps, {recipe.Epochs * split.BatchesPerEpoch} in all");
         var train = new OddImagesMirrored(split);
-        var series = new StepLosses(train);
+        var series = new StepLosses();
         var options = new TrainOptions { Recipe = recipe, RunDirectory = run, StopAfterSteps = steps, StepLogEvery = 0, Progress = series };
         using (var trainer = new Trainer(model, train, test: null, options)) trainer.Run();
         if (series.Losses.Count != steps) throw new InvalidDataException($"the trainer ran {series.Losses.Count} of {steps} steps");
@@ -155,24 +155,17 @@ public sealed class TrainStepsCheck : IBenchmark
                           $"({distance.GetProperty("worst").GetString()})");
     }
 
-    /// <summary>Each step's loss, from the trainer's running mean over the epoch, and its LR (reported synchronously, step by step).</summary>
-    public sealed class StepLosses(IBatchSource data) : IProgress<TrainEvent>
+    /// <summary>Each step's own loss and its LR, as the trainer reports them step by step.</summary>
+    public sealed class StepLosses : IProgress<TrainEvent>
     {
-        double _sum;
-        long _seen;
-        int _epoch;
         public List<double> Losses { get; } = [];
         public List<double> Lrs { get; } = [];
 
         public void Report(TrainEvent e)
         {
             if (e is not StepEvent s) return;
-            if (s.Epoch != _epoch) (_epoch, _sum, _seen) = (s.Epoch, 0, 0);
-            int count = Math.Min(data.BatchSize, data.Count - (s.Batch - 1) * data.BatchSize);
-            double sum = s.Loss * (_seen + count);
-            Losses.Add((sum - _sum) / count);
+            Losses.Add(s.StepLoss);
             Lrs.Add(s.Lr);
-            (_sum, _seen) = (sum, _seen + count);
         }
     }
 

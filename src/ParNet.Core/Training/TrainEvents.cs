@@ -5,8 +5,11 @@ namespace ParNet.Training;
 /// <summary>Things a run reports while it works; the library prints nothing, the CLI renders these.</summary>
 public abstract record TrainEvent;
 
-public sealed record StepEvent(int Epoch, int Epochs, int Batch, int Batches, double Loss, double Accuracy, double Lr,
-                               double ImagesPerSecond, TimeSpan Eta) : TrainEvent;
+/// <summary>One training step done. <paramref name="Loss"/> and <paramref name="Accuracy"/> are the epoch's so far (the
+/// mean over every image it has trained, as the epoch's summary reports them); <paramref name="StepLoss"/> is this step's
+/// own mean loss over its batch (all processes'), the number a loss curve per step plots.</summary>
+public sealed record StepEvent(int Epoch, int Epochs, int Batch, int Batches, double Loss, double Accuracy, double StepLoss,
+                               double Lr, double ImagesPerSecond, TimeSpan Eta) : TrainEvent;
 
 public sealed record EvalProgressEvent(int Epoch, int Batch, int Batches) : TrainEvent;
 

@@ -231,7 +231,7 @@ public sealed partial class Trainer : IDisposable
                 double rate = seen / Math.Max(1e-9, _clock.PartialEpochSeconds);
                 if (_o.StepLogEvery > 0 && step % _o.StepLogEvery == 0) _log?.Step(step, loss, lr);
                 double remainingImages = ((batches - b - 1) * (double)_train.BatchSize + (_r.Epochs - epoch - 1) * (double)_train.Count) * _group.Size;
-                Report(new StepEvent(epoch + 1, _r.Epochs, b + 1, batches, lossSum / seen, (double)correct / seen, lr, rate,
+                Report(new StepEvent(epoch + 1, _r.Epochs, b + 1, batches, lossSum / seen, (double)correct / seen, loss, lr, rate,
                     _clock.Eta(remainingImages / Math.Max(1e-9, rate))));
             }
         }
