@@ -92,5 +92,5 @@ public sealed class OptionNames : SettingNames
 
     /// <summary>A value as the user writes it: an engine by its --engine name ("onnxruntime-cuda").</summary>
     public override string Value(string setting, object? value) =>
-        value is PredictorEngine engine ? PredictorLoading.EngineName(engine) : base.Value(setting, value);
+        value is PredictorEngine engine ? PredictorEngines.Name(engine) : base.Value(setting, value);
 }

@@ -47,7 +47,7 @@ public sealed class PredictCommand : CliCommand
     {
         var config = _model.ReadOptional(parse);
         string weights = parse.GetValue(_weights)!;
-        string engineName = PredictorLoading.Engine(weights, parse.GetValue(_engine));
+        var engine = PredictorLoading.Engine(weights, parse.GetValue(_engine));
         int? size = parse.GetValue(_imageSize);
         int top = parse.GetValue(_top) ?? 5;
         bool json = parse.GetValue(_json);
@@ -56,7 +56,7 @@ public sealed class PredictCommand : CliCommand
         var form = WeightsLoading.InferenceForm(parse.GetValue(_fused), parse.GetValue(_unfused));
         CliOption.RequireAtLeastOne("--top", top);
 
-        using var predictor = PredictorLoading.Open(weights, config, engineName, form, parse.GetValue(_ema), size);
+        using var predictor = PredictorLoading.Open(weights, config, engine, form, parse.GetValue(_ema), size);
         PredictorLoading.WarnIfNoWinograd(predictor, stderr, Name);
         var (preprocessing, names) = PredictorLoading.Preprocessing(predictor, parse.GetValue(_dataset), size);
 

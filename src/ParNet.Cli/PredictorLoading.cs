@@ -18,37 +18,26 @@ public static class PredictorLoading
         "onnxruntime (weights are exported in memory first) or onnxruntime-cuda (the same on GPU 0, in a build made with " +
         "-p:OnnxRuntimeGpu=true) (default: onnxruntime for an .onnx file, else torch)";
 
-    /// <summary>--engine's values, each the library's engine it names.</summary>
-    static readonly (string Name, PredictorEngine Engine)[] Named =
-    [
-        ("torch", PredictorEngine.Torch), ("torch-winograd", PredictorEngine.TorchWinograd),
-        ("onnxruntime", PredictorEngine.OnnxRuntime), ("onnxruntime-cuda", PredictorEngine.OnnxRuntimeCuda),
-    ];
-
-    public static readonly string[] Engines = Named.Select(e => e.Name).ToArray();
-
-    /// <summary>--engine's value for <paramref name="engine"/>.</summary>
-    public static string EngineName(PredictorEngine engine) => Named.First(e => e.Engine == engine).Name;
+    /// <summary>--engine's values: the library's engine names (<see cref="PredictorEngines"/>).</summary>
+    public static IReadOnlyList<string> Engines => PredictorEngines.Names;
 
     static PredictorEngine EngineNamed(string name) =>
-        Named.FirstOrDefault(e => e.Name == name) is { Name: not null } named ? named.Engine
-            : throw new UsageException($"--engine {name}: use {string.Join(", ", Engines)}");
+        PredictorEngines.Of(name) ?? throw new UsageException($"--engine {name}: use {string.Join(", ", Engines)}");
 
     /// <summary>The engine asked for, or the default for these weights; a UsageException for an unknown or impossible one.</summary>
-    public static string Engine(string? weights, string? requested)
+    public static PredictorEngine Engine(string? weights, string? requested)
     {
         var source = new PredictorSource { Weights = weights, Engine = requested is null ? null : EngineNamed(requested) };
         UsageException.WrapSettings(source.CheckEngine);
-        return EngineName(source.EngineToRun);
+        return source.EngineToRun;
     }
 
-    /// <summary>The options of the weights as the library's source of a predictor (<paramref name="engine"/>: a value of
-    /// <see cref="Engines"/>, <see cref="Engine"/>'s).</summary>
-    public static PredictorSource Source(string? weights, ModelConfig? config, string engine, NetworkForm form, bool ema, int? size,
+    /// <summary>The options of the weights as the library's source of a predictor.</summary>
+    public static PredictorSource Source(string? weights, ModelConfig? config, PredictorEngine engine, NetworkForm form, bool ema, int? size,
                                          OnnxRuntimeOptions? onnx = null) =>
         new()
         {
-            Weights = weights, Model = config, Engine = EngineNamed(engine), Form = form, WeightsPick = WeightsLoading.Pick(ema),
+            Weights = weights, Model = config, Engine = engine, Form = form, WeightsPick = WeightsLoading.Pick(ema),
             ImageSize = size, OnnxRuntime = onnx,
         };
 
@@ -57,7 +46,7 @@ public static class PredictorLoading
     /// export (default: the stored one). No <paramref name="weights"/>: <paramref name="config"/> randomly initialized (the
     /// caller warns; its answers are meaningless, its speed is not).
     /// </summary>
-    public static ImagePredictor Open(string? weights, ModelConfig? config, string engine, NetworkForm form, bool ema, int? size,
+    public static ImagePredictor Open(string? weights, ModelConfig? config, PredictorEngine engine, NetworkForm form, bool ema, int? size,
                                       OnnxRuntimeOptions? onnx = null) =>
         UsageException.WrapSettings(Source(weights, config, engine, form, ema, size, onnx).Open);
 

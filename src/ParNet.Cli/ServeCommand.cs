@@ -100,7 +100,7 @@ public sealed class ServeCommand : CliCommand
 
         var config = _model.ReadOptional(parse);
         string? weights = parse.GetValue(_weights);
-        string engine = PredictorLoading.Engine(weights, parse.GetValue(_engine));
+        var engine = PredictorLoading.Engine(weights, parse.GetValue(_engine));
         var form = WeightsLoading.InferenceForm(parse.GetValue(_fused), parse.GetValue(_unfused));
         if (weights is null && config is not null) WeightsLoading.WarnRandomInitialization(stderr, Name, config);
         var source = PredictorLoading.Source(weights, config, engine, form, parse.GetValue(_ema), size: null, onnx);

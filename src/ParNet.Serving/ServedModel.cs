@@ -58,7 +58,7 @@ public sealed class ServedModel : IDisposable
         string form = (first.Info.Fused == true ? "fused" : "training form") + (first.Quantization is not null ? ", int8" : "");
         return new ServedModel
         {
-            Description = $"{first.Config.Name} ({form}) on {first.Engine}",
+            Description = $"{first.Config.Name} ({form}) on {first.EngineName}",
             ClassNames = classNames,
             Preprocess = preprocessing.Load,
             Instances = predictors.Select(p => (IBatchClassifier)new PredictorInstance(p)).ToList(),

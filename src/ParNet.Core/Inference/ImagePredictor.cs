@@ -35,12 +35,14 @@ public sealed partial class ImagePredictor : IDisposable
     public DeploymentInfo Info { get; }
     /// <summary>The side an ONNX graph is fixed to; null for TorchSharp, which takes any valid size.</summary>
     public int? FixedSize { get; }
-    /// <summary>"torch", "torch-winograd", "onnxruntime" or "onnxruntime-cuda" (device 0; "onnxruntime-cuda:N" on device N):
-    /// the names of the CLI's --engine, so that a server's log and /readyz say where the model runs: a torch-winograd
-    /// predictor whose plan holds none of the model's convs runs as torch and is named so (it said torch-winograd while
-    /// serve's warning said it runs as torch).</summary>
-    public string Engine => _onnx is not null ? _onnx.Options.CudaDevice switch { null => "onnxruntime", 0 => "onnxruntime-cuda", int d => $"onnxruntime-cuda:{d}" }
-        : _winograd is { Convolutions: > 0 } ? "torch-winograd" : "torch";
+    /// <summary>The engine that runs the forward pass: a torch-winograd predictor whose plan holds none of the model's
+    /// convs runs as <see cref="PredictorEngine.Torch"/> and says so.</summary>
+    public PredictorEngine Engine => _onnx is not null ? (_onnx.Options.CudaDevice is null ? PredictorEngine.OnnxRuntime : PredictorEngine.OnnxRuntimeCuda)
+        : _winograd is { Convolutions: > 0 } ? PredictorEngine.TorchWinograd : PredictorEngine.Torch;
+
+    /// <summary><see cref="Engine"/>'s name (<see cref="PredictorEngines.Name"/>), with the CUDA device when it is not 0
+    /// ("onnxruntime-cuda:1"): what a server's log and /readyz say the model runs on.</summary>
+    public string EngineName => PredictorEngines.Name(Engine) + (_onnx?.Options.CudaDevice is int d and not 0 ? $":{d}" : "");
 
     /// <summary>How an int8 ONNX model was quantized (`parnet export --int8`); null for float32, the torch engines' precision.</summary>
     public string? Quantization => _onnx?.Quantization;

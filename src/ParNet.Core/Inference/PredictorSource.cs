@@ -19,6 +19,25 @@ public enum PredictorEngine
     OnnxRuntimeCuda,
 }
 
+/// <summary>The engines' names, as the CLI's --engine takes them and a server's log and /readyz print them.</summary>
+public static class PredictorEngines
+{
+    static readonly (string Name, PredictorEngine Engine)[] Named =
+    [
+        ("torch", PredictorEngine.Torch), ("torch-winograd", PredictorEngine.TorchWinograd),
+        ("onnxruntime", PredictorEngine.OnnxRuntime), ("onnxruntime-cuda", PredictorEngine.OnnxRuntimeCuda),
+    ];
+
+    /// <summary>Every engine's name, in the enum's order.</summary>
+    public static IReadOnlyList<string> Names { get; } = Named.Select(e => e.Name).ToArray();
+
+    public static string Name(PredictorEngine engine) => Named.First(e => e.Engine == engine).Name;
+
+    /// <summary>The engine of that name; null for a name of none.</summary>
+    public static PredictorEngine? Of(string name) =>
+        Named.FirstOrDefault(e => e.Name == name) is { Name: not null } named ? named.Engine : null;
+}
+
 /// <summary>
 /// Weights (or an exported .onnx file) and the engine to run them with: what <see cref="Open"/> turns into an
 /// <see cref="ImagePredictor"/>, as `parnet predict` and `parnet serve` do. Impossible combinations (an .onnx file under a

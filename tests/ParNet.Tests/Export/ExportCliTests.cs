@@ -271,7 +271,7 @@ public class ExportCliTests
         using (var predictor = ParNet.Cli.PredictorLoading.Open(weights, null, ParNet.Cli.PredictorLoading.Engine(weights, "torch-winograd"), ParNet.Export.NetworkForm.FusedWhereFusable, false, null))
         {
             predictor.Probabilities(new ParNet.Data.ImageF(new float[3 * 64 * 64], 3, 64, 64));
-            Assert.Equal("torch-winograd", predictor.Engine);
+            Assert.Equal(PredictorEngine.TorchWinograd, predictor.Engine);
             Assert.Equal(15, predictor.Winograd!.Calls);
         }
 
@@ -293,9 +293,9 @@ public class ExportCliTests
         var (weights, _) = WeightsWithSidecar(folder);
         string image = folder.File("img.png");
         WritePng(image, 64, Pattern);
-        using (var parnet = PredictorLoading.Open(weights, null, "torch", WeightsLoading.InferenceForm(fused: false, unfused: false), false, null))
+        using (var parnet = PredictorLoading.Open(weights, null, PredictorEngine.Torch, WeightsLoading.InferenceForm(fused: false, unfused: false), false, null))
             Assert.True(parnet.Info.Fused, "a ParNet's trained weights are fused by default");
-        using (var training = PredictorLoading.Open(weights, null, "torch", WeightsLoading.InferenceForm(fused: false, unfused: true), false, null))
+        using (var training = PredictorLoading.Open(weights, null, PredictorEngine.Torch, WeightsLoading.InferenceForm(fused: false, unfused: true), false, null))
             Assert.False(training.Info.Fused, "--unfused keeps the training form");
         var byDefault = Run("predict", "--weights", weights, "--json", image);
         var unfused = Run("predict", "--weights", weights, "--unfused", "--json", image);
@@ -325,7 +325,7 @@ public class ExportCliTests
         string resnetWeights = folder.File("resnet.safetensors");
         StateDict.Save(resnet, resnetWeights);
         new DeploymentInfo { Model = config, ImageSize = 64 }.WriteSidecar(resnetWeights);   // no data set: ImageNet's names are 1000
-        using (var asItIs = PredictorLoading.Open(resnetWeights, null, "torch", NetworkForm.FusedWhereFusable, false, null))
+        using (var asItIs = PredictorLoading.Open(resnetWeights, null, PredictorEngine.Torch, NetworkForm.FusedWhereFusable, false, null))
             Assert.False(asItIs.Info.Fused, "a ResNet has no fused form: run as stored");
         Assert.Equal(0, Run("predict", "--weights", resnetWeights, "--json", image).Code);
         Assert.Equal(0, Run("export", "--weights", resnetWeights, "--out", folder.File("resnet.onnx")).Code);

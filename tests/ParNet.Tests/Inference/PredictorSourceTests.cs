@@ -27,6 +27,17 @@ public class PredictorSourceTests
         return e;
     }
 
+    /// <summary>Every engine has one name, and each name reads back as its engine (the CLI's --engine takes these names,
+    /// a server prints them).</summary>
+    [Fact]
+    public void Each_engine_has_a_name_that_reads_back_as_it()
+    {
+        Assert.Equal(["torch", "torch-winograd", "onnxruntime", "onnxruntime-cuda"], PredictorEngines.Names);
+        foreach (var engine in Enum.GetValues<PredictorEngine>())
+            Assert.Equal(engine, PredictorEngines.Of(PredictorEngines.Name(engine)));
+        Assert.Null(PredictorEngines.Of("onnx"));
+    }
+
     [Theory, InlineData(PredictorEngine.Torch), InlineData(PredictorEngine.TorchWinograd)]
     public void An_onnx_file_under_a_torch_engine_is_refused_before_it_is_read(PredictorEngine engine)
     {
@@ -72,7 +83,7 @@ public class PredictorSourceTests
             "--fused: resnet12_wide is a ResNetBasic network, which has no fused form");
         using var asExported = new PredictorSource { Weights = unfused }.Open();   // by default an .onnx file runs as exported
         Assert.Equal(false, asExported.Info.Fused);
-        Assert.Equal("onnxruntime", asExported.Engine);
+        Assert.Equal(PredictorEngine.OnnxRuntime, asExported.Engine);
         // its side is the graph's: another is refused by the preprocessing
         Refusal(() => asExported.Preprocessing(imageSize: 32), ImagePredictor.ImageSizeSetting,
             "ImagePredictor.Preprocessing's imageSize = 32: the ONNX model was exported for 64x64", "--image-size 32: the ONNX model was exported for 64x64");

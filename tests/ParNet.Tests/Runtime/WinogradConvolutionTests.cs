@@ -1,3 +1,4 @@
+using ParNet.Inference;
 using ParNet.Fusion;
 using ParNet.Runtime;
 using ParNet.Tests.Fusion;
@@ -163,7 +164,7 @@ public class WinogradConvolutionTests
         manual_seed(8);
         var image = new ParNet.Data.ImageF(randn(3 * 64 * 64).data<float>().ToArray(), 3, 64, 64);
         var (p, q) = (winograd.Probabilities(image), torch.Probabilities(image));
-        Assert.Equal("torch-winograd", winograd.Engine);
+        Assert.Equal(PredictorEngine.TorchWinograd, winograd.Engine);
         Assert.Equal(15, winograd.Winograd!.Calls);
         Assert.Null(torch.Winograd);
         for (int i = 0; i < p.Length; i++) Assert.Equal(q[i], p[i], 5);
@@ -182,7 +183,8 @@ public class WinogradConvolutionTests
         var info = new ParNet.Export.DeploymentInfo { Model = config, Dataset = "fashion-mnist" };
         using var predictor = ParNet.Inference.ImagePredictor.ForTorchWinograd(ParNetFuser.Fuse(ParNet.Models.ModelFactory.Create(config)), info);
         Assert.Equal(0, predictor.Winograd!.Convolutions);
-        Assert.Equal("torch", predictor.Engine);
+        Assert.Equal(PredictorEngine.Torch, predictor.Engine);
+        Assert.Equal("torch", predictor.EngineName);
     }
 
     [Fact]

@@ -33,7 +33,7 @@ static class ServingTestSupport
     /// <summary>The served model exactly as `parnet serve` opens it (<see cref="PredictorLoading"/>).</summary>
     public static ServedModel Open(string weights, string engine = "torch", int workers = 1)
     {
-        var predictors = Enumerable.Range(0, workers).Select(_ => PredictorLoading.Open(weights, null, engine, ParNet.Export.NetworkForm.FusedWhereFusable, false, null)).ToList();
+        var predictors = Enumerable.Range(0, workers).Select(_ => PredictorLoading.Open(weights, null, PredictorLoading.Engine(weights, engine), ParNet.Export.NetworkForm.FusedWhereFusable, false, null)).ToList();
         var (preprocessing, names) = PredictorLoading.Preprocessing(predictors[0], null, null);
         return ServedModel.FromPredictors(predictors, preprocessing, names);
     }
