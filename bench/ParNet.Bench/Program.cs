@@ -14,8 +14,10 @@ foreach (var suite in typeof(IBenchmark).Assembly.GetTypes()
 var parse = root.Parse(args.Length == 0 ? ["--help"] : args);
 if (parse.Errors.Count > 0 && parse.Action is not CommandLineAction { ClearsParseErrors: true })
 {
-    string prefix = ReferenceEquals(parse.CommandResult.Command, root) ? "ParNet.Bench" : parse.CommandResult.Command.Name;
-    Console.Error.WriteLine($"{prefix}: {parse.Errors[0].Message} (suites: {string.Join(", ", root.Subcommands.Select(c => c.Name))}; SUITE --help)");
+    var command = parse.CommandResult.Command;
+    Console.Error.WriteLine(ReferenceEquals(command, root)
+        ? $"ParNet.Bench: {(parse.UnmatchedTokens.Count > 0 ? $"no suite named '{parse.UnmatchedTokens[0]}'" : parse.Errors[0].Message)} (suites: {string.Join(", ", root.Subcommands.Select(c => c.Name))}; SUITE --help)"
+        : $"{command.Name}: {parse.Errors[0].Message} ({command.Name} --help lists its options)");
     return 2;
 }
 try
