@@ -82,8 +82,7 @@ public sealed class MetricsLog : IDisposable
         if (m.TestAccuracy is double ta) scalars.Add(("epoch/test_acc", ta));
         if (m.TestTop5 is double t5) scalars.Add(("epoch/test_top5", t5));
         TensorBoard.AddScalars(scalars, m.Epoch);
-        WriteCsv(CsvPath, history);
-        Plot(_runDirectory, history);
+        WriteHistory(history);
     }
 
     /// <summary>
@@ -91,7 +90,10 @@ public sealed class MetricsLog : IDisposable
     /// its checkpoint (or in that checkpoint's save) left them an epoch ahead, which the resume trains again; they said so
     /// until the end of the next epoch, or for good when the resumed run stopped before it. Plots of no epoch are removed.
     /// </summary>
-    public void Resumed(IReadOnlyList<EpochMetrics> history)
+    public void Resumed(IReadOnlyList<EpochMetrics> history) => WriteHistory(history);
+
+    /// <summary>metrics.csv and the plots of <paramref name="history"/>; no plots for no epoch.</summary>
+    void WriteHistory(IReadOnlyList<EpochMetrics> history)
     {
         WriteCsv(CsvPath, history);
         if (history.Count > 0) Plot(_runDirectory, history);
