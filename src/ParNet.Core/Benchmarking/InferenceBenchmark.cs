@@ -297,7 +297,7 @@ public static class InferenceBenchmark
     static ImageClassifier LoadTrained(InferenceBenchmarkOptions o)
     {
         if (o.Weights is null) return ModelFactory.Create(o.Model);
-        var loaded = ClassifierLoader.LoadWeights(o.Weights, o.Model, fuse: false, o.WeightsPick);
+        var loaded = ClassifierLoader.LoadWeights(o.Weights, o.Model, NetworkForm.AsStored, o.WeightsPick);
         if (!loaded.FusedFile) return loaded.Model;
         loaded.Model.Dispose();
         throw new InvalidDataException($"{o.Weights}: fused weights; the benchmark needs the trained (unfused) ones, it fuses them itself");

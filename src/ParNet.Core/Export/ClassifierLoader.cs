@@ -15,12 +15,10 @@ namespace ParNet.Export;
 /// </summary>
 public static class ClassifierLoader
 {
-    static NetworkForm FormOf(bool fuse) => fuse ? NetworkForm.Fused : NetworkForm.AsStored;
-
     static bool Fuses(NetworkForm form, ModelConfig config) =>
         form == NetworkForm.Fused || form == NetworkForm.FusedWhereFusable && config.BlockType == BlockType.RepVggSse;
 
-    /// <summary>The seed of <see cref="RandomlyInitialized(ModelConfig, NetworkForm)"/>: fixed, so two runs on an untrained model see the same weights.</summary>
+    /// <summary>The seed of <see cref="RandomlyInitialized"/>: fixed, so two runs on an untrained model see the same weights.</summary>
     public const int RandomInitializationSeed = 0;
 
     /// <summary>A loaded model; <paramref name="FusedFile"/>: the file held fused weights (not fused here).</summary>
@@ -29,20 +27,20 @@ public static class ClassifierLoader
     public static bool HasFusedKeys(IEnumerable<string> keys) => keys.Any(ParNetFuser.IsFusedKey);
 
     /// <param name="config">null: the configuration stored with the weights (sidecar, metadata, checkpoint state)</param>
-    /// <param name="fuse">re-parameterize trained weights (a fused file stays fused either way)</param>
-    public static (ImageClassifier Model, DeploymentInfo Info) Load(string weightsPath, ModelConfig? config, bool fuse,
+    /// <param name="form">the form to load in (<see cref="NetworkForm.Fused"/>: re-parameterize trained weights; a fused
+    /// file stays fused in every form but <see cref="NetworkForm.Training"/>, which refuses it)</param>
+    public static (ImageClassifier Model, DeploymentInfo Info) Load(string weightsPath, ModelConfig? config, NetworkForm form,
                                                                     CheckpointWeights pick = CheckpointWeights.Model)
     {
-        var loaded = LoadWeights(weightsPath, config, fuse, pick);
+        var loaded = LoadWeights(weightsPath, config, form, pick);
         return (loaded.Model, loaded.Info);
     }
 
-    /// <summary>The config parameter of <see cref="Load"/> and <see cref="LoadWeights(string, ModelConfig?, NetworkForm, CheckpointWeights)"/>,
+    /// <summary>The config parameter of <see cref="Load"/> and <see cref="LoadWeights"/>,
     /// as <see cref="SettingNames"/> names settings.</summary>
     public const string ConfigSetting = "ClassifierLoader's config";
 
-    /// <summary>The form parameter of <see cref="LoadWeights(string, ModelConfig?, NetworkForm, CheckpointWeights)"/> and
-    /// <see cref="RandomlyInitialized(ModelConfig, NetworkForm)"/> (their bool overloads' fuse), as <see cref="SettingNames"/>
+    /// <summary>The form parameter of <see cref="Load"/>, <see cref="LoadWeights"/> and <see cref="RandomlyInitialized"/>, as <see cref="SettingNames"/>
     /// names settings: refused as Fused for a network without a fused form; the form weights are loaded in before
     /// <see cref="OnnxExporter"/> exports them, which <see cref="Inference.PredictorSource"/>'s refusals of an .onnx file name.</summary>
     public const string FormSetting = "ClassifierLoader.LoadWeights' form";
@@ -51,13 +49,10 @@ public static class ClassifierLoader
     /// Like <see cref="Load"/>, and says whether the file was fused. Throws <see cref="InvalidSettingException"/> (of
     /// <see cref="ConfigSetting"/>) when no configuration is given nor stored, <see cref="InvalidDataException"/> when the
     /// weights do not fit it, <see cref="InvalidSettingException"/> (of <see cref="FormSetting"/>) when
-    /// <paramref name="fuse"/> asks to fuse a network that has no fused form. <paramref name="pick"/>: the model or the
-    /// EMA weights of a training checkpoint (the authors' released .pth.tar files hold both).
+    /// <paramref name="form"/> asks to fuse a network that has no fused form (<see cref="InvalidDataException"/> for the
+    /// training form of fused weights). <paramref name="pick"/>: the model or the EMA weights of a training checkpoint (the authors' released .pth.tar files
+    /// hold both).
     /// </summary>
-    public static Loaded LoadWeights(string weightsPath, ModelConfig? config, bool fuse, CheckpointWeights pick = CheckpointWeights.Model) =>
-        LoadWeights(weightsPath, config, FormOf(fuse), pick);
-
-    /// <summary>Like <see cref="LoadWeights(string, ModelConfig?, bool, CheckpointWeights)"/>, in the form asked for.</summary>
     public static Loaded LoadWeights(string weightsPath, ModelConfig? config, NetworkForm form, CheckpointWeights pick = CheckpointWeights.Model)
     {
         weightsPath = Checkpoint.RequireWeightsFile(weightsPath);   // a checkpoint left as NAME.old read there, as a run's
@@ -149,13 +144,9 @@ public static class ClassifierLoader
 
     /// <summary>
     /// An untrained model, initialized from <see cref="RandomInitializationSeed"/> (export or time a model before training
-    /// it); fused after initialization when <paramref name="fuse"/> (<see cref="InvalidSettingException"/> of
-    /// <see cref="FormSetting"/> for a network without a fused form).
+    /// it), in <paramref name="form"/> (fused after initialization; <see cref="InvalidSettingException"/> of
+    /// <see cref="FormSetting"/> for <see cref="NetworkForm.Fused"/> of a network without a fused form).
     /// </summary>
-    public static (ImageClassifier Model, DeploymentInfo Info) RandomlyInitialized(ModelConfig config, bool fuse) =>
-        RandomlyInitialized(config, FormOf(fuse));
-
-    /// <summary>Like <see cref="RandomlyInitialized(ModelConfig, bool)"/>, in the form asked for.</summary>
     public static (ImageClassifier Model, DeploymentInfo Info) RandomlyInitialized(ModelConfig config, NetworkForm form)
     {
         RequireForm(config, form);

@@ -351,7 +351,7 @@ public class ExportCliTests
         new DeploymentInfo { Model = config, Dataset = "imagenet", ImageSize = 64 }.WriteSidecar(weights);
         WritePng(image, 64, Pattern);
 
-        var error = Assert.Throws<InvalidDataException>(() => ClassifierLoader.LoadWeights(weights, null, fuse: false));
+        var error = Assert.Throws<InvalidDataException>(() => ClassifierLoader.LoadWeights(weights, null, NetworkForm.AsStored));
         Assert.Equal($"{weights}: stored with these weights, 1000 class names (data set imagenet) for the 10 classes of parnet_official_tiny_silu", error.Message);
         Cli.CliRunner.AssertUserError(Run("predict", "--weights", weights, image), "stored with these weights, 1000 class names");
         Cli.CliRunner.AssertUserError(Run("export", "--weights", weights, "--out", folder.File("ten.onnx")), "stored with these weights, 1000 class names");
@@ -366,7 +366,7 @@ public class ExportCliTests
         using var model = new ParNetModel(config);
         string weights = folder.File("ten.safetensors");
         StateDict.Save(model, weights, new DeploymentInfo { Model = config, Dataset = "fashion-mnist" }.ToMetadata());
-        var error = Assert.Throws<InvalidDataException>(() => ClassifierLoader.LoadWeights(weights, config with { NumClasses = 5 }, fuse: true));
+        var error = Assert.Throws<InvalidDataException>(() => ClassifierLoader.LoadWeights(weights, config with { NumClasses = 5 }, NetworkForm.Fused));
         Assert.Equal($"{weights} do not match the model parnet_official_tiny_silu, nothing was loaded: its classifier has 5 classes, " +
                      "the weights' 10 (head.fc.weight [10,128])", error.Message);
     }

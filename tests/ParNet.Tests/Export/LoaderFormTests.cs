@@ -33,7 +33,7 @@ public class LoaderFormTests
         using (var model = ModelFactory.Create(ResNet)) StateDict.Save(model, path);
 
         AssertRefusedAsTheForm(Assert.Throws<InvalidSettingException>(() => ClassifierLoader.LoadWeights(path, ResNet, NetworkForm.Fused)));
-        AssertRefusedAsTheForm(Assert.Throws<InvalidSettingException>(() => ClassifierLoader.LoadWeights(path, ResNet, fuse: true)));
+        AssertRefusedAsTheForm(Assert.Throws<InvalidSettingException>(() => ClassifierLoader.LoadWeights(path, ResNet, NetworkForm.Fused)));
         foreach (var form in new[] { NetworkForm.AsStored, NetworkForm.FusedWhereFusable, NetworkForm.Training })
         {
             var loaded = ClassifierLoader.LoadWeights(path, ResNet, form);

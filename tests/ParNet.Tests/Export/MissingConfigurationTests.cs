@@ -16,7 +16,7 @@ public class MissingConfigurationTests
     public void Weights_without_a_configuration_ask_for_the_loaders_config()
     {
         string weights = Fixtures.Path("parnet_official_tiny_silu.safetensors");
-        var e = Assert.Throws<InvalidSettingException>(() => ClassifierLoader.LoadWeights(weights, null, fuse: false));
+        var e = Assert.Throws<InvalidSettingException>(() => ClassifierLoader.LoadWeights(weights, null, NetworkForm.AsStored));
         Assert.Equal($"{weights}: no model configuration stored with these weights; give ClassifierLoader's config " +
                      "(the parnet_official_tiny_silu.json beside them names no model: a sidecar holds a configuration, or \"model\" with one)", e.Message);
         Assert.Equal(ClassifierLoader.ConfigSetting, e.ParamName);

@@ -27,7 +27,7 @@ public class TimmCheckpointTests
     public void The_released_checkpoint_format_gives_the_authors_logits(CheckpointWeights pick, string expected, bool fuse)
     {
         var io = StateDict.Read(Fixtures.Path("parnet_official_tiny_silu.timm.io.safetensors"));
-        var (model, info) = ClassifierLoader.Load(Checkpoint, OfficialParityTests.TinyConfig, fuse, pick);
+        var (model, info) = ClassifierLoader.Load(Checkpoint, OfficialParityTests.TinyConfig, fuse ? NetworkForm.Fused : NetworkForm.AsStored, pick);
         using (model)
         using (no_grad())
         {
