@@ -55,7 +55,7 @@ public sealed class TrainCommand : CliCommand
     public override string Name => "train";
     public override bool DataParallel => true;
     public override string Summary => "train a model (recipes: " + string.Join(", ", Recipes.Names) + "). " +
-        "Ctrl-C or SIGTERM saves a resumable checkpoint and exits (code 130; SIGTERM 143). A NaN/infinite loss stops the run (code 3).";
+        "Ctrl-C or SIGTERM saves a resumable checkpoint and exits (code 130; SIGTERM 143). A NaN/infinite loss or gradient, or non-finite weights or test loss at an epoch's end, stop the run before that epoch is saved (code 3).";
 
     protected override void Declare(Command command)
     {

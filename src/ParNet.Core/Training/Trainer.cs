@@ -265,12 +265,8 @@ public sealed partial class Trainer : IDisposable
         // one all-reduce: every process learns the others' losses, so a NaN anywhere stops all with one message
         var (meanLoss, hits, count, nonFinite) = DataParallel.Step(_group, value, localHits, batch.Count);
         if (nonFinite.Length > 0)
-        {
-            string stopped = $"the loss became {(_group.Size == 1 ? value.ToString() : $"non-finite on rank{(nonFinite.Length > 1 ? "s" : "")} {string.Join(", ", nonFinite)}")} at epoch {epoch + 1}, batch {batchIndex + 1} " +
-                             $"(step {_optimizer.Steps + 1}, LR {lr:G4}); training stopped; the last good checkpoint is {Checkpoint.Locate(LastPath) ?? "(none yet)"}.";
-            throw new TrainingDivergedException(names => $"{stopped} Try a lower {names.Name(SettingNames.Of(nameof(Recipe), nameof(Recipe.Lr)))} " +
-                                                         $"or more {names.Name(SettingNames.Of(nameof(Recipe), nameof(Recipe.WarmupEpochs)))}.");
-        }
+            throw Diverged($"the loss became {(_group.Size == 1 ? value.ToString() : $"non-finite on rank{(nonFinite.Length > 1 ? "s" : "")} {string.Join(", ", nonFinite)}")} " +
+                           $"at epoch {epoch + 1}, batch {batchIndex + 1} (step {_optimizer.Steps + 1}, LR {lr:G4}); training stopped");
         _optimizer.ZeroGrad();
         loss.backward();
         _gradients.Average();
@@ -279,9 +275,8 @@ public sealed partial class Trainer : IDisposable
             // a finite loss can still come with NaN/inf gradients: never let them reach the weights
             var norms = _model.parameters().Select(p => p.grad).Where(g => g is not null).Select(g => g!.abs().max().to(ScalarType.Float32)).ToArray();
             if (norms.Length > 0 && !stack(norms).isfinite().all().item<bool>())
-                throw new TrainingDivergedException(
-                    $"non-finite gradients at epoch {epoch + 1}, batch {batchIndex + 1} (step {_optimizer.Steps + 1}, LR {lr:G4}, loss {value:G4}); " +
-                    $"training stopped before the update; the last good checkpoint is {Checkpoint.Locate(LastPath) ?? "(none yet)"}.");
+                throw Diverged($"non-finite gradients at epoch {epoch + 1}, batch {batchIndex + 1} (step {_optimizer.Steps + 1}, LR {lr:G4}, " +
+                               $"loss {value:G4}); training stopped before the update");
         }
         _optimizer.LearningRate = lr;
         _optimizer.Step();
@@ -298,8 +293,13 @@ public sealed partial class Trainer : IDisposable
         int epochs = _r.Epochs;
         EvalResult? eval = null;
         AverageRunningStatistics();
+        RequireFiniteWeights(epoch);
         if (_test is not null && ((epoch + 1) % Math.Max(1, _o.EvalEvery) == 0 || epoch + 1 == epochs || last))
+        {
             eval = EvaluateOrSaveTheEpoch(epoch);
+            if (!double.IsFinite(eval.Loss))
+                throw Diverged($"the test loss became {eval.Loss} after epoch {epoch + 1}; training stopped before saving the epoch");
+        }
         double lr = LrSchedules.At(_r, Math.Min(position, epochs - 1e-9), GlobalBatchSize);
         var m = new EpochMetrics
         {
@@ -325,6 +325,30 @@ public sealed partial class Trainer : IDisposable
         SaveLast(alsoBest: best);
         Report(new EpochEvent(m, epochs, best));
     }
+
+    /// <summary>
+    /// Every parameter and buffer of the model (and of the EMA) finite at an epoch's end: a finite training loss and
+    /// finite gradients can still leave BatchNorm's running statistics infinite (an LR far too high), and a checkpoint of
+    /// them would be saved as the last good one. The same on every process (the replicas and their averaged statistics are).
+    /// </summary>
+    void RequireFiniteWeights(int epoch)
+    {
+        using var scope = NewDisposeScope();
+        var tensors = _model.state_dict().Concat(_ema?.StateDict().Select(kv => KeyValuePair.Create("EMA " + kv.Key, kv.Value)) ?? [])
+            .Where(kv => kv.Value.is_floating_point()).ToList();
+        if (tensors.Count == 0) return;
+        bool[] finite = stack(tensors.Select(kv => kv.Value.isfinite().all()).ToArray()).data<bool>().ToArray();
+        var bad = tensors.Where((_, i) => !finite[i]).Select(kv => kv.Key).ToList();
+        if (bad.Count > 0)
+            throw Diverged($"{bad.Count} tensor{(bad.Count > 1 ? "s" : "")} of the weights became non-finite during epoch {epoch + 1} " +
+                           $"({string.Join(", ", bad.Take(3))}{(bad.Count > 3 ? ", ..." : "")}); training stopped before saving the epoch");
+    }
+
+    /// <summary>A diverged run's stop: what happened, where the last good checkpoint is, and what to change.</summary>
+    TrainingDivergedException Diverged(string what) =>
+        new(names => $"{what}; the last good checkpoint is {Checkpoint.Locate(LastPath) ?? "(none yet)"}. " +
+                     $"Try a lower {names.Name(SettingNames.Of(nameof(Recipe), nameof(Recipe.Lr)))} " +
+                     $"or more {names.Name(SettingNames.Of(nameof(Recipe), nameof(Recipe.WarmupEpochs)))}.");
 
     /// <summary>
     /// Evaluates the weights training would ship: the EMA weights when EMA is on, else the model; with several
