@@ -153,15 +153,18 @@ public static class Evaluator
         };
     }
 
-    /// <summary>Writes confusion.csv, confusion.png, per_class.csv and summary.json into a folder.</summary>
+    /// <summary>Writes confusion.csv, confusion.png, per_class.csv and summary.json into a folder; a number that is not
+    /// finite (the loss of diverged weights, the recall of a class without images) is null in summary.json, which JSON
+    /// has no other way to write.</summary>
     public static void WriteReport(EvalResult r, string directory)
     {
+        static double? Finite(double v) => double.IsFinite(v) ? v : null;
         Directory.CreateDirectory(directory);
         AtomicFile.WriteAllText(Path.Combine(directory, "confusion.csv"), r.ConfusionCsv());
         AtomicFile.WriteAllText(Path.Combine(directory, "per_class.csv"), r.PerClassCsv());
         Charts.Confusion(Path.Combine(directory, "confusion.png"), r.Confusion, r.ClassNames);
         AtomicFile.WriteAllText(Path.Combine(directory, "summary.json"),
-            System.Text.Json.JsonSerializer.Serialize(new { r.Count, r.Loss, r.Top1, r.Top5, r.Seconds, PerClass = r.PerClassAccuracy.Select(a => double.IsNaN(a) ? (double?)null : a) },
+            System.Text.Json.JsonSerializer.Serialize(new { r.Count, Loss = Finite(r.Loss), Top1 = Finite(r.Top1), Top5 = Finite(r.Top5), r.Seconds, PerClass = r.PerClassAccuracy.Select(Finite) },
                 new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
     }
 }

@@ -178,6 +178,22 @@ public class LoggingAndEvalTests
         Assert.Contains("1,k1,1,0,0", File.ReadAllText(Path.Combine(dir.Path, "per_class.csv")));
     }
 
+    /// <summary>Diverged weights score a non-finite loss; writing it to summary.json threw, after the scores and before
+    /// they were printed (a stack trace, exit 134: walk of session 34).</summary>
+    [Fact]
+    public void A_non_finite_loss_is_null_in_the_summary_and_the_scores_are_kept()
+    {
+        float[] logits = [float.PositiveInfinity, 0, 0, 1, 0, 0];
+        var r = Evaluator.Evaluate(new Logits(), new FixedSource(logits, [1, 0], 1, 3), 3);
+        Assert.False(double.IsFinite(r.Loss));
+        using var dir = new TempDir();
+        Evaluator.WriteReport(r, dir.Path);
+        using var summary = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(dir.Path, "summary.json")));
+        Assert.Equal(System.Text.Json.JsonValueKind.Null, summary.RootElement.GetProperty("Loss").ValueKind);
+        Assert.Equal(0.5, summary.RootElement.GetProperty("Top1").GetDouble());
+        Assert.Equal(2, summary.RootElement.GetProperty("Count").GetInt32());
+    }
+
     [Fact]
     public void Labels_beyond_the_models_classes_are_refused_in_words()
     {
