@@ -75,6 +75,12 @@ public sealed class TrainingRun : IDisposable
         if (train.ClassNames.Count != model.NumClasses)
             throw new ArgumentException($"the data has {train.ClassNames.Count} classes, the model {model.NumClasses} (its configuration's " +
                                         $"NumClasses: set it to {train.ClassNames.Count} for this data)");
+        if (train.ImageShape.Channels != model.InChannels)   // here, not in the Trainer: a setup refusal is one line
+            throw new ArgumentException($"the training data has {train.ImageShape.Channels}-channel images, {model.Name} takes {model.InChannels}-channel ones" +
+                                        (s.Pretrained is { } from && plan.ResumeDirectory is null
+                                            ? $" (the configuration of the pretrained weights {from}: weights for grey images cannot start a model " +
+                                              "for colour ones; colour weights can start a grey model)"
+                                            : ""));
         DataPipelines.RequireSameClasses(train.ClassNames, $"the training data ({s.Dataset})", test.ClassNames, "the evaluation data");
         if (s.ClassNames is { } trainedOn)
             DataPipelines.RequireSameClasses(trainedOn, "the run's training data (run.json)", train.ClassNames, "the training data now");

@@ -141,6 +141,30 @@ public class FineTuningTests
 
     static readonly string TimmCheckpoint = Fixtures.Path("parnet_official_tiny_silu.timm.pth.tar");
 
+    /// <summary>Weights of a grey model (a Fashion-MNIST run's) as the start of a run on colour images: the trainer's own
+    /// check refused it with an ArgumentException's stack trace and exit 134, after the run folder was begun (walk of session 34).</summary>
+    [Fact]
+    public void Grey_weights_as_the_start_of_a_run_on_colour_images_are_one_line_before_the_run_folder()
+    {
+        using var dir = new TempDirectory();
+        var config = OfficialParityTests.TinyConfig with { InChannels = 1, NumClasses = 10 };
+        string grey = dir.File("grey.safetensors"), data = dir.File("colour images");
+        using (var model = ModelFactory.Create(config))
+            StateDict.Save(model, grey, new DeploymentInfo { Model = config, Dataset = "fashion-mnist" }.ToMetadata());
+        foreach (var split in new[] { "train", "val" })
+            foreach (var label in new[] { "a", "b" })
+            {
+                Directory.CreateDirectory(Path.Combine(data, split, label));
+                ParNet.Tests.Export.ExportCliTests.WritePng(Path.Combine(data, split, label, "0.png"), 40,
+                    (x, y) => new SkiaSharp.SKColor((byte)(x * 5), (byte)(label == "a" ? y * 5 : 0), 90));
+            }
+        CliRunner.AssertUserError(CliRunner.Run("train", "--recipe", "finetune", "--pretrained", grey, "--dataset", "folder", "--data", data,
+                                                "--epochs", "1", "--out", dir.File("run")),
+                                  $"the training data has 3-channel images, {config.Name} takes 1-channel ones (the configuration of the pretrained weights {grey}: " +
+                                  "weights for grey images cannot start a model for colour ones; colour weights can start a grey model)");
+        Assert.False(Directory.Exists(dir.File("run")));
+    }
+
     [Fact]
     public void Bad_fine_tuning_options_are_one_line()
     {
