@@ -211,8 +211,8 @@ public sealed record DeploymentInfo
         }
     }
 
-    /// <summary>A training checkpoint's state.json: the run's model configuration; and the data set and class names the run
-    /// trained on, from its run.json (RUN/run.json beside RUN/checkpoints/NAME/state.json) where there is one: the
+    /// <summary>A training checkpoint's state.json: the run's model configuration and the side it trained at; and the data
+    /// set and class names the run trained on, from its run.json (RUN/run.json beside RUN/checkpoints/NAME/state.json) where there is one: the
     /// recipe's data set is only its default (`train --dataset folder` or `--classes 5-9` leave it as it was).</summary>
     static DeploymentInfo ReadTrainingState(string path)
     {
@@ -226,7 +226,7 @@ public sealed record DeploymentInfo
                 Model = state.Model,
                 Dataset = dataset,
                 ClassNames = run?.ClassNames,
-                ImageSize = DataPipelines.IsFolderLayout(dataset) ? state.Recipe.ImageSize : null,
+                ImageSize = DataPipelines.TrainingSide(dataset, state.Model, state.Recipe.Augmentation()),
                 Source = path,
             };
         }
