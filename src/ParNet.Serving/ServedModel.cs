@@ -56,9 +56,10 @@ public sealed class ServedModel : IDisposable
         var first = predictors[0];
         // an int8 export says so: its answers differ from float32's within a few tenths of a point of top-1 (RESULTS.md)
         string form = (first.Info.Fused == true ? "fused" : "training form") + (first.Quantization is not null ? ", int8" : "");
+        string input = $"{first.Config.InChannels}x{preprocessing.Size}x{preprocessing.Size}";   // the side images are brought to
         return new ServedModel
         {
-            Description = $"{first.Config.Name} ({form}) on {first.EngineName}",
+            Description = $"{first.Config.Name} ({form}, {input}) on {first.EngineName}",
             ClassNames = classNames,
             Preprocess = preprocessing.Load,
             Instances = predictors.Select(p => (IBatchClassifier)new PredictorInstance(p)).ToList(),

@@ -46,7 +46,7 @@ public class ServeCommandTests
         Assert.True(statuses.Count >= 20, $"only {statuses.Count} answers before SIGTERM");
         Assert.All(statuses, s => Assert.Equal(HttpStatusCode.OK, s));   // nothing accepted was dropped or failed
         Assert.Contains("parnet serve: ready", serve.Stdout);
-        Assert.Contains("(fused) on torch", serve.Stdout);   // a ParNet's trained weights are served fused by default
+        Assert.Contains("(fused, 1x32x32) on torch", serve.Stdout);   // a ParNet's trained weights are served fused by default
         Assert.Contains("parnet serve: stopped", serve.Stdout);
         // stderr holds at most libtorch's own warnings (NNPACK on CPUs it does not support), no error of ours
         Assert.DoesNotContain("parnet serve:", serve.Stderr);
@@ -135,7 +135,7 @@ public class ServeCommandTests
         CliRunner.AssertUserError(CliRunner.Run("serve", "--weights", weights, "--fused", "--unfused", "--port", "0"), "--fused and --unfused");
         using var serve = new ServeProcess("--weights", weights, "--unfused");
         await serve.AddressAsync();
-        Assert.Contains("(training form) on torch", serve.Stdout);
+        Assert.Contains("(training form, 1x32x32) on torch", serve.Stdout);
         serve.Terminate();
         Assert.Equal(0, await serve.ExitCodeAsync());
     }
