@@ -1,4 +1,5 @@
 using System.CommandLine;
+using ParNet.Data;
 using ParNet.Export;
 using ParNet.Inference;
 using ParNet.Serving;
@@ -62,11 +63,11 @@ public sealed class ServeCommand : CliCommand
             : throw new UsageException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
                 $"{option} {ms}: {(zeroAllowed ? "from 0" : "more than 0")} to {MicroBatcherOptions.LongestDuration.TotalMilliseconds:0} ms (24 days)"));
 
-    /// <summary>--max-megapixels in pixels (a megapixel of 2^20), from one pixel to what a long holds.</summary>
-    static long Pixels(double megapixels) => megapixels * 1024 * 1024 is >= 1 and < long.MaxValue
+    /// <summary>--max-megapixels in pixels (a megapixel of 2^20), from one pixel to the most one decode can hold (just under 512).</summary>
+    static long Pixels(double megapixels) => megapixels * 1024 * 1024 is >= 1 and <= ImageFolderDataset.MostDecodablePixels
         ? (long)(megapixels * 1024 * 1024)
         : throw new UsageException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
-            $"--max-megapixels {megapixels}: from one pixel ({1.0 / (1024 * 1024):G3}) up"));
+            $"--max-megapixels {megapixels}: from one pixel ({1.0 / (1024 * 1024):G3}) to under 512 (the most one decode can hold)"));
 
     protected override int Run(ParseResult parse, TextWriter stdout, TextWriter stderr)
     {

@@ -54,7 +54,8 @@ public sealed record ServingOptions
         Address();
         if (Port is < 0 or > 65535) throw new ArgumentException($"port {Port}: use 0-65535");
         if (MaxBodyBytes < 1) throw new ArgumentException($"max body size must be >= 1 byte; got {MaxBodyBytes}");
-        if (MaxPixels < 1) throw new ArgumentException($"max pixels must be >= 1; got {MaxPixels}");
+        if (MaxPixels is < 1 or > ParNet.Data.ImageFolderDataset.MostDecodablePixels)
+            throw new ArgumentException($"max pixels must be from 1 to {ParNet.Data.ImageFolderDataset.MostDecodablePixels:N0} (the most one decode can hold); got {MaxPixels:N0}");
         if (MaxImagesPerRequest < 1) throw new ArgumentException($"max images per request must be >= 1; got {MaxImagesPerRequest}");
         if (ConcurrentDecodes < 1) throw new ArgumentException($"concurrent decodes must be >= 1; got {ConcurrentDecodes}");
         if (DefaultTop < 1) throw new ArgumentException($"top must be >= 1; got {DefaultTop}");

@@ -78,6 +78,11 @@ public sealed class ImageFolderDataset : IImageDataset
     /// </summary>
     public const long DefaultMaxPixels = 64L * 1024 * 1024;
 
+    /// <summary>The most pixels one decode can hold whatever limit is given: 2^29 - 1, as 4 bytes a pixel in one buffer
+    /// whose size SkiaSharp counts in an int (a 50000 x 50000 header under a raised limit wrapped that count and the codec
+    /// wrote past the buffer).</summary>
+    public const long MostDecodablePixels = int.MaxValue / 4;
+
     /// <summary>
     /// Decodes a file to RGB [0, 1]. With <paramref name="minShortSide"/> &gt; 0 the codec may scale down,
     /// keeping the short side at least that long. Any failure is an InvalidDataException naming the file.
@@ -117,6 +122,9 @@ public sealed class ImageFolderDataset : IImageDataset
         if ((long)full.Width * full.Height > maxPixels)
             throw new InvalidDataException($"{name}: declares {full.Width}x{full.Height} pixels, more than the limit of " +
                 $"{maxPixels:N0} (a decompression bomb, or an image far larger than a classifier needs)");
+        if ((long)full.Width * full.Height > MostDecodablePixels)
+            throw new InvalidDataException($"{name}: declares {full.Width}x{full.Height} pixels, more than one decode can hold " +
+                $"({MostDecodablePixels:N0})");
         var size = DecodeSize(codec, minShortSide);
         var info = new SKImageInfo(size.Width, size.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
         var rgba = new byte[info.BytesSize];

@@ -244,8 +244,9 @@ public class OptionSyntaxTests
     [Theory]
     [InlineData("train", "--time-budget", "1e300", "--time-budget 1E+300: minutes, more than 0 and at most 10,000,000")]
     [InlineData("train", "--schedule-budget", "0", "--schedule-budget 0: minutes, more than 0 and at most 10,000,000")]
-    [InlineData("serve", "--max-megapixels", "0.0000001", "--max-megapixels 1E-07: from one pixel (9.54E-07) up")]
-    [InlineData("serve", "--max-megapixels", "1e300", "--max-megapixels 1E+300: from one pixel (9.54E-07) up")]
+    [InlineData("serve", "--max-megapixels", "0.0000001", "--max-megapixels 1E-07: from one pixel (9.54E-07) to under 512 (the most one decode can hold)")]
+    [InlineData("serve", "--max-megapixels", "1e300", "--max-megapixels 1E+300: from one pixel (9.54E-07) to under 512 (the most one decode can hold)")]
+    [InlineData("serve", "--max-megapixels", "512", "--max-megapixels 512: from one pixel (9.54E-07) to under 512 (the most one decode can hold)")]
     [InlineData("bench", "--rounds", "0", "--rounds 0: must be >= 1")]   // it said "batch, repeats, throughput repeats and threads must be >= 1"
     [InlineData("bench", "--repeats", "0", "--repeats 0: must be >= 1")]   // the older name, reported as typed (not as --rounds)
     [InlineData("bench", "--throughput-repeats", "0", "--throughput-repeats 0: must be >= 1")]

@@ -207,4 +207,17 @@ public class ImageFolderTests
         var e = Assert.Throws<InvalidDataException>(() => ImageFolderDataset.Decode(png, "one-over", maxPixels: 999));
         Assert.Contains("one-over: declares 40x25 pixels, more than the limit of 999", e.Message);
     }
+
+    /// <summary>Above any limit given, a header declaring more than one decode can hold is refused before the codec runs:
+    /// under a raised limit, 30000 x 30000 overflowed SkiaSharp's int byte count (a 500) and 50000 x 50000 wrapped it to a
+    /// buffer the codec wrote past (serve died of a segfault: walk of session 34).</summary>
+    [Theory]
+    [InlineData(30000, 30000)]
+    [InlineData(50000, 50000)]
+    [InlineData(23171, 23171)]   // 536,895,241 pixels: just over 2^29 - 1
+    public void A_header_beyond_what_one_decode_can_hold_is_refused_whatever_the_limit(int width, int height)
+    {
+        var e = Assert.Throws<InvalidDataException>(() => ImageFolderDataset.Decode(DecompressionBombs.Png(width, height), "huge", maxPixels: long.MaxValue));
+        Assert.Equal($"huge: declares {width}x{height} pixels, more than one decode can hold (536,870,911)", e.Message);
+    }
 }
