@@ -19,6 +19,7 @@ public sealed class Sgd : IDisposable
     readonly List<(string Name, TorchSharp.Modules.Parameter Param, double Decay, double LrScale)> _params = new();
     readonly Dictionary<string, Tensor> _momentum = new(StringComparer.Ordinal);
     readonly Dictionary<string, Tensor> _master = new(StringComparer.Ordinal);
+    readonly HashSet<string> _frozen = new(StringComparer.Ordinal);   // parameters given that do not train (requires_grad off)
 
     public Sgd(IEnumerable<(string Name, TorchSharp.Modules.Parameter Param)> parameters, double momentum, bool nesterov,
                double weightDecay, bool noDecayBnBias, bool masterWeights = false, Func<string, double>? lrScale = null)
@@ -29,7 +30,7 @@ public sealed class Sgd : IDisposable
         using var scope = NewDisposeScope();   // holds the chain's intermediates (RESULTS.md, defect 6); master copies are detached
         foreach (var (name, p) in parameters)
         {
-            if (!p.requires_grad) continue;
+            if (!p.requires_grad) { _frozen.Add(name); continue; }
             double decay = noDecayBnBias && IsBnOrBias(name, p) ? 0 : weightDecay;
             _params.Add((name, p, decay, lrScale?.Invoke(name) ?? 1.0));
             if (masterWeights) _master[name] = p.detach().to(ScalarType.Float32).clone().DetachFromDisposeScope();
@@ -109,6 +110,8 @@ public sealed class Sgd : IDisposable
         return state;
     }
 
+    /// <summary>Puts a checkpoint's state back. Entries of parameters given frozen are dropped (a run resumed with more of
+    /// it frozen: their momentum moves nothing now); an entry of no parameter given is refused.</summary>
     public void LoadStateDict(IReadOnlyDictionary<string, Tensor> state, long steps)
     {
         using var noGrad = no_grad();
@@ -119,7 +122,8 @@ public sealed class Sgd : IDisposable
             string name = key.StartsWith("momentum.", StringComparison.Ordinal) ? key["momentum.".Length..]
                         : key.StartsWith("master.", StringComparison.Ordinal) ? key["master.".Length..]
                         : throw new InvalidDataException($"optimizer state: unexpected entry '{key}'");
-            if (!names.Contains(name)) throw new InvalidDataException($"optimizer state: '{key}' names no trainable parameter of this model");
+            if (!names.Contains(name) && !_frozen.Contains(name))
+                throw new InvalidDataException($"optimizer state: '{key}' names no parameter of this model");
         }
         foreach (var v in _momentum.Values) v.Dispose();
         _momentum.Clear();

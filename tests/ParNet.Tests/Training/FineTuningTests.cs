@@ -141,6 +141,34 @@ public class FineTuningTests
 
     static readonly string TimmCheckpoint = Fixtures.Path("parnet_official_tiny_silu.timm.pth.tar");
 
+    /// <summary>README lets a resume change --freeze; freezing more stopped at the checkpoint's optimizer state ("names no
+    /// trainable parameter of this model": walk of session 34). The frozen parameters' momentum is dropped; the rest trains.</summary>
+    [Fact]
+    public void A_run_resumed_with_more_frozen_trains_only_what_is_left_and_unknown_optimizer_entries_are_still_refused()
+    {
+        using var dir = new TempDirectory();
+        string run = dir.File("run");
+        var first = CliRunner.Run("train", "--subset", "10", "--test-subset", "1", "--epochs", "1", "--width", "8", "--out", run);
+        Assert.True(first.Code == 0, first.Err + first.Out);
+        string weights = Path.Combine(run, "checkpoints", "last", Checkpoint.WeightsFile);
+        var before = StateDict.Read(weights).ToDictionary(kv => kv.Key, kv => kv.Value.clone());
+        var resumed = CliRunner.Run("train", "--resume", run, "--epochs", "2", "--freeze", "backbone");
+        Assert.True(resumed.Code == 0, resumed.Err + resumed.Out);
+        Assert.Equal(2, Checkpoint.ReadState(Path.Combine(run, "checkpoints", "last")).Epoch);
+        foreach (var (key, value) in StateDict.Read(weights))
+        {
+            bool same = value.eq(before[key]).all().item<bool>();
+            if (key.StartsWith(ImageClassifier.ClassifierKeyPrefix)) Assert.False(same, $"{key} did not train");
+            else Assert.True(same, $"{key} changed under --freeze backbone");
+        }
+
+        using var model = ModelFactory.Create(TinyModels.Config());
+        using var sgd = new Sgd(model.named_parameters(), momentum: 0.9, nesterov: true, weightDecay: 0, noDecayBnBias: true);
+        using var stray = zeros(1);
+        var e = Assert.Throws<InvalidDataException>(() => sgd.LoadStateDict(new Dictionary<string, Tensor> { ["momentum.no.such.weight"] = stray }, 1));
+        Assert.Equal("optimizer state: 'momentum.no.such.weight' names no parameter of this model", e.Message);
+    }
+
     /// <summary>Weights of a grey model (a Fashion-MNIST run's) as the start of a run on colour images: the trainer's own
     /// check refused it with an ArgumentException's stack trace and exit 134, after the run folder was begun (walk of session 34).</summary>
     [Fact]
