@@ -56,7 +56,7 @@ public static class ClassifierLoader
     public static Loaded LoadWeights(string weightsPath, ModelConfig? config, NetworkForm form, CheckpointWeights pick = CheckpointWeights.Model)
     {
         weightsPath = Checkpoint.RequireWeightsFile(weightsPath);   // a checkpoint left as NAME.old read there, as a run's
-        (weightsPath, pick) = WeightsFileFor(weightsPath, pick);
+        (weightsPath, pick) = Checkpoint.WeightsFileFor(weightsPath, pick);
         var info = DeploymentInfo.ForWeights(weightsPath);
         var dict = StateDict.Read(weightsPath, "weights", pick, out var args);
         try
@@ -108,7 +108,7 @@ public static class ClassifierLoader
     public static DeploymentInfo Stored(string weightsPath, CheckpointWeights pick = CheckpointWeights.Model)
     {
         weightsPath = Checkpoint.RequireWeightsFile(weightsPath);   // a checkpoint left as NAME.old read there, as a run's
-        (weightsPath, pick) = WeightsFileFor(weightsPath, pick);
+        (weightsPath, pick) = Checkpoint.WeightsFileFor(weightsPath, pick);
         var info = DeploymentInfo.ForWeights(weightsPath);
         if (info.Model is not null) return info;
         var dict = StateDict.Read(weightsPath, "weights", pick, out var args);   // for its args.model_cfg only
@@ -165,11 +165,6 @@ public static class ClassifierLoader
         }
         return (model, new DeploymentInfo { Model = config, Fused = fuse }.Completed());
     }
-
-    /// <summary>The file that holds the weights <paramref name="pick"/> asks for: a run checkpoint's EMA weights are the
-    /// ema.safetensors beside its model.safetensors (<see cref="Checkpoint.EmaBeside"/>); a timm checkpoint holds both.</summary>
-    static (string Path, CheckpointWeights Pick) WeightsFileFor(string weightsPath, CheckpointWeights pick) =>
-        pick == CheckpointWeights.Ema && Checkpoint.EmaBeside(weightsPath) is { } ema ? (ema, CheckpointWeights.Model) : (weightsPath, pick);
 
     /// <summary>InvalidSettingException of <see cref="FormSetting"/> when <paramref name="form"/> asks for the fused form of a
     /// network that has none (ParNetFuser's wording of why), before anything is read into a model.</summary>

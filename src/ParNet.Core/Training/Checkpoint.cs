@@ -172,6 +172,12 @@ public static class Checkpoint
         return new ChosenWeights(Path.Combine(dir, useEma ? EmaFile : WeightsFile), useEma, Default: useEma == hasEma);
     }
 
+    /// <summary>The file that holds the weights <paramref name="pick"/> asks for, and what to pick in it: a run checkpoint's
+    /// EMA weights are the ema.safetensors beside its model.safetensors (<see cref="EmaBeside"/>); a timm checkpoint holds
+    /// both. What every reader of weights with an EMA choice goes through (the loader, fine-tuning's backbone).</summary>
+    public static (string Path, CheckpointWeights Pick) WeightsFileFor(string weightsPath, CheckpointWeights pick) =>
+        pick == CheckpointWeights.Ema && EmaBeside(weightsPath) is { } ema ? (ema, CheckpointWeights.Model) : (weightsPath, pick);
+
     /// <summary>
     /// The EMA weights beside <paramref name="weightsPath"/> when it is a run checkpoint's model weights
     /// (RUN/checkpoints/NAME/model.safetensors, a state.json beside it): what `--ema` asks of such a file, as it asks

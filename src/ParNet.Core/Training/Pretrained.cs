@@ -26,6 +26,7 @@ public static class Pretrained
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(path);
         path = Checkpoint.RequireWeightsFile(path, "pretrained weights");
+        (path, pick) = Checkpoint.WeightsFileFor(path, pick);   // a run's EMA weights: the ema.safetensors beside its model.safetensors
         var source = StateDict.Read(path, "pretrained weights", pick);
         try { return LoadBackbone(model, source, path); }
         finally { foreach (var t in source.Values) t.Dispose(); }

@@ -141,6 +141,30 @@ public class FineTuningTests
 
     static readonly string TimmCheckpoint = Fixtures.Path("parnet_official_tiny_silu.timm.pth.tar");
 
+    /// <summary>--pretrained-ema of a run's model.safetensors looked for the ema.safetensors beside it and then refused to
+    /// read it ("a .safetensors file holds one set of weights"), while eval --ema read it (walk of session 34).</summary>
+    [Fact]
+    public void A_runs_ema_weights_start_a_backbone_as_eval_reads_them()
+    {
+        using var dir = new TempDirectory();
+        string run = dir.File("run");
+        var trained = CliRunner.Run("train", "--subset", "10", "--test-subset", "1", "--epochs", "1", "--width", "8", "--ema-decay", "0.5", "--out", run);
+        Assert.True(trained.Code == 0, trained.Err + trained.Out);
+        string last = Path.Combine(run, "checkpoints", "last"), weights = Path.Combine(last, Checkpoint.WeightsFile);
+        var config = Checkpoint.ReadState(last).Model;
+        foreach (var (pick, file) in new[] { (CheckpointWeights.Ema, Checkpoint.EmaFile), (CheckpointWeights.Model, Checkpoint.WeightsFile) })
+        {
+            using var model = ModelFactory.Create(config);
+            Pretrained.LoadBackbone(model, weights, pick);
+            var expected = StateDict.Read(Path.Combine(last, file));
+            var loaded = model.state_dict();
+            Assert.All(expected.Where(kv => !kv.Key.StartsWith(ImageClassifier.ClassifierKeyPrefix)),
+                       kv => Assert.True(kv.Value.eq(loaded[kv.Key]).all().item<bool>(), $"{pick}: {kv.Key}"));
+        }
+        var (modelWeights, emaWeights) = (StateDict.Read(weights), StateDict.Read(Path.Combine(last, Checkpoint.EmaFile)));
+        Assert.Contains(modelWeights, kv => !kv.Value.eq(emaWeights[kv.Key]).all().item<bool>());   // they differ, or this checks nothing
+    }
+
     /// <summary>README lets a resume change --freeze; freezing more stopped at the checkpoint's optimizer state ("names no
     /// trainable parameter of this model": walk of session 34). The frozen parameters' momentum is dropped; the rest trains.</summary>
     [Fact]
