@@ -58,6 +58,12 @@ static partial class PredictionEndpoints
             await file.CopyToAsync(stream, request.HttpContext.RequestAborted);
             files.Add((stream.ToArray(), string.IsNullOrEmpty(file.FileName) ? file.Name : file.FileName));
         }
+        // a part without a filename is a text field to ASP.NET Core's form reader, its bytes decoded as text: say so, not
+        // "no file" (.NET's MultipartFormDataContent.Add(content, "image") sends one)
+        if (files.Count == 0 && form.Count > 0)
+            throw new Refusal(StatusCodes.Status400BadRequest, BadRequest,
+                $"the multipart form has the field{(form.Count > 1 ? "s" : "")} {string.Join(", ", form.Keys)} but no file: a part is a file " +
+                "when its Content-Disposition gives a filename (curl -F image=@photo.png; .NET: MultipartFormDataContent.Add(content, \"image\", \"photo.png\"))");
         return files;
     }
 

@@ -136,9 +136,20 @@ public class InferenceServerTests
         var (status, json, _) = await PostAsync(client, "/v1/predict/batch", Raw(emptyForm, "multipart/form-data; boundary=xyz"));
         Assert.Equal(HttpStatusCode.BadRequest, status);
         Assert.StartsWith("no file in the multipart form", json.GetProperty("error").GetString());
+        // a part without a filename (.NET's MultipartFormDataContent.Add(content, "image")) is a text field to the form
+        // reader: it was refused as "no file" (walk of session 34)
+        using (var form = new MultipartFormDataContent())
+        {
+            form.Add(new ByteArrayContent(Png(28, seed: 1)) { Headers = { ContentType = new("image/png") } }, "image");
+            var (fieldStatus, fieldJson, _) = await PostAsync(client, "/v1/predict", form);
+            Assert.Equal(HttpStatusCode.BadRequest, fieldStatus);
+            Assert.Equal("the multipart form has the field image but no file: a part is a file when its Content-Disposition gives a filename " +
+                         "(curl -F image=@photo.png; .NET: MultipartFormDataContent.Add(content, \"image\", \"photo.png\"))",
+                         fieldJson.GetProperty("error").GetString());
+        }
 
         var samples = PrometheusText.Parse(await client.GetStringAsync("/metrics"));
-        Assert.Equal(3, PrometheusText.Sum(samples, "parnet_rejected_total", ("reason", "bad_request")));
+        Assert.Equal(4, PrometheusText.Sum(samples, "parnet_rejected_total", ("reason", "bad_request")));
         Assert.Equal(0, PrometheusText.Sum(samples, "parnet_rejected_total", ("reason", "bad_image")));
     }
 
