@@ -111,6 +111,11 @@ public sealed class ServeCommand : CliCommand
         // (StartAsync checks it before listening, and disposes the model)
         var server = UsageException.Wrap(() => InferenceServer.StartAsync(model, options).GetAwaiter().GetResult(), $"--max-batch {options.Batching.MaxBatch}");
         Task reporting = Task.CompletedTask;   // says "ready" once warmed up: its line comes before "stopped", never after
+        using var stoppingLine = server.Stopping.Register(() =>
+        {
+            stdout.WriteLine($"parnet serve: stopping: answering the requests in flight (for at most {options.ShutdownTimeout.TotalSeconds:0} s)");
+            stdout.Flush();
+        });
         try
         {
             stdout.WriteLine($"parnet serve: {model.Description}, {workers} worker(s), max batch {options.Batching.MaxBatch}, " +
@@ -139,7 +144,10 @@ public sealed class ServeCommand : CliCommand
             reporting.GetAwaiter().GetResult();
         }
         if (server.WarmupError is not null) return 1;
-        stdout.WriteLine("parnet serve: stopped (requests in flight were answered)");
+        int cutOff = server.RequestsCutOff;
+        stdout.WriteLine(cutOff == 0 ? "parnet serve: stopped (requests in flight were answered)"
+            : $"parnet serve: stopped; {cutOff} request{(cutOff > 1 ? "s" : "")} in flight ended unanswered (still open after " +
+              $"{options.ShutdownTimeout.TotalSeconds:0} s, or the client went away)");
         return 0;
     }
 }

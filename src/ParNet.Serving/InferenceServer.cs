@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -28,9 +29,12 @@ public sealed class InferenceServer : IAsyncDisposable
     volatile string? _warmupError;
     volatile bool _ready;
     int _disposed;
+    readonly StopLedger _ledger;
 
-    InferenceServer(WebApplication app, MicroBatcher<ImageF, float[]> batcher, ServedModel model, ServingOptions options, Uri address)
+    InferenceServer(WebApplication app, MicroBatcher<ImageF, float[]> batcher, ServedModel model, ServingOptions options, Uri address,
+                    StopLedger ledger)
     {
+        _ledger = ledger;
         _app = app;
         _batcher = batcher;
         _model = model;
@@ -52,6 +56,28 @@ public sealed class InferenceServer : IAsyncDisposable
     public Task WarmupEnded => _warmup;
     /// <summary>Images accepted and not yet answered.</summary>
     public int InFlight => _batcher.InFlight;
+    /// <summary>Cancelled when the server is asked to stop (SIGTERM, Ctrl+C, <see cref="StopAsync"/>): from then on it takes
+    /// no new connection and answers the requests in flight, for up to <see cref="ServingOptions.ShutdownTimeout"/>.</summary>
+    public CancellationToken Stopping => _stopping;
+    /// <summary>Requests that were in flight when the server was asked to stop and ended unanswered: still open at the
+    /// shutdown timeout (a stalled upload), or their client went away.</summary>
+    public int RequestsCutOff => _ledger.CutOff;
+
+    /// <summary>Counts the requests a stop leaves unanswered: a request whose connection is aborted once stopping has begun.</summary>
+    sealed class StopLedger(CancellationToken stopping)
+    {
+        int _cutOff;
+        public int CutOff => Volatile.Read(ref _cutOff);
+
+        public async Task Track(HttpContext context, RequestDelegate next)
+        {
+            try { await next(context).ConfigureAwait(false); }
+            finally
+            {
+                if (stopping.IsCancellationRequested && context.RequestAborted.IsCancellationRequested) Interlocked.Increment(ref _cutOff);
+            }
+        }
+    }
 
     /// <summary>
     /// Starts listening; takes ownership of <paramref name="model"/>. IOException when the address cannot be bound,
@@ -95,6 +121,8 @@ public sealed class InferenceServer : IAsyncDisposable
 
         var app = builder.Build();
         var server = default(InferenceServer);
+        var ledger = new StopLedger(app.Lifetime.ApplicationStopping);
+        app.Use(ledger.Track);   // first: it sees every request end, whatever answered it
         app.UseStatusCodePages(PredictionEndpoints.StatusCodePage);   // 404, 405: JSON as every other refusal
         app.UseRouting();
         app.UseHttpMetrics(o => o.SetMetricFactory(metrics.Factory));
@@ -114,7 +142,7 @@ public sealed class InferenceServer : IAsyncDisposable
             throw;
         }
         var bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        server = new InferenceServer(app, batcher, model, options, new Uri(bound));
+        server = new InferenceServer(app, batcher, model, options, new Uri(bound), ledger);
         return server;
     }
 

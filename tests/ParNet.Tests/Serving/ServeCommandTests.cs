@@ -47,7 +47,10 @@ public class ServeCommandTests
         Assert.All(statuses, s => Assert.Equal(HttpStatusCode.OK, s));   // nothing accepted was dropped or failed
         Assert.Contains("parnet serve: ready", serve.Stdout);
         Assert.Contains("(fused, 1x32x32) on torch", serve.Stdout);   // a ParNet's trained weights are served fused by default
-        Assert.Contains("parnet serve: stopped", serve.Stdout);
+        // the signal is acknowledged when it comes, and the last line says what became of the requests in flight
+        int stopping = serve.Stdout.IndexOf("parnet serve: stopping: answering the requests in flight (for at most 30 s)", StringComparison.Ordinal);
+        Assert.True(stopping >= 0, serve.Stdout);
+        Assert.True(serve.Stdout.IndexOf("parnet serve: stopped (requests in flight were answered)", StringComparison.Ordinal) > stopping, serve.Stdout);
         // stderr holds at most libtorch's own warnings (NNPACK on CPUs it does not support), no error of ours
         Assert.DoesNotContain("parnet serve:", serve.Stderr);
         Assert.DoesNotContain("   at ", serve.Stderr);
