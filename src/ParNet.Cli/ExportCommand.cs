@@ -107,12 +107,13 @@ public sealed class ExportCommand : CliCommand
                                                      dataset is null && weights is not null ? RunSettings.OfCheckpointFile(weights)?.DataDirectory : null);
                 Int8Exporter.Export(model, output, side, UsageException.Wrap(() => Int8Exporter.CalibrationImages(calibrationSet, data, model.Config, side, options.CalibrationImages), "--int8 calibration"),
                     options, new OnnxExportOptions { Info = info });
-                written += $", int8 QDQ calibrated on {options.CalibrationImages} {calibrationSet} training images chosen at random (seed 0); gates {(options.QuantizeGates ? "int8" : "float32")}, head {(options.QuantizeHead ? "int8" : "float32")}";
+                written += $", int8 QDQ calibrated on {options.CalibrationImages} {calibrationSet} training image{(options.CalibrationImages == 1 ? "" : "s")} chosen at random (seed 0); gates {(options.QuantizeGates ? "int8" : "float32")}, head {(options.QuantizeHead ? "int8" : "float32")}";
             }
             else OnnxExporter.Export(model, output, side, new OnnxExportOptions { Info = info });
             stdout.WriteLine($"exported {model.Config.Name} ({written}, " +
                              $"{model.Config.InChannels}x{side}x{side}, dynamic batch, opset {OnnxExporter.Opset}) to {output} " +
                              $"({new FileInfo(AtomicFile.FinalTarget(output)).Length / 1e6:F1} MB)");
+            if (weights is not null) PredictorLoading.WarnIfNoDataset(info.Dataset, model.Config, stderr, Name);   // what the file now stores
         }
         return 0;
     }

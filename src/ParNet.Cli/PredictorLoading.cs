@@ -55,6 +55,21 @@ public static class PredictorLoading
     public static ServedModel Serve(PredictorSource source, int workers, string? dataset) =>
         UsageException.WrapSettings(() => ServedModel.Open(source, workers, dataset));
 
+    /// <summary>
+    /// A warning when neither the weights nor --dataset name the data set: the normalization is then a guess (ImageNet's
+    /// statistics, or 0.5 for a grey model) and the class names, unless stored, "class N". A run's checkpoint copied out of
+    /// its run folder with a model.json beside it was predicted and exported that way without a word (walk of session 34).
+    /// </summary>
+    public static void WarnIfNoDataset(string? dataset, ModelConfig config, TextWriter stderr, string command)
+    {
+        if (dataset is not null) return;
+        string statistics = config.InChannels == 1 ? "mean 0.5 and std 0.5" : "ImageNet's mean and std";
+        stderr.WriteLine($"parnet {command}: warning: no data set is stored with the weights or given: images are normalized with " +
+                         $"{statistics}, a guess, and classes without stored names are \"class N\"; give --dataset NAME " +
+                         $"({string.Join(", ", DeploymentInfo.KnownDatasetNames)}), or weights that store theirs (a run's checkpoint " +
+                         "in its run folder, or `parnet convert` of it)");
+    }
+
     /// <summary>A warning for torch-winograd on a model none of whose convs it computes (widths not multiples of 8): it then
     /// runs as torch.</summary>
     public static void WarnIfNoWinograd(ImagePredictor predictor, TextWriter stderr, string command) =>

@@ -107,6 +107,7 @@ public sealed class ServeCommand : CliCommand
         var source = PredictorLoading.Source(weights, config, engine, form, parse.GetValue(_ema), size: null, onnx);
         var model = PredictorLoading.Serve(source, workers, parse.GetValue(_dataset));
         PredictorLoading.WarnIfNoWinograd(model, stderr, Name);
+        if (model.Config is { } served) PredictorLoading.WarnIfNoDataset(model.Dataset, served, stderr, Name);
         // the options were validated above: an ArgumentException now is a --max-batch whose batches cannot fit in memory
         // (StartAsync checks it before listening, and disposes the model)
         var server = UsageException.Wrap(() => InferenceServer.StartAsync(model, options).GetAwaiter().GetResult(), $"--max-batch {options.Batching.MaxBatch}");

@@ -63,7 +63,7 @@ public sealed class InferenceServer : IAsyncDisposable
     /// shutdown timeout (a stalled upload), or their client went away.</summary>
     public int RequestsCutOff => _ledger.CutOff;
 
-    /// <summary>Counts the requests a stop leaves unanswered: a request whose connection is aborted once stopping has begun.</summary>
+    /// <summary>Counts the requests a stop leaves unanswered: one that ends aborted, or with an exception, once stopping has begun.</summary>
     sealed class StopLedger(CancellationToken stopping)
     {
         int _cutOff;
@@ -71,10 +71,16 @@ public sealed class InferenceServer : IAsyncDisposable
 
         public async Task Track(HttpContext context, RequestDelegate next)
         {
+            bool escaped = false;
             try { await next(context).ConfigureAwait(false); }
+            catch
+            {
+                escaped = true;   // the shutdown's abort can surface as an exception before RequestAborted is set
+                throw;
+            }
             finally
             {
-                if (stopping.IsCancellationRequested && context.RequestAborted.IsCancellationRequested) Interlocked.Increment(ref _cutOff);
+                if (stopping.IsCancellationRequested && (escaped || context.RequestAborted.IsCancellationRequested)) Interlocked.Increment(ref _cutOff);
             }
         }
     }

@@ -18,7 +18,7 @@ public interface IBatchClassifier : IDisposable
 /// </summary>
 public sealed class ServedModel : IDisposable
 {
-    /// <summary>For the web page and logs, e.g. "parnet_s (fused) on torch".</summary>
+    /// <summary>For the web page and logs, e.g. "parnet_s (fused, 3x224x224) on torch".</summary>
     public required string Description { get; init; }
     public required IReadOnlyList<string> ClassNames { get; init; }
     /// <summary>Encoded image bytes, a name for errors and the pixel limit -> the network input [C, H, W].</summary>
@@ -32,6 +32,9 @@ public sealed class ServedModel : IDisposable
     /// <summary>The convs the torch-winograd engine computes as Winograd in each instance (<see cref="WinogradPlan.Convolutions"/>;
     /// 0: none, and it runs as torch); null for the other engines and a stand-in model.</summary>
     public int? WinogradConvolutions { get; init; }
+    /// <summary>The data set whose statistics and class names the images are prepared with; null when the weights store
+    /// none and none was given: the statistics are then a guess (<see cref="DeploymentInfo.Completed"/>).</summary>
+    public string? Dataset { get; init; }
 
     /// <summary>
     /// ArgumentException, with the numbers, when batches of <paramref name="maxBatch"/> images, one on every instance at
@@ -50,7 +53,7 @@ public sealed class ServedModel : IDisposable
 
     /// <summary>Predictors of one model (one per worker) with the preprocessing and class names that go with them.</summary>
     public static ServedModel FromPredictors(IReadOnlyList<ImagePredictor> predictors, DeploymentPreprocessing preprocessing,
-                                             IReadOnlyList<string> classNames)
+                                             IReadOnlyList<string> classNames, string? dataset = null)
     {
         if (predictors.Count == 0) throw new ArgumentException("at least one predictor is needed");
         var first = predictors[0];
@@ -66,6 +69,7 @@ public sealed class ServedModel : IDisposable
             MemoryPerImage = first.MemoryPerImage(preprocessing.Size),
             Config = first.Config,
             WinogradConvolutions = first.Winograd?.Convolutions,
+            Dataset = dataset ?? first.Info.Dataset,
         };
     }
 
@@ -83,7 +87,7 @@ public sealed class ServedModel : IDisposable
         {
             for (int i = 0; i < workers; i++) predictors.Add(source.Open());
             var (preprocessing, names) = predictors[0].Preprocessing(dataset);
-            return FromPredictors(predictors, preprocessing, names);
+            return FromPredictors(predictors, preprocessing, names, dataset);
         }
         catch
         {

@@ -22,7 +22,14 @@ public class ServerShutdownTests
         // a body of 500 bytes announced, 3 sent: the request is in flight, reading its body
         await stream.WriteAsync(Encoding.ASCII.GetBytes("POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: 500\r\n\r\nabc"));
         await stream.FlushAsync();
-        await Task.Delay(300);
+        using (var client = Client(server))   // until the request is in the pipeline, reading its body
+            for (int i = 0; i < 500; i++)
+            {
+                var samples = PrometheusText.Parse(await client.GetStringAsync("/metrics"));
+                if (PrometheusText.Sum(samples, "http_requests_in_progress", ("endpoint", "/v1/predict")) == 1) break;
+                Assert.True(i < 499, "the stalled request never reached the endpoint");
+                await Task.Delay(20);
+            }
         Assert.Equal(0, server.RequestsCutOff);
         Assert.False(server.Stopping.IsCancellationRequested);
 
@@ -30,7 +37,7 @@ public class ServerShutdownTests
         await server.StopAsync();
         Assert.True(server.Stopping.IsCancellationRequested);
         Assert.True(stopped.Elapsed < TimeSpan.FromSeconds(20), $"stopping took {stopped.Elapsed}");
-        for (int i = 0; i < 100 && server.RequestsCutOff == 0; i++) await Task.Delay(20);   // the aborted request unwinds
+        for (int i = 0; i < 500 && server.RequestsCutOff == 0; i++) await Task.Delay(20);   // the aborted request unwinds
         Assert.Equal(1, server.RequestsCutOff);
     }
 
