@@ -128,7 +128,8 @@ public sealed class EvalCommand : CliCommand
         CliOption.CheckThreads(threads, Name, stderr);
         CliOption.RequireAtLeastOne("--subset", subset, "images per class");
         CliOption.RequireAtLeastOne("--batch-size", batchSize, "images");   // the loader said "batch size must be positive", naming no option
-        int[]? classes = givenClasses ?? saved?.Classes?.ToArray();
+        // weights trained on some of a known data set's classes (--classes 5-9) store their names: those classes, as predict uses them
+        int[]? classes = givenClasses ?? saved?.Classes?.ToArray() ?? (run is null ? ClassesNamed(storedClassNames, dataset) : null);
         string? outDir = parse.GetValue(_out);
 
         set_num_threads(threads);
@@ -178,6 +179,15 @@ public sealed class EvalCommand : CliCommand
             stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {k,3} {(k < r.ClassNames.Count ? r.ClassNames[k] : ""),-16} {acc[k] * 100,6:F2}%"));
         stdout.WriteLine($"report: {Path.GetFullPath(outDir)} (confusion.csv, confusion.png, per_class.csv, summary.json)");
         return 0;
+    }
+
+    /// <summary>The ids in <paramref name="dataset"/> (a known data set) of <paramref name="names"/> when they are fewer than
+    /// its classes and every one is among them: the classes weights trained with --classes store; null otherwise.</summary>
+    static int[]? ClassesNamed(IReadOnlyList<string>? names, string dataset)
+    {
+        if (names is null || DeploymentInfo.KnownDataset(dataset) is not { } known || names.Count >= known.ClassNames.Count) return null;
+        var ids = names.Select(name => known.ClassNames.ToList().IndexOf(name)).ToArray();
+        return ids.All(id => id >= 0) ? ids : null;
     }
 
     /// <summary>The weights in <paramref name="config"/>'s model; when that model was only the recipe's default (nothing stored

@@ -28,6 +28,27 @@ public class EvalStoredClassesTests
         return ExportTestSupport.FolderRunWeights(dir.File("w.safetensors"), stored);
     }
 
+    /// <summary>Weights trained on some of Fashion-MNIST's classes (--classes 5-9) store their names; predict, serve and
+    /// export used them, while eval --weights of the checkpoint or of its ONNX export stopped at "the test data has 10
+    /// classes, the model 5" (walk of session 34). Both now score the five classes the names give.</summary>
+    [Fact]
+    public void Weights_trained_on_some_classes_are_scored_on_those_classes_as_stored()
+    {
+        using var dir = new TempDirectory();
+        string run = dir.File("run");
+        var trained = CliRunner.Run("train", "--classes", "5-9", "--subset", "5", "--test-subset", "1", "--epochs", "1", "--width", "8", "--out", run);
+        Assert.True(trained.Code == 0, trained.Err + trained.Out);
+        string weights = Path.Combine(run, "checkpoints", "last", "model.safetensors"), onnx = dir.File("m.onnx");
+        Assert.True(CliRunner.Run("export", "--weights", weights, "--out", onnx).Code == 0);
+        foreach (var (file, report) in new[] { (weights, "a"), (onnx, "b") })
+        {
+            var (code, stdout, stderr) = CliRunner.Run("eval", "--weights", file, "--subset", "2", "--out", dir.File(report));
+            Assert.True(code == 0, file + ": " + stderr);
+            Assert.Contains("on fashion-mnist test (10 images, 1x32x32", stdout);   // 2 of each of the 5 classes
+            Assert.Equal("true\\predicted,Sandal,Shirt,Sneaker,Bag,Ankle boot", File.ReadLines(Path.Combine(dir.File(report), "confusion.csv")).First());
+        }
+    }
+
     [Fact]
     public void A_folder_whose_classes_are_named_otherwise_is_refused_naming_the_difference()
     {
