@@ -6,6 +6,7 @@ using ParNet.Inference;
 using ParNet.Models;
 using ParNet.Runtime;
 using ParNet.Training;
+using ParNet.Weights;
 using static TorchSharp.torch;
 
 namespace ParNet.Cli;
@@ -172,13 +173,22 @@ public sealed class EvalCommand : CliCommand
         Evaluator.WriteReport(r, outDir);
         var (c, h, w) = source.ImageShape;
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{config.Name} on {DataDescription.Of(dataset, data, source.ClassNames.Count)} {split} ({r.Count} images, {c}x{h}x{w}{(tenCrop ? ", ten-crop" : "")}{(flip ? ", and mirrored" : "")}{(fused ? ", fused" : "")}{(winograd ? $", Winograd convs: {plan!.Calls} calls" : "")}; weights {weightsPath})"));
+            $"{config.Name} on {DataDescription.Of(dataset, data, source.ClassNames.Count)} {split} ({r.Count} images, {c}x{h}x{w}{(tenCrop ? ", ten-crop" : "")}{(flip ? ", and mirrored" : "")}{(fused ? ", fused" : "")}{(winograd ? $", Winograd convs: {plan!.Calls} calls" : "")}; weights {ScoredWeights(weightsPath!, run is null && emaFlag == true)})"));
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"top-1 {r.Top1 * 100:F2}%  top-5 {r.Top5 * 100:F2}%  loss {r.Loss:F4}  ({r.Seconds:F1} s, {r.Count / Math.Max(1e-9, r.Seconds):F0} img/s)"));
         var acc = r.PerClassAccuracy;
         for (int k = 0; k < acc.Length && k < 100; k++)
             stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {k,3} {(k < r.ClassNames.Count ? r.ClassNames[k] : ""),-16} {acc[k] * 100,6:F2}%"));
         stdout.WriteLine($"report: {Path.GetFullPath(outDir)} (confusion.csv, confusion.png, per_class.csv, summary.json)");
         return 0;
+    }
+
+    /// <summary>The weights scored, as the header names them: --weights W --ema scores the EMA weights, which for a run
+    /// checkpoint's model.safetensors are the ema.safetensors beside it (the header named model.safetensors).</summary>
+    static string ScoredWeights(string weights, bool ema)
+    {
+        if (!ema) return weights;
+        var (path, pick) = Checkpoint.WeightsFileFor(weights, CheckpointWeights.Ema);
+        return pick == CheckpointWeights.Ema ? $"{path}, its EMA weights" : path;
     }
 
     /// <summary>The ids in <paramref name="dataset"/> (a known data set) of <paramref name="names"/> when they are fewer than

@@ -73,8 +73,10 @@ public sealed class TrainingRun : IDisposable
                 Shard = distributed ? new Shard(group.Rank, group.Size, PadToEqual: false) : null,
             }), distributed ? "the evaluation data" : null);
         if (train.ClassNames.Count != model.NumClasses)
-            throw new ArgumentException($"the data has {train.ClassNames.Count} classes, the model {model.NumClasses} (its configuration's " +
-                                        $"NumClasses: set it to {train.ClassNames.Count} for this data)");
+            throw new ArgumentException(plan.ResumeDirectory is not null
+                ? $"the data has {train.ClassNames.Count} classes, the resumed run's model {model.NumClasses}: a resumed run trains on the classes it started with"
+                : $"the data has {train.ClassNames.Count} classes, the model {model.NumClasses} (its configuration's " +
+                  $"NumClasses: set it to {train.ClassNames.Count} for this data)");
         if (train.ImageShape.Channels != model.InChannels)   // here, not in the Trainer: a setup refusal is one line
             throw new ArgumentException($"the training data has {train.ImageShape.Channels}-channel images, {model.Name} takes {model.InChannels}-channel ones" +
                                         (s.Pretrained is { } from && plan.ResumeDirectory is null

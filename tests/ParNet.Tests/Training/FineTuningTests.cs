@@ -113,8 +113,10 @@ public class FineTuningTests
         var evaluated = CliRunner.Run("eval", "--weights", tunedWeights, "--classes", "5-9", "--subset", "2", "--out", dir.File("eval"));
         Assert.True(evaluated.Code == 0, evaluated.Err + evaluated.Out);
         Assert.Contains("(10 images,", evaluated.Out);
-        CliRunner.AssertUserError(CliRunner.Run("eval", "--weights", tunedWeights, "--subset", "1", "--out", dir.File("eval-all")),
-            "the test data has 10 classes, the model 5 (trained on some classes? give --classes");
+        // without --classes: the classes its stored names give (it was refused, "the test data has 10 classes, the model 5")
+        var stored = CliRunner.Run("eval", "--weights", tunedWeights, "--subset", "2", "--out", dir.File("eval-stored"));
+        Assert.True(stored.Code == 0, stored.Err + stored.Out);
+        Assert.Equal(File.ReadAllText(Path.Combine(dir.File("eval"), "confusion.csv")), File.ReadAllText(Path.Combine(dir.File("eval-stored"), "confusion.csv")));
     }
 
     [Fact]
@@ -161,6 +163,10 @@ public class FineTuningTests
             Assert.All(expected.Where(kv => !kv.Key.StartsWith(ImageClassifier.ClassifierKeyPrefix)),
                        kv => Assert.True(kv.Value.eq(loaded[kv.Key]).all().item<bool>(), $"{pick}: {kv.Key}"));
         }
+        // eval --weights W --ema named W in its header while scoring the EMA file beside it
+        var eval = CliRunner.Run("eval", "--weights", weights, "--ema", "--subset", "1", "--out", dir.File("report"));
+        Assert.True(eval.Code == 0, eval.Err);
+        Assert.Contains($"; weights {Path.Combine(last, Checkpoint.EmaFile)})", eval.Out);
         var (modelWeights, emaWeights) = (StateDict.Read(weights), StateDict.Read(Path.Combine(last, Checkpoint.EmaFile)));
         Assert.Contains(modelWeights, kv => !kv.Value.eq(emaWeights[kv.Key]).all().item<bool>());   // they differ, or this checks nothing
     }
@@ -176,6 +182,9 @@ public class FineTuningTests
         Assert.True(first.Code == 0, first.Err + first.Out);
         string weights = Path.Combine(run, "checkpoints", "last", Checkpoint.WeightsFile);
         var before = StateDict.Read(weights).ToDictionary(kv => kv.Key, kv => kv.Value.clone());
+        // another class count on resume: the advice was to set the configuration's NumClasses, which a resume cannot change
+        CliRunner.AssertUserError(CliRunner.Run("train", "--resume", run, "--classes", "0-4"),
+                                  "the data has 5 classes, the resumed run's model 10: a resumed run trains on the classes it started with");
         var resumed = CliRunner.Run("train", "--resume", run, "--epochs", "2", "--freeze", "backbone");
         Assert.True(resumed.Code == 0, resumed.Err + resumed.Out);
         Assert.Equal(2, Checkpoint.ReadState(Path.Combine(run, "checkpoints", "last")).Epoch);
