@@ -19,6 +19,10 @@ public abstract class CliCommand
     /// </summary>
     public virtual bool DataParallel => false;
 
+    /// <summary>Whether the command only writes a file, whose write Ctrl-C or SIGTERM then abandons without leaving its
+    /// temporary file (<see cref="WritesAbandonedOnSignal"/>); commands that handle the signals themselves (train, serve) do not.</summary>
+    protected virtual bool WritesAFile => false;
+
     /// <summary>Adds the command's options and arguments.</summary>
     protected abstract void Declare(Command command);
 
@@ -29,7 +33,11 @@ public abstract class CliCommand
     {
         var command = new Command(Name, Summary);
         Declare(command);
-        command.SetAction(parse => Run(parse, stdout, stderr));
+        command.SetAction(parse =>
+        {
+            using var abandon = WritesAFile ? new WritesAbandonedOnSignal() : null;
+            return Run(parse, stdout, stderr);
+        });
         return command;
     }
 }

@@ -18,6 +18,7 @@ public sealed class ConvertCommand : CliCommand
 
     public override string Name => "convert";
     public override string Summary => "convert weights (e.g. the authors' released .pth.tar checkpoints) to safetensors carrying their configuration";
+    protected override bool WritesAFile => true;
 
     protected override void Declare(Command command)
     {

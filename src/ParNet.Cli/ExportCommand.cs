@@ -42,6 +42,7 @@ public sealed class ExportCommand : CliCommand
 
     public override string Name => "export";
     public override string Summary => "write a model with its weights as ONNX (opset 17, dynamic batch)";
+    protected override bool WritesAFile => true;
 
     protected override void Declare(Command command)
     {

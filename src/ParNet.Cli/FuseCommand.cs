@@ -23,6 +23,7 @@ public sealed class FuseCommand : CliCommand
 
     public override string Name => "fuse";
     public override string Summary => "re-parameterize trained weights into the fused inference form";
+    protected override bool WritesAFile => true;
 
     protected override void Declare(Command command)
     {

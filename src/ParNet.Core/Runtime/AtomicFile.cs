@@ -6,10 +6,11 @@ namespace ParNet.Runtime;
 /// Replaces a file crash-safely: the content goes to a temporary file beside the target, which is then renamed over it,
 /// so the target is never half-written and a failed write leaves no temporary file behind; each write its own temporary
 /// file (TARGET.RANDOM.tmp), so that concurrent writers of one file do not break each other's writes. A process killed
-/// while it writes leaves its TARGET.*.tmp behind (no later write knows it for its own). A symbolic link is written
+/// while it writes (kill -9) leaves its TARGET.*.tmp behind (no later write knows it for its own). A symbolic link is written
 /// through (its final target is replaced; the link stays a link). A target that exists and is not a regular file (a
 /// directory, device, FIFO or socket) is refused before anything is written: the rename would replace it. Failures name
-/// the path the caller gave, never the temporary file.
+/// the path the caller gave, never the temporary file. A process that ends on a signal can delete the temporary
+/// files of its writes under way first (<see cref="AbandonWritesInProgress"/>).
 /// </summary>
 public static class AtomicFile
 {
@@ -31,6 +32,7 @@ public static class AtomicFile
         // with one name for all, one writer's open file refused the other, or its cleanup deleted the other's file, and both
         // failed (walk C, session 28)
         string temporary = $"{target}.{Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4))}{temporarySuffix}";
+        InProgress.TryAdd(temporary, 0);
         try
         {
             writeTemporary(temporary);
@@ -44,6 +46,24 @@ public static class AtomicFile
             catch (Exception e2) when (e2 is IOException or UnauthorizedAccessException) { }   // the first failure is the one to report
             if (e is IOException or UnauthorizedAccessException) throw NamingPath(e, temporary, path);
             throw;
+        }
+        finally { InProgress.TryRemove(temporary, out _); }
+    }
+
+    /// <summary>The temporary files of the writes under way in this process.</summary>
+    static readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte> InProgress = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Deletes the temporary files of the writes under way, for a process that is about to end on a signal (Ctrl-C or
+    /// SIGTERM during an export): their targets stay as they were, and no TARGET.*.tmp is left behind. Only for a process
+    /// whose writes are all to be abandoned: a write that goes on after it fails.
+    /// </summary>
+    public static void AbandonWritesInProgress()
+    {
+        foreach (string temporary in InProgress.Keys)
+        {
+            try { File.Delete(temporary); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }   // ending anyway: best effort
         }
     }
 
