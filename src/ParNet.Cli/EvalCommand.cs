@@ -34,7 +34,7 @@ public sealed class EvalCommand : CliCommand
     readonly Option<int?> _batchSize = CliOption.Int("--batch-size", $"images per batch (default {EvaluationDefaults.BatchSize}: no gradients, so larger than training's)");
     readonly Option<int?> _threads = CliOption.Int("--threads", "torch threads (default: all logical cores)");
     readonly Option<int?> _subset = CliOption.Int("--subset", "N images per class (default: all)");
-    readonly Option<string?> _classes = CliOption.Text("--classes", "only these classes, relabeled 0..k-1, e.g. 5-9 (default: the run's, else all)", "IDS");
+    readonly Option<string?> _classes = CliOption.Text("--classes", "only these classes, relabeled 0..k-1, e.g. 5-9 (default: the run's, or those the weights' stored class names give, else all)", "IDS");
     readonly Option<string?> _out = CliOption.Text("--out", "report folder: confusion.csv, confusion.png, per_class.csv, summary.json " +
         "(default RUN/eval-CHECKPOINT[-Npx][-tencrop][-flip][-fused][-winograd][-SPLIT][-subsetN][-classesIDS][-noema], or runs/eval-... with --weights)", "DIR");
 
@@ -196,8 +196,10 @@ public sealed class EvalCommand : CliCommand
     static int[]? ClassesNamed(IReadOnlyList<string>? names, string dataset)
     {
         if (names is null || DeploymentInfo.KnownDataset(dataset) is not { } known || names.Count >= known.ClassNames.Count) return null;
-        var ids = names.Select(name => known.ClassNames.ToList().IndexOf(name)).ToArray();
-        return ids.All(id => id >= 0) ? ids : null;
+        var all = known.ClassNames.ToList();
+        var ids = names.Select(name => all.IndexOf(name)).ToArray();
+        // every name found, and found once (ImageNet names two classes "crane": no guessing which)
+        return ids.All(id => id >= 0) && names.All(name => all.Count(n => n == name) == 1) ? ids : null;
     }
 
     /// <summary>The weights in <paramref name="config"/>'s model; when that model was only the recipe's default (nothing stored

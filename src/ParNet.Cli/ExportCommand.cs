@@ -114,7 +114,7 @@ public sealed class ExportCommand : CliCommand
             stdout.WriteLine($"exported {model.Config.Name} ({written}, " +
                              $"{model.Config.InChannels}x{side}x{side}, dynamic batch, opset {OnnxExporter.Opset}) to {output} " +
                              $"({new FileInfo(AtomicFile.FinalTarget(output)).Length / 1e6:F1} MB)");
-            if (weights is not null) PredictorLoading.WarnIfNoDataset(info.Dataset, model.Config, stderr, Name);   // what the file now stores
+            if (weights is not null) PredictorLoading.WarnIfStatisticsGuessed(info.StatisticsGuessed, model.Config, stderr, Name);   // what the file now stores
         }
         return 0;
     }

@@ -56,17 +56,17 @@ public static class PredictorLoading
         UsageException.WrapSettings(() => ServedModel.Open(source, workers, dataset));
 
     /// <summary>
-    /// A warning when neither the weights nor --dataset name the data set: the normalization is then a guess (ImageNet's
-    /// statistics, or 0.5 for a grey model) and the class names, unless stored, "class N". A run's checkpoint copied out of
-    /// its run folder with a model.json beside it was predicted and exported that way without a word (walk of session 34).
+    /// A warning when neither the weights nor --dataset give the data set or its statistics (<see cref="DeploymentInfo.StatisticsGuessed"/>):
+    /// the normalization is then a guess and class names, unless stored, "class N". A run's checkpoint copied out of its run
+    /// folder with a model.json beside it was predicted and exported that way without a word (walk of session 34).
     /// </summary>
-    public static void WarnIfNoDataset(string? dataset, ModelConfig config, TextWriter stderr, string command)
+    public static void WarnIfStatisticsGuessed(bool guessed, ModelConfig config, TextWriter stderr, string command)
     {
-        if (dataset is not null) return;
+        if (!guessed) return;
         string statistics = config.InChannels == 1 ? "mean 0.5 and std 0.5" : "ImageNet's mean and std";
-        stderr.WriteLine($"parnet {command}: warning: no data set is stored with the weights or given: images are normalized with " +
-                         $"{statistics}, a guess, and classes without stored names are \"class N\"; give --dataset NAME " +
-                         $"({string.Join(", ", DeploymentInfo.KnownDatasetNames)}), or weights that store theirs (a run's checkpoint " +
+        stderr.WriteLine($"parnet {command}: warning: no data set or normalization is stored with the weights or given: images are " +
+                         $"normalized with {statistics}, a guess, and classes without stored names are \"class N\"; give --dataset NAME " +
+                         $"({string.Join(", ", DeploymentInfo.KnownDatasetNames)}, folder), or weights that store theirs (a run's checkpoint " +
                          "in its run folder, or `parnet convert` of it)");
     }
 

@@ -107,21 +107,24 @@ public sealed class ServeCommand : CliCommand
         var source = PredictorLoading.Source(weights, config, engine, form, parse.GetValue(_ema), size: null, onnx);
         var model = PredictorLoading.Serve(source, workers, parse.GetValue(_dataset));
         PredictorLoading.WarnIfNoWinograd(model, stderr, Name);
-        if (model.Config is { } served) PredictorLoading.WarnIfNoDataset(model.Dataset, served, stderr, Name);
+        if (weights is not null && model.Config is { } served) PredictorLoading.WarnIfStatisticsGuessed(model.StatisticsGuessed, served, stderr, Name);
         // the options were validated above: an ArgumentException now is a --max-batch whose batches cannot fit in memory
         // (StartAsync checks it before listening, and disposes the model)
         var server = UsageException.Wrap(() => InferenceServer.StartAsync(model, options).GetAwaiter().GetResult(), $"--max-batch {options.Batching.MaxBatch}");
         Task reporting = Task.CompletedTask;   // says "ready" once warmed up: its line comes before "stopped", never after
-        using var stoppingLine = server.Stopping.Register(() =>
-        {
-            stdout.WriteLine($"parnet serve: stopping: answering the requests in flight (for at most {options.ShutdownTimeout.TotalSeconds:0} s)");
-            stdout.Flush();
-        });
+        CancellationTokenRegistration stoppingLine = default;
         try
         {
             stdout.WriteLine($"parnet serve: {model.Description}, {workers} worker(s), max batch {options.Batching.MaxBatch}, " +
                              $"max wait {options.Batching.MaxWait.TotalMilliseconds} ms; listening on {server.Address} (warming up; GET /readyz)");
             stdout.Flush();
+            // after the start line (a signal before it would print first); a failed warm-up stops with its own line
+            stoppingLine = server.Stopping.Register(() =>
+            {
+                if (server.WarmupError is not null) return;
+                stdout.WriteLine($"parnet serve: stopping: answering the requests in flight (for at most {options.ShutdownTimeout.TotalSeconds:0} s)");
+                stdout.Flush();
+            });
             reporting = Task.Run(async () =>
             {
                 await server.WarmupEnded;
@@ -141,6 +144,7 @@ public sealed class ServeCommand : CliCommand
         }
         finally
         {
+            stoppingLine.Dispose();
             server.DisposeAsync().AsTask().GetAwaiter().GetResult();
             reporting.GetAwaiter().GetResult();
         }

@@ -60,17 +60,24 @@ public sealed class InferenceServer : IAsyncDisposable
     /// no new connection and answers the requests in flight, for up to <see cref="ServingOptions.ShutdownTimeout"/>.</summary>
     public CancellationToken Stopping => _stopping;
     /// <summary>Requests that were in flight when the server was asked to stop and ended unanswered: still open at the
-    /// shutdown timeout (a stalled upload), or their client went away.</summary>
+    /// shutdown timeout (a stalled upload), or their client went away; fixed once the stop has ended.</summary>
     public int RequestsCutOff => _ledger.CutOff;
 
-    /// <summary>Counts the requests a stop leaves unanswered: one that ends aborted, or with an exception, once stopping has begun.</summary>
+    /// <summary>Counts the requests a stop leaves unanswered: those that end aborted, or with an exception, once stopping has
+    /// begun, and those still running when the stop has ended (their connections aborted; they may unwind later).</summary>
     sealed class StopLedger(CancellationToken stopping)
     {
-        int _cutOff;
-        public int CutOff => Volatile.Read(ref _cutOff);
+        int _open, _cutOff, _settled = -1;
+
+        /// <summary>The count, fixed once the stop has ended (<see cref="Settle"/>).</summary>
+        public int CutOff => Volatile.Read(ref _settled) is >= 0 and var settled ? settled : Volatile.Read(ref _cutOff);
+
+        /// <summary>After the host's stop: the requests ended unanswered and those still running, counted once.</summary>
+        public void Settle() => Interlocked.CompareExchange(ref _settled, Volatile.Read(ref _cutOff) + Volatile.Read(ref _open), -1);
 
         public async Task Track(HttpContext context, RequestDelegate next)
         {
+            Interlocked.Increment(ref _open);
             bool escaped = false;
             try { await next(context).ConfigureAwait(false); }
             catch
@@ -81,6 +88,7 @@ public sealed class InferenceServer : IAsyncDisposable
             finally
             {
                 if (stopping.IsCancellationRequested && (escaped || context.RequestAborted.IsCancellationRequested)) Interlocked.Increment(ref _cutOff);
+                Interlocked.Decrement(ref _open);
             }
         }
     }
@@ -180,16 +188,25 @@ public sealed class InferenceServer : IAsyncDisposable
     }
 
     /// <summary>Completes when the server has been asked to stop (SIGTERM, Ctrl+C, <see cref="StopAsync"/>) and has stopped.</summary>
-    public Task WaitForShutdownAsync() => _app.WaitForShutdownAsync();
+    public async Task WaitForShutdownAsync()
+    {
+        await _app.WaitForShutdownAsync().ConfigureAwait(false);
+        _ledger.Settle();
+    }
 
     /// <summary>Stops accepting connections and waits (up to the shutdown timeout) for requests in flight.</summary>
-    public Task StopAsync() => _app.StopAsync();
+    public async Task StopAsync()
+    {
+        await _app.StopAsync().ConfigureAwait(false);
+        _ledger.Settle();
+    }
 
     /// <summary>Stops if still running, lets the workers finish, and releases the model.</summary>
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         await _app.StopAsync().ConfigureAwait(false);
+        _ledger.Settle();
         await _app.DisposeAsync().ConfigureAwait(false);
         await _batcher.DisposeAsync().ConfigureAwait(false);
         await _warmup.ConfigureAwait(false);

@@ -32,9 +32,9 @@ public sealed class ServedModel : IDisposable
     /// <summary>The convs the torch-winograd engine computes as Winograd in each instance (<see cref="WinogradPlan.Convolutions"/>;
     /// 0: none, and it runs as torch); null for the other engines and a stand-in model.</summary>
     public int? WinogradConvolutions { get; init; }
-    /// <summary>The data set whose statistics and class names the images are prepared with; null when the weights store
-    /// none and none was given: the statistics are then a guess (<see cref="DeploymentInfo.Completed"/>).</summary>
-    public string? Dataset { get; init; }
+    /// <summary>Whether the images are normalized with guessed statistics: the weights store no data set or statistics
+    /// and none was given (<see cref="DeploymentInfo.StatisticsGuessed"/>).</summary>
+    public bool StatisticsGuessed { get; init; }
 
     /// <summary>
     /// ArgumentException, with the numbers, when batches of <paramref name="maxBatch"/> images, one on every instance at
@@ -69,7 +69,7 @@ public sealed class ServedModel : IDisposable
             MemoryPerImage = first.MemoryPerImage(preprocessing.Size),
             Config = first.Config,
             WinogradConvolutions = first.Winograd?.Convolutions,
-            Dataset = dataset ?? first.Info.Dataset,
+            StatisticsGuessed = dataset is null && first.Info.StatisticsGuessed,
         };
     }
 

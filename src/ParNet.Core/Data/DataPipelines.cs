@@ -48,13 +48,14 @@ public static class DataPipelines
 
     /// <summary>The side <paramref name="model"/> trains at on <paramref name="dataset"/>: Fashion-MNIST's 28 px rounded up to
     /// the model's input multiple, CIFAR's 32, a folder's recipe crop (<paramref name="augmentation"/>'s ImageSize), whatever
-    /// the model's natural side (an ImageNet-layout network fine-tuned on Fashion-MNIST trains at 32, not 224).</summary>
-    public static int TrainingSide(string dataset, ModelConfig model, AugmentationSettings augmentation) => dataset switch
+    /// the model's natural side (an ImageNet-layout network fine-tuned on Fashion-MNIST trains at 32, not 224); null for a
+    /// data set these pipelines do not build (a library user's own source, trained under a recipe of another name).</summary>
+    public static int? TrainingSide(string dataset, ModelConfig model, AugmentationSettings augmentation) => dataset switch
     {
         "fashion-mnist" => PipelineSteps.FashionSide(model),
         "cifar10" or "cifar100" => 32,
         _ when IsFolderLayout(dataset) => augmentation.ImageSize,
-        _ => throw Unknown(dataset),
+        _ => null,
     };
 
     static DataLoader TrainSource(string dataset, string? dataDir, ModelConfig model, AugmentationSettings augmentation, LoaderOptions options,

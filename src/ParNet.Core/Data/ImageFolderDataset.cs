@@ -78,10 +78,10 @@ public sealed class ImageFolderDataset : IImageDataset
     /// </summary>
     public const long DefaultMaxPixels = 64L * 1024 * 1024;
 
-    /// <summary>The most pixels one decode can hold whatever limit is given: 2^29 - 1, as 4 bytes a pixel in one buffer
-    /// whose size SkiaSharp counts in an int (a 50000 x 50000 header under a raised limit wrapped that count and the codec
-    /// wrote past the buffer).</summary>
-    public const long MostDecodablePixels = int.MaxValue / 4;
+    /// <summary>The most pixels one decode can hold whatever limit is given: 4 bytes a pixel in one .NET array (at most
+    /// Array.MaxLength bytes), whose size SkiaSharp counts in an int (a 50000 x 50000 header under a raised limit wrapped
+    /// that count and the codec wrote past the buffer).</summary>
+    public const long MostDecodablePixels = 0x7FFFFFC7 / 4;
 
     /// <summary>
     /// Decodes a file to RGB [0, 1]. With <paramref name="minShortSide"/> &gt; 0 the codec may scale down,

@@ -22,6 +22,9 @@ public sealed record DeploymentInfo
     public float[]? Std { get; init; }
     public int? ImageSize { get; init; }
     public bool? Fused { get; init; }
+    /// <summary>Set by <see cref="Completed"/> when neither a data set nor statistics were stored or given: <see cref="Mean"/>
+    /// and <see cref="Std"/> are then a guess (ImageNet's, or 0.5 for a grey model), which a front end should say.</summary>
+    public bool StatisticsGuessed { get; init; }
     /// <summary>Where this came from (for messages); not serialized.</summary>
     public string? Source { get; init; }
 
@@ -101,6 +104,7 @@ public sealed record DeploymentInfo
         return this with
         {
             ClassNames = names,
+            StatisticsGuessed = Mean is null ? known is null && !DataPipelines.IsFolderLayout(Dataset) : StatisticsGuessed,
             Mean = Mean ?? known?.Mean ?? (grey ? [0.5f] : DatasetInfo.ImageNetMean),
             Std = Std ?? known?.Std ?? (grey ? [0.5f] : DatasetInfo.ImageNetStd),
         };
@@ -137,7 +141,7 @@ public sealed record DeploymentInfo
             throw Refused($": unknown; known: {string.Join(", ", KnownDatasetNames)}, folder");
         var folderNames = KnownDataset(dataset) is null ? ClassNames : null;
         DeploymentInfo info;
-        try { info = (this with { Dataset = dataset, ClassNames = folderNames, Mean = null, Std = null }).CompletedFor(model); }
+        try { info = (this with { Dataset = dataset, ClassNames = folderNames, Mean = null, Std = null, StatisticsGuessed = false }).CompletedFor(model); }
         catch (ArgumentException e) { throw Refused($": {e.Message}"); }
         if (info.Mean is { Length: > 1 } mean && mean.Length != model.InChannels)
             throw Refused($" has {mean.Length}-channel images; the model takes {model.InChannels}");

@@ -27,7 +27,9 @@ public class DeploymentInfoTests
     [InlineData(ParNet.Models.Layout.ImageNet, "cifar10", 32)]
     [InlineData(ParNet.Models.Layout.ImageNet, "folder", 160)]
     [InlineData(ParNet.Models.Layout.Cifar, "fashion-mnist", 32)]
-    public void A_run_checkpoint_deploys_at_the_side_it_trained_at(ParNet.Models.Layout layout, string dataset, int side)
+    [InlineData(ParNet.Models.Layout.ImageNet, "mnist", null)]   // a library user's own source under a recipe of that name:
+    [InlineData(ParNet.Models.Layout.ImageNet, "my-data", null)]   // no side stored (the model's natural side), still readable
+    public void A_run_checkpoint_deploys_at_the_side_it_trained_at(ParNet.Models.Layout layout, string dataset, int? side)
     {
         using var dir = new TempDirectory();
         var model = layout == ParNet.Models.Layout.ImageNet ? OfficialParityTests.TinyConfig : ParNet.Models.ModelRegistry.Get("parnet_cifar_small");

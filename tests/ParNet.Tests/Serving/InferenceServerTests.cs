@@ -57,7 +57,7 @@ public class InferenceServerTests
         AssertSameTop(expected.Take(3).ToList(), Top(formJson.GetProperty("top")));
     }
 
-    /// <summary>An int8 export was described as "(fused, 1x32x32) on onnxruntime", as a float32 one is, in serve's start line and
+    /// <summary>An int8 export was described as "(fused) on onnxruntime", as a float32 one is, in serve's start line and
     /// /readyz (walk D, session 28).</summary>
     [Fact]
     public void A_served_int8_model_says_int8_and_a_float32_one_does_not()

@@ -37,8 +37,7 @@ public class ServerShutdownTests
         await server.StopAsync();
         Assert.True(server.Stopping.IsCancellationRequested);
         Assert.True(stopped.Elapsed < TimeSpan.FromSeconds(20), $"stopping took {stopped.Elapsed}");
-        for (int i = 0; i < 500 && server.RequestsCutOff == 0; i++) await Task.Delay(20);   // the aborted request unwinds
-        Assert.Equal(1, server.RequestsCutOff);
+        Assert.Equal(1, server.RequestsCutOff);   // as `parnet serve` reads it: right after the stop
     }
 
     [Fact]

@@ -1,0 +1,44 @@
+using ParNet.Tests.Data;
+using SkiaSharp;
+
+namespace ParNet.Tests.Cli;
+
+/// <summary>
+/// A run's checkpoint copied out of its run folder with the run's model.json beside it (what the "no model configuration"
+/// message suggests) stores no data set: predict and export normalized with a guess (0.5/0.5 for a grey model) and named
+/// the classes "class N", without a word (walk of session 34). They warn; --dataset, or statistics stored, silence it.
+/// </summary>
+public class GuessedStatisticsTests
+{
+    [Fact]
+    public void Weights_without_a_data_set_or_statistics_warn_and_a_dataset_or_stored_statistics_silence_it()
+    {
+        using var dir = new TempDirectory();
+        string run = dir.File("run"), copied = dir.File("copied.safetensors"), image = dir.File("x.png");
+        var trained = CliRunner.Run("train", "--subset", "5", "--test-subset", "1", "--epochs", "1", "--width", "8", "--out", run);
+        Assert.True(trained.Code == 0, trained.Err + trained.Out);
+        File.Copy(Path.Combine(run, "checkpoints", "last", "model.safetensors"), copied);
+        File.Copy(Path.Combine(run, "model.json"), dir.File("copied.json"));
+        File.WriteAllBytes(image, TempDirectory.EncodeImage(28, 28, (x, y) => ((byte)(x * 9), (byte)(x * 9), (byte)(x * 9)), SKEncodedImageFormat.Png));
+        const string warning = "warning: no data set or normalization is stored with the weights or given: images are normalized with mean 0.5 and std 0.5, a guess";
+
+        var guessed = CliRunner.Run("predict", "--weights", copied, image);
+        Assert.True(guessed.Code == 0, guessed.Err);
+        Assert.Contains("parnet predict: " + warning, guessed.Err);
+        Assert.Contains("class ", guessed.Out);
+        var exported = CliRunner.Run("export", "--weights", copied, "--out", dir.File("m.onnx"));
+        Assert.True(exported.Code == 0, exported.Err);
+        Assert.Contains("parnet export: " + warning, exported.Err);
+
+        var named = CliRunner.Run("predict", "--weights", copied, "--dataset", "fashion-mnist", image);
+        Assert.True(named.Code == 0, named.Err);
+        Assert.DoesNotContain("warning", named.Err);
+        var inRun = CliRunner.Run("predict", "--weights", Path.Combine(run, "checkpoints", "last", "model.safetensors"), image);
+        Assert.DoesNotContain("warning", inRun.Err);   // in its run folder the checkpoint names its data set
+        // a sidecar with statistics but no data set: stored, not guessed
+        File.WriteAllText(dir.File("copied.json"), $$"""{ "model": {{File.ReadAllText(Path.Combine(run, "model.json"))}}, "mean": [0.3], "std": [0.4] }""");
+        var stored = CliRunner.Run("predict", "--weights", copied, image);
+        Assert.True(stored.Code == 0, stored.Err);
+        Assert.DoesNotContain("warning", stored.Err);
+    }
+}
