@@ -16,7 +16,7 @@ if (parse.Errors.Count > 0 && parse.Action is not CommandLineAction { ClearsPars
 {
     var command = parse.CommandResult.Command;
     Console.Error.WriteLine(ReferenceEquals(command, root)
-        ? $"ParNet.Bench: {(parse.UnmatchedTokens is [var token, ..] && !token.StartsWith('-') ? $"no suite named '{token}'" : parse.Errors[0].Message)} (suites: {string.Join(", ", root.Subcommands.Select(c => c.Name))}; SUITE --help)"
+        ? $"ParNet.Bench: {(parse.UnmatchedTokens is [var token, ..] ? token.StartsWith('-') ? $"unknown option '{token}'" : $"no suite named '{token}'" : parse.Errors[0].Message)} (suites: {string.Join(", ", root.Subcommands.Select(c => c.Name))}; SUITE --help)"
         : $"{command.Name}: {parse.Errors[0].Message} ({command.Name} --help lists its options)");
     return 2;
 }
