@@ -297,7 +297,7 @@ public sealed partial class Trainer : IDisposable
         if (_test is not null && ((epoch + 1) % Math.Max(1, _o.EvalEvery) == 0 || epoch + 1 == epochs || last))
         {
             eval = EvaluateOrSaveTheEpoch(epoch);
-            if (!double.IsFinite(eval.Loss))
+            if (eval.Count > 0 && !double.IsFinite(eval.Loss))   // no test image: NaN, not a divergence
                 throw Diverged($"the test loss became {eval.Loss} after epoch {epoch + 1}; training stopped before saving the epoch");
         }
         double lr = LrSchedules.At(_r, Math.Min(position, epochs - 1e-9), GlobalBatchSize);
