@@ -22,4 +22,12 @@ public static class CliRunner
         Assert.Contains(message, lines[0]);
         Assert.DoesNotContain("   at ", result.Err);
     }
+
+    /// <summary>A tiny Fashion-MNIST run in <paramref name="run"/> (width 8, one epoch, 5 training and 1 test image per
+    /// class) with <paramref name="options"/> added; fails the test unless it trains.</summary>
+    public static void TrainTiny(string run, params string[] options)
+    {
+        var (code, stdout, stderr) = Run(["train", "--subset", "5", "--test-subset", "1", "--epochs", "1", "--width", "8", .. options, "--out", run]);
+        Assert.True(code == 0, stderr + stdout);
+    }
 }
