@@ -329,19 +329,23 @@ public sealed partial class Trainer : IDisposable
     /// <summary>
     /// Every parameter and buffer of the model (and of the EMA) finite at an epoch's end: a finite training loss and
     /// finite gradients can still leave BatchNorm's running statistics infinite (an LR far too high), and a checkpoint of
-    /// them would be saved as the last good one. The same on every process (the replicas and their averaged statistics are).
+    /// them would be saved as the last good one. The processes agree on it (one small all-reduce), so that none goes on
+    /// into the evaluation's collectives while another stops.
     /// </summary>
     void RequireFiniteWeights(int epoch)
     {
         using var scope = NewDisposeScope();
         var tensors = _model.state_dict().Concat(_ema?.StateDict().Select(kv => KeyValuePair.Create("EMA " + kv.Key, kv.Value)) ?? [])
             .Where(kv => kv.Value.is_floating_point()).ToList();
-        if (tensors.Count == 0) return;
-        bool[] finite = stack(tensors.Select(kv => kv.Value.isfinite().all()).ToArray()).data<bool>().ToArray();
+        bool[] finite = tensors.Count == 0 ? [] : stack(tensors.Select(kv => kv.Value.isfinite().all()).ToArray()).data<bool>().ToArray();
         var bad = tensors.Where((_, i) => !finite[i]).Select(kv => kv.Key).ToList();
-        if (bad.Count > 0)
-            throw Diverged($"{bad.Count} tensor{(bad.Count > 1 ? "s" : "")} of the weights became non-finite during epoch {epoch + 1} " +
-                           $"({string.Join(", ", bad.Take(3))}{(bad.Count > 3 ? ", ..." : "")}); training stopped before saving the epoch");
+        int[] ranks = _group.RanksWhere(bad.Count > 0);
+        if (ranks.Length == 0) return;
+        string where = _group.Size == 1 ? "" : $" on rank{(ranks.Length > 1 ? "s" : "")} {string.Join(", ", ranks)}";
+        throw Diverged(bad.Count > 0
+            ? $"{bad.Count} tensor{(bad.Count > 1 ? "s" : "")} of the weights became non-finite during epoch {epoch + 1}{where} " +
+              $"({string.Join(", ", bad.Take(3))}{(bad.Count > 3 ? ", ..." : "")}); training stopped before saving the epoch"
+            : $"the weights became non-finite during epoch {epoch + 1}{where}; training stopped before saving the epoch");
     }
 
     /// <summary>A diverged run's stop: what happened, where the last good checkpoint is, and what to change.</summary>
