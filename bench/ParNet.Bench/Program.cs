@@ -16,7 +16,7 @@ if (parse.Errors.Count > 0 && parse.Action is not CommandLineAction { ClearsPars
 {
     var command = parse.CommandResult.Command;
     Console.Error.WriteLine(ReferenceEquals(command, root)
-        ? $"ParNet.Bench: {(parse.UnmatchedTokens is [var token, ..] ? token.StartsWith('-') ? $"unknown option '{token}'" : $"no suite named '{token}'" : parse.Errors[0].Message)} (suites: {string.Join(", ", root.Subcommands.Select(c => c.Name))}; SUITE --help)"
+        ? $"ParNet.Bench: {RootError()} (suites: {string.Join(", ", root.Subcommands.Select(c => c.Name))}; SUITE --help)"
         : $"{command.Name}: {parse.Errors[0].Message} ({command.Name} --help lists its options)");
     return 2;
 }
@@ -31,3 +31,11 @@ catch (Exception e) when (e is NotSupportedException or FileNotFoundException or
     Console.Error.WriteLine($"{parse.CommandResult.Command.Name}: {e.Message}");
     return 1;
 }
+
+// before a suite: the word that is neither a suite nor an option of the root ("Required command was not provided" otherwise)
+string RootError() => parse.UnmatchedTokens switch
+{
+    [var token, ..] when token.StartsWith('-') => $"unknown option '{token}'",
+    [var token, ..] => $"no suite named '{token}'",
+    _ => parse.Errors[0].Message,
+};

@@ -59,7 +59,7 @@ public sealed class PredictCommand : CliCommand
         using var predictor = PredictorLoading.Open(weights, config, engine, form, parse.GetValue(_ema), size);
         PredictorLoading.WarnIfNoWinograd(predictor, stderr, Name);
         var (preprocessing, names) = PredictorLoading.Preprocessing(predictor, parse.GetValue(_dataset), size);
-        PredictorLoading.WarnIfStatisticsGuessed(parse.GetValue(_dataset) is null && predictor.Info.StatisticsGuessed, predictor.Config, stderr, Name);
+        PredictorLoading.WarnIfStatisticsGuessed(preprocessing.StatisticsGuessed, predictor.Config, stderr, Name);
 
         var results = new List<object>();
         int failures = 0;

@@ -32,8 +32,7 @@ public sealed class ServedModel : IDisposable
     /// <summary>The convs the torch-winograd engine computes as Winograd in each instance (<see cref="WinogradPlan.Convolutions"/>;
     /// 0: none, and it runs as torch); null for the other engines and a stand-in model.</summary>
     public int? WinogradConvolutions { get; init; }
-    /// <summary>Whether the images are normalized with guessed statistics: the weights store no data set or statistics
-    /// and none was given (<see cref="DeploymentInfo.StatisticsGuessed"/>).</summary>
+    /// <summary>Whether the images are normalized with guessed statistics (<see cref="DeploymentPreprocessing.StatisticsGuessed"/>).</summary>
     public bool StatisticsGuessed { get; init; }
 
     /// <summary>
@@ -53,7 +52,7 @@ public sealed class ServedModel : IDisposable
 
     /// <summary>Predictors of one model (one per worker) with the preprocessing and class names that go with them.</summary>
     public static ServedModel FromPredictors(IReadOnlyList<ImagePredictor> predictors, DeploymentPreprocessing preprocessing,
-                                             IReadOnlyList<string> classNames, string? dataset = null)
+                                             IReadOnlyList<string> classNames)
     {
         if (predictors.Count == 0) throw new ArgumentException("at least one predictor is needed");
         var first = predictors[0];
@@ -69,7 +68,7 @@ public sealed class ServedModel : IDisposable
             MemoryPerImage = first.MemoryPerImage(preprocessing.Size),
             Config = first.Config,
             WinogradConvolutions = first.Winograd?.Convolutions,
-            StatisticsGuessed = dataset is null && first.Info.StatisticsGuessed,
+            StatisticsGuessed = preprocessing.StatisticsGuessed,
         };
     }
 
@@ -87,7 +86,7 @@ public sealed class ServedModel : IDisposable
         {
             for (int i = 0; i < workers; i++) predictors.Add(source.Open());
             var (preprocessing, names) = predictors[0].Preprocessing(dataset);
-            return FromPredictors(predictors, preprocessing, names, dataset);
+            return FromPredictors(predictors, preprocessing, names);
         }
         catch
         {

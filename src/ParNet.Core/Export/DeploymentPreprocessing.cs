@@ -25,6 +25,7 @@ public sealed class DeploymentPreprocessing
         model.CheckImageSize(imageSize, imageSize);
         info = (info with { Model = info.Model ?? model }).Completed();   // a grey model's default statistics are grey ones
         Size = imageSize;
+        StatisticsGuessed = info.StatisticsGuessed;
         var known = DeploymentInfo.KnownDataset(info.Dataset);
         _grey = known is not null ? known.Mean.Length == 1 : model.InChannels == 1;
         var steps = new List<IImageTransform>();
@@ -35,6 +36,9 @@ public sealed class DeploymentPreprocessing
     }
 
     public int Size { get; }
+    /// <summary>Whether it normalizes with guessed statistics (<see cref="DeploymentInfo.StatisticsGuessed"/>): neither the
+    /// weights nor the data set it was made for give them.</summary>
+    public bool StatisticsGuessed { get; }
 
     /// <summary>The network input for one file, [C, size, size]; InvalidDataException naming the file when it cannot be read.</summary>
     public ImageF Load(string path) => Prepare(ImageFolderDataset.Decode(path, DecodeShortSide));
