@@ -125,7 +125,10 @@ public sealed class InferenceServer : IAsyncDisposable
         {
             k.AddServerHeader = false;
             k.Limits.MaxRequestBodySize = options.MaxBodyBytes;
-            k.Listen(new IPEndPoint(options.Address(), options.Port));
+            // "localhost" is both loopbacks, 127.0.0.1 and ::1, as a browser or curl resolves it; Kestrel cannot ask
+            // the system for one free port on both, so port 0 (tests) takes 127.0.0.1 alone
+            if (options.Host == "localhost" && options.Port != 0) k.ListenLocalhost(options.Port);
+            else k.Listen(new IPEndPoint(options.Address(), options.Port));
         });
         builder.Services.Configure<Microsoft.AspNetCore.Http.Features.FormOptions>(f =>
         {
@@ -152,7 +155,7 @@ public sealed class InferenceServer : IAsyncDisposable
             // Kestrel wraps "address in use" in an IOException but lets others through bare, such as an address this
             // machine does not have (EADDRNOTAVAIL): both are the user's address
             if (e is System.Net.Sockets.SocketException socket)
-                throw new IOException($"cannot listen on {options.Address()} port {options.Port}: {socket.Message}", socket);
+                throw new IOException($"cannot listen on {options.Host} port {options.Port}: {socket.Message}", socket);
             throw;
         }
         var bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();

@@ -41,6 +41,7 @@ public sealed record ServingOptions
     /// <summary>Classes returned per image unless the request asks (?top=K): 5, as the paper's top-5.</summary>
     public int DefaultTop { get; init; } = 5;
 
+    /// <summary>The address a port 0 binds; "localhost" on a given port binds ::1 beside it (see InferenceServer).</summary>
     public IPAddress Address() => Host switch
     {
         "localhost" => IPAddress.Loopback,
