@@ -40,6 +40,21 @@ public class UserMessageTests
             "--epochs 2 is shorter than the 5 warm-up epochs of recipe imagenet: give --warmup N too (0 to 2)");
     }
 
+    /// <summary>`--epochs 1` of the fashion-mnist recipe (one warm-up epoch) trained with the LR rising all the way and
+    /// ended at its peak, without a word (walk of session 34): a warning; with room left for the schedule, none.</summary>
+    [Fact]
+    public void A_run_that_is_all_warm_up_is_warned_that_its_LR_never_decays()
+    {
+        using var dir = new TempDirectory();
+        var (code, _, stderr) = CliRunner.Run("train", "--subset", "5", "--test-subset", "1", "--epochs", "1", "--width", "8", "--out", dir.File("one"));
+        Assert.True(code == 0, stderr);
+        Assert.Contains("parnet train: warning: the 1 epoch is all warm-up (--warmup 1): the LR rises to 0.1 and never decays; " +
+                        "give --warmup below --epochs (0 for none) for a run that ends annealed\n", stderr.ReplaceLineEndings("\n"));
+        (code, _, stderr) = CliRunner.Run("train", "--subset", "5", "--test-subset", "1", "--epochs", "1", "--warmup", "0.5", "--width", "8", "--out", dir.File("half"));
+        Assert.True(code == 0, stderr);
+        Assert.DoesNotContain("warm-up", stderr);
+    }
+
     [Fact]
     public void Zero_epochs_is_told_that_epochs_must_be_at_least_one_not_to_give_warmup()
     {
