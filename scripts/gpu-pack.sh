@@ -7,7 +7,8 @@
 #   .device/b  the provider's second part (8 MB); the `onnx-cuda` bench suite; the weightless graphs of fused
 #              ParNet-S/M/L/XL (the weights, ~800 MB, are refilled there)                                      (~30 MB)
 #   .device/c  the provider's second part again; the `parnet` CLI; an exported model (--onnx M.onnx, default a random
-#              parnet_cifar_small for Fashion-MNIST) and a test image, for predict and serve on CUDA             (~41 MB)
+#              parnet_cifar_small for Fashion-MNIST) and a test image, for predict and serve on CUDA           (~44.5 MB:
+#              at the limit beside the repository; leave the 7.9 MB timm fixture out of the working tree for it)
 # Each app is published self-contained against ONNX Runtime's CUDA build (dotnet publish -p:OnnxRuntimeGpu=true -r
 # linux-x64: the .NET runtime inside) without libtorch (the runs there never load it: the suite's device half, and the
 # CLI given an .onnx file) and with only the assemblies its runs map (read from /proc/PID/maps here; the pruned app is

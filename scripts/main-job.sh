@@ -3,8 +3,9 @@
 # print the test accuracy, the time taken and the run folder. Measured on 2 cores (RESULTS.md, "Fashion-MNIST: the main
 # job"; the README's table): AMD Zen 3 (family 25 model 1, AVX2 only, the slower CPU kind) 93.51-93.87% in 9 min 58 s -
 # 13 min 25 s (4 runs); AMD Zen 4 (family 25 model 17) 93.51-93.87% in 7 min 48 s - 12 min 41 s (20 runs); AMD Zen 5
-# (family 26 model 2) 93.56-93.83% in 7 min 5 s - 9 min 5 s (17 runs); on one thread of a Zen 4, 93.30%.
-# Longer run (target >= 95%, measured 95.11% in ~2 h 30 min, RESULTS.md): EPOCHS=36 WIDTH=32 TIME_BUDGET=0 TRAIN_ARGS="--padding 2 --erasing 0.3 --ema-decay 0.9995 --eval-every 6" bash scripts/main-job.sh
+# (family 26 model 2) 93.56-93.83% in 7 min 5 s - 9 min 5 s (18 runs); on one thread of a Zen 4, 93.30%.
+# Longer run (target >= 95%; 95.11% on 2026-11-26 with that day's recipe and slower code, its budget stopping it in
+# epoch 35 and --resume finishing it; in one command, not yet run as written, RESULTS.md): EPOCHS=36 WIDTH=32 TIME_BUDGET=0 TRAIN_ARGS="--padding 2 --erasing 0.3 --ema-decay 0.9995 --eval-every 6" bash scripts/main-job.sh
 # No arguments; the settings are environment variables:
 #   RUN_DIR      the run folder (default runs/main-YYYYMMDD-HHMMSS in the repository; a relative one is the caller's;
 #                one that holds a run already is refused: continue that run with `parnet train --resume RUN_DIR`)
@@ -27,7 +28,8 @@ cd "$(dirname "$0")/.."
 RUN_DIR=${RUN_DIR:-runs/main-$(date +%Y%m%d-%H%M%S)}                 # default: in the repository's runs/
 EPOCHS=${EPOCHS:-}
 WIDTH=${WIDTH:-}
-TIME_BUDGET=${TIME_BUDGET:-12}   # minutes the LR schedule must fit in (0: none): 8 epochs take ~11 min here; a slower
+TIME_BUDGET=${TIME_BUDGET:-12}   # minutes the LR schedule must fit in (0: none): 8 epochs train in 6-9 min on 2 cores of
+                                 # Zen 4/5 (RESULTS.md), 9 on Zen 3 in its fast hour; a slower
                                  # machine anneals by the clock and ends early, complete, instead of running over 15 min
 TRAIN_ARGS=${TRAIN_ARGS:-}       # any further `parnet train` options, e.g. "--erasing 0.3 --seed 1"
 

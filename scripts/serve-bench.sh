@@ -54,7 +54,8 @@ stop_server() { kill -TERM "$server"; wait "$server" || true; server=""; }
 
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 
-echo "# $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $(nproc) cores; flags: $(grep -o -w 'avx512f\|avx512_bf16\|avx512_vnni' /proc/cpuinfo | sort -u | xargs)" >&2
+cpu_field() { grep -m1 -E "^$1[[:space:]]*:" /proc/cpuinfo | cut -d: -f2 | xargs; }
+echo "# $(cpu_field 'model name') (family $(cpu_field 'cpu family') model $(cpu_field 'model')); $(nproc) cores; flags: $(grep -o -w 'avx512f\|avx512_bf16\|avx512_vnni' /proc/cpuinfo | sort -u | xargs)" >&2
 models=(fashion parnet_s)
 [ "${RSS_ONLY:-0}" = 1 ] && models=()   # RSS_ONLY=1: only the memory run at the end
 for model in "${models[@]}"; do

@@ -47,7 +47,7 @@ static class SuiteOption
         Description = "a registered ParNet (default parnet_s: the paper's headline model)", HelpName = "NAME", DefaultValueFactory = _ => "parnet_s",
     }.AcceptOnlyFromAmong([.. ParNet.Models.ModelRegistry.Names.Where(n => ParNet.Models.ModelRegistry.Get(n).BlockType == ParNet.Models.BlockType.RepVggSse)]);
 
-    /// <summary>The machine a suite measured on, for its header (the build machines come as two CPU kinds, 2-3x apart).</summary>
+    /// <summary>The machine a suite measured on, for its header (the build machines differ: Zen 3 with AVX2 only, Zen 4 and Zen 5 with AVX-512; 2-3x apart).</summary>
     public static string Machine() => $"{Environment.ProcessorCount} cores, {ParNet.Runtime.CpuCapabilities.Current.Describe()}";
 
     public static Command WithOptions(this Command command, params Option[] options)

@@ -7,7 +7,8 @@
 //     + normalize, batch 32; the JPEGs are decoded at reduced scale (short side >= 224).
 // Each for 1 and 2 worker threads (2 epochs after a warm-up epoch), and the process RSS before and after
 // several Fashion-MNIST epochs (native memory must not grow: tensors are disposed per batch).
-// Measured on the project's build machine: 2-core AMD EPYC (Zen 4), Debian 12, .NET 10, TorchSharp-cpu 0.107.
+// Last measured 2026-12-05 on a 2-core AMD EPYC family 26 model 2 (Zen 5), Debian 12, .NET 10, TorchSharp-cpu 0.107
+// (RESULTS.md, "Data loader"); the header of each run names its own machine.
 // Run: dotnet run -c Release --project bench/ParNet.Bench -- loader [--images N] [--epochs N]
 using System.CommandLine;
 using System.Diagnostics;
