@@ -134,7 +134,7 @@ public sealed partial class Trainer : IDisposable
         if (_state.Epoch >= epochs)
             Report(new AlreadyTrainedEvent(epochs));
         else if (_state.Epoch > 0 || _state.BatchInEpoch > 0)
-            Report(new MessageEvent($"resuming at epoch {_state.Epoch + 1}, batch {_state.BatchInEpoch}, step {_state.GlobalStep}"));
+            Report(new MessageEvent($"resuming at epoch {_state.Epoch + 1}, batch {_state.BatchInEpoch}, step {_state.GlobalStep}{GlobalBatchChange()}"));
         while (_state.Epoch < epochs)
         {
             int epoch = _state.Epoch;

@@ -121,6 +121,7 @@ public sealed partial class Trainer
             random.set_rng_state(t);
         }
         // The recipe of this run wins (a resumed run may, e.g., get more epochs); progress comes from the checkpoint.
+        _resumedBatch = (s.Processes, s.Recipe.BatchSize);
         _state = s with { Recipe = _r, BFloat16 = _o.BFloat16, Finished = false, BatchInEpoch = ResumeBatchInEpoch(s, _group.Size, _r.BatchSize, ckpt.Directory) };
         _clock.ResumeScheduleBudget(s.ScheduleBudgetSeconds);
         _bestAhead = BestCheckpointAhead(s);
@@ -188,6 +189,24 @@ public sealed partial class Trainer
     }
 
     static string Percent(double accuracy) => $"{accuracy * 100:F2}%";
+
+    /// <summary>The processes and per-process batch of the checkpoint resumed from (null: a run from the start).</summary>
+    (int Processes, int BatchSize)? _resumedBatch;
+
+    /// <summary>
+    /// What a resume on another process count or batch changes, for its "resuming at" line: the global batch, and with it
+    /// the LR where the recipe scales it (a resume on two processes of a run of one, say, would otherwise take twice the
+    /// images per step without a word); empty when the global batch is the one the run trained at.
+    /// </summary>
+    string GlobalBatchChange()
+    {
+        if (_resumedBatch is not { } was || was.Processes * was.BatchSize == GlobalBatchSize) return "";
+        string lr = _r.ReferenceBatchSize is null
+            ? $"the recipe names no batch to scale its LR from, so the LR stays {_r.Lr:G4}"
+            : $"the LR scales with it, from {_r.ScaledLr(was.Processes * was.BatchSize):G4} to {_r.ScaledLr(GlobalBatchSize):G4} at its peak";
+        return $"; the run trained at global batch {was.Processes * was.BatchSize} ({Processes(was.Processes)} x {was.BatchSize}) and goes on " +
+               $"at {GlobalBatchSize} ({Processes(_group.Size)} x {_train.BatchSize}): {lr}";
+    }
 
     static string Processes(int n) => n == 1 ? "1 process" : $"{n} processes";
 

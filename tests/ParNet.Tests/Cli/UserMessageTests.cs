@@ -55,6 +55,23 @@ public class UserMessageTests
         Assert.DoesNotContain("warm-up", stderr);
     }
 
+    /// <summary>A resume under another process count or batch trained at another global batch (and, where the recipe
+    /// scales it, another LR) without a word (walk of session 34): the "resuming at" line says what changed.</summary>
+    [Fact]
+    public void A_resume_at_another_global_batch_says_so_and_what_the_LR_does()
+    {
+        using var dir = new TempDirectory();
+        string run = dir.File("run");
+        CliRunner.TrainTiny(run, "--batch-size", "10", "--warmup", "0");
+        var same = CliRunner.Run("train", "--resume", run, "--epochs", "2");
+        Assert.True(same.Code == 0, same.Err + same.Out);
+        Assert.Contains("\nresuming at epoch 2, batch 0, step 5\n", same.Out.ReplaceLineEndings("\n"));
+        var doubled = CliRunner.Run("train", "--resume", run, "--epochs", "3", "--batch-size", "20");
+        Assert.True(doubled.Code == 0, doubled.Err + doubled.Out);
+        Assert.Contains("\nresuming at epoch 3, batch 0, step 10; the run trained at global batch 10 (1 process x 10) and goes on at 20 " +
+                        "(1 process x 20): the recipe names no batch to scale its LR from, so the LR stays 0.1\n", doubled.Out.ReplaceLineEndings("\n"));
+    }
+
     [Fact]
     public void Zero_epochs_is_told_that_epochs_must_be_at_least_one_not_to_give_warmup()
     {
