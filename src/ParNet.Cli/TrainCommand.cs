@@ -96,6 +96,10 @@ public sealed class TrainCommand : CliCommand
     int Train(ParseResult parse, TextWriter stdout, TextWriter stderr, TrainLaunch launch)
     {
         var group = launch.Group;
+        using var beforeTraining = new SignalsBeforeWork(what =>
+        {
+            if (group.Rank == 0) stderr.WriteLine($"parnet train: {what} before training began; no checkpoint was written");
+        });
         var resolved = Resolve(parse, stderr, launch);
         set_num_threads(resolved.Threads);
         using var run = UsageException.Wrap(() => TrainingRun.Prepare(resolved.Plan, group));
@@ -104,6 +108,7 @@ public sealed class TrainCommand : CliCommand
         if (group.Rank == 0) WriteRunFiles(run, runDir);
 
         var renderer = ProgressRenderer.ForConsole(stdout);
+        beforeTraining.Dispose();   // from here a signal stops the run at a step and saves it
         using var stop = new StopSignals();
         var clock = Stopwatch.StartNew();
         PrintHeader(stdout, stderr, resolved, run, runDir, launch);
