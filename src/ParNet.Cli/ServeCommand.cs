@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Runtime.InteropServices;
 using ParNet.Data;
 using ParNet.Export;
 using ParNet.Inference;
@@ -113,6 +114,7 @@ public sealed class ServeCommand : CliCommand
         var server = UsageException.Wrap(() => InferenceServer.StartAsync(model, options).GetAwaiter().GetResult(), $"--max-batch {options.Batching.MaxBatch}");
         Task reporting = Task.CompletedTask;   // says "ready" once warmed up: its line comes before "stopped", never after
         CancellationTokenRegistration stoppingLine = default;
+        PosixSignalRegistration? secondInterrupt = null, secondTerminate = null;
         try
         {
             stdout.WriteLine($"parnet serve: {model.Description}, {workers} worker(s), max batch {options.Batching.MaxBatch}, " +
@@ -122,8 +124,13 @@ public sealed class ServeCommand : CliCommand
             stoppingLine = server.Stopping.Register(() =>
             {
                 if (server.WarmupError is not null) return;
-                stdout.WriteLine($"parnet serve: stopping: answering the requests in flight (for at most {options.ShutdownTimeout.TotalSeconds:0} s)");
+                stdout.WriteLine($"parnet serve: stopping: answering the requests in flight (for at most {options.ShutdownTimeout.TotalSeconds:0} s; " +
+                                 "a second Ctrl-C or SIGTERM stops at once)");
                 stdout.Flush();
+                // the host takes every signal as a request to stop, which is already under way: a second one did nothing
+                // for up to the shutdown timeout, where a second Ctrl-C ends train or study at once
+                secondInterrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, _ => StopAtOnce(stderr, 130));
+                secondTerminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, _ => StopAtOnce(stderr, 143));
             });
             reporting = Task.Run(async () =>
             {
@@ -145,6 +152,8 @@ public sealed class ServeCommand : CliCommand
         finally
         {
             stoppingLine.Dispose();
+            secondInterrupt?.Dispose();
+            secondTerminate?.Dispose();
             server.DisposeAsync().AsTask().GetAwaiter().GetResult();
             reporting.GetAwaiter().GetResult();
         }
@@ -154,5 +163,13 @@ public sealed class ServeCommand : CliCommand
             : $"parnet serve: stopped; {cutOff} request{(cutOff > 1 ? "s" : "")} in flight ended unanswered (still open after " +
               $"{options.ShutdownTimeout.TotalSeconds:0} s, or the client went away)");
         return 0;
+    }
+
+    /// <summary>A second signal during the stop: the process ends now, the requests still in flight unanswered.</summary>
+    static void StopAtOnce(TextWriter stderr, int exitCode)
+    {
+        stderr.WriteLine("parnet serve: stopped at once by a second signal; requests still in flight were not answered");
+        stderr.Flush();
+        Environment.Exit(exitCode);
     }
 }

@@ -48,12 +48,37 @@ public class ServeCommandTests
         Assert.Contains("parnet serve: ready", serve.Stdout);
         Assert.Contains("(fused, 1x32x32) on torch", serve.Stdout);   // a ParNet's trained weights are served fused by default
         // the signal is acknowledged when it comes, and the last line says what became of the requests in flight
-        int stopping = serve.Stdout.IndexOf("parnet serve: stopping: answering the requests in flight (for at most 30 s)", StringComparison.Ordinal);
+        int stopping = serve.Stdout.IndexOf("parnet serve: stopping: answering the requests in flight (for at most 30 s; a second Ctrl-C or SIGTERM stops at once)", StringComparison.Ordinal);
         Assert.True(stopping >= 0, serve.Stdout);
         Assert.True(serve.Stdout.IndexOf("parnet serve: stopped (requests in flight were answered)", StringComparison.Ordinal) > stopping, serve.Stdout);
         // stderr holds at most libtorch's own warnings (NNPACK on CPUs it does not support), no error of ours
         Assert.DoesNotContain("parnet serve:", serve.Stderr);
         Assert.DoesNotContain("   at ", serve.Stderr);
+    }
+
+    /// <summary>A second SIGTERM (or Ctrl-C) while a stalled request held the stop did nothing for up to the 30 s shutdown
+    /// timeout (walk of session 34): it ends the process at once, saying so.</summary>
+    [Fact]
+    public async Task A_second_sigterm_during_the_stop_ends_the_process_at_once()
+    {
+        using var folder = new ExportTempFolder();
+        using var serve = new ServeProcess("--weights", TinyFashionWeights(folder));
+        var address = await serve.AddressAsync();
+        using (var client = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(60) })
+            for (int i = 0; i < 1000 && (await client.GetAsync("/readyz")).StatusCode != HttpStatusCode.OK; i++) await Task.Delay(20);
+        using var tcp = new System.Net.Sockets.TcpClient();
+        await tcp.ConnectAsync(address.Host, address.Port);
+        // a body of 500 bytes announced, 3 sent: a request in flight that holds the stop to its timeout
+        await tcp.GetStream().WriteAsync(System.Text.Encoding.ASCII.GetBytes("POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: 500\r\n\r\nabc"));
+        serve.Terminate();
+        for (int i = 0; i < 3000 && !serve.Stdout.Contains("parnet serve: stopping:"); i++) await Task.Delay(10);
+        Assert.Contains("parnet serve: stopping:", serve.Stdout);
+        var secondSignal = System.Diagnostics.Stopwatch.StartNew();
+        serve.Terminate();
+        Assert.Equal(143, await serve.ExitCodeAsync(seconds: 60));
+        Assert.True(secondSignal.Elapsed < TimeSpan.FromSeconds(15), $"exited {secondSignal.Elapsed} after the second signal");
+        Assert.Contains("parnet serve: stopped at once by a second signal; requests still in flight were not answered", serve.Stderr);
+        Assert.DoesNotContain("parnet serve: stopped (", serve.Stdout);
     }
 
     [Theory]
