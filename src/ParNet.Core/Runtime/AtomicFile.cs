@@ -44,6 +44,9 @@ public static class AtomicFile
         {
             try { if (File.Exists(temporary)) File.Delete(temporary); }   // a full disk leaves no partial file behind
             catch (Exception e2) when (e2 is IOException or UnauthorizedAccessException) { }   // the first failure is the one to report
+            // a folder that exists but makes no new file (/proc, /sys) says only "Could not find file PATH"
+            if (e is FileNotFoundException && Directory.Exists(folder))
+                throw new IOException($"{path}: {folder} takes no new files (a system folder such as /proc or /sys); write elsewhere", e);
             if (e is IOException or UnauthorizedAccessException) throw NamingPath(e, temporary, path);
             throw;
         }

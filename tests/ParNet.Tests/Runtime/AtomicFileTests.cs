@@ -96,6 +96,16 @@ public class AtomicFileTests
         Assert.Equal("x", File.ReadAllText(file));
     }
 
+    /// <summary>`export --out /proc/x.onnx` said "Could not find file '/proc/x.onnx'", of a folder that exists (walk of
+    /// session 34).</summary>
+    [Fact]
+    public void A_folder_that_takes_no_new_files_is_named_as_such()
+    {
+        Assert.True(Directory.Exists("/proc"), "this test needs Linux's /proc");
+        var e = Assert.Throws<IOException>(() => WriteText("/proc/parnet-x.onnx", "new"));
+        Assert.Equal("/proc/parnet-x.onnx: /proc takes no new files (a system folder such as /proc or /sys); write elsewhere", e.Message);
+    }
+
     /// <summary>Both wrote one temporary file TARGET.tmp: the second writer found it open ("being used by another process")
     /// or the first one's cleanup deleted it, and both failed with nothing written (`mpiexec -n 2 parnet convert`, walk C).</summary>
     [Fact]
