@@ -177,6 +177,7 @@ public sealed class TrainCommand : CliCommand
         var plan = new TrainingRunPlan
         {
             Recipe = recipe, Model = model, ResumeDirectory = resumeDir, Workers = workers,
+            ModelFromPretrained = resumedModel is null && pretrained is not null && !_model.Given(parse),   // as NewModel chose it
             Settings = new RunSettings
             {
                 Dataset = dataset, DataDirectory = data is null ? null : Path.GetFullPath(data), SubsetPerClass = subset,

@@ -13,6 +13,9 @@ public sealed record TrainingRunPlan
 {
     public required Recipe Recipe { get; init; }
     public required ModelConfig Model { get; init; }
+    /// <summary><see cref="Model"/> is the configuration stored with the pretrained weights (a new classifier on it), not
+    /// one the caller chose: a refusal of the model then names the weights it came from.</summary>
+    public bool ModelFromPretrained { get; init; }
     /// <summary>Data set, data folder, classes, subsets, evaluation period, layout, bf16, frozen parts, pretrained weights:
     /// what run.json keeps. Its <see cref="RunSettings.ClassNames"/>, when set (a resumed run's), must be the data's; its
     /// pretrained weights start a new run's backbone and are only a record in a resumed one (the checkpoint has the weights).</summary>
@@ -79,7 +82,7 @@ public sealed class TrainingRun : IDisposable
                   $"NumClasses: set it to {train.ClassNames.Count} for this data)");
         if (train.ImageShape.Channels != model.InChannels)   // here, not in the Trainer: a setup refusal is one line
             throw new ArgumentException($"the training data has {train.ImageShape.Channels}-channel images, {model.Name} takes {model.InChannels}-channel ones" +
-                                        (s.Pretrained is { } from && plan.ResumeDirectory is null
+                                        (s.Pretrained is { } from && plan.ModelFromPretrained && plan.ResumeDirectory is null
                                             ? $" (the configuration of the pretrained weights {from}: weights for grey images cannot start a model " +
                                               "for colour ones; colour weights can start a grey model)"
                                             : ""));

@@ -222,6 +222,19 @@ public class FineTuningTests
                                   $"the training data has 3-channel images, {config.Name} takes 1-channel ones (the configuration of the pretrained weights {grey}: " +
                                   "weights for grey images cannot start a model for colour ones; colour weights can start a grey model)");
         Assert.False(Directory.Exists(dir.File("run")));
+
+        // the grey model given by --config (colour weights could start it, were the data grey): the refusal is the model's,
+        // not the weights' (it named the pretrained weights' configuration; review of session 34)
+        string greyConfig = dir.File("grey.json"), colour = dir.File("colour.safetensors");
+        File.WriteAllText(greyConfig, config.ToJson());
+        using (var model = ModelFactory.Create(config with { InChannels = 3 }))
+            StateDict.Save(model, colour, new DeploymentInfo { Model = config with { InChannels = 3 }, Dataset = "folder" }.ToMetadata());
+        CliRunner.AssertUserError(CliRunner.Run("train", "--recipe", "finetune", "--pretrained", colour, "--config", greyConfig, "--dataset", "folder",
+                                                "--data", data, "--epochs", "1", "--out", dir.File("run")),
+                                  $"the training data has 3-channel images, {config.Name} takes 1-channel ones");
+        Assert.DoesNotContain("pretrained", CliRunner.Run("train", "--recipe", "finetune", "--pretrained", colour, "--config", greyConfig,
+                                                          "--dataset", "folder", "--data", data, "--epochs", "1", "--out", dir.File("run")).Err);
+        Assert.False(Directory.Exists(dir.File("run")));
     }
 
     [Fact]
