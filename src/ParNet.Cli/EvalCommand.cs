@@ -111,6 +111,9 @@ public sealed class EvalCommand : CliCommand
         // an exported .onnx (float32 or int8) runs in ONNX Runtime; its metadata names the model and the data set
         using var onnx = onnxFile ? OnnxEvaluation(weightsPath!, parse) : null;
         if (onnx?.Engine.Info.Model is { } exported) config = exported;
+        string modelName = config.Name;
+        if (onnx is not null && onnx.Engine.Info.Model is null)
+            (config, modelName) = (ForeignOnnx(onnx.Engine, config), Path.GetFileName(weightsPath!));
         storedClassNames ??= onnx?.Engine.Info.ClassNames;
         string dataset = parse.GetValue(_dataset) ?? saved?.Dataset ?? storedDataset ?? onnx?.Engine.Info.Dataset ?? recipe.Dataset;
         string split = parse.GetValue(_split) ?? "test";
@@ -121,7 +124,10 @@ public sealed class EvalCommand : CliCommand
         bool winograd = parse.GetValue(_winograd);
         if (winograd && onnx is not null) throw new UsageException("--winograd is for weights that TorchSharp runs; an .onnx file runs in ONNX Runtime");
         if (winograd && !WinogradConvolution.IsSupported) throw new UsageException($"--winograd: {WinogradConvolution.UnsupportedReason}");
-        int batchSize = parse.GetValue(_batchSize) ?? EvaluationDefaults.BatchSize;
+        int batchSize = parse.GetValue(_batchSize) ?? (onnx?.Engine.InputShape[0] == 1 ? 1 : EvaluationDefaults.BatchSize);
+        if (onnx?.Engine.InputShape[0] is long fixedBatch and > 0 && (fixedBatch > 1 || batchSize != 1))
+            throw new UsageException($"{weightsPath} takes batches of exactly {fixedBatch} image{(fixedBatch > 1 ? "s" : "")} (exported without a dynamic batch axis): " +
+                                     (fixedBatch == 1 ? "leave --batch-size out, or give 1" : "export it with a dynamic batch axis; eval's last batch is smaller"));
         int threads = parse.GetValue(_threads) ?? Environment.ProcessorCount;
         int? subset = parse.GetValue(_subset);
         // libtorch aborts the process on 0 threads (c10::Error, no message of ours); --subset 0 scored no image and
@@ -173,7 +179,7 @@ public sealed class EvalCommand : CliCommand
         Evaluator.WriteReport(r, outDir);
         var (c, h, w) = source.ImageShape;
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{config.Name} on {DataDescription.Of(dataset, data, source.ClassNames.Count)} {split} ({r.Count} images, {c}x{h}x{w}{(tenCrop ? ", ten-crop" : "")}{(flip ? ", and mirrored" : "")}{(fused ? ", fused" : "")}{(winograd ? $", Winograd convs: {plan!.Calls} calls" : "")}; weights {ScoredWeights(weightsPath!, run is null && emaFlag == true)})"));
+            $"{modelName} on {DataDescription.Of(dataset, data, source.ClassNames.Count)} {split} ({r.Count} images, {c}x{h}x{w}{(tenCrop ? ", ten-crop" : "")}{(flip ? ", and mirrored" : "")}{(fused ? ", fused" : "")}{(winograd ? $", Winograd convs: {plan!.Calls} calls" : "")}; weights {ScoredWeights(weightsPath!, run is null && emaFlag == true)})"));
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"top-1 {r.Top1 * 100:F2}%  top-5 {r.Top5 * 100:F2}%  loss {r.Loss:F4}  ({r.Seconds:F1} s, {r.Count / Math.Max(1e-9, r.Seconds):F0} img/s)"));
         var acc = r.PerClassAccuracy;
         for (int k = 0; k < acc.Length && k < 100; k++)
@@ -222,6 +228,17 @@ public sealed class EvalCommand : CliCommand
         PredictorLoading.WarnIfNothingPlanned(plan.Convolutions, model.Config.Name, stderr, Name, "--winograd", "it runs the direct convs");
         return plan;
     }
+
+    /// <summary>
+    /// The configuration an .onnx file without ParNet's metadata (exported by another tool) is evaluated as: the channels of
+    /// its input and the classes of its logits; the recipe's network lends only its layout to the preprocessing. It was
+    /// evaluated as the recipe's network: a 3-channel model met grey images and stopped with ONNX Runtime's stack trace.
+    /// </summary>
+    static ModelConfig ForeignOnnx(OnnxRuntimeEngine engine, ModelConfig recipeNetwork) => recipeNetwork with
+    {
+        InChannels = engine.InputShape is [_, > 0 and var channels, _, _] ? (int)channels : recipeNetwork.InChannels,
+        NumClasses = engine.OutputShape is [_, > 0 and var classes] ? (int)classes : recipeNetwork.NumClasses,
+    };
 
     OnnxRuntimeModule OnnxEvaluation(string path, ParseResult parse)
     {

@@ -113,7 +113,7 @@ public sealed class OnnxRuntimeEngine : IDisposable
         if (!File.Exists(path)) throw new FileNotFoundException($"ONNX model not found: {path}", path);
         Options = options ?? new();
         _session = Options.OpenSession(path);
-        (InputName, OutputName, InputShape, Info) = Describe(path);
+        (InputName, OutputName, InputShape, OutputShape, Info) = Describe(path);
     }
 
     /// <summary>A serialized model in memory (as <see cref="OnnxExporter.ExportToBytes"/> returns).</summary>
@@ -121,16 +121,16 @@ public sealed class OnnxRuntimeEngine : IDisposable
     {
         Options = options ?? new();
         _session = Options.OpenSession(model, "the model");
-        (InputName, OutputName, InputShape, Info) = Describe(null);
+        (InputName, OutputName, InputShape, OutputShape, Info) = Describe(null);
     }
 
-    (string, string, long[], DeploymentInfo) Describe(string? source)
+    (string, string, long[], long[], DeploymentInfo) Describe(string? source)
     {
         var input = _session.InputMetadata.Single();
         var output = _session.OutputMetadata.First();
         var meta = _session.ModelMetadata.CustomMetadataMap;
         Quantization = meta.TryGetValue(ParNet.Export.Quantization.QdqQuantizer.MetadataKey, out var q) ? q : null;
-        return (input.Key, output.Key, input.Value.Dimensions.Select(d => (long)d).ToArray(),
+        return (input.Key, output.Key, input.Value.Dimensions.Select(d => (long)d).ToArray(), output.Value.Dimensions.Select(d => (long)d).ToArray(),
             DeploymentInfo.FromMetadata(meta.ToDictionary(kv => kv.Key, kv => kv.Value), source));
     }
 
@@ -139,6 +139,8 @@ public sealed class OnnxRuntimeEngine : IDisposable
     public string OutputName { get; }
     /// <summary>The declared input shape; -1 for the dynamic batch.</summary>
     public long[] InputShape { get; }
+    /// <summary>The declared shape of the logits, [N, classes]; -1 for a dynamic dimension.</summary>
+    public long[] OutputShape { get; }
     public DeploymentInfo Info { get; }
     /// <summary>How the model was quantized (`parnet export --int8`), or null for a float32 export.</summary>
     public string? Quantization { get; private set; }
