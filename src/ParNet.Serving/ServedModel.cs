@@ -34,6 +34,8 @@ public sealed class ServedModel : IDisposable
     public int? WinogradConvolutions { get; init; }
     /// <summary>Whether the images are normalized with guessed statistics (<see cref="DeploymentPreprocessing.StatisticsGuessed"/>).</summary>
     public bool StatisticsGuessed { get; init; }
+    /// <summary>The batch the model takes, exactly (<see cref="ImagePredictor.FixedBatch"/>); null when any batch goes.</summary>
+    public int? FixedBatch { get; init; }
 
     /// <summary>
     /// ArgumentException, with the numbers, when batches of <paramref name="maxBatch"/> images, one on every instance at
@@ -41,6 +43,12 @@ public sealed class ServedModel : IDisposable
     /// </summary>
     public void CheckBatchFits(int maxBatch)
     {
+        // micro-batching makes batches of 1 to maxBatch images: a graph fixed to one batch failed its warm-up (or every
+        // batch of another size) with "exported at a fixed image size"
+        if (FixedBatch is int exactly && (exactly > 1 || maxBatch > 1))
+            throw new ArgumentException($"{Description} takes batches of exactly {exactly} image{(exactly > 1 ? "s" : "")} (exported without a " +
+                                        "dynamic batch axis), and a server batches 1 to max-batch images: " +
+                                        (exactly == 1 ? "serve it with a max batch of 1" : "export it with a dynamic batch axis"));
         if (MemoryPerImage is not { } memory || (double)maxBatch * Instances.Count <= memory.ImagesThatFit) return;
         double perBatch = (double)memory.BytesPerImage * maxBatch, total = perBatch * Instances.Count;
         long fits = memory.ImagesThatFit / Instances.Count;
@@ -69,6 +77,7 @@ public sealed class ServedModel : IDisposable
             Config = first.Config,
             WinogradConvolutions = first.Winograd?.Convolutions,
             StatisticsGuessed = preprocessing.StatisticsGuessed,
+            FixedBatch = first.FixedBatch,
         };
     }
 

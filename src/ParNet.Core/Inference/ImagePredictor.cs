@@ -35,6 +35,8 @@ public sealed partial class ImagePredictor : IDisposable
     public DeploymentInfo Info { get; }
     /// <summary>The side an ONNX graph is fixed to; null for TorchSharp, which takes any valid size.</summary>
     public int? FixedSize { get; }
+    /// <summary>The batch an ONNX graph exported without a dynamic batch axis takes, exactly; null when any batch goes.</summary>
+    public int? FixedBatch => _onnx?.InputShape is [> 0 and var batch, ..] ? (int)batch : null;
     /// <summary>The engine that runs the forward pass: a torch-winograd predictor whose plan holds none of the model's
     /// convs runs as <see cref="PredictorEngine.Torch"/> and says so.</summary>
     public PredictorEngine Engine => _onnx is not null ? (_onnx.Options.CudaDevice is null ? PredictorEngine.OnnxRuntime : PredictorEngine.OnnxRuntimeCuda)

@@ -177,7 +177,8 @@ public sealed class OnnxRuntimeEngine : IDisposable
         for (int i = 0; i < shape.Length; i++)
             if (InputShape[i] >= 0 && InputShape[i] != shape[i])
                 throw new ArgumentException($"the model takes input [{string.Join(", ", InputShape.Select(d => d < 0 ? "N" : d.ToString()))}]" +
-                                            $" (exported at a fixed image size); got [{string.Join(", ", shape)}]");
+                                            $" ({(i == 0 ? "exported without a dynamic batch axis" : i == 1 ? "its channels" : "exported at a fixed image size")}); " +
+                                            $"got [{string.Join(", ", shape)}]");
     }
 
     public void Dispose() => _session.Dispose();

@@ -11,16 +11,16 @@ namespace ParNet.Tests.Cli;
 /// </summary>
 public class ForeignOnnxEvalTests
 {
-    /// <summary>A 3-channel, 10-class network at 32 px exported without metadata; its batch axis fixed to
-    /// <paramref name="batch"/> when given.</summary>
-    static string ForeignOnnx(ExportTempFolder folder, string name, long? batch = null)
+    /// <summary>A 3-channel, 10-class network at 32 px exported without metadata (with ParNet's when
+    /// <paramref name="keepMetadata"/>); its batch axis fixed to <paramref name="batch"/> when given.</summary>
+    internal static string ForeignOnnx(ExportTempFolder folder, string name, long? batch = null, bool keepMetadata = false)
     {
         string path = folder.File(name);
         var config = ModelRegistry.Get("parnet_cifar_small") with { Planes = [4, 8, 16], FinalWidth = 16, InChannels = 3, NumClasses = 10 };
         using var model = ModelFactory.Create(config);
         model.eval();
         var proto = OnnxExporter.BuildModel(model, 32, 32);
-        proto.MetadataProps.Clear();   // as a graph exported by another tool
+        if (!keepMetadata) proto.MetadataProps.Clear();   // as a graph exported by another tool
         if (batch is long b)
             foreach (var value in new[] { proto.Graph.Input[0], proto.Graph.Output[0] })
                 value.Type.TensorType.Shape.Dim[0] = new Onnx.TensorShapeProto.Types.Dimension { DimValue = b };
