@@ -31,7 +31,7 @@ public sealed class EvalCommand : CliCommand
     readonly Option<bool> _fused = CliOption.Switch("--fused", "re-parameterize the trained model first (ParNet fusion) and evaluate that");
     readonly Option<bool> _winograd = CliOption.Switch("--winograd", "run the 3x3 stride-1 convs as Winograd F(4x4, 3x3) on channels_last maps, " +
         "as predict and serve --engine torch-winograd do (what that engine scores)");
-    readonly Option<int?> _batchSize = CliOption.Int("--batch-size", $"images per batch (default {EvaluationDefaults.BatchSize}: no gradients, so larger than training's)");
+    readonly Option<int?> _batchSize = CliOption.Int("--batch-size", $"images per batch (default {EvaluationDefaults.BatchSize}: no gradients, so larger than training's; 1 for an .onnx graph fixed to batch 1)");
     readonly Option<int?> _threads = CliOption.Int("--threads", "torch threads (default: all logical cores)");
     readonly Option<int?> _subset = CliOption.Int("--subset", "N images per class (default: all)");
     readonly Option<string?> _classes = CliOption.Text("--classes", "only these classes, relabeled 0..k-1, e.g. 5-9 (default: the run's, or those the weights' stored class names give, else all)", "IDS");
@@ -126,7 +126,7 @@ public sealed class EvalCommand : CliCommand
         if (winograd && !WinogradConvolution.IsSupported) throw new UsageException($"--winograd: {WinogradConvolution.UnsupportedReason}");
         int batchSize = parse.GetValue(_batchSize) ?? (onnx?.Engine.InputShape[0] == 1 ? 1 : EvaluationDefaults.BatchSize);
         if (onnx?.Engine.InputShape[0] is long fixedBatch and > 0 && (fixedBatch > 1 || batchSize != 1))
-            throw new UsageException($"{weightsPath} takes batches of exactly {fixedBatch} image{(fixedBatch > 1 ? "s" : "")} (exported without a dynamic batch axis): " +
+            throw new UsageException($"{weightsPath} {OnnxRuntimeEngine.ExactBatch(fixedBatch)}: " +
                                      (fixedBatch == 1 ? "leave --batch-size out, or give 1" : "export it with a dynamic batch axis; eval's last batch is smaller"));
         int threads = parse.GetValue(_threads) ?? Environment.ProcessorCount;
         int? subset = parse.GetValue(_subset);

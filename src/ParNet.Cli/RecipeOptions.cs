@@ -80,7 +80,7 @@ public sealed class RecipeOptions
         // about an option the user never gave
         if (p.GetValue(_epochs) is int epochs and >= 1 && p.GetValue(_warmup) is null && r.WarmupEpochs > epochs)   // 0 or less: the recipe says epochs >= 1
             throw new UsageException($"--epochs {epochs} is shorter than the {r.WarmupEpochs.ToString("0.##", System.Globalization.CultureInfo.InvariantCulture)} warm-up epochs of recipe {r.Name}: " +
-                                     $"give --warmup N too (0 to {epochs})");
+                                     $"give --warmup N too (0 or more, below {epochs}: a run all warm-up never anneals)");
         return r;
     }
 }

@@ -28,7 +28,7 @@ public sealed class ServeCommand : CliCommand
     readonly Option<string?> _dataset = CliOption.Text("--dataset", CliOption.OneOf(DeploymentInfo.KnownDatasetNames) + ": class names and " +
         "preprocessing, as for predict (default: what is stored with the weights; otherwise ImageNet statistics and \"class i\"); " +
         "e.g. the authors' released ImageNet checkpoints, which store no class names", "NAME");
-    readonly Option<string?> _host = CliOption.Text("--host", $"address to listen on (default {Defaults.Host}: IPv4 loopback; localhost for 127.0.0.1 and ::1; 0.0.0.0 for every IPv4 interface, :: for every interface)", "ADDRESS");
+    readonly Option<string?> _host = CliOption.Text("--host", $"address to listen on (default {Defaults.Host}: IPv4 loopback; localhost for 127.0.0.1 and ::1 (127.0.0.1 alone with --port 0); 0.0.0.0 for every IPv4 interface, :: for every interface)", "ADDRESS");
     readonly Option<int?> _port = CliOption.Int("--port", $"TCP port (default {Defaults.Port}; 0: any free port, printed at start)");
     readonly Option<int?> _maxBatch = CliOption.Int("--max-batch",
         $"images per inference call, at most (default {Defaults.Batching.MaxBatch}; 1 turns micro-batching off); one whose batch cannot fit in memory is refused");
@@ -124,13 +124,14 @@ public sealed class ServeCommand : CliCommand
             stoppingLine = server.Stopping.Register(() =>
             {
                 if (server.WarmupError is not null) return;
+                // the host takes every signal as a request to stop, which is already under way: a second one did nothing
+                // for up to the shutdown timeout, where a second Ctrl-C ends train or study at once. Registered before the
+                // line that promises it, so that a signal right after the line finds them.
+                secondInterrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, _ => StopAtOnce(stderr, 130));
+                secondTerminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, _ => StopAtOnce(stderr, 143));
                 stdout.WriteLine($"parnet serve: stopping: answering the requests in flight (for at most {options.ShutdownTimeout.TotalSeconds:0} s; " +
                                  "a second Ctrl-C or SIGTERM stops at once)");
                 stdout.Flush();
-                // the host takes every signal as a request to stop, which is already under way: a second one did nothing
-                // for up to the shutdown timeout, where a second Ctrl-C ends train or study at once
-                secondInterrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, _ => StopAtOnce(stderr, 130));
-                secondTerminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, _ => StopAtOnce(stderr, 143));
             });
             reporting = Task.Run(async () =>
             {

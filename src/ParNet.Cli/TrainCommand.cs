@@ -148,7 +148,7 @@ public sealed class TrainCommand : CliCommand
         if (pretrainedEma && pretrained is null) throw new UsageException("--pretrained-ema goes with --pretrained W");
         if (resumeDir is null && pretrained is null && recipe.Name == Recipes.FineTune.Name)   // its LR is a tenth of training from scratch
             throw new UsageException("--recipe finetune fine-tunes --pretrained W; to train from scratch take another recipe (fashion-mnist, cifar, imagenet)");
-        var model = resumedModel ?? NewModel(parse, recipe, dataset, data, classes, pretrained, pretrainedEma);
+        var (model, modelFromPretrained) = resumedModel is not null ? (resumedModel, false) : NewModel(parse, recipe, dataset, data, classes, pretrained, pretrainedEma);
         string runDir = resumeDir ?? parse.GetValue(_out) ?? Path.Combine("runs", $"{recipe.Name}-{DateTime.Now:yyyyMMdd-HHmmss}");
         if (resumeDir is null) UsageException.Wrap(() => TrainingRun.RequireNoRunIn(runDir), "--out");   // before minutes of loading
         int? threadsGiven = parse.GetValue(_threads) ?? saved?.Threads;
@@ -177,7 +177,7 @@ public sealed class TrainCommand : CliCommand
         var plan = new TrainingRunPlan
         {
             Recipe = recipe, Model = model, ResumeDirectory = resumeDir, Workers = workers,
-            ModelFromPretrained = resumedModel is null && pretrained is not null && !_model.Given(parse),   // as NewModel chose it
+            ModelFromPretrained = modelFromPretrained,
             Settings = new RunSettings
             {
                 Dataset = dataset, DataDirectory = data is null ? null : Path.GetFullPath(data), SubsetPerClass = subset,
@@ -220,8 +220,8 @@ public sealed class TrainCommand : CliCommand
     }
 
     /// <summary>A new run's model, once the data set is known: --model/--config, else for fine-tuning the network stored with
-    /// the --pretrained weights (with a new classifier), else the recipe's.</summary>
-    ModelConfig NewModel(ParseResult parse, Recipe recipe, string dataset, string? data, int[]? classes, string? pretrained, bool pretrainedEma)
+    /// the --pretrained weights (with a new classifier), else the recipe's; and whether it is the pretrained weights' network.</summary>
+    (ModelConfig Model, bool FromPretrained) NewModel(ParseResult parse, Recipe recipe, string dataset, string? data, int[]? classes, string? pretrained, bool pretrainedEma)
     {
         var stored = pretrained is not null && !_model.Given(parse)
             ? UsageException.Wrap(() => ClassifierLoader.Stored(pretrained, WeightsLoading.Pick(pretrainedEma)).Model, "--pretrained")
@@ -229,7 +229,7 @@ public sealed class TrainCommand : CliCommand
               ?? throw new UsageException($"--pretrained {pretrained}: no model configuration stored with these weights; give the network " +
                                           "they were trained as with --model NAME or --config FILE")
             : null;
-        return _model.Build(parse, recipe, dataset, data, classes?.Length, stored, newClassifier: pretrained is not null);
+        return (_model.Build(parse, recipe, dataset, data, classes?.Length, stored, newClassifier: pretrained is not null), stored is not null);
     }
 
     FreezeScope ParseFreeze(ParseResult parse, RunSettings? saved) =>

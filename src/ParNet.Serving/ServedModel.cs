@@ -46,8 +46,7 @@ public sealed class ServedModel : IDisposable
         // micro-batching makes batches of 1 to maxBatch images: a graph fixed to one batch failed its warm-up (or every
         // batch of another size) with "exported at a fixed image size"
         if (FixedBatch is int exactly && (exactly > 1 || maxBatch > 1))
-            throw new ArgumentException($"{Description} takes batches of exactly {exactly} image{(exactly > 1 ? "s" : "")} (exported without a " +
-                                        "dynamic batch axis), and a server batches 1 to max-batch images: " +
+            throw new ArgumentException($"{Description} {OnnxRuntimeEngine.ExactBatch(exactly)}, and a server batches 1 to max-batch images: " +
                                         (exactly == 1 ? "serve it with a max batch of 1" : "export it with a dynamic batch axis"));
         if (MemoryPerImage is not { } memory || (double)maxBatch * Instances.Count <= memory.ImagesThatFit) return;
         double perBatch = (double)memory.BytesPerImage * maxBatch, total = perBatch * Instances.Count;

@@ -41,7 +41,8 @@ public sealed record ServingOptions
     /// <summary>Classes returned per image unless the request asks (?top=K): 5, as the paper's top-5.</summary>
     public int DefaultTop { get; init; } = 5;
 
-    /// <summary>The address a port 0 binds; "localhost" on a given port binds ::1 beside it (see InferenceServer).</summary>
+    /// <summary>The address listened on: the host's, and for "localhost" 127.0.0.1, beside which a given port (not 0)
+    /// also binds ::1 (see InferenceServer).</summary>
     public IPAddress Address() => Host switch
     {
         "localhost" => IPAddress.Loopback,

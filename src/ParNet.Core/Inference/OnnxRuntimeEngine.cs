@@ -139,6 +139,10 @@ public sealed class OnnxRuntimeEngine : IDisposable
     public string OutputName { get; }
     /// <summary>The declared input shape; -1 for the dynamic batch.</summary>
     public long[] InputShape { get; }
+    /// <summary>How a graph exported without a dynamic batch axis is said to take its batch, for refusals.</summary>
+    public static string ExactBatch(long batch) =>
+        $"takes batches of exactly {batch} image{(batch > 1 ? "s" : "")} (exported without a dynamic batch axis)";
+
     /// <summary>The declared shape of the logits, [N, classes]; -1 for a dynamic dimension.</summary>
     public long[] OutputShape { get; }
     public DeploymentInfo Info { get; }
@@ -177,7 +181,7 @@ public sealed class OnnxRuntimeEngine : IDisposable
         for (int i = 0; i < shape.Length; i++)
             if (InputShape[i] >= 0 && InputShape[i] != shape[i])
                 throw new ArgumentException($"the model takes input [{string.Join(", ", InputShape.Select(d => d < 0 ? "N" : d.ToString()))}]" +
-                                            $" ({(i == 0 ? "exported without a dynamic batch axis" : i == 1 ? "its channels" : "exported at a fixed image size")}); " +
+                                            $" ({(i == 0 ? "exported without a dynamic batch axis" : i == 1 ? "a fixed channel count" : "exported at a fixed image size")}); " +
                                             $"got [{string.Join(", ", shape)}]");
     }
 

@@ -33,9 +33,11 @@ public static class AtomicFile
         // failed (walk C, session 28)
         string temporary = $"{target}.{Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4))}{temporarySuffix}";
         InProgress.TryAdd(temporary, 0);
+        bool temporaryWritten = false;
         try
         {
             writeTemporary(temporary);
+            temporaryWritten = true;
             using (var written = new FileStream(temporary, FileMode.Open, FileAccess.ReadWrite))
                 written.Flush(flushToDisk: true);   // on the disk before the rename, so a crash leaves the old file or the new one
             File.Move(temporary, target, overwrite: true);
@@ -44,8 +46,9 @@ public static class AtomicFile
         {
             try { if (File.Exists(temporary)) File.Delete(temporary); }   // a full disk leaves no partial file behind
             catch (Exception e2) when (e2 is IOException or UnauthorizedAccessException) { }   // the first failure is the one to report
-            // a folder that exists but makes no new file (/proc, /sys) says only "Could not find file PATH"
-            if (e is FileNotFoundException && Directory.Exists(folder))
+            // a folder that exists but makes no new file (/proc, /sys) says only "Could not find file PATH"; only the
+            // write of the temporary file meets it there (a temporary file deleted under a signal fails later, its own way)
+            if (!temporaryWritten && e is FileNotFoundException && Directory.Exists(folder) && !File.Exists(temporary))
                 throw new IOException($"{path}: {folder} takes no new files (a system folder such as /proc or /sys); write elsewhere", e);
             if (e is IOException or UnauthorizedAccessException) throw NamingPath(e, temporary, path);
             throw;

@@ -123,11 +123,11 @@ public sealed record Recipe
         ColorJitter = ColorJitter, ImageSize = ImageSize,
     };
 
-    /// <summary>The effective base LR for <paramref name="batchSize"/> under the linear scaling rule.</summary>
     /// <summary>Every epoch is warm-up: the LR only rises and ends at its peak, never decaying (a trial `--epochs 1` of
     /// a recipe with one warm-up epoch).</summary>
     public bool AllWarmup => WarmupEpochs > 0 && WarmupEpochs >= Epochs;
 
+    /// <summary>The effective base LR for <paramref name="batchSize"/> under the linear scaling rule.</summary>
     public double ScaledLr(int batchSize) => ReferenceBatchSize is int reference ? Lr * batchSize / reference : Lr;
 
     public Recipe Validate()

@@ -37,7 +37,7 @@ public class UserMessageTests
     {
         using var dir = new TempDirectory();
         CliRunner.AssertUserError(CliRunner.Run("train", "--recipe", "imagenet", "--data", dir.Path, "--epochs", "2", "--out", dir.File("run")),
-            "--epochs 2 is shorter than the 5 warm-up epochs of recipe imagenet: give --warmup N too (0 to 2)");
+            "--epochs 2 is shorter than the 5 warm-up epochs of recipe imagenet: give --warmup N too (0 or more, below 2: a run all warm-up never anneals)");
     }
 
     /// <summary>`--epochs 1` of the fashion-mnist recipe (one warm-up epoch) trained with the LR rising all the way and

@@ -229,11 +229,10 @@ public class FineTuningTests
         File.WriteAllText(greyConfig, config.ToJson());
         using (var model = ModelFactory.Create(config with { InChannels = 3 }))
             StateDict.Save(model, colour, new DeploymentInfo { Model = config with { InChannels = 3 }, Dataset = "folder" }.ToMetadata());
-        CliRunner.AssertUserError(CliRunner.Run("train", "--recipe", "finetune", "--pretrained", colour, "--config", greyConfig, "--dataset", "folder",
-                                                "--data", data, "--epochs", "1", "--out", dir.File("run")),
-                                  $"the training data has 3-channel images, {config.Name} takes 1-channel ones");
-        Assert.DoesNotContain("pretrained", CliRunner.Run("train", "--recipe", "finetune", "--pretrained", colour, "--config", greyConfig,
-                                                          "--dataset", "folder", "--data", data, "--epochs", "1", "--out", dir.File("run")).Err);
+        var refused = CliRunner.Run("train", "--recipe", "finetune", "--pretrained", colour, "--config", greyConfig, "--dataset", "folder",
+                                    "--data", data, "--epochs", "1", "--out", dir.File("run"));
+        CliRunner.AssertUserError(refused, $"the training data has 3-channel images, {config.Name} takes 1-channel ones");
+        Assert.DoesNotContain("pretrained", refused.Err);
         Assert.False(Directory.Exists(dir.File("run")));
     }
 
