@@ -24,7 +24,25 @@ public class ExportSignalTests
     {
         using var dir = new TempDirectory();
         string target = dir.File("big.onnx");
-        File.WriteAllText(target, "the file before");
+        // the runtime runs signal handlers on a thread-pool task: on a loaded machine (CI beside other test processes) one
+        // can start after the export's last write and rename, and the export then ends complete, exit 0, its target
+        // replaced whole (a CI run of session 35); such an attempt saw no signal during the write, and is made again
+        for (int attempt = 1; ; attempt++)
+        {
+            File.WriteAllText(target, "the file before");
+            var (code, output) = await ExportSignalledDuringItsWrite(dir, target, signal);
+            if (code == 0 && File.ReadAllText(target) != "the file before" && attempt < 3) continue;
+            Assert.True(code == exitCode, $"exit {code} (attempt {attempt}): {output}");
+            Assert.Empty(Temporaries(dir.Path));
+            Assert.Equal("the file before", File.ReadAllText(target));
+            return;
+        }
+    }
+
+    /// <summary>`parnet export --model parnet_l --out TARGET`, sent <paramref name="signal"/> once its temporary file is
+    /// seen beside the target (ParNet-L's graph takes seconds to write); its exit code and output.</summary>
+    static async Task<(int Code, string Output)> ExportSignalledDuringItsWrite(TempDirectory dir, string target, int signal)
+    {
         var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
             { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "parnet.dll"), "export", "--model", "parnet_l", "--out", target })
@@ -33,7 +51,6 @@ public class ExportSignalTests
         var output = Task.WhenAll(process.StandardOutput.ReadToEndAsync(), process.StandardError.ReadToEndAsync());
         try
         {
-            // the write under way: its temporary file beside the target (ParNet-L's graph takes seconds to write)
             var clock = Stopwatch.StartNew();
             while (!Temporaries(dir.Path).Any())
             {
@@ -46,8 +63,6 @@ public class ExportSignalTests
         }
         finally { if (!process.HasExited) process.Kill(); }
         process.WaitForExit();
-        Assert.Equal(exitCode, process.ExitCode);
-        Assert.Empty(Temporaries(dir.Path));
-        Assert.Equal("the file before", File.ReadAllText(target));
+        return (process.ExitCode, string.Join("\n", await output));
     }
 }
