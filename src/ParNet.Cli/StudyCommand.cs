@@ -96,7 +96,7 @@ public sealed class StudyCommand : CliCommand
             catch (OperationCanceledException) when (stop.Stopped)
             {
                 stdout.WriteLine($"{stop.What}: the finished runs are kept in {Path.GetFullPath(runs)}; " +
-                                 "continue with the same command (the unfinished run starts again)");
+                                 "continue with the same command (the unfinished run continues from its last checkpoint)");
                 return stop.ExitCode;
             }
         }

@@ -14,8 +14,9 @@ namespace ParNet.Studies;
 /// <summary>
 /// Runs a study: every trained cell once per seed, each an ordinary run folder (DIR/CELL/seed-K: the trainer's checkpoints,
 /// metrics.csv, TensorBoard, plots) with the fashion-mnist recipe, then the ensembles from their members' saved test
-/// probabilities. A cell whose cell.json exists is skipped, so a killed study continues where it stopped (an unfinished
-/// cell starts again: cells are minutes long). DIR/study.json pins the study and its grid: another study's folder is refused.
+/// probabilities. A cell whose cell.json exists is skipped, so a killed study continues where it stopped, and an unfinished
+/// cell continues from its last checkpoint (a cell of `--scale full` trains for hours; it started again until session 35).
+/// DIR/study.json pins the study and its grid: another study's folder is refused.
 /// </summary>
 public static class StudyRunner
 {
@@ -118,8 +119,12 @@ public static class StudyRunner
         var train = DataPipelines.Train("fashion-mnist", s.DataDirectory, cell.Model, recipe.Augmentation(), loader, cell.ImageSize);
         var test = DataPipelines.Eval("fashion-mnist", s.DataDirectory, cell.Model, recipe.Augmentation(),
             loader with { BatchSize = EvaluationDefaults.BatchSize, Subset = EvaluationDefaults.PerClassSubset(s.TestSubsetPerClass) }, size: cell.ImageSize);
-        if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);   // an unfinished attempt: start the cell again
-        Directory.CreateDirectory(dir);
+        using var resume = UnfinishedAttempt(dir);
+        if (resume is null)
+        {
+            if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+            Directory.CreateDirectory(dir);
+        }
 
         Trainer.Seed(seed);
         // An earlier cell with a width oneDNN gets wrong turned oneDNN off for the process (ImageClassifier.EnsureCorrectConvolutions):
@@ -127,12 +132,15 @@ public static class StudyRunner
         // train at oneDNN's speed (4.4x that of libtorch's own convolution here) and their latencies stay comparable.
         LibTorchWorkarounds.OneDnnEnabled = true;
         using var model = ModelFactory.Create(cell.Model);
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        using (var trainer = new Trainer(model, train, null, new TrainOptions { Recipe = recipe, RunDirectory = dir, StopAfterSteps = s.StopAfterSteps, Progress = progress }))
-            trainer.Run(cancel);
+        TrainResult result;
+        using (var trainer = new Trainer(model, train, null, new TrainOptions
+               {
+                   Recipe = recipe, RunDirectory = dir, StopAfterSteps = s.StopAfterSteps, Progress = progress, ResumeFrom = resume,
+               }))
+            result = trainer.Run(cancel);
         // the trainer returns when cancelled (its checkpoint saved): the cell is unfinished, and was scored and marked done
         cancel.ThrowIfCancellationRequested();
-        double seconds = clock.Elapsed.TotalSeconds;
+        double seconds = result.State.WallSeconds;   // every attempt's training time, as the run folder records it
 
         var (probabilities, labels) = TestProbabilities(model, test);
         StateDict.Write(new() { ["probabilities"] = probabilities, ["labels"] = labels }, Path.Combine(dir, ProbabilitiesFile));
@@ -141,6 +149,15 @@ public static class StudyRunner
                               FusedLatencyMs(model, test.ImageShape), seconds) { OneDnnOff = !LibTorchWorkarounds.OneDnnEnabled };
         WriteJson(Path.Combine(dir, "cell.json"), run);
         return run;
+    }
+
+    /// <summary>The last complete checkpoint of a cell's unfinished attempt (stopped or killed), to continue from; null when
+    /// there is none or it cannot be read (the cell then starts again).</summary>
+    static LoadedCheckpoint? UnfinishedAttempt(string cellDirectory)
+    {
+        if (Checkpoint.Locate(Checkpoint.In(cellDirectory)) is not { } last) return null;
+        try { return Checkpoint.Load(last); }
+        catch (Exception e) when (e is InvalidDataException or IOException) { return null; }
     }
 
     /// <summary>Softmax outputs [N, classes] and labels [N] of the whole test source, in its order.</summary>

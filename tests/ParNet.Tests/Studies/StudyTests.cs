@@ -220,7 +220,7 @@ public class StudyTests
     }
 
     [Fact]
-    public void A_cancelled_study_leaves_its_cell_unfinished_and_a_rerun_trains_it_again()
+    public void A_cancelled_study_leaves_its_cell_unfinished_and_a_rerun_continues_it_from_its_checkpoint()
     {
         // the trainer stops at a cancel and returns: the half-trained cell was scored and written as finished (cell.json)
         using var dir = new TempDirectory();
@@ -233,9 +233,14 @@ public class StudyTests
         Assert.True(File.Exists(Path.Combine(dir.File("runs"), "depth-9", "seed-0", "checkpoints", "last", "state.json")));
 
         var events = new List<StudyProgress>();
-        StudyRunner.Run(study, settings with { }, dir.File("runs"), events.Add);
+        var runs = StudyRunner.Run(study, settings with { }, dir.File("runs"), events.Add);
         Assert.Equal("Started depth-9/0", events.Select(e => $"{e.Event} {e.Cell}/{e.Seed}").First());
-        Assert.Equal(2, events.Count(e => e.Event == CellEvent.Epoch && e.Cell == "depth-9"));
+        // it trained epoch 2 only: epoch 1 came from the checkpoint (until session 35 the cell started again, both epochs)
+        Assert.Equal([2], events.Where(e => e.Event == CellEvent.Epoch && e.Cell == "depth-9").Select(e => e.Epoch!.Metrics.Epoch));
+        var state = Checkpoint.ReadState(Path.Combine(dir.File("runs"), "depth-9", "seed-0", "checkpoints", "last"));
+        Assert.Equal(2, state.Epoch);
+        Assert.Equal(2, state.History.Count);   // both epochs in the run's record, the first from before the stop
+        Assert.Equal(state.WallSeconds, runs.Single(r => r.Cell == "depth-9").TrainSeconds);
     }
 
     [Fact]
@@ -266,7 +271,7 @@ public class StudyTests
                                                             "--threads", "1", "--out", runs, "--results", dir.File("results")],
                                                            line => line.StartsWith("    epoch 1/100000:", StringComparison.Ordinal));
         Assert.Equal(143, exitCode);
-        Assert.Contains($"terminated (SIGTERM): the finished runs are kept in {runs}; continue with the same command (the unfinished run starts again)", stdout);
+        Assert.Contains($"terminated (SIGTERM): the finished runs are kept in {runs}; continue with the same command (the unfinished run continues from its last checkpoint)", stdout);
         Assert.Null(StudyRunner.Load(Path.Combine(runs, "depth-9", "seed-0")));
         Assert.False(Directory.Exists(dir.File("results")) && Directory.EnumerateFiles(dir.File("results"), "depth.*").Any());
     }
