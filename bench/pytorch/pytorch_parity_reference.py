@@ -10,14 +10,15 @@ standard deviation, variances by x0.4-2.5: statistics a fresh network would not 
 statistic or a mis-fused branch shows), saves the state dict as a timm training checkpoint (.pth.tar, read by `parnet`
 as data only), and writes random inputs (224 px at batch 1, 160 px at batch 3) as safetensors. Then, for each input:
 the authors' logits unfused and after their own `fuse_repvgg_block`, their unfused logits in float64 (the truth both
-float32 runs are measured against), and ours from `parnet forward --weights CKPT [--fused]`. It prints one line per
-case: max |ours - authors'| / max |authors'| for the unfused and the fused form, and each side's distance from float64;
+float32 runs are measured against), and ours from `parnet forward --weights CKPT [--fused]` and from the state dict
+their fusion leaves (saved as they would save it). It prints one line per case: max |ours - authors'| / max |authors'|
+for the unfused form, the fused form and their fused file, and each side's distance from float64;
 and exits 1 when any of ours is above 1e-4 of the authors' (float32 parity is ~1e-5 here).
 
 The committed fixtures (tests/fixtures) hold one tiny network; this covers the registered sizes, ReLU and SiLU, and
 the authors' YAML files, at two sizes and batches (RESULTS.md, "Parity across every variant").
 
-Run: /usr/bin/python3 bench/pytorch/pytorch_parity_reference.py --code DIR [--parnet "dotnet src/ParNet.Cli/bin/Release/net10.0/parnet.dll"]
+Run: /usr/bin/python3 bench/pytorch/pytorch_parity_reference.py --code DIR [--parnet "dotnet PATH/parnet.dll"]
      [--only parnet_s,parnet_m] [--work DIR]   (DIR: a checkout of github.com/imankgoyal/NonDeepNetworks; about 4 min on 2 cores)
 """
 import argparse
@@ -97,11 +98,15 @@ def relative(ours, reference):
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--code', required=True, help="a checkout of the authors' repository")
-    p.add_argument('--parnet', default='dotnet src/ParNet.Cli/bin/Release/net10.0/parnet.dll', help='how to run parnet')
+    repository = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    cli = os.path.join(repository, 'src', 'ParNet.Cli', 'bin', 'Release', 'net10.0', 'parnet.dll')
+    p.add_argument('--parnet', default=f'dotnet {shlex.quote(cli)}', help="how to run parnet (default: this repository's Release build)")
     p.add_argument('--only', help='comma-separated variant names (default: all)')
     p.add_argument('--work', help='folder for checkpoints and tensors (default: a temporary one, removed)')
     p.add_argument('--seed', type=int, default=0)
     a = p.parse_args()
+    if a.parnet == f'dotnet {shlex.quote(cli)}' and not os.path.exists(cli):
+        sys.exit(f"no parnet build at {cli}: build it first (dotnet build src/ParNet.Cli -c Release), or give --parnet")
     import torch
     torch.set_num_threads(os.cpu_count() or 1)
     install_timm_helpers(torch)
@@ -112,7 +117,7 @@ def main():
     work = a.work or tempfile.mkdtemp(prefix='parnet-parity-')
     os.makedirs(work, exist_ok=True)
     worst = 0.0
-    print(f"{'variant':<14} {'input':<14} {'unfused vs authors':>18} {'fused vs authors':>17}   "
+    print(f"{'variant':<14} {'input':<14} {'unfused vs authors':>18} {'fused vs authors':>17} {'their fused file':>17}   "
           f"{'ours vs float64':>15} {'authors vs float64':>18}")
     for name, model_args, widths, activation in chosen:
         torch.manual_seed(a.seed)
@@ -132,19 +137,23 @@ def main():
                 model.float()
             fuse_authors_parnet(model)
             fused = [model(x) for _, _, x, _, _, _ in cases]
+        their_fused_file = os.path.join(work, f'{name}-fused-by-the-authors.pth.tar')
+        torch.save({'epoch': 0, 'state_dict': model.state_dict()}, their_fused_file)
         for (batch, side, x, path, unfused, truth), authors_fused in zip(cases, fused):
             ours = {}
-            for form in ('unfused', 'fused'):
-                out = os.path.join(work, f'{name}-{side}-b{batch}-{form}-ours.safetensors')
-                command = shlex.split(a.parnet) + ['forward', '--weights', checkpoint, *model_args, '--input', path, '--output', out] \
+            for form in ('unfused', 'fused', 'their fused file'):
+                out = os.path.join(work, f'{name}-{side}-b{batch}-{form.replace(" ", "-")}-ours.safetensors')
+                weights = their_fused_file if form == 'their fused file' else checkpoint
+                command = shlex.split(a.parnet) + ['forward', '--weights', weights, *model_args, '--input', path, '--output', out] \
                     + (['--fused'] if form == 'fused' else [])
                 done = subprocess.run(command, capture_output=True, text=True)
                 if done.returncode != 0:
                     sys.exit(f"{' '.join(command)} failed ({done.returncode}):\n{done.stderr}")
                 ours[form] = read_safetensors(torch, out)['logits']
-            errors = [relative(ours['unfused'], unfused), relative(ours['fused'], authors_fused)]
+            errors = [relative(ours['unfused'], unfused), relative(ours['fused'], authors_fused),
+                      relative(ours['their fused file'], authors_fused)]
             worst = max(worst, *errors)
-            print(f"{name:<14} {f'{batch}x3x{side}x{side}':<14} {errors[0]:>18.2e} {errors[1]:>17.2e}   "
+            print(f"{name:<14} {f'{batch}x3x{side}x{side}':<14} {errors[0]:>18.2e} {errors[1]:>17.2e} {errors[2]:>17.2e}   "
                   f"{relative(ours['unfused'].double(), truth):>15.2e} {relative(unfused.double(), truth):>18.2e}", flush=True)
     print(f"largest: {worst:.2e} of max |authors' logit| (limit {LIMIT:.0e})")
     if a.work is None:
