@@ -17,32 +17,24 @@ public class ExportSignalTests
     static IEnumerable<string> Temporaries(string folder) =>
         Directory.EnumerateFiles(folder).Where(f => Path.GetFileName(f).StartsWith("big.onnx.", StringComparison.Ordinal) && f.EndsWith(".tmp", StringComparison.Ordinal));
 
-    [Theory]
+    /// <summary>Whether this process ignores SIGINT (/proc/self/status SigIgn, bit 2): a process started in the background
+    /// by a non-interactive shell (`bash -c '... &'`) does, and so does every child it starts, whose runtime then leaves
+    /// Ctrl-C ignored too: seen in a fresh-clone CI run of session 35 started that way (the export finished, exit 0).</summary>
+    static bool SigintIgnoredHere()
+    {
+        string mask = File.ReadLines("/proc/self/status").First(l => l.StartsWith("SigIgn:", StringComparison.Ordinal))["SigIgn:".Length..].Trim();
+        return (Convert.ToUInt64(mask, 16) & (1UL << (2 - 1))) != 0;
+    }
+
+    [SkippableTheory]
     [InlineData(2, 130)]    // SIGINT, Ctrl-C
     [InlineData(15, 143)]   // SIGTERM
     public async Task A_signal_during_an_export_ends_it_without_leaving_its_temporary_file(int signal, int exitCode)
     {
+        Skip.If(signal == 2 && SigintIgnoredHere(), "SIGINT is ignored in this process (started in the background by a non-interactive shell) and in the children it starts");
         using var dir = new TempDirectory();
         string target = dir.File("big.onnx");
-        // the runtime runs signal handlers on a thread-pool task: on a loaded machine (CI beside other test processes) one
-        // can start after the export's last write and rename, and the export then ends complete, exit 0, its target
-        // replaced whole (a CI run of session 35); such an attempt saw no signal during the write, and is made again
-        for (int attempt = 1; ; attempt++)
-        {
-            File.WriteAllText(target, "the file before");
-            var (code, output) = await ExportSignalledDuringItsWrite(dir, target, signal);
-            if (code == 0 && File.ReadAllText(target) != "the file before" && attempt < 3) continue;
-            Assert.True(code == exitCode, $"exit {code} (attempt {attempt}): {output}");
-            Assert.Empty(Temporaries(dir.Path));
-            Assert.Equal("the file before", File.ReadAllText(target));
-            return;
-        }
-    }
-
-    /// <summary>`parnet export --model parnet_l --out TARGET`, sent <paramref name="signal"/> once its temporary file is
-    /// seen beside the target (ParNet-L's graph takes seconds to write); its exit code and output.</summary>
-    static async Task<(int Code, string Output)> ExportSignalledDuringItsWrite(TempDirectory dir, string target, int signal)
-    {
+        File.WriteAllText(target, "the file before");
         var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
             { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "parnet.dll"), "export", "--model", "parnet_l", "--out", target })
@@ -51,6 +43,7 @@ public class ExportSignalTests
         var output = Task.WhenAll(process.StandardOutput.ReadToEndAsync(), process.StandardError.ReadToEndAsync());
         try
         {
+            // the write under way: its temporary file beside the target (ParNet-L's graph takes seconds to write)
             var clock = Stopwatch.StartNew();
             while (!Temporaries(dir.Path).Any())
             {
@@ -63,6 +56,8 @@ public class ExportSignalTests
         }
         finally { if (!process.HasExited) process.Kill(); }
         process.WaitForExit();
-        return (process.ExitCode, string.Join("\n", await output));
+        Assert.Equal(exitCode, process.ExitCode);
+        Assert.Empty(Temporaries(dir.Path));
+        Assert.Equal("the file before", File.ReadAllText(target));
     }
 }
