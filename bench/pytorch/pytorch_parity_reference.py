@@ -10,9 +10,10 @@ standard deviation, variances by x0.4-2.5: statistics a fresh network would not 
 statistic or a mis-fused branch shows), saves the state dict as a timm training checkpoint (.pth.tar, read by `parnet`
 as data only), and writes random inputs (224 px at batch 1, 160 px at batch 3) as safetensors. Then, for each input:
 the authors' logits unfused and after their own `fuse_repvgg_block`, their unfused logits in float64 (the truth both
-float32 runs are measured against), and ours from `parnet forward --weights CKPT [--fused]` and from the state dict
-their fusion leaves (saved as they would save it). It prints one line per case: max |ours - authors'| / max |authors'|
-for the unfused form, the fused form and their fused file, and each side's distance from float64;
+float32 runs are measured against), and ours from `parnet forward --weights CKPT [--fused]`, the fused form also laid
+out channels_last (`--channels-last`, as predict and serve's torch engines run it), and from the state dict their
+fusion leaves (saved as they would save it). It prints one line per case: max |ours - authors'| / max |authors'| for
+the unfused form, the fused form (NCHW, channels_last) and their fused file, and each side's distance from float64;
 and exits 1 when any of ours is above 1e-4 of the authors' (float32 parity is ~1e-5 here).
 
 The committed fixtures (tests/fixtures) hold one tiny network; this covers the registered sizes, ReLU and SiLU, and
@@ -117,7 +118,7 @@ def main():
     work = a.work or tempfile.mkdtemp(prefix='parnet-parity-')
     os.makedirs(work, exist_ok=True)
     worst = 0.0
-    print(f"{'variant':<14} {'input':<14} {'unfused vs authors':>18} {'fused vs authors':>17} {'their fused file':>17}   "
+    print(f"{'variant':<14} {'input':<14} {'unfused vs authors':>18} {'fused vs authors':>17} {'channels_last':>15} {'their fused file':>17}   "
           f"{'ours vs float64':>15} {'authors vs float64':>18}")
     for name, model_args, widths, activation in chosen:
         torch.manual_seed(a.seed)
@@ -141,19 +142,19 @@ def main():
         torch.save({'epoch': 0, 'state_dict': model.state_dict()}, their_fused_file)
         for (batch, side, x, path, unfused, truth), authors_fused in zip(cases, fused):
             ours = {}
-            for form in ('unfused', 'fused', 'their fused file'):
+            for form in ('unfused', 'fused', 'fused channels_last', 'their fused file'):
                 out = os.path.join(work, f'{name}-{side}-b{batch}-{form.replace(" ", "-")}-ours.safetensors')
                 weights = their_fused_file if form == 'their fused file' else checkpoint
                 command = shlex.split(a.parnet) + ['forward', '--weights', weights, *model_args, '--input', path, '--output', out] \
-                    + (['--fused'] if form == 'fused' else [])
+                    + (['--fused'] if form.startswith('fused') else []) + (['--channels-last'] if form.endswith('channels_last') else [])
                 done = subprocess.run(command, capture_output=True, text=True)
                 if done.returncode != 0:
                     sys.exit(f"{' '.join(command)} failed ({done.returncode}):\n{done.stderr}")
                 ours[form] = read_safetensors(torch, out)['logits']
             errors = [relative(ours['unfused'], unfused), relative(ours['fused'], authors_fused),
-                      relative(ours['their fused file'], authors_fused)]
+                      relative(ours['fused channels_last'], authors_fused), relative(ours['their fused file'], authors_fused)]
             worst = max(worst, *errors)
-            print(f"{name:<14} {f'{batch}x3x{side}x{side}':<14} {errors[0]:>18.2e} {errors[1]:>17.2e} {errors[2]:>17.2e}   "
+            print(f"{name:<14} {f'{batch}x3x{side}x{side}':<14} {errors[0]:>18.2e} {errors[1]:>17.2e} {errors[2]:>15.2e} {errors[3]:>17.2e}   "
                   f"{relative(ours['unfused'].double(), truth):>15.2e} {relative(unfused.double(), truth):>18.2e}", flush=True)
     print(f"largest: {worst:.2e} of max |authors' logit| (limit {LIMIT:.0e})")
     if a.work is None:

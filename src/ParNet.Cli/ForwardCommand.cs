@@ -11,6 +11,8 @@ public sealed class ForwardCommand : CliCommand
     readonly Option<string> _weights = new("--weights") { Description = WeightsLoading.Description, HelpName = "W", Required = true };
     readonly Option<bool> _fused = CliOption.Switch("--fused", WeightsLoading.FusedDescription);
     readonly Option<bool> _ema = WeightsLoading.EmaOption();
+    readonly Option<bool> _channelsLast = CliOption.Switch("--channels-last",
+        "lay the weights and the input out channels_last, as predict and serve's torch engines run them (default: NCHW)");
     readonly Option<string> _input = new("--input")
     {
         Description = "a safetensors file holding the tensor 'input' (or exactly one tensor), float32 [N, C, H, W]", HelpName = "X.safetensors", Required = true,
@@ -23,7 +25,7 @@ public sealed class ForwardCommand : CliCommand
     protected override void Declare(Command command)
     {
         _model.AddTo(command);
-        command.Add(_weights, _fused, _ema, _input, _output);
+        command.Add(_weights, _fused, _ema, _channelsLast, _input, _output);
     }
 
     /// <summary>The first few names and the count: a state dict given as --input by mistake holds hundreds, and the
@@ -48,7 +50,13 @@ public sealed class ForwardCommand : CliCommand
         UsageException.Wrap(() => model.CheckInput(input), inputPath);
 
         using var noGrad = no_grad();
-        using var logits = model.call(input.to(float32));
+        var x = input.to(float32);
+        if (parse.GetValue(_channelsLast))
+        {
+            ParNet.Runtime.MemoryFormat.ToChannelsLast(model);
+            x = ParNet.Runtime.MemoryFormat.ToChannelsLast(x);
+        }
+        using var logits = model.call(x).contiguous();
         StateDict.Write(new Dictionary<string, Tensor> { ["logits"] = logits }, outputPath);
         stdout.WriteLine($"wrote logits [{string.Join(", ", logits.shape)}] to {outputPath}");
         foreach (var t in tensors.Values) t.Dispose();

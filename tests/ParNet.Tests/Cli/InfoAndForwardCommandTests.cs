@@ -46,8 +46,14 @@ public class InfoAndForwardCommandTests
         Assert.Contains("combine          [1280, 10, 10]", stdout);   // 320 / 32
     }
 
-    [Fact]
-    public void Forward_reproduces_the_official_logits_through_files()
+    /// <summary>NCHW, and laid out channels_last as predict and serve's torch engines run it (the gates' pool takes
+    /// another path there, session 35), unfused and fused: the authors' logits and fused logits.</summary>
+    [Theory]
+    [InlineData(false, false)]
+    [InlineData(true, false)]
+    [InlineData(false, true)]
+    [InlineData(true, true)]
+    public void Forward_reproduces_the_official_logits_through_files(bool channelsLast, bool fused)
     {
         string dir = Directory.CreateTempSubdirectory("parnet-forward-").FullName;
         try
@@ -56,12 +62,13 @@ public class InfoAndForwardCommandTests
             File.WriteAllText(config, OfficialParityTests.TinyConfig.ToJson());
             string output = Path.Combine(dir, "out.safetensors");
             string io = Fixtures.Path("parnet_official_tiny_silu.io.safetensors");
-            var (code, _, err) = CliRunner.Run("forward", "--config", config, "--weights",
-                Fixtures.Path("parnet_official_tiny_silu.safetensors"), "--input", io, "--output", output);
+            var (code, _, err) = CliRunner.Run(["forward", "--config", config, "--weights", Fixtures.Path("parnet_official_tiny_silu.safetensors"),
+                "--input", io, "--output", output, .. channelsLast ? ["--channels-last"] : Array.Empty<string>(), .. fused ? ["--fused"] : Array.Empty<string>()]);
             Assert.True(code == 0, err);
             var logits = Safetensors.LoadStateDict(output)["logits"];
-            var expected = Safetensors.LoadStateDict(io)["logits"];
-            Assert.True(OfficialParityTests.RelativeL2(logits, expected) <= 1e-5);
+            var expected = Safetensors.LoadStateDict(io)[fused ? "logits_fused" : "logits"];
+            double error = OfficialParityTests.RelativeL2(logits, expected);
+            Assert.True(error <= 1e-5, $"relative L2 error {error:E3}");
         }
         finally { Directory.Delete(dir, recursive: true); }
     }
