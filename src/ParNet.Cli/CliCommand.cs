@@ -20,7 +20,8 @@ public abstract class CliCommand
     public virtual bool DataParallel => false;
 
     /// <summary>Whether the command only writes a file, whose write Ctrl-C or SIGTERM then abandons without leaving its
-    /// temporary file (<see cref="WritesAbandonedOnSignal"/>); commands that handle the signals themselves (train, serve) do not.</summary>
+    /// temporary file (<see cref="ParNet.Runtime.AtomicFile.AbandonWritesInProgress"/>, on <see cref="EndingSignals"/>); commands that
+    /// handle the signals themselves (train, serve) do not.</summary>
     protected virtual bool WritesAFile => false;
 
     /// <summary>Adds the command's options and arguments.</summary>
@@ -35,7 +36,7 @@ public abstract class CliCommand
         Declare(command);
         command.SetAction(parse =>
         {
-            using var abandon = WritesAFile ? new WritesAbandonedOnSignal() : null;
+            using var abandon = WritesAFile ? new EndingSignals(_ => ParNet.Runtime.AtomicFile.AbandonWritesInProgress()) : null;
             return Run(parse, stdout, stderr);
         });
         return command;

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Runtime.InteropServices;
 using ParNet.Data;
 using ParNet.Export;
 using ParNet.Inference;
@@ -114,7 +113,7 @@ public sealed class ServeCommand : CliCommand
         var server = UsageException.Wrap(() => InferenceServer.StartAsync(model, options).GetAwaiter().GetResult(), $"--max-batch {options.Batching.MaxBatch}");
         Task reporting = Task.CompletedTask;   // says "ready" once warmed up: its line comes before "stopped", never after
         CancellationTokenRegistration stoppingLine = default;
-        PosixSignalRegistration? secondInterrupt = null, secondTerminate = null;
+        EndingSignals? secondSignal = null;
         try
         {
             stdout.WriteLine($"parnet serve: {model.Description}, {workers} worker(s), max batch {options.Batching.MaxBatch}, " +
@@ -127,8 +126,7 @@ public sealed class ServeCommand : CliCommand
                 // the host takes every signal as a request to stop, which is already under way: a second one did nothing
                 // for up to the shutdown timeout, where a second Ctrl-C ends train or study at once. Registered before the
                 // line that promises it, so that a signal right after the line finds them.
-                secondInterrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, _ => StopAtOnce(stderr, 130));
-                secondTerminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, _ => StopAtOnce(stderr, 143));
+                secondSignal = new EndingSignals(signal => StopAtOnce(stderr, EndingSignals.ExitCode(signal)));
                 stdout.WriteLine($"parnet serve: stopping: answering the requests in flight (for at most {options.ShutdownTimeout.TotalSeconds:0} s; " +
                                  "a second Ctrl-C or SIGTERM stops at once)");
                 stdout.Flush();
@@ -153,8 +151,7 @@ public sealed class ServeCommand : CliCommand
         finally
         {
             stoppingLine.Dispose();
-            secondInterrupt?.Dispose();
-            secondTerminate?.Dispose();
+            secondSignal?.Dispose();
             server.DisposeAsync().AsTask().GetAwaiter().GetResult();
             reporting.GetAwaiter().GetResult();
         }

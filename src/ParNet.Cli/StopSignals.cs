@@ -27,9 +27,9 @@ public sealed class StopSignals : IDisposable
     /// <summary>Whether SIGTERM asked (in this process: under mpiexec another process's signal stops this one too).</summary>
     public bool Terminated { get; private set; }
     /// <summary>What stopped the work, for the line that says so.</summary>
-    public string What => Terminated ? "terminated (SIGTERM)" : "interrupted";
+    public string What => EndingSignals.What(Terminated ? PosixSignal.SIGTERM : PosixSignal.SIGINT);
     /// <summary>As a shell reports a process the signal ended: 128 + SIGTERM (15) or 128 + SIGINT (2).</summary>
-    public int ExitCode => Terminated ? 143 : 130;
+    public int ExitCode => EndingSignals.ExitCode(Terminated ? PosixSignal.SIGTERM : PosixSignal.SIGINT);
 
     void OnCancel(object? sender, ConsoleCancelEventArgs e)
     {

@@ -96,9 +96,9 @@ public sealed class TrainCommand : CliCommand
     int Train(ParseResult parse, TextWriter stdout, TextWriter stderr, TrainLaunch launch)
     {
         var group = launch.Group;
-        using var beforeTraining = new SignalsBeforeWork(what =>
+        using var beforeTraining = new EndingSignals(signal =>
         {
-            if (group.Rank == 0) stderr.WriteLine($"parnet train: {what} before training began; no checkpoint was written");
+            if (group.Rank == 0) stderr.WriteLine($"parnet train: {EndingSignals.What(signal)} before training began; no checkpoint was written");
         });
         var resolved = Resolve(parse, stderr, launch);
         set_num_threads(resolved.Threads);
