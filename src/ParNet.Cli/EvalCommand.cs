@@ -244,8 +244,12 @@ public sealed class EvalCommand : CliCommand
     {
         if (parse.GetValue(_fused) || _model.Given(parse))
             throw new UsageException("an .onnx file is evaluated as exported; do not pass --fused/--model/--config/--width");
-        if (parse.GetValue(_size) is not null)
+        var module = new OnnxRuntimeModule(new OnnxRuntimeEngine(path, new OnnxRuntimeOptions { IntraOpThreads = parse.GetValue(_threads) ?? Environment.ProcessorCount }));
+        if (parse.GetValue(_size) is not null && module.Engine.InputShape[^1] > 0)   // a graph exported with a dynamic side takes one
+        {
+            module.Dispose();
             throw new UsageException("an .onnx file is fixed to its exported input size: no --image-size (ten-crop views keep that size)");
-        return new OnnxRuntimeModule(new OnnxRuntimeEngine(path, new OnnxRuntimeOptions { IntraOpThreads = parse.GetValue(_threads) ?? Environment.ProcessorCount }));
+        }
+        return module;
     }
 }

@@ -16,10 +16,10 @@ public sealed partial class ImagePredictor : IDisposable
     readonly ImageClassifier? _torch;
     readonly WinogradPlan? _winograd;
     readonly OnnxRuntimeEngine? _onnx;
-    readonly Func<ForwardMemory>? _onnxMemory;   // the ONNX graph's memory per image, worked out only when asked
+    readonly Func<int, ForwardMemory>? _onnxMemory;   // the ONNX graph's memory per image at a side, worked out only when asked
 
     ImagePredictor(ModelConfig config, DeploymentInfo info, ImageClassifier? torch, OnnxRuntimeEngine? onnx, int? fixedSize,
-                   WinogradPlan? winograd = null, Func<ForwardMemory>? onnxMemory = null)
+                   WinogradPlan? winograd = null, Func<int, ForwardMemory>? onnxMemory = null)
     {
         _onnxMemory = onnxMemory;
         Config = config;
@@ -33,7 +33,8 @@ public sealed partial class ImagePredictor : IDisposable
     public ModelConfig Config { get; }
     /// <summary>Class names, data set and preprocessing of the model (completed: names and statistics filled in).</summary>
     public DeploymentInfo Info { get; }
-    /// <summary>The side an ONNX graph is fixed to; null for TorchSharp, which takes any valid size.</summary>
+    /// <summary>The side an ONNX graph is fixed to; null for TorchSharp, which takes any valid size, and for a graph exported
+    /// with a dynamic height and width (as torch.onnx.export's dynamic_axes can make them).</summary>
     public int? FixedSize { get; }
     /// <summary>The batch an ONNX graph exported without a dynamic batch axis takes, exactly; null when any batch goes.</summary>
     public int? FixedBatch => _onnx?.InputShape is [> 0 and var batch, ..] ? (int)batch : null;
@@ -99,7 +100,7 @@ public sealed partial class ImagePredictor : IDisposable
         var completed = info.CompletedFor(model.Config);
         var bytes = OnnxExporter.ExportToBytes(model, side, new OnnxExportOptions { Info = info });
         var memory = ForwardMemory.OfLargestLayer(model.Trace(side, side));   // the exported graph's layers are the model's
-        return new ImagePredictor(model.Config, completed, null, new OnnxRuntimeEngine(bytes, options), side, onnxMemory: () => memory);
+        return new ImagePredictor(model.Config, completed, null, new OnnxRuntimeEngine(bytes, options), side, onnxMemory: _ => memory);
     }
 
     /// <summary>The config parameter of <see cref="FromOnnx"/>, as <see cref="SettingNames"/> names settings.</summary>
@@ -112,6 +113,13 @@ public sealed partial class ImagePredictor : IDisposable
     public static ImagePredictor FromOnnx(string path, ModelConfig? config, OnnxRuntimeOptions? options = null)
     {
         var engine = new OnnxRuntimeEngine(path, options);
+        int? side;
+        try { side = ImageSide(engine.InputShape); }   // before the configuration: a graph of no images has none to give
+        catch (ArgumentException e)
+        {
+            engine.Dispose();
+            throw new InvalidDataException($"{path}: {e.Message}", e);
+        }
         if (config is not null && engine.Info.Model is { } stored && config.ToJson() != stored.ToJson())
         {
             engine.Dispose();   // a configuration beside an exported graph can only disagree with it
@@ -125,28 +133,55 @@ public sealed partial class ImagePredictor : IDisposable
             throw new InvalidSettingException(ConfigSetting, names => $"{path}: no ParNet model configuration in its metadata; give {names.Name(ConfigSetting)}");
         }
         DeploymentInfo info;
-        try { info = engine.Info.CompletedFor(model); }
+        try { info = GraphAgrees(engine, model).Info.CompletedFor(model); }
         catch (ArgumentException e)
         {
             engine.Dispose();
             throw new InvalidDataException($"{path}: {e.Message}", e);
         }
-        return new ImagePredictor(model, info, null, engine, (int)engine.InputShape[^1], onnxMemory: () =>
+        return new ImagePredictor(model, info, null, engine, side, onnxMemory: s =>
         {
-            var (image, layers) = OnnxLayerShapes.Infer(path);   // no torch model: a deployment of .onnx files may have no libtorch
+            var (image, layers) = OnnxLayerShapes.Infer(path, s);   // no torch model: a deployment of .onnx files may have no libtorch
             return ForwardMemory.OfLargestLayer(image, layers);
         });
     }
 
+    /// <summary>The engine, when its graph's channels and classes (where fixed) are <paramref name="model"/>'s; ArgumentException
+    /// otherwise: a --model given for a graph of another shape ran until ONNX Runtime refused the first image, or named its
+    /// logits with another model's classes.</summary>
+    static OnnxRuntimeEngine GraphAgrees(OnnxRuntimeEngine engine, ModelConfig model)
+    {
+        if (engine.InputShape[1] > 0 && engine.InputShape[1] != model.InChannels)
+            throw new ArgumentException($"its graph takes {engine.InputShape[1]}-channel images; {model.Name} takes {model.InChannels}");
+        if (engine.OutputShape is [_, > 0 and var classes] && classes != model.NumClasses)
+            throw new ArgumentException($"its graph gives {classes} logits; {model.Name} has {model.NumClasses} classes");
+        return engine;
+    }
+
+    /// <summary>The side of the square images a graph's input [N, C, H, W] takes: H when H and W are fixed and equal, null
+    /// when both are dynamic (any side). ArgumentException for any other input: predict and serve feed square images.
+    /// (A dynamic side was read as -1: "image size -1: parnet_s needs a multiple of 32".)</summary>
+    static int? ImageSide(long[] input) => input switch
+    {
+        [_, _, > 0 and var h, var w] when h == w => (int)h,
+        [_, _, <= 0, <= 0] => null,
+        [_, _, var h, var w] => throw new ArgumentException(
+            $"its input is {Dimension(h)}x{Dimension(w)} images; predict and serve bring images to a square side (export it square, or with a dynamic height and width)"),
+        _ => throw new ArgumentException(
+            $"its input is [{string.Join(", ", input.Select(Dimension))}], not a batch of images [N, C, H, W]"),
+    };
+
+    static string Dimension(long d) => d > 0 ? d.ToString(System.Globalization.CultureInfo.InvariantCulture) : "?";
+
     /// <summary>
     /// Host memory one image takes in a forward pass at <paramref name="side"/> x <paramref name="side"/>
     /// (<see cref="Inference.ForwardMemory"/>, a lower bound); null for onnxruntime-cuda, whose activations are in GPU memory.
-    /// An ONNX graph's side is fixed (<see cref="FixedSize"/>): its memory is the same whatever <paramref name="side"/> says.
+    /// An ONNX graph of a fixed side (<see cref="FixedSize"/>) takes the same memory whatever <paramref name="side"/> says.
     /// </summary>
     public ForwardMemory? MemoryPerImage(int side)
     {
         if (_torch is not null) return ForwardMemory.HeldByTorch(_torch.Trace(side, side));
-        return _onnx!.Options.CudaDevice is null ? _onnxMemory!() : null;
+        return _onnx!.Options.CudaDevice is null ? _onnxMemory!(side) : null;
     }
 
     /// <summary>

@@ -18,8 +18,9 @@ public static class OnnxLayerShapes
     static readonly HashSet<string> Layers = ["Conv", "Gemm", "MatMul"];
 
     /// <summary>The image's shape [C, H, W] and, per layer, its input (null where it is the image) and output without the
-    /// batch. InvalidDataException when ONNX Runtime cannot infer a layer's shape.</summary>
-    public static (long[] Image, List<(long[]? Input, long[] Output)> Layers) Infer(string path)
+    /// batch; a graph exported with a dynamic height and width is taken at <paramref name="side"/> x <paramref name="side"/>
+    /// (a fixed side stays as exported). InvalidDataException when ONNX Runtime cannot infer a layer's shape.</summary>
+    public static (long[] Image, List<(long[]? Input, long[] Output)> Layers) Infer(string path, int? side = null)
     {
         ModelProto model;
         using (var file = File.OpenRead(path)) model = ModelProto.Parser.ParseFrom(file);
@@ -33,7 +34,11 @@ public static class OnnxLayerShapes
         }
 
         var image = graph.Input[0];
-        image.Type.TensorType.Shape.Dim[0] = new TensorShapeProto.Types.Dimension { DimValue = 1 };
+        var dims = image.Type.TensorType.Shape.Dim;
+        dims[0] = new TensorShapeProto.Types.Dimension { DimValue = 1 };
+        if (side is int s)
+            for (int i = 2; i < dims.Count; i++)
+                if (dims[i].DimValue <= 0) dims[i] = new TensorShapeProto.Types.Dimension { DimValue = s };
         var layers = graph.Node.Where(n => Layers.Contains(n.OpType)).Select(n => (Input: n.Input[0], Output: n.Output[0])).ToList();
         var declared = graph.Output.Select(o => o.Name).ToHashSet(StringComparer.Ordinal);
         foreach (var name in layers.SelectMany(l => new[] { l.Input, l.Output }).Distinct().Where(n => n != image.Name && declared.Add(n)))
