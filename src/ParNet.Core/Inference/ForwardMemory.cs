@@ -27,11 +27,13 @@ public sealed record ForwardMemory(long BytesPerImage, string Basis, long[] Inpu
         graph.Nodes.Where(n => n.IsLayer).Select(n => (n.Inputs[0].Kind == LayerKind.Input ? null : n.Inputs[0].Shape, n.Shape)));
 
     /// <summary>As <see cref="OfLargestLayer(LayerGraph)"/>, from the image's shape [C, H, W] and each layer's input (null
-    /// where it is the image, counted once) and output shapes per image (<see cref="OnnxLayerShapes"/> of an .onnx file).</summary>
-    public static ForwardMemory OfLargestLayer(long[] image, IEnumerable<(long[]? Input, long[] Output)> layers)
+    /// where it is the image, counted once) and output shapes per image (<see cref="OnnxLayerShapes"/> of an .onnx file);
+    /// <paramref name="unknown"/> layers had no shape to count, which <see cref="Basis"/> then says.</summary>
+    public static ForwardMemory OfLargestLayer(long[] image, IEnumerable<(long[]? Input, long[] Output)> layers, int unknown = 0)
     {
-        long largest = layers.Max(l => Bytes(l.Output) + (l.Input is null ? 0 : Bytes(l.Input)));
-        return new(Bytes(image) + largest, "the largest layer's input and output, which exist at once", image);
+        long largest = layers.Select(l => Bytes(l.Output) + (l.Input is null ? 0 : Bytes(l.Input))).DefaultIfEmpty(0).Max();
+        return new(Bytes(image) + largest, "the largest layer's input and output, which exist at once" +
+            (unknown > 0 ? $" (of the layers whose shapes ONNX Runtime infers: {unknown} have none)" : ""), image);
     }
 
     /// <summary>How many images' forward passes can surely not be refused for memory here: this process's memory over

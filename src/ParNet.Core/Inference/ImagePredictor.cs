@@ -141,8 +141,8 @@ public sealed partial class ImagePredictor : IDisposable
         }
         return new ImagePredictor(model, info, null, engine, side, onnxMemory: s =>
         {
-            var (image, layers) = OnnxLayerShapes.Infer(path, s);   // no torch model: a deployment of .onnx files may have no libtorch
-            return ForwardMemory.OfLargestLayer(image, layers);
+            var (image, layers, unknown) = OnnxLayerShapes.Infer(path, s);   // no torch model: a deployment of .onnx files may have no libtorch
+            return ForwardMemory.OfLargestLayer(image, layers, unknown);
         });
     }
 

@@ -6,11 +6,12 @@ namespace ParNet.Inference;
 
 /// <summary>
 /// The per-image shapes of an ONNX graph's conv and matrix layers, as ONNX Runtime's own shape inference gives them, for
-/// <see cref="ForwardMemory.OfLargestLayer(long[], IEnumerable{ValueTuple{long[], long[]}})"/> of an exported file: an
+/// <see cref="ForwardMemory.OfLargestLayer(long[], IEnumerable{ValueTuple{long[], long[]}}, int)"/> of an exported file: an
 /// ONNX engine keeps no torch model to trace, and a deployment of .onnx files may have no libtorch at all (the GPU pack's
 /// CLI). The graph is read without its weights: each float or int8 initializer becomes a graph input of its type and shape, the batch
-/// is set to 1, every layer's input and output become graph outputs, and a session is only opened, never run: its
-/// output metadata holds the inferred shapes.
+/// is set to 1 (and a dynamic side to the side asked), every layer's input and output become graph outputs, and a session
+/// is only opened with basic optimizations (constant folding of shape computations), never run: its output metadata holds
+/// the inferred shapes.
 /// </summary>
 public static class OnnxLayerShapes
 {
@@ -19,8 +20,9 @@ public static class OnnxLayerShapes
 
     /// <summary>The image's shape [C, H, W] and, per layer, its input (null where it is the image) and output without the
     /// batch; a graph exported with a dynamic height and width is taken at <paramref name="side"/> x <paramref name="side"/>
-    /// (a fixed side stays as exported). InvalidDataException when ONNX Runtime cannot infer a layer's shape.</summary>
-    public static (long[] Image, List<(long[]? Input, long[] Output)> Layers) Infer(string path, int? side = null)
+    /// (a fixed side stays as exported). Layers whose shapes ONNX Runtime cannot infer are left out and counted in
+    /// <c>Unknown</c>.</summary>
+    public static (long[] Image, List<(long[]? Input, long[] Output)> Layers, int Unknown) Infer(string path, int? side = null)
     {
         ModelProto model;
         using (var file = File.OpenRead(path)) model = ModelProto.Parser.ParseFrom(file);
@@ -45,17 +47,20 @@ public static class OnnxLayerShapes
             graph.Output.Add(new ValueInfoProto { Name = name, Type = TensorType((int)TensorProto.Types.DataType.Float, null) });
         graph.Output[0].Type.TensorType.Shape = null;   // the logits' declared batch would clash with the batch of 1
 
-        using var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_DISABLE_ALL };
+        // basic optimizations fold the Shape -> Gather -> Concat chains that torch.onnx.export writes for a Reshape's shape
+        // into constants (the weights, graph inputs here, are not folded); without them the authors' ParNet exported by
+        // torch had no shape after its first channel shuffle. Every layer's input and output is a graph output: kept.
+        using var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_BASIC };
         using var session = new InferenceSession(model.ToByteArray(), options);
-        long[] Shape(string name)
+        long[]? Shape(string name)
         {
             var dims = session.OutputMetadata[name].Dimensions;
-            if (dims.Length == 0 || dims.Any(d => d <= 0))
-                throw new InvalidDataException($"{path}: ONNX Runtime infers no whole shape for {name} ([{string.Join(", ", dims)}])");
-            return dims.Skip(1).Select(d => (long)d).ToArray();
+            return dims.Length == 0 || dims.Any(d => d <= 0) ? null : dims.Skip(1).Select(d => (long)d).ToArray();
         }
         long[] imageShape = image.Type.TensorType.Shape.Dim.Skip(1).Select(d => d.DimValue).ToArray();
-        return (imageShape, layers.Select(l => (l.Input == image.Name ? null : Shape(l.Input), Shape(l.Output))).ToList());
+        var shapes = layers.Select(l => (IsImage: l.Input == image.Name, Input: l.Input == image.Name ? null : Shape(l.Input), Output: Shape(l.Output))).ToList();
+        var known = shapes.Where(l => l.Output is not null && (l.IsImage || l.Input is not null)).Select(l => (l.Input, l.Output!)).ToList();
+        return (imageShape, known, layers.Count - known.Count);
     }
 
     /// <summary>A tensor type; null <paramref name="dims"/>: no shape declared (left to inference).</summary>
