@@ -64,11 +64,13 @@ public sealed class ServedModel : IDisposable
         if (predictors.Count == 0) throw new ArgumentException("at least one predictor is needed");
         var first = predictors[0];
         // an int8 export says so: its answers differ from float32's within a few tenths of a point of top-1 (RESULTS.md)
-        string form = (first.Info.Fused == true ? "fused" : "training form") + (first.Quantization is not null ? ", int8" : "");
+        // a graph written by another tool stores no form: none is claimed (it was called the training form)
+        string? form = first.Info.Fused switch { true => "fused", false => "training form", null => null };
         string input = $"{first.Config.InChannels}x{preprocessing.Size}x{preprocessing.Size}";   // the side images are brought to
+        string[] traits = [.. new[] { form, first.Quantization is not null ? "int8" : null }.OfType<string>(), input];
         return new ServedModel
         {
-            Description = $"{first.Config.Name} ({form}, {input}) on {first.EngineName}",
+            Description = $"{first.Config.Name} ({string.Join(", ", traits)}) on {first.EngineName}",
             ClassNames = classNames,
             Preprocess = preprocessing.Load,
             Instances = predictors.Select(p => (IBatchClassifier)new PredictorInstance(p)).ToList(),

@@ -145,5 +145,8 @@ public class OnnxImageSideTests
             Assert.Throws<InvalidDataException>(() => ImagePredictor.FromOnnx(foreign, Small with { NumClasses = 7 })).Message);
         using var agreeing = ImagePredictor.FromOnnx(foreign, Small);
         Assert.Equal(10, agreeing.Probabilities(Noise(32, seed: 4)).Length);
+        // served, it claims no form the graph does not store (it was "training form")
+        using var served = ParNet.Serving.ServedModel.Open(new PredictorSource { Weights = foreign, Model = Small });
+        Assert.Equal("parnet_cifar_small (3x32x32) on onnxruntime", served.Description);
     }
 }
