@@ -4,6 +4,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using ParNet.Data;
 using ParNet.Models;
+using ParNet.Weights;
 
 namespace ParNet.Export;
 
@@ -28,42 +29,31 @@ public sealed record DeploymentInfo
     /// <summary>Where this came from (for messages); not serialized.</summary>
     public string? Source { get; init; }
 
-    public const string KeyConfig = "parnet.model_config", KeyClassNames = "parnet.class_names", KeyDataset = "parnet.dataset",
-                        KeyMean = "parnet.mean", KeyStd = "parnet.std", KeyImageSize = "parnet.image_size", KeyFused = "parnet.fused";
-
-    /// <summary>The metadata entries (ONNX metadata_props, safetensors __metadata__): strings only.</summary>
-    public IEnumerable<KeyValuePair<string, string>> ToMetadata()
+    /// <summary>
+    /// The metadata entries (ONNX metadata_props, safetensors __metadata__: <see cref="WeightsMetadata"/>) of what is known,
+    /// not of what <see cref="Completed"/> guessed: guessed statistics (<see cref="StatisticsGuessed"/>) and placeholder class
+    /// names ("class 0", ...) are left out, so that the file's reader guesses again and says so (they were stored as if
+    /// known: `parnet convert` of the authors' ImageNet checkpoint then predicted "class 473" without a warning).
+    /// </summary>
+    public IEnumerable<KeyValuePair<string, string>> ToMetadata() => new WeightsMetadata
     {
-        if (Model is not null) yield return new(KeyConfig, Model.ToJson());
-        if (ClassNames is not null) yield return new(KeyClassNames, JsonSerializer.Serialize(ClassNames));
-        if (Dataset is not null) yield return new(KeyDataset, Dataset);
-        if (Mean is not null) yield return new(KeyMean, JsonSerializer.Serialize(Mean));
-        if (Std is not null) yield return new(KeyStd, JsonSerializer.Serialize(Std));
-        if (ImageSize is int size) yield return new(KeyImageSize, size.ToString(CultureInfo.InvariantCulture));
-        if (Fused is bool fused) yield return new(KeyFused, fused ? "true" : "false");
-    }
+        Model = Model,
+        ClassNames = ClassNames is { } names && !names.SequenceEqual(DatasetInfo.PlaceholderClassNames(names.Count)) ? names : null,
+        Dataset = Dataset,
+        Mean = StatisticsGuessed ? null : Mean,
+        Std = StatisticsGuessed ? null : Std,
+        ImageSize = ImageSize,
+        Fused = Fused,
+    }.ToEntries();
 
     public static DeploymentInfo FromMetadata(IReadOnlyDictionary<string, string> metadata, string? source = null)
     {
-        string? Get(string key) => metadata.TryGetValue(key, out var v) && v.Length > 0 ? v : null;
-        try
+        var stored = WeightsMetadata.FromEntries(metadata, source);
+        return new DeploymentInfo
         {
-            return new DeploymentInfo
-            {
-                Model = Get(KeyConfig) is { } config ? ModelConfig.FromJson(config) : null,
-                ClassNames = Get(KeyClassNames) is { } names ? JsonSerializer.Deserialize<string[]>(names) : null,
-                Dataset = Get(KeyDataset),
-                Mean = Get(KeyMean) is { } mean ? JsonSerializer.Deserialize<float[]>(mean) : null,
-                Std = Get(KeyStd) is { } std ? JsonSerializer.Deserialize<float[]>(std) : null,
-                ImageSize = Get(KeyImageSize) is { } size ? int.Parse(size, CultureInfo.InvariantCulture) : null,
-                Fused = Get(KeyFused) is { } fused ? fused == "true" : null,
-                Source = source,
-            };
-        }
-        catch (Exception e) when (e is JsonException or FormatException or ArgumentException)
-        {
-            throw new InvalidDataException($"{source ?? "model metadata"}: unreadable ParNet metadata ({e.Message})", e);
-        }
+            Model = stored.Model, ClassNames = stored.ClassNames, Dataset = stored.Dataset, Mean = stored.Mean, Std = stored.Std,
+            ImageSize = stored.ImageSize, Fused = stored.Fused, Source = source,
+        };
     }
 
     /// <summary>Fields of <paramref name="fallback"/> fill the ones this record leaves null.</summary>

@@ -89,8 +89,9 @@ public sealed class LoadedCheckpoint : IDisposable
 
 /// <summary>
 /// A checkpoint is a directory (RUN/checkpoints/last, RUN/checkpoints/best) holding
-///   model.safetensors      the weights, loadable on their own (StateDict.Load, `parnet eval --weights`)
-///   ema.safetensors        the EMA weights, when EMA is on
+///   model.safetensors      the weights, loadable on their own (StateDict.Load, `parnet eval --weights`), with the run's
+///                          model configuration, data set, class names and side in their metadata (TrainOptions.WeightsMetadata)
+///   ema.safetensors        the EMA weights, when EMA is on (the same metadata)
 ///   optimizer.safetensors  momentum buffers (and float32 master weights in bfloat16 training)
 ///   state.json             epoch, step, RNG state, recipe, model config, metrics history
 /// Written atomically: everything goes to a fresh temporary directory which then replaces the old one by
@@ -201,7 +202,9 @@ public static class Checkpoint
     /// <summary>Test hook (internal: not part of the API): called before the previous checkpoint's folder (NAME.old) is deleted.</summary>
     internal static Action<string>? BeforeFolderDeleted { get; set; }
 
-    public static void Save(string directory, nn.Module model, Sgd optimizer, ModelEma? ema, TrainingState state)
+    /// <summary>Writes the checkpoint <paramref name="directory"/> (atomically: see the class); <paramref name="weightsMetadata"/>
+    /// goes into the weights files' headers (<see cref="TrainOptions.WeightsMetadata"/>).</summary>
+    public static void Save(string directory, nn.Module model, Sgd optimizer, ModelEma? ema, TrainingState state, WeightsMetadata? weightsMetadata = null)
     {
         string full = Path.GetFullPath(directory);
         string parent = Path.GetDirectoryName(full)!;
@@ -213,8 +216,9 @@ public static class Checkpoint
         using var scope = NewDisposeScope();   // holds the float32 and contiguous copies while they are written (RESULTS.md, defect 6)
         try
         {
-            Write(Path.Combine(tmp, WeightsFile), Float32(model.state_dict()));
-            if (ema is not null) Write(Path.Combine(tmp, EmaFile), new Dictionary<string, Tensor>(ema.StateDict()));
+            var metadata = weightsMetadata?.ToEntries().ToList();
+            Write(Path.Combine(tmp, WeightsFile), Float32(model.state_dict()), metadata);
+            if (ema is not null) Write(Path.Combine(tmp, EmaFile), new Dictionary<string, Tensor>(ema.StateDict()), metadata);
             Write(Path.Combine(tmp, OptimizerFile), optimizer.StateDict());
             string statePath = Path.Combine(tmp, StateFile);
             using (var f = new FileStream(statePath, FileMode.CreateNew, FileAccess.Write))
@@ -255,10 +259,11 @@ public static class Checkpoint
         => dict.ToDictionary(kv => kv.Key, kv => kv.Value.is_floating_point() && kv.Value.dtype != ScalarType.Float32
             ? kv.Value.detach().to(ScalarType.Float32) : kv.Value.detach());
 
-    static void Write(string path, Dictionary<string, Tensor> dict)
+    static void Write(string path, Dictionary<string, Tensor> dict, List<KeyValuePair<string, string>>? metadata = null)
     {
         var contiguous = dict.ToDictionary(kv => kv.Key, kv => kv.Value.contiguous());
         TorchSharp.PyBridge.Safetensors.SaveStateDict(path, contiguous);
+        if (metadata is { Count: > 0 }) StateDict.AddMetadata(path, metadata);
         using (var f = new FileStream(path, FileMode.Open, FileAccess.ReadWrite)) f.Flush(flushToDisk: true);
         AfterFileWritten?.Invoke(path);
     }

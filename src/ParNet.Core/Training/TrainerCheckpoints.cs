@@ -48,8 +48,8 @@ public sealed partial class Trainer
         var state = CaptureState();
         _state = state with { RankTorchRngStates = EveryRanks(state.TorchRngState!) };   // collectives: every process, not in CaptureState
         if (_group.Rank != 0) return;
-        if (alsoBest) Checkpoint.Save(BestPath, _model, _optimizer, _ema, _state);
-        Checkpoint.Save(LastPath, _model, _optimizer, _ema, _state);
+        if (alsoBest) Checkpoint.Save(BestPath, _model, _optimizer, _ema, _state, _o.WeightsMetadata);
+        Checkpoint.Save(LastPath, _model, _optimizer, _ema, _state, _o.WeightsMetadata);
     }
 
     /// <summary>Each process's <paramref name="mine"/>, on every process (index = rank); null for one process.</summary>

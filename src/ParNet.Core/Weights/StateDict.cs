@@ -161,7 +161,7 @@ public static class StateDict
 
     /// <summary>Rewrites a safetensors header with a __metadata__ map. The tensors' offsets count from the end of the
     /// header, so the data bytes stay as they are; the header is space-padded to 8 bytes, as the format allows.</summary>
-    static void AddMetadata(string path, List<KeyValuePair<string, string>> entries)
+    internal static void AddMetadata(string path, List<KeyValuePair<string, string>> entries)
     {
         byte[] file = File.ReadAllBytes(path);
         int length = checked((int)BitConverter.ToUInt64(file, 0));

@@ -1,12 +1,16 @@
+using ParNet.Export;
 using ParNet.Tests.Data;
+using ParNet.Weights;
 using SkiaSharp;
 
 namespace ParNet.Tests.Cli;
 
 /// <summary>
-/// A run's checkpoint copied out of its run folder with the run's model.json beside it (what the "no model configuration"
-/// message suggests) stores no data set: predict and export normalized with a guess (0.5/0.5 for a grey model) and named
-/// the classes "class N", without a word (walk of session 34). They warn; --dataset, or statistics stored, silence it.
+/// Weights that store no data set (a run's checkpoint as runs wrote it before session 36, without metadata, copied out of
+/// its run folder with the run's model.json beside it: what the "no model configuration" message suggests): predict and
+/// export normalized with a guess (0.5/0.5 for a grey model) and named the classes "class N", without a word (walk of
+/// session 34). They warn; --dataset, or statistics stored, silence it. And convert and fuse do not store the guess as if
+/// known (they did, silencing the warning for good: audit of session 36).
 /// </summary>
 public class GuessedStatisticsTests
 {
@@ -16,7 +20,7 @@ public class GuessedStatisticsTests
         using var dir = new TempDirectory();
         string run = dir.File("run"), copied = dir.File("copied.safetensors"), image = dir.File("x.png");
         CliRunner.TrainTiny(run);
-        File.Copy(Path.Combine(run, "checkpoints", "last", "model.safetensors"), copied);
+        WriteWithoutMetadata(Path.Combine(run, "checkpoints", "last", "model.safetensors"), copied);
         File.Copy(Path.Combine(run, "model.json"), dir.File("copied.json"));
         File.WriteAllBytes(image, TempDirectory.EncodeImage(28, 28, (x, y) => ((byte)(x * 9), (byte)(x * 9), (byte)(x * 9)), SKEncodedImageFormat.Png));
         const string warning = "warning: no data set or normalization is stored with the weights or given: images are normalized with mean 0.5 and std 0.5, a guess";
@@ -39,5 +43,30 @@ public class GuessedStatisticsTests
         var stored = CliRunner.Run("predict", "--weights", copied, image);
         Assert.True(stored.Code == 0, stored.Err);
         Assert.DoesNotContain("warning", stored.Err);
+    }
+
+    static void WriteWithoutMetadata(string weights, string copy) => StateDict.Write(StateDict.Read(weights), copy);
+
+    [Fact]
+    public void Convert_and_fuse_keep_the_guess_a_guess()
+    {
+        using var dir = new TempDirectory();
+        string run = dir.File("run"), copied = dir.File("copied.safetensors"), image = dir.File("x.png");
+        CliRunner.TrainTiny(run);
+        WriteWithoutMetadata(Path.Combine(run, "checkpoints", "last", "model.safetensors"), copied);
+        File.Copy(Path.Combine(run, "model.json"), dir.File("copied.json"));
+        File.WriteAllBytes(image, TempDirectory.EncodeImage(28, 28, (x, y) => ((byte)(x * 9), (byte)(x * 9), (byte)(x * 9)), SKEncodedImageFormat.Png));
+        foreach (var (command, output) in new[] { ("convert", "converted.safetensors"), ("fuse", "fused.safetensors") })
+        {
+            var made = CliRunner.Run(command, "--weights", copied, "--out", dir.File(output));
+            Assert.True(made.Code == 0, made.Err);
+            var stored = DeploymentInfo.ReadSafetensorsMetadata(dir.File(output));
+            Assert.True(stored.ContainsKey(WeightsMetadata.KeyConfig), command);
+            Assert.False(stored.ContainsKey(WeightsMetadata.KeyMean) || stored.ContainsKey(WeightsMetadata.KeyStd) || stored.ContainsKey(WeightsMetadata.KeyClassNames),
+                $"{command} stored {string.Join(", ", stored.Keys)}");
+            var predicted = CliRunner.Run("predict", "--weights", dir.File(output), image);
+            Assert.True(predicted.Code == 0, predicted.Err);
+            Assert.Contains("parnet predict: warning: no data set or normalization is stored with the weights or given", predicted.Err);
+        }
     }
 }

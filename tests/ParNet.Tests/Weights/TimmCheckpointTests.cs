@@ -232,7 +232,7 @@ public class TimmCheckpointTests
         File.WriteAllText(config, OfficialParityTests.TinyConfig.ToJson());
         var result = CliRunner.Run("convert", "--weights", Checkpoint, "--config", config, "--ema", "--out", converted);
         Assert.True(result.Code == 0, result.Err);
-        Assert.Equal(OfficialParityTests.TinyConfig.ToJson(), DeploymentInfo.ReadSafetensorsMetadata(converted)[DeploymentInfo.KeyConfig]);
+        Assert.Equal(OfficialParityTests.TinyConfig.ToJson(), DeploymentInfo.ReadSafetensorsMetadata(converted)[ParNet.Weights.WeightsMetadata.KeyConfig]);
 
         // no --config from here on: the configuration comes from the files' metadata
         Assert.Equal(0, CliRunner.Run("fuse", "--weights", converted, "--out", fused).Code);
@@ -245,7 +245,7 @@ public class TimmCheckpointTests
             Assert.True(forward.Code == 0, forward.Err);
             Assert.True(OfficialParityTests.RelativeL2(StateDict.Read(output)["logits"], expected) < 1e-5, weights);
         }
-        Assert.Equal("true", DeploymentInfo.ReadSafetensorsMetadata(fused)[DeploymentInfo.KeyFused]);
+        Assert.Equal("true", DeploymentInfo.ReadSafetensorsMetadata(fused)[ParNet.Weights.WeightsMetadata.KeyFused]);
     }
 
     [Fact]

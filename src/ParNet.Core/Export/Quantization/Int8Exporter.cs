@@ -19,7 +19,7 @@ public static class Int8Exporter
                                    Int8Options options, OnnxExportOptions? export = null, int intraOpThreads = 0)
     {
         var fp32 = OnnxExporter.BuildModel(fused, imageSize, imageSize, export);
-        if (!fp32.MetadataProps.Any(p => p.Key == DeploymentInfo.KeyFused && p.Value == "true"))
+        if (!fp32.MetadataProps.Any(p => p.Key == ParNet.Weights.WeightsMetadata.KeyFused && p.Value == "true"))
             throw new ArgumentException($"{fused.Config.Name}: int8 export quantizes the fused network; fuse the model first");
         var folded = SseBatchNormFolding.Apply(fp32);
         var values = QdqQuantizer.ValuesToCalibrate(folded.Graph, options);
