@@ -104,7 +104,7 @@ public sealed class TrainCommand : CliCommand
         set_num_threads(resolved.Threads);
         using var run = UsageException.Wrap(() => TrainingRun.Prepare(resolved.Plan, group));
         launch.SetupSucceeded();
-        string runDir = AgreeAcrossProcesses(resolved, launch);
+        string runDir = AgreeAcrossProcesses(resolved, run, launch);
         if (group.Rank == 0) WriteRunFiles(run, runDir);
 
         var renderer = ProgressRenderer.ForConsole(stdout);
@@ -238,16 +238,20 @@ public sealed class TrainCommand : CliCommand
                 : throw new UsageException($"--freeze {part}: use stem, streams or backbone")
             : saved?.Freeze ?? FreezeScope.None;
 
-    /// <summary>Under several processes: refuses processes that resolved different settings, and returns rank 0's run folder
-    /// (its default name holds the time, which differs between processes).</summary>
-    static string AgreeAcrossProcesses(Resolved resolved, TrainLaunch launch)
+    /// <summary>Under several processes: refuses processes that resolved different settings or loaded different data (the
+    /// same --data naming other folders: they ran an epoch and died in an all-reduce with MPI's error code), and returns
+    /// rank 0's run folder (its default name holds the time, which differs between processes). Every setting that decides
+    /// whether a collective runs is here: --check-replicas on some ranks only left them waiting in different collectives,
+    /// for ever, deaf to SIGTERM (audit of session 36).</summary>
+    static string AgreeAcrossProcesses(Resolved resolved, TrainingRun run, TrainLaunch launch)
     {
         string runDir = resolved.RunDirectory;
         if (!launch.Distributed) return runDir;
         var (plan, s) = (resolved.Plan, resolved.Plan.Settings);
         launch.RequireSameSettings(string.Join("\n", plan.Recipe.ToJson(), plan.Model.ToJson(), s.Dataset, s.SubsetPerClass, s.TestSubsetPerClass,
-            s.Classes is null ? "" : string.Join(",", s.Classes), s.BFloat16, s.ChannelsLast, plan.SyncBatchNorm, s.EvalEvery, s.Freeze, s.FreezeBatchNorm,
-            resolved.Pretrained, plan.ResumeDirectory, resolved.BudgetMinutes));
+            s.Classes is null ? "" : string.Join(",", s.Classes), s.BFloat16, s.ChannelsLast, plan.SyncBatchNorm, plan.CheckReplicas, s.EvalEvery,
+            s.Freeze, s.FreezeBatchNorm, resolved.Pretrained, plan.ResumeDirectory, resolved.BudgetMinutes,
+            run.TrainData.DatasetCount, run.TestData.DatasetCount, string.Join("\n", run.TrainData.ClassNames)));
         runDir = launch.Group.BroadcastText(runDir);   // its default name holds the time, which differs between processes
         launch.ResumeHint = $"the last checkpoint stays as it was: continue with parnet train --resume {ShellWords.Quote(runDir)} (under mpiexec -n M for any M, or alone)";
         return runDir;

@@ -276,15 +276,44 @@ public class DataParallelBadInputTests
         Assert.False(File.Exists(Path.Combine(dir.File("run"), "checkpoints", "last", "state.json")));
     }
 
-    [Fact]
-    public void Ranks_started_with_different_options_are_refused_in_one_line()
+    /// <summary>Rank 1 started with another option: another LR, or --check-replicas (which adds a collective to every step:
+    /// on rank 1 alone the two ranks waited in different collectives for ever, and SIGTERM to mpiexec did not end them).</summary>
+    [Theory, InlineData("--lr", "0.5"), InlineData("--check-replicas")]
+    public void Ranks_started_with_different_options_are_refused_in_one_line(params string[] rankOneOnly)
     {
         using var dir = new TempDirectory();
         var result = MpiJob.MpiExec(["-n", "1", .. MpiJob.ParnetCommand([.. Tiny, "--subset", "2", "--out", dir.File("run")]), ":",
-                                     "-n", "1", .. MpiJob.ParnetCommand([.. Tiny, "--subset", "2", "--lr", "0.5", "--out", dir.File("run")])]);
+                                     "-n", "1", .. MpiJob.ParnetCommand([.. Tiny, "--subset", "2", .. rankOneOnly, "--out", dir.File("run")])], timeoutSeconds: 180);
         Assert.Equal(2, result.Code);
         var line = Assert.Single(MpiJob.OurErrorLines(result.Err));
-        Assert.Contains("different options: rank 1 resolved another recipe", line);
+        Assert.Contains("different options: rank 1 resolved another recipe, model or data than rank 0", line);
+        Assert.False(Directory.Exists(dir.File("run")));
+    }
+
+    /// <summary>The same --data naming other folders on the two ranks (another machine's copy, say): they trained an epoch on
+    /// different images and died in an all-reduce with MPI's error code (audit of session 36).</summary>
+    [Fact]
+    public void Ranks_that_loaded_different_data_are_refused_in_one_line()
+    {
+        using var dir = new TempDirectory();
+        string Folder(string name, int perClass)
+        {
+            foreach (var split in new[] { "train", "val" })
+                foreach (var (label, shade) in new[] { ("a", 40), ("b", 200) })
+                {
+                    Directory.CreateDirectory(dir.File(Path.Combine(name, split, label)));
+                    for (int i = 0; i < perClass; i++)
+                        File.WriteAllBytes(dir.File(Path.Combine(name, split, label, $"{i}.png")), TempDirectory.EncodeImage(8, 8,
+                            (x, y) => ((byte)(shade + x), (byte)(shade - y), (byte)(i * 9)), SkiaSharp.SKEncodedImageFormat.Png));
+                }
+            return dir.File(name);
+        }
+        string[] Command(string data) => MpiJob.ParnetCommand("train", "--recipe", "cifar", "--dataset", "folder", "--data", data, "--width", "4",
+            "--epochs", "1", "--threads", "1", "--workers", "0", "--out", dir.File("run"));
+        var result = MpiJob.MpiExec(["-n", "1", .. Command(Folder("two", 2)), ":", "-n", "1", .. Command(Folder("three", 3))], timeoutSeconds: 180);
+        Assert.Equal(2, result.Code);
+        var line = Assert.Single(MpiJob.OurErrorLines(result.Err));
+        Assert.Contains("different options: rank 1 resolved another recipe, model or data than rank 0", line);
         Assert.False(Directory.Exists(dir.File("run")));
     }
 
