@@ -148,7 +148,8 @@ public sealed class EvalCommand : CliCommand
             DataPipelines.RequireSameClasses(trainedOn, "the run's training data", source.ClassNames, $"the {split} data");
         else if (source.ClassNames.Count != config.NumClasses)
             throw new UsageException($"the {split} data has {source.ClassNames.Count} classes, the model {config.NumClasses}" +
-                                     (classes is null ? " (trained on some classes? give --classes as in training, or evaluate with --run)" : ""));
+                                     // --classes only takes classes away from the data: no help for a model of more classes
+                                     (classes is null && source.ClassNames.Count > config.NumClasses ? " (trained on some classes? give --classes as in training, or evaluate with --run)" : ""));
         else
             DataPipelines.RequireStoredClasses(storedClassNames, dataset, source.ClassNames, $"the {split} data");
         // --run: the checkpoint's EMA file was chosen above; --weights: --ema picks a training checkpoint's state_dict_ema

@@ -8,7 +8,7 @@ namespace ParNet.Cli;
 /// <summary>
 /// The model of `train`, `eval --weights` and `train-bench`: `--model`/`--config` (default: the configuration stored with
 /// the weights, else the recipe's) and `--width`, with the data set's classes and channels (for a model that is not
-/// given as a file or stored with the weights, and for every fine-tuned one) and the recipe's dropout applied.
+/// given as a JSON file or stored with the weights, and for every fine-tuned one) and the recipe's dropout applied.
 /// </summary>
 public sealed class TrainModelOptions
 {
@@ -33,7 +33,10 @@ public sealed class TrainModelOptions
     public ModelConfig Build(ParseResult parse, Recipe recipe, string dataset, string? data, int? classCount = null,
                              ModelConfig? stored = null, bool newClassifier = false)
     {
-        bool fromFile = parse.GetValue(_model.Config) is not null;
+        // a ModelConfig JSON states its classes and channels; the authors' YAML files state neither (their code builds ImageNet's
+        // 1000 RGB classes), so a YAML model takes the data's, as --model does (train --config their.yaml on any other data was
+        // refused, telling the user to set NumClasses, which a YAML file cannot hold: audit of session 36)
+        bool statesClasses = parse.GetValue(_model.Config) is { } configPath && !AuthorsYamlConfig.IsYamlPath(configPath);
         var model = _model.ReadOptional(parse) ?? stored ?? UsageException.Wrap(() => ModelRegistry.Get(recipe.Model));
         int? width = parse.GetValue(Width) ?? (_model.Given(parse) || stored is not null ? null : recipe.Width);
         if (width is int w)
@@ -42,7 +45,7 @@ public sealed class TrainModelOptions
             if (w < 1) throw new UsageException("--width must be positive");
             model = model.WithCifarWidth(w);
         }
-        if (newClassifier || !fromFile && stored is null)
+        if (newClassifier || !statesClasses && stored is null)
         {
             model = model with { NumClasses = classCount ?? UsageException.Wrap(() => DataPipelines.NumClasses(dataset, data)) };
             if (dataset == "fashion-mnist") model = model with { InChannels = 1 };

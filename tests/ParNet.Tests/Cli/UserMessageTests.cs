@@ -18,6 +18,38 @@ public class UserMessageTests
                                   "the data has 10 classes, the model 1000 (its configuration's NumClasses: set it to 10 for this data)");
     }
 
+    /// <summary>One of the authors' YAML model files states no classes or channels (their code builds ImageNet's 1000 RGB
+    /// classes): training with it on other data was refused, telling the user to set NumClasses, which a YAML file cannot
+    /// hold (audit of session 36). It takes the data's, as --model does.</summary>
+    [Fact]
+    public void An_authors_yaml_model_trains_with_the_datas_classes_and_channels()
+    {
+        using var dir = new TempDirectory();
+        string yaml = dir.File("thin.yaml");
+        File.WriteAllText(yaml, "planes: [8, 16, 32, 64]\nnum_blocks: [1, 1, 2, 1]\n");
+        var (code, stdout, stderr) = CliRunner.Run("train", "--config", yaml, "--subset", "1", "--test-subset", "1", "--epochs", "1", "--warmup", "0",
+                                                   "--out", dir.File("run"));
+        Assert.True(code == 0, stderr + stdout);
+        var trained = ParNet.Models.ModelConfig.FromJson(File.ReadAllText(Path.Combine(dir.File("run"), "model.json")));
+        Assert.Equal((10, 1), (trained.NumClasses, trained.InChannels));
+        Assert.Equal([8, 16, 32], trained.Planes);
+    }
+
+    /// <summary>eval's hint to give --classes fits a model of fewer classes than the data only: --classes takes classes away
+    /// from the data, and a model of more (the authors' 1000-class weights on Fashion-MNIST) was told to give it.</summary>
+    [Theory, InlineData(1000, ""), InlineData(5, " (trained on some classes? give --classes as in training, or evaluate with --run)")]
+    public void Eval_suggests_classes_only_for_a_model_of_fewer_classes_than_the_data(int classes, string hint)
+    {
+        using var dir = new TempDirectory();
+        var config = ParNet.Models.ModelRegistry.Get("parnet_cifar_small") with { Planes = [4, 8, 16], FinalWidth = 16, InChannels = 1, NumClasses = classes };
+        string weights = dir.File("w.safetensors"), json = dir.File("net.json");
+        File.WriteAllText(json, config.ToJson());
+        using (var model = ParNet.Models.ModelFactory.Create(config)) ParNet.Weights.StateDict.Save(model, weights);
+        var result = CliRunner.Run("eval", "--weights", weights, "--config", json, "--subset", "1", "--out", dir.File("report"));
+        CliRunner.AssertUserError(result, $"the test data has 10 classes, the model {classes}{hint}");
+        Assert.EndsWith($"the model {classes}{hint}\n", result.Err);
+    }
+
     [Theory]
     [InlineData("/tmp/runs/fm-1")]
     [InlineData("/tmp/my run")]
