@@ -180,7 +180,8 @@ public static class StateDict
 
     /// <summary>
     /// Copies the tensors into the module. Strict (default): any missing, unexpected or mis-shaped key
-    /// fails with all of them named and nothing is loaded. Non-strict: loads the matching keys only. Keys under
+    /// fails with all of them named and nothing is loaded (a missing BatchNorm step counter, num_batches_tracked, is no
+    /// mismatch). Non-strict: loads the matching keys only. Keys under
     /// <paramref name="exceptPrefix"/> are left out on both sides (a classifier that fine-tuning replaces).
     /// </summary>
     public static void Load(nn.Module module, IReadOnlyDictionary<string, Tensor> source, bool strict = true, string what = "weights",
@@ -189,7 +190,9 @@ public static class StateDict
         bool Kept(string key) => exceptPrefix is null || !key.StartsWith(exceptPrefix, StringComparison.Ordinal);
         var target = module.state_dict().Where(kv => Kept(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value);
         source = source.Where(kv => Kept(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value);
-        var missing = target.Keys.Where(k => !source.ContainsKey(k)).ToList();
+        // a BatchNorm's step counter missing (a state dict saved before PyTorch had it, or with it dropped) stays at its value,
+        // as PyTorch's own loader does for such dicts: it counts steps and changes no output (momentum 0.1 everywhere here)
+        var missing = target.Keys.Where(k => !source.ContainsKey(k) && !k.EndsWith(".num_batches_tracked", StringComparison.Ordinal)).ToList();
         var unexpected = source.Keys.Where(k => !target.ContainsKey(k)).ToList();
         var misShaped = target.Keys.Where(source.ContainsKey)
             .Where(k => !target[k].shape.SequenceEqual(source[k].shape))
