@@ -88,7 +88,8 @@ public sealed class StudyCommand : CliCommand
         stdout.WriteLine($"cpu: {CpuCapabilities.Current.Describe()}");
         var clock = System.Diagnostics.Stopwatch.StartNew();
         // Ctrl-C or SIGTERM while the cells train: the cell in progress stops (its checkpoint saved) and is left unfinished, and
-        // the study says how to continue; it ended the process without a word. During the timing pass they end it as before.
+        // the study says how to continue; it ended the process without a word. During the timing pass they end it, saying so;
+        // while the report's three files are written, they wait for them (a stop there left a new NAME.md beside an old NAME.png).
         IReadOnlyList<CellRun> cellRuns;
         using (var stop = new StopSignals())
         {
@@ -101,9 +102,21 @@ public sealed class StudyCommand : CliCommand
             }
         }
         stdout.WriteLine("  timing every cell's fused network at batch 1, in turn ...");
-        var latencyMs = StudyLatency.Measure(study);
+        IReadOnlyDictionary<string, double> latencyMs;
+        using (new EndingSignals(signal => stdout.WriteLine($"{EndingSignals.What(signal)} while timing: the report was not written; the " +
+                                                            "trained runs are kept: the same command times them again and writes it")))
+            latencyMs = StudyLatency.Measure(study);
         string command = "parnet " + ShellWords.Join(parse.Tokens.Select(t => t.Value));
-        var report = StudyReport.Write(study, settings, cellRuns, latencyMs, results, CpuCapabilities.Current.Describe() + $", {threads} threads", command);
+        WrittenStudyReport report;
+        using (var whileWriting = new StopSignals())
+        {
+            report = StudyReport.Write(study, settings, cellRuns, latencyMs, results, CpuCapabilities.Current.Describe() + $", {threads} threads", command);
+            if (whileWriting.Stopped)
+            {
+                stdout.WriteLine($"{whileWriting.What} while the report was written; it was finished first: {string.Join(", ", report.Files.Select(Path.GetFullPath))}");
+                return whileWriting.ExitCode;
+            }
+        }
         foreach (var claim in report.Claims)
             stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"{claim.Claim.Text}: {claim.Better.Cell.Name} {claim.Better.Top1.Mean * 100:F2}% vs {claim.Worse.Cell.Name} {claim.Worse.Top1.Mean * 100:F2}%: {Verdicts.Describe(claim.Verdict)}"));

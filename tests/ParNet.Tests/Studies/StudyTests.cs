@@ -276,6 +276,23 @@ public class StudyTests
         Assert.False(Directory.Exists(dir.File("results")) && Directory.EnumerateFiles(dir.File("results"), "depth.*").Any());
     }
 
+    /// <summary>SIGTERM while the trained cells are timed ended the process without a word (audit of session 36): it says
+    /// the report was not written, and writes none (a stop while the three files were written left a new NAME.md beside
+    /// an old NAME.png; they are now written before a signal is answered).</summary>
+    [Fact]
+    public async Task Sigterm_while_timing_says_the_report_was_not_written_and_writes_none()
+    {
+        using var dir = new TempDirectory();
+        string runs = dir.File("runs"), results = dir.File("results");
+        var (exitCode, stdout) = await SigtermRun.RunAsync(["study", "sse-silu", "--seeds", "1", "--epochs", "1", "--subset", "13", "--test-subset", "1",
+                                                            "--steps", "1", "--threads", "1", "--out", runs, "--results", results],
+                                                           line => line.StartsWith("  timing every cell's fused network", StringComparison.Ordinal));
+        Assert.Equal(143, exitCode);
+        Assert.Equal("terminated (SIGTERM) while timing: the report was not written; the trained runs are kept: the same command times them again and writes it",
+                     stdout[^1]);
+        Assert.False(Directory.Exists(results) && Directory.EnumerateFiles(results, "sse-silu.*").Any());
+    }
+
     [Fact]
     public void A_killed_cell_is_trained_again_and_the_finished_ones_are_kept()
     {
