@@ -10,21 +10,18 @@ namespace ParNet.Export;
 
 /// <summary>
 /// What a deployed model needs besides its weights: the model configuration, class names, the data set (which
-/// fixes the preprocessing: normalization statistics, grey or RGB) and the input size. Travels as ONNX
-/// metadata_props, as a sidecar JSON next to a weights file, or is read from a training checkpoint's state.json.
+/// fixes the preprocessing: normalization statistics, grey or RGB) and the input size, as a weights file stores them
+/// (<see cref="WeightsMetadata"/>), with where they came from and whether the statistics are a guess. Travels as ONNX
+/// metadata_props, safetensors metadata, a sidecar JSON next to a weights file, or is read from a training checkpoint's state.json.
 /// </summary>
-public sealed record DeploymentInfo
+public sealed record DeploymentInfo : WeightsMetadata
 {
-    public ModelConfig? Model { get; init; }
-    public IReadOnlyList<string>? ClassNames { get; init; }
-    /// <summary>fashion-mnist, mnist, cifar10, cifar100, imagenet/folder (or null: unknown).</summary>
-    public string? Dataset { get; init; }
-    public float[]? Mean { get; init; }
-    public float[]? Std { get; init; }
-    public int? ImageSize { get; init; }
-    public bool? Fused { get; init; }
-    /// <summary>Set by <see cref="Completed"/> when neither a data set nor statistics were stored or given: <see cref="Mean"/>
-    /// and <see cref="Std"/> are then a guess (ImageNet's, or 0.5 for a grey model), which a front end should say.</summary>
+    public DeploymentInfo() { }
+
+    DeploymentInfo(WeightsMetadata stored, string? source) : base(stored) => Source = source;
+
+    /// <summary>Set by <see cref="Completed"/> when neither a data set nor statistics were stored or given: <see cref="WeightsMetadata.Mean"/>
+    /// and <see cref="WeightsMetadata.Std"/> are then a guess (ImageNet's, or 0.5 for a grey model), which a front end should say.</summary>
     public bool StatisticsGuessed { get; init; }
     /// <summary>Where this came from (for messages); not serialized.</summary>
     public string? Source { get; init; }
@@ -35,26 +32,15 @@ public sealed record DeploymentInfo
     /// names ("class 0", ...) are left out, so that the file's reader guesses again and says so (they were stored as if
     /// known: `parnet convert` of the authors' ImageNet checkpoint then predicted "class 473" without a warning).
     /// </summary>
-    public IEnumerable<KeyValuePair<string, string>> ToMetadata() => new WeightsMetadata
+    public IEnumerable<KeyValuePair<string, string>> ToMetadata() => (this with
     {
-        Model = Model,
         ClassNames = ClassNames is { } names && !names.SequenceEqual(DatasetInfo.PlaceholderClassNames(names.Count)) ? names : null,
-        Dataset = Dataset,
         Mean = StatisticsGuessed ? null : Mean,
         Std = StatisticsGuessed ? null : Std,
-        ImageSize = ImageSize,
-        Fused = Fused,
-    }.ToEntries();
+    }).ToEntries();
 
-    public static DeploymentInfo FromMetadata(IReadOnlyDictionary<string, string> metadata, string? source = null)
-    {
-        var stored = WeightsMetadata.FromEntries(metadata, source);
-        return new DeploymentInfo
-        {
-            Model = stored.Model, ClassNames = stored.ClassNames, Dataset = stored.Dataset, Mean = stored.Mean, Std = stored.Std,
-            ImageSize = stored.ImageSize, Fused = stored.Fused, Source = source,
-        };
-    }
+    public static DeploymentInfo FromMetadata(IReadOnlyDictionary<string, string> metadata, string? source = null) =>
+        new(WeightsMetadata.FromEntries(metadata, source), source);
 
     /// <summary>Fields of <paramref name="fallback"/> fill the ones this record leaves null.</summary>
     public DeploymentInfo OrElse(DeploymentInfo? fallback) => fallback is null ? this : new DeploymentInfo

@@ -7,11 +7,11 @@ namespace ParNet.Weights;
 /// <summary>
 /// What a weights file says of itself in its string metadata (a safetensors header's __metadata__, an ONNX file's
 /// metadata_props; the parnet.* keys): the model configuration, class names, data set, normalization, input side and form.
-/// Written by export, convert and fuse (from <c>Export.DeploymentInfo</c>, which reads it back and completes it for
-/// deployment) and by a training run's checkpoints (<c>Training.TrainOptions.WeightsMetadata</c>), so that a file copied on
-/// its own still says what it is. Null fields are not written.
+/// Written by export, convert and fuse (as <c>Export.DeploymentInfo</c>, which extends it with where it came from and
+/// completes it for deployment) and by a training run's checkpoints (<c>Training.TrainOptions.WeightsMetadata</c>), so that
+/// a file copied on its own still says what it is. Null fields are not written.
 /// </summary>
-public sealed record WeightsMetadata
+public record WeightsMetadata
 {
     public ModelConfig? Model { get; init; }
     public IReadOnlyList<string>? ClassNames { get; init; }
