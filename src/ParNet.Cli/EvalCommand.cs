@@ -141,7 +141,7 @@ public sealed class EvalCommand : CliCommand
 
         set_num_threads(threads);
         // an .onnx file takes the side it was exported at, not the recipe's
-        int? side = size ?? (onnx is not null && onnx.Engine.InputShape[^1] > 0 ? (int)onnx.Engine.InputShape[^1] : (int?)null) ?? storedSide;
+        int? side = size ?? onnx?.Engine.FixedImageSide() ?? storedSide;
         var source = UsageException.Wrap(() => DataPipelines.Eval(dataset, data, config, recipe.Augmentation(),
             new LoaderOptions { BatchSize = batchSize, Workers = LoaderOptions.DefaultWorkers, Classes = classes, Subset = EvaluationDefaults.PerClassSubset(subset) }, split, side, tenCrop));
         if (saved?.ClassNames is { } trainedOn)
@@ -246,11 +246,17 @@ public sealed class EvalCommand : CliCommand
         if (parse.GetValue(_fused) || _model.Given(parse))
             throw new UsageException("an .onnx file is evaluated as exported; do not pass --fused/--model/--config/--width");
         var module = new OnnxRuntimeModule(new OnnxRuntimeEngine(path, new OnnxRuntimeOptions { IntraOpThreads = parse.GetValue(_threads) ?? Environment.ProcessorCount }));
-        if (parse.GetValue(_size) is not null && module.Engine.InputShape[^1] > 0)   // a graph exported with a dynamic side takes one
+        try
+        {
+            var side = UsageException.Wrap(module.Engine.FixedImageSide, path);
+            if (parse.GetValue(_size) is not null && side is not null)   // a graph exported with a dynamic side takes one
+                throw new UsageException("an .onnx file is fixed to its exported input size: no --image-size (ten-crop views keep that size)");
+            return module;
+        }
+        catch
         {
             module.Dispose();
-            throw new UsageException("an .onnx file is fixed to its exported input size: no --image-size (ten-crop views keep that size)");
+            throw;
         }
-        return module;
     }
 }

@@ -58,7 +58,8 @@ public static class PredictorLoading
     /// <summary>
     /// A warning when neither the weights nor --dataset give the data set or its statistics (<see cref="DeploymentInfo.StatisticsGuessed"/>):
     /// the normalization is then a guess and class names, unless stored, "class N". A run's checkpoint copied out of its run
-    /// folder with a model.json beside it was predicted and exported that way without a word (walk of session 34).
+    /// folder with a model.json beside it was predicted and exported that way without a word (walk of session 34); since
+    /// session 36 a run's weights files store the run's data set themselves.
     /// </summary>
     public static void WarnIfStatisticsGuessed(bool guessed, ModelConfig config, TextWriter stderr, string command)
     {
@@ -67,7 +68,7 @@ public static class PredictorLoading
         stderr.WriteLine($"parnet {command}: warning: no data set or normalization is stored with the weights or given: images are " +
                          $"normalized with {statistics}, a guess, and classes without stored names are \"class N\"; give --dataset NAME " +
                          $"({string.Join(", ", DeploymentInfo.KnownDatasetNames)}, folder), or weights that store theirs (a run's checkpoint " +
-                         "in its run folder, or `parnet convert` of it)");
+                         "does; an older one that does not, in its run folder or `parnet convert` of it there)");
     }
 
     /// <summary>A warning for torch-winograd on a model none of whose convs it computes (widths not multiples of 8): it then

@@ -90,6 +90,7 @@ public sealed class StudyCommand : CliCommand
         // Ctrl-C or SIGTERM while the cells train: the cell in progress stops (its checkpoint saved) and is left unfinished, and
         // the study says how to continue; it ended the process without a word. During the timing pass they end it, saying so;
         // while the report's three files are written, they wait for them (a stop there left a new NAME.md beside an old NAME.png).
+        // (Between those two guards, a few statements, a signal ends the process as by default, without a word.)
         IReadOnlyList<CellRun> cellRuns;
         using (var stop = new StopSignals())
         {

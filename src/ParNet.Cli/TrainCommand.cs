@@ -241,8 +241,9 @@ public sealed class TrainCommand : CliCommand
     /// <summary>Under several processes: refuses processes that resolved different settings or loaded different data (the
     /// same --data naming other folders: they ran an epoch and died in an all-reduce with MPI's error code), and returns
     /// rank 0's run folder (its default name holds the time, which differs between processes). Every setting that decides
-    /// whether a collective runs is here: --check-replicas on some ranks only left them waiting in different collectives,
-    /// for ever, deaf to SIGTERM (audit of session 36).</summary>
+    /// whether a collective runs or what a step computes is here: --check-replicas on some ranks only left them waiting in
+    /// different collectives, for ever, deaf to SIGTERM; a --schedule-budget on one rank ended its schedule alone (audit and
+    /// review of session 36).</summary>
     static string AgreeAcrossProcesses(Resolved resolved, TrainingRun run, TrainLaunch launch)
     {
         string runDir = resolved.RunDirectory;
@@ -250,7 +251,7 @@ public sealed class TrainCommand : CliCommand
         var (plan, s) = (resolved.Plan, resolved.Plan.Settings);
         launch.RequireSameSettings(string.Join("\n", plan.Recipe.ToJson(), plan.Model.ToJson(), s.Dataset, s.SubsetPerClass, s.TestSubsetPerClass,
             s.Classes is null ? "" : string.Join(",", s.Classes), s.BFloat16, s.ChannelsLast, plan.SyncBatchNorm, plan.CheckReplicas, s.EvalEvery,
-            s.Freeze, s.FreezeBatchNorm, resolved.Pretrained, plan.ResumeDirectory, resolved.BudgetMinutes,
+            s.Freeze, s.FreezeBatchNorm, resolved.Pretrained, plan.ResumeDirectory, resolved.BudgetMinutes, plan.ScheduleBudget?.TotalSeconds,
             run.TrainData.DatasetCount, run.TestData.DatasetCount, string.Join("\n", run.TrainData.ClassNames)));
         runDir = launch.Group.BroadcastText(runDir);   // its default name holds the time, which differs between processes
         launch.ResumeHint = $"the last checkpoint stays as it was: continue with parnet train --resume {ShellWords.Quote(runDir)} (under mpiexec -n M for any M, or alone)";

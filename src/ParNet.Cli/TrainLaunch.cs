@@ -50,7 +50,7 @@ public sealed class TrainLaunch(IProcessGroup group, string command)
         var differing = group.RanksDifferingFromRoot(SHA256.HashData(Encoding.UTF8.GetBytes(resolved)));
         if (differing.Length > 0)
             throw new AgreedFailure($"the processes were started with different options: rank{(differing.Length > 1 ? "s" : "")} " +
-                                    $"{string.Join(", ", differing)} resolved another recipe, model or data than rank 0 (start every rank with the same command line and files)");
+                                    $"{string.Join(", ", differing)} resolved other settings, another model or other data than rank 0 (start every rank with the same command line and files)");
     }
 
     public int Run(Func<int> train, TextWriter stderr)

@@ -247,8 +247,10 @@ public static class InferenceBenchmark
     {
         var engine = owned.Add(new OnnxRuntimeEngine(o.OnnxModel!, new OnnxRuntimeOptions { IntraOpThreads = o.Threads }));   // checked by Validate
         string kind = engine.Quantization is { } q ? q : "float32";
+        // a graph from another tool stores no form: its GFLOP are counted as the fused network's, and the note says so
+        string form = engine.Info.Fused is null ? "; form not stored, GFLOP counted as fused" : "";
         return new BenchmarkRow("onnx-file", $"{Path.GetFileName(o.OnnxModel)}, ONNX Runtime sequential", "ONNX Runtime", engine.Info.Fused == false ? unfusedGflop : fusedGflop,
-            batch => RowRunners.Onnx(engine.Run, batch, o), $"{kind}; {o.Threads} intra-op threads");
+            batch => RowRunners.Onnx(engine.Run, batch, o), $"{kind}; {o.Threads} intra-op threads{form}");
     }
 
     /// <summary>

@@ -59,8 +59,14 @@ public sealed record InferenceBenchmarkOptions
         if (engine.Info.Model is { } stored && stored.Name != Model.Name)
             throw new InvalidSettingException(onnxModel, names =>
                 $"{names.Given(onnxModel, path)}: a {stored.Name} model; the benchmark's model is {Model.Name} (give {names.Name(model)} for it)");
-        long side = engine.InputShape[^1];   // <= 0: exported with a dynamic side, which takes the benchmark's
-        if (side > 0 && side != ImageSize)
+        int? side;
+        try
+        {
+            side = engine.FixedImageSide();   // null: exported with a dynamic side, which takes the benchmark's
+            engine.RequireFits(Model);
+        }
+        catch (ArgumentException e) { throw new InvalidSettingException(onnxModel, names => $"{names.Given(onnxModel, path)}: {e.Message}", e); }
+        if (side is not null && side != ImageSize)
             throw new InvalidSettingException(onnxModel, names =>
                 $"{names.Given(onnxModel, path)}: exported for {side}x{side}; the benchmark runs {ImageSize} (give {names.Given(imageSize, side)})");
     }

@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -18,7 +17,8 @@ public sealed record DeploymentInfo : WeightsMetadata
 {
     public DeploymentInfo() { }
 
-    DeploymentInfo(WeightsMetadata stored, string? source) : base(stored) => Source = source;
+    /// <summary>What <paramref name="stored"/> says, read from <paramref name="source"/>.</summary>
+    public DeploymentInfo(WeightsMetadata stored, string? source) : base(stored) => Source = source;
 
     /// <summary>Set by <see cref="Completed"/> when neither a data set nor statistics were stored or given: <see cref="WeightsMetadata.Mean"/>
     /// and <see cref="WeightsMetadata.Std"/> are then a guess (ImageNet's, or 0.5 for a grey model), which a front end should say.</summary>
@@ -199,16 +199,7 @@ public sealed record DeploymentInfo : WeightsMetadata
         try
         {
             var state = Training.TrainingState.FromJson(File.ReadAllText(path));
-            var run = Training.RunSettings.OfCheckpointFile(path);
-            string dataset = run?.Dataset ?? state.Recipe.Dataset;
-            return new DeploymentInfo
-            {
-                Model = state.Model,
-                Dataset = dataset,
-                ClassNames = run?.ClassNames,
-                ImageSize = DataPipelines.TrainingSide(dataset, state.Model, state.Recipe.Augmentation()),
-                Source = path,
-            };
+            return new DeploymentInfo(Training.RunSettings.DescribeWeights(Training.RunSettings.OfCheckpointFile(path), state.Model, state.Recipe), path);
         }
         catch (Exception e) when (e is JsonException or InvalidDataException or ArgumentException)
         {

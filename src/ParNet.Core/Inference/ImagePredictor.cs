@@ -114,7 +114,7 @@ public sealed partial class ImagePredictor : IDisposable
     {
         var engine = new OnnxRuntimeEngine(path, options);
         int? side;
-        try { side = ImageSide(engine.InputShape); }   // before the configuration: a graph of no images has none to give
+        try { side = engine.FixedImageSide(); }   // before the configuration: a graph of no images has none to give
         catch (ArgumentException e)
         {
             engine.Dispose();
@@ -133,7 +133,11 @@ public sealed partial class ImagePredictor : IDisposable
             throw new InvalidSettingException(ConfigSetting, names => $"{path}: no ParNet model configuration in its metadata; give {names.Name(ConfigSetting)}");
         }
         DeploymentInfo info;
-        try { info = GraphAgrees(engine, model).Info.CompletedFor(model); }
+        try
+        {
+            engine.RequireFits(model);
+            info = engine.Info.CompletedFor(model);
+        }
         catch (ArgumentException e)
         {
             engine.Dispose();
@@ -145,33 +149,6 @@ public sealed partial class ImagePredictor : IDisposable
             return ForwardMemory.OfLargestLayer(image, layers, unknown);
         });
     }
-
-    /// <summary>The engine, when its graph's channels and classes (where fixed) are <paramref name="model"/>'s; ArgumentException
-    /// otherwise: a --model given for a graph of another shape ran until ONNX Runtime refused the first image, or named its
-    /// logits with another model's classes.</summary>
-    static OnnxRuntimeEngine GraphAgrees(OnnxRuntimeEngine engine, ModelConfig model)
-    {
-        if (engine.InputShape[1] > 0 && engine.InputShape[1] != model.InChannels)
-            throw new ArgumentException($"its graph takes {engine.InputShape[1]}-channel images; {model.Name} takes {model.InChannels}");
-        if (engine.OutputShape is [_, > 0 and var classes] && classes != model.NumClasses)
-            throw new ArgumentException($"its graph gives {classes} logits; {model.Name} has {model.NumClasses} classes");
-        return engine;
-    }
-
-    /// <summary>The side of the square images a graph's input [N, C, H, W] takes: H when H and W are fixed and equal, null
-    /// when both are dynamic (any side). ArgumentException for any other input: predict and serve feed square images.
-    /// (A dynamic side was read as -1: "image size -1: parnet_s needs a multiple of 32".)</summary>
-    static int? ImageSide(long[] input) => input switch
-    {
-        [_, _, > 0 and var h, var w] when h == w => (int)h,
-        [_, _, <= 0, <= 0] => null,
-        [_, _, var h, var w] => throw new ArgumentException(
-            $"its input is {Dimension(h)}x{Dimension(w)} images; predict and serve bring images to a square side (export it square, or with a dynamic height and width)"),
-        _ => throw new ArgumentException(
-            $"its input is [{string.Join(", ", input.Select(Dimension))}], not a batch of images [N, C, H, W]"),
-    };
-
-    static string Dimension(long d) => d > 0 ? d.ToString(System.Globalization.CultureInfo.InvariantCulture) : "?";
 
     /// <summary>
     /// Host memory one image takes in a forward pass at <paramref name="side"/> x <paramref name="side"/>

@@ -27,15 +27,19 @@ public static class OnnxLayerShapes
         ModelProto model;
         using (var file = File.OpenRead(path)) model = ModelProto.Parser.ParseFrom(file);
         var graph = model.Graph;
+        // the image: the first input that is no initializer (graphs of IR version 3, or torch's keep_initializers_as_inputs,
+        // list every weight as a graph input too)
+        var initializers = graph.Initializer.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
+        var image = graph.Input.First(i => !initializers.Contains(i.Name));
         // integer initializers stay: they are the shapes and axes of Reshape and its kind, whose values inference needs
         var weights = graph.Initializer.Where(t => t.DataType is not ((int)TensorProto.Types.DataType.Int64 or (int)TensorProto.Types.DataType.Int32)).ToList();
+        var listed = graph.Input.Select(i => i.Name).ToHashSet(StringComparer.Ordinal);
         foreach (var weight in weights)
         {
-            graph.Input.Add(new ValueInfoProto { Name = weight.Name, Type = TensorType(weight.DataType, weight.Dims) });
+            if (!listed.Contains(weight.Name)) graph.Input.Add(new ValueInfoProto { Name = weight.Name, Type = TensorType(weight.DataType, weight.Dims) });
             graph.Initializer.Remove(weight);
         }
 
-        var image = graph.Input[0];
         var dims = image.Type.TensorType.Shape.Dim;
         dims[0] = new TensorShapeProto.Types.Dimension { DimValue = 1 };
         if (side is int s)
@@ -51,13 +55,16 @@ public static class OnnxLayerShapes
         // into constants (the weights, graph inputs here, are not folded); without them the authors' ParNet exported by
         // torch had no shape after its first channel shuffle. Every layer's input and output is a graph output: kept.
         using var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_BASIC };
-        using var session = new InferenceSession(model.ToByteArray(), options);
+        long[] imageShape = image.Type.TensorType.Shape.Dim.Skip(1).Select(d => d.DimValue).ToArray();
+        InferenceSession session;
+        try { session = new InferenceSession(model.ToByteArray(), options); }
+        catch (OnnxRuntimeException) { return (imageShape, [], layers.Count); }   // a graph this rewriting breaks: no layer's shape known
+        using var opened = session;
         long[]? Shape(string name)
         {
             var dims = session.OutputMetadata[name].Dimensions;
             return dims.Length == 0 || dims.Any(d => d <= 0) ? null : dims.Skip(1).Select(d => (long)d).ToArray();
         }
-        long[] imageShape = image.Type.TensorType.Shape.Dim.Skip(1).Select(d => d.DimValue).ToArray();
         var shapes = layers.Select(l => (IsImage: l.Input == image.Name, Input: l.Input == image.Name ? null : Shape(l.Input), Output: Shape(l.Output))).ToList();
         var known = shapes.Where(l => l.Output is not null && (l.IsImage || l.Input is not null)).Select(l => (l.Input, l.Output!)).ToList();
         return (imageShape, known, layers.Count - known.Count);

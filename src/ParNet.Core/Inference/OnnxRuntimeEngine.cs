@@ -149,6 +149,34 @@ public sealed class OnnxRuntimeEngine : IDisposable
     /// <summary>How the model was quantized (`parnet export --int8`), or null for a float32 export.</summary>
     public string? Quantization { get; private set; }
 
+    /// <summary>
+    /// The side of the square images the graph's input [N, C, H, W] takes: H when H and W are fixed and equal, null when both
+    /// are dynamic (any side, as torch.onnx.export's dynamic_axes make them). ArgumentException for any other input: every
+    /// pipeline here (predict, serve, eval, bench) feeds square images. (A dynamic side was read as -1: "image size -1:
+    /// parnet_s needs a multiple of 32"; a 32 x 64 graph met eval's 64 x 64 batches in ONNX Runtime.)
+    /// </summary>
+    public int? FixedImageSide() => InputShape switch
+    {
+        [_, _, > 0 and var h, var w] when h == w => (int)h,
+        [_, _, <= 0, <= 0] => null,
+        [_, _, var h, var w] => throw new ArgumentException(
+            $"its input is {Dimension(h)}x{Dimension(w)} images; images are brought to a square side here (export it square, or with a dynamic height and width)"),
+        _ => throw new ArgumentException($"its input is [{string.Join(", ", InputShape.Select(Dimension))}], not a batch of images [N, C, H, W]"),
+    };
+
+    static string Dimension(long d) => d > 0 ? d.ToString(System.Globalization.CultureInfo.InvariantCulture) : "?";
+
+    /// <summary>ArgumentException unless the graph's channels and classes (where fixed) are <paramref name="model"/>'s: a
+    /// --model given for a graph of another shape ran until ONNX Runtime refused the first image, or named its logits with
+    /// another model's classes.</summary>
+    public void RequireFits(Models.ModelConfig model)
+    {
+        if (InputShape is [_, > 0 and var channels, ..] && channels != model.InChannels)
+            throw new ArgumentException($"its graph takes {channels}-channel images; {model.Name} takes {model.InChannels}");
+        if (OutputShape is [_, > 0 and var classes] && classes != model.NumClasses)
+            throw new ArgumentException($"its graph gives {classes} logits; {model.Name} has {model.NumClasses} classes");
+    }
+
     /// <summary>Logits for a float32 batch in NCHW order.</summary>
     public (float[] Data, long[] Shape) Run(float[] input, long[] shape)
     {

@@ -136,6 +136,9 @@ public static class StudyRunner
         using (var trainer = new Trainer(model, train, null, new TrainOptions
                {
                    Recipe = recipe, RunDirectory = dir, StopAfterSteps = s.StopAfterSteps, Progress = progress, ResumeFrom = resume,
+                   // a cell's weights say what they are, as a run's do; its side is the cell's (the resolution study's)
+                   WeightsMetadata = RunSettings.DescribeWeights(new RunSettings { Dataset = "fashion-mnist", ClassNames = train.ClassNames }, cell.Model, recipe)
+                                     with { Fused = false, ImageSize = test.ImageShape.Height },
                }))
             result = trainer.Run(cancel);
         // the trainer returns when cancelled (its checkpoint saved): the cell is unfinished, and was scored and marked done

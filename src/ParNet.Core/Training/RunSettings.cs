@@ -1,5 +1,8 @@
 using System.Text.Json;
+using ParNet.Data;
+using ParNet.Models;
 using ParNet.Runtime;
+using ParNet.Weights;
 
 namespace ParNet.Training;
 
@@ -34,6 +37,22 @@ public sealed record RunSettings
     public bool FreezeBatchNorm { get; init; }
     /// <summary>The training data's classes in label order: evaluation data must have the same ones.</summary>
     public IReadOnlyList<string>? ClassNames { get; init; }
+
+    /// <summary>
+    /// What a run's weights files say of themselves (<see cref="WeightsMetadata"/>): the model, the run's data set (the
+    /// recipe's when <paramref name="run"/> is null) and class names, and the side it trains at. One definition for the
+    /// checkpoints that write it (<see cref="TrainingRun"/>, the studies' cells) and for reading a checkpoint's state.json and
+    /// run.json back as deployment information (Export.DeploymentInfo.ForWeights).
+    /// </summary>
+    public static WeightsMetadata DescribeWeights(RunSettings? run, ModelConfig model, Recipe recipe)
+    {
+        string dataset = run?.Dataset ?? recipe.Dataset;
+        return new WeightsMetadata
+        {
+            Model = model, Dataset = dataset, ClassNames = run?.ClassNames,
+            ImageSize = DataPipelines.TrainingSide(dataset, model, recipe.Augmentation()),
+        };
+    }
 
     static readonly JsonSerializerOptions Json = new() { WriteIndented = true, Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter() } };
 

@@ -155,12 +155,8 @@ public sealed class TrainingRun : IDisposable
             EvalEvery = s.EvalEvery, KeepInEvalMode = s.FreezeBatchNorm ? Pretrained.BatchNorms(Model) : Frozen.BatchNorms,
             TimeBudget = Plan.TimeBudget, ScheduleBudget = Plan.ScheduleBudget, Progress = progress,
             Processes = _group, SyncBatchNorm = Plan.SyncBatchNorm, CheckReplicas = Plan.CheckReplicas,
-            // what run.json and state.json say, in the weights files themselves (as DeploymentInfo.ForWeights reads those two)
-            WeightsMetadata = new WeightsMetadata
-            {
-                Model = Plan.Model, Dataset = s.Dataset, ClassNames = TrainData.ClassNames, Fused = false,
-                ImageSize = DataPipelines.TrainingSide(s.Dataset, Plan.Model, Plan.Recipe.Augmentation()),
-            },
+            // what run.json and state.json say, in the weights files themselves
+            WeightsMetadata = RunSettings.DescribeWeights(s with { ClassNames = TrainData.ClassNames }, Plan.Model, Plan.Recipe) with { Fused = false },
         });
         _resume?.Dispose();   // the trainer has taken the checkpoint's state
         _resume = null;

@@ -1,4 +1,5 @@
 using ParNet.Export;
+using ParNet.Weights;
 using ParNet.Tests.Data;
 using SkiaSharp;
 
@@ -27,6 +28,12 @@ public class CopiedCheckpointWeightsTests
         var stored = DeploymentInfo.FromMetadata(DeploymentInfo.ReadSafetensorsMetadata(Path.Combine(ship, "model.safetensors")));
         Assert.Equal(["Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"], stored.ClassNames);
         Assert.Equal(("fashion-mnist", 32, false, 5), (stored.Dataset, stored.ImageSize, stored.Fused, stored.Model!.NumClasses));
+        // what the run's state.json and run.json say of weights without metadata in the checkpoint folder: the same
+        StateDict.Write(StateDict.Read(Path.Combine(checkpoint, "model.safetensors")), Path.Combine(checkpoint, "bare.safetensors"));
+        var beside = DeploymentInfo.ForWeights(Path.Combine(checkpoint, "bare.safetensors"));
+        Assert.Empty(DeploymentInfo.ReadSafetensorsMetadata(Path.Combine(checkpoint, "bare.safetensors")));   // so read from state.json, run.json
+        Assert.Equal((beside.Model!.ToJson(), beside.Dataset, beside.ImageSize), (stored.Model.ToJson(), stored.Dataset, stored.ImageSize));
+        Assert.Equal(beside.ClassNames, stored.ClassNames);
 
         foreach (var (inRun, copied) in new[]
                  {

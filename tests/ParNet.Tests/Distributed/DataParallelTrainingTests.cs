@@ -276,9 +276,10 @@ public class DataParallelBadInputTests
         Assert.False(File.Exists(Path.Combine(dir.File("run"), "checkpoints", "last", "state.json")));
     }
 
-    /// <summary>Rank 1 started with another option: another LR, or --check-replicas (which adds a collective to every step:
-    /// on rank 1 alone the two ranks waited in different collectives for ever, and SIGTERM to mpiexec did not end them).</summary>
-    [Theory, InlineData("--lr", "0.5"), InlineData("--check-replicas")]
+    /// <summary>Rank 1 started with another option: another LR, --check-replicas (which adds a collective to every step:
+    /// on rank 1 alone the two ranks waited in different collectives for ever, and SIGTERM to mpiexec did not end them), or
+    /// a schedule budget (which ended rank 1's schedule alone: an all-reduce failed with MPI's error code).</summary>
+    [Theory, InlineData("--lr", "0.5"), InlineData("--check-replicas"), InlineData("--schedule-budget", "1")]
     public void Ranks_started_with_different_options_are_refused_in_one_line(params string[] rankOneOnly)
     {
         using var dir = new TempDirectory();
@@ -286,7 +287,7 @@ public class DataParallelBadInputTests
                                      "-n", "1", .. MpiJob.ParnetCommand([.. Tiny, "--subset", "2", .. rankOneOnly, "--out", dir.File("run")])], timeoutSeconds: 180);
         Assert.Equal(2, result.Code);
         var line = Assert.Single(MpiJob.OurErrorLines(result.Err));
-        Assert.Contains("different options: rank 1 resolved another recipe, model or data than rank 0", line);
+        Assert.Contains("different options: rank 1 resolved other settings, another model or other data than rank 0", line);
         Assert.False(Directory.Exists(dir.File("run")));
     }
 
@@ -313,7 +314,7 @@ public class DataParallelBadInputTests
         var result = MpiJob.MpiExec(["-n", "1", .. Command(Folder("two", 2)), ":", "-n", "1", .. Command(Folder("three", 3))], timeoutSeconds: 180);
         Assert.Equal(2, result.Code);
         var line = Assert.Single(MpiJob.OurErrorLines(result.Err));
-        Assert.Contains("different options: rank 1 resolved another recipe, model or data than rank 0", line);
+        Assert.Contains("different options: rank 1 resolved other settings, another model or other data than rank 0", line);
         Assert.False(Directory.Exists(dir.File("run")));
     }
 

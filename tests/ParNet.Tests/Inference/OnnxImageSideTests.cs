@@ -27,7 +27,7 @@ public class OnnxImageSideTests
     /// metadata for <see cref="Small"/> (as a --config given for it would say) unless <paramref name="keepMetadata"/> is false.
     /// (Our own exporter's graphs are fixed to their side: their stream merges reshape to it.)
     /// </summary>
-    static (string Fixed, string Dynamic) Export(ExportTempFolder folder, bool keepMetadata = true, int height = 0, int width = 0)
+    static (string Fixed, string Dynamic) Export(ExportTempFolder folder, bool keepMetadata = true, int height = 0, int width = 0, bool weightsListed = false)
     {
         var random = new Random(7);
         float[] Values(int n) => Enumerable.Range(0, n).Select(_ => (float)(random.NextDouble() - 0.5)).ToArray();
@@ -49,6 +49,10 @@ public class OnnxImageSideTests
         var fixedGraph = Graph(32, 32);
         random = new Random(7);   // the same weights in both files
         var other = height > 0 ? Graph(height, width) : Graph(null, null);
+        if (weightsListed)   // as IR version 3 and torch's keep_initializers_as_inputs write them: every weight a graph input too
+            foreach (var graph in new[] { fixedGraph.Graph, other.Graph })
+                foreach (var weight in graph.Initializer)
+                    graph.Input.Add(OnnxMessages.ValueInfo(weight.Name, Onnx.TensorProto.Types.DataType.Float, weight.Dims.Select(d => (long?)d).ToArray()));
         OnnxExporter.Write(fixedGraph, fixedPath);
         OnnxExporter.Write(other, dynamicPath);
         return (fixedPath, dynamicPath);
@@ -124,14 +128,38 @@ public class OnnxImageSideTests
             "parnet eval: an .onnx file is fixed to its exported input size: no --image-size (ten-crop views keep that size)");
     }
 
+    /// <summary>A graph that lists its weights among its inputs: the memory bound's shape inference added them a second
+    /// time, and predict stopped with ONNX Runtime's "Duplicate definition-site" and a stack trace (review of session 36).</summary>
+    [Fact]
+    public void A_graph_that_lists_its_weights_as_inputs_has_the_memory_bound_of_one_that_does_not()
+    {
+        using var folder = new ExportTempFolder();
+        var (plain, _) = Export(folder);
+        using var plainGraph = ImagePredictor.FromOnnx(plain, null);
+        long expected = plainGraph.MemoryPerImage(32)!.BytesPerImage;
+        using var listingFolder = new ExportTempFolder();
+        var (listing, dynamicListing) = Export(listingFolder, weightsListed: true);
+        using var listingGraph = ImagePredictor.FromOnnx(listing, null);
+        Assert.Equal(expected, listingGraph.MemoryPerImage(32)!.BytesPerImage);
+        Assert.DoesNotContain("have none", listingGraph.MemoryPerImage(32)!.Basis);
+        using var dynamicGraph = ImagePredictor.FromOnnx(dynamicListing, null);
+        Assert.Equal(expected, dynamicGraph.MemoryPerImage(32)!.BytesPerImage);
+        var (expectedAnswer, actualAnswer) = (plainGraph.Probabilities(Noise(32, seed: 5)), listingGraph.Probabilities(Noise(32, seed: 5)));
+        for (int i = 0; i < expectedAnswer.Length; i++) Assert.Equal(expectedAnswer[i], actualAnswer[i], 1e-6f);
+    }
+
     [Fact]
     public void A_graph_of_non_square_images_is_refused_when_opened()
     {
         using var folder = new ExportTempFolder();
         var (_, oblong) = Export(folder, height: 32, width: 64);
+        const string refusal = "its input is 32x64 images; images are brought to a square side here (export it square, or with a dynamic height and width)";
         var e = Assert.Throws<InvalidDataException>(() => ImagePredictor.FromOnnx(oblong, null));
-        Assert.Equal($"{oblong}: its input is 32x64 images; predict and serve bring images to a square side " +
-                     "(export it square, or with a dynamic height and width)", e.Message);
+        Assert.Equal($"{oblong}: {refusal}", e.Message);
+        // eval and bench read it alike (eval met it in ONNX Runtime with a stack trace: review of session 36)
+        CliRunner.AssertUserError(CliRunner.Run("eval", "--weights", oblong, "--subset", "1", "--out", folder.File("report")), $"parnet eval: {oblong}: {refusal}");
+        Assert.Equal($"InferenceBenchmarkOptions.OnnxModel = {oblong}: {refusal}",
+            Assert.Throws<ParNet.Runtime.InvalidSettingException>(new InferenceBenchmarkOptions { Model = Small, ImageSize = 32, OnnxModel = oblong }.Validate).Message);
     }
 
     [Fact]
@@ -143,6 +171,9 @@ public class OnnxImageSideTests
             Assert.Throws<InvalidDataException>(() => ImagePredictor.FromOnnx(foreign, Small with { InChannels = 1 })).Message);
         Assert.Equal($"{foreign}: its graph gives 10 logits; parnet_cifar_small has 7 classes",
             Assert.Throws<InvalidDataException>(() => ImagePredictor.FromOnnx(foreign, Small with { NumClasses = 7 })).Message);
+        // bench's onnx-file row checks the graph against the benchmark's model alike
+        Assert.Equal($"InferenceBenchmarkOptions.OnnxModel = {foreign}: its graph takes 3-channel images; parnet_cifar_small takes 1",
+            Assert.Throws<ParNet.Runtime.InvalidSettingException>(new InferenceBenchmarkOptions { Model = Small with { InChannels = 1 }, ImageSize = 32, OnnxModel = foreign }.Validate).Message);
         using var agreeing = ImagePredictor.FromOnnx(foreign, Small);
         Assert.Equal(10, agreeing.Probabilities(Noise(32, seed: 4)).Length);
         // served, it claims no form the graph does not store (it was "training form")

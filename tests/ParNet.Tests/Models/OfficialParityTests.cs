@@ -67,6 +67,7 @@ public class OfficialParityTests
         // another key missing is still a mismatch
         var withoutOne = withoutCounters.Where(kv => kv.Key != "head.fc.bias").ToDictionary(kv => kv.Key, kv => kv.Value);
         Assert.Contains("1 missing: head.fc.bias", Assert.Throws<InvalidDataException>(() => StateDict.Load(model, withoutOne)).Message);
+        foreach (var tensor in weights.Values) tensor.Dispose();
     }
 
     [Fact]
