@@ -58,6 +58,11 @@ public static class CommandRunner
             stderr.WriteLine($"{prefix}: {OptionNames.Worded(e)}");
             return UsageExitCode;
         }
+        catch (ParNet.Benchmarking.PyTorchReferenceFailedException e)   // the child's own words; no stack trace of ours
+        {
+            stderr.WriteLine($"{prefix}: {e.Message}");
+            return 1;
+        }
         catch (System.Runtime.InteropServices.ExternalException e) when (OutOfMemory(e) is string line)
         {
             stderr.WriteLine($"{prefix}: {line}");

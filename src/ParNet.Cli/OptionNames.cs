@@ -58,6 +58,8 @@ public sealed class OptionNames : SettingNames
         [Of(nameof(InferenceBenchmarkOptions), nameof(InferenceBenchmarkOptions.ImageSize))] = "--image-size",
         [Of(nameof(InferenceBenchmarkOptions), nameof(InferenceBenchmarkOptions.StreamDevices))] = "--stream-devices",
         [Of(nameof(PyTorchReferenceOptions), nameof(PyTorchReferenceOptions.AuthorsCode))] = "--pytorch-code",
+        [Of(nameof(PyTorchReferenceOptions), nameof(PyTorchReferenceOptions.Python))] = "--python",
+        [Of(nameof(PyTorchReferenceOptions), nameof(PyTorchReferenceOptions.Fixture))] = "--pytorch-fixture",
         [Of(nameof(TrainingBenchmarkOptions), nameof(TrainingBenchmarkOptions.ForwardOnly))] = "--forward-only",
         [Of(nameof(PredictorSource), nameof(PredictorSource.Weights))] = "--weights",
         [Of(nameof(PredictorSource), nameof(PredictorSource.Model))] = "--model NAME or --config FILE.json",

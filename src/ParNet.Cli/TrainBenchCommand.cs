@@ -75,6 +75,7 @@ public sealed class TrainBenchCommand : CliCommand
         var pytorch = pytorchCode is null ? null : new PyTorchReferenceOptions { AuthorsCode = pytorchCode, Python = python ?? PyTorchReferenceOptions.DebianPython };
         if (pytorch is not null)
         {
+            UsageException.WrapSettings(pytorch.RequireUsable);
             if (options.ForwardOnly) throw new UsageException("--pytorch-code times training steps: not with --forward-only");
             if (PyTorchTrainingReference.WhyUnsupported(config) is string why) throw new UsageException($"--pytorch-code: {why}");
             if (group.Size > 1) throw new UsageException("--pytorch-code compares one process with one process: not under mpiexec");

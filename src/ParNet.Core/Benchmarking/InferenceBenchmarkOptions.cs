@@ -113,6 +113,7 @@ public sealed record InferenceBenchmarkOptions
             throw new ArgumentException($"{Model.Name} has {Model.Streams} streams; got {devices.Count} CUDA device(s): one per stream");
         if (Only.Any(k => k.StartsWith("pytorch-", StringComparison.Ordinal)) && PyTorch is null)
             throw PyTorchReference.NeedsAuthorsCode("the pytorch-* rows need the authors' code");
+        PyTorch?.RequireUsable();   // last: what the settings ask of the model is the first thing to hear
     }
 
     static string Setting(string member) => SettingNames.Of(nameof(InferenceBenchmarkOptions), member);

@@ -70,13 +70,13 @@ internal sealed class LineProtocolChild : IDisposable
     }
 
     /// <summary>An error naming the child, how it stands (its exit code if it ended) and the last 15 lines of its stderr.</summary>
-    public InvalidOperationException Failure(string what)
+    public PyTorchReferenceFailedException Failure(string what)
     {
         if (_process.WaitForExit(2000)) _process.WaitForExit();   // the wait without a limit also drains its stderr
         string exit = _process.HasExited ? $"exited with {_process.ExitCode}" : "is still running";
         string tail;
         lock (_stderr) tail = string.Join("\n", _stderr.TakeLast(15));
-        return new InvalidOperationException($"PyTorch reference ({_program}) {exit}; {what}:\n{tail}");
+        return new PyTorchReferenceFailedException($"PyTorch reference ({_program}) {exit}; {what}:\n{tail}");
     }
 
     public void Dispose()
@@ -93,3 +93,7 @@ internal sealed class LineProtocolChild : IDisposable
         if (Directory.Exists(_folder)) Directory.Delete(_folder, recursive: true);
     }
 }
+
+/// <summary>The PyTorch child of a benchmark ended or answered what it should not: its own words (the last lines of its stderr)
+/// say why, which a front end prints as they are (a Python that is no PyTorch, a fixture it cannot read, a broken checkout).</summary>
+public sealed class PyTorchReferenceFailedException(string message) : Exception(message);

@@ -13,6 +13,29 @@ public sealed record PyTorchReferenceOptions
     public const string DebianPython = "/usr/bin/python3";
     /// <summary>parnet_official_tiny_silu.safetensors: prove first that <see cref="AuthorsCode"/> computes the fixture's logits.</summary>
     public string? Fixture { get; init; }
+
+    /// <summary>
+    /// <see cref="InvalidSettingException"/> for a <see cref="Python"/> that is not there, a <see cref="Fixture"/> that is no
+    /// .safetensors file, and an <see cref="AuthorsCode"/> folder without the authors' simplenet_impl/simpnet.py (where bench/pytorch/pytorch_reference.py looks: DIR,
+    /// DIR/timm/models, DIR/imagenet/timm/models): checked before anything is timed. They were found by the child after our
+    /// side's rows had run, and ended bench and train-bench with a stack trace (audit of session 36).
+    /// <see cref="InferenceBenchmarkOptions.Validate"/> calls it; train-bench's front end calls it itself.
+    /// </summary>
+    public void RequireUsable()
+    {
+        string python = Setting(nameof(Python)), code = Setting(nameof(AuthorsCode)), fixture = Setting(nameof(Fixture));
+        if (!File.Exists(Python))
+            throw new InvalidSettingException(python, n => $"{n.Given(python, Python)}: not found (Debian's PyTorch: apt-get install python3-torch python3-torchvision)");
+        if (Fixture is { } file && (!File.Exists(file) || !file.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase)))
+            throw new InvalidSettingException(fixture, n => $"{n.Given(fixture, file)}: {(File.Exists(file) ? "not a" : "no such")} .safetensors file " +
+                                                           "(the fixture's weights, parnet_official_tiny_silu.safetensors)");
+        if (AuthorsCode is { } dir && !new[] { dir, Path.Combine(dir, "timm", "models"), Path.Combine(dir, "imagenet", "timm", "models") }
+                .Any(root => File.Exists(Path.Combine(root, "simplenet_impl", "simpnet.py"))))
+            throw new InvalidSettingException(code, n => $"{n.Given(code, dir)}: no simplenet_impl/simpnet.py under it, nor under timm/models or " +
+                                                         "imagenet/timm/models (a checkout of github.com/imankgoyal/NonDeepNetworks)");
+    }
+
+    static string Setting(string property) => SettingNames.Of(nameof(PyTorchReferenceOptions), property);
 }
 
 /// <summary>
@@ -42,7 +65,7 @@ public static class PyTorchReference
     /// <summary>Starts the child with the models of <paramref name="keys"/> built; it runs nothing until asked.</summary>
     public static PyTorchSession Start(PyTorchReferenceOptions p, InferenceBenchmarkOptions o, IReadOnlySet<string> keys)
     {
-        if (!File.Exists(p.Python))
+        if (!File.Exists(p.Python))   // the folder is the child's to search (RequireUsable checks both, for a front end)
             throw new ArgumentException($"PyTorch reference: {p.Python} not found (Debian: apt-get install python3-torch python3-torchvision)");
         var c = o.Model;
         bool wantsParNet = keys.Contains("pytorch-unfused") || keys.Contains("pytorch-fused");

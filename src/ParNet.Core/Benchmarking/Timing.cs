@@ -64,7 +64,8 @@ public sealed record TimingStats(double Median, double Min, double Max, int Runs
     }
 }
 
-/// <summary>This machine's practical float32 peak: a square matmul through libtorch (oneDNN/MKL GEMM).</summary>
+/// <summary>A reference rate of this machine: a square float32 matmul through libtorch (oneDNN/MKL GEMM). Not a peak: ONNX
+/// Runtime's convolutions, int8 and stream-parallel rows outrun it at one thread (119-376%, audit of session 36).</summary>
 public static class MatmulPeak
 {
     /// <summary>2 n^3 / time of the fastest of <paramref name="repeats"/> runs, in GFLOP/s.</summary>

@@ -134,9 +134,12 @@ public sealed record ModelConfig
         _ => Planes.Length - 1,
     };
 
-    /// <summary>The natural input side: 224 for ImageNet layouts, 32 for CIFAR.</summary>
+    /// <summary>The natural input side: 224 for ImageNet layouts, 32 for CIFAR, rounded up to a side the model takes (a
+    /// 4-stream ImageNet-layout network halves its maps six times: 256; its default of 224 was refused by the model itself,
+    /// blaming an --image-size nobody gave: audit of session 36).</summary>
     [JsonIgnore]
-    public int DefaultImageSize => Layout == Layout.ImageNet ? 224 : 32;
+    public int DefaultImageSize => (Layout == Layout.ImageNet ? 224 : 32) is var side && side % InputSizeMultiple == 0
+        ? side : (side / InputSizeMultiple + 1) * InputSizeMultiple;
 
     static readonly JsonSerializerOptions Json = new()
     {

@@ -70,7 +70,7 @@ public class PyTorchReferenceTests
     {
         using var folder = new ExportTempFolder();
         string python = FakePython(folder, "echo 'ModuleNotFoundError: No module named torch' >&2; exit 3");
-        var e = Assert.Throws<InvalidOperationException>(() => PyTorchReference.Start(new PyTorchReferenceOptions { AuthorsCode = "/x", Python = python },
+        var e = Assert.Throws<PyTorchReferenceFailedException>(() => PyTorchReference.Start(new PyTorchReferenceOptions { AuthorsCode = "/x", Python = python },
             Options("parnet_s"), new HashSet<string> { "pytorch-unfused" }));
         Assert.Contains("exited with 3", e.Message);
         Assert.Contains("No module named torch", e.Message);
@@ -83,7 +83,7 @@ public class PyTorchReferenceTests
         string python = ServingPython(folder, onRun: "echo 'Killed: out of memory' >&2; exit 5");
         using var session = PyTorchReference.Start(new PyTorchReferenceOptions { AuthorsCode = "/x", Python = python },
             Options("parnet_s"), new HashSet<string> { "pytorch-fused" });
-        var e = Assert.Throws<InvalidOperationException>(() => session.Run(0, 1));
+        var e = Assert.Throws<PyTorchReferenceFailedException>(() => session.Run(0, 1));
         Assert.Contains("exited with 5", e.Message);
         Assert.Contains("Killed: out of memory", e.Message);
     }
@@ -93,6 +93,8 @@ public class PyTorchReferenceTests
     {
         using var folder = new ExportTempFolder();
         string python = ServingPython(folder, """{"torch": "1.13.1", "threads": 2, "rows": [{"key": "pytorch-fused", "name": "authors fused"}]}""");
+        Directory.CreateDirectory(folder.File("simplenet_impl"));   // the folder is checked to be a checkout of the authors' code
+        File.WriteAllText(folder.File(Path.Combine("simplenet_impl", "simpnet.py")), "");
         var (stdout, stderr) = (new StringWriter(), new StringWriter());
         int code = ParNet.Cli.CommandRunner.Run(["bench", "--model", "parnet_s", "--image-size", "64", "--only", "fused,pytorch-fused",
             "--pytorch-code", folder.Path, "--python", python, "--warmup", "1", "--rounds", "2", "--throughput-rounds", "1", "--batch", "2",

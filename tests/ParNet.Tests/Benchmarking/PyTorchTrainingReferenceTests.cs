@@ -102,7 +102,7 @@ public class PyTorchTrainingReferenceTests
     {
         using var folder = new ExportTempFolder();
         string oneStep = """{"forward_s": [0.1], "backward_s": [0.2], "update_s": [0.05]}""";
-        var e = Assert.Throws<InvalidOperationException>(() => PyTorchTrainingReference.Compare(
+        var e = Assert.Throws<PyTorchReferenceFailedException>(() => PyTorchTrainingReference.Compare(
             new PyTorchReferenceOptions { AuthorsCode = "/authors", Python = ServingPython(folder, answer: oneStep) }, TwoStepsOf4, 1, 1));
         Assert.Contains("1 / 1 / 1 forward / backward / update timings for 2 steps", e.Message);
     }

@@ -102,4 +102,21 @@ public class RegistryTests
         long count = ModelSummary.CountTrainableParameters(fused);
         Assert.True(Math.Abs(count - paper) <= 0.1 * paper, $"{name}: {count:N0} fused parameters, paper {paper:N0}");
     }
+
+    /// <summary>A 4-stream ImageNet-layout network (Table 10's widest) halves its maps six times: its default side was 224,
+    /// which it refuses ("multiples of 64 ...; got 224x224", blaming an --image-size nobody gave: audit of session 36).</summary>
+    [Fact]
+    public void The_default_side_is_one_the_model_takes()
+    {
+        var four = new ModelConfig { Name = "four", Planes = [8, 8, 8, 8], FinalWidth = 16, BlocksPerStream = [1, 1, 1, 1], NumClasses = 4 };
+        Assert.Equal(256, four.DefaultImageSize);
+        four.CheckImageSize(four.DefaultImageSize, four.DefaultImageSize);
+        Assert.Equal(224, ModelRegistry.Get("parnet_s").DefaultImageSize);
+        Assert.Equal(32, (four with { Layout = Layout.Cifar }).DefaultImageSize);
+        foreach (var name in ModelRegistry.Names)
+        {
+            var config = ModelRegistry.Get(name);
+            config.CheckImageSize(config.DefaultImageSize, config.DefaultImageSize);
+        }
+    }
 }

@@ -1,0 +1,56 @@
+using ParNet.Tests.Cli;
+using ParNet.Tests.Data;
+
+namespace ParNet.Tests.Benchmarking;
+
+/// <summary>
+/// bench and train-bench with a PyTorch reference that cannot run: a folder that is no checkout of the authors' code, a
+/// Python that is not there, a fixture that is no .safetensors file. Each was found by the child after our side's rows had
+/// run, and ended the command with a stack trace (exit 134; audit of session 36). Now one line before anything is timed,
+/// and a child that dies is its own words, one line, exit 1.
+/// </summary>
+public class PyTorchReferenceRefusalTests
+{
+    const string NoCheckout = ": no simplenet_impl/simpnet.py under it, nor under timm/models or imagenet/timm/models (a checkout of github.com/imankgoyal/NonDeepNetworks)";
+
+    [Fact]
+    public void A_folder_without_the_authors_code_is_refused_before_timing()
+    {
+        using var dir = new TempDirectory();
+        CliRunner.AssertUserError(CliRunner.Run("bench", "--model", "parnet_s", "--image-size", "64", "--only", "fused,pytorch-fused", "--pytorch-code", dir.Path, "--out", dir.File("out")),
+            $"parnet bench: --pytorch-code {dir.Path}{NoCheckout}");
+        CliRunner.AssertUserError(CliRunner.Run("train-bench", "--width", "4", "--steps", "1", "--pytorch-code", dir.Path),
+            $"parnet train-bench: --pytorch-code {dir.Path}{NoCheckout}");
+        Assert.False(Directory.Exists(dir.File("out")));
+    }
+
+    /// <summary>A folder laid out as the authors' checkout (an empty simpnet.py is enough for the check).</summary>
+    static string Checkout(TempDirectory dir)
+    {
+        Directory.CreateDirectory(dir.File(Path.Combine("code", "simplenet_impl")));
+        File.WriteAllText(dir.File(Path.Combine("code", "simplenet_impl", "simpnet.py")), "");
+        return dir.File("code");
+    }
+
+    [Fact]
+    public void A_missing_python_or_a_fixture_that_is_no_safetensors_file_is_refused_before_timing()
+    {
+        using var dir = new TempDirectory();
+        string code = Checkout(dir), onnx = dir.File("m.onnx");
+        File.WriteAllText(onnx, "not weights");
+        CliRunner.AssertUserError(CliRunner.Run("bench", "--model", "parnet_s", "--image-size", "64", "--only", "fused,pytorch-fused", "--pytorch-code", code, "--python", dir.File("python")),
+            $"parnet bench: --python {dir.File("python")}: not found (Debian's PyTorch: apt-get install python3-torch python3-torchvision)");
+        CliRunner.AssertUserError(CliRunner.Run("bench", "--model", "parnet_s", "--image-size", "64", "--only", "fused,pytorch-fused", "--pytorch-code", code, "--pytorch-fixture", onnx),
+            $"parnet bench: --pytorch-fixture {onnx}: not a .safetensors file (the fixture's weights, parnet_official_tiny_silu.safetensors)");
+    }
+
+    [Fact]
+    public void A_child_that_dies_is_reported_in_its_own_words_without_a_stack_trace()
+    {
+        using var dir = new TempDirectory();
+        var (code, stdout, stderr) = CliRunner.Run("train-bench", "--width", "4", "--steps", "1", "--threads", "1", "--pytorch-code", Checkout(dir), "--python", "/bin/false");
+        Assert.Equal(1, code);
+        Assert.StartsWith("parnet train-bench: PyTorch reference (/bin/false) exited with 1; it ended while this side waited for", stderr);
+        Assert.DoesNotContain("   at ", stderr);
+    }
+}
