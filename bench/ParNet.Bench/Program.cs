@@ -25,9 +25,10 @@ try
     int code = parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
     return args.Length == 0 ? 2 : code;   // a suite is required
 }
-catch (Exception e) when (e is NotSupportedException or FileNotFoundException or InvalidDataException or ArgumentException)
+catch (Exception e) when (e is NotSupportedException or FileNotFoundException or InvalidDataException or ArgumentException
+                               or ParNet.Benchmarking.PyTorchReferenceFailedException)
 {
-    // a refusal with its reason (no CUDA provider in this build, a missing file): one line, not a stack trace
+    // a refusal with its reason (no CUDA provider in this build, a missing file, a PyTorch child's own words): one line, not a stack trace
     Console.Error.WriteLine($"{parse.CommandResult.Command.Name}: {e.Message}");
     return 1;
 }

@@ -16,9 +16,10 @@ public sealed record PyTorchReferenceOptions
 
     /// <summary>
     /// <see cref="InvalidSettingException"/> for a <see cref="Python"/> that is not there, a <see cref="Fixture"/> that is no
-    /// .safetensors file, and an <see cref="AuthorsCode"/> folder without the authors' simplenet_impl/simpnet.py (where bench/pytorch/pytorch_reference.py looks: DIR,
-    /// DIR/timm/models, DIR/imagenet/timm/models): checked before anything is timed. They were found by the child after our
-    /// side's rows had run, and ended bench and train-bench with a stack trace (audit of session 36).
+    /// .safetensors file, and an <see cref="AuthorsCode"/> folder without the authors' simplenet_impl/simpnet.py (where
+    /// bench/pytorch/pytorch_reference.py looks: DIR, DIR/timm/models, DIR/imagenet/timm/models): checked before anything is
+    /// timed. They were found by the child after our side's rows had run, and ended bench and train-bench with a stack trace
+    /// (audit of session 36).
     /// <see cref="InferenceBenchmarkOptions.Validate"/> calls it; train-bench's front end calls it itself.
     /// </summary>
     public void RequireUsable()
