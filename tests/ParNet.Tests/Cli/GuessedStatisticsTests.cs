@@ -18,11 +18,7 @@ public class GuessedStatisticsTests
     public void Weights_without_a_data_set_or_statistics_warn_and_a_dataset_or_stored_statistics_silence_it()
     {
         using var dir = new TempDirectory();
-        string run = dir.File("run"), copied = dir.File("copied.safetensors"), image = dir.File("x.png");
-        CliRunner.TrainTiny(run);
-        WriteWithoutMetadata(Path.Combine(run, "checkpoints", "last", "model.safetensors"), copied);
-        File.Copy(Path.Combine(run, "model.json"), dir.File("copied.json"));
-        File.WriteAllBytes(image, TempDirectory.EncodeImage(28, 28, (x, y) => ((byte)(x * 9), (byte)(x * 9), (byte)(x * 9)), SKEncodedImageFormat.Png));
+        var (run, copied, image) = CopiedWithoutMetadata(dir);
         const string warning = "warning: no data set or normalization is stored with the weights or given: images are normalized with mean 0.5 and std 0.5, a guess";
 
         var guessed = CliRunner.Run("predict", "--weights", copied, image);
@@ -45,17 +41,23 @@ public class GuessedStatisticsTests
         Assert.DoesNotContain("warning", stored.Err);
     }
 
-    static void WriteWithoutMetadata(string weights, string copy) => StateDict.Write(StateDict.Read(weights), copy);
+    /// <summary>A tiny run in DIR/run; its last weights without metadata in DIR/copied.safetensors with the run's model.json
+    /// beside them as copied.json; a grey image DIR/x.png.</summary>
+    static (string Run, string Copied, string Image) CopiedWithoutMetadata(TempDirectory dir)
+    {
+        string run = dir.File("run"), copied = dir.File("copied.safetensors"), image = dir.File("x.png");
+        CliRunner.TrainTiny(run);
+        StateDict.Write(StateDict.Read(Path.Combine(run, "checkpoints", "last", "model.safetensors")), copied);
+        File.Copy(Path.Combine(run, "model.json"), dir.File("copied.json"));
+        File.WriteAllBytes(image, TempDirectory.EncodeImage(28, 28, (x, y) => ((byte)(x * 9), (byte)(x * 9), (byte)(x * 9)), SKEncodedImageFormat.Png));
+        return (run, copied, image);
+    }
 
     [Fact]
     public void Convert_and_fuse_keep_the_guess_a_guess()
     {
         using var dir = new TempDirectory();
-        string run = dir.File("run"), copied = dir.File("copied.safetensors"), image = dir.File("x.png");
-        CliRunner.TrainTiny(run);
-        WriteWithoutMetadata(Path.Combine(run, "checkpoints", "last", "model.safetensors"), copied);
-        File.Copy(Path.Combine(run, "model.json"), dir.File("copied.json"));
-        File.WriteAllBytes(image, TempDirectory.EncodeImage(28, 28, (x, y) => ((byte)(x * 9), (byte)(x * 9), (byte)(x * 9)), SKEncodedImageFormat.Png));
+        var (_, copied, image) = CopiedWithoutMetadata(dir);
         foreach (var (command, output) in new[] { ("convert", "converted.safetensors"), ("fuse", "fused.safetensors") })
         {
             var made = CliRunner.Run(command, "--weights", copied, "--out", dir.File(output));
