@@ -42,7 +42,7 @@ public sealed class Int8Benchmark : IBenchmark
 
     static int Run(string modelName, int rounds, int warmup, int size, int threads, int profileRuns)
     {
-        Console.WriteLine($"int8 benchmark: {modelName} fused, batch 1, {size}x{size}, ONNX Runtime, {SuiteOption.Machine()}, {threads} intra-op threads, {warmup} warm-up + {rounds} " +
+        Console.WriteLine($"int8 benchmark: {modelName} fused, batch 1, {size}x{size}, ONNX Runtime, {threads} intra-op threads, {warmup} warm-up + {rounds} " +
                           $"interleaved rounds of a cold and a warm run per model; {InferenceBenchmark.MachineDescription()}; load {File.ReadAllText("/proc/loadavg").Trim()}");
         var config = ModelRegistry.Get(modelName);
         TorchSharp.torch.manual_seed(0);

@@ -91,7 +91,7 @@ public sealed class OnnxCudaBenchmark : IBenchmark
     static int Run(string dir, string[] models, string[] rows, int rounds, int warmup, int size, int gpus)
     {
         int cores = Environment.ProcessorCount;
-        Console.WriteLine($"onnx-cuda benchmark: fused ParNets, batch 1, {size}x{size}, float32, random weights; {cores} cores; ONNX Runtime " +
+        Console.WriteLine($"onnx-cuda benchmark: fused ParNets, batch 1, {size}x{size}, float32, random weights; {SuiteOption.Machine()} (the cpu rows' CPU); ONNX Runtime " +
                           $"providers {string.Join(", ", OrtEnvironmentProviders())}; {warmup} warm-up + {rounds} timed interleaved rounds");
         if (rows.Any(r => r.StartsWith("cuda", StringComparison.Ordinal))) OnnxRuntimeOptions.CheckCuda(0);
         if (rows.Contains("cuda-devices")) for (int d = 1; d < gpus; d++) OnnxRuntimeOptions.CheckCuda(d);
