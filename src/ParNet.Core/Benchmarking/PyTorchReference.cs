@@ -24,9 +24,8 @@ public sealed record PyTorchReferenceOptions
     /// </summary>
     public void RequireUsable()
     {
-        string python = Setting(nameof(Python)), code = Setting(nameof(AuthorsCode)), fixture = Setting(nameof(Fixture));
-        if (!File.Exists(Python))
-            throw new InvalidSettingException(python, n => $"{n.Given(python, Python)}: not found (Debian's PyTorch: apt-get install python3-torch python3-torchvision)");
+        string code = Setting(nameof(AuthorsCode)), fixture = Setting(nameof(Fixture));
+        RequirePython();
         if (Fixture is { } file && (!File.Exists(file) || !file.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase)))
             throw new InvalidSettingException(fixture, n => $"{n.Given(fixture, file)}: {(File.Exists(file) ? "not a" : "no such")} .safetensors file " +
                                                            "(the fixture's weights, parnet_official_tiny_silu.safetensors)");
@@ -34,6 +33,16 @@ public sealed record PyTorchReferenceOptions
                 .Any(root => File.Exists(Path.Combine(root, "simplenet_impl", "simpnet.py"))))
             throw new InvalidSettingException(code, n => $"{n.Given(code, dir)}: no simplenet_impl/simpnet.py under it, nor under timm/models or " +
                                                          "imagenet/timm/models (a checkout of github.com/imankgoyal/NonDeepNetworks)");
+    }
+
+    /// <summary><see cref="InvalidSettingException"/> for a <see cref="Python"/> that is not there: what starting a child needs
+    /// first (<see cref="PyTorchReference.Start"/>, <see cref="PyTorchTrainingReference.Compare"/>; the folder is the child's
+    /// to search there, where tests hand it none).</summary>
+    public void RequirePython()
+    {
+        string python = Setting(nameof(Python));
+        if (!File.Exists(Python))
+            throw new InvalidSettingException(python, n => $"{n.Given(python, Python)}: not found (Debian's PyTorch: apt-get install python3-torch python3-torchvision)");
     }
 
     static string Setting(string property) => SettingNames.Of(nameof(PyTorchReferenceOptions), property);
@@ -66,8 +75,7 @@ public static class PyTorchReference
     /// <summary>Starts the child with the models of <paramref name="keys"/> built; it runs nothing until asked.</summary>
     public static PyTorchSession Start(PyTorchReferenceOptions p, InferenceBenchmarkOptions o, IReadOnlySet<string> keys)
     {
-        if (!File.Exists(p.Python))   // the folder is the child's to search (RequireUsable checks both, for a front end)
-            throw new ArgumentException($"PyTorch reference: {p.Python} not found (Debian: apt-get install python3-torch python3-torchvision)");
+        p.RequirePython();
         var c = o.Model;
         bool wantsParNet = keys.Contains("pytorch-unfused") || keys.Contains("pytorch-fused");
         if (wantsParNet && WhyUnsupported(c) is string why) throw new ArgumentException($"PyTorch reference: {why}");

@@ -45,8 +45,7 @@ public static class PyTorchTrainingReference
     /// </summary>
     public static IReadOnlyList<Round> Compare(PyTorchReferenceOptions p, TrainingBenchmarkOptions o, int threads, int rounds, Action<Round>? onRound = null)
     {
-        if (!File.Exists(p.Python))   // the folder is the child's to search (RequireUsable checks both, for a front end)
-            throw new ArgumentException($"PyTorch reference: {p.Python} not found (Debian: apt-get install python3-torch)");
+        p.RequirePython();
         if (p.AuthorsCode is null) throw PyTorchReference.NeedsAuthorsCode("PyTorch reference: it needs the authors' code");
         string forwardOnly = SettingNames.Of(nameof(TrainingBenchmarkOptions), nameof(TrainingBenchmarkOptions.ForwardOnly));
         if (o.ForwardOnly) throw new InvalidSettingException(forwardOnly, names => $"PyTorch reference: it times training steps (not with {names.Name(forwardOnly)})");

@@ -113,41 +113,30 @@ public sealed partial class ImagePredictor : IDisposable
     public static ImagePredictor FromOnnx(string path, ModelConfig? config, OnnxRuntimeOptions? options = null)
     {
         var engine = new OnnxRuntimeEngine(path, options);
-        int? side;
-        try { side = engine.FixedImageSide(); }   // before the configuration: a graph of no images has none to give
-        catch (ArgumentException e)
-        {
-            engine.Dispose();
-            throw new InvalidDataException($"{path}: {e.Message}", e);
-        }
-        if (config is not null && engine.Info.Model is { } stored && config.ToJson() != stored.ToJson())
-        {
-            engine.Dispose();   // a configuration beside an exported graph can only disagree with it
-            throw new InvalidDataException($"{path}: exported from {stored.Name}, and its graph is that model; a model configuration " +
-                                           $"({config.Name}) is only for an .onnx file without one in its metadata");
-        }
-        var model = config ?? engine.Info.Model;
-        if (model is null)
-        {
-            engine.Dispose();
-            throw new InvalidSettingException(ConfigSetting, names => $"{path}: no ParNet model configuration in its metadata; give {names.Name(ConfigSetting)}");
-        }
-        DeploymentInfo info;
         try
         {
+            int? side = engine.FixedImageSide();   // before the configuration: a graph of no images has none to give
+            // a configuration beside an exported graph can only disagree with it
+            if (config is not null && engine.Info.Model is { } stored && config.ToJson() != stored.ToJson())
+                throw new InvalidDataException($"{path}: exported from {stored.Name}, and its graph is that model; a model configuration " +
+                                               $"({config.Name}) is only for an .onnx file without one in its metadata");
+            var model = config ?? engine.Info.Model ?? throw new InvalidSettingException(ConfigSetting,
+                names => $"{path}: no ParNet model configuration in its metadata; give {names.Name(ConfigSetting)}");
             engine.RequireFits(model);
-            info = engine.Info.CompletedFor(model);
+            var info = engine.Info.CompletedFor(model);
+            return new ImagePredictor(model, info, null, engine, side, onnxMemory: s =>
+            {
+                var (image, layers, unknown) = OnnxLayerShapes.Infer(path, s);   // no torch model: a deployment of .onnx files may have no libtorch
+                return ForwardMemory.OfLargestLayer(image, layers, unknown);
+            });
         }
-        catch (ArgumentException e)
+        catch (Exception e)
         {
-            engine.Dispose();
-            throw new InvalidDataException($"{path}: {e.Message}", e);
+            engine.Dispose();   // the predictor would have owned it
+            // the graph's refusals (its side, its channels or classes, its class names) are the file's fault
+            if (e is ArgumentException and not InvalidSettingException) throw new InvalidDataException($"{path}: {e.Message}", e);
+            throw;
         }
-        return new ImagePredictor(model, info, null, engine, side, onnxMemory: s =>
-        {
-            var (image, layers, unknown) = OnnxLayerShapes.Infer(path, s);   // no torch model: a deployment of .onnx files may have no libtorch
-            return ForwardMemory.OfLargestLayer(image, layers, unknown);
-        });
     }
 
     /// <summary>

@@ -208,15 +208,13 @@ public class DataParallelTrainingTests
 public class DataParallelBadInputTests
 {
     static readonly string[] Tiny = ["train", "--width", "8", "--test-subset", "1", "--threads", "1", "--workers", "0", "--epochs", "1"];
+    const string DifferentRanks = "different options: rank 1 resolved other settings, another model or other data than rank 0";
 
     [Fact]
     public void Sync_bn_without_an_mpi_launch_is_one_line()
     {
         using var dir = new TempDirectory();
-        var result = MpiJob.Alone([.. Tiny, "--subset", "2", "--sync-bn", "--out", dir.File("run")]);
-        Assert.Equal(2, result.Code);
-        var line = Assert.Single(MpiJob.OurErrorLines(result.Err));
-        Assert.Contains("--sync-bn needs several processes", line);
+        MpiJob.AssertRefusedInOneLine(MpiJob.Alone([.. Tiny, "--subset", "2", "--sync-bn", "--out", dir.File("run")]), "--sync-bn needs several processes");
         Assert.False(Directory.Exists(dir.File("run")));
     }
 
@@ -226,9 +224,7 @@ public class DataParallelBadInputTests
         using var dir = new TempDirectory();
         // classes 0 and 1, one image each: 2 training images for 3 processes
         var both = MpiJob.Ranks(3, [.. Tiny, "--classes", "0,1", "--subset", "1", "--batch-size", "1", "--out", dir.File("run3")]);
-        Assert.Equal(2, both.Code);
-        var line = Assert.Single(MpiJob.OurErrorLines(both.Err));
-        Assert.Contains("3 processes but only 2 images", line);
+        MpiJob.AssertRefusedInOneLine(both, "3 processes but only 2 images");
     }
 
     /// <summary>The refusal came from the trainer, after the processes had agreed that setup succeeded: each rank printed it
@@ -245,10 +241,8 @@ public class DataParallelBadInputTests
         var json = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(state))!.AsObject();
         json["Epoch"] = 0; json["BatchInEpoch"] = 1; json["Finished"] = false;
         File.WriteAllText(state, json.ToJsonString());
-        var both = MpiJob.Ranks(2, "train", "--resume", run);
-        Assert.Equal(2, both.Code);
-        var line = Assert.Single(MpiJob.OurErrorLines(both.Err));
-        Assert.Contains("the run stopped after 4 images of epoch 1 (1 process x batch 4), not a whole number of steps of 2 processes x batch 4", line);
+        MpiJob.AssertRefusedInOneLine(MpiJob.Ranks(2, "train", "--resume", run),
+            "the run stopped after 4 images of epoch 1 (1 process x batch 4), not a whole number of steps of 2 processes x batch 4");
     }
 
     [Fact]
@@ -269,10 +263,9 @@ public class DataParallelBadInputTests
     {
         // rank 1 said "unknown option: --bogus" and exited before MPI_Init; rank 0 waited there until killed
         using var dir = new TempDirectory();
-        var result = MpiJob.MpiExec(["-n", "1", .. MpiJob.ParnetCommand([.. Tiny, "--subset", "2", "--out", dir.File("run")]), ":",
-                                     "-n", "1", .. MpiJob.ParnetCommand([.. Tiny, "--subset", "2", "--bogus", "--out", dir.File("run")])], timeoutSeconds: 90);
-        Assert.Equal(2, result.Code);
-        Assert.Contains("parnet train: unknown option: --bogus", Assert.Single(MpiJob.OurErrorLines(result.Err)));
+        MpiJob.AssertRefusedInOneLine(MpiJob.TwoRanks([.. Tiny, "--subset", "2", "--out", dir.File("run")],
+                                                      [.. Tiny, "--subset", "2", "--bogus", "--out", dir.File("run")], timeoutSeconds: 90),
+                                      "parnet train: unknown option: --bogus");
         Assert.False(File.Exists(Path.Combine(dir.File("run"), "checkpoints", "last", "state.json")));
     }
 
@@ -283,11 +276,9 @@ public class DataParallelBadInputTests
     public void Ranks_started_with_different_options_are_refused_in_one_line(params string[] rankOneOnly)
     {
         using var dir = new TempDirectory();
-        var result = MpiJob.MpiExec(["-n", "1", .. MpiJob.ParnetCommand([.. Tiny, "--subset", "2", "--out", dir.File("run")]), ":",
-                                     "-n", "1", .. MpiJob.ParnetCommand([.. Tiny, "--subset", "2", .. rankOneOnly, "--out", dir.File("run")])], timeoutSeconds: 180);
-        Assert.Equal(2, result.Code);
-        var line = Assert.Single(MpiJob.OurErrorLines(result.Err));
-        Assert.Contains("different options: rank 1 resolved other settings, another model or other data than rank 0", line);
+        MpiJob.AssertRefusedInOneLine(MpiJob.TwoRanks([.. Tiny, "--subset", "2", "--out", dir.File("run")],
+                                                      [.. Tiny, "--subset", "2", .. rankOneOnly, "--out", dir.File("run")], timeoutSeconds: 180),
+                                      DifferentRanks);
         Assert.False(Directory.Exists(dir.File("run")));
     }
 
@@ -309,12 +300,9 @@ public class DataParallelBadInputTests
                 }
             return dir.File(name);
         }
-        string[] Command(string data) => MpiJob.ParnetCommand("train", "--recipe", "cifar", "--dataset", "folder", "--data", data, "--width", "4",
-            "--epochs", "1", "--threads", "1", "--workers", "0", "--out", dir.File("run"));
-        var result = MpiJob.MpiExec(["-n", "1", .. Command(Folder("two", 2)), ":", "-n", "1", .. Command(Folder("three", 3))], timeoutSeconds: 180);
-        Assert.Equal(2, result.Code);
-        var line = Assert.Single(MpiJob.OurErrorLines(result.Err));
-        Assert.Contains("different options: rank 1 resolved other settings, another model or other data than rank 0", line);
+        string[] Command(string data) => ["train", "--recipe", "cifar", "--dataset", "folder", "--data", data, "--width", "4",
+            "--epochs", "1", "--threads", "1", "--workers", "0", "--out", dir.File("run")];
+        MpiJob.AssertRefusedInOneLine(MpiJob.TwoRanks(Command(Folder("two", 2)), Command(Folder("three", 3)), timeoutSeconds: 180), DifferentRanks);
         Assert.False(Directory.Exists(dir.File("run")));
     }
 
@@ -348,8 +336,6 @@ public class DataParallelBadInputTests
     [Fact]
     public void A_train_bench_setup_error_on_every_rank_is_said_once()
     {
-        var result = MpiJob.Ranks(2, "train-bench", "--width", "8", "--steps", "0", "--threads", "1");
-        Assert.Equal(2, result.Code);
-        Assert.Contains("--steps", Assert.Single(MpiJob.OurErrorLines(result.Err)));
+        MpiJob.AssertRefusedInOneLine(MpiJob.Ranks(2, "train-bench", "--width", "8", "--steps", "0", "--threads", "1"), "--steps");
     }
 }

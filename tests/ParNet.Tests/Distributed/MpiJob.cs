@@ -38,6 +38,20 @@ static class MpiJob
 
     public static string[] ParnetCommand(params string[] args) => ["dotnet", Parnet, .. args];
 
+    /// <summary>A job of two processes started with different `parnet` command lines (MPMD: `mpiexec -n 1 A : -n 1 B`).</summary>
+    public static (int Code, string Out, string Err) TwoRanks(string[] rankZero, string[] rankOne, int timeoutSeconds = 600) =>
+        MpiExec(["-n", "1", .. ParnetCommand(rankZero), ":", "-n", "1", .. ParnetCommand(rankOne)], timeoutSeconds);
+
+    /// <summary>A job refused as bad input: exit 2 and one line of ours on stderr, which says <paramref name="message"/>;
+    /// that line, for more checks.</summary>
+    public static string AssertRefusedInOneLine((int Code, string Out, string Err) result, string message)
+    {
+        Assert.True(result.Code == 2, $"exit {result.Code}: {result.Err}");
+        var line = Assert.Single(OurErrorLines(result.Err));
+        Assert.Contains(message, line);
+        return line;
+    }
+
     /// <summary>`parnet ARGS` as one plain process (no MPI launcher).</summary>
     public static (int Code, string Out, string Err) Alone(params string[] args) => Wait(Start("dotnet", [Parnet, .. args]), 600);
 
