@@ -51,6 +51,9 @@ public sealed class TrainCommand : CliCommand
         "default: each process's own batch, as DDP");
     readonly Option<bool> _checkReplicas = CliOption.Switch("--check-replicas", "under mpiexec: after every step compare every process's weights " +
         "with rank 0's (a hash) and stop if any differs");
+    readonly Option<double?> _collectiveTimeout = CliOption.Number("--collective-timeout", "under mpiexec: end the job when a collective has " +
+        "waited this long for the other processes (one hung, stopped or unreachable; default 30, as torch.distributed's); after Ctrl-C or SIGTERM " +
+        "at most 1 minute", "MINUTES");
 
     public override string Name => "train";
     public override bool DataParallel => true;
@@ -64,7 +67,7 @@ public sealed class TrainCommand : CliCommand
         command.Add(_dataset, _data, _out, _resume);
         _recipeOptions.AddTo(command);
         command.Add(_threads, _workers, _timeBudget, _scheduleBudget, _bf16, _channelsLast, _classes, _subset, _testSubset, _evalEvery,
-            _pretrained, _pretrainedEma, _freeze, _freezeBn, _syncBn, _checkReplicas);
+            _pretrained, _pretrainedEma, _freeze, _freezeBn, _syncBn, _checkReplicas, _collectiveTimeout);
     }
 
     /// <summary>The longest budget, 10 million minutes (19 years): far beyond any run, far inside what TimeSpan holds
@@ -91,7 +94,8 @@ public sealed class TrainCommand : CliCommand
 
     /// <summary>What the command line (and a resumed run's run.json) resolved to, before anything is loaded: the plan, and
     /// what is printed or compared across processes as it was given.</summary>
-    sealed record Resolved(TrainingRunPlan Plan, string RunDirectory, int Threads, CliOption.ThreadsSource ThreadsFrom, string? Pretrained, bool PretrainedEma, double? BudgetMinutes);
+    sealed record Resolved(TrainingRunPlan Plan, string RunDirectory, int Threads, CliOption.ThreadsSource ThreadsFrom, string? Pretrained, bool PretrainedEma, double? BudgetMinutes,
+                           CollectiveLimits CollectiveLimits);
 
     int Train(ParseResult parse, TextWriter stdout, TextWriter stderr, TrainLaunch launch)
     {
@@ -110,6 +114,7 @@ public sealed class TrainCommand : CliCommand
         var renderer = ProgressRenderer.ForConsole(stdout);
         beforeTraining.Dispose();   // from here a signal stops the run at a step and saves it
         using var stop = new StopSignals();
+        using var watch = group.WatchCollectives(resolved.CollectiveLimits, stop.Token, stall => launch.GiveUp(stall, stop, stderr));
         var clock = Stopwatch.StartNew();
         PrintHeader(stdout, stderr, resolved, run, runDir, launch);
         try
@@ -170,6 +175,8 @@ public sealed class TrainCommand : CliCommand
         CliOption.RequireAtLeastOne("--eval-every", evalEvery, "epochs");
         RequireMinutes("--time-budget", budgetMinutes);
         RequireMinutes("--schedule-budget", scheduleMinutes);
+        double? collectiveMinutes = parse.GetValue(_collectiveTimeout);
+        RequireMinutes("--collective-timeout", collectiveMinutes);
         bool syncBn = parse.GetValue(_syncBn);
         if (syncBn && !launch.Distributed)
             throw new UsageException("--sync-bn needs several processes: start the run with an MPI launcher (mpiexec -n N parnet train ...); this is one process");
@@ -192,7 +199,8 @@ public sealed class TrainCommand : CliCommand
         };
         var threadsFrom = parse.GetValue(_threads) is not null ? CliOption.ThreadsSource.Typed
             : threadsGiven is not null ? CliOption.ThreadsSource.RunJson : CliOption.ThreadsSource.Default;
-        return new Resolved(plan, runDir, threads, threadsFrom, pretrained, pretrainedEma, budgetMinutes);
+        var collectiveLimits = CollectiveLimits.For(collectiveMinutes is double cm ? TimeSpan.FromMinutes(cm) : CollectiveLimits.DefaultTimeout);
+        return new Resolved(plan, runDir, threads, threadsFrom, pretrained, pretrainedEma, budgetMinutes, collectiveLimits);
     }
 
     /// <summary>A new run's recipe: --recipe (default fashion-mnist, the main job's) with the options that override it.</summary>

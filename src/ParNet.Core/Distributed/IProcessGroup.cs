@@ -23,6 +23,10 @@ public interface IProcessGroup : IDisposable
     CommunicationStats Stats { get; }
     /// <summary>Ends every process of the run with this exit code (a process that cannot continue alone).</summary>
     void Abort(int exitCode);
+    /// <summary>Until disposed, calls <paramref name="onStall"/> (once, on a thread of its own) when a collective of this
+    /// process has waited past <paramref name="limits"/> for the others (<see cref="CollectiveWatch"/>): the action
+    /// says so and ends the job, as a collective that waits for a process that cannot come never returns.</summary>
+    IDisposable WatchCollectives(CollectiveLimits limits, CancellationToken stop, Action<CollectiveStall> onStall);
 }
 
 /// <summary>What the collectives of a process have cost so far.</summary>
@@ -53,5 +57,7 @@ public sealed class SingleProcess : IProcessGroup
     }
     public CommunicationStats Stats { get; } = new();
     public void Abort(int exitCode) => Environment.Exit(exitCode);
+    /// <summary>Nothing to watch: a single process's collectives return at once.</summary>
+    public IDisposable WatchCollectives(CollectiveLimits limits, CancellationToken stop, Action<CollectiveStall> onStall) => this;
     public void Dispose() { }
 }

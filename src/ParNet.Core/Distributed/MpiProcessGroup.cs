@@ -18,6 +18,7 @@ public sealed class MpiProcessGroup : IProcessGroup
 
     readonly MPI.Environment _environment;
     PeerWatch _peers = new([]);
+    CollectiveWatch? _watch;
     bool _disposed;
 
     MpiProcessGroup(MPI.Environment environment)
@@ -57,7 +58,10 @@ public sealed class MpiProcessGroup : IProcessGroup
         if (type == MPI.Unsafe.MPI_BYTE) throw new ArgumentException("bytes are broadcast, not summed: use float32, float64 or int64");
         _peers.Check();
         var clock = Stopwatch.StartNew();
-        Check(MPI.Unsafe.MPI_Allreduce(InPlace, DataPointer(tensor), count, type, MPI.Unsafe.MPI_SUM, MPI.Unsafe.MPI_COMM_WORLD), "MPI_Allreduce");
+        var watch = _watch;
+        watch?.Enter("MPI_Allreduce");
+        try { Check(MPI.Unsafe.MPI_Allreduce(InPlace, DataPointer(tensor), count, type, MPI.Unsafe.MPI_SUM, MPI.Unsafe.MPI_COMM_WORLD), "MPI_Allreduce"); }
+        finally { watch?.Leave(); }
         Stats.Add(count * tensor.ElementSize, clock.Elapsed);
     }
 
@@ -66,8 +70,28 @@ public sealed class MpiProcessGroup : IProcessGroup
         var (type, count) = Describe(tensor);
         _peers.Check();
         var clock = Stopwatch.StartNew();
-        Check(MPI.Unsafe.MPI_Bcast(DataPointer(tensor), count, type, root, MPI.Unsafe.MPI_COMM_WORLD), "MPI_Bcast");
+        var watch = _watch;
+        watch?.Enter("MPI_Bcast");
+        try { Check(MPI.Unsafe.MPI_Bcast(DataPointer(tensor), count, type, root, MPI.Unsafe.MPI_COMM_WORLD), "MPI_Bcast"); }
+        finally { watch?.Leave(); }
         Stats.Add(0, clock.Elapsed);
+    }
+
+    public IDisposable WatchCollectives(CollectiveLimits limits, CancellationToken stop, Action<CollectiveStall> onStall)
+    {
+        if (_watch is not null) throw new InvalidOperationException("the collectives are watched already");
+        var watch = new CollectiveWatch(limits, stop, onStall, _peers.Unusual);
+        _watch = watch;
+        return new Unwatch(this, watch);
+    }
+
+    sealed class Unwatch(MpiProcessGroup group, CollectiveWatch watch) : IDisposable
+    {
+        public void Dispose()
+        {
+            if (group._watch == watch) group._watch = null;
+            watch.Dispose();
+        }
     }
 
     /// <summary>MPI_Abort, half a second after the call: what this process wrote last (the line saying why it aborts)

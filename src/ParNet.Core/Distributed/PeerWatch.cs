@@ -25,17 +25,34 @@ public sealed class PeerWatch
                 throw new PeerLostException($"rank {rank} (pid {pid}, this machine) ended unexpectedly (killed or crashed)");
     }
 
-    /// <summary>Running: /proc/PID exists and is not a zombie (a killed child stays one until its launcher reaps it).</summary>
-    public static bool Alive(int pid)
+    /// <summary>The other processes on this machine that cannot take part in a collective now, in words (null: none seen):
+    /// stopped (SIGSTOP, Ctrl-Z, a debugger), in uninterruptible I/O, or gone.</summary>
+    public string? Unusual()
     {
-        if (!OperatingSystem.IsLinux()) return true;
+        var said = _localPeers.Select(p => State(p.Pid) switch
+        {
+            'T' or 't' => $"rank {p.Rank} (pid {p.Pid}, this machine) is stopped (SIGSTOP, Ctrl-Z or a debugger)",
+            'D' => $"rank {p.Rank} (pid {p.Pid}, this machine) is waiting in uninterruptible I/O (a disk or network file system)",
+            'Z' or 'X' or null => $"rank {p.Rank} (pid {p.Pid}, this machine) has ended",
+            _ => null,
+        }).OfType<string>().ToArray();
+        return said.Length > 0 ? string.Join("; ", said) : null;
+    }
+
+    /// <summary>The state letter of /proc/PID/stat (R, S, D, T, t, Z, ...); null when the process is gone; ' ' off Linux.</summary>
+    static char? State(int pid)
+    {
+        if (!OperatingSystem.IsLinux()) return ' ';
         try
         {
             string stat = File.ReadAllText($"/proc/{pid}/stat");
             int close = stat.LastIndexOf(')');
-            return close < 0 || close + 2 >= stat.Length || stat[close + 2] is not ('Z' or 'X');
+            return close < 0 || close + 2 >= stat.Length ? ' ' : stat[close + 2];
         }
-        catch (IOException) { return false; }
-        catch (UnauthorizedAccessException) { return true; }
+        catch (IOException) { return null; }
+        catch (UnauthorizedAccessException) { return ' '; }
     }
+
+    /// <summary>Running: /proc/PID exists and is not a zombie (a killed child stays one until its launcher reaps it).</summary>
+    public static bool Alive(int pid) => State(pid) is char state && state is not ('Z' or 'X');
 }

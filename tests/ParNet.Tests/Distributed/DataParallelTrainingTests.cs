@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.RegularExpressions;
 using ParNet.Tests.Data;
+using ParNet.Tests.Scripts;
 using ParNet.Training;
 using ParNet.Weights;
 
@@ -99,17 +100,16 @@ public class DataParallelTrainingTests
         Assert.Equal(state.History[^1].TestLoss!.Value, summary.RootElement.GetProperty("Loss").GetDouble(), 5);
     }
 
-    [Fact]
-    public async Task A_killed_rank_ends_the_job_within_60_s_naming_it_and_one_process_resumes_from_the_last_checkpoint()
+    /// <summary>A two-rank run of 3 epochs (or <paramref name="epochs"/>), its output collected, once epoch 1's checkpoint is
+    /// written: the job, its stdout so far (read under its lock), its stderr and rank 1's process id.</summary>
+    static async Task<(Process Job, System.Text.StringBuilder Stdout, Task<string> Stderr, int Rank1)> TwoRanksPastTheFirstCheckpoint(
+        string run, int epochs = 3, params string[] more)
     {
-        using var dir = new TempDirectory();
-        string run = dir.File("run");
-        using var job = MpiJob.StartMpiExec(["-n", "2", .. MpiJob.ParnetCommand([.. Tiny, "--subset", "200", "--epochs", "3", "--batch-size", "16", "--out", run])]);
+        var job = MpiJob.StartMpiExec(["-n", "2", .. MpiJob.ParnetCommand([.. Tiny, "--subset", "200", "--epochs", epochs.ToString(), "--batch-size", "16", "--out", run, .. more])]);
         var stdout = new System.Text.StringBuilder();
         job.OutputDataReceived += (_, e) => { lock (stdout) stdout.AppendLine(e.Data); };
         var stderr = job.StandardError.ReadToEndAsync();
         job.BeginOutputReadLine();
-        // wait for epoch 1's checkpoint, then kill rank 1 in epoch 2
         string last = Path.Combine(run, "checkpoints", "last");
         var waited = Stopwatch.StartNew();
         while (Checkpoint.Locate(last) is null || !File.Exists(Path.Combine(last, Checkpoint.StateFile)))
@@ -123,9 +123,18 @@ public class DataParallelTrainingTests
         lock (stdout) output = stdout.ToString();
         var pids = Regex.Match(output, @"pids rank 0 (\d+), rank 1 (\d+)");
         Assert.True(pids.Success, output);
-        int rank1 = int.Parse(pids.Groups[2].Value);
-        var killed = Stopwatch.StartNew();
         if (job.HasExited) Assert.Fail($"the job ended by itself: {output}\n{await stderr}");
+        return (job, stdout, stderr, int.Parse(pids.Groups[2].Value));
+    }
+
+    [Fact]
+    public async Task A_killed_rank_ends_the_job_within_60_s_naming_it_and_one_process_resumes_from_the_last_checkpoint()
+    {
+        using var dir = new TempDirectory();
+        string run = dir.File("run"), last = Path.Combine(run, "checkpoints", "last");
+        var (job, stdout, stderr, rank1) = await TwoRanksPastTheFirstCheckpoint(run);   // then kill rank 1 in epoch 2
+        using var _ = job;
+        var killed = Stopwatch.StartNew();
         Process.GetProcessById(rank1).Kill();   // SIGKILL
         Assert.True(job.WaitForExit(60_000), "the job still runs 60 s after a rank was killed");
         Assert.True(killed.Elapsed < TimeSpan.FromSeconds(60));
@@ -136,6 +145,7 @@ public class DataParallelTrainingTests
         // run's "mpi:" line (matched above) maps to rank 1, or rank 0's UCX transport was copying from rank 1's memory
         // at that moment and aborts rank 0 with a fatal error naming the lost PID ("process_vm_readv(pid=N ...) returned
         // -1: No such process"; seen once in a fresh-clone CI run, 2026-12-02). Which one wins is a race of a few milliseconds.
+        string output;
         lock (stdout) output = stdout.ToString();
         string ours = $"parnet train: rank 0: rank 1 (pid {rank1}, this machine) ended unexpectedly (killed or crashed); ending all 2 processes; " +
                       $"the last checkpoint stays as it was: continue with parnet train --resume {run}";
@@ -152,6 +162,41 @@ public class DataParallelTrainingTests
         Assert.True(done.Finished);
         Assert.Equal(3, done.Epoch);
         Assert.Equal(1, done.Processes);
+    }
+
+    /// <summary>A rank stopped by SIGSTOP (or hung in I/O, or unreachable on another host) left rank 0 waiting in a collective
+    /// for ever at 100% of a core, and deaf to SIGTERM, which the loop reads between steps: on 2026-12-05 such a job took
+    /// mpiexec's SIGTERM and went on until a second one killed it, unsaid. Now a collective that waits past
+    /// --collective-timeout (here 15 s), or past a minute once a stop was asked (never longer than the timeout), ends every
+    /// process with a line that names the stopped rank, exit 1, or after a signal the signal's code (143): the stopped
+    /// process too (MPICH's launcher kills it), and the last checkpoint stays as epoch 1 left it.</summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_stopped_rank_ends_the_job_after_the_collective_timeout_naming_it(bool sigterm)
+    {
+        using var dir = new TempDirectory();
+        string run = dir.File("run");
+        var (job, stdout, stderr, rank1) = await TwoRanksPastTheFirstCheckpoint(run, epochs: 30, "--collective-timeout", "0.25");
+        using var _ = job;
+        Assert.Equal(0, ProcessSignals.kill(rank1, ProcessSignals.SigStop));
+        if (sigterm) Assert.Equal(0, ProcessSignals.kill(job.Id, ProcessSignals.SigTerm));
+        var stopped = Stopwatch.StartNew();
+        bool ended = job.WaitForExit(90_000);
+        if (!ended) ProcessSignals.kill(rank1, ProcessSignals.SigKill);   // before the assertion: never leave a stopped process behind
+        Assert.True(ended, "the job still waits 90 s after rank 1 was stopped");
+        job.WaitForExit();
+        string errors = await stderr;
+        Assert.True(job.ExitCode == (sigterm ? 143 : 1), $"exit {job.ExitCode}: {errors}");
+        Assert.True(stopped.Elapsed > TimeSpan.FromSeconds(13), $"ended {stopped.Elapsed.TotalSeconds:F1} s after the stop: before the timeout");
+        string line = Assert.Single(MpiJob.OurErrorLines(errors));
+        Assert.Matches($"^parnet train: rank 0: {(sigterm ? @"terminated \(SIGTERM\), but " : "")}MPI_(Allreduce|Bcast) has waited \\d+ s for the other processes: " +
+                       $"rank 1 \\(pid {rank1}, this machine\\) is stopped \\(SIGSTOP, Ctrl-Z or a debugger\\); ending all 2 processes; " +
+                       $"the last checkpoint stays as it was: continue with parnet train --resume ", line);
+        var gone = Stopwatch.StartNew();
+        while (Directory.Exists($"/proc/{rank1}") && gone.Elapsed < TimeSpan.FromSeconds(10)) Thread.Sleep(100);
+        Assert.False(Directory.Exists($"/proc/{rank1}"), "the stopped rank outlived the job");
+        Assert.True(Checkpoint.ReadState(Path.Combine(run, "checkpoints", "last")).Epoch >= 1);
     }
 
     [Fact]

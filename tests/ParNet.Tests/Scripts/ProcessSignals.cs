@@ -9,7 +9,7 @@ static class ProcessSignals
     [DllImport("libc", SetLastError = true)]
     public static extern int kill(int pid, int signal);
 
-    public const int SigTerm = 15, SigKill = 9;
+    public const int SigTerm = 15, SigKill = 9, SigStop = 19;
 
     /// <summary>Running and not a zombie (a child the test has not reaped yet).</summary>
     public static bool Alive(int pid) => kill(pid, 0) == 0 && !File.ReadAllText($"/proc/{pid}/stat").Contains(") Z ");
