@@ -32,7 +32,6 @@ public sealed record CollectiveLimits(TimeSpan Timeout, TimeSpan AfterStop)
 sealed class CollectiveWatch : IDisposable
 {
     readonly CollectiveLimits _limits;
-    readonly CancellationToken _stop;
     readonly Action<CollectiveStall> _onStall;
     readonly Func<string?> _peers;
     readonly Timer _timer;
@@ -46,7 +45,7 @@ sealed class CollectiveWatch : IDisposable
     {
         if (limits.Timeout <= TimeSpan.Zero || limits.AfterStop <= TimeSpan.Zero)
             throw new ArgumentOutOfRangeException(nameof(limits), limits, "a collective's limits must be positive");
-        (_limits, _stop, _onStall, _peers) = (limits, stop, onStall, peers);
+        (_limits, _onStall, _peers) = (limits, onStall, peers);
         _stopRegistration = stop.Register(() => Interlocked.CompareExchange(ref _stopAskedTicks, _clock.Elapsed.Ticks, long.MaxValue));
         _timer = new Timer(_ => Look(), null, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
     }
