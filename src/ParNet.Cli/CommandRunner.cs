@@ -29,8 +29,41 @@ public static class CommandRunner
         return root;
     }
 
+    /// <summary>
+    /// Whether the current folder was deleted after the shell entered it, said in one line: every command that loads libtorch
+    /// then died with "Intel oneMKL FATAL ERROR: Cannot load .../libtorch_cpu.so" and a train without --out with
+    /// "Unable to find the specified file." (environment audit, session 37). Checked before anything loads.
+    /// </summary>
+    public static bool CurrentFolderGone(TextWriter stderr)
+    {
+        try
+        {
+            _ = Environment.CurrentDirectory;
+            return false;
+        }
+        catch (FileNotFoundException)
+        {
+            stderr.WriteLine("parnet: the current folder no longer exists (deleted after the shell entered it): cd to one that does");
+            return true;
+        }
+    }
+
+    /// <summary>Runs the command of <paramref name="argv"/>; its exit code. Writers that are <see cref="StandardStream"/>s
+    /// (the process's own) and failed: a command that succeeded without its stdout says so and exits 1.</summary>
     public static int Run(string[] argv, TextWriter stdout, TextWriter stderr)
     {
+        int code = Dispatch(argv, stdout, stderr, out string prefix);
+        if (code == 0 && stdout is StandardStream { Failure: { } lost })
+        {
+            stderr.WriteLine($"{prefix}: standard output could not be written ({lost}): what the command printed there is lost");
+            return 1;
+        }
+        return code;
+    }
+
+    static int Dispatch(string[] argv, TextWriter stdout, TextWriter stderr, out string prefix)
+    {
+        prefix = "parnet";
         var commands = CreateCommands();
         var root = CreateRoot(commands, stdout, stderr);
         // no response files: `@name` is an ordinary argument (an image file may be called that)
@@ -43,7 +76,7 @@ public static class CommandRunner
         }
 
         var command = parse.CommandResult.Command;
-        string prefix = ReferenceEquals(command, root) ? "parnet" : $"parnet {command.Name}";
+        prefix = ReferenceEquals(command, root) ? "parnet" : $"parnet {command.Name}";
         bool helpOrVersion = parse.Action is CommandLineAction { ClearsParseErrors: true };
         if (parse.Errors.Count > 0 && !helpOrVersion)
         {

@@ -77,7 +77,8 @@ public sealed class ProgressRenderer(TextWriter output, bool interactive, int li
     void Draw(string text)
     {
         int width = 120;
-        try { if (!Console.IsOutputRedirected) width = Math.Max(40, Console.WindowWidth - 1); } catch (IOException) { }
+        // a terminal that reports no size (script(1), docker -t: 0 columns) keeps the default, not 40 (the line was cut mid-word)
+        try { if (!Console.IsOutputRedirected && Console.WindowWidth > 0) width = Math.Max(40, Console.WindowWidth - 1); } catch (IOException) { }
         if (text.Length > width) text = text[..width];
         output.Write("\r" + text.PadRight(width));
         output.Flush();
