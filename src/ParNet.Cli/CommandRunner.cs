@@ -77,6 +77,13 @@ public static class CommandRunner
 
         var command = parse.CommandResult.Command;
         prefix = ReferenceEquals(command, root) ? "parnet" : $"parnet {command.Name}";
+        // a path of bytes that are not UTF-8 reaches .NET with U+FFFD in their place: --out wrote another folder than named
+        if (argv.FirstOrDefault(a => a.Contains('\uFFFD')) is { } garbled)
+        {
+            stderr.WriteLine($"{prefix}: '{garbled}' holds bytes that are not UTF-8 (shown as \uFFFD): .NET would use another name than " +
+                             "the one given; rename the file or folder (e.g. convmv -f latin1 -t utf8)");
+            return UsageExitCode;
+        }
         bool helpOrVersion = parse.Action is CommandLineAction { ClearsParseErrors: true };
         if (parse.Errors.Count > 0 && !helpOrVersion)
         {

@@ -44,6 +44,7 @@ public sealed class ImageFolderDataset : IImageDataset
         if (!Directory.Exists(root)) throw new DirectoryNotFoundException($"{root}: image folder not found");
         var classDirs = Directory.GetDirectories(root).OrderBy(d => Path.GetFileName(d), CodePointOrder).ToArray();
         if (classDirs.Length == 0) throw new InvalidDataException($"{root}: no class subfolders");
+        if (classDirs.FirstOrDefault(NotUtf8) is { } garbledClass) throw NotUtf8Name(garbledClass);
         var files = new List<string>();
         var labels = new List<int>();
         for (int label = 0; label < classDirs.Length; label++)
@@ -53,6 +54,7 @@ public sealed class ImageFolderDataset : IImageDataset
                 // torchvision's order, sorted(os.walk(class folder)) and each folder's sorted names: a folder's own files
                 // before its subfolders' (what --subset picks and the unshuffled order depend on)
                 .OrderBy(f => Path.GetDirectoryName(f)!, CodePointOrder).ThenBy(f => Path.GetFileName(f), CodePointOrder).ToList();
+            if (images.FirstOrDefault(NotUtf8) is { } garbled) throw NotUtf8Name(garbled);
             if (images.Count == 0) throw new InvalidDataException($"{classDirs[label]}: empty class folder (no {string.Join('/', ImageExtensions)} files in it or below it)");
             files.AddRange(images);
             labels.AddRange(Enumerable.Repeat(label, images.Count));
@@ -61,6 +63,16 @@ public sealed class ImageFolderDataset : IImageDataset
         _labels = labels.ToArray();
         ClassNames = classDirs.Select(d => Path.GetFileName(d)!).ToArray();
     }
+
+    /// <summary>
+    /// A name whose bytes are not UTF-8: .NET lists it with U+FFFD in their place and cannot open what it lists (the name
+    /// no longer encodes to the file's bytes), so such an image stopped training mid-epoch as "not found" (environment
+    /// audit, session 37); a name that really holds U+FFFD exists as listed.
+    /// </summary>
+    static bool NotUtf8(string path) => path.Contains('\uFFFD') && !File.Exists(path) && !Directory.Exists(path);
+
+    static InvalidDataException NotUtf8Name(string path) =>
+        new($"{path}: a name whose bytes are not UTF-8 (shown as \uFFFD), which .NET cannot open; rename it (e.g. convmv -f latin1 -t utf8)");
 
     public int Count => _files.Length;
     public int Channels => 3;

@@ -11,13 +11,14 @@ namespace ParNet.Tests.Cli;
 /// </summary>
 public class ProcessEnvironmentTests
 {
-    static (int Code, string Err) Shell(string redirections, params string[] args) => ShellAfter("", redirections, args);
+    static (int Code, string Err) Shell(string tail, params string[] args) => ShellAfter("", tail, args);
 
-    /// <summary>`parnet ARGS REDIRECTIONS` run by bash after <paramref name="before"/>; its exit code and stderr.</summary>
-    static (int Code, string Err) ShellAfter(string before, string redirections, params string[] args)
+    /// <summary>`parnet ARGS TAIL` run by bash after <paramref name="before"/>; its exit code and stderr. The tail is shell
+    /// words as written: redirections, or arguments of bytes only bash's $'...' can give.</summary>
+    static (int Code, string Err) ShellAfter(string before, string tail, params string[] args)
     {
         string parnet = Path.Combine(AppContext.BaseDirectory, "parnet.dll");
-        string command = $"{before} exec dotnet {ShellWords.Quote(parnet)} {string.Join(' ', args.Select(ShellWords.Quote))} {redirections}";
+        string command = $"{before} exec dotnet {ShellWords.Quote(parnet)} {string.Join(' ', args.Select(ShellWords.Quote))} {tail}";
         var info = new ProcessStartInfo("bash", ["-c", command]) { RedirectStandardError = true, RedirectStandardOutput = true };
         using var process = Process.Start(info)!;
         var stdout = process.StandardOutput.ReadToEndAsync();
@@ -57,6 +58,20 @@ public class ProcessEnvironmentTests
         Assert.Equal(CommandRunner.UsageExitCode, code);
         Assert.Equal("parnet: the current folder no longer exists (deleted after the shell entered it): cd to one that does",
                      Assert.Single(err.Split('\n', StringSplitOptions.RemoveEmptyEntries)));
+    }
+
+    /// <summary>A path of bytes that are not UTF-8 reaches .NET with U+FFFD in their place: `train --out $'DIR/bad\xff\xfename'`
+    /// trained into another folder (bad\uFFFD\uFFFDname) than the one named, which `ls` then could not find.</summary>
+    [Fact]
+    public void An_argument_that_is_not_utf8_is_refused_before_any_work()
+    {
+        using var dir = new ParNet.Tests.Data.TempDirectory();
+        var (code, err) = Shell($"--out {ShellWords.Quote(dir.Path + "/")}$'bad\\xffname'", "train", "--epochs", "1");
+        Assert.Equal(CommandRunner.UsageExitCode, code);
+        Assert.Equal($"parnet train: '{dir.Path}/bad\uFFFDname' holds bytes that are not UTF-8 (shown as \uFFFD): .NET would use another name " +
+                     "than the one given; rename the file or folder (e.g. convmv -f latin1 -t utf8)",
+                     Assert.Single(err.Split('\n', StringSplitOptions.RemoveEmptyEntries)));
+        Assert.Empty(Directory.GetFileSystemEntries(dir.Path));
     }
 
     /// <summary>A writer whose every write fails, counting the tries.</summary>

@@ -153,6 +153,25 @@ public class ImageFolderTests
         Assert.Equal(["a", "\uFF5A", "\U0001F600"], new ImageFolderDataset(dir.Path).ClassNames);
     }
 
+    /// <summary>Names whose bytes are not UTF-8 (an archive from an older system: Latin-1 names) are listed by .NET with U+FFFD
+    /// and cannot be opened by what it lists: training stopped mid-epoch 1 with "bad\uFFFD.png: not found" (environment
+    /// audit, session 37). Now the listing refuses them; a name that really holds U+FFFD is an image like any other.</summary>
+    [Theory]
+    [InlineData("moth/bad\\xff.png")]   // bash's $'...' bytes: a file, and below a class folder
+    [InlineData("caf\\xe9/0.png")]
+    public void A_name_that_is_not_utf8_is_refused_when_listed_naming_it(string relative)
+    {
+        using var dir = ThreeClassFolder();
+        System.IO.File.WriteAllBytes(Path.Combine(dir.File("moth"), "real \uFFFD.png"), TempDirectory.EncodeImage(8, 8, Pattern, SKEncodedImageFormat.Png));
+        Assert.Equal(3, new ImageFolderDataset(dir.Path).ClassNames.Count);   // U+FFFD encoded as UTF-8 is a name like any other
+        var bash = System.Diagnostics.Process.Start("bash", ["-c", $"cd {ParNet.Cli.ShellWords.Quote(dir.Path)} && mkdir -p \"$(dirname $'{relative}')\" && touch $'{relative}'"])!;
+        bash.WaitForExit();
+        Assert.Equal(0, bash.ExitCode);
+        var e = Assert.Throws<InvalidDataException>(() => new ImageFolderDataset(dir.Path));
+        Assert.Contains("a name whose bytes are not UTF-8 (shown as \uFFFD), which .NET cannot open; rename it", e.Message);
+        Assert.StartsWith(Path.Combine(dir.Path, relative.Split('\\')[0]), e.Message);
+    }
+
     [Fact]
     public void Empty_class_folder_is_rejected()
     {
