@@ -31,7 +31,8 @@ public static class AtomicFile
         // writers of one file (mpiexec -n 2 parnet convert ..., two threads) each rename their own complete file over it;
         // with one name for all, one writer's open file refused the other, or its cleanup deleted the other's file, and both
         // failed (walk C, session 28)
-        string temporary = $"{target}.{Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4))}{temporarySuffix}";
+        string temporary = Path.Combine(folder, TemporaryName(Path.GetFileName(target),
+            $".{Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4))}{temporarySuffix}"));
         InProgress.TryAdd(temporary, 0);
         bool temporaryWritten = false;
         try
@@ -54,6 +55,30 @@ public static class AtomicFile
             throw;
         }
         finally { InProgress.TryRemove(temporary, out _); }
+    }
+
+    /// <summary>Longest file name, in bytes, of Linux's file systems (ext4, xfs, btrfs, tmpfs: NAME_MAX).</summary>
+    const int LongestName = 255;
+
+    /// <summary>
+    /// The target's name with <paramref name="ending"/>, the name cut (at a whole character) to leave room for it: a name
+    /// the file system takes but too long for 13 bytes more (export --out of 243-255 bytes) was refused as "The path ... is
+    /// too long" (environment audit, session 37).
+    /// </summary>
+    internal static string TemporaryName(string name, string ending)
+    {
+        var utf8 = System.Text.Encoding.UTF8;
+        int room = LongestName - utf8.GetByteCount(ending);
+        if (utf8.GetByteCount(name) <= room) return name + ending;
+        var cut = new System.Text.StringBuilder();
+        int bytes = 0;
+        foreach (var rune in name.EnumerateRunes())
+        {
+            if (bytes + rune.Utf8SequenceLength > room) break;
+            bytes += rune.Utf8SequenceLength;
+            cut.Append(rune.ToString());
+        }
+        return cut + ending;
     }
 
     /// <summary>The temporary files of the writes under way in this process.</summary>

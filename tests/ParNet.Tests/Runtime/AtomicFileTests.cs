@@ -18,6 +18,28 @@ public class AtomicFileTests
         Assert.Equal([path], Directory.GetFileSystemEntries(dir.Path));
     }
 
+    /// <summary>A name the file system takes (255 bytes at most) but too long for the temporary file's 13 more bytes was
+    /// refused as "The path ... is too long" (export --out of 243-255 bytes, environment audit, session 37).</summary>
+    [Theory]
+    [InlineData(250, "c")]
+    [InlineData(126, "\u00e9")]   // 252 bytes of 2-byte characters: the cut falls between whole characters
+    [InlineData(63, "\U0001F600")]   // 252 bytes of 4-byte characters (two UTF-16 units each)
+    public void A_name_as_long_as_the_file_system_takes_is_written(int repeats, string unit)
+    {
+        using var dir = new TempDirectory();
+        string name = string.Concat(Enumerable.Repeat(unit, repeats));
+        Assert.InRange(System.Text.Encoding.UTF8.GetByteCount(name), 243, 255);
+        string path = dir.File(name);
+        WriteText(path, "kept");
+        Assert.Equal("kept", File.ReadAllText(path));
+        Assert.Equal([path], Directory.GetFileSystemEntries(dir.Path));
+        string temporary = AtomicFile.TemporaryName(name, ".0123abcd.tmp");
+        Assert.InRange(System.Text.Encoding.UTF8.GetByteCount(temporary), 250, 255);
+        Assert.EndsWith(".0123abcd.tmp", temporary);
+        Assert.StartsWith(temporary[..^".0123abcd.tmp".Length], name);
+        Assert.False(char.IsHighSurrogate(temporary[^(".0123abcd.tmp".Length + 1)]));
+    }
+
     [Fact]
     public void Writes_through_a_chain_of_relative_links_and_leaves_the_links()
     {
