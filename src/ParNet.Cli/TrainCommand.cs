@@ -95,7 +95,7 @@ public sealed class TrainCommand : CliCommand
     /// <summary>What the command line (and a resumed run's run.json) resolved to, before anything is loaded: the plan, and
     /// what is printed or compared across processes as it was given.</summary>
     sealed record Resolved(TrainingRunPlan Plan, string RunDirectory, int Threads, CliOption.ThreadsSource ThreadsFrom, string? Pretrained, bool PretrainedEma, double? BudgetMinutes,
-                           CollectiveLimits CollectiveLimits);
+                           CollectiveLimits CollectiveLimits, bool DefaultRunDirectory);
 
     int Train(ParseResult parse, TextWriter stdout, TextWriter stderr, TrainLaunch launch)
     {
@@ -154,7 +154,8 @@ public sealed class TrainCommand : CliCommand
         if (resumeDir is null && pretrained is null && recipe.Name == Recipes.FineTune.Name)   // its LR is a tenth of training from scratch
             throw new UsageException("--recipe finetune fine-tunes --pretrained W; to train from scratch take another recipe (fashion-mnist, cifar, imagenet)");
         var (model, modelFromPretrained) = resumedModel is not null ? (resumedModel, false) : NewModel(parse, recipe, dataset, data, classes, pretrained, pretrainedEma);
-        string runDir = resumeDir ?? parse.GetValue(_out) ?? Path.Combine("runs", $"{recipe.Name}-{DateTime.Now:yyyyMMdd-HHmmss}");
+        bool defaultFolder = resumeDir is null && parse.GetValue(_out) is null;
+        string runDir = resumeDir ?? parse.GetValue(_out) ?? Path.Combine("runs", $"{recipe.Name}-{DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)}");
         if (resumeDir is null) UsageException.Wrap(() => TrainingRun.RequireNoRunIn(runDir), "--out");   // before minutes of loading
         int? threadsGiven = parse.GetValue(_threads) ?? saved?.Threads;
         int threads = threadsGiven ?? CliOption.DefaultThreads(group.ProcessesOnThisMachine);
@@ -200,7 +201,7 @@ public sealed class TrainCommand : CliCommand
         var threadsFrom = parse.GetValue(_threads) is not null ? CliOption.ThreadsSource.Typed
             : threadsGiven is not null ? CliOption.ThreadsSource.RunJson : CliOption.ThreadsSource.Default;
         var collectiveLimits = CollectiveLimits.For(collectiveMinutes is double cm ? TimeSpan.FromMinutes(cm) : CollectiveLimits.DefaultTimeout);
-        return new Resolved(plan, runDir, threads, threadsFrom, pretrained, pretrainedEma, budgetMinutes, collectiveLimits);
+        return new Resolved(plan, runDir, threads, threadsFrom, pretrained, pretrainedEma, budgetMinutes, collectiveLimits, defaultFolder);
     }
 
     /// <summary>A new run's recipe: --recipe (default fashion-mnist, the main job's) with the options that override it.</summary>
@@ -254,16 +255,27 @@ public sealed class TrainCommand : CliCommand
     /// review of session 36).</summary>
     static string AgreeAcrossProcesses(Resolved resolved, TrainingRun run, TrainLaunch launch)
     {
-        string runDir = resolved.RunDirectory;
-        if (!launch.Distributed) return runDir;
+        if (!launch.Distributed) return MadeRunFolder(resolved);
         var (plan, s) = (resolved.Plan, resolved.Plan.Settings);
         launch.RequireSameSettings(string.Join("\n", plan.Recipe.ToJson(), plan.Model.ToJson(), s.Dataset, s.SubsetPerClass, s.TestSubsetPerClass,
             s.Classes is null ? "" : string.Join(",", s.Classes), s.BFloat16, s.ChannelsLast, plan.SyncBatchNorm, plan.CheckReplicas, s.EvalEvery,
             s.Freeze, s.FreezeBatchNorm, resolved.Pretrained, plan.ResumeDirectory, resolved.BudgetMinutes, plan.ScheduleBudget?.TotalSeconds,
             run.TrainData.DatasetCount, run.TestData.DatasetCount, string.Join("\n", run.TrainData.ClassNames)));
-        runDir = launch.Group.BroadcastText(runDir);   // its default name holds the time, which differs between processes
+        string runDir = launch.Group.BroadcastText(launch.Group.Rank == 0 ? MadeRunFolder(resolved) : "");   // its default name holds the time, which differs between processes
         launch.ResumeHint = $"the last checkpoint stays as it was: continue with parnet train --resume {ShellWords.Quote(runDir)} (under mpiexec -n M for any M, or alone)";
         return runDir;
+    }
+
+    /// <summary>The run folder; a default one (runs/RECIPE-TIME) made here, by this process alone (<see cref="NewFolder"/>):
+    /// two trains started in the same second shared one.</summary>
+    static string MadeRunFolder(Resolved resolved)
+    {
+        if (!resolved.DefaultRunDirectory) return resolved.RunDirectory;
+        try { return NewFolder.Make(resolved.RunDirectory); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new UsageException($"the run folder {resolved.RunDirectory} cannot be made: {e.Message}");
+        }
     }
 
     static void WriteRunFiles(TrainingRun run, string runDir)
