@@ -19,6 +19,11 @@ public abstract class CliCommand
     /// </summary>
     public virtual bool DataParallel => false;
 
+    /// <summary>Whether what the command is run for is printed on stdout (info, predict, eval, bench...): when stdout cannot
+    /// be written, a success then exits 1. Train, study and serve print progress there; their results are files and
+    /// answers over HTTP, and a lost stdout is a warning (a daemon's `serve >&- &` shut down cleanly, exit 0).</summary>
+    public virtual bool ResultsOnStdout => true;
+
     /// <summary>Whether the command only writes a file, whose write Ctrl-C or SIGTERM then abandons without leaving its
     /// temporary file (<see cref="ParNet.Runtime.AtomicFile.AbandonWritesInProgress"/>, on <see cref="EndingSignals"/>); commands that
     /// handle the signals themselves (train, serve) do not.</summary>

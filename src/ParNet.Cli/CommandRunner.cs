@@ -49,21 +49,25 @@ public static class CommandRunner
     }
 
     /// <summary>Runs the command of <paramref name="argv"/>; its exit code. Writers that are <see cref="StandardStream"/>s
-    /// (the process's own) and failed: a command that succeeded without its stdout says so and exits 1.</summary>
+    /// (the process's own) and failed: a command that succeeded without its stdout says so, and exits 1 when its results
+    /// were to be printed there (<see cref="CliCommand.ResultsOnStdout"/>).</summary>
     public static int Run(string[] argv, TextWriter stdout, TextWriter stderr)
     {
-        int code = Dispatch(argv, stdout, stderr, out string prefix);
+        int code = Dispatch(argv, stdout, stderr, out string prefix, out var command);
         if (code == 0 && stdout is StandardStream { Failure: { } lost })
         {
-            stderr.WriteLine($"{prefix}: standard output could not be written ({lost}): what the command printed there is lost");
-            return 1;
+            bool resultsLost = command?.ResultsOnStdout ?? true;
+            stderr.WriteLine($"{prefix}: {(resultsLost ? "" : "warning: ")}standard output could not be written ({lost}): what the command " +
+                             $"printed there is lost{(resultsLost ? "" : " (its results are in its files)")}");
+            return resultsLost ? 1 : 0;
         }
         return code;
     }
 
-    static int Dispatch(string[] argv, TextWriter stdout, TextWriter stderr, out string prefix)
+    static int Dispatch(string[] argv, TextWriter stdout, TextWriter stderr, out string prefix, out CliCommand? ran)
     {
         prefix = "parnet";
+        ran = null;
         var commands = CreateCommands();
         var root = CreateRoot(commands, stdout, stderr);
         // no response files: `@name` is an ordinary argument (an image file may be called that)
@@ -77,18 +81,20 @@ public static class CommandRunner
 
         var command = parse.CommandResult.Command;
         prefix = ReferenceEquals(command, root) ? "parnet" : $"parnet {command.Name}";
+        ran = commands.FirstOrDefault(c => c.Name == command.Name);
         // a path of bytes that are not UTF-8 reaches .NET with U+FFFD in their place: --out wrote another folder than named
-        if (argv.FirstOrDefault(a => a.Contains('\uFFFD')) is { } garbled)
+        if (argv.FirstOrDefault(a => a.Contains('\uFFFD')) is { } garbled && RawArguments.AnyNotUtf8)
         {
             stderr.WriteLine($"{prefix}: '{garbled}' holds bytes that are not UTF-8 (shown as \uFFFD): .NET would use another name than " +
                              "the one given; rename the file or folder (e.g. convmv -f latin1 -t utf8)");
+            if (ran is { DataParallel: true }) EndTheOtherProcesses();
             return UsageExitCode;
         }
         bool helpOrVersion = parse.Action is CommandLineAction { ClearsParseErrors: true };
         if (parse.Errors.Count > 0 && !helpOrVersion)
         {
             stderr.WriteLine($"{prefix}: {ErrorLine(parse, root)}");
-            if (commands.FirstOrDefault(c => c.Name == command.Name) is { DataParallel: true }) EndTheOtherProcesses();
+            if (ran is { DataParallel: true }) EndTheOtherProcesses();
             return UsageExitCode;
         }
 

@@ -47,6 +47,7 @@ public sealed class ServeCommand : CliCommand
         $"most pixels an image may declare, in 2^20 units, checked before decoding (decompression bombs); more gets 413 (default {Defaults.MaxPixels / (1024 * 1024)})", "MP");
 
     public override string Name => "serve";
+    public override bool ResultsOnStdout => false;   // its log there; its results are HTTP answers
     public override string Summary => "an HTTP inference server: POST /v1/predict, micro-batching, /metrics, a web page at /";
 
     protected override void Declare(Command command)

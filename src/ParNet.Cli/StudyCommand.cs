@@ -36,6 +36,7 @@ public sealed class StudyCommand : CliCommand
     };
 
     public override string Name => "study";
+    public override bool ResultsOnStdout => false;   // progress there; the results are files
     public override string Summary => "reproduce one of the paper's studies (Tables 7-11, Figure 3) on Fashion-MNIST: a resumable grid of runs, a table with verdicts, a chart";
 
     protected override void Declare(Command command)

@@ -51,11 +51,12 @@ public sealed class TrainCommand : CliCommand
         "default: each process's own batch, as DDP");
     readonly Option<bool> _checkReplicas = CliOption.Switch("--check-replicas", "under mpiexec: after every step compare every process's weights " +
         "with rank 0's (a hash) and stop if any differs");
-    readonly Option<double?> _collectiveTimeout = CliOption.Number("--collective-timeout", "under mpiexec: end the job when a collective has " +
-        "waited this long for the other processes (one hung, stopped or unreachable; default 30, as torch.distributed's); after Ctrl-C or SIGTERM " +
-        "at most 1 minute", "MINUTES");
+    readonly Option<double?> _collectiveTimeout = CliOption.Number("--collective-timeout", "under mpiexec: end the job when a collective of the " +
+        "training has waited this long for the other processes (one hung, stopped or unreachable; default 30, as torch.distributed's, at least " +
+        "0.1: the wait is looked at once a second); after Ctrl-C or SIGTERM at most 2 minutes", "MINUTES");
 
     public override string Name => "train";
+    public override bool ResultsOnStdout => false;   // progress there; the results are files
     public override bool DataParallel => true;
     public override string Summary => "train a model (recipes: " + string.Join(", ", Recipes.Names) + "). " +
         "Ctrl-C or SIGTERM saves a resumable checkpoint and exits (code 130; SIGTERM 143). A NaN/infinite loss or gradient, or non-finite weights or test loss at an epoch's end, stop the run before that epoch is saved (code 3).";
@@ -73,6 +74,8 @@ public sealed class TrainCommand : CliCommand
     /// <summary>The longest budget, 10 million minutes (19 years): far beyond any run, far inside what TimeSpan holds
     /// (about 1.5e10 minutes; 1e300 overflowed with a stack trace).</summary>
     const double LongestBudgetMinutes = 1e7;
+
+    const double ShortestCollectiveTimeoutMinutes = 0.1;
 
     static void RequireMinutes(string option, double? minutes)
     {
@@ -156,7 +159,7 @@ public sealed class TrainCommand : CliCommand
         var (model, modelFromPretrained) = resumedModel is not null ? (resumedModel, false) : NewModel(parse, recipe, dataset, data, classes, pretrained, pretrainedEma);
         bool defaultFolder = resumeDir is null && parse.GetValue(_out) is null;
         string runDir = resumeDir ?? parse.GetValue(_out) ?? Path.Combine("runs", $"{recipe.Name}-{DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)}");
-        if (resumeDir is null) UsageException.Wrap(() => TrainingRun.RequireNoRunIn(runDir), "--out");   // before minutes of loading
+        if (resumeDir is null && !defaultFolder) UsageException.Wrap(() => TrainingRun.RequireNoRunIn(runDir), "--out");   // before minutes of loading (a default folder is made new)
         int? threadsGiven = parse.GetValue(_threads) ?? saved?.Threads;
         int threads = threadsGiven ?? CliOption.DefaultThreads(group.ProcessesOnThisMachine);
         int workers = parse.GetValue(_workers) ?? LoaderOptions.DefaultWorkers;
@@ -178,6 +181,9 @@ public sealed class TrainCommand : CliCommand
         RequireMinutes("--schedule-budget", scheduleMinutes);
         double? collectiveMinutes = parse.GetValue(_collectiveTimeout);
         RequireMinutes("--collective-timeout", collectiveMinutes);
+        if (collectiveMinutes < ShortestCollectiveTimeoutMinutes)   // a second's look at a wait of a few: a slow step would end the job
+            throw new UsageException(string.Create(CultureInfo.InvariantCulture,
+                $"--collective-timeout {collectiveMinutes}: at least {ShortestCollectiveTimeoutMinutes} minutes (the wait is looked at once a second)"));
         bool syncBn = parse.GetValue(_syncBn);
         if (syncBn && !launch.Distributed)
             throw new UsageException("--sync-bn needs several processes: start the run with an MPI launcher (mpiexec -n N parnet train ...); this is one process");

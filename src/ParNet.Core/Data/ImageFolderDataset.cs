@@ -54,7 +54,9 @@ public sealed class ImageFolderDataset : IImageDataset
                 // torchvision's order, sorted(os.walk(class folder)) and each folder's sorted names: a folder's own files
                 // before its subfolders' (what --subset picks and the unshuffled order depend on)
                 .OrderBy(f => Path.GetDirectoryName(f)!, CodePointOrder).ThenBy(f => Path.GetFileName(f), CodePointOrder).ToList();
-            if (images.FirstOrDefault(NotUtf8) is { } garbled) throw NotUtf8Name(garbled);
+            // a subfolder of such a name is not even listed (.NET cannot open it to go down): its images would be left out
+            if (images.Concat(Directory.EnumerateDirectories(classDirs[label], "*", SearchOption.AllDirectories)).FirstOrDefault(NotUtf8) is { } garbled)
+                throw NotUtf8Name(garbled);
             if (images.Count == 0) throw new InvalidDataException($"{classDirs[label]}: empty class folder (no {string.Join('/', ImageExtensions)} files in it or below it)");
             files.AddRange(images);
             labels.AddRange(Enumerable.Repeat(label, images.Count));

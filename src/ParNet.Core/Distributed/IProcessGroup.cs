@@ -26,7 +26,14 @@ public interface IProcessGroup : IDisposable
     /// <summary>Until disposed, calls <paramref name="onStall"/> (once, on a thread of its own) when a collective of this
     /// process has waited past <paramref name="limits"/> for the others (<see cref="CollectiveWatch"/>): the action
     /// says so and ends the job, as a collective that waits for a process that cannot come never returns.</summary>
-    IDisposable WatchCollectives(CollectiveLimits limits, CancellationToken stop, Action<CollectiveStall> onStall);
+    IDisposable WatchCollectives(CollectiveLimits limits, CancellationToken stop, Action<CollectiveStall> onStall) => NothingWatched.Instance;
+}
+
+/// <summary>The watch of a group whose collectives cannot wait for others (one process) or that does not watch them.</summary>
+sealed class NothingWatched : IDisposable
+{
+    public static readonly NothingWatched Instance = new();
+    public void Dispose() { }
 }
 
 /// <summary>What the collectives of a process have cost so far.</summary>
@@ -57,7 +64,5 @@ public sealed class SingleProcess : IProcessGroup
     }
     public CommunicationStats Stats { get; } = new();
     public void Abort(int exitCode) => Environment.Exit(exitCode);
-    /// <summary>Nothing to watch: a single process's collectives return at once.</summary>
-    public IDisposable WatchCollectives(CollectiveLimits limits, CancellationToken stop, Action<CollectiveStall> onStall) => this;
     public void Dispose() { }
 }

@@ -97,12 +97,23 @@ public sealed class MpiProcessGroup : IProcessGroup
     /// <summary>MPI_Abort, half a second after the call: what this process wrote last (the line saying why it aborts)
     /// travels to the user through the launcher's output forwarding, which an abort tears down. A fresh-clone CI run on
     /// Zen 5 (2026-12-03) lost it: rank 0 noticed the killed rank and wrote its line, and mpiexec ended with the abort's
-    /// exit code 0.1 s after the kill with nothing of rank 0's stderr forwarded, not even MPICH's own abort line.</summary>
+    /// exit code 0.1 s after the kill with nothing of rank 0's stderr forwarded, not even MPICH's own abort line.
+    /// An abort from a thread other than the one in a collective (<see cref="WatchCollectives"/>) is outside what MPI
+    /// promises below MPI_THREAD_MULTIPLE (MPICH's takes it): if the process still runs <see cref="AbortBackstop"/> later,
+    /// it kills itself, and the launcher ends the others as for any lost process.</summary>
     public void Abort(int exitCode)
     {
         Thread.Sleep(AbortGrace);
+        var backstop = new Thread(() =>
+        {
+            Thread.Sleep(AbortBackstop);
+            Process.GetCurrentProcess().Kill();   // SIGKILL
+        }) { IsBackground = true };
+        backstop.Start();
         MPI.Unsafe.MPI_Abort(MPI.Unsafe.MPI_COMM_WORLD, exitCode);
     }
+
+    static readonly TimeSpan AbortBackstop = TimeSpan.FromSeconds(10);
 
     /// <summary>Time for the launcher to forward this process's last output before an abort (see <see cref="Abort"/>).</summary>
     public static readonly TimeSpan AbortGrace = TimeSpan.FromMilliseconds(500);

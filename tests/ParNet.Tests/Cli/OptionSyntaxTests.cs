@@ -245,6 +245,7 @@ public class OptionSyntaxTests
     [InlineData("train", "--time-budget", "1e300", "--time-budget 1E+300: minutes, more than 0 and at most 10,000,000")]
     [InlineData("train", "--schedule-budget", "0", "--schedule-budget 0: minutes, more than 0 and at most 10,000,000")]
     [InlineData("train", "--collective-timeout", "0", "--collective-timeout 0: minutes, more than 0 and at most 10,000,000")]
+    [InlineData("train", "--collective-timeout", "0.05", "--collective-timeout 0.05: at least 0.1 minutes (the wait is looked at once a second)")]
     [InlineData("serve", "--max-megapixels", "0.0000001", "--max-megapixels 1E-07: from one pixel (9.54E-07) to under 512 (the most one decode can hold)")]
     [InlineData("serve", "--max-megapixels", "1e300", "--max-megapixels 1E+300: from one pixel (9.54E-07) to under 512 (the most one decode can hold)")]
     [InlineData("serve", "--max-megapixels", "512", "--max-megapixels 512: from one pixel (9.54E-07) to under 512 (the most one decode can hold)")]

@@ -38,6 +38,21 @@ public class ProcessEnvironmentTests
                      Assert.Single(err.Split('\n', StringSplitOptions.RemoveEmptyEntries)));
     }
 
+    /// <summary>Train, study and serve print progress on stdout; their results are files (and HTTP answers): a lost stdout
+    /// is a warning there, exit 0 (a daemon's `serve >&- &` exited 1 at every clean shutdown in a first version).</summary>
+    [Fact]
+    public void A_train_without_its_stdout_warns_and_succeeds_with_its_checkpoint()
+    {
+        using var dir = new ParNet.Tests.Data.TempDirectory();
+        string run = dir.File("run");
+        var (code, err) = Shell(">&-", "train", "--subset", "5", "--test-subset", "1", "--epochs", "1", "--warmup", "0", "--width", "8",
+                                "--threads", "1", "--out", run);
+        Assert.True(code == 0, $"exit {code}: {err}");
+        Assert.Equal("parnet train: warning: standard output could not be written (it is closed): what the command printed there is lost " +
+                     "(its results are in its files)", Assert.Single(err.Split('\n', StringSplitOptions.RemoveEmptyEntries)));
+        Assert.True(File.Exists(Path.Combine(run, "checkpoints", "last", "state.json")));
+    }
+
     [Theory]
     [InlineData("2>&-")]
     [InlineData("2>/dev/full")]

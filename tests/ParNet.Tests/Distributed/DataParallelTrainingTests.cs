@@ -167,7 +167,7 @@ public class DataParallelTrainingTests
     /// <summary>A rank stopped by SIGSTOP (or hung in I/O, or unreachable on another host) left rank 0 waiting in a collective
     /// for ever at 100% of a core, and deaf to SIGTERM, which the loop reads between steps: on 2026-12-05 such a job took
     /// mpiexec's SIGTERM and went on until a second one killed it, unsaid. Now a collective that waits past
-    /// --collective-timeout (here 15 s), or past a minute once a stop was asked (never longer than the timeout), ends every
+    /// --collective-timeout (here 15 s), or past two minutes once a stop was asked (never longer than the timeout), ends every
     /// process with a line that names the stopped rank, exit 1, or after a signal the signal's code (143): the stopped
     /// process too (MPICH's launcher kills it), and the last checkpoint stays as epoch 1 left it.</summary>
     [Theory]

@@ -38,7 +38,10 @@ public class NewFolderTests
     {
         using var dir = new TempDirectory();
         File.WriteAllText(dir.File("file"), "");
-        var e = Assert.ThrowsAny<IOException>(() => NewFolder.Make(dir.File("file/run")));
+        var e = Assert.ThrowsAny<IOException>(() => NewFolder.Make(dir.File("file/run")));   // its parent: .NET's own words
         Assert.Contains(dir.File("file"), e.Message);
+        string tooLong = dir.File(new string('r', 256));   // mkdir(2) itself: ENAMETOOLONG, as root too
+        var own = Assert.Throws<IOException>(() => NewFolder.Make(tooLong));
+        Assert.Equal($"{tooLong}: the folder cannot be made (File name too long)", own.Message);
     }
 }
