@@ -5,8 +5,8 @@ namespace ParNet.Runtime;
 /// <summary>
 /// Replaces a file crash-safely: the content goes to a temporary file beside the target, which is then renamed over it,
 /// so the target is never half-written and a failed write leaves no temporary file behind; each write its own temporary
-/// file (TARGET.RANDOM.tmp; a name too long for that cut to fit, <see cref="TemporaryName"/>), so that concurrent writers of
-/// one file do not break each other's writes. A process killed while it writes (kill -9) leaves its temporary file behind
+/// file (TARGET.RANDOM.tmp, TARGET's name cut where that would pass 255 bytes: <see cref="TemporaryName"/>), so that
+/// concurrent writers of one file do not break each other's writes. A process killed while it writes (kill -9) leaves its temporary file behind
 /// (no later write knows it for its own). A symbolic link is written
 /// through (its final target is replaced; the link stays a link). A target that exists and is not a regular file (a
 /// directory, device, FIFO or socket) is refused before anything is written: the rename would replace it. Failures name
