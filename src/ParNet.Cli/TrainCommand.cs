@@ -51,8 +51,8 @@ public sealed class TrainCommand : CliCommand
         "default: each process's own batch, as DDP");
     readonly Option<bool> _checkReplicas = CliOption.Switch("--check-replicas", "under mpiexec: after every step compare every process's weights " +
         "with rank 0's (a hash) and stop if any differs");
-    readonly Option<double?> _collectiveTimeout = CliOption.Number("--collective-timeout", "under mpiexec: end the job when a collective of the " +
-        "training has waited this long for the other processes (one hung, stopped or unreachable; default 30, as torch.distributed's, at least " +
+    readonly Option<double?> _collectiveTimeout = CliOption.Number("--collective-timeout", "under mpiexec: end the job when a collective has " +
+        "waited this long for the other processes (one hung, stopped or unreachable; default 30, as torch.distributed's, at least " +
         "0.1: the wait is looked at once a second); after Ctrl-C or SIGTERM at most 2 minutes", "MINUTES");
 
     public override string Name => "train";
@@ -109,10 +109,14 @@ public sealed class TrainCommand : CliCommand
         });
         var resolved = Resolve(parse, stderr, launch);
         set_num_threads(resolved.Threads);
+        // setup's collectives (did every process load its data, the settings, the folder) wait for a process that may hang
+        // (a data folder on a file system that stopped answering): the timeout holds there too; a signal ends setup anyway
+        using var setupWatch = group.WatchCollectives(resolved.CollectiveLimits, CancellationToken.None, stall => launch.GiveUp(stall, null, stderr));
         using var run = UsageException.Wrap(() => TrainingRun.Prepare(resolved.Plan, group));
         launch.SetupSucceeded();
         string runDir = AgreeAcrossProcesses(resolved, run, launch);
         if (group.Rank == 0) WriteRunFiles(run, runDir);
+        setupWatch.Dispose();
 
         var renderer = ProgressRenderer.ForConsole(stdout);
         beforeTraining.Dispose();   // from here a signal stops the run at a step and saves it

@@ -87,16 +87,18 @@ public sealed class TrainLaunch(IProcessGroup group, string command)
 
     /// <summary>A collective that waited past its limits (<see cref="IProcessGroup.WatchCollectives"/>): says which, how
     /// long and what is known of the others, and ends every process; after a stop with the stop's exit code (130, 143),
-    /// else 1. Runs on the watch's thread while this process's training thread still waits in the collective.</summary>
-    public void GiveUp(CollectiveStall stall, StopSignals stop, TextWriter stderr)
+    /// else 1. Runs on the watch's thread while this process's training thread still waits in the collective.
+    /// <paramref name="stop"/>: null before training (setup), where a signal ends the process as it comes.</summary>
+    public void GiveUp(CollectiveStall stall, StopSignals? stop, TextWriter stderr)
     {
         string waited = stall.Waited < TimeSpan.FromMinutes(2)
             ? $"{Math.Round(stall.Waited.TotalSeconds):0} s" : $"{Math.Round(stall.Waited.TotalMinutes):0} min";
         string why = stall.Peers ?? "one of them is hung, or on another machine that this one cannot reach";
-        stderr.WriteLine($"parnet {command}: rank {group.Rank}: {(stall.AfterStop ? $"{stop.What}, but " : "")}{stall.Collective} has waited {waited} " +
+        bool afterStop = stall.AfterStop && stop is not null;
+        stderr.WriteLine($"parnet {command}: rank {group.Rank}: {(afterStop ? $"{stop!.What}, but " : "")}{stall.Collective} has waited {waited} " +
                          $"for the other processes: {why}; ending all {group.Size} processes" + (ResumeHint is { } hint ? $"; {hint}" : ""));
         stderr.Flush();
-        group.Abort(stall.AfterStop ? stop.ExitCode : 1);
+        group.Abort(afterStop ? stop!.ExitCode : 1);
     }
 
     sealed class OtherRankFailed : Exception;

@@ -199,6 +199,21 @@ public class DataParallelTrainingTests
         Assert.True(Checkpoint.ReadState(Path.Combine(run, "checkpoints", "last")).Epoch >= 1);
     }
 
+    /// <summary>The timeout holds in setup too: rank 1 hung opening its --pretrained weights (a FIFO nobody writes, as a file
+    /// system that stopped answering would) and rank 0 waited for it in the first collective with no end.</summary>
+    [Fact]
+    public void A_rank_hung_in_setup_ends_the_job_after_the_collective_timeout()
+    {
+        using var dir = new TempDirectory();
+        string[] run = [.. Tiny, "--subset", "20", "--epochs", "1", "--collective-timeout", "0.25", "--out", dir.File("run")];
+        var clock = Stopwatch.StartNew();
+        var job = MpiJob.TwoRanks(run, [.. run, "--pretrained", dir.Fifo("weights.safetensors")], timeoutSeconds: 120);
+        Assert.True(job.Code == 1, $"exit {job.Code}: {job.Err}");
+        Assert.True(clock.Elapsed > TimeSpan.FromSeconds(15), $"ended after {clock.Elapsed.TotalSeconds:F1} s: before the timeout");
+        Assert.Matches(@"^parnet train: rank 0: MPI_Allreduce has waited \d+ s for the other processes: one of them is hung, or on another " +
+                       @"machine that this one cannot reach; ending all 2 processes$", Assert.Single(MpiJob.OurErrorLines(job.Err)));
+    }
+
     [Fact]
     public void A_run_with_dropout_stopped_and_resumed_on_two_ranks_ends_with_the_weights_of_an_uninterrupted_one()
     {
