@@ -41,7 +41,7 @@ public sealed class DeploymentPreprocessing
     public bool StatisticsGuessed { get; }
 
     /// <summary>The network input for one file, [C, size, size]; InvalidDataException naming the file when it cannot be read.</summary>
-    public ImageF Load(string path) => Prepare(ImageFolderDataset.Decode(path, DecodeShortSide));
+    public ImageF Load(string path) => Prepare(ImageFolderDataset.Decode(path, DecodeShortSide, grey: _grey));
 
     /// <summary>
     /// The network input for encoded image bytes (an upload); <paramref name="name"/> names them in errors. Undecodable
@@ -49,16 +49,15 @@ public sealed class DeploymentPreprocessing
     /// InvalidDataException.
     /// </summary>
     public ImageF Load(byte[] encoded, string name, long maxPixels = ImageFolderDataset.DefaultMaxPixels) =>
-        Prepare(ImageFolderDataset.Decode(encoded, name, DecodeShortSide, maxPixels));
+        Prepare(ImageFolderDataset.Decode(encoded, name, DecodeShortSide, maxPixels, _grey));
 
     /// <summary>The short side the codec may scale down to: the resize's input (size/0.875) for RGB; grey images keep theirs.</summary>
     int DecodeShortSide => _grey ? 0 : (int)Math.Floor(Size / 0.875);
 
     ImageF Prepare(ImageF image)
     {
-        if (_grey)
+        if (_grey)   // decoded to grey (the luma, as PIL's convert("L"))
         {
-            image = ToGrey(image);
             if (image.Height != PipelineSteps.FashionMnistSide || image.Width != PipelineSteps.FashionMnistSide)
                 image = new CenterCrop(PipelineSteps.FashionMnistSide).Apply(new ResizeShortSide(PipelineSteps.FashionMnistSide, ResampleFilter.Bicubic).Apply(image, Fixed), Fixed);
         }
@@ -66,16 +65,6 @@ public sealed class DeploymentPreprocessing
     }
 
     static readonly SampleRandom Fixed = new(0);
-
-    /// <summary>ITU-R 601 luma, as PIL's convert("L").</summary>
-    static ImageF ToGrey(ImageF rgb)
-    {
-        var grey = new ImageF(1, rgb.Height, rgb.Width);
-        int plane = rgb.PlaneSize;
-        for (int i = 0; i < plane; i++)
-            grey.Data[i] = 0.299f * rgb.Data[i] + 0.587f * rgb.Data[plane + i] + 0.114f * rgb.Data[2 * plane + i];
-        return grey;
-    }
 
     sealed class ResizeUnlessExactly(int size) : IImageTransform
     {

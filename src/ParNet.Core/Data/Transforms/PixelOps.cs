@@ -8,8 +8,11 @@ public static class PixelOps
     {
         if (image.Channels < 3) return image.Data[i];
         int plane = image.PlaneSize;
-        return 0.299f * image.Data[i] + 0.587f * image.Data[plane + i] + 0.114f * image.Data[2 * plane + i];
+        return Luma(image.Data[i], image.Data[plane + i], image.Data[2 * plane + i]);
     }
+
+    /// <summary>ITU-R 601 luma of RGB in [0, 1], the weights of PIL's convert("L") (in float here).</summary>
+    public static float Luma(float r, float g, float b) => 0.299f * r + 0.587f * g + 0.114f * b;
 
     /// <summary>x = clamp(factor * x + (1 - factor) * degenerate[i]), PIL's ImageEnhance blend.</summary>
     public static void BlendInPlace(ImageF image, float factor, Func<int, int, float> degenerate)
