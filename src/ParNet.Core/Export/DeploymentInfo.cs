@@ -80,11 +80,23 @@ public sealed record DeploymentInfo : WeightsMetadata
         return this with
         {
             ClassNames = names,
-            StatisticsGuessed = Mean is null ? known is null && !DataPipelines.IsFolderLayout(Dataset) : StatisticsGuessed,
+            StatisticsGuessed = Mean is null ? known is null && !DataPipelines.IsFolderLayout(Dataset) : StatisticsGuessed || StoredGuess,
             Mean = Mean ?? known?.Mean ?? (grey ? [0.5f] : DatasetInfo.ImageNetMean),
             Std = Std ?? known?.Std ?? (grey ? [0.5f] : DatasetInfo.ImageNetStd),
         };
     }
+
+    /// <summary>
+    /// The guess of an older version, stored as if known: `convert`, `fuse` and `export` before session 36 wrote the guessed
+    /// statistics (0.5 for a grey model, ImageNet's for RGB) and "class N" names into files that name no data set, which
+    /// were then predicted, served and exported again without the guess's warning (upgrade audit, session 37). Statistics
+    /// equal to the guess beside no data set and no real class names are taken for the guess they are.
+    /// </summary>
+    bool StoredGuess =>
+        Dataset is null && Mean is { } mean && Std is { } std
+        && (ClassNames is null || ClassNames.SequenceEqual(DatasetInfo.PlaceholderClassNames(ClassNames.Count)))
+        && ((mean.SequenceEqual([0.5f]) && std.SequenceEqual([0.5f]))
+            || (mean.SequenceEqual(DatasetInfo.ImageNetMean) && std.SequenceEqual(DatasetInfo.ImageNetStd)));
 
     /// <summary>
     /// <see cref="Completed"/> for <paramref name="model"/>, the model these weights or this graph are; ArgumentException

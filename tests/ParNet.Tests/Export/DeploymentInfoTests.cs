@@ -71,3 +71,37 @@ public class DeploymentInfoTests
         Assert.Equal("grey: image height and width must be positive multiples of 8 (every stride-2 block needs an even size); got 30x30", e.Message);
     }
 }
+
+/// <summary>Files that older versions (before session 36) wrote with their guess stored as if known: the guessed statistics
+/// and "class N" names, no data set. The newest version predicted, served and exported them again without the guess's warning
+/// (upgrade audit, session 37: a Fashion-MNIST model fused by the version of 2026-12-04 without --dataset answered "75.57 %
+/// class 5" where --dataset fashion-mnist answers "54.48 % Ankle boot").</summary>
+public class StoredGuessTests
+{
+    static readonly ParNet.Models.ModelConfig Grey = ParNet.Models.ModelRegistry.Get("parnet_cifar_small") with { InChannels = 1, NumClasses = 10 };
+    static readonly ParNet.Models.ModelConfig Rgb = ParNet.Models.ModelRegistry.Get("parnet_cifar_small") with { NumClasses = 10 };
+
+    [Fact]
+    public void An_older_versions_stored_guess_is_a_guess_again_and_is_not_stored_again()
+    {
+        var old = new DeploymentInfo { Mean = [0.5f], Std = [0.5f], ClassNames = ParNet.Data.DatasetInfo.PlaceholderClassNames(10) }.CompletedFor(Grey);
+        Assert.True(old.StatisticsGuessed);
+        var written = old.ToMetadata().ToDictionary(kv => kv.Key, kv => kv.Value);
+        Assert.False(written.ContainsKey(ParNet.Weights.WeightsMetadata.KeyMean));
+        Assert.False(written.ContainsKey(ParNet.Weights.WeightsMetadata.KeyClassNames));
+        var imagenetGuess = new DeploymentInfo { Mean = ParNet.Data.DatasetInfo.ImageNetMean, Std = ParNet.Data.DatasetInfo.ImageNetStd }.CompletedFor(Rgb);
+        Assert.True(imagenetGuess.StatisticsGuessed);
+    }
+
+    [Fact]
+    public void The_same_statistics_with_a_data_set_or_real_class_names_or_other_values_are_known()
+    {
+        var names = new[] { "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot" };
+        Assert.False(new DeploymentInfo { Mean = [0.5f], Std = [0.5f], ClassNames = names }.CompletedFor(Grey).StatisticsGuessed);
+        Assert.False(new DeploymentInfo { Mean = [0.5f], Std = [0.5f], Dataset = "folder" }.CompletedFor(Grey).StatisticsGuessed);
+        Assert.False(new DeploymentInfo { Mean = [0.2860f], Std = [0.3530f] }.CompletedFor(Grey).StatisticsGuessed);
+        var guessed = new DeploymentInfo { Mean = [0.5f], Std = [0.5f] }.CompletedFor(Grey);   // said to be a guess, and still used
+        Assert.True(guessed.StatisticsGuessed);
+        Assert.Equal([0.5f], guessed.Mean!);
+    }
+}
