@@ -77,12 +77,19 @@ public sealed class TrainLaunch(IProcessGroup group, string command)
         }
         catch (Exception e)
         {
-            stderr.WriteLine($"parnet {command}: rank {group.Rank}: {OptionNames.Worded(e)}; ending all {group.Size} processes" +
-                             (e is PeerLostException && ResumeHint is { } hint ? $"; {hint}" : ""));
-            stderr.Flush();
-            group.Abort(CommandRunner.IsUserError(e) ? CommandRunner.UsageExitCode : 1);
+            EndAll(OptionNames.Worded(e), withResumeHint: e is PeerLostException, CommandRunner.IsUserError(e) ? CommandRunner.UsageExitCode : 1, stderr);
             throw;
         }
+    }
+
+    /// <summary>This process's last line ("parnet COMMAND: rank R: WHY; ending all N processes", with how to resume where
+    /// the run can be), then MPI_Abort of every process with <paramref name="exitCode"/>.</summary>
+    void EndAll(string why, bool withResumeHint, int exitCode, TextWriter stderr)
+    {
+        stderr.WriteLine($"parnet {command}: rank {group.Rank}: {why}; ending all {group.Size} processes" +
+                         (withResumeHint && ResumeHint is { } hint ? $"; {hint}" : ""));
+        stderr.Flush();
+        group.Abort(exitCode);
     }
 
     /// <summary>A collective that waited past its limits (<see cref="IProcessGroup.WatchCollectives"/>): says which, how
@@ -94,11 +101,9 @@ public sealed class TrainLaunch(IProcessGroup group, string command)
         string waited = stall.Waited < TimeSpan.FromMinutes(2)
             ? $"{Math.Round(stall.Waited.TotalSeconds):0} s" : $"{Math.Round(stall.Waited.TotalMinutes):0} min";
         string why = stall.Peers ?? "one of them is hung, or on another machine that this one cannot reach";
-        bool afterStop = stall.AfterStop && stop is not null;
-        stderr.WriteLine($"parnet {command}: rank {group.Rank}: {(afterStop ? $"{stop!.What}, but " : "")}{stall.Collective} has waited {waited} " +
-                         $"for the other processes: {why}; ending all {group.Size} processes" + (ResumeHint is { } hint ? $"; {hint}" : ""));
-        stderr.Flush();
-        group.Abort(afterStop ? stop!.ExitCode : 1);
+        var signal = stall.AfterStop ? stop : null;   // setup watches with no stop to ask
+        EndAll($"{(signal is null ? "" : $"{signal.What}, but ")}{stall.Collective} has waited {waited} for the other processes: {why}",
+               withResumeHint: true, signal?.ExitCode ?? 1, stderr);
     }
 
     sealed class OtherRankFailed : Exception;
