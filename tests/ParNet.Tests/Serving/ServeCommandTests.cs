@@ -70,6 +70,12 @@ public class ServeCommandTests
         await tcp.ConnectAsync(address.Host, address.Port);
         // a body of 500 bytes announced, 3 sent: a request in flight that holds the stop to its timeout
         await tcp.GetStream().WriteAsync(System.Text.Encoding.ASCII.GetBytes("POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: 500\r\n\r\nabc"));
+        // in flight once its handler waits for the body: a signal before that found no request to wait for, and the stop
+        // ended at once (a fresh-clone CI run of session 37: "stopped (" printed, the second signal racing the exit)
+        using (var client = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(60) })
+            for (int i = 0; i < 500 && !(await client.GetStringAsync("/metrics")).Split('\n')
+                     .Any(l => l.StartsWith("http_requests_in_progress{", StringComparison.Ordinal) && l.Contains("/v1/predict") && l.EndsWith(" 1")); i++)
+                await Task.Delay(20);
         serve.Terminate();
         for (int i = 0; i < 3000 && !serve.Stdout.Contains("parnet serve: stopping:"); i++) await Task.Delay(10);
         Assert.Contains("parnet serve: stopping:", serve.Stdout);
