@@ -49,14 +49,15 @@ public sealed class ImageFolderDataset : IImageDataset
         var labels = new List<int>();
         for (int label = 0; label < classDirs.Length; label++)
         {
-            var images = Directory.EnumerateFiles(classDirs[label], "*", SearchOption.AllDirectories)
-                .Where(f => ImageExtensions.Contains(Path.GetExtension(f)))
+            // one walk of the class folder: its images, and its subfolders only to refuse a name that is not UTF-8 (.NET
+            // cannot open such a folder to go down, so its images would be left out silently)
+            var entries = ClassFolderEntries(classDirs[label]).ToList();
+            if (entries.FirstOrDefault(e => (e.IsFolder || IsImage(e.Path)) && NotUtf8(e.Path)) is { Path: { } garbled })
+                throw NotUtf8Name(garbled);
+            var images = entries.Where(e => !e.IsFolder && IsImage(e.Path)).Select(e => e.Path)
                 // torchvision's order, sorted(os.walk(class folder)) and each folder's sorted names: a folder's own files
                 // before its subfolders' (what --subset picks and the unshuffled order depend on)
                 .OrderBy(f => Path.GetDirectoryName(f)!, CodePointOrder).ThenBy(f => Path.GetFileName(f), CodePointOrder).ToList();
-            // a subfolder of such a name is not even listed (.NET cannot open it to go down): its images would be left out
-            if (images.Concat(Directory.EnumerateDirectories(classDirs[label], "*", SearchOption.AllDirectories)).FirstOrDefault(NotUtf8) is { } garbled)
-                throw NotUtf8Name(garbled);
             if (images.Count == 0) throw new InvalidDataException($"{classDirs[label]}: empty class folder (no {string.Join('/', ImageExtensions)} files in it or below it)");
             files.AddRange(images);
             labels.AddRange(Enumerable.Repeat(label, images.Count));
@@ -65,6 +66,15 @@ public sealed class ImageFolderDataset : IImageDataset
         _labels = labels.ToArray();
         ClassNames = classDirs.Select(d => Path.GetFileName(d)!).ToArray();
     }
+
+    static bool IsImage(string path) => ImageExtensions.Contains(Path.GetExtension(path));
+
+    /// <summary>Every file and folder below <paramref name="folder"/>, paths joined to it as given, as
+    /// Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories) lists them: hidden names included (os.walk lists
+    /// them too) and an unreadable folder an error rather than left out.</summary>
+    static System.IO.Enumeration.FileSystemEnumerable<(string Path, bool IsFolder)> ClassFolderEntries(string folder) =>
+        new(folder, (ref System.IO.Enumeration.FileSystemEntry e) => (e.ToSpecifiedFullPath(), e.IsDirectory),
+            new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0, IgnoreInaccessible = false });
 
     /// <summary>
     /// A name whose bytes are not UTF-8: .NET lists it with U+FFFD in their place and cannot open what it lists (the name
@@ -159,7 +169,7 @@ public sealed class ImageFolderDataset : IImageDataset
 
     /// <summary>
     /// Width x height as the encoded image's header declares them, read without decoding any pixel (a server refuses a
-    /// decompression bomb with its own status before <see cref="Decode(byte[], string, int, long)"/>); null when no codec
+    /// decompression bomb with its own status before <see cref="Decode(byte[], string, int, long, bool)"/>); null when no codec
     /// recognizes the bytes.
     /// </summary>
     public static long? DeclaredPixels(byte[] bytes)

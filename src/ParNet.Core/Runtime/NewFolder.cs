@@ -4,7 +4,7 @@ namespace ParNet.Runtime;
 
 /// <summary>
 /// A folder made by this process alone: <c>mkdir(2)</c> fails on a folder that exists, where .NET's CreateDirectory takes
-/// it as made. Two `parnet train` started in the same second (a sweep's `for lr in ...; do parnet train --lr $lr & done`)
+/// it as made. Two `parnet train` started in the same second (a sweep's `for lr in ...; do parnet train --lr $lr &amp; done`)
 /// both took the default runs/RECIPE-yyyyMMdd-HHmmss and trained into one folder, each replacing the other's files
 /// (environment audit, session 37); the second now gets RECIPE-yyyyMMdd-HHmmss-2.
 /// </summary>

@@ -140,6 +140,21 @@ public class ImageFolderTests
         Assert.Equal((200, 100, 50), (Byte(gif[0, 0, 0]), Byte(gif[1, 0, 0]), Byte(gif[2, 0, 0])));
     }
 
+    /// <summary>os.walk lists names that start with a dot, so torchvision's ImageFolder reads such images; .NET's default
+    /// EnumerationOptions would skip them (hidden) and a listing built on it would count fewer images than PyTorch.</summary>
+    [Fact]
+    public void Images_and_subfolders_whose_names_start_with_a_dot_are_read_as_torchvision_reads_them()
+    {
+        using var dir = ThreeClassFolder();
+        int before = new ImageFolderDataset(dir.Path).Count;
+        Directory.CreateDirectory(Path.Combine(dir.File("ant"), ".cache"));
+        System.IO.File.WriteAllBytes(Path.Combine(dir.File("ant"), ".cache", "0.png"), TempDirectory.EncodeImage(8, 8, Pattern, SKEncodedImageFormat.Png));
+        System.IO.File.WriteAllBytes(Path.Combine(dir.File("moth"), ".1.png"), TempDirectory.EncodeImage(8, 8, Pattern, SKEncodedImageFormat.Png));
+        var dataset = new ImageFolderDataset(dir.Path);
+        Assert.Equal(before + 2, dataset.Count);
+        Assert.Contains(Enumerable.Range(0, dataset.Count), i => dataset.PathOf(i).EndsWith("/ant/.cache/0.png") && dataset.LabelOf(i) == 0);
+    }
+
     [Fact]
     public void Classes_are_numbered_in_code_point_order_as_python_sorts_them_for_torchvision()
     {

@@ -11,6 +11,7 @@ namespace ParNet.Tests.Distributed;
 /// `mpiexec -n 2 parnet train` on this machine against one process, on a tiny model (width 8) and a
 /// 64-per-class subset of Fashion-MNIST (640 images: 10 global batches of 64 per epoch).
 /// </summary>
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]   // kill(2) of the ranks: SIGSTOP, SIGTERM
 [Collection("mpi")]   // one MPI job at a time: they share the two cores
 public class DataParallelTrainingTests
 {
