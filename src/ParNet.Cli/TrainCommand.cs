@@ -163,6 +163,8 @@ public sealed class TrainCommand : CliCommand
         var (model, modelFromPretrained) = resumedModel is not null ? (resumedModel, false) : NewModel(parse, recipe, dataset, data, classes, pretrained, pretrainedEma);
         bool defaultFolder = resumeDir is null && parse.GetValue(_out) is null;
         string runDir = resumeDir ?? parse.GetValue(_out) ?? Path.Combine("runs", $"{recipe.Name}-{DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)}");
+        if (!defaultFolder && FolderLock.HolderOf(runDir) is { } holder)   // before minutes of loading; the hold is taken when the folder is written
+            throw new UsageException(new FolderInUseException(runDir, holder).Message);
         if (resumeDir is null && !defaultFolder) UsageException.Wrap(() => TrainingRun.RequireNoRunIn(runDir), "--out");   // before minutes of loading (a default folder is made new)
         int? threadsGiven = parse.GetValue(_threads) ?? saved?.Threads;
         int threads = threadsGiven ?? CliOption.DefaultThreads(group.ProcessesOnThisMachine);
@@ -231,6 +233,9 @@ public sealed class TrainCommand : CliCommand
         var state = Checkpoint.ReadState(last);
         if (parse.Given(_recipe) || _model.Given(parse))
             throw new UsageException("--resume continues the run's own recipe and model; do not pass --recipe/--model/--config/--width");
+        if (parse.GetValue(_out) is { } other)   // it trained on in the resumed folder, and --out was never made (concurrency audit, session 38)
+            throw new UsageException($"--out {other} with --resume: a resumed run goes on in its own folder ({resumeDir}); to branch it, " +
+                                     "copy that folder and resume the copy");
         var saved = RunSettings.Load(resumeDir);
         if (saved is null && group.Rank == 0)
             stderr.WriteLine($"parnet train: warning: {Path.Combine(resumeDir, RunSettings.FileName)} is missing: the run continues on the data, " +
@@ -291,6 +296,7 @@ public sealed class TrainCommand : CliCommand
     static void WriteRunFiles(TrainingRun run, string runDir)
     {
         try { UsageException.Wrap(() => run.WriteRunFiles(runDir), "--out"); }   // a run made there since the check before loading
+        catch (FolderInUseException e) { throw new UsageException(e.Message); }   // taken since that check
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {   // the OS's words alone ("Could not find file '/proc/x'") do not say which of the run's paths failed
             throw new UsageException($"the run folder {runDir} cannot be written: {e.Message}");

@@ -23,6 +23,8 @@ public sealed partial class Trainer : IDisposable
     readonly Sgd _optimizer;
     readonly ModelEma? _ema;
     readonly MetricsLog? _log;   // rank 0's: one set of logs per run
+    readonly FolderLock? _folderLock;   // rank 0's hold of the run folder (FolderLock)
+    bool _resumedFinished;   // resumed from a checkpoint of a finished run
     readonly IProcessGroup _group;
     readonly GradientBuckets _gradients;
     ImageClassifier? _emaModel;
@@ -80,23 +82,33 @@ public sealed partial class Trainer : IDisposable
         if (train.BatchSize != _r.BatchSize)
             throw new ArgumentException($"the training data gives batches of {train.BatchSize}, the recipe says {_r.BatchSize}: build the " +
                                         $"loader with LoaderOptions.BatchSize = {_r.BatchSize}, or the recipe with BatchSize = {train.BatchSize}");
-        // a new run would replace the checkpoints, metrics and run files of the one there (rank 0 writes them)
-        if (options.ResumeFrom is null) RequireNoRunOnRoot(options.RunDirectory);
-        if (model.EnsureCorrectConvolutions() is { } why) options.Progress?.Report(new MessageEvent(why));
-        TrainingPreparation.Model(_model, options.BFloat16, options.ChannelsLast);
-        TrainMode();
-        _optimizer = new Sgd(_model.named_parameters(), _r.Momentum, _r.Nesterov, _r.WeightDecay, _r.NoDecayBnBias, masterWeights: options.BFloat16,
-            lrScale: name => name.StartsWith(ImageClassifier.ClassifierKeyPrefix, StringComparison.Ordinal) ? 1.0 : _r.BackboneLrScale);
-        _ema = _r.EmaDecay > 0 ? new ModelEma(_model, _r.EmaDecay) : null;
-        _state = new TrainingState { Recipe = _r, Model = model.Config, BFloat16 = options.BFloat16 };
-        if (options.ResumeFrom is { } ckpt) Restore(ckpt);
-        // every process starts from rank 0's weights, buffers, optimizer and EMA state, and averages its gradients with the others'
-        DataParallel.BroadcastFromRoot(_group, _model.state_dict().Concat(_optimizer.StateDict()).Concat(
-            _ema?.StateDict().Select(kv => KeyValuePair.Create("ema." + kv.Key, kv.Value)) ?? []));
-        _gradients = new GradientBuckets(_model.parameters(), _group);
-        _clock.StartRun(_state.WallSeconds);
-        _log = _group.Rank == 0 ? new MetricsLog(options.RunDirectory, options.ResumeFrom is null ? null : _state.GlobalStep) : null;
-        if (options.ResumeFrom is not null) _log?.Resumed(_state.History);   // the logs as far as the checkpoint, not an epoch ahead
+        // one process at a time trains into a folder; a new run would replace the checkpoints, metrics and run files of the
+        // one there (rank 0 writes them)
+        _folderLock = HoldRunFolderOnRoot(options.RunDirectory);
+        try
+        {
+            if (options.ResumeFrom is null) RequireNoRunOnRoot(options.RunDirectory);
+            if (model.EnsureCorrectConvolutions() is { } why) options.Progress?.Report(new MessageEvent(why));
+            TrainingPreparation.Model(_model, options.BFloat16, options.ChannelsLast);
+            TrainMode();
+            _optimizer = new Sgd(_model.named_parameters(), _r.Momentum, _r.Nesterov, _r.WeightDecay, _r.NoDecayBnBias, masterWeights: options.BFloat16,
+                lrScale: name => name.StartsWith(ImageClassifier.ClassifierKeyPrefix, StringComparison.Ordinal) ? 1.0 : _r.BackboneLrScale);
+            _ema = _r.EmaDecay > 0 ? new ModelEma(_model, _r.EmaDecay) : null;
+            _state = new TrainingState { Recipe = _r, Model = model.Config, BFloat16 = options.BFloat16 };
+            if (options.ResumeFrom is { } ckpt) Restore(ckpt);
+            // every process starts from rank 0's weights, buffers, optimizer and EMA state, and averages its gradients with the others'
+            DataParallel.BroadcastFromRoot(_group, _model.state_dict().Concat(_optimizer.StateDict()).Concat(
+                _ema?.StateDict().Select(kv => KeyValuePair.Create("ema." + kv.Key, kv.Value)) ?? []));
+            _gradients = new GradientBuckets(_model.parameters(), _group);
+            _clock.StartRun(_state.WallSeconds);
+            _log = _group.Rank == 0 ? new MetricsLog(options.RunDirectory, options.ResumeFrom is null ? null : _state.GlobalStep) : null;
+            if (options.ResumeFrom is not null) _log?.Resumed(_state.History);   // the logs as far as the checkpoint, not an epoch ahead
+        }
+        catch
+        {
+            _folderLock?.Dispose();   // the folder is not this process's to hold when it trains nothing there
+            throw;
+        }
     }
 
     /// <summary>The model in training mode, except the modules the options keep in eval mode (frozen BatchNorms).</summary>
@@ -132,9 +144,15 @@ public sealed partial class Trainer : IDisposable
         _clock.StartRun(_state.WallSeconds);
         int epochs = _r.Epochs;
         if (_state.Epoch >= epochs)
+        {
             Report(new AlreadyTrainedEvent(epochs));
+            if (_resumedFinished)   // its checkpoint stays as it was: nothing trained, nothing to save
+                return new TrainResult(StopReason.Completed, _state = _state with { Finished = true }, LastPath, Checkpoint.Locate(BestPath));
+        }
         else if (_state.Epoch > 0 || _state.BatchInEpoch > 0)
-            Report(new MessageEvent($"resuming at epoch {_state.Epoch + 1}, batch {_state.BatchInEpoch}, step {_state.GlobalStep}{GlobalBatchChange()}"));
+            Report(new MessageEvent(_state.BatchInEpoch == 0
+                ? $"resuming at the start of epoch {_state.Epoch + 1}, step {_state.GlobalStep}{GlobalBatchChange()}"
+                : $"resuming in epoch {_state.Epoch + 1} after its batch {_state.BatchInEpoch} of {BatchesPerEpoch}, step {_state.GlobalStep}{GlobalBatchChange()}"));
         while (_state.Epoch < epochs)
         {
             int epoch = _state.Epoch;
@@ -379,6 +397,7 @@ public sealed partial class Trainer : IDisposable
 
     public void Dispose()
     {
+        _folderLock?.Dispose();
         _log?.Dispose();
         _optimizer.Dispose();
         _ema?.Dispose();

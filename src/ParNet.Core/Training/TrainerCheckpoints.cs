@@ -25,6 +25,27 @@ public sealed partial class Trainer
             throw TrainingRun.RunAlreadyIn(runDirectory, SettingNames.Of(nameof(TrainOptions), nameof(TrainOptions.ResumeFrom)));
     }
 
+    /// <summary>
+    /// Rank 0's hold of the run folder (<see cref="FolderLock"/>; shared with its <see cref="TrainingRun"/>'s), or a
+    /// <see cref="FolderInUseException"/> on every process while another process trains there (a failure to take it, on
+    /// every process as an IOException): a refusal on rank 0 alone would leave the others waiting in the next collective.
+    /// </summary>
+    FolderLock? HoldRunFolderOnRoot(string runDirectory)
+    {
+        FolderLock? held = null;
+        string refusal = "";
+        if (_group.Rank == 0)
+        {
+            try { held = FolderLock.TryTake(runDirectory, out string? holder); refusal = held is null ? InUse + holder : ""; }
+            catch (IOException e) { refusal = e.Message; }
+        }
+        refusal = _group.BroadcastText(refusal);
+        if (refusal.Length == 0) return held;
+        throw refusal.StartsWith(InUse, StringComparison.Ordinal) ? new FolderInUseException(runDirectory, refusal[InUse.Length..]) : new IOException(refusal);
+    }
+
+    const string InUse = "in use: ";
+
     /// <summary>The state a checkpoint records: the run's progress with the random generator, EMA updates, process count and clocks.</summary>
     TrainingState CaptureState()
     {
@@ -121,6 +142,8 @@ public sealed partial class Trainer
             random.set_rng_state(t);
         }
         // The recipe of this run wins (a resumed run may, e.g., get more epochs); progress comes from the checkpoint.
+        RequireEpochsAhead(s, _r.Epochs, ckpt.Directory);
+        _resumedFinished = s.Finished;
         _resumedBatch = (s.Processes, s.Recipe.BatchSize);
         _state = s with { Recipe = _r, BFloat16 = _o.BFloat16, Finished = false, BatchInEpoch = ResumeBatchInEpoch(s, _group.Size, _r.BatchSize, ckpt.Directory) };
         _clock.ResumeScheduleBudget(s.ScheduleBudgetSeconds);
@@ -209,6 +232,21 @@ public sealed partial class Trainer
     }
 
     static string Processes(int n) => n == 1 ? "1 process" : $"{n} processes";
+
+    /// <summary>
+    /// Refuses to resume a run with a recipe of fewer epochs than it has trained: "nothing to do" then read "the run has
+    /// already trained its 2 epochs" of a run of 4, the no-op rewrote the run's recipe to 2 epochs, and a later plain resume
+    /// said 2 as well (concurrency audit, session 38). As many epochs as trained is a run with nothing left to do.
+    /// </summary>
+    public static void RequireEpochsAhead(TrainingState s, int epochs, string directory)
+    {
+        if (s.Epoch < epochs || (s.Epoch == epochs && s.BatchInEpoch == 0)) return;
+        string trained = s.BatchInEpoch == 0 ? $"{s.Epoch} epochs" : $"{s.Epoch} epochs and {s.BatchInEpoch} batches of epoch {s.Epoch + 1}";
+        string setting = SettingNames.Of(nameof(Recipe), nameof(Recipe.Epochs));
+        throw new InvalidSettingException(setting, names =>
+            $"{directory}: the run has trained {trained}; {names.Given(setting, epochs)} is fewer: resume with its own recipe " +
+            $"({s.Recipe.Epochs} epochs), or with more epochs to train further");
+    }
 
     /// <summary>
     /// The batch to resume an interrupted epoch at with this run's process count: every process's batch k covers

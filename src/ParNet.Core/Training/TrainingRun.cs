@@ -47,6 +47,7 @@ public sealed class TrainingRun : IDisposable
     public Pretrained.Frozen Frozen { get; }
     readonly IProcessGroup _group;
     LoadedCheckpoint? _resume;
+    FolderLock? _folderLock;   // rank 0's hold of the run folder, from its run files to the end of the run
 
     TrainingRun(TrainingRunPlan plan, IProcessGroup group, DataLoader train, DataLoader test, ImageClassifier model,
                 LoadedCheckpoint? resume, Pretrained.Report? fromPretrained, Pretrained.Frozen frozen)
@@ -99,6 +100,7 @@ public sealed class TrainingRun : IDisposable
             {
                 resume = Checkpoint.Load(Checkpoint.In(dir));
                 // here, before the processes agree that setup succeeded, so that a refusal is one line, not one per rank
+                Trainer.RequireEpochsAhead(resume.State, plan.Recipe.Epochs, resume.Directory);
                 Trainer.ResumeBatchInEpoch(resume.State, group.Size, plan.Recipe.BatchSize, resume.Directory);
             }
             var fromPretrained = plan.ResumeDirectory is null && s.Pretrained is { } weights
@@ -115,11 +117,13 @@ public sealed class TrainingRun : IDisposable
     }
 
     /// <summary>recipe.json, model.json and run.json (the plan's settings with the data's class names): rank 0's to write.
-    /// A new run (not resuming) is refused a folder that holds a run (<see cref="RequireNoRunIn"/>).</summary>
+    /// The folder is held for this process until the run is disposed (<see cref="FolderLock"/>: a
+    /// <see cref="FolderInUseException"/> while another process trains there); a new run (not resuming) is refused a folder
+    /// that holds a run (<see cref="RequireNoRunIn"/>).</summary>
     public void WriteRunFiles(string runDirectory)
     {
+        _folderLock ??= FolderLock.Take(runDirectory);
         if (Plan.ResumeDirectory is null) RequireNoRunIn(runDirectory);
-        Directory.CreateDirectory(runDirectory);
         AtomicFile.WriteAllText(Path.Combine(runDirectory, "recipe.json"), Plan.Recipe.ToJson());
         AtomicFile.WriteAllText(Path.Combine(runDirectory, "model.json"), Plan.Model.ToJson());
         (Plan.Settings with { ClassNames = TrainData.ClassNames }).Save(runDirectory);
@@ -179,5 +183,6 @@ public sealed class TrainingRun : IDisposable
     {
         _resume?.Dispose();
         Model.Dispose();
+        _folderLock?.Dispose();
     }
 }

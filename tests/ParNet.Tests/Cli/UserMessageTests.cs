@@ -97,10 +97,10 @@ public class UserMessageTests
         CliRunner.TrainTiny(run, "--batch-size", "10", "--warmup", "0");
         var same = CliRunner.Run("train", "--resume", run, "--epochs", "2");
         Assert.True(same.Code == 0, same.Err + same.Out);
-        Assert.Contains("\nresuming at epoch 2, batch 0, step 5\n", same.Out.ReplaceLineEndings("\n"));
+        Assert.Contains("\nresuming at the start of epoch 2, step 5\n", same.Out.ReplaceLineEndings("\n"));
         var doubled = CliRunner.Run("train", "--resume", run, "--epochs", "3", "--batch-size", "20");
         Assert.True(doubled.Code == 0, doubled.Err + doubled.Out);
-        Assert.Contains("\nresuming at epoch 3, batch 0, step 10; the run trained at global batch 10 (1 process x 10) and goes on at 20 " +
+        Assert.Contains("\nresuming at the start of epoch 3, step 10; the run trained at global batch 10 (1 process x 10) and goes on at 20 " +
                         "(1 process x 20): the recipe names no batch to scale its LR from, so the LR stays 0.1\n", doubled.Out.ReplaceLineEndings("\n"));
     }
 

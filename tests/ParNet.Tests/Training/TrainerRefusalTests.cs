@@ -1,5 +1,6 @@
 using ParNet.Data;
 using ParNet.Models;
+using ParNet.Runtime;
 using ParNet.Training;
 
 namespace ParNet.Tests.Training;
@@ -92,6 +93,53 @@ public class TrainerRefusalTests
         Assert.Equal($"{checkpoint.Directory}: the checkpoint was trained with another model configuration (Planes [4,8,16] in the checkpoint, " +
                      "[8,16,32] in the model; FinalWidth 16 in the checkpoint, 32 in the model): build the model from the checkpoint's, " +
                      "ModelFactory.Create(checkpoint.State.Model)", e.Message);
+    }
+
+    /// <summary>Two trainers in one folder, in two processes (a study run twice into one folder trained every cell twice
+    /// over: concurrency audit, session 38): the second is refused, naming the first, before writing anything.</summary>
+    [Fact]
+    public void A_folder_another_process_trains_in_is_refused_naming_it_before_anything_is_written()
+    {
+        using var dir = new TempDir();
+        using var other = Runtime.FolderLockTests.HeldElsewhere(dir.Path, "pid 77 on node3 since 2026-12-05 23:30:00 UTC");
+        using var model = ModelFactory.Create(TinyModels.Config());
+        var e = Assert.Throws<FolderInUseException>(() => Train(model, SyntheticSource.Patterns(64, 4, 8, 32), dir.Path));
+        Assert.Equal("pid 77 on node3 since 2026-12-05 23:30:00 UTC", e.Holder);
+        Assert.Equal([FolderLock.FileName], Directory.GetFileSystemEntries(dir.Path).Select(Path.GetFileName));
+        other.Kill();
+    }
+
+    /// <summary>A resume with fewer epochs than the run trained said "the run has already trained its 2 epochs" of a run of
+    /// 4 and rewrote its checkpoint with the smaller recipe; a resume of a finished run with nothing to do rewrote its
+    /// checkpoint too (concurrency audit, session 38). Now the one is refused and the other leaves the checkpoint as it was.</summary>
+    [Fact]
+    public void A_resume_with_fewer_epochs_than_trained_is_refused_and_one_with_nothing_to_do_writes_nothing()
+    {
+        using var dir = new TempDir();
+        var data = SyntheticSource.Patterns(64, 4, 8, 32);
+        using (var model = ModelFactory.Create(TinyModels.Config()))
+        using (var trainer = Train(model, data, dir.Path, Quick with { Epochs = 2 }))
+            Assert.Equal(StopReason.Completed, trainer.Run().Reason);
+        string state = Path.Combine(Checkpoint.In(dir.Path), "state.json");
+        var (bytes, written) = (File.ReadAllBytes(state), File.GetLastWriteTimeUtc(Checkpoint.In(dir.Path)));
+
+        using var resumed = ModelFactory.Create(TinyModels.Config());
+        using (var checkpoint = Checkpoint.Load(Checkpoint.In(dir.Path)))
+        {
+            var e = Assert.Throws<InvalidSettingException>(() => new Trainer(resumed, data, null,
+                new TrainOptions { Recipe = Quick with { Epochs = 1 }, RunDirectory = dir.Path, ResumeFrom = checkpoint }));
+            Assert.Equal($"{checkpoint.Directory}: the run has trained 2 epochs; Recipe.Epochs = 1 is fewer: resume with its own recipe " +
+                         "(2 epochs), or with more epochs to train further", e.Message);
+        }
+        Thread.Sleep(20);   // a rewrite would move the folder's time
+        using (var checkpoint = Checkpoint.Load(Checkpoint.In(dir.Path)))
+        using (var trainer = new Trainer(resumed, data, null, new TrainOptions { Recipe = Quick with { Epochs = 2 }, RunDirectory = dir.Path, ResumeFrom = checkpoint }))
+        {
+            var result = trainer.Run();
+            Assert.Equal((StopReason.Completed, 2, true), (result.Reason, result.State.Epoch, result.State.Finished));
+        }
+        Assert.Equal(bytes, File.ReadAllBytes(state));
+        Assert.Equal(written, File.GetLastWriteTimeUtc(Checkpoint.In(dir.Path)));
     }
 
     [Fact]

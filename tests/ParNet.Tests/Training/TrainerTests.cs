@@ -123,9 +123,12 @@ public class TrainerTests
             using var resumed = ModelFactory.Create(config);
             using var ckpt = Checkpoint.Load(Path.Combine(dir.Path, "checkpoints", "last"));
             var resumedTrain = SyntheticSource.Patterns(160, 4, 8, 32);   // the same data, its own count of batches built
-            using var trainer2 = new Trainer(resumed, resumedTrain, data, new TrainOptions { Recipe = recipe, RunDirectory = dir.Path, ResumeFrom = ckpt });
+            var events = new List<TrainEvent>();
+            using var trainer2 = new Trainer(resumed, resumedTrain, data, new TrainOptions { Recipe = recipe, RunDirectory = dir.Path, ResumeFrom = ckpt, Progress = new InlineProgress(events.Add) });
             var result = trainer2.Run();
             Assert.Equal(StopReason.Completed, result.Reason);
+            // one way of counting (it read "resuming at epoch 2, batch 2", then the progress line said batch 3: session 38's audit)
+            Assert.Equal("resuming in epoch 2 after its batch 2 of 5, step 7", events.OfType<MessageEvent>().First().Text);
             Assert.Equal(3 + 5, resumedTrain.BatchesBuilt);   // epoch 2 from its batch 2 on, then epoch 3: the 2 trained batches are not rebuilt
             Assert.Equal(3, result.State.History.Count);
             Assert.Equal(15, result.State.GlobalStep);
