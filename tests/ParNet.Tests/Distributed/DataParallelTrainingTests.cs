@@ -306,6 +306,24 @@ public class DataParallelBadInputTests
             "the run stopped after 4 images of epoch 1 (1 process x batch 4), not a whole number of steps of 2 processes x batch 4");
     }
 
+    /// <summary>Every rank looks at the run folder's hold before loading (a shared flock, so that the ranks looking at once do
+    /// not see each other): a folder another process trains in ends the job in one line, as one process does.</summary>
+    [Fact]
+    public void A_run_folder_another_process_trains_in_ends_the_job_in_one_line_naming_it()
+    {
+        using var dir = new TempDirectory();
+        string run = dir.File("run");
+        Directory.CreateDirectory(run);
+        using var other = ParNet.Tests.Runtime.FolderLockTests.HeldElsewhere(run, "pid 4242 on node7 since 2026-12-05 23:40:00 UTC");
+        MpiJob.AssertRefusedInOneLine(MpiJob.Ranks(2, [.. Tiny, "--subset", "2", "--out", run]),
+            $"{run}: another process is training in this folder (pid 4242 on node7 since 2026-12-05 23:40:00 UTC;");
+        Assert.Equal([ParNet.Runtime.FolderLock.FileName], Directory.GetFileSystemEntries(run).Select(Path.GetFileName));
+        other.Kill();
+        var trained = MpiJob.Ranks(2, [.. Tiny, "--subset", "2", "--out", run]);   // and once it has ended, the job trains there
+        Assert.True(trained.Code == 0, trained.Err);
+        Assert.True(Directory.Exists(Path.Combine(run, "checkpoints", "last")));
+    }
+
     [Fact]
     public void A_non_finite_loss_stops_every_rank_with_one_message()
     {
