@@ -51,6 +51,30 @@ public sealed partial class Trainer : IDisposable
     }
 
     /// <summary>
+    /// Refuses a training whose BatchNorms would see one value per channel: a batch of one image on the network's 1x1 maps
+    /// (its last stage at 32 px in the ImageNet layout, at 8 px in the CIFAR one). The variance of one value is 0/0: NaN
+    /// running statistics, found only at the epoch's end and blamed on the LR ("Try a lower --lr"), where a last batch of
+    /// one image (100 images, batch 33) or batch 1 had caused it (sizes audit, session 38; PyTorch refuses such a batch:
+    /// "Expected more than 1 value per channel when training"). BatchNorms kept in eval mode use their running statistics.
+    /// </summary>
+    internal static void RequireMoreThanOneValuePerBatchNorm(ImageClassifier model, IBatchSource train, IReadOnlyCollection<nn.Module> keptInEvalMode)
+    {
+        int batch = train.BatchSize, count = train.Count;
+        if (batch > 1 && count % batch != 1) return;
+        int stride = model.FeatureInfo.Max(f => f.Stride);
+        var (_, height, width) = train.ImageShape;
+        if ((height + stride - 1) / stride * ((width + stride - 1) / stride) > 1) return;
+        var evalMode = keptInEvalMode.ToHashSet();
+        if (model.modules().OfType<TorchSharp.Modules.BatchNorm2d>().All(evalMode.Contains)) return;
+        string setting = SettingNames.Of(nameof(Recipe), nameof(Recipe.BatchSize));
+        int better = Enumerable.Range(1, batch + 1).SelectMany(d => new[] { batch + d, batch - d }).First(b => b >= 2 && count % b != 1);
+        throw new InvalidSettingException(setting, names =>
+            $"{(batch == 1 ? "every batch holds" : $"the last batch of each epoch holds")} one image ({count} training images, " +
+            $"{names.Given(setting, batch)}), and at {height}x{width} px {model.Config.Name}'s last stage has 1x1 maps: its BatchNorms " +
+            $"cannot normalize a single value (its variance is 0/0, NaN). Take {names.Given(setting, better)}");
+    }
+
+    /// <summary>
     /// Builds a model (random initialization) and puts the global generator back as it was, so that
     /// when a helper model is built (the EMA copy, built at the first evaluation) does not change the
     /// dropout masks that follow: a resumed run builds it at another point than an uninterrupted one.
@@ -72,6 +96,7 @@ public sealed partial class Trainer : IDisposable
         model.ThrowIfDisposed("be trained");
         RequireFits(model.Config, train, training: true);
         if (test is not null) RequireFits(model.Config, test, training: false);
+        RequireMoreThanOneValuePerBatchNorm(model, train, options.KeepInEvalMode);
         _model = model;
         _group = options.Processes;
         _train = train;

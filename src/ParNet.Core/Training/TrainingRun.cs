@@ -73,7 +73,7 @@ public sealed class TrainingRun : IDisposable
             distributed ? "the training data" : null);
         var test = Labelled(() => DataPipelines.Eval(s.Dataset, s.DataDirectory, model, recipe.Augmentation(), loaderOptions with
             {
-                BatchSize = Math.Max(EvaluationDefaults.BatchSize, recipe.BatchSize), Subset = EvaluationDefaults.PerClassSubset(s.TestSubsetPerClass),
+                BatchSize = EvaluationDefaults.DuringTraining(recipe.BatchSize), Subset = EvaluationDefaults.PerClassSubset(s.TestSubsetPerClass),
                 Shard = distributed ? new Shard(group.Rank, group.Size, PadToEqual: false) : null,
             }), distributed ? "the evaluation data" : null);
         if (train.ClassNames.Count != model.NumClasses)
@@ -106,6 +106,7 @@ public sealed class TrainingRun : IDisposable
             var fromPretrained = plan.ResumeDirectory is null && s.Pretrained is { } weights
                 ? Pretrained.LoadBackbone(net, weights, s.PretrainedEma ? CheckpointWeights.Ema : CheckpointWeights.Model) : null;
             var frozen = Pretrained.Freeze(net, s.Freeze);
+            Trainer.RequireMoreThanOneValuePerBatchNorm(net, train, s.FreezeBatchNorm ? Pretrained.BatchNorms(net) : frozen.BatchNorms);   // a one-line refusal here
             return new TrainingRun(plan, group, train, test, net, resume, fromPretrained, frozen);
         }
         catch

@@ -95,6 +95,33 @@ public class TrainerRefusalTests
                      "ModelFactory.Create(checkpoint.State.Model)", e.Message);
     }
 
+    /// <summary>A batch of one image on the network's 1x1 maps gave its BatchNorms one value per channel: NaN running
+    /// statistics, found at the epoch's end and blamed on the LR (sizes audit, session 38). Refused before training, with
+    /// a batch size that leaves no such batch; accepted where the maps are larger or the BatchNorms use running statistics.</summary>
+    [Fact]
+    public void A_batch_of_one_image_on_1x1_maps_is_refused_naming_a_batch_size_that_leaves_none()
+    {
+        using var dir = new TempDir();
+        using var model = ModelFactory.Create(TinyModels.Config());
+        int side = model.FeatureInfo.Max(f => f.Stride);   // the last stage's maps are 1x1 at this side
+        var e = Assert.Throws<InvalidSettingException>(() => Train(model, SyntheticSource.Patterns(65, 4, side, 32), dir.Path));
+        Assert.Equal($"the last batch of each epoch holds one image (65 training images, Recipe.BatchSize = 32), and at {side}x{side} px " +
+                     "tiny's last stage has 1x1 maps: its BatchNorms cannot normalize a single value (its variance is 0/0, NaN). " +
+                     "Take Recipe.BatchSize = 33", e.Message);
+        Assert.Empty(Directory.GetFileSystemEntries(dir.Path));
+        var single = Assert.Throws<InvalidSettingException>(() => new Trainer(model, SyntheticSource.Patterns(8, 4, side, 1), null,
+            new TrainOptions { Recipe = Quick with { BatchSize = 1 }, RunDirectory = dir.Path }));
+        Assert.StartsWith("every batch holds one image (8 training images, Recipe.BatchSize = 1)", single.Message);
+        Assert.EndsWith("Take Recipe.BatchSize = 2", single.Message);
+
+        using (var trainer = new Trainer(model, SyntheticSource.Patterns(65, 4, side, 32), null, new TrainOptions
+               { Recipe = Quick, RunDirectory = dir.Path, KeepInEvalMode = Pretrained.BatchNorms(model) }))
+            Assert.Equal(StopReason.Completed, trainer.Run().Reason);   // frozen statistics: a batch of one is normalized by them
+        using var other = new TempDir();
+        using (var trainer = Train(model, SyntheticSource.Patterns(65, 4, 2 * side, 32), other.Path))   // 2x2 maps: four values
+            Assert.Equal(StopReason.Completed, trainer.Run().Reason);
+    }
+
     /// <summary>Two trainers in one folder, in two processes (a study run twice into one folder trained every cell twice
     /// over: concurrency audit, session 38): the second is refused, naming the first, before writing anything.</summary>
     [Fact]
