@@ -104,7 +104,8 @@ public sealed class EvalCommand : CliCommand
             assumedRecipeModel = !onnxFile && !_model.Given(parse) && stored?.Model is null;
             storedDataset = stored?.Dataset;
             storedClassNames = stored?.ClassNames;
-            config = _model.Build(parse, recipe, parse.GetValue(_dataset) ?? storedDataset ?? recipe.Dataset, data, givenClasses?.Length, stored?.Model);
+            config = _model.Build(parse, recipe, parse.GetValue(_dataset) ?? storedDataset ?? recipe.Dataset, data, givenClasses?.Length, stored?.Model,
+                                  folderSplit: parse.GetValue(_split) == "train" ? "train" : "val");   // the split it reads: a download may hold val/ alone
             if (!parse.Given(_recipe))   // the default recipe's 32 px is the Fashion-MNIST network's, not every model's
                 storedSide = stored?.ImageSize ?? (config.Layout == Layout.ImageNet ? config.DefaultImageSize : null);
         }

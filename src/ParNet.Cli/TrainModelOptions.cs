@@ -30,8 +30,9 @@ public sealed class TrainModelOptions
     /// <param name="stored">the configuration stored with the weights the model starts from or is evaluated with
     /// (<see cref="ParNet.Export.ClassifierLoader.Stored"/>): the model when --model/--config are not given</param>
     /// <param name="newClassifier">fine-tuning: the classifier is new, for the data's classes, whatever the configuration says</param>
+    /// <param name="folderSplit">the split of a folder data set whose classes the model takes (eval: the one it reads)</param>
     public ModelConfig Build(ParseResult parse, Recipe recipe, string dataset, string? data, int? classCount = null,
-                             ModelConfig? stored = null, bool newClassifier = false)
+                             ModelConfig? stored = null, bool newClassifier = false, string folderSplit = "train")
     {
         // a ModelConfig JSON states its classes and channels; the authors' YAML files state neither (their code builds ImageNet's
         // 1000 RGB classes), so a YAML model takes the data's, as --model does (train --config their.yaml on any other data was
@@ -47,7 +48,7 @@ public sealed class TrainModelOptions
         }
         if (newClassifier || !statesClasses && stored is null)
         {
-            model = model with { NumClasses = classCount ?? UsageException.Wrap(() => DataPipelines.NumClasses(dataset, data)) };
+            model = model with { NumClasses = classCount ?? UsageException.Wrap(() => DataPipelines.NumClasses(dataset, data, folderSplit)) };
             if (dataset == "fashion-mnist") model = model with { InChannels = 1 };
         }
         return UsageException.Wrap(() => recipe.WithDropouts(model).Validate());

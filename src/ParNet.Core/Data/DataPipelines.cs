@@ -18,12 +18,15 @@ public static class DataPipelines
     /// that layout.</summary>
     public static bool IsFolderLayout(string? dataset) => dataset is "folder" or "imagenet";
 
-    /// <summary>Classes of a data set (folders: the class folders of DIR/train).</summary>
-    public static int NumClasses(string dataset, string? dataDir) => dataset switch
+    /// <summary>Classes of a data set (folders: the class folders of DIR/<paramref name="split"/>, train or val, counted without
+    /// listing their images: an evaluation of a validation-only download needs no DIR/train).</summary>
+    public static int NumClasses(string dataset, string? dataDir, string split = "train") => dataset switch
     {
         "fashion-mnist" or "cifar10" => 10,
         "cifar100" => 100,
-        _ when IsFolderLayout(dataset) => new ImageFolderDataset(Path.Combine(Required(dataDir, dataset), "train")).ClassNames.Count,
+        _ when IsFolderLayout(dataset) => split is "train" or "val"
+            ? ImageFolderDataset.ClassFolders(Path.Combine(Required(dataDir, dataset), split)).Count
+            : throw new ArgumentException($"split must be train or val for a folder; got '{split}'"),
         _ => throw Unknown(dataset),
     };
 

@@ -41,10 +41,7 @@ public sealed class ImageFolderDataset : IImageDataset
 
     public ImageFolderDataset(string root)
     {
-        if (!Directory.Exists(root)) throw new DirectoryNotFoundException($"{root}: image folder not found");
-        var classDirs = Directory.GetDirectories(root).OrderBy(d => Path.GetFileName(d), CodePointOrder).ToArray();
-        if (classDirs.Length == 0) throw new InvalidDataException($"{root}: no class subfolders");
-        if (classDirs.FirstOrDefault(NotUtf8) is { } garbledClass) throw NotUtf8Name(garbledClass);
+        var classDirs = ClassFolders(root).ToArray();
         var files = new List<string>();
         var labels = new List<int>();
         for (int label = 0; label < classDirs.Length; label++)
@@ -65,6 +62,17 @@ public sealed class ImageFolderDataset : IImageDataset
         _files = files.ToArray();
         _labels = labels.ToArray();
         ClassNames = classDirs.Select(d => Path.GetFileName(d)!).ToArray();
+    }
+
+    /// <summary>The class folders of <paramref name="root"/>, in label order (code points of their names), without listing
+    /// the images in them: what the class count needs (a model built for a data set's classes), and no more.</summary>
+    public static IReadOnlyList<string> ClassFolders(string root)
+    {
+        if (!Directory.Exists(root)) throw new DirectoryNotFoundException($"{root}: image folder not found");
+        var classDirs = Directory.GetDirectories(root).OrderBy(d => Path.GetFileName(d), CodePointOrder).ToArray();
+        if (classDirs.Length == 0) throw new InvalidDataException($"{root}: no class subfolders");
+        if (classDirs.FirstOrDefault(NotUtf8) is { } garbledClass) throw NotUtf8Name(garbledClass);
+        return classDirs;
     }
 
     static bool IsImage(string path) => ImageExtensions.Contains(Path.GetExtension(path));

@@ -59,6 +59,24 @@ public class EvalStoredClassesTests
             "the test data lacks 1 class of the classes stored with the weights: dog");
     }
 
+    /// <summary>A model named on the command line (--model, or the authors' YAML) takes the classes of the split eval reads:
+    /// it counted DIR/train's, listing every training image, and a download holding only val/ was refused with
+    /// "DIR/train: image folder not found" (sizes audit, session 38).</summary>
+    [Fact]
+    public void A_named_model_takes_its_classes_from_the_split_it_reads_so_a_folder_of_val_alone_is_evaluated()
+    {
+        using var dir = new TempDirectory();
+        WeightsNamingCatAndDog(dir, "cat", "dog");
+        string weights = dir.File("plain.safetensors");
+        using (var model = ParNet.Models.ModelFactory.Create(ParNet.Models.ModelRegistry.Get("parnet_cifar_small") with { NumClasses = 2 }))
+            ParNet.Weights.StateDict.Save(model, weights);   // no sidecar: the model is the one named
+        Assert.False(Directory.Exists(dir.File(Path.Combine("data", "train"))));
+        var (code, stdout, stderr) = CliRunner.Run("eval", "--weights", weights, "--model", "parnet_cifar_small", "--dataset", "folder",
+                                                   "--data", dir.File("data"), "--out", dir.File("report"));
+        Assert.True(code == 0, stderr);
+        Assert.Contains($"on folder {dir.File("data")} (2 classes) test (4 images, 3x32x32", stdout);
+    }
+
     [Fact]
     public void A_folder_with_the_stored_classes_is_scored_under_their_names()
     {
