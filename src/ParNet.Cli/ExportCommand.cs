@@ -98,6 +98,9 @@ public sealed class ExportCommand : CliCommand
             if (dataset is not null) info = PredictorLoading.WithDataset(info, model.Config, dataset);
             int side = size ?? info.ImageSize ?? model.Config.DefaultImageSize;
             UsageException.Wrap(() => model.CheckImageSize(side, side), "--image-size");
+            // and the side its users' preprocessing can place the image at: a Fashion-MNIST graph at 24 px was written, then
+            // refused by predict, eval and serve ("an odd margin"; sizes audit, session 38)
+            UsageException.Wrap(() => new DeploymentPreprocessing(model.Config, info, side));
             string written = info.Fused == true ? "fused" : "training form";
             if (int8)
             {

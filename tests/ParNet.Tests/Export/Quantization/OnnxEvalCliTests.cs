@@ -32,6 +32,23 @@ public class OnnxEvalCliTests
         return (double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture), double.Parse(m.Groups[2].Value, CultureInfo.InvariantCulture));
     }
 
+    /// <summary>Export refuses a side its graph's users cannot place the image at: a Fashion-MNIST graph at 24 px (the content
+    /// 21 px, an odd margin) was written with exit 0, then refused by predict, eval and serve; --int8 already refused it
+    /// (sizes audit, session 38). A side that places it (48) is exported and evaluated.</summary>
+    [Fact]
+    public void Export_refuses_a_side_the_preprocessing_cannot_place_the_image_at_before_writing()
+    {
+        using var folder = new ExportTempFolder();
+        WriteTinyFashionModel(folder, seed: 5);
+        CliRunner.AssertUserError(CliRunner.Run("export", "--weights", folder.File("fm.safetensors"), "--image-size", "24", "--out", folder.File("fm24.onnx")),
+            "image size 24: the 28 px Fashion-MNIST image scaled by 24/32 is 21 px, which leaves an odd margin of 3 px and cannot sit centred; sizes that work near it:");
+        Assert.False(File.Exists(folder.File("fm24.onnx")));
+        Assert.Equal(0, CliRunner.Run("export", "--weights", folder.File("fm.safetensors"), "--image-size", "48", "--out", folder.File("fm48.onnx")).Code);
+        var eval = CliRunner.Run("eval", "--weights", folder.File("fm48.onnx"), "--subset", "2", "--out", folder.File("e48"));
+        Assert.True(eval.Code == 0, eval.Err);
+        Assert.Contains("fashion-mnist test (20 images, 1x48x48", eval.Out);
+    }
+
     [Fact]
     public void Eval_of_an_exported_model_scores_like_the_torch_model_and_int8_stays_near()
     {
