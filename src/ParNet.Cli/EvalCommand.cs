@@ -143,8 +143,9 @@ public sealed class EvalCommand : CliCommand
         set_num_threads(threads);
         // an .onnx file takes the side it was exported at, not the recipe's
         int? side = size ?? onnx?.Engine.FixedImageSide() ?? storedSide;
-        var source = UsageException.Wrap(() => DataPipelines.Eval(dataset, data, config, recipe.Augmentation(),
-            new LoaderOptions { BatchSize = batchSize, Workers = LoaderOptions.DefaultWorkers, Classes = classes, Subset = EvaluationDefaults.PerClassSubset(subset) }, split, side, tenCrop));
+        DataLoader Source(int batch) => UsageException.Wrap(() => DataPipelines.Eval(dataset, data, config, recipe.Augmentation(),
+            new LoaderOptions { BatchSize = batch, Workers = LoaderOptions.DefaultWorkers, Classes = classes, Subset = EvaluationDefaults.PerClassSubset(subset) }, split, side, tenCrop));
+        var source = Source(batchSize);
         if (saved?.ClassNames is { } trainedOn)
             DataPipelines.RequireSameClasses(trainedOn, "the run's training data", source.ClassNames, $"the {split} data");
         else if (source.ClassNames.Count != config.NumClasses)
@@ -156,6 +157,18 @@ public sealed class EvalCommand : CliCommand
         // --run: the checkpoint's EMA file was chosen above; --weights: --ema picks a training checkpoint's state_dict_ema
         using var loaded = onnx is null ? LoadWeights(weightsPath!, config, fused, run is null && emaFlag == true, assumedRecipeModel, recipe.Name) : null;
         nn.Module<Tensor, Tensor> model = (nn.Module<Tensor, Tensor>?)onnx ?? loaded!;
+        if (loaded is not null)   // TorchSharp holds a batch's tensors until it is scored; ONNX Runtime reuses its buffers
+        {
+            var (_, height, width) = source.ImageShape;
+            var graph = loaded.Trace(height, width);
+            int views = (tenCrop ? 10 : 1) * (flip ? 2 : 1), largest = Math.Min(batchSize, source.Count);   // a batch larger than the data never fills
+            if (parse.Given(_batchSize)) UsageException.Wrap(() => ForwardMemory.HeldByTorch(graph).RequireBatchFits(largest, views), "--batch-size");
+            else if (UsageException.Wrap(() => ForwardMemory.EveryTensor(graph).BatchThatFits(batchSize, views), "--image-size") is var fitting && fitting < largest)
+            {
+                stderr.WriteLine($"parnet eval: batches of {fitting} images, not the default {batchSize}: more would not fit in this machine's memory at {height}x{width} (--batch-size N sets it)");
+                (batchSize, source) = (fitting, Source(fitting));
+            }
+        }
         using var plan = winograd ? WinogradPlanFor(loaded!, stderr) : null;
         var folder = new EvalReportFolder
         {

@@ -40,6 +40,44 @@ public sealed record ForwardMemory(long BytesPerImage, string Basis, long[] Inpu
     /// <see cref="BytesPerImage"/> (what `serve --max-batch` and `predict --image-size` are checked against).</summary>
     public long ImagesThatFit => MachineMemory.AvailableBytes / BytesPerImage;
 
+    /// <summary>
+    /// Every tensor of the traced pass, the input included: about what an evaluation of the training-form network holds
+    /// until a batch is scored (each BatchNorm's, activation's and sum's output as well as the convs'). ParNet-S at 224 px:
+    /// 129 MB an image, against 144 MB measured (`parnet eval --batch-size 25` and `75`, peak resident memory 3.5 and
+    /// 10.7 GB; AMD EPYC family 26 model 2, sizes audit, session 38): an estimate to size a default batch by.
+    /// </summary>
+    public static ForwardMemory EveryTensor(LayerGraph graph) => new(
+        graph.Nodes.Sum(Bytes), "every tensor of the pass, which an evaluation holds until the batch is scored", graph.Nodes[0].Shape);
+
+    /// <summary>A default batch of at most <paramref name="wanted"/> images, each <paramref name="viewsPerImage"/> forward
+    /// passes (ten-crop, mirrored views), lowered to fill at most half this machine's memory by this estimate: it falls short
+    /// of what torch holds (1.12x for ParNet-S), and the loader's batches and the weights come on top. ArgumentException, with
+    /// the numbers, when one image's views alone pass that half (`parnet eval --image-size 2048` of the Fashion-MNIST
+    /// network, about 20 GB an image, was killed by the kernel with nothing said).</summary>
+    public int BatchThatFits(int wanted, int viewsPerImage)
+    {
+        viewsPerImage = Math.Max(1, viewsPerImage);
+        long fits = ImagesThatFit / 2 / viewsPerImage;
+        if (fits < 1)
+            throw new ArgumentException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"an image of {string.Join('x', Input)}{(viewsPerImage > 1 ? $" in {viewsPerImage} views" : "")} takes about " +
+                $"{MachineMemory.GiB((double)BytesPerImage * viewsPerImage)} in the forward pass ({Basis}), more than half the " +
+                $"{MachineMemory.GiB(MachineMemory.AvailableBytes)} of memory here (the rest is for what that misses)"));
+        return (int)Math.Min(fits, Math.Max(1, wanted));
+    }
+
+    /// <summary>ArgumentException, with the numbers, when a batch of <paramref name="batch"/> images of
+    /// <paramref name="viewsPerImage"/> views surely cannot fit here (this being a lower bound).</summary>
+    public void RequireBatchFits(int batch, int viewsPerImage)
+    {
+        long fits = ImagesThatFit / Math.Max(1, viewsPerImage);
+        if (batch <= fits) return;
+        throw new ArgumentException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"a batch of {batch:N0} images{(viewsPerImage > 1 ? $" of {viewsPerImage} views each" : "")} takes at least " +
+            $"{MachineMemory.GiB((double)BytesPerImage * viewsPerImage * batch)} ({BytesPerImage:N0} bytes a view of {string.Join('x', Input)}: {Basis}), " +
+            $"more than the {MachineMemory.GiB(MachineMemory.AvailableBytes)} of memory here; batches of at most {fits:N0} images can fit"));
+    }
+
     static long Bytes(GraphNode node) => Bytes(node.Shape);
     static long Bytes(long[] shape) => shape.Aggregate((long)sizeof(float), (a, b) => a * b);
 }
