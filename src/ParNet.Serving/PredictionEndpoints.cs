@@ -185,9 +185,10 @@ static partial class PredictionEndpoints
     static int Top(HttpRequest request, Context context)
     {
         if (!request.Query.TryGetValue("top", out var value)) return Math.Min(context.Options.DefaultTop, context.Model.ClassNames.Count);
-        if (!int.TryParse(value, out int top) || top < 1)
+        // any positive integer, past int's range too (top=99999999999 asks for every class, as top=11 does of 10)
+        if (!System.Numerics.BigInteger.TryParse(value, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var top) || top < 1)
             throw new Refusal(StatusCodes.Status400BadRequest, BadRequest, $"top={value}: give a positive integer");
-        return Math.Min(top, context.Model.ClassNames.Count);
+        return (int)System.Numerics.BigInteger.Min(top, context.Model.ClassNames.Count);
     }
 
     static async Task<ImageF> DecodeAsync(byte[] bytes, string name, Context context, CancellationToken cancel)

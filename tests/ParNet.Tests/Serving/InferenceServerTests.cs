@@ -55,6 +55,11 @@ public class InferenceServerTests
         var (formStatus, formJson, _) = await PostAsync(client, "/v1/predict?top=3", Form((png, "shirt.png")));
         Assert.Equal(HttpStatusCode.OK, formStatus);
         AssertSameTop(expected.Take(3).ToList(), Top(formJson.GetProperty("top")));
+        // a positive integer past int's range asks for every class, as any top above the class count does (it was refused
+        // as "give a positive integer": sizes audit, session 38)
+        var (allStatus, allJson, _) = await PostAsync(client, "/v1/predict?top=99999999999", Form((png, "shirt.png")));
+        Assert.Equal(HttpStatusCode.OK, allStatus);
+        Assert.Equal(DatasetInfo.FashionMnist.ClassNames.Count, Top(allJson.GetProperty("top")).Count);
     }
 
     /// <summary>An int8 export was described as "(fused) on onnxruntime", as a float32 one is, in serve's start line and
