@@ -52,8 +52,8 @@ public sealed record ForwardMemory(long BytesPerImage, string Basis, long[] Inpu
     /// <summary>A default batch of at most <paramref name="wanted"/> images, each <paramref name="viewsPerImage"/> forward
     /// passes (ten-crop, mirrored views), lowered to fill at most half this machine's memory by this estimate: it falls short
     /// of what torch holds (1.12x for ParNet-S), and the loader's batches and the weights come on top. ArgumentException, with
-    /// the numbers, when one image's views alone pass that half (`parnet eval --image-size 2048` of the Fashion-MNIST
-    /// network, about 20 GB an image, was killed by the kernel with nothing said).</summary>
+    /// the numbers, when one image's views alone pass that half (an --image-size far beyond the network's own: the default
+    /// batch of 256 at 2048 px of the Fashion-MNIST network was killed by the kernel with nothing said).</summary>
     public int BatchThatFits(int wanted, int viewsPerImage)
     {
         viewsPerImage = Math.Max(1, viewsPerImage);

@@ -67,11 +67,14 @@ public sealed partial class Trainer : IDisposable
         var evalMode = keptInEvalMode.ToHashSet();
         if (model.modules().OfType<TorchSharp.Modules.BatchNorm2d>().All(evalMode.Contains)) return;
         string setting = SettingNames.Of(nameof(Recipe), nameof(Recipe.BatchSize));
-        int better = Enumerable.Range(1, batch + 1).SelectMany(d => new[] { batch + d, batch - d }).First(b => b >= 2 && count % b != 1);
+        // the nearest batch that leaves no batch of one: one above the data's count leaves one batch of all of it
+        int? better = count < 2 ? null
+            : Enumerable.Range(1, count + 1).SelectMany(d => new[] { batch + d, batch - d }).First(b => b >= 2 && count % b != 1);
         throw new InvalidSettingException(setting, names =>
             $"{(batch == 1 ? "every batch holds" : $"the last batch of each epoch holds")} one image ({count} training images, " +
             $"{names.Given(setting, batch)}), and at {height}x{width} px {model.Config.Name}'s last stage has 1x1 maps: its BatchNorms " +
-            $"cannot normalize a single value (its variance is 0/0, NaN). Take {names.Given(setting, better)}");
+            $"cannot normalize a single value (its variance is 0/0, NaN). " +
+            (better is int b ? $"Take {names.Given(setting, b)}" : "Train on more than one image"));
     }
 
     /// <summary>

@@ -238,7 +238,7 @@ public sealed partial class Trainer
     /// already trained its 2 epochs" of a run of 4, the no-op rewrote the run's recipe to 2 epochs, and a later plain resume
     /// said 2 as well (concurrency audit, session 38). As many epochs as trained is a run with nothing left to do.
     /// </summary>
-    public static void RequireEpochsAhead(TrainingState s, int epochs, string directory)
+    internal static void RequireEpochsAhead(TrainingState s, int epochs, string directory)
     {
         if (s.Epoch < epochs || (s.Epoch == epochs && s.BatchInEpoch == 0)) return;
         string trained = s.BatchInEpoch == 0 ? $"{s.Epoch} epochs" : $"{s.Epoch} epochs and {s.BatchInEpoch} batches of epoch {s.Epoch + 1}";

@@ -113,6 +113,9 @@ public class TrainerRefusalTests
             new TrainOptions { Recipe = Quick with { BatchSize = 1 }, RunDirectory = dir.Path }));
         Assert.StartsWith("every batch holds one image (8 training images, Recipe.BatchSize = 1)", single.Message);
         Assert.EndsWith("Take Recipe.BatchSize = 2", single.Message);
+        var seven = Assert.Throws<InvalidSettingException>(() => new Trainer(model, SyntheticSource.Patterns(7, 4, side, 1), null,
+            new TrainOptions { Recipe = Quick with { BatchSize = 1 }, RunDirectory = dir.Path }));
+        Assert.EndsWith("Take Recipe.BatchSize = 4", seven.Message);   // 7 images: batches of 2 or 3 leave one, 4 leaves 3
 
         using (var trainer = new Trainer(model, SyntheticSource.Patterns(65, 4, side, 32), null, new TrainOptions
                { Recipe = Quick, RunDirectory = dir.Path, KeepInEvalMode = Pretrained.BatchNorms(model) }))
