@@ -116,6 +116,7 @@ public sealed class TrainCommand : CliCommand
         launch.SetupSucceeded();
         string runDir = AgreeAcrossProcesses(resolved, run, launch);
         if (group.Rank == 0) WriteRunFiles(run, runDir);
+        if (run.FolderUnlocked is { } why) stderr.WriteLine($"parnet train: warning: {runDir}: {why}: nothing keeps another train out of this folder");
         setupWatch.Dispose();
 
         var renderer = ProgressRenderer.ForConsole(stdout);

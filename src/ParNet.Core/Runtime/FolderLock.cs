@@ -19,11 +19,15 @@ public sealed class FolderLock : IDisposable
     /// <summary>The lock's file in the folder; it holds who took it last ("pid N on HOST since TIME").</summary>
     public const string FileName = ".parnet-lock";
 
-    static readonly Dictionary<string, (SafeFileHandle Handle, int Holders)> Held = new(StringComparer.Ordinal);
+    static readonly Dictionary<string, (SafeFileHandle Handle, int Holders, string? Unlocked)> Held = new(StringComparer.Ordinal);
     readonly string _path;
     bool _released;
 
-    FolderLock(string path) => _path = path;
+    FolderLock(string path, string? unlocked) => (_path, Unlocked) = (path, unlocked);
+
+    /// <summary>Why the folder is held without a lock (null: it is locked): a file system that takes no flock(2) (Lustre
+    /// without -o flock, NFS without its lock manager) says so, and the run goes on there unguarded rather than not at all.</summary>
+    public string? Unlocked { get; }
 
     /// <summary>Takes <paramref name="folder"/> (made if missing) for this process; <see cref="FolderInUseException"/> when
     /// another process holds it.</summary>
@@ -40,15 +44,23 @@ public sealed class FolderLock : IDisposable
             holder = null;
             if (Held.TryGetValue(path, out var held))
             {
-                Held[path] = (held.Handle, held.Holders + 1);
-                return new FolderLock(path);
+                Held[path] = (held.Handle, held.Holders + 1, held.Unlocked);
+                return new FolderLock(path, held.Unlocked);
             }
-            var handle = OpenLocked(path, out holder);
+            var handle = OpenLocked(path, out holder, out string? unlocked);
             if (handle is null) return null;
-            Write(handle, string.Create(CultureInfo.InvariantCulture,
-                $"pid {Environment.ProcessId} on {Environment.MachineName} since {DateTime.UtcNow:yyyy-MM-dd HH:mm:ss} UTC"));
-            Held[path] = (handle, 1);
-            return new FolderLock(path);
+            try
+            {
+                Write(handle, string.Create(CultureInfo.InvariantCulture,
+                    $"pid {Environment.ProcessId} on {Environment.MachineName} since {DateTime.UtcNow:yyyy-MM-dd HH:mm:ss} UTC"));
+            }
+            catch
+            {
+                handle.Dispose();
+                throw;
+            }
+            Held[path] = (handle, 1, unlocked);
+            return new FolderLock(path, unlocked);
         }
     }
 
@@ -78,8 +90,8 @@ public sealed class FolderLock : IDisposable
         {
             if (_released) return;
             _released = true;
-            var (handle, holders) = Held[_path];
-            if (holders > 1) Held[_path] = (handle, holders - 1);
+            var (handle, holders, unlocked) = Held[_path];
+            if (holders > 1) Held[_path] = (handle, holders - 1, unlocked);
             else
             {
                 Held.Remove(_path);
@@ -97,12 +109,13 @@ public sealed class FolderLock : IDisposable
     const int ReadOnly = 0x0, ReadWrite = 0x2, Create = 0x40, CloseOnExec = 0x80000;   // O_RDONLY, O_RDWR, O_CREAT, O_CLOEXEC (Linux)
     const int Shared = 1, Exclusive = 2, NoWait = 4;   // LOCK_SH, LOCK_EX, LOCK_NB
     const int WouldBlock = 11;   // EWOULDBLOCK
+    static readonly int[] NoLocksHere = [37, 38, 95];   // ENOLCK, ENOSYS, EOPNOTSUPP: the file system takes no flock
 
     /// <summary>The file opened and locked, or null with who holds it. Opened without .NET's FileStream: .NET takes an
     /// advisory lock of its own on open, which would keep a second process from reading who holds the folder.</summary>
-    static SafeFileHandle? OpenLocked(string path, out string? holder)
+    static SafeFileHandle? OpenLocked(string path, out string? holder, out string? unlocked)
     {
-        holder = null;
+        (holder, unlocked) = (null, null);
         if (!OperatingSystem.IsLinux())   // elsewhere .NET's FileShare.None is the lock, and the holder goes unnamed
         {
             try { return File.OpenHandle(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None); }
@@ -113,6 +126,11 @@ public sealed class FolderLock : IDisposable
         var handle = new SafeFileHandle(fd, ownsHandle: true);
         if (Flock(fd, Exclusive | NoWait) == 0) return handle;
         int error = Marshal.GetLastPInvokeError();
+        if (NoLocksHere.Contains(error))
+        {
+            unlocked = $"this file system takes no flock(2) locks ({Marshal.GetPInvokeErrorMessage(error)})";
+            return handle;
+        }
         if (error != WouldBlock)
         {
             handle.Dispose();

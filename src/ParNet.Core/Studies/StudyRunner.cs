@@ -122,6 +122,8 @@ public static class StudyRunner
         using var resume = UnfinishedAttempt(dir);
         if (resume is null)
         {
+            // another study training this cell now holds its folder: deleting it would take its lock away with it
+            if (FolderLock.HolderOf(dir) is { } holder) throw new FolderInUseException(dir, holder);
             if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
             Directory.CreateDirectory(dir);
         }

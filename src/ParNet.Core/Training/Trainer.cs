@@ -57,10 +57,11 @@ public sealed partial class Trainer : IDisposable
     /// one image (100 images, batch 33) or batch 1 had caused it (sizes audit, session 38; PyTorch refuses such a batch:
     /// "Expected more than 1 value per channel when training"). BatchNorms kept in eval mode use their running statistics.
     /// </summary>
-    internal static void RequireMoreThanOneValuePerBatchNorm(ImageClassifier model, IBatchSource train, IReadOnlyCollection<nn.Module> keptInEvalMode)
+    internal static void RequireMoreThanOneValuePerBatchNorm(ImageClassifier model, IBatchSource train, IReadOnlyCollection<nn.Module> keptInEvalMode,
+                                                            bool statisticsAcrossProcesses)
     {
         int batch = train.BatchSize, count = train.Count;
-        if (batch > 1 && count % batch != 1) return;
+        if ((batch > 1 && count % batch != 1) || statisticsAcrossProcesses) return;   // synchronized BatchNorm: every process's images
         int stride = model.FeatureInfo.Max(f => f.Stride);
         var (_, height, width) = train.ImageShape;
         if ((height + stride - 1) / stride * ((width + stride - 1) / stride) > 1) return;
@@ -99,7 +100,7 @@ public sealed partial class Trainer : IDisposable
         model.ThrowIfDisposed("be trained");
         RequireFits(model.Config, train, training: true);
         if (test is not null) RequireFits(model.Config, test, training: false);
-        RequireMoreThanOneValuePerBatchNorm(model, train, options.KeepInEvalMode);
+        RequireMoreThanOneValuePerBatchNorm(model, train, options.KeepInEvalMode, options.SyncBatchNorm && options.Processes.Size > 1);
         _model = model;
         _group = options.Processes;
         _train = train;
@@ -425,10 +426,10 @@ public sealed partial class Trainer : IDisposable
 
     public void Dispose()
     {
-        _folderLock?.Dispose();
         _log?.Dispose();
         _optimizer.Dispose();
         _ema?.Dispose();
         _emaModel?.Dispose();
+        _folderLock?.Dispose();   // last: the logs are written into the folder until here
     }
 }

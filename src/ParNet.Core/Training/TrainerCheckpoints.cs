@@ -243,9 +243,10 @@ public sealed partial class Trainer
         if (s.Epoch < epochs || (s.Epoch == epochs && s.BatchInEpoch == 0)) return;
         string trained = s.BatchInEpoch == 0 ? $"{s.Epoch} epochs" : $"{s.Epoch} epochs and {s.BatchInEpoch} batches of epoch {s.Epoch + 1}";
         string setting = SettingNames.Of(nameof(Recipe), nameof(Recipe.Epochs));
+        int atLeast = s.BatchInEpoch == 0 ? s.Epoch : s.Epoch + 1;
         throw new InvalidSettingException(setting, names =>
-            $"{directory}: the run has trained {trained}; {names.Given(setting, epochs)} is fewer: resume with its own recipe " +
-            $"({s.Recipe.Epochs} epochs), or with more epochs to train further");
+            $"{directory}: the run has trained {trained}, more than a recipe of {names.Given(setting, epochs)} holds: resume with " +
+            $"{names.Given(setting, atLeast)} to finish it, or more to train further");
     }
 
     /// <summary>

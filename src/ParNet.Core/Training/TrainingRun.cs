@@ -106,7 +106,8 @@ public sealed class TrainingRun : IDisposable
             var fromPretrained = plan.ResumeDirectory is null && s.Pretrained is { } weights
                 ? Pretrained.LoadBackbone(net, weights, s.PretrainedEma ? CheckpointWeights.Ema : CheckpointWeights.Model) : null;
             var frozen = Pretrained.Freeze(net, s.Freeze);
-            Trainer.RequireMoreThanOneValuePerBatchNorm(net, train, s.FreezeBatchNorm ? Pretrained.BatchNorms(net) : frozen.BatchNorms);   // a one-line refusal here
+            Trainer.RequireMoreThanOneValuePerBatchNorm(net, train, s.FreezeBatchNorm ? Pretrained.BatchNorms(net) : frozen.BatchNorms,   // a one-line refusal here
+                                                        plan.SyncBatchNorm && distributed);
             return new TrainingRun(plan, group, train, test, net, resume, fromPretrained, frozen);
         }
         catch
@@ -121,6 +122,10 @@ public sealed class TrainingRun : IDisposable
     /// The folder is held for this process until the run is disposed (<see cref="FolderLock"/>: a
     /// <see cref="FolderInUseException"/> while another process trains there); a new run (not resuming) is refused a folder
     /// that holds a run (<see cref="RequireNoRunIn"/>).</summary>
+    /// <summary>Why the run folder is not locked against another process (<see cref="FolderLock.Unlocked"/>), once the
+    /// run files are written; null when it is (or not written here).</summary>
+    public string? FolderUnlocked => _folderLock?.Unlocked;
+
     public void WriteRunFiles(string runDirectory)
     {
         _folderLock ??= FolderLock.Take(runDirectory);

@@ -54,7 +54,7 @@ public class TrainRunFolderTests
         // it said "the run has already trained its 1 epochs: nothing to do (resume with --epochs N, more than 1, ...)" and
         // rewrote recipe.json and the checkpoint with 1 epoch
         CliRunner.AssertUserError(CliRunner.Run("train", "--resume", run, "--epochs", "1"),
-            $"parnet train: {Checkpoint.In(run)}: the run has trained 2 epochs; --epochs 1 is fewer: resume with its own recipe (2 epochs), or with more epochs to train further");
+            $"parnet train: {Checkpoint.In(run)}: the run has trained 2 epochs, more than a recipe of --epochs 1 holds: resume with --epochs 2 to finish it, or more to train further");
         var again = CliRunner.Run("train", "--resume", run);
         Assert.True(again.Code == 0, again.Err + again.Out);
         Assert.Contains("\nthe run has already trained its 2 epochs: nothing to do", again.Out.ReplaceLineEndings("\n"));

@@ -158,8 +158,8 @@ public class TrainerRefusalTests
         {
             var e = Assert.Throws<InvalidSettingException>(() => new Trainer(resumed, data, null,
                 new TrainOptions { Recipe = Quick with { Epochs = 1 }, RunDirectory = dir.Path, ResumeFrom = checkpoint }));
-            Assert.Equal($"{checkpoint.Directory}: the run has trained 2 epochs; Recipe.Epochs = 1 is fewer: resume with its own recipe " +
-                         "(2 epochs), or with more epochs to train further", e.Message);
+            Assert.Equal($"{checkpoint.Directory}: the run has trained 2 epochs, more than a recipe of Recipe.Epochs = 1 holds: resume " +
+                         "with Recipe.Epochs = 2 to finish it, or more to train further", e.Message);
         }
         Thread.Sleep(20);   // a rewrite would move the folder's time
         using (var checkpoint = Checkpoint.Load(Checkpoint.In(dir.Path)))
