@@ -162,7 +162,7 @@ public sealed class EvalCommand : CliCommand
             var (_, height, width) = source.ImageShape;
             var graph = loaded.Trace(height, width);
             int views = (tenCrop ? 10 : 1) * (flip ? 2 : 1), largest = Math.Min(batchSize, source.Count);   // a batch larger than the data never fills
-            if (parse.Given(_batchSize)) UsageException.Wrap(() => ForwardMemory.HeldByTorch(graph).RequireBatchFits(largest, views), "--batch-size");
+            if (parse.Given(_batchSize)) UsageException.Wrap(() => ForwardMemory.HeldByTorch(graph).RequireBatchFits(largest, views, model: modelName), "--batch-size");
             else if (UsageException.Wrap(() => ForwardMemory.EveryTensor(graph).BatchThatFits(batchSize, views)) is var fitting && fitting < largest)
             {
                 stderr.WriteLine($"parnet eval: batches of {fitting} images, not the default {batchSize}: more would not fit in this machine's memory at {height}x{width} (--batch-size N sets it)");

@@ -48,13 +48,7 @@ public sealed class ServedModel : IDisposable
         if (FixedBatch is int exactly && (exactly > 1 || maxBatch > 1))
             throw new ArgumentException($"{Description} {OnnxRuntimeEngine.ExactBatch(exactly)}, and a server batches 1 to max-batch images: " +
                                         (exactly == 1 ? "serve it with a max batch of 1" : "export it with a dynamic batch axis"));
-        if (MemoryPerImage is not { } memory || (double)maxBatch * Instances.Count <= memory.ImagesThatFit) return;
-        double perBatch = (double)memory.BytesPerImage * maxBatch, total = perBatch * Instances.Count;
-        long fits = memory.ImagesThatFit / Instances.Count;
-        string workers = Instances.Count > 1 ? $", {MachineMemory.GiB(total)} for the {Instances.Count} workers at once" : "";
-        throw new ArgumentException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
-            $"a batch of {maxBatch:N0} images takes at least {MachineMemory.GiB(perBatch)}{workers} ({memory.BytesPerImage:N0} bytes an image of " +
-            $"{string.Join('x', memory.Input)} for {Description}: {memory.Basis}), more than the {MachineMemory.GiB(MachineMemory.AvailableBytes)} of memory here; batches of at most {fits:N0} images can fit"));
+        MemoryPerImage?.RequireBatchFits(maxBatch, workers: Instances.Count, model: Description);
     }
 
     /// <summary>Predictors of one model (one per worker) with the preprocessing and class names that go with them.</summary>

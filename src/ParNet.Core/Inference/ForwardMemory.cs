@@ -66,16 +66,22 @@ public sealed record ForwardMemory(long BytesPerImage, string Basis, long[] Inpu
         return (int)Math.Min(fits, Math.Max(1, wanted));
     }
 
-    /// <summary>ArgumentException, with the numbers, when a batch of <paramref name="batch"/> images of
-    /// <paramref name="viewsPerImage"/> views surely cannot fit here (this being a lower bound).</summary>
-    public void RequireBatchFits(int batch, int viewsPerImage)
+    /// <summary>ArgumentException, with the numbers, when a batch of <paramref name="batch"/> images, each
+    /// <paramref name="viewsPerImage"/> forward passes, on each of <paramref name="workers"/> at once, surely cannot fit here
+    /// (this being a lower bound): `serve --max-batch` and `eval --batch-size` are checked by it. <paramref name="model"/>
+    /// names what runs the pass, where the message should.</summary>
+    public void RequireBatchFits(int batch, int viewsPerImage = 1, int workers = 1, string? model = null)
     {
-        long fits = ImagesThatFit / Math.Max(1, viewsPerImage);
+        (viewsPerImage, workers) = (Math.Max(1, viewsPerImage), Math.Max(1, workers));
+        long fits = ImagesThatFit / viewsPerImage / workers;
         if (batch <= fits) return;
+        double perBatch = (double)BytesPerImage * viewsPerImage * batch;
+        string atOnce = workers > 1 ? $", {MachineMemory.GiB(perBatch * workers)} for the {workers} workers at once" : "";
         throw new ArgumentException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
             $"a batch of {batch:N0} images{(viewsPerImage > 1 ? $" of {viewsPerImage} views each" : "")} takes at least " +
-            $"{MachineMemory.GiB((double)BytesPerImage * viewsPerImage * batch)} ({BytesPerImage:N0} bytes a view of {string.Join('x', Input)}: {Basis}), " +
-            $"more than the {MachineMemory.GiB(MachineMemory.AvailableBytes)} of memory here; batches of at most {fits:N0} images can fit"));
+            $"{MachineMemory.GiB(perBatch)}{atOnce} ({BytesPerImage:N0} bytes {(viewsPerImage > 1 ? "a view" : "an image")} of " +
+            $"{string.Join('x', Input)}{(model is null ? "" : $" for {model}")}: {Basis}), more than the " +
+            $"{MachineMemory.GiB(MachineMemory.AvailableBytes)} of memory here; batches of at most {fits:N0} images can fit"));
     }
 
     static long Bytes(GraphNode node) => Bytes(node.Shape);
