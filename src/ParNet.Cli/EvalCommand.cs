@@ -157,13 +157,13 @@ public sealed class EvalCommand : CliCommand
         // --run: the checkpoint's EMA file was chosen above; --weights: --ema picks a training checkpoint's state_dict_ema
         using var loaded = onnx is null ? LoadWeights(weightsPath!, config, fused, run is null && emaFlag == true, assumedRecipeModel, recipe.Name) : null;
         nn.Module<Tensor, Tensor> model = (nn.Module<Tensor, Tensor>?)onnx ?? loaded!;
-        if (loaded is not null)   // TorchSharp holds a batch's tensors until it is scored; ONNX Runtime reuses its buffers
+        if (loaded is not null)   // TorchSharp holds what each block hands on and one block's maps at a time; ONNX Runtime reuses its buffers
         {
             var (_, height, width) = source.ImageShape;
             var graph = loaded.Trace(height, width);
             int views = (tenCrop ? 10 : 1) * (flip ? 2 : 1), largest = Math.Min(batchSize, source.Count);   // a batch larger than the data never fills
-            if (parse.Given(_batchSize)) UsageException.Wrap(() => ForwardMemory.HeldByTorch(graph).RequireBatchFits(largest, views, model: modelName), "--batch-size");
-            else if (UsageException.Wrap(() => ForwardMemory.EveryTensor(graph).BatchThatFits(batchSize, views)) is var fitting && fitting < largest)
+            if (parse.Given(_batchSize)) UsageException.Wrap(() => ForwardMemory.LayerOutputsAliveAtOnce(graph).RequireBatchFits(largest, views, model: modelName), "--batch-size");
+            else if (UsageException.Wrap(() => ForwardMemory.TensorsAliveAtOnce(graph).BatchThatFits(batchSize, views)) is var fitting && fitting < largest)
             {
                 stderr.WriteLine($"parnet eval: batches of {fitting} images, not the default {batchSize}: more would not fit in this machine's memory at {height}x{width} (--batch-size N sets it)");
                 (batchSize, source) = (fitting, Source(fitting));

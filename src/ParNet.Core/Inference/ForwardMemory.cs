@@ -12,14 +12,14 @@ namespace ParNet.Inference;
 public sealed record ForwardMemory(long BytesPerImage, string Basis, long[] Input)
 {
     /// <summary>
-    /// TorchSharp: the predictor runs the forward in one dispose scope, which holds every tensor the pass hands back until
-    /// it ends; of those, only the conv and linear layers' outputs are counted, with the batch's input array and its
-    /// tensor (measured peak resident memory per image: 1.25x this for parnet_cifar_small at 32 and parnet_s at 224;
-    /// every traced tensor would have been 2.2x, more than torch really holds).
+    /// TorchSharp, a lower bound: the conv and linear layers' outputs that exist at once, at most, with the batch's input
+    /// array and its tensor. Each block of a model runs in a dispose scope of its own, which frees the maps it makes as it
+    /// ends (<see cref="LayerGraph.Scoped"/>); what the blocks hand on lives until the pass ends. For ParNet-S at 224: 7.6 MB
+    /// an image, the stem's first block's two convs, against 24-27 MB measured (fused: 4.4 against 12; `bench/ParNet.Bench -- memory`).
     /// </summary>
-    public static ForwardMemory HeldByTorch(LayerGraph graph) => new(
-        2 * Bytes(graph.Nodes[0]) + graph.Nodes.Where(n => n.IsLayer).Sum(Bytes),
-        "every conv's output, which torch holds until the pass ends", graph.Nodes[0].Shape);
+    public static ForwardMemory LayerOutputsAliveAtOnce(LayerGraph graph) => new(
+        Bytes(graph.Nodes[0]) + AliveAtOnce(graph, n => n.Kind == LayerKind.Input || n.IsLayer),
+        "the conv outputs that exist at once, at most", graph.Nodes[0].Shape);
 
     /// <summary>ONNX Runtime reuses its buffers from layer to layer: only the largest conv or linear layer's input and
     /// output, which exist at once in any engine, and the batch's input array are counted.</summary>
@@ -41,17 +41,34 @@ public sealed record ForwardMemory(long BytesPerImage, string Basis, long[] Inpu
     public long ImagesThatFit => MachineMemory.AvailableBytes / BytesPerImage;
 
     /// <summary>
-    /// Every tensor of the traced pass, the input included: about what an evaluation of the training-form network holds
-    /// until a batch is scored (each BatchNorm's, activation's and sum's output as well as the convs'). ParNet-S at 224 px:
-    /// 129 MB an image, against 144 MB measured (`parnet eval --batch-size 25` and `75`, peak resident memory 3.5 and
-    /// 10.7 GB; AMD EPYC family 26 model 2, sizes audit, session 38): an estimate to size a default batch by.
+    /// An estimate of what a pass without gradients holds at its peak: every tensor of the traced pass that exist at once,
+    /// at most (the input, each conv's, BatchNorm's, activation's, product's and sum's output; views not counted), as the
+    /// blocks' dispose scopes free them (<see cref="LayerGraph.Scoped"/>). ParNet-S at 224 px: 23.2 MB an image, the stem's
+    /// first block's maps, against 24-27 MB measured for eval's pass (`bench/ParNet.Bench -- memory`, AMD EPYC family 26
+    /// model 2). A fused block overwrites its conv's output in place, which the trace counts as new maps: more than it holds.
     /// </summary>
-    public static ForwardMemory EveryTensor(LayerGraph graph) => new(
-        graph.Nodes.Sum(Bytes), "every tensor of the pass, which an evaluation holds until the batch is scored", graph.Nodes[0].Shape);
+    public static ForwardMemory TensorsAliveAtOnce(LayerGraph graph) => new(
+        AliveAtOnce(graph, n => n.Kind is not (LayerKind.Flatten or LayerKind.Dropout or LayerKind.Subsample2)),
+        "the tensors of the pass that exist at once, at most", graph.Nodes[0].Shape);
+
+    /// <summary>The largest sum of <paramref name="counted"/> nodes' bytes alive at once, each from its making to the end
+    /// of the scope that made it (<see cref="LayerGraph.FreedAfter"/>).</summary>
+    static long AliveAtOnce(LayerGraph graph, Func<GraphNode, bool> counted)
+    {
+        var freedAfter = graph.Nodes.Where(counted).Where(n => graph.FreedAfter(n) is not null)
+            .ToLookup(n => graph.FreedAfter(n)!.Value);
+        long alive = 0, peak = 0;
+        foreach (var node in graph.Nodes)
+        {
+            if (counted(node)) peak = Math.Max(peak, alive += Bytes(node));
+            alive -= freedAfter[node.Id].Sum(Bytes);
+        }
+        return peak;
+    }
 
     /// <summary>A default batch of at most <paramref name="wanted"/> images, each <paramref name="viewsPerImage"/> forward
     /// passes (ten-crop, mirrored views), lowered to fill at most half this machine's memory by this estimate: it falls short
-    /// of what torch holds (1.12x for ParNet-S), and the loader's batches and the weights come on top. ArgumentException, with
+    /// of what torch holds (1.03-1.16x for ParNet-S's training form), and the loader's batches and the weights come on top. ArgumentException, with
     /// the numbers, when one image's views alone pass that half (an --image-size far beyond the network's own: the default
     /// batch of 256 at 2048 px of the Fashion-MNIST network was killed by the kernel with nothing said).</summary>
     public int BatchThatFits(int wanted, int viewsPerImage)

@@ -146,7 +146,7 @@ public sealed partial class ImagePredictor : IDisposable
     /// </summary>
     public ForwardMemory? MemoryPerImage(int side)
     {
-        if (_torch is not null) return ForwardMemory.HeldByTorch(_torch.Trace(side, side));
+        if (_torch is not null) return ForwardMemory.LayerOutputsAliveAtOnce(_torch.Trace(side, side));
         return _onnx!.Options.CudaDevice is null ? _onnxMemory!(side) : null;
     }
 

@@ -24,15 +24,19 @@ public sealed class WrappedBlock : nn.Module<Tensor, Tensor>, ITraceable
     public nn.Module<Tensor, Tensor> Block => block;
     public double DropoutRate => _dropout;
 
+    /// <summary>The block in its own dispose scope: its intermediate maps (branches, batch norms, the gate, sums) are
+    /// freed as it ends instead of living as long as the caller's scope; only its output is handed back. Autograd keeps
+    /// what backward needs whatever the handles (memory per image: `bench/ParNet.Bench -- memory`).</summary>
     public override Tensor forward(Tensor x)
     {
+        using var scope = NewDisposeScope();
         var y = block.call(x);
-        return dropout is null ? y : dropout.call(y);
+        return (dropout is null ? y : dropout.call(y)).MoveToOuterDisposeScope();
     }
 
-    public GraphNode Trace(LayerGraph g, string prefix, GraphNode x)
+    public GraphNode Trace(LayerGraph g, string prefix, GraphNode x) => g.Scoped(() =>
     {
         var y = ((ITraceable)block).Trace(g, prefix + "block.", x);
         return dropout is null ? y : g.Dropout(y, _dropout);
-    }
+    });
 }

@@ -35,6 +35,8 @@ public sealed class LayerGraph
 {
     readonly List<GraphNode> _nodes = new();
     readonly List<(string Stage, GraphNode Node)> _stages = new();
+    readonly List<List<GraphNode>> _openScopes = [new()];   // the nodes each open dispose scope of the forward holds, outermost first
+    readonly Dictionary<int, int> _freedAfter = new();       // node id -> the id of the last node made before its scope ended
 
     public IReadOnlyList<GraphNode> Nodes => _nodes;
 
@@ -55,8 +57,30 @@ public sealed class LayerGraph
             MultiplyAdds = macs, Module = module, Attribute = attribute,
         };
         _nodes.Add(node);
+        _openScopes[^1].Add(node);
         return node;
     }
+
+    /// <summary>
+    /// Traces <paramref name="body"/> as the forward runs it, in a dispose scope of its own (<see cref="ParNet.Models.Blocks.WrappedBlock"/>):
+    /// the tensors it makes are freed as it ends, all but its output, which the enclosing scope then holds. What
+    /// <see cref="FreedAfter"/> answers, so that a pass's memory can be read off the trace.
+    /// </summary>
+    public GraphNode Scoped(Func<GraphNode> body)
+    {
+        _openScopes.Add(new());
+        var output = body();
+        var made = _openScopes[^1];
+        _openScopes.RemoveAt(_openScopes.Count - 1);
+        foreach (var node in made)
+            if (node != output) _freedAfter[node.Id] = _nodes.Count - 1;
+        if (made.Contains(output)) _openScopes[^1].Add(output);
+        return output;
+    }
+
+    /// <summary>The id of the last node made before <paramref name="node"/>'s tensor is freed by the scope that made it;
+    /// null where it lives until the pass ends (made outside every block, or a block's output).</summary>
+    public int? FreedAfter(GraphNode node) => _freedAfter.TryGetValue(node.Id, out int last) ? last : null;
 
     public GraphNode Input(long channels, long height, long width) => Add(LayerKind.Input, "input", [channels, height, width]);
 
