@@ -368,7 +368,7 @@ public sealed class TrainCommand : CliCommand
                 break;
         }
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"done in {ProgressRenderer.Eta(clock.Elapsed)}: {result.State.Epoch} epochs; last test top-1 {(last?.TestAccuracy is double a ? $"{a * 100:F2}% (epoch {last.Epoch})" : "n/a")}, " +
+            $"done in {ProgressRenderer.Eta(clock.Elapsed)}: {result.State.Epoch} epoch{(result.State.Epoch == 1 ? "" : "s")}; last test top-1 {(last?.TestAccuracy is double a ? $"{a * 100:F2}% (epoch {last.Epoch})" : "n/a")}, " +
             $"best {(result.State.BestAccuracy >= 0 ? $"{result.State.BestAccuracy * 100:F2}% (epoch {result.State.BestEpoch})" : "n/a (not evaluated yet)")}; run folder {Path.GetFullPath(runDir)}"));
         return 0;
     }

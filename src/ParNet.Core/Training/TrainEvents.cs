@@ -24,6 +24,6 @@ public sealed record AlreadyTrainedEvent(int Epochs) : MessageEvent(Describe(Set
     public string WordedWith(SettingNames names) => Describe(names, Epochs);
 
     static string Describe(SettingNames names, int epochs) =>
-        $"the run has already trained its {epochs} epochs: nothing to do (resume with {names.Given(SettingNames.Of(nameof(Recipe), nameof(Recipe.Epochs)), "N")}, " +
+        $"the run has already trained its {epochs} epoch{(epochs == 1 ? "" : "s")}: nothing to do (resume with {names.Given(SettingNames.Of(nameof(Recipe), nameof(Recipe.Epochs)), "N")}, " +
         $"more than {epochs}, to train further)";
 }

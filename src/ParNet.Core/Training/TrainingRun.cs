@@ -53,6 +53,7 @@ public sealed class TrainingRun : IDisposable
                 LoadedCheckpoint? resume, Pretrained.Report? fromPretrained, Pretrained.Frozen frozen)
     {
         (Plan, _group, TrainData, TestData, Model, _resume, FromPretrained, Frozen) = (plan, group, train, test, model, resume, fromPretrained, frozen);
+        ResumesFinishedRun = resume?.State is { Finished: true } state && state.Epoch >= plan.Recipe.Epochs;   // the trainer's own test
     }
 
     /// <summary>The data loaders (this process's shard under several processes), the model seeded with the recipe's seed,
@@ -130,6 +131,7 @@ public sealed class TrainingRun : IDisposable
     {
         _folderLock ??= FolderLock.Take(runDirectory);
         if (Plan.ResumeDirectory is null) RequireNoRunIn(runDirectory);
+        if (ResumesFinishedRun) return;   // its files say how it trained: a resume that trains nothing keeps them (options given now included)
         AtomicFile.WriteAllText(Path.Combine(runDirectory, "recipe.json"), Plan.Recipe.ToJson());
         AtomicFile.WriteAllText(Path.Combine(runDirectory, "model.json"), Plan.Model.ToJson());
         (Plan.Settings with { ClassNames = TrainData.ClassNames }).Save(runDirectory);
@@ -152,6 +154,11 @@ public sealed class TrainingRun : IDisposable
         new(nameof(runDirectory), names =>
             $"{runDirectory} holds a training run already (its {Checkpoint.FolderName}/{Checkpoint.Last}), which a new run " +
             $"would overwrite: continue it with {names.Name(resumeSetting)}, or give the new run another folder");
+
+    /// <summary>Whether this resumes a run that had finished all the recipe's epochs: the trainer then trains and saves
+    /// nothing, and the run files stay as they were (a resume of a finished run with `--lr 0.5` had rewritten its recipe.json
+    /// to an LR it never trained at; session 39).</summary>
+    public bool ResumesFinishedRun { get; }
 
     /// <summary>The trainer of this run, writing into <paramref name="runDirectory"/> (every process the same folder; rank 0
     /// writes). A process other than rank 0 draws its own dropout masks; the weights all start as rank 0's.</summary>

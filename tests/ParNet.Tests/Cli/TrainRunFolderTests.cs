@@ -61,5 +61,16 @@ public class TrainRunFolderTests
         Assert.Equal(recipe, File.ReadAllText(Path.Combine(run, "recipe.json")));
         Assert.Equal(written, File.GetLastWriteTimeUtc(Checkpoint.In(run)));   // its checkpoint not written again
         Assert.Equal((2, 2), (Checkpoint.ReadState(Checkpoint.In(run)).Epoch, Checkpoint.ReadState(Checkpoint.In(run)).Recipe.Epochs));
+
+        // options given to a resume that trains nothing: its recipe.json had said --lr 0.5 and --label-smoothing 0.3, which the
+        // run never trained with, and run.json the new test subset (session 39)
+        string settings = File.ReadAllText(Path.Combine(run, RunSettings.FileName));
+        var changed = CliRunner.Run("train", "--resume", run, "--lr", "0.5", "--label-smoothing", "0.3", "--test-subset", "2");
+        Assert.True(changed.Code == 0, changed.Err + changed.Out);
+        Assert.Contains("\nthe run has already trained its 2 epochs: nothing to do", changed.Out.ReplaceLineEndings("\n"));
+        Assert.Contains(": 2 epochs; last test top-1", changed.Out);
+        Assert.Equal(recipe, File.ReadAllText(Path.Combine(run, "recipe.json")));
+        Assert.Equal(settings, File.ReadAllText(Path.Combine(run, RunSettings.FileName)));
+        Assert.Equal(written, File.GetLastWriteTimeUtc(Checkpoint.In(run)));
     }
 }

@@ -192,7 +192,7 @@ public class TrainerTests
                }))
             resumed.Run();
         var done = Assert.Single(events.OfType<AlreadyTrainedEvent>());
-        Assert.Equal("the run has already trained its 1 epochs: nothing to do (resume with Recipe.Epochs = N, more than 1, to train further)", done.Text);
+        Assert.Equal("the run has already trained its 1 epoch: nothing to do (resume with Recipe.Epochs = N, more than 1, to train further)", done.Text);
     }
 
     [Fact]
