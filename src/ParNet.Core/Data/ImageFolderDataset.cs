@@ -82,7 +82,26 @@ public sealed class ImageFolderDataset : IImageDataset
     /// them too) and an unreadable folder an error rather than left out.</summary>
     static System.IO.Enumeration.FileSystemEnumerable<(string Path, bool IsFolder)> ClassFolderEntries(string folder) =>
         new(folder, (ref System.IO.Enumeration.FileSystemEntry e) => (e.ToSpecifiedFullPath(), e.IsDirectory),
-            new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0, IgnoreInaccessible = false });
+            new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0, IgnoreInaccessible = false })
+        {
+            ShouldRecursePredicate = (ref System.IO.Enumeration.FileSystemEntry e) => !LeadsBackUp(ref e),
+        };
+
+    /// <summary>
+    /// Whether a folder of the walk is a link to a folder at or above itself. The walk follows links to folders, as
+    /// torchvision's os.walk(followlinks=True) does (data sets are often assembled from links), and went round such a loop
+    /// to the kernel's 40 levels of links: a class folder holding `loop -> ..` trained on its own images and every other
+    /// class's, dozens of times over, all under its label, with nothing said (sizes audit, session 38). Refused, naming it.
+    /// </summary>
+    static bool LeadsBackUp(ref System.IO.Enumeration.FileSystemEntry entry)
+    {
+        if ((entry.Attributes & FileAttributes.ReparsePoint) == 0) return false;
+        string link = entry.ToSpecifiedFullPath();
+        if (Runtime.RealPath.Of(link) is not { } target || Runtime.RealPath.Of(entry.Directory.ToString()) is not { } above) return false;
+        if (!(above + "/").StartsWith(target.TrimEnd('/') + "/", StringComparison.Ordinal)) return false;
+        throw new InvalidDataException($"{link}: a link to {target}, a folder at or above it: the walk of its class folder would go " +
+                                       "round it, listing the same images again and again under this class; remove the link or point it elsewhere");
+    }
 
     /// <summary>
     /// A name whose bytes are not UTF-8: .NET lists it with U+FFFD in their place and cannot open what it lists (the name

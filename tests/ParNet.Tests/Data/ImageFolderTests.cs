@@ -188,6 +188,32 @@ public class ImageFolderTests
         Assert.StartsWith(Path.Combine(dir.Path, relative.Split('\\')[0]), e.Message);
     }
 
+    /// <summary>A link to a folder at or above itself (`loop -> ..`) was followed to the kernel's 40 levels: "moth" held its own
+    /// two images and every other class's, 80 times over, under its label (sizes audit, session 38). A link elsewhere is
+    /// followed, as os.walk(followlinks=True) does for torchvision.</summary>
+    [Theory]
+    [InlineData("..")]       // the data set's root
+    [InlineData(".")]        // the class folder itself
+    [InlineData("../moth")]  // the same, by another name
+    public void A_link_back_up_the_walk_is_refused_naming_it_and_a_link_elsewhere_is_followed(string target)
+    {
+        using var dir = ThreeClassFolder();
+        using var elsewhere = new TempDirectory();
+        System.IO.File.WriteAllBytes(elsewhere.File("far.png"), TempDirectory.EncodeImage(8, 8, Pattern, SKEncodedImageFormat.Png));
+        Directory.CreateSymbolicLink(Path.Combine(dir.File("moth"), "extra"), elsewhere.Path);
+        var followed = new ImageFolderDataset(dir.Path);
+        Assert.Equal(7, followed.Count);   // the linked folder's image counts once, under moth
+        Assert.Equal(Path.Combine(dir.File("moth"), "extra", "far.png"), followed.PathOf(4));
+
+        string loop = Path.Combine(dir.File("moth"), "sub", "loop");
+        Directory.CreateDirectory(Path.GetDirectoryName(loop)!);
+        Directory.CreateSymbolicLink(loop, target == "." ? ".." : Path.Combine("..", target));   // seen from moth/sub
+        var e = Assert.Throws<InvalidDataException>(() => new ImageFolderDataset(dir.Path));
+        Assert.StartsWith($"{loop}: a link to ", e.Message);
+        Assert.EndsWith(", a folder at or above it: the walk of its class folder would go round it, listing the same images again " +
+                        "and again under this class; remove the link or point it elsewhere", e.Message);
+    }
+
     /// <summary>A grey decode is the luma of the RGB decode, float for float, without the RGB floats: serve held RGBA, float
     /// RGB and float grey at once for a grey model (about 320 MB for a 16-megapixel upload; memory audit, session 37).</summary>
     [Fact]
