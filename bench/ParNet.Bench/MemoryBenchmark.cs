@@ -7,7 +7,8 @@
 // Each form runs --repeats times at --batch images; the heap's free memory is returned (malloc_trim) and the peak reset
 // (/proc/self/clear_refs, 5) before each, and the smallest peak of the repeats is quoted. Beside them, the estimates
 // `ForwardMemory` sizes and refuses batches by (the traced tensors alive at once; the conv outputs alive at once, a lower
-// bound; the largest layer's input and output, ONNX Runtime's) for the same image.
+// bound; the largest layer's input and output, ONNX Runtime's; the tensors a training step saves for backward, a lower
+// bound) for the same image.
 // Run: dotnet run -c Release --project bench/ParNet.Bench -- memory [--model parnet_s] [--image-size 224] [--batch 16] [--repeats 3]
 using System.CommandLine;
 using System.Globalization;
@@ -65,7 +66,8 @@ public sealed class MemoryBenchmark : IBenchmark
                           $"(fused form {Mb(ForwardMemory.TensorsAliveAtOnce(fused.Trace(size, size)).BytesPerImage)}), " +
                           $"the conv outputs alive at once {Mb(ForwardMemory.LayerOutputsAliveAtOnce(graph).BytesPerImage)} " +
                           $"(fused {Mb(ForwardMemory.LayerOutputsAliveAtOnce(fused.Trace(size, size)).BytesPerImage)}), " +
-                          $"the largest layer's input and output {Mb(ForwardMemory.OfLargestLayer(graph).BytesPerImage)}");
+                          $"the largest layer's input and output {Mb(ForwardMemory.OfLargestLayer(graph).BytesPerImage)}; " +
+                          $"a training step's saved tensors {Mb(ForwardMemory.SavedForBackward(graph).BytesPerImage)}");
         Console.WriteLine("| form | peak above the start, MB a pass | MB an image |");
         Console.WriteLine("|---|---:|---:|");
         foreach (var (name, pass) in forms)

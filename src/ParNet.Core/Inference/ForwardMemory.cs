@@ -51,6 +51,16 @@ public sealed record ForwardMemory(long BytesPerImage, string Basis, long[] Inpu
         AliveAtOnce(graph, n => n.Kind is not (LayerKind.Flatten or LayerKind.Dropout or LayerKind.Subsample2)),
         "the tensors of the pass that exist at once, at most", graph.Nodes[0].Shape);
 
+    /// <summary>
+    /// A training step, a lower bound: what backward needs kept from the forward pass, each conv's, linear layer's and
+    /// BatchNorm's input (their gradients read them), counted once each, float32. ParNet-S at 224 px: 52.6 MB an image,
+    /// against 120-145 MB measured for a step (`bench/ParNet.Bench -- memory`); parnet_cifar_small at 32 px 1.8 against
+    /// 4.6-5.5 MB.
+    /// </summary>
+    public static ForwardMemory SavedForBackward(LayerGraph graph) => new(
+        graph.Nodes.Where(n => n.IsLayer || n.Kind == LayerKind.BatchNorm).SelectMany(n => n.Inputs).Distinct().Sum(Bytes),
+        "each conv's and BatchNorm's input, which backward needs", graph.Nodes[0].Shape);
+
     /// <summary>The largest sum of <paramref name="counted"/> nodes' bytes alive at once, each from its making to the end
     /// of the scope that made it (<see cref="LayerGraph.FreedAfter"/>).</summary>
     static long AliveAtOnce(LayerGraph graph, Func<GraphNode, bool> counted)
@@ -85,20 +95,23 @@ public sealed record ForwardMemory(long BytesPerImage, string Basis, long[] Inpu
 
     /// <summary>ArgumentException, with the numbers, when a batch of <paramref name="batch"/> images, each
     /// <paramref name="viewsPerImage"/> forward passes, on each of <paramref name="workers"/> at once, surely cannot fit here
-    /// (this being a lower bound): `serve --max-batch` and `eval --batch-size` are checked by it. <paramref name="model"/>
-    /// names what runs the pass, where the message should.</summary>
-    public void RequireBatchFits(int batch, int viewsPerImage = 1, int workers = 1, string? model = null)
+    /// (this being a lower bound): `serve --max-batch`, `eval --batch-size` and a training batch are checked by it.
+    /// <paramref name="model"/> names what runs the pass, where the message should; <paramref name="workersAre"/> what runs
+    /// at once ("workers", "processes on this machine").</summary>
+    public void RequireBatchFits(int batch, int viewsPerImage = 1, int workers = 1, string? model = null, string workersAre = "workers")
     {
         (viewsPerImage, workers) = (Math.Max(1, viewsPerImage), Math.Max(1, workers));
         long fits = ImagesThatFit / viewsPerImage / workers;
         if (batch <= fits) return;
         double perBatch = (double)BytesPerImage * viewsPerImage * batch;
-        string atOnce = workers > 1 ? $", {MachineMemory.GiB(perBatch * workers)} for the {workers} workers at once" : "";
+        string atOnce = workers > 1 ? $", {MachineMemory.GiB(perBatch * workers)} for the {workers} {workersAre} at once" : "";
+        string fitting = fits == 0 ? "not one image can fit"
+            : string.Create(System.Globalization.CultureInfo.InvariantCulture, $"batches of at most {fits:N0} image{(fits == 1 ? "" : "s")} can fit");
         throw new ArgumentException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
             $"a batch of {batch:N0} images{(viewsPerImage > 1 ? $" of {viewsPerImage} views each" : "")} takes at least " +
             $"{MachineMemory.GiB(perBatch)}{atOnce} ({BytesPerImage:N0} bytes {(viewsPerImage > 1 ? "a view" : "an image")} of " +
             $"{string.Join('x', Input)}{(model is null ? "" : $" for {model}")}: {Basis}), more than the " +
-            $"{MachineMemory.GiB(MachineMemory.AvailableBytes)} of memory here; batches of at most {fits:N0} images can fit"));
+            $"{MachineMemory.GiB(MachineMemory.AvailableBytes)} of memory here; {fitting}"));
     }
 
     static long Bytes(GraphNode node) => Bytes(node.Shape);

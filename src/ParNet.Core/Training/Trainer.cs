@@ -79,6 +79,23 @@ public sealed partial class Trainer : IDisposable
     }
 
     /// <summary>
+    /// Refuses a training batch whose step surely cannot fit in this machine's memory, with every process training on it:
+    /// what backward keeps of the forward pass (<see cref="Inference.ForwardMemory.SavedForBackward"/>, a lower bound, half
+    /// of it in bfloat16). ParNet-S on an image folder at 224 px with the ImageNet recipe's batch of 256 needs at least 13
+    /// GB, about 31 measured; on a smaller machine the kernel killed the first step with nothing said (sizes audit, session 38).
+    /// </summary>
+    internal static void RequireStepFits(ImageClassifier model, IBatchSource train, bool bfloat16, int processesHere)
+    {
+        var (_, height, width) = train.ImageShape;
+        var saved = Inference.ForwardMemory.SavedForBackward(model.Trace(height, width));
+        if (bfloat16) saved = saved with { BytesPerImage = saved.BytesPerImage / 2 };
+        int batch = Math.Min(train.BatchSize, train.Count);   // a batch larger than the data never fills
+        string setting = SettingNames.Of(nameof(Recipe), nameof(Recipe.BatchSize));
+        try { saved.RequireBatchFits(batch, workers: processesHere, model: model.Config.Name, workersAre: "processes on this machine"); }
+        catch (ArgumentException e) { throw new InvalidSettingException(setting, names => $"{names.Given(setting, train.BatchSize)}: {e.Message}", e); }
+    }
+
+    /// <summary>
     /// Builds a model (random initialization) and puts the global generator back as it was, so that
     /// when a helper model is built (the EMA copy, built at the first evaluation) does not change the
     /// dropout masks that follow: a resumed run builds it at another point than an uninterrupted one.
@@ -101,6 +118,7 @@ public sealed partial class Trainer : IDisposable
         RequireFits(model.Config, train, training: true);
         if (test is not null) RequireFits(model.Config, test, training: false);
         RequireMoreThanOneValuePerBatchNorm(model, train, options.KeepInEvalMode, options.SyncBatchNorm && options.Processes.Size > 1);
+        RequireStepFits(model, train, options.BFloat16, options.Processes.ProcessesOnThisMachine);
         _model = model;
         _group = options.Processes;
         _train = train;

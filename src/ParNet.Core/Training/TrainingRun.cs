@@ -109,6 +109,7 @@ public sealed class TrainingRun : IDisposable
             var frozen = Pretrained.Freeze(net, s.Freeze);
             Trainer.RequireMoreThanOneValuePerBatchNorm(net, train, s.FreezeBatchNorm ? Pretrained.BatchNorms(net) : frozen.BatchNorms,   // a one-line refusal here
                                                         plan.SyncBatchNorm && distributed);
+            Trainer.RequireStepFits(net, train, s.BFloat16, group.ProcessesOnThisMachine);
             return new TrainingRun(plan, group, train, test, net, resume, fromPretrained, frozen);
         }
         catch
