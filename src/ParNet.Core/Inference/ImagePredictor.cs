@@ -8,8 +8,9 @@ namespace ParNet.Inference;
 
 /// <summary>
 /// One deployed classifier behind either engine (TorchSharp or ONNX Runtime): preprocessed images in, class
-/// probabilities out, one image or a batch at a time. What `parnet predict` and `parnet serve` run. Not for use from
-/// two threads at once: a server gives each worker its own instance.
+/// probabilities out, one image or a batch at a time. What `parnet predict` and `parnet serve` run. Threads may predict
+/// at once (each engine's forward pass is reentrant; a server still gives each worker its own instance, for its threads'
+/// sake); Dispose waits for the predictions inside, and a prediction after it is an ObjectDisposedException.
 /// </summary>
 public sealed partial class ImagePredictor : IDisposable
 {
@@ -17,11 +18,13 @@ public sealed partial class ImagePredictor : IDisposable
     readonly WinogradPlan? _winograd;
     readonly OnnxRuntimeEngine? _onnx;
     readonly Func<int, ForwardMemory>? _onnxMemory;   // the ONNX graph's memory per image at a side, worked out only when asked
+    readonly DisposeGuard _guard;
 
     ImagePredictor(ModelConfig config, DeploymentInfo info, ImageClassifier? torch, OnnxRuntimeEngine? onnx, int? fixedSize,
                    WinogradPlan? winograd = null, Func<int, ForwardMemory>? onnxMemory = null)
     {
         _onnxMemory = onnxMemory;
+        _guard = new DisposeGuard($"the predictor of {config.Name}");
         Config = config;
         Info = info;
         _torch = torch;
@@ -184,7 +187,7 @@ public sealed partial class ImagePredictor : IDisposable
         var input = new float[images.Count * size];
         for (int i = 0; i < images.Count; i++) images[i].Data.CopyTo(input, i * size);
         long[] shape = [images.Count, first.Channels, first.Height, first.Width];
-        float[] logits = _onnx is not null ? _onnx.Run(input, shape).Data : TorchLogits(input, shape);
+        float[] logits = _guard.Run(() => _onnx is not null ? _onnx.Run(input, shape).Data : TorchLogits(input, shape));
         int classes = logits.Length / images.Count;
         return Enumerable.Range(0, images.Count).Select(i => Softmax(logits.AsSpan(i * classes, classes))).ToArray();
     }
@@ -208,10 +211,11 @@ public sealed partial class ImagePredictor : IDisposable
         return e.Select(v => (float)(v / sum)).ToArray();
     }
 
-    public void Dispose()
+    /// <summary>Frees the engine once the predictions inside have returned (<see cref="DisposeGuard"/>).</summary>
+    public void Dispose() => _guard.Dispose(() =>
     {
         _winograd?.Dispose();
         _torch?.Dispose();
         _onnx?.Dispose();
-    }
+    });
 }

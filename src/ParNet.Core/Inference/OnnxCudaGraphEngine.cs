@@ -1,3 +1,4 @@
+using ParNet.Runtime;
 using System.Runtime.InteropServices;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
@@ -77,7 +78,7 @@ public sealed class OnnxCudaGraphEngine : IDisposable
     public int Device { get; }
 
     /// <summary>Logits for a float32 batch of exactly <see cref="InputShape"/>, in NCHW order. The first run records the graph.</summary>
-    public (float[] Data, long[] Shape) Run(float[] input, long[] shape)
+    public (float[] Data, long[] Shape) Run(float[] input, long[] shape) => _guard.Run(() =>
     {
         if (!shape.SequenceEqual(InputShape))
             throw new ArgumentException($"this CUDA graph runs input [{string.Join(", ", InputShape)}] only; got [{string.Join(", ", shape)}]");
@@ -93,9 +94,11 @@ public sealed class OnnxCudaGraphEngine : IDisposable
             Cuda.CopyToHost(logits, _outputBuffer);
         }
         return (logits, (long[])OutputShape.Clone());
-    }
+    });
 
-    public void Dispose()
+    readonly DisposeGuard _guard = new("this CUDA graph's ONNX Runtime session");
+
+    public void Dispose() => _guard.Dispose(() =>
     {
         _binding.Dispose();
         _input.Dispose();
@@ -104,7 +107,7 @@ public sealed class OnnxCudaGraphEngine : IDisposable
         _runOptions.Dispose();
         Cuda.Free(_inputBuffer);
         Cuda.Free(_outputBuffer);
-    }
+    });
 
     /// <summary>The few CUDA runtime calls the engine needs, from the libcudart.so.13 that ONNX Runtime's CUDA provider loads.</summary>
     static class Cuda

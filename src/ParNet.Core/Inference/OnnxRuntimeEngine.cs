@@ -1,3 +1,4 @@
+using ParNet.Runtime;
 using Microsoft.ML.OnnxRuntime;
 using ParNet.Export;
 using static TorchSharp.torch;
@@ -178,7 +179,7 @@ public sealed class OnnxRuntimeEngine : IDisposable
     }
 
     /// <summary>Logits for a float32 batch in NCHW order.</summary>
-    public (float[] Data, long[] Shape) Run(float[] input, long[] shape)
+    public (float[] Data, long[] Shape) Run(float[] input, long[] shape) => _guard.Run(() =>
     {
         CheckShape(shape);
         using var value = OrtValue.CreateTensorValueFromMemory(input, shape);
@@ -187,7 +188,7 @@ public sealed class OnnxRuntimeEngine : IDisposable
         var result = outputs[0];
         var info = result.GetTensorTypeAndShape();
         return (result.GetTensorDataAsSpan<float>().ToArray(), info.Shape);
-    }
+    });
 
     /// <summary>The same through TorchSharp tensors (copied to float32 CPU memory and back).</summary>
     public Tensor Run(Tensor input)
@@ -213,5 +214,8 @@ public sealed class OnnxRuntimeEngine : IDisposable
                                             $"got [{string.Join(", ", shape)}]");
     }
 
-    public void Dispose() => _session.Dispose();
+    readonly DisposeGuard _guard = new("this ONNX Runtime session");
+
+    /// <summary>Frees the session once the runs inside have returned; a run after it is an ObjectDisposedException.</summary>
+    public void Dispose() => _guard.Dispose(_session.Dispose);
 }

@@ -1,5 +1,6 @@
 using Microsoft.ML.OnnxRuntime;
 using ParNet.Export;
+using ParNet.Runtime;
 
 namespace ParNet.Inference;
 
@@ -57,7 +58,7 @@ public sealed class OnnxStreamParallelEngine : IDisposable
     }
 
     /// <summary>Logits for a float32 batch in NCHW order, as <see cref="OnnxRuntimeEngine.Run(float[], long[])"/>.</summary>
-    public (float[] Data, long[] Shape) Run(float[] input, long[] shape)
+    public (float[] Data, long[] Shape) Run(float[] input, long[] shape) => _guard.Run(() =>
     {
         var values = new Dictionary<string, OrtValue>(StringComparer.Ordinal);
         var owned = new List<IDisposable>();   // the input and every output, alive until the merge has read them
@@ -85,7 +86,7 @@ public sealed class OnnxStreamParallelEngine : IDisposable
         {
             foreach (var value in owned) value.Dispose();
         }
-    }
+    });
 
     static void Collect(Dictionary<string, OrtValue> into, Dictionary<string, OrtValue> from)
     {
@@ -110,11 +111,13 @@ public sealed class OnnxStreamParallelEngine : IDisposable
         return made;
     }
 
-    public void Dispose()
+    readonly DisposeGuard _guard = new("this stream-parallel engine's ONNX Runtime sessions");
+
+    public void Dispose() => _guard.Dispose(() =>
     {
         if (KeepsValuesOnGpu) _between.Dispose();
         _entry.Dispose();
         foreach (var s in _streams) s?.Dispose();
         _merge.Dispose();
-    }
+    });
 }

@@ -1,0 +1,45 @@
+namespace ParNet.Runtime;
+
+/// <summary>
+/// Calls that may run on several threads at once, and a Dispose that waits for them: a call after Dispose is an
+/// ObjectDisposedException saying what was disposed, and Dispose frees nothing while a call is inside. ONNX Runtime's
+/// InferenceSession.Run checks neither, so a predictor used after Dispose, or disposed while another thread predicted, ended
+/// the process with SIGSEGV (library audit, session 39); a torch predictor threw "Tensor invalid -- empty handle".
+/// </summary>
+public sealed class DisposeGuard
+{
+    // recursion: a call may call another of the same object (Probabilities of one image calls that of a batch)
+    readonly ReaderWriterLockSlim _lock = new(LockRecursionPolicy.SupportsRecursion);
+    readonly string _what;
+    bool _disposed;
+
+    /// <param name="what">what the object is, for the exception ("the ONNX Runtime session of m.onnx")</param>
+    public DisposeGuard(string what) => _what = what;
+
+    public bool IsDisposed => _disposed;
+
+    /// <summary>Runs <paramref name="call"/> unless disposed, with Dispose held off until it returns.</summary>
+    public T Run<T>(Func<T> call)
+    {
+        _lock.EnterReadLock();
+        try
+        {
+            if (_disposed) throw new ObjectDisposedException(_what, $"{_what} was disposed: open it again to use it");
+            return call();
+        }
+        finally { _lock.ExitReadLock(); }
+    }
+
+    /// <summary>Runs <paramref name="free"/> once, after every call inside has returned; later calls are refused.</summary>
+    public void Dispose(Action free)
+    {
+        _lock.EnterWriteLock();
+        try
+        {
+            if (_disposed) return;
+            _disposed = true;
+            free();
+        }
+        finally { _lock.ExitWriteLock(); }
+    }
+}
