@@ -45,6 +45,10 @@ public sealed class PredictCommand : CliCommand
 
     protected override int Run(ParseResult parse, TextWriter stdout, TextWriter stderr)
     {
+        // IMAGE takes any word, so a misspelt or foreign option ("--threads 2") came through as two images "not found" and
+        // exit 1 (help audit, session 39): a word of an option's form that is no file is refused as one
+        if ((parse.GetValue(_images) ?? []).FirstOrDefault(w => w.StartsWith('-') && w.Length > 1 && !File.Exists(w)) is { } option)
+            throw new UsageException($"unknown option: {option} (see --help)");
         var config = _model.ReadOptional(parse);
         string weights = parse.GetValue(_weights)!;
         var engine = PredictorLoading.Engine(weights, parse.GetValue(_engine));

@@ -102,6 +102,10 @@ public class InfoAndForwardCommandTests
     {
         CliRunner.AssertUserError(CliRunner.Run("info", "--model", "parnet_s", "--imagesize", "224"), "unknown option: --imagesize");
         CliRunner.AssertUserError(CliRunner.Run("infoo"), "unknown command 'infoo'");
+        // predict's IMAGE takes any word: an option it does not have was taken as two images "not found", exit 1
+        var predict = CliRunner.Run("predict", "--weights", Fixtures.Path("parnet_official_tiny_silu.safetensors"), "--threads", "2", "a.png");
+        CliRunner.AssertUserError(predict, "parnet predict: unknown option: --threads (see --help)");
+        Assert.Equal("", predict.Out);
     }
 
     [Fact]
