@@ -158,6 +158,11 @@ public static class CommandRunner
         if (parse.Errors[0].Message.StartsWith("Required argument missing for command", StringComparison.Ordinal) &&
             parse.CommandResult.Command.Arguments.FirstOrDefault(a => a.Arity.MinimumNumberOfValues > 0) is { } argument)
             return $"missing {argument.Name}: {argument.Description}";
+        // "Required argument missing for option: '--ema'." reads as a missing option; it is the option's value
+        var valueMissing = System.Text.RegularExpressions.Regex.Match(parse.Errors[0].Message, @"^Required argument missing for option: '(.+)'\.$");
+        if (valueMissing.Success && parse.CommandResult.Command.Options.FirstOrDefault(o => o.Name == valueMissing.Groups[1].Value ||
+                                                                                      o.Aliases.Contains(valueMissing.Groups[1].Value)) is { } option)
+            return $"{valueMissing.Groups[1].Value} needs a value{(option.HelpName is { } name ? $", {name}" : "")}: {option.Description}";
         return parse.Errors[0].Message;
     }
 

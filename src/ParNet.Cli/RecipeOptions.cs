@@ -19,7 +19,7 @@ public sealed class RecipeOptions
     readonly Option<int?> _stepEpochs = CliOption.Int("--step-epochs", "epochs between LR steps (step schedule)");
     readonly Option<double?> _gamma = CliOption.Number("--gamma", "LR factor at each step (step/multistep schedules)");
     readonly Option<double?> _labelSmoothing = CliOption.Number("--label-smoothing", "label smoothing of the cross-entropy");
-    readonly Option<double?> _ema = CliOption.Number("--ema-decay", "EMA decay of the weights (0: off)", "DECAY",
+    readonly Option<double?> _ema = CliOption.Number("--ema-decay", "EMA decay of the weights (0: off; --ema DECAY: its older name, in RESULTS.md's commands)", "DECAY",
                                                      aliases: "--ema");   // --ema elsewhere picks a checkpoint's EMA weights; --ema before
     readonly Option<double?> _backboneLrScale = CliOption.Number("--backbone-lr-scale",
         "factor on the LR of everything but the classifier (fine-tuning a pretrained backbone: e.g. 0.1)", "X");

@@ -106,6 +106,9 @@ public class InfoAndForwardCommandTests
         var predict = CliRunner.Run("predict", "--weights", Fixtures.Path("parnet_official_tiny_silu.safetensors"), "--threads", "2", "a.png");
         CliRunner.AssertUserError(predict, "parnet predict: unknown option: --threads (see --help)");
         Assert.Equal("", predict.Out);
+        // System.CommandLine said "Required argument missing for option: '--ema'.", as if the option were missing
+        CliRunner.AssertUserError(CliRunner.Run("train", "--ema"), "parnet train: --ema needs a value, DECAY: EMA decay of the weights (0: off;");
+        CliRunner.AssertUserError(CliRunner.Run("eval", "--batch-size"), "parnet eval: --batch-size needs a value, N: images per batch");
     }
 
     [Fact]
