@@ -20,13 +20,13 @@ public sealed class ExportCommand : CliCommand
     readonly Option<bool> _ema = WeightsLoading.EmaOption();
     readonly Option<string> _format = new("--format")
     {
-        Description = "onnx, the only format (default onnx)", HelpName = "FORMAT", DefaultValueFactory = _ => "onnx",
+        Description = "onnx, the only format", HelpName = "FORMAT", DefaultValueFactory = _ => "onnx",
     };
     readonly Option<string> _out = new("--out") { Description = "the ONNX file to write", HelpName = "M.onnx", Required = true };
     readonly Option<int?> _imageSize = CliOption.Int("--image-size",
         "input side the graph is fixed to (default: the stored one, else 224 for ImageNet layouts, 32 for CIFAR)");
     readonly Option<string?> _dataset = CliOption.Text("--dataset",
-        $"class names and normalization to store: {string.Join(", ", DeploymentInfo.KnownDatasetNames)} (default: the stored ones)", "NAME");
+        $"class names and normalization to store: {WeightsLoading.DatasetChoices} (default: the stored ones)", "NAME");
     readonly Option<bool> _int8 = CliOption.Switch("--int8", "a statically quantized model (ONNX QDQ, run by ONNX Runtime's int8 kernels) of " +
         "the fused network (implies --fused): convs int8 with per-channel symmetric weights, activations uint8 calibrated on " +
         "--calibration N training images (min/max); the SSE gates and the head stay float32");

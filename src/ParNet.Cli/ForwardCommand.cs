@@ -17,7 +17,7 @@ public sealed class ForwardCommand : CliCommand
     {
         Description = "a safetensors file holding the tensor 'input' (or exactly one tensor), float32 [N, C, H, W]", HelpName = "X.safetensors", Required = true,
     };
-    readonly Option<string> _output = new("--output") { Description = "written with the tensor 'logits' [N, classes]", HelpName = "Y.safetensors", Required = true };
+    readonly Option<string> _output = new("--output", "--out") { Description = "written with the tensor 'logits' [N, classes]", HelpName = "Y.safetensors", Required = true };   // --out: as export, fuse and convert
 
     public override string Name => "forward";
     public override string Summary => "run a model on a tensor file and write the logits (--model/--config: unless stored with the weights)";

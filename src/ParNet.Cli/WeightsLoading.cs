@@ -18,7 +18,7 @@ public static class WeightsLoading
     /// <summary>`--fused` of the commands that run or write a network for inference (predict, serve, export), which fuse a ParNet
     /// by default: given, a network that has no fused form is refused instead of taken as it is.</summary>
     public static Option<bool> FusedOption() => CliOption.Switch("--fused", FusedDescription +
-        "; the default for a ParNet, here: a network that has no fused form is then refused instead of taken as it is");
+        "; a ParNet is fused here by default: given, --fused also refuses a network that has no fused form (resnet12_wide) instead of running it as it is");
 
     /// <summary>`--unfused` of predict, serve and export.</summary>
     public static Option<bool> UnfusedOption() => CliOption.Switch("--unfused",
@@ -50,6 +50,11 @@ public static class WeightsLoading
             if (string.Equals(AtomicFile.FinalTarget(output), AtomicFile.FinalTarget(path), StringComparison.Ordinal))
                 throw new UsageException($"{outputOption} {output} is the {option} file, which writing it would replace; give another path");
     }
+
+    /// <summary>The data sets `--dataset` of predict, serve and export names: the known ones, or a folder's (whose class names
+    /// only the weights hold).</summary>
+    public static string DatasetChoices { get; } =
+        CliOption.OneOf([.. DeploymentInfo.KnownDatasetNames, "folder (the class names stored with the weights)"]);
 
     /// <summary>`--ema` of the commands that take --weights.</summary>
     public static System.CommandLine.Option<bool> EmaOption() => CliOption.Switch("--ema",
