@@ -7,7 +7,9 @@ namespace ParNet.Tests;
 /// - libtorch's oneDNN switch, process-wide (LibTorchWorkaroundTests turn it off and on; OnnxExportTests run ResNets whose
 ///   8-channel 7x7 stem turns it off until they restore it): while it is off every conv runs libtorch's own kernel, which
 ///   answers NCHW, and a test beside it that expects channels_last maps (the Winograd convs of `eval --winograd`) fails.
-///   A test of ExportCliTests whose ResNet did that failed OnnxEvalCliTests' Winograd test in 3 of 4 runs (2026-12-04).
+///   A test of ExportCliTests whose ResNet did that failed OnnxEvalCliTests' Winograd test in 3 of 4 runs (2026-12-04);
+/// - libtorch's global random generator (PredictorRandomStateTests: a caller's seeded sequence, and seeded initializations
+///   alike, which any model built by a class beside them would draw from).
 /// </summary>
 [CollectionDefinition(nameof(RunsAlone), DisableParallelization = true)]
 public sealed class RunsAlone;

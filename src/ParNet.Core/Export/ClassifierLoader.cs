@@ -80,7 +80,8 @@ public static class ClassifierLoader
             if (fusedFile && form == NetworkForm.Training)
                 throw new InvalidDataException($"{weightsPath}: fused weights, which have no training form (fusion cannot be undone): " +
                                                "give the trained weights they were fused from");
-            ImageClassifier model = fusedFile ? ParNetFuser.CreateFused(config) : ModelFactory.Create(config);
+            // its initialization is overwritten: the caller's random sequence is left as it was
+            ImageClassifier model = RandomState.Kept(() => fusedFile ? ParNetFuser.CreateFused(config) : ModelFactory.Create(config));
             try
             {
                 StateDict.Load(model, dict, strict: true, what: weightsPath);
@@ -173,8 +174,11 @@ public static class ClassifierLoader
     {
         RequireForm(config, form);
         bool fuse = Fuses(form, config);
-        manual_seed(RandomInitializationSeed);
-        ImageClassifier model = ModelFactory.Create(config);
+        ImageClassifier model = RandomState.Kept(() =>   // one seeding and building at a time: two at once drew from each other's sequence
+        {
+            manual_seed(RandomInitializationSeed);
+            return ModelFactory.Create(config);
+        });
         try
         {
             model.eval();

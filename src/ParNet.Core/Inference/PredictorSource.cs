@@ -114,7 +114,9 @@ public sealed record PredictorSource
             onnx = (onnx ?? new()) with { CudaDevice = 0 };
         }
         if (OnnxFile) return OpenOnnxFile(onnx);
-        var (model, info) = Load();
+        // building, fusing and exporting a model draw initializations that its weights then replace: the caller's seeded
+        // random sequence is left as it was (library audit, session 39)
+        var (model, info) = RandomState.Kept(Load);
         if (engine == PredictorEngine.Torch) return ImagePredictor.ForTorch(model, info);
         if (engine == PredictorEngine.TorchWinograd) return ImagePredictor.ForTorchWinograd(model, info);
         using (model)

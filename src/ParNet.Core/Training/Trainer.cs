@@ -100,13 +100,7 @@ public sealed partial class Trainer : IDisposable
     /// when a helper model is built (the EMA copy, built at the first evaluation) does not change the
     /// dropout masks that follow: a resumed run builds it at another point than an uninterrupted one.
     /// </summary>
-    static ImageClassifier CreateWithoutConsumingRandomness(ModelConfig config)
-    {
-        using var saved = random.get_rng_state();
-        var model = ModelFactory.Create(config);
-        random.set_rng_state(saved);
-        return model;
-    }
+    static ImageClassifier CreateWithoutConsumingRandomness(ModelConfig config) => RandomState.Kept(() => ModelFactory.Create(config));
 
     public Trainer(ImageClassifier model, IBatchSource train, IBatchSource? test, TrainOptions options)
     {
