@@ -28,13 +28,13 @@ public sealed class PredictCommand : CliCommand
     readonly Argument<string[]> _images = new("IMAGE")
     {
         Description = "JPEG, PNG, WebP, BMP or GIF files (as an image folder's); an unreadable one is reported and the others still run (exit code 1). RGB models resize the " +
-                      "short side to size/0.875 (bicubic) and centre-crop; Fashion-MNIST/MNIST models take the image in grey at 28x28 " +
+                      "short side to --image-size/0.875 (bicubic) and centre-crop; Fashion-MNIST/MNIST models take the image in grey at 28x28 " +
                       "(white object on black, like the data set), padded as in training",
         Arity = ArgumentArity.OneOrMore,
     };
 
     public override string Name => "predict";
-    public override string Summary => "top-5 classes of image files (TorchSharp or ONNX Runtime)";
+    public override string Summary => "the most likely classes of image files (5, or --top K; TorchSharp or ONNX Runtime)";
 
     protected override void Declare(Command command)
     {

@@ -13,7 +13,7 @@ public sealed class StudyCommand : CliCommand
 {
     readonly Argument<string?> _name = new("NAME") { Description = $"the study: {string.Join(", ", StudyCatalog.Names)}", Arity = ArgumentArity.ZeroOrOne };
     readonly Option<bool> _list = CliOption.Switch("--list", "print every study's grid (cells, parameters, depth) and its claims, then exit");
-    readonly Option<string?> _scale = CliOption.Text("--scale", "small (default; on 2 cores, alone: block-type 43 min and streams 54 on the slower Zen 3, streams 40 and ensemble 42 on Zen 4; scaling's 21 runs an estimated 85 on Zen 3; RESULTS.md) or full (all data, 30 epochs)", "small|full");
+    readonly Option<string?> _scale = CliOption.Text("--scale", "small (default: 6 epochs on 1,000 training and 500 test images per class; on 2 cores, alone: block-type 43 min and streams 54 on the slower Zen 3, streams 40 and ensemble 42 on Zen 4; scaling's 21 runs an estimated 85 min on Zen 3; RESULTS.md) or full (all data, 30 epochs)", "small|full");
     readonly Option<int?> _seeds = CliOption.Int("--seeds", "seeds per cell (default 3: the spread the verdicts need)");
     readonly Option<int?> _epochs = CliOption.Int("--epochs", "epochs per cell (default: the scale's)");
     readonly Option<int?> _subset = CliOption.Int("--subset", "training images per class (default: the scale's)");
