@@ -1,3 +1,4 @@
+using ParNet.Models.Tracing;
 // Suite "memory": how much memory one image takes in a forward pass of a ParNet (random weights), as peak resident memory
 // of this process (Linux VmHWM, native memory included) above what it held before the pass, per image, in four forms:
 //  1. inference: the training form in eval mode under inference_mode, in one dispose scope (what predict and serve run)

@@ -1,3 +1,4 @@
+using ParNet.Models.Tracing;
 using System.CommandLine;
 using System.Globalization;
 using ParNet.Data;

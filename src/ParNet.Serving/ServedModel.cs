@@ -1,3 +1,4 @@
+using ParNet.Models.Tracing;
 using ParNet.Data;
 using ParNet.Export;
 using ParNet.Inference;

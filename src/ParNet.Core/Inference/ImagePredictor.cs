@@ -1,3 +1,4 @@
+using ParNet.Models.Tracing;
 using ParNet.Data;
 using ParNet.Export;
 using ParNet.Models;
@@ -144,7 +145,7 @@ public sealed partial class ImagePredictor : IDisposable
 
     /// <summary>
     /// Host memory one image takes in a forward pass at <paramref name="side"/> x <paramref name="side"/>
-    /// (<see cref="Inference.ForwardMemory"/>, a lower bound); null for onnxruntime-cuda, whose activations are in GPU memory.
+    /// (<see cref="ForwardMemory"/>, a lower bound); null for onnxruntime-cuda, whose activations are in GPU memory.
     /// An ONNX graph of a fixed side (<see cref="FixedSize"/>) takes the same memory whatever <paramref name="side"/> says.
     /// </summary>
     public ForwardMemory? MemoryPerImage(int side)

@@ -1,3 +1,4 @@
+using ParNet.Models.Tracing;
 using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
 using Onnx;

@@ -80,14 +80,14 @@ public sealed partial class Trainer : IDisposable
 
     /// <summary>
     /// Refuses a training batch whose step surely cannot fit in this machine's memory, with every process training on it:
-    /// what backward keeps of the forward pass (<see cref="Inference.ForwardMemory.SavedForBackward"/>, a lower bound, half
+    /// what backward keeps of the forward pass (<see cref="Models.Tracing.ForwardMemory.SavedForBackward"/>, a lower bound, half
     /// of it in bfloat16). ParNet-S on an image folder at 224 px with the ImageNet recipe's batch of 256 needs at least 13
     /// GB, about 31 measured; on a smaller machine the kernel killed the first step with nothing said (sizes audit, session 38).
     /// </summary>
     internal static void RequireStepFits(ImageClassifier model, IBatchSource train, bool bfloat16, int processesHere)
     {
         var (_, height, width) = train.ImageShape;
-        var saved = Inference.ForwardMemory.SavedForBackward(model.Trace(height, width));
+        var saved = Models.Tracing.ForwardMemory.SavedForBackward(model.Trace(height, width));
         if (bfloat16) saved = saved with { BytesPerImage = saved.BytesPerImage / 2 };
         int batch = Math.Min(train.BatchSize, train.Count);   // a batch larger than the data never fills
         string setting = SettingNames.Of(nameof(Recipe), nameof(Recipe.BatchSize));

@@ -1,3 +1,4 @@
+using ParNet.Models.Tracing;
 using ParNet.Inference;
 using ParNet.Models;
 using ParNet.Runtime;

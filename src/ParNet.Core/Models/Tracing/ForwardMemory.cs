@@ -1,10 +1,9 @@
 using ParNet.Runtime;
-using ParNet.Models.Tracing;
 
-namespace ParNet.Inference;
+namespace ParNet.Models.Tracing;
 
 /// <summary>
-/// Bytes of memory one image takes in one forward pass of an <see cref="ImagePredictor"/>, read off the model's traced
+/// Bytes of memory one image takes in one forward pass of an <see cref="ParNet.Inference.ImagePredictor"/>, read off the model's traced
 /// layer shapes (float32, per image): a lower bound, so that a batch refused for it surely cannot fit (the engines'
 /// workspaces and layout copies come on top). <see cref="Basis"/> says what was counted, for messages; <see cref="Input"/>
 /// is the image's shape [C, H, W].
@@ -27,7 +26,7 @@ public sealed record ForwardMemory(long BytesPerImage, string Basis, long[] Inpu
         graph.Nodes.Where(n => n.IsLayer).Select(n => (n.Inputs[0].Kind == LayerKind.Input ? null : n.Inputs[0].Shape, n.Shape)));
 
     /// <summary>As <see cref="OfLargestLayer(LayerGraph)"/>, from the image's shape [C, H, W] and each layer's input (null
-    /// where it is the image, counted once) and output shapes per image (<see cref="OnnxLayerShapes"/> of an .onnx file);
+    /// where it is the image, counted once) and output shapes per image (<see cref="ParNet.Inference.OnnxLayerShapes"/> of an .onnx file);
     /// <paramref name="unknown"/> layers had no shape to count, which <see cref="Basis"/> then says.</summary>
     public static ForwardMemory OfLargestLayer(long[] image, IEnumerable<(long[]? Input, long[] Output)> layers, int unknown = 0)
     {
