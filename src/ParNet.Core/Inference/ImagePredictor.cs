@@ -128,9 +128,10 @@ public sealed partial class ImagePredictor : IDisposable
                 names => $"{path}: no ParNet model configuration in its metadata; give {names.Name(ConfigSetting)}");
             engine.RequireFits(model);
             var info = engine.Info.CompletedFor(model);
+            var graph = OnnxLayerShapes.Weightless(path);   // read once: the file may go once the predictor is open
             return new ImagePredictor(model, info, null, engine, side, onnxMemory: s =>
             {
-                var (image, layers, unknown) = OnnxLayerShapes.Infer(path, s);   // no torch model: a deployment of .onnx files may have no libtorch
+                var (image, layers, unknown) = OnnxLayerShapes.Infer(graph, s);   // no torch model: a deployment of .onnx files may have no libtorch
                 return ForwardMemory.OfLargestLayer(image, layers, unknown);
             });
         }

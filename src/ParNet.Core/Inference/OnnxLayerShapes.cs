@@ -23,15 +23,24 @@ public static class OnnxLayerShapes
     /// batch; a graph exported with a dynamic height and width is taken at <paramref name="side"/> x <paramref name="side"/>
     /// (a fixed side stays as exported). Layers whose shapes ONNX Runtime cannot infer are left out and counted in
     /// <c>Unknown</c>.</summary>
-    public static (long[] Image, List<(long[]? Input, long[] Output)> Layers, int Unknown) Infer(string path, int? side = null)
+    public static (long[] Image, List<(long[]? Input, long[] Output)> Layers, int Unknown) Infer(string path, int? side = null) =>
+        Infer(Weightless(path), side);
+
+    /// <summary>The graph of an .onnx file with its float and int8 weights turned into graph inputs of their types and shapes
+    /// (their values dropped): what <see cref="Infer(ModelProto, int?)"/> reads, kilobytes where the file holds megabytes.
+    /// A predictor keeps it, so that its file may go once it is open (library audit, session 39: a predictor's memory check
+    /// and preprocessing re-read the file, and failed with FileNotFoundException once a service had rotated it away).</summary>
+    public static ModelProto Weightless(string path)
     {
         ModelProto model;
         using (var file = File.OpenRead(path)) model = ModelProto.Parser.ParseFrom(file);
         var graph = model.Graph;
         // the image: the first input that is no initializer (graphs of IR version 3, or torch's keep_initializers_as_inputs,
-        // list every weight as a graph input too)
+        // list every weight as a graph input too); put first, as the weights become inputs
         var initializers = graph.Initializer.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
         var image = graph.Input.First(i => !initializers.Contains(i.Name));
+        graph.Input.Remove(image);
+        graph.Input.Insert(0, image);
         // integer initializers stay: they are the shapes and axes of Reshape and its kind, whose values inference needs
         var weights = graph.Initializer.Where(t => t.DataType is not ((int)TensorProto.Types.DataType.Int64 or (int)TensorProto.Types.DataType.Int32)).ToList();
         var listed = graph.Input.Select(i => i.Name).ToHashSet(StringComparer.Ordinal);
@@ -40,6 +49,15 @@ public static class OnnxLayerShapes
             if (!listed.Contains(weight.Name)) graph.Input.Add(new ValueInfoProto { Name = weight.Name, Type = TensorType(weight.DataType, weight.Dims) });
             graph.Initializer.Remove(weight);
         }
+        return model;
+    }
+
+    /// <summary>As <see cref="Infer(string, int?)"/>, from a graph <see cref="Weightless(string)"/> read (left as it is).</summary>
+    public static (long[] Image, List<(long[]? Input, long[] Output)> Layers, int Unknown) Infer(ModelProto weightless, int? side = null)
+    {
+        var model = weightless.Clone();
+        var graph = model.Graph;
+        var image = graph.Input[0];   // Weightless put it first
 
         var dims = image.Type.TensorType.Shape.Dim;
         dims[0] = new TensorShapeProto.Types.Dimension { DimValue = 1 };

@@ -99,6 +99,18 @@ public class OnnxImageSideTests
         Assert.Equal(fixedGraph.MemoryPerImage(32)!.BytesPerImage, at32);
         Assert.Equal(4.0, (double)at64 / at32, 0.05);
 
+        // a service may rotate its model file away once the predictor is open: the memory check and preprocessing re-read
+        // it and failed with FileNotFoundException (library audit, session 39)
+        string moved = dynamicPath + ".moved";
+        File.Move(dynamicPath, moved);
+        try
+        {
+            Assert.Equal(at64, dynamicGraph.MemoryPerImage(64)!.BytesPerImage);
+            dynamicGraph.CheckImageFits(96);
+            Assert.Equal(96, dynamicGraph.Preprocessing(imageSize: 96).Preprocessing.Size);
+        }
+        finally { File.Move(moved, dynamicPath); }
+
         // bench's onnx-file row: a fixed graph must be the benchmark's size, a dynamic one takes it
         var options = new InferenceBenchmarkOptions { Model = Small, ImageSize = 64 };
         Assert.Contains("exported for 32x32", Assert.Throws<ParNet.Runtime.InvalidSettingException>((options with { OnnxModel = fixedPath }).Validate).Message);
