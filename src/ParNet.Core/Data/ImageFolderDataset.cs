@@ -80,27 +80,34 @@ public sealed class ImageFolderDataset : IImageDataset
     /// <summary>Every file and folder below <paramref name="folder"/>, paths joined to it as given, as
     /// Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories) lists them: hidden names included (os.walk lists
     /// them too) and an unreadable folder an error rather than left out.</summary>
-    static System.IO.Enumeration.FileSystemEnumerable<(string Path, bool IsFolder)> ClassFolderEntries(string folder) =>
-        new(folder, (ref System.IO.Enumeration.FileSystemEntry e) => (e.ToSpecifiedFullPath(), e.IsDirectory),
+    static System.IO.Enumeration.FileSystemEnumerable<(string Path, bool IsFolder)> ClassFolderEntries(string folder)
+    {
+        // the real paths of the class folder and of every folder a link led this walk into (Linux: realpath(3))
+        var entered = new HashSet<string>(StringComparer.Ordinal);
+        if (Runtime.RealPath.Of(folder) is { } start) entered.Add(start);
+        return new(folder, (ref System.IO.Enumeration.FileSystemEntry e) => (e.ToSpecifiedFullPath(), e.IsDirectory),
             new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0, IgnoreInaccessible = false })
         {
-            ShouldRecursePredicate = (ref System.IO.Enumeration.FileSystemEntry e) => !LeadsBackUp(ref e),
+            ShouldRecursePredicate = (ref System.IO.Enumeration.FileSystemEntry e) => !LeadsRound(ref e, entered),
         };
+    }
 
     /// <summary>
-    /// Whether a folder of the walk is a link to a folder at or above itself. The walk follows links to folders, as
-    /// torchvision's os.walk(followlinks=True) does (data sets are often assembled from links), and went round such a loop
-    /// to the kernel's 40 levels of links: a class folder holding `loop -> ..` trained on its own images and every other
-    /// class's, dozens of times over, all under its label, with nothing said (sizes audit, session 38). Refused, naming it.
+    /// Whether a folder of the walk is a link to a folder at or above itself, or to one the walk has been led into already
+    /// (two links can make a loop: a/x -> ../b beside b/y -> ../a). The walk follows links to folders, as torchvision's
+    /// os.walk(followlinks=True) does (data sets are often assembled from links), and went round such a loop to the
+    /// kernel's 40 levels of links: a class folder holding `loop -> ..` trained on its own images and every other class's,
+    /// dozens of times over, all under its label, with nothing said (sizes audit, session 38). Refused, naming the link.
     /// </summary>
-    static bool LeadsBackUp(ref System.IO.Enumeration.FileSystemEntry entry)
+    static bool LeadsRound(ref System.IO.Enumeration.FileSystemEntry entry, HashSet<string> entered)
     {
         if ((entry.Attributes & FileAttributes.ReparsePoint) == 0) return false;
         string link = entry.ToSpecifiedFullPath();
-        if (Runtime.RealPath.Of(link) is not { } target || Runtime.RealPath.Of(entry.Directory.ToString()) is not { } above) return false;
-        if (!(above + "/").StartsWith(target.TrimEnd('/') + "/", StringComparison.Ordinal)) return false;
-        throw new InvalidDataException($"{link}: a link to {target}, a folder at or above it: the walk of its class folder would go " +
-                                       "round it, listing the same images again and again under this class; remove the link or point it elsewhere");
+        if (Runtime.RealPath.Of(link) is not { } target) return false;
+        bool above = Runtime.RealPath.Of(entry.Directory.ToString()) is { } here && (here + "/").StartsWith(target.TrimEnd('/') + "/", StringComparison.Ordinal);
+        if (!above && entered.Add(target)) return false;
+        throw new InvalidDataException($"{link}: a link to {target}, a folder at or above it or one this class's walk has been in: " +
+                                       "the walk would list the same images again under this class; remove the link or point it elsewhere");
     }
 
     /// <summary>

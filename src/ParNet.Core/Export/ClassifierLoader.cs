@@ -80,19 +80,22 @@ public static class ClassifierLoader
             if (fusedFile && form == NetworkForm.Training)
                 throw new InvalidDataException($"{weightsPath}: fused weights, which have no training form (fusion cannot be undone): " +
                                                "give the trained weights they were fused from");
-            // its initialization is overwritten: the caller's random sequence is left as it was
-            ImageClassifier model = RandomState.Kept(() => fusedFile ? ParNetFuser.CreateFused(config) : ModelFactory.Create(config));
-            try
+            // built and fused with random draws that the weights then replace: the caller's random sequence is left as it was
+            var model = RandomState.Kept(() =>
             {
-                StateDict.Load(model, dict, strict: true, what: weightsPath);
-                model.eval();
-                if (fuse && !fusedFile) model = FuseReplacing(model);
-            }
-            catch
-            {
-                model.Dispose();
-                throw;
-            }
+                ImageClassifier built = fusedFile ? ParNetFuser.CreateFused(config) : ModelFactory.Create(config);
+                try
+                {
+                    StateDict.Load(built, dict, strict: true, what: weightsPath);
+                    built.eval();
+                    return fuse && !fusedFile ? FuseReplacing(built) : built;
+                }
+                catch
+                {
+                    built.Dispose();
+                    throw;
+                }
+            });
             return new Loaded(model, completed with { Fused = fusedFile || fuse }, fusedFile);
         }
         finally
@@ -174,21 +177,21 @@ public static class ClassifierLoader
     {
         RequireForm(config, form);
         bool fuse = Fuses(form, config);
-        ImageClassifier model = RandomState.Kept(() =>   // one seeding and building at a time: two at once drew from each other's sequence
+        var model = RandomState.Kept(() =>   // one seeding, building and fusing at a time: two at once drew from each other's sequence
         {
             manual_seed(RandomInitializationSeed);
-            return ModelFactory.Create(config);
+            ImageClassifier built = ModelFactory.Create(config);
+            try
+            {
+                built.eval();
+                return fuse ? FuseReplacing(built) : built;
+            }
+            catch
+            {
+                built.Dispose();
+                throw;
+            }
         });
-        try
-        {
-            model.eval();
-            if (fuse) model = FuseReplacing(model);
-        }
-        catch
-        {
-            model.Dispose();
-            throw;
-        }
         return (model, new DeploymentInfo { Model = config, Fused = fuse }.Completed());
     }
 

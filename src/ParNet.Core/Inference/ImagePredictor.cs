@@ -151,7 +151,7 @@ public sealed partial class ImagePredictor : IDisposable
     /// </summary>
     public ForwardMemory? MemoryPerImage(int side)
     {
-        if (_torch is not null) return ForwardMemory.LayerOutputsAliveAtOnce(_torch.Trace(side, side));
+        if (_torch is not null) return _guard.Run(() => ForwardMemory.LayerOutputsAliveAtOnce(_torch.Trace(side, side)));   // the model, not freed meanwhile
         return _onnx!.Options.CudaDevice is null ? _onnxMemory!(side) : null;
     }
 

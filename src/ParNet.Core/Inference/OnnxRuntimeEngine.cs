@@ -200,7 +200,7 @@ public sealed class OnnxRuntimeEngine : IDisposable
     }
 
     /// <summary>Ends the profiling that <see cref="OnnxRuntimeOptions.ProfilePrefix"/> started; the trace file's path.</summary>
-    public string EndProfiling() => Options.ProfilePrefix is not null ? _session.EndProfiling()
+    public string EndProfiling() => Options.ProfilePrefix is not null ? _guard.Run(_session.EndProfiling)
         : throw new InvalidOperationException("this engine was opened without OnnxRuntimeOptions.ProfilePrefix: nothing was profiled");
 
     void CheckShape(long[] shape)

@@ -8,15 +8,14 @@ namespace ParNet.Runtime;
 /// </summary>
 public sealed class DisposeGuard
 {
-    // recursion: a call may call another of the same object (Probabilities of one image calls that of a batch)
+    // recursion: a guarded call may reach another of the same object (a predictor's memory check inside a prediction);
+    // a Dispose from inside a call is refused (LockRecursionException) rather than freeing what that call is using
     readonly ReaderWriterLockSlim _lock = new(LockRecursionPolicy.SupportsRecursion);
     readonly string _what;
     bool _disposed;
 
     /// <param name="what">what the object is, for the exception ("the ONNX Runtime session of m.onnx")</param>
     public DisposeGuard(string what) => _what = what;
-
-    public bool IsDisposed => _disposed;
 
     /// <summary>Runs <paramref name="call"/> unless disposed, with Dispose held off until it returns.</summary>
     public T Run<T>(Func<T> call)

@@ -83,9 +83,12 @@ public sealed partial class Trainer : IDisposable
     /// what backward keeps of the forward pass (<see cref="Models.Tracing.ForwardMemory.SavedForBackward"/>, a lower bound, half
     /// of it in bfloat16). ParNet-S on an image folder at 224 px with the ImageNet recipe's batch of 256 needs at least 13
     /// GB, about 31 measured; on a smaller machine the kernel killed the first step with nothing said (sizes audit, session 38).
+    /// Not checked where a parameter is frozen (fine-tuning a head on a frozen backbone: autograd keeps nothing for the
+    /// frozen layers, so the count would be no lower bound) or where a resume trains nothing.
     /// </summary>
-    internal static void RequireStepFits(ImageClassifier model, IBatchSource train, bool bfloat16, int processesHere)
+    internal static void RequireStepFits(ImageClassifier model, IBatchSource train, bool bfloat16, int processesHere, bool trainsNothing)
     {
+        if (trainsNothing || model.parameters().Any(p => !p.requires_grad)) return;
         var (_, height, width) = train.ImageShape;
         var saved = Models.Tracing.ForwardMemory.SavedForBackward(model.Trace(height, width));
         if (bfloat16) saved = saved with { BytesPerImage = saved.BytesPerImage / 2 };
@@ -94,6 +97,10 @@ public sealed partial class Trainer : IDisposable
         try { saved.RequireBatchFits(batch, workers: processesHere, model: model.Config.Name, workersAre: "processes on this machine"); }
         catch (ArgumentException e) { throw new InvalidSettingException(setting, names => $"{names.Given(setting, train.BatchSize)}: {e.Message}", e); }
     }
+
+    /// <summary>Whether a run resumed from <paramref name="resumed"/> trains nothing: it had finished all of a recipe of
+    /// <paramref name="epochs"/> epochs (its checkpoint and run files then stay as they were).</summary>
+    internal static bool TrainsNothing(TrainingState? resumed, int epochs) => resumed is { Finished: true } s && s.Epoch >= epochs;
 
     /// <summary>
     /// Builds a model (random initialization) and puts the global generator back as it was, so that
@@ -112,7 +119,7 @@ public sealed partial class Trainer : IDisposable
         RequireFits(model.Config, train, training: true);
         if (test is not null) RequireFits(model.Config, test, training: false);
         RequireMoreThanOneValuePerBatchNorm(model, train, options.KeepInEvalMode, options.SyncBatchNorm && options.Processes.Size > 1);
-        RequireStepFits(model, train, options.BFloat16, options.Processes.ProcessesOnThisMachine);
+        RequireStepFits(model, train, options.BFloat16, options.Processes.ProcessesOnThisMachine, TrainsNothing(options.ResumeFrom?.State, options.Recipe.Epochs));
         _model = model;
         _group = options.Processes;
         _train = train;
@@ -187,7 +194,7 @@ public sealed partial class Trainer : IDisposable
         if (_state.Epoch >= epochs)
         {
             Report(new AlreadyTrainedEvent(epochs));
-            if (_resumedFinished)   // its checkpoint stays as it was: nothing trained, nothing to save
+            if (_resumedFinished)   // its checkpoint stays as it was: nothing trained, nothing to save (TrainsNothing)
                 return new TrainResult(StopReason.Completed, _state = _state with { Finished = true }, LastPath, Checkpoint.Locate(BestPath));
         }
         else if (_state.Epoch > 0 || _state.BatchInEpoch > 0)

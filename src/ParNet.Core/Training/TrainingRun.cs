@@ -53,7 +53,7 @@ public sealed class TrainingRun : IDisposable
                 LoadedCheckpoint? resume, Pretrained.Report? fromPretrained, Pretrained.Frozen frozen)
     {
         (Plan, _group, TrainData, TestData, Model, _resume, FromPretrained, Frozen) = (plan, group, train, test, model, resume, fromPretrained, frozen);
-        ResumesFinishedRun = resume?.State is { Finished: true } state && state.Epoch >= plan.Recipe.Epochs;   // the trainer's own test
+        ResumesFinishedRun = Trainer.TrainsNothing(resume?.State, plan.Recipe.Epochs);
     }
 
     /// <summary>The data loaders (this process's shard under several processes), the model seeded with the recipe's seed,
@@ -109,7 +109,7 @@ public sealed class TrainingRun : IDisposable
             var frozen = Pretrained.Freeze(net, s.Freeze);
             Trainer.RequireMoreThanOneValuePerBatchNorm(net, train, s.FreezeBatchNorm ? Pretrained.BatchNorms(net) : frozen.BatchNorms,   // a one-line refusal here
                                                         plan.SyncBatchNorm && distributed);
-            Trainer.RequireStepFits(net, train, s.BFloat16, group.ProcessesOnThisMachine);
+            Trainer.RequireStepFits(net, train, s.BFloat16, group.ProcessesOnThisMachine, Trainer.TrainsNothing(resume?.State, plan.Recipe.Epochs));
             return new TrainingRun(plan, group, train, test, net, resume, fromPretrained, frozen);
         }
         catch

@@ -210,8 +210,20 @@ public class ImageFolderTests
         Directory.CreateSymbolicLink(loop, target == "." ? ".." : Path.Combine("..", target));   // seen from moth/sub
         var e = Assert.Throws<InvalidDataException>(() => new ImageFolderDataset(dir.Path));
         Assert.StartsWith($"{loop}: a link to ", e.Message);
-        Assert.EndsWith(", a folder at or above it: the walk of its class folder would go round it, listing the same images again " +
-                        "and again under this class; remove the link or point it elsewhere", e.Message);
+        Assert.EndsWith(", a folder at or above it or one this class's walk has been in: the walk would list the same images " +
+                        "again under this class; remove the link or point it elsewhere", e.Message);
+    }
+
+    /// <summary>Two links make a loop neither makes alone: moth/x -> ../ant beside ant/y -> ../moth (the review of session 39).</summary>
+    [Fact]
+    public void A_loop_of_two_links_is_refused_naming_the_link_that_closes_it()
+    {
+        using var dir = ThreeClassFolder();
+        Directory.CreateSymbolicLink(Path.Combine(dir.File("moth"), "x"), Path.Combine("..", "ant"));
+        Assert.Equal(8, new ImageFolderDataset(dir.Path).Count);   // alone, a link to another class's folder is followed
+        Directory.CreateSymbolicLink(Path.Combine(dir.File("ant"), "y"), Path.Combine("..", "moth"));
+        var e = Assert.Throws<InvalidDataException>(() => new ImageFolderDataset(dir.Path));
+        Assert.StartsWith(Path.Combine(dir.File("ant"), "y", "x") + ": a link to ", e.Message);   // ant's walk: y is moth, whose x is ant
     }
 
     /// <summary>A grey decode is the luma of the RGB decode, float for float, without the RGB floats: serve held RGBA, float

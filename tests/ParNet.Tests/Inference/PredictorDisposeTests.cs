@@ -17,13 +17,12 @@ public class PredictorDisposeTests
 {
     static ImagePredictor Open(string engine)
     {
-        var model = ParNetFuser.Fuse(OfficialParityTests.TrainedTinyModel());
-        return engine switch
-        {
-            "onnxruntime" => ImagePredictor.ForOnnxRuntime(model, new DeploymentInfo(), side: 64),
-            "torch-winograd" => ImagePredictor.ForTorchWinograd(model, new DeploymentInfo()),
-            _ => ImagePredictor.ForTorch(model, new DeploymentInfo()),
-        };
+        using var trained = OfficialParityTests.TrainedTinyModel();
+        var model = ParNetFuser.Fuse(trained);
+        if (engine == "onnxruntime")
+            using (model) return ImagePredictor.ForOnnxRuntime(model, new DeploymentInfo(), side: 64);   // the caller keeps the model
+        return engine == "torch-winograd" ? ImagePredictor.ForTorchWinograd(model, new DeploymentInfo())   // the predictor owns it
+            : ImagePredictor.ForTorch(model, new DeploymentInfo());
     }
 
     static ImageF Image(int seed)

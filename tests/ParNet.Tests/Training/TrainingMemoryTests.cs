@@ -10,8 +10,8 @@ using static TorchSharp.torch;
 namespace ParNet.Tests.Training;
 
 /// <summary>
-/// A training batch whose step surely cannot fit in this machine's memory is refused before anything is loaded or written,
-/// with the numbers: what backward keeps of the forward pass (each conv's and BatchNorm's input) is a lower bound. Without it
+/// A training batch whose step surely cannot fit in this machine's memory is refused before its first step, the run folder
+/// unwritten, with the numbers: what backward keeps of the forward pass (each conv's and BatchNorm's input) is a lower bound. Without it
 /// the kernel killed the first step with nothing said (sizes audit, session 38: an evaluation died that way 24 GB in).
 /// </summary>
 public class TrainingMemoryTests
@@ -42,11 +42,12 @@ public class TrainingMemoryTests
                                        TempDirectory.EncodeImage(16, 16, (px, py) => ((byte)(px * 9), (byte)(py * 9), 0), SKEncodedImageFormat.Png));
             }
         string run = dir.File("run");
-        // at 8192 px the width-16 network keeps 58.7 GB an image for backward: four images pass any build machine's memory
-        var refused = CliRunner.Run("train", "--dataset", "folder", "--data", dir.File("data"), "--image-size", "8192", "--width", "16",
+        // at 65536 px the width-16 network keeps 3.75 TB an image for backward: one image passes any machine's memory (the
+        // trace is shapes only: nothing of that size is made)
+        var refused = CliRunner.Run("train", "--dataset", "folder", "--data", dir.File("data"), "--image-size", "65536", "--width", "16",
                                     "--epochs", "1", "--out", run);
         CliRunner.AssertUserError(refused, "parnet train: --batch-size 128: a batch of 4 images takes at least ");
-        Assert.Contains("bytes an image of 3x8192x8192 for parnet_cifar_small_w16: each conv's and BatchNorm's input, which backward " +
+        Assert.Contains("bytes an image of 3x65536x65536 for parnet_cifar_small_w16: each conv's, linear layer's and BatchNorm's input, which backward " +
                         $"needs), more than the {MachineMemory.GiB(MachineMemory.AvailableBytes)} of memory here; not one image can fit", refused.Err);
         Assert.False(Directory.Exists(run));
 

@@ -3,7 +3,8 @@ using ParNet.Runtime;
 namespace ParNet.Models.Tracing;
 
 /// <summary>
-/// Bytes of memory one image takes in one forward pass of an <see cref="ParNet.Inference.ImagePredictor"/>, read off the model's traced
+/// Bytes of memory one image takes in a forward pass (an <see cref="ParNet.Inference.ImagePredictor"/>'s, an evaluation's) or a
+/// training step, read off the model's traced
 /// layer shapes (float32, per image): a lower bound, so that a batch refused for it surely cannot fit (the engines'
 /// workspaces and layout copies come on top). <see cref="Basis"/> says what was counted, for messages; <see cref="Input"/>
 /// is the image's shape [C, H, W].
@@ -58,7 +59,7 @@ public sealed record ForwardMemory(long BytesPerImage, string Basis, long[] Inpu
     /// </summary>
     public static ForwardMemory SavedForBackward(LayerGraph graph) => new(
         graph.Nodes.Where(n => n.IsLayer || n.Kind == LayerKind.BatchNorm).SelectMany(n => n.Inputs).Distinct().Sum(Bytes),
-        "each conv's and BatchNorm's input, which backward needs", graph.Nodes[0].Shape);
+        "each conv's, linear layer's and BatchNorm's input, which backward needs", graph.Nodes[0].Shape);
 
     /// <summary>The largest sum of <paramref name="counted"/> nodes' bytes alive at once, each from its making to the end
     /// of the scope that made it (<see cref="LayerGraph.FreedAfter"/>).</summary>
