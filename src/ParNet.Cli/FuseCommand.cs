@@ -18,7 +18,7 @@ public sealed class FuseCommand : CliCommand
     readonly Option<bool> _ema = WeightsLoading.EmaOption();
     readonly Option<string> _out = new("--out")
     {
-        Description = "fused weights, safetensors; every command taking --weights loads them", HelpName = "OUT.safetensors", Required = true,
+        Description = "fused weights, safetensors: predict, serve, export, eval and forward load them (bench and train --pretrained need the trained form)", HelpName = "OUT.safetensors", Required = true,
     };
 
     public override string Name => "fuse";
