@@ -25,8 +25,7 @@ public sealed class PredictCommand : CliCommand
     readonly Option<int?> _imageSize = CliOption.Int("--image-size", "network input side (default: the stored one, else the model's natural size)");
     readonly Option<int?> _top = CliOption.Int("--top", "classes shown per image (default 5, as the paper's top-5)", "K");
     readonly Option<bool> _json = CliOption.Switch("--json", "machine-readable output");
-    readonly Option<int?> _threads = CliOption.Int("--threads",   // as serve's: a misspelt option no more (help audit, session 39)
-        "threads of one forward pass (torch.set_num_threads, ONNX Runtime's intra-op threads) (default: the engines' own, one per core)");
+    readonly Option<int?> _threads = PredictorLoading.ThreadsOption();   // as serve's (help audit, session 39)
     readonly Argument<string[]> _images = new("IMAGE")
     {
         Description = "JPEG, PNG, WebP, BMP or GIF files (as an image folder's); an unreadable one is reported and the others still run (exit code 1). RGB models resize the " +
@@ -61,12 +60,10 @@ public sealed class PredictCommand : CliCommand
         if (images.Length == 0) throw new UsageException("no IMAGE given");
         var form = WeightsLoading.InferenceForm(parse.GetValue(_fused), parse.GetValue(_unfused));
         CliOption.RequireAtLeastOne("--top", top);
-        int? threads = parse.GetValue(_threads);
-        CliOption.CheckThreads(threads, Name, stderr);
-        if (threads is int n) TorchSharp.torch.set_num_threads(n);
+        var onnx = PredictorLoading.ApplyThreads(parse.GetValue(_threads), Name, stderr);
 
         using var predictor = PredictorLoading.Open(weights, config, engine, form, parse.GetValue(_ema), size,
-                                                    threads is int m ? new OnnxRuntimeOptions { IntraOpThreads = m } : null);
+                                                    onnx);
         PredictorLoading.WarnIfNoWinograd(predictor, stderr, Name);
         var (preprocessing, names) = PredictorLoading.Preprocessing(predictor, parse.GetValue(_dataset), size);
         PredictorLoading.WarnIfStatisticsGuessed(preprocessing.StatisticsGuessed, predictor.Config, stderr, Name);

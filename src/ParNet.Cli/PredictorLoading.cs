@@ -50,6 +50,20 @@ public static class PredictorLoading
                                       OnnxRuntimeOptions? onnx = null) =>
         UsageException.WrapSettings(Source(weights, config, engine, form, ema, size, onnx).Open);
 
+    /// <summary>`--threads` of predict and serve: the threads of one forward pass, in either engine.</summary>
+    public static System.CommandLine.Option<int?> ThreadsOption(string more = "") => CliOption.Int("--threads",
+        "threads of one forward pass (torch.set_num_threads, ONNX Runtime's intra-op threads) (default: the engines' own, one per core" + more + ")");
+
+    /// <summary>Applies a `--threads` (<see cref="ThreadsOption"/>) given: torch's count now, ONNX Runtime's options to open
+    /// the engine with (null: its own).</summary>
+    public static OnnxRuntimeOptions? ApplyThreads(int? threads, string command, TextWriter stderr)
+    {
+        CliOption.CheckThreads(threads, command, stderr);
+        if (threads is not int n) return null;
+        TorchSharp.torch.set_num_threads(n);
+        return new OnnxRuntimeOptions { IntraOpThreads = n };
+    }
+
     /// <summary>`parnet serve`'s model: <paramref name="workers"/> instances of <paramref name="source"/>, and the preprocessing
     /// of <paramref name="dataset"/> or of the stored metadata (<see cref="ServedModel.Open"/>).</summary>
     public static ServedModel Serve(PredictorSource source, int workers, string? dataset) =>

@@ -34,9 +34,8 @@ public sealed class ServeCommand : CliCommand
     readonly Option<double?> _maxWait = CliOption.Number("--max-wait-ms", $"longest a request waits for others to join its batch (default {Defaults.Batching.MaxWait.TotalMilliseconds})", "MS");
     readonly Option<int?> _workers = CliOption.Int("--workers",
         "inference workers, each with its own model instance (default 1: one forward already uses every core; the workers share them)");
-    readonly Option<int?> _threads = CliOption.Int("--threads",
-        "threads of one forward pass (torch.set_num_threads, ONNX Runtime's intra-op threads) (default: the engines' own, one per core; " +
-        "on a machine shared with other work, or with several --workers, fewer avoid oversubscription)");
+    readonly Option<int?> _threads = PredictorLoading.ThreadsOption(
+        "; on a machine shared with other work, or with several --workers, fewer avoid oversubscription");
     readonly Option<int?> _queue = CliOption.Int("--queue-capacity",
         $"images waiting for a worker, at most (each image of a batch request is one); more get 503 with Retry-After (default {Defaults.Batching.QueueCapacity}). " +
         $"A /v1/predict/batch request takes at most {Defaults.MaxImagesPerRequest} images (a fixed limit) and at most " +
@@ -95,10 +94,7 @@ public sealed class ServeCommand : CliCommand
         UsageException.Wrap(options.Validate);
         int workers = parse.GetValue(_workers) ?? 1;
         CliOption.RequireAtLeastOne("--workers", workers);
-        int? threads = parse.GetValue(_threads);
-        CliOption.CheckThreads(threads, Name, stderr);
-        if (threads is int n) TorchSharp.torch.set_num_threads(n);
-        var onnx = threads is int m ? new OnnxRuntimeOptions { IntraOpThreads = m } : null;
+        var onnx = PredictorLoading.ApplyThreads(parse.GetValue(_threads), Name, stderr);
 
         var config = _model.ReadOptional(parse);
         string? weights = parse.GetValue(_weights);

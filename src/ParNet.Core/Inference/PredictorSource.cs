@@ -114,9 +114,7 @@ public sealed record PredictorSource
             onnx = (onnx ?? new()) with { CudaDevice = 0 };
         }
         if (OnnxFile) return OpenOnnxFile(onnx);
-        // building, fusing and exporting a model draw initializations that its weights then replace: the caller's seeded
-        // random sequence is left as it was (library audit, session 39)
-        var (model, info) = RandomState.Kept(Load);
+        var (model, info) = Load();   // ClassifierLoader leaves the caller's random sequence as it was
         if (engine == PredictorEngine.Torch) return ImagePredictor.ForTorch(model, info);
         if (engine == PredictorEngine.TorchWinograd) return ImagePredictor.ForTorchWinograd(model, info);
         using (model)

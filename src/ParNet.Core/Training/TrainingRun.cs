@@ -53,7 +53,6 @@ public sealed class TrainingRun : IDisposable
                 LoadedCheckpoint? resume, Pretrained.Report? fromPretrained, Pretrained.Frozen frozen)
     {
         (Plan, _group, TrainData, TestData, Model, _resume, FromPretrained, Frozen) = (plan, group, train, test, model, resume, fromPretrained, frozen);
-        ResumesFinishedRun = Trainer.TrainsNothing(resume?.State, plan.Recipe.Epochs);
     }
 
     /// <summary>The data loaders (this process's shard under several processes), the model seeded with the recipe's seed,
@@ -109,8 +108,9 @@ public sealed class TrainingRun : IDisposable
             var frozen = Pretrained.Freeze(net, s.Freeze);
             Trainer.RequireMoreThanOneValuePerBatchNorm(net, train, s.FreezeBatchNorm ? Pretrained.BatchNorms(net) : frozen.BatchNorms,   // a one-line refusal here
                                                         plan.SyncBatchNorm && distributed);
-            Trainer.RequireStepFits(net, train, s.BFloat16, group.ProcessesOnThisMachine, Trainer.TrainsNothing(resume?.State, plan.Recipe.Epochs));
-            return new TrainingRun(plan, group, train, test, net, resume, fromPretrained, frozen);
+            bool trainsNothing = Trainer.TrainsNothing(resume?.State, plan.Recipe.Epochs);
+            Trainer.RequireStepFits(net, train, s.BFloat16, group.ProcessesOnThisMachine, trainsNothing);
+            return new TrainingRun(plan, group, train, test, net, resume, fromPretrained, frozen) { ResumesFinishedRun = trainsNothing };
         }
         catch
         {
@@ -159,7 +159,7 @@ public sealed class TrainingRun : IDisposable
     /// <summary>Whether this resumes a run that had finished all the recipe's epochs: the trainer then trains and saves
     /// nothing, and the run files stay as they were (a resume of a finished run with `--lr 0.5` had rewritten its recipe.json
     /// to an LR it never trained at; session 39).</summary>
-    public bool ResumesFinishedRun { get; }
+    public bool ResumesFinishedRun { get; private init; }
 
     /// <summary>The trainer of this run, writing into <paramref name="runDirectory"/> (every process the same folder; rank 0
     /// writes). A process other than rank 0 draws its own dropout masks; the weights all start as rank 0's.</summary>
