@@ -1,5 +1,6 @@
 using TorchSharp;
 using ParNet.Models;
+using ParNet.Runtime;
 using static TorchSharp.torch;
 
 namespace ParNet.Inference;
@@ -11,12 +12,12 @@ namespace ParNet.Inference;
 ///   its own worker thread (streams share no modules, and a forward only reads them); the caller joins all
 ///   workers and runs the fusion (downsamples_2, combine) and the head. Outputs equal the sequential forward.
 ///
-/// Threads. libtorch's intra-op pool size (torch.set_num_threads) is process-wide bookkeeping, but with the
-/// OpenMP backend of the TorchSharp-cpu build each OS thread keeps its own count once it has run an op.
-/// Our choice: each worker sets ITS OWN count to <see cref="ThreadsPerStream"/> (default: cores / streams,
-/// at least 1: 1 on the 2-core build machine, so 3 streams never oversubscribe with 3 x 2 OpenMP threads);
-/// the caller's thread keeps its count (inits and fusion use every core), and the process-wide default is
-/// put back after the join so threads created later are unaffected. ThreadsPerStream 0 leaves all counts alone.
+/// Threads. With the OpenMP backend of the TorchSharp-cpu build each OS thread keeps its own intra-op count. Each
+/// worker sets ITS OWN count to <see cref="ThreadsPerStream"/> (default: cores / streams, at least 1: 1 on the 2-core
+/// build machine, so 3 streams never oversubscribe with 3 x 2 OpenMP threads) through
+/// <see cref="IntraOpThreads.SetForThisThread"/>, which leaves the process-wide count alone (torch.set_num_threads on a
+/// worker would hand its count to every thread of the process starting its first op meanwhile); the caller's thread
+/// keeps its count (inits and fusion use every core). ThreadsPerStream 0 leaves all counts alone.
 /// Grad mode is thread-local in libtorch: workers inherit the caller's (no_grad stays no_grad).
 /// The model must be in the mode wanted (eval for inference) and not be modified while a forward runs.
 /// </summary>
@@ -41,13 +42,11 @@ public sealed class StreamParallelExecutor
         using var scope = NewDisposeScope();
         Model.CheckInput(x);
         Model.EnsureCorrectConvolutions();
-        int processDefault = get_num_threads();
         var streamOutputs = StreamWorkers.Run(Model, x, scope, (stream, input) =>
-            {
-                if (ThreadsPerStream > 0) set_num_threads(ThreadsPerStream);
-                return Model.RunStream(stream, input);
-            },
-            afterJoin: () => { if (ThreadsPerStream > 0) set_num_threads(processDefault); });
+        {
+            if (ThreadsPerStream > 0) IntraOpThreads.SetForThisThread(ThreadsPerStream);
+            return Model.RunStream(stream, input);
+        });
         return Model.forward_head(Model.MergeStreams(streamOutputs)).MoveToOuterDisposeScope();
     }
 }

@@ -12,9 +12,8 @@ namespace ParNet.Inference;
 internal static class StreamWorkers
 {
     /// <param name="runStream">stream index, its input -> its output (on the worker thread)</param>
-    /// <param name="afterJoin">runs on the caller's thread once every worker has finished, even after a failure</param>
     /// <returns>the stream outputs, owned by <paramref name="scope"/></returns>
-    public static Tensor[] Run(ParNetModel model, Tensor x, DisposeScope scope, Func<int, Tensor, Tensor> runStream, Action? afterJoin = null)
+    public static Tensor[] Run(ParNetModel model, Tensor x, DisposeScope scope, Func<int, Tensor, Tensor> runStream)
     {
         bool gradEnabled = is_grad_enabled();
         var workers = new Task<Tensor>[model.Streams];
@@ -37,7 +36,6 @@ internal static class StreamWorkers
         finally
         {
             foreach (var w in workers) ((IAsyncResult?)w)?.AsyncWaitHandle.WaitOne();
-            afterJoin?.Invoke();
         }
         var outputs = workers.Select(w => w.GetAwaiter().GetResult()).ToArray();   // rethrows a worker's exception as is
         scope.Attach(outputs);

@@ -23,6 +23,7 @@ public static unsafe class OpenMpParallel
 
     static readonly delegate* unmanaged<delegate* unmanaged<nint, void>, nint, uint, uint, void> GompParallel;
     static readonly delegate* unmanaged<int> ThreadNumber, TeamSize;
+    static readonly nint LibGomp;
 
     static OpenMpParallel()
     {
@@ -40,6 +41,7 @@ public static unsafe class OpenMpParallel
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return; }   // no /proc: .NET's pool
         if (path is null || !NativeLibrary.TryLoad(path, out var library)) return;
+        LibGomp = library;
         if (NativeLibrary.TryGetExport(library, "GOMP_parallel", out var parallel)
             && NativeLibrary.TryGetExport(library, "omp_get_thread_num", out var number)
             && NativeLibrary.TryGetExport(library, "omp_get_num_threads", out var size))
@@ -49,6 +51,9 @@ public static unsafe class OpenMpParallel
             TeamSize = (delegate* unmanaged<int>)size;
         }
     }
+
+    /// <summary>A function of libtorch's libgomp, or null where none is loaded.</summary>
+    internal static nint Export(string name) => LibGomp != 0 && NativeLibrary.TryGetExport(LibGomp, name, out var f) ? f : 0;
 
     /// <summary>Whether loops run on libtorch's OpenMP threads (else on .NET's thread pool).</summary>
     public static bool OnOpenMpThreads => GompParallel != null;
