@@ -51,6 +51,7 @@ public sealed class OptionNames : SettingNames
         [Of(nameof(InferenceBenchmarkOptions), nameof(InferenceBenchmarkOptions.Model))] = "--model or --config",
         [Of(nameof(InferenceBenchmarkOptions), nameof(InferenceBenchmarkOptions.OnnxModel))] = "--onnx-model",
         [Of(nameof(InferenceBenchmarkOptions), nameof(InferenceBenchmarkOptions.Batch))] = "--batch-size",
+        [Of(nameof(TrainingBenchmarkOptions), nameof(TrainingBenchmarkOptions.Batch))] = "--batch-size",
         [Of(nameof(InferenceBenchmarkOptions), nameof(InferenceBenchmarkOptions.Rounds))] = "--rounds",
         [Of(nameof(InferenceBenchmarkOptions), nameof(InferenceBenchmarkOptions.ThroughputRounds))] = "--throughput-rounds",
         [Of(nameof(InferenceBenchmarkOptions), nameof(InferenceBenchmarkOptions.Warmup))] = "--warmup",

@@ -11,7 +11,8 @@ namespace ParNet.Cli;
 public sealed class TrainBenchCommand : CliCommand
 {
     readonly TrainModelOptions _model = new();
-    readonly Option<int?> _size = CliOption.Int("--image-size", $"input side (default {TrainingBenchmarkOptions.DefaultImageSize}: the Fashion-MNIST/CIFAR training side)",
+    readonly Option<int?> _size = CliOption.Int("--image-size", "input side (default: the model's, 224 for ImageNet layouts and 32 for CIFAR ones, " +
+                                                "as the fashion-mnist recipe's model)",
                                                 aliases: "--size");   // the name every other command gives the input side; --size before
     readonly Option<int?> _batchSize = CliOption.Int("--batch-size", $"images per step (default {TrainingBenchmarkOptions.DefaultBatch}: the fashion-mnist recipe's batch)");
     readonly Option<int?> _steps = CliOption.Int("--steps", $"timed steps (each round's, with --rounds), after {TrainingBenchmarkOptions.DefaultWarmup} untimed ones (default {TrainingBenchmarkOptions.DefaultSteps})");
@@ -52,7 +53,7 @@ public sealed class TrainBenchCommand : CliCommand
         var config = _model.Build(parse, Recipes.FashionMnist, "fashion-mnist", null);
         var options = new TrainingBenchmarkOptions
         {
-            Model = config, ImageSize = parse.GetValue(_size) ?? TrainingBenchmarkOptions.DefaultImageSize,
+            Model = config, ImageSize = parse.GetValue(_size) ?? config.DefaultImageSize,
             Batch = parse.GetValue(_batchSize) ?? TrainingBenchmarkOptions.DefaultBatch, Steps = parse.GetValue(_steps) ?? TrainingBenchmarkOptions.DefaultSteps,
             BFloat16 = parse.GetValue(_bf16), ChannelsLast = parse.GetValue(_channelsLast), ForwardOnly = parse.GetValue(_forwardOnly),
             Processes = group,
@@ -64,6 +65,7 @@ public sealed class TrainBenchCommand : CliCommand
         CliOption.CheckThreads(threads, Name, group.Rank == 0 ? stderr : null, group.ProcessesOnThisMachine,
                               threadsGiven is null ? CliOption.ThreadsSource.Default : CliOption.ThreadsSource.Typed);
         UsageException.Wrap(() => config.CheckImageSize(options.ImageSize, options.ImageSize), "--image-size");
+        UsageException.WrapSettings(() => TrainingBenchmark.RequireFits(options));
         string? pytorchCode = parse.GetValue(_pytorchCode), python = parse.GetValue(_python);
         if (python is not null && pytorchCode is null) throw new UsageException("--python goes with --pytorch-code DIR");
         int? roundsGiven = parse.GetValue(_rounds);

@@ -13,9 +13,10 @@ namespace ParNet.Benchmarking;
 public sealed record TrainingBenchmarkOptions
 {
     public required ModelConfig Model { get; init; }
-    public int ImageSize { get; init; } = DefaultImageSize;
-    /// <summary>32: the Fashion-MNIST/CIFAR training side.</summary>
-    public const int DefaultImageSize = 32;
+    /// <summary>Input side; default the model's own (<see cref="ModelConfig.DefaultImageSize"/>: 224 for ImageNet layouts,
+    /// 32 for CIFAR ones, as the fashion-mnist recipe's model).</summary>
+    public int ImageSize { get => _imageSize ?? Model.DefaultImageSize; init => _imageSize = value; }
+    readonly int? _imageSize;
     public int Batch { get; init; } = DefaultBatch;
     /// <summary>128: the fashion-mnist recipe's batch.</summary>
     public const int DefaultBatch = 128;
@@ -47,6 +48,15 @@ public sealed record TrainingBenchmarkResult(double ImagesPerSecond, double Forw
 /// (torch.set_num_threads); the model is seeded, so two runs time the same computation.</summary>
 public static class TrainingBenchmark
 {
+    /// <summary>Refuses (<see cref="InvalidSettingException"/> on <see cref="TrainingBenchmarkOptions.Batch"/>) a batch that
+    /// surely cannot fit in this machine's memory, as <see cref="TrainingSteps"/> would on starting: a front end checks it
+    /// while every process is still setting up (the model is built to trace it, and disposed).</summary>
+    public static void RequireFits(TrainingBenchmarkOptions o)
+    {
+        using var model = RandomState.Kept(() => ModelFactory.Create(o.Model));
+        TrainingSteps.RequireFits(model, o);
+    }
+
     /// <summary><see cref="TrainingBenchmarkOptions.Warmup"/> untimed steps, then <see cref="TrainingBenchmarkOptions.Steps"/> timed.</summary>
     public static TrainingBenchmarkResult Run(TrainingBenchmarkOptions o)
     {
@@ -80,6 +90,8 @@ public sealed class TrainingSteps : IDisposable
         _o = o;
         manual_seed(0);
         _model = ModelFactory.Create(o.Model);
+        try { RequireFits(_model, o); }
+        catch { _model.Dispose(); throw; }
         TrainingPreparation.Model(_model, o.BFloat16, o.ChannelsLast);
         _model.train();
         _sgd = new Sgd(_model.named_parameters(), 0.9, nesterov: true, 5e-4, noDecayBnBias: true, masterWeights: o.BFloat16) { LearningRate = 0.01 };
@@ -91,6 +103,21 @@ public sealed class TrainingSteps : IDisposable
         }
         Parameters = ModelSummary.CountParameters(_model);
         Time(o.Warmup);
+    }
+
+    /// <summary>ArgumentException where the batch surely cannot fit in memory, with every process on this machine running it:
+    /// a training step as the trainer checks it, a forward-only pass by the conv outputs that exist at once.</summary>
+    internal static void RequireFits(ImageClassifier model, TrainingBenchmarkOptions o)
+    {
+        int processesHere = o.Processes.ProcessesOnThisMachine;
+        string setting = SettingNames.Of(nameof(TrainingBenchmarkOptions), nameof(TrainingBenchmarkOptions.Batch));
+        try
+        {
+            if (!o.ForwardOnly) TrainingPreparation.RequireStepFits(model, o.ImageSize, o.ImageSize, o.Batch, o.BFloat16, processesHere);
+            else Models.Tracing.ForwardMemory.LayerOutputsAliveAtOnce(model.Trace(o.ImageSize, o.ImageSize))
+                .RequireBatchFits(o.Batch, workers: processesHere, model: model.Config.Name, workersAre: "processes on this machine");
+        }
+        catch (ArgumentException e) { throw new InvalidSettingException(setting, names => $"{names.Given(setting, o.Batch)}: {e.Message}", e); }
     }
 
     /// <summary>Images per second and per-step means over <paramref name="steps"/> steps (none: zeros).</summary>

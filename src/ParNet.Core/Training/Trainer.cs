@@ -78,23 +78,16 @@ public sealed partial class Trainer : IDisposable
             (better is int b ? $"Take {names.Given(setting, b)}" : "Train on more than one image"));
     }
 
-    /// <summary>
-    /// Refuses a training batch whose step surely cannot fit in this machine's memory, with every process training on it:
-    /// what backward keeps of the forward pass (<see cref="Models.Tracing.ForwardMemory.SavedForBackward"/>, a lower bound, half
-    /// of it in bfloat16). ParNet-S on an image folder at 224 px with the ImageNet recipe's batch of 256 needs at least 13
-    /// GB, about 31 measured; on a smaller machine the kernel killed the first step with nothing said (sizes audit, session 38).
-    /// Not checked where a parameter is frozen (fine-tuning a head on a frozen backbone: autograd keeps nothing for the
-    /// frozen layers, so the count would be no lower bound) or where a resume trains nothing.
-    /// </summary>
+    /// <summary>Refuses a training batch whose step surely cannot fit in this machine's memory
+    /// (<see cref="TrainingPreparation.RequireStepFits"/>), worded as the recipe's batch setting; not checked where a
+    /// resume trains nothing.</summary>
     internal static void RequireStepFits(ImageClassifier model, IBatchSource train, bool bfloat16, int processesHere, bool trainsNothing)
     {
-        if (trainsNothing || model.parameters().Any(p => !p.requires_grad)) return;
+        if (trainsNothing) return;
         var (_, height, width) = train.ImageShape;
-        var saved = Models.Tracing.ForwardMemory.SavedForBackward(model.Trace(height, width));
-        if (bfloat16) saved = saved with { BytesPerImage = saved.BytesPerImage / 2 };
         int batch = Math.Min(train.BatchSize, train.Count);   // a batch larger than the data never fills
         string setting = SettingNames.Of(nameof(Recipe), nameof(Recipe.BatchSize));
-        try { saved.RequireBatchFits(batch, workers: processesHere, model: model.Config.Name, workersAre: "processes on this machine"); }
+        try { TrainingPreparation.RequireStepFits(model, height, width, batch, bfloat16, processesHere); }
         catch (ArgumentException e) { throw new InvalidSettingException(setting, names => $"{names.Given(setting, train.BatchSize)}: {e.Message}", e); }
     }
 

@@ -1,7 +1,9 @@
+using ParNet.Benchmarking;
 using ParNet.Inference;
 using ParNet.Models;
 using ParNet.Models.Tracing;
 using ParNet.Runtime;
+using ParNet.Training;
 using ParNet.Tests.Cli;
 using ParNet.Tests.Data;
 using SkiaSharp;
@@ -54,5 +56,44 @@ public class TrainingMemoryTests
         var trained = CliRunner.Run("train", "--dataset", "folder", "--data", dir.File("data"), "--image-size", "32", "--width", "4",
                                     "--epochs", "1", "--threads", "1", "--out", run);
         Assert.True(trained.Code == 0, trained.Err + trained.Out);   // the same data at a side that fits trains
+    }
+
+    // at 65536 px one image of the smallest network needs terabytes for backward (the trace is shapes only)
+    const int NoMachineFits = 65536;
+    static readonly ModelConfig Small = ModelRegistry.Get("parnet_cifar_small") with { Planes = [4, 8, 16], FinalWidth = 16 };
+
+    [Fact]
+    public void A_frozen_parameter_skips_the_check_which_would_otherwise_refuse()
+    {
+        using var model = ModelFactory.Create(Small);
+        var e = Assert.Throws<ArgumentException>(() => TrainingPreparation.RequireStepFits(model, NoMachineFits, NoMachineFits, 1, false, 1));
+        Assert.EndsWith("not one image can fit", e.Message);
+        model.parameters().First().requires_grad = false;   // autograd keeps nothing for frozen layers: no lower bound then
+        TrainingPreparation.RequireStepFits(model, NoMachineFits, NoMachineFits, 1, false, 1);
+    }
+
+    [Fact]
+    public void A_resume_that_trains_nothing_skips_the_check()
+    {
+        using var model = ModelFactory.Create(Small);
+        var data = new SyntheticSource([], [0], (3, NoMachineFits, NoMachineFits), batchSize: 1, classes: 10);   // shapes only: never read
+        Assert.Throws<InvalidSettingException>(() => Trainer.RequireStepFits(model, data, false, 1, trainsNothing: false));
+        Trainer.RequireStepFits(model, data, false, 1, trainsNothing: true);
+    }
+
+    [Fact]
+    public void Train_bench_refuses_a_batch_that_cannot_fit_and_takes_the_models_own_side()
+    {
+        foreach (var forwardOnly in new[] { false, true })
+        {
+            var refused = CliRunner.Run(["train-bench", "--width", "4", "--image-size", $"{NoMachineFits}", "--steps", "1", .. forwardOnly ? new[] { "--forward-only" } : []]);
+            CliRunner.AssertUserError(refused, "parnet train-bench: --batch-size 128: a batch of 128 images takes at least ");
+            Assert.EndsWith(forwardOnly ? "the conv outputs that exist at once, at most), more than the " : "which backward needs), more than the ",
+                            refused.Err[..refused.Err.IndexOf(MachineMemory.GiB(MachineMemory.AvailableBytes) + " of memory here", StringComparison.Ordinal)]);
+            Assert.Contains("not one image can fit", refused.Err);
+        }
+        Assert.Equal(224, new TrainingBenchmarkOptions { Model = ModelRegistry.Get("parnet_s") }.ImageSize);   // an ImageNet layout
+        Assert.Equal(32, new TrainingBenchmarkOptions { Model = Small }.ImageSize);                             // a CIFAR one
+        Assert.Equal(48, new TrainingBenchmarkOptions { Model = Small, ImageSize = 48 }.ImageSize);
     }
 }
