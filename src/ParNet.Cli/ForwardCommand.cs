@@ -17,6 +17,7 @@ public sealed class ForwardCommand : CliCommand
     {
         Description = "a safetensors file holding the tensor 'input' (or exactly one tensor), float32 [N, C, H, W]", HelpName = "X.safetensors", Required = true,
     };
+    readonly Option<int?> _threads = CliOption.Int("--threads", "threads of the forward pass (torch.set_num_threads) (default: libtorch's own, one per core)");
     readonly Option<string> _output = new("--output", "--out") { Description = "written with the tensor 'logits' [N, classes]", HelpName = "Y.safetensors", Required = true };   // --out: as export, fuse and convert
 
     public override string Name => "forward";
@@ -25,7 +26,7 @@ public sealed class ForwardCommand : CliCommand
     protected override void Declare(Command command)
     {
         _model.AddTo(command);
-        command.Add(_weights, _fused, _ema, _channelsLast, _input, _output);
+        command.Add(_weights, _fused, _ema, _channelsLast, _threads, _input, _output);
     }
 
     /// <summary>The first few names and the count: a state dict given as --input by mistake holds hundreds, and the
@@ -42,6 +43,9 @@ public sealed class ForwardCommand : CliCommand
         string inputPath = parse.GetValue(_input)!, outputPath = parse.GetValue(_output)!, weights = parse.GetValue(_weights)!;
         WeightsLoading.RequireNotAnInput("--output", outputPath, ("--weights", weights), ("--input", inputPath));
         WeightsLoading.RequireSafetensorsOut(outputPath, "--output");   // it writes safetensors, whatever the name says
+        int? threads = parse.GetValue(_threads);
+        CliOption.CheckThreads(threads, Name, stderr);
+        if (threads is int n) set_num_threads(n);
         using var model = WeightsLoading.Load(weights, config, parse.GetValue(_fused), parse.GetValue(_ema)).Model;
         var tensors = StateDict.Read(inputPath, "input tensor");
         var input = tensors.TryGetValue("input", out var named) ? named

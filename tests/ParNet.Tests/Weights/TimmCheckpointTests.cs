@@ -49,7 +49,9 @@ public class TimmCheckpointTests
         File.WriteAllText(yaml, "additional_branches:\n- swish\ndropout_lin: 0.0\nnum_blocks:\n- 5\n- 6\n- 6\n- 1\nplanes:\n- 16\n- 32\n- 64\n- 128\n");
         string output = dir.File("logits.safetensors");
         var io = Fixtures.Path("parnet_official_tiny_silu.timm.io.safetensors");
-        var result = CliRunner.Run("forward", "--weights", Checkpoint, "--config", yaml, "--ema", "--input", io, "--output", output);
+        CliRunner.AssertUserError(CliRunner.Run("forward", "--weights", Checkpoint, "--config", yaml, "--threads", "0", "--input", io, "--output", output),
+                                  "parnet forward: --threads 0: must be >= 1");
+        var result = CliRunner.Run("forward", "--weights", Checkpoint, "--config", yaml, "--ema", "--threads", "1", "--input", io, "--output", output);
         Assert.True(result.Code == 0, result.Err);
         var expected = StateDict.Read(io)["logits_ema"];
         Assert.True(OfficialParityTests.RelativeL2(StateDict.Read(output)["logits"], expected) < 1e-5);
