@@ -10,7 +10,7 @@ namespace ParNet.Cli;
 public static class WeightsLoading
 {
     public const string Description =
-        "trained or fused weights (.safetensors, .pt, or a timm training checkpoint .pth.tar as the authors released them; " +
+        "trained or fused weights (.safetensors, .pt/.pth, or a timm training checkpoint .pth.tar as the authors released them; " +
         "released key names), recognized by their keys";
 
     public const string FusedDescription = "re-parameterize trained ParNet weights after loading (fused weights stay fused)";
