@@ -290,7 +290,7 @@ public sealed class TrainCommand : CliCommand
         try { return NewFolder.Make(resolved.RunDirectory); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new UsageException($"the run folder {resolved.RunDirectory} cannot be made: {e.Message}");
+            throw new UsageException($"the run folder {resolved.RunDirectory} cannot be made: {RealPath.DanglingLink(resolved.RunDirectory) ?? e.Message}");
         }
     }
 
@@ -300,7 +300,7 @@ public sealed class TrainCommand : CliCommand
         catch (FolderInUseException e) { throw new UsageException(e.Message); }   // taken since that check
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {   // the OS's words alone ("Could not find file '/proc/x'") do not say which of the run's paths failed
-            throw new UsageException($"the run folder {runDir} cannot be written: {e.Message}");
+            throw new UsageException($"the run folder {runDir} cannot be written: {RealPath.DanglingLink(runDir) ?? e.Message}");
         }
     }
 

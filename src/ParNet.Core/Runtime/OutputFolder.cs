@@ -10,6 +10,7 @@ public static class OutputFolder
     /// UnauthorizedAccessException of the first step that fails. Returns whether the folder was made here.</summary>
     public static bool Prepare(string directory)
     {
+        if (RealPath.DanglingLink(directory) is string dangling) throw new IOException(dangling);
         bool made = !Directory.Exists(directory);
         Directory.CreateDirectory(directory);
         using var probe = new FileStream(Path.Combine(directory, $".parnet-write-check-{Environment.ProcessId}"), FileMode.Create,

@@ -22,4 +22,18 @@ public static class RealPath
         try { return Marshal.PtrToStringUTF8(resolved); }
         finally { Free(resolved); }
     }
+
+    /// <summary>Where <paramref name="path"/> is a symbolic link whose target does not exist, says so ("PATH is a link to
+    /// TARGET, which does not exist"); null otherwise. .NET says only "The file 'PATH' already exists." when asked to make
+    /// a folder there.</summary>
+    public static string? DanglingLink(string path)
+    {
+        var entry = new FileInfo(Path.GetFullPath(path));
+        if (entry.LinkTarget is not string target) return null;
+        string final;
+        try { final = entry.ResolveLinkTarget(returnFinalTarget: true)!.FullName; }
+        catch (IOException) { return null; }   // a loop of links: not this case
+        // File.Exists is true for a dangling link itself; the final target is no link
+        return File.Exists(final) || Directory.Exists(final) ? null : $"{path} is a link to {target}, which does not exist";
+    }
 }
