@@ -19,7 +19,8 @@ public sealed record AugmentationSettings
     /// <summary>RandAugment m9 mstd0.5 on image folders (off: the paper's CIFAR recipe has none).</summary>
     public bool RandAugment { get; init; }
 
-    /// <summary>Colour jitter strength on image folders (0: off, as in the CIFAR recipe).</summary>
+    /// <summary>Colour jitter strength on image folders (0: off, as in the CIFAR recipe); as timm, only where
+    /// <see cref="RandAugment"/> is off.</summary>
     public float ColorJitter { get; init; }
 
     /// <summary>Train and test side for image folders (224: ImageNet's standard side).</summary>

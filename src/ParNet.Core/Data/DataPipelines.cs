@@ -146,18 +146,26 @@ public static class DataPipelines
     }
 
     /// <summary>
-    /// ImageNet-style training (the released ParNet scripts): random-resized-crop, flip, optional colour jitter and
-    /// RandAugment m9 mstd0.5, normalize, random erasing. Decoding may halve the resolution until the short side nears
-    /// the image size: the crop is resampled to that size anyway.
+    /// ImageNet-style training (the released ParNet scripts, timm's train transform): random-resized-crop, flip (unless
+    /// the recipe turns it off), RandAugment m9 mstd0.5 or else colour jitter (timm applies jitter only without
+    /// auto-augment, and the released scripts pass --aa rand-m9-mstd0.5), normalize, random erasing.
     /// </summary>
     static DataLoader ImageFolderTrain(string root, AugmentationSettings a, LoaderOptions options)
     {
-        var steps = new List<IImageTransform> { new RandomResizedCrop(a.ImageSize), new HorizontalFlip() };
-        if (a.ColorJitter > 0) steps.Add(new ColorJitter(a.ColorJitter, a.ColorJitter, a.ColorJitter));
+        var crop = new RandomResizedCrop(a.ImageSize);
+        return new DataLoader(new ImageFolderDataset(root), new Compose(FolderTrainSteps(a, crop)),
+                              options with { DecodeMinShortSide = crop.SourceShortSideKept });
+    }
+
+    internal static IImageTransform[] FolderTrainSteps(AugmentationSettings a, RandomResizedCrop crop)
+    {
+        var steps = new List<IImageTransform> { crop };
+        if (a.Flip) steps.Add(new HorizontalFlip());
         if (a.RandAugment) steps.Add(new RandAugment());
+        else if (a.ColorJitter > 0) steps.Add(new ColorJitter(a.ColorJitter, a.ColorJitter, a.ColorJitter));
         steps.Add(new Normalize(DatasetInfo.ImageNetMean, DatasetInfo.ImageNetStd));
         if (a.RandomErasing > 0) steps.Add(new RandomErasing(a.RandomErasing));
-        return new DataLoader(new ImageFolderDataset(root), new Compose(steps.ToArray()), options with { DecodeMinShortSide = a.ImageSize });
+        return steps.ToArray();
     }
 
     /// <summary>ImageNet-style evaluation: resize to size/0.875 bicubic, centre crop (or ten-crop), normalize.</summary>

@@ -5,15 +5,20 @@ namespace ParNet.Data;
 
 /// <summary>
 /// An ImageNet-style folder: one subfolder per class, label ids in code-point order of the folder names, the images
-/// anywhere below a class folder (its own subfolders too, as torchvision's ImageFolder walks them, in its order), JPEG, PNG, WebP,
-/// BMP and GIF (its first frame) files decoded with SkiaSharp into RGB. Large images are decoded at a reduced scale
+/// anywhere below a class folder (its own subfolders too, as torchvision's ImageFolder walks them, in its order), JPEG, PNG, WebP
+/// and BMP files decoded with SkiaSharp into RGB. Large images are decoded at a reduced scale
 /// (JPEG decodes in 1/8 steps) when the caller says how small they may get.
 /// </summary>
 public sealed class ImageFolderDataset : IImageDataset
 {
-    /// <summary>Extensions SkiaSharp decodes (torchvision's list less TIFF and the PPM/PGM family, which Skia does not
-    /// read); other files in class folders are ignored, as torchvision ignores them.</summary>
-    static readonly HashSet<string> ImageExtensions = new(StringComparer.OrdinalIgnoreCase) { ".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif" };
+    /// <summary>Extensions of torchvision's ImageFolder that SkiaSharp decodes; other files in class folders are ignored, as
+    /// torchvision ignores them (.gif among them: reading GIFs, as this did before 2026-12-06, trained on files torchvision
+    /// leaves out, so the same folder held other images and other --subset picks; data audit, session 40).</summary>
+    static readonly HashSet<string> ImageExtensions = new(StringComparer.OrdinalIgnoreCase) { ".jpg", ".jpeg", ".png", ".webp", ".bmp" };
+
+    /// <summary>The rest of torchvision's list: TIFF and the PPM/PGM family, which SkiaSharp does not read. Such a file is
+    /// refused rather than left out: torchvision would train on it.</summary>
+    static readonly HashSet<string> UnreadableImageExtensions = new(StringComparer.OrdinalIgnoreCase) { ".tif", ".tiff", ".ppm", ".pgm" };
 
     /// <summary>
     /// The order of Python's sorted(), by Unicode code point, in which torchvision's ImageFolder numbers the classes. .NET's
@@ -51,6 +56,11 @@ public sealed class ImageFolderDataset : IImageDataset
             var entries = ClassFolderEntries(classDirs[label]).ToList();
             if (entries.FirstOrDefault(e => (e.IsFolder || IsImage(e.Path)) && NotUtf8(e.Path)) is { Path: { } garbled })
                 throw NotUtf8Name(garbled);
+            if (entries.Where(e => !e.IsFolder && UnreadableImageExtensions.Contains(Path.GetExtension(e.Path))).Select(e => e.Path)
+                                                  .Order(CodePointOrder).ToList() is [var first, ..] unreadable)
+                throw new InvalidDataException($"{first}{(unreadable.Count > 1 ? $" and {unreadable.Count - 1} more {string.Join('/', UnreadableImageExtensions)} files" : "")}: " +
+                                               "an image torchvision's ImageFolder reads and this reader cannot (TIFF, PPM and PGM are not decoded here); " +
+                                               "convert them to PNG, or move them out of the class folders");
             var images = entries.Where(e => !e.IsFolder && IsImage(e.Path)).Select(e => e.Path)
                 // torchvision's order, sorted(os.walk(class folder)) and each folder's sorted names: a folder's own files
                 // before its subfolders' (what --subset picks and the unshuffled order depend on)

@@ -190,7 +190,8 @@ public static class Recipes
 
     /// <summary>
     /// Paper (ImageNet): SGD, LR 0.8 at batch 2048 scaled linearly, 5 warm-up epochs, x0.1 every 30 epochs,
-    /// 120 epochs, label smoothing 0.1, random-resized-crop, flip, colour jitter, RandAugment.
+    /// 120 epochs, label smoothing 0.1, random-resized-crop, flip, RandAugment (the colour jitter 0.4 of timm's defaults
+    /// applies only with RandAugment off, as in timm, which the released scripts train with).
     /// </summary>
     public static Recipe ImageNet { get; } = new()
     {

@@ -182,4 +182,32 @@ public class DataPipelineTests
         Assert.Equal(6, EvaluationDefaults.DuringTraining(3));
         Assert.Equal(int.MaxValue, EvaluationDefaults.DuringTraining(int.MaxValue));   // no overflow
     }
+
+    [Fact]
+    public void Folder_training_follows_the_recipe_and_timm_flip_off_and_jitter_only_without_randaugment()
+    {
+        var crop = new RandomResizedCrop(224);
+        Type[] Kinds(AugmentationSettings a) => DataPipelines.FolderTrainSteps(a, crop).Select(t => t.GetType()).ToArray();
+        var imagenet = Recipes.ImageNet.Augmentation();
+        Assert.Equal([typeof(RandomResizedCrop), typeof(HorizontalFlip), typeof(RandAugment), typeof(Normalize)], Kinds(imagenet));
+        Assert.Equal([typeof(RandomResizedCrop), typeof(RandAugment), typeof(Normalize)], Kinds(imagenet with { Flip = false }));   // --no-flip was ignored here
+        Assert.Equal([typeof(RandomResizedCrop), typeof(HorizontalFlip), typeof(ColorJitter), typeof(Normalize), typeof(RandomErasing)],
+                     Kinds(imagenet with { RandAugment = false, RandomErasing = 0.25 }));
+    }
+
+    [Fact]
+    public void Folder_training_decodes_no_smaller_than_keeps_every_crop_at_the_training_side()
+    {
+        var crop = new RandomResizedCrop(224);
+        int side = crop.SourceShortSideKept;
+        Assert.Equal(915, side);   // 224 / sqrt(0.08 * 3/4): the smallest, most elongated crop
+        var random = new SampleRandom(7);
+        for (int i = 0; i < 20000; i++)
+        {
+            var (_, _, h, w) = crop.SampleBox(side, side, random);
+            Assert.True(Math.Min(h, w) >= 224, $"a {h}x{w} crop of a {side} px square image");
+        }
+        var (_, _, h2, w2) = Enumerable.Range(0, 20000).Select(_ => crop.SampleBox(side / 2, side / 2, random)).MinBy(b => Math.Min(b.Height, b.Width));
+        Assert.True(Math.Min(h2, w2) < 224);   // decoded at half that, the smallest crops would be upsampled
+    }
 }

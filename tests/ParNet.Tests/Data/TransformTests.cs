@@ -270,4 +270,35 @@ public class TransformTests
         }
         Assert.Null(new RandomErasing(probability: 0).SampleBox(20, 30, new SampleRandom(1)));
     }
+
+    [Theory]   // the crop computed alone is the whole image resized, then cropped: same taps, same weights
+    [InlineData(40, 50, 16)]
+    [InlineData(300, 37, 224)]
+    [InlineData(37, 300, 224)]
+    [InlineData(375, 500, 224)]
+    [InlineData(23, 19, 16)]     // centre offsets that round half to even
+    [InlineData(256, 256, 224)]  // no resize: the crop alone
+    [InlineData(5, 3, 28)]       // upsampling, the grey (Fashion-MNIST) path's size
+    public void Resized_crop_equals_the_whole_resize_then_the_centre_crop(int height, int width, int size)
+    {
+        var random = new Random(height * 1000 + width);
+        var image = new ImageF(Enumerable.Range(0, 3 * height * width).Select(_ => (float)random.NextDouble()).ToArray(), 3, height, width);
+        foreach (var resize in new[] { new ResizeShortSide((int)Math.Floor(size / 0.875)), new ResizeShortSide(size, ResampleFilter.Bilinear) })
+        {
+            var whole = new CenterCrop(size).Apply(resize.Apply(image, new SampleRandom(0)), new SampleRandom(0));
+            var alone = ResizeCenterCrop.ResizedCrop(image, resize, size);
+            Assert.Equal((3, size, size), (alone.Channels, alone.Height, alone.Width));
+            Assert.All(whole.Data.Zip(alone.Data), p => Assert.Equal(p.First, p.Second, 5e-6f));
+        }
+    }
+
+    [Fact]
+    public void A_thin_image_is_cropped_without_resizing_its_long_side()
+    {
+        // 1 x 400000: resized whole to 256 x 102,400,000 (about 300 GB of floats for 3 channels) before the crop took 224 x 224
+        var thin = new ImageF(Enumerable.Repeat(0.7f, 3 * 400000).ToArray(), 3, 1, 400000);
+        var cropped = new ResizeCenterCrop(224).Apply(thin, new SampleRandom(0));
+        Assert.Equal((3, 224, 224), (cropped.Channels, cropped.Height, cropped.Width));
+        Assert.All(cropped.Data, v => Assert.Equal(0.7f, v, 5));
+    }
 }

@@ -18,6 +18,15 @@ public sealed class RandomResizedCrop(int size, double minScale = 0.08, double m
     public (double Min, double Max) Ratio { get; } = (minRatio, maxRatio);
     public ResampleFilter Filter { get; } = filter;
 
+    /// <summary>
+    /// The short side a source image may be decoded down to (JPEG and WebP decode at 1/2, 1/4, ...) with none of its crops
+    /// losing resolution it has at full size: the smallest crop (least scale, most elongated ratio) of an image of that
+    /// short side is still <see cref="Size"/> on its short side. 915 for 224 px; torchvision crops from the full image, and
+    /// decoding down to the training side itself (as before 2026-12-06) upsampled 90% of the crops of a 640x480 image
+    /// where torchvision upsamples 16% (data audit, session 40).
+    /// </summary>
+    public int SourceShortSideKept => (int)Math.Ceiling(Size / Math.Sqrt(Scale.Min * Math.Min(Ratio.Min, 1 / Ratio.Max)));
+
     /// <summary>The crop box (torchvision's get_params), in source pixels.</summary>
     public (int Top, int Left, int Height, int Width) SampleBox(int height, int width, SampleRandom random)
     {
