@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -143,9 +144,9 @@ public sealed class InferenceServer : IAsyncDisposable
         app.UseStatusCodePages(PredictionEndpoints.StatusCodePage);   // 404, 405: JSON as every other refusal
         app.UseRouting();
         app.UseHttpMetrics(o => o.SetMetricFactory(metrics.Factory));
-        PredictionEndpoints.Map(app, new PredictionEndpoints.Context(model, batcher, metrics, options, () => server!.Ready,
-                                                                     () => server!.WarmupError));
-        app.MapMetrics("/metrics", metrics.Registry);
+        PredictionEndpoints.Map(app, new PredictionEndpoints.Context(model, batcher, metrics, options, () => server?.Ready ?? false,   // a request before the server object exists (Kestrel listens first): not ready yet
+                                                                     () => server?.WarmupError));
+        app.MapMetrics("/metrics", metrics.Registry).WithMetadata(new HttpMethodMetadata(["GET", "HEAD"]));   // POST: 405, as elsewhere
         try { await app.StartAsync(cancel).ConfigureAwait(false); }
         catch (Exception e)
         {
@@ -183,9 +184,12 @@ public sealed class InferenceServer : IAsyncDisposable
                 foreach (int size in sizes)
                 {
                     if (_stopping.IsCancellationRequested) return;   // SIGTERM, Ctrl+C, StopAsync: no more warm-up batches
-                    instance.Probabilities(Enumerable.Repeat(image, size).ToList());
+                    var answers = instance.Probabilities(Enumerable.Repeat(image, size).ToList());
+                    // NaN or infinite weights answer every request with NaN, which no JSON can carry: found here, not per request
+                    if (!answers.All(a => a.All(float.IsFinite)))
+                        throw new InvalidDataException("the model's outputs for the warm-up image are not finite (NaN or infinity): its weights hold such values, or overflow");
                 }
-            _ready = true;
+            if (!_stopping.IsCancellationRequested) _ready = true;   // a stop during the last batch: not "ready" after "stopping"
         }
         catch (Exception e) { _warmupError = $"{e.GetType().Name}: {e.Message}"; }
     }

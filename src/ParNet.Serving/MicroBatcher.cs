@@ -106,6 +106,7 @@ public sealed class MicroBatcher<TIn, TOut> : IAsyncDisposable
     /// </summary>
     public async Task<TOut> SubmitAsync(TIn input, CancellationToken cancel = default)
     {
+        cancel.ThrowIfCancellationRequested();   // a request already withdrawn (its batch refused) takes no queue slot
         var pending = new Pending(input);
         if (!_queue.Writer.TryWrite(pending))
         {

@@ -207,10 +207,14 @@ static partial class PredictionEndpoints
 
     static async Task<float[]> SubmitAsync(ImageF image, Context context, CancellationToken cancel)
     {
-        try { return await context.Batcher.SubmitAsync(image, cancel); }
+        float[] probabilities;
+        try { probabilities = await context.Batcher.SubmitAsync(image, cancel); }
         catch (QueueFullException e) { throw new Refusal(StatusCodes.Status503ServiceUnavailable, "queue_full", e.Message); }
         catch (TimeoutException e) { throw new Refusal(StatusCodes.Status503ServiceUnavailable, "timeout", e.Message); }
         catch (BatcherStoppingException e) { throw new Refusal(StatusCodes.Status503ServiceUnavailable, "stopping", e.Message); }
+        // no JSON carries NaN: its serialization failed after Handle had answered, an empty 500 counted as a 200
+        if (!probabilities.All(float.IsFinite)) throw new InvalidDataException("the model's output for this image is not finite (NaN or infinity)");
+        return probabilities;
     }
 
     /// <summary>The JSON of a prediction's best classes: {"class", "name", "probability"} each.</summary>

@@ -17,6 +17,16 @@ public sealed class ServingMetrics
     readonly Histogram _batchSize, _inferenceSeconds;
     readonly Counter _rejected;
 
+    /// <summary>One bucket per batch size up to 16, then doublings up to the largest batch: --max-batch 100000 made 100,000
+    /// bucket lines on every scrape (serve audit, session 40).</summary>
+    public static double[] BatchSizeBuckets(int maxBatch)
+    {
+        var buckets = Enumerable.Range(1, Math.Min(maxBatch, 16)).Select(b => (double)b).ToList();
+        for (double b = 32; b < maxBatch; b *= 2) buckets.Add(b);
+        if (maxBatch > 16) buckets.Add(maxBatch);
+        return buckets.ToArray();
+    }
+
     public ServingMetrics(int maxBatch, Func<int> queueDepth, Func<int> inFlight)
     {
         DotNetStats.Register(Registry);
@@ -25,7 +35,7 @@ public sealed class ServingMetrics
         _queueDepth = factory.CreateGauge("parnet_queue_depth", "Images waiting for an inference worker (a request of several images counts each).");
         _inFlight = factory.CreateGauge("parnet_requests_in_flight", "Images accepted by the batcher and not yet answered.");
         _batchSize = factory.CreateHistogram("parnet_batch_size", "Images per inference call.",
-            new HistogramConfiguration { Buckets = Histogram.LinearBuckets(1, 1, maxBatch) });
+            new HistogramConfiguration { Buckets = BatchSizeBuckets(maxBatch) });
         // 1 ms to ~16 s in doublings: a tiny model's batch to a slow ParNet-M batch on 2 cores
         _inferenceSeconds = factory.CreateHistogram("parnet_inference_duration_seconds", "Time of one batched inference call.",
             new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.001, 2, 15) });

@@ -59,7 +59,7 @@ public sealed class DeploymentPreprocessing
         if (_grey)   // decoded to grey (the luma, as PIL's convert("L"))
         {
             if (image.Height != PipelineSteps.FashionMnistSide || image.Width != PipelineSteps.FashionMnistSide)
-                image = new CenterCrop(PipelineSteps.FashionMnistSide).Apply(new ResizeShortSide(PipelineSteps.FashionMnistSide, ResampleFilter.Bicubic).Apply(image, Fixed), Fixed);
+                image = ResizeCenterCrop.ResizedCrop(image, new ResizeShortSide(PipelineSteps.FashionMnistSide, ResampleFilter.Bicubic), PipelineSteps.FashionMnistSide);
         }
         return _transform.Apply(image, Fixed);
     }

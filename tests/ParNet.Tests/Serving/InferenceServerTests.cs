@@ -433,6 +433,41 @@ public class InferenceServerTests
     }
 
     [Fact]
+    public async Task A_model_answering_NaN_fails_its_warm_up_and_a_NaN_answer_later_is_a_json_500_counted_as_such()
+    {
+        var broken = new FakeClassifier { AnswersNaN = _ => true };   // NaN weights: every answer NaN, the warm-up's too
+        await using (var server = await InferenceServer.StartAsync(FakeClassifier.Model(broken), Loopback()))
+        {
+            await server.WarmupEnded.WaitAsync(TimeSpan.FromSeconds(60));
+            Assert.False(server.Ready);
+            Assert.Equal("InvalidDataException: the model's outputs for the warm-up image are not finite (NaN or infinity): its weights hold " +
+                         "such values, or overflow", server.WarmupError);
+        }
+
+        var fake = new FakeClassifier { AnswersNaN = image => image.Width == 28 };   // the 8 px warm-up image is answered
+        await using var serving = await StartReadyAsync(FakeClassifier.Model(fake), Loopback());
+        using var client = Client(serving);
+        var (status, json, _) = await PostAsync(client, "/v1/predict", Raw(Png(28, 1), "image/png"));
+        Assert.Equal(HttpStatusCode.InternalServerError, status);   // was an empty body, after the 200 had been counted
+        Assert.Equal("inference failed: the model's output for this image is not finite (NaN or infinity)", json.GetProperty("error").GetString());
+        Assert.Equal(HttpStatusCode.OK, (await PostAsync(client, "/v1/predict", Raw(Png(8, 1), "image/png"))).Status);
+        var samples = PrometheusText.Parse(await client.GetStringAsync("/metrics"));
+        Assert.Equal(1, PrometheusText.Sum(samples, "http_requests_received_total", ("code", "500"), ("endpoint", "/v1/predict")));
+        Assert.Equal(1, PrometheusText.Sum(samples, "http_requests_received_total", ("code", "200"), ("endpoint", "/v1/predict")));
+        Assert.Equal(HttpStatusCode.MethodNotAllowed, (await client.PostAsync("/metrics", new StringContent(""))).StatusCode);   // GET only
+    }
+
+    [Theory]
+    [InlineData(8, new double[] { 1, 2, 3, 4, 5, 6, 7, 8 })]
+    [InlineData(16, new double[] { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16 })]
+    [InlineData(100, new double[] { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 32, 64, 100 })]
+    public void Batch_size_buckets_are_each_size_to_16_then_doublings_to_the_largest_batch(int maxBatch, double[] expected)
+    {
+        Assert.Equal(expected, ServingMetrics.BatchSizeBuckets(maxBatch));
+        Assert.Equal(29, ServingMetrics.BatchSizeBuckets(100000).Length);   // not 100,000 lines a scrape
+    }
+
+    [Fact]
     public async Task Overload_beyond_the_queue_gets_503_with_retry_after_and_the_accepted_requests_complete()
     {
         var fake = new FakeClassifier();

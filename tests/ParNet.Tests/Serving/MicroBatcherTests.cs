@@ -148,6 +148,23 @@ public class MicroBatcherTests
     }
 
     [Fact]
+    public async Task An_item_withdrawn_before_it_is_submitted_takes_no_queue_slot()
+    {
+        var model = new FakeModel { HeldCalls = 1 };
+        await using var batcher = Batcher(model, new MicroBatcherOptions { MaxBatch = 1, QueueCapacity = 1 });
+        var running = batcher.SubmitAsync(1);
+        await EnteredAsync(model);
+        using var withdrawn = new CancellationTokenSource();
+        withdrawn.Cancel();   // a batch request refused as a whole while this file of it was still decoding
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => batcher.SubmitAsync(2, withdrawn.Token));
+        Assert.Equal(0, batcher.QueueDepth);
+        var queued = batcher.SubmitAsync(3);   // the one slot is still free for another client
+        model.Release();
+        Assert.Equal(new[] { 2, 6 }, await Task.WhenAll(running, queued));
+        Assert.DoesNotContain(model.Batches, b => b.Contains(2));
+    }
+
+    [Fact]
     public async Task An_item_past_its_timeout_fails_and_is_never_computed()
     {
         var model = new FakeModel { HeldCalls = 1 };

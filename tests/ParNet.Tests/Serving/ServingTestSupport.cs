@@ -116,6 +116,8 @@ sealed class FakeClassifier : IBatchClassifier
     public TimeSpan Delay { get; init; }
     /// <summary>Thrown by every call when set: a model that cannot run at all.</summary>
     public Exception? Failure { get; init; }
+    /// <summary>The images whose answer is NaN, as from a model whose weights hold NaN (null: none).</summary>
+    public Func<ImageF, bool>? AnswersNaN { get; init; }
     public List<int> BatchSizes { get; } = [];
     public int Calls { get { lock (BatchSizes) return BatchSizes.Count; } }
 
@@ -137,6 +139,7 @@ sealed class FakeClassifier : IBatchClassifier
         if (Failure is not null) throw Failure;
         return images.Select(image =>
         {
+            if (AnswersNaN?.Invoke(image) == true) return Enumerable.Repeat(float.NaN, 10).ToArray();
             int cls = Math.Clamp((int)(image.Data.Average() * 10), 0, 9);
             var p = Enumerable.Repeat(0.1f / 9, 10).ToArray();
             p[cls] = 0.9f;
