@@ -301,4 +301,19 @@ public class TransformTests
         Assert.Equal((3, 224, 224), (cropped.Channels, cropped.Height, cropped.Width));
         Assert.All(cropped.Data, v => Assert.Equal(0.7f, v, 5));
     }
+
+    [Fact]
+    public void A_random_resized_crop_reads_nothing_outside_its_box_as_torchvision_crops_before_it_resizes()
+    {
+        var crop = new RandomResizedCrop(8);   // boxes of a 64 px image are mostly larger: the filter shrinks, its taps widen
+        for (int seed = 0; seed < 20; seed++)
+        {
+            var (top, left, h, w) = crop.SampleBox(64, 64, new SampleRandom((ulong)seed));
+            var image = new ImageF(Enumerable.Repeat(1f, 64 * 64).ToArray(), 1, 64, 64);
+            for (int y = top; y < top + h; y++)
+                for (int x = left; x < left + w; x++) image[0, y, x] = 0.2f;   // the box dark, all around it bright
+            var output = crop.Apply(image, new SampleRandom((ulong)seed));
+            Assert.All(output.Data, v => Assert.Equal(0.2f, v, 5));
+        }
+    }
 }
