@@ -30,6 +30,10 @@ public interface IBatchSource
 
     int BatchSize { get; }
 
+    /// <summary>Batches in one epoch: every image (the last batch may be smaller) unless the source drops a last
+    /// incomplete batch (<see cref="LoaderOptions.DropLast"/>).</summary>
+    int BatchesPerEpoch => (Count + BatchSize - 1) / BatchSize;
+
     /// <summary>Channels, height and width of the tensors produced.</summary>
     (int Channels, int Height, int Width) ImageShape { get; }
 

@@ -100,7 +100,7 @@ public static class Evaluator
         var confusion = new long[numClasses, numClasses];
         double lossSum = 0;
         long seen = 0, top5 = 0;
-        int batchIndex = 0, batches = (source.Count + source.BatchSize - 1) / source.BatchSize;
+        int batchIndex = 0, batches = source.BatchesPerEpoch;
         try
         {
             using var noGrad = no_grad();

@@ -61,7 +61,9 @@ public sealed partial class Trainer : IDisposable
                                                             bool statisticsAcrossProcesses)
     {
         int batch = train.BatchSize, count = train.Count;
-        if ((batch > 1 && count % batch != 1) || statisticsAcrossProcesses) return;   // synchronized BatchNorm: every process's images
+        // a last batch of one, unless the source drops it (DropLast)
+        bool batchOfOne = batch == 1 || (count % batch == 1 && (long)train.BatchesPerEpoch * batch > count);
+        if (!batchOfOne || statisticsAcrossProcesses) return;   // synchronized BatchNorm: every process's images
         int stride = model.FeatureInfo.Max(f => f.Stride);
         var (_, height, width) = train.ImageShape;
         if ((height + stride - 1) / stride * ((width + stride - 1) / stride) > 1) return;
@@ -228,7 +230,7 @@ public sealed partial class Trainer : IDisposable
     }
 
     /// <summary>Steps per epoch: this process's batches (every process of a data-parallel run takes as many).</summary>
-    public int BatchesPerEpoch => (_train.Count + _train.BatchSize - 1) / _train.BatchSize;
+    public int BatchesPerEpoch => _train.BatchesPerEpoch;   // the source's: a loader that drops its last batch has one fewer
 
     /// <summary>Epochs trained so far, fractional: epoch 3.5 is half-way through the fourth.</summary>
     double TrainedEpochs => _state.Epoch + (double)_state.BatchInEpoch / BatchesPerEpoch;

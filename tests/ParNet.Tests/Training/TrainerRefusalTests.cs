@@ -123,6 +123,19 @@ public class TrainerRefusalTests
         using var other = new TempDir();
         using (var trainer = Train(model, SyntheticSource.Patterns(65, 4, 2 * side, 32), other.Path))   // 2x2 maps: four values
             Assert.Equal(StopReason.Completed, trainer.Run().Reason);
+
+        // a loader that drops its last incomplete batch (DropLast) leaves no batch of one: 65 images, 2 batches of 32
+        var images = new ParNet.Data.InMemoryImageDataset(new byte[65 * side * side], Enumerable.Range(0, 65).Select(i => (byte)(i % 4)).ToArray(),
+                                                          1, side, side, ["a", "b", "c", "d"]);
+        var dropping = new ParNet.Data.DataLoader(images, new ParNet.Data.Compose(new ParNet.Data.Normalize([0.5f], [0.5f])),
+                                                  new ParNet.Data.LoaderOptions { BatchSize = 32, DropLast = true, Workers = 0 });
+        using var third = new TempDir();
+        using (var trainer = Train(model, dropping, third.Path))
+        {
+            Assert.Equal(2, trainer.BatchesPerEpoch);   // the schedule's steps: 3 before, as if the dropped image were trained
+            Assert.Equal(StopReason.Completed, trainer.Run().Reason);
+            Assert.Equal(2, trainer.State.GlobalStep);
+        }
     }
 
     /// <summary>Two trainers in one folder, in two processes (a study run twice into one folder trained every cell twice
