@@ -114,8 +114,12 @@ public sealed class TrainingSteps : IDisposable
         try
         {
             if (!o.ForwardOnly) TrainingPreparation.RequireStepFits(model, o.ImageSize, o.ImageSize, o.Batch, o.BFloat16, processesHere);
-            else Models.Tracing.ForwardMemory.LayerOutputsAliveAtOnce(model.Trace(o.ImageSize, o.ImageSize))
-                .RequireBatchFits(o.Batch, workers: processesHere, model: model.Config.Name, workersAre: "processes on this machine");
+            else
+            {
+                var outputs = Models.Tracing.ForwardMemory.LayerOutputsAliveAtOnce(model.Trace(o.ImageSize, o.ImageSize));
+                if (o.BFloat16) outputs = outputs with { BytesPerImage = outputs.BytesPerImage / 2 };   // bfloat16 maps, as the step's
+                outputs.RequireBatchFits(o.Batch, workers: processesHere, model: model.Config.Name, workersAre: "processes on this machine");
+            }
         }
         catch (ArgumentException e) { throw new InvalidSettingException(setting, names => $"{names.Given(setting, o.Batch)}: {e.Message}", e); }
     }

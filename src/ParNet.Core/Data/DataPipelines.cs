@@ -33,8 +33,8 @@ public static class DataPipelines
     /// <summary>
     /// The training split with the augmentations: Fashion-MNIST zero-padded to the network side (<see cref="PipelineSteps.FashionSide"/>)
     /// plus the crop padding, then a random crop; CIFAR: pad, random 32 px crop; both optionally mirrored, normalized
-    /// (channel-adapted to the model), optionally randomly erased. Folders: random-resized-crop, flip, colour jitter,
-    /// RandAugment, random erasing (the released ImageNet scripts).
+    /// (channel-adapted to the model), optionally randomly erased. Folders: random-resized-crop, flip, RandAugment or else
+    /// colour jitter, random erasing (the released ImageNet scripts, timm's train transform).
     /// <paramref name="dataDir"/>: null finds Fashion-MNIST in its usual places; required for the others.
     /// <paramref name="size"/> (Fashion-MNIST only): network input side, the content resized by size / side and the crop
     /// padding with it (the resolution curve of Figure 3); null: the training side.

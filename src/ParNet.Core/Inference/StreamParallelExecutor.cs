@@ -16,8 +16,9 @@ namespace ParNet.Inference;
 /// worker sets ITS OWN count to <see cref="ThreadsPerStream"/> (default: cores / streams, at least 1: 1 on the 2-core
 /// build machine, so 3 streams never oversubscribe with 3 x 2 OpenMP threads) through
 /// <see cref="IntraOpThreads.SetForThisThread"/>, which leaves the process-wide count alone (torch.set_num_threads on a
-/// worker would hand its count to every thread of the process starting its first op meanwhile); the caller's thread
-/// keeps its count (inits and fusion use every core). ThreadsPerStream 0 leaves all counts alone.
+/// worker would hand its count to every thread of the process starting its first op meanwhile; where libtorch's libgomp
+/// is not found, that is the fallback, and the caller puts the count back after the join); the caller's thread keeps
+/// its count (inits and fusion use every core). ThreadsPerStream 0 leaves all counts alone.
 /// Grad mode is thread-local in libtorch: workers inherit the caller's (no_grad stays no_grad).
 /// The model must be in the mode wanted (eval for inference) and not be modified while a forward runs.
 /// </summary>
@@ -42,11 +43,21 @@ public sealed class StreamParallelExecutor
         using var scope = NewDisposeScope();
         Model.CheckInput(x);
         Model.EnsureCorrectConvolutions();
-        var streamOutputs = StreamWorkers.Run(Model, x, scope, (stream, input) =>
+        int processCount = get_num_threads();
+        Tensor[] streamOutputs;
+        try
         {
-            if (ThreadsPerStream > 0) IntraOpThreads.SetForThisThread(ThreadsPerStream);
-            return Model.RunStream(stream, input);
-        });
+            streamOutputs = StreamWorkers.Run(Model, x, scope, (stream, input) =>
+            {
+                if (ThreadsPerStream > 0) IntraOpThreads.SetForThisThread(ThreadsPerStream);
+                return Model.RunStream(stream, input);
+            });
+        }
+        finally   // the workers are joined by now, whatever failed
+        {
+            // where the workers' counts could only be set process-wide (IntraOpThreads' fallback), put it back
+            if (ThreadsPerStream > 0 && !IntraOpThreads.ThreadLocal) set_num_threads(processCount);
+        }
         return Model.forward_head(Model.MergeStreams(streamOutputs)).MoveToOuterDisposeScope();
     }
 }

@@ -9,17 +9,20 @@ namespace ParNet.Runtime;
 /// to run on one core also gives one core to any thread of the process that starts its first op meanwhile (a server's
 /// request thread, a caller's second predictor). <see cref="SetForThisThread"/> sets only the first two: it runs the
 /// thread's first-op setup (which would overwrite them with the process-wide count), then calls libtorch's own
-/// libgomp's <c>omp_set_num_threads</c> and MKL's <c>mkl_set_num_threads_local</c>, as libtorch does. Where libtorch's
+/// libgomp's <c>omp_set_num_threads</c> and MKL's <c>mkl_set_num_threads_local</c> (where libtorch has MKL), as libtorch does. Where libtorch's
 /// libgomp is not found (another build or OS) it falls back to <c>torch.set_num_threads</c>, process-wide.
 /// </summary>
 public static unsafe class IntraOpThreads
 {
-    // MKL's C function (mkl_service.h defines mkl_set_num_threads_local as this name); the lower-case exports are its
-    // Fortran interface, which takes a pointer: called with an int it crashed.
-    [DllImport("libtorch_cpu.so", EntryPoint = "MKL_Set_Num_Threads_Local")]
-    static extern int MklSetNumThreadsLocal(int threads);
-
     static readonly delegate* unmanaged<int, void> OmpSetNumThreads = (delegate* unmanaged<int, void>)OpenMpParallel.Export("omp_set_num_threads");
+
+    // MKL's C function (mkl_service.h defines mkl_set_num_threads_local as this name; the lower-case exports are its Fortran
+    // interface, which takes a pointer: called with an int it crashed); null in a libtorch built without MKL
+    static readonly delegate* unmanaged<int, int> MklSetNumThreadsLocal = (delegate* unmanaged<int, int>)LibTorchExport("MKL_Set_Num_Threads_Local");
+
+    static nint LibTorchExport(string name) =>
+        OperatingSystem.IsLinux() && NativeLibrary.TryLoad("libtorch_cpu.so", typeof(IntraOpThreads).Assembly, null, out var library)
+        && NativeLibrary.TryGetExport(library, name, out var function) ? function : 0;
 
     /// <summary>Whether <see cref="SetForThisThread"/> leaves other threads alone (libtorch's libgomp found).</summary>
     public static bool ThreadLocal => OmpSetNumThreads != null;
@@ -32,6 +35,6 @@ public static unsafe class IntraOpThreads
         TorchSharp.torch.get_num_threads();   // this thread's first-op setup, now rather than inside its next op
         if (!ThreadLocal) { TorchSharp.torch.set_num_threads(threads); return; }
         OmpSetNumThreads(threads);
-        MklSetNumThreadsLocal(threads);
+        if (MklSetNumThreadsLocal != null) MklSetNumThreadsLocal(threads);
     }
 }

@@ -28,7 +28,7 @@ public static class RealPath
     /// a folder there.</summary>
     public static string? DanglingLink(string path)
     {
-        var entry = new FileInfo(Path.GetFullPath(path));
+        var entry = new FileInfo(Path.TrimEndingDirectorySeparator(Path.GetFullPath(path)));   // "run/" names the link too
         if (entry.LinkTarget is not string target) return null;
         string final;
         try { final = entry.ResolveLinkTarget(returnFinalTarget: true)!.FullName; }

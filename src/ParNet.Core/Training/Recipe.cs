@@ -190,8 +190,9 @@ public static class Recipes
 
     /// <summary>
     /// Paper (ImageNet): SGD, LR 0.8 at batch 2048 scaled linearly, 5 warm-up epochs, x0.1 every 30 epochs,
-    /// 120 epochs, label smoothing 0.1, random-resized-crop, flip, RandAugment (the colour jitter 0.4 of timm's defaults
-    /// applies only with RandAugment off, as in timm, which the released scripts train with).
+    /// 120 epochs, label smoothing 0.1, random-resized-crop, flip, RandAugment. No colour jitter: timm (which the released
+    /// scripts train with, --aa rand-m9-mstd0.5) applies its default jitter 0.4 only without auto-augment, so the recipe
+    /// records none rather than a 0.4 never applied (a library recipe with RandAugment off may set ColorJitter).
     /// </summary>
     public static Recipe ImageNet { get; } = new()
     {
@@ -199,7 +200,7 @@ public static class Recipes
         Dataset = "imagenet", Model = "parnet_s",
         Epochs = 120, BatchSize = 256, Lr = 0.8, ReferenceBatchSize = 2048, Momentum = 0.9, WeightDecay = 5e-5,
         Schedule = ScheduleKind.Step, StepEpochs = 30, StepGamma = 0.1, WarmupEpochs = 5,
-        LabelSmoothing = 0.1, RandAugment = true, ColorJitter = 0.4f, Flip = true, ImageSize = 224, CropPadding = 0,
+        LabelSmoothing = 0.1, RandAugment = true, ColorJitter = 0, Flip = true, ImageSize = 224, CropPadding = 0,
     };
 
     /// <summary>Paper's longer ImageNet run: 200 epochs, cosine (same warm-up and scaling).</summary>

@@ -48,6 +48,9 @@ public sealed partial class Trainer : IDisposable
         if (data.ImageShape.Channels != model.InChannels)
             throw new ArgumentException($"the {what} data has {data.ImageShape.Channels}-channel images, {model.Name} takes {model.InChannels}");
         if (training && data.Count == 0) throw new ArgumentException("the training data holds no images");
+        if (training && data.BatchesPerEpoch == 0)   // a loader that drops its last incomplete batch, and has no other
+            throw new ArgumentException($"the training data makes no batch: {data.Count} images, fewer than a batch of {data.BatchSize}, " +
+                                        "and its loader drops a last incomplete batch (LoaderOptions.DropLast)");
     }
 
     /// <summary>
@@ -291,7 +294,7 @@ public sealed partial class Trainer : IDisposable
                 seen += count;
                 double rate = seen / Math.Max(1e-9, _clock.PartialEpochSeconds);
                 if (_o.StepLogEvery > 0 && step % _o.StepLogEvery == 0) _log?.Step(step, loss, lr);
-                double remainingImages = ((batches - b - 1) * (double)_train.BatchSize + (_r.Epochs - epoch - 1) * (double)_train.Count) * _group.Size;
+                double remainingImages = ((batches - b - 1) * (double)_train.BatchSize + (_r.Epochs - epoch - 1) * Math.Min((double)batches * _train.BatchSize, _train.Count)) * _group.Size;   // images an epoch trains: DropLast trains fewer
                 Report(new StepEvent(epoch + 1, _r.Epochs, b + 1, batches, lossSum / seen, (double)correct / seen, loss, lr, rate,
                     _clock.Eta(remainingImages / Math.Max(1e-9, rate))));
             }

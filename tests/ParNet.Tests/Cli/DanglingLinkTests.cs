@@ -14,6 +14,7 @@ public class DanglingLinkTests
         File.CreateSymbolicLink(dangling, missing);
         File.CreateSymbolicLink(live, dir.Path);
         Assert.Equal($"{dangling} is a link to {missing}, which does not exist", RealPath.DanglingLink(dangling));
+        Assert.Equal($"{dangling}/ is a link to {missing}, which does not exist", RealPath.DanglingLink(dangling + "/"));   // --out run/
         Assert.Null(RealPath.DanglingLink(live));
         Assert.Null(RealPath.DanglingLink(missing));   // no link at all
         Assert.Null(RealPath.DanglingLink(dir.Path));

@@ -113,14 +113,22 @@ public class MisuseRefusalTests
     [Fact]
     public void A_tensor_larger_than_the_machine_is_one_line_saying_so_not_libtorchs_native_stack()
     {
-        // one 65536 x 65536 colour image: 48 GiB for the input, and 1 TiB for the stem's first output. bench has no memory
-        // check before its rows (train-bench refuses such a batch before building it), so libtorch's allocator refuses one of
-        // them: the input where the machine has less memory than that (heuristic overcommit), else the stem's output
-        var result = CliRunner.Run("bench", "--model", "parnet_cifar_small", "--image-size", "65536", "--only", "unfused", "--rounds", "1",
-                                   "--warmup", "0", "--out", Path.Combine(Path.GetTempPath(), $"parnet-oom-{Guid.NewGuid():N}"));
-        Assert.Equal(2, result.Code);   // a user error, after bench's progress lines on stderr: the last line, no stack trace
-        Assert.DoesNotContain("   at ", result.Err);
-        Assert.Matches(@"^parnet bench: out of memory: a tensor of [\d,]+\.\d GiB did not fit \([\d.]+ GiB here\); a smaller batch, input size or model$", result.Err.TrimEnd().Split('\n')[^1]);
+        // bench has no memory check before its rows (train, train-bench, eval, predict and serve refuse such sizes first), so
+        // one 65536 x 65536 colour image (48 GiB of input) reaches libtorch's allocator; `parnet` runs as its own process
+        // under a 4 GiB data limit (ulimit -d), so that the allocation fails at once on any machine, large or small
+        string parnet = Path.Combine(AppContext.BaseDirectory, "parnet.dll");
+        var start = new System.Diagnostics.ProcessStartInfo("bash", ["-c", "ulimit -d 4194304 && exec \"$@\"", "bash", "dotnet", parnet, "bench",
+            "--model", "parnet_cifar_small", "--image-size", "65536", "--only", "unfused", "--rounds", "1", "--warmup", "0",
+            "--out", Path.Combine(Path.GetTempPath(), $"parnet-oom-{Guid.NewGuid():N}")]) { RedirectStandardOutput = true, RedirectStandardError = true };
+        using var process = System.Diagnostics.Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        string stderr = process.StandardError.ReadToEnd();
+        Assert.True(process.WaitForExit(120_000), "parnet bench did not end");
+        _ = stdout.Result;
+        Assert.Equal(2, process.ExitCode);   // a user error, after bench's progress lines on stderr: the last line, no stack trace
+        Assert.DoesNotContain("   at ", stderr);
+        Assert.Matches(@"^parnet bench: out of memory: a tensor of 48\.0 GiB did not fit \([\d.]+ GiB here\); a smaller batch, input size or model$",
+                       stderr.TrimEnd().Split('\n')[^1]);
     }
 
     [Fact]

@@ -192,7 +192,8 @@ public class DataPipelineTests
         Assert.Equal([typeof(RandomResizedCrop), typeof(HorizontalFlip), typeof(RandAugment), typeof(Normalize)], Kinds(imagenet));
         Assert.Equal([typeof(RandomResizedCrop), typeof(RandAugment), typeof(Normalize)], Kinds(imagenet with { Flip = false }));   // --no-flip was ignored here
         Assert.Equal([typeof(RandomResizedCrop), typeof(HorizontalFlip), typeof(ColorJitter), typeof(Normalize), typeof(RandomErasing)],
-                     Kinds(imagenet with { RandAugment = false, RandomErasing = 0.25 }));
+                     Kinds(imagenet with { RandAugment = false, ColorJitter = 0.4f, RandomErasing = 0.25 }));
+        Assert.Equal(0, imagenet.ColorJitter);   // timm's 0.4 is never applied beside RandAugment: the recipe records none
     }
 
     [Fact]

@@ -300,6 +300,12 @@ public class TransformTests
         var cropped = new ResizeCenterCrop(224).Apply(thin, new SampleRandom(0));
         Assert.Equal((3, 224, 224), (cropped.Channels, cropped.Height, cropped.Width));
         Assert.All(cropped.Data, v => Assert.Equal(0.7f, v, 5));
+
+        // 1 x 9,000,000: resized, its long side would be 2,304,000,000 px, past int: the crop is still the centre's
+        int length = 9_000_000;
+        var ramp = new ImageF(Enumerable.Range(0, length).Select(x => (float)x / length).ToArray(), 1, 1, length);
+        var centre = new ResizeCenterCrop(224).Apply(ramp, new SampleRandom(0));
+        Assert.Equal(0.5, centre.Data.Average(), 3);
     }
 
     [Fact]

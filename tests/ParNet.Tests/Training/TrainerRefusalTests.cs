@@ -136,6 +136,12 @@ public class TrainerRefusalTests
             Assert.Equal(StopReason.Completed, trainer.Run().Reason);
             Assert.Equal(2, trainer.State.GlobalStep);
         }
+        var fewer = new ParNet.Data.DataLoader(images, new ParNet.Data.Compose(new ParNet.Data.Normalize([0.5f], [0.5f])),
+                                               new ParNet.Data.LoaderOptions { BatchSize = 66, DropLast = true, Workers = 0 });
+        using var fourth = new TempDir();
+        var none = Assert.Throws<ArgumentException>(() => Train(model, fewer, fourth.Path, Quick with { BatchSize = 66 }));
+        Assert.Equal("the training data makes no batch: 65 images, fewer than a batch of 66, and its loader drops a last incomplete batch " +
+                     "(LoaderOptions.DropLast)", none.Message);
     }
 
     /// <summary>Two trainers in one folder, in two processes (a study run twice into one folder trained every cell twice

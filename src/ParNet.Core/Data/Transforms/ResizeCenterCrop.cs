@@ -62,8 +62,8 @@ public sealed class ResizeCenterCrop(int size, double cropFraction = 0.875, Resa
         long shortSide = resize.ShortSide, longSide = shortSide * Math.Max(image.Height, image.Width) / Math.Min(image.Height, image.Width);
         long height = tall ? longSide : shortSide, width = tall ? shortSide : longSide;
         if (size > shortSide) return new CenterCrop(size).Apply(resize.Apply(image, Fixed), Fixed);   // a crop larger than the resize: as before
-        int top = (int)Math.Round((height - size) / 2.0), left = (int)Math.Round((width - size) / 2.0);   // CenterCrop.Offset
-        if (height == image.Height && width == image.Width) return image.Crop(top, left, size, size);
+        double top = Math.Round((height - size) / 2.0), left = Math.Round((width - size) / 2.0);   // CenterCrop.Offset, past int's range
+        if (height == image.Height && width == image.Width) return image.Crop((int)top, (int)left, size, size);
         double scaleY = (double)image.Height / height, scaleX = (double)image.Width / width;
         return Resampler.ResizeBox(image, top * scaleY, left * scaleX, size * scaleY, size * scaleX, size, size, resize.Filter);
     }
