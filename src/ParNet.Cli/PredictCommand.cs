@@ -28,7 +28,7 @@ public sealed class PredictCommand : CliCommand
     readonly Option<int?> _threads = PredictorLoading.ThreadsOption();   // as serve's (help audit, session 39)
     readonly Argument<string[]> _images = new("IMAGE")
     {
-        Description = "JPEG, PNG, WebP, BMP or GIF files (an image folder's, less GIF, which torchvision's ImageFolder leaves out); an unreadable one is reported and the others still run (exit code 1). RGB models resize the " +
+        Description = "JPEG, PNG, WebP, BMP or GIF files; an unreadable one is reported and the others still run (exit code 1). RGB models resize the " +
                       "short side to --image-size/0.875 (bicubic) and centre-crop; Fashion-MNIST/MNIST models take the image in grey at 28x28 " +
                       "(white object on black, like the data set), padded as in training",
         Arity = ArgumentArity.OneOrMore,

@@ -9,8 +9,9 @@ namespace ParNet.Runtime;
 /// to run on one core also gives one core to any thread of the process that starts its first op meanwhile (a server's
 /// request thread, a caller's second predictor). <see cref="SetForThisThread"/> sets only the first two: it runs the
 /// thread's first-op setup (which would overwrite them with the process-wide count), then calls libtorch's own
-/// libgomp's <c>omp_set_num_threads</c> and MKL's <c>mkl_set_num_threads_local</c> (where libtorch has MKL), as libtorch does. Where libtorch's
-/// libgomp is not found (another build or OS) it falls back to <c>torch.set_num_threads</c>, process-wide.
+/// libgomp's <c>omp_set_num_threads</c> and MKL's <c>mkl_set_num_threads_local</c> (where libtorch has MKL), as libtorch
+/// does. Where libtorch's libgomp is not found (another build or OS) it falls back to <c>torch.set_num_threads</c>,
+/// process-wide.
 /// </summary>
 public static unsafe class IntraOpThreads
 {

@@ -61,7 +61,7 @@ public class ExportCliTests
     [InlineData("without --weights, give --model NAME or --config FILE.json (the model to initialize randomly)", "export", "--out", "m.onnx")]
     [InlineData("--out needs a value, M.onnx: the ONNX file to write", "export", "--model", "parnet_s", "--weights", "w.safetensors", "--out")]
     [InlineData("weights file not found: /no/such.safetensors", "export", "--model", "parnet_s", "--weights", "/no/such.safetensors", "--out", "m.onnx")]
-    [InlineData("missing IMAGE: JPEG, PNG, WebP, BMP or GIF files (as an image folder's); an unreadable one is reported and the others still run (exit code 1). RGB models resize the short side to --image-size/0.875 (bicubic) and centre-crop; Fashion-MNIST/MNIST models take the image in grey at 28x28 (white object on black, like the data set), padded as in training", "predict", "--model", "parnet_s", "--weights", "w.safetensors")]   // no image
+    [InlineData("missing IMAGE: JPEG, PNG, WebP, BMP or GIF files; an unreadable one is reported and the others still run (exit code 1). RGB models resize the short side to --image-size/0.875 (bicubic) and centre-crop; Fashion-MNIST/MNIST models take the image in grey at 28x28 (white object on black, like the data set), padded as in training", "predict", "--model", "parnet_s", "--weights", "w.safetensors")]   // no image
     [InlineData("--engine tensorrt: use torch, torch-winograd, onnxruntime, onnxruntime-cuda",
                 "predict", "--model", "parnet_s", "--weights", "w.safetensors", "--engine", "tensorrt", "a.png")]
     [InlineData("weights file not found: /no/such.safetensors", "predict", "--model", "parnet_s", "--weights", "/no/such.safetensors", "a.png")]

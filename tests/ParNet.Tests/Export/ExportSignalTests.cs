@@ -43,15 +43,22 @@ public class ExportSignalTests
         var output = Task.WhenAll(process.StandardOutput.ReadToEndAsync(), process.StandardError.ReadToEndAsync());
         try
         {
-            // the write under way: its temporary file beside the target (ParNet-L's graph takes seconds to write)
-            var clock = Stopwatch.StartNew();
-            while (!Temporaries(dir.Path).Any())
+            // the write under way: its temporary file beside the target (ParNet-L's graph takes a second or so to write and
+            // flush). Watched from a thread of its own, not the thread pool's timers: a fresh-clone CI run beside other
+            // tests saw the export end before an async 10 ms poll came round (session 40)
+            bool seen = false;
+            var watcher = new Thread(() =>
             {
-                if (process.HasExited) Assert.Fail($"the export ended before its write was seen: {string.Join("\n", await output)}");
-                Assert.True(clock.Elapsed < TimeSpan.FromSeconds(120), "no temporary file within 120 s");
-                await Task.Delay(10);
-            }
-            Assert.Equal(0, kill(process.Id, signal));
+                var clock = Stopwatch.StartNew();
+                while (!process.HasExited && clock.Elapsed < TimeSpan.FromSeconds(120))
+                {
+                    if (Temporaries(dir.Path).Any()) { seen = kill(process.Id, signal) == 0; return; }
+                    Thread.Sleep(1);
+                }
+            }) { Priority = ThreadPriority.Highest };
+            watcher.Start();
+            watcher.Join();
+            if (!seen) Assert.Fail($"the export ended before its write was seen, or none within 120 s: {string.Join("\n", await output)}");
             Assert.True(process.WaitForExit(TimeSpan.FromSeconds(60)), "still running a minute after the signal");
         }
         finally { if (!process.HasExited) process.Kill(); }
