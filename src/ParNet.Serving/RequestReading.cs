@@ -95,8 +95,10 @@ static partial class PredictionEndpoints
         }
         catch (InvalidDataException e) when (e.Message.Contains(" limit ", StringComparison.Ordinal) && e.Message.Contains("exceeded"))
         {
-            throw new Refusal(StatusCodes.Status413PayloadTooLarge, TooLarge,
-                $"multipart form over a limit: {e.Message} (this server takes at most {options.MaxImagesPerRequest} images per request)");
+            // the images hint only where the limit is the parts' count ("Form value count limit N exceeded."), not a header's length
+            string hint = e.Message.Contains("value count", StringComparison.OrdinalIgnoreCase)
+                ? $" (this server takes at most {options.MaxImagesPerRequest} images per request)" : "";
+            throw new Refusal(StatusCodes.Status413PayloadTooLarge, TooLarge, $"multipart form over a limit: {e.Message}{hint}");
         }
         catch (InvalidDataException e) { throw MalformedMultipart(e.Message); }
         catch (IOException e) when (e.GetType() == typeof(IOException) && e.Source == MultipartReaderAssembly

@@ -320,6 +320,20 @@ public class InferenceServerTests
     }
 
     [Fact]
+    public async Task A_part_header_over_its_limit_is_413_without_the_images_hint()
+    {
+        await using var server = await StartReadyAsync(FakeClassifier.Model(new FakeClassifier()), Loopback());
+        using var client = Client(server);
+        var body = Encoding.ASCII.GetBytes("--xyz\r\nContent-Disposition: form-data; name=\"image\"; filename=\"a.png\"\r\nX-Pad: " +
+                                          new string('a', 20 * 1024) + "\r\n\r\nPNG\r\n--xyz--\r\n");
+        var (status, json, _) = await PostAsync(client, "/v1/predict/batch", Raw(body, "multipart/form-data; boundary=xyz"));
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, status);
+        string error = json.GetProperty("error").GetString()!;
+        Assert.StartsWith("multipart form over a limit: ", error);
+        Assert.DoesNotContain("images per request", error);   // one image with a long header: the count is not the problem
+    }
+
+    [Fact]
     public async Task A_wrong_method_or_an_unknown_path_gets_a_json_error_and_the_server_keeps_serving()
     {
         await using var server = await StartReadyAsync(FakeClassifier.Model(new FakeClassifier()), Loopback());
