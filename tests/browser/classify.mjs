@@ -1,5 +1,6 @@
 // Drives parnet serve's web page in Debian's chromium (headless): chooses IMAGE in the page's file input, waits for the
-// table of classes, writes a screenshot and prints {"top": NAME, "rows": [...], "latency": TEXT} as one JSON line.
+// table of classes, writes a screenshot and prints {"top": NAME, "rows": [...], "latency": TEXT, "orientation": CSS} as one
+// JSON line (orientation: the preview's computed image-orientation).
 // Usage: node classify.mjs URL IMAGE SCREENSHOT.png   (playwright-core never downloads a browser; CHROMIUM overrides the path)
 import { chromium } from "playwright-core";
 
@@ -25,7 +26,8 @@ try {
   const shown = await page.locator("#results tbody tr:first-child .class-name").textContent();
   const latency = await page.locator("#latency").textContent();
   await page.screenshot({ path: screenshot, fullPage: true });
-  console.log(JSON.stringify({ top: shown, rows, latency }));
+  const orientation = await page.locator("#preview").evaluate(img => getComputedStyle(img).imageOrientation);
+  console.log(JSON.stringify({ top: shown, rows, latency, orientation }));
 } finally {
   await browser.close();
 }

@@ -48,6 +48,7 @@ public class BrowserTests
         var rows = shown.GetProperty("rows").EnumerateArray().Select(r => r.GetProperty("name").GetString()).ToList();
         Assert.Equal(api.GetProperty("top").EnumerateArray().Select(t => t.GetProperty("name").GetString()), rows);
         Assert.Matches(@"^server \d+\.\d ms, round trip \d+\.\d ms$", shown.GetProperty("latency").GetString());
+        Assert.Equal("none", shown.GetProperty("orientation").GetString());   // the preview as the model sees it (no EXIF rotation)
         var header = File.ReadAllBytes(screenshot)[..8];
         Assert.Equal(new byte[] { 0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A }, header);   // a PNG was written
         // every request of the page was answered: it asked for /favicon.ico, a 404 in every page load (walk D, session 28)
