@@ -4,7 +4,9 @@
 //     its random shift: none since 2026-12-03, --padding 0) + flip + normalize.
 //  2. An ImageNet-style folder of generated JPEGs (default 300, 3 classes, 375x500 .. 480x640, quality 90,
 //     written with SkiaSharp into a temp dir), 224 px random-resized-crop + flip + RandAugment m9 mstd0.5
-//     + normalize, batch 32; the JPEGs are decoded at reduced scale (short side >= 224).
+//     + normalize, batch 32; the JPEGs are decoded at reduced scale only above a 915 px short side (every crop keeps
+//     its full-size resolution, as torchvision's; since 2026-12-06, before which they decoded down to 224 px): these
+//     sizes decode whole.
 // Each for 1 and 2 worker threads (2 epochs after a warm-up epoch), and the process RSS before and after
 // several Fashion-MNIST epochs (native memory must not grow: tensors are disposed per batch).
 // Last measured 2026-12-05 on a 2-core AMD EPYC family 26 model 2 (Zen 5), Debian 12, .NET 10, TorchSharp-cpu 0.107
