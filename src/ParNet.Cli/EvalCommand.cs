@@ -87,6 +87,9 @@ public sealed class EvalCommand : CliCommand
             var chosen = Checkpoint.ChooseWeights(ckpt, emaFlag);
             notRunDefaultWeights = !chosen.Default;
             weightsPath = chosen.Path;
+            // the side it trained at, stored with its weights: a study's resolution cells (16, 48 px) were scored at the
+            // recipe's 32 (study audit, session 40)
+            storedSide = DeploymentInfo.ForWeights(weightsPath).ImageSize;
         }
         else
         {

@@ -21,7 +21,8 @@ public sealed class StudyCommand : CliCommand
     readonly Option<int?> _steps = CliOption.Int("--steps", "stop each cell after N steps: a plumbing run, its numbers are no result");
     readonly Option<string?> _data = CliOption.Text("--data", $"Fashion-MNIST's folder (default: {DataLocations.LocalFashionMnist}, then {DataLocations.SystemFashionMnist}, where Debian's dataset-fashion-mnist puts it, as for train)", "DIR");
     readonly Option<string?> _out = CliOption.Text("--out", "the study's run folders (default runs/studies/NAME); run again to continue a stopped study", "DIR");
-    readonly Option<string?> _results = CliOption.Text("--results", "where NAME.md, NAME.csv and NAME.png go (default results/studies)", "DIR");
+    readonly Option<string?> _results = CliOption.Text("--results", "where NAME.md, NAME.csv and NAME.png go (default results/studies; with --steps, a " +
+        "plumbing run, the --out folder)", "DIR");
     readonly Option<int?> _threads = CliOption.Int("--threads", "torch threads (default: all logical cores)");
 
     /// <summary>One line per event: where the study stands (run k of N, time so far), each epoch's loss and speed, each seed's top-1.</summary>
@@ -76,7 +77,9 @@ public sealed class StudyCommand : CliCommand
         int threads = parse.GetValue(_threads) ?? Environment.ProcessorCount;
         CliOption.CheckThreads(threads, Name, stderr);
         string runs = parse.GetValue(_out) ?? Path.Combine("runs", "studies", study.Name);
-        string results = parse.GetValue(_results) ?? Path.Combine("results", "studies");
+        // a plumbing run's report goes beside its runs: run from the repository, it overwrote the committed measurements in
+        // results/studies (study audit, session 40)
+        string results = parse.GetValue(_results) ?? (settings.StopAfterSteps is null ? Path.Combine("results", "studies") : runs);
 
         // where the report goes is checked before the cells train (an hour on 2 cores): it failed after them, in the OS's words
         foreach (var (option, folder) in new[] { ("--out", runs), ("--results", results) })

@@ -72,10 +72,14 @@ public static class StudyRunner
                 ?? throw new InvalidDataException($"{file}: empty");
             if (theirs.Study != study.Name)
                 throw Taken($"{directory} holds the study '{theirs.Study}', not '{study.Name}'");
-            // a study that stopped before any cell finished (a wrong --data) pinned its settings, and the corrected command was
-            // refused: with no finished cell there is nothing to keep consistent with, and the new settings claim the folder
-            bool anyFinished = Directory.EnumerateFiles(directory, "cell.json", SearchOption.AllDirectories).Any();
-            if (!anyFinished && theirs != mine) { WriteJson(file, mine); return; }
+            // a study that stopped before any cell started training (a wrong --data) pinned its settings, and the corrected
+            // command was refused: with no cell trained there is nothing to keep consistent with, and the new settings claim
+            // the folder. A cell that has started (its run files, a checkpoint) counts as one: a half-trained cell resumed
+            // under other settings mixed two schedules in one run (study audit, session 40), and a second process with a
+            // typo rewrote study.json under the first
+            bool anyStarted = Directory.EnumerateFiles(directory, "*", SearchOption.AllDirectories)
+                .Any(f => Path.GetFileName(f) is "cell.json" or RunSettings.FileName or "recipe.json" || f.Contains($"/{Checkpoint.FolderName}/"));
+            if (!anyStarted && theirs != mine) { WriteJson(file, mine); return; }
             if (theirs.GridHash != mine.GridHash)
                 throw Taken($"{directory} holds '{study.Name}' with another grid of cells (made by another version of parnet)");
             // every setting is named: a study that differed only in its test subset or steps was refused with a list equal to the command's

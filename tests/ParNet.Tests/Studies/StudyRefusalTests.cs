@@ -62,6 +62,22 @@ public class StudyRefusalTests
             "here 3 seeds, 6 epochs, subset 1000, test subset 500): continue it with those, or use another --out");
     }
 
+    [Fact]
+    public void A_folder_whose_cell_has_started_training_keeps_its_settings()
+    {
+        // a cell stopped in its third epoch and resumed with --epochs 2 --subset 13 trained its first epoch on 1000 images
+        // of a 3-epoch schedule and its second on 130 of a 2-epoch one, and the report gave the new settings only
+        using var dir = new TempDirectory();
+        var depth = StudyCatalog.Get("depth");
+        string cell = dir.File(Path.Combine("depth-9", "seed-0", "checkpoints", "last"));
+        Directory.CreateDirectory(cell);
+        File.WriteAllText(Path.Combine(cell, "state.json"), "{}");   // a checkpoint, no cell.json: started, not finished
+        WriteStudyJson(dir.Path, "depth", depth.GridHash(), StudySettings.Small with { Seeds = 1 });
+        Assert.StartsWith($"{dir.Path} holds 'depth' with other settings (1 seed,",
+            Assert.Throws<InvalidSettingException>(() => StudyRunner.Run(depth, StudySettings.Small, dir.Path)).Message);
+        Assert.Contains("\"Seeds\":1", File.ReadAllText(dir.File("study.json")));   // not rewritten
+    }
+
     /// <summary>A study.json as <see cref="StudyRunner"/> writes it: the study, its grid, its settings.</summary>
     static void WriteStudyJson(string folder, string study, string gridHash, StudySettings settings) =>
         File.WriteAllText(Path.Combine(folder, "study.json"), JsonSerializer.Serialize(new { Study = study, GridHash = gridHash, Settings = settings }));

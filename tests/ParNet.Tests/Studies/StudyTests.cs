@@ -172,7 +172,7 @@ public class StudyTests
             Assert.Contains(first.Out.Split('\n'), line => line.StartsWith(claim.Text + ": ") && line.TrimEnd().EndsWith(": " + row.Groups[1].Value));
         }
         double trainMinutes = cells.Sum(c => double.Parse(c[6], CultureInfo.InvariantCulture)) / 60;
-        var stated = System.Text.RegularExpressions.Regex.Match(table, @"Training: ([0-9.]+) min over the 6 runs ");   // the header states the study's time
+        var stated = System.Text.RegularExpressions.Regex.Match(table, @"Training: ([0-9.]+) min over the 6 trained runs ");   // the header states the study's time
         Assert.True(stated.Success, table);
         Assert.InRange(double.Parse(stated.Groups[1].Value, CultureInfo.InvariantCulture), trainMinutes - 0.06, trainMinutes + 0.06);   // printed to 0.1 min
         // every cell is an ordinary run folder
@@ -241,6 +241,36 @@ public class StudyTests
         Assert.Equal(2, state.Epoch);
         Assert.Equal(2, state.History.Count);   // both epochs in the run's record, the first from before the stop
         Assert.Equal(state.WallSeconds, runs.Single(r => r.Cell == "depth-9").TrainSeconds);
+    }
+
+    [Fact]
+    public void The_reports_training_time_counts_each_trained_run_once_not_an_ensembles_members_again()
+    {
+        var study = StudyCatalog.Get("ensemble");
+        var runs = study.Cells.Select(c => new CellRun(c.Name, 0, 0.9, 1000, 12, 1, c.IsEnsemble ? 180 : 60)).ToList();   // members' 3 x 60 s
+        using var dir = new TempDirectory();
+        var written = StudyReport.Write(study, StudySettings.Small with { Seeds = 1 }, runs, null, dir.Path, "a machine", "a command");
+        string table = File.ReadAllText(written.Files[0]);
+        int trained = study.TrainedCells.Count();
+        Assert.Contains(string.Create(CultureInfo.InvariantCulture, $"Training: {trained * 60 / 60.0:F1} min over the {trained} trained runs "), table);
+    }
+
+    [Fact]
+    public void Eval_of_a_resolution_cell_scores_it_at_the_side_it_trained_at()
+    {
+        // eval --run scored the 16 and 48 px cells at the recipe's 32 px, with no word (study audit, session 40)
+        using var dir = new TempDirectory();
+        var study = CliRunner.Run("study", "scaling", "--seeds", "1", "--epochs", "1", "--subset", "13", "--test-subset", "1", "--steps", "1",
+                                  "--out", dir.File("runs"));
+        Assert.True(study.Code == 0, study.Err + study.Out);
+        // a plumbing run (--steps) reports beside its runs, not over the committed results/studies (study audit, session 40)
+        Assert.True(File.Exists(Path.Combine(dir.File("runs"), "scaling.md")), study.Out);
+        foreach (var (cell, side) in new[] { ("r16", 16), ("r48", 48), ("w16", 32) })
+        {
+            var eval = CliRunner.Run("eval", "--run", Path.Combine(dir.File("runs"), cell, "seed-0"), "--subset", "1", "--threads", "1");
+            Assert.True(eval.Code == 0, eval.Err);
+            Assert.Contains($" images, 1x{side}x{side}; weights ", eval.Out);
+        }
     }
 
     [Fact]
