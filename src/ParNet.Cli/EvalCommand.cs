@@ -178,6 +178,11 @@ public sealed class EvalCommand : CliCommand
         {
             ImageSize = size, TenCrop = tenCrop, Flip = flip, Fused = fused, Winograd = winograd, Split = split, SubsetPerClass = subset,
             Classes = givenClasses is not null ? (parse.GetValue(_classes)!, givenClasses) : null, NotTheRunsDefaultWeights = notRunDefaultWeights,
+            OtherData = run is null ? null   // a weights file's folders are new each time
+                : parse.GetValue(_dataset) is string givenSet && givenSet != (saved?.Dataset ?? recipe.Dataset) ? givenSet
+                : parse.GetValue(_data) is string givenData && (saved?.DataDirectory is not string own
+                      || Path.TrimEndingDirectorySeparator(Path.GetFullPath(givenData)) != Path.TrimEndingDirectorySeparator(Path.GetFullPath(own)))
+                    ? EvalReportFolder.DataFolderPart(givenData) : null,
         };
         outDir ??= run is not null ? folder.InRun(run, checkpointName) : folder.ForWeights(DateTime.Now);
         // the report folder is made before the evaluation (minutes on a large data set), not found unwritable after it

@@ -5,7 +5,7 @@ namespace ParNet.Training;
 /// <summary>
 /// Where an evaluation's report goes when no folder is given: RUN/eval-CHECKPOINT for a run, runs/eval-STAMP for a weights
 /// file, each followed by what was scored when it differs from the plain evaluation (-64px, -tencrop, -flip, -fused,
-/// -winograd, -train, -subset50, -classes0-4, -noema). A part of the data or other weights replaced the full
+/// -winograd, -train, -subset50, -classes0-4, -cifar10 or -data-1a2b3c4d for another data set or folder than the run's, -noema). A part of the data or other weights replaced the full
 /// evaluation's report in the same folder, and summary.json does not say which it was (walk E, session 28).
 /// </summary>
 public sealed record EvalReportFolder
@@ -21,11 +21,21 @@ public sealed record EvalReportFolder
     public (string Given, int[] Ids)? Classes { get; init; }
     /// <summary>The run's model weights where it averaged weights (EMA): not the weights of its default report.</summary>
     public bool NotTheRunsDefaultWeights { get; init; }
+    /// <summary>Another data set than the run's (its name), or another data folder (<see cref="DataFolderPart"/>); null: the
+    /// run's own. Two evaluations of one run on two data folders wrote one folder, the second replacing the first (study
+    /// audit, session 40).</summary>
+    public string? OtherData { get; init; }
 
     public string Suffix =>
         (ImageSize is int n ? $"-{n}px" : "") + (TenCrop ? "-tencrop" : "") + (Flip ? "-flip" : "") + (Fused ? "-fused" : "") +
         (Winograd ? "-winograd" : "") + (Split != "test" ? "-" + Split : "") + (SubsetPerClass is int per ? $"-subset{per}" : "") +
-        (Classes is var (given, ids) ? ClassesPart(given, ids) : "") + (NotTheRunsDefaultWeights ? "-noema" : "");
+        (Classes is var (given, ids) ? ClassesPart(given, ids) : "") + (OtherData is string data ? "-" + data : "") +
+        (NotTheRunsDefaultWeights ? "-noema" : "");
+
+    /// <summary>"data-" and 8 hex digits of a hash of the folder's full path: a data folder named in a folder name.</summary>
+    public static string DataFolderPart(string folder) =>
+        "data-" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(
+            Path.TrimEndingDirectorySeparator(Path.GetFullPath(folder)))))[..8];
 
     /// <summary>RUN/eval-CHECKPOINT[suffix] for checkpoint <paramref name="checkpointName"/> of <paramref name="run"/>.</summary>
     public string InRun(string run, string checkpointName) => Path.Combine(run, $"eval-{checkpointName}{Suffix}");

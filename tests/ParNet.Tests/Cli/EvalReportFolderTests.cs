@@ -26,6 +26,24 @@ public class EvalReportFolderTests
     }
 
     [Fact]
+    public void Another_data_folder_gets_its_own_report_folder()
+    {
+        using var dir = new TempDirectory();
+        string run = dir.File("run");
+        var trained = CliRunner.Run("train", "--subset", "1", "--test-subset", "1", "--epochs", "1", "--width", "4", "--threads", "1", "--out", run);
+        Assert.True(trained.Code == 0, trained.Err + trained.Out);
+        // the same images through another folder (its files linked): before, both wrote RUN/eval-last-subset2
+        string system = ParNet.Data.DataLocations.ResolveFashionMnist(null), other = dir.File("other-data");
+        Directory.CreateDirectory(other);
+        foreach (var file in Directory.GetFiles(system)) File.CreateSymbolicLink(Path.Combine(other, Path.GetFileName(file)), file);
+        Assert.Equal(0, CliRunner.Run("eval", "--run", run, "--threads", "1", "--subset", "2").Code);
+        Assert.Equal(0, CliRunner.Run("eval", "--run", run, "--threads", "1", "--subset", "2", "--data", other).Code);
+        Assert.True(File.Exists(Path.Combine(run, "eval-last-subset2", "summary.json")));
+        Assert.True(File.Exists(Path.Combine(run, $"eval-last-subset2-{ParNet.Training.EvalReportFolder.DataFolderPart(other)}", "summary.json")));
+        Assert.Matches("^data-[0-9a-f]{8}$", ParNet.Training.EvalReportFolder.DataFolderPart(other));
+    }
+
+    [Fact]
     public void An_out_that_cannot_be_a_folder_is_named_as_the_out_option()
     {
         using var dir = new TempDirectory();
