@@ -5,8 +5,9 @@ namespace ParNet.Training;
 /// <summary>
 /// Where an evaluation's report goes when no folder is given: RUN/eval-CHECKPOINT for a run, runs/eval-STAMP for a weights
 /// file, each followed by what was scored when it differs from the plain evaluation (-64px, -tencrop, -flip, -fused,
-/// -winograd, -train, -subset50, -classes0-4, -cifar10 or -data-1a2b3c4d for another data set or folder than the run's, -noema). A part of the data or other weights replaced the full
-/// evaluation's report in the same folder, and summary.json does not say which it was (walk E, session 28).
+/// -winograd, -train, -subset50, -classes0-4, -cifar10 or -data-1a2b3c4d for another data set or folder than the run's,
+/// -noema). A part of the data or other weights replaced the full evaluation's report in the same folder, and
+/// summary.json does not say which it was (walk E, session 28).
 /// </summary>
 public sealed record EvalReportFolder
 {
