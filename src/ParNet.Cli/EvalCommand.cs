@@ -178,11 +178,7 @@ public sealed class EvalCommand : CliCommand
         {
             ImageSize = size, TenCrop = tenCrop, Flip = flip, Fused = fused, Winograd = winograd, Split = split, SubsetPerClass = subset,
             Classes = givenClasses is not null ? (parse.GetValue(_classes)!, givenClasses) : null, NotTheRunsDefaultWeights = notRunDefaultWeights,
-            OtherData = run is null ? null   // a weights file's folders are new each time
-                : parse.GetValue(_dataset) is string givenSet && givenSet != (saved?.Dataset ?? recipe.Dataset) ? givenSet
-                : parse.GetValue(_data) is string givenData && (saved?.DataDirectory is not string own
-                      || Path.TrimEndingDirectorySeparator(Path.GetFullPath(givenData)) != Path.TrimEndingDirectorySeparator(Path.GetFullPath(own)))
-                    ? EvalReportFolder.DataFolderPart(givenData) : null,
+            OtherData = run is null ? null : OtherData(saved, recipe, parse.GetValue(_dataset), parse.GetValue(_data)),   // a weights file's folders are new each time
         };
         outDir ??= run is not null ? folder.InRun(run, checkpointName) : folder.ForWeights(DateTime.Now);
         // the report folder is made before the evaluation (minutes on a large data set), not found unwritable after it
@@ -281,5 +277,15 @@ public sealed class EvalCommand : CliCommand
             module.Dispose();
             throw;
         }
+    }
+
+    /// <summary>What a run's report folder says of data other than the run's own: another data set's name, another data
+    /// folder's <see cref="EvalReportFolder.DataFolderPart"/>; null for the run's own.</summary>
+    static string? OtherData(RunSettings? saved, Recipe recipe, string? givenSet, string? givenData)
+    {
+        if (givenSet is not null && givenSet != (saved?.Dataset ?? recipe.Dataset)) return givenSet;
+        if (givenData is null) return null;
+        static string Full(string folder) => Path.TrimEndingDirectorySeparator(Path.GetFullPath(folder));
+        return saved?.DataDirectory is string own && Full(own) == Full(givenData) ? null : EvalReportFolder.DataFolderPart(givenData);
     }
 }

@@ -28,10 +28,10 @@ public static class RealPath
     /// a folder there.</summary>
     public static string? DanglingLink(string path)
     {
-        var entry = new FileInfo(Path.TrimEndingDirectorySeparator(Path.GetFullPath(path)));   // "run/" names the link too
-        if (entry.LinkTarget is not string target) return null;
+        string link = Path.TrimEndingDirectorySeparator(Path.GetFullPath(path));   // "run/" names the link too
+        if (new FileInfo(link).LinkTarget is not string target) return null;
         string final;
-        try { final = entry.ResolveLinkTarget(returnFinalTarget: true)!.FullName; }
+        try { final = AtomicFile.FinalTarget(link); }
         catch (IOException) { return null; }   // a loop of links: not this case
         // File.Exists is true for a dangling link itself; the final target is no link
         return File.Exists(final) || Directory.Exists(final) ? null : $"{path} is a link to {target}, which does not exist";

@@ -320,6 +320,8 @@ public class TransformTests
                 for (int x = left; x < left + w; x++) image[0, y, x] = 0.2f;   // the box dark, all around it bright
             var output = crop.Apply(image, new SampleRandom((ulong)seed));
             Assert.All(output.Data, v => Assert.Equal(0.2f, v, 5));
+            var cropped = Resampler.Resize(image.Crop(top, left, h, w), 8, 8, crop.Filter);   // torchvision's order, as a copy
+            Assert.All(output.Data.Zip(cropped.Data), p => Assert.Equal(p.Second, p.First, 1e-6f));
         }
     }
 }

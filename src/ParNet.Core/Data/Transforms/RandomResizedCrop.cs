@@ -57,7 +57,7 @@ public sealed class RandomResizedCrop(int size, double minScale = 0.08, double m
         var (top, left, h, w) = SampleBox(image.Height, image.Width, random);
         // torchvision's resized_crop crops, then resizes: the filter's taps stay inside the box. Resampling the box within
         // the whole image let a shrinking filter reach past its edges (1.8% of an 800x600 image's pixels, up to 20/255)
-        return Resampler.Resize(image.Crop(top, left, h, w), Size, Size, Filter);
+        return Resampler.ResizeBox(image, top, left, h, w, Size, Size, Filter, tapsInsideBox: true);
     }
 
     public (int Channels, int Height, int Width) OutputShape((int Channels, int Height, int Width) input) => (input.Channels, Size, Size);

@@ -12,12 +12,15 @@ public static class Resampler
     public static ImageF Resize(ImageF source, int outHeight, int outWidth, ResampleFilter filter)
         => ResizeBox(source, 0, 0, source.Height, source.Width, outHeight, outWidth, filter);
 
-    /// <summary>Resamples the box [top, top+height) x [left, left+width) (source pixels) to outHeight x outWidth.</summary>
+    /// <summary>Resamples the box [top, top+height) x [left, left+width) (source pixels) to outHeight x outWidth. The filter's
+    /// taps reach past the box into the rest of the image (a part of the whole image's resize, as PIL's resize with a box),
+    /// or with <paramref name="tapsInsideBox"/> stop at its edges (the box cropped first, then resized: torchvision's
+    /// resized_crop), without copying it.</summary>
     public static ImageF ResizeBox(ImageF source, double top, double left, double height, double width,
-                                   int outHeight, int outWidth, ResampleFilter filter)
+                                   int outHeight, int outWidth, ResampleFilter filter, bool tapsInsideBox = false)
     {
-        var (xStart, xCount, xWeights, xTaps) = Coefficients(left, width, source.Width, outWidth, filter);
-        var (yStart, yCount, yWeights, yTaps) = Coefficients(top, height, source.Height, outHeight, filter);
+        var (xStart, xCount, xWeights, xTaps) = Coefficients(left, width, source.Width, outWidth, filter, tapsInsideBox);
+        var (yStart, yCount, yWeights, yTaps) = Coefficients(top, height, source.Height, outHeight, filter, tapsInsideBox);
         int rowMin = int.MaxValue, rowMax = 0;
         for (int y = 0; y < outHeight; y++)
         {
@@ -77,8 +80,11 @@ public static class Resampler
     }
 
     /// <summary>PIL's precompute_coeffs: per output pixel, the first input index, tap count and normalized weights.</summary>
-    static (int[] Start, int[] Count, float[] Weights, int Taps) Coefficients(double boxStart, double boxSize, int inSize, int outSize, ResampleFilter filter)
+    static (int[] Start, int[] Count, float[] Weights, int Taps) Coefficients(double boxStart, double boxSize, int inSize, int outSize, ResampleFilter filter,
+                                                                             bool tapsInsideBox)
     {
+        // the taps' range: the whole line, or the box alone (an integer box: exactly the cropped image's own coefficients)
+        int low = tapsInsideBox ? (int)boxStart : 0, high = tapsInsideBox ? (int)(boxStart + boxSize) : inSize;
         double scale = boxSize / outSize;
         double filterScale = Math.Max(scale, 1.0);
         double support = Support(filter) * filterScale;
@@ -90,9 +96,9 @@ public static class Resampler
         for (int i = 0; i < outSize; i++)
         {
             double center = boxStart + (i + 0.5) * scale;
-            int min = Math.Max(0, (int)Math.Floor(center - support + 0.5));
-            int max = Math.Min(inSize, (int)Math.Floor(center + support + 0.5));
-            if (max <= min) { min = Math.Clamp((int)center, 0, inSize - 1); max = min + 1; }
+            int min = Math.Max(low, (int)Math.Floor(center - support + 0.5));
+            int max = Math.Min(high, (int)Math.Floor(center + support + 0.5));
+            if (max <= min) { min = Math.Clamp((int)center, low, high - 1); max = min + 1; }
             max = Math.Min(max, min + taps);
             double total = 0;
             for (int k = 0; k < max - min; k++)

@@ -6,9 +6,16 @@ public sealed class ResizeShortSide(int shortSide, ResampleFilter filter = Resam
     public int ShortSide { get; } = shortSide;
     public ResampleFilter Filter { get; } = filter;
 
-    public (int Height, int Width) TargetSize(int height, int width) => height <= width
-        ? (ShortSide, (int)((long)ShortSide * width / height))
-        : ((int)((long)ShortSide * height / width), ShortSide);
+    public (int Height, int Width) TargetSize(int height, int width)
+    {
+        var (h, w) = TargetSizeLong(height, width);
+        return ((int)h, (int)w);
+    }
+
+    /// <summary><see cref="TargetSize"/> past int's range (a 1 x 9,000,000 image's long side becomes 2,304,000,000 px).</summary>
+    public (long Height, long Width) TargetSizeLong(int height, int width) => height <= width
+        ? (ShortSide, (long)ShortSide * width / height)
+        : ((long)ShortSide * height / width, ShortSide);
 
     public ImageF Apply(ImageF image, SampleRandom random)
     {
@@ -26,7 +33,14 @@ public sealed class CenterCrop(int size) : IImageTransform
     public int Size { get; } = size;
 
     public static (int Top, int Left) Offset(int height, int width, int cropHeight, int cropWidth)
-        => ((int)Math.Round((height - cropHeight) / 2.0), (int)Math.Round((width - cropWidth) / 2.0));
+    {
+        var (top, left) = OffsetLong(height, width, cropHeight, cropWidth);
+        return ((int)top, (int)left);
+    }
+
+    /// <summary><see cref="Offset"/> of a crop from an image whose sides pass int's range.</summary>
+    public static (long Top, long Left) OffsetLong(long height, long width, int cropHeight, int cropWidth)
+        => ((long)Math.Round((height - cropHeight) / 2.0), (long)Math.Round((width - cropWidth) / 2.0));
 
     public ImageF Apply(ImageF image, SampleRandom random)
     {
@@ -58,11 +72,9 @@ public sealed class ResizeCenterCrop(int size, double cropFraction = 0.875, Resa
     /// </summary>
     public static ImageF ResizedCrop(ImageF image, ResizeShortSide resize, int size)
     {
-        bool tall = image.Height > image.Width;
-        long shortSide = resize.ShortSide, longSide = shortSide * Math.Max(image.Height, image.Width) / Math.Min(image.Height, image.Width);
-        long height = tall ? longSide : shortSide, width = tall ? shortSide : longSide;
-        if (size > shortSide) return new CenterCrop(size).Apply(resize.Apply(image, Fixed), Fixed);   // a crop larger than the resize: as before
-        double top = Math.Round((height - size) / 2.0), left = Math.Round((width - size) / 2.0);   // CenterCrop.Offset, past int's range
+        var (height, width) = resize.TargetSizeLong(image.Height, image.Width);
+        if (size > resize.ShortSide) return new CenterCrop(size).Apply(resize.Apply(image, Fixed), Fixed);   // a crop larger than the resize: as before
+        var (top, left) = CenterCrop.OffsetLong(height, width, size, size);
         if (height == image.Height && width == image.Width) return image.Crop((int)top, (int)left, size, size);
         double scaleY = (double)image.Height / height, scaleX = (double)image.Width / width;
         return Resampler.ResizeBox(image, top * scaleY, left * scaleX, size * scaleY, size * scaleX, size, size, resize.Filter);
