@@ -24,6 +24,8 @@ public sealed class StudyCommand : CliCommand
     readonly Option<string?> _results = CliOption.Text("--results", "where NAME.md, NAME.csv and NAME.png go (default results/studies; with --steps, a " +
         "plumbing run, the --out folder)", "DIR");
     readonly Option<int?> _threads = CliOption.Int("--threads", "torch threads (default: all logical cores)");
+    readonly Option<string?> _judge = CliOption.Text("--judge", "judge the study's claims again from a NAME.csv its report wrote (the committed " +
+        "results/studies tables, judged by an earlier rule), print the verdicts and exit: nothing is trained", "FILE");
 
     /// <summary>One line per event: where the study stands (run k of N, time so far), each epoch's loss and speed, each seed's top-1.</summary>
     static string Describe(StudyProgress p, TimeSpan elapsed) => p.Event switch
@@ -43,7 +45,7 @@ public sealed class StudyCommand : CliCommand
     protected override void Declare(Command command)
     {
         command.Arguments.Add(_name);
-        command.Add(_list, _scale, _seeds, _epochs, _subset, _testSubset, _steps, _data, _out, _results, _threads);
+        command.Add(_list, _scale, _seeds, _epochs, _subset, _testSubset, _steps, _data, _out, _results, _threads, _judge);
     }
 
     protected override int Run(ParseResult parse, TextWriter stdout, TextWriter stderr)
@@ -61,6 +63,12 @@ public sealed class StudyCommand : CliCommand
         }
         string name = parse.GetValue(_name) ?? throw new UsageException($"name a study ({string.Join(", ", StudyCatalog.Names)}) or pass --list");
         var study = UsageException.Wrap(() => StudyCatalog.Get(name));
+        if (parse.GetValue(_judge) is string table)
+        {
+            var claims = UsageException.Wrap(() => StudyReport.Judge(study, StudyReport.Summarise(study, StudyReport.ReadCsv(table))), context: table);
+            foreach (var claim in claims) stdout.WriteLine(Describe(claim));
+            return 0;
+        }
         var scale = parse.GetValue(_scale) switch
         {
             null or "small" => StudySettings.Small,
@@ -122,12 +130,15 @@ public sealed class StudyCommand : CliCommand
                 return whileWriting.ExitCode;
             }
         }
-        foreach (var claim in report.Claims)
-            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{claim.Claim.Text}: {claim.Better.Cell.Name} {claim.Better.Top1.Mean * 100:F2}% vs {claim.Worse.Cell.Name} {claim.Worse.Top1.Mean * 100:F2}%: {Verdicts.Describe(claim.Verdict)}"));
+        foreach (var claim in report.Claims) stdout.WriteLine(Describe(claim));
         stdout.WriteLine($"done in {ProgressRenderer.Eta(clock.Elapsed)}: {string.Join(", ", report.Files.Select(Path.GetFullPath))}");
         return 0;
     }
+
+    /// <summary>"CLAIM: A 88.40% vs B 87.69%, paired difference +0.71 +- 1.90 (3 seeds): within noise".</summary>
+    static string Describe(ClaimResult claim) => string.Create(CultureInfo.InvariantCulture,
+        $"{claim.Claim.Text}: {claim.Better.Cell.Name} {claim.Better.Top1.Mean * 100:F2}% vs {claim.Worse.Cell.Name} {claim.Worse.Top1.Mean * 100:F2}%, " +
+        $"paired difference {StudyReport.Difference(claim.Comparison)}: {Verdicts.Describe(claim.Verdict)}");
 
     static void List(Study study, TextWriter stdout)
     {

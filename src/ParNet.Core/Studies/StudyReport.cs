@@ -8,11 +8,16 @@ using ParNet.Training;
 
 namespace ParNet.Studies;
 
-/// <summary>One cell over its seeds: what the study's table shows. <see cref="GFlops"/>: of one image at the cell's side.</summary>
-public sealed record CellSummary(StudyCell Cell, SeedStats Top1, long Parameters, int Depth, double GFlops, double FusedLatencyMs, IReadOnlyList<double> PerSeed);
+/// <summary>One cell over its seeds: what the study's table shows. <see cref="GFlops"/>: of one image at the cell's side;
+/// <see cref="PerSeed"/>: top-1 by seed index k.</summary>
+public sealed record CellSummary(StudyCell Cell, SeedStats Top1, long Parameters, int Depth, double GFlops, double FusedLatencyMs,
+                                 IReadOnlyDictionary<int, double> PerSeed);
 
-/// <summary>A claim with the two cells' means and its verdict.</summary>
-public sealed record ClaimResult(StudyClaim Claim, CellSummary Better, CellSummary Worse, Verdict Verdict);
+/// <summary>A claim with the two cells' means and its paired comparison.</summary>
+public sealed record ClaimResult(StudyClaim Claim, CellSummary Better, CellSummary Worse, PairedComparison Comparison)
+{
+    public Verdict Verdict => Comparison.Verdict;
+}
 
 /// <summary>What <see cref="StudyReport.Write"/> wrote (NAME.md, NAME.csv, NAME.png) and the verdicts its table holds.</summary>
 public sealed record WrittenStudyReport(IReadOnlyList<string> Files, IReadOnlyList<ClaimResult> Claims);
@@ -31,7 +36,7 @@ public static class StudyReport
             var mine = runs.Where(r => r.Cell == c.Name).OrderBy(r => r.Seed).ToList();
             if (mine.Count == 0) throw new ArgumentException($"study {study.Name}: no runs of cell {c.Name}");
             return new CellSummary(c, SeedStats.Of(mine.Select(r => r.Top1).ToList()), mine[0].Parameters, mine[0].Depth, GFlops(study, c),
-                                   latencyMs?[c.Name] ?? Median(mine.Select(r => r.FusedLatencyMs)), mine.Select(r => r.Top1).ToList());
+                                   latencyMs?[c.Name] ?? Median(mine.Select(r => r.FusedLatencyMs)), new SortedDictionary<int, double>(mine.ToDictionary(r => r.Seed, r => r.Top1)));
         }).ToList();
 
     /// <summary>Compute of one image at the cell's side (an ensemble: the sum of its members').</summary>
@@ -47,7 +52,7 @@ public static class StudyReport
         {
             var better = cells.Single(c => c.Cell.Name == claim.Better);
             var worse = cells.Single(c => c.Cell.Name == claim.Worse);
-            return new ClaimResult(claim, better, worse, Verdicts.Judge(better.Top1, worse.Top1));
+            return new ClaimResult(claim, better, worse, Verdicts.Judge(better.PerSeed, worse.PerSeed));
         }).ToList();
 
     /// <summary>Writes NAME.md, NAME.csv and NAME.png into <paramref name="directory"/>; returns the three paths and the claims'
@@ -93,11 +98,12 @@ public static class StudyReport
         foreach (var c in cells)
             sb.Append(inv, $"| {c.Cell.Name}{(c.Cell.IsEnsemble ? $" (softmax average of {string.Join(", ", c.Cell.Members)})" : "")} | " +
                            $"{c.Cell.ImageSize ?? PipelineSteps.FashionSide(c.Cell.Model)} | {c.Parameters:N0} | {c.GFlops:F4} | {c.Depth} | " +
-                           $"{c.FusedLatencyMs:F2} | {Percent(c.Top1)} | {string.Join(" / ", c.PerSeed.Select(v => (v * 100).ToString("F2", inv)))} |\n");
-        sb.Append(inv, $"\nVerdicts: the difference of the means against {Verdicts.Margin} standard errors of it (from the seed spread).\n\n");
-        sb.Append("| the paper's claim | ours | verdict |\n|---|---|---|\n");
+                           $"{c.FusedLatencyMs:F2} | {Percent(c.Top1)} | {string.Join(" / ", c.PerSeed.Values.Select(v => (v * 100).ToString("F2", inv)))} |\n");
+        sb.Append(inv, $"\n{Verdicts.Rule}\n\n");
+        sb.Append("| the paper's claim | ours | paired difference, points (95% interval) | verdict |\n|---|---|---:|---|\n");
         foreach (var c in claims)
-            sb.Append(inv, $"| {c.Claim.Text} | {c.Better.Cell.Name} {Percent(c.Better.Top1)} vs {c.Worse.Cell.Name} {Percent(c.Worse.Top1)} | **{Verdicts.Describe(c.Verdict)}** |\n");
+            sb.Append(inv, $"| {c.Claim.Text} | {c.Better.Cell.Name} {Percent(c.Better.Top1)} vs {c.Worse.Cell.Name} {Percent(c.Worse.Top1)} | " +
+                           $"{Difference(c.Comparison)} | **{Verdicts.Describe(c.Verdict)}** |\n");
         return sb.ToString();
     }
 
@@ -105,9 +111,40 @@ public static class StudyReport
         ? (s.Mean * 100).ToString("F2", CultureInfo.InvariantCulture)
         : string.Create(CultureInfo.InvariantCulture, $"{s.Mean * 100:F2} +- {s.Std * 100:F2}");
 
+    /// <summary>"+0.72 +- 1.10 (3 seeds)": the mean per-seed difference in points and its interval's half width.</summary>
+    public static string Difference(PairedComparison c) => c.Pairs switch
+    {
+        0 => "no common seed",
+        1 => string.Create(CultureInfo.InvariantCulture, $"{c.MeanDifference * 100:+0.00;-0.00;0.00} (1 seed)"),
+        _ => string.Create(CultureInfo.InvariantCulture, $"{c.MeanDifference * 100:+0.00;-0.00;0.00} +- {c.HalfWidth * 100:F2} ({c.Pairs} seeds)"),
+    };
+
+    const string CsvHeader = "cell,seed,top1,parameters,depth,fused_latency_ms,train_seconds,onednn_off";
+
+    /// <summary>The runs of a NAME.csv that <see cref="Write"/> wrote: a study's verdicts judged again from its table alone
+    /// (the committed reports of an earlier rule; the study folders that trained them are long gone).</summary>
+    public static IReadOnlyList<CellRun> ReadCsv(string path)
+    {
+        var lines = File.ReadAllLines(path);
+        if (lines.Length == 0 || lines[0] != CsvHeader)
+            throw new InvalidDataException($"{path}: not a study's table: its first line is not \"{CsvHeader}\"");
+        var inv = CultureInfo.InvariantCulture;
+        return lines.Skip(1).Where(l => l.Length > 0).Select((line, i) =>
+        {
+            var f = line.Split(',');
+            try
+            {
+                if (f.Length != 8) throw new FormatException($"{f.Length} fields, not 8");
+                return new CellRun(f[0], int.Parse(f[1], inv), double.Parse(f[2], inv), long.Parse(f[3], inv), int.Parse(f[4], inv),
+                                   double.Parse(f[5], inv), double.Parse(f[6], inv)) { OneDnnOff = bool.Parse(f[7]) };
+            }
+            catch (FormatException e) { throw new InvalidDataException($"{path}, line {i + 2}: {e.Message}: {line}", e); }
+        }).ToList();
+    }
+
     static string Csv(IReadOnlyList<CellRun> runs)
     {
-        var sb = new StringBuilder("cell,seed,top1,parameters,depth,fused_latency_ms,train_seconds,onednn_off\n");
+        var sb = new StringBuilder(CsvHeader + "\n");
         foreach (var r in runs)
             sb.Append(CultureInfo.InvariantCulture, $"{r.Cell},{r.Seed},{r.Top1:R},{r.Parameters},{r.Depth},{r.FusedLatencyMs:F4},{r.TrainSeconds:F1},{(r.OneDnnOff ? "true" : "false")}\n");
         return sb.ToString();

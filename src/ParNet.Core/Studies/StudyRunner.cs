@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using ParNet.Analysis;
 using ParNet.Benchmarking;
 using ParNet.Data;
@@ -65,7 +66,8 @@ public static class StudyRunner
     static void ClaimFolder(Study study, StudySettings settings, string directory)
     {
         string file = Path.Combine(directory, "study.json");
-        var mine = new StudyFolder(study.Name, study.GridHash(), settings with { DataDirectory = null });
+        var mine = new StudyFolder(study.Name, study.GridHash(), settings with { DataDirectory = null },
+                                   JsonNode.Parse(CellRecipe(settings, Recipes.FashionMnist.Seed).ToJson())!.AsObject());
         if (File.Exists(file))
         {
             var theirs = JsonSerializer.Deserialize<StudyFolder>(File.ReadAllText(file), Json)
@@ -79,13 +81,23 @@ public static class StudyRunner
             // typo rewrote study.json under the first
             bool anyStarted = Directory.EnumerateFiles(directory, "*", SearchOption.AllDirectories)
                 .Any(f => Path.GetFileName(f) is "cell.json" or RunSettings.FileName or "recipe.json" || f.Contains($"/{Checkpoint.FolderName}/"));
-            if (!anyStarted && theirs != mine) { WriteJson(file, mine); return; }
+            bool sameRecipe = theirs.Recipe is not null && JsonNode.DeepEquals(theirs.Recipe, mine.Recipe);
+            if (!anyStarted && (theirs.GridHash != mine.GridHash || theirs.Settings != mine.Settings || !sameRecipe)) { WriteJson(file, mine); return; }
             if (theirs.GridHash != mine.GridHash)
                 throw Taken($"{directory} holds '{study.Name}' with another grid of cells (made by another version of parnet)");
+            // the recipe is parnet's, not the command's: a study resumed under a version with another fashion-mnist recipe trained
+            // its remaining cells with it, and the table mixed two recipes without a word (study audit, session 40)
+            if (theirs.Recipe is null)
+                throw Taken($"{directory} holds '{study.Name}' started by an older version of parnet, which did not record its training recipe",
+                            orElse: "continue it with that version");
             // every setting is named: a study that differed only in its test subset or steps was refused with a list equal to the command's
             if (theirs.Settings != mine.Settings)
                 throw Taken($"{directory} holds '{study.Name}' with other settings ({Describe(theirs.Settings)}; here {Describe(mine.Settings)})",
                             orElse: "continue it with those");
+            // the settings are equal, so the recipes' epochs are: what differs is parnet's recipe
+            if (!sameRecipe)
+                throw Taken($"{directory} holds '{study.Name}' trained with another recipe ({JsonFields.Differences(theirs.Recipe, mine.Recipe!, "there", "here")}; " +
+                            "made by another version of parnet)", orElse: "continue it with that version");
             return;
         }
         Directory.CreateDirectory(directory);
@@ -96,7 +108,9 @@ public static class StudyRunner
     static InvalidSettingException Taken(string what, string? orElse = null) =>
         new(DirectorySetting, names => $"{what}: {(orElse is null ? "" : orElse + ", or ")}use another {names.Name(DirectorySetting)}");
 
-    sealed record StudyFolder(string Study, string GridHash, StudySettings Settings);
+    /// <summary>study.json. <see cref="Recipe"/>: every cell's training recipe at seed offset 0 (null in folders of versions
+    /// before session 41).</summary>
+    sealed record StudyFolder(string Study, string GridHash, StudySettings Settings, JsonObject? Recipe);
 
     static string Describe(StudySettings s) =>
         $"{s.Seeds} seed{(s.Seeds == 1 ? "" : "s")}, {s.Epochs} epoch{(s.Epochs == 1 ? "" : "s")}, subset {s.SubsetPerClass?.ToString() ?? "all"}, " +
@@ -111,10 +125,14 @@ public static class StudyRunner
         }
     }
 
+    /// <summary>What every cell trains with: the fashion-mnist recipe at the study's epochs, with the committed tables' shift.</summary>
+    static Recipe CellRecipe(StudySettings s, int seed) =>
+        Recipes.FashionMnist with { Epochs = s.Epochs, Seed = seed, CropPadding = StudySettings.CropPadding };
+
     static CellRun Train(StudyCell cell, int k, StudySettings s, string dir, IProgress<TrainEvent>? progress, CancellationToken cancel)
     {
         int seed = Recipes.FashionMnist.Seed + cell.SeedOffset + k;
-        var recipe = Recipes.FashionMnist with { Epochs = s.Epochs, Seed = seed, CropPadding = StudySettings.CropPadding };
+        var recipe = CellRecipe(s, seed);
         var loader = new LoaderOptions
         {
             BatchSize = recipe.BatchSize, Seed = seed, Workers = LoaderOptions.DefaultWorkers,

@@ -1,4 +1,3 @@
-using System.Text.Json.Nodes;
 using ParNet.Distributed;
 using ParNet.Models;
 using ParNet.Runtime;
@@ -109,23 +108,13 @@ public sealed partial class Trainer
         }
     }
 
-    /// <summary>The fields in which two configurations differ, e.g. "Planes [16,32,64] in the checkpoint, [4,8,16] in the model".</summary>
-    static string ConfigDifferences(ModelConfig checkpoint, ModelConfig model)
-    {
-        var (saved, given) = (JsonNode.Parse(checkpoint.ToJson())!.AsObject(), JsonNode.Parse(model.ToJson())!.AsObject());
-        static string Of(JsonNode? value) => value?.ToJsonString() ?? "none";
-        return string.Join("; ", saved.Select(kv => kv.Key).Union(given.Select(kv => kv.Key))
-            .Where(key => Of(saved[key]) != Of(given[key]))
-            .Select(key => $"{key} {Of(saved[key])} in the checkpoint, {Of(given[key])} in the model"));
-    }
-
     /// <summary>Puts a checkpoint's weights, optimizer, EMA and random generator back, and takes its progress with this run's recipe.</summary>
     void Restore(LoadedCheckpoint ckpt)
     {
         var s = ckpt.State;
         if (s.Model.ToJson() != _model.Config.ToJson())
             throw new InvalidDataException($"{ckpt.Directory}: the checkpoint was trained with another model configuration " +
-                                           $"({ConfigDifferences(s.Model, _model.Config)}): build the model from the checkpoint's, " +
+                                           $"({JsonFields.Differences(s.Model.ToJson(), _model.Config.ToJson(), "in the checkpoint", "in the model")}): build the model from the checkpoint's, " +
                                            "ModelFactory.Create(checkpoint.State.Model)");
         StateDict.Load(_model, ckpt.Weights, strict: true, what: $"{ckpt.Directory}/{Checkpoint.WeightsFile}");
         _optimizer.LoadStateDict(ckpt.Optimizer, s.GlobalStep);

@@ -1,4 +1,7 @@
+using System.Globalization;
 using System.Text.Json;
+using System.Text.Json.Nodes;
+using ParNet.Training;
 using ParNet.Runtime;
 using ParNet.Studies;
 using ParNet.Tests.Cli;
@@ -29,6 +32,21 @@ public class StudyRefusalTests
         };
         var e = Assert.Throws<InvalidSettingException>(settings.Validate);
         Assert.Equal((message, setting), (e.Message, e.ParamName));
+    }
+
+    [Fact]
+    public void A_table_to_judge_again_must_be_a_studys_table_with_every_cell()
+    {
+        using var dir = new TempDirectory();
+        string notTable = dir.File("metrics.csv"), broken = dir.File("broken.csv"), partial = dir.File("partial.csv");
+        File.WriteAllText(notTable, "epoch,train_loss\n1,0.5\n");
+        const string header = "cell,seed,top1,parameters,depth,fused_latency_ms,train_seconds,onednn_off\n";
+        File.WriteAllText(broken, header + "depth-9,0,0.87,1,9,1.0,1.0,false\ndepth-9,1,eighty,1,9,1.0,1.0,false\n");
+        File.WriteAllText(partial, header + "depth-9,0,0.87,1,9,1.0,1.0,false\n");
+        CliRunner.AssertUserError(CliRunner.Run(["study", "depth", "--judge", notTable]), $"{notTable}: not a study's table: its first line is not \"cell,seed,");
+        CliRunner.AssertUserError(CliRunner.Run(["study", "depth", "--judge", broken]), $"{broken}, line 3: ");
+        CliRunner.AssertUserError(CliRunner.Run(["study", "depth", "--judge", partial]), $"{partial}: study depth: no runs of cell depth-12");
+        CliRunner.AssertUserError(CliRunner.Run(["study", "depth", "--judge", dir.File("absent.csv")]), "absent.csv");
     }
 
     [Fact]
@@ -78,7 +96,37 @@ public class StudyRefusalTests
         Assert.Contains("\"Seeds\":1", File.ReadAllText(dir.File("study.json")));   // not rewritten
     }
 
-    /// <summary>A study.json as <see cref="StudyRunner"/> writes it: the study, its grid, its settings.</summary>
-    static void WriteStudyJson(string folder, string study, string gridHash, StudySettings settings) =>
-        File.WriteAllText(Path.Combine(folder, "study.json"), JsonSerializer.Serialize(new { Study = study, GridHash = gridHash, Settings = settings }));
+    /// <summary>A study.json as <see cref="StudyRunner"/> writes it: the study, its grid, its settings and its cells' recipe (by
+    /// default the one a study trains with: fashion-mnist at the study's epochs with a 2 px shift).</summary>
+    static void WriteStudyJson(string folder, string study, string gridHash, StudySettings settings, Recipe? recipe = null, bool withRecipe = true)
+    {
+        recipe ??= Recipes.FashionMnist with { Epochs = settings.Epochs, CropPadding = 2 };
+        File.WriteAllText(Path.Combine(folder, "study.json"), withRecipe
+            ? JsonSerializer.Serialize(new { Study = study, GridHash = gridHash, Settings = settings, Recipe = JsonNode.Parse(recipe.ToJson()) })
+            : JsonSerializer.Serialize(new { Study = study, GridHash = gridHash, Settings = settings }));
+    }
+
+    [Fact]
+    public void A_started_folder_of_another_recipe_or_of_a_version_that_recorded_none_is_refused()
+    {
+        using var dir = new TempDirectory();
+        var depth = StudyCatalog.Get("depth");
+        Directory.CreateDirectory(dir.File("cell"));
+        File.WriteAllText(dir.File(Path.Combine("cell", "cell.json")), "{}");   // a finished cell
+        WriteStudyJson(dir.Path, "depth", depth.GridHash(), StudySettings.Small, Recipes.FashionMnist with { Epochs = 6, CropPadding = 2, Lr = 0.05 });
+        Assert.Equal($"{dir.Path} holds 'depth' trained with another recipe (Lr 0.05 there, {Recipes.FashionMnist.Lr.ToString(CultureInfo.InvariantCulture)} here; " +
+                     "made by another version of parnet): continue it with that version, or use another directory",
+            Assert.Throws<InvalidSettingException>(() => StudyRunner.Run(depth, StudySettings.Small, dir.Path)).Message);
+        WriteStudyJson(dir.Path, "depth", depth.GridHash(), StudySettings.Small, withRecipe: false);
+        Assert.Equal($"{dir.Path} holds 'depth' started by an older version of parnet, which did not record its training recipe: " +
+                     "continue it with that version, or use another directory",
+            Assert.Throws<InvalidSettingException>(() => StudyRunner.Run(depth, StudySettings.Small, dir.Path)).Message);
+        // with no cell started, the folder is this version's to claim, recipe and all
+        File.Delete(dir.File(Path.Combine("cell", "cell.json")));
+        WriteStudyJson(dir.Path, "depth", depth.GridHash(), StudySettings.Small with { Seeds = 4 }, Recipes.FashionMnist with { Lr = 0.05 });
+        Assert.ThrowsAny<OperationCanceledException>(() => StudyRunner.Run(depth, StudySettings.Small, dir.Path, cancel: new CancellationToken(true)));
+        var claimed = JsonNode.Parse(File.ReadAllText(dir.File("study.json")))!;
+        Assert.Equal(Recipes.FashionMnist.Lr, claimed["Recipe"]!["Lr"]!.GetValue<double>());
+        Assert.Equal(3, claimed["Settings"]!["Seeds"]!.GetValue<int>());
+    }
 }

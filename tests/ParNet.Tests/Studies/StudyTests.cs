@@ -108,16 +108,52 @@ public class StudyTests
         Assert.Contains("no width gives 100 parameters", e.Message);
     }
 
+    /// <summary>Top-1 by seed index 0, 1, ...</summary>
+    static Dictionary<int, double> BySeed(double[] values) => values.Select((v, k) => (v, k)).ToDictionary(p => p.k, p => p.v);
+
     [Theory]
-    [InlineData(new[] { 0.90, 0.91, 0.92 }, new[] { 0.80, 0.81, 0.82 }, Verdict.Holds)]
-    [InlineData(new[] { 0.80, 0.81, 0.82 }, new[] { 0.90, 0.91, 0.92 }, Verdict.Reversed)]
-    // difference 0.01, standard error sqrt(2 * 0.01^2 / 3) = 0.0082: 0.01 is inside 2 standard errors
-    [InlineData(new[] { 0.90, 0.91, 0.92 }, new[] { 0.89, 0.90, 0.91 }, Verdict.WithinNoise)]
-    // the same difference with a tenth of the spread clears it
-    [InlineData(new[] { 0.910, 0.911, 0.912 }, new[] { 0.900, 0.901, 0.902 }, Verdict.Holds)]
-    [InlineData(new[] { 0.95 }, new[] { 0.80 }, Verdict.OneSeed)]
-    public void The_verdict_weighs_the_difference_against_the_seed_spread(double[] better, double[] worse, Verdict expected) =>
-        Assert.Equal(expected, Verdicts.Judge(SeedStats.Of(better), SeedStats.Of(worse)));
+    // differences 0.10, 0.11, 0.09: mean 0.10, std 0.01, standard error 0.00577; t(2 df) 4.303: interval +-0.0248
+    [InlineData(new[] { 0.90, 0.92, 0.91 }, new[] { 0.80, 0.81, 0.82 }, Verdict.Holds)]
+    [InlineData(new[] { 0.80, 0.81, 0.82 }, new[] { 0.90, 0.92, 0.91 }, Verdict.Reversed)]
+    // differences 0.02, 0.01, 0.03: 2 standard errors (+-0.0115) would call it; t at 2 degrees of freedom (+-0.0248) does not
+    [InlineData(new[] { 0.90, 0.91, 0.92 }, new[] { 0.88, 0.90, 0.89 }, Verdict.WithinNoise)]
+    // the pairing: seed k moves both cells (0.90 / 0.85 / 0.95); each cell's spread (0.05) hides the difference of the means
+    // (0.013), the differences 0.015 / 0.010 / 0.015 (interval +-0.0072) do not
+    [InlineData(new[] { 0.90, 0.85, 0.95 }, new[] { 0.885, 0.84, 0.935 }, Verdict.Holds)]
+    // the same difference at every seed: the seeds vary nothing, so they say nothing of the noise (this "held" before)
+    [InlineData(new[] { 0.90, 0.91, 0.92 }, new[] { 0.80, 0.81, 0.82 }, Verdict.NoSpread)]
+    [InlineData(new[] { 0.90, 0.91, 0.92 }, new[] { 0.90, 0.91, 0.92 }, Verdict.WithinNoise)]
+    // two seeds: a t interval of 12.7 standard errors, no verdict; one seed, no spread at all
+    [InlineData(new[] { 0.95, 0.96 }, new[] { 0.80, 0.82 }, Verdict.TooFewSeeds)]
+    [InlineData(new[] { 0.95 }, new[] { 0.80 }, Verdict.TooFewSeeds)]
+    public void The_verdict_is_a_paired_t_test_over_the_seeds(double[] better, double[] worse, Verdict expected) =>
+        Assert.Equal(expected, Verdicts.Judge(BySeed(better), BySeed(worse)).Verdict);
+
+    [Fact]
+    public void A_comparison_pairs_the_seeds_both_cells_ran_and_states_its_interval()
+    {
+        // seed 3 only the better cell ran; seeds 0-2 as the first case above
+        var c = Verdicts.Judge(new Dictionary<int, double> { [0] = 0.90, [1] = 0.92, [2] = 0.91, [3] = 0.10 },
+                               new Dictionary<int, double> { [2] = 0.82, [1] = 0.81, [0] = 0.80 });
+        Assert.Equal(3, c.Pairs);
+        Assert.Equal(0.10, c.MeanDifference, 12);
+        Assert.Equal(4.303 * 0.01 / Math.Sqrt(3), c.HalfWidth, 9);
+        Assert.Equal("+10.00 +- 2.48 (3 seeds)", StudyReport.Difference(c));
+        Assert.Equal(Verdict.TooFewSeeds, Verdicts.Judge(BySeed([0.9, 0.9, 0.9]), new Dictionary<int, double> { [5] = 0.8 }).Verdict);
+    }
+
+    [Theory]
+    // two-sided 95% critical values of Student's t from a published table (NIST/SEMATECH e-Handbook 1.4.7.2)
+    [InlineData(1, 12.706)]
+    [InlineData(2, 4.303)]
+    [InlineData(4, 2.776)]
+    [InlineData(30, 2.042)]
+    [InlineData(40, 2.021)]
+    [InlineData(60, 2.000)]
+    [InlineData(100, 1.984)]
+    [InlineData(120, 1.980)]
+    public void The_t_critical_value_is_the_tables(int degreesOfFreedom, double expected) =>
+        Assert.Equal(expected, Verdicts.TCritical(degreesOfFreedom), 3);
 
     [Fact]
     public void An_ensemble_averages_its_members_softmax_outputs()
@@ -171,6 +207,13 @@ public class StudyTests
             Assert.True(row.Success, table);
             Assert.Contains(first.Out.Split('\n'), line => line.StartsWith(claim.Text + ": ") && line.TrimEnd().EndsWith(": " + row.Groups[1].Value));
         }
+        // two seeds give no verdict
+        Assert.Contains($"**fewer than {Verdicts.MinimumSeeds} seeds: no verdict**", table);
+        // the table judged again from the CSV alone (--judge, for reports of an earlier rule) says what the study said
+        var judged = CliRunner.Run(["study", "sse-silu", "--judge", Path.Combine(results, "sse-silu.csv")]);
+        Assert.True(judged.Code == 0, judged.Err);
+        Assert.Equal(study.Claims.Select(claim => first.Out.Split('\n').Single(l => l.StartsWith(claim.Text + ": ")).TrimEnd()),
+                     judged.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.TrimEnd()));
         double trainMinutes = cells.Sum(c => double.Parse(c[6], CultureInfo.InvariantCulture)) / 60;
         var stated = System.Text.RegularExpressions.Regex.Match(table, @"Training: ([0-9.]+) min over the 6 trained runs ");   // the header states the study's time
         Assert.True(stated.Success, table);
