@@ -200,7 +200,7 @@ public sealed class EvalCommand : CliCommand
         var (c, h, w) = source.ImageShape;
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{modelName} on {DataDescription.Of(dataset, data, source.ClassNames.Count)} {split} ({r.Count} images, {c}x{h}x{w}{(tenCrop ? ", ten-crop" : "")}{(flip ? ", and mirrored" : "")}{(fused ? ", fused" : "")}{(winograd ? $", Winograd convs: {plan!.Calls} calls" : "")}; weights {ScoredWeights(weightsPath!, run is null && emaFlag == true)})"));
-        stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"top-1 {r.Top1 * 100:F2}%  top-5 {r.Top5 * 100:F2}%  loss {r.Loss:F4}  ({r.Seconds:F1} s, {r.Count / Math.Max(1e-9, r.Seconds):F0} img/s)"));
+        stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"top-1 {r.Top1 * 100:F2}%  {(double.IsFinite(r.Top5) ? $"top-5 {(r.Top5 * 100).ToString("F2", CultureInfo.InvariantCulture)}%  " : "")}loss {r.Loss:F4}  ({r.Seconds:F1} s, {r.Count / Math.Max(1e-9, r.Seconds):F0} img/s)"));
         var acc = r.PerClassAccuracy;
         for (int k = 0; k < acc.Length && k < 100; k++)
             stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {k,3} {(k < r.ClassNames.Count ? r.ClassNames[k] : ""),-16} {acc[k] * 100,6:F2}%"));

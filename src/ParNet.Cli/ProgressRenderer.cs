@@ -60,7 +60,7 @@ public sealed class ProgressRenderer(TextWriter output, bool interactive, int li
     {
         var m = e.Metrics;
         string test = m.TestAccuracy is double a
-            ? string.Create(CultureInfo.InvariantCulture, $" | test loss {m.TestLoss:F4} top-1 {a * 100:F2}% top-5 {m.TestTop5 * 100:F2}%{(e.IsBest ? " (best)" : "")}")
+            ? string.Create(CultureInfo.InvariantCulture, $" | test loss {m.TestLoss:F4} top-1 {a * 100:F2}%{(m.TestTop5 is double t5 ? $" top-5 {(t5 * 100).ToString("F2", CultureInfo.InvariantCulture)}%" : "")}{(e.IsBest ? " (best)" : "")}")
             : "";
         return string.Create(CultureInfo.InvariantCulture,
             $"epoch {m.Epoch}/{e.Epochs} train loss {m.TrainLoss:F4} acc {m.TrainAccuracy * 100:F2}%{test} | lr {m.Lr:G3} {m.ImagesPerSecond:F0} img/s {m.EpochSeconds:F0}s elapsed {Eta(TimeSpan.FromSeconds(m.ElapsedSeconds))} RSS {m.RssMiB:F0} MiB");

@@ -118,7 +118,7 @@ public static class DataParallel
         var values = new double[3 + k * k];
         values[0] = local.Count;
         values[1] = local.Count > 0 ? local.Loss * local.Count : 0;
-        values[2] = local.Count > 0 ? Math.Round(local.Top5 * local.Count) : 0;
+        values[2] = local.Count > 0 && EvalResult.HasTop5(k) ? Math.Round(local.Top5 * local.Count) : 0;
         for (int r = 0; r < k; r++)
             for (int c = 0; c < k; c++) values[3 + r * k + c] = local.Confusion[r, c];
         using var t = tensor(values);
@@ -135,7 +135,7 @@ public static class DataParallel
             Count = (int)count, Confusion = confusion,
             Loss = count > 0 ? sums[1] / count : double.NaN,
             Top1 = count > 0 ? (double)correct / count : double.NaN,
-            Top5 = count > 0 ? sums[2] / count : double.NaN,
+            Top5 = count > 0 && EvalResult.HasTop5(k) ? sums[2] / count : double.NaN,
         };
     }
 }

@@ -12,7 +12,11 @@ public sealed record EvalResult
     public required int Count { get; init; }
     public required double Loss { get; init; }
     public required double Top1 { get; init; }
+    /// <summary>NaN where the model has 5 classes or fewer: every label is then among the top 5, and a "top-5 100%" says nothing.</summary>
     public required double Top5 { get; init; }
+
+    /// <summary>Whether top-5 means anything for a model of <paramref name="classes"/> classes (more than 5).</summary>
+    public static bool HasTop5(int classes) => classes > 5;
     /// <summary>[true class, predicted class] counts.</summary>
     public required long[,] Confusion { get; init; }
     public required IReadOnlyList<string> ClassNames { get; init; }
@@ -146,7 +150,7 @@ public static class Evaluator
             Count = (int)seen,
             Loss = seen > 0 ? lossSum / seen : double.NaN,
             Top1 = seen > 0 ? (double)correct / seen : double.NaN,
-            Top5 = seen > 0 ? (double)top5 / seen : double.NaN,
+            Top5 = seen > 0 && EvalResult.HasTop5(numClasses) ? (double)top5 / seen : double.NaN,
             Confusion = confusion,
             ClassNames = source.ClassNames,
             Seconds = started.Elapsed.TotalSeconds,

@@ -371,7 +371,7 @@ public sealed partial class Trainer : IDisposable
             Lr = lr,
             TrainLoss = _state.PartialLossSum / Math.Max(1, _state.PartialSeen),
             TrainAccuracy = (double)_state.PartialCorrect / Math.Max(1, _state.PartialSeen),
-            TestLoss = eval?.Loss, TestAccuracy = eval?.Top1, TestTop5 = eval?.Top5,
+            TestLoss = eval?.Loss, TestAccuracy = eval?.Top1, TestTop5 = eval is { Top5: var t5 } && double.IsFinite(t5) ? t5 : null,
             EpochSeconds = _state.PartialSeconds,
             ImagesPerSecond = _state.PartialSeen / Math.Max(1e-9, _state.PartialSeconds),
             ElapsedSeconds = _state.ElapsedSeconds,

@@ -113,6 +113,8 @@ public class FineTuningTests
         var evaluated = CliRunner.Run("eval", "--weights", tunedWeights, "--classes", "5-9", "--subset", "2", "--out", dir.File("eval"));
         Assert.True(evaluated.Code == 0, evaluated.Err + evaluated.Out);
         Assert.Contains("(10 images,", evaluated.Out);
+        // five classes: every label is in the top 5, and no top-5 is printed (it read "top-5 100.00%")
+        Assert.Matches(@"\ntop-1 \d+\.\d\d%  loss ", evaluated.Out);
         // without --classes: the classes its stored names give (it was refused, "the test data has 10 classes, the model 5")
         var stored = CliRunner.Run("eval", "--weights", tunedWeights, "--subset", "2", "--out", dir.File("eval-stored"));
         Assert.True(stored.Code == 0, stored.Err + stored.Out);

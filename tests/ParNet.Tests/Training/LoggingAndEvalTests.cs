@@ -192,6 +192,9 @@ public class LoggingAndEvalTests
         Assert.Equal(System.Text.Json.JsonValueKind.Null, summary.RootElement.GetProperty("Loss").ValueKind);
         Assert.Equal(0.5, summary.RootElement.GetProperty("Top1").GetDouble());
         Assert.Equal(2, summary.RootElement.GetProperty("Count").GetInt32());
+        // 3 classes: every label is in the top 5, so no top-5 is claimed (it read 100%)
+        Assert.True(double.IsNaN(r.Top5));
+        Assert.Equal(System.Text.Json.JsonValueKind.Null, summary.RootElement.GetProperty("Top5").ValueKind);
     }
 
     [Fact]
