@@ -18,6 +18,8 @@ public sealed class RecipeOptions
     readonly Option<double?> _minLr = CliOption.Number("--min-lr", "final LR of the cosine/linear schedules");
     readonly Option<int?> _stepEpochs = CliOption.Int("--step-epochs", "epochs between LR steps (step schedule)");
     readonly Option<double?> _gamma = CliOption.Number("--gamma", "LR factor at each step (step/multistep schedules)");
+    readonly Option<string?> _milestones = CliOption.Text("--milestones", "fractions of training at which the multistep schedule multiplies the LR " +
+                                                           "by --gamma (default: the recipe's; cifar 0.3,0.6,0.8, the paper's)", "F,F,...");
     readonly Option<double?> _labelSmoothing = CliOption.Number("--label-smoothing", "label smoothing of the cross-entropy");
     readonly Option<double?> _ema = CliOption.Number("--ema-decay", "EMA decay of the weights (0: off; --ema DECAY: its older name, in RESULTS.md's commands)", "DECAY",
                                                      aliases: "--ema");   // --ema elsewhere picks a checkpoint's EMA weights; --ema before
@@ -33,10 +35,15 @@ public sealed class RecipeOptions
         "training and test image side of an image-folder data set (default: the recipe's, imagenet 224)", "PX");
 
     public void AddTo(Command command) => command.Add(_epochs, _batchSize, _lr, _momentum, _nesterov, _weightDecay, _noDecayBnBias, _schedule,
-        _warmup, _minLr, _stepEpochs, _gamma, _labelSmoothing, _ema, _backboneLrScale, _headDropout, _blockDropout, _padding, _noFlip, _erasing, _seed, _imageSize);
+        _warmup, _minLr, _stepEpochs, _gamma, _milestones, _labelSmoothing, _ema, _backboneLrScale, _headDropout, _blockDropout, _padding, _noFlip, _erasing, _seed, _imageSize);
 
     /// <summary>Whether --image-size was given: it sets an image folder's side, and the fixed-size data sets refuse it.</summary>
     public bool ImageSizeGiven(ParseResult p) => p.GetValue(_imageSize) is not null;
+
+    /// <summary>"0.3,0.6,0.8" as numbers (their range is the recipe's to check).</summary>
+    static double[] Milestones(string text) => text.Split(',', StringSplitOptions.TrimEntries).Select(f =>
+        double.TryParse(f, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double v)
+            ? v : throw new UsageException($"--milestones {text}: '{f}' is not a number (fractions of training, e.g. 0.3,0.6,0.8)")).ToArray();
 
     /// <summary>The recipe with the given options applied.</summary>
     public Recipe Apply(ParseResult p, Recipe r)
@@ -63,6 +70,7 @@ public sealed class RecipeOptions
             ImageSize = p.GetValue(_imageSize) ?? r.ImageSize,
         };
         CliOption.RequireAtLeastOne("--image-size", p.GetValue(_imageSize), "pixels");
+        if (p.GetValue(_milestones) is string m) r = r with { Milestones = Milestones(m) };
         if (p.Given(_nesterov)) r = r with { Nesterov = p.GetValue(_nesterov) };
         if (p.Given(_noDecayBnBias)) r = r with { NoDecayBnBias = p.GetValue(_noDecayBnBias) };
         if (p.Given(_noFlip)) r = r with { Flip = !p.GetValue(_noFlip) };

@@ -149,6 +149,11 @@ public sealed record Recipe
         if (!(StepGamma is > 0 and < double.PositiveInfinity)) throw Refused(nameof(StepGamma), "the LR factor at each step", "must be positive and finite", StepGamma);
         foreach (double milestone in Milestones)
             if (!(milestone is > 0 and < 1)) throw Refused(nameof(Milestones), "a milestone", "must be a fraction of training in (0, 1)", milestone);
+        // `--schedule multistep` on a recipe without milestones (every preset but cifar) trained at a constant LR, without a word
+        if (Schedule == ScheduleKind.MultiStep && Milestones.Length == 0)
+            throw new InvalidSettingException(SettingNames.Of(nameof(Recipe), nameof(Milestones)), names =>
+                $"recipe {Name}: a multistep schedule needs milestones ({names.Name(SettingNames.Of(nameof(Recipe), nameof(Milestones)))}, fractions of " +
+                "training such as 0.3,0.6,0.8); without them the LR would never step");
         if (HeadDropout is double head && !(head is >= 0 and < 1)) throw Refused(nameof(HeadDropout), "the dropout before the classifier", "must be in [0, 1)", head);
         if (BlockDropout is double block && !(block is >= 0 and < 1)) throw Refused(nameof(BlockDropout), "the dropout inside the blocks", "must be in [0, 1)", block);
         if (CropPadding < 0) throw Refused(nameof(CropPadding), "the random-shift padding", "must be >= 0", CropPadding);

@@ -19,8 +19,8 @@ public class OptionNamesTests
     [Fact]
     public void A_setting_no_option_sets_keeps_its_API_name()
     {
-        Assert.Equal("Recipe.Milestones", OptionNames.Cli.Name("Recipe.Milestones"));   // a recipe's, no option of train sets it
-        Assert.Equal("Recipe.Milestones = 1", OptionNames.Cli.Given("Recipe.Milestones", 1));
+        Assert.Equal("Recipe.WarmupStartFactor", OptionNames.Cli.Name("Recipe.WarmupStartFactor"));   // a recipe's, no option of train sets it
+        Assert.Equal("Recipe.WarmupStartFactor = 1", OptionNames.Cli.Given("Recipe.WarmupStartFactor", 1));
     }
 
     [Fact]

@@ -175,6 +175,20 @@ public class UserMessageTests
         Assert.False(Directory.Exists(dir.File("run")));
     }
 
+    [Theory]
+    // it trained at a constant LR: the recipe has no milestones, and --schedule multistep took none from anywhere
+    [InlineData(new[] { "--schedule", "multistep" },
+                "recipe fashion-mnist: a multistep schedule needs milestones (--milestones, fractions of training such as 0.3,0.6,0.8); without them the LR would never step")]
+    [InlineData(new[] { "--schedule", "multistep", "--milestones", "0.5,x" }, "--milestones 0.5,x: 'x' is not a number (fractions of training, e.g. 0.3,0.6,0.8)")]
+    [InlineData(new[] { "--schedule", "multistep", "--milestones", "0.5,1" },
+                "recipe fashion-mnist: a milestone (--milestones) must be a fraction of training in (0, 1); got 1")]
+    public void A_multistep_schedule_without_milestones_or_with_bad_ones_is_refused(string[] options, string message)
+    {
+        using var dir = new TempDirectory();
+        CliRunner.AssertUserError(CliRunner.Run(["train", .. options, "--epochs", "2", "--subset", "1", "--test-subset", "1", "--width", "4", "--out", dir.File("run")]), message);
+        Assert.False(Directory.Exists(dir.File("run")));
+    }
+
     [Fact]
     public void An_image_folder_trains_and_is_evaluated_at_the_image_size_given()
     {

@@ -20,4 +20,18 @@ public class EpochLrLogTests
             .Select(line => double.Parse(line.Split(',')[1], CultureInfo.InvariantCulture)).ToArray();
         Assert.Equal([0.1, 0.05], lrs);
     }
+
+    [Fact]
+    public void A_multistep_schedule_steps_at_the_milestones_given()
+    {
+        using var dir = new TempDirectory();
+        string run = dir.File("run");
+        // one milestone half-way through 2 epochs: epoch 2 trains at 0.1 x 0.25 (the fashion-mnist recipe has no milestones of its own)
+        var trained = CliRunner.Run("train", "--subset", "1", "--test-subset", "1", "--epochs", "2", "--width", "4", "--threads", "1",
+                                    "--schedule", "multistep", "--milestones", "0.5", "--gamma", "0.25", "--warmup", "0", "--lr", "0.1", "--out", run);
+        Assert.True(trained.Code == 0, trained.Err + trained.Out);
+        var lrs = File.ReadAllLines(Path.Combine(run, "metrics.csv")).Skip(1)
+            .Select(line => double.Parse(line.Split(',')[1], CultureInfo.InvariantCulture)).ToArray();
+        Assert.Equal([0.1, 0.025], lrs);
+    }
 }

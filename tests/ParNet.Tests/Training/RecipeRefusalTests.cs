@@ -27,6 +27,8 @@ public class RecipeRefusalTests
             (r with { Lr = 0 }, "Recipe.Lr", "recipe fashion-mnist: the learning rate (Recipe.Lr) must be positive and finite; got 0"),
             (r with { Milestones = [0.5, 1.5] }, "Recipe.Milestones", "recipe fashion-mnist: a milestone (Recipe.Milestones) must be a fraction of training in (0, 1); got 1.5"),
             (r with { Milestones = [double.NaN] }, "Recipe.Milestones", "recipe fashion-mnist: a milestone (Recipe.Milestones) must be a fraction of training in (0, 1); got NaN"),
+            (r with { Schedule = ScheduleKind.MultiStep }, "Recipe.Milestones",
+                "recipe fashion-mnist: a multistep schedule needs milestones (Recipe.Milestones, fractions of training such as 0.3,0.6,0.8); without them the LR would never step"),
             (r with { Nesterov = true, Momentum = 0 }, "Recipe.Nesterov", "recipe fashion-mnist: Nesterov momentum (Recipe.Nesterov) needs a momentum > 0; Recipe.Momentum = 0"),
             (r with { WarmupEpochs = 9 }, "Recipe.WarmupEpochs", "recipe fashion-mnist: the warm-up epochs (Recipe.WarmupEpochs) must be in [0, 8]; got 9"),
             // NaN holds no comparison: "x < 0 or x >= 1" let it through where "x is in [0, 1)" does not
