@@ -145,7 +145,7 @@ def main():
             for form in ('unfused', 'fused', 'fused channels_last', 'their fused file'):
                 out = os.path.join(work, f'{name}-{side}-b{batch}-{form.replace(" ", "-")}-ours.safetensors')
                 weights = their_fused_file if form == 'their fused file' else checkpoint
-                command = shlex.split(a.parnet) + ['forward', '--weights', weights, *model_args, '--input', path, '--output', out] \
+                command = shlex.split(a.parnet) + ['forward', '--weights', weights, *model_args, '--input', path, '--out', out] \
                     + (['--fused'] if form.startswith('fused') else []) + (['--channels-last'] if form.endswith('channels_last') else [])
                 done = subprocess.run(command, capture_output=True, text=True)
                 if done.returncode != 0:

@@ -11,20 +11,24 @@ namespace ParNet.Cli;
 public sealed class BenchCommand : CliCommand
 {
     const string DefaultModel = "parnet_s";   // the paper's headline model
-    readonly ModelOptions _model = new($"{DefaultModel}, the paper's headline model, or the one stored with --weights");
+    readonly ModelOptions _model = new($"the model stored with --weights, else {DefaultModel}, the paper's headline model");
     readonly Option<bool> _ema = WeightsLoading.EmaOption();
-    readonly Option<string?> _weights = CliOption.Text("--weights", "trained (unfused) weights of the model; bench fuses them itself " +
+    readonly Option<string?> _weights = CliOption.Text("--weights", "trained (unfused) weights of the model, in any format the other commands' " +
+        "--weights read (not fused weights; an .onnx is --onnx-model's); bench fuses them itself " +
         "(default: a seeded random initialization, with a warning: timings do not depend on the weights' values)", "W");
-    readonly Option<int?> _imageSize = CliOption.Int("--image-size", "input side (default: 224 for ImageNet layouts, 32 for CIFAR: the paper's sizes)");
-    readonly Option<int?> _batch = CliOption.Int("--batch-size", $"batch of the throughput rows (default {InferenceBenchmarkOptions.DefaultBatch}: large enough to fill 2 cores, small enough for 224 px in memory)",
+    readonly Option<int?> _imageSize = CliOption.Int("--image-size", $"input side in pixels (default: the one stored with --weights, else {CliOption.NaturalSide})", "PX");
+    readonly Option<int?> _batch = CliOption.Int("--batch-size", $"batch of the throughput rows (default {InferenceBenchmarkOptions.DefaultBatch}: large enough to fill 2 cores, small enough for 224 px in memory; --batch: its older name)",
                                                  aliases: "--batch");   // the name every other command gives a batch; --batch before
     readonly Option<int?> _warmup = CliOption.Int("--warmup", $"untimed rounds first, every row once a round (default {InferenceBenchmarkOptions.DefaultWarmup}: allocator and oneDNN caches settle)");
     readonly Option<int?> _rounds = CliOption.Int("--rounds", "timed batch-1 rounds: each runs every row twice untimed, then once timed, the rows interleaved so drift hits all alike; the median is reported " +
-        $"(default {InferenceBenchmarkOptions.DefaultRounds})", aliases: "--repeats");   // "rounds" as train-bench and the suites; --repeats before
-    readonly Option<int?> _throughputRounds = CliOption.Int("--throughput-rounds", $"timed batch-N rounds (default {InferenceBenchmarkOptions.DefaultThroughputRounds}: each run is N images)",
+        $"(default {InferenceBenchmarkOptions.DefaultRounds}; --repeats: its older name)", aliases: "--repeats");   // "rounds" as train-bench and the suites; --repeats before
+    readonly Option<int?> _throughputRounds = CliOption.Int("--throughput-rounds", $"timed batch-N rounds (default {InferenceBenchmarkOptions.DefaultThroughputRounds}: " +
+                                                            "each run is N images; --throughput-repeats: its older name)",
                                                             aliases: "--throughput-repeats");
     readonly Option<int?> _threads = CliOption.Int("--threads", $"intra-op threads (default: the logical cores, {Environment.ProcessorCount} here)");
-    readonly Option<string?> _only = CliOption.Text("--only", "a subset of: " + string.Join(", ", InferenceBenchmark.VariantKeys), "KEY,KEY...");
+    readonly Option<string?> _only = CliOption.Text("--only", "a subset of: " + string.Join(", ", InferenceBenchmark.VariantKeys) +
+        " (default: every row whose inputs are at hand: the onnx-cuda rows with a CUDA build, fused-devices with --stream-devices, onnx-file with " +
+        "--onnx-model, the pytorch rows with --pytorch-code)", "KEY,KEY...");
     readonly Option<bool> _investigate = CliOption.Switch("--investigate",
         "also time ResNet-18 with no_grad, channels_last and 1 thread (TorchSharp vs PyTorch speed)");
     readonly Option<string?> _waitPolicy = CliOption.Text("--omp-wait-policy", "passive|active: OpenMP threads sleep (passive) or spin (active) " +
@@ -77,10 +81,11 @@ public sealed class BenchCommand : CliCommand
             NativeSetup.SetOpenMpWaitPolicy(waitPolicy);
         }
         string? weights = parse.GetValue(_weights);
-        var config = _model.ReadOptional(parse)
-                     ?? (weights is null ? null : ClassifierLoader.Stored(weights, WeightsLoading.Pick(parse.GetValue(_ema))).Model)   // as every --weights command
+        var stored = weights is null ? null : ClassifierLoader.Stored(weights, WeightsLoading.Pick(parse.GetValue(_ema)));
+        var config = _model.ReadOptional(parse) ?? stored?.Model   // as every --weights command
                      ?? _model.Read(parse, defaultModel: DefaultModel);
-        int size = parse.GetValue(_imageSize) ?? config.DefaultImageSize;
+        // the side stored with the weights, as predict and export take it (help audit, session 41: bench timed a 160 px run at 224)
+        int size = parse.GetValue(_imageSize) ?? stored?.ImageSize ?? config.DefaultImageSize;
         int batch = parse.GetValue(_batch) ?? InferenceBenchmarkOptions.DefaultBatch;
         int warmup = parse.GetValue(_warmup) ?? InferenceBenchmarkOptions.DefaultWarmup;
         int rounds = parse.GetValue(_rounds) ?? InferenceBenchmarkOptions.DefaultRounds;

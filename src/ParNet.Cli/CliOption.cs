@@ -11,6 +11,10 @@ namespace ParNet.Cli;
 /// </summary>
 public static class CliOption
 {
+    /// <summary>The input side where the model decides (ModelConfig.DefaultImageSize), worded once for every command's help.</summary>
+    public const string NaturalSide = "the model's natural side: 224 for ImageNet layouts, 32 for CIFAR ones, rounded up to a side the model " +
+                                      "takes (256 for a 4-stream ImageNet layout)";
+
     public static Option<string?> Text(string name, string description, string helpName = "VALUE") =>
         new(name) { Description = description, HelpName = helpName };
 

@@ -91,7 +91,9 @@ public static class CommandRunner
             return UsageExitCode;
         }
         bool helpOrVersion = parse.Action is CommandLineAction { ClearsParseErrors: true };
-        if (parse.Errors.Count > 0 && !helpOrVersion)
+        // `parnet evaluate --help` printed the root's help and exited 0 without a word of the unknown command (help audit, session 41)
+        bool helpOfUnknownCommand = helpOrVersion && ReferenceEquals(command, root) && parse.UnmatchedTokens.Count > 0 && !parse.UnmatchedTokens[0].StartsWith('-');
+        if ((parse.Errors.Count > 0 && !helpOrVersion) || helpOfUnknownCommand)
         {
             stderr.WriteLine($"{prefix}: {ErrorLine(parse, root)}");
             if (ran is { DataParallel: true }) EndTheOtherProcesses();

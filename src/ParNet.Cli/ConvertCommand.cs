@@ -9,7 +9,7 @@ namespace ParNet.Cli;
 public sealed class ConvertCommand : CliCommand
 {
     readonly ModelOptions _model = new();
-    readonly Option<string> _weights = new("--weights") { Description = WeightsLoading.Description, HelpName = "IN", Required = true };
+    readonly Option<string> _weights = new("--weights") { Description = WeightsLoading.Description, HelpName = "W", Required = true };
     readonly Option<bool> _ema = WeightsLoading.EmaOption();
     readonly Option<string> _out = new("--out")
     {

@@ -17,23 +17,28 @@ public sealed class EvalCommand : CliCommand
 {
     readonly Option<string?> _run = CliOption.Text("--run", "a training run folder (model, data set and recipe come from it); or give --weights", "DIR");
     readonly Option<string?> _checkpoint = CliOption.Text("--checkpoint", "last or best, with --run (default last: the end of training)", "NAME");
-    readonly Option<bool> _ema = CliOption.Switch("--ema", "the EMA weights: of the --run checkpoint (default: on when the run trained with EMA; --ema false: its model weights, which predict and serve take by default), or of a --weights checkpoint (a .pth.tar's state_dict_ema, the ema.safetensors beside a run's model.safetensors)");
-    readonly Option<string?> _weights = CliOption.Text("--weights", WeightsLoading.Description + ", or an exported .onnx (float32 or int8, run by ONNX Runtime); instead of --run", "FILE");
+    readonly Option<bool> _ema = CliOption.Switch("--ema", "the EMA weights: of the --run checkpoint (default: on when the run trained with EMA; --ema false: its model weights, which every other command takes by default), or of a --weights checkpoint (a .pth.tar's state_dict_ema, the ema.safetensors beside a run's model.safetensors)");
+    readonly Option<string?> _weights = CliOption.Text("--weights", WeightsLoading.Description + ", or an exported .onnx (float32 or int8, run by ONNX Runtime); instead of --run", "W");
     readonly Option<string?> _recipe = CliOption.Text("--recipe", "with --weights: the recipe whose data set, crop padding and " +
         "default model apply (default fashion-mnist, the main job's)", "NAME");
     readonly TrainModelOptions _model = new();
-    readonly Option<string?> _dataset = CliOption.Text("--dataset", "fashion-mnist | cifar10 | cifar100 | folder | imagenet (a folder in its layout) (default: the run's or recipe's)", "NAME");
-    readonly Option<string?> _data = CliOption.Text("--data", "where the data set is (as for train)", "DIR");
+    readonly Option<string?> _dataset = CliOption.Text("--dataset", "fashion-mnist | cifar10 | cifar100 | folder | imagenet (a folder in its layout) " +
+        "(default: the run's; with --weights, the one stored with them, else the recipe's)", "NAME");
+    readonly Option<string?> _data = CliOption.Text("--data", "where the data set is (default: with --run, the run's own, from its run.json; else as for train)", "DIR");
     readonly Option<string?> _split = CliOption.Text("--split", "test or train (default test; folders: val or train, test meaning val/)", "SPLIT");
     readonly Option<bool> _tenCrop = CliOption.Switch("--ten-crop", "average the 10 crops (corners, centre, mirrored) of the image padded by the crop padding (at least 1 pixel)");
     readonly Option<bool> _flip = CliOption.Switch("--flip", "also score each image's mirror image and average the two (flip test-time augmentation; not with --ten-crop, whose ten views hold each crop's mirror image already)");
-    readonly Option<int?> _size = CliOption.Int("--image-size", "evaluate at another input side (Fashion-MNIST content is scaled by N/32) (default: the training side)",
+    readonly Option<int?> _size = CliOption.Int("--image-size", "evaluate at another input side in pixels (Fashion-MNIST content is scaled by PX/32) " +
+                                                "(default: the training side; --size: its older name)", "PX",
                                                 aliases: "--size");   // the name of predict, export, bench and info; --size before
-    readonly Option<bool> _fused = CliOption.Switch("--fused", "re-parameterize the trained model first (ParNet fusion) and evaluate that");
+    readonly Option<bool> _fused = CliOption.Switch("--fused", "re-parameterize the trained model first (ParNet fusion) and evaluate that " +
+        "(default: the weights as stored, unfused; predict, serve and export fuse by default)");
     readonly Option<bool> _winograd = CliOption.Switch("--winograd", "run the 3x3 stride-1 convs as Winograd F(4x4, 3x3) on channels_last maps, " +
         "as predict and serve --engine torch-winograd do (what that engine scores)");
-    readonly Option<int?> _batchSize = CliOption.Int("--batch-size", $"images per batch (default {EvaluationDefaults.BatchSize}: no gradients, so larger than training's; 1 for an .onnx graph fixed to batch 1)");
-    readonly Option<int?> _threads = CliOption.Int("--threads", "torch threads (default: all logical cores)");
+    readonly Option<int?> _batchSize = CliOption.Int("--batch-size", $"images per batch (default {EvaluationDefaults.BatchSize}: no gradients, so larger than training's; " +
+        "fewer, said on stderr, where that would not fit in memory; 1 for an .onnx graph fixed to batch 1; a given N that cannot fit is refused)");
+    readonly Option<int?> _threads = CliOption.Int("--threads", $"threads of the forward passes (torch.set_num_threads; ONNX Runtime's intra-op threads for an .onnx) " +
+        $"(default: all logical cores, {Environment.ProcessorCount} here)");
     readonly Option<int?> _subset = CliOption.Int("--subset", "N images per class (default: all)");
     readonly Option<string?> _classes = CliOption.Text("--classes", "only these classes, relabeled 0..k-1, e.g. 5-9 (default: the run's, or those the weights' stored class names give, else all)", "IDS");
     readonly Option<string?> _out = CliOption.Text("--out", "report folder: confusion.csv, confusion.png, per_class.csv, summary.json " +
@@ -54,7 +59,7 @@ public sealed class EvalCommand : CliCommand
         string? run = parse.GetValue(_run);
         string? weights = parse.GetValue(_weights);
         if ((run is null) == (weights is null))
-            throw new UsageException(run is null ? "give --run DIR or --weights FILE" : "give --run DIR or --weights FILE, not both");
+            throw new UsageException(run is null ? "give --run DIR or --weights W" : "give --run DIR or --weights W, not both");
         // it scored the same numbers at twice the time (walk E, session 28): torchvision's TenCrop is five crops and their mirrors
         if (parse.GetValue(_flip) && parse.GetValue(_tenCrop))
             throw new UsageException("--flip with --ten-crop: the ten views are five crops and their mirror images already; give one of them");

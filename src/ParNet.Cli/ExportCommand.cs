@@ -20,19 +20,19 @@ public sealed class ExportCommand : CliCommand
     readonly Option<bool> _ema = WeightsLoading.EmaOption();
     readonly Option<string> _format = new("--format")
     {
-        Description = "onnx, the only format", HelpName = "FORMAT", DefaultValueFactory = _ => "onnx",
+        Description = "onnx, the only format (default: onnx)", HelpName = "FORMAT",
     };
     readonly Option<string> _out = new("--out") { Description = "the ONNX file to write", HelpName = "M.onnx", Required = true };
     readonly Option<int?> _imageSize = CliOption.Int("--image-size",
-        "input side the graph is fixed to (default: the stored one, else 224 for ImageNet layouts, 32 for CIFAR)");
+        $"input side in pixels the graph is fixed to (default: the stored one, else {CliOption.NaturalSide})", "PX");
     readonly Option<string?> _dataset = CliOption.Text("--dataset",
         $"class names and normalization to store: {WeightsLoading.DatasetChoices} (default: the stored ones)", "NAME");
     readonly Option<bool> _int8 = CliOption.Switch("--int8", "a statically quantized model (ONNX QDQ, run by ONNX Runtime's int8 kernels) of " +
         "the fused network (implies --fused): convs int8 with per-channel symmetric weights, activations uint8 calibrated on " +
         "--calibration N training images (min/max); the SSE gates and the head stay float32");
-    readonly Option<int?> _calibration = CliOption.Int("--calibration", "with --int8: training images whose activation ranges set the " +
-        "scales, N training images chosen at random (seed 0: the same ones every time; not the first N, which in an image " +
-        "folder are all of its first classes); a few hundred suffice");
+    readonly Option<int?> _calibration = CliOption.Int("--calibration", "required with --int8: the number of training images whose activation " +
+        "ranges set the scales, chosen at random (seed 0: the same ones every time; not the first N, which in an image folder are all of its " +
+        "first classes); a few hundred suffice");
     readonly Option<string?> _data = CliOption.Text("--data", "with --int8: where the calibration data set is (as for train; default: " +
         $"for a run's checkpoint without --dataset, the run's data; else as train looks: for fashion-mnist {DataLocations.LocalFashionMnist}, then {DataLocations.SystemFashionMnist})", "DIR");
     readonly Option<bool> _quantizeGates = CliOption.Switch("--quantize-gates", "with --int8: quantize the SSE gates' 1x1 convs too " +
@@ -63,7 +63,7 @@ public sealed class ExportCommand : CliCommand
     {
         var config = _model.ReadOptional(parse);
         string? weights = parse.GetValue(_weights);
-        string output = parse.GetValue(_out)!, format = parse.GetValue(_format)!;
+        string output = parse.GetValue(_out)!, format = parse.GetValue(_format) ?? "onnx";
         bool int8 = parse.GetValue(_int8);
         if (int8 && parse.GetValue(_unfused)) throw new UsageException("--int8 quantizes the fused network; --unfused goes without it");
         // --int8: fused where the network can be, and refused below where it cannot (as --int8's, not as a --fused not given)

@@ -18,10 +18,13 @@ public sealed class ForwardCommand : CliCommand
         Description = "a safetensors file holding the tensor 'input' (or exactly one tensor), float32 [N, C, H, W]", HelpName = "X.safetensors", Required = true,
     };
     readonly Option<int?> _threads = CliOption.Int("--threads", "threads of the forward pass (torch.set_num_threads) (default: libtorch's own, one per core)");
-    readonly Option<string> _output = new("--output", "--out") { Description = "written with the tensor 'logits' [N, classes]", HelpName = "Y.safetensors", Required = true };   // --out: as export, fuse and convert
+    readonly Option<string> _output = new("--out", "--output")   // --out: as every other command's output; --output before
+    {
+        Description = "written with the tensor 'logits' [N, classes] (--output: its older name)", HelpName = "Y.safetensors", Required = true,
+    };
 
     public override string Name => "forward";
-    public override string Summary => "run a model on a tensor file and write the logits (--model/--config: unless stored with the weights)";
+    public override string Summary => "run a model on a tensor file and write the logits (give --model/--config unless the weights store their model)";
 
     protected override void Declare(Command command)
     {
@@ -41,8 +44,9 @@ public sealed class ForwardCommand : CliCommand
     {
         var config = _model.ReadOptional(parse);
         string inputPath = parse.GetValue(_input)!, outputPath = parse.GetValue(_output)!, weights = parse.GetValue(_weights)!;
-        WeightsLoading.RequireNotAnInput("--output", outputPath, ("--weights", weights), ("--input", inputPath));
-        WeightsLoading.RequireSafetensorsOut(outputPath, "--output");   // it writes safetensors, whatever the name says
+        string outputOption = parse.Typed(_output);   // the name the user typed
+        WeightsLoading.RequireNotAnInput(outputOption, outputPath, ("--weights", weights), ("--input", inputPath));
+        WeightsLoading.RequireSafetensorsOut(outputPath, outputOption);   // it writes safetensors, whatever the name says
         int? threads = parse.GetValue(_threads);
         CliOption.CheckThreads(threads, Name, stderr);
         if (threads is int n) set_num_threads(n);

@@ -13,12 +13,12 @@ public sealed class FuseCommand : CliCommand
     readonly ModelOptions _model = new();
     readonly Option<string> _weights = new("--weights")
     {
-        Description = "trained weights (released key names; BN running statistics are folded)", HelpName = "IN", Required = true,
+        Description = WeightsLoading.Description + "; trained (unfused) ones: fused weights are refused", HelpName = "W", Required = true,
     };
     readonly Option<bool> _ema = WeightsLoading.EmaOption();
     readonly Option<string> _out = new("--out")
     {
-        Description = "fused weights, safetensors: predict, serve, export, eval and forward load them (bench and train --pretrained need the trained form)", HelpName = "OUT.safetensors", Required = true,
+        Description = "fused weights (BatchNorm running statistics folded in), safetensors: predict, serve, export, eval and forward load them (bench and train --pretrained need the trained form)", HelpName = "OUT.safetensors", Required = true,
     };
 
     public override string Name => "fuse";

@@ -9,7 +9,7 @@ namespace ParNet.Cli;
 public sealed class InfoCommand : CliCommand
 {
     readonly ModelOptions _model = new();
-    readonly Option<int?> _imageSize = CliOption.Int("--image-size", "input side in pixels (default: 224 for ImageNet layouts, 32 for CIFAR: the sizes the paper reports)");
+    readonly Option<int?> _imageSize = CliOption.Int("--image-size", $"input side in pixels (default: {CliOption.NaturalSide})", "PX");
     readonly Option<bool> _json = CliOption.Switch("--json", "machine-readable output");
 
     public override string Name => "info";

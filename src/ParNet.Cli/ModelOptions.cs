@@ -9,12 +9,12 @@ public sealed class ModelOptions
     /// <param name="defaultModel">the command's default, said in --model's help (null: the command says none there)</param>
     public ModelOptions(string? defaultModel = null) =>
         Model = CliOption.Text("--model", "a registered model: " + string.Join(", ", ModelRegistry.Names) +
-                                          (defaultModel is null ? "" : $" (default {defaultModel})"), "NAME");
+                                          (defaultModel is null ? "" : $" (default: {defaultModel})"), "NAME");
 
     public Option<string?> Model { get; }
 
     public Option<string?> Config { get; } = CliOption.Text("--config",
-        "a ModelConfig JSON file (property names in any case) or one of the authors' YAML model files (imagenet/models/*.yaml), instead of --model", "FILE");
+        "a ModelConfig JSON file (property names in any case) or one of the authors' YAML model files (imagenet/models/*.yaml of github.com/imankgoyal/NonDeepNetworks), instead of --model", "FILE");
 
     public void AddTo(Command command) => command.Add(Model, Config);
 

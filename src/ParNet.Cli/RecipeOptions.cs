@@ -7,21 +7,23 @@ namespace ParNet.Cli;
 public sealed class RecipeOptions
 {
     readonly Option<int?> _epochs = CliOption.Int("--epochs", "training epochs");
-    readonly Option<int?> _batchSize = CliOption.Int("--batch-size", "images per step");
-    readonly Option<double?> _lr = CliOption.Number("--lr", "peak learning rate at the recipe's reference batch, scaled linearly if it has one");
+    readonly Option<int?> _batchSize = CliOption.Int("--batch-size", "images per step in each process (under mpiexec the global batch is this x the processes)");
+    readonly Option<double?> _lr = CliOption.Number("--lr", "peak learning rate: the imagenet recipes give it for a global batch of 2048 and scale it " +
+                                                    "linearly to yours (--batch-size x processes); the other recipes take it as given");
     readonly Option<double?> _momentum = CliOption.Number("--momentum", "SGD momentum");
     readonly Option<bool> _nesterov = CliOption.Switch("--nesterov", "Nesterov momentum (--nesterov false turns it off)");
     readonly Option<double?> _weightDecay = CliOption.Number("--weight-decay", "L2 weight decay");
     readonly Option<bool> _noDecayBnBias = CliOption.Switch("--no-decay-bn-bias", "no weight decay on BN parameters and biases (--no-decay-bn-bias false: decay them)");
     readonly Option<string?> _schedule = CliOption.Text("--schedule", "LR schedule: step, multistep, cosine, linear or constant", "KIND");
-    readonly Option<double?> _warmup = CliOption.Number("--warmup", "linear LR warm-up", "EPOCHS");
+    readonly Option<double?> _warmup = CliOption.Number("--warmup", "epochs of linear LR warm-up", "EPOCHS");
     readonly Option<double?> _minLr = CliOption.Number("--min-lr", "final LR of the cosine/linear schedules");
     readonly Option<int?> _stepEpochs = CliOption.Int("--step-epochs", "epochs between LR steps (step schedule)");
     readonly Option<double?> _gamma = CliOption.Number("--gamma", "LR factor at each step (step/multistep schedules)");
     readonly Option<string?> _milestones = CliOption.Text("--milestones", "fractions of training at which the multistep schedule multiplies the LR " +
                                                            "by --gamma (default: the recipe's; cifar 0.3,0.6,0.8, the paper's)", "F,F,...");
     readonly Option<double?> _labelSmoothing = CliOption.Number("--label-smoothing", "label smoothing of the cross-entropy");
-    readonly Option<double?> _ema = CliOption.Number("--ema-decay", "EMA decay of the weights (0: off; --ema DECAY: its older name, in RESULTS.md's commands)", "DECAY",
+    readonly Option<double?> _ema = CliOption.Number("--ema-decay", "EMA decay of the weights (0: off; --ema DECAY: its older name, in RESULTS.md's commands; " +
+                                                     "train's --ema takes a value, unlike the other commands' --ema switch)", "DECAY",
                                                      aliases: "--ema");   // --ema elsewhere picks a checkpoint's EMA weights; --ema before
     readonly Option<double?> _backboneLrScale = CliOption.Number("--backbone-lr-scale",
         "factor on the LR of everything but the classifier (fine-tuning a pretrained backbone: e.g. 0.1)", "X");
@@ -30,7 +32,7 @@ public sealed class RecipeOptions
     readonly Option<int?> _padding = CliOption.Int("--padding", "random-shift padding of the crop", "PX");
     readonly Option<bool> _noFlip = CliOption.Switch("--no-flip", "no random horizontal flip");
     readonly Option<double?> _erasing = CliOption.Number("--erasing", "random-erasing probability", "P");
-    readonly Option<int?> _seed = CliOption.Int("--seed", "seed of initialization, shuffling and augmentation");
+    readonly Option<int?> _seed = CliOption.Int("--seed", "seed of initialization, shuffling and augmentation (default: the recipe's, 0 in every preset)");
     readonly Option<int?> _imageSize = CliOption.Int("--image-size",
         "training and test image side of an image-folder data set (default: the recipe's, imagenet 224)", "PX");
 

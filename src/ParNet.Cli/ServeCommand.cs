@@ -27,13 +27,15 @@ public sealed class ServeCommand : CliCommand
     readonly Option<string?> _dataset = CliOption.Text("--dataset", WeightsLoading.DatasetChoices + ": class names and " +
         "preprocessing, as for predict (default: what is stored with the weights; otherwise ImageNet statistics and \"class i\"); " +
         "e.g. the authors' released ImageNet checkpoints, which store no class names", "NAME");
+    readonly Option<int?> _imageSize = CliOption.Int("--image-size", $"input side in pixels, as predict's (default: the stored one, else {CliOption.NaturalSide})", "PX");
     readonly Option<string?> _host = CliOption.Text("--host", $"address to listen on (default {Defaults.Host}: IPv4 loopback; localhost for 127.0.0.1 and ::1 (127.0.0.1 alone with --port 0); 0.0.0.0 for every IPv4 interface, :: for every interface)", "ADDRESS");
     readonly Option<int?> _port = CliOption.Int("--port", $"TCP port (default {Defaults.Port}; 0: any free port, printed at start)");
     readonly Option<int?> _maxBatch = CliOption.Int("--max-batch",
-        $"images per inference call, at most (default {Defaults.Batching.MaxBatch}; 1 turns micro-batching off); one whose batch cannot fit in memory is refused");
+        $"images per inference call, at most (default {Defaults.Batching.MaxBatch}; 1 turns micro-batching off); a value whose batch cannot fit in memory is refused at start");
     readonly Option<double?> _maxWait = CliOption.Number("--max-wait-ms", $"longest a request waits for others to join its batch (default {Defaults.Batching.MaxWait.TotalMilliseconds})", "MS");
     readonly Option<int?> _workers = CliOption.Int("--workers",
-        "inference workers, each with its own model instance (default 1: one forward already uses every core; the workers share them)");
+        "model instances, each answering batches on its own thread (default 1: one forward already uses every core; more instances share them; " +
+        "train's --workers are data loader threads)");
     readonly Option<int?> _threads = PredictorLoading.ThreadsOption(
         "; on a machine shared with other work, or with several --workers, fewer avoid oversubscription");
     readonly Option<int?> _queue = CliOption.Int("--queue-capacity",
@@ -47,12 +49,12 @@ public sealed class ServeCommand : CliCommand
 
     public override string Name => "serve";
     public override bool ResultsOnStdout => false;   // its log there; its results are HTTP answers
-    public override string Summary => "an HTTP inference server: POST /v1/predict, micro-batching, /metrics, a web page at /";
+    public override string Summary => "an HTTP inference server: POST /v1/predict and /v1/predict/batch (?top=K, default 5), micro-batching, /metrics, /readyz, a web page at /";
 
     protected override void Declare(Command command)
     {
         _model.AddTo(command);
-        command.Add(_weights, _engine, _fused, _unfused, _ema, _dataset, _host, _port, _maxBatch, _maxWait, _workers, _threads, _queue, _timeout, _maxBodyMb, _maxMegapixels);
+        command.Add(_weights, _engine, _fused, _unfused, _ema, _dataset, _imageSize, _host, _port, _maxBatch, _maxWait, _workers, _threads, _queue, _timeout, _maxBodyMb, _maxMegapixels);
     }
 
     /// <summary>A duration option in milliseconds, from 0 (or from above 0: --timeout-ms) to the longest the batcher takes,
@@ -101,7 +103,7 @@ public sealed class ServeCommand : CliCommand
         var engine = PredictorLoading.Engine(weights, parse.GetValue(_engine));
         var form = WeightsLoading.InferenceForm(parse.GetValue(_fused), parse.GetValue(_unfused));
         if (weights is null && config is not null) WeightsLoading.WarnRandomInitialization(stderr, Name, config);
-        var source = PredictorLoading.Source(weights, config, engine, form, parse.GetValue(_ema), size: null, onnx);
+        var source = PredictorLoading.Source(weights, config, engine, form, parse.GetValue(_ema), parse.GetValue(_imageSize), onnx);
         var model = PredictorLoading.Serve(source, workers, parse.GetValue(_dataset));
         PredictorLoading.WarnIfNoWinograd(model, stderr, Name);
         if (weights is not null && model.Config is { } served) PredictorLoading.WarnIfStatisticsGuessed(model.StatisticsGuessed, served, stderr, Name);

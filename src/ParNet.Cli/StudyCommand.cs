@@ -18,7 +18,7 @@ public sealed class StudyCommand : CliCommand
     readonly Option<int?> _epochs = CliOption.Int("--epochs", "epochs per cell (default: the scale's)");
     readonly Option<int?> _subset = CliOption.Int("--subset", "training images per class (default: the scale's)");
     readonly Option<int?> _testSubset = CliOption.Int("--test-subset", "test images per class (default: the scale's)");
-    readonly Option<int?> _steps = CliOption.Int("--steps", "stop each cell after N steps: a plumbing run, its numbers are no result");
+    readonly Option<int?> _steps = CliOption.Int("--steps", "stop each cell after N steps: a quick check that the study runs end to end (a plumbing run); its numbers mean nothing");
     readonly Option<string?> _data = CliOption.Text("--data", $"Fashion-MNIST's folder (default: {DataLocations.LocalFashionMnist}, then {DataLocations.SystemFashionMnist}, where Debian's dataset-fashion-mnist puts it, as for train)", "DIR");
     readonly Option<string?> _out = CliOption.Text("--out", "the study's run folders (default runs/studies/NAME); run again to continue a stopped study", "DIR");
     readonly Option<string?> _results = CliOption.Text("--results", "where NAME.md, NAME.csv and NAME.png go (default results/studies; with --steps, a " +

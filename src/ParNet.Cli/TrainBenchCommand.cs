@@ -11,10 +11,9 @@ namespace ParNet.Cli;
 public sealed class TrainBenchCommand : CliCommand
 {
     readonly TrainModelOptions _model = new();
-    readonly Option<int?> _size = CliOption.Int("--image-size", "input side (default: the model's, 224 for ImageNet layouts and 32 for CIFAR ones, " +
-                                                "as the fashion-mnist recipe's model)",
+    readonly Option<int?> _size = CliOption.Int("--image-size", $"input side in pixels (default: {CliOption.NaturalSide}; --size: its older name)", "PX",
                                                 aliases: "--size");   // the name every other command gives the input side; --size before
-    readonly Option<int?> _batchSize = CliOption.Int("--batch-size", $"images per step (default {TrainingBenchmarkOptions.DefaultBatch}: the fashion-mnist recipe's batch)");
+    readonly Option<int?> _batchSize = CliOption.Int("--batch-size", $"images per step in each process (default {TrainingBenchmarkOptions.DefaultBatch}: the fashion-mnist recipe's batch)");
     readonly Option<int?> _steps = CliOption.Int("--steps", $"timed steps (each round's, with --rounds), after {TrainingBenchmarkOptions.DefaultWarmup} untimed ones (default {TrainingBenchmarkOptions.DefaultSteps})");
     readonly Option<int?> _threads = CliOption.Int("--threads", "torch threads per process (default: the machine's logical cores, shared among the MPI processes on it)");
     readonly Option<bool> _bf16 = CliOption.Switch("--bf16", "bfloat16 convolutions, activations and classifier; BatchNorm layers and the optimizer's master weights float32 (as autocast)");

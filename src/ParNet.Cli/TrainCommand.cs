@@ -16,7 +16,8 @@ namespace ParNet.Cli;
 /// <summary>`parnet train`: a recipe preset, every value overridable; checkpoints, logs and plots in a run folder.</summary>
 public sealed class TrainCommand : CliCommand
 {
-    readonly Option<string?> _recipe = CliOption.Text("--recipe", "one of " + string.Join(", ", Recipes.Names) + " (default fashion-mnist: the main job's)", "NAME");
+    readonly Option<string?> _recipe = CliOption.Text("--recipe", "one of " + string.Join(", ", Recipes.Names) + " (default fashion-mnist: the main job's); " +
+        "each option from --epochs to --image-size overrides one of its values, and defaults to the recipe's", "NAME");
     readonly TrainModelOptions _model = new();
     readonly Option<string?> _dataset = CliOption.Text("--dataset", string.Join(" | ", DataPipelines.Datasets.Select(d => d switch
     {
@@ -25,13 +26,15 @@ public sealed class TrainCommand : CliCommand
         _ => d,
     })) + " (default: the recipe's)", "NAME");
     readonly Option<string?> _data = CliOption.Text("--data", $"where the data set is (default for fashion-mnist: {DataLocations.LocalFashionMnist}, then " +
-        $"{DataLocations.SystemFashionMnist}, where scripts/install-data.sh puts it; required for the others)", "DIR");
+        $"{DataLocations.SystemFashionMnist}, where scripts/install-data.sh puts it; required for the others; with --resume: the run's own, from its run.json)", "DIR");
     readonly Option<string?> _out = CliOption.Text("--out", "run folder (default runs/RECIPE-yyyyMMdd-HHmmss: one new folder per run)", "DIR");
-    readonly Option<string?> _resume = CliOption.Text("--resume", "continue the run in DIR from checkpoints/last (options given here override its recipe)", "DIR");
+    readonly Option<string?> _resume = CliOption.Text("--resume", "continue the run in DIR from checkpoints/last: the data and options it started with " +
+        "(its run.json) apply unless given again, recipe values given here override its recipe's; not with --recipe, --model, --config, --width, --out or --pretrained", "DIR");
     readonly RecipeOptions _recipeOptions = new();
     readonly Option<int?> _threads = CliOption.Int("--threads", "torch threads per process (default: the machine's logical cores, shared among the MPI processes on it; a resumed run keeps the --threads it was given)");
-    readonly Option<int?> _workers = CliOption.Int("--workers", $"data loader threads (default {LoaderOptions.DefaultWorkers}: the cores are better spent on the model)");
-    readonly Option<double?> _timeBudget = CliOption.Number("--time-budget", "stop (resumably) after this much time in this process", "MINUTES");
+    readonly Option<int?> _workers = CliOption.Int("--workers", $"data loader threads that decode and augment images (default {LoaderOptions.DefaultWorkers}: " +
+        "the cores are better spent on the model; serve's --workers are model instances)");
+    readonly Option<double?> _timeBudget = CliOption.Number("--time-budget", "stop (resumably) after this much time in this process (default: none)", "MINUTES");
     readonly Option<double?> _scheduleBudget = CliOption.Number("--schedule-budget", "fit the LR schedule into this much wall time of the run: " +
         "a machine too slow for the epochs anneals the LR anyway and ends early, complete (default: none)", "MINUTES");
     readonly Option<bool> _bf16 = CliOption.Switch("--bf16", "bfloat16 convolutions, activations and classifier; BatchNorm layers and the optimizer's master weights float32 (as autocast)");
@@ -41,14 +44,14 @@ public sealed class TrainCommand : CliCommand
         ".pth.tar); every key but the classifier must fit, the classifier is new for the data's classes, RGB input convolutions are summed for grey data", "W");
     readonly Option<bool> _pretrainedEma = CliOption.Switch("--pretrained-ema", "take the EMA weights (state_dict_ema) of a --pretrained training checkpoint");
     readonly Option<string?> _freeze = CliOption.Text("--freeze", "do not train: stem, streams (stem, streams and their entry blocks) or backbone " +
-        "(everything but the classifier: a linear probe); default: train all", "PART");
+        "(everything but the classifier: a linear probe) (default: none, everything trains)", "PART");
     readonly Option<bool> _freezeBn = CliOption.Switch("--freeze-bn", "keep every BatchNorm's running statistics as they start " +
         "(fine-tuning on small batches); their weights still train unless --freeze covers them");
     readonly Option<int?> _subset = CliOption.Int("--subset", "N training images per class (default: all)");
     readonly Option<int?> _testSubset = CliOption.Int("--test-subset", "N test images per class (default: all)");
     readonly Option<int?> _evalEvery = CliOption.Int("--eval-every", "evaluate every N epochs (default 1; always after the last)");
     readonly Option<bool> _syncBn = CliOption.Switch("--sync-bn", "under mpiexec: BatchNorm statistics over the global batch (SyncBatchNorm); " +
-        "default: each process's own batch, as DDP");
+        "(default: each process's own batch, as DDP)");
     readonly Option<bool> _checkReplicas = CliOption.Switch("--check-replicas", "under mpiexec: after every step compare every process's weights " +
         "with rank 0's (a hash) and stop if any differs");
     readonly Option<double?> _collectiveTimeout = CliOption.Number("--collective-timeout", "under mpiexec: end the job when a collective has " +

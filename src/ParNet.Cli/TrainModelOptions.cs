@@ -15,7 +15,7 @@ public sealed class TrainModelOptions
     readonly ModelOptions _model = new();
 
     public Option<int?> Width { get; } = CliOption.Int("--width",
-        "CIFAR-layout planes [W, 2W, 4W] (default: the recipe's width, unless --model/--config is given)", "W");
+        "CIFAR-layout planes [W, 2W, 4W] (default: the recipe's width, unless --model/--config is given or the --weights/--pretrained file stores its model)", "W");
 
     public void AddTo(Command command)
     {

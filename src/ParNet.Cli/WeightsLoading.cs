@@ -17,13 +17,13 @@ public static class WeightsLoading
 
     /// <summary>`--fused` of the commands that run or write a network for inference (predict, serve, export), which fuse a ParNet
     /// by default: given, a network that has no fused form is refused instead of taken as it is.</summary>
-    public static Option<bool> FusedOption() => CliOption.Switch("--fused", FusedDescription +
-        "; a ParNet is fused here by default: given, --fused also refuses a network that has no fused form (resnet12_wide) instead of running it as it is");
+    public static Option<bool> FusedOption() => CliOption.Switch("--fused", "require the fused form (the default for a ParNet): a network without one " +
+        "(resnet12_wide) is refused instead of run unfused");
 
     /// <summary>`--unfused` of predict, serve and export.</summary>
     public static Option<bool> UnfusedOption() => CliOption.Switch("--unfused",
-        "keep a ParNet's trained weights in their training form (fused weights, which have none, are refused; default: re-parameterized first, as --fused: the same " +
-        "answers within float32 rounding from fewer convolutions: ParNet-S at batch 1 1.28-1.42x faster on a Zen 4, RESULTS.md)");
+        "run a ParNet in its training form instead of the default fused one (the same answers within float32 rounding; fused is 1.28-1.42x faster, " +
+        "ParNet-S at batch 1 on a Zen 4, RESULTS.md); refused for fused weights and for an .onnx");
 
     /// <summary>The form predict, serve and export give a network: fused where it can be, unless --fused or --unfused says otherwise.</summary>
     public static NetworkForm InferenceForm(bool fused, bool unfused) => (fused, unfused) switch
@@ -59,7 +59,8 @@ public static class WeightsLoading
     /// <summary>`--ema` of the commands that take --weights.</summary>
     public static System.CommandLine.Option<bool> EmaOption() => CliOption.Switch("--ema",
         "read a checkpoint's EMA weights: a timm .pth.tar's state_dict_ema (as the authors' validate.py --use-ema), or the " +
-        "ema.safetensors beside a run checkpoint's model.safetensors; default: its model weights");
+        "ema.safetensors beside a run checkpoint's model.safetensors; not for an .onnx (default: its model weights; eval --run takes the EMA " +
+        "weights by default where the run trained with EMA)");
 
     public static CheckpointWeights Pick(bool ema) => ema ? CheckpointWeights.Ema : CheckpointWeights.Model;
 

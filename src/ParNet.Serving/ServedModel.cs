@@ -90,7 +90,8 @@ public sealed class ServedModel : IDisposable
         try
         {
             for (int i = 0; i < workers; i++) predictors.Add(source.Open());
-            var (preprocessing, names) = predictors[0].Preprocessing(dataset);
+            // the side the source asks for (serve --image-size: a graph of dynamic side runs at it), else the stored or natural one
+            var (preprocessing, names) = predictors[0].Preprocessing(dataset, source.ImageSize);
             return FromPredictors(predictors, preprocessing, names);
         }
         catch

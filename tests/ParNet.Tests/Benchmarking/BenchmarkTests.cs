@@ -68,6 +68,19 @@ public class BenchmarkTests
         Assert.True(new FileInfo(folder.File("out/bench.png")).Length > 1000);
     }
 
+    [Fact]
+    public void Bench_times_weights_at_the_side_stored_with_them()
+    {
+        // the tiny network's natural side is 224; its weights say 64, as predict and export take it (bench timed 224)
+        using var folder = new ExportTempFolder();
+        var (weights, _) = ExportCliTests.WeightsWithSidecar(folder);
+        var (stdout, stderr) = (new StringWriter(), new StringWriter());
+        int code = CommandRunner.Run(["bench", "--weights", weights, "--only", "fused", "--rounds", "1", "--throughput-rounds", "1", "--warmup", "0",
+                                      "--batch-size", "1", "--out", folder.File("out")], stdout, stderr);
+        Assert.True(code == 0, stderr.ToString());
+        Assert.Equal(64, JsonDocument.Parse(File.ReadAllText(folder.File("out/bench.json"))).RootElement.GetProperty("image_size").GetInt32());
+    }
+
     [Theory]
     [InlineData("cuda:0,cuda:1,cuda:2", "TorchSharp-cuda-linux")]
     [InlineData("gpu0,cpu,cpu", "not a device")]

@@ -102,6 +102,8 @@ public class InfoAndForwardCommandTests
     {
         CliRunner.AssertUserError(CliRunner.Run("info", "--model", "parnet_s", "--imagesize", "224"), "unknown option: --imagesize");
         CliRunner.AssertUserError(CliRunner.Run("infoo"), "unknown command 'infoo'");
+        // with --help it printed the root's help and exited 0, not a word of the command
+        CliRunner.AssertUserError(CliRunner.Run("evaluate", "--help"), "unknown command 'evaluate'");
         // predict's IMAGE takes any word: an option it does not have (eval's --size) was taken as two images "not found", exit 1
         var predict = CliRunner.Run("predict", "--weights", Fixtures.Path("parnet_official_tiny_silu.safetensors"), "--size", "64", "a.png");
         CliRunner.AssertUserError(predict, "parnet predict: unknown option: --size (see --help)");

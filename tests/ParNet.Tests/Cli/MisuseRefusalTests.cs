@@ -173,8 +173,8 @@ public class MisuseRefusalTests
         // ten-crop's views are five crops and their mirrors: --flip added nothing but the time (walk E, session 28)
         CliRunner.AssertUserError(CliRunner.Run("eval", "--weights", "/no/w.safetensors", "--ten-crop", "--flip"),
                                   "--flip with --ten-crop: the ten views are five crops and their mirror images already");
-        CliRunner.AssertUserError(CliRunner.Run("eval", "--run", "/no/run", "--weights", "/no/w.safetensors"), "give --run DIR or --weights FILE, not both");
-        CliRunner.AssertUserError(CliRunner.Run("eval"), "give --run DIR or --weights FILE");
+        CliRunner.AssertUserError(CliRunner.Run("eval", "--run", "/no/run", "--weights", "/no/w.safetensors"), "give --run DIR or --weights W, not both");
+        CliRunner.AssertUserError(CliRunner.Run("eval"), "give --run DIR or --weights W");
     }
 
     [Fact]

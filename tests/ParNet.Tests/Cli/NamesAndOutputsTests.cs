@@ -22,6 +22,10 @@ public class NamesAndOutputsTests
                                    Fixtures.Path("parnet_official_tiny_silu.io.safetensors"), "--output", dir.File("y.txt"));
         CliRunner.AssertUserError(result, $"--output must be a .safetensors file; got '{dir.File("y.txt")}'");
         Assert.False(File.Exists(dir.File("y.txt")));
+        // --out, the name every other command gives its output, is forward's too, and refusals name what was typed
+        result = CliRunner.Run("forward", "--weights", Fixtures.Path("parnet_official_tiny_silu.safetensors"), "--input",
+                               Fixtures.Path("parnet_official_tiny_silu.io.safetensors"), "--out", dir.File("y.txt"));
+        CliRunner.AssertUserError(result, $"--out must be a .safetensors file; got '{dir.File("y.txt")}'");
     }
 
     /// <summary>The guard against writing over an input compared path strings: a link to the weights passed (review, session 29).</summary>

@@ -189,7 +189,7 @@ public class OptionSyntaxTests
     /// <summary>Defaults the help left out or stated wrongly (walk J): bench's model; study's and export's data folder, which
     /// is looked for in data/fashion-mnist first, as train's is (they named only Debian's folder).</summary>
     [Theory]
-    [InlineData("bench", "(default parnet_s, the paper's headline model, or the one stored with --weights)")]
+    [InlineData("bench", "(default: the model stored with --weights, else parnet_s, the paper's headline model)")]
     [InlineData("study", "Fashion-MNIST's folder (default: data/fashion-mnist, then /usr/share/datasets/fashion-mnist,")]
     [InlineData("export", "else as train looks: for fashion-mnist data/fashion-mnist, then /usr/share/datasets/fashion-mnist)")]
     public void The_help_states_the_default_the_command_takes(string command, string statement)
@@ -267,7 +267,7 @@ public class OptionSyntaxTests
         var (code, stdout, _) = CliRunner.Run("export", "--help");
         Assert.Equal(0, code);
         string help = string.Join(" ", stdout.Split((char[])[' ', '\n', '\r'], StringSplitOptions.RemoveEmptyEntries));
-        Assert.Contains("N training images chosen at random (seed 0", help);
+        Assert.Contains("required with --int8: the number of training images whose activation ranges set the scales, chosen at random (seed 0", help);
         Assert.DoesNotContain("in file order", help);
     }
 

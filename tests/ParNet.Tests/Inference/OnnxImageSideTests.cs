@@ -132,6 +132,12 @@ public class OnnxImageSideTests
         Assert.Equal(1.0, top.Sum(t => t.GetProperty("probability").GetDouble()), 1e-4);
         CliRunner.AssertUserError(CliRunner.Run("predict", png, "--weights", fixedPath, "--image-size", "64"),
             "parnet predict: --image-size 64: the ONNX model was exported for 32x32");
+        // serve's source (serve --image-size) places the images at the side asked for; it served the natural 32
+        using (var served = ParNet.Serving.ServedModel.Open(new PredictorSource { Weights = dynamicPath, ImageSize = 64 }))
+        {
+            Assert.Equal("parnet_cifar_small (3x64x64) on onnxruntime", served.Description);
+            Assert.Equal(64, served.Preprocess(File.ReadAllBytes(png), png, 1 << 30).Height);
+        }
 
         (code, stdout, stderr) = CliRunner.Run("eval", "--weights", dynamicPath, "--subset", "1", "--image-size", "64", "--out", folder.File("report"));
         Assert.True(code == 0, stderr + stdout);
