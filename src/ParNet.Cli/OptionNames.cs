@@ -28,6 +28,7 @@ public sealed class OptionNames : SettingNames
         [StudyRunner.DirectorySetting] = "--out",
         [Of(nameof(TrainingRunPlan), nameof(TrainingRunPlan.ResumeDirectory))] = "--resume",
         [Of(nameof(TrainOptions), nameof(TrainOptions.ResumeFrom))] = "--resume",
+        [Of(nameof(TrainOptions), nameof(TrainOptions.ScheduleBudget))] = "--schedule-budget",
         [Of(nameof(Recipe), nameof(Recipe.Epochs))] = "--epochs",
         [Of(nameof(Recipe), nameof(Recipe.BatchSize))] = "--batch-size",
         [Of(nameof(Recipe), nameof(Recipe.Lr))] = "--lr",

@@ -17,6 +17,21 @@ public sealed record EpochEvent(EpochMetrics Metrics, int Epochs, bool IsBest) :
 
 public record MessageEvent(string Text) : TrainEvent;
 
+/// <summary>A resumed run whose schedule budget had ended its LR schedule already (annealed before its last epoch): nothing to
+/// do. <see cref="MessageEvent.Text"/> says how to train further in the API's terms (a larger schedule budget).</summary>
+public sealed record ScheduleSpentEvent(double BudgetSeconds) : MessageEvent(Describe(SettingNames.Api, BudgetSeconds)), INamesSettings
+{
+    public string WordedWith(SettingNames names) => Describe(names, BudgetSeconds);
+
+    static string Describe(SettingNames names, double seconds)
+    {
+        string minutes = (seconds / 60).ToString("0.###", System.Globalization.CultureInfo.InvariantCulture);
+        string setting = SettingNames.Of(nameof(TrainOptions), nameof(TrainOptions.ScheduleBudget));
+        return $"the run's schedule budget of {minutes} min has ended its LR schedule: nothing to do (resume with {names.Given(setting, "MINUTES")}, " +
+               $"more than {minutes}, to train further)";
+    }
+}
+
 /// <summary>A resumed run that had trained all its recipe's epochs already: nothing to do. <see cref="MessageEvent.Text"/> says
 /// how to train further in the API's terms (a recipe of more epochs); a front end words it with its own names.</summary>
 public sealed record AlreadyTrainedEvent(int Epochs) : MessageEvent(Describe(SettingNames.Api, Epochs)), INamesSettings

@@ -97,8 +97,15 @@ public sealed partial class Trainer : IDisposable
     }
 
     /// <summary>Whether a run resumed from <paramref name="resumed"/> trains nothing: it had finished all of a recipe of
-    /// <paramref name="epochs"/> epochs (its checkpoint and run files then stay as they were).</summary>
-    internal static bool TrainsNothing(TrainingState? resumed, int epochs) => resumed is { Finished: true } s && s.Epoch >= epochs;
+    /// <paramref name="epochs"/> epochs, or its schedule budget (<paramref name="scheduleBudget"/> given now, else the run's) had
+    /// ended its schedule (its checkpoint and run files then stay as they were; a budget-ended run resumed rewrote them).</summary>
+    internal static bool TrainsNothing(TrainingState? resumed, int epochs, TimeSpan? scheduleBudget) =>
+        resumed is { Finished: true } s && (s.Epoch >= epochs || ScheduleSpent(s, scheduleBudget) is not null);
+
+    /// <summary>The schedule budget, in seconds, that has ended the LR schedule of the run at <paramref name="s"/> (the run's
+    /// time has reached it: the schedule's position is then its end, whatever the epochs), or null.</summary>
+    static double? ScheduleSpent(TrainingState s, TimeSpan? scheduleBudget) =>
+        (scheduleBudget?.TotalSeconds ?? s.ScheduleBudgetSeconds) is double budget && s.WallSeconds >= budget ? budget : null;
 
     /// <summary>
     /// Builds a model (random initialization) and puts the global generator back as it was, so that
@@ -117,7 +124,7 @@ public sealed partial class Trainer : IDisposable
         RequireFits(model.Config, train, training: true);
         if (test is not null) RequireFits(model.Config, test, training: false);
         RequireMoreThanOneValuePerBatchNorm(model, train, options.KeepInEvalMode, options.SyncBatchNorm && options.Processes.Size > 1);
-        RequireStepFits(model, train, options.BFloat16, options.Processes.ProcessesOnThisMachine, TrainsNothing(options.ResumeFrom?.State, options.Recipe.Epochs));
+        RequireStepFits(model, train, options.BFloat16, options.Processes.ProcessesOnThisMachine, TrainsNothing(options.ResumeFrom?.State, options.Recipe.Epochs, options.ScheduleBudget));
         _model = model;
         _group = options.Processes;
         _train = train;
@@ -194,6 +201,11 @@ public sealed partial class Trainer : IDisposable
             Report(new AlreadyTrainedEvent(epochs));
             if (_resumedFinished)   // its checkpoint stays as it was: nothing trained, nothing to save (TrainsNothing)
                 return new TrainResult(StopReason.Completed, _state = _state with { Finished = true }, LastPath, Checkpoint.Locate(BestPath));
+        }
+        else if (_resumedFinished && ScheduleSpent(_state, _clock.ScheduleBudget) is double budget)
+        {
+            Report(new ScheduleSpentEvent(budget));
+            return new TrainResult(StopReason.Completed, _state = _state with { Finished = true }, LastPath, Checkpoint.Locate(BestPath));   // nothing trained, nothing saved
         }
         else if (_state.Epoch > 0 || _state.BatchInEpoch > 0)
             Report(new MessageEvent(_state.BatchInEpoch == 0

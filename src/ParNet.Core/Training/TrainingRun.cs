@@ -108,7 +108,7 @@ public sealed class TrainingRun : IDisposable
             var frozen = Pretrained.Freeze(net, s.Freeze);
             Trainer.RequireMoreThanOneValuePerBatchNorm(net, train, s.FreezeBatchNorm ? Pretrained.BatchNorms(net) : frozen.BatchNorms,   // a one-line refusal here
                                                         plan.SyncBatchNorm && distributed);
-            bool trainsNothing = Trainer.TrainsNothing(resume?.State, plan.Recipe.Epochs);
+            bool trainsNothing = Trainer.TrainsNothing(resume?.State, plan.Recipe.Epochs, plan.ScheduleBudget);
             Trainer.RequireStepFits(net, train, s.BFloat16, group.ProcessesOnThisMachine, trainsNothing);
             return new TrainingRun(plan, group, train, test, net, resume, fromPretrained, frozen) { ResumesFinishedRun = trainsNothing };
         }

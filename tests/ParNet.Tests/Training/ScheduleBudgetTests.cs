@@ -28,13 +28,14 @@ public class ScheduleBudgetTests
     };
 
     /// <summary>Trains with a clock that advances one second per step; returns the result and each step's LR.</summary>
-    static (TrainResult Result, List<double> Lrs) Train(string dir, TimeSpan? budget, LoadedCheckpoint? resume = null)
+    static (TrainResult Result, List<double> Lrs) Train(string dir, TimeSpan? budget, LoadedCheckpoint? resume = null, List<TrainEvent>? events = null)
     {
         var data = SyntheticSource.Patterns(160, 4, 8, 32);
         var clock = new ManualClock();
         var lrs = new List<double>();
         var progress = new InlineProgress(e =>
         {
+            events?.Add(e);
             if (e is not StepEvent step) return;
             lrs.Add(step.Lr);
             clock.Advance(TimeSpan.FromSeconds(1));
@@ -71,12 +72,20 @@ public class ScheduleBudgetTests
         Assert.Equal(12, result.State.ScheduleBudgetSeconds);
         Assert.Equal(12, result.State.WallSeconds, 9);
 
-        // resuming the ended run without naming the budget again keeps the run's budget: nothing more to train
-        using var last = Checkpoint.Load(Path.Combine(dir.Path, "checkpoints", "last"));
-        var (resumed, more) = Train(dir.Path, budget: null, resume: last);
+        // resuming the ended run without naming the budget again keeps the run's budget: nothing more to train, and its
+        // checkpoint stays as it was (it was saved again), with the reason said
+        string lastFolder = Path.Combine(dir.Path, "checkpoints", "last");
+        var written = Directory.GetFiles(lastFolder).ToDictionary(f => f, File.GetLastWriteTimeUtc);
+        using var last = Checkpoint.Load(lastFolder);
+        var events = new List<TrainEvent>();
+        var (resumed, more) = Train(dir.Path, budget: null, resume: last, events: events);
         Assert.Empty(more);
         Assert.Equal(12, resumed.State.GlobalStep);
         Assert.True(resumed.State.Finished);
+        Assert.Equal(written, Directory.GetFiles(lastFolder).ToDictionary(f => f, File.GetLastWriteTimeUtc));
+        Assert.Equal("the run's schedule budget of 0.2 min has ended its LR schedule: nothing to do (resume with TrainOptions.ScheduleBudget = MINUTES, " +
+                     "more than 0.2, to train further)", Assert.Single(events.OfType<ScheduleSpentEvent>()).Text);
+        Assert.False(Trainer.TrainsNothing(last.State, 4, TimeSpan.FromSeconds(13)));   // a larger budget given: there is more to train
     }
 
     [Fact]
