@@ -11,6 +11,9 @@ public sealed class ConvertCommand : CliCommand
     readonly ModelOptions _model = new();
     readonly Option<string> _weights = new("--weights") { Description = WeightsLoading.Description, HelpName = "W", Required = true };
     readonly Option<bool> _ema = WeightsLoading.EmaOption();
+    readonly Option<string?> _dataset = CliOption.Text("--dataset",
+        $"class names and normalization to store, as export's: {WeightsLoading.DatasetChoices} (default: the stored ones; the authors' " +
+        "released checkpoints store none, and predict and serve then need --dataset at every start)", "NAME");
     readonly Option<string> _out = new("--out")
     {
         Description = "plain safetensors (the released key names) with the model configuration in its metadata", HelpName = "OUT.safetensors", Required = true,
@@ -23,7 +26,7 @@ public sealed class ConvertCommand : CliCommand
     protected override void Declare(Command command)
     {
         _model.AddTo(command);
-        command.Add(_weights, _ema, _out);
+        command.Add(_weights, _ema, _dataset, _out);
     }
 
     protected override int Run(ParseResult parse, TextWriter stdout, TextWriter stderr)
@@ -34,7 +37,8 @@ public sealed class ConvertCommand : CliCommand
         // loaded strictly into the model first: a file that does not fit the configuration is refused, nothing written
         var loaded = WeightsLoading.Load(weights, config, fuse: false, ema: parse.GetValue(_ema));
         using var model = loaded.Model;
-        StateDict.Save(model, output, loaded.Info.ToMetadata());
+        var info = parse.GetValue(_dataset) is string dataset ? PredictorLoading.WithDataset(loaded.Info, model.Config, dataset) : loaded.Info;
+        StateDict.Save(model, output, info.ToMetadata());
         stdout.WriteLine($"converted {model.Config.Name} ({ModelSummary.CountTrainableParameters(model):N0} parameters" +
                          $"{(parse.GetValue(_ema) ? ", EMA weights" : "")}{(loaded.FusedFile ? ", fused" : "")}); wrote {output}");
         return 0;

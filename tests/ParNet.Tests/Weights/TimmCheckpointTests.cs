@@ -248,6 +248,17 @@ public class TimmCheckpointTests
             Assert.True(OfficialParityTests.RelativeL2(StateDict.Read(output)["logits"], expected) < 1e-5, weights);
         }
         Assert.Equal("true", DeploymentInfo.ReadSafetensorsMetadata(fused)[ParNet.Weights.WeightsMetadata.KeyFused]);
+
+        // --dataset stores the data set with the converted weights, as export does: predict and serve need no --dataset then
+        string named = dir.File("tiny-imagenet.safetensors");
+        result = CliRunner.Run("convert", "--weights", Checkpoint, "--config", config, "--dataset", "imagenet", "--out", named);
+        Assert.True(result.Code == 0, result.Err);
+        var stored = DeploymentInfo.ForWeights(named);
+        Assert.Equal("imagenet", stored.Dataset);
+        Assert.Equal(ParNet.Data.DatasetInfo.ImageNet.ClassNames, stored.Completed().ClassNames);
+        Assert.False(stored.Completed().StatisticsGuessed);   // without --dataset, a guess (ImageNet statistics assumed)
+        CliRunner.AssertUserError(CliRunner.Run("convert", "--weights", Checkpoint, "--config", config, "--dataset", "fashion-mnist", "--out", dir.File("x.safetensors")),
+                                  "fashion-mnist");
     }
 
     [Fact]
