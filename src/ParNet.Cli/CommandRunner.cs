@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.CommandLine.Invocation;
+using System.CommandLine.Parsing;
 using ParNet.Runtime;
 
 namespace ParNet.Cli;
@@ -99,6 +100,12 @@ public static class CommandRunner
             if (ran is { DataParallel: true }) EndTheOtherProcesses();
             return UsageExitCode;
         }
+        if (!helpOrVersion && EmptyValue(parse) is { } empty)
+        {
+            stderr.WriteLine($"{prefix}: {empty}");
+            if (ran is { DataParallel: true }) EndTheOtherProcesses();
+            return UsageExitCode;
+        }
 
         try { return parse.Invoke(invocation); }
         catch (Exception e) when (IsUserError(e))
@@ -149,6 +156,22 @@ public static class CommandRunner
     }
 
     /// <summary>The first parse error, in our words for the common cases (unknown command, unknown option).</summary>
+    /// <summary>An option or argument given as "" (a script's "$VAR" of an unset variable): no option takes an empty value, and
+    /// paths met Path.GetFullPath(""), whose ArgumentException ended the process with a stack trace (exit 134) after loading
+    /// everything (bench/export audit, session 41).</summary>
+    static string? EmptyValue(ParseResult parse)
+    {
+        foreach (var child in parse.CommandResult.Children)
+            if (child.Tokens.Any(t => t.Value.Length == 0))
+                return child switch
+                {
+                    OptionResult o => $"{parse.Typed(o.Option)}: an empty value (an unset shell variable?)",
+                    ArgumentResult a => $"{a.Argument.Name}: an empty value (an unset shell variable?)",
+                    _ => "an empty value (an unset shell variable?)",
+                };
+        return null;
+    }
+
     static string ErrorLine(ParseResult parse, RootCommand root)
     {
         if (ReferenceEquals(parse.CommandResult.Command, root) && parse.UnmatchedTokens.Count > 0 && !parse.UnmatchedTokens[0].StartsWith('-'))

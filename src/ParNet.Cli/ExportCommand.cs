@@ -78,6 +78,11 @@ public sealed class ExportCommand : CliCommand
         string? dataset = parse.GetValue(_dataset);
         if (!format.Equals("onnx", StringComparison.OrdinalIgnoreCase))
             throw new UsageException($"--format {format}: not supported; the only export format is onnx");
+        // `--out` naming the weights (or the config) replaced them with the graph, after loading them (bench/export audit, session 41)
+        if (!output.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase))
+            throw new UsageException($"--out must be an .onnx file; got '{output}'");
+        WeightsLoading.RequireNotAnInput("--out", output,
+            [.. new[] { ("--weights", weights), ("--config", parse.GetValue(_model.Config)) }.Where(p => p.Item2 is not null).Select(p => (p.Item1, p.Item2!))]);
 
         ImageClassifier model;
         DeploymentInfo info;

@@ -176,6 +176,15 @@ public class UserMessageTests
     }
 
     [Theory]
+    // a script's "$VAR" of an unset variable: Path.GetFullPath("") ended these with a stack trace, exit 134 (export after loading)
+    [InlineData(new[] { "export", "--model", "parnet_cifar_small", "--out", "" }, "parnet export: --out: an empty value (an unset shell variable?)")]
+    [InlineData(new[] { "bench", "--model", "parnet_cifar_small", "--out", "" }, "parnet bench: --out: an empty value (an unset shell variable?)")]
+    [InlineData(new[] { "forward", "--weights", "", "--input", "x.safetensors", "--out", "y.safetensors" }, "parnet forward: --weights: an empty value (an unset shell variable?)")]
+    [InlineData(new[] { "predict", "--weights", "w.safetensors", "" }, "parnet predict: IMAGE: an empty value (an unset shell variable?)")]
+    [InlineData(new[] { "train", "--data", "" }, "parnet train: --data: an empty value (an unset shell variable?)")]
+    public void An_empty_value_is_refused_in_one_line(string[] args, string message) => CliRunner.AssertUserError(CliRunner.Run(args), message);
+
+    [Theory]
     // it trained at a constant LR: the recipe has no milestones, and --schedule multistep took none from anywhere
     [InlineData(new[] { "--schedule", "multistep" },
                 "recipe fashion-mnist: a multistep schedule needs milestones (--milestones, fractions of training such as 0.3,0.6,0.8); without them the LR would never step")]

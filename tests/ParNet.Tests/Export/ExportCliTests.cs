@@ -114,6 +114,26 @@ public class ExportCliTests
     }
 
     [Fact]
+    public void Export_refuses_an_output_that_is_one_of_its_inputs_or_not_an_onnx_name()
+    {
+        // `--out` on the weights replaced them with the graph (exit 0): the trained weights were gone
+        using var dir = new TempDirectory();
+        string config = dir.File("tiny.json"), weights = dir.File("w.safetensors"), link = dir.File("w.onnx");
+        File.WriteAllText(config, OfficialParityTests.TinyConfig.ToJson());
+        File.Copy(Fixtures.Path("parnet_official_tiny_silu.safetensors"), weights);
+        File.CreateSymbolicLink(link, weights);
+        byte[] before = File.ReadAllBytes(weights);
+        CliRunner.AssertUserError(CliRunner.Run("export", "--config", config, "--weights", weights, "--out", weights),
+            $"parnet export: --out must be an .onnx file; got '{weights}'");
+        CliRunner.AssertUserError(CliRunner.Run("export", "--config", config, "--weights", weights, "--out", link),
+            $"parnet export: --out {link} is the --weights file, which writing it would replace; give another path");
+        File.CreateSymbolicLink(dir.File("c.onnx"), config);
+        CliRunner.AssertUserError(CliRunner.Run("export", "--config", config, "--weights", weights, "--out", dir.File("c.onnx")), "is the --config file");
+        Assert.Equal(before, File.ReadAllBytes(weights));
+        Assert.Equal(OfficialParityTests.TinyConfig.ToJson(), File.ReadAllText(config));
+    }
+
+    [Fact]
     public void Export_without_weights_writes_a_seeded_random_model_and_warns()
     {
         using var folder = new ExportTempFolder();

@@ -58,13 +58,16 @@ public static class Int8Exporter
     /// <paramref name="count"/> training images of <paramref name="dataset"/> chosen at random (seed 0: the same ones every
     /// time), preprocessed as the deployed model sees them (the evaluation pipeline at <paramref name="imageSize"/>). Not the
     /// first ones: an image folder is in class order, and its first images were all of its first classes (ranges
-    /// calibrated on those clip the others' activations). ArgumentException when the split holds fewer.
+    /// calibrated on those clip the others' activations). ArgumentException when the split holds fewer, or images of other channels.
     /// </summary>
     public static IEnumerable<(float[] Data, long[] Shape)> CalibrationImages(string dataset, string? dataDir, ModelConfig config, int imageSize, int count)
     {
         var source = DataPipelines.Eval(dataset, dataDir, config, new AugmentationSettings { ImageSize = imageSize },
             new LoaderOptions { BatchSize = Math.Min(count, 64), Workers = 0, Subset = Subset.Random(count) }, split: "train", size: imageSize);
         if (source.Count < count) throw new ArgumentException($"{count} calibration images asked for: the {dataset} training split has {source.Count} images");
+        // a folder's images are RGB: a grey model's calibration failed in ONNX Runtime with its stack trace (bench/export audit, session 41)
+        if (source.ImageShape.Channels != config.InChannels)
+            throw new ArgumentException($"the {dataset} training split has {source.ImageShape.Channels}-channel images; {config.Name} takes {config.InChannels}");
         return FirstImages(source, count);
     }
 

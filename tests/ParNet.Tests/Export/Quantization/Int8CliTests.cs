@@ -125,4 +125,18 @@ public class Int8CliTests
         Assert.Equal(CommandRunner.UsageExitCode, code);
         Assert.Contains("--int8 calibration: 50 calibration images asked for: the imagenet training split has 4 images", stderr);
     }
+
+    [Fact]
+    public void Calibration_images_of_other_channels_than_the_models_are_refused_in_one_line()
+    {
+        // a grey (Fashion-MNIST) model calibrated on an RGB image folder: ONNX Runtime's "Got: 3 Expected: 1" and a stack trace
+        using var folder = new ExportTempFolder();
+        string grey = folder.File("grey.json");
+        File.WriteAllText(grey, (ParNet.Models.ModelRegistry.Get("parnet_cifar_small") with { InChannels = 1 }).ToJson());
+        var (code, _, stderr) = Run("export", "--config", grey, "--int8", "--calibration", "2", "--dataset", "folder",
+                                    "--data", CalibrationFolder(folder, 2), "--out", folder.File("grey.onnx"));
+        Assert.Equal(CommandRunner.UsageExitCode, code);
+        Assert.Contains("--int8 calibration: the folder training split has 3-channel images; parnet_cifar_small takes 1", stderr);
+        Assert.False(File.Exists(folder.File("grey.onnx")));
+    }
 }
