@@ -136,11 +136,20 @@ public sealed class BenchCommand : CliCommand
         }
         string command = "parnet bench " + ShellWords.Join(Environment.GetCommandLineArgs().Skip(2));
         BenchmarkReport report;
-        try { report = InferenceBenchmark.Run(options, command); }
-        catch when (created)
+        // Ctrl-C or SIGTERM while timing: the process ends as the signal ends it, and the --out folder made for the report, still
+        // empty, goes with it (it stayed: bench/export audit, session 41)
+        using (new EndingSignals(signal =>
+               {
+                   if (created) OutputFolder.RemoveIfEmpty(output);
+                   stderr.WriteLine($"parnet bench: {EndingSignals.What(signal)} while timing: no report written");
+               }))
         {
-            OutputFolder.RemoveIfEmpty(output);
-            throw;
+            try { report = InferenceBenchmark.Run(options, command); }
+            catch when (created)
+            {
+                OutputFolder.RemoveIfEmpty(output);
+                throw;
+            }
         }
         var files = BenchmarkReportWriter.Write(report, output);
         stdout.WriteLine(BenchmarkReportWriter.ToMarkdown(report));

@@ -123,6 +123,17 @@ public static class CommandRunner
             stderr.WriteLine($"{prefix}: {line}");
             return UsageExitCode;
         }
+        // ONNX Runtime's arena and .NET's own allocations: a stack trace and exit 134 where libtorch's gave one line (bench/export audit, session 41)
+        catch (Microsoft.ML.OnnxRuntime.OnnxRuntimeException e) when (OnnxOutOfMemory(e) is string line)
+        {
+            stderr.WriteLine($"{prefix}: {line}");
+            return UsageExitCode;
+        }
+        catch (OutOfMemoryException)
+        {
+            stderr.WriteLine($"{prefix}: out of memory ({MachineMemory.GiB(MachineMemory.AvailableBytes)} available here); a smaller batch, input size or model");
+            return UsageExitCode;
+        }
     }
 
     /// <summary>
@@ -155,7 +166,6 @@ public static class CommandRunner
             : null;
     }
 
-    /// <summary>The first parse error, in our words for the common cases (unknown command, unknown option).</summary>
     /// <summary>An option or argument given as "" (a script's "$VAR" of an unset variable): no option takes an empty value, and
     /// paths met Path.GetFullPath(""), whose ArgumentException ended the process with a stack trace (exit 134) after loading
     /// everything (bench/export audit, session 41).</summary>
@@ -172,6 +182,17 @@ public static class CommandRunner
         return null;
     }
 
+    /// <summary>ONNX Runtime's "Failed to allocate memory for requested buffer of size N", in one line; null for its other errors.</summary>
+    public static string? OnnxOutOfMemory(Microsoft.ML.OnnxRuntime.OnnxRuntimeException e)
+    {
+        var asked = System.Text.RegularExpressions.Regex.Match(e.Message, @"Failed to allocate memory for requested buffer of size (\d+)");
+        return asked.Success
+            ? $"out of memory: ONNX Runtime could not allocate {MachineMemory.GiB(double.Parse(asked.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture))} " +
+              $"({MachineMemory.GiB(MachineMemory.AvailableBytes)} available here); a smaller batch, input size or model"
+            : null;
+    }
+
+    /// <summary>The first parse error, in our words for the common cases (unknown command, unknown option).</summary>
     static string ErrorLine(ParseResult parse, RootCommand root)
     {
         if (ReferenceEquals(parse.CommandResult.Command, root) && parse.UnmatchedTokens.Count > 0 && !parse.UnmatchedTokens[0].StartsWith('-'))

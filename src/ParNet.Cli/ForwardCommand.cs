@@ -55,6 +55,9 @@ public sealed class ForwardCommand : CliCommand
         var input = tensors.TryGetValue("input", out var named) ? named
             : tensors.Count == 1 ? tensors.Values.Single()
             : throw new InvalidDataException($"{inputPath}: expected a tensor named 'input' or exactly one tensor; found {Names(tensors.Keys)}");
+        // integer pixels (0-255) or booleans were cast to float without a word: nonsense logits (bench/export audit, session 41)
+        if (!input.is_floating_point())
+            throw new UsageException($"{inputPath}: the input tensor is {input.dtype}; forward takes floating-point [N, C, H, W], normalized as the model's preprocessing does");
         UsageException.Wrap(() => model.CheckInput(input), inputPath);
 
         using var noGrad = no_grad();

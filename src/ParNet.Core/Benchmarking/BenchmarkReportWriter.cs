@@ -33,7 +33,7 @@ public static class BenchmarkReportWriter
         image_size = r.Options.ImageSize,
         batch = r.Options.Batch,
         threads = r.Options.Threads,
-        warmup = r.Options.Warmup,
+        warmup = r.Options.Warmup, throughput_warmup = InferenceBenchmark.ThroughputWarmup(r.Options),
         rounds = r.Options.Rounds,
         throughput_rounds = r.Options.ThroughputRounds,
         matmul_2048_gflops = r.MatmulGflops,
@@ -63,8 +63,8 @@ public static class BenchmarkReportWriter
         sb.AppendLine($"- command: `{r.Command}`");
         sb.AppendLine($"- started {r.StartedUtc:yyyy-MM-dd HH:mm} UTC, took {F(r.Seconds, "F0")} s; load average before `{r.LoadBefore}`, after `{r.LoadAfter}` " +
                       "(anything well above 0 means other processes shared the cores: compare rows of one run as ratios)");
-        sb.AppendLine($"- {o.Threads} intra-op thread(s); eval mode, torch.inference_mode(); warm-up {o.Warmup} rounds; batch 1 x {o.Rounds} rounds, " +
-                      $"batch {o.Batch} x {o.ThroughputRounds} rounds (a round: every row {InferenceBenchmark.UntimedBefore} times untimed, once timed); median (min-max)");
+        sb.AppendLine($"- {o.Threads} intra-op thread(s); eval mode, torch.inference_mode(); warm-up {o.Warmup} round(s) at batch 1, " +
+                      $"{InferenceBenchmark.ThroughputWarmup(o)} at batch {o.Batch}; batch 1 x {o.Rounds} rounds, batch {o.Batch} x {o.ThroughputRounds} rounds (a round: every row {InferenceBenchmark.UntimedBefore} times untimed, once timed); median (min-max)");
         sb.AppendLine($"- matmul 2048^3 float32: {F(r.MatmulGflops, "F0")} GFLOP/s best, {F(r.MatmulGflopsMedian, "F0")} median (the \"% matmul\" columns' reference: a GEMM's rate, not the machine's peak; rows beyond 100% outrun it)");
         sb.AppendLine("- GFLOP = 2 x multiply-adds per image of the network as run (LayerGraph; fused counts for fused rows; torchvision's table for ResNets)");
         foreach (var note in r.Notes) sb.AppendLine($"- {note}");

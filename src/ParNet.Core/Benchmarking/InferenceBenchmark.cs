@@ -235,12 +235,15 @@ public static class InferenceBenchmark
             return TimingStats.MeasureInterleavedSelfTimed(runs, warmup, rounds, UntimedBefore).Select(TimingStats.Of).ToArray();
         }
         var latency = Measure(1, o.Warmup, o.Rounds);
-        var batchTime = Measure(o.Batch, Math.Min(o.Warmup, 1), o.ThroughputRounds);
+        var batchTime = Measure(o.Batch, ThroughputWarmup(o), o.ThroughputRounds);
         return rows.Select((r, i) => new BenchmarkResult
         {
             Key = r.Key, Name = r.Name, Engine = r.Engine, GflopPerImage = r.Gflop, Latency = latency[i], Batch = o.Batch, BatchTime = batchTime[i], Note = r.Note,
         }).ToList();
     }
+
+    /// <summary>Untimed rounds before the batch-N rounds: at most one (each is N images; the batch-1 rounds warmed the rows up).</summary>
+    public static int ThroughputWarmup(InferenceBenchmarkOptions o) => Math.Min(o.Warmup, 1);
 
     /// <summary>The given exported model, as `parnet predict` would run it.</summary>
     static BenchmarkRow OnnxFileRow(InferenceBenchmarkOptions o, double unfusedGflop, double fusedGflop, Disposables owned)

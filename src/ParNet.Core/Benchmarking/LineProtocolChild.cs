@@ -29,6 +29,13 @@ internal sealed class LineProtocolChild : IDisposable
         {
             _process = Process.Start(info) ?? throw new InvalidOperationException($"could not start {program}");
         }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            // not a program (--python naming an image, a folder, a file without execute permission): the OS's error with a stack
+            // trace, exit 134 (bench/export audit, session 41)
+            Directory.Delete(folder, recursive: true);
+            throw new PyTorchReferenceFailedException($"PyTorch reference ({program}) could not be started: {e.Message}");
+        }
         catch
         {
             Directory.Delete(folder, recursive: true);

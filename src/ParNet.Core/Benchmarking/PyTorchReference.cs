@@ -43,6 +43,10 @@ public sealed record PyTorchReferenceOptions
         string python = Setting(nameof(Python));
         if (!File.Exists(Python))
             throw new InvalidSettingException(python, n => $"{n.Given(python, Python)}: not found (Debian's PyTorch: apt-get install python3-torch python3-torchvision)");
+        // an image or a script without execute permission: the OS refused to start it, with a stack trace (bench/export audit, session 41)
+        const UnixFileMode anyExecute = UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute;
+        if (!OperatingSystem.IsWindows() && (File.GetUnixFileMode(Python) & anyExecute) == 0)
+            throw new InvalidSettingException(python, n => $"{n.Given(python, Python)}: not an executable program (the Python with PyTorch, e.g. {DebianPython})");
     }
 
     static string Setting(string property) => SettingNames.Of(nameof(PyTorchReferenceOptions), property);

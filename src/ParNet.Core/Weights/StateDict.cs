@@ -41,7 +41,7 @@ public static class StateDict
             {
                 ".safetensors" => Safetensors.LoadStateDict(stream),
                 ".pt" or ".pth" or ".bin" or ".tar" => FromPickle(PyTorchUnpickler.UnpickleStateDict(RequireZip(stream, path, what)), path, pick, out args),
-                _ => throw new InvalidDataException($"{path}: unknown weights format '{ext}' (expected .safetensors, .pt, .pth or .pth.tar)"),
+                _ => throw new InvalidDataException($"{path}: unknown format '{ext}' for {what} (expected .safetensors, .pt, .pth or .pth.tar)"),
             };
         }
         catch (Exception e) when (e is not FileNotFoundException && !(e is InvalidDataException && e.Message.StartsWith(path, StringComparison.Ordinal)))

@@ -64,6 +64,9 @@ public class BenchmarkTests
         Assert.True(json.GetProperty("matmul_2048_gflops").GetDouble() > 0);
         string md = File.ReadAllText(folder.File("out/bench.md"));
         Assert.Contains("- machine: ", md);
+        // --warmup 0: none at either batch (the header said "warm-up N rounds" for both where the batch-N rounds take at most one)
+        Assert.Contains("warm-up 0 round(s) at batch 1, 0 at batch 2;", md);
+        Assert.Equal(0, json.GetProperty("throughput_warmup").GetInt32());
         Assert.Contains("- command: `parnet bench", md);
         Assert.True(new FileInfo(folder.File("out/bench.png")).Length > 1000);
     }

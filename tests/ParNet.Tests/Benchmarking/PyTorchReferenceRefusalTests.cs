@@ -40,6 +40,10 @@ public class PyTorchReferenceRefusalTests
         File.WriteAllText(onnx, "not weights");
         CliRunner.AssertUserError(CliRunner.Run("bench", "--model", "parnet_s", "--image-size", "64", "--only", "fused,pytorch-fused", "--pytorch-code", code, "--python", dir.File("python")),
             $"parnet bench: --python {dir.File("python")}: not found (Debian's PyTorch: apt-get install python3-torch python3-torchvision)");
+        // a file that is there but no program (an image given by mistake): the OS's refusal, a stack trace and exit 134
+        File.WriteAllText(dir.File("image.png"), "not a program");
+        CliRunner.AssertUserError(CliRunner.Run("bench", "--model", "parnet_s", "--image-size", "64", "--only", "fused,pytorch-fused", "--pytorch-code", code, "--python", dir.File("image.png")),
+            $"parnet bench: --python {dir.File("image.png")}: not an executable program (the Python with PyTorch, e.g. /usr/bin/python3)");
         CliRunner.AssertUserError(CliRunner.Run("bench", "--model", "parnet_s", "--image-size", "64", "--only", "fused,pytorch-fused", "--pytorch-code", code, "--pytorch-fixture", onnx),
             $"parnet bench: --pytorch-fixture {onnx}: not a .safetensors file (the fixture's weights, parnet_official_tiny_silu.safetensors)");
     }

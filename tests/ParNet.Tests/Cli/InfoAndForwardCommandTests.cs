@@ -155,6 +155,15 @@ public class InfoAndForwardCommandTests
             CliRunner.AssertUserError(CliRunner.Run("forward", "--config", config, "--weights",
                 Fixtures.Path("parnet_official_tiny_silu.safetensors"), "--input", input, "--output", Path.Combine(dir, "o.safetensors")),
                 "expects 3 input channel(s); got 1");
+            // pixels as integers, not the normalized floats the network takes: refused (they were cast without a word)
+            string pixels = Path.Combine(dir, "pixels.safetensors"), image = Path.Combine(dir, "x.png");
+            Safetensors.SaveStateDict(pixels, new Dictionary<string, Tensor> { ["input"] = zeros(1, 3, 64, 64, dtype: ScalarType.Byte) });
+            CliRunner.AssertUserError(CliRunner.Run("forward", "--config", config, "--weights", Fixtures.Path("parnet_official_tiny_silu.safetensors"),
+                "--input", pixels, "--out", Path.Combine(dir, "o.safetensors")), $"{pixels}: the input tensor is Byte; forward takes floating-point [N, C, H, W]");
+            // an image given as --input is named as the input, not as weights
+            File.WriteAllText(image, "png");
+            CliRunner.AssertUserError(CliRunner.Run("forward", "--config", config, "--weights", Fixtures.Path("parnet_official_tiny_silu.safetensors"),
+                "--input", image, "--out", Path.Combine(dir, "o.safetensors")), $"{image}: unknown format '.png' for input tensor");
         }
         finally { Directory.Delete(dir, recursive: true); }
     }

@@ -132,6 +132,27 @@ public class MisuseRefusalTests
     }
 
     [Fact]
+    public void ONNX_Runtimes_allocation_failure_is_one_line_too()
+    {
+        // a batch of 5000 at 64 px in ONNX Runtime's arena under a 4 GiB data limit: its exception ended the process with a
+        // stack trace, exit 134, where libtorch's gave the line above (bench/export audit, session 41)
+        string parnet = Path.Combine(AppContext.BaseDirectory, "parnet.dll");
+        var start = new System.Diagnostics.ProcessStartInfo("bash", ["-c", "ulimit -d 4194304 && exec \"$@\"", "bash", "dotnet", parnet, "bench",
+            "--model", "parnet_cifar_small", "--image-size", "64", "--batch-size", "5000", "--only", "onnx-sequential", "--warmup", "0", "--rounds", "1",
+            "--throughput-rounds", "1", "--threads", "1", "--out", Path.Combine(Path.GetTempPath(), $"parnet-oom-{Guid.NewGuid():N}")])
+            { RedirectStandardOutput = true, RedirectStandardError = true };
+        using var process = System.Diagnostics.Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        string stderr = process.StandardError.ReadToEnd();
+        Assert.True(process.WaitForExit(120_000), "parnet bench did not end");
+        _ = stdout.Result;
+        Assert.Equal(2, process.ExitCode);
+        Assert.DoesNotContain("   at ", stderr);
+        Assert.Matches(@"^parnet bench: out of memory: ONNX Runtime could not allocate [\d.]+ GiB \([\d.]+ GiB available here\); a smaller batch, input size or model$",
+                       stderr.TrimEnd().Split('\n')[^1]);
+    }
+
+    [Fact]
     public void Only_libtorchs_allocation_failure_is_read_as_out_of_memory()
     {
         var allocation = new System.Runtime.InteropServices.ExternalException(

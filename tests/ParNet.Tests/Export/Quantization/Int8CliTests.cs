@@ -138,5 +138,9 @@ public class Int8CliTests
         Assert.Equal(CommandRunner.UsageExitCode, code);
         Assert.Contains("--int8 calibration: the folder training split has 3-channel images; parnet_cifar_small takes 1", stderr);
         Assert.False(File.Exists(folder.File("grey.onnx")));
+        // MNIST, which --dataset lists (its names and statistics), has no reader for calibration images: said so, not "unknown"
+        (code, _, stderr) = Run("export", "--config", grey, "--int8", "--calibration", "2", "--dataset", "mnist", "--out", folder.File("grey.onnx"));
+        Assert.Equal(CommandRunner.UsageExitCode, code);
+        Assert.Contains("--int8 calibration: no reader for mnist's images here (its class names and statistics are known, for predict, serve and export)", stderr);
     }
 }
