@@ -1,6 +1,6 @@
 using System.Diagnostics;
-using System.Runtime.InteropServices;
 using ParNet.Tests.Data;
+using ParNet.Tests.Scripts;
 
 namespace ParNet.Tests.Benchmarking;
 
@@ -8,9 +8,6 @@ namespace ParNet.Tests.Benchmarking;
 /// report (bench/export audit, session 41): the folder goes, and a line says why there is no report.</summary>
 public class BenchSignalTests
 {
-    [DllImport("libc", SetLastError = true)]
-    static extern int kill(int pid, int signal);
-
     [Fact]
     public async Task A_signal_while_timing_ends_bench_and_removes_the_empty_folder_it_made()
     {
@@ -30,7 +27,7 @@ public class BenchSignalTests
             while ((line = await process.StandardOutput.ReadLineAsync()) is not null && !line.StartsWith("  timing batch 1", StringComparison.Ordinal)) { }
             if (line is null) Assert.Fail($"bench ended before timing: {await stderr}");   // (a message awaited only when the output has ended)
             Assert.True(Directory.Exists(output));
-            Assert.Equal(0, kill(process.Id, 15));
+            Assert.Equal(0, ProcessSignals.kill(process.Id, ProcessSignals.SigTerm));
             _ = process.StandardOutput.ReadToEndAsync();
             Assert.True(process.WaitForExit(TimeSpan.FromSeconds(60)), "still running a minute after the signal");
         }
