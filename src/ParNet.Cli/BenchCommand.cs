@@ -81,9 +81,12 @@ public sealed class BenchCommand : CliCommand
             NativeSetup.SetOpenMpWaitPolicy(waitPolicy);
         }
         string? weights = parse.GetValue(_weights);
-        var stored = weights is null ? null : ClassifierLoader.Stored(weights, WeightsLoading.Pick(parse.GetValue(_ema)));
-        var config = _model.ReadOptional(parse) ?? stored?.Model   // as every --weights command
-                     ?? _model.Read(parse, defaultModel: DefaultModel);
+        var given = _model.ReadOptional(parse);
+        // what the weights store: the model too where none is given (as every --weights command); where one is, only the metadata
+        // (a released .pth.tar is not read twice for it)
+        var stored = weights is null ? null
+                     : given is null ? ClassifierLoader.Stored(weights, WeightsLoading.Pick(parse.GetValue(_ema))) : DeploymentInfo.ForWeights(weights);
+        var config = given ?? stored?.Model ?? _model.Read(parse, defaultModel: DefaultModel);
         // the side stored with the weights, as predict and export take it (help audit, session 41: bench timed a 160 px run at 224)
         int size = parse.GetValue(_imageSize) ?? stored?.ImageSize ?? config.DefaultImageSize;
         int batch = parse.GetValue(_batch) ?? InferenceBenchmarkOptions.DefaultBatch;

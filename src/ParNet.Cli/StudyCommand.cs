@@ -25,7 +25,7 @@ public sealed class StudyCommand : CliCommand
         "plumbing run, the --out folder)", "DIR");
     readonly Option<int?> _threads = CliOption.Int("--threads", "torch threads (default: all logical cores)");
     readonly Option<string?> _judge = CliOption.Text("--judge", "judge the study's claims again from a NAME.csv its report wrote (the committed " +
-        "results/studies tables, judged by an earlier rule), print the verdicts and exit: nothing is trained", "FILE");
+        "results/studies tables, judged by an earlier rule), print the verdicts and exit: nothing is trained, and the other options are not used", "FILE");
 
     /// <summary>One line per event: where the study stands (run k of N, time so far), each epoch's loss and speed, each seed's top-1.</summary>
     static string Describe(StudyProgress p, TimeSpan elapsed) => p.Event switch

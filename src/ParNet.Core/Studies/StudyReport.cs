@@ -129,17 +129,22 @@ public static class StudyReport
         if (lines.Length == 0 || lines[0] != CsvHeader)
             throw new InvalidDataException($"{path}: not a study's table: its first line is not \"{CsvHeader}\"");
         var inv = CultureInfo.InvariantCulture;
-        return lines.Skip(1).Where(l => l.Length > 0).Select((line, i) =>
+        var runs = lines.Select((line, i) => (Line: line, Number: i + 1)).Skip(1).Where(l => l.Line.Length > 0).Select(l =>
         {
-            var f = line.Split(',');
+            var f = l.Line.Split(',');
             try
             {
                 if (f.Length != 8) throw new FormatException($"{f.Length} fields, not 8");
-                return new CellRun(f[0], int.Parse(f[1], inv), double.Parse(f[2], inv), long.Parse(f[3], inv), int.Parse(f[4], inv),
-                                   double.Parse(f[5], inv), double.Parse(f[6], inv)) { OneDnnOff = bool.Parse(f[7]) };
+                var run = new CellRun(f[0], int.Parse(f[1], inv), double.Parse(f[2], inv), long.Parse(f[3], inv), int.Parse(f[4], inv),
+                                      double.Parse(f[5], inv), double.Parse(f[6], inv)) { OneDnnOff = bool.Parse(f[7]) };
+                if (!(run.Top1 is >= 0 and <= 1)) throw new FormatException($"top-1 {f[2]} is not a fraction in [0, 1]");
+                return run;
             }
-            catch (FormatException e) { throw new InvalidDataException($"{path}, line {i + 2}: {e.Message}: {line}", e); }
+            catch (Exception e) when (e is FormatException or OverflowException) { throw new InvalidDataException($"{path}, line {l.Number}: {e.Message}: {l.Line}", e); }
         }).ToList();
+        if (runs.GroupBy(r => (r.Cell, r.Seed)).FirstOrDefault(g => g.Count() > 1) is { } twice)
+            throw new InvalidDataException($"{path}: cell {twice.Key.Cell} seed {twice.Key.Seed} appears {twice.Count()} times");
+        return runs;
     }
 
     static string Csv(IReadOnlyList<CellRun> runs)

@@ -67,11 +67,12 @@ public static class StudyRunner
     {
         string file = Path.Combine(directory, "study.json");
         var mine = new StudyFolder(study.Name, study.GridHash(), settings with { DataDirectory = null },
-                                   JsonNode.Parse(CellRecipe(settings, Recipes.FashionMnist.Seed).ToJson())!.AsObject());
+                                   TrainingFields(JsonNode.Parse(CellRecipe(settings, Recipes.FashionMnist.Seed).ToJson())!.AsObject()));
         if (File.Exists(file))
         {
             var theirs = JsonSerializer.Deserialize<StudyFolder>(File.ReadAllText(file), Json)
                 ?? throw new InvalidDataException($"{file}: empty");
+            if (theirs.Recipe is { } recorded) theirs = theirs with { Recipe = TrainingFields(recorded) };
             if (theirs.Study != study.Name)
                 throw Taken($"{directory} holds the study '{theirs.Study}', not '{study.Name}'");
             // a study that stopped before any cell started training (a wrong --data) pinned its settings, and the corrected
@@ -81,13 +82,14 @@ public static class StudyRunner
             // typo rewrote study.json under the first
             bool anyStarted = Directory.EnumerateFiles(directory, "*", SearchOption.AllDirectories)
                 .Any(f => Path.GetFileName(f) is "cell.json" or RunSettings.FileName or "recipe.json" || f.Contains($"/{Checkpoint.FolderName}/"));
-            bool sameRecipe = theirs.Recipe is not null && JsonNode.DeepEquals(theirs.Recipe, mine.Recipe);
+            bool sameRecipe = theirs.Recipe is not null && JsonFields.Differences(theirs.Recipe, mine.Recipe!, "", "") == "";
             if (!anyStarted && (theirs.GridHash != mine.GridHash || theirs.Settings != mine.Settings || !sameRecipe)) { WriteJson(file, mine); return; }
             if (theirs.GridHash != mine.GridHash)
                 throw Taken($"{directory} holds '{study.Name}' with another grid of cells (made by another version of parnet)");
             // the recipe is parnet's, not the command's: a study resumed under a version with another fashion-mnist recipe trained
             // its remaining cells with it, and the table mixed two recipes without a word (study audit, session 40)
-            if (theirs.Recipe is null)
+            // (a finished study of such a version is still re-timed and reported: nothing of it trains again)
+            if (theirs.Recipe is null && !AllFinished(study, theirs.Settings, directory))
                 throw Taken($"{directory} holds '{study.Name}' started by an older version of parnet, which did not record its training recipe",
                             orElse: "continue it with that version");
             // every setting is named: a study that differed only in its test subset or steps was refused with a list equal to the command's
@@ -95,7 +97,7 @@ public static class StudyRunner
                 throw Taken($"{directory} holds '{study.Name}' with other settings ({Describe(theirs.Settings)}; here {Describe(mine.Settings)})",
                             orElse: "continue it with those");
             // the settings are equal, so the recipes' epochs are: what differs is parnet's recipe
-            if (!sameRecipe)
+            if (!sameRecipe && theirs.Recipe is not null)
                 throw Taken($"{directory} holds '{study.Name}' trained with another recipe ({JsonFields.Differences(theirs.Recipe, mine.Recipe!, "there", "here")}; " +
                             "made by another version of parnet)", orElse: "continue it with that version");
             return;
@@ -104,12 +106,24 @@ public static class StudyRunner
         WriteJson(file, mine);
     }
 
+    /// <summary>The recipe's fields that train a cell, as JSON: not its name, description, model or width (every cell brings its
+    /// own model), which a later version may reword without changing what a cell learns.</summary>
+    static JsonObject TrainingFields(JsonObject recipe)
+    {
+        foreach (string prose in new[] { nameof(Recipe.Name), nameof(Recipe.Description), nameof(Recipe.Model), nameof(Recipe.Width) }) recipe.Remove(prose);
+        return recipe;
+    }
+
+    /// <summary>Whether every trained cell of the study has finished every seed in <paramref name="directory"/>.</summary>
+    static bool AllFinished(Study study, StudySettings settings, string directory) =>
+        study.TrainedCells.All(c => Enumerable.Range(0, settings.Seeds).All(k => File.Exists(Path.Combine(directory, c.Name, $"seed-{k}", "cell.json"))));
+
     /// <summary>A folder that holds another study, grid or settings: another directory, <paramref name="orElse"/>.</summary>
     static InvalidSettingException Taken(string what, string? orElse = null) =>
         new(DirectorySetting, names => $"{what}: {(orElse is null ? "" : orElse + ", or ")}use another {names.Name(DirectorySetting)}");
 
-    /// <summary>study.json. <see cref="Recipe"/>: every cell's training recipe at seed offset 0 (null in folders of versions
-    /// before session 41).</summary>
+    /// <summary>study.json. <see cref="Recipe"/>: the fields of every cell's training recipe that train it, at seed offset 0
+    /// (null in folders of versions before session 41).</summary>
     sealed record StudyFolder(string Study, string GridHash, StudySettings Settings, JsonObject? Recipe);
 
     static string Describe(StudySettings s) =>

@@ -27,7 +27,7 @@ public sealed record ScheduleSpentEvent(double BudgetSeconds) : MessageEvent(Des
     {
         string minutes = (seconds / 60).ToString("0.###", System.Globalization.CultureInfo.InvariantCulture);
         string setting = SettingNames.Of(nameof(TrainOptions), nameof(TrainOptions.ScheduleBudget));
-        return $"the run's schedule budget of {minutes} min has ended its LR schedule: nothing to do (resume with {names.Given(setting, "MINUTES")}, " +
+        return $"a schedule budget of {minutes} min has ended the run's LR schedule: nothing to do (resume with {names.Given(setting, "MINUTES")}, " +
                $"more than {minutes}, to train further)";
     }
 }

@@ -103,9 +103,10 @@ public sealed partial class Trainer : IDisposable
         resumed is { Finished: true } s && (s.Epoch >= epochs || ScheduleSpent(s, scheduleBudget) is not null);
 
     /// <summary>The schedule budget, in seconds, that has ended the LR schedule of the run at <paramref name="s"/> (the run's
-    /// time has reached it: the schedule's position is then its end, whatever the epochs), or null.</summary>
+    /// time has reached it: the schedule's position is then its end, whatever the epochs), or null. Within a second: a
+    /// data-parallel run ended on its processes' mean time, and saved rank 0's own, which can be a little less.</summary>
     static double? ScheduleSpent(TrainingState s, TimeSpan? scheduleBudget) =>
-        (scheduleBudget?.TotalSeconds ?? s.ScheduleBudgetSeconds) is double budget && s.WallSeconds >= budget ? budget : null;
+        (scheduleBudget?.TotalSeconds ?? s.ScheduleBudgetSeconds) is double budget && s.WallSeconds + 1 >= budget ? budget : null;
 
     /// <summary>
     /// Builds a model (random initialization) and puts the global generator back as it was, so that

@@ -41,10 +41,16 @@ public class StudyRefusalTests
         string notTable = dir.File("metrics.csv"), broken = dir.File("broken.csv"), partial = dir.File("partial.csv");
         File.WriteAllText(notTable, "epoch,train_loss\n1,0.5\n");
         const string header = "cell,seed,top1,parameters,depth,fused_latency_ms,train_seconds,onednn_off\n";
-        File.WriteAllText(broken, header + "depth-9,0,0.87,1,9,1.0,1.0,false\ndepth-9,1,eighty,1,9,1.0,1.0,false\n");
+        File.WriteAllText(broken, header + "depth-9,0,0.87,1,9,1.0,1.0,false\n\ndepth-9,1,eighty,1,9,1.0,1.0,false\n");   // line 4, after a blank one
         File.WriteAllText(partial, header + "depth-9,0,0.87,1,9,1.0,1.0,false\n");
         CliRunner.AssertUserError(CliRunner.Run(["study", "depth", "--judge", notTable]), $"{notTable}: not a study's table: its first line is not \"cell,seed,");
-        CliRunner.AssertUserError(CliRunner.Run(["study", "depth", "--judge", broken]), $"{broken}, line 3: ");
+        CliRunner.AssertUserError(CliRunner.Run(["study", "depth", "--judge", broken]), $"{broken}, line 4: ");
+        File.WriteAllText(broken, header + "depth-9,0,NaN,1,9,1.0,1.0,false\n");
+        CliRunner.AssertUserError(CliRunner.Run(["study", "depth", "--judge", broken]), $"{broken}, line 2: top-1 NaN is not a fraction in [0, 1]");
+        File.WriteAllText(broken, header + "depth-9,0,0.87,1,9,1.0,1.0,false\ndepth-9,0,0.88,1,9,1.0,1.0,false\n");
+        CliRunner.AssertUserError(CliRunner.Run(["study", "depth", "--judge", broken]), $"{broken}: cell depth-9 seed 0 appears 2 times");
+        File.WriteAllText(broken, header + "depth-9,99999999999,0.87,1,9,1.0,1.0,false\n");
+        CliRunner.AssertUserError(CliRunner.Run(["study", "depth", "--judge", broken]), $"{broken}, line 2: ");
         CliRunner.AssertUserError(CliRunner.Run(["study", "depth", "--judge", partial]), $"{partial}: study depth: no runs of cell depth-12");
         CliRunner.AssertUserError(CliRunner.Run(["study", "depth", "--judge", dir.File("absent.csv")]), "absent.csv");
     }
@@ -96,13 +102,16 @@ public class StudyRefusalTests
         Assert.Contains("\"Seeds\":1", File.ReadAllText(dir.File("study.json")));   // not rewritten
     }
 
-    /// <summary>A study.json as <see cref="StudyRunner"/> writes it: the study, its grid, its settings and its cells' recipe (by
-    /// default the one a study trains with: fashion-mnist at the study's epochs with a 2 px shift).</summary>
+    /// <summary>A study.json as <see cref="StudyRunner"/> writes it: the study, its grid, its settings and the fields of its
+    /// cells' recipe that train them (by default the recipe a study trains with: fashion-mnist at the study's epochs with a 2 px
+    /// shift; not its name, description, model or width).</summary>
     static void WriteStudyJson(string folder, string study, string gridHash, StudySettings settings, Recipe? recipe = null, bool withRecipe = true)
     {
         recipe ??= Recipes.FashionMnist with { Epochs = settings.Epochs, CropPadding = 2 };
+        var fields = JsonNode.Parse(recipe.ToJson())!.AsObject();
+        foreach (string prose in new[] { "Name", "Description", "Model", "Width" }) fields.Remove(prose);
         File.WriteAllText(Path.Combine(folder, "study.json"), withRecipe
-            ? JsonSerializer.Serialize(new { Study = study, GridHash = gridHash, Settings = settings, Recipe = JsonNode.Parse(recipe.ToJson()) })
+            ? JsonSerializer.Serialize(new { Study = study, GridHash = gridHash, Settings = settings, Recipe = fields })
             : JsonSerializer.Serialize(new { Study = study, GridHash = gridHash, Settings = settings }));
     }
 
@@ -121,6 +130,24 @@ public class StudyRefusalTests
         Assert.Equal($"{dir.Path} holds 'depth' started by an older version of parnet, which did not record its training recipe: " +
                      "continue it with that version, or use another directory",
             Assert.Throws<InvalidSettingException>(() => StudyRunner.Run(depth, StudySettings.Small, dir.Path)).Message);
+        // a recipe's prose is not what trains: another name and description are the same recipe (accepted: the run goes on to
+        // its cells, here cancelled at once)
+        File.WriteAllText(dir.File("study.json"), JsonSerializer.Serialize(new
+        {
+            Study = "depth", GridHash = depth.GridHash(), Settings = StudySettings.Small,
+            Recipe = JsonNode.Parse((Recipes.FashionMnist with { Epochs = 6, CropPadding = 2, Name = "renamed", Description = "reworded" }).ToJson()),
+        }));
+        Assert.ThrowsAny<OperationCanceledException>(() => StudyRunner.Run(depth, StudySettings.Small, dir.Path, cancel: new CancellationToken(true)));
+        // an older version's folder whose every cell has finished is taken (re-timed and reported; nothing trains again)
+        WriteStudyJson(dir.Path, "depth", depth.GridHash(), StudySettings.Small, withRecipe: false);
+        foreach (var cell in depth.TrainedCells)
+            for (int k = 0; k < StudySettings.Small.Seeds; k++)
+            {
+                Directory.CreateDirectory(dir.File(Path.Combine(cell.Name, $"seed-{k}")));
+                File.WriteAllText(dir.File(Path.Combine(cell.Name, $"seed-{k}", "cell.json")), "{}");
+            }
+        Assert.ThrowsAny<OperationCanceledException>(() => StudyRunner.Run(depth, StudySettings.Small, dir.Path, cancel: new CancellationToken(true)));
+        foreach (var cell in depth.TrainedCells) Directory.Delete(dir.File(cell.Name), recursive: true);
         // with no cell started, the folder is this version's to claim, recipe and all
         File.Delete(dir.File(Path.Combine("cell", "cell.json")));
         WriteStudyJson(dir.Path, "depth", depth.GridHash(), StudySettings.Small with { Seeds = 4 }, Recipes.FashionMnist with { Lr = 0.05 });

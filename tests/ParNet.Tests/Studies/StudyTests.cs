@@ -142,6 +142,24 @@ public class StudyTests
         Assert.Equal(Verdict.TooFewSeeds, Verdicts.Judge(BySeed([0.9, 0.9, 0.9]), new Dictionary<int, double> { [5] = 0.8 }).Verdict);
     }
 
+    [Fact]
+    public void A_table_is_judged_again_from_its_csv_by_the_paired_rule()
+    {
+        // per seed: depth-9 0.80/0.81/0.82, depth-12 0.90/0.92/0.91, depth-15 0.92/0.93/0.94. Differences 12-9: 0.10/0.11/0.09 (mean
+        // 10.00 points, std 1.00, interval 4.303 x 1.00 / sqrt 3 = 2.48: holds); 15-12: 0.02/0.01/0.03 (2.00 +- 2.48: within noise)
+        using var dir = new TempDirectory();
+        string csv = dir.File("depth.csv");
+        var top1 = new Dictionary<string, double[]> { ["depth-9"] = [0.80, 0.81, 0.82], ["depth-12"] = [0.90, 0.92, 0.91], ["depth-15"] = [0.92, 0.93, 0.94] };
+        File.WriteAllLines(csv, ["cell,seed,top1,parameters,depth,fused_latency_ms,train_seconds,onednn_off",
+            .. top1.SelectMany(c => c.Value.Select((t, k) => string.Create(CultureInfo.InvariantCulture, $"{c.Key},{k},{t},1000,12,1.0,60.0,false")))]);
+        var judged = CliRunner.Run("study", "depth", "--judge", csv);
+        Assert.True(judged.Code == 0, judged.Err);
+        var claims = StudyCatalog.Get("depth").Claims;
+        Assert.Equal([$"{claims[0].Text}: depth-12 91.00% vs depth-9 81.00%, paired difference +10.00 +- 2.48 (3 seeds): holds",
+                      $"{claims[1].Text}: depth-15 93.00% vs depth-12 91.00%, paired difference +2.00 +- 2.48 (3 seeds): within noise"],
+                     judged.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.TrimEnd()));
+    }
+
     [Theory]
     // two-sided 95% critical values of Student's t from a published table (NIST/SEMATECH e-Handbook 1.4.7.2)
     [InlineData(1, 12.706)]

@@ -259,6 +259,11 @@ public class TimmCheckpointTests
         Assert.False(stored.Completed().StatisticsGuessed);   // without --dataset, a guess (ImageNet statistics assumed)
         CliRunner.AssertUserError(CliRunner.Run("convert", "--weights", Checkpoint, "--config", config, "--dataset", "fashion-mnist", "--out", dir.File("x.safetensors")),
                                   "fashion-mnist");
+        // in place it replaced its input (with --ema, the model weights by the EMA ones), exit 0
+        byte[] before = File.ReadAllBytes(named);
+        CliRunner.AssertUserError(CliRunner.Run("convert", "--weights", named, "--dataset", "imagenet", "--out", named),
+                                  $"--out {named} is the --weights file, which writing it would replace; give another path");
+        Assert.Equal(before, File.ReadAllBytes(named));
     }
 
     [Fact]
