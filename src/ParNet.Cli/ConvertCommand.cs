@@ -35,8 +35,7 @@ public sealed class ConvertCommand : CliCommand
         string weights = parse.GetValue(_weights)!, output = parse.GetValue(_out)!;
         WeightsLoading.RequireSafetensorsOut(output);
         // `--out` on its own --weights replaced them (with --ema, the model weights with the EMA ones), exit 0 (review, session 41)
-        WeightsLoading.RequireNotAnInput("--out", output,
-            [.. new[] { ("--weights", weights), ("--config", parse.GetValue(_model.Config)) }.Where(p => p.Item2 is not null).Select(p => (p.Item1, p.Item2!))]);
+        WeightsLoading.RequireNotAnInput("--out", output, ("--weights", weights), ("--config", parse.GetValue(_model.Config)));
         // loaded strictly into the model first: a file that does not fit the configuration is refused, nothing written
         var loaded = WeightsLoading.Load(weights, config, fuse: false, ema: parse.GetValue(_ema));
         using var model = loaded.Model;

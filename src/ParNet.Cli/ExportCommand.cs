@@ -81,8 +81,7 @@ public sealed class ExportCommand : CliCommand
         // `--out` naming the weights (or the config) replaced them with the graph, after loading them (bench/export audit, session 41)
         if (!output.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase))
             throw new UsageException($"--out must be an .onnx file; got '{output}'");
-        WeightsLoading.RequireNotAnInput("--out", output,
-            [.. new[] { ("--weights", weights), ("--config", parse.GetValue(_model.Config)) }.Where(p => p.Item2 is not null).Select(p => (p.Item1, p.Item2!))]);
+        WeightsLoading.RequireNotAnInput("--out", output, ("--weights", weights), ("--config", parse.GetValue(_model.Config)));
 
         ImageClassifier model;
         DeploymentInfo info;

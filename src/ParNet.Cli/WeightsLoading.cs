@@ -43,11 +43,11 @@ public static class WeightsLoading
 
     /// <summary>An output path that names one of the command's input files (say `--output` given the weights' path) would
     /// replace that file: refused before anything is read.</summary>
-    public static void RequireNotAnInput(string outputOption, string output, params (string Option, string Path)[] inputs)
+    public static void RequireNotAnInput(string outputOption, string output, params (string Option, string? Path)[] inputs)
     {
         foreach (var (option, path) in inputs)
-            // the files links lead to: a link to the weights is the weights (review, session 29)
-            if (string.Equals(AtomicFile.FinalTarget(output), AtomicFile.FinalTarget(path), StringComparison.Ordinal))
+            // the files links lead to: a link to the weights is the weights (review, session 29); an input not given: none
+            if (path is not null && string.Equals(AtomicFile.FinalTarget(output), AtomicFile.FinalTarget(path), StringComparison.Ordinal))
                 throw new UsageException($"{outputOption} {output} is the {option} file, which writing it would replace; give another path");
     }
 
