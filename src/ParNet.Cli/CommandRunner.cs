@@ -131,7 +131,7 @@ public static class CommandRunner
         }
         catch (OutOfMemoryException)
         {
-            stderr.WriteLine($"{prefix}: out of memory ({MachineMemory.GiB(MachineMemory.AvailableBytes)} available here); a smaller batch, input size or model");
+            stderr.WriteLine($"{prefix}: out of memory ({MachineMemory.GiB(MachineMemory.AvailableBytes)} available here); " + OutOfMemoryAdvice);
             return UsageExitCode;
         }
     }
@@ -162,7 +162,7 @@ public static class CommandRunner
         return asked.Success
             ? string.Create(System.Globalization.CultureInfo.InvariantCulture,
                 $"out of memory: a tensor of {MachineMemory.GiB(double.Parse(asked.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture))} " +
-                $"did not fit ({MachineMemory.GiB(MachineMemory.AvailableBytes)} here); a smaller batch, input size or model")
+                $"did not fit ({MachineMemory.GiB(MachineMemory.AvailableBytes)} here); ") + OutOfMemoryAdvice
             : null;
     }
 
@@ -182,13 +182,16 @@ public static class CommandRunner
         return null;
     }
 
+    /// <summary>What every out-of-memory line ends with: the user's levers.</summary>
+    const string OutOfMemoryAdvice = "a smaller batch, input size or model";
+
     /// <summary>ONNX Runtime's "Failed to allocate memory for requested buffer of size N", in one line; null for its other errors.</summary>
     public static string? OnnxOutOfMemory(Microsoft.ML.OnnxRuntime.OnnxRuntimeException e)
     {
         var asked = System.Text.RegularExpressions.Regex.Match(e.Message, @"Failed to allocate memory for requested buffer of size (\d+)");
         return asked.Success
             ? $"out of memory: ONNX Runtime could not allocate {MachineMemory.GiB(double.Parse(asked.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture))} " +
-              $"({MachineMemory.GiB(MachineMemory.AvailableBytes)} available here); a smaller batch, input size or model"
+              $"({MachineMemory.GiB(MachineMemory.AvailableBytes)} available here); " + OutOfMemoryAdvice
             : null;
     }
 

@@ -290,7 +290,7 @@ public sealed class EvalCommand : CliCommand
     {
         if (givenSet is not null && givenSet != (saved?.Dataset ?? recipe.Dataset)) return givenSet;
         if (givenData is null) return null;
-        static string Full(string folder) => Path.TrimEndingDirectorySeparator(Path.GetFullPath(folder));
-        return saved?.DataDirectory is string own && Full(own) == Full(givenData) ? null : EvalReportFolder.DataFolderPart(givenData);
+        return saved?.DataDirectory is string own && EvalReportFolder.FullFolder(own) == EvalReportFolder.FullFolder(givenData)
+            ? null : EvalReportFolder.DataFolderPart(givenData);
     }
 }

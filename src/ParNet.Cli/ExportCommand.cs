@@ -79,8 +79,7 @@ public sealed class ExportCommand : CliCommand
         if (!format.Equals("onnx", StringComparison.OrdinalIgnoreCase))
             throw new UsageException($"--format {format}: not supported; the only export format is onnx");
         // `--out` naming the weights (or the config) replaced them with the graph, after loading them (bench/export audit, session 41)
-        if (!output.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase))
-            throw new UsageException($"--out must be an .onnx file; got '{output}'");
+        WeightsLoading.RequireExtension(output, ".onnx");
         WeightsLoading.RequireNotAnInput("--out", output, ("--weights", weights), ("--config", parse.GetValue(_model.Config)));
 
         ImageClassifier model;

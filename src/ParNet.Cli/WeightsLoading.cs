@@ -34,11 +34,14 @@ public static class WeightsLoading
         _ => NetworkForm.FusedWhereFusable,
     };
 
-    /// <summary>The `--out` of commands that write weights (fuse, convert): safetensors only.</summary>
-    public static void RequireSafetensorsOut(string output, string option = "--out")
+    /// <summary>The `--out` of commands that write weights (fuse, convert, forward): safetensors only.</summary>
+    public static void RequireSafetensorsOut(string output, string option = "--out") => RequireExtension(output, ".safetensors", option);
+
+    /// <summary>An output named for what the command writes (".safetensors", ".onnx"), whatever else the name says.</summary>
+    public static void RequireExtension(string output, string extension, string option = "--out")
     {
-        if (!output.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
-            throw new UsageException($"{option} must be a .safetensors file; got '{output}'");
+        if (!output.EndsWith(extension, StringComparison.OrdinalIgnoreCase))
+            throw new UsageException($"{option} must be {("aeiou".Contains(extension[1]) ? "an" : "a")} {extension} file; got '{output}'");
     }
 
     /// <summary>An output path that names one of the command's input files (say `--output` given the weights' path) would

@@ -35,8 +35,10 @@ public sealed record EvalReportFolder
 
     /// <summary>"data-" and 8 hex digits of a hash of the folder's full path: a data folder named in a folder name.</summary>
     public static string DataFolderPart(string folder) =>
-        "data-" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(
-            Path.TrimEndingDirectorySeparator(Path.GetFullPath(folder)))))[..8];
+        "data-" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(FullFolder(folder))))[..8];
+
+    /// <summary>A folder's full path without a trailing separator: "data/" and "./data" are one folder.</summary>
+    public static string FullFolder(string folder) => Path.TrimEndingDirectorySeparator(Path.GetFullPath(folder));
 
     /// <summary>RUN/eval-CHECKPOINT[suffix] for checkpoint <paramref name="checkpointName"/> of <paramref name="run"/>.</summary>
     public string InRun(string run, string checkpointName) => Path.Combine(run, $"eval-{checkpointName}{Suffix}");
