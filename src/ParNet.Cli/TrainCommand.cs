@@ -343,6 +343,7 @@ public sealed class TrainCommand : CliCommand
             stderr.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"parnet train: warning: the {recipe.Epochs} epoch{(recipe.Epochs > 1 ? "s are" : " is")} all warm-up (--warmup {recipe.WarmupEpochs:0.##}): " +
                 $"the LR rises to {recipe.ScaledLr(recipe.BatchSize * launch.Group.Size):G4} and never decays; give --warmup below --epochs (0 for none) for a run that ends annealed"));
+        if (LrSchedules.UnreachedSteps(recipe, OptionNames.Cli) is { } unreached) stderr.WriteLine($"parnet train: warning: {unreached}");
         if (CliOption.ThreadsBeyondCores(resolved.Threads, launch.Group.ProcessesOnThisMachine, source: resolved.ThreadsFrom) is { } tooMany)
             stderr.WriteLine($"parnet train: warning: {tooMany}");
     }

@@ -1,3 +1,5 @@
+using ParNet.Runtime;
+
 namespace ParNet.Training;
 
 /// <summary>
@@ -50,6 +52,39 @@ public static class LrSchedules
     /// <summary>The milestone epochs of a multi-step schedule: round(fraction * epochs).</summary>
     public static int[] MilestoneEpochs(IEnumerable<double> fractions, int epochs)
         => fractions.Select(f => (int)Math.Round(f * epochs, MidpointRounding.AwayFromZero)).ToArray();
+
+    /// <summary>
+    /// What of the recipe's step or multistep schedule its run of <see cref="Recipe.Epochs"/> never carries out, worded with
+    /// <paramref name="names"/>, or null when every step falls inside the run: a step of <see cref="Recipe.StepEpochs"/> at
+    /// or beyond the run's end never comes (the imagenet recipe's 30 in a run of 8: the LR stays at its peak); a milestone
+    /// that rounds to epoch 0 lowers the LR from the first step, one that rounds to the last epoch never comes, and two that
+    /// round to one epoch step together. A warning, not a refusal: a trial run of a long recipe is short on purpose.
+    /// </summary>
+    public static string? UnreachedSteps(Recipe r, SettingNames names)
+    {
+        string epochs = names.Given(SettingNames.Of(nameof(Recipe), nameof(Recipe.Epochs)), r.Epochs);
+        if (r.Schedule == ScheduleKind.Step && r.StepEpochs >= r.Epochs)
+        {
+            string step = SettingNames.Of(nameof(Recipe), nameof(Recipe.StepEpochs));
+            string shorter = r.Epochs > 1 ? $"{names.Name(step)} below {r.Epochs}, or " : "";   // a step is at least one epoch
+            return $"the LR never steps: one step every {r.StepEpochs} epochs ({names.Given(step, r.StepEpochs)}) in a run of {r.Epochs} ({epochs}); " +
+                   $"give {shorter}a schedule that anneals (cosine) for a run whose LR decays";
+        }
+        if (r.Schedule != ScheduleKind.MultiStep) return null;
+        int[] at = MilestoneEpochs(r.Milestones, r.Epochs);
+        string Fraction(int i) => r.Milestones[i].ToString("0.###", System.Globalization.CultureInfo.InvariantCulture);
+        string gamma = r.StepGamma.ToString("G4", System.Globalization.CultureInfo.InvariantCulture);
+        var unreached = new List<string>();
+        for (int i = 0; i < at.Length; i++)
+            if (at[i] == 0) unreached.Add($"{Fraction(i)} rounds to epoch 0: the LR is x {gamma} from the first step");
+            else if (at[i] >= r.Epochs) unreached.Add($"{Fraction(i)} rounds to epoch {at[i]}, the run's end: that step never comes");
+        foreach (var together in Enumerable.Range(0, at.Length).Where(i => at[i] > 0 && at[i] < r.Epochs).GroupBy(i => at[i]).Where(g => g.Count() > 1))
+            unreached.Add($"{string.Join(" and ", together.Select(Fraction))} round to epoch {together.Key}: x {gamma}^{together.Count()} there at once");
+        if (unreached.Count == 0) return null;
+        string milestones = SettingNames.Of(nameof(Recipe), nameof(Recipe.Milestones));
+        return $"the multistep schedule's milestones ({names.Name(milestones)}, fractions of a run of {r.Epochs} epochs: {epochs}) at whole epochs: " +
+               $"{string.Join("; ", unreached)}";
+    }
 
     /// <summary>The recipe's LR at a fractional epoch, for a run with this batch size.</summary>
     public static double At(Recipe r, double epoch, int? batchSize = null)

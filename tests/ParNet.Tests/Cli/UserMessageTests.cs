@@ -87,6 +87,23 @@ public class UserMessageTests
         Assert.DoesNotContain("warm-up", stderr);
     }
 
+    /// <summary>`--schedule step` on the fashion-mnist recipe steps every 30 epochs (the paper's ImageNet step): a run of 2 kept
+    /// its LR at the peak without a word (note 41). A warning naming the options; a step inside the run, none.</summary>
+    [Fact]
+    public void A_step_schedule_that_never_steps_in_the_run_is_warned()
+    {
+        using var dir = new TempDirectory();
+        var (code, _, stderr) = CliRunner.Run("train", "--subset", "5", "--test-subset", "1", "--epochs", "2", "--warmup", "0", "--width", "8",
+                                              "--schedule", "step", "--out", dir.File("never"));
+        Assert.True(code == 0, stderr);
+        Assert.Contains("parnet train: warning: the LR never steps: one step every 30 epochs (--step-epochs 30) in a run of 2 (--epochs 2); " +
+                        "give --step-epochs below 2, or a schedule that anneals (cosine) for a run whose LR decays\n", stderr.ReplaceLineEndings("\n"));
+        (code, _, stderr) = CliRunner.Run("train", "--subset", "5", "--test-subset", "1", "--epochs", "2", "--warmup", "0", "--width", "8",
+                                          "--schedule", "step", "--step-epochs", "1", "--out", dir.File("steps"));
+        Assert.True(code == 0, stderr);
+        Assert.DoesNotContain("warning", stderr);
+    }
+
     /// <summary>A resume under another process count or batch trained at another global batch (and, where the recipe
     /// scales it, another LR) without a word (walk of session 34): the "resuming at" line says what changed.</summary>
     [Fact]

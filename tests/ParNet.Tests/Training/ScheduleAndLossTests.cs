@@ -103,3 +103,46 @@ public class ScheduleAndLossTests
         Assert.Contains(sgd.Groups, g => g.Name == "bias" && g.Decay == 0);
     }
 }
+
+/// <summary>Schedules whose steps a run never carries out were trained without a word (note 41): `--schedule step` at a step
+/// longer than the run kept the LR at its peak, milestones rounding to 0 or to the run's end moved or dropped a step.</summary>
+public class UnreachedStepTests
+{
+    [Fact]
+    public void A_step_longer_than_the_run_is_named_with_what_to_give()
+    {
+        Assert.Equal("the LR never steps: one step every 30 epochs (Recipe.StepEpochs = 30) in a run of 8 (Recipe.Epochs = 8); " +
+                     "give Recipe.StepEpochs below 8, or a schedule that anneals (cosine) for a run whose LR decays",
+                     LrSchedules.UnreachedSteps(Recipes.ImageNet with { Epochs = 8 }, ParNet.Runtime.SettingNames.Api));
+        Assert.Equal("the LR never steps: one step every 30 epochs (Recipe.StepEpochs = 30) in a run of 1 (Recipe.Epochs = 1); " +
+                     "give a schedule that anneals (cosine) for a run whose LR decays",
+                     LrSchedules.UnreachedSteps(Recipes.ImageNet with { Epochs = 1, WarmupEpochs = 0 }, ParNet.Runtime.SettingNames.Api));
+        Assert.Null(LrSchedules.UnreachedSteps(Recipes.ImageNet with { Epochs = 31 }, ParNet.Runtime.SettingNames.Api));
+        Assert.Null(LrSchedules.UnreachedSteps(Recipes.ImageNet with { Epochs = 8, Schedule = ScheduleKind.Cosine }, ParNet.Runtime.SettingNames.Api));
+    }
+
+    [Theory]
+    [InlineData(3, "0.6 and 0.8 round to epoch 2: x 0.2^2 there at once")]
+    [InlineData(2, "0.8 rounds to epoch 2, the run's end: that step never comes; 0.3 and 0.6 round to epoch 1: x 0.2^2 there at once")]
+    [InlineData(1, "0.3 rounds to epoch 0: the LR is x 0.2 from the first step; 0.6 rounds to epoch 1, the run's end: that step never comes; " +
+                   "0.8 rounds to epoch 1, the run's end: that step never comes")]
+    public void Milestones_that_a_short_run_moves_or_drops_are_named(int epochs, string what)
+        => Assert.Equal($"the multistep schedule's milestones (Recipe.Milestones, fractions of a run of {epochs} epochs: Recipe.Epochs = {epochs}) " +
+                        $"at whole epochs: {what}",
+                        LrSchedules.UnreachedSteps(Recipes.Cifar with { Epochs = epochs, WarmupEpochs = 0 }, ParNet.Runtime.SettingNames.Api));
+
+    /// <summary>The warning against what the schedule does: silent exactly when the LR, read at every epoch's start, takes one
+    /// value more than there are milestones, the first of them the peak.</summary>
+    [Fact]
+    public void The_multistep_warning_is_silent_exactly_when_every_milestone_steps_once_inside_the_run()
+    {
+        for (int epochs = 1; epochs <= 40; epochs++)
+        {
+            var r = Recipes.Cifar with { Epochs = epochs, WarmupEpochs = 0 };
+            var lrs = Enumerable.Range(0, epochs).Select(e => LrSchedules.At(r, e)).ToList();
+            bool everyStepOnce = lrs.Distinct().Count() == r.Milestones.Length + 1 && lrs[0] == r.Lr
+                                 && lrs.Zip(lrs.Skip(1)).All(p => p.Second == p.First || Math.Abs(p.Second - p.First * r.StepGamma) < 1e-12);
+            Assert.True(everyStepOnce == (LrSchedules.UnreachedSteps(r, ParNet.Runtime.SettingNames.Api) is null), $"{epochs} epochs: {string.Join(", ", lrs)}");
+        }
+    }
+}
