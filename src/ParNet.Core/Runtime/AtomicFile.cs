@@ -18,7 +18,26 @@ public static class AtomicFile
     /// <param name="path">the file to write (or replace)</param>
     /// <param name="writeTemporary">writes the whole content to the path it is given</param>
     /// <param name="temporarySuffix">ends the temporary file's name, after the target's name and a random token</param>
-    public static void Write(string path, Action<string> writeTemporary, string temporarySuffix = ".tmp")
+    public static void Write(string path, Action<string> writeTemporary, string temporarySuffix = ".tmp") =>
+        WithTemporary(path, writeTemporary, temporarySuffix, (temporary, target) =>
+        {
+            using (var written = new FileStream(temporary, FileMode.Open, FileAccess.ReadWrite))
+                written.Flush(flushToDisk: true);   // on the disk before the rename, so a crash leaves the old file or the new one
+            File.Move(temporary, target, overwrite: true);
+        });
+
+    /// <summary>
+    /// Fails as <see cref="Write"/> would where <paramref name="path"/> cannot be written (its folder cannot be made, takes
+    /// no new files, is not this user's; the path is a folder or a device), before long work makes the content: export
+    /// --int8 calibrated for minutes, then could not write. Makes the folder and an empty file beside the target, deletes
+    /// that file; the target is not touched.
+    /// </summary>
+    public static void RequireWritable(string path) =>
+        WithTemporary(path, temporary => File.WriteAllBytes(temporary, []), ".probe", (temporary, _) => File.Delete(temporary));
+
+    /// <summary>Writes a temporary file beside <paramref name="path"/>'s target, then hands both to <paramref name="finish"/>; on
+    /// failure deletes the temporary file and says which path failed and why.</summary>
+    static void WithTemporary(string path, Action<string> writeTemporary, string temporarySuffix, Action<string, string> finish)
     {
         string target = FinalTarget(path);
         if (NonRegularKind(target) is { } kind) throw new IOException($"{path} is a {kind}, not a regular file; not replaced");
@@ -40,9 +59,7 @@ public static class AtomicFile
         {
             writeTemporary(temporary);
             temporaryWritten = true;
-            using (var written = new FileStream(temporary, FileMode.Open, FileAccess.ReadWrite))
-                written.Flush(flushToDisk: true);   // on the disk before the rename, so a crash leaves the old file or the new one
-            File.Move(temporary, target, overwrite: true);
+            finish(temporary, target);
         }
         catch (Exception e)
         {

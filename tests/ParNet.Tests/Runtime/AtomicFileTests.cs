@@ -154,4 +154,23 @@ public class AtomicFileTests
         Assert.Equal("first", File.ReadAllText(path));
         Assert.Equal([path], Directory.GetFileSystemEntries(dir.Path));
     }
+
+    /// <summary>The check before long work: it fails as a write would, makes the folder, and leaves no file and the target as it was.</summary>
+    [Fact]
+    public void Requiring_a_writable_path_fails_as_a_write_would_and_leaves_nothing_behind()
+    {
+        using var dir = new TempDirectory();
+        string file = dir.File("a-file"), path = Path.Combine(file, "x.onnx");
+        File.WriteAllText(file, "x");
+        Assert.Equal($"{path}: its folder cannot be made: {file} is a file, not a folder", Assert.Throws<IOException>(() => AtomicFile.RequireWritable(path)).Message);
+        Assert.Equal("/proc/parnet-x.onnx: /proc takes no new files (a system folder such as /proc or /sys); write elsewhere",
+                     Assert.Throws<IOException>(() => AtomicFile.RequireWritable("/proc/parnet-x.onnx")).Message);
+        Assert.Equal($"{dir.Path} is a directory, not a regular file; not replaced", Assert.Throws<IOException>(() => AtomicFile.RequireWritable(dir.Path)).Message);
+        string deep = Path.Combine(dir.Path, "new", "x.onnx");
+        AtomicFile.RequireWritable(deep);
+        Assert.Empty(Directory.GetFileSystemEntries(Path.Combine(dir.Path, "new")));
+        AtomicFile.RequireWritable(file);
+        Assert.Equal("x", File.ReadAllText(file));
+        Assert.Equal(2, Directory.GetFileSystemEntries(dir.Path).Length);
+    }
 }

@@ -2,6 +2,7 @@ using Google.Protobuf;
 using Onnx;
 using ParNet.Data;
 using ParNet.Models;
+using ParNet.Runtime;
 using static TorchSharp.torch;
 
 namespace ParNet.Export.Quantization;
@@ -28,8 +29,11 @@ public static class Int8Exporter
     }
 
     public static void Export(ImageClassifier fused, string path, int imageSize, IEnumerable<(float[] Data, long[] Shape)> calibration,
-                              Int8Options options, OnnxExportOptions? export = null) =>
+                              Int8Options options, OnnxExportOptions? export = null)
+    {
+        AtomicFile.RequireWritable(path);   // before calibration's minutes, not after them
         OnnxExporter.Write(Build(fused, imageSize, calibration, options, export), path);
+    }
 
     public static byte[] ExportToBytes(ImageClassifier fused, int imageSize, IEnumerable<(float[] Data, long[] Shape)> calibration, Int8Options options) =>
         Build(fused, imageSize, calibration, options).ToByteArray();

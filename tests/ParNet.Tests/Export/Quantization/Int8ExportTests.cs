@@ -178,4 +178,20 @@ public class Int8ExportTests
         var e = Assert.Throws<ArgumentException>(() => Int8Exporter.Build(trained, 64, Calibration(FixtureInput()), new Int8Options()));
         Assert.Equal("parnet_official_tiny_silu: int8 export quantizes the fused network; fuse the model first", e.Message);
     }
+    /// <summary>`export --int8 --out` to a folder that takes no files calibrated first (minutes on ParNet-S) and failed
+    /// after (note 41): the output is checked before a calibration image is read.</summary>
+    [Fact]
+    public void An_output_that_cannot_be_written_is_refused_before_calibration_reads_an_image()
+    {
+        Assert.True(Directory.Exists("/proc"), "this test needs Linux's /proc");
+        using var fused = FusedTiny();
+        int read = 0;
+        IEnumerable<(float[] Data, long[] Shape)> Counted()
+        {
+            foreach (var image in Calibration(FixtureInput())) { read++; yield return image; }
+        }
+        var e = Assert.Throws<IOException>(() => Int8Exporter.Export(fused, "/proc/parnet-tiny.int8.onnx", 64, Counted(), new Int8Options { CalibrationImages = 2 }));
+        Assert.Equal("/proc/parnet-tiny.int8.onnx: /proc takes no new files (a system folder such as /proc or /sys); write elsewhere", e.Message);
+        Assert.Equal(0, read);
+    }
 }
