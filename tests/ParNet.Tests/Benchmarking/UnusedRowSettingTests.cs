@@ -1,0 +1,37 @@
+using ParNet.Benchmarking;
+using ParNet.Models;
+using ParNet.Runtime;
+using ParNet.Tests.Cli;
+using ParNet.Tests.Data;
+
+namespace ParNet.Tests.Benchmarking;
+
+/// <summary>A setting for rows that --only leaves out (`--only fused --pytorch-code DIR`) was taken and not used, without a
+/// word (bench audit, session 41): refused, naming the rows it is for, before anything is built or timed.</summary>
+public class UnusedRowSettingTests
+{
+    [Fact]
+    public void The_cli_refuses_a_setting_whose_rows_only_leaves_out()
+    {
+        using var dir = new TempDirectory();
+        var result = CliRunner.Run("bench", "--model", "parnet_s", "--only", "fused", "--stream-devices", "cpu,cpu,cpu", "--out", dir.File("out"));
+        CliRunner.AssertUserError(result, "--stream-devices is for the fused-devices row, which the variants chosen (--only) leave out: " +
+                                          "add it to --only, or leave --stream-devices out");
+        result = CliRunner.Run("bench", "--model", "parnet_s", "--only", "fused,resnet18", "--pytorch-code", dir.Path, "--out", dir.File("out"));
+        CliRunner.AssertUserError(result, "--pytorch-code is for the rows pytorch-unfused, pytorch-fused, pytorch-resnet18, pytorch-resnet34, " +
+                                          "pytorch-resnet50, which the variants chosen (--only) leave out: add one to --only, or leave --pytorch-code out");
+        Assert.False(Directory.Exists(dir.File("out")), "a refused run made its --out folder");
+    }
+
+    [Fact]
+    public void The_library_names_its_own_settings_and_takes_them_with_one_of_their_rows()
+    {
+        var options = new InferenceBenchmarkOptions { Model = ModelRegistry.Get("parnet_s"), CudaDevices = [0, 0, 0], Only = new HashSet<string> { "fused" } };
+        Assert.Equal("InferenceBenchmarkOptions.CudaDevices is for the onnx-cuda-streams row, which the variants chosen (InferenceBenchmarkOptions.Only) " +
+                     "leave out: add it to InferenceBenchmarkOptions.Only, or leave InferenceBenchmarkOptions.CudaDevices out",
+                     Assert.Throws<InvalidSettingException>(options.Validate).Message);
+        (options with { CudaDevices = null, StreamDevices = ParNet.Inference.MultiDeviceStreamExecutor.ParseDevices("cpu,cpu,cpu"),
+                        Only = new HashSet<string> { "fused", "fused-devices" } }).Validate();   // its row chosen: taken
+        (options with { CudaDevices = null }).Validate();
+    }
+}
