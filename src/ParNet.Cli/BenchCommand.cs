@@ -143,6 +143,7 @@ public sealed class BenchCommand : CliCommand
         // empty, goes with it (it stayed: bench/export audit, session 41)
         using (new EndingSignals(signal =>
                {
+                   PyTorchReference.AbandonChildren();   // its child and its scripts' folder in /tmp, which no Dispose reaches now
                    if (created) OutputFolder.RemoveIfEmpty(output);
                    stderr.WriteLine($"parnet bench: {EndingSignals.What(signal)} while timing: no report written");
                }))

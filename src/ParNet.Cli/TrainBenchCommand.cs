@@ -103,6 +103,8 @@ public sealed class TrainBenchCommand : CliCommand
         string TheirsLine(PyTorchTrainingReference.Outcome peer, TrainingBenchmarkResult result, string precision) => string.Create(CultureInfo.InvariantCulture,
             $"authors' blocks on PyTorch {peer.TorchVersion} {Setting(precision)} " +
             $"(its threads {peer.Threads}, {peer.Parameters:N0} parameters as ours): {result.ImagesPerSecond:0.#} img/s {Split(result)}");
+        // Ctrl-C or SIGTERM ends the process as by default, after its child and the child's scripts' folder in /tmp (they stayed)
+        using var abandon = new EndingSignals(_ => PyTorchReference.AbandonChildren());
         var done = PyTorchTrainingReference.Compare(pytorch, options, threads, rounds, round =>
         {
             if (rounds > 1) stdout.WriteLine($"round {round.Index} of {rounds}, {(round.OursFirst ? "ours" : "the authors'")} first:");

@@ -6,7 +6,8 @@ namespace ParNet.Benchmarking;
 /// <summary>
 /// A child process spoken to a line at a time: a line to its stdin, a line back from its stdout (the PyTorch reference
 /// scripts in their serving modes). Its stderr is kept, and a child that dies or stops reading fails the call with the
-/// end of it. Disposing sends `quit`, waits 10 s, then kills it, and deletes the folder its scripts were written to.
+/// end of it. Disposing sends `quit`, waits 10 s, then kills it, and deletes the folder its scripts were written to; a
+/// process ending on a signal, which disposes nothing, does both at once first (<see cref="AbandonAll"/>).
 /// </summary>
 internal sealed class LineProtocolChild : IDisposable
 {
@@ -15,6 +16,9 @@ internal sealed class LineProtocolChild : IDisposable
     readonly Process _process;
     readonly List<string> _stderr = [];
     bool _disposed;
+
+    /// <summary>The children started and not yet disposed, for <see cref="AbandonAll"/>.</summary>
+    static readonly System.Collections.Concurrent.ConcurrentDictionary<LineProtocolChild, byte> Live = new();
 
     public LineProtocolChild(string program, IEnumerable<string> args, string folder)
     {
@@ -43,6 +47,21 @@ internal sealed class LineProtocolChild : IDisposable
         }
         _process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (_stderr) _stderr.Add(e.Data); };
         _process.BeginErrorReadLine();
+        Live.TryAdd(this, 0);
+    }
+
+    /// <summary>Kills every child still running and deletes its scripts' folder, at once: for a process about to end on a
+    /// signal (bench's left its /tmp/parnet-pytorch-* folder behind: audit of session 41). Best effort; the children are
+    /// unusable after it.</summary>
+    public static void AbandonAll()
+    {
+        foreach (var child in Live.Keys)
+        {
+            try { child._process.Kill(entireProcessTree: true); }
+            catch (Exception e) when (e is InvalidOperationException or System.ComponentModel.Win32Exception) { }   // ended already
+            try { if (Directory.Exists(child._folder)) Directory.Delete(child._folder, recursive: true); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+        }
     }
 
     /// <summary>Sends <paramref name="command"/> and returns the line the child answers.</summary>
@@ -90,6 +109,7 @@ internal sealed class LineProtocolChild : IDisposable
     {
         if (_disposed) return;
         _disposed = true;
+        Live.TryRemove(this, out _);
         if (!_process.HasExited)
         {
             try { _process.StandardInput.WriteLine("quit"); _process.StandardInput.Close(); }

@@ -99,6 +99,10 @@ public static class PyTorchReference
         return new PyTorchSession(p.Python, args, folder);
     }
 
+    /// <summary>Kills the PyTorch children of this process's benchmarks still running and deletes their scripts' folders:
+    /// for a front end whose process ends on Ctrl-C or SIGTERM, which disposes nothing.</summary>
+    public static void AbandonChildren() => LineProtocolChild.AbandonAll();
+
     /// <summary>The embedded scripts (bench/pytorch/*.py) written side by side into a new temporary folder, which the
     /// caller deletes: the training reference imports the inference reference's helpers.</summary>
     internal static string WriteScripts()
