@@ -16,6 +16,9 @@ public sealed class FuseCommand : CliCommand
         Description = WeightsLoading.Description + "; trained (unfused) ones: fused weights are refused", HelpName = "W", Required = true,
     };
     readonly Option<bool> _ema = WeightsLoading.EmaOption();
+    readonly Option<string?> _dataset = CliOption.Text("--dataset",
+        $"class names and normalization to store, as convert's: {WeightsLoading.DatasetChoices} (default: the stored ones; the authors' " +
+        "released checkpoints store none, and predict and serve then need --dataset at every start)", "NAME");
     readonly Option<string> _out = new("--out")
     {
         Description = "fused weights (BatchNorm running statistics folded in), safetensors: predict, serve, export, eval and forward load them (bench and train --pretrained need the trained form)", HelpName = "OUT.safetensors", Required = true,
@@ -28,7 +31,7 @@ public sealed class FuseCommand : CliCommand
     protected override void Declare(Command command)
     {
         _model.AddTo(command);
-        command.Add(_weights, _ema, _out);
+        command.Add(_weights, _ema, _dataset, _out);
     }
 
     static void RequireFusable(ModelConfig config)
@@ -51,9 +54,10 @@ public sealed class FuseCommand : CliCommand
         using var trained = loaded.Model;
         if (loaded.FusedFile) throw new UsageException($"--weights {weights}: these weights are fused already");
         RequireFusable(trained.Config);
+        var info = parse.GetValue(_dataset) is string dataset ? PredictorLoading.WithDataset(loaded.Info, trained.Config, dataset) : loaded.Info;
         using var fused = ParNetFuser.Fuse(trained);
         // the configuration, data set and class names travel in the file: every command loads it without --model/--config
-        StateDict.Save(fused, output, (loaded.Info with { Fused = true }).ToMetadata());
+        StateDict.Save(fused, output, (info with { Fused = true }).ToMetadata());
         stdout.WriteLine($"fused {trained.Config.Name}: {ModelSummary.CountTrainableParameters(trained):N0} -> " +
                          $"{ModelSummary.CountTrainableParameters(fused):N0} parameters; wrote {output}");
         return 0;

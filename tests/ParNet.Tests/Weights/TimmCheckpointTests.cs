@@ -266,6 +266,23 @@ public class TimmCheckpointTests
         Assert.Equal(before, File.ReadAllBytes(named));
     }
 
+    /// <summary>fuse had no --dataset: the authors' checkpoint fused straight from its .pth.tar stored none, and predict and
+    /// serve needed --dataset at every start (note 41).</summary>
+    [Fact]
+    public void Fuse_stores_the_data_set_given()
+    {
+        using var dir = new TempDirectory();
+        string config = dir.File("tiny.json"), fused = dir.File("tiny-fused.safetensors");
+        File.WriteAllText(config, OfficialParityTests.TinyConfig.ToJson());
+        var result = CliRunner.Run("fuse", "--weights", Checkpoint, "--config", config, "--dataset", "imagenet", "--out", fused);
+        Assert.True(result.Code == 0, result.Err);
+        var stored = DeploymentInfo.ForWeights(fused);
+        Assert.Equal(("imagenet", true), (stored.Dataset, stored.Fused));
+        Assert.False(stored.Completed().StatisticsGuessed);
+        CliRunner.AssertUserError(CliRunner.Run("fuse", "--weights", Checkpoint, "--config", config, "--dataset", "fashion-mnist", "--out", dir.File("x.safetensors")),
+                                  "fashion-mnist");
+    }
+
     [Fact]
     public void Convert_refuses_weights_that_do_not_fit_the_configuration_and_writes_nothing()
     {
