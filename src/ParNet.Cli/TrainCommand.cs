@@ -374,6 +374,10 @@ public sealed class TrainCommand : CliCommand
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"done in {ProgressRenderer.Eta(clock.Elapsed)}: {result.State.Epoch} epoch{(result.State.Epoch == 1 ? "" : "s")}; last test top-1 {(last?.TestAccuracy is double a ? $"{a * 100:F2}% (epoch {last.Epoch})" : "n/a")}, " +
             $"best {(result.State.BestAccuracy >= 0 ? $"{result.State.BestAccuracy * 100:F2}% (epoch {result.State.BestEpoch})" : "n/a (not evaluated yet)")}; run folder {Path.GetFullPath(runDir)}"));
+        // the scores are the EMA weights', and every command but eval --run takes a checkpoint's model weights unless told
+        if (recipe.EmaDecay > 0 && result.State.BestAccuracy >= 0)
+            stdout.WriteLine("the test scores are the EMA weights' (ema.safetensors beside each checkpoint's model.safetensors): " +
+                             "give --ema to predict, serve, fuse, convert and export for the weights scored");
         return 0;
     }
 }

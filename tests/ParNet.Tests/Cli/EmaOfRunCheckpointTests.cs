@@ -16,6 +16,9 @@ public class EmaOfRunCheckpointTests
         var train = CliRunner.Run("train", "--width", "8", "--subset", "2", "--test-subset", "1", "--epochs", "1", "--ema-decay", "0.5",
                                   "--threads", "1", "--workers", "0", "--out", run);
         Assert.True(train.Code == 0, train.Err);
+        // its scores are the EMA weights', which the other commands take with --ema only (a run exported without it shipped others)
+        Assert.EndsWith("\nthe test scores are the EMA weights' (ema.safetensors beside each checkpoint's model.safetensors): " +
+                        "give --ema to predict, serve, fuse, convert and export for the weights scored\n", train.Out.ReplaceLineEndings("\n"));
         File.WriteAllBytes(image, ParNet.Tests.Serving.ServingTestSupport.Png(28, 3));
         string last = Path.Combine(run, "checkpoints", "last");
 
@@ -43,6 +46,7 @@ public class EmaOfRunCheckpointTests
         var train = CliRunner.Run("train", "--width", "8", "--subset", "2", "--test-subset", "1", "--epochs", "1",
                                   "--threads", "1", "--workers", "0", "--out", run);
         Assert.True(train.Code == 0, train.Err);
+        Assert.DoesNotContain("EMA", train.Out);
         File.WriteAllBytes(image, ParNet.Tests.Serving.ServingTestSupport.Png(28, 3));
         string last = Path.GetFullPath(Path.Combine(run, "checkpoints", "last"));
         CliRunner.AssertUserError(CliRunner.Run("predict", "--weights", Path.Combine(last, "model.safetensors"), "--ema", image),
