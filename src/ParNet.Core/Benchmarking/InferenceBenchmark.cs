@@ -250,9 +250,16 @@ public static class InferenceBenchmark
     {
         var engine = owned.Add(new OnnxRuntimeEngine(o.OnnxModel!, new OnnxRuntimeOptions { IntraOpThreads = o.Threads }));   // checked by Validate
         string kind = engine.Quantization is { } q ? q : "float32";
-        // a graph from another tool stores no form: its GFLOP are counted as the fused network's, and the note says so
-        string form = engine.Info.Fused is null ? "; form not stored, GFLOP counted as fused" : "";
-        return new BenchmarkRow("onnx-file", $"{Path.GetFileName(o.OnnxModel)}, ONNX Runtime sequential", "ONNX Runtime", engine.Info.Fused == false ? unfusedGflop : fusedGflop,
+        // a graph from another tool stores no form: its GFLOP are counted from its own layers (they were credited with the
+        // fused network's), or, where ONNX Runtime infers no shape for one, as the fused network's, and the note says which
+        double gflop = engine.Info.Fused == false ? unfusedGflop : fusedGflop;
+        string form = "";
+        if (engine.Info.Fused is null)
+        {
+            long? counted = OnnxLayerShapes.MultiplyAdds(OnnxLayerShapes.Weightless(o.OnnxModel!), o.ImageSize);
+            (gflop, form) = counted is long macs ? (2.0 * macs / 1e9, "; form not stored, GFLOP counted from its graph") : (gflop, "; form not stored, GFLOP counted as fused");
+        }
+        return new BenchmarkRow("onnx-file", $"{Path.GetFileName(o.OnnxModel)}, ONNX Runtime sequential", "ONNX Runtime", gflop,
             batch => RowRunners.Onnx(engine.Run, batch, o), $"{kind}; {o.Threads} intra-op threads{form}");
     }
 

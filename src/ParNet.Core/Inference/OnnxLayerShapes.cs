@@ -89,6 +89,39 @@ public static class OnnxLayerShapes
         return (imageShape, known, layers.Count - known.Count);
     }
 
+    /// <summary>
+    /// Multiply-adds per image of the graph's Conv, Gemm and MatMul layers, as <see cref="LayerGraph.MultiplyAdds"/> counts a
+    /// model's: each output element costs its fan-in (a Conv's weight's input channels per group x kernel height x width; a
+    /// Gemm's or MatMul's inner dimension). For a graph another tool wrote, whose form (training or fused) is not stored: bench
+    /// credited it with its own model's fused count. Null where ONNX Runtime infers no shape for a layer or a Conv's weight
+    /// is neither an initializer nor dequantized from one (a QDQ graph's int8 weight).
+    /// </summary>
+    public static long? MultiplyAdds(ModelProto weightless, int? side = null)
+    {
+        var (_, shapes, unknown) = Infer(weightless, side);
+        if (unknown > 0) return null;
+        var graph = weightless.Graph;
+        var declared = graph.Input.ToDictionary(i => i.Name, i => i.Type.TensorType.Shape?.Dim.Select(d => d.DimValue).ToArray(), StringComparer.Ordinal);
+        var producers = graph.Node.SelectMany(n => n.Output.Select(o => (Output: o, Node: n))).ToDictionary(p => p.Output, p => p.Node, StringComparer.Ordinal);
+        long[]? WeightDims(string name) =>
+            declared.GetValueOrDefault(name)
+            ?? (producers.GetValueOrDefault(name) is { OpType: "DequantizeLinear" } dequantize ? declared.GetValueOrDefault(dequantize.Input[0]) : null);
+        long total = 0;
+        foreach (var (node, (input, output)) in graph.Node.Where(n => Layers.Contains(n.OpType)).Zip(shapes))
+        {
+            long fanIn;
+            if (node.OpType == "Conv")
+            {
+                if (WeightDims(node.Input[1]) is not { Length: > 1 } weight) return null;
+                fanIn = weight.Skip(1).Aggregate(1L, (a, d) => a * d);
+            }
+            else if (input is { Length: > 0 }) fanIn = input[^1];
+            else return null;
+            total += output.Aggregate(1L, (a, d) => a * d) * fanIn;
+        }
+        return total;
+    }
+
     /// <summary>A tensor type; null <paramref name="dims"/>: no shape declared (left to inference).</summary>
     static TypeProto TensorType(int elemType, IEnumerable<long>? dims)
     {

@@ -96,5 +96,28 @@ public class OnnxLayerShapesTests
             Assert.Equal(["image -> 8x16x16", "4x32x16 -> 6x32x16", "6 -> 10"], layers.Select(l => Describe(l.Input, l.Output)));
             Assert.Equal(4 * (3 * 16 * 16 + 4 * 32 * 16 + 6 * 32 * 16), memory.BytesPerImage);
         }
+        // each output element's fan-in: conv1 8x16x16 of 3x3x3, conv2 6x32x16 of 4x1x1, fc 10 of 6; none where a shape is unknown
+        Assert.Equal(fromWeights ? null : 8 * 16 * 16 * 27 + 6 * 32 * 16 * 4 + 10 * 6, OnnxLayerShapes.MultiplyAdds(OnnxLayerShapes.Weightless(path)));
+    }
+
+    /// <summary>bench credited a graph that stores no form (another tool's) with its own model's fused count; counted from the
+    /// graph, an export of either form, float32 or int8 (its weights dequantized from int8), counts what the model's trace does.</summary>
+    [Theory]
+    [InlineData("unfused")]
+    [InlineData("fused")]
+    [InlineData("int8")]
+    public void The_multiply_adds_counted_from_an_exported_graph_are_the_traced_models(string form)
+    {
+        using var folder = new ExportTempFolder();
+        using var trained = ModelRegistry.Create("parnet_cifar_small");
+        using var fused = ParNetFuser.Fuse(trained);
+        trained.eval();
+        fused.eval();
+        string path = folder.File(form + ".onnx");
+        if (form == "int8") Int8Exporter.Export(fused, path, 32, Int8Exporter.NoiseImages(fused.Config, 32, 2), new Int8Options { CalibrationImages = 2 });
+        else OnnxExporter.Export(form == "fused" ? fused : trained, path, 32);
+        long traced = (form == "unfused" ? trained : fused).Trace(32, 32).MultiplyAdds();
+        Assert.True(traced > 1_000_000, $"{traced} multiply-adds traced");
+        Assert.Equal(traced, OnnxLayerShapes.MultiplyAdds(OnnxLayerShapes.Weightless(path), side: 32));
     }
 }
