@@ -32,7 +32,8 @@ public sealed class RecipeOptions
     readonly Option<int?> _padding = CliOption.Int("--padding", "random-shift padding of the crop", "PX");
     readonly Option<bool> _noFlip = CliOption.Switch("--no-flip", "no random horizontal flip");
     readonly Option<double?> _erasing = CliOption.Number("--erasing", "random-erasing probability", "P");
-    readonly Option<int?> _seed = CliOption.Int("--seed", "seed of initialization, shuffling and augmentation (default: the recipe's, 0 in every preset)");
+    readonly Option<int?> _seed = CliOption.Int("--seed", "seed of initialization, shuffling, augmentation and the --subset images drawn (the test subset is the same for every seed); the same seed, " +
+        "thread count and data give the same weights, bit for bit (default: the recipe's, 0 in every preset)");
     readonly Option<int?> _imageSize = CliOption.Int("--image-size",
         "training and test image side of an image-folder data set (default: the recipe's, imagenet 224)", "PX");
 

@@ -154,6 +154,13 @@ public sealed class TrainCommand : CliCommand
         // A resumed run continues with the options it was started with (run.json) unless they are given again.
         string dataset = parse.GetValue(_dataset) ?? saved?.Dataset ?? recipe.Dataset;
         string? data = RunDataFolder.Resolve(parse.GetValue(_data), saved?.DataDirectory);
+        // a new run records the Fashion-MNIST folder it finds by default (data/fashion-mnist under the working folder comes first):
+        // run.json said null, so the folder did not say which files trained it, and a resume from elsewhere could read others
+        if (data is null && resumeDir is null && dataset == "fashion-mnist")
+        {
+            try { data = DataLocations.ResolveFashionMnist(null); }
+            catch (DataNotFoundException) { }   // said, in the data set's own words, where the data is loaded
+        }
         if (_recipeOptions.ImageSizeGiven(parse) && !DataPipelines.IsFolderLayout(dataset))   // it was ignored there
             throw new UsageException($"--image-size sets the side of an image-folder data set; {dataset} has images of its own size");
         int[]? classes = parse.GetValue(_classes) is { } ids ? UsageException.Wrap(() => ClassSelection.Parse(ids), "--classes") : saved?.Classes?.ToArray();
@@ -244,7 +251,13 @@ public sealed class TrainCommand : CliCommand
         if (saved is null && group.Rank == 0)
             stderr.WriteLine($"parnet train: warning: {Path.Combine(resumeDir, RunSettings.FileName)} is missing: the run continues on the data, " +
                              "classes and subsets given now (default: all of the recipe's data set), not necessarily those it started with");
-        return (_recipeOptions.Apply(parse, state.Recipe), state.Model, saved);
+        var recipe = _recipeOptions.Apply(parse, state.Recipe);
+        // the seed draws the --subset images and every epoch's order and augmentation: a resumed run under another trained its
+        // remaining epochs on other images, and its recipe.json then named the new seed for the whole run (reproducibility audit, session 42)
+        if (recipe.Seed != state.Recipe.Seed)
+            throw new UsageException($"--seed {recipe.Seed} with --resume: the run trains with seed {state.Recipe.Seed} (it draws the subset's images " +
+                                     "and every epoch's order and augmentation); to train on under another seed, copy the run folder and start a new run");
+        return (recipe, state.Model, saved);
     }
 
     /// <summary>A new run's model, once the data set is known: --model/--config, else for fine-tuning the network stored with
@@ -313,7 +326,7 @@ public sealed class TrainCommand : CliCommand
         var (recipe, model, s) = (resolved.Plan.Recipe, resolved.Plan.Model, resolved.Plan.Settings);
         var (train, test) = (run.TrainData, run.TestData);
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"train: {model.Name} (planes {string.Join("/", model.Planes)}, {ModelSummary.CountParameters(run.Model):N0} parameters) on {DataDescription.Of(s.Dataset, s.DataDirectory, train.ClassNames.Count)} {train.ImageShape.Channels}x{train.ImageShape.Height}x{train.ImageShape.Width}, " +
+            $"train: {model.Name} (planes {string.Join("/", model.Planes)}, {ModelSummary.CountParameters(run.Model):N0} parameters) on {DataDescription.Of(s.Dataset, s.DataDirectory, train.ClassNames.Count)}{(!DataPipelines.IsFolderLayout(s.Dataset) && s.DataDirectory is string from ? $" (from {from})" : "")} {train.ImageShape.Channels}x{train.ImageShape.Height}x{train.ImageShape.Width}, " +
             $"{train.DatasetCount} train / {test.DatasetCount} test images; recipe {recipe.Name}: {recipe.Epochs} epochs, batch {recipe.BatchSize}, LR {recipe.ScaledLr(recipe.BatchSize):G4} {recipe.Schedule}" +
             $"{(recipe.WarmupEpochs > 0 ? $" (warm-up {recipe.WarmupEpochs})" : "")}, wd {recipe.WeightDecay:G3}, LS {recipe.LabelSmoothing}, " +
             $"{(s.BFloat16 ? "bfloat16" : "float32")}, {resolved.Threads} threads; run folder {Path.GetFullPath(runDir)}"));

@@ -1,0 +1,54 @@
+using System.Diagnostics;
+using ParNet.Data;
+using ParNet.Tests.Data;
+using ParNet.Training;
+
+namespace ParNet.Tests.Cli;
+
+/// <summary>What a run folder says of how it was trained (reproducibility audit, session 42): the data folder found by
+/// default, and a seed that a resume may not change.</summary>
+public class RunRecordTests
+{
+    /// <summary>run.json said "DataDirectory": null when Fashion-MNIST was found by default, and data/fashion-mnist under the
+    /// working folder comes before the system copy: the same command from another folder trained on other files, with the
+    /// same run.json. The folder found is recorded and named in the run's first line.</summary>
+    [Fact]
+    public void A_new_run_records_the_fashion_mnist_folder_it_found_under_its_working_folder()
+    {
+        string system = IdxReader.HasSplit(DataLocations.SystemFashionMnist, train: true) ? DataLocations.SystemFashionMnist
+                        : Path.GetFullPath(DataLocations.LocalFashionMnist);
+        Assert.True(IdxReader.HasSplit(system, train: true), "this test needs Fashion-MNIST: bash scripts/install-data.sh");
+        using var dir = new TempDirectory();
+        string local = Path.Combine(dir.Path, "data", "fashion-mnist");
+        Directory.CreateDirectory(local);
+        foreach (var file in Directory.GetFiles(system)) File.CreateSymbolicLink(Path.Combine(local, Path.GetFileName(file)), file);
+        var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
+            { WorkingDirectory = dir.Path, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "parnet.dll"), "train", "--subset", "5", "--test-subset", "1", "--epochs", "1",
+                                  "--width", "8", "--threads", "1", "--out", "run" })
+            start.ArgumentList.Add(a);
+        using var process = Process.Start(start)!;
+        var stderr = process.StandardError.ReadToEndAsync();
+        string stdout = process.StandardOutput.ReadToEnd();
+        process.WaitForExit();
+        Assert.True(process.ExitCode == 0, stderr.Result + stdout);
+        Assert.Equal(local, RunSettings.Load(Path.Combine(dir.Path, "run"))!.DataDirectory);
+        Assert.Contains($" on fashion-mnist (from {local}) 1x32x32", stdout);
+    }
+
+    /// <summary>`--resume DIR --seed 7` trained the remaining epochs on other --subset images, and recipe.json then named seed
+    /// 7 for the whole run: refused; the run's own seed given again is no change.</summary>
+    [Fact]
+    public void A_resume_under_another_seed_is_refused()
+    {
+        using var dir = new TempDirectory();
+        string run = dir.File("run");
+        CliRunner.TrainTiny(run, "--warmup", "0", "--threads", "1");
+        CliRunner.AssertUserError(CliRunner.Run("train", "--resume", run, "--epochs", "2", "--seed", "7"),
+            "--seed 7 with --resume: the run trains with seed 0 (it draws the subset's images and every epoch's order and augmentation); " +
+            "to train on under another seed, copy the run folder and start a new run");
+        Assert.Equal(0, Recipe.FromJson(File.ReadAllText(Path.Combine(run, "recipe.json"))).Seed);
+        var same = CliRunner.Run("train", "--resume", run, "--epochs", "2", "--seed", "0");
+        Assert.True(same.Code == 0, same.Err);
+    }
+}
