@@ -51,4 +51,22 @@ public class RunRecordTests
         var same = CliRunner.Run("train", "--resume", run, "--epochs", "2", "--seed", "0");
         Assert.True(same.Code == 0, same.Err);
     }
+
+    /// <summary>Nothing in a run folder said which code, machine or command trained it: commands.log has a line for each
+    /// start and resume, the command as typed (a path with a space quoted as a shell takes it back).</summary>
+    [Fact]
+    public void Every_start_and_resume_is_logged_with_the_version_cpu_threads_and_command()
+    {
+        using var dir = new TempDirectory();
+        string run = dir.File("my run");
+        CliRunner.TrainTiny(run, "--warmup", "0", "--threads", "1");
+        var resumed = CliRunner.Run("train", "--resume", run, "--epochs", "2");
+        Assert.True(resumed.Code == 0, resumed.Err);
+        var lines = File.ReadAllLines(Path.Combine(run, ParNet.Cli.TrainCommand.CommandsLog));
+        Assert.Equal(2, lines.Length);
+        Assert.Matches(@"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ parnet \d+\.\d+\.\d+\S*; cpu: .+; 1 thread x 1 process; parnet train ", lines[0]);
+        Assert.EndsWith($"; parnet train --subset 5 --test-subset 1 --epochs 1 --width 8 --warmup 0 --threads 1 --out '{run}'", lines[0]);
+        Assert.EndsWith($"; 1 thread x 1 process; parnet train --resume '{run}' --epochs 2", lines[1]);   // the run's --threads, from run.json
+        Assert.Contains(ParNet.Runtime.CpuCapabilities.Current.Describe(), lines[1]);
+    }
 }
