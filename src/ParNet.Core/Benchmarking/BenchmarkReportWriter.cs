@@ -66,7 +66,7 @@ public static class BenchmarkReportWriter
         sb.AppendLine($"- {o.Threads} intra-op thread(s); eval mode, torch.inference_mode(); warm-up {o.Warmup} round(s) at batch 1, " +
                       $"{InferenceBenchmark.ThroughputWarmup(o)} at batch {o.Batch}; batch 1 x {o.Rounds} rounds, batch {o.Batch} x {o.ThroughputRounds} rounds (a round: every row {InferenceBenchmark.UntimedBefore} times untimed, once timed); median (min-max)");
         sb.AppendLine($"- matmul 2048^3 float32: {F(r.MatmulGflops, "F0")} GFLOP/s best, {F(r.MatmulGflopsMedian, "F0")} median (the \"% matmul\" columns' reference: a GEMM's rate, not the machine's peak; rows beyond 100% outrun it)");
-        sb.AppendLine("- GFLOP = 2 x multiply-adds per image of the network as run (LayerGraph; fused counts for fused rows; torchvision's table for ResNets; an --onnx-model that stores no form: its graph's Conv, Gemm and MatMul layers)");
+        sb.AppendLine("- GFLOP = 2 x multiply-adds per image of the network as run (LayerGraph; fused counts for fused rows; torchvision's table for ResNets; a timed ONNX file that stores no form, another tool's: its graph's Conv, Gemm and MatMul layers)");
         foreach (var note in r.Notes) sb.AppendLine($"- {note}");
         sb.AppendLine();
         sb.AppendLine($"| variant | engine | GFLOP | batch 1 ms, median (min-max) | GFLOP/s b1 | % matmul b1 | batch {o.Batch} img/s | GFLOP/s b{o.Batch} | % matmul b{o.Batch} | note |");

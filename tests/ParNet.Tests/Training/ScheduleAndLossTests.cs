@@ -121,6 +121,10 @@ public class UnreachedStepTests
         Assert.Null(LrSchedules.UnreachedSteps(Recipes.ImageNet with { Epochs = 8, Schedule = ScheduleKind.Cosine }, ParNet.Runtime.SettingNames.Api));
     }
 
+    [Fact]
+    public void No_preset_warns_at_its_own_epochs()
+        => Assert.All(Recipes.All, r => Assert.Null(LrSchedules.UnreachedSteps(r, ParNet.Runtime.SettingNames.Api)));
+
     [Theory]
     [InlineData(3, "0.6 and 0.8 round to epoch 2: x 0.2^2 there at once")]
     [InlineData(2, "0.8 rounds to epoch 2, the run's end: that step never comes; 0.3 and 0.6 round to epoch 1: x 0.2^2 there at once")]
