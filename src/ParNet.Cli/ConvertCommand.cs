@@ -11,9 +11,7 @@ public sealed class ConvertCommand : CliCommand
     readonly ModelOptions _model = new();
     readonly Option<string> _weights = new("--weights") { Description = WeightsLoading.Description, HelpName = "W", Required = true };
     readonly Option<bool> _ema = WeightsLoading.EmaOption();
-    readonly Option<string?> _dataset = CliOption.Text("--dataset",
-        $"class names and normalization to store, as export's: {WeightsLoading.DatasetChoices} (default: the stored ones; the authors' " +
-        "released checkpoints store none, and predict and serve then need --dataset at every start)", "NAME");
+    readonly Option<string?> _dataset = WeightsLoading.StoredDatasetOption();
     readonly Option<string> _out = new("--out")
     {
         Description = "plain safetensors (the released key names) with the model configuration in its metadata", HelpName = "OUT.safetensors", Required = true,

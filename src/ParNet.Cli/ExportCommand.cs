@@ -110,6 +110,7 @@ public sealed class ExportCommand : CliCommand
                 var options = new Int8Options { CalibrationImages = calibration!.Value, QuantizeGates = parse.GetValue(_quantizeGates), QuantizeHead = parse.GetValue(_quantizeHead) };
                 string calibrationSet = info.Dataset ?? throw new UsageException("--int8: no data set is stored with the weights; give --dataset NAME (and --data DIR) for the calibration images");
                 // a run's checkpoint calibrates on the run's own data unless told otherwise (a folder data set has no standard place)
+                AtomicFile.RequireWritable(output);   // before the calibration data is listed and read (an image folder's: every file)
                 string? data = RunDataFolder.Resolve(parse.GetValue(_data),
                                                      dataset is null && weights is not null ? RunSettings.OfCheckpointFile(weights)?.DataDirectory : null);
                 Int8Exporter.Export(model, output, side, UsageException.Wrap(() => Int8Exporter.CalibrationImages(calibrationSet, data, model.Config, side, options.CalibrationImages), "--int8 calibration"),

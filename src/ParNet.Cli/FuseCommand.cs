@@ -16,9 +16,7 @@ public sealed class FuseCommand : CliCommand
         Description = WeightsLoading.Description + "; trained (unfused) ones: fused weights are refused", HelpName = "W", Required = true,
     };
     readonly Option<bool> _ema = WeightsLoading.EmaOption();
-    readonly Option<string?> _dataset = CliOption.Text("--dataset",
-        $"class names and normalization to store, as convert's: {WeightsLoading.DatasetChoices} (default: the stored ones; the authors' " +
-        "released checkpoints store none, and predict and serve then need --dataset at every start)", "NAME");
+    readonly Option<string?> _dataset = WeightsLoading.StoredDatasetOption();
     readonly Option<string> _out = new("--out")
     {
         Description = "fused weights (BatchNorm running statistics folded in), safetensors: predict, serve, export, eval and forward load them (bench and train --pretrained need the trained form)", HelpName = "OUT.safetensors", Required = true,

@@ -43,6 +43,7 @@ public sealed class OptionNames : SettingNames
         [Of(nameof(Recipe), nameof(Recipe.MinLr))] = "--min-lr",
         [Of(nameof(Recipe), nameof(Recipe.StepGamma))] = "--gamma",
         [Of(nameof(Recipe), nameof(Recipe.Milestones))] = "--milestones",
+        [Of(nameof(Recipe), nameof(Recipe.Schedule))] = "--schedule",
         [Of(nameof(Recipe), nameof(Recipe.HeadDropout))] = "--head-dropout",
         [Of(nameof(Recipe), nameof(Recipe.BlockDropout))] = "--block-dropout",
         [Of(nameof(Recipe), nameof(Recipe.CropPadding))] = "--padding",

@@ -33,7 +33,7 @@ public sealed class RecipeOptions
     readonly Option<bool> _noFlip = CliOption.Switch("--no-flip", "no random horizontal flip");
     readonly Option<double?> _erasing = CliOption.Number("--erasing", "random-erasing probability", "P");
     readonly Option<int?> _seed = CliOption.Int("--seed", "seed of initialization, shuffling, augmentation and the --subset images drawn (the test subset is the same for every seed); the same seed, " +
-        "thread count and data give the same weights, bit for bit (default: the recipe's, 0 in every preset)");
+        "thread count and data give the same weights, bit for bit, on the same CPU kind and parnet version (default: the recipe's, 0 in every preset)");
     readonly Option<int?> _imageSize = CliOption.Int("--image-size",
         "training and test image side of an image-folder data set (default: the recipe's, imagenet 224)", "PX");
 

@@ -122,7 +122,7 @@ public sealed class TrainCommand : CliCommand
         if (group.Rank == 0)
         {
             WriteRunFiles(run, runDir);
-            RecordLaunch(parse, runDir, resolved.Threads, group.Size);
+            RecordLaunch(parse, runDir, resolved.Threads, group.Size, stderr);
         }
         if (run.FolderUnlocked is { } why) stderr.WriteLine($"parnet train: warning: {runDir}: {why}: nothing keeps another train out of this folder");
         setupWatch.Dispose();
@@ -159,13 +159,17 @@ public sealed class TrainCommand : CliCommand
         // A resumed run continues with the options it was started with (run.json) unless they are given again.
         string dataset = parse.GetValue(_dataset) ?? saved?.Dataset ?? recipe.Dataset;
         string? data = RunDataFolder.Resolve(parse.GetValue(_data), saved?.DataDirectory);
-        // a new run records the Fashion-MNIST folder it finds by default (data/fashion-mnist under the working folder comes first):
-        // run.json said null, so the folder did not say which files trained it, and a resume from elsewhere could read others
-        if (data is null && resumeDir is null && dataset == "fashion-mnist")
+        // the Fashion-MNIST folder found by default (data/fashion-mnist under the working folder comes first) is recorded: run.json
+        // said null, so the folder did not say which files trained it, and a resume from another folder read others without a word
+        string? found = null;
+        if (data is null && dataset == "fashion-mnist")
         {
-            try { data = DataLocations.ResolveFashionMnist(null); }
+            try { found = Path.GetFullPath(DataLocations.ResolveFashionMnist(null)); }
             catch (DataNotFoundException) { }   // said, in the data set's own words, where the data is loaded
         }
+        if (found is not null && saved?.DataFolderFound is string before && before != found && group.Rank == 0)
+            stderr.WriteLine($"parnet train: warning: the run read Fashion-MNIST from {before}; from this working folder it is found in {found}, " +
+                             $"which goes on now: give --data {ShellWords.Quote(before)} to train on the same files");
         if (_recipeOptions.ImageSizeGiven(parse) && !DataPipelines.IsFolderLayout(dataset))   // it was ignored there
             throw new UsageException($"--image-size sets the side of an image-folder data set; {dataset} has images of its own size");
         int[]? classes = parse.GetValue(_classes) is { } ids ? UsageException.Wrap(() => ClassSelection.Parse(ids), "--classes") : saved?.Classes?.ToArray();
@@ -216,7 +220,7 @@ public sealed class TrainCommand : CliCommand
             ModelFromPretrained = modelFromPretrained,
             Settings = new RunSettings
             {
-                Dataset = dataset, DataDirectory = data is null ? null : Path.GetFullPath(data), SubsetPerClass = subset,
+                Dataset = dataset, DataDirectory = data is null ? null : Path.GetFullPath(data), DataFolderFound = found, SubsetPerClass = subset,
                 TestSubsetPerClass = testSubset, EvalEvery = evalEvery, ChannelsLast = channelsLast, BFloat16 = bf16, Threads = threadsGiven,
                 ClassNames = saved?.ClassNames, Classes = classes, Freeze = freeze, FreezeBatchNorm = freezeBn,
                 Pretrained = pretrained is null ? saved?.Pretrained : Path.GetFullPath(pretrained),
@@ -261,7 +265,7 @@ public sealed class TrainCommand : CliCommand
         // remaining epochs on other images, and its recipe.json then named the new seed for the whole run (reproducibility audit, session 42)
         if (recipe.Seed != state.Recipe.Seed)
             throw new UsageException($"--seed {recipe.Seed} with --resume: the run trains with seed {state.Recipe.Seed} (it draws the subset's images " +
-                                     "and every epoch's order and augmentation); to train on under another seed, copy the run folder and start a new run");
+                                     $"and every epoch's order and augmentation); to train under seed {recipe.Seed}, start a new run (--seed {recipe.Seed} --out OTHER)");
         return (recipe, state.Model, saved);
     }
 
@@ -329,14 +333,17 @@ public sealed class TrainCommand : CliCommand
     /// sees it, threads and processes, the command line). run.json and recipe.json hold what the run trains with, not the code
     /// or the machine that trained it, nor what was typed: a run could not be repeated from its folder alone (reproducibility
     /// audit, session 42).</summary>
-    static void RecordLaunch(ParseResult parse, string runDir, int threads, int processes)
+    static void RecordLaunch(ParseResult parse, string runDir, int threads, int processes, TextWriter stderr)
     {
         string version = typeof(TrainCommand).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown";
         string line = string.Create(CultureInfo.InvariantCulture,
             $"{DateTime.UtcNow:yyyy-MM-ddTHH:mm:ssZ} parnet {version}; cpu: {CpuCapabilities.Current.Describe()}; {threads} thread{(threads == 1 ? "" : "s")} x " +
             $"{processes} process{(processes == 1 ? "" : "es")}; parnet {ShellWords.Join(parse.Tokens.Select(t => t.Value))}\n");
         try { File.AppendAllText(Path.Combine(runDir, CommandsLog), line); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }   // a record only: run.json, written just now, says the folder takes files
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {   // a record only, not a reason to stop (a resume that trains nothing writes nothing else), but not lost without a word
+            stderr.WriteLine($"parnet train: warning: {CommandsLog} of {runDir} cannot be written ({e.Message}): this start goes unrecorded there");
+        }
     }
 
     /// <summary>Every start and resume of a run, a line each (<see cref="RecordLaunch"/>).</summary>
@@ -348,7 +355,7 @@ public sealed class TrainCommand : CliCommand
         var (recipe, model, s) = (resolved.Plan.Recipe, resolved.Plan.Model, resolved.Plan.Settings);
         var (train, test) = (run.TrainData, run.TestData);
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"train: {model.Name} (planes {string.Join("/", model.Planes)}, {ModelSummary.CountParameters(run.Model):N0} parameters) on {DataDescription.Of(s.Dataset, s.DataDirectory, train.ClassNames.Count)}{(!DataPipelines.IsFolderLayout(s.Dataset) && s.DataDirectory is string from ? $" (from {from})" : "")} {train.ImageShape.Channels}x{train.ImageShape.Height}x{train.ImageShape.Width}, " +
+            $"train: {model.Name} (planes {string.Join("/", model.Planes)}, {ModelSummary.CountParameters(run.Model):N0} parameters) on {DataDescription.Of(s.Dataset, s.DataDirectory, train.ClassNames.Count)}{(!DataPipelines.IsFolderLayout(s.Dataset) && (s.DataDirectory ?? s.DataFolderFound) is string from ? $" (from {from})" : "")} {train.ImageShape.Channels}x{train.ImageShape.Height}x{train.ImageShape.Width}, " +
             $"{train.DatasetCount} train / {test.DatasetCount} test images; recipe {recipe.Name}: {recipe.Epochs} epochs, batch {recipe.BatchSize}, LR {recipe.ScaledLr(recipe.BatchSize):G4} {recipe.Schedule}" +
             $"{(recipe.WarmupEpochs > 0 ? $" (warm-up {recipe.WarmupEpochs})" : "")}, wd {recipe.WeightDecay:G3}, LS {recipe.LabelSmoothing}, " +
             $"{(s.BFloat16 ? "bfloat16" : "float32")}, {resolved.Threads} threads; run folder {Path.GetFullPath(runDir)}"));

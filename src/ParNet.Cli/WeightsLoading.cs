@@ -59,6 +59,12 @@ public static class WeightsLoading
     public static string DatasetChoices { get; } =
         CliOption.OneOf([.. DeploymentInfo.KnownDatasetNames, "folder (the class names stored with the weights)"]);
 
+    /// <summary>`--dataset` of the commands that write weights (convert, fuse): the data set whose class names and normalization
+    /// the file then carries.</summary>
+    public static System.CommandLine.Option<string?> StoredDatasetOption() => CliOption.Text("--dataset",
+        $"class names and normalization to store, as export's: {DatasetChoices} (default: the stored ones; the authors' " +
+        "released checkpoints store none, and predict and serve then need --dataset at every start)", "NAME");
+
     /// <summary>`--ema` of the commands that take --weights.</summary>
     public static System.CommandLine.Option<bool> EmaOption() => CliOption.Switch("--ema",
         "read a checkpoint's EMA weights: a timm .pth.tar's state_dict_ema (as the authors' validate.py --use-ema), or the " +

@@ -99,7 +99,7 @@ public sealed record InferenceBenchmarkOptions
         var unknown = Only.Except(InferenceBenchmark.VariantKeys).ToList();
         if (unknown.Count > 0)
             throw new ArgumentException($"unknown variant(s) {string.Join(", ", unknown)}; known: {string.Join(", ", InferenceBenchmark.VariantKeys)}");
-        // and a setting for rows the variants leave out was taken and not used, without a word (bench audit, session 41)
+        // and a setting for rows left out was taken and not used, without a word (bench audit, session 41)
         foreach (var (member, given, rows) in new (string, bool, IReadOnlyList<string>)[]
                  {
                      (nameof(StreamDevices), StreamDevices is not null, ["fused-devices"]), (nameof(OnnxModel), OnnxModel is not null, ["onnx-file"]),
@@ -110,7 +110,7 @@ public sealed record InferenceBenchmarkOptions
                 string setting = Setting(member), only = Setting(nameof(Only));
                 string what = rows.Count == 1 ? $"the {rows[0]} row" : $"the rows {string.Join(", ", rows)}";
                 throw new InvalidSettingException(setting, names =>
-                    $"{names.Name(setting)} is for {what}, which the variants chosen ({names.Name(only)}) leave out: add {(rows.Count == 1 ? "it" : "one")} " +
+                    $"{names.Name(setting)} is for {what}, which the rows chosen ({names.Name(only)}) leave out: add {(rows.Count == 1 ? "it" : "one")} " +
                     $"to {names.Name(only)}, or leave {names.Name(setting)} out");
             }
         // a row asked for by name must not silently go missing for want of its option

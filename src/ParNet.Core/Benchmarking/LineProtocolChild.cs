@@ -45,9 +45,9 @@ internal sealed class LineProtocolChild : IDisposable
             Directory.Delete(folder, recursive: true);
             throw;
         }
+        Live.TryAdd(this, 0);   // from its start: a signal from here on reaches it and its folder
         _process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (_stderr) _stderr.Add(e.Data); };
         _process.BeginErrorReadLine();
-        Live.TryAdd(this, 0);
     }
 
     /// <summary>Kills every child still running and deletes its scripts' folder, at once: for a process about to end on a
@@ -55,12 +55,14 @@ internal sealed class LineProtocolChild : IDisposable
     /// unusable after it.</summary>
     public static void AbandonAll()
     {
+        // on the signal's thread, the process ending after it: nothing may escape (Kill throws an AggregateException for a
+        // tree it could not end whole), and every child is tried
         foreach (var child in Live.Keys)
         {
             try { child._process.Kill(entireProcessTree: true); }
-            catch (Exception e) when (e is InvalidOperationException or System.ComponentModel.Win32Exception) { }   // ended already
+            catch (Exception) { }   // ended already, or part of its tree would not end
             try { if (Directory.Exists(child._folder)) Directory.Delete(child._folder, recursive: true); }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+            catch (Exception) { }
         }
     }
 
@@ -109,7 +111,6 @@ internal sealed class LineProtocolChild : IDisposable
     {
         if (_disposed) return;
         _disposed = true;
-        Live.TryRemove(this, out _);
         if (!_process.HasExited)
         {
             try { _process.StandardInput.WriteLine("quit"); _process.StandardInput.Close(); }
@@ -118,6 +119,7 @@ internal sealed class LineProtocolChild : IDisposable
         }
         _process.Dispose();
         if (Directory.Exists(_folder)) Directory.Delete(_folder, recursive: true);
+        Live.TryRemove(this, out _);   // last: a signal during the 10 s wait above still finds its folder
     }
 }
 

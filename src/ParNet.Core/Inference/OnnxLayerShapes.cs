@@ -93,29 +93,38 @@ public static class OnnxLayerShapes
     /// Multiply-adds per image of the graph's Conv, Gemm and MatMul layers, as <see cref="LayerGraph.MultiplyAdds"/> counts a
     /// model's: each output element costs its fan-in (a Conv's weight's input channels per group x kernel height x width; a
     /// Gemm's or MatMul's inner dimension). For a graph another tool wrote, whose form (training or fused) is not stored: bench
-    /// credited it with its own model's fused count. Null where ONNX Runtime infers no shape for a layer or a Conv's weight
-    /// is neither an initializer nor dequantized from one (a QDQ graph's int8 weight).
+    /// credited it with its own model's fused count. Null where ONNX Runtime infers no shape for a layer, a Conv's weight
+    /// is neither an initializer nor dequantized from one (a QDQ graph's int8 weight), or a Gemm or MatMul takes a weight
+    /// or a transposed activation first (its inner dimension is then not the activation's last).
     /// </summary>
     public static long? MultiplyAdds(ModelProto weightless, int? side = null)
     {
         var (_, shapes, unknown) = Infer(weightless, side);
         if (unknown > 0) return null;
         var graph = weightless.Graph;
-        var declared = graph.Input.ToDictionary(i => i.Name, i => i.Type.TensorType.Shape?.Dim.Select(d => d.DimValue).ToArray(), StringComparer.Ordinal);
-        var producers = graph.Node.SelectMany(n => n.Output.Select(o => (Output: o, Node: n))).ToDictionary(p => p.Output, p => p.Node, StringComparer.Ordinal);
+        // the graph's inputs (the image and, in this weightless form, the weights) by name; a value's producing node by name (an
+        // optional output left unnamed is "", which several nodes may share)
+        var declared = new Dictionary<string, long[]?>(StringComparer.Ordinal);
+        foreach (var i in graph.Input) declared.TryAdd(i.Name, i.Type?.TensorType?.Shape?.Dim.Select(d => d.DimValue).ToArray());
+        var producers = new Dictionary<string, NodeProto>(StringComparer.Ordinal);
+        foreach (var n in graph.Node)
+            foreach (var o in n.Output.Where(o => o.Length > 0)) producers.TryAdd(o, n);
         long[]? WeightDims(string name) =>
             declared.GetValueOrDefault(name)
             ?? (producers.GetValueOrDefault(name) is { OpType: "DequantizeLinear" } dequantize ? declared.GetValueOrDefault(dequantize.Input[0]) : null);
+        string image = graph.Input[0].Name;   // Weightless put it first
         long total = 0;
         foreach (var (node, (input, output)) in graph.Node.Where(n => Layers.Contains(n.OpType)).Zip(shapes))
         {
             long fanIn;
             if (node.OpType == "Conv")
             {
-                if (WeightDims(node.Input[1]) is not { Length: > 1 } weight) return null;
+                if (WeightDims(node.Input[1]) is not { Length: > 1 } weight || weight.Any(d => d <= 0)) return null;
                 fanIn = weight.Skip(1).Aggregate(1L, (a, d) => a * d);
             }
-            else if (input is { Length: > 0 }) fanIn = input[^1];
+            // a Gemm's or MatMul's activation first, not transposed (a weight first, or transA, would make the last dim another one)
+            else if (input is { Length: > 0 } && (node.Input[0] == image || !declared.ContainsKey(node.Input[0]))
+                     && !node.Attribute.Any(a => a.Name == "transA" && a.I != 0)) fanIn = input[^1];
             else return null;
             total += output.Aggregate(1L, (a, d) => a * d) * fanIn;
         }

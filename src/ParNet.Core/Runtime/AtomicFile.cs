@@ -27,10 +27,11 @@ public static class AtomicFile
         });
 
     /// <summary>
-    /// Fails as <see cref="Write"/> would where <paramref name="path"/> cannot be written (its folder cannot be made, takes
-    /// no new files, is not this user's; the path is a folder or a device), before long work makes the content: export
-    /// --int8 calibrated for minutes, then could not write. Makes the folder and an empty file beside the target, deletes
-    /// that file; the target is not touched.
+    /// Fails as <see cref="Write"/> would where <paramref name="path"/>'s folder takes no new file (it cannot be made, takes no
+    /// files, is not this user's) or the path is a folder or a device, before long work makes the content: export --int8
+    /// calibrated for minutes, then could not write. Makes the folder and an empty file beside the target, deletes that file;
+    /// the target is not touched. What only the write itself meets (a full disk, a target another user owns in a sticky
+    /// folder such as /tmp) it does not foresee.
     /// </summary>
     public static void RequireWritable(string path) =>
         WithTemporary(path, temporary => File.WriteAllBytes(temporary, []), ".probe", (temporary, _) => File.Delete(temporary));

@@ -63,27 +63,32 @@ public static class LrSchedules
     public static string? UnreachedSteps(Recipe r, SettingNames names)
     {
         string epochs = names.Given(SettingNames.Of(nameof(Recipe), nameof(Recipe.Epochs)), r.Epochs);
+        string annealing = names.Given(SettingNames.Of(nameof(Recipe), nameof(Recipe.Schedule)), "cosine");
         if (r.Schedule == ScheduleKind.Step && r.StepEpochs >= r.Epochs)
         {
             string step = SettingNames.Of(nameof(Recipe), nameof(Recipe.StepEpochs));
             string shorter = r.Epochs > 1 ? $"{names.Name(step)} below {r.Epochs}, or " : "";   // a step is at least one epoch
             return $"the LR never steps: one step every {r.StepEpochs} epochs ({names.Given(step, r.StepEpochs)}) in a run of {r.Epochs} ({epochs}); " +
-                   $"give {shorter}a schedule that anneals (cosine) for a run whose LR decays";
+                   $"give {shorter}{annealing} for a run whose LR decays";
         }
         if (r.Schedule != ScheduleKind.MultiStep) return null;
         int[] at = MilestoneEpochs(r.Milestones, r.Epochs);
-        string Fraction(int i) => r.Milestones[i].ToString("0.###", System.Globalization.CultureInfo.InvariantCulture);
+        string Fractions(IEnumerable<int> i) => string.Join(" and ", i.Select(k => r.Milestones[k].ToString("0.###", System.Globalization.CultureInfo.InvariantCulture)));
         string gamma = r.StepGamma.ToString("G4", System.Globalization.CultureInfo.InvariantCulture);
+        string Factor(int count) => count == 1 ? $"x {gamma}" : $"x {gamma}^{count}";
         var unreached = new List<string>();
-        for (int i = 0; i < at.Length; i++)
-            if (at[i] == 0) unreached.Add($"{Fraction(i)} rounds to epoch 0: the LR is x {gamma} from the first step");
-            else if (at[i] >= r.Epochs) unreached.Add($"{Fraction(i)} rounds to epoch {at[i]}, the run's end: that step never comes");
-        foreach (var together in Enumerable.Range(0, at.Length).Where(i => at[i] > 0 && at[i] < r.Epochs).GroupBy(i => at[i]).Where(g => g.Count() > 1))
-            unreached.Add($"{string.Join(" and ", together.Select(Fraction))} round to epoch {together.Key}: x {gamma}^{together.Count()} there at once");
+        foreach (var epoch in Enumerable.Range(0, at.Length).GroupBy(i => Math.Min(at[i], r.Epochs)).OrderBy(g => g.Key))
+        {
+            string round = epoch.Count() == 1 ? "rounds" : "round";
+            if (epoch.Key == 0) unreached.Add($"{Fractions(epoch)} {round} to epoch 0: the LR is {Factor(epoch.Count())} from the first step");
+            else if (epoch.Key >= r.Epochs) unreached.Add($"{Fractions(epoch)} {round} to epoch {r.Epochs}, the run's end: {(epoch.Count() == 1 ? "that step never comes" : "those steps never come")}");
+            else if (epoch.Count() > 1) unreached.Add($"{Fractions(epoch)} round to epoch {epoch.Key}: {Factor(epoch.Count())} there at once");
+        }
         if (unreached.Count == 0) return null;
         string milestones = SettingNames.Of(nameof(Recipe), nameof(Recipe.Milestones));
         return $"the multistep schedule's milestones ({names.Name(milestones)}, fractions of a run of {r.Epochs} epochs: {epochs}) at whole epochs: " +
-               $"{string.Join("; ", unreached)}";
+               $"{string.Join("; ", unreached)} (give {(r.Epochs > 1 ? $"{names.Name(milestones)} that round to different epochs from 1 to {r.Epochs - 1}, " : "")}" +
+               $"more epochs, or {annealing})";
     }
 
     /// <summary>The recipe's LR at a fractional epoch, for a run with this batch size.</summary>

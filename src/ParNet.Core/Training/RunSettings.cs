@@ -18,6 +18,10 @@ public sealed record RunSettings
     public required string Dataset { get; init; }
     /// <summary>As given (null: the data set's default location), made absolute so a resume from elsewhere finds it.</summary>
     public string? DataDirectory { get; init; }
+    /// <summary>Where the data set's default location was found when the run last started (for the record, and to warn a resume
+    /// that finds it elsewhere: data/fashion-mnist under the working folder comes before the system copy); null with a
+    /// <see cref="DataDirectory"/> given.</summary>
+    public string? DataFolderFound { get; init; }
     /// <summary>Only these classes of the data set, relabeled 0..k-1 (null: all).</summary>
     public IReadOnlyList<int>? Classes { get; init; }
     public int? SubsetPerClass { get; init; }

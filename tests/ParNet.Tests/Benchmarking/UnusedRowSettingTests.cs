@@ -15,11 +15,11 @@ public class UnusedRowSettingTests
     {
         using var dir = new TempDirectory();
         var result = CliRunner.Run("bench", "--model", "parnet_s", "--only", "fused", "--stream-devices", "cpu,cpu,cpu", "--out", dir.File("out"));
-        CliRunner.AssertUserError(result, "--stream-devices is for the fused-devices row, which the variants chosen (--only) leave out: " +
+        CliRunner.AssertUserError(result, "--stream-devices is for the fused-devices row, which the rows chosen (--only) leave out: " +
                                           "add it to --only, or leave --stream-devices out");
         result = CliRunner.Run("bench", "--model", "parnet_s", "--only", "fused,resnet18", "--pytorch-code", dir.Path, "--out", dir.File("out"));
         CliRunner.AssertUserError(result, "--pytorch-code is for the rows pytorch-unfused, pytorch-fused, pytorch-resnet18, pytorch-resnet34, " +
-                                          "pytorch-resnet50, which the variants chosen (--only) leave out: add one to --only, or leave --pytorch-code out");
+                                          "pytorch-resnet50, which the rows chosen (--only) leave out: add one to --only, or leave --pytorch-code out");
         Assert.False(Directory.Exists(dir.File("out")), "a refused run made its --out folder");
     }
 
@@ -27,7 +27,7 @@ public class UnusedRowSettingTests
     public void The_library_names_its_own_settings_and_takes_them_with_one_of_their_rows()
     {
         var options = new InferenceBenchmarkOptions { Model = ModelRegistry.Get("parnet_s"), CudaDevices = [0, 0, 0], Only = new HashSet<string> { "fused" } };
-        Assert.Equal("InferenceBenchmarkOptions.CudaDevices is for the onnx-cuda-streams row, which the variants chosen (InferenceBenchmarkOptions.Only) " +
+        Assert.Equal("InferenceBenchmarkOptions.CudaDevices is for the onnx-cuda-streams row, which the rows chosen (InferenceBenchmarkOptions.Only) " +
                      "leave out: add it to InferenceBenchmarkOptions.Only, or leave InferenceBenchmarkOptions.CudaDevices out",
                      Assert.Throws<InvalidSettingException>(options.Validate).Message);
         (options with { CudaDevices = null, StreamDevices = ParNet.Inference.MultiDeviceStreamExecutor.ParseDevices("cpu,cpu,cpu"),

@@ -15,25 +15,39 @@ public class RunRecordTests
     [Fact]
     public void A_new_run_records_the_fashion_mnist_folder_it_found_under_its_working_folder()
     {
-        string system = IdxReader.HasSplit(DataLocations.SystemFashionMnist, train: true) ? DataLocations.SystemFashionMnist
-                        : Path.GetFullPath(DataLocations.LocalFashionMnist);
-        Assert.True(IdxReader.HasSplit(system, train: true), "this test needs Fashion-MNIST: bash scripts/install-data.sh");
+        string system = DataLocations.SystemFashionMnist;
+        Assert.True(IdxReader.HasSplit(system, train: true), $"this test needs Fashion-MNIST in {system}: bash scripts/install-data.sh");
         using var dir = new TempDirectory();
         string local = Path.Combine(dir.Path, "data", "fashion-mnist");
         Directory.CreateDirectory(local);
         foreach (var file in Directory.GetFiles(system)) File.CreateSymbolicLink(Path.Combine(local, Path.GetFileName(file)), file);
+        var (trained, stdout, stderr) = Parnet(dir.Path, "train", "--subset", "5", "--test-subset", "1", "--epochs", "1", "--width", "8", "--warmup", "0",
+                                              "--threads", "1", "--out", "run");
+        Assert.True(trained == 0, stderr + stdout);
+        var settings = RunSettings.Load(Path.Combine(dir.Path, "run"))!;
+        Assert.Equal((local, null), (settings.DataFolderFound, settings.DataDirectory));   // found, not given: a copied run searches again
+        Assert.Contains($" on fashion-mnist (from {local}) 1x32x32", stdout);
+
+        // resumed from another working folder, where the search finds the system copy: said, with how to read the same files
+        string elsewhere = Path.Combine(dir.Path, "elsewhere");
+        Directory.CreateDirectory(elsewhere);
+        var (code, resumedOut, resumedErr) = Parnet(elsewhere, "train", "--resume", Path.Combine(dir.Path, "run"), "--epochs", "2");
+        Assert.True(code == 0, resumedErr + resumedOut);
+        Assert.Contains($"parnet train: warning: the run read Fashion-MNIST from {local}; from this working folder it is found in {system}, " +
+                        $"which goes on now: give --data {local} to train on the same files\n", resumedErr.ReplaceLineEndings("\n"));
+        Assert.Equal(system, RunSettings.Load(Path.Combine(dir.Path, "run"))!.DataFolderFound);   // what the run read last
+    }
+
+    static (int Code, string Out, string Err) Parnet(string workingDirectory, params string[] args)
+    {
         var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
-            { WorkingDirectory = dir.Path, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "parnet.dll"), "train", "--subset", "5", "--test-subset", "1", "--epochs", "1",
-                                  "--width", "8", "--threads", "1", "--out", "run" })
-            start.ArgumentList.Add(a);
+            { WorkingDirectory = workingDirectory, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "parnet.dll") }.Concat(args)) start.ArgumentList.Add(a);
         using var process = Process.Start(start)!;
         var stderr = process.StandardError.ReadToEndAsync();
         string stdout = process.StandardOutput.ReadToEnd();
         process.WaitForExit();
-        Assert.True(process.ExitCode == 0, stderr.Result + stdout);
-        Assert.Equal(local, RunSettings.Load(Path.Combine(dir.Path, "run"))!.DataDirectory);
-        Assert.Contains($" on fashion-mnist (from {local}) 1x32x32", stdout);
+        return (process.ExitCode, stdout, stderr.Result);
     }
 
     /// <summary>`--resume DIR --seed 7` trained the remaining epochs on other --subset images, and recipe.json then named seed
@@ -46,7 +60,7 @@ public class RunRecordTests
         CliRunner.TrainTiny(run, "--warmup", "0", "--threads", "1");
         CliRunner.AssertUserError(CliRunner.Run("train", "--resume", run, "--epochs", "2", "--seed", "7"),
             "--seed 7 with --resume: the run trains with seed 0 (it draws the subset's images and every epoch's order and augmentation); " +
-            "to train on under another seed, copy the run folder and start a new run");
+            "to train under seed 7, start a new run (--seed 7 --out OTHER)");
         Assert.Equal(0, Recipe.FromJson(File.ReadAllText(Path.Combine(run, "recipe.json"))).Seed);
         var same = CliRunner.Run("train", "--resume", run, "--epochs", "2", "--seed", "0");
         Assert.True(same.Code == 0, same.Err);

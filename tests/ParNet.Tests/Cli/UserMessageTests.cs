@@ -97,7 +97,7 @@ public class UserMessageTests
                                               "--schedule", "step", "--out", dir.File("never"));
         Assert.True(code == 0, stderr);
         Assert.Contains("parnet train: warning: the LR never steps: one step every 30 epochs (--step-epochs 30) in a run of 2 (--epochs 2); " +
-                        "give --step-epochs below 2, or a schedule that anneals (cosine) for a run whose LR decays\n", stderr.ReplaceLineEndings("\n"));
+                        "give --step-epochs below 2, or --schedule cosine for a run whose LR decays\n", stderr.ReplaceLineEndings("\n"));
         (code, _, stderr) = CliRunner.Run("train", "--subset", "5", "--test-subset", "1", "--epochs", "2", "--warmup", "0", "--width", "8",
                                           "--schedule", "step", "--step-epochs", "1", "--out", dir.File("steps"));
         Assert.True(code == 0, stderr);

@@ -112,10 +112,10 @@ public class UnreachedStepTests
     public void A_step_longer_than_the_run_is_named_with_what_to_give()
     {
         Assert.Equal("the LR never steps: one step every 30 epochs (Recipe.StepEpochs = 30) in a run of 8 (Recipe.Epochs = 8); " +
-                     "give Recipe.StepEpochs below 8, or a schedule that anneals (cosine) for a run whose LR decays",
+                     "give Recipe.StepEpochs below 8, or Recipe.Schedule = cosine for a run whose LR decays",
                      LrSchedules.UnreachedSteps(Recipes.ImageNet with { Epochs = 8 }, ParNet.Runtime.SettingNames.Api));
         Assert.Equal("the LR never steps: one step every 30 epochs (Recipe.StepEpochs = 30) in a run of 1 (Recipe.Epochs = 1); " +
-                     "give a schedule that anneals (cosine) for a run whose LR decays",
+                     "give Recipe.Schedule = cosine for a run whose LR decays",
                      LrSchedules.UnreachedSteps(Recipes.ImageNet with { Epochs = 1, WarmupEpochs = 0 }, ParNet.Runtime.SettingNames.Api));
         Assert.Null(LrSchedules.UnreachedSteps(Recipes.ImageNet with { Epochs = 31 }, ParNet.Runtime.SettingNames.Api));
         Assert.Null(LrSchedules.UnreachedSteps(Recipes.ImageNet with { Epochs = 8, Schedule = ScheduleKind.Cosine }, ParNet.Runtime.SettingNames.Api));
@@ -126,14 +126,17 @@ public class UnreachedStepTests
         => Assert.All(Recipes.All, r => Assert.Null(LrSchedules.UnreachedSteps(r, ParNet.Runtime.SettingNames.Api)));
 
     [Theory]
-    [InlineData(3, "0.6 and 0.8 round to epoch 2: x 0.2^2 there at once")]
-    [InlineData(2, "0.8 rounds to epoch 2, the run's end: that step never comes; 0.3 and 0.6 round to epoch 1: x 0.2^2 there at once")]
-    [InlineData(1, "0.3 rounds to epoch 0: the LR is x 0.2 from the first step; 0.6 rounds to epoch 1, the run's end: that step never comes; " +
-                   "0.8 rounds to epoch 1, the run's end: that step never comes")]
-    public void Milestones_that_a_short_run_moves_or_drops_are_named(int epochs, string what)
+    [InlineData(3, null, "0.6 and 0.8 round to epoch 2: x 0.2^2 there at once (give Recipe.Milestones that round to different epochs from 1 to 2, ")]
+    [InlineData(2, null, "0.3 and 0.6 round to epoch 1: x 0.2^2 there at once; 0.8 rounds to epoch 2, the run's end: that step never comes " +
+                         "(give Recipe.Milestones that round to different epochs from 1 to 1, ")]
+    [InlineData(1, null, "0.3 rounds to epoch 0: the LR is x 0.2 from the first step; 0.6 and 0.8 round to epoch 1, the run's end: those steps never come (give ")]
+    [InlineData(2, new[] { 0.1, 0.2 }, "0.1 and 0.2 round to epoch 0: the LR is x 0.2^2 from the first step (give Recipe.Milestones that round to different " +
+                                        "epochs from 1 to 1, ")]
+    public void Milestones_that_a_short_run_moves_or_drops_are_named(int epochs, double[]? milestones, string what)
         => Assert.Equal($"the multistep schedule's milestones (Recipe.Milestones, fractions of a run of {epochs} epochs: Recipe.Epochs = {epochs}) " +
-                        $"at whole epochs: {what}",
-                        LrSchedules.UnreachedSteps(Recipes.Cifar with { Epochs = epochs, WarmupEpochs = 0 }, ParNet.Runtime.SettingNames.Api));
+                        $"at whole epochs: {what}more epochs, or Recipe.Schedule = cosine)",
+                        LrSchedules.UnreachedSteps(Recipes.Cifar with { Epochs = epochs, WarmupEpochs = 0, Milestones = milestones ?? Recipes.Cifar.Milestones },
+                                                   ParNet.Runtime.SettingNames.Api));
 
     /// <summary>The warning against what the schedule does: silent exactly when the LR, read at every epoch's start, takes one
     /// value more than there are milestones, the first of them the peak.</summary>
