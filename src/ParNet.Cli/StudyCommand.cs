@@ -123,7 +123,7 @@ public sealed class StudyCommand : CliCommand
         WrittenStudyReport report;
         using (var whileWriting = new StopSignals())
         {
-            report = StudyReport.Write(study, settings, cellRuns, latencyMs, results, CpuCapabilities.Current.Describe() + $", {threads} threads", command);
+            report = StudyReport.Write(study, settings, cellRuns, latencyMs, results, CpuCapabilities.Current.Describe() + $", {threads} thread{(threads == 1 ? "" : "s")}", command);
             if (whileWriting.Stopped)
             {
                 stdout.WriteLine($"{whileWriting.What} while the report was written; it was finished first: {string.Join(", ", report.Files.Select(Path.GetFullPath))}");
