@@ -13,29 +13,36 @@ public class BenchSignalTests
     {
         using var dir = new TempDirectory();
         string output = dir.File("new-folder");
+        var (code, stderr) = await SigtermWhileTiming(["--only", "fused", "--out", output], () => Assert.True(Directory.Exists(output)));
+        Assert.Equal(143, code);
+        Assert.False(Directory.Exists(output));
+        Assert.Contains("parnet bench: terminated (SIGTERM) while timing: no report written", stderr);
+    }
+
+    /// <summary>Starts `parnet bench --model parnet_cifar_small --rounds 100000 --threads 1` with <paramref name="args"/>, waits
+    /// for its batch-1 timing (its progress line on stdout), runs <paramref name="whileTiming"/>, sends SIGTERM; its exit code
+    /// and stderr.</summary>
+    internal static async Task<(int Code, string Err)> SigtermWhileTiming(string[] args, Action whileTiming)
+    {
         var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
             { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "parnet.dll"), "bench", "--model", "parnet_cifar_small", "--only", "fused",
-                                  "--rounds", "100000", "--threads", "1", "--out", output })
+        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "parnet.dll"), "bench", "--model", "parnet_cifar_small", "--rounds", "100000", "--threads", "1" }.Concat(args))
             start.ArgumentList.Add(a);
         using var process = Process.Start(start)!;
         var stderr = process.StandardError.ReadToEndAsync();
         try
         {
-            // the timing under way: its progress lines on stdout ("  timing ...")
             string? line;
             while ((line = await process.StandardOutput.ReadLineAsync()) is not null && !line.StartsWith("  timing batch 1", StringComparison.Ordinal)) { }
             if (line is null) Assert.Fail($"bench ended before timing: {await stderr}");   // (a message awaited only when the output has ended)
-            Assert.True(Directory.Exists(output));
+            whileTiming();
             Assert.Equal(0, ProcessSignals.kill(process.Id, ProcessSignals.SigTerm));
             _ = process.StandardOutput.ReadToEndAsync();
             Assert.True(process.WaitForExit(TimeSpan.FromSeconds(60)), "still running a minute after the signal");
         }
-        finally { if (!process.HasExited) process.Kill(); }
+        finally { if (!process.HasExited) process.Kill(entireProcessTree: true); }
         process.WaitForExit();
-        Assert.Equal(143, process.ExitCode);
-        Assert.False(Directory.Exists(output));
-        Assert.Contains("parnet bench: terminated (SIGTERM) while timing: no report written", await stderr);
+        return (process.ExitCode, await stderr);
     }
 }
 
@@ -65,26 +72,10 @@ public class BenchChildSignalTests
         File.SetUnixFileMode(python, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         Directory.CreateDirectory(dir.File("code/simplenet_impl"));   // what bench looks for in a checkout of the authors' code
         File.WriteAllText(dir.File("code/simplenet_impl/simpnet.py"), "");
-        var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
-            { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "parnet.dll"), "bench", "--model", "parnet_cifar_small", "--only", "pytorch-resnet18",
-                                  "--pytorch-code", dir.File("code"), "--python", python, "--rounds", "100000", "--threads", "1", "--out", dir.File("out") })
-            start.ArgumentList.Add(a);
-        using var process = Process.Start(start)!;
-        var stderr = process.StandardError.ReadToEndAsync();
-        try
-        {
-            string? line;
-            while ((line = await process.StandardOutput.ReadLineAsync()) is not null && !line.StartsWith("  timing batch 1", StringComparison.Ordinal)) { }
-            if (line is null) Assert.Fail($"bench ended before timing: {await stderr}");
-            Assert.True(Directory.Exists(File.ReadAllText(seen).Trim().Split(' ')[1]), "the child's scripts' folder is not there while it runs");
-            Assert.Equal(0, ProcessSignals.kill(process.Id, ProcessSignals.SigTerm));
-            _ = process.StandardOutput.ReadToEndAsync();
-            Assert.True(process.WaitForExit(TimeSpan.FromSeconds(60)), "still running a minute after the signal");
-        }
-        finally { if (!process.HasExited) process.Kill(entireProcessTree: true); }
-        process.WaitForExit();
-        Assert.Equal(143, process.ExitCode);
+        var (code, _) = await BenchSignalTests.SigtermWhileTiming(
+            ["--only", "pytorch-resnet18", "--pytorch-code", dir.File("code"), "--python", python, "--out", dir.File("out")],
+            () => Assert.True(Directory.Exists(File.ReadAllText(seen).Trim().Split(' ')[1]), "the child's scripts' folder is not there while it runs"));
+        Assert.Equal(143, code);
         string[] child = File.ReadAllText(seen).Trim().Split(' ');
         Assert.False(Directory.Exists(child[1]), $"{child[1]} stayed");
         Assert.StartsWith(Path.Combine(Path.GetTempPath(), "parnet-pytorch-"), child[1]);
