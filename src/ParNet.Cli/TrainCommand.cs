@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
-using System.Reflection;
 using System.Runtime.InteropServices;
 using ParNet.Analysis;
 using ParNet.Data;
@@ -122,7 +121,7 @@ public sealed class TrainCommand : CliCommand
         if (group.Rank == 0)
         {
             WriteRunFiles(run, runDir);
-            RecordLaunch(parse, runDir, resolved.Threads, group.Size, stderr);
+            RunCommandsLog.Append(runDir, parse.Tokens.Select(t => t.Value), resolved.Threads, group.Size, stderr);
         }
         if (run.FolderUnlocked is { } why) stderr.WriteLine($"parnet train: warning: {runDir}: {why}: nothing keeps another train out of this folder");
         setupWatch.Dispose();
@@ -328,26 +327,6 @@ public sealed class TrainCommand : CliCommand
             throw new UsageException($"the run folder {runDir} cannot be written: {RealPath.DanglingLink(runDir) ?? e.Message}");
         }
     }
-
-    /// <summary>The run folder's <c>commands.log</c>: a line for every start and resume (when, parnet's version, the CPU as oneDNN
-    /// sees it, threads and processes, the command line). run.json and recipe.json hold what the run trains with, not the code
-    /// or the machine that trained it, nor what was typed: a run could not be repeated from its folder alone (reproducibility
-    /// audit, session 42).</summary>
-    static void RecordLaunch(ParseResult parse, string runDir, int threads, int processes, TextWriter stderr)
-    {
-        string version = typeof(TrainCommand).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown";
-        string line = string.Create(CultureInfo.InvariantCulture,
-            $"{DateTime.UtcNow:yyyy-MM-ddTHH:mm:ssZ} parnet {version}; cpu: {CpuCapabilities.Current.Describe()}; {threads} thread{(threads == 1 ? "" : "s")} x " +
-            $"{processes} process{(processes == 1 ? "" : "es")}; parnet {ShellWords.Join(parse.Tokens.Select(t => t.Value))}\n");
-        try { File.AppendAllText(Path.Combine(runDir, CommandsLog), line); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {   // a record only, not a reason to stop (a resume that trains nothing writes nothing else), but not lost without a word
-            stderr.WriteLine($"parnet train: warning: {CommandsLog} of {runDir} cannot be written ({e.Message}): this start goes unrecorded there");
-        }
-    }
-
-    /// <summary>Every start and resume of a run, a line each (<see cref="RecordLaunch"/>).</summary>
-    public const string CommandsLog = "commands.log";
 
     /// <summary>What is trained on what, how, and where; the processes of an MPI job; the pretrained and frozen parts.</summary>
     static void PrintHeader(TextWriter stdout, TextWriter stderr, Resolved resolved, TrainingRun run, string runDir, TrainLaunch launch)

@@ -76,7 +76,7 @@ public class RunRecordTests
         CliRunner.TrainTiny(run, "--warmup", "0", "--threads", "1");
         var resumed = CliRunner.Run("train", "--resume", run, "--epochs", "2");
         Assert.True(resumed.Code == 0, resumed.Err);
-        var lines = File.ReadAllLines(Path.Combine(run, ParNet.Cli.TrainCommand.CommandsLog));
+        var lines = File.ReadAllLines(Path.Combine(run, ParNet.Cli.RunCommandsLog.FileName));
         Assert.Equal(2, lines.Length);
         Assert.Matches(@"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ parnet \d+\.\d+\.\d+\S*; cpu: .+; 1 thread x 1 process; parnet train ", lines[0]);
         Assert.EndsWith($"; parnet train --subset 5 --test-subset 1 --epochs 1 --width 8 --warmup 0 --threads 1 --out '{run}'", lines[0]);
