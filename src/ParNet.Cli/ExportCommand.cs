@@ -110,11 +110,15 @@ public sealed class ExportCommand : CliCommand
                 var options = new Int8Options { CalibrationImages = calibration!.Value, QuantizeGates = parse.GetValue(_quantizeGates), QuantizeHead = parse.GetValue(_quantizeHead) };
                 string calibrationSet = info.Dataset ?? throw new UsageException("--int8: no data set is stored with the weights; give --dataset NAME (and --data DIR) for the calibration images");
                 // a run's checkpoint calibrates on the run's own data unless told otherwise (a folder data set has no standard place)
-                AtomicFile.RequireWritable(output);   // before the calibration data is listed and read (an image folder's: every file)
                 string? data = RunDataFolder.Resolve(parse.GetValue(_data),
                                                      dataset is null && weights is not null ? RunSettings.OfCheckpointFile(weights)?.DataDirectory : null);
-                Int8Exporter.Export(model, output, side, UsageException.Wrap(() => Int8Exporter.CalibrationImages(calibrationSet, data, model.Config, side, options.CalibrationImages), "--int8 calibration"),
-                    options, new OnnxExportOptions { Info = info });
+                // opened as the exporter reads it, after its check that --out can be written: an image folder's files are listed then, not before
+                IEnumerable<(float[] Data, long[] Shape)> Calibration()
+                {
+                    foreach (var image in UsageException.Wrap(() => Int8Exporter.CalibrationImages(calibrationSet, data, model.Config, side, options.CalibrationImages), "--int8 calibration"))
+                        yield return image;
+                }
+                Int8Exporter.Export(model, output, side, Calibration(), options, new OnnxExportOptions { Info = info });
                 written += $", int8 QDQ calibrated on {options.CalibrationImages} {calibrationSet} training image{(options.CalibrationImages == 1 ? "" : "s")} chosen at random (seed 0); gates {(options.QuantizeGates ? "int8" : "float32")}, head {(options.QuantizeHead ? "int8" : "float32")}";
             }
             else OnnxExporter.Export(model, output, side, new OnnxExportOptions { Info = info });
