@@ -6,16 +6,17 @@ namespace ParNet.Cli;
 
 /// <summary>
 /// Renders <see cref="TrainEvent"/>s: a live one-line progress bar (epoch, loss, accuracy, images/s, ETA)
-/// when the output is a terminal, plain lines otherwise (a few per epoch, one summary per epoch).
+/// when the output is a terminal, plain lines otherwise (a few per epoch, one summary per epoch); the run's warnings
+/// (<see cref="ScheduleWarningEvent"/>) to <paramref name="warnings"/>, as `parnet train: warning: ...`.
 /// Invoked synchronously on the training thread.
 /// </summary>
-public sealed class ProgressRenderer(TextWriter output, bool interactive, int linesPerEpoch = 5) : IProgress<TrainEvent>
+public sealed class ProgressRenderer(TextWriter output, TextWriter warnings, bool interactive, int linesPerEpoch = 5) : IProgress<TrainEvent>
 {
     int _lastLoggedBucket = -1, _lastEpoch = -1;
     DateTime _lastDraw = DateTime.MinValue;
     bool _lineOpen;
 
-    public static ProgressRenderer ForConsole(TextWriter output) => new(output, !Console.IsOutputRedirected);
+    public static ProgressRenderer ForConsole(TextWriter output, TextWriter warnings) => new(output, warnings, !Console.IsOutputRedirected);
 
     public void Report(TrainEvent e)
     {
@@ -45,6 +46,10 @@ public sealed class ProgressRenderer(TextWriter output, bool interactive, int li
             case EpochEvent ep:
                 EndLine();
                 output.WriteLine(EpochText(ep));
+                break;
+            case ScheduleWarningEvent w:
+                EndLine();
+                warnings.WriteLine($"parnet train: warning: {w.WordedWith(OptionNames.Cli)}");
                 break;
             case MessageEvent m:
                 EndLine();

@@ -126,7 +126,7 @@ public sealed class TrainCommand : CliCommand
         if (run.FolderUnlocked is { } why) stderr.WriteLine($"parnet train: warning: {runDir}: {why}: nothing keeps another train out of this folder");
         setupWatch.Dispose();
 
-        var renderer = ProgressRenderer.ForConsole(stdout);
+        var renderer = ProgressRenderer.ForConsole(stdout, stderr);
         beforeTraining.Dispose();   // from here a signal stops the run at a step and saves it
         using var stop = new StopSignals();
         using var watch = group.WatchCollectives(resolved.CollectiveLimits, stop.Token, stall => launch.GiveUp(stall, stop, stderr));
@@ -360,11 +360,6 @@ public sealed class TrainCommand : CliCommand
         if (s.FreezeBatchNorm) stdout.WriteLine("frozen: every BatchNorm's running statistics (--freeze-bn); their weights train unless --freeze covers them");
         if (launch.Group.Rank != 0) return;   // the warnings once per job, not once per process
         if (s.BFloat16 && CpuCapabilities.Current.Bf16Warning() is { } slow) stderr.WriteLine($"parnet train: warning: --bf16: {slow}");
-        if (recipe.AllWarmup)
-            stderr.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"parnet train: warning: the {recipe.Epochs} epoch{(recipe.Epochs > 1 ? "s are" : " is")} all warm-up (--warmup {recipe.WarmupEpochs:0.##}): " +
-                $"the LR rises to {recipe.ScaledLr(recipe.BatchSize * launch.Group.Size):G4} and never decays; give --warmup below --epochs (0 for none) for a run that ends annealed"));
-        if (LrSchedules.UnreachedSteps(recipe, OptionNames.Cli) is { } unreached) stderr.WriteLine($"parnet train: warning: {unreached}");
         if (CliOption.ThreadsBeyondCores(resolved.Threads, launch.Group.ProcessesOnThisMachine, source: resolved.ThreadsFrom) is { } tooMany)
             stderr.WriteLine($"parnet train: warning: {tooMany}");
     }

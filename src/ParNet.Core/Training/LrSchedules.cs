@@ -54,6 +54,21 @@ public static class LrSchedules
         => fractions.Select(f => (int)Math.Round(f * epochs, MidpointRounding.AwayFromZero)).ToArray();
 
     /// <summary>
+    /// The warning for a run whose every epoch is warm-up (<see cref="Recipe.AllWarmup"/>), worded with <paramref name="names"/>,
+    /// or null: the LR rises to its peak (the recipe's, scaled to <paramref name="globalBatch"/>) and ends there, never decaying
+    /// (a trial run of one epoch of a recipe with one warm-up epoch). A warning, not a refusal, as <see cref="UnreachedSteps"/>.
+    /// </summary>
+    public static string? AllWarmup(Recipe r, int globalBatch, SettingNames names)
+    {
+        if (!r.AllWarmup) return null;
+        string warmup = SettingNames.Of(nameof(Recipe), nameof(Recipe.WarmupEpochs));
+        return string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"the {r.Epochs} epoch{(r.Epochs > 1 ? "s are" : " is")} all warm-up ({names.Given(warmup, r.WarmupEpochs.ToString("0.##", System.Globalization.CultureInfo.InvariantCulture))}): " +
+            $"the LR rises to {r.ScaledLr(globalBatch):G4} and never decays; give {names.Name(warmup)} below " +
+            $"{names.Name(SettingNames.Of(nameof(Recipe), nameof(Recipe.Epochs)))} (0 for none) for a run that ends annealed");
+    }
+
+    /// <summary>
     /// What of the recipe's step or multistep schedule its run of <see cref="Recipe.Epochs"/> never carries out, worded with
     /// <paramref name="names"/>, or null when every step falls inside the run: a step of <see cref="Recipe.StepEpochs"/> at
     /// or beyond the run's end never comes (the imagenet recipe's 30 in a run of 8: the LR stays at its peak); a milestone

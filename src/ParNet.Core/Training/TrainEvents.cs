@@ -17,6 +17,25 @@ public sealed record EpochEvent(EpochMetrics Metrics, int Epochs, bool IsBest) :
 
 public record MessageEvent(string Text) : TrainEvent;
 
+/// <summary>A run that trains, but whose LR schedule likely does not do what was meant: every epoch warm-up
+/// (<see cref="LrSchedules.AllWarmup"/>), a step or milestone outside the run (<see cref="LrSchedules.UnreachedSteps"/>).
+/// <see cref="MessageEvent.Text"/> names the settings as the API does; a front end shows it as a warning in its own names.</summary>
+public sealed record ScheduleWarningEvent : MessageEvent, INamesSettings
+{
+    readonly Func<SettingNames, string> _wording;
+
+    ScheduleWarningEvent(Func<SettingNames, string> wording) : base(wording(SettingNames.Api)) => _wording = wording;
+
+    public string WordedWith(SettingNames names) => _wording(names);
+
+    /// <summary>The warnings for a run of <paramref name="r"/> at <paramref name="globalBatch"/> images a step (all processes').</summary>
+    public static IEnumerable<ScheduleWarningEvent> For(Recipe r, int globalBatch)
+    {
+        if (LrSchedules.AllWarmup(r, globalBatch, SettingNames.Api) is not null) yield return new(names => LrSchedules.AllWarmup(r, globalBatch, names)!);
+        if (LrSchedules.UnreachedSteps(r, SettingNames.Api) is not null) yield return new(names => LrSchedules.UnreachedSteps(r, names)!);
+    }
+}
+
 /// <summary>A resumed run whose schedule budget had ended its LR schedule already (annealed before its last epoch): nothing to
 /// do. <see cref="MessageEvent.Text"/> says how to train further in the API's terms (a larger schedule budget).</summary>
 public sealed record ScheduleSpentEvent(double BudgetSeconds) : MessageEvent(Describe(SettingNames.Api, BudgetSeconds)), INamesSettings

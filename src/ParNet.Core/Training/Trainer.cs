@@ -212,6 +212,8 @@ public sealed partial class Trainer : IDisposable
             Report(new MessageEvent(_state.BatchInEpoch == 0
                 ? $"resuming at the start of epoch {_state.Epoch + 1}, step {_state.GlobalStep}{GlobalBatchChange()}"
                 : $"resuming in epoch {_state.Epoch + 1} after its batch {_state.BatchInEpoch} of {BatchesPerEpoch}, step {_state.GlobalStep}{GlobalBatchChange()}"));
+        if (_state.Epoch < epochs)
+            foreach (var warning in ScheduleWarningEvent.For(_r, GlobalBatchSize)) Report(warning);
         while (_state.Epoch < epochs)
         {
             int epoch = _state.Epoch;

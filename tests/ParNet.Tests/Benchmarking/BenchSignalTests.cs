@@ -6,6 +6,7 @@ namespace ParNet.Tests.Benchmarking;
 
 /// <summary>SIGTERM while `parnet bench` times its rows ended it (143) and left the empty --out folder it had made for the
 /// report (bench/export audit, session 41): the folder goes, and a line says why there is no report.</summary>
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]   // SIGTERM by kill(2)
 public class BenchSignalTests
 {
     [Fact]

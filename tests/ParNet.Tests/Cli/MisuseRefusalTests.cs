@@ -111,7 +111,7 @@ public class MisuseRefusalTests
     }
 
     [Fact]
-    public void A_tensor_larger_than_the_machine_is_one_line_saying_so_not_libtorchs_native_stack()
+    public async Task A_tensor_larger_than_the_machine_is_one_line_saying_so_not_libtorchs_native_stack()
     {
         // bench has no memory check before its rows (train, train-bench, eval, predict and serve refuse such sizes first), so
         // one 65536 x 65536 colour image (48 GiB of input) reaches libtorch's allocator; `parnet` runs as its own process
@@ -124,7 +124,7 @@ public class MisuseRefusalTests
         var stdout = process.StandardOutput.ReadToEndAsync();
         string stderr = process.StandardError.ReadToEnd();
         Assert.True(process.WaitForExit(120_000), "parnet bench did not end");
-        _ = stdout.Result;
+        await stdout;
         Assert.Equal(2, process.ExitCode);   // a user error, after bench's progress lines on stderr: the last line, no stack trace
         Assert.DoesNotContain("   at ", stderr);
         Assert.Matches(@"^parnet bench: out of memory: a tensor of 48\.0 GiB did not fit \([\d.]+ GiB here\); a smaller batch, input size or model$",
@@ -132,7 +132,7 @@ public class MisuseRefusalTests
     }
 
     [Fact]
-    public void ONNX_Runtimes_allocation_failure_is_one_line_too()
+    public async Task ONNX_Runtimes_allocation_failure_is_one_line_too()
     {
         // a batch of 5000 at 64 px in ONNX Runtime's arena under a 4 GiB data limit: its exception ended the process with a
         // stack trace, exit 134, where libtorch's gave the line above (bench/export audit, session 41)
@@ -145,7 +145,7 @@ public class MisuseRefusalTests
         var stdout = process.StandardOutput.ReadToEndAsync();
         string stderr = process.StandardError.ReadToEnd();
         Assert.True(process.WaitForExit(120_000), "parnet bench did not end");
-        _ = stdout.Result;
+        await stdout;
         Assert.Equal(2, process.ExitCode);
         Assert.DoesNotContain("   at ", stderr);
         Assert.Matches(@"^parnet bench: out of memory: ONNX Runtime could not allocate [\d.]+ GiB \([\d.]+ GiB available here\); a smaller batch, input size or model$",

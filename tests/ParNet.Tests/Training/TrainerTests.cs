@@ -195,6 +195,34 @@ public class TrainerTests
         Assert.Equal("the run has already trained its 1 epoch: nothing to do (resume with Recipe.Epochs = N, more than 1, to train further)", done.Text);
     }
 
+    /// <summary>The schedule warnings were `parnet train`'s own strings (note 42): a program training through the library
+    /// ran all warm-up, or with a step beyond its end, without a word. The trainer reports them, in the recipe's terms;
+    /// a resume with nothing left to train, none.</summary>
+    [Fact]
+    public void A_run_whose_schedule_never_decays_is_warned_through_its_progress_in_the_recipes_terms()
+    {
+        using var dir = new TempDir();
+        var data = SyntheticSource.Patterns(64, 4, 8, 32);
+        Trainer.Seed(0);
+        using var model = ModelFactory.Create(TinyModels.Config());
+        var events = new List<TrainEvent>();
+        var recipe = Quick(1) with { Schedule = ScheduleKind.Step, StepEpochs = 30, WarmupEpochs = 1 };
+        using (var trainer = new Trainer(model, data, null, new TrainOptions { Recipe = recipe, RunDirectory = dir.Path, Progress = new InlineProgress(events.Add) }))
+            trainer.Run();
+        Assert.Equal(
+            ["the 1 epoch is all warm-up (Recipe.WarmupEpochs = 1): the LR rises to 0.05 and never decays; give Recipe.WarmupEpochs below Recipe.Epochs (0 for none) for a run that ends annealed",
+             "the LR never steps: one step every 30 epochs (Recipe.StepEpochs = 30) in a run of 1 (Recipe.Epochs = 1); give Recipe.Schedule = cosine for a run whose LR decays"],
+            events.OfType<ScheduleWarningEvent>().Select(w => w.Text));
+        // before the first step, where a front end shows it with the run's header
+        Assert.True(events.FindIndex(e => e is ScheduleWarningEvent) < events.FindIndex(e => e is StepEvent));
+        events.Clear();
+        using var ckpt = Checkpoint.Load(Path.Combine(dir.Path, "checkpoints", "last"));
+        using (var resumed = new Trainer(model, data, null, new TrainOptions { Recipe = recipe, RunDirectory = dir.Path, ResumeFrom = ckpt, Progress = new InlineProgress(events.Add) }))
+            resumed.Run();
+        Assert.Single(events.OfType<AlreadyTrainedEvent>());
+        Assert.Empty(events.OfType<ScheduleWarningEvent>());
+    }
+
     [Fact]
     public void Interrupted_checkpoint_write_leaves_the_previous_one_readable()
     {
