@@ -166,6 +166,9 @@ public sealed class EvalCommand : CliCommand
         // --run: the checkpoint's EMA file was chosen above; --weights: --ema picks a training checkpoint's state_dict_ema
         using var loaded = onnx is null ? LoadWeights(weightsPath!, config, fused, run is null && emaFlag == true, assumedRecipeModel, recipe.Name) : null;
         nn.Module<Tensor, Tensor> model = (nn.Module<Tensor, Tensor>?)onnx ?? loaded!;
+        // the file just read, hashed now: a run's checkpoints/last may be replaced by a training run while this one scores it
+        string scoredFile = Checkpoint.PathToRead(run is null && emaFlag == true && onnx is null ? Checkpoint.WeightsFileFor(weightsPath!, CheckpointWeights.Ema).Path : weightsPath!);
+        string scoredSha256 = EvalSubject.Sha256Of(scoredFile);
         if (loaded is not null)   // TorchSharp holds what each block hands on and one block's maps at a time; ONNX Runtime reuses its buffers
         {
             var (_, height, width) = source.ImageShape;
@@ -201,8 +204,13 @@ public sealed class EvalCommand : CliCommand
             OutputFolder.RemoveIfEmpty(outDir);
             throw;
         }
-        Evaluator.WriteReport(r, outDir);
         var (c, h, w) = source.ImageShape;
+        Evaluator.WriteReport(r, outDir, new EvalSubject
+        {
+            Model = modelName, Weights = Path.GetFullPath(scoredFile), WeightsSha256 = scoredSha256, Engine = onnx is null ? "TorchSharp" : "ONNX Runtime",
+            Dataset = dataset, DataFolder = data is null ? null : Path.GetFullPath(data), Split = split, ImageShape = [c, h, w],
+            TenCrop = tenCrop, Flip = flip, Fused = fused, Winograd = winograd,
+        });
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{modelName} on {DataDescription.Of(dataset, data, source.ClassNames.Count)} {split} ({r.Count} images, {c}x{h}x{w}{(tenCrop ? ", ten-crop" : "")}{(flip ? ", and mirrored" : "")}{(fused ? ", fused" : "")}{(winograd ? $", Winograd convs: {plan!.Calls} calls" : "")}; weights {ScoredWeights(weightsPath!, run is null && emaFlag == true)})"));
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"top-1 {r.Top1 * 100:F2}%  {(double.IsFinite(r.Top5) ? $"top-5 {(r.Top5 * 100).ToString("F2", CultureInfo.InvariantCulture)}%  " : "")}loss {r.Loss:F4}  ({r.Seconds:F1} s, {r.Count / Math.Max(1e-9, r.Seconds):F0} img/s)"));

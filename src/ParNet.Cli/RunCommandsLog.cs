@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Reflection;
 using ParNet.Runtime;
 
 namespace ParNet.Cli;
@@ -18,9 +17,8 @@ public static class RunCommandsLog
     /// to stop (a resume that trains nothing writes nothing else there).</summary>
     public static void Append(string runDir, IEnumerable<string> commandLine, int threads, int processes, TextWriter stderr)
     {
-        string version = typeof(RunCommandsLog).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown";
         string line = string.Create(CultureInfo.InvariantCulture,
-            $"{DateTime.UtcNow:yyyy-MM-ddTHH:mm:ssZ} parnet {version}; cpu: {CpuCapabilities.Current.Describe()}; {threads} thread{(threads == 1 ? "" : "s")} x " +
+            $"{DateTime.UtcNow:yyyy-MM-ddTHH:mm:ssZ} parnet {CodeVersion.Current}; cpu: {CpuCapabilities.Current.Describe()}; {threads} thread{(threads == 1 ? "" : "s")} x " +
             $"{processes} process{(processes == 1 ? "" : "es")}; parnet {ShellWords.Join(commandLine)}\n");
         try { File.AppendAllText(Path.Combine(runDir, FileName), line); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)

@@ -159,8 +159,9 @@ public static class Evaluator
 
     /// <summary>Writes confusion.csv, confusion.png, per_class.csv and summary.json into a folder; a number that is not
     /// finite (the loss of diverged weights, the recall of a class without images) is null in summary.json, which JSON
-    /// has no other way to write.</summary>
-    public static void WriteReport(EvalResult r, string directory)
+    /// has no other way to write. <paramref name="scored"/>, when given, is summary.json's "Scored": which weights (their
+    /// SHA-256), data and views gave the numbers, by which code and when.</summary>
+    public static void WriteReport(EvalResult r, string directory, EvalSubject? scored = null)
     {
         static double? Finite(double v) => double.IsFinite(v) ? v : null;
         Directory.CreateDirectory(directory);
@@ -168,7 +169,7 @@ public static class Evaluator
         AtomicFile.WriteAllText(Path.Combine(directory, "per_class.csv"), r.PerClassCsv());
         Charts.Confusion(Path.Combine(directory, "confusion.png"), r.Confusion, r.ClassNames);
         AtomicFile.WriteAllText(Path.Combine(directory, "summary.json"),
-            System.Text.Json.JsonSerializer.Serialize(new { r.Count, Loss = Finite(r.Loss), Top1 = Finite(r.Top1), Top5 = Finite(r.Top5), r.Seconds, PerClass = r.PerClassAccuracy.Select(Finite) },
+            System.Text.Json.JsonSerializer.Serialize(new { r.Count, Loss = Finite(r.Loss), Top1 = Finite(r.Top1), Top5 = Finite(r.Top5), r.Seconds, PerClass = r.PerClassAccuracy.Select(Finite), Scored = scored },
                 new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
     }
 }

@@ -23,6 +23,22 @@ public class EvalReportFolderTests
         Assert.True(File.Exists(Path.Combine(run, "eval-last-subset2-noema", "summary.json")));
         Assert.True(File.Exists(Path.Combine(run, "eval-last-classes0-9", "summary.json")));
         Assert.False(Directory.Exists(Path.Combine(run, "eval-last")));
+
+        // and summary.json names the weights' file and bytes it scored (it named neither: audit, session 42); --weights W
+        // --ema scores the EMA file beside a run checkpoint's model.safetensors
+        string last = Path.Combine(run, "checkpoints", "last"), model = Path.Combine(last, "model.safetensors"), ema = Path.Combine(last, "ema.safetensors");
+        var byWeights = CliRunner.Run("eval", "--weights", model, "--ema", "--subset", "2", "--threads", "1", "--out", dir.File("by-weights"));
+        Assert.True(byWeights.Code == 0, byWeights.Err + byWeights.Out);
+        foreach (var (report, file) in new[] { ("eval-last-subset2", ema), ("eval-last-subset2-noema", model), (dir.File("by-weights"), ema) })
+        {
+            using var summary = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(run, report, "summary.json")));
+            var scored = summary.RootElement.GetProperty("Scored");
+            Assert.Equal(Path.GetFullPath(file), scored.GetProperty("Weights").GetString());
+            Assert.Equal(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(file))), scored.GetProperty("WeightsSha256").GetString());
+            Assert.Equal(("fashion-mnist", "test", "TorchSharp"), (scored.GetProperty("Dataset").GetString(), scored.GetProperty("Split").GetString(), scored.GetProperty("Engine").GetString()));
+            Assert.Equal([1, 32, 32], scored.GetProperty("ImageShape").EnumerateArray().Select(e => e.GetInt32()));
+        }
+        Assert.NotEqual(File.ReadAllBytes(model), File.ReadAllBytes(ema));   // the two hashes above tell the two files apart
     }
 
     [Fact]

@@ -1,0 +1,43 @@
+using System.Security.Cryptography;
+using ParNet.Runtime;
+
+namespace ParNet.Training;
+
+/// <summary>
+/// What an evaluation scored, as its summary.json records it (<see cref="Evaluator.WriteReport"/>). The report's folder
+/// name says which views and data it took (<see cref="EvalReportFolder"/>), not which weights: a run's eval-last was
+/// rewritten after a resume had trained further, and a report copied elsewhere named nothing it came from (audit,
+/// session 42). <see cref="WeightsSha256"/> names the weights' bytes wherever the file has gone since.
+/// </summary>
+public sealed record EvalSubject
+{
+    /// <summary>The model's name (a registered variant's, or the file's for a foreign ONNX graph).</summary>
+    public required string Model { get; init; }
+    /// <summary>The weights file read, full path (a run's EMA file where its EMA weights were scored).</summary>
+    public required string Weights { get; init; }
+    /// <summary>Lower-case hex SHA-256 of <see cref="Weights"/>'s bytes (<see cref="Sha256Of"/>).</summary>
+    public required string WeightsSha256 { get; init; }
+    /// <summary>"TorchSharp" or "ONNX Runtime".</summary>
+    public required string Engine { get; init; }
+    public required string Dataset { get; init; }
+    /// <summary>The data folder given or recorded, full path; null where the data set's default folder was searched.</summary>
+    public string? DataFolder { get; init; }
+    public required string Split { get; init; }
+    /// <summary>Channels, height, width of each view.</summary>
+    public required int[] ImageShape { get; init; }
+    public bool TenCrop { get; init; }
+    public bool Flip { get; init; }
+    public bool Fused { get; init; }
+    public bool Winograd { get; init; }
+    /// <summary>ParNet's version with its commit (<see cref="CodeVersion.Current"/>).</summary>
+    public string Version { get; init; } = CodeVersion.Current;
+    /// <summary>When the evaluation ended, UTC.</summary>
+    public DateTime EvaluatedAt { get; init; } = DateTime.UtcNow;
+
+    /// <summary>Lower-case hex SHA-256 of a file's bytes.</summary>
+    public static string Sha256Of(string file)
+    {
+        using var stream = File.OpenRead(file);
+        return Convert.ToHexStringLower(SHA256.HashData(stream));
+    }
+}
