@@ -76,6 +76,7 @@ public sealed class EvalCommand : CliCommand
         string? weightsPath = weights;
         bool assumedRecipeModel = false;   // --weights that store no configuration, read as the recipe's default model
         bool notRunDefaultWeights = false;   // --run --ema false of a run that has EMA weights: not the default report's weights
+        int[]? classesOfRun = null;   // --weights RUN/checkpoints/NAME/...: the classes the run trained on (its run.json)
         bool onnxFile = weights is not null && ParNet.Inference.PredictorSource.IsOnnxFile(weights);   // a --run's weights are safetensors
         if (run is not null)
         {
@@ -115,8 +116,16 @@ public sealed class EvalCommand : CliCommand
             storedClassNames = stored?.ClassNames;
             config = _model.Build(parse, recipe, parse.GetValue(_dataset) ?? storedDataset ?? recipe.Dataset, data, givenClasses?.Length, stored?.Model,
                                   folderSplit: parse.GetValue(_split) == "train" ? "train" : "val");   // the split it reads: a download may hold val/ alone
-            if (!parse.Given(_recipe))   // the default recipe's 32 px is the Fashion-MNIST network's, not every model's
-                storedSide = stored?.ImageSize ?? (config.Layout == Layout.ImageNet ? config.DefaultImageSize : null);
+            // the side stored with the weights, --recipe or not (`--recipe finetune` scored 64 px weights at the recipe's 32,
+            // without a word: cross-command audit, session 43); without one, an ImageNet-layout model's own side, unless a
+            // recipe was named (the default recipe's 32 px is the Fashion-MNIST network's, not every model's)
+            storedSide = stored?.ImageSize ?? (!parse.Given(_recipe) && config.Layout == Layout.ImageNet ? config.DefaultImageSize : null);
+            // a run checkpoint's file reads the run's data folder and classes, as --run does and export --int8 did already
+            if (!onnxFile && parse.GetValue(_dataset) is null && RunSettings.OfCheckpointFile(weights!) is { } runOfFile)
+            {
+                data = RunDataFolder.Resolve(data, runOfFile.DataDirectory);
+                classesOfRun = runOfFile.Classes?.ToArray();
+            }
         }
         // an exported .onnx (float32 or int8) runs in ONNX Runtime; its metadata names the model and the data set
         using var onnx = onnxFile ? OnnxEvaluation(weightsPath!, parse) : null;
@@ -146,7 +155,7 @@ public sealed class EvalCommand : CliCommand
         CliOption.RequireAtLeastOne("--subset", subset, "images per class");
         CliOption.RequireAtLeastOne("--batch-size", batchSize, "images");   // the loader said "batch size must be positive", naming no option
         // weights trained on some of a known data set's classes (--classes 5-9) store their names: those classes, as predict uses them
-        int[]? classes = givenClasses ?? saved?.Classes?.ToArray() ?? (run is null ? ClassesNamed(storedClassNames, dataset) : null);
+        int[]? classes = givenClasses ?? saved?.Classes?.ToArray() ?? (run is null ? classesOfRun ?? DeploymentInfo.ClassIdsIn(dataset, storedClassNames) : null);
         string? outDir = parse.GetValue(_out);
 
         set_num_threads(threads);
@@ -188,10 +197,17 @@ public sealed class EvalCommand : CliCommand
             Classes = givenClasses is not null ? (parse.GetValue(_classes)!, givenClasses) : null, NotTheRunsDefaultWeights = notRunDefaultWeights,
             OtherData = run is null ? null : OtherData(saved, recipe, parse.GetValue(_dataset), parse.GetValue(_data)),   // a weights file's folders are new each time
         };
+        // a weights file's report folder is new each time, its name stamped to the second: two evaluations started in one
+        // second wrote one folder, the second's report replacing the first's (cross-command audit, session 43): -2, -3, ...
+        bool stamped = outDir is null && run is null;
         outDir ??= run is not null ? folder.InRun(run, checkpointName) : folder.ForWeights(DateTime.Now);
         // the report folder is made before the evaluation (minutes on a large data set), not found unwritable after it
         bool created;
-        try { created = OutputFolder.Prepare(outDir); }
+        try
+        {
+            if (stamped) outDir = NewFolder.Make(outDir);
+            created = OutputFolder.Prepare(outDir) || stamped;
+        }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new UsageException(parse.Given(_out) ? $"--out {outDir}: cannot write the report there ({e.Message})"
@@ -228,17 +244,6 @@ public sealed class EvalCommand : CliCommand
         if (!ema) return weights;
         var (path, pick) = Checkpoint.WeightsFileFor(weights, CheckpointWeights.Ema);
         return pick == CheckpointWeights.Ema ? $"{path}, its EMA weights" : path;
-    }
-
-    /// <summary>The ids in <paramref name="dataset"/> (a known data set) of <paramref name="names"/> when they are fewer than
-    /// its classes and every one is among them: the classes weights trained with --classes store; null otherwise.</summary>
-    static int[]? ClassesNamed(IReadOnlyList<string>? names, string dataset)
-    {
-        if (names is null || DeploymentInfo.KnownDataset(dataset) is not { } known || names.Count >= known.ClassNames.Count) return null;
-        var all = known.ClassNames.ToList();
-        var ids = names.Select(name => all.IndexOf(name)).ToArray();
-        // every name found, and found once (ImageNet names two classes "crane": no guessing which)
-        return ids.All(id => id >= 0) && names.All(name => all.Count(n => n == name) == 1) ? ids : null;
     }
 
     /// <summary>The weights in <paramref name="config"/>'s model; when that model was only the recipe's default (nothing stored

@@ -109,13 +109,16 @@ public sealed class ExportCommand : CliCommand
             {
                 var options = new Int8Options { CalibrationImages = calibration!.Value, QuantizeGates = parse.GetValue(_quantizeGates), QuantizeHead = parse.GetValue(_quantizeHead) };
                 string calibrationSet = info.Dataset ?? throw new UsageException("--int8: no data set is stored with the weights; give --dataset NAME (and --data DIR) for the calibration images");
-                // a run's checkpoint calibrates on the run's own data unless told otherwise (a folder data set has no standard place)
-                string? data = RunDataFolder.Resolve(parse.GetValue(_data),
-                                                     dataset is null && weights is not null ? RunSettings.OfCheckpointFile(weights)?.DataDirectory : null);
+                // a run's checkpoint calibrates on the run's own data unless told otherwise (a folder data set has no standard place),
+                // and on the classes it trained on: images of classes it never saw (`train --classes 1,3`), undecodable ones among
+                // them, were read (cross-command audit, session 43); weights of some of a known data set's classes store their names
+                var runOfFile = dataset is null && weights is not null ? RunSettings.OfCheckpointFile(weights) : null;
+                string? data = RunDataFolder.Resolve(parse.GetValue(_data), runOfFile?.DataDirectory);
+                IReadOnlyList<int>? classes = (parse.GetValue(_data) is null ? runOfFile?.Classes : null) ?? DeploymentInfo.ClassIdsIn(calibrationSet, info.ClassNames);
                 // opened as the exporter reads it, after its check that --out can be written: an image folder's files are listed then, not before
                 IEnumerable<(float[] Data, long[] Shape)> Calibration()
                 {
-                    foreach (var image in UsageException.Wrap(() => Int8Exporter.CalibrationImages(calibrationSet, data, model.Config, side, options.CalibrationImages), "--int8 calibration"))
+                    foreach (var image in UsageException.Wrap(() => Int8Exporter.CalibrationImages(calibrationSet, data, model.Config, side, options.CalibrationImages, classes), "--int8 calibration"))
                         yield return image;
                 }
                 Int8Exporter.Export(model, output, side, Calibration(), options, new OnnxExportOptions { Info = info });

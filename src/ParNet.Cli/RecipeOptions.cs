@@ -94,4 +94,23 @@ public sealed class RecipeOptions
                                      $"give --warmup N too (0 or more, below {epochs}: a run all warm-up never anneals)");
         return r;
     }
+
+    /// <summary>Refuses a schedule option that <paramref name="r"/>'s schedule does not read (after the recipe's own checks:
+    /// a value out of range is named as such first).</summary>
+    public void RequireReadBySchedule(ParseResult p, Recipe r)
+    {
+        // a value the run's schedule never reads was taken without a word (--gamma 0.5 --milestones 0.5 on the default cosine
+        // schedule trained exactly as without them: cross-command audit, session 43)
+        var unread = new (Option Option, string Schedules, bool Read)[]
+        {
+            (_stepEpochs, "step", r.Schedule == ScheduleKind.Step),
+            (_milestones, "multistep", r.Schedule == ScheduleKind.MultiStep),
+            (_gamma, "step and multistep", r.Schedule is ScheduleKind.Step or ScheduleKind.MultiStep),
+            (_minLr, "cosine and linear", r.Schedule is ScheduleKind.Cosine or ScheduleKind.Linear),
+        }.Where(o => p.Given(o.Option) && !o.Read).ToList();
+        if (unread.Count > 0)
+            throw new UsageException($"{string.Join(", ", unread.Select(o => $"{o.Option.Name} (read by the {o.Schedules} schedule{(o.Schedules.Contains(" and ") ? "s" : "")})"))}: " +
+                                     $"the run's LR schedule is {r.Schedule.ToString().ToLowerInvariant()}, which does not read {(unread.Count == 1 ? "it" : "them")}; " +
+                                     $"give --schedule KIND to change it, or leave {(unread.Count == 1 ? "it" : "them")} out");
+    }
 }

@@ -155,6 +155,7 @@ public sealed class TrainCommand : CliCommand
         string? resumeDir = parse.GetValue(_resume);
         var (recipe, resumedModel, saved) = resumeDir is null ? (StartedRecipe(parse), null, null) : Resumed(parse, stderr, resumeDir, group);
         UsageException.Wrap(() => recipe.Validate());   // before the model is built: its dropouts come from the recipe
+        _recipeOptions.RequireReadBySchedule(parse, recipe);
         // A resumed run continues with the options it was started with (run.json) unless they are given again.
         string dataset = parse.GetValue(_dataset) ?? saved?.Dataset ?? recipe.Dataset;
         string? data = RunDataFolder.Resolve(parse.GetValue(_data), saved?.DataDirectory);
@@ -210,8 +211,11 @@ public sealed class TrainCommand : CliCommand
             throw new UsageException(string.Create(CultureInfo.InvariantCulture,
                 $"--collective-timeout {collectiveMinutes}: at least {ShortestCollectiveTimeoutMinutes} minutes (the wait is looked at once a second)"));
         bool syncBn = parse.GetValue(_syncBn);
-        if (syncBn && !launch.Distributed)
-            throw new UsageException("--sync-bn needs several processes: start the run with an MPI launcher (mpiexec -n N parnet train ...); this is one process");
+        // each acts on the collectives of several processes: in one they did nothing, --check-replicas and --collective-timeout
+        // without a word (cross-command audit, session 43)
+        string? multiProcess = syncBn ? "--sync-bn" : parse.GetValue(_checkReplicas) ? "--check-replicas" : collectiveMinutes is not null ? "--collective-timeout" : null;
+        if (multiProcess is not null && !launch.Distributed)
+            throw new UsageException($"{multiProcess} needs several processes: start the run with an MPI launcher (mpiexec -n N parnet train ...); this is one process");
 
         var plan = new TrainingRunPlan
         {

@@ -60,6 +60,8 @@ public static class ClassifierLoader
         var info = DeploymentInfo.ForWeights(weightsPath);
         var dict = StateDict.Read(weightsPath, "weights", pick, out var args);
         NameAuthorsFusedConvs(dict);
+        // the model read from a sidecar W.json beside the weights, which wins over their own metadata: named where they do not fit
+        string? sidecar = config is null && info.ModelSource is { } from && DeploymentInfo.SidecarCandidates(weightsPath).Contains(from) ? from : null;
         try
         {
             config ??= info.Model ?? AuthorsConfigNamedBy(args, weightsPath) ?? throw NoConfiguration(weightsPath, args);
@@ -97,6 +99,11 @@ public static class ClassifierLoader
                 }
             });
             return new Loaded(model, completed with { Fused = fusedFile || fuse }, fusedFile);
+        }
+        catch (InvalidDataException e) when (sidecar is not null)
+        {
+            throw new InvalidDataException($"{e.Message}; the model is {sidecar}'s, a sidecar beside the weights, which comes before what they store: " +
+                                           "move it away, or give the model", e);
         }
         finally
         {

@@ -18,13 +18,17 @@ public sealed record DeploymentInfo : WeightsMetadata
     public DeploymentInfo() { }
 
     /// <summary>What <paramref name="stored"/> says, read from <paramref name="source"/>.</summary>
-    public DeploymentInfo(WeightsMetadata stored, string? source) : base(stored) => Source = source;
+    public DeploymentInfo(WeightsMetadata stored, string? source) : base(stored) => (Source, ModelSource) = (source, stored.Model is null ? null : source);
 
     /// <summary>Set by <see cref="Completed"/> when neither a data set nor statistics were stored or given: <see cref="WeightsMetadata.Mean"/>
     /// and <see cref="WeightsMetadata.Std"/> are then a guess (ImageNet's, or 0.5 for a grey model), which a front end should say.</summary>
     public bool StatisticsGuessed { get; init; }
     /// <summary>Where this came from (for messages); not serialized.</summary>
     public string? Source { get; init; }
+    /// <summary>Where <see cref="WeightsMetadata.Model"/> came from (a sidecar W.json wins over the file's own metadata: a
+    /// model configuration named like the weights, kept beside them, was taken silently; cross-command audit, session 43);
+    /// for messages, not serialized.</summary>
+    public string? ModelSource { get; init; }
 
     /// <summary>
     /// The metadata entries (ONNX metadata_props, safetensors __metadata__: <see cref="WeightsMetadata"/>) of what is known,
@@ -53,11 +57,24 @@ public sealed record DeploymentInfo : WeightsMetadata
         ImageSize = ImageSize ?? fallback.ImageSize,
         Fused = Fused ?? fallback.Fused,
         Source = Source ?? fallback.Source,
+        ModelSource = Model is not null ? ModelSource : fallback.ModelSource,
     };
 
     /// <summary>The names <see cref="KnownDataset"/> knows (besides their other spellings): the data sets whose class names and
     /// statistics `parnet predict`, `serve` and `export --dataset` can fill in.</summary>
     public static IReadOnlyList<string> KnownDatasetNames { get; } = ["fashion-mnist", "mnist", "cifar10", "cifar100", "imagenet"];
+
+    /// <summary>The ids in <paramref name="dataset"/> (a known data set) of <paramref name="names"/> when they are fewer than
+    /// its classes and every one is among them, once: the classes weights trained on some of them (`--classes 5-9`) store,
+    /// as their data is read again (eval, int8 calibration); null otherwise.</summary>
+    public static int[]? ClassIdsIn(string dataset, IReadOnlyList<string>? names)
+    {
+        if (names is null || KnownDataset(dataset) is not { } known || names.Count >= known.ClassNames.Count) return null;
+        var all = known.ClassNames.ToList();
+        var ids = names.Select(name => all.IndexOf(name)).ToArray();
+        // every name found, and found once (ImageNet names two classes "crane": no guessing which)
+        return ids.All(id => id >= 0) && names.All(name => all.Count(n => n == name) == 1) ? ids : null;
+    }
 
     /// <summary>The data set's statistics and names when the data set is known.</summary>
     public static DatasetInfo? KnownDataset(string? name) => name?.ToLowerInvariant() switch
@@ -184,7 +201,7 @@ public sealed record DeploymentInfo : WeightsMetadata
             // a plain model configuration: its two required keys, in any case (as --config); the authors' facts file
             // beside their fixture weights has "planes" but "num_blocks", and is not one
             if (new[] { "Planes", "BlocksPerStream" }.All(k => root.Any(kv => kv.Key.Equals(k, StringComparison.OrdinalIgnoreCase))))
-                return new DeploymentInfo { Model = ModelConfig.FromJson(root.ToJsonString()), Source = path };
+                return new DeploymentInfo { Model = ModelConfig.FromJson(root.ToJsonString()), Source = path, ModelSource = path };
             return new DeploymentInfo
             {
                 Model = root["model"] is JsonNode model ? ModelConfig.FromJson(model.ToJsonString()) : null,
@@ -195,6 +212,7 @@ public sealed record DeploymentInfo : WeightsMetadata
                 ImageSize = root["image_size"]?.GetValue<int>(),
                 Fused = root["fused"]?.GetValue<bool>(),
                 Source = path,
+                ModelSource = root["model"] is null ? null : path,
             };
         }
         catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException or ArgumentException)

@@ -101,9 +101,15 @@ public static class LrSchedules
         }
         if (unreached.Count == 0) return null;
         string milestones = SettingNames.Of(nameof(Recipe), nameof(Recipe.Milestones));
+        // the epochs a milestone can step at: 1 to Epochs - 1 (a run of 2 has room for one milestone alone)
+        string fitting = r.Epochs switch
+        {
+            1 => "",
+            2 => $"{names.Name(milestones)} of one fraction, rounding to epoch 1, ",
+            _ => $"{names.Name(milestones)} that round to different epochs from 1 to {r.Epochs - 1}, ",
+        };
         return $"the multistep schedule's milestones ({names.Name(milestones)}, fractions of a run of {r.Epochs} epochs: {epochs}) at whole epochs: " +
-               $"{string.Join("; ", unreached)} (give {(r.Epochs > 1 ? $"{names.Name(milestones)} that round to different epochs from 1 to {r.Epochs - 1}, " : "")}" +
-               $"more epochs, or {annealing})";
+               $"{string.Join("; ", unreached)} (give {fitting}more epochs, or {annealing})";
     }
 
     /// <summary>The recipe's LR at a fractional epoch, for a run with this batch size.</summary>

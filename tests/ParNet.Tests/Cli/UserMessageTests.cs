@@ -72,6 +72,23 @@ public class UserMessageTests
             "--epochs 2 is shorter than the 5 warm-up epochs of recipe imagenet: give --warmup N too (0 or more, below 2: a run all warm-up never anneals)");
     }
 
+    /// <summary>`--gamma 0.5 --milestones 0.5` on the default cosine schedule trained exactly as without them, without a word
+    /// (cross-command audit, session 43): refused, naming the schedules that read them; with the schedule that reads them, taken.</summary>
+    [Fact]
+    public void A_schedule_value_the_runs_schedule_does_not_read_is_refused()
+    {
+        using var dir = new TempDirectory();
+        CliRunner.AssertUserError(CliRunner.Run("train", "--epochs", "2", "--gamma", "0.5", "--milestones", "0.5", "--out", dir.File("cosine")),
+            "--milestones (read by the multistep schedule), --gamma (read by the step and multistep schedules): the run's LR schedule is cosine, " +
+            "which does not read them; give --schedule KIND to change it, or leave them out");
+        CliRunner.AssertUserError(CliRunner.Run("train", "--recipe", "cifar", "--epochs", "2", "--min-lr", "0.001", "--out", dir.File("multistep")),
+            "--min-lr (read by the cosine and linear schedules): the run's LR schedule is multistep, which does not read it; give --schedule KIND to change it, or leave it out");
+        Assert.False(Directory.Exists(dir.File("cosine")) || Directory.Exists(dir.File("multistep")));
+        var (code, _, stderr) = CliRunner.Run("train", "--subset", "5", "--test-subset", "1", "--epochs", "2", "--warmup", "0", "--width", "8",
+                                              "--schedule", "multistep", "--milestones", "0.5", "--gamma", "0.5", "--out", dir.File("read"));
+        Assert.True(code == 0, stderr);
+    }
+
     /// <summary>`--epochs 1` of the fashion-mnist recipe (one warm-up epoch) trained with the LR rising all the way and
     /// ended at its peak, without a word (walk of session 34): a warning; with room left for the schedule, none.</summary>
     [Fact]

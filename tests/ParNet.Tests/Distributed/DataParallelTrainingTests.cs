@@ -271,11 +271,13 @@ public class DataParallelBadInputTests
     static readonly string[] Tiny = ["train", "--width", "8", "--test-subset", "1", "--threads", "1", "--workers", "0", "--epochs", "1"];
     const string DifferentRanks = "different options: rank 1 resolved other settings, another model or other data than rank 0";
 
-    [Fact]
-    public void Sync_bn_without_an_mpi_launch_is_one_line()
+    /// <summary>Each acts on the collectives of several processes; in one, --check-replicas and --collective-timeout did nothing
+    /// without a word (cross-command audit, session 43), as --sync-bn had before.</summary>
+    [Theory, InlineData("--sync-bn"), InlineData("--check-replicas"), InlineData("--collective-timeout", "5")]
+    public void An_option_for_several_processes_without_an_mpi_launch_is_one_line(params string[] option)
     {
         using var dir = new TempDirectory();
-        MpiJob.AssertRefusedInOneLine(MpiJob.Alone([.. Tiny, "--subset", "2", "--sync-bn", "--out", dir.File("run")]), "--sync-bn needs several processes");
+        MpiJob.AssertRefusedInOneLine(MpiJob.Alone([.. Tiny, "--subset", "2", .. option, "--out", dir.File("run")]), $"{option[0]} needs several processes");
         Assert.False(Directory.Exists(dir.File("run")));
     }
 

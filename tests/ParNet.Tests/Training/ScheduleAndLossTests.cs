@@ -128,10 +128,10 @@ public class UnreachedStepTests
     [Theory]
     [InlineData(3, null, "0.6 and 0.8 round to epoch 2: x 0.2^2 there at once (give Recipe.Milestones that round to different epochs from 1 to 2, ")]
     [InlineData(2, null, "0.3 and 0.6 round to epoch 1: x 0.2^2 there at once; 0.8 rounds to epoch 2, the run's end: that step never comes " +
-                         "(give Recipe.Milestones that round to different epochs from 1 to 1, ")]
+                         "(give Recipe.Milestones of one fraction, rounding to epoch 1, ")]
     [InlineData(1, null, "0.3 rounds to epoch 0: the LR is x 0.2 from the first step; 0.6 and 0.8 round to epoch 1, the run's end: those steps never come (give ")]
-    [InlineData(2, new[] { 0.1, 0.2 }, "0.1 and 0.2 round to epoch 0: the LR is x 0.2^2 from the first step (give Recipe.Milestones that round to different " +
-                                        "epochs from 1 to 1, ")]
+    [InlineData(2, new[] { 0.1, 0.2 }, "0.1 and 0.2 round to epoch 0: the LR is x 0.2^2 from the first step (give Recipe.Milestones of one fraction, " +
+                                        "rounding to epoch 1, ")]
     public void Milestones_that_a_short_run_moves_or_drops_are_named(int epochs, double[]? milestones, string what)
         => Assert.Equal($"the multistep schedule's milestones (Recipe.Milestones, fractions of a run of {epochs} epochs: Recipe.Epochs = {epochs}) " +
                         $"at whole epochs: {what}more epochs, or Recipe.Schedule = cosine)",

@@ -62,12 +62,16 @@ public static class Int8Exporter
     /// <paramref name="count"/> training images of <paramref name="dataset"/> chosen at random (seed 0: the same ones every
     /// time), preprocessed as the deployed model sees them (the evaluation pipeline at <paramref name="imageSize"/>). Not the
     /// first ones: an image folder is in class order, and its first images were all of its first classes (ranges
-    /// calibrated on those clip the others' activations). ArgumentException when the split holds fewer, or images of other channels.
+    /// calibrated on those clip the others' activations). <paramref name="classes"/>: the ids of the classes to draw from (those
+    /// of weights trained on some of the data set's: <see cref="LoaderOptions.Classes"/>), null for all. Any images of the data
+    /// set's layout serve (a few representative ImageNet classes for an ImageNet model): their classes are not checked against
+    /// the model's. ArgumentException when the split holds fewer, or images of other channels.
     /// </summary>
-    public static IEnumerable<(float[] Data, long[] Shape)> CalibrationImages(string dataset, string? dataDir, ModelConfig config, int imageSize, int count)
+    public static IEnumerable<(float[] Data, long[] Shape)> CalibrationImages(string dataset, string? dataDir, ModelConfig config, int imageSize, int count,
+                                                                             IReadOnlyList<int>? classes = null)
     {
         var source = DataPipelines.Eval(dataset, dataDir, config, new AugmentationSettings { ImageSize = imageSize },
-            new LoaderOptions { BatchSize = Math.Min(count, 64), Workers = 0, Subset = Subset.Random(count) }, split: "train", size: imageSize);
+            new LoaderOptions { BatchSize = Math.Min(count, 64), Workers = 0, Subset = Subset.Random(count), Classes = classes }, split: "train", size: imageSize);
         if (source.Count < count) throw new ArgumentException($"{count} calibration images asked for: the {dataset} training split has {source.Count} images");
         // a folder's images are RGB: a grey model's calibration failed in ONNX Runtime with its stack trace (bench/export audit, session 41)
         if (source.ImageShape.Channels != config.InChannels)
