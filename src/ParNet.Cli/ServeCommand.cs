@@ -109,7 +109,12 @@ public sealed class ServeCommand : CliCommand
         if (weights is not null && model.Config is { } served) PredictorLoading.WarnIfStatisticsGuessed(model.StatisticsGuessed, served, stderr, Name);
         // the options were validated above: an ArgumentException now is a --max-batch whose batches cannot fit in memory
         // (StartAsync checks it before listening, and disposes the model)
-        var server = UsageException.Wrap(() => InferenceServer.StartAsync(model, options).GetAwaiter().GetResult(), $"--max-batch {options.Batching.MaxBatch}");
+        InferenceServer server;
+        try { server = UsageException.Wrap(() => InferenceServer.StartAsync(model, options).GetAwaiter().GetResult(), $"--max-batch {options.Batching.MaxBatch}"); }
+        catch (IOException e) when (e.InnerException is System.Net.Sockets.SocketException { SocketErrorCode: System.Net.Sockets.SocketError.AddressAlreadyInUse })
+        {
+            throw new UsageException($"{e.Message} (another server listens there): give another --port, or --port 0 for any free one");
+        }
         Task reporting = Task.CompletedTask;   // says "ready" once warmed up: its line comes before "stopped", never after
         CancellationTokenRegistration stoppingLine = default;
         EndingSignals? secondSignal = null;

@@ -269,6 +269,11 @@ public sealed class TrainCommand : CliCommand
         if (recipe.Seed != state.Recipe.Seed)
             throw new UsageException($"--seed {recipe.Seed} with --resume: the run trains with seed {state.Recipe.Seed} (it draws the subset's images " +
                                      $"and every epoch's order and augmentation); to train under seed {recipe.Seed}, start a new run (--seed {recipe.Seed} --out OTHER)");
+        // another side trains on (progressive resizing is a use), but the checkpoints' "best" then compares test accuracies
+        // taken at two sides without a word (cross-command audit, session 43)
+        if (recipe.ImageSize != state.Recipe.ImageSize && DataPipelines.IsFolderLayout(saved?.Dataset ?? recipe.Dataset) && group.Rank == 0)
+            stderr.WriteLine($"parnet train: warning: --image-size {recipe.ImageSize} with --resume: the run trained and tested at {state.Recipe.ImageSize} px so far; " +
+                             $"its epochs from here do at {recipe.ImageSize}, and its best checkpoint is chosen among test accuracies of both sides");
         return (recipe, state.Model, saved);
     }
 

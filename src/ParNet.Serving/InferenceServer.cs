@@ -153,15 +153,23 @@ public sealed class InferenceServer : IAsyncDisposable
             await batcher.DisposeAsync().ConfigureAwait(false);
             await app.DisposeAsync().ConfigureAwait(false);
             model.Dispose();
-            // Kestrel wraps "address in use" in an IOException but lets others through bare, such as an address this
-            // machine does not have (EADDRNOTAVAIL): both are the user's address
-            if (e is System.Net.Sockets.SocketException socket)
+            // Kestrel wraps "address in use" in an IOException ("Failed to bind to address http://...") over an
+            // AddressInUseException over the SocketException, but lets others through bare, such as an address this machine does not have (EADDRNOTAVAIL): both are the user's address, said alike
+            if (SocketErrorIn(e) is { } socket)
                 throw new IOException($"cannot listen on {options.Host} port {options.Port}: {socket.Message}", socket);
             throw;
         }
         var bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         server = new InferenceServer(app, batcher, model, options, new Uri(bound), ledger);
         return server;
+    }
+
+    /// <summary>The socket error under Kestrel's wrappings (IOException, then AddressInUseException), or null.</summary>
+    static System.Net.Sockets.SocketException? SocketErrorIn(Exception? e)
+    {
+        for (; e is not null; e = e.InnerException)
+            if (e is System.Net.Sockets.SocketException socket) return socket;
+        return null;
     }
 
     /// <summary>An 8x8 grey PNG: the warm-up goes the whole way a request goes (decode, preprocessing, the model).</summary>

@@ -58,7 +58,7 @@ public static class ClassifierLoader
         weightsPath = Checkpoint.RequireWeightsFile(weightsPath);   // a checkpoint left as NAME.old read there, as a run's
         (weightsPath, pick) = Checkpoint.WeightsFileFor(weightsPath, pick);
         var info = DeploymentInfo.ForWeights(weightsPath);
-        var dict = StateDict.Read(weightsPath, "weights", pick, out var args);
+        var dict = Checkpoint.ReadWeights(weightsPath, "weights", pick, out var args);
         NameAuthorsFusedConvs(dict);
         // the model read from a sidecar W.json beside the weights, which wins over their own metadata: named where they do not fit
         string? sidecar = config is null && info.ModelSource is { } from && DeploymentInfo.SidecarCandidates(weightsPath).Contains(from) ? from : null;

@@ -115,6 +115,18 @@ public static class Checkpoint
     /// checkpoint folder the message names its weights files (not its optimizer file, the SGD momentum, whose keys are no
     /// model's), for a run folder its last weights. <paramref name="what"/> says what the file should hold.
     /// </summary>
+    /// <summary><see cref="StateDict.Read(string, string, CheckpointWeights, out IReadOnlyDictionary{string, object}?)"/> of weights:
+    /// a checkpoint's optimizer state given as weights (its optimizer.safetensors beside model.safetensors) is said to be
+    /// one, where it was a mismatch listing every key of the model as missing (cross-command audit, session 43).</summary>
+    public static Dictionary<string, Tensor> ReadWeights(string path, string what, CheckpointWeights pick, out IReadOnlyDictionary<string, object>? args)
+    {
+        var dict = StateDict.Read(path, what, pick, out args);
+        if (!Sgd.IsOptimizerState(dict.Keys)) return dict;
+        foreach (var t in dict.Values) t.Dispose();
+        throw new InvalidDataException($"{path}: the optimizer's state of a training checkpoint (SGD momentum), not {what}: give the " +
+                                       $"{WeightsFile} beside it");
+    }
+
     public static string RequireWeightsFile(string path, string what = "weights")
     {
         string file = PathToRead(path);

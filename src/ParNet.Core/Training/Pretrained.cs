@@ -27,7 +27,7 @@ public static class Pretrained
         ArgumentNullException.ThrowIfNull(path);
         path = Checkpoint.RequireWeightsFile(path, "pretrained weights");
         (path, pick) = Checkpoint.WeightsFileFor(path, pick);   // a run's EMA weights: the ema.safetensors beside its model.safetensors
-        var source = StateDict.Read(path, "pretrained weights", pick);
+        var source = Checkpoint.ReadWeights(path, "pretrained weights", pick, out _);
         try { return LoadBackbone(model, source, path); }
         finally { foreach (var t in source.Values) t.Dispose(); }
     }
@@ -73,7 +73,7 @@ public static class Pretrained
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(weights);
         weights = Checkpoint.RequireWeightsFile(weights, "pretrained weights");
-        var source = StateDict.Read(weights, "pretrained weights", pick);   // before the model: a file it cannot read left it undisposed
+        var source = Checkpoint.ReadWeights(weights, "pretrained weights", pick, out _);   // before the model: a file it cannot read left it undisposed
         ImageClassifier? model = null;
         try
         {

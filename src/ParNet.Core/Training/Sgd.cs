@@ -101,6 +101,11 @@ public sealed class Sgd : IDisposable
         Steps++;
     }
 
+    /// <summary>Whether <paramref name="keys"/> are those of <see cref="StateDict"/>'s state (every one "momentum." or "master."
+    /// and a parameter's name): a checkpoint's optimizer.safetensors, read by mistake as weights.</summary>
+    public static bool IsOptimizerState(IReadOnlyCollection<string> keys) =>
+        keys.Count > 0 && keys.All(k => k.StartsWith("momentum.", StringComparison.Ordinal) || k.StartsWith("master.", StringComparison.Ordinal));
+
     /// <summary>The state to checkpoint: "momentum.NAME" and (with master weights) "master.NAME".</summary>
     public Dictionary<string, Tensor> StateDict()
     {

@@ -50,10 +50,16 @@ public class CrossCommandTests
         Assert.True(calibrated.Code == 0, calibrated.Err + calibrated.Out);
         CliRunner.AssertUserError(CliRunner.Run("export", "--weights", weights, "--int8", "--calibration", "5", "--out", dir.File("m5.int8.onnx")),
                                   "--int8 calibration: 5 calibration images asked for: the folder training split has 4 images");
+
+        // resumed at another side: it trains on, and says that its best checkpoint now compares accuracies at two sides
+        var resumed = CliRunner.Run("train", "--resume", run, "--epochs", "2", "--image-size", "32", "--threads", "1");
+        Assert.True(resumed.Code == 0, resumed.Err + resumed.Out);
+        Assert.Contains("parnet train: warning: --image-size 32 with --resume: the run trained and tested at 48 px so far; its epochs from here do at 32, " +
+                        "and its best checkpoint is chosen among test accuracies of both sides\n", resumed.Err.ReplaceLineEndings("\n"));
     }
 
     [Fact]
-    public void A_sidecar_model_that_does_not_fit_the_weights_is_named_as_where_the_model_came_from()
+    public void A_sidecar_model_that_does_not_fit_or_an_optimizer_file_given_as_weights_is_named_for_what_it_is()
     {
         using var dir = new TempDirectory();
         string run = dir.File("run"), fused = dir.File("tiny.safetensors"), image = dir.File("x.png");
@@ -71,5 +77,12 @@ public class CrossCommandTests
         File.Delete(sidecar);
         var predicted = CliRunner.Run("predict", "--weights", fused, image);
         Assert.True(predicted.Code == 0, predicted.Err);
+
+        // the optimizer's file of the same checkpoint, given as weights: a list of every key missing, before
+        string optimizer = Path.Combine(run, "checkpoints", "last", "optimizer.safetensors");
+        CliRunner.AssertUserError(CliRunner.Run("predict", "--weights", optimizer, image),
+            $"{optimizer}: the optimizer's state of a training checkpoint (SGD momentum), not weights: give the model.safetensors beside it");
+        CliRunner.AssertUserError(CliRunner.Run("train", "--recipe", "finetune", "--pretrained", optimizer, "--subset", "1", "--epochs", "1", "--out", dir.File("ft")),
+            $"{optimizer}: the optimizer's state of a training checkpoint (SGD momentum), not pretrained weights: give the model.safetensors beside it");
     }
 }

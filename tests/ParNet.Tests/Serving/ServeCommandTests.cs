@@ -205,8 +205,10 @@ public class ServeCommandTests
                                   "parnet serve: weights file not found: /no/such/weights.safetensors");
     }
 
+    /// <summary>Kestrel's "Failed to bind to address http://127.0.0.1:N: address already in use." named no way out (cross-command
+    /// audit, session 43).</summary>
     [Fact]
-    public void A_port_already_in_use_is_a_user_error()
+    public void A_port_already_in_use_is_a_user_error_that_names_the_way_out()
     {
         using var folder = new ExportTempFolder();
         string weights = TinyFashionWeights(folder);
@@ -215,7 +217,8 @@ public class ServeCommandTests
         try
         {
             int port = ((IPEndPoint)taken.LocalEndpoint).Port;
-            CliRunner.AssertUserError(CliRunner.Run("serve", "--weights", weights, "--port", port.ToString()), $"127.0.0.1:{port}");
+            CliRunner.AssertUserError(CliRunner.Run("serve", "--weights", weights, "--port", port.ToString()),
+                $"parnet serve: cannot listen on 127.0.0.1 port {port}: Address already in use (another server listens there): give another --port, or --port 0 for any free one");
         }
         finally { taken.Stop(); }
     }
