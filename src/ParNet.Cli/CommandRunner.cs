@@ -107,6 +107,15 @@ public static class CommandRunner
             return UsageExitCode;
         }
 
+        // one process's command under `mpiexec -n N`: every process did the whole work into the same files (eval's report,
+        // a study's cells, one crashing on the other's: MPI audit, session 43); rank 0 says it, once
+        if (!helpOrVersion && ran is { DataParallel: false } && ParNet.Distributed.MpiLaunch.SeveralProcesses())
+        {
+            if (ParNet.Distributed.MpiLaunch.LaunchedRank() > 0) return UsageExitCode;
+            stderr.WriteLine($"{prefix}: one process's work: start parnet {ran.Name} without mpiexec (" +
+                             $"{string.Join(" and ", commands.Where(c => c.DataParallel).Select(c => c.Name))} run as several processes)");
+            return UsageExitCode;
+        }
         try { return parse.Invoke(invocation); }
         catch (Exception e) when (IsUserError(e))
         {

@@ -55,12 +55,6 @@ public sealed class StudyCommand : CliCommand
             foreach (string each in StudyCatalog.Names) List(StudyCatalog.Get(each), stdout);
             return 0;
         }
-        // every process of `mpiexec -n 2 parnet study` trained the same cells into the same folders, and one crashed on the other's files
-        if (ParNet.Distributed.MpiLaunch.SeveralProcesses())
-        {
-            if (ParNet.Distributed.MpiLaunch.LaunchedRank() > 0) return CommandRunner.UsageExitCode;   // rank 0 says it, once
-            throw new UsageException("a study is one process's work: start parnet study without mpiexec (--threads N gives it the cores)");
-        }
         string name = parse.GetValue(_name) ?? throw new UsageException($"name a study ({string.Join(", ", StudyCatalog.Names)}) or pass --list");
         var study = UsageException.Wrap(() => StudyCatalog.Get(name));
         if (parse.GetValue(_judge) is string table)

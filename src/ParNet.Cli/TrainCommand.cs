@@ -145,6 +145,12 @@ public sealed class TrainCommand : CliCommand
             if (group.Rank == 0) stderr.WriteLine($"parnet train: {OptionNames.Worded(e)}");   // every process found it (one all-reduce), rank 0 says it
             return 3;
         }
+        catch (UnreadableDataException e) when (launch.Distributed)   // one process: the command's user error, as any unreadable file
+        {
+            renderer.EndLine();
+            if (group.Rank == 0) stderr.WriteLine($"parnet train: {e.Message}");   // every process stopped and saved at one step; rank 0 says it
+            return CommandRunner.UsageExitCode;
+        }
     }
 
     /// <summary>The run's recipe, model and settings from the options, a resumed run's checkpoint and run.json, and the
@@ -210,10 +216,10 @@ public sealed class TrainCommand : CliCommand
         if (collectiveMinutes < ShortestCollectiveTimeoutMinutes)   // a second's look at a wait of a few: a slow step would end the job
             throw new UsageException(string.Create(CultureInfo.InvariantCulture,
                 $"--collective-timeout {collectiveMinutes}: at least {ShortestCollectiveTimeoutMinutes} minutes (the wait is looked at once a second)"));
-        bool syncBn = parse.GetValue(_syncBn);
         // each acts on the collectives of several processes: in one they did nothing, --check-replicas and --collective-timeout
-        // without a word (cross-command audit, session 43)
-        string? multiProcess = syncBn ? "--sync-bn" : parse.GetValue(_checkReplicas) ? "--check-replicas" : collectiveMinutes is not null ? "--collective-timeout" : null;
+        // without a word (cross-command audit, session 43); a resumed run keeps its --sync-bn (one process: its batch is all)
+        bool syncBn = parse.Given(_syncBn) ? parse.GetValue(_syncBn) : saved?.SyncBatchNorm ?? false;
+        string? multiProcess = parse.GetValue(_syncBn) ? "--sync-bn" : parse.GetValue(_checkReplicas) ? "--check-replicas" : collectiveMinutes is not null ? "--collective-timeout" : null;
         if (multiProcess is not null && !launch.Distributed)
             throw new UsageException($"{multiProcess} needs several processes: start the run with an MPI launcher (mpiexec -n N parnet train ...); this is one process");
 
@@ -225,13 +231,13 @@ public sealed class TrainCommand : CliCommand
             {
                 Dataset = dataset, DataDirectory = data is null ? null : Path.GetFullPath(data), DataFolderFound = found, SubsetPerClass = subset,
                 TestSubsetPerClass = testSubset, EvalEvery = evalEvery, ChannelsLast = channelsLast, BFloat16 = bf16, Threads = threadsGiven,
-                ClassNames = saved?.ClassNames, Classes = classes, Freeze = freeze, FreezeBatchNorm = freezeBn,
+                ClassNames = saved?.ClassNames, Classes = classes, Freeze = freeze, FreezeBatchNorm = freezeBn, SyncBatchNorm = syncBn,
                 Pretrained = pretrained is null ? saved?.Pretrained : Path.GetFullPath(pretrained),
                 PretrainedEma = pretrained is null ? saved?.PretrainedEma ?? false : pretrainedEma,
             },
             TimeBudget = budgetMinutes is double m ? TimeSpan.FromMinutes(m) : null,
             ScheduleBudget = scheduleMinutes is double sm ? TimeSpan.FromMinutes(sm) : null,
-            SyncBatchNorm = syncBn, CheckReplicas = parse.GetValue(_checkReplicas),
+            CheckReplicas = parse.GetValue(_checkReplicas),
         };
         var threadsFrom = parse.GetValue(_threads) is not null ? CliOption.ThreadsSource.Typed
             : threadsGiven is not null ? CliOption.ThreadsSource.RunJson : CliOption.ThreadsSource.Default;
@@ -307,7 +313,7 @@ public sealed class TrainCommand : CliCommand
         if (!launch.Distributed) return MadeRunFolder(resolved);
         var (plan, s) = (resolved.Plan, resolved.Plan.Settings);
         launch.RequireSameSettings(string.Join("\n", plan.Recipe.ToJson(), plan.Model.ToJson(), s.Dataset, s.SubsetPerClass, s.TestSubsetPerClass,
-            s.Classes is null ? "" : string.Join(",", s.Classes), s.BFloat16, s.ChannelsLast, plan.SyncBatchNorm, plan.CheckReplicas, s.EvalEvery,
+            s.Classes is null ? "" : string.Join(",", s.Classes), s.BFloat16, s.ChannelsLast, s.SyncBatchNorm, plan.CheckReplicas, s.EvalEvery,
             s.Freeze, s.FreezeBatchNorm, resolved.Pretrained, plan.ResumeDirectory, resolved.BudgetMinutes, plan.ScheduleBudget?.TotalSeconds,
             run.TrainData.DatasetCount, run.TestData.DatasetCount, string.Join("\n", run.TrainData.ClassNames)));
         string runDir = launch.Group.BroadcastText(launch.Group.Rank == 0 ? MadeRunFolder(resolved) : "");   // its default name holds the time, which differs between processes
@@ -344,7 +350,7 @@ public sealed class TrainCommand : CliCommand
         var (train, test) = (run.TrainData, run.TestData);
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"train: {model.Name} (planes {string.Join("/", model.Planes)}, {ModelSummary.CountParameters(run.Model):N0} parameters) on {DataDescription.Of(s.Dataset, s.DataDirectory, train.ClassNames.Count)}{(!DataPipelines.IsFolderLayout(s.Dataset) && (s.DataDirectory ?? s.DataFolderFound) is string from ? $" (from {from})" : "")} {train.ImageShape.Channels}x{train.ImageShape.Height}x{train.ImageShape.Width}, " +
-            $"{train.DatasetCount} train / {test.DatasetCount} test images; recipe {recipe.Name}: {recipe.Epochs} epochs, batch {recipe.BatchSize}, LR {recipe.ScaledLr(recipe.BatchSize):G4} {recipe.Schedule}" +
+            $"{train.DatasetCount} train / {test.DatasetCount} test images; recipe {recipe.Name}: {recipe.Epochs} epochs, batch {recipe.BatchSize}, LR {recipe.ScaledLr(recipe.BatchSize * launch.Group.Size):G4} {recipe.Schedule}" +
             $"{(recipe.WarmupEpochs > 0 ? $" (warm-up {recipe.WarmupEpochs})" : "")}, wd {recipe.WeightDecay:G3}, LS {recipe.LabelSmoothing}, " +
             $"{(s.BFloat16 ? "bfloat16" : "float32")}, {resolved.Threads} threads; run folder {Path.GetFullPath(runDir)}"));
         stdout.WriteLine($"cpu: {CpuCapabilities.Current.Describe()}");
@@ -358,7 +364,7 @@ public sealed class TrainCommand : CliCommand
             stdout.WriteLine(
                 $"mpi: {group.Size} processes (pids {string.Join(", ", group.AllGather(Environment.ProcessId).Select((pid, rank) => $"rank {rank} {pid}"))}: " +
                 $"the launcher names a lost process by its pid); batch {recipe.BatchSize} per process, global batch {globalBatch} ({lr}); " +
-                $"{(resolved.Plan.SyncBatchNorm ? "BatchNorm statistics over the global batch (--sync-bn)" : "BatchNorm statistics per process")}");
+                $"{(s.SyncBatchNorm ? "BatchNorm statistics over the global batch (--sync-bn)" : "BatchNorm statistics per process")}");
         }
         if (run.FromPretrained is { } fromPretrained)
             stdout.WriteLine($"pretrained: {fromPretrained.LoadedTensors} tensors from {resolved.Pretrained}{(resolved.PretrainedEma ? " (EMA weights)" : "")}, " +
@@ -390,8 +396,7 @@ public sealed class TrainCommand : CliCommand
             case StopReason.TimeBudget:
                 stdout.WriteLine($"time budget reached after {ProgressRenderer.Eta(clock.Elapsed)}: checkpoint saved; continue with: parnet train --resume {ShellWords.Quote(runDir)} --time-budget MINUTES");
                 break;
-            case StopReason.Completed when result.State.ScheduleBudgetSeconds is not null   // (a resumed run's steps per epoch may differ: not the test alone)
-                                       && result.State.GlobalStep < (long)recipe.Epochs * trainer.BatchesPerEpoch:   // also within the last epoch
+            case StopReason.Completed when result.ScheduleBudgetEnded:   // also within the last epoch
                 stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"the schedule budget ({result.State.ScheduleBudgetSeconds / 60:0.###} min) ended the LR schedule, annealed, in epoch {result.State.Epoch} of {recipe.Epochs}"));
                 break;

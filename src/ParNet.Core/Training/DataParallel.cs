@@ -74,20 +74,41 @@ public static class DataParallel
     /// Whether to stop before the next step, and the run's wall time, agreed by all processes in one all-reduce
     /// (each has its own clock and Ctrl-C): when any process would stop, all stop, for the first reason in
     /// <see cref="StopReason"/>'s order that any gives; the wall time is the processes' mean, so that a schedule
-    /// budget gives every process the same learning rate and ends the run at the same step.
+    /// budget gives every process the same learning rate and ends the run at the same step. <paramref name="unreadable"/>:
+    /// this process could not read its next batch; <c>AnyUnreadable</c>, whether any could (all then stop:
+    /// <see cref="AgreeOnUnreadable"/> says which).
     /// </summary>
-    public static (StopReason? Stop, double WallSeconds) AgreeOnStep(IProcessGroup group, StopReason? mine, double wallSeconds)
+    public static (StopReason? Stop, double WallSeconds, bool AnyUnreadable) AgreeOnStep(IProcessGroup group, StopReason? mine, double wallSeconds,
+                                                                                        bool unreadable = false)
     {
-        if (group.Size == 1) return (mine, wallSeconds);
+        if (group.Size == 1) return (mine, wallSeconds, unreadable);
         var reasons = Enum.GetValues<StopReason>();
-        var votes = new double[reasons.Length + 1];
+        var votes = new double[reasons.Length + 2];
         if (mine is { } m) votes[Array.IndexOf(reasons, m)] = 1;
+        votes[^2] = unreadable ? 1 : 0;
         votes[^1] = wallSeconds;
         using var t = tensor(votes);
         group.AllReduceSum(t);
         var sums = t.data<double>().ToArray();
         int first = Array.FindIndex(sums, 0, reasons.Length, v => v > 0);
-        return (first < 0 ? null : reasons[first], sums[^1] / group.Size);
+        return (first < 0 ? null : reasons[first], sums[^1] / group.Size, sums[^2] > 0);
+    }
+
+    /// <summary>
+    /// Whether any process could not read its data (<paramref name="mine"/>: this one's error, or null), agreed by all: null
+    /// when none could; else one <see cref="UnreadableDataException"/> that every process throws alike, in the words of the
+    /// lowest failing rank (named where it is not rank 0), so that the run stops, and is saved, at one step on every process
+    /// (a corrupt image under mpiexec had ended the job at once, its epoch lost: MPI audit, session 43). Collectives: every
+    /// process calls it at the same point.
+    /// </summary>
+    public static UnreadableDataException? AgreeOnUnreadable(IProcessGroup group, InvalidDataException? mine)
+    {
+        if (group.Size == 1) return mine is null ? null : new UnreadableDataException(mine.Message, mine);
+        int[] failing = group.RanksWhere(mine is not null);
+        if (failing.Length == 0) return null;
+        string words = group.BroadcastText(mine?.Message ?? "", root: failing[0]);
+        string others = failing.Length > 1 ? $" (and rank{(failing.Length > 2 ? "s" : "")} {string.Join(", ", failing.Skip(1))} could not read theirs)" : "";
+        return new UnreadableDataException((failing[0] == 0 ? "" : $"rank {failing[0]}: ") + words + others, mine);
     }
 
     /// <summary>One step's loss and hits over all processes, and which ranks had a non-finite loss: one all-reduce.</summary>

@@ -39,6 +39,9 @@ public sealed record RunSettings
     public FreezeScope Freeze { get; init; }
     /// <summary>Every BatchNorm's running statistics frozen (--freeze-bn); re-applied on resume.</summary>
     public bool FreezeBatchNorm { get; init; }
+    /// <summary>BatchNorm statistics over the batches of all processes (SyncBatchNorm, --sync-bn) rather than each process's
+    /// own; re-applied on resume (a resume dropped it without a word: MPI audit, session 43). One process: its batch is all.</summary>
+    public bool SyncBatchNorm { get; init; }
     /// <summary>The training data's classes in label order: evaluation data must have the same ones.</summary>
     public IReadOnlyList<string>? ClassNames { get; init; }
 

@@ -22,8 +22,19 @@ public sealed class TrainingDivergedException : Exception, INamesSettings
     public string WordedWith(SettingNames names) => _describe(names);
 }
 
+/// <summary>An image of the training or test data could not be read (a corrupt or truncated file): the run stopped and saved
+/// what it had trained (<see cref="Trainer"/>). Every process of a data-parallel run throws it alike, at the same step, with
+/// the failing process's words (<see cref="DataParallel.AgreeOnUnreadable"/>): a front end says it once.</summary>
+public sealed class UnreadableDataException(string message, Exception? inner) : IOException(message, inner);
+
 /// <summary>What a <see cref="Trainer"/> run ended with: why, its state, and its checkpoints.</summary>
-public sealed record TrainResult(StopReason Reason, TrainingState State, string LastCheckpoint, string? BestCheckpoint);
+public sealed record TrainResult(StopReason Reason, TrainingState State, string LastCheckpoint, string? BestCheckpoint)
+{
+    /// <summary><see cref="StopReason.Completed"/> by the schedule budget, before the recipe's last epoch had ended: the LR was
+    /// annealed by the clock. (Told apart by the trainer: a count of steps could not, once a resume under another process count
+    /// or batch had changed the steps per epoch: MPI audit, session 43.)</summary>
+    public bool ScheduleBudgetEnded { get; init; }
+}
 
 /// <summary>How a <see cref="Trainer"/> runs: the recipe, where it writes, its budgets and numeric formats.</summary>
 public sealed record TrainOptions

@@ -214,6 +214,7 @@ public sealed partial class Trainer : IDisposable
                 : $"resuming in epoch {_state.Epoch + 1} after its batch {_state.BatchInEpoch} of {BatchesPerEpoch}, step {_state.GlobalStep}{GlobalBatchChange()}"));
         if (_state.Epoch < epochs)
             foreach (var warning in ScheduleWarningEvent.For(_r, GlobalBatchSize)) Report(warning);
+        bool budgetEndedRun = false;   // the schedule budget, not the last epoch's end, ended it
         while (_state.Epoch < epochs)
         {
             int epoch = _state.Epoch;
@@ -222,12 +223,14 @@ public sealed partial class Trainer : IDisposable
             {
                 // resumed after the schedule budget had already ended the run: close its partial epoch, train nothing more
                 if (_state.BatchInEpoch > 0) FinishEpoch(epoch, position, last: true);
+                budgetEndedRun = true;
                 break;
             }
             var outcome = TrainOneEpoch(epoch, cancel);
             if (outcome == StopReason.Completed)
             {
                 FinishEpoch(epoch, SchedulePosition(TrainedEpochs - 1e-9), last: true);
+                budgetEndedRun = true;
                 break;
             }
             if (outcome is not null)
@@ -239,12 +242,16 @@ public sealed partial class Trainer : IDisposable
             double wall = AgreedWallSeconds();
             bool budgetEnded = _clock.ScheduleBudgetEnded(epoch + 1, epochs, wall);
             FinishEpoch(epoch, SchedulePosition(epoch + 1 - 1e-9, wall), last: budgetEnded);
-            if (budgetEnded) break;
+            if (budgetEnded)
+            {
+                budgetEndedRun = epoch + 1 < epochs;
+                break;
+            }
         }
         AdoptBestCheckpointAhead();
         _state = _state with { Finished = true };
         SaveLast();
-        return new TrainResult(StopReason.Completed, _state, LastPath, Checkpoint.Locate(BestPath));
+        return new TrainResult(StopReason.Completed, _state, LastPath, Checkpoint.Locate(BestPath)) { ScheduleBudgetEnded = budgetEndedRun };
     }
 
     /// <summary>Steps per epoch: this process's batches (every process of a data-parallel run takes as many).</summary>
@@ -278,21 +285,29 @@ public sealed partial class Trainer : IDisposable
         int b = start - 1;   // the last batch trained
         StopReason? stop = null;
         TrainMode();
-        InvalidDataException? unreadable = null;
+        UnreadableDataException? unreadable = null;
         using var epochBatches = _train.Epoch(epoch, start, CancellationToken.None).GetEnumerator();   // a resumed epoch starts at its batch
         while (true)
         {
-            Batch batch;
+            Batch? batch = null;
+            InvalidDataException? unreadableHere = null;
             try
             {
-                if (!epochBatches.MoveNext()) break;
+                if (!epochBatches.MoveNext()) break;   // every process's shard has as many batches: all end here together
                 batch = epochBatches.Current;
             }
-            catch (InvalidDataException e) when (_group.Size == 1) { unreadable = e; break; }   // several processes: each would have to agree first
+            catch (InvalidDataException e) { unreadableHere = e; }   // said at the step's agreement, so that every process stops there
             using (batch)
             {
-                (stop, double wall) = DataParallel.AgreeOnStep(_group, _clock.StopBeforeStep(cancel.IsCancellationRequested, _stepsThisProcess), _clock.WallSeconds);
+                (stop, double wall, bool anyUnreadable) = DataParallel.AgreeOnStep(_group, _clock.StopBeforeStep(cancel.IsCancellationRequested, _stepsThisProcess),
+                                                                                   _clock.WallSeconds, unreadableHere is not null);
+                if (anyUnreadable)
+                {
+                    (unreadable, stop) = (DataParallel.AgreeOnUnreadable(_group, unreadableHere), null);
+                    break;
+                }
                 if (stop is not null) break;
+                var readBatch = batch!;   // read here: a process that could not read its batch has stopped every process above
                 if (b >= start && _clock.ScheduleBudgetEnded(epoch + (b + 1.0) / batches, _r.Epochs, wall))
                 {
                     stop = StopReason.Completed;   // the schedule budget has ended the run after the last batch trained
@@ -300,8 +315,8 @@ public sealed partial class Trainer : IDisposable
                 }
                 b++;
                 double lr = LrSchedules.At(_r, SchedulePosition(epoch + (double)b / batches, wall), GlobalBatchSize);
-                if (step == 0) _log?.SampleImages(batch.Images, step);   // what the network sees, once per run
-                var (loss, hits, count) = TrainStep(batch, lr, epoch, b);
+                if (step == 0) _log?.SampleImages(readBatch.Images, step);   // what the network sees, once per run
+                var (loss, hits, count) = TrainStep(readBatch, lr, epoch, b);
                 step++;
                 _stepsThisProcess++;
                 lossSum += loss * count;   // loss, hits and images of all processes
@@ -437,7 +452,17 @@ public sealed partial class Trainer : IDisposable
     /// Evaluates the weights training would ship: the EMA weights when EMA is on, else the model; with several
     /// processes each evaluates its shard of the test data and the counts are summed.
     /// </summary>
-    public EvalResult Evaluate(int epoch) => DataParallel.Sum(_group, EvaluateHere(epoch));
+    /// <summary>The test data's evaluation: each process's shard, summed. An image that cannot be read on any process is
+    /// an <see cref="UnreadableDataException"/> on every process (a single process's: the decoder's words).</summary>
+    public EvalResult Evaluate(int epoch)
+    {
+        EvalResult? here = null;
+        InvalidDataException? unreadable = null;
+        try { here = EvaluateHere(epoch); }
+        catch (InvalidDataException e) { unreadable = e; }
+        if (DataParallel.AgreeOnUnreadable(_group, unreadable) is { } agreed) throw agreed;
+        return DataParallel.Sum(_group, here!);
+    }
 
     EvalResult EvaluateHere(int epoch)
     {

@@ -80,31 +80,32 @@ public sealed partial class Trainer
     /// An image of the epoch could not be read (a corrupt or truncated file in an image folder): the steps trained before
     /// it are saved as a resumable checkpoint, as an interruption saves them, instead of losing the epoch so far (hours, on
     /// ImageNet); the resumed epoch starts at the batch that holds the image, once the file is replaced. Throws the
-    /// decoder's InvalidDataException with where the run was saved.
+    /// decoder's words, with where the run was saved, as an <see cref="UnreadableDataException"/> (every process alike).
     /// </summary>
-    void StopAtUnreadableImage(InvalidDataException unreadable, int epoch)
+    void StopAtUnreadableImage(UnreadableDataException unreadable, int epoch)
     {
         SaveLast();
-        throw new InvalidDataException($"{unreadable.Message}; training stopped in epoch {epoch + 1} before batch {_state.BatchInEpoch + 1}, " +
+        throw new UnreadableDataException($"{unreadable.Message}; training stopped in epoch {epoch + 1} before batch {_state.BatchInEpoch + 1}, " +
                                        $"its steps before it saved in {Path.GetFullPath(LastPath)}: replace the file with a readable image, then resume the run " +
-                                       "(deleting it changes the data set: the rest of the epoch then follows another shuffle)", unreadable);
+                                       "(deleting it changes the data set: the rest of the epoch then follows another shuffle)",
+                                       unreadable.InnerException);   // the decoder's own (on the process that met the file)
     }
 
     /// <summary>
     /// The epoch's evaluation; when an image of the test data cannot be read (a corrupt file in val/), the trained epoch
     /// is first saved as a resumable checkpoint at its end, not yet evaluated, instead of being lost with the run's every
-    /// epoch since the last checkpoint; a resume evaluates it once the file is fixed or removed. One process only: several
-    /// would first have to agree.
+    /// epoch since the last checkpoint; a resume evaluates it once the file is fixed or removed. Every process of a
+    /// data-parallel run alike (<see cref="Evaluate"/> agrees on it).
     /// </summary>
     EvalResult EvaluateOrSaveTheEpoch(int epoch)
     {
         try { return Evaluate(epoch + 1); }
-        catch (InvalidDataException e) when (_group.Size == 1)
+        catch (UnreadableDataException e)
         {
             _state = _state with { BatchInEpoch = _state.BatchInEpoch == 0 ? BatchesPerEpoch : _state.BatchInEpoch };   // 0: the epoch trained to its end
             SaveLast();
-            throw new InvalidDataException($"{e.Message}; the evaluation after epoch {epoch + 1} stopped, the epoch's training saved in " +
-                                           $"{Path.GetFullPath(LastPath)}: replace or delete the file, then resume the run (it evaluates the epoch again)", e);
+            throw new UnreadableDataException($"{e.Message}; the evaluation after epoch {epoch + 1} stopped, the epoch's training saved in " +
+                                           $"{Path.GetFullPath(LastPath)}: replace or delete the file, then resume the run (it evaluates the epoch again)", e.InnerException);
         }
     }
 
@@ -249,8 +250,17 @@ public sealed partial class Trainer
         if (s.BatchInEpoch == 0 || (s.Processes == processes && s.Recipe.BatchSize == batchSize)) return s.BatchInEpoch;
         long done = (long)s.BatchInEpoch * s.Processes * s.Recipe.BatchSize, perStep = (long)processes * batchSize;
         if (done % perStep != 0)
+        {
+            // the advice had named the process count alone ("resume with 2 processes" to a run of 2 processes given another
+            // batch, or a count "that divides it" that did: MPI audit, session 43): a global batch that divides the images done,
+            // the one it stopped with, and this process count at the same global batch where that is whole
+            long global = (long)s.Processes * s.Recipe.BatchSize;
+            string sameGlobal = processes != s.Processes && global % processes == 0
+                ? $", or {Processes(processes)} x batch {global / processes} (the same global batch)" : "";
             throw new InvalidDataException($"{directory}: the run stopped after {done} images of epoch {s.Epoch + 1} ({Processes(s.Processes)} x batch {s.Recipe.BatchSize}), " +
-                                           $"not a whole number of steps of {Processes(processes)} x batch {batchSize}: resume with {Processes(s.Processes)}, or with a count that divides it");
+                                           $"not a whole number of steps of {Processes(processes)} x batch {batchSize}: resume with processes x batch dividing {done}: " +
+                                           $"{Processes(s.Processes)} x batch {s.Recipe.BatchSize} as it stopped{sameGlobal}");
+        }
         return (int)(done / perStep);
     }
 }

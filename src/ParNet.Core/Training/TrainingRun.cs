@@ -26,7 +26,6 @@ public sealed record TrainingRunPlan
     public int Workers { get; init; } = LoaderOptions.DefaultWorkers;
     public TimeSpan? TimeBudget { get; init; }
     public TimeSpan? ScheduleBudget { get; init; }
-    public bool SyncBatchNorm { get; init; }
     public bool CheckReplicas { get; init; }
 }
 
@@ -107,7 +106,7 @@ public sealed class TrainingRun : IDisposable
                 ? Pretrained.LoadBackbone(net, weights, s.PretrainedEma ? CheckpointWeights.Ema : CheckpointWeights.Model) : null;
             var frozen = Pretrained.Freeze(net, s.Freeze);
             Trainer.RequireMoreThanOneValuePerBatchNorm(net, train, s.FreezeBatchNorm ? Pretrained.BatchNorms(net) : frozen.BatchNorms,   // a one-line refusal here
-                                                        plan.SyncBatchNorm && distributed);
+                                                        s.SyncBatchNorm && distributed);
             bool trainsNothing = Trainer.TrainsNothing(resume?.State, plan.Recipe.Epochs, plan.ScheduleBudget);
             Trainer.RequireStepFits(net, train, s.BFloat16, group.ProcessesOnThisMachine, trainsNothing);
             return new TrainingRun(plan, group, train, test, net, resume, fromPretrained, frozen) { ResumesFinishedRun = trainsNothing };
@@ -172,7 +171,7 @@ public sealed class TrainingRun : IDisposable
             Recipe = Plan.Recipe, RunDirectory = runDirectory, BFloat16 = s.BFloat16, ChannelsLast = s.ChannelsLast, ResumeFrom = _resume,
             EvalEvery = s.EvalEvery, KeepInEvalMode = s.FreezeBatchNorm ? Pretrained.BatchNorms(Model) : Frozen.BatchNorms,
             TimeBudget = Plan.TimeBudget, ScheduleBudget = Plan.ScheduleBudget, Progress = progress,
-            Processes = _group, SyncBatchNorm = Plan.SyncBatchNorm, CheckReplicas = Plan.CheckReplicas,
+            Processes = _group, SyncBatchNorm = Plan.Settings.SyncBatchNorm, CheckReplicas = Plan.CheckReplicas,
             // what run.json and state.json say, in the weights files themselves
             WeightsMetadata = RunSettings.DescribeWeights(s with { ClassNames = TrainData.ClassNames }, Plan.Model, Plan.Recipe) with { Fused = false },
         });

@@ -18,16 +18,23 @@ public class DataParallelTrainingTests
     static readonly string[] Tiny = ["train", "--width", "8", "--test-subset", "10", "--threads", "1", "--workers", "0"];
 
     [Fact]
-    public void A_study_under_mpiexec_is_refused_in_one_line_instead_of_two_processes_racing_on_its_folders()
+    public void A_study_or_eval_under_mpiexec_is_refused_in_one_line_instead_of_two_processes_racing_on_its_folders()
     {
         // both processes trained depth-9 into the same folder; one died in TensorBoardWriter with a stack trace (exit 6)
         using var dir = new TempDirectory();
         var job = MpiJob.Ranks(2, "study", "depth", "--seeds", "1", "--epochs", "1", "--subset", "13", "--test-subset", "1", "--steps", "1",
                                "--threads", "1", "--out", dir.File("runs"), "--results", dir.File("results"));
         Assert.True(job.Code == 2, job.Err + job.Out);
-        Assert.Contains("a study is one process's work: start parnet study without mpiexec", Assert.Single(MpiJob.OurErrorLines(job.Err)));   // rank 0's
+        Assert.Equal("parnet study: one process's work: start parnet study without mpiexec (train and train-bench run as several processes)",
+                     Assert.Single(MpiJob.OurErrorLines(job.Err)));   // rank 0's
         Assert.DoesNotContain("   at ", job.Err);
         Assert.False(Directory.Exists(dir.File("runs")));
+        // eval, as every command of one process: both processes scored everything and wrote one report folder (MPI audit, session 43)
+        job = MpiJob.Ranks(2, "eval", "--weights", "no-such.safetensors", "--out", dir.File("eval"));
+        Assert.True(job.Code == 2, job.Err + job.Out);
+        Assert.Equal("parnet eval: one process's work: start parnet eval without mpiexec (train and train-bench run as several processes)",
+                     Assert.Single(MpiJob.OurErrorLines(job.Err)));
+        Assert.False(Directory.Exists(dir.File("eval")));
     }
 
     [Fact]
@@ -64,6 +71,12 @@ public class DataParallelTrainingTests
         // the weights moved: equal because both trained alike, not because neither trained
         var start = Checkpoint.ReadState(Path.Combine(dir.File("one"), "checkpoints", "last"));
         Assert.True(start.History[^1].TrainLoss < start.History[0].TrainLoss);
+
+        // a resume keeps --sync-bn, as the run's other options: it was dropped without a word (MPI audit, session 43)
+        Assert.True(RunSettings.Load(dir.File("two"))!.SyncBatchNorm);
+        var resumed = MpiJob.Ranks(2, "train", "--resume", dir.File("two"), "--epochs", "4");
+        Assert.True(resumed.Code == 0, resumed.Err);
+        Assert.Contains("BatchNorm statistics over the global batch (--sync-bn)", resumed.Out);
     }
 
     [Fact]
@@ -305,7 +318,8 @@ public class DataParallelBadInputTests
         json["Epoch"] = 0; json["BatchInEpoch"] = 1; json["Finished"] = false;
         File.WriteAllText(state, json.ToJsonString());
         MpiJob.AssertRefusedInOneLine(MpiJob.Ranks(2, "train", "--resume", run),
-            "the run stopped after 4 images of epoch 1 (1 process x batch 4), not a whole number of steps of 2 processes x batch 4");
+            "the run stopped after 4 images of epoch 1 (1 process x batch 4), not a whole number of steps of 2 processes x batch 4: resume with processes x " +
+            "batch dividing 4: 1 process x batch 4 as it stopped, or 2 processes x batch 2 (the same global batch)");
     }
 
     /// <summary>Every rank looks at the run folder's hold before loading (a shared flock, so that the ranks looking at once do
@@ -361,6 +375,52 @@ public class DataParallelBadInputTests
                                                       [.. Tiny, "--subset", "2", .. rankOneOnly, "--out", dir.File("run")], timeoutSeconds: 180),
                                       DifferentRanks);
         Assert.False(Directory.Exists(dir.File("run")));
+    }
+
+    /// <summary>A corrupt training image under mpiexec ended the job at once (MPI_Abort), the epoch's steps lost, where one
+    /// process saves them (MPI audit, session 43): every process stops at the same step, the run is saved, rank 0 says which
+    /// file in one line, and the run resumes once the file is replaced.</summary>
+    [Fact]
+    public void A_corrupt_training_image_stops_every_process_at_one_step_and_saves_the_run()
+    {
+        using var dir = new TempDirectory();
+        string data = dir.File("data");
+        foreach (var split in new[] { "train", "val" })
+            foreach (var (label, shade) in new[] { ("a", 40), ("b", 200) })
+            {
+                Directory.CreateDirectory(Path.Combine(data, split, label));
+                for (int i = 0; i < 8; i++)
+                    File.WriteAllBytes(Path.Combine(data, split, label, $"{i}.png"), TempDirectory.EncodeImage(8, 8,
+                        (x, y) => ((byte)(shade + x), (byte)(shade - y), (byte)(i * 9)), SkiaSharp.SKEncodedImageFormat.Png));
+            }
+        string broken = Path.Combine(data, "train", "b", "5.png");
+        byte[] good = File.ReadAllBytes(broken);
+        File.WriteAllText(broken, "not an image");
+        string run = dir.File("run");
+        string[] train = ["train", "--recipe", "cifar", "--schedule", "cosine", "--dataset", "folder", "--data", data, "--width", "4", "--batch-size", "2",
+                          "--epochs", "2", "--threads", "1", "--workers", "0"];
+        var job = MpiJob.Ranks(2, [.. train, "--out", run]);
+        Assert.True(job.Code == 2, job.Err + job.Out);
+        string line = Assert.Single(MpiJob.OurErrorLines(job.Err));
+        Assert.Matches($@"^parnet train: (rank 1: )?{Regex.Escape(broken)}: not a decodable image.*; training stopped in epoch 1 before batch \d, its steps " +
+                       $@"before it saved in {Regex.Escape(Path.GetFullPath(Path.Combine(run, "checkpoints", "last")))}: replace the file", line);
+        Assert.DoesNotContain("MPI_Abort", job.Err);
+        var saved = Checkpoint.ReadState(Path.Combine(run, "checkpoints", "last"));
+        Assert.Equal((0, 2), (saved.Epoch, saved.Processes));
+
+        File.WriteAllBytes(broken, good);
+        var resumed = MpiJob.Ranks(2, "train", "--resume", run);
+        Assert.True(resumed.Code == 0, resumed.Err + resumed.Out);
+        Assert.Equal(8, Checkpoint.ReadState(Path.Combine(run, "checkpoints", "last")).GlobalStep);   // 2 epochs of 16 images at 2 x 2: no step twice
+
+        // a corrupt test image: the evaluation stops on every process, the epoch's training is saved
+        string brokenTest = Path.Combine(data, "val", "a", "2.png");
+        File.WriteAllText(brokenTest, "not an image");
+        var evaluated = MpiJob.Ranks(2, "train", "--resume", run, "--epochs", "3");
+        Assert.True(evaluated.Code == 2, evaluated.Err + evaluated.Out);
+        Assert.Matches($@"^parnet train: (rank 1: )?{Regex.Escape(brokenTest)}: not a decodable image.*; the evaluation after epoch 3 stopped, the epoch's " +
+                       "training saved in ", Assert.Single(MpiJob.OurErrorLines(evaluated.Err)));
+        Assert.Equal((2, 4, 12L), Checkpoint.ReadState(Path.Combine(run, "checkpoints", "last")) is var s ? (s.Epoch, s.BatchInEpoch, s.GlobalStep) : default);
     }
 
     /// <summary>The same --data naming other folders on the two ranks (another machine's copy, say): they trained an epoch on

@@ -64,6 +64,7 @@ public class ScheduleBudgetTests
         Assert.Equal(StopReason.Completed, result.Reason);
         Assert.True(result.State.Finished);
         Assert.Equal(12, result.State.GlobalStep);
+        Assert.True(result.ScheduleBudgetEnded);   // what a front end says of the run: the clock, not the epochs, ended it
         // two whole epochs and two batches of the third, which is the last: evaluated although --eval-every is 10
         Assert.Equal(3, result.State.Epoch);
         Assert.Equal([null, null], result.State.History.Take(2).Select(m => m.TestAccuracy));
@@ -99,6 +100,7 @@ public class ScheduleBudgetTests
         Assert.Equal(StopReason.Completed, result.Reason);
         Assert.True(result.State.Finished);
         Assert.Equal(2, result.State.Epoch);
+        Assert.True(result.ScheduleBudgetEnded);   // at an epoch's end, but before the recipe's last
         Assert.Equal(2, result.State.History.Count);
         Assert.Null(result.State.History[0].TestAccuracy);
         Assert.NotNull(result.State.History[^1].TestAccuracy);   // the last epoch, evaluated although --eval-every is 10
@@ -116,6 +118,7 @@ public class ScheduleBudgetTests
         Assert.Equal(StopReason.Completed, result.Reason);
         Assert.Equal(4, result.State.Epoch);
         Assert.Equal(4, result.State.History.Count);
+        Assert.False(result.ScheduleBudgetEnded);
     }
 
     [Fact]

@@ -223,6 +223,21 @@ public class TrainerTests
         Assert.Empty(events.OfType<ScheduleWarningEvent>());
     }
 
+    /// <summary>The refusal of a resume whose steps cannot start where the run stopped named the process count alone ("resume
+    /// with 2 processes" to a run of 2 processes resumed at another batch: MPI audit, session 43): now a fitting batch.</summary>
+    [Fact]
+    public void A_resume_refused_for_its_batch_names_the_batches_that_fit()
+    {
+        var stopped = new TrainingState { Recipe = Quick(1) with { BatchSize = 4 }, Model = TinyModels.Config(), Processes = 2, BatchInEpoch = 5 };
+        var e = Assert.Throws<InvalidDataException>(() => Trainer.ResumeBatchInEpoch(stopped, 2, 16, "RUN"));
+        Assert.Equal("RUN: the run stopped after 40 images of epoch 1 (2 processes x batch 4), not a whole number of steps of 2 processes x batch 16: " +
+                     "resume with processes x batch dividing 40: 2 processes x batch 4 as it stopped", e.Message);
+        e = Assert.Throws<InvalidDataException>(() => Trainer.ResumeBatchInEpoch(stopped, 4, 4, "RUN"));   // 40 is not a multiple of 16
+        Assert.EndsWith("dividing 40: 2 processes x batch 4 as it stopped, or 4 processes x batch 2 (the same global batch)", e.Message);
+        Assert.Equal(5, Trainer.ResumeBatchInEpoch(stopped, 4, 2, "RUN"));   // which fits: 40 images are 5 steps of 4 x 2
+        Assert.Equal(10, Trainer.ResumeBatchInEpoch(stopped, 1, 4, "RUN"));
+    }
+
     [Fact]
     public void Interrupted_checkpoint_write_leaves_the_previous_one_readable()
     {

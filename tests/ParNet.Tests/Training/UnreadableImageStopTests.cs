@@ -46,7 +46,8 @@ public class UnreadableImageStopTests
         using var model = ModelFactory.Create(TinyModels.Config(classes: 2, inChannels: 3));
         using var trainer = new Trainer(model, Loader(Path.Combine(dir.Path, "train")), null, Options(Path.Combine(dir.Path, "run")));
 
-        var e = Assert.Throws<InvalidDataException>(() => trainer.Run());
+        var e = Assert.Throws<UnreadableDataException>(() => trainer.Run());   // the decoder's InvalidDataException inside
+        Assert.IsType<InvalidDataException>(e.InnerException);
         Assert.StartsWith(broken + ": not a decodable image", e.Message);
         Assert.Contains($"training stopped in epoch 1 before batch 4, its steps before it saved in {Path.GetFullPath(trainer.LastPath)}", e.Message);
         using var saved = Checkpoint.Load(trainer.LastPath);
@@ -67,7 +68,7 @@ public class UnreadableImageStopTests
         using (var model = ModelFactory.Create(TinyModels.Config(classes: 2, inChannels: 3)))
         using (var trainer = new Trainer(model, Loader(Path.Combine(dir.Path, "train")), Loader(Path.Combine(dir.Path, "val")), Options(run)))
         {
-            var e = Assert.Throws<InvalidDataException>(() => trainer.Run());
+            var e = Assert.Throws<UnreadableDataException>(() => trainer.Run());
             Assert.StartsWith(broken + ": not a decodable image", e.Message);
             Assert.Contains($"the evaluation after epoch 1 stopped, the epoch's training saved in {Path.GetFullPath(trainer.LastPath)}", e.Message);
         }
@@ -92,7 +93,7 @@ public class UnreadableImageStopTests
         Trainer.Seed(0);
         using (var model = ModelFactory.Create(TinyModels.Config(classes: 2, inChannels: 3)))
         using (var trainer = new Trainer(model, Loader(train), null, Options(run)))
-            Assert.Throws<InvalidDataException>(() => trainer.Run());   // stopped before batch 4 of 4, 3 saved
+            Assert.Throws<UnreadableDataException>(() => trainer.Run());   // stopped before batch 4 of 4, 3 saved
         File.Delete(broken);
         foreach (var file in Directory.GetFiles(Path.Combine(train, "b"))) File.Delete(file);
         Directory.CreateDirectory(Path.Combine(train, "b"));
