@@ -94,6 +94,17 @@ public static class CommandRunner
         bool helpOrVersion = parse.Action is CommandLineAction { ClearsParseErrors: true };
         // `parnet evaluate --help` printed the root's help and exited 0 without a word of the unknown command (help audit, session 41)
         bool helpOfUnknownCommand = helpOrVersion && ReferenceEquals(command, root) && parse.UnmatchedTokens.Count > 0 && !parse.UnmatchedTokens[0].StartsWith('-');
+        // one process's command under `mpiexec -n N`: every process did the whole work into the same files (eval's report,
+        // a study's cells, one crashing on the other's: MPI audit, session 43), or printed the same parse error; rank 0 says
+        // it, once
+        if (!helpOrVersion && ran is { DataParallel: false } && ParNet.Distributed.MpiLaunch.SeveralProcesses())
+        {
+            if (ParNet.Distributed.MpiLaunch.LaunchedRank() > 0) return UsageExitCode;
+            bool threads = command.Options.Any(o => o.Name == "--threads");
+            stderr.WriteLine($"{prefix}: one process's work: start parnet {ran.Name} without mpiexec{(threads ? " (--threads N gives it the cores)" : "")}; " +
+                             $"{string.Join(" and ", commands.Where(c => c.DataParallel).Select(c => c.Name))} run as several processes");
+            return UsageExitCode;
+        }
         if ((parse.Errors.Count > 0 && !helpOrVersion) || helpOfUnknownCommand)
         {
             stderr.WriteLine($"{prefix}: {ErrorLine(parse, root)}");
@@ -107,15 +118,6 @@ public static class CommandRunner
             return UsageExitCode;
         }
 
-        // one process's command under `mpiexec -n N`: every process did the whole work into the same files (eval's report,
-        // a study's cells, one crashing on the other's: MPI audit, session 43); rank 0 says it, once
-        if (!helpOrVersion && ran is { DataParallel: false } && ParNet.Distributed.MpiLaunch.SeveralProcesses())
-        {
-            if (ParNet.Distributed.MpiLaunch.LaunchedRank() > 0) return UsageExitCode;
-            stderr.WriteLine($"{prefix}: one process's work: start parnet {ran.Name} without mpiexec (" +
-                             $"{string.Join(" and ", commands.Where(c => c.DataParallel).Select(c => c.Name))} run as several processes)");
-            return UsageExitCode;
-        }
         try { return parse.Invoke(invocation); }
         catch (Exception e) when (IsUserError(e))
         {

@@ -70,7 +70,7 @@ public sealed class EvalCommand : CliCommand
         RunSettings? saved = null;
         string? storedDataset = null;
         IReadOnlyList<string>? storedClassNames = null;   // --weights: the class names stored with them, checked against the data's
-        int? storedSide = null;   // --weights without --recipe: the side stored with them, or an ImageNet-layout model's 224
+        int? storedSide = null;   // --weights: the side stored with them, or (without --recipe) an ImageNet-layout model's 224
         Recipe recipe;
         ModelConfig config;
         string? weightsPath = weights;
@@ -114,18 +114,19 @@ public sealed class EvalCommand : CliCommand
             assumedRecipeModel = !onnxFile && !_model.Given(parse) && stored?.Model is null;
             storedDataset = stored?.Dataset;
             storedClassNames = stored?.ClassNames;
-            config = _model.Build(parse, recipe, parse.GetValue(_dataset) ?? storedDataset ?? recipe.Dataset, data, givenClasses?.Length, stored?.Model,
-                                  folderSplit: parse.GetValue(_split) == "train" ? "train" : "val");   // the split it reads: a download may hold val/ alone
-            // the side stored with the weights, --recipe or not (`--recipe finetune` scored 64 px weights at the recipe's 32,
-            // without a word: cross-command audit, session 43); without one, an ImageNet-layout model's own side, unless a
-            // recipe was named (the default recipe's 32 px is the Fashion-MNIST network's, not every model's)
-            storedSide = stored?.ImageSize ?? (!parse.Given(_recipe) && config.Layout == Layout.ImageNet ? config.DefaultImageSize : null);
-            // a run checkpoint's file reads the run's data folder and classes, as --run does and export --int8 did already
+            // a run checkpoint's file reads the run's data folder and classes, as --run does and export --int8 does (before the
+            // model is built: a model given here counts its classes from that data)
             if (!onnxFile && parse.GetValue(_dataset) is null && RunSettings.OfCheckpointFile(weights!) is { } runOfFile)
             {
                 data = RunDataFolder.Resolve(data, runOfFile.DataDirectory);
                 classesOfRun = runOfFile.Classes?.ToArray();
             }
+            config = _model.Build(parse, recipe, parse.GetValue(_dataset) ?? storedDataset ?? recipe.Dataset, data, (givenClasses ?? classesOfRun)?.Length, stored?.Model,
+                                  folderSplit: parse.GetValue(_split) == "train" ? "train" : "val");   // the split it reads: a download may hold val/ alone
+            // the side stored with the weights, --recipe or not (`--recipe finetune` scored 64 px weights at the recipe's 32,
+            // without a word: cross-command audit, session 43); without one, an ImageNet-layout model's own side, unless a
+            // recipe was named (the default recipe's 32 px is the Fashion-MNIST network's, not every model's)
+            storedSide = stored?.ImageSize ?? (!parse.Given(_recipe) && config.Layout == Layout.ImageNet ? config.DefaultImageSize : null);
         }
         // an exported .onnx (float32 or int8) runs in ONNX Runtime; its metadata names the model and the data set
         using var onnx = onnxFile ? OnnxEvaluation(weightsPath!, parse) : null;

@@ -145,10 +145,10 @@ public sealed class TrainCommand : CliCommand
             if (group.Rank == 0) stderr.WriteLine($"parnet train: {OptionNames.Worded(e)}");   // every process found it (one all-reduce), rank 0 says it
             return 3;
         }
-        catch (UnreadableDataException e) when (launch.Distributed)   // one process: the command's user error, as any unreadable file
+        catch (UnreadableDataException e)   // saved: every process stopped at one step; rank 0 says it, after the progress line
         {
             renderer.EndLine();
-            if (group.Rank == 0) stderr.WriteLine($"parnet train: {e.Message}");   // every process stopped and saved at one step; rank 0 says it
+            if (group.Rank == 0) stderr.WriteLine($"parnet train: {e.Message}");
             return CommandRunner.UsageExitCode;
         }
     }

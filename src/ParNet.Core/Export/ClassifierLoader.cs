@@ -100,7 +100,7 @@ public static class ClassifierLoader
             });
             return new Loaded(model, completed with { Fused = fusedFile || fuse }, fusedFile);
         }
-        catch (InvalidDataException e) when (sidecar is not null)
+        catch (InvalidDataException e) when (sidecar is not null && e.Message.Contains("do not match the model", StringComparison.Ordinal))
         {
             throw new InvalidDataException($"{e.Message}; the model is {sidecar}'s, a sidecar beside the weights, which comes before what they store: " +
                                            "move it away, or give the model", e);

@@ -109,12 +109,6 @@ public static class Checkpoint
     /// <summary>RUN/checkpoints/NAME, the checkpoint <paramref name="name"/> of the run in <paramref name="runDirectory"/>.</summary>
     public static string In(string runDirectory, string name = Last) => Path.Combine(runDirectory, FolderName, name);
 
-    /// <summary>
-    /// The file to read for <paramref name="path"/>, given where weights are read (<see cref="PathToRead"/>: a checkpoint's file
-    /// found in NAME.old after a save interrupted between its renames), or FileNotFoundException unless it is a file; for a
-    /// checkpoint folder the message names its weights files (not its optimizer file, the SGD momentum, whose keys are no
-    /// model's), for a run folder its last weights. <paramref name="what"/> says what the file should hold.
-    /// </summary>
     /// <summary><see cref="StateDict.Read(string, string, CheckpointWeights, out IReadOnlyDictionary{string, object}?)"/> of weights:
     /// a checkpoint's optimizer state given as weights (its optimizer.safetensors beside model.safetensors) is said to be
     /// one, where it was a mismatch listing every key of the model as missing (cross-command audit, session 43).</summary>
@@ -127,6 +121,12 @@ public static class Checkpoint
                                        $"{WeightsFile} beside it");
     }
 
+    /// <summary>
+    /// The file to read for <paramref name="path"/>, given where weights are read (<see cref="PathToRead"/>: a checkpoint's file
+    /// found in NAME.old after a save interrupted between its renames), or FileNotFoundException unless it is a file; for a
+    /// checkpoint folder the message names its weights files (not its optimizer file, the SGD momentum, whose keys are no
+    /// model's), for a run folder its last weights. <paramref name="what"/> says what the file should hold.
+    /// </summary>
     public static string RequireWeightsFile(string path, string what = "weights")
     {
         string file = PathToRead(path);

@@ -108,7 +108,7 @@ public static class DataParallel
         if (failing.Length == 0) return null;
         string words = group.BroadcastText(mine?.Message ?? "", root: failing[0]);
         string others = failing.Length > 1 ? $" (and rank{(failing.Length > 2 ? "s" : "")} {string.Join(", ", failing.Skip(1))} could not read theirs)" : "";
-        return new UnreadableDataException((failing[0] == 0 ? "" : $"rank {failing[0]}: ") + words + others, mine);
+        return new UnreadableDataException((failing[0] == 0 ? "" : $"rank {failing[0]}: ") + words + others, failing[0] == group.Rank ? mine : null);
     }
 
     /// <summary>One step's loss and hits over all processes, and which ranks had a non-finite loss: one all-reduce.</summary>

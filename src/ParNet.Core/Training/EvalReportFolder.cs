@@ -43,8 +43,8 @@ public sealed record EvalReportFolder
     /// <summary>RUN/eval-CHECKPOINT[suffix] for checkpoint <paramref name="checkpointName"/> of <paramref name="run"/>.</summary>
     public string InRun(string run, string checkpointName) => Path.Combine(run, $"eval-{checkpointName}{Suffix}");
 
-    /// <summary>runs/eval[suffix]-yyyyMMdd-HHmmss: a new folder for each evaluation of a weights file (made with
-    /// <see cref="ParNet.Runtime.NewFolder.Make"/>: a second evaluation started in the same second gets -2).</summary>
+    /// <summary>runs/eval[suffix]-yyyyMMdd-HHmmss: the name of a new folder for each evaluation of a weights file; make it with
+    /// <see cref="ParNet.Runtime.NewFolder.Make"/>, which gives a second evaluation started in the same second -2.</summary>
     public string ForWeights(DateTime now) =>
         Path.Combine("runs", $"eval{Suffix}-{now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)}");
 

@@ -450,10 +450,11 @@ public sealed partial class Trainer : IDisposable
 
     /// <summary>
     /// Evaluates the weights training would ship: the EMA weights when EMA is on, else the model; with several
-    /// processes each evaluates its shard of the test data and the counts are summed.
+    /// processes each evaluates its shard of the test data and the counts are summed. An image that cannot be read on any
+    /// process is an <see cref="UnreadableDataException"/> on every process (with one process: the decoder's words). The
+    /// processes agree on that after their shards: one that met the file waits for the others' evaluations there, which
+    /// the collective timeout bounds (MPI's watch ends the job past it, as for any wait).
     /// </summary>
-    /// <summary>The test data's evaluation: each process's shard, summed. An image that cannot be read on any process is
-    /// an <see cref="UnreadableDataException"/> on every process (a single process's: the decoder's words).</summary>
     public EvalResult Evaluate(int epoch)
     {
         EvalResult? here = null;

@@ -49,7 +49,7 @@ public class CrossCommandTests
         var calibrated = CliRunner.Run("export", "--weights", weights, "--int8", "--calibration", "4", "--out", dir.File("m.int8.onnx"));
         Assert.True(calibrated.Code == 0, calibrated.Err + calibrated.Out);
         CliRunner.AssertUserError(CliRunner.Run("export", "--weights", weights, "--int8", "--calibration", "5", "--out", dir.File("m5.int8.onnx")),
-                                  "--int8 calibration: 5 calibration images asked for: the folder training split has 4 images");
+                                  "--int8 calibration: 5 calibration images asked for: the folder training split has 4 images of the 2 classes the weights were trained on");
 
         // resumed at another side: it trains on, and says that its best checkpoint now compares accuracies at two sides
         var resumed = CliRunner.Run("train", "--resume", run, "--epochs", "2", "--image-size", "32", "--threads", "1");

@@ -25,14 +25,14 @@ public class DataParallelTrainingTests
         var job = MpiJob.Ranks(2, "study", "depth", "--seeds", "1", "--epochs", "1", "--subset", "13", "--test-subset", "1", "--steps", "1",
                                "--threads", "1", "--out", dir.File("runs"), "--results", dir.File("results"));
         Assert.True(job.Code == 2, job.Err + job.Out);
-        Assert.Equal("parnet study: one process's work: start parnet study without mpiexec (train and train-bench run as several processes)",
+        Assert.Equal("parnet study: one process's work: start parnet study without mpiexec (--threads N gives it the cores); train and train-bench run as several processes",
                      Assert.Single(MpiJob.OurErrorLines(job.Err)));   // rank 0's
         Assert.DoesNotContain("   at ", job.Err);
         Assert.False(Directory.Exists(dir.File("runs")));
         // eval, as every command of one process: both processes scored everything and wrote one report folder (MPI audit, session 43)
-        job = MpiJob.Ranks(2, "eval", "--weights", "no-such.safetensors", "--out", dir.File("eval"));
+        job = MpiJob.Ranks(2, "eval", "--weights", "no-such.safetensors", "--bogus", "--out", dir.File("eval"));   // and not a parse error per process
         Assert.True(job.Code == 2, job.Err + job.Out);
-        Assert.Equal("parnet eval: one process's work: start parnet eval without mpiexec (train and train-bench run as several processes)",
+        Assert.Equal("parnet eval: one process's work: start parnet eval without mpiexec (--threads N gives it the cores); train and train-bench run as several processes",
                      Assert.Single(MpiJob.OurErrorLines(job.Err)));
         Assert.False(Directory.Exists(dir.File("eval")));
     }
@@ -88,6 +88,20 @@ public class DataParallelTrainingTests
         Assert.True(two.Code == 0, two.Err);
         Assert.Contains($"float32, {Math.Max(1, Environment.ProcessorCount / 2)} threads;", two.Out);
         Assert.Null(RunSettings.Load(dir.File("run"))!.Threads);   // nothing given, nothing kept: a resume shares the cores anew
+    }
+
+    /// <summary>The first line gave the LR of one process's batch (0.003125 for 8 of the imagenet recipe's 0.8 at 2048) where
+    /// the run trained at the global batch's (MPI audit, session 43).</summary>
+    [Fact]
+    public void The_first_line_names_the_LR_of_the_global_batch()
+    {
+        using var dir = new TempDirectory();
+        var two = MpiJob.Ranks(2, "train", "--recipe", "imagenet", "--dataset", "fashion-mnist", "--model", "parnet_cifar_small", "--width", "4",
+                               "--subset", "2", "--test-subset", "1", "--epochs", "1", "--warmup", "0", "--batch-size", "8", "--threads", "1",
+                               "--workers", "0", "--out", dir.File("run"));
+        Assert.True(two.Code == 0, two.Err);
+        Assert.Contains("epochs, batch 8, LR 0.00625 Step", two.Out);   // 0.8 x 16 / 2048
+        Assert.Contains("global batch 16 (the LR scales with it: 0.00625)", two.Out);
     }
 
     [Fact]

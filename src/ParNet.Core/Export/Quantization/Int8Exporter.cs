@@ -72,7 +72,9 @@ public static class Int8Exporter
     {
         var source = DataPipelines.Eval(dataset, dataDir, config, new AugmentationSettings { ImageSize = imageSize },
             new LoaderOptions { BatchSize = Math.Min(count, 64), Workers = 0, Subset = Subset.Random(count), Classes = classes }, split: "train", size: imageSize);
-        if (source.Count < count) throw new ArgumentException($"{count} calibration images asked for: the {dataset} training split has {source.Count} images");
+        if (source.Count < count)
+            throw new ArgumentException($"{count} calibration images asked for: the {dataset} training split has {source.Count} images" +
+                                        (classes is null ? "" : $" of the {classes.Count} classes the weights were trained on"));
         // a folder's images are RGB: a grey model's calibration failed in ONNX Runtime with its stack trace (bench/export audit, session 41)
         if (source.ImageShape.Channels != config.InChannels)
             throw new ArgumentException($"the {dataset} training split has {source.ImageShape.Channels}-channel images; {config.Name} takes {config.InChannels}");
