@@ -350,9 +350,9 @@ public sealed class TrainCommand : CliCommand
         var (train, test) = (run.TrainData, run.TestData);
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"train: {model.Name} (planes {string.Join("/", model.Planes)}, {ModelSummary.CountParameters(run.Model):N0} parameters) on {DataDescription.Of(s.Dataset, s.DataDirectory, train.ClassNames.Count)}{(!DataPipelines.IsFolderLayout(s.Dataset) && (s.DataDirectory ?? s.DataFolderFound) is string from ? $" (from {from})" : "")} {train.ImageShape.Channels}x{train.ImageShape.Height}x{train.ImageShape.Width}, " +
-            $"{train.DatasetCount} train / {test.DatasetCount} test images; recipe {recipe.Name}: {recipe.Epochs} epochs, batch {recipe.BatchSize}, LR {recipe.ScaledLr(recipe.BatchSize * launch.Group.Size):G4} {recipe.Schedule}" +
+            $"{train.DatasetCount} train / {test.DatasetCount} test images; recipe {recipe.Name}: {recipe.Epochs} epoch{(recipe.Epochs == 1 ? "" : "s")}, batch {recipe.BatchSize}, LR {recipe.ScaledLr(recipe.BatchSize * launch.Group.Size):G4} {recipe.Schedule}" +
             $"{(recipe.WarmupEpochs > 0 ? $" (warm-up {recipe.WarmupEpochs})" : "")}, wd {recipe.WeightDecay:G3}, LS {recipe.LabelSmoothing}, " +
-            $"{(s.BFloat16 ? "bfloat16" : "float32")}, {resolved.Threads} threads; run folder {Path.GetFullPath(runDir)}"));
+            $"{(s.BFloat16 ? "bfloat16" : "float32")}, {resolved.Threads} thread{(resolved.Threads == 1 ? "" : "s")}; run folder {Path.GetFullPath(runDir)}"));
         stdout.WriteLine($"cpu: {CpuCapabilities.Current.Describe()}");
         if (launch.Distributed)
         {

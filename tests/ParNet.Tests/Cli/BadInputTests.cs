@@ -58,7 +58,7 @@ public class BadInputTests
         var resumed = CliRunner.Run("train", "--resume", run, "--epochs", "2");
         Assert.True(resumed.Code == 0, resumed.Err + resumed.Out);
         Assert.Contains("20 train / 10 test images", resumed.Out);
-        Assert.Contains($"float32, {threads} threads;", resumed.Out);
+        Assert.Contains($"float32, {threads} thread{(threads == 1 ? "" : "s")};", resumed.Out);
         Assert.Equal(2, Checkpoint.ReadState(Path.Combine(run, "checkpoints", "last")).Epoch);
 
         var widened = CliRunner.Run("train", "--resume", run, "--epochs", "3", "--test-subset", "3");
