@@ -177,8 +177,10 @@ public sealed class EvalCommand : CliCommand
         using var loaded = onnx is null ? LoadWeights(weightsPath!, config, fused, run is null && emaFlag == true, assumedRecipeModel, recipe.Name) : null;
         nn.Module<Tensor, Tensor> model = (nn.Module<Tensor, Tensor>?)onnx ?? loaded!;
         // the file just read, hashed now: a run's checkpoints/last may be replaced by a training run while this one scores it
-        string scoredFile = Checkpoint.PathToRead(run is null && emaFlag == true && onnx is null ? Checkpoint.WeightsFileFor(weightsPath!, CheckpointWeights.Ema).Path : weightsPath!);
-        string scoredSha256 = EvalSubject.Sha256Of(scoredFile);
+        // --weights W --ema scores the EMA weights: for a run checkpoint's model.safetensors the ema.safetensors beside it
+        var (scoredPath, scoredPick) = run is null && emaFlag == true && onnx is null
+            ? Checkpoint.WeightsFileFor(weightsPath!, CheckpointWeights.Ema) : (weightsPath!, CheckpointWeights.Model);
+        string scoredFile = Checkpoint.PathToRead(scoredPath), scoredSha256 = EvalSubject.Sha256Of(scoredFile);
         if (loaded is not null)   // TorchSharp holds what each block hands on and one block's maps at a time; ONNX Runtime reuses its buffers
         {
             var (_, height, width) = source.ImageShape;
@@ -229,22 +231,13 @@ public sealed class EvalCommand : CliCommand
             TenCrop = tenCrop, Flip = flip, Fused = fused, Winograd = winograd,
         });
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{modelName} on {DataDescription.Of(dataset, data, source.ClassNames.Count)} {split} ({r.Count} images, {c}x{h}x{w}{(tenCrop ? ", ten-crop" : "")}{(flip ? ", and mirrored" : "")}{(fused ? ", fused" : "")}{(winograd ? $", Winograd convs: {plan!.Calls} calls" : "")}; weights {ScoredWeights(weightsPath!, run is null && emaFlag == true)})"));
+            $"{modelName} on {DataDescription.Of(dataset, data, source.ClassNames.Count)} {split} ({r.Count} images, {c}x{h}x{w}{(tenCrop ? ", ten-crop" : "")}{(flip ? ", and mirrored" : "")}{(fused ? ", fused" : "")}{(winograd ? $", Winograd convs: {plan!.Calls} calls" : "")}; weights {scoredPath}{(scoredPick == CheckpointWeights.Ema ? ", its EMA weights" : "")})"));
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"top-1 {r.Top1 * 100:F2}%  {(double.IsFinite(r.Top5) ? $"top-5 {(r.Top5 * 100).ToString("F2", CultureInfo.InvariantCulture)}%  " : "")}loss {r.Loss:F4}  ({r.Seconds:F1} s, {r.Count / Math.Max(1e-9, r.Seconds):F0} img/s)"));
         var acc = r.PerClassAccuracy;
         for (int k = 0; k < acc.Length && k < 100; k++)
             stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {k,3} {(k < r.ClassNames.Count ? r.ClassNames[k] : ""),-16} {acc[k] * 100,6:F2}%"));
         stdout.WriteLine($"report: {Path.GetFullPath(outDir)} (confusion.csv, confusion.png, per_class.csv, summary.json)");
         return 0;
-    }
-
-    /// <summary>The weights scored, as the header names them: --weights W --ema scores the EMA weights, which for a run
-    /// checkpoint's model.safetensors are the ema.safetensors beside it (the header named model.safetensors).</summary>
-    static string ScoredWeights(string weights, bool ema)
-    {
-        if (!ema) return weights;
-        var (path, pick) = Checkpoint.WeightsFileFor(weights, CheckpointWeights.Ema);
-        return pick == CheckpointWeights.Ema ? $"{path}, its EMA weights" : path;
     }
 
     /// <summary>The weights in <paramref name="config"/>'s model; when that model was only the recipe's default (nothing stored

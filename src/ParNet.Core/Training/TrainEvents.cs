@@ -31,8 +31,9 @@ public sealed record ScheduleWarningEvent : MessageEvent, INamesSettings
     /// <summary>The warnings for a run of <paramref name="r"/> at <paramref name="globalBatch"/> images a step (all processes').</summary>
     public static IEnumerable<ScheduleWarningEvent> For(Recipe r, int globalBatch)
     {
-        if (LrSchedules.AllWarmup(r, globalBatch, SettingNames.Api) is not null) yield return new(names => LrSchedules.AllWarmup(r, globalBatch, names)!);
-        if (LrSchedules.UnreachedSteps(r, SettingNames.Api) is not null) yield return new(names => LrSchedules.UnreachedSteps(r, names)!);
+        Func<SettingNames, string?>[] warnings = [names => LrSchedules.AllWarmup(r, globalBatch, names), names => LrSchedules.UnreachedSteps(r, names)];
+        foreach (var warning in warnings)
+            if (warning(SettingNames.Api) is not null) yield return new(names => warning(names)!);
     }
 }
 
