@@ -138,7 +138,8 @@ public class OnnxEvalCliTests
             Assert.DoesNotContain("warning", winograd.Err);   // widths 8, 16, 32: its convs are planned
             var (d, w) = (Scores(direct.Out), Scores(winograd.Out));
             Assert.Equal(d.Top1, w.Top1);
-            Assert.Equal(d.Loss, w.Loss, 3);
+            // within 1e-3: Assert.Equal(d, w, 3) rounds each side first, and 2.3125 against 2.3126 failed (session 43, beside a test run)
+            Assert.InRange(w.Loss, d.Loss - 1e-3, d.Loss + 1e-3);
         }
     }
 }
