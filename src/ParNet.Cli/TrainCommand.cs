@@ -350,7 +350,7 @@ public sealed class TrainCommand : CliCommand
         var (train, test) = (run.TrainData, run.TestData);
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"train: {model.Name} (planes {string.Join("/", model.Planes)}, {ModelSummary.CountParameters(run.Model):N0} parameters) on {DataDescription.Of(s.Dataset, s.DataDirectory, train.ClassNames.Count)}{(!DataPipelines.IsFolderLayout(s.Dataset) && (s.DataDirectory ?? s.DataFolderFound) is string from ? $" (from {from})" : "")} {train.ImageShape.Channels}x{train.ImageShape.Height}x{train.ImageShape.Width}, " +
-            $"{train.DatasetCount} train / {test.DatasetCount} test images; recipe {recipe.Name}: {recipe.Epochs} epoch{(recipe.Epochs == 1 ? "" : "s")}, batch {recipe.BatchSize}, LR {recipe.ScaledLr(recipe.BatchSize * launch.Group.Size):G4} {recipe.Schedule}" +
+            $"{train.DatasetCount} train / {test.DatasetCount} test images; recipe {recipe.Name}: {recipe.Epochs} epoch{(recipe.Epochs == 1 ? "" : "s")}, batch {recipe.BatchSize}{(launch.Distributed ? " per process" : "")}, LR {recipe.ScaledLr(recipe.BatchSize * launch.Group.Size):G4} {recipe.Schedule}" +
             $"{(recipe.WarmupEpochs > 0 ? $" (warm-up {recipe.WarmupEpochs})" : "")}, wd {recipe.WeightDecay:G3}, LS {recipe.LabelSmoothing}, " +
             $"{(s.BFloat16 ? "bfloat16" : "float32")}, {resolved.Threads} thread{(resolved.Threads == 1 ? "" : "s")}; run folder {Path.GetFullPath(runDir)}"));
         stdout.WriteLine($"cpu: {CpuCapabilities.Current.Describe()}");
@@ -358,12 +358,15 @@ public sealed class TrainCommand : CliCommand
         {
             var group = launch.Group;
             int globalBatch = recipe.BatchSize * group.Size;
+            // DistributedSampler's evening: the last few images of each epoch's order train twice (an audit found it unsaid)
+            int perProcess = new Shard(0, group.Size, PadToEqual: true).Length(train.DatasetCount), repeated = perProcess * group.Size - train.DatasetCount;
             string lr = recipe.ReferenceBatchSize is null
                 ? string.Create(CultureInfo.InvariantCulture, $"the recipe's LR {recipe.Lr:G4} at any batch: it names no reference batch to scale from")
                 : string.Create(CultureInfo.InvariantCulture, $"the LR scales with it: {recipe.ScaledLr(globalBatch):G4}");
             stdout.WriteLine(
                 $"mpi: {group.Size} processes (pids {string.Join(", ", group.AllGather(Environment.ProcessId).Select((pid, rank) => $"rank {rank} {pid}"))}: " +
                 $"the launcher names a lost process by its pid); batch {recipe.BatchSize} per process, global batch {globalBatch} ({lr}); " +
+                $"{perProcess:N0} train images per process an epoch{(repeated > 0 ? $" ({repeated:N0} of the epoch's order twice, to even the shards)" : "")}; " +
                 $"{(s.SyncBatchNorm ? "BatchNorm statistics over the global batch (--sync-bn)" : "BatchNorm statistics per process")}");
         }
         if (run.FromPretrained is { } fromPretrained)

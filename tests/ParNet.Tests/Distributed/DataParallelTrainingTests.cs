@@ -51,6 +51,8 @@ public class DataParallelTrainingTests
         Assert.True(one.Code == 0, one.Err);
         Assert.Contains(" 640 train / ", two.Out);   // the run's images, not rank 0's shard of 320
         Assert.Contains(" 640 train / ", one.Out);
+        Assert.Contains("; 320 train images per process an epoch; ", two.Out);   // even: nothing repeated
+        Assert.Contains("3 epochs, batch 64, LR 0.01 Cosine", one.Out);   // one process: its batch is all, not "per process"
 
         var a = StateDict.Read(Path.Combine(dir.File("two"), "checkpoints", "last", Checkpoint.WeightsFile));
         var b = StateDict.Read(Path.Combine(dir.File("one"), "checkpoints", "last", Checkpoint.WeightsFile));
@@ -92,17 +94,18 @@ public class DataParallelTrainingTests
     }
 
     /// <summary>The first line gave the LR of one process's batch (0.003125 for 8 of the imagenet recipe's 0.8 at 2048) where
-    /// the run trained at the global batch's (MPI audit, session 43).</summary>
+    /// the run trained at the global batch's, and said neither that its batch was one process's nor that an odd count of
+    /// images trains one of them twice an epoch (MPI audit, session 43).</summary>
     [Fact]
-    public void The_first_line_names_the_LR_of_the_global_batch()
+    public void The_header_names_the_LR_of_the_global_batch_and_the_images_each_process_trains()
     {
         using var dir = new TempDirectory();
         var two = MpiJob.Ranks(2, "train", "--recipe", "imagenet", "--dataset", "fashion-mnist", "--model", "parnet_cifar_small", "--width", "4",
-                               "--subset", "2", "--test-subset", "1", "--epochs", "1", "--warmup", "0", "--batch-size", "8", "--threads", "1",
-                               "--workers", "0", "--out", dir.File("run"));
+                               "--classes", "0-2", "--subset", "3", "--test-subset", "1", "--epochs", "1", "--warmup", "0", "--batch-size", "8",
+                               "--threads", "1", "--workers", "0", "--out", dir.File("run"));
         Assert.True(two.Code == 0, two.Err);
-        Assert.Contains("1 epoch, batch 8, LR 0.00625 Step", two.Out);   // 0.8 x 16 / 2048
-        Assert.Contains("global batch 16 (the LR scales with it: 0.00625)", two.Out);
+        Assert.Contains("1 epoch, batch 8 per process, LR 0.00625 Step", two.Out);   // 0.8 x 16 / 2048
+        Assert.Contains("global batch 16 (the LR scales with it: 0.00625); 5 train images per process an epoch (1 of the epoch's order twice, to even the shards); ", two.Out);   // 9 images
     }
 
     [Fact]
