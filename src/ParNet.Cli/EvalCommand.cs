@@ -245,7 +245,7 @@ public sealed class EvalCommand : CliCommand
     static ImageClassifier LoadWeights(string path, ModelConfig config, bool fused, bool ema, bool assumedRecipeModel, string recipeName)
     {
         try { return WeightsLoading.Load(path, config, fused, ema).Model; }
-        catch (InvalidDataException e) when (assumedRecipeModel && e.Message.Contains("do not match the model", StringComparison.Ordinal))
+        catch (InvalidDataException e) when (assumedRecipeModel && StateDict.IsMismatch(e))
         {
             throw new UsageException($"{path}: no model configuration stored with these weights, and they do not fit recipe {recipeName}'s " +
                                      $"model {config.Name}; give the network they were trained as with --model NAME or --config FILE");

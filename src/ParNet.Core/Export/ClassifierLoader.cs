@@ -70,7 +70,7 @@ public static class ClassifierLoader
             // was told "10 class names ... for the 5 classes", about names the caller never gave
             if (dict.TryGetValue(ImageClassifier.ClassifierKeyPrefix + "weight", out var classifier) && classifier.dim() == 2
                 && classifier.shape[0] != config.NumClasses)
-                throw new InvalidDataException($"{weightsPath} do not match the model {config.Name}, nothing was loaded: its classifier " +
+                throw StateDict.MismatchError($"{weightsPath} do not match the model {config.Name}, nothing was loaded: its classifier " +
                                                $"has {config.NumClasses} classes, the weights' {classifier.shape[0]} " +
                                                $"({ImageClassifier.ClassifierKeyPrefix}weight [{string.Join(",", classifier.shape)}])");
             DeploymentInfo completed;
@@ -100,7 +100,7 @@ public static class ClassifierLoader
             });
             return new Loaded(model, completed with { Fused = fusedFile || fuse }, fusedFile);
         }
-        catch (InvalidDataException e) when (sidecar is not null && e.Message.Contains("do not match the model", StringComparison.Ordinal))
+        catch (InvalidDataException e) when (sidecar is not null && StateDict.IsMismatch(e))
         {
             throw new InvalidDataException($"{e.Message}; the model is {sidecar}'s, a sidecar beside the weights, which comes before what they store: " +
                                            "move it away, or give the model", e);

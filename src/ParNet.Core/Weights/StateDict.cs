@@ -199,7 +199,7 @@ public static class StateDict
             .Select(k => $"{k} (model [{string.Join(",", target[k].shape)}], file [{string.Join(",", source[k].shape)}])")
             .ToList();
         if (misShaped.Count > 0 || (strict && (missing.Count > 0 || unexpected.Count > 0)))
-            throw new InvalidDataException(Mismatch(what, (module as ParNet.Models.ImageClassifier)?.Config.Name, missing, unexpected, misShaped));
+            throw MismatchError(Mismatch(what, (module as ParNet.Models.ImageClassifier)?.Config.Name, missing, unexpected, misShaped));
 
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();   // holds each converted copy until copy_ has read it (RESULTS.md, defect 6)
@@ -227,6 +227,15 @@ public static class StateDict
     }
 
     const int NamedKeys = 10;
+
+    /// <summary>An InvalidDataException (the type every weights reader throws) marked as weights that do not fit the model,
+    /// for callers that add what they know of where the model came from (<see cref="IsMismatch"/>); the type is sealed.</summary>
+    public static InvalidDataException MismatchError(string message) => new(message) { Data = { [MismatchMark] = true } };
+
+    /// <summary>Whether <paramref name="e"/> says weights do not fit a model (<see cref="MismatchError"/>), not that a file is unreadable.</summary>
+    public static bool IsMismatch(Exception e) => e is InvalidDataException && e.Data[MismatchMark] is true;
+
+    const string MismatchMark = "ParNet.WeightsMismatch";
 
     static string Named(List<string> keys) =>
         string.Join(", ", keys.Take(NamedKeys)) + (keys.Count > NamedKeys ? $" (and {keys.Count - NamedKeys} more)" : "");
