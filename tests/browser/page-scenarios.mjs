@@ -3,7 +3,7 @@
 //   keyboard  Tab from the top of the page, Space on what has the focus, GOOD_IMAGE chosen in the file chooser that opens:
 //             {"focused": ID, "chooser": BOOL, "top": NAME|null}
 //   stale     GOOD_IMAGE chosen, its answer held back 3 s in the browser, BAD_FILE (which the server refuses) chosen meanwhile;
-//             after the first answer has arrived: {"error": TEXT, "topClass": VALUE|null, "tableHidden": BOOL}
+//             after the first answer has arrived: {"error": TEXT, "topClass": VALUE|null, "tableHidden": BOOL, "firstAnswered": BOOL}
 //   gone      the server does not answer /v1/predict (the connection is refused): {"error": TEXT}
 //   proxy     /v1/predict answered 502 with an HTML page, as a reverse proxy in front of a stopped server does: {"error": TEXT}
 //   several   GOOD_IMAGE, BAD_FILE and GOOD_IMAGE again (as "second.png") dropped at once on the drop area:
@@ -79,21 +79,29 @@ try {
     }
     result = { focused, chooser: opened !== null, top };
   } else if (scenario === "stale") {
-    let requests = 0;
+    let requests = 0, first = null;
     await page.route("**/v1/predict", async route => {
-      if (requests++ === 0) await new Promise(done => setTimeout(done, 3000));   // the first image's answer comes late
+      if (requests++ === 0) {   // the first image's answer comes late
+        first = route.request();
+        await new Promise(done => setTimeout(done, 3000));
+      }
       await route.continue();
     });
+    // awaited, not assumed after a fixed wait: on a loaded machine the late answer could still be on its way, and the
+    // page then showed nothing of it whether or not it would have
+    const firstAnswered = new Promise(done => page.on("requestfinished", request => { if (request === first) done(true); }));
     await page.setInputFiles("#file", good);
     await page.waitForTimeout(300);
     await page.setInputFiles("#file", bad);
     await page.waitForFunction(errorShown, null, { timeout: 30000 });
-    await page.waitForTimeout(4500);   // the first answer is in by now
+    const answered = await Promise.race([firstAnswered, new Promise(done => setTimeout(() => done(false), 30000).unref())]);   // unref: the process need not wait it out
+    await page.waitForTimeout(500);   // the page's own handling of that answer (its body read, then the page updated)
     result = await page.evaluate(() => ({
       error: document.getElementById("error").textContent,
       topClass: document.body.dataset.topClass ?? null,
       tableHidden: document.getElementById("results").hidden,
     }));
+    result.firstAnswered = answered;
   } else if (scenario === "gone" || scenario === "proxy") {
     await page.route("**/v1/predict", route => scenario === "gone"
       ? route.abort("connectionrefused")

@@ -33,7 +33,9 @@ public class GuessedStatisticsTests
         Assert.True(named.Code == 0, named.Err);
         Assert.DoesNotContain("warning", named.Err);
         var inRun = CliRunner.Run("predict", "--weights", Path.Combine(run, "checkpoints", "last", "model.safetensors"), image);
-        Assert.DoesNotContain("warning", inRun.Err);   // in its run folder the checkpoint names its data set
+        Assert.True(inRun.Code == 0, inRun.Err);
+        Assert.DoesNotContain("warning", inRun.Err);   // in its run folder the checkpoint names its data set:
+        Assert.Equal(named.Out, inRun.Out);            // the same weights, names and normalization as --dataset fashion-mnist gave
         // a sidecar with statistics but no data set: stored, not guessed
         File.WriteAllText(dir.File("copied.json"), $$"""{ "model": {{File.ReadAllText(Path.Combine(run, "model.json"))}}, "mean": [0.3], "std": [0.4] }""");
         var stored = CliRunner.Run("predict", "--weights", copied, image);

@@ -178,7 +178,10 @@ public class ImageFolderTests
     {
         using var dir = ThreeClassFolder();
         System.IO.File.WriteAllBytes(Path.Combine(dir.File("moth"), "real \uFFFD.png"), TempDirectory.EncodeImage(8, 8, Pattern, SKEncodedImageFormat.Png));
-        Assert.Equal(3, new ImageFolderDataset(dir.Path).ClassNames.Count);   // U+FFFD encoded as UTF-8 is a name like any other
+        var listed = new ImageFolderDataset(dir.Path);   // U+FFFD encoded as UTF-8 is a name like any other: listed, in moth (label 1)
+        Assert.Equal(7, listed.Count);
+        int real = Assert.Single(Enumerable.Range(0, listed.Count), i => Path.GetFileName(listed.PathOf(i)) == "real \uFFFD.png");
+        Assert.Equal(1, listed.LabelOf(real));
         var bash = System.Diagnostics.Process.Start("bash", ["-c", $"cd {ParNet.Cli.ShellWords.Quote(dir.Path)} && mkdir -p \"$(dirname $'{relative}')\" && touch $'{relative}'"])!;
         bash.WaitForExit();
         Assert.Equal(0, bash.ExitCode);

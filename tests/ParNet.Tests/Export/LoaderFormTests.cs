@@ -33,7 +33,8 @@ public class LoaderFormTests
         using (var model = ModelFactory.Create(ResNet)) StateDict.Save(model, path);
 
         AssertRefusedAsTheForm(Assert.Throws<InvalidSettingException>(() => ClassifierLoader.LoadWeights(path, ResNet, NetworkForm.Fused)));
-        AssertRefusedAsTheForm(Assert.Throws<InvalidSettingException>(() => ClassifierLoader.LoadWeights(path, ResNet, NetworkForm.Fused)));
+        File.WriteAllText(folder.File("resnet.json"), ResNet.ToJson());   // the network read from a sidecar, not given: refused alike
+        AssertRefusedAsTheForm(Assert.Throws<InvalidSettingException>(() => ClassifierLoader.LoadWeights(path, null, NetworkForm.Fused)));
         foreach (var form in new[] { NetworkForm.AsStored, NetworkForm.FusedWhereFusable, NetworkForm.Training })
         {
             var loaded = ClassifierLoader.LoadWeights(path, ResNet, form);

@@ -3,7 +3,9 @@ using System.Diagnostics;
 namespace ParNet.Tests.Scripts;
 
 /// <summary>scripts/gpu-device.sh where it cannot run: a machine without an NVIDIA driver, or without the folder
-/// scripts/gpu-pack.sh packs for the mode. `python3`, `tar`, `xz` and `sha256sum` are stubs that leave a mark.</summary>
+/// scripts/gpu-pack.sh packs for the mode. `python3`, `tar`, `xz` and `sha256sum` are stubs that leave a mark. A copy of
+/// the script runs in a folder of its own, on a PATH of the stubs alone: neither this checkout's packed folders nor a
+/// GPU machine's real nvidia-smi can turn a case into another (the tests returned early there, passing unasserted).</summary>
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]   // bash scripts, and shell-script stubs
 public class GpuDeviceScriptTests
 {
@@ -22,10 +24,13 @@ public class GpuDeviceScriptTests
             }
             foreach (var name in new[] { "python3", "tar", "xz", "sha256sum" }) Stub(name, $"echo \"{name} $*\" >> '{marks}'; exit 97");
             if (withNvidiaSmi) Stub("nvidia-smi", "echo 'GPU 0: NVIDIA H200 (UUID: GPU-0)'");
-            var start = new ProcessStartInfo("bash") { WorkingDirectory = temp.FullName, RedirectStandardOutput = true, RedirectStandardError = true };
-            start.ArgumentList.Add(Repository.Path("scripts", "gpu-device.sh"));
+            File.CreateSymbolicLink(Path.Combine(stubs, "dirname"), "/usr/bin/dirname");   // the one program it runs before its checks
+            string script = Path.Combine(Directory.CreateDirectory(Path.Combine(temp.FullName, "scripts")).FullName, "gpu-device.sh");
+            File.Copy(Repository.Path("scripts", "gpu-device.sh"), script);   // its .device/ is then the temporary folder's: none
+            var start = new ProcessStartInfo("/bin/bash") { WorkingDirectory = temp.FullName, RedirectStandardOutput = true, RedirectStandardError = true };
+            start.ArgumentList.Add(script);
             start.ArgumentList.Add(mode);
-            start.Environment["PATH"] = stubs + ":" + Environment.GetEnvironmentVariable("PATH");
+            start.Environment["PATH"] = stubs;
             start.Environment["OUT"] = Path.Combine(temp.FullName, "out");
             using var process = Process.Start(start)!;
             var stdout = process.StandardOutput.ReadToEndAsync();
@@ -38,9 +43,6 @@ public class GpuDeviceScriptTests
         finally { temp.Delete(recursive: true); }
     }
 
-    static bool OnPath(string name) =>
-        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Any(dir => dir != "" && File.Exists(Path.Combine(dir, name)));
-
     /// <summary>Without a GPU it went on: cp errors for each carried file, "nvidia-smi: command not found", then the
     /// authors' benchmark in Python (pytorch) or "this GPU is compute capability " with nothing after it (cli).</summary>
     [Theory]
@@ -49,7 +51,6 @@ public class GpuDeviceScriptTests
     [InlineData("cli")]
     public void Without_an_nvidia_driver_it_says_so_and_runs_nothing(string mode)
     {
-        if (OnPath("nvidia-smi")) return;   // a GPU machine: the case does not arise
         var (code, stderr, calls) = Run(mode, withNvidiaSmi: false);
         Assert.Equal(1, code);
         Assert.Equal("gpu-device: no nvidia-smi: this machine has no NVIDIA driver (run this on the lent GPU machine; see --help)\n", stderr);
@@ -64,7 +65,6 @@ public class GpuDeviceScriptTests
     [InlineData("cli", "c")]
     public void Without_the_packed_folder_it_names_it_and_runs_nothing(string mode, string part)
     {
-        if (Directory.Exists(Repository.Path(".device", part))) return;   // this checkout has packed it
         var (code, stderr, calls) = Run(mode, withNvidiaSmi: true);
         Assert.Equal(1, code);
         Assert.Equal($"gpu-device: .device/{part} is missing: pack it with scripts/gpu-pack.sh, then carry .device/{part} to the GPU machine for '{mode}'\n", stderr);

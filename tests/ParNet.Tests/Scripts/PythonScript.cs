@@ -20,4 +20,16 @@ static class PythonScript
         process.WaitForExit();
         return (process.ExitCode, stdout.Result, stderr);
     }
+
+    /// <summary>Whether Debian's PyTorch (python3-torch) is there, as the scripts that run the authors' code require.</summary>
+    public static bool DebianTorch()
+    {
+        try
+        {
+            using var p = Process.Start(new ProcessStartInfo("/usr/bin/python3", ["-c", "import torch"]) { RedirectStandardError = true })!;
+            p.WaitForExit(60_000);
+            return p.ExitCode == 0;
+        }
+        catch (System.ComponentModel.Win32Exception) { return false; }
+    }
 }

@@ -169,17 +169,6 @@ public class ScriptSignalTests
 
     // ---- scripts/cpu-frontier.sh ----
 
-    static bool DebianTorch()
-    {
-        try
-        {
-            using var p = Process.Start(new ProcessStartInfo("/usr/bin/python3", ["-c", "import torch"]) { RedirectStandardError = true })!;
-            p.WaitForExit(60_000);
-            return p.ExitCode == 0;
-        }
-        catch (System.ComponentModel.Win32Exception) { return false; }
-    }
-
     /// <summary>cpu-frontier.sh with its first step (`parnet bench`) sleeping until SIGTERM; --out <paramref name="output"/>.</summary>
     static Stubbed Frontier(string output, string code) =>
         new(marks => $"case \" $* \" in\n  *\" bench \"*) {SleepsUntilTerm("bench", marks)} ;;\n  *) exit 0 ;;\nesac",
@@ -199,7 +188,7 @@ public class ScriptSignalTests
 
         public FrontierFolders()
         {
-            Skip.IfNot(DebianTorch(), "/usr/bin/python3 has no torch: cpu-frontier.sh refuses to start without it (apt-get install python3-torch)");
+            Skip.IfNot(PythonScript.DebianTorch(), "/usr/bin/python3 has no torch: cpu-frontier.sh refuses to start without it (apt-get install python3-torch)");
             Code = Directory.CreateTempSubdirectory("parnet-frontier-code-").FullName;
             Output = Path.Combine(Path.GetTempPath(), $"parnet-frontier-out-{Guid.NewGuid():N}");
         }

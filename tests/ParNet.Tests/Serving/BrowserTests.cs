@@ -106,6 +106,7 @@ public class BrowserTests
     public async Task A_late_answer_for_an_earlier_image_is_not_shown()
     {
         var shown = await ScenarioAsync("stale");
+        Assert.True(shown.GetProperty("firstAnswered").GetBoolean(), "the first image's late answer never arrived: nothing was tested");
         Assert.Contains("not a decodable image", shown.GetProperty("error").GetString());   // the second file's refusal stays
         Assert.Equal(JsonValueKind.Null, shown.GetProperty("topClass").ValueKind);
         Assert.True(shown.GetProperty("tableHidden").GetBoolean());

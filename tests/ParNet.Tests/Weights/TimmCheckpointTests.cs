@@ -258,7 +258,7 @@ public class TimmCheckpointTests
         Assert.Equal(ParNet.Data.DatasetInfo.ImageNet.ClassNames, stored.Completed().ClassNames);
         Assert.False(stored.Completed().StatisticsGuessed);   // without --dataset, a guess (ImageNet statistics assumed)
         CliRunner.AssertUserError(CliRunner.Run("convert", "--weights", Checkpoint, "--config", config, "--dataset", "fashion-mnist", "--out", dir.File("x.safetensors")),
-                                  "fashion-mnist");
+                                  "parnet convert: --dataset fashion-mnist: 10 class names (data set fashion-mnist) for the 1000 classes of parnet_official_tiny_silu");
         // in place it replaced its input (with --ema, the model weights by the EMA ones), exit 0
         byte[] before = File.ReadAllBytes(named);
         CliRunner.AssertUserError(CliRunner.Run("convert", "--weights", named, "--dataset", "imagenet", "--out", named),
