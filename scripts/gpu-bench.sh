@@ -11,7 +11,7 @@
 # `ldd libonnxruntime_providers_cuda.so` of Microsoft.ML.OnnxRuntime.Gpu.Linux 1.31.0 names) and cuDNN 9 (libcudnn.so.9,
 # opened at run time) where the dynamic loader finds them: ONNX Runtime's CUDA build does not ship them.
 # Status (2026-12-04): not yet run. It needs the .NET 10 SDK and NuGet (or a restored package cache) on the GPU machine;
-# the machines lent to this project (device/KINDS.md: a Python CUDA 13 image, no .NET, no network, 64 MiB of files per
+# the machines lent to this project (a Python CUDA 13 image, no .NET, no network, 64 MiB of files per
 # call) have neither: there scripts/gpu-pack.sh and scripts/gpu-device.sh ran the same engines (RESULTS.md, "GPU").
 # The paper's numbers to set beside ours (RTX 3090): ParNet-L fused 6.50 ms on one GPU, 4.01 ms on three.
 #   bash scripts/gpu-bench.sh        (no arguments; GPU_BENCH_SECONDS=300: seconds for the whole script, build included)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The paper's Table 3 on a lent GPU machine (device/KINDS.md: CUDA 13, cuDNN 9 and PyTorch in Python; no .NET, no
+# The paper's Table 3 on a lent GPU machine (CUDA 13, cuDNN 9 and PyTorch in Python; no .NET, no
 # network), from what scripts/gpu-pack.sh packed, in calls on the same warm machine (64 MiB of files per call):
 #   bash scripts/gpu-device.sh pytorch   (carry .device/a) keeps the provider's first part in /tmp/parnet-gpu, prints what
 #                                        the machine has, and times the authors' fused ParNet-S/M/L/XL on PyTorch CUDA

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# Packs what scripts/gpu-device.sh needs on a lent GPU machine (device/KINDS.md: an Ubuntu image with CUDA 13, cuDNN 9 and
-# PyTorch in Python; no .NET, no network; each call carries the repository (22 MB) plus files, 64 MiB in all) into folders
+# Packs what scripts/gpu-device.sh needs on a lent GPU machine (an Ubuntu image with CUDA 13, cuDNN 9 and PyTorch in
+# Python; no .NET, no network; each call carries the repository (25 MB) plus files, 64 MiB in all) into folders
 # that .git/info/exclude ignores, one per call:
-#   .device/a  the first part of ONNX Runtime's CUDA provider (xz, 43.5 MB: what the 64 MiB leave beside the repository);
+#   .device/a  the first part of ONNX Runtime's CUDA provider (xz, 43.5 MB: over the 64 MiB beside the repository unless
+#              the 7.9 MB timm fixture, tests/fixtures/*.pth.tar, is out of the working tree for that call);
 #              the authors' simplenet_impl (from --pytorch-code DIR: carried, never committed)
 #   .device/b  the provider's second part (8 MB); the `onnx-cuda` bench suite; the weightless graphs of fused
 #              ParNet-S/M/L/XL (the weights, ~800 MB, are refilled there)                                      (~30 MB)
 #   .device/c  the provider's second part again; the `parnet` CLI; an exported model (--onnx M.onnx, default a random
 #              parnet_cifar_small for Fashion-MNIST) and a test image, for predict and serve on CUDA           (~44.5 MB:
-#              at the limit beside the repository; leave the 7.9 MB timm fixture out of the working tree for it)
+#              over the limit beside the repository: leave the 7.9 MB timm fixture out of the working tree for it)
 # Each app is published self-contained against ONNX Runtime's CUDA build (dotnet publish -p:OnnxRuntimeGpu=true -r
 # linux-x64: the .NET runtime inside) without libtorch (the runs there never load it: the suite's device half, and the
 # CLI given an .onnx file) and with only the assemblies its runs map (read from /proc/PID/maps here; the pruned app is
