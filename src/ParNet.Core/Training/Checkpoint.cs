@@ -31,6 +31,10 @@ public sealed record TrainingState
     public int Epoch { get; init; }
     /// <summary>Batches of epoch <see cref="Epoch"/> already trained (non-zero after an interruption).</summary>
     public int BatchInEpoch { get; init; }
+    /// <summary>Epoch <see cref="Epoch"/> was trained to its end but not evaluated (an unreadable test image stopped its
+    /// evaluation): a resume evaluates it, on any process count or batch (<see cref="BatchInEpoch"/> then counts the
+    /// batches it stopped with, its last one partial, not images of whole steps).</summary>
+    public bool EvaluationPending { get; init; }
     public long GlobalStep { get; init; }
     /// <summary>Running sums of the interrupted epoch, so its reported metrics stay exact after a resume.</summary>
     public double PartialLossSum { get; init; }

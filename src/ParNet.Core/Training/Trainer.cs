@@ -208,6 +208,8 @@ public sealed partial class Trainer : IDisposable
             Report(new ScheduleSpentEvent(budget));
             return new TrainResult(StopReason.Completed, _state = _state with { Finished = true }, LastPath, Checkpoint.Locate(BestPath));   // nothing trained, nothing saved
         }
+        else if (_state.EvaluationPending)
+            Report(new MessageEvent($"resuming at the end of epoch {_state.Epoch + 1}, step {_state.GlobalStep}: its training was saved, its evaluation comes now"));
         else if (_state.Epoch > 0 || _state.BatchInEpoch > 0)
             Report(new MessageEvent(_state.BatchInEpoch == 0
                 ? $"resuming at the start of epoch {_state.Epoch + 1}, step {_state.GlobalStep}{GlobalBatchChange()}"
@@ -221,9 +223,11 @@ public sealed partial class Trainer : IDisposable
             double position = SchedulePosition(TrainedEpochs, AgreedWallSeconds());
             if (position >= epochs)
             {
-                // resumed after the schedule budget had already ended the run: close its partial epoch, train nothing more
+                // resumed after the schedule budget had already ended the run, or after the last epoch's evaluation failed:
+                // close its epoch, train nothing more; the budget ended it only where epochs were left (the second said
+                // "the schedule budget ( min) ended ..." of a run without one: a defect hunt of session 44)
+                budgetEndedRun = TrainedEpochs < epochs;
                 if (_state.BatchInEpoch > 0) FinishEpoch(epoch, position, last: true);
-                budgetEndedRun = true;
                 break;
             }
             var outcome = TrainOneEpoch(epoch, cancel);
@@ -411,7 +415,7 @@ public sealed partial class Trainer : IDisposable
         var history = new List<EpochMetrics>(_state.History) { m };
         _state = _state with
         {
-            Epoch = epoch + 1, BatchInEpoch = 0, PartialLossSum = 0, PartialCorrect = 0, PartialSeen = 0, PartialSeconds = 0,
+            Epoch = epoch + 1, BatchInEpoch = 0, EvaluationPending = false, PartialLossSum = 0, PartialCorrect = 0, PartialSeen = 0, PartialSeconds = 0,
             History = history, BestAccuracy = bestAccuracy, BestEpoch = bestEpoch,
         };
         _log?.Epoch(m, history);

@@ -102,7 +102,7 @@ public sealed partial class Trainer
         try { return Evaluate(epoch + 1); }
         catch (UnreadableDataException e)
         {
-            _state = _state with { BatchInEpoch = _state.BatchInEpoch == 0 ? BatchesPerEpoch : _state.BatchInEpoch };   // 0: the epoch trained to its end
+            _state = _state with { BatchInEpoch = _state.BatchInEpoch == 0 ? BatchesPerEpoch : _state.BatchInEpoch, EvaluationPending = true };   // 0: the epoch trained to its end
             SaveLast();
             throw new UnreadableDataException($"{e.Message}; the evaluation after epoch {epoch + 1} stopped, the epoch's training saved in " +
                                            $"{Path.GetFullPath(LastPath)}: replace or delete the file, then resume the run (it evaluates the epoch again)", e.InnerException);
@@ -135,7 +135,7 @@ public sealed partial class Trainer
         RequireEpochsAhead(s, _r.Epochs, ckpt.Directory);
         _resumedFinished = s.Finished;
         _resumedBatch = (s.Processes, s.Recipe.BatchSize);
-        _state = s with { Recipe = _r, BFloat16 = _o.BFloat16, Finished = false, BatchInEpoch = ResumeBatchInEpoch(s, _group.Size, _r.BatchSize, ckpt.Directory) };
+        _state = s with { Recipe = _r, BFloat16 = _o.BFloat16, Finished = false, BatchInEpoch = ResumeBatchInEpoch(s, _group.Size, _r.BatchSize, BatchesPerEpoch, ckpt.Directory) };
         _clock.ResumeScheduleBudget(s.ScheduleBudgetSeconds);
         _bestAhead = BestCheckpointAhead(s);
     }
@@ -243,10 +243,13 @@ public sealed partial class Trainer
     /// The batch to resume an interrupted epoch at with this run's process count: every process's batch k covers
     /// the same positions of the epoch's order for any count (rank-strided shards), so the images done so far are
     /// the first (batches x processes x batch) positions; resuming elsewhere than at a whole global batch would skip
-    /// or repeat images, and is refused.
+    /// or repeat images, and is refused. An epoch trained to its end and awaiting its evaluation is at its end in any
+    /// count: <paramref name="batchesPerEpoch"/>, this run's (its last batch was partial: counted as whole steps, it named
+    /// more images than the epoch holds, and the resume was refused; a defect hunt of session 44).
     /// </summary>
-    internal static int ResumeBatchInEpoch(TrainingState s, int processes, int batchSize, string directory)
+    internal static int ResumeBatchInEpoch(TrainingState s, int processes, int batchSize, int batchesPerEpoch, string directory)
     {
+        if (s.EvaluationPending) return batchesPerEpoch;
         if (s.BatchInEpoch == 0 || (s.Processes == processes && s.Recipe.BatchSize == batchSize)) return s.BatchInEpoch;
         long done = (long)s.BatchInEpoch * s.Processes * s.Recipe.BatchSize, perStep = (long)processes * batchSize;
         if (done % perStep != 0)

@@ -100,7 +100,7 @@ public sealed class TrainingRun : IDisposable
                 resume = Checkpoint.Load(Checkpoint.In(dir));
                 // here, before the processes agree that setup succeeded, so that a refusal is one line, not one per rank
                 Trainer.RequireEpochsAhead(resume.State, plan.Recipe.Epochs, resume.Directory);
-                Trainer.ResumeBatchInEpoch(resume.State, group.Size, plan.Recipe.BatchSize, resume.Directory);
+                Trainer.ResumeBatchInEpoch(resume.State, group.Size, plan.Recipe.BatchSize, train.BatchesPerEpoch, resume.Directory);
             }
             var fromPretrained = plan.ResumeDirectory is null && s.Pretrained is { } weights
                 ? Pretrained.LoadBackbone(net, weights, s.PretrainedEma ? CheckpointWeights.Ema : CheckpointWeights.Model) : null;

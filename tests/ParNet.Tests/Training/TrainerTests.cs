@@ -229,13 +229,25 @@ public class TrainerTests
     public void A_resume_refused_for_its_batch_names_the_batches_that_fit()
     {
         var stopped = new TrainingState { Recipe = Quick(1) with { BatchSize = 4 }, Model = TinyModels.Config(), Processes = 2, BatchInEpoch = 5 };
-        var e = Assert.Throws<InvalidDataException>(() => Trainer.ResumeBatchInEpoch(stopped, 2, 16, "RUN"));
+        var e = Assert.Throws<InvalidDataException>(() => Trainer.ResumeBatchInEpoch(stopped, 2, 16, 99, "RUN"));
         Assert.Equal("RUN: the run stopped after 40 images of epoch 1 (2 processes x batch 4), not a whole number of steps of 2 processes x batch 16: " +
                      "resume with processes x batch dividing 40: 2 processes x batch 4 as it stopped", e.Message);
-        e = Assert.Throws<InvalidDataException>(() => Trainer.ResumeBatchInEpoch(stopped, 4, 4, "RUN"));   // 40 is not a multiple of 16
+        e = Assert.Throws<InvalidDataException>(() => Trainer.ResumeBatchInEpoch(stopped, 4, 4, 99, "RUN"));   // 40 is not a multiple of 16
         Assert.EndsWith("dividing 40: 2 processes x batch 4 as it stopped, or 4 processes x batch 2 (the same global batch)", e.Message);
-        Assert.Equal(5, Trainer.ResumeBatchInEpoch(stopped, 4, 2, "RUN"));   // which fits: 40 images are 5 steps of 4 x 2
-        Assert.Equal(10, Trainer.ResumeBatchInEpoch(stopped, 1, 4, "RUN"));
+        Assert.Equal(5, Trainer.ResumeBatchInEpoch(stopped, 4, 2, 99, "RUN"));   // which fits: 40 images are 5 steps of 4 x 2
+        Assert.Equal(10, Trainer.ResumeBatchInEpoch(stopped, 1, 4, 99, "RUN"));
+    }
+
+    /// <summary>An epoch trained to its end whose evaluation failed was saved at its last batch, a partial one: counted as whole
+    /// steps (235 x 2 x 128 = 60,160 of Fashion-MNIST's 60,000) it was refused, or resumed past the epoch's end, under any
+    /// other process count or batch (a defect hunt of session 44). It resumes at the end of the epoch in this run's batches.</summary>
+    [Fact]
+    public void An_epoch_awaiting_its_evaluation_resumes_at_its_end_under_any_processes_and_batch()
+    {
+        var pending = new TrainingState { Recipe = Quick(1) with { BatchSize = 128 }, Model = TinyModels.Config(), Processes = 2, BatchInEpoch = 235, EvaluationPending = true };
+        Assert.Equal(469, Trainer.ResumeBatchInEpoch(pending, 1, 128, 469, "RUN"));   // alone at the same batch: 60,000 images in 469
+        Assert.Equal(7, Trainer.ResumeBatchInEpoch(pending, 1, 2, 7, "RUN"));
+        Assert.Equal(470, Trainer.ResumeBatchInEpoch(pending with { EvaluationPending = false }, 1, 128, 469, "RUN"));   // as read before the flag: past the end
     }
 
     [Fact]

@@ -28,13 +28,13 @@ public class UnreadableImageStopTests
 
     // 16 px, not 8: the last batch of the 13 files holds one image, which on the tiny network's 1x1 maps at 8 px would give
     // its BatchNorms a single value (refused since session 38); at 16 px its last maps are 2x2
-    static DataLoader Loader(string root) =>
-        new(new ImageFolderDataset(root), new CenterCrop(16), new LoaderOptions { BatchSize = 4, Workers = 2, Shuffle = false });
+    static DataLoader Loader(string root, int batch = 4) =>
+        new(new ImageFolderDataset(root), new CenterCrop(16), new LoaderOptions { BatchSize = batch, Workers = 2, Shuffle = false });
 
-    static TrainOptions Options(string runDirectory, LoadedCheckpoint? resumeFrom = null) => new()
+    static TrainOptions Options(string runDirectory, LoadedCheckpoint? resumeFrom = null, int epochs = 2, int batch = 4, IProgress<TrainEvent>? progress = null) => new()
     {
-        Recipe = new Recipe { Name = "test", Epochs = 2, BatchSize = 4, Lr = 0.05, Momentum = 0.9, Schedule = ScheduleKind.Cosine, WarmupEpochs = 0, Seed = 3 },
-        RunDirectory = runDirectory, ResumeFrom = resumeFrom,
+        Recipe = new Recipe { Name = "test", Epochs = epochs, BatchSize = batch, Lr = 0.05, Momentum = 0.9, Schedule = ScheduleKind.Cosine, WarmupEpochs = 0, Seed = 3 },
+        RunDirectory = runDirectory, ResumeFrom = resumeFrom, Progress = progress,
     };
 
     [Fact]
@@ -82,6 +82,42 @@ public class UnreadableImageStopTests
         Assert.Equal(6, result.State.GlobalStep);   // epoch 1's 3 steps were not trained twice
         Assert.Equal([1, 2], result.State.History.Select(h => h.Epoch));
         Assert.NotNull(result.State.History[0].TestAccuracy);
+    }
+
+    /// <summary>The last epoch's evaluation failed on 13 training images in batches of 4 (the 4th holds one): resumed at batch 2,
+    /// its 4 saved batches were counted as 16 images, 8 steps of 2 of an epoch of 7, and refused as "the data set has changed";
+    /// at batch 4 the run ended saying "the schedule budget ( min) ended the LR schedule" of a run without one (a defect hunt
+    /// of session 44). Both evaluate the epoch and train nothing more.</summary>
+    [Theory]
+    [InlineData(4)]
+    [InlineData(2)]
+    public void The_last_epochs_failed_evaluation_resumes_under_another_batch_evaluating_it_alone(int batch)
+    {
+        using var dir = new TempDir();
+        string train = Path.Combine(dir.Path, "train"), run = Path.Combine(dir.Path, "run");
+        ClassFolders(train, broken: false);
+        File.Copy(Path.Combine(train, "a", "0.png"), Path.Combine(train, "a", "6.png"));   // 13 images
+        string broken = ClassFolders(Path.Combine(dir.Path, "val"), broken: true);
+        Trainer.Seed(0);
+        using (var model = ModelFactory.Create(TinyModels.Config(classes: 2, inChannels: 3)))
+        using (var trainer = new Trainer(model, Loader(train), Loader(Path.Combine(dir.Path, "val")), Options(run, epochs: 1)))
+            Assert.Throws<UnreadableDataException>(() => trainer.Run());
+        File.Delete(broken);
+
+        using var saved = Checkpoint.Load(Path.Combine(run, "checkpoints", "last"));
+        Assert.Equal((0, 4, 4L, 13L, true), (saved.State.Epoch, saved.State.BatchInEpoch, saved.State.GlobalStep, saved.State.PartialSeen, saved.State.EvaluationPending));
+        var events = new List<TrainEvent>();
+        using var resumed = ModelFactory.Create(saved.State.Model);
+        using var again = new Trainer(resumed, Loader(train, batch), Loader(Path.Combine(dir.Path, "val")),
+                                      Options(run, saved, epochs: 1, batch: batch, progress: new InlineProgress(events.Add)));
+        var result = again.Run();
+        Assert.Equal(StopReason.Completed, result.Reason);
+        Assert.False(result.ScheduleBudgetEnded);
+        Assert.Equal(4, result.State.GlobalStep);   // nothing trained again
+        Assert.Equal(saved.State.PartialCorrect / 13.0, Assert.Single(result.State.History).TrainAccuracy);   // the epoch's own 13 images
+        Assert.NotNull(result.State.History[0].TestAccuracy);
+        Assert.False(result.State.EvaluationPending);
+        Assert.Contains(events.OfType<MessageEvent>(), m => m.Text == "resuming at the end of epoch 1, step 4: its training was saved, its evaluation comes now");
     }
 
     [Fact]
