@@ -280,9 +280,7 @@ public sealed partial class Trainer : IDisposable
     {
         int batches = BatchesPerEpoch;
         int start = _state.BatchInEpoch;
-        if (start > batches)   // a resume on fewer images than the run stopped with (files deleted since)
-            throw new InvalidDataException($"the run stopped after batch {start} of epoch {epoch + 1}, but its training data now makes " +
-                                           $"{batches} batches an epoch: the data set has changed since; restore it, or start a new run");
+        RequireStartWithin(start, batches, epoch);   // a resume on fewer images than the run stopped with
         double lossSum = _state.PartialLossSum;
         long correct = _state.PartialCorrect, seen = _state.PartialSeen, step = _state.GlobalStep;
         _clock.StartEpoch(_state.PartialSeconds);

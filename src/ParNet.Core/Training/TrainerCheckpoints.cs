@@ -119,11 +119,8 @@ public sealed partial class Trainer
                                            "ModelFactory.Create(checkpoint.State.Model)");
         StateDict.Load(_model, ckpt.Weights, strict: true, what: $"{ckpt.Directory}/{Checkpoint.WeightsFile}");
         _optimizer.LoadStateDict(ckpt.Optimizer, s.GlobalStep);
-        if (_ema is not null)
-        {
-            if (ckpt.Ema is null) throw new InvalidDataException($"{ckpt.Directory}: EMA is on but the checkpoint has no {Checkpoint.EmaFile}");
-            _ema.Load(ckpt.Ema, s.EmaUpdates);
-        }
+        RequireEmaWhereOn(ckpt, _r);
+        if (_ema is not null) _ema.Load(ckpt.Ema!, s.EmaUpdates);
         // each rank its own generator back; a rank the checkpoint has none for (a run resumed on more processes) keeps the
         // seed TrainingRun gave it: rank 0's would repeat rank 0's dropout masks
         if ((_group.Rank == 0 ? s.TorchRngState : s.RankTorchRngStates?.ElementAtOrDefault(_group.Rank)) is { } rng)
@@ -228,6 +225,27 @@ public sealed partial class Trainer
     /// already trained its 2 epochs" of a run of 4, the no-op rewrote the run's recipe to 2 epochs, and a later plain resume
     /// said 2 as well (concurrency audit, session 38). As many epochs as trained is a run with nothing left to do.
     /// </summary>
+    /// <summary>A recipe with EMA resuming a run that trained without: its average would start from the weights of a late
+    /// epoch and the run's reports change weights midway; refused, with the setting that resumes it (the refusal came after
+    /// `parnet train` had rewritten the run's files with the refused options: a defect hunt of session 44).</summary>
+    internal static void RequireEmaWhereOn(LoadedCheckpoint ckpt, Recipe recipe)
+    {
+        if (recipe.EmaDecay <= 0 || ckpt.Ema is not null) return;
+        string setting = SettingNames.Of(nameof(Recipe), nameof(Recipe.EmaDecay));
+        throw new InvalidSettingException(setting, names =>
+            $"{ckpt.Directory}: {names.Given(setting, recipe.EmaDecay)}, but the run trained without an average of its weights (no " +
+            $"{Checkpoint.EmaFile} in its checkpoint): resume with {names.Given(setting, 0)}, or start a new run with it");
+    }
+
+    /// <summary>A resume that starts past the end of its epoch: the run's training data makes fewer batches than it stopped
+    /// after (files deleted since).</summary>
+    internal static void RequireStartWithin(int start, int batches, int epoch)
+    {
+        if (start > batches)
+            throw new InvalidDataException($"the run stopped after batch {start} of epoch {epoch + 1}, but its training data now makes " +
+                                           $"{batches} batches an epoch: the data set has changed since; restore it, or start a new run");
+    }
+
     internal static void RequireEpochsAhead(TrainingState s, int epochs, string directory)
     {
         if (s.Epoch < epochs || (s.Epoch == epochs && s.BatchInEpoch == 0)) return;

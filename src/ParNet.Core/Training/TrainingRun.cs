@@ -98,9 +98,13 @@ public sealed class TrainingRun : IDisposable
             if (plan.ResumeDirectory is { } dir)
             {
                 resume = Checkpoint.Load(Checkpoint.In(dir));
-                // here, before the processes agree that setup succeeded, so that a refusal is one line, not one per rank
+                // here, before the processes agree that setup succeeded, so that a refusal is one line, not one per rank, and
+                // before the run files are written: a resume refused later had rewritten run.json with its options, which the
+                // next plain resume then trained on (a defect hunt of session 44)
                 Trainer.RequireEpochsAhead(resume.State, plan.Recipe.Epochs, resume.Directory);
-                Trainer.ResumeBatchInEpoch(resume.State, group.Size, plan.Recipe.BatchSize, train.BatchesPerEpoch, resume.Directory);
+                int start = Trainer.ResumeBatchInEpoch(resume.State, group.Size, plan.Recipe.BatchSize, train.BatchesPerEpoch, resume.Directory);
+                Trainer.RequireStartWithin(start, train.BatchesPerEpoch, resume.State.Epoch);
+                Trainer.RequireEmaWhereOn(resume, plan.Recipe);
             }
             var fromPretrained = plan.ResumeDirectory is null && s.Pretrained is { } weights
                 ? Pretrained.LoadBackbone(net, weights, s.PretrainedEma ? CheckpointWeights.Ema : CheckpointWeights.Model) : null;

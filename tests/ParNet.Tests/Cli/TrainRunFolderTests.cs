@@ -73,4 +73,24 @@ public class TrainRunFolderTests
         Assert.Equal(settings, File.ReadAllText(Path.Combine(run, RunSettings.FileName)));
         Assert.Equal(written, File.GetLastWriteTimeUtc(Checkpoint.In(run)));
     }
+
+    /// <summary>A resume refused once the trainer was built (EMA asked of a run that trained without) had first rewritten
+    /// run.json and recipe.json with its options: the next plain resume trained on its --subset 6, 60 images where the run had
+    /// 50 (a defect hunt of session 44). Refused before anything is written now, with the setting that resumes it.</summary>
+    [Fact]
+    public void A_resume_refused_for_ema_leaves_the_run_files_as_they_were_and_says_how_to_resume()
+    {
+        using var dir = new TempDirectory();
+        string run = dir.File("run");
+        CliRunner.TrainTiny(run);
+        string recipe = File.ReadAllText(Path.Combine(run, "recipe.json")), settings = File.ReadAllText(Path.Combine(run, RunSettings.FileName));
+        CliRunner.AssertUserError(CliRunner.Run("train", "--resume", run, "--epochs", "2", "--subset", "6", "--ema-decay", "0.9"),
+            $"parnet train: {Checkpoint.In(run)}: --ema-decay 0.9, but the run trained without an average of its weights (no ema.safetensors " +
+            "in its checkpoint): resume with --ema-decay 0, or start a new run with it");
+        Assert.Equal(recipe, File.ReadAllText(Path.Combine(run, "recipe.json")));
+        Assert.Equal(settings, File.ReadAllText(Path.Combine(run, RunSettings.FileName)));
+        var resumed = CliRunner.Run("train", "--resume", run, "--epochs", "2");
+        Assert.True(resumed.Code == 0, resumed.Err + resumed.Out);
+        Assert.Contains(" 50 train / ", resumed.Out);   // the run's own subset of 5 a class
+    }
 }
