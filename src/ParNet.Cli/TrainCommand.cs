@@ -44,7 +44,8 @@ public sealed class TrainCommand : CliCommand
         ".pth.tar); every key but the classifier must fit, the classifier is new for the data's classes, RGB input convolutions are summed for grey data", "W");
     readonly Option<bool> _pretrainedEma = CliOption.Switch("--pretrained-ema", "take the EMA weights (state_dict_ema) of a --pretrained training checkpoint");
     readonly Option<string?> _freeze = CliOption.Text("--freeze", "do not train: stem, streams (stem, streams and their entry blocks) or backbone " +
-        "(everything but the classifier: a linear probe) (default: none, everything trains)", "PART");
+        "(everything but the classifier: a linear probe), or none (default: none, everything trains; a resumed run keeps its own, and " +
+        "--freeze none unfreezes it: a linear probe, then the whole network)", "PART");
     readonly Option<bool> _freezeBn = CliOption.Switch("--freeze-bn", "keep every BatchNorm's running statistics as they start " +
         "(fine-tuning on small batches); their weights still train unless --freeze covers them");
     readonly Option<int?> _subset = CliOption.Int("--subset", "N training images per class (default: all)");
@@ -179,10 +180,18 @@ public sealed class TrainCommand : CliCommand
         if (_recipeOptions.ImageSizeGiven(parse) && !DataPipelines.IsFolderLayout(dataset))   // it was ignored there
             throw new UsageException($"--image-size sets the side of an image-folder data set; {dataset} has images of its own size");
         int[]? classes = parse.GetValue(_classes) is { } ids ? UsageException.Wrap(() => ClassSelection.Parse(ids), "--classes") : saved?.Classes?.ToArray();
+        // a resumed run trains on its own data set and classes: others were refused later in words that named no fix, or sent
+        // the user to --data for a data set the run never had (a resume audit of session 44)
+        if (resumeDir is not null && saved is not null && parse.GetValue(_dataset) is { } otherSet && otherSet != saved.Dataset)
+            throw new UsageException($"--dataset {otherSet} with --resume: the run trains on {saved.Dataset} (run.json), which a resume keeps; " +
+                                     $"to train on {otherSet} from its weights, start a new run with --pretrained {ShellWords.Quote(Path.Combine(resumeDir, "checkpoints", "last", Checkpoint.WeightsFile))}");
+        if (resumeDir is not null && saved is not null && parse.GetValue(_classes) is { } otherIds && (saved.Classes is null || !classes!.SequenceEqual(saved.Classes)))
+            throw new UsageException($"--classes {otherIds} with --resume: the run trains on " +
+                                     $"{(saved.Classes is { } kept ? $"classes {string.Join(",", kept)}" : "every class")} (run.json), which a resume keeps; leave --classes out");
         string? pretrained = parse.GetValue(_pretrained);
         bool pretrainedEma = parse.GetValue(_pretrainedEma);
-        if (resumeDir is not null && pretrained is not null)
-            throw new UsageException("--pretrained starts a run; --resume continues one from its checkpoint");
+        if (resumeDir is not null && (pretrained is not null || pretrainedEma))
+            throw new UsageException($"{(pretrained is not null ? "--pretrained" : "--pretrained-ema")} starts a run from pretrained weights; --resume continues one from its checkpoint");
         if (pretrainedEma && pretrained is null) throw new UsageException("--pretrained-ema goes with --pretrained W");
         if (resumeDir is null && pretrained is null && recipe.Name == Recipes.FineTune.Name)   // its LR is a tenth of training from scratch
             throw new UsageException("--recipe finetune fine-tunes --pretrained W; to train from scratch take another recipe (fashion-mnist, cifar, imagenet)");
@@ -270,11 +279,27 @@ public sealed class TrainCommand : CliCommand
             stderr.WriteLine($"parnet train: warning: {Path.Combine(resumeDir, RunSettings.FileName)} is missing: the run continues on the data, " +
                              "classes and subsets given now (default: all of the recipe's data set), not necessarily those it started with");
         var recipe = _recipeOptions.Apply(parse, state.Recipe);
+        // the run's model keeps the dropouts its recipe gave it when it was built: given now, they went into recipe.json and
+        // into nothing that trained (a resume audit of session 44)
+        var (head, block) = (recipe.HeadDropout ?? state.Model.HeadDropout, recipe.BlockDropout ?? state.Model.BlockDropout);
+        if (head != state.Model.HeadDropout || block != state.Model.BlockDropout)
+        {
+            string given = head != state.Model.HeadDropout ? $"--head-dropout {head}" : $"--block-dropout {block}";
+            throw new UsageException($"{given} with --resume: the run's model (model.json) has head dropout {state.Model.HeadDropout} and " +
+                                     $"block dropout {state.Model.BlockDropout}, which a resumed run keeps; to train with others, start a new run");
+        }
         // the seed draws the --subset images and every epoch's order and augmentation: a resumed run under another trained its
         // remaining epochs on other images, and its recipe.json then named the new seed for the whole run (reproducibility audit, session 42)
         if (recipe.Seed != state.Recipe.Seed)
             throw new UsageException($"--seed {recipe.Seed} with --resume: the run trains with seed {state.Recipe.Seed} (it draws the subset's images " +
                                      $"and every epoch's order and augmentation); to train under seed {recipe.Seed}, start a new run (--seed {recipe.Seed} --out OTHER)");
+        // other images in the middle of an epoch: its batches so far followed the run's order of its images, the rest follow the
+        // new data's, so some images of the epoch train twice and some not at all (a resume audit of session 44)
+        string? dataGiven = parse.GetValue(_subset) is int sub && sub != saved?.SubsetPerClass ? $"--subset {sub}"
+            : parse.GetValue(_classes) is { } ids ? $"--classes {ids}" : parse.GetValue(_data) is { } folder ? $"--data {ShellWords.Quote(folder)}" : null;
+        if (dataGiven is not null && state.BatchInEpoch > 0 && !state.EvaluationPending && group.Rank == 0)
+            stderr.WriteLine($"parnet train: warning: {dataGiven} with --resume in the middle of epoch {state.Epoch + 1} (after its batch {state.BatchInEpoch}): " +
+                             "the rest of the epoch follows the order of the data given now, so some of its images train twice and some not at all");
         // another side trains on (progressive resizing is a use), but the checkpoints' "best" then compares test accuracies
         // taken at two sides without a word (cross-command audit, session 43)
         if (recipe.ImageSize != state.Recipe.ImageSize && DataPipelines.IsFolderLayout(saved?.Dataset ?? recipe.Dataset) && group.Rank == 0)
@@ -298,8 +323,8 @@ public sealed class TrainCommand : CliCommand
 
     FreezeScope ParseFreeze(ParseResult parse, RunSettings? saved) =>
         parse.GetValue(_freeze) is { } part
-            ? Enum.TryParse<FreezeScope>(part, ignoreCase: true, out var f) && f != FreezeScope.None && part.All(char.IsLetter) ? f
-                : throw new UsageException($"--freeze {part}: use stem, streams or backbone")
+            ? Enum.TryParse<FreezeScope>(part, ignoreCase: true, out var f) && part.All(char.IsLetter) ? f   // none: a resume unfreezes
+                : throw new UsageException($"--freeze {part}: use stem, streams, backbone or none")
             : saved?.Freeze ?? FreezeScope.None;
 
     /// <summary>Under several processes: refuses processes that resolved different settings or loaded different data (the

@@ -81,4 +81,7 @@ public sealed record TrainOptions
     public ParNet.Weights.WeightsMetadata? WeightsMetadata { get; init; }
     /// <summary>Test hook: stop as if interrupted once this many steps have run in this process.</summary>
     public long? StopAfterSteps { get; init; }
+    /// <summary>Run once, before the run's first checkpoint is written (rank 0): <see cref="TrainingRun"/> writes a resumed
+    /// run's files there, so that they change only with a checkpoint trained under them.</summary>
+    internal Action? BeforeFirstCheckpoint { get; init; }
 }

@@ -68,9 +68,13 @@ public sealed partial class Trainer
         var state = CaptureState();
         _state = state with { RankTorchRngStates = EveryRanks(state.TorchRngState!) };   // collectives: every process, not in CaptureState
         if (_group.Rank != 0) return;
+        if (!_savedOnce) _o.BeforeFirstCheckpoint?.Invoke();
+        _savedOnce = true;
         if (alsoBest) Checkpoint.Save(BestPath, _model, _optimizer, _ema, _state, _o.WeightsMetadata);
         Checkpoint.Save(LastPath, _model, _optimizer, _ema, _state, _o.WeightsMetadata);
     }
+
+    bool _savedOnce;
 
     /// <summary>Each process's <paramref name="mine"/>, on every process (index = rank); null for one process.</summary>
     List<string>? EveryRanks(string mine) =>
@@ -119,7 +123,7 @@ public sealed partial class Trainer
                                            "ModelFactory.Create(checkpoint.State.Model)");
         StateDict.Load(_model, ckpt.Weights, strict: true, what: $"{ckpt.Directory}/{Checkpoint.WeightsFile}");
         _optimizer.LoadStateDict(ckpt.Optimizer, s.GlobalStep);
-        RequireEmaWhereOn(ckpt, _r);
+        RequireSameEmaUse(ckpt, _r);
         if (_ema is not null) _ema.Load(ckpt.Ema!, s.EmaUpdates);
         // each rank its own generator back; a rank the checkpoint has none for (a run resumed on more processes) keeps the
         // seed TrainingRun gave it: rank 0's would repeat rank 0's dropout masks
@@ -225,16 +229,22 @@ public sealed partial class Trainer
     /// already trained its 2 epochs" of a run of 4, the no-op rewrote the run's recipe to 2 epochs, and a later plain resume
     /// said 2 as well (concurrency audit, session 38). As many epochs as trained is a run with nothing left to do.
     /// </summary>
-    /// <summary>A recipe with EMA resuming a run that trained without: its average would start from the weights of a late
-    /// epoch and the run's reports change weights midway; refused, with the setting that resumes it (the refusal came after
-    /// `parnet train` had rewritten the run's files with the refused options: a defect hunt of session 44).</summary>
-    internal static void RequireEmaWhereOn(LoadedCheckpoint ckpt, Recipe recipe)
+    /// <summary>A resume that turns the average of the weights (EMA) on or off: the run's test scores and best checkpoint
+    /// would change weights midway (on: an average starting from a late epoch's weights; off: the average thrown away, and
+    /// the run's later resumes refused it as never trained). Refused, with the setting that resumes it (the refusal of "on"
+    /// came after `parnet train` had rewritten the run's files; "off" went on without a word: session 44's defect hunt and
+    /// resume audit).</summary>
+    internal static void RequireSameEmaUse(LoadedCheckpoint ckpt, Recipe recipe)
     {
-        if (recipe.EmaDecay <= 0 || ckpt.Ema is not null) return;
+        bool on = recipe.EmaDecay > 0;
+        if (on == ckpt.Ema is not null) return;
         string setting = SettingNames.Of(nameof(Recipe), nameof(Recipe.EmaDecay));
-        throw new InvalidSettingException(setting, names =>
-            $"{ckpt.Directory}: {names.Given(setting, recipe.EmaDecay)}, but the run trained without an average of its weights (no " +
-            $"{Checkpoint.EmaFile} in its checkpoint): resume with {names.Given(setting, 0)}, or start a new run with it");
+        throw new InvalidSettingException(setting, names => on
+            ? $"{ckpt.Directory}: {names.Given(setting, recipe.EmaDecay)}, but the run trained without an average of its weights (no " +
+              $"{Checkpoint.EmaFile} in its checkpoint): resume with {names.Given(setting, 0)}, or start a new run with it"
+            : $"{ckpt.Directory}: {names.Given(setting, recipe.EmaDecay)}, but the run averages its weights (its checkpoint's " +
+              $"{Checkpoint.EmaFile}; its test scores and best checkpoint are the average's): resume with " +
+              $"{names.Given(setting, ckpt.State.Recipe.EmaDecay)}, or start a new run without it");
     }
 
     /// <summary>A resume that starts past the end of its epoch: the run's training data makes fewer batches than it stopped
@@ -243,7 +253,8 @@ public sealed partial class Trainer
     {
         if (start > batches)
             throw new InvalidDataException($"the run stopped after batch {start} of epoch {epoch + 1}, but its training data now makes " +
-                                           $"{batches} batches an epoch: the data set has changed since; restore it, or start a new run");
+                                           $"{batches} batches an epoch: the data set has changed since (its files, or the subset or classes chosen of it); " +
+                                           "restore it, or start a new run");
     }
 
     internal static void RequireEpochsAhead(TrainingState s, int epochs, string directory)

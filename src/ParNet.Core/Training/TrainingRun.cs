@@ -104,7 +104,7 @@ public sealed class TrainingRun : IDisposable
                 Trainer.RequireEpochsAhead(resume.State, plan.Recipe.Epochs, resume.Directory);
                 int start = Trainer.ResumeBatchInEpoch(resume.State, group.Size, plan.Recipe.BatchSize, train.BatchesPerEpoch, resume.Directory);
                 Trainer.RequireStartWithin(start, train.BatchesPerEpoch, resume.State.Epoch);
-                Trainer.RequireEmaWhereOn(resume, plan.Recipe);
+                Trainer.RequireSameEmaUse(resume, plan.Recipe);
             }
             var fromPretrained = plan.ResumeDirectory is null && s.Pretrained is { } weights
                 ? Pretrained.LoadBackbone(net, weights, s.PretrainedEma ? CheckpointWeights.Ema : CheckpointWeights.Model) : null;
@@ -123,19 +123,30 @@ public sealed class TrainingRun : IDisposable
         }
     }
 
-    /// <summary>recipe.json, model.json and run.json (the plan's settings with the data's class names): rank 0's to write.
-    /// The folder is held for this process until the run is disposed (<see cref="FolderLock"/>: a
-    /// <see cref="FolderInUseException"/> while another process trains there); a new run (not resuming) is refused a folder
-    /// that holds a run (<see cref="RequireNoRunIn"/>).</summary>
     /// <summary>Why the run folder is not locked against another process (<see cref="FolderLock.Unlocked"/>), once the
     /// run files are written; null when it is (or not written here).</summary>
     public string? FolderUnlocked => _folderLock?.Unlocked;
 
+    /// <summary>recipe.json, model.json and run.json (the plan's settings with the data's class names): rank 0's to write,
+    /// a new run's now, a resumed run's by its trainer just before its first checkpoint (<see cref="CreateTrainer"/>).
+    /// The folder is held for this process until the run is disposed (<see cref="FolderLock"/>: a
+    /// <see cref="FolderInUseException"/> while another process trains there); a new run (not resuming) is refused a folder
+    /// that holds a run (<see cref="RequireNoRunIn"/>).</summary>
     public void WriteRunFiles(string runDirectory)
     {
         _folderLock ??= FolderLock.Take(runDirectory);
         if (Plan.ResumeDirectory is null) RequireNoRunIn(runDirectory);
         if (ResumesFinishedRun) return;   // its files say how it trained: a resume that trains nothing keeps them (options given now included)
+        // a resume's with its first checkpoint (CreateTrainer): one that diverged before it had rewritten run.json with its
+        // options, which the next plain resume then trained on (a resume audit of session 44)
+        if (Plan.ResumeDirectory is not null) _runFilesBeforeFirstCheckpoint = runDirectory;
+        else Write(runDirectory);
+    }
+
+    string? _runFilesBeforeFirstCheckpoint;
+
+    void Write(string runDirectory)
+    {
         AtomicFile.WriteAllText(Path.Combine(runDirectory, "recipe.json"), Plan.Recipe.ToJson());
         AtomicFile.WriteAllText(Path.Combine(runDirectory, "model.json"), Plan.Model.ToJson());
         (Plan.Settings with { ClassNames = TrainData.ClassNames }).Save(runDirectory);
@@ -178,6 +189,7 @@ public sealed class TrainingRun : IDisposable
             Processes = _group, SyncBatchNorm = Plan.Settings.SyncBatchNorm, CheckReplicas = Plan.CheckReplicas,
             // what run.json and state.json say, in the weights files themselves
             WeightsMetadata = RunSettings.DescribeWeights(s with { ClassNames = TrainData.ClassNames }, Plan.Model, Plan.Recipe) with { Fused = false },
+            BeforeFirstCheckpoint = _runFilesBeforeFirstCheckpoint is { } folder ? () => Write(folder) : null,
         });
         _resume?.Dispose();   // the trainer has taken the checkpoint's state
         _resume = null;

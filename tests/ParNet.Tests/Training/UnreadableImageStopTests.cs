@@ -140,6 +140,6 @@ public class UnreadableImageStopTests
         using var again = new Trainer(resumed, Loader(train), null, Options(run, saved));
         var e = Assert.Throws<InvalidDataException>(() => again.Run());   // was ArgumentOutOfRangeException from the loader
         Assert.Equal("the run stopped after batch 3 of epoch 1, but its training data now makes 2 batches an epoch: the data set " +
-                     "has changed since; restore it, or start a new run", e.Message);
+                     "has changed since (its files, or the subset or classes chosen of it); restore it, or start a new run", e.Message);
     }
 }
