@@ -133,6 +133,11 @@ public sealed class TrainCommand : CliCommand
         using var watch = group.WatchCollectives(resolved.CollectiveLimits, stop.Token, stall => launch.GiveUp(stall, stop, stderr));
         var clock = Stopwatch.StartNew();
         PrintHeader(stdout, stderr, resolved, run, runDir, launch);
+        // the header states the options given now, which a finished run does not train with (a resume audit of session 44)
+        string[] given = [.. parse.Tokens.Where(t => t.Type == System.CommandLine.Parsing.TokenType.Option && t.Value is not ("--resume" or "--threads" or "--workers"))
+                                         .Select(t => t.Value).Distinct()];
+        if (run.ResumesFinishedRun && given.Length > 0)
+            stdout.WriteLine($"resume: nothing trains, so {string.Join(", ", given)} {(given.Length == 1 ? "is" : "are")} not applied; the run's files keep how it trained");
         try
         {
             using var trainer = run.CreateTrainer(runDir, group.Rank == 0 ? renderer : null);

@@ -58,6 +58,7 @@ public class TrainRunFolderTests
         var again = CliRunner.Run("train", "--resume", run);
         Assert.True(again.Code == 0, again.Err + again.Out);
         Assert.Contains("\nthe run has already trained its 2 epochs: nothing to do", again.Out.ReplaceLineEndings("\n"));
+        Assert.DoesNotContain("resume: nothing trains", again.Out);   // no option given with it
         Assert.Equal(recipe, File.ReadAllText(Path.Combine(run, "recipe.json")));
         Assert.Equal(written, File.GetLastWriteTimeUtc(Checkpoint.In(run)));   // its checkpoint not written again
         Assert.Equal((2, 2), (Checkpoint.ReadState(Checkpoint.In(run)).Epoch, Checkpoint.ReadState(Checkpoint.In(run)).Recipe.Epochs));
@@ -68,6 +69,8 @@ public class TrainRunFolderTests
         var changed = CliRunner.Run("train", "--resume", run, "--lr", "0.5", "--label-smoothing", "0.3", "--test-subset", "2");
         Assert.True(changed.Code == 0, changed.Err + changed.Out);
         Assert.Contains("\nthe run has already trained its 2 epochs: nothing to do", changed.Out.ReplaceLineEndings("\n"));
+        Assert.Contains("\nresume: nothing trains, so --lr, --label-smoothing, --test-subset are not applied; the run's files keep how it trained\n",
+                        changed.Out.ReplaceLineEndings("\n"));   // its header had stated them as the run's (a resume audit of session 44)
         Assert.Contains(": 2 epochs; last test top-1", changed.Out);
         Assert.Equal(recipe, File.ReadAllText(Path.Combine(run, "recipe.json")));
         Assert.Equal(settings, File.ReadAllText(Path.Combine(run, RunSettings.FileName)));
