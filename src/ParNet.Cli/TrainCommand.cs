@@ -300,8 +300,9 @@ public sealed class TrainCommand : CliCommand
                                      $"and every epoch's order and augmentation); to train under seed {recipe.Seed}, start a new run (--seed {recipe.Seed} --out OTHER)");
         // other images in the middle of an epoch: its batches so far followed the run's order of its images, the rest follow the
         // new data's, so some images of the epoch train twice and some not at all (a resume audit of session 44)
+        // (other --classes are refused in Resolve; the same subset or folder given again changes nothing)
         string? dataGiven = parse.GetValue(_subset) is int sub && sub != saved?.SubsetPerClass ? $"--subset {sub}"
-            : parse.GetValue(_classes) is { } ids ? $"--classes {ids}" : parse.GetValue(_data) is { } folder ? $"--data {ShellWords.Quote(folder)}" : null;
+            : parse.GetValue(_data) is { } folder && Path.GetFullPath(folder) != saved?.DataDirectory ? $"--data {ShellWords.Quote(folder)}" : null;
         if (dataGiven is not null && state.BatchInEpoch > 0 && !state.EvaluationPending && group.Rank == 0)
             stderr.WriteLine($"parnet train: warning: {dataGiven} with --resume in the middle of epoch {state.Epoch + 1} (after its batch {state.BatchInEpoch}): " +
                              "the rest of the epoch follows the order of the data given now, so some of its images train twice and some not at all");
