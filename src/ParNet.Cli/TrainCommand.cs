@@ -311,6 +311,12 @@ public sealed class TrainCommand : CliCommand
         if (recipe.ImageSize != state.Recipe.ImageSize && DataPipelines.IsFolderLayout(saved?.Dataset ?? recipe.Dataset) && group.Rank == 0)
             stderr.WriteLine($"parnet train: warning: --image-size {recipe.ImageSize} with --resume: the run trained and tested at {state.Recipe.ImageSize} px so far; " +
                              $"its epochs from here do at {recipe.ImageSize}, and its best checkpoint is chosen among test accuracies of both sides");
+        // another test set: the best checkpoint so far was chosen on the run's, and from here accuracies on the new one
+        // compete with those (a left item of session 44)
+        if (parse.GetValue(_testSubset) is int testPerClass && saved is not null && testPerClass != saved.TestSubsetPerClass && state.BestAccuracy >= 0 && group.Rank == 0)
+            stderr.WriteLine($"parnet train: warning: --test-subset {testPerClass} with --resume: the run tested on " +
+                             $"{(saved.TestSubsetPerClass is int before ? $"{before} image{(before == 1 ? "" : "s")} per class" : "all its test images")} so far; its epochs from here " +
+                             $"test on {testPerClass} per class, and its best checkpoint is chosen among accuracies on both");
         return (recipe, state.Model, saved);
     }
 
@@ -381,7 +387,7 @@ public sealed class TrainCommand : CliCommand
         var (train, test) = (run.TrainData, run.TestData);
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"train: {model.Name} (planes {string.Join("/", model.Planes)}, {ModelSummary.CountParameters(run.Model):N0} parameters) on {DataDescription.Of(s.Dataset, s.DataDirectory, train.ClassNames.Count)}{(!DataPipelines.IsFolderLayout(s.Dataset) && (s.DataDirectory ?? s.DataFolderFound) is string from ? $" (from {from})" : "")} {train.ImageShape.Channels}x{train.ImageShape.Height}x{train.ImageShape.Width}, " +
-            $"{train.DatasetCount} train / {test.DatasetCount} test images; recipe {recipe.Name}: {recipe.Epochs} epoch{(recipe.Epochs == 1 ? "" : "s")}, batch {recipe.BatchSize}{(launch.Distributed ? " per process" : "")}, LR {recipe.ScaledLr(recipe.BatchSize * launch.Group.Size):G4} {recipe.Schedule}" +
+            $"{train.DatasetCount} train / {test.DatasetCount} test images; recipe {recipe.Name}: {recipe.Epochs} epoch{(recipe.Epochs == 1 ? "" : "s")}{ScheduleBudget(resolved, run)}, batch {recipe.BatchSize}{(launch.Distributed ? " per process" : "")}, LR {recipe.ScaledLr(recipe.BatchSize * launch.Group.Size):G4} {recipe.Schedule}" +
             $"{(recipe.WarmupEpochs > 0 ? $" (warm-up {recipe.WarmupEpochs})" : "")}, wd {recipe.WeightDecay:G3}, LS {recipe.LabelSmoothing}, " +
             $"{(s.BFloat16 ? "bfloat16" : "float32")}, {resolved.Threads} thread{(resolved.Threads == 1 ? "" : "s")}; run folder {Path.GetFullPath(runDir)}"));
         stdout.WriteLine($"cpu: {CpuCapabilities.Current.Describe()}");
@@ -411,6 +417,19 @@ public sealed class TrainCommand : CliCommand
         if (s.BFloat16 && CpuCapabilities.Current.Bf16Warning() is { } slow) stderr.WriteLine($"parnet train: warning: --bf16: {slow}");
         if (CliOption.ThreadsBeyondCores(resolved.Threads, launch.Group.ProcessesOnThisMachine, source: resolved.ThreadsFrom) is { } tooMany)
             stderr.WriteLine($"parnet train: warning: {tooMany}");
+    }
+
+    /// <summary>", LR schedule within 12 min": the run's schedule budget, and on a resume how much of it is spent and, where
+    /// the run keeps its own, how to change it (a resumed run kept it without a word: the left items of session 44).</summary>
+    static string ScheduleBudget(Resolved resolved, TrainingRun run)
+    {
+        if (run.ScheduleBudget is not { } budget) return "";
+        string minutes = string.Create(CultureInfo.InvariantCulture, $"{budget.TotalMinutes:0.###} min");
+        if (resolved.Plan.ResumeDirectory is null) return $", LR schedule within {minutes} (--schedule-budget)";
+        string spent = string.Create(CultureInfo.InvariantCulture, $"{run.TimeSoFar.TotalMinutes:0.#} min of it spent");
+        return resolved.Plan.ScheduleBudget is null
+            ? $", LR schedule within the run's {minutes} ({spent}; --schedule-budget MINUTES sets another)"
+            : $", LR schedule within {minutes} (--schedule-budget; {spent})";
     }
 
     /// <summary>Rank 0's time in collectives, why the run stopped and how to continue it, and its accuracies; the exit code.</summary>

@@ -52,6 +52,8 @@ public sealed class TrainingRun : IDisposable
                 LoadedCheckpoint? resume, Pretrained.Report? fromPretrained, Pretrained.Frozen frozen)
     {
         (Plan, _group, TrainData, TestData, Model, _resume, FromPretrained, Frozen) = (plan, group, train, test, model, resume, fromPretrained, frozen);
+        ScheduleBudget = plan.ScheduleBudget ?? (resume?.State.ScheduleBudgetSeconds is double budget ? TimeSpan.FromSeconds(budget) : null);
+        TimeSoFar = TimeSpan.FromSeconds(resume?.State.WallSeconds ?? 0);
     }
 
     /// <summary>The data loaders (this process's shard under several processes), the model seeded with the recipe's seed,
@@ -169,6 +171,13 @@ public sealed class TrainingRun : IDisposable
         new(nameof(runDirectory), names =>
             $"{runDirectory} holds a training run already (its {Checkpoint.FolderName}/{Checkpoint.Last}), which a new run " +
             $"would overwrite: continue it with {names.Name(resumeSetting)}, or give the new run another folder");
+
+    /// <summary>The run's schedule budget: the plan's, else a resumed run's own (its checkpoint's), which a resume keeps unless
+    /// given another; null when the run has none. What the trainer fits the LR schedule into.</summary>
+    public TimeSpan? ScheduleBudget { get; }
+
+    /// <summary>The run's time so far: a resumed run's (its checkpoint's), 0 in a new one; what a schedule budget has spent.</summary>
+    public TimeSpan TimeSoFar { get; }
 
     /// <summary>Whether this resumes a run that had finished all the recipe's epochs: the trainer then trains and saves
     /// nothing, and the run files stay as they were (a resume of a finished run with `--lr 0.5` had rewritten its recipe.json

@@ -112,4 +112,46 @@ public class ResumeOptionsTests
             "parnet train: --pretrained-ema starts a run from pretrained weights; --resume continues one from its checkpoint");
         Assert.Equal(settings, File.ReadAllText(Path.Combine(run, RunSettings.FileName)));
     }
+
+    /// <summary>A schedule budget went unsaid in the header, and a resumed run kept its own without a word (a left item of
+    /// session 44): the header says it, how much of it is spent, and that the option sets another.</summary>
+    [Fact]
+    public void The_header_says_the_schedule_budget_and_that_a_resume_keeps_the_runs_own()
+    {
+        using var dir = new TempDirectory();
+        string run = dir.File("run");
+        var started = CliRunner.Run("train", "--subset", "5", "--test-subset", "1", "--epochs", "1", "--width", "8", "--schedule-budget", "5",
+                                    "--threads", "1", "--workers", "0", "--out", run);
+        Assert.True(started.Code == 0, started.Err + started.Out);
+        Assert.Contains("recipe fashion-mnist: 1 epoch, LR schedule within 5 min (--schedule-budget), batch 128,", started.Out);
+        var kept = CliRunner.Run("train", "--resume", run, "--epochs", "2", "--threads", "1", "--workers", "0");
+        Assert.True(kept.Code == 0, kept.Err + kept.Out);
+        Assert.Matches(@"recipe fashion-mnist: 2 epochs, LR schedule within the run's 5 min \(0(\.[1-9])? min of it spent; --schedule-budget MINUTES sets another\), batch 128,", kept.Out);
+        Assert.Equal(300, Checkpoint.ReadState(Checkpoint.In(run)).ScheduleBudgetSeconds);
+        var other = CliRunner.Run("train", "--resume", run, "--epochs", "3", "--schedule-budget", "7", "--threads", "1", "--workers", "0");
+        Assert.True(other.Code == 0, other.Err + other.Out);
+        Assert.Matches(@"recipe fashion-mnist: 3 epochs, LR schedule within 7 min \(--schedule-budget; 0(\.[1-9])? min of it spent\), batch 128,", other.Out);
+        Assert.Equal(420, Checkpoint.ReadState(Checkpoint.In(run)).ScheduleBudgetSeconds);
+        var none = CliRunner.Run("train", "--subset", "5", "--test-subset", "1", "--epochs", "1", "--width", "8", "--threads", "1", "--workers", "0",
+                                 "--out", dir.File("plain"));
+        Assert.True(none.Code == 0, none.Err + none.Out);
+        Assert.Contains("recipe fashion-mnist: 1 epoch, batch 128,", none.Out);
+    }
+
+    /// <summary>Another test set on a resume went on without a word, the best checkpoint then chosen among accuracies on two
+    /// test sets (a left item of session 44); the same one given again changes nothing and is not warned of.</summary>
+    [Fact]
+    public void Another_test_subset_on_a_resume_is_warned_of()
+    {
+        using var dir = new TempDirectory();
+        var (run, _, _) = Trained(dir);   // --test-subset 1
+        var same = CliRunner.Run("train", "--resume", run, "--epochs", "2", "--test-subset", "1", "--threads", "1", "--workers", "0");
+        Assert.True(same.Code == 0, same.Err + same.Out);
+        Assert.DoesNotContain("--test-subset", same.Err);
+        var other = CliRunner.Run("train", "--resume", run, "--epochs", "3", "--test-subset", "2", "--threads", "1", "--workers", "0");
+        Assert.True(other.Code == 0, other.Err + other.Out);
+        Assert.Contains("parnet train: warning: --test-subset 2 with --resume: the run tested on 1 image per class so far; its epochs from here " +
+                        "test on 2 per class, and its best checkpoint is chosen among accuracies on both\n", other.Err);
+        Assert.Equal(2, RunSettings.Load(run)!.TestSubsetPerClass);
+    }
 }
