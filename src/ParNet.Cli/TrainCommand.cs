@@ -194,6 +194,9 @@ public sealed partial class TrainCommand : CliCommand
         if (resumeDir is null && pretrained is null && recipe.Name == Recipes.FineTune.Name)   // its LR is a tenth of training from scratch
             throw new UsageException("--recipe finetune fine-tunes --pretrained W; to train from scratch take another recipe (fashion-mnist, cifar, imagenet)");
         var (model, modelFromPretrained) = resumedModel is not null ? (resumedModel, false) : NewModel(parse, recipe, dataset, data, classes, pretrained, pretrainedEma);
+        // recipe.json says what trains: the network in place of the recipe's default, and which values the options changed
+        if (resumedModel is null) recipe = _model.Recorded(parse, recipe, model, modelFromPretrained);
+        if (Recipes.All.FirstOrDefault(r => r.Name == recipe.Name) is { } preset) recipe = recipe.DescribedAgainst(preset);
         bool defaultFolder = resumeDir is null && parse.GetValue(_out) is null;
         string runDir = resumeDir ?? parse.GetValue(_out) ?? Path.Combine("runs", $"{recipe.Name}-{DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)}");
         if (!defaultFolder && FolderLock.HolderOf(runDir) is { } holder)   // before minutes of loading; the hold is taken when the folder is written

@@ -26,6 +26,17 @@ public sealed class TrainModelOptions
     /// <summary>Whether --model, --config or --width was given.</summary>
     public bool Given(ParseResult parse) => _model.Given(parse) || parse.Given(Width);
 
+    /// <summary><paramref name="recipe"/> with the network a new run trains in its Model and Width, where the options or the
+    /// pretrained weights replaced the recipe's default (recipe.json said width 16 over a run of --width 8): --model's name,
+    /// else the name of the configuration read (--config, the weights' stored one), at --width or the model's own.</summary>
+    public Recipe Recorded(ParseResult parse, Recipe recipe, ModelConfig built, bool fromStored)
+    {
+        int? width = parse.GetValue(Width);
+        if (parse.GetValue(_model.Model) is { } name) return recipe with { Model = name, Width = width };
+        if (parse.Given(_model.Config) || fromStored) return recipe with { Model = built.Name, Width = width };
+        return width is null ? recipe : recipe with { Width = width };
+    }
+
     /// <param name="classCount">the classes the run trains on (--classes), when not all of the data set's</param>
     /// <param name="stored">the configuration stored with the weights the model starts from or is evaluated with
     /// (<see cref="ParNet.Export.ClassifierLoader.Stored"/>): the model when --model/--config are not given</param>

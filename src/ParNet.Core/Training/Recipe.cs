@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
 using ParNet.Runtime;
 
@@ -170,6 +171,19 @@ public sealed record Recipe
         string? other = valueOf is null ? null : SettingNames.Of(nameof(Recipe), valueOf);
         return new(setting, names => string.Create(CultureInfo.InvariantCulture,
             $"recipe {recipe}: {what} ({names.Name(setting)}) {rule}; {(other is null ? $"got {value}" : names.Given(other, value))}"));
+    }
+
+    /// <summary>This recipe, its <see cref="Description"/> the preset's followed by the fields that differ from
+    /// <paramref name="preset"/>'s ("...; changed from the preset: Epochs 1, Width 8"): a run's recipe.json kept the preset's
+    /// prose ("w=16 ... 8 epochs") over a run of other values (a left item of session 44).</summary>
+    public Recipe DescribedAgainst(Recipe preset)
+    {
+        static string Said(JsonNode? value) => value is JsonValue v && v.TryGetValue<string>(out var text) ? text : value?.ToJsonString() ?? "null";
+        var (mine, theirs) = (JsonNode.Parse(ToJson())!.AsObject(), JsonNode.Parse(preset.ToJson())!.AsObject());
+        var changed = mine.Where(kv => kv.Key != nameof(Description) && typeof(Recipe).GetProperty(kv.Key)?.CanWrite == true   // not AllWarmup, which follows
+                                       && kv.Value?.ToJsonString() != theirs[kv.Key]?.ToJsonString())
+                          .Select(kv => $"{kv.Key} {Said(kv.Value)}").ToList();
+        return this with { Description = changed.Count == 0 ? preset.Description : $"{preset.Description}; changed from the preset: {string.Join(", ", changed)}" };
     }
 
     static readonly JsonSerializerOptions Json = new() { WriteIndented = true, Converters = { new JsonStringEnumConverter() } };

@@ -38,6 +38,34 @@ public class RunRecordTests
         Assert.Equal(system, RunSettings.Load(Path.Combine(dir.Path, "run"))!.DataFolderFound);   // what the run read last
     }
 
+    /// <summary>recipe.json kept the preset's model, width and prose ("w=16 ... 8 epochs") over a run of --width 8 and one
+    /// epoch (a left item of session 44): it records the network trained and says which values differ from the preset, anew
+    /// on a resume.</summary>
+    [Fact]
+    public void The_runs_recipe_records_the_network_trained_and_the_values_changed_from_the_preset()
+    {
+        using var dir = new TempDirectory();
+        string run = dir.File("run");
+        CliRunner.TrainTiny(run, "--threads", "1");   // --epochs 1 --width 8
+        var recipe = Recipe.FromJson(File.ReadAllText(Path.Combine(run, "recipe.json")));
+        Assert.Equal(("parnet_cifar_small", (int?)8), (recipe.Model, recipe.Width));
+        Assert.Equal(Recipes.FashionMnist.Description + "; changed from the preset: Width 8, Epochs 1", recipe.Description);
+
+        var resumed = CliRunner.Run("train", "--resume", run, "--epochs", "2", "--threads", "1", "--workers", "0");
+        Assert.True(resumed.Code == 0, resumed.Err + resumed.Out);
+        Assert.Equal(Recipes.FashionMnist.Description + "; changed from the preset: Width 8, Epochs 2",
+                     Recipe.FromJson(File.ReadAllText(Path.Combine(run, "recipe.json"))).Description);
+
+        // fine-tuned from those weights without --width: the network is the one stored with them, at its own width
+        string tuned = dir.File("tuned");
+        var fineTuned = CliRunner.Run("train", "--pretrained", Path.Combine(run, "checkpoints", "last", Checkpoint.WeightsFile), "--subset", "5",
+                                      "--test-subset", "1", "--epochs", "1", "--threads", "1", "--workers", "0", "--out", tuned);
+        Assert.True(fineTuned.Code == 0, fineTuned.Err + fineTuned.Out);
+        var tunedRecipe = Recipe.FromJson(File.ReadAllText(Path.Combine(tuned, "recipe.json")));
+        Assert.Equal(("parnet_cifar_small_w8", (int?)null), (tunedRecipe.Model, tunedRecipe.Width));
+        Assert.Equal(Recipes.FashionMnist.Description + "; changed from the preset: Model parnet_cifar_small_w8, Width null, Epochs 1", tunedRecipe.Description);
+    }
+
     static (int Code, string Out, string Err) Parnet(string workingDirectory, params string[] args)
     {
         var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
