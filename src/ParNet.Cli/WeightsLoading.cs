@@ -1,6 +1,7 @@
 using ParNet.Export;
 using ParNet.Models;
 using ParNet.Runtime;
+using ParNet.Training;
 using ParNet.Weights;
 using System.CommandLine;
 
@@ -34,8 +35,15 @@ public static class WeightsLoading
         _ => NetworkForm.FusedWhereFusable,
     };
 
-    /// <summary>The `--out` of commands that write weights (fuse, convert, forward): safetensors only.</summary>
-    public static void RequireSafetensorsOut(string output, string option = "--out") => RequireExtension(output, ".safetensors", option);
+    /// <summary>The `--out` of commands that write weights (fuse, convert, forward): safetensors only, and not a file of a
+    /// training checkpoint (<see cref="Checkpoint.FileOf"/>), which the run needs to resume and be evaluated.</summary>
+    public static void RequireSafetensorsOut(string output, string option = "--out")
+    {
+        RequireExtension(output, ".safetensors", option);
+        if (Checkpoint.FileOf(output) is var (directory, holds))
+            throw new UsageException($"{option} {output} is a file of the training checkpoint {directory} ({holds}), which writing it would " +
+                                     "replace: the run could no longer resume from it; give another path");
+    }
 
     /// <summary>An output named for what the command writes (".safetensors", ".onnx"), whatever else the name says.</summary>
     public static void RequireExtension(string output, string extension, string option = "--out")

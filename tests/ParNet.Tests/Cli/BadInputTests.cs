@@ -37,6 +37,30 @@ public class BadInputTests
         Assert.Equal(5, results[files.Count - 1].GetProperty("top").GetArrayLength());
     }
 
+    /// <summary>Weights holding NaN: predict printed "NaN" as a probability with exit 0, and --json died with a stack trace
+    /// (exit 134), every answer lost (an audit of serve and predict, session 45). Each image is an error, as serve's.</summary>
+    [Fact]
+    public void Predict_says_an_output_that_is_not_finite_is_an_error_for_each_image()
+    {
+        using var dir = new TempDirectory();
+        string weights = dir.File("nan.safetensors");
+        var tensors = ParNet.Weights.StateDict.Read(Fixture);
+        tensors[ParNet.Models.ImageClassifier.ClassifierKeyPrefix + "bias"][0].fill_(float.NaN);
+        ParNet.Weights.StateDict.Write(tensors, weights);
+        new DeploymentInfo { Model = OfficialParityTests.TinyConfig, Dataset = "imagenet", ImageSize = 64 }.WriteSidecar(weights);
+        string image = dir.File("good.png");
+        File.WriteAllBytes(image, TempDirectory.EncodeImage(64, 64, (x, y) => ((byte)x, (byte)y, 9), SKEncodedImageFormat.Png));
+        string error = $"{image}: the model's output for this image is not finite (NaN or infinity): its weights hold such values, or overflow";
+
+        var (code, stdout, stderr) = CliRunner.Run("predict", "--weights", weights, "--json", image, image);
+        Assert.True(code == 1, stderr);
+        var results = JsonDocument.Parse(stdout).RootElement;
+        Assert.Equal([error, error], results.EnumerateArray().Select(r => r.GetProperty("error").GetString()));
+        Assert.DoesNotContain("   at ", stderr);
+        var text = CliRunner.Run("predict", "--weights", weights, image);
+        Assert.Equal((1, "", $"parnet predict: {error}\n"), (text.Code, text.Out, text.Err));
+    }
+
     static string WriteTinyConfig(TempDirectory dir)
     {
         string path = dir.File("tiny.json");

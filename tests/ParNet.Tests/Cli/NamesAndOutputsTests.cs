@@ -43,4 +43,30 @@ public class NamesAndOutputsTests
         CliRunner.AssertUserError(result, $"--output {link} is the --weights file, which writing it would replace; give another path");
         Assert.Equal(before, File.ReadAllBytes(weights));
     }
+
+    /// <summary>`forward` and `fuse` with --ema and --out RUN/checkpoints/last/ema.safetensors overwrote the EMA weights they
+    /// had read, exit 0, and the run could no longer resume (an audit of fine-tuning, session 45): a file of a training
+    /// checkpoint is refused as the output of every command that writes weights.</summary>
+    [Fact]
+    public void A_file_of_a_training_checkpoint_is_refused_as_an_output()
+    {
+        using var dir = new TempDirectory();
+        string run = dir.File("run");
+        CliRunner.TrainTiny(run, "--ema-decay", "0.9", "--threads", "1");
+        string last = Path.Combine(run, "checkpoints", "last");
+        string model = Path.Combine(last, "model.safetensors"), ema = Path.Combine(last, "ema.safetensors"), optimizer = Path.Combine(last, "optimizer.safetensors");
+        var before = File.ReadAllBytes(ema);
+        string emaRefused = $"--out {ema} is a file of the training checkpoint {last} (its EMA weights), which writing it would replace: " +
+                            "the run could no longer resume from it; give another path";
+        CliRunner.AssertUserError(CliRunner.Run("forward", "--weights", model, "--ema", "--input", dir.File("x.safetensors"), "--out", ema), emaRefused);
+        CliRunner.AssertUserError(CliRunner.Run("fuse", "--weights", model, "--ema", "--out", ema), emaRefused);
+        CliRunner.AssertUserError(CliRunner.Run("convert", "--weights", model, "--out", optimizer),
+            $"--out {optimizer} is a file of the training checkpoint {last} (its optimizer state), which writing it would replace");
+        Assert.Equal(before, File.ReadAllBytes(ema));
+        // the same weights written outside the checkpoint folder, as before
+        var fused = CliRunner.Run("fuse", "--weights", model, "--ema", "--out", dir.File("fused.safetensors"));
+        Assert.True(fused.Code == 0, fused.Err);
+        Assert.StartsWith("fused parnet_cifar_small_w8 (EMA weights): ", fused.Out);   // it said nothing of the EMA pick (convert did)
+        Assert.True(File.Exists(dir.File("fused.safetensors")));
+    }
 }
