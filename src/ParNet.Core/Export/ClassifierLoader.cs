@@ -117,7 +117,7 @@ public static class ClassifierLoader
     /// RepVGG's deploy form does, and such a file was refused as 264 missing and 44 unexpected keys (an outside check of
     /// session 35). Renamed in place; the keys are otherwise the same.
     /// </summary>
-    static void NameAuthorsFusedConvs(Dictionary<string, Tensor> dict)
+    internal static void NameAuthorsFusedConvs(Dictionary<string, Tensor> dict)
     {
         const string Dense = ".rbr_dense.";
         foreach (var key in dict.Keys.Where(k => k.EndsWith(Dense + "weight", StringComparison.Ordinal)).ToList())

@@ -28,6 +28,14 @@ public class AuthorsFusedWeightsTests
         string path = dir.File("authors-fused.safetensors");
         StateDict.Write(authorsNamed, path);
 
+        // fine-tuning starts from the training form: such a file is refused as fused weights, as ours are, not as 264 keys
+        // missing and 44 unexpected (an audit of fine-tuning, session 45)
+        using (var untrained = ModelFactory.Create(OfficialParityTests.TinyConfig))
+        {
+            var refused = Assert.Throws<InvalidDataException>(() => ParNet.Training.Pretrained.LoadBackbone(untrained, path));
+            Assert.StartsWith($"{path}: fused weights (re-parameterized for inference, e.g. ", refused.Message);
+        }
+
         var (loaded, info) = ClassifierLoader.Load(path, OfficialParityTests.TinyConfig, NetworkForm.AsStored);
         using (loaded)
         {
