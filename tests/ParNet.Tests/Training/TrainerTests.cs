@@ -545,5 +545,12 @@ public class TrainerTests
         Assert.All(convs, kv => Assert.Equal(ScalarType.BFloat16, kv.Value.dtype));
         Assert.Contains(trainer.Optimizer.StateDict(), kv => kv.Key.StartsWith("master.") && kv.Value.dtype == ScalarType.Float32);
         Assert.True(result.State.History[^1].TestAccuracy >= 0.9, $"accuracy {result.State.History[^1].TestAccuracy}");
+
+        // its test scores are those of the weights its checkpoint saves, in float32, as `eval` of the checkpoint scores them:
+        // tested in bfloat16, the run's scores and eval's differed (an audit of fine-tuning, session 45)
+        using var saved = ModelFactory.Create(TinyModels.Config(width: 8));
+        StateDict.Load(saved, Path.Combine(result.LastCheckpoint, Checkpoint.WeightsFile));
+        var scored = Evaluator.Evaluate(saved, data, 4);
+        Assert.Equal(scored.Loss, result.State.History[^1].TestLoss!.Value, 6);
     }
 }
