@@ -136,7 +136,8 @@ public sealed record DeploymentInfo : WeightsMetadata
     /// This information with the class names and statistics of <paramref name="dataset"/> (a known data set's name, or an
     /// image folder), which must fit <paramref name="model"/>: its class count, and its channels (a grey data set feeds an
     /// RGB model, replicated as in training; a colour one does not feed a grey model). A folder data set keeps the class
-    /// names stored here: a folder's classes are its subfolders' names, which nothing but the weights knows.
+    /// names stored here: a folder's classes are its subfolders' names, which nothing but the weights knows; so does the
+    /// data set stored here (its names may be a subset's).
     /// <see cref="Runtime.InvalidSettingException"/> (of <see cref="DatasetSetting"/>) for a data set that does not fit.
     /// </summary>
     public DeploymentInfo WithDataset(ModelConfig model, string dataset)
@@ -144,9 +145,12 @@ public sealed record DeploymentInfo : WeightsMetadata
         Runtime.InvalidSettingException Refused(string problem) => new(DatasetSetting, n => $"{n.Given(DatasetSetting, dataset)}{problem}");
         if (KnownDataset(dataset) is null && !DataPipelines.IsFolderLayout(dataset))
             throw Refused($": unknown; known: {string.Join(", ", KnownDatasetNames)}, folder");
-        var folderNames = KnownDataset(dataset) is null ? ClassNames : null;
+        // the data set these weights name already keeps their names too: those of the classes trained on (a model of 5 of
+        // Fashion-MNIST's classes given --dataset fashion-mnist was told "10 class names ... for the 5 classes"; an audit of
+        // session 45)
+        var keptNames = KnownDataset(dataset) is null || dataset == Dataset ? ClassNames : null;
         DeploymentInfo info;
-        try { info = (this with { Dataset = dataset, ClassNames = folderNames, Mean = null, Std = null, StatisticsGuessed = false }).CompletedFor(model); }
+        try { info = (this with { Dataset = dataset, ClassNames = keptNames, Mean = null, Std = null, StatisticsGuessed = false }).CompletedFor(model); }
         catch (ArgumentException e) { throw Refused($": {e.Message}"); }
         if (info.Mean is { Length: > 1 } mean && mean.Length != model.InChannels)
             throw Refused($" has {mean.Length}-channel images; the model takes {model.InChannels}");

@@ -166,4 +166,19 @@ public class PredictorSourceTests
             "DeploymentInfo.WithDataset's dataset = cifar100 has 3-channel images; the model takes 1",
             "--dataset cifar100 has 3-channel images; the model takes 1");
     }
+
+    /// <summary>A model of 5 of Fashion-MNIST's classes, given the data set it stores (`convert --dataset fashion-mnist`), was
+    /// refused with "10 class names ... for the 5 classes" (an audit of session 45): it keeps its own class names.</summary>
+    [Fact]
+    public void The_data_set_stored_with_a_subsets_weights_keeps_their_class_names()
+    {
+        var fiveClasses = ModelRegistry.Get("parnet_cifar_small") with { NumClasses = 5, InChannels = 1 };
+        string[] names = ["Trouser", "Pullover", "Dress", "Coat", "Bag"];
+        var info = new DeploymentInfo { Model = fiveClasses, Dataset = "fashion-mnist", ClassNames = names };
+        Assert.Equal(names, info.WithDataset(fiveClasses, "fashion-mnist").ClassNames);
+        // another data set's names are its own: ten, refused for five classes
+        Refusal(() => info.WithDataset(fiveClasses, "mnist"), DeploymentInfo.DatasetSetting,
+            "DeploymentInfo.WithDataset's dataset = mnist: 10 class names (data set mnist) for the 5 classes of parnet_cifar_small",
+            "--dataset mnist: 10 class names (data set mnist) for the 5 classes of parnet_cifar_small");
+    }
 }
