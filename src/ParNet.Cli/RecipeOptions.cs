@@ -35,7 +35,8 @@ public sealed class RecipeOptions
     readonly Option<int?> _seed = CliOption.Int("--seed", "seed of initialization, shuffling, augmentation and the --subset images drawn (the test subset is the same for every seed); the same seed, " +
         "thread count and data give the same weights, bit for bit, on the same CPU kind and parnet version (default: the recipe's, 0 in every preset)");
     readonly Option<int?> _imageSize = CliOption.Int("--image-size",
-        "training and test image side of an image-folder data set (default: the recipe's, imagenet 224)", "PX");
+        "training and test image side of an image-folder data set (default: the recipe's, imagenet 224; fine-tuning, --pretrained: " +
+        "the side stored with the weights, else their network's, 224 px for the ImageNet layout)", "PX");
 
     public void AddTo(Command command) => command.Add(_epochs, _batchSize, _lr, _momentum, _nesterov, _weightDecay, _noDecayBnBias, _schedule,
         _warmup, _minLr, _stepEpochs, _gamma, _milestones, _labelSmoothing, _ema, _backboneLrScale, _headDropout, _blockDropout, _padding, _noFlip, _erasing, _seed, _imageSize);

@@ -193,7 +193,11 @@ public sealed partial class TrainCommand : CliCommand
         if (pretrainedEma && pretrained is null) throw new UsageException("--pretrained-ema goes with --pretrained W");
         if (resumeDir is null && pretrained is null && recipe.Name == Recipes.FineTune.Name)   // its LR is a tenth of training from scratch
             throw new UsageException("--recipe finetune fine-tunes --pretrained W; to train from scratch take another recipe (fashion-mnist, cifar, imagenet)");
-        var (model, modelFromPretrained) = resumedModel is not null ? (resumedModel, false) : NewModel(parse, recipe, dataset, data, classes, pretrained, pretrainedEma);
+        var (model, modelFromPretrained, pretrainedSide) = resumedModel is not null ? (resumedModel, false, null) : NewModel(parse, recipe, dataset, data, classes, pretrained, pretrainedEma);
+        // fine-tuning on an image folder trains at the side the pretrained network was trained at (stored with its weights, else
+        // its layout's), not the recipe's 32 px, where an ImageNet-layout network's last stage has 1x1 maps (an audit of session 45)
+        if (pretrained is not null && DataPipelines.IsFolderLayout(dataset) && !_recipeOptions.ImageSizeGiven(parse))
+            recipe = recipe with { ImageSize = pretrainedSide ?? model.DefaultImageSize };
         // recipe.json says what trains: the network in place of the recipe's default, and which values the options changed
         if (resumedModel is null) recipe = _model.Recorded(parse, recipe, model, modelFromPretrained);
         if (Recipes.All.FirstOrDefault(r => r.Name == recipe.Name) is { } preset) recipe = recipe.DescribedAgainst(preset);
@@ -264,15 +268,16 @@ public sealed partial class TrainCommand : CliCommand
 
     /// <summary>A new run's model, once the data set is known: --model/--config, else for fine-tuning the network stored with
     /// the --pretrained weights (with a new classifier), else the recipe's; and whether it is the pretrained weights' network.</summary>
-    (ModelConfig Model, bool FromPretrained) NewModel(ParseResult parse, Recipe recipe, string dataset, string? data, int[]? classes, string? pretrained, bool pretrainedEma)
+    (ModelConfig Model, bool FromPretrained, int? PretrainedSide) NewModel(ParseResult parse, Recipe recipe, string dataset, string? data, int[]? classes, string? pretrained, bool pretrainedEma)
     {
-        var stored = pretrained is not null && !_model.Given(parse)
-            ? UsageException.Wrap(() => ClassifierLoader.Stored(pretrained, WeightsLoading.Pick(pretrainedEma)).Model, "--pretrained")
+        var storedInfo = pretrained is not null && !_model.Given(parse)
+            ? UsageException.Wrap(() => ClassifierLoader.Stored(pretrained, WeightsLoading.Pick(pretrainedEma)), "--pretrained") : null;
+        var stored = storedInfo is null ? null
+            : storedInfo.Model
               // not the recipe's model, whose keys the weights then failed to match one by one
               ?? throw new UsageException($"--pretrained {pretrained}: no model configuration stored with these weights; give the network " +
-                                          "they were trained as with --model NAME or --config FILE")
-            : null;
-        return (_model.Build(parse, recipe, dataset, data, classes?.Length, stored, newClassifier: pretrained is not null), stored is not null);
+                                          "they were trained as with --model NAME or --config FILE");
+        return (_model.Build(parse, recipe, dataset, data, classes?.Length, stored, newClassifier: pretrained is not null), stored is not null, storedInfo?.ImageSize);
     }
 
     FreezeScope ParseFreeze(ParseResult parse, RunSettings? saved) =>

@@ -239,6 +239,39 @@ public class FineTuningTests
         Assert.False(Directory.Exists(dir.File("run")));
     }
 
+    /// <summary>Fine-tuning on an image folder took the finetune recipe's 32 px whatever the network: an ImageNet-layout network
+    /// then trained with 1x1 maps in its last stage (an audit of session 45). It trains at the side stored with the pretrained
+    /// weights, else its network's; --image-size sets another.</summary>
+    [Fact]
+    public void Fine_tuning_on_an_image_folder_trains_at_the_pretrained_networks_side()
+    {
+        using var dir = new TempDirectory();
+        var config = OfficialParityTests.TinyConfig with { NumClasses = 10 };
+        string at64 = dir.File("at64.safetensors"), unsaid = dir.File("unsaid.safetensors"), data = dir.File("images");
+        using (var model = ModelFactory.Create(config))
+        {
+            StateDict.Save(model, at64, new DeploymentInfo { Model = config, Dataset = "folder", ImageSize = 64 }.ToMetadata());
+            StateDict.Save(model, unsaid, new DeploymentInfo { Model = config }.ToMetadata());
+        }
+        foreach (var split in new[] { "train", "val" })
+            foreach (var label in new[] { "a", "b" })
+            {
+                Directory.CreateDirectory(Path.Combine(data, split, label));
+                ParNet.Tests.Export.ExportCliTests.WritePng(Path.Combine(data, split, label, "0.png"), 40,
+                    (x, y) => new SkiaSharp.SKColor((byte)(x * 5), (byte)(label == "a" ? y * 5 : 0), 90));
+            }
+        string Trained(string weights, params string[] more)
+        {
+            var run = CliRunner.Run(["train", "--recipe", "finetune", "--pretrained", weights, "--dataset", "folder", "--data", data, "--epochs", "1",
+                                     "--threads", "1", "--workers", "0", .. more, "--out", dir.File(Path.GetRandomFileName())]);
+            Assert.True(run.Code == 0, run.Err + run.Out);
+            return run.Out;
+        }
+        Assert.Contains(" 3x64x64, 2 train / 2 test images", Trained(at64));
+        Assert.Contains(" 3x224x224, 2 train / 2 test images", Trained(unsaid));   // the ImageNet layout's side
+        Assert.Contains(" 3x96x96, 2 train / 2 test images", Trained(at64, "--image-size", "96"));
+    }
+
     [Fact]
     public void Bad_fine_tuning_options_are_one_line()
     {
