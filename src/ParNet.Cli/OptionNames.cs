@@ -49,6 +49,7 @@ public sealed class OptionNames : SettingNames
         [Of(nameof(Recipe), nameof(Recipe.CropPadding))] = "--padding",
         [Of(nameof(Recipe), nameof(Recipe.RandomErasing))] = "--erasing",
         [DataLocations.DataDirectorySetting] = "--data",
+        [Of(nameof(RunSettings), nameof(RunSettings.Classes))] = "--classes",
         [ClassifierLoader.ConfigSetting] = "--model NAME or --config FILE",
         [ImagePredictor.ConfigSetting] = "--model or --config",
         [Of(nameof(InferenceBenchmarkOptions), nameof(InferenceBenchmarkOptions.Model))] = "--model or --config",

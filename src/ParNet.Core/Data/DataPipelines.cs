@@ -123,10 +123,37 @@ public static class DataPipelines
             case var _ when IsFolderLayout(dataset):
             {
                 int n = CheckSize(model, size ?? augmentation.ImageSize);
-                return ImageFolderEval(Path.Combine(Required(dataDir, dataset), train ? "train" : "val"), n, options, tenCrop);
+                string root = Required(dataDir, dataset);
+                // class ids count in train/'s class list, val/'s matched to it by name: each split's own list picked other
+                // classes, or none, where val/ lacks a class of train/ (an audit of fine-tuning and eval, session 45)
+                if (!train && options.Classes is { } ids) options = options with { Classes = FolderValClasses(root, ids) };
+                return ImageFolderEval(Path.Combine(root, train ? "train" : "val"), n, options, tenCrop);
             }
             default: throw Unknown(dataset);
         }
+    }
+
+    /// <summary>The class list that class ids (<see cref="LoaderOptions.Classes"/>, a run's classes) of a folder data set
+    /// count in, whichever split is read: DIR/train's class folders, or DIR/val's where a download holds val/ alone.</summary>
+    public static IReadOnlyList<string> FolderClassNames(string dataDir)
+    {
+        string trainRoot = Path.Combine(dataDir, "train");
+        return ImageFolderDataset.ClassFolders(Directory.Exists(trainRoot) ? trainRoot : Path.Combine(dataDir, "val"))
+                                 .Select(d => Path.GetFileName(d)!).ToArray();
+    }
+
+    /// <summary>The ids in DIR/val's class list of the classes <paramref name="ids"/> name in <see cref="FolderClassNames"/>.</summary>
+    static int[] FolderValClasses(string root, IReadOnlyList<int> ids)
+    {
+        var names = FolderClassNames(root);
+        string valRoot = Path.Combine(root, "val");
+        var own = ImageFolderDataset.ClassFolders(valRoot).Select(d => Path.GetFileName(d)!).ToList();
+        return ids.Select(c =>
+        {
+            if (c < 0 || c >= names.Count) throw new ArgumentException($"class {c} does not exist (classes 0..{names.Count - 1})");
+            int id = own.IndexOf(names[c]);
+            return id >= 0 ? id : throw new InvalidDataException($"{valRoot} has no folder of class {c} ({names[c]}) of {Path.Combine(root, "train")}");
+        }).ToArray();
     }
 
     /// <summary>What a Fashion-MNIST training image goes through (<see cref="Train"/>'s transform): the content placed at

@@ -88,7 +88,7 @@ public sealed class TrainingRun : IDisposable
                                             ? $" (the configuration of the pretrained weights {from}: weights for grey images cannot start a model " +
                                               "for colour ones; colour weights can start a grey model)"
                                             : ""));
-        DataPipelines.RequireSameClasses(train.ClassNames, $"the training data ({s.Dataset})", test.ClassNames, "the evaluation data");
+        RequireSameFolderClasses(s, train.ClassNames, test.ClassNames);
         if (s.ClassNames is { } trainedOn)
             DataPipelines.RequireSameClasses(trainedOn, "the run's training data (run.json)", train.ClassNames, "the training data now");
 
@@ -122,6 +122,24 @@ public sealed class TrainingRun : IDisposable
             resume?.Dispose();
             net.Dispose();
             throw;
+        }
+    }
+
+    static readonly string ClassesSetting = SettingNames.Of(nameof(RunSettings), nameof(RunSettings.Classes));
+
+    /// <summary><see cref="DataPipelines.RequireSameClasses"/> of the training and evaluation data; for an image folder whose
+    /// val/ and train/ hold other classes, the refusal also says what to do: it named the difference alone (an audit of
+    /// fine-tuning and eval, session 45). With classes selected, val/ is matched to train/ by name, so the lists agree.</summary>
+    static void RequireSameFolderClasses(RunSettings s, IReadOnlyList<string> train, IReadOnlyList<string> test)
+    {
+        try { DataPipelines.RequireSameClasses(train, $"the training data ({s.Dataset})", test, "the evaluation data"); }
+        catch (InvalidDataException e) when (DataPipelines.IsFolderLayout(s.Dataset) && s.Classes is null && s.DataDirectory is { } dir)
+        {
+            var both = train.Select((name, id) => (name, id)).Where(c => test.Contains(c.name, StringComparer.Ordinal)).Select(c => c.id).ToList();
+            throw new InvalidSettingException(ClassesSetting, names =>
+                $"{e.Message}; " + (both.Count >= 2 ? $"train on the classes both hold with {names.Given(ClassesSetting, string.Join(",", both))} " +
+                                                      $"(ids of {Path.Combine(dir, "train")}'s classes), or " : "") +
+                $"give {Path.Combine(dir, "val")} the class folders of {Path.Combine(dir, "train")}", e);
         }
     }
 
