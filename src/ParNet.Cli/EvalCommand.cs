@@ -155,8 +155,8 @@ public sealed class EvalCommand : CliCommand
         CliOption.CheckThreads(threads, Name, stderr);
         CliOption.RequireAtLeastOne("--subset", subset, "images per class");
         CliOption.RequireAtLeastOne("--batch-size", batchSize, "images");   // the loader said "batch size must be positive", naming no option
-        // weights trained on some of a known data set's classes (--classes 5-9) store their names: those classes, as predict uses them
-        int[]? classes = givenClasses ?? saved?.Classes?.ToArray() ?? (run is null ? classesOfRun ?? DeploymentInfo.ClassIdsIn(dataset, storedClassNames) : null);
+        // weights trained on some of a data set's classes (--classes 5-9) store their names: those classes, as predict uses them
+        int[]? classes = givenClasses ?? saved?.Classes?.ToArray() ?? (run is null ? classesOfRun ?? DeploymentInfo.ClassIdsIn(dataset, storedClassNames, data) : null);
         string? outDir = parse.GetValue(_out);
 
         set_num_threads(threads);

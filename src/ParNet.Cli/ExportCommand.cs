@@ -114,7 +114,7 @@ public sealed class ExportCommand : CliCommand
                 // them, were read (cross-command audit, session 43); weights of some of a known data set's classes store their names
                 var runOfFile = dataset is null && weights is not null ? RunSettings.OfCheckpointFile(weights) : null;
                 string? data = RunDataFolder.Resolve(parse.GetValue(_data), runOfFile?.DataDirectory);
-                IReadOnlyList<int>? classes = runOfFile?.Classes ?? DeploymentInfo.ClassIdsIn(calibrationSet, info.ClassNames);   // --data or not, as eval
+                IReadOnlyList<int>? classes = runOfFile?.Classes ?? DeploymentInfo.ClassIdsIn(calibrationSet, info.ClassNames, data);   // --data or not, as eval
                 // opened as the exporter reads it, after its check that --out can be written: an image folder's files are listed then, not before
                 IEnumerable<(float[] Data, long[] Shape)> Calibration()
                 {

@@ -64,13 +64,24 @@ public sealed record DeploymentInfo : WeightsMetadata
     /// statistics `parnet predict`, `serve` and `export --dataset` can fill in.</summary>
     public static IReadOnlyList<string> KnownDatasetNames { get; } = ["fashion-mnist", "mnist", "cifar10", "cifar100", "imagenet"];
 
-    /// <summary>The ids in <paramref name="dataset"/> (a known data set) of <paramref name="names"/> when they are fewer than
-    /// its classes and every one is among them, once: the classes weights trained on some of them (`--classes 5-9`) store,
-    /// as their data is read again (eval, int8 calibration); null otherwise.</summary>
-    public static int[]? ClassIdsIn(string dataset, IReadOnlyList<string>? names)
+    /// <summary>The ids in <paramref name="dataset"/> (a known data set, or an image folder in <paramref name="dataDir"/>:
+    /// its <see cref="DataPipelines.FolderClassNames"/>) of <paramref name="names"/> when they are fewer than its classes and
+    /// every one is among them, once: the classes weights trained on some of them (`--classes 5-9`) store, as their data is
+    /// read again (eval, int8 calibration); null otherwise.</summary>
+    public static int[]? ClassIdsIn(string dataset, IReadOnlyList<string>? names, string? dataDir = null)
     {
-        if (names is null || KnownDataset(dataset) is not { } known || names.Count >= known.ClassNames.Count) return null;
-        var all = known.ClassNames.ToList();
+        if (names is null) return null;
+        // a folder's own class list: a folder model of some of its classes was refused by eval --weights for its class
+        // count (an audit of fine-tuning and eval, session 45)
+        if (DataPipelines.IsFolderLayout(dataset) && dataDir is not null && IdsIn(DataPipelines.FolderClassNames(dataDir), names) is { } inFolder)
+            return inFolder;
+        return KnownDataset(dataset) is { } known ? IdsIn(known.ClassNames, names) : null;
+    }
+
+    static int[]? IdsIn(IReadOnlyList<string> classes, IReadOnlyList<string> names)
+    {
+        if (names.Count >= classes.Count) return null;
+        var all = classes.ToList();
         var ids = names.Select(name => all.IndexOf(name)).ToArray();
         // every name found, and found once (ImageNet names two classes "crane": no guessing which)
         return ids.All(id => id >= 0) && names.All(name => all.Count(n => n == name) == 1) ? ids : null;

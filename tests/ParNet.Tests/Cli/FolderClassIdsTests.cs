@@ -45,6 +45,30 @@ public class FolderClassIdsTests
         Assert.Equal("true\\predicted,cat one,dog two", File.ReadLines(Path.Combine(dir.File("eval"), "confusion.csv")).First());
     }
 
+    /// <summary>A folder model trained on classes a and c of a, b, c, copied out of its run (the class names stored with it,
+    /// no run.json to read): eval --weights said "the test data has 3 classes, the model 2", and int8 calibration drew
+    /// from every class; both now take the classes the stored names give in the folder's class list.</summary>
+    [Fact]
+    public void A_copied_folder_model_of_some_classes_is_scored_and_calibrated_on_its_stored_classes()
+    {
+        using var dir = new TempDirectory();
+        string data = Folder(dir, ("train", ["a", "b", "c"]), ("val", ["a", "b", "c"])), run = dir.File("run");
+        var trained = TrainTinyOn(data, run, "--classes", "0,2");
+        Assert.True(trained.Code == 0, trained.Err + trained.Out);
+        string copy = dir.File(Path.Combine("elsewhere", "w.safetensors"));
+        Directory.CreateDirectory(Path.GetDirectoryName(copy)!);
+        File.Copy(Path.Combine(run, "checkpoints", "last", "model.safetensors"), copy);
+
+        var evaluated = CliRunner.Run("eval", "--weights", copy, "--dataset", "folder", "--data", data, "--threads", "1", "--out", dir.File("eval"));
+        Assert.True(evaluated.Code == 0, evaluated.Err + evaluated.Out);
+        Assert.Contains("test (4 images, 3x32x32", evaluated.Out);
+        Assert.Equal("true\\predicted,a,c", File.ReadLines(Path.Combine(dir.File("eval"), "confusion.csv")).First());
+        // train/a and train/c hold 4 images: a fifth is refused, where all 6 of train/ were drawn from
+        CliRunner.AssertUserError(CliRunner.Run("export", "--weights", copy, "--dataset", "folder", "--data", data, "--int8", "--calibration", "5",
+                                                "--out", dir.File("m.int8.onnx")),
+                                  "5 calibration images asked for: the folder training split has 4 images of the 2 classes the weights were trained on");
+    }
+
     /// <summary>Without --classes the refusal named the class val/ lacks, not what to do about it.</summary>
     [Fact]
     public void A_val_folder_lacking_a_class_is_refused_naming_the_classes_both_splits_hold()
