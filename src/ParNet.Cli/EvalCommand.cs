@@ -42,7 +42,7 @@ public sealed class EvalCommand : CliCommand
     readonly Option<int?> _subset = CliOption.Int("--subset", "N images per class (default: all)");
     readonly Option<string?> _classes = CliOption.Text("--classes", "only these classes, relabeled 0..k-1, e.g. 5-9 (default: the run's, or those the weights' stored class names give, else all)", "IDS");
     readonly Option<string?> _out = CliOption.Text("--out", "report folder: confusion.csv, confusion.png, per_class.csv, summary.json " +
-        "(default RUN/eval-CHECKPOINT[-Npx][-tencrop][-flip][-fused][-winograd][-SPLIT][-subsetN][-classesIDS][-noema], or runs/eval-... with --weights)", "DIR");
+        "(default RUN/eval-CHECKPOINT[-Npx][-tencrop][-flip][-fused][-winograd][-SPLIT][-subsetN][-classesIDS][-noema], or runs/eval[-...][-ema]-STAMP with --weights)", "DIR");
 
     public override string Name => "eval";
     public override string Summary => "evaluate a run or weights: top-1/5, per-class accuracy, confusion matrix";
@@ -76,6 +76,7 @@ public sealed class EvalCommand : CliCommand
         string? weightsPath = weights;
         bool assumedRecipeModel = false;   // --weights that store no configuration, read as the recipe's default model
         bool notRunDefaultWeights = false;   // --run --ema false of a run that has EMA weights: not the default report's weights
+        bool scoredEma = false;   // the EMA weights are scored: a run's default or --ema, a --weights file's --ema
         int[]? classesOfRun = null;   // --weights RUN/checkpoints/NAME/...: the classes the run trained on (its run.json)
         bool onnxFile = weights is not null && ParNet.Inference.PredictorSource.IsOnnxFile(weights);   // a --run's weights are safetensors
         if (run is not null)
@@ -91,7 +92,7 @@ public sealed class EvalCommand : CliCommand
             recipe = state.Recipe;
             config = state.Model;
             var chosen = Checkpoint.ChooseWeights(ckpt, emaFlag);
-            notRunDefaultWeights = !chosen.Default;
+            (notRunDefaultWeights, scoredEma) = (!chosen.Default, chosen.Ema);
             weightsPath = chosen.Path;
             // the side it trained at, stored with its weights: a study's resolution cells (16, 48 px) were scored at the
             // recipe's 32 (study audit, session 40)
@@ -104,6 +105,7 @@ public sealed class EvalCommand : CliCommand
                 throw new UsageException("--checkpoint picks a checkpoint of a --run; with --weights give that checkpoint's file");
             if (onnxFile && emaFlag == true)
                 throw new UsageException("--ema picks the EMA weights of a --run or a training checkpoint (.pth.tar); an .onnx file holds one set of weights");
+            scoredEma = emaFlag == true;
             string recipeName = parse.GetValue(_recipe) ?? "fashion-mnist";
             recipe = UsageException.Wrap(() => Recipes.Get(recipeName));
             // the model and data set stored with the weights (a run's checkpoint, a converted or fused file), unless given here
@@ -198,6 +200,7 @@ public sealed class EvalCommand : CliCommand
         {
             ImageSize = size, TenCrop = tenCrop, Flip = flip, Fused = fused, Winograd = winograd, Split = split, SubsetPerClass = subset,
             Classes = givenClasses is not null ? (parse.GetValue(_classes)!, givenClasses) : null, NotTheRunsDefaultWeights = notRunDefaultWeights,
+            Ema = run is null && scoredEma,   // a run's EMA weights are its default report's
             OtherData = run is null ? null : OtherData(saved, recipe, parse.GetValue(_dataset), parse.GetValue(_data)),   // a weights file's folders are new each time
         };
         // a weights file's report folder is new each time, its name stamped to the second: two evaluations started in one
@@ -226,7 +229,7 @@ public sealed class EvalCommand : CliCommand
         var (c, h, w) = source.ImageShape;
         Evaluator.WriteReport(r, outDir, new EvalSubject
         {
-            Model = modelName, Weights = Path.GetFullPath(scoredFile), WeightsSha256 = scoredSha256, Engine = onnx is null ? "TorchSharp" : "ONNX Runtime",
+            Model = modelName, Weights = Path.GetFullPath(scoredFile), WeightsSha256 = scoredSha256, Ema = scoredEma, Engine = onnx is null ? "TorchSharp" : "ONNX Runtime",
             Dataset = dataset, DataFolder = data is null ? null : Path.GetFullPath(data), Split = split, ImageShape = [c, h, w],
             TenCrop = tenCrop, Flip = flip, Fused = fused, Winograd = winograd,
         });

@@ -6,7 +6,7 @@ namespace ParNet.Training;
 /// Where an evaluation's report goes when no folder is given: RUN/eval-CHECKPOINT for a run, runs/eval-STAMP for a weights
 /// file, each followed by what was scored when it differs from the plain evaluation (-64px, -tencrop, -flip, -fused,
 /// -winograd, -train, -subset50, -classes0-4, -cifar10 or -data-1a2b3c4d for another data set or folder than the run's,
-/// -noema). A part of the data or other weights replaced the full evaluation's report in the same folder, and
+/// -noema for a run's model weights where it averaged weights, -ema for a weights file's EMA weights). A part of the data or other weights replaced the full evaluation's report in the same folder, and
 /// summary.json does not say which it was (walk E, session 28).
 /// </summary>
 public sealed record EvalReportFolder
@@ -22,6 +22,9 @@ public sealed record EvalReportFolder
     public (string Given, int[] Ids)? Classes { get; init; }
     /// <summary>The run's model weights where it averaged weights (EMA): not the weights of its default report.</summary>
     public bool NotTheRunsDefaultWeights { get; init; }
+    /// <summary>A weights file's EMA weights (a timm checkpoint's state_dict_ema, the EMA file beside a run checkpoint's
+    /// model weights): a .pth.tar's two evaluations had folder names alike (an audit of fine-tuning and eval, session 45).</summary>
+    public bool Ema { get; init; }
     /// <summary>Another data set than the run's (its name), or another data folder (<see cref="DataFolderPart"/>); null: the
     /// run's own. Two evaluations of one run on two data folders wrote one folder, the second replacing the first (study
     /// audit, session 40).</summary>
@@ -31,7 +34,7 @@ public sealed record EvalReportFolder
         (ImageSize is int n ? $"-{n}px" : "") + (TenCrop ? "-tencrop" : "") + (Flip ? "-flip" : "") + (Fused ? "-fused" : "") +
         (Winograd ? "-winograd" : "") + (Split != "test" ? "-" + Split : "") + (SubsetPerClass is int per ? $"-subset{per}" : "") +
         (Classes is var (given, ids) ? ClassesPart(given, ids) : "") + (OtherData is string data ? "-" + data : "") +
-        (NotTheRunsDefaultWeights ? "-noema" : "");
+        (NotTheRunsDefaultWeights ? "-noema" : "") + (Ema ? "-ema" : "");
 
     /// <summary>"data-" and 8 hex digits of a hash of the folder's full path: a data folder named in a folder name.</summary>
     public static string DataFolderPart(string folder) =>

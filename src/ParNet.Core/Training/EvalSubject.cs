@@ -17,6 +17,9 @@ public sealed record EvalSubject
     public required string Weights { get; init; }
     /// <summary>Lower-case hex SHA-256 of <see cref="Weights"/>'s bytes (<see cref="Sha256Of"/>).</summary>
     public required string WeightsSha256 { get; init; }
+    /// <summary>The EMA weights were scored (a run's EMA file, a timm checkpoint's state_dict_ema): a .pth.tar holds both sets,
+    /// and its two reports named the same file and hash (an audit of fine-tuning and eval, session 45).</summary>
+    public bool Ema { get; init; }
     /// <summary>"TorchSharp" or "ONNX Runtime".</summary>
     public required string Engine { get; init; }
     public required string Dataset { get; init; }

@@ -66,7 +66,7 @@ public class RunRecordTests
         Assert.Equal(Recipes.FashionMnist.Description + "; changed from the preset: Model parnet_cifar_small_w8, Width null, Epochs 1", tunedRecipe.Description);
     }
 
-    static (int Code, string Out, string Err) Parnet(string workingDirectory, params string[] args)
+    internal static (int Code, string Out, string Err) Parnet(string workingDirectory, params string[] args)
     {
         var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
             { WorkingDirectory = workingDirectory, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
