@@ -176,7 +176,10 @@ public sealed class EvalCommand : CliCommand
         else
             DataPipelines.RequireStoredClasses(storedClassNames, dataset, source.ClassNames, $"the {split} data");
         // --run: the checkpoint's EMA file was chosen above; --weights: --ema picks a training checkpoint's state_dict_ema
-        using var loaded = onnx is null ? LoadWeights(weightsPath!, config, fused, run is null && emaFlag == true, assumedRecipeModel, recipe.Name) : null;
+        var loadedWeights = onnx is null ? LoadWeights(weightsPath!, config, fused, run is null && emaFlag == true, assumedRecipeModel, recipe.Name) : null;
+        using var loaded = loadedWeights?.Model;
+        // the form scored, not the --fused switch: fused weights were recorded as unfused (an audit of fine-tuning and eval, session 45)
+        bool scoredFused = (loadedWeights?.Info ?? onnx?.Engine.Info)?.Fused ?? fused;
         nn.Module<Tensor, Tensor> model = (nn.Module<Tensor, Tensor>?)onnx ?? loaded!;
         // the file just read, hashed now: a run's checkpoints/last may be replaced by a training run while this one scores it
         // --weights W --ema scores the EMA weights: for a run checkpoint's model.safetensors the ema.safetensors beside it
@@ -231,10 +234,10 @@ public sealed class EvalCommand : CliCommand
         {
             Model = modelName, Weights = Path.GetFullPath(scoredFile), WeightsSha256 = scoredSha256, Ema = scoredEma, Engine = onnx is null ? "TorchSharp" : "ONNX Runtime",
             Dataset = dataset, DataFolder = data is null ? null : Path.GetFullPath(data), Split = split, ImageShape = [c, h, w],
-            TenCrop = tenCrop, Flip = flip, Fused = fused, Winograd = winograd,
+            TenCrop = tenCrop, Flip = flip, Fused = scoredFused, Winograd = winograd,
         });
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{modelName} on {DataDescription.Of(dataset, data, source.ClassNames.Count)} {split} ({r.Count} images, {c}x{h}x{w}{(tenCrop ? ", ten-crop" : "")}{(flip ? ", and mirrored" : "")}{(fused ? ", fused" : "")}{(winograd ? $", Winograd convs: {plan!.Calls} calls" : "")}; weights {scoredPath}{(scoredPick == CheckpointWeights.Ema ? ", its EMA weights" : "")})"));
+            $"{modelName} on {DataDescription.Of(dataset, data, source.ClassNames.Count)} {split} ({r.Count} images, {c}x{h}x{w}{(tenCrop ? ", ten-crop" : "")}{(flip ? ", and mirrored" : "")}{(scoredFused ? ", fused" : "")}{(winograd ? $", Winograd convs: {plan!.Calls} calls" : "")}; weights {scoredPath}{(scoredPick == CheckpointWeights.Ema ? ", its EMA weights" : "")})"));
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"top-1 {r.Top1 * 100:F2}%  {(double.IsFinite(r.Top5) ? $"top-5 {(r.Top5 * 100).ToString("F2", CultureInfo.InvariantCulture)}%  " : "")}loss {r.Loss:F4}  ({r.Seconds:F1} s, {r.Count / Math.Max(1e-9, r.Seconds):F0} img/s)"));
         var acc = r.PerClassAccuracy;
         for (int k = 0; k < acc.Length && k < 100; k++)
@@ -245,9 +248,9 @@ public sealed class EvalCommand : CliCommand
 
     /// <summary>The weights in <paramref name="config"/>'s model; when that model was only the recipe's default (nothing stored
     /// with the weights, no --model/--config) and they do not fit it, says so instead of listing every key of the mismatch.</summary>
-    static ImageClassifier LoadWeights(string path, ModelConfig config, bool fused, bool ema, bool assumedRecipeModel, string recipeName)
+    static ClassifierLoader.Loaded LoadWeights(string path, ModelConfig config, bool fused, bool ema, bool assumedRecipeModel, string recipeName)
     {
-        try { return WeightsLoading.Load(path, config, fused, ema).Model; }
+        try { return WeightsLoading.Load(path, config, fused, ema); }
         catch (InvalidDataException e) when (assumedRecipeModel && StateDict.IsMismatch(e))
         {
             throw new UsageException($"{path}: no model configuration stored with these weights, and they do not fit recipe {recipeName}'s " +

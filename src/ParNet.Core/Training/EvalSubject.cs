@@ -30,6 +30,7 @@ public sealed record EvalSubject
     public required int[] ImageShape { get; init; }
     public bool TenCrop { get; init; }
     public bool Flip { get; init; }
+    /// <summary>The network scored was fused: a fused file, or trained weights re-parameterized first.</summary>
     public bool Fused { get; init; }
     public bool Winograd { get; init; }
     /// <summary>ParNet's version with its commit (<see cref="CodeVersion.Current"/>).</summary>

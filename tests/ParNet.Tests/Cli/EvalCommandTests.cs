@@ -45,4 +45,24 @@ public class EvalCommandTests
         Assert.False(plain.GetProperty("Ema").GetBoolean());
         Assert.True(ofEma.GetProperty("Ema").GetBoolean());
     }
+
+    /// <summary>Scored's Fused recorded the --fused switch, not the form loaded: an already-fused file, scored fused, was
+    /// recorded as unfused.</summary>
+    [Fact]
+    public void Fused_weights_are_recorded_as_fused_without_the_switch()
+    {
+        using var dir = new TempDirectory();
+        string run = dir.File("run"), fused = dir.File("fused.safetensors");
+        CliRunner.TrainTiny(run, "--threads", "1");
+        string weights = Path.Combine(run, "checkpoints", "last", "model.safetensors");
+        var fusing = CliRunner.Run("fuse", "--weights", weights, "--out", fused);
+        Assert.True(fusing.Code == 0, fusing.Err);
+        foreach (var (file, report, expected) in new[] { (weights, "plain", false), (fused, "fused", true) })
+        {
+            var evaluated = CliRunner.Run("eval", "--weights", file, "--subset", "1", "--threads", "1", "--out", dir.File(report));
+            Assert.True(evaluated.Code == 0, evaluated.Err + evaluated.Out);
+            Assert.Equal(expected, Scored(dir.File(report)).GetProperty("Fused").GetBoolean());
+            Assert.Equal(expected, evaluated.Out.Contains("1x32x32, fused; weights", StringComparison.Ordinal));
+        }
+    }
 }
