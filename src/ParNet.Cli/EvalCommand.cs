@@ -40,7 +40,7 @@ public sealed class EvalCommand : CliCommand
     readonly Option<int?> _threads = CliOption.Int("--threads", $"threads of the forward passes (torch.set_num_threads; ONNX Runtime's intra-op threads for an .onnx) " +
         $"(default: all logical cores, {Environment.ProcessorCount} here)");
     readonly Option<int?> _subset = CliOption.Int("--subset", "N images per class (default: all)");
-    readonly Option<string?> _classes = CliOption.Text("--classes", "only these classes, relabeled 0..k-1, e.g. 5-9 (default: the run's, or those the weights' stored class names give, else all)", "IDS");
+    readonly Option<string?> _classes = CliOption.Text("--classes", "only these classes, relabeled 0..k-1, e.g. 5-9 (an image folder's: ids in train/'s class list) (default: the run's, or those the weights' stored class names give, else all)", "IDS");
     readonly Option<string?> _out = CliOption.Text("--out", "report folder: confusion.csv, confusion.png, per_class.csv, summary.json " +
         "(default RUN/eval-CHECKPOINT[-Npx][-tencrop][-flip][-fused][-winograd][-SPLIT][-subsetN][-classesIDS][-noema], or runs/eval[-...][-ema]-STAMP with --weights)", "DIR");
 

@@ -39,7 +39,7 @@ public sealed partial class TrainCommand : CliCommand
         "a machine too slow for the epochs anneals the LR anyway and ends early, complete (default: none)", "MINUTES");
     readonly Option<bool> _bf16 = CliOption.Switch("--bf16", "bfloat16 convolutions, activations and classifier; BatchNorm layers and the optimizer's master weights float32 (as autocast)");
     readonly Option<bool> _channelsLast = CliOption.ChannelsLast("channels_last tensors: faster oneDNN convolutions");
-    readonly Option<string?> _classes = CliOption.Text("--classes", "only these classes, relabeled 0..k-1: e.g. 0-4 or 5,7,9 (default: all)", "IDS");
+    readonly Option<string?> _classes = CliOption.Text("--classes", "only these classes, relabeled 0..k-1: e.g. 0-4 or 5,7,9 (an image folder's: ids in train/'s class list, val/'s matched by name) (default: all)", "IDS");
     readonly Option<string?> _pretrained = CliOption.Text("--pretrained", "fine-tune: start from these weights (trained weights in any format --weights reads, not fused ones or an .onnx; e.g. a released " +
         ".pth.tar); every key but the classifier must fit, the classifier is new for the data's classes, RGB input convolutions are summed for grey data", "W");
     readonly Option<bool> _pretrainedEma = CliOption.Switch("--pretrained-ema", "take the EMA weights (state_dict_ema) of a --pretrained training checkpoint");

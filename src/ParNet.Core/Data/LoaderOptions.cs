@@ -30,7 +30,8 @@ public sealed record LoaderOptions
     /// <summary>Quick runs on part of the data (null: all); applied after <see cref="Classes"/>.</summary>
     public Subset? Subset { get; init; }
 
-    /// <summary>Only these classes, relabeled 0..k-1 in this order (<see cref="ClassSelection"/>; null: all).</summary>
+    /// <summary>Only these classes, relabeled 0..k-1 in this order (<see cref="ClassSelection"/>; null: all). An image folder's
+    /// evaluation split takes them as ids in DIR/train's class list (<see cref="DataPipelines.FolderClassNames"/>), by name.</summary>
     public IReadOnlyList<int>? Classes { get; init; }
 
     /// <summary>Short side below which file decoders must not scale down (0: decode at full size).</summary>
