@@ -107,9 +107,9 @@ static partial class PredictionEndpoints
             if (r.RetryAfter) http.Response.Headers.RetryAfter = RetryAfterSeconds;
             return Results.Json(new { error = r.Message }, statusCode: r.Status);
         }
-        catch (Exception e) when (e is OperationCanceledException or IOException && http.RequestAborted.IsCancellationRequested)
+        catch (Exception e) when (e is ClientLeft || e is OperationCanceledException or IOException && http.RequestAborted.IsCancellationRequested)
         {
-            // the client left (cancelled, or its connection reset while we read); nobody reads an answer. Its status is
+            // the client left (cancelled, or its connection closed or reset while we read); nobody reads an answer. Its status is
             // what /metrics counts the request under: 499, nginx's "client closed request", not the 200 it never got
             http.Response.StatusCode = StatusClientClosedRequest;
             return Results.Empty;
