@@ -16,7 +16,8 @@ public sealed record MicroBatcherOptions
 
     /// <summary>
     /// Items waiting for a worker, at most; one more is refused (<see cref="QueueFullException"/>) instead of held in
-    /// memory: 64, eight full batches, beyond which a client is better told to retry elsewhere.
+    /// memory: 64, eight full batches, beyond which a client is better told to retry elsewhere. Items whose caller gave up
+    /// (timeout, cancellation) do not count.
     /// </summary>
     public int QueueCapacity { get; init; } = 64;
 
@@ -54,7 +55,7 @@ public sealed class QueueFullException(int capacity) : Exception($"the queue is 
 public sealed class BatcherStoppingException() : Exception("the server is shutting down");
 
 /// <summary>
-/// Groups single items into batches for a batch function: a bounded queue, and one worker task per batch function
+/// Groups single items into batches for a batch function: a queue of bounded length, and one worker task per batch function
 /// (one per model instance, so an instance is never used by two threads). A worker takes the first waiting item, then
 /// more until it holds <see cref="MicroBatcherOptions.MaxBatch"/> or <see cref="MicroBatcherOptions.MaxWait"/> has
 /// passed, and runs them as one call. Items whose caller gave up (timeout, cancellation) are dropped before the call.
@@ -63,11 +64,24 @@ public sealed class MicroBatcher<TIn, TOut> : IAsyncDisposable
 {
     sealed class Pending(TIn input)
     {
-        public TIn Input { get; } = input;
+        int _queued = 1;
+
+        public TIn Input { get; private set; } = input;
         public TaskCompletionSource<TOut> Result { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>Ends its wait in the queue, once, whoever comes first (a worker, its caller giving up): true for the first.</summary>
+        public bool Leave() => Interlocked.Exchange(ref _queued, 0) == 1;
+
+        /// <summary>Withdrawn before any worker took it: nothing reads the input again, and it may stay in the channel
+        /// until a worker skips it (a decoded image, up to hundreds of MB).</summary>
+        public void DropInput() => Input = default!;
     }
 
+    // unbounded: a withdrawn item stays in the channel until a worker skips it, so the channel's count is not the queue's
+    // length; _waiting counts the live items and bounds them. A bounded channel refused new images as "the queue is
+    // full" while withdrawn ones held its places (an audit of serve, session 45).
     readonly Channel<Pending> _queue;
+    int _waiting;
     readonly MicroBatcherOptions _options;
     readonly TimeProvider _time;
     readonly Task[] _workers;
@@ -83,18 +97,14 @@ public sealed class MicroBatcher<TIn, TOut> : IAsyncDisposable
         if (workers.Count == 0) throw new ArgumentException("at least one worker is needed");
         _options = options;
         _time = time ?? TimeProvider.System;
-        _queue = Channel.CreateBounded<Pending>(new BoundedChannelOptions(options.QueueCapacity)
-        {
-            FullMode = BoundedChannelFullMode.Wait,   // TryWrite then fails instead of dropping anything
-            SingleReader = workers.Count == 1,
-        });
+        _queue = Channel.CreateUnbounded<Pending>(new UnboundedChannelOptions { SingleReader = workers.Count == 1 });
         // LongRunning: a dedicated thread per worker, which blocks in the model's forward pass, not a thread-pool thread
         _workers = workers.Select(w => Task.Factory.StartNew(() => Work(w, onBatch), CancellationToken.None,
             TaskCreationOptions.LongRunning, TaskScheduler.Default)).ToArray();
     }
 
-    /// <summary>Items waiting for a worker (not counting those being computed).</summary>
-    public int QueueDepth => _queue.Reader.Count;
+    /// <summary>Items waiting for a worker (not counting those being computed, nor those whose caller gave up).</summary>
+    public int QueueDepth => Volatile.Read(ref _waiting);
 
     /// <summary>Items accepted and not yet answered: waiting, or in a batch being computed.</summary>
     public int InFlight => Volatile.Read(ref _inFlight);
@@ -107,11 +117,17 @@ public sealed class MicroBatcher<TIn, TOut> : IAsyncDisposable
     public async Task<TOut> SubmitAsync(TIn input, CancellationToken cancel = default)
     {
         cancel.ThrowIfCancellationRequested();   // a request already withdrawn (its batch refused) takes no queue slot
-        var pending = new Pending(input);
-        if (!_queue.Writer.TryWrite(pending))
+        if (Interlocked.Increment(ref _waiting) > _options.QueueCapacity)
         {
+            Interlocked.Decrement(ref _waiting);
             if (_stopping) throw new BatcherStoppingException();
             throw new QueueFullException(_options.QueueCapacity);
+        }
+        var pending = new Pending(input);
+        if (!_queue.Writer.TryWrite(pending))   // completed: stopping
+        {
+            Interlocked.Decrement(ref _waiting);
+            throw new BatcherStoppingException();
         }
         Interlocked.Increment(ref _inFlight);
         try { return await WaitAsync(pending, cancel).ConfigureAwait(false); }
@@ -127,6 +143,7 @@ public sealed class MicroBatcher<TIn, TOut> : IAsyncDisposable
             if (cancel.IsCancellationRequested) pending.Result.TrySetCanceled(cancel);
             else pending.Result.TrySetException(new TimeoutException(
                 $"no result within {_options.Timeout.TotalMilliseconds:0} ms (the server is overloaded)"));
+            Withdraw(pending);   // after its result: a worker that takes it now sees it completed and skips it
         });
         return await pending.Result.Task.ConfigureAwait(false);
     }
@@ -138,9 +155,26 @@ public sealed class MicroBatcher<TIn, TOut> : IAsyncDisposable
         {
             batch.Clear();
             if (!_queue.Reader.TryRead(out var first)) continue;   // another worker took it
-            if (!first.Result.Task.IsCompleted) batch.Add(first);   // its caller gave up while it waited
+            if (Take(first)) batch.Add(first);
             Fill(batch);
             if (batch.Count > 0) Run(run, batch, onBatch);
+        }
+    }
+
+    /// <summary>A worker takes an item from the channel: its place is free, and it is run unless its caller gave up while it waited.</summary>
+    bool Take(Pending pending)
+    {
+        if (pending.Leave()) Interlocked.Decrement(ref _waiting);
+        return !pending.Result.Task.IsCompleted;
+    }
+
+    /// <summary>Its caller gave up: if no worker has taken it, its place is free now, not when a worker skips it.</summary>
+    void Withdraw(Pending pending)
+    {
+        if (pending.Leave())
+        {
+            pending.DropInput();
+            Interlocked.Decrement(ref _waiting);
         }
     }
 
@@ -152,7 +186,7 @@ public sealed class MicroBatcher<TIn, TOut> : IAsyncDisposable
         {
             if (_queue.Reader.TryRead(out var next))
             {
-                if (!next.Result.Task.IsCompleted) batch.Add(next);
+                if (Take(next)) batch.Add(next);
                 continue;
             }
             var left = _options.MaxWait - _time.GetElapsedTime(start);

@@ -224,6 +224,35 @@ public class InferenceServerTests
         Assert.Equal([1, 1], fake.BatchSizes);   // the two single requests, not a or b
     }
 
+    /// <summary>The images a refused batch withdrew kept their places in the queue until a worker skipped them: the server
+    /// answered 503 "the queue is full" with only two live images waiting of four, and parnet_queue_depth counted the
+    /// withdrawn ones (an audit of serve, session 45).</summary>
+    [Fact]
+    public async Task A_withdrawn_batch_gives_its_queue_places_back_at_once()
+    {
+        var fake = new FakeClassifier();
+        var batching = new MicroBatcherOptions { MaxBatch = 1, QueueCapacity = 4 };
+        await using var server = await StartReadyAsync(FakeClassifier.Model(fake), Loopback(batching));
+        using var client = Client(server);
+        fake.Hold();
+        var accepted = await FillAsync(client, server, fake, 2);   // one image at the worker, one waiting: three places left
+
+        var (status, json, _) = await PostAsync(client, "/v1/predict/batch",
+            Form(Enumerable.Range(0, 4).Select(i => (Png(8, 10 + i), $"img{i}.png")).ToArray()));   // three fit, the fourth does not
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, status);
+        Assert.Contains("queue is full", json.GetProperty("error").GetString());
+
+        accepted.Add(PostAsync(client, "/v1/predict", Raw(Png(8, 20), "image/png")));   // a second live image waiting: it fits
+        for (int t = 0; t < 1000 && server.InFlight < 3 && !accepted[^1].IsCompleted; t++) await Task.Delay(10);
+        Assert.False(accepted[^1].IsCompleted, $"the single request was answered while the model was held: {(accepted[^1].IsCompleted ? accepted[^1].Result.Item2.ToString() : "")}");
+        Assert.Equal(3, server.InFlight);
+        var samples = PrometheusText.Parse(await client.GetStringAsync("/metrics"));
+        Assert.Equal(2, PrometheusText.Sum(samples, "parnet_queue_depth"));
+
+        fake.Release();
+        foreach (var request in accepted) Assert.Equal(HttpStatusCode.OK, (await request).Item1);
+    }
+
     [Fact]
     public async Task A_batch_of_more_images_than_the_queue_holds_is_413_on_an_idle_server_and_one_that_fits_is_answered()
     {

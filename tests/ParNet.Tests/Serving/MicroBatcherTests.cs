@@ -164,6 +164,32 @@ public class MicroBatcherTests
         Assert.DoesNotContain(model.Batches, b => b.Contains(2));
     }
 
+    /// <summary>Items whose caller gave up kept their places in the queue until the worker skipped them: new items were
+    /// refused as "the queue is full" and QueueDepth counted them (an audit of serve, session 45).</summary>
+    [Fact]
+    public async Task Items_cancelled_or_timed_out_while_waiting_give_their_places_back_at_once()
+    {
+        var model = new FakeModel { HeldCalls = 1 };
+        await using var batcher = Batcher(model, new MicroBatcherOptions { MaxBatch = 1, QueueCapacity = 2, Timeout = TimeSpan.FromSeconds(2) });
+        var running = batcher.SubmitAsync(1);
+        await EnteredAsync(model);
+        using var cancel = new CancellationTokenSource();
+        var abandoned = new[] { batcher.SubmitAsync(2, cancel.Token), batcher.SubmitAsync(3, cancel.Token) };
+        await Assert.ThrowsAsync<QueueFullException>(() => batcher.SubmitAsync(9));   // full with them
+        cancel.Cancel();
+        foreach (var item in abandoned) await Assert.ThrowsAnyAsync<OperationCanceledException>(() => item);
+        Assert.Equal(0, batcher.QueueDepth);
+        var late = new[] { batcher.SubmitAsync(4), batcher.SubmitAsync(5) };   // accepted; they outlive their timeout behind the held call
+        foreach (var item in late) await Assert.ThrowsAsync<TimeoutException>(() => item);
+        Assert.Equal(0, batcher.QueueDepth);
+        var last = new[] { batcher.SubmitAsync(6), batcher.SubmitAsync(7) };
+        Assert.Equal(2, batcher.QueueDepth);
+        model.Release();
+        Assert.Equal(new[] { 12, 14 }, await Task.WhenAll(last));
+        Assert.Equal([[1], [6], [7]], model.Batches.ToArray());
+        await Assert.ThrowsAsync<TimeoutException>(() => running);   // it too outlived its timeout, at the gate
+    }
+
     [Fact]
     public async Task An_item_past_its_timeout_fails_and_is_never_computed()
     {
