@@ -3,6 +3,7 @@ using ParNet.Data;
 using ParNet.Export;
 using ParNet.Inference;
 using ParNet.Runtime;
+using ParNet.Serving;
 using ParNet.Studies;
 using ParNet.Training;
 
@@ -75,6 +76,8 @@ public sealed class OptionNames : SettingNames
         [Of(nameof(PredictorSource), nameof(PredictorSource.ImageSize))] = "--image-size",
         [ImagePredictor.ImageSizeSetting] = "--image-size",
         [DeploymentInfo.DatasetSetting] = "--dataset",
+        [Of(nameof(MicroBatcherOptions), nameof(MicroBatcherOptions.MaxWait))] = "--max-wait-ms",
+        [Of(nameof(MicroBatcherOptions), nameof(MicroBatcherOptions.Timeout))] = "--timeout-ms",
     };
 
     /// <summary>Settings whose values the CLI sets with switches: the switch that gives each value.</summary>

@@ -1,4 +1,5 @@
 using System.Threading.Channels;
+using ParNet.Runtime;
 
 namespace ParNet.Serving;
 
@@ -42,6 +43,16 @@ public sealed record MicroBatcherOptions
         if (QueueCapacity < 1) throw new ArgumentException($"queue capacity must be >= 1; got {QueueCapacity}");
         if (Timeout <= TimeSpan.Zero) throw new ArgumentException($"timeout must be > 0; got {Timeout.TotalMilliseconds} ms");
         if (Timeout > LongestDuration) throw new ArgumentException($"timeout must be at most {LongestDuration.TotalMilliseconds:0} ms (24 days); got {Timeout.TotalMilliseconds:0} ms");
+        // a worker holds a lone item for the max wait before running it: no shorter timeout can be met, and every request
+        // on an idle server was refused as overloaded (an audit of serve, session 45)
+        if (MaxWait >= Timeout)
+        {
+            string maxWait = SettingNames.Of(nameof(MicroBatcherOptions), nameof(MaxWait)), timeout = SettingNames.Of(nameof(MicroBatcherOptions), nameof(Timeout));
+            string waitMs = MaxWait.TotalMilliseconds.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                   timeoutMs = Timeout.TotalMilliseconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            throw new InvalidSettingException(maxWait, n => $"{n.Name(maxWait)} ({waitMs} ms) must be shorter than {n.Name(timeout)} " +
+                $"({timeoutMs} ms): a lone item waits the max wait for others before it is run, so every item on an idle batcher would time out");
+        }
     }
 }
 

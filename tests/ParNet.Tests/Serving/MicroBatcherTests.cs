@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Time.Testing;
+using ParNet.Runtime;
 using ParNet.Serving;
 
 namespace ParNet.Tests.Serving;
@@ -70,7 +71,8 @@ public class MicroBatcherTests
 
         var model = new FakeModel();
         var longest = TimeSpan.FromMilliseconds(int.MaxValue);   // 24.8 days: accepted, and within a timer's range
-        await using var batcher = Batcher(model, new MicroBatcherOptions { MaxBatch = 2, MaxWait = longest, Timeout = longest });
+        // the max wait below the timeout, as it must be
+        await using var batcher = Batcher(model, new MicroBatcherOptions { MaxBatch = 2, MaxWait = longest - TimeSpan.FromMilliseconds(1), Timeout = longest });
         var first = batcher.SubmitAsync(3, CancellationToken.None);
         var second = batcher.SubmitAsync(4, CancellationToken.None);   // fills the batch: the worker need not wait out MaxWait
         int[] answers = await Task.WhenAll(first, second).WaitAsync(TimeSpan.FromSeconds(30));
@@ -266,6 +268,19 @@ public class MicroBatcherTests
         b.Release();
         var results = await Task.WhenAll(first, second);
         Assert.Equal(new[] { 2, 4 }, results);
+    }
+
+    /// <summary>A max wait at or above the timeout was accepted, and then every request on an idle server timed out (503
+    /// "the server is overloaded") while its lone image waited for others (an audit of serve, session 45).</summary>
+    [Theory]
+    [InlineData(500, 100)]
+    [InlineData(100, 100)]
+    public void A_max_wait_not_shorter_than_the_timeout_is_refused_naming_both(int maxWaitMs, int timeoutMs)
+    {
+        var options = new MicroBatcherOptions { MaxWait = TimeSpan.FromMilliseconds(maxWaitMs), Timeout = TimeSpan.FromMilliseconds(timeoutMs) };
+        var refusal = Assert.Throws<InvalidSettingException>(options.Validate);
+        Assert.StartsWith($"MicroBatcherOptions.MaxWait ({maxWaitMs} ms) must be shorter than MicroBatcherOptions.Timeout ({timeoutMs} ms)", refusal.Message);
+        new MicroBatcherOptions { MaxWait = TimeSpan.FromMilliseconds(99), Timeout = TimeSpan.FromMilliseconds(100) }.Validate();
     }
 
     [Theory]

@@ -138,6 +138,19 @@ public class ServeCommandTests
     /// <summary>Waits longer than a timer takes: --timeout-ms 1e10 was served and every request got a 500, --max-wait-ms
     /// 1e10 killed the worker at the first request (which hung) and aborted the server at shutdown, and 1e300 overflowed
     /// TimeSpan (a stack trace, exit code 134).</summary>
+    /// <summary>--max-wait-ms 500 --timeout-ms 100 was served, and every request on an idle server got 503 "no result within
+    /// 100 ms (the server is overloaded)" (an audit of serve, session 45).</summary>
+    [Fact]
+    public async Task A_max_wait_not_shorter_than_the_timeout_is_refused_before_anything_is_served()
+    {
+        using var folder = new ExportTempFolder();
+        string weights = TinyFashionWeights(folder);
+        var result = await Task.Run(() => CliRunner.Run("serve", "--weights", weights, "--port", "0", "--max-wait-ms", "500", "--timeout-ms", "100"))
+            .WaitAsync(TimeSpan.FromSeconds(60));
+        CliRunner.AssertUserError(result, "--max-wait-ms (500 ms) must be shorter than --timeout-ms (100 ms)");
+        Assert.DoesNotContain("listening", result.Out);
+    }
+
     [Theory]
     [InlineData("--timeout-ms", "1e10", "--timeout-ms 10000000000: more than 0 to 2147483647 ms")]
     [InlineData("--max-wait-ms", "1e10", "--max-wait-ms 10000000000: from 0 to 2147483647 ms")]
