@@ -181,11 +181,15 @@ public sealed class InferenceServer : IAsyncDisposable
         0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82,
     ];
 
+    const long WarmupPixels = 8 * 8;
+
     void WarmUp()
     {
         try
         {
-            var image = _model.Preprocess(WarmupPng, "the warm-up image", Options.MaxPixels);
+            // the server's own image, not an upload: a pixel limit under its 64 pixels (allowed from one pixel) failed the
+            // warm-up as a "decompression bomb" and serve exited (an audit of serve, session 45)
+            var image = _model.Preprocess(WarmupPng, "the warm-up image", Math.Max(Options.MaxPixels, WarmupPixels));
             // a single image and a full batch: the two shapes a worker sees most, allocated once before traffic
             int[] sizes = Options.Batching.MaxBatch > 1 ? [1, Options.Batching.MaxBatch] : [1];
             foreach (var instance in _model.Instances)

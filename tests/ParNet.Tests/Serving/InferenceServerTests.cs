@@ -423,6 +423,20 @@ public class InferenceServerTests
         public override bool CanSeek => false;
     }
 
+    /// <summary>A pixel limit under the warm-up image's 8x8 (the limit is allowed from one pixel) failed the warm-up as a
+    /// "decompression bomb" and serve exited 1 (an audit of serve, session 45): the limit is the uploads', not the server's own image's.</summary>
+    [Fact]
+    public async Task A_pixel_limit_under_the_warm_up_image_still_warms_up_and_holds_uploads_to_it()
+    {
+        var fake = new FakeClassifier();
+        await using var server = await StartReadyAsync(FakeClassifier.Model(fake), Loopback() with { MaxPixels = 1 });
+        using var client = Client(server);
+        var (status, json, _) = await PostAsync(client, "/v1/predict", Raw(Png(8, 1), "image/png"));
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, status);
+        Assert.Contains("declares 64 pixels, more than the limit of 1", json.GetProperty("error").GetString());
+        Assert.Equal(HttpStatusCode.OK, (await PostAsync(client, "/v1/predict", Raw(Png(1, 1), "image/png"))).Status);
+    }
+
     [Fact]
     public async Task Readyz_says_503_until_the_warm_up_ran_and_predict_is_refused_meanwhile()
     {
