@@ -42,7 +42,8 @@ public sealed class ServeCommand : CliCommand
         $"images waiting for a worker, at most (each image of a batch request is one); more get 503 with Retry-After (default {Defaults.Batching.QueueCapacity}). " +
         $"A /v1/predict/batch request takes at most {Defaults.MaxImagesPerRequest} images (a fixed limit) and at most " +
         "this many; more get 413");
-    readonly Option<double?> _timeout = CliOption.Number("--timeout-ms", $"longest a request may wait for its result; then 503 (default {Defaults.Batching.Timeout.TotalMilliseconds})", "MS");
+    readonly Option<double?> _timeout = CliOption.Number("--timeout-ms", "longest an image may wait for its result, counted from when it is queued for a worker " +
+        $"(after its upload and decoding, which are not counted); then 503 (default {Defaults.Batching.Timeout.TotalMilliseconds})", "MS");
     readonly Option<int?> _maxBodyMb = CliOption.Int("--max-body-mb", $"largest request body in MiB; larger gets 413 (default {Defaults.MaxBodyBytes / (1024 * 1024)})", "MIB");
     readonly Option<double?> _maxMegapixels = CliOption.Number("--max-megapixels",
         $"most pixels an image may declare, in 2^20 units, checked before decoding (decompression bombs); more gets 413 (default {Defaults.MaxPixels / (1024 * 1024)})", "MP");

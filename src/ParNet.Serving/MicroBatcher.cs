@@ -23,7 +23,8 @@ public sealed record MicroBatcherOptions
     public int QueueCapacity { get; init; } = 64;
 
     /// <summary>
-    /// Longest an item may take from submission to result; a later one fails with <see cref="TimeoutException"/>: 10 s,
+    /// Longest an item may take from submission (<see cref="MicroBatcher{TIn, TOut}.SubmitAsync"/>, for a server after the
+    /// upload and decoding) to result; a later one fails with <see cref="TimeoutException"/>: 10 s,
     /// a full queue of ParNet-S batches at 224 on a 2-core machine (~1 s a batch of 8) with room to spare.
     /// </summary>
     public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(10);
