@@ -174,18 +174,6 @@ public class ServeCommandTests
         Assert.Contains("at most 32 images (a fixed limit)", string.Join(" ", stdout.Split((char[])[' ', '\n', '\r'], StringSplitOptions.RemoveEmptyEntries)));
     }
 
-    /// <summary>The help said "longest a request may wait for its result", as if from its arrival, but the timeout starts when
-    /// its image is queued, after the upload and decoding (an audit of serve, session 45).</summary>
-    [Fact]
-    public void Help_says_the_timeout_counts_from_the_queue_not_the_upload()
-    {
-        var (code, stdout, _) = CliRunner.Run("serve", "--help");
-        Assert.Equal(0, code);
-        string help = string.Join(" ", stdout.Split((char[])[' ', '\n', '\r'], StringSplitOptions.RemoveEmptyEntries));
-        Assert.Contains("counted from when it is queued for a worker (after its upload and decoding, which are not counted)", help);
-        Assert.DoesNotContain("longest a request may wait for its result", help);
-    }
-
     [Fact]
     public async Task Unfused_serves_the_training_form_and_is_refused_beside_fused()
     {
