@@ -32,7 +32,7 @@ public sealed class ServeCommand : CliCommand
     readonly Option<int?> _port = CliOption.Int("--port", $"TCP port (default {Defaults.Port}; 0: any free port, printed at start)");
     readonly Option<int?> _maxBatch = CliOption.Int("--max-batch",
         $"images per inference call, at most (default {Defaults.Batching.MaxBatch}; 1 turns micro-batching off); a value whose batch cannot fit in memory is refused at start");
-    readonly Option<double?> _maxWait = CliOption.Number("--max-wait-ms", $"longest a request waits for others to join its batch, shorter than --timeout-ms (default {Defaults.Batching.MaxWait.TotalMilliseconds})", "MS");
+    readonly Option<double?> _maxWait = CliOption.Number("--max-wait-ms", $"longest a request waits for others to join its batch, shorter than --timeout-ms where --max-batch is above 1 (default {Defaults.Batching.MaxWait.TotalMilliseconds})", "MS");
     readonly Option<int?> _workers = CliOption.Int("--workers",
         "model instances, each answering batches on its own thread (default 1: one forward already uses every core; more instances share them; " +
         "train's --workers are data loader threads)");

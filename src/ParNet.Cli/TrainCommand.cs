@@ -277,7 +277,10 @@ public sealed partial class TrainCommand : CliCommand
               // not the recipe's model, whose keys the weights then failed to match one by one
               ?? throw new UsageException($"--pretrained {pretrained}: no model configuration stored with these weights; give the network " +
                                           "they were trained as with --model NAME or --config FILE");
-        return (_model.Build(parse, recipe, dataset, data, classes?.Length, stored, newClassifier: pretrained is not null), stored is not null, storedInfo?.ImageSize);
+        // the side the weights were trained at, stored with them, also where --model or --config names their network (review, session 45)
+        int? side = storedInfo is not null ? storedInfo.ImageSize
+            : pretrained is null ? null : UsageException.Wrap(() => DeploymentInfo.ForWeights(Checkpoint.RequireWeightsFile(pretrained)).ImageSize, "--pretrained");
+        return (_model.Build(parse, recipe, dataset, data, classes?.Length, stored, newClassifier: pretrained is not null), stored is not null, side);
     }
 
     FreezeScope ParseFreeze(ParseResult parse, RunSettings? saved) =>

@@ -27,13 +27,14 @@ public sealed class TrainModelOptions
     public bool Given(ParseResult parse) => _model.Given(parse) || parse.Given(Width);
 
     /// <summary><paramref name="recipe"/> with the network a new run trains in its Model and Width, where the options or the
-    /// pretrained weights replaced the recipe's default (recipe.json said width 16 over a run of --width 8): --model's name,
-    /// else the name of the configuration read (--config, the weights' stored one), at --width or the model's own.</summary>
+    /// pretrained weights replaced the recipe's default (recipe.json said width 16 over a run of --width 8): --model's name at
+    /// --width (or its own), else the name of the configuration read (--config, the weights' stored one), which says its
+    /// width (model.json holds the network).</summary>
     public Recipe Recorded(ParseResult parse, Recipe recipe, ModelConfig built, bool fromStored)
     {
         int? width = parse.GetValue(Width);
         if (parse.GetValue(_model.Model) is { } name) return recipe with { Model = name, Width = width };
-        if (parse.Given(_model.Config) || fromStored) return recipe with { Model = built.Name, Width = width };
+        if (parse.Given(_model.Config) || fromStored) return recipe with { Model = built.Name, Width = null };
         return width is null ? recipe : recipe with { Width = width };
     }
 

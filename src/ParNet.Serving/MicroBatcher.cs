@@ -44,15 +44,15 @@ public sealed record MicroBatcherOptions
         if (QueueCapacity < 1) throw new ArgumentException($"queue capacity must be >= 1; got {QueueCapacity}");
         if (Timeout <= TimeSpan.Zero) throw new ArgumentException($"timeout must be > 0; got {Timeout.TotalMilliseconds} ms");
         if (Timeout > LongestDuration) throw new ArgumentException($"timeout must be at most {LongestDuration.TotalMilliseconds:0} ms (24 days); got {Timeout.TotalMilliseconds:0} ms");
-        // a worker holds a lone item for the max wait before running it: no shorter timeout can be met, and every request
-        // on an idle server was refused as overloaded (an audit of serve, session 45)
-        if (MaxWait >= Timeout)
+        // a worker holds a lone item for the max wait before running it (batches of one never wait): no shorter timeout can be
+        // met, and every request on an idle server was refused as overloaded (an audit of serve, session 45)
+        if (MaxBatch > 1 && MaxWait >= Timeout)
         {
             string maxWait = SettingNames.Of(nameof(MicroBatcherOptions), nameof(MaxWait)), timeout = SettingNames.Of(nameof(MicroBatcherOptions), nameof(Timeout));
-            string waitMs = MaxWait.TotalMilliseconds.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                   timeoutMs = Timeout.TotalMilliseconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            throw new InvalidSettingException(maxWait, n => $"{n.Name(maxWait)} ({waitMs} ms) must be shorter than {n.Name(timeout)} " +
-                $"({timeoutMs} ms): a lone item waits the max wait for others before it is run, so every item on an idle batcher would time out");
+            var invariant = System.Globalization.CultureInfo.InvariantCulture;
+            string waitMs = MaxWait.TotalMilliseconds.ToString(invariant), timeoutMs = Timeout.TotalMilliseconds.ToString(invariant);
+            throw new InvalidSettingException(maxWait, n => $"{n.Name(maxWait)} ({waitMs} ms) must be shorter than {n.Name(timeout)} ({timeoutMs} ms) " +
+                "where batches hold more than one item: a lone item waits the max wait for others before it is run, so every item on an idle batcher would time out");
         }
     }
 }
@@ -157,7 +157,12 @@ public sealed class MicroBatcher<TIn, TOut> : IAsyncDisposable
                 $"no result within {_options.Timeout.TotalMilliseconds:0} ms (the server is overloaded)"));
             Withdraw(pending);   // after its result: a worker that takes it now sees it completed and skips it
         });
-        return await pending.Result.Task.ConfigureAwait(false);
+        try { return await pending.Result.Task.ConfigureAwait(false); }
+        catch
+        {
+            Withdraw(pending);   // its place back before its caller hears: the timer's Withdraw runs after the result it set (review, session 45)
+            throw;
+        }
     }
 
     void Work(Func<IReadOnlyList<TIn>, IReadOnlyList<TOut>> run, Action<int, TimeSpan>? onBatch)

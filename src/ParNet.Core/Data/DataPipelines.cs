@@ -152,7 +152,8 @@ public static class DataPipelines
         {
             if (c < 0 || c >= names.Count) throw new ArgumentException($"class {c} does not exist (classes 0..{names.Count - 1})");
             int id = own.IndexOf(names[c]);
-            return id >= 0 ? id : throw new InvalidDataException($"{valRoot} has no folder of class {c} ({names[c]}) of {Path.Combine(root, "train")}");
+            return id >= 0 ? id : throw new InvalidDataException($"{valRoot} has no folder of class {c} ({names[c]}) of {Path.Combine(root, "train")}: " +
+                                                                 $"leave class {c} out of the selection, or add {Path.Combine(valRoot, names[c])}");
         }).ToArray();
     }
 

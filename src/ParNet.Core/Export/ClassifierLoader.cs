@@ -59,7 +59,7 @@ public static class ClassifierLoader
         (weightsPath, pick) = Checkpoint.WeightsFileFor(weightsPath, pick);
         var info = DeploymentInfo.ForWeights(weightsPath);
         var dict = Checkpoint.ReadWeights(weightsPath, "weights", pick, out var args);
-        NameAuthorsFusedConvs(dict);
+        ParNetFuser.NameAuthorsFusedConvs(dict);
         // the model read from a sidecar W.json beside the weights, which wins over their own metadata: named where they do not fit
         string? sidecar = config is null && info.ModelSource is { } from && DeploymentInfo.SidecarCandidates(weightsPath).Contains(from) ? from : null;
         try
@@ -108,27 +108,6 @@ public static class ClassifierLoader
         finally
         {
             foreach (var t in dict.Values) t.Dispose();
-        }
-    }
-
-    /// <summary>
-    /// A state dict fused by the authors' own `fuse_repvgg_block` keeps each block's fused conv (a conv with a bias) under
-    /// `PREFIX.rbr_dense`, where the unfused one has `PREFIX.rbr_dense.conv` and `.bn`; ours calls it `rbr_reparam`, as
-    /// RepVGG's deploy form does, and such a file was refused as 264 missing and 44 unexpected keys (an outside check of
-    /// session 35). Renamed in place; the keys are otherwise the same.
-    /// </summary>
-    internal static void NameAuthorsFusedConvs(Dictionary<string, Tensor> dict)
-    {
-        const string Dense = ".rbr_dense.";
-        foreach (var key in dict.Keys.Where(k => k.EndsWith(Dense + "weight", StringComparison.Ordinal)).ToList())
-        {
-            string prefix = key[..^(Dense.Length + "weight".Length)];
-            if (!dict.ContainsKey(prefix + Dense + "bias")) continue;   // not a fused conv
-            foreach (var part in new[] { "weight", "bias" })
-            {
-                dict[prefix + ".rbr_reparam." + part] = dict[prefix + Dense + part];
-                dict.Remove(prefix + Dense + part);
-            }
         }
     }
 

@@ -27,6 +27,27 @@ public static class ParNetFuser
     public static bool IsFusedKey(string key) => key.Contains(".rbr_reparam.", StringComparison.Ordinal);
 
     /// <summary>
+    /// A state dict fused by the authors' own `fuse_repvgg_block` keeps each block's fused conv (a conv with a bias) under
+    /// `PREFIX.rbr_dense`, where the unfused one has `PREFIX.rbr_dense.conv` and `.bn`; ours calls it `rbr_reparam`, as
+    /// RepVGG's deploy form does, and such a file was refused as 264 missing and 44 unexpected keys (an outside check of
+    /// session 35). Renamed in place; the keys are otherwise the same.
+    /// </summary>
+    internal static void NameAuthorsFusedConvs(Dictionary<string, Tensor> dict)
+    {
+        const string Dense = ".rbr_dense.";
+        foreach (var key in dict.Keys.Where(k => k.EndsWith(Dense + "weight", StringComparison.Ordinal)).ToList())
+        {
+            string prefix = key[..^(Dense.Length + "weight".Length)];
+            if (!dict.ContainsKey(prefix + Dense + "bias")) continue;   // not a fused conv
+            foreach (var part in new[] { "weight", "bias" })
+            {
+                dict[prefix + ".rbr_reparam." + part] = dict[prefix + Dense + part];
+                dict.Remove(prefix + Dense + part);
+            }
+        }
+    }
+
+    /// <summary>
     /// A new fused model, in eval mode, on the trained model's device, with float32 parameters whatever the trained
     /// model's dtype (a bfloat16 model's fused form takes float32 images; <c>.to(ScalarType.BFloat16)</c> it for bfloat16
     /// ones). The trained model is not modified (not even its train/eval mode). Its BN running statistics are what gets folded.

@@ -28,8 +28,11 @@ public static class Pretrained
         path = Checkpoint.RequireWeightsFile(path, "pretrained weights");
         (path, pick) = Checkpoint.WeightsFileFor(path, pick);   // a run's EMA weights: the ema.safetensors beside its model.safetensors
         var source = Checkpoint.ReadWeights(path, "pretrained weights", pick, out _);
-        ParNet.Export.ClassifierLoader.NameAuthorsFusedConvs(source);   // fused by the authors' code: refused as fused below, not as 264 keys
-        try { return LoadBackbone(model, source, path); }
+        try
+        {
+            ParNetFuser.NameAuthorsFusedConvs(source);   // fused by the authors' code: refused as fused below, not as 264 keys
+            return LoadBackbone(model, source, path);
+        }
         finally { foreach (var t in source.Values) t.Dispose(); }
     }
 

@@ -37,7 +37,8 @@ public sealed record Recipe
     /// the main job's, and the one data set these machines hold.</summary>
     public string Dataset { get; init; } = "fashion-mnist";
 
-    /// <summary>Model registry name used when none is given on the command line (default: the main job's network).</summary>
+    /// <summary>Model registry name used when none is given on the command line (default: the main job's network); in a
+    /// run's recipe.json, the network the run trained (a registry name, or its configuration's name: model.json holds it).</summary>
     public string Model { get; init; } = "parnet_cifar_small";
 
     /// <summary>CIFAR-layout width override (planes [w, 2w, 4w], final 4w); null keeps the registry's.</summary>
@@ -178,11 +179,12 @@ public sealed record Recipe
     /// prose ("w=16 ... 8 epochs") over a run of other values (a left item of session 44).</summary>
     public Recipe DescribedAgainst(Recipe preset)
     {
-        static string Said(JsonNode? value) => value is JsonValue v && v.TryGetValue<string>(out var text) ? text : value?.ToJsonString() ?? "null";
+        static string Said(JsonNode value) => value is JsonValue v && v.TryGetValue<string>(out var text) ? text : value.ToJsonString();
         var (mine, theirs) = (JsonNode.Parse(ToJson())!.AsObject(), JsonNode.Parse(preset.ToJson())!.AsObject());
         var changed = mine.Where(kv => kv.Key != nameof(Description) && typeof(Recipe).GetProperty(kv.Key)?.CanWrite == true   // not AllWarmup, which follows
-                                       && kv.Value?.ToJsonString() != theirs[kv.Key]?.ToJsonString())
-                          .Select(kv => $"{kv.Key} {Said(kv.Value)}").ToList();
+                                       && kv.Value is not null   // unset: the model's own (its width)
+                                       && kv.Value.ToJsonString() != theirs[kv.Key]?.ToJsonString())
+                          .Select(kv => $"{kv.Key} {Said(kv.Value!)}").ToList();
         return this with { Description = changed.Count == 0 ? preset.Description : $"{preset.Description}; changed from the preset: {string.Join(", ", changed)}" };
     }
 

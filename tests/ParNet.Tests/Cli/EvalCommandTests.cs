@@ -65,4 +65,20 @@ public class EvalCommandTests
             Assert.Equal(expected, evaluated.Out.Contains("1x32x32, fused; weights", StringComparison.Ordinal));
         }
     }
+
+    /// <summary>A run checkpoint's ema.safetensors given as --weights was recorded as not EMA weights (review, session 45).</summary>
+    [Fact]
+    public void A_checkpoints_ema_file_given_itself_is_recorded_as_ema_weights()
+    {
+        using var dir = new TempDirectory();
+        string run = dir.File("run");
+        CliRunner.TrainTiny(run, "--ema-decay", "0.9", "--threads", "1");
+        foreach (var (file, report, expected) in new[] { ("model.safetensors", "model", false), ("ema.safetensors", "ema", true) })
+        {
+            var evaluated = CliRunner.Run("eval", "--weights", Path.Combine(run, "checkpoints", "last", file), "--subset", "1", "--threads", "1",
+                                          "--out", dir.File(report));
+            Assert.True(evaluated.Code == 0, evaluated.Err + evaluated.Out);
+            Assert.Equal(expected, Scored(dir.File(report)).GetProperty("Ema").GetBoolean());
+        }
+    }
 }

@@ -87,6 +87,7 @@ public class FolderClassIdsTests
         using var dir = new TempDirectory();
         string data = Folder(dir, ("train", ["bird", "cat one", "dog two"]), ("val", ["cat one", "dog two"]));
         CliRunner.AssertUserError(TrainTinyOn(data, dir.File("run"), "--classes", "0,2"),
-            $"{Path.Combine(data, "val")} has no folder of class 0 (bird) of {Path.Combine(data, "train")}");
+            $"{Path.Combine(data, "val")} has no folder of class 0 (bird) of {Path.Combine(data, "train")}: leave class 0 out of the selection, " +
+            $"or add {Path.Combine(data, "val", "bird")}");
     }
 }

@@ -63,7 +63,7 @@ public class RunRecordTests
         Assert.True(fineTuned.Code == 0, fineTuned.Err + fineTuned.Out);
         var tunedRecipe = Recipe.FromJson(File.ReadAllText(Path.Combine(tuned, "recipe.json")));
         Assert.Equal(("parnet_cifar_small_w8", (int?)null), (tunedRecipe.Model, tunedRecipe.Width));
-        Assert.Equal(Recipes.FashionMnist.Description + "; changed from the preset: Model parnet_cifar_small_w8, Width null, Epochs 1", tunedRecipe.Description);
+        Assert.Equal(Recipes.FashionMnist.Description + "; changed from the preset: Model parnet_cifar_small_w8, Epochs 1", tunedRecipe.Description);
     }
 
     internal static (int Code, string Out, string Err) Parnet(string workingDirectory, params string[] args)

@@ -281,6 +281,8 @@ public class MicroBatcherTests
         var refusal = Assert.Throws<InvalidSettingException>(options.Validate);
         Assert.StartsWith($"MicroBatcherOptions.MaxWait ({maxWaitMs} ms) must be shorter than MicroBatcherOptions.Timeout ({timeoutMs} ms)", refusal.Message);
         new MicroBatcherOptions { MaxWait = TimeSpan.FromMilliseconds(99), Timeout = TimeSpan.FromMilliseconds(100) }.Validate();
+        // batches of one never wait for others: the max wait is no concern of theirs (a review of session 45)
+        (options with { MaxBatch = 1 }).Validate();
     }
 
     [Theory]

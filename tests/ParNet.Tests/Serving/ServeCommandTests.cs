@@ -135,9 +135,6 @@ public class ServeCommandTests
         Assert.DoesNotContain("listening", result.Out);
     }
 
-    /// <summary>Waits longer than a timer takes: --timeout-ms 1e10 was served and every request got a 500, --max-wait-ms
-    /// 1e10 killed the worker at the first request (which hung) and aborted the server at shutdown, and 1e300 overflowed
-    /// TimeSpan (a stack trace, exit code 134).</summary>
     /// <summary>--max-wait-ms 500 --timeout-ms 100 was served, and every request on an idle server got 503 "no result within
     /// 100 ms (the server is overloaded)" (an audit of serve, session 45).</summary>
     [Fact]
@@ -151,6 +148,9 @@ public class ServeCommandTests
         Assert.DoesNotContain("listening", result.Out);
     }
 
+    /// <summary>Waits longer than a timer takes: --timeout-ms 1e10 was served and every request got a 500, --max-wait-ms
+    /// 1e10 killed the worker at the first request (which hung) and aborted the server at shutdown, and 1e300 overflowed
+    /// TimeSpan (a stack trace, exit code 134).</summary>
     [Theory]
     [InlineData("--timeout-ms", "1e10", "--timeout-ms 10000000000: more than 0 to 2147483647 ms")]
     [InlineData("--max-wait-ms", "1e10", "--max-wait-ms 10000000000: from 0 to 2147483647 ms")]

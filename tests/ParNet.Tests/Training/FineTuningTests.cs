@@ -270,6 +270,9 @@ public class FineTuningTests
         Assert.Contains(" 3x64x64, 2 train / 2 test images", Trained(at64));
         Assert.Contains(" 3x224x224, 2 train / 2 test images", Trained(unsaid));   // the ImageNet layout's side
         Assert.Contains(" 3x96x96, 2 train / 2 test images", Trained(at64, "--image-size", "96"));
+        string named = dir.File("tiny.json");   // the network named by --config: the side is still the weights'
+        File.WriteAllText(named, config.ToJson());
+        Assert.Contains(" 3x64x64, 2 train / 2 test images", Trained(at64, "--config", named));
     }
 
     [Fact]
