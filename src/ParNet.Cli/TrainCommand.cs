@@ -279,7 +279,7 @@ public sealed partial class TrainCommand : CliCommand
                                           "they were trained as with --model NAME or --config FILE");
         // the side the weights were trained at, stored with them, also where --model or --config names their network (review, session 45)
         int? side = storedInfo is not null ? storedInfo.ImageSize
-            : pretrained is null ? null : UsageException.Wrap(() => DeploymentInfo.ForWeights(Checkpoint.RequireWeightsFile(pretrained)).ImageSize, "--pretrained");
+            : pretrained is null ? null : UsageException.Wrap(() => DeploymentInfo.ForWeights(Checkpoint.RequireWeightsFile(pretrained, "pretrained weights")).ImageSize, "--pretrained");
         return (_model.Build(parse, recipe, dataset, data, classes?.Length, stored, newClassifier: pretrained is not null), stored is not null, side);
     }
 
