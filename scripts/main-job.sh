@@ -3,7 +3,7 @@
 # print the test accuracy, the time taken and the run folder. Measured on 2 cores (RESULTS.md, "Fashion-MNIST: the main
 # job"; the README's table): AMD Zen 3 (family 25 model 1, AVX2 only, the slower CPU kind) 93.51-93.87% in 9 min 58 s -
 # 13 min 25 s (4 runs); AMD Zen 4 (family 25 model 17) 93.51-93.87% in 7 min 48 s - 12 min 41 s (20 runs); AMD Zen 5
-# (family 26 model 2) 93.56-94.01% in 7 min 5 s - 12 min 34 s (32 runs); on one thread of a Zen 4, 93.30%.
+# (family 26 model 2) 93.56-94.01% in 7 min 5 s - 12 min 34 s (33 runs); on one thread of a Zen 4, 93.30%.
 # Longer run (target >= 95%; 95.10% in 2 h 35 min on 2026-12-06, Zen 5, other work beside it; 95.11% on 2026-11-26 with
 # that day's recipe, RESULTS.md): EPOCHS=36 WIDTH=32 TIME_BUDGET=0 TRAIN_ARGS="--padding 2 --erasing 0.3 --ema-decay 0.9995 --eval-every 6" bash scripts/main-job.sh
 # No arguments; the settings are environment variables:
