@@ -106,8 +106,7 @@ public sealed class EvalCommand : CliCommand
             if (onnxFile && emaFlag == true)
                 throw new UsageException("--ema picks the EMA weights of a --run or a training checkpoint (.pth.tar); an .onnx file holds one set of weights");
             // --ema, or a training checkpoint's EMA file given itself (it was recorded as not EMA: review, session 45)
-            scoredEma = emaFlag == true || (!onnxFile && Checkpoint.FileOf(weights!) is not null
-                                            && Path.GetFileName(AtomicFile.FinalTarget(weights!)) == Checkpoint.EmaFile);
+            scoredEma = emaFlag == true || (!onnxFile && Checkpoint.FileOf(weights!) is { Name: Checkpoint.EmaFile });
             string recipeName = parse.GetValue(_recipe) ?? "fashion-mnist";
             recipe = UsageException.Wrap(() => Recipes.Get(recipeName));
             // the model and data set stored with the weights (a run's checkpoint, a converted or fused file), unless given here

@@ -40,9 +40,16 @@ public static class WeightsLoading
     public static void RequireSafetensorsOut(string output, string option = "--out")
     {
         RequireExtension(output, ".safetensors", option);
-        if (Checkpoint.FileOf(output) is var (directory, holds))
+        if (Checkpoint.FileOf(output) is var (directory, name))
+        {
+            string holds = name switch
+            {
+                Checkpoint.WeightsFile => "its model weights", Checkpoint.EmaFile => "its EMA weights",
+                Checkpoint.OptimizerFile => "its optimizer state", _ => "its training state",
+            };
             throw new UsageException($"{option} {output} is a file of the training checkpoint {directory} ({holds}), which writing it would " +
                                      "replace: the run could no longer resume from it; give another path");
+        }
     }
 
     /// <summary>An output named for what the command writes (".safetensors", ".onnx"), whatever else the name says.</summary>

@@ -211,20 +211,15 @@ public static class Checkpoint
         return File.Exists(ema) ? ema : throw NoEma(ema);
     }
 
-    /// <summary>The training checkpoint folder <paramref name="path"/> (or the file it links to) is a file of (model, EMA or
-    /// optimizer weights, or state.json, in a folder holding a state.json), and what the file holds; null for any other path.
-    /// Writing such a file replaces part of a run's checkpoint, which then cannot resume (an audit of fine-tuning, session 45:
-    /// `forward --ema --out ema.safetensors` overwrote the EMA weights it had read).</summary>
-    public static (string Directory, string Holds)? FileOf(string path)
+    /// <summary>The training checkpoint folder <paramref name="path"/> (or the file it links to) is a file of, and which file
+    /// (<see cref="WeightsFile"/>, <see cref="EmaFile"/>, <see cref="OptimizerFile"/> or <see cref="StateFile"/>, in a folder
+    /// holding a state.json); null for any other path. Writing such a file replaces part of a run's checkpoint, which then
+    /// cannot resume (an audit of fine-tuning, session 45: `forward --ema --out ema.safetensors` overwrote the EMA weights it
+    /// had read).</summary>
+    public static (string Directory, string Name)? FileOf(string path)
     {
-        string target = AtomicFile.FinalTarget(path);
-        string? holds = Path.GetFileName(target) switch
-        {
-            WeightsFile => "its model weights", EmaFile => "its EMA weights", OptimizerFile => "its optimizer state", StateFile => "its training state",
-            _ => null,
-        };
-        string directory = Path.GetDirectoryName(target)!;
-        return holds is not null && File.Exists(Path.Combine(directory, StateFile)) ? (directory, holds) : null;
+        string target = AtomicFile.FinalTarget(path), name = Path.GetFileName(target), directory = Path.GetDirectoryName(target)!;
+        return name is WeightsFile or EmaFile or OptimizerFile or StateFile && File.Exists(Path.Combine(directory, StateFile)) ? (directory, name) : null;
     }
 
     static FileNotFoundException NoEma(string emaPath) => new($"{emaPath} not found: the run trained without EMA", emaPath);

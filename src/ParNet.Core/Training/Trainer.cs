@@ -106,7 +106,12 @@ public sealed partial class Trainer : IDisposable
     /// time has reached it: the schedule's position is then its end, whatever the epochs), or null. Within a second: a
     /// data-parallel run ended on its processes' mean time, and saved rank 0's own, which can be a little less.</summary>
     static double? ScheduleSpent(TrainingState s, TimeSpan? scheduleBudget) =>
-        (scheduleBudget?.TotalSeconds ?? s.ScheduleBudgetSeconds) is double budget && s.WallSeconds + 1 >= budget ? budget : null;
+        ScheduleBudgetOf(scheduleBudget, s) is { TotalSeconds: var budget } && s.WallSeconds + 1 >= budget ? budget : null;
+
+    /// <summary>The schedule budget of a run: <paramref name="given"/>, else a resumed run's own (its checkpoint's), which a
+    /// resume keeps; null when it has none.</summary>
+    internal static TimeSpan? ScheduleBudgetOf(TimeSpan? given, TrainingState? resumed) =>
+        given ?? (resumed?.ScheduleBudgetSeconds is double seconds ? TimeSpan.FromSeconds(seconds) : null);
 
     /// <summary>
     /// Builds a model (random initialization) and puts the global generator back as it was, so that

@@ -52,7 +52,7 @@ public sealed class TrainingRun : IDisposable
                 LoadedCheckpoint? resume, Pretrained.Report? fromPretrained, Pretrained.Frozen frozen)
     {
         (Plan, _group, TrainData, TestData, Model, _resume, FromPretrained, Frozen) = (plan, group, train, test, model, resume, fromPretrained, frozen);
-        ScheduleBudget = plan.ScheduleBudget ?? (resume?.State.ScheduleBudgetSeconds is double budget ? TimeSpan.FromSeconds(budget) : null);
+        ScheduleBudget = Trainer.ScheduleBudgetOf(plan.ScheduleBudget, resume?.State);
         TimeSoFar = TimeSpan.FromSeconds(resume?.State.WallSeconds ?? 0);
     }
 
