@@ -61,6 +61,13 @@ public sealed partial class TrainCommand
             stderr.WriteLine($"parnet train: warning: --test-subset {testPerClass} with --resume: the run tested on " +
                              $"{(saved.TestSubsetPerClass is int before ? $"{before} image{(before == 1 ? "" : "s")} per class" : "all its test images")} so far; its epochs from here " +
                              $"test on {testPerClass} per class, and its best checkpoint is chosen among accuracies on both");
+        // another precision trains on (the optimizer keeps float32 master weights either way), but the run's weights then come
+        // of both, which its header and run.json no longer say (a left item of session 45)
+        if (parse.Given(_bf16) && saved is not null && parse.GetValue(_bf16) != saved.BFloat16 && group.Rank == 0)
+            stderr.WriteLine(saved.BFloat16
+                ? "parnet train: warning: --bf16 false with --resume: the run trained in bfloat16 so far; its epochs from here train in float32"
+                : "parnet train: warning: --bf16 with --resume: the run trained in float32 so far; its epochs from here train in bfloat16 " +
+                  "(BatchNorm and the optimizer's master weights in float32), so its weights come of both precisions");
         return (recipe, state.Model, saved);
     }
 

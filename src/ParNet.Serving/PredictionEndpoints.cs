@@ -207,17 +207,14 @@ static partial class PredictionEndpoints
 
     static async Task<float[]> SubmitAsync(ImageF image, Context context, CancellationToken cancel)
     {
-        float[] probabilities;
-        try { probabilities = await context.Batcher.SubmitAsync(image, cancel); }
+        try { return await context.Batcher.SubmitAsync(image, cancel); }
         catch (QueueFullException e) { throw new Refusal(StatusCodes.Status503ServiceUnavailable, "queue_full", e.Message); }
         catch (TimeoutException e) { throw new Refusal(StatusCodes.Status503ServiceUnavailable, "timeout", e.Message); }
         catch (BatcherStoppingException e) { throw new Refusal(StatusCodes.Status503ServiceUnavailable, "stopping", e.Message); }
-        // no JSON carries NaN: its serialization failed after Handle had answered, an empty 500 counted as a 200
-        if (!probabilities.All(float.IsFinite)) throw new InvalidDataException("the model's output for this image is not finite (NaN or infinity)");
-        return probabilities;
     }
 
-    /// <summary>The JSON of a prediction's best classes: {"class", "name", "probability"} each.</summary>
+    /// <summary>The JSON of a prediction's best classes: {"class", "name", "probability"} each. An output that is not finite is
+    /// refused here (an "inference failed" 500): no JSON carries NaN, whose serialization failed after the status was sent.</summary>
     static object[] TopJson(float[] probabilities, int top, IReadOnlyList<string> names) => TopClasses.Of(probabilities, top, names)
         .Select(c => (object)new { @class = c.Class, name = c.Name, probability = c.Probability })
         .ToArray();

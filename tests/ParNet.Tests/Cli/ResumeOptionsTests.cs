@@ -154,4 +154,24 @@ public class ResumeOptionsTests
                         "test on 2 per class, and its best checkpoint is chosen among accuracies on both\n", other.Err);
         Assert.Equal(2, RunSettings.Load(run)!.TestSubsetPerClass);
     }
+
+    /// <summary>Another precision on a resume went on without a word, the run's weights then trained in two (a left item of
+    /// session 45); the run's own given again is not warned of, and run.json records the precision of its last epochs.</summary>
+    [Fact]
+    public void Another_precision_on_a_resume_is_warned_of()
+    {
+        using var dir = new TempDirectory();
+        var (run, _, _) = Trained(dir);   // float32
+        var same = CliRunner.Run("train", "--resume", run, "--epochs", "2", "--bf16", "false", "--threads", "1", "--workers", "0");
+        Assert.True(same.Code == 0, same.Err + same.Out);
+        Assert.DoesNotContain("--bf16", same.Err);
+        var other = CliRunner.Run("train", "--resume", run, "--epochs", "3", "--bf16", "--threads", "1", "--workers", "0");
+        Assert.True(other.Code == 0, other.Err + other.Out);
+        Assert.Contains("parnet train: warning: --bf16 with --resume: the run trained in float32 so far; its epochs from here train in bfloat16 " +
+                        "(BatchNorm and the optimizer's master weights in float32), so its weights come of both precisions\n", other.Err);
+        Assert.True(RunSettings.Load(run)!.BFloat16);
+        var back = CliRunner.Run("train", "--resume", run, "--epochs", "4", "--bf16", "false", "--threads", "1", "--workers", "0");
+        Assert.True(back.Code == 0, back.Err + back.Out);
+        Assert.Contains("parnet train: warning: --bf16 false with --resume: the run trained in bfloat16 so far; its epochs from here train in float32\n", back.Err);
+    }
 }

@@ -506,7 +506,7 @@ public class InferenceServerTests
         using var client = Client(serving);
         var (status, json, _) = await PostAsync(client, "/v1/predict", Raw(Png(28, 1), "image/png"));
         Assert.Equal(HttpStatusCode.InternalServerError, status);   // was an empty body, after the 200 had been counted
-        Assert.Equal("inference failed: the model's output for this image is not finite (NaN or infinity)", json.GetProperty("error").GetString());
+        Assert.Equal("inference failed: the model's output for this image is not finite (NaN or infinity): its weights hold such values, or overflow", json.GetProperty("error").GetString());
         Assert.Equal(HttpStatusCode.OK, (await PostAsync(client, "/v1/predict", Raw(Png(8, 1), "image/png"))).Status);
         var samples = PrometheusText.Parse(await client.GetStringAsync("/metrics"));
         Assert.Equal(1, PrometheusText.Sum(samples, "http_requests_received_total", ("code", "500"), ("endpoint", "/v1/predict")));
