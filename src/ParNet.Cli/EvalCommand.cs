@@ -202,7 +202,7 @@ public sealed class EvalCommand : CliCommand
         using var plan = winograd ? WinogradPlanFor(loaded!, stderr) : null;
         var folder = new EvalReportFolder
         {
-            ImageSize = size, TenCrop = tenCrop, Flip = flip, Fused = fused, Winograd = winograd, Split = split, SubsetPerClass = subset,
+            ImageSize = size, TenCrop = tenCrop, Flip = flip, Fused = scoredFused, Winograd = winograd, Split = split, SubsetPerClass = subset,
             Classes = givenClasses is not null ? (parse.GetValue(_classes)!, givenClasses) : null, NotTheRunsDefaultWeights = notRunDefaultWeights,
             Ema = run is null && scoredEma,   // a run's EMA weights are its default report's
             OtherData = run is null ? null : OtherData(saved, recipe, parse.GetValue(_dataset), parse.GetValue(_data)),   // a weights file's folders are new each time

@@ -64,6 +64,12 @@ public class EvalCommandTests
             Assert.Equal(expected, Scored(dir.File(report)).GetProperty("Fused").GetBoolean());
             Assert.Equal(expected, evaluated.Out.Contains("1x32x32, fused; weights", StringComparison.Ordinal));
         }
+        // the default report folder says so too: it was named by the --fused switch (a left item of session 45)
+        string work = dir.File("work");
+        Directory.CreateDirectory(work);   // out of this process: the default report folder is runs/ in the working directory
+        var byDefault = RunRecordTests.Parnet(work, ["eval", "--weights", fused, "--subset", "1", "--threads", "1"]);
+        Assert.True(byDefault.Code == 0, byDefault.Err + byDefault.Out);
+        Assert.Matches(@"^eval-fused-subset1-\d{8}-\d{6}$", Path.GetFileName(Assert.Single(Directory.GetDirectories(Path.Combine(work, "runs")))));
     }
 
     /// <summary>A run checkpoint's ema.safetensors given as --weights was recorded as not EMA weights (review, session 45).</summary>
