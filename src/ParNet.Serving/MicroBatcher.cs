@@ -52,7 +52,7 @@ public sealed record MicroBatcherOptions
             var invariant = System.Globalization.CultureInfo.InvariantCulture;
             string waitMs = MaxWait.TotalMilliseconds.ToString(invariant), timeoutMs = Timeout.TotalMilliseconds.ToString(invariant);
             throw new InvalidSettingException(maxWait, n => $"{n.Name(maxWait)} ({waitMs} ms) must be shorter than {n.Name(timeout)} ({timeoutMs} ms) " +
-                "where batches hold more than one item: a lone item waits the max wait for others before it is run, so every item on an idle batcher would time out");
+                "where batches hold more than one image: a lone image waits the max wait for others before it is run, so every request to an idle server would time out");
         }
     }
 }

@@ -144,7 +144,9 @@ public class ServeCommandTests
         string weights = TinyFashionWeights(folder);
         var result = await Task.Run(() => CliRunner.Run("serve", "--weights", weights, "--port", "0", "--max-wait-ms", "500", "--timeout-ms", "100"))
             .WaitAsync(TimeSpan.FromSeconds(60));
-        CliRunner.AssertUserError(result, "--max-wait-ms (500 ms) must be shorter than --timeout-ms (100 ms)");
+        // in a server's words, not the batcher's ("item", "an idle batcher"; a left item of session 45)
+        CliRunner.AssertUserError(result, "--max-wait-ms (500 ms) must be shorter than --timeout-ms (100 ms) where batches hold more than one image: " +
+                                          "a lone image waits the max wait for others before it is run, so every request to an idle server would time out");
         Assert.DoesNotContain("listening", result.Out);
     }
 
