@@ -82,6 +82,12 @@ public sealed class TrainBenchCommand : CliCommand
             if (group.Size > 1) throw new UsageException("--pytorch-code compares one process with one process: not under mpiexec");
         }
         launch.SetupSucceeded();
+        // ranks started with other steps left rank 0 printing its result and the others waiting in an all-reduce for ever (this
+        // command has no collective timeout); another model failed in MPI's error code; another batch ran, its rate counted as
+        // rank 0's batch times the processes (an MPI audit, session 46)
+        if (launch.Distributed)
+            launch.RequireSameSettings(string.Join("\n", config.ToJson(), options.ImageSize, options.Batch, options.Steps, options.BFloat16,
+                                                   options.ChannelsLast, options.ForwardOnly));
         stdout.WriteLine($"cpu: {CpuCapabilities.Current.Describe()}");
         if (options.BFloat16 && group.Rank == 0 && CpuCapabilities.Current.Bf16Warning() is { } slow) stderr.WriteLine($"parnet train-bench: warning: --bf16: {slow}");
         set_num_threads(threads);

@@ -109,7 +109,15 @@ public sealed partial class TrainCommand : CliCommand
         var group = launch.Group;
         using var beforeTraining = new EndingSignals(signal =>
         {
+            AtomicFile.AbandonWritesInProgress();   // the run folder's files being written (model.json.RANDOM.tmp was left)
             if (group.Rank == 0) stderr.WriteLine($"parnet train: {EndingSignals.What(signal)} before training began; no checkpoint was written");
+            // a process the signal ends is reported by mpiexec (hydra) by the signal's number: Ctrl-C was exit 2, a usage
+            // error's code, under a "BAD TERMINATION" banner (an MPI audit, session 46); ended here, with the shell's 130/143
+            if (launch.Distributed)
+            {
+                stderr.Flush();
+                Environment.Exit(EndingSignals.ExitCode(signal));
+            }
         });
         var resolved = Resolve(parse, stderr, launch);
         set_num_threads(resolved.Threads);
@@ -304,7 +312,7 @@ public sealed partial class TrainCommand : CliCommand
             s.Freeze, s.FreezeBatchNorm, resolved.Pretrained, plan.ResumeDirectory, resolved.BudgetMinutes, plan.ScheduleBudget?.TotalSeconds,
             run.TrainData.DatasetCount, run.TestData.DatasetCount, string.Join("\n", run.TrainData.ClassNames)));
         string runDir = launch.Group.BroadcastText(launch.Group.Rank == 0 ? MadeRunFolder(resolved) : "");   // its default name holds the time, which differs between processes
-        launch.ResumeHint = $"the last checkpoint stays as it was: continue with parnet train --resume {ShellWords.Quote(runDir)} (under mpiexec -n M for any M, or alone)";
+        launch.ResumeHint = $"the last checkpoint stays as it was: continue with parnet train --resume {ShellWords.Quote(runDir)} (alone or under mpiexec -n M: any M from an epoch's end; from within one, where M x the batch divides the images it had trained)";
         return runDir;
     }
 

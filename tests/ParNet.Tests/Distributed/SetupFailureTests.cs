@@ -1,3 +1,6 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+
 namespace ParNet.Tests.Distributed;
 
 [Collection("mpi")]
@@ -23,5 +26,54 @@ public class SetupFailureTests
         var alike = MpiJob.Ranks(2, [.. Tiny, "--data", a, "--out", dir.File("run")]);
         Assert.Equal(2, alike.Code);
         Assert.Contains($"--data {a}: no Fashion-MNIST IDX files", Assert.Single(MpiJob.OurErrorLines(alike.Err)));
+    }
+
+    /// <summary>train-bench never compared its ranks' options: other --steps on rank 1 left rank 0 printing its result and the
+    /// job waiting in an all-reduce for ever (train-bench has no collective timeout; an MPI audit, session 46).</summary>
+    [Fact]
+    public void Train_bench_ranks_started_with_different_options_are_refused_in_one_line()
+    {
+        string[] bench = ["train-bench", "--width", "8", "--batch-size", "2", "--threads", "1"];
+        var result = MpiJob.TwoRanks([.. bench, "--steps", "1"], [.. bench, "--steps", "3"], timeoutSeconds: 120);
+        MpiJob.AssertRefusedInOneLine(result, "parnet train-bench: the processes were started with different options: rank 1 resolved other settings");
+        Assert.DoesNotContain("img/s", result.Out);
+    }
+
+    [DllImport("libc", SetLastError = true)] static extern int mkfifo(string path, uint mode);
+    [DllImport("libc", SetLastError = true)] static extern int open(string path, int flags);
+    [DllImport("libc", SetLastError = true)] static extern int close(int fd);
+    [DllImport("libc", SetLastError = true)] static extern int kill(int pid, int signal);
+    const int WriteOnlyNonBlocking = 0x1 | 0x800;   // O_WRONLY | O_NONBLOCK: fails (ENXIO) until a reader has the FIFO open
+
+    /// <summary>Ctrl-C before training began ended each process by the signal, which mpiexec reported as exit 2 (a usage
+    /// error's code) under a "BAD TERMINATION" banner (an MPI audit, session 46): 130, as one process ends, and one line.
+    /// The pretrained weights are a FIFO, so the signal comes while every process is, for certain, still in setup.</summary>
+    [Fact]
+    public void Ctrl_c_before_training_began_ends_every_process_with_130_and_one_line()
+    {
+        using var dir = new ParNet.Tests.Data.TempDirectory();
+        string weights = dir.File("w.safetensors");
+        Assert.Equal(0, mkfifo(weights, Convert.ToUInt32("600", 8)));
+        using var job = MpiJob.StartMpiExec(["-n", "2", .. MpiJob.ParnetCommand("train", "--subset", "1", "--test-subset", "1", "--threads", "1",
+                                                                             "--workers", "0", "--pretrained", weights, "--out", dir.File("run"))]);
+        int writer = -1;
+        try
+        {
+            for (var waited = Stopwatch.StartNew(); writer < 0; Thread.Sleep(50))
+            {
+                writer = open(weights, WriteOnlyNonBlocking);
+                Assert.True(writer >= 0 || (!job.HasExited && waited.Elapsed < TimeSpan.FromSeconds(120)), "no process opened the weights");
+            }
+            Thread.Sleep(3000);   // the other process opens them too (it then waits in its read, as the first does)
+            Assert.Equal(0, kill(job.Id, 2));   // SIGINT to mpiexec, which hands it to every process
+            var (code, _, err) = MpiJob.Wait(job, 60);
+            Assert.True(code == 130, $"exit {code}: {err}");
+            Assert.Equal("parnet train: interrupted before training began; no checkpoint was written", Assert.Single(MpiJob.OurErrorLines(err)));
+        }
+        finally
+        {
+            if (writer >= 0) close(writer);
+        }
+        Assert.False(Directory.Exists(dir.File("run")));
     }
 }

@@ -244,7 +244,8 @@ public class InferenceServerTests
 
         accepted.Add(PostAsync(client, "/v1/predict", Raw(Png(8, 20), "image/png")));   // a second live image waiting: it fits
         for (int t = 0; t < 1000 && server.InFlight < 3 && !accepted[^1].IsCompleted; t++) await Task.Delay(10);
-        Assert.False(accepted[^1].IsCompleted, $"the single request was answered while the model was held: {(accepted[^1].IsCompleted ? accepted[^1].Result.Item2.ToString() : "")}");
+        string answered = accepted[^1].IsCompleted ? (await accepted[^1]).Item2.ToString() : "";
+        Assert.False(accepted[^1].IsCompleted, $"the single request was answered while the model was held: {answered}");
         Assert.Equal(3, server.InFlight);
         var samples = PrometheusText.Parse(await client.GetStringAsync("/metrics"));
         Assert.Equal(2, PrometheusText.Sum(samples, "parnet_queue_depth"));
