@@ -27,6 +27,7 @@ public sealed class OptionNames : SettingNames
         [Of(nameof(StudySettings), nameof(StudySettings.TestSubsetPerClass))] = "--test-subset",
         [Of(nameof(StudySettings), nameof(StudySettings.StopAfterSteps))] = "--steps",
         [StudyRunner.DirectorySetting] = "--out",
+        [StudyReport.DirectorySetting] = "--results",
         [Of(nameof(TrainingRunPlan), nameof(TrainingRunPlan.ResumeDirectory))] = "--resume",
         [Of(nameof(TrainOptions), nameof(TrainOptions.ResumeFrom))] = "--resume",
         [Of(nameof(TrainOptions), nameof(TrainOptions.ScheduleBudget))] = "--schedule-budget",

@@ -87,6 +87,7 @@ public sealed class StudyCommand : CliCommand
         foreach (var (option, folder) in new[] { ("--out", runs), ("--results", results) })
             try { OutputFolder.Prepare(folder); }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new UsageException($"{option} {folder}: cannot write there: {e.Message}"); }
+        UsageException.WrapSettings(() => StudyReport.RequireOwnReport(study, results, runs));   // not another study's, found after an hour
 
         set_num_threads(threads);
         stdout.WriteLine($"study {study.Name} ({study.PaperReference}): {study.TrainedCells.Count()} trained cells x {settings.Seeds} seed{(settings.Seeds == 1 ? "" : "s")}, " +
@@ -120,7 +121,8 @@ public sealed class StudyCommand : CliCommand
         WrittenStudyReport report;
         using (var whileWriting = new StopSignals())
         {
-            report = StudyReport.Write(study, settings, cellRuns, latencyMs, results, CpuCapabilities.Current.Describe() + $", {threads} thread{(threads == 1 ? "" : "s")}", command);
+            report = UsageException.WrapSettings(() => StudyReport.Write(study, settings, cellRuns, latencyMs, results,
+                CpuCapabilities.Current.Describe() + $", {threads} thread{(threads == 1 ? "" : "s")}", command, runs));
             if (whileWriting.Stopped)
             {
                 stdout.WriteLine($"{whileWriting.What} while the report was written; it was finished first: {string.Join(", ", report.Files.Select(Path.GetFullPath))}");

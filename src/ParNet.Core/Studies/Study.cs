@@ -23,7 +23,9 @@ public sealed record StudyCell(string Name, ModelConfig Model)
     /// training side (32 px for the CIFAR layout).</summary>
     public int? ImageSize { get; init; }
 
-    /// <summary>Added to every seed of this cell: an ensemble's members are the same network trained from other seeds.</summary>
+    /// <summary>Added to every seed of this cell's initialization, order and augmentation: an ensemble's members are the same
+    /// network trained from other seeds. Its training images are seed k's subset as every cell's: with their own, an
+    /// ensemble of three saw up to three times the images of the network it was compared with (a study audit, session 46).</summary>
     public int SeedOffset { get; init; }
 }
 
@@ -53,8 +55,10 @@ public sealed record Study(string Name, string PaperReference, string Descriptio
     /// another study, or of another grid of this one, is refused rather than mixed in.</summary>
     public string GridHash()
     {
+        // "|seed+N, seed k's subset": an offset seed drew its own subset before session 46; such a folder is another grid
         var text = string.Join("\n", Cells.Select(c => $"{c.Name}|{string.Join("+", c.Members)}|{c.Model.ToJson()}" +
-                                                      (c.ImageSize is int side ? $"|{side}px" : "")));
+                                                      (c.ImageSize is int side ? $"|{side}px" : "") +
+                                                      (c.SeedOffset != 0 ? $"|seed+{c.SeedOffset}, seed k's subset" : "")));
         return Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(text)))[..16].ToLowerInvariant();
     }
 }

@@ -58,17 +58,42 @@ public static class StudyReport
     /// <summary>Writes NAME.md, NAME.csv and NAME.png into <paramref name="directory"/>; returns the three paths and the claims'
     /// verdicts as the table states them.</summary>
     public static WrittenStudyReport Write(Study study, StudySettings settings, IReadOnlyList<CellRun> runs, IReadOnlyDictionary<string, double>? latencyMs,
-                                 string directory, string machine, string command)
+                                 string directory, string machine, string command, string runsDirectory)
     {
+        RequireOwnReport(study, directory, runsDirectory);
         Directory.CreateDirectory(directory);
         var cells = Summarise(study, runs, latencyMs);
         var claims = Judge(study, cells);
         string md = Path.Combine(directory, study.Name + ".md"), csv = Path.Combine(directory, study.Name + ".csv"),
                png = Path.Combine(directory, study.Name + ".png");
-        AtomicFile.WriteAllText(md, Markdown(study, settings, runs, cells, claims, latencyMs is not null, machine, command));
+        AtomicFile.WriteAllText(md, Markdown(study, settings, runs, cells, claims, latencyMs is not null, machine, command) +
+                                    $"\n{RunFoldersLine}{Path.GetFullPath(runsDirectory)}`\n");
         AtomicFile.WriteAllText(csv, Csv(runs));
         Chart(study, cells, png);
         return new WrittenStudyReport([md, csv, png], claims);
+    }
+
+    /// <summary>The setting of <see cref="Write"/>'s directory, as <see cref="InvalidSettingException"/> names it.</summary>
+    public const string DirectorySetting = "StudyReport.Write's directory";
+
+    const string RunFoldersLine = "Run folders: `";
+
+    /// <summary>
+    /// Refuses to write NAME.md, .csv and .png over a report of another study folder, or of one it does not name (a report
+    /// written by an earlier version, or edited by hand): a short study run from the repository replaced the committed
+    /// tables and their hand-written notes without a word (an audit of the studies, session 46). The study's own report, its
+    /// run folders named in its last line, is rewritten (a study continued, or timed again). Call it before the cells train.
+    /// </summary>
+    public static void RequireOwnReport(Study study, string directory, string runsDirectory)
+    {
+        string md = Path.Combine(directory, study.Name + ".md");
+        if (!File.Exists(md)) return;
+        string? theirs = File.ReadLines(md).LastOrDefault(l => l.StartsWith(RunFoldersLine, StringComparison.Ordinal)) is { } line
+            ? line[RunFoldersLine.Length..].TrimEnd('`') : null;
+        if (theirs == Path.GetFullPath(runsDirectory)) return;
+        throw new InvalidSettingException(DirectorySetting, n =>
+            $"{n.Given(DirectorySetting, directory)}: {md} reports {(theirs is null ? "a study whose run folders it does not name (an earlier version's report, or one edited by hand)" : $"the study in {theirs}")}, " +
+            $"which this study's report would replace: give another {n.Name(DirectorySetting)}, or move {study.Name}.md, .csv and .png away first");
     }
 
     static string Markdown(Study study, StudySettings s, IReadOnlyList<CellRun> runs, IReadOnlyList<CellSummary> cells, IReadOnlyList<ClaimResult> claims,

@@ -143,14 +143,19 @@ public static class StudyRunner
     static Recipe CellRecipe(StudySettings s, int seed) =>
         Recipes.FashionMnist with { Epochs = s.Epochs, Seed = seed, CropPadding = StudySettings.CropPadding };
 
+    /// <summary>Seed k of a cell: the seed that draws its training subset, every cell's at seed k, and the one of its
+    /// initialization, order and augmentation, which its <see cref="StudyCell.SeedOffset"/> moves (an ensemble's members).</summary>
+    internal static (int Data, int Training) SeedsOf(StudyCell cell, int k) =>
+        (Recipes.FashionMnist.Seed + k, Recipes.FashionMnist.Seed + k + cell.SeedOffset);
+
     static CellRun Train(StudyCell cell, int k, StudySettings s, string dir, IProgress<TrainEvent>? progress, CancellationToken cancel)
     {
-        int seed = Recipes.FashionMnist.Seed + cell.SeedOffset + k;
+        var (dataSeed, seed) = SeedsOf(cell, k);
         var recipe = CellRecipe(s, seed);
         var loader = new LoaderOptions
         {
             BatchSize = recipe.BatchSize, Seed = seed, Workers = LoaderOptions.DefaultWorkers,
-            Subset = s.SubsetPerClass is int n ? Subset.PerClass(n, seed) : null,
+            Subset = s.SubsetPerClass is int n ? Subset.PerClass(n, dataSeed) : null,
         };
         var train = DataPipelines.Train("fashion-mnist", s.DataDirectory, cell.Model, recipe.Augmentation(), loader, cell.ImageSize);
         var test = DataPipelines.Eval("fashion-mnist", s.DataDirectory, cell.Model, recipe.Augmentation(),

@@ -16,7 +16,7 @@ public sealed record SeedStats(double Mean, double Std, int Seeds)
 
 /// <summary>
 /// "A beats B" judged on the per-seed differences A_k - B_k over the seeds both cells ran: seed k gives every cell of a study
-/// the same training subset and order (an ensemble's members train from other seeds), so the pairs share that part of the noise. <see cref="HalfWidth"/>: the half width of
+/// the same training subset and order (an ensemble's members: the same subset, their own order and initialization), so the pairs share that part of the noise. <see cref="HalfWidth"/>: the half width of
 /// the difference's two-sided 95% interval, Student's t at <see cref="Pairs"/> - 1 degrees of freedom times the standard
 /// error of the mean difference (NaN with fewer than 2 pairs).
 /// </summary>
@@ -86,7 +86,8 @@ public static class Verdicts
 
     /// <summary>How the verdicts are reached, for a report's reader.</summary>
     public static string Rule =>
-        $"Verdicts: a paired t test on the per-seed differences (seed k gives the cells the same training subset and order): a " +
+        $"Verdicts: a paired t test on the per-seed differences (seed k gives the cells the same training subset and order; an " +
+        $"ensemble's members the same subset in orders and initializations of their own): a " +
         $"claim holds where the 95% interval of the mean difference (Student's t at seeds - 1 degrees of freedom) lies above 0, " +
         $"is reversed where it lies below 0, and is within noise where it holds 0; no verdict below {MinimumSeeds} seeds, nor " +
         "where every seed gave the same nonzero difference (the seeds then say nothing of the noise).";

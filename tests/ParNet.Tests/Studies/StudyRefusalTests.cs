@@ -66,6 +66,35 @@ public class StudyRefusalTests
             $"parnet study: {dir.Path} holds the study 'streams', not 'depth': use another --out");
     }
 
+    /// <summary>A short study run from the repository wrote its report over the committed results/studies tables and their
+    /// hand-written notes, exit 0 (an audit of the studies, session 46): a report of another study folder, or of one it does not
+    /// name, is refused before anything trains; the study's own is rewritten.</summary>
+    [Fact]
+    public void A_report_of_another_study_folder_is_refused_before_anything_trains_and_its_own_is_rewritten()
+    {
+        using var dir = new TempDirectory();
+        var study = StudyCatalog.Get("ensemble");
+        var runs = study.Cells.Select(c => new CellRun(c.Name, 0, 0.9, 1000, 12, 1, 60)).ToList();
+        string results = dir.File("results"), mine = dir.File("mine"), md = Path.Combine(results, "ensemble.md");
+        StudyReport.Write(study, StudySettings.Small with { Seeds = 1 }, runs, null, results, "a machine", "a command", mine);
+        Assert.EndsWith($"\nRun folders: `{mine}`\n", File.ReadAllText(md));
+        StudyReport.Write(study, StudySettings.Small with { Seeds = 1 }, runs, null, results, "a machine", "again", mine);   // its own: rewritten
+        Assert.Contains("`again`", File.ReadAllText(md));
+        var other = Assert.Throws<InvalidSettingException>(() => StudyReport.RequireOwnReport(study, results, dir.File("other")));
+        Assert.Equal(StudyReport.DirectorySetting, other.ParamName);
+        Assert.Equal($"StudyReport.Write's directory = {results}: {md} reports the study in {mine}, which this study's report would replace: give " +
+                     "another StudyReport.Write's directory, or move ensemble.md, .csv and .png away first", other.Message);
+
+        File.WriteAllText(md, "# the committed table, with notes written by hand\n");   // an earlier version's report names no folder
+        var refused = CliRunner.Run("study", "ensemble", "--seeds", "1", "--epochs", "1", "--subset", "13", "--test-subset", "1", "--threads", "1",
+                                    "--out", mine, "--results", results);
+        CliRunner.AssertUserError(refused, $"parnet study: --results {results}: {md} reports a study whose run folders it does not name (an earlier " +
+                                           "version's report, or one edited by hand), which this study's report would replace: give another --results, or move " +
+                                           "ensemble.md, .csv and .png away first");
+        Assert.Equal("# the committed table, with notes written by hand\n", File.ReadAllText(md));
+        Assert.False(Directory.Exists(Path.Combine(mine, "parnet")));   // nothing trained
+    }
+
     [Fact]
     public void A_folder_with_another_grid_or_other_settings_and_a_finished_cell_is_refused()
     {

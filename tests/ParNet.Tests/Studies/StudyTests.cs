@@ -65,6 +65,14 @@ public class StudyTests
         foreach (var m in members)
             Assert.True(Math.Abs(ParameterMatching.Count(m.Model) - parnet / 3.0) <= ParameterMatching.Tolerance * parnet / 3.0, m.Name);
         Assert.Equal(3, members.Select(m => m.SeedOffset).Distinct().Count());
+        // on seed k's training images, the ParNet's: with subsets of their own, the three saw up to three times its images (an
+        // audit of the studies, session 46); their initialization, order and augmentation are their own
+        for (int k = 0; k < 5; k++)
+        {
+            var parnetSeeds = StudyRunner.SeedsOf(study.Cell("parnet"), k);
+            Assert.All(members, m => Assert.Equal(parnetSeeds.Data, StudyRunner.SeedsOf(m, k).Data));
+            Assert.Equal(4, members.Select(m => StudyRunner.SeedsOf(m, k).Training).Append(parnetSeeds.Training).Distinct().Count());
+        }
     }
 
     [Fact]
@@ -310,7 +318,7 @@ public class StudyTests
         var study = StudyCatalog.Get("ensemble");
         var runs = study.Cells.Select(c => new CellRun(c.Name, 0, 0.9, 1000, 12, 1, c.IsEnsemble ? 180 : 60)).ToList();   // members' 3 x 60 s
         using var dir = new TempDirectory();
-        var written = StudyReport.Write(study, StudySettings.Small with { Seeds = 1 }, runs, null, dir.Path, "a machine", "a command");
+        var written = StudyReport.Write(study, StudySettings.Small with { Seeds = 1 }, runs, null, dir.Path, "a machine", "a command", dir.File("runs"));
         string table = File.ReadAllText(written.Files[0]);
         int trained = study.TrainedCells.Count();
         Assert.Contains(string.Create(CultureInfo.InvariantCulture, $"Training: {trained * 60 / 60.0:F1} min over the {trained} trained runs "), table);
