@@ -32,6 +32,10 @@ public sealed class StudyCommand : CliCommand
     {
         CellEvent.Skipped => string.Create(CultureInfo.InvariantCulture, $"  {p.Cell} seed {p.Seed}: finished before, skipped (run {p.Run} of {p.Runs}, top-1 {p.Result!.Top1 * 100:F2}%)"),
         CellEvent.Started => $"  {p.Cell} seed {p.Seed}: training (run {p.Run} of {p.Runs}, {ProgressRenderer.Eta(elapsed)} into the study) ...",
+        CellEvent.Continued => p.ContinuedFrom!.BatchInEpoch > 0
+            ? $"    continuing its unfinished attempt in epoch {p.ContinuedFrom.Epoch + 1}, after its batch {p.ContinuedFrom.BatchInEpoch}"
+            : $"    continuing its unfinished attempt after epoch {p.ContinuedFrom.Epoch}",
+        CellEvent.Restarted => $"    its unfinished attempt's checkpoint cannot be read ({p.Problem}): training it again from the start",
         CellEvent.Epoch => string.Create(CultureInfo.InvariantCulture,
             $"    epoch {p.Epoch!.Metrics.Epoch}/{p.Epoch.Epochs}: train loss {p.Epoch.Metrics.TrainLoss:F4}, {p.Epoch.Metrics.ImagesPerSecond:F0} images/s"),
         _ => string.Create(CultureInfo.InvariantCulture,
@@ -91,7 +95,7 @@ public sealed class StudyCommand : CliCommand
 
         set_num_threads(threads);
         stdout.WriteLine($"study {study.Name} ({study.PaperReference}): {study.TrainedCells.Count()} trained cells x {settings.Seeds} seed{(settings.Seeds == 1 ? "" : "s")}, " +
-                         $"{settings.Epochs} epochs each; run folders in {Path.GetFullPath(runs)}");
+                         $"{settings.Epochs} epoch{(settings.Epochs == 1 ? "" : "s")} each; run folders in {Path.GetFullPath(runs)}");
         stdout.WriteLine($"cpu: {CpuCapabilities.Current.Describe()}");
         var clock = System.Diagnostics.Stopwatch.StartNew();
         // Ctrl-C or SIGTERM while the cells train: the cell in progress stops (its checkpoint saved) and is left unfinished, and

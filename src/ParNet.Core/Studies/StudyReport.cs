@@ -104,8 +104,8 @@ public static class StudyReport
         sb.Append(inv, $"# Study `{study.Name}`: the paper's {study.PaperReference}, on Fashion-MNIST\n\n{study.Description}\n\n");
         sb.Append(inv, $"Measured with `{command}` on {machine}. Each cell: the fashion-mnist recipe with a +-{StudySettings.CropPadding} px random shift, {s.Epochs} epoch{(s.Epochs == 1 ? "" : "s")} on ")
           .Append(s.SubsetPerClass is int n ? $"{n * 10:N0} training images ({n} per class, drawn per seed)" : "all 60,000 training images")
-          .Append(inv, $", scored on {(s.TestSubsetPerClass is int t ? $"{t * 10:N0}" : "all 10,000")} test images; {s.Seeds} seeds")
-          .Append(s.StopAfterSteps is long steps ? $"; STOPPED AFTER {steps} STEPS PER CELL (a plumbing run, not a result)" : "")
+          .Append(inv, $", scored on {(s.TestSubsetPerClass is int t ? $"{t * 10:N0}" : "all 10,000")} test images; {s.Seeds} seed{(s.Seeds == 1 ? "" : "s")}")
+          .Append(s.StopAfterSteps is long steps ? $"; STOPPED AFTER {steps} STEP{(steps == 1 ? "" : "S")} PER CELL (a plumbing run, not a result)" : "")
           .Append(latencyTogether
               ? ". Latency: batch 1, the network as it infers (a ParNet fused), every cell timed in one process after training, in turn (median of 5 rounds of the median of 20; an ensemble: the sum of its members'; the CSV's fused_latency_ms is each run's own median of 20 right after its training, not this). GFLOPs: one image at the cell's side.\n\n"
               : ". Latency: batch 1, the network as it infers (a ParNet fused), median of 20 right after each seed's training (an ensemble: the sum of its members'). GFLOPs: one image at the cell's side.\n\n");

@@ -43,10 +43,20 @@ public static class StudyRunner
                 cancel.ThrowIfCancellationRequested();
                 string dir = Path.Combine(directory, cell.Name, $"seed-{k}");
                 var here = new StudyProgress(CellEvent.Started, cell.Name, k, runs.Count + 1, total);
-                if (Load(dir) is { } done) { progress?.Invoke(here with { Event = CellEvent.Skipped, Result = done }); runs.Add(done); continue; }
+                if (Load(dir) is { } done)
+                {
+                    // a cell.json copied from another cell was taken for this one's, its top-1 reported as this cell's (study audit, session 46)
+                    if (done.Cell != cell.Name || done.Seed != k)
+                        throw new InvalidDataException($"{Path.Combine(dir, CellFile)} records {done.Cell} seed {done.Seed}, not {cell.Name} seed {k} " +
+                                                       "(copied from another cell's folder?): delete it to train this cell again");
+                    progress?.Invoke(here with { Event = CellEvent.Skipped, Result = done });
+                    runs.Add(done);
+                    continue;
+                }
                 progress?.Invoke(here);
                 var epochs = progress is null ? null : new EpochForwarder(e => progress(here with { Event = CellEvent.Epoch, Epoch = e }));
-                var run = Train(cell, k, settings, dir, epochs, cancel);
+                var run = Train(cell, k, settings, dir, epochs, cancel, (from, problem) => progress?.Invoke(here with
+                    { Event = problem is null ? CellEvent.Continued : CellEvent.Restarted, ContinuedFrom = from, Problem = problem }));
                 runs.Add(run);
                 progress?.Invoke(here with { Event = CellEvent.Finished, Result = run });
             }
@@ -56,11 +66,22 @@ public static class StudyRunner
         return runs;
     }
 
-    /// <summary>The finished run of a cell folder, or null.</summary>
+    const string CellFile = "cell.json";
+
+    /// <summary>The finished run of a cell folder, or null; <see cref="InvalidDataException"/> naming a cell.json that does not
+    /// read as one (its parser's words named no file).</summary>
     public static CellRun? Load(string cellDirectory)
     {
-        string file = Path.Combine(cellDirectory, "cell.json");
-        return File.Exists(file) ? JsonSerializer.Deserialize<CellRun>(File.ReadAllText(file), Json) : null;
+        string file = Path.Combine(cellDirectory, CellFile);
+        if (!File.Exists(file)) return null;
+        return ReadJson<CellRun>(file, "a finished cell's record", "delete it to train this cell again");
+    }
+
+    /// <summary>A JSON file of the study's, or <see cref="InvalidDataException"/> naming it, what it should be and what to do.</summary>
+    static T ReadJson<T>(string file, string what, string remedy) where T : class
+    {
+        try { return JsonSerializer.Deserialize<T>(File.ReadAllText(file), Json) ?? throw new JsonException("it holds null"); }
+        catch (JsonException e) { throw new InvalidDataException($"{file}: not {what} ({e.Message}): {remedy}", e); }
     }
 
     static void ClaimFolder(Study study, StudySettings settings, string directory)
@@ -70,8 +91,7 @@ public static class StudyRunner
                                    TrainingFields(JsonNode.Parse(CellRecipe(settings, Recipes.FashionMnist.Seed).ToJson())!.AsObject()));
         if (File.Exists(file))
         {
-            var theirs = JsonSerializer.Deserialize<StudyFolder>(File.ReadAllText(file), Json)
-                ?? throw new InvalidDataException($"{file}: empty");
+            var theirs = ReadJson<StudyFolder>(file, "a study folder's record", "delete it if no cell of this folder has trained, else use another folder");
             if (theirs.Recipe is { } recorded) theirs = theirs with { Recipe = TrainingFields(recorded) };
             if (theirs.Study != study.Name)
                 throw Taken($"{directory} holds the study '{theirs.Study}', not '{study.Name}'");
@@ -80,8 +100,10 @@ public static class StudyRunner
             // the folder. A cell that has started (its run files, a checkpoint) counts as one: a half-trained cell resumed
             // under other settings mixed two schedules in one run (study audit, session 40), and a second process with a
             // typo rewrote study.json under the first
+            // (below the study's folder: a study under any .../checkpoints/... path counted as started; study audit, session 46)
             bool anyStarted = Directory.EnumerateFiles(directory, "*", SearchOption.AllDirectories)
-                .Any(f => Path.GetFileName(f) is "cell.json" or RunSettings.FileName or "recipe.json" || f.Contains($"/{Checkpoint.FolderName}/"));
+                .Any(f => Path.GetFileName(f) is CellFile or RunSettings.FileName or "recipe.json" ||
+                          Path.GetRelativePath(directory, f).Split(Path.DirectorySeparatorChar).Contains(Checkpoint.FolderName));
             bool sameRecipe = theirs.Recipe is not null && JsonFields.Differences(theirs.Recipe, mine.Recipe!, "", "") == "";
             if (!anyStarted && (theirs.GridHash != mine.GridHash || theirs.Settings != mine.Settings || !sameRecipe)) { WriteJson(file, mine); return; }
             if (theirs.GridHash != mine.GridHash)
@@ -116,7 +138,7 @@ public static class StudyRunner
 
     /// <summary>Whether every trained cell of the study has finished every seed in <paramref name="directory"/>.</summary>
     static bool AllFinished(Study study, StudySettings settings, string directory) =>
-        study.TrainedCells.All(c => Enumerable.Range(0, settings.Seeds).All(k => File.Exists(Path.Combine(directory, c.Name, $"seed-{k}", "cell.json"))));
+        study.TrainedCells.All(c => Enumerable.Range(0, settings.Seeds).All(k => File.Exists(Path.Combine(directory, c.Name, $"seed-{k}", CellFile))));
 
     /// <summary>A folder that holds another study, grid or settings: another directory, <paramref name="orElse"/>.</summary>
     static InvalidSettingException Taken(string what, string? orElse = null) =>
@@ -148,7 +170,10 @@ public static class StudyRunner
     internal static (int Data, int Training) SeedsOf(StudyCell cell, int k) =>
         (Recipes.FashionMnist.Seed + k, Recipes.FashionMnist.Seed + k + cell.SeedOffset);
 
-    static CellRun Train(StudyCell cell, int k, StudySettings s, string dir, IProgress<TrainEvent>? progress, CancellationToken cancel)
+    /// <param name="attempt">told where an unfinished attempt continues from, or why its checkpoint cannot be read (the cell
+    /// then starts again)</param>
+    static CellRun Train(StudyCell cell, int k, StudySettings s, string dir, IProgress<TrainEvent>? progress, CancellationToken cancel,
+                         Action<TrainingState?, string?> attempt)
     {
         var (dataSeed, seed) = SeedsOf(cell, k);
         var recipe = CellRecipe(s, seed);
@@ -160,7 +185,10 @@ public static class StudyRunner
         var train = DataPipelines.Train("fashion-mnist", s.DataDirectory, cell.Model, recipe.Augmentation(), loader, cell.ImageSize);
         var test = DataPipelines.Eval("fashion-mnist", s.DataDirectory, cell.Model, recipe.Augmentation(),
             loader with { BatchSize = EvaluationDefaults.DuringTraining(recipe.BatchSize), Subset = EvaluationDefaults.PerClassSubset(s.TestSubsetPerClass) }, size: cell.ImageSize);
-        using var resume = UnfinishedAttempt(dir);
+        var (resume, unreadable) = UnfinishedAttempt(dir);
+        using var _ = resume;
+        if (resume is not null) attempt(resume.State, null);
+        else if (unreadable is not null) attempt(null, unreadable);
         if (resume is null)
         {
             // another study training this cell now holds its folder: deleting it would take its lock away with it
@@ -193,17 +221,18 @@ public static class StudyRunner
         var summary = ModelSummary.Of(model, test.ImageShape.Height);
         var run = new CellRun(cell.Name, k, Top1(probabilities, labels), summary.TrainableParameters, summary.Depth,
                               FusedLatencyMs(model, test.ImageShape), seconds) { OneDnnOff = !LibTorchWorkarounds.OneDnnEnabled };
-        WriteJson(Path.Combine(dir, "cell.json"), run);
+        WriteJson(Path.Combine(dir, CellFile), run);
         return run;
     }
 
     /// <summary>The last complete checkpoint of a cell's unfinished attempt (stopped or killed), to continue from; null when
-    /// there is none or it cannot be read (the cell then starts again).</summary>
-    static LoadedCheckpoint? UnfinishedAttempt(string cellDirectory)
+    /// there is none or it cannot be read (the cell then starts again: <paramref name="Unreadable"/> says why, which went unsaid,
+    /// hours of a full-scale cell lost without a word; study audit, session 46).</summary>
+    static (LoadedCheckpoint? Checkpoint, string? Unreadable) UnfinishedAttempt(string cellDirectory)
     {
-        if (Checkpoint.Locate(Checkpoint.In(cellDirectory)) is not { } last) return null;
-        try { return Checkpoint.Load(last); }
-        catch (Exception e) when (e is InvalidDataException or IOException) { return null; }
+        if (Checkpoint.Locate(Checkpoint.In(cellDirectory)) is not { } last) return (null, null);
+        try { return (Checkpoint.Load(last), null); }
+        catch (Exception e) when (e is InvalidDataException or IOException) { return (null, $"{last}: {e.Message}"); }
     }
 
     /// <summary>Softmax outputs [N, classes] and labels [N] of the whole test source, in its order.</summary>

@@ -95,6 +95,43 @@ public class StudyRefusalTests
         Assert.False(Directory.Exists(Path.Combine(mine, "parnet")));   // nothing trained
     }
 
+    /// <summary>A cell.json copied from another cell was taken for this cell's (its top-1 reported as this cell's, then a crash
+    /// with a stack trace); one that does not parse was refused in the parser's words, naming no file (study audit, session 46).</summary>
+    [Fact]
+    public void A_cell_record_of_another_cell_or_that_does_not_read_is_refused_naming_the_file()
+    {
+        using var dir = new TempDirectory();
+        var study = StudyCatalog.Get("depth");
+        var settings = StudySettings.Small with { Seeds = 1, Epochs = 1, SubsetPerClass = 13, TestSubsetPerClass = 1, StopAfterSteps = 1 };
+        string runs = dir.File("runs"), record = Path.Combine(runs, "depth-9", "seed-0", "cell.json");
+        Directory.CreateDirectory(Path.GetDirectoryName(record)!);
+        File.WriteAllText(record, JsonSerializer.Serialize(new CellRun("depth-15", 1, 0.1, 1, 15, 1, 1)));
+        var copied = Assert.Throws<InvalidDataException>(() => StudyRunner.Run(study, settings, runs));
+        Assert.Equal($"{record} records depth-15 seed 1, not depth-9 seed 0 (copied from another cell's folder?): delete it to train this cell again", copied.Message);
+        File.WriteAllText(record, "{ garbage");
+        var garbled = Assert.Throws<InvalidDataException>(() => StudyRunner.Run(study, settings, runs));
+        Assert.StartsWith($"{record}: not a finished cell's record (", garbled.Message);
+        Assert.EndsWith("): delete it to train this cell again", garbled.Message);
+        File.WriteAllText(Path.Combine(runs, "study.json"), "");
+        CliRunner.AssertUserError(CliRunner.Run("study", "depth", "--seeds", "1", "--epochs", "1", "--subset", "13", "--test-subset", "1", "--steps", "1",
+                                                "--threads", "1", "--out", runs),
+                                  $"parnet study: {Path.Combine(runs, "study.json")}: not a study folder's record (");
+    }
+
+    /// <summary>A study folder below a path with a "checkpoints" folder in it counted as started, and a corrected command after
+    /// a failed start (a wrong --data) was refused as other settings (study audit, session 46).</summary>
+    [Fact]
+    public void A_study_folder_below_a_checkpoints_folder_that_trained_nothing_takes_new_settings()
+    {
+        using var dir = new TempDirectory();
+        string runs = Path.Combine(dir.File("checkpoints"), "study");
+        var depth = StudyCatalog.Get("depth");
+        Directory.CreateDirectory(runs);
+        WriteStudyJson(runs, "depth", depth.GridHash(), StudySettings.Small with { Seeds = 4 });   // nothing trained there
+        var settings = StudySettings.Small with { Seeds = 1, Epochs = 1, SubsetPerClass = 13, TestSubsetPerClass = 1, StopAfterSteps = 1 };
+        Assert.Equal(3, StudyRunner.Run(depth, settings, runs).Count);
+    }
+
     [Fact]
     public void A_folder_with_another_grid_or_other_settings_and_a_finished_cell_is_refused()
     {

@@ -304,12 +304,37 @@ public class StudyTests
         var events = new List<StudyProgress>();
         var runs = StudyRunner.Run(study, settings with { }, dir.File("runs"), events.Add);
         Assert.Equal("Started depth-9/0", events.Select(e => $"{e.Event} {e.Cell}/{e.Seed}").First());
+        // it says so (a resumed cell said "training" as a new one; study audit, session 46)
+        Assert.Equal((CellEvent.Continued, 1, 0), events.Skip(1).Select(e => (e.Event, e.ContinuedFrom?.Epoch, e.ContinuedFrom?.BatchInEpoch)).First());
         // it trained epoch 2 only: epoch 1 came from the checkpoint (until session 35 the cell started again, both epochs)
         Assert.Equal([2], events.Where(e => e.Event == CellEvent.Epoch && e.Cell == "depth-9").Select(e => e.Epoch!.Metrics.Epoch));
         var state = Checkpoint.ReadState(Path.Combine(dir.File("runs"), "depth-9", "seed-0", "checkpoints", "last"));
         Assert.Equal(2, state.Epoch);
         Assert.Equal(2, state.History.Count);   // both epochs in the run's record, the first from before the stop
         Assert.Equal(state.WallSeconds, runs.Single(r => r.Cell == "depth-9").TrainSeconds);
+    }
+
+    /// <summary>A damaged checkpoint of an unfinished cell was thrown away without a word, the cell trained again from epoch 1
+    /// (hours at --scale full; study audit, session 46): it is said, with the checkpoint and why.</summary>
+    [Fact]
+    public void An_unfinished_cells_unreadable_checkpoint_is_said_before_the_cell_trains_again()
+    {
+        using var dir = new TempDirectory();
+        var study = StudyCatalog.Get("depth");
+        var settings = StudySettings.Small with { Seeds = 1, Epochs = 2, SubsetPerClass = 13, TestSubsetPerClass = 1 };
+        using var cts = new CancellationTokenSource();
+        Assert.ThrowsAny<OperationCanceledException>(() => StudyRunner.Run(study, settings, dir.File("runs"),
+            p => { if (p.Event == CellEvent.Epoch) cts.Cancel(); }, cts.Token));   // after epoch 1 of 2 of the first cell
+        string last = Path.Combine(dir.File("runs"), "depth-9", "seed-0", "checkpoints", "last");
+        using (var weights = File.OpenWrite(Path.Combine(last, "model.safetensors"))) weights.SetLength(1000);
+        var events = new List<StudyProgress>();
+        using var again = new CancellationTokenSource();
+        Assert.ThrowsAny<OperationCanceledException>(() => StudyRunner.Run(study, settings, dir.File("runs"),
+            p => { events.Add(p); if (p.Event == CellEvent.Epoch) again.Cancel(); }, again.Token));
+        var restarted = events.Skip(1).First();
+        Assert.Equal((CellEvent.Restarted, "depth-9"), (restarted.Event, restarted.Cell));
+        Assert.StartsWith($"{last}: ", restarted.Problem);
+        Assert.Equal(1, events.First(e => e.Event == CellEvent.Epoch).Epoch!.Metrics.Epoch);   // from the start
     }
 
     [Fact]
