@@ -20,7 +20,8 @@ public sealed class StudyCommand : CliCommand
     readonly Option<int?> _testSubset = CliOption.Int("--test-subset", "test images per class (default: the scale's)");
     readonly Option<int?> _steps = CliOption.Int("--steps", "stop each cell after N steps: a quick check that the study runs end to end (a plumbing run); its numbers mean nothing");
     readonly Option<string?> _data = CliOption.Text("--data", $"Fashion-MNIST's folder (default: {DataLocations.LocalFashionMnist}, then {DataLocations.SystemFashionMnist}, where Debian's dataset-fashion-mnist puts it, as for train)", "DIR");
-    readonly Option<string?> _out = CliOption.Text("--out", "the study's run folders (default runs/studies/NAME); run again to continue a stopped study", "DIR");
+    readonly Option<string?> _out = CliOption.Text("--out", "the study's run folders (default runs/studies/NAME; with --steps, runs/studies/NAME-steps); " +
+        "run again to continue a stopped study, or with more --seeds to add seeds", "DIR");
     readonly Option<string?> _results = CliOption.Text("--results", "where NAME.md, NAME.csv and NAME.png go (default results/studies; with --steps, a " +
         "plumbing run, the --out folder)", "DIR");
     readonly Option<int?> _threads = CliOption.Int("--threads", "torch threads (default: all logical cores)");
@@ -82,7 +83,9 @@ public sealed class StudyCommand : CliCommand
         UsageException.Wrap(settings.Validate);
         int threads = parse.GetValue(_threads) ?? Environment.ProcessorCount;
         CliOption.CheckThreads(threads, Name, stderr);
-        string runs = parse.GetValue(_out) ?? Path.Combine("runs", "studies", study.Name);
+        // a plumbing run's folder of its own: in the study's default folder it pinned its settings there, and the study itself,
+        // run next with the defaults, was refused (study audit, session 46)
+        string runs = parse.GetValue(_out) ?? Path.Combine("runs", "studies", settings.StopAfterSteps is null ? study.Name : study.Name + "-steps");
         // a plumbing run's report goes beside its runs: run from the repository, it overwrote the committed measurements in
         // results/studies (study audit, session 40)
         string results = parse.GetValue(_results) ?? (settings.StopAfterSteps is null ? Path.Combine("results", "studies") : runs);

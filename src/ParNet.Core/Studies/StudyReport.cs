@@ -106,6 +106,8 @@ public static class StudyReport
           .Append(s.SubsetPerClass is int n ? $"{n * 10:N0} training images ({n} per class, drawn per seed)" : "all 60,000 training images")
           .Append(inv, $", scored on {(s.TestSubsetPerClass is int t ? $"{t * 10:N0}" : "all 10,000")} test images; {s.Seeds} seed{(s.Seeds == 1 ? "" : "s")}")
           .Append(s.StopAfterSteps is long steps ? $"; STOPPED AFTER {steps} STEP{(steps == 1 ? "" : "S")} PER CELL (a plumbing run, not a result)" : "")
+          .Append(study.TrainedCells.Any(c => c.Model.BlockType == BlockType.ResNetBasic)
+              ? ". A ResNet cell is timed as built, its BatchNorms not folded into its convolutions (the ParNets are fused): its latency is an upper bound" : "")
           .Append(latencyTogether
               ? ". Latency: batch 1, the network as it infers (a ParNet fused), every cell timed in one process after training, in turn (median of 5 rounds of the median of 20; an ensemble: the sum of its members'; the CSV's fused_latency_ms is each run's own median of 20 right after its training, not this). GFLOPs: one image at the cell's side.\n\n"
               : ". Latency: batch 1, the network as it infers (a ParNet fused), median of 20 right after each seed's training (an ensemble: the sum of its members'). GFLOPs: one image at the cell's side.\n\n");
@@ -114,6 +116,12 @@ public static class StudyReport
         // 0.5 min said where 8 had trained in 0.29)
         var ensembles = study.Cells.Where(c => c.IsEnsemble).Select(c => c.Name).ToHashSet();
         var trained = runs.Where(r => !ensembles.Contains(r.Cell)).ToList();
+        // the command that wrote the report is not always the one that trained its cells: a study continued at other threads or
+        // on another machine, or timed again, was credited whole to the last (study audit, session 46)
+        var trainedOn = trained.GroupBy(r => r.TrainedOn).OrderByDescending(g => g.Count()).ToList();
+        if (trainedOn is not [{ Key: var only }] || only != machine)
+            sb.Append("Trained on: ").Append(string.Join("; ", trainedOn.Select(g => $"{g.Key ?? "not recorded (cells of a version before session 46)"} " +
+                                                                                     $"({g.Count()} run{(g.Count() == 1 ? "" : "s")})"))).Append(".\n\n");
         sb.Append(inv, $"Training: {trained.Sum(r => r.TrainSeconds) / 60:F1} min over the {trained.Count} trained runs (the sum of the train_seconds column less the ensembles' rows, which sum their members'; longer on a machine running other work beside it).\n\n");
         if (!latencyTogether && runs.Any(r => r.OneDnnOff) && runs.Any(r => !r.OneDnnOff))
             sb.Append("Some cells were timed with libtorch's oneDNN convolutions off (a width oneDNN computes wrongly on AVX-512 turns them off ")
@@ -185,9 +193,14 @@ public static class StudyReport
         string title = $"{study.Name} ({study.PaperReference}): Fashion-MNIST top-1 %";
         if (study.XLabel is string xLabel)
         {
-            var series = cells.SelectMany(c => c.Cell.Series.Select(name => (name, c))).GroupBy(p => p.name, p => p.c).Select((g, i) => new Charts.Series(g.Key,
-                g.Select(c => (study.XIsFlops ? c.GFlops * 1000 : c.Cell.X ?? 0, c.Top1.Mean * 100)).OrderBy(p => p.Item1).ToList(), Charts.Color(i))).ToList();
-            Charts.Line(path, title, xLabel, series);
+            var series = cells.SelectMany(c => c.Cell.Series.Select(name => (name, c))).GroupBy(p => p.name, p => p.c).Select((g, i) =>
+            {
+                var points = g.Select(c => (X: study.XIsFlops ? c.GFlops * 1000 : c.Cell.X ?? 0, Y: c.Top1.Mean * 100,
+                                            Spread: c.Top1.Seeds < 2 ? double.NaN : c.Top1.Std * 100)).OrderBy(p => p.X).ToList();
+                return new Charts.Series(g.Key, points.Select(p => (p.X, p.Y)).ToList(), Charts.Color(i), points.Select(p => p.Spread).ToList());
+            }).ToList();
+            bool spread = cells.Any(c => c.Top1.Seeds >= 2);
+            Charts.Line(path, spread ? $"{title} (whiskers: +-1 std over seeds)" : title, xLabel, series);
             return;
         }
         var bars = cells.Select((c, i) => new Charts.BarItem(c.Cell.Name, c.Top1.Mean * 100,

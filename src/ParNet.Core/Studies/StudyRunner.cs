@@ -114,14 +114,18 @@ public static class StudyRunner
             if (theirs.Recipe is null && !AllFinished(study, theirs.Settings, directory))
                 throw Taken($"{directory} holds '{study.Name}' started by an older version of parnet, which did not record its training recipe",
                             orElse: "continue it with that version");
+            // more seeds of the same settings: seeds 0..n-1 are the same computations, kept, and only the new ones train (a 3-seed
+            // study was refused at --seeds 5, and trained again from nothing in a new folder; study audit, session 46)
+            bool moreSeeds = theirs.Settings with { Seeds = mine.Settings.Seeds } == mine.Settings && mine.Settings.Seeds > theirs.Settings.Seeds;
             // every setting is named: a study that differed only in its test subset or steps was refused with a list equal to the command's
-            if (theirs.Settings != mine.Settings)
+            if (theirs.Settings != mine.Settings && !moreSeeds)
                 throw Taken($"{directory} holds '{study.Name}' with other settings ({Describe(theirs.Settings)}; here {Describe(mine.Settings)})",
                             orElse: "continue it with those");
             // the settings are equal, so the recipes' epochs are: what differs is parnet's recipe
             if (!sameRecipe && theirs.Recipe is not null)
                 throw Taken($"{directory} holds '{study.Name}' trained with another recipe ({JsonFields.Differences(theirs.Recipe, mine.Recipe!, "there", "here")}; " +
                             "made by another version of parnet)", orElse: "continue it with that version");
+            if (moreSeeds) WriteJson(file, mine);
             return;
         }
         Directory.CreateDirectory(directory);
@@ -220,13 +224,17 @@ public static class StudyRunner
         StateDict.Write(new() { ["probabilities"] = probabilities, ["labels"] = labels }, Path.Combine(dir, ProbabilitiesFile));
         var summary = ModelSummary.Of(model, test.ImageShape.Height);
         var run = new CellRun(cell.Name, k, Top1(probabilities, labels), summary.TrainableParameters, summary.Depth,
-                              FusedLatencyMs(model, test.ImageShape), seconds) { OneDnnOff = !LibTorchWorkarounds.OneDnnEnabled };
+                              FusedLatencyMs(model, test.ImageShape), seconds)
+        {
+            OneDnnOff = !LibTorchWorkarounds.OneDnnEnabled,
+            TrainedOn = $"{CpuCapabilities.Current.Describe()}, {get_num_threads()} thread{(get_num_threads() == 1 ? "" : "s")}",
+        };
         WriteJson(Path.Combine(dir, CellFile), run);
         return run;
     }
 
     /// <summary>The last complete checkpoint of a cell's unfinished attempt (stopped or killed), to continue from; null when
-    /// there is none or it cannot be read (the cell then starts again: <paramref name="Unreadable"/> says why, which went unsaid,
+    /// there is none or it cannot be read (the cell then starts again: the second item says why, which went unsaid,
     /// hours of a full-scale cell lost without a word; study audit, session 46).</summary>
     static (LoadedCheckpoint? Checkpoint, string? Unreadable) UnfinishedAttempt(string cellDirectory)
     {
@@ -269,7 +277,15 @@ public static class StudyRunner
     static CellRun ScoreEnsemble(Study study, StudyCell ensemble, int k, IReadOnlyList<CellRun> runs, string directory)
     {
         using var scope = NewDisposeScope();
-        var members = ensemble.Members.Select(m => StateDict.Read(Path.Combine(directory, m, $"seed-{k}", ProbabilitiesFile))).ToList();
+        var members = ensemble.Members.Select(m =>
+        {
+            string file = Path.Combine(directory, m, $"seed-{k}", ProbabilitiesFile);
+            // said as "weights file not found", with no way out (study audit, session 46)
+            if (!File.Exists(file))
+                throw new InvalidDataException($"{file} is missing: {ensemble.Name} averages {m}'s test probabilities; delete " +
+                                               $"{Path.Combine(directory, m, $"seed-{k}", CellFile)} to train and score {m} seed {k} again");
+            return StateDict.Read(file);
+        }).ToList();
         var labels = members[0]["labels"];
         if (members.Any(m => !m["labels"].shape.SequenceEqual(labels.shape) || !m["labels"].eq(labels).all().item<bool>()))
             throw new InvalidDataException($"{study.Name}: the members of {ensemble.Name} were scored on different test images");

@@ -12,7 +12,9 @@ namespace ParNet.Training;
 /// </summary>
 public static class Charts
 {
-    public sealed record Series(string Name, IReadOnlyList<(double X, double Y)> Points, Color Color);
+    /// <summary>A curve of <see cref="Line"/>; <see cref="YSpread"/>, one per point: a +- whisker drawn at each (a study's
+    /// standard deviation over seeds), or null for none.</summary>
+    public sealed record Series(string Name, IReadOnlyList<(double X, double Y)> Points, Color Color, IReadOnlyList<double>? YSpread = null);
 
     /// <summary>One bar of <see cref="HorizontalBars"/>: a value with an optional min-max whisker.</summary>
     public sealed record BarItem(string Label, double Value, double? Min, double? Max, Color Color);
@@ -39,8 +41,17 @@ public static class Charts
         plot.XLabel(xLabel);
         foreach (var s in series)
         {
-            var points = s.Points.Where(p => double.IsFinite(p.Y)).ToArray();
+            if (s.YSpread is { } spread && spread.Count != s.Points.Count)
+                throw new ArgumentException($"series {s.Name}: {spread.Count} spreads for {s.Points.Count} points");
+            var kept = s.Points.Select((p, i) => (p.X, p.Y, Spread: s.YSpread?[i] ?? double.NaN)).Where(p => double.IsFinite(p.Y)).ToArray();
+            var points = kept.Select(p => (p.X, p.Y)).ToArray();
             if (points.Length == 0) continue;
+            if (kept.Any(p => double.IsFinite(p.Spread)))   // a curve's means alone looked like trends the seeds do not support (study audit, session 46)
+            {
+                var whiskers = plot.Add.ErrorBar(kept.Select(p => p.X).ToArray(), kept.Select(p => p.Y).ToArray(),
+                                                 kept.Select(p => double.IsFinite(p.Spread) ? p.Spread : 0).ToArray());
+                whiskers.Color = s.Color;
+            }
             var line = plot.Add.Scatter(points.Select(p => p.X).ToArray(), points.Select(p => p.Y).ToArray(), s.Color);
             if (series.Count > 1) line.LegendText = s.Name;   // a lone curve is named by the title
             line.LineWidth = 2;

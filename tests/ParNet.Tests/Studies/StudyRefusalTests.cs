@@ -143,12 +143,13 @@ public class StudyRefusalTests
         Assert.Equal($"{dir.Path} holds 'depth' with another grid of cells (made by another version of parnet): use another directory",
             Assert.Throws<InvalidSettingException>(() => StudyRunner.Run(depth, StudySettings.Small, dir.Path)).Message);
 
-        WriteStudyJson(dir.Path, "depth", depth.GridHash(), StudySettings.Small with { Seeds = 1 });
-        Assert.Equal($"{dir.Path} holds 'depth' with other settings (1 seed, 6 epochs, subset 1000, test subset 500; " +
+        // (more seeds of the same settings are taken: A_study_takes_more_seeds_in_its_folder_training_only_the_new_ones)
+        WriteStudyJson(dir.Path, "depth", depth.GridHash(), StudySettings.Small with { Seeds = 4, Epochs = 3 });
+        Assert.Equal($"{dir.Path} holds 'depth' with other settings (4 seeds, 3 epochs, subset 1000, test subset 500; " +
                      "here 3 seeds, 6 epochs, subset 1000, test subset 500): continue it with those, or use another directory",
             Assert.Throws<InvalidSettingException>(() => StudyRunner.Run(depth, StudySettings.Small, dir.Path)).Message);
         CliRunner.AssertUserError(CliRunner.Run("study", "depth", "--out", dir.Path, "--results", dir.File("results")),
-            $"parnet study: {dir.Path} holds 'depth' with other settings (1 seed, 6 epochs, subset 1000, test subset 500; " +
+            $"parnet study: {dir.Path} holds 'depth' with other settings (4 seeds, 3 epochs, subset 1000, test subset 500; " +
             "here 3 seeds, 6 epochs, subset 1000, test subset 500): continue it with those, or use another --out");
     }
 
@@ -162,10 +163,10 @@ public class StudyRefusalTests
         string cell = dir.File(Path.Combine("depth-9", "seed-0", "checkpoints", "last"));
         Directory.CreateDirectory(cell);
         File.WriteAllText(Path.Combine(cell, "state.json"), "{}");   // a checkpoint, no cell.json: started, not finished
-        WriteStudyJson(dir.Path, "depth", depth.GridHash(), StudySettings.Small with { Seeds = 1 });
-        Assert.StartsWith($"{dir.Path} holds 'depth' with other settings (1 seed,",
+        WriteStudyJson(dir.Path, "depth", depth.GridHash(), StudySettings.Small with { Seeds = 1, Epochs = 3 });
+        Assert.StartsWith($"{dir.Path} holds 'depth' with other settings (1 seed, 3 epochs,",
             Assert.Throws<InvalidSettingException>(() => StudyRunner.Run(depth, StudySettings.Small, dir.Path)).Message);
-        Assert.Contains("\"Seeds\":1", File.ReadAllText(dir.File("study.json")));   // not rewritten
+        Assert.Contains("\"Epochs\":3", File.ReadAllText(dir.File("study.json")));   // not rewritten
     }
 
     /// <summary>A study.json as <see cref="StudyRunner"/> writes it: the study, its grid, its settings and the fields of its

@@ -1,6 +1,7 @@
 using System.Globalization;
 using ParNet.Analysis;
 using ParNet.Models;
+using ParNet.Runtime;
 using ParNet.Studies;
 using ParNet.Tests.Cli;
 using ParNet.Tests.Data;
@@ -335,6 +336,79 @@ public class StudyTests
         Assert.Equal((CellEvent.Restarted, "depth-9"), (restarted.Event, restarted.Cell));
         Assert.StartsWith($"{last}: ", restarted.Problem);
         Assert.Equal(1, events.First(e => e.Event == CellEvent.Epoch).Epoch!.Metrics.Epoch);   // from the start
+    }
+
+    /// <summary>A 3-seed study was refused at --seeds 5 in its folder, and trained again from nothing in another (study audit,
+    /// session 46): more seeds of the same settings keep the seeds trained and train the new ones; fewer are refused.</summary>
+    [Fact]
+    public void A_study_takes_more_seeds_in_its_folder_training_only_the_new_ones()
+    {
+        using var dir = new TempDirectory();
+        var study = StudyCatalog.Get("depth");
+        var one = StudySettings.Small with { Seeds = 1, Epochs = 1, SubsetPerClass = 13, TestSubsetPerClass = 1, StopAfterSteps = 1 };
+        var first = StudyRunner.Run(study, one, dir.File("runs"));
+        var events = new List<StudyProgress>();
+        var both = StudyRunner.Run(study, one with { Seeds = 2 }, dir.File("runs"), events.Add);
+        Assert.Equal(["Skipped depth-9/0", "Started depth-9/1", "Skipped depth-12/0", "Started depth-12/1", "Skipped depth-15/0", "Started depth-15/1"],
+                     events.Where(e => e.Event is CellEvent.Skipped or CellEvent.Started).Select(e => $"{e.Event} {e.Cell}/{e.Seed}"));
+        Assert.Equal(first, both.Where(r => r.Seed == 0));
+        var fewer = Assert.Throws<InvalidSettingException>(() => StudyRunner.Run(study, one, dir.File("runs")));
+        Assert.Contains("holds 'depth' with other settings (2 seeds, ", fewer.Message);
+    }
+
+    /// <summary>The report named the command that wrote it and its CPU for every cell, though a study continued at other threads
+    /// or on another machine had trained some of them there (study audit, session 46).</summary>
+    [Fact]
+    public void The_report_says_where_its_cells_trained_where_that_is_not_the_reporting_command()
+    {
+        var study = StudyCatalog.Get("ensemble");
+        using var dir = new TempDirectory();
+        string Report(string machine, params string?[] trainedOn)
+        {
+            var runs = study.Cells.Select((c, i) => new CellRun(c.Name, 0, 0.9, 1000, 12, 1, 60) { TrainedOn = c.IsEnsemble ? null : trainedOn[i] }).ToList();
+            var written = StudyReport.Write(study, StudySettings.Small with { Seeds = 1 }, runs, null, dir.Path, machine, "a command", dir.File("runs"));
+            return File.ReadAllText(written.Files[0]);
+        }
+        Assert.DoesNotContain("Trained on", Report("cpu A, 1 thread", "cpu A, 1 thread", "cpu A, 1 thread", "cpu A, 1 thread", "cpu A, 1 thread"));
+        Assert.Contains("\n\nTrained on: cpu A, 1 thread (2 runs); cpu B, 2 threads (1 run); not recorded (cells of a version before session 46) (1 run).\n\n",
+                        Report("cpu A, 1 thread", "cpu A, 1 thread", "cpu B, 2 threads", null, "cpu A, 1 thread"));
+        Assert.Contains("\n\nTrained on: cpu A, 1 thread (4 runs).\n\n", Report("cpu A, 2 threads", "cpu A, 1 thread", "cpu A, 1 thread", "cpu A, 1 thread", "cpu A, 1 thread"));
+        Assert.DoesNotContain("ResNet", Report("m", "m", "m", "m", "m"));
+    }
+
+    /// <summary>Table 8's ResNet was timed with its BatchNorms unfolded beside fused ParNets, without a word (study audit, session 46).</summary>
+    [Fact]
+    public void A_resnet_cells_latency_is_said_to_be_of_its_unfolded_network()
+    {
+        var study = StudyCatalog.Get("block-type");
+        using var dir = new TempDirectory();
+        var runs = study.Cells.Select(c => new CellRun(c.Name, 0, 0.9, 1000, 12, 1, 60)).ToList();
+        var written = StudyReport.Write(study, StudySettings.Small with { Seeds = 1 }, runs, null, dir.Path, "m", "a command", dir.File("runs"));
+        Assert.Contains(". A ResNet cell is timed as built, its BatchNorms not folded into its convolutions (the ParNets are fused): its latency is an upper bound. ",
+                        File.ReadAllText(written.Files[0]));
+    }
+
+    /// <summary>An ensemble member's missing test probabilities were "weights file not found", with no way out (study audit,
+    /// session 46); a plumbing run without --out went into the study's default folder, pinning its settings there, and the
+    /// study itself was then refused in it.</summary>
+    [Fact]
+    public void A_members_missing_probabilities_say_how_to_score_it_again_and_a_plumbing_run_keeps_to_a_folder_of_its_own()
+    {
+        using var dir = new TempDirectory();
+        string work = dir.File("work");
+        Directory.CreateDirectory(work);
+        string[] plumbing = ["study", "ensemble", "--seeds", "1", "--epochs", "1", "--subset", "13", "--test-subset", "1", "--steps", "1", "--threads", "1"];
+        var ran = RunRecordTests.Parnet(work, plumbing);
+        Assert.True(ran.Code == 0, ran.Err + ran.Out);
+        string runs = Path.Combine(work, "runs", "studies", "ensemble-steps");
+        Assert.True(File.Exists(Path.Combine(runs, "ensemble.md")), ran.Out);
+        Assert.False(Directory.Exists(Path.Combine(work, "runs", "studies", "ensemble")));
+        string probabilities = Path.Combine(runs, "single-2", "seed-0", "test-probabilities.safetensors");
+        File.Delete(probabilities);
+        var missing = RunRecordTests.Parnet(work, plumbing);
+        string named = Path.Combine("runs", "studies", "ensemble-steps", "single-2", "seed-0");   // as the default --out names it
+        CliRunner.AssertUserError(missing, $"parnet study: {Path.Combine(named, "test-probabilities.safetensors")} is missing: ensemble averages " +
+                                           $"single-2's test probabilities; delete {Path.Combine(named, "cell.json")} to train and score single-2 seed 0 again");
     }
 
     [Fact]

@@ -31,6 +31,40 @@ public class ChartTests
         Assert.Equal([20, 50, 100, 200, 500, 1000, 2000, 5000], Charts.LogTicks(15, 5000));
     }
 
+    /// <summary>A study's curves showed means alone, on an axis zoomed to them: a rise and fall the seeds do not support (study
+    /// audit, session 46). A spread draws a whisker at each point: the curve's colour then reaches far above and below it.</summary>
+    [Fact]
+    public void A_curves_spread_is_drawn_as_whiskers_at_its_points()
+    {
+        using var dir = new TempDir();
+        string Drawn(string name, IReadOnlyList<double>? spread)
+        {
+            string path = Path.Combine(dir.Path, name);
+            Charts.Line(path, "t", "x", [new Charts.Series("s", [(1, 50), (2, 50.5), (3, 50)], Charts.Color(0), spread)]);
+            return path;
+        }
+        // rows holding the curve's colour near its first point (the 12 columns from its leftmost pixel): the marker and the line's
+        // first pixels, and with a spread the whisker through the point, from its cap above to its cap below
+        int RowsAtTheFirstPoint(string path)
+        {
+            using var bitmap = SKBitmap.Decode(path);
+            var c = Charts.Color(0);
+            // the colour over white at some opacity (its lines are antialiased): each channel as far from white in proportion
+            bool Curve(int x, int y)
+            {
+                var p = bitmap.GetPixel(x, y);
+                double[] a = [(255.0 - p.Red) / (255 - c.R), (255.0 - p.Green) / (255 - c.G), (255.0 - p.Blue) / (255 - c.B)];
+                return a.Min() >= 0.3 && a.Max() - a.Min() <= 0.15;
+            }
+            int left = Enumerable.Range(0, bitmap.Width).First(x => Enumerable.Range(0, bitmap.Height).Any(y => Curve(x, y)));
+            return Enumerable.Range(0, bitmap.Height).Count(y => Enumerable.Range(left, 12).Any(x => Curve(x, y)));
+        }
+        int plain = RowsAtTheFirstPoint(Drawn("plain.png", null)), whiskers = RowsAtTheFirstPoint(Drawn("whiskers.png", [20, 20, 20]));
+        using (var bitmap = SKBitmap.Decode(Path.Combine(dir.Path, "whiskers.png")))
+            Assert.True(whiskers > bitmap.Height / 2 && plain < bitmap.Height / 10, $"{whiskers} rows with whiskers, {plain} without, of {bitmap.Height}");
+        Assert.Throws<ArgumentException>(() => Drawn("bad.png", [1, 2]));
+    }
+
     static BenchmarkResult Row(string key, string name, double ms) => new()
     {
         Key = key, Name = name, Engine = "TorchSharp", GflopPerImage = 1, Batch = 8,
