@@ -8,6 +8,6 @@ public sealed record CellRun(string Cell, int Seed, double Top1, long Parameters
     public bool OneDnnOff { get; init; }
 
     /// <summary>The CPU and torch threads its training finished on ("AMD EPYC (family 26 model 2): ..., 1 thread"); null in cells
-    /// of versions before session 46, which a report credited to the CPU of the command that last wrote it.</summary>
+    /// trained by versions before session 46's, which a report credited to the CPU of the command that last wrote it.</summary>
     public string? TrainedOn { get; init; }
 }

@@ -120,7 +120,7 @@ public static class StudyReport
         // on another machine, or timed again, was credited whole to the last (study audit, session 46)
         var trainedOn = trained.GroupBy(r => r.TrainedOn).OrderByDescending(g => g.Count()).ToList();
         if (trainedOn is not [{ Key: var only }] || only != machine)
-            sb.Append("Trained on: ").Append(string.Join("; ", trainedOn.Select(g => $"{g.Key ?? "not recorded (cells of a version before session 46)"} " +
+            sb.Append("Trained on: ").Append(string.Join("; ", trainedOn.Select(g => $"{g.Key ?? "not recorded (cells trained by an earlier version of parnet)"} " +
                                                                                      $"({g.Count()} run{(g.Count() == 1 ? "" : "s")})"))).Append(".\n\n");
         sb.Append(inv, $"Training: {trained.Sum(r => r.TrainSeconds) / 60:F1} min over the {trained.Count} trained runs (the sum of the train_seconds column less the ensembles' rows, which sum their members'; longer on a machine running other work beside it).\n\n");
         if (!latencyTogether && runs.Any(r => r.OneDnnOff) && runs.Any(r => !r.OneDnnOff))

@@ -370,7 +370,7 @@ public class StudyTests
             return File.ReadAllText(written.Files[0]);
         }
         Assert.DoesNotContain("Trained on", Report("cpu A, 1 thread", "cpu A, 1 thread", "cpu A, 1 thread", "cpu A, 1 thread", "cpu A, 1 thread"));
-        Assert.Contains("\n\nTrained on: cpu A, 1 thread (2 runs); cpu B, 2 threads (1 run); not recorded (cells of a version before session 46) (1 run).\n\n",
+        Assert.Contains("\n\nTrained on: cpu A, 1 thread (2 runs); cpu B, 2 threads (1 run); not recorded (cells trained by an earlier version of parnet) (1 run).\n\n",
                         Report("cpu A, 1 thread", "cpu A, 1 thread", "cpu B, 2 threads", null, "cpu A, 1 thread"));
         Assert.Contains("\n\nTrained on: cpu A, 1 thread (4 runs).\n\n", Report("cpu A, 2 threads", "cpu A, 1 thread", "cpu A, 1 thread", "cpu A, 1 thread", "cpu A, 1 thread"));
         Assert.DoesNotContain("ResNet", Report("m", "m", "m", "m", "m"));
