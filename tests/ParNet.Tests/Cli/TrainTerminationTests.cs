@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Runtime.InteropServices;
 using ParNet.Tests.Data;
 using ParNet.Training;
 using SkiaSharp;
@@ -35,12 +34,6 @@ public class TrainTerminationTests
         Assert.True(saved.State.GlobalStep > 0);
     }
 
-    [DllImport("libc", SetLastError = true)] static extern int mkfifo(string path, uint mode);
-    [DllImport("libc", SetLastError = true)] static extern int open(string path, int flags);
-    [DllImport("libc", SetLastError = true)] static extern int close(int fd);
-    [DllImport("libc", SetLastError = true)] static extern int kill(int pid, int signal);
-    const int WriteOnlyNonBlocking = 0x1 | 0x800;   // O_WRONLY | O_NONBLOCK: fails (ENXIO) until a reader has the FIFO open
-
     /// <summary>SIGTERM while train was still reading its inputs ended it with 143 and not a word (walk of session 34): one
     /// line says so. The pretrained weights are a FIFO, so the signal comes while train is, for certain, reading them.</summary>
     [Fact]
@@ -48,7 +41,7 @@ public class TrainTerminationTests
     {
         using var dir = new TempDirectory();
         string weights = dir.File("w.safetensors");
-        Assert.Equal(0, mkfifo(weights, Convert.ToUInt32("600", 8)));
+        using var fifo = new HeldFifo(weights);
         var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
             { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "parnet.dll"), "train", "--subset", "1", "--test-subset", "1",
@@ -57,22 +50,15 @@ public class TrainTerminationTests
         using var process = Process.Start(start)!;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
-        int writer = -1;
         try
         {
-            for (var waited = Stopwatch.StartNew(); writer < 0; await Task.Delay(50))
-            {
-                writer = open(weights, WriteOnlyNonBlocking);
-                Assert.True(writer >= 0 || (!process.HasExited && waited.Elapsed < TimeSpan.FromSeconds(120)),
-                            $"train never opened the weights: {(process.HasExited ? await stderr : "still running")}");
-            }
-            Assert.Equal(0, kill(process.Id, 15));   // train now waits in a read of the FIFO
+            await fifo.HeldByAsync(process, () => stderr);
+            HeldFifo.Signal(process.Id, HeldFifo.SigTerm);   // train now waits in a read of the FIFO
             Assert.True(process.WaitForExit(TimeSpan.FromSeconds(60)), "still running a minute after SIGTERM");
         }
         finally
         {
             if (!process.HasExited) process.Kill();
-            if (writer >= 0) close(writer);
         }
         Assert.Equal(143, process.ExitCode);
         Assert.Equal("parnet train: terminated (SIGTERM) before training began; no checkpoint was written\n", (await stderr).ReplaceLineEndings("\n"));

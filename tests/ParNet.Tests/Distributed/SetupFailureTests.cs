@@ -1,5 +1,4 @@
-using System.Diagnostics;
-using System.Runtime.InteropServices;
+using ParNet.Tests.Cli;
 
 namespace ParNet.Tests.Distributed;
 
@@ -39,41 +38,23 @@ public class SetupFailureTests
         Assert.DoesNotContain("img/s", result.Out);
     }
 
-    [DllImport("libc", SetLastError = true)] static extern int mkfifo(string path, uint mode);
-    [DllImport("libc", SetLastError = true)] static extern int open(string path, int flags);
-    [DllImport("libc", SetLastError = true)] static extern int close(int fd);
-    [DllImport("libc", SetLastError = true)] static extern int kill(int pid, int signal);
-    const int WriteOnlyNonBlocking = 0x1 | 0x800;   // O_WRONLY | O_NONBLOCK: fails (ENXIO) until a reader has the FIFO open
-
     /// <summary>Ctrl-C before training began ended each process by the signal, which mpiexec reported as exit 2 (a usage
     /// error's code) under a "BAD TERMINATION" banner (an MPI audit, session 46): 130, as one process ends, and one line.
     /// The pretrained weights are a FIFO, so the signal comes while every process is, for certain, still in setup.</summary>
     [Fact]
-    public void Ctrl_c_before_training_began_ends_every_process_with_130_and_one_line()
+    public async Task Ctrl_c_before_training_began_ends_every_process_with_130_and_one_line()
     {
         using var dir = new ParNet.Tests.Data.TempDirectory();
         string weights = dir.File("w.safetensors");
-        Assert.Equal(0, mkfifo(weights, Convert.ToUInt32("600", 8)));
+        using var fifo = new HeldFifo(weights);
         using var job = MpiJob.StartMpiExec(["-n", "2", .. MpiJob.ParnetCommand("train", "--subset", "1", "--test-subset", "1", "--threads", "1",
                                                                              "--workers", "0", "--pretrained", weights, "--out", dir.File("run"))]);
-        int writer = -1;
-        try
-        {
-            for (var waited = Stopwatch.StartNew(); writer < 0; Thread.Sleep(50))
-            {
-                writer = open(weights, WriteOnlyNonBlocking);
-                Assert.True(writer >= 0 || (!job.HasExited && waited.Elapsed < TimeSpan.FromSeconds(120)), "no process opened the weights");
-            }
-            Thread.Sleep(3000);   // the other process opens them too (it then waits in its read, as the first does)
-            Assert.Equal(0, kill(job.Id, 2));   // SIGINT to mpiexec, which hands it to every process
-            var (code, _, err) = MpiJob.Wait(job, 60);
-            Assert.True(code == 130, $"exit {code}: {err}");
-            Assert.Equal("parnet train: interrupted before training began; no checkpoint was written", Assert.Single(MpiJob.OurErrorLines(err)));
-        }
-        finally
-        {
-            if (writer >= 0) close(writer);
-        }
+        await fifo.HeldByAsync(job, () => job.StandardError.ReadToEndAsync());
+        await Task.Delay(3000);   // the other process opens the weights too (it then waits in its read, as the first does)
+        HeldFifo.Signal(job.Id, HeldFifo.SigInt);   // to mpiexec, which hands it to every process
+        var (code, _, err) = MpiJob.Wait(job, 60);
+        Assert.True(code == 130, $"exit {code}: {err}");
+        Assert.Equal("parnet train: interrupted before training began; no checkpoint was written", Assert.Single(MpiJob.OurErrorLines(err)));
         Assert.False(Directory.Exists(dir.File("run")));
     }
 }

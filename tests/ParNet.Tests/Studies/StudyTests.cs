@@ -289,16 +289,23 @@ public class StudyTests
         Assert.Equal(runs, again);
     }
 
+    /// <summary>A depth study of one seed and 2 epochs on 13 images a class, cancelled after its first cell's first epoch.</summary>
+    static (Study Study, StudySettings Settings) StoppedAfterTheFirstEpoch(string runs)
+    {
+        var study = StudyCatalog.Get("depth");
+        var settings = StudySettings.Small with { Seeds = 1, Epochs = 2, SubsetPerClass = 13, TestSubsetPerClass = 1 };
+        using var cts = new CancellationTokenSource();
+        Assert.ThrowsAny<OperationCanceledException>(() => StudyRunner.Run(study, settings, runs,
+            p => { if (p.Event == CellEvent.Epoch) cts.Cancel(); }, cts.Token));
+        return (study, settings);
+    }
+
     [Fact]
     public void A_cancelled_study_leaves_its_cell_unfinished_and_a_rerun_continues_it_from_its_checkpoint()
     {
         // the trainer stops at a cancel and returns: the half-trained cell was scored and written as finished (cell.json)
         using var dir = new TempDirectory();
-        var study = StudyCatalog.Get("depth");
-        var settings = StudySettings.Small with { Seeds = 1, Epochs = 2, SubsetPerClass = 13, TestSubsetPerClass = 1 };
-        using var cts = new CancellationTokenSource();
-        Assert.ThrowsAny<OperationCanceledException>(() => StudyRunner.Run(study, settings, dir.File("runs"),
-            p => { if (p.Event == CellEvent.Epoch) cts.Cancel(); }, cts.Token));   // after epoch 1 of 2 of the first cell
+        var (study, settings) = StoppedAfterTheFirstEpoch(dir.File("runs"));
         Assert.Null(StudyRunner.Load(Path.Combine(dir.File("runs"), "depth-9", "seed-0")));
         Assert.True(File.Exists(Path.Combine(dir.File("runs"), "depth-9", "seed-0", "checkpoints", "last", "state.json")));
 
@@ -321,11 +328,7 @@ public class StudyTests
     public void An_unfinished_cells_unreadable_checkpoint_is_said_before_the_cell_trains_again()
     {
         using var dir = new TempDirectory();
-        var study = StudyCatalog.Get("depth");
-        var settings = StudySettings.Small with { Seeds = 1, Epochs = 2, SubsetPerClass = 13, TestSubsetPerClass = 1 };
-        using var cts = new CancellationTokenSource();
-        Assert.ThrowsAny<OperationCanceledException>(() => StudyRunner.Run(study, settings, dir.File("runs"),
-            p => { if (p.Event == CellEvent.Epoch) cts.Cancel(); }, cts.Token));   // after epoch 1 of 2 of the first cell
+        var (study, settings) = StoppedAfterTheFirstEpoch(dir.File("runs"));
         string last = Path.Combine(dir.File("runs"), "depth-9", "seed-0", "checkpoints", "last");
         using (var weights = File.OpenWrite(Path.Combine(last, "model.safetensors"))) weights.SetLength(1000);
         var events = new List<StudyProgress>();
