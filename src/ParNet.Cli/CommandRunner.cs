@@ -94,6 +94,9 @@ public static class CommandRunner
         bool helpOrVersion = parse.Action is CommandLineAction { ClearsParseErrors: true };
         // `parnet evaluate --help` printed the root's help and exited 0 without a word of the unknown command (help audit, session 41)
         bool helpOfUnknownCommand = helpOrVersion && ReferenceEquals(command, root) && parse.UnmatchedTokens.Count > 0 && !parse.UnmatchedTokens[0].StartsWith('-');
+        // `mpiexec -n N parnet train --help` (or --version) printed it N times (an MPI audit, session 46): rank 0 prints it
+        if (helpOrVersion && ParNet.Distributed.MpiLaunch.SeveralProcesses() && ParNet.Distributed.MpiLaunch.LaunchedRank() > 0)
+            return helpOfUnknownCommand ? UsageExitCode : 0;
         // one process's command under `mpiexec -n N`: every process did the whole work into the same files (eval's report,
         // a study's cells, one crashing on the other's: MPI audit, session 43), or printed the same parse error; rank 0 says
         // it, once

@@ -27,6 +27,18 @@ public class SetupFailureTests
         Assert.Contains($"--data {a}: no Fashion-MNIST IDX files", Assert.Single(MpiJob.OurErrorLines(alike.Err)));
     }
 
+    /// <summary>`mpiexec -n 2 parnet train --help` printed the help twice, --version its line twice (an MPI audit, session 46).</summary>
+    [Fact]
+    public void Help_and_version_under_mpiexec_are_printed_once()
+    {
+        var help = MpiJob.Ranks(2, "train", "--help");
+        Assert.True(help.Code == 0, help.Err);
+        Assert.Single(help.Out.Split('\n'), l => l.StartsWith("Usage:", StringComparison.Ordinal));
+        var version = MpiJob.Ranks(2, "--version");
+        Assert.True(version.Code == 0, version.Err);
+        Assert.Single(version.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+    }
+
     /// <summary>train-bench never compared its ranks' options: other --steps on rank 1 left rank 0 printing its result and the
     /// job waiting in an all-reduce for ever (train-bench has no collective timeout; an MPI audit, session 46).</summary>
     [Fact]
