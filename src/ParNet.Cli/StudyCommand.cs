@@ -22,17 +22,18 @@ public sealed class StudyCommand : CliCommand
     readonly Option<string?> _data = CliOption.Text("--data", $"Fashion-MNIST's folder (default: {DataLocations.LocalFashionMnist}, then {DataLocations.SystemFashionMnist}, where Debian's dataset-fashion-mnist puts it, as for train)", "DIR");
     readonly Option<string?> _out = CliOption.Text("--out", "the study's run folders (default runs/studies/NAME; with --steps, runs/studies/NAME-steps); " +
         "run again to continue a stopped study, or with more --seeds to add seeds", "DIR");
-    readonly Option<string?> _results = CliOption.Text("--results", "where NAME.md, NAME.csv and NAME.png go (default results/studies; with --steps, a " +
-        "plumbing run, the --out folder)", "DIR");
+    readonly Option<string?> _results = CliOption.Text("--results", "where NAME.md, NAME.csv and NAME.png go (default: the --out folder, " +
+        "beside the runs; results/studies to replace a committed table of this repository, of the same run folders)", "DIR");
     readonly Option<int?> _threads = CliOption.Int("--threads", "torch threads (default: all logical cores)");
     readonly Option<string?> _judge = CliOption.Text("--judge", "judge the study's claims again from a NAME.csv its report wrote (the committed " +
         "results/studies tables, judged by an earlier rule), print the verdicts and exit: nothing is trained, and the other options are not used", "FILE");
 
     /// <summary>One line per event: where the study stands (run k of N, time so far), each epoch's loss and speed, each seed's top-1.</summary>
-    static string Describe(StudyProgress p, TimeSpan elapsed) => p.Event switch
+    internal static string Describe(StudyProgress p, TimeSpan elapsed) => p.Event switch
     {
         CellEvent.Skipped => string.Create(CultureInfo.InvariantCulture, $"  {p.Cell} seed {p.Seed}: finished before, skipped (run {p.Run} of {p.Runs}, top-1 {p.Result!.Top1 * 100:F2}%)"),
         CellEvent.Started => $"  {p.Cell} seed {p.Seed}: training (run {p.Run} of {p.Runs}, {ProgressRenderer.Eta(elapsed)} into the study) ...",
+        CellEvent.Continued when p.ContinuedFrom!.Finished => "    its training had finished: scoring it",
         CellEvent.Continued => p.ContinuedFrom!.BatchInEpoch > 0
             ? $"    continuing its unfinished attempt in epoch {p.ContinuedFrom.Epoch + 1}, after its batch {p.ContinuedFrom.BatchInEpoch}"
             : $"    continuing its unfinished attempt after epoch {p.ContinuedFrom.Epoch}",
@@ -86,9 +87,9 @@ public sealed class StudyCommand : CliCommand
         // a plumbing run's folder of its own: in the study's default folder it pinned its settings there, and the study itself,
         // run next with the defaults, was refused (study audit, session 46)
         string runs = parse.GetValue(_out) ?? Path.Combine("runs", "studies", settings.StopAfterSteps is null ? study.Name : study.Name + "-steps");
-        // a plumbing run's report goes beside its runs: run from the repository, it overwrote the committed measurements in
-        // results/studies (study audit, session 40)
-        string results = parse.GetValue(_results) ?? (settings.StopAfterSteps is null ? Path.Combine("results", "studies") : runs);
+        // the report goes beside its runs unless told: run from the repository, a plumbing run (study audit, session 40) and then a
+        // short one (study audit, session 46) overwrote the committed measurements in results/studies
+        string results = parse.GetValue(_results) ?? runs;
 
         // where the report goes is checked before the cells train (an hour on 2 cores): it failed after them, in the OS's words
         foreach (var (option, folder) in new[] { ("--out", runs), ("--results", results) })
@@ -129,7 +130,7 @@ public sealed class StudyCommand : CliCommand
         using (var whileWriting = new StopSignals())
         {
             report = UsageException.WrapSettings(() => StudyReport.Write(study, settings, cellRuns, latencyMs, results,
-                CpuCapabilities.Current.Describe() + $", {threads} thread{(threads == 1 ? "" : "s")}", command, runs));
+                StudyReport.Machine(threads), command, runs));
             if (whileWriting.Stopped)
             {
                 stdout.WriteLine($"{whileWriting.What} while the report was written; it was finished first: {string.Join(", ", report.Files.Select(Path.GetFullPath))}");

@@ -87,7 +87,7 @@ public sealed class TrainBenchCommand : CliCommand
         // rank 0's batch times the processes (an MPI audit, session 46)
         if (launch.Distributed)
             launch.RequireSameSettings(string.Join("\n", config.ToJson(), options.ImageSize, options.Batch, options.Steps, options.BFloat16,
-                                                   options.ChannelsLast, options.ForwardOnly));
+                                                   options.ChannelsLast, options.ForwardOnly), "other settings or another model");
         stdout.WriteLine($"cpu: {CpuCapabilities.Current.Describe()}");
         if (options.BFloat16 && group.Rank == 0 && CpuCapabilities.Current.Bf16Warning() is { } slow) stderr.WriteLine($"parnet train-bench: warning: --bf16: {slow}");
         set_num_threads(threads);

@@ -312,7 +312,7 @@ public sealed partial class TrainCommand : CliCommand
             s.Freeze, s.FreezeBatchNorm, resolved.Pretrained, plan.ResumeDirectory, resolved.BudgetMinutes, plan.ScheduleBudget?.TotalSeconds,
             run.TrainData.DatasetCount, run.TestData.DatasetCount, string.Join("\n", run.TrainData.ClassNames)));
         string runDir = launch.Group.BroadcastText(launch.Group.Rank == 0 ? MadeRunFolder(resolved) : "");   // its default name holds the time, which differs between processes
-        launch.ResumeHint = $"the last checkpoint stays as it was: continue with parnet train --resume {ShellWords.Quote(runDir)} (alone or under mpiexec -n M: any M from an epoch's end; from within one, where M x the batch divides the images it had trained)";
+        launch.ResumeHint = $"the last checkpoint stays as it was: continue with parnet train --resume {ShellWords.Quote(runDir)} (alone or under mpiexec -n M: any M from an epoch's end; from within one, where M x the batch divides the images done in that epoch)";
         return runDir;
     }
 

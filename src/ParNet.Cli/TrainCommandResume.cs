@@ -50,20 +50,22 @@ public sealed partial class TrainCommand
         if (dataGiven is not null && state.BatchInEpoch > 0 && !state.EvaluationPending && group.Rank == 0)
             stderr.WriteLine($"parnet train: warning: {dataGiven} with --resume in the middle of epoch {state.Epoch + 1} (after its batch {state.BatchInEpoch}): " +
                              "the rest of the epoch follows the order of the data given now, so some of its images train twice and some not at all");
+        // what a resume honours "from here" is not said where nothing trains from here: a finished run is left as it was (review of session 46)
+        bool trainsOn = !Trainer.TrainsNothing(state, recipe.Epochs, parse.GetValue(_scheduleBudget) is double minutes ? TimeSpan.FromMinutes(minutes) : null);
         // another side trains on (progressive resizing is a use), but the checkpoints' "best" then compares test accuracies
         // taken at two sides without a word (cross-command audit, session 43)
-        if (recipe.ImageSize != state.Recipe.ImageSize && DataPipelines.IsFolderLayout(saved?.Dataset ?? recipe.Dataset) && group.Rank == 0)
+        if (trainsOn && recipe.ImageSize != state.Recipe.ImageSize && DataPipelines.IsFolderLayout(saved?.Dataset ?? recipe.Dataset) && group.Rank == 0)
             stderr.WriteLine($"parnet train: warning: --image-size {recipe.ImageSize} with --resume: the run trained and tested at {state.Recipe.ImageSize} px so far; " +
                              $"its epochs from here do at {recipe.ImageSize}, and its best checkpoint is chosen among test accuracies of both sides");
         // another test set: the best checkpoint so far was chosen on the run's, and from here accuracies on the new one
         // compete with those (a left item of session 44)
-        if (parse.GetValue(_testSubset) is int testPerClass && saved is not null && testPerClass != saved.TestSubsetPerClass && state.BestAccuracy >= 0 && group.Rank == 0)
+        if (trainsOn && parse.GetValue(_testSubset) is int testPerClass && saved is not null && testPerClass != saved.TestSubsetPerClass && state.BestAccuracy >= 0 && group.Rank == 0)
             stderr.WriteLine($"parnet train: warning: --test-subset {testPerClass} with --resume: the run tested on " +
                              $"{(saved.TestSubsetPerClass is int before ? $"{before} image{(before == 1 ? "" : "s")} per class" : "all its test images")} so far; its epochs from here " +
                              $"test on {testPerClass} per class, and its best checkpoint is chosen among accuracies on both");
         // another precision trains on (the optimizer keeps float32 master weights either way), but the run's weights then come
         // of both, which its header and run.json no longer say (a left item of session 45)
-        if (parse.Given(_bf16) && saved is not null && parse.GetValue(_bf16) != saved.BFloat16 && group.Rank == 0)
+        if (trainsOn && parse.Given(_bf16) && saved is not null && parse.GetValue(_bf16) != saved.BFloat16 && group.Rank == 0)
             stderr.WriteLine(saved.BFloat16
                 ? "parnet train: warning: --bf16 false with --resume: the run trained in bfloat16 so far; its epochs from here train in float32"
                 : "parnet train: warning: --bf16 with --resume: the run trained in float32 so far; its epochs from here train in bfloat16 " +

@@ -45,12 +45,13 @@ public sealed class TrainLaunch(IProcessGroup group, string command)
     /// hashes what it resolved and compares with rank 0's, so a job started with mismatched command lines or
     /// files stops at once with one line.
     /// </summary>
-    public void RequireSameSettings(string resolved)
+    /// <param name="what">what a rank may have resolved otherwise, for the refusal</param>
+    public void RequireSameSettings(string resolved, string what = "other settings, another model or other data")
     {
         var differing = group.RanksDifferingFromRoot(SHA256.HashData(Encoding.UTF8.GetBytes(resolved)));
         if (differing.Length > 0)
             throw new AgreedFailure($"the processes were started with different options: rank{(differing.Length > 1 ? "s" : "")} " +
-                                    $"{string.Join(", ", differing)} resolved other settings, another model or other data than rank 0 (start every rank with the same command line and files)");
+                                    $"{string.Join(", ", differing)} resolved {what} than rank 0 (start every rank with the same command line and files)");
     }
 
     public int Run(Func<int> train, TextWriter stderr)

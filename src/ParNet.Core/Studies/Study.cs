@@ -52,13 +52,15 @@ public sealed record Study(string Name, string PaperReference, string Descriptio
         ?? throw new ArgumentException($"study {Name}: no cell '{name}'");
 
     /// <summary>A fingerprint of the grid (names and configurations), stored in the study folder so that a folder of
-    /// another study, or of another grid of this one, is refused rather than mixed in.</summary>
-    public string GridHash()
+    /// another study, or of another grid of this one, is refused rather than mixed in. <paramref name="subsetDrawn"/>: whether
+    /// the cells train on a subset drawn per seed (<see cref="StudySettings.SubsetPerClass"/>).</summary>
+    public string GridHash(bool subsetDrawn = true)
     {
-        // "|seed+N, seed k's subset": an offset seed drew its own subset before session 46; such a folder is another grid
+        // "|seed+N, seed k's subset": before session 46 an offset seed drew its own subset too, so a folder of such cells that
+        // trained on subsets is another grid; on all the images (--scale full) nothing changed, nor for cells without an offset
         var text = string.Join("\n", Cells.Select(c => $"{c.Name}|{string.Join("+", c.Members)}|{c.Model.ToJson()}" +
                                                       (c.ImageSize is int side ? $"|{side}px" : "") +
-                                                      (c.SeedOffset != 0 ? $"|seed+{c.SeedOffset}, seed k's subset" : "")));
+                                                      (c.SeedOffset != 0 && subsetDrawn ? $"|seed+{c.SeedOffset}, seed k's subset" : "")));
         return Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(text)))[..16].ToLowerInvariant();
     }
 }

@@ -67,32 +67,44 @@ public static class StudyReport
         string md = Path.Combine(directory, study.Name + ".md"), csv = Path.Combine(directory, study.Name + ".csv"),
                png = Path.Combine(directory, study.Name + ".png");
         AtomicFile.WriteAllText(md, Markdown(study, settings, runs, cells, claims, latencyMs is not null, machine, command) +
-                                    $"\n{RunFoldersLine}{Path.GetFullPath(runsDirectory)}`\n");
+                                    $"\n{RunFoldersLine}{RunFoldersFrom(directory, runsDirectory)}`\n");
         AtomicFile.WriteAllText(csv, Csv(runs));
         Chart(study, cells, png);
         return new WrittenStudyReport([md, csv, png], claims);
     }
+
+    /// <summary>Where a study ran: the CPU and torch's threads ("AMD EPYC (family 26 model 2): ..., 1 thread"), as a report
+    /// names its command's machine and a cell the one it trained on (<see cref="CellRun.TrainedOn"/>): one wording, compared.</summary>
+    public static string Machine(int threads) => $"{CpuCapabilities.Current.Describe()}, {threads} thread{(threads == 1 ? "" : "s")}";
 
     /// <summary>The setting of <see cref="Write"/>'s directory, as <see cref="InvalidSettingException"/> names it.</summary>
     public const string DirectorySetting = "StudyReport.Write's directory";
 
     const string RunFoldersLine = "Run folders: `";
 
+    /// <summary>The run folders as the report names them: relative to the report's folder (a committed report names no one's
+    /// checkout), with no separator at the end.</summary>
+    static string RunFoldersFrom(string directory, string runsDirectory) =>
+        Path.TrimEndingDirectorySeparator(Path.GetRelativePath(Path.GetFullPath(directory), Path.GetFullPath(runsDirectory)));
+
     /// <summary>
-    /// Refuses to write NAME.md, .csv and .png over a report of another study folder, or of one it does not name (a report
-    /// written by an earlier version, or edited by hand): a short study run from the repository replaced the committed
-    /// tables and their hand-written notes without a word (an audit of the studies, session 46). The study's own report, its
-    /// run folders named in its last line, is rewritten (a study continued, or timed again). Call it before the cells train.
+    /// Refuses to write NAME.md, .csv and .png over a report of another study folder, or over one whose last line does not name
+    /// its run folders (a report written by an earlier version, or with notes added by hand): a short study run from the
+    /// repository replaced the committed tables and their hand-written notes without a word (an audit of the studies,
+    /// session 46). The study's own report, its run folders named in its last line, is rewritten (a study continued, or timed
+    /// again). Call it before the cells train.
     /// </summary>
     public static void RequireOwnReport(Study study, string directory, string runsDirectory)
     {
         string md = Path.Combine(directory, study.Name + ".md");
         if (!File.Exists(md)) return;
-        string? theirs = File.ReadLines(md).LastOrDefault(l => l.StartsWith(RunFoldersLine, StringComparison.Ordinal)) is { } line
-            ? line[RunFoldersLine.Length..].TrimEnd('`') : null;
-        if (theirs == Path.GetFullPath(runsDirectory)) return;
+        string? last = File.ReadLines(md).LastOrDefault(l => l.Trim().Length > 0)?.Trim();
+        string? theirs = last is not null && last.StartsWith(RunFoldersLine, StringComparison.Ordinal) && last.EndsWith('`')
+            ? last[RunFoldersLine.Length..^1] : null;
+        string Full(string relative) => Path.TrimEndingDirectorySeparator(Path.GetFullPath(Path.Combine(directory, relative)));
+        if (theirs is not null && Full(theirs) == Full(RunFoldersFrom(directory, runsDirectory))) return;
         throw new InvalidSettingException(DirectorySetting, n =>
-            $"{n.Given(DirectorySetting, directory)}: {md} reports {(theirs is null ? "a study whose run folders it does not name (an earlier version's report, or one edited by hand)" : $"the study in {theirs}")}, " +
+            $"{md} reports {(theirs is null ? "a study whose run folders its last line does not name (an earlier version's report, or one with notes added by hand)" : $"the study in {Full(theirs)}")}, " +
             $"which this study's report would replace: give another {n.Name(DirectorySetting)}, or move {study.Name}.md, .csv and .png away first");
     }
 

@@ -87,7 +87,7 @@ public static class StudyRunner
     static void ClaimFolder(Study study, StudySettings settings, string directory)
     {
         string file = Path.Combine(directory, "study.json");
-        var mine = new StudyFolder(study.Name, study.GridHash(), settings with { DataDirectory = null },
+        var mine = new StudyFolder(study.Name, study.GridHash(subsetDrawn: settings.SubsetPerClass is not null), settings with { DataDirectory = null },
                                    TrainingFields(JsonNode.Parse(CellRecipe(settings, Recipes.FashionMnist.Seed).ToJson())!.AsObject()));
         if (File.Exists(file))
         {
@@ -117,6 +117,11 @@ public static class StudyRunner
             // more seeds of the same settings: seeds 0..n-1 are the same computations, kept, and only the new ones train (a 3-seed
             // study was refused at --seeds 5, and trained again from nothing in a new folder; study audit, session 46)
             bool moreSeeds = theirs.Settings with { Seeds = mine.Settings.Seeds } == mine.Settings && mine.Settings.Seeds > theirs.Settings.Seeds;
+            // (not for a folder of a version that recorded no recipe: its new seeds would train under this version's beside seeds
+            // of an unknown one; review of session 46)
+            if (moreSeeds && theirs.Recipe is null)
+                throw Taken($"{directory} holds '{study.Name}' of an older version of parnet, which did not record its training recipe: " +
+                            "seeds cannot be added to it", orElse: "report it with its own seeds");
             // every setting is named: a study that differed only in its test subset or steps was refused with a list equal to the command's
             if (theirs.Settings != mine.Settings && !moreSeeds)
                 throw Taken($"{directory} holds '{study.Name}' with other settings ({Describe(theirs.Settings)}; here {Describe(mine.Settings)})",
@@ -174,34 +179,41 @@ public static class StudyRunner
     internal static (int Data, int Training) SeedsOf(StudyCell cell, int k) =>
         (Recipes.FashionMnist.Seed + k, Recipes.FashionMnist.Seed + k + cell.SeedOffset);
 
+    /// <summary>What seed k of a cell trains with: the fashion-mnist recipe at its training seed, and a loader whose subset is
+    /// seed k's, every cell's (<see cref="SeedsOf"/>).</summary>
+    internal static (Recipe Recipe, LoaderOptions Loader) CellTraining(StudyCell cell, int k, StudySettings s)
+    {
+        var (dataSeed, seed) = SeedsOf(cell, k);
+        var recipe = CellRecipe(s, seed);
+        return (recipe, new LoaderOptions
+        {
+            BatchSize = recipe.BatchSize, Seed = seed, Workers = LoaderOptions.DefaultWorkers,
+            Subset = s.SubsetPerClass is int n ? Subset.PerClass(n, dataSeed) : null,
+        });
+    }
+
     /// <param name="attempt">told where an unfinished attempt continues from, or why its checkpoint cannot be read (the cell
     /// then starts again)</param>
     static CellRun Train(StudyCell cell, int k, StudySettings s, string dir, IProgress<TrainEvent>? progress, CancellationToken cancel,
                          Action<TrainingState?, string?> attempt)
     {
-        var (dataSeed, seed) = SeedsOf(cell, k);
-        var recipe = CellRecipe(s, seed);
-        var loader = new LoaderOptions
-        {
-            BatchSize = recipe.BatchSize, Seed = seed, Workers = LoaderOptions.DefaultWorkers,
-            Subset = s.SubsetPerClass is int n ? Subset.PerClass(n, dataSeed) : null,
-        };
+        var (recipe, loader) = CellTraining(cell, k, s);
         var train = DataPipelines.Train("fashion-mnist", s.DataDirectory, cell.Model, recipe.Augmentation(), loader, cell.ImageSize);
         var test = DataPipelines.Eval("fashion-mnist", s.DataDirectory, cell.Model, recipe.Augmentation(),
             loader with { BatchSize = EvaluationDefaults.DuringTraining(recipe.BatchSize), Subset = EvaluationDefaults.PerClassSubset(s.TestSubsetPerClass) }, size: cell.ImageSize);
         var (resume, unreadable) = UnfinishedAttempt(dir);
-        using var _ = resume;
-        if (resume is not null) attempt(resume.State, null);
-        else if (unreadable is not null) attempt(null, unreadable);
+        using var resumed = resume;
         if (resume is null)
         {
             // another study training this cell now holds its folder: deleting it would take its lock away with it
             if (FolderLock.HolderOf(dir) is { } holder) throw new FolderInUseException(dir, holder);
+            if (unreadable is not null) attempt(null, unreadable);
             if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
             Directory.CreateDirectory(dir);
         }
+        else attempt(resume.State, null);
 
-        Trainer.Seed(seed);
+        Trainer.Seed(recipe.Seed);   // the training seed (SeedsOf)
         // An earlier cell with a width oneDNN gets wrong turned oneDNN off for the process (ImageClassifier.EnsureCorrectConvolutions):
         // each cell starts with it on again and its own model turns it off if it must, so the cells that need no workaround
         // train at oneDNN's speed (4.4x that of libtorch's own convolution here) and their latencies stay comparable.
@@ -227,7 +239,7 @@ public static class StudyRunner
                               FusedLatencyMs(model, test.ImageShape), seconds)
         {
             OneDnnOff = !LibTorchWorkarounds.OneDnnEnabled,
-            TrainedOn = $"{CpuCapabilities.Current.Describe()}, {get_num_threads()} thread{(get_num_threads() == 1 ? "" : "s")}",
+            TrainedOn = StudyReport.Machine(get_num_threads()),
         };
         WriteJson(Path.Combine(dir, CellFile), run);
         return run;
@@ -283,7 +295,7 @@ public static class StudyRunner
             // said as "weights file not found", with no way out (study audit, session 46)
             if (!File.Exists(file))
                 throw new InvalidDataException($"{file} is missing: {ensemble.Name} averages {m}'s test probabilities; delete " +
-                                               $"{Path.Combine(directory, m, $"seed-{k}", CellFile)} to train and score {m} seed {k} again");
+                                               $"{Path.Combine(directory, m, $"seed-{k}", CellFile)} to score {m} seed {k} again (from its last checkpoint)");
             return StateDict.Read(file);
         }).ToList();
         var labels = members[0]["labels"];

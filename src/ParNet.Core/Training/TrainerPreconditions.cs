@@ -77,7 +77,7 @@ public sealed partial class Trainer
     /// <summary>Whether a run resumed from <paramref name="resumed"/> trains nothing: it had finished all of a recipe of
     /// <paramref name="epochs"/> epochs, or its schedule budget (<paramref name="scheduleBudget"/> given now, else the run's) had
     /// ended its schedule (its checkpoint and run files then stay as they were; a budget-ended run resumed rewrote them).</summary>
-    internal static bool TrainsNothing(TrainingState? resumed, int epochs, TimeSpan? scheduleBudget) =>
+    public static bool TrainsNothing(TrainingState? resumed, int epochs, TimeSpan? scheduleBudget) =>
         resumed is { Finished: true } s && (s.Epoch >= epochs || ScheduleSpent(s, scheduleBudget) is not null);
 
     /// <summary>The schedule budget, in seconds, that has ended the LR schedule of the run at <paramref name="s"/> (the run's

@@ -173,5 +173,10 @@ public class ResumeOptionsTests
         var back = CliRunner.Run("train", "--resume", run, "--epochs", "4", "--bf16", "false", "--threads", "1", "--workers", "0");
         Assert.True(back.Code == 0, back.Err + back.Out);
         Assert.Contains("parnet train: warning: --bf16 false with --resume: the run trained in bfloat16 so far; its epochs from here train in float32\n", back.Err);
+        // a finished run trains nothing from here: nothing to warn of (review of session 46)
+        var finished = CliRunner.Run("train", "--resume", run, "--epochs", "4", "--bf16", "--threads", "1", "--workers", "0");
+        Assert.True(finished.Code == 0, finished.Err + finished.Out);
+        Assert.DoesNotContain("--bf16", finished.Err);
+        Assert.False(RunSettings.Load(run)!.BFloat16);
     }
 }

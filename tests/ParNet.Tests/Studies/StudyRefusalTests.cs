@@ -77,20 +77,23 @@ public class StudyRefusalTests
         var runs = study.Cells.Select(c => new CellRun(c.Name, 0, 0.9, 1000, 12, 1, 60)).ToList();
         string results = dir.File("results"), mine = dir.File("mine"), md = Path.Combine(results, "ensemble.md");
         StudyReport.Write(study, StudySettings.Small with { Seeds = 1 }, runs, null, results, "a machine", "a command", mine);
-        Assert.EndsWith($"\nRun folders: `{mine}`\n", File.ReadAllText(md));
-        StudyReport.Write(study, StudySettings.Small with { Seeds = 1 }, runs, null, results, "a machine", "again", mine);   // its own: rewritten
+        Assert.EndsWith($"\nRun folders: `{Path.Combine("..", "mine")}`\n", File.ReadAllText(md));   // relative: a committed report names no checkout
+        StudyReport.Write(study, StudySettings.Small with { Seeds = 1 }, runs, null, results, "a machine", "again", mine + "/");   // its own: rewritten
         Assert.Contains("`again`", File.ReadAllText(md));
         var other = Assert.Throws<InvalidSettingException>(() => StudyReport.RequireOwnReport(study, results, dir.File("other")));
         Assert.Equal(StudyReport.DirectorySetting, other.ParamName);
-        Assert.Equal($"StudyReport.Write's directory = {results}: {md} reports the study in {mine}, which this study's report would replace: give " +
-                     "another StudyReport.Write's directory, or move ensemble.md, .csv and .png away first", other.Message);
+        Assert.Equal($"{md} reports the study in {mine}, which this study's report would replace: give another StudyReport.Write's directory, " +
+                     "or move ensemble.md, .csv and .png away first", other.Message);
+        File.AppendAllText(md, "\nA note written by hand below the table.\n");   // the run folders' line is no longer the last
+        Assert.Contains("whose run folders its last line does not name",
+                        Assert.Throws<InvalidSettingException>(() => StudyReport.RequireOwnReport(study, results, mine)).Message);
 
         File.WriteAllText(md, "# the committed table, with notes written by hand\n");   // an earlier version's report names no folder
         var refused = CliRunner.Run("study", "ensemble", "--seeds", "1", "--epochs", "1", "--subset", "13", "--test-subset", "1", "--threads", "1",
                                     "--out", mine, "--results", results);
-        CliRunner.AssertUserError(refused, $"parnet study: --results {results}: {md} reports a study whose run folders it does not name (an earlier " +
-                                           "version's report, or one edited by hand), which this study's report would replace: give another --results, or move " +
-                                           "ensemble.md, .csv and .png away first");
+        CliRunner.AssertUserError(refused, $"parnet study: {md} reports a study whose run folders its last line does not name (an earlier " +
+                                           "version's report, or one with notes added by hand), which this study's report would replace: give another --results, " +
+                                           "or move ensemble.md, .csv and .png away first");
         Assert.Equal("# the committed table, with notes written by hand\n", File.ReadAllText(md));
         Assert.False(Directory.Exists(Path.Combine(mine, "parnet")));   // nothing trained
     }
@@ -130,6 +133,42 @@ public class StudyRefusalTests
         WriteStudyJson(runs, "depth", depth.GridHash(), StudySettings.Small with { Seeds = 4 });   // nothing trained there
         var settings = StudySettings.Small with { Seeds = 1, Epochs = 1, SubsetPerClass = 13, TestSubsetPerClass = 1, StopAfterSteps = 1 };
         Assert.Equal(3, StudyRunner.Run(depth, settings, runs).Count);
+    }
+
+    /// <summary>Seeds were added to a folder of a version that recorded no recipe: they would train under this version's
+    /// recipe beside seeds of an unknown one (review of session 46).</summary>
+    [Fact]
+    public void Seeds_are_not_added_to_a_folder_of_a_version_that_recorded_no_recipe()
+    {
+        using var dir = new TempDirectory();
+        var depth = StudyCatalog.Get("depth");
+        var one = StudySettings.Small with { Seeds = 1 };
+        WriteStudyJson(dir.Path, "depth", depth.GridHash(), one, withRecipe: false);
+        foreach (var cell in depth.TrainedCells)   // every cell of its one seed finished
+        {
+            Directory.CreateDirectory(dir.File(Path.Combine(cell.Name, "seed-0")));
+            File.WriteAllText(dir.File(Path.Combine(cell.Name, "seed-0", "cell.json")), JsonSerializer.Serialize(new CellRun(cell.Name, 0, 0.5, 1, 12, 1, 1)));
+        }
+        Assert.Equal($"{dir.Path} holds 'depth' of an older version of parnet, which did not record its training recipe: seeds cannot be added " +
+                     "to it: report it with its own seeds, or use another directory",
+                     Assert.Throws<InvalidSettingException>(() => StudyRunner.Run(depth, one with { Seeds = 2 }, dir.Path)).Message);
+        Assert.DoesNotContain("\"Recipe\"", File.ReadAllText(dir.File("study.json")));   // not rewritten
+    }
+
+    /// <summary>The grid of every study without offset cells is what it was before session 46 (its folders resume), and so is
+    /// the ensemble's on all the images (--scale full: its members' subsets did not change); on a subset it is another.</summary>
+    [Fact]
+    public void Grids_are_those_of_earlier_versions_except_the_ensembles_on_a_subset()
+    {
+        // the values study.json of session 45's binaries recorded
+        foreach (var (name, hash) in new[] { ("sse-silu", "3eb9e4b9e9967ad0"), ("block-type", "47b44255cd8bbd9c"), ("streams", "bfedae5dd1b1753b"),
+                                             ("depth", "3b4de6d59501986c"), ("scaling", "a9892592a445d1d6") })
+        {
+            Assert.Equal(hash, StudyCatalog.Get(name).GridHash(subsetDrawn: true));
+            Assert.Equal(hash, StudyCatalog.Get(name).GridHash(subsetDrawn: false));
+        }
+        Assert.Equal("8791434c9633e375", StudyCatalog.Get("ensemble").GridHash(subsetDrawn: false));
+        Assert.NotEqual("8791434c9633e375", StudyCatalog.Get("ensemble").GridHash(subsetDrawn: true));
     }
 
     [Fact]

@@ -70,9 +70,11 @@ public class StudyTests
         // audit of the studies, session 46); their initialization, order and augmentation are their own
         for (int k = 0; k < 5; k++)
         {
-            var parnetSeeds = StudyRunner.SeedsOf(study.Cell("parnet"), k);
-            Assert.All(members, m => Assert.Equal(parnetSeeds.Data, StudyRunner.SeedsOf(m, k).Data));
-            Assert.Equal(4, members.Select(m => StudyRunner.SeedsOf(m, k).Training).Append(parnetSeeds.Training).Distinct().Count());
+            var parnetLoader = StudyRunner.CellTraining(study.Cell("parnet"), k, StudySettings.Small).Loader;
+            var trained = members.Select(m => StudyRunner.CellTraining(m, k, StudySettings.Small)).ToList();
+            Assert.All(trained, t => Assert.Equal(parnetLoader.Subset, t.Loader.Subset));
+            Assert.Equal(4, trained.Select(t => t.Loader.Seed).Append(parnetLoader.Seed).Distinct().Count());
+            Assert.All(trained, t => Assert.Equal(t.Loader.Seed, t.Recipe.Seed));
         }
     }
 
@@ -406,12 +408,22 @@ public class StudyTests
         string runs = Path.Combine(work, "runs", "studies", "ensemble-steps");
         Assert.True(File.Exists(Path.Combine(runs, "ensemble.md")), ran.Out);
         Assert.False(Directory.Exists(Path.Combine(work, "runs", "studies", "ensemble")));
-        string probabilities = Path.Combine(runs, "single-2", "seed-0", "test-probabilities.safetensors");
+        // a finished study (one step an epoch at 13 images a class): a member's probabilities lost
+        string[] study = ["study", "ensemble", "--seeds", "1", "--epochs", "1", "--subset", "13", "--test-subset", "1", "--threads", "1", "--out", "finished"];
+        var trained = RunRecordTests.Parnet(work, study);
+        Assert.True(trained.Code == 0, trained.Err + trained.Out);
+        string named = Path.Combine("finished", "single-2", "seed-0"), probabilities = Path.Combine(work, named, "test-probabilities.safetensors");
         File.Delete(probabilities);
-        var missing = RunRecordTests.Parnet(work, plumbing);
-        string named = Path.Combine("runs", "studies", "ensemble-steps", "single-2", "seed-0");   // as the default --out names it
+        var missing = RunRecordTests.Parnet(work, study);
         CliRunner.AssertUserError(missing, $"parnet study: {Path.Combine(named, "test-probabilities.safetensors")} is missing: ensemble averages " +
-                                           $"single-2's test probabilities; delete {Path.Combine(named, "cell.json")} to train and score single-2 seed 0 again");
+                                           $"single-2's test probabilities; delete {Path.Combine(named, "cell.json")} to score single-2 seed 0 again (from its last checkpoint)");
+        // which it does, without training: its last checkpoint had finished
+        File.Delete(Path.Combine(work, named, "cell.json"));
+        var scored = RunRecordTests.Parnet(work, study);
+        Assert.True(scored.Code == 0, scored.Err + scored.Out);
+        Assert.Contains("  single-2 seed 0: training (run 3 of 4, 0m00s into the study) ...\n    its training had finished: scoring it\n  single-2 seed 0: done",
+                        scored.Out.ReplaceLineEndings("\n"));
+        Assert.True(File.Exists(probabilities));
     }
 
     [Fact]
@@ -475,6 +487,14 @@ public class StudyTests
         Assert.Contains($"terminated (SIGTERM): the finished runs are kept in {runs}; continue with the same command (the unfinished run continues from its last checkpoint)", stdout);
         Assert.Null(StudyRunner.Load(Path.Combine(runs, "depth-9", "seed-0")));
         Assert.False(Directory.Exists(dir.File("results")) && Directory.EnumerateFiles(dir.File("results"), "depth.*").Any());
+        // the same command continues the cell and says so (it said "training" as for a new one; study audit, session 46)
+        var (again, said) = await SigtermRun.RunAsync(["study", "depth", "--seeds", "1", "--epochs", "100000", "--subset", "13", "--test-subset", "1",
+                                                       "--threads", "1", "--out", runs, "--results", dir.File("results")],
+                                                      line => line.StartsWith("    continuing its unfinished attempt ", StringComparison.Ordinal));
+        Assert.Equal(143, again);
+        Assert.Equal("  depth-9 seed 0: training (run 1 of 3, 0m00s into the study) ...", said.First(l => l.StartsWith("  depth-9", StringComparison.Ordinal)));
+        Assert.Matches(@"^    continuing its unfinished attempt (after epoch \d+|in epoch \d+, after its batch \d+)$",
+                       said.First(l => l.StartsWith("    continuing", StringComparison.Ordinal)));
     }
 
     /// <summary>SIGTERM while the trained cells are timed ended the process without a word (audit of session 36): it says
