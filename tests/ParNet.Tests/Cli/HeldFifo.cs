@@ -38,6 +38,22 @@ sealed class HeldFifo : IDisposable
         }
     }
 
+    /// <summary>Waits until <paramref name="count"/> processes other than this one hold the FIFO open (their /proc/PID/fd
+    /// links name it): each of several readers then waits in its read, for certain; fails after two minutes.</summary>
+    public async Task HeldByProcessesAsync(int count)
+    {
+        string full = Path.GetFullPath(_path);
+        int Holders() => Directory.GetDirectories("/proc").Select(Path.GetFileName)
+            .Where(p => int.TryParse(p, out int pid) && pid != Environment.ProcessId)
+            .Count(p =>
+            {
+                try { return Directory.GetFiles($"/proc/{p}/fd").Any(fd => new FileInfo(fd).LinkTarget == full); }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return false; }   // ended, or not ours to read
+            });
+        for (var waited = Stopwatch.StartNew(); Holders() < count; await Task.Delay(100))
+            Assert.True(waited.Elapsed < TimeSpan.FromSeconds(120), $"fewer than {count} processes opened {full} within two minutes");
+    }
+
     /// <summary>Sends <paramref name="signal"/> to <paramref name="pid"/> (libc's kill).</summary>
     public static void Signal(int pid, int signal) => Assert.Equal(0, kill(pid, signal));
 
