@@ -23,13 +23,13 @@ public sealed class StudyCommand : CliCommand
     readonly Option<string?> _out = CliOption.Text("--out", "the study's run folders (default runs/studies/NAME; with --steps, runs/studies/NAME-steps); " +
         "run again to continue a stopped study, or with more --seeds to add seeds", "DIR");
     readonly Option<string?> _results = CliOption.Text("--results", "where NAME.md, NAME.csv and NAME.png go (default: the --out folder, " +
-        "beside the runs; results/studies to replace a committed table of this repository, of the same run folders)", "DIR");
+        "beside the runs; a folder whose NAME.md reports other run folders, or names none, as this repository's results/studies, is refused)", "DIR");
     readonly Option<int?> _threads = CliOption.Int("--threads", "torch threads (default: all logical cores)");
     readonly Option<string?> _judge = CliOption.Text("--judge", "judge the study's claims again from a NAME.csv its report wrote (the committed " +
         "results/studies tables, judged by an earlier rule), print the verdicts and exit: nothing is trained, and the other options are not used", "FILE");
 
     /// <summary>One line per event: where the study stands (run k of N, time so far), each epoch's loss and speed, each seed's top-1.</summary>
-    internal static string Describe(StudyProgress p, TimeSpan elapsed) => p.Event switch
+    static string Describe(StudyProgress p, TimeSpan elapsed) => p.Event switch
     {
         CellEvent.Skipped => string.Create(CultureInfo.InvariantCulture, $"  {p.Cell} seed {p.Seed}: finished before, skipped (run {p.Run} of {p.Runs}, top-1 {p.Result!.Top1 * 100:F2}%)"),
         CellEvent.Started => $"  {p.Cell} seed {p.Seed}: training (run {p.Run} of {p.Runs}, {ProgressRenderer.Eta(elapsed)} into the study) ...",
