@@ -174,20 +174,16 @@ public static class StudyRunner
     static Recipe CellRecipe(StudySettings s, int seed) =>
         Recipes.FashionMnist with { Epochs = s.Epochs, Seed = seed, CropPadding = StudySettings.CropPadding };
 
-    /// <summary>Seed k of a cell: the seed that draws its training subset, every cell's at seed k, and the one of its
-    /// initialization, order and augmentation, which its <see cref="StudyCell.SeedOffset"/> moves (an ensemble's members).</summary>
-    internal static (int Data, int Training) SeedsOf(StudyCell cell, int k) =>
-        (Recipes.FashionMnist.Seed + k, Recipes.FashionMnist.Seed + k + cell.SeedOffset);
-
-    /// <summary>What seed k of a cell trains with: the fashion-mnist recipe at its training seed, and a loader whose subset is
-    /// seed k's, every cell's (<see cref="SeedsOf"/>).</summary>
+    /// <summary>What seed k of a cell trains with: the fashion-mnist recipe and the loader at its training seed, which its
+    /// <see cref="StudyCell.SeedOffset"/> moves (an ensemble's members: their own initialization, order and augmentation),
+    /// and the training subset of seed k, every cell's.</summary>
     internal static (Recipe Recipe, LoaderOptions Loader) CellTraining(StudyCell cell, int k, StudySettings s)
     {
-        var (dataSeed, seed) = SeedsOf(cell, k);
-        var recipe = CellRecipe(s, seed);
+        int dataSeed = Recipes.FashionMnist.Seed + k;
+        var recipe = CellRecipe(s, dataSeed + cell.SeedOffset);
         return (recipe, new LoaderOptions
         {
-            BatchSize = recipe.BatchSize, Seed = seed, Workers = LoaderOptions.DefaultWorkers,
+            BatchSize = recipe.BatchSize, Seed = recipe.Seed, Workers = LoaderOptions.DefaultWorkers,
             Subset = s.SubsetPerClass is int n ? Subset.PerClass(n, dataSeed) : null,
         });
     }
@@ -213,7 +209,7 @@ public static class StudyRunner
         }
         else attempt(resume.State, null);
 
-        Trainer.Seed(recipe.Seed);   // the training seed (SeedsOf)
+        Trainer.Seed(recipe.Seed);   // the training seed (CellTraining)
         // An earlier cell with a width oneDNN gets wrong turned oneDNN off for the process (ImageClassifier.EnsureCorrectConvolutions):
         // each cell starts with it on again and its own model turns it off if it must, so the cells that need no workaround
         // train at oneDNN's speed (4.4x that of libtorch's own convolution here) and their latencies stay comparable.
