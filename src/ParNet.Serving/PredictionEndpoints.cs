@@ -12,7 +12,7 @@ namespace ParNet.Serving;
 
 /// <summary>
 /// The HTTP surface: POST /v1/predict (one image: a raw body with an image/* content type, or the first file of a
-/// multipart form), POST /v1/predict/batch (the files of a multipart form, each answered or refused in its place), GET /healthz, GET /readyz and the web page
+/// multipart form), POST /v1/predict/batch (the files of a multipart form, each answered, refused or failed in its place), GET /healthz, GET /readyz and the web page
 /// at /. Every refusal is JSON {"error": "..."}: 400 undecodable image or malformed multipart body, 413 body or pixel
 /// count over the limit (a batch of more images than the queue holds too), 415 neither an image nor a multipart form, 503 with Retry-After for a full queue, a timeout or
 /// a model still warming up, 503 without it for a model that failed its warm-up; 404 and 405 outside these endpoints (<see cref="StatusCodePage"/>).
@@ -117,7 +117,8 @@ static partial class PredictionEndpoints
         catch (Exception e) when (e is not OperationCanceledException)
         {
             // the model failed on a valid input: a bug or a resource problem, reported, and the server keeps serving
-            return Results.Json(new { error = $"inference failed: {e.Message}" }, statusCode: StatusCodes.Status500InternalServerError);
+            context.Metrics.InferenceFailed();
+            return Results.Json(new { error = InferenceFailed(e) }, statusCode: StatusCodes.Status500InternalServerError);
         }
     }
 
@@ -157,20 +158,23 @@ static partial class PredictionEndpoints
         // counted once the batch is answered: a file's refusal that the client never saw (the request as a whole got a 503
         // from a later file) is not counted beside the request's own
         foreach (var reason in answers.Select(a => a.Refused).OfType<string>()) context.Metrics.Rejected(reason);
+        foreach (var _ in answers.Where(a => a.InferenceFailed)) context.Metrics.InferenceFailed();
         return new { results = answers.Select(a => a.Answer).ToArray(), server_ms = Milliseconds(start) };
     }
 
     /// <summary>One file of a batch: its classes, or, for an image that cannot be decoded or declares too many pixels, its
     /// error in its place and the refusal's reason, so that one bad file does not cost the others their answers (as
-    /// `parnet predict` goes on past a bad file). A full queue, a timeout or a stopping server still refuse the whole request.</summary>
-    static async Task<(object Answer, string? Refused)> AnswerFileAsync(byte[] bytes, string name, int top, Context context,
-                                                                       CancellationTokenSource withdraw)
+    /// `parnet predict` goes on past a bad file); so too an output that is not finite, an "inference failed" in its place
+    /// (it failed the whole request with a 500: a left item of session 46). A full queue, a timeout or a stopping server
+    /// still refuse the whole request.</summary>
+    static async Task<(object Answer, string? Refused, bool InferenceFailed)> AnswerFileAsync(byte[] bytes, string name, int top, Context context,
+                                                                                             CancellationTokenSource withdraw)
     {
         ImageF image;
         try { image = await DecodeAsync(bytes, name, context, withdraw.Token); }
         catch (Refusal r) when (r.Reason is BadImage or TooLarge)
         {
-            return (new { file = name, error = r.Message }, r.Reason);
+            return (new { file = name, error = r.Message }, r.Reason, false);
         }
         float[] probabilities;
         try { probabilities = await SubmitAsync(image, context, withdraw.Token); }
@@ -179,8 +183,12 @@ static partial class PredictionEndpoints
             withdraw.Cancel();   // the request is refused as a whole: its other images leave the queue
             throw;
         }
-        return (new { file = name, top = TopJson(probabilities, top, context.Model.ClassNames) }, null);
+        try { return (new { file = name, top = TopJson(probabilities, top, context.Model.ClassNames) }, null, false); }
+        catch (InvalidDataException e) { return (new { file = name, error = InferenceFailed(e) }, null, true); }
     }
+
+    /// <summary>The error of an image whose inference failed: a single image's 500, a batch file's entry.</summary>
+    static string InferenceFailed(Exception e) => $"inference failed: {e.Message}";
 
     static int Top(HttpRequest request, Context context)
     {

@@ -5,8 +5,8 @@ namespace ParNet.Serving;
 /// <summary>
 /// The server's Prometheus metrics, in a registry of its own (two servers in one process do not mix): the .NET and
 /// process collectors (memory, CPU), the HTTP request counts by status and the latency histogram (prometheus-net's
-/// HTTP middleware, fed from <see cref="Factory"/>), and the batcher's queue depth, requests in flight, batch sizes and
-/// inference time.
+/// HTTP middleware, fed from <see cref="Factory"/>), the batcher's queue depth, requests in flight, batch sizes and
+/// inference time, and the refusals and failed inferences.
 /// </summary>
 public sealed class ServingMetrics
 {
@@ -15,7 +15,7 @@ public sealed class ServingMetrics
 
     readonly Gauge _queueDepth, _inFlight;
     readonly Histogram _batchSize, _inferenceSeconds;
-    readonly Counter _rejected;
+    readonly Counter _rejected, _inferenceFailed;
 
     /// <summary>One bucket per batch size up to 16, then doublings up to the largest batch: --max-batch 100000 made 100,000
     /// bucket lines on every scrape (serve audit, session 40).</summary>
@@ -41,6 +41,8 @@ public sealed class ServingMetrics
             new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.001, 2, 15) });
         _rejected = factory.CreateCounter("parnet_rejected_total", "Refusals before inference, by reason: one per refused request, and one per file of an answered batch that got an error in its place.",
             new CounterConfiguration { LabelNames = ["reason"] });
+        // a batch answered with 200 hid its files whose output was not finite from /metrics: the HTTP counts saw a 200
+        _inferenceFailed = factory.CreateCounter("parnet_inference_failed_total", "Answers of \"inference failed\": one per request answered 500, and one per file of an answered batch whose output was not finite.");
         Registry.AddBeforeCollectCallback(() =>
         {
             _queueDepth.Set(queueDepth());
@@ -56,4 +58,6 @@ public sealed class ServingMetrics
 
     /// <summary>queue_full, timeout, stopping, not_ready, warmup_failed, bad_image, too_large, unsupported_media_type, bad_request.</summary>
     public void Rejected(string reason) => _rejected.WithLabels(reason).Inc();
+
+    public void InferenceFailed() => _inferenceFailed.Inc();
 }

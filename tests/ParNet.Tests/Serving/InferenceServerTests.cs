@@ -491,7 +491,7 @@ public class InferenceServerTests
     }
 
     [Fact]
-    public async Task A_model_answering_NaN_fails_its_warm_up_and_a_NaN_answer_later_is_a_json_500_counted_as_such()
+    public async Task A_model_answering_NaN_fails_its_warm_up_and_a_NaN_answer_later_is_a_json_500_or_a_batch_files_error_counted_as_such()
     {
         var broken = new FakeClassifier { AnswersNaN = _ => true };   // NaN weights: every answer NaN, the warm-up's too
         await using (var server = await InferenceServer.StartAsync(FakeClassifier.Model(broken), Loopback()))
@@ -509,9 +509,21 @@ public class InferenceServerTests
         Assert.Equal(HttpStatusCode.InternalServerError, status);   // was an empty body, after the 200 had been counted
         Assert.Equal("inference failed: the model's output for this image is not finite (NaN or infinity): its weights hold such values, or overflow", json.GetProperty("error").GetString());
         Assert.Equal(HttpStatusCode.OK, (await PostAsync(client, "/v1/predict", Raw(Png(8, 1), "image/png"))).Status);
+        // in a batch, the file whose output is not finite gets the error in its place and the others their classes (the whole
+        // request was a 500: a left item of session 46)
+        var (batchStatus, batch, _) = await PostAsync(client, "/v1/predict/batch", Form((Png(8, 2), "fine.png"), (Png(28, 3), "nan.png"), (Png(8, 4), "fine2.png")));
+        Assert.Equal(HttpStatusCode.OK, batchStatus);
+        var results = batch.GetProperty("results").EnumerateArray().ToArray();
+        Assert.Equal(["fine.png", "nan.png", "fine2.png"], results.Select(r => r.GetProperty("file").GetString()));
+        Assert.Equal("inference failed: the model's output for this image is not finite (NaN or infinity): its weights hold such values, or overflow",
+                     results[1].GetProperty("error").GetString());
+        Assert.False(results[1].TryGetProperty("top", out _));
+        Assert.All(new[] { results[0], results[2] }, r => Assert.Equal(5, r.GetProperty("top").GetArrayLength()));
         var samples = PrometheusText.Parse(await client.GetStringAsync("/metrics"));
         Assert.Equal(1, PrometheusText.Sum(samples, "http_requests_received_total", ("code", "500"), ("endpoint", "/v1/predict")));
         Assert.Equal(1, PrometheusText.Sum(samples, "http_requests_received_total", ("code", "200"), ("endpoint", "/v1/predict")));
+        Assert.Equal(2, PrometheusText.Sum(samples, "parnet_inference_failed_total"));   // the single image's 500 and the batch's file
+        Assert.Equal(0, PrometheusText.Sum(samples, "parnet_rejected_total"));   // a failure after inference is no refusal
         Assert.Equal(HttpStatusCode.MethodNotAllowed, (await client.PostAsync("/metrics", new StringContent(""))).StatusCode);   // GET only
     }
 
