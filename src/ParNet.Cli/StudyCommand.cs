@@ -32,7 +32,8 @@ public sealed class StudyCommand : CliCommand
     static string Describe(StudyProgress p, TimeSpan elapsed) => p.Event switch
     {
         CellEvent.Skipped => string.Create(CultureInfo.InvariantCulture, $"  {p.Cell} seed {p.Seed}: finished before, skipped (run {p.Run} of {p.Runs}, top-1 {p.Result!.Top1 * 100:F2}%)"),
-        CellEvent.Started => $"  {p.Cell} seed {p.Seed}: training (run {p.Run} of {p.Runs}, {ProgressRenderer.Eta(elapsed)} into the study) ...",
+        CellEvent.Started => $"  {p.Cell} seed {p.Seed}: training (run {p.Run} of {p.Runs}, {ProgressRenderer.Eta(elapsed)} into the study" +
+                             (p.Left is { } left ? $", about {ProgressRenderer.Eta(left)} of training left" : "") + ") ...",
         CellEvent.Continued when p.ContinuedFrom!.Finished => "    its training had finished: scoring it",
         CellEvent.Continued => p.ContinuedFrom!.BatchInEpoch > 0
             ? $"    continuing its unfinished attempt in epoch {p.ContinuedFrom.Epoch + 1}, after its batch {p.ContinuedFrom.BatchInEpoch}"

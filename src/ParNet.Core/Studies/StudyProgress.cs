@@ -21,6 +21,10 @@ public sealed record StudyProgress(CellEvent Event, string Cell, int Seed, int R
     /// <summary>With <see cref="CellEvent.Continued"/>: where the unfinished attempt's checkpoint stands.</summary>
     public TrainingState? ContinuedFrom { get; init; }
 
+    /// <summary>With <see cref="CellEvent.Started"/>: the estimated training time of this run and those after it
+    /// (<see cref="StudyTimeLeft"/>); null before any run has finished.</summary>
+    public TimeSpan? Left { get; init; }
+
     /// <summary>With <see cref="CellEvent.Restarted"/>: the checkpoint and why it cannot be read.</summary>
     public string? Problem { get; init; }
 }

@@ -40,7 +40,7 @@ public static class StudyReport
         }).ToList();
 
     /// <summary>Compute of one image at the cell's side (an ensemble: the sum of its members').</summary>
-    static double GFlops(Study study, StudyCell cell)
+    internal static double GFlops(Study study, StudyCell cell)
     {
         if (cell.IsEnsemble) return cell.Members.Sum(m => GFlops(study, study.Cell(m)));
         using var model = ModelFactory.Create(cell.Model);

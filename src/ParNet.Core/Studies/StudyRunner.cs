@@ -36,13 +36,14 @@ public static class StudyRunner
         settings.Validate();
         ClaimFolder(study, settings, directory);
         var runs = new List<CellRun>();
-        int total = study.TrainedCells.Count() * settings.Seeds;
+        var order = study.TrainedCells.SelectMany(c => Enumerable.Repeat(c.Name, settings.Seeds)).ToList();   // the cell of each run, in turn
+        var timeLeft = progress is null ? null : StudyTimeLeft.Of(study);
         foreach (var cell in study.TrainedCells)
             for (int k = 0; k < settings.Seeds; k++)
             {
                 cancel.ThrowIfCancellationRequested();
                 string dir = Path.Combine(directory, cell.Name, $"seed-{k}");
-                var here = new StudyProgress(CellEvent.Started, cell.Name, k, runs.Count + 1, total);
+                var here = new StudyProgress(CellEvent.Started, cell.Name, k, runs.Count + 1, order.Count);
                 if (Load(dir) is { } done)
                 {
                     // a cell.json copied from another cell was taken for this one's, its top-1 reported as this cell's (study audit, session 46)
@@ -51,13 +52,15 @@ public static class StudyRunner
                                                        "(copied from another cell's folder?): delete it to train this cell again");
                     progress?.Invoke(here with { Event = CellEvent.Skipped, Result = done });
                     runs.Add(done);
+                    timeLeft?.Finished(done);
                     continue;
                 }
-                progress?.Invoke(here);
+                progress?.Invoke(here with { Left = timeLeft?.Left(order.Skip(runs.Count)) });
                 var epochs = progress is null ? null : new EpochForwarder(e => progress(here with { Event = CellEvent.Epoch, Epoch = e }));
                 var run = Train(cell, k, settings, dir, epochs, cancel, (from, problem) => progress?.Invoke(here with
                     { Event = problem is null ? CellEvent.Continued : CellEvent.Restarted, ContinuedFrom = from, Problem = problem }));
                 runs.Add(run);
+                timeLeft?.Finished(run);
                 progress?.Invoke(here with { Event = CellEvent.Finished, Result = run });
             }
         foreach (var ensemble in study.Cells.Where(c => c.IsEnsemble))
