@@ -4,8 +4,8 @@
 # Needs root or sudo once (apt-get install afl++). Not part of CI: CI keeps the crafted bad files as regression tests instead.
 #   bash fuzz/run.sh                                  # all targets, 5 minutes each
 #   SECONDS_PER_TARGET=60 TARGETS="idx image" bash fuzz/run.sh
-# No arguments; the settings are environment variables: SECONDS_PER_TARGET (300), TARGETS (all eight: idx idx-labels cifar
-# safetensors pt image config yaml) and OUT (build/fuzz, relative to the repository root: builds, seeds, findings, AFL logs).
+# No arguments; the settings are environment variables: SECONDS_PER_TARGET (300), TARGETS (all nine: idx idx-labels cifar
+# safetensors safetensors-metadata pt image config yaml) and OUT (build/fuzz, relative to the repository root: builds, seeds, findings, AFL logs).
 set -euo pipefail
 if [ $# -gt 0 ]; then
   case "$1" in
@@ -15,7 +15,7 @@ if [ $# -gt 0 ]; then
 fi
 cd "$(dirname "$0")/.."
 SECONDS_PER_TARGET=${SECONDS_PER_TARGET:-300}
-TARGETS=${TARGETS:-"idx idx-labels cifar safetensors pt image config yaml"}
+TARGETS=${TARGETS:-"idx idx-labels cifar safetensors safetensors-metadata pt image config yaml"}
 OUT=${OUT:-build/fuzz}
 
 sudo_cmd=""   # as scripts/install-data.sh: apt-get through sudo unless root (it failed on apt's lock file otherwise)

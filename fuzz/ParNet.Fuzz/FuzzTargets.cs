@@ -17,6 +17,9 @@ public static class FuzzTargets
         ["idx-labels"] = path => IdxReader.ReadLabels(path, 10),
         ["cifar"] = path => CifarReader.LoadCifar10(CifarFolder(path), train: false),
         ["safetensors"] = path => Dispose(StateDict.Read(Renamed(path, ".safetensors"))),
+        // the header's metadata, read before the tensors by every command that takes --weights (a header that was JSON but not an
+        // object crashed it: an audit of session 47, which this target had no way to find)
+        ["safetensors-metadata"] = path => ParNet.Export.DeploymentInfo.ReadSafetensorsMetadata(Renamed(path, ".safetensors")),
         ["pt"] = path => Dispose(StateDict.Read(Renamed(path, ".pt"))),
         ["image"] = path => ImageFolderDataset.Decode(path, minShortSide: 64),
         ["config"] = path => ModelConfig.Load(path),

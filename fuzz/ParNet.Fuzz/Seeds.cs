@@ -28,6 +28,9 @@ public static class Seeds
         using (var b = ones(4, dtype: ScalarType.Int64))
             StateDict.Write(new() { ["layer.weight"] = a, ["layer.num_batches_tracked"] = b }, st);
         Put("safetensors", "two-tensors.safetensors", File.ReadAllBytes(st));
+        using (var w = arange(2, dtype: ScalarType.Float32))
+            StateDict.Write(new() { ["w"] = w }, st, [new("model", "{}"), new("dataset", "fashion-mnist")]);
+        Put("safetensors-metadata", "with-metadata.safetensors", File.ReadAllBytes(st));
         File.Delete(st);
         // small: AFL reads at most 1 MB of a seed, and a truncated zip teaches it nothing (the 2.5 MB fixture is read only
         // for its first tensors' layout)

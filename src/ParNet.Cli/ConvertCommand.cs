@@ -1,4 +1,5 @@
 using System.CommandLine;
+using ParNet.Models;
 using ParNet.Analysis;
 using ParNet.Weights;
 
@@ -40,7 +41,9 @@ public sealed class ConvertCommand : CliCommand
         var info = parse.GetValue(_dataset) is string dataset ? PredictorLoading.WithDataset(loaded.Info, model.Config, dataset) : loaded.Info;
         StateDict.Save(model, output, info.ToMetadata());
         stdout.WriteLine($"converted {model.Config.Name} ({ModelSummary.CountTrainableParameters(model):N0} parameters" +
-                         $"{(parse.GetValue(_ema) ? ", EMA weights" : "")}{(loaded.FusedFile ? ", fused" : "")}); wrote {output}");
+                         $"{(parse.GetValue(_ema) ? ", EMA weights" : "")}{(loaded.FusedFile ? ", fused" : "")}" +
+                         // the authors' YAML file the checkpoint names, found beside it: said, as it decides the network
+                         $"{(config is null && loaded.Info.ModelSource is { } yaml && AuthorsYamlConfig.IsYamlPath(yaml) ? $", the model of {yaml}" : "")}); wrote {output}");
         return 0;
     }
 }

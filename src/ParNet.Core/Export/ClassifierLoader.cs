@@ -64,7 +64,12 @@ public static class ClassifierLoader
         string? sidecar = config is null && info.ModelSource is { } from && DeploymentInfo.SidecarCandidates(weightsPath).Contains(from) ? from : null;
         try
         {
-            config ??= info.Model ?? AuthorsConfigNamedBy(args, weightsPath) ?? throw NoConfiguration(weightsPath, args);
+            if (config is null && info.Model is null)
+            {
+                var (authors, yaml) = AuthorsConfigNamedBy(args, weightsPath) ?? throw NoConfiguration(weightsPath, args);
+                (config, info) = (authors, info with { ModelSource = yaml });
+            }
+            config ??= info.Model!;
             RequireForm(config, form);
             // before the class names stored with them are held to the configuration: a configuration of another class count
             // was told "10 class names ... for the 5 classes", about names the caller never gave
@@ -125,22 +130,25 @@ public static class ClassifierLoader
         if (info.Model is not null) return info;
         var dict = StateDict.Read(weightsPath, "weights", pick, out var args);   // for its args.model_cfg only
         foreach (var t in dict.Values) t.Dispose();
-        return info with { Model = AuthorsConfigNamedBy(args, weightsPath) };
+        return AuthorsConfigNamedBy(args, weightsPath) is var (model, yaml) ? info with { Model = model, ModelSource = yaml } : info;
     }
 
     /// <summary>
     /// The authors' YAML model file a timm checkpoint names in args.model_cfg (e.g. ./models/NAME.yaml, relative to where
-    /// their train.py ran), found beside the checkpoint, in its parent folder or in the working directory; null if none.
+    /// their train.py ran), found beside the checkpoint or in its parent folder (as named there, or by its file name), and its
+    /// path; null if none. Not in the working directory: a stray NAME.yaml there configured another network for the weights,
+    /// without a word (an audit of session 47: ReLU for SiLU weights, logits off by more than their size, exit 0).
     /// </summary>
-    static ModelConfig? AuthorsConfigNamedBy(IReadOnlyDictionary<string, object>? args, string weightsPath)
+    static (ModelConfig Config, string Path)? AuthorsConfigNamedBy(IReadOnlyDictionary<string, object>? args, string weightsPath)
     {
         if (args?.GetValueOrDefault("model_cfg") is not string { Length: > 0 } named || !AuthorsYamlConfig.IsYamlPath(named)) return null;
         string dir = Path.GetDirectoryName(Path.GetFullPath(weightsPath))!;
-        var found = new[] { dir, Path.GetDirectoryName(dir), Directory.GetCurrentDirectory() }
+        var found = new[] { dir, Path.GetDirectoryName(dir) }
             .Where(d => d is not null)
             .SelectMany(d => new[] { Path.Combine(d!, named), Path.Combine(d!, Path.GetFileName(named)) })
+            .Select(Path.GetFullPath)
             .FirstOrDefault(File.Exists);
-        return found is null ? null : AuthorsYamlConfig.Load(found);
+        return found is null ? null : (AuthorsYamlConfig.Load(found), found);
     }
 
     /// <summary>Weights with no configuration stored or named, and none given: where one could come from.</summary>

@@ -264,13 +264,19 @@ public sealed record DeploymentInfo : WeightsMetadata
         f.ReadExactly(header);
         try
         {
-            var root = JsonNode.Parse(Encoding.UTF8.GetString(header))?.AsObject();
+            // a header that is JSON but not an object, or an object with a key twice, ended every command that loads weights
+            // with a stack trace (exit 134: an audit of session 47)
+            var root = JsonNode.Parse(Encoding.UTF8.GetString(header)) as JsonObject
+                ?? throw new InvalidDataException($"{path}: not a safetensors file (its header is not a JSON object)");
             var result = new Dictionary<string, string>(StringComparer.Ordinal);
-            if (root?["__metadata__"] is JsonObject meta)
+            if (root["__metadata__"] is JsonObject meta)
                 foreach (var (k, v) in meta)
                     if (v is JsonValue value && value.TryGetValue<string>(out var s)) result[k] = s;
             return result;
         }
-        catch (JsonException e) { throw new InvalidDataException($"{path}: unreadable safetensors header ({e.Message})", e); }
+        catch (Exception e) when (e is JsonException or ArgumentException or InvalidOperationException)
+        {
+            throw new InvalidDataException($"{path}: unreadable safetensors header ({e.Message})", e);
+        }
     }
 }

@@ -79,8 +79,9 @@ public sealed record ModelConfig
                                                 $"with 2 groups); got [{string.Join(",", Planes)}]");
         if (NumClasses < 1) throw new ArgumentException($"{Name}: NumClasses must be positive; got {NumClasses}");
         if (InChannels < 1) throw new ArgumentException($"{Name}: InChannels must be positive; got {InChannels}");
-        if (HeadDropout is < 0 or >= 1) throw new ArgumentException($"{Name}: HeadDropout must be in [0, 1); got {HeadDropout}");
-        if (BlockDropout is < 0 or >= 1) throw new ArgumentException($"{Name}: BlockDropout must be in [0, 1); got {BlockDropout}");
+        // written as what holds, so that NaN (which no comparison holds for) is refused too
+        if (!(HeadDropout >= 0 && HeadDropout < 1)) throw new ArgumentException($"{Name}: HeadDropout must be in [0, 1); got {HeadDropout}");
+        if (!(BlockDropout >= 0 && BlockDropout < 1)) throw new ArgumentException($"{Name}: BlockDropout must be in [0, 1); got {BlockDropout}");
         if (!Enum.IsDefined(Activation)) throw new ArgumentException($"{Name}: unknown Activation {Activation}");
         if (!Enum.IsDefined(Layout)) throw new ArgumentException($"{Name}: unknown Layout {Layout}");
         if (!Enum.IsDefined(BlockType)) throw new ArgumentException($"{Name}: unknown BlockType {BlockType}");

@@ -77,7 +77,11 @@ public static class Pretrained
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(weights);
         weights = Checkpoint.RequireWeightsFile(weights, "pretrained weights");
+        // as LoadBackbone(model, path): a run's EMA weights are the ema.safetensors beside its model.safetensors, and a file fused
+        // by the authors' code is refused as fused, not as 264 keys (both were missing here: an audit of session 47)
+        (weights, pick) = Checkpoint.WeightsFileFor(weights, pick);
         var source = Checkpoint.ReadWeights(weights, "pretrained weights", pick, out _);   // before the model: a file it cannot read left it undisposed
+        ParNetFuser.NameAuthorsFusedConvs(source);
         ImageClassifier? model = null;
         try
         {

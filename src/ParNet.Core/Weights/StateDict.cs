@@ -37,11 +37,12 @@ public static class StateDict
             // our own stream, closed whatever happens: PyBridge's path overloads leave the file open when a read fails
             // (found by fuzzing: the next write to that file failed with "being used by another process")
             using var stream = File.OpenRead(path);
+            PickledTensors.Install();
             return ext switch
             {
                 ".safetensors" => Safetensors.LoadStateDict(stream),
                 ".pt" or ".pth" or ".bin" or ".tar" => FromPickle(PyTorchUnpickler.UnpickleStateDict(RequireZip(stream, path, what)), path, pick, out args),
-                _ => throw new InvalidDataException($"{path}: unknown format '{ext}' for {what} (expected .safetensors, .pt, .pth or .pth.tar)"),
+                _ => throw new InvalidDataException($"{path}: unknown format '{ext}' for {what} (expected .safetensors, .pt, .pth, .bin or .pth.tar)"),
             };
         }
         catch (Exception e) when (e is not FileNotFoundException && !(e is InvalidDataException && e.Message.StartsWith(path, StringComparison.Ordinal)))
@@ -52,8 +53,28 @@ public static class StateDict
                 throw new InvalidDataException($"{path}: cannot read {what}: its pickle asks to call {call.Groups[1].Value}, which weights never " +
                                                "need; refused, nothing was run", e);
             // including the readers' own InvalidDataExceptions (a truncated zip: "End of Central Directory record could not be found")
-            throw new InvalidDataException($"{path}: cannot read {what} ({e.Message})", e);
+            throw new InvalidDataException($"{path}: cannot read {what} ({Said(e, ext)})", e);
         }
+    }
+
+    /// <summary>What went wrong, in words about the file: the readers' own words named nothing in it for several malformed
+    /// files ("The method or operation is not implemented.", "Object reference not set to an instance of an object."), and
+    /// libtorch's carry its native stack trace (an audit of session 47).</summary>
+    static string Said(Exception e, string ext)
+    {
+        string trace = e.StackTrace ?? "";
+        return e switch
+        {
+            NotImplementedException when trace.Contains("GetScalarTypeFromStorageName", StringComparison.Ordinal) =>
+                "a tensor of a storage type this reader does not take: a quantized tensor's? (float, half, bfloat16, integer, bool and complex ones are read)",
+            InvalidOperationException when trace.Contains("persistentLoad", StringComparison.Ordinal) =>
+                "a tensor's data is missing from the archive: the file is incomplete",
+            InvalidCastException when e.Message.Contains("System.Collections.Hashtable", StringComparison.Ordinal) =>
+                "what it holds is not a dict: a state dict, or a checkpoint that holds one",
+            NullReferenceException when ext == ".safetensors" => "a tensor of its header lacks its dtype, shape or data_offsets",
+            System.Runtime.InteropServices.ExternalException => e.Message.Split('\n')[0].Trim(),
+            _ => e.Message,
+        };
     }
 
     /// <summary>torch.save's legacy format: a pickle (0x80, its protocol: 2 by default, a frame after it from protocol 4) whose
@@ -85,6 +106,7 @@ public static class StateDict
     /// </summary>
     static Stream RequireIntactEntries(Stream stream, string path, string what)
     {
+        const long MaxPickleBytes = 16L << 20;
         using (var zip = new System.IO.Compression.ZipArchive(stream, System.IO.Compression.ZipArchiveMode.Read, leaveOpen: true))
         {
             var crc = new System.IO.Hashing.Crc32();
@@ -96,7 +118,17 @@ public static class StateDict
                 if (entry.Crc32 == 0 && entry.Length > 0) continue;
                 crc.Reset();
                 using var data = entry.Open();
-                for (int read; (read = data.Read(buffer)) > 0;) crc.Append(buffer.AsSpan(0, read));
+                bool pickle = entry.Name == "data.pkl";
+                long total = 0;
+                for (int read; (read = data.Read(buffer)) > 0;)
+                {
+                    crc.Append(buffer.AsSpan(0, read));
+                    // its objects take ~20x its bytes in the unpickler: 60 MB of pickle deflated into a 58 KB file took 1.15 GB
+                    // (an audit of session 47); a state dict's index is far smaller (the fixture's training checkpoint: 146 KB)
+                    if (pickle && (total += read) > MaxPickleBytes)
+                        throw new InvalidDataException($"{path}: cannot read {what}: its {entry.FullName} holds more than {MaxPickleBytes >> 20} MiB of pickle, " +
+                                                       "far more than a state dict's index needs (a decompression bomb?)");
+                }
                 if (crc.GetCurrentHashAsUInt32() != entry.Crc32)
                     throw new InvalidDataException($"{path}: cannot read {what}: its entry {entry.FullName} does not match its CRC-32 " +
                                                    "(the file is damaged: copy or download it again)");
@@ -115,25 +147,34 @@ public static class StateDict
         if (!File.Exists(path)) throw new FileNotFoundException($"{what} file not found: {path}", path);
     }
 
+    /// <summary>Where training checkpoints keep their weights, the model's and their EMA's: timm's train.py (the authors'
+    /// released files) and torchvision's reference scripts (also DeiT's); a file of only EMA weights was called a plain state
+    /// dict, and one under "model" was refused as "entry 'model' is not a tensor" (an audit of session 47).</summary>
+    static readonly (string Model, string Ema)[] CheckpointKeys = [("state_dict", "state_dict_ema"), ("model", "model_ema")];
+
     static Dictionary<string, Tensor> FromPickle(Hashtable table, string path, CheckpointWeights pick, out IReadOnlyDictionary<string, object>? args)
     {
-        bool checkpoint = table.ContainsKey("state_dict");
+        var (model, ema) = CheckpointKeys.FirstOrDefault(k => table[k.Model] is Hashtable || table[k.Ema] is Hashtable);
+        bool checkpoint = model is not null;
         // the argparse.Namespace arrives as an inert record: a string-keyed dictionary of its fields
         args = checkpoint && table["args"] is IDictionary<string, object> fields
             ? fields.Where(f => f.Value is string or bool or int or long or double).ToDictionary(f => f.Key, f => f.Value, StringComparer.Ordinal)
             : null;
         if (pick == CheckpointWeights.Ema)
         {
-            if (!checkpoint) throw new InvalidDataException($"{path}: EMA weights asked for: a timm training checkpoint holds them (state_dict_ema); this file is a plain state dict");
-            table = table["state_dict_ema"] as Hashtable ?? throw new InvalidDataException(
-                $"{path}: EMA weights asked for, but this checkpoint has no state_dict_ema (trained without timm's --model-ema): read its state_dict");
+            if (!checkpoint) throw new InvalidDataException($"{path}: EMA weights asked for: a training checkpoint holds them (timm's state_dict_ema, " +
+                                                           "torchvision's model_ema); this file is a plain state dict");
+            table = table[ema] as Hashtable ?? throw new InvalidDataException(
+                $"{path}: EMA weights asked for, but this checkpoint has no {ema} (trained without an EMA of its weights, timm's --model-ema): read its {model}");
         }
         else if (checkpoint)
-            table = table["state_dict"] as Hashtable ?? throw new InvalidDataException($"{path}: its state_dict is not a dict of tensors");
+            table = table[model!] as Hashtable ?? throw new InvalidDataException(
+                $"{path}: this checkpoint holds EMA weights alone ({ema}), no {model}: ask for its EMA weights");
         var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         foreach (DictionaryEntry e in table)
             result[e.Key as string ?? throw new InvalidDataException($"{path}: a key of the state dict is not a string ({e.Key?.GetType().Name})")] =
-                e.Value as Tensor ?? throw new InvalidDataException($"entry '{e.Key}' is not a tensor ({e.Value?.GetType().Name ?? "null"})");
+                e.Value as Tensor ?? throw new InvalidDataException($"{path}: entry '{e.Key}' is not a tensor ({e.Value?.GetType().Name ?? "null"})" +
+                    (e.Value is Hashtable ? ": its weights are under another key than a state dict's or a checkpoint's (state_dict, state_dict_ema, model, model_ema)" : ""));
         // a model saved inside DistributedDataParallel: every key under "module."
         const string ddp = "module.";
         if (result.Count > 0 && result.Keys.All(k => k.StartsWith(ddp, StringComparison.Ordinal)))

@@ -1,3 +1,4 @@
+using ParNet.Tests.Data;
 using ParNet.Models;
 using ParNet.Training;
 using ParNet.Weights;
@@ -220,6 +221,28 @@ public class LibraryApiTests
         Assert.Equal([2L, 10L], ten.call(io["input"]).shape);
         Assert.True(ten.forward_features(io["input"]).eq(same.forward_features(io["input"])).all().item<bool>());
         Assert.Throws<ArgumentException>(() => Pretrained.CreateModel("parnet_tiny", FixtureWeights));   // unknown name, named
+    }
+
+    /// <summary>A run checkpoint's EMA weights are the ema.safetensors beside its model.safetensors, as LoadBackbone and every
+    /// command's --ema take them: CreateModel refused them ("a .safetensors file holds one set of weights": an audit of session 47).</summary>
+    [Fact]
+    public void Create_model_takes_the_EMA_weights_beside_a_run_checkpoints_model_weights()
+    {
+        using var dir = new TempDirectory();
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        string checkpoint = dir.File("checkpoints/last");
+        Directory.CreateDirectory(checkpoint);
+        var weights = StateDict.Read(FixtureWeights);
+        StateDict.Write(weights, Path.Combine(checkpoint, "model.safetensors"));
+        StateDict.Write(weights.ToDictionary(kv => kv.Key, kv => kv.Value.dtype == ScalarType.Float32 ? kv.Value * 0.5f : kv.Value), Path.Combine(checkpoint, "ema.safetensors"));
+        File.WriteAllText(Path.Combine(checkpoint, "state.json"), "{}");   // what marks a run's checkpoint folder
+        using var ema = Pretrained.CreateModel(OfficialParityTests.TinyConfig, Path.Combine(checkpoint, "model.safetensors"), pick: CheckpointWeights.Ema);
+        using var halved = Pretrained.CreateModel(OfficialParityTests.TinyConfig, Path.Combine(checkpoint, "ema.safetensors"));
+        using var model = Pretrained.CreateModel(OfficialParityTests.TinyConfig, Path.Combine(checkpoint, "model.safetensors"));
+        var state = ema.state_dict();
+        Assert.All(halved.state_dict(), kv => Assert.True(kv.Value.eq(state[kv.Key]).all().item<bool>(), kv.Key));
+        Assert.False(model.state_dict()["head.fc.weight"].eq(state["head.fc.weight"]).all().item<bool>());
     }
     [Fact]
     public void ResetClassifier_replaces_only_the_head_in_place_and_the_new_head_trains()

@@ -112,6 +112,8 @@ public class ModelTests
         { ModelRegistry.Get("parnet_s") with { InChannels = 0 }, "InChannels must be positive" },
         { ModelRegistry.Get("parnet_s") with { HeadDropout = 1.0 }, "HeadDropout must be in [0, 1)" },
         { ModelRegistry.Get("parnet_s") with { BlockDropout = -0.1 }, "BlockDropout must be in [0, 1)" },
+        { ModelRegistry.Get("parnet_s") with { HeadDropout = double.NaN }, "HeadDropout must be in [0, 1); got NaN" },   // no comparison holds for NaN
+        { ModelRegistry.Get("parnet_s") with { BlockDropout = double.NaN }, "BlockDropout must be in [0, 1); got NaN" },
         { ModelRegistry.Get("parnet_s") with { FinalWidth = 0 }, "FinalWidth must be positive" },
         { ModelRegistry.Get("resnet12_wide") with { FinalWidth = 7 }, "FinalWidth is its last stage width" },
         { ModelRegistry.Get("parnet_s") with { Planes = [96, 192, 383] }, "Planes[2] must be even" },

@@ -75,6 +75,30 @@ public class TimmCheckpointTests
         Assert.True(OfficialParityTests.RelativeL2(StateDict.Read(dir.File("y.safetensors"))["logits"], StateDict.Read(io)["logits"]) < 1e-5);
     }
 
+    /// <summary>A tiny.yaml of another network in the working directory configured the checkpoint's weights without a word
+    /// (ReLU for SiLU weights: logits off by more than their size, exit 0; an audit of session 47). Only the checkpoint's
+    /// folder and its parent are searched, and convert names the file that gave the model.</summary>
+    [Fact]
+    public void A_yaml_file_in_the_working_directory_is_not_the_checkpoints_and_convert_names_the_one_it_used()
+    {
+        using var dir = new TempDirectory();
+        string work = dir.File("work"), store = dir.File("store");
+        Directory.CreateDirectory(work);
+        Directory.CreateDirectory(store);
+        string checkpoint = Path.Combine(store, "tiny.pth.tar");
+        File.Copy(Checkpoint, checkpoint);
+        File.WriteAllText(Path.Combine(work, "tiny.yaml"), "num_blocks: [5, 6, 6, 1]\nplanes: [16, 32, 64, 128]\n");   // ReLU: not the fixture's network
+        var stray = RunRecordTests.Parnet(work, "convert", "--weights", checkpoint, "--out", "y.safetensors");
+        CliRunner.AssertUserError(stray, "its args.model_cfg names ./models/tiny.yaml, not found beside it");
+        Assert.False(File.Exists(Path.Combine(work, "y.safetensors")));
+
+        string yaml = Path.Combine(store, "tiny.yaml");
+        File.WriteAllText(yaml, "additional_branches:\n- swish\ndropout_lin: 0.0\nnum_blocks: [5, 6, 6, 1]\nplanes: [16, 32, 64, 128]\n");
+        var converted = RunRecordTests.Parnet(work, "convert", "--weights", checkpoint, "--out", "y.safetensors");
+        Assert.True(converted.Code == 0, converted.Err);
+        Assert.Equal($"converted tiny (622,008 parameters, the model of {yaml}); wrote y.safetensors", converted.Out.Trim());
+    }
+
     [Fact]
     public void Ema_on_a_file_without_EMA_weights_is_one_line()
     {
@@ -83,7 +107,7 @@ public class TimmCheckpointTests
         File.WriteAllText(yaml, OfficialParityTests.TinyConfig.ToJson());
         var plain = CliRunner.Run("forward", "--weights", Fixtures.Path("parnet_official_tiny_silu.pt"), "--config", yaml, "--ema",
             "--input", Fixtures.Path("parnet_official_tiny_silu.io.safetensors"), "--output", dir.File("y.safetensors"));
-        CliRunner.AssertUserError(plain, "EMA weights asked for: a timm training checkpoint holds them (state_dict_ema); this file is a plain state dict");
+        CliRunner.AssertUserError(plain, "EMA weights asked for: a training checkpoint holds them (timm's state_dict_ema, torchvision's model_ema); this file is a plain state dict");
         var safetensors = CliRunner.Run("fuse", "--weights", Fixtures.Path("parnet_official_tiny_silu.safetensors"), "--config", yaml, "--ema",
             "--out", dir.File("f.safetensors"));
         CliRunner.AssertUserError(safetensors, "EMA weights asked for: a timm training checkpoint (.pth.tar) holds them beside the model's, a .safetensors file holds one set of weights");
