@@ -115,6 +115,11 @@ public sealed class ExportCommand : CliCommand
                 var runOfFile = dataset is null && weights is not null ? RunSettings.OfCheckpointFile(weights) : null;
                 string? data = RunDataFolder.Resolve(parse.GetValue(_data), runOfFile?.DataDirectory);
                 IReadOnlyList<int>? classes = runOfFile?.Classes ?? DeploymentInfo.ClassIdsIn(calibrationSet, info.ClassNames, data);   // --data or not, as eval
+                // any images like the deployment's serve to calibrate (a few ImageNet classes for an ImageNet model), but a folder
+                // of none of the weights' classes was taken without a word, where eval refuses it (a data audit of session 47)
+                if (classes is null && CalibrationClassesDiffer(calibrationSet, data, info.ClassNames) is { } folderClasses)
+                    stderr.WriteLine($"parnet export: warning: calibrating on the classes of {Path.Combine(data!, "train")} ({Listed(folderClasses)}), not the " +
+                                     $"{info.ClassNames!.Count} stored with the weights ({Listed(info.ClassNames)}): its images should look like those the model will see");
                 // opened as the exporter reads it, after its check that --out can be written: an image folder's files are listed then, not before
                 IEnumerable<(float[] Data, long[] Shape)> Calibration()
                 {
@@ -132,4 +137,18 @@ public sealed class ExportCommand : CliCommand
         }
         return 0;
     }
+    /// <summary>The class names of a calibration folder's train/ where they are not the ones stored with the weights (none of
+    /// the placeholders "class N"); null otherwise, or where the folder cannot be listed (the calibration itself says why).</summary>
+    static IReadOnlyList<string>? CalibrationClassesDiffer(string dataset, string? data, IReadOnlyList<string>? stored)
+    {
+        if (!DataPipelines.IsFolderLayout(dataset) || data is null || stored is null || DatasetInfo.ArePlaceholders(stored)) return null;
+        try
+        {
+            var folder = DataPipelines.FolderClassNames(data);
+            return folder.SequenceEqual(stored, StringComparer.Ordinal) ? null : folder;
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException) { return null; }
+    }
+
+    static string Listed(IReadOnlyList<string> names) => string.Join(", ", names.Take(5)) + (names.Count > 5 ? $", ... {names.Count - 5} more" : "");
 }

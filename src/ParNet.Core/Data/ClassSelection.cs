@@ -23,6 +23,10 @@ public sealed class ClassSelection : IImageDataset
         var labels = new List<int>();
         for (int i = 0; i < inner.Count; i++)
             if (newLabel.TryGetValue(inner.LabelOf(i), out int label)) { indices.Add(i); labels.Add(label); }
+        // an empty selection reached the trainer's own check, outside the refusals users get in one line (a data audit of session 47)
+        if (indices.Count == 0)
+            throw new InvalidDataException($"none of the classes selected ({string.Join(",", classes)}: {string.Join(", ", classes.Select(c => inner.ClassNames[c]))}) " +
+                                           "has an image in this data");
         _indices = indices.ToArray();
         _labels = labels.ToArray();
         ClassNames = classes.Select(c => inner.ClassNames[c]).ToArray();
@@ -34,6 +38,8 @@ public sealed class ClassSelection : IImageDataset
     public IReadOnlyList<string> ClassNames { get; }
     public int LabelOf(int index) => _labels[index];
     public ImageF Load(int index, int minShortSide = 0) => _inner.Load(_indices[index], minShortSide);
+
+    public string NameOf(int index) => _inner.NameOf(_indices[index]);
 
     /// <summary>More class ids than any data set read here has (ImageNet-21k: 21,843); a range past it is a typo, and
     /// expanding it (1-2147483647) would exhaust the memory before any data set could refuse its ids.</summary>

@@ -109,7 +109,7 @@ public sealed class DataLoader : IBatchSource
             int index = order[first + i];
             var random = SampleRandom.For(Options.Seed, epoch, index);
             ImageF image;
-            try { image = _transform.Apply(_dataset.Load(index, Options.DecodeMinShortSide), random); }
+            try { image = Transformed(index, random); }
             catch (InvalidDataException) when (Options.SkipUnreadableImages)
             {
                 Interlocked.Increment(ref _skipped);
@@ -126,6 +126,15 @@ public sealed class DataLoader : IBatchSource
             labels[filled++] = _dataset.LabelOf(index);
         }
         return new PreparedBatch(pixels, labels, filled, sampleSize);
+    }
+
+    /// <summary>Image <paramref name="index"/> decoded and transformed; a transform's refusal (an image too elongated for a
+    /// resize: an audit of session 47) names the image, as the decoder's own errors do.</summary>
+    ImageF Transformed(int index, SampleRandom random)
+    {
+        var decoded = _dataset.Load(index, Options.DecodeMinShortSide);
+        try { return _transform.Apply(decoded, random); }
+        catch (InvalidDataException e) { throw new InvalidDataException($"{_dataset.NameOf(index)}: {e.Message}", e); }
     }
 
     Batch ToTensors(PreparedBatch prepared)

@@ -71,7 +71,7 @@ public static class DataPipelines
         {
             case "fashion-mnist":
             {
-                var ds = IdxReader.LoadSplit(DataLocations.ResolveFashionMnist(dataDir), train: true, DatasetInfo.FashionMnist.ClassNames);
+                var ds = IdxReader.LoadSplit(DataLocations.ResolveFashionMnist(dataDir), train: true, DatasetInfo.FashionMnist.ClassNames, PipelineSteps.FashionMnistSide);
                 return new DataLoader(ds, FashionTrainTransform(model, a, size), options);
             }
             case "cifar10" or "cifar100":
@@ -104,7 +104,7 @@ public static class DataPipelines
         {
             case "fashion-mnist":
             {
-                var ds = IdxReader.LoadSplit(DataLocations.ResolveFashionMnist(dataDir), train, DatasetInfo.FashionMnist.ClassNames);
+                var ds = IdxReader.LoadSplit(DataLocations.ResolveFashionMnist(dataDir), train, DatasetInfo.FashionMnist.ClassNames, PipelineSteps.FashionMnistSide);
                 int n = CheckSize(model, size ?? PipelineSteps.FashionSide(model));
                 var steps = PipelineSteps.FashionContent(model, n, tenCrop ? n + 2 * tenCropMargin : n)
                     .Concat(PipelineSteps.Normalize(DatasetInfo.FashionMnist, model.InChannels));

@@ -5,7 +5,8 @@ namespace ParNet.Data;
 /// <summary>
 /// The worker threads of one epoch. Worker threads claim batch numbers in order, but never more than
 /// Prefetch ahead of the consumer; results are handed over by batch number, so order never depends on
-/// timing. An epoch may start at any batch (a resume). Disposing (end of epoch, or the consumer stopping early) stops and joins the workers.
+/// timing. An epoch may start at any batch (a resume). Disposing (end of epoch, or the consumer stopping early) stops and joins the workers
+/// (within <see cref="JoinTimeout"/>).
 /// </summary>
 sealed class EpochRun : IDisposable
 {
@@ -85,11 +86,20 @@ sealed class EpochRun : IDisposable
         }
     }
 
+    /// <summary>How long a stopped epoch waits for a worker to finish the batch it is building: a worker blocked in a read that
+    /// never returns (a FIFO named .png in a class folder, a stalled network mount) held the trainer here, so that Ctrl-C
+    /// and SIGTERM could neither save nor end the run (a data audit of session 47). Such a worker is left behind (a
+    /// background thread: it ends with the process); a batch of large images at one thread takes a few seconds.</summary>
+    static readonly TimeSpan JoinTimeout = TimeSpan.FromSeconds(15);
+
     public void Dispose()
     {
         _stop.Cancel();
         lock (_gate) Monitor.PulseAll(_gate);
-        foreach (var thread in _threads) thread.Join();
-        _stop.Dispose();
+        var deadline = DateTime.UtcNow + JoinTimeout;
+        bool allJoined = _threads.All(thread => thread.Join(Max(deadline - DateTime.UtcNow, TimeSpan.Zero)));
+        if (allJoined) _stop.Dispose();   // a worker left behind may still look at its token
     }
+
+    static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
 }

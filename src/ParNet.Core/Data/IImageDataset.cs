@@ -24,4 +24,8 @@ public interface IImageDataset
     /// Throws InvalidDataException naming the file when the image cannot be decoded.
     /// </summary>
     ImageF Load(int index, int minShortSide = 0);
+
+    /// <summary>What names image <paramref name="index"/> in an error about it (a file's path), when the error is not the
+    /// decoder's own (a transform refusing it).</summary>
+    string NameOf(int index) => $"image {index}";
 }

@@ -91,14 +91,20 @@ public static class IdxReader
 
     /// <summary>
     /// One split of an IDX data set in <paramref name="directory"/>: "train" or "t10k" prefixes,
-    /// file names as published (with or without .gz).
+    /// file names as published (with or without .gz). <paramref name="side"/>: the side every image of the data set has
+    /// (Fashion-MNIST's 28), refused otherwise; null: any.
     /// </summary>
-    public static InMemoryImageDataset LoadSplit(string directory, bool train, IReadOnlyList<string> classNames)
+    public static InMemoryImageDataset LoadSplit(string directory, bool train, IReadOnlyList<string> classNames, int? side = null)
     {
         string prefix = train ? "train" : "t10k";
         string imagesPath = FindFile(directory, $"{prefix}-images-idx3-ubyte");
         string labelsPath = FindFile(directory, $"{prefix}-labels-idx1-ubyte");
         var images = ReadImages(imagesPath);
+        // a split of no images crashed the trainer with a stack trace, and was scored NaN% by eval with exit 0; images of
+        // another size were padded and cropped as if they were Fashion-MNIST's 28 px (a data audit of session 47)
+        if (images.Count == 0) throw new InvalidDataException($"{imagesPath}: holds no images (its header counts 0)");
+        if (side is int s && (images.Rows != s || images.Columns != s))
+            throw new InvalidDataException($"{imagesPath}: images of {images.Rows}x{images.Columns} px; this data set's are {s}x{s}");
         var labels = ReadLabels(labelsPath, classNames.Count);
         if (labels.Length != images.Count)
             throw new InvalidDataException($"{labelsPath}: {labels.Length} labels for {images.Count} images in {imagesPath}");

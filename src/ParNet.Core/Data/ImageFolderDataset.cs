@@ -66,6 +66,7 @@ public sealed class ImageFolderDataset : IImageDataset
                 // before its subfolders' (what --subset picks and the unshuffled order depend on)
                 .OrderBy(f => Path.GetDirectoryName(f)!, CodePointOrder).ThenBy(f => Path.GetFileName(f), CodePointOrder).ToList();
             if (images.Count == 0) throw new InvalidDataException($"{classDirs[label]}: empty class folder (no {string.Join('/', ImageExtensions)} files in it or below it)");
+            RequireContent(entries.Where(e => !e.IsFolder && IsImage(e.Path)));
             files.AddRange(images);
             labels.AddRange(Enumerable.Repeat(label, images.Count));
         }
@@ -87,15 +88,38 @@ public sealed class ImageFolderDataset : IImageDataset
 
     static bool IsImage(string path) => ImageExtensions.Contains(Path.GetExtension(path));
 
+    /// <summary>
+    /// Refuses images of no bytes while listing, naming them: an empty file stopped training at the batch that met it, and a
+    /// FIFO or device named .png (whose size is 0 too: .NET tells no file type apart) blocked its worker in open() for ever,
+    /// so that the run could neither save nor stop (a data audit of session 47). A link's target is asked for its size (the
+    /// walk's size is the link's own); a link to nothing is left to the reader, which names it.
+    /// </summary>
+    static void RequireContent(IEnumerable<(string Path, bool IsFolder, long Length, bool IsLink)> images)
+    {
+        var empty = images.Where(e => (e.IsLink ? TargetLength(e.Path) : e.Length) == 0).Select(e => e.Path).Order(CodePointOrder).ToList();
+        if (empty.Count > 0)
+            throw new InvalidDataException($"{empty[0]}{(empty.Count > 1 ? $" and {empty.Count - 1} more" : "")}: no bytes to read (an empty file, or a " +
+                                           "pipe or device): not an image; remove it from the class folder or replace it");
+    }
+
+    /// <summary>The size of the file a link leads to, through links (FileInfo's own Length is the link's); 1 where it leads
+    /// nowhere or round (the reader names such a link).</summary>
+    static long TargetLength(string link)
+    {
+        try { return new FileInfo(link).ResolveLinkTarget(returnFinalTarget: true) is FileInfo { Exists: true } target ? target.Length : 1; }
+        catch (IOException) { return 1; }
+    }
+
     /// <summary>Every file and folder below <paramref name="folder"/>, paths joined to it as given, as
     /// Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories) lists them: hidden names included (os.walk lists
     /// them too) and an unreadable folder an error rather than left out.</summary>
-    static System.IO.Enumeration.FileSystemEnumerable<(string Path, bool IsFolder)> ClassFolderEntries(string folder)
+    static System.IO.Enumeration.FileSystemEnumerable<(string Path, bool IsFolder, long Length, bool IsLink)> ClassFolderEntries(string folder)
     {
         // the real paths of the class folder and of every folder a link led this walk into (Linux: realpath(3))
         var entered = new HashSet<string>(StringComparer.Ordinal);
         if (Runtime.RealPath.Of(folder) is { } start) entered.Add(start);
-        return new(folder, (ref System.IO.Enumeration.FileSystemEntry e) => (e.ToSpecifiedFullPath(), e.IsDirectory),
+        return new(folder, (ref System.IO.Enumeration.FileSystemEntry e) =>
+                (e.ToSpecifiedFullPath(), e.IsDirectory, e.Length, (e.Attributes & FileAttributes.ReparsePoint) != 0),
             new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0, IgnoreInaccessible = false })
         {
             ShouldRecursePredicate = (ref System.IO.Enumeration.FileSystemEntry e) => !LeadsRound(ref e, entered),
@@ -138,6 +162,8 @@ public sealed class ImageFolderDataset : IImageDataset
     public string PathOf(int index) => _files[index];
 
     public ImageF Load(int index, int minShortSide = 0) => Decode(_files[index], minShortSide);
+
+    public string NameOf(int index) => _files[index];
 
     /// <summary>
     /// Most pixels a decode may produce: 64 megapixels, above any camera photo a classifier is fed (48 MP is the

@@ -10,4 +10,9 @@ public sealed record CellRun(string Cell, int Seed, double Top1, long Parameters
     /// <summary>The CPU and torch threads its training finished on ("AMD EPYC (family 26 model 2): ..., 1 thread"); null in cells
     /// trained by versions before session 46's, which a report credited to the CPU of the command that last wrote it.</summary>
     public string? TrainedOn { get; init; }
+
+    /// <summary>The images it trained on and was scored on (the subsets drawn, or all of a split); null in cells of versions before
+    /// session 47's, whose report said what the settings asked for, not what --data held (a data audit of session 47).</summary>
+    public int? TrainImages { get; init; }
+    public int? TestImages { get; init; }
 }

@@ -108,15 +108,29 @@ public static class StudyReport
             $"which this study's report would replace: give another {n.Name(DirectorySetting)}, or move {study.Name}.md, .csv and .png away first");
     }
 
+    /// <summary>"N training images (...)": what the cells' runs counted (a range where they differ), else what the settings asked
+    /// for, the counts of Fashion-MNIST's own files (cells of versions before session 47's recorded none).</summary>
+    static string Images(IEnumerable<int?> counted, string asked, string split, string? drawn)
+    {
+        var counts = counted.ToList();
+        string number = counts.Count > 0 && counts.All(c => c is not null)
+            ? counts.Min() == counts.Max() ? $"{counts.Min():N0}" : $"{counts.Min():N0}-{counts.Max():N0}"
+            : asked;
+        return $"{number} {split} images" + (drawn is null ? "" : $" ({drawn})");
+    }
+
     static string Markdown(Study study, StudySettings s, IReadOnlyList<CellRun> runs, IReadOnlyList<CellSummary> cells, IReadOnlyList<ClaimResult> claims,
                            bool latencyTogether, string machine, string command)
     {
         var sb = new StringBuilder();
         var inv = CultureInfo.InvariantCulture;
         sb.Append(inv, $"# Study `{study.Name}`: the paper's {study.PaperReference}, on Fashion-MNIST\n\n{study.Description}\n\n");
+        var ensembles = study.Cells.Where(c => c.IsEnsemble).Select(c => c.Name).ToHashSet();
+        var trained = runs.Where(r => !ensembles.Contains(r.Cell)).ToList();
         sb.Append(inv, $"Measured with `{command}` on {machine}. Each cell: the fashion-mnist recipe with a +-{StudySettings.CropPadding} px random shift, {s.Epochs} epoch{(s.Epochs == 1 ? "" : "s")} on ")
-          .Append(s.SubsetPerClass is int n ? $"{n * 10:N0} training images ({n} per class, drawn per seed)" : "all 60,000 training images")
-          .Append(inv, $", scored on {(s.TestSubsetPerClass is int t ? $"{t * 10:N0}" : "all 10,000")} test images; {s.Seeds} seed{(s.Seeds == 1 ? "" : "s")}")
+          .Append(Images(trained.Select(r => r.TrainImages), s.SubsetPerClass is int n ? $"{n * 10:N0}" : "all 60,000", "training", s.SubsetPerClass is int m ? $"up to {m} per class, drawn per seed" : null))
+          .Append(", scored on ").Append(Images(trained.Select(r => r.TestImages), s.TestSubsetPerClass is int t ? $"{t * 10:N0}" : "all 10,000", "test", null))
+          .Append(inv, $"; {s.Seeds} seed{(s.Seeds == 1 ? "" : "s")}")
           .Append(s.StopAfterSteps is long steps ? $"; STOPPED AFTER {steps} STEP{(steps == 1 ? "" : "S")} PER CELL (a plumbing run, not a result)" : "")
           .Append(study.TrainedCells.Any(c => c.Model.BlockType == BlockType.ResNetBasic)
               ? ". A ResNet cell is timed as built, its BatchNorms not folded into its convolutions (the ParNets are fused): its latency is an upper bound" : "")
@@ -126,8 +140,6 @@ public static class StudyReport
         // the study's time, less the evaluations and the latency timing: what its budget is about
         // the trained cells' runs: an ensemble's row carries its members' seconds again (study audit, session 40: 10 runs and
         // 0.5 min said where 8 had trained in 0.29)
-        var ensembles = study.Cells.Where(c => c.IsEnsemble).Select(c => c.Name).ToHashSet();
-        var trained = runs.Where(r => !ensembles.Contains(r.Cell)).ToList();
         // the command that wrote the report is not always the one that trained its cells: a study continued at other threads or
         // on another machine, or timed again, was credited whole to the last (study audit, session 46)
         var trainedOn = trained.GroupBy(r => r.TrainedOn).OrderByDescending(g => g.Count()).ToList();

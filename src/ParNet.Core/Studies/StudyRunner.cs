@@ -239,6 +239,8 @@ public static class StudyRunner
         {
             OneDnnOff = !LibTorchWorkarounds.OneDnnEnabled,
             TrainedOn = StudyReport.Machine(get_num_threads()),
+            TrainImages = train.DatasetCount,
+            TestImages = test.DatasetCount,
         };
         WriteJson(Path.Combine(dir, CellFile), run);
         return run;

@@ -48,6 +48,21 @@ public class CrossCommandTests
         // int8 calibration draws from the run's classes: 4 training images (it read train/a, broken file included); a fifth is refused
         var calibrated = CliRunner.Run("export", "--weights", weights, "--int8", "--calibration", "4", "--out", dir.File("m.int8.onnx"));
         Assert.True(calibrated.Code == 0, calibrated.Err + calibrated.Out);
+        Assert.Equal("", calibrated.Err);
+        // a folder of none of the weights' classes calibrates (any images like the deployment's serve), and is said: it was
+        // taken without a word where eval refuses it (a data audit of session 47)
+        string other = dir.File("other"), copied = dir.File("copied.safetensors");
+        foreach (var cls in new[] { "x", "y" })
+        {
+            Directory.CreateDirectory(Path.Combine(other, "train", cls));
+            for (int i = 0; i < 2; i++)
+                File.WriteAllBytes(Path.Combine(other, "train", cls, $"{i}.png"), TempDirectory.EncodeImage(16, 16, (x, y) => ((byte)(x * 5), (byte)(y * 7 + i), 9), SKEncodedImageFormat.Png));
+        }
+        File.Copy(weights, copied);   // not a run's file: its classes are the names stored in it, b and c
+        var elsewhere = CliRunner.Run("export", "--weights", copied, "--int8", "--calibration", "4", "--dataset", "folder", "--data", other, "--out", dir.File("o.int8.onnx"));
+        Assert.True(elsewhere.Code == 0, elsewhere.Err + elsewhere.Out);
+        Assert.Equal($"parnet export: warning: calibrating on the classes of {Path.Combine(other, "train")} (x, y), not the 2 stored with the weights (b, c): " +
+                     "its images should look like those the model will see\n", elsewhere.Err.ReplaceLineEndings("\n"));
         CliRunner.AssertUserError(CliRunner.Run("export", "--weights", weights, "--int8", "--calibration", "5", "--out", dir.File("m5.int8.onnx")),
                                   "--int8 calibration: 5 calibration images asked for: the folder training split has 4 images of the 2 classes the weights were trained on");
 

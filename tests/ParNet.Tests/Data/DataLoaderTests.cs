@@ -122,6 +122,47 @@ public class DataLoaderTests
         Assert.Equal(images[5], images[72 + 5]);
     }
 
+    /// <summary>A worker blocked in a read that never returns (a stalled network mount; a FIFO named .png) held the disposal of
+    /// its epoch for ever, so that a stopped run could neither save nor end (a data audit of session 47): it is left behind.</summary>
+    [Fact]
+    public void A_stopped_epoch_does_not_wait_for_ever_on_a_worker_stuck_in_a_read()
+    {
+        using var stuck = new ManualResetEventSlim(false);
+        var dataset = new StallingDataset(Numbered(40), stallAt: 8, stuck);   // batch 2 of 4 images each, in file order
+        var loader = new DataLoader(dataset, new ToChannels(1), new LoaderOptions { BatchSize = 4, Workers = 2, Shuffle = false });
+        using var cancel = new CancellationTokenSource();
+        _ = Task.Run(() => { dataset.Stalled.Wait(); cancel.Cancel(); });   // Ctrl-C, once a worker is stuck
+        var epoch = Task.Run(() =>
+        {
+            foreach (var batch in loader.Epoch(0, cancel.Token)) batch.Dispose();
+        });
+        // the consumer's wait for batch 2 ends at the cancellation; the epoch's disposal then joins the stuck worker for 15 s
+        bool ended = SpinWait.SpinUntil(() => epoch.IsCompleted, TimeSpan.FromSeconds(60));
+        stuck.Set();   // let the left-behind worker end
+        Assert.True(ended, "the stopped epoch waited for its stuck worker");
+        Assert.True(dataset.Stalled.IsSet);
+        Assert.IsAssignableFrom<OperationCanceledException>(epoch.Exception?.InnerException);
+    }
+
+    sealed class StallingDataset(IImageDataset inner, int stallAt, ManualResetEventSlim release) : IImageDataset
+    {
+        public ManualResetEventSlim Stalled { get; } = new(false);
+        public int Count => inner.Count;
+        public int Channels => inner.Channels;
+        public (int Height, int Width)? FixedSize => inner.FixedSize;
+        public IReadOnlyList<string> ClassNames => inner.ClassNames;
+        public int LabelOf(int index) => inner.LabelOf(index);
+        public ImageF Load(int index, int minShortSide = 0)
+        {
+            if (index == stallAt)
+            {
+                Stalled.Set();
+                release.Wait();   // no cancellation reaches a blocked open(2)
+            }
+            return inner.Load(index, minShortSide);
+        }
+    }
+
     /// <summary>Counts which images were decoded, to show which batches a loader built.</summary>
     sealed class CountingDataset(IImageDataset inner) : IImageDataset
     {

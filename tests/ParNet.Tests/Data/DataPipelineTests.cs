@@ -211,4 +211,25 @@ public class DataPipelineTests
         var (_, _, h2, w2) = Enumerable.Range(0, 20000).Select(_ => crop.SampleBox(side / 2, side / 2, random)).MinBy(b => Math.Min(b.Height, b.Width));
         Assert.True(Math.Min(h2, w2) < 224);   // decoded at half that, the smallest crops would be upsampled
     }
+    /// <summary>Ten-crop resizes the whole image: a 100,000 x 1 image (0.1 MP, within the decoder's limit) came out 256 x
+    /// 25,600,000 and overflowed ImageF's size, a stack trace from eval (a data audit of session 47): refused, naming the file.</summary>
+    [Fact]
+    public void Ten_crop_refuses_an_image_too_elongated_to_resize_naming_it()
+    {
+        using var dir = new TempDirectory();
+        foreach (var split in new[] { "train", "val" })
+            foreach (var cls in new[] { "a", "b" })
+            {
+                Directory.CreateDirectory(Path.Combine(dir.Path, split, cls));
+                System.IO.File.WriteAllBytes(Path.Combine(dir.Path, split, cls, "ok.png"), TempDirectory.EncodeImage(40, 30, (x, y) => ((byte)x, (byte)y, 0), SkiaSharp.SKEncodedImageFormat.Png));
+            }
+        string elongated = Path.Combine(dir.Path, "val", "b", "long.png");
+        System.IO.File.WriteAllBytes(elongated, TempDirectory.EncodeImage(100_000, 1, (x, _) => ((byte)x, 0, 0), SkiaSharp.SKEncodedImageFormat.Png));
+        var model = ModelRegistry.Get("parnet_s") with { NumClasses = 2 };
+        var loader = DataPipelines.Eval("folder", dir.Path, model, new AugmentationSettings { ImageSize = 224 },
+                                        new LoaderOptions { BatchSize = 4, Workers = 0 }, split: "val", tenCrop: true);
+        var e = Assert.Throws<InvalidDataException>(() => { foreach (var batch in loader.Epoch(0)) batch.Dispose(); });
+        Assert.Equal($"{elongated}: 1x100000 px, resized to a short side of 256, would be 256x25,600,000: more than the 64 megapixels an image is limited to " +
+                     "(too elongated for this resize)", e.Message);
+    }
 }

@@ -31,6 +31,21 @@ public class IdxReaderTests
         Assert.Equal(Pixel(1, 0, 0) / 255f, image[0, 0, 0], 6);
     }
 
+    /// <summary>A split of no images crashed the trainer with a stack trace and was scored NaN% by eval, exit 0; images of
+    /// another side were padded and cropped as if they were Fashion-MNIST's 28 px (a data audit of session 47).</summary>
+    [Fact]
+    public void A_split_of_no_images_or_of_another_side_than_the_data_sets_is_refused_naming_the_file()
+    {
+        using var dir = new TempDirectory();
+        WriteSplit(dir, gzip: false, labels: [], images: TempDirectory.IdxImages(0, 2, 4, Pixel));
+        var none = Assert.Throws<InvalidDataException>(() => IdxReader.LoadSplit(dir.Path, true, ThreeClasses));
+        Assert.Equal($"{dir.File("train-images-idx3-ubyte")}: holds no images (its header counts 0)", none.Message);
+        WriteSplit(dir, gzip: false);
+        Assert.Equal(3, IdxReader.LoadSplit(dir.Path, true, ThreeClasses).Count);   // 2x4 px: any side without one asked for
+        var side = Assert.Throws<InvalidDataException>(() => IdxReader.LoadSplit(dir.Path, true, ThreeClasses, side: 28));
+        Assert.Equal($"{dir.File("train-images-idx3-ubyte")}: images of 2x4 px; this data set's are 28x28", side.Message);
+    }
+
     [Fact]
     public void Wrong_magic_is_rejected_naming_the_file()
     {

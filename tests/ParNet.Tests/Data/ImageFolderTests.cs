@@ -256,6 +256,28 @@ public class ImageFolderTests
         Assert.Equal($"{dir.File("wasp")}: empty class folder (no .jpg/.jpeg/.png/.webp/.bmp files in it or below it)", e.Message);
     }
 
+    /// <summary>An empty file stopped training at the batch that met it; a FIFO named .png (size 0 too: .NET tells no file type
+    /// apart) blocked its worker in open(2) for ever, and the run could neither save nor stop (a data audit of session 47).
+    /// Both are refused while the folder is listed, a link by its target's size.</summary>
+    [Fact]
+    public void Images_of_no_bytes_and_pipes_are_refused_while_listing_naming_them()
+    {
+        using var dir = ThreeClassFolder();
+        string empty = Path.Combine(dir.File("zebra"), "empty.jpg"), fifo = Path.Combine(dir.File("moth"), "pipe.png"), link = Path.Combine(dir.File("ant"), "to-pipe.png");
+        System.IO.File.WriteAllBytes(empty, []);
+        var e = Assert.Throws<InvalidDataException>(() => new ImageFolderDataset(dir.Path));
+        Assert.Equal($"{empty}: no bytes to read (an empty file, or a pipe or device): not an image; remove it from the class folder or replace it", e.Message);
+        System.IO.File.Delete(empty);
+        using (var mkfifo = System.Diagnostics.Process.Start("mkfifo", [fifo])!) mkfifo.WaitForExit();
+        Assert.True(System.IO.File.Exists(fifo));
+        var pipe = Assert.Throws<InvalidDataException>(() => new ImageFolderDataset(dir.Path));
+        Assert.StartsWith($"{fifo}: no bytes to read", pipe.Message);
+        System.IO.File.Move(fifo, Path.Combine(dir.Path, "pipe.png"));   // out of the class folders: the link alone leads to it
+        System.IO.File.CreateSymbolicLink(link, Path.Combine(dir.Path, "pipe.png"));
+        var linked = Assert.Throws<InvalidDataException>(() => new ImageFolderDataset(dir.Path));
+        Assert.StartsWith($"{link}: no bytes to read", linked.Message);
+    }
+
     [Fact]
     public void A_tiff_torchvision_would_train_on_is_refused_not_left_out()
     {

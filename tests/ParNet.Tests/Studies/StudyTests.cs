@@ -381,6 +381,20 @@ public class StudyTests
         Assert.DoesNotContain("ResNet", Report("m", "m", "m", "m", "m"));
     }
 
+    /// <summary>The report said the images the settings asked for ("10,000 training images") when --data held fewer (a data
+    /// audit of session 47): it says what the cells counted, and the settings' numbers only for cells that recorded none.</summary>
+    [Fact]
+    public void The_report_says_how_many_images_the_cells_trained_and_were_scored_on()
+    {
+        var study = StudyCatalog.Get("depth");
+        using var dir = new TempDirectory();
+        string Report(int? train, int? test) => File.ReadAllText(StudyReport.Write(study, StudySettings.Small with { Seeds = 1 },
+            study.Cells.Select(c => new CellRun(c.Name, 0, 0.9, 1000, 12, 1, 60) { TrainImages = train, TestImages = test }).ToList(),
+            null, dir.Path, "m", "a command", dir.File("runs")).Files[0]);
+        Assert.Contains(" 6 epochs on 300 training images (up to 1000 per class, drawn per seed), scored on 100 test images; 1 seed", Report(300, 100));
+        Assert.Contains(" 6 epochs on 10,000 training images (up to 1000 per class, drawn per seed), scored on 5,000 test images; 1 seed", Report(null, null));
+    }
+
     /// <summary>Table 8's ResNet was timed with its BatchNorms unfolded beside fused ParNets, without a word (study audit, session 46).</summary>
     [Fact]
     public void A_resnet_cells_latency_is_said_to_be_of_its_unfolded_network()

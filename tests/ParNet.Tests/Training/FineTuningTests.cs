@@ -306,6 +306,9 @@ public class FineTuningTests
         Assert.Equal(3, selection.Count);
         Assert.Equal([1, 0, 0], Enumerable.Range(0, 3).Select(selection.LabelOf));   // images 0 (a), 2 (c), 4 (c)
         Assert.Equal([0, 1, 2, 8], ClassSelection.Parse("0-2,8"));
+        // classes with no image here: refused as data, in one line (the trainer's own check crashed the CLI: a data audit of session 47)
+        var e = Assert.Throws<InvalidDataException>(() => new ClassSelection(new InMemoryImageDataset(pixels, [0, 1, 0, 1, 0, 1], 1, 2, 2, ["a", "b", "c", "d"]), [3, 2]));
+        Assert.Equal("none of the classes selected (3,2: d, c) has an image in this data", e.Message);
     }
 
     [Fact]

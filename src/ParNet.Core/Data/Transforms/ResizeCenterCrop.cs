@@ -19,7 +19,13 @@ public sealed class ResizeShortSide(int shortSide, ResampleFilter filter = Resam
 
     public ImageF Apply(ImageF image, SampleRandom random)
     {
-        var (h, w) = TargetSize(image.Height, image.Width);
+        var (longH, longW) = TargetSizeLong(image.Height, image.Width);
+        // ten-crop resizes the whole image: a 100,000 x 1 image (0.1 MP, within the decoder's limit) came out 224 x 22,400,000
+        // and overflowed ImageF's size, a stack trace (an audit of session 47); refused in the decoder's limit and words
+        if (longH * longW > ImageFolderDataset.DefaultMaxPixels)
+            throw new InvalidDataException($"{image.Height}x{image.Width} px, resized to a short side of {ShortSide}, would be {longH:N0}x{longW:N0}: " +
+                                           $"more than the {ImageFolderDataset.DefaultMaxPixels / (1024 * 1024)} megapixels an image is limited to (too elongated for this resize)");
+        var (h, w) = ((int)longH, (int)longW);
         return h == image.Height && w == image.Width ? image : Resampler.Resize(image, h, w, Filter);
     }
 
