@@ -51,6 +51,7 @@ public sealed class OptionNames : SettingNames
         [Of(nameof(Recipe), nameof(Recipe.CropPadding))] = "--padding",
         [Of(nameof(Recipe), nameof(Recipe.RandomErasing))] = "--erasing",
         [DataLocations.DataDirectorySetting] = "--data",
+        [DataLocations.DatasetSetting] = "--dataset",
         [Of(nameof(RunSettings), nameof(RunSettings.Classes))] = "--classes",
         [ClassifierLoader.ConfigSetting] = "--model NAME or --config FILE",
         [ImagePredictor.ConfigSetting] = "--model or --config",

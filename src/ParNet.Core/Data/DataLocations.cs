@@ -14,9 +14,13 @@ public static class DataLocations
     /// <summary>The data directory that the data pipelines and this class take (dataDir), as <see cref="SettingNames"/> names settings.</summary>
     public const string DataDirectorySetting = "dataDir";
 
+    /// <summary>The data set a pipeline reads (fashion-mnist, cifar10, folder, ...), as <see cref="SettingNames"/> names settings.</summary>
+    public const string DatasetSetting = "dataset";
+
     /// <summary>
     /// The Fashion-MNIST directory: <paramref name="dataDir"/> when given (it must hold the files: an explicit path never
-    /// silently falls back), else data/fashion-mnist/, else the system copy. <see cref="DataNotFoundException"/> when none holds them.
+    /// silently falls back), else data/fashion-mnist/, else the system copy, the first that holds both splits (else either).
+    /// <see cref="DataNotFoundException"/> when none holds them.
     /// </summary>
     public static string ResolveFashionMnist(string? dataDir, string? workingDirectory = null, string systemDirectory = SystemFashionMnist)
     {
@@ -24,11 +28,19 @@ public static class DataLocations
         {
             if (IdxReader.HasSplit(dataDir, train: true) || IdxReader.HasSplit(dataDir, train: false))
                 return dataDir;
+            // a folder of train/ (and val/) given for the default data set: the fix is the data set, not the folder (a data audit of session 47)
             throw new DataNotFoundException(names =>
-                $"{names.Given(DataDirectorySetting, dataDir)}: no Fashion-MNIST IDX files (train-images-idx3-ubyte[.gz] ...) there");
+                $"{names.Given(DataDirectorySetting, dataDir)}: no Fashion-MNIST IDX files (train-images-idx3-ubyte[.gz] ...) there" +
+                (Directory.Exists(Path.Combine(dataDir, "train")) ? $" (it holds train/: class folders are read with {names.Given(DatasetSetting, "folder")})" : ""));
         }
         string local = Path.Combine(workingDirectory ?? Directory.GetCurrentDirectory(), LocalFashionMnist);
-        foreach (var candidate in new[] { local, systemDirectory })
+        string[] candidates = [local, systemDirectory];
+        // one that holds both splits first: a data/fashion-mnist of the test files alone hid the complete system copy, and
+        // train failed naming a file under a folder the user never gave (a data audit of session 47)
+        foreach (var candidate in candidates)
+            if (IdxReader.HasSplit(candidate, train: true) && IdxReader.HasSplit(candidate, train: false))
+                return candidate;
+        foreach (var candidate in candidates)
             if (IdxReader.HasSplit(candidate, train: true) || IdxReader.HasSplit(candidate, train: false))
                 return candidate;
         throw new DataNotFoundException(names =>

@@ -79,7 +79,14 @@ public sealed class ImageFolderDataset : IImageDataset
     /// the images in them: what the class count needs (a model built for a data set's classes), and no more.</summary>
     public static IReadOnlyList<string> ClassFolders(string root)
     {
-        if (!Directory.Exists(root)) throw new DirectoryNotFoundException($"{root}: image folder not found");
+        if (!Directory.Exists(root))
+        {
+            // DIR/train given where DIR was meant: "DIR/train/train: image folder not found" (a data audit of session 47)
+            string? given = Path.GetDirectoryName(Path.TrimEndingDirectorySeparator(root));
+            bool split = given is not null && Path.GetFileName(given) is "train" or "val" && Directory.Exists(given);
+            throw new DirectoryNotFoundException($"{root}: image folder not found" +
+                                                 (split ? $" ({given} is a split's folder itself: give the folder that holds train/ and val/)" : ""));
+        }
         var classDirs = Directory.GetDirectories(root).OrderBy(d => Path.GetFileName(d), CodePointOrder).ToArray();
         if (classDirs.Length == 0) throw new InvalidDataException($"{root}: no class subfolders");
         if (classDirs.FirstOrDefault(NotUtf8) is { } garbledClass) throw NotUtf8Name(garbledClass);

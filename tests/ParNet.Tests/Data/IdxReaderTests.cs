@@ -151,10 +151,20 @@ public class IdxReaderTests
         Directory.CreateDirectory(local);
         System.IO.File.Copy(system.File("train-images-idx3-ubyte.gz"), Path.Combine(local, "train-images-idx3-ubyte.gz"));
         Assert.Equal(local, DataLocations.ResolveFashionMnist(null, work.Path, system.Path));
+        // a local copy of part of the data set does not hide a system copy of both splits (it did: a data audit of session 47)
+        foreach (var file in new[] { "images-idx3-ubyte.gz", "labels-idx1-ubyte.gz" })
+            System.IO.File.Copy(system.File("train-" + file), system.File("t10k-" + file));
+        Assert.Equal(system.Path, DataLocations.ResolveFashionMnist(null, work.Path, system.Path));
         Assert.Equal(explicitDir.Path, DataLocations.ResolveFashionMnist(explicitDir.Path, work.Path, system.Path));
         string nothing = Path.Combine(work.Path, "nothing");
         Assert.Equal($"dataDir = {nothing}: no Fashion-MNIST IDX files (train-images-idx3-ubyte[.gz] ...) there",
             Assert.Throws<DataNotFoundException>(() => DataLocations.ResolveFashionMnist(nothing, work.Path, system.Path)).Message);
+        // a folder of class folders given for the default data set: the fix named (a data audit of session 47)
+        Directory.CreateDirectory(Path.Combine(nothing, "train", "cat"));
+        var folder = Assert.Throws<DataNotFoundException>(() => DataLocations.ResolveFashionMnist(nothing, work.Path, system.Path));
+        Assert.Equal($"dataDir = {nothing}: no Fashion-MNIST IDX files (train-images-idx3-ubyte[.gz] ...) there (it holds train/: class folders are read with dataset = folder)", folder.Message);
+        Assert.Equal($"--data {nothing}: no Fashion-MNIST IDX files (train-images-idx3-ubyte[.gz] ...) there (it holds train/: class folders are read with --dataset folder)",
+                     ParNet.Cli.OptionNames.Worded(folder));
     }
 
     [Fact]

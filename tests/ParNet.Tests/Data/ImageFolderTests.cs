@@ -279,6 +279,17 @@ public class ImageFolderTests
     }
 
     [Fact]
+    public void A_splits_folder_given_for_the_data_sets_is_said_to_be_one()
+    {
+        using var dir = ThreeClassFolder();
+        string train = dir.File("train");
+        Directory.CreateDirectory(Path.Combine(train, "zebra"));
+        var e = Assert.Throws<DirectoryNotFoundException>(() => ImageFolderDataset.ClassFolders(Path.Combine(train, "train")));
+        Assert.Equal($"{Path.Combine(train, "train")}: image folder not found ({train} is a split's folder itself: give the folder that holds train/ and val/)", e.Message);
+        Assert.Equal($"{dir.File("elsewhere")}: image folder not found", Assert.Throws<DirectoryNotFoundException>(() => ImageFolderDataset.ClassFolders(dir.File("elsewhere"))).Message);
+    }
+
+    [Fact]
     public void A_tiff_torchvision_would_train_on_is_refused_not_left_out()
     {
         using var dir = ThreeClassFolder();
