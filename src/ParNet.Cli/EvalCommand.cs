@@ -17,7 +17,7 @@ public sealed class EvalCommand : CliCommand
 {
     readonly Option<string?> _run = CliOption.Text("--run", "a training run folder (model, data set and recipe come from it); or give --weights", "DIR");
     readonly Option<string?> _checkpoint = CliOption.Text("--checkpoint", "last or best, with --run (default last: the end of training)", "NAME");
-    readonly Option<bool> _ema = CliOption.Switch("--ema", "the EMA weights: of the --run checkpoint (default: on when the run trained with EMA; --ema false: its model weights, which every other command takes by default), or of a --weights checkpoint (a .pth.tar's state_dict_ema, the ema.safetensors beside a run's model.safetensors)");
+    readonly Option<bool> _ema = CliOption.Switch("--ema", "the EMA weights: of the --run checkpoint (default: on when the run trained with EMA; --ema false: its model weights, which every other command takes by default), or of a --weights checkpoint (a .pth.tar's state_dict_ema or model_ema, the ema.safetensors beside a run's model.safetensors)");
     readonly Option<string?> _weights = CliOption.Text("--weights", WeightsLoading.Description + ", or an exported .onnx (float32 or int8, run by ONNX Runtime); instead of --run", "W");
     readonly Option<string?> _recipe = CliOption.Text("--recipe", "with --weights: the recipe whose data set, crop padding and " +
         "default model apply (default fashion-mnist, the main job's)", "NAME");

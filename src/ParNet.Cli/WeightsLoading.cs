@@ -82,7 +82,8 @@ public static class WeightsLoading
 
     /// <summary>`--ema` of the commands that take --weights.</summary>
     public static System.CommandLine.Option<bool> EmaOption() => CliOption.Switch("--ema",
-        "read a checkpoint's EMA weights: a timm .pth.tar's state_dict_ema (as the authors' validate.py --use-ema), or the " +
+        "read a checkpoint's EMA weights: a timm .pth.tar's state_dict_ema (as the authors' validate.py --use-ema), a torchvision " +
+        "reference script's model_ema, or the " +
         "ema.safetensors beside a run checkpoint's model.safetensors; not for an .onnx (default: its model weights; eval --run takes the EMA " +
         "weights by default where the run trained with EMA)");
 
