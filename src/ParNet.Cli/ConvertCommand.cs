@@ -40,6 +40,7 @@ public sealed class ConvertCommand : CliCommand
         using var model = loaded.Model;
         var info = parse.GetValue(_dataset) is string dataset ? PredictorLoading.WithDataset(loaded.Info, model.Config, dataset) : loaded.Info;
         StateDict.Save(model, output, info.ToMetadata());
+        WeightsLoading.WarnOfSidecar(output, stderr, Name);
         stdout.WriteLine($"converted {model.Config.Name} ({ModelSummary.CountTrainableParameters(model):N0} parameters" +
                          $"{(parse.GetValue(_ema) ? ", EMA weights" : "")}{(loaded.FusedFile ? ", fused" : "")}" +
                          // the authors' YAML file the checkpoint names, found beside it: said, as it decides the network

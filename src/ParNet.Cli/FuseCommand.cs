@@ -56,6 +56,7 @@ public sealed class FuseCommand : CliCommand
         using var fused = ParNetFuser.Fuse(trained);
         // the configuration, data set and class names travel in the file: every command loads it without --model/--config
         StateDict.Save(fused, output, (info with { Fused = true }).ToMetadata());
+        WeightsLoading.WarnOfSidecar(output, stderr, Name);
         stdout.WriteLine($"fused {trained.Config.Name}{(parse.GetValue(_ema) ? " (EMA weights)" : "")}: {ModelSummary.CountTrainableParameters(trained):N0} -> " +
                          $"{ModelSummary.CountTrainableParameters(fused):N0} parameters; wrote {output}");
         return 0;

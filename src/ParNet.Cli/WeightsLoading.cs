@@ -89,6 +89,15 @@ public static class WeightsLoading
 
     public static CheckpointWeights Pick(bool ema) => ema ? CheckpointWeights.Ema : CheckpointWeights.Model;
 
+    /// <summary>Warns of a sidecar (OUT.json) beside a weights file just written: every command reads it before the file's own
+    /// metadata, so a stale one named another model or classes for the new file without a word (an audit of session 47).</summary>
+    public static void WarnOfSidecar(string written, TextWriter stderr, string command)
+    {
+        if (Export.DeploymentInfo.SidecarCandidates(written).FirstOrDefault(File.Exists) is { } sidecar)
+            stderr.WriteLine($"parnet {command}: warning: {sidecar} beside the file written is read before what the file stores (a sidecar comes " +
+                             "first): move it away unless it describes these weights");
+    }
+
     /// <summary>Loads <paramref name="path"/>; --fused on a network without a fused form is the user's error.</summary>
     public static ClassifierLoader.Loaded Load(string path, ModelConfig? config, bool fuse, bool ema = false) =>
         Load(path, config, fuse ? NetworkForm.Fused : NetworkForm.AsStored, ema);

@@ -97,6 +97,13 @@ public class TimmCheckpointTests
         var converted = RunRecordTests.Parnet(work, "convert", "--weights", checkpoint, "--out", "y.safetensors");
         Assert.True(converted.Code == 0, converted.Err);
         Assert.Equal($"converted tiny (622,008 parameters, the model of {yaml}); wrote y.safetensors", converted.Out.Trim());
+        Assert.Equal("", converted.Err);
+        // a stale sidecar beside the output is read before what the new file stores: said
+        File.WriteAllText(Path.Combine(work, "y.json"), "{\"dataset\": \"cifar10\"}");
+        var besideSidecar = RunRecordTests.Parnet(work, "convert", "--weights", checkpoint, "--out", "y.safetensors");
+        Assert.True(besideSidecar.Code == 0, besideSidecar.Err);
+        Assert.Equal("parnet convert: warning: y.json beside the file written is read before what the file stores (a sidecar comes first): " +
+                     "move it away unless it describes these weights", besideSidecar.Err.Trim());
     }
 
     [Fact]
