@@ -252,31 +252,7 @@ public sealed record DeploymentInfo : WeightsMetadata
         }
     }
 
-    /// <summary>The string map under "__metadata__" in a safetensors header (empty when there is none).</summary>
-    public static Dictionary<string, string> ReadSafetensorsMetadata(string path)
-    {
-        using var f = File.OpenRead(path);
-        Span<byte> lengthBytes = stackalloc byte[8];
-        if (f.Read(lengthBytes) != 8) throw new InvalidDataException($"{path}: not a safetensors file (too short)");
-        ulong length = BitConverter.ToUInt64(lengthBytes);
-        if (length > 100_000_000 || (long)length > f.Length - 8) throw new InvalidDataException($"{path}: not a safetensors file (bad header length)");
-        var header = new byte[length];
-        f.ReadExactly(header);
-        try
-        {
-            // a header that is JSON but not an object, or an object with a key twice, ended every command that loads weights
-            // with a stack trace (exit 134: an audit of session 47)
-            var root = JsonNode.Parse(Encoding.UTF8.GetString(header)) as JsonObject
-                ?? throw new InvalidDataException($"{path}: not a safetensors file (its header is not a JSON object)");
-            var result = new Dictionary<string, string>(StringComparer.Ordinal);
-            if (root["__metadata__"] is JsonObject meta)
-                foreach (var (k, v) in meta)
-                    if (v is JsonValue value && value.TryGetValue<string>(out var s)) result[k] = s;
-            return result;
-        }
-        catch (Exception e) when (e is JsonException or ArgumentException or InvalidOperationException)
-        {
-            throw new InvalidDataException($"{path}: unreadable safetensors header ({e.Message})", e);
-        }
-    }
+    /// <summary>The string map under "__metadata__" in a safetensors header (empty when there is none); the header validated
+    /// (<see cref="SafetensorsHeader.Read"/>).</summary>
+    public static Dictionary<string, string> ReadSafetensorsMetadata(string path) => SafetensorsHeader.Metadata(SafetensorsHeader.Read(path));
 }
