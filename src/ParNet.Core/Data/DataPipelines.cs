@@ -223,7 +223,26 @@ public static class DataPipelines
         if (extra.Count > 0) parts.Add($"{evaluatedSource} has {extra.Count} class{(extra.Count > 1 ? "es" : "")} not in {trainedSource}: {Few(extra)}");
         if (missing.Count > 0) parts.Add($"{evaluatedSource} lacks {missing.Count} class{(missing.Count > 1 ? "es" : "")} of {trainedSource}: {Few(missing)}");
         if (parts.Count == 0) parts.Add($"the classes are the same but in another label order ({trainedSource}: {Few(trained.ToList())})");
+        // "café" (composed) beside "café" (decomposed), or "Cat" beside "cat", read as two unrelated names (a data audit of session 47)
+        var lookalikes = extra.Where(e => missing.Any(m => Lookalike(m) == Lookalike(e))).ToList();
+        if (lookalikes.Count > 0)
+            parts.Add($"{Few(lookalikes)} look{(lookalikes.Count == 1 ? "s" : "")} like a name of {trainedSource} written with other letter case " +
+                      "or accents encoded otherwise (Unicode composed or decomposed): rename the folder to match");
         throw new InvalidDataException($"class lists differ ({trained.Count} trained, {evaluated.Count} evaluated): {string.Join("; ", parts)}");
+    }
+
+    /// <summary>A class name with its letter case and its accents set aside: lower case, and every letter beyond ASCII, composed
+    /// (é) or decomposed (e and a combining accent), as '?' (this build has no Unicode normalization: invariant globalization).</summary>
+    static string Lookalike(string name)
+    {
+        var key = new System.Text.StringBuilder(name.Length);
+        for (int i = 0; i < name.Length; i++)
+        {
+            bool marked = i + 1 < name.Length && char.GetUnicodeCategory(name[i + 1]) == System.Globalization.UnicodeCategory.NonSpacingMark;
+            key.Append(marked || name[i] > 127 ? '?' : char.ToLowerInvariant(name[i]));
+            while (i + 1 < name.Length && char.GetUnicodeCategory(name[i + 1]) == System.Globalization.UnicodeCategory.NonSpacingMark) i++;
+        }
+        return key.ToString();
     }
 
     /// <summary>

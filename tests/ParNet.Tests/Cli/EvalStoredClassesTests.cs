@@ -56,7 +56,8 @@ public class EvalStoredClassesTests
         CliRunner.AssertUserError(
             CliRunner.Run("eval", "--weights", weights, "--dataset", "folder", "--data", dir.File("data"), "--out", dir.File("report")),
             "class lists differ (2 trained, 2 evaluated): the test data has 1 class not in the classes stored with the weights: Dog; " +
-            "the test data lacks 1 class of the classes stored with the weights: dog");
+            "the test data lacks 1 class of the classes stored with the weights: dog; Dog looks like a name of the classes stored with the weights " +
+            "written with other letter case or accents encoded otherwise (Unicode composed or decomposed): rename the folder to match");
     }
 
     /// <summary>A model named on the command line (--model, or the authors' YAML) takes the classes of the split eval reads:

@@ -232,4 +232,14 @@ public class DataPipelineTests
         Assert.Equal($"{elongated}: 1x100000 px, resized to a short side of 256, would be 256x25,600,000: more than the 64 megapixels an image is limited to " +
                      "(too elongated for this resize)", e.Message);
     }
+    [Fact]
+    public void Class_names_that_differ_only_in_unicode_composition_are_said_to()
+    {
+        string composed = "caf\u00e9", decomposed = "cafe\u0301";   // both "café" on screen
+        var e = Assert.Throws<InvalidDataException>(() => DataPipelines.RequireSameClasses(["bee", composed], "train/", ["bee", decomposed], "val/"));
+        Assert.Equal($"class lists differ (2 trained, 2 evaluated): val/ has 1 class not in train/: {decomposed}; val/ lacks 1 class of train/: {composed}; " +
+                     $"{decomposed} looks like a name of train/ written with other letter case or accents encoded otherwise (Unicode composed or decomposed): " +
+                     "rename the folder to match", e.Message);
+        Assert.DoesNotContain("looks like", Assert.Throws<InvalidDataException>(() => DataPipelines.RequireSameClasses(["bee", "cat"], "train/", ["bee", "dog"], "val/")).Message);
+    }
 }
