@@ -46,10 +46,10 @@ try
     var result = trainer.Run();
     double top1 = result.State.History.Last().TestAccuracy ?? double.NaN;
 
-    // stored with its configuration and data set, so that a loader needs nothing else (ClassifierLoader.Load(saved, null, ...),
-    // `parnet predict --weights FILE`): the class names and normalization come with it
+    // stored with its configuration, data set and side, so that a loader needs nothing else (ClassifierLoader.Load(saved, null, ...),
+    // `parnet predict --weights FILE`): the class names and normalization come with it, and the side it trained at
     string saved = Path.Combine(outDir, "finetuned.safetensors");
-    StateDict.Save(model, saved, new DeploymentInfo { Model = model.Config, Dataset = dataset }.ToMetadata());
+    StateDict.Save(model, saved, new DeploymentInfo { Model = model.Config, Dataset = dataset, ImageSize = train.ImageShape.Height }.ToMetadata());
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
         $"fine-tuned {config.Name} from {weights}: {train.Count} training images, {result.State.Epoch} epochs; " +
         $"test top-1 {top1 * 100:F2}% on {test.Count} images; weights {saved}"));
