@@ -84,6 +84,7 @@ public sealed class ServeCommand : CliCommand
         {
             Host = parse.GetValue(_host) ?? defaults.Host,
             Port = parse.GetValue(_port) ?? defaults.Port,
+            StopOnSignals = true,   // Ctrl+C and SIGTERM stop `parnet serve` gracefully (its lines above and below rely on it)
             MaxBodyBytes = parse.GetValue(_maxBodyMb) is int mb ? (long)mb * 1024 * 1024 : defaults.MaxBodyBytes,
             MaxPixels = parse.GetValue(_maxMegapixels) is double mp ? Pixels(mp) : defaults.MaxPixels,
             Batching = defaults.Batching with

@@ -121,6 +121,7 @@ public sealed class InferenceServer : IAsyncDisposable
             ContentRootPath = AppContext.BaseDirectory,
         });
         builder.Logging.ClearProviders();   // the library prints nothing; the CLI reports
+        if (!options.StopOnSignals) builder.Services.AddSingleton<IHostLifetime, SignalsLeftAlone>();
         builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = options.ShutdownTimeout);
         builder.WebHost.UseKestrel(k =>
         {
@@ -230,5 +231,12 @@ public sealed class InferenceServer : IAsyncDisposable
         await _batcher.DisposeAsync().ConfigureAwait(false);
         await _warmup.ConfigureAwait(false);
         _model.Dispose();
+    }
+
+    /// <summary>A host lifetime that registers no signal handler: the program's Ctrl+C and SIGTERM stay its own.</summary>
+    sealed class SignalsLeftAlone : IHostLifetime
+    {
+        public Task WaitForStartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     }
 }

@@ -38,6 +38,13 @@ public sealed record ServingOptions
     /// <summary>Longest a graceful shutdown waits for requests in flight: 30 s, ASP.NET Core's own default.</summary>
     public TimeSpan ShutdownTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// Whether Ctrl+C and SIGTERM stop the server gracefully (ASP.NET Core's console lifetime), as `parnet serve` wants. Off
+    /// by default: in a program of its own a server took the process's signals, so that Ctrl+C stopped the server and no
+    /// longer ended the program (a library audit of session 47); such a program stops it with <see cref="InferenceServer.StopAsync"/>.
+    /// </summary>
+    public bool StopOnSignals { get; init; }
+
     /// <summary>Classes returned per image unless the request asks (?top=K): 5, as the paper's top-5.</summary>
     public int DefaultTop { get; init; } = 5;
 
