@@ -61,7 +61,9 @@ public static class ParNetFuser
         if (parnet.BlockFactory is not Models.Blocks.TrainingBlocks)
             throw new NotSupportedException($"{trained.Config.Name}: cannot fuse blocks made by {parnet.BlockFactory.GetType().Name}");
 
-        var fused = CreateFused(parnet.Config);
+        // built with random draws its weights then replace: the caller's random sequence is left as it was (a seeded run that
+        // fused to validate trained on with other dropout masks: a library audit of session 47)
+        var fused = Runtime.RandomState.Kept(() => CreateFused(parnet.Config));
         using (var scope = NewDisposeScope())
         {
             var reparams = new Dictionary<string, (Tensor, Tensor)>(StringComparer.Ordinal);

@@ -21,9 +21,13 @@ public static class StudyLatency
         if (rounds < 1 || repeats < 1) throw new ArgumentException($"rounds ({rounds}) and repeats ({repeats}) must be >= 1");
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        manual_seed(0);
         var cells = study.TrainedCells.ToList();
-        var nets = cells.Select(c => InferenceForm(c)).ToList();
+        // built from seed 0; the caller's random sequence left as it was (a library audit of session 47)
+        var nets = Runtime.RandomState.Kept(() =>
+        {
+            manual_seed(0);
+            return cells.Select(c => InferenceForm(c)).ToList();
+        });
         var medians = cells.ToDictionary(c => c.Name, _ => new List<double>());
         try
         {

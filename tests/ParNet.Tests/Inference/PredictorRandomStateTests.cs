@@ -36,4 +36,27 @@ public class PredictorRandomStateTests
         }
         finally { foreach (var p in opened) p.Dispose(); }
     }
+    /// <summary>Fusing built its model with random draws the weights then replace, and the matmul reference rate and a study's
+    /// latency pass seeded the generator and left it there: a seeded run that fused to validate trained on with other dropout
+    /// masks (a library audit of session 47).</summary>
+    [Fact]
+    public void Fusing_and_the_timings_that_seed_their_inputs_leave_the_callers_random_sequence()
+    {
+        using var tiny = ParNet.Models.ModelFactory.Create(OfficialParityTests.TinyConfig);
+        var study = new ParNet.Studies.Study("two", "-", "-", [new("a", ParNet.Studies.StudyCatalog.ParNet("a", 4)), new("b", ParNet.Studies.StudyCatalog.ParNet("b", 4, streams: 2))], []);
+        foreach (var (what, call) in new (string, Action)[]
+                 {
+                     ("ParNetFuser.Fuse", () => ParNet.Fusion.ParNetFuser.Fuse(tiny).Dispose()),
+                     ("MatmulPeak.Measure", () => ParNet.Benchmarking.MatmulPeak.Measure(64, warmup: 0, repeats: 1)),
+                     ("StudyLatency.Measure", () => ParNet.Studies.StudyLatency.Measure(study, rounds: 1, repeats: 1)),
+                 })
+        {
+            manual_seed(321);
+            using var expected = rand(3);
+            manual_seed(321);
+            call();
+            using var drawn = rand(3);
+            Assert.True(expected.data<float>().ToArray().SequenceEqual(drawn.data<float>().ToArray()), $"{what} moved the caller's random sequence");
+        }
+    }
 }
