@@ -74,7 +74,7 @@ public sealed class RecipeOptions
             ImageSize = p.GetValue(_imageSize) ?? r.ImageSize,
         };
         CliOption.RequireAtLeastOne("--image-size", p.GetValue(_imageSize), "pixels");
-        if (p.GetValue(_milestones) is string m) r = r with { Milestones = Milestones(m) };
+        if (p.GetValue(_milestones) is string m) r = r with { Milestones = [.. Milestones(m)] };
         if (p.Given(_nesterov)) r = r with { Nesterov = p.GetValue(_nesterov) };
         if (p.Given(_noDecayBnBias)) r = r with { NoDecayBnBias = p.GetValue(_noDecayBnBias) };
         if (p.Given(_noFlip)) r = r with { Flip = !p.GetValue(_noFlip) };

@@ -89,8 +89,10 @@ public sealed record Recipe
     /// <summary>30 epochs, x0.1: the paper's ImageNet step schedule.</summary>
     public int StepEpochs { get; init; } = 30;
     public double StepGamma { get; init; } = 0.1;
-    /// <summary>Fractions of <see cref="Epochs"/> at which a multi-step schedule multiplies by <see cref="StepGamma"/>.</summary>
-    public double[] Milestones { get; init; } = [];
+    /// <summary>Fractions of <see cref="Epochs"/> at which a multi-step schedule multiplies by <see cref="StepGamma"/>. Immutable:
+    /// a writable array was shared by a preset and every copy made `with` it, so one caller's write changed the preset for the
+    /// whole process (a library audit of session 47).</summary>
+    public System.Collections.Immutable.ImmutableArray<double> Milestones { get; init; } = [];
     public double MinLr { get; init; }
 
     public double LabelSmoothing { get; init; }

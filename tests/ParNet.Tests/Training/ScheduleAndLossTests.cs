@@ -135,7 +135,7 @@ public class UnreachedStepTests
     public void Milestones_that_a_short_run_moves_or_drops_are_named(int epochs, double[]? milestones, string what)
         => Assert.Equal($"the multistep schedule's milestones (Recipe.Milestones, fractions of a run of {epochs} epochs: Recipe.Epochs = {epochs}) " +
                         $"at whole epochs: {what}more epochs, or Recipe.Schedule = cosine)",
-                        LrSchedules.UnreachedSteps(Recipes.Cifar with { Epochs = epochs, WarmupEpochs = 0, Milestones = milestones ?? Recipes.Cifar.Milestones },
+                        LrSchedules.UnreachedSteps(Recipes.Cifar with { Epochs = epochs, WarmupEpochs = 0, Milestones = milestones is null ? Recipes.Cifar.Milestones : [.. milestones] },
                                                    ParNet.Runtime.SettingNames.Api));
 
     /// <summary>The warning against what the schedule does: silent exactly when the LR, read at every epoch's start, takes one
