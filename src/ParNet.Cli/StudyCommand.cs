@@ -118,19 +118,19 @@ public sealed class StudyCommand : CliCommand
                 return stop.ExitCode;
             }
         }
-        IReadOnlyDictionary<string, double> latencyMs;
+        StudyLatencies latency;
         using (new EndingSignals(signal => stdout.WriteLine($"{EndingSignals.What(signal)} while timing: the report was not written; the " +
                                                             "trained runs are kept: the same command times them again and writes it")))
         {
             // said once the guard stands: a signal sent on seeing the line (its test's) had come before it, ending the process without a word
             stdout.WriteLine("  timing every cell's fused network at batch 1, in turn ...");
-            latencyMs = StudyLatency.Measure(study);
+            latency = StudyLatency.Measure(study);
         }
         string command = "parnet " + ShellWords.Join(parse.Tokens.Select(t => t.Value));
         WrittenStudyReport report;
         using (var whileWriting = new StopSignals())
         {
-            report = UsageException.WrapSettings(() => StudyReport.Write(study, settings, cellRuns, latencyMs, results,
+            report = UsageException.WrapSettings(() => StudyReport.Write(study, settings, cellRuns, latency, results,
                 StudyReport.Machine(threads), command, runs));
             if (whileWriting.Stopped)
             {

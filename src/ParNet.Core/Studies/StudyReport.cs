@@ -57,16 +57,16 @@ public static class StudyReport
 
     /// <summary>Writes NAME.md, NAME.csv and NAME.png into <paramref name="directory"/>; returns the three paths and the claims'
     /// verdicts as the table states them.</summary>
-    public static WrittenStudyReport Write(Study study, StudySettings settings, IReadOnlyList<CellRun> runs, IReadOnlyDictionary<string, double>? latencyMs,
+    public static WrittenStudyReport Write(Study study, StudySettings settings, IReadOnlyList<CellRun> runs, StudyLatencies? latency,
                                  string directory, string machine, string command, string runsDirectory)
     {
         RequireOwnReport(study, directory, runsDirectory);
         Directory.CreateDirectory(directory);
-        var cells = Summarise(study, runs, latencyMs);
+        var cells = Summarise(study, runs, latency?.Ms);
         var claims = Judge(study, cells);
         string md = Path.Combine(directory, study.Name + ".md"), csv = Path.Combine(directory, study.Name + ".csv"),
                png = Path.Combine(directory, study.Name + ".png");
-        AtomicFile.WriteAllText(md, Markdown(study, settings, runs, cells, claims, latencyMs is not null, machine, command) +
+        AtomicFile.WriteAllText(md, Markdown(study, settings, runs, cells, claims, latency, machine, command) +
                                     $"\n{RunFoldersLine}{RunFoldersFrom(directory, runsDirectory)}`\n");
         AtomicFile.WriteAllText(csv, Csv(runs));
         Chart(study, cells, png);
@@ -120,7 +120,7 @@ public static class StudyReport
     }
 
     static string Markdown(Study study, StudySettings s, IReadOnlyList<CellRun> runs, IReadOnlyList<CellSummary> cells, IReadOnlyList<ClaimResult> claims,
-                           bool latencyTogether, string machine, string command)
+                           StudyLatencies? together, string machine, string command)
     {
         var sb = new StringBuilder();
         var inv = CultureInfo.InvariantCulture;
@@ -134,8 +134,8 @@ public static class StudyReport
           .Append(s.StopAfterSteps is long steps ? $"; STOPPED AFTER {steps} STEP{(steps == 1 ? "" : "S")} PER CELL (a plumbing run, not a result)" : "")
           .Append(study.TrainedCells.Any(c => c.Model.BlockType == BlockType.ResNetBasic)
               ? ". A ResNet cell is timed as built, its BatchNorms not folded into its convolutions (the ParNets are fused): its latency is an upper bound" : "")
-          .Append(latencyTogether
-              ? ". Latency: batch 1, the network as it infers (a ParNet fused), every cell timed in one process after training, in turn (median of 5 rounds of the median of 20; an ensemble: the sum of its members'; the CSV's fused_latency_ms is each run's own median of 20 right after its training, not this). GFLOPs: one image at the cell's side.\n\n"
+          .Append(together is not null
+              ? $". Latency: batch 1, the network as it infers (a ParNet fused), every cell timed in one process after training, in turn (median of {together.Rounds} round{(together.Rounds == 1 ? "" : "s")} of the median of {together.Repeats}; an ensemble: the sum of its members'; the CSV's fused_latency_ms is each run's own median of 20 right after its training, not this). GFLOPs: one image at the cell's side.\n\n"
               : ". Latency: batch 1, the network as it infers (a ParNet fused), median of 20 right after each seed's training (an ensemble: the sum of its members'). GFLOPs: one image at the cell's side.\n\n");
         // the study's time, less the evaluations and the latency timing: what its budget is about
         // the trained cells' runs: an ensemble's row carries its members' seconds again (study audit, session 40: 10 runs and
@@ -147,7 +147,7 @@ public static class StudyReport
             sb.Append("Trained on: ").Append(string.Join("; ", trainedOn.Select(g => $"{g.Key ?? "not recorded (cells trained by an earlier version of parnet)"} " +
                                                                                      $"({g.Count()} run{(g.Count() == 1 ? "" : "s")})"))).Append(".\n\n");
         sb.Append(inv, $"Training: {trained.Sum(r => r.TrainSeconds) / 60:F1} min over the {trained.Count} trained runs (the sum of the train_seconds column less the ensembles' rows, which sum their members'; longer on a machine running other work beside it).\n\n");
-        if (!latencyTogether && runs.Any(r => r.OneDnnOff) && runs.Any(r => !r.OneDnnOff))
+        if (together is null && runs.Any(r => r.OneDnnOff) && runs.Any(r => !r.OneDnnOff))
             sb.Append("Some cells were timed with libtorch's oneDNN convolutions off (a width oneDNN computes wrongly on AVX-512 turns them off ")
               .Append("for the rest of the process, Runtime/LibTorchWorkarounds): their latencies and training times are not comparable with ")
               .Append("the others'. Accuracy is unaffected.\n\n");
