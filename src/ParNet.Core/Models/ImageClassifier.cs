@@ -111,7 +111,9 @@ public abstract class ImageClassifier : nn.Module<Tensor, Tensor>
     ScalarType? OfAnotherType(Tensor x) => parameters().FirstOrDefault()?.dtype is { } weights && weights != x.dtype ? weights : null;
 
     ArgumentException InputTypeError(Tensor x, ScalarType weights, Exception e) =>
-        new($"{Config.Name}: the input is {x.dtype}, the weights {weights}: x.to(ScalarType.{weights}), or the model to {x.dtype}", e);
+        // a model of integers is no fix for an integer input (it was offered: a library audit of session 47)
+        new($"{Config.Name}: the input is {x.dtype}, the weights {weights}: x.to(ScalarType.{weights})" +
+            (x.is_floating_point() ? $", or the model to {x.dtype}" : ""), e);
 
     /// <summary>Some conv has a width libtorch's oneDNN gets wrong and no exact path in <see cref="Convolutions"/> (see
     /// <see cref="LibTorchWorkarounds"/>): false for every network of the registry.</summary>
