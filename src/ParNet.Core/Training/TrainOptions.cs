@@ -76,8 +76,8 @@ public sealed record TrainOptions
     public bool CheckReplicas { get; init; }
     /// <summary>What the checkpoints' weights files (model.safetensors, ema.safetensors) say of themselves in their safetensors
     /// metadata (the model configuration, data set, class names and side), so that a file copied out of its run still runs
-    /// without --model and --dataset (state.json and run.json say it only beside it); null: no metadata.
-    /// <see cref="TrainingRun"/> sets it.</summary>
+    /// without --model and --dataset (state.json and run.json say it only beside it); null: what the trainer knows (the model's
+    /// configuration, the training data's class names and side). <see cref="TrainingRun"/> sets it, with the data set.</summary>
     public ParNet.Weights.WeightsMetadata? WeightsMetadata { get; init; }
     /// <summary>Test hook: stop as if interrupted once this many steps have run in this process.</summary>
     public long? StopAfterSteps { get; init; }

@@ -70,9 +70,18 @@ public sealed partial class Trainer
         if (_group.Rank != 0) return;
         if (!_savedOnce) _o.BeforeFirstCheckpoint?.Invoke();
         _savedOnce = true;
-        if (alsoBest) Checkpoint.Save(BestPath, _model, _optimizer, _ema, _state, _o.WeightsMetadata);
-        Checkpoint.Save(LastPath, _model, _optimizer, _ema, _state, _o.WeightsMetadata);
+        var metadata = _o.WeightsMetadata ?? WhatTheWeightsAre();
+        if (alsoBest) Checkpoint.Save(BestPath, _model, _optimizer, _ema, _state, metadata);
+        Checkpoint.Save(LastPath, _model, _optimizer, _ema, _state, metadata);
     }
+
+    /// <summary>What the trainer itself knows its weights to be, where <see cref="TrainOptions.WeightsMetadata"/> says nothing:
+    /// a Trainer used without <see cref="TrainingRun"/> wrote weights files that named no model, so that one copied out of its
+    /// run loaded nowhere without its configuration (a library audit of session 47).</summary>
+    ParNet.Weights.WeightsMetadata WhatTheWeightsAre() => new()
+    {
+        Model = _model.Config, ClassNames = _train.ClassNames, ImageSize = _train.ImageShape.Height, Fused = false,
+    };
 
     bool _savedOnce;
 

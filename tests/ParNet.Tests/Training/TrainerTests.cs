@@ -49,6 +49,23 @@ public class TrainerTests
         Assert.Contains(TensorBoardWriter.ReadScalars(tb), s => s.Tag == "epoch/test_acc" && s.Step == 30 && s.Value == 1f);
     }
 
+    /// <summary>A Trainer used without TrainingRun wrote weights files that named no model: one copied out of its run loaded
+    /// nowhere without its configuration (a library audit of session 47). They say what the trainer knows.</summary>
+    [Fact]
+    public void A_trainers_own_checkpoints_name_their_model_classes_and_side()
+    {
+        using var dir = new TempDir();
+        var (model, data) = OneEpochRunIn(dir.Path);
+        using (model)
+        {
+            var stored = ParNet.Export.DeploymentInfo.ForWeights(Path.Combine(dir.Path, "checkpoints", "last", "model.safetensors"));
+            Assert.Equal(model.Config.ToJson(), stored.Model!.ToJson());
+            Assert.Equal(data.ClassNames, stored.ClassNames);
+            Assert.Equal(data.ImageShape.Height, stored.ImageSize);
+            Assert.False(stored.Fused);
+        }
+    }
+
     [Fact]
     public void Checkpoint_round_trip_restores_weights_optimizer_and_state()
     {
