@@ -23,7 +23,8 @@ public sealed class DisposeGuard
         _lock.EnterReadLock();
         try
         {
-            if (_disposed) throw new ObjectDisposedException(_what, $"{_what} was disposed: open it again to use it");
+            // no object name: .NET appends it as a second line, "Object name: '...'" (a library audit of session 47)
+            if (_disposed) throw new ObjectDisposedException(null, $"{_what} was disposed: open it again to use it");
             return call();
         }
         finally { _lock.ExitReadLock(); }

@@ -117,7 +117,8 @@ public sealed partial class Trainer : IDisposable
 
     /// <summary>
     /// Trains until the recipe's last epoch or the end of the schedule budget (both <see cref="StopReason.Completed"/>),
-    /// an interruption (cancel), or the time budget.
+    /// an interruption (cancel), or the time budget. The model is left in training mode (its BatchNorms normalize by the
+    /// batch, its dropouts drop) with channels-last weights: call its <c>eval()</c> before predicting with it directly.
     /// </summary>
     public TrainResult Run(CancellationToken cancel = default)
     {

@@ -62,7 +62,7 @@ public class PredictorDisposeTests
         Assert.True(predictions >= 20, $"{predictions} predictions");
         Assert.Equal(4, failures.Count);   // each thread ended at the Dispose, and only there
         Assert.All(failures, e => Assert.Equal("the predictor of parnet_official_tiny_silu was disposed: open it again to use it",
-                                               Assert.IsType<ObjectDisposedException>(e).Message.Split('\n')[0].Split(" Object name:")[0]));
+                                               Assert.IsType<ObjectDisposedException>(e).Message));   // one line, no "Object name: '...'" after it
         Assert.Throws<ObjectDisposedException>(() => predictor.Probabilities(images[0]));
         predictor.Dispose();   // twice: nothing more to free
     }
