@@ -16,7 +16,7 @@ public sealed class BenchCommand : CliCommand
     readonly Option<string?> _weights = CliOption.Text("--weights", "trained (unfused) weights of the model, in any format the other commands' " +
         "--weights read (not fused weights; an .onnx is --onnx-model's); bench fuses them itself " +
         "(default: a seeded random initialization, with a warning: timings do not depend on the weights' values)", "W");
-    readonly Option<int?> _imageSize = CliOption.Int("--image-size", $"input side in pixels (default: the one stored with --weights, else {CliOption.NaturalSide})", "PX");
+    readonly Option<int?> _imageSize = CliOption.Int("--image-size", $"input side in pixels (default: {CliOption.StoredSide})", "PX");
     readonly Option<int?> _batch = CliOption.Int("--batch-size", $"batch of the throughput rows (default {InferenceBenchmarkOptions.DefaultBatch}: large enough to fill 2 cores, small enough for 224 px in memory; --batch: its older name)",
                                                  aliases: "--batch");   // the name every other command gives a batch; --batch before
     readonly Option<int?> _warmup = CliOption.Int("--warmup", $"untimed rounds first, every row once a round (default {InferenceBenchmarkOptions.DefaultWarmup}: allocator and oneDNN caches settle)");
@@ -88,7 +88,7 @@ public sealed class BenchCommand : CliCommand
                      : given is null ? ClassifierLoader.Stored(weights, WeightsLoading.Pick(parse.GetValue(_ema))) : DeploymentInfo.ForWeights(weights);
         var config = given ?? stored?.Model ?? _model.Read(parse, defaultModel: DefaultModel);
         // the side stored with the weights, as predict and export take it (help audit, session 41: bench timed a 160 px run at 224)
-        int size = parse.GetValue(_imageSize) ?? stored?.ImageSize ?? config.DefaultImageSize;
+        int size = parse.GetValue(_imageSize) ?? stored?.SideFor(config) ?? config.DefaultImageSize;
         int batch = parse.GetValue(_batch) ?? InferenceBenchmarkOptions.DefaultBatch;
         int warmup = parse.GetValue(_warmup) ?? InferenceBenchmarkOptions.DefaultWarmup;
         int rounds = parse.GetValue(_rounds) ?? InferenceBenchmarkOptions.DefaultRounds;

@@ -15,6 +15,10 @@ public static class CliOption
     public const string NaturalSide = "the model's natural side: 224 for ImageNet layouts, 32 for CIFAR ones, rounded up to a side the model " +
                                       "takes (256 for a 4-stream ImageNet layout)";
 
+    /// <summary>The side of weights where none is stored (DeploymentInfo.SideFor), worded once for the commands that take --weights.</summary>
+    public const string StoredSide = "the one stored with the weights, else for Fashion-MNIST's (MNIST's) weights the side its 28 px images " +
+                                     "train at (32 for most models), else " + NaturalSide;
+
     public static Option<string?> Text(string name, string description, string helpName = "VALUE") =>
         new(name) { Description = description, HelpName = helpName };
 

@@ -129,7 +129,7 @@ public sealed class EvalCommand : CliCommand
             // the side stored with the weights, --recipe or not (`--recipe finetune` scored 64 px weights at the recipe's 32,
             // without a word: cross-command audit, session 43); without one, an ImageNet-layout model's own side, unless a
             // recipe was named (the default recipe's 32 px is the Fashion-MNIST network's, not every model's)
-            storedSide = stored?.ImageSize ?? (!parse.Given(_recipe) && config.Layout == Layout.ImageNet ? config.DefaultImageSize : null);
+            storedSide = stored?.SideFor(config) ?? (!parse.Given(_recipe) && config.Layout == Layout.ImageNet ? config.DefaultImageSize : null);
         }
         // an exported .onnx (float32 or int8) runs in ONNX Runtime; its metadata names the model and the data set
         using var onnx = onnxFile ? OnnxEvaluation(weightsPath!, parse) : null;

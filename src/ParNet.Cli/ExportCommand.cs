@@ -24,7 +24,7 @@ public sealed class ExportCommand : CliCommand
     };
     readonly Option<string> _out = new("--out") { Description = "the ONNX file to write", HelpName = "M.onnx", Required = true };
     readonly Option<int?> _imageSize = CliOption.Int("--image-size",
-        $"input side in pixels the graph is fixed to (default: the stored one, else {CliOption.NaturalSide})", "PX");
+        $"input side in pixels the graph is fixed to (default: {CliOption.StoredSide})", "PX");
     readonly Option<string?> _dataset = CliOption.Text("--dataset",
         $"class names and normalization to store: {WeightsLoading.DatasetChoices} (default: the stored ones)", "NAME");
     readonly Option<bool> _int8 = CliOption.Switch("--int8", "a statically quantized model (ONNX QDQ, run by ONNX Runtime's int8 kernels) of " +
@@ -99,7 +99,7 @@ public sealed class ExportCommand : CliCommand
         using (model)
         {
             if (dataset is not null) info = PredictorLoading.WithDataset(info, model.Config, dataset);
-            int side = size ?? info.ImageSize ?? model.Config.DefaultImageSize;
+            int side = size ?? info.SideFor(model.Config) ?? model.Config.DefaultImageSize;
             UsageException.Wrap(() => model.CheckImageSize(side, side), "--image-size");
             // and the side its users' preprocessing can place the image at: a Fashion-MNIST graph at 24 px was written, then
             // refused by predict, eval and serve ("an odd margin"; sizes audit, session 38)

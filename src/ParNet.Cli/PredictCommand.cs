@@ -22,7 +22,7 @@ public sealed class PredictCommand : CliCommand
     readonly Option<bool> _ema = WeightsLoading.EmaOption();
     readonly Option<string?> _dataset = CliOption.Text("--dataset", WeightsLoading.DatasetChoices + ": class names and " +
         "preprocessing (default: what is stored with the weights; otherwise ImageNet statistics and \"class i\")", "NAME");
-    readonly Option<int?> _imageSize = CliOption.Int("--image-size", $"input side in pixels (default: the stored one, else {CliOption.NaturalSide})", "PX");
+    readonly Option<int?> _imageSize = CliOption.Int("--image-size", $"input side in pixels (default: {CliOption.StoredSide})", "PX");
     readonly Option<int?> _top = CliOption.Int("--top", "classes shown per image (default 5, as the paper's top-5)", "K");
     readonly Option<bool> _json = CliOption.Switch("--json", "machine-readable output");
     readonly Option<int?> _threads = PredictorLoading.ThreadsOption();   // as serve's (help audit, session 39)

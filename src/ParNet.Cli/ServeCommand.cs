@@ -27,7 +27,7 @@ public sealed class ServeCommand : CliCommand
     readonly Option<string?> _dataset = CliOption.Text("--dataset", WeightsLoading.DatasetChoices + ": class names and " +
         "preprocessing, as for predict (default: what is stored with the weights; otherwise ImageNet statistics and \"class i\"); " +
         "e.g. the authors' released ImageNet checkpoints, which store no class names", "NAME");
-    readonly Option<int?> _imageSize = CliOption.Int("--image-size", $"input side in pixels, as predict's (default: the stored one, else {CliOption.NaturalSide})", "PX");
+    readonly Option<int?> _imageSize = CliOption.Int("--image-size", $"input side in pixels, as predict's (default: {CliOption.StoredSide})", "PX");
     readonly Option<string?> _host = CliOption.Text("--host", $"address to listen on (default {Defaults.Host}: IPv4 loopback; localhost for 127.0.0.1 and ::1 (127.0.0.1 alone with --port 0); 0.0.0.0 for every IPv4 interface, :: for every interface)", "ADDRESS");
     readonly Option<int?> _port = CliOption.Int("--port", $"TCP port (default {Defaults.Port}; 0: any free port, printed at start)");
     readonly Option<int?> _maxBatch = CliOption.Int("--max-batch",

@@ -98,18 +98,18 @@ public sealed record DeploymentInfo : WeightsMetadata
         _ => null,
     };
 
-    /// <summary>The side a model takes the images of a data set of one image size at (Fashion-MNIST's and MNIST's 28 px rounded
-    /// up to its input multiple, CIFAR's 32), whatever its natural side; null for the others. Weights saved with their data set
-    /// and no side (the fine-tuning sample's) were predicted and served at an ImageNet-layout network's 224: Fashion-MNIST's
-    /// content blown up 7x, top-1 69% -> 15% (a library audit of session 47).</summary>
-    static int? FixedSide(DatasetInfo? known, ModelConfig? model) =>
-        model is null ? null
-        : known == DatasetInfo.FashionMnist || known == DatasetInfo.Mnist ? PipelineSteps.FashionSide(model)
-        : known == DatasetInfo.Cifar10 || known == DatasetInfo.Cifar100 ? 32
-        : null;
+    /// <summary>
+    /// The side <paramref name="model"/> runs these weights at: the stored one, else, for Fashion-MNIST's and MNIST's 28 px
+    /// images, the side the pipelines train them at (28 rounded up to the model's input multiple); null otherwise (the
+    /// model's natural side, or the caller's choice). Weights saved with their data set and no side (the fine-tuning
+    /// sample's) were predicted and served at an ImageNet-layout network's 224: the 28 px content blown up 7x, top-1 69% ->
+    /// 15% (a library audit of session 47). Not CIFAR's 32: weights of it are also fine-tuned upsampled. A choice, not a
+    /// fact of the file: never stored (<see cref="ImageSize"/> stays what was stored).
+    /// </summary>
+    public int? SideFor(ModelConfig model) =>
+        ImageSize ?? (KnownDataset(Dataset) is { } known && (known == DatasetInfo.FashionMnist || known == DatasetInfo.Mnist) ? PipelineSteps.FashionSide(model) : null);
 
-    /// <summary>With class names, mean and std filled from the data set when it is known, and from the model otherwise; the
-    /// side, when none is stored, of a data set of one image size (<see cref="FixedSide"/>).</summary>
+    /// <summary>With class names, mean and std filled from the data set when it is known, and from the model otherwise.</summary>
     public DeploymentInfo Completed()
     {
         var known = KnownDataset(Dataset);
@@ -119,7 +119,6 @@ public sealed record DeploymentInfo : WeightsMetadata
         return this with
         {
             ClassNames = names,
-            ImageSize = ImageSize ?? FixedSide(known, Model),
             StatisticsGuessed = Mean is null ? known is null && !DataPipelines.IsFolderLayout(Dataset) : StatisticsGuessed || StoredGuess,
             Mean = Mean ?? known?.Mean ?? (grey ? [0.5f] : DatasetInfo.ImageNetMean),
             Std = Std ?? known?.Std ?? (grey ? [0.5f] : DatasetInfo.ImageNetStd),

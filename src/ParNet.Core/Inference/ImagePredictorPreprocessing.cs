@@ -11,7 +11,7 @@ public sealed partial class ImagePredictor
     /// <summary>
     /// The preprocessing of this predictor's inputs and the names of its classes: from the stored metadata (<see cref="Info"/>),
     /// or from the data set <paramref name="dataset"/> names (<see cref="DeploymentInfo.WithDataset"/>); the side from the
-    /// ONNX graph (<see cref="FixedSize"/>), <paramref name="imageSize"/>, the metadata or the model's natural size, in that
+    /// ONNX graph (<see cref="FixedSize"/>), <paramref name="imageSize"/>, the metadata (<see cref="DeploymentInfo.SideFor"/>) or the model's natural size, in that
     /// order. <see cref="InvalidSettingException"/> for a data set that does not fit the model (of
     /// <see cref="DeploymentInfo.DatasetSetting"/>) and for a side the model refuses or that cannot fit in memory (of
     /// <see cref="ImageSizeSetting"/>; <see cref="CheckImageFits"/>).
@@ -19,7 +19,7 @@ public sealed partial class ImagePredictor
     public (DeploymentPreprocessing Preprocessing, IReadOnlyList<string> ClassNames) Preprocessing(string? dataset = null, int? imageSize = null)
     {
         var info = dataset is null ? Info : Info.WithDataset(Config, dataset);
-        int side = FixedSize ?? imageSize ?? info.ImageSize ?? Config.DefaultImageSize;
+        int side = FixedSize ?? imageSize ?? info.SideFor(Config) ?? Config.DefaultImageSize;
         if (imageSize is int requested && requested != side)
             throw new InvalidSettingException(ImageSizeSetting, n => $"{n.Given(ImageSizeSetting, requested)}: the ONNX model was exported for {side}x{side}");
         int multiple = Config.InputSizeMultiple;

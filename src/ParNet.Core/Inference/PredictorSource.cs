@@ -60,7 +60,7 @@ public sealed record PredictorSource
     /// <summary>A training checkpoint's model or EMA weights; an .onnx file holds one set.</summary>
     public CheckpointWeights WeightsPick { get; init; } = CheckpointWeights.Model;
     /// <summary>The side of the in-memory ONNX export of weights under the ONNX Runtime engines (default: the stored one,
-    /// else the model's natural size); the torch engines take any valid side, an .onnx file its own.</summary>
+    /// else <see cref="DeploymentInfo.SideFor"/>, else the model's natural size); the torch engines take any valid side, an .onnx file its own.</summary>
     public int? ImageSize { get; init; }
     /// <summary>ONNX Runtime's options (threads, ...) for the ONNX Runtime engines; <see cref="PredictorEngine.OnnxRuntimeCuda"/> sets the device.</summary>
     public OnnxRuntimeOptions? OnnxRuntime { get; init; }
@@ -119,7 +119,7 @@ public sealed record PredictorSource
         if (engine == PredictorEngine.TorchWinograd) return ImagePredictor.ForTorchWinograd(model, info);
         using (model)
         {
-            int side = ImageSize ?? info.ImageSize ?? model.Config.DefaultImageSize;
+            int side = ImageSize ?? info.SideFor(model.Config) ?? model.Config.DefaultImageSize;
             string setting = Setting(nameof(ImageSize));
             try { model.CheckImageSize(side, side); }
             catch (ArgumentException e) { throw new InvalidSettingException(setting, n => $"{n.Name(setting)}: {e.Message}", e); }

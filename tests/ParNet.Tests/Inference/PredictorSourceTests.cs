@@ -29,16 +29,18 @@ public class PredictorSourceTests
 
     /// <summary>Weights saved with their data set and no side (the fine-tuning sample's, before session 47) were predicted at an
     /// ImageNet-layout network's 224 px: Fashion-MNIST's 28 px content blown up 7x, top-1 69% -> 15% (a library audit of
-    /// session 47). A data set of one image size gives the side; a stored side, or another data set, is kept.</summary>
+    /// session 47). Fashion-MNIST's 28 px images give the side; a stored side is kept, and CIFAR's weights (also fine-tuned
+    /// upsampled) and others take the model's own; the side chosen is not stored as if it were known.</summary>
     [Fact]
-    public void Weights_of_a_data_set_of_one_image_size_are_predicted_at_its_side_when_none_is_stored()
+    public void Weights_of_fashion_mnist_are_predicted_at_its_side_when_none_is_stored()
     {
         var tiny = OfficialParityTests.TinyConfig with { NumClasses = 10, InChannels = 1 };   // ImageNet layout: 224 by default
         Assert.Equal(224, tiny.DefaultImageSize);
-        Assert.Equal(32, new DeploymentInfo { Model = tiny, Dataset = "fashion-mnist" }.Completed().ImageSize);
-        Assert.Equal(32, new DeploymentInfo { Model = tiny with { InChannels = 3 }, Dataset = "cifar10" }.Completed().ImageSize);
-        Assert.Equal(64, new DeploymentInfo { Model = tiny, Dataset = "fashion-mnist", ImageSize = 64 }.Completed().ImageSize);
-        Assert.Null(new DeploymentInfo { Model = tiny with { NumClasses = 1000, InChannels = 3 }, Dataset = "imagenet" }.Completed().ImageSize);
+        Assert.Equal(32, new DeploymentInfo { Dataset = "fashion-mnist" }.SideFor(tiny));
+        Assert.Equal(64, new DeploymentInfo { Dataset = "fashion-mnist", ImageSize = 64 }.SideFor(tiny));
+        Assert.Null(new DeploymentInfo { Dataset = "cifar10" }.SideFor(tiny with { InChannels = 3 }));
+        Assert.Null(new DeploymentInfo { Dataset = "imagenet" }.SideFor(tiny with { NumClasses = 1000, InChannels = 3 }));
+        Assert.Null(new DeploymentInfo { Model = tiny, Dataset = "fashion-mnist" }.Completed().ImageSize);   // a choice, not stored
 
         using var dir = new ParNet.Tests.Data.TempDirectory();
         string saved = dir.File("finetuned.safetensors");
