@@ -17,7 +17,8 @@ namespace ParNet.Serving;
 /// <summary>
 /// `parnet serve`: one <see cref="ServedModel"/> behind Kestrel, requests grouped by a <see cref="MicroBatcher{TIn, TOut}"/>
 /// (one worker per model instance). Listens as soon as it starts; ready (GET /readyz) once every instance has run a
-/// warm-up batch. SIGTERM or Ctrl+C (the host's console lifetime), or <see cref="StopAsync"/>, stops it gracefully:
+/// warm-up batch. <see cref="StopAsync"/>, or SIGTERM and Ctrl+C where <see cref="ServingOptions.StopOnSignals"/> (the host's
+/// console lifetime; `parnet serve`), stops it gracefully:
 /// no new connections, requests in flight answered, then the workers finish and the model is released.
 /// </summary>
 public sealed class InferenceServer : IAsyncDisposable
@@ -57,7 +58,7 @@ public sealed class InferenceServer : IAsyncDisposable
     public Task WarmupEnded => _warmup;
     /// <summary>Images accepted and not yet answered.</summary>
     public int InFlight => _batcher.InFlight;
-    /// <summary>Cancelled when the server is asked to stop (SIGTERM, Ctrl+C, <see cref="StopAsync"/>): from then on it takes
+    /// <summary>Cancelled when the server is asked to stop (<see cref="StopAsync"/>; SIGTERM, Ctrl+C with <see cref="ServingOptions.StopOnSignals"/>): from then on it takes
     /// no new connection and answers the requests in flight, for up to <see cref="ServingOptions.ShutdownTimeout"/>.</summary>
     public CancellationToken Stopping => _stopping;
     /// <summary>Requests that were in flight when the server was asked to stop and ended unanswered: still open at the
@@ -207,7 +208,7 @@ public sealed class InferenceServer : IAsyncDisposable
         catch (Exception e) { _warmupError = $"{e.GetType().Name}: {e.Message}"; }
     }
 
-    /// <summary>Completes when the server has been asked to stop (SIGTERM, Ctrl+C, <see cref="StopAsync"/>) and has stopped.</summary>
+    /// <summary>Completes when the server has been asked to stop (<see cref="StopAsync"/>; SIGTERM, Ctrl+C with <see cref="ServingOptions.StopOnSignals"/>) and has stopped.</summary>
     public async Task WaitForShutdownAsync()
     {
         await _app.WaitForShutdownAsync().ConfigureAwait(false);

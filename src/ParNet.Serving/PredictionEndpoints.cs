@@ -118,7 +118,7 @@ static partial class PredictionEndpoints
         {
             // the model failed on a valid input: a bug or a resource problem, reported, and the server keeps serving
             context.Metrics.InferenceFailed();
-            return Results.Json(new { error = InferenceFailed(e) }, statusCode: StatusCodes.Status500InternalServerError);
+            return Results.Json(new { error = FailedInferenceError(e) }, statusCode: StatusCodes.Status500InternalServerError);
         }
     }
 
@@ -184,11 +184,11 @@ static partial class PredictionEndpoints
             throw;
         }
         try { return (new { file = name, top = TopJson(probabilities, top, context.Model.ClassNames) }, null, false); }
-        catch (InvalidDataException e) { return (new { file = name, error = InferenceFailed(e) }, null, true); }
+        catch (InvalidDataException e) { return (new { file = name, error = FailedInferenceError(e) }, null, true); }
     }
 
     /// <summary>The error of an image whose inference failed: a single image's 500, a batch file's entry.</summary>
-    static string InferenceFailed(Exception e) => $"inference failed: {e.Message}";
+    static string FailedInferenceError(Exception e) => $"inference failed: {e.Message}";
 
     static int Top(HttpRequest request, Context context)
     {

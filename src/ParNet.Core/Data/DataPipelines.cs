@@ -224,16 +224,24 @@ public static class DataPipelines
         if (missing.Count > 0) parts.Add($"{evaluatedSource} lacks {missing.Count} class{(missing.Count > 1 ? "es" : "")} of {trainedSource}: {Few(missing)}");
         if (parts.Count == 0) parts.Add($"the classes are the same but in another label order ({trainedSource}: {Few(trained.ToList())})");
         // "café" (composed) beside "café" (decomposed), or "Cat" beside "cat", read as two unrelated names (a data audit of session 47)
-        var lookalikes = extra.Where(e => missing.Any(m => Lookalike(m) == Lookalike(e))).ToList();
+        var lookalikes = extra.Where(e => missing.Any(m => Lookalike(m, e))).ToList();
         if (lookalikes.Count > 0)
             parts.Add($"{Few(lookalikes)} look{(lookalikes.Count == 1 ? "s" : "")} like a name of {trainedSource} written with other letter case " +
                       "or accents encoded otherwise (Unicode composed or decomposed): rename the folder to match");
         throw new InvalidDataException($"class lists differ ({trained.Count} trained, {evaluated.Count} evaluated): {string.Join("; ", parts)}");
     }
 
-    /// <summary>A class name with its letter case and its accents set aside: lower case, and every letter beyond ASCII, composed
-    /// (é) or decomposed (e and a combining accent), as '?' (this build has no Unicode normalization: invariant globalization).</summary>
-    static string Lookalike(string name)
+    /// <summary>Whether two class names differ only in letter case, or, one of them holding a combining accent (decomposed
+    /// Unicode), only in how their accents are encoded; this build has no Unicode normalization (invariant globalization),
+    /// so the accented letters are compared as '?' (<see cref="Unaccented"/>), and only where a combining mark says there is
+    /// an encoding to confuse: "猫" and "犬" are not called alike (review, session 47).</summary>
+    static bool Lookalike(string a, string b) =>
+        string.Equals(a, b, StringComparison.OrdinalIgnoreCase) || ((HasCombiningMark(a) || HasCombiningMark(b)) && Unaccented(a) == Unaccented(b));
+
+    static bool HasCombiningMark(string name) => name.Any(c => char.GetUnicodeCategory(c) == System.Globalization.UnicodeCategory.NonSpacingMark);
+
+    /// <summary>Lower case, every letter beyond ASCII, composed (é) or decomposed (e and a combining accent), as '?'.</summary>
+    static string Unaccented(string name)
     {
         var key = new System.Text.StringBuilder(name.Length);
         for (int i = 0; i < name.Length; i++)

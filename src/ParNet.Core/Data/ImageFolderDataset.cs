@@ -170,7 +170,8 @@ public sealed class ImageFolderDataset : IImageDataset
 
     public ImageF Load(int index, int minShortSide = 0) => Decode(_files[index], minShortSide);
 
-    public string NameOf(int index) => _files[index];
+    /// <summary>Its file's path (<see cref="PathOf"/>), naming the image in an error about it.</summary>
+    public string NameOf(int index) => PathOf(index);
 
     /// <summary>
     /// Most pixels a decode may produce: 64 megapixels, above any camera photo a classifier is fed (48 MP is the

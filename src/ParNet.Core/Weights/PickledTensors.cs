@@ -36,16 +36,20 @@ static class PickledTensors
         }
     }
 
+    /// <summary>Its reflection done when it is made, in <see cref="Install"/>: a PyBridge without these members is refused there
+    /// in these words (as static fields, a TypeInitializationException said only that a type initializer threw).</summary>
     sealed class Rebuild : IObjectConstructor
     {
-        static readonly Type Storage = PyBridgeType("TensorStream");
-        static readonly PropertyInfo Entry = Property("ArchiveEntry"), DType = Property("DType"), Lazy = Property("SkipTensorRead");
+        readonly Type Storage = PyBridgeType("TensorStream");
+        readonly PropertyInfo Entry, DType, Lazy;
         readonly IObjectConstructor _pyBridge = (IObjectConstructor)Activator.CreateInstance(PyBridgeType("TensorObjectConstructor"), nonPublic: true)!;
+
+        public Rebuild() => (Entry, DType, Lazy) = (Property("ArchiveEntry"), Property("DType"), Property("SkipTensorRead"));
 
         static Type PyBridgeType(string name) => typeof(PyTorchUnpickler).GetNestedType(name, BindingFlags.NonPublic)
             ?? throw new InvalidOperationException($"TorchSharp.PyBridge has no {name} (another version than 1.4.4?): its tensors cannot be rebuilt here");
 
-        static PropertyInfo Property(string name) => Storage.GetProperty(name)
+        PropertyInfo Property(string name) => Storage.GetProperty(name)
             ?? throw new InvalidOperationException($"TorchSharp.PyBridge's storage record has no {name} (another version than 1.4.4?)");
 
         /// <summary>torch._utils._rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad, backward_hooks); the
@@ -59,23 +63,35 @@ static class PickledTensors
             long offset = Convert.ToInt64(args[1]);
             long[] shape = Longs(args[2]), stride = Longs(args[3]);
             long elementSize;
-            using (var probe = empty(0, dtype)) elementSize = probe.ElementSize;
-            long storageElements = RequireWithin(entry, offset, shape, stride, elementSize);
-            var bytes = new byte[entry.Length];
-            using (var data = entry.Open()) data.ReadExactly(bytes);
+            using (var probe = empty(0, dtype, device: CPU)) elementSize = probe.ElementSize;
+            long span = RequireWithin(entry, offset, shape, stride, elementSize);
+            if (span == 0) return empty(shape, dtype, device: CPU);   // no elements: nothing to read
+            // only the elements it reaches, offset..last: each of N views of one large storage read all of it (review, session 47)
+            var bytes = new byte[span * elementSize];
+            using (var data = entry.Open())
+            {
+                SkipBytes(data, offset * elementSize);
+                data.ReadExactly(bytes);
+            }
             using var scope = NewDisposeScope();
-            var flat = empty(storageElements, dtype);
+            var flat = empty(span, dtype, device: CPU);   // its bytes are written through a host pointer
             flat.bytes = bytes;
-            var view = flat.as_strided(shape, stride, offset);
-            // a copy of its own in every case: a contiguous view would keep the whole storage alive (a slice of a larger one)
+            var view = flat.as_strided(shape, stride, 0);
+            // a copy of its own in every case: a contiguous view would keep the elements it skips alive
             return (view.is_contiguous() ? view.clone() : view.contiguous()).MoveToOuterDisposeScope();
+        }
+
+        static void SkipBytes(Stream data, long count)
+        {
+            var discard = new byte[(int)Math.Min(count, 1 << 16)];
+            while (count > 0) count -= data.ReadAtLeast(discard.AsSpan(0, (int)Math.Min(count, discard.Length)), 1);
         }
 
         static long[] Longs(object value) => value is object[] items ? items.Select(Convert.ToInt64).ToArray()
             : throw new InvalidDataException($"a tensor's size or stride is not a tuple ({value?.GetType().Name ?? "null"})");
 
-        /// <summary>The elements of the storage, once the tensor's last element is found within it; InvalidDataException naming
-        /// what is wrong (libtorch's own error was a native stack trace).</summary>
+        /// <summary>The elements from the tensor's offset to its last element (0 for a tensor of no elements), once they are
+        /// found within the storage; InvalidDataException naming what is wrong (libtorch's own error was a native stack trace).</summary>
         static long RequireWithin(ZipArchiveEntry entry, long offset, long[] shape, long[] stride, long elementSize)
         {
             string layout = $"size [{string.Join(",", shape)}], stride [{string.Join(",", stride)}], offset {offset}";
@@ -85,13 +101,13 @@ static class PickledTensors
                 throw new InvalidDataException($"the storage {entry.FullName} holds {entry.Length:N0} bytes: " +
                                                (entry.Length % elementSize != 0 ? $"not whole elements of {elementSize} bytes" : "more than one array holds here"));
             long elements = entry.Length / elementSize;
-            if (shape.Contains(0)) return elements;
+            if (shape.Contains(0)) return 0;
             long last = offset;
             try { for (int i = 0; i < shape.Length; i++) last = checked(last + (shape[i] - 1) * stride[i]); }
             catch (OverflowException) { last = long.MaxValue; }
             if (last >= elements)
                 throw new InvalidDataException($"a tensor of {layout} reaches past its storage {entry.FullName} of {elements:N0} elements");
-            return elements;
+            return last - offset + 1;
         }
     }
 }

@@ -38,9 +38,10 @@ public static class SafetensorsHeader
         {
             // a header that is JSON but not an object, or an object with a key twice, ended every command that loads weights
             // with a stack trace (exit 134: an audit of session 47)
-            header = JsonNode.Parse(Encoding.UTF8.GetString(bytes)) as JsonObject
+            // a key given twice, at any depth, refused while parsing (a JsonObject builds its dictionary lazily, and a nested
+            // duplicate threw later, outside this catch: review, session 47)
+            header = JsonNode.Parse(Encoding.UTF8.GetString(bytes), documentOptions: new JsonDocumentOptions { AllowDuplicateProperties = false }) as JsonObject
                 ?? throw new InvalidDataException($"{path}: not a safetensors file (its header is not a JSON object)");
-            _ = header.Count;   // builds its dictionary: a key given twice throws here
         }
         catch (Exception e) when (e is JsonException or ArgumentException or InvalidOperationException)
         {

@@ -37,11 +37,10 @@ public static class StateDict
             // our own stream, closed whatever happens: PyBridge's path overloads leave the file open when a read fails
             // (found by fuzzing: the next write to that file failed with "being used by another process")
             using var stream = File.OpenRead(path);
-            PickledTensors.Install();
             return ext switch
             {
                 ".safetensors" => ValidatedSafetensors(path, stream),
-                ".pt" or ".pth" or ".bin" or ".tar" => TakenFromPickle(PyTorchUnpickler.UnpickleStateDict(RequireZip(stream, path, what)), path, pick, out args),
+                ".pt" or ".pth" or ".bin" or ".tar" => TakenFromPickle(Unpickled(RequireZip(stream, path, what)), path, pick, out args),
                 _ => throw new InvalidDataException($"{path}: unknown format '{ext}' for {what} (expected .safetensors, .pt, .pth, .bin or .pth.tar)"),
             };
         }
@@ -65,7 +64,8 @@ public static class StateDict
         string trace = e.StackTrace ?? "";
         return e switch
         {
-            NotImplementedException when trace.Contains("GetScalarTypeFromStorageName", StringComparison.Ordinal) =>
+            // matched by the virtual persistentLoad (never inlined), where the storage type is looked up
+            NotImplementedException when trace.Contains("persistentLoad", StringComparison.Ordinal) =>
                 "a tensor of a storage type this reader does not take: a quantized tensor's? (float, half, bfloat16, integer, bool and complex ones are read)",
             InvalidOperationException when trace.Contains("persistentLoad", StringComparison.Ordinal) =>
                 "a tensor's data is missing from the archive: the file is incomplete",
@@ -74,6 +74,12 @@ public static class StateDict
             System.Runtime.InteropServices.ExternalException => e.Message.Split('\n')[0].Trim(),
             _ => e.Message,
         };
+    }
+
+    static Hashtable Unpickled(Stream zip)
+    {
+        PickledTensors.Install();
+        return PyTorchUnpickler.UnpickleStateDict(zip);
     }
 
     static Dictionary<string, Tensor> ValidatedSafetensors(string path, Stream stream)
@@ -116,14 +122,17 @@ public static class StateDict
         {
             var crc = new System.IO.Hashing.Crc32();
             var buffer = new byte[1 << 20];
+            // the entry the unpickler reads: PyBridge takes the first whose name ends with data.pkl
+            var pickleEntry = zip.Entries.FirstOrDefault(e => e.Name.EndsWith("data.pkl", StringComparison.Ordinal));
             foreach (var entry in zip.Entries)
             {
                 // PyTorch >= 2.6 can save without CRCs (torch.serialization.set_crc32_options(False)): 0 is stored, and
-                // torch.load reads the file; a non-empty entry's CRC is 0 by chance once in 4 billion
-                if (entry.Crc32 == 0 && entry.Length > 0) continue;
+                // torch.load reads the file; a non-empty entry's CRC is 0 by chance once in 4 billion. Its pickle is still
+                // measured (a CRC of 0 let a decompression bomb past: review, session 47)
+                bool checkCrc = !(entry.Crc32 == 0 && entry.Length > 0), pickle = entry == pickleEntry;
+                if (!checkCrc && !pickle) continue;
                 crc.Reset();
                 using var data = entry.Open();
-                bool pickle = entry.Name == "data.pkl";
                 long total = 0;
                 for (int read; (read = data.Read(buffer)) > 0;)
                 {
@@ -134,7 +143,7 @@ public static class StateDict
                         throw new InvalidDataException($"{path}: cannot read {what}: its {entry.FullName} holds more than {MaxPickleBytes >> 20} MiB of pickle, " +
                                                        "far more than a state dict's index needs (a decompression bomb?)");
                 }
-                if (crc.GetCurrentHashAsUInt32() != entry.Crc32)
+                if (checkCrc && crc.GetCurrentHashAsUInt32() != entry.Crc32)
                     throw new InvalidDataException($"{path}: cannot read {what}: its entry {entry.FullName} does not match its CRC-32 " +
                                                    "(the file is damaged: copy or download it again)");
             }
@@ -167,23 +176,28 @@ public static class StateDict
         finally { DisposeTensorsIn(table, taken?.Values.ToHashSet(ReferenceEqualityComparer.Instance) ?? []); }
     }
 
-    /// <summary>Disposes every tensor reachable from <paramref name="node"/> (dicts, lists, inert records) but <paramref name="kept"/>;
-    /// each container visited once (a pickle can refer to one object from several places).</summary>
-    static void DisposeTensorsIn(object? node, HashSet<object> kept, HashSet<object>? seen = null)
+    /// <summary>Disposes every tensor reachable from <paramref name="root"/> (dicts, lists, inert records) but <paramref name="kept"/>;
+    /// each container visited once (a pickle can refer to one object from several places), without recursion: a pickle of
+    /// lists nested a million deep (2 MB) would overflow the stack, which ends the process (review, session 47).</summary>
+    static void DisposeTensorsIn(object root, HashSet<object> kept)
     {
-        seen ??= new HashSet<object>(ReferenceEqualityComparer.Instance);
-        if (node is null || node is string || !seen.Add(node)) return;
-        switch (node)
+        var seen = new HashSet<object>(ReferenceEqualityComparer.Instance);
+        var pending = new Stack<object>([root]);
+        while (pending.TryPop(out var node))
         {
-            case Tensor t:
-                if (!kept.Contains(t)) t.Dispose();
-                break;
-            case IDictionary dict:
-                foreach (DictionaryEntry e in dict) DisposeTensorsIn(e.Value, kept, seen);
-                break;
-            case IEnumerable items:
-                foreach (var item in items) DisposeTensorsIn(item, kept, seen);
-                break;
+            if (node is string || node.GetType().IsPrimitive || !seen.Add(node)) continue;
+            switch (node)
+            {
+                case Tensor t:
+                    if (!kept.Contains(t)) t.Dispose();
+                    break;
+                case IDictionary dict:
+                    foreach (DictionaryEntry e in dict) if (e.Value is not null) pending.Push(e.Value);
+                    break;
+                case IEnumerable items:
+                    foreach (var item in items) if (item is not null) pending.Push(item);
+                    break;
+            }
         }
     }
 
@@ -210,6 +224,9 @@ public static class StateDict
             result[e.Key as string ?? throw new InvalidDataException($"{path}: a key of the state dict is not a string ({e.Key?.GetType().Name})")] =
                 e.Value as Tensor ?? throw new InvalidDataException($"{path}: entry '{e.Key}' is not a tensor ({e.Value?.GetType().Name ?? "null"})" +
                     (e.Value is Hashtable ? ": its weights are under another key than a state dict's or a checkpoint's (state_dict, state_dict_ema, model, model_ema)" : ""));
+        // torchvision's model_ema is the state dict of an AveragedModel: its count of averages beside the model's keys under
+        // "module." (the wrapped model), which the strip below then takes off (review, session 47)
+        if (pick == CheckpointWeights.Ema && ema == "model_ema") result.Remove("n_averaged");
         // a model saved inside DistributedDataParallel: every key under "module."
         const string ddp = "module.";
         if (result.Count > 0 && result.Keys.All(k => k.StartsWith(ddp, StringComparison.Ordinal)))

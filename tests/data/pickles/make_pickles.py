@@ -22,8 +22,16 @@ torch.save({
     'half_channels_last': w.half().contiguous(memory_format=torch.channels_last), 'half_channels_last.expected': w.half().clone(),
 }, os.path.join(HERE, 'layouts.pt'))
 
-# a training checkpoint as torchvision's reference scripts (and DeiT's) write one: the weights under "model" and "model_ema"
-torch.save({'model': collections.OrderedDict(w=w.clone()), 'model_ema': collections.OrderedDict(w=w * 0.5),
+# a training checkpoint as torchvision's reference scripts write one: the weights under "model", and under "model_ema" the
+# state dict of their ExponentialMovingAverage, an AveragedModel: its count n_averaged beside the model's keys under "module."
+class Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(w.clone())
+averaged = torch.optim.swa_utils.AveragedModel(Net())
+with torch.no_grad():
+    averaged.module.w.mul_(0.5)
+torch.save({'model': Net().state_dict(), 'model_ema': averaged.state_dict(),
             'optimizer': {'state': {}, 'param_groups': []}, 'epoch': 3}, os.path.join(HERE, 'model-key-checkpoint.pth'))
 # a timm checkpoint of EMA weights alone
 torch.save({'state_dict_ema': collections.OrderedDict(w=w * 0.5), 'epoch': 3}, os.path.join(HERE, 'ema-only.pth.tar'))
