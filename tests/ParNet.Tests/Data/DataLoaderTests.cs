@@ -144,40 +144,42 @@ public class DataLoaderTests
         Assert.IsAssignableFrom<OperationCanceledException>(epoch.Exception?.InnerException);
     }
 
-    sealed class StallingDataset(IImageDataset inner, int stallAt, ManualResetEventSlim release) : IImageDataset
+    /// <summary>A data set that hands every call but Load to <paramref name="inner"/>.</summary>
+    abstract class WrappedDataset(IImageDataset inner) : IImageDataset
     {
-        public ManualResetEventSlim Stalled { get; } = new(false);
+        protected IImageDataset Inner => inner;
         public int Count => inner.Count;
         public int Channels => inner.Channels;
         public (int Height, int Width)? FixedSize => inner.FixedSize;
         public IReadOnlyList<string> ClassNames => inner.ClassNames;
         public int LabelOf(int index) => inner.LabelOf(index);
-        public ImageF Load(int index, int minShortSide = 0)
+        public abstract ImageF Load(int index, int minShortSide = 0);
+    }
+
+    sealed class StallingDataset(IImageDataset inner, int stallAt, ManualResetEventSlim release) : WrappedDataset(inner)
+    {
+        public ManualResetEventSlim Stalled { get; } = new(false);
+        public override ImageF Load(int index, int minShortSide = 0)
         {
             if (index == stallAt)
             {
                 Stalled.Set();
                 release.Wait();   // no cancellation reaches a blocked open(2)
             }
-            return inner.Load(index, minShortSide);
+            return Inner.Load(index, minShortSide);
         }
     }
 
     /// <summary>Counts which images were decoded, to show which batches a loader built.</summary>
-    sealed class CountingDataset(IImageDataset inner) : IImageDataset
+    sealed class CountingDataset(IImageDataset inner) : WrappedDataset(inner)
     {
         readonly int[] _loads = new int[inner.Count];
         public int LoadsOf(int index) => Volatile.Read(ref _loads[index]);
         public int TotalLoads => Enumerable.Range(0, _loads.Length).Sum(LoadsOf);
-        public int Count => inner.Count;
-        public int Channels => inner.Channels;
-        public (int Height, int Width)? FixedSize => inner.FixedSize;
-        public IReadOnlyList<string> ClassNames => inner.ClassNames;
-        public int LabelOf(int index) => inner.LabelOf(index);
-        public ImageF Load(int index, int minShortSide = 0)
+        public override ImageF Load(int index, int minShortSide = 0)
         {
             Interlocked.Increment(ref _loads[index]);
-            return inner.Load(index, minShortSide);
+            return Inner.Load(index, minShortSide);
         }
     }
 
