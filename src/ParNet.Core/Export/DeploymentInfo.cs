@@ -104,7 +104,7 @@ public sealed record DeploymentInfo : WeightsMetadata
     /// model's natural side, or the caller's choice). Weights saved with their data set and no side (the fine-tuning
     /// sample's) were predicted and served at an ImageNet-layout network's 224: the 28 px content blown up 7x, top-1 69% ->
     /// 15% (a library audit of session 47). Not CIFAR's 32: weights of it are also fine-tuned upsampled. A choice, not a
-    /// fact of the file: never stored (<see cref="ImageSize"/> stays what was stored).
+    /// fact of the file: never stored (<see cref="WeightsMetadata.ImageSize"/> stays what was stored).
     /// </summary>
     public int? SideFor(ModelConfig model) =>
         ImageSize ?? (KnownDataset(Dataset) is { } known && (known == DatasetInfo.FashionMnist || known == DatasetInfo.Mnist) ? PipelineSteps.FashionSide(model) : null);

@@ -173,7 +173,7 @@ public static class StateDict
     {
         Dictionary<string, Tensor>? taken = null;
         try { return taken = FromPickle(table, path, pick, out args); }
-        finally { DisposeTensorsIn(table, taken?.Values.ToHashSet(ReferenceEqualityComparer.Instance) ?? []); }
+        finally { DisposeTensorsIn(table, new HashSet<object>(taken?.Values ?? Enumerable.Empty<Tensor>(), ReferenceEqualityComparer.Instance)); }
     }
 
     /// <summary>Disposes every tensor reachable from <paramref name="root"/> (dicts, lists, inert records) but <paramref name="kept"/>;
