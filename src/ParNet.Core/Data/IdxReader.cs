@@ -111,16 +111,37 @@ public static class IdxReader
         return new InMemoryImageDataset(images.Pixels, labels, 1, images.Rows, images.Columns, classNames);
     }
 
-    /// <summary>The file named <paramref name="name"/> or <paramref name="name"/>.gz, or the MNIST variant with a dot.</summary>
+    /// <summary>The file named <paramref name="name"/> or <paramref name="name"/>.gz, or the MNIST variant with a dot. Both
+    /// raw and gzipped (`gunzip -k` keeps both): the raw one, once the two are found to hold the same bytes; a pair that
+    /// differs was read as the raw one without a word (a data audit of session 47), and is refused naming both.</summary>
     public static string FindFile(string directory, string name)
     {
         string dotted = name.Replace("-idx", ".idx");
-        foreach (var candidate in new[] { name, name + ".gz", dotted, dotted + ".gz" })
+        foreach (var candidate in new[] { name, dotted })
         {
-            string path = Path.Combine(directory, candidate);
-            if (File.Exists(path)) return path;
+            string raw = Path.Combine(directory, candidate), gzipped = raw + ".gz";
+            bool hasRaw = File.Exists(raw), hasGzipped = File.Exists(gzipped);
+            if (hasRaw && hasGzipped) RequireSameContent(raw, gzipped);
+            if (hasRaw) return raw;
+            if (hasGzipped) return gzipped;
         }
         throw new FileNotFoundException($"{Path.Combine(directory, name)}(.gz) not found", Path.Combine(directory, name));
+    }
+
+    static void RequireSameContent(string raw, string gzipped)
+    {
+        using var a = DataFileReading.Open(raw);
+        using var b = DataFileReading.Open(gzipped);
+        var (x, y) = (new byte[1 << 16], new byte[1 << 16]);
+        while (true)
+        {
+            int n = a.ReadAtLeast(x, x.Length, throwOnEndOfStream: false), m;
+            try { m = b.ReadAtLeast(y, y.Length, throwOnEndOfStream: false); }
+            catch (InvalidDataException e) { throw new InvalidDataException($"{gzipped}: not a readable gzip file ({e.Message}); {raw} is beside it: remove one", e); }
+            if (n != m || !x.AsSpan(0, n).SequenceEqual(y.AsSpan(0, m)))
+                throw new InvalidDataException($"{raw} and {gzipped} hold different data: keep the one meant and remove the other");
+            if (n == 0) return;
+        }
     }
 
     public static bool HasSplit(string directory, bool train)

@@ -46,6 +46,20 @@ public class IdxReaderTests
         Assert.Equal($"{dir.File("train-images-idx3-ubyte")}: images of 2x4 px; this data set's are 28x28", side.Message);
     }
 
+    /// <summary>A split both raw and gzipped (`gunzip -k` keeps both) read the raw one without a word, different or not (a data
+    /// audit of session 47): the same bytes read as before, different ones are refused naming both.</summary>
+    [Fact]
+    public void A_split_both_raw_and_gzipped_is_read_when_they_agree_and_refused_when_they_differ()
+    {
+        using var dir = new TempDirectory();
+        WriteSplit(dir, gzip: false);
+        WriteSplit(dir, gzip: true);   // the same data again, gzipped
+        Assert.Equal([2, 0, 1], Enumerable.Range(0, 3).Select(IdxReader.LoadSplit(dir.Path, true, ThreeClasses).LabelOf));
+        System.IO.File.WriteAllBytes(dir.File("train-labels-idx1-ubyte.gz"), TempDirectory.Gzip(TempDirectory.IdxLabels([0, 1, 2])));
+        var e = Assert.Throws<InvalidDataException>(() => IdxReader.LoadSplit(dir.Path, true, ThreeClasses));
+        Assert.Equal($"{dir.File("train-labels-idx1-ubyte")} and {dir.File("train-labels-idx1-ubyte.gz")} hold different data: keep the one meant and remove the other", e.Message);
+    }
+
     [Fact]
     public void Wrong_magic_is_rejected_naming_the_file()
     {
