@@ -22,6 +22,14 @@ public static class CliOption
     public static Option<string?> Text(string name, string description, string helpName = "VALUE") =>
         new(name) { Description = description, HelpName = helpName };
 
+    /// <summary>--dataset of train and eval, which read the data set's images: another spelling of a known name is taken as it
+    /// (DataPipelines.CanonicalName), so that what a run stores and compares on a resume is one name.</summary>
+    public static Option<string?> DatasetName(string description) => new("--dataset")
+    {
+        Description = description, HelpName = "NAME",
+        CustomParser = r => r.Tokens.Count == 0 ? null : ParNet.Data.DataPipelines.CanonicalName(r.Tokens[0].Value),
+    };
+
     /// <summary>An integer option; <paramref name="aliases"/>: older names still accepted (shown in help beside the name).</summary>
     public static Option<int?> Int(string name, string description, string helpName = "N", params string[] aliases) => new(name, aliases)
     {

@@ -22,8 +22,8 @@ public sealed class EvalCommand : CliCommand
     readonly Option<string?> _recipe = CliOption.Text("--recipe", "with --weights: the recipe whose data set, crop padding and " +
         "default model apply (default fashion-mnist, the main job's)", "NAME");
     readonly TrainModelOptions _model = new();
-    readonly Option<string?> _dataset = CliOption.Text("--dataset", "fashion-mnist | cifar10 | cifar100 | folder | imagenet (a folder in its layout) " +
-        "(default: the run's; with --weights, the one stored with them, else the recipe's)", "NAME");
+    readonly Option<string?> _dataset = CliOption.DatasetName("fashion-mnist | cifar10 | cifar100 | folder | imagenet (a folder in its layout) " +
+        "(default: the run's; with --weights, the one stored with them, else the recipe's)");
     readonly Option<string?> _data = CliOption.Text("--data", "where the data set is (default: with --run, the run's own, from its run.json; else as for train)", "DIR");
     readonly Option<string?> _split = CliOption.Text("--split", "test or train (default test; folders: val or train, test meaning val/)", "SPLIT");
     readonly Option<bool> _tenCrop = CliOption.Switch("--ten-crop", "average the 10 crops (corners, centre, mirrored) of the image padded by the crop padding (at least 1 pixel)");

@@ -19,12 +19,12 @@ public sealed partial class TrainCommand : CliCommand
     readonly Option<string?> _recipe = CliOption.Text("--recipe", "one of " + string.Join(", ", Recipes.Names) + " (default fashion-mnist: the main job's); " +
         "each option from --epochs to --image-size overrides one of its values, and defaults to the recipe's", "NAME");
     readonly TrainModelOptions _model = new();
-    readonly Option<string?> _dataset = CliOption.Text("--dataset", string.Join(" | ", DataPipelines.Datasets.Select(d => d switch
+    readonly Option<string?> _dataset = CliOption.DatasetName(string.Join(" | ", DataPipelines.Datasets.Select(d => d switch
     {
         "folder" => "folder (DIR/train, DIR/val)",
         "imagenet" => "imagenet (a folder in that layout)",
         _ => d,
-    })) + " (default: the recipe's)", "NAME");
+    })) + " (default: the recipe's)");
     readonly Option<string?> _data = CliOption.Text("--data", $"where the data set is (default for fashion-mnist: {DataLocations.LocalFashionMnist}, then " +
         $"{DataLocations.SystemFashionMnist}, where scripts/install-data.sh puts it; required for the others; with --resume: the run's own, from its run.json)", "DIR");
     readonly Option<string?> _out = CliOption.Text("--out", "run folder (default runs/RECIPE-yyyyMMdd-HHmmss: one new folder per run)", "DIR");

@@ -14,6 +14,19 @@ public static class DataPipelines
     /// <summary>The data sets by name; imagenet (the imagenet recipes' default) is a folder in ImageNet's layout.</summary>
     public static IReadOnlyList<string> Datasets { get; } = ["fashion-mnist", "cifar10", "cifar100", "folder", "imagenet"];
 
+    /// <summary>The name of <see cref="Datasets"/> another spelling means, in any letter case ("Fashion-MNIST", "fashion_mnist",
+    /// "CIFAR-10", "imagenet-1k"), as predict and export already took them; any other name as given (refused where it is read).
+    /// train and eval refused these (a data audit of session 47).</summary>
+    public static string CanonicalName(string dataset) => dataset.ToLowerInvariant() switch
+    {
+        "fashion-mnist" or "fashion_mnist" or "fashionmnist" => "fashion-mnist",
+        "cifar10" or "cifar-10" => "cifar10",
+        "cifar100" or "cifar-100" => "cifar100",
+        "imagenet" or "imagenet-1k" or "imagenet1k" => "imagenet",
+        "folder" => "folder",
+        _ => dataset,
+    };
+
     /// <summary>Whether <paramref name="dataset"/> is read from class folders (DIR/train, DIR/val): a folder, or ImageNet in
     /// that layout.</summary>
     public static bool IsFolderLayout(string? dataset) => dataset is "folder" or "imagenet";
@@ -42,6 +55,7 @@ public static class DataPipelines
     public static DataLoader Train(string dataset, string? dataDir, ModelConfig model, AugmentationSettings augmentation, LoaderOptions options,
                                    int? size = null)
     {
+        dataset = CanonicalName(dataset);
         var loader = TrainSource(dataset, dataDir, model, augmentation, options, size);
         // one class (--classes 3, a folder with one class folder) trained to loss 0 and "100% top-1": a result that means nothing
         if (loader.ClassNames.Count < 2)
@@ -94,6 +108,7 @@ public static class DataPipelines
     public static DataLoader Eval(string dataset, string? dataDir, ModelConfig model, AugmentationSettings augmentation, LoaderOptions options,
                                   string split = "test", int? size = null, bool tenCrop = false)
     {
+        dataset = CanonicalName(dataset);
         options = options with { Shuffle = false, DropLast = false };
         if (split is not ("test" or "train" or "val")) throw new ArgumentException($"split must be test or train (folders: val or train); got '{split}'");
         if (split == "val" && !IsFolderLayout(dataset))   // only a folder has val/; the others' held-out split is test
