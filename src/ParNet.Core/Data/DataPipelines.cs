@@ -14,12 +14,14 @@ public static class DataPipelines
     /// <summary>The data sets by name; imagenet (the imagenet recipes' default) is a folder in ImageNet's layout.</summary>
     public static IReadOnlyList<string> Datasets { get; } = ["fashion-mnist", "cifar10", "cifar100", "folder", "imagenet"];
 
-    /// <summary>The name of <see cref="Datasets"/> another spelling means, in any letter case ("Fashion-MNIST", "fashion_mnist",
-    /// "CIFAR-10", "imagenet-1k"), as predict and export already took them; any other name as given (refused where it is read).
-    /// train and eval refused these (a data audit of session 47).</summary>
+    /// <summary>The name of <see cref="Datasets"/> (or mnist, a deployment's data set) another spelling means, in any letter case
+    /// ("Fashion-MNIST", "fashion_mnist", "CIFAR-10", "imagenet-1k"); any other name as given (refused where it is read). The
+    /// one table of spellings: <see cref="Export.DeploymentInfo.KnownDataset"/> (predict, serve, export) reads by it, and train
+    /// and eval, which refused these, now do too (a data audit of session 47).</summary>
     public static string CanonicalName(string dataset) => dataset.ToLowerInvariant() switch
     {
         "fashion-mnist" or "fashion_mnist" or "fashionmnist" => "fashion-mnist",
+        "mnist" => "mnist",
         "cifar10" or "cifar-10" => "cifar10",
         "cifar100" or "cifar-100" => "cifar100",
         "imagenet" or "imagenet-1k" or "imagenet1k" => "imagenet",

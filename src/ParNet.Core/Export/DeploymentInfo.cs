@@ -1,4 +1,3 @@
-using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using ParNet.Data;
@@ -87,14 +86,15 @@ public sealed record DeploymentInfo : WeightsMetadata
         return ids.All(id => id >= 0) && names.All(name => all.Count(n => n == name) == 1) ? ids : null;
     }
 
-    /// <summary>The data set's statistics and names when the data set is known.</summary>
-    public static DatasetInfo? KnownDataset(string? name) => name?.ToLowerInvariant() switch
+    /// <summary>The data set's statistics and names when the data set is known, under any of its spellings
+    /// (<see cref="DataPipelines.CanonicalName"/>: the one table of them, which train and eval read by too).</summary>
+    public static DatasetInfo? KnownDataset(string? name) => name is null ? null : DataPipelines.CanonicalName(name) switch
     {
-        "fashion-mnist" or "fashion_mnist" or "fashionmnist" => DatasetInfo.FashionMnist,
+        "fashion-mnist" => DatasetInfo.FashionMnist,
         "mnist" => DatasetInfo.Mnist,
-        "cifar10" or "cifar-10" => DatasetInfo.Cifar10,
-        "cifar100" or "cifar-100" => DatasetInfo.Cifar100,
-        "imagenet" or "imagenet-1k" or "imagenet1k" => DatasetInfo.ImageNet,
+        "cifar10" => DatasetInfo.Cifar10,
+        "cifar100" => DatasetInfo.Cifar100,
+        "imagenet" => DatasetInfo.ImageNet,
         _ => null,
     };
 

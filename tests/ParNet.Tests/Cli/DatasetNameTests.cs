@@ -10,7 +10,7 @@ public class DatasetNameTests
 {
     [Theory]
     [InlineData("Fashion-MNIST", "fashion-mnist"), InlineData("fashion_mnist", "fashion-mnist"), InlineData("CIFAR-10", "cifar10"),
-     InlineData("cifar-100", "cifar100"), InlineData("ImageNet-1k", "imagenet"), InlineData("Folder", "folder"), InlineData("svhn", "svhn")]
+     InlineData("cifar-100", "cifar100"), InlineData("ImageNet-1k", "imagenet"), InlineData("Folder", "folder"), InlineData("MNIST", "mnist"), InlineData("svhn", "svhn")]
     public void Other_spellings_of_a_known_data_set_are_its_name(string given, string name) => Assert.Equal(name, DataPipelines.CanonicalName(given));
 
     [Fact]
