@@ -61,12 +61,13 @@ public sealed class ImageFolderDataset : IImageDataset
                 throw new InvalidDataException($"{first}{(unreadable.Count > 1 ? $" and {unreadable.Count - 1} more {string.Join('/', UnreadableImageExtensions)} files" : "")}: " +
                                                "an image torchvision's ImageFolder reads and this reader cannot (TIFF, PPM and PGM are not decoded here); " +
                                                "convert them to PNG, or move them out of the class folders");
-            var images = entries.Where(e => !e.IsFolder && IsImage(e.Path)).Select(e => e.Path)
+            var imageEntries = entries.Where(e => !e.IsFolder && IsImage(e.Path)).ToList();
+            var images = imageEntries.Select(e => e.Path)
                 // torchvision's order, sorted(os.walk(class folder)) and each folder's sorted names: a folder's own files
                 // before its subfolders' (what --subset picks and the unshuffled order depend on)
                 .OrderBy(f => Path.GetDirectoryName(f)!, CodePointOrder).ThenBy(f => Path.GetFileName(f), CodePointOrder).ToList();
             if (images.Count == 0) throw new InvalidDataException($"{classDirs[label]}: empty class folder (no {string.Join('/', ImageExtensions)} files in it or below it)");
-            RequireContent(entries.Where(e => !e.IsFolder && IsImage(e.Path)));
+            RequireContent(imageEntries);
             files.AddRange(images);
             labels.AddRange(Enumerable.Repeat(label, images.Count));
         }
