@@ -72,6 +72,14 @@ public sealed class BenchCommand : CliCommand
         return devices;
     }
 
+    /// <summary>The model stored in an exported file and the side it runs at: its graph's fixed side, else the one stored.</summary>
+    static (Models.ModelConfig? Model, int? Side) ExportedModel(string path)
+    {
+        using var engine = new OnnxRuntimeEngine(path);
+        int? side = UsageException.Wrap(engine.FixedImageSide, $"--onnx-model {path}");
+        return (engine.Info.Model, side ?? (engine.Info.Model is { } model ? engine.Info.SideFor(model) : null));
+    }
+
     protected override int Run(ParseResult parse, TextWriter stdout, TextWriter stderr)
     {
         // first: libgomp reads it when libtorch loads, which reading the model stored with --weights may already do
@@ -86,9 +94,14 @@ public sealed class BenchCommand : CliCommand
         // (a released .pth.tar is not read twice for it)
         var stored = weights is null ? null
                      : given is null ? ClassifierLoader.Stored(weights, WeightsLoading.Pick(parse.GetValue(_ema))) : DeploymentInfo.ForWeights(weights);
-        var config = given ?? stored?.Model ?? _model.Read(parse, defaultModel: DefaultModel);
+        string? onnxModel = parse.GetValue(_onnxModel);
+        if (onnxModel is not null && !File.Exists(onnxModel)) throw new UsageException($"--onnx-model {onnxModel}: no such file");
+        // without weights or a model, those of the exported file: bench refused its own export of a model not the default
+        // ("a parnet_cifar_small_w8 model; the benchmark's model is parnet_s"), as predict and serve take it (export audit, session 48)
+        var (exportedModel, exportedSide) = weights is null && given is null && onnxModel is not null ? ExportedModel(onnxModel) : default;
+        var config = given ?? stored?.Model ?? exportedModel ?? _model.Read(parse, defaultModel: DefaultModel);
         // the side stored with the weights, as predict and export take it (help audit, session 41: bench timed a 160 px run at 224)
-        int size = parse.GetValue(_imageSize) ?? stored?.SideFor(config) ?? config.DefaultImageSize;
+        int size = parse.GetValue(_imageSize) ?? stored?.SideFor(config) ?? exportedSide ?? config.DefaultImageSize;
         int batch = parse.GetValue(_batch) ?? InferenceBenchmarkOptions.DefaultBatch;
         int warmup = parse.GetValue(_warmup) ?? InferenceBenchmarkOptions.DefaultWarmup;
         int rounds = parse.GetValue(_rounds) ?? InferenceBenchmarkOptions.DefaultRounds;
@@ -110,8 +123,6 @@ public sealed class BenchCommand : CliCommand
             throw new UsageException("--python and --pytorch-fixture go with --pytorch-code DIR");
         if (pytorchCode is not null && !Directory.Exists(pytorchCode))
             throw new UsageException($"--pytorch-code {pytorchCode}: no such folder (a checkout of github.com/imankgoyal/NonDeepNetworks)");
-        string? onnxModel = parse.GetValue(_onnxModel);
-        if (onnxModel is not null && !File.Exists(onnxModel)) throw new UsageException($"--onnx-model {onnxModel}: no such file");
         if (pytorchFixture is not null && !File.Exists(pytorchFixture))
             throw new UsageException($"--pytorch-fixture {pytorchFixture}: no such file");
 
@@ -134,7 +145,8 @@ public sealed class BenchCommand : CliCommand
             stderr.WriteLine($"parnet bench: warning: fused-bf16: {slow}");
         if (weights is null)
         {
-            WeightsLoading.WarnRandomInitialization(stderr, Name, config);
+            if (keys is null || keys.Any(key => key != "onnx-file"))   // the file's own weights run in that row
+                WeightsLoading.WarnRandomInitialization(stderr, Name, config);
             manual_seed(ClassifierLoader.RandomInitializationSeed);   // the benchmark initializes the model itself
         }
         string command = "parnet bench " + ShellWords.Join(Environment.GetCommandLineArgs().Skip(2));

@@ -66,6 +66,14 @@ public sealed record InferenceBenchmarkOptions
             engine.RequireFits(Model);
         }
         catch (ArgumentException e) { throw new InvalidSettingException(onnxModel, names => $"{names.Given(onnxModel, path)}: {e.Message}", e); }
+        // every row is timed at batch 1, then at Batch: a graph of one fixed batch ran its first rows and then ended the
+        // process at the second batch, the timings lost (an export audit of session 48)
+        if (engine.InputShape is [> 0 and var exactly, ..] && (exactly != 1 || Batch != 1))
+        {
+            string batch = Setting(nameof(Batch));
+            throw new InvalidSettingException(onnxModel, names => $"{names.Given(onnxModel, path)} {OnnxRuntimeEngine.ExactBatch(exactly)}; the benchmark " +
+                $"times batch 1, then batch {Batch}" + (exactly == 1 ? $" (give {names.Given(batch, 1)})" : " (export it with a dynamic batch)"));
+        }
         if (side is not null && side != ImageSize)
             throw new InvalidSettingException(onnxModel, names =>
                 $"{names.Given(onnxModel, path)}: exported for {side}x{side}; the benchmark runs {ImageSize} (give {names.Given(imageSize, side)})");

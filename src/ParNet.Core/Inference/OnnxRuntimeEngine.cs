@@ -112,6 +112,7 @@ public sealed class OnnxRuntimeEngine : IDisposable
     public OnnxRuntimeEngine(string path, OnnxRuntimeOptions? options = null)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"ONNX model not found: {path}", path);
+        FileType.RequireRegular(path, "ONNX model");
         Options = options ?? new();
         _session = Options.OpenSession(path);
         (InputName, OutputName, InputShape, OutputShape, Info) = Describe(path);

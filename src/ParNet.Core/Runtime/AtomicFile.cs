@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 
 namespace ParNet.Runtime;
 
@@ -41,7 +40,7 @@ public static class AtomicFile
     static void WithTemporary(string path, Action<string> writeTemporary, string temporarySuffix, Action<string, string> finish)
     {
         string target = FinalTarget(path);
-        if (NonRegularKind(target) is { } kind) throw new IOException($"{path} is a {kind}, not a regular file; not replaced");
+        if (FileType.NonRegularKind(target) is { } kind) throw new IOException($"{path} is a {kind}, not a regular file; not replaced");
         string folder = Path.GetDirectoryName(target)!;
         try { Directory.CreateDirectory(folder); }
         catch (IOException e) when (FileOnTheWay(folder) is { } file)   // .NET says only "The file 'FILE' already exists."
@@ -139,34 +138,6 @@ public static class AtomicFile
         return file.LinkTarget is null ? file.FullName : file.ResolveLinkTarget(returnFinalTarget: true)!.FullName;
     }
 
-    /// <summary>What an existing target is when it is not a regular file; null for a regular file or none. .NET reports a
-    /// device or FIFO as a Normal file, so the file type comes from statx(2) on Linux, the platform this library runs on.</summary>
-    static string? NonRegularKind(string target)
-    {
-        if (Directory.Exists(target)) return "directory";
-        if (!OperatingSystem.IsLinux()) return null;
-        var status = new byte[256];   // struct statx, the same layout on every architecture: stx_mode is the u16 at byte 28
-        try
-        {
-            if (StatX(AtFileDescriptorOfWorkingDirectory, target, 0, StatXType, status) != 0) return null;   // none (or unreadable: writing says why)
-        }
-        catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException) { return null; }   // a libc before statx (glibc 2.28)
-        return (BitConverter.ToUInt16(status, 28) & 0xF000) switch
-        {
-            0x8000 => null,
-            0x2000 => "character device",
-            0x6000 => "block device",
-            0x1000 => "FIFO",
-            0xC000 => "socket",
-            _ => "special file",
-        };
-    }
-
-    const int AtFileDescriptorOfWorkingDirectory = -100;
-    const uint StatXType = 1;
-
-    [DllImport("libc", EntryPoint = "statx")]
-    static extern int StatX(int directory, string path, int flags, uint mask, byte[] status);
 
     /// <summary>The same failure, naming <paramref name="path"/> instead of the temporary file.</summary>
     static Exception NamingPath(Exception e, string temporary, string path)

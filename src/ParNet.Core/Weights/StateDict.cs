@@ -159,6 +159,7 @@ public static class StateDict
         if (Directory.Exists(path))
             throw new FileNotFoundException($"{what}: {path} is a folder, not a file{(folderHint?.Invoke(path) is { } hint ? $" ({hint})" : "")}", path);
         if (!File.Exists(path)) throw new FileNotFoundException($"{what} file not found: {path}", path);
+        FileType.RequireRegular(path, what);
     }
 
     /// <summary>Where training checkpoints keep their weights, the model's and their EMA's: timm's train.py (the authors'

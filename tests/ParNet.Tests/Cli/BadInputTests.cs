@@ -197,6 +197,22 @@ public class BadInputTests
         CliRunner.AssertUserError(result, "input tensor file not found: /no/such/input.safetensors");
     }
 
+    /// <summary>A FIFO named as weights held predict (and eval, serve) for ever in open(), waiting for a writer (an export audit
+    /// of session 48); it is refused before it is opened, whatever its name says it holds. Run on a task with a deadline, so
+    /// that a regression fails rather than hangs the suite.</summary>
+    [Theory]
+    [InlineData("weights.safetensors", "weights: ")]
+    [InlineData("model.onnx", "ONNX model: ")]
+    public void A_fifo_given_as_weights_is_refused_not_waited_on(string name, string what)
+    {
+        using var dir = new TempDirectory();
+        string fifo = dir.Fifo(name), image = dir.File("image.png");
+        File.WriteAllBytes(image, [1]);
+        var run = Task.Run(() => CliRunner.Run("predict", "--weights", fifo, image));
+        Assert.True(run.Wait(TimeSpan.FromSeconds(60)), "predict still waits on the FIFO after 60 s");
+        CliRunner.AssertUserError(run.Result, $"{what}{fifo} is a FIFO, not a regular file");
+    }
+
     [Fact]
     public void A_truncated_pt_file_is_named_in_the_error()
     {
