@@ -33,7 +33,43 @@ public sealed class DeploymentPreprocessing
         else steps.Add(new ResizeUnlessExactly(imageSize));
         steps.AddRange(PipelineSteps.Normalize(info.Dataset ?? "the data", info.Mean!, info.Std!, model.InChannels));
         _transform = new Compose(steps.ToArray());
+        Description = string.Join("; ", Describe(steps, imageSize, model.InChannels, info.StatisticsGuessed));
     }
+
+    /// <summary>Where an exported .onnx file says how its input is made (<see cref="Description"/>): its other metadata
+    /// names the side and statistics, not that a 28 px image is zero-padded before it is normalized, nor the resize and crop
+    /// of an RGB one; the same file scored 88.2% prepared so, 85.0% padded after normalizing and 76.4% resized 28 -> 32
+    /// (an export audit of session 48).</summary>
+    public const string MetadataKey = "parnet.preprocessing";
+
+    /// <summary>The steps in words, for a front end in another language: "decode, pixels scaled to [0, 1]; ...".</summary>
+    public string Description { get; }
+
+    IEnumerable<string> Describe(List<IImageTransform> steps, int size, int channels, bool statisticsGuessed)
+    {
+        const int fashion = PipelineSteps.FashionMnistSide;
+        yield return "decode, pixels scaled to [0, 1]";
+        if (_grey)
+        {
+            yield return "to grey (ITU-R 601 luma: 0.299 R + 0.587 G + 0.114 B)";
+            yield return $"unless {fashion}x{fashion}, resize the short side to {fashion} (bicubic) and centre-crop {fashion}x{fashion}";
+        }
+        foreach (var step in steps)
+            yield return step switch
+            {
+                ResizeShortSide r => $"resize the short side to {r.ShortSide} ({r.Filter.ToString().ToLowerInvariant()})",
+                RandomCrop c => $"pad every side with {c.Padding} px of {c.Fill} (before normalizing) to {c.Size}x{c.Size}",
+                ResizeUnlessExactly => $"unless {size}x{size}, resize the short side to {(int)Math.Floor(size / 0.875)} (bicubic) and centre-crop {size}x{size}",
+                ToChannels { Channels: 3 } => "replicate the grey channel to 3",
+                ToChannels => "to grey (ITU-R 601 luma)",
+                Normalize n when statisticsGuessed => $"(x - {Numbers(n.Mean)}) / {Numbers(n.Std)} per channel (statistics guessed: none were stored)",
+                Normalize n => $"(x - {Numbers(n.Mean)}) / {Numbers(n.Std)} per channel",
+                _ => throw new InvalidOperationException($"no words for the step {step.GetType().Name}"),
+            };
+        yield return $"float32 [N, {channels}, {size}, {size}] (channels first)";
+    }
+
+    static string Numbers(float[] values) => "[" + string.Join(", ", values.Select(v => v.ToString("G6", System.Globalization.CultureInfo.InvariantCulture))) + "]";
 
     public int Size { get; }
     /// <summary>Whether it normalizes with guessed statistics (<see cref="DeploymentInfo.StatisticsGuessed"/>): neither the

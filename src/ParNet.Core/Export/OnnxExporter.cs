@@ -98,7 +98,10 @@ public static class OnnxExporter
             Fused = options.Info?.Fused ?? IsFused(graph),
         };
         string version = typeof(OnnxExporter).Assembly.GetName().Version?.ToString() ?? "0";
-        var proto = OnnxMessages.Model(IrVersion, "parnet-dotnet", version, Opset, graphProto, info.ToMetadata(),
+        var metadata = info.ToMetadata().ToList();
+        if (height == width)   // how an image becomes the input, for a front end that is not this library's
+            metadata.Add(new(DeploymentPreprocessing.MetadataKey, new DeploymentPreprocessing(model.Config, info, height).Description));
+        var proto = OnnxMessages.Model(IrVersion, "parnet-dotnet", version, Opset, graphProto, metadata,
             $"{model.Config.Name}, {height}x{width}, {(info.Fused == true ? "fused" : "training form")}");
         return proto;
     }
