@@ -41,9 +41,18 @@ public abstract class CliCommand
         Declare(command);
         command.SetAction(parse =>
         {
-            using var abandon = WritesAFile ? new EndingSignals(_ => ParNet.Runtime.AtomicFile.AbandonWritesInProgress()) : null;
+            using var abandon = WritesAFile ? new EndingSignals(signal => SayAbandoned(signal, ParNet.Runtime.AtomicFile.AbandonWritesInProgress(), stderr)) : null;
             return Run(parse, stdout, stderr);
         });
         return command;
+    }
+
+    /// <summary>The line a signal's end of a file-writing command leaves: what it did not write. It ended without a word.</summary>
+    void SayAbandoned(System.Runtime.InteropServices.PosixSignal signal, IReadOnlyList<string> abandoned, TextWriter stderr)
+    {
+        string what = abandoned.Count == 0 ? "no file was being written"
+            : $"{string.Join(", ", abandoned)} not written (left as {(abandoned.Count == 1 ? "it was" : "they were")})";
+        try { stderr.WriteLine($"parnet {Name}: {EndingSignals.What(signal)}; {what}"); }
+        catch (IOException) { }   // a stderr that cannot be written: ending anyway
     }
 }

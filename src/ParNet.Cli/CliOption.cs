@@ -135,7 +135,8 @@ public static class CliOption
         catch (Exception e) when (e is FormatException or OverflowException)
         {
             string name = result.Parent is OptionResult o ? Typed(o) : "value";
-            result.AddError($"{name} must be {what} (got '{text}')");
+            // an integer past int's range was "must be an integer" (an export audit of session 48)
+            result.AddError(e is OverflowException ? $"{name} {text}: outside an integer's range ({int.MinValue:N0} to {int.MaxValue:N0})" : $"{name} must be {what} (got '{text}')");
             return null;
         }
     }

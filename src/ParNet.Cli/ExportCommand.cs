@@ -37,6 +37,8 @@ public sealed class ExportCommand : CliCommand
         $"for a run's checkpoint without --dataset, the run's data; else as train looks: for fashion-mnist {DataLocations.LocalFashionMnist}, then {DataLocations.SystemFashionMnist})", "DIR");
     readonly Option<bool> _quantizeGates = CliOption.Switch("--quantize-gates", "with --int8: quantize the SSE gates' 1x1 convs too " +
         "(default off: no time saved on a 1x1 map, and their sigmoid scales whole feature maps)");
+    readonly Option<int?> _threads = CliOption.Int("--threads", "threads of the work: loading and fusing (torch.set_num_threads) and, with " +
+        "--int8, ONNX Runtime's calibration passes (default: all cores; calibration took every core whatever else ran)", "N");
     readonly Option<bool> _quantizeHead = CliOption.Switch("--quantize-head", "with --int8: quantize the classifier too (default off: " +
         "one small matrix product)");
 
@@ -47,7 +49,7 @@ public sealed class ExportCommand : CliCommand
     protected override void Declare(Command command)
     {
         _model.AddTo(command);
-        command.Add(_weights, _fused, _unfused, _ema, _format, _out, _imageSize, _dataset, _int8, _calibration, _data, _quantizeGates, _quantizeHead);
+        command.Add(_weights, _fused, _unfused, _ema, _format, _out, _imageSize, _dataset, _int8, _calibration, _data, _quantizeGates, _quantizeHead, _threads);
     }
 
     /// <summary>--int8 quantizes the fused network, and <paramref name="unfused"/> has none (a ResNet, loaded as it is): refused
@@ -74,6 +76,9 @@ public sealed class ExportCommand : CliCommand
         CliOption.RequireAtLeastOne("--calibration", calibration, "images");
         if (!int8 && (calibration is not null || parse.Given(_data) || parse.GetValue(_quantizeGates) || parse.GetValue(_quantizeHead)))
             throw new UsageException("--calibration, --data, --quantize-gates and --quantize-head go with --int8");
+        int threads = parse.GetValue(_threads) ?? Environment.ProcessorCount;
+        CliOption.CheckThreads(threads, Name, stderr);
+        TorchSharp.torch.set_num_threads(threads);
         int? size = parse.GetValue(_imageSize);
         string? dataset = parse.GetValue(_dataset);
         if (!format.Equals("onnx", StringComparison.OrdinalIgnoreCase))
@@ -107,7 +112,6 @@ public sealed class ExportCommand : CliCommand
             string written = info.Fused == true ? "fused" : "training form";
             if (int8)
             {
-                var options = new Int8Options { CalibrationImages = calibration!.Value, QuantizeGates = parse.GetValue(_quantizeGates), QuantizeHead = parse.GetValue(_quantizeHead) };
                 string calibrationSet = info.Dataset ?? throw new UsageException("--int8: no data set is stored with the weights; give --dataset NAME (and --data DIR) for the calibration images");
                 // a run's checkpoint calibrates on the run's own data unless told otherwise (a folder data set has no standard place),
                 // and on the classes it trained on: images of classes it never saw (`train --classes 1,3`), undecodable ones among
@@ -120,13 +124,18 @@ public sealed class ExportCommand : CliCommand
                 if (classes is null && CalibrationClassesDiffer(calibrationSet, data, info.ClassNames) is { } folderClasses)
                     stderr.WriteLine($"parnet export: warning: calibrating on the classes of {Path.Combine(data!, "train")} ({Listed(folderClasses)}), not the " +
                                      $"{info.ClassNames!.Count} stored with the weights ({Listed(info.ClassNames)}): its images should look like those the model will see");
+                var options = new Int8Options
+                {
+                    CalibrationImages = calibration!.Value, QuantizeGates = parse.GetValue(_quantizeGates), QuantizeHead = parse.GetValue(_quantizeHead),
+                    CalibrationSource = new CalibrationSet(calibrationSet, data is null ? null : Path.GetFullPath(data), classes),
+                };
                 // opened as the exporter reads it, after its check that --out can be written: an image folder's files are listed then, not before
                 IEnumerable<(float[] Data, long[] Shape)> Calibration()
                 {
                     foreach (var image in UsageException.Wrap(() => Int8Exporter.CalibrationImages(calibrationSet, data, model.Config, side, options.CalibrationImages, classes), "--int8 calibration"))
                         yield return image;
                 }
-                Int8Exporter.Export(model, output, side, Calibration(), options, new OnnxExportOptions { Info = info });
+                Int8Exporter.Export(model, output, side, Calibration(), options, new OnnxExportOptions { Info = info }, intraOpThreads: threads);
                 written += $", int8 QDQ calibrated on {options.CalibrationImages} {calibrationSet} training image{(options.CalibrationImages == 1 ? "" : "s")} chosen at random (seed 0); gates {(options.QuantizeGates ? "int8" : "float32")}, head {(options.QuantizeHead ? "int8" : "float32")}";
             }
             else OnnxExporter.Export(model, output, side, new OnnxExportOptions { Info = info });

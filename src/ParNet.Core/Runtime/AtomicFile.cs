@@ -53,7 +53,7 @@ public static class AtomicFile
         // failed (walk C, session 28)
         string temporary = Path.Combine(folder, TemporaryName(Path.GetFileName(target),
             $".{Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4))}{temporarySuffix}"));
-        InProgress.TryAdd(temporary, 0);
+        InProgress.TryAdd(temporary, path);
         bool temporaryWritten = false;
         try
         {
@@ -99,21 +99,26 @@ public static class AtomicFile
         return cut + ending;
     }
 
-    /// <summary>The temporary files of the writes under way in this process.</summary>
-    static readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte> InProgress = new(StringComparer.Ordinal);
+    /// <summary>The temporary files of the writes under way in this process, each with the path its write was asked for.</summary>
+    static readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> InProgress = new(StringComparer.Ordinal);
 
     /// <summary>
     /// Deletes the temporary files of the writes under way, for a process that is about to end on a signal (Ctrl-C or
     /// SIGTERM during an export): their targets stay as they were, and no TARGET.*.tmp is left behind. Only for a process
-    /// whose writes are all to be abandoned: a write that goes on after it fails.
+    /// whose writes are all to be abandoned: a write that goes on after it fails. Returns the paths of the writes abandoned
+    /// (as given to <see cref="Write"/>), for the line that says they were left as they were: an export ended by Ctrl-C said
+    /// nothing at all (an export audit of session 48).
     /// </summary>
-    public static void AbandonWritesInProgress()
+    public static IReadOnlyList<string> AbandonWritesInProgress()
     {
-        foreach (string temporary in InProgress.Keys)
+        var abandoned = new List<string>();
+        foreach (var (temporary, path) in InProgress)
         {
+            abandoned.Add(path);
             try { File.Delete(temporary); }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }   // ending anyway: best effort
         }
+        return abandoned.Distinct(StringComparer.Ordinal).ToList();
     }
 
     /// <summary>A text file (UTF-8 without a byte-order mark, as File.WriteAllText writes it), replaced as <see cref="Write"/> does.</summary>

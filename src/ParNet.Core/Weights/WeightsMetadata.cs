@@ -42,9 +42,10 @@ public record WeightsMetadata
     public static WeightsMetadata FromEntries(IReadOnlyDictionary<string, string> entries, string? source = null)
     {
         string? Get(string key) => entries.TryGetValue(key, out var v) && v.Length > 0 ? v : null;
+        WeightsMetadata read;
         try
         {
-            return new WeightsMetadata
+            read = new WeightsMetadata
             {
                 Model = Get(KeyConfig) is { } config ? ModelConfig.FromJson(config) : null,
                 ClassNames = Get(KeyClassNames) is { } names ? JsonSerializer.Deserialize<string[]>(names) : null,
@@ -59,5 +60,21 @@ public record WeightsMetadata
         {
             throw new InvalidDataException($"{source ?? "model metadata"}: unreadable ParNet metadata ({e.Message})", e);
         }
+        if (StatisticsProblem(read.Mean, read.Std) is { } problem)
+            throw new InvalidDataException($"{source ?? "model metadata"}: {problem}");
+        return read;
+    }
+
+    /// <summary>Why stored statistics cannot normalize an image, or null: one value per channel (1 or 3) in each, a positive
+    /// finite std. A std of 0 failed at the first image as "std must be positive", naming no file (an export audit of session 48).</summary>
+    static string? StatisticsProblem(float[]? mean, float[]? std)
+    {
+        if (mean is null && std is null) return null;
+        if (mean is null || std is null) return $"{(mean is null ? KeyStd : KeyMean)} is stored without {(mean is null ? KeyMean : KeyStd)}";
+        if (mean.Length != std.Length || mean.Length is not (1 or 3))
+            return $"{KeyMean} has {mean.Length} value(s) and {KeyStd} {std.Length}: one per channel, 1 (grey) or 3 (RGB), in each";
+        if (!mean.All(float.IsFinite) || !std.All(v => float.IsFinite(v) && v > 0))
+            return $"{KeyMean} {JsonSerializer.Serialize(mean)}, {KeyStd} {JsonSerializer.Serialize(std)}: the means must be finite and each std a positive number";
+        return null;
     }
 }

@@ -158,6 +158,9 @@ public class OptionSyntaxTests
     {
         CliRunner.AssertUserError(CliRunner.Run("train", "--data"), "parnet train: --data needs a value, DIR: ");
         CliRunner.AssertUserError(CliRunner.Run("info", "--model", "parnet_s", "--image-size", "big"), "--image-size must be an integer (got 'big')");
+        // a number past int's range is not called "not an integer" (an export audit of session 48)
+        CliRunner.AssertUserError(CliRunner.Run("info", "--model", "parnet_s", "--image-size", "99999999999"),
+                                  "--image-size 99999999999: outside an integer's range (-2,147,483,648 to 2,147,483,647)");
     }
 
     /// <summary>More threads than the machine has cores ran without a word (walk F: `train-bench --threads 1000` on 2

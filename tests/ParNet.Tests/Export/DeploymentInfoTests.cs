@@ -7,6 +7,26 @@ namespace ParNet.Tests.Export;
 /// <summary>Sidecar files beside weights: a plain model configuration in any key case, and bad ones refused naming the file.</summary>
 public class DeploymentInfoTests
 {
+    /// <summary>Statistics no image can be normalized with are refused as the file's, naming it: a std of 0 failed at the first
+    /// image naming no file, and three means on a Fashion-MNIST model were averaged without a word (an export audit of session 48).</summary>
+    [Theory]
+    [InlineData("fashion-mnist", "[0.286]", "[0]", "parnet.mean [0.286], parnet.std [0]: the means must be finite and each std a positive number")]
+    [InlineData("fashion-mnist", "[0.485,0.456,0.406]", "[0.229,0.224,0.225]", "parnet.mean has 3 value(s); fashion-mnist images have 1 channel(s)")]
+    [InlineData("imagenet", "[0.5,0.5]", "[0.5,0.5]", "parnet.mean has 2 value(s) and parnet.std 2: one per channel, 1 (grey) or 3 (RGB), in each")]
+    [InlineData(null, "[0.5]", null, "parnet.mean is stored without parnet.std")]
+    public void Stored_statistics_that_cannot_normalize_are_refused_naming_the_file(string? dataset, string mean, string? std, string problem)
+    {
+        var entries = new Dictionary<string, string> { ["parnet.mean"] = mean };
+        if (std is not null) entries["parnet.std"] = std;
+        if (dataset is not null) entries["parnet.dataset"] = dataset;
+        var e = Assert.Throws<InvalidDataException>(() => DeploymentInfo.FromMetadata(entries, "m.onnx"));
+        Assert.Equal($"m.onnx: {problem}", e.Message);
+        entries["parnet.mean"] = "[0.5]";   // the same file with sound statistics reads
+        entries["parnet.std"] = "[0.25]";
+        entries.Remove("parnet.dataset");
+        Assert.Equal([0.25f], DeploymentInfo.FromMetadata(entries, "m.onnx").Std);
+    }
+
     [Fact]
     public void A_plain_configuration_sidecar_is_read_whatever_the_case_of_its_keys()
     {

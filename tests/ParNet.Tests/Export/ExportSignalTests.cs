@@ -7,7 +7,7 @@ namespace ParNet.Tests.Export;
 /// <summary>
 /// Ctrl-C or SIGTERM during `parnet export` left the write's TARGET.*.tmp behind, as large as the model (220 MB for
 /// ParNet-L: walk of session 34). The process still ends as the signal ends it; the temporary file goes, the target
-/// stays as it was.
+/// stays as it was, and a line on stderr says so (it ended without a word: an export audit of session 48).
 /// </summary>
 public class ExportSignalTests
 {
@@ -64,6 +64,8 @@ public class ExportSignalTests
         finally { if (!process.HasExited) process.Kill(); }
         process.WaitForExit();
         Assert.Equal(exitCode, process.ExitCode);
+        string what = signal == 15 ? "terminated (SIGTERM)" : "interrupted";
+        Assert.Contains($"parnet export: {what}; {target} not written (left as it was)\n", (await output)[1]);
         Assert.Empty(Temporaries(dir.Path));
         Assert.Equal("the file before", File.ReadAllText(target));
     }

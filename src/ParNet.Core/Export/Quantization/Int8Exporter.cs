@@ -29,10 +29,10 @@ public static class Int8Exporter
     }
 
     public static void Export(ImageClassifier fused, string path, int imageSize, IEnumerable<(float[] Data, long[] Shape)> calibration,
-                              Int8Options options, OnnxExportOptions? export = null)
+                              Int8Options options, OnnxExportOptions? export = null, int intraOpThreads = 0)
     {
         AtomicFile.RequireWritable(path);   // before calibration's minutes, not after them
-        OnnxExporter.Write(Build(fused, imageSize, calibration, options, export), path);
+        OnnxExporter.Write(Build(fused, imageSize, calibration, options, export, intraOpThreads), path);
     }
 
     public static byte[] ExportToBytes(ImageClassifier fused, int imageSize, IEnumerable<(float[] Data, long[] Shape)> calibration, Int8Options options) =>
@@ -71,7 +71,7 @@ public static class Int8Exporter
                                                                              IReadOnlyList<int>? classes = null)
     {
         var source = DataPipelines.Eval(dataset, dataDir, config, new AugmentationSettings { ImageSize = imageSize },
-            new LoaderOptions { BatchSize = Math.Min(count, 64), Workers = 0, Subset = Subset.Random(count), Classes = classes }, split: "train", size: imageSize);
+            new LoaderOptions { BatchSize = Math.Min(count, 64), Workers = 0, Subset = Subset.Random(count, CalibrationSet.Seed), Classes = classes }, split: "train", size: imageSize);
         if (source.Count < count)
             throw new ArgumentException($"{count} calibration images asked for: the {dataset} training split has {source.Count} images" +
                                         (classes is null ? "" : $" of the {classes.Count} classes the weights were trained on"));

@@ -28,6 +28,18 @@ public sealed record Int8Options
 
     /// <summary>Calibration images: min/max over this many (the CLI's --calibration N).</summary>
     public int CalibrationImages { get; init; }
+
+    /// <summary>Where the calibration images came from, stored as <see cref="QdqQuantizer.CalibrationKey"/> (null: not said,
+    /// e.g. noise for timing): the file only said how many (an export audit of session 48).</summary>
+    public CalibrationSet? CalibrationSource { get; init; }
+}
+
+/// <summary>The data set, its folder (null: its standard place) and class ids (null: all) the calibration images were drawn
+/// from, at random with <see cref="Seed"/> (<see cref="Int8Exporter.CalibrationImages"/>).</summary>
+public sealed record CalibrationSet(string Dataset, string? DataDirectory, IReadOnlyList<int>? Classes)
+{
+    /// <summary>The seed of <see cref="Int8Exporter.CalibrationImages"/>' draw.</summary>
+    public const int Seed = 0;
 }
 
 /// <summary>
@@ -43,6 +55,10 @@ public sealed record Int8Options
 public static class QdqQuantizer
 {
     public const string MetadataKey = "parnet.quantization";
+
+    /// <summary>The calibration's source as JSON: {"images": N, "dataset": NAME, "data_dir": DIR or null, "classes": [ids] or
+    /// null, "seed": 0}.</summary>
+    public const string CalibrationKey = "parnet.int8_calibration";
 
     /// <summary>A conv of an SSE gate (state-dict key ...se.cvsig.conv): its node names start with the key.</summary>
     public static bool IsGate(NodeProto node) => node.Name.Contains(".se.cvsig.", StringComparison.Ordinal) || node.Name.StartsWith("se.cvsig.", StringComparison.Ordinal);
@@ -104,6 +120,15 @@ public static class QdqQuantizer
                 $"activations uint8 min/max over {options.CalibrationImages} calibration images; gates {(options.QuantizeGates ? "int8" : "float32")}, " +
                 $"head {(options.QuantizeHead ? "int8" : "float32")}; {pooling.Count} gate poolings uint8"),
         });
+        if (options.CalibrationSource is { } source)
+            result.MetadataProps.Add(new StringStringEntryProto
+            {
+                Key = CalibrationKey,
+                Value = System.Text.Json.JsonSerializer.Serialize(new
+                {
+                    images = options.CalibrationImages, dataset = source.Dataset, data_dir = source.DataDirectory, classes = source.Classes, seed = CalibrationSet.Seed,
+                }),
+            });
         result.DocString = (result.DocString.Length > 0 ? result.DocString + ", " : "") + "int8 (QDQ)";
         return result;
     }

@@ -74,6 +74,7 @@ public class Int8CliTests
     [Theory]
     [InlineData("--int8 needs --calibration N: the number of training images to calibrate the activations on", "--int8")]
     [InlineData("--calibration 0: must be >= 1 (images)", "--int8", "--calibration", "0")]
+    [InlineData("--threads 0: must be >= 1", "--int8", "--calibration", "8", "--threads", "0")]
     [InlineData("--calibration, --data, --quantize-gates and --quantize-head go with --int8", "--calibration", "8")]
     [InlineData("--calibration, --data, --quantize-gates and --quantize-head go with --int8", "--quantize-gates")]
     [InlineData("--int8: no data set is stored with the weights; give --dataset NAME (and --data DIR) for the calibration images",
@@ -110,6 +111,15 @@ public class Int8CliTests
         var (code, stdout, stderr) = Run("export", "--weights", weights, "--int8", "--calibration", "5", "--out", folder.File("m.int8.onnx"));
         Assert.True(code == 0, stderr);
         Assert.Contains("int8 QDQ calibrated on 5 folder training images", stdout);
+        // and the file says where they came from, not only how many (an export audit of session 48)
+        Onnx.ModelProto graph;
+        using (var file = File.OpenRead(folder.File("m.int8.onnx"))) graph = Onnx.ModelProto.Parser.ParseFrom(file);
+        var source = JsonDocument.Parse(graph.MetadataProps.Single(p => p.Key == "parnet.int8_calibration").Value).RootElement;
+        Assert.Equal(5, source.GetProperty("images").GetInt32());
+        Assert.Equal("folder", source.GetProperty("dataset").GetString());
+        Assert.Equal(Path.GetFullPath(images), source.GetProperty("data_dir").GetString());
+        Assert.Equal(JsonValueKind.Null, source.GetProperty("classes").ValueKind);
+        Assert.Equal(0, source.GetProperty("seed").GetInt32());
         // the run's data has 6 training images: more is refused, which shows they are the ones read
         (code, _, stderr) = Run("export", "--weights", weights, "--int8", "--calibration", "7", "--out", folder.File("m2.int8.onnx"));
         Assert.Equal(CommandRunner.UsageExitCode, code);
