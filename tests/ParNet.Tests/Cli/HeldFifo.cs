@@ -4,7 +4,8 @@ using System.Runtime.InteropServices;
 namespace ParNet.Tests.Cli;
 
 /// <summary>
-/// A FIFO given to a process under test as a file it reads (its --pretrained weights): once the process has opened it, the
+/// A FIFO given to a process under test as a file it reads (its --config; weights refuse a FIFO, which they would read twice,
+/// metadata then tensors): once the process has opened it, the
 /// test holds its writing end open and writes nothing, so the process waits in its read, for certain, until the test
 /// signals it or disposes of this (then its read ends).
 /// </summary>

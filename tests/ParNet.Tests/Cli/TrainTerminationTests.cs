@@ -35,17 +35,17 @@ public class TrainTerminationTests
     }
 
     /// <summary>SIGTERM while train was still reading its inputs ended it with 143 and not a word (walk of session 34): one
-    /// line says so. The pretrained weights are a FIFO, so the signal comes while train is, for certain, reading them.</summary>
+    /// line says so. The model configuration is a FIFO, so the signal comes while train is, for certain, reading it.</summary>
     [Fact]
     public async Task Sigterm_before_training_began_says_so_and_exits_143()
     {
         using var dir = new TempDirectory();
-        string weights = dir.File("w.safetensors");
-        using var fifo = new HeldFifo(weights);
+        string config = dir.File("model.json");
+        using var fifo = new HeldFifo(config);
         var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
             { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "parnet.dll"), "train", "--subset", "1", "--test-subset", "1",
-                                  "--pretrained", weights, "--out", dir.File("run") })
+                                  "--config", config, "--out", dir.File("run") })
             start.ArgumentList.Add(a);
         using var process = Process.Start(start)!;
         var stdout = process.StandardOutput.ReadToEndAsync();

@@ -61,18 +61,18 @@ public class SetupFailureTests
 
     /// <summary>Ctrl-C before training began ended each process by the signal, which mpiexec reported as exit 2 (a usage
     /// error's code) under a "BAD TERMINATION" banner (an MPI audit, session 46): each ends with 130, as one process does,
-    /// and one line is said. The pretrained weights are a FIFO, so the signal comes while every process is, for certain,
+    /// and one line is said. The model configuration is a FIFO, so the signal comes while every process is, for certain,
     /// still in setup.</summary>
     [Fact]
     public async Task Ctrl_c_before_training_began_ends_every_process_with_130_and_one_line()
     {
         using var dir = new ParNet.Tests.Data.TempDirectory();
-        string weights = dir.File("w.safetensors");
-        using var fifo = new HeldFifo(weights);
+        string config = dir.File("model.json");
+        using var fifo = new HeldFifo(config);
         using var job = MpiJob.StartMpiExec(["-n", "2", "/usr/bin/python3", "-c", ExitSaid, .. MpiJob.ParnetCommand("train", "--subset", "1",
-                                             "--test-subset", "1", "--threads", "1", "--workers", "0", "--pretrained", weights, "--out", dir.File("run"))]);
+                                             "--test-subset", "1", "--threads", "1", "--workers", "0", "--config", config, "--out", dir.File("run"))]);
         await fifo.HeldByAsync(job, () => job.StandardError.ReadToEndAsync());
-        await fifo.HeldByProcessesAsync(2);   // both processes wait in their reads of the weights
+        await fifo.HeldByProcessesAsync(2);   // both processes wait in their reads of the configuration
         HeldFifo.Signal(job.Id, HeldFifo.SigInt);   // to mpiexec, which hands it to every process
         var (_, _, err) = MpiJob.Wait(job, 60);
         var exits = err.Split('\n').Where(l => l.StartsWith("rank exit ", StringComparison.Ordinal)).ToList();
