@@ -230,14 +230,14 @@ public class DataParallelTrainingTests
         Assert.True(Checkpoint.ReadState(Path.Combine(run, "checkpoints", "last")).Epoch >= 1);
     }
 
-    /// <summary>The timeout holds in setup too: rank 1 hung opening its --pretrained weights (a FIFO nobody writes, as a file
-    /// system that stopped answering would) and rank 0 waited for it in the first collective with no end.</summary>
+    /// <summary>The timeout holds in setup too: rank 1 hung opening its model configuration (a FIFO nobody writes, as a file
+    /// system that stopped answering would; weights refuse a FIFO) and rank 0 waited for it in the first collective with no end.</summary>
     [Fact]
     public void A_rank_hung_in_setup_ends_the_job_after_the_collective_timeout()
     {
         using var dir = new TempDirectory();
         string[] run = [.. Tiny, "--subset", "20", "--epochs", "1", "--collective-timeout", "0.25", "--out", dir.File("run")];
-        var job = MpiJob.TwoRanks(run, [.. run, "--pretrained", dir.Fifo("weights.safetensors")], timeoutSeconds: 120);
+        var job = MpiJob.TwoRanks(run, [.. run, "--config", dir.Fifo("model.json")], timeoutSeconds: 120);
         Assert.True(job.Code == 1, $"exit {job.Code}: {job.Err}");
         string line = Assert.Single(MpiJob.OurErrorLines(job.Err));
         Assert.Matches(@"^parnet train: rank 0: MPI_Allreduce has waited \d+ s for the other processes: one of them is hung, or on another " +
