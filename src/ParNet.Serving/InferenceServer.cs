@@ -144,8 +144,9 @@ public sealed class InferenceServer : IAsyncDisposable
         var ledger = new StopLedger(app.Lifetime.ApplicationStopping);
         app.Use(ledger.Track);   // first: it sees every request end, whatever answered it
         app.UseStatusCodePages(PredictionEndpoints.StatusCodePage);   // 404, 405: JSON as every other refusal
+        app.Use((http, next) => RequestGuards.RefuseUnknownMethods(http, next, metrics));   // before the HTTP metrics: their method label stays bounded
         app.UseRouting();
-        app.UseHttpMetrics(o => o.SetMetricFactory(metrics.Factory));
+        app.UseHttpMetrics(metrics.ConfigureHttp);
         PredictionEndpoints.Map(app, new PredictionEndpoints.Context(model, batcher, metrics, options, () => server?.Ready ?? false,   // a request before the server object exists (Kestrel listens first): not ready yet
                                                                      () => server?.WarmupError));
         app.MapMetrics("/metrics", metrics.Registry).WithMetadata(new HttpMethodMetadata(["GET", "HEAD"]));   // POST: 405, as elsewhere

@@ -79,7 +79,7 @@ static partial class PredictionEndpoints
         return Results.Json(new { error }, statusCode: status).ExecuteAsync(http);
     }
 
-    const string Endpoints = "POST /v1/predict, POST /v1/predict/batch, GET /healthz, GET /readyz, GET /metrics and GET /";
+    public const string Endpoints = "POST /v1/predict, POST /v1/predict/batch, GET /healthz, GET /readyz, GET /metrics and GET /";
 
     static readonly string Page = ReadPage();
 

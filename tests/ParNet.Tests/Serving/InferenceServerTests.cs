@@ -363,6 +363,38 @@ public class InferenceServerTests
         Assert.DoesNotContain("images per request", error);   // one image with a long header: the count is not the problem
     }
 
+    /// <summary>The HTTP metrics took any method a client sent as a label value: a hundred made-up methods grew /metrics
+    /// from ~370 to 2,554 lines, for good; every series also carried MVC's controller="" and action="" (an audit of serve).</summary>
+    [Fact]
+    public async Task Made_up_methods_get_501_and_add_no_series_to_the_metrics()
+    {
+        await using var server = await StartReadyAsync(FakeClassifier.Model(new FakeClassifier()), Loopback());
+        using var client = Client(server);
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/healthz")).StatusCode);
+        int linesBefore = (await client.GetStringAsync("/metrics")).Split('\n').Length;
+
+        for (int i = 0; i < 20; i++)
+        {
+            using var madeUp = await client.SendAsync(new HttpRequestMessage(new HttpMethod($"M{i}"), i % 2 == 0 ? "/x" : "/v1/predict"));
+            Assert.Equal(HttpStatusCode.NotImplemented, madeUp.StatusCode);
+            string error = JsonDocument.Parse(await madeUp.Content.ReadAsStringAsync()).RootElement.GetProperty("error").GetString()!;
+            Assert.StartsWith($"M{i} /", error);
+            Assert.Contains("method not implemented; this server answers POST /v1/predict,", error);
+        }
+        using var delete = await client.DeleteAsync("/v1/predict");   // a method HTTP has: routing's 405, counted as such
+        Assert.Equal(HttpStatusCode.MethodNotAllowed, delete.StatusCode);
+
+        string text = await client.GetStringAsync("/metrics");
+        var samples = PrometheusText.Parse(text);
+        var methods = samples.Where(s => s.Name.StartsWith("http_request", StringComparison.Ordinal)).Select(s => s.Labels["method"]).Distinct().Order();
+        Assert.Equal(["DELETE", "GET"], methods);
+        Assert.Equal(20, PrometheusText.Sum(samples, "parnet_rejected_total", ("reason", "unknown_method")));
+        Assert.DoesNotContain(samples, s => s.Labels.ContainsKey("controller") || s.Labels.ContainsKey("action"));
+        Assert.Equal(["code", "endpoint", "method"], samples.First(s => s.Name == "http_requests_received_total").Labels.Keys.Order());
+        // DELETE's 405 and the GETs of /metrics add a few series; twenty made-up methods added ~400 lines
+        Assert.InRange(text.Split('\n').Length - linesBefore, 0, 80);
+    }
+
     [Fact]
     public async Task A_wrong_method_or_an_unknown_path_gets_a_json_error_and_the_server_keeps_serving()
     {
