@@ -32,7 +32,7 @@ public sealed class ServeCommand : CliCommand
     readonly Option<int?> _port = CliOption.Int("--port", $"TCP port (default {Defaults.Port}; 0: any free port, printed at start)");
     readonly Option<int?> _maxBatch = CliOption.Int("--max-batch",
         $"images per inference call, at most (default {Defaults.Batching.MaxBatch}; 1 turns micro-batching off); a value whose batch cannot fit in memory is refused at start");
-    readonly Option<double?> _maxWait = CliOption.Number("--max-wait-ms", $"longest a request waits for others to join its batch, shorter than --timeout-ms where --max-batch is above 1 (default {Defaults.Batching.MaxWait.TotalMilliseconds})", "MS");
+    readonly Option<double?> _maxWait = CliOption.Number("--max-wait-ms", $"longest a request waits for others to join its batch (default {Defaults.Batching.MaxWait.TotalMilliseconds})", "MS");
     readonly Option<int?> _workers = CliOption.Int("--workers",
         "model instances, each answering batches on its own thread (default 1: one forward already uses every core; more instances share them; " +
         "train's --workers are data loader threads)");
@@ -42,8 +42,9 @@ public sealed class ServeCommand : CliCommand
         $"images waiting for a worker, at most (each image of a batch request is one); more get 503 with Retry-After (default {Defaults.Batching.QueueCapacity}). " +
         $"A /v1/predict/batch request takes at most {Defaults.MaxImagesPerRequest} images (a fixed limit) and at most " +
         "this many; more get 413");
-    readonly Option<double?> _timeout = CliOption.Number("--timeout-ms", "longest an image may wait for its result, counted from when it is queued for a worker " +
-        $"(after its upload and decoding, which are not counted); then 503 (default {Defaults.Batching.Timeout.TotalMilliseconds})", "MS");
+    readonly Option<double?> _timeout = CliOption.Number("--timeout-ms", "longest an image may wait for a worker, counted from when it is queued " +
+        "(after its upload and decoding, which are not counted); then 503 with Retry-After. An image a worker has taken is answered " +
+        $"however long its batch takes; serve warns at start when its warm-up batch took this long (default {Defaults.Batching.Timeout.TotalMilliseconds})", "MS");
     readonly Option<int?> _maxBodyMb = CliOption.Int("--max-body-mb", $"largest request body in MiB; larger gets 413 (default {Defaults.MaxBodyBytes / (1024 * 1024)})", "MIB");
     readonly Option<double?> _maxMegapixels = CliOption.Number("--max-megapixels",
         $"most pixels an image may declare, in 2^20 units, checked before decoding (decompression bombs); more gets 413 (default {Defaults.MaxPixels / (1024 * 1024)})", "MP");
@@ -144,6 +145,7 @@ public sealed class ServeCommand : CliCommand
                 {
                     stdout.WriteLine("parnet serve: ready");
                     stdout.Flush();
+                    WarnIfBatchesOutlastTheTimeout(server, stderr);
                     return;
                 }
                 if (server.WarmupError is null) return;   // a shutdown cut the warm-up short: nothing failed
@@ -167,6 +169,22 @@ public sealed class ServeCommand : CliCommand
             : $"parnet serve: stopped; {cutOff} request{(cutOff > 1 ? "s" : "")} in flight ended unanswered (still open after " +
               $"{options.ShutdownTimeout.TotalSeconds:0} s, or the client went away)");
         return 0;
+    }
+
+    /// <summary>
+    /// A warning when a full warm-up batch took --timeout-ms or longer: an image queued behind such a batch waits that long for
+    /// a worker and gets 503, and a client that obeys its Retry-After is refused again. A warning, not a refusal: that batch
+    /// was the first of its shape (allocations, the engine's first-call set-up), slower than those after it, and an idle
+    /// server answers every request whatever the timeout (an item a worker has taken is not timed out).
+    /// </summary>
+    static void WarnIfBatchesOutlastTheTimeout(InferenceServer server, TextWriter stderr)
+    {
+        var batching = server.Options.Batching;
+        if (server.SlowestWarmupBatch < batching.Timeout) return;
+        stderr.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"parnet serve: warning: a warm-up batch of {batching.MaxBatch} image{(batching.MaxBatch > 1 ? "s" : "")} took {server.SlowestWarmupBatch.TotalMilliseconds:0.#} ms, " +
+            $"not less than --timeout-ms {batching.Timeout.TotalMilliseconds}: images queued behind a batch will get 503; raise --timeout-ms or lower --max-batch"));
+        stderr.Flush();
     }
 
     /// <summary>A second signal during the stop: the process ends now, the requests still in flight unanswered.</summary>
