@@ -86,6 +86,14 @@ public sealed class ServeCommand : CliCommand
             Host = parse.GetValue(_host) ?? defaults.Host,
             Port = parse.GetValue(_port) ?? defaults.Port,
             StopOnSignals = true,   // Ctrl+C and SIGTERM stop `parnet serve` gracefully (its lines above and below rely on it)
+            OnFailure = failure =>
+            {
+                lock (stderr)   // from request threads at once: whole lines
+                {
+                    stderr.WriteLine(FailureLine(failure));
+                    stderr.Flush();
+                }
+            },
             MaxBodyBytes = parse.GetValue(_maxBodyMb) is int mb ? (long)mb * 1024 * 1024 : defaults.MaxBodyBytes,
             MaxPixels = parse.GetValue(_maxMegapixels) is double mp ? Pixels(mp) : defaults.MaxPixels,
             Batching = defaults.Batching with
@@ -186,6 +194,15 @@ public sealed class ServeCommand : CliCommand
             $"not less than --timeout-ms {batching.Timeout.TotalMilliseconds}: images queued behind a batch will get 503; raise --timeout-ms or lower --max-batch"));
         stderr.Flush();
     }
+
+    /// <summary>
+    /// The stderr line of a failure the server answered for itself (a 500; a batch's file whose inference failed): the
+    /// request, its status and the exception, on one line. The only per-request lines serve prints: a line for every
+    /// request would bury them, and the metrics count requests.
+    /// </summary>
+    public static string FailureLine(ServerFailure failure) =>
+        $"parnet serve: error: {failure.Request} ({failure.Status}): {failure.Exception.GetType().Name}: " +
+        string.Join(' ', failure.Exception.Message.Split(['\r', '\n'], StringSplitOptions.RemoveEmptyEntries));
 
     /// <summary>A second signal during the stop: the process ends now, the requests still in flight unanswered.</summary>
     static void StopAtOnce(TextWriter stderr, int exitCode)

@@ -150,6 +150,7 @@ public sealed class InferenceServer : IAsyncDisposable
         var server = default(InferenceServer);
         var ledger = new StopLedger(app.Lifetime.ApplicationStopping);
         app.Use(ledger.Track);   // first: it sees every request end, whatever answered it
+        app.Use((http, next) => RequestGuards.ReportUnhandled(http, next, options));
         app.UseStatusCodePages(PredictionEndpoints.StatusCodePage);   // 404, 405: JSON as every other refusal
         app.Use((http, next) => RequestGuards.RefuseUnknownMethods(http, next, metrics));   // before the HTTP metrics: their method label stays bounded
         app.UseRouting();

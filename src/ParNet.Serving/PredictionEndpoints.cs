@@ -118,6 +118,7 @@ static partial class PredictionEndpoints
         {
             // the model failed on a valid input: a bug or a resource problem, reported, and the server keeps serving
             context.Metrics.InferenceFailed();
+            context.Options.OnFailure?.Invoke(new ServerFailure(RequestLine(http), StatusCodes.Status500InternalServerError, e));
             return Results.Json(new { error = FailedInferenceError(e) }, statusCode: StatusCodes.Status500InternalServerError);
         }
     }
@@ -148,7 +149,7 @@ static partial class PredictionEndpoints
         // a refusal of one image (a full queue, a timeout, a stopping server) refuses the request: its other images are
         // withdrawn at once, so the model does not run them for nobody and the client hears now, not when they are done
         using var withdraw = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted);
-        var tasks = files.Select(f => AnswerFileAsync(f.Bytes, f.Name, top, context, withdraw)).ToList();
+        var tasks = files.Select(f => AnswerFileAsync(f.Bytes, f.Name, top, context, withdraw, RequestLine(http))).ToList();
         try { await Task.WhenAll(tasks); }
         catch when (tasks.Any(t => t.Exception?.InnerException is Refusal))
         {
@@ -168,7 +169,7 @@ static partial class PredictionEndpoints
     /// (it failed the whole request with a 500: a left item of session 46). A full queue, a timeout or a stopping server
     /// still refuse the whole request.</summary>
     static async Task<(object Answer, string? Refused, bool InferenceFailed)> AnswerFileAsync(byte[] bytes, string name, int top, Context context,
-                                                                                             CancellationTokenSource withdraw)
+                                                                                             CancellationTokenSource withdraw, string request)
     {
         ImageF image;
         try { image = await DecodeAsync(bytes, name, context, withdraw.Token); }
@@ -184,8 +185,15 @@ static partial class PredictionEndpoints
             throw;
         }
         try { return (new { file = name, top = TopJson(probabilities, top, context.Model.ClassNames) }, null, false); }
-        catch (InvalidDataException e) { return (new { file = name, error = FailedInferenceError(e) }, null, true); }
+        catch (InvalidDataException e)
+        {
+            context.Options.OnFailure?.Invoke(new ServerFailure($"{request}, file {name}", StatusCodes.Status200OK, e));
+            return (new { file = name, error = FailedInferenceError(e) }, null, true);
+        }
     }
+
+    /// <summary>How a failure report names a request: "POST /v1/predict".</summary>
+    public static string RequestLine(HttpContext http) => $"{http.Request.Method} {http.Request.Path}";
 
     /// <summary>The error of an image whose inference failed: a single image's 500, a batch file's entry.</summary>
     static string FailedInferenceError(Exception e) => $"inference failed: {e.Message}";

@@ -13,6 +13,21 @@ static class RequestGuards
     };
 
     /// <summary>
+    /// Reports (<see cref="ServingOptions.OnFailure"/>) an exception that escapes the endpoints, which ASP.NET Core answers
+    /// with an empty 500 and, its logging cleared (the library prints nothing), told no one of. A request whose client left
+    /// is no failure of the server's.
+    /// </summary>
+    public static async Task ReportUnhandled(HttpContext http, RequestDelegate next, ServingOptions options)
+    {
+        try { await next(http); }
+        catch (Exception e) when (!http.RequestAborted.IsCancellationRequested && options.OnFailure is { } report)
+        {
+            report(new ServerFailure(PredictionEndpoints.RequestLine(http), StatusCodes.Status500InternalServerError, e));
+            throw;
+        }
+    }
+
+    /// <summary>
     /// Answers a method outside <see cref="KnownMethods"/> with 501 (RFC 9110: a method the server does not recognise)
     /// before the HTTP metrics middleware, whose method label would otherwise take any string a client sends: a hundred
     /// made-up methods grew /metrics from ~370 to 2,554 lines, for good (an audit of serve). Counted in

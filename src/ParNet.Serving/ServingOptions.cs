@@ -45,6 +45,14 @@ public sealed record ServingOptions
     /// </summary>
     public bool StopOnSignals { get; init; }
 
+    /// <summary>
+    /// Told of each failure the server answers for itself, when it happens: a request answered 500 (the model failed on a
+    /// valid input, or handling the request threw), a batch's file answered "inference failed" in its place. Null by
+    /// default: the library prints nothing, and a 500 left no trace anywhere (an audit of serve); `parnet serve` writes
+    /// one line each on stderr. Called on the request's thread, concurrently with others; it must not throw.
+    /// </summary>
+    public Action<ServerFailure>? OnFailure { get; init; }
+
     /// <summary>Classes returned per image unless the request asks (?top=K): 5, as the paper's top-5.</summary>
     public int DefaultTop { get; init; } = 5;
 
@@ -70,3 +78,7 @@ public sealed record ServingOptions
         if (DefaultTop < 1) throw new ArgumentException($"top must be >= 1; got {DefaultTop}");
     }
 }
+
+/// <summary>A failure the server answered for itself (<see cref="ServingOptions.OnFailure"/>): the request ("POST /v1/predict";
+/// a batch's file: "POST /v1/predict/batch, file a.png"), the status it was answered with, and what was thrown.</summary>
+public sealed record ServerFailure(string Request, int Status, Exception Exception);

@@ -535,6 +535,31 @@ public class InferenceServerTests
         Assert.Equal(stopOnSignals, lifetime is Microsoft.Extensions.Hosting.Internal.ConsoleLifetime);
     }
 
+    /// <summary>A model's exception became a JSON 500 and nothing else: no line anywhere said what failed (an audit of serve).
+    /// The server tells <see cref="ServingOptions.OnFailure"/> of each, and of a batch's file whose inference failed.</summary>
+    [Fact]
+    public async Task Each_failure_answered_500_or_in_a_batch_files_place_is_reported_to_the_failure_hook()
+    {
+        var failures = new System.Collections.Concurrent.ConcurrentQueue<ServerFailure>();
+        var fake = new FakeClassifier { ThrowsOn = image => image.Width == 28, AnswersNaN = image => image.Width == 16 };   // the 8 px warm-up image is answered
+        await using var server = await StartReadyAsync(FakeClassifier.Model(fake), Loopback() with { OnFailure = failures.Enqueue });
+        using var client = Client(server);
+        Assert.Equal(HttpStatusCode.OK, (await PostAsync(client, "/v1/predict", Raw(Png(8, 1), "image/png"))).Status);
+        Assert.Empty(failures);
+        var (status, json, _) = await PostAsync(client, "/v1/predict", Raw(Png(28, 1), "image/png"));
+        Assert.Equal(HttpStatusCode.InternalServerError, status);
+        Assert.Equal("inference failed: the fake model failed", json.GetProperty("error").GetString());
+        var (batchStatus, _, _) = await PostAsync(client, "/v1/predict/batch", Form((Png(8, 2), "fine.png"), (Png(16, 3), "nan.png")));
+        Assert.Equal(HttpStatusCode.OK, batchStatus);
+        Assert.Equal(2, failures.Count);
+        var single = failures.First(f => f.Status == 500);
+        Assert.Equal("POST /v1/predict", single.Request);
+        Assert.Equal("the fake model failed", Assert.IsType<InvalidOperationException>(single.Exception).Message);
+        var file = failures.First(f => f.Status == 200);
+        Assert.Equal("POST /v1/predict/batch, file nan.png", file.Request);
+        Assert.IsType<InvalidDataException>(file.Exception);
+    }
+
     [Fact]
     public async Task A_model_answering_NaN_fails_its_warm_up_and_a_NaN_answer_later_is_a_json_500_or_a_batch_files_error_counted_as_such()
     {

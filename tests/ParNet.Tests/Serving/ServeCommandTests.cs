@@ -171,6 +171,14 @@ public class ServeCommandTests
         Assert.DoesNotContain("listening", result.Out);
     }
 
+    /// <summary>The line serve prints on stderr for each failure the server reports: one line, a multi-line message joined.</summary>
+    [Fact]
+    public void A_reported_failure_is_one_stderr_line_naming_the_request_status_and_exception()
+    {
+        var failure = new ParNet.Serving.ServerFailure("POST /v1/predict", 500, new InvalidOperationException("out of\nmemory\r\n"));
+        Assert.Equal("parnet serve: error: POST /v1/predict (500): InvalidOperationException: out of memory", ParNet.Cli.ServeCommand.FailureLine(failure));
+    }
+
     [Fact]
     public void Help_names_the_fixed_limit_of_images_per_batch_request()
     {
