@@ -50,10 +50,16 @@ static partial class PredictionEndpoints
         // GET and HEAD: load balancers and uptime checks probe with HEAD (MapGet answered it 405)
         string[] read = [HttpMethods.Get, HttpMethods.Head];
         app.MapMethods("/healthz", read, () => Results.Json(new { status = "alive" }));
+        // the limits too, during the warm-up as well: the web page splits a selection of files into requests that fit them
+        // (it sent them as one request, and 33 files or three of 9 MB were refused as a whole: an audit of serve)
+        int maxImages = Math.Min(context.Options.MaxImagesPerRequest, context.Options.Batching.QueueCapacity);   // what one request can hold
         app.MapMethods("/readyz", read, () => context.Ready()
-            ? Results.Json(new { status = "ready", model = context.Model.Description })
-            : Results.Json(new { status = context.WarmupError() is { } error ? $"warm-up failed: {error}" : "warming up" },
-                           statusCode: StatusCodes.Status503ServiceUnavailable));
+            ? Results.Json(new { status = "ready", model = context.Model.Description, max_images_per_request = maxImages, max_body_bytes = context.Options.MaxBodyBytes })
+            : Results.Json(new
+            {
+                status = context.WarmupError() is { } error ? $"warm-up failed: {error}" : "warming up",
+                max_images_per_request = maxImages, max_body_bytes = context.Options.MaxBodyBytes,
+            }, statusCode: StatusCodes.Status503ServiceUnavailable));
         app.MapMethods("/", read, () => Results.Text(Page, "text/html; charset=utf-8"));
         // typed as returning the IResult: a plain lambda of HttpContext would bind as a RequestDelegate and drop it
         app.MapPost("/v1/predict", (Func<HttpContext, Task<IResult>>)(http => Handle(http, context, Single)));

@@ -474,13 +474,18 @@ public class InferenceServerTests
     public async Task Readyz_says_503_until_the_warm_up_ran_and_predict_is_refused_meanwhile()
     {
         var fake = new FakeClassifier(held: true);   // the warm-up waits at the gate
-        await using var server = await InferenceServer.StartAsync(FakeClassifier.Model(fake), Loopback());
+        var batching = new MicroBatcherOptions { QueueCapacity = 20 };
+        await using var server = await InferenceServer.StartAsync(FakeClassifier.Model(fake), Loopback(batching) with { MaxBodyBytes = 5_000_000 });
         using var client = Client(server);
 
         Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/healthz")).StatusCode);
         var notReady = await client.GetAsync("/readyz");
         Assert.Equal(HttpStatusCode.ServiceUnavailable, notReady.StatusCode);
-        Assert.Contains("warming up", await notReady.Content.ReadAsStringAsync());
+        var warming = JsonDocument.Parse(await notReady.Content.ReadAsStringAsync()).RootElement;
+        Assert.Equal("warming up", warming.GetProperty("status").GetString());
+        // the limits a client (the web page) splits its files by, known during the warm-up too: the queue holds fewer than 32
+        Assert.Equal(20, warming.GetProperty("max_images_per_request").GetInt32());
+        Assert.Equal(5_000_000, warming.GetProperty("max_body_bytes").GetInt64());
         var (status, json, response) = await PostAsync(client, "/v1/predict", Raw(Png(8, 1), "image/png"));
         Assert.Equal(HttpStatusCode.ServiceUnavailable, status);
         Assert.Equal("1", response.Headers.RetryAfter!.ToString());
@@ -495,6 +500,10 @@ public class InferenceServerTests
         }
         Assert.Equal(HttpStatusCode.OK, ready);
         Assert.Equal([1, 8], fake.BatchSizes);   // warm-up: one image, then a full batch
+        var readyJson = JsonDocument.Parse(await client.GetStringAsync("/readyz")).RootElement;
+        Assert.Equal("fake", readyJson.GetProperty("model").GetString());
+        Assert.Equal(20, readyJson.GetProperty("max_images_per_request").GetInt32());
+        Assert.Equal(5_000_000, readyJson.GetProperty("max_body_bytes").GetInt64());
     }
 
     [Fact]
