@@ -11,8 +11,8 @@ using ParNet.Inference;
 namespace ParNet.Serving;
 
 /// <summary>
-/// The HTTP surface: POST /v1/predict (one image: a raw body with an image/* content type, or the first file of a
-/// multipart form), POST /v1/predict/batch (the files of a multipart form, each answered, refused or failed in its place), GET /healthz, GET /readyz and the web page
+/// The HTTP surface: POST /v1/predict (one image: a raw body with an image/* content type, or a multipart form of one
+/// file), POST /v1/predict/batch (the files of a multipart form, each answered, refused or failed in its place), GET /healthz, GET /readyz and the web page
 /// at /. Every refusal is JSON {"error": "..."}: 400 undecodable image or malformed multipart body, 413 body or pixel
 /// count over the limit (a batch of more images than the queue holds too), 415 neither an image nor a multipart form, 503 with Retry-After for a full queue, a timeout or
 /// a model still warming up, 503 without it for a model that failed its warm-up; 404 and 405 outside these endpoints (<see cref="StatusCodePage"/>).

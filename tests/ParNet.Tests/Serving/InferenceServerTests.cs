@@ -395,6 +395,21 @@ public class InferenceServerTests
         Assert.InRange(text.Split('\n').Length - linesBefore, 0, 80);
     }
 
+    /// <summary>A form of several files to /v1/predict was answered 200 for the first, the others dropped without a word (an audit of serve).</summary>
+    [Fact]
+    public async Task Several_files_to_the_single_image_endpoint_get_400_pointing_to_the_batch_endpoint()
+    {
+        var fake = new FakeClassifier();
+        await using var server = await StartReadyAsync(FakeClassifier.Model(fake), Loopback());
+        using var client = Client(server);
+        fake.ClearHistory();
+        var (status, json, _) = await PostAsync(client, "/v1/predict", Form((Png(8, 1), "a.png"), (Png(8, 2), "b.png")));
+        Assert.Equal(HttpStatusCode.BadRequest, status);
+        Assert.Equal("2 files in the multipart form; this endpoint takes one image: POST several to /v1/predict/batch", json.GetProperty("error").GetString());
+        Assert.Empty(fake.BatchSizes);   // neither was run
+        Assert.Equal(HttpStatusCode.OK, (await PostAsync(client, "/v1/predict", Form((Png(8, 1), "a.png")))).Status);
+    }
+
     [Fact]
     public async Task A_wrong_method_or_an_unknown_path_gets_a_json_error_and_the_server_keeps_serving()
     {
