@@ -703,6 +703,33 @@ public class InferenceServerTests
         Assert.True(PrometheusText.Sum(samples, "process_working_set_bytes") > 10_000_000);   // RSS, for the load benchmark
     }
 
+    /// <summary>A fresh server had no parnet_rejected_total series for a reason that had not happened yet, so an alert on it saw
+    /// "no data"; and parnet_requests_in_flight counted images, a batch request of 3 reading 3 (an audit of serve).</summary>
+    [Fact]
+    public async Task Every_refusal_reason_starts_at_0_and_images_in_flight_counts_images()
+    {
+        var fake = new FakeClassifier();
+        await using var server = await StartReadyAsync(FakeClassifier.Model(fake), Loopback());
+        using var client = Client(server);
+        var fresh = PrometheusText.Parse(await client.GetStringAsync("/metrics"));
+        string[] reasons = ["queue_full", "timeout", "stopping", "not_ready", "warmup_failed", "bad_image", "too_large", "unsupported_media_type", "bad_request", "unknown_method"];
+        Assert.Equal(reasons.Order(), fresh.Where(x => x.Name == "parnet_rejected_total").Select(x => x.Labels["reason"]).Order());
+        Assert.All(fresh.Where(x => x.Name == "parnet_rejected_total"), x => Assert.Equal(0, x.Value));
+        Assert.DoesNotContain(fresh, x => x.Name == "parnet_requests_in_flight");
+
+        fake.Hold();
+        var batch = PostAsync(client, "/v1/predict/batch", Form((Png(8, 1), "a.png"), (Png(8, 2), "b.png"), (Png(8, 3), "c.png")));
+        double inFlight = 0;
+        for (int i = 0; i < 500 && inFlight < 3; i++)
+        {
+            await Task.Delay(10);
+            inFlight = PrometheusText.Sum(PrometheusText.Parse(await client.GetStringAsync("/metrics")), "parnet_images_in_flight");
+        }
+        Assert.Equal(3, inFlight);   // one request, three images
+        fake.Release();
+        Assert.Equal(HttpStatusCode.OK, (await batch).Status);
+    }
+
     /// <summary>A client that leaves before its answer got nothing: /metrics counts its request as 499 (nginx's "client
     /// closed request"); it was counted as 200, so the 200s outnumbered the answers clients received.</summary>
     [Fact]
