@@ -140,6 +140,10 @@ public sealed class InferenceServer : IAsyncDisposable
             if (options.Host == "localhost" && options.Port != 0) k.ListenLocalhost(options.Port);
             else k.Listen(new IPEndPoint(options.Address(), options.Port));
         });
+        var allowedHosts = RequestGuards.AllowedHosts(options);
+        // the slim builder already puts ASP.NET Core's host filtering first in the pipeline (a startup filter, every Host
+        // allowed unless configured): given the names here, it answers others 400 with its short HTML page, before the app
+        if (allowedHosts is not null) builder.Services.Configure<Microsoft.AspNetCore.HostFiltering.HostFilteringOptions>(h => h.AllowedHosts = allowedHosts);
         builder.Services.Configure<Microsoft.AspNetCore.Http.Features.FormOptions>(f =>
         {
             f.MultipartBodyLengthLimit = options.MaxBodyBytes;
@@ -151,6 +155,7 @@ public sealed class InferenceServer : IAsyncDisposable
         var ledger = new StopLedger(app.Lifetime.ApplicationStopping);
         app.Use(ledger.Track);   // first: it sees every request end, whatever answered it
         app.Use((http, next) => RequestGuards.ReportUnhandled(http, next, options));
+        app.Use(RequestGuards.AddNoSniff);
         app.UseStatusCodePages(PredictionEndpoints.StatusCodePage);   // 404, 405: JSON as every other refusal
         app.Use((http, next) => RequestGuards.RefuseUnknownMethods(http, next, metrics));   // before the HTTP metrics: their method label stays bounded
         app.UseRouting();

@@ -60,7 +60,11 @@ static partial class PredictionEndpoints
                 status = context.WarmupError() is { } error ? $"warm-up failed: {error}" : "warming up",
                 max_images_per_request = maxImages, max_body_bytes = context.Options.MaxBodyBytes,
             }, statusCode: StatusCodes.Status503ServiceUnavailable));
-        app.MapMethods("/", read, () => Results.Text(Page, "text/html; charset=utf-8"));
+        app.MapMethods("/", read, (HttpContext http) =>
+        {
+            http.Response.Headers.ContentSecurityPolicy = PagePolicy;
+            return Results.Text(Page, "text/html; charset=utf-8");
+        });
         // typed as returning the IResult: a plain lambda of HttpContext would bind as a RequestDelegate and drop it
         app.MapPost("/v1/predict", (Func<HttpContext, Task<IResult>>)(http => Handle(http, context, Single)));
         app.MapPost("/v1/predict/batch", (Func<HttpContext, Task<IResult>>)(http => Handle(http, context, Batch)));
@@ -88,6 +92,23 @@ static partial class PredictionEndpoints
     public const string Endpoints = "POST /v1/predict, POST /v1/predict/batch, GET /healthz, GET /readyz, GET /metrics and GET /";
 
     static readonly string Page = ReadPage();
+
+    /// <summary>
+    /// The page's Content-Security-Policy: nothing from elsewhere; its own inline script and style by their hashes (so an
+    /// injected script or style would not run), its preview from a blob: URL, its icon a data: URL, its requests to this
+    /// server only, and no page may frame it (clickjacking).
+    /// </summary>
+    static readonly string PagePolicy =
+        $"default-src 'none'; script-src '{InlineHash("script")}'; style-src '{InlineHash("style")}'; img-src blob: data:; " +
+        "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+    /// <summary>"sha256-..." of the page's one inline &lt;script&gt; or &lt;style&gt; element's text, as CSP hashes it.</summary>
+    static string InlineHash(string element)
+    {
+        int start = Page.IndexOf($"<{element}>", StringComparison.Ordinal) + element.Length + 2, end = Page.IndexOf($"</{element}>", start, StringComparison.Ordinal);
+        if (start < element.Length + 2 || end < 0) throw new InvalidOperationException($"the web page has no <{element}> element");
+        return "sha256-" + Convert.ToBase64String(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(Page[start..end])));
+    }
 
     static string ReadPage()
     {

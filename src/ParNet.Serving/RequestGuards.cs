@@ -1,3 +1,4 @@
+using System.Net;
 using Microsoft.AspNetCore.Http;
 
 namespace ParNet.Serving;
@@ -11,6 +12,23 @@ static class RequestGuards
         HttpMethods.Get, HttpMethods.Head, HttpMethods.Post, HttpMethods.Put, HttpMethods.Delete, HttpMethods.Patch,
         HttpMethods.Options, HttpMethods.Trace, HttpMethods.Connect,
     };
+
+    /// <summary>
+    /// The Host names a server bound to a loopback address answers to, any port: what a browser or curl on this machine sends.
+    /// Another name (the attacker.example of a DNS rebinding attack, which makes a page on the web talk to a loopback
+    /// server as its own origin and read the answers) gets 400 from ASP.NET Core's host filtering, which does exactly this
+    /// check and which the slim builder already runs ahead of everything (its answer is a short HTML page, not JSON). A server bound to a public or wildcard address is reached by names it cannot know (its DNS names, a proxy's):
+    /// null, every Host taken.
+    /// </summary>
+    public static string[]? AllowedHosts(ServingOptions options) =>
+        options.Address() is var address && IPAddress.IsLoopback(address) ? ["localhost", "127.0.0.1", "[::1]"] : null;
+
+    /// <summary>nosniff on every answer: a browser takes a JSON error or a prediction for nothing but what its content type says.</summary>
+    public static Task AddNoSniff(HttpContext http, RequestDelegate next)
+    {
+        http.Response.Headers.XContentTypeOptions = "nosniff";
+        return next(http);
+    }
 
     /// <summary>
     /// Reports (<see cref="ServingOptions.OnFailure"/>) an exception that escapes the endpoints, which ASP.NET Core answers

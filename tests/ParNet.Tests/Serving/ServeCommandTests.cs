@@ -69,7 +69,7 @@ public class ServeCommandTests
         using var tcp = new System.Net.Sockets.TcpClient();
         await tcp.ConnectAsync(address.Host, address.Port);
         // a body of 500 bytes announced, 3 sent: a request in flight that holds the stop to its timeout
-        await tcp.GetStream().WriteAsync(System.Text.Encoding.ASCII.GetBytes("POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: 500\r\n\r\nabc"));
+        await tcp.GetStream().WriteAsync(System.Text.Encoding.ASCII.GetBytes("POST /v1/predict HTTP/1.1\r\nHost: localhost\r\nContent-Type: image/png\r\nContent-Length: 500\r\n\r\nabc"));
         // in flight once its handler waits for the body: a signal before that found no request to wait for, and the stop
         // ended at once (a fresh-clone CI run of session 37: "stopped (" printed, the second signal racing the exit)
         using (var client = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(60) })
