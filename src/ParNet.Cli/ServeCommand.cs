@@ -45,7 +45,8 @@ public sealed class ServeCommand : CliCommand
     readonly Option<double?> _timeout = CliOption.Number("--timeout-ms", "longest an image may wait for a worker, counted from when it is queued " +
         "(after its upload and decoding, which are not counted); then 503 with Retry-After. An image a worker has taken is answered " +
         $"however long its batch takes; serve warns at start when its warm-up batch took this long (default {Defaults.Batching.Timeout.TotalMilliseconds})", "MS");
-    readonly Option<int?> _maxBodyMb = CliOption.Int("--max-body-mb", $"largest request body in MiB; larger gets 413 (default {Defaults.MaxBodyBytes / (1024 * 1024)})", "MIB");
+    readonly Option<int?> _maxBodyMb = CliOption.Int("--max-body-mb", $"largest request body in MiB, at most {ServingOptions.LargestBody / (1024 * 1024)} (bodies are held in memory); " +
+        $"larger gets 413 (default {Defaults.MaxBodyBytes / (1024 * 1024)})", "MIB");
     readonly Option<double?> _maxMegapixels = CliOption.Number("--max-megapixels",
         $"most pixels an image may declare, in 2^20 units, checked before decoding (decompression bombs); more gets 413 (default {Defaults.MaxPixels / (1024 * 1024)})", "MP");
 
@@ -75,11 +76,9 @@ public sealed class ServeCommand : CliCommand
 
     protected override int Run(ParseResult parse, TextWriter stdout, TextWriter stderr)
     {
-        // refused by the options' names: ServingOptions.Validate said "max batch must be >= 1; got 0", and "max body size
-        // must be >= 1 byte; got -3145728" for --max-body-mb -3
+        // refused by the options' names: ServingOptions.Validate said "max batch must be >= 1; got 0"
         CliOption.RequireAtLeastOne("--max-batch", parse.GetValue(_maxBatch), "images per inference call");
         CliOption.RequireAtLeastOne("--queue-capacity", parse.GetValue(_queue), "images waiting");
-        CliOption.RequireAtLeastOne("--max-body-mb", parse.GetValue(_maxBodyMb), "MiB");
         var defaults = new ServingOptions();
         var options = defaults with
         {

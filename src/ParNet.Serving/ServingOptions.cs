@@ -1,4 +1,5 @@
 using System.Net;
+using ParNet.Runtime;
 
 namespace ParNet.Serving;
 
@@ -18,6 +19,13 @@ public sealed record ServingOptions
     /// images share it. A larger body is answered 413 without being read.
     /// </summary>
     public long MaxBodyBytes { get; init; } = 16L * 1024 * 1024;
+
+    /// <summary>
+    /// Largest <see cref="MaxBodyBytes"/>: 2047 MiB, the whole MiB under .NET's largest array (Array.MaxLength, just under
+    /// 2 GiB). A body is held in memory in one array (a raw image, a form's file), and a larger one failed inside its
+    /// MemoryStream ("Stream was too long") as a 500, not a 413 (an audit of serve).
+    /// </summary>
+    public static long LargestBody { get; } = 2047L * 1024 * 1024;
 
     /// <summary>
     /// Most pixels an upload may declare: 16 megapixels (a 4:3 4608x3456 photo), checked before decoding, so a small
@@ -70,7 +78,13 @@ public sealed record ServingOptions
         Batching.Validate();
         Address();
         if (Port is < 0 or > 65535) throw new ArgumentException($"port {Port}: use 0-65535");
-        if (MaxBodyBytes < 1) throw new ArgumentException($"max body size must be >= 1 byte; got {MaxBodyBytes}");
+        if (MaxBodyBytes is < 1 || MaxBodyBytes > LargestBody)
+        {
+            string setting = SettingNames.Of(nameof(ServingOptions), nameof(MaxBodyBytes));
+            long bytes = MaxBodyBytes;
+            throw new InvalidSettingException(setting, n => $"{n.Given(setting, bytes)}: from 1 byte to {LargestBody} bytes ({LargestBody / (1024 * 1024)} MiB; " +
+                                                            "a body is held in memory in one array, which .NET keeps under 2 GiB)");
+        }
         if (MaxPixels is < 1 or > ParNet.Data.ImageFolderDataset.MostDecodablePixels)
             throw new ArgumentException($"max pixels must be from 1 to {ParNet.Data.ImageFolderDataset.MostDecodablePixels:N0} (the most one decode can hold); got {MaxPixels:N0}");
         if (MaxImagesPerRequest < 1) throw new ArgumentException($"max images per request must be >= 1; got {MaxImagesPerRequest}");
