@@ -1,5 +1,4 @@
 using System.CommandLine;
-using ParNet.Data;
 using ParNet.Export;
 using ParNet.Inference;
 using ParNet.Serving;
@@ -60,25 +59,30 @@ public sealed class ServeCommand : CliCommand
         command.Add(_weights, _engine, _fused, _unfused, _ema, _dataset, _imageSize, _host, _port, _maxBatch, _maxWait, _workers, _threads, _queue, _timeout, _maxBodyMb, _maxMegapixels);
     }
 
-    /// <summary>A duration option in milliseconds, from 0 (or from above 0: --timeout-ms) to the longest the batcher takes,
-    /// refused here in the user's own number, before TimeSpan overflows on it (1e300, -1e300).</summary>
-    static TimeSpan Milliseconds(string option, double ms, bool zeroAllowed = true) =>
-        (zeroAllowed ? ms >= 0 : ms > 0) && ms <= MicroBatcherOptions.LongestDuration.TotalMilliseconds
-            ? TimeSpan.FromMilliseconds(ms)
-            : throw new UsageException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
-                $"{option} {ms}: {(zeroAllowed ? "from 0" : "more than 0")} to {MicroBatcherOptions.LongestDuration.TotalMilliseconds:0} ms (24 days)"));
+    // The ranges of the options below are the library's to check (MicroBatcherOptions.Validate, ServingOptions.Validate),
+    // worded by option (OptionNames): the CLI checked them too, in words of its own that had drifted apart. Refused here
+    // only: numbers the library's types cannot hold at all.
 
-    /// <summary>--max-megapixels in pixels (a megapixel of 2^20), from one pixel to the most one decode can hold (just under 512).</summary>
-    static long Pixels(double megapixels) => megapixels * 1024 * 1024 is >= 1 and <= ImageFolderDataset.MostDecodablePixels
-        ? (long)(megapixels * 1024 * 1024)
+    /// <summary>A duration option in milliseconds as a TimeSpan; a number no TimeSpan holds (1e300 overflowed: a stack
+    /// trace) refused in the user's own number.</summary>
+    static TimeSpan Milliseconds(string option, double ms)
+    {
+        try { return TimeSpan.FromMilliseconds(ms); }
+        catch (Exception e) when (e is OverflowException or ArgumentException)   // beyond TimeSpan's range; NaN
+        {
+            throw new UsageException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"{option} {ms}: not a duration; at most {MicroBatcherOptions.LongestDuration.TotalMilliseconds:0} ms is taken"));
+        }
+    }
+
+    /// <summary>--max-megapixels in pixels (a megapixel of 2^20); a number no count of pixels holds refused in the user's own number.</summary>
+    static long Pixels(double megapixels) => megapixels * 1024 * 1024 is var pixels && double.IsFinite(pixels) && Math.Abs(pixels) < long.MaxValue
+        ? (long)pixels
         : throw new UsageException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
-            $"--max-megapixels {megapixels}: from one pixel ({1.0 / (1024 * 1024):G3}) to under 512 (the most one decode can hold)"));
+            $"--max-megapixels {megapixels}: not a count of pixels; under 512 is taken"));
 
     protected override int Run(ParseResult parse, TextWriter stdout, TextWriter stderr)
     {
-        // refused by the options' names: ServingOptions.Validate said "max batch must be >= 1; got 0"
-        CliOption.RequireAtLeastOne("--max-batch", parse.GetValue(_maxBatch), "images per inference call");
-        CliOption.RequireAtLeastOne("--queue-capacity", parse.GetValue(_queue), "images waiting");
         var defaults = new ServingOptions();
         var options = defaults with
         {
@@ -100,7 +104,7 @@ public sealed class ServeCommand : CliCommand
                 MaxBatch = parse.GetValue(_maxBatch) ?? defaults.Batching.MaxBatch,
                 MaxWait = parse.GetValue(_maxWait) is double wait ? Milliseconds("--max-wait-ms", wait) : defaults.Batching.MaxWait,
                 QueueCapacity = parse.GetValue(_queue) ?? defaults.Batching.QueueCapacity,
-                Timeout = parse.GetValue(_timeout) is double timeout ? Milliseconds("--timeout-ms", timeout, zeroAllowed: false) : defaults.Batching.Timeout,
+                Timeout = parse.GetValue(_timeout) is double timeout ? Milliseconds("--timeout-ms", timeout) : defaults.Batching.Timeout,
             },
         };
         UsageException.Wrap(options.Validate);

@@ -39,18 +39,22 @@ public sealed record MicroBatcherOptions
     /// </summary>
     public static TimeSpan LongestDuration { get; } = TimeSpan.FromMilliseconds(int.MaxValue);
 
+    /// <summary>Each setting's range, the one place it is checked: an <see cref="InvalidSettingException"/> naming the
+    /// setting, which a front end words with its own names (the CLI's options checked the same ranges in words of their own).</summary>
     public void Validate()
     {
-        if (MaxBatch < 1) throw new ArgumentException($"max batch must be >= 1; got {MaxBatch}");
-        if (MaxWait < TimeSpan.Zero) throw new ArgumentException($"max wait must be >= 0; got {MaxWait.TotalMilliseconds} ms");
-        if (MaxWait > LongestDuration) throw new ArgumentException($"max wait must be at most {LongestDuration.TotalMilliseconds:0} ms (24 days); got {MaxWait.TotalMilliseconds:0} ms");
-        if (QueueCapacity < 1) throw new ArgumentException($"queue capacity must be >= 1; got {QueueCapacity}");
-        if (Timeout <= TimeSpan.Zero) throw new ArgumentException($"timeout must be > 0; got {Timeout.TotalMilliseconds} ms");
-        if (Timeout > LongestDuration) throw new ArgumentException($"timeout must be at most {LongestDuration.TotalMilliseconds:0} ms (24 days); got {Timeout.TotalMilliseconds:0} ms");
+        string longest = $"{LongestDuration.TotalMilliseconds:0} ms (24 days, the longest a timer takes)";
+        if (MaxBatch < 1) throw Refused(nameof(MaxBatch), MaxBatch, "must be >= 1 (images per inference call)");
+        if (MaxWait < TimeSpan.Zero || MaxWait > LongestDuration) throw Refused(nameof(MaxWait), MaxWait, $"from 0 to {longest}");
+        if (QueueCapacity < 1) throw Refused(nameof(QueueCapacity), QueueCapacity, "must be >= 1 (images waiting)");
+        if (Timeout <= TimeSpan.Zero || Timeout > LongestDuration) throw Refused(nameof(Timeout), Timeout, $"more than 0 to {longest}");
         // no bound between the max wait and the timeout: a worker waiting for more items takes each as it comes, and the
         // timeout ends only an item's wait for a worker (a max wait at or above the timeout was refused while it also
         // counted the item's time in the worker's hands)
     }
+
+    static InvalidSettingException Refused(string member, object value, string problem) =>
+        InvalidSettingException.Given(SettingNames.Of(nameof(MicroBatcherOptions), member), value, problem);
 }
 
 /// <summary>The queue is at capacity: the item was not accepted (a server answers 503 with Retry-After).</summary>

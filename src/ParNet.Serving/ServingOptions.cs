@@ -70,27 +70,30 @@ public sealed record ServingOptions
     {
         "localhost" => IPAddress.Loopback,
         _ when IPAddress.TryParse(Host, out var address) => address,
-        _ => throw new ArgumentException($"host {Host}: give an IP address (127.0.0.1, 0.0.0.0, ::1) or localhost"),
+        _ => throw Refused(nameof(Host), Host, "give an IP address (127.0.0.1, 0.0.0.0, ::1) or localhost"),
     };
 
+    /// <summary>Each setting's range, the one place it is checked (with <see cref="MicroBatcherOptions.Validate"/>): an
+    /// <see cref="InvalidSettingException"/> naming the setting, which the CLI words with its options.</summary>
     public void Validate()
     {
         Batching.Validate();
         Address();
-        if (Port is < 0 or > 65535) throw new ArgumentException($"port {Port}: use 0-65535");
+        if (Port is < 0 or > 65535) throw Refused(nameof(Port), Port, "use 0-65535");
         if (MaxBodyBytes is < 1 || MaxBodyBytes > LargestBody)
-        {
-            string setting = SettingNames.Of(nameof(ServingOptions), nameof(MaxBodyBytes));
-            long bytes = MaxBodyBytes;
-            throw new InvalidSettingException(setting, n => $"{n.Given(setting, bytes)}: from 1 byte to {LargestBody} bytes ({LargestBody / (1024 * 1024)} MiB; " +
-                                                            "a body is held in memory in one array, which .NET keeps under 2 GiB)");
-        }
-        if (MaxPixels is < 1 or > ParNet.Data.ImageFolderDataset.MostDecodablePixels)
-            throw new ArgumentException($"max pixels must be from 1 to {ParNet.Data.ImageFolderDataset.MostDecodablePixels:N0} (the most one decode can hold); got {MaxPixels:N0}");
-        if (MaxImagesPerRequest < 1) throw new ArgumentException($"max images per request must be >= 1; got {MaxImagesPerRequest}");
-        if (ConcurrentDecodes < 1) throw new ArgumentException($"concurrent decodes must be >= 1; got {ConcurrentDecodes}");
-        if (DefaultTop < 1) throw new ArgumentException($"top must be >= 1; got {DefaultTop}");
+            throw Refused(nameof(MaxBodyBytes), MaxBodyBytes, $"from 1 byte to {LargestBody} bytes ({LargestBody / (1024 * 1024)} MiB; " +
+                                                              "a body is held in memory in one array, which .NET keeps under 2 GiB)");
+        const long most = ParNet.Data.ImageFolderDataset.MostDecodablePixels;
+        if (MaxPixels is < 1 or > most)
+            throw Refused(nameof(MaxPixels), MaxPixels, string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"from 1 pixel to {most:N0} pixels (just under {Math.Ceiling(most / (1024.0 * 1024))} megapixels of 2^20, the most one decode can hold)"));
+        if (MaxImagesPerRequest < 1) throw Refused(nameof(MaxImagesPerRequest), MaxImagesPerRequest, "must be >= 1");
+        if (ConcurrentDecodes < 1) throw Refused(nameof(ConcurrentDecodes), ConcurrentDecodes, "must be >= 1");
+        if (DefaultTop < 1) throw Refused(nameof(DefaultTop), DefaultTop, "must be >= 1");
     }
+
+    static InvalidSettingException Refused(string member, object value, string problem) =>
+        InvalidSettingException.Given(SettingNames.Of(nameof(ServingOptions), member), value, problem);
 }
 
 /// <summary>A failure the server answered for itself (<see cref="ServingOptions.OnFailure"/>): the request ("POST /v1/predict";
