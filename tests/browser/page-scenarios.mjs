@@ -19,6 +19,8 @@
 //             {"rows": [{"file", "top", "error"}...], "requests": N (to /v1/predict/batch), "latency": TEXT, "error": TEXT}
 //   warming   the page opened while /readyz answers 503 "warming up" (its first answer, simulated), then the server's own:
 //             {"first": TEXT, "model": TEXT} (the model line shown first, and once it says "ready" or after 10 s)
+//   a11y      GOOD_IMAGE chosen, then BAD_FILE: {"headers": [TEXT...] (of the classes table), "captions": [TEXT...],
+//             "alt": TEXT (the preview's, for GOOD_IMAGE), "shownAfterBad": BOOL (the preview's display after BAD_FILE)}
 // Usage: node page-scenarios.mjs URL SCENARIO GOOD_IMAGE BAD_FILE   (playwright-core never downloads a browser; CHROMIUM overrides the path)
 import { readFileSync } from "node:fs";
 import { basename } from "node:path";
@@ -26,7 +28,7 @@ import { chromium } from "playwright-core";
 
 const [url, scenario, good, bad] = process.argv.slice(2);
 if (!url || !scenario || !good || !bad) {
-  console.error("usage: node page-scenarios.mjs URL keyboard|stale|gone|proxy|several|again|subpath|live|split|warming GOOD_IMAGE BAD_FILE");
+  console.error("usage: node page-scenarios.mjs URL keyboard|stale|gone|proxy|several|again|subpath|live|split|warming|a11y GOOD_IMAGE BAD_FILE");
   process.exit(2);
 }
 const browser = await chromium.launch({
@@ -163,6 +165,19 @@ try {
       error: document.getElementById("error").textContent,
     }));
     result.requests = requests;
+  } else if (scenario === "a11y") {
+    await page.setInputFiles("#file", good);
+    await page.waitForFunction(topShown, null, { timeout: 30000 });
+    const shown = await page.evaluate(() => ({
+      headers: [...document.querySelectorAll("#results th")].map(th => th.textContent),
+      captions: [...document.querySelectorAll("caption")].map(c => c.textContent),
+      alt: document.getElementById("preview").alt,
+    }));
+    await page.setInputFiles("#file", bad);
+    await page.waitForFunction(errorShown, null, { timeout: 30000 });
+    await page.waitForFunction(() => getComputedStyle(document.getElementById("preview")).display === "none", null, { timeout: 5000 }).catch(() => null);
+    shown.shownAfterBad = await page.evaluate(() => getComputedStyle(document.getElementById("preview")).display !== "none");
+    result = shown;
   } else if (scenario === "again") {
     let refuse = true;
     await page.route("**/v1/predict", route => refuse ? route.abort("connectionrefused") : route.continue());

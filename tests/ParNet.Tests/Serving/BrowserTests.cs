@@ -179,6 +179,19 @@ public class BrowserTests
         Assert.EndsWith("(ready)", shown.GetProperty("model").GetString());
     }
 
+    /// <summary>A screen reader met an unnamed column header (the bars') and two tables without names; the preview's alt
+    /// was "the uploaded image" whatever the file, and a file that is not an image showed a broken-image icon (an audit of serve).</summary>
+    [Fact]
+    public async Task The_tables_and_the_preview_are_named_and_a_non_image_shows_no_preview()
+    {
+        var shown = await ScenarioAsync("a11y");
+        Assert.Equal(["#", "class", "probability", "probability bar"], shown.GetProperty("headers").EnumerateArray().Select(h => h.GetString()));
+        Assert.Equal(["Most probable classes of the image", "Most probable class of each file"],
+                     shown.GetProperty("captions").EnumerateArray().Select(c => c.GetString()));
+        Assert.Equal("preview of good.png", shown.GetProperty("alt").GetString());
+        Assert.False(shown.GetProperty("shownAfterBad").GetBoolean(), "the preview of a file that is not an image is shown (a broken-image icon)");
+    }
+
     /// <summary>After an error (the server away), choosing the same file again did nothing: the input still held it, so the
     /// browser fired no change event. The input is emptied after each choice.</summary>
     [Fact]
