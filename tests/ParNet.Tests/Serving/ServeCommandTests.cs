@@ -95,8 +95,6 @@ public class ServeCommandTests
     [InlineData("--timeout-ms", "0", "--timeout-ms 0: more than 0 to 2147483647 ms")]
     [InlineData("--max-wait-ms", "-1", "--max-wait-ms -1: from 0 to 2147483647 ms")]
     [InlineData("--timeout-ms", "-1e300", "--timeout-ms -1E+300: not a duration; at most 2147483647 ms is taken")]   // overflowed TimeSpan: a stack trace
-    [InlineData("--max-megapixels", "512", "--max-megapixels 512: from 1 pixel to 536,870,897 pixels (just under 512 megapixels of 2^20, the most one decode can hold)")]
-    [InlineData("--max-megapixels", "1e300", "--max-megapixels 1E+300: not a count of pixels; under 512 is taken")]
     [InlineData("--host", "nowhere", "--host nowhere: give an IP address (127.0.0.1, 0.0.0.0, ::1) or localhost")]
     [InlineData("--host", "192.0.2.1", "cannot listen on 192.0.2.1 port")]   // TEST-NET-1: an address no machine has
     [InlineData("--port", "70000", "--port 70000: use 0-65535")]
