@@ -80,6 +80,12 @@ public sealed class OptionNames : SettingNames
         [DeploymentInfo.DatasetSetting] = "--dataset",
         [Of(nameof(MicroBatcherOptions), nameof(MicroBatcherOptions.MaxWait))] = "--max-wait-ms",
         [Of(nameof(MicroBatcherOptions), nameof(MicroBatcherOptions.Timeout))] = "--timeout-ms",
+        [Of(nameof(MicroBatcherOptions), nameof(MicroBatcherOptions.MaxBatch))] = "--max-batch",
+        [Of(nameof(MicroBatcherOptions), nameof(MicroBatcherOptions.QueueCapacity))] = "--queue-capacity",
+        [Of(nameof(ServingOptions), nameof(ServingOptions.MaxBodyBytes))] = "--max-body-mb",
+        [Of(nameof(ServingOptions), nameof(ServingOptions.MaxPixels))] = "--max-megapixels",
+        [Of(nameof(ServingOptions), nameof(ServingOptions.Host))] = "--host",
+        [Of(nameof(ServingOptions), nameof(ServingOptions.Port))] = "--port",
     };
 
     /// <summary>Settings whose values the CLI sets with switches: the switch that gives each value.</summary>
@@ -105,7 +111,14 @@ public sealed class OptionNames : SettingNames
         value is not null && Switches.TryGetValue((setting, value), out var flag) ? flag
         : Options.TryGetValue(setting, out var option) ? $"{option} {Value(setting, value)}" : base.Given(setting, value);
 
-    /// <summary>A value as the user writes it: an engine by its --engine name ("onnxruntime-cuda").</summary>
-    public override string Value(string setting, object? value) =>
-        value is PredictorEngine engine ? PredictorEngines.Name(engine) : base.Value(setting, value);
+    /// <summary>A value as the user writes it: an engine by its --engine name ("onnxruntime-cuda"), a duration in the
+    /// milliseconds of --max-wait-ms and --timeout-ms, a body size in the MiB of --max-body-mb, pixels in the 2^20 of --max-megapixels.</summary>
+    public override string Value(string setting, object? value) => value switch
+    {
+        PredictorEngine engine => PredictorEngines.Name(engine),
+        TimeSpan duration => Text(duration.TotalMilliseconds),
+        long bytes when setting == Of(nameof(ServingOptions), nameof(ServingOptions.MaxBodyBytes)) => Text(bytes / (1024.0 * 1024)),
+        long pixels when setting == Of(nameof(ServingOptions), nameof(ServingOptions.MaxPixels)) => Text(pixels / (1024.0 * 1024)),
+        _ => base.Value(setting, value),
+    };
 }

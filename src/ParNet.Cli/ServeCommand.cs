@@ -1,5 +1,4 @@
 using System.CommandLine;
-using ParNet.Data;
 using ParNet.Export;
 using ParNet.Inference;
 using ParNet.Serving;
@@ -32,7 +31,7 @@ public sealed class ServeCommand : CliCommand
     readonly Option<int?> _port = CliOption.Int("--port", $"TCP port (default {Defaults.Port}; 0: any free port, printed at start)");
     readonly Option<int?> _maxBatch = CliOption.Int("--max-batch",
         $"images per inference call, at most (default {Defaults.Batching.MaxBatch}; 1 turns micro-batching off); a value whose batch cannot fit in memory is refused at start");
-    readonly Option<double?> _maxWait = CliOption.Number("--max-wait-ms", $"longest a request waits for others to join its batch, shorter than --timeout-ms where --max-batch is above 1 (default {Defaults.Batching.MaxWait.TotalMilliseconds})", "MS");
+    readonly Option<double?> _maxWait = CliOption.Number("--max-wait-ms", $"longest a request waits for others to join its batch (default {Defaults.Batching.MaxWait.TotalMilliseconds})", "MS");
     readonly Option<int?> _workers = CliOption.Int("--workers",
         "model instances, each answering batches on its own thread (default 1: one forward already uses every core; more instances share them; " +
         "train's --workers are data loader threads)");
@@ -42,9 +41,11 @@ public sealed class ServeCommand : CliCommand
         $"images waiting for a worker, at most (each image of a batch request is one); more get 503 with Retry-After (default {Defaults.Batching.QueueCapacity}). " +
         $"A /v1/predict/batch request takes at most {Defaults.MaxImagesPerRequest} images (a fixed limit) and at most " +
         "this many; more get 413");
-    readonly Option<double?> _timeout = CliOption.Number("--timeout-ms", "longest an image may wait for its result, counted from when it is queued for a worker " +
-        $"(after its upload and decoding, which are not counted); then 503 (default {Defaults.Batching.Timeout.TotalMilliseconds})", "MS");
-    readonly Option<int?> _maxBodyMb = CliOption.Int("--max-body-mb", $"largest request body in MiB; larger gets 413 (default {Defaults.MaxBodyBytes / (1024 * 1024)})", "MIB");
+    readonly Option<double?> _timeout = CliOption.Number("--timeout-ms", "longest an image may wait for a worker, counted from when it is queued " +
+        "(after its upload and decoding, which are not counted); then 503 with Retry-After. An image a worker has taken is answered " +
+        $"however long its batch takes; serve warns at start when its warm-up batch took this long (default {Defaults.Batching.Timeout.TotalMilliseconds})", "MS");
+    readonly Option<int?> _maxBodyMb = CliOption.Int("--max-body-mb", $"largest request body in MiB, at most {ServingOptions.LargestBody / (1024 * 1024)} (bodies are held in memory); " +
+        $"larger gets 413 (default {Defaults.MaxBodyBytes / (1024 * 1024)})", "MIB");
     readonly Option<double?> _maxMegapixels = CliOption.Number("--max-megapixels",
         $"most pixels an image may declare, in 2^20 units, checked before decoding (decompression bombs); more gets 413 (default {Defaults.MaxPixels / (1024 * 1024)})", "MP");
 
@@ -58,33 +59,44 @@ public sealed class ServeCommand : CliCommand
         command.Add(_weights, _engine, _fused, _unfused, _ema, _dataset, _imageSize, _host, _port, _maxBatch, _maxWait, _workers, _threads, _queue, _timeout, _maxBodyMb, _maxMegapixels);
     }
 
-    /// <summary>A duration option in milliseconds, from 0 (or from above 0: --timeout-ms) to the longest the batcher takes,
-    /// refused here in the user's own number, before TimeSpan overflows on it (1e300, -1e300).</summary>
-    static TimeSpan Milliseconds(string option, double ms, bool zeroAllowed = true) =>
-        (zeroAllowed ? ms >= 0 : ms > 0) && ms <= MicroBatcherOptions.LongestDuration.TotalMilliseconds
-            ? TimeSpan.FromMilliseconds(ms)
-            : throw new UsageException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
-                $"{option} {ms}: {(zeroAllowed ? "from 0" : "more than 0")} to {MicroBatcherOptions.LongestDuration.TotalMilliseconds:0} ms (24 days)"));
+    // The ranges of the options below are the library's to check (MicroBatcherOptions.Validate, ServingOptions.Validate),
+    // worded by option (OptionNames): the CLI checked them too, in words of its own that had drifted apart. Refused here
+    // only: numbers the library's types cannot hold at all.
 
-    /// <summary>--max-megapixels in pixels (a megapixel of 2^20), from one pixel to the most one decode can hold (just under 512).</summary>
-    static long Pixels(double megapixels) => megapixels * 1024 * 1024 is >= 1 and <= ImageFolderDataset.MostDecodablePixels
-        ? (long)(megapixels * 1024 * 1024)
+    /// <summary>A duration option in milliseconds as a TimeSpan; a number no TimeSpan holds (1e300 overflowed: a stack
+    /// trace) refused in the user's own number.</summary>
+    static TimeSpan Milliseconds(string option, double ms)
+    {
+        try { return TimeSpan.FromMilliseconds(ms); }
+        catch (Exception e) when (e is OverflowException or ArgumentException)   // beyond TimeSpan's range; NaN
+        {
+            throw new UsageException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"{option} {ms}: not a duration; at most {MicroBatcherOptions.LongestDuration.TotalMilliseconds:0} ms is taken"));
+        }
+    }
+
+    /// <summary>--max-megapixels in pixels (a megapixel of 2^20); a number no count of pixels holds refused in the user's own number.</summary>
+    static long Pixels(double megapixels) => megapixels * 1024 * 1024 is var pixels && double.IsFinite(pixels) && Math.Abs(pixels) < long.MaxValue
+        ? (long)pixels
         : throw new UsageException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
-            $"--max-megapixels {megapixels}: from one pixel ({1.0 / (1024 * 1024):G3}) to under 512 (the most one decode can hold)"));
+            $"--max-megapixels {megapixels}: not a count of pixels; under 512 is taken"));
 
     protected override int Run(ParseResult parse, TextWriter stdout, TextWriter stderr)
     {
-        // refused by the options' names: ServingOptions.Validate said "max batch must be >= 1; got 0", and "max body size
-        // must be >= 1 byte; got -3145728" for --max-body-mb -3
-        CliOption.RequireAtLeastOne("--max-batch", parse.GetValue(_maxBatch), "images per inference call");
-        CliOption.RequireAtLeastOne("--queue-capacity", parse.GetValue(_queue), "images waiting");
-        CliOption.RequireAtLeastOne("--max-body-mb", parse.GetValue(_maxBodyMb), "MiB");
         var defaults = new ServingOptions();
         var options = defaults with
         {
             Host = parse.GetValue(_host) ?? defaults.Host,
             Port = parse.GetValue(_port) ?? defaults.Port,
             StopOnSignals = true,   // Ctrl+C and SIGTERM stop `parnet serve` gracefully (its lines above and below rely on it)
+            OnFailure = failure =>
+            {
+                lock (stderr)   // from request threads at once: whole lines
+                {
+                    stderr.WriteLine(FailureLine(failure));
+                    stderr.Flush();
+                }
+            },
             MaxBodyBytes = parse.GetValue(_maxBodyMb) is int mb ? (long)mb * 1024 * 1024 : defaults.MaxBodyBytes,
             MaxPixels = parse.GetValue(_maxMegapixels) is double mp ? Pixels(mp) : defaults.MaxPixels,
             Batching = defaults.Batching with
@@ -92,7 +104,7 @@ public sealed class ServeCommand : CliCommand
                 MaxBatch = parse.GetValue(_maxBatch) ?? defaults.Batching.MaxBatch,
                 MaxWait = parse.GetValue(_maxWait) is double wait ? Milliseconds("--max-wait-ms", wait) : defaults.Batching.MaxWait,
                 QueueCapacity = parse.GetValue(_queue) ?? defaults.Batching.QueueCapacity,
-                Timeout = parse.GetValue(_timeout) is double timeout ? Milliseconds("--timeout-ms", timeout, zeroAllowed: false) : defaults.Batching.Timeout,
+                Timeout = parse.GetValue(_timeout) is double timeout ? Milliseconds("--timeout-ms", timeout) : defaults.Batching.Timeout,
             },
         };
         UsageException.Wrap(options.Validate);
@@ -144,6 +156,7 @@ public sealed class ServeCommand : CliCommand
                 {
                     stdout.WriteLine("parnet serve: ready");
                     stdout.Flush();
+                    WarnIfBatchesOutlastTheTimeout(server, stderr);
                     return;
                 }
                 if (server.WarmupError is null) return;   // a shutdown cut the warm-up short: nothing failed
@@ -168,6 +181,31 @@ public sealed class ServeCommand : CliCommand
               $"{options.ShutdownTimeout.TotalSeconds:0} s, or the client went away)");
         return 0;
     }
+
+    /// <summary>
+    /// A warning when a full warm-up batch took --timeout-ms or longer: an image queued behind such a batch waits that long for
+    /// a worker and gets 503, and a client that obeys its Retry-After is refused again. A warning, not a refusal: that batch
+    /// was the first of its shape (allocations, the engine's first-call set-up), slower than those after it, and an idle
+    /// server answers every request whatever the timeout (an item a worker has taken is not timed out).
+    /// </summary>
+    static void WarnIfBatchesOutlastTheTimeout(InferenceServer server, TextWriter stderr)
+    {
+        var batching = server.Options.Batching;
+        if (server.SlowestWarmupBatch < batching.Timeout) return;
+        stderr.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"parnet serve: warning: a warm-up batch of {batching.MaxBatch} image{(batching.MaxBatch > 1 ? "s" : "")} took {server.SlowestWarmupBatch.TotalMilliseconds:0.#} ms, " +
+            $"not less than --timeout-ms {batching.Timeout.TotalMilliseconds}: images queued behind a batch will get 503; raise --timeout-ms or lower --max-batch"));
+        stderr.Flush();
+    }
+
+    /// <summary>
+    /// The stderr line of a failure the server answered for itself (a 500; a batch's file whose inference failed): the
+    /// request, its status and the exception, on one line. The only per-request lines serve prints: a line for every
+    /// request would bury them, and the metrics count requests.
+    /// </summary>
+    public static string FailureLine(ServerFailure failure) =>
+        $"parnet serve: error: {failure.Request} ({failure.Status}): {failure.Exception.GetType().Name}: " +
+        string.Join(' ', failure.Exception.Message.Split(['\r', '\n'], StringSplitOptions.RemoveEmptyEntries));
 
     /// <summary>A second signal during the stop: the process ends now, the requests still in flight unanswered.</summary>
     static void StopAtOnce(TextWriter stderr, int exitCode)

@@ -30,6 +30,7 @@ public sealed class InferenceServer : IAsyncDisposable
     readonly CancellationToken _stopping;
     volatile string? _warmupError;
     volatile bool _ready;
+    TimeSpan _slowestWarmupBatch;
     int _disposed;
     readonly StopLedger _ledger;
 
@@ -51,6 +52,12 @@ public sealed class InferenceServer : IAsyncDisposable
     public Uri Address { get; }
     /// <summary>Every model instance loaded and warmed up.</summary>
     public bool Ready => _ready;
+    /// <summary>
+    /// The longest any instance took for its warm-up batch of <see cref="MicroBatcherOptions.MaxBatch"/> images, read once
+    /// <see cref="Ready"/>: a batch that takes as long as <see cref="MicroBatcherOptions.Timeout"/> makes an image queued
+    /// behind it time out. An estimate from above: that batch is the first of its shape (allocations, the engine's first-call set-up).
+    /// </summary>
+    public TimeSpan SlowestWarmupBatch => _slowestWarmupBatch;
     /// <summary>Why the warm-up failed; null while it runs, when it succeeded, and when a shutdown cut it short.</summary>
     public string? WarmupError => _warmupError;
     /// <summary>Completes when the warm-up has ended: <see cref="Ready"/>, <see cref="WarmupError"/>, or neither when the server
@@ -133,6 +140,10 @@ public sealed class InferenceServer : IAsyncDisposable
             if (options.Host == "localhost" && options.Port != 0) k.ListenLocalhost(options.Port);
             else k.Listen(new IPEndPoint(options.Address(), options.Port));
         });
+        var allowedHosts = RequestGuards.AllowedHosts(options);
+        // the slim builder already puts ASP.NET Core's host filtering first in the pipeline (a startup filter, every Host
+        // allowed unless configured): given the names here, it answers others 400 with its short HTML page, before the app
+        if (allowedHosts is not null) builder.Services.Configure<Microsoft.AspNetCore.HostFiltering.HostFilteringOptions>(h => h.AllowedHosts = allowedHosts);
         builder.Services.Configure<Microsoft.AspNetCore.Http.Features.FormOptions>(f =>
         {
             f.MultipartBodyLengthLimit = options.MaxBodyBytes;
@@ -143,9 +154,12 @@ public sealed class InferenceServer : IAsyncDisposable
         var server = default(InferenceServer);
         var ledger = new StopLedger(app.Lifetime.ApplicationStopping);
         app.Use(ledger.Track);   // first: it sees every request end, whatever answered it
+        app.Use((http, next) => RequestGuards.ReportUnhandled(http, next, options));
+        app.Use(RequestGuards.AddNoSniff);
         app.UseStatusCodePages(PredictionEndpoints.StatusCodePage);   // 404, 405: JSON as every other refusal
+        app.Use((http, next) => RequestGuards.RefuseUnknownMethods(http, next, metrics));   // before the HTTP metrics: their method label stays bounded
         app.UseRouting();
-        app.UseHttpMetrics(o => o.SetMetricFactory(metrics.Factory));
+        app.UseHttpMetrics(metrics.ConfigureHttp);
         PredictionEndpoints.Map(app, new PredictionEndpoints.Context(model, batcher, metrics, options, () => server?.Ready ?? false,   // a request before the server object exists (Kestrel listens first): not ready yet
                                                                      () => server?.WarmupError));
         app.MapMetrics("/metrics", metrics.Registry).WithMetadata(new HttpMethodMetadata(["GET", "HEAD"]));   // POST: 405, as elsewhere
@@ -198,7 +212,10 @@ public sealed class InferenceServer : IAsyncDisposable
                 foreach (int size in sizes)
                 {
                     if (_stopping.IsCancellationRequested) return;   // SIGTERM, Ctrl+C, StopAsync: no more warm-up batches
+                    long start = System.Diagnostics.Stopwatch.GetTimestamp();
                     var answers = instance.Probabilities(Enumerable.Repeat(image, size).ToList());
+                    var took = System.Diagnostics.Stopwatch.GetElapsedTime(start);
+                    if (size == sizes[^1] && took > _slowestWarmupBatch) _slowestWarmupBatch = took;   // written before _ready, read after it
                     // NaN or infinite weights answer every request with NaN, which no JSON can carry: found here, not per request
                     if (!answers.All(a => a.All(float.IsFinite)))
                         throw new InvalidDataException("the model's outputs for the warm-up image are not finite (NaN or infinity): its weights hold such values, or overflow");

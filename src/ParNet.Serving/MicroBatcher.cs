@@ -23,9 +23,12 @@ public sealed record MicroBatcherOptions
     public int QueueCapacity { get; init; } = 64;
 
     /// <summary>
-    /// Longest an item may take from submission (<see cref="MicroBatcher{TIn, TOut}.SubmitAsync"/>, for a server after the
-    /// upload and decoding) to result; a later one fails with <see cref="TimeoutException"/>: 10 s,
-    /// a full queue of ParNet-S batches at 224 on a 2-core machine (~1 s a batch of 8) with room to spare.
+    /// Longest an item may wait for a worker, from submission (<see cref="MicroBatcher{TIn, TOut}.SubmitAsync"/>, for a
+    /// server after the upload and decoding); one still waiting then fails with <see cref="TimeoutException"/>: 10 s,
+    /// a full queue of ParNet-S batches at 224 on a 2-core machine (~1 s a batch of 8) with room to spare. An item a
+    /// worker has taken is computed and answered however long its batch takes: timing it out too answered every request
+    /// of an idle server "overloaded" where one batch took longer than the timeout, while the model computed each answer
+    /// for nobody (an audit of serve).
     /// </summary>
     public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(10);
 
@@ -36,25 +39,22 @@ public sealed record MicroBatcherOptions
     /// </summary>
     public static TimeSpan LongestDuration { get; } = TimeSpan.FromMilliseconds(int.MaxValue);
 
+    /// <summary>Each setting's range, the one place it is checked: an <see cref="InvalidSettingException"/> naming the
+    /// setting, which a front end words with its own names (the CLI's options checked the same ranges in words of their own).</summary>
     public void Validate()
     {
-        if (MaxBatch < 1) throw new ArgumentException($"max batch must be >= 1; got {MaxBatch}");
-        if (MaxWait < TimeSpan.Zero) throw new ArgumentException($"max wait must be >= 0; got {MaxWait.TotalMilliseconds} ms");
-        if (MaxWait > LongestDuration) throw new ArgumentException($"max wait must be at most {LongestDuration.TotalMilliseconds:0} ms (24 days); got {MaxWait.TotalMilliseconds:0} ms");
-        if (QueueCapacity < 1) throw new ArgumentException($"queue capacity must be >= 1; got {QueueCapacity}");
-        if (Timeout <= TimeSpan.Zero) throw new ArgumentException($"timeout must be > 0; got {Timeout.TotalMilliseconds} ms");
-        if (Timeout > LongestDuration) throw new ArgumentException($"timeout must be at most {LongestDuration.TotalMilliseconds:0} ms (24 days); got {Timeout.TotalMilliseconds:0} ms");
-        // a worker holds a lone item for the max wait before running it (batches of one never wait): no shorter timeout can be
-        // met, and every request on an idle server was refused as overloaded (an audit of serve, session 45)
-        if (MaxBatch > 1 && MaxWait >= Timeout)
-        {
-            string maxWait = SettingNames.Of(nameof(MicroBatcherOptions), nameof(MaxWait)), timeout = SettingNames.Of(nameof(MicroBatcherOptions), nameof(Timeout));
-            var invariant = System.Globalization.CultureInfo.InvariantCulture;
-            string waitMs = MaxWait.TotalMilliseconds.ToString(invariant), timeoutMs = Timeout.TotalMilliseconds.ToString(invariant);
-            throw new InvalidSettingException(maxWait, n => $"{n.Name(maxWait)} ({waitMs} ms) must be shorter than {n.Name(timeout)} ({timeoutMs} ms) " +
-                "where batches hold more than one image: a lone image waits the max wait for others before it is run, so every request to an idle server would time out");
-        }
+        string longest = $"{LongestDuration.TotalMilliseconds:0} ms (24 days, the longest a timer takes)";
+        if (MaxBatch < 1) throw Refused(nameof(MaxBatch), MaxBatch, "must be >= 1 (images per inference call)");
+        if (MaxWait < TimeSpan.Zero || MaxWait > LongestDuration) throw Refused(nameof(MaxWait), MaxWait, $"from 0 to {longest}");
+        if (QueueCapacity < 1) throw Refused(nameof(QueueCapacity), QueueCapacity, "must be >= 1 (images waiting)");
+        if (Timeout <= TimeSpan.Zero || Timeout > LongestDuration) throw Refused(nameof(Timeout), Timeout, $"more than 0 to {longest}");
+        // no bound between the max wait and the timeout: a worker waiting for more items takes each as it comes, and the
+        // timeout ends only an item's wait for a worker (a max wait at or above the timeout was refused while it also
+        // counted the item's time in the worker's hands)
     }
+
+    static InvalidSettingException Refused(string member, object value, string problem) =>
+        InvalidSettingException.Given(SettingNames.Of(nameof(MicroBatcherOptions), member), value, problem);
 }
 
 /// <summary>The queue is at capacity: the item was not accepted (a server answers 503 with Retry-After).</summary>
@@ -123,7 +123,7 @@ public sealed class MicroBatcher<TIn, TOut> : IAsyncDisposable
 
     /// <summary>
     /// The result for one item. Throws <see cref="QueueFullException"/> at once when the queue is full,
-    /// <see cref="TimeoutException"/> after the options' timeout, OperationCanceledException when
+    /// <see cref="TimeoutException"/> when no worker took it within the options' timeout, OperationCanceledException when
     /// <paramref name="cancel"/> fires first, <see cref="BatcherStoppingException"/> after <see cref="DisposeAsync"/> began.
     /// </summary>
     public async Task<TOut> SubmitAsync(TIn input, CancellationToken cancel = default)
@@ -149,12 +149,16 @@ public sealed class MicroBatcher<TIn, TOut> : IAsyncDisposable
     async Task<TOut> WaitAsync(Pending pending, CancellationToken cancel)
     {
         using var timeout = new CancellationTokenSource(_options.Timeout, _time);
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, cancel);
-        using var registration = linked.Token.Register(() =>
+        using var timedOut = timeout.Token.Register(() =>
         {
-            if (cancel.IsCancellationRequested) pending.Result.TrySetCanceled(cancel);
-            else pending.Result.TrySetException(new TimeoutException(
-                $"no result within {_options.Timeout.TotalMilliseconds:0} ms (the server is overloaded)"));
+            // only while it waits: once a worker has taken it, it is answered however long its batch takes
+            if (Withdraw(pending))
+                pending.Result.TrySetException(new TimeoutException(
+                    $"no worker free within {_options.Timeout.TotalMilliseconds:0} ms (the server is overloaded)"));
+        });
+        using var cancelled = cancel.Register(() =>
+        {
+            pending.Result.TrySetCanceled(cancel);
             Withdraw(pending);   // after its result: a worker that takes it now sees it completed and skips it
         });
         try { return await pending.Result.Task.ConfigureAwait(false); }
@@ -178,21 +182,23 @@ public sealed class MicroBatcher<TIn, TOut> : IAsyncDisposable
         }
     }
 
-    /// <summary>A worker takes an item from the channel: its place is free, and it is run unless its caller gave up while it waited.</summary>
+    /// <summary>A worker takes an item from the channel: its place is free, and it is run unless its caller gave up while it
+    /// waited (withdrawn: timed out or cancelled; or cancelled, its withdrawal still to come).</summary>
     bool Take(Pending pending)
     {
-        if (pending.Leave()) Interlocked.Decrement(ref _waiting);
+        if (!pending.Leave()) return false;
+        Interlocked.Decrement(ref _waiting);
         return !pending.Result.Task.IsCompleted;
     }
 
-    /// <summary>Its caller gave up: if no worker has taken it, its place is free now, not when a worker skips it.</summary>
-    void Withdraw(Pending pending)
+    /// <summary>Its caller gave up: if no worker has taken it, its place is free now, not when a worker skips it. True when
+    /// it was still waiting.</summary>
+    bool Withdraw(Pending pending)
     {
-        if (pending.Leave())
-        {
-            pending.DropInput();
-            Interlocked.Decrement(ref _waiting);
-        }
+        if (!pending.Leave()) return false;
+        pending.DropInput();
+        Interlocked.Decrement(ref _waiting);
+        return true;
     }
 
     /// <summary>Adds waiting items to <paramref name="batch"/> until it is full or the maximum wait has passed.</summary>

@@ -11,8 +11,8 @@ using ParNet.Inference;
 namespace ParNet.Serving;
 
 /// <summary>
-/// The HTTP surface: POST /v1/predict (one image: a raw body with an image/* content type, or the first file of a
-/// multipart form), POST /v1/predict/batch (the files of a multipart form, each answered, refused or failed in its place), GET /healthz, GET /readyz and the web page
+/// The HTTP surface: POST /v1/predict (one image: a raw body with an image/* content type, or a multipart form of one
+/// file), POST /v1/predict/batch (the files of a multipart form, each answered, refused or failed in its place), GET /healthz, GET /readyz and the web page
 /// at /. Every refusal is JSON {"error": "..."}: 400 undecodable image or malformed multipart body, 413 body or pixel
 /// count over the limit (a batch of more images than the queue holds too), 415 neither an image nor a multipart form, 503 with Retry-After for a full queue, a timeout or
 /// a model still warming up, 503 without it for a model that failed its warm-up; 404 and 405 outside these endpoints (<see cref="StatusCodePage"/>).
@@ -50,11 +50,21 @@ static partial class PredictionEndpoints
         // GET and HEAD: load balancers and uptime checks probe with HEAD (MapGet answered it 405)
         string[] read = [HttpMethods.Get, HttpMethods.Head];
         app.MapMethods("/healthz", read, () => Results.Json(new { status = "alive" }));
+        // the limits too, during the warm-up as well: the web page splits a selection of files into requests that fit them
+        // (it sent them as one request, and 33 files or three of 9 MB were refused as a whole: an audit of serve)
+        int maxImages = Math.Min(context.Options.MaxImagesPerRequest, context.Options.Batching.QueueCapacity);   // what one request can hold
         app.MapMethods("/readyz", read, () => context.Ready()
-            ? Results.Json(new { status = "ready", model = context.Model.Description })
-            : Results.Json(new { status = context.WarmupError() is { } error ? $"warm-up failed: {error}" : "warming up" },
-                           statusCode: StatusCodes.Status503ServiceUnavailable));
-        app.MapMethods("/", read, () => Results.Text(Page, "text/html; charset=utf-8"));
+            ? Results.Json(new { status = "ready", model = context.Model.Description, max_images_per_request = maxImages, max_body_bytes = context.Options.MaxBodyBytes })
+            : Results.Json(new
+            {
+                status = context.WarmupError() is { } error ? $"warm-up failed: {error}" : "warming up",
+                max_images_per_request = maxImages, max_body_bytes = context.Options.MaxBodyBytes,
+            }, statusCode: StatusCodes.Status503ServiceUnavailable));
+        app.MapMethods("/", read, (HttpContext http) =>
+        {
+            http.Response.Headers.ContentSecurityPolicy = PagePolicy;
+            return Results.Text(Page, "text/html; charset=utf-8");
+        });
         // typed as returning the IResult: a plain lambda of HttpContext would bind as a RequestDelegate and drop it
         app.MapPost("/v1/predict", (Func<HttpContext, Task<IResult>>)(http => Handle(http, context, Single)));
         app.MapPost("/v1/predict/batch", (Func<HttpContext, Task<IResult>>)(http => Handle(http, context, Batch)));
@@ -79,9 +89,26 @@ static partial class PredictionEndpoints
         return Results.Json(new { error }, statusCode: status).ExecuteAsync(http);
     }
 
-    const string Endpoints = "POST /v1/predict, POST /v1/predict/batch, GET /healthz, GET /readyz, GET /metrics and GET /";
+    public const string Endpoints = "POST /v1/predict, POST /v1/predict/batch, GET /healthz, GET /readyz, GET /metrics and GET /";
 
     static readonly string Page = ReadPage();
+
+    /// <summary>
+    /// The page's Content-Security-Policy: nothing from elsewhere; its own inline script and style by their hashes (so an
+    /// injected script or style would not run), its preview from a blob: URL, its icon a data: URL, its requests to this
+    /// server only, and no page may frame it (clickjacking).
+    /// </summary>
+    static readonly string PagePolicy =
+        $"default-src 'none'; script-src '{InlineHash("script")}'; style-src '{InlineHash("style")}'; img-src blob: data:; " +
+        "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+    /// <summary>"sha256-..." of the page's one inline &lt;script&gt; or &lt;style&gt; element's text, as CSP hashes it.</summary>
+    static string InlineHash(string element)
+    {
+        int start = Page.IndexOf($"<{element}>", StringComparison.Ordinal) + element.Length + 2, end = Page.IndexOf($"</{element}>", start, StringComparison.Ordinal);
+        if (start < element.Length + 2 || end < 0) throw new InvalidOperationException($"the web page has no <{element}> element");
+        return "sha256-" + Convert.ToBase64String(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(Page[start..end])));
+    }
 
     static string ReadPage()
     {
@@ -118,6 +145,7 @@ static partial class PredictionEndpoints
         {
             // the model failed on a valid input: a bug or a resource problem, reported, and the server keeps serving
             context.Metrics.InferenceFailed();
+            context.Options.OnFailure?.Invoke(new ServerFailure(RequestLine(http), StatusCodes.Status500InternalServerError, e));
             return Results.Json(new { error = FailedInferenceError(e) }, statusCode: StatusCodes.Status500InternalServerError);
         }
     }
@@ -148,7 +176,7 @@ static partial class PredictionEndpoints
         // a refusal of one image (a full queue, a timeout, a stopping server) refuses the request: its other images are
         // withdrawn at once, so the model does not run them for nobody and the client hears now, not when they are done
         using var withdraw = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted);
-        var tasks = files.Select(f => AnswerFileAsync(f.Bytes, f.Name, top, context, withdraw)).ToList();
+        var tasks = files.Select(f => AnswerFileAsync(f.Bytes, f.Name, top, context, withdraw, RequestLine(http))).ToList();
         try { await Task.WhenAll(tasks); }
         catch when (tasks.Any(t => t.Exception?.InnerException is Refusal))
         {
@@ -168,7 +196,7 @@ static partial class PredictionEndpoints
     /// (it failed the whole request with a 500: a left item of session 46). A full queue, a timeout or a stopping server
     /// still refuse the whole request.</summary>
     static async Task<(object Answer, string? Refused, bool InferenceFailed)> AnswerFileAsync(byte[] bytes, string name, int top, Context context,
-                                                                                             CancellationTokenSource withdraw)
+                                                                                             CancellationTokenSource withdraw, string request)
     {
         ImageF image;
         try { image = await DecodeAsync(bytes, name, context, withdraw.Token); }
@@ -184,8 +212,15 @@ static partial class PredictionEndpoints
             throw;
         }
         try { return (new { file = name, top = TopJson(probabilities, top, context.Model.ClassNames) }, null, false); }
-        catch (InvalidDataException e) { return (new { file = name, error = FailedInferenceError(e) }, null, true); }
+        catch (InvalidDataException e)
+        {
+            context.Options.OnFailure?.Invoke(new ServerFailure($"{request}, file {name}", StatusCodes.Status200OK, e));
+            return (new { file = name, error = FailedInferenceError(e) }, null, true);
+        }
     }
+
+    /// <summary>How a failure report names a request: "POST /v1/predict".</summary>
+    public static string RequestLine(HttpContext http) => $"{http.Request.Method} {http.Request.Path}";
 
     /// <summary>The error of an image whose inference failed: a single image's 500, a batch file's entry.</summary>
     static string FailedInferenceError(Exception e) => $"inference failed: {e.Message}";

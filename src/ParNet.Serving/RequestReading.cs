@@ -11,7 +11,7 @@ namespace ParNet.Serving;
 /// </summary>
 static partial class PredictionEndpoints
 {
-    /// <summary>What /v1/predict reads: a raw image body, or the first file (any field name) of a multipart form.</summary>
+    /// <summary>What /v1/predict reads: a raw image body, or the one file (any field name) of a multipart form.</summary>
     const string SendImageAs = "send the image as the raw body with an image content type (image/png, image/jpeg, ...; " +
         "curl -H \"Content-Type: image/png\" --data-binary @photo.png) or as a file of a multipart/form-data form " +
         "(any field name; curl -F image=@photo.png)";
@@ -32,7 +32,11 @@ static partial class PredictionEndpoints
         if (IsMultipart(request))
         {
             var files = await ReadFormFilesAsync(request, options);
-            return files.Count > 0 ? files[0] : throw new Refusal(StatusCodes.Status400BadRequest, BadRequest, $"no file in the multipart form: {SendImageAs}");
+            if (files.Count == 0) throw new Refusal(StatusCodes.Status400BadRequest, BadRequest, $"no file in the multipart form: {SendImageAs}");
+            // the first was answered and the others dropped without a word (an audit of serve)
+            if (files.Count > 1)
+                throw new Refusal(StatusCodes.Status400BadRequest, BadRequest, $"{files.Count} files in the multipart form; this endpoint takes one image: POST several to /v1/predict/batch");
+            return files[0];
         }
         string? type = request.ContentType;
         if (type is null || !type.StartsWith("image/", StringComparison.OrdinalIgnoreCase))

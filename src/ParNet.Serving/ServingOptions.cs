@@ -1,4 +1,5 @@
 using System.Net;
+using ParNet.Runtime;
 
 namespace ParNet.Serving;
 
@@ -18,6 +19,13 @@ public sealed record ServingOptions
     /// images share it. A larger body is answered 413 without being read.
     /// </summary>
     public long MaxBodyBytes { get; init; } = 16L * 1024 * 1024;
+
+    /// <summary>
+    /// Largest <see cref="MaxBodyBytes"/>: 2047 MiB, the whole MiB under .NET's largest array (Array.MaxLength, just under
+    /// 2 GiB). A body is held in memory in one array (a raw image, a form's file), and a larger one failed inside its
+    /// MemoryStream ("Stream was too long") as a 500, not a 413 (an audit of serve).
+    /// </summary>
+    public static long LargestBody { get; } = 2047L * 1024 * 1024;
 
     /// <summary>
     /// Most pixels an upload may declare: 16 megapixels (a 4:3 4608x3456 photo), checked before decoding, so a small
@@ -45,6 +53,14 @@ public sealed record ServingOptions
     /// </summary>
     public bool StopOnSignals { get; init; }
 
+    /// <summary>
+    /// Told of each failure the server answers for itself, when it happens: a request answered 500 (the model failed on a
+    /// valid input, or handling the request threw), a batch's file answered "inference failed" in its place. Null by
+    /// default: the library prints nothing, and a 500 left no trace anywhere (an audit of serve); `parnet serve` writes
+    /// one line each on stderr. Called on the request's thread, concurrently with others; it must not throw.
+    /// </summary>
+    public Action<ServerFailure>? OnFailure { get; init; }
+
     /// <summary>Classes returned per image unless the request asks (?top=K): 5, as the paper's top-5.</summary>
     public int DefaultTop { get; init; } = 5;
 
@@ -54,19 +70,32 @@ public sealed record ServingOptions
     {
         "localhost" => IPAddress.Loopback,
         _ when IPAddress.TryParse(Host, out var address) => address,
-        _ => throw new ArgumentException($"host {Host}: give an IP address (127.0.0.1, 0.0.0.0, ::1) or localhost"),
+        _ => throw Refused(nameof(Host), Host, "give an IP address (127.0.0.1, 0.0.0.0, ::1) or localhost"),
     };
 
+    /// <summary>Each setting's range, the one place it is checked (with <see cref="MicroBatcherOptions.Validate"/>): an
+    /// <see cref="InvalidSettingException"/> naming the setting, which the CLI words with its options.</summary>
     public void Validate()
     {
         Batching.Validate();
         Address();
-        if (Port is < 0 or > 65535) throw new ArgumentException($"port {Port}: use 0-65535");
-        if (MaxBodyBytes < 1) throw new ArgumentException($"max body size must be >= 1 byte; got {MaxBodyBytes}");
-        if (MaxPixels is < 1 or > ParNet.Data.ImageFolderDataset.MostDecodablePixels)
-            throw new ArgumentException($"max pixels must be from 1 to {ParNet.Data.ImageFolderDataset.MostDecodablePixels:N0} (the most one decode can hold); got {MaxPixels:N0}");
-        if (MaxImagesPerRequest < 1) throw new ArgumentException($"max images per request must be >= 1; got {MaxImagesPerRequest}");
-        if (ConcurrentDecodes < 1) throw new ArgumentException($"concurrent decodes must be >= 1; got {ConcurrentDecodes}");
-        if (DefaultTop < 1) throw new ArgumentException($"top must be >= 1; got {DefaultTop}");
+        if (Port is < 0 or > 65535) throw Refused(nameof(Port), Port, "use 0-65535");
+        if (MaxBodyBytes is < 1 || MaxBodyBytes > LargestBody)
+            throw Refused(nameof(MaxBodyBytes), MaxBodyBytes, $"from 1 byte to {LargestBody} bytes ({LargestBody / (1024 * 1024)} MiB; " +
+                                                              "a body is held in memory in one array, which .NET keeps under 2 GiB)");
+        const long most = ParNet.Data.ImageFolderDataset.MostDecodablePixels;
+        if (MaxPixels is < 1 or > most)
+            throw Refused(nameof(MaxPixels), MaxPixels, string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"from 1 pixel to {most:N0} pixels (just under {Math.Ceiling(most / (1024.0 * 1024))} megapixels of 2^20, the most one decode can hold)"));
+        if (MaxImagesPerRequest < 1) throw Refused(nameof(MaxImagesPerRequest), MaxImagesPerRequest, "must be >= 1");
+        if (ConcurrentDecodes < 1) throw Refused(nameof(ConcurrentDecodes), ConcurrentDecodes, "must be >= 1");
+        if (DefaultTop < 1) throw Refused(nameof(DefaultTop), DefaultTop, "must be >= 1");
     }
+
+    static InvalidSettingException Refused(string member, object value, string problem) =>
+        InvalidSettingException.Given(SettingNames.Of(nameof(ServingOptions), member), value, problem);
 }
+
+/// <summary>A failure the server answered for itself (<see cref="ServingOptions.OnFailure"/>): the request ("POST /v1/predict";
+/// a batch's file: "POST /v1/predict/batch, file a.png"), the status it was answered with, and what was thrown.</summary>
+public sealed record ServerFailure(string Request, int Status, Exception Exception);

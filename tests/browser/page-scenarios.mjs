@@ -14,6 +14,13 @@
 //             /sub/ and answers 404 elsewhere, GOOD_IMAGE chosen: {"model": TEXT, "top": NAME|null, "error": TEXT}
 //   live      GOOD_IMAGE chosen: the live regions that hold what the page then says:
 //             {"latency": TEXT, "latencyLive": VALUE|null, "latencyRole": VALUE|null, "errorLive": VALUE|null, "errorRole": VALUE|null}
+//   split     against a server that takes 2 images and 1 MiB a request: GOOD_IMAGE, BAD_FILE, "big.png" (1.5 MB, too large
+//             for any request), GOOD_IMAGE as "second.png" and as "third.png" dropped at once:
+//             {"rows": [{"file", "top", "error"}...], "requests": N (to /v1/predict/batch), "latency": TEXT, "error": TEXT}
+//   warming   the page opened while /readyz answers 503 "warming up" (its first answer, simulated), then the server's own:
+//             {"first": TEXT, "model": TEXT} (the model line shown first, and once it says "ready" or after 10 s)
+//   a11y      GOOD_IMAGE chosen, then BAD_FILE: {"headers": [TEXT...] (of the classes table), "captions": [TEXT...],
+//             "alt": TEXT (the preview's, for GOOD_IMAGE), "shownAfterBad": BOOL (the preview's display after BAD_FILE)}
 // Usage: node page-scenarios.mjs URL SCENARIO GOOD_IMAGE BAD_FILE   (playwright-core never downloads a browser; CHROMIUM overrides the path)
 import { readFileSync } from "node:fs";
 import { basename } from "node:path";
@@ -21,7 +28,7 @@ import { chromium } from "playwright-core";
 
 const [url, scenario, good, bad] = process.argv.slice(2);
 if (!url || !scenario || !good || !bad) {
-  console.error("usage: node page-scenarios.mjs URL keyboard|stale|gone|proxy|several|again|subpath|live GOOD_IMAGE BAD_FILE");
+  console.error("usage: node page-scenarios.mjs URL keyboard|stale|gone|proxy|several|again|subpath|live|split|warming|a11y GOOD_IMAGE BAD_FILE");
   process.exit(2);
 }
 const browser = await chromium.launch({
@@ -33,7 +40,17 @@ const topShown = () => document.body.dataset.topClass !== undefined;
 try {
   const page = await browser.newPage();
   let result;
-  if (scenario === "subpath") {
+  if (scenario === "warming") {
+    let asked = 0;
+    await page.route("**/readyz", route => asked++ === 0
+      ? route.fulfill({ status: 503, contentType: "application/json", body: JSON.stringify({ status: "warming up", max_images_per_request: 32, max_body_bytes: 16777216 }) })
+      : route.continue());
+    await page.goto(url, { timeout: 30000 });
+    await page.locator("#model").filter({ hasText: "warming up" }).waitFor({ timeout: 30000 });
+    const first = await page.locator("#model").textContent();
+    await page.locator("#model").filter({ hasText: "(ready)" }).waitFor({ timeout: 10000 }).catch(() => null);
+    result = { first, model: await page.locator("#model").textContent() };
+  } else if (scenario === "subpath") {
     // the proxy: /sub/PATH is the app's /PATH, anything else is not this app's (a 404 page, as a shared host answers)
     const origin = new URL(url).origin;
     await page.route(() => true, async route => {
@@ -58,7 +75,7 @@ try {
     await page.goto(url, { timeout: 30000 });
     await page.locator("#model").filter({ hasText: "ready" }).waitFor({ timeout: 30000 });
   }
-  if (scenario === "subpath") {
+  if (scenario === "subpath" || scenario === "warming") {
     // answered above
   } else if (scenario === "keyboard") {
     // waited for before the Tab: a "filechooser" listener makes Playwright turn the browser's chooser interception on, a
@@ -127,6 +144,40 @@ try {
       topClass: document.body.dataset.topClass ?? null,
       error: document.getElementById("error").textContent,
     }));
+  } else if (scenario === "split") {
+    let requests = 0;
+    page.on("request", request => { if (request.url().endsWith("/v1/predict/batch")) requests++; });
+    const big = Array.from({ length: 1500000 }, (_, i) => i % 251);
+    const files = [[basename(good), [...readFileSync(good)]], [basename(bad), [...readFileSync(bad)]], ["big.png", big],
+                   ["second.png", [...readFileSync(good)]], ["third.png", [...readFileSync(good)]]].map(([name, bytes]) => ({ name, bytes }));
+    const dataTransfer = await page.evaluateHandle(files => {
+      const transfer = new DataTransfer();
+      for (const f of files) transfer.items.add(new File([new Uint8Array(f.bytes)], f.name, { type: "image/png" }));
+      return transfer;
+    }, files);
+    await page.dispatchEvent("#drop", "drop", { dataTransfer });
+    await page.waitForFunction(() => document.getElementById("latency").textContent.includes("round trip")
+      || document.getElementById("error").textContent !== "", null, { timeout: 30000 });
+    result = await page.evaluate(() => ({
+      rows: [...document.querySelectorAll("#batch tbody tr")].map(r => ({
+        file: r.dataset.file ?? null, top: r.dataset.top ?? null, error: r.dataset.error ?? null })),
+      latency: document.getElementById("latency").textContent,
+      error: document.getElementById("error").textContent,
+    }));
+    result.requests = requests;
+  } else if (scenario === "a11y") {
+    await page.setInputFiles("#file", good);
+    await page.waitForFunction(topShown, null, { timeout: 30000 });
+    const shown = await page.evaluate(() => ({
+      headers: [...document.querySelectorAll("#results th")].map(th => th.textContent),
+      captions: [...document.querySelectorAll("caption")].map(c => c.textContent),
+      alt: document.getElementById("preview").alt,
+    }));
+    await page.setInputFiles("#file", bad);
+    await page.waitForFunction(errorShown, null, { timeout: 30000 });
+    await page.waitForFunction(() => getComputedStyle(document.getElementById("preview")).display === "none", null, { timeout: 5000 }).catch(() => null);
+    shown.shownAfterBad = await page.evaluate(() => getComputedStyle(document.getElementById("preview")).display !== "none");
+    result = shown;
   } else if (scenario === "again") {
     let refuse = true;
     await page.route("**/v1/predict", route => refuse ? route.abort("connectionrefused") : route.continue());

@@ -249,9 +249,11 @@ public class OptionSyntaxTests
     [InlineData("train", "--schedule-budget", "0", "--schedule-budget 0: minutes, more than 0 and at most 10,000,000")]
     [InlineData("train", "--collective-timeout", "0", "--collective-timeout 0: minutes, more than 0 and at most 10,000,000")]
     [InlineData("train", "--collective-timeout", "0.05", "--collective-timeout 0.05: at least 0.1 minutes (the wait is looked at once a second)")]
-    [InlineData("serve", "--max-megapixels", "0.0000001", "--max-megapixels 1E-07: from one pixel (9.54E-07) to under 512 (the most one decode can hold)")]
-    [InlineData("serve", "--max-megapixels", "1e300", "--max-megapixels 1E+300: from one pixel (9.54E-07) to under 512 (the most one decode can hold)")]
-    [InlineData("serve", "--max-megapixels", "512", "--max-megapixels 512: from one pixel (9.54E-07) to under 512 (the most one decode can hold)")]
+    // the range is ServingOptions.Validate's, worded by option (a tenth of a pixel is counted as the 0 pixels it holds); a
+    // number no pixel count holds is the CLI's own refusal
+    [InlineData("serve", "--max-megapixels", "0.0000001", "--max-megapixels 0: from 1 pixel to 536,870,897 pixels (just under 512 megapixels of 2^20, the most one decode can hold)")]
+    [InlineData("serve", "--max-megapixels", "1e300", "--max-megapixels 1E+300: not a count of pixels; under 512 is taken")]
+    [InlineData("serve", "--max-megapixels", "512", "--max-megapixels 512: from 1 pixel to 536,870,897 pixels (just under 512 megapixels of 2^20, the most one decode can hold)")]
     [InlineData("bench", "--rounds", "0", "--rounds 0: must be >= 1")]   // it said "batch, repeats, throughput repeats and threads must be >= 1"
     [InlineData("bench", "--repeats", "0", "--repeats 0: must be >= 1")]   // the older name, reported as typed (not as --rounds)
     [InlineData("bench", "--throughput-repeats", "0", "--throughput-repeats 0: must be >= 1")]

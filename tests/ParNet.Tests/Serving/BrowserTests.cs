@@ -70,17 +70,21 @@ public class BrowserTests
     }
 
     /// <summary>tests/browser/page-scenarios.mjs's SCENARIO against a served tiny model (<see cref="AgainstTinyServerAsync"/>).</summary>
-    static Task<JsonElement> ScenarioAsync(string scenario) => AgainstTinyServerAsync("page-scenarios.mjs", scenario);
+    static Task<JsonElement> ScenarioAsync(string scenario, ParNet.Serving.ServingOptions? options = null) =>
+        AgainstTinyServerAsync("page-scenarios.mjs", options, scenario);
 
     /// <summary>tests/browser/SCRIPT run with the address of a served tiny model, <paramref name="arguments"/>, a good image
     /// and a file the server refuses ("not an image"); the JSON line it printed last.</summary>
-    static async Task<JsonElement> AgainstTinyServerAsync(string script, params string[] arguments)
+    static Task<JsonElement> AgainstTinyServerAsync(string script, params string[] arguments) => AgainstTinyServerAsync(script, null, arguments);
+
+    /// <summary>As above, the server started with <paramref name="options"/> (default: <see cref="Loopback"/>).</summary>
+    static async Task<JsonElement> AgainstTinyServerAsync(string script, ParNet.Serving.ServingOptions? options, params string[] arguments)
     {
         string browser = BrowserFolder();
         Assert.True(Directory.Exists(Path.Combine(browser, "node_modules", "playwright-core")),
             $"playwright-core is not installed: run `npm ci` in {browser} (.ci/run does), and `apt-get install chromium`");
         using var folder = new ExportTempFolder();
-        await using var server = await StartReadyAsync(Open(TinyFashionWeights(folder)), Loopback());
+        await using var server = await StartReadyAsync(Open(TinyFashionWeights(folder)), options ?? Loopback());
         string good = folder.File("good.png"), bad = folder.File("bad.png");
         File.WriteAllBytes(good, Png(28, seed: 5));
         File.WriteAllText(bad, "not an image");
@@ -144,6 +148,48 @@ public class BrowserTests
         Assert.Equal(rows[0].GetProperty("top").GetString(), rows[2].GetProperty("top").GetString());   // the same image
         // several answers are no one answer: data-top-class, which a script reads as the image's class, is not set
         Assert.Equal(JsonValueKind.Null, shown.GetProperty("topClass").ValueKind);
+    }
+
+    /// <summary>A selection of files went as one request: 33 images, or three that each fit but not together, were refused as a
+    /// whole with no row per file (an audit of serve). The page splits them by the limits /readyz gives, and a file too large
+    /// for any request gets its own row without being sent.</summary>
+    [Fact]
+    public async Task A_selection_is_sent_in_requests_within_the_servers_limits_a_row_per_file()
+    {
+        var shown = await ScenarioAsync("split", Loopback() with { MaxImagesPerRequest = 2, MaxBodyBytes = 1024 * 1024 });
+        Assert.Equal("", shown.GetProperty("error").GetString());
+        var rows = shown.GetProperty("rows").EnumerateArray().ToList();
+        Assert.Equal(["good.png", "bad.png", "big.png", "second.png", "third.png"], rows.Select(r => r.GetProperty("file").GetString()));
+        Assert.Equal(2, shown.GetProperty("requests").GetInt32());   // [good, bad], [second, third]; big.png not sent
+        Assert.Equal("big.png is 1.4 MiB, more than the server takes in one request (1.0 MiB)", rows[2].GetProperty("error").GetString());
+        Assert.Contains("not a decodable image", rows[1].GetProperty("error").GetString());
+        string top = rows[0].GetProperty("top").GetString()!;
+        Assert.False(string.IsNullOrEmpty(top));
+        Assert.All(new[] { rows[3], rows[4] }, r => Assert.Equal(top, r.GetProperty("top").GetString()));   // the same image
+        Assert.StartsWith("5 images, 3 classified, 2 refused: server ", shown.GetProperty("latency").GetString());
+        Assert.Contains(" in 2 requests, round trip ", shown.GetProperty("latency").GetString());
+    }
+
+    /// <summary>Opened while the server warmed up, the page asked /readyz once and said "warming up" for ever (an audit of serve).</summary>
+    [Fact]
+    public async Task A_page_opened_during_the_warm_up_says_ready_once_the_server_is()
+    {
+        var shown = await ScenarioAsync("warming");
+        Assert.Equal("warming up", shown.GetProperty("first").GetString());
+        Assert.EndsWith("(ready)", shown.GetProperty("model").GetString());
+    }
+
+    /// <summary>A screen reader met an unnamed column header (the bars') and two tables without names; the preview's alt
+    /// was "the uploaded image" whatever the file, and a file that is not an image showed a broken-image icon (an audit of serve).</summary>
+    [Fact]
+    public async Task The_tables_and_the_preview_are_named_and_a_non_image_shows_no_preview()
+    {
+        var shown = await ScenarioAsync("a11y");
+        Assert.Equal(["#", "class", "probability", "probability bar"], shown.GetProperty("headers").EnumerateArray().Select(h => h.GetString()));
+        Assert.Equal(["Most probable classes of the image", "Most probable class of each file"],
+                     shown.GetProperty("captions").EnumerateArray().Select(c => c.GetString()));
+        Assert.Equal("preview of good.png", shown.GetProperty("alt").GetString());
+        Assert.False(shown.GetProperty("shownAfterBad").GetBoolean(), "the preview of a file that is not an image is shown (a broken-image icon)");
     }
 
     /// <summary>After an error (the server away), choosing the same file again did nothing: the input still held it, so the

@@ -29,7 +29,7 @@ public class ClientLeavingTests
             string head = endpoint.EndsWith("batch", StringComparison.Ordinal)
                 ? "Content-Type: multipart/form-data; boundary=XX\r\nContent-Length: 1000\r\n\r\n--XX\r\nContent-Disposition: form-data; name=\"a\"; filename=\"a.png\"\r\n\r\nPNG"
                 : "Content-Type: image/png\r\nContent-Length: 1000\r\n\r\nPNG";
-            await tcp.GetStream().WriteAsync(Encoding.ASCII.GetBytes($"POST {endpoint} HTTP/1.1\r\nHost: x\r\n{head}"));
+            await tcp.GetStream().WriteAsync(Encoding.ASCII.GetBytes($"POST {endpoint} HTTP/1.1\r\nHost: localhost\r\n{head}"));
             for (int i = 0; i < 500; i++)
             {
                 var inProgress = PrometheusText.Parse(await client.GetStringAsync("/metrics"));
@@ -60,7 +60,7 @@ public class ClientLeavingTests
     {
         await using var server = await StartReadyAsync(FakeClassifier.Model(new FakeClassifier()), Loopback());
         using var client = Client(server);
-        const string head = "POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nTransfer-Encoding: chunked\r\n\r\n";
+        const string head = "POST /v1/predict HTTP/1.1\r\nHost: localhost\r\nContent-Type: image/png\r\nTransfer-Encoding: chunked\r\n\r\n";
         using (var tcp = new TcpClient())
         {
             await tcp.ConnectAsync(server.Address.Host, server.Address.Port);

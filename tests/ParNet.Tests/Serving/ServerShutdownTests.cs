@@ -20,7 +20,7 @@ public class ServerShutdownTests
         await tcp.ConnectAsync(server.Address.Host, server.Address.Port);
         var stream = tcp.GetStream();
         // a body of 500 bytes announced, 3 sent: the request is in flight, reading its body
-        await stream.WriteAsync(Encoding.ASCII.GetBytes("POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: 500\r\n\r\nabc"));
+        await stream.WriteAsync(Encoding.ASCII.GetBytes("POST /v1/predict HTTP/1.1\r\nHost: localhost\r\nContent-Type: image/png\r\nContent-Length: 500\r\n\r\nabc"));
         await stream.FlushAsync();
         using (var client = Client(server))   // until the request is in the pipeline, reading its body
             for (int i = 0; i < 500; i++)

@@ -118,6 +118,8 @@ sealed class FakeClassifier : IBatchClassifier
     public Exception? Failure { get; init; }
     /// <summary>The images whose answer is NaN, as from a model whose weights hold NaN (null: none).</summary>
     public Func<ImageF, bool>? AnswersNaN { get; init; }
+    /// <summary>The images whose call throws <see cref="InvalidOperationException"/> "the fake model failed" (null: none).</summary>
+    public Func<ImageF, bool>? ThrowsOn { get; init; }
     public List<int> BatchSizes { get; } = [];
     public int Calls { get { lock (BatchSizes) return BatchSizes.Count; } }
 
@@ -137,6 +139,7 @@ sealed class FakeClassifier : IBatchClassifier
         if (!_gate.Wait(TimeSpan.FromSeconds(60))) throw new TimeoutException("the test never released the fake model");
         if (Delay > TimeSpan.Zero) Thread.Sleep(Delay);
         if (Failure is not null) throw Failure;
+        if (ThrowsOn is not null && images.Any(ThrowsOn)) throw new InvalidOperationException("the fake model failed");
         return images.Select(image =>
         {
             if (AnswersNaN?.Invoke(image) == true) return Enumerable.Repeat(float.NaN, 10).ToArray();
