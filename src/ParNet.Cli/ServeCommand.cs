@@ -28,6 +28,9 @@ public sealed class ServeCommand : CliCommand
         "e.g. the authors' released ImageNet checkpoints, which store no class names", "NAME");
     readonly Option<int?> _imageSize = CliOption.Int("--image-size", $"input side in pixels, as predict's (default: {CliOption.StoredSide})", "PX");
     readonly Option<string?> _host = CliOption.Text("--host", $"address to listen on (default {Defaults.Host}: IPv4 loopback; localhost for 127.0.0.1 and ::1 (127.0.0.1 alone with --port 0); 0.0.0.0 for every IPv4 interface, :: for every interface)", "ADDRESS");
+    readonly Option<string?> _allowedHosts = CliOption.Text("--allowed-hosts", "comma-separated Host names answered (a name, *.example.org, " +
+        "or * for any; others get 400). Default: localhost, 127.0.0.1 and [::1] on a loopback address, against DNS rebinding; any on " +
+        "another. A reverse proxy here that forwards its own Host to a loopback server names it", "HOSTS");
     readonly Option<int?> _port = CliOption.Int("--port", $"TCP port (default {Defaults.Port}; 0: any free port, printed at start)");
     readonly Option<int?> _maxBatch = CliOption.Int("--max-batch",
         $"images per inference call, at most (default {Defaults.Batching.MaxBatch}; 1 turns micro-batching off); a value whose batch cannot fit in memory is refused at start");
@@ -56,7 +59,7 @@ public sealed class ServeCommand : CliCommand
     protected override void Declare(Command command)
     {
         _model.AddTo(command);
-        command.Add(_weights, _engine, _fused, _unfused, _ema, _dataset, _imageSize, _host, _port, _maxBatch, _maxWait, _workers, _threads, _queue, _timeout, _maxBodyMb, _maxMegapixels);
+        command.Add(_weights, _engine, _fused, _unfused, _ema, _dataset, _imageSize, _host, _allowedHosts, _port, _maxBatch, _maxWait, _workers, _threads, _queue, _timeout, _maxBodyMb, _maxMegapixels);
     }
 
     // The ranges of the options below are the library's to check (MicroBatcherOptions.Validate, ServingOptions.Validate),
@@ -81,6 +84,13 @@ public sealed class ServeCommand : CliCommand
         : throw new UsageException(string.Create(System.Globalization.CultureInfo.InvariantCulture,
             $"--max-megapixels {megapixels}: not a count of pixels; under 512 is taken"));
 
+    static string[] HostList(string given)
+    {
+        var hosts = given.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        return hosts.Length > 0 && hosts.All(h => !h.Contains('/') && !h.Contains(' ')) ? hosts
+            : throw new UsageException($"--allowed-hosts {given}: comma-separated host names (e.g. models.example.org,localhost), or *");
+    }
+
     protected override int Run(ParseResult parse, TextWriter stdout, TextWriter stderr)
     {
         var defaults = new ServingOptions();
@@ -88,6 +98,7 @@ public sealed class ServeCommand : CliCommand
         {
             Host = parse.GetValue(_host) ?? defaults.Host,
             Port = parse.GetValue(_port) ?? defaults.Port,
+            AllowedHosts = parse.GetValue(_allowedHosts) is { } hosts ? HostList(hosts) : null,
             StopOnSignals = true,   // Ctrl+C and SIGTERM stop `parnet serve` gracefully (its lines above and below rely on it)
             OnFailure = failure =>
             {

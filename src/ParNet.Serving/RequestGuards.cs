@@ -18,10 +18,10 @@ static class RequestGuards
     /// Another name (the attacker.example of a DNS rebinding attack, which makes a page on the web talk to a loopback
     /// server as its own origin and read the answers) gets 400 from ASP.NET Core's host filtering, which does exactly this
     /// check and which the slim builder already runs ahead of everything (its answer is a short HTML page, not JSON). A server bound to a public or wildcard address is reached by names it cannot know (its DNS names, a proxy's):
-    /// null, every Host taken.
+    /// null, every Host taken. <see cref="ServingOptions.AllowedHosts"/>, where given, is the list.
     /// </summary>
-    public static string[]? AllowedHosts(ServingOptions options) =>
-        options.Address() is var address && IPAddress.IsLoopback(address) ? ["localhost", "127.0.0.1", "[::1]"] : null;
+    public static string[]? AllowedHosts(ServingOptions options) => options.AllowedHosts?.ToArray()
+        ?? (options.Address() is var address && IPAddress.IsLoopback(address) ? ["localhost", "127.0.0.1", "[::1]"] : null);
 
     /// <summary>nosniff on every answer: a browser takes a JSON error or a prediction for nothing but what its content type says.</summary>
     public static Task AddNoSniff(HttpContext http, RequestDelegate next)

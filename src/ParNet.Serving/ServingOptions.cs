@@ -61,6 +61,14 @@ public sealed record ServingOptions
     /// </summary>
     public Action<ServerFailure>? OnFailure { get; init; }
 
+    /// <summary>
+    /// The Host names answered (ASP.NET Core's host filtering: a name, "*.example.org", or "*" for any; a port is not part of
+    /// it). Null, the default: localhost, 127.0.0.1 and [::1] where the server is bound to a loopback address (against DNS
+    /// rebinding), any where it is bound to another. A reverse proxy on this machine that forwards its own Host to a
+    /// loopback server (nginx's proxy_set_header Host $host) names that host here.
+    /// </summary>
+    public IReadOnlyList<string>? AllowedHosts { get; init; }
+
     /// <summary>Classes returned per image unless the request asks (?top=K): 5, as the paper's top-5.</summary>
     public int DefaultTop { get; init; } = 5;
 

@@ -52,6 +52,23 @@ public class SecurityHeadersTests
         else Assert.Contains("\"model\":\"fake\"", await answer.Content.ReadAsStringAsync());
     }
 
+    /// <summary>A reverse proxy on the machine forwarding its own Host to a loopback server (nginx's proxy_set_header Host
+    /// $host) is answered when that name is allowed; the list is then the whole rule, loopback names included.</summary>
+    [Theory]
+    [InlineData("models.example.org", HttpStatusCode.OK)]
+    [InlineData("models.example.org:{port}", HttpStatusCode.OK)]
+    [InlineData("localhost:{port}", HttpStatusCode.BadRequest)]
+    [InlineData("attacker.example", HttpStatusCode.BadRequest)]
+    public async Task Allowed_hosts_given_are_the_names_a_loopback_server_answers(string host, HttpStatusCode expected)
+    {
+        await using var server = await StartReadyAsync(FakeClassifier.Model(new FakeClassifier()), Loopback() with { AllowedHosts = ["models.example.org"] });
+        using var client = Client(server);
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/readyz");
+        request.Headers.Host = host.Replace("{port}", server.Address.Port.ToString());
+        using var answer = await client.SendAsync(request);
+        Assert.Equal(expected, answer.StatusCode);
+    }
+
     /// <summary>A server exposed on purpose (--host 0.0.0.0) is reached by names it cannot know: every Host is answered.</summary>
     [Fact]
     public async Task A_server_on_every_interface_answers_any_host()

@@ -101,6 +101,8 @@ public class ServeCommandTests
     [InlineData("--workers", "0", "--workers 0: must be >= 1")]
     [InlineData("--threads", "0", "--threads 0: must be >= 1")]
     [InlineData("--engine", "tensorrt", "--engine tensorrt")]
+    [InlineData("--allowed-hosts", " , ", "--allowed-hosts  , : comma-separated host names (e.g. models.example.org,localhost), or *")]
+    [InlineData("--allowed-hosts", "http://models.example.org", "--allowed-hosts http://models.example.org: comma-separated host names")]
     public void Bad_options_are_one_line_and_exit_code_2(string option, string value, string message)
     {
         using var folder = new ExportTempFolder();
