@@ -61,7 +61,7 @@ static partial class PredictionEndpoints
         {
             using var stream = new MemoryStream();
             await file.CopyToAsync(stream, request.HttpContext.RequestAborted);
-            files.Add((stream.ToArray(), string.IsNullOrEmpty(file.FileName) ? file.Name : file.FileName));
+            files.Add((stream.ToArray(), string.IsNullOrEmpty(file.FileName) ? file.Name : BrowserFileName(file.FileName)));
         }
         // a part without a filename is a text field to ASP.NET Core's form reader, its bytes decoded as text: say so, not
         // "no file" (.NET's MultipartFormDataContent.Add(content, "image") sends one)
@@ -71,6 +71,12 @@ static partial class PredictionEndpoints
                 "when its Content-Disposition gives a filename (curl -F image=@photo.png; .NET: MultipartFormDataContent.Add(content, \"image\", \"photo.png\"))");
         return files;
     }
+
+    /// <summary>A form's file name as the user named the file: browsers write ", CR and LF in it as %22, %0D and %0A (the HTML
+    /// standard's multipart/form-data encoding), and the page showed `a%22b.png` for a"b.png (an audit of serve). Only those
+    /// three: any other % is the name's own.</summary>
+    internal static string BrowserFileName(string name) =>
+        name.Replace("%22", "\"", StringComparison.Ordinal).Replace("%0D", "\r", StringComparison.Ordinal).Replace("%0A", "\n", StringComparison.Ordinal);
 
     static void CheckLength(HttpRequest request, ServingOptions options)
     {

@@ -104,6 +104,26 @@ public class InferenceServerTests
         Assert.True(distinctTops.Count > 1, "every image got the same answer: the test cannot tell the images apart");
     }
 
+    /// <summary>Browsers send ", CR and LF in a form's file name as %22, %0D and %0A (the HTML standard); the page showed them so
+    /// (an audit of serve). They are the name's characters again; any other % is the name's own.</summary>
+    [Fact]
+    public async Task A_browsers_percent_encoded_quote_in_a_file_name_is_answered_as_the_quote()
+    {
+        await using var server = await StartReadyAsync(FakeClassifier.Model(new FakeClassifier()), Loopback());
+        using var client = Client(server);
+        var form = new MultipartFormDataContent();
+        foreach (var name in new[] { "say %22cheese%22.png", "100%25 cotton.png" })   // as Chromium writes say "cheese".png
+        {
+            var part = new ByteArrayContent(Png(28, 1));
+            part.Headers.ContentType = new MediaTypeHeaderValue("image/png");
+            part.Headers.ContentDisposition = ContentDispositionHeaderValue.Parse($"form-data; name=\"image\"; filename=\"{name}\"");
+            form.Add(part);
+        }
+        var (status, json, _) = await PostAsync(client, "/v1/predict/batch", form);
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.Equal(["say \"cheese\".png", "100%25 cotton.png"], json.GetProperty("results").EnumerateArray().Select(r => r.GetProperty("file").GetString()));
+    }
+
     [Fact]
     public async Task A_bad_file_in_a_batch_gets_its_error_in_its_place_and_the_others_their_classes()
     {
