@@ -24,6 +24,22 @@ public class PyTorchReferenceRefusalTests
         Assert.False(Directory.Exists(dir.File("out")));
     }
 
+    /// <summary>Without --only the checks were skipped: the model was built, fused, exported and calibrated before the child
+    /// found the folder wanting, exit 1, and a fixture that is no .safetensors file ended in a Python traceback (bench audit).</summary>
+    [Fact]
+    public void Without_rows_chosen_the_pytorch_settings_are_still_checked_before_timing()
+    {
+        using var dir = new TempDirectory();
+        CliRunner.AssertUserError(CliRunner.Run("bench", "--model", "parnet_s", "--image-size", "64", "--threads", "1", "--pytorch-code", dir.Path, "--out", dir.File("out")),
+            $"parnet bench: --pytorch-code {dir.Path}{NoCheckout}");
+        string fixture = dir.File("afile");
+        File.WriteAllText(fixture, "");
+        CliRunner.AssertUserError(CliRunner.Run("bench", "--model", "parnet_s", "--image-size", "64", "--threads", "1", "--pytorch-code", Checkout(dir),
+                                                "--pytorch-fixture", fixture, "--out", dir.File("out")),
+            $"parnet bench: --pytorch-fixture {fixture}: not a .safetensors file (the fixture's weights, parnet_official_tiny_silu.safetensors)");
+        Assert.False(Directory.Exists(dir.File("out")), "a refused run made its --out folder");
+    }
+
     /// <summary>A folder laid out as the authors' checkout (an empty simpnet.py is enough for the check).</summary>
     static string Checkout(TempDirectory dir)
     {
