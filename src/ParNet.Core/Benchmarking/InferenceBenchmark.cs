@@ -63,6 +63,8 @@ public static class InferenceBenchmark
             rows.AddRange(ResNetTorchRows(o, Wants, owned));
             rows.AddRange(PyTorchRows(o, unfusedGflop, fusedGflop, Wants, owned, notes));
 
+            // Validate refuses every row chosen that cannot run, and a run of all rows has the ResNets: none is a defect here
+            if (rows.Count == 0) throw new InvalidOperationException($"no row to time for {o.Model.Name}: the benchmark writes no empty report");
             if (o.Investigate || rows.Any(r => ResNetRows.IsBaseline(r.Key)))
                 notes.Add(ResNetRows.Describe(o.Model));
             var results = MeasureInterleaved(o, rows);

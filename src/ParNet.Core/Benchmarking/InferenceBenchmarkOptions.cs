@@ -107,6 +107,17 @@ public sealed record InferenceBenchmarkOptions
         PyTorch?.RequireUsable();   // last: what the settings ask of the model is the first thing to hear
     }
 
+    /// <summary>Why the row <paramref name="key"/> cannot be timed for this model on this machine; null when it can. A row
+    /// asked for by name that could not run was left out without a word: an empty report, and success (bench audit).</summary>
+    public string? WhyRowUnavailable(string key)
+    {
+        bool timesFusedNetwork = key != "onnx-file" && (key.StartsWith("fused", StringComparison.Ordinal) || key.StartsWith("onnx-", StringComparison.Ordinal));
+        if (timesFusedNetwork && Model.BlockType != BlockType.RepVggSse)
+            return $"the {key} row times the fused network, and {Model.Name}'s {Model.BlockType} blocks do not fuse";
+        if (key == "fused-winograd" && !WinogradConvolution.IsSupported) return $"the {key} row: {WinogradConvolution.UnsupportedReason}";
+        return null;
+    }
+
     /// <summary>The rows chosen by name (<see cref="Only"/>): known, each with the settings it runs on, none a setting's only use.</summary>
     void CheckRowsChosen(IReadOnlySet<string> chosen)
     {
@@ -143,6 +154,11 @@ public sealed record InferenceBenchmarkOptions
             throw new ArgumentException($"{Model.Name} has {Model.Streams} streams; got {devices.Count} CUDA device(s): one per stream");
         if (chosen.Any(k => k.StartsWith("pytorch-", StringComparison.Ordinal)) && PyTorch is null)
             throw PyTorchReference.NeedsAuthorsCode("the pytorch-* rows need the authors' code");
+        if (chosen.Select(WhyRowUnavailable).FirstOrDefault(why => why is not null) is string unavailable)
+        {
+            string only = Setting(nameof(Only));
+            throw new InvalidSettingException(only, names => $"{unavailable}: leave it out of {names.Name(only)}");
+        }
     }
 
     static string Setting(string member) => SettingNames.Of(nameof(InferenceBenchmarkOptions), member);
