@@ -117,10 +117,11 @@ public static class InferenceBenchmark
         }
         if (wants("fused-parallel"))
         {
-            var executor = new StreamParallelExecutor(fused);
+            // the threads asked for, shared out (the executor's default, cores / streams, ran 3 x 5 threads for 1 asked on 16 cores)
+            var executor = new StreamParallelExecutor(fused, ThreadsPerStream(o));
             rows.Add(new BenchmarkRow("fused-parallel", $"{o.Model.Name} fused + stream-parallel", "TorchSharp", fusedGflop,
                 batch => RowRunners.Torch(batch, o, ScalarType.Float32, x => executor.Forward(x)),
-                $"{fused.Streams} streams on worker threads, {executor.ThreadsPerStream} intra-op thread(s) each"));
+                $"{fused.Streams} streams on worker threads, {executor.ThreadsPerStream} intra-op thread(s) each" + BeyondThreads(o, fused.Streams * executor.ThreadsPerStream)));
         }
         if (o.StreamDevices is not null && wants("fused-devices"))
         {
@@ -151,11 +152,14 @@ public static class InferenceBenchmark
             {
                 string key = parallel ? "onnx-parallel" : "onnx-sequential";
                 if (!wants(key)) continue;
-                var options = new OnnxRuntimeOptions { IntraOpThreads = o.Threads, Parallel = parallel, InterOpThreads = parallel ? o.Model.Streams : 0 };
+                // parallel: a node per stream at once on the inter-op threads, which share the intra-op pool (counting the calling
+                // thread): inter + intra - 1 threads busy at most, the threads asked for (it was streams + Threads - 1)
+                int inter = parallel ? Math.Min(o.Model.Streams, o.Threads) : 0, intra = parallel ? o.Threads - inter + 1 : o.Threads;
+                var options = new OnnxRuntimeOptions { IntraOpThreads = intra, Parallel = parallel, InterOpThreads = inter };
                 var engine = owned.Add(new OnnxRuntimeEngine(bytes, options));
                 rows.Add(new BenchmarkRow(key, $"{o.Model.Name} fused, ONNX Runtime {(parallel ? "parallel" : "sequential")}", "ONNX Runtime", fusedGflop,
                     batch => RowRunners.Onnx(engine.Run, batch, o),
-                    parallel ? $"ORT_PARALLEL, {o.Model.Streams} inter-op threads, {o.Threads} intra-op" : $"ORT_SEQUENTIAL, {o.Threads} intra-op threads"));
+                    parallel ? $"ORT_PARALLEL, {inter} inter-op thread(s) sharing {intra} intra-op (the calling thread one of them)" : $"ORT_SEQUENTIAL, {o.Threads} intra-op threads"));
             }
         }
         if (wants("onnx-streams") || CudaKeys.Any(wants))
@@ -274,14 +278,14 @@ public static class InferenceBenchmark
     static List<BenchmarkRow> OnnxStreamRows(InferenceBenchmarkOptions o, ParNetModel model, int size, double gflop, Func<string, bool> wants, Disposables owned)
     {
         var rows = new List<BenchmarkRow>();
-        int streams = o.Model.Streams, perStream = Math.Max(1, o.Threads / streams);
+        int streams = o.Model.Streams, perStream = ThreadsPerStream(o);
         var partition = wants("onnx-streams") || wants("onnx-cuda-streams") ? OnnxExporter.BuildStreamPartition(model, size, size) : null;
         if (wants("onnx-streams"))
         {
             var engine = owned.Add(new OnnxStreamParallelEngine(partition!, new OnnxRuntimeOptions { IntraOpThreads = o.Threads },
                 _ => new OnnxRuntimeOptions { IntraOpThreads = perStream }));
             rows.Add(new BenchmarkRow("onnx-streams", $"{o.Model.Name} fused, ONNX Runtime, a session per stream", "ONNX Runtime", gflop,
-                batch => RowRunners.Onnx(engine.Run, batch, o), $"{streams} stream sessions at once, {perStream} intra-op thread(s) each"));
+                batch => RowRunners.Onnx(engine.Run, batch, o), $"{streams} stream sessions at once, {perStream} intra-op thread(s) each" + BeyondThreads(o, streams * perStream)));
         }
         var whole = wants("onnx-cuda") || wants("onnx-cuda-graph") ? OnnxExporter.ExportToBytes(model, size) : null;
         if (wants("onnx-cuda"))
@@ -306,6 +310,15 @@ public static class InferenceBenchmark
         }
         return rows;
     }
+
+    /// <summary>Intra-op threads of each stream in the rows that run the streams at once: the threads asked for shared out, at
+    /// least one (a stream needs a thread of its own).</summary>
+    static int ThreadsPerStream(InferenceBenchmarkOptions o) => Math.Max(1, o.Threads / o.Model.Streams);
+
+    /// <summary>"; 3 threads in all, more than the 1 asked for (one per stream)": a row whose design runs more threads than
+    /// <see cref="InferenceBenchmarkOptions.Threads"/> says so beside its time; empty where it keeps to them.</summary>
+    static string BeyondThreads(InferenceBenchmarkOptions o, int total) =>
+        total > o.Threads ? $"; {total} threads in all, more than the {o.Threads} asked for (one per stream at least)" : "";
 
     /// <summary>The model to time: the trained weights of <see cref="InferenceBenchmarkOptions.Weights"/>, or a fresh initialization.</summary>
     static ImageClassifier LoadTrained(InferenceBenchmarkOptions o)

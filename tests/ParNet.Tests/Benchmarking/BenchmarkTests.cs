@@ -71,6 +71,26 @@ public class BenchmarkTests
         Assert.True(new FileInfo(folder.File("out/bench.png")).Length > 1000);
     }
 
+    /// <summary>--threads 1 ran fused-parallel at cores / streams threads a stream and onnx-parallel with 3 inter-op threads
+    /// beside 1 intra-op, while the header said 1 thread (bench audit): the rows share out the threads asked for, and a row
+    /// that needs one thread per stream says its total.</summary>
+    [Fact]
+    public void The_stream_rows_keep_to_the_threads_asked_for_or_say_their_total()
+    {
+        using var folder = new ExportTempFolder();
+        string config = folder.File("small.json");
+        File.WriteAllText(config, (ParNet.Models.ModelRegistry.Get("parnet_cifar_small") with { Planes = [8, 16, 32], FinalWidth = 32, BlocksPerStream = [1, 1, 1] }).ToJson());
+        var (stdout, stderr) = (new StringWriter(), new StringWriter());
+        int code = CommandRunner.Run(["bench", "--config", config, "--only", "fused-parallel,onnx-parallel,onnx-streams", "--threads", "1", "--rounds", "1",
+            "--throughput-rounds", "1", "--warmup", "0", "--batch-size", "2", "--out", folder.File("out")], stdout, stderr);
+        Assert.True(code == 0, stderr.ToString());
+        var notes = JsonDocument.Parse(File.ReadAllText(folder.File("out/bench.json"))).RootElement.GetProperty("results").EnumerateArray()
+            .ToDictionary(r => r.GetProperty("key").GetString()!, r => r.GetProperty("note").GetString());
+        Assert.Equal("3 streams on worker threads, 1 intra-op thread(s) each; 3 threads in all, more than the 1 asked for (one per stream at least)", notes["fused-parallel"]);
+        Assert.Equal("ORT_PARALLEL, 1 inter-op thread(s) sharing 1 intra-op (the calling thread one of them)", notes["onnx-parallel"]);
+        Assert.Equal("3 stream sessions at once, 1 intra-op thread(s) each; 3 threads in all, more than the 1 asked for (one per stream at least)", notes["onnx-streams"]);
+    }
+
     [Fact]
     public void Bench_times_weights_at_the_side_stored_with_them()
     {
