@@ -13,6 +13,14 @@ public sealed record PyTorchReferenceOptions
     public const string DebianPython = "/usr/bin/python3";
     /// <summary>parnet_official_tiny_silu.safetensors: prove first that <see cref="AuthorsCode"/> computes the fixture's logits.</summary>
     public string? Fixture { get; init; }
+    /// <summary>The longest wait for any one answer of the child before it is taken for hung and the run fails with the end of
+    /// its stderr (a hung child held bench and train-bench for ever: bench audit). 10 minutes: the slowest answers the default
+    /// settings ask for (importing torch and building, fusing and checking the authors' ParNet-S; a train-bench round of 10
+    /// steps at batch 128) take seconds to tens of seconds on 2 cores, PyTorch's autocast bfloat16 on a CPU without native
+    /// bfloat16 several times that: two orders of magnitude to spare, and a hang still ends within minutes. train-bench also
+    /// waits at least 50 times its own side's time for the same steps (for many steps or large batches).</summary>
+    public TimeSpan AnswerDeadline { get; init; } = DefaultAnswerDeadline;
+    public static readonly TimeSpan DefaultAnswerDeadline = TimeSpan.FromMinutes(10);
 
     /// <summary>
     /// <see cref="InvalidSettingException"/> for a <see cref="Python"/> that is not there, a <see cref="Fixture"/> that is no
@@ -96,7 +104,7 @@ public static class PyTorchReference
         };
         if (p.AuthorsCode is not null) args.AddRange(["--code", p.AuthorsCode]);
         if (p.Fixture is not null) args.AddRange(["--fixture", p.Fixture]);
-        return new PyTorchSession(p.Python, args, folder);
+        return new PyTorchSession(p.Python, args, folder, p.AnswerDeadline);
     }
 
     /// <summary>Kills the PyTorch children of this process's benchmarks still running and deletes their scripts' folders:

@@ -52,7 +52,11 @@ public static class PyTorchTrainingReference
         if (WhyUnsupported(o.Model) is string why) throw new ArgumentException($"PyTorch reference: {why}");
         if (rounds < 1) throw new ArgumentException($"rounds must be >= 1; got {rounds}");
 
+        long start = System.Diagnostics.Stopwatch.GetTimestamp();
         using var ours = new TrainingSteps(o);
+        // their side does the same work as ours: 50 times our time for it is a generous wait too, where the steps are many
+        TimeSpan Deadline(TimeSpan ourTime) => TimeSpan.FromTicks(Math.Max(p.AnswerDeadline.Ticks, 50 * ourTime.Ticks));
+        var ourWarmup = System.Diagnostics.Stopwatch.GetElapsedTime(start);
         var c = o.Model;
         string folder = PyTorchReference.WriteScripts();
         string[] args =
@@ -64,8 +68,8 @@ public static class PyTorchTrainingReference
             "--image-size", $"{o.ImageSize}", "--batch", $"{o.Batch}", "--steps", $"{o.Steps}", "--warmup", $"{o.Warmup}",
             "--threads", $"{threads}", "--channels-last", o.ChannelsLast ? "true" : "false", .. (o.BFloat16 ? ["--bf16"] : Array.Empty<string>()),
         ];
-        using var child = new LineProtocolChild(p.Python, args, folder);
-        var (version, childThreads, parameters) = ParseHeader(child, child.ReadLine("its warm-up steps"));
+        using var child = new LineProtocolChild(p.Python, args, folder, p.AnswerDeadline);
+        var (version, childThreads, parameters) = ParseHeader(child, child.ReadLine("its warm-up steps", Deadline(ourWarmup)));
         if (parameters != ours.Parameters)
             throw new InvalidOperationException($"PyTorch reference: its network has {parameters:N0} parameters, ours {ours.Parameters:N0}: " +
                                                 "not the same network, so no comparison");
@@ -76,7 +80,8 @@ public static class PyTorchTrainingReference
             bool oursFirst = i % 2 == 0;
             TrainingBenchmarkResult? mine = oursFirst ? ours.Time(o.Steps) : null;
             // with bf16 their two precisions take turns too, float32 first in the rounds where ours goes first
-            TrainingBenchmarkResult Theirs(string precision) => ParseSteps(child, child.Ask($"steps {o.Steps} {precision}"), o.Steps, o.Batch);
+            var ourSteps = TimeSpan.FromSeconds(o.Steps * o.Batch / (mine ?? done[^1].Ours).ImagesPerSecond);   // ours went first in round 1
+            TrainingBenchmarkResult Theirs(string precision) => ParseSteps(child, child.Ask($"steps {o.Steps} {precision}", Deadline(ourSteps)), o.Steps, o.Batch);
             var theirsFloat32 = o.BFloat16 && oursFirst ? Theirs("fp32") : null;
             var theirs = Theirs(o.BFloat16 ? "bf16" : "fp32");
             if (o.BFloat16) theirsFloat32 ??= Theirs("fp32");
