@@ -62,6 +62,7 @@ public static class InferenceBenchmark
             if (o.OnnxModel is not null && Wants("onnx-file")) rows.Add(OnnxFileRow(o, unfusedGflop, fusedGflop, owned));
             rows.AddRange(ResNetTorchRows(o, Wants, owned));
             rows.AddRange(PyTorchRows(o, unfusedGflop, fusedGflop, Wants, owned, notes));
+            if (o.Investigate) rows.AddRange(ResNetRows.Investigation(o, owned));
 
             // Validate refuses every row chosen that cannot run, and a run of all rows has the ResNets: none is a defect here
             if (rows.Count == 0) throw new InvalidOperationException($"no row to time for {o.Model.Name}: the benchmark writes no empty report");
@@ -71,9 +72,6 @@ public static class InferenceBenchmark
             if (rows.Count > 1)
                 notes.Insert(0, $"the {rows.Count} rows were timed in interleaved rounds: each round runs every row {UntimedBefore} times " +
                                 "untimed and once timed, the first row rotating, so a machine whose speed drifts slows all rows alike");
-            owned.Dispose();   // before the investigation rows, which build their own
-
-            if (o.Investigate) results.AddRange(ResNetRows.Investigate(o, row => MeasureInterleaved(o, [row])[0]));
 
             return new BenchmarkReport
             {

@@ -91,6 +91,24 @@ public class BenchmarkTests
         Assert.Equal("3 stream sessions at once, 1 intra-op thread(s) each; 3 threads in all, more than the 1 asked for (one per stream at least)", notes["onnx-streams"]);
     }
 
+    /// <summary>--investigate's rows were timed alone after the interleaved rounds and printed unmarked beside them (the same
+    /// ResNet-18 at 1 thread read 1.7x apart), and its 1-thread row repeated resnet18 at --threads 1 (bench audit): they take
+    /// their turns in the same rounds, and the 1-thread row comes only where the run has more.</summary>
+    [Theory]
+    [InlineData("1", new[] { "fused", "resnet18-nograd", "resnet18-channels-last", "resnet18-channels-last-weights" })]
+    [InlineData("2", new[] { "fused", "resnet18-nograd", "resnet18-channels-last", "resnet18-channels-last-weights", "resnet18-1thread" })]
+    public void Investigation_rows_share_the_interleaved_rounds(string threads, string[] keys)
+    {
+        using var folder = new ExportTempFolder();
+        var (stdout, stderr) = (new StringWriter(), new StringWriter());
+        int code = CommandRunner.Run(["bench", "--model", "parnet_cifar_small", "--only", "fused", "--investigate", "--threads", threads, "--rounds", "1",
+            "--throughput-rounds", "1", "--warmup", "0", "--batch-size", "1", "--out", folder.File("out")], stdout, stderr);
+        Assert.True(code == 0, stderr.ToString());
+        var json = JsonDocument.Parse(File.ReadAllText(folder.File("out/bench.json"))).RootElement;
+        Assert.Equal(keys, json.GetProperty("results").EnumerateArray().Select(r => r.GetProperty("key").GetString()));
+        Assert.StartsWith($"the {keys.Length} rows were timed in interleaved rounds", json.GetProperty("notes")[0].GetString());
+    }
+
     [Fact]
     public void Bench_times_weights_at_the_side_stored_with_them()
     {
