@@ -1,5 +1,6 @@
 using ParNet.Inference;
 using ParNet.Models;
+using ParNet.Models.Tracing;
 using ParNet.Runtime;
 using ParNet.Weights;
 using static TorchSharp.torch;
@@ -102,9 +103,27 @@ public sealed record InferenceBenchmarkOptions
             throw new ArgumentException($"PyTorch reference: {why}");
         if (OnnxModel is not null) CheckOnnxModel(OnnxModel);
         if (Only is not null) CheckRowsChosen(Only);
+        RequireFits();
         // for every run, not only one with rows chosen: a folder without the authors' code was found by the child after the
         // model was built, fused, exported and calibrated, exit 1 where the same input with rows chosen was refused (bench audit)
         PyTorch?.RequireUsable();   // last: what the settings ask of the model is the first thing to hear
+    }
+
+    /// <summary>Refuses, with the numbers, an image size or batch whose forward pass surely cannot fit in this machine's
+    /// memory (<see cref="ForwardMemory.LayerOutputsAliveAtOnce"/>, as train-bench's forward-only check): bench found out only
+    /// after its batch-1 rounds, or grew towards the OOM killer of a shared host (bench audit). The model is built to trace it.</summary>
+    void RequireFits()
+    {
+        ForwardMemory outputs;
+        using (var model = RandomState.Kept(() => ModelFactory.Create(Model)))
+            outputs = ForwardMemory.LayerOutputsAliveAtOnce(model.Trace(ImageSize, ImageSize));
+        foreach (var (member, batch) in new[] { (nameof(ImageSize), 1), (nameof(Batch), Batch) })   // batch 1 first: every run times it
+        {
+            string setting = Setting(member);
+            object given = member == nameof(Batch) ? Batch : ImageSize;
+            try { outputs.RequireBatchFits(batch, model: Model.Name); }
+            catch (ArgumentException e) { throw new InvalidSettingException(setting, names => $"{names.Given(setting, given)}: {e.Message}", e); }
+        }
     }
 
     /// <summary>Why the row <paramref name="key"/> cannot be timed for this model on this machine; null when it can. A row
