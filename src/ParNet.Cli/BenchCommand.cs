@@ -134,7 +134,7 @@ public sealed class BenchCommand : CliCommand
             CudaDevices = parse.GetValue(_cudaDevices) is string cudaDevices ? ParseCudaDevices(cudaDevices) : null,
             PyTorch = pytorchCode is null ? null
                 : new PyTorchReferenceOptions { AuthorsCode = pytorchCode, Python = python ?? PyTorchReferenceOptions.DebianPython, Fixture = pytorchFixture },
-            Log = line => stdout.WriteLine($"  timing {line} ..."),
+            Log = line => stderr.WriteLine($"  {line} ..."),   // stdout is the report alone (`bench > report.md` held these lines)
         };
         try { options.Validate(); }
         catch (Exception e) when (e is ArgumentException or NotSupportedException) { throw new UsageException(OptionNames.Worded(e)); }

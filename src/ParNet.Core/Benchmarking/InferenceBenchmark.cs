@@ -44,7 +44,7 @@ public static class InferenceBenchmark
             var rows = new List<BenchmarkRow>();
             var notes = new List<string>();
             var trained = owned.Add(LoadTrained(o));   // before any timing: fused weights are refused here
-            o.Log?.Invoke("matmul 2048^3 float32 (peak reference)");
+            o.Log?.Invoke("timing matmul 2048^3 float32 (the % matmul columns' reference)");
             var (peak, peakMedian) = MatmulPeak.Measure();
 
             var size = o.ImageSize;
@@ -196,7 +196,7 @@ public static class InferenceBenchmark
         var rows = new List<BenchmarkRow>();
         var pytorchKeys = PyTorchReference.Keys.Where(wants).ToHashSet();
         if (o.PyTorch is null || pytorchKeys.Count == 0) return rows;
-        o.Log?.Invoke("PyTorch child: building the authors' models");
+        o.Log?.Invoke("starting the PyTorch child: it builds its models");
         var session = owned.Add(PyTorchReference.Start(o.PyTorch, o, pytorchKeys));
         for (int i = 0; i < session.Rows.Count; i++)
         {
@@ -228,15 +228,23 @@ public static class InferenceBenchmark
         if (rows.Count == 0) return [];
         TimingStats[] Measure(int batch, int warmup, int rounds)
         {
-            o.Log?.Invoke($"batch {batch}: {rows.Count} row(s), {warmup} warm-up + {rounds} interleaved rounds");
+            o.Log?.Invoke($"timing batch {batch}: {rows.Count} row(s), {warmup} warm-up + {rounds} interleaved rounds");
             using var inputs = new Disposables();
+            // a line every ProgressEvery at most: the batch-1 phase of a default run said one line, then nothing for 60-90 s
+            var sinceLine = System.Diagnostics.Stopwatch.StartNew();
+            void Progress(int round)
+            {
+                if (sinceLine.Elapsed < ProgressEvery || round == warmup + rounds - 1) return;
+                o.Log?.Invoke($"batch {batch}: round {round + 1} of {warmup + rounds} done");
+                sinceLine.Restart();
+            }
             var runs = rows.Select(row =>
             {
                 var (run, owner) = row.Runner(batch);
                 inputs.Add(owner);
                 return run;
             }).ToList();
-            return TimingStats.MeasureInterleavedSelfTimed(runs, warmup, rounds, UntimedBefore).Select(TimingStats.Of).ToArray();
+            return TimingStats.MeasureInterleavedSelfTimed(runs, warmup, rounds, UntimedBefore, Progress).Select(TimingStats.Of).ToArray();
         }
         var latency = Measure(1, o.Warmup, o.Rounds);
         var batchTime = Measure(o.Batch, ThroughputWarmup(o), o.ThroughputRounds);
@@ -245,6 +253,10 @@ public static class InferenceBenchmark
             Key = r.Key, Name = r.Name, Engine = r.Engine, GflopPerImage = r.Gflop, Latency = latency[i], Batch = o.Batch, BatchTime = batchTime[i], Note = r.Note,
         }).ToList();
     }
+
+    /// <summary>10 s: often enough that a run does not look stuck, rarely enough that the lines stay few (a default run's
+    /// batch-1 phase takes 60-90 s on 2 cores).</summary>
+    public static readonly TimeSpan ProgressEvery = TimeSpan.FromSeconds(10);
 
     /// <summary>Untimed rounds before the batch-N rounds: at most one (each is N images; the batch-1 rounds warmed the rows up).</summary>
     public static int ThroughputWarmup(InferenceBenchmarkOptions o) => Math.Min(o.Warmup, 1);

@@ -49,7 +49,8 @@ public sealed record InferenceBenchmarkOptions
     public PyTorchReferenceOptions? PyTorch { get; init; }
     /// <summary>An exported .onnx (float32 or int8, e.g. from `parnet export --int8`) for the "onnx-file" row (null: no such row).</summary>
     public string? OnnxModel { get; init; }
-    /// <summary>Progress lines (variant names as they start).</summary>
+    /// <summary>Progress lines: each phase as it starts, and within a long one the rounds done, every
+    /// <see cref="InferenceBenchmark.ProgressEvery"/> at most.</summary>
     public Action<string>? Log { get; init; }
 
     /// <summary>The file must hold this benchmark's model at its image size, or its row would compare unlike things.</summary>

@@ -69,6 +69,17 @@ public class BenchmarkTests
         Assert.Equal(0, json.GetProperty("throughput_warmup").GetInt32());
         Assert.Contains("- command: `parnet bench", md);
         Assert.True(new FileInfo(folder.File("out/bench.png")).Length > 1000);
+        // stdout is the report alone (`bench > report.md` began with the progress lines); the progress is on stderr
+        Assert.StartsWith("# Inference benchmark: ", stdout.ToString());
+        Assert.Contains("  timing batch 1: 5 row(s), 0 warm-up + 1 interleaved rounds ...\n", stderr.ToString());
+    }
+
+    [Fact]
+    public void Interleaved_rounds_report_each_round_done_for_progress()
+    {
+        var done = new List<int>();
+        TimingStats.MeasureInterleavedSelfTimed([() => 0.0, () => 0.0], warmup: 2, rounds: 3, untimedBefore: 1, afterRound: done.Add);
+        Assert.Equal([0, 1, 2, 3, 4], done);
     }
 
     /// <summary>--threads 1 ran fused-parallel at cores / streams threads a stream and onnx-parallel with 3 inter-op threads
@@ -131,7 +142,7 @@ public class BenchmarkTests
         int code = CommandRunner.Run(["bench", "--stream-devices", devices], stdout, stderr);
         Assert.Equal(2, code);
         Assert.Contains(reason, stderr.ToString());
-        Assert.DoesNotContain("timing", stdout.ToString());
+        Assert.DoesNotContain("timing", stderr.ToString());   // progress lines go to stderr
     }
 
     [Theory]
