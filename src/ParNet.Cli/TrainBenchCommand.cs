@@ -24,6 +24,8 @@ public sealed class TrainBenchCommand : CliCommand
         "torch.autocast, and their fp32 steps too", "DIR");
     readonly Option<int?> _rounds = CliOption.Int("--rounds", "with --pytorch-code: time --steps of ours and of the authors' this many times in turn (one child process, both " +
         "warmed up once), who goes first alternating, and give the median of the per-round ratios (default 1; 5-10 on a shared machine whose speed drifts)");
+    readonly Option<string?> _out = CliOption.Text("--out", $"also write {TrainingBenchmarkReport.FileName} there: the machine, command, load average " +
+        "before and after, each round's rates and ratios and their median (default: none, the lines on stdout only)", "DIR");
     readonly Option<string?> _python = CliOption.Text("--python", $"the Python with PyTorch, with --pytorch-code (default {PyTorchReferenceOptions.DebianPython}, where Debian's python3-torch lives)", "PATH");
 
     public override string Name => "train-bench";
@@ -33,7 +35,7 @@ public sealed class TrainBenchCommand : CliCommand
     protected override void Declare(Command command)
     {
         _model.AddTo(command);
-        command.Add(_size, _batchSize, _steps, _threads, _bf16, _channelsLast, _forwardOnly, _pytorchCode, _rounds, _python);
+        command.Add(_size, _batchSize, _steps, _threads, _bf16, _channelsLast, _forwardOnly, _pytorchCode, _rounds, _python, _out);
     }
 
     /// <summary>Under mpiexec -n N each process times N-way data-parallel steps (gradients all-reduced); rank 0 prints. As
@@ -81,6 +83,10 @@ public sealed class TrainBenchCommand : CliCommand
             if (PyTorchTrainingReference.WhyUnsupported(config) is string why) throw new UsageException($"--pytorch-code: {why}");
             if (group.Size > 1) throw new UsageException("--pytorch-code compares one process with one process: not under mpiexec");
         }
+        string? output = group.Rank == 0 ? parse.GetValue(_out) : null;   // rank 0 reports
+        bool created = false;
+        try { created = output is not null && OutputFolder.Prepare(output); }   // before the timing, not after
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new UsageException($"--out {output}: cannot write there: {e.Message}"); }
         launch.SetupSucceeded();
         // ranks started with other steps left rank 0 printing its result and the others waiting in an all-reduce for ever (this
         // command has no collective timeout); another model failed in MPI's error code; another batch ran, its rate counted as
@@ -100,38 +106,64 @@ public sealed class TrainBenchCommand : CliCommand
             return string.Create(CultureInfo.InvariantCulture,
                 $"{config.Name} {setting}{(group.Size > 1 ? $" x {group.Size} processes (batch per process)" : "")}: {r.ImagesPerSecond:0.#} img/s {split}");
         }
-        if (pytorch is null)
+        var started = DateTime.UtcNow;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        string loadBefore = InferenceBenchmark.LoadAverage();
+        TrainingBenchmarkReport Report(TrainingBenchmarkResult? ours, IReadOnlyList<PyTorchTrainingReference.Round> rounds) => new()
         {
-            stdout.WriteLine(OursLine(TrainingBenchmark.Run(options)));
+            Options = options, Threads = threads, Command = "parnet train-bench " + ShellWords.Join(Environment.GetCommandLineArgs().Skip(2)),
+            Machine = InferenceBenchmark.MachineDescription(), StartedUtc = started, Seconds = clock.Elapsed.TotalSeconds,
+            LoadBefore = loadBefore, LoadAfter = InferenceBenchmark.LoadAverage(), Ours = ours, Rounds = rounds,
+        };
+        void Written(TrainingBenchmarkReport report)
+        {
+            if (output is not null) stdout.WriteLine($"wrote {report.Write(output)}");
+        }
+        try { return pytorch is null ? Alone() : Against(pytorch); }
+        catch when (created)   // the folder made for the report, still empty, goes (as bench's)
+        {
+            OutputFolder.RemoveIfEmpty(output!);
+            throw;
+        }
+
+        int Alone()
+        {
+            var ours = TrainingBenchmark.Run(options);
+            stdout.WriteLine(OursLine(ours));
+            Written(Report(ours, []));
             return 0;
         }
 
-        string TheirsLine(PyTorchTrainingReference.Outcome peer, TrainingBenchmarkResult result, string precision) => string.Create(CultureInfo.InvariantCulture,
-            $"authors' blocks on PyTorch {peer.TorchVersion} {Setting(precision)} " +
-            $"(its threads {peer.Threads}, {peer.Parameters:N0} parameters as ours): {result.ImagesPerSecond:0.#} img/s {Split(result)}");
-        // Ctrl-C or SIGTERM ends the process as by default, after its child and the child's scripts' folder in /tmp (they stayed)
-        using var abandon = new EndingSignals(_ => PyTorchReference.AbandonChildren());
-        var done = PyTorchTrainingReference.Compare(pytorch, options, threads, rounds, round =>
+        int Against(PyTorchReferenceOptions pytorch)
         {
-            if (rounds > 1) stdout.WriteLine($"round {round.Index} of {rounds}, {(round.OursFirst ? "ours" : "the authors'")} first:");
-            string indent = rounds > 1 ? "  " : "";
-            stdout.WriteLine(indent + OursLine(round.Ours));
-            stdout.WriteLine(indent + TheirsLine(round.Theirs, round.Theirs.Result, options.BFloat16 ? "bf16 (autocast)" : "fp32"));
-            if (round.TheirsFloat32 is { } fp32) stdout.WriteLine(indent + TheirsLine(round.Theirs, fp32, "fp32"));
-            if (rounds > 1) stdout.WriteLine(options.BFloat16
-                ? string.Create(CultureInfo.InvariantCulture, $"  ours / PyTorch this round: {round.Ratio:F2}x (autocast), {round.RatioToTheirFastest:F2}x (their faster precision)")
-                : string.Create(CultureInfo.InvariantCulture, $"  ours / PyTorch this round: {round.Ratio:F2}x"));
-        });
-        stdout.WriteLine(RatioLine("ours / PyTorch", done.Select(r => r.Ratio).ToList(), options.BFloat16 ? " against their bf16 autocast" : ""));
-        if (options.BFloat16)
-            stdout.WriteLine(RatioLine("ours / PyTorch", done.Select(r => r.RatioToTheirFastest).ToList(),
-                " against the faster of their fp32 and bf16 autocast, round by round"));
-        return 0;
+            string TheirsLine(PyTorchTrainingReference.Outcome peer, TrainingBenchmarkResult result, string precision) => string.Create(CultureInfo.InvariantCulture,
+                $"authors' blocks on PyTorch {peer.TorchVersion} {Setting(precision)} " +
+                $"(its threads {peer.Threads}, {peer.Parameters:N0} parameters as ours): {result.ImagesPerSecond:0.#} img/s {Split(result)}");
+            // Ctrl-C or SIGTERM ends the process as by default, after its child and the child's scripts' folder in /tmp (they stayed)
+            using var abandon = new EndingSignals(_ => PyTorchReference.AbandonChildren());
+            var done = PyTorchTrainingReference.Compare(pytorch, options, threads, rounds, round =>
+            {
+                if (rounds > 1) stdout.WriteLine($"round {round.Index} of {rounds}, {(round.OursFirst ? "ours" : "the authors'")} first:");
+                string indent = rounds > 1 ? "  " : "";
+                stdout.WriteLine(indent + OursLine(round.Ours));
+                stdout.WriteLine(indent + TheirsLine(round.Theirs, round.Theirs.Result, options.BFloat16 ? "bf16 (autocast)" : "fp32"));
+                if (round.TheirsFloat32 is { } fp32) stdout.WriteLine(indent + TheirsLine(round.Theirs, fp32, "fp32"));
+                if (rounds > 1) stdout.WriteLine(options.BFloat16
+                    ? string.Create(CultureInfo.InvariantCulture, $"  ours / PyTorch this round: {round.Ratio:F2}x (autocast), {round.RatioToTheirFastest:F2}x (their faster precision)")
+                    : string.Create(CultureInfo.InvariantCulture, $"  ours / PyTorch this round: {round.Ratio:F2}x"));
+            });
+            var report = Report(null, done);
+            stdout.WriteLine(RatioLine("ours / PyTorch", report.Ratio!, options.BFloat16 ? " against their bf16 autocast" : ""));
+            if (options.BFloat16)
+                stdout.WriteLine(RatioLine("ours / PyTorch", report.RatioToTheirFastest!, " against the faster of their fp32 and bf16 autocast, round by round"));
+            Written(report);
+            return 0;
+        }
     }
 
-    static string RatioLine(string what, IReadOnlyList<double> ratios, string against) => ratios.Count == 1
-        ? string.Create(CultureInfo.InvariantCulture, $"{what}: {ratios[0]:F2}x the images per second{against} (same run, ours first)")
-        : string.Create(CultureInfo.InvariantCulture, $"{what}: {TimingStats.Of(ratios).Median:F2}x the images per second{against} (median of {ratios.Count} rounds, {ratios.Min():F2}-{ratios.Max():F2}x; who went first alternated)");
+    static string RatioLine(string what, RatioStats ratio, string against) => ratio.Rounds == 1
+        ? string.Create(CultureInfo.InvariantCulture, $"{what}: {ratio.Median:F2}x the images per second{against} (same run, ours first)")
+        : string.Create(CultureInfo.InvariantCulture, $"{what}: {ratio.Median:F2}x the images per second{against} (median of {ratio.Rounds} rounds, {ratio.Min:F2}-{ratio.Max:F2}x; who went first alternated)");
 
     static string Split(TrainingBenchmarkResult r) =>
         string.Create(CultureInfo.InvariantCulture, $"(per step: forward {r.ForwardMs:F0} ms, backward {r.BackwardMs:F0} ms, update {r.UpdateMs:F0} ms" +

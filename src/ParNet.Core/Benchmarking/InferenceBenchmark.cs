@@ -340,7 +340,8 @@ public static class InferenceBenchmark
         throw new InvalidDataException($"{o.Weights}: fused weights; the benchmark needs the trained (unfused) ones, it fuses them itself");
     }
 
-    static string LoadAverage()
+    /// <summary>/proc/loadavg as it reads, or "n/a" where there is none.</summary>
+    public static string LoadAverage()
     {
         try { return File.ReadAllText("/proc/loadavg").Trim(); } catch (IOException) { return "n/a"; } catch (UnauthorizedAccessException) { return "n/a"; }
     }
