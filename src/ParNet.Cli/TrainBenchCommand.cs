@@ -10,7 +10,7 @@ namespace ParNet.Cli;
 /// <summary>`parnet train-bench`: training throughput (images/s) of a model on random data (<see cref="TrainingBenchmark"/>).</summary>
 public sealed class TrainBenchCommand : CliCommand
 {
-    readonly TrainModelOptions _model = new();
+    readonly TrainModelOptions _model = new("the recipe's width, unless --model/--config is given");
     readonly Option<int?> _size = CliOption.Int("--image-size", $"input side in pixels (default: {CliOption.NaturalSide}; --size: its older name)", "PX",
                                                 aliases: "--size");   // the name every other command gives the input side; --size before
     readonly Option<int?> _batchSize = CliOption.Int("--batch-size", $"images per step in each process (default {TrainingBenchmarkOptions.DefaultBatch}: the fashion-mnist recipe's batch)");
