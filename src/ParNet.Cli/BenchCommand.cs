@@ -38,11 +38,8 @@ public sealed class BenchCommand : CliCommand
         "(the paper's Table 3); GPUs need a CUDA build of TorchSharp (this one is TorchSharp-cpu: cpu,cpu,cpu runs the same code path)", "cuda:0,cuda:1,...");
     readonly Option<string?> _cudaDevices = CliOption.Text("--cuda-devices", "the CUDA device of each stream's ONNX Runtime session in the row " +
         "\"onnx-cuda-streams\" (default: all on device 0, a CUDA stream each); the onnx-cuda rows need a build made with -p:OnnxRuntimeGpu=true", "0,1,2");
-    readonly Option<string?> _pytorchCode = CliOption.Text("--pytorch-code", "also time the authors' released PyTorch code (a checkout of " +
-        "github.com/imankgoyal/NonDeepNetworks) unfused and fused, and torchvision's ResNets, on PyTorch in a child process, its rows in the same interleaved rounds as ours", "DIR");
-    readonly Option<string?> _python = CliOption.Text("--python", $"the Python with PyTorch, with --pytorch-code (default {PyTorchReferenceOptions.DebianPython}, where Debian's python3-torch lives)", "PATH");
-    readonly Option<string?> _pytorchFixture = CliOption.Text("--pytorch-fixture",
-        "parnet_official_tiny_silu.safetensors: with --pytorch-code, check first that DIR reproduces the fixture's logits", "FILE");
+    readonly PyTorchCliOptions _pytorch = new("also time the authors' released PyTorch code (a checkout of " +
+        "github.com/imankgoyal/NonDeepNetworks) unfused and fused, and torchvision's ResNets, on PyTorch in a child process, its rows in the same interleaved rounds as ours", fixture: true);
 
     readonly Option<string?> _onnxModel = CliOption.Text("--onnx-model", "adds the row \"onnx-file\": an exported .onnx of the same model " +
         "and image size (float32 or `parnet export --int8`), run by ONNX Runtime as `parnet predict` runs it", "M.onnx");
@@ -54,7 +51,7 @@ public sealed class BenchCommand : CliCommand
     {
         _model.AddTo(command);
         command.Add(_weights, _ema, _imageSize, _batch, _warmup, _rounds, _throughputRounds, _threads, _only, _investigate, _waitPolicy, _out,
-                    _streamDevices, _cudaDevices, _pytorchCode, _python, _pytorchFixture, _onnxModel);
+                    _streamDevices, _cudaDevices, _pytorch.Code, _pytorch.Python, _pytorch.Fixture!, _onnxModel);
     }
 
     static Device[] ParseDevices(string spec)
@@ -115,16 +112,8 @@ public sealed class BenchCommand : CliCommand
         bool investigate = parse.GetValue(_investigate);
         string output = parse.GetValue(_out) ?? Path.Combine("runs", "bench");
         string? streamDevices = parse.GetValue(_streamDevices);
-        string? pytorchCode = parse.GetValue(_pytorchCode);
-        string? python = parse.GetValue(_python);
-        string? pytorchFixture = parse.GetValue(_pytorchFixture);
         HashSet<string>? keys = only?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet(StringComparer.Ordinal);
-        if ((python is not null || pytorchFixture is not null) && pytorchCode is null)
-            throw new UsageException("--python and --pytorch-fixture go with --pytorch-code DIR");
-        if (pytorchCode is not null && !Directory.Exists(pytorchCode))
-            throw new UsageException($"--pytorch-code {pytorchCode}: no such folder (a checkout of github.com/imankgoyal/NonDeepNetworks)");
-        if (pytorchFixture is not null && !File.Exists(pytorchFixture))
-            throw new UsageException($"--pytorch-fixture {pytorchFixture}: no such file");
+        var pytorch = _pytorch.Read(parse);   // its folder, Python and fixture checked by options.Validate below
 
         var options = new InferenceBenchmarkOptions
         {
@@ -132,8 +121,7 @@ public sealed class BenchCommand : CliCommand
             ThroughputRounds = throughputRounds, Threads = threads, Only = keys, Investigate = investigate,
             StreamDevices = streamDevices is null ? null : ParseDevices(streamDevices), OnnxModel = onnxModel,
             CudaDevices = parse.GetValue(_cudaDevices) is string cudaDevices ? ParseCudaDevices(cudaDevices) : null,
-            PyTorch = pytorchCode is null ? null
-                : new PyTorchReferenceOptions { AuthorsCode = pytorchCode, Python = python ?? PyTorchReferenceOptions.DebianPython, Fixture = pytorchFixture },
+            PyTorch = pytorch,
             Log = line => stderr.WriteLine($"  {line} ..."),   // stdout is the report alone (`bench > report.md` held these lines)
         };
         try { options.Validate(); }

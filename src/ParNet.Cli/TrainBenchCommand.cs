@@ -19,14 +19,13 @@ public sealed class TrainBenchCommand : CliCommand
     readonly Option<bool> _bf16 = CliOption.Switch("--bf16", "bfloat16 convolutions, activations and classifier; BatchNorm layers and the optimizer's master weights float32 (as autocast)");
     readonly Option<bool> _channelsLast = CliOption.ChannelsLast("channels_last weights and batches, as the trainer runs");
     readonly Option<bool> _forwardOnly = CliOption.Switch("--forward-only", "time only the eval-mode forward pass under no_grad (inference cost of the same model)");
-    readonly Option<string?> _pytorchCode = CliOption.Text("--pytorch-code", "then time the same network built from the authors' released blocks on PyTorch, " +
+    readonly PyTorchCliOptions _pytorch = new("then time the same network built from the authors' released blocks on PyTorch, " +
         "same batch, steps and threads, in a child process (DIR: a checkout of github.com/imankgoyal/NonDeepNetworks); with --bf16 theirs under " +
-        "torch.autocast, and their fp32 steps too", "DIR");
+        "torch.autocast, and their fp32 steps too", fixture: false);
     readonly Option<int?> _rounds = CliOption.Int("--rounds", "with --pytorch-code: time --steps of ours and of the authors' this many times in turn (one child process, both " +
         "warmed up once), who goes first alternating, and give the median of the per-round ratios (default 1; 5-10 on a shared machine whose speed drifts)");
     readonly Option<string?> _out = CliOption.Text("--out", $"also write {TrainingBenchmarkReport.FileName} there: the machine, command, load average " +
         "before and after, each round's rates and ratios and their median (default: none, the lines on stdout only)", "DIR");
-    readonly Option<string?> _python = CliOption.Text("--python", $"the Python with PyTorch, with --pytorch-code (default {PyTorchReferenceOptions.DebianPython}, where Debian's python3-torch lives)", "PATH");
 
     public override string Name => "train-bench";
     public override bool DataParallel => true;
@@ -35,7 +34,7 @@ public sealed class TrainBenchCommand : CliCommand
     protected override void Declare(Command command)
     {
         _model.AddTo(command);
-        command.Add(_size, _batchSize, _steps, _threads, _bf16, _channelsLast, _forwardOnly, _pytorchCode, _rounds, _python, _out);
+        command.Add(_size, _batchSize, _steps, _threads, _bf16, _channelsLast, _forwardOnly, _pytorch.Code, _rounds, _pytorch.Python, _out);
     }
 
     /// <summary>Under mpiexec -n N each process times N-way data-parallel steps (gradients all-reduced); rank 0 prints. As
@@ -61,27 +60,19 @@ public sealed class TrainBenchCommand : CliCommand
         };
         int? threadsGiven = parse.GetValue(_threads);
         int threads = threadsGiven ?? CliOption.DefaultThreads(group.ProcessesOnThisMachine);
-        CliOption.RequireAtLeastOne("--steps", options.Steps);
-        CliOption.RequireAtLeastOne("--batch-size", options.Batch);
+        UsageException.WrapSettings(options.Validate);
         CliOption.CheckThreads(threads, Name, group.Rank == 0 ? stderr : null, group.ProcessesOnThisMachine,
                               threadsGiven is null ? CliOption.ThreadsSource.Default : CliOption.ThreadsSource.Typed);
-        UsageException.Wrap(() => config.CheckImageSize(options.ImageSize, options.ImageSize), "--image-size");
-        UsageException.WrapSettings(() => TrainingBenchmark.RequireFits(options));
-        string? pytorchCode = parse.GetValue(_pytorchCode), python = parse.GetValue(_python);
-        if (python is not null && pytorchCode is null) throw new UsageException("--python goes with --pytorch-code DIR");
+        var pytorch = _pytorch.Read(parse);
         int? roundsGiven = parse.GetValue(_rounds);
-        if (roundsGiven is not null && pytorchCode is null) throw new UsageException("--rounds goes with --pytorch-code DIR (rounds of ours against the authors')");
+        if (roundsGiven is not null && pytorch is null) throw new UsageException("--rounds goes with --pytorch-code DIR (rounds of ours against the authors')");
         int rounds = roundsGiven ?? 1;
         CliOption.RequireAtLeastOne("--rounds", rounds);
-        if (pytorchCode is not null && !Directory.Exists(pytorchCode))
-            throw new UsageException($"--pytorch-code {pytorchCode}: no such folder (a checkout of github.com/imankgoyal/NonDeepNetworks)");
-        var pytorch = pytorchCode is null ? null : new PyTorchReferenceOptions { AuthorsCode = pytorchCode, Python = python ?? PyTorchReferenceOptions.DebianPython };
         if (pytorch is not null)
         {
             UsageException.WrapSettings(pytorch.RequireUsable);
-            if (options.ForwardOnly) throw new UsageException("--pytorch-code times training steps: not with --forward-only");
-            if (PyTorchTrainingReference.WhyUnsupported(config) is string why) throw new UsageException($"--pytorch-code: {why}");
-            if (group.Size > 1) throw new UsageException("--pytorch-code compares one process with one process: not under mpiexec");
+            try { PyTorchTrainingReference.RequireComparable(pytorch, options, rounds); }
+            catch (ArgumentException e) { throw new UsageException(OptionNames.Worded(e) + (group.Size > 1 ? " (not under mpiexec)" : "")); }
         }
         string? output = group.Rank == 0 ? parse.GetValue(_out) : null;   // rank 0 reports
         bool created = false;

@@ -28,7 +28,8 @@ public sealed record PyTorchReferenceOptions
     /// bench/pytorch/pytorch_reference.py looks: DIR, DIR/timm/models, DIR/imagenet/timm/models): checked before anything is
     /// timed. They were found by the child after our side's rows had run, and ended bench and train-bench with a stack trace
     /// (audit of session 36).
-    /// <see cref="InferenceBenchmarkOptions.Validate"/> calls it; train-bench's front end calls it itself.
+    /// <see cref="InferenceBenchmarkOptions.Validate"/> calls it; train-bench's front end calls it itself (with
+    /// <see cref="PyTorchTrainingReference.RequireComparable"/>).
     /// </summary>
     public void RequireUsable()
     {
@@ -37,6 +38,8 @@ public sealed record PyTorchReferenceOptions
         if (Fixture is { } file && (!File.Exists(file) || !file.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase)))
             throw new InvalidSettingException(fixture, n => $"{n.Given(fixture, file)}: {(File.Exists(file) ? "not a" : "no such")} .safetensors file " +
                                                            "(the fixture's weights, parnet_official_tiny_silu.safetensors)");
+        if (AuthorsCode is { } folder && !Directory.Exists(folder))
+            throw new InvalidSettingException(code, n => $"{n.Given(code, folder)}: no such folder (a checkout of github.com/imankgoyal/NonDeepNetworks)");
         if (AuthorsCode is { } dir && !new[] { dir, Path.Combine(dir, "timm", "models"), Path.Combine(dir, "imagenet", "timm", "models") }
                 .Any(root => File.Exists(Path.Combine(root, "simplenet_impl", "simpnet.py"))))
             throw new InvalidSettingException(code, n => $"{n.Given(code, dir)}: no simplenet_impl/simpnet.py under it, nor under timm/models or " +

@@ -35,6 +35,19 @@ public static class PyTorchTrainingReference
             ? $"{c.Name}: the PyTorch training reference builds the CIFAR layout with 3 streams of RepVGG-SSE blocks (the fashion-mnist network)"
             : c.BlockDropout > 0 || c.HeadDropout > 0 ? $"{c.Name}: the PyTorch training reference has no dropout" : null;
 
+    /// <summary>ArgumentException (<see cref="InvalidSettingException"/> where a setting is to blame) for what
+    /// <see cref="Compare"/> cannot compare: no authors' code, forward passes only, a network the script cannot build, no
+    /// rounds, several processes. A front end calls it while setting up, with <see cref="PyTorchReferenceOptions.RequireUsable"/>.</summary>
+    public static void RequireComparable(PyTorchReferenceOptions p, TrainingBenchmarkOptions o, int rounds)
+    {
+        if (p.AuthorsCode is null) throw PyTorchReference.NeedsAuthorsCode("PyTorch reference: it needs the authors' code");
+        string forwardOnly = SettingNames.Of(nameof(TrainingBenchmarkOptions), nameof(TrainingBenchmarkOptions.ForwardOnly));
+        if (o.ForwardOnly) throw new InvalidSettingException(forwardOnly, names => $"PyTorch reference: it times training steps (not with {names.Name(forwardOnly)})");
+        if (WhyUnsupported(o.Model) is string why) throw new ArgumentException($"PyTorch reference: {why}");
+        if (rounds < 1) throw new ArgumentException($"rounds must be >= 1; got {rounds}");
+        if (o.Processes.Size > 1) throw new ArgumentException($"PyTorch reference: it compares one process with one process; got {o.Processes.Size} processes");
+    }
+
     /// <summary>
     /// Our steps (<see cref="TrainingSteps"/>, at the caller's torch threads) against the authors' in one child process,
     /// both warmed up once, then <paramref name="rounds"/> rounds of <see cref="TrainingBenchmarkOptions.Steps"/> steps
@@ -46,11 +59,7 @@ public static class PyTorchTrainingReference
     public static IReadOnlyList<Round> Compare(PyTorchReferenceOptions p, TrainingBenchmarkOptions o, int threads, int rounds, Action<Round>? onRound = null)
     {
         p.RequirePython();
-        if (p.AuthorsCode is null) throw PyTorchReference.NeedsAuthorsCode("PyTorch reference: it needs the authors' code");
-        string forwardOnly = SettingNames.Of(nameof(TrainingBenchmarkOptions), nameof(TrainingBenchmarkOptions.ForwardOnly));
-        if (o.ForwardOnly) throw new InvalidSettingException(forwardOnly, names => $"PyTorch reference: it times training steps (not with {names.Name(forwardOnly)})");
-        if (WhyUnsupported(o.Model) is string why) throw new ArgumentException($"PyTorch reference: {why}");
-        if (rounds < 1) throw new ArgumentException($"rounds must be >= 1; got {rounds}");
+        RequireComparable(p, o, rounds);
 
         long start = System.Diagnostics.Stopwatch.GetTimestamp();
         using var ours = new TrainingSteps(o);

@@ -73,4 +73,27 @@ public class PyTorchReferenceRefusalTests
         Assert.StartsWith("parnet train-bench: PyTorch reference (/bin/false) exited with 1; it ended while this side waited for", stderr);
         Assert.DoesNotContain("   at ", stderr);
     }
+
+    /// <summary>train-bench's checks sat in its front end, the PyTorch options' rules copied between it and bench (bench
+    /// audit): the library refuses the settings, in its own names, and both commands word them by their options.</summary>
+    [Fact]
+    public void Train_bench_settings_are_refused_by_the_library_and_worded_by_option()
+    {
+        var model = ParNet.Models.ModelRegistry.Get("parnet_cifar_small");
+        Assert.Equal("TrainingBenchmarkOptions.Steps = 0: must be >= 1",
+                     Assert.Throws<ParNet.Runtime.InvalidSettingException>(new ParNet.Benchmarking.TrainingBenchmarkOptions { Model = model, Steps = 0 }.Validate).Message);
+        CliRunner.AssertUserError(CliRunner.Run("train-bench", "--width", "4", "--steps", "0"), "parnet train-bench: --steps 0: must be >= 1");
+        using var dir = new TempDirectory();
+        string missing = dir.File("no-checkout");
+        Assert.Equal($"PyTorchReferenceOptions.AuthorsCode = {missing}: no such folder (a checkout of github.com/imankgoyal/NonDeepNetworks)",
+                     Assert.Throws<ParNet.Runtime.InvalidSettingException>(new ParNet.Benchmarking.PyTorchReferenceOptions { AuthorsCode = missing }.RequireUsable).Message);
+        CliRunner.AssertUserError(CliRunner.Run("train-bench", "--width", "4", "--steps", "1", "--pytorch-code", missing),
+                                  $"parnet train-bench: --pytorch-code {missing}: no such folder (a checkout of github.com/imankgoyal/NonDeepNetworks)");
+        CliRunner.AssertUserError(CliRunner.Run("train-bench", "--width", "4", "--steps", "1", "--python", "/usr/bin/python3"),
+                                  "parnet train-bench: --python goes with --pytorch-code DIR");
+        CliRunner.AssertUserError(CliRunner.Run("bench", "--model", "parnet_s", "--python", "/usr/bin/python3"),
+                                  "parnet bench: --python and --pytorch-fixture go with --pytorch-code DIR");
+        CliRunner.AssertUserError(CliRunner.Run("train-bench", "--width", "4", "--steps", "1", "--forward-only", "--pytorch-code", Checkout(dir)),
+                                  "parnet train-bench: PyTorch reference: it times training steps (not with --forward-only)");
+    }
 }
