@@ -141,14 +141,22 @@ public sealed class BenchCommand : CliCommand
         BenchmarkReport report;
         // Ctrl-C or SIGTERM while timing: the process ends as the signal ends it, and the --out folder made for the report, still
         // empty, goes with it (it stayed: bench/export audit, session 41)
+        using var signalled = new ManualResetEventSlim();
         using (new EndingSignals(signal =>
                {
                    PyTorchReference.AbandonChildren();   // its child and its scripts' folder in /tmp, which no Dispose reaches now
                    if (created) OutputFolder.RemoveIfEmpty(output);
                    stderr.WriteLine($"parnet bench: {EndingSignals.What(signal)} while timing: no report written");
+                   signalled.Set();
                }))
         {
             try { report = InferenceBenchmark.Run(options, command); }
+            catch (PyTorchReferenceFailedException) when (signalled.Wait(TrainBenchCommand.SignalGrace))
+            {
+                // the signal reached the child too, whose death this side saw first and reported beside the signal's line (bench audit)
+                Thread.Sleep(Timeout.Infinite);   // the signal ends the process
+                throw;
+            }
             catch when (created)
             {
                 OutputFolder.RemoveIfEmpty(output);

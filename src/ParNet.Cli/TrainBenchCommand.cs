@@ -110,11 +110,28 @@ public sealed class TrainBenchCommand : CliCommand
         {
             if (output is not null) stdout.WriteLine($"wrote {report.Write(output)}");
         }
-        try { return pytorch is null ? Alone() : Against(pytorch); }
-        catch when (created)   // the folder made for the report, still empty, goes (as bench's)
+        // Ctrl-C or SIGTERM ends the process as by default, after the PyTorch child and its scripts' folder in /tmp (they stayed)
+        // and the empty --out folder made, with a line as bench's (it ended in silence: bench audit)
+        using var signalled = new ManualResetEventSlim();
+        using (new EndingSignals(signal =>
+               {
+                   PyTorchReference.AbandonChildren();
+                   if (created) OutputFolder.RemoveIfEmpty(output!);
+                   stderr.WriteLine($"parnet train-bench: {EndingSignals.What(signal)} while timing: no result");
+                   signalled.Set();
+               }))
         {
-            OutputFolder.RemoveIfEmpty(output!);
-            throw;
+            try { return pytorch is null ? Alone() : Against(pytorch); }
+            catch (PyTorchReferenceFailedException) when (signalled.Wait(SignalGrace))
+            {
+                Thread.Sleep(Timeout.Infinite);   // the signal ends the process: the child died of it, which is no failure of its own
+                throw;
+            }
+            catch when (created)   // the folder made for the report, still empty, goes (as bench's)
+            {
+                OutputFolder.RemoveIfEmpty(output!);
+                throw;
+            }
         }
 
         int Alone()
@@ -130,8 +147,6 @@ public sealed class TrainBenchCommand : CliCommand
             string TheirsLine(PyTorchTrainingReference.Outcome peer, TrainingBenchmarkResult result, string precision) => string.Create(CultureInfo.InvariantCulture,
                 $"authors' blocks on PyTorch {peer.TorchVersion} {Setting(precision)} " +
                 $"(its threads {peer.Threads}, {peer.Parameters:N0} parameters as ours): {result.ImagesPerSecond:0.#} img/s {Split(result)}");
-            // Ctrl-C or SIGTERM ends the process as by default, after its child and the child's scripts' folder in /tmp (they stayed)
-            using var abandon = new EndingSignals(_ => PyTorchReference.AbandonChildren());
             var done = PyTorchTrainingReference.Compare(pytorch, options, threads, rounds, round =>
             {
                 if (rounds > 1) stdout.WriteLine($"round {round.Index} of {rounds}, {(round.OursFirst ? "ours" : "the authors'")} first:");
@@ -151,6 +166,10 @@ public sealed class TrainBenchCommand : CliCommand
             return 0;
         }
     }
+
+    /// <summary>How long a PyTorch child's death waits for the signal that may have killed it (Ctrl-C reaches the whole process
+    /// group, the child often first): 1 s, far longer than a signal takes to be handled, short beside a real failure's report.</summary>
+    internal static readonly TimeSpan SignalGrace = TimeSpan.FromSeconds(1);
 
     static string RatioLine(string what, RatioStats ratio, string against) => ratio.Rounds == 1
         ? string.Create(CultureInfo.InvariantCulture, $"{what}: {ratio.Median:F2}x the images per second{against} (same run, ours first)")
