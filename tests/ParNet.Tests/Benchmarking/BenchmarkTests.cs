@@ -74,6 +74,29 @@ public class BenchmarkTests
         Assert.Contains("  timing batch 1: 5 row(s), 0 warm-up + 1 interleaved rounds ...\n", stderr.ToString());
     }
 
+    /// <summary>"% matmul" divided each row's median rate by the matmul's best run, read up to 20% apart from its median
+    /// (bench audit): the columns divide by the median, and the header says so.</summary>
+    [Fact]
+    public void Percent_of_matmul_divides_each_rows_median_rate_by_the_median_matmul()
+    {
+        var row = new BenchmarkResult
+        {
+            Key = "fused", Name = "parnet_s fused", Engine = "TorchSharp", GflopPerImage = 2, Batch = 4,
+            Latency = new TimingStats(0.05, 0.04, 0.06, 3), BatchTime = new TimingStats(0.1, 0.1, 0.1, 1),   // 40 and 80 GFLOP/s
+        };
+        var report = new BenchmarkReport
+        {
+            Options = new InferenceBenchmarkOptions { Model = ParNet.Models.ModelRegistry.Get("parnet_s"), Threads = 1, Batch = 4 },
+            Command = "parnet bench", Machine = "test", StartedUtc = DateTime.UtcNow, Seconds = 1, LoadBefore = "", LoadAfter = "",
+            MatmulGflops = 200, MatmulGflopsMedian = 160, Results = [row],
+        };
+        string md = BenchmarkReportWriter.ToMarkdown(report);
+        Assert.Contains("| 40 | 25% | 40.0 | 80 | 50% |", md);   // 40 / 160 and 80 / 160, not 40 / 200 and 80 / 200
+        Assert.Contains("160 GFLOP/s median, 200 best", md);
+        var result = JsonDocument.Parse(BenchmarkReportWriter.ToJson(report)).RootElement.GetProperty("results")[0];
+        Assert.Equal((0.25, 0.5), (result.GetProperty("fraction_of_matmul_rate_batch1").GetDouble(), result.GetProperty("fraction_of_matmul_rate_batchN").GetDouble()));
+    }
+
     [Fact]
     public void Interleaved_rounds_report_each_round_done_for_progress()
     {
