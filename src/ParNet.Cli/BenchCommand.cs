@@ -33,7 +33,7 @@ public sealed class BenchCommand : CliCommand
         "also time ResNet-18 with no_grad, channels_last and 1 thread (TorchSharp vs PyTorch speed)");
     readonly Option<string?> _waitPolicy = CliOption.Text("--omp-wait-policy", "passive|active: OpenMP threads sleep (passive) or spin (active) " +
         "between parallel regions; passive is far faster when other processes share the cores (default: libgomp's own)", "POLICY");
-    readonly Option<string?> _out = CliOption.Text("--out", "folder for bench.json, bench.md, bench.png (default runs/bench, beside training runs and outside git: results/ holds the committed measurements, each with its command)", "DIR");
+    readonly Option<string?> _out = CliOption.Text("--out", "folder for bench.json, bench.md, bench.png, which replace an earlier run's there as a set (removed before timing: a run that fails leaves none) (default runs/bench, beside training runs and outside git: results/ holds the committed measurements, each with its command)", "DIR");
     readonly Option<string?> _streamDevices = CliOption.Text("--stream-devices", "adds the row \"fused-devices\": one device per stream " +
         "(the paper's Table 3); GPUs need a CUDA build of TorchSharp (this one is TorchSharp-cpu: cpu,cpu,cpu runs the same code path)", "cuda:0,cuda:1,...");
     readonly Option<string?> _cudaDevices = CliOption.Text("--cuda-devices", "the CUDA device of each stream's ONNX Runtime session in the row " +
@@ -127,7 +127,11 @@ public sealed class BenchCommand : CliCommand
         try { options.Validate(); }
         catch (Exception e) when (e is ArgumentException or NotSupportedException) { throw new UsageException(OptionNames.Worded(e)); }
         bool created;
-        try { created = OutputFolder.Prepare(output); }   // before minutes of timing, not after
+        try
+        {
+            created = OutputFolder.Prepare(output);   // before minutes of timing, not after
+            BenchmarkReportWriter.RemoveReport(output);   // an earlier run's: a run that fails must not leave them looking like its own
+        }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new UsageException($"--out {output}: cannot write there: {e.Message}"); }
         if ((keys is null || keys.Contains("fused-bf16")) && CpuCapabilities.Current.Bf16Warning() is { } slow)
             stderr.WriteLine($"parnet bench: warning: fused-bf16: {slow}");
@@ -138,6 +142,7 @@ public sealed class BenchCommand : CliCommand
             manual_seed(ClassifierLoader.RandomInitializationSeed);   // the benchmark initializes the model itself
         }
         string command = "parnet bench " + ShellWords.Join(Environment.GetCommandLineArgs().Skip(2));
+        IReadOnlyList<string> files;
         BenchmarkReport report;
         // Ctrl-C or SIGTERM while timing: the process ends as the signal ends it, and the --out folder made for the report, still
         // empty, goes with it (it stayed: bench/export audit, session 41)
@@ -145,25 +150,32 @@ public sealed class BenchCommand : CliCommand
         using (new EndingSignals(signal =>
                {
                    PyTorchReference.AbandonChildren();   // its child and its scripts' folder in /tmp, which no Dispose reaches now
+                   AtomicFile.AbandonWritesInProgress();   // a report being written: its temporary file, and the files written (below)
+                   try { BenchmarkReportWriter.RemoveReport(output); } catch (Exception) { }   // best effort, the process ending
                    if (created) OutputFolder.RemoveIfEmpty(output);
                    stderr.WriteLine($"parnet bench: {EndingSignals.What(signal)} while timing: no report written");
                    signalled.Set();
                }))
         {
-            try { report = InferenceBenchmark.Run(options, command); }
+            try
+            {
+                report = InferenceBenchmark.Run(options, command);
+                files = BenchmarkReportWriter.Write(report, output);   // inside the signals' watch: a stop while writing leaves none of the set
+            }
             catch (PyTorchReferenceFailedException) when (signalled.Wait(TrainBenchCommand.SignalGrace))
             {
                 // the signal reached the child too, whose death this side saw first and reported beside the signal's line (bench audit)
                 Thread.Sleep(Timeout.Infinite);   // the signal ends the process
                 throw;
             }
-            catch when (created)
+            catch
             {
-                OutputFolder.RemoveIfEmpty(output);
+                try { BenchmarkReportWriter.RemoveReport(output); }   // any part of the set written
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }   // the failure's own report comes first
+                if (created) OutputFolder.RemoveIfEmpty(output);
                 throw;
             }
         }
-        var files = BenchmarkReportWriter.Write(report, output);
         stdout.WriteLine(BenchmarkReportWriter.ToMarkdown(report));
         stdout.WriteLine($"wrote {string.Join(", ", files)}");
         return 0;

@@ -6,17 +6,36 @@ using ParNet.Training;
 
 namespace ParNet.Benchmarking;
 
-/// <summary>bench.json, bench.md (header: machine, command, conditions) and bench.png (latency bars) in a folder.</summary>
+/// <summary>
+/// bench.json, bench.md (header: machine, command, conditions) and bench.png (latency bars) in a folder, as a set: each file
+/// is written whole (<see cref="AtomicFile"/>), a run removes the previous run's set before it starts timing
+/// (<see cref="RemoveReport"/>), and bench.json, the record, comes last. A run that fails or is stopped therefore leaves
+/// no earlier run's files beside its own (a new bench.json beside an old bench.md and bench.png could be left: bench audit).
+/// </summary>
 public static class BenchmarkReportWriter
 {
+    /// <summary>The files of a report, in the order <see cref="Write"/> writes them.</summary>
+    public static readonly IReadOnlyList<string> FileNames = ["bench.md", "bench.png", "bench.json"];
+
     public static IReadOnlyList<string> Write(BenchmarkReport report, string directory)
     {
         Directory.CreateDirectory(directory);
-        string json = Path.Combine(directory, "bench.json"), md = Path.Combine(directory, "bench.md"), png = Path.Combine(directory, "bench.png");
-        AtomicFile.WriteAllText(json, ToJson(report));
-        AtomicFile.WriteAllText(md, ToMarkdown(report));
-        Chart(report, png);
-        return [json, md, png];
+        var paths = FileNames.Select(name => Path.Combine(directory, name)).ToArray();
+        AtomicFile.WriteAllText(paths[0], ToMarkdown(report));
+        Chart(report, paths[1]);
+        AtomicFile.WriteAllText(paths[2], ToJson(report));
+        return paths;
+    }
+
+    /// <summary>Deletes the report files in <paramref name="directory"/> (an earlier run's, or this one's partly written), and
+    /// nothing else there.</summary>
+    public static void RemoveReport(string directory)
+    {
+        foreach (string name in FileNames)
+        {
+            string path = Path.Combine(directory, name);
+            if (File.Exists(path)) File.Delete(path);
+        }
     }
 
     static string F(double v, string format) => v.ToString(format, CultureInfo.InvariantCulture);

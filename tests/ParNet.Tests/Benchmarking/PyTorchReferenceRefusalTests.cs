@@ -96,4 +96,21 @@ public class PyTorchReferenceRefusalTests
         CliRunner.AssertUserError(CliRunner.Run("train-bench", "--width", "4", "--steps", "1", "--forward-only", "--pytorch-code", Checkout(dir)),
                                   "parnet train-bench: PyTorch reference: it times training steps (not with --forward-only)");
     }
+
+    /// <summary>A failed run left the earlier run's bench.json, bench.md and bench.png in --out as if they were its own, and a
+    /// stop between the writes a new file beside old ones (bench audit): the earlier set goes before timing, and a run that
+    /// fails leaves none; other files in the folder stay.</summary>
+    [Fact]
+    public void A_failed_run_leaves_none_of_an_earlier_runs_report()
+    {
+        using var dir = new TempDirectory();
+        string output = dir.File("out");
+        Directory.CreateDirectory(output);
+        foreach (string name in new[] { "bench.json", "bench.md", "bench.png", "notes.txt" }) File.WriteAllText(Path.Combine(output, name), "an earlier run's");
+        var (code, _, stderr) = CliRunner.Run("bench", "--model", "parnet_s", "--image-size", "64", "--threads", "1", "--only", "pytorch-resnet18",
+                                              "--pytorch-code", Checkout(dir), "--python", "/bin/false", "--out", output);
+        Assert.Equal(1, code);
+        Assert.Contains("PyTorch reference (/bin/false) exited with 1", stderr);
+        Assert.Equal(["notes.txt"], Directory.GetFiles(output).Select(Path.GetFileName));
+    }
 }
