@@ -70,7 +70,7 @@ public static class PyTorchTrainingReference
         string folder = PyTorchReference.WriteScripts();
         string[] args =
         [
-            Path.Combine(folder, "pytorch_train_reference.py"), "--serve", "--code", p.AuthorsCode,
+            Path.Combine(folder, "pytorch_train_reference.py"), "--serve", "--code", p.AuthorsCode!,   // RequireComparable refused none
             "--planes", string.Join(",", c.Planes), "--blocks", string.Join(",", c.BlocksPerStream), "--final-width", $"{c.FinalWidth}",
             "--in-channels", $"{c.InChannels}", "--classes", $"{c.NumClasses}",
             "--activation", c.Activation == ActivationKind.SiLU ? "silu" : "relu", "--sse", c.UseSse ? "true" : "false",
