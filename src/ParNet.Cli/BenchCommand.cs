@@ -33,16 +33,13 @@ public sealed class BenchCommand : CliCommand
         "also time ResNet-18 with no_grad, channels_last and 1 thread (TorchSharp vs PyTorch speed)");
     readonly Option<string?> _waitPolicy = CliOption.Text("--omp-wait-policy", "passive|active: OpenMP threads sleep (passive) or spin (active) " +
         "between parallel regions; passive is far faster when other processes share the cores (default: libgomp's own)", "POLICY");
-    readonly Option<string?> _out = CliOption.Text("--out", "folder for bench.json, bench.md, bench.png (default runs/bench, beside training runs and outside git: results/ holds the committed measurements, each with its command)", "DIR");
+    readonly Option<string?> _out = CliOption.Text("--out", "folder for bench.json, bench.md, bench.png, which replace an earlier run's there as a set (removed before timing: a run that fails leaves none) (default runs/bench, beside training runs and outside git: results/ holds the committed measurements, each with its command)", "DIR");
     readonly Option<string?> _streamDevices = CliOption.Text("--stream-devices", "adds the row \"fused-devices\": one device per stream " +
         "(the paper's Table 3); GPUs need a CUDA build of TorchSharp (this one is TorchSharp-cpu: cpu,cpu,cpu runs the same code path)", "cuda:0,cuda:1,...");
     readonly Option<string?> _cudaDevices = CliOption.Text("--cuda-devices", "the CUDA device of each stream's ONNX Runtime session in the row " +
         "\"onnx-cuda-streams\" (default: all on device 0, a CUDA stream each); the onnx-cuda rows need a build made with -p:OnnxRuntimeGpu=true", "0,1,2");
-    readonly Option<string?> _pytorchCode = CliOption.Text("--pytorch-code", "also time the authors' released PyTorch code (a checkout of " +
-        "github.com/imankgoyal/NonDeepNetworks) unfused and fused, and torchvision's ResNets, on PyTorch in a child process, its rows in the same interleaved rounds as ours", "DIR");
-    readonly Option<string?> _python = CliOption.Text("--python", $"the Python with PyTorch, with --pytorch-code (default {PyTorchReferenceOptions.DebianPython}, where Debian's python3-torch lives)", "PATH");
-    readonly Option<string?> _pytorchFixture = CliOption.Text("--pytorch-fixture",
-        "parnet_official_tiny_silu.safetensors: with --pytorch-code, check first that DIR reproduces the fixture's logits", "FILE");
+    readonly PyTorchCliOptions _pytorch = new("also time the authors' released PyTorch code (a checkout of " +
+        "github.com/imankgoyal/NonDeepNetworks) unfused and fused, and torchvision's ResNets, on PyTorch in a child process, its rows in the same interleaved rounds as ours", fixture: true);
 
     readonly Option<string?> _onnxModel = CliOption.Text("--onnx-model", "adds the row \"onnx-file\": an exported .onnx of the same model " +
         "and image size (float32 or `parnet export --int8`), run by ONNX Runtime as `parnet predict` runs it", "M.onnx");
@@ -54,7 +51,7 @@ public sealed class BenchCommand : CliCommand
     {
         _model.AddTo(command);
         command.Add(_weights, _ema, _imageSize, _batch, _warmup, _rounds, _throughputRounds, _threads, _only, _investigate, _waitPolicy, _out,
-                    _streamDevices, _cudaDevices, _pytorchCode, _python, _pytorchFixture, _onnxModel);
+                    _streamDevices, _cudaDevices, _pytorch.Code, _pytorch.Python, _pytorch.Fixture!, _onnxModel);
     }
 
     static Device[] ParseDevices(string spec)
@@ -115,16 +112,8 @@ public sealed class BenchCommand : CliCommand
         bool investigate = parse.GetValue(_investigate);
         string output = parse.GetValue(_out) ?? Path.Combine("runs", "bench");
         string? streamDevices = parse.GetValue(_streamDevices);
-        string? pytorchCode = parse.GetValue(_pytorchCode);
-        string? python = parse.GetValue(_python);
-        string? pytorchFixture = parse.GetValue(_pytorchFixture);
         HashSet<string>? keys = only?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet(StringComparer.Ordinal);
-        if ((python is not null || pytorchFixture is not null) && pytorchCode is null)
-            throw new UsageException("--python and --pytorch-fixture go with --pytorch-code DIR");
-        if (pytorchCode is not null && !Directory.Exists(pytorchCode))
-            throw new UsageException($"--pytorch-code {pytorchCode}: no such folder (a checkout of github.com/imankgoyal/NonDeepNetworks)");
-        if (pytorchFixture is not null && !File.Exists(pytorchFixture))
-            throw new UsageException($"--pytorch-fixture {pytorchFixture}: no such file");
+        var pytorch = _pytorch.Read(parse);   // its folder, Python and fixture checked by options.Validate below
 
         var options = new InferenceBenchmarkOptions
         {
@@ -132,14 +121,17 @@ public sealed class BenchCommand : CliCommand
             ThroughputRounds = throughputRounds, Threads = threads, Only = keys, Investigate = investigate,
             StreamDevices = streamDevices is null ? null : ParseDevices(streamDevices), OnnxModel = onnxModel,
             CudaDevices = parse.GetValue(_cudaDevices) is string cudaDevices ? ParseCudaDevices(cudaDevices) : null,
-            PyTorch = pytorchCode is null ? null
-                : new PyTorchReferenceOptions { AuthorsCode = pytorchCode, Python = python ?? PyTorchReferenceOptions.DebianPython, Fixture = pytorchFixture },
-            Log = line => stdout.WriteLine($"  timing {line} ..."),
+            PyTorch = pytorch,
+            Log = line => stderr.WriteLine($"  {line} ..."),   // stdout is the report alone (`bench > report.md` held these lines)
         };
         try { options.Validate(); }
         catch (Exception e) when (e is ArgumentException or NotSupportedException) { throw new UsageException(OptionNames.Worded(e)); }
         bool created;
-        try { created = OutputFolder.Prepare(output); }   // before minutes of timing, not after
+        try
+        {
+            created = OutputFolder.Prepare(output);   // before minutes of timing, not after
+            BenchmarkReportWriter.RemoveReport(output);   // an earlier run's: a run that fails must not leave them looking like its own
+        }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new UsageException($"--out {output}: cannot write there: {e.Message}"); }
         if ((keys is null || keys.Contains("fused-bf16")) && CpuCapabilities.Current.Bf16Warning() is { } slow)
             stderr.WriteLine($"parnet bench: warning: fused-bf16: {slow}");
@@ -150,24 +142,40 @@ public sealed class BenchCommand : CliCommand
             manual_seed(ClassifierLoader.RandomInitializationSeed);   // the benchmark initializes the model itself
         }
         string command = "parnet bench " + ShellWords.Join(Environment.GetCommandLineArgs().Skip(2));
+        IReadOnlyList<string> files;
         BenchmarkReport report;
         // Ctrl-C or SIGTERM while timing: the process ends as the signal ends it, and the --out folder made for the report, still
         // empty, goes with it (it stayed: bench/export audit, session 41)
+        using var signalled = new ManualResetEventSlim();
         using (new EndingSignals(signal =>
                {
                    PyTorchReference.AbandonChildren();   // its child and its scripts' folder in /tmp, which no Dispose reaches now
+                   AtomicFile.AbandonWritesInProgress();   // a report being written: its temporary file, and the files written (below)
+                   try { BenchmarkReportWriter.RemoveReport(output); } catch (Exception) { }   // best effort, the process ending
                    if (created) OutputFolder.RemoveIfEmpty(output);
                    stderr.WriteLine($"parnet bench: {EndingSignals.What(signal)} while timing: no report written");
+                   signalled.Set();
                }))
         {
-            try { report = InferenceBenchmark.Run(options, command); }
-            catch when (created)
+            try
             {
-                OutputFolder.RemoveIfEmpty(output);
+                report = InferenceBenchmark.Run(options, command);
+                files = BenchmarkReportWriter.Write(report, output);   // inside the signals' watch: a stop while writing leaves none of the set
+            }
+            catch (PyTorchReferenceFailedException) when (signalled.Wait(TrainBenchCommand.SignalGrace))
+            {
+                // the signal reached the child too, whose death this side saw first and reported beside the signal's line (bench audit)
+                Thread.Sleep(Timeout.Infinite);   // the signal ends the process
+                throw;
+            }
+            catch
+            {
+                try { BenchmarkReportWriter.RemoveReport(output); }   // any part of the set written
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }   // the failure's own report comes first
+                if (created) OutputFolder.RemoveIfEmpty(output);
                 throw;
             }
         }
-        var files = BenchmarkReportWriter.Write(report, output);
         stdout.WriteLine(BenchmarkReportWriter.ToMarkdown(report));
         stdout.WriteLine($"wrote {string.Join(", ", files)}");
         return 0;

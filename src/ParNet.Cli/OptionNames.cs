@@ -59,6 +59,8 @@ public sealed class OptionNames : SettingNames
         [Of(nameof(InferenceBenchmarkOptions), nameof(InferenceBenchmarkOptions.OnnxModel))] = "--onnx-model",
         [Of(nameof(InferenceBenchmarkOptions), nameof(InferenceBenchmarkOptions.Batch))] = "--batch-size",
         [Of(nameof(TrainingBenchmarkOptions), nameof(TrainingBenchmarkOptions.Batch))] = "--batch-size",
+        [Of(nameof(TrainingBenchmarkOptions), nameof(TrainingBenchmarkOptions.Steps))] = "--steps",
+        [Of(nameof(TrainingBenchmarkOptions), nameof(TrainingBenchmarkOptions.ImageSize))] = "--image-size",
         [Of(nameof(InferenceBenchmarkOptions), nameof(InferenceBenchmarkOptions.Rounds))] = "--rounds",
         [Of(nameof(InferenceBenchmarkOptions), nameof(InferenceBenchmarkOptions.ThroughputRounds))] = "--throughput-rounds",
         [Of(nameof(InferenceBenchmarkOptions), nameof(InferenceBenchmarkOptions.Warmup))] = "--warmup",

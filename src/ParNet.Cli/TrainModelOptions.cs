@@ -14,8 +14,12 @@ public sealed class TrainModelOptions
 {
     readonly ModelOptions _model = new();
 
-    public Option<int?> Width { get; } = CliOption.Int("--width",
-        "CIFAR-layout planes [W, 2W, 4W] (default: the recipe's width, unless --model/--config is given or the --weights/--pretrained file stores its model)", "W");
+    /// <param name="widthDefault">what --width defaults to, in the command's own options (train-bench has no weights to read
+    /// a model from: its help named --weights/--pretrained, which it refuses)</param>
+    public TrainModelOptions(string widthDefault = "the recipe's width, unless --model/--config is given or the --weights/--pretrained file stores its model") =>
+        Width = CliOption.Int("--width", $"CIFAR-layout planes [W, 2W, 4W] (default: {widthDefault})", "W");
+
+    public Option<int?> Width { get; }
 
     public void AddTo(Command command)
     {

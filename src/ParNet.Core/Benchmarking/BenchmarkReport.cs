@@ -27,7 +27,9 @@ public sealed record BenchmarkReport
     public required double Seconds { get; init; }
     public required string LoadBefore { get; init; }
     public required string LoadAfter { get; init; }
+    /// <summary>The 2048^3 matmul's rate in its fastest run.</summary>
     public required double MatmulGflops { get; init; }
+    /// <summary>The same in its median run: the "% matmul" columns' reference, as each row's rate is its median's.</summary>
     public required double MatmulGflopsMedian { get; init; }
     public required IReadOnlyList<BenchmarkResult> Results { get; init; }
     /// <summary>Facts about the run worth printing with the table (the PyTorch version, its fixture check).</summary>

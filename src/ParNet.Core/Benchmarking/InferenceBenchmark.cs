@@ -44,7 +44,7 @@ public static class InferenceBenchmark
             var rows = new List<BenchmarkRow>();
             var notes = new List<string>();
             var trained = owned.Add(LoadTrained(o));   // before any timing: fused weights are refused here
-            o.Log?.Invoke("matmul 2048^3 float32 (peak reference)");
+            o.Log?.Invoke("timing matmul 2048^3 float32 (the % matmul columns' reference)");
             var (peak, peakMedian) = MatmulPeak.Measure();
 
             var size = o.ImageSize;
@@ -62,16 +62,16 @@ public static class InferenceBenchmark
             if (o.OnnxModel is not null && Wants("onnx-file")) rows.Add(OnnxFileRow(o, unfusedGflop, fusedGflop, owned));
             rows.AddRange(ResNetTorchRows(o, Wants, owned));
             rows.AddRange(PyTorchRows(o, unfusedGflop, fusedGflop, Wants, owned, notes));
+            if (o.Investigate) rows.AddRange(ResNetRows.Investigation(o, owned));
 
+            // Validate refuses every row chosen that cannot run, and a run of all rows has the ResNets: none is a defect here
+            if (rows.Count == 0) throw new InvalidOperationException($"no row to time for {o.Model.Name}: the benchmark writes no empty report");
             if (o.Investigate || rows.Any(r => ResNetRows.IsBaseline(r.Key)))
                 notes.Add(ResNetRows.Describe(o.Model));
             var results = MeasureInterleaved(o, rows);
             if (rows.Count > 1)
                 notes.Insert(0, $"the {rows.Count} rows were timed in interleaved rounds: each round runs every row {UntimedBefore} times " +
                                 "untimed and once timed, the first row rotating, so a machine whose speed drifts slows all rows alike");
-            owned.Dispose();   // before the investigation rows, which build their own
-
-            if (o.Investigate) results.AddRange(ResNetRows.Investigate(o, row => MeasureInterleaved(o, [row])[0]));
 
             return new BenchmarkReport
             {
@@ -115,10 +115,11 @@ public static class InferenceBenchmark
         }
         if (wants("fused-parallel"))
         {
-            var executor = new StreamParallelExecutor(fused);
+            // the threads asked for, shared out (the executor's default, cores / streams, ran 3 x 5 threads for 1 asked on 16 cores)
+            var executor = new StreamParallelExecutor(fused, ThreadsPerStream(o));
             rows.Add(new BenchmarkRow("fused-parallel", $"{o.Model.Name} fused + stream-parallel", "TorchSharp", fusedGflop,
                 batch => RowRunners.Torch(batch, o, ScalarType.Float32, x => executor.Forward(x)),
-                $"{fused.Streams} streams on worker threads, {executor.ThreadsPerStream} intra-op thread(s) each"));
+                $"{fused.Streams} streams on worker threads, {executor.ThreadsPerStream} intra-op thread(s) each" + BeyondThreads(o, fused.Streams * executor.ThreadsPerStream)));
         }
         if (o.StreamDevices is not null && wants("fused-devices"))
         {
@@ -149,11 +150,14 @@ public static class InferenceBenchmark
             {
                 string key = parallel ? "onnx-parallel" : "onnx-sequential";
                 if (!wants(key)) continue;
-                var options = new OnnxRuntimeOptions { IntraOpThreads = o.Threads, Parallel = parallel, InterOpThreads = parallel ? o.Model.Streams : 0 };
+                // parallel: a node per stream at once on the inter-op threads, which share the intra-op pool (counting the calling
+                // thread): inter + intra - 1 threads busy at most, the threads asked for (it was streams + Threads - 1)
+                int inter = parallel ? Math.Min(o.Model.Streams, o.Threads) : 0, intra = parallel ? o.Threads - inter + 1 : o.Threads;
+                var options = new OnnxRuntimeOptions { IntraOpThreads = intra, Parallel = parallel, InterOpThreads = inter };
                 var engine = owned.Add(new OnnxRuntimeEngine(bytes, options));
                 rows.Add(new BenchmarkRow(key, $"{o.Model.Name} fused, ONNX Runtime {(parallel ? "parallel" : "sequential")}", "ONNX Runtime", fusedGflop,
                     batch => RowRunners.Onnx(engine.Run, batch, o),
-                    parallel ? $"ORT_PARALLEL, {o.Model.Streams} inter-op threads, {o.Threads} intra-op" : $"ORT_SEQUENTIAL, {o.Threads} intra-op threads"));
+                    parallel ? $"ORT_PARALLEL, {inter} inter-op thread(s) sharing {intra} intra-op (the calling thread one of them)" : $"ORT_SEQUENTIAL, {o.Threads} intra-op threads"));
             }
         }
         if (wants("onnx-streams") || CudaKeys.Any(wants))
@@ -192,7 +196,7 @@ public static class InferenceBenchmark
         var rows = new List<BenchmarkRow>();
         var pytorchKeys = PyTorchReference.Keys.Where(wants).ToHashSet();
         if (o.PyTorch is null || pytorchKeys.Count == 0) return rows;
-        o.Log?.Invoke("PyTorch child: building the authors' models");
+        o.Log?.Invoke("starting the PyTorch child: it builds its models");
         var session = owned.Add(PyTorchReference.Start(o.PyTorch, o, pytorchKeys));
         for (int i = 0; i < session.Rows.Count; i++)
         {
@@ -224,15 +228,23 @@ public static class InferenceBenchmark
         if (rows.Count == 0) return [];
         TimingStats[] Measure(int batch, int warmup, int rounds)
         {
-            o.Log?.Invoke($"batch {batch}: {rows.Count} row(s), {warmup} warm-up + {rounds} interleaved rounds");
+            o.Log?.Invoke($"timing batch {batch}: {rows.Count} row(s), {warmup} warm-up + {rounds} interleaved rounds");
             using var inputs = new Disposables();
+            // a line every ProgressEvery at most: the batch-1 phase of a default run said one line, then nothing for 60-90 s
+            var sinceLine = System.Diagnostics.Stopwatch.StartNew();
+            void Progress(int round)
+            {
+                if (sinceLine.Elapsed < ProgressEvery || round == warmup + rounds - 1) return;
+                o.Log?.Invoke($"batch {batch}: round {round + 1} of {warmup + rounds} done");
+                sinceLine.Restart();
+            }
             var runs = rows.Select(row =>
             {
                 var (run, owner) = row.Runner(batch);
                 inputs.Add(owner);
                 return run;
             }).ToList();
-            return TimingStats.MeasureInterleavedSelfTimed(runs, warmup, rounds, UntimedBefore).Select(TimingStats.Of).ToArray();
+            return TimingStats.MeasureInterleavedSelfTimed(runs, warmup, rounds, UntimedBefore, Progress).Select(TimingStats.Of).ToArray();
         }
         var latency = Measure(1, o.Warmup, o.Rounds);
         var batchTime = Measure(o.Batch, ThroughputWarmup(o), o.ThroughputRounds);
@@ -241,6 +253,10 @@ public static class InferenceBenchmark
             Key = r.Key, Name = r.Name, Engine = r.Engine, GflopPerImage = r.Gflop, Latency = latency[i], Batch = o.Batch, BatchTime = batchTime[i], Note = r.Note,
         }).ToList();
     }
+
+    /// <summary>10 s: often enough that a run does not look stuck, rarely enough that the lines stay few (a default run's
+    /// batch-1 phase takes 60-90 s on 2 cores).</summary>
+    public static readonly TimeSpan ProgressEvery = TimeSpan.FromSeconds(10);
 
     /// <summary>Untimed rounds before the batch-N rounds: at most one (each is N images; the batch-1 rounds warmed the rows up).</summary>
     public static int ThroughputWarmup(InferenceBenchmarkOptions o) => Math.Min(o.Warmup, 1);
@@ -272,14 +288,14 @@ public static class InferenceBenchmark
     static List<BenchmarkRow> OnnxStreamRows(InferenceBenchmarkOptions o, ParNetModel model, int size, double gflop, Func<string, bool> wants, Disposables owned)
     {
         var rows = new List<BenchmarkRow>();
-        int streams = o.Model.Streams, perStream = Math.Max(1, o.Threads / streams);
+        int streams = o.Model.Streams, perStream = ThreadsPerStream(o);
         var partition = wants("onnx-streams") || wants("onnx-cuda-streams") ? OnnxExporter.BuildStreamPartition(model, size, size) : null;
         if (wants("onnx-streams"))
         {
             var engine = owned.Add(new OnnxStreamParallelEngine(partition!, new OnnxRuntimeOptions { IntraOpThreads = o.Threads },
                 _ => new OnnxRuntimeOptions { IntraOpThreads = perStream }));
             rows.Add(new BenchmarkRow("onnx-streams", $"{o.Model.Name} fused, ONNX Runtime, a session per stream", "ONNX Runtime", gflop,
-                batch => RowRunners.Onnx(engine.Run, batch, o), $"{streams} stream sessions at once, {perStream} intra-op thread(s) each"));
+                batch => RowRunners.Onnx(engine.Run, batch, o), $"{streams} stream sessions at once, {perStream} intra-op thread(s) each" + BeyondThreads(o, streams * perStream)));
         }
         var whole = wants("onnx-cuda") || wants("onnx-cuda-graph") ? OnnxExporter.ExportToBytes(model, size) : null;
         if (wants("onnx-cuda"))
@@ -305,6 +321,15 @@ public static class InferenceBenchmark
         return rows;
     }
 
+    /// <summary>Intra-op threads of each stream in the rows that run the streams at once: the threads asked for shared out, at
+    /// least one (a stream needs a thread of its own).</summary>
+    static int ThreadsPerStream(InferenceBenchmarkOptions o) => Math.Max(1, o.Threads / o.Model.Streams);
+
+    /// <summary>"; 3 threads in all, more than the 1 asked for (one per stream)": a row whose design runs more threads than
+    /// <see cref="InferenceBenchmarkOptions.Threads"/> says so beside its time; empty where it keeps to them.</summary>
+    static string BeyondThreads(InferenceBenchmarkOptions o, int total) =>
+        total > o.Threads ? $"; {total} threads in all, more than the {o.Threads} asked for (one per stream at least)" : "";
+
     /// <summary>The model to time: the trained weights of <see cref="InferenceBenchmarkOptions.Weights"/>, or a fresh initialization.</summary>
     static ImageClassifier LoadTrained(InferenceBenchmarkOptions o)
     {
@@ -315,7 +340,8 @@ public static class InferenceBenchmark
         throw new InvalidDataException($"{o.Weights}: fused weights; the benchmark needs the trained (unfused) ones, it fuses them itself");
     }
 
-    static string LoadAverage()
+    /// <summary>/proc/loadavg as it reads, or "n/a" where there is none.</summary>
+    public static string LoadAverage()
     {
         try { return File.ReadAllText("/proc/loadavg").Trim(); } catch (IOException) { return "n/a"; } catch (UnauthorizedAccessException) { return "n/a"; }
     }

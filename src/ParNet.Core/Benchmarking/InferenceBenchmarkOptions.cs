@@ -1,5 +1,6 @@
 using ParNet.Inference;
 using ParNet.Models;
+using ParNet.Models.Tracing;
 using ParNet.Runtime;
 using ParNet.Weights;
 using static TorchSharp.torch;
@@ -48,7 +49,8 @@ public sealed record InferenceBenchmarkOptions
     public PyTorchReferenceOptions? PyTorch { get; init; }
     /// <summary>An exported .onnx (float32 or int8, e.g. from `parnet export --int8`) for the "onnx-file" row (null: no such row).</summary>
     public string? OnnxModel { get; init; }
-    /// <summary>Progress lines (variant names as they start).</summary>
+    /// <summary>Progress lines: each phase as it starts, and within a long one the rounds done, every
+    /// <see cref="InferenceBenchmark.ProgressEvery"/> at most.</summary>
     public Action<string>? Log { get; init; }
 
     /// <summary>The file must hold this benchmark's model at its image size, or its row would compare unlike things.</summary>
@@ -101,10 +103,47 @@ public sealed record InferenceBenchmarkOptions
         if (PyTorch is not null && wantsAuthorsParNet && PyTorchReference.WhyUnsupported(Model) is string why)
             throw new ArgumentException($"PyTorch reference: {why}");
         if (OnnxModel is not null) CheckOnnxModel(OnnxModel);
-        if (Only is null) return;
-        if (Only.Count == 0)   // e.g. --only "," : no row to time, and an empty report that looked like a run
+        if (Only is not null) CheckRowsChosen(Only);
+        RequireFits();
+        // for every run, not only one with rows chosen: a folder without the authors' code was found by the child after the
+        // model was built, fused, exported and calibrated, exit 1 where the same input with rows chosen was refused (bench audit)
+        PyTorch?.RequireUsable();   // last: what the settings ask of the model is the first thing to hear
+    }
+
+    /// <summary>Refuses, with the numbers, an image size or batch whose forward pass surely cannot fit in this machine's
+    /// memory (<see cref="ForwardMemory.LayerOutputsAliveAtOnce"/>, as train-bench's forward-only check): bench found out only
+    /// after its batch-1 rounds, or grew towards the OOM killer of a shared host (bench audit). The model is built to trace it.</summary>
+    void RequireFits()
+    {
+        ForwardMemory outputs;
+        using (var model = RandomState.Kept(() => ModelFactory.Create(Model)))
+            outputs = ForwardMemory.LayerOutputsAliveAtOnce(model.Trace(ImageSize, ImageSize));
+        foreach (var (member, batch) in new[] { (nameof(ImageSize), 1), (nameof(Batch), Batch) })   // batch 1 first: every run times it
+        {
+            string setting = Setting(member);
+            object given = member == nameof(Batch) ? Batch : ImageSize;
+            try { outputs.RequireBatchFits(batch, model: Model.Name); }
+            catch (ArgumentException e) { throw new InvalidSettingException(setting, names => $"{names.Given(setting, given)}: {e.Message}", e); }
+        }
+    }
+
+    /// <summary>Why the row <paramref name="key"/> cannot be timed for this model on this machine; null when it can. A row
+    /// asked for by name that could not run was left out without a word: an empty report, and success (bench audit).</summary>
+    public string? WhyRowUnavailable(string key)
+    {
+        bool timesFusedNetwork = key != "onnx-file" && (key.StartsWith("fused", StringComparison.Ordinal) || key.StartsWith("onnx-", StringComparison.Ordinal));
+        if (timesFusedNetwork && Model.BlockType != BlockType.RepVggSse)
+            return $"the {key} row times the fused network, and {Model.Name}'s {Model.BlockType} blocks do not fuse";
+        if (key == "fused-winograd" && !WinogradConvolution.IsSupported) return $"the {key} row: {WinogradConvolution.UnsupportedReason}";
+        return null;
+    }
+
+    /// <summary>The rows chosen by name (<see cref="Only"/>): known, each with the settings it runs on, none a setting's only use.</summary>
+    void CheckRowsChosen(IReadOnlySet<string> chosen)
+    {
+        if (chosen.Count == 0)   // e.g. --only "," : no row to time, and an empty report that looked like a run
             throw new ArgumentException($"no variant chosen; known: {string.Join(", ", InferenceBenchmark.VariantKeys)}");
-        var unknown = Only.Except(InferenceBenchmark.VariantKeys).ToList();
+        var unknown = chosen.Except(InferenceBenchmark.VariantKeys).ToList();
         if (unknown.Count > 0)
             throw new ArgumentException($"unknown variant(s) {string.Join(", ", unknown)}; known: {string.Join(", ", InferenceBenchmark.VariantKeys)}");
         // and a setting for rows left out was taken and not used, without a word (bench audit, session 41)
@@ -113,7 +152,7 @@ public sealed record InferenceBenchmarkOptions
                      (nameof(StreamDevices), StreamDevices is not null, ["fused-devices"]), (nameof(OnnxModel), OnnxModel is not null, ["onnx-file"]),
                      (nameof(CudaDevices), CudaDevices is not null, ["onnx-cuda-streams"]), (nameof(PyTorch), PyTorch is not null, PyTorchReference.Keys),
                  })
-            if (given && !rows.Any(Only.Contains))
+            if (given && !rows.Any(chosen.Contains))
             {
                 string setting = Setting(member), only = Setting(nameof(Only));
                 string what = rows.Count == 1 ? $"the {rows[0]} row" : $"the rows {string.Join(", ", rows)}";
@@ -122,20 +161,24 @@ public sealed record InferenceBenchmarkOptions
                     $"to {names.Name(only)}, or leave {names.Name(setting)} out");
             }
         // a row asked for by name must not silently go missing for want of its option
-        if (Only.Contains("fused-devices") && StreamDevices is null)
+        if (chosen.Contains("fused-devices") && StreamDevices is null)
             throw NeedsSetting("the fused-devices row needs stream devices", Setting(nameof(StreamDevices)), "LIST");
-        if (Only.Contains("onnx-file") && OnnxModel is null)
+        if (chosen.Contains("onnx-file") && OnnxModel is null)
             throw NeedsSetting("the onnx-file row needs an exported model", Setting(nameof(OnnxModel)), "FILE");
-        foreach (var key in InferenceBenchmark.CudaKeys.Where(Only.Contains))
+        foreach (var key in InferenceBenchmark.CudaKeys.Where(chosen.Contains))
         {
             try { foreach (int device in CudaDevices ?? [0]) OnnxRuntimeOptions.CheckCuda(device); }
             catch (NotSupportedException e) { throw new ArgumentException($"the {key} row: {e.Message}", e); }
         }
         if (CudaDevices is { } devices && devices.Count != Model.Streams)
             throw new ArgumentException($"{Model.Name} has {Model.Streams} streams; got {devices.Count} CUDA device(s): one per stream");
-        if (Only.Any(k => k.StartsWith("pytorch-", StringComparison.Ordinal)) && PyTorch is null)
+        if (chosen.Any(k => k.StartsWith("pytorch-", StringComparison.Ordinal)) && PyTorch is null)
             throw PyTorchReference.NeedsAuthorsCode("the pytorch-* rows need the authors' code");
-        PyTorch?.RequireUsable();   // last: what the settings ask of the model is the first thing to hear
+        if (chosen.Select(WhyRowUnavailable).FirstOrDefault(why => why is not null) is string unavailable)
+        {
+            string only = Setting(nameof(Only));
+            throw new InvalidSettingException(only, names => $"{unavailable}: leave it out of {names.Name(only)}");
+        }
     }
 
     static string Setting(string member) => SettingNames.Of(nameof(InferenceBenchmarkOptions), member);

@@ -6,7 +6,8 @@ namespace ParNet.Benchmarking;
 /// <summary>
 /// A child process spoken to a line at a time: a line to its stdin, a line back from its stdout (the PyTorch reference
 /// scripts in their serving modes). Its stderr is kept, and a child that dies or stops reading fails the call with the
-/// end of it. Disposing sends `quit`, waits 10 s, then kills it, and deletes the folder its scripts were written to; a
+/// end of it, as does one that gives no answer within its deadline (a hung child held bench and train-bench for ever: bench
+/// audit). Disposing sends `quit`, waits 10 s (none after a missed deadline), then kills it, and deletes the folder its scripts were written to; a
 /// process ending on a signal, which disposes nothing, does both at once first (<see cref="AbandonAll"/>).
 /// </summary>
 internal sealed class LineProtocolChild : IDisposable
@@ -15,15 +16,20 @@ internal sealed class LineProtocolChild : IDisposable
     readonly string _folder;
     readonly Process _process;
     readonly List<string> _stderr = [];
+    readonly TimeSpan _deadline;
+    /// <summary>A read of stdout that outlived its deadline: the child is taken for hung, and the next read would be this one.</summary>
+    Task<string?>? _unanswered;
     bool _disposed;
 
     /// <summary>The children started and not yet disposed, for <see cref="AbandonAll"/>.</summary>
     static readonly System.Collections.Concurrent.ConcurrentDictionary<LineProtocolChild, byte> Live = new();
 
-    public LineProtocolChild(string program, IEnumerable<string> args, string folder)
+    /// <param name="deadline">the longest wait for a line (<see cref="PyTorchReferenceOptions.AnswerDeadline"/>)</param>
+    public LineProtocolChild(string program, IEnumerable<string> args, string folder, TimeSpan deadline)
     {
         _program = program;
         _folder = folder;
+        _deadline = deadline;
         var info = new ProcessStartInfo(program)
         {
             RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
@@ -66,8 +72,9 @@ internal sealed class LineProtocolChild : IDisposable
         }
     }
 
-    /// <summary>Sends <paramref name="command"/> and returns the line the child answers.</summary>
-    public string Ask(string command)
+    /// <summary>Sends <paramref name="command"/> and returns the line the child answers, within <paramref name="deadline"/>
+    /// if given, else the child's.</summary>
+    public string Ask(string command, TimeSpan? deadline = null)
     {
         try
         {
@@ -75,12 +82,23 @@ internal sealed class LineProtocolChild : IDisposable
             _process.StandardInput.Flush();
         }
         catch (IOException) { throw Failure("it stopped reading"); }
-        return ReadLine(command);
+        return ReadLine(command, deadline);
     }
 
-    /// <summary>The child's next line of stdout; <paramref name="waitingFor"/> names it in the error if none comes.</summary>
-    public string ReadLine(string waitingFor) =>
-        _process.StandardOutput.ReadLine() ?? throw Failure($"it ended while this side waited for {waitingFor}");
+    /// <summary>The child's next line of stdout, within <paramref name="deadline"/> if given, else the child's;
+    /// <paramref name="waitingFor"/> names it in the error if none comes.</summary>
+    public string ReadLine(string waitingFor, TimeSpan? deadline = null)
+    {
+        var read = _unanswered ?? _process.StandardOutput.ReadLineAsync();
+        TimeSpan limit = deadline ?? _deadline;
+        if (!read.Wait(limit))
+        {
+            _unanswered = read;
+            throw Failure(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"it gave no answer within {limit.TotalSeconds:0.#} s while this side waited for {waitingFor}, and is taken for hung"));
+        }
+        return read.Result ?? throw Failure($"it ended while this side waited for {waitingFor}");
+    }
 
     /// <summary>Reads one JSON line of the child's with <paramref name="read"/>; a line that is not the JSON expected fails
     /// like a dead child, naming <paramref name="what"/> and quoting the line.</summary>
@@ -115,7 +133,7 @@ internal sealed class LineProtocolChild : IDisposable
         {
             try { _process.StandardInput.WriteLine("quit"); _process.StandardInput.Close(); }
             catch (IOException) { }
-            if (!_process.WaitForExit(10_000)) _process.Kill(entireProcessTree: true);
+            if (!_process.WaitForExit(_unanswered is null ? 10_000 : 0)) _process.Kill(entireProcessTree: true);   // a hung child reads no quit
         }
         _process.Dispose();
         if (Directory.Exists(_folder)) Directory.Delete(_folder, recursive: true);

@@ -13,6 +13,14 @@ public sealed record PyTorchReferenceOptions
     public const string DebianPython = "/usr/bin/python3";
     /// <summary>parnet_official_tiny_silu.safetensors: prove first that <see cref="AuthorsCode"/> computes the fixture's logits.</summary>
     public string? Fixture { get; init; }
+    /// <summary>The longest wait for any one answer of the child before it is taken for hung and the run fails with the end of
+    /// its stderr (a hung child held bench and train-bench for ever: bench audit). 10 minutes: the slowest answers the default
+    /// settings ask for (importing torch and building, fusing and checking the authors' ParNet-S; a train-bench round of 10
+    /// steps at batch 128) take seconds to tens of seconds on 2 cores, PyTorch's autocast bfloat16 on a CPU without native
+    /// bfloat16 several times that: two orders of magnitude to spare, and a hang still ends within minutes. train-bench also
+    /// waits at least 50 times its own side's time for the same steps (for many steps or large batches).</summary>
+    public TimeSpan AnswerDeadline { get; init; } = DefaultAnswerDeadline;
+    public static readonly TimeSpan DefaultAnswerDeadline = TimeSpan.FromMinutes(10);
 
     /// <summary>
     /// <see cref="InvalidSettingException"/> for a <see cref="Python"/> that is not there, a <see cref="Fixture"/> that is no
@@ -20,7 +28,8 @@ public sealed record PyTorchReferenceOptions
     /// bench/pytorch/pytorch_reference.py looks: DIR, DIR/timm/models, DIR/imagenet/timm/models): checked before anything is
     /// timed. They were found by the child after our side's rows had run, and ended bench and train-bench with a stack trace
     /// (audit of session 36).
-    /// <see cref="InferenceBenchmarkOptions.Validate"/> calls it; train-bench's front end calls it itself.
+    /// <see cref="InferenceBenchmarkOptions.Validate"/> calls it; train-bench's front end calls it itself (with
+    /// <see cref="PyTorchTrainingReference.RequireComparable"/>).
     /// </summary>
     public void RequireUsable()
     {
@@ -29,6 +38,8 @@ public sealed record PyTorchReferenceOptions
         if (Fixture is { } file && (!File.Exists(file) || !file.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase)))
             throw new InvalidSettingException(fixture, n => $"{n.Given(fixture, file)}: {(File.Exists(file) ? "not a" : "no such")} .safetensors file " +
                                                            "(the fixture's weights, parnet_official_tiny_silu.safetensors)");
+        if (AuthorsCode is { } folder && !Directory.Exists(folder))
+            throw new InvalidSettingException(code, n => $"{n.Given(code, folder)}: no such folder (a checkout of github.com/imankgoyal/NonDeepNetworks)");
         if (AuthorsCode is { } dir && !new[] { dir, Path.Combine(dir, "timm", "models"), Path.Combine(dir, "imagenet", "timm", "models") }
                 .Any(root => File.Exists(Path.Combine(root, "simplenet_impl", "simpnet.py"))))
             throw new InvalidSettingException(code, n => $"{n.Given(code, dir)}: no simplenet_impl/simpnet.py under it, nor under timm/models or " +
@@ -96,7 +107,7 @@ public static class PyTorchReference
         };
         if (p.AuthorsCode is not null) args.AddRange(["--code", p.AuthorsCode]);
         if (p.Fixture is not null) args.AddRange(["--fixture", p.Fixture]);
-        return new PyTorchSession(p.Python, args, folder);
+        return new PyTorchSession(p.Python, args, folder, p.AnswerDeadline);
     }
 
     /// <summary>Kills the PyTorch children of this process's benchmarks still running and deletes their scripts' folders:

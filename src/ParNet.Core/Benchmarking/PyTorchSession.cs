@@ -24,9 +24,9 @@ public sealed class PyTorchSession : IDisposable
 
     readonly LineProtocolChild _child;
 
-    internal PyTorchSession(string python, IEnumerable<string> args, string folder)
+    internal PyTorchSession(string python, IEnumerable<string> args, string folder, TimeSpan deadline)
     {
-        _child = new LineProtocolChild(python, args, folder);
+        _child = new LineProtocolChild(python, args, folder, deadline);
         try
         {
             (TorchVersion, Threads, FixtureCheck, Rows) = _child.ParseJson(_child.ReadLine("its models"), "its models", root =>

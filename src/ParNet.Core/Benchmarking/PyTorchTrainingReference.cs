@@ -35,6 +35,19 @@ public static class PyTorchTrainingReference
             ? $"{c.Name}: the PyTorch training reference builds the CIFAR layout with 3 streams of RepVGG-SSE blocks (the fashion-mnist network)"
             : c.BlockDropout > 0 || c.HeadDropout > 0 ? $"{c.Name}: the PyTorch training reference has no dropout" : null;
 
+    /// <summary>ArgumentException (<see cref="InvalidSettingException"/> where a setting is to blame) for what
+    /// <see cref="Compare"/> cannot compare: no authors' code, forward passes only, a network the script cannot build, no
+    /// rounds, several processes. A front end calls it while setting up, with <see cref="PyTorchReferenceOptions.RequireUsable"/>.</summary>
+    public static void RequireComparable(PyTorchReferenceOptions p, TrainingBenchmarkOptions o, int rounds)
+    {
+        if (p.AuthorsCode is null) throw PyTorchReference.NeedsAuthorsCode("PyTorch reference: it needs the authors' code");
+        string forwardOnly = SettingNames.Of(nameof(TrainingBenchmarkOptions), nameof(TrainingBenchmarkOptions.ForwardOnly));
+        if (o.ForwardOnly) throw new InvalidSettingException(forwardOnly, names => $"PyTorch reference: it times training steps (not with {names.Name(forwardOnly)})");
+        if (WhyUnsupported(o.Model) is string why) throw new ArgumentException($"PyTorch reference: {why}");
+        if (rounds < 1) throw new ArgumentException($"rounds must be >= 1; got {rounds}");
+        if (o.Processes.Size > 1) throw new ArgumentException($"PyTorch reference: it compares one process with one process; got {o.Processes.Size} processes");
+    }
+
     /// <summary>
     /// Our steps (<see cref="TrainingSteps"/>, at the caller's torch threads) against the authors' in one child process,
     /// both warmed up once, then <paramref name="rounds"/> rounds of <see cref="TrainingBenchmarkOptions.Steps"/> steps
@@ -46,26 +59,26 @@ public static class PyTorchTrainingReference
     public static IReadOnlyList<Round> Compare(PyTorchReferenceOptions p, TrainingBenchmarkOptions o, int threads, int rounds, Action<Round>? onRound = null)
     {
         p.RequirePython();
-        if (p.AuthorsCode is null) throw PyTorchReference.NeedsAuthorsCode("PyTorch reference: it needs the authors' code");
-        string forwardOnly = SettingNames.Of(nameof(TrainingBenchmarkOptions), nameof(TrainingBenchmarkOptions.ForwardOnly));
-        if (o.ForwardOnly) throw new InvalidSettingException(forwardOnly, names => $"PyTorch reference: it times training steps (not with {names.Name(forwardOnly)})");
-        if (WhyUnsupported(o.Model) is string why) throw new ArgumentException($"PyTorch reference: {why}");
-        if (rounds < 1) throw new ArgumentException($"rounds must be >= 1; got {rounds}");
+        RequireComparable(p, o, rounds);
 
+        long start = System.Diagnostics.Stopwatch.GetTimestamp();
         using var ours = new TrainingSteps(o);
+        // their side does the same work as ours: 50 times our time for it is a generous wait too, where the steps are many
+        TimeSpan Deadline(TimeSpan ourTime) => TimeSpan.FromTicks(Math.Max(p.AnswerDeadline.Ticks, 50 * ourTime.Ticks));
+        var ourWarmup = System.Diagnostics.Stopwatch.GetElapsedTime(start);
         var c = o.Model;
         string folder = PyTorchReference.WriteScripts();
         string[] args =
         [
-            Path.Combine(folder, "pytorch_train_reference.py"), "--serve", "--code", p.AuthorsCode,
+            Path.Combine(folder, "pytorch_train_reference.py"), "--serve", "--code", p.AuthorsCode!,   // RequireComparable refused none
             "--planes", string.Join(",", c.Planes), "--blocks", string.Join(",", c.BlocksPerStream), "--final-width", $"{c.FinalWidth}",
             "--in-channels", $"{c.InChannels}", "--classes", $"{c.NumClasses}",
             "--activation", c.Activation == ActivationKind.SiLU ? "silu" : "relu", "--sse", c.UseSse ? "true" : "false",
             "--image-size", $"{o.ImageSize}", "--batch", $"{o.Batch}", "--steps", $"{o.Steps}", "--warmup", $"{o.Warmup}",
             "--threads", $"{threads}", "--channels-last", o.ChannelsLast ? "true" : "false", .. (o.BFloat16 ? ["--bf16"] : Array.Empty<string>()),
         ];
-        using var child = new LineProtocolChild(p.Python, args, folder);
-        var (version, childThreads, parameters) = ParseHeader(child, child.ReadLine("its warm-up steps"));
+        using var child = new LineProtocolChild(p.Python, args, folder, p.AnswerDeadline);
+        var (version, childThreads, parameters) = ParseHeader(child, child.ReadLine("its warm-up steps", Deadline(ourWarmup)));
         if (parameters != ours.Parameters)
             throw new InvalidOperationException($"PyTorch reference: its network has {parameters:N0} parameters, ours {ours.Parameters:N0}: " +
                                                 "not the same network, so no comparison");
@@ -76,7 +89,8 @@ public static class PyTorchTrainingReference
             bool oursFirst = i % 2 == 0;
             TrainingBenchmarkResult? mine = oursFirst ? ours.Time(o.Steps) : null;
             // with bf16 their two precisions take turns too, float32 first in the rounds where ours goes first
-            TrainingBenchmarkResult Theirs(string precision) => ParseSteps(child, child.Ask($"steps {o.Steps} {precision}"), o.Steps, o.Batch);
+            var ourSteps = TimeSpan.FromSeconds(o.Steps * o.Batch / (mine ?? done[^1].Ours).ImagesPerSecond);   // ours went first in round 1
+            TrainingBenchmarkResult Theirs(string precision) => ParseSteps(child, child.Ask($"steps {o.Steps} {precision}", Deadline(ourSteps)), o.Steps, o.Batch);
             var theirsFloat32 = o.BFloat16 && oursFirst ? Theirs("fp32") : null;
             var theirs = Theirs(o.BFloat16 ? "bf16" : "fp32");
             if (o.BFloat16) theirsFloat32 ??= Theirs("fp32");

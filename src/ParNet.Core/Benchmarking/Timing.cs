@@ -36,8 +36,10 @@ public sealed record TimingStats(double Median, double Min, double Max, int Runs
         MeasureInterleavedSelfTimed(runs.Select(run => (Func<double>)(() => Seconds(run))).ToList(), warmup, rounds, untimedBefore);
 
     /// <summary><see cref="MeasureInterleaved"/> for runs that report their own seconds (a run in another process, timed
-    /// there, so that the round trip to it is not counted).</summary>
-    public static double[][] MeasureInterleavedSelfTimed(IReadOnlyList<Func<double>> runs, int warmup, int rounds, int untimedBefore = 0)
+    /// there, so that the round trip to it is not counted). <paramref name="afterRound"/> hears the index of each round
+    /// done, warm-up rounds first (from 0), for progress.</summary>
+    public static double[][] MeasureInterleavedSelfTimed(IReadOnlyList<Func<double>> runs, int warmup, int rounds, int untimedBefore = 0,
+                                                         Action<int>? afterRound = null)
     {
         if (runs.Count == 0) throw new ArgumentException("no runs to time");
         if (rounds < 1) throw new ArgumentException($"rounds must be >= 1; got {rounds}");
@@ -45,6 +47,7 @@ public sealed record TimingStats(double Median, double Min, double Max, int Runs
         int n = runs.Count;
         var times = runs.Select(_ => new double[rounds]).ToArray();
         for (int round = 0; round < warmup + rounds; round++)
+        {
             for (int k = 0; k < n; k++)
             {
                 int i = (round + k) % n;
@@ -52,6 +55,8 @@ public sealed record TimingStats(double Median, double Min, double Max, int Runs
                 double seconds = runs[i]();
                 if (round >= warmup) times[i][round - warmup] = seconds;
             }
+            afterRound?.Invoke(round);
+        }
         return times;
     }
 

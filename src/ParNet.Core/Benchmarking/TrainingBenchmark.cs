@@ -34,6 +34,27 @@ public sealed record TrainingBenchmarkOptions
     public bool ForwardOnly { get; init; }
     /// <summary>Data-parallel processes (under mpiexec): each runs the batch, gradients are averaged every step.</summary>
     public ParNet.Distributed.IProcessGroup Processes { get; init; } = new ParNet.Distributed.SingleProcess();
+
+    /// <summary>
+    /// <see cref="InvalidSettingException"/> for counts no run can use, a side the model cannot take, and a batch that surely
+    /// cannot fit in memory (<see cref="TrainingBenchmark.RequireFits"/>: the model is built to trace it), before anything
+    /// is timed; as <see cref="InferenceBenchmarkOptions.Validate"/> (these checks sat in train-bench's front end: bench audit).
+    /// </summary>
+    public void Validate()
+    {
+        foreach (var (member, value, least) in new[] { (nameof(Steps), Steps, 1), (nameof(Batch), Batch, 1), (nameof(Warmup), Warmup, 0) })
+            if (value < least)
+            {
+                string setting = Setting(member);
+                throw InvalidSettingException.Given(setting, value, $"must be >= {least}");
+            }
+        string imageSize = Setting(nameof(ImageSize));
+        try { Model.CheckImageSize(ImageSize, ImageSize); }
+        catch (ArgumentException e) { throw new InvalidSettingException(imageSize, names => $"{names.Name(imageSize)}: {e.Message}", e); }
+        TrainingBenchmark.RequireFits(this);
+    }
+
+    static string Setting(string member) => SettingNames.Of(nameof(TrainingBenchmarkOptions), member);
 }
 
 /// <summary>Images per second and the split of a step, per-step means over the timed steps: compute (forward, backward,

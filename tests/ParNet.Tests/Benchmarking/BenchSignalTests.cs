@@ -21,7 +21,7 @@ public class BenchSignalTests
     }
 
     /// <summary>Starts `parnet bench --model parnet_cifar_small --rounds 100000 --threads 1` with <paramref name="args"/>, waits
-    /// for its batch-1 timing (its progress line on stdout), runs <paramref name="whileTiming"/>, sends SIGTERM; its exit code
+    /// for its batch-1 timing (its progress line on stderr), runs <paramref name="whileTiming"/>, sends SIGTERM; its exit code
     /// and stderr.</summary>
     internal static async Task<(int Code, string Err)> SigtermWhileTiming(string[] args, Action whileTiming)
     {
@@ -30,20 +30,24 @@ public class BenchSignalTests
         foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "parnet.dll"), "bench", "--model", "parnet_cifar_small", "--rounds", "100000", "--threads", "1" }.Concat(args))
             start.ArgumentList.Add(a);
         using var process = Process.Start(start)!;
-        var stderr = process.StandardError.ReadToEndAsync();
+        _ = process.StandardOutput.ReadToEndAsync();
+        var before = new System.Text.StringBuilder();   // stderr up to the progress line
+        Task<string> rest;
         try
         {
             string? line;
-            while ((line = await process.StandardOutput.ReadLineAsync()) is not null && !line.StartsWith("  timing batch 1", StringComparison.Ordinal)) { }
-            if (line is null) Assert.Fail($"bench ended before timing: {await stderr}");   // (a message awaited only when the output has ended)
+            while ((line = await process.StandardError.ReadLineAsync()) is not null && !line.StartsWith("  timing batch 1", StringComparison.Ordinal))
+                before.AppendLine(line);
+            if (line is null) Assert.Fail($"bench ended before timing: {before}");
+            rest = process.StandardError.ReadToEndAsync();
             whileTiming();
             Assert.Equal(0, ProcessSignals.kill(process.Id, ProcessSignals.SigTerm));
-            _ = process.StandardOutput.ReadToEndAsync();
             Assert.True(process.WaitForExit(TimeSpan.FromSeconds(60)), "still running a minute after the signal");
         }
         finally { if (!process.HasExited) process.Kill(entireProcessTree: true); }
         process.WaitForExit();
-        return (process.ExitCode, await stderr);
+        string after = await rest;
+        return (process.ExitCode, before + after);
     }
 }
 

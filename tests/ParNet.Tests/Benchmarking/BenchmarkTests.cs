@@ -69,6 +69,78 @@ public class BenchmarkTests
         Assert.Equal(0, json.GetProperty("throughput_warmup").GetInt32());
         Assert.Contains("- command: `parnet bench", md);
         Assert.True(new FileInfo(folder.File("out/bench.png")).Length > 1000);
+        // stdout is the report alone (`bench > report.md` began with the progress lines); the progress is on stderr
+        Assert.StartsWith("# Inference benchmark: ", stdout.ToString());
+        Assert.Contains("  timing batch 1: 5 row(s), 0 warm-up + 1 interleaved rounds ...\n", stderr.ToString());
+    }
+
+    /// <summary>"% matmul" divided each row's median rate by the matmul's best run, read up to 20% apart from its median
+    /// (bench audit): the columns divide by the median, and the header says so.</summary>
+    [Fact]
+    public void Percent_of_matmul_divides_each_rows_median_rate_by_the_median_matmul()
+    {
+        var row = new BenchmarkResult
+        {
+            Key = "fused", Name = "parnet_s fused", Engine = "TorchSharp", GflopPerImage = 2, Batch = 4,
+            Latency = new TimingStats(0.05, 0.04, 0.06, 3), BatchTime = new TimingStats(0.1, 0.1, 0.1, 1),   // 40 and 80 GFLOP/s
+        };
+        var report = new BenchmarkReport
+        {
+            Options = new InferenceBenchmarkOptions { Model = ParNet.Models.ModelRegistry.Get("parnet_s"), Threads = 1, Batch = 4 },
+            Command = "parnet bench", Machine = "test", StartedUtc = DateTime.UtcNow, Seconds = 1, LoadBefore = "", LoadAfter = "",
+            MatmulGflops = 200, MatmulGflopsMedian = 160, Results = [row],
+        };
+        string md = BenchmarkReportWriter.ToMarkdown(report);
+        Assert.Contains("| 40 | 25% | 40.0 | 80 | 50% |", md);   // 40 / 160 and 80 / 160, not 40 / 200 and 80 / 200
+        Assert.Contains("160 GFLOP/s median, 200 best", md);
+        var result = JsonDocument.Parse(BenchmarkReportWriter.ToJson(report)).RootElement.GetProperty("results")[0];
+        Assert.Equal((0.25, 0.5), (result.GetProperty("fraction_of_matmul_rate_batch1").GetDouble(), result.GetProperty("fraction_of_matmul_rate_batchN").GetDouble()));
+    }
+
+    [Fact]
+    public void Interleaved_rounds_report_each_round_done_for_progress()
+    {
+        var done = new List<int>();
+        TimingStats.MeasureInterleavedSelfTimed([() => 0.0, () => 0.0], warmup: 2, rounds: 3, untimedBefore: 1, afterRound: done.Add);
+        Assert.Equal([0, 1, 2, 3, 4], done);
+    }
+
+    /// <summary>--threads 1 ran fused-parallel at cores / streams threads a stream and onnx-parallel with 3 inter-op threads
+    /// beside 1 intra-op, while the header said 1 thread (bench audit): the rows share out the threads asked for, and a row
+    /// that needs one thread per stream says its total.</summary>
+    [Fact]
+    public void The_stream_rows_keep_to_the_threads_asked_for_or_say_their_total()
+    {
+        using var folder = new ExportTempFolder();
+        string config = folder.File("small.json");
+        File.WriteAllText(config, (ParNet.Models.ModelRegistry.Get("parnet_cifar_small") with { Planes = [8, 16, 32], FinalWidth = 32, BlocksPerStream = [1, 1, 1] }).ToJson());
+        var (stdout, stderr) = (new StringWriter(), new StringWriter());
+        int code = CommandRunner.Run(["bench", "--config", config, "--only", "fused-parallel,onnx-parallel,onnx-streams", "--threads", "1", "--rounds", "1",
+            "--throughput-rounds", "1", "--warmup", "0", "--batch-size", "2", "--out", folder.File("out")], stdout, stderr);
+        Assert.True(code == 0, stderr.ToString());
+        var notes = JsonDocument.Parse(File.ReadAllText(folder.File("out/bench.json"))).RootElement.GetProperty("results").EnumerateArray()
+            .ToDictionary(r => r.GetProperty("key").GetString()!, r => r.GetProperty("note").GetString());
+        Assert.Equal("3 streams on worker threads, 1 intra-op thread(s) each; 3 threads in all, more than the 1 asked for (one per stream at least)", notes["fused-parallel"]);
+        Assert.Equal("ORT_PARALLEL, 1 inter-op thread(s) sharing 1 intra-op (the calling thread one of them)", notes["onnx-parallel"]);
+        Assert.Equal("3 stream sessions at once, 1 intra-op thread(s) each; 3 threads in all, more than the 1 asked for (one per stream at least)", notes["onnx-streams"]);
+    }
+
+    /// <summary>--investigate's rows were timed alone after the interleaved rounds and printed unmarked beside them (the same
+    /// ResNet-18 at 1 thread read 1.7x apart), and its 1-thread row repeated resnet18 at --threads 1 (bench audit): they take
+    /// their turns in the same rounds, and the 1-thread row comes only where the run has more.</summary>
+    [Theory]
+    [InlineData("1", new[] { "fused", "resnet18-nograd", "resnet18-channels-last", "resnet18-channels-last-weights" })]
+    [InlineData("2", new[] { "fused", "resnet18-nograd", "resnet18-channels-last", "resnet18-channels-last-weights", "resnet18-1thread" })]
+    public void Investigation_rows_share_the_interleaved_rounds(string threads, string[] keys)
+    {
+        using var folder = new ExportTempFolder();
+        var (stdout, stderr) = (new StringWriter(), new StringWriter());
+        int code = CommandRunner.Run(["bench", "--model", "parnet_cifar_small", "--only", "fused", "--investigate", "--threads", threads, "--rounds", "1",
+            "--throughput-rounds", "1", "--warmup", "0", "--batch-size", "1", "--out", folder.File("out")], stdout, stderr);
+        Assert.True(code == 0, stderr.ToString());
+        var json = JsonDocument.Parse(File.ReadAllText(folder.File("out/bench.json"))).RootElement;
+        Assert.Equal(keys, json.GetProperty("results").EnumerateArray().Select(r => r.GetProperty("key").GetString()));
+        Assert.StartsWith($"the {keys.Length} rows were timed in interleaved rounds", json.GetProperty("notes")[0].GetString());
     }
 
     [Fact]
@@ -93,7 +165,7 @@ public class BenchmarkTests
         int code = CommandRunner.Run(["bench", "--stream-devices", devices], stdout, stderr);
         Assert.Equal(2, code);
         Assert.Contains(reason, stderr.ToString());
-        Assert.DoesNotContain("timing", stdout.ToString());
+        Assert.DoesNotContain("timing", stderr.ToString());   // progress lines go to stderr
     }
 
     [Theory]

@@ -24,6 +24,22 @@ public class PyTorchReferenceRefusalTests
         Assert.False(Directory.Exists(dir.File("out")));
     }
 
+    /// <summary>Without --only the checks were skipped: the model was built, fused, exported and calibrated before the child
+    /// found the folder wanting, exit 1, and a fixture that is no .safetensors file ended in a Python traceback (bench audit).</summary>
+    [Fact]
+    public void Without_rows_chosen_the_pytorch_settings_are_still_checked_before_timing()
+    {
+        using var dir = new TempDirectory();
+        CliRunner.AssertUserError(CliRunner.Run("bench", "--model", "parnet_s", "--image-size", "64", "--threads", "1", "--pytorch-code", dir.Path, "--out", dir.File("out")),
+            $"parnet bench: --pytorch-code {dir.Path}{NoCheckout}");
+        string fixture = dir.File("afile");
+        File.WriteAllText(fixture, "");
+        CliRunner.AssertUserError(CliRunner.Run("bench", "--model", "parnet_s", "--image-size", "64", "--threads", "1", "--pytorch-code", Checkout(dir),
+                                                "--pytorch-fixture", fixture, "--out", dir.File("out")),
+            $"parnet bench: --pytorch-fixture {fixture}: not a .safetensors file (the fixture's weights, parnet_official_tiny_silu.safetensors)");
+        Assert.False(Directory.Exists(dir.File("out")), "a refused run made its --out folder");
+    }
+
     /// <summary>A folder laid out as the authors' checkout (an empty simpnet.py is enough for the check).</summary>
     static string Checkout(TempDirectory dir)
     {
@@ -56,5 +72,45 @@ public class PyTorchReferenceRefusalTests
         Assert.Equal(1, code);
         Assert.StartsWith("parnet train-bench: PyTorch reference (/bin/false) exited with 1; it ended while this side waited for", stderr);
         Assert.DoesNotContain("   at ", stderr);
+    }
+
+    /// <summary>train-bench's checks sat in its front end, the PyTorch options' rules copied between it and bench (bench
+    /// audit): the library refuses the settings, in its own names, and both commands word them by their options.</summary>
+    [Fact]
+    public void Train_bench_settings_are_refused_by_the_library_and_worded_by_option()
+    {
+        var model = ParNet.Models.ModelRegistry.Get("parnet_cifar_small");
+        Assert.Equal("TrainingBenchmarkOptions.Steps = 0: must be >= 1",
+                     Assert.Throws<ParNet.Runtime.InvalidSettingException>(new ParNet.Benchmarking.TrainingBenchmarkOptions { Model = model, Steps = 0 }.Validate).Message);
+        CliRunner.AssertUserError(CliRunner.Run("train-bench", "--width", "4", "--steps", "0"), "parnet train-bench: --steps 0: must be >= 1");
+        using var dir = new TempDirectory();
+        string missing = dir.File("no-checkout");
+        Assert.Equal($"PyTorchReferenceOptions.AuthorsCode = {missing}: no such folder (a checkout of github.com/imankgoyal/NonDeepNetworks)",
+                     Assert.Throws<ParNet.Runtime.InvalidSettingException>(new ParNet.Benchmarking.PyTorchReferenceOptions { AuthorsCode = missing }.RequireUsable).Message);
+        CliRunner.AssertUserError(CliRunner.Run("train-bench", "--width", "4", "--steps", "1", "--pytorch-code", missing),
+                                  $"parnet train-bench: --pytorch-code {missing}: no such folder (a checkout of github.com/imankgoyal/NonDeepNetworks)");
+        CliRunner.AssertUserError(CliRunner.Run("train-bench", "--width", "4", "--steps", "1", "--python", "/usr/bin/python3"),
+                                  "parnet train-bench: --python goes with --pytorch-code DIR");
+        CliRunner.AssertUserError(CliRunner.Run("bench", "--model", "parnet_s", "--python", "/usr/bin/python3"),
+                                  "parnet bench: --python and --pytorch-fixture go with --pytorch-code DIR");
+        CliRunner.AssertUserError(CliRunner.Run("train-bench", "--width", "4", "--steps", "1", "--forward-only", "--pytorch-code", Checkout(dir)),
+                                  "parnet train-bench: PyTorch reference: it times training steps (not with --forward-only)");
+    }
+
+    /// <summary>A failed run left the earlier run's bench.json, bench.md and bench.png in --out as if they were its own, and a
+    /// stop between the writes a new file beside old ones (bench audit): the earlier set goes before timing, and a run that
+    /// fails leaves none; other files in the folder stay.</summary>
+    [Fact]
+    public void A_failed_run_leaves_none_of_an_earlier_runs_report()
+    {
+        using var dir = new TempDirectory();
+        string output = dir.File("out");
+        Directory.CreateDirectory(output);
+        foreach (string name in new[] { "bench.json", "bench.md", "bench.png", "notes.txt" }) File.WriteAllText(Path.Combine(output, name), "an earlier run's");
+        var (code, _, stderr) = CliRunner.Run("bench", "--model", "parnet_s", "--image-size", "64", "--threads", "1", "--only", "pytorch-resnet18",
+                                              "--pytorch-code", Checkout(dir), "--python", "/bin/false", "--out", output);
+        Assert.Equal(1, code);
+        Assert.Contains("PyTorch reference (/bin/false) exited with 1", stderr);
+        Assert.Equal(["notes.txt"], Directory.GetFiles(output).Select(Path.GetFileName));
     }
 }

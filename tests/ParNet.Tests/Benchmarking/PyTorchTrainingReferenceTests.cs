@@ -139,4 +139,32 @@ public class PyTorchTrainingReferenceTests
         ParNet.Tests.Cli.CliRunner.AssertUserError(ParNet.Tests.Cli.CliRunner.Run("train-bench", "--rounds", "3", "--steps", "1"),
                                                    "--rounds goes with --pytorch-code");
     }
+
+    /// <summary>train-bench wrote only text, and scripts/cpu-frontier.sh scraped a line printed only with more than one round
+    /// (bench audit): --out writes train-bench.json with each round's rates and ratios, their median and the conditions.</summary>
+    [Fact]
+    public void Train_bench_writes_its_rounds_and_their_median_ratio_as_json()
+    {
+        using var folder = new ExportTempFolder();
+        Directory.CreateDirectory(folder.File("code/simplenet_impl"));   // what the check looks for in a checkout of the authors' code
+        File.WriteAllText(folder.File("code/simplenet_impl/simpnet.py"), "");
+        var result = ParNet.Tests.Cli.CliRunner.Run("train-bench", "--steps", "2", "--batch-size", "4", "--threads", "1", "--rounds", "3",
+                                                    "--pytorch-code", folder.File("code"), "--python", ServingPython(folder), "--out", folder.File("out"));
+        Assert.True(result.Code == 0, result.Err);
+        var json = System.Text.Json.JsonDocument.Parse(File.ReadAllText(folder.File("out/train-bench.json"))).RootElement;
+        var rounds = json.GetProperty("rounds").EnumerateArray().ToList();
+        Assert.Equal([true, false, true], rounds.Select(r => r.GetProperty("ours_first").GetBoolean()));
+        // their 2 steps of 4 images in 1.0 s (TwoSteps): 8 images/s, and each ratio is ours over that
+        Assert.All(rounds, r => Assert.Equal(8.0, r.GetProperty("theirs").GetProperty("images_per_second").GetDouble(), 9));
+        var ratios = rounds.Select(r => r.GetProperty("ours").GetProperty("images_per_second").GetDouble() / 8).Order().ToList();
+        Assert.Equal(ratios, rounds.Select(r => r.GetProperty("ratio").GetDouble()).Order().ToList());
+        var ratio = json.GetProperty("ratio");
+        Assert.Equal((ratios[1], ratios[0], ratios[2], 3),
+                     (ratio.GetProperty("median").GetDouble(), ratio.GetProperty("min").GetDouble(), ratio.GetProperty("max").GetDouble(), ratio.GetProperty("rounds").GetInt32()));
+        Assert.Equal("1.13.1", json.GetProperty("pytorch").GetProperty("torch").GetString());
+        Assert.StartsWith("parnet train-bench ", json.GetProperty("command").GetString());
+        Assert.Matches(@"^[0-9.]+ [0-9.]+ [0-9.]+ ", json.GetProperty("load_average_before").GetString());
+        Assert.Equal(1, json.GetProperty("threads").GetInt32());
+        Assert.Contains($"wrote {folder.File("out/train-bench.json")}", result.Out);
+    }
 }

@@ -34,4 +34,36 @@ public class UnusedRowSettingTests
                         Only = new HashSet<string> { "fused", "fused-devices" } }).Validate();   // its row chosen: taken
         (options with { CudaDevices = null }).Validate();
     }
+
+    /// <summary>Rows the model cannot produce (the fused and ONNX rows of a ResNet) were dropped without a word: an empty
+    /// report, exit 0 (bench audit). Refused, naming the row and why, before anything is built.</summary>
+    [Fact]
+    public void A_row_the_model_cannot_produce_is_refused_by_name()
+    {
+        using var dir = new TempDirectory();
+        var result = CliRunner.Run("bench", "--model", "resnet12_wide", "--only", "onnx-int8", "--out", dir.File("out"));
+        CliRunner.AssertUserError(result, "parnet bench: the onnx-int8 row times the fused network, and resnet12_wide's ResNetBasic blocks do not fuse: leave it out of --only");
+        Assert.False(Directory.Exists(dir.File("out")), "a refused run made its --out folder");
+        var resnet = new InferenceBenchmarkOptions { Model = ModelRegistry.Get("resnet12_wide") };
+        Assert.Equal(["fused", "fused-parallel", "onnx-sequential", "onnx-streams"],
+                     new[] { "unfused", "fused", "fused-parallel", "onnx-sequential", "onnx-streams", "onnx-file", "resnet18" }.Where(k => resnet.WhyRowUnavailable(k) is not null));
+        var parnet = new InferenceBenchmarkOptions { Model = ModelRegistry.Get("parnet_s") };
+        Assert.Equal(ParNet.Runtime.WinogradConvolution.IsSupported, parnet.WhyRowUnavailable("fused-winograd") is null);
+        Assert.Null(parnet.WhyRowUnavailable("onnx-int8"));
+    }
+
+    /// <summary>A batch or side whose forward pass cannot fit was found only after the batch-1 rounds (out of memory after
+    /// 10 s at 5 GB), or ran for minutes towards the OOM killer (bench audit): refused first, with the numbers.</summary>
+    [Fact]
+    public void A_batch_or_side_that_cannot_fit_in_memory_is_refused_before_timing()
+    {
+        using var dir = new TempDirectory();
+        var result = CliRunner.Run("bench", "--model", "parnet_cifar_small", "--only", "fused", "--batch-size", "100000000", "--out", dir.File("out"));
+        CliRunner.AssertUserError(result, "parnet bench: --batch-size 100000000: a batch of 100,000,000 images takes at least ");
+        Assert.Contains(" for parnet_cifar_small: ", result.Err);
+        result = CliRunner.Run("bench", "--model", "parnet_cifar_small", "--only", "fused", "--image-size", "20000", "--batch-size", "1", "--out", dir.File("out"));
+        CliRunner.AssertUserError(result, "parnet bench: --image-size 20000: a batch of 1 images takes at least ");
+        Assert.Contains("not one image can fit", result.Err);
+        Assert.False(Directory.Exists(dir.File("out")), "a refused run made its --out folder");
+    }
 }
