@@ -24,7 +24,7 @@ public class DeploymentInfoTests
         entries["parnet.mean"] = "[0.5]";   // the same file with sound statistics reads
         entries["parnet.std"] = "[0.25]";
         entries.Remove("parnet.dataset");
-        Assert.Equal([0.25f], DeploymentInfo.FromMetadata(entries, "m.onnx").Std);
+        Assert.Equal([0.25f], DeploymentInfo.FromMetadata(entries, "m.onnx").Std!);
     }
 
     [Fact]
