@@ -37,6 +37,21 @@ const browser = await chromium.launch({
 });
 const errorShown = () => document.getElementById("error").textContent !== "";
 const topShown = () => document.body.dataset.topClass !== undefined;
+// files [{name, bytes}] dropped at once on the drop area, as the browser delivers a drop: one DataTransfer holding them all;
+// returns once the page says its round trip or an error
+async function dropAndWait(page, files) {
+  const dataTransfer = await page.evaluateHandle(files => {
+    const transfer = new DataTransfer();
+    for (const f of files) transfer.items.add(new File([new Uint8Array(f.bytes)], f.name, { type: "image/png" }));
+    return transfer;
+  }, files);
+  await page.dispatchEvent("#drop", "drop", { dataTransfer });
+  await page.waitForFunction(() => document.getElementById("latency").textContent.includes("round trip")
+    || document.getElementById("error").textContent !== "", null, { timeout: 30000 });
+}
+// the batch table's rows as the page marks them (its source is put into the expressions evaluated in the page)
+const batchRows = () => [...document.querySelectorAll("#batch tbody tr")].map(r => ({
+  file: r.dataset.file ?? null, top: r.dataset.top ?? null, error: r.dataset.error ?? null }));
 try {
   const page = await browser.newPage();
   let result;
@@ -127,43 +142,19 @@ try {
     await page.waitForFunction(errorShown, null, { timeout: 30000 });
     result = { error: await page.locator("#error").textContent() };
   } else if (scenario === "several") {
-    // a drop of several files, as the browser delivers it: one DataTransfer holding them all
-    const files = [[basename(good), good], [basename(bad), bad], ["second.png", good]]
-      .map(([name, path]) => ({ name, bytes: [...readFileSync(path)] }));
-    const dataTransfer = await page.evaluateHandle(files => {
-      const transfer = new DataTransfer();
-      for (const f of files) transfer.items.add(new File([new Uint8Array(f.bytes)], f.name, { type: "image/png" }));
-      return transfer;
-    }, files);
-    await page.dispatchEvent("#drop", "drop", { dataTransfer });
-    await page.waitForFunction(() => document.getElementById("latency").textContent.includes("round trip")
-      || document.getElementById("error").textContent !== "", null, { timeout: 30000 });
-    result = await page.evaluate(() => ({
-      rows: [...document.querySelectorAll("#batch tbody tr")].map(r => ({
-        file: r.dataset.file ?? null, top: r.dataset.top ?? null, error: r.dataset.error ?? null })),
-      topClass: document.body.dataset.topClass ?? null,
-      error: document.getElementById("error").textContent,
-    }));
+    await dropAndWait(page, [[basename(good), good], [basename(bad), bad], ["second.png", good]]
+      .map(([name, path]) => ({ name, bytes: [...readFileSync(path)] })));
+    result = await page.evaluate(`({ rows: (${batchRows})(), topClass: document.body.dataset.topClass ?? null,
+      error: document.getElementById("error").textContent })`);
   } else if (scenario === "split") {
     let requests = 0;
     page.on("request", request => { if (request.url().endsWith("/v1/predict/batch")) requests++; });
     const big = Array.from({ length: 1500000 }, (_, i) => i % 251);
     const files = [[basename(good), [...readFileSync(good)]], [basename(bad), [...readFileSync(bad)]], ["big.png", big],
                    ["second.png", [...readFileSync(good)]], ["third.png", [...readFileSync(good)]]].map(([name, bytes]) => ({ name, bytes }));
-    const dataTransfer = await page.evaluateHandle(files => {
-      const transfer = new DataTransfer();
-      for (const f of files) transfer.items.add(new File([new Uint8Array(f.bytes)], f.name, { type: "image/png" }));
-      return transfer;
-    }, files);
-    await page.dispatchEvent("#drop", "drop", { dataTransfer });
-    await page.waitForFunction(() => document.getElementById("latency").textContent.includes("round trip")
-      || document.getElementById("error").textContent !== "", null, { timeout: 30000 });
-    result = await page.evaluate(() => ({
-      rows: [...document.querySelectorAll("#batch tbody tr")].map(r => ({
-        file: r.dataset.file ?? null, top: r.dataset.top ?? null, error: r.dataset.error ?? null })),
-      latency: document.getElementById("latency").textContent,
-      error: document.getElementById("error").textContent,
-    }));
+    await dropAndWait(page, files);
+    result = await page.evaluate(`({ rows: (${batchRows})(), latency: document.getElementById("latency").textContent,
+      error: document.getElementById("error").textContent })`);
     result.requests = requests;
   } else if (scenario === "a11y") {
     await page.setInputFiles("#file", good);
