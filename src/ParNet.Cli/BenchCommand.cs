@@ -33,7 +33,7 @@ public sealed class BenchCommand : CliCommand
         "also time ResNet-18 with no_grad, channels_last and 1 thread (TorchSharp vs PyTorch speed)");
     readonly Option<string?> _waitPolicy = CliOption.Text("--omp-wait-policy", "passive|active: OpenMP threads sleep (passive) or spin (active) " +
         "between parallel regions; passive is far faster when other processes share the cores (default: libgomp's own)", "POLICY");
-    readonly Option<string?> _out = CliOption.Text("--out", "folder for bench.json, bench.md, bench.png, which replace an earlier run's there as a set (removed before timing: a run that fails leaves none) (default runs/bench, beside training runs and outside git: results/ holds the committed measurements, each with its command)", "DIR");
+    readonly Option<string?> _out = CliOption.Text("--out", "folder for bench.json, bench.md, bench.png, which replace an earlier run's there as a set once timing has succeeded (a run that fails or is stopped leaves them as they were) (default runs/bench, beside training runs and outside git: results/ holds the committed measurements, each with its command)", "DIR");
     readonly Option<string?> _streamDevices = CliOption.Text("--stream-devices", "adds the row \"fused-devices\": one device per stream " +
         "(the paper's Table 3); GPUs need a CUDA build of TorchSharp (this one is TorchSharp-cpu: cpu,cpu,cpu runs the same code path)", "cuda:0,cuda:1,...");
     readonly Option<string?> _cudaDevices = CliOption.Text("--cuda-devices", "the CUDA device of each stream's ONNX Runtime session in the row " +
@@ -42,7 +42,8 @@ public sealed class BenchCommand : CliCommand
         "github.com/imankgoyal/NonDeepNetworks) unfused and fused, and torchvision's ResNets, on PyTorch in a child process, its rows in the same interleaved rounds as ours", fixture: true);
 
     readonly Option<string?> _onnxModel = CliOption.Text("--onnx-model", "adds the row \"onnx-file\": an exported .onnx of the same model " +
-        "and image size (float32 or `parnet export --int8`), run by ONNX Runtime as `parnet predict` runs it", "M.onnx");
+        "and image size (float32 or `parnet export --int8`), run by ONNX Runtime as `parnet predict` runs it; without --weights or " +
+        "--model/--config, the model and side stored in the file", "M.onnx");
 
     public override string Name => "bench";
     public override string Summary => "inference latency and throughput: ParNet unfused/fused/parallel/bf16/ONNX Runtime vs ResNets (quiet machines only)";
@@ -127,11 +128,7 @@ public sealed class BenchCommand : CliCommand
         try { options.Validate(); }
         catch (Exception e) when (e is ArgumentException or NotSupportedException) { throw new UsageException(OptionNames.Worded(e)); }
         bool created;
-        try
-        {
-            created = OutputFolder.Prepare(output);   // before minutes of timing, not after
-            BenchmarkReportWriter.RemoveReport(output);   // an earlier run's: a run that fails must not leave them looking like its own
-        }
+        try { created = OutputFolder.Prepare(output); }   // before minutes of timing, not after
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new UsageException($"--out {output}: cannot write there: {e.Message}"); }
         if ((keys is null || keys.Contains("fused-bf16")) && CpuCapabilities.Current.Bf16Warning() is { } slow)
             stderr.WriteLine($"parnet bench: warning: fused-bf16: {slow}");
@@ -142,38 +139,48 @@ public sealed class BenchCommand : CliCommand
             manual_seed(ClassifierLoader.RandomInitializationSeed);   // the benchmark initializes the model itself
         }
         string command = "parnet bench " + ShellWords.Join(Environment.GetCommandLineArgs().Skip(2));
-        IReadOnlyList<string> files;
         BenchmarkReport report;
         // Ctrl-C or SIGTERM while timing: the process ends as the signal ends it, and the --out folder made for the report, still
-        // empty, goes with it (it stayed: bench/export audit, session 41)
+        // empty, goes with it (it stayed: bench/export audit, session 41); an earlier run's report there stays as it was
         using var signalled = new ManualResetEventSlim();
         using (new EndingSignals(signal =>
                {
                    PyTorchReference.AbandonChildren();   // its child and its scripts' folder in /tmp, which no Dispose reaches now
-                   AtomicFile.AbandonWritesInProgress();   // a report being written: its temporary file, and the files written (below)
-                   try { BenchmarkReportWriter.RemoveReport(output); } catch (Exception) { }   // best effort, the process ending
                    if (created) OutputFolder.RemoveIfEmpty(output);
                    stderr.WriteLine($"parnet bench: {EndingSignals.What(signal)} while timing: no report written");
                    signalled.Set();
                }))
         {
-            try
-            {
-                report = InferenceBenchmark.Run(options, command);
-                files = BenchmarkReportWriter.Write(report, output);   // inside the signals' watch: a stop while writing leaves none of the set
-            }
+            try { report = InferenceBenchmark.Run(options, command); }
             catch (PyTorchReferenceFailedException) when (signalled.Wait(TrainBenchCommand.SignalGrace))
             {
                 // the signal reached the child too, whose death this side saw first and reported beside the signal's line (bench audit)
                 Thread.Sleep(Timeout.Infinite);   // the signal ends the process
                 throw;
             }
-            catch
+            catch when (created)
             {
-                try { BenchmarkReportWriter.RemoveReport(output); }   // any part of the set written
-                catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }   // the failure's own report comes first
-                if (created) OutputFolder.RemoveIfEmpty(output);
+                OutputFolder.RemoveIfEmpty(output);
                 throw;
+            }
+        }
+        // the earlier run's three files are replaced now, as a set, and a signal waits for the new set to be written: bench.json
+        // beside an older bench.md and bench.png was left by a stop between them (bench audit), and removing the older set before
+        // timing lost it to any run that then failed (review, session 48)
+        IReadOnlyList<string> files;
+        using (var whileWriting = new StopSignals())
+        {
+            try { files = BenchmarkReportWriter.Replace(report, output); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                try { BenchmarkReportWriter.RemoveReport(output); }   // no set of new and old files
+                catch (Exception e2) when (e2 is IOException or UnauthorizedAccessException) { }   // the first failure is the one to report
+                throw;
+            }
+            if (whileWriting.Stopped)
+            {
+                stderr.WriteLine($"parnet bench: {whileWriting.What} while the report was written; it was finished first: {string.Join(", ", files)}");
+                return whileWriting.ExitCode;
             }
         }
         stdout.WriteLine(BenchmarkReportWriter.ToMarkdown(report));

@@ -87,8 +87,12 @@ public sealed class ServeCommand : CliCommand
     static string[] HostList(string given)
     {
         var hosts = given.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        return hosts.Length > 0 && hosts.All(h => !h.Contains('/') && !h.Contains(' ')) ? hosts
-            : throw new UsageException($"--allowed-hosts {given}: comma-separated host names (e.g. models.example.org,localhost), or *");
+        if (hosts.Length == 0 || hosts.Any(h => h.Contains('/') || h.Contains(' ')))
+            throw new UsageException($"--allowed-hosts {given}: comma-separated host names (e.g. models.example.org,localhost), or *");
+        // the filtering compares the Host header's name without its port: an entry with one matched nothing, every request 400
+        if (hosts.FirstOrDefault(h => h.TrimStart('[').Contains(':') && !(h.StartsWith('[') && h.EndsWith(']'))) is { } withPort)
+            throw new UsageException($"--allowed-hosts {given}: {withPort} has a port, or is an IPv6 address without brackets; give the name alone (any port is answered), an IPv6 address as [::1]");
+        return hosts;
     }
 
     protected override int Run(ParseResult parse, TextWriter stdout, TextWriter stderr)
@@ -104,8 +108,12 @@ public sealed class ServeCommand : CliCommand
             {
                 lock (stderr)   // from request threads at once: whole lines
                 {
-                    stderr.WriteLine(FailureLine(failure));
-                    stderr.Flush();
+                    try
+                    {
+                        stderr.WriteLine(FailureLine(failure));
+                        stderr.Flush();
+                    }
+                    catch (Exception e) when (e is IOException or ObjectDisposedException) { }   // a lost stderr must not turn the JSON 500 into an empty one
                 }
             },
             MaxBodyBytes = parse.GetValue(_maxBodyMb) is int mb ? (long)mb * 1024 * 1024 : defaults.MaxBodyBytes,
@@ -215,8 +223,12 @@ public sealed class ServeCommand : CliCommand
     /// request would bury them, and the metrics count requests.
     /// </summary>
     public static string FailureLine(ServerFailure failure) =>
-        $"parnet serve: error: {failure.Request} ({failure.Status}): {failure.Exception.GetType().Name}: " +
-        string.Join(' ', failure.Exception.Message.Split(['\r', '\n'], StringSplitOptions.RemoveEmptyEntries));
+        $"parnet serve: error: {OneLine(failure.Request)} ({failure.Status}): {failure.Exception.GetType().Name}: {OneLine(failure.Exception.Message)}";
+
+    /// <summary>Control characters (line breaks, a terminal's escapes) as spaces: a request's file name is the client's, and
+    /// must not forge or hide lines of the log (review, session 48).</summary>
+    static string OneLine(string text) =>
+        string.Join(' ', new string(text.Select(c => char.IsControl(c) ? ' ' : c).ToArray()).Split(' ', StringSplitOptions.RemoveEmptyEntries));
 
     /// <summary>A second signal during the stop: the process ends now, the requests still in flight unanswered.</summary>
     static void StopAtOnce(TextWriter stderr, int exitCode)

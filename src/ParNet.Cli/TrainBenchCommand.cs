@@ -72,7 +72,7 @@ public sealed class TrainBenchCommand : CliCommand
         {
             UsageException.WrapSettings(pytorch.RequireUsable);
             try { PyTorchTrainingReference.RequireComparable(pytorch, options, rounds); }
-            catch (ArgumentException e) { throw new UsageException(OptionNames.Worded(e) + (group.Size > 1 ? " (not under mpiexec)" : "")); }
+            catch (ArgumentException e) { throw new UsageException(OptionNames.Worded(e)); }   // its own words say when the processes are the reason
         }
         string? output = group.Rank == 0 ? parse.GetValue(_out) : null;   // rank 0 reports
         bool created = false;
@@ -116,8 +116,10 @@ public sealed class TrainBenchCommand : CliCommand
         using (new EndingSignals(signal =>
                {
                    PyTorchReference.AbandonChildren();
+                   AtomicFile.AbandonWritesInProgress();   // a train-bench.json being written: its temporary file, which kept the folder
                    if (created) OutputFolder.RemoveIfEmpty(output!);
-                   stderr.WriteLine($"parnet train-bench: {EndingSignals.What(signal)} while timing: no result");
+                   // rank 0 says it, as train does: under mpiexec every process heard the signal (review, session 48)
+                   if (group.Rank == 0) stderr.WriteLine($"parnet train-bench: {EndingSignals.What(signal)} while timing: no result");
                    signalled.Set();
                }))
         {

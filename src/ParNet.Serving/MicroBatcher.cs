@@ -164,7 +164,7 @@ public sealed class MicroBatcher<TIn, TOut> : IAsyncDisposable
         try { return await pending.Result.Task.ConfigureAwait(false); }
         catch
         {
-            Withdraw(pending);   // its place back before its caller hears: the timer's Withdraw runs after the result it set (review, session 45)
+            Withdraw(pending);   // its place back before its caller hears: cancellation's Withdraw runs after the result it set (review, session 45)
             throw;
         }
     }

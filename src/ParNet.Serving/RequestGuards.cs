@@ -21,7 +21,11 @@ static class RequestGuards
     /// null, every Host taken. <see cref="ServingOptions.AllowedHosts"/>, where given, is the list.
     /// </summary>
     public static string[]? AllowedHosts(ServingOptions options) => options.AllowedHosts?.ToArray()
-        ?? (options.Address() is var address && IPAddress.IsLoopback(address) ? ["localhost", "127.0.0.1", "[::1]"] : null);
+        ?? (options.Address() is var address && IPAddress.IsLoopback(address)
+            // and the address itself: all of 127.0.0.0/8 is loopback, and `--host 127.0.0.2` refused its own (review, session 48)
+            ? ["localhost", "127.0.0.1", "[::1]", .. address.ToString() is var own && own is not ("127.0.0.1" or "::1")
+                  ? [address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? $"[{own}]" : own] : Array.Empty<string>()]
+            : null);
 
     /// <summary>nosniff on every answer: a browser takes a JSON error or a prediction for nothing but what its content type says.</summary>
     public static Task AddNoSniff(HttpContext http, RequestDelegate next)

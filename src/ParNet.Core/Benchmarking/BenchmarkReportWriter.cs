@@ -27,6 +27,14 @@ public static class BenchmarkReportWriter
         return paths;
     }
 
+    /// <summary>The report files of <paramref name="directory"/> replaced by this report's as a set: an earlier run's are
+    /// removed first, so that no file of it stays beside the new ones should a write fail (the caller then removes this run's).</summary>
+    public static IReadOnlyList<string> Replace(BenchmarkReport report, string directory)
+    {
+        RemoveReport(directory);
+        return Write(report, directory);
+    }
+
     /// <summary>Deletes the report files in <paramref name="directory"/> (an earlier run's, or this one's partly written), and
     /// nothing else there.</summary>
     public static void RemoveReport(string directory)

@@ -99,11 +99,19 @@ public static class OnnxExporter
         };
         string version = typeof(OnnxExporter).Assembly.GetName().Version?.ToString() ?? "0";
         var metadata = info.ToMetadata().ToList();
-        if (height == width)   // how an image becomes the input, for a front end that is not this library's
-            metadata.Add(new(DeploymentPreprocessing.MetadataKey, new DeploymentPreprocessing(model.Config, info, height).Description));
+        if (height == width && Preprocessing(model.Config, info, height) is { } steps)   // how an image becomes the input, for another front end
+            metadata.Add(new(DeploymentPreprocessing.MetadataKey, steps));
         var proto = OnnxMessages.Model(IrVersion, "parnet-dotnet", version, Opset, graphProto, metadata,
             $"{model.Config.Name}, {height}x{width}, {(info.Fused == true ? "fused" : "training form")}");
         return proto;
+    }
+
+    /// <summary>The preprocessing in words, or null where images cannot be made into this input (a model of 2 or 4 channels,
+    /// fed by a library user's own data): the graph is still exported, without the key (review, session 48).</summary>
+    static string? Preprocessing(ModelConfig model, DeploymentInfo info, int side)
+    {
+        try { return new DeploymentPreprocessing(model, info, side).Description; }
+        catch (ArgumentException) { return null; }
     }
 
     /// <summary>A fused ParNet has re-parameterized convs (state-dict keys ending in rbr_reparam).</summary>

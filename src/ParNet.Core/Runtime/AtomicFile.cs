@@ -1,4 +1,3 @@
-
 namespace ParNet.Runtime;
 
 /// <summary>

@@ -65,14 +65,14 @@ public record WeightsMetadata
         return read;
     }
 
-    /// <summary>Why stored statistics cannot normalize an image, or null: one value per channel (1 or 3) in each, a positive
+    /// <summary>Why stored statistics cannot normalize an image, or null: one value per channel in each, a positive
     /// finite std. A std of 0 failed at the first image as "std must be positive", naming no file (an export audit of session 48).</summary>
     static string? StatisticsProblem(float[]? mean, float[]? std)
     {
         if (mean is null && std is null) return null;
         if (mean is null || std is null) return $"{(mean is null ? KeyStd : KeyMean)} is stored without {(mean is null ? KeyMean : KeyStd)}";
-        if (mean.Length != std.Length || mean.Length is not (1 or 3))
-            return $"{KeyMean} has {mean.Length} value(s) and {KeyStd} {std.Length}: one per channel, 1 (grey) or 3 (RGB), in each";
+        if (mean.Length != std.Length || mean.Length == 0)
+            return $"{KeyMean} has {mean.Length} value(s) and {KeyStd} {std.Length}: one per channel in each";
         if (!mean.All(float.IsFinite) || !std.All(v => float.IsFinite(v) && v > 0))
             return $"{KeyMean} {JsonSerializer.Serialize(mean)}, {KeyStd} {JsonSerializer.Serialize(std)}: the means must be finite and each std a positive number";
         return null;

@@ -38,6 +38,21 @@ public class PreprocessingDescriptionTests
             }
     }
 
+    /// <summary>A model of two channels takes no image this library makes: the graph is exported without the words, as before
+    /// them (building them failed the export: review, session 48).</summary>
+    [Fact]
+    public void A_model_no_image_is_made_for_is_exported_without_the_words()
+    {
+        using var folder = new ExportTempFolder();
+        string onnx = folder.File("two.onnx");
+        using (var model = ModelFactory.Create(Grey with { InChannels = 2 }))
+            OnnxExporter.Export(model, onnx, 32);
+        ModelProto graph;
+        using (var file = File.OpenRead(onnx)) graph = ModelProto.Parser.ParseFrom(file);
+        Assert.Contains(graph.MetadataProps, p => p.Key == "parnet.model_config");
+        Assert.DoesNotContain(graph.MetadataProps, p => p.Key == "parnet.preprocessing");
+    }
+
     [Fact]
     public void An_rgb_export_says_it_resizes_and_centre_crops_with_the_data_sets_statistics()
     {

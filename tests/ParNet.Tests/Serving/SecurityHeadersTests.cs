@@ -52,6 +52,20 @@ public class SecurityHeadersTests
         else Assert.Contains("\"model\":\"fake\"", await answer.Content.ReadAsStringAsync());
     }
 
+    /// <summary>All of 127.0.0.0/8 is loopback: a server bound to 127.0.0.2 answered 400 to its own address (review, session 48).</summary>
+    [Fact]
+    public async Task A_server_on_another_loopback_address_answers_to_that_address()
+    {
+        await using var server = await StartReadyAsync(FakeClassifier.Model(new FakeClassifier()), Loopback() with { Host = "127.0.0.2" });
+        using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.2:{server.Address.Port}"), Timeout = TimeSpan.FromSeconds(60) };
+        using var answer = await client.GetAsync("/readyz");
+        Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/readyz");
+        request.Headers.Host = "attacker.example";
+        using var refused = await client.SendAsync(request);
+        Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
+    }
+
     /// <summary>A reverse proxy on the machine forwarding its own Host to a loopback server (nginx's proxy_set_header Host
     /// $host) is answered when that name is allowed; the list is then the whole rule, loopback names included.</summary>
     [Theory]

@@ -103,6 +103,7 @@ public class ServeCommandTests
     [InlineData("--engine", "tensorrt", "--engine tensorrt")]
     [InlineData("--allowed-hosts", " , ", "--allowed-hosts  , : comma-separated host names (e.g. models.example.org,localhost), or *")]
     [InlineData("--allowed-hosts", "http://models.example.org", "--allowed-hosts http://models.example.org: comma-separated host names")]
+    [InlineData("--allowed-hosts", "localhost,models.example.org:443", "--allowed-hosts localhost,models.example.org:443: models.example.org:443 has a port")]   // it matched nothing: every request 400
     public void Bad_options_are_one_line_and_exit_code_2(string option, string value, string message)
     {
         using var folder = new ExportTempFolder();
@@ -180,6 +181,10 @@ public class ServeCommandTests
     {
         var failure = new ParNet.Serving.ServerFailure("POST /v1/predict", 500, new InvalidOperationException("out of\nmemory\r\n"));
         Assert.Equal("parnet serve: error: POST /v1/predict (500): InvalidOperationException: out of memory", ParNet.Cli.ServeCommand.FailureLine(failure));
+        // a client's file name cannot forge a line of the log, nor hide one with a terminal's escapes (review, session 48)
+        var forged = new ParNet.Serving.ServerFailure("POST /v1/predict/batch, file a.png\nparnet serve: error: \u001b[2Kfake", 500, new InvalidOperationException("x"));
+        Assert.Equal("parnet serve: error: POST /v1/predict/batch, file a.png parnet serve: error: [2Kfake (500): InvalidOperationException: x",
+                     ParNet.Cli.ServeCommand.FailureLine(forged));
     }
 
     [Fact]
