@@ -118,7 +118,8 @@ public sealed class OptionNames : SettingNames
     public override string Value(string setting, object? value) => value switch
     {
         PredictorEngine engine => PredictorEngines.Name(engine),
-        TimeSpan duration => Text(duration.TotalMilliseconds),
+        TimeSpan duration when setting == Of(nameof(MicroBatcherOptions), nameof(MicroBatcherOptions.MaxWait))
+                                || setting == Of(nameof(MicroBatcherOptions), nameof(MicroBatcherOptions.Timeout)) => Text(duration.TotalMilliseconds),
         long bytes when setting == Of(nameof(ServingOptions), nameof(ServingOptions.MaxBodyBytes)) => Text(bytes / (1024.0 * 1024)),
         long pixels when setting == Of(nameof(ServingOptions), nameof(ServingOptions.MaxPixels)) => Text(pixels / (1024.0 * 1024)),
         _ => base.Value(setting, value),

@@ -89,8 +89,14 @@ public sealed record ServingOptions
         Address();
         if (Port is < 0 or > 65535) throw Refused(nameof(Port), Port, "use 0-65535");
         if (MaxBodyBytes is < 1 || MaxBodyBytes > LargestBody)
-            throw Refused(nameof(MaxBodyBytes), MaxBodyBytes, $"from 1 byte to {LargestBody} bytes ({LargestBody / (1024 * 1024)} MiB; " +
-                                                              "a body is held in memory in one array, which .NET keeps under 2 GiB)");
+        {
+            // the bound in the setting's own unit, as a front end names it (bytes to the API, MiB to --max-body-mb: it said
+            // "from 1 byte to 2146435072 bytes" to an option in MiB; review, session 48)
+            string setting = SettingNames.Of(nameof(ServingOptions), nameof(MaxBodyBytes));
+            long given = MaxBodyBytes;
+            throw new InvalidSettingException(setting, n => $"{n.Given(setting, given)}: more than 0 and at most {n.Value(setting, LargestBody)} " +
+                                                            "(a body is held in memory in one array, which .NET keeps under 2 GiB)");
+        }
         const long most = ParNet.Data.ImageFolderDataset.MostDecodablePixels;
         if (MaxPixels is < 1 or > most)
             throw Refused(nameof(MaxPixels), MaxPixels, string.Create(System.Globalization.CultureInfo.InvariantCulture,
