@@ -234,7 +234,7 @@ public sealed class EvalCommand : CliCommand
         Evaluator.WriteReport(r, outDir, new EvalSubject
         {
             Model = modelName, Weights = Path.GetFullPath(scoredFile), WeightsSha256 = scoredSha256, Ema = scoredEma, Engine = onnx is null ? "TorchSharp" : "ONNX Runtime",
-            Dataset = dataset, DataFolder = data is null ? null : Path.GetFullPath(data), Split = split, ImageShape = [c, h, w],
+            Dataset = dataset, DataFolder = DataLocations.FolderRead(dataset, data), Split = split, ImageShape = [c, h, w],
             TenCrop = tenCrop, Flip = flip, Fused = scoredFused, Winograd = winograd,
         });
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,

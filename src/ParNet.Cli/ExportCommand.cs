@@ -127,7 +127,7 @@ public sealed class ExportCommand : CliCommand
                 var options = new Int8Options
                 {
                     CalibrationImages = calibration!.Value, QuantizeGates = parse.GetValue(_quantizeGates), QuantizeHead = parse.GetValue(_quantizeHead),
-                    CalibrationSource = new CalibrationSet(calibrationSet, data is null ? null : Path.GetFullPath(data), classes),
+                    CalibrationSource = new CalibrationSet(calibrationSet, DataLocations.FolderRead(calibrationSet, data), classes),
                 };
                 // opened as the exporter reads it, after its check that --out can be written: an image folder's files are listed then, not before
                 IEnumerable<(float[] Data, long[] Shape)> Calibration()

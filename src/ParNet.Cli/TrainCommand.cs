@@ -181,12 +181,7 @@ public sealed partial class TrainCommand : CliCommand
         string? data = RunDataFolder.Resolve(parse.GetValue(_data), saved?.DataDirectory);
         // the Fashion-MNIST folder found by default (data/fashion-mnist under the working folder comes first) is recorded: run.json
         // said null, so the folder did not say which files trained it, and a resume from another folder read others without a word
-        string? found = null;
-        if (data is null && dataset == "fashion-mnist")
-        {
-            try { found = Path.GetFullPath(DataLocations.ResolveFashionMnist(null)); }
-            catch (DataNotFoundException) { }   // said, in the data set's own words, where the data is loaded
-        }
+        string? found = data is null ? DataLocations.FolderRead(dataset, null) : null;   // none found: said where the data is loaded
         if (found is not null && saved?.DataFolderFound is string before && before != found && group.Rank == 0)
             stderr.WriteLine($"parnet train: warning: the run read Fashion-MNIST from {before}; from this working folder it is found in {found}, " +
                              $"which goes on now: give --data {ShellWords.Quote(before)} to train on the same files");

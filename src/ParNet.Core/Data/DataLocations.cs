@@ -18,6 +18,20 @@ public static class DataLocations
     public const string DatasetSetting = "dataset";
 
     /// <summary>
+    /// The folder a data set's files are read from, as a full path, for the records that say it (run.json, eval's summary.json,
+    /// an int8 file's calibration): <paramref name="dataDir"/> when given, else Fashion-MNIST's as found by default; null where
+    /// none is found (the reader then says why) or the data set has no standard place. Found by default, it was recorded as
+    /// null, and the record did not say which files were read (README walk, session 48).
+    /// </summary>
+    public static string? FolderRead(string dataset, string? dataDir)
+    {
+        if (dataDir is not null) return Path.GetFullPath(dataDir);
+        if (DataPipelines.CanonicalName(dataset) != "fashion-mnist") return null;
+        try { return Path.GetFullPath(ResolveFashionMnist(null)); }
+        catch (DataNotFoundException) { return null; }
+    }
+
+    /// <summary>
     /// The Fashion-MNIST directory: <paramref name="dataDir"/> when given (it must hold the files: an explicit path never
     /// silently falls back), else data/fashion-mnist/, else the system copy, the first that holds both splits (else either).
     /// <see cref="DataNotFoundException"/> when none holds them.

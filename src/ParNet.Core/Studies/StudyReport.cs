@@ -182,6 +182,9 @@ public static class StudyReport
     /// (the committed reports of an earlier rule; the study folders that trained them are long gone).</summary>
     public static IReadOnlyList<CellRun> ReadCsv(string path)
     {
+        // .NET's "Could not find file '/full/path'" unlike every other missing file's line (README walk, session 48)
+        if (Directory.Exists(path)) throw new FileNotFoundException($"study table {path} is a folder, not a NAME.csv", path);
+        if (!File.Exists(path)) throw new FileNotFoundException($"study table not found: {path}", path);
         var lines = File.ReadAllLines(path);
         if (lines.Length == 0 || lines[0] != CsvHeader)
             throw new InvalidDataException($"{path}: not a study's table: its first line is not \"{CsvHeader}\"");

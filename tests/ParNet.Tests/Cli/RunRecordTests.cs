@@ -27,6 +27,11 @@ public class RunRecordTests
         var settings = RunSettings.Load(Path.Combine(dir.Path, "run"))!;
         Assert.Equal((local, null), (settings.DataFolderFound, settings.DataDirectory));   // found, not given: a copied run searches again
         Assert.Contains($" on fashion-mnist (from {local}) 1x32x32", stdout);
+        // and eval's summary.json says the folder it read, found as train found it (it said null: README walk, session 48)
+        var (scored, _, evalErr) = Parnet(dir.Path, "eval", "--run", "run", "--subset", "1", "--threads", "1");
+        Assert.True(scored == 0, evalErr);
+        string summary = Assert.Single(Directory.GetFiles(Path.Combine(dir.Path, "run"), "summary.json", SearchOption.AllDirectories));
+        Assert.Equal(local, System.Text.Json.JsonDocument.Parse(File.ReadAllText(summary)).RootElement.GetProperty("Scored").GetProperty("DataFolder").GetString());
 
         // resumed from another working folder, where the search finds the system copy: said, with how to read the same files
         string elsewhere = Path.Combine(dir.Path, "elsewhere");

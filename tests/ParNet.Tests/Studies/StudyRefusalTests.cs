@@ -44,6 +44,8 @@ public class StudyRefusalTests
         File.WriteAllText(broken, header + "depth-9,0,0.87,1,9,1.0,1.0,false\n\ndepth-9,1,eighty,1,9,1.0,1.0,false\n");   // line 4, after a blank one
         File.WriteAllText(partial, header + "depth-9,0,0.87,1,9,1.0,1.0,false\n");
         CliRunner.AssertUserError(CliRunner.Run(["study", "depth", "--judge", notTable]), $"{notTable}: not a study's table: its first line is not \"cell,seed,");
+        // a missing table in the words of every missing file (it was .NET's "Could not find file '/full/path'")
+        CliRunner.AssertUserError(CliRunner.Run(["study", "depth", "--judge", dir.File("nothere.csv")]), $"parnet study: study table not found: {dir.File("nothere.csv")}");
         CliRunner.AssertUserError(CliRunner.Run(["study", "depth", "--judge", broken]), $"{broken}, line 4: ");
         File.WriteAllText(broken, header + "depth-9,0,NaN,1,9,1.0,1.0,false\n");
         CliRunner.AssertUserError(CliRunner.Run(["study", "depth", "--judge", broken]), $"{broken}, line 2: top-1 NaN is not a fraction in [0, 1]");

@@ -34,7 +34,7 @@ public sealed record Int8Options
     public CalibrationSet? CalibrationSource { get; init; }
 }
 
-/// <summary>The data set, its folder (null: its standard place) and class ids (null: all) the calibration images were drawn
+/// <summary>The data set, the folder read (a full path; null: none given and no standard place) and class ids (null: all) the calibration images were drawn
 /// from, at random with <see cref="Seed"/> (<see cref="Int8Exporter.CalibrationImages"/>).</summary>
 public sealed record CalibrationSet(string Dataset, string? DataDirectory, IReadOnlyList<int>? Classes)
 {
