@@ -205,6 +205,7 @@ public sealed class EvalCommand : CliCommand
             ImageSize = size, TenCrop = tenCrop, Flip = flip, Fused = scoredFused, Winograd = winograd, Split = split, SubsetPerClass = subset,
             Classes = givenClasses is not null ? (parse.GetValue(_classes)!, givenClasses) : null, NotTheRunsDefaultWeights = notRunDefaultWeights,
             Ema = run is null && scoredEma,   // a run's EMA weights are its default report's
+            Int8 = onnx?.Engine.Quantization is not null,
             OtherData = run is null ? null : OtherData(saved, recipe, parse.GetValue(_dataset), parse.GetValue(_data)),   // a weights file's folders are new each time
         };
         // a weights file's report folder is new each time, its name stamped to the second: two evaluations started in one
@@ -235,7 +236,7 @@ public sealed class EvalCommand : CliCommand
         {
             Model = modelName, Weights = Path.GetFullPath(scoredFile), WeightsSha256 = scoredSha256, Ema = scoredEma, Engine = onnx is null ? "TorchSharp" : "ONNX Runtime",
             Dataset = dataset, DataFolder = DataLocations.FolderRead(dataset, data), Split = split, ImageShape = [c, h, w],
-            TenCrop = tenCrop, Flip = flip, Fused = scoredFused, Winograd = winograd,
+            TenCrop = tenCrop, Flip = flip, Fused = scoredFused, Winograd = winograd, Quantization = onnx?.Engine.Quantization,
         });
         stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{modelName} on {DataDescription.Of(dataset, data, source.ClassNames.Count)} {split} ({r.Count} images, {c}x{h}x{w}{(tenCrop ? ", ten-crop" : "")}{(flip ? ", and mirrored" : "")}{(scoredFused ? ", fused" : "")}{(winograd ? $", Winograd convs: {plan!.Calls} calls" : "")}; weights {scoredPath}{(scoredPick == CheckpointWeights.Ema ? ", its EMA weights" : "")})"));

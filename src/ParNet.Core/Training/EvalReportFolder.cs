@@ -5,7 +5,7 @@ namespace ParNet.Training;
 /// <summary>
 /// Where an evaluation's report goes when no folder is given: RUN/eval-CHECKPOINT for a run, runs/eval-STAMP for a weights
 /// file, each followed by what was scored when it differs from the plain evaluation (-64px, -tencrop, -flip, -fused,
-/// -winograd, -train, -subset50, -classes0-4, -cifar10 or -data-1a2b3c4d for another data set or folder than the run's,
+/// -int8, -winograd, -train, -subset50, -classes0-4, -cifar10 or -data-1a2b3c4d for another data set or folder than the run's,
 /// -noema for a run's model weights where it averaged weights, -ema for a weights file's EMA weights). A part of the data or other weights replaced the full evaluation's report in the same folder, and
 /// summary.json does not say which it was (walk E, session 28).
 /// </summary>
@@ -25,13 +25,15 @@ public sealed record EvalReportFolder
     /// <summary>A weights file's EMA weights (a timm checkpoint's state_dict_ema, the EMA file beside a run checkpoint's
     /// model weights): a .pth.tar's two evaluations had folder names alike (an audit of fine-tuning and eval, session 45).</summary>
     public bool Ema { get; init; }
+    /// <summary>An int8 .onnx file (`export --int8`): it was named as its float32 file was (README walk, session 48).</summary>
+    public bool Int8 { get; init; }
     /// <summary>Another data set than the run's (its name), or another data folder (<see cref="DataFolderPart"/>); null: the
     /// run's own. Two evaluations of one run on two data folders wrote one folder, the second replacing the first (study
     /// audit, session 40).</summary>
     public string? OtherData { get; init; }
 
     public string Suffix =>
-        (ImageSize is int n ? $"-{n}px" : "") + (TenCrop ? "-tencrop" : "") + (Flip ? "-flip" : "") + (Fused ? "-fused" : "") +
+        (ImageSize is int n ? $"-{n}px" : "") + (TenCrop ? "-tencrop" : "") + (Flip ? "-flip" : "") + (Fused ? "-fused" : "") + (Int8 ? "-int8" : "") +
         (Winograd ? "-winograd" : "") + (Split != "test" ? "-" + Split : "") + (SubsetPerClass is int per ? $"-subset{per}" : "") +
         (Classes is var (given, ids) ? ClassesPart(given, ids) : "") + (OtherData is string data ? "-" + data : "") +
         (NotTheRunsDefaultWeights ? "-noema" : "") + (Ema ? "-ema" : "");

@@ -23,7 +23,8 @@ public sealed record EvalSubject
     /// <summary>"TorchSharp" or "ONNX Runtime".</summary>
     public required string Engine { get; init; }
     public required string Dataset { get; init; }
-    /// <summary>The data folder given or recorded, full path; null where the data set's default folder was searched.</summary>
+    /// <summary>The data folder read, full path: given, recorded with the run, or found by default (<see cref="ParNet.Data.DataLocations.FolderRead"/>);
+    /// null where none was found or the data set has no standard place.</summary>
     public string? DataFolder { get; init; }
     public required string Split { get; init; }
     /// <summary>Channels, height, width of each view.</summary>
@@ -33,6 +34,8 @@ public sealed record EvalSubject
     /// <summary>The network scored was fused: a fused file, or trained weights re-parameterized first.</summary>
     public bool Fused { get; init; }
     public bool Winograd { get; init; }
+    /// <summary>How an .onnx file scored was quantized (its parnet.quantization, `export --int8`); null for float32 weights.</summary>
+    public string? Quantization { get; init; }
     /// <summary>ParNet's version with its commit (<see cref="CodeVersion.Current"/>).</summary>
     public string Version { get; init; } = CodeVersion.Current;
     /// <summary>When the evaluation ended, UTC.</summary>

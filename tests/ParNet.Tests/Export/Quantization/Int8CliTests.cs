@@ -120,6 +120,12 @@ public class Int8CliTests
         Assert.Equal(Path.GetFullPath(images), source.GetProperty("data_dir").GetString());
         Assert.Equal(JsonValueKind.Null, source.GetProperty("classes").ValueKind);
         Assert.Equal(0, source.GetProperty("seed").GetInt32());
+        // eval of the int8 file says it scored an int8 graph: it was recorded and named as its float32 file (README walk, session 48)
+        var scored = Run("eval", "--weights", folder.File("m.int8.onnx"), "--dataset", "folder", "--data", images, "--threads", "1", "--out", folder.File("eval"));
+        Assert.True(scored.Code == 0, scored.Err);
+        var subject = JsonDocument.Parse(File.ReadAllText(Path.Combine(folder.File("eval"), "summary.json"))).RootElement.GetProperty("Scored");
+        Assert.StartsWith("int8 QDQ: ", subject.GetProperty("Quantization").GetString());
+        Assert.Equal("-fused-int8", new ParNet.Training.EvalReportFolder { Fused = true, Int8 = true }.Suffix);
         // the run's data has 6 training images: more is refused, which shows they are the ones read
         (code, _, stderr) = Run("export", "--weights", weights, "--int8", "--calibration", "7", "--out", folder.File("m2.int8.onnx"));
         Assert.Equal(CommandRunner.UsageExitCode, code);
