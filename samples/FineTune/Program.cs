@@ -29,7 +29,9 @@ try
     int epochs = args.Length > 3 ? Count(args[3], "EPOCHS") : 5;
     string outDir = args.Length > 4 ? args[4] : "finetune-run";
 
-    ModelConfig config = File.Exists(modelArg) ? ModelConfig.FromJson(File.ReadAllText(modelArg)) : ModelRegistry.Get(modelArg);
+    // a path through the library's reader (its size limit, the authors' YAML, errors naming the file), a name through the registry
+    bool isPath = File.Exists(modelArg) || modelArg.Contains('/') || Path.GetExtension(modelArg) is ".json" or ".yaml" or ".yml";
+    ModelConfig config = isPath ? ModelConfig.Load(modelArg) : ModelRegistry.Get(modelArg);
     const string dataset = "fashion-mnist";
     int classes = DataPipelines.NumClasses(dataset, dataDir: null);
 

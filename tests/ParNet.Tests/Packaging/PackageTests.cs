@@ -74,7 +74,9 @@ public class PackageTests(PackageTests.PackedLibrary packed) : IClassFixture<Pac
             Assert.Contains(expected, entries);
         string nuspec = new StreamReader(package.GetEntry("ParNet.Core.nuspec")!.Open()).ReadToEnd();
         Assert.Contains("<license type=\"expression\">MIT</license>", nuspec);
-        Assert.Contains("<dependency id=\"TorchSharp-cpu\" version=\"0.107.0\"", nuspec);
+        // the TorchSharp minor version whose native library build/ patches, not ">= 0.107.0" (packaging audit, session 48)
+        Assert.Contains("<dependency id=\"TorchSharp-cpu\" version=\"[0.107.0, 0.108.0)\"", nuspec);
+        Assert.True(File.Exists(Path.Combine(packed.Folder, $"ParNet.Core.{packed.Version}.snupkg")), "no symbols package beside the package");
         string docs = new StreamReader(package.GetEntry("lib/net10.0/ParNet.Core.xml")!.Open()).ReadToEnd();
         Assert.Contains("M:ParNet.Training.Pretrained.CreateModel(System.String,System.String,", docs);   // documented API
     }
@@ -119,6 +121,7 @@ public class PackageTests(PackageTests.PackedLibrary packed) : IClassFixture<Pac
         string config = dir.File("tiny.json"), notWeights = dir.File("notes.pt"), run = dir.File("run");
         File.WriteAllText(config, OfficialParityTests.TinyConfig.ToJson());
         File.WriteAllText(notWeights, "not a checkpoint");
+        File.WriteAllText(dir.File("broken.json"), "{ \"Planes\": [8, ");
         string last = Path.Combine(run, "checkpoints", "last");   // an earlier run's checkpoint (its files are all it takes)
         Directory.CreateDirectory(last);
         foreach (string file in new[] { Checkpoint.StateFile, Checkpoint.WeightsFile, Checkpoint.OptimizerFile })
@@ -130,6 +133,9 @@ public class PackageTests(PackageTests.PackedLibrary packed) : IClassFixture<Pac
                      ([notWeights, config], "not a PyTorch file"),
                      ([weights, "parnet_s"], "do not match the model parnet_s, nothing was loaded"),
                      ([weights, "parnet_q"], "unknown model 'parnet_q'"),
+                     // a configuration file read by the library: a broken one named, a mistyped one not taken for a model's name
+                     ([weights, dir.File("broken.json")], $"{dir.File("broken.json")}: not a valid model configuration"),
+                     ([weights, "typo.json"], "model configuration not found: typo.json"),
                      ([weights, config, "many"], "PER_CLASS must be a positive whole number; got 'many'"),
                      ([weights, config, "10", "1", run], "holds a training run already"),
                  })
