@@ -86,6 +86,7 @@ public sealed class OptionNames : SettingNames
         [Of(nameof(MicroBatcherOptions), nameof(MicroBatcherOptions.QueueCapacity))] = "--queue-capacity",
         [Of(nameof(ServingOptions), nameof(ServingOptions.MaxBodyBytes))] = "--max-body-mb",
         [Of(nameof(ServingOptions), nameof(ServingOptions.MaxPixels))] = "--max-megapixels",
+        [Of(nameof(ServingOptions), nameof(ServingOptions.AllowedHosts))] = "--allowed-hosts",
         [Of(nameof(ServingOptions), nameof(ServingOptions.Host))] = "--host",
         [Of(nameof(ServingOptions), nameof(ServingOptions.Port))] = "--port",
     };

@@ -97,14 +97,10 @@ public sealed class TrainBenchCommand : CliCommand
             return string.Create(CultureInfo.InvariantCulture,
                 $"{config.Name} {setting}{(group.Size > 1 ? $" x {group.Size} processes (batch per process)" : "")}: {r.ImagesPerSecond:0.#} img/s {split}");
         }
-        var started = DateTime.UtcNow;
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        string loadBefore = InferenceBenchmark.LoadAverage();
+        var conditions = BenchmarkConditions.Start("parnet train-bench " + ShellWords.Join(Environment.GetCommandLineArgs().Skip(2)));
         TrainingBenchmarkReport Report(TrainingBenchmarkResult? ours, IReadOnlyList<PyTorchTrainingReference.Round> rounds) => new()
         {
-            Options = options, Threads = threads, Command = "parnet train-bench " + ShellWords.Join(Environment.GetCommandLineArgs().Skip(2)),
-            Machine = InferenceBenchmark.MachineDescription(), StartedUtc = started, Seconds = clock.Elapsed.TotalSeconds,
-            LoadBefore = loadBefore, LoadAfter = InferenceBenchmark.LoadAverage(), Ours = ours, Rounds = rounds,
+            Options = options, Threads = threads, Conditions = conditions(), Ours = ours, Rounds = rounds,
         };
         void Written(TrainingBenchmarkReport report)
         {

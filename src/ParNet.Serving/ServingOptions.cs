@@ -104,7 +104,18 @@ public sealed record ServingOptions
         if (MaxImagesPerRequest < 1) throw Refused(nameof(MaxImagesPerRequest), MaxImagesPerRequest, "must be >= 1");
         if (ConcurrentDecodes < 1) throw Refused(nameof(ConcurrentDecodes), ConcurrentDecodes, "must be >= 1");
         if (DefaultTop < 1) throw Refused(nameof(DefaultTop), DefaultTop, "must be >= 1");
+        if (AllowedHosts is { Count: 0 }) throw Refused(nameof(AllowedHosts), "(none)", "at least one host name, or * for any");
+        foreach (string host in AllowedHosts ?? [])
+            if (HostProblem(host) is { } problem) throw Refused(nameof(AllowedHosts), host, problem);
     }
+
+    /// <summary>Why an <see cref="AllowedHosts"/> entry can match no Host header: the filtering compares the name without its
+    /// port, so `name:443` matched nothing and every request was 400 (review, session 48).</summary>
+    static string? HostProblem(string host) =>
+        host.Length == 0 || host.Any(c => c is '/' or ' ' or ',') ? "not a host name (e.g. models.example.org, *.example.org, localhost, or *)"
+        : host.TrimStart('[').Contains(':') && !(host.StartsWith('[') && host.EndsWith(']'))
+            ? "a name with a port, or an IPv6 address without brackets: give the name alone (any port is answered), an IPv6 address as [::1]"
+            : null;
 
     static InvalidSettingException Refused(string member, object value, string problem) =>
         InvalidSettingException.Given(SettingNames.Of(nameof(ServingOptions), member), value, problem);

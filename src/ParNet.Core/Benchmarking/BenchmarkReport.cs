@@ -21,12 +21,8 @@ public sealed record BenchmarkResult
 public sealed record BenchmarkReport
 {
     public required InferenceBenchmarkOptions Options { get; init; }
-    public required string Command { get; init; }
-    public required string Machine { get; init; }
-    public required DateTime StartedUtc { get; init; }
-    public required double Seconds { get; init; }
-    public required string LoadBefore { get; init; }
-    public required string LoadAfter { get; init; }
+    /// <summary>The command, machine, time and load around the numbers.</summary>
+    public required BenchmarkConditions Conditions { get; init; }
     /// <summary>The 2048^3 matmul's rate in its fastest run.</summary>
     public required double MatmulGflops { get; init; }
     /// <summary>The same in its median run: the "% matmul" columns' reference, as each row's rate is its median's.</summary>

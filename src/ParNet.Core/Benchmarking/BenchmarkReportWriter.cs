@@ -50,12 +50,12 @@ public static class BenchmarkReportWriter
 
     public static string ToJson(BenchmarkReport r) => JsonSerializer.Serialize(new
     {
-        command = r.Command,
-        machine = r.Machine,
-        started_utc = r.StartedUtc,
-        seconds = r.Seconds,
-        load_average_before = r.LoadBefore,
-        load_average_after = r.LoadAfter,
+        command = r.Conditions.Command,
+        machine = r.Conditions.Machine,
+        started_utc = r.Conditions.StartedUtc,
+        seconds = r.Conditions.Seconds,
+        load_average_before = r.Conditions.LoadBefore,
+        load_average_after = r.Conditions.LoadAfter,
         model = r.Options.Model.Name,
         image_size = r.Options.ImageSize,
         batch = r.Options.Batch,
@@ -86,9 +86,9 @@ public static class BenchmarkReportWriter
         var sb = new StringBuilder();
         sb.AppendLine($"# Inference benchmark: {o.Model.Name} at {o.ImageSize}x{o.ImageSize}");
         sb.AppendLine();
-        sb.AppendLine($"- machine: {r.Machine}");
-        sb.AppendLine($"- command: `{r.Command}`");
-        sb.AppendLine($"- started {r.StartedUtc:yyyy-MM-dd HH:mm} UTC, took {F(r.Seconds, "F0")} s; load average before `{r.LoadBefore}`, after `{r.LoadAfter}` " +
+        sb.AppendLine($"- machine: {r.Conditions.Machine}");
+        sb.AppendLine($"- command: `{r.Conditions.Command}`");
+        sb.AppendLine($"- started {r.Conditions.StartedUtc:yyyy-MM-dd HH:mm} UTC, took {F(r.Conditions.Seconds, "F0")} s; load average before `{r.Conditions.LoadBefore}`, after `{r.Conditions.LoadAfter}` " +
                       "(anything well above 0 means other processes shared the cores: compare rows of one run as ratios)");
         sb.AppendLine($"- {o.Threads} intra-op thread(s); eval mode, torch.inference_mode(); warm-up {o.Warmup} round(s) at batch 1, " +
                       $"{InferenceBenchmark.ThroughputWarmup(o)} at batch {o.Batch}; batch 1 x {o.Rounds} rounds, batch {o.Batch} x {o.ThroughputRounds} rounds (a round: every row {InferenceBenchmark.UntimedBefore} times untimed, once timed); median (min-max)");

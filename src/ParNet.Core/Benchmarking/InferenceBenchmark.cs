@@ -32,9 +32,7 @@ public static class InferenceBenchmark
     public static BenchmarkReport Run(InferenceBenchmarkOptions o, string command)
     {
         o.Validate();
-        var started = DateTime.UtcNow;
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        string loadBefore = LoadAverage();
+        var conditions = BenchmarkConditions.Start(command);
         int previousThreads = get_num_threads();
         set_num_threads(o.Threads);
         var owned = new Disposables();   // every model and session the rows run, alive until all rows are timed
@@ -75,8 +73,7 @@ public static class InferenceBenchmark
 
             return new BenchmarkReport
             {
-                Options = o, Command = command, Machine = MachineDescription(), StartedUtc = started, Seconds = clock.Elapsed.TotalSeconds,
-                LoadBefore = loadBefore, LoadAfter = LoadAverage(), MatmulGflops = peak, MatmulGflopsMedian = peakMedian, Results = results, Notes = notes,
+                Options = o, Conditions = conditions(), MatmulGflops = peak, MatmulGflopsMedian = peakMedian, Results = results, Notes = notes,
             };
         }
         finally

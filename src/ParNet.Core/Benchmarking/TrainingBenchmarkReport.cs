@@ -24,12 +24,8 @@ public sealed record TrainingBenchmarkReport
     public required TrainingBenchmarkOptions Options { get; init; }
     /// <summary>torch threads of each process (the caller's: <see cref="TrainingBenchmark"/> leaves them to it).</summary>
     public required int Threads { get; init; }
-    public required string Command { get; init; }
-    public required string Machine { get; init; }
-    public required DateTime StartedUtc { get; init; }
-    public required double Seconds { get; init; }
-    public required string LoadBefore { get; init; }
-    public required string LoadAfter { get; init; }
+    /// <summary>The command, machine, time and load around the numbers.</summary>
+    public required BenchmarkConditions Conditions { get; init; }
     /// <summary>Our rate, where no PyTorch reference ran (else each round's is in <see cref="Rounds"/>).</summary>
     public TrainingBenchmarkResult? Ours { get; init; }
     /// <summary>The rounds against the authors' steps (<see cref="PyTorchTrainingReference.Compare"/>); empty without them.</summary>
@@ -53,8 +49,8 @@ public sealed record TrainingBenchmarkReport
 
     public string ToJson() => JsonSerializer.Serialize(new
     {
-        command = Command, machine = Machine, started_utc = StartedUtc, seconds = Seconds,
-        load_average_before = LoadBefore, load_average_after = LoadAfter,
+        command = Conditions.Command, machine = Conditions.Machine, started_utc = Conditions.StartedUtc, seconds = Conditions.Seconds,
+        load_average_before = Conditions.LoadBefore, load_average_after = Conditions.LoadAfter,
         model = Options.Model.Name, image_size = Options.ImageSize, batch = Options.Batch, steps = Options.Steps, warmup = Options.Warmup,
         threads = Threads, processes = Options.Processes.Size, bf16 = Options.BFloat16, channels_last = Options.ChannelsLast, forward_only = Options.ForwardOnly,
         ours = Ours is { } ours ? Rates(ours) : null,

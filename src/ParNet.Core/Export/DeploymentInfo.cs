@@ -217,6 +217,9 @@ public sealed record DeploymentInfo : WeightsMetadata
     public static DeploymentInfo ForWeights(string weightsPath)
     {
         weightsPath = Training.Checkpoint.PathToRead(weightsPath);   // a checkpoint left as NAME.old by an interrupted save
+        // here, where every command first reads a weights file: eval and bench with a model given read its metadata before
+        // the loader's own check, and waited on a FIFO for ever (final read, session 48)
+        if (File.Exists(weightsPath)) Runtime.FileType.RequireRegular(weightsPath, "weights");
         var info = new DeploymentInfo();
         foreach (var sidecar in SidecarCandidates(weightsPath))
             if (File.Exists(sidecar)) { info = info.OrElse(ReadSidecar(sidecar)); break; }

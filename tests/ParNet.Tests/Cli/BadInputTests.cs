@@ -198,18 +198,27 @@ public class BadInputTests
     }
 
     /// <summary>A FIFO named as weights held predict (and eval, serve) for ever in open(), waiting for a writer (an export audit
-    /// of session 48); it is refused before it is opened, whatever its name says it holds. Run on a task with a deadline, so
+    /// of session 48), and eval and bench with a model given still did, reading the weights' metadata first (final read,
+    /// session 48); it is refused before it is opened, whatever its name says it holds. Run on a task with a deadline, so
     /// that a regression fails rather than hangs the suite.</summary>
     [Theory]
-    [InlineData("weights.safetensors", "weights: ")]
-    [InlineData("model.onnx", "ONNX model: ")]
-    public async Task A_fifo_given_as_weights_is_refused_not_waited_on(string name, string what)
+    [InlineData("weights.safetensors", "weights: ", "predict")]
+    [InlineData("model.onnx", "ONNX model: ", "predict")]
+    [InlineData("weights.safetensors", "weights: ", "eval")]
+    [InlineData("weights.safetensors", "weights: ", "bench")]
+    public async Task A_fifo_given_as_weights_is_refused_not_waited_on(string name, string what, string command)
     {
         using var dir = new TempDirectory();
         string fifo = dir.Fifo(name), image = dir.File("image.png");
         File.WriteAllBytes(image, [1]);
-        var run = Task.Run(() => CliRunner.Run("predict", "--weights", fifo, image));
-        Assert.True(await Task.WhenAny(run, Task.Delay(TimeSpan.FromSeconds(60))) == run, "predict still waits on the FIFO after 60 s");
+        string[] args = command switch
+        {
+            "predict" => ["predict", "--weights", fifo, image],
+            "eval" => ["eval", "--weights", fifo, "--model", "parnet_cifar_small", "--subset", "1", "--out", dir.File("eval")],
+            _ => ["bench", "--weights", fifo, "--model", "parnet_cifar_small", "--only", "fused", "--out", dir.File("bench")],
+        };
+        var run = Task.Run(() => CliRunner.Run(args));
+        Assert.True(await Task.WhenAny(run, Task.Delay(TimeSpan.FromSeconds(60))) == run, $"{command} still waits on the FIFO after 60 s");
         CliRunner.AssertUserError(await run, $"{what}{fifo} is a FIFO, not a regular file");
     }
 

@@ -24,10 +24,11 @@ public static class CliRunner
     }
 
     /// <summary>A tiny Fashion-MNIST run in <paramref name="run"/> (width 8, one epoch, 5 training and 1 test image per
-    /// class) with <paramref name="options"/> added; fails the test unless it trains.</summary>
-    public static void TrainTiny(string run, params string[] options)
+    /// class) with <paramref name="options"/> added; fails the test unless it trains; what train printed.</summary>
+    public static (int Code, string Out, string Err) TrainTiny(string run, params string[] options)
     {
-        var (code, stdout, stderr) = Run(["train", "--subset", "5", "--test-subset", "1", "--epochs", "1", "--width", "8", .. options, "--out", run]);
-        Assert.True(code == 0, stderr + stdout);
+        var result = Run(["train", "--subset", "5", "--test-subset", "1", "--epochs", "1", "--width", "8", .. options, "--out", run]);
+        Assert.True(result.Code == 0, result.Err + result.Out);
+        return result;
     }
 }

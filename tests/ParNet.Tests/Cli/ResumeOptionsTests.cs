@@ -120,9 +120,7 @@ public class ResumeOptionsTests
     {
         using var dir = new TempDirectory();
         string run = dir.File("run");
-        var started = CliRunner.Run("train", "--subset", "5", "--test-subset", "1", "--epochs", "1", "--width", "8", "--schedule-budget", "5",
-                                    "--threads", "1", "--workers", "0", "--out", run);
-        Assert.True(started.Code == 0, started.Err + started.Out);
+        var started = CliRunner.TrainTiny(run, "--schedule-budget", "5", "--threads", "1", "--workers", "0");
         Assert.Contains("recipe fashion-mnist: 1 epoch, LR schedule within 5 min (--schedule-budget), batch 128,", started.Out);
         var kept = CliRunner.Run("train", "--resume", run, "--epochs", "2", "--threads", "1", "--workers", "0");
         Assert.True(kept.Code == 0, kept.Err + kept.Out);

@@ -101,9 +101,9 @@ public class ServeCommandTests
     [InlineData("--workers", "0", "--workers 0: must be >= 1")]
     [InlineData("--threads", "0", "--threads 0: must be >= 1")]
     [InlineData("--engine", "tensorrt", "--engine tensorrt")]
-    [InlineData("--allowed-hosts", " , ", "--allowed-hosts  , : comma-separated host names (e.g. models.example.org,localhost), or *")]
-    [InlineData("--allowed-hosts", "http://models.example.org", "--allowed-hosts http://models.example.org: comma-separated host names")]
-    [InlineData("--allowed-hosts", "localhost,models.example.org:443", "--allowed-hosts localhost,models.example.org:443: models.example.org:443 has a port")]   // it matched nothing: every request 400
+    [InlineData("--allowed-hosts", " , ", "--allowed-hosts (none): at least one host name, or * for any")]
+    [InlineData("--allowed-hosts", "http://models.example.org", "--allowed-hosts http://models.example.org: not a host name")]
+    [InlineData("--allowed-hosts", "localhost,models.example.org:443", "--allowed-hosts models.example.org:443: a name with a port")]   // it matched nothing: every request 400
     public void Bad_options_are_one_line_and_exit_code_2(string option, string value, string message)
     {
         using var folder = new ExportTempFolder();
