@@ -12,13 +12,7 @@ namespace ParNet.Tests.Benchmarking;
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]   // the stand-in for Python is a shell script
 public class HungChildTests
 {
-    static string Script(ExportTempFolder folder, string body)
-    {
-        string path = folder.File("python");
-        File.WriteAllText(path, "#!/bin/sh\n" + body + "\n");
-        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        return path;
-    }
+    static string Script(ExportTempFolder folder, string body) => PyTorchReferenceTests.FakePython(folder, body);
 
     [Fact]
     public void A_bench_child_that_stops_answering_a_run_fails_it_with_its_stderr()

@@ -11,7 +11,8 @@ namespace ParNet.Tests.Benchmarking;
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]   // the stand-in for Python is a shell script
 public class PyTorchReferenceTests
 {
-    static string FakePython(ExportTempFolder folder, string body)
+    /// <summary>An executable shell script FOLDER/python running <paramref name="body"/>: a stand-in for Python.</summary>
+    internal static string FakePython(ExportTempFolder folder, string body)
     {
         string path = folder.File("python");
         File.WriteAllText(path, "#!/bin/sh\n" + body + "\n");
